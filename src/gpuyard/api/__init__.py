@@ -1,0 +1,1 @@
+"""FastAPI app, thin routers, request/response schemas and auth dependencies."""

@@ -1,0 +1,64 @@
+"""The FastAPI application: routers, error handlers, and the background loops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from gpuyard import __version__
+from gpuyard.api.errors import install_error_handlers
+from gpuyard.api.routers import auth, clusters, health, queue, servers, workloads
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.lifecycle import advance_lifecycles
+from gpuyard.services.loops import Loop, LoopRunner
+from gpuyard.services.scheduling import run_scheduling_cycle
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable ids ("workloads-create_workload") so generated clients keep method names.
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def build_loops(ctx: ServiceContext) -> list[Loop]:
+    interval = ctx.settings.scheduler_interval_s
+    scheduler = Loop("scheduler", interval, lambda: run_scheduling_cycle(ctx))
+    scheduler.wakeup = ctx.scheduler_wakeup
+    return [scheduler, Loop("lifecycle", 1.0, lambda: advance_lifecycles(ctx))]
+
+
+def create_app(ctx: ServiceContext) -> FastAPI:
+    """The app over an opened context; loops run while it serves if settings say so."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = LoopRunner(build_loops(ctx)) if ctx.settings.run_loops else None
+        if runner:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner:
+                runner.stop()
+
+    app = FastAPI(
+        title="gpuyard",
+        version=__version__,
+        description="Self-hosted GPU and container resource manager.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, clusters, servers, workloads, queue):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

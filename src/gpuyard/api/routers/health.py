@@ -1,0 +1,29 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from gpuyard import __version__
+from gpuyard.api.deps import ContextDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
+    """The database answers."""
+    try:
+        with ctx.db.read() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # any DB failure means "not ready", reported, not raised
+        return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    return {"status": "ready"}

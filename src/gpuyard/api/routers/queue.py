@@ -1,0 +1,30 @@
+"""The queue: pending workloads in scheduling order, each with its reason."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gpuyard.api.converters import workload_public
+from gpuyard.api.deps import CallerDep, ContextDep
+from gpuyard.api.schemas.workloads import QueueEntryPublic, QueuePublic
+from gpuyard.services.names import names_for_workloads
+from gpuyard.services.queue import queue_view
+
+router = APIRouter(prefix="/queue", tags=["queue"])
+
+
+@router.get("", response_model=QueuePublic)
+def get_queue(ctx: ContextDep, caller: CallerDep) -> QueuePublic:
+    entries = queue_view(ctx, caller)
+    names = names_for_workloads(ctx, [e.workload for e in entries])
+    data = [
+        QueueEntryPublic(
+            position=e.position,
+            workload=workload_public(e.workload, names),
+            reason=e.pending.reason,
+            code=e.pending.code.value,
+            reserved_server_id=e.pending.reserved_server_id,
+        )
+        for e in entries
+    ]
+    return QueuePublic(data=data, count=len(data))

@@ -1,0 +1,60 @@
+"""Servers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from gpuyard.api.converters import server_public
+from gpuyard.api.deps import CallerDep, ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.schemas.fleet import ServerCreate, ServerPublic, ServersPublic, ServerUpdate
+from gpuyard.domain.server_state import ServerStatus
+from gpuyard.services import servers as server_service
+from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
+
+router = APIRouter(prefix="/servers", tags=["servers"])
+
+
+@router.get("", response_model=ServersPublic)
+def list_servers(
+    ctx: ContextDep,
+    _caller: CallerDep,
+    cluster_id: str | None = None,
+    status: ServerStatus | None = None,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> ServersPublic:
+    rows, count = server_service.list_servers(ctx, cluster_id, status, limit, offset)
+    return ServersPublic(data=[server_public(r) for r in rows], count=count)
+
+
+@router.post("", response_model=ServerPublic, status_code=status.HTTP_201_CREATED)
+def create_server(ctx: ContextDep, caller: CallerDep, body: ServerCreate) -> ServerPublic:
+    spec = SimulatedServerSpec(
+        name=body.name,
+        cluster_id=body.cluster_id,
+        cpu=body.cpu,
+        ram_gb=body.ram_gb,
+        storage_gb=body.storage_gb,
+        gpus=[GpuSpec(g.model, g.memory_gb, g.uuid) for g in body.gpus],
+        labels=body.labels,
+    )
+    return server_public(server_service.create_server(ctx, caller, spec))
+
+
+@router.get("/{server_id}", response_model=ServerPublic)
+def get_server(ctx: ContextDep, _caller: CallerDep, server_id: str) -> ServerPublic:
+    return server_public(server_service.get_server(ctx, server_id))
+
+
+@router.patch("/{server_id}", response_model=ServerPublic)
+def update_server(
+    ctx: ContextDep, caller: CallerDep, server_id: str, body: ServerUpdate
+) -> ServerPublic:
+    row = server_service.update_server(ctx, caller, server_id, body.status, body.labels)
+    return server_public(server_service.get_server(ctx, row.id))
+
+
+@router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_server(ctx: ContextDep, caller: CallerDep, server_id: str) -> Response:
+    server_service.delete_server(ctx, caller, server_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,104 @@
+"""Workloads: create, read, list, change, stop, delete, events and logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from gpuyard.api.converters import event_public, workload_public
+from gpuyard.api.deps import CallerDep, ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.schemas.workloads import (
+    WorkloadCreate,
+    WorkloadEventsPublic,
+    WorkloadPublic,
+    WorkloadsPublic,
+    WorkloadUpdate,
+)
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.services import workload_changes, workloads
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.names import names_for_workloads
+from gpuyard.services.workload_logs import workload_log_lines
+from gpuyard.store.workload_tables import WorkloadRow
+
+router = APIRouter(prefix="/workloads", tags=["workloads"])
+
+
+def _public(ctx: ServiceContext, row: WorkloadRow) -> WorkloadPublic:
+    return workload_public(row, names_for_workloads(ctx, [row]))
+
+
+@router.post("", response_model=WorkloadPublic, status_code=status.HTTP_201_CREATED)
+def create_workload(ctx: ContextDep, caller: CallerDep, body: WorkloadCreate) -> WorkloadPublic:
+    spec = workloads.WorkloadSpec(**body.model_dump())
+    return _public(ctx, workloads.create_workload(ctx, caller, spec))
+
+
+@router.get("", response_model=WorkloadsPublic)
+def list_workloads(
+    ctx: ContextDep,
+    caller: CallerDep,
+    status_: Annotated[list[WorkloadStatus] | None, Query(alias="status")] = None,
+    cluster_id: str | None = None,
+    server_id: str | None = None,
+    owner_id: str | None = None,
+    team_id: str | None = None,
+    name: str | None = None,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> WorkloadsPublic:
+    where = workloads.WorkloadFilter(status_, cluster_id, server_id, owner_id, team_id, name)
+    rows, count = workloads.list_workloads(ctx, caller, where, limit, offset)
+    names = names_for_workloads(ctx, rows)
+    return WorkloadsPublic(data=[workload_public(r, names) for r in rows], count=count)
+
+
+@router.get("/{workload_id}", response_model=WorkloadPublic)
+def get_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> WorkloadPublic:
+    return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
+
+
+@router.patch("/{workload_id}", response_model=WorkloadPublic)
+def update_workload(
+    ctx: ContextDep, caller: CallerDep, workload_id: str, body: WorkloadUpdate
+) -> WorkloadPublic:
+    changes = workload_changes.WorkloadChanges(**body.model_dump())
+    workload_changes.update_workload(ctx, caller, workload_id, changes)
+    return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
+
+
+@router.post("/{workload_id}/stop", response_model=WorkloadPublic)
+def stop_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> WorkloadPublic:
+    workload_changes.stop_workload(ctx, caller, workload_id)
+    return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
+
+
+@router.delete("/{workload_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> Response:
+    workload_changes.delete_workload(ctx, caller, workload_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{workload_id}/events", response_model=WorkloadEventsPublic)
+def list_events(
+    ctx: ContextDep,
+    caller: CallerDep,
+    workload_id: str,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> WorkloadEventsPublic:
+    rows, count = workloads.list_workload_events(ctx, caller, workload_id, limit, offset)
+    return WorkloadEventsPublic(data=[event_public(r) for r in rows], count=count)
+
+
+@router.get("/{workload_id}/logs", response_class=PlainTextResponse)
+def get_logs(
+    ctx: ContextDep,
+    caller: CallerDep,
+    workload_id: str,
+    tail: Annotated[int, Query(ge=1, le=10000)] = 200,
+) -> str:
+    lines = workload_log_lines(ctx, caller, workload_id, tail)
+    return "\n".join(lines) + ("\n" if lines else "")

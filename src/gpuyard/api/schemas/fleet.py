@@ -1,0 +1,78 @@
+"""Cluster and server schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from gpuyard.api.schemas.common import RequestModel, ResourcesPublic
+from gpuyard.domain.server_state import ClusterKind, ServerStatus
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")]
+
+
+class ClusterCreate(RequestModel):
+    name: Name
+    kind: ClusterKind
+
+
+class ClusterPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    created_at: datetime
+
+
+class ClustersPublic(BaseModel):
+    data: list[ClusterPublic]
+    count: int
+
+
+class GpuCreate(RequestModel):
+    model: str = Field(min_length=1, max_length=128)
+    memory_gb: float = Field(default=0, ge=0, le=4096)
+    uuid: str | None = Field(default=None, max_length=64)
+
+
+class ServerCreate(RequestModel):
+    name: Name
+    cluster_id: str
+    cpu: float
+    ram_gb: float
+    storage_gb: float = 0
+    gpus: list[GpuCreate] = Field(default_factory=list, max_length=64)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ServerUpdate(RequestModel):
+    status: ServerStatus | None = None
+    labels: dict[str, str] | None = None
+
+
+class GpuPublic(BaseModel):
+    index: int
+    uuid: str
+    model: str
+    memory_gb: float
+    allocated_milli: int
+    utilization: float | None
+
+
+class ServerPublic(BaseModel):
+    id: str
+    name: str
+    cluster_id: str
+    status: str
+    labels: dict[str, str]
+    capacity: ResourcesPublic
+    allocated: ResourcesPublic
+    gpus: list[GpuPublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ServersPublic(BaseModel):
+    data: list[ServerPublic]
+    count: int

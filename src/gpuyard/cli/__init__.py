@@ -1,0 +1,1 @@
+"""Typer commands: the server, and a client for the REST API."""

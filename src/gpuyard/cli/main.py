@@ -1,0 +1,75 @@
+"""`gpuyard` command: serve, version, and the client commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gpuyard import __version__
+from gpuyard.cli import client_commands
+
+app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
+console = Console()
+client_commands.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the gpuyard version."""
+    console.print(f"gpuyard {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="where SQLite and keys live")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL instead of the embedded SQLite")
+    ] = None,
+    demo: Annotated[bool, typer.Option(help="add a simulated demo cluster of GPU servers")] = False,
+    no_loops: Annotated[bool, typer.Option(help="serve the API without background loops")] = False,
+) -> None:
+    """Run the gpuyard server (API, scheduler and background loops) in one process."""
+    import uvicorn
+
+    from gpuyard.api.app import create_app
+    from gpuyard.log import configure_logging
+    from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
+    from gpuyard.settings import Settings
+
+    overrides: dict[str, object] = {}
+    for key, value in (
+        ("host", host),
+        ("port", port),
+        ("data_dir", data_dir),
+        ("database_url", database_url),
+    ):
+        if value is not None:
+            overrides[key] = value
+    if demo:
+        overrides["demo"] = True
+    if no_loops:
+        overrides["run_loops"] = False
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_json)
+    ctx = build_context(settings)
+    generated = ensure_first_admin(ctx)
+    if generated:
+        console.print(
+            f"[bold]First admin created[/]: {settings.admin_email} / password [bold]{generated}[/]"
+            "\n(shown once; set GPUYARD_ADMIN_PASSWORD to choose it)"
+        )
+    if settings.demo and ensure_demo_cluster(ctx):
+        console.print("Demo cluster created: 4 simulated servers x 8 GPUs (H100, A100)")
+    console.print(
+        f"gpuyard {__version__} on http://{settings.host}:{settings.port}  (API docs: /api/docs)"
+    )
+    uvicorn.run(create_app(ctx), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    app()

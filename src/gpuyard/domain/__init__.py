@@ -1,0 +1,1 @@
+"""Value types and rules. Imports nothing else from gpuyard."""

@@ -1,0 +1,217 @@
+"""Resources: what a workload asks for and what a server has.
+
+API units are cores, GB and GPUs (floats); internally everything is an integer so that
+arithmetic is exact and the database can guard it with CHECK constraints:
+millicores, MiB, MiB, and GPU milli-units (1000 = one whole GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from gpuyard.domain.errors import FieldError, InvalidInput
+
+MIB_PER_GB = 1024
+GPU_MILLI = 1000
+
+# Sane maxima: large enough for any real server, small enough to catch typos (ram_gb=1e9).
+MAX_CPU_CORES = 4096
+MAX_RAM_GB = 65536
+MAX_STORAGE_GB = 1048576
+MAX_GPUS = 64
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Resources:
+    """An amount of every schedulable dimension, in integer internal units."""
+
+    cpu_milli: int = 0
+    ram_mib: int = 0
+    storage_mib: int = 0
+    gpu_milli: int = 0
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_api(
+        cls,
+        cpu: float = 0,
+        ram_gb: float = 0,
+        storage_gb: float = 0,
+        gpu: float = 0,
+        *,
+        field_prefix: str = "",
+    ) -> Resources:
+        """Validate API units and convert them; raise InvalidInput naming every bad field."""
+        errors: list[FieldError] = []
+        cpu_milli = _scaled(cpu, 1000, "cpu", MAX_CPU_CORES, errors, field_prefix, step=100)
+        ram_mib = _scaled(ram_gb, MIB_PER_GB, "ram_gb", MAX_RAM_GB, errors, field_prefix)
+        storage_mib = _scaled(
+            storage_gb, MIB_PER_GB, "storage_gb", MAX_STORAGE_GB, errors, field_prefix
+        )
+        gpu_milli = _gpu_milli(gpu, errors, field_prefix)
+        if errors:
+            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        return cls(cpu_milli, ram_mib, storage_mib, gpu_milli)
+
+    # -- API units ----------------------------------------------------------------------
+    @property
+    def cpu(self) -> float:
+        return self.cpu_milli / 1000
+
+    @property
+    def ram_gb(self) -> float:
+        return round(self.ram_mib / MIB_PER_GB, 3)
+
+    @property
+    def storage_gb(self) -> float:
+        return round(self.storage_mib / MIB_PER_GB, 3)
+
+    @property
+    def gpu(self) -> float:
+        return self.gpu_milli / GPU_MILLI
+
+    @property
+    def whole_gpus(self) -> int:
+        """Number of whole devices a request needs (0 for a share of one GPU)."""
+        return self.gpu_milli // GPU_MILLI if self.gpu_milli % GPU_MILLI == 0 else 0
+
+    @property
+    def is_gpu_share(self) -> bool:
+        return 0 < self.gpu_milli < GPU_MILLI
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(
+            self.cpu_milli + other.cpu_milli,
+            self.ram_mib + other.ram_mib,
+            self.storage_mib + other.storage_mib,
+            self.gpu_milli + other.gpu_milli,
+        )
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(
+            self.cpu_milli - other.cpu_milli,
+            self.ram_mib - other.ram_mib,
+            self.storage_mib - other.storage_mib,
+            self.gpu_milli - other.gpu_milli,
+        )
+
+    def scaled(self, factor: int) -> Resources:
+        return Resources(
+            self.cpu_milli * factor,
+            self.ram_mib * factor,
+            self.storage_mib * factor,
+            self.gpu_milli * factor,
+        )
+
+    def fits_in(self, available: Resources) -> bool:
+        """True when every dimension is at most the corresponding one of ``available``."""
+        return (
+            self.cpu_milli <= available.cpu_milli
+            and self.ram_mib <= available.ram_mib
+            and self.storage_mib <= available.storage_mib
+            and self.gpu_milli <= available.gpu_milli
+        )
+
+    def is_non_negative(self) -> bool:
+        return min(self.cpu_milli, self.ram_mib, self.storage_mib, self.gpu_milli) >= 0
+
+    def is_zero(self) -> bool:
+        return not (self.cpu_milli or self.ram_mib or self.storage_mib or self.gpu_milli)
+
+    def shortfalls(self, available: Resources) -> list[tuple[str, float, float]]:
+        """Dimensions where this request exceeds ``available``: (name, requested, free)."""
+        out: list[tuple[str, float, float]] = []
+        for name, want, have in (
+            ("cpu", self.cpu, available.cpu),
+            ("ram_gb", self.ram_gb, available.ram_gb),
+            ("storage_gb", self.storage_gb, available.storage_gb),
+            ("gpu", self.gpu, available.gpu),
+        ):
+            if want > have:
+                out.append((name, want, have))
+        return out
+
+    def describe(self) -> str:
+        """Short human form, e.g. ``2 cpu, 8 GB RAM, 1 GPU``."""
+        parts = [f"{_num(self.cpu)} cpu", f"{_num(self.ram_gb)} GB RAM"]
+        if self.storage_mib:
+            parts.append(f"{_num(self.storage_gb)} GB storage")
+        if self.gpu_milli:
+            parts.append(f"{_num(self.gpu)} GPU" + ("s" if self.gpu > 1 else ""))
+        return ", ".join(parts)
+
+
+_NOISE = Decimal("0.000001")
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _decimal(value: object, field: str, errors: list[FieldError]) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        errors.append(FieldError(field, "must be a number"))
+        return None
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation:
+        errors.append(FieldError(field, "must be a number"))
+        return None
+    if not dec.is_finite():
+        errors.append(FieldError(field, "must be a finite number"))
+        return None
+    # Forgive binary float noise (0.1 * 3 == 0.30000000000000004) but nothing coarser.
+    return dec.quantize(_NOISE) if abs(dec) < 10**12 else dec
+
+
+def _scaled(
+    value: object,
+    factor: int,
+    name: str,
+    maximum: int,
+    errors: list[FieldError],
+    prefix: str,
+    step: int = 1,
+) -> int:
+    field = prefix + name
+    dec = _decimal(value, field, errors)
+    if dec is None:
+        return 0
+    if dec < 0:
+        errors.append(FieldError(field, "must not be negative"))
+        return 0
+    if dec > maximum:
+        errors.append(FieldError(field, f"must be at most {maximum}"))
+        return 0
+    scaled = int((dec * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if step > 1 and (dec * factor) % step != 0:
+        errors.append(FieldError(field, f"must be a multiple of {step / factor:g}"))
+        return 0
+    return scaled
+
+
+def _gpu_milli(value: object, errors: list[FieldError], prefix: str) -> int:
+    field = prefix + "gpu"
+    dec = _decimal(value, field, errors)
+    if dec is None:
+        return 0
+    if dec < 0:
+        errors.append(FieldError(field, "must not be negative"))
+        return 0
+    if dec == 0:
+        return 0
+    if dec < 1:
+        # A share of one GPU: 0.1 .. 0.9 in tenths, so shares pack exactly onto a device.
+        if (dec * 10) % 1 != 0:
+            errors.append(FieldError(field, "a GPU share must be one of 0.1, 0.2, ... 0.9"))
+            return 0
+        return int(dec * GPU_MILLI)
+    if dec % 1 != 0:
+        errors.append(FieldError(field, "must be a whole number of GPUs or a share 0.1-0.9"))
+        return 0
+    if dec > MAX_GPUS:
+        errors.append(FieldError(field, f"must be at most {MAX_GPUS}"))
+        return 0
+    return int(dec) * GPU_MILLI

@@ -1,0 +1,1 @@
+"""How workloads really run: simulated, docker (via agent), kubernetes."""

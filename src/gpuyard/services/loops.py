@@ -1,0 +1,62 @@
+"""Background loops: each has a name, an interval and a jitter, and runs in its own thread.
+
+A tick opens its own short transactions. Loops sleep on a Wakeup so services can hint
+them to run at once after a commit. One instance of a tick runs at a time per process;
+across processes the database guards (compare-and-set) keep concurrent ticks safe.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gpuyard.log import get_logger
+from gpuyard.services.context import Wakeup
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Loop:
+    name: str
+    interval_s: float
+    tick: Callable[[], object]
+    jitter: float = 0.2  # +-20 % of the interval
+    wakeup: Wakeup = field(default_factory=Wakeup)
+
+    def next_delay(self) -> float:
+        return self.interval_s * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+class LoopRunner:
+    """Runs a set of loops in daemon threads until :meth:`stop`."""
+
+    def __init__(self, loops: list[Loop]) -> None:
+        self.loops = loops
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for loop in self.loops:
+            thread = threading.Thread(
+                target=self._run, args=(loop,), name=f"loop-{loop.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        for loop in self.loops:
+            loop.wakeup.notify()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _run(self, loop: Loop) -> None:
+        while not self._stopping.is_set():
+            try:
+                loop.tick()
+            except Exception:  # a failing tick must not kill the loop; log and go on
+                log.exception("loop_tick_failed", loop=loop.name)
+            loop.wakeup.wait(loop.next_delay())

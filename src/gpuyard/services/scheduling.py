@@ -1,0 +1,282 @@
+"""The scheduling service: snapshot -> pure engine -> one atomic commit per decision.
+
+A cycle (1) reads a snapshot of servers, reservations and the queue in one short read
+transaction, (2) asks the pure engine for decisions, (3) applies each admission in its
+own write transaction guarded by compare-and-set updates (workload version, server and
+GPU counters), so a decision that went stale because another process moved first fails
+cleanly and is retried next cycle, and (4) records pending reasons that changed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
+from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.snapshot import (
+    ClusterSnapshot,
+    PendingWorkload,
+    SchedulerConfig,
+    TeamQuota,
+)
+from gpuyard.services.allocations import release_allocation, release_workload
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.snapshots import allocation_to_replica, server_to_view, workload_to_pending
+from gpuyard.services.workload_transitions import transition_workload
+from gpuyard.store.conversions import workload_request
+from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.reservations import ReservationConflict, reserve_resources
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+log = get_logger(__name__)
+
+_ACTIVE_FOR_SCHEDULING = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What a cycle decided over: the snapshot, the queue and the versions it saw."""
+
+    snapshot: ClusterSnapshot
+    pending: list[PendingWorkload]
+    versions: dict[str, int]
+    reasons: dict[str, str | None]
+    names: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CycleStats:
+    considered: int
+    admitted: int
+    conflicts: int
+    preempted: int
+    seconds: float
+
+
+def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
+    s = ctx.settings
+    return SchedulerConfig(
+        profile=s.scheduler_profile,
+        starvation_seconds=s.starvation_seconds,
+        min_runtime_seconds=s.min_runtime_seconds,
+    )
+
+
+def load_queue_state(session: Session) -> QueueState:
+    """Read servers, reservations, pending work and quotas in one transaction."""
+    servers = session.scalars(select(ServerRow)).all()
+    workloads = session.scalars(
+        select(WorkloadRow).where(WorkloadRow.status.in_(_ACTIVE_FOR_SCHEDULING))
+    ).all()
+    running = []
+    pending: list[PendingWorkload] = []
+    used_by_team: dict[str, Resources] = {}
+    for row in workloads:
+        for allocation in row.allocations:
+            replica = allocation_to_replica(row, allocation)
+            running.append(replica)
+            if row.team_id:
+                used_by_team[row.team_id] = used_by_team.get(row.team_id, Resources()) + (
+                    replica.resources
+                )
+        if row.status == WorkloadStatus.PENDING.value or not row.gang:
+            waiting = workload_to_pending(row)
+            if waiting is not None:
+                pending.append(waiting)
+    quotas = {
+        team.id: TeamQuota(
+            team_id=team.id,
+            used=used_by_team.get(team.id, Resources()),
+            cpu_milli=team.quota_cpu_milli,
+            ram_mib=team.quota_ram_mib,
+            gpu_milli=team.quota_gpu_milli,
+        )
+        for team in session.scalars(
+            select(TeamRow).where(
+                (TeamRow.quota_cpu_milli.is_not(None))
+                | (TeamRow.quota_ram_mib.is_not(None))
+                | (TeamRow.quota_gpu_milli.is_not(None))
+            )
+        )
+    }
+    snapshot = ClusterSnapshot(
+        servers=tuple(server_to_view(s) for s in servers),
+        running=tuple(running),
+        quotas=quotas,
+    )
+    return QueueState(
+        snapshot=snapshot,
+        pending=pending,
+        versions={row.id: row.version for row in workloads},
+        reasons={row.id: row.reason for row in workloads},
+        names={row.id: row.name for row in workloads},
+    )
+
+
+def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
+    """Decide without applying: the queue view (GET /queue) uses this too."""
+    with ctx.db.read() as session:
+        state = load_queue_state(session)
+    result = schedule_cycle(
+        state.snapshot, state.pending, scheduler_config(ctx), ctx.now().timestamp()
+    )
+    return state, result
+
+
+def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
+    """One full cycle: plan, apply each admission atomically, record reasons."""
+    started = time.perf_counter()
+    state, result = plan_cycle(ctx)
+    admitted = conflicts = preempted = 0
+    for admission in result.admitted:
+        try:
+            preempted += apply_admission(ctx, admission, state.versions[admission.workload_id])
+            admitted += 1
+        except (ReservationConflict, StaleDataError, IntegrityError) as exc:
+            # Another decider moved first; the next cycle sees fresh state.
+            conflicts += 1
+            log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
+    record_pending_reasons(ctx, result.pending, state)
+    if conflicts:
+        ctx.scheduler_wakeup.notify()
+    return CycleStats(
+        considered=len(state.pending),
+        admitted=admitted,
+        conflicts=conflicts,
+        preempted=preempted,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def apply_admission(ctx: ServiceContext, admission: Admission, seen_version: int) -> int:
+    """Evict the victims and reserve the preemptor's replicas in ONE transaction, so no
+    one else can take the freed capacity. Returns the number of workloads preempted."""
+    now = ctx.now()
+    preempted = 0
+    with ctx.db.write() as session:
+        row = session.get(WorkloadRow, admission.workload_id, populate_existing=True)
+        if row is None or row.version != seen_version:
+            raise StaleDataError(f"workload {admission.workload_id} changed since the snapshot")
+        for victim_id in sorted({v.workload_id for v in admission.victims}):
+            replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
+            preempted += _evict(ctx, session, victim_id, replicas, row, now)
+        placed = {a.replica for a in row.allocations}
+        missing = [r for r in range(row.replicas) if r not in placed]
+        request = workload_request(row)
+        gpu_indices: list[int] = []
+        for assignment, replica in zip(admission.assignments, missing, strict=False):
+            reserve_resources(session, assignment.server_id, request, assignment.gpu_allocation)
+            row.allocations.append(
+                AllocationRow(
+                    replica=replica,
+                    server_id=assignment.server_id,
+                    cpu_milli=request.cpu_milli,
+                    ram_mib=request.ram_mib,
+                    storage_mib=request.storage_mib,
+                    gpu_milli=request.gpu_milli,
+                    gpu_allocation=[[i, m] for i, m in assignment.gpu_allocation],
+                    started_at=now,
+                    created_at=now,
+                )
+            )
+            gpu_indices += [i for i, _ in assignment.gpu_allocation]
+        session.flush()
+        _advance_to_running(session, row, admission, now)
+        if not admission.assignments:
+            raise ReservationConflict("admission without assignments")
+    return preempted
+
+
+def _advance_to_running(
+    session: Session, row: WorkloadRow, admission: Admission, now: datetime
+) -> None:
+    if row.status != WorkloadStatus.PENDING.value:
+        return  # more replicas of a running non-gang workload: already running
+    servers = sorted({a.server_id for a in admission.assignments})
+    names = {
+        s.id: s.name for s in session.scalars(select(ServerRow).where(ServerRow.id.in_(servers)))
+    }
+    where = ", ".join(names.get(s, s) for s in servers)
+    gpus = sorted({i for a in admission.assignments for i, _ in a.gpu_allocation})
+    detail = {"servers": [names.get(s, s) for s in servers], "gpu_indices": gpus}
+    transition_workload(
+        session, row, WorkloadStatus.SCHEDULED, f"reserved on {where}", now, details=detail
+    )
+    # Simulated servers start at once; real runtimes advance from the reconcile loop.
+    transition_workload(session, row, WorkloadStatus.STARTING, f"starting on {where}", now)
+    transition_workload(session, row, WorkloadStatus.RUNNING, f"running on {where}", now)
+
+
+def _evict(
+    ctx: ServiceContext,
+    session: Session,
+    victim_id: str,
+    replicas: set[int],
+    preemptor: WorkloadRow,
+    now: datetime,
+) -> int:
+    victim = session.get(WorkloadRow, victim_id, populate_existing=True)
+    if victim is None or victim.status not in {s.value for s in HOLDS_RESOURCES}:
+        raise ReservationConflict(f"victim {victim_id} is no longer running")
+    if victim.gang:
+        release_workload(session, victim)
+    else:
+        for allocation in [a for a in victim.allocations if a.replica in replicas]:
+            release_allocation(session, victim, allocation)
+    if victim.allocations:
+        victim.reason = f"{len(replicas)} replica(s) preempted by {preemptor.name}"
+        return 0
+    backoff = min(
+        ctx.settings.preemption_backoff_initial_s * (2**victim.preemption_count),
+        ctx.settings.preemption_backoff_max_s,
+    )
+    victim.preemption_count += 1
+    victim.requeue_at = now + timedelta(seconds=backoff)
+    transition_workload(
+        session,
+        victim,
+        WorkloadStatus.PREEMPTED,
+        f"preempted by {preemptor.name} (priority {preemptor.priority}); re-queued in {backoff:g}s",
+        now,
+        details={"preemptor_id": preemptor.id, "backoff_s": backoff},
+    )
+    return 1
+
+
+def record_pending_reasons(
+    ctx: ServiceContext, pending: tuple[Pending, ...], state: QueueState
+) -> None:
+    """Write reasons that changed, in one statement. No version bump (not a state change),
+    but only where the row is still the version the cycle saw."""
+    changed = [
+        {
+            "wid": p.workload_id,
+            "seen": state.versions[p.workload_id],
+            "new_reason": p.reason,
+            "new_code": p.code.value,
+        }
+        for p in pending
+        if state.reasons.get(p.workload_id) != p.reason
+    ]
+    if not changed:
+        return
+    table = WorkloadRow.__table__
+    assert isinstance(table, Table)
+    with ctx.db.write() as session:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("wid"), table.c.version == bindparam("seen"))
+            .values(reason=bindparam("new_reason"), reason_code=bindparam("new_code")),
+            changed,
+        )

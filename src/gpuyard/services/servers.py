@@ -1,0 +1,150 @@
+"""Servers: register, list, change status/labels, remove."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from gpuyard.auth.caller import Caller
+from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
+from gpuyard.domain.server_state import ClusterKind, ServerStatus
+from gpuyard.services.clusters import require_fleet_manager
+from gpuyard.services.context import ServiceContext
+from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.workload_tables import AllocationRow
+
+
+@dataclass
+class GpuSpec:
+    model: str
+    memory_gb: float = 0
+    uuid: str | None = None
+
+
+@dataclass
+class SimulatedServerSpec:
+    name: str
+    cluster_id: str
+    cpu: float
+    ram_gb: float
+    storage_gb: float = 0
+    gpus: list[GpuSpec] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> ServerRow:
+    """Register a server. Simulated servers declare their capacity; docker servers are
+    registered through their agent (which reports capacity) in the agent issue."""
+    require_fleet_manager(caller)
+    capacity = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, 0)
+    with ctx.db.write() as session:
+        cluster = session.get(ClusterRow, spec.cluster_id)
+        if cluster is None:
+            raise InvalidInput.for_field(
+                "cluster_id", f"cluster {spec.cluster_id!r} does not exist"
+            )
+        if cluster.kind != ClusterKind.SIMULATED.value:
+            raise InvalidInput.for_field(
+                "cluster_id",
+                f"cluster {cluster.name!r} is a {cluster.kind} cluster; only simulated "
+                "servers can be registered by declaring capacity",
+            )
+        if session.scalar(select(ServerRow.id).where(ServerRow.name == spec.name)):
+            raise Conflict(f"a server named {spec.name!r} already exists")
+        row = ServerRow(
+            name=spec.name,
+            cluster_id=cluster.id,
+            status=ServerStatus.ONLINE.value,
+            labels=dict(spec.labels),
+            cpu_milli=capacity.cpu_milli,
+            ram_mib=capacity.ram_mib,
+            storage_mib=capacity.storage_mib,
+            gpu_milli=GPU_MILLI * len(spec.gpus),
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        for index, gpu in enumerate(spec.gpus):
+            row.gpus.append(
+                ServerGpuRow(
+                    gpu_index=index,
+                    uuid=gpu.uuid or f"GPU-sim-{spec.name}-{index}",
+                    model=gpu.model,
+                    memory_mib=int(gpu.memory_gb * MIB_PER_GB),
+                )
+            )
+        session.add(row)
+    ctx.scheduler_wakeup.notify()
+    return row
+
+
+def list_servers(
+    ctx: ServiceContext,
+    cluster_id: str | None,
+    status: ServerStatus | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ServerRow], int]:
+    query = select(ServerRow)
+    if cluster_id:
+        query = query.where(ServerRow.cluster_id == cluster_id)
+    if status:
+        query = query.where(ServerRow.status == status.value)
+    with ctx.db.read() as session:
+        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(ServerRow.name).limit(limit).offset(offset)).all()
+        return list(rows), count
+
+
+def get_server(ctx: ServiceContext, server_id: str) -> ServerRow:
+    with ctx.db.read() as session:
+        row = session.get(ServerRow, server_id)
+        if row is None:
+            raise NotFound.for_object("server", server_id)
+        return row
+
+
+def update_server(
+    ctx: ServiceContext,
+    caller: Caller,
+    server_id: str,
+    status: ServerStatus | None,
+    labels: dict[str, str] | None,
+) -> ServerRow:
+    """Drain, put in maintenance, bring online, or relabel a server."""
+    require_fleet_manager(caller)
+    if status is ServerStatus.OFFLINE:
+        raise InvalidInput(
+            "offline is observed by the health loop, not set",
+            [FieldError("status", "must be one of online, draining, maintenance")],
+        )
+    with ctx.db.write() as session:
+        row = session.get(ServerRow, server_id)
+        if row is None:
+            raise NotFound.for_object("server", server_id)
+        if status is not None:
+            row.status = status.value
+        if labels is not None:
+            row.labels = dict(labels)
+        row.updated_at = ctx.now()
+    ctx.scheduler_wakeup.notify()
+    return row
+
+
+def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
+    """Remove a server that holds no reservations (drain it first)."""
+    require_fleet_manager(caller)
+    with ctx.db.write() as session:
+        row = session.get(ServerRow, server_id)
+        if row is None:
+            raise NotFound.for_object("server", server_id)
+        held = session.scalar(
+            select(func.count()).select_from(AllocationRow).where(AllocationRow.server_id == row.id)
+        )
+        if held:
+            raise Conflict(
+                f"server {row.name!r} still holds {held} reservation(s); drain it and stop "
+                "its workloads first"
+            )
+        session.delete(row)

@@ -1,0 +1,184 @@
+"""Workloads: submit, read, list and their events. Changes live in workload_changes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gpuyard.auth.caller import Caller
+from gpuyard.domain.errors import FieldError, InvalidInput, NotFound
+from gpuyard.domain.priority import DEFAULT_PRIORITY
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.workload_transitions import record_submission
+from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
+
+
+@dataclass
+class WorkloadSpec:
+    """A validated-shape submission (types checked by the API schema; values here)."""
+
+    image: str
+    cpu: float = 1
+    ram_gb: float = 1
+    storage_gb: float = 0
+    gpu: float = 0
+    name: str | None = None
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)
+    gpu_model: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    preemptible: bool = True
+    cluster_id: str | None = None
+    team_id: str | None = None
+    replicas: int = 1
+    gang: bool = False
+    node_selector: dict[str, str] = field(default_factory=dict)
+    duration_s: float | None = None
+
+
+def default_name(image: str) -> str:
+    base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    base = re.sub(r"[^a-zA-Z0-9._-]", "-", base).strip("-._") or "workload"
+    return f"{base[:100]}-{secrets.token_hex(3)}"
+
+
+def check_references(
+    session: Session, cluster_id: str | None, team_id: str | None
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if cluster_id is not None and session.get(ClusterRow, cluster_id) is None:
+        errors.append(FieldError("cluster_id", f"cluster {cluster_id!r} does not exist"))
+    if team_id is not None and session.get(TeamRow, team_id) is None:
+        errors.append(FieldError("team_id", f"team {team_id!r} does not exist"))
+    return errors
+
+
+def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> WorkloadRow:
+    """Validate and queue a workload; the scheduler places it after the commit."""
+    resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+    errors: list[FieldError] = []
+    if not spec.image.strip():
+        errors.append(FieldError("image", "must not be empty"))
+    name = spec.name if spec.name is not None else default_name(spec.image)
+    if not _NAME.match(name):
+        errors.append(FieldError("name", "1-128 characters: letters, digits, '.', '_' or '-'"))
+    if resources.is_zero():
+        errors.append(FieldError("cpu", "a workload must ask for some resources"))
+    if spec.gang and spec.replicas < 2:
+        errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
+    if spec.gpu_model is not None and resources.gpu_milli == 0:
+        errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
+    now = ctx.now()
+    with ctx.db.write() as session:
+        errors += check_references(session, spec.cluster_id, spec.team_id)
+        if errors:
+            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        row = WorkloadRow(
+            name=name,
+            owner_id=caller.user_id,
+            team_id=spec.team_id,
+            cluster_id=spec.cluster_id,
+            image=spec.image.strip(),
+            command=spec.command,
+            env=dict(spec.env),
+            ports=list(spec.ports),
+            node_selector=dict(spec.node_selector),
+            cpu_milli=resources.cpu_milli,
+            ram_mib=resources.ram_mib,
+            storage_mib=resources.storage_mib,
+            gpu_milli=resources.gpu_milli,
+            gpu_model=spec.gpu_model,
+            priority=spec.priority,
+            preemptible=spec.preemptible,
+            replicas=spec.replicas,
+            gang=spec.gang,
+            duration_s=spec.duration_s,
+            status=WorkloadStatus.PENDING.value,
+            reason="waiting for the scheduler",
+            pending_since=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        record_submission(session, row, now)
+    ctx.scheduler_wakeup.notify()
+    return row
+
+
+def load_visible_workload(session: Session, caller: Caller, workload_id: str) -> WorkloadRow:
+    """The workload, or NotFound when it does not exist or the caller may not see it."""
+    row = session.get(WorkloadRow, workload_id)
+    if row is None or not caller.owns_or_manages(row.owner_id):
+        raise NotFound.for_object("workload", workload_id)
+    return row
+
+
+def get_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> WorkloadRow:
+    with ctx.db.read() as session:
+        return load_visible_workload(session, caller, workload_id)
+
+
+@dataclass(frozen=True)
+class WorkloadFilter:
+    status: list[WorkloadStatus] | None = None
+    cluster_id: str | None = None
+    server_id: str | None = None
+    owner_id: str | None = None
+    team_id: str | None = None
+    name: str | None = None
+
+
+def list_workloads(
+    ctx: ServiceContext, caller: Caller, where: WorkloadFilter, limit: int, offset: int
+) -> tuple[list[WorkloadRow], int]:
+    """Visible workloads matching ``where``, newest first, with the total count."""
+    query = select(WorkloadRow)
+    if not caller.sees_all_workloads:
+        query = query.where(WorkloadRow.owner_id == caller.user_id)
+    if where.status:
+        query = query.where(WorkloadRow.status.in_([s.value for s in where.status]))
+    if where.cluster_id:
+        query = query.where(WorkloadRow.cluster_id == where.cluster_id)
+    if where.owner_id:
+        query = query.where(WorkloadRow.owner_id == where.owner_id)
+    if where.team_id:
+        query = query.where(WorkloadRow.team_id == where.team_id)
+    if where.name:
+        query = query.where(WorkloadRow.name == where.name)
+    if where.server_id:
+        on_server = select(AllocationRow.workload_id).where(
+            AllocationRow.server_id == where.server_id
+        )
+        query = query.where(WorkloadRow.id.in_(on_server))
+    with ctx.db.read() as session:
+        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return list(rows), count
+
+
+def list_workload_events(
+    ctx: ServiceContext, caller: Caller, workload_id: str, limit: int, offset: int
+) -> tuple[list[WorkloadEventRow], int]:
+    """Status history of a workload, oldest first (it reads as a story)."""
+    with ctx.db.read() as session:
+        load_visible_workload(session, caller, workload_id)
+        base = select(WorkloadEventRow).where(WorkloadEventRow.workload_id == workload_id)
+        count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = session.scalars(base.order_by(WorkloadEventRow.id).limit(limit).offset(offset)).all()
+        return list(rows), count

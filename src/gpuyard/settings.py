@@ -1,0 +1,69 @@
+"""One validated settings object, read from GPUYARD_* variables and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_UNSAFE_SECRETS = {"changethis", "secret", "changeme", ""}
+
+
+class Settings(BaseSettings):
+    """Everything gpuyard reads from its environment. Paths derive from ``data_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="GPUYARD_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./gpuyard-data"))
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    demo: bool = False
+
+    admin_email: str = "admin@gpuyard.local"
+    admin_password: str | None = None
+    secret_key: str | None = None
+    access_token_minutes: int = 60 * 12
+
+    scheduler_profile: str = "pack"
+    scheduler_interval_s: float = 2.0
+    starvation_seconds: float = 600.0
+    min_runtime_seconds: float = 0.0
+    preemption_backoff_initial_s: float = 10.0
+    preemption_backoff_max_s: float = 600.0
+    stop_grace_period_s: float = 30.0
+    run_loops: bool = True
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        # Accept the URLs people paste from other tools and point them at psycopg 3.
+        if value and value.startswith(("postgres://", "postgresql://")):
+            _scheme, rest = value.split("://", 1)
+            return f"postgresql+psycopg://{rest}"
+        return value or None
+
+    @model_validator(mode="after")
+    def _reject_unsafe_secrets(self) -> Settings:
+        if self.secret_key is not None and self.secret_key.strip().lower() in _UNSAFE_SECRETS:
+            raise ValueError("GPUYARD_SECRET_KEY is a well-known placeholder; set a real one")
+        if self.admin_password is not None and len(self.admin_password) < 8:
+            raise ValueError("GPUYARD_ADMIN_PASSWORD must be at least 8 characters")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "gpuyard.db"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"

@@ -1,0 +1,97 @@
+"""Clusters, servers and their GPUs, with the allocation counters the database guards.
+
+The CHECK constraints are the oversubscription guard of DESIGN.md section 1: whatever the
+number of processes, an UPDATE that would allocate past capacity (or past 1000 milli on
+one GPU) fails in the database itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gpuyard.store.base import Base, new_id, utcnow
+
+
+class ClusterRow(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    kubeconfig_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('docker', 'kubernetes', 'simulated')", name="kind"),
+    )
+
+
+class ServerRow(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="online")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    agent_url: Mapped[str | None] = mapped_column(String(512))
+    agent_token_enc: Mapped[str | None] = mapped_column(Text)
+
+    cpu_milli: Mapped[int]
+    ram_mib: Mapped[int]
+    storage_mib: Mapped[int]
+    gpu_milli: Mapped[int] = mapped_column(default=0)
+    alloc_cpu_milli: Mapped[int] = mapped_column(default=0)
+    alloc_ram_mib: Mapped[int] = mapped_column(default=0)
+    alloc_storage_mib: Mapped[int] = mapped_column(default=0)
+    alloc_gpu_milli: Mapped[int] = mapped_column(default=0)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    gpus: Mapped[list[ServerGpuRow]] = relationship(
+        back_populates="server",
+        order_by="ServerGpuRow.gpu_index",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('online', 'offline', 'draining', 'maintenance')", name="status"
+        ),
+        CheckConstraint(
+            "cpu_milli >= 0 AND ram_mib >= 0 AND storage_mib >= 0 AND gpu_milli >= 0",
+            name="capacity_non_negative",
+        ),
+        CheckConstraint("alloc_cpu_milli BETWEEN 0 AND cpu_milli", name="cpu_within_capacity"),
+        CheckConstraint("alloc_ram_mib BETWEEN 0 AND ram_mib", name="ram_within_capacity"),
+        CheckConstraint(
+            "alloc_storage_mib BETWEEN 0 AND storage_mib", name="storage_within_capacity"
+        ),
+        CheckConstraint("alloc_gpu_milli BETWEEN 0 AND gpu_milli", name="gpu_within_capacity"),
+    )
+
+
+class ServerGpuRow(Base):
+    __tablename__ = "server_gpus"
+
+    server_id: Mapped[str] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    gpu_index: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    memory_mib: Mapped[int] = mapped_column(default=0)
+    allocated_milli: Mapped[int] = mapped_column(default=0)
+    utilization_pct: Mapped[float | None]
+
+    server: Mapped[ServerRow] = relationship(back_populates="gpus")
+
+    __table_args__ = (
+        CheckConstraint("allocated_milli BETWEEN 0 AND 1000", name="milli_within_device"),
+    )

@@ -1,0 +1,19 @@
+"""Every table, imported once so that Base.metadata is complete (Alembic, create_all)."""
+
+from gpuyard.store.base import Base
+from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.identity_tables import TeamMemberRow, TeamRow, UserRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
+
+__all__ = [
+    "AllocationRow",
+    "Base",
+    "ClusterRow",
+    "ServerGpuRow",
+    "ServerRow",
+    "TeamMemberRow",
+    "TeamRow",
+    "UserRow",
+    "WorkloadEventRow",
+    "WorkloadRow",
+]

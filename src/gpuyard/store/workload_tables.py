@@ -1,0 +1,117 @@
+"""Workloads, their per-replica allocations and their status events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gpuyard.store.base import Base, new_id, utcnow
+
+
+class WorkloadRow(Base):
+    __tablename__ = "workloads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"))
+    image: Mapped[str] = mapped_column(String(512))
+    command: Mapped[list[str] | None] = mapped_column(JSON)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    ports: Mapped[list[int]] = mapped_column(JSON, default=list)
+    node_selector: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    cpu_milli: Mapped[int]
+    ram_mib: Mapped[int]
+    storage_mib: Mapped[int]
+    gpu_milli: Mapped[int]
+    gpu_model: Mapped[str | None] = mapped_column(String(128))
+    priority: Mapped[int] = mapped_column(default=3)
+    preemptible: Mapped[bool] = mapped_column(default=True)
+    replicas: Mapped[int] = mapped_column(default=1)
+    gang: Mapped[bool] = mapped_column(default=False)
+    duration_s: Mapped[float | None]
+
+    # `status` must be changed only via services.workload_transitions.transition_workload().
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    # Bumped on every change; the scheduler's compare-and-set admits only the version it saw.
+    version: Mapped[int] = mapped_column(default=1)
+    preemption_count: Mapped[int] = mapped_column(default=0)
+    pending_since: Mapped[datetime | None]
+    requeue_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    allocations: Mapped[list[AllocationRow]] = relationship(
+        back_populates="workload",
+        order_by="AllocationRow.replica",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        CheckConstraint("replicas BETWEEN 1 AND 1024", name="replicas_range"),
+        CheckConstraint(
+            "cpu_milli >= 0 AND ram_mib >= 0 AND storage_mib >= 0 AND gpu_milli >= 0",
+            name="request_non_negative",
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'scheduled', 'starting', 'running', 'succeeded', "
+            "'failed', 'stopped', 'preempted', 'lost')",
+            name="status",
+        ),
+        Index("ix_workloads_status_priority", "status", "priority"),
+    )
+    # Every ORM UPDATE carries "WHERE version = <seen>": a concurrent change makes it fail
+    # with StaleDataError instead of silently overwriting (compare-and-set on the row).
+    __mapper_args__ = {"version_id_col": version}
+
+
+class AllocationRow(Base):
+    """The reservation of one replica on one server (exists while it holds resources)."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workload_id: Mapped[str] = mapped_column(
+        ForeignKey("workloads.id", ondelete="CASCADE"), index=True
+    )
+    replica: Mapped[int]
+    server_id: Mapped[str] = mapped_column(ForeignKey("servers.id"), index=True)
+    cpu_milli: Mapped[int]
+    ram_mib: Mapped[int]
+    storage_mib: Mapped[int]
+    gpu_milli: Mapped[int]
+    # ((gpu_index, milli), ...) as a list of pairs: a record of which devices; the guard
+    # itself is server_gpus.allocated_milli.
+    gpu_allocation: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    container_id: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    workload: Mapped[WorkloadRow] = relationship(back_populates="allocations")
+
+    __table_args__ = (UniqueConstraint("workload_id", "replica", name="uq_allocations_replica"),)
+
+
+class WorkloadEventRow(Base):
+    __tablename__ = "workload_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    workload_id: Mapped[str] = mapped_column(
+        ForeignKey("workloads.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

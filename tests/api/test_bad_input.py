@@ -1,0 +1,92 @@
+"""Bad input gets a 4xx problem+json naming the field, and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+VALID: dict[str, Any] = {"image": "busybox", "cpu": 1, "ram_gb": 1, "gpu": 0}
+
+CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("negative cpu", {**VALID, "cpu": -1}, "cpu"),
+    ("cpu not in 0.1 steps", {**VALID, "cpu": 0.25}, "cpu"),
+    ("gpu 1.5", {**VALID, "gpu": 1.5}, "gpu"),
+    ("gpu share finer than tenths", {**VALID, "gpu": 0.25}, "gpu"),
+    ("absurd ram", {**VALID, "ram_gb": 1e9}, "ram_gb"),
+    ("negative storage", {**VALID, "storage_gb": -5}, "storage_gb"),
+    ("unknown cluster", {**VALID, "cluster_id": "no-such-cluster"}, "cluster_id"),
+    ("unknown team", {**VALID, "team_id": "no-such-team"}, "team_id"),
+    ("missing image", {"cpu": 1}, "image"),
+    ("empty image", {**VALID, "image": ""}, "image"),
+    ("cpu as a string", {**VALID, "cpu": "two"}, "cpu"),
+    ("numeric string is not a number", {**VALID, "cpu": "2"}, "cpu"),
+    ("priority out of range", {**VALID, "priority": 9}, "priority"),
+    ("priority as float", {**VALID, "priority": 2.5}, "priority"),
+    ("unknown field", {**VALID, "gpus": 2}, "gpus"),
+    ("bad port", {**VALID, "ports": [70000]}, "ports.0"),
+    ("bad name", {**VALID, "name": "has spaces"}, "name"),
+    ("gang of one", {**VALID, "gang": True}, "gang"),
+    ("gpu_model without gpu", {**VALID, "gpu_model": "H100"}, "gpu_model"),
+    ("nothing requested", {**VALID, "cpu": 0, "ram_gb": 0}, "cpu"),
+    ("env values must be strings", {**VALID, "env": {"A": 1}}, "env.A"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in CASES], ids=[c[0] for c in CASES])
+def test_bad_workload_is_refused_naming_the_field(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/api/v1/workloads", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == 422
+    assert field in [e["field"] for e in problem["errors"]], problem
+    assert client.get("/api/v1/workloads").json()["count"] == 0
+
+
+def test_malformed_json_is_a_422(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/workloads", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert client.get("/api/v1/workloads").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"gpu": 1.5}, "gpu"), ({"cpu": -2}, "cpu"), ({"priority": 0}, "priority"), ({"x": 1}, "x")],
+    ids=["gpu 1.5", "negative cpu", "priority 0", "unknown field"],
+)
+def test_bad_patch_changes_nothing(client: TestClient, body: dict[str, Any], field: str) -> None:
+    created = client.post("/api/v1/workloads", json=VALID).json()
+    response = client.patch(f"/api/v1/workloads/{created['id']}", json=body)
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+    after = client.get(f"/api/v1/workloads/{created['id']}").json()
+    assert {k: after[k] for k in ("cpu", "gpu", "priority")} == {"cpu": 1, "gpu": 0, "priority": 3}
+
+
+def test_unknown_workload_is_a_404_problem(client: TestClient) -> None:
+    response = client.get("/api/v1/workloads/nope")
+    assert response.status_code == 404
+    assert response.json()["title"] == "Not found"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "s1", "cluster_id": "nope", "cpu": 8, "ram_gb": 32}, "cluster_id"),
+        ({"name": "s1", "cpu": 8, "ram_gb": 32}, "cluster_id"),
+        ({"name": "bad name", "cluster_id": "x", "cpu": 8, "ram_gb": 32}, "name"),
+    ],
+    ids=["unknown cluster", "missing cluster", "bad name"],
+)
+def test_bad_server_is_refused(client: TestClient, body: dict[str, Any], field: str) -> None:
+    before = client.get("/api/v1/servers").json()["count"]
+    response = client.post("/api/v1/servers", json=body)
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert client.get("/api/v1/servers").json()["count"] == before

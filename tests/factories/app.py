@@ -1,0 +1,68 @@
+"""Builders for a real gpuyard app over a real database (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from gpuyard.api.app import create_app
+from gpuyard.auth.passwords import hash_password
+from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.scheduling import CycleStats, run_scheduling_cycle
+from gpuyard.settings import Settings
+from gpuyard.store.identity_tables import UserRow
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct-horse-battery"
+
+
+def make_settings(data_dir: Path, database_url: str | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": ADMIN_PASSWORD,
+        "run_loops": False,
+        "demo": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_context(settings: Settings) -> ServiceContext:
+    ctx = build_context(settings)
+    ensure_first_admin(ctx)
+    if settings.demo:
+        ensure_demo_cluster(ctx)
+    return ctx
+
+
+def login(client: TestClient, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def authed_client(ctx: ServiceContext, token: str | None = None) -> TestClient:
+    client = TestClient(create_app(ctx))
+    client.headers["Authorization"] = f"Bearer {token or login(client)}"
+    return client
+
+
+def add_user(ctx: ServiceContext, email: str, password: str, role: str = "user") -> None:
+    with ctx.db.write() as session:
+        session.add(UserRow(email=email, password_hash=hash_password(password), role=role))
+
+
+def settle(ctx: ServiceContext, max_cycles: int = 10) -> CycleStats:
+    """Run scheduling cycles until one admits nothing (the queue is stable)."""
+    stats = run_scheduling_cycle(ctx)
+    for _ in range(max_cycles):
+        if stats.admitted == 0 and stats.conflicts == 0:
+            break
+        stats = run_scheduling_cycle(ctx)
+    return stats
