@@ -34,7 +34,9 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("body", "field"), [(b, f) for _, b, f in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_workload_is_refused_naming_the_field(
     client: TestClient, body: dict[str, Any], field: str
 ) -> None:

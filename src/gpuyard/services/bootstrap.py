@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from gpuyard.auth.passwords import hash_password
 from gpuyard.auth.roles import Role
@@ -42,6 +43,13 @@ def build_context(settings: Settings) -> ServiceContext:
 def ensure_first_admin(ctx: ServiceContext) -> str | None:
     """Create the first admin when there are no users. Returns the password when it was
     generated (to be printed once), else None."""
+    try:
+        return _create_first_admin(ctx)
+    except IntegrityError:
+        return None  # another process starting at the same moment created it
+
+
+def _create_first_admin(ctx: ServiceContext) -> str | None:
     with ctx.db.write() as session:
         if session.scalar(select(func.count()).select_from(UserRow)):
             return None
@@ -64,6 +72,13 @@ def ensure_first_admin(ctx: ServiceContext) -> str | None:
 
 def ensure_demo_cluster(ctx: ServiceContext) -> bool:
     """Create the simulated demo cluster once; True when it was created now."""
+    try:
+        return _create_demo_cluster(ctx)
+    except IntegrityError:
+        return False  # another process starting at the same moment created it
+
+
+def _create_demo_cluster(ctx: ServiceContext) -> bool:
     with ctx.db.write() as session:
         if session.scalar(select(ClusterRow.id).where(ClusterRow.name == DEMO_CLUSTER)):
             return False
@@ -97,6 +112,3 @@ def ensure_demo_cluster(ctx: ServiceContext) -> bool:
     log.info("demo_cluster_created", servers=len(DEMO_SERVERS))
     return True
 
-
-def open_database(settings: Settings) -> Database:
-    return Database(settings.effective_database_url)

@@ -23,23 +23,13 @@ def names_for_workloads(ctx: ServiceContext, rows: Iterable[WorkloadRow]) -> Dis
     rows = list(rows)
     user_ids = {r.owner_id for r in rows}
     server_ids = {a.server_id for r in rows for a in r.allocations}
+    users: dict[str, str] = {}
+    servers: dict[str, str] = {}
     with ctx.db.read() as session:
-        users = (
-            dict(
-                session.execute(
-                    select(UserRow.id, UserRow.email).where(UserRow.id.in_(user_ids))
-                ).tuples()
-            )
-            if user_ids
-            else {}
-        )
-        servers = (
-            dict(
-                session.execute(
-                    select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(server_ids))
-                ).tuples()
-            )
-            if server_ids
-            else {}
-        )
+        if user_ids:
+            query = select(UserRow.id, UserRow.email).where(UserRow.id.in_(user_ids))
+            users = {user_id: email for user_id, email in session.execute(query)}
+        if server_ids:
+            query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(server_ids))
+            servers = {server_id: name for server_id, name in session.execute(query)}
     return DisplayNames(users=users, servers=servers)

@@ -109,6 +109,7 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
             pending_since=now,
             created_at=now,
             updated_at=now,
+            allocations=[],  # loaded (empty), so the row is usable after the session ends
         )
         session.add(row)
         session.flush()

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-_IMMEDIATE = "gpuyard_sqlite_immediate"
+#: Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
+SQLITE_IMMEDIATE = "gpuyard_sqlite_immediate"
 
 
 class Database:
@@ -31,18 +32,17 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-        writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        #: The same pool, but every transaction takes SQLite's write lock up front.
+        self.writer: Engine = self.engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(writer, expire_on_commit=False)
+        self._write = sessionmaker(self.writer, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading; rolled back at the end."""
+        """A session for reading. Closing it ends the transaction without expiring the
+        rows it loaded, so callers may keep using them."""
         with self._read() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -68,5 +68,5 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -25,10 +25,11 @@ def alembic_config(url: str) -> Config:
 def upgrade_to_head(db: Database) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
     config = alembic_config(db.url)
-    with db.engine.connect() as conn:
+    with db.writer.connect() as conn:
         if db.is_sqlite:
-            # BEGIN IMMEDIATE serialises concurrent starters on one SQLite file.
-            conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+            # The first statement opens a BEGIN IMMEDIATE transaction: concurrent starters
+            # on one SQLite file wait here, then find the schema already at head.
+            conn.exec_driver_sql("SELECT 1")
         else:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
             conn.commit()

@@ -15,7 +15,7 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][
 
 class ClusterCreate(RequestModel):
     name: Name
-    kind: ClusterKind
+    kind: Annotated[ClusterKind, Field(strict=False)]  # JSON strings name enum members
 
 
 class ClusterPublic(BaseModel):
@@ -47,7 +47,7 @@ class ServerCreate(RequestModel):
 
 
 class ServerUpdate(RequestModel):
-    status: ServerStatus | None = None
+    status: Annotated[ServerStatus | None, Field(strict=False)] = None
     labels: dict[str, str] | None = None
 
 

@@ -1,0 +1,89 @@
+"""Root conftest: markers, real-server fixtures, and the CI rule for integration tests.
+
+Integration tests run against real servers started from the machine's binaries
+(tests/support/). Where a binary is missing they skip with the reason; when CI is "true" or
+"1" such a skip fails the run instead, so CI proves every integration test really ran. That
+covers tests marked `integration` (tests that take a server fixture are marked
+automatically) and any skip caused by a missing server, e.g. via request.getfixturevalue.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Generator, Iterator
+
+import pytest
+from support.local_server import ServerUnavailable, start_or_skip
+from support.postgres import PostgresServer
+from support.redis import RedisServer
+
+MARKERS = {
+    "integration": "needs real external binaries (PostgreSQL, Redis, dockerd, Chromium...); "
+    "skipped when they are missing, except in CI where that skip fails the run",
+    "slow": "takes seconds rather than milliseconds (still runs by default)",
+    "postgres": "runs against a real PostgreSQL server",
+    "redis": "runs against a real Redis server",
+}
+# Fixtures that start real servers, and the markers a test using them gets automatically.
+SERVER_FIXTURE_MARKERS = {
+    "postgres_server": ("integration", "postgres"),
+    "redis_server": ("integration", "redis"),
+}
+CI_SKIP_PREFIX = "integration test skipped in CI: "
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for marker in SERVER_FIXTURE_MARKERS.get(fixture, ()):
+                item.add_marker(marker)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """In CI, a skipped integration test is a failure that says why it was skipped."""
+    report = yield
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail"):
+        skip = call.excinfo.value if call.excinfo is not None else None
+        if item.get_closest_marker("integration") or isinstance(
+            getattr(skip, "__cause__", None), ServerUnavailable
+        ):
+            reason = skip.msg if isinstance(skip, pytest.skip.Exception) else report.longrepr
+            report.outcome = "failed"
+            report.longrepr = f"{CI_SKIP_PREFIX}{reason}"
+    return report
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session (database `gpuyard_test` at `.url`)."""
+    with start_or_skip(PostgresServer()) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh, empty database for one test; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server for the session (`.url` is redis://127.0.0.1:PORT/0)."""
+    with start_or_skip(RedisServer()) as server:
+        yield server
