@@ -18,7 +18,9 @@ GOOD = [
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "expected"), [(k, e) for _, k, e in GOOD], ids=[g[0] for g in GOOD])
+@pytest.mark.parametrize(
+    ("kwargs", "expected"), [(k, e) for _, k, e in GOOD], ids=[g[0] for g in GOOD]
+)
 def test_from_api_converts_exactly(kwargs: dict[str, float], expected: Resources) -> None:
     assert Resources.from_api(**kwargs) == expected
 

@@ -33,8 +33,13 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
         session.add(ClusterRow(id="c1", name="c1", kind="simulated"))
         session.flush()
         server = ServerRow(
-            id="s1", name="s1", cluster_id="c1", cpu_milli=4000, ram_mib=4096,
-            storage_mib=0, gpu_milli=2000,
+            id="s1",
+            name="s1",
+            cluster_id="c1",
+            cpu_milli=4000,
+            ram_mib=4096,
+            storage_mib=0,
+            gpu_milli=2000,
         )
         server.gpus = [ServerGpuRow(gpu_index=i, uuid=f"u{i}", model="H100") for i in range(2)]
         session.add(server)
@@ -45,9 +50,11 @@ def allocated(db: Database) -> tuple[int, int, list[int]]:
     with db.read() as session:
         server = session.get(ServerRow, "s1")
         assert server is not None
-        return server.alloc_cpu_milli, server.alloc_gpu_milli, [
-            g.allocated_milli for g in server.gpus
-        ]
+        return (
+            server.alloc_cpu_milli,
+            server.alloc_gpu_milli,
+            [g.allocated_milli for g in server.gpus],
+        )
 
 
 def test_reserve_within_capacity_then_refuse_beyond(db: Database) -> None:
