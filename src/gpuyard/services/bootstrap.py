@@ -111,4 +111,3 @@ def _create_demo_cluster(ctx: ServiceContext) -> bool:
             session.add(server)
     log.info("demo_cluster_created", servers=len(DEMO_SERVERS))
     return True
-

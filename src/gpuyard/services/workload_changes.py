@@ -15,7 +15,7 @@ from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.services.allocations import release_workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.snapshots import allocation_to_replica, server_to_view
-from gpuyard.services.workload_transitions import transition_workload
+from gpuyard.services.workload_transitions import record_change, transition_workload
 from gpuyard.services.workloads import load_visible_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.fleet_tables import ServerRow
@@ -63,7 +63,14 @@ def update_workload(
         gpu_model = changes.gpu_model if changes.gpu_model is not None else row.gpu_model
         if changes.gpu_model is not None and new.gpu_milli == 0:
             raise InvalidInput.for_field("gpu_model", "only meaningful with gpu > 0")
-        if changes.priority is not None:
+        if changes.priority is not None and changes.priority != row.priority:
+            record_change(
+                session,
+                row,
+                f"priority {row.priority} -> {changes.priority}",
+                now,
+                {"priority": changes.priority},
+            )
             row.priority = changes.priority
         if changes.preemptible is not None:
             row.preemptible = changes.preemptible
@@ -91,6 +98,10 @@ def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now
             failed_on = server.name if server else allocation.server_id
             break
     if failed_on is None:
+        gpus = sorted({i for a in row.allocations for i, _ in a.gpu_allocation})
+        record_change(
+            session, row, f"resized in place to {new.describe()}", now, {"gpu_indices": gpus}
+        )
         return
     release_workload(session, row)
     transition_workload(

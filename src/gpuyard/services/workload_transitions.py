@@ -59,3 +59,19 @@ def record_submission(session: Session, workload: WorkloadRow, now: datetime) ->
             details={},
         )
     )
+
+
+def record_change(
+    session: Session, workload: WorkloadRow, reason: str, now: datetime, details: dict[str, Any]
+) -> None:
+    """An event that is not a status change (a resize in place, a new priority)."""
+    session.add(
+        WorkloadEventRow(
+            workload_id=workload.id,
+            at=now,
+            from_status=workload.status,
+            to_status=workload.status,
+            reason=reason,
+            details=details,
+        )
+    )

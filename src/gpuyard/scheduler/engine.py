@@ -1,0 +1,254 @@
+"""One scheduling cycle (DESIGN.md section 5), read top to bottom like its design.
+
+:func:`schedule_cycle` is pure: it reads a :class:`ClusterSnapshot` and a list of pending
+workloads and returns decisions; the services layer commits each decision atomically.
+
+How to apply an :class:`Admission` (one transaction per admission, in the order returned):
+release every victim's reservation (its ``RunningReplica.resources`` and GPU slots) and mark
+it preempted, then reserve each assignment's per-replica ``resources`` and exactly its
+``gpu_allocation`` on ``server_id``. Decisions of one cycle assume the earlier ones; if an
+earlier one fails to commit, a later one is still safe (it only ever assumed *less* room),
+and a server where victims were evicted is held for the preemptor for the rest of the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gpuyard.scheduler.decisions import (
+    Admission,
+    CycleResult,
+    Pending,
+    PendingCode,
+    ReplicaAssignment,
+    Victim,
+)
+from gpuyard.scheduler.framework import AdmitResult, Profile, VictimSet
+from gpuyard.scheduler.placement import Placer
+from gpuyard.scheduler.preemption import find_preemption
+from gpuyard.scheduler.queue import order_queue
+from gpuyard.scheduler.reasons import Diagnosis, duration, fit_error, join
+from gpuyard.scheduler.registry import build_profile
+from gpuyard.scheduler.request import Request, build_request
+from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
+from gpuyard.scheduler.starvation import choose_reservation, is_starving
+from gpuyard.scheduler.state import CycleState, Hold
+
+_NO_PREEMPTION = "no server frees enough room by evicting lower-priority preemptible work"
+
+
+def schedule_cycle(
+    snapshot: ClusterSnapshot,
+    pending: Sequence[PendingWorkload],
+    config: SchedulerConfig,
+    now: float,
+) -> CycleResult:
+    """Decide which pending workloads start where, whom they evict, and why others wait.
+
+    1. Profile: the plugins of ``config.profile``, built once from the registry.
+    2. Working copy: a :class:`CycleState` over ``snapshot`` (which is never mutated);
+       every decision is assumed into it, so later decisions account for earlier ones.
+    3. Queue: ``pending`` ordered by :func:`~gpuyard.scheduler.queue.queue_key`.
+    4. Ordered iteration, per workload: backoff -> quota -> place replicas (gang: all or
+       nothing) -> if short, preempt on one server -> if still short and starving, reserve
+       its best server -> pending reason. A workload that does not fit never blocks the
+       ones behind it, except on servers held by a reservation or a preemption.
+    5. Result: admissions in decision order, pending in queue order, and the queue order.
+    """
+    profile = build_profile(config.profile)
+    cycle = CycleState(snapshot, now, config.min_runtime_seconds)
+    queue = order_queue(pending, snapshot.quotas)
+    run = _Cycle(profile, cycle, config)
+    for position, workload in enumerate(queue):
+        run.schedule(build_request(workload, position))
+    return CycleResult(
+        admitted=tuple(run.admitted),
+        pending=tuple(run.pending),
+        order=tuple(w.workload_id for w in queue),
+    )
+
+
+class _Cycle:
+    """Decisions of one cycle, accumulated in queue order."""
+
+    def __init__(self, profile: Profile, cycle: CycleState, config: SchedulerConfig) -> None:
+        self.profile = profile
+        self.cycle = cycle
+        self.config = config
+        self.placer = Placer(profile, cycle, config.candidates_to_score)
+        self.admitted: list[Admission] = []
+        self.pending: list[Pending] = []
+        self._reservations = 0
+        # (group, per-replica request, batch) -> (epoch, highest priority that failed).
+        self._preempt_fails: dict[tuple[object, ...], tuple[int, int]] = {}
+
+    def schedule(self, req: Request) -> None:
+        workload = req.workload
+        if workload.replicas_missing <= 0:
+            return
+        waiting = self._must_wait(req)
+        if waiting is not None:
+            self.pending.append(waiting)
+            return
+        admit = self._admit(req, workload.replicas_missing)
+        if workload.gang:
+            self._schedule_gang(req, admit)
+        else:
+            self._schedule_each(req, admit)
+
+    # -- steps -------------------------------------------------------------------------
+    def _must_wait(self, req: Request) -> Pending | None:
+        """Workloads that are not considered at all in this cycle."""
+        workload = req.workload
+        now = self.cycle.now
+        if workload.backoff_until is not None and now < workload.backoff_until:
+            reason = "preempted recently; back in the queue in " + duration(
+                workload.backoff_until - now
+            )
+            return Pending(req.id, PendingCode.BACKOFF, reason)
+        if req.id in self.cycle.evicted_workloads:
+            # Never refill capacity freed for a preemptor with its own victims.
+            reason = "a replica was preempted in this cycle; it waits for its backoff"
+            return Pending(req.id, PendingCode.BACKOFF, reason)
+        if not req.valid_gpu:
+            reason = "gpu must be whole GPUs or a share of one GPU (0.1 to 0.9)"
+            return Pending(req.id, PendingCode.UNRESOLVABLE, reason)
+        return None
+
+    def _admit(self, req: Request, replicas: int) -> AdmitResult:
+        """The tightest answer of the admission checks (team quota)."""
+        result = AdmitResult(replicas)
+        for check in self.profile.admission:
+            verdict = check.admit(req, self.cycle, replicas)
+            if verdict.allowed < result.allowed:
+                result = verdict
+        return result
+
+    def _schedule_each(self, req: Request, admit: AdmitResult) -> None:
+        """Replicas independently: place as many as fit, preempt for one more."""
+        workload = req.workload
+        first = workload.first_missing_replica
+        assignments: list[ReplicaAssignment] = []
+        short = False
+        for replica in range(first, first + admit.allowed):
+            placed = self.placer.place(req, replica)
+            if placed is None:
+                short = True
+                break
+            assignments.append(placed)
+        victims: tuple[Victim, ...] = ()
+        note = ""
+        if short:
+            found, note = self._preempt(req, 1)
+            if found is not None:
+                assignments += self._apply_preemption(req, found, [first + len(assignments)])
+                victims = _victims(found)
+                note = "preempting for one replica per cycle"
+        if assignments:
+            self.admitted.append(Admission(req.id, tuple(assignments), victims))
+        missing = workload.replicas_missing
+        if len(assignments) == missing:
+            return
+        prefix = f"placed {len(assignments)} of {missing} replicas" if missing > 1 else ""
+        if not short:
+            # The admission check stopped the rest; ask again for the numbers after placing.
+            admit = self._admit(req, missing - len(assignments))
+            code = admit.code or PendingCode.QUOTA
+            self.pending.append(Pending(req.id, code, join([prefix, admit.reason])))
+            return
+        self._wait_for_room(req, self.placer.diagnose(req), prefix, note)
+
+    def _schedule_gang(self, req: Request, admit: AdmitResult) -> None:
+        """All missing replicas at once or none; preemption puts them all on one server."""
+        workload = req.workload
+        missing = workload.replicas_missing
+        if admit.allowed < missing:
+            self.pending.append(Pending(req.id, admit.code or PendingCode.QUOTA, admit.reason))
+            return
+        first = workload.first_missing_replica
+        replicas = list(range(first, first + missing))
+        assignments: list[ReplicaAssignment] = []
+        for replica in replicas:
+            placed = self.placer.place(req, replica)
+            if placed is None:
+                break
+            assignments.append(placed)
+        if len(assignments) == missing:
+            self.admitted.append(Admission(req.id, tuple(assignments)))
+            return
+        diag = self.placer.diagnose(req)  # with the partial gang still assumed
+        for placed in reversed(assignments):
+            self.placer.unplace(req, placed)
+        prefix = f"gang of {missing} starts all at once; only {len(assignments)} fit"
+        found, note = self._preempt(req, missing)
+        if found is not None:
+            moved = self._apply_preemption(req, found, replicas)
+            self.admitted.append(Admission(req.id, tuple(moved), _victims(found)))
+            return
+        if note:
+            note += " (a gang preempts only to fit all its replicas on one server)"
+        self._wait_for_room(req, diag, prefix, note)
+
+    def _preempt(self, req: Request, batch: int) -> tuple[VictimSet | None, str]:
+        """Minimal victims on the best server, or why preemption cannot help."""
+        if not self.config.preemption:
+            return None, ""
+        key = (req.group_key, req.per_replica, batch)
+        failed = self._preempt_fails.get(key)
+        # Within one epoch, fewer victims exist for a lower priority, never more.
+        if failed is not None and failed[0] == self.cycle.epoch and req.priority <= failed[1]:
+            return None, _NO_PREEMPTION
+        found = find_preemption(
+            req,
+            batch,
+            self.placer.group(req),
+            self.cycle,
+            self.profile.victims,
+            self.config.preemption_candidates,
+        )
+        if found is None:
+            self._preempt_fails[key] = (self.cycle.epoch, req.priority)
+            return None, _NO_PREEMPTION
+        return found, ""
+
+    def _apply_preemption(
+        self, req: Request, found: VictimSet, replicas: list[int]
+    ) -> list[ReplicaAssignment]:
+        """Evict the victims and give the freed room to the preemptor, holding the server."""
+        node = self.cycle.nodes[found.server_id]
+        for victim in found.victims:
+            self.cycle.evict(node, (victim.workload_id, victim.replica))
+        out: list[ReplicaAssignment] = []
+        for replica, alloc in zip(replicas, found.allocations, strict=True):
+            self.cycle.assume(node, req.workload.team_id, req.per_replica, alloc)
+            out.append(ReplicaAssignment(replica, node.id, alloc))
+        self.cycle.holds[node.id] = Hold(req.queue_pos, req.id, "preemption")
+        return out
+
+    def _wait_for_room(self, req: Request, diag: Diagnosis, prefix: str, note: str) -> None:
+        """Emit the pending reason; a starving workload also reserves its best server."""
+        code = diag.code
+        if code is PendingCode.UNRESOLVABLE:
+            note = ""  # nothing to preempt for: it fits no server as built
+        reason = join([prefix, fit_error(diag, req.workload.gpu_model), note])
+        reserved: str | None = None
+        since = req.workload.waiting_since
+        waited = self.cycle.now - since
+        if (
+            code is not PendingCode.UNRESOLVABLE
+            and is_starving(since, self.cycle.now, self.config.starvation_seconds)
+            and self._reservations < self.config.max_reservations
+        ):
+            node = choose_reservation(req, self.placer.group(req), self.cycle)
+            if node is not None:
+                self.cycle.holds[node.id] = Hold(req.queue_pos, req.id, "reservation")
+                self._reservations += 1
+                reserved = node.id
+                reason = join(
+                    [reason, f"holds a reservation on {node.name} after waiting {duration(waited)}"]
+                )
+        self.pending.append(Pending(req.id, code, reason, reserved))
+
+
+def _victims(found: VictimSet) -> tuple[Victim, ...]:
+    return tuple(Victim(v.workload_id, v.replica, found.server_id) for v in found.victims)

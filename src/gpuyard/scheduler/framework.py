@@ -1,0 +1,202 @@
+"""Extension points of the scheduler, after kube-scheduler's framework.
+
+A plugin is a small class with a ``name`` and one method per phase it takes part in; each
+phase is a :class:`~typing.Protocol` below. :mod:`gpuyard.scheduler.registry` maps names to
+factories and builds a :class:`Profile` from a list of names, so ``pack`` and ``spread`` are
+two configurations of the same engine rather than branches inside it.
+
+Phases, in the order a workload meets them:
+
+1. ``AdmissionCheck`` — per workload, before any server (team quota).
+2. ``StaticFilter`` — per server, reading only what cannot change within a cycle (status,
+   cluster, labels, GPU model); evaluated once per group of equal requests.
+3. ``Filter`` — per server against the cycle's working state (free resources, holds).
+4. ``Scorer`` — rank the feasible servers; a profile compares scores in order.
+5. ``CandidateOrder`` — which feasible servers are looked at first (best-first for the
+   profile, so a capped search still finds the best by the first score).
+6. ``VictimSelector`` — the minimal set of replicas to evict on one server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from gpuyard.scheduler.decisions import PendingCode
+from gpuyard.scheduler.request import Request
+from gpuyard.scheduler.snapshot import GpuAllocation, RunningReplica, ServerView
+from gpuyard.scheduler.state import CycleState, NodeState
+
+
+class Code(StrEnum):
+    """What a filter's "no" means for one server."""
+
+    SUCCESS = "success"
+    #: No room now; evicting lower-priority work on this server could make room.
+    UNSCHEDULABLE = "unschedulable"
+    #: The server takes no new work now (draining, offline, held); preemption won't help.
+    UNAVAILABLE = "unavailable"
+    #: It never fits this server as built: cluster, labels, GPU model, total capacity.
+    UNRESOLVABLE = "unresolvable"
+
+
+# Resource names used in InsufficientResource (units: milli-cores, MiB, MiB, devices, milli).
+CPU = "cpu"
+RAM = "ram"
+STORAGE = "storage"
+GPU_DEVICES = "gpu"  # whole devices of the requested model
+GPU_SHARE = "gpu_share"  # milli on a single device
+GPU_MILLI_TOTAL = "gpu_milli"  # aggregate GPU milli (only when device data disagrees)
+
+
+@dataclass(frozen=True, slots=True)
+class InsufficientResource:
+    """One dimension that does not fit (kube's ``InsufficientResource``).
+
+    ``available`` is what the server has free (for UNSCHEDULABLE) or in total (for
+    UNRESOLVABLE); ``capacity`` is the server's total in the same unit.
+    """
+
+    resource: str
+    requested: int
+    available: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A plugin's verdict on one server.
+
+    ``phrase`` names the failure category for the pending reason, written with ``{has}`` /
+    ``{is}`` placeholders so it reads right for one or many servers ("{is} draining").
+    Failures from the fit filter carry ``insufficient`` numbers instead of one phrase.
+    """
+
+    code: Code
+    plugin: str = ""
+    phrase: str = ""
+    insufficient: tuple[InsufficientResource, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code is Code.SUCCESS
+
+
+OK = Status(Code.SUCCESS)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    """How many replicas an admission check lets through, and why not more."""
+
+    allowed: int
+    code: PendingCode | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VictimSet:
+    """Replicas to evict on one server so that a batch of replicas fits there."""
+
+    server_id: str
+    victims: tuple[RunningReplica, ...]
+    #: Device slots of each replica of the batch once the victims are gone.
+    allocations: tuple[GpuAllocation, ...]
+    max_priority: int
+    gpu_milli: int
+    #: Start time of the longest-running victim (``now`` for one not started yet).
+    oldest_start: float
+
+
+@runtime_checkable
+class AdmissionCheck(Protocol):
+    name: str
+
+    def admit(self, req: Request, cycle: CycleState, replicas: int) -> AdmitResult:
+        """How many of ``replicas`` more may be placed for this workload."""
+        ...
+
+
+@runtime_checkable
+class StaticFilter(Protocol):
+    name: str
+
+    def filter_static(self, req: Request, server: ServerView) -> Status:
+        """Verdict from immutable server data only (cached per request group)."""
+        ...
+
+
+@runtime_checkable
+class Filter(Protocol):
+    """Two speeds: ``filter`` runs for every server the search looks at and must be cheap
+    (a failing verdict may be a shared one without numbers); ``explain`` gives the full
+    verdict with its numbers and runs only when a pending reason is written."""
+
+    name: str
+
+    def filter(self, req: Request, node: NodeState, cycle: CycleState) -> Status:
+        """OK, or a failing verdict, for one replica of ``req`` on ``node`` now."""
+        ...
+
+    def explain(self, req: Request, node: NodeState, cycle: CycleState) -> Status:
+        """The full verdict (code and numbers) for the same question."""
+        ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    name: str
+
+    def score(self, req: Request, node: NodeState, alloc: GpuAllocation) -> float:
+        """Higher is better; ``alloc`` is the slot choice the replica would get there."""
+        ...
+
+
+class CandidateSource(Protocol):
+    """What a :class:`CandidateOrder` walks: a group's servers bucketed by free devices."""
+
+    def buckets_ascending(self, minimum: int) -> Iterator[NodeState]: ...
+
+    def buckets_descending(self, minimum: int) -> Iterator[NodeState]: ...
+
+    def partial(self) -> Iterator[NodeState]: ...
+
+
+@runtime_checkable
+class CandidateOrder(Protocol):
+    name: str
+
+    def candidates(self, req: Request, source: CandidateSource) -> Iterator[NodeState]:
+        """Servers that may fit ``req``, best-first for the profile; no server twice."""
+        ...
+
+
+@runtime_checkable
+class VictimSelector(Protocol):
+    name: str
+
+    def select(
+        self,
+        req: Request,
+        node: NodeState,
+        candidates: list[RunningReplica],
+        batch: int,
+        now: float,
+    ) -> VictimSet | None:
+        """The minimal victims among ``candidates`` so ``batch`` replicas fit on ``node``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named configuration of plugins, built once by the registry."""
+
+    name: str
+    admission: tuple[AdmissionCheck, ...]
+    static_filters: tuple[StaticFilter, ...]
+    filters: tuple[Filter, ...]
+    scorers: tuple[Scorer, ...]
+    order: CandidateOrder
+    victims: VictimSelector

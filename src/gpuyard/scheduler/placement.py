@@ -1,0 +1,132 @@
+"""Find the best server for one replica: filter, then score (kube's schedulePod).
+
+The :class:`Placer` owns the per-cycle caches:
+
+- one :class:`GroupIndex` per request group (static filters run once per group);
+- a failure cache: within a cycle free capacity only shrinks (placements, holds) except when
+  something is released (an eviction or a gang rollback bumps ``CycleState.epoch``), so a
+  request shape that fitted nowhere keeps fitting nowhere until the epoch changes and the
+  next identical request is answered without scanning the fleet again;
+- a diagnosis cache: the per-server verdicts behind a pending reason cost a pass over the
+  whole fleet, so they are taken once per request shape and cycle, when the shape first
+  waits. Later workloads of the same shape in the same cycle reuse that reason, whose
+  numbers may therefore be a few placements old; the next cycle recomputes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.decisions import ReplicaAssignment
+from gpuyard.scheduler.framework import OK, Profile, Status
+from gpuyard.scheduler.gpu_slots import choose_slots
+from gpuyard.scheduler.index import GroupIndex
+from gpuyard.scheduler.reasons import Diagnosis
+from gpuyard.scheduler.request import GroupKey, Request
+from gpuyard.scheduler.snapshot import GpuAllocation
+from gpuyard.scheduler.state import CycleState, NodeState
+
+_FailKey = tuple[GroupKey, Resources]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    node: NodeState
+    alloc: GpuAllocation
+
+
+class Placer:
+    """Places replicas into the cycle's working state with one profile's plugins."""
+
+    def __init__(self, profile: Profile, cycle: CycleState, candidates_to_score: int) -> None:
+        self.profile = profile
+        self.cycle = cycle
+        self._cap = candidates_to_score
+        self._groups: dict[GroupKey, GroupIndex] = {}
+        self._fails: dict[_FailKey, int] = {}  # shape -> epoch in which it fitted nowhere
+        self._diagnoses: dict[_FailKey, Diagnosis] = {}
+
+    def group(self, req: Request) -> GroupIndex:
+        """The static-filter result and bucket index for ``req``'s group (built once)."""
+        found = self._groups.get(req.group_key)
+        if found is None:
+            found = GroupIndex(
+                req.group_key, req, self.cycle.nodes.values(), self.profile.static_filters
+            )
+            self._groups[req.group_key] = found
+        return found
+
+    def status(self, req: Request, node: NodeState) -> Status:
+        """The first failing dynamic filter's verdict, or OK."""
+        for plugin in self.profile.filters:
+            verdict = plugin.filter(req, node, self.cycle)
+            if not verdict.ok:
+                return verdict
+        return OK
+
+    def find(self, req: Request) -> Placement | None:
+        """The best server and slots for one more replica of ``req``, not yet assumed."""
+        key = (req.group_key, req.per_replica)
+        if self._fails.get(key) == self.cycle.epoch:
+            return None
+        group = self.group(req)
+        feasible: list[NodeState] = []
+        for node in self.profile.order.candidates(req, group):
+            if self.status(req, node).ok:
+                feasible.append(node)
+                if self._cap and len(feasible) >= self._cap:
+                    break
+        if not feasible:
+            self._fails[key] = self.cycle.epoch
+            return None
+        best: Placement | None = None
+        best_key: tuple[object, ...] = ()
+        gpu = req.per_replica.gpu_milli
+        for node in feasible:
+            alloc = choose_slots(node.dev_index, node.dev_alloc, node.matching(req.model), gpu)
+            if alloc is None:  # cannot happen after ``fit``; stay safe anyway
+                continue
+            score = tuple(-s.score(req, node, alloc) for s in self.profile.scorers)
+            # Scores compare in profile order; the server id is the deterministic tie-break.
+            candidate_key = (*score, node.id)
+            if best is None or candidate_key < best_key:
+                best, best_key = Placement(node, alloc), candidate_key
+        return best
+
+    def place(self, req: Request, replica: int) -> ReplicaAssignment | None:
+        """Find and assume one replica; None when it fits nowhere."""
+        found = self.find(req)
+        if found is None:
+            return None
+        self.cycle.assume(found.node, req.workload.team_id, req.per_replica, found.alloc)
+        return ReplicaAssignment(replica, found.node.id, found.alloc)
+
+    def unplace(self, req: Request, assignment: ReplicaAssignment) -> None:
+        """Forget a replica assumed by :meth:`place` (gang rollback)."""
+        node = self.cycle.nodes[assignment.server_id]
+        self.cycle.forget(node, req.workload.team_id, req.per_replica, assignment.gpu_allocation)
+
+    def explain(self, req: Request, node: NodeState) -> Status:
+        """Like :meth:`status`, with the numbers a pending reason needs."""
+        for plugin in self.profile.filters:
+            verdict = plugin.explain(req, node, self.cycle)
+            if not verdict.ok:
+                return verdict
+        return OK
+
+    def diagnose(self, req: Request) -> Diagnosis:
+        """Every server's verdict on one more replica of ``req`` (once per shape and cycle)."""
+        key = (req.group_key, req.per_replica)
+        cached = self._diagnoses.get(key)
+        if cached is not None:
+            return cached
+        group = self.group(req)
+        failures = [(node.name, verdict) for node, verdict in group.rejected]
+        for node in group.eligible:
+            verdict = self.explain(req, node)
+            if not verdict.ok:
+                failures.append((node.name, verdict))
+        diag = Diagnosis(group.total, tuple(failures))
+        self._diagnoses[key] = diag
+        return diag

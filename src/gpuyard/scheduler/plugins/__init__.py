@@ -1,0 +1,1 @@
+"""Scheduler plugins, one module per plugin (wired by :mod:`gpuyard.scheduler.registry`)."""

@@ -1,0 +1,244 @@
+"""Preemption (DESIGN.md section 5): evict the fewest lower-priority replicas, one server.
+
+Who may be evicted: a running replica of *strictly lower* priority than the preemptor that
+is ``preemptible`` and not protected by ``min_runtime_seconds`` (it started less than that
+long ago; one not started yet, ``started_at`` None, is not protected:
+:func:`~gpuyard.scheduler.state.is_protected`). Replicas placed earlier
+in the same cycle are not running yet and are never victims.
+
+Victims of one set on one server (per-server minimality), compared in turn:
+
+1. fewest victims;
+2. lowest highest victim priority;
+3. least evicted GPU milli;
+4. youngest: the latest start time of the set's longest-running victim (a victim not
+   started yet counts as starting ``now``), so the least finished work is thrown away;
+5. deterministic tie-break: the sorted (workload_id, replica) pairs.
+
+Servers, each with its minimal set (:func:`server_key`), compared in turn:
+
+1. lowest highest victim priority;
+2. fewest victims;
+3. least evicted GPU milli;
+4. youngest (as above);
+5. deterministic tie-break: server id.
+
+Search: per server an exact search over set sizes 1, 2, 3, ... (starting at a lower bound
+from the summed resources), enumerating the combinations of each size and stopping at the
+first size with a fitting set; a set fits when the free resources plus the victims' cover
+the batch and the GPU slot choice succeeds on the devices the victims leave. Candidates per
+server are capped at :data:`MAX_CANDIDATES` (the cheapest first) and combinations at
+:data:`MAX_CHECKS`, after which a greedy remove-then-reprieve pass answers instead; below the
+caps (up to 16 replicas per server, small sets) the answer is exact. Servers are visited by
+their lowest evictable priority, so once a set's highest priority is below the next server's
+lowest, the rest cannot win (exact pruning for one replica); at most
+``preemption_candidates`` servers get a search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import combinations
+
+from gpuyard.scheduler.framework import VictimSelector, VictimSet
+from gpuyard.scheduler.gpu_slots import choose_batch
+from gpuyard.scheduler.index import GroupIndex
+from gpuyard.scheduler.request import Request
+from gpuyard.scheduler.snapshot import GpuAllocation, RunningReplica
+from gpuyard.scheduler.state import CycleState, NodeState
+
+MAX_CANDIDATES = 16
+MAX_CHECKS = 20_000
+
+_Vec = tuple[int, int, int, int]
+_Fits = Callable[[Sequence[int]], list[GpuAllocation] | None]
+
+
+def victims_key(vs: VictimSet) -> tuple[object, ...]:
+    """Order of victim sets on one server (criteria 1-5 of the per-server list above)."""
+    ids = tuple(sorted((v.workload_id, v.replica) for v in vs.victims))
+    return (len(vs.victims), vs.max_priority, vs.gpu_milli, -vs.oldest_start, ids)
+
+
+def server_key(vs: VictimSet) -> tuple[object, ...]:
+    """Order of servers by their minimal victim sets (criteria 1-5 of the server list)."""
+    return (vs.max_priority, len(vs.victims), vs.gpu_milli, -vs.oldest_start, vs.server_id)
+
+
+def victim_set(
+    server_id: str,
+    victims: Sequence[RunningReplica],
+    allocations: Sequence[GpuAllocation],
+    now: float,
+) -> VictimSet:
+    return VictimSet(
+        server_id=server_id,
+        victims=tuple(victims),
+        allocations=tuple(allocations),
+        max_priority=max((v.priority for v in victims), default=0),
+        gpu_milli=sum(v.resources.gpu_milli for v in victims),
+        oldest_start=min((_start(v, now) for v in victims), default=now),
+    )
+
+
+class MinimalVictims:
+    """Victim selector ``minimal_victims``: the exact minimal set on one server."""
+
+    name = "minimal_victims"
+
+    def select(
+        self,
+        req: Request,
+        node: NodeState,
+        candidates: list[RunningReplica],
+        batch: int,
+        now: float,
+    ) -> VictimSet | None:
+        cands = sorted(candidates, key=lambda r: _cheap_first(r, now))[:MAX_CANDIDATES]
+        need = req.per_replica.scaled(batch)
+        free = (node.free_cpu, node.free_ram, node.free_storage, node.free_gpu)
+        want = (need.cpu_milli, need.ram_mib, need.storage_mib, need.gpu_milli)
+        deficit: _Vec = (
+            want[0] - free[0],
+            want[1] - free[1],
+            want[2] - free[2],
+            want[3] - free[3],
+        )
+        vecs = [_vec(r) for r in cands]
+        positions = node.matching(req.model)
+        gpu = req.per_replica.gpu_milli
+
+        def fits(combo: Sequence[int]) -> list[GpuAllocation] | None:
+            for d in range(4):
+                if deficit[d] > 0 and sum(vecs[i][d] for i in combo) < deficit[d]:
+                    return None
+            if gpu == 0:
+                return [()] * batch
+            alloc = list(node.dev_alloc)
+            for i in combo:
+                for index, milli in cands[i].gpu_allocation:
+                    pos = node.pos_of.get(index)
+                    if pos is not None:
+                        alloc[pos] -= milli
+            return choose_batch(node.dev_index, alloc, positions, gpu, batch)
+
+        everyone = list(range(len(cands)))
+        if fits(everyone) is None:
+            return None
+        checks = 0
+        for size in range(_size_lower_bound(deficit, vecs), len(cands) + 1):
+            best: VictimSet | None = None
+            best_key: tuple[object, ...] = ()
+            for combo in combinations(everyone, size):
+                checks += 1
+                if checks > MAX_CHECKS:
+                    return _greedy(node.id, cands, fits, now)
+                allocs = fits(combo)
+                if allocs is None:
+                    continue
+                found = victim_set(node.id, [cands[i] for i in combo], allocs, now)
+                key = victims_key(found)
+                if best is None or key < best_key:
+                    best, best_key = found, key
+            if best is not None:
+                return best
+        return None
+
+
+def find_preemption(
+    req: Request,
+    batch: int,
+    group: GroupIndex,
+    cycle: CycleState,
+    selector: VictimSelector,
+    max_servers: int,
+) -> VictimSet | None:
+    """The best server and its minimal victims for ``batch`` replicas of ``req``, if any.
+
+    Servers are visited by their lowest evictable priority (then in snapshot order); the
+    evictable replicas themselves (preemptible, not protected by ``min_runtime_seconds``)
+    were worked out once when the cycle's state was built.
+    """
+    need = req.per_replica.scaled(batch)
+    devices = max(req.whole_gpus * batch, 1) if req.wants_gpu else 0
+    best: VictimSet | None = None
+    searched = 0
+    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority):
+        if batch == 1 and best is not None and low > best.max_priority:
+            break  # every set from here on has a victim of priority >= low: none can win
+        for node in list(cycle.by_lowest_evictable[low].values()):
+            if node.id not in group.eligible_ids or cycle.blocked_by_hold(node.id, req.queue_pos):
+                continue
+            if not need.fits_in(node.view.capacity) or len(node.matching(req.model)) < devices:
+                continue
+            if max_servers and searched >= max_servers:
+                return best
+            searched += 1
+            victims = [r for r in node.evictable if r.priority < req.priority]
+            found = selector.select(req, node, victims, batch, cycle.now)
+            if found is not None and (best is None or server_key(found) < server_key(best)):
+                best = found
+    return best
+
+
+def _start(replica: RunningReplica, now: float) -> float:
+    return now if replica.started_at is None else replica.started_at
+
+
+def _cheap_first(replica: RunningReplica, now: float) -> tuple[object, ...]:
+    """Cheapest victims first: lowest priority, youngest, least GPU, then id."""
+    return (
+        replica.priority,
+        -_start(replica, now),
+        replica.resources.gpu_milli,
+        replica.workload_id,
+        replica.replica,
+    )
+
+
+def _vec(replica: RunningReplica) -> _Vec:
+    res = replica.resources
+    return (res.cpu_milli, res.ram_mib, res.storage_mib, res.gpu_milli)
+
+
+def _size_lower_bound(deficit: _Vec, vecs: list[_Vec]) -> int:
+    """Fewest victims that could cover the summed deficit of every dimension."""
+    bound = 0
+    for d in range(4):
+        if deficit[d] <= 0:
+            continue
+        total = 0
+        for count, amount in enumerate(sorted((v[d] for v in vecs), reverse=True), 1):
+            total += amount
+            if total >= deficit[d]:
+                bound = max(bound, count)
+                break
+    return bound
+
+
+def _greedy(
+    server_id: str,
+    cands: list[RunningReplica],
+    fits: _Fits,
+    now: float,
+) -> VictimSet | None:
+    """Beyond the search cap: evict cheapest-first until it fits, then reprieve each
+    victim (most expensive first) whose eviction turns out unnecessary."""
+    chosen: list[int] = []
+    allocs: list[GpuAllocation] | None = None
+    for i in range(len(cands)):
+        chosen.append(i)
+        allocs = fits(chosen)
+        if allocs is not None:
+            break
+    if allocs is None:
+        return None
+    for i in reversed(list(chosen)):
+        trial = [j for j in chosen if j != i]
+        trial_allocs = fits(trial)
+        if trial_allocs is not None:
+            chosen, allocs = trial, trial_allocs
+    return victim_set(server_id, [cands[i] for i in chosen], allocs, now)
+
+
+_v: type[VictimSelector] = MinimalVictims

@@ -1,0 +1,131 @@
+"""Plugin registry and profiles (kube-scheduler's ``default_registry.go`` + profiles).
+
+:data:`REGISTRY` maps a plugin name to its factory; :data:`PROFILES` lists, per profile, which
+plugins take part in each phase. ``pack`` and ``spread`` differ only in their scorers and
+candidate order. :func:`build_profile` checks that each named plugin implements the phase it
+is listed under, once, when the profile is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from gpuyard.scheduler.framework import (
+    AdmissionCheck,
+    CandidateOrder,
+    Filter,
+    Profile,
+    Scorer,
+    StaticFilter,
+    VictimSelector,
+)
+from gpuyard.scheduler.plugins.cluster import ClusterFilter
+from gpuyard.scheduler.plugins.fit import FitFilter
+from gpuyard.scheduler.plugins.gpu_model import GpuModelFilter
+from gpuyard.scheduler.plugins.holds import HoldsFilter
+from gpuyard.scheduler.plugins.labels import LabelsFilter
+from gpuyard.scheduler.plugins.pack import GpuPackScorer, MostAllocatedScorer, TightestFirst
+from gpuyard.scheduler.plugins.quota import QuotaCheck
+from gpuyard.scheduler.plugins.spread import EmptiestFirst, LeastAllocatedScorer
+from gpuyard.scheduler.plugins.status import ServerStatusFilter
+from gpuyard.scheduler.preemption import MinimalVictims
+
+PluginFactory = Callable[[], object]
+
+REGISTRY: dict[str, PluginFactory] = {
+    "quota": QuotaCheck,
+    "status": ServerStatusFilter,
+    "cluster": ClusterFilter,
+    "labels": LabelsFilter,
+    "gpu_model": GpuModelFilter,
+    "fit": FitFilter,
+    "holds": HoldsFilter,
+    "gpu_pack": GpuPackScorer,
+    "most_allocated": MostAllocatedScorer,
+    "least_allocated": LeastAllocatedScorer,
+    "tightest_first": TightestFirst,
+    "emptiest_first": EmptiestFirst,
+    "minimal_victims": MinimalVictims,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    """Plugin names per phase; order matters for filters (first "no" wins) and scorers."""
+
+    admission: tuple[str, ...]
+    static_filters: tuple[str, ...]
+    filters: tuple[str, ...]
+    scorers: tuple[str, ...]
+    order: str
+    victims: str
+
+
+PROFILES: dict[str, ProfileConfig] = {
+    # Filters: ``holds`` after ``fit``, so a held server is reported as held only if it
+    # would otherwise fit.
+    "pack": ProfileConfig(
+        admission=("quota",),
+        static_filters=("status", "cluster", "labels", "gpu_model"),
+        filters=("fit", "holds"),
+        scorers=("gpu_pack", "most_allocated"),
+        order="tightest_first",
+        victims="minimal_victims",
+    ),
+    "spread": ProfileConfig(
+        admission=("quota",),
+        static_filters=("status", "cluster", "labels", "gpu_model"),
+        filters=("fit", "holds"),
+        scorers=("least_allocated",),
+        order="emptiest_first",
+        victims="minimal_victims",
+    ),
+}
+
+
+def build_profile(
+    name: str,
+    registry: Mapping[str, PluginFactory] | None = None,
+    profiles: Mapping[str, ProfileConfig] | None = None,
+) -> Profile:
+    """Instantiate the plugins of profile ``name``; ValueError for unknown names."""
+    if registry is None and profiles is None:
+        return _default_profile(name)
+    return _build(name, registry or REGISTRY, profiles or PROFILES)
+
+
+@cache
+def _default_profile(name: str) -> Profile:
+    # Plugins are stateless, so the default profiles are built once per process.
+    return _build(name, REGISTRY, PROFILES)
+
+
+def _build(
+    name: str, registry: Mapping[str, PluginFactory], profiles: Mapping[str, ProfileConfig]
+) -> Profile:
+    config = profiles.get(name)
+    if config is None:
+        raise ValueError(f"unknown scheduler profile {name!r}; known: {', '.join(profiles)}")
+
+    def make(plugin: str, phase: type) -> Any:
+        # ``phase`` is a runtime-checkable Protocol: the plugin must implement that phase.
+        factory = registry.get(plugin)
+        if factory is None:
+            raise ValueError(f"profile {name!r}: unknown plugin {plugin!r}")
+        instance = factory()
+        if not isinstance(instance, phase):
+            raise ValueError(f"profile {name!r}: plugin {plugin!r} is not a {phase.__name__}")
+        return instance
+
+    return Profile(
+        name=name,
+        admission=tuple(make(p, AdmissionCheck) for p in config.admission),
+        static_filters=tuple(make(p, StaticFilter) for p in config.static_filters),
+        filters=tuple(make(p, Filter) for p in config.filters),
+        scorers=tuple(make(p, Scorer) for p in config.scorers),
+        order=make(config.order, CandidateOrder),
+        victims=make(config.victims, VictimSelector),
+    )

@@ -1,0 +1,65 @@
+"""PreFilter: everything about one pending workload computed once per cycle.
+
+Filters and scorers run once per (workload, server) pair, so they read this precomputed
+state instead of re-deriving the request (kube-scheduler's ``PreFilter`` + ``CycleState``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpuyard.domain.resources import GPU_MILLI, Resources
+from gpuyard.scheduler.gpu_match import ModelKey, model_key
+from gpuyard.scheduler.gpu_slots import is_valid_gpu_request
+from gpuyard.scheduler.snapshot import PendingWorkload
+
+#: Requests with the same key pass the same static filters on every server:
+#: (cluster_id, model words when a GPU is requested, node selector items, wants a GPU).
+GroupKey = tuple[str | None, ModelKey, frozenset[tuple[str, str]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One pending workload as the filters and scorers see it."""
+
+    workload: PendingWorkload
+    #: Position in this cycle's queue; reservations block everything behind them.
+    queue_pos: int
+    per_replica: Resources
+    whole_gpus: int  # devices per replica for whole-GPU requests, else 0
+    share_milli: int  # milli of one device for a GPU share, else 0
+    model: ModelKey  # None = any model (or no GPU requested)
+    group_key: GroupKey
+    valid_gpu: bool
+
+    @property
+    def id(self) -> str:
+        return self.workload.workload_id
+
+    @property
+    def priority(self) -> int:
+        return self.workload.priority
+
+    @property
+    def wants_gpu(self) -> bool:
+        return self.per_replica.gpu_milli > 0
+
+
+def build_request(workload: PendingWorkload, queue_pos: int) -> Request:
+    """Precompute the per-cycle state of ``workload`` (its PreFilter)."""
+    res = workload.resources
+    gpu = res.gpu_milli
+    whole = gpu // GPU_MILLI if gpu and gpu % GPU_MILLI == 0 else 0
+    share = gpu if 0 < gpu < GPU_MILLI else 0
+    model = model_key(workload.gpu_model) if gpu else None
+    selector = frozenset(workload.node_selector.items())
+    return Request(
+        workload=workload,
+        queue_pos=queue_pos,
+        per_replica=res,
+        whole_gpus=whole,
+        share_milli=share,
+        model=model,
+        group_key=(workload.cluster_id, model, selector, gpu > 0),
+        valid_gpu=is_valid_gpu_request(gpu),
+    )

@@ -1,0 +1,253 @@
+"""The cycle's working copy of the snapshot: assume, forget and simulate removals.
+
+The input :class:`ClusterSnapshot` is never mutated. Each server becomes a
+:class:`NodeState` with mutable free counters and per-device allocations; a placement is
+*assumed* into it (kube-scheduler's ``AssumePod``) and can be *forgotten* again
+(``ForgetPod``), and removing a running replica returns a function that puts it back
+(Kueue's ``SimulateWorkloadUsageRemoval``), so gang rollback needs no copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.gpu_match import ModelKey, device_matches
+from gpuyard.scheduler.snapshot import (
+    ClusterSnapshot,
+    GpuAllocation,
+    RunningReplica,
+    ServerView,
+    TeamQuota,
+)
+
+ReplicaKey = tuple[str, int]
+
+
+class NodeListener(Protocol):
+    """Something that indexes nodes by their free capacity and must hear of changes."""
+
+    def node_changed(self, node: NodeState) -> None: ...
+
+
+def is_protected(replica: RunningReplica, now: float, min_runtime: float) -> bool:
+    """Started less than ``min_runtime`` ago (one not started yet is not protected)."""
+    return replica.started_at is not None and now - replica.started_at < min_runtime
+
+
+class NodeState:
+    """One server during a cycle: free counters, device allocations, evictable replicas."""
+
+    __slots__ = (
+        "_matching",
+        "_whole",
+        "dev_alloc",
+        "dev_index",
+        "evictable",
+        "free_cpu",
+        "free_gpu",
+        "free_ram",
+        "free_storage",
+        "id",
+        "listeners",
+        "name",
+        "pos_of",
+        "running",
+        "view",
+    )
+
+    def __init__(
+        self, view: ServerView, running: list[RunningReplica], evictable: list[RunningReplica]
+    ) -> None:
+        free = view.free
+        self.view = view
+        self.id = view.id
+        self.name = view.name or view.id
+        self.free_cpu = free.cpu_milli
+        self.free_ram = free.ram_mib
+        self.free_storage = free.storage_mib
+        self.free_gpu = free.gpu_milli
+        self.dev_index: tuple[int, ...] = tuple(g.index for g in view.gpus)
+        self.dev_alloc: list[int] = [g.allocated_milli for g in view.gpus]
+        self.pos_of: dict[int, int] = {g.index: p for p, g in enumerate(view.gpus)}
+        self.running: dict[ReplicaKey, RunningReplica] = {
+            (r.workload_id, r.replica): r for r in running
+        }
+        #: Preemptible, unprotected running replicas, lowest priority first.
+        self.evictable: list[RunningReplica] = sorted(evictable, key=lambda r: r.priority)
+        self.listeners: list[NodeListener] = []
+        self._matching: dict[ModelKey, tuple[int, ...]] = {}
+        self._whole: dict[ModelKey, int] = {}
+
+    @property
+    def lowest_evictable(self) -> int | None:
+        return self.evictable[0].priority if self.evictable else None
+
+    def matching(self, model: ModelKey) -> tuple[int, ...]:
+        """Positions of the devices of ``model`` (all devices for None), cached."""
+        found = self._matching.get(model)
+        if found is None:
+            gpus = self.view.gpus
+            found = tuple(p for p, g in enumerate(gpus) if device_matches(model, g.model))
+            self._matching[model] = found
+        return found
+
+    def whole_free(self, positions: tuple[int, ...]) -> int:
+        alloc = self.dev_alloc
+        return sum(1 for p in positions if alloc[p] == 0)
+
+    def whole_free_of(self, model: ModelKey) -> int:
+        """Entirely free devices of ``model`` (cached until the node changes)."""
+        found = self._whole.get(model)
+        if found is None:
+            found = self.whole_free(self.matching(model))
+            self._whole[model] = found
+        return found
+
+    def fits_aggregate(self, res: Resources) -> bool:
+        return (
+            res.cpu_milli <= self.free_cpu
+            and res.ram_mib <= self.free_ram
+            and res.storage_mib <= self.free_storage
+            and res.gpu_milli <= self.free_gpu
+        )
+
+    # -- AssumePod / ForgetPod ---------------------------------------------------------
+    def assume(self, res: Resources, alloc: GpuAllocation) -> None:
+        """Take ``res`` and the device slots ``alloc`` for a tentative placement."""
+        self._apply(res, alloc, -1)
+
+    def forget(self, res: Resources, alloc: GpuAllocation) -> None:
+        """Undo :meth:`assume` with the same arguments."""
+        self._apply(res, alloc, 1)
+
+    def _apply(self, res: Resources, alloc: GpuAllocation, sign: int) -> None:
+        self.free_cpu += sign * res.cpu_milli
+        self.free_ram += sign * res.ram_mib
+        self.free_storage += sign * res.storage_mib
+        self.free_gpu += sign * res.gpu_milli
+        for index, milli in alloc:
+            pos = self.pos_of.get(index)
+            if pos is not None:
+                self.dev_alloc[pos] -= sign * milli
+        if alloc:
+            self._whole.clear()
+        for listener in self.listeners:
+            listener.node_changed(self)
+
+    # -- SimulateWorkloadUsageRemoval --------------------------------------------------
+    def remove_running(self, key: ReplicaKey) -> Callable[[], None]:
+        """Release a running replica's usage; the returned function puts it back."""
+        replica = self.running.pop(key)
+        was_evictable = replica in self.evictable
+        if was_evictable:
+            self.evictable.remove(replica)
+        self.forget(replica.resources, replica.gpu_allocation)
+
+        def restore() -> None:
+            self.assume(replica.resources, replica.gpu_allocation)
+            self.running[key] = replica
+            if was_evictable:
+                self.evictable.append(replica)
+                self.evictable.sort(key=lambda r: r.priority)
+
+        return restore
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A server kept for one workload for the rest of the cycle.
+
+    ``kind`` is ``"reservation"`` (a starving workload waits for it) or ``"preemption"``
+    (victims were evicted there for a preemptor). Workloads behind ``queue_pos`` in the
+    queue may not be placed on the server.
+    """
+
+    queue_pos: int
+    workload_id: str
+    kind: str
+
+
+class CycleState:
+    """Mutable working state of one cycle, built from (and never writing to) a snapshot."""
+
+    def __init__(self, snapshot: ClusterSnapshot, now: float, min_runtime: float = 0.0) -> None:
+        self.now = now
+        by_server: dict[str, list[RunningReplica]] = {s.id: [] for s in snapshot.servers}
+        for replica in snapshot.running:
+            bucket = by_server.get(replica.server_id)
+            if bucket is not None:
+                bucket.append(replica)
+        self.nodes: dict[str, NodeState] = {}
+        #: Nodes by their lowest evictable priority, so preemption visits only servers
+        #: with something a preemptor may evict, cheapest first.
+        self.by_lowest_evictable: dict[int, dict[str, NodeState]] = {}
+        for server in snapshot.servers:
+            mine = by_server[server.id]
+            victims = [r for r in mine if r.preemptible and not is_protected(r, now, min_runtime)]
+            node = NodeState(server, mine, victims)
+            self.nodes[server.id] = node
+            self._index_victims(node, None)
+        self.quotas: dict[str, TeamQuota] = dict(snapshot.quotas)
+        self.team_used: dict[str, Resources] = {t: q.used for t, q in self.quotas.items()}
+        self.holds: dict[str, Hold] = {}
+        #: Workloads with a replica evicted in this cycle: none of them is placed again in
+        #: this cycle, so victims never flow back into capacity freed for a preemptor.
+        self.evicted_workloads: set[str] = set()
+        #: Bumped whenever capacity is freed (an eviction or a forget); failure caches key
+        #: on it, because only a release can turn "does not fit" into "fits" in a cycle.
+        self.epoch = 0
+
+    # -- changes, each keeping team usage, indexes and the release epoch in step --------
+    def assume(
+        self, node: NodeState, team_id: str | None, res: Resources, alloc: GpuAllocation
+    ) -> None:
+        """Place one replica tentatively (AssumePod)."""
+        node.assume(res, alloc)
+        self.charge_team(team_id, res)
+
+    def forget(
+        self, node: NodeState, team_id: str | None, res: Resources, alloc: GpuAllocation
+    ) -> None:
+        """Take back an assumed replica (ForgetPod); frees capacity, so bump the epoch."""
+        node.forget(res, alloc)
+        self.charge_team(team_id, res, -1)
+        self.epoch += 1
+
+    def evict(self, node: NodeState, key: ReplicaKey) -> RunningReplica:
+        """Remove a running replica for the rest of the cycle (it is a victim)."""
+        replica = node.running[key]
+        before = node.lowest_evictable
+        node.remove_running(key)
+        self._index_victims(node, before)
+        self.charge_team(replica.team_id, replica.resources, -1)
+        self.evicted_workloads.add(replica.workload_id)
+        self.epoch += 1
+        return replica
+
+    def charge_team(self, team_id: str | None, res: Resources, sign: int = 1) -> None:
+        """Count ``res`` against a team's quota (sign -1 releases it)."""
+        if team_id is not None and team_id in self.team_used:
+            delta = res if sign > 0 else Resources() - res
+            self.team_used[team_id] = self.team_used[team_id] + delta
+
+    def blocked_by_hold(self, node_id: str, queue_pos: int) -> Hold | None:
+        """The hold that keeps a workload at ``queue_pos`` off ``node_id``, if any."""
+        hold = self.holds.get(node_id)
+        if hold is not None and hold.queue_pos < queue_pos:
+            return hold
+        return None
+
+    def _index_victims(self, node: NodeState, before: int | None) -> None:
+        after = node.lowest_evictable
+        if before == after:
+            return
+        if before is not None:
+            bucket = self.by_lowest_evictable[before]
+            del bucket[node.id]
+            if not bucket:
+                del self.by_lowest_evictable[before]
+        if after is not None:
+            self.by_lowest_evictable.setdefault(after, {})[node.id] = node

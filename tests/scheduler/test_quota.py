@@ -1,0 +1,99 @@
+"""Team quota: caps allocated cpu/ram/gpu; placements earlier in the cycle count."""
+
+from __future__ import annotations
+
+from factories.scheduler import (
+    make_pending,
+    make_quota,
+    make_running,
+    make_server,
+    make_snapshot,
+    pending_of,
+    placed_on,
+)
+
+from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.decisions import PendingCode
+from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.snapshot import SchedulerConfig
+
+CONFIG = SchedulerConfig()
+
+
+def test_quota_used_up() -> None:
+    snapshot = make_snapshot(
+        [make_server("s1", gpus=8)],
+        quotas=[make_quota("ml", used=Resources(0, 0, 0, 8000), gpu=8)],
+    )
+    result = schedule_cycle(snapshot, [make_pending("w", gpu=1, team="ml")], CONFIG, now=0)
+    pending = pending_of(result, "w")
+    assert pending is not None
+    assert pending.code is PendingCode.QUOTA
+    assert pending.reason == "team quota exceeded: gpu 8/8 in use, needs 1"
+    assert not result.admitted
+
+
+def test_placements_in_the_same_cycle_count() -> None:
+    snapshot = make_snapshot([make_server("s1", gpus=8)], quotas=[make_quota("ml", gpu=2)])
+    pending = [make_pending(f"w{i}", gpu=1, team="ml", submitted_at=i) for i in range(3)]
+    result = schedule_cycle(snapshot, pending, CONFIG, now=0)
+    assert [a.workload_id for a in result.admitted] == ["w0", "w1"]
+    blocked = pending_of(result, "w2")
+    assert blocked is not None and blocked.code is PendingCode.QUOTA
+    assert blocked.reason == "team quota exceeded: gpu 2/2 in use, needs 1"
+
+
+def test_quota_names_the_dimension() -> None:
+    snapshot = make_snapshot(
+        [make_server("s1")], quotas=[make_quota("web", used=Resources(6000, 0, 0, 0), cpu=8)]
+    )
+    result = schedule_cycle(snapshot, [make_pending("w", cpu=4, team="web")], CONFIG, now=0)
+    pending = pending_of(result, "w")
+    assert pending is not None
+    assert pending.reason == "team quota exceeded: cpu 6/8 in use, needs 4"
+
+
+def test_non_gang_places_what_the_quota_allows() -> None:
+    snapshot = make_snapshot([make_server("s1", gpus=8)], quotas=[make_quota("ml", gpu=2)])
+    result = schedule_cycle(
+        snapshot, [make_pending("w", gpu=1, team="ml", replicas=3)], CONFIG, now=0
+    )
+    assert len(placed_on(result, "w")) == 2
+    pending = pending_of(result, "w")
+    assert pending is not None and pending.code is PendingCode.QUOTA
+    assert pending.reason.startswith("placed 2 of 3 replicas; team quota exceeded: gpu 2/2")
+
+
+def test_gang_over_quota_places_nothing() -> None:
+    snapshot = make_snapshot([make_server("s1", gpus=8)], quotas=[make_quota("ml", gpu=2)])
+    result = schedule_cycle(
+        snapshot, [make_pending("w", gpu=1, team="ml", replicas=3, gang=True)], CONFIG, now=0
+    )
+    assert not result.admitted
+    pending = pending_of(result, "w")
+    assert pending is not None and pending.code is PendingCode.QUOTA
+    assert pending.reason == "team quota exceeded: gpu 0/2 in use, needs 3"
+
+
+def test_other_teams_and_unlimited_dims_are_not_capped() -> None:
+    snapshot = make_snapshot(
+        [make_server("s1", gpus=8)],
+        quotas=[make_quota("ml", used=Resources(0, 0, 0, 8000), gpu=8, cpu=None)],
+    )
+    pending = [make_pending("ml-cpu", cpu=8, team="ml"), make_pending("web", gpu=1, team="web")]
+    result = schedule_cycle(snapshot, pending, CONFIG, now=0)
+    assert {a.workload_id for a in result.admitted} == {"ml-cpu", "web"}
+
+
+def test_evicted_victims_give_their_team_quota_back() -> None:
+    # ml is at its 4-GPU cap; a prio-5 ml job evicts ml's own prio-1 job, then fits the cap.
+    running = [make_running("old", "s1", gpus=[0, 1, 2, 3], priority=1, team="ml")]
+    snapshot = make_snapshot(
+        [make_server("s1", gpus=4)],
+        running,
+        quotas=[make_quota("ml", used=Resources(0, 0, 0, 4000), gpu=8)],
+    )
+    result = schedule_cycle(
+        snapshot, [make_pending("new", gpu=4, priority=5, team="ml")], CONFIG, now=0
+    )
+    assert [v.workload_id for a in result.admitted for v in a.victims] == ["old"]
