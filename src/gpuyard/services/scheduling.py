@@ -12,47 +12,40 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
-from gpuyard.scheduler.snapshot import (
-    ClusterSnapshot,
-    PendingWorkload,
-    SchedulerConfig,
-    TeamQuota,
-)
+from gpuyard.scheduler.snapshot import SchedulerConfig
 from gpuyard.services.allocations import release_allocation, release_workload
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.snapshots import allocation_to_replica, server_to_view, workload_to_pending
-from gpuyard.services.workload_transitions import transition_workload
+from gpuyard.services.snapshot_loader import QueueState, WorkloadSeen, load_queue_state
+from gpuyard.services.workload_transitions import (
+    StaleWorkload,
+    advance_workload_status,
+    bump_workload_version,
+    transition_workload,
+)
+from gpuyard.store.base import new_id
 from gpuyard.store.conversions import workload_request
 from gpuyard.store.fleet_tables import ServerRow
-from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.reservations import ReservationConflict, reserve_resources
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
 
-_ACTIVE_FOR_SCHEDULING = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
-
-
-@dataclass(frozen=True)
-class QueueState:
-    """What a cycle decided over: the snapshot, the queue and the versions it saw."""
-
-    snapshot: ClusterSnapshot
-    pending: list[PendingWorkload]
-    versions: dict[str, int]
-    reasons: dict[str, str | None]
-    names: dict[str, str]
+_INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
+#: Admissions applied per write transaction (each in its own savepoint).
+APPLY_BATCH = 256
+#: What a decision that went stale raises: another decider moved first.
+_STALE = (ReservationConflict, StaleWorkload, StaleDataError, IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -73,57 +66,6 @@ def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
     )
 
 
-def load_queue_state(session: Session) -> QueueState:
-    """Read servers, reservations, pending work and quotas in one transaction."""
-    servers = session.scalars(select(ServerRow)).all()
-    workloads = session.scalars(
-        select(WorkloadRow).where(WorkloadRow.status.in_(_ACTIVE_FOR_SCHEDULING))
-    ).all()
-    running = []
-    pending: list[PendingWorkload] = []
-    used_by_team: dict[str, Resources] = {}
-    for row in workloads:
-        for allocation in row.allocations:
-            replica = allocation_to_replica(row, allocation)
-            running.append(replica)
-            if row.team_id:
-                used_by_team[row.team_id] = used_by_team.get(row.team_id, Resources()) + (
-                    replica.resources
-                )
-        if row.status == WorkloadStatus.PENDING.value or not row.gang:
-            waiting = workload_to_pending(row)
-            if waiting is not None:
-                pending.append(waiting)
-    quotas = {
-        team.id: TeamQuota(
-            team_id=team.id,
-            used=used_by_team.get(team.id, Resources()),
-            cpu_milli=team.quota_cpu_milli,
-            ram_mib=team.quota_ram_mib,
-            gpu_milli=team.quota_gpu_milli,
-        )
-        for team in session.scalars(
-            select(TeamRow).where(
-                (TeamRow.quota_cpu_milli.is_not(None))
-                | (TeamRow.quota_ram_mib.is_not(None))
-                | (TeamRow.quota_gpu_milli.is_not(None))
-            )
-        )
-    }
-    snapshot = ClusterSnapshot(
-        servers=tuple(server_to_view(s) for s in servers),
-        running=tuple(running),
-        quotas=quotas,
-    )
-    return QueueState(
-        snapshot=snapshot,
-        pending=pending,
-        versions={row.id: row.version for row in workloads},
-        reasons={row.id: row.reason for row in workloads},
-        names={row.id: row.name for row in workloads},
-    )
-
-
 def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
     """Decide without applying: the queue view (GET /queue) uses this too."""
     with ctx.db.read() as session:
@@ -135,21 +77,29 @@ def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
 
 
 def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
-    """One full cycle: plan, apply each admission atomically, record reasons."""
+    """One full cycle: plan, apply the admissions, record reasons.
+
+    Admissions without victims are applied in batches: one transaction per batch, each
+    decision inside its own savepoint, so a decision that went stale rolls back alone
+    while the others commit together. Admissions with victims each get a transaction of
+    their own (evictions and the preemptor's reservation commit together)."""
     started = time.perf_counter()
     state, result = plan_cycle(ctx)
     admitted = conflicts = preempted = 0
-    for admission in result.admitted:
+    plain = [a for a in result.admitted if not a.victims]
+    for first in range(0, len(plain), APPLY_BATCH):
+        ok, failed = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
+        admitted, conflicts = admitted + ok, conflicts + failed
+    for admission in (a for a in result.admitted if a.victims):
         try:
-            preempted += apply_admission(ctx, admission, state.versions[admission.workload_id])
+            preempted += apply_admission(ctx, admission, state.seen[admission.workload_id])
             admitted += 1
-        except (ReservationConflict, StaleDataError, IntegrityError) as exc:
-            # Another decider moved first; the next cycle sees fresh state.
+        except _STALE as exc:
             conflicts += 1
             log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     record_pending_reasons(ctx, result.pending, state)
     if conflicts:
-        ctx.scheduler_wakeup.notify()
+        ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
     return CycleStats(
         considered=len(state.pending),
         admitted=admitted,
@@ -159,14 +109,92 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     )
 
 
-def apply_admission(ctx: ServiceContext, admission: Admission, seen_version: int) -> int:
+def apply_admission_batch(
+    ctx: ServiceContext, admissions: list[Admission], state: QueueState
+) -> tuple[int, int]:
+    """Apply admissions without victims; returns (applied, stale)."""
+    now = ctx.now()
+    applied = stale = 0
+    with ctx.db.write() as session:
+        names = _server_names(session, admissions)
+        for admission in admissions:
+            try:
+                with session.begin_nested():
+                    _reserve_and_start(
+                        session, admission, state.seen[admission.workload_id], names, now
+                    )
+                applied += 1
+            except _STALE as exc:
+                stale += 1
+                log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
+    return applied, stale
+
+
+def _server_names(session: Session, admissions: list[Admission]) -> dict[str, str]:
+    ids = {a.server_id for adm in admissions for a in adm.assignments}
+    query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(ids))
+    return {server_id: name for server_id, name in session.execute(query)}
+
+
+def _reserve_and_start(
+    session: Session,
+    admission: Admission,
+    seen: WorkloadSeen,
+    names: dict[str, str],
+    now: datetime,
+) -> None:
+    """Reserve every assignment and move the workload to running, all or nothing."""
+    if not admission.assignments:
+        raise ReservationConflict("admission without assignments")
+    rows = []
+    for assignment, replica in zip(admission.assignments, seen.missing_replicas, strict=False):
+        request = seen.request
+        reserve_resources(session, assignment.server_id, request, assignment.gpu_allocation)
+        rows.append(
+            {
+                "id": new_id(),
+                "workload_id": admission.workload_id,
+                "replica": replica,
+                "server_id": assignment.server_id,
+                "cpu_milli": request.cpu_milli,
+                "ram_mib": request.ram_mib,
+                "storage_mib": request.storage_mib,
+                "gpu_milli": request.gpu_milli,
+                "gpu_allocation": [[i, m] for i, m in assignment.gpu_allocation],
+                "started_at": now,
+                "created_at": now,
+            }
+        )
+    session.connection().execute(_INSERT_ALLOCATIONS, rows)
+    if seen.status is not WorkloadStatus.PENDING:
+        bump_workload_version(session, admission.workload_id, seen.version)
+        return  # more replicas of a running non-gang workload
+    where = ", ".join(sorted({names.get(a.server_id, a.server_id) for a in admission.assignments}))
+    gpus = sorted({i for a in admission.assignments for i, _ in a.gpu_allocation})
+    # Simulated servers start at once; container runtimes will advance from reconcile.
+    advance_workload_status(
+        session,
+        admission.workload_id,
+        seen.version,
+        seen.status,
+        [
+            (WorkloadStatus.SCHEDULED, f"reserved on {where}"),
+            (WorkloadStatus.STARTING, f"starting on {where}"),
+            (WorkloadStatus.RUNNING, f"running on {where}"),
+        ],
+        now,
+        {"servers": where.split(", "), "gpu_indices": gpus},
+    )
+
+
+def apply_admission(ctx: ServiceContext, admission: Admission, seen: WorkloadSeen) -> int:
     """Evict the victims and reserve the preemptor's replicas in ONE transaction, so no
     one else can take the freed capacity. Returns the number of workloads preempted."""
     now = ctx.now()
     preempted = 0
     with ctx.db.write() as session:
         row = session.get(WorkloadRow, admission.workload_id, populate_existing=True)
-        if row is None or row.version != seen_version:
+        if row is None or row.version != seen.version:
             raise StaleDataError(f"workload {admission.workload_id} changed since the snapshot")
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
@@ -262,17 +290,16 @@ def record_pending_reasons(
     changed = [
         {
             "wid": p.workload_id,
-            "seen": state.versions[p.workload_id],
+            "seen": state.seen[p.workload_id].version,
             "new_reason": p.reason,
             "new_code": p.code.value,
         }
         for p in pending
-        if state.reasons.get(p.workload_id) != p.reason
+        if state.seen[p.workload_id].reason != p.reason
     ]
     if not changed:
         return
-    table = WorkloadRow.__table__
-    assert isinstance(table, Table)
+    table = WORKLOADS_TABLE
     with ctx.db.write() as session:
         session.execute(
             update(table)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from gpuyard.domain.server_state import ServerStatus
-from gpuyard.scheduler.snapshot import GpuDevice, PendingWorkload, RunningReplica, ServerView
+from gpuyard.scheduler.snapshot import GpuDevice, RunningReplica, ServerView
 from gpuyard.store.base import as_utc
 from gpuyard.store.conversions import (
     allocation_gpus,
     allocation_resources,
     server_allocated,
     server_capacity,
-    workload_request,
 )
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -49,28 +48,4 @@ def allocation_to_replica(workload: WorkloadRow, allocation: AllocationRow) -> R
         started_at=epoch(allocation.started_at),
         team_id=workload.team_id,
         name=workload.name,
-    )
-
-
-def workload_to_pending(row: WorkloadRow) -> PendingWorkload | None:
-    """The missing replicas of ``row``, or None when every replica is placed."""
-    placed = {a.replica for a in row.allocations}
-    missing = [r for r in range(row.replicas) if r not in placed]
-    if not missing:
-        return None
-    return PendingWorkload(
-        workload_id=row.id,
-        priority=row.priority,
-        submitted_at=epoch(row.created_at) or 0.0,
-        pending_since=epoch(row.pending_since),
-        resources=workload_request(row),
-        name=row.name,
-        gpu_model=row.gpu_model,
-        cluster_id=row.cluster_id,
-        node_selector=dict(row.node_selector or {}),
-        team_id=row.team_id,
-        replicas_missing=len(missing),
-        first_missing_replica=missing[0],
-        gang=row.gang,
-        preemptible=row.preemptible,
     )
