@@ -29,7 +29,7 @@ _milli: BindParameter[int] = bindparam("milli")
 _ADD_TO_SERVER = (
     update(cast(Table, ServerRow.__table__))
     .where(
-        _servers.id == bindparam("server_id"),
+        _servers.id == bindparam("b_server_id"),
         _servers.alloc_cpu_milli + _cpu <= _servers.cpu_milli,
         _servers.alloc_ram_mib + _ram <= _servers.ram_mib,
         _servers.alloc_storage_mib + _disk <= _servers.storage_mib,
@@ -47,8 +47,8 @@ _ADD_TO_GPU = (
     update(cast(Table, ServerGpuRow.__table__))
     .where(
         and_(
-            _gpus.server_id == bindparam("server_id"),
-            _gpus.gpu_index == bindparam("gpu_index"),
+            _gpus.server_id == bindparam("b_server_id"),
+            _gpus.gpu_index == bindparam("b_gpu_index"),
             _gpus.allocated_milli + _milli <= GPU_MILLI,
         )
     )
@@ -56,7 +56,7 @@ _ADD_TO_GPU = (
 )
 _TAKE_FROM_SERVER = (
     update(cast(Table, ServerRow.__table__))
-    .where(_servers.id == bindparam("server_id"))
+    .where(_servers.id == bindparam("b_server_id"))
     .values(
         alloc_cpu_milli=_servers.alloc_cpu_milli - _cpu,
         alloc_ram_mib=_servers.alloc_ram_mib - _ram,
@@ -66,7 +66,7 @@ _TAKE_FROM_SERVER = (
 )
 _TAKE_FROM_GPU = (
     update(cast(Table, ServerGpuRow.__table__))
-    .where(_gpus.server_id == bindparam("server_id"), _gpus.gpu_index == bindparam("gpu_index"))
+    .where(_gpus.server_id == bindparam("b_server_id"), _gpus.gpu_index == bindparam("b_gpu_index"))
     .values(allocated_milli=_gpus.allocated_milli - _milli)
 )
 
@@ -77,7 +77,7 @@ class ReservationConflict(Exception):
 
 def _amounts(server_id: str, resources: Resources) -> dict[str, Any]:
     return {
-        "server_id": server_id,
+        "b_server_id": server_id,
         "cpu": resources.cpu_milli,
         "ram": resources.ram_mib,
         "disk": resources.storage_mib,
@@ -99,7 +99,7 @@ def reserve_resources(
     if conn.execute(statement, _amounts(server_id, resources)).rowcount != 1:
         raise ReservationConflict(f"server {server_id} has no room for {resources.describe()}")
     for gpu_index, milli in gpu_allocation:
-        params = {"server_id": server_id, "gpu_index": gpu_index, "milli": milli}
+        params = {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
         if conn.execute(_ADD_TO_GPU, params).rowcount != 1:
             raise ReservationConflict(f"GPU {gpu_index} of server {server_id} is taken")
 
@@ -115,5 +115,5 @@ def release_resources(
     conn.execute(_TAKE_FROM_SERVER, _amounts(server_id, resources))
     for gpu_index, milli in gpu_allocation:
         conn.execute(
-            _TAKE_FROM_GPU, {"server_id": server_id, "gpu_index": gpu_index, "milli": milli}
+            _TAKE_FROM_GPU, {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
         )

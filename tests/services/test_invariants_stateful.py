@@ -1,0 +1,211 @@
+"""Hypothesis drives random sequences of API-level operations (create, resize, stop,
+delete, drain/undrain, server add/remove, scheduling cycles, time passing) against a real
+SQLite database, and after every step checks what the database holds:
+
+- no server allocates more than its capacity on any dimension, no GPU more than 1000 milli;
+- each server's counters equal the sum of the reservations on it (nothing leaks);
+- a whole-GPU replica's devices are distinct and used by no other replica;
+- only workloads that hold resources have reservations, and every one of them has all
+  of its replicas (gang) or at least one (non-gang).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import hypothesis.strategies as st
+from factories.app import ADMIN_EMAIL, make_context, make_settings
+from factories.clock import ManualClock
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from sqlalchemy import select
+
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.roles import Role
+from gpuyard.domain.errors import GpuyardError
+from gpuyard.domain.server_state import ClusterKind, ServerStatus
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.services import servers as server_service
+from gpuyard.services.clusters import create_cluster
+from gpuyard.services.lifecycle import advance_lifecycles
+from gpuyard.services.scheduling import run_scheduling_cycle
+from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
+from gpuyard.services.workload_changes import (
+    WorkloadChanges,
+    delete_workload,
+    stop_workload,
+    update_workload,
+)
+from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.identity_tables import UserRow
+from gpuyard.store.workload_tables import WorkloadRow
+
+GPU_SIZES = st.sampled_from([0, 0, 0.2, 0.5, 0.9, 1, 2, 4, 8])
+HOLDING = {s.value for s in HOLDS_RESOURCES}
+
+
+class ReservationMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="gy-stateful-"))
+        self.ctx = make_context(make_settings(self.tmp / "data", None, demo=False))
+        self.clock = ManualClock()
+        self.ctx.clock = self.clock
+        with self.ctx.db.read() as session:
+            admin_id = session.scalar(select(UserRow.id).where(UserRow.email == ADMIN_EMAIL))
+        self.admin = Caller(str(admin_id), ADMIN_EMAIL, Role.ADMIN)
+        self.cluster = create_cluster(self.ctx, self.admin, "prop", ClusterKind.SIMULATED).id
+        self.workloads: list[str] = []
+        self.servers: list[str] = []
+        self.server_seq = 0
+
+    def teardown(self) -> None:
+        self.ctx.db.dispose()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- servers -----------------------------------------------------------------------
+    @rule(gpus=st.integers(0, 8), cpu=st.sampled_from([4, 16, 64]), ram=st.sampled_from([16, 256]))
+    def add_server(self, gpus: int, cpu: int, ram: int) -> None:
+        self.server_seq += 1
+        spec = SimulatedServerSpec(
+            name=f"s{self.server_seq}",
+            cluster_id=self.cluster,
+            cpu=cpu,
+            ram_gb=ram,
+            storage_gb=100,
+            gpus=[GpuSpec("H100" if i % 2 == 0 else "A100") for i in range(gpus)],
+        )
+        self.servers.append(server_service.create_server(self.ctx, self.admin, spec).id)
+
+    @precondition(lambda self: self.servers)
+    @rule(data=st.data(), status=st.sampled_from(list(ServerStatus)))
+    def change_server_status(self, data: st.DataObject, status: ServerStatus) -> None:
+        server_id = data.draw(st.sampled_from(self.servers))
+        try:
+            server_service.update_server(self.ctx, self.admin, server_id, status, None)
+        except GpuyardError:
+            assert status is ServerStatus.OFFLINE
+
+    @precondition(lambda self: self.servers)
+    @rule(data=st.data())
+    def remove_server(self, data: st.DataObject) -> None:
+        server_id = data.draw(st.sampled_from(self.servers))
+        try:
+            server_service.delete_server(self.ctx, self.admin, server_id)
+            self.servers.remove(server_id)
+        except GpuyardError:
+            pass  # refused while it holds reservations: that is the rule
+
+    # -- workloads ---------------------------------------------------------------------
+    @rule(
+        cpu=st.sampled_from([0.5, 1, 4, 16]),
+        gpu=GPU_SIZES,
+        priority=st.integers(1, 5),
+        replicas=st.integers(1, 3),
+        gang=st.booleans(),
+        model=st.sampled_from([None, "H100", "A100"]),
+    )
+    def create(
+        self, cpu: float, gpu: float, priority: int, replicas: int, gang: bool, model: str | None
+    ) -> None:
+        spec = WorkloadSpec(
+            image="busybox",
+            cpu=cpu,
+            ram_gb=1,
+            gpu=gpu,
+            priority=priority,
+            replicas=replicas,
+            gang=gang and replicas > 1,
+            gpu_model=model if gpu else None,
+            duration_s=30,
+        )
+        self.workloads.append(create_workload(self.ctx, self.admin, spec).id)
+
+    @precondition(lambda self: self.workloads)
+    @rule(data=st.data(), cpu=st.sampled_from([0.5, 2, 32]), gpu=GPU_SIZES)
+    def resize(self, data: st.DataObject, cpu: float, gpu: float) -> None:
+        workload_id = data.draw(st.sampled_from(self.workloads))
+        try:
+            update_workload(self.ctx, self.admin, workload_id, WorkloadChanges(cpu=cpu, gpu=gpu))
+        except GpuyardError:
+            pass  # finished workloads cannot change; gpu_model without gpu is refused
+
+    @precondition(lambda self: self.workloads)
+    @rule(data=st.data(), delete=st.booleans())
+    def stop_or_delete(self, data: st.DataObject, delete: bool) -> None:
+        workload_id = data.draw(st.sampled_from(self.workloads))
+        try:
+            if delete:
+                delete_workload(self.ctx, self.admin, workload_id)
+                self.workloads.remove(workload_id)
+            else:
+                stop_workload(self.ctx, self.admin, workload_id)
+        except GpuyardError:
+            pass  # already stopped
+
+    @rule()
+    def schedule(self) -> None:
+        run_scheduling_cycle(self.ctx)
+
+    @rule(seconds=st.sampled_from([1, 11, 31, 700]))
+    def time_passes(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+        advance_lifecycles(self.ctx)
+
+    # -- the invariants ----------------------------------------------------------------
+    @invariant()
+    def database_never_oversubscribes_and_never_leaks(self) -> None:
+        with self.ctx.db.read() as session:
+            servers = {s.id: s for s in session.scalars(select(ServerRow))}
+            workloads = session.scalars(select(WorkloadRow)).all()
+        sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        gpu_users: dict[tuple[str, int], int] = defaultdict(int)
+        whole: dict[tuple[str, int], int] = defaultdict(int)
+        for w in workloads:
+            if w.status not in HOLDING:
+                assert not w.allocations, f"{w.status} workload holds reservations"
+                continue
+            assert w.allocations, f"{w.status} workload holds nothing"
+            if w.gang:
+                assert len(w.allocations) == w.replicas, "partial gang"
+            for a in w.allocations:
+                total = sums[a.server_id]
+                for i, v in enumerate((a.cpu_milli, a.ram_mib, a.storage_mib, a.gpu_milli)):
+                    total[i] += v
+                assert sum(m for _, m in a.gpu_allocation) == a.gpu_milli
+                indices = [i for i, _ in a.gpu_allocation]
+                assert len(indices) == len(set(indices))
+                for index, milli in a.gpu_allocation:
+                    gpu_users[(a.server_id, index)] += milli
+                    if milli == 1000:
+                        whole[(a.server_id, index)] += 1
+        for server in servers.values():
+            counters = [
+                server.alloc_cpu_milli,
+                server.alloc_ram_mib,
+                server.alloc_storage_mib,
+                server.alloc_gpu_milli,
+            ]
+            assert counters == sums[server.id], (
+                f"{server.name}: counters {counters} vs {sums[server.id]}"
+            )
+            assert server.alloc_cpu_milli <= server.cpu_milli
+            assert server.alloc_ram_mib <= server.ram_mib
+            assert server.alloc_gpu_milli <= server.gpu_milli
+            for gpu in server.gpus:
+                assert gpu.allocated_milli == gpu_users[(server.id, gpu.gpu_index)]
+                assert gpu.allocated_milli <= 1000
+                assert whole[(server.id, gpu.gpu_index)] <= 1
+
+
+ReservationMachine.TestCase.settings = settings(
+    max_examples=15,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestReservationInvariants = ReservationMachine.TestCase
