@@ -12,6 +12,7 @@ from dataclasses import replace
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.scheduler.decisions import CycleResult, Pending
+from gpuyard.scheduler.request import Request, build_request
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
     GpuAllocation,
@@ -21,7 +22,6 @@ from gpuyard.scheduler.snapshot import (
     ServerView,
     TeamQuota,
 )
-from gpuyard.scheduler.request import Request, build_request
 from gpuyard.scheduler.state import CycleState
 
 H100 = "NVIDIA H100 80GB HBM3"

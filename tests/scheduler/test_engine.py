@@ -48,7 +48,8 @@ def test_non_gang_places_what_fits_and_says_why_not_the_rest() -> None:
     (admission,) = result.admitted
     assert sorted(a.replica for a in admission.assignments) == [2, 3, 4]
     pending = pending_of(result, "w")
-    assert pending is not None and pending.code is PendingCode.UNSCHEDULABLE
+    assert pending is not None
+    assert pending.code is PendingCode.UNSCHEDULABLE
     assert pending.reason.startswith("placed 3 of 5 replicas; 0/2 servers fit: ")
 
 
@@ -78,7 +79,8 @@ def test_backoff_keeps_a_workload_waiting() -> None:
     early = schedule_cycle(snapshot, pending, CONFIG, now=60)
     assert not early.admitted
     waiting = pending_of(early, "w")
-    assert waiting is not None and waiting.code is PendingCode.BACKOFF
+    assert waiting is not None
+    assert waiting.code is PendingCode.BACKOFF
     assert waiting.reason == "preempted recently; back in the queue in 40 s"
     late = schedule_cycle(snapshot, pending, CONFIG, now=100)
     assert [a.workload_id for a in late.admitted] == ["w"]
@@ -89,14 +91,17 @@ def test_invalid_gpu_amount_is_unresolvable() -> None:
         make_snapshot([make_server(gpus=8)]), [make_pending("w", gpu=1.5)], CONFIG, now=0
     )
     pending = pending_of(result, "w")
-    assert pending is not None and pending.code is PendingCode.UNRESOLVABLE
+    assert pending is not None
+    assert pending.code is PendingCode.UNRESOLVABLE
 
 
 def test_nothing_missing_means_no_decision() -> None:
     result = schedule_cycle(
         make_snapshot([make_server()]), [make_pending("w", replicas=0)], CONFIG, now=0
     )
-    assert result.admitted == () and result.pending == () and result.order == ("w",)
+    assert result.admitted == ()
+    assert result.pending == ()
+    assert result.order == ("w",)
 
 
 def test_the_input_snapshot_is_not_mutated() -> None:

@@ -12,7 +12,8 @@ from factories.scheduler import (
     placed_on,
 )
 
-from gpuyard.scheduler.decisions import CycleResult, PendingCode
+from gpuyard.scheduler import preemption
+from gpuyard.scheduler.decisions import CycleResult, Pending, PendingCode
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
@@ -23,6 +24,7 @@ from gpuyard.scheduler.snapshot import (
 )
 
 NOW = 1000.0
+FAIL = Pending("missing", PendingCode.UNSCHEDULABLE, "no pending decision")
 
 
 def victims(result: CycleResult) -> list[tuple[str, str]]:
@@ -76,6 +78,13 @@ RULES = [
         make_pending("hi", gpu=4, priority=5),
         SchedulerConfig(min_runtime_seconds=60),
         [("starting", "s1")],
+    ),
+    (
+        "never its own replicas, even with a stale lower priority",
+        one_server(make_running("hi", gpus=[0, 1, 2, 3], priority=1)),
+        make_pending("hi", gpu=4, priority=5, first_replica=1),
+        SchedulerConfig(),
+        [],
     ),
     (
         "preemption switched off",
@@ -132,7 +141,8 @@ def test_preemption_rules(
         assert [a.workload_id for a in result.admitted] == [preemptor.workload_id]
     else:
         pending = pending_of(result, preemptor.workload_id)
-        assert pending is not None and pending.code is PendingCode.UNSCHEDULABLE
+        assert pending is not None
+        assert pending.code is PendingCode.UNSCHEDULABLE
 
 
 TWO_BY_2 = [make_server("s1", gpus=2), make_server("s2", gpus=2)]
@@ -248,7 +258,8 @@ def test_no_thrash_victims_never_take_the_freed_room() -> None:
         waiting = pending_of(first, name)
         assert waiting is not None, name
     v_wait = pending_of(first, "v")
-    assert v_wait is not None and v_wait.code is PendingCode.BACKOFF
+    assert v_wait is not None
+    assert v_wait.code is PendingCode.BACKOFF
 
     # Apply: hi holds its GPUs; v goes back to pending (both replicas) with a backoff.
     hi = make_running("hi", "s1", gpus=[i for i, _ in hi_alloc], priority=5, started_at=None)
@@ -268,3 +279,53 @@ def test_no_thrash_victims_never_take_the_freed_room() -> None:
     v_devices = {i for _, alloc in placed_on(third, "v") for i, _ in alloc}
     assert not v_devices & {i for i, _ in hi_alloc}
     assert not victims(third)
+
+
+def test_victims_are_not_chosen_twice_and_leftover_room_serves_more_important_work() -> None:
+    running = [
+        make_running("low-1", "s1", gpus=[0, 1, 2, 3], priority=1),
+        make_running("low-2", "s2", gpus=[0, 1, 2, 3], priority=1),
+    ]
+    snapshot = make_snapshot([make_server("s1", gpus=4), make_server("s2", gpus=4)], running)
+    pending = [
+        make_pending("hi-a", gpu=2, priority=5, submitted_at=NOW),
+        make_pending("hi-b", gpu=1, priority=4, submitted_at=NOW),
+        make_pending("peer", gpu=1, priority=1, submitted_at=NOW),
+    ]
+    result = schedule_cycle(snapshot, pending, SchedulerConfig(), now=NOW)
+    # One eviction serves both preemptors: hi-b takes what hi-a left on s1.
+    assert victims(result) == [("low-1", "s1")]
+    assert [s for s, _ in placed_on(result, "hi-a")] == ["s1"]
+    assert [s for s, _ in placed_on(result, "hi-b")] == ["s1"]
+    # The victims' peer (same priority as the victim) does not get the GPU left over.
+    assert placed_on(result, "peer") == []
+    assert "1 is held for a preemptor" in (pending_of(result, "peer") or FAIL).reason
+
+
+def test_three_small_victims_when_nothing_smaller_frees_the_room() -> None:
+    running = [
+        make_running(f"v{i}", "s1", gpus=[i], priority=1 + (i % 2), started_at=100 * i)
+        for i in range(4)
+    ]
+    snapshot = make_snapshot([make_server("s1", gpus=4)], running)
+    result = schedule_cycle(
+        snapshot, [make_pending("hi", gpu=3, priority=5)], SchedulerConfig(), now=NOW
+    )
+    # Any 3 of 4 work; lowest highest priority is 2 either way (v1, v3 have priority 2), so
+    # the set that leaves the oldest victim (v0, started at 0) running wins.
+    assert sorted(v for v, _ in victims(result)) == ["v1", "v2", "v3"]
+
+
+def test_search_cap_falls_back_to_a_greedy_set_that_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(preemption, "MAX_CHECKS", 1)
+    running = [make_running(f"v{i}", "s1", gpus=[i], priority=1) for i in range(4)]
+    snapshot = make_snapshot([make_server("s1", gpus=4)], running)
+    result = schedule_cycle(
+        snapshot, [make_pending("hi", gpu=2, priority=5)], SchedulerConfig(), now=NOW
+    )
+    (admission,) = result.admitted
+    assert len(admission.victims) == 2  # greedy then reprieve keeps it minimal here
+    freed = {i for v in admission.victims for i in (int(v.workload_id[1:]),)}
+    assert {i for a in admission.assignments for i, _ in a.gpu_allocation} == freed

@@ -104,7 +104,7 @@ def brute_force(
 ) -> tuple[str, frozenset[str]] | None:
     """Per server the minimal set by (count, max priority, GPU, youngest, ids); then the
     server by (max priority, count, GPU, youngest, server id)."""
-    best: tuple[object, ...] | None = None
+    best: tuple[int, int, int, float, str] | None = None
     answer: tuple[str, frozenset[str]] | None = None
     for server in snapshot.servers:
         mine = [r for r in snapshot.running if r.server_id == server.id]
@@ -115,7 +115,7 @@ def brute_force(
             and r.priority < w.priority
             and not (r.started_at is not None and NOW - r.started_at < min_runtime)
         ]
-        local: tuple[object, ...] | None = None
+        local: tuple[int, int, int, float, tuple[str, ...]] | None = None
         local_set: tuple[RunningReplica, ...] = ()
         for size in range(len(candidates) + 1):
             for subset in combinations(candidates, size):
@@ -137,7 +137,7 @@ def brute_force(
                 break
         if local is None:
             continue
-        size, top, gpu, young, _ = local  # type: ignore[misc]
+        size, top, gpu, young, _ = local
         server_key = (top, size, gpu, young, server.id)
         if best is None or server_key < best:
             best = server_key

@@ -39,7 +39,8 @@ def test_placements_in_the_same_cycle_count() -> None:
     result = schedule_cycle(snapshot, pending, CONFIG, now=0)
     assert [a.workload_id for a in result.admitted] == ["w0", "w1"]
     blocked = pending_of(result, "w2")
-    assert blocked is not None and blocked.code is PendingCode.QUOTA
+    assert blocked is not None
+    assert blocked.code is PendingCode.QUOTA
     assert blocked.reason == "team quota exceeded: gpu 2/2 in use, needs 1"
 
 
@@ -60,7 +61,8 @@ def test_non_gang_places_what_the_quota_allows() -> None:
     )
     assert len(placed_on(result, "w")) == 2
     pending = pending_of(result, "w")
-    assert pending is not None and pending.code is PendingCode.QUOTA
+    assert pending is not None
+    assert pending.code is PendingCode.QUOTA
     assert pending.reason.startswith("placed 2 of 3 replicas; team quota exceeded: gpu 2/2")
 
 
@@ -71,7 +73,8 @@ def test_gang_over_quota_places_nothing() -> None:
     )
     assert not result.admitted
     pending = pending_of(result, "w")
-    assert pending is not None and pending.code is PendingCode.QUOTA
+    assert pending is not None
+    assert pending.code is PendingCode.QUOTA
     assert pending.reason == "team quota exceeded: gpu 0/2 in use, needs 3"
 
 

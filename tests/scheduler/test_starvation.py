@@ -45,7 +45,8 @@ def test_old_big_workload_reserves_the_server_needing_least_freed() -> None:
     assert placed_on(result, "small-a") == [("s1", ((7, 1000),))]
     assert placed_on(result, "small-b") == []
     blocked = pending_of(result, "small-b")
-    assert blocked is not None and blocked.code is PendingCode.RESERVED
+    assert blocked is not None
+    assert blocked.code is PendingCode.RESERVED
     assert "1 is reserved for a starving workload" in blocked.reason
 
 
@@ -55,7 +56,8 @@ def test_without_starvation_small_work_backfills() -> None:
     other = make_pending("other", gpu=1, priority=2, submitted_at=NOW - 5)
     result = schedule_cycle(cluster(), [big, small, other], CONFIG, now=NOW)
     held = pending_of(result, "big")
-    assert held is not None and held.reserved_server_id is None
+    assert held is not None
+    assert held.reserved_server_id is None
     assert sorted(s for w in ("small", "other") for s, _ in placed_on(result, w)) == ["s1", "s2"]
 
 
@@ -85,4 +87,5 @@ def test_unresolvable_workloads_reserve_nothing() -> None:
     result = schedule_cycle(cluster(), [huge], CONFIG, now=NOW)
     pending = pending_of(result, "huge")
     assert pending is not None
-    assert pending.code is PendingCode.UNRESOLVABLE and pending.reserved_server_id is None
+    assert pending.code is PendingCode.UNRESOLVABLE
+    assert pending.reserved_server_id is None

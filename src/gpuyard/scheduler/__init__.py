@@ -3,4 +3,17 @@
 Imports only ``gpuyard.domain``; does no I/O. The services layer builds a
 :class:`~gpuyard.scheduler.snapshot.ClusterSnapshot`, calls
 :func:`~gpuyard.scheduler.engine.schedule_cycle`, and commits each decision atomically.
+No names are re-exported here; import from the modules:
+
+- ``engine.schedule_cycle`` — one cycle: admissions (with victims) and pending reasons;
+- ``resize.resize_in_place`` — whether a resized replica still fits where it runs;
+- ``queue.order_queue`` / ``queue.queue_key`` — the order ``GET /queue`` shows;
+- ``registry.build_profile`` / ``registry.PROFILES`` — plugin profiles ``pack``, ``spread``;
+- ``snapshot`` and ``decisions`` — the input and output types.
+
+Module map: ``framework`` (phases as Protocols, Status), ``plugins/`` (one module per
+plugin), ``request`` (per-cycle PreFilter state), ``state`` (working copy: assume/forget),
+``index`` (servers bucketed by free GPUs), ``placement`` (filter + score one replica),
+``gpu_slots`` and ``gpu_match`` (device choice, model rule), ``preemption``, ``starvation``,
+``reasons``.
 """

@@ -6,9 +6,12 @@ workloads and returns decisions; the services layer commits each decision atomic
 How to apply an :class:`Admission` (one transaction per admission, in the order returned):
 release every victim's reservation (its ``RunningReplica.resources`` and GPU slots) and mark
 it preempted, then reserve each assignment's per-replica ``resources`` and exactly its
-``gpu_allocation`` on ``server_id``. Decisions of one cycle assume the earlier ones; if an
-earlier one fails to commit, a later one is still safe (it only ever assumed *less* room),
-and a server where victims were evicted is held for the preemptor for the rest of the cycle.
+``gpu_allocation`` on ``server_id``. Decisions of one cycle assume the earlier ones were
+applied; if one fails to commit (its guard saw a changed server), the later ones stay
+within capacity as long as each commit is guarded, and whatever fails is simply decided
+again next cycle. Victims' workloads are not placed again in the same cycle (BACKOFF), and
+a server where victims were evicted takes no work of their priority or lower for the rest
+of the cycle, so the freed room goes to the preemptor (the thrashing bug).
 """
 
 from __future__ import annotations
@@ -222,7 +225,7 @@ class _Cycle:
         for replica, alloc in zip(replicas, found.allocations, strict=True):
             self.cycle.assume(node, req.workload.team_id, req.per_replica, alloc)
             out.append(ReplicaAssignment(replica, node.id, alloc))
-        self.cycle.holds[node.id] = Hold(req.queue_pos, req.id, "preemption")
+        self.cycle.hold(node.id, Hold(req.queue_pos, req.id, "preemption", found.max_priority))
         return out
 
     def _wait_for_room(self, req: Request, diag: Diagnosis, prefix: str, note: str) -> None:
@@ -241,7 +244,7 @@ class _Cycle:
         ):
             node = choose_reservation(req, self.placer.group(req), self.cycle)
             if node is not None:
-                self.cycle.holds[node.id] = Hold(req.queue_pos, req.id, "reservation")
+                self.cycle.hold(node.id, Hold(req.queue_pos, req.id, "reservation", req.priority))
                 self._reservations += 1
                 reserved = node.id
                 reason = join(

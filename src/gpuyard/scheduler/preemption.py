@@ -3,36 +3,23 @@
 Who may be evicted: a running replica of *strictly lower* priority than the preemptor that
 is ``preemptible`` and not protected by ``min_runtime_seconds`` (it started less than that
 long ago; one not started yet, ``started_at`` None, is not protected:
-:func:`~gpuyard.scheduler.state.is_protected`). Replicas placed earlier
-in the same cycle are not running yet and are never victims.
+:func:`~gpuyard.scheduler.state.is_protected`). Replicas placed earlier in the same cycle are
+not running yet and are never victims; a replica evicted earlier in the cycle is gone.
 
-Victims of one set on one server (per-server minimality), compared in turn:
-
-1. fewest victims;
-2. lowest highest victim priority;
-3. least evicted GPU milli;
-4. youngest: the latest start time of the set's longest-running victim (a victim not
-   started yet counts as starting ``now``), so the least finished work is thrown away;
-5. deterministic tie-break: the sorted (workload_id, replica) pairs.
-
-Servers, each with its minimal set (:func:`server_key`), compared in turn:
-
-1. lowest highest victim priority;
-2. fewest victims;
-3. least evicted GPU milli;
-4. youngest (as above);
-5. deterministic tie-break: server id.
+Per server the *minimal* victim set is chosen by :func:`victims_key`, then servers are
+compared by :func:`server_key` (both documented as numbered criteria below).
 
 Search: per server an exact search over set sizes 1, 2, 3, ... (starting at a lower bound
 from the summed resources), enumerating the combinations of each size and stopping at the
 first size with a fitting set; a set fits when the free resources plus the victims' cover
-the batch and the GPU slot choice succeeds on the devices the victims leave. Candidates per
-server are capped at :data:`MAX_CANDIDATES` (the cheapest first) and combinations at
-:data:`MAX_CHECKS`, after which a greedy remove-then-reprieve pass answers instead; below the
-caps (up to 16 replicas per server, small sets) the answer is exact. Servers are visited by
-their lowest evictable priority, so once a set's highest priority is below the next server's
-lowest, the rest cannot win (exact pruning for one replica); at most
-``preemption_candidates`` servers get a search.
+the batch and the GPU slot choice succeeds on the devices the victims leave (two half-GPU
+victims on different devices do not make a whole GPU). Candidates per server are capped at
+:data:`MAX_CANDIDATES` (the cheapest first) and combinations at :data:`MAX_CHECKS`, after
+which a greedy evict-then-reprieve pass answers instead; below the caps (up to 16
+evictable replicas per server, e.g. C(16, 4) = 1820 sets of four) the answer is exact.
+Servers are visited by their lowest evictable priority, so once the best set's highest
+priority is below the next server's lowest, no later server can win (exact pruning for one
+replica); at most ``preemption_candidates`` servers get a search.
 """
 
 from __future__ import annotations
@@ -41,7 +28,7 @@ from collections.abc import Callable, Sequence
 from itertools import combinations
 
 from gpuyard.scheduler.framework import VictimSelector, VictimSet
-from gpuyard.scheduler.gpu_slots import choose_batch
+from gpuyard.scheduler.gpu_slots import choose_batch, choose_slots
 from gpuyard.scheduler.index import GroupIndex
 from gpuyard.scheduler.request import Request
 from gpuyard.scheduler.snapshot import GpuAllocation, RunningReplica
@@ -55,13 +42,28 @@ _Fits = Callable[[Sequence[int]], list[GpuAllocation] | None]
 
 
 def victims_key(vs: VictimSet) -> tuple[object, ...]:
-    """Order of victim sets on one server (criteria 1-5 of the per-server list above)."""
+    """Order of the fitting victim sets on one server; the first is its minimal set.
+
+    1. fewest victims;
+    2. lowest highest victim priority;
+    3. least evicted GPU milli;
+    4. youngest: the latest start time of the set's longest-running victim (a victim not
+       started yet counts as starting ``now``), so the least finished work is thrown away;
+    5. deterministic tie-break: the sorted (workload_id, replica) pairs.
+    """
     ids = tuple(sorted((v.workload_id, v.replica) for v in vs.victims))
     return (len(vs.victims), vs.max_priority, vs.gpu_milli, -vs.oldest_start, ids)
 
 
 def server_key(vs: VictimSet) -> tuple[object, ...]:
-    """Order of servers by their minimal victim sets (criteria 1-5 of the server list)."""
+    """Order of servers, each with its minimal victim set; the first one is preempted on.
+
+    1. lowest highest victim priority;
+    2. fewest victims;
+    3. least evicted GPU milli;
+    4. youngest victims (as in :func:`victims_key`: latest start of the oldest victim);
+    5. deterministic tie-break: server id.
+    """
     return (vs.max_priority, len(vs.victims), vs.gpu_milli, -vs.oldest_start, vs.server_id)
 
 
@@ -120,13 +122,20 @@ class MinimalVictims:
                     pos = node.pos_of.get(index)
                     if pos is not None:
                         alloc[pos] -= milli
+            if batch == 1:
+                one = choose_slots(node.dev_index, alloc, positions, gpu)
+                return None if one is None else [one]
             return choose_batch(node.dev_index, alloc, positions, gpu, batch)
 
         everyone = list(range(len(cands)))
         if fits(everyone) is None:
             return None
         checks = 0
-        for size in range(_size_lower_bound(deficit, vecs), len(cands) + 1):
+        smallest = max(
+            _size_lower_bound(deficit, vecs),
+            _device_lower_bound(node, cands, positions, req.whole_gpus * batch),
+        )
+        for size in range(smallest, len(cands) + 1):
             best: VictimSet | None = None
             best_key: tuple[object, ...] = ()
             for combo in combinations(everyone, size):
@@ -167,14 +176,21 @@ def find_preemption(
         if batch == 1 and best is not None and low > best.max_priority:
             break  # every set from here on has a victim of priority >= low: none can win
         for node in list(cycle.by_lowest_evictable[low].values()):
-            if node.id not in group.eligible_ids or cycle.blocked_by_hold(node.id, req.queue_pos):
+            if node.id not in group.eligible_ids:
+                continue
+            if cycle.blocked_by_hold(node.id, req.queue_pos, req.priority):
                 continue
             if not need.fits_in(node.view.capacity) or len(node.matching(req.model)) < devices:
                 continue
             if max_servers and searched >= max_servers:
                 return best
             searched += 1
-            victims = [r for r in node.evictable if r.priority < req.priority]
+            # Never its own replicas (a raised priority may not be copied to them yet).
+            victims = [
+                r for r in node.evictable if r.priority < req.priority and r.workload_id != req.id
+            ]
+            if not victims:
+                continue
             found = selector.select(req, node, victims, batch, cycle.now)
             if found is not None and (best is None or server_key(found) < server_key(best)):
                 best = found
@@ -214,6 +230,37 @@ def _size_lower_bound(deficit: _Vec, vecs: list[_Vec]) -> int:
                 bound = max(bound, count)
                 break
     return bound
+
+
+def _device_lower_bound(
+    node: NodeState, cands: list[RunningReplica], positions: tuple[int, ...], devices: int
+) -> int:
+    """Fewest victims that could free enough whole devices for a whole-GPU batch.
+
+    A device is freed only when every replica on it is evicted, so freeing ``m`` devices
+    touches at least the ``m`` cheapest devices' user counts; one victim spanning ``span``
+    devices counts towards at most ``span`` of them.
+    """
+    missing = devices - node.whole_free(positions)
+    if devices == 0 or missing <= 0:
+        return 0
+    matching = set(positions)
+    users: dict[int, int] = {}
+    freed: dict[int, int] = {}
+    span = 1
+    for replica in cands:
+        mine = 0
+        for index, milli in replica.gpu_allocation:
+            pos = node.pos_of.get(index)
+            if pos is not None and pos in matching:
+                users[pos] = users.get(pos, 0) + 1
+                freed[pos] = freed.get(pos, 0) + milli
+                mine += 1
+        span = max(span, mine)
+    costs = sorted(count for pos, count in users.items() if freed[pos] == node.dev_alloc[pos])
+    if len(costs) < missing:
+        return len(cands) + 1  # cannot free enough devices: no set fits
+    return -(-sum(costs[:missing]) // span)
 
 
 def _greedy(

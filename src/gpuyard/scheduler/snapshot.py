@@ -125,7 +125,7 @@ class SchedulerConfig:
     #: At most this many servers get an exact victim search per preemption attempt (they are
     #: visited by their lowest evictable priority, so the first criterion stays exact).
     #: 0 = search every server.
-    preemption_candidates: int = 100
+    preemption_candidates: int = 32
     #: At most this many starving workloads hold a server reservation per cycle (the oldest
     #: first in queue order), so a long starving backlog cannot idle the whole fleet.
     max_reservations: int = 16

@@ -160,14 +160,21 @@ class NodeState:
 class Hold:
     """A server kept for one workload for the rest of the cycle.
 
-    ``kind`` is ``"reservation"`` (a starving workload waits for it) or ``"preemption"``
-    (victims were evicted there for a preemptor). Workloads behind ``queue_pos`` in the
-    queue may not be placed on the server.
+    Workloads behind ``queue_pos`` in the queue whose priority is at most
+    ``up_to_priority`` may not be placed on the server. ``kind`` is:
+
+    - ``"reservation"``: a starving workload waits for the server; everything behind it in
+      the queue is kept off (``up_to_priority`` = its own priority);
+    - ``"preemption"``: victims were evicted there; work no more important than the most
+      important victim is kept off (``up_to_priority`` = that victim's priority), so the
+      freed room never goes to the victims' peers, while work that could have evicted
+      those victims itself may use what the preemptor left over.
     """
 
     queue_pos: int
     workload_id: str
     kind: str
+    up_to_priority: int
 
 
 class CycleState:
@@ -233,12 +240,24 @@ class CycleState:
             delta = res if sign > 0 else Resources() - res
             self.team_used[team_id] = self.team_used[team_id] + delta
 
-    def blocked_by_hold(self, node_id: str, queue_pos: int) -> Hold | None:
-        """The hold that keeps a workload at ``queue_pos`` off ``node_id``, if any."""
+    def blocked_by_hold(self, node_id: str, queue_pos: int, priority: int) -> Hold | None:
+        """The hold that keeps a workload (queue position, priority) off ``node_id``."""
         hold = self.holds.get(node_id)
-        if hold is not None and hold.queue_pos < queue_pos:
+        if hold is not None and hold.queue_pos < queue_pos and priority <= hold.up_to_priority:
             return hold
         return None
+
+    def hold(self, node_id: str, hold: Hold) -> None:
+        """Add a hold; a server held twice keeps the earlier holder and the wider block."""
+        old = self.holds.get(node_id)
+        if old is not None:
+            hold = Hold(
+                min(old.queue_pos, hold.queue_pos),
+                old.workload_id if old.queue_pos <= hold.queue_pos else hold.workload_id,
+                old.kind if old.queue_pos <= hold.queue_pos else hold.kind,
+                max(old.up_to_priority, hold.up_to_priority),
+            )
+        self.holds[node_id] = hold
 
     def _index_victims(self, node: NodeState, before: int | None) -> None:
         after = node.lowest_evictable

@@ -34,7 +34,6 @@ from gpuyard.services.workload_transitions import (
     transition_workload,
 )
 from gpuyard.store.base import new_id
-from gpuyard.store.conversions import workload_request
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.reservations import ReservationConflict, reserve_resources
 from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
@@ -147,14 +146,14 @@ def _reserve_and_start(
     if not admission.assignments:
         raise ReservationConflict("admission without assignments")
     rows = []
-    for assignment, replica in zip(admission.assignments, seen.missing_replicas, strict=False):
-        request = seen.request
+    request = seen.request
+    for assignment in admission.assignments:
         reserve_resources(session, assignment.server_id, request, assignment.gpu_allocation)
         rows.append(
             {
                 "id": new_id(),
                 "workload_id": admission.workload_id,
-                "replica": replica,
+                "replica": assignment.replica,
                 "server_id": assignment.server_id,
                 "cpu_milli": request.cpu_milli,
                 "ram_mib": request.ram_mib,
@@ -193,57 +192,21 @@ def apply_admission(ctx: ServiceContext, admission: Admission, seen: WorkloadSee
     now = ctx.now()
     preempted = 0
     with ctx.db.write() as session:
-        row = session.get(WorkloadRow, admission.workload_id, populate_existing=True)
-        if row is None or row.version != seen.version:
-            raise StaleDataError(f"workload {admission.workload_id} changed since the snapshot")
+        preemptor = _PreemptorName(seen.name, seen.priority, admission.workload_id)
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
-            preempted += _evict(ctx, session, victim_id, replicas, row, now)
-        placed = {a.replica for a in row.allocations}
-        missing = [r for r in range(row.replicas) if r not in placed]
-        request = workload_request(row)
-        gpu_indices: list[int] = []
-        for assignment, replica in zip(admission.assignments, missing, strict=False):
-            reserve_resources(session, assignment.server_id, request, assignment.gpu_allocation)
-            row.allocations.append(
-                AllocationRow(
-                    replica=replica,
-                    server_id=assignment.server_id,
-                    cpu_milli=request.cpu_milli,
-                    ram_mib=request.ram_mib,
-                    storage_mib=request.storage_mib,
-                    gpu_milli=request.gpu_milli,
-                    gpu_allocation=[[i, m] for i, m in assignment.gpu_allocation],
-                    started_at=now,
-                    created_at=now,
-                )
-            )
-            gpu_indices += [i for i, _ in assignment.gpu_allocation]
-        session.flush()
-        _advance_to_running(session, row, admission, now)
-        if not admission.assignments:
-            raise ReservationConflict("admission without assignments")
+            preempted += _evict(ctx, session, victim_id, replicas, preemptor, now)
+        session.flush()  # the evictions' releases before the preemptor's reservation
+        names = _server_names(session, [admission])
+        _reserve_and_start(session, admission, seen, names, now)
     return preempted
 
 
-def _advance_to_running(
-    session: Session, row: WorkloadRow, admission: Admission, now: datetime
-) -> None:
-    if row.status != WorkloadStatus.PENDING.value:
-        return  # more replicas of a running non-gang workload: already running
-    servers = sorted({a.server_id for a in admission.assignments})
-    names = {
-        s.id: s.name for s in session.scalars(select(ServerRow).where(ServerRow.id.in_(servers)))
-    }
-    where = ", ".join(names.get(s, s) for s in servers)
-    gpus = sorted({i for a in admission.assignments for i, _ in a.gpu_allocation})
-    detail = {"servers": [names.get(s, s) for s in servers], "gpu_indices": gpus}
-    transition_workload(
-        session, row, WorkloadStatus.SCHEDULED, f"reserved on {where}", now, details=detail
-    )
-    # Simulated servers start at once; real runtimes advance from the reconcile loop.
-    transition_workload(session, row, WorkloadStatus.STARTING, f"starting on {where}", now)
-    transition_workload(session, row, WorkloadStatus.RUNNING, f"running on {where}", now)
+@dataclass(frozen=True)
+class _PreemptorName:
+    name: str
+    priority: int
+    id: str
 
 
 def _evict(
@@ -251,7 +214,7 @@ def _evict(
     session: Session,
     victim_id: str,
     replicas: set[int],
-    preemptor: WorkloadRow,
+    preemptor: _PreemptorName,
     now: datetime,
 ) -> int:
     victim = session.get(WorkloadRow, victim_id, populate_existing=True)

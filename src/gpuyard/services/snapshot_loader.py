@@ -40,6 +40,7 @@ class WorkloadSeen:
     status: WorkloadStatus
     reason: str | None
     name: str
+    priority: int
     request: Resources  # per replica
     missing_replicas: tuple[int, ...]
 
@@ -164,28 +165,33 @@ def load_queue_state(session: Session) -> QueueState:
         missing = tuple(r for r in range(row.replicas) if r not in placed[row.id])
         status = WorkloadStatus(row.status)
         request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
-        seen[row.id] = WorkloadSeen(row.version, status, row.reason, row.name, request, missing)
+        seen[row.id] = WorkloadSeen(
+            row.version, status, row.reason, row.name, row.priority, request, missing
+        )
         # A gang that holds resources is complete; a non-gang one may still miss replicas.
         if not missing or (row.gang and status is not WorkloadStatus.PENDING):
             continue
-        pending.append(
-            PendingWorkload(
-                workload_id=row.id,
-                priority=row.priority,
-                submitted_at=epoch(row.created_at) or 0.0,
-                pending_since=epoch(row.pending_since),
-                resources=request,
-                name=row.name,
-                gpu_model=row.gpu_model,
-                cluster_id=row.cluster_id,
-                node_selector=dict(row.node_selector or {}),
-                team_id=row.team_id,
-                replicas_missing=len(missing),
-                first_missing_replica=missing[0],
-                gang=row.gang,
-                preemptible=row.preemptible,
+        request_fields = {
+            "workload_id": row.id,
+            "priority": row.priority,
+            "submitted_at": epoch(row.created_at) or 0.0,
+            "pending_since": epoch(row.pending_since),
+            "resources": request,
+            "name": row.name,
+            "gpu_model": row.gpu_model,
+            "cluster_id": row.cluster_id,
+            "node_selector": dict(row.node_selector or {}),
+            "team_id": row.team_id,
+            "gang": row.gang,
+            "preemptible": row.preemptible,
+        }
+        # The engine numbers replicas first..first+n-1: one entry per contiguous gap.
+        for first, count in _contiguous_runs(missing):
+            pending.append(
+                PendingWorkload(
+                    **request_fields, replicas_missing=count, first_missing_replica=first
+                )
             )
-        )
     return QueueState(
         snapshot=ClusterSnapshot(
             servers=servers, running=tuple(running), quotas=_quotas(session, used_by_team)
@@ -214,3 +220,14 @@ def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota
         )
         for team_id, cpu, ram, gpu in rows
     }
+
+
+def _contiguous_runs(replicas: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(first, count) for each run of consecutive numbers in a sorted tuple."""
+    runs: list[tuple[int, int]] = []
+    for replica in replicas:
+        if runs and runs[-1][0] + runs[-1][1] == replica:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((replica, 1))
+    return runs

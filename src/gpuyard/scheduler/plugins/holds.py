@@ -1,8 +1,8 @@
 """Filter ``holds``: servers held for an earlier workload in the queue are off limits.
 
 A hold is either a starvation *reservation* or the server where a *preemption* just freed
-room for a preemptor; nothing behind the holder in the queue may be placed there in this
-cycle (so victims and their peers never flow back into the freed room). It runs after
+room for a preemptor (see :class:`~gpuyard.scheduler.state.Hold` for whom each keeps off:
+victims and their peers never flow back into room freed for a preemptor). It runs after
 ``fit``, so a server rejected here would otherwise have fitted.
 """
 
@@ -23,7 +23,7 @@ class HoldsFilter:
     name = "holds"
 
     def filter(self, req: Request, node: NodeState, cycle: CycleState) -> Status:
-        hold = cycle.blocked_by_hold(node.id, req.queue_pos)
+        hold = cycle.blocked_by_hold(node.id, req.queue_pos, req.priority)
         if hold is None:
             return OK
         return _RESERVED if hold.kind == "reservation" else _PREEMPTION
