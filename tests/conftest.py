@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Generator, Iterator
 
 import pytest
+from support.dockerd import DockerServer
 from support.local_server import ServerUnavailable, start_or_skip
 from support.postgres import PostgresServer
 from support.redis import RedisServer
@@ -24,11 +25,13 @@ MARKERS = {
     "slow": "takes seconds rather than milliseconds (still runs by default)",
     "postgres": "runs against a real PostgreSQL server",
     "redis": "runs against a real Redis server",
+    "docker": "runs against a real dockerd started by the tests",
 }
 # Fixtures that start real servers, and the markers a test using them gets automatically.
 SERVER_FIXTURE_MARKERS = {
     "postgres_server": ("integration", "postgres"),
     "redis_server": ("integration", "redis"),
+    "dockerd": ("integration", "docker"),
 }
 CI_SKIP_PREFIX = "integration test skipped in CI: "
 
@@ -86,4 +89,11 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 def redis_server() -> Iterator[RedisServer]:
     """A Redis server for the session (`.url` is redis://127.0.0.1:PORT/0)."""
     with start_or_skip(RedisServer()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[DockerServer]:
+    """A dockerd for the session (`.url` is its unix:// socket, `.image` a busybox image)."""
+    with start_or_skip(DockerServer()) as server:
         yield server

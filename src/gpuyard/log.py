@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+AUDIT_LOGGER = "gpuyard.audit"
+
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Route stdlib and structlog records through one renderer on stderr."""
@@ -33,6 +35,22 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Audit events are always one JSON object per line, whatever the console format,
+    # so they can be shipped to a log store as they are (services/audit.py).
+    audit_handler = logging.StreamHandler(sys.stderr)
+    audit_handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.handlers[:] = [audit_handler]
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
     for noisy in ("uvicorn.access", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -25,7 +25,17 @@ class Settings(BaseSettings):
     admin_email: str = "admin@gpuyard.local"
     admin_password: str | None = None
     secret_key: str | None = None
-    access_token_minutes: int = 60 * 12
+    #: Comma-separated former secret keys: they still decrypt secrets they encrypted.
+    previous_secret_keys: str | None = None
+    access_token_minutes: int = Field(default=60 * 12, ge=1)
+    #: Send the session cookie only over HTTPS (turn on behind TLS).
+    session_cookie_secure: bool = False
+    invite_ttl_hours: float = Field(default=72.0, gt=0)
+    # Login throttling (per process): attempts per IP, failures per account.
+    login_ip_max_attempts: int = Field(default=30, ge=1)
+    login_ip_window_s: float = Field(default=60.0, gt=0)
+    login_account_max_failures: int = Field(default=5, ge=1)
+    login_account_window_s: float = Field(default=300.0, gt=0)
 
     scheduler_profile: str = "pack"
     scheduler_interval_s: float = 2.0
@@ -63,6 +73,10 @@ class Settings(BaseSettings):
     @property
     def secret_key_path(self) -> Path:
         return self.data_dir / "secret.key"
+
+    @property
+    def previous_secret_key_list(self) -> list[str]:
+        return [k.strip() for k in (self.previous_secret_keys or "").split(",") if k.strip()]
 
     @property
     def effective_database_url(self) -> str:

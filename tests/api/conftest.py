@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from argon2 import PasswordHasher
 from factories.app import authed_client, make_context, make_settings
 from fastapi.testclient import TestClient
 
+from gpuyard.auth import passwords
 from gpuyard.services.context import ServiceContext
 
 
@@ -36,3 +39,13 @@ def ctx(tmp_path: Path, database_url: str | None) -> Iterator[ServiceContext]:
 def client(ctx: ServiceContext) -> Iterator[TestClient]:
     with authed_client(ctx) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at its cheapest for API tests: they are about flows, not hash cost, and each
+    login or new account would otherwise spend ~0.1 s hashing. (Production keeps
+    argon2-cffi's defaults; an old-parameter hash is upgraded at the next login.)"""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with patch.object(passwords, "_hasher", cheap):
+        yield

@@ -1,8 +1,7 @@
-"""Nothing under /api/v1 is open; login errors reveal nothing; users see only their own."""
+"""Login errors reveal nothing; users see only their own. (Every route against every role:
+test_permissions.py.)"""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from factories.app import ADMIN_EMAIL, add_user, authed_client, login
@@ -10,26 +9,6 @@ from fastapi.testclient import TestClient
 
 from gpuyard.api.app import create_app
 from gpuyard.services.context import ServiceContext
-
-OPEN_ROUTES = {("POST", "/api/v1/auth/login")}
-
-
-def test_every_api_route_needs_a_token(ctx: ServiceContext) -> None:
-    anonymous = TestClient(create_app(ctx))
-    spec = anonymous.get("/api/openapi.json").json()
-    checked = 0
-    for path, operations in spec["paths"].items():
-        if not path.startswith("/api/v1"):
-            continue
-        concrete = re.sub(r"\{[^}]+\}", "some-id", path)
-        for method in operations:
-            if (method.upper(), path) in OPEN_ROUTES:
-                continue
-            response = anonymous.request(method.upper(), concrete, json={})
-            assert response.status_code == 401, f"{method.upper()} {path} is open"
-            assert response.headers["www-authenticate"] == "Bearer"
-            checked += 1
-    assert checked >= 12
 
 
 def test_garbage_token_is_refused(ctx: ServiceContext) -> None:

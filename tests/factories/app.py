@@ -5,15 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from gpuyard.api.app import create_app
 from gpuyard.auth.passwords import hash_password
+from gpuyard.auth.tokens import issue_access_token
 from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling import CycleStats, run_scheduling_cycle
 from gpuyard.settings import Settings
 from gpuyard.store.identity_tables import UserRow
+
+#: For API tests whose subject does not depend on the database (policy, cookies, logging):
+#: overrides the sqlite/postgres parameters of the `database_url` fixture.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct-horse-battery"
@@ -53,9 +60,25 @@ def authed_client(ctx: ServiceContext, token: str | None = None) -> TestClient:
     return client
 
 
-def add_user(ctx: ServiceContext, email: str, password: str, role: str = "user") -> None:
+def add_user(ctx: ServiceContext, email: str, password: str, role: str = "user") -> str:
+    """A user straight in the database; returns their id."""
     with ctx.db.write() as session:
-        session.add(UserRow(email=email, password_hash=hash_password(password), role=role))
+        row = UserRow(email=email, password_hash=hash_password(password), role=role)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def mint_token(ctx: ServiceContext, user_id: str, minutes: float = 60) -> str:
+    """A session JWT for ``user_id`` without a login round trip (no argon2, no audit)."""
+    return issue_access_token(ctx.secret_key, user_id, minutes, ctx.now()).token
+
+
+def user_id_of(ctx: ServiceContext, email: str) -> str:
+    with ctx.db.read() as session:
+        user_id = session.scalar(select(UserRow.id).where(UserRow.email == email))
+    assert user_id is not None, email
+    return user_id
 
 
 def settle(ctx: ServiceContext, max_cycles: int = 10) -> CycleStats:

@@ -11,6 +11,7 @@ SQLite database, and after every step checks what the database holds:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections import defaultdict
@@ -27,7 +28,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import GpuyardError
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
-from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.domain.workload_state import HOLDS_RESOURCES
 from gpuyard.services import servers as server_service
 from gpuyard.services.clusters import create_cluster
 from gpuyard.services.lifecycle import advance_lifecycles
@@ -129,10 +130,9 @@ class ReservationMachine(RuleBasedStateMachine):
     @rule(data=st.data(), cpu=st.sampled_from([0.5, 2, 32]), gpu=GPU_SIZES)
     def resize(self, data: st.DataObject, cpu: float, gpu: float) -> None:
         workload_id = data.draw(st.sampled_from(self.workloads))
-        try:
+        # Finished workloads cannot change; gpu_model without gpu is refused.
+        with contextlib.suppress(GpuyardError):
             update_workload(self.ctx, self.admin, workload_id, WorkloadChanges(cpu=cpu, gpu=gpu))
-        except GpuyardError:
-            pass  # finished workloads cannot change; gpu_model without gpu is refused
 
     @precondition(lambda self: self.workloads)
     @rule(data=st.data(), delete=st.booleans())

@@ -100,9 +100,7 @@ def test_equal_priority_never_preempts(api: TestClient, clock_ctx: ServiceContex
 
 
 def test_non_preemptible_work_is_never_evicted(api: TestClient, clock_ctx: ServiceContext) -> None:
-    safe = [
-        submit(api, gpu=8, gpu_model="A100", priority=1, preemptible=False) for _ in range(2)
-    ]
+    safe = [submit(api, gpu=8, gpu_model="A100", priority=1, preemptible=False) for _ in range(2)]
     settle(clock_ctx)
     urgent = submit(api, gpu=1, gpu_model="A100", priority=5)
     settle(clock_ctx)
@@ -163,4 +161,7 @@ def test_draining_server_takes_no_new_work(api: TestClient, clock_ctx: ServiceCo
     job = submit(api, gpu=1)
     settle(clock_ctx)
     assert get(api, job)["server_id"] == servers[0]["id"]
-    assert api.patch(f"/api/v1/servers/{servers[0]['id']}", json={"status": "offline"}).status_code == 422
+    assert (
+        api.patch(f"/api/v1/servers/{servers[0]['id']}", json={"status": "offline"}).status_code
+        == 422
+    )

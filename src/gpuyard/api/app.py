@@ -9,8 +9,21 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from gpuyard import __version__
+from gpuyard.api.authorization import check_route_permissions
 from gpuyard.api.errors import install_error_handlers
-from gpuyard.api.routers import auth, clusters, health, queue, servers, workloads
+from gpuyard.api.routers import (
+    audit,
+    auth,
+    clusters,
+    health,
+    invites,
+    queue,
+    servers,
+    teams,
+    tokens,
+    users,
+    workloads,
+)
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.lifecycle import advance_lifecycles
 from gpuyard.services.loops import Loop, LoopRunner
@@ -57,8 +70,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, clusters, servers, workloads, queue):
+    for module in (auth, invites, users, teams, tokens, clusters, servers, workloads, queue, audit):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    check_route_permissions(app)
     return app

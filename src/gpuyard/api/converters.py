@@ -22,7 +22,13 @@ def resources_public(value: Resources) -> ResourcesPublic:
 
 
 def cluster_public(row: ClusterRow) -> ClusterPublic:
-    return ClusterPublic(id=row.id, name=row.name, kind=row.kind, created_at=as_utc(row.created_at))
+    return ClusterPublic(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        has_kubeconfig=row.kubeconfig_enc is not None,
+        created_at=as_utc(row.created_at),
+    )
 
 
 def server_public(row: ServerRow) -> ServerPublic:
@@ -117,5 +123,6 @@ def user_public(row: UserRow) -> UserPublic:
         email=row.email,
         username=row.username,
         role=row.role,
+        is_active=row.is_active,
         created_at=as_utc(row.created_at),
     )

@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
-from gpuyard.auth.roles import FLEET_ROLES, Role
+from gpuyard.auth.roles import Role
+
+
+class CredentialKind(StrEnum):
+    SESSION = "session"  # a JWT from POST /auth/login
+    API_TOKEN = "api_token"  # noqa: S105 - a gpy_... token from POST /tokens
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What authenticated the request: needed to log out (revoke that very session)."""
+
+    kind: CredentialKind
+    id: str  # the JWT's jti, or the API token's id
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -12,14 +28,5 @@ class Caller:
     user_id: str
     email: str
     role: Role
-
-    @property
-    def sees_all_workloads(self) -> bool:
-        return self.role in FLEET_ROLES
-
-    @property
-    def manages_fleet(self) -> bool:
-        return self.role in FLEET_ROLES
-
-    def owns_or_manages(self, owner_id: str) -> bool:
-        return self.sees_all_workloads or owner_id == self.user_id
+    ip: str | None = None
+    credential: Credential | None = None

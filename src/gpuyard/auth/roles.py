@@ -1,4 +1,5 @@
-"""Roles. The full permission policy comes with the identity issue; the roles exist now."""
+"""Roles: admin (everything), operator (the fleet and all workloads, no user management),
+user (own workloads, within their teams' quotas). What each may do is auth/permissions.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,3 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     USER = "user"
-
-
-#: Roles that see and act on every workload and manage servers.
-FLEET_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR})

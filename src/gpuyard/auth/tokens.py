@@ -1,7 +1,12 @@
-"""Short-lived access tokens (JWT, HS256) for logged-in users."""
+"""Short-lived access tokens (JWT, HS256) for logged-in users.
+
+Each token carries a random id (``jti``) so that logout can revoke exactly that session.
+Expiry is checked against the injected clock, not the wall clock, so tests can move time.
+"""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -14,29 +19,42 @@ _AUDIENCE = "gpuyard"
 
 
 @dataclass(frozen=True)
-class AccessClaims:
-    user_id: str
+class AccessToken:
+    token: str
+    jti: str
     expires_at: datetime
 
 
-def issue_access_token(secret: str, user_id: str, minutes: int) -> tuple[str, datetime]:
-    expires_at = datetime.now(UTC) + timedelta(minutes=minutes)
-    token = jwt.encode(
-        {"sub": user_id, "exp": expires_at, "iat": datetime.now(UTC), "aud": _AUDIENCE},
-        secret,
-        algorithm=_ALGORITHM,
-    )
-    return token, expires_at
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    jti: str
+    expires_at: datetime
 
 
-def decode_access_token(secret: str, token: str) -> AccessClaims:
+def issue_access_token(secret: str, user_id: str, minutes: float, now: datetime) -> AccessToken:
+    jti = secrets.token_hex(16)
+    expires_at = now + timedelta(minutes=minutes)
+    claims = {"sub": user_id, "jti": jti, "exp": expires_at, "iat": now, "aud": _AUDIENCE}
+    token = jwt.encode(claims, secret, algorithm=_ALGORITHM)
+    # JWT times are whole seconds; report what the token really says.
+    expires_at = datetime.fromtimestamp(int(expires_at.timestamp()), UTC)
+    return AccessToken(token=token, jti=jti, expires_at=expires_at)
+
+
+def decode_access_token(secret: str, token: str, now: datetime) -> AccessClaims:
     """Validate signature, audience and expiry; raise Unauthenticated otherwise."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE)
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthenticated("access token expired; log in again") from exc
-    except jwt.PyJWTError as exc:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            audience=_AUDIENCE,
+            options={"require": ["sub", "jti", "exp"], "verify_exp": False, "verify_iat": False},
+        )
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:
         raise Unauthenticated("invalid access token") from exc
-    return AccessClaims(
-        user_id=str(claims["sub"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC)
-    )
+    if expires_at <= now:
+        raise Unauthenticated("access token expired; log in again")
+    return AccessClaims(user_id=str(claims["sub"]), jti=str(claims["jti"]), expires_at=expires_at)

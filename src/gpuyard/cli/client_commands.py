@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gpuyard.cli import identity_commands as ids
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, load_credentials, save_credentials
 
@@ -182,5 +183,7 @@ def queue() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (login, servers, run, ps, stop, rm, logs, queue):
+    commands: list[Callable[..., None]] = [login, servers, run, ps, stop, rm, logs, queue]
+    commands += [ids.whoami, ids.logout, ids.invite, ids.register]
+    for command in commands:
         app.command()(_reports_api_errors(command))

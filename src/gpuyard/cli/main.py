@@ -9,11 +9,14 @@ import typer
 from rich.console import Console
 
 from gpuyard import __version__
-from gpuyard.cli import client_commands
+from gpuyard.cli import agent_command, client_commands
+from gpuyard.cli.audit_commands import audit_app
 
 app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
 console = Console()
 client_commands.register(app)
+app.add_typer(audit_app, name="audit")
+agent_command.register(app)
 
 
 @app.command()

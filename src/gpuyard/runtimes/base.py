@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -23,6 +23,14 @@ class ReplicaSpec:
     ram_mib: int
     storage_mib: int
     gpu_indices: Sequence[int]
+    #: UUIDs of the reserved GPUs (same devices as gpu_indices), when the server reported them.
+    gpu_uuids: Sequence[str] = ()
+    #: container port -> host port allocated for it on the server (unique per server).
+    host_ports: Mapping[int, int] = field(default_factory=dict)
+    #: Capabilities beyond the runtime's minimal default set (admin-approved, e.g. SYS_CHROOT).
+    cap_add: Sequence[str] = ()
+    #: Process limit; None: the runtime's default.
+    pids_limit: int | None = None
 
 
 class Runtime(Protocol):

@@ -12,6 +12,7 @@ from gpuyard.auth.roles import Role
 from gpuyard.auth.secret_key import load_or_create_secret_key
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 from gpuyard.log import get_logger
+from gpuyard.services.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.services.context import ServiceContext
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
@@ -57,15 +58,17 @@ def _create_first_admin(ctx: ServiceContext) -> str | None:
         generated = password is None
         if password is None:
             password = secrets.token_urlsafe(12)
-        session.add(
-            UserRow(
-                email=ctx.settings.admin_email.lower(),
-                username="admin",
-                password_hash=hash_password(password),
-                role=Role.ADMIN.value,
-                created_at=ctx.now(),
-            )
+        admin = UserRow(
+            email=ctx.settings.admin_email.lower(),
+            username="admin",
+            password_hash=hash_password(password),
+            role=Role.ADMIN.value,
+            created_at=ctx.now(),
         )
+        session.add(admin)
+        session.flush()
+        details = {"email": admin.email, "role": admin.role, "first_admin": True}
+        record_audit(session, SYSTEM_ACTOR, "user.create", "user", admin.id, ctx.now(), details)
     log.info("first_admin_created", email=ctx.settings.admin_email)
     return password if generated else None
 
@@ -109,5 +112,7 @@ def _create_demo_cluster(ctx: ServiceContext) -> bool:
                     )
                 )
             session.add(server)
+        details = {"name": DEMO_CLUSTER, "kind": "simulated", "servers": len(DEMO_SERVERS)}
+        record_audit(session, SYSTEM_ACTOR, "cluster.create", "cluster", cluster.id, now, details)
     log.info("demo_cluster_created", servers=len(DEMO_SERVERS))
     return True

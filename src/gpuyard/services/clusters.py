@@ -5,25 +5,53 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from gpuyard.auth.caller import Caller
-from gpuyard.domain.errors import Conflict, Forbidden, NotFound
+from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
 from gpuyard.domain.server_state import ClusterKind
+from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
 from gpuyard.store.fleet_tables import ClusterRow
 
-
-def require_fleet_manager(caller: Caller) -> None:
-    if not caller.manages_fleet:
-        raise Forbidden("only admins and operators manage clusters and servers")
+#: A kubeconfig is a small YAML file; anything this large is a mistake.
+MAX_KUBECONFIG_BYTES = 256 * 1024
 
 
-def create_cluster(ctx: ServiceContext, caller: Caller, name: str, kind: ClusterKind) -> ClusterRow:
-    require_fleet_manager(caller)
+def create_cluster(
+    ctx: ServiceContext,
+    caller: Caller,
+    name: str,
+    kind: ClusterKind,
+    kubeconfig: str | None = None,
+) -> ClusterRow:
+    """Create a cluster. A kubernetes cluster's kubeconfig is stored encrypted and never
+    returned by the API."""
+    if kubeconfig is not None:
+        if kind is not ClusterKind.KUBERNETES:
+            raise InvalidInput.for_field("kubeconfig", "only kubernetes clusters take one")
+        if not kubeconfig.strip() or len(kubeconfig.encode()) > MAX_KUBECONFIG_BYTES:
+            raise InvalidInput.for_field("kubeconfig", "must be a non-empty kubeconfig file")
+    now = ctx.now()
     with ctx.db.write() as session:
         if session.scalar(select(ClusterRow.id).where(ClusterRow.name == name)):
             raise Conflict(f"a cluster named {name!r} already exists")
-        row = ClusterRow(name=name, kind=kind.value, created_at=ctx.now())
+        row = ClusterRow(
+            name=name,
+            kind=kind.value,
+            kubeconfig_enc=ctx.secret_box.encrypt(kubeconfig) if kubeconfig else None,
+            created_at=now,
+        )
         session.add(row)
+        session.flush()
+        details = {"name": name, "kind": kind.value, "kubeconfig_stored": kubeconfig is not None}
+        record_audit(
+            session, AuditActor.of(caller), "cluster.create", "cluster", row.id, now, details
+        )
     return row
+
+
+def cluster_kubeconfig(ctx: ServiceContext, cluster_id: str) -> str | None:
+    """The decrypted kubeconfig, for the kubernetes runtime (never for the API)."""
+    row = get_cluster(ctx, cluster_id)
+    return ctx.secret_box.decrypt(row.kubeconfig_enc) if row.kubeconfig_enc else None
 
 
 def list_clusters(ctx: ServiceContext, limit: int, offset: int) -> tuple[list[ClusterRow], int]:

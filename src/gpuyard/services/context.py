@@ -1,4 +1,5 @@
-"""What every service needs: settings, database, clock, the scheduler's wake-up, runtimes."""
+"""What every service needs: settings, database, clock, the scheduler's wake-up, the
+secret box and the login throttle."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from gpuyard.auth.encryption import SecretBox
+from gpuyard.auth.login_throttle import LoginThrottle
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
 
@@ -39,6 +42,19 @@ class ServiceContext:
     secret_key: str
     clock: Clock = system_clock
     scheduler_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: Encrypts secrets at rest (agent tokens, kubeconfigs) with a key from secret_key.
+    secret_box: SecretBox = field(init=False)
+    login_throttle: LoginThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.secret_box = SecretBox(self.secret_key, s.previous_secret_key_list)
+        self.login_throttle = LoginThrottle(
+            s.login_ip_max_attempts,
+            s.login_ip_window_s,
+            s.login_account_max_failures,
+            s.login_account_window_s,
+        )
 
     def now(self) -> datetime:
         return self.clock()

@@ -10,7 +10,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
-from gpuyard.services.clusters import require_fleet_manager
+from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow
@@ -37,8 +37,8 @@ class SimulatedServerSpec:
 def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> ServerRow:
     """Register a server. Simulated servers declare their capacity; docker servers are
     registered through their agent (which reports capacity) in the agent issue."""
-    require_fleet_manager(caller)
     capacity = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, 0)
+    now = ctx.now()
     with ctx.db.write() as session:
         cluster = session.get(ClusterRow, spec.cluster_id)
         if cluster is None:
@@ -62,8 +62,9 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
             ram_mib=capacity.ram_mib,
             storage_mib=capacity.storage_mib,
             gpu_milli=GPU_MILLI * len(spec.gpus),
-            created_at=ctx.now(),
-            updated_at=ctx.now(),
+            created_at=now,
+            updated_at=now,
+            gpus=[],  # loaded (even when empty), so the row is usable after the session ends
         )
         for index, gpu in enumerate(spec.gpus):
             row.gpus.append(
@@ -75,6 +76,18 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
                 )
             )
         session.add(row)
+        session.flush()
+        details = {
+            "name": row.name,
+            "cluster_id": row.cluster_id,
+            "cpu": capacity.cpu,
+            "ram_gb": capacity.ram_gb,
+            "storage_gb": capacity.storage_gb,
+            "gpus": len(spec.gpus),
+        }
+        record_audit(
+            session, AuditActor.of(caller), "server.create", "server", row.id, now, details
+        )
     ctx.scheduler_wakeup.notify()
     return row
 
@@ -113,7 +126,6 @@ def update_server(
     labels: dict[str, str] | None,
 ) -> ServerRow:
     """Drain, put in maintenance, bring online, or relabel a server."""
-    require_fleet_manager(caller)
     if status is ServerStatus.OFFLINE:
         raise InvalidInput(
             "offline is observed by the health loop, not set",
@@ -128,13 +140,20 @@ def update_server(
         if labels is not None:
             row.labels = dict(labels)
         row.updated_at = ctx.now()
+        changed: dict[str, object] = {"name": row.name}
+        if status is not None:
+            changed["status"] = status.value
+        if labels is not None:
+            changed["labels"] = dict(labels)
+        record_audit(
+            session, AuditActor.of(caller), "server.update", "server", row.id, ctx.now(), changed
+        )
     ctx.scheduler_wakeup.notify()
     return row
 
 
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
     """Remove a server that holds no reservations (drain it first)."""
-    require_fleet_manager(caller)
     with ctx.db.write() as session:
         row = session.get(ServerRow, server_id)
         if row is None:
@@ -147,4 +166,13 @@ def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
                 f"server {row.name!r} still holds {held} reservation(s); drain it and stop "
                 "its workloads first"
             )
+        record_audit(
+            session,
+            AuditActor.of(caller),
+            "server.delete",
+            "server",
+            row.id,
+            ctx.now(),
+            {"name": row.name},
+        )
         session.delete(row)

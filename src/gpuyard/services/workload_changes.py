@@ -8,15 +8,17 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, InvalidInput
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
 from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.services.allocations import release_workload
+from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.snapshots import allocation_to_replica, server_to_view
 from gpuyard.services.workload_transitions import record_change, transition_workload
-from gpuyard.services.workloads import load_visible_workload
+from gpuyard.services.workloads import load_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.reservations import (
@@ -47,7 +49,7 @@ def update_workload(
     servers, atomically; otherwise it gives its reservation back and is re-queued."""
     now = ctx.now()
     with ctx.db.write() as session:
-        row = load_visible_workload(session, caller, workload_id)
+        row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
         status = WorkloadStatus(row.status)
         if status in TERMINAL:
             raise Conflict(f"workload {row.name!r} is {status.value}; it cannot be changed")
@@ -81,6 +83,10 @@ def update_workload(
         row.cpu_milli, row.ram_mib = new.cpu_milli, new.ram_mib
         row.storage_mib, row.gpu_milli = new.storage_mib, new.gpu_milli
         row.updated_at = now
+        changed = {k: v for k, v in vars(changes).items() if v is not None}
+        record_audit(
+            session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
+        )
     ctx.scheduler_wakeup.notify()
     return row
 
@@ -146,12 +152,21 @@ def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> Work
     """Stop a workload: release what it holds; it stays listed as ``stopped``."""
     now = ctx.now()
     with ctx.db.write() as session:
-        row = load_visible_workload(session, caller, workload_id)
+        row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
         status = WorkloadStatus(row.status)
         if status in TERMINAL:
             raise Conflict(f"workload {row.name!r} is already {status.value}")
         release_workload(session, row)
         transition_workload(session, row, WorkloadStatus.STOPPED, f"stopped by {caller.email}", now)
+        record_audit(
+            session,
+            AuditActor.of(caller),
+            "workload.stop",
+            "workload",
+            row.id,
+            now,
+            {"name": row.name},
+        )
     ctx.scheduler_wakeup.notify()
     return row
 
@@ -160,12 +175,21 @@ def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> No
     """Delete a workload and its history, stopping it first if it is still active."""
     now = ctx.now()
     with ctx.db.write() as session:
-        row = load_visible_workload(session, caller, workload_id)
+        row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
         if WorkloadStatus(row.status) not in TERMINAL:
             release_workload(session, row)
             transition_workload(
                 session, row, WorkloadStatus.STOPPED, f"deleted by {caller.email}", now
             )
             session.flush()
+        record_audit(
+            session,
+            AuditActor.of(caller),
+            "workload.delete",
+            "workload",
+            row.id,
+            now,
+            {"name": row.name},
+        )
         session.delete(row)
     ctx.scheduler_wakeup.notify()

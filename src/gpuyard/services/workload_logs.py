@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from gpuyard.auth.caller import Caller
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.workloads import load_visible_workload
+from gpuyard.services.workloads import load_workload
 from gpuyard.store.base import as_utc
 from gpuyard.store.workload_tables import WorkloadEventRow
 
@@ -16,7 +16,7 @@ def workload_log_lines(
     ctx: ServiceContext, caller: Caller, workload_id: str, tail: int
 ) -> list[str]:
     with ctx.db.read() as session:
-        row = load_visible_workload(session, caller, workload_id)
+        row = load_workload(session, caller, workload_id)
         events = session.scalars(
             select(WorkloadEventRow)
             .where(WorkloadEventRow.workload_id == row.id)

@@ -10,10 +10,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, InvalidInput, NotFound
 from gpuyard.domain.priority import DEFAULT_PRIORITY
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.services.access import (
+    check_object,
+    load_membership,
+    may,
+    visible_workloads,
+    workload_target,
+)
+from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.workload_transitions import record_submission
 from gpuyard.store.fleet_tables import ClusterRow
@@ -53,15 +62,34 @@ def default_name(image: str) -> str:
     return f"{base[:100]}-{secrets.token_hex(3)}"
 
 
-def check_references(
-    session: Session, cluster_id: str | None, team_id: str | None
-) -> list[FieldError]:
-    errors: list[FieldError] = []
+def check_cluster(session: Session, cluster_id: str | None) -> list[FieldError]:
     if cluster_id is not None and session.get(ClusterRow, cluster_id) is None:
-        errors.append(FieldError("cluster_id", f"cluster {cluster_id!r} does not exist"))
-    if team_id is not None and session.get(TeamRow, team_id) is None:
-        errors.append(FieldError("team_id", f"team {team_id!r} does not exist"))
-    return errors
+        return [FieldError("cluster_id", f"cluster {cluster_id!r} does not exist")]
+    return []
+
+
+def resolve_team(
+    session: Session, caller: Caller, team_id: str | None
+) -> tuple[str | None, list[FieldError]]:
+    """The team a submission counts against. Whoever may submit for any team (admins)
+    may name any team or none. Everyone else may name only a team they belong to, and
+    without one their work goes to their only team (so nobody escapes a team quota by
+    leaving team_id out); members of several teams must say which."""
+    if scope_of(caller.role, Permission.WORKLOAD_CREATE) is Scope.ANY:
+        if team_id is not None and session.get(TeamRow, team_id) is None:
+            return None, [FieldError("team_id", f"team {team_id!r} does not exist")]
+        return team_id, []
+    membership = load_membership(session, caller.user_id)
+    if team_id is not None:
+        if not may(
+            session, caller, Permission.WORKLOAD_CREATE, Target(team_id=team_id), membership
+        ):
+            message = f"team {team_id!r} does not exist or you are not a member"
+            return None, [FieldError("team_id", message)]
+        return team_id, []
+    if len(membership.member_of) > 1:
+        return None, [FieldError("team_id", "you belong to several teams; say which one")]
+    return next(iter(membership.member_of), None), []
 
 
 def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> WorkloadRow:
@@ -81,13 +109,15 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
     now = ctx.now()
     with ctx.db.write() as session:
-        errors += check_references(session, spec.cluster_id, spec.team_id)
+        errors += check_cluster(session, spec.cluster_id)
+        team_id, team_errors = resolve_team(session, caller, spec.team_id)
+        errors += team_errors
         if errors:
             raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
         row = WorkloadRow(
             name=name,
             owner_id=caller.user_id,
-            team_id=spec.team_id,
+            team_id=team_id,
             cluster_id=spec.cluster_id,
             image=spec.image.strip(),
             command=spec.command,
@@ -114,21 +144,57 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
         session.add(row)
         session.flush()
         record_submission(session, row, now)
+        record_audit(
+            session,
+            AuditActor.of(caller),
+            "workload.create",
+            "workload",
+            row.id,
+            now,
+            {
+                "name": row.name,
+                "image": row.image,
+                "cpu": resources.cpu,
+                "ram_gb": resources.ram_gb,
+                "storage_gb": resources.storage_gb,
+                "gpu": resources.gpu,
+                "priority": row.priority,
+                "cluster_id": row.cluster_id,
+                "team_id": row.team_id,
+                "replicas": row.replicas,
+            },
+        )
     ctx.scheduler_wakeup.notify()
     return row
 
 
-def load_visible_workload(session: Session, caller: Caller, workload_id: str) -> WorkloadRow:
-    """The workload, or NotFound when it does not exist or the caller may not see it."""
+def load_workload(
+    session: Session,
+    caller: Caller,
+    workload_id: str,
+    permission: Permission = Permission.WORKLOAD_READ,
+) -> WorkloadRow:
+    """The workload, if the policy lets the caller exercise ``permission`` on it:
+    NotFound when they may not see it (or it does not exist), Forbidden when they may
+    see it but not do this."""
     row = session.get(WorkloadRow, workload_id)
-    if row is None or not caller.owns_or_manages(row.owner_id):
+    if row is None:
         raise NotFound.for_object("workload", workload_id)
+    check_object(
+        session,
+        caller,
+        permission,
+        workload_target(row),
+        read=Permission.WORKLOAD_READ,
+        kind="workload",
+        object_id=workload_id,
+    )
     return row
 
 
 def get_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> WorkloadRow:
     with ctx.db.read() as session:
-        return load_visible_workload(session, caller, workload_id)
+        return load_workload(session, caller, workload_id)
 
 
 @dataclass(frozen=True)
@@ -145,9 +211,7 @@ def list_workloads(
     ctx: ServiceContext, caller: Caller, where: WorkloadFilter, limit: int, offset: int
 ) -> tuple[list[WorkloadRow], int]:
     """Visible workloads matching ``where``, newest first, with the total count."""
-    query = select(WorkloadRow)
-    if not caller.sees_all_workloads:
-        query = query.where(WorkloadRow.owner_id == caller.user_id)
+    query = select(WorkloadRow).where(visible_workloads(caller))
     if where.status:
         query = query.where(WorkloadRow.status.in_([s.value for s in where.status]))
     if where.cluster_id:
@@ -178,7 +242,7 @@ def list_workload_events(
 ) -> tuple[list[WorkloadEventRow], int]:
     """Status history of a workload, oldest first (it reads as a story)."""
     with ctx.db.read() as session:
-        load_visible_workload(session, caller, workload_id)
+        load_workload(session, caller, workload_id)
         base = select(WorkloadEventRow).where(WorkloadEventRow.workload_id == workload_id)
         count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
         rows = session.scalars(base.order_by(WorkloadEventRow.id).limit(limit).offset(offset)).all()

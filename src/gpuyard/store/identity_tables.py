@@ -1,10 +1,10 @@
-"""Users and teams."""
+"""Users, teams, team membership and invites."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gpuyard.store.base import Base, new_id, utcnow
@@ -33,6 +33,8 @@ class TeamRow(Base):
     quota_cpu_milli: Mapped[int | None]
     quota_ram_mib: Mapped[int | None]
     quota_gpu_milli: Mapped[int | None]
+    # Members may read (not change) each other's workloads in this team.
+    members_can_read: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -52,6 +54,27 @@ class TeamMemberRow(Base):
         ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     is_team_admin: Mapped[bool] = mapped_column(default=False)
+
+
+class InviteRow(Base):
+    """A single-use registration code. Only the code's SHA-256 is stored; the code itself
+    is shown once, to the admin who created it."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # Set once, by a compare-and-set UPDATE ... WHERE used_at IS NULL (single use).
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'user')", name="role"),)

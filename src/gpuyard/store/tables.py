@@ -1,14 +1,20 @@
 """Every table, imported once so that Base.metadata is complete (Alembic, create_all)."""
 
+from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import Base
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.identity_tables import TeamMemberRow, TeamRow, UserRow
+from gpuyard.store.identity_tables import InviteRow, TeamMemberRow, TeamRow, UserRow
+from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
 __all__ = [
     "AllocationRow",
+    "ApiTokenRow",
+    "AuditEventRow",
     "Base",
     "ClusterRow",
+    "InviteRow",
+    "RevokedSessionRow",
     "ServerGpuRow",
     "ServerRow",
     "TeamMemberRow",

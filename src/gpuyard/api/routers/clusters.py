@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, status
 
+from gpuyard.api.authorization import requires
 from gpuyard.api.converters import cluster_public
-from gpuyard.api.deps import CallerDep, ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
 from gpuyard.api.schemas.fleet import ClusterCreate, ClusterPublic, ClustersPublic
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
 from gpuyard.services import clusters as cluster_service
 
 router = APIRouter(prefix="/clusters", tags=["clusters"])
+Reader = Annotated[Caller, requires(Permission.FLEET_READ)]
+Manager = Annotated[Caller, requires(Permission.CLUSTER_MANAGE)]
 
 
 @router.get("", response_model=ClustersPublic)
 def list_clusters(
-    ctx: ContextDep, _caller: CallerDep, limit: LimitQuery = 100, offset: OffsetQuery = 0
+    ctx: ContextDep, _caller: Reader, limit: LimitQuery = 100, offset: OffsetQuery = 0
 ) -> ClustersPublic:
     rows, count = cluster_service.list_clusters(ctx, limit, offset)
     return ClustersPublic(data=[cluster_public(r) for r in rows], count=count)
 
 
 @router.post("", response_model=ClusterPublic, status_code=status.HTTP_201_CREATED)
-def create_cluster(ctx: ContextDep, caller: CallerDep, body: ClusterCreate) -> ClusterPublic:
-    return cluster_public(cluster_service.create_cluster(ctx, caller, body.name, body.kind))
+def create_cluster(ctx: ContextDep, caller: Manager, body: ClusterCreate) -> ClusterPublic:
+    row = cluster_service.create_cluster(ctx, caller, body.name, body.kind, body.kubeconfig)
+    return cluster_public(row)
 
 
 @router.get("/{cluster_id}", response_model=ClusterPublic)
-def get_cluster(ctx: ContextDep, _caller: CallerDep, cluster_id: str) -> ClusterPublic:
+def get_cluster(ctx: ContextDep, _caller: Reader, cluster_id: str) -> ClusterPublic:
     return cluster_public(cluster_service.get_cluster(ctx, cluster_id))

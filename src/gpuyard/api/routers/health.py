@@ -7,9 +7,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gpuyard import __version__
+from gpuyard.api.authorization import public
 from gpuyard.api.deps import ContextDep
+from gpuyard.auth.permissions import Permission
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[public(Permission.HEALTH)])
 
 
 @router.get("/healthz")

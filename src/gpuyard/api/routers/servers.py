@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response, status
 
+from gpuyard.api.authorization import requires
 from gpuyard.api.converters import server_public
-from gpuyard.api.deps import CallerDep, ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
 from gpuyard.api.schemas.fleet import ServerCreate, ServerPublic, ServersPublic, ServerUpdate
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services import servers as server_service
 from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
 
 router = APIRouter(prefix="/servers", tags=["servers"])
+Reader = Annotated[Caller, requires(Permission.FLEET_READ)]
+Manager = Annotated[Caller, requires(Permission.SERVER_MANAGE)]
 
 
 @router.get("", response_model=ServersPublic)
 def list_servers(
     ctx: ContextDep,
-    _caller: CallerDep,
+    _caller: Reader,
     cluster_id: str | None = None,
     status: ServerStatus | None = None,
     limit: LimitQuery = 100,
@@ -28,7 +35,7 @@ def list_servers(
 
 
 @router.post("", response_model=ServerPublic, status_code=status.HTTP_201_CREATED)
-def create_server(ctx: ContextDep, caller: CallerDep, body: ServerCreate) -> ServerPublic:
+def create_server(ctx: ContextDep, caller: Manager, body: ServerCreate) -> ServerPublic:
     spec = SimulatedServerSpec(
         name=body.name,
         cluster_id=body.cluster_id,
@@ -42,19 +49,19 @@ def create_server(ctx: ContextDep, caller: CallerDep, body: ServerCreate) -> Ser
 
 
 @router.get("/{server_id}", response_model=ServerPublic)
-def get_server(ctx: ContextDep, _caller: CallerDep, server_id: str) -> ServerPublic:
+def get_server(ctx: ContextDep, _caller: Reader, server_id: str) -> ServerPublic:
     return server_public(server_service.get_server(ctx, server_id))
 
 
 @router.patch("/{server_id}", response_model=ServerPublic)
 def update_server(
-    ctx: ContextDep, caller: CallerDep, server_id: str, body: ServerUpdate
+    ctx: ContextDep, caller: Manager, server_id: str, body: ServerUpdate
 ) -> ServerPublic:
     row = server_service.update_server(ctx, caller, server_id, body.status, body.labels)
     return server_public(server_service.get_server(ctx, row.id))
 
 
 @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_server(ctx: ContextDep, caller: CallerDep, server_id: str) -> Response:
+def delete_server(ctx: ContextDep, caller: Manager, server_id: str) -> Response:
     server_service.delete_server(ctx, caller, server_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
+from gpuyard.api.authorization import requires
 from gpuyard.api.converters import event_public, workload_public
-from gpuyard.api.deps import CallerDep, ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
 from gpuyard.api.schemas.workloads import (
     WorkloadCreate,
     WorkloadEventsPublic,
@@ -16,6 +17,8 @@ from gpuyard.api.schemas.workloads import (
     WorkloadsPublic,
     WorkloadUpdate,
 )
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services import workload_changes, workloads
 from gpuyard.services.context import ServiceContext
@@ -24,6 +27,9 @@ from gpuyard.services.workload_logs import workload_log_lines
 from gpuyard.store.workload_tables import WorkloadRow
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
+Submitter = Annotated[Caller, requires(Permission.WORKLOAD_CREATE)]
+Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]
+Changer = Annotated[Caller, requires(Permission.WORKLOAD_CHANGE)]
 
 
 def _public(ctx: ServiceContext, row: WorkloadRow) -> WorkloadPublic:
@@ -31,7 +37,7 @@ def _public(ctx: ServiceContext, row: WorkloadRow) -> WorkloadPublic:
 
 
 @router.post("", response_model=WorkloadPublic, status_code=status.HTTP_201_CREATED)
-def create_workload(ctx: ContextDep, caller: CallerDep, body: WorkloadCreate) -> WorkloadPublic:
+def create_workload(ctx: ContextDep, caller: Submitter, body: WorkloadCreate) -> WorkloadPublic:
     spec = workloads.WorkloadSpec(**body.model_dump())
     return _public(ctx, workloads.create_workload(ctx, caller, spec))
 
@@ -39,7 +45,7 @@ def create_workload(ctx: ContextDep, caller: CallerDep, body: WorkloadCreate) ->
 @router.get("", response_model=WorkloadsPublic)
 def list_workloads(
     ctx: ContextDep,
-    caller: CallerDep,
+    caller: Reader,
     status_: Annotated[list[WorkloadStatus] | None, Query(alias="status")] = None,
     cluster_id: str | None = None,
     server_id: str | None = None,
@@ -56,13 +62,13 @@ def list_workloads(
 
 
 @router.get("/{workload_id}", response_model=WorkloadPublic)
-def get_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> WorkloadPublic:
+def get_workload(ctx: ContextDep, caller: Reader, workload_id: str) -> WorkloadPublic:
     return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
 
 
 @router.patch("/{workload_id}", response_model=WorkloadPublic)
 def update_workload(
-    ctx: ContextDep, caller: CallerDep, workload_id: str, body: WorkloadUpdate
+    ctx: ContextDep, caller: Changer, workload_id: str, body: WorkloadUpdate
 ) -> WorkloadPublic:
     changes = workload_changes.WorkloadChanges(**body.model_dump())
     workload_changes.update_workload(ctx, caller, workload_id, changes)
@@ -70,13 +76,13 @@ def update_workload(
 
 
 @router.post("/{workload_id}/stop", response_model=WorkloadPublic)
-def stop_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> WorkloadPublic:
+def stop_workload(ctx: ContextDep, caller: Changer, workload_id: str) -> WorkloadPublic:
     workload_changes.stop_workload(ctx, caller, workload_id)
     return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
 
 
 @router.delete("/{workload_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> Response:
+def delete_workload(ctx: ContextDep, caller: Changer, workload_id: str) -> Response:
     workload_changes.delete_workload(ctx, caller, workload_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -84,7 +90,7 @@ def delete_workload(ctx: ContextDep, caller: CallerDep, workload_id: str) -> Res
 @router.get("/{workload_id}/events", response_model=WorkloadEventsPublic)
 def list_events(
     ctx: ContextDep,
-    caller: CallerDep,
+    caller: Reader,
     workload_id: str,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
@@ -96,7 +102,7 @@ def list_events(
 @router.get("/{workload_id}/logs", response_class=PlainTextResponse)
 def get_logs(
     ctx: ContextDep,
-    caller: CallerDep,
+    caller: Reader,
     workload_id: str,
     tail: Annotated[int, Query(ge=1, le=10000)] = 200,
 ) -> str:

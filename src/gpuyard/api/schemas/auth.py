@@ -1,17 +1,41 @@
-"""Login and current-user schemas."""
+"""Login, registration, session and current-user schemas."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from gpuyard.api.schemas.common import RequestModel
 
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["dev@example.com"]),
+]
+NewPassword = Annotated[
+    str, Field(min_length=8, max_length=1024, description="8 characters or more")
+]
+Username = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+]
+
 
 class LoginRequest(RequestModel):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    set_cookie: bool = Field(
+        default=False,
+        description="dashboard login: put the session in an httpOnly cookie (plus a CSRF "
+        "cookie) instead of returning the token",
+    )
+
+
+class RegisterRequest(RequestModel):
+    email: Email
+    password: NewPassword
+    invite_code: str = Field(min_length=1, max_length=128)
+    username: Username | None = None
 
 
 class UserPublic(BaseModel):
@@ -19,11 +43,25 @@ class UserPublic(BaseModel):
     email: str
     username: str | None
     role: str
+    is_active: bool
     created_at: datetime
 
 
+class TeamMembershipPublic(BaseModel):
+    team_id: str
+    team_name: str
+    is_team_admin: bool
+
+
+class CurrentUserPublic(UserPublic):
+    teams: list[TeamMembershipPublic]
+
+
 class TokenPublic(BaseModel):
-    access_token: str
+    access_token: str | None = Field(description="the JWT; null when it was set as a cookie")
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 scheme name, not a secret
     expires_at: datetime
+    csrf_token: str | None = Field(
+        default=None, description="cookie sessions: send it back in X-CSRF-Token"
+    )
     user: UserPublic

@@ -16,12 +16,17 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][
 class ClusterCreate(RequestModel):
     name: Name
     kind: Annotated[ClusterKind, Field(strict=False)]  # JSON strings name enum members
+    kubeconfig: str | None = Field(
+        default=None,
+        description="kubernetes clusters: the kubeconfig (stored encrypted, never returned)",
+    )
 
 
 class ClusterPublic(BaseModel):
     id: str
     name: str
     kind: str
+    has_kubeconfig: bool
     created_at: datetime
 
 

@@ -1,0 +1,1 @@
+"""The agent's HTTP and WebSocket routes (thin: parse, call the manager, return a model)."""

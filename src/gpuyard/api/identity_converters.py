@@ -1,0 +1,93 @@
+"""Identity rows to public schemas: users with teams, teams, invites, tokens, audit."""
+
+from __future__ import annotations
+
+from gpuyard.api.converters import user_public
+from gpuyard.api.schemas.audit import AuditEventPublic
+from gpuyard.api.schemas.auth import CurrentUserPublic, TeamMembershipPublic
+from gpuyard.api.schemas.identity import InvitePublic, Quota, TeamMemberPublic, TeamPublic
+from gpuyard.api.schemas.tokens import ApiTokenCreated, ApiTokenPublic
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
+from gpuyard.services.teams import TeamView
+from gpuyard.services.users import TeamMembership
+from gpuyard.store.audit_tables import AuditEventRow
+from gpuyard.store.base import as_utc
+from gpuyard.store.identity_tables import InviteRow, UserRow
+from gpuyard.store.token_tables import ApiTokenRow
+
+
+def current_user_public(row: UserRow, teams: list[TeamMembership]) -> CurrentUserPublic:
+    return CurrentUserPublic(
+        **user_public(row).model_dump(),
+        teams=[
+            TeamMembershipPublic(
+                team_id=m.team.id, team_name=m.team.name, is_team_admin=m.is_team_admin
+            )
+            for m in teams
+        ],
+    )
+
+
+def _per(value: int | None, unit: int) -> float | None:
+    return None if value is None else round(value / unit, 3)
+
+
+def team_public(view: TeamView) -> TeamPublic:
+    team = view.team
+    return TeamPublic(
+        id=team.id,
+        name=team.name,
+        quota=Quota(
+            cpu=_per(team.quota_cpu_milli, 1000),
+            ram_gb=_per(team.quota_ram_mib, MIB_PER_GB),
+            gpu=_per(team.quota_gpu_milli, GPU_MILLI),
+        ),
+        members_can_read=team.members_can_read,
+        members=[
+            TeamMemberPublic(user_id=user.id, email=user.email, is_team_admin=is_admin)
+            for user, is_admin in view.members
+        ],
+        created_at=as_utc(team.created_at),
+    )
+
+
+def invite_public(row: InviteRow, code: str) -> InvitePublic:
+    return InvitePublic(
+        id=row.id,
+        code=code,
+        email=row.email,
+        role=row.role,
+        team_id=row.team_id,
+        expires_at=as_utc(row.expires_at),
+    )
+
+
+def api_token_public(row: ApiTokenRow) -> ApiTokenPublic:
+    return ApiTokenPublic(
+        id=row.id,
+        name=row.name,
+        display_prefix=row.display_prefix,
+        created_at=as_utc(row.created_at),
+        expires_at=as_utc(row.expires_at) if row.expires_at else None,
+        last_used_at=as_utc(row.last_used_at) if row.last_used_at else None,
+    )
+
+
+def api_token_created(row: ApiTokenRow, token: str) -> ApiTokenCreated:
+    return ApiTokenCreated(**api_token_public(row).model_dump(), token=token)
+
+
+def audit_event_public(row: AuditEventRow) -> AuditEventPublic:
+    return AuditEventPublic(
+        id=row.id,
+        at=as_utc(row.at),
+        actor_id=row.actor_id,
+        actor_email=row.actor_email,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        ip=row.ip,
+        details=dict(row.details or {}),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )

@@ -1,0 +1,39 @@
+"""The audit log (admins and operators)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gpuyard.api.authorization import requires
+from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.identity_converters import audit_event_public
+from gpuyard.api.schemas.audit import AuditEventsPublic
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
+from gpuyard.services.audit import AuditFilter, list_audit_events
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("", response_model=AuditEventsPublic)
+def list_events(
+    ctx: ContextDep,
+    _caller: Annotated[Caller, requires(Permission.AUDIT_READ)],
+    actor: Annotated[str | None, Query(description="user id or email")] = None,
+    action: Annotated[
+        str | None, Query(description="e.g. workload.create, or a prefix: workload.")
+    ] = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> AuditEventsPublic:
+    """Who did what to which object, when and from where; newest first."""
+    where = AuditFilter(actor, action, target_type, target_id, since, until)
+    rows, count = list_audit_events(ctx, where, limit, offset)
+    return AuditEventsPublic(data=[audit_event_public(r) for r in rows], count=count)

@@ -1,0 +1,83 @@
+"""Teams: members, team admins, read sharing and quota."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, status
+
+from gpuyard.api.authorization import requires
+from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.identity_converters import team_public
+from gpuyard.api.schemas.identity import (
+    QuotaBody,
+    TeamCreate,
+    TeamMemberBody,
+    TeamPublic,
+    TeamsPublic,
+    TeamUpdate,
+)
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
+from gpuyard.services import teams
+
+router = APIRouter(prefix="/teams", tags=["teams"])
+Reader = Annotated[Caller, requires(Permission.TEAM_READ)]
+
+
+def _quota(body: QuotaBody | None) -> teams.QuotaSpec | None:
+    return None if body is None else teams.QuotaSpec(body.cpu, body.ram_gb, body.gpu)
+
+
+def _members(body: list[TeamMemberBody]) -> list[teams.MemberSpec]:
+    return [teams.MemberSpec(m.user_id, m.is_team_admin) for m in body]
+
+
+@router.get("", response_model=TeamsPublic)
+def list_teams(
+    ctx: ContextDep, caller: Reader, limit: LimitQuery = 100, offset: OffsetQuery = 0
+) -> TeamsPublic:
+    """Admins and operators see every team; users see the teams they belong to."""
+    views, count = teams.list_teams(ctx, caller, limit, offset)
+    return TeamsPublic(data=[team_public(v) for v in views], count=count)
+
+
+@router.post("", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)
+def create_team(
+    ctx: ContextDep,
+    caller: Annotated[Caller, requires(Permission.TEAM_CREATE)],
+    body: TeamCreate,
+) -> TeamPublic:
+    spec = teams.TeamSpec(
+        name=body.name,
+        quota=_quota(body.quota),
+        members_can_read=body.members_can_read,
+        members=_members(body.members),
+    )
+    row = teams.create_team(ctx, caller, spec)
+    return team_public(teams.get_team(ctx, caller, row.id))
+
+
+@router.get("/{team_id}", response_model=TeamPublic)
+def get_team(ctx: ContextDep, caller: Reader, team_id: str) -> TeamPublic:
+    return team_public(teams.get_team(ctx, caller, team_id))
+
+
+@router.patch("/{team_id}", response_model=TeamPublic)
+def update_team(
+    ctx: ContextDep,
+    caller: Annotated[Caller, requires(Permission.TEAM_MANAGE)],
+    team_id: str,
+    body: TeamUpdate,
+) -> TeamPublic:
+    """Admins change anything; team admins change members and read sharing, not quota.
+    Send ``quota: null`` to remove a quota; leave it out to keep it."""
+    changes = teams.TeamChanges(
+        name=body.name,
+        quota=_quota(body.quota),
+        quota_set="quota" in body.model_fields_set,
+        members_can_read=body.members_can_read,
+        members=_members(body.members) if body.members is not None else None,
+    )
+    teams.update_team(ctx, caller, team_id, changes)
+    return team_public(teams.get_team(ctx, caller, team_id))

@@ -1,0 +1,107 @@
+"""Users (admin), teams and invites."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from gpuyard.api.schemas.auth import Email, NewPassword, Username, UserPublic
+from gpuyard.api.schemas.common import RequestModel
+from gpuyard.auth.roles import Role
+
+RoleField = Annotated[Role, Field(strict=False)]  # JSON strings name enum members
+TeamName = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+]
+
+
+class UserCreate(RequestModel):
+    email: Email
+    password: NewPassword
+    role: RoleField = Role.USER
+    username: Username | None = None
+
+
+class UserUpdate(RequestModel):
+    role: RoleField | None = None
+    is_active: bool | None = None
+    username: Username | None = None
+    password: NewPassword | None = None
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+    count: int
+
+
+class InviteCreate(RequestModel):
+    email: Email
+    role: RoleField = Role.USER
+    team_id: str | None = None
+    expires_in_hours: float | None = Field(default=None, gt=0, le=24 * 90)
+
+
+class InvitePublic(BaseModel):
+    id: str
+    code: str = Field(description="shown once: give it to the invitee")
+    email: str
+    role: str
+    team_id: str | None
+    expires_at: datetime
+
+
+class Quota(BaseModel):
+    """A cap on what the team holds at once; a null dimension is unlimited."""
+
+    cpu: float | None = Field(default=None, ge=0)
+    ram_gb: float | None = Field(default=None, ge=0)
+    gpu: float | None = Field(default=None, ge=0)
+
+
+class QuotaBody(RequestModel):
+    cpu: float | None = Field(default=None, ge=0, description="cores")
+    ram_gb: float | None = Field(default=None, ge=0)
+    gpu: float | None = Field(default=None, ge=0, description="GPUs")
+
+
+class TeamMemberBody(RequestModel):
+    user_id: str
+    is_team_admin: bool = False
+
+
+class TeamCreate(RequestModel):
+    name: TeamName
+    quota: QuotaBody | None = None
+    members_can_read: bool = False
+    members: list[TeamMemberBody] = Field(default_factory=list, max_length=10000)
+
+
+class TeamUpdate(RequestModel):
+    name: TeamName | None = None
+    quota: QuotaBody | None = Field(default=None, description="admins only; null removes the quota")
+    members_can_read: bool | None = None
+    members: list[TeamMemberBody] | None = Field(
+        default=None, max_length=10000, description="the complete new member list"
+    )
+
+
+class TeamMemberPublic(BaseModel):
+    user_id: str
+    email: str
+    is_team_admin: bool
+
+
+class TeamPublic(BaseModel):
+    id: str
+    name: str
+    quota: Quota
+    members_can_read: bool
+    members: list[TeamMemberPublic]
+    created_at: datetime
+
+
+class TeamsPublic(BaseModel):
+    data: list[TeamPublic]
+    count: int

@@ -1,0 +1,173 @@
+"""The permission policy: one table of role x action x ownership, read by everything.
+
+Every route declares one :class:`Permission` (api/authorization.py refuses to build an
+app with a route that does not). The route-level check asks only "may this role do this
+at all?" (403 when not); a service that acts on one object asks :func:`allows` with the
+object's owner and team, and answers 404 when the caller may not even read the object
+(so nobody learns that it exists) and 403 when they may read but not change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from gpuyard.auth.roles import Role
+
+
+class Permission(StrEnum):
+    # Open to anyone, with or without credentials.
+    HEALTH = "health"
+    AUTH_LOGIN = "auth.login"
+    AUTH_REGISTER = "auth.register"
+    # The caller's own session, account and API tokens.
+    SESSION = "session"
+    TOKEN_MANAGE = "token.manage"  # noqa: S105 - a permission name
+    # Identity administration.
+    USER_READ = "user.read"
+    USER_MANAGE = "user.manage"
+    INVITE_CREATE = "invite.create"
+    TEAM_READ = "team.read"
+    TEAM_CREATE = "team.create"
+    TEAM_MANAGE = "team.manage"
+    TEAM_SET_QUOTA = "team.set_quota"
+    # The fleet.
+    FLEET_READ = "fleet.read"
+    CLUSTER_MANAGE = "cluster.manage"
+    SERVER_MANAGE = "server.manage"
+    IMAGE_MANAGE = "image.manage"
+    POOL_MANAGE = "pool.manage"
+    # Work.
+    WORKLOAD_CREATE = "workload.create"
+    WORKLOAD_READ = "workload.read"
+    WORKLOAD_CHANGE = "workload.change"
+    # Oversight.
+    AUDIT_READ = "audit.read"
+
+
+class Scope(StrEnum):
+    """Which objects a role may act on under a permission."""
+
+    ANY = "any"
+    #: Objects the caller owns (their workloads, their tokens, their own account).
+    OWN = "own"
+    #: Own objects, plus those of teams that let members read each other's work.
+    OWN_OR_TEAM = "own or team-readable"
+    #: Teams the caller is a member of.
+    MEMBER = "member"
+    #: Teams the caller administers (team admins).
+    TEAM_ADMIN = "team admin"
+
+
+@dataclass(frozen=True)
+class Rule:
+    scopes: Mapping[Role, Scope] = field(default_factory=dict)
+    #: No credentials needed (login, register, health).
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """The object a permission is asked about."""
+
+    owner_id: str | None = None
+    team_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The caller's teams, as far as the policy needs them."""
+
+    member_of: frozenset[str] = frozenset()
+    admin_of: frozenset[str] = frozenset()
+    #: Teams whose members may read each other's workloads.
+    readable: frozenset[str] = frozenset()
+
+
+_PUBLIC = Rule(public=True)
+_EVERYONE = {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.ANY}
+_OWN = {Role.ADMIN: Scope.OWN, Role.OPERATOR: Scope.OWN, Role.USER: Scope.OWN}
+_ADMIN = {Role.ADMIN: Scope.ANY}
+_FLEET = {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY}
+_TEAM_ADMINS = {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.TEAM_ADMIN, Role.USER: Scope.TEAM_ADMIN}
+
+POLICY: Final[Mapping[Permission, Rule]] = {
+    Permission.HEALTH: _PUBLIC,
+    Permission.AUTH_LOGIN: _PUBLIC,
+    Permission.AUTH_REGISTER: _PUBLIC,
+    Permission.SESSION: Rule(_OWN),
+    Permission.TOKEN_MANAGE: Rule(_OWN),
+    Permission.USER_READ: Rule(_ADMIN),
+    Permission.USER_MANAGE: Rule(_ADMIN),
+    Permission.INVITE_CREATE: Rule(_TEAM_ADMINS),
+    Permission.TEAM_READ: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.MEMBER}
+    ),
+    Permission.TEAM_CREATE: Rule(_ADMIN),
+    Permission.TEAM_MANAGE: Rule(_TEAM_ADMINS),
+    Permission.TEAM_SET_QUOTA: Rule(_ADMIN),
+    Permission.FLEET_READ: Rule(_EVERYONE),
+    Permission.CLUSTER_MANAGE: Rule(_FLEET),
+    Permission.SERVER_MANAGE: Rule(_FLEET),
+    Permission.IMAGE_MANAGE: Rule(_FLEET),
+    Permission.POOL_MANAGE: Rule(_FLEET),
+    # Submitting for a team needs membership (the team's quota applies); admins any team.
+    Permission.WORKLOAD_CREATE: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.MEMBER, Role.USER: Scope.MEMBER}
+    ),
+    Permission.WORKLOAD_READ: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.OWN_OR_TEAM}
+    ),
+    Permission.WORKLOAD_CHANGE: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.OWN}
+    ),
+    Permission.AUDIT_READ: Rule(_FLEET),
+}
+
+#: Scopes that need the caller's team memberships to be evaluated.
+MEMBERSHIP_SCOPES: Final = frozenset({Scope.OWN_OR_TEAM, Scope.MEMBER, Scope.TEAM_ADMIN})
+
+
+def is_public(permission: Permission) -> bool:
+    return POLICY[permission].public
+
+
+def scope_of(role: Role, permission: Permission) -> Scope | None:
+    """The objects ``role`` may act on under ``permission``; None: none at all."""
+    return POLICY[permission].scopes.get(role)
+
+
+def roles_allowed(permission: Permission) -> frozenset[Role]:
+    return frozenset(POLICY[permission].scopes)
+
+
+def allows(
+    role: Role,
+    user_id: str,
+    permission: Permission,
+    target: Target | None = None,
+    membership: Membership | None = None,
+) -> bool:
+    """May a caller with ``role`` (and id ``user_id``) exercise ``permission`` on
+    ``target``? Without a target the question is "on anything at all"."""
+    if POLICY[permission].public:
+        return True
+    scope = scope_of(role, permission)
+    if scope is None:
+        return False
+    if target is None or scope is Scope.ANY:
+        return True
+    teams = membership or Membership()
+    owns = target.owner_id is not None and target.owner_id == user_id
+    match scope:
+        case Scope.OWN:
+            return owns
+        case Scope.OWN_OR_TEAM:
+            return owns or (target.team_id is not None and target.team_id in teams.readable)
+        case Scope.MEMBER:
+            return target.team_id is not None and target.team_id in teams.member_of
+        case Scope.TEAM_ADMIN:
+            return target.team_id is not None and target.team_id in teams.admin_of
+    return False  # pragma: no cover - every Scope is matched above

@@ -1,0 +1,338 @@
+"""The docker runtime: the control plane's side of ``gpuyard agent``.
+
+``AgentClient`` is plain blocking HTTP (httpx) to one agent: bearer token, timeouts, and
+retries with exponential backoff and jitter on connection errors, timeouts and 500/503/504.
+A 502 from the agent is Docker's definitive answer relayed, and a 4xx is final: neither is
+retried. Call it between transactions, never inside one: it is network I/O.
+
+``DockerRuntime`` implements the Runtime protocol over one client per server. Its handles are
+``"<server_name>/<container_id>"`` so that ``stop`` knows which agent to ask.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from gpuyard.agent.models import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainersPublic,
+    FileEntry,
+    FilesPublic,
+    Inventory,
+    PortSpec,
+)
+from gpuyard.runtimes.base import ReplicaSpec
+
+RETRY_STATUSES = frozenset({500, 503, 504})
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+#: Creating a container may pull nothing but still takes Docker a few seconds under load.
+CREATE_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
+
+
+class AgentError(Exception):
+    """The agent answered with a problem (or could not be reached: see AgentUnreachable)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str = "Agent error",
+        type_: str = "about:blank",
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_
+        self.errors = errors or []
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> AgentError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        return cls(
+            response.status_code,
+            str(body.get("detail") or response.text[:300] or response.reason_phrase),
+            title=str(body.get("title") or response.reason_phrase or "Agent error"),
+            type_=str(body.get("type") or "about:blank"),
+            errors=list(body.get("errors") or []),
+        )
+
+
+class AgentUnreachable(AgentError):
+    """No answer after every retry: the health loop counts this as a missed probe."""
+
+    def __init__(self, url: str, cause: Exception) -> None:
+        super().__init__(503, f"agent at {url} unreachable: {cause}", title="Agent unreachable")
+
+
+@dataclass(frozen=True)
+class ExecTarget:
+    """Where and how to open an exec WebSocket on the agent (for the control plane's relay)."""
+
+    url: str
+    headers: dict[str, str]
+
+
+class AgentClient:
+    """Blocking client of one agent. Thread-safe (one httpx.Client); close it when done."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        backoff_max_s: float = 2.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._backoff_max_s = backoff_max_s
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` (1, 2, ...): doubling, capped, +-20 %."""
+        base = min(self._backoff_s * 2.0 ** (attempt - 1), self._backoff_max_s)
+        return base * random.uniform(0.8, 1.2)
+
+    def _request(
+        self, method: str, path: str, *, retry: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        attempts = 1 + (self._retries if retry else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise AgentUnreachable(self.base_url, exc) from exc
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt == attempts:
+                    if response.status_code >= 400:
+                        raise AgentError.from_response(response)
+                    return response
+            self._sleep(self.backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # -- host ----------------------------------------------------------------------------
+
+    def healthz(self, *, retry: bool = False) -> dict[str, Any]:
+        """The agent's liveness answer (no retries by default: the health loop counts misses)."""
+        result: dict[str, Any] = self._json("GET", "/healthz", retry=retry)
+        return result
+
+    def inventory(self) -> Inventory:
+        return Inventory.model_validate(self._json("GET", "/v1/inventory"))
+
+    # -- containers ----------------------------------------------------------------------
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start (idempotent by workload + replica, so retrying is safe)."""
+        body = spec.model_dump(mode="json")
+        data = self._json("POST", "/v1/containers", json=body, timeout=CREATE_TIMEOUT)
+        return ContainerInfo.model_validate(data)
+
+    def get_container(self, container_id: str) -> ContainerInfo:
+        return ContainerInfo.model_validate(self._json("GET", f"/v1/containers/{_q(container_id)}"))
+
+    def list_containers(self, workload_id: str | None = None) -> list[ContainerInfo]:
+        params = {"workload_id": workload_id} if workload_id else None
+        data = self._json("GET", "/v1/containers", params=params)
+        return ContainersPublic.model_validate(data).data
+
+    def stop_container(self, container_id: str, grace_s: float) -> ContainerInfo:
+        timeout = httpx.Timeout(grace_s + 30.0, connect=3.0)
+        data = self._json(
+            "POST",
+            f"/v1/containers/{_q(container_id)}/stop",
+            json={"grace_s": grace_s},
+            timeout=timeout,
+        )
+        return ContainerInfo.model_validate(data)
+
+    def remove_container(self, container_id: str) -> bool:
+        """Remove (killing it if it runs). False when it was already gone."""
+        try:
+            self._request("DELETE", f"/v1/containers/{_q(container_id)}", timeout=CREATE_TIMEOUT)
+        except AgentError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    @contextmanager
+    def logs(
+        self, container_id: str, *, tail: int | None = None, follow: bool = False
+    ) -> Iterator[Iterator[bytes]]:
+        """``with client.logs(id, follow=True) as chunks: for chunk in chunks: ...``.
+
+        With ``follow`` there is no read timeout: leaving the ``with`` block closes the stream.
+        """
+        params: dict[str, Any] = {"follow": follow}
+        if tail is not None:
+            params["tail"] = tail
+        timeout = httpx.Timeout(None, connect=3.0) if follow else DEFAULT_TIMEOUT
+        url = f"/v1/containers/{_q(container_id)}/logs"
+        with self._http.stream("GET", url, params=params, timeout=timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise AgentError.from_response(response)
+            yield response.iter_bytes()
+
+    def exec_target(
+        self, container_id: str, cmd: Iterable[str] | None = None, *, tty: bool = True
+    ) -> ExecTarget:
+        """The agent's exec WebSocket URL and the headers to open it with."""
+        ws_base = "ws" + self.base_url.removeprefix("http")
+        query = [("tty", "true" if tty else "false"), *(("cmd", c) for c in cmd or [])]
+        params = "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
+        return ExecTarget(
+            url=f"{ws_base}/v1/containers/{_q(container_id)}/exec?{params}",
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+
+    # -- files ---------------------------------------------------------------------------
+
+    def list_files(self, workload_id: str, path: str = "") -> FilesPublic:
+        data = self._json("GET", f"/v1/workspaces/{_q(workload_id)}/files", params={"path": path})
+        return FilesPublic.model_validate(data)
+
+    def upload_file(self, workload_id: str, path: str, content: bytes) -> FileEntry:
+        url = f"/v1/workspaces/{_q(workload_id)}/files/{_q(path, safe='/')}"
+        data = self._json("PUT", url, content=content, timeout=CREATE_TIMEOUT)
+        return FileEntry.model_validate(data)
+
+    def download_file(self, workload_id: str, path: str) -> bytes:
+        url = f"/v1/workspaces/{_q(workload_id)}/files/{_q(path, safe='/')}"
+        return self._request("GET", url, timeout=CREATE_TIMEOUT).content
+
+    def delete_file(self, workload_id: str, path: str) -> None:
+        self._request("DELETE", f"/v1/workspaces/{_q(workload_id)}/files/{_q(path, safe='/')}")
+
+    def delete_workspace(self, workload_id: str) -> None:
+        self._request("DELETE", f"/v1/workspaces/{_q(workload_id)}")
+
+
+def _q(value: str, safe: str = "") -> str:
+    return quote(value, safe=safe)
+
+
+def make_handle(server_name: str, container_id: str) -> str:
+    return f"{server_name}/{container_id}"
+
+
+def split_handle(handle: str) -> tuple[str, str]:
+    """``"gpu-1/3f2a..."`` -> ("gpu-1", "3f2a..."); the container id never has a slash."""
+    server, slash, container_id = handle.rpartition("/")
+    if not slash or not server or not container_id:
+        raise ValueError(f"not a docker runtime handle: {handle!r}")
+    return server, container_id
+
+
+def container_spec_for(spec: ReplicaSpec) -> ContainerSpec:
+    """The agent's ContainerSpec for one replica of a reservation."""
+    return ContainerSpec(
+        workload_id=spec.workload_id,
+        replica=spec.replica,
+        image=spec.image,
+        command=list(spec.command) if spec.command is not None else None,
+        env=dict(spec.env),
+        ports=[
+            PortSpec(container_port=port, host_port=spec.host_ports.get(port))
+            for port in spec.ports
+        ],
+        cpu_milli=spec.cpu_milli,
+        ram_mib=spec.ram_mib,
+        storage_mib=spec.storage_mib,
+        pids_limit=spec.pids_limit,
+        gpu_indices=list(spec.gpu_indices),
+        gpu_uuids=list(spec.gpu_uuids),
+        cap_add=list(spec.cap_add),
+    )
+
+
+class DockerRuntime:
+    """Runs replicas as containers through the agent of each server."""
+
+    starts_instantly = False
+
+    def __init__(self, client_for: Callable[[str], AgentClient]) -> None:
+        """``client_for(server_name)`` returns the (cached) client of that server's agent."""
+        self._client_for = client_for
+
+    def start(self, spec: ReplicaSpec) -> str:
+        info = self._client_for(spec.server_name).create_container(container_spec_for(spec))
+        return make_handle(spec.server_name, info.id)
+
+    def stop(self, handle: str, grace_period_s: float) -> None:
+        server, container_id = split_handle(handle)
+        try:
+            self._client_for(server).stop_container(container_id, grace_period_s)
+        except AgentError as exc:
+            if exc.status != 404:  # already gone is stopped enough
+                raise
+
+    def remove(self, handle: str) -> bool:
+        server, container_id = split_handle(handle)
+        return self._client_for(server).remove_container(container_id)
+
+    def inspect(self, handle: str) -> ContainerInfo | None:
+        """The container behind a handle, or None if Docker no longer has it."""
+        server, container_id = split_handle(handle)
+        try:
+            return self._client_for(server).get_container(container_id)
+        except AgentError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, server_name: str) -> list[ContainerInfo]:
+        """Every gpuyard container on one server (for reconcile)."""
+        return self._client_for(server_name).list_containers()
+
+    def inventory(self, server_name: str) -> Inventory:
+        return self._client_for(server_name).inventory()
+
+    def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
+        server, container_id = split_handle(handle)
+        return self._client_for(server).exec_target(container_id, cmd)

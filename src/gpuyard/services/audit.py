@@ -1,0 +1,175 @@
+"""The audit log as services use it: record an event inside the action's own transaction,
+list events, verify the chain.
+
+Every mutating service calls :func:`record_audit` in the same ``ctx.db.write()`` block
+as the change it describes, so the change and its audit row commit (or roll back)
+together. After the commit the event is also logged as one JSON line on the
+``gpuyard.audit`` logger. Details never carry secrets: keys that name one are redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, func, or_, select
+from sqlalchemy.orm import Session
+
+from gpuyard.auth.caller import Caller
+from gpuyard.log import AUDIT_LOGGER, get_logger
+from gpuyard.services.context import ServiceContext
+from gpuyard.store.audit_log import (
+    AuditEntry,
+    ChainReport,
+    append_audit_event,
+    canonical_time,
+    verify_audit_chain,
+)
+from gpuyard.store.audit_tables import AuditEventRow
+from gpuyard.store.base import as_utc
+from gpuyard.store.database import Database
+
+audit_log = get_logger(AUDIT_LOGGER)
+
+# Detail keys that name a secret: "password", "agent_token", "invite_code", "kubeconfig"...
+_SECRET_KEY = re.compile(r"(^|_)(password|token|secret|kubeconfig|code|key)$", re.IGNORECASE)
+_REDACTED = "[redacted]"
+_PENDING = "gpuyard_audit_pending"
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who did it and from where; ``user_id`` is None for the system and for anonymous
+    attempts (a failed login records the email that was tried)."""
+
+    user_id: str | None
+    email: str | None
+    ip: str | None = None
+
+    @classmethod
+    def of(cls, caller: Caller) -> AuditActor:
+        return cls(caller.user_id, caller.email, caller.ip)
+
+
+SYSTEM_ACTOR = AuditActor(None, "system")
+
+
+def redact(details: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in details.items():
+        if _SECRET_KEY.search(key):
+            clean[key] = _REDACTED
+        elif isinstance(value, dict):
+            clean[key] = redact(value)
+        else:
+            clean[key] = value
+    return clean
+
+
+def record_audit(
+    session: Session,
+    actor: AuditActor,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> AuditEventRow:
+    """Append an audit event to the chain in ``session``'s transaction."""
+    row = append_audit_event(
+        session,
+        AuditEntry(
+            at=at,
+            actor_id=actor.user_id,
+            actor_email=actor.email,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            ip=actor.ip,
+            details=redact(details or {}),
+        ),
+    )
+    _log_after_commit(session, row)
+    return row
+
+
+def _log_after_commit(session: Session, row: AuditEventRow) -> None:
+    pending: list[dict[str, Any]] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        event.listen(session, "after_commit", _emit_pending)
+        event.listen(session, "after_rollback", _drop_pending)
+    pending.append(
+        {
+            "audit_id": row.id,
+            "at": canonical_time(row.at),
+            "actor_id": row.actor_id,
+            "actor_email": row.actor_email,
+            "action": row.action,
+            "target_type": row.target_type,
+            "target_id": row.target_id,
+            "ip": row.ip,
+            "details": row.details,
+            "hash": row.hash,
+        }
+    )
+
+
+def _emit_pending(session: Session) -> None:
+    for fields in session.info.pop(_PENDING, []):
+        audit_log.info("audit_event", **fields)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None  # a user id or an email
+    action: str | None = None  # exact, or a prefix ending in '.' ("workload.")
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_audit_events(
+    ctx: ServiceContext, where: AuditFilter, limit: int, offset: int
+) -> tuple[list[AuditEventRow], int]:
+    """Events matching ``where``, newest first, with the total count."""
+    query = select(AuditEventRow)
+    if where.actor:
+        query = query.where(
+            or_(
+                AuditEventRow.actor_id == where.actor,
+                func.lower(AuditEventRow.actor_email) == where.actor.lower(),
+            )
+        )
+    if where.action:
+        if where.action.endswith("."):
+            query = query.where(AuditEventRow.action.startswith(where.action, autoescape=True))
+        else:
+            query = query.where(AuditEventRow.action == where.action)
+    if where.target_type:
+        query = query.where(AuditEventRow.target_type == where.target_type)
+    if where.target_id:
+        query = query.where(AuditEventRow.target_id == where.target_id)
+    if where.since:
+        query = query.where(AuditEventRow.at >= as_utc(where.since).astimezone(UTC))
+    if where.until:
+        query = query.where(AuditEventRow.at < as_utc(where.until).astimezone(UTC))
+    with ctx.db.read() as session:
+        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(AuditEventRow.id.desc()).limit(limit).offset(offset)
+        ).all()
+        return list(rows), count
+
+
+def verify_audit_log(db: Database) -> ChainReport:
+    """Check the whole chain (used by ``gpuyard audit verify``)."""
+    with db.read() as session:
+        return verify_audit_chain(session)

@@ -1,0 +1,165 @@
+"""The audit chain: append (inside the caller's transaction) and verify.
+
+``hash = sha256(prev_hash + canonical JSON of the row's other columns)``, where the
+canonical JSON has sorted keys, no spaces and UTC ISO-8601 times with microseconds; the
+first row's ``prev_hash`` is 64 zeros. Ids run 1, 2, 3... and are hashed too, so an
+edited row breaks its own hash, a deleted row leaves a gap, and a re-hashed edit breaks
+the next row's link.
+
+Writers are serialised so the chain stays linear: on PostgreSQL a transaction-level
+advisory lock (held until the appending transaction commits or rolls back); on SQLite
+every write transaction already holds the database's write lock (BEGIN IMMEDIATE). The
+primary key is the last line of defence: two appenders that raced would both pick the
+same id and one would fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from gpuyard.store.audit_tables import AuditEventRow
+from gpuyard.store.base import as_utc
+
+GENESIS_HASH = "0" * 64
+# Any fixed 64-bit number; only gpuyard's audit appenders take this advisory lock.
+_AUDIT_CHAIN_LOCK_ID = 0x67707961756469
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What a service records; the chain adds id, prev_hash and hash."""
+
+    at: datetime
+    actor_id: str | None
+    actor_email: str | None
+    action: str
+    target_type: str
+    target_id: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+
+def canonical_time(value: datetime) -> str:
+    return as_utc(value).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(
+    event_id: int, entry: AuditEntry, prev_hash: str, details: dict[str, Any] | None = None
+) -> str:
+    body = {
+        "id": event_id,
+        "at": canonical_time(entry.at),
+        "actor_id": entry.actor_id,
+        "actor_email": entry.actor_email,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "ip": entry.ip,
+        "details": entry.details if details is None else details,
+    }
+    return hashlib.sha256((prev_hash + canonical_json(body)).encode()).hexdigest()
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_CHAIN_LOCK_ID})
+    # SQLite: the write transaction began with BEGIN IMMEDIATE and holds the write lock.
+
+
+def append_audit_event(session: Session, entry: AuditEntry) -> AuditEventRow:
+    """Add ``entry`` as the next link of the chain, in the caller's transaction."""
+    _lock_chain(session)
+    entry = replace(entry, at=as_utc(entry.at).astimezone(UTC))
+    last = session.execute(
+        select(AuditEventRow.id, AuditEventRow.hash).order_by(AuditEventRow.id.desc()).limit(1)
+    ).first()
+    event_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    # What the database will give back (JSON round trip), so verification hashes the same.
+    details = json.loads(canonical_json(entry.details))
+    row = AuditEventRow(
+        id=event_id,
+        at=entry.at,
+        actor_id=entry.actor_id,
+        actor_email=entry.actor_email,
+        action=entry.action,
+        target_type=entry.target_type,
+        target_id=entry.target_id,
+        ip=entry.ip,
+        details=details,
+        prev_hash=prev_hash,
+        hash=chain_hash(event_id, entry, prev_hash, details),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def entry_of(row: AuditEventRow) -> AuditEntry:
+    return AuditEntry(
+        at=row.at,
+        actor_id=row.actor_id,
+        actor_email=row.actor_email,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        ip=row.ip,
+        details=dict(row.details or {}),
+    )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    #: Id of the first row that does not verify, None when the chain is intact.
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.first_bad_id is None
+
+
+def _rows_in_order(session: Session, batch: int = 1000) -> Iterator[AuditEventRow]:
+    after = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEventRow)
+            .where(AuditEventRow.id > after)
+            .order_by(AuditEventRow.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].id
+        session.expunge_all()
+
+
+def verify_audit_chain(session: Session) -> ChainReport:
+    """Walk the chain from the first row; report the first row that does not verify."""
+    expected_id, expected_prev, checked = 1, GENESIS_HASH, 0
+    for row in _rows_in_order(session):
+        if row.id != expected_id:
+            return ChainReport(checked, row.id, f"events {expected_id}..{row.id - 1} are missing")
+        if row.prev_hash != expected_prev:
+            return ChainReport(checked, row.id, "does not link to the previous event's hash")
+        if chain_hash(row.id, entry_of(row), row.prev_hash) != row.hash:
+            return ChainReport(checked, row.id, "content does not match its hash (edited)")
+        expected_id, expected_prev, checked = row.id + 1, row.hash, checked + 1
+    return ChainReport(checked)
+
+
+def count_audit_events(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEventRow)) or 0
