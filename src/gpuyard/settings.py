@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,30 @@ class Settings(BaseSettings):
     stop_grace_period_s: float = 30.0
     run_loops: bool = True
 
+    # Container runtimes (docker servers through their agents).
+    #: How often the starter loop looks for scheduled replicas without a container (it is
+    #: also woken after every admission).
+    starter_interval_s: float = Field(default=2.0, gt=0)
+    health_interval_s: float = Field(default=10.0, gt=0)
+    #: Consecutive missed probes after which a server is offline and its work re-queued.
+    health_offline_after_misses: int = Field(default=3, ge=1)
+    reconcile_interval_s: float = Field(default=10.0, gt=0)
+    cleanup_interval_s: float = Field(default=5.0, gt=0)
+    #: gpuyard-labelled containers with no reservation are removed after this long.
+    orphan_grace_s: float = Field(default=60.0, ge=0)
+    #: Host port ranges for published container ports, by image type (a word of the image
+    #: name); "*" is everything else. A server's own range (host_ports) overrides these.
+    port_ranges: str = (
+        "nginx=8000-8099,apache=8100-8199,httpd=8100-8199,python=8200-8299,"
+        "node=8300-8399,ssh=2200-2210,*=9000-9999"
+    )
+    #: Largest file the control plane relays to an agent in one upload.
+    max_upload_mib: int = Field(default=1024, gt=0)
+    #: Offer this machine's Docker as the `local` server: on, off, or auto (on when the
+    #: socket exists and answers).
+    local_docker: Literal["auto", "on", "off"] = "auto"
+    docker_socket: Path = Path("/var/run/docker.sock")
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -58,6 +83,12 @@ class Settings(BaseSettings):
             return f"postgresql+psycopg://{rest}"
         return value or None
 
+    @field_validator("port_ranges")
+    @classmethod
+    def _check_port_ranges(cls, value: str) -> str:
+        parse_port_ranges(value)
+        return value
+
     @model_validator(mode="after")
     def _reject_unsafe_secrets(self) -> Settings:
         if self.secret_key is not None and self.secret_key.strip().lower() in _UNSAFE_SECRETS:
@@ -65,6 +96,10 @@ class Settings(BaseSettings):
         if self.admin_password is not None and len(self.admin_password) < 8:
             raise ValueError("GPUYARD_ADMIN_PASSWORD must be at least 8 characters")
         return self
+
+    @property
+    def port_range_table(self) -> dict[str, tuple[int, int]]:
+        return parse_port_ranges(self.port_ranges)
 
     @property
     def sqlite_path(self) -> Path:
@@ -81,3 +116,25 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """ "8000-8099" -> (8000, 8099); ValueError when it is not a valid range."""
+    low, dash, high = text.strip().partition("-")
+    first, last = int(low), int(high if dash else low)
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(f"port range {text!r} must be FIRST-LAST within 1-65535")
+    return first, last
+
+
+def parse_port_ranges(text: str) -> dict[str, tuple[int, int]]:
+    """ "nginx=8000-8099,*=9000-9999" -> {"nginx": (8000, 8099), "*": (9000, 9999)}."""
+    table: dict[str, tuple[int, int]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, equals, ports = item.partition("=")
+        if not equals or not kind.strip():
+            raise ValueError(f"port range {item!r} must read TYPE=FIRST-LAST")
+        table[kind.strip().lower()] = parse_port_range(ports)
+    if "*" not in table:
+        raise ValueError("port ranges need a '*' range for other images")
+    return table

@@ -22,12 +22,17 @@ from gpuyard.api.routers import (
     teams,
     tokens,
     users,
+    workload_io,
     workloads,
 )
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.health import probe_servers
 from gpuyard.services.lifecycle import advance_lifecycles
 from gpuyard.services.loops import Loop, LoopRunner
+from gpuyard.services.reconcile import reconcile_servers
 from gpuyard.services.scheduling import run_scheduling_cycle
+from gpuyard.services.starter import start_scheduled
+from gpuyard.services.teardown import run_teardowns
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -37,10 +42,22 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def build_loops(ctx: ServiceContext) -> list[Loop]:
-    interval = ctx.settings.scheduler_interval_s
-    scheduler = Loop("scheduler", interval, lambda: run_scheduling_cycle(ctx))
+    """Every background loop of a process, with its interval (jitter +-20 %)."""
+    s = ctx.settings
+    scheduler = Loop("scheduler", s.scheduler_interval_s, lambda: run_scheduling_cycle(ctx))
     scheduler.wakeup = ctx.scheduler_wakeup
-    return [scheduler, Loop("lifecycle", 1.0, lambda: advance_lifecycles(ctx))]
+    starter = Loop("starter", s.starter_interval_s, lambda: start_scheduled(ctx))
+    starter.wakeup = ctx.starter_wakeup
+    reconcile = Loop("reconcile", s.reconcile_interval_s, lambda: reconcile_servers(ctx))
+    reconcile.wakeup = ctx.reconcile_wakeup
+    return [
+        scheduler,
+        Loop("lifecycle", 1.0, lambda: advance_lifecycles(ctx)),
+        starter,
+        Loop("health", s.health_interval_s, lambda: probe_servers(ctx)),
+        reconcile,
+        Loop("cleanup", s.cleanup_interval_s, lambda: run_teardowns(ctx)),
+    ]
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -70,7 +87,19 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, invites, users, teams, tokens, clusters, servers, workloads, queue, audit):
+    for module in (
+        auth,
+        invites,
+        users,
+        teams,
+        tokens,
+        clusters,
+        servers,
+        workloads,
+        workload_io,
+        queue,
+        audit,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import fastapi.routing
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketException
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -102,6 +103,41 @@ class AuthorizePublic(Authorize):
         return ClientOrigin(ip=client_ip(request))
 
 
+class AuthorizeSocket(Authorize):
+    """The declaration of a WebSocket route. Browsers cannot set headers on a WebSocket,
+    so besides ``Authorization: Bearer`` the token may come as a ``token`` query parameter
+    or the session cookie; with the cookie, the Origin must be this server (a page on
+    another site cannot open a session-authenticated socket)."""
+
+    def __call__(self, websocket: WebSocket) -> Caller:  # type: ignore[override]
+        ctx: ServiceContext = websocket.app.state.ctx
+        header = websocket.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        token = credentials.strip() if scheme.lower() == "bearer" else ""
+        token = token or websocket.query_params.get("token", "")
+        cookie = websocket.cookies.get(SESSION_COOKIE, "")
+        try:
+            if not token and cookie:
+                _check_origin(websocket)
+                token = cookie
+            if not token:
+                raise Unauthenticated("send a bearer token, a token parameter or the session")
+            ip = websocket.client.host if websocket.client else None
+            caller = resolve_caller(ctx, token, ip)
+            if not allows(caller.role, caller.user_id, self.permission):
+                raise Forbidden(f"the {caller.role.value} role may not do this")
+        except (Unauthenticated, Forbidden) as exc:
+            # 1008 = policy violation: the handshake is refused before it is accepted.
+            raise WebSocketException(code=1008, reason=exc.detail[:120]) from exc
+        return caller
+
+
+def _check_origin(websocket: WebSocket) -> None:
+    origin = websocket.headers.get("origin")
+    if origin and urlsplit(origin).netloc != websocket.headers.get("host"):
+        raise Forbidden("a session-authenticated WebSocket must come from this server's pages")
+
+
 def _check_csrf(request: Request) -> None:
     if request.method in SAFE_METHODS:
         return
@@ -124,6 +160,16 @@ def requires(permission: Permission) -> Any:
     if is_public(permission):
         raise ValueError(f"{permission} is public: declare it with public()")
     return Depends(_authorize(permission))
+
+
+def requires_socket(permission: Permission) -> Any:
+    """``caller: Annotated[Caller, requires_socket(Permission.X)]`` for WebSocket routes."""
+    return Depends(_authorize_socket(permission))
+
+
+@cache
+def _authorize_socket(permission: Permission) -> AuthorizeSocket:
+    return AuthorizeSocket(permission)
 
 
 def public(permission: Permission) -> Any:

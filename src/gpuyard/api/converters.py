@@ -5,7 +5,12 @@ from __future__ import annotations
 from gpuyard.api.schemas.auth import UserPublic
 from gpuyard.api.schemas.common import ResourcesPublic
 from gpuyard.api.schemas.fleet import ClusterPublic, GpuPublic, ServerPublic
-from gpuyard.api.schemas.workloads import PlacementPublic, WorkloadEventPublic, WorkloadPublic
+from gpuyard.api.schemas.workloads import (
+    PlacementPublic,
+    PortPublic,
+    WorkloadEventPublic,
+    WorkloadPublic,
+)
 from gpuyard.domain.resources import MIB_PER_GB, Resources
 from gpuyard.services.names import DisplayNames
 from gpuyard.store.base import as_utc
@@ -37,6 +42,8 @@ def server_public(row: ServerRow) -> ServerPublic:
         name=row.name,
         cluster_id=row.cluster_id,
         status=row.status,
+        agent_url=row.agent_url,
+        last_seen_at=as_utc(row.last_seen_at) if row.last_seen_at else None,
         labels=dict(row.labels or {}),
         capacity=resources_public(server_capacity(row)),
         allocated=resources_public(server_allocated(row)),
@@ -82,7 +89,7 @@ def workload_public(row: WorkloadRow, names: DisplayNames) -> WorkloadPublic:
         image=row.image,
         command=row.command,
         env=dict(row.env or {}),
-        ports=list(row.ports or []),
+        ports=_ports_public(row, names),
         cpu=request.cpu,
         ram_gb=request.ram_gb,
         storage_gb=request.storage_gb,
@@ -104,6 +111,19 @@ def workload_public(row: WorkloadRow, names: DisplayNames) -> WorkloadPublic:
         started_at=as_utc(row.started_at) if row.started_at else None,
         finished_at=as_utc(row.finished_at) if row.finished_at else None,
     )
+
+
+def _ports_public(row: WorkloadRow, names: DisplayNames) -> list[PortPublic]:
+    """Replica 0's ports: the host port allocated on its server, and a URL when known."""
+    first = row.allocations[0] if row.allocations else None
+    taken = names.host_ports.get(first.id, {}) if first else {}
+    host = names.server_hosts.get(first.server_id) if first else None
+    ports = []
+    for container_port in row.ports or []:
+        host_port = taken.get(int(container_port))
+        url = f"http://{host}:{host_port}" if host and host_port else None
+        ports.append(PortPublic(container_port=container_port, host_port=host_port, url=url))
+    return ports
 
 
 def event_public(row: WorkloadEventRow) -> WorkloadEventPublic:

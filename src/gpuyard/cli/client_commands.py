@@ -182,8 +182,29 @@ def queue() -> None:
     console.print(table)
 
 
+def add_server(
+    name: Annotated[str, typer.Argument(help="server name")],
+    cluster: Annotated[str, typer.Option(help="id of a docker cluster")],
+    agent_url: Annotated[str, typer.Option(help="the agent, e.g. http://10.0.0.7:8090")],
+    agent_token: Annotated[
+        str, typer.Option(envvar="GPUYARD_AGENT_TOKEN", help="the agent's token")
+    ],
+    host_ports: Annotated[
+        str | None, typer.Option(help="this server's own host port range, e.g. 20000-20999")
+    ] = None,
+) -> None:
+    """Register a docker server: its capacity comes from the agent's inventory."""
+    body = {"name": name, "cluster_id": cluster, "agent_url": agent_url}
+    body["agent_token"] = agent_token
+    if host_ports:
+        body["host_ports"] = host_ports
+    s = ApiClient().post("/api/v1/servers", body)
+    console.print(f"{s['name']} {s['status']}: {s['capacity']} ({len(s['gpus'])} GPUs)")
+
+
 def register(app: typer.Typer) -> None:
     commands: list[Callable[..., None]] = [login, servers, run, ps, stop, rm, logs, queue]
+    commands += [add_server]
     commands += [ids.whoami, ids.logout, ids.invite, ids.register]
     for command in commands:
         app.command()(_reports_api_errors(command))

@@ -35,6 +35,10 @@ def serve(
     ] = None,
     demo: Annotated[bool, typer.Option(help="add a simulated demo cluster of GPU servers")] = False,
     no_loops: Annotated[bool, typer.Option(help="serve the API without background loops")] = False,
+    local_docker: Annotated[
+        str | None,
+        typer.Option(help="offer this machine's Docker as the `local` server: auto, on, off"),
+    ] = None,
 ) -> None:
     """Run the gpuyard server (API, scheduler and background loops) in one process."""
     import uvicorn
@@ -42,6 +46,11 @@ def serve(
     from gpuyard.api.app import create_app
     from gpuyard.log import configure_logging
     from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
+    from gpuyard.services.local_docker import (
+        ensure_local_server,
+        local_docker_enabled,
+        start_local_agent,
+    )
     from gpuyard.settings import Settings
 
     overrides: dict[str, object] = {}
@@ -50,6 +59,7 @@ def serve(
         ("port", port),
         ("data_dir", data_dir),
         ("database_url", database_url),
+        ("local_docker", local_docker),
     ):
         if value is not None:
             overrides[key] = value
@@ -68,6 +78,10 @@ def serve(
         )
     if settings.demo and ensure_demo_cluster(ctx):
         console.print("Demo cluster created: 4 simulated servers x 8 GPUs (H100, A100)")
+    if local_docker_enabled(settings):
+        agent = start_local_agent(settings)
+        ensure_local_server(ctx, agent)
+        console.print(f"Local Docker offered as server `local` (agent on {agent.url})")
     console.print(
         f"gpuyard {__version__} on http://{settings.host}:{settings.port}  (API docs: /api/docs)"
     )

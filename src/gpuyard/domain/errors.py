@@ -97,3 +97,16 @@ class RateLimited(GpuyardError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class UpstreamProblem(GpuyardError):
+    """A runtime (an agent) refused a request made on the caller's behalf: its status and
+    message are relayed (a path refused, a file too large, a container gone)."""
+
+    type = "https://gpuyard.dev/problems/runtime"
+    title = "Runtime refused the request"
+
+    def __init__(self, status: int, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail, errors)
+        # Relay the agent's client errors as they are; anything else is a bad gateway.
+        self.status = status if 400 <= status < 500 and status != 401 else 502

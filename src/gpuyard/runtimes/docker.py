@@ -161,8 +161,9 @@ class AgentClient:
         result: dict[str, Any] = self._json("GET", "/healthz", retry=retry)
         return result
 
-    def inventory(self) -> Inventory:
-        return Inventory.model_validate(self._json("GET", "/v1/inventory"))
+    def inventory(self, *, retry: bool = True) -> Inventory:
+        """What the host has; ``retry=False`` for the health loop, which counts misses."""
+        return Inventory.model_validate(self._json("GET", "/v1/inventory", retry=retry))
 
     # -- containers ----------------------------------------------------------------------
 

@@ -6,20 +6,57 @@ from sqlalchemy.orm import Session
 
 from gpuyard.store.conversions import allocation_gpus, allocation_resources
 from gpuyard.store.reservations import release_resources
+from gpuyard.store.runtime_tables import ContainerTeardownRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
-def release_allocation(session: Session, workload: WorkloadRow, allocation: AllocationRow) -> None:
-    """Release one replica's reservation and forget it."""
+def release_allocation(
+    session: Session,
+    workload: WorkloadRow,
+    allocation: AllocationRow,
+    *,
+    reason: str = "released",
+    grace_s: float | None = None,
+) -> None:
+    """Release one replica's reservation and forget it. Its host ports go with the row
+    (ON DELETE CASCADE); its container, if it has one, is recorded for the cleanup loop
+    to stop (``grace_s``, None: the configured grace period) and remove, in this same
+    transaction, so no container outlives its reservation unnoticed."""
     release_resources(
         session, allocation.server_id, allocation_resources(allocation), allocation_gpus(allocation)
     )
+    if allocation.container_id:  # simulated replicas have none: nothing more to write
+        record_teardown(
+            session, allocation.container_id, allocation.server_id, workload.id, reason, grace_s
+        )
     workload.allocations.remove(allocation)  # delete-orphan removes the row at flush
 
 
-def release_workload(session: Session, workload: WorkloadRow) -> set[str]:
+def record_teardown(
+    session: Session,
+    handle: str,
+    server_id: str,
+    workload_id: str,
+    reason: str,
+    grace_s: float | None = None,
+) -> None:
+    """Ask the cleanup loop to stop and remove the container behind ``handle``."""
+    session.add(
+        ContainerTeardownRow(
+            handle=handle,
+            server_id=server_id,
+            workload_id=workload_id,
+            reason=reason[:64],
+            grace_s=grace_s,
+        )
+    )
+
+
+def release_workload(
+    session: Session, workload: WorkloadRow, *, reason: str = "released"
+) -> set[str]:
     """Release every reservation of ``workload``; return the servers that got room back."""
     servers = {a.server_id for a in workload.allocations}
     for allocation in list(workload.allocations):
-        release_allocation(session, workload, allocation)
+        release_allocation(session, workload, allocation, reason=reason)
     return servers

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
+from gpuyard.services.agents import AgentPool
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
 
@@ -45,6 +46,12 @@ class ServiceContext:
     #: Encrypts secrets at rest (agent tokens, kubeconfigs) with a key from secret_key.
     secret_box: SecretBox = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
+    #: Clients of docker servers' agents (and the docker runtime over them).
+    agents: AgentPool = field(init=False)
+    #: Hints the starter loop that docker replicas were just scheduled.
+    starter_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: Hints the reconcile loop (a server came back online).
+    reconcile_wakeup: Wakeup = field(default_factory=Wakeup)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -55,6 +62,7 @@ class ServiceContext:
             s.login_account_max_failures,
             s.login_account_window_s,
         )
+        self.agents = AgentPool(self.db, self.secret_box)
 
     def now(self) -> datetime:
         return self.clock()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,7 @@ from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
 from gpuyard.services.allocations import release_allocation, release_workload
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.ports import allocate_ports, port_range_for
 from gpuyard.services.snapshot_loader import QueueState, WorkloadSeen, load_queue_state
 from gpuyard.services.workload_transitions import (
     StaleWorkload,
@@ -91,7 +92,8 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
         admitted, conflicts = admitted + ok, conflicts + failed
     for admission in (a for a in result.admitted if a.victims):
         try:
-            preempted += apply_admission(ctx, admission, state.seen[admission.workload_id])
+            seen = state.seen[admission.workload_id]
+            preempted += apply_admission(ctx, admission, seen, state.docker_servers)
             admitted += 1
         except _STALE as exc:
             conflicts += 1
@@ -99,6 +101,8 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     record_pending_reasons(ctx, result.pending, state)
     if conflicts:
         ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
+    if admitted and state.docker_servers:
+        ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
     return CycleStats(
         considered=len(state.pending),
         admitted=admitted,
@@ -120,7 +124,11 @@ def apply_admission_batch(
             try:
                 with session.begin_nested():
                     _reserve_and_start(
-                        session, admission, state.seen[admission.workload_id], names, now
+                        session,
+                        admission,
+                        state.seen[admission.workload_id],
+                        _Placement(names, state.docker_servers, ctx.settings.port_range_table),
+                        now,
                     )
                 applied += 1
             except _STALE as exc:
@@ -135,14 +143,25 @@ def _server_names(session: Session, admissions: list[Admission]) -> dict[str, st
     return {server_id: name for server_id, name in session.execute(query)}
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """What an apply needs to know about the servers it places on."""
+
+    names: dict[str, str]
+    docker_servers: dict[str, tuple[int, int] | None]
+    port_ranges: dict[str, tuple[int, int]]
+
+
 def _reserve_and_start(
     session: Session,
     admission: Admission,
     seen: WorkloadSeen,
-    names: dict[str, str],
+    placement: _Placement,
     now: datetime,
 ) -> None:
-    """Reserve every assignment and move the workload to running, all or nothing."""
+    """Reserve every assignment and move the workload on, all or nothing: to running on
+    simulated servers; to scheduled (with host ports) on docker servers, where the starter
+    loop creates the containers outside this transaction."""
     if not admission.assignments:
         raise ReservationConflict("admission without assignments")
     rows = []
@@ -165,40 +184,76 @@ def _reserve_and_start(
             }
         )
     session.connection().execute(_INSERT_ALLOCATIONS, rows)
+    docker = [r for r in rows if r["server_id"] in placement.docker_servers]
+    if docker:
+        _allocate_host_ports(session, admission.workload_id, docker, placement)
     if seen.status is not WorkloadStatus.PENDING:
         bump_workload_version(session, admission.workload_id, seen.version)
         return  # more replicas of a running non-gang workload
+    names = placement.names
     where = ", ".join(sorted({names.get(a.server_id, a.server_id) for a in admission.assignments}))
     gpus = sorted({i for a in admission.assignments for i, _ in a.gpu_allocation})
-    # Simulated servers start at once; container runtimes will advance from reconcile.
+    steps = [(WorkloadStatus.SCHEDULED, f"reserved on {where}")]
+    if not docker:  # simulated servers start at once
+        steps += [
+            (WorkloadStatus.STARTING, f"starting on {where}"),
+            (WorkloadStatus.RUNNING, f"running on {where}"),
+        ]
     advance_workload_status(
         session,
         admission.workload_id,
         seen.version,
         seen.status,
-        [
-            (WorkloadStatus.SCHEDULED, f"reserved on {where}"),
-            (WorkloadStatus.STARTING, f"starting on {where}"),
-            (WorkloadStatus.RUNNING, f"running on {where}"),
-        ],
+        steps,
         now,
         {"servers": where.split(", "), "gpu_indices": gpus},
     )
 
 
-def apply_admission(ctx: ServiceContext, admission: Admission, seen: WorkloadSeen) -> int:
+def _allocate_host_ports(
+    session: Session, workload_id: str, rows: list[dict[str, Any]], placement: _Placement
+) -> None:
+    """Host ports for the docker replicas of one admission (one query for the workload)."""
+    image, ports = session.execute(
+        select(WorkloadRow.image, WorkloadRow.ports).where(WorkloadRow.id == workload_id)
+    ).one()
+    if not ports:
+        return
+    for row in rows:
+        server_id = row["server_id"]
+        allocate_ports(
+            session,
+            server_id=server_id,
+            allocation_id=row["id"],
+            workload_id=workload_id,
+            container_ports=[int(p) for p in ports],
+            port_range=port_range_for(
+                image, placement.port_ranges, placement.docker_servers[server_id]
+            ),
+        )
+
+
+def apply_admission(
+    ctx: ServiceContext,
+    admission: Admission,
+    seen: WorkloadSeen,
+    docker_servers: dict[str, tuple[int, int] | None] | None = None,
+) -> int:
     """Evict the victims and reserve the preemptor's replicas in ONE transaction, so no
     one else can take the freed capacity. Returns the number of workloads preempted."""
     now = ctx.now()
     preempted = 0
+    docker_servers = docker_servers or {}
     with ctx.db.write() as session:
         preemptor = _PreemptorName(seen.name, seen.priority, admission.workload_id)
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
             preempted += _evict(ctx, session, victim_id, replicas, preemptor, now)
         session.flush()  # the evictions' releases before the preemptor's reservation
-        names = _server_names(session, [admission])
-        _reserve_and_start(session, admission, seen, names, now)
+        placement = _Placement(
+            _server_names(session, [admission]), docker_servers, ctx.settings.port_range_table
+        )
+        _reserve_and_start(session, admission, seen, placement, now)
     return preempted
 
 

@@ -12,6 +12,8 @@ from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.settings import parse_port_range
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow
 
@@ -34,9 +36,70 @@ class SimulatedServerSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class ServerRegistration:
+    """A POST /servers body: the simulated shape or the docker shape."""
+
+    name: str
+    cluster_id: str
+    cpu: float | None = None
+    ram_gb: float | None = None
+    storage_gb: float = 0
+    gpus: list[GpuSpec] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    agent_url: str | None = None
+    agent_token: str | None = None
+    host_ports: str | None = None
+
+
+def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistration) -> ServerRow:
+    """Register a server of either shape; the wrong shape for the cluster kind is a 422
+    naming the field that does not belong (or is missing)."""
+    with ctx.db.read() as session:
+        cluster = session.get(ClusterRow, spec.cluster_id)
+        kind = cluster.kind if cluster else None
+    docker_fields = {"agent_url": spec.agent_url, "agent_token": spec.agent_token}
+    if kind == ClusterKind.DOCKER.value or any(v is not None for v in docker_fields.values()):
+        for name, given in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
+            if given is not None:
+                raise InvalidInput.for_field(
+                    name, "docker servers report their capacity through the agent"
+                )
+        if spec.gpus:
+            raise InvalidInput.for_field("gpus", "docker servers report their GPUs")
+        for name, text in docker_fields.items():
+            if not text:
+                raise InvalidInput.for_field(name, "required for a docker server")
+        assert spec.agent_url is not None
+        assert spec.agent_token is not None
+        ports = None
+        if spec.host_ports:
+            try:
+                ports = parse_port_range(spec.host_ports)
+            except ValueError as exc:
+                raise InvalidInput.for_field("host_ports", str(exc)) from exc
+        return create_docker_server(
+            ctx,
+            caller,
+            DockerServerSpec(
+                spec.name, spec.cluster_id, spec.agent_url, spec.agent_token, spec.labels, ports
+            ),
+        )
+    if spec.host_ports is not None:
+        raise InvalidInput.for_field("host_ports", "only docker servers publish ports")
+    for name, declared in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
+        if declared is None:
+            raise InvalidInput.for_field(name, "field required")
+    assert spec.cpu is not None
+    assert spec.ram_gb is not None
+    simulated = SimulatedServerSpec(
+        spec.name, spec.cluster_id, spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpus, spec.labels
+    )
+    return create_server(ctx, caller, simulated)
+
+
 def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> ServerRow:
-    """Register a server. Simulated servers declare their capacity; docker servers are
-    registered through their agent (which reports capacity) in the agent issue."""
+    """Register a simulated server, which declares its capacity."""
     capacity = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, 0)
     now = ctx.now()
     with ctx.db.write() as session:

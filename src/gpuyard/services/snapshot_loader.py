@@ -8,7 +8,7 @@ scheduler's frozen types directly.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from gpuyard.scheduler.snapshot import (
     TeamQuota,
 )
 from gpuyard.services.snapshots import epoch
-from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
@@ -52,6 +52,9 @@ class QueueState:
     snapshot: ClusterSnapshot
     pending: list[PendingWorkload]
     seen: dict[str, WorkloadSeen]
+    #: Docker servers (id -> their own host port range or None): their admissions stop at
+    #: ``scheduled`` and take host ports; every other server starts replicas at once.
+    docker_servers: dict[str, tuple[int, int] | None] = field(default_factory=dict)
 
 
 def load_queue_state(session: Session) -> QueueState:
@@ -198,7 +201,21 @@ def load_queue_state(session: Session) -> QueueState:
         ),
         pending=pending,
         seen=seen,
+        docker_servers=_docker_servers(session),
     )
+
+
+def _docker_servers(session: Session) -> dict[str, tuple[int, int] | None]:
+    s = ServerRow
+    rows = session.execute(
+        select(s.id, s.host_port_min, s.host_port_max)
+        .join(ClusterRow, ClusterRow.id == s.cluster_id)
+        .where(ClusterRow.kind == "docker")
+    )
+    return {
+        server_id: (low, high) if low is not None and high is not None else None
+        for server_id, low, high in rows
+    }
 
 
 def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:

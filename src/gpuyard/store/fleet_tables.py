@@ -40,6 +40,13 @@ class ServerRow(Base):
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     agent_url: Mapped[str | None] = mapped_column(String(512))
     agent_token_enc: Mapped[str | None] = mapped_column(Text)
+    #: Docker servers: host ports for published container ports come from this range when
+    #: set (e.g. several agents sharing one address); else from the per-image-type ranges.
+    host_port_min: Mapped[int | None]
+    host_port_max: Mapped[int | None]
+    #: Consecutive health probes the agent missed (the health loop's count).
+    missed_probes: Mapped[int] = mapped_column(default=0)
+    last_seen_at: Mapped[datetime | None]
 
     cpu_milli: Mapped[int]
     ram_mib: Mapped[int]

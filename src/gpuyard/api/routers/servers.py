@@ -14,7 +14,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services import servers as server_service
-from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
+from gpuyard.services.servers import GpuSpec, ServerRegistration
 
 router = APIRouter(prefix="/servers", tags=["servers"])
 Reader = Annotated[Caller, requires(Permission.FLEET_READ)]
@@ -36,7 +36,7 @@ def list_servers(
 
 @router.post("", response_model=ServerPublic, status_code=status.HTTP_201_CREATED)
 def create_server(ctx: ContextDep, caller: Manager, body: ServerCreate) -> ServerPublic:
-    spec = SimulatedServerSpec(
+    registration = ServerRegistration(
         name=body.name,
         cluster_id=body.cluster_id,
         cpu=body.cpu,
@@ -44,8 +44,11 @@ def create_server(ctx: ContextDep, caller: Manager, body: ServerCreate) -> Serve
         storage_gb=body.storage_gb,
         gpus=[GpuSpec(g.model, g.memory_gb, g.uuid) for g in body.gpus],
         labels=body.labels,
+        agent_url=body.agent_url,
+        agent_token=body.agent_token,
+        host_ports=body.host_ports,
     )
-    return server_public(server_service.create_server(ctx, caller, spec))
+    return server_public(server_service.register_server(ctx, caller, registration))
 
 
 @router.get("/{server_id}", response_model=ServerPublic)

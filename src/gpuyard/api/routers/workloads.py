@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import PlainTextResponse
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.converters import event_public, workload_public
@@ -23,7 +22,6 @@ from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services import workload_changes, workloads
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.names import names_for_workloads
-from gpuyard.services.workload_logs import workload_log_lines
 from gpuyard.store.workload_tables import WorkloadRow
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
@@ -97,14 +95,3 @@ def list_events(
 ) -> WorkloadEventsPublic:
     rows, count = workloads.list_workload_events(ctx, caller, workload_id, limit, offset)
     return WorkloadEventsPublic(data=[event_public(r) for r in rows], count=count)
-
-
-@router.get("/{workload_id}/logs", response_class=PlainTextResponse)
-def get_logs(
-    ctx: ContextDep,
-    caller: Reader,
-    workload_id: str,
-    tail: Annotated[int, Query(ge=1, le=10000)] = 200,
-) -> str:
-    lines = workload_log_lines(ctx, caller, workload_id, tail)
-    return "\n".join(lines) + ("\n" if lines else "")

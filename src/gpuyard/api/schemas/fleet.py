@@ -42,13 +42,30 @@ class GpuCreate(RequestModel):
 
 
 class ServerCreate(RequestModel):
+    """Simulated clusters: declare cpu, ram_gb, storage_gb, gpus. Docker clusters: give
+    agent_url and agent_token; capacity comes from the agent's inventory."""
+
     name: Name
     cluster_id: str
-    cpu: float
-    ram_gb: float
+    cpu: float | None = Field(default=None, description="simulated servers only")
+    ram_gb: float | None = Field(default=None, description="simulated servers only")
     storage_gb: float = 0
     gpus: list[GpuCreate] = Field(default_factory=list, max_length=64)
     labels: dict[str, str] = Field(default_factory=dict)
+    agent_url: str | None = Field(
+        default=None, max_length=512, description="docker servers: http(s)://host:port"
+    )
+    agent_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="docker servers: the agent's token (stored encrypted, never returned)",
+    )
+    host_ports: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,5}-\d{1,5}$",
+        description="docker servers: this server's own host port range, e.g. 20000-20999",
+    )
 
 
 class ServerUpdate(RequestModel):
@@ -70,6 +87,8 @@ class ServerPublic(BaseModel):
     name: str
     cluster_id: str
     status: str
+    agent_url: str | None = None
+    last_seen_at: datetime | None = None
     labels: dict[str, str]
     capacity: ResourcesPublic
     allocated: ResourcesPublic

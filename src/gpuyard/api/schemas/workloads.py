@@ -49,6 +49,12 @@ class WorkloadUpdate(RequestModel):
     preemptible: bool | None = None
 
 
+class PortPublic(BaseModel):
+    container_port: int
+    host_port: int | None = Field(description="allocated on the server (docker servers)")
+    url: str | None = None
+
+
 class PlacementPublic(BaseModel):
     replica: int
     server_id: str
@@ -70,7 +76,7 @@ class WorkloadPublic(BaseModel):
     image: str
     command: list[str] | None
     env: dict[str, str]
-    ports: list[int]
+    ports: list[PortPublic]
     cpu: float
     ram_gb: float
     storage_gb: float

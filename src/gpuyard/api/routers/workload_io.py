@@ -1,0 +1,111 @@
+"""Logs, an interactive shell and files of a workload (relayed from its server's agent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, WebSocket, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from gpuyard.agent.models import FileEntry, FilesPublic
+from gpuyard.api.authorization import requires, requires_socket
+from gpuyard.api.deps import ContextDep
+from gpuyard.api.exec_relay import relay_exec, send_error
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
+from gpuyard.domain.errors import GpuyardError, UpstreamProblem
+from gpuyard.services import workload_io
+from gpuyard.services.workload_logs import workload_log_lines
+
+router = APIRouter(prefix="/workloads", tags=["workloads"])
+Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]
+Changer = Annotated[Caller, requires(Permission.WORKLOAD_CHANGE)]
+SocketChanger = Annotated[Caller, requires_socket(Permission.WORKLOAD_CHANGE)]
+FilePath = Annotated[str, Query(max_length=4096)]
+
+
+@router.get("/{workload_id}/logs", response_class=PlainTextResponse)
+def get_logs(
+    ctx: ContextDep,
+    caller: Reader,
+    workload_id: str,
+    tail: Annotated[int, Query(ge=1, le=10000)] = 200,
+    follow: bool = False,
+) -> Response:
+    """A docker workload's container output (``follow`` streams it); a simulated one's
+    lifecycle."""
+    placement = workload_io.docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ)
+    if placement is None or placement.handle is None:
+        lines = workload_log_lines(ctx, caller, workload_id, tail)
+        return PlainTextResponse("\n".join(lines) + ("\n" if lines else ""))
+    stack = ExitStack()  # opened now, so an agent's refusal is this response's status
+    chunks = stack.enter_context(workload_io.container_logs(ctx, placement, tail, follow))
+
+    def body() -> Iterator[bytes]:
+        with stack:
+            yield from chunks
+
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+
+
+@router.websocket("/{workload_id}/exec")
+async def exec_shell(
+    websocket: WebSocket,
+    caller: SocketChanger,
+    workload_id: str,
+    cmd: Annotated[list[str] | None, Query()] = None,
+) -> None:
+    """An interactive shell (or ``cmd``) in replica 0, bridged to the agent's exec socket
+    with the same protocol (docs/agent.md, Exec protocol)."""
+    ctx = websocket.app.state.ctx
+    try:
+        target = await run_in_threadpool(
+            workload_io.exec_target, ctx, caller, workload_id, cmd or []
+        )
+    except GpuyardError as exc:
+        await send_error(websocket, exc)
+        return
+    await relay_exec(websocket, target)
+
+
+@router.get("/{workload_id}/files", response_model=FilesPublic)
+def list_files(
+    ctx: ContextDep, caller: Reader, workload_id: str, path: FilePath = ""
+) -> FilesPublic:
+    return workload_io.list_files(ctx, caller, workload_id, path)
+
+
+@router.get("/{workload_id}/files/{path:path}")
+def download_file(ctx: ContextDep, caller: Reader, workload_id: str, path: str) -> Response:
+    content = workload_io.download_file(ctx, caller, workload_id, path)
+    return Response(content, media_type="application/octet-stream")
+
+
+@router.put("/{workload_id}/files/{path:path}", response_model=FileEntry, status_code=201)
+async def upload_file(
+    ctx: ContextDep, caller: Changer, workload_id: str, path: str, request: Request
+) -> FileEntry:
+    """Raw body; the agent checks the path, the size and the workspace quota."""
+    limit = ctx.settings.max_upload_mib * 1024 * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise UpstreamProblem(413, f"uploads are limited to {ctx.settings.max_upload_mib} MiB")
+    content = bytearray()
+    async for chunk in request.stream():
+        content += chunk
+        if len(content) > limit:
+            raise UpstreamProblem(413, f"uploads are limited to {ctx.settings.max_upload_mib} MiB")
+        await asyncio.sleep(0)
+    return await run_in_threadpool(
+        workload_io.upload_file, ctx, caller, workload_id, path, bytes(content)
+    )
+
+
+@router.delete("/{workload_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_file(ctx: ContextDep, caller: Changer, workload_id: str, path: str) -> Response:
+    workload_io.delete_file(ctx, caller, workload_id, path)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,64 @@
+"""Clients of the agents of docker servers, built from the database and cached.
+
+A client is keyed by the server's name and rebuilt when the server's agent URL or token
+changes (re-registration). Reading the row is a short read transaction of its own; every
+call a client makes is network I/O and must happen outside any transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from gpuyard.auth.encryption import SecretBox
+from gpuyard.domain.errors import NotFound
+from gpuyard.runtimes.docker import AgentClient, DockerRuntime
+from gpuyard.store.database import Database
+from gpuyard.store.fleet_tables import ServerRow
+
+
+@dataclass(frozen=True)
+class _Entry:
+    url: str
+    token_enc: str
+    client: AgentClient
+
+
+class AgentPool:
+    """``client_for(server_name)`` for the docker runtime; thread-safe."""
+
+    def __init__(self, db: Database, secret_box: SecretBox) -> None:
+        self._db = db
+        self._box = secret_box
+        self._lock = threading.Lock()
+        self._clients: dict[str, _Entry] = {}
+        self.runtime = DockerRuntime(self.client_for)
+
+    def client_for(self, server_name: str) -> AgentClient:
+        """The client of ``server_name``'s agent (NotFound when it has none)."""
+        with self._db.read() as session:
+            row = session.execute(
+                select(ServerRow.agent_url, ServerRow.agent_token_enc).where(
+                    ServerRow.name == server_name
+                )
+            ).first()
+        if row is None or not row.agent_url or not row.agent_token_enc:
+            raise NotFound.for_object("docker server", server_name)
+        with self._lock:
+            entry = self._clients.get(server_name)
+            if entry and entry.url == row.agent_url and entry.token_enc == row.agent_token_enc:
+                return entry.client
+            if entry:
+                entry.client.close()
+            token = self._box.decrypt(row.agent_token_enc)
+            client = AgentClient(row.agent_url, token)
+            self._clients[server_name] = _Entry(row.agent_url, row.agent_token_enc, client)
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for entry in self._clients.values():
+                entry.client.close()
+            self._clients.clear()

@@ -1,0 +1,204 @@
+"""The reconcile loop: what the agents report -> workload status; and recovery.
+
+Per online (or draining) docker server, outside any transaction, the agent lists its
+gpuyard containers. Then, against the allocations the database records there:
+
+- a recorded container that exited: exit code 0 -> the workload ``succeeded`` once every
+  replica has; non-zero -> ``failed`` with the code (and OOM) in the reason; its
+  reservation is released and the containers go to the cleanup loop;
+- a recorded container that vanished while its workload should run (removed from
+  outside): **recovery** recreates it from the recorded spec on the same server (the
+  agent's create is idempotent) and records the new container with an event;
+- a gpuyard container no allocation knows (and no teardown is pending for): reported in
+  the log, and removed (with an audit event) once older than ``orphan_grace_s``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gpuyard.agent.models import ContainerInfo
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.runtimes.docker import AgentError, make_handle, split_handle
+from gpuyard.services.allocations import release_workload
+from gpuyard.services.audit import SYSTEM_ACTOR, record_audit
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.replica_specs import ReplicaJob, docker_server_ids, load_replica_jobs
+from gpuyard.services.starter import record_started
+from gpuyard.services.workload_transitions import transition_workload
+from gpuyard.store.base import as_utc
+from gpuyard.store.runtime_tables import ContainerTeardownRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+log = get_logger(__name__)
+_HOLDING = [s.value for s in HOLDS_RESOURCES]
+_FINISHED_STATES = frozenset({"exited", "dead"})
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the database says about one server: jobs for recorded containers, replicas
+    being started, and handles waiting for teardown."""
+
+    jobs: list[ReplicaJob]
+    starting: set[tuple[str, int]]
+    tearing_down: set[str]
+
+
+def reconcile_servers(ctx: ServiceContext) -> None:
+    """One tick of the reconcile loop, server by server."""
+    with ctx.db.read() as session:
+        servers = docker_server_ids(session, ["online", "draining"])
+    for server_id, name in servers.items():
+        try:
+            observed = ctx.agents.runtime.list(name)
+        except (AgentError, NotFound) as exc:
+            log.info("reconcile_skipped", server=name, error=str(exc))
+            continue
+        reconcile_server(ctx, server_id, name, observed)
+
+
+def reconcile_server(
+    ctx: ServiceContext, server_id: str, server_name: str, observed: list[ContainerInfo]
+) -> None:
+    """Apply one server's observed containers (see the module docstring)."""
+    recorded = _load_recorded(ctx, server_id)
+    by_id = {c.id: c for c in observed}
+    finished: dict[str, list[tuple[int, ContainerInfo]]] = {}
+    known: set[str] = set()
+    for job in recorded.jobs:
+        assert job.container_id is not None
+        _server, container_id = split_handle(job.container_id)
+        known.add(container_id)
+        container = by_id.get(container_id)
+        if container is None:
+            _recover(ctx, job)
+        elif container.state in _FINISHED_STATES and container.exit_code is not None:
+            finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+    if finished:
+        _apply_finished(ctx, finished)
+    for container in observed:
+        handle = make_handle(server_name, container.id)
+        if (
+            container.id in known
+            or handle in recorded.tearing_down
+            or (container.workload_id, container.replica) in recorded.starting
+        ):
+            continue
+        _orphan(ctx, server_id, handle, container)
+
+
+def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
+    with ctx.db.read() as session:
+        allocations = session.scalars(
+            select(AllocationRow)
+            .join(WorkloadRow, WorkloadRow.id == AllocationRow.workload_id)
+            .where(AllocationRow.server_id == server_id, WorkloadRow.status.in_(_HOLDING))
+        ).all()
+        with_container = [a for a in allocations if a.container_id]
+        jobs = load_replica_jobs(session, with_container) if with_container else []
+        tearing_down = set(
+            session.scalars(
+                select(ContainerTeardownRow.handle).where(
+                    ContainerTeardownRow.server_id == server_id
+                )
+            )
+        )
+        starting = {(a.workload_id, a.replica) for a in allocations if not a.container_id}
+    return _Recorded(jobs, starting, tearing_down)
+
+
+def _recover(ctx: ServiceContext, job: ReplicaJob) -> None:
+    """The container vanished while its workload should run: recreate it, same server."""
+    log.warning("container_vanished", workload_id=job.workload_id, handle=job.container_id)
+    try:
+        handle = ctx.agents.runtime.start(job.spec)
+    except (AgentError, NotFound) as exc:
+        log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
+        return
+    record_started(ctx, job, handle, "recreated")
+
+
+def _apply_finished(
+    ctx: ServiceContext, finished: dict[str, list[tuple[int, ContainerInfo]]]
+) -> None:
+    now = ctx.now()
+    for workload_id, replicas in finished.items():
+        try:
+            with ctx.db.write() as session:
+                workload = session.get(WorkloadRow, workload_id, populate_existing=True)
+                if workload is None or workload.status not in _HOLDING:
+                    continue
+                _finish(session, workload, replicas, now)
+        except StaleDataError:
+            continue  # changed meanwhile: the next tick sees it again
+    ctx.scheduler_wakeup.notify()
+
+
+def _finish(
+    session: Session,
+    workload: WorkloadRow,
+    replicas: list[tuple[int, ContainerInfo]],
+    now: datetime,
+) -> None:
+    failed = [(r, c) for r, c in replicas if c.exit_code != 0]
+    if failed:
+        replica, container = failed[0]
+        oom = " (out of memory: killed at its RAM limit)" if container.oom_killed else ""
+        reason = f"replica {replica} exited with code {container.exit_code}{oom}"
+        target = WorkloadStatus.FAILED
+    elif len(replicas) == len(workload.allocations):
+        reason, target = "every container exited with code 0", WorkloadStatus.SUCCEEDED
+    else:
+        return  # some replicas still run
+    if workload.status == WorkloadStatus.SCHEDULED.value:
+        transition_workload(session, workload, WorkloadStatus.STARTING, "container found", now)
+    if workload.status == WorkloadStatus.STARTING.value:
+        transition_workload(session, workload, WorkloadStatus.RUNNING, "container found", now)
+    release_workload(session, workload, reason=target.value)
+    details = {"exit_codes": {str(r): c.exit_code for r, c in replicas}}
+    transition_workload(session, workload, target, reason, now, details=details)
+
+
+def _orphan(ctx: ServiceContext, server_id: str, handle: str, container: ContainerInfo) -> None:
+    """A gpuyard container with no reservation: report it; remove it after the grace."""
+    created = _parse_time(container.created_at)
+    age = (ctx.now() - created).total_seconds() if created else float("inf")
+    if age < ctx.settings.orphan_grace_s:
+        log.warning("orphan_container", handle=handle, workload_id=container.workload_id)
+        return
+    try:
+        ctx.agents.runtime.remove(handle)
+    except (AgentError, NotFound) as exc:
+        log.warning("orphan_remove_failed", handle=handle, error=str(exc))
+        return
+    with ctx.db.write() as session:
+        record_audit(
+            session,
+            SYSTEM_ACTOR,
+            "container.orphan_removed",
+            "server",
+            server_id,
+            ctx.now(),
+            {"handle": handle, "workload_id": container.workload_id, "state": container.state},
+        )
+    log.warning("orphan_removed", handle=handle)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    # Docker reports nanoseconds ("...:05.123456789Z"); Python parses microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00")
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        return None

@@ -1,0 +1,170 @@
+"""The starter loop: creates the containers of replicas the scheduler placed on docker
+servers, then records them.
+
+1. A read transaction finds scheduled/starting/running workloads' allocations on online or
+   draining docker servers that have no container yet, and builds their specs.
+2. Outside any transaction, the agent creates and starts each container. Its create is
+   idempotent by workload + replica, so a retry, or two starters racing, get the same one.
+3. A short write transaction records the handle with a guard (``container_id IS NULL``
+   and the workload's version) and moves the workload to running once every replica has
+   a container. A definitive refusal (unknown image, no GPU runtime...) fails the workload
+   with the agent's problem; an unreachable agent is left to the next tick and the health
+   loop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.runtimes.docker import AgentError, AgentUnreachable
+from gpuyard.services.allocations import record_teardown, release_workload
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.replica_specs import ReplicaJob, docker_server_ids, load_replica_jobs
+from gpuyard.services.workload_transitions import record_change, transition_workload
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+log = get_logger(__name__)
+_HOLDING = [s.value for s in HOLDS_RESOURCES]
+#: Containers created per tick (the rest wait for the next one).
+BATCH = 32
+
+
+def start_scheduled(ctx: ServiceContext) -> int:
+    """One tick; returns how many containers were recorded."""
+    jobs = _replicas_to_start(ctx)
+    started = 0
+    for job in jobs:
+        try:
+            handle = ctx.agents.runtime.start(job.spec)
+        except AgentUnreachable as exc:
+            log.info("start_deferred", workload_id=job.workload_id, error=exc.detail)
+            continue
+        except (AgentError, NotFound) as exc:
+            _record_failure(ctx, job, exc)
+            continue
+        started += record_started(ctx, job, handle, "started")
+    return started
+
+
+def _replicas_to_start(ctx: ServiceContext) -> list[ReplicaJob]:
+    with ctx.db.read() as session:
+        servers = docker_server_ids(session, ["online", "draining"])
+        if not servers:
+            return []
+        allocations = session.scalars(
+            select(AllocationRow)
+            .join(WorkloadRow, WorkloadRow.id == AllocationRow.workload_id)
+            .where(
+                AllocationRow.server_id.in_(list(servers)),
+                AllocationRow.container_id.is_(None),
+                WorkloadRow.status.in_(_HOLDING),
+            )
+            .limit(BATCH)
+        ).all()
+        return load_replica_jobs(session, allocations)
+
+
+def record_started(ctx: ServiceContext, job: ReplicaJob, handle: str, how: str) -> int:
+    """Record ``handle`` on the job's allocation if it is still the one we saw; else the
+    container has no reservation any more and goes to the cleanup loop. Returns 1 when
+    recorded."""
+    now = ctx.now()
+    try:
+        with ctx.db.write() as session:
+            a = AllocationRow
+            guard = (
+                a.container_id.is_(None)
+                if job.container_id is None
+                else (a.container_id == job.container_id)
+            )
+            result = session.execute(
+                update(a).where(a.id == job.allocation_id, guard).values(container_id=handle)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                if session.get(AllocationRow, job.allocation_id) is None:
+                    record_teardown(session, handle, job.server_id, job.workload_id, "released")
+                return 0
+            workload = session.get(WorkloadRow, job.workload_id, populate_existing=True)
+            if workload is None:
+                return 0
+            session.refresh(workload, ["allocations"])
+            _advance(session, workload, job, how, now)
+    except StaleDataError:
+        return 0  # the workload changed meanwhile; the next tick looks again
+    return 1
+
+
+def _advance(
+    session: Session, workload: WorkloadRow, job: ReplicaJob, how: str, now: datetime
+) -> None:
+    """Move the workload on once every replica has a container (or note a recreation)."""
+    status = WorkloadStatus(workload.status)
+    if how == "recreated":
+        record_change(
+            session,
+            workload,
+            f"container of replica {job.spec.replica} vanished from {job.server_name}; "
+            "recreated from its recorded spec",
+            now,
+            {"server": job.server_name, "replica": job.spec.replica},
+        )
+        return
+    if status not in (WorkloadStatus.SCHEDULED, WorkloadStatus.STARTING):
+        return
+    if any(a.container_id is None for a in workload.allocations):
+        if status is WorkloadStatus.SCHEDULED:
+            transition_workload(
+                session, workload, WorkloadStatus.STARTING, f"starting on {job.server_name}", now
+            )
+        return
+    if status is WorkloadStatus.SCHEDULED:
+        transition_workload(
+            session, workload, WorkloadStatus.STARTING, f"starting on {job.server_name}", now
+        )
+    transition_workload(
+        session,
+        workload,
+        WorkloadStatus.RUNNING,
+        f"running on {job.server_name}",
+        now,
+        details={"container": job.spec.replica, "server": job.server_name},
+    )
+
+
+def _record_failure(ctx: ServiceContext, job: ReplicaJob, exc: AgentError | NotFound) -> None:
+    """A definitive refusal fails the workload with the agent's problem; a server without
+    an agent any more sends it back to the queue."""
+    now = ctx.now()
+    try:
+        with ctx.db.write() as session:
+            workload = session.get(WorkloadRow, job.workload_id, populate_existing=True)
+            if workload is None or WorkloadStatus(workload.status) not in HOLDS_RESOURCES:
+                return
+            release_workload(session, workload, reason="start failed")
+            if isinstance(exc, NotFound):
+                transition_workload(
+                    session,
+                    workload,
+                    WorkloadStatus.PENDING,
+                    f"server {job.server_name} has no agent any more; re-queued",
+                    now,
+                )
+                return
+            transition_workload(
+                session,
+                workload,
+                WorkloadStatus.FAILED,
+                f"container start failed on {job.server_name}: {exc.detail}",
+                now,
+                details={"status": exc.status, "title": exc.title, "errors": exc.errors},
+            )
+    except StaleDataError:
+        return
+    ctx.scheduler_wakeup.notify()

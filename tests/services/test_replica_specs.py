@@ -1,0 +1,28 @@
+"""The spec a docker replica is started from names exactly the reserved GPUs by UUID."""
+
+from __future__ import annotations
+
+from gpuyard.services.replica_specs import spec_for
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+UUIDS = {i: f"GPU-{i:08d}-aaaa-bbbb-cccc-{i:012d}" for i in range(4)}
+
+
+def test_a_reservation_of_gpus_1_and_3_carries_exactly_their_uuids() -> None:
+    workload = WorkloadRow(
+        id="w1", name="train", image="pytorch", command=None, env={"A": "1"}, ports=[8888]
+    )
+    allocation = AllocationRow(
+        id="a1",
+        replica=0,
+        cpu_milli=4000,
+        ram_mib=8192,
+        storage_mib=0,
+        gpu_milli=2000,
+        gpu_allocation=[[1, 1000], [3, 1000]],
+    )
+    spec = spec_for(workload, allocation, "gpu-host", UUIDS, {8888: 8205})
+    assert list(spec.gpu_indices) == [1, 3]
+    assert list(spec.gpu_uuids) == [UUIDS[1], UUIDS[3]]
+    assert dict(spec.host_ports) == {8888: 8205}
+    assert (spec.cpu_milli, spec.ram_mib, spec.env) == (4000, 8192, {"A": "1"})
