@@ -41,6 +41,10 @@ def port_range_for(
     return ranges["*"]
 
 
+class PortsExhausted(ReservationConflict):
+    """The server's host port range is full: not a race, retrying at once will not help."""
+
+
 def allocate_ports(
     session: Session,
     *,
@@ -68,7 +72,7 @@ def allocate_ports(
         for _race in range(_MAX_RACES):
             host_port = next(candidates, None)
             if host_port is None:
-                raise ReservationConflict(f"no free host port in {first}-{last}")
+                raise PortsExhausted(f"no free host port in {first}-{last}")
             row = {
                 "server_id": server_id,
                 "host_port": host_port,

@@ -10,7 +10,7 @@ cleanly and is retried next cycle, and (4) records pending reasons that changed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -21,12 +21,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
-from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
+from gpuyard.scheduler.decisions import Admission, CycleResult, Pending, PendingCode
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
 from gpuyard.services.allocations import release_allocation, release_workload
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.ports import allocate_ports, port_range_for
+from gpuyard.services.ports import PortsExhausted, allocate_ports, port_range_for
 from gpuyard.services.snapshot_loader import QueueState, WorkloadSeen, load_queue_state
 from gpuyard.services.workload_transitions import (
     StaleWorkload,
@@ -87,9 +87,11 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     state, result = plan_cycle(ctx)
     admitted = conflicts = preempted = 0
     plain = [a for a in result.admitted if not a.victims]
+    no_ports: list[Pending] = []
     for first in range(0, len(plain), APPLY_BATCH):
-        ok, failed = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
-        admitted, conflicts = admitted + ok, conflicts + failed
+        batch = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
+        admitted, conflicts = admitted + batch.applied, conflicts + batch.stale
+        no_ports += batch.no_ports
     for admission in (a for a in result.admitted if a.victims):
         try:
             seen = state.seen[admission.workload_id]
@@ -98,7 +100,7 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
         except _STALE as exc:
             conflicts += 1
             log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
-    record_pending_reasons(ctx, result.pending, state)
+    record_pending_reasons(ctx, (*result.pending, *no_ports), state)
     if conflicts:
         ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
     if admitted and state.docker_servers:
@@ -112,12 +114,22 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     )
 
 
+@dataclass
+class BatchOutcome:
+    applied: int = 0
+    #: Decisions another decider made stale: worth deciding again at once.
+    stale: int = 0
+    #: Workloads that fit but found their server's host port range full: they wait, with
+    #: that as their reason, until the next regular cycle.
+    no_ports: list[Pending] = field(default_factory=list)
+
+
 def apply_admission_batch(
     ctx: ServiceContext, admissions: list[Admission], state: QueueState
-) -> tuple[int, int]:
-    """Apply admissions without victims; returns (applied, stale)."""
+) -> BatchOutcome:
+    """Apply admissions without victims, each in its own savepoint."""
     now = ctx.now()
-    applied = stale = 0
+    outcome = BatchOutcome()
     with ctx.db.write() as session:
         names = _server_names(session, admissions)
         for admission in admissions:
@@ -130,11 +142,19 @@ def apply_admission_batch(
                         _Placement(names, state.docker_servers, ctx.settings.port_range_table),
                         now,
                     )
-                applied += 1
+                outcome.applied += 1
+            except PortsExhausted as exc:
+                where = ", ".join(
+                    sorted({names.get(a.server_id, a.server_id) for a in admission.assignments})
+                )
+                reason = f"fits on {where} but {exc}"
+                outcome.no_ports.append(
+                    Pending(admission.workload_id, PendingCode.UNSCHEDULABLE, reason)
+                )
             except _STALE as exc:
-                stale += 1
+                outcome.stale += 1
                 log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
-    return applied, stale
+    return outcome
 
 
 def _server_names(session: Session, admissions: list[Admission]) -> dict[str, str]:
