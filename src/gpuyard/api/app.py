@@ -25,39 +25,15 @@ from gpuyard.api.routers import (
     workload_io,
     workloads,
 )
+from gpuyard.services.background import build_loops
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.health import probe_servers
-from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.services.loops import Loop, LoopRunner
-from gpuyard.services.reconcile import reconcile_servers
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.starter import start_scheduled
-from gpuyard.services.teardown import run_teardowns
+from gpuyard.services.loops import LoopRunner
 
 
 def _operation_id(route: APIRoute) -> str:
     # Stable ids ("workloads-create_workload") so generated clients keep method names.
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name}"
-
-
-def build_loops(ctx: ServiceContext) -> list[Loop]:
-    """Every background loop of a process, with its interval (jitter +-20 %)."""
-    s = ctx.settings
-    scheduler = Loop("scheduler", s.scheduler_interval_s, lambda: run_scheduling_cycle(ctx))
-    scheduler.wakeup = ctx.scheduler_wakeup
-    starter = Loop("starter", s.starter_interval_s, lambda: start_scheduled(ctx))
-    starter.wakeup = ctx.starter_wakeup
-    reconcile = Loop("reconcile", s.reconcile_interval_s, lambda: reconcile_servers(ctx))
-    reconcile.wakeup = ctx.reconcile_wakeup
-    return [
-        scheduler,
-        Loop("lifecycle", 1.0, lambda: advance_lifecycles(ctx)),
-        starter,
-        Loop("health", s.health_interval_s, lambda: probe_servers(ctx)),
-        reconcile,
-        Loop("cleanup", s.cleanup_interval_s, lambda: run_teardowns(ctx)),
-    ]
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:

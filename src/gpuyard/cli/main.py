@@ -88,5 +88,42 @@ def serve(
     uvicorn.run(create_app(ctx), host=settings.host, port=settings.port, log_level="warning")
 
 
+@app.command()
+def worker(
+    data_dir: Annotated[Path | None, typer.Option(help="where SQLite and keys live")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL instead of the embedded SQLite")
+    ] = None,
+) -> None:
+    """Run the background loops (scheduler, lifecycle, starter, health, reconcile,
+    cleanup) without the API, beside `gpuyard serve --no-loops` processes."""
+    import signal
+    import threading
+
+    from gpuyard.log import configure_logging
+    from gpuyard.services.background import build_loops
+    from gpuyard.services.bootstrap import build_context
+    from gpuyard.services.loops import LoopRunner
+    from gpuyard.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_json)
+    ctx = build_context(settings)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    runner = LoopRunner(build_loops(ctx))
+    runner.start()
+    console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
+    stopping.wait()
+    runner.stop()
+    ctx.db.dispose()
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,80 @@
+"""`gpuyard serve --no-loops` plus `gpuyard worker`: the API only queues, the worker
+process places (the split DESIGN.md section 7 describes for scale-out)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD
+from factories.processes import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_worker_places_what_the_loopless_api_queued(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        "GPUYARD_ADMIN_EMAIL": ADMIN_EMAIL,
+        "GPUYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "GPUYARD_SCHEDULER_INTERVAL_S": "0.3",
+        "GPUYARD_LOCAL_DOCKER": "off",
+    }
+    port = free_port()
+    cli = [sys.executable, "-m", "gpuyard.cli.main"]
+    log = open(tmp_path / "api.log", "wb")  # noqa: SIM115
+    api = subprocess.Popen(
+        [*cli, "serve", "--no-loops", "--demo", "--port", str(port), "--data-dir", str(data)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {_login(url, api)}"}
+        created = httpx.post(
+            f"{url}/api/v1/workloads", headers=headers, json={"image": "busybox", "gpu": 2}
+        ).json()
+        time.sleep(1.0)  # no loops in the API process: nothing places it
+        assert _status(url, headers, created["id"]) == "pending"
+
+        worker = subprocess.Popen(
+            [*cli, "worker", "--data-dir", str(data)], env=env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while _status(url, headers, created["id"]) != "running":
+            assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
+            time.sleep(0.2)
+    finally:
+        for proc in (api, worker):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(15)
+        log.close()
+    assert worker is not None
+    assert worker.returncode == 0  # SIGTERM stops the loops cleanly
+
+
+def _login(url: str, proc: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "gpuyard serve exited"
+        try:
+            response = httpx.post(
+                f"{url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            )
+            return str(response.json()["access_token"])
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("gpuyard serve never answered")
+
+
+def _status(url: str, headers: dict[str, str], workload_id: str) -> str:
+    return str(httpx.get(f"{url}/api/v1/workloads/{workload_id}", headers=headers).json()["status"])
