@@ -43,7 +43,7 @@ log = get_logger(__name__)
 
 _INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
 #: Admissions applied per write transaction (each in its own savepoint).
-APPLY_BATCH = 256
+APPLY_BATCH = 64
 #: What a decision that went stale raises: another decider moved first.
 _STALE = (ReservationConflict, StaleWorkload, StaleDataError, IntegrityError)
 
