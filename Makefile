@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format bench clean
+.PHONY: run test lint typecheck format bench bench-full clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,15 +23,23 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+## bench: quick benchmarks (< 5 min on 2 cores): tables, bench/results/latest.json, docs/benchmarks.md
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## bench-full: the sizes issue 8 names (slow)
+bench-full: $(STAMP)
+	$(BIN)/python -m bench --full
 
 clean:
 	rm -rf $(VENV) gpuyard-data .pytest_cache .mypy_cache .ruff_cache

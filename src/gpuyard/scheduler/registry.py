@@ -23,6 +23,7 @@ from gpuyard.scheduler.framework import (
     VictimSelector,
 )
 from gpuyard.scheduler.plugins.cluster import ClusterFilter
+from gpuyard.scheduler.plugins.fgd import FgdScorer
 from gpuyard.scheduler.plugins.fit import FitFilter
 from gpuyard.scheduler.plugins.gpu_model import GpuModelFilter
 from gpuyard.scheduler.plugins.holds import HoldsFilter
@@ -49,6 +50,7 @@ REGISTRY: dict[str, PluginFactory] = {
     "tightest_first": TightestFirst,
     "emptiest_first": EmptiestFirst,
     "minimal_victims": MinimalVictims,
+    "fgd": FgdScorer,
 }
 
 
@@ -81,6 +83,15 @@ PROFILES: dict[str, ProfileConfig] = {
         filters=("fit", "holds"),
         scorers=("least_allocated",),
         order="emptiest_first",
+        victims="minimal_victims",
+    ),
+    # Fragmentation Gradient Descent (plugins/fgd.py); most_allocated breaks its ties.
+    "fgd": ProfileConfig(
+        admission=("quota",),
+        static_filters=("status", "cluster", "labels", "gpu_model"),
+        filters=("fit", "holds"),
+        scorers=("fgd", "most_allocated"),
+        order="tightest_first",
         victims="minimal_victims",
     ),
 }

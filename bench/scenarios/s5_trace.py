@@ -1,0 +1,202 @@
+"""S5 GPU trace replay: the Alibaba openb trace (Weng et al., "Beware of Fragmentation",
+USENIX ATC 2023; data and README in bench/data/alibaba-openb/).
+
+1,213 GPU servers (a stride keeps every n-th in quick mode); the pods arrive in creation
+order, then resampled uniformly from the trace (seeded) to inflate the workload, until the
+arrived GPU demand reaches the last checkpoint. The figure is the share of the cluster's GPUs
+left unallocated when the arrived demand reaches 100% of the capacity (more checkpoints are
+recorded for the curve). ``make bench-full`` also runs the paper's own order: the pods
+shuffled (seeds 42, 43, 44) and inflated to 130%.
+
+Policies: ``pack`` (our default profile, default config), ``fgd`` (Fragmentation Gradient
+Descent, the registry's profile with its generic workload mix), ``fgd + trace mix`` (the same
+scorer given the trace's pod-shape popularity, as the paper does), ``fgd + learned mix``
+(the mix re-estimated every cycle from the running pods and the pods being decided: what
+the engine could do by itself with a per-cycle hook), and the four baselines. The fgd
+variants with a mix are registered by the bench only.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from statistics import mean
+
+from bench.baselines import all_baselines
+from bench.pg import PgDatabases
+from bench.replay import Replay, checkpoints, replay_baseline, replay_engine
+from bench.result import ScenarioResult, Table
+from bench.simstore import SimStore
+from bench.trace import Trace, TracePod, as_pending, load_trace
+from gpuyard.scheduler import registry
+from gpuyard.scheduler.plugins.fgd import FgdScorer, WorkloadMix
+from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload
+
+TRACE_MIX_PROFILE = "fgd-openb"
+
+
+@dataclass(frozen=True)
+class S5Config:
+    node_stride: int
+    fractions: tuple[float, ...]  # checkpoints; 1.0 is the headline
+    shuffled_seeds: tuple[int, ...]  # extra runs in the paper's order (shuffled)
+    shuffled_to: float  # the paper inflates to 130%
+
+
+QUICK = S5Config(2, (0.8, 0.9, 1.0), (), 1.0)
+FULL = S5Config(1, (0.8, 0.9, 1.0, 1.1, 1.2, 1.3), (42, 43, 44), 1.3)
+SMOKE = S5Config(40, (0.5, 1.0), (), 1.0)
+CONFIGS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
+
+
+def trace_mix(trace: Trace) -> WorkloadMix:
+    """The trace's pod shapes weighted by how often they occur (the paper's target workload)."""
+    counts = collections.Counter((p.resources, p.gpu_model) for p in trace.pods)
+    return WorkloadMix([(res, model, float(n)) for (res, model), n in counts.items()])
+
+
+class LearnedMix:
+    """A profile per cycle whose fgd mix is what runs plus what is about to be decided: what
+    a per-cycle hook in the engine could estimate by itself (bench-only registration)."""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def __call__(self, store: SimStore, batch: Sequence[PendingWorkload]) -> str:
+        counts = collections.Counter(r.resources for r in store.running.values())
+        counts.update(w.resources for w in batch)
+        self._n += 1
+        name = f"fgd-learned-{self._n}"
+        mix = WorkloadMix([(res, None, float(n)) for res, n in counts.items()])
+        registry.REGISTRY[name] = partial(FgdScorer, mix)
+        registry.PROFILES[name] = replace(
+            registry.PROFILES["fgd"], scorers=(name, "most_allocated")
+        )
+        return name
+
+
+def register_trace_profile(mix: WorkloadMix) -> str:
+    """Add ``fgd-openb`` (the fgd profile with the trace's mix) to this process's registry."""
+    registry.REGISTRY["fgd_openb"] = partial(FgdScorer, mix)
+    registry.PROFILES[TRACE_MIX_PROFILE] = replace(
+        registry.PROFILES["fgd"], scorers=("fgd_openb", "most_allocated")
+    )
+    return TRACE_MIX_PROFILE
+
+
+def arrival_sequence(trace: Trace, up_to: float, seed: int, shuffle: bool) -> list[PendingWorkload]:
+    """Pods (in creation order, or shuffled) then resampled ones, until the arrived GPU
+    demand reaches ``up_to`` times the capacity."""
+    rng = random.Random(seed)
+    first: list[TracePod] = list(trace.pods)
+    if shuffle:
+        rng.shuffle(first)
+    out: list[PendingWorkload] = []
+    demand, goal = 0, up_to * trace.gpu_capacity_milli
+    while demand < goal:
+        pod = first[len(out)] if len(out) < len(first) else rng.choice(trace.pods)
+        out.append(as_pending(pod, len(out)))
+        demand += pod.resources.gpu_milli
+    return out
+
+
+def run_policies(
+    trace: Trace, arrivals: list[PendingWorkload], fractions: tuple[float, ...]
+) -> dict[str, Replay]:
+    snapshot = ClusterSnapshot(servers=trace.servers)
+    marks = checkpoints(arrivals, trace.gpu_capacity_milli, fractions)
+    out = {
+        "pack": replay_engine("pack", snapshot, arrivals, marks),
+        "fgd": replay_engine("fgd", snapshot, arrivals, marks),
+        "fgd + trace mix": replay_engine(TRACE_MIX_PROFILE, snapshot, arrivals, marks),
+        "fgd + learned mix": replay_engine(LearnedMix(), snapshot, arrivals, marks, "learned"),
+    }
+    for choice in all_baselines(seed=7):
+        out[choice.name] = replay_baseline(choice, snapshot, arrivals, marks)
+    return out
+
+
+def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
+    """Replay the trace for every policy (``pg`` is unused: no database here)."""
+    cfg = CONFIGS[mode]
+    trace = load_trace(cfg.node_stride)
+    register_trace_profile(trace_mix(trace))
+    gpus = trace.gpu_capacity_milli // 1000
+    setup = (
+        f"{len(trace.servers):,} servers / {gpus:,} GPUs"
+        + (f" (1 node in {cfg.node_stride} of 1,213 in quick mode)" if cfg.node_stride > 1
+           else "")
+        + f"; {len(trace.pods):,} trace pods in creation order, inflated by resampling"
+    )  # fmt: skip
+    result = ScenarioResult("S5", "Alibaba openb GPU trace replay", setup)
+    arrivals = arrival_sequence(trace, max(cfg.fractions), seed=42, shuffle=False)
+    runs = run_policies(trace, arrivals, cfg.fractions)
+    _report(result, "creation order", runs, cfg.fractions, headline=True)
+    if cfg.shuffled_seeds:
+        shuffled = [
+            run_policies(trace, arrival_sequence(trace, cfg.shuffled_to, s, True), cfg.fractions)
+            for s in cfg.shuffled_seeds
+        ]
+        averaged = {
+            name: Replay(
+                name,
+                {f: mean(r[name].unallocated[f] for r in shuffled) for f in cfg.fractions},
+                round(mean(r[name].placed for r in shuffled)),
+                round(mean(r[name].arrived for r in shuffled)),
+                mean(r[name].seconds for r in shuffled),
+            )
+            for name in shuffled[0]
+        }
+        label = f"shuffled, mean of seeds {', '.join(map(str, cfg.shuffled_seeds))}"
+        _report(result, label, averaged, cfg.fractions, headline=False)
+    if trace.multi_model_pods:
+        result.notes.append(f"{trace.multi_model_pods} pods name several GPU models; the "
+                            "engine takes one model per request, the first was used.")  # fmt: skip
+    return result
+
+
+def _report(
+    result: ScenarioResult,
+    label: str,
+    runs: dict[str, Replay],
+    fractions: tuple[float, ...],
+    headline: bool,
+) -> None:
+    best_fit = runs["best-fit"].unallocated[1.0]
+    columns = ["policy", *(f"unalloc. @{f:.0%}" for f in fractions), "vs best-fit @100%",
+               "pods placed", "replay time"]  # fmt: skip
+    table = Table(f"Share of GPUs left unallocated ({label})", columns)
+    key = "creation" if headline else "shuffled"
+    for name, replay in runs.items():
+        at100 = replay.unallocated[1.0]
+        fewer = (best_fit - at100) / best_fit * 100 if best_fit else float("nan")
+        baseline = name in {"first-fit", "best-fit", "random-fit", "dot-product"}
+        figures = {
+            "unallocated_pct": {f"{f:.2f}": replay.unallocated[f] * 100 for f in fractions},
+            "fewer_than_best_fit_pct": fewer,
+            "placed": replay.placed,
+            "arrived": replay.arrived,
+            "seconds": replay.seconds,
+        }
+        if baseline:
+            result.baselines.setdefault(name, {})[key] = figures
+        else:
+            result.figures[f"{key}_{name}"] = figures
+        table.add(
+            f"{name} (baseline)" if baseline else name,
+            *(f"{replay.unallocated[f] * 100:.2f}%" for f in fractions),
+            "-" if name == "best-fit" else f"{fewer:+.1f}% fewer",
+            f"{replay.placed:,} of {replay.arrived:,}",
+            f"{replay.seconds:.1f} s",
+        )
+    result.tables.append(table)
+    if headline:
+        result.figures["fewer_unallocated_vs_best_fit_pct"] = result.figures["creation_pack"][
+            "fewer_than_best_fit_pct"
+        ]
+        result.figures["fgd_trace_mix_fewer_vs_best_fit_pct"] = result.figures[
+            "creation_fgd + trace mix"
+        ]["fewer_than_best_fit_pct"]
