@@ -19,7 +19,7 @@ which a greedy evict-then-reprieve pass answers instead; below the caps (up to 1
 evictable replicas per server, e.g. C(16, 4) = 1820 sets of four) the answer is exact.
 Servers are visited by their lowest evictable priority, so once the best set's highest
 priority is below the next server's lowest, no later server can win (exact pruning for one
-replica); at most ``preemption_candidates`` servers get a search.
+replica); the search stops after ``preemption_candidates`` servers that can make room.
 """
 
 from __future__ import annotations
@@ -182,9 +182,6 @@ def find_preemption(
                 continue
             if not need.fits_in(node.view.capacity) or len(node.matching(req.model)) < devices:
                 continue
-            if max_servers and searched >= max_servers:
-                return best
-            searched += 1
             # Never its own replicas (a raised priority may not be copied to them yet).
             victims = [
                 r for r in node.evictable if r.priority < req.priority and r.workload_id != req.id
@@ -192,8 +189,15 @@ def find_preemption(
             if not victims:
                 continue
             found = selector.select(req, node, victims, batch, cycle.now)
-            if found is not None and (best is None or server_key(found) < server_key(best)):
+            if found is None:
+                continue  # cheap: evicting every candidate would not make room here
+            if best is None or server_key(found) < server_key(best):
                 best = found
+            # The cap bounds the exact searches that succeed, not the servers looked at:
+            # counting hopeless servers let a full fleet starve preemptors (bench S3).
+            searched += 1
+            if max_servers and searched >= max_servers:
+                return best
     return best
 
 
