@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     scheduler_profile: str = "pack"
     scheduler_interval_s: float = 2.0
+    #: One active scheduler per deployment through a lease in the database: None = on with
+    #: PostgreSQL (several processes), off with the embedded SQLite.
+    scheduler_lease: bool | None = None
     starvation_seconds: float = 600.0
     min_runtime_seconds: float = 0.0
     preemption_backoff_initial_s: float = 10.0

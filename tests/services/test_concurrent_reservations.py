@@ -125,6 +125,9 @@ def test_four_server_processes(race_ctx: ServiceContext, tmp_path: Path) -> None
         "GPUYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "GPUYARD_SCHEDULER_INTERVAL_S": "0.2",
         "GPUYARD_LOG_LEVEL": "WARNING",
+        # No lease: all four processes decide at once, so the database guards are what
+        # keeps them from oversubscribing (with a lease only one would plan).
+        "GPUYARD_SCHEDULER_LEASE": "false",
     }
     with serve_processes(4, ctx.settings.data_dir, ctx.settings.database_url, env) as urls:
         token = httpx.post(

@@ -1,5 +1,6 @@
 """`gpuyard serve --no-loops` plus `gpuyard worker`: the API only queues, the worker
-process places (the split DESIGN.md section 7 describes for scale-out)."""
+process places (the split DESIGN.md section 7 describes for scale-out); and the lease that
+makes one process the active scheduler."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD
+from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD, make_context, make_settings
 from factories.processes import free_port
+
+from gpuyard.services.background import stop_loops
+from gpuyard.services.loops import LoopRunner
+from gpuyard.services.scheduling import holds_scheduler_lease, run_scheduling_cycle
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +83,18 @@ def _login(url: str, proc: subprocess.Popen[bytes]) -> str:
 
 def _status(url: str, headers: dict[str, str], workload_id: str) -> str:
     return str(httpx.get(f"{url}/api/v1/workloads/{workload_id}", headers=headers).json()["status"])
+
+
+def test_with_the_lease_only_one_process_schedules(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", None, scheduler_lease=True)
+    leader, other = make_context(settings), make_context(settings)  # two "processes"
+    assert holds_scheduler_lease(leader)
+    assert not holds_scheduler_lease(other)
+    skipped = run_scheduling_cycle(other)
+    assert (skipped.considered, skipped.admitted) == (0, 0)
+
+    stop_loops(leader, LoopRunner([]))  # a clean stop hands the lease over at once
+    assert holds_scheduler_lease(other)
+    assert not holds_scheduler_lease(leader)
+    leader.db.dispose()
+    other.db.dispose()

@@ -25,7 +25,7 @@ from gpuyard.api.routers import (
     workload_io,
     workloads,
 )
-from gpuyard.services.background import build_loops
+from gpuyard.services.background import build_loops, stop_loops
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops import LoopRunner
 
@@ -48,7 +48,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             yield
         finally:
             if runner:
-                runner.stop()
+                stop_loops(ctx, runner)
 
     app = FastAPI(
         title="gpuyard",

@@ -101,7 +101,7 @@ def worker(
     import threading
 
     from gpuyard.log import configure_logging
-    from gpuyard.services.background import build_loops
+    from gpuyard.services.background import build_loops, stop_loops
     from gpuyard.services.bootstrap import build_context
     from gpuyard.services.loops import LoopRunner
     from gpuyard.settings import Settings
@@ -121,7 +121,7 @@ def worker(
     runner.start()
     console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
     stopping.wait()
-    runner.stop()
+    stop_loops(ctx, runner)
     ctx.db.dispose()
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.health import probe_servers
 from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.services.loops import Loop
+from gpuyard.services.loops import Loop, LoopRunner
 from gpuyard.services.reconcile import reconcile_servers
-from gpuyard.services.scheduling import run_scheduling_cycle
+from gpuyard.services.scheduling import give_up_scheduler_lease, run_scheduling_cycle
 from gpuyard.services.starter import start_scheduled
 from gpuyard.services.teardown import run_teardowns
 
@@ -34,3 +34,9 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
         reconcile,
         Loop("cleanup", s.cleanup_interval_s, lambda: run_teardowns(ctx)),
     ]
+
+
+def stop_loops(ctx: ServiceContext, runner: LoopRunner) -> None:
+    """Stop the loops, then hand the scheduler lease over without waiting for it to lapse."""
+    runner.stop()
+    give_up_scheduler_lease(ctx)

@@ -4,6 +4,7 @@ secret box and the login throttle."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +53,8 @@ class ServiceContext:
     starter_wakeup: Wakeup = field(default_factory=Wakeup)
     #: Hints the reconcile loop (a server came back online).
     reconcile_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: This process's name as a lease holder.
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
         s = self.settings

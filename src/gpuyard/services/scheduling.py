@@ -36,6 +36,7 @@ from gpuyard.services.workload_transitions import (
 )
 from gpuyard.store.base import new_id
 from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.leases import release_lease, try_acquire_lease
 from gpuyard.store.reservations import ReservationConflict, reserve_resources
 from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
 
@@ -84,6 +85,8 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     while the others commit together. Admissions with victims each get a transaction of
     their own (evictions and the preemptor's reservation commit together)."""
     started = time.perf_counter()
+    if not holds_scheduler_lease(ctx):
+        return CycleStats(0, 0, 0, 0, time.perf_counter() - started)
     state, result = plan_cycle(ctx)
     admitted = conflicts = preempted = 0
     plain = [a for a in result.admitted if not a.victims]
@@ -122,6 +125,33 @@ class BatchOutcome:
     #: Workloads that fit but found their server's host port range full: they wait, with
     #: that as their reason, until the next regular cycle.
     no_ports: list[Pending] = field(default_factory=list)
+
+
+SCHEDULER_LEASE = "scheduler"
+
+
+def scheduler_lease_enabled(ctx: ServiceContext) -> bool:
+    configured = ctx.settings.scheduler_lease
+    return not ctx.db.is_sqlite if configured is None else configured
+
+
+def holds_scheduler_lease(ctx: ServiceContext) -> bool:
+    """True when this process is the deployment's active scheduler (or leases are off).
+
+    Another process holding the lease simply means this one does not plan; if it dies,
+    the lease lapses after a few intervals and the next process to try takes over."""
+    if not scheduler_lease_enabled(ctx):
+        return True
+    ttl = timedelta(seconds=max(10.0, 5 * ctx.settings.scheduler_interval_s))
+    with ctx.db.write() as session:
+        return try_acquire_lease(session, SCHEDULER_LEASE, ctx.instance_id, ctx.now(), ttl)
+
+
+def give_up_scheduler_lease(ctx: ServiceContext) -> None:
+    """On a clean stop: let another process take over at once."""
+    if scheduler_lease_enabled(ctx):
+        with ctx.db.write() as session:
+            release_lease(session, SCHEDULER_LEASE, ctx.instance_id, ctx.now())
 
 
 def apply_admission_batch(

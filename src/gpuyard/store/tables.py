@@ -4,6 +4,7 @@ from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import Base
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import InviteRow, TeamMemberRow, TeamRow, UserRow
+from gpuyard.store.lease_tables import LeaseRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
@@ -16,6 +17,7 @@ __all__ = [
     "ClusterRow",
     "ContainerTeardownRow",
     "InviteRow",
+    "LeaseRow",
     "PortAllocationRow",
     "RevokedSessionRow",
     "ServerGpuRow",
