@@ -86,7 +86,9 @@ def run_agent(
 
 def _remove_containers_of(client: docker.DockerClient, agent_name: str) -> None:
     """The agent's containers go with it, so a long test session does not keep them running."""
-    found = client.containers.list(all=True, filters={"label": f"gpuyard.agent={agent_name}"})
+    found = client.containers.list(
+        all=True, filters={"label": f"gpuyard.agent={agent_name}"}, ignore_removed=True
+    )
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda container: container.remove(force=True), found))
 

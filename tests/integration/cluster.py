@@ -156,7 +156,9 @@ def run_plane(dockerd: DockerServer, base: Path) -> Iterator[Plane]:
         plane_server.stop()
         for host in hosts.values():
             host.served.stop()
-        for container in client.containers.list(all=True, filters={"label": "gpuyard.agent"}):
+        for container in client.containers.list(
+            all=True, filters={"label": "gpuyard.agent"}, ignore_removed=True
+        ):
             if container.labels.get("gpuyard.agent") in hosts:
                 container.remove(force=True)
         ctx.agents.close()

@@ -48,7 +48,7 @@ def web(plane: Plane, dockerd: DockerServer) -> dict[str, Any]:
 def _container(plane: Plane, workload: dict[str, Any]) -> Any:
     host = plane.hosts[workload["server_name"]]
     found = host.docker.containers.list(
-        all=True, filters={"label": f"gpuyard.workload={workload['id']}"}
+        all=True, filters={"label": f"gpuyard.workload={workload['id']}"}, ignore_removed=True
     )
     return next(c for c in found if c.labels["gpuyard.agent"] == host.name)
 
@@ -170,7 +170,9 @@ def test_a_lost_host_requeues_its_workload_on_the_other(plane: Plane, web: dict[
             not [
                 c
                 for c in plane.hosts[first].docker.containers.list(
-                    all=True, filters={"label": f"gpuyard.workload={web['id']}"}
+                    all=True,
+                    filters={"label": f"gpuyard.workload={web['id']}"},
+                    ignore_removed=True,
                 )
                 if c.labels["gpuyard.agent"] == first
             ]
@@ -191,7 +193,7 @@ def test_stop_tears_the_container_down(plane: Plane, web: dict[str, Any]) -> Non
     wait_for(
         lambda: (
             not plane.hosts["host-a"].docker.containers.list(
-                all=True, filters={"label": f"gpuyard.workload={web['id']}"}
+                all=True, filters={"label": f"gpuyard.workload={web['id']}"}, ignore_removed=True
             )
         ),
         what="the containers to be removed",

@@ -214,7 +214,7 @@ class DockerServer(LocalServer):
 
     def _shutdown(self) -> None:
         with contextlib.suppress(DockerException), contextlib.closing(self.client()) as client:
-            containers = client.containers.list(all=True)
+            containers = client.containers.list(all=True, ignore_removed=True)
             with ThreadPoolExecutor(max_workers=8) as pool:  # one by one takes seconds
                 list(pool.map(_remove, containers))
         self._terminate()

@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request
 from gpuyard.services.context import ServiceContext
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
