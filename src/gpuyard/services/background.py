@@ -20,7 +20,9 @@ from gpuyard.services.teardown import run_teardowns
 def build_loops(ctx: ServiceContext) -> list[Loop]:
     """Every background loop of a process, with its interval (jitter +-20 %)."""
     s = ctx.settings
-    scheduler = Loop("scheduler", s.scheduler_interval_s, lambda: run_scheduling_cycle(ctx))
+    scheduler = Loop(
+        "scheduler", s.scheduler_interval_s, lambda: run_scheduling_cycle(ctx), rest_ratio=1.0
+    )
     scheduler.wakeup = ctx.scheduler_wakeup
     starter = Loop("starter", s.starter_interval_s, lambda: start_scheduled(ctx))
     starter.wakeup = ctx.starter_wakeup

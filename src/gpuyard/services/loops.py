@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,10 @@ class Loop:
     tick: Callable[[], object]
     jitter: float = 0.2  # +-20 % of the interval
     wakeup: Wakeup = field(default_factory=Wakeup)
+    #: After a tick of T seconds, a wake-up starts the next one no sooner than
+    #: ``rest_ratio * T`` later: a loop woken by every commit (the scheduler) then coalesces
+    #: bursts into one tick and leaves the API at least this share of the interpreter.
+    rest_ratio: float = 0.0
 
     def next_delay(self) -> float:
         return self.interval_s * (1 + random.uniform(-self.jitter, self.jitter))
@@ -55,8 +60,13 @@ class LoopRunner:
 
     def _run(self, loop: Loop) -> None:
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 loop.tick()
             except Exception:  # a failing tick must not kill the loop; log and go on
                 log.exception("loop_tick_failed", loop=loop.name)
-            loop.wakeup.wait(loop.next_delay())
+            delay = loop.next_delay()
+            rest = min(loop.rest_ratio * (time.monotonic() - started), delay)
+            if rest > 0:
+                self._stopping.wait(rest)  # wake-ups arriving meanwhile stay set
+            loop.wakeup.wait(max(delay - rest, 0.0))
