@@ -128,6 +128,25 @@ def test_a_container_removed_from_outside_is_recreated(plane: Plane, web: dict[s
     )
 
 
+def test_a_container_killed_from_outside_is_recreated(plane: Plane, web: dict[str, Any]) -> None:
+    before = _container(plane, web)
+    before.kill()  # SIGKILL from outside gpuyard: exit 137, not an OOM kill
+    wait_for(
+        lambda: _running_container_other_than(plane, web, before.id),
+        timeout=10,
+        what="the killed container to be replaced",
+    )
+    assert plane.api.get(f"/api/v1/workloads/{web['id']}").json()["status"] == "running"
+    wait_for(
+        lambda: any(
+            "killed from outside (exit 137); recreated" in (e["reason"] or "")
+            for e in _events(plane, web["id"])
+        ),
+        timeout=5,
+        what="the recovery event",
+    )
+
+
 def _events(plane: Plane, workload_id: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = plane.api.get(f"/api/v1/workloads/{workload_id}/events").json()[
         "data"

@@ -7,7 +7,8 @@ gpuyard containers. Then, against the allocations the database records there:
   replica has; non-zero -> ``failed`` with the code (and OOM) in the reason; its
   reservation is released and the containers go to the cleanup loop;
 - a recorded container that vanished while its workload should run (removed from
-  outside): **recovery** recreates it from the recorded spec on the same server (the
+  outside), or was killed from outside (exit 137/143 without an OOM kill): **recovery**
+  removes what is left and recreates it from the recorded spec on the same server (the
   agent's create is idempotent) and records the new container with an event;
 - a gpuyard container no allocation knows (and no teardown is pending for): reported in
   the log, and removed (with an audit event) once older than ``orphan_grace_s``.
@@ -41,6 +42,7 @@ from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 log = get_logger(__name__)
 _HOLDING = [s.value for s in HOLDS_RESOURCES]
 _FINISHED_STATES = frozenset({"exited", "dead"})
+_SIGNAL_EXITS = frozenset({137, 143})
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,12 @@ def reconcile_server(
         known.add(container_id)
         container = by_id.get(container_id)
         if container is None:
-            _recover(ctx, job)
+            _recover(ctx, job, "vanished")
         elif container.state in _FINISHED_STATES and container.exit_code is not None:
-            finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+            if killed_from_outside(container):
+                _restart_killed(ctx, job, container)
+            else:
+                finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
     if finished:
         _apply_finished(ctx, finished)
     for container in observed:
@@ -116,15 +121,34 @@ def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
     return _Recorded(jobs, starting, tearing_down)
 
 
-def _recover(ctx: ServiceContext, job: ReplicaJob) -> None:
-    """The container vanished while its workload should run: recreate it, same server."""
-    log.warning("container_vanished", workload_id=job.workload_id, handle=job.container_id)
+def killed_from_outside(container: ContainerInfo) -> bool:
+    """Ended by SIGKILL or SIGTERM (exit 128+9 / 128+15) that gpuyard did not send: our own
+    stops release the reservation first, so a container we stop is never reconciled here.
+    An OOM kill is the workload's own failure, not an outside kill."""
+    return container.exit_code in _SIGNAL_EXITS and not container.oom_killed
+
+
+def _restart_killed(ctx: ServiceContext, job: ReplicaJob, container: ContainerInfo) -> None:
+    """Someone killed the container (``docker kill``): remove it, then recreate it."""
+    assert job.container_id is not None
+    log.warning("container_killed", workload_id=job.workload_id, exit_code=container.exit_code)
+    try:
+        ctx.agents.runtime.remove(job.container_id)
+    except (AgentError, NotFound) as exc:
+        log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
+        return
+    _recover(ctx, job, f"was killed from outside (exit {container.exit_code})")
+
+
+def _recover(ctx: ServiceContext, job: ReplicaJob, what_happened: str) -> None:
+    """The container is gone while its workload should run: recreate it, same server."""
+    log.warning("container_recovery", workload_id=job.workload_id, handle=job.container_id)
     try:
         handle = ctx.agents.runtime.start(job.spec)
     except (AgentError, NotFound) as exc:
         log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
         return
-    record_started(ctx, job, handle, "recreated")
+    record_started(ctx, job, handle, "recreated", what_happened)
 
 
 def _apply_finished(

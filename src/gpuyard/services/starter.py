@@ -71,7 +71,9 @@ def _replicas_to_start(ctx: ServiceContext) -> list[ReplicaJob]:
         return load_replica_jobs(session, allocations)
 
 
-def record_started(ctx: ServiceContext, job: ReplicaJob, handle: str, how: str) -> int:
+def record_started(
+    ctx: ServiceContext, job: ReplicaJob, handle: str, how: str, what_happened: str = ""
+) -> int:
     """Record ``handle`` on the job's allocation if it is still the one we saw; else the
     container has no reservation any more and goes to the cleanup loop. Returns 1 when
     recorded."""
@@ -95,14 +97,19 @@ def record_started(ctx: ServiceContext, job: ReplicaJob, handle: str, how: str) 
             if workload is None:
                 return 0
             session.refresh(workload, ["allocations"])
-            _advance(session, workload, job, how, now)
+            _advance(session, workload, job, how, now, what_happened)
     except StaleDataError:
         return 0  # the workload changed meanwhile; the next tick looks again
     return 1
 
 
 def _advance(
-    session: Session, workload: WorkloadRow, job: ReplicaJob, how: str, now: datetime
+    session: Session,
+    workload: WorkloadRow,
+    job: ReplicaJob,
+    how: str,
+    now: datetime,
+    what_happened: str = "",
 ) -> None:
     """Move the workload on once every replica has a container (or note a recreation)."""
     status = WorkloadStatus(workload.status)
@@ -110,8 +117,8 @@ def _advance(
         record_change(
             session,
             workload,
-            f"container of replica {job.spec.replica} vanished from {job.server_name}; "
-            "recreated from its recorded spec",
+            f"container of replica {job.spec.replica} on {job.server_name} "
+            f"{what_happened or 'vanished'}; recreated from its recorded spec",
             now,
             {"server": job.server_name, "replica": job.spec.replica},
         )

@@ -1,0 +1,31 @@
+"""Which exits reconcile treats as "killed from outside" (recover) vs the workload's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpuyard.agent.models import ContainerInfo
+from gpuyard.services.reconcile import killed_from_outside
+
+
+def exited(code: int, oom: bool = False) -> ContainerInfo:
+    return ContainerInfo(
+        id="c", name="n", workload_id="w", replica=0, image="busybox", state="exited",
+        running=False, exit_code=code, oom_killed=oom,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("container", "recover"),
+    [
+        (exited(137), True),
+        (exited(143), True),
+        (exited(137, oom=True), False),
+        (exited(0), False),
+        (exited(1), False),
+        (exited(3), False),
+    ],
+    ids=["docker kill", "SIGTERM", "OOM kill is its own failure", "success", "error", "exit 3"],
+)
+def test_killed_from_outside(container: ContainerInfo, recover: bool) -> None:
+    assert killed_from_outside(container) is recover
