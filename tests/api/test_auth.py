@@ -56,3 +56,15 @@ def test_health_endpoints_are_open(ctx: ServiceContext, path: str) -> None:
     response = TestClient(create_app(ctx)).get(path)
     assert response.status_code == 200
     assert response.json()["status"] in {"ok", "ready"}
+
+
+def test_api_docs_are_served_without_a_cdn(ctx: ServiceContext) -> None:
+    client = TestClient(create_app(ctx))
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text
+    assert "/api/docs/assets/swagger-ui-bundle.js" in page.text
+    script = client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+    assert client.get("/api/openapi.json").json()["info"]["title"] == "gpuyard"

@@ -30,7 +30,12 @@ def test_every_permission_has_a_rule() -> None:
 
 def test_only_login_register_and_health_are_public() -> None:
     public = {p for p in Permission if is_public(p)}
-    assert public == {Permission.AUTH_LOGIN, Permission.AUTH_REGISTER, Permission.HEALTH}
+    assert public == {
+        Permission.AUTH_LOGIN,
+        Permission.AUTH_REGISTER,
+        Permission.HEALTH,
+        Permission.API_DOCS,
+    }
 
 
 def test_only_admins_manage_users_and_quotas() -> None:

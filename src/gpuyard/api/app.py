@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from gpuyard import __version__
 from gpuyard.api.authorization import check_route_permissions
+from gpuyard.api.docs_page import install_docs_page
 from gpuyard.api.errors import install_error_handlers
 from gpuyard.api.routers import (
     audit,
@@ -55,13 +56,14 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         version=__version__,
         description="Self-hosted GPU and container resource manager.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by install_docs_page, without a CDN
         redoc_url=None,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_docs_page(app)
     api = APIRouter(prefix="/api/v1")
     for module in (
         auth,

@@ -20,6 +20,7 @@ from gpuyard.auth.roles import Role
 class Permission(StrEnum):
     # Open to anyone, with or without credentials.
     HEALTH = "health"
+    API_DOCS = "api.docs"  # the API reference page (the OpenAPI document is open too)
     AUTH_LOGIN = "auth.login"
     AUTH_REGISTER = "auth.register"
     # The caller's own session, account and API tokens.
@@ -95,6 +96,7 @@ _TEAM_ADMINS = {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.TEAM_ADMIN, Role.USE
 
 POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.HEALTH: _PUBLIC,
+    Permission.API_DOCS: _PUBLIC,
     Permission.AUTH_LOGIN: _PUBLIC,
     Permission.AUTH_REGISTER: _PUBLIC,
     Permission.SESSION: Rule(_OWN),
