@@ -4,6 +4,7 @@ dockerd. One module-scoped plane; the tests run in order and build on each other
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -269,3 +270,43 @@ def test_exec_without_credentials_is_refused(plane: Plane, web: dict[str, Any]) 
     url = plane.url.replace("http", "ws") + f"/api/v1/workloads/{web['id']}/exec"
     with pytest.raises(Exception, match=r"403|1008|rejected"), connect(url) as socket:
         socket.recv(timeout=5)
+
+
+def _sleeper(plane: Plane, dockerd: DockerServer, name: str, **extra: Any) -> dict[str, Any]:
+    body = {"name": name, "image": dockerd.image, "command": ["sleep", "3600"], "cpu": 0.5,
+            "ram_gb": 0.125, **extra}  # fmt: skip
+    response = plane.api.post("/api/v1/workloads", json=body)
+    assert response.status_code == 201, response.text
+    workload_id = response.json()["id"]
+    return wait_for(
+        lambda: (w := plane.workload(workload_id))["status"] == "running" and w,
+        what=f"{name} to run",
+    )
+
+
+def test_a_resize_recreates_the_container_with_the_new_size(
+    plane: Plane, dockerd: DockerServer
+) -> None:
+    sizer = _sleeper(plane, dockerd, "sizer")
+    before = _container(plane, sizer)
+    response = plane.api.patch(f"/api/v1/workloads/{sizer['id']}", json={"cpu": 0.7})
+    assert response.status_code == 200, response.text
+    # The running container cannot take new limits in place: re-queued, then recreated.
+    assert response.json()["status"] == "pending"
+    assert "recreated with the new size" in response.json()["reason"]
+    wait_for(
+        lambda: _running_container_other_than(plane, sizer, before.id),
+        timeout=20,
+        what="the container to be recreated with the new size",
+    )
+    assert _container(plane, sizer).attrs["HostConfig"]["NanoCpus"] == 700_000_000
+    assert plane.api.post(f"/api/v1/workloads/{sizer['id']}/stop").status_code == 200
+
+
+def test_duration_is_virtual_time_only_for_simulated_servers(
+    plane: Plane, dockerd: DockerServer
+) -> None:
+    timed = _sleeper(plane, dockerd, "timed", duration_s=1)
+    time.sleep(3)  # the lifecycle loop ticks every second
+    assert plane.workload(timed["id"])["status"] == "running"
+    assert plane.api.post(f"/api/v1/workloads/{timed['id']}/stop").status_code == 200

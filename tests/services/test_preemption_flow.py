@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.lifecycle import advance_lifecycles
+from gpuyard.services.scheduling import apply_admission, plan_cycle
 from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.reservations import ReservationConflict
 
 
 @pytest.fixture(
@@ -165,3 +167,28 @@ def test_draining_server_takes_no_new_work(api: TestClient, clock_ctx: ServiceCo
         api.patch(f"/api/v1/servers/{servers[0]['id']}", json={"status": "offline"}).status_code
         == 422
     )
+
+
+def test_a_victim_changed_after_the_snapshot_is_not_evicted(
+    api: TestClient, clock_ctx: ServiceContext
+) -> None:
+    ctx = clock_ctx
+    fillers = [submit(api, name=f"low-{i}", gpu=8, gpu_model="H100", priority=1) for i in range(2)]
+    settle(ctx)
+    urgent = submit(api, name="urgent", gpu=4, gpu_model="H100", priority=5)
+    state, result = plan_cycle(ctx)  # decides to evict one filler
+    (admission,) = [a for a in result.admitted if a.victims]
+    victim_id = admission.victims[0].workload_id
+    assert victim_id in fillers
+
+    # Before the decision is applied, the victim's owner makes it non-preemptible.
+    assert api.patch(f"/api/v1/workloads/{victim_id}", json={"preemptible": False}).is_success
+    versions = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
+    with pytest.raises(ReservationConflict, match="changed since the snapshot"):
+        apply_admission(ctx, admission, state.seen[urgent], state.docker_servers, versions)
+
+    assert get(api, victim_id)["status"] == "running"
+    assert get(api, urgent)["status"] == "pending"
+    settle(ctx)  # the next cycle sees the change: the other filler is the victim
+    assert get(api, victim_id)["status"] == "running"
+    assert get(api, urgent)["status"] == "running"

@@ -12,7 +12,8 @@ from gpuyard.services.allocations import release_workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.workload_transitions import transition_workload
 from gpuyard.store.base import as_utc
-from gpuyard.store.workload_tables import WorkloadRow
+from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
 def advance_lifecycles(ctx: ServiceContext) -> int:
@@ -31,10 +32,18 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
                 session, row, WorkloadStatus.PENDING, "back in the queue after preemption", now
             )
             changed += 1
+        # duration_s is virtual time for simulated servers only: a workload with any
+        # replica on a server with an agent runs for as long as its container does.
+        on_agents = (
+            select(AllocationRow.workload_id)
+            .join(ServerRow, ServerRow.id == AllocationRow.server_id)
+            .where(ServerRow.agent_url.is_not(None))
+        )
         timed = session.scalars(
             select(WorkloadRow).where(
                 WorkloadRow.status == WorkloadStatus.RUNNING.value,
                 WorkloadRow.duration_s.is_not(None),
+                WorkloadRow.id.not_in(on_agents),
             )
         ).all()
         for row in timed:

@@ -179,7 +179,7 @@ def _finish(
         oom = " (out of memory: killed at its RAM limit)" if container.oom_killed else ""
         reason = f"replica {replica} exited with code {container.exit_code}{oom}"
         target = WorkloadStatus.FAILED
-    elif len(replicas) == len(workload.allocations):
+    elif len(replicas) == len(workload.allocations) == workload.replicas:
         reason, target = "every container exited with code 0", WorkloadStatus.SUCCEEDED
     else:
         return  # some replicas still run

@@ -98,7 +98,8 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     for admission in (a for a in result.admitted if a.victims):
         try:
             seen = state.seen[admission.workload_id]
-            preempted += apply_admission(ctx, admission, seen, state.docker_servers)
+            victims = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
+            preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
             admitted += 1
         except _STALE as exc:
             conflicts += 1
@@ -288,9 +289,12 @@ def apply_admission(
     admission: Admission,
     seen: WorkloadSeen,
     docker_servers: dict[str, tuple[int, int] | None] | None = None,
+    victim_versions: dict[str, int] | None = None,
 ) -> int:
     """Evict the victims and reserve the preemptor's replicas in ONE transaction, so no
-    one else can take the freed capacity. Returns the number of workloads preempted."""
+    one else can take the freed capacity. A victim changed since the snapshot (a new
+    priority, made non-preemptible) voids the decision. Returns how many were preempted."""
+    state_versions = victim_versions or {}
     now = ctx.now()
     preempted = 0
     docker_servers = docker_servers or {}
@@ -298,7 +302,8 @@ def apply_admission(
         preemptor = _PreemptorName(seen.name, seen.priority, admission.workload_id)
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
-            preempted += _evict(ctx, session, victim_id, replicas, preemptor, now)
+            victim_seen = state_versions.get(victim_id)
+            preempted += _evict(ctx, session, victim_id, replicas, preemptor, now, victim_seen)
         session.flush()  # the evictions' releases before the preemptor's reservation
         placement = _Placement(
             _server_names(session, [admission]), docker_servers, ctx.settings.port_range_table
@@ -321,10 +326,13 @@ def _evict(
     replicas: set[int],
     preemptor: _PreemptorName,
     now: datetime,
+    seen_version: int | None,
 ) -> int:
     victim = session.get(WorkloadRow, victim_id, populate_existing=True)
     if victim is None or victim.status not in {s.value for s in HOLDS_RESOURCES}:
         raise ReservationConflict(f"victim {victim_id} is no longer running")
+    if seen_version is not None and victim.version != seen_version:
+        raise ReservationConflict(f"victim {victim_id} changed since the snapshot")
     if victim.gang:
         release_workload(session, victim)
     else:

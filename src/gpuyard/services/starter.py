@@ -28,6 +28,7 @@ from gpuyard.services.allocations import record_teardown, release_workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.replica_specs import ReplicaJob, docker_server_ids, load_replica_jobs
 from gpuyard.services.workload_transitions import record_change, transition_workload
+from gpuyard.store.runtime_tables import ContainerTeardownRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
@@ -68,7 +69,15 @@ def _replicas_to_start(ctx: ServiceContext) -> list[ReplicaJob]:
             )
             .limit(BATCH)
         ).all()
-        return load_replica_jobs(session, allocations)
+        # A workload whose old container on that server still waits for teardown would be
+        # handed that container back (the agent's create is idempotent per workload and
+        # replica): start it once the cleanup loop has removed the old one.
+        query = select(ContainerTeardownRow.server_id, ContainerTeardownRow.workload_id)
+        tearing_down = {
+            (server_id, workload_id) for server_id, workload_id in session.execute(query)
+        }
+        ready = [a for a in allocations if (a.server_id, a.workload_id) not in tearing_down]
+        return load_replica_jobs(session, ready) if ready else []
 
 
 def record_started(
@@ -151,6 +160,9 @@ def _record_failure(ctx: ServiceContext, job: ReplicaJob, exc: AgentError | NotF
     now = ctx.now()
     try:
         with ctx.db.write() as session:
+            allocation = session.get(AllocationRow, job.allocation_id, populate_existing=True)
+            if allocation is None or allocation.container_id is not None:
+                return  # a stale failure: that placement is gone (or has its container)
             workload = session.get(WorkloadRow, job.workload_id, populate_existing=True)
             if workload is None or WorkloadStatus(workload.status) not in HOLDS_RESOURCES:
                 return

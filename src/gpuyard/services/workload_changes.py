@@ -96,14 +96,22 @@ def _pick(value: float | None, current: float) -> float:
 
 
 def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now: datetime) -> None:
-    """Resize every replica in place, or release all and re-queue the workload."""
-    failed_on: str | None = None
+    """Resize every replica in place, or release all and re-queue the workload.
+
+    Only reservations without a container resize in place: a running container keeps the
+    GPUs and limits it was created with, so moving its reservation would hand its devices
+    to someone else while it still uses them. Those are re-queued and recreated instead."""
+    why: str | None = None
     for allocation in list(row.allocations):
-        if not _resize_one(session, row, allocation, new):
-            server = session.get(ServerRow, allocation.server_id)
-            failed_on = server.name if server else allocation.server_id
+        server = session.get(ServerRow, allocation.server_id)
+        name = server.name if server else allocation.server_id
+        if allocation.container_id is not None or (server and server.agent_url):
+            why = f"containers on {name} are recreated with the new size"
             break
-    if failed_on is None:
+        if not _resize_one(session, row, allocation, new):
+            why = f"no longer fits on {name}"
+            break
+    if why is None:
         gpus = sorted({i for a in row.allocations for i, _ in a.gpu_allocation})
         record_change(
             session, row, f"resized in place to {new.describe()}", now, {"gpu_indices": gpus}
@@ -114,7 +122,7 @@ def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now
         session,
         row,
         WorkloadStatus.PENDING,
-        f"resized to {new.describe()}; no longer fits on {failed_on}; re-queued",
+        f"resized to {new.describe()}; {why}; re-queued",
         now,
         reason_code="resized",
     )
