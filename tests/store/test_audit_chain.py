@@ -5,35 +5,15 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import delete, select, update
 
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.store.audit_log import chain_hash, entry_of, verify_audit_chain
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.database import Database
-from gpuyard.store.migrate import upgrade_to_head
 
 ACTOR = AuditActor("u1", "dev@example.com", "10.0.0.7")
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    url = (
-        f"sqlite:///{tmp_path / 'a.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    database = Database(url)
-    upgrade_to_head(database)
-    return database
 
 
 def _append(db: Database, n: int, prefix: str = "w") -> None:
@@ -67,7 +47,6 @@ def test_concurrent_writers_keep_one_linear_chain(db: Database) -> None:
         ids = session.scalars(select(AuditEventRow.id).order_by(AuditEventRow.id)).all()
     assert ids == list(range(1, 61))
     assert _verify(db) == (60, None, None)
-    db.dispose()
 
 
 def test_an_edited_row_is_caught_at_that_row(db: Database) -> None:
@@ -75,7 +54,6 @@ def test_an_edited_row_is_caught_at_that_row(db: Database) -> None:
     with db.write() as session:
         session.execute(update(AuditEventRow).where(AuditEventRow.id == 3).values(ip="192.168.1.1"))
     assert _verify(db) == (2, 3, "content does not match its hash (edited)")
-    db.dispose()
 
 
 def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(db: Database) -> None:
@@ -86,7 +64,6 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(db: Database) -> No
         row.details = {"name": "innocent"}
         row.hash = chain_hash(row.id, entry_of(row), row.prev_hash)
     assert _verify(db) == (3, 4, "does not link to the previous event's hash")
-    db.dispose()
 
 
 def test_a_deleted_row_leaves_a_gap(db: Database) -> None:
@@ -94,9 +71,7 @@ def test_a_deleted_row_leaves_a_gap(db: Database) -> None:
     with db.write() as session:
         session.execute(delete(AuditEventRow).where(AuditEventRow.id == 2))
     assert _verify(db) == (1, 3, "events 2..2 are missing")
-    db.dispose()
 
 
 def test_an_empty_log_is_intact(db: Database) -> None:
     assert _verify(db) == (0, None, None)
-    db.dispose()

@@ -3,9 +3,6 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,19 +13,8 @@ from gpuyard.store.migrate import alembic_config, upgrade_to_head
 from gpuyard.store.tables import Base
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    if request.param == "sqlite":
-        return Database(f"sqlite:///{tmp_path / 'm.db'}")
-    return Database(request.getfixturevalue("postgres_url"))
-
-
-def test_upgrade_check_downgrade(db: Database) -> None:
+def test_upgrade_check_downgrade(bare_db: Database) -> None:
+    db = bare_db
     upgrade_to_head(db)
     upgrade_to_head(db)  # a second start is a no-op
     with db.engine.connect() as conn:
@@ -44,4 +30,3 @@ def test_upgrade_check_downgrade(db: Database) -> None:
         command.downgrade(config, "base")
         conn.commit()
     assert inspect(db.engine).get_table_names() == ["alembic_version"]
-    db.dispose()

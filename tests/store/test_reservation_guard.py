@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -11,24 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from gpuyard.domain.resources import Resources
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.migrate import upgrade_to_head
 from gpuyard.store.reservations import ReservationConflict, release_resources, reserve_resources
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    url = (
-        f"sqlite:///{tmp_path / 'g.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    database = Database(url)
-    upgrade_to_head(database)
+@pytest.fixture
+def seeded(db: Database) -> Database:
+    """One server (4 cpu, 4 GiB, two GPUs) in a simulated cluster."""
+    database = db
     with database.write() as session:
         session.add(ClusterRow(id="c1", name="c1", kind="simulated"))
         session.flush()
@@ -57,7 +44,8 @@ def allocated(db: Database) -> tuple[int, int, list[int]]:
         )
 
 
-def test_reserve_within_capacity_then_refuse_beyond(db: Database) -> None:
+def test_reserve_within_capacity_then_refuse_beyond(seeded: Database) -> None:
+    db = seeded
     with db.write() as session:
         reserve_resources(session, "s1", Resources(3000, 1024, 0, 1000), [(0, 1000)])
     with pytest.raises(ReservationConflict), db.write() as session:
@@ -67,7 +55,8 @@ def test_reserve_within_capacity_then_refuse_beyond(db: Database) -> None:
     assert allocated(db) == (3000, 1000, [1000, 0])
 
 
-def test_fractional_shares_stop_at_one_gpu(db: Database) -> None:
+def test_fractional_shares_stop_at_one_gpu(seeded: Database) -> None:
+    db = seeded
     for _ in range(3):
         with db.write() as session:
             reserve_resources(session, "s1", Resources(0, 0, 0, 300), [(1, 300)])
@@ -79,7 +68,8 @@ def test_fractional_shares_stop_at_one_gpu(db: Database) -> None:
     assert allocated(db) == (0, 600, [0, 600])
 
 
-def test_check_constraint_backs_up_a_buggy_raw_update(db: Database) -> None:
+def test_check_constraint_backs_up_a_buggy_raw_update(seeded: Database) -> None:
+    db = seeded
     with pytest.raises(IntegrityError), db.write() as session:
         session.execute(update(ServerRow).where(ServerRow.id == "s1").values(alloc_cpu_milli=5000))
     with pytest.raises(IntegrityError), db.write() as session:
