@@ -138,7 +138,8 @@ def ps(
             _num(w["ram_gb"]),
             _gpus(w),
             w["server_name"] or "-",
-            w["reason"] or "",
+            # "running on <server>" repeats the SERVER column; say only why others wait.
+            "" if w["status"] == "running" else (w["reason"] or ""),
             w["id"],
         )
     console.print(table)
