@@ -25,6 +25,12 @@ def release_allocation(
     release_resources(
         session, allocation.server_id, allocation_resources(allocation), allocation_gpus(allocation)
     )
+    if allocation.container_id is None:
+        # The starter may be recording a container on this row right now (PostgreSQL runs
+        # both at once): read it again under a row lock, so a container recorded by a
+        # transaction that committed after ours began is not forgotten. SQLite's writers
+        # are serialised already and the lock clause is left out there.
+        session.refresh(allocation, ["container_id"], with_for_update=True)
     if allocation.container_id:  # simulated replicas have none: nothing more to write
         record_teardown(
             session, allocation.container_id, allocation.server_id, workload.id, reason, grace_s
