@@ -21,7 +21,7 @@ from gpuyard.auth.permissions import Permission
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services import workload_changes, workloads
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.names import names_for_workloads
+from gpuyard.services.names import DisplayNames, names_for_workloads
 from gpuyard.store.workload_tables import WorkloadRow
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
@@ -37,7 +37,10 @@ def _public(ctx: ServiceContext, row: WorkloadRow) -> WorkloadPublic:
 @router.post("", response_model=WorkloadPublic, status_code=status.HTTP_201_CREATED)
 def create_workload(ctx: ContextDep, caller: Submitter, body: WorkloadCreate) -> WorkloadPublic:
     spec = workloads.WorkloadSpec(**body.model_dump())
-    return _public(ctx, workloads.create_workload(ctx, caller, spec))
+    row = workloads.create_workload(ctx, caller, spec)
+    # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
+    # without another database read (this is the busiest write path).
+    return workload_public(row, DisplayNames(users={caller.user_id: caller.email}, servers={}))
 
 
 @router.get("", response_model=WorkloadsPublic)
