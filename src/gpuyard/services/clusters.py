@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 
 #: A kubeconfig is a small YAML file; anything this large is a mistake.
 MAX_KUBECONFIG_BYTES = 256 * 1024
@@ -69,3 +70,23 @@ def get_cluster(ctx: ServiceContext, cluster_id: str) -> ClusterRow:
         if row is None:
             raise NotFound.for_object("cluster", cluster_id)
         return row
+
+
+def cluster_of_kind(
+    session: Session, cluster_id: str, kind: ClusterKind, field: str, wrong_kind: str
+) -> ClusterRow:
+    """The cluster a new server joins; 422 when it is missing or of another kind
+    (``wrong_kind`` is the message, on ``field``, that says which shape is expected)."""
+    cluster = session.get(ClusterRow, cluster_id)
+    if cluster is None:
+        raise InvalidInput.for_field("cluster_id", f"cluster {cluster_id!r} does not exist")
+    if cluster.kind != kind.value:
+        raise InvalidInput.for_field(
+            field, f"cluster {cluster.name!r} is a {cluster.kind} cluster; {wrong_kind}"
+        )
+    return cluster
+
+
+def ensure_server_name_free(session: Session, name: str) -> None:
+    if session.scalar(select(ServerRow.id).where(ServerRow.name == name)):
+        raise Conflict(f"a server named {name!r} already exists")

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from gpuyard.agent.models import Inventory
 from gpuyard.auth.caller import Caller
-from gpuyard.domain.errors import Conflict, InvalidInput
+from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.resources import GPU_MILLI
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.runtimes.docker import AgentClient, AgentError, AgentUnreachable
 from gpuyard.services.audit import SYSTEM_ACTOR, AuditActor, record_audit
+from gpuyard.services.clusters import cluster_of_kind, ensure_server_name_free
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 
 
 @dataclass
@@ -60,22 +59,17 @@ def create_docker_server(
 ) -> ServerRow:
     """Register (``caller`` None: the system, for the local server) a docker server."""
     with ctx.db.read() as session:
-        cluster = session.get(ClusterRow, spec.cluster_id)
-        if cluster is None:
-            raise InvalidInput.for_field(
-                "cluster_id", f"cluster {spec.cluster_id!r} does not exist"
-            )
-        if cluster.kind != ClusterKind.DOCKER.value:
-            raise InvalidInput.for_field(
-                "agent_url",
-                f"cluster {cluster.name!r} is a {cluster.kind} cluster; agent_url and "
-                "agent_token are for docker clusters",
-            )
+        cluster_of_kind(
+            session,
+            spec.cluster_id,
+            ClusterKind.DOCKER,
+            "agent_url",
+            "agent_url and agent_token are for docker clusters",
+        )
     inventory = fetch_inventory(spec.agent_url, spec.agent_token)  # outside any transaction
     now = ctx.now()
     with ctx.db.write() as session:
-        if session.scalar(select(ServerRow.id).where(ServerRow.name == spec.name)):
-            raise Conflict(f"a server named {spec.name!r} already exists")
+        ensure_server_name_free(session, spec.name)
         row = ServerRow(
             name=spec.name,
             cluster_id=spec.cluster_id,

@@ -11,6 +11,7 @@ from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.services.audit import AuditActor, record_audit
+from gpuyard.services.clusters import cluster_of_kind, ensure_server_name_free
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.docker_servers import DockerServerSpec, create_docker_server
 from gpuyard.settings import parse_port_range
@@ -103,19 +104,14 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
     capacity = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, 0)
     now = ctx.now()
     with ctx.db.write() as session:
-        cluster = session.get(ClusterRow, spec.cluster_id)
-        if cluster is None:
-            raise InvalidInput.for_field(
-                "cluster_id", f"cluster {spec.cluster_id!r} does not exist"
-            )
-        if cluster.kind != ClusterKind.SIMULATED.value:
-            raise InvalidInput.for_field(
-                "cluster_id",
-                f"cluster {cluster.name!r} is a {cluster.kind} cluster; only simulated "
-                "servers can be registered by declaring capacity",
-            )
-        if session.scalar(select(ServerRow.id).where(ServerRow.name == spec.name)):
-            raise Conflict(f"a server named {spec.name!r} already exists")
+        cluster = cluster_of_kind(
+            session,
+            spec.cluster_id,
+            ClusterKind.SIMULATED,
+            "cluster_id",
+            "only simulated servers can be registered by declaring capacity",
+        )
+        ensure_server_name_free(session, spec.name)
         row = ServerRow(
             name=spec.name,
             cluster_id=cluster.id,
