@@ -26,9 +26,5 @@ class BestFit:
     def choose(
         self, res: Resources, fits: list[tuple[Node, GpuAllocation]], spec: FleetSpec
     ) -> int:
-        best, best_left = 0, float("inf")
-        for i, (node, _) in enumerate(fits):
-            left = left_over(node, res, spec)
-            if left < best_left:
-                best, best_left = i, left
-        return best
+        # First of the lowest score (ties keep the fleet order, as before).
+        return min(range(len(fits)), key=lambda i: left_over(fits[i][0], res, spec))

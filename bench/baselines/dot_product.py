@@ -27,9 +27,5 @@ class DotProduct:
     def choose(
         self, res: Resources, fits: list[tuple[Node, GpuAllocation]], spec: FleetSpec
     ) -> int:
-        best, best_score = 0, float("inf")
-        for i, (node, _) in enumerate(fits):
-            score = alignment(node, res, spec)
-            if score < best_score:
-                best, best_score = i, score
-        return best
+        # First of the lowest score (ties keep the fleet order, as before).
+        return min(range(len(fits)), key=lambda i: alignment(fits[i][0], res, spec))
