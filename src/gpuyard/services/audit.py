@@ -96,11 +96,7 @@ def record_audit(
 
 
 def _log_after_commit(session: Session, row: AuditEventRow) -> None:
-    pending: list[dict[str, Any]] | None = session.info.get(_PENDING)
-    if pending is None:
-        pending = session.info[_PENDING] = []
-        event.listen(session, "after_commit", _emit_pending)
-        event.listen(session, "after_rollback", _drop_pending)
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
     pending.append(
         {
             "audit_id": row.id,
@@ -117,11 +113,14 @@ def _log_after_commit(session: Session, row: AuditEventRow) -> None:
     )
 
 
+# Listening on the class, once: a listener per session costs more than the event itself.
+@event.listens_for(Session, "after_commit")
 def _emit_pending(session: Session) -> None:
     for fields in session.info.pop(_PENDING, []):
         audit_log.info("audit_event", **fields)
 
 
+@event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
 

@@ -20,9 +20,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from gpuyard.store.audit_tables import AuditEventRow
@@ -31,6 +31,10 @@ from gpuyard.store.base import as_utc
 GENESIS_HASH = "0" * 64
 # Any fixed 64-bit number; only gpuyard's audit appenders take this advisory lock.
 _AUDIT_CHAIN_LOCK_ID = 0x67707961756469
+_HEAD = "gpuyard_audit_chain_head"
+_AUDIT_TABLE = cast(Table, AuditEventRow.__table__)
+_LAST_LINK = select(AuditEventRow.id, AuditEventRow.hash).order_by(AuditEventRow.id.desc()).limit(1)
+_INSERT_EVENT = insert(_AUDIT_TABLE)
 
 
 @dataclass(frozen=True)
@@ -78,32 +82,53 @@ def _lock_chain(session: Session) -> None:
     # SQLite: the write transaction began with BEGIN IMMEDIATE and holds the write lock.
 
 
+def _chain_head(session: Session) -> tuple[int, str]:
+    """The last event's id and hash, read once per transaction.
+
+    The chain lock is held from the first append until the transaction ends, so within it
+    no other writer can append, and a batch of appends (a group commit of submissions)
+    needs the head only once. The cached head is dropped whenever any transaction or
+    savepoint of the session ends: a savepoint rolled back after an append must not leave
+    a head that points at a row that no longer exists."""
+    head: tuple[int, str] | None = session.info.get(_HEAD)
+    if head is None:
+        _lock_chain(session)
+        last = session.execute(_LAST_LINK).first()
+        head = (last[0], last[1]) if last else (0, GENESIS_HASH)
+    return head
+
+
+# On the class, once: a listener per session costs more than the event itself.
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, _transaction: object) -> None:
+    session.info.pop(_HEAD, None)
+
+
 def append_audit_event(session: Session, entry: AuditEntry) -> AuditEventRow:
     """Add ``entry`` as the next link of the chain, in the caller's transaction."""
-    _lock_chain(session)
+    last_id, prev_hash = _chain_head(session)
     entry = replace(entry, at=as_utc(entry.at).astimezone(UTC))
-    last = session.execute(
-        select(AuditEventRow.id, AuditEventRow.hash).order_by(AuditEventRow.id.desc()).limit(1)
-    ).first()
-    event_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    event_id = last_id + 1
     # What the database will give back (JSON round trip), so verification hashes the same.
     details = json.loads(canonical_json(entry.details))
-    row = AuditEventRow(
-        id=event_id,
-        at=entry.at,
-        actor_id=entry.actor_id,
-        actor_email=entry.actor_email,
-        action=entry.action,
-        target_type=entry.target_type,
-        target_id=entry.target_id,
-        ip=entry.ip,
-        details=details,
-        prev_hash=prev_hash,
-        hash=chain_hash(event_id, entry, prev_hash, details),
-    )
-    session.add(row)
-    session.flush()
-    return row
+    values = {
+        "id": event_id,
+        "at": entry.at,
+        "actor_id": entry.actor_id,
+        "actor_email": entry.actor_email,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "ip": entry.ip,
+        "details": details,
+        "prev_hash": prev_hash,
+        "hash": chain_hash(event_id, entry, prev_hash, details),
+    }
+    # A Core insert: the ORM's unit of work costs more than the row, and nobody reads the
+    # event back in the same session.
+    session.execute(_INSERT_EVENT, values)
+    session.info[_HEAD] = (event_id, values["hash"])
+    return AuditEventRow(**values)
 
 
 def entry_of(row: AuditEventRow) -> AuditEntry:
