@@ -8,10 +8,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from gpuyard.auth.caller_cache import CallerCache
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
 from gpuyard.services.agents import AgentPool
+from gpuyard.services.group_commit import GroupCommit
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
 
@@ -47,12 +50,16 @@ class ServiceContext:
     #: Encrypts secrets at rest (agent tokens, kubeconfigs) with a key from secret_key.
     secret_box: SecretBox = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
+    #: Recently resolved bearer tokens (cleared by every change to accounts or credentials).
+    callers: CallerCache = field(init=False)
     #: Clients of docker servers' agents (and the docker runtime over them).
     agents: AgentPool = field(init=False)
     #: Hints the starter loop that docker replicas were just scheduled.
     starter_wakeup: Wakeup = field(default_factory=Wakeup)
     #: Hints the reconcile loop (a server came back online).
     reconcile_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: Group commits by kind of write (services.group_commit), made on first use.
+    group_commits: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     #: This process's name as a lease holder.
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -66,6 +73,7 @@ class ServiceContext:
             s.login_account_window_s,
         )
         self.agents = AgentPool(self.db, self.secret_box)
+        self.callers = CallerCache(s.caller_cache_s)
 
     def now(self) -> datetime:
         return self.clock()

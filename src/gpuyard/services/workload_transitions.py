@@ -48,18 +48,16 @@ def transition_workload(
     )
 
 
-def record_submission(session: Session, workload: WorkloadRow, now: datetime) -> None:
-    """The first event of a workload: it entered the queue."""
-    session.add(
-        WorkloadEventRow(
-            workload_id=workload.id,
-            at=now,
-            from_status=None,
-            to_status=WorkloadStatus.PENDING.value,
-            reason="submitted",
-            details={},
-        )
-    )
+def submission_event(workload_id: str, at: datetime) -> dict[str, Any]:
+    """The first event of a workload (it entered the queue), as values to insert."""
+    return {
+        "workload_id": workload_id,
+        "at": at,
+        "from_status": None,
+        "to_status": WorkloadStatus.PENDING.value,
+        "reason": "submitted",
+        "details": {},
+    }
 
 
 def record_change(

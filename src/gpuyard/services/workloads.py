@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
-from gpuyard.domain.errors import FieldError, InvalidInput, NotFound
+from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.priority import DEFAULT_PRIORITY
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -24,11 +27,20 @@ from gpuyard.services.access import (
 )
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.workload_transitions import record_submission
+from gpuyard.services.group_commit import GroupCommit
+from gpuyard.services.workload_transitions import submission_event
+from gpuyard.store.base import new_id
 from gpuyard.store.fleet_tables import ClusterRow
 from gpuyard.store.identity_tables import TeamRow
-from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
+from gpuyard.store.workload_tables import (
+    WORKLOADS_TABLE,
+    AllocationRow,
+    WorkloadEventRow,
+    WorkloadRow,
+)
 
+_SUBMISSIONS = "workload submissions"
+_EVENTS_TABLE = cast(Table, WorkloadEventRow.__table__)
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 
 
@@ -92,8 +104,22 @@ def resolve_team(
     return next(iter(membership.member_of), None), []
 
 
+@dataclass(frozen=True)
+class _Submission:
+    """A submission whose values passed the checks that need no database."""
+
+    caller: Caller
+    spec: WorkloadSpec
+    name: str
+    resources: Resources
+    at: datetime
+
+
 def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> WorkloadRow:
-    """Validate and queue a workload; the scheduler places it after the commit."""
+    """Validate and queue a workload; the scheduler places it after the commit.
+
+    Concurrent submissions share a transaction (:mod:`gpuyard.services.group_commit`);
+    this returns once the one holding this workload has committed."""
     resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
     errors: list[FieldError] = []
     if not spec.image.strip():
@@ -107,65 +133,123 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
         errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
     if spec.gpu_model is not None and resources.gpu_milli == 0:
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
-    now = ctx.now()
-    with ctx.db.write() as session:
-        errors += check_cluster(session, spec.cluster_id)
-        team_id, team_errors = resolve_team(session, caller, spec.team_id)
-        errors += team_errors
+    if errors:  # report the database checks' findings too, in one answer
+        with ctx.db.read() as session:
+            errors += _checks_in_database(session, caller, spec)[1]
+        raise _invalid(errors)
+    submission = _Submission(caller, spec, name, resources, ctx.now())
+    return _submissions(ctx).submit(submission)
+
+
+def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, WorkloadRow]:
+    found = ctx.group_commits.get(_SUBMISSIONS)
+    if found is None:
+        made = GroupCommit(ctx.db, _write_submissions, ctx.scheduler_wakeup.notify)
+        found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
+    return cast(GroupCommit[_Submission, WorkloadRow], found)
+
+
+def _checks_in_database(
+    session: Session, caller: Caller, spec: WorkloadSpec
+) -> tuple[str | None, list[FieldError]]:
+    errors = check_cluster(session, spec.cluster_id)
+    team_id, team_errors = resolve_team(session, caller, spec.team_id)
+    return team_id, errors + team_errors
+
+
+def _invalid(errors: list[FieldError]) -> InvalidInput:
+    return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
+
+def _write_submissions(
+    session: Session, batch: Sequence[_Submission]
+) -> list[WorkloadRow | GpuyardError]:
+    """Insert the workloads of ``batch`` that pass the database checks, with their first
+    event and audit record; one outcome per submission."""
+    outcomes: list[WorkloadRow | GpuyardError] = []
+    rows: list[dict[str, Any]] = []
+    for item in batch:
+        team_id, errors = _checks_in_database(session, item.caller, item.spec)
         if errors:
-            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
-        row = WorkloadRow(
-            name=name,
-            owner_id=caller.user_id,
-            team_id=team_id,
-            cluster_id=spec.cluster_id,
-            image=spec.image.strip(),
-            command=spec.command,
-            env=dict(spec.env),
-            ports=list(spec.ports),
-            node_selector=dict(spec.node_selector),
-            cpu_milli=resources.cpu_milli,
-            ram_mib=resources.ram_mib,
-            storage_mib=resources.storage_mib,
-            gpu_milli=resources.gpu_milli,
-            gpu_model=spec.gpu_model,
-            priority=spec.priority,
-            preemptible=spec.preemptible,
-            replicas=spec.replicas,
-            gang=spec.gang,
-            duration_s=spec.duration_s,
-            status=WorkloadStatus.PENDING.value,
-            reason="waiting for the scheduler",
-            pending_since=now,
-            created_at=now,
-            updated_at=now,
-            allocations=[],  # loaded (empty), so the row is usable after the session ends
-        )
-        session.add(row)
-        session.flush()
-        record_submission(session, row, now)
-        record_audit(
-            session,
-            AuditActor.of(caller),
-            "workload.create",
-            "workload",
-            row.id,
-            now,
-            {
-                "name": row.name,
-                "image": row.image,
-                "cpu": resources.cpu,
-                "ram_gb": resources.ram_gb,
-                "storage_gb": resources.storage_gb,
-                "gpu": resources.gpu,
-                "priority": row.priority,
-                "cluster_id": row.cluster_id,
-                "team_id": row.team_id,
-                "replicas": row.replicas,
-            },
-        )
-    ctx.scheduler_wakeup.notify()
-    return row
+            outcomes.append(_invalid(errors))
+            continue
+        values = _workload_values(item, team_id)
+        rows.append(values)
+        outcomes.append(WorkloadRow(**values, allocations=[]))
+    if not rows:
+        return outcomes
+    # Core inserts, one statement per table for the whole batch: the ORM's unit of work
+    # costs more than the rows themselves on this, the busiest write path.
+    session.execute(insert(WORKLOADS_TABLE), rows)
+    session.execute(
+        insert(_EVENTS_TABLE), [submission_event(r["id"], r["created_at"]) for r in rows]
+    )
+    written = iter(rows)
+    for item, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, WorkloadRow):
+            _audit_submission(session, item, next(written))
+    return outcomes
+
+
+def _workload_values(item: _Submission, team_id: str | None) -> dict[str, Any]:
+    spec, res, now = item.spec, item.resources, item.at
+    return {
+        "id": new_id(),
+        "name": item.name,
+        "owner_id": item.caller.user_id,
+        "team_id": team_id,
+        "cluster_id": spec.cluster_id,
+        "image": spec.image.strip(),
+        "command": spec.command,
+        "env": dict(spec.env),
+        "ports": list(spec.ports),
+        "node_selector": dict(spec.node_selector),
+        "cpu_milli": res.cpu_milli,
+        "ram_mib": res.ram_mib,
+        "storage_mib": res.storage_mib,
+        "gpu_milli": res.gpu_milli,
+        "gpu_model": spec.gpu_model,
+        "priority": spec.priority,
+        "preemptible": spec.preemptible,
+        "replicas": spec.replicas,
+        "gang": spec.gang,
+        "duration_s": spec.duration_s,
+        "status": WorkloadStatus.PENDING.value,
+        "reason": "waiting for the scheduler",
+        "reason_code": None,
+        "version": 1,
+        "preemption_count": 0,
+        "pending_since": now,
+        "requeue_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _audit_submission(session: Session, item: _Submission, row: dict[str, Any]) -> None:
+    res = item.resources
+    record_audit(
+        session,
+        AuditActor.of(item.caller),
+        "workload.create",
+        "workload",
+        row["id"],
+        item.at,
+        {
+            "name": row["name"],
+            "image": row["image"],
+            "cpu": res.cpu,
+            "ram_gb": res.ram_gb,
+            "storage_gb": res.storage_gb,
+            "gpu": res.gpu,
+            "priority": row["priority"],
+            "cluster_id": row["cluster_id"],
+            "team_id": row["team_id"],
+            "replicas": row["replicas"],
+        },
+    )
 
 
 def load_workload(
