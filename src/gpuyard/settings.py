@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=60 * 12, ge=1)
     #: Send the session cookie only over HTTPS (turn on behind TLS).
     session_cookie_secure: bool = False
+    #: How long a resolved bearer token is trusted without asking the database again
+    #: (auth/caller_cache.py); changes made by this process apply at once. 0 = off.
+    caller_cache_s: float = Field(default=2.0, ge=0)
     invite_ttl_hours: float = Field(default=72.0, gt=0)
     # Login throttling (per process): attempts per IP, failures per account.
     login_ip_max_attempts: int = Field(default=30, ge=1)

@@ -30,11 +30,12 @@ from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketException
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, allows, is_public, roles_allowed
 from gpuyard.domain.errors import Forbidden, Unauthenticated
-from gpuyard.services.auth import resolve_caller
+from gpuyard.services.auth import recent_caller, resolve_caller
 from gpuyard.services.context import ServiceContext
 
 SESSION_COOKIE = "gpuyard_session"
@@ -72,12 +73,14 @@ class Authorize:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         cookie: Annotated[str | None, Depends(_session_cookie)],
     ) -> Caller:
+        # Async so a recently seen token (the usual case) costs no hop to a worker thread;
+        # a token that must be looked up in the database is resolved in one.
         ctx: ServiceContext = request.app.state.ctx
         from_cookie = False
         if bearer is not None and bearer.scheme.lower() == "bearer":
@@ -88,7 +91,10 @@ class Authorize:
             raise Unauthenticated(
                 "send 'Authorization: Bearer <token>' (POST /api/v1/auth/login or an API token)"
             )
-        caller = resolve_caller(ctx, token, client_ip(request))  # 401 before any 403
+        ip = client_ip(request)
+        caller = recent_caller(ctx, token, ip)
+        if caller is None:
+            caller = await run_in_threadpool(resolve_caller, ctx, token, ip)  # 401 before 403
         if from_cookie:
             _check_csrf(request)
         if not allows(caller.role, caller.user_id, self.permission):

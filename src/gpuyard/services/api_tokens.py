@@ -86,3 +86,4 @@ def revoke_api_token(ctx: ServiceContext, caller: Caller, token_id: str) -> None
         record_audit(
             session, AuditActor.of(caller), "token.revoke", "api_token", row.id, now, details
         )
+    ctx.callers.clear()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 
@@ -92,20 +92,40 @@ def logout(ctx: ServiceContext, caller: Caller) -> None:
                 )
             )
         record_audit(session, AuditActor.of(caller), "auth.logout", "user", caller.user_id, now)
+    ctx.callers.clear()
 
 
 def resolve_caller(ctx: ServiceContext, token: str, ip: str | None) -> Caller:
-    """The caller behind a bearer token (a JWT or a ``gpy_`` API token)."""
-    if is_api_token(token):
-        return _resolve_api_token(ctx, token, ip)
+    """The caller behind a bearer token (a JWT or a ``gpy_`` API token); recently
+    resolved tokens come from ``ctx.callers`` (auth/caller_cache.py)."""
+    found = recent_caller(ctx, token, ip)
+    if found is not None:
+        return found
     now = ctx.now()
+    if is_api_token(token):
+        caller = _resolve_api_token(ctx, token, None)
+    else:
+        caller = _resolve_session(ctx, token, now)
+    ctx.callers.put(token, caller, now)
+    return replace(caller, ip=ip)
+
+
+def recent_caller(ctx: ServiceContext, token: str, ip: str | None) -> Caller | None:
+    """The caller behind ``token`` if it was resolved recently, without the database."""
+    caller = ctx.callers.get(token, ctx.now())
+    if caller is None or caller.ip == ip:
+        return caller
+    return replace(caller, ip=ip)
+
+
+def _resolve_session(ctx: ServiceContext, token: str, now: datetime) -> Caller:
     claims = decode_access_token(ctx.secret_key, token, now)
     with ctx.db.read() as session:
         if session.get(RevokedSessionRow, claims.jti) is not None:
             raise Unauthenticated("this session was logged out; log in again")
         user = session.get(UserRow, claims.user_id)
     credential = Credential(CredentialKind.SESSION, claims.jti, claims.expires_at)
-    return _caller(user, ip, credential)
+    return _caller(user, None, credential)
 
 
 def _resolve_api_token(ctx: ServiceContext, token: str, ip: str | None) -> Caller:

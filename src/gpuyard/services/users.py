@@ -144,6 +144,7 @@ def update_user(ctx: ServiceContext, caller: Caller, user_id: str, changes: User
             details["password_changed"] = True
             row.password_hash = new_hash
         record_audit(session, AuditActor.of(caller), "user.update", "user", row.id, now, details)
+    ctx.callers.clear()  # a new role or a disabled account applies to the next request
     return row
 
 
@@ -167,6 +168,7 @@ def delete_user(ctx: ServiceContext, caller: Caller, user_id: str) -> None:
         details = {"email": row.email, "role": row.role}
         record_audit(session, AuditActor.of(caller), "user.delete", "user", row.id, now, details)
         session.delete(row)
+    ctx.callers.clear()
 
 
 def _keep_an_admin(session: Session, leaving: UserRow) -> None:
