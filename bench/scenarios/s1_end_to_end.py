@@ -5,7 +5,9 @@ with the fleet (bulk insert) and the already-running workloads (through the serv
 real ``gpuyard serve`` (uvicorn, API + scheduler loop) on 127.0.0.1. Client threads POST the
 workloads over HTTP (keep-alive, one connection each); the clock runs from the first POST
 until the database shows every one of them running. The client threads share this 2-core
-machine with the server, as they would on a single host.
+machine with the server, as they would on a single host. The same client then posts the
+same bodies to a do-nothing FastAPI endpoint (:mod:`bench.http_floor`, the HTTP floor
+baseline), the ceiling for any FastAPI server with this client on this machine.
 
 The prepared database is made once per backend and copied per case (a file copy for SQLite,
 ``CREATE DATABASE ... TEMPLATE`` for PostgreSQL). Then, on SQLite: the service layer alone
@@ -33,10 +35,11 @@ import httpx
 
 from bench import dbcheck
 from bench.dbfleet import bench_settings, connect, insert_fleet, open_db
+from bench.http_floor import floor_server
 from bench.pg import PgDatabases
 from bench.result import ScenarioResult, Table
 from bench.scenarios.s1_server_profile import sampled_run
-from bench.serve import serve, token
+from bench.serve import free_port, serve, token
 from bench.stats import percentile, rate
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.scheduling import run_scheduling_cycle
@@ -117,6 +120,33 @@ class Templates:
         return data_dir, self.pg.clone(self._pg, "s1")
 
 
+def post_all(
+    url: str, headers: dict[str, str], bodies: list[dict[str, Any]], clients: int
+) -> tuple[float, list[float]]:
+    """POST every body from ``clients`` threads (keep-alive, one connection each); the
+    seconds it took and each POST's latency."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    local = threading.local()
+
+    def submit(body: dict[str, Any]) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=url, headers=headers, timeout=60)
+        started = time.perf_counter()
+        response = client.post("/api/v1/workloads", json=body)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /workloads -> {response.status_code}: {response.text}")
+        with lock:
+            latencies.append(elapsed)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(submit, bodies))
+    return time.perf_counter() - started, latencies
+
+
 def http_case(
     data_dir: Path, url: str | None, cfg: E2EConfig, kind: str, count: int
 ) -> dict[str, Any]:
@@ -124,28 +154,10 @@ def http_case(
     ctx = build_context(bench_settings(data_dir, url))
     prefix = f"e2e-{kind}-"
     bodies = specs(kind, count, prefix)
-    latencies: list[float] = []
-    lock = threading.Lock()
     with serve(1, data_dir, url) as urls:
         headers = {"Authorization": f"Bearer {token(urls[0])}"}
-        local = threading.local()
-
-        def submit(body: dict[str, Any]) -> None:
-            client = getattr(local, "client", None)
-            if client is None:
-                client = local.client = httpx.Client(base_url=urls[0], headers=headers, timeout=60)
-            started = time.perf_counter()
-            response = client.post("/api/v1/workloads", json=body)
-            elapsed = time.perf_counter() - started
-            if response.status_code != 201:
-                raise RuntimeError(f"POST /workloads -> {response.status_code}: {response.text}")
-            with lock:
-                latencies.append(elapsed)
-
         started = time.perf_counter()
-        with ThreadPoolExecutor(cfg.clients) as pool:
-            list(pool.map(submit, bodies))
-        submitted = time.perf_counter() - started
+        submitted, latencies = post_all(urls[0], headers, bodies, cfg.clients)
         deadline = time.monotonic() + cfg.timeout_s
         running = 0
         while running < count and time.monotonic() < deadline:
@@ -166,6 +178,19 @@ def http_case(
         "post_p99_ms": percentile(latencies, 99) * 1000,
         "to_running_p50_s": percentile(to_running, 50),
         "to_running_p99_s": percentile(to_running, 99),
+    }
+
+
+def floor_case(cfg: E2EConfig, count: int) -> dict[str, Any]:
+    """The same client and bodies against a do-nothing FastAPI endpoint (bench.http_floor)."""
+    with floor_server(free_port()) as url:
+        post_all(url, {}, specs("basic", min(count, 200), "warm-"), cfg.clients)  # warm up
+        seconds, latencies = post_all(url, {}, specs("basic", count, "floor-"), cfg.clients)
+    return {
+        "workloads": count,
+        "submit_per_s": rate(count, seconds),
+        "post_p50_ms": percentile(latencies, 50) * 1000,
+        "post_p99_ms": percentile(latencies, 99) * 1000,
     }
 
 
@@ -244,6 +269,18 @@ def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) ->
                 figures["per_s"], figures["submit_per_s"], f"{figures['post_p50_ms']:.1f} ms",
                 f"{figures['post_p99_ms']:.1f} ms", f"{figures['to_running_p99_s']:.2f} s",
             )  # fmt: skip
+    floor = floor_case(cfg, cfg.basic)
+    result.figures["http_floor"] = floor
+    table.add(
+        "HTTP floor (baseline)", "basic", cfg.basic, "-", "-", floor["submit_per_s"],
+        f"{floor['post_p50_ms']:.1f} ms", f"{floor['post_p99_ms']:.1f} ms", "-",
+    )  # fmt: skip
+    result.notes.append(
+        "HTTP floor (baseline, not gpuyard): the same client threads and bodies against a "
+        "do-nothing FastAPI endpoint under uvicorn (bench/http_floor.py: gpuyard's request "
+        "and response models, no authentication, database or scheduler). No FastAPI server "
+        f"could serve this client faster on this machine: {floor['submit_per_s']:.0f} POST/s."
+    )
     for kind in ("basic", "gpu"):
         rates = [
             f["per_s"]
@@ -252,6 +289,7 @@ def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) ->
         ]
         if rates:  # the target holds only if every backend meets it: report the slowest
             result.figures[f"e2e_{kind}_per_s"] = min(rates)
+            result.figures[f"e2e_{kind}_vs_http_floor"] = min(rates) / floor["submit_per_s"]
     result.tables.append(table)
 
 
