@@ -8,7 +8,9 @@ BEGIN would fail one of them late with "database is locked"); reads stay deferre
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+_BUSY_TIMEOUT_S = 30.0
 #: Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
 SQLITE_IMMEDIATE = "gpuyard_sqlite_immediate"
 
@@ -28,7 +31,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: Engine = create_engine(url, **kwargs)
@@ -74,10 +77,40 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get(SQLITE_IMMEDIATE, False):
+            _begin_immediate(conn.connection.dbapi_connection)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(dbapi_conn: Any, timeout_s: float = _BUSY_TIMEOUT_S) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's writer by polling every
+    millisecond or so rather than in SQLite's busy-handler steps.
+
+    SQLite's default busy handler sleeps 1, 2, 5, 10, ... up to 100 ms between tries, so a
+    process waiting for another's short write transaction typically oversleeps it by tens
+    of milliseconds while the lock sits free; with several ``gpuyard serve`` processes on
+    one file that idle time dominated. Here the busy timeout is off just for the BEGIN,
+    which is retried with short sleeps until ``timeout_s``."""
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + timeout_s
+        pause = 0.0005
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.004)
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
