@@ -25,9 +25,16 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    count: int, data_dir: Path, database_url: str | None, interval_s: float = 0.05
+    count: int,
+    data_dir: Path,
+    database_url: str | None,
+    interval_s: float = 0.05,
+    *,
+    worker: bool = False,
 ) -> Iterator[list[str]]:
-    """Start ``count`` servers on one database (each runs the scheduler loop); yield URLs."""
+    """Start ``count`` servers on one database and yield their URLs. Each runs the
+    scheduler loop, or with ``worker`` they serve only the API (``--no-loops``) and one
+    ``gpuyard worker`` process runs the loops (README, "Running at scale")."""
     env = {
         **os.environ,
         "GPUYARD_ADMIN_EMAIL": ADMIN_EMAIL,
@@ -35,21 +42,32 @@ def serve(
         "GPUYARD_SCHEDULER_INTERVAL_S": str(interval_s),
         "GPUYARD_LOG_LEVEL": "WARNING",
     }
+    database = ["--data-dir", str(data_dir)]
+    if database_url:
+        database += ["--database-url", database_url]
+    gpuyard = [sys.executable, "-m", "gpuyard.cli.main"]
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     with ExitStack() as stack:
         for i in range(count):
             port = free_port()
-            args = [sys.executable, "-m", "gpuyard.cli.main", "serve", "--port", str(port),
-                    "--data-dir", str(data_dir)]  # fmt: skip
-            if database_url:
-                args += ["--database-url", database_url]
+            args = [*gpuyard, "serve", "--port", str(port), *database]
+            if worker:
+                args.append("--no-loops")
             log = stack.enter_context((data_dir.parent / f"serve-{i}.log").open("wb"))
             procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=log))
             urls.append(f"http://127.0.0.1:{port}")
         try:
             for url, proc in zip(urls, procs, strict=True):
                 _wait_ready(url, proc, data_dir)
+            if worker:  # after the servers: they create the database and the first admin
+                log_path = data_dir.parent / "worker.log"
+                log = stack.enter_context(log_path.open("wb"))
+                proc = subprocess.Popen(
+                    [*gpuyard, "worker", *database], env=env, stdout=log, stderr=log
+                )
+                procs.append(proc)
+                _wait_worker(log_path, proc)
             yield urls
         finally:
             for proc in procs:
@@ -71,6 +89,18 @@ def token(url: str) -> str:
     response.raise_for_status()
     value: str = response.json()["access_token"]
     return value
+
+
+def _wait_worker(log: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Until the worker says its loops run (its start is not part of what is timed)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if "loops running" in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"gpuyard worker exited with {proc.returncode}:\n{log.read_text()}")
+        time.sleep(0.1)
+    raise RuntimeError("gpuyard worker did not start its loops within 90 s")
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], data_dir: Path) -> None:
