@@ -30,6 +30,10 @@ class Loop:
     #: ``rest_ratio * T`` later: a loop woken by every commit (the scheduler) then coalesces
     #: bursts into one tick and leaves the API at least this share of the interpreter.
     rest_ratio: float = 0.0
+    #: ...and no sooner than this many seconds later: cheap ticks (the scheduler's cached
+    #: snapshot) would otherwise run once per commit, each paying a fixed cost (the
+    #: engine's view of the whole fleet) for a handful of new workloads.
+    min_rest_s: float = 0.0
 
     def next_delay(self) -> float:
         return self.interval_s * (1 + random.uniform(-self.jitter, self.jitter))
@@ -66,7 +70,8 @@ class LoopRunner:
             except Exception:  # a failing tick must not kill the loop; log and go on
                 log.exception("loop_tick_failed", loop=loop.name)
             delay = loop.next_delay()
-            rest = min(loop.rest_ratio * (time.monotonic() - started), delay)
+            took = time.monotonic() - started
+            rest = min(max(loop.rest_ratio * took, loop.min_rest_s), delay)
             if rest > 0:
                 self._stopping.wait(rest)  # wake-ups arriving meanwhile stay set
             loop.wakeup.wait(max(delay - rest, 0.0))

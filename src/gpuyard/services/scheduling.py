@@ -5,14 +5,20 @@ transaction, (2) asks the pure engine for decisions, (3) applies each admission 
 own write transaction guarded by compare-and-set updates (workload version, server and
 GPU counters), so a decision that went stale because another process moved first fails
 cleanly and is retried next cycle, and (4) records pending reasons that changed.
+
+The snapshot comes from a :class:`SnapshotCache` kept per database across cycles, which
+re-reads only the rows that changed. A decision that fails its compare-and-set has the rows
+it involved re-read next cycle; conflicts that persist cycle after cycle reload everything.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +33,7 @@ from gpuyard.scheduler.snapshot import SchedulerConfig
 from gpuyard.services.allocations import release_allocation, release_workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.ports import PortsExhausted, allocate_ports, port_range_for
-from gpuyard.services.snapshot_loader import QueueState, WorkloadSeen, load_queue_state
+from gpuyard.services.snapshot_loader import QueueState, SnapshotCache, WorkloadSeen
 from gpuyard.services.workload_transitions import (
     StaleWorkload,
     advance_workload_status,
@@ -35,6 +41,7 @@ from gpuyard.services.workload_transitions import (
     transition_workload,
 )
 from gpuyard.store.base import new_id
+from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.leases import release_lease, try_acquire_lease
 from gpuyard.store.reservations import ReservationConflict, reserve_resources
@@ -47,6 +54,26 @@ _INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
 APPLY_BATCH = 64
 #: What a decision that went stale raises: another decider moved first.
 _STALE = (ReservationConflict, StaleWorkload, StaleDataError, IntegrityError)
+#: Cycles in a row with conflicts after which the snapshot cache reloads everything. One
+#: conflict has only the rows involved re-read: racing deciders conflict legitimately, and
+#: the next refresh sees the winner's commit anyway; conflicts that persist suggest the
+#: cache missed something.
+CONFLICT_CYCLES_BEFORE_RELOAD = 3
+#: The snapshot cache also reloads everything this often, whatever happened.
+FULL_RELOAD_S = 60.0
+
+#: One snapshot cache per database (a process may hold several, e.g. in tests).
+_caches: WeakKeyDictionary[Database, SnapshotCache] = WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def snapshot_cache(ctx: ServiceContext) -> SnapshotCache:
+    """The snapshot cache of ``ctx``'s database, made on first use."""
+    with _caches_lock:
+        cache = _caches.get(ctx.db)
+        if cache is None:
+            cache = _caches[ctx.db] = SnapshotCache(full_reload_s=FULL_RELOAD_S)
+        return cache
 
 
 @dataclass(frozen=True)
@@ -70,7 +97,7 @@ def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
 def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
     """Decide without applying: the queue view (GET /queue) uses this too."""
     with ctx.db.read() as session:
-        state = load_queue_state(session)
+        state = snapshot_cache(ctx).refresh(session)
     result = schedule_cycle(
         state.snapshot, state.pending, scheduler_config(ctx), ctx.now().timestamp()
     )
@@ -88,12 +115,14 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     if not holds_scheduler_lease(ctx):
         return CycleStats(0, 0, 0, 0, time.perf_counter() - started)
     state, result = plan_cycle(ctx)
-    admitted = conflicts = preempted = 0
+    admitted = preempted = 0
+    stale: list[Admission] = []
     plain = [a for a in result.admitted if not a.victims]
     no_ports: list[Pending] = []
     for first in range(0, len(plain), APPLY_BATCH):
         batch = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
-        admitted, conflicts = admitted + batch.applied, conflicts + batch.stale
+        admitted += batch.applied
+        stale += batch.stale_admissions
         no_ports += batch.no_ports
     for admission in (a for a in result.admitted if a.victims):
         try:
@@ -102,9 +131,11 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
             preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
             admitted += 1
         except _STALE as exc:
-            conflicts += 1
+            stale.append(admission)
             log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     record_pending_reasons(ctx, (*result.pending, *no_ports), state)
+    conflicts = len(stale)
+    _heal_snapshot_cache(snapshot_cache(ctx), stale)
     if conflicts:
         ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
     if admitted and state.docker_servers:
@@ -118,11 +149,29 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     )
 
 
+def _heal_snapshot_cache(cache: SnapshotCache, stale: list[Admission]) -> None:
+    """Have the rows behind failed decisions re-read next cycle, and everything when
+    conflicts keep coming."""
+    servers = {a.server_id for adm in stale for a in adm.assignments}
+    workloads = {adm.workload_id for adm in stale} | {
+        v.workload_id for adm in stale for v in adm.victims
+    }
+    if not workloads:
+        cache.conflict_cycles = 0
+        return
+    cache.recheck(servers, workloads)
+    cache.conflict_cycles += 1
+    if cache.conflict_cycles >= CONFLICT_CYCLES_BEFORE_RELOAD:
+        log.info("snapshot_cache_reload", conflict_cycles=cache.conflict_cycles)
+        cache.invalidate()
+        cache.conflict_cycles = 0
+
+
 @dataclass
 class BatchOutcome:
     applied: int = 0
     #: Decisions another decider made stale: worth deciding again at once.
-    stale: int = 0
+    stale_admissions: list[Admission] = field(default_factory=list)
     #: Workloads that fit but found their server's host port range full: they wait, with
     #: that as their reason, until the next regular cycle.
     no_ports: list[Pending] = field(default_factory=list)
@@ -183,7 +232,7 @@ def apply_admission_batch(
                     Pending(admission.workload_id, PendingCode.UNSCHEDULABLE, reason)
                 )
             except _STALE as exc:
-                outcome.stale += 1
+                outcome.stale_admissions.append(admission)
                 log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     return outcome
 

@@ -1,16 +1,31 @@
-"""Loading the scheduler's snapshot with plain column selects.
+"""Loading the scheduler's snapshot: in full once, then only the rows that changed.
 
-A cycle reads every server, GPU, reservation and active workload; building ORM objects for
-tens of thousands of rows would dominate the cycle, so this reads tuples and builds the
-scheduler's frozen types directly.
+A :class:`SnapshotCache` keeps the servers (with their GPUs) and the schedulable workloads
+(with their reservations) between cycles. Triggers set ``change_mark`` on a server when its
+row or its GPUs change and on a workload when its row or its allocations change (migration
+0005); a refresh reads, in one consistent read transaction, only the rows marked since the
+previous one, plus the small tables (clusters, team quotas) in full. Rows are read as
+tuples and turned into the scheduler's frozen types directly: ORM objects for tens of
+thousands of rows would dominate a full load.
+
+Correctness never depends on the cache. Every admission is applied with compare-and-set
+updates (server and GPU counters, workload versions), so a stale cache costs at most a
+failed admission: the scheduling service then has the servers and workloads involved
+re-read (:meth:`SnapshotCache.recheck`), or everything (:meth:`SnapshotCache.invalidate`),
+and the cache reloads in full every ``full_reload_s`` seconds anyway.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
@@ -25,11 +40,65 @@ from gpuyard.scheduler.snapshot import (
     TeamQuota,
 )
 from gpuyard.services.snapshots import epoch
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.fleet_tables import ChangeClockRow, ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 _SCHEDULABLE = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
+#: Ids per ``IN (...)`` list (SQLite caps bound parameters per statement).
+_IN_CHUNK = 500
+
+_s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
+_SERVER_COLUMNS = (
+    _s.id,
+    _s.name,
+    _s.cluster_id,
+    _s.status,
+    _s.labels,
+    _s.cpu_milli,
+    _s.ram_mib,
+    _s.storage_mib,
+    _s.gpu_milli,
+    _s.alloc_cpu_milli,
+    _s.alloc_ram_mib,
+    _s.alloc_storage_mib,
+    _s.alloc_gpu_milli,
+    _s.host_port_min,
+    _s.host_port_max,
+)
+_GPU_COLUMNS = (_g.server_id, _g.gpu_index, _g.model, _g.memory_mib, _g.allocated_milli)
+_WORKLOAD_COLUMNS = (
+    _w.id,
+    _w.name,
+    _w.status,
+    _w.reason,
+    _w.version,
+    _w.priority,
+    _w.preemptible,
+    _w.team_id,
+    _w.cluster_id,
+    _w.gpu_model,
+    _w.node_selector,
+    _w.replicas,
+    _w.gang,
+    _w.cpu_milli,
+    _w.ram_mib,
+    _w.storage_mib,
+    _w.gpu_milli,
+    _w.created_at,
+    _w.pending_since,
+)
+_ALLOCATION_COLUMNS = (
+    _a.workload_id,
+    _a.replica,
+    _a.server_id,
+    _a.cpu_milli,
+    _a.ram_mib,
+    _a.storage_mib,
+    _a.gpu_milli,
+    _a.gpu_allocation,
+    _a.started_at,
+)
 
 
 @dataclass(frozen=True)
@@ -57,123 +126,323 @@ class QueueState:
     docker_servers: dict[str, tuple[int, int] | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RefreshStats:
+    """What the last refresh read: for tests, logs and benchmarks."""
+
+    full: bool
+    servers_read: int
+    workloads_read: int
+    seconds: float
+
+
+class _CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full load
+    """One schedulable workload as the snapshot needs it, built from its row and its
+    allocations."""
+
+    seen: WorkloadSeen
+    team_id: str | None
+    running: tuple[RunningReplica, ...]
+    #: Entries for the queue: its missing replicas, one per contiguous run.
+    pending: tuple[PendingWorkload, ...]
+    #: What its replicas hold in all (for its team's quota).
+    usage: Resources
+
+
 def load_queue_state(session: Session) -> QueueState:
-    """Read servers, reservations, pending work and quotas in one transaction."""
-    gpus: dict[str, list[GpuDevice]] = defaultdict(list)
-    g = ServerGpuRow
-    for server_id, index, model, memory, allocated in session.execute(
-        select(g.server_id, g.gpu_index, g.model, g.memory_mib, g.allocated_milli).order_by(
-            g.server_id, g.gpu_index
+    """Read servers, reservations, pending work and quotas in one transaction, in full."""
+    return SnapshotCache().refresh(session)
+
+
+class SnapshotCache:
+    """The scheduler's view of the database, kept between cycles and refreshed by what
+    changed. Thread-safe: the scheduling loop and GET /queue may refresh it concurrently."""
+
+    def __init__(
+        self, full_reload_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.full_reload_s = full_reload_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._servers: dict[str, ServerView] = {}
+        self._port_ranges: dict[str, tuple[int, int] | None] = {}
+        self._workloads: dict[str, _CachedWorkload] = {}
+        self._seen: dict[str, WorkloadSeen] = {}
+        #: Workloads with queue entries, in the order they were read.
+        self._wanting: dict[str, None] = {}
+        self._team_usage: dict[str, Resources] = defaultdict(Resources)
+        #: The lowest change mark the next refresh must read; None: reload everything.
+        self._watermark: int | None = None
+        self._loaded_at = 0.0
+        self._recheck_servers: set[str] = set()
+        self._recheck_workloads: set[str] = set()
+        self._servers_view: tuple[ServerView, ...] = ()
+        self._running_view: tuple[RunningReplica, ...] = ()
+        self.last_refresh: RefreshStats | None = None
+        #: Cycles in a row whose decisions met conflicts (kept by the scheduling service).
+        self.conflict_cycles = 0
+
+    def invalidate(self) -> None:
+        """Reload everything on the next refresh."""
+        with self._lock:
+            self._watermark = None
+
+    def recheck(self, server_ids: Iterable[str], workload_ids: Iterable[str]) -> None:
+        """Re-read these rows on the next refresh even if their marks did not move (an
+        admission on them failed its compare-and-set: what the cache held was stale)."""
+        with self._lock:
+            self._recheck_servers.update(server_ids)
+            self._recheck_workloads.update(workload_ids)
+
+    def refresh(self, session: Session) -> QueueState:
+        """Bring the cache up to date in ``session`` (a fresh read session) and return what
+        a cycle decides over."""
+        with self._lock:
+            started = self._clock()
+            full = self._watermark is None or started - self._loaded_at >= self.full_reload_s
+            try:
+                state, servers_read, workloads_read = self._refresh(session, full, started)
+            except BaseException:
+                self._watermark = None  # half applied: start over next time
+                raise
+            self.last_refresh = RefreshStats(
+                full, servers_read, workloads_read, self._clock() - started
+            )
+            return state
+
+    def _refresh(self, session: Session, full: bool, started: float) -> tuple[QueueState, int, int]:
+        mark = _begin_snapshot(session)
+        if full:
+            self._clear()
+            self._loaded_at = started
+        since = None if full else self._watermark
+        servers_read = self._read_servers(session, since)
+        workloads_read = self._read_workloads(session, since)
+        servers_dropped, workloads_dropped = (
+            (False, False) if full else self._drop_vanished(session)
         )
-    ):
-        gpus[server_id].append(GpuDevice(index, model, memory, allocated))
-    s = ServerRow
-    servers = tuple(
-        ServerView(
-            id=row.id,
-            name=row.name,
-            cluster_id=row.cluster_id,
-            status=ServerStatus(row.status),
-            capacity=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
-            allocated=Resources(
-                row.alloc_cpu_milli, row.alloc_ram_mib, row.alloc_storage_mib, row.alloc_gpu_milli
+        if full or servers_read or servers_dropped:
+            self._servers_view = tuple(self._servers.values())
+        if full or workloads_read or workloads_dropped:
+            self._running_view = tuple(
+                itertools.chain.from_iterable(e.running for e in self._workloads.values())
+            )
+        state = self._state(session)
+        self._watermark = mark
+        self._recheck_servers.clear()
+        self._recheck_workloads.clear()
+        return state, servers_read, workloads_read
+
+    def _clear(self) -> None:
+        self._servers.clear()
+        self._port_ranges.clear()
+        self._workloads.clear()
+        self._seen.clear()
+        self._wanting.clear()
+        self._team_usage.clear()
+
+    # -- servers ---------------------------------------------------------------------
+    def _read_servers(self, session: Session, since: int | None) -> int:
+        """Servers whose mark is ``>= since`` (all when None) and those to recheck."""
+        if since is None:
+            servers = session.execute(select(*_SERVER_COLUMNS)).all()
+            gpu_rows = session.execute(
+                select(*_GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index)
+            ).all()
+        else:
+            changed = _changed(_s.change_mark, _s.id, since, self._recheck_servers)
+            servers = session.execute(select(*_SERVER_COLUMNS).where(changed)).all()
+            if not servers:
+                return 0
+            # By id lists rather than a join on the mark: without statistics SQLite would
+            # walk every GPU row in key order to spare itself a sort.
+            gpu_rows = sorted(
+                row
+                for ids in _chunks([row.id for row in servers])
+                for row in session.execute(select(*_GPU_COLUMNS).where(_g.server_id.in_(ids)))
+            )
+        gpus: dict[str, list[GpuDevice]] = defaultdict(list)
+        for server_id, index, model, memory, allocated in gpu_rows:
+            gpus[server_id].append(GpuDevice(index, model, memory, allocated))
+        for row in servers:
+            self._servers[row.id] = ServerView(
+                id=row.id,
+                name=row.name,
+                cluster_id=row.cluster_id,
+                status=ServerStatus(row.status),
+                capacity=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
+                allocated=Resources(
+                    row.alloc_cpu_milli,
+                    row.alloc_ram_mib,
+                    row.alloc_storage_mib,
+                    row.alloc_gpu_milli,
+                ),
+                gpus=tuple(gpus.get(row.id, ())),
+                labels=dict(row.labels or {}),
+            )
+            low, high = row.host_port_min, row.host_port_max
+            self._port_ranges[row.id] = (
+                (low, high) if low is not None and high is not None else None
+            )
+        return len(servers)
+
+    # -- workloads -------------------------------------------------------------------
+    def _read_workloads(self, session: Session, since: int | None) -> int:
+        """Schedulable workloads (all when ``since`` is None) or every workload marked
+        since then, whatever its status: one that finished must leave the cache."""
+        schedulable = _w.status.in_(_SCHEDULABLE)
+        allocations: dict[str, list[Any]] = defaultdict(list)
+        if since is None:
+            rows = session.execute(select(*_WORKLOAD_COLUMNS).where(schedulable)).all()
+            queries = [
+                select(*_ALLOCATION_COLUMNS).join(_w, _w.id == _a.workload_id).where(schedulable)
+            ]
+        else:
+            changed = _changed(_w.change_mark, _w.id, since, self._recheck_workloads)
+            rows = session.execute(select(*_WORKLOAD_COLUMNS).where(changed)).all()
+            if not rows:
+                return 0
+            # By id lists: SQLite, without statistics, would rather walk the status index.
+            queries = [
+                select(*_ALLOCATION_COLUMNS).where(_a.workload_id.in_(ids))
+                for ids in _chunks([row.id for row in rows if row.status in _SCHEDULABLE])
+            ]
+        for query in queries:
+            for alloc in session.execute(query):
+                allocations[alloc.workload_id].append(alloc)
+        for row in rows:
+            if since is not None:
+                self._forget_workload(row.id)
+            if row.status in _SCHEDULABLE:
+                entry = _cached_workload(row, allocations.get(row.id, ()))
+                self._remember_workload(row.id, entry)
+        return len(rows)
+
+    def _forget_workload(self, workload_id: str) -> None:
+        old = self._workloads.pop(workload_id, None)
+        if old is None:
+            return
+        del self._seen[workload_id]
+        self._wanting.pop(workload_id, None)
+        if old.team_id:
+            self._team_usage[old.team_id] = self._team_usage[old.team_id] - old.usage
+
+    def _remember_workload(self, workload_id: str, entry: _CachedWorkload) -> None:
+        self._workloads[workload_id] = entry
+        self._seen[workload_id] = entry.seen
+        if entry.pending:
+            self._wanting[workload_id] = None
+        if entry.team_id:
+            self._team_usage[entry.team_id] = self._team_usage[entry.team_id] + entry.usage
+
+    def _drop_vanished(self, session: Session) -> tuple[bool, bool]:
+        """Deleted rows carry no mark: find them by count, then by id (rare). Returns
+        whether servers, workloads were dropped."""
+        servers_gone: list[str] = []
+        count = session.scalar(select(func.count()).select_from(ServerRow))
+        if count != len(self._servers):
+            present = set(session.scalars(select(_s.id)))
+            servers_gone = [i for i in self._servers if i not in present]
+            for server_id in servers_gone:
+                del self._servers[server_id]
+                self._port_ranges.pop(server_id, None)
+        workloads_gone: list[str] = []
+        schedulable = _w.status.in_(_SCHEDULABLE)
+        count = session.scalar(select(func.count()).select_from(WorkloadRow).where(schedulable))
+        if count != len(self._workloads):
+            present = set(session.scalars(select(_w.id).where(schedulable)))
+            workloads_gone = [i for i in self._workloads if i not in present]
+            for workload_id in workloads_gone:
+                self._forget_workload(workload_id)
+        return bool(servers_gone), bool(workloads_gone)
+
+    # -- the result ------------------------------------------------------------------
+    def _state(self, session: Session) -> QueueState:
+        docker_clusters = set(
+            session.scalars(select(ClusterRow.id).where(ClusterRow.kind == "docker"))
+        )
+        docker_servers = (
+            {
+                server_id: self._port_ranges.get(server_id)
+                for server_id, view in self._servers.items()
+                if view.cluster_id in docker_clusters
+            }
+            if docker_clusters
+            else {}
+        )
+        pending = [p for wid in self._wanting for p in self._workloads[wid].pending]
+        return QueueState(
+            snapshot=ClusterSnapshot(
+                servers=self._servers_view,
+                running=self._running_view,
+                quotas=_quotas(session, self._team_usage),
             ),
-            gpus=tuple(gpus.get(row.id, ())),
-            labels=dict(row.labels or {}),
+            pending=pending,
+            # A copy: the cache changes on the next refresh while a cycle still applies.
+            seen=dict(self._seen),
+            docker_servers=docker_servers,
         )
-        for row in session.execute(
-            select(
-                s.id,
-                s.name,
-                s.cluster_id,
-                s.status,
-                s.labels,
-                s.cpu_milli,
-                s.ram_mib,
-                s.storage_mib,
-                s.gpu_milli,
-                s.alloc_cpu_milli,
-                s.alloc_ram_mib,
-                s.alloc_storage_mib,
-                s.alloc_gpu_milli,
-            )
+
+
+def _begin_snapshot(session: Session) -> int:
+    """Start the refresh's read snapshot; return the lowest change mark it may miss.
+
+    PostgreSQL: REPEATABLE READ, so every statement of the refresh sees one snapshot;
+    any change it does not see was made by a transaction that is in progress or starts
+    later, whose id (the mark) is at least the snapshot's xmin. SQLite: reads are
+    snapshots already and writers are serialised, so every later change gets a
+    ``change_clock`` value above the one read here."""
+    if session.get_bind().dialect.name == "postgresql":
+        # (A session already in a transaction keeps its own level: READ COMMITTED sees
+        # newer data in later statements, which only makes the watermark conservative.)
+        repeatable = {"isolation_level": "REPEATABLE READ"}
+        conn = session.connection(
+            execution_options=None if session.in_transaction() else repeatable
         )
+        query = text("SELECT txid_snapshot_xmin(txid_current_snapshot())")
+        return int(conn.execute(query).scalar_one())
+    clock = session.scalar(select(ChangeClockRow.value).where(ChangeClockRow.id == 1))
+    return int(clock or 0) + 1
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for first in range(0, len(ids), _IN_CHUNK):
+        yield ids[first : first + _IN_CHUNK]
+
+
+def _changed(mark: Any, key: Any, since: int, recheck: set[str]) -> ColumnElement[bool]:
+    """Rows marked at or after ``since``, or listed in ``recheck``."""
+    condition: ColumnElement[bool] = mark >= since
+    for ids in _chunks(sorted(recheck)):
+        condition = or_(condition, key.in_(ids))
+    return condition
+
+
+def _cached_workload(row: Any, allocations: Sequence[Any]) -> _CachedWorkload:
+    """A workload row and its allocations as the snapshot's replicas and queue entries."""
+    request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+    running = tuple(
+        RunningReplica(
+            workload_id=row.id,
+            replica=alloc.replica,
+            server_id=alloc.server_id,
+            priority=row.priority,
+            preemptible=row.preemptible,
+            resources=Resources(alloc.cpu_milli, alloc.ram_mib, alloc.storage_mib, alloc.gpu_milli),
+            gpu_allocation=tuple((int(i), int(m)) for i, m in alloc.gpu_allocation),
+            started_at=epoch(alloc.started_at),
+            team_id=row.team_id,
+            name=row.name,
+        )
+        for alloc in allocations
     )
-    w = WorkloadRow
-    workloads = session.execute(
-        select(
-            w.id,
-            w.name,
-            w.status,
-            w.reason,
-            w.version,
-            w.priority,
-            w.preemptible,
-            w.team_id,
-            w.cluster_id,
-            w.gpu_model,
-            w.node_selector,
-            w.replicas,
-            w.gang,
-            w.cpu_milli,
-            w.ram_mib,
-            w.storage_mib,
-            w.gpu_milli,
-            w.created_at,
-            w.pending_since,
-        ).where(w.status.in_(_SCHEDULABLE))
-    ).all()
-    a = AllocationRow
-    placed: dict[str, set[int]] = defaultdict(set)
-    running: list[RunningReplica] = []
-    used_by_team: dict[str, Resources] = defaultdict(Resources)
-    by_id = {row.id: row for row in workloads}
-    for alloc in session.execute(
-        select(
-            a.workload_id,
-            a.replica,
-            a.server_id,
-            a.cpu_milli,
-            a.ram_mib,
-            a.storage_mib,
-            a.gpu_milli,
-            a.gpu_allocation,
-            a.started_at,
-        )
-        .join(w, w.id == a.workload_id)
-        .where(w.status.in_(_SCHEDULABLE))
-    ):
-        owner = by_id[alloc.workload_id]
-        resources = Resources(alloc.cpu_milli, alloc.ram_mib, alloc.storage_mib, alloc.gpu_milli)
-        placed[alloc.workload_id].add(alloc.replica)
-        running.append(
-            RunningReplica(
-                workload_id=alloc.workload_id,
-                replica=alloc.replica,
-                server_id=alloc.server_id,
-                priority=owner.priority,
-                preemptible=owner.preemptible,
-                resources=resources,
-                gpu_allocation=tuple((int(i), int(m)) for i, m in alloc.gpu_allocation),
-                started_at=epoch(alloc.started_at),
-                team_id=owner.team_id,
-                name=owner.name,
-            )
-        )
-        if owner.team_id:
-            used_by_team[owner.team_id] = used_by_team[owner.team_id] + resources
-    pending: list[PendingWorkload] = []
-    seen: dict[str, WorkloadSeen] = {}
-    for row in workloads:
-        missing = tuple(r for r in range(row.replicas) if r not in placed[row.id])
-        status = WorkloadStatus(row.status)
-        request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
-        seen[row.id] = WorkloadSeen(
-            row.version, status, row.reason, row.name, row.priority, request, missing
-        )
-        # A gang that holds resources is complete; a non-gang one may still miss replicas.
-        if not missing or (row.gang and status is not WorkloadStatus.PENDING):
-            continue
+    placed = {r.replica for r in running}
+    missing = tuple(r for r in range(row.replicas) if r not in placed)
+    status = WorkloadStatus(row.status)
+    seen = WorkloadSeen(row.version, status, row.reason, row.name, row.priority, request, missing)
+    pending: tuple[PendingWorkload, ...] = ()
+    # A gang that holds resources is complete; a non-gang one may still miss replicas.
+    if missing and not (row.gang and status is not WorkloadStatus.PENDING):
         request_fields = {
             "workload_id": row.id,
             "priority": row.priority,
@@ -189,33 +458,15 @@ def load_queue_state(session: Session) -> QueueState:
             "preemptible": row.preemptible,
         }
         # The engine numbers replicas first..first+n-1: one entry per contiguous gap.
-        for first, count in _contiguous_runs(missing):
-            pending.append(
-                PendingWorkload(
-                    **request_fields, replicas_missing=count, first_missing_replica=first
-                )
-            )
-    return QueueState(
-        snapshot=ClusterSnapshot(
-            servers=servers, running=tuple(running), quotas=_quotas(session, used_by_team)
-        ),
-        pending=pending,
-        seen=seen,
-        docker_servers=_docker_servers(session),
-    )
-
-
-def _docker_servers(session: Session) -> dict[str, tuple[int, int] | None]:
-    s = ServerRow
-    rows = session.execute(
-        select(s.id, s.host_port_min, s.host_port_max)
-        .join(ClusterRow, ClusterRow.id == s.cluster_id)
-        .where(ClusterRow.kind == "docker")
-    )
-    return {
-        server_id: (low, high) if low is not None and high is not None else None
-        for server_id, low, high in rows
-    }
+        pending = tuple(
+            PendingWorkload(**request_fields, replicas_missing=count, first_missing_replica=first)
+            for first, count in _contiguous_runs(missing)
+        )
+    usage = Resources()
+    if row.team_id:  # only a team's quota needs the sum
+        for replica in running:
+            usage = usage + replica.resources
+    return _CachedWorkload(seen, row.team_id, running, pending, usage)
 
 
 def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:

@@ -3,6 +3,11 @@
 The CHECK constraints are the oversubscription guard of DESIGN.md section 1: whatever the
 number of processes, an UPDATE that would allocate past capacity (or past 1000 milli on
 one GPU) fails in the database itself.
+
+``change_mark`` columns (servers here, workloads in workload_tables) are set by database
+triggers (migration 0005) on every change the scheduler's snapshot depends on, so its
+cache re-reads only what moved. A new column the snapshot reads must be added to the
+triggers' column lists in a migration.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gpuyard.store.base import Base, new_id, utcnow
@@ -59,6 +64,9 @@ class ServerRow(Base):
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Written by triggers only (see the module docstring): when the server's row or GPUs
+    #: last changed, as a PostgreSQL transaction id or a SQLite ``change_clock`` value.
+    change_mark: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
 
     gpus: Mapped[list[ServerGpuRow]] = relationship(
         back_populates="server",
@@ -102,3 +110,14 @@ class ServerGpuRow(Base):
     __table_args__ = (
         CheckConstraint("allocated_milli BETWEEN 0 AND 1000", name="milli_within_device"),
     )
+
+
+class ChangeClockRow(Base):
+    """One row: the counter SQLite's change-mark triggers advance (PostgreSQL marks with
+    transaction ids and leaves it alone). SQLite serialises writers, so the counter orders
+    changes by commit."""
+
+    __tablename__ = "change_clock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

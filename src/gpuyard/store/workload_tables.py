@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -58,6 +59,9 @@ class WorkloadRow(Base):
     finished_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Written by triggers only (migration 0005): when the row or its allocations last
+    #: changed, so the scheduler's snapshot cache re-reads only workloads that moved.
+    change_mark: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
 
     allocations: Mapped[list[AllocationRow]] = relationship(
         back_populates="workload",
