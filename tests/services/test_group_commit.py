@@ -3,6 +3,7 @@ submission answered with its own outcome, nothing half-written."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.services.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.workloads import WorkloadSpec, create_workload, create_workload_async
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadEventRow, WorkloadRow
@@ -204,3 +205,50 @@ def test_an_unexpected_failure_rolls_back_the_batch_and_retries_each_alone(
     assert sorted(written) == ["a", "b", "c", "d", "first"]
     report = verify_audit_log(ctx.db)
     assert report.intact, report.problem
+
+
+def test_async_submissions_are_written_by_the_writer_thread(ctx: ServiceContext) -> None:
+    """Awaited from an event loop: outcomes (results and a submission's own error) come
+    back on the loop, and the writer thread leaves once idle, to start again on demand."""
+
+    def write(session: Session, items: Sequence[str]) -> list[str | GpuyardError]:
+        return [InvalidInput("bad") if item == "bad" else f"ok:{item}" for item in items]
+
+    group: GroupCommit[str, str] = GroupCommit(ctx.db, write, writer_idle_s=0.05)
+
+    async def submit_all(items: list[str]) -> list[object]:
+        return await asyncio.gather(
+            *(group.submit_async(item) for item in items), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(submit_all(["a", "bad", "c"]))
+    assert outcomes[0] == "ok:a"
+    assert isinstance(outcomes[1], InvalidInput)
+    assert outcomes[2] == "ok:c"
+    deadline = time.monotonic() + 5
+    while group._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert group._writer is None  # idle: gone
+    assert asyncio.run(submit_all(["d"])) == ["ok:d"]  # and back on demand
+
+
+def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> None:
+    caller = _admin(ctx)
+
+    async def submit() -> WorkloadRow:
+        return await create_workload_async(ctx, caller, WorkloadSpec(image="busybox", name="aw"))
+
+    row = asyncio.run(submit())
+    with ctx.db.read() as session:  # durable by the time the answer came
+        stored = session.get(WorkloadRow, row.id)
+    assert stored is not None
+    assert stored.name == "aw"
+
+    async def invalid() -> WorkloadRow:
+        spec = WorkloadSpec(image=" ", name="bad name!", cluster_id="nope")
+        return await create_workload_async(ctx, caller, spec)
+
+    with pytest.raises(InvalidInput) as caught:
+        asyncio.run(invalid())
+    fields = {e.field for e in caught.value.errors}
+    assert fields == {"image", "name", "cluster_id"}  # the database's finding too

@@ -17,6 +17,7 @@ the requests that happened to share its batch.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class _Ticket(Generic[Item, Result]):
     done: bool = False
     result: Result | None = None
     error: BaseException | None = None
+    #: Set for a submission awaited on an event loop: its outcome is delivered there.
+    future: asyncio.Future[Result] | None = None
 
     def settle(self, outcome: Result | BaseException) -> None:
         if isinstance(outcome, BaseException):
@@ -47,6 +50,17 @@ class _Ticket(Generic[Item, Result]):
         else:
             self.result = outcome
         self.done = True
+        if self.future is not None:
+            self.future.get_loop().call_soon_threadsafe(_resolve, self.future, outcome)
+
+
+def _resolve(future: asyncio.Future[Result], outcome: Result | BaseException) -> None:
+    if future.cancelled():  # the request went away; the write itself stands
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 @dataclass(eq=False)
@@ -61,6 +75,10 @@ class GroupCommit(Generic[Item, Result]):
     _queue: list[_Ticket[Item, Result]] = field(default_factory=list)
     _queue_lock: threading.Lock = field(default_factory=threading.Lock)
     _leader: threading.Lock = field(default_factory=threading.Lock)
+    #: Writes what :meth:`submit_async` queues; started on demand, leaves when idle.
+    _writer: threading.Thread | None = None
+    _work: threading.Condition = field(default_factory=threading.Condition)
+    writer_idle_s: float = 60.0
 
     @property
     def queued(self) -> int:
@@ -80,6 +98,33 @@ class GroupCommit(Generic[Item, Result]):
         if ticket.error is not None:
             raise ticket.error
         return cast(Result, ticket.result)
+
+    async def submit_async(self, item: Item) -> Result:
+        """:meth:`submit` for an event loop: the caller awaits while this group commit's
+        writer thread writes the batch, so no worker thread is held per request."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        ticket: _Ticket[Item, Result] = _Ticket(item, future=future)
+        with self._queue_lock:
+            self._queue.append(ticket)
+        with self._work:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_queued, name="group-commit", daemon=True
+                )
+                self._writer.start()
+            self._work.notify()
+        return await future
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._work:
+                while not self._queue:
+                    if not self._work.wait(self.writer_idle_s) and not self._queue:
+                        self._writer = None  # a later submit_async starts a new one
+                        return
+            with self._leader:
+                if self._queue:  # a sync leader may have taken it meanwhile
+                    self._lead()
 
     def _lead(self) -> None:
         with self._queue_lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Sequence
@@ -120,6 +121,27 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
 
     Concurrent submissions share a transaction (:mod:`gpuyard.services.group_commit`);
     this returns once the one holding this workload has committed."""
+    submission, errors = _submission(ctx, caller, spec)
+    if submission is None:
+        raise _invalid_with_database_findings(ctx, caller, spec, errors)
+    return _submissions(ctx).submit(submission)
+
+
+async def create_workload_async(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
+) -> WorkloadRow:
+    """:func:`create_workload` for the API's event loop: no worker thread waits for the
+    commit (the group commit's writer thread does the writing)."""
+    submission, errors = _submission(ctx, caller, spec)
+    if submission is None:  # rare: the database is read for the full answer, off the loop
+        raise await asyncio.to_thread(_invalid_with_database_findings, ctx, caller, spec, errors)
+    return await _submissions(ctx).submit_async(submission)
+
+
+def _submission(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
+) -> tuple[_Submission | None, list[FieldError]]:
+    """The submission, or the errors found without the database."""
     resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
     errors: list[FieldError] = []
     if not spec.image.strip():
@@ -133,12 +155,17 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
         errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
     if spec.gpu_model is not None and resources.gpu_milli == 0:
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
-    if errors:  # report the database checks' findings too, in one answer
-        with ctx.db.read() as session:
-            errors += _checks_in_database(session, caller, spec)[1]
-        raise _invalid(errors)
-    submission = _Submission(caller, spec, name, resources, ctx.now())
-    return _submissions(ctx).submit(submission)
+    if errors:
+        return None, errors
+    return _Submission(caller, spec, name, resources, ctx.now()), []
+
+
+def _invalid_with_database_findings(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadSpec, errors: list[FieldError]
+) -> InvalidInput:
+    """One answer with every problem: the database checks' findings too."""
+    with ctx.db.read() as session:
+        return _invalid(errors + _checks_in_database(session, caller, spec)[1])
 
 
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, WorkloadRow]:

@@ -35,9 +35,12 @@ def _public(ctx: ServiceContext, row: WorkloadRow) -> WorkloadPublic:
 
 
 @router.post("", response_model=WorkloadPublic, status_code=status.HTTP_201_CREATED)
-def create_workload(ctx: ContextDep, caller: Submitter, body: WorkloadCreate) -> WorkloadPublic:
+async def create_workload(
+    ctx: ContextDep, caller: Submitter, body: WorkloadCreate
+) -> WorkloadPublic:
+    # Async: the busiest write path waits for its group commit without a worker thread.
     spec = workloads.WorkloadSpec(**body.model_dump())
-    row = workloads.create_workload(ctx, caller, spec)
+    row = await workloads.create_workload_async(ctx, caller, spec)
     # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
     # without another database read (this is the busiest write path).
     return workload_public(row, DisplayNames(users={caller.user_id: caller.email}, servers={}))
