@@ -8,19 +8,19 @@ left unallocated when the arrived demand reaches 100% of the capacity (more chec
 recorded for the curve). ``make bench-full`` also runs the paper's own order: the pods
 shuffled (seeds 42, 43, 44) and inflated to 130%.
 
-Policies: ``pack`` (our default profile, default config), ``fgd`` (Fragmentation Gradient
-Descent, the registry's profile with its generic workload mix), ``fgd + trace mix`` (the same
-scorer given the trace's pod-shape popularity, as the paper does), ``fgd + learned mix``
-(the mix re-estimated every cycle from the running pods and the pods being decided: what
-the engine could do by itself with a per-cycle hook), and the four baselines. The fgd
-variants with a mix are registered by the bench only.
+Policies: ``pack`` (our default profile, default config: Fragmentation Gradient Descent with
+the workload mix the engine learns each cycle from the running and pending replicas, plus
+the GPU stranded behind CPU/RAM; ``scheduler/plugins/fgd.py``), ``binpack`` (the former
+default: best-fit packing of devices), FGD exactly as the paper measures fragmentation
+(no stranding term) given the trace's pod-shape popularity as the paper does (``fgd paper +
+trace mix``) or learning the mix per cycle (``fgd paper + learned mix``), and the four
+baselines. The two paper-measure variants are registered by the bench only.
 """
 
 from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from statistics import mean
@@ -29,13 +29,14 @@ from bench.baselines import all_baselines
 from bench.pg import PgDatabases
 from bench.replay import Replay, checkpoints, replay_baseline, replay_engine
 from bench.result import ScenarioResult, Table
-from bench.simstore import SimStore
 from bench.trace import Trace, TracePod, as_pending, load_trace
 from gpuyard.scheduler import registry
 from gpuyard.scheduler.plugins.fgd import FgdScorer, WorkloadMix
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload
 
-TRACE_MIX_PROFILE = "fgd-openb"
+#: Bench-only profiles: FGD with the paper's fragmentation measure (no stranding term).
+PAPER_TRACE_MIX = "fgd-paper-trace-mix"
+PAPER_LEARNED_MIX = "fgd-paper-learned-mix"
 
 
 @dataclass(frozen=True)
@@ -58,33 +59,18 @@ def trace_mix(trace: Trace) -> WorkloadMix:
     return WorkloadMix([(res, model, float(n)) for (res, model), n in counts.items()])
 
 
-class LearnedMix:
-    """A profile per cycle whose fgd mix is what runs plus what is about to be decided: what
-    a per-cycle hook in the engine could estimate by itself (bench-only registration)."""
-
-    def __init__(self) -> None:
-        self._n = 0
-
-    def __call__(self, store: SimStore, batch: Sequence[PendingWorkload]) -> str:
-        counts = collections.Counter(r.resources for r in store.running.values())
-        counts.update(w.resources for w in batch)
-        self._n += 1
-        name = f"fgd-learned-{self._n}"
-        mix = WorkloadMix([(res, None, float(n)) for res, n in counts.items()])
-        registry.REGISTRY[name] = partial(FgdScorer, mix)
+def register_paper_profiles(mix: WorkloadMix) -> tuple[str, str]:
+    """Add the paper-measure FGD profiles (``mix`` given, and learned) to this process's
+    registry; returns their names."""
+    for name, scorer in (
+        (PAPER_TRACE_MIX, partial(FgdScorer, mix, stranding=False)),
+        (PAPER_LEARNED_MIX, partial(FgdScorer, None, stranding=False)),
+    ):
+        registry.REGISTRY[name] = scorer
         registry.PROFILES[name] = replace(
             registry.PROFILES["fgd"], scorers=(name, "most_allocated")
         )
-        return name
-
-
-def register_trace_profile(mix: WorkloadMix) -> str:
-    """Add ``fgd-openb`` (the fgd profile with the trace's mix) to this process's registry."""
-    registry.REGISTRY["fgd_openb"] = partial(FgdScorer, mix)
-    registry.PROFILES[TRACE_MIX_PROFILE] = replace(
-        registry.PROFILES["fgd"], scorers=("fgd_openb", "most_allocated")
-    )
-    return TRACE_MIX_PROFILE
+    return PAPER_TRACE_MIX, PAPER_LEARNED_MIX
 
 
 def arrival_sequence(trace: Trace, up_to: float, seed: int, shuffle: bool) -> list[PendingWorkload]:
@@ -110,9 +96,9 @@ def run_policies(
     marks = checkpoints(arrivals, trace.gpu_capacity_milli, fractions)
     out = {
         "pack": replay_engine("pack", snapshot, arrivals, marks),
-        "fgd": replay_engine("fgd", snapshot, arrivals, marks),
-        "fgd + trace mix": replay_engine(TRACE_MIX_PROFILE, snapshot, arrivals, marks),
-        "fgd + learned mix": replay_engine(LearnedMix(), snapshot, arrivals, marks, "learned"),
+        "binpack": replay_engine("binpack", snapshot, arrivals, marks),
+        "fgd paper + trace mix": replay_engine(PAPER_TRACE_MIX, snapshot, arrivals, marks),
+        "fgd paper + learned mix": replay_engine(PAPER_LEARNED_MIX, snapshot, arrivals, marks),
     }
     for choice in all_baselines(seed=7):
         out[choice.name] = replay_baseline(choice, snapshot, arrivals, marks)
@@ -123,7 +109,7 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
     """Replay the trace for every policy (``pg`` is unused: no database here)."""
     cfg = CONFIGS[mode]
     trace = load_trace(cfg.node_stride)
-    register_trace_profile(trace_mix(trace))
+    register_paper_profiles(trace_mix(trace))
     gpus = trace.gpu_capacity_milli // 1000
     setup = (
         f"{len(trace.servers):,} servers / {gpus:,} GPUs"
@@ -198,5 +184,5 @@ def _report(
             "fewer_than_best_fit_pct"
         ]
         result.figures["fgd_trace_mix_fewer_vs_best_fit_pct"] = result.figures[
-            "creation_fgd + trace mix"
+            "creation_fgd paper + trace mix"
         ]["fewer_than_best_fit_pct"]

@@ -15,7 +15,13 @@ from factories.scheduler import (
 )
 
 from gpuyard.scheduler.engine import schedule_cycle
-from gpuyard.scheduler.plugins.fgd import GENERIC_MIX, FgdScorer, WorkloadMix
+from gpuyard.scheduler.plugins.fgd import (
+    GENERIC_MIX,
+    FgdScorer,
+    WorkloadMix,
+    estimate_mix,
+    observed_shapes,
+)
 from gpuyard.scheduler.snapshot import SchedulerConfig
 
 A100 = "NVIDIA A100-SXM4-80GB"
@@ -110,3 +116,99 @@ def test_score_is_the_decrease_of_fragmentation() -> None:
     req = make_request(make_pending("w", gpu=0.5))
     # A 0.5 share on a free GPU leaves 500 that no whole-GPU task can use: +500 fragment.
     assert scorer.score(req, node, ((0, 500),)) == -500
+
+
+# -- the mix learned per cycle (PreScore) ------------------------------------------------
+
+
+def test_observed_shapes_count_running_and_missing_replicas() -> None:
+    server = make_server("s", gpus=8)
+    running = [
+        make_running("r1", "s", gpus=[0], cpu=4),
+        make_running("r2", "s", gpus=[1], cpu=4),
+        make_running("cpu-only", "s", cpu=2),
+    ]
+    cycle = make_cycle([server], running)
+    queue = [
+        make_request(make_pending("gang", gpu=2, cpu=8, replicas=3, model="H100")),
+        make_request(make_pending("done", gpu=1, replicas=0)),  # nothing missing: not counted
+        make_request(make_pending("more", gpu=1, cpu=4)),
+    ]
+    assert dict(observed_shapes(cycle, queue)) == {
+        # Running replicas do not record their model request: counted as any model.
+        (res(cpu=4, gpu=1), None): 3,
+        (res(cpu=2), None): 1,
+        (res(cpu=8, gpu=2), "H100"): 3,
+    }
+
+
+def test_the_learned_mix_weighs_shapes_by_popularity() -> None:
+    server = make_server("s", gpus=8)
+    running = [make_running(f"r{i}", "s", gpus=[i], cpu=4) for i in range(3)]
+    cycle = make_cycle([server], running)
+    mix = estimate_mix(cycle, [make_request(make_pending("p", gpu=0.5, cpu=2))])
+    # 3 whole-GPU tasks and 1 half-GPU task: 1000 milli free on one device is usable by
+    # all of them, 600 only by the share (1/4 of the mix).
+    assert frag(mix, [0] + [1000] * 7) == pytest.approx(0)
+    assert frag(mix, [400] + [1000] * 7) == pytest.approx(0.75 * 600)
+    # GPU asked per CPU asked, popularity-weighted: (3 x 1000 + 500) / (3 x 4000 + 2000).
+    assert mix.gpu_per_cpu == pytest.approx(3500 / 14000)
+
+
+def test_nothing_to_learn_from_gives_the_generic_mix() -> None:
+    cycle = make_cycle([make_server("s", gpus=8)])
+    assert estimate_mix(cycle, []) is GENERIC_MIX
+    scorer = FgdScorer()
+    assert scorer.learns
+    assert scorer.prepare(cycle, []) is scorer  # empty queue: nothing will be scored
+
+
+def test_prepare_learns_a_mix_only_without_a_fixed_one() -> None:
+    server = make_server("s", gpus=8)
+    cycle = make_cycle([server], [make_running("r", "s", gpus=[0], cpu=4)])
+    queue = [make_request(make_pending("p", gpu=0.5, cpu=2))]
+    fixed = FgdScorer(WorkloadMix([(res(gpu=1), None, 1.0)]))
+    assert fixed.prepare(cycle, queue) is fixed
+    learner = FgdScorer()
+    learned = learner.prepare(cycle, queue)
+    assert isinstance(learned, FgdScorer)
+    assert learned is not learner
+    assert not learned.learns
+    assert [c.gpu_milli for _, classes in learned.mix.groups for c in classes] == [500, 1000]
+    # The same running replicas and queue again: the same scorer (and memo) is reused.
+    assert learner.prepare(cycle, queue) is learned
+    other = [make_request(make_pending("p", gpu=0.5, cpu=3))]
+    assert learner.prepare(cycle, other) is not learned
+
+
+# -- stranding: free GPU the mix cannot reach for lack of CPU or RAM --------------------
+
+
+def test_stranded_gpu_is_what_free_cpu_or_ram_cannot_feed() -> None:
+    # 1 GPU per 8 cores and per 64 GB.
+    scorer = FgdScorer(WorkloadMix([(res(cpu=8, ram_gb=64, gpu=1), None, 1.0)]))
+    assert scorer.stranded(64_000, 512 * 1024, 8000) == 0  # balanced
+    assert scorer.stranded(16_000, 512 * 1024, 8000) == pytest.approx(6000)  # 2 GPUs fed
+    assert scorer.stranded(64_000, 128 * 1024, 8000) == pytest.approx(6000)  # RAM for 2
+    assert scorer.stranded(0, 0, 0) == 0  # nothing free, nothing stranded
+    assert FgdScorer(WorkloadMix([(res(cpu=8), None, 1.0)])).stranded(0, 0, 8000) == 0
+
+
+def test_a_cpu_heavy_gpu_task_goes_where_cpu_is_plentiful() -> None:
+    lean = make_server("a-lean", gpus=8, cpu=48)
+    rich = make_server("b-rich", gpus=8, cpu=128)
+    busy = make_server("c-busy", gpus=8, cpu=64)
+    # The cluster runs 1-GPU tasks with 4 cores each: 1 GPU per 4-ish cores.
+    running = [make_running(f"r{i}", "c-busy", gpus=[i], cpu=4) for i in range(8)]
+    snapshot = make_snapshot([lean, rich, busy], running)
+    heavy = make_pending("heavy", gpu=1, cpu=24)
+    result = schedule_cycle(snapshot, [heavy], SchedulerConfig(), now=0.0)
+    # On the lean server 24 of 48 cores would leave 24 for 7 GPUs: about 1 GPU stranded.
+    assert [a.server_id for adm in result.admitted for a in adm.assignments] == ["b-rich"]
+    # The paper's measure alone sees no difference: every task of the mix still fits both.
+    cycle = make_cycle([lean, rich, busy], running)
+    req = make_request(heavy)
+    paper = FgdScorer(stranding=False).prepare(cycle, [req])
+    assert isinstance(paper, FgdScorer)
+    scores = {n: paper.score(req, cycle.nodes[n], ((0, 1000),)) for n in ("a-lean", "b-rich")}
+    assert scores["a-lean"] == scores["b-rich"]

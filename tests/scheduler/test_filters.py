@@ -181,9 +181,12 @@ def test_fit_filter(
 
 def test_profiles_are_registry_configurations() -> None:
     pack, spread = build_profile("pack"), build_profile("spread")
-    assert [s.name for s in pack.scorers] == ["gpu_pack", "most_allocated"]
+    binpack = build_profile("binpack")
+    # The default ranks GPU work by fragmentation (fgd); packing only breaks its ties.
+    assert [s.name for s in pack.scorers] == ["fgd", "gpu_pack", "most_allocated"]
+    assert [s.name for s in binpack.scorers] == ["gpu_pack", "most_allocated"]
     assert [s.name for s in spread.scorers] == ["least_allocated"]
-    assert pack.order.name == "tightest_first"
+    assert pack.order.name == binpack.order.name == "tightest_first"
     assert spread.order.name == "emptiest_first"
     # Same filters: the profiles differ only in how they rank.
     assert [f.name for f in pack.filters] == [f.name for f in spread.filters] == ["fit", "holds"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from typing import Any
+from unittest.mock import patch
 
 from factories.scheduler import A100, H100, make_quota, make_running, make_server, res
 from hypothesis import event, given, settings, target
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.placement import Placer
 from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.scheduler.snapshot import SchedulerConfig
 
@@ -173,7 +176,7 @@ def prefilled_world() -> World:
 
 
 @settings(max_examples=150, deadline=None)
-@given(operations, st.sampled_from(["pack", "spread"]))
+@given(operations, st.sampled_from(["pack", "binpack", "spread"]))
 def test_random_operations_never_oversubscribe(ops: list[Op], profile: str) -> None:
     world = prefilled_world()
     config = SchedulerConfig(
@@ -197,3 +200,32 @@ def test_random_operations_never_oversubscribe(ops: list[Op], profile: str) -> N
         world.check_invariants()
         world.now += 1
     target(evictions)
+
+
+class _NoScoreCache(dict[object, dict[str, object]]):
+    """A score cache that never keeps anything: every candidate is scored afresh."""
+
+    def setdefault(self, key: object, default: object = None) -> dict[str, object]:
+        return {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations, st.sampled_from(["pack", "spread"]))
+def test_the_score_cache_changes_no_decision(ops: list[Op], profile: str) -> None:
+    world = prefilled_world()
+    config = SchedulerConfig(profile=profile, starvation_seconds=60)
+    original_init = Placer.__init__
+
+    def uncached_init(self: Placer, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._scored = _NoScoreCache()  # type: ignore[assignment]
+
+    for serial, op in enumerate(ops):
+        run_op(world, op, serial)
+        snapshot, pending = world.snapshot(), world.pending()
+        cached = schedule_cycle(snapshot, pending, config, now=world.now)
+        with patch.object(Placer, "__init__", uncached_init):
+            uncached = schedule_cycle(snapshot, pending, config, now=world.now)
+        assert cached == uncached
+        world.apply(cached, pending, 0.0)
+        world.now += 1

@@ -8,7 +8,8 @@ No names are re-exported here; import from the modules:
 - ``engine.schedule_cycle`` — one cycle: admissions (with victims) and pending reasons;
 - ``resize.resize_in_place`` — whether a resized replica still fits where it runs;
 - ``queue.order_queue`` / ``queue.queue_key`` — the order ``GET /queue`` shows;
-- ``registry.build_profile`` / ``registry.PROFILES`` — plugin profiles ``pack``, ``spread``;
+- ``registry.build_profile`` / ``registry.PROFILES`` — plugin profiles ``pack`` (default:
+  fragmentation-aware, plugins/fgd.py), ``binpack``, ``spread``, ``fgd``;
 - ``snapshot`` and ``decisions`` — the input and output types.
 
 Module map: ``framework`` (phases as Protocols, Status), ``plugins/`` (one module per

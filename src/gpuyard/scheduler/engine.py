@@ -51,19 +51,23 @@ def schedule_cycle(
     1. Profile: the plugins of ``config.profile``, built once from the registry.
     2. Working copy: a :class:`CycleState` over ``snapshot`` (which is never mutated);
        every decision is assumed into it, so later decisions account for earlier ones.
-    3. Queue: ``pending`` ordered by :func:`~gpuyard.scheduler.queue.queue_key`.
-    4. Ordered iteration, per workload: backoff -> quota -> place replicas (gang: all or
+    3. Queue: ``pending`` ordered by :func:`~gpuyard.scheduler.queue.queue_key`, each
+       workload's :class:`Request` built once (PreFilter).
+    4. PreScore: scorers that look at the whole cycle (``fgd`` learns its workload mix from
+       what runs and what waits) are prepared once, before any decision.
+    5. Ordered iteration, per workload: backoff -> quota -> place replicas (gang: all or
        nothing) -> if short, preempt on one server -> if still short and starving, reserve
        its best server -> pending reason. A workload that does not fit never blocks the
        ones behind it, except on servers held by a reservation or a preemption.
-    5. Result: admissions in decision order, pending in queue order, and the queue order.
+    6. Result: admissions in decision order, pending in queue order, and the queue order.
     """
-    profile = build_profile(config.profile)
     cycle = CycleState(snapshot, now, config.min_runtime_seconds)
     queue = order_queue(pending, snapshot.quotas)
+    requests = [build_request(workload, position) for position, workload in enumerate(queue)]
+    profile = build_profile(config.profile).for_cycle(cycle, requests)
     run = _Cycle(profile, cycle, config)
-    for position, workload in enumerate(queue):
-        run.schedule(build_request(workload, position))
+    for req in requests:
+        run.schedule(req)
     return CycleResult(
         admitted=tuple(run.admitted),
         pending=tuple(run.pending),

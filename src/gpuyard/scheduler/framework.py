@@ -2,8 +2,8 @@
 
 A plugin is a small class with a ``name`` and one method per phase it takes part in; each
 phase is a :class:`~typing.Protocol` below. :mod:`gpuyard.scheduler.registry` maps names to
-factories and builds a :class:`Profile` from a list of names, so ``pack`` and ``spread`` are
-two configurations of the same engine rather than branches inside it.
+factories and builds a :class:`Profile` from a list of names, so ``pack``, ``binpack`` and
+``spread`` are configurations of the same engine rather than branches inside it.
 
 Phases, in the order a workload meets them:
 
@@ -11,7 +11,10 @@ Phases, in the order a workload meets them:
 2. ``StaticFilter`` — per server, reading only what cannot change within a cycle (status,
    cluster, labels, GPU model); evaluated once per group of equal requests.
 3. ``Filter`` — per server against the cycle's working state (free resources, holds).
-4. ``Scorer`` — rank the feasible servers; a profile compares scores in order.
+4. ``Scorer`` — rank the feasible servers; a profile compares scores in order. A scorer
+   that is also a ``PreScore`` is first asked, once per cycle, for the scorer to use in
+   that cycle, given the cycle's starting state and its whole queue (kube's PreScore,
+   lifted to the cycle: ``fgd`` learns its workload mix there).
 5. ``CandidateOrder`` — which feasible servers are looked at first (best-first for the
    profile, so a capped search still finds the best by the first score).
 6. ``VictimSelector`` — the minimal set of replicas to evict on one server.
@@ -19,7 +22,7 @@ Phases, in the order a workload meets them:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -147,10 +150,30 @@ class Filter(Protocol):
 
 @runtime_checkable
 class Scorer(Protocol):
+    """Must read only the request's shape (per-replica resources, model, group) and the
+    server's state: the placer keeps a shape's scores on a server until the server
+    changes (``NodeState.version``)."""
+
     name: str
 
     def score(self, req: Request, node: NodeState, alloc: GpuAllocation) -> float:
         """Higher is better; ``alloc`` is the slot choice the replica would get there."""
+        ...
+
+
+@runtime_checkable
+class PreScore(Protocol):
+    """A scorer that looks at the whole cycle before it scores (optional phase)."""
+
+    name: str
+
+    def prepare(self, cycle: CycleState, queue: Sequence[Request]) -> Scorer:
+        """The scorer for this cycle, from its state before any decision and its queue.
+
+        Called once per cycle by the engine, before the first placement. Must be pure and
+        leave the plugin itself usable by other cycles: return a new scorer (or ``self``)
+        rather than keep per-cycle state on a plugin that the registry shares.
+        """
         ...
 
 
@@ -191,7 +214,8 @@ class VictimSelector(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A named configuration of plugins, built once by the registry."""
+    """A named configuration of plugins, built once by the registry (and, when a scorer
+    is a :class:`PreScore`, once more per cycle with that cycle's scorers)."""
 
     name: str
     admission: tuple[AdmissionCheck, ...]
@@ -200,3 +224,20 @@ class Profile:
     scorers: tuple[Scorer, ...]
     order: CandidateOrder
     victims: VictimSelector
+
+    def for_cycle(self, cycle: CycleState, queue: Sequence[Request]) -> Profile:
+        """This profile with each :class:`PreScore` scorer prepared for one cycle."""
+        scorers = tuple(
+            s.prepare(cycle, queue) if isinstance(s, PreScore) else s for s in self.scorers
+        )
+        if all(new is old for new, old in zip(scorers, self.scorers, strict=True)):
+            return self
+        return Profile(
+            self.name,
+            self.admission,
+            self.static_filters,
+            self.filters,
+            scorers,
+            self.order,
+            self.victims,
+        )

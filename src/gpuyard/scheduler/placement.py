@@ -7,6 +7,9 @@ The :class:`Placer` owns the per-cycle caches:
   something is released (an eviction or a gang rollback bumps ``CycleState.epoch``), so a
   request shape that fitted nowhere keeps fitting nowhere until the epoch changes and the
   next identical request is answered without scanning the fleet again;
+- a score cache: a request shape's slots and scores on a server are kept until the
+  server changes (``NodeState.version``), since scorers read only the request's shape and
+  the server's state;
 - a diagnosis cache: the per-server verdicts behind a pending reason cost a pass over the
   whole fleet, so they are taken once per request shape and cycle, when the shape first
   waits. Later workloads of the same shape in the same cycle reuse that reason, whose
@@ -36,6 +39,16 @@ class Placement:
     alloc: GpuAllocation
 
 
+@dataclass(slots=True)
+class _Scored:
+    """One request shape scored on one server in one state (``NodeState.version``)."""
+
+    version: int
+    alloc: GpuAllocation
+    head: float  # the first scorer's score, negated (lower is better)
+    key: tuple[object, ...] | None = None  # every score, negated, then the server id
+
+
 class Placer:
     """Places replicas into the cycle's working state with one profile's plugins."""
 
@@ -46,6 +59,10 @@ class Placer:
         self._groups: dict[GroupKey, GroupIndex] = {}
         self._fails: dict[_FailKey, int] = {}  # shape -> epoch in which it fitted nowhere
         self._diagnoses: dict[_FailKey, Diagnosis] = {}
+        # Shape -> server id -> its slots and scores in the server's current state. Scores
+        # are a function of the request's shape and the server's state only, and equal
+        # shapes (replicas, batches of one size) meet the same unchanged servers again.
+        self._scored: dict[_FailKey, dict[str, _Scored]] = {}
 
     def group(self, req: Request) -> GroupIndex:
         """The static-filter result and bucket index for ``req``'s group (built once)."""
@@ -83,15 +100,25 @@ class Placer:
         best: Placement | None = None
         best_key: tuple[object, ...] = ()
         gpu = req.per_replica.gpu_milli
+        first, *rest = self.profile.scorers
+        scored = self._scored.setdefault(key, {})
         for node in feasible:
-            alloc = choose_slots(node.dev_index, node.dev_alloc, node.matching(req.model), gpu)
-            if alloc is None:  # cannot happen after ``fit``; stay safe anyway
-                continue
-            score = tuple(-s.score(req, node, alloc) for s in self.profile.scorers)
-            # Scores compare in profile order; the server id is the deterministic tie-break.
-            candidate_key = (*score, node.id)
-            if best is None or candidate_key < best_key:
-                best, best_key = Placement(node, alloc), candidate_key
+            entry = scored.get(node.id)
+            if entry is None or entry.version != node.version:
+                alloc = choose_slots(node.dev_index, node.dev_alloc, node.matching(req.model), gpu)
+                if alloc is None:  # cannot happen after ``fit``; stay safe anyway
+                    continue
+                entry = _Scored(node.version, alloc, -first.score(req, node, alloc))
+                scored[node.id] = entry
+            if best is not None and entry.head > best_key[0]:  # type: ignore[operator]
+                continue  # loses on the first score: the later ones cannot matter
+            if entry.key is None:
+                # Scores compare in profile order; the server id is the deterministic
+                # tie-break.
+                rest_scores = [-s.score(req, node, entry.alloc) for s in rest]
+                entry.key = (entry.head, *rest_scores, node.id)
+            if best is None or entry.key < best_key:
+                best, best_key = Placement(node, entry.alloc), entry.key
         return best
 
     def place(self, req: Request, replica: int) -> ReplicaAssignment | None:

@@ -113,13 +113,15 @@ class ClusterSnapshot:
 class SchedulerConfig:
     """Tunables of the engine, chosen once when the profile is built."""
 
-    profile: str = "pack"  # registry name: "pack" or "spread"
+    profile: str = "pack"  # registry name: "pack" (default), "binpack", "spread", "fgd"
     starvation_seconds: float = 600.0
     min_runtime_seconds: float = 0.0
     preemption: bool = True
     #: Stop looking for more feasible servers once this many were found and score only those
     #: (kube-scheduler's percentageOfNodesToScore). Candidates are visited best-first for the
-    #: profile (tightest servers first for ``pack``), so the first criterion stays exact.
+    #: profile (tightest servers first for ``pack``), so a packing criterion stays exact;
+    #: ``fgd`` picks the best by fragmentation among the tightest (on the Alibaba trace that
+    #: leaves fewer GPUs unallocated than scoring every server; bench/analysis.md, S5).
     #: 0 = score every feasible server.
     candidates_to_score: int = 64
     #: At most this many servers get an exact victim search per preemption attempt (they are

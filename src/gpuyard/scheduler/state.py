@@ -32,6 +32,14 @@ class NodeListener(Protocol):
     def node_changed(self, node: NodeState) -> None: ...
 
 
+def alloc_key(models: tuple[str, ...], alloc: list[int]) -> tuple[int, ...]:
+    """``alloc`` (milli per device) as a key that equal device states share: sorted when
+    every device in ``models`` is the same model, as given otherwise."""
+    if len(models) < 2 or models.count(models[0]) == len(models):
+        return tuple(sorted(alloc))
+    return tuple(alloc)
+
+
 def is_protected(replica: RunningReplica, now: float, min_runtime: float) -> bool:
     """Started less than ``min_runtime`` ago (one not started yet is not protected)."""
     return replica.started_at is not None and now - replica.started_at < min_runtime
@@ -41,7 +49,9 @@ class NodeState:
     """One server during a cycle: free counters, device allocations, evictable replicas."""
 
     __slots__ = (
+        "_alloc_key",
         "_matching",
+        "_models",
         "_whole",
         "dev_alloc",
         "dev_index",
@@ -55,6 +65,7 @@ class NodeState:
         "name",
         "pos_of",
         "running",
+        "version",
         "view",
     )
 
@@ -80,6 +91,28 @@ class NodeState:
         self.listeners: list[NodeListener] = []
         self._matching: dict[ModelKey, tuple[int, ...]] = {}
         self._whole: dict[ModelKey, int] = {}
+        self._models: tuple[str, ...] | None = None
+        self._alloc_key: tuple[int, ...] | None = None
+        #: Bumped on every change of the free counters or devices, so per-cycle caches of
+        #: anything computed from them (scores) can tell a stale entry.
+        self.version = 0
+
+    @property
+    def gpu_models(self) -> tuple[str, ...]:
+        """The model of each device, in position order (built on first use)."""
+        found = self._models
+        if found is None:
+            found = self._models = tuple(g.model for g in self.view.gpus)
+        return found
+
+    @property
+    def alloc_key(self) -> tuple[int, ...]:
+        """The device allocations as a cache key: sorted when all devices are one model
+        (their order then does not matter), else in position order. Cached until a change."""
+        found = self._alloc_key
+        if found is None:
+            found = self._alloc_key = alloc_key(self.gpu_models, self.dev_alloc)
+        return found
 
     @property
     def lowest_evictable(self) -> int | None:
@@ -124,6 +157,7 @@ class NodeState:
         self._apply(res, alloc, 1)
 
     def _apply(self, res: Resources, alloc: GpuAllocation, sign: int) -> None:
+        self.version += 1
         self.free_cpu += sign * res.cpu_milli
         self.free_ram += sign * res.ram_mib
         self.free_storage += sign * res.storage_mib
@@ -134,6 +168,7 @@ class NodeState:
                 self.dev_alloc[pos] -= sign * milli
         if alloc:
             self._whole.clear()
+            self._alloc_key = None
         for listener in self.listeners:
             listener.node_changed(self)
 

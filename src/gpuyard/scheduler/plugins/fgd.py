@@ -6,47 +6,76 @@ popularity), the fragmentation of a server is the free GPU milli that a task dra
 mix could **not** use there, averaged over the mix:
 
 - a task that needs no GPU, cannot reach a device of its model, or does not fit the server's
-  free CPU, RAM or GPU at all, can use none of the free GPU: all of it is a fragment for it;
+  free CPU, RAM or GPU at all, can use none of the free GPU: all of it is a fragment for it
+  (so GPUs stranded behind exhausted CPU or RAM count as fragments, as in the paper);
 - a task that fits can use, of the devices of its model, those with at least
   ``min(request, 1000)`` milli free (a share needs that much room on one device; a whole-GPU
   task needs entirely free devices); the rest of the free GPU is a fragment for it.
 
-``fgd`` scores a placement by how much it *reduces* the server's fragmentation (before minus
-after, in GPU milli; higher is better), so each task goes where it adds the least
-fragmentation: the gradient-descent step of the paper. The scorer is pure; the state-keyed
-memo below only caches a function of its arguments.
+That measure looks one task ahead: a server with 8 free GPUs and CPU for 5 more tasks is
+not fragmented by it, yet 3 of its GPUs will be stranded once those 5 tasks arrived. So the
+scorer adds a second term in the same unit, the free GPU milli the mix's GPU tasks could
+not reach before the server's free CPU or RAM runs out (:meth:`FgdScorer.stranded`: free
+GPU minus free CPU over the mix's CPU per GPU milli, likewise for RAM, never below 0). On
+the Alibaba trace most of what FGD leaves unallocated without it is whole GPUs behind
+exhausted CPU (bench/analysis.md, S5); ``stranding=False`` gives the paper's measure alone.
 
-The mix is given when the scorer is built (:class:`WorkloadMix`); the registry's default is
-:data:`GENERIC_MIX`, a neutral mix of common request sizes that constrains no CPU or RAM.
-A deployment that knows its workload (or a benchmark replaying a trace, as the paper does)
-builds the scorer with its own mix.
+``fgd`` scores a placement by how much it *reduces* the server's expected unusable GPU
+(fragmentation plus stranding; before minus after, in GPU milli; higher is better), so each
+task goes where it adds the least: the gradient-descent step of the paper. This covers work
+without a GPU too: taking CPU or RAM on a server whose free GPUs then no longer fit the
+mix's tasks, or can no longer all be fed, scores below taking it where no GPU is stranded.
+
+Where the mix comes from: the paper gives the scheduler the trace's pod-shape popularity.
+Built without a mix, the scorer learns it once per cycle (:meth:`FgdScorer.prepare`, the
+engine's PreScore step) from the replicas running in the cycle's snapshot plus the cycle's
+pending queue (:func:`estimate_mix`), so the target workload follows what the cluster really
+runs. A deployment that knows its workload (or a benchmark replaying a trace, as the paper
+does) can still build the scorer with a fixed mix. The scorer is pure; the state-keyed memo
+below only caches a function of its arguments.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 from gpuyard.domain.resources import GPU_MILLI, Resources
-from gpuyard.scheduler.framework import Scorer
+from gpuyard.scheduler.framework import PreScore, Scorer
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.request import Request
 from gpuyard.scheduler.snapshot import GpuAllocation
-from gpuyard.scheduler.state import NodeState
+from gpuyard.scheduler.state import CycleState, NodeState, alloc_key
 
 #: Entries kept in the fragmentation memo before it starts over (bounds memory).
 MEMO_LIMIT = 200_000
 
+#: A request shape of the mix: per-replica resources and the requested GPU model.
+Shape = tuple[Resources, str | None]
 
-@dataclass(frozen=True, slots=True)
+
 class _GpuClass:
-    """All mix entries of one model and one GPU request, by CPU/RAM threshold."""
+    """All mix entries of one model and one GPU request, with their CPU/RAM needs."""
 
-    gpu_milli: int
-    #: fit[ic][ir]: weight of the entries whose CPU is among the ``ic`` smallest CPU values
-    #: and whose RAM is among the ``ir`` smallest RAM values (a 2-D prefix sum).
-    fit: tuple[tuple[float, ...], ...]
+    __slots__ = ("_fit", "entries", "gpu_milli")
+
+    def __init__(self, gpu_milli: int, entries: Iterable[tuple[int, int, float]]) -> None:
+        self.gpu_milli = gpu_milli
+        #: (CPU rank, RAM rank, weight): ranks index the mix's sorted CPU and RAM values.
+        self.entries = tuple(entries)
+        self._fit: dict[tuple[int, int], float] = {}
+
+    def fit(self, ic: int, ir: int) -> float:
+        """Weight of the entries whose CPU is among the ``ic`` smallest CPU values of the mix
+        and whose RAM is among the ``ir`` smallest RAM values (they fit what is free)."""
+        found = self._fit.get((ic, ir))
+        if found is None:
+            # A scan, cached per threshold pair: cheaper to build than a prefix grid when
+            # the mix is learned afresh every cycle, and a class has few entries.
+            found = sum(w for c, r, w in self.entries if c < ic and r < ir)
+            self._fit[(ic, ir)] = found
+        return found
 
 
 class WorkloadMix:
@@ -64,30 +93,31 @@ class WorkloadMix:
             raise ValueError("a workload mix needs at least one shape with a positive weight")
         self.cpu_values = sorted({k[0] for k in weights})
         self.ram_values = sorted({k[1] for k in weights})
-        by_class: dict[tuple[ModelKey, int], dict[tuple[int, int], float]] = {}
+        by_class: dict[tuple[ModelKey, int], list[tuple[int, int, float]]] = {}
         for (cpu, ram, gpu, key_model), weight in weights.items():
             if gpu == 0:
                 continue  # a task without a GPU uses none of the free GPU: no term below
             cell = (bisect_left(self.cpu_values, cpu), bisect_left(self.ram_values, ram))
-            cells = by_class.setdefault((key_model, gpu), {})
-            cells[cell] = cells.get(cell, 0.0) + weight / total
+            by_class.setdefault((key_model, gpu), []).append((*cell, weight / total))
         groups: dict[ModelKey, list[_GpuClass]] = {}
-        for (group_model, gpu), cells in sorted(by_class.items(), key=lambda kv: kv[0][1]):
-            groups.setdefault(group_model, []).append(_GpuClass(gpu, self._prefix(cells)))
+        for (group_model, gpu), entries in sorted(by_class.items(), key=lambda kv: kv[0][1]):
+            groups.setdefault(group_model, []).append(_GpuClass(gpu, entries))
         #: Per requested model, the GPU classes in increasing request order.
         self.groups: tuple[tuple[ModelKey, tuple[_GpuClass, ...]], ...] = tuple(
             (model, tuple(classes)) for model, classes in groups.items()
         )
-
-    def _prefix(self, cells: dict[tuple[int, int], float]) -> tuple[tuple[float, ...], ...]:
-        rows, cols = len(self.cpu_values) + 1, len(self.ram_values) + 1
-        grid = [[0.0] * cols for _ in range(rows)]
-        for (c, r), weight in cells.items():
-            grid[c + 1][r + 1] += weight
-        for c in range(1, rows):
-            for r in range(1, cols):
-                grid[c][r] += grid[c - 1][r] + grid[c][r - 1] - grid[c - 1][r - 1]
-        return tuple(tuple(row) for row in grid)
+        # What the mix's GPU tasks ask per CPU milli and per MiB of RAM they bring along.
+        gpu_total = cpu_total = ram_total = 0.0
+        for (cpu_milli, ram_mib, gpu_milli, _), weight in weights.items():
+            if gpu_milli:
+                gpu_total += weight * gpu_milli
+                cpu_total += weight * cpu_milli
+                ram_total += weight * ram_mib
+        #: GPU milli per CPU milli of the mix's GPU tasks, popularity-weighted (0: no such
+        #: task, or they ask no CPU: then CPU strands no GPU).
+        self.gpu_per_cpu = gpu_total / cpu_total if cpu_total else 0.0
+        #: GPU milli per MiB of RAM, likewise.
+        self.gpu_per_ram = gpu_total / ram_total if ram_total else 0.0
 
     def thresholds(self, free_cpu: int, free_ram: int) -> tuple[int, int]:
         """How many distinct CPU and RAM request values fit in what is free."""
@@ -114,7 +144,7 @@ class WorkloadMix:
                     if best < gpu:
                         continue
                     room = sum(frees[bisect_left(frees, gpu) :])
-                weight = cls.fit[ic][ir]
+                weight = cls.fit(ic, ir)
                 if weight:
                     total += weight * room
         return total
@@ -128,30 +158,128 @@ def _generic_shapes() -> list[tuple[Resources, str | None, float]]:
     return shapes
 
 
-#: Neutral default: shares of 0.1-0.9 GPU and 1/2/4/8 whole GPUs (whole ones twice as often).
+#: Neutral mix for a cycle with nothing to learn from: shares of 0.1-0.9 GPU and 1/2/4/8
+#: whole GPUs (whole ones twice as often), constraining no CPU or RAM.
 GENERIC_MIX = WorkloadMix(_generic_shapes())
 
 
+def observed_shapes(cycle: CycleState, queue: Sequence[Request]) -> Counter[Shape]:
+    """Replicas per request shape: those running in the cycle's snapshot and those pending.
+
+    A running replica does not record which GPU model it asked for, so it counts as asking
+    for any model; a pending one keeps its model. Each missing replica of a pending workload
+    counts once, like each running replica.
+    """
+    counts: Counter[Shape] = Counter()
+    for node in cycle.nodes.values():
+        for replica in node.running.values():
+            counts[(replica.resources, None)] += 1
+    for req in queue:
+        missing = req.workload.replicas_missing
+        if missing > 0:
+            model = req.workload.gpu_model if req.wants_gpu else None
+            counts[(req.per_replica, model)] += missing
+    return counts
+
+
+def estimate_mix(cycle: CycleState, queue: Sequence[Request]) -> WorkloadMix:
+    """The workload mix the cycle protects: shape popularity among running and pending
+    replicas (:func:`observed_shapes`); :data:`GENERIC_MIX` when there is nothing to count."""
+    counts = observed_shapes(cycle, queue)
+    if not counts:
+        return GENERIC_MIX
+    return WorkloadMix((res, model, float(n)) for (res, model), n in counts.items())
+
+
 class FgdScorer:
-    """``fgd``: the decrease of the server's expected GPU fragmentation (milli)."""
+    """``fgd``: the decrease of the server's expected unusable free GPU (milli).
+
+    Built with a ``mix``, it scores against that mix in every cycle. Built without one, it
+    learns the mix per cycle in :meth:`prepare` and scores with :data:`GENERIC_MIX` only
+    where no cycle prepared it (a direct call outside the engine). ``stranding`` adds the
+    GPU that the mix could not reach for lack of CPU or RAM (:meth:`stranded`).
+    """
 
     name = "fgd"
 
-    def __init__(self, mix: WorkloadMix | None = None) -> None:
+    def __init__(self, mix: WorkloadMix | None = None, stranding: bool = True) -> None:
         self.mix = mix or GENERIC_MIX
+        self.learns = mix is None
+        self.stranding = stranding
         self._memo: dict[tuple[object, ...], float] = {}
+        # The last learned scorer and the counts it came from: an unchanged cluster and
+        # queue reuse it (and its memo) instead of learning the same mix again.
+        self._last: tuple[frozenset[tuple[Shape, int]], FgdScorer] | None = None
+
+    def prepare(self, cycle: CycleState, queue: Sequence[Request]) -> Scorer:
+        """The scorer for this cycle: self with a fixed mix, else one with the learned mix."""
+        if not self.learns or not queue:
+            return self
+        counts = observed_shapes(cycle, queue)
+        if not counts:
+            return self
+        key = frozenset(counts.items())
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        mix = WorkloadMix((r, m, float(n)) for (r, m), n in counts.items())
+        learned = FgdScorer(mix, self.stranding)
+        self._last = (key, learned)
+        return learned
 
     def score(self, req: Request, node: NodeState, alloc: GpuAllocation) -> float:
+        # Runs for every candidate server of every GPU workload: kept flat on purpose.
+        dev_alloc = node.dev_alloc
+        if not dev_alloc:
+            return 0.0  # no devices: nothing free, nothing fragmented, before and after
         res = req.per_replica
-        models = tuple(g.model for g in node.view.gpus)
-        before = self.fragmentation(models, node.free_cpu, node.free_ram, node.dev_alloc)
-        after_alloc = list(node.dev_alloc)
-        for index, milli in alloc:
-            after_alloc[node.pos_of[index]] += milli
-        after = self.fragmentation(
-            models, node.free_cpu - res.cpu_milli, node.free_ram - res.ram_mib, after_alloc
-        )
-        return before - after
+        mix = self.mix
+        free_cpu, free_ram = node.free_cpu, node.free_ram
+        after_cpu, after_ram = free_cpu - res.cpu_milli, free_ram - res.ram_mib
+        gain = 0.0
+        if self.stranding:
+            free_gpu = node.free_gpu
+            gain = self.stranded(free_cpu, free_ram, free_gpu) - self.stranded(
+                after_cpu, after_ram, free_gpu - res.gpu_milli
+            )
+        cpu_values, ram_values = mix.cpu_values, mix.ram_values
+        ic, ir = bisect_right(cpu_values, free_cpu), bisect_right(ram_values, free_ram)
+        ic_after = bisect_right(cpu_values, after_cpu)
+        ir_after = bisect_right(ram_values, after_ram)
+        # Without a device change the fragmentation changes only if the CPU or RAM taken
+        # moves some request value of the mix out of reach; mostly it does not.
+        if alloc or ic != ic_after or ir != ir_after:
+            models = node.gpu_models
+            state = node.alloc_key
+            if alloc:
+                after_alloc = list(dev_alloc)
+                for index, milli in alloc:
+                    after_alloc[node.pos_of[index]] += milli
+                after_state = alloc_key(models, after_alloc)
+            else:
+                after_state = state
+            gain += self._usable(models, ic_after, ir_after, after_state)
+            gain -= self._usable(models, ic, ir, state)
+            # Fragmentation = free - usable; the free GPU drops by what the replica takes.
+            gain += res.gpu_milli
+        # Rounded so that placements that are equal in exact arithmetic tie exactly and the
+        # profile's later scorers decide, not float noise in the last bits.
+        return round(gain, 6)
+
+    def stranded(self, free_cpu: int, free_ram: int, free_gpu: int) -> float:
+        """Free GPU milli beyond what the free CPU and RAM can feed, at the mix's CPU and
+        RAM per GPU milli (the GPU the mix's tasks would leave idle filling the server)."""
+        if free_gpu <= 0:
+            return 0.0
+        # The mix's GPU milli per CPU milli / per MiB (0 when it has no GPU task).
+        fed = float(free_gpu)
+        gpu_per_cpu = self.mix.gpu_per_cpu
+        if gpu_per_cpu and free_cpu * gpu_per_cpu < fed:
+            fed = max(free_cpu, 0) * gpu_per_cpu
+        gpu_per_ram = self.mix.gpu_per_ram
+        if gpu_per_ram and free_ram * gpu_per_ram < fed:
+            fed = max(free_ram, 0) * gpu_per_ram
+        return free_gpu - fed
 
     def fragmentation(
         self, models: tuple[str, ...], free_cpu: int, free_ram: int, alloc: list[int]
@@ -159,16 +287,21 @@ class FgdScorer:
         """Expected free GPU milli on a server in this state that a task drawn from the mix
         cannot use (``alloc``: allocated milli per device, in the order of ``models``)."""
         ic, ir = self.mix.thresholds(free_cpu, free_ram)
-        # With one model on the server, device order does not matter: share memo entries.
-        state = tuple(sorted(alloc)) if len(set(models)) <= 1 else tuple(alloc)
+        usable = self._usable(models, ic, ir, alloc_key(models, alloc))
+        return len(alloc) * GPU_MILLI - sum(alloc) - usable
+
+    def _usable(self, models: tuple[str, ...], ic: int, ir: int, state: tuple[int, ...]) -> float:
+        """:meth:`WorkloadMix.usable`, memoised on the server state."""
         key = (models, ic, ir, state)
         usable = self._memo.get(key)
         if usable is None:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
+            # With one model on the server ``state`` is sorted: ``usable`` does not mind.
             usable = self.mix.usable(models, ic, ir, state)
             self._memo[key] = usable
-        return len(alloc) * GPU_MILLI - sum(alloc) - usable
+        return usable
 
 
 _s: type[Scorer] = FgdScorer
+_p: type[PreScore] = FgdScorer

@@ -1,6 +1,8 @@
-"""Profile ``pack`` (default): keep whole GPUs and whole servers free.
+"""Packing plugins: keep whole GPUs and whole servers free.
 
-Scorers (compared in this order, later ones only break ties):
+Profile ``binpack`` ranks by these alone; the default ``pack`` ranks GPU work by ``fgd``
+first (plugins/fgd.py) and uses these to break its ties. Scorers (compared in this order,
+later ones only break ties):
 
 1. ``gpu_pack`` — anti-fragmentation of GPUs:
    - whole-GPU request: the fewer whole devices of the model left free on the server after
@@ -16,7 +18,7 @@ Scorers (compared in this order, later ones only break ties):
 
 Candidate order ``tightest_first`` visits servers with the fewest free devices first, so the
 capped search of :attr:`SchedulerConfig.candidates_to_score` still finds the best server by
-``gpu_pack``.
+``gpu_pack`` (for ``fgd`` it is a prior: the best by fragmentation among the tightest).
 """
 
 from __future__ import annotations
