@@ -27,6 +27,13 @@ class CallerCache:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Caller, datetime]] = {}
         self._lock = threading.Lock()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Moves at every :meth:`clear`: read it before looking a token up, and pass it to
+        :meth:`put`, so a lookup that raced a revocation is not kept."""
+        return self._generation
 
     @property
     def enabled(self) -> bool:
@@ -37,7 +44,8 @@ class CallerCache:
         if not self.enabled:
             return None
         key = digest(token)
-        found = self._entries.get(key)
+        with self._lock:
+            found = self._entries.get(key)
         if found is None:
             return None
         caller, valid_until = found
@@ -47,8 +55,10 @@ class CallerCache:
             return None
         return caller
 
-    def put(self, token: str, caller: Caller, now: datetime) -> None:
-        """Remember ``caller`` for ``token`` until the TTL or the credential runs out."""
+    def put(self, token: str, caller: Caller, now: datetime, generation: int) -> None:
+        """Remember ``caller`` for ``token`` until the TTL or the credential runs out,
+        unless the cache was cleared since ``generation`` was read (the lookup may have
+        read the account just before a change that cleared it)."""
         if not self.enabled:
             return
         valid_until = now + self.ttl
@@ -56,6 +66,8 @@ class CallerCache:
         if expires_at is not None:
             valid_until = min(valid_until, expires_at)
         with self._lock:
+            if generation != self._generation:
+                return
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()  # rare (that many live tokens); simpler than LRU
             self._entries[digest(token)] = (caller, valid_until)
@@ -63,4 +75,5 @@ class CallerCache:
     def clear(self) -> None:
         """Forget everyone: an account or a credential just changed."""
         with self._lock:
+            self._generation += 1
             self._entries.clear()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from gpuyard.auth.caller import Caller
 from gpuyard.log import AUDIT_LOGGER, get_logger
@@ -96,33 +96,51 @@ def record_audit(
 
 
 def _log_after_commit(session: Session, row: AuditEventRow) -> None:
-    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
-    pending.append(
-        {
-            "audit_id": row.id,
-            "at": canonical_time(row.at),
-            "actor_id": row.actor_id,
-            "actor_email": row.actor_email,
-            "action": row.action,
-            "target_type": row.target_type,
-            "target_id": row.target_id,
-            "ip": row.ip,
-            "details": row.details,
-            "hash": row.hash,
-        }
-    )
+    # Each line remembers the savepoint it was written in (None: the outer transaction),
+    # so rolling back a savepoint drops its own lines and no others.
+    pending: list[tuple[SessionTransaction | None, dict[str, Any]]]
+    pending = session.info.setdefault(_PENDING, [])
+    fields = {
+        "audit_id": row.id,
+        "at": canonical_time(row.at),
+        "actor_id": row.actor_id,
+        "actor_email": row.actor_email,
+        "action": row.action,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "ip": row.ip,
+        "details": row.details,
+        "hash": row.hash,
+    }
+    pending.append((session.get_nested_transaction(), fields))
 
 
 # Listening on the class, once: a listener per session costs more than the event itself.
+# SQLAlchemy fires both events for savepoints too: a released savepoint is not a commit.
 @event.listens_for(Session, "after_commit")
 def _emit_pending(session: Session) -> None:
-    for fields in session.info.pop(_PENDING, []):
+    if session.in_nested_transaction():
+        return
+    for _, fields in session.info.pop(_PENDING, []):
         audit_log.info("audit_event", **fields)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        session.info.pop(_PENDING, None)
+        return
+    pending = session.info.get(_PENDING, [])
+    pending[:] = [(tx, f) for tx, f in pending if not _within(tx, savepoint)]
+
+
+def _within(tx: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+    while tx is not None:
+        if tx is savepoint:
+            return True
+        tx = tx.parent
+    return False
 
 
 @dataclass(frozen=True)

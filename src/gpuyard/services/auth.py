@@ -102,11 +102,12 @@ def resolve_caller(ctx: ServiceContext, token: str, ip: str | None) -> Caller:
     if found is not None:
         return found
     now = ctx.now()
+    generation = ctx.callers.generation  # before reading: a clear meanwhile voids the put
     if is_api_token(token):
-        caller = _resolve_api_token(ctx, token, None)
+        caller = _resolve_api_token(ctx, token)
     else:
         caller = _resolve_session(ctx, token, now)
-    ctx.callers.put(token, caller, now)
+    ctx.callers.put(token, caller, now, generation)
     return replace(caller, ip=ip)
 
 
@@ -128,7 +129,7 @@ def _resolve_session(ctx: ServiceContext, token: str, now: datetime) -> Caller:
     return _caller(user, None, credential)
 
 
-def _resolve_api_token(ctx: ServiceContext, token: str, ip: str | None) -> Caller:
+def _resolve_api_token(ctx: ServiceContext, token: str) -> Caller:
     now = ctx.now()
     with ctx.db.read() as session:
         row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(token)))
@@ -144,7 +145,7 @@ def _resolve_api_token(ctx: ServiceContext, token: str, ip: str | None) -> Calle
             session.execute(
                 update(ApiTokenRow).where(ApiTokenRow.id == row.id).values(last_used_at=now)
             )
-    return _caller(user, ip, Credential(CredentialKind.API_TOKEN, row.id, expires_at))
+    return _caller(user, None, Credential(CredentialKind.API_TOKEN, row.id, expires_at))
 
 
 def _caller(user: UserRow | None, ip: str | None, credential: Credential) -> Caller:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 _BUSY_TIMEOUT_S = 30.0
@@ -43,6 +44,7 @@ class Database:
         self._writer_lock: threading.RLock | contextlib.nullcontext[None] = (
             threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         )
+        self._open_writes = threading.local()  # per thread: how many write() blocks are open
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
 
@@ -61,8 +63,19 @@ class Database:
         in at a time anyway, and its busy handler makes the others sleep in steps of up to
         100 ms, which under load costs far more than waiting in line. Other processes
         still meet at BEGIN IMMEDIATE and the busy timeout."""
-        with self._writer_lock, self._write() as session, session.begin():
-            yield session
+        self._open_writes.depth = self._write_depth() + 1
+        try:
+            with self._writer_lock, self._write() as session, session.begin():
+                yield session
+        finally:
+            self._open_writes.depth -= 1
+
+    def _write_depth(self) -> int:
+        return getattr(self._open_writes, "depth", 0)
+
+    def writing(self) -> bool:
+        """Whether this thread has a write transaction of this database open."""
+        return self._write_depth() > 0
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -106,10 +119,12 @@ def _begin_immediate(dbapi_conn: Any, timeout_s: float = _BUSY_TIMEOUT_S) -> Non
                 dbapi_conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
+                # Raised from an engine event, outside SQLAlchemy's wrapping of driver
+                # errors: wrap it as SQLAlchemy would have, so callers see one error type.
                 if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
                 if time.monotonic() >= deadline:
-                    raise
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
             time.sleep(pause)
             pause = min(pause * 1.5, 0.004)
     finally:
