@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import GpuyardError, InvalidInput
+from gpuyard.domain.resources import Resources
 from gpuyard.services.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
@@ -252,3 +253,15 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
         asyncio.run(invalid())
     fields = {e.field for e in caught.value.errors}
     assert fields == {"image", "name", "cluster_id"}  # the database's finding too
+
+
+def test_a_submission_sets_every_column_of_the_workload_row(ctx: ServiceContext) -> None:
+    """Submissions are inserted with Core from a hand-written dict: a new column must be
+    added there too (or it would silently be NULL in the row and the answer)."""
+    from gpuyard.services.workloads import _Submission, _workload_values
+
+    caller = _admin(ctx)
+    submission = _Submission(caller, WorkloadSpec(image="busybox"), "n", Resources(1000), ctx.now())
+    columns = set(WorkloadRow.__table__.columns.keys())
+    # change_mark is the database's own (set by triggers, migration 0005).
+    assert set(_workload_values(submission, None)) == columns - {"change_mark"}

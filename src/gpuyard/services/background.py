@@ -20,8 +20,14 @@ from gpuyard.services.teardown import run_teardowns
 def build_loops(ctx: ServiceContext) -> list[Loop]:
     """Every background loop of a process, with its interval (jitter +-20 %)."""
     s = ctx.settings
+    # A burst of commits (each wakes the scheduler) gives one cycle per 0.1 s at most: a
+    # cycle has a fixed cost, however few workloads arrived since the last one.
     scheduler = Loop(
-        "scheduler", s.scheduler_interval_s, lambda: run_scheduling_cycle(ctx), rest_ratio=1.0
+        "scheduler",
+        s.scheduler_interval_s,
+        lambda: run_scheduling_cycle(ctx),
+        rest_ratio=1.0,
+        min_rest_s=0.1,
     )
     scheduler.wakeup = ctx.scheduler_wakeup
     starter = Loop("starter", s.starter_interval_s, lambda: start_scheduled(ctx))
