@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from gpuyard.domain.resources import GPU_MILLI
 from gpuyard.scheduler.framework import CandidateSource, StaticFilter, Status
 from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.request import GroupKey, Request
 from gpuyard.scheduler.state import NodeListener, NodeState
+from gpuyard.scheduler.view_info import bucket_of, verdict_token
 
 
 class GroupIndex:
@@ -39,15 +39,41 @@ class GroupIndex:
         self._bucket_of: dict[str, int] = {}
         self._partial: dict[str, NodeState] = {}
         filters = tuple(static_filters)
+        # Static verdicts depend only on the view and on this key (the filter objects, the
+        # group, and the model as written, which failure phrases quote), so they are kept
+        # on each view's ViewInfo and reused by later cycles while the view is unchanged.
+        wanted = first.workload.gpu_model if first.wants_gpu else None
+        token = verdict_token((filters, key, wanted))
+        model = self._model
+        buckets = self._buckets
+        bucket_of = self._bucket_of
+        partial = self._partial
+        eligible = self.eligible
         for node in nodes:
-            verdict = _first_failure(filters, first, node)
-            if verdict is None:
-                self.eligible.append(node)
-                self.eligible_ids.add(node.id)
-                node.listeners.append(self)
+            info = node.info
+            known, verdict = info.verdict(token)
+            if not known:
+                verdict = _first_failure(filters, first, node)
+                info.remember(token, verdict)
+            if verdict is not None:
+                self.rejected.append((node, verdict))  # type: ignore[arg-type]
+                continue
+            eligible.append(node)
+            node.listeners.append(self)
+            if node.version:
                 self.node_changed(node)
+                continue
+            # Untouched this cycle: its buckets are the view's, computed once per view.
+            whole, is_partial = info.base_bucket(model)
+            found = buckets.get(whole)
+            if found is None:
+                buckets[whole] = {node.id: node}
             else:
-                self.rejected.append((node, verdict))
+                found[node.id] = node
+            bucket_of[node.id] = whole
+            if is_partial:
+                partial[node.id] = node
+        self.eligible_ids.update(node.id for node in eligible)
 
     @property
     def total(self) -> int:
@@ -55,15 +81,7 @@ class GroupIndex:
 
     # -- NodeListener ------------------------------------------------------------------
     def node_changed(self, node: NodeState) -> None:
-        alloc = node.dev_alloc
-        whole = 0
-        partial = False
-        for p in node.matching(self._model):
-            used = alloc[p]
-            if used == 0:
-                whole += 1
-            elif 0 < used < GPU_MILLI:
-                partial = True
+        whole, partial = bucket_of(node.dev_alloc, node.matching(self._model))
         old = self._bucket_of.get(node.id)
         if old != whole:
             if old is not None:

@@ -9,12 +9,12 @@ The input :class:`ClusterSnapshot` is never mutated. Each server becomes a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from gpuyard.domain.resources import Resources
-from gpuyard.scheduler.gpu_match import ModelKey, device_matches
+from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
     GpuAllocation,
@@ -22,6 +22,7 @@ from gpuyard.scheduler.snapshot import (
     ServerView,
     TeamQuota,
 )
+from gpuyard.scheduler.view_info import ViewInfo, retain, view_info
 
 ReplicaKey = tuple[str, int]
 
@@ -45,65 +46,77 @@ def is_protected(replica: RunningReplica, now: float, min_runtime: float) -> boo
     return replica.started_at is not None and now - replica.started_at < min_runtime
 
 
+def _priority(replica: RunningReplica) -> int:
+    return replica.priority
+
+
 class NodeState:
     """One server during a cycle: free counters, device allocations, evictable replicas."""
 
     __slots__ = (
         "_alloc_key",
-        "_matching",
-        "_models",
+        "_evictable",
+        "_mine",
+        "_running",
+        "_victims",
         "_whole",
         "dev_alloc",
         "dev_index",
-        "evictable",
         "free_cpu",
         "free_gpu",
         "free_ram",
         "free_storage",
         "id",
+        "info",
         "listeners",
         "name",
         "pos_of",
-        "running",
         "version",
         "view",
     )
 
     def __init__(
-        self, view: ServerView, running: list[RunningReplica], evictable: list[RunningReplica]
+        self,
+        view: ServerView,
+        running: list[RunningReplica],
+        evictable: list[RunningReplica],
+        info: ViewInfo | None = None,
     ) -> None:
-        free = view.free
+        # Everything derived from the view alone comes from its (cached) ViewInfo; only
+        # the counters and allocations this cycle changes are copied.
+        if info is None:
+            info = view_info(view)
+        self.info = info
         self.view = view
-        self.id = view.id
-        self.name = view.name or view.id
-        self.free_cpu = free.cpu_milli
-        self.free_ram = free.ram_mib
-        self.free_storage = free.storage_mib
-        self.free_gpu = free.gpu_milli
-        self.dev_index: tuple[int, ...] = tuple(g.index for g in view.gpus)
-        self.dev_alloc: list[int] = [g.allocated_milli for g in view.gpus]
-        self.pos_of: dict[int, int] = {g.index: p for p, g in enumerate(view.gpus)}
-        self.running: dict[ReplicaKey, RunningReplica] = {
-            (r.workload_id, r.replica): r for r in running
-        }
-        #: Preemptible, unprotected running replicas, lowest priority first.
-        self.evictable: list[RunningReplica] = sorted(evictable, key=lambda r: r.priority)
+        self.id = info.id
+        self.name = info.name
+        self.free_cpu = info.free_cpu
+        self.free_ram = info.free_ram
+        self.free_storage = info.free_storage
+        self.free_gpu = info.free_gpu
+        self.dev_index: tuple[int, ...] = info.dev_index
+        self.dev_alloc: list[int] = list(info.dev_alloc)
+        #: Shared with the ViewInfo: read only.
+        self.pos_of: dict[int, int] = info.pos_of
+        # ``running`` and ``evictable`` are indexed on first use (most nodes are never
+        # looked at for preemption in a cycle); the lists are kept, not copied, so callers
+        # must not change them afterwards (CycleState builds fresh ones per cycle).
+        self._mine = running
+        self._victims = evictable
+        self._running: dict[ReplicaKey, RunningReplica] | None = None
+        self._evictable: list[RunningReplica] | None = None
         self.listeners: list[NodeListener] = []
-        self._matching: dict[ModelKey, tuple[int, ...]] = {}
         self._whole: dict[ModelKey, int] = {}
-        self._models: tuple[str, ...] | None = None
         self._alloc_key: tuple[int, ...] | None = None
         #: Bumped on every change of the free counters or devices, so per-cycle caches of
-        #: anything computed from them (scores) can tell a stale entry.
+        #: anything computed from them (scores) can tell a stale entry; 0 means the node is
+        #: still as snapshotted (its ViewInfo's base values hold).
         self.version = 0
 
     @property
     def gpu_models(self) -> tuple[str, ...]:
         """The model of each device, in position order (built on first use)."""
-        found = self._models
-        if found is None:
-            found = self._models = tuple(g.model for g in self.view.gpus)
-        return found
+        return self.info.gpu_models
 
     @property
     def alloc_key(self) -> tuple[int, ...]:
@@ -115,17 +128,42 @@ class NodeState:
         return found
 
     @property
+    def running(self) -> dict[ReplicaKey, RunningReplica]:
+        """Running replicas by (workload id, replica) (indexed on first use)."""
+        found = self._running
+        if found is None:
+            mine = self._mine
+            found = self._running = {(r.workload_id, r.replica): r for r in mine} if mine else {}
+        return found
+
+    @property
+    def evictable(self) -> list[RunningReplica]:
+        """Preemptible, unprotected running replicas, lowest priority first (sorted on
+        first use; a stable sort, so equal priorities keep the snapshot's order)."""
+        found = self._evictable
+        if found is None:
+            victims = self._victims
+            found = self._evictable = sorted(victims, key=_priority) if victims else []
+        return found
+
+    def running_replicas(self) -> Iterable[RunningReplica]:
+        """The values of :attr:`running` without indexing a node that holds at most one
+        replica (no duplicate key can collapse there)."""
+        if self._running is None and len(self._mine) <= 1:
+            return self._mine
+        return self.running.values()
+
+    @property
     def lowest_evictable(self) -> int | None:
-        return self.evictable[0].priority if self.evictable else None
+        found = self._evictable
+        if found is not None:
+            return found[0].priority if found else None
+        victims = self._victims
+        return min(r.priority for r in victims) if victims else None
 
     def matching(self, model: ModelKey) -> tuple[int, ...]:
         """Positions of the devices of ``model`` (all devices for None), cached."""
-        found = self._matching.get(model)
-        if found is None:
-            gpus = self.view.gpus
-            found = tuple(p for p, g in enumerate(gpus) if device_matches(model, g.model))
-            self._matching[model] = found
-        return found
+        return self.info.matching_positions(model)
 
     def whole_free(self, positions: tuple[int, ...]) -> int:
         alloc = self.dev_alloc
@@ -186,7 +224,7 @@ class NodeState:
             self.running[key] = replica
             if was_evictable:
                 self.evictable.append(replica)
-                self.evictable.sort(key=lambda r: r.priority)
+                self.evictable.sort(key=_priority)
 
         return restore
 
@@ -217,21 +255,32 @@ class CycleState:
 
     def __init__(self, snapshot: ClusterSnapshot, now: float, min_runtime: float = 0.0) -> None:
         self.now = now
-        by_server: dict[str, list[RunningReplica]] = {s.id: [] for s in snapshot.servers}
+        # Only servers with replicas get a list; a replica on a server that is not in the
+        # snapshot is ignored, as it always was.
+        by_server: dict[str, list[RunningReplica]] = {}
         for replica in snapshot.running:
             bucket = by_server.get(replica.server_id)
-            if bucket is not None:
+            if bucket is None:
+                by_server[replica.server_id] = [replica]
+            else:
                 bucket.append(replica)
         self.nodes: dict[str, NodeState] = {}
         #: Nodes by their lowest evictable priority, so preemption visits only servers
         #: with something a preemptor may evict, cheapest first.
         self.by_lowest_evictable: dict[int, dict[str, NodeState]] = {}
-        for server in snapshot.servers:
-            mine = by_server[server.id]
+        infos = [view_info(server) for server in snapshot.servers]
+        nodes = self.nodes
+        no_replicas: list[RunningReplica] = []
+        for info in infos:
+            mine = by_server.get(info.id)
+            if mine is None:
+                nodes[info.id] = NodeState(info.view, no_replicas, no_replicas, info)
+                continue
             victims = [r for r in mine if r.preemptible and not is_protected(r, now, min_runtime)]
-            node = NodeState(server, mine, victims)
-            self.nodes[server.id] = node
+            node = NodeState(info.view, mine, victims, info)
+            nodes[info.id] = node
             self._index_victims(node, None)
+        retain(infos)
         self.quotas: dict[str, TeamQuota] = dict(snapshot.quotas)
         self.team_used: dict[str, Resources] = {t: q.used for t, q in self.quotas.items()}
         self.holds: dict[str, Hold] = {}

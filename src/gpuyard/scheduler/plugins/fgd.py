@@ -170,10 +170,15 @@ def observed_shapes(cycle: CycleState, queue: Sequence[Request]) -> Counter[Shap
     for any model; a pending one keeps its model. Each missing replica of a pending workload
     counts once, like each running replica.
     """
-    counts: Counter[Shape] = Counter()
+    # Counted by Resources first (one hash per replica instead of a tuple's), then moved
+    # over in first-seen order, so the counts and their order are exactly as before.
+    by_resources: dict[Resources, int] = {}
+    get = by_resources.get
     for node in cycle.nodes.values():
-        for replica in node.running.values():
-            counts[(replica.resources, None)] += 1
+        for replica in node.running_replicas():
+            res = replica.resources
+            by_resources[res] = get(res, 0) + 1
+    counts: Counter[Shape] = Counter({(res, None): n for res, n in by_resources.items()})
     for req in queue:
         missing = req.workload.replicas_missing
         if missing > 0:
