@@ -207,8 +207,11 @@ class VictimSelector(Protocol):
         candidates: list[RunningReplica],
         batch: int,
         now: float,
+        max_victims: int | None = None,
     ) -> VictimSet | None:
-        """The minimal victims among ``candidates`` so ``batch`` replicas fit on ``node``."""
+        """The minimal victims among ``candidates`` so ``batch`` replicas fit on ``node``;
+        with ``max_victims``, None when no set of at most that many victims fits (the
+        caller already holds a set that any larger one would lose to)."""
         ...
 
 

@@ -95,6 +95,7 @@ class MinimalVictims:
         candidates: list[RunningReplica],
         batch: int,
         now: float,
+        max_victims: int | None = None,
     ) -> VictimSet | None:
         cands = sorted(candidates, key=lambda r: _cheap_first(r, now))[:MAX_CANDIDATES]
         need = req.per_replica.scaled(batch)
@@ -135,22 +136,37 @@ class MinimalVictims:
             _size_lower_bound(deficit, vecs),
             _device_lower_bound(node, cands, positions, req.whole_gpus * batch),
         )
-        for size in range(smallest, len(cands) + 1):
-            best: VictimSet | None = None
+        largest = len(cands) if max_victims is None else min(len(cands), max_victims)
+        # victims_key without building a VictimSet per fitting combination: within one
+        # size, (highest priority, GPU milli, youngest oldest start, ids) decides.
+        prio = [r.priority for r in cands]
+        gpu_of = [r.resources.gpu_milli for r in cands]
+        start = [_start(r, now) for r in cands]
+        ident = [(r.workload_id, r.replica) for r in cands]
+        for size in range(smallest, largest + 1):
+            best: tuple[Sequence[int], list[GpuAllocation]] | None = None
             best_key: tuple[object, ...] = ()
             for combo in combinations(everyone, size):
                 checks += 1
                 if checks > MAX_CHECKS:
-                    return _greedy(node.id, cands, fits, now)
+                    found = _greedy(node.id, cands, fits, now)
+                    if found is None or max_victims is None:
+                        return found
+                    return found if len(found.victims) <= max_victims else None
                 allocs = fits(combo)
                 if allocs is None:
                     continue
-                found = victim_set(node.id, [cands[i] for i in combo], allocs, now)
-                key = victims_key(found)
+                key = (
+                    max(prio[i] for i in combo),
+                    sum(gpu_of[i] for i in combo),
+                    -min(start[i] for i in combo),
+                    tuple(sorted(ident[i] for i in combo)),
+                )
                 if best is None or key < best_key:
-                    best, best_key = found, key
+                    best, best_key = (combo, allocs), key
             if best is not None:
-                return best
+                chosen, chosen_allocs = best
+                return victim_set(node.id, [cands[i] for i in chosen], chosen_allocs, now)
         return None
 
 
@@ -188,7 +204,10 @@ def find_preemption(
             ]
             if not victims:
                 continue
-            found = selector.select(req, node, victims, batch, cycle.now)
+            # Every set here has a victim of priority >= low, so once the best set so far
+            # has priority <= low, only as many victims or fewer can still beat it.
+            bound = len(best.victims) if best is not None and best.max_priority <= low else None
+            found = selector.select(req, node, victims, batch, cycle.now, bound)
             if found is None:
                 continue  # cheap: evicting every candidate would not make room here
             if best is None or server_key(found) < server_key(best):
