@@ -42,7 +42,7 @@ from bench.scenarios.s1_server_profile import sampled_run
 from bench.serve import free_port, serve, token
 from bench.stats import percentile, rate
 from gpuyard.services.bootstrap import build_context
-from gpuyard.services.scheduling import run_scheduling_cycle
+from gpuyard.services.scheduling import give_up_scheduler_lease, run_scheduling_cycle
 from gpuyard.services.workloads import WorkloadSpec, create_workload
 
 
@@ -91,6 +91,9 @@ def prepare(data_dir: Path, url: str | None, cfg: E2EConfig) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"not all {cfg.running} pre-existing workloads running")
         run_scheduling_cycle(db.ctx)
+    # Hand the scheduler lease (PostgreSQL) over as a clean stop does; otherwise the
+    # served copies wait for this preparation's lease to lapse before scheduling anything.
+    give_up_scheduler_lease(db.ctx)
     db.ctx.db.dispose()
 
 
