@@ -153,16 +153,21 @@ class MinimalVictims:
                     if found is None or max_victims is None:
                         return found
                     return found if len(found.victims) <= max_victims else None
-                allocs = fits(combo)
-                if allocs is None:
+                # Rank before testing the fit (the costly part): a combination that
+                # would lose to the best fitting one so far need not be tested.
+                highest = max((prio[i] for i in combo), default=0)
+                if best is not None and highest > best_key[0]:  # type: ignore[operator]
                     continue
                 key = (
-                    max(prio[i] for i in combo),
+                    highest,
                     sum(gpu_of[i] for i in combo),
-                    -min(start[i] for i in combo),
+                    -min((start[i] for i in combo), default=now),
                     tuple(sorted(ident[i] for i in combo)),
                 )
-                if best is None or key < best_key:
+                if best is not None and key >= best_key:
+                    continue
+                allocs = fits(combo)
+                if allocs is not None:
                     best, best_key = (combo, allocs), key
             if best is not None:
                 chosen, chosen_allocs = best
