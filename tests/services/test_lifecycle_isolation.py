@@ -1,0 +1,91 @@
+"""The lifecycle tick changes each workload in its own transaction: one that cannot be
+finished (here its GPU counter was corrupted, so the CHECK guard refuses the release)
+neither blocks the others nor is released twice, and a workload another process already
+finished is left alone. On both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import authed_client, make_context, make_settings, settle
+from factories.clock import ManualClock
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.lifecycle import advance_lifecycles
+from gpuyard.store.fleet_tables import ServerGpuRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
+)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
+    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    context = make_context(make_settings(tmp_path / "data", url))
+    context.clock = ManualClock()
+    yield context
+    context.db.dispose()
+
+
+def _submit(api: TestClient, **body: Any) -> str:
+    response = api.post("/api/v1/workloads", json={"image": "busybox", **body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _status(ctx: ServiceContext, workload_id: str) -> str:
+    with ctx.db.read() as session:
+        row = session.get(WorkloadRow, workload_id)
+        assert row is not None
+        return row.status
+
+
+def test_one_unfinishable_workload_does_not_block_the_others(ctx: ServiceContext) -> None:
+    with authed_client(ctx) as api:
+        ids = [_submit(api, gpu=1, cpu=1, ram_gb=1, duration_s=5) for _ in range(3)]
+    settle(ctx)
+    assert [_status(ctx, w) for w in ids] == ["running"] * 3
+    bad = ids[1]
+    with ctx.db.write() as session:  # its device's counter says nothing is reserved
+        server_id, allocation = session.execute(
+            select(AllocationRow.server_id, AllocationRow.gpu_allocation).where(
+                AllocationRow.workload_id == bad
+            )
+        ).one()
+        session.execute(
+            update(ServerGpuRow)
+            .where(ServerGpuRow.server_id == server_id)
+            .where(ServerGpuRow.gpu_index == allocation[0][0])
+            .values(allocated_milli=0)
+        )
+    assert isinstance(ctx.clock, ManualClock)
+    ctx.clock.advance(6)
+    assert advance_lifecycles(ctx) == 2
+    assert [_status(ctx, w) for w in ids] == ["succeeded", "running", "succeeded"]
+    with ctx.db.read() as session:  # nothing of the bad one was released or rolled half
+        assert session.scalar(select(AllocationRow.id).where(AllocationRow.workload_id == bad))
+    assert advance_lifecycles(ctx) == 0  # and it is retried, not forgotten
+
+
+def test_a_workload_finished_elsewhere_is_left_alone(ctx: ServiceContext) -> None:
+    with authed_client(ctx) as api:
+        workload_id = _submit(api, cpu=1, ram_gb=1, duration_s=5)
+    settle(ctx)
+    assert isinstance(ctx.clock, ManualClock)
+    ctx.clock.advance(6)
+    other = make_context(ctx.settings)  # another process on the same database
+    other.clock = ctx.clock
+    try:
+        assert advance_lifecycles(other) == 1
+    finally:
+        other.db.dispose()
+    assert advance_lifecycles(ctx) == 0
+    assert _status(ctx, workload_id) == "succeeded"
