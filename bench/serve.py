@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -116,3 +120,34 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], data_dir: Path) -> None
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after 90 s")
+
+
+def post_workloads(
+    urls: list[str], headers: dict[str, str], bodies: list[dict[str, Any]], threads: int
+) -> tuple[float, list[float]]:
+    """POST every body to ``/api/v1/workloads`` from ``threads`` client threads, each bound
+    to one of ``urls`` (round robin) with one keep-alive connection; the seconds it took
+    and each request's latency. Any answer but 201 stops the run."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    local = threading.local()
+    counter = itertools.count()
+
+    def submit(body: dict[str, Any]) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            with lock:
+                url = urls[next(counter) % len(urls)]
+            client = local.client = httpx.Client(base_url=url, headers=headers, timeout=120)
+        started = time.perf_counter()
+        response = client.post("/api/v1/workloads", json=body)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /workloads -> {response.status_code}: {response.text}")
+        with lock:
+            latencies.append(elapsed)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(submit, bodies))
+    return time.perf_counter() - started, latencies

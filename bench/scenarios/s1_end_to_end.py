@@ -24,14 +24,10 @@ import pstats
 import re
 import shutil
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from bench import dbcheck
 from bench.dbfleet import bench_settings, connect, insert_fleet, open_db
@@ -39,7 +35,7 @@ from bench.http_floor import floor_server
 from bench.pg import PgDatabases
 from bench.result import ScenarioResult, Table
 from bench.scenarios.s1_server_profile import sampled_run
-from bench.serve import free_port, serve, token
+from bench.serve import free_port, post_workloads, serve, token
 from bench.stats import percentile, rate
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.scheduling import give_up_scheduler_lease, run_scheduling_cycle
@@ -123,33 +119,6 @@ class Templates:
         return data_dir, self.pg.clone(self._pg, "s1")
 
 
-def post_all(
-    url: str, headers: dict[str, str], bodies: list[dict[str, Any]], clients: int
-) -> tuple[float, list[float]]:
-    """POST every body from ``clients`` threads (keep-alive, one connection each); the
-    seconds it took and each POST's latency."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    local = threading.local()
-
-    def submit(body: dict[str, Any]) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(base_url=url, headers=headers, timeout=60)
-        started = time.perf_counter()
-        response = client.post("/api/v1/workloads", json=body)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 201:
-            raise RuntimeError(f"POST /workloads -> {response.status_code}: {response.text}")
-        with lock:
-            latencies.append(elapsed)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(submit, bodies))
-    return time.perf_counter() - started, latencies
-
-
 def http_case(
     data_dir: Path, url: str | None, cfg: E2EConfig, kind: str, count: int, *, worker: bool
 ) -> dict[str, Any]:
@@ -161,7 +130,7 @@ def http_case(
     with serve(1, data_dir, url, worker=worker) as urls:
         headers = {"Authorization": f"Bearer {token(urls[0])}"}
         started = time.perf_counter()
-        submitted, latencies = post_all(urls[0], headers, bodies, cfg.clients)
+        submitted, latencies = post_workloads(urls, headers, bodies, cfg.clients)
         deadline = time.monotonic() + cfg.timeout_s
         running = 0
         while running < count and time.monotonic() < deadline:
@@ -188,8 +157,8 @@ def http_case(
 def floor_case(cfg: E2EConfig, count: int) -> dict[str, Any]:
     """The same client and bodies against a do-nothing FastAPI endpoint (bench.http_floor)."""
     with floor_server(free_port()) as url:
-        post_all(url, {}, specs("basic", min(count, 200), "warm-"), cfg.clients)  # warm up
-        seconds, latencies = post_all(url, {}, specs("basic", count, "floor-"), cfg.clients)
+        post_workloads([url], {}, specs("basic", min(count, 200), "warm-"), cfg.clients)  # warm up
+        seconds, latencies = post_workloads([url], {}, specs("basic", count, "floor-"), cfg.clients)
     return {
         "workloads": count,
         "submit_per_s": rate(count, seconds),

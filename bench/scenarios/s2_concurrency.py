@@ -23,18 +23,15 @@ import random
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from bench import dbcheck
 from bench.dbfleet import insert_fleet, open_db
 from bench.pg import PgDatabases
 from bench.result import ScenarioResult, Table
-from bench.serve import serve, token
+from bench.serve import post_workloads, serve, token
 from bench.stats import percentile, rate
 from gpuyard.services.context import ServiceContext
 
@@ -83,32 +80,10 @@ def request_mix(count: int, seed: int = 2) -> list[dict[str, Any]]:
 
 
 def post_share(urls: list[str], bodies: list[dict[str, Any]], threads: int) -> list[float]:
-    """POST ``bodies`` with ``threads`` client threads, each bound to one of ``urls`` with one
-    keep-alive connection (so no connection idles into the server's keep-alive timeout);
-    returns each request's latency in seconds."""
+    """POST ``bodies`` with ``threads`` client threads spread over ``urls`` (run in a client
+    process too, so it logs in itself); each request's latency in seconds."""
     auth = {"Authorization": f"Bearer {token(urls[0])}"}
-    latencies: list[float] = []
-    lock = threading.Lock()
-    local = threading.local()
-    counter = iter(range(1_000_000))
-
-    def submit(body: dict[str, Any]) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            with lock:
-                url = urls[next(counter) % len(urls)]
-            client = local.client = httpx.Client(base_url=url, headers=auth, timeout=120)
-        started = time.perf_counter()
-        response = client.post("/api/v1/workloads", json=body)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 201:
-            raise RuntimeError(f"POST /workloads -> {response.status_code}: {response.text}")
-        with lock:
-            latencies.append(elapsed)
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(submit, bodies))
-    return latencies
+    return post_workloads(urls, auth, bodies, threads)[1]
 
 
 def run_backend(data_dir: Path, url: str | None, cfg: S2Config) -> dict[str, Any]:

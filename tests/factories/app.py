@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from gpuyard.api.app import create_app
+from gpuyard.auth.caller import Caller
 from gpuyard.auth.passwords import hash_password
+from gpuyard.auth.roles import Role
 from gpuyard.auth.tokens import issue_access_token
 from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
 from gpuyard.services.context import ServiceContext
@@ -45,6 +47,13 @@ def make_context(settings: Settings) -> ServiceContext:
     if settings.demo:
         ensure_demo_cluster(ctx)
     return ctx
+
+
+def admin_caller(ctx: ServiceContext) -> Caller:
+    """The first admin (made by make_context) as a service-layer caller."""
+    with ctx.db.read() as session:
+        user = session.scalars(select(UserRow).where(UserRow.email == ADMIN_EMAIL)).one()
+    return Caller(user.id, user.email, Role(user.role))
 
 
 def login(client: TestClient, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:

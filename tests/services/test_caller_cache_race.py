@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories.app import make_context, make_settings
-from sqlalchemy import select
+from factories.app import admin_caller, make_context, make_settings
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
@@ -21,7 +20,6 @@ from gpuyard.domain.errors import Unauthenticated
 from gpuyard.services import auth
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.users import UserChanges, create_user, update_user
-from gpuyard.store.identity_tables import UserRow
 
 
 @pytest.fixture
@@ -32,16 +30,10 @@ def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
     context.db.dispose()
 
 
-def _admin(ctx: ServiceContext) -> Caller:
-    with ctx.db.read() as session:
-        user = session.scalars(select(UserRow)).one()
-    return Caller(user.id, user.email, Role(user.role))
-
-
 def test_a_logout_racing_a_lookup_still_applies_at_once(
     ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = _admin(ctx)
+    admin = admin_caller(ctx)
     token = issue_access_token(ctx.secret_key, admin.user_id, 60, ctx.now()).token
     original = auth._resolve_session
 
@@ -60,7 +52,7 @@ def test_a_logout_racing_a_lookup_still_applies_at_once(
 def test_a_deactivation_racing_a_lookup_still_applies_at_once(
     ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = _admin(ctx)
+    admin = admin_caller(ctx)
     member = create_user(ctx, admin, "m@example.com", "a-long-password-1", Role.USER, None)
     token = issue_access_token(ctx.secret_key, member.id, 60, ctx.now()).token
     original = auth._resolve_session

@@ -10,12 +10,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from factories.app import make_context, make_settings
+from factories.app import admin_caller, make_context, make_settings
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gpuyard.auth.caller import Caller
-from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.domain.resources import Resources
 from gpuyard.services.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
@@ -23,7 +21,6 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.workloads import WorkloadSpec, create_workload, create_workload_async
 from gpuyard.store.audit_tables import AuditEventRow
-from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadEventRow, WorkloadRow
 
 
@@ -32,12 +29,6 @@ def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
     context = make_context(make_settings(tmp_path / "data", None))
     yield context
     context.db.dispose()
-
-
-def _admin(ctx: ServiceContext) -> Caller:
-    with ctx.db.read() as session:
-        user = session.scalars(select(UserRow)).one()
-    return Caller(user.id, user.email, Role(user.role))
 
 
 def _count(ctx: ServiceContext, table: type[WorkloadRow] | type[WorkloadEventRow]) -> int:
@@ -66,7 +57,7 @@ def _run_together(count: int, target: object) -> list[object]:
 def test_concurrent_submissions_share_transactions_and_each_gets_its_own_row(
     ctx: ServiceContext,
 ) -> None:
-    caller = _admin(ctx)
+    caller = admin_caller(ctx)
     before = _count(ctx, WorkloadRow)
     outcomes = _run_together(
         40, lambda i: create_workload(ctx, caller, WorkloadSpec(image="busybox", name=f"w{i}"))
@@ -88,7 +79,7 @@ def test_concurrent_submissions_share_transactions_and_each_gets_its_own_row(
 
 
 def test_an_invalid_submission_fails_alone_in_its_batch(ctx: ServiceContext) -> None:
-    caller = _admin(ctx)
+    caller = admin_caller(ctx)
 
     def submit(i: int) -> WorkloadRow:
         cluster = "no-such-cluster" if i == 3 else None
@@ -234,7 +225,7 @@ def test_async_submissions_are_written_by_the_writer_thread(ctx: ServiceContext)
 
 
 def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> None:
-    caller = _admin(ctx)
+    caller = admin_caller(ctx)
 
     async def submit() -> WorkloadRow:
         return await create_workload_async(ctx, caller, WorkloadSpec(image="busybox", name="aw"))
@@ -260,7 +251,7 @@ def test_a_submission_sets_every_column_of_the_workload_row(ctx: ServiceContext)
     added there too (or it would silently be NULL in the row and the answer)."""
     from gpuyard.services.workloads import _Submission, _workload_values
 
-    caller = _admin(ctx)
+    caller = admin_caller(ctx)
     submission = _Submission(caller, WorkloadSpec(image="busybox"), "n", Resources(1000), ctx.now())
     columns = set(WorkloadRow.__table__.columns.keys())
     # change_mark is the database's own (set by triggers, migration 0005).

@@ -5,12 +5,9 @@ finished is left alone. On both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from factories.app import authed_client, make_context, make_settings, settle
+from factories.app import authed_client, make_context, settle
 from factories.clock import ManualClock
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -19,20 +16,6 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.lifecycle import advance_lifecycles
 from gpuyard.store.fleet_tables import ServerGpuRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
-    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    context = make_context(make_settings(tmp_path / "data", url))
-    context.clock = ManualClock()
-    yield context
-    context.db.dispose()
 
 
 def _submit(api: TestClient, **body: Any) -> str:
@@ -48,7 +31,8 @@ def _status(ctx: ServiceContext, workload_id: str) -> str:
         return row.status
 
 
-def test_one_unfinishable_workload_does_not_block_the_others(ctx: ServiceContext) -> None:
+def test_one_unfinishable_workload_does_not_block_the_others(clock_ctx: ServiceContext) -> None:
+    ctx = clock_ctx
     with authed_client(ctx) as api:
         ids = [_submit(api, gpu=1, cpu=1, ram_gb=1, duration_s=5) for _ in range(3)]
     settle(ctx)
@@ -75,7 +59,8 @@ def test_one_unfinishable_workload_does_not_block_the_others(ctx: ServiceContext
     assert advance_lifecycles(ctx) == 0  # and it is retried, not forgotten
 
 
-def test_a_workload_finished_elsewhere_is_left_alone(ctx: ServiceContext) -> None:
+def test_a_workload_finished_elsewhere_is_left_alone(clock_ctx: ServiceContext) -> None:
+    ctx = clock_ctx
     with authed_client(ctx) as api:
         workload_id = _submit(api, cpu=1, ram_gb=1, duration_s=5)
     settle(ctx)

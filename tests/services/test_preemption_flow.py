@@ -4,11 +4,10 @@ on both databases."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from factories.app import authed_client, make_context, make_settings, settle
+from factories.app import authed_client, settle
 from factories.clock import ManualClock
 from fastapi.testclient import TestClient
 
@@ -17,20 +16,6 @@ from gpuyard.services.lifecycle import advance_lifecycles
 from gpuyard.services.scheduling import apply_admission, plan_cycle
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.reservations import ReservationConflict
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def clock_ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
-    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    ctx = make_context(make_settings(tmp_path / "data", url))
-    ctx.clock = ManualClock()
-    yield ctx
-    ctx.db.dispose()
 
 
 @pytest.fixture
