@@ -31,13 +31,17 @@ def clocked(tmp_path: Path) -> Iterator[tuple[ServiceContext, ManualClock]]:
     context.db.dispose()
 
 
-def _member(admin: TestClient, email: str) -> str:
+def _member(ctx: ServiceContext, admin: TestClient, email: str) -> tuple[str, TestClient]:
+    """A new user account and a client logged in as it (its token now cached)."""
+    password = "a-long-password-1"
     created = admin.post(
-        "/api/v1/users", json={"email": email, "password": "a-long-password-1", "role": "user"}
+        "/api/v1/users", json={"email": email, "password": password, "role": "user"}
     )
     assert created.status_code == 201, created.text
-    user_id: str = created.json()["id"]
-    return user_id
+    with TestClient(create_app(ctx)) as anon:
+        member = authed_client(ctx, login(anon, email, password))
+    assert member.get("/api/v1/auth/me").status_code == 200
+    return str(created.json()["id"]), member
 
 
 def test_changes_made_here_apply_to_the_next_request(
@@ -45,10 +49,7 @@ def test_changes_made_here_apply_to_the_next_request(
 ) -> None:
     ctx, _ = clocked
     admin = authed_client(ctx)
-    user_id = _member(admin, "m@example.com")
-    with TestClient(create_app(ctx)) as anon:
-        member = authed_client(ctx, login(anon, "m@example.com", "a-long-password-1"))
-    assert member.get("/api/v1/auth/me").status_code == 200  # now cached
+    user_id, member = _member(ctx, admin, "m@example.com")
     assert admin.patch(f"/api/v1/users/{user_id}", json={"is_active": False}).status_code == 200
     assert member.get("/api/v1/auth/me").status_code == 401
     # And a logout, on a fresh session of the admin's:
@@ -64,10 +65,7 @@ def test_another_process_change_applies_within_the_ttl(
 ) -> None:
     ctx, clock = clocked
     admin = authed_client(ctx)
-    user_id = _member(admin, "p@example.com")
-    with TestClient(create_app(ctx)) as anon:
-        member = authed_client(ctx, login(anon, "p@example.com", "a-long-password-1"))
-    assert member.get("/api/v1/auth/me").status_code == 200
+    user_id, member = _member(ctx, admin, "p@example.com")
     # Another process disables the account: this process hears nothing of it.
     with ctx.db.write() as session:
         session.execute(update(UserRow).where(UserRow.id == user_id).values(is_active=False))

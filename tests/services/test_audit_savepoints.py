@@ -5,6 +5,7 @@ too.) The hash chain itself survives savepoints; tests/store/test_audit_chain.py
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,21 @@ class _Lines:
         self.ids.append(fields["audit_id"])
 
 
-def test_a_rolled_back_savepoint_keeps_the_log_lines_of_committed_events(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Database, _Lines]]:
+    """A migrated database, and the audit log lines it emits."""
     db = Database(f"sqlite:///{tmp_path / 'a.db'}")
     upgrade_to_head(db)
     lines = _Lines()
     monkeypatch.setattr(audit, "audit_log", lines)
+    yield db, lines
+    db.dispose()
+
+
+def test_a_rolled_back_savepoint_keeps_the_log_lines_of_committed_events(
+    logged: tuple[Database, _Lines],
+) -> None:
+    db, lines = logged
     now = datetime.now(UTC)
     with db.write() as session:
         kept = record_audit(session, SYSTEM_ACTOR, "x.kept", "x", None, now)
@@ -42,17 +51,13 @@ def test_a_rolled_back_savepoint_keeps_the_log_lines_of_committed_events(
         except RuntimeError:
             pass
     assert verify_audit_log(db).intact  # the chain is fine
-    db.dispose()
     assert lines.ids == [kept.id]  # logged; the undone one not
 
 
 def test_a_released_savepoint_logs_nothing_until_the_outer_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    logged: tuple[Database, _Lines],
 ) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
-    upgrade_to_head(db)
-    lines = _Lines()
-    monkeypatch.setattr(audit, "audit_log", lines)
+    db, lines = logged
     now = datetime.now(UTC)
     with db.write() as session:
         with session.begin_nested():
@@ -71,4 +76,3 @@ def test_a_released_savepoint_logs_nothing_until_the_outer_commit(
         rolled_back()
     assert lines.ids == [inner.id, outer.id]
     assert verify_audit_log(db).intact
-    db.dispose()
