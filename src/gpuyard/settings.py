@@ -43,6 +43,8 @@ class Settings(BaseSettings):
 
     scheduler_profile: str = "pack"
     scheduler_interval_s: float = 2.0
+    #: How often a process with loops checks for other processes' commits (0 = never).
+    change_watch_interval_s: float = Field(default=0.2, ge=0)
     #: One active scheduler per deployment through a lease in the database: None = on with
     #: PostgreSQL (several processes), off with the embedded SQLite.
     scheduler_lease: bool | None = None

@@ -28,7 +28,8 @@ def test_worker_places_what_the_loopless_api_queued(tmp_path: Path) -> None:
         **os.environ,
         "GPUYARD_ADMIN_EMAIL": ADMIN_EMAIL,
         "GPUYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "GPUYARD_SCHEDULER_INTERVAL_S": "0.3",
+        # Far longer than the test waits: only the change watch can wake the worker in time.
+        "GPUYARD_SCHEDULER_INTERVAL_S": "60",
         "GPUYARD_LOCAL_DOCKER": "off",
     }
     port = free_port()
@@ -53,8 +54,17 @@ def test_worker_places_what_the_loopless_api_queued(tmp_path: Path) -> None:
         worker = subprocess.Popen(
             [*cli, "worker", "--data-dir", str(data)], env=env, stdout=log, stderr=log
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30  # worker start-up included
         while _status(url, headers, created["id"]) != "running":
+            assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
+            time.sleep(0.2)
+        # The worker's first cycle placed that one. Its next regular cycle is a minute away,
+        # so a second submission runs in time only if the change watch wakes the worker.
+        second = httpx.post(
+            f"{url}/api/v1/workloads", headers=headers, json={"image": "busybox", "gpu": 1}
+        ).json()
+        deadline = time.monotonic() + 10
+        while _status(url, headers, second["id"]) != "running":
             assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
             time.sleep(0.2)
     finally:

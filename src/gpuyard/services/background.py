@@ -7,6 +7,7 @@ without it, so that at scale the API and the scheduler do not share one interpre
 
 from __future__ import annotations
 
+from gpuyard.services.change_watch import ChangeWatch
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.health import probe_servers
 from gpuyard.services.lifecycle import advance_lifecycles
@@ -34,7 +35,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
     starter.wakeup = ctx.starter_wakeup
     reconcile = Loop("reconcile", s.reconcile_interval_s, lambda: reconcile_servers(ctx))
     reconcile.wakeup = ctx.reconcile_wakeup
-    return [
+    loops = [
         scheduler,
         Loop("lifecycle", 1.0, lambda: advance_lifecycles(ctx)),
         starter,
@@ -42,6 +43,9 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
         reconcile,
         Loop("cleanup", s.cleanup_interval_s, lambda: run_teardowns(ctx)),
     ]
+    if s.change_watch_interval_s > 0:  # other processes' commits (services/change_watch.py)
+        loops.append(Loop("change-watch", s.change_watch_interval_s, ChangeWatch(ctx)))
+    return loops
 
 
 def stop_loops(ctx: ServiceContext, runner: LoopRunner) -> None:

@@ -1,0 +1,55 @@
+"""Waking the scheduler for changes other processes commit.
+
+A commit wakes the scheduler of its own process at once (``ServiceContext.scheduler_wakeup``),
+but a `gpuyard worker` beside `serve --no-loops` processes, or several `serve` processes on
+one PostgreSQL database, hear nothing of each other's commits and would otherwise wait for
+their scheduler interval (2 s by default). This loop reads a cheap fingerprint of what the
+scheduler cares about every ``change_watch_interval_s`` and wakes the scheduler when it
+moved: the highest change marks of servers and workloads (indexed, set by the triggers of
+migration 0005) and the number of pending workloads.
+
+On PostgreSQL the marks are transaction ids, which commit out of order: a change committed
+by an older transaction after a newer one may leave both maxima where they were. A new
+submission still moves the pending count; anything else such a change does is seen at the
+next scheduler interval at the latest. A wake-up is only a hint, so a missed or spurious
+one never changes a decision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.services.context import ServiceContext
+from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.workload_tables import WorkloadRow
+
+Fingerprint = tuple[int | None, int | None, int]
+
+_FINGERPRINT = select(
+    select(func.max(ServerRow.change_mark)).scalar_subquery(),
+    select(func.max(WorkloadRow.change_mark)).scalar_subquery(),
+    select(func.count())
+    .select_from(WorkloadRow)
+    .where(WorkloadRow.status == WorkloadStatus.PENDING.value)
+    .scalar_subquery(),
+)
+
+
+class ChangeWatch:
+    """A loop tick: wake the scheduler when the database's fingerprint moved."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.last: Fingerprint | None = None
+
+    def __call__(self) -> bool:
+        """Read the fingerprint; True (and a wake-up) when it changed since the last read."""
+        with self.ctx.db.read() as session:
+            servers, workloads, pending = session.execute(_FINGERPRINT).one()
+        seen: Fingerprint = (servers, workloads, int(pending))
+        moved = self.last is not None and seen != self.last
+        self.last = seen
+        if moved:
+            self.ctx.scheduler_wakeup.notify()
+        return moved
