@@ -40,7 +40,12 @@ class InvalidInput(GpuyardError):
 
     @classmethod
     def for_field(cls, field: str, message: str) -> InvalidInput:
-        return cls(f"{field}: {message}", [FieldError(field, message)])
+        return cls.for_fields([FieldError(field, message)])
+
+    @classmethod
+    def for_fields(cls, errors: list[FieldError]) -> InvalidInput:
+        """One answer naming every field that is wrong."""
+        return cls("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
 
 class NotFound(GpuyardError):

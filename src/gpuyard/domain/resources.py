@@ -51,7 +51,7 @@ class Resources:
         )
         gpu_milli = _gpu_milli(gpu, errors, field_prefix)
         if errors:
-            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+            raise InvalidInput.for_fields(errors)
         return cls(cpu_milli, ram_mib, storage_mib, gpu_milli)
 
     # -- API units ----------------------------------------------------------------------

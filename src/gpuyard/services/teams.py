@@ -78,7 +78,7 @@ def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int |
         scaled(quota.gpu, GPU_MILLI, "gpu"),
     )
     if errors:
-        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        raise InvalidInput.for_fields(errors)
     return units
 
 
@@ -93,7 +93,7 @@ def _set_members(session: Session, team_id: str, members: list[MemberSpec]) -> N
     if len(set(ids)) != len(ids):
         errors.append(FieldError("members", "a user is listed twice"))
     if errors:
-        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        raise InvalidInput.for_fields(errors)
     session.execute(delete(TeamMemberRow).where(TeamMemberRow.team_id == team_id))
     for m in members:
         session.add(

@@ -165,7 +165,7 @@ def _invalid_with_database_findings(
 ) -> InvalidInput:
     """One answer with every problem: the database checks' findings too."""
     with ctx.db.read() as session:
-        return _invalid(errors + _checks_in_database(session, caller, spec)[1])
+        return InvalidInput.for_fields(errors + _checks_in_database(session, caller, spec)[1])
 
 
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, WorkloadRow]:
@@ -184,10 +184,6 @@ def _checks_in_database(
     return team_id, errors + team_errors
 
 
-def _invalid(errors: list[FieldError]) -> InvalidInput:
-    return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
-
-
 def _write_submissions(
     session: Session, batch: Sequence[_Submission]
 ) -> list[WorkloadRow | GpuyardError]:
@@ -198,7 +194,7 @@ def _write_submissions(
     for item in batch:
         team_id, errors = _checks_in_database(session, item.caller, item.spec)
         if errors:
-            outcomes.append(_invalid(errors))
+            outcomes.append(InvalidInput.for_fields(errors))
             continue
         values = _workload_values(item, team_id)
         rows.append(values)
