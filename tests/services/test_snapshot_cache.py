@@ -18,19 +18,19 @@ from sqlalchemy import select
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
-from gpuyard.scheduler.decisions import Admission, ReplicaAssignment
 from gpuyard.services import servers as server_service
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.clusters import create_cluster
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling import (
-    CONFLICT_CYCLES_BEFORE_RELOAD,
-    _heal_snapshot_cache,
-    run_scheduling_cycle,
-    snapshot_cache,
-)
+from gpuyard.services.scheduling import run_scheduling_cycle
 from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
-from gpuyard.services.snapshot_loader import QueueState, SnapshotCache, load_queue_state
+from gpuyard.services.snapshot_loader import (
+    CONFLICT_CYCLES_BEFORE_RELOAD,
+    SnapshotCache,
+    load_queue_state,
+    snapshot_cache_of,
+)
+from gpuyard.services.snapshot_rows import QueueState
 from gpuyard.services.teams import QuotaSpec, TeamSpec, create_team
 from gpuyard.services.workload_changes import (
     WorkloadChanges,
@@ -99,7 +99,7 @@ def submit(two: Two, name: str, gpu: float, via: ServiceContext | None = None, *
 
 def cached(ctx: ServiceContext) -> QueueState:
     with ctx.db.read() as session:
-        return snapshot_cache(ctx).refresh(session)
+        return snapshot_cache_of(ctx.db).refresh(session)
 
 
 def fresh(ctx: ServiceContext) -> QueueState:
@@ -123,7 +123,7 @@ def comparable(state: QueueState) -> dict[str, Any]:
 def assert_cache_is_exact(ctx: ServiceContext) -> None:
     """The incremental refresh equals a full reload of the same database."""
     incremental = cached(ctx)
-    stats = snapshot_cache(ctx).last_refresh
+    stats = snapshot_cache_of(ctx.db).last_refresh
     assert stats is not None
     assert not stats.full, "expected an incremental refresh"
     assert comparable(incremental) == comparable(fresh(ctx))
@@ -141,7 +141,7 @@ def test_incremental_refresh_equals_a_full_reload(two: Two) -> None:
     add_server(two, "a", 2)
     b = add_server(two, "b", 4)
     run_scheduling_cycle(ctx)  # the first refresh loads everything
-    assert snapshot_cache(ctx).last_refresh is not None
+    assert snapshot_cache_of(ctx.db).last_refresh is not None
     team = create_team(ctx, admin, TeamSpec(name="t", quota=QuotaSpec(gpu=3))).id
 
     small = submit(two, "small", 1)
@@ -180,7 +180,7 @@ def test_a_change_by_another_process_decides_the_next_cycle(two: Two) -> None:
     job = submit(two, "job", 1, via=two.other)
     stats = run_scheduling_cycle(two.ctx)
 
-    refresh = snapshot_cache(two.ctx).last_refresh
+    refresh = snapshot_cache_of(two.ctx.db).last_refresh
     assert refresh is not None
     assert not refresh.full
     assert stats.admitted == 1
@@ -240,21 +240,17 @@ def test_a_stale_cache_never_oversubscribes_and_heals(
 def test_conflicts_that_persist_reload_everything(two: Two) -> None:
     add_server(two, "s", 1)
     run_scheduling_cycle(two.ctx)
-    cache = snapshot_cache(two.ctx)
-    failed = Admission(
-        workload_id="w",
-        assignments=(ReplicaAssignment(replica=0, server_id="s", gpu_allocation=()),),
-    )
+    cache = snapshot_cache_of(two.ctx.db)
     for _ in range(CONFLICT_CYCLES_BEFORE_RELOAD - 1):
-        _heal_snapshot_cache(cache, [failed])
+        cache.note_conflicts({"s"}, {"w"})
         cached(two.ctx)
         assert cache.last_refresh is not None
         assert not cache.last_refresh.full  # one conflict: only its rows are re-read
-    _heal_snapshot_cache(cache, [failed])
+    cache.note_conflicts({"s"}, {"w"})
     cached(two.ctx)
     assert cache.last_refresh is not None
     assert cache.last_refresh.full
-    _heal_snapshot_cache(cache, [])  # a clean cycle resets the count
+    cache.note_conflicts(set(), set())  # a clean cycle resets the count
     assert cache.conflict_cycles == 0
 
 
@@ -290,7 +286,7 @@ def test_a_refresh_that_fails_half_way_reloads_in_full(
     monkeypatch.undo()
     job = submit(two, "job", 1)
     run_scheduling_cycle(two.ctx)
-    refresh = snapshot_cache(two.ctx).last_refresh
+    refresh = snapshot_cache_of(two.ctx.db).last_refresh
     assert refresh is not None
     assert refresh.full
     assert status_of(two.ctx, job)[0] == "running"

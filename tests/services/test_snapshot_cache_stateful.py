@@ -19,8 +19,9 @@ from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services import servers as server_service
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling import run_scheduling_cycle, snapshot_cache
-from gpuyard.services.snapshot_loader import QueueState, load_queue_state
+from gpuyard.services.scheduling import run_scheduling_cycle
+from gpuyard.services.snapshot_loader import load_queue_state, snapshot_cache_of
+from gpuyard.services.snapshot_rows import QueueState
 from gpuyard.services.workload_changes import WorkloadChanges, update_workload
 from gpuyard.services.workloads import WorkloadSpec, create_workload
 
@@ -79,7 +80,7 @@ class TwoProcessMachine(ReservationMachine):
 
 def _cached(ctx: ServiceContext) -> QueueState:
     with ctx.db.read() as session:
-        return snapshot_cache(ctx).refresh(session)
+        return snapshot_cache_of(ctx.db).refresh(session)
 
 
 def _full(ctx: ServiceContext) -> QueueState:

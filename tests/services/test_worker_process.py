@@ -17,7 +17,8 @@ from factories.processes import free_port
 
 from gpuyard.services.background import stop_loops
 from gpuyard.services.loops import LoopRunner
-from gpuyard.services.scheduling import holds_scheduler_lease, run_scheduling_cycle
+from gpuyard.services.scheduler_lease import holds_scheduler_lease
+from gpuyard.services.scheduling import run_scheduling_cycle
 
 pytestmark = pytest.mark.slow
 

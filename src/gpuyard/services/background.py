@@ -13,7 +13,8 @@ from gpuyard.services.health import probe_servers
 from gpuyard.services.lifecycle import advance_lifecycles
 from gpuyard.services.loops import Loop, LoopRunner
 from gpuyard.services.reconcile import reconcile_servers
-from gpuyard.services.scheduling import give_up_scheduler_lease, run_scheduling_cycle
+from gpuyard.services.scheduler_lease import give_up_scheduler_lease
+from gpuyard.services.scheduling import run_scheduling_cycle
 from gpuyard.services.starter import start_scheduled
 from gpuyard.services.teardown import run_teardowns
 

@@ -13,12 +13,10 @@ it involved re-read next cycle; conflicts that persist cycle after cycle reload 
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +31,9 @@ from gpuyard.scheduler.snapshot import SchedulerConfig
 from gpuyard.services.allocations import release_allocation, release_workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.ports import PortsExhausted, allocate_ports, port_range_for
-from gpuyard.services.snapshot_loader import QueueState, SnapshotCache, WorkloadSeen
+from gpuyard.services.scheduler_lease import holds_scheduler_lease
+from gpuyard.services.snapshot_loader import snapshot_cache_of
+from gpuyard.services.snapshot_rows import QueueState, WorkloadSeen
 from gpuyard.services.workload_transitions import (
     StaleWorkload,
     advance_workload_status,
@@ -41,9 +41,7 @@ from gpuyard.services.workload_transitions import (
     transition_workload,
 )
 from gpuyard.store.base import new_id
-from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ServerRow
-from gpuyard.store.leases import release_lease, try_acquire_lease
 from gpuyard.store.reservations import ReservationConflict, reserve_resources
 from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
 
@@ -54,26 +52,6 @@ _INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
 APPLY_BATCH = 64
 #: What a decision that went stale raises: another decider moved first.
 _STALE = (ReservationConflict, StaleWorkload, StaleDataError, IntegrityError)
-#: Cycles in a row with conflicts after which the snapshot cache reloads everything. One
-#: conflict has only the rows involved re-read: racing deciders conflict legitimately, and
-#: the next refresh sees the winner's commit anyway; conflicts that persist suggest the
-#: cache missed something.
-CONFLICT_CYCLES_BEFORE_RELOAD = 3
-#: The snapshot cache also reloads everything this often, whatever happened.
-FULL_RELOAD_S = 60.0
-
-#: One snapshot cache per database (a process may hold several, e.g. in tests).
-_caches: WeakKeyDictionary[Database, SnapshotCache] = WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def snapshot_cache(ctx: ServiceContext) -> SnapshotCache:
-    """The snapshot cache of ``ctx``'s database, made on first use."""
-    with _caches_lock:
-        cache = _caches.get(ctx.db)
-        if cache is None:
-            cache = _caches[ctx.db] = SnapshotCache(full_reload_s=FULL_RELOAD_S)
-        return cache
 
 
 @dataclass(frozen=True)
@@ -97,7 +75,7 @@ def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
 def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
     """Decide without applying: the queue view (GET /queue) uses this too."""
     with ctx.db.read() as session:
-        state = snapshot_cache(ctx).refresh(session)
+        state = snapshot_cache_of(ctx.db).refresh(session)
     result = schedule_cycle(
         state.snapshot, state.pending, scheduler_config(ctx), ctx.now().timestamp()
     )
@@ -135,7 +113,7 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
             log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     record_pending_reasons(ctx, (*result.pending, *no_ports), state)
     conflicts = len(stale)
-    _heal_snapshot_cache(snapshot_cache(ctx), stale)
+    snapshot_cache_of(ctx.db).note_conflicts(*_conflicted_rows(stale))
     if conflicts:
         ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
     if admitted and state.docker_servers:
@@ -149,22 +127,13 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     )
 
 
-def _heal_snapshot_cache(cache: SnapshotCache, stale: list[Admission]) -> None:
-    """Have the rows behind failed decisions re-read next cycle, and everything when
-    conflicts keep coming."""
+def _conflicted_rows(stale: list[Admission]) -> tuple[set[str], set[str]]:
+    """The servers and workloads (preemptors and victims) of decisions that went stale."""
     servers = {a.server_id for adm in stale for a in adm.assignments}
     workloads = {adm.workload_id for adm in stale} | {
         v.workload_id for adm in stale for v in adm.victims
     }
-    if not workloads:
-        cache.conflict_cycles = 0
-        return
-    cache.recheck(servers, workloads)
-    cache.conflict_cycles += 1
-    if cache.conflict_cycles >= CONFLICT_CYCLES_BEFORE_RELOAD:
-        log.info("snapshot_cache_reload", conflict_cycles=cache.conflict_cycles)
-        cache.invalidate()
-        cache.conflict_cycles = 0
+    return servers, workloads
 
 
 @dataclass
@@ -175,33 +144,6 @@ class BatchOutcome:
     #: Workloads that fit but found their server's host port range full: they wait, with
     #: that as their reason, until the next regular cycle.
     no_ports: list[Pending] = field(default_factory=list)
-
-
-SCHEDULER_LEASE = "scheduler"
-
-
-def scheduler_lease_enabled(ctx: ServiceContext) -> bool:
-    configured = ctx.settings.scheduler_lease
-    return not ctx.db.is_sqlite if configured is None else configured
-
-
-def holds_scheduler_lease(ctx: ServiceContext) -> bool:
-    """True when this process is the deployment's active scheduler (or leases are off).
-
-    Another process holding the lease simply means this one does not plan; if it dies,
-    the lease lapses after a few intervals and the next process to try takes over."""
-    if not scheduler_lease_enabled(ctx):
-        return True
-    ttl = timedelta(seconds=max(10.0, 5 * ctx.settings.scheduler_interval_s))
-    with ctx.db.write() as session:
-        return try_acquire_lease(session, SCHEDULER_LEASE, ctx.instance_id, ctx.now(), ttl)
-
-
-def give_up_scheduler_lease(ctx: ServiceContext) -> None:
-    """On a clean stop: let another process take over at once."""
-    if scheduler_lease_enabled(ctx):
-        with ctx.db.write() as session:
-            release_lease(session, SCHEDULER_LEASE, ctx.instance_id, ctx.now())
 
 
 def apply_admission_batch(

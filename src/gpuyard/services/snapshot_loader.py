@@ -10,9 +10,9 @@ thousands of rows would dominate a full load.
 
 Correctness never depends on the cache. Every admission is applied with compare-and-set
 updates (server and GPU counters, workload versions), so a stale cache costs at most a
-failed admission: the scheduling service then has the servers and workloads involved
-re-read (:meth:`SnapshotCache.recheck`), or everything (:meth:`SnapshotCache.invalidate`),
-and the cache reloads in full every ``full_reload_s`` seconds anyway.
+failed admission: the scheduling service then reports the servers and workloads involved
+(:meth:`SnapshotCache.note_conflicts`), which are re-read, or everything is when conflicts
+persist, and the cache reloads in full every ``full_reload_s`` seconds anyway.
 """
 
 from __future__ import annotations
@@ -22,108 +22,53 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
-from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
     GpuDevice,
-    PendingWorkload,
     RunningReplica,
     ServerView,
     TeamQuota,
 )
-from gpuyard.services.snapshots import epoch
+from gpuyard.services.snapshot_rows import (
+    ALLOCATION_COLUMNS,
+    GPU_COLUMNS,
+    SERVER_COLUMNS,
+    WORKLOAD_COLUMNS,
+    CachedWorkload,
+    QueueState,
+    WorkloadSeen,
+    cached_workload,
+    server_view,
+)
+from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ChangeClockRow, ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
+log = get_logger(__name__)
+
+#: Cycles in a row with conflicts after which the cache reloads everything. One conflict
+#: has only the rows involved re-read: racing deciders conflict legitimately, and the next
+#: refresh sees the winner's commit anyway; conflicts that persist suggest the cache
+#: missed something.
+CONFLICT_CYCLES_BEFORE_RELOAD = 3
+#: The scheduler's cache also reloads everything this often, whatever happened.
+FULL_RELOAD_S = 60.0
 _SCHEDULABLE = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
 #: Ids per ``IN (...)`` list (SQLite caps bound parameters per statement).
 _IN_CHUNK = 500
 
 _s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
-_SERVER_COLUMNS = (
-    _s.id,
-    _s.name,
-    _s.cluster_id,
-    _s.status,
-    _s.labels,
-    _s.cpu_milli,
-    _s.ram_mib,
-    _s.storage_mib,
-    _s.gpu_milli,
-    _s.alloc_cpu_milli,
-    _s.alloc_ram_mib,
-    _s.alloc_storage_mib,
-    _s.alloc_gpu_milli,
-    _s.host_port_min,
-    _s.host_port_max,
-)
-_GPU_COLUMNS = (_g.server_id, _g.gpu_index, _g.model, _g.memory_mib, _g.allocated_milli)
-_WORKLOAD_COLUMNS = (
-    _w.id,
-    _w.name,
-    _w.status,
-    _w.reason,
-    _w.version,
-    _w.priority,
-    _w.preemptible,
-    _w.team_id,
-    _w.cluster_id,
-    _w.gpu_model,
-    _w.node_selector,
-    _w.replicas,
-    _w.gang,
-    _w.cpu_milli,
-    _w.ram_mib,
-    _w.storage_mib,
-    _w.gpu_milli,
-    _w.created_at,
-    _w.pending_since,
-)
-_ALLOCATION_COLUMNS = (
-    _a.workload_id,
-    _a.replica,
-    _a.server_id,
-    _a.cpu_milli,
-    _a.ram_mib,
-    _a.storage_mib,
-    _a.gpu_milli,
-    _a.gpu_allocation,
-    _a.started_at,
-)
-
-
-@dataclass(frozen=True)
-class WorkloadSeen:
-    """What a cycle saw of one workload, for the compare-and-set apply."""
-
-    version: int
-    status: WorkloadStatus
-    reason: str | None
-    name: str
-    priority: int
-    request: Resources  # per replica
-    missing_replicas: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class QueueState:
-    """What a cycle decided over: the snapshot, the queue and the rows it saw."""
-
-    snapshot: ClusterSnapshot
-    pending: list[PendingWorkload]
-    seen: dict[str, WorkloadSeen]
-    #: Docker servers (id -> their own host port range or None): their admissions stop at
-    #: ``scheduled`` and take host ports; every other server starts replicas at once.
-    docker_servers: dict[str, tuple[int, int] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,17 +81,18 @@ class RefreshStats:
     seconds: float
 
 
-class _CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full load
-    """One schedulable workload as the snapshot needs it, built from its row and its
-    allocations."""
+#: One snapshot cache per database (a process may hold several, e.g. in tests).
+_caches: WeakKeyDictionary[Database, SnapshotCache] = WeakKeyDictionary()
+_caches_lock = threading.Lock()
 
-    seen: WorkloadSeen
-    team_id: str | None
-    running: tuple[RunningReplica, ...]
-    #: Entries for the queue: its missing replicas, one per contiguous run.
-    pending: tuple[PendingWorkload, ...]
-    #: What its replicas hold in all (for its team's quota).
-    usage: Resources
+
+def snapshot_cache_of(db: Database) -> SnapshotCache:
+    """The snapshot cache of ``db``, made on first use."""
+    with _caches_lock:
+        cache = _caches.get(db)
+        if cache is None:
+            cache = _caches[db] = SnapshotCache(full_reload_s=FULL_RELOAD_S)
+        return cache
 
 
 def load_queue_state(session: Session) -> QueueState:
@@ -166,7 +112,7 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._servers: dict[str, ServerView] = {}
         self._port_ranges: dict[str, tuple[int, int] | None] = {}
-        self._workloads: dict[str, _CachedWorkload] = {}
+        self._workloads: dict[str, CachedWorkload] = {}
         self._seen: dict[str, WorkloadSeen] = {}
         #: Workloads with queue entries, in the order they were read.
         self._wanting: dict[str, None] = {}
@@ -179,7 +125,7 @@ class SnapshotCache:
         self._servers_view: tuple[ServerView, ...] = ()
         self._running_view: tuple[RunningReplica, ...] = ()
         self.last_refresh: RefreshStats | None = None
-        #: Cycles in a row whose decisions met conflicts (kept by the scheduling service).
+        #: Cycles in a row whose decisions met conflicts (see note_conflicts).
         self.conflict_cycles = 0
 
     def invalidate(self) -> None:
@@ -193,6 +139,20 @@ class SnapshotCache:
         with self._lock:
             self._recheck_servers.update(server_ids)
             self._recheck_workloads.update(workload_ids)
+
+    def note_conflicts(self, server_ids: set[str], workload_ids: set[str]) -> None:
+        """After a cycle: the rows behind decisions that failed their compare-and-set
+        (none for a clean cycle). They are re-read next cycle; after
+        :data:`CONFLICT_CYCLES_BEFORE_RELOAD` such cycles in a row, everything is."""
+        if not workload_ids:
+            self.conflict_cycles = 0
+            return
+        self.recheck(server_ids, workload_ids)
+        self.conflict_cycles += 1
+        if self.conflict_cycles >= CONFLICT_CYCLES_BEFORE_RELOAD:
+            log.info("snapshot_cache_reload", conflict_cycles=self.conflict_cycles)
+            self.invalidate()
+            self.conflict_cycles = 0
 
     def refresh(self, session: Session) -> QueueState:
         """Bring the cache up to date in ``session`` (a fresh read session) and return what
@@ -245,13 +205,13 @@ class SnapshotCache:
     def _read_servers(self, session: Session, since: int | None) -> int:
         """Servers whose mark is ``>= since`` (all when None) and those to recheck."""
         if since is None:
-            servers = session.execute(select(*_SERVER_COLUMNS)).all()
+            servers = session.execute(select(*SERVER_COLUMNS)).all()
             gpu_rows = session.execute(
-                select(*_GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index)
+                select(*GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index)
             ).all()
         else:
             changed = _changed(_s.change_mark, _s.id, since, self._recheck_servers)
-            servers = session.execute(select(*_SERVER_COLUMNS).where(changed)).all()
+            servers = session.execute(select(*SERVER_COLUMNS).where(changed)).all()
             if not servers:
                 return 0
             # By id lists rather than a join on the mark: without statistics SQLite would
@@ -259,27 +219,13 @@ class SnapshotCache:
             gpu_rows = sorted(
                 row
                 for ids in _chunks([row.id for row in servers])
-                for row in session.execute(select(*_GPU_COLUMNS).where(_g.server_id.in_(ids)))
+                for row in session.execute(select(*GPU_COLUMNS).where(_g.server_id.in_(ids)))
             )
         gpus: dict[str, list[GpuDevice]] = defaultdict(list)
         for server_id, index, model, memory, allocated in gpu_rows:
             gpus[server_id].append(GpuDevice(index, model, memory, allocated))
         for row in servers:
-            self._servers[row.id] = ServerView(
-                id=row.id,
-                name=row.name,
-                cluster_id=row.cluster_id,
-                status=ServerStatus(row.status),
-                capacity=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
-                allocated=Resources(
-                    row.alloc_cpu_milli,
-                    row.alloc_ram_mib,
-                    row.alloc_storage_mib,
-                    row.alloc_gpu_milli,
-                ),
-                gpus=tuple(gpus.get(row.id, ())),
-                labels=dict(row.labels or {}),
-            )
+            self._servers[row.id] = server_view(row, gpus.get(row.id, ()))
             low, high = row.host_port_min, row.host_port_max
             self._port_ranges[row.id] = (
                 (low, high) if low is not None and high is not None else None
@@ -293,18 +239,18 @@ class SnapshotCache:
         schedulable = _w.status.in_(_SCHEDULABLE)
         allocations: dict[str, list[Any]] = defaultdict(list)
         if since is None:
-            rows = session.execute(select(*_WORKLOAD_COLUMNS).where(schedulable)).all()
+            rows = session.execute(select(*WORKLOAD_COLUMNS).where(schedulable)).all()
             queries = [
-                select(*_ALLOCATION_COLUMNS).join(_w, _w.id == _a.workload_id).where(schedulable)
+                select(*ALLOCATION_COLUMNS).join(_w, _w.id == _a.workload_id).where(schedulable)
             ]
         else:
             changed = _changed(_w.change_mark, _w.id, since, self._recheck_workloads)
-            rows = session.execute(select(*_WORKLOAD_COLUMNS).where(changed)).all()
+            rows = session.execute(select(*WORKLOAD_COLUMNS).where(changed)).all()
             if not rows:
                 return 0
             # By id lists: SQLite, without statistics, would rather walk the status index.
             queries = [
-                select(*_ALLOCATION_COLUMNS).where(_a.workload_id.in_(ids))
+                select(*ALLOCATION_COLUMNS).where(_a.workload_id.in_(ids))
                 for ids in _chunks([row.id for row in rows if row.status in _SCHEDULABLE])
             ]
         for query in queries:
@@ -314,7 +260,7 @@ class SnapshotCache:
             if since is not None:
                 self._forget_workload(row.id)
             if row.status in _SCHEDULABLE:
-                entry = _cached_workload(row, allocations.get(row.id, ()))
+                entry = cached_workload(row, allocations.get(row.id, ()))
                 self._remember_workload(row.id, entry)
         return len(rows)
 
@@ -327,7 +273,7 @@ class SnapshotCache:
         if old.team_id:
             self._team_usage[old.team_id] = self._team_usage[old.team_id] - old.usage
 
-    def _remember_workload(self, workload_id: str, entry: _CachedWorkload) -> None:
+    def _remember_workload(self, workload_id: str, entry: CachedWorkload) -> None:
         self._workloads[workload_id] = entry
         self._seen[workload_id] = entry.seen
         if entry.pending:
@@ -418,57 +364,6 @@ def _changed(mark: Any, key: Any, since: int, recheck: set[str]) -> ColumnElemen
     return condition
 
 
-def _cached_workload(row: Any, allocations: Sequence[Any]) -> _CachedWorkload:
-    """A workload row and its allocations as the snapshot's replicas and queue entries."""
-    request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
-    running = tuple(
-        RunningReplica(
-            workload_id=row.id,
-            replica=alloc.replica,
-            server_id=alloc.server_id,
-            priority=row.priority,
-            preemptible=row.preemptible,
-            resources=Resources(alloc.cpu_milli, alloc.ram_mib, alloc.storage_mib, alloc.gpu_milli),
-            gpu_allocation=tuple((int(i), int(m)) for i, m in alloc.gpu_allocation),
-            started_at=epoch(alloc.started_at),
-            team_id=row.team_id,
-            name=row.name,
-        )
-        for alloc in allocations
-    )
-    placed = {r.replica for r in running}
-    missing = tuple(r for r in range(row.replicas) if r not in placed)
-    status = WorkloadStatus(row.status)
-    seen = WorkloadSeen(row.version, status, row.reason, row.name, row.priority, request, missing)
-    pending: tuple[PendingWorkload, ...] = ()
-    # A gang that holds resources is complete; a non-gang one may still miss replicas.
-    if missing and not (row.gang and status is not WorkloadStatus.PENDING):
-        request_fields = {
-            "workload_id": row.id,
-            "priority": row.priority,
-            "submitted_at": epoch(row.created_at) or 0.0,
-            "pending_since": epoch(row.pending_since),
-            "resources": request,
-            "name": row.name,
-            "gpu_model": row.gpu_model,
-            "cluster_id": row.cluster_id,
-            "node_selector": dict(row.node_selector or {}),
-            "team_id": row.team_id,
-            "gang": row.gang,
-            "preemptible": row.preemptible,
-        }
-        # The engine numbers replicas first..first+n-1: one entry per contiguous gap.
-        pending = tuple(
-            PendingWorkload(**request_fields, replicas_missing=count, first_missing_replica=first)
-            for first, count in _contiguous_runs(missing)
-        )
-    usage = Resources()
-    if row.team_id:  # only a team's quota needs the sum
-        for replica in running:
-            usage = usage + replica.resources
-    return _CachedWorkload(seen, row.team_id, running, pending, usage)
-
-
 def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:
     t = TeamRow
     rows = session.execute(
@@ -488,14 +383,3 @@ def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota
         )
         for team_id, cpu, ram, gpu in rows
     }
-
-
-def _contiguous_runs(replicas: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(first, count) for each run of consecutive numbers in a sorted tuple."""
-    runs: list[tuple[int, int]] = []
-    for replica in replicas:
-        if runs and runs[-1][0] + runs[-1][1] == replica:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((replica, 1))
-    return runs
