@@ -13,14 +13,13 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-import httpx
 from fastapi import FastAPI, status
 
+from bench.serve import is_ready, wait_until
 from gpuyard.api.schemas.workloads import WorkloadCreate, WorkloadPublic
 
 app = FastAPI()
@@ -56,17 +55,7 @@ def floor_server(port: int) -> Iterator[str]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"the HTTP floor server exited with {proc.returncode}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the HTTP floor server did not start")
+        wait_until(lambda: is_ready(url), proc, "the HTTP floor server", lambda: "")
         yield url
     finally:
         proc.terminate()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -97,29 +97,45 @@ def token(url: str) -> str:
 
 def _wait_worker(log: Path, proc: subprocess.Popen[bytes]) -> None:
     """Until the worker says its loops run (its start is not part of what is timed)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if "loops running" in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(f"gpuyard worker exited with {proc.returncode}:\n{log.read_text()}")
-        time.sleep(0.1)
-    raise RuntimeError("gpuyard worker did not start its loops within 90 s")
+    wait_until(
+        lambda: "loops running" in log.read_text(errors="replace"),
+        proc,
+        "gpuyard worker",
+        lambda: log.read_text(),
+    )
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], data_dir: Path) -> None:
-    deadline = time.monotonic() + 90
+    def logs() -> str:
+        return "\n".join(p.read_text() for p in data_dir.parent.glob("serve-*.log"))[-3000:]
+
+    wait_until(lambda: is_ready(url), proc, f"gpuyard serve at {url}", logs)
+
+
+def is_ready(url: str) -> bool:
+    """Whether the server at ``url`` answers ``GET /readyz`` with 200."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    proc: subprocess.Popen[bytes],
+    what: str,
+    logs: Callable[[], str],
+    timeout_s: float = 90,
+) -> None:
+    """Poll ``ready`` until it holds; fail with the logs if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if ready():
+            return
         if proc.poll() is not None:
-            logs = "\n".join(p.read_text() for p in data_dir.parent.glob("serve-*.log"))
-            raise RuntimeError(f"gpuyard serve exited with {proc.returncode}:\n{logs[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{logs()}")
         time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after 90 s")
+    raise RuntimeError(f"{what} not ready after {timeout_s:g} s")
 
 
 def post_workloads(
