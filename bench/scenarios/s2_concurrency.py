@@ -2,11 +2,11 @@
 
 500 servers (64 cpu, 512 GB, 8 GPUs) in a fresh SQLite file or PostgreSQL database, served by
 several real ``gpuyard serve`` processes that all run the scheduler loop, so their decisions
-race in the database. 64 clients (32 threads in this process and 32 threads spread over 4
-client processes) POST a deterministic mix: CPU-only, RAM-heavy, whole GPUs (1/2/4/8),
-shared GPUs (0.1-0.9) and gangs of 2-8 replicas. Every workload runs 1-4 s (simulated) and
-then frees its room, so the cluster churns. The run ends when every workload has been
-running at least once.
+race in the database. 64 clients (32 in this process and 32 spread over 4 client
+processes, each client one keep-alive connection) POST a deterministic mix: CPU-only,
+RAM-heavy, whole GPUs (1/2/4/8), shared GPUs (0.1-0.9) and gangs of 2-8 replicas. Every
+workload runs 1-4 s (simulated) and then frees its room, so the cluster churns. The run
+ends when every workload has been running at least once.
 
 Checked from the database, not from the clients: every ~second (and at the end) one
 consistent snapshot (REPEATABLE READ on PostgreSQL) recomputes each server's and each GPU's
@@ -23,6 +23,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,9 @@ from gpuyard.services.context import ServiceContext
 class S2Config:
     servers: int
     requests: int
-    thread_clients: int
+    own_clients: int  # connections from this process
     client_processes: int
-    threads_per_process: int
+    clients_per_process: int
     deciders: int  # gpuyard serve processes, each running the scheduler loop
     backends: tuple[str, ...]
     timeout_s: float
@@ -79,32 +80,52 @@ def request_mix(count: int, seed: int = 2) -> list[dict[str, Any]]:
     return out
 
 
-def post_share(urls: list[str], bodies: list[dict[str, Any]], threads: int) -> list[float]:
-    """POST ``bodies`` with ``threads`` client threads spread over ``urls`` (run in a client
-    process too, so it logs in itself); each request's latency in seconds."""
+def post_share(
+    urls: list[str],
+    bodies: list[dict[str, Any]],
+    clients: int,
+    ready: Callable[[], object],
+    results: multiprocessing.Queue[list[float]] | None = None,
+) -> list[float]:
+    """POST ``bodies`` from ``clients`` connections spread over ``urls``; each request's
+    latency in seconds (also put on ``results`` when run in a client process). Logging in
+    and connecting happen before ``ready`` is called, which waits until every client
+    process is ready, so their start-up is not timed."""
     auth = {"Authorization": f"Bearer {token(urls[0])}"}
-    return post_workloads(urls, auth, bodies, threads)[1]
+    latencies = post_workloads(urls, auth, bodies, clients, ready=ready)[1]
+    if results is not None:
+        results.put(latencies)
+    return latencies
 
 
 def run_backend(data_dir: Path, url: str | None, cfg: S2Config) -> dict[str, Any]:
     db = open_db(data_dir, url)
     insert_fleet(db, cfg.servers)
     bodies = request_mix(cfg.requests)
-    clients = cfg.thread_clients + cfg.client_processes * cfg.threads_per_process
-    own = bodies[: len(bodies) * cfg.thread_clients // clients]
+    clients = cfg.own_clients + cfg.client_processes * cfg.clients_per_process
+    own = bodies[: len(bodies) * cfg.own_clients // clients]
     rest = bodies[len(own) :]
     shares = [rest[i :: cfg.client_processes] for i in range(cfg.client_processes)]
     auditor = Auditor(db.ctx)
     with serve(cfg.deciders, data_dir, url) as urls, auditor:
         spawn = multiprocessing.get_context("spawn")
-        with spawn.Pool(cfg.client_processes) as pool:
-            started, started_epoch = time.perf_counter(), time.time()
-            remote = [pool.apply_async(post_share, (urls, s, cfg.threads_per_process))
-                      for s in shares]  # fmt: skip
-            latencies = post_share(urls, own, cfg.thread_clients)
-            for job in remote:
-                latencies += job.get(timeout=cfg.timeout_s)
-        posted = time.perf_counter() - started
+        start = spawn.Barrier(cfg.client_processes + 1, timeout=cfg.timeout_s)
+        clock = StartClock()
+        results: multiprocessing.Queue[list[float]] = spawn.Queue()
+        remote = [
+            spawn.Process(target=post_share, args=(urls, share, cfg.clients_per_process, start.wait,
+                                                   results), daemon=True)
+            for share in shares
+        ]  # fmt: skip
+        for proc in remote:
+            proc.start()
+        latencies = post_share(urls, own, cfg.own_clients, lambda: (start.wait(), clock.start()))
+        for _ in remote:
+            latencies += results.get(timeout=cfg.timeout_s)
+        for proc in remote:
+            proc.join(cfg.timeout_s)
+        posted = time.perf_counter() - clock.perf
+        started_epoch = clock.epoch
         deadline = time.monotonic() + cfg.timeout_s
         admitted = 0
         while time.monotonic() < deadline:
@@ -135,6 +156,16 @@ def run_backend(data_dir: Path, url: str | None, cfg: S2Config) -> dict[str, Any
         "audits": auditor.count + 1,
         "examples": (worst.servers_over_capacity + worst.gpus_over_1000 + worst.partial_gangs)[:5],
     }
+
+
+class StartClock:
+    """When every client was ready and the first POSTs went out."""
+
+    perf = 0.0
+    epoch = 0.0
+
+    def start(self) -> None:
+        self.perf, self.epoch = time.perf_counter(), time.time()
 
 
 class Auditor:
@@ -172,11 +203,12 @@ def _violations(audit: dbcheck.Audit) -> int:
 
 def run(mode: str, pg: PgDatabases | None) -> ScenarioResult:
     cfg = CONFIGS[mode]
-    clients = cfg.thread_clients + cfg.client_processes * cfg.threads_per_process
+    clients = cfg.own_clients + cfg.client_processes * cfg.clients_per_process
     setup = (
         f"{cfg.servers:,} servers, {cfg.requests:,} mixed requests from {clients} clients "
-        f"({cfg.thread_clients} threads + {cfg.client_processes} processes x "
-        f"{cfg.threads_per_process} threads), {cfg.deciders} `gpuyard serve` deciders"
+        f"(keep-alive connections: {cfg.own_clients} from the bench process + "
+        f"{cfg.client_processes} processes x {cfg.clients_per_process}), {cfg.deciders} "
+        "`gpuyard serve` deciders"
     )
     if mode == "quick":
         setup += " (quick: 800 requests and 2 deciders; `make bench-full` sends 20,000 to 4)"
