@@ -1,8 +1,8 @@
 """The scheduling service: snapshot -> pure engine -> one atomic commit per decision.
 
 A cycle (1) reads a snapshot of servers, reservations and the queue in one short read
-transaction, (2) asks the pure engine for decisions, (3) applies each admission in its
-own write transaction guarded by compare-and-set updates (workload version, server and
+transaction, (2) asks the pure engine for decisions, (3) applies the admissions
+(``services/admissions.py``) with compare-and-set updates (workload version, server and
 GPU counters), so a decision that went stale because another process moved first fails
 cleanly and is retried next cycle, and (4) records pending reasons that changed.
 
@@ -14,44 +14,25 @@ it involved re-read next cycle; conflicts that persist cycle after cycle reload 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, cast
+from dataclasses import dataclass
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import bindparam, update
 
-from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
-from gpuyard.scheduler.decisions import Admission, CycleResult, Pending, PendingCode
+from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
-from gpuyard.services.allocations import release_allocation, release_workload
+from gpuyard.services.admissions import STALE_DECISION, apply_admission, apply_admission_batch
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.ports import PortsExhausted, allocate_ports, port_range_for
 from gpuyard.services.scheduler_lease import holds_scheduler_lease
 from gpuyard.services.snapshot_loader import snapshot_cache_of
-from gpuyard.services.snapshot_rows import QueueState, WorkloadSeen
-from gpuyard.services.workload_transitions import (
-    StaleWorkload,
-    advance_workload_status,
-    bump_workload_version,
-    transition_workload,
-)
-from gpuyard.store.base import new_id
-from gpuyard.store.fleet_tables import ServerRow
-from gpuyard.store.reservations import ReservationConflict, reserve_resources
-from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
+from gpuyard.services.snapshot_rows import QueueState
+from gpuyard.store.workload_tables import WORKLOADS_TABLE
 
 log = get_logger(__name__)
 
-_INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
-#: Admissions applied per write transaction (each in its own savepoint).
+#: Admissions applied per write transaction (together, or each in its own savepoint).
 APPLY_BATCH = 64
-#: What a decision that went stale raises: another decider moved first.
-_STALE = (ReservationConflict, StaleWorkload, StaleDataError, IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -85,9 +66,9 @@ def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
 def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     """One full cycle: plan, apply the admissions, record reasons.
 
-    Admissions without victims are applied in batches: one transaction per batch, each
-    decision inside its own savepoint, so a decision that went stale rolls back alone
-    while the others commit together. Admissions with victims each get a transaction of
+    Admissions without victims are applied in batches: one transaction per batch, the
+    decisions together, or each inside its own savepoint when one went stale, so it rolls
+    back alone while the others commit. Admissions with victims each get a transaction of
     their own (evictions and the preemptor's reservation commit together)."""
     started = time.perf_counter()
     if not holds_scheduler_lease(ctx):
@@ -108,7 +89,7 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
             victims = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
             preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
             admitted += 1
-        except _STALE as exc:
+        except STALE_DECISION as exc:
             stale.append(admission)
             log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     record_pending_reasons(ctx, (*result.pending, *no_ports), state)
@@ -134,219 +115,6 @@ def _conflicted_rows(stale: list[Admission]) -> tuple[set[str], set[str]]:
         v.workload_id for adm in stale for v in adm.victims
     }
     return servers, workloads
-
-
-@dataclass
-class BatchOutcome:
-    applied: int = 0
-    #: Decisions another decider made stale: worth deciding again at once.
-    stale_admissions: list[Admission] = field(default_factory=list)
-    #: Workloads that fit but found their server's host port range full: they wait, with
-    #: that as their reason, until the next regular cycle.
-    no_ports: list[Pending] = field(default_factory=list)
-
-
-def apply_admission_batch(
-    ctx: ServiceContext, admissions: list[Admission], state: QueueState
-) -> BatchOutcome:
-    """Apply admissions without victims, each in its own savepoint."""
-    now = ctx.now()
-    outcome = BatchOutcome()
-    with ctx.db.write() as session:
-        names = _server_names(session, admissions)
-        for admission in admissions:
-            try:
-                with session.begin_nested():
-                    _reserve_and_start(
-                        session,
-                        admission,
-                        state.seen[admission.workload_id],
-                        _Placement(names, state.docker_servers, ctx.settings.port_range_table),
-                        now,
-                    )
-                outcome.applied += 1
-            except PortsExhausted as exc:
-                where = ", ".join(
-                    sorted({names.get(a.server_id, a.server_id) for a in admission.assignments})
-                )
-                reason = f"fits on {where} but {exc}"
-                outcome.no_ports.append(
-                    Pending(admission.workload_id, PendingCode.UNSCHEDULABLE, reason)
-                )
-            except _STALE as exc:
-                outcome.stale_admissions.append(admission)
-                log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
-    return outcome
-
-
-def _server_names(session: Session, admissions: list[Admission]) -> dict[str, str]:
-    ids = {a.server_id for adm in admissions for a in adm.assignments}
-    query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(ids))
-    return {server_id: name for server_id, name in session.execute(query)}
-
-
-@dataclass(frozen=True)
-class _Placement:
-    """What an apply needs to know about the servers it places on."""
-
-    names: dict[str, str]
-    docker_servers: dict[str, tuple[int, int] | None]
-    port_ranges: dict[str, tuple[int, int]]
-
-
-def _reserve_and_start(
-    session: Session,
-    admission: Admission,
-    seen: WorkloadSeen,
-    placement: _Placement,
-    now: datetime,
-) -> None:
-    """Reserve every assignment and move the workload on, all or nothing: to running on
-    simulated servers; to scheduled (with host ports) on docker servers, where the starter
-    loop creates the containers outside this transaction."""
-    if not admission.assignments:
-        raise ReservationConflict("admission without assignments")
-    rows = []
-    request = seen.request
-    for assignment in admission.assignments:
-        reserve_resources(session, assignment.server_id, request, assignment.gpu_allocation)
-        rows.append(
-            {
-                "id": new_id(),
-                "workload_id": admission.workload_id,
-                "replica": assignment.replica,
-                "server_id": assignment.server_id,
-                "cpu_milli": request.cpu_milli,
-                "ram_mib": request.ram_mib,
-                "storage_mib": request.storage_mib,
-                "gpu_milli": request.gpu_milli,
-                "gpu_allocation": [[i, m] for i, m in assignment.gpu_allocation],
-                "started_at": now,
-                "created_at": now,
-            }
-        )
-    session.connection().execute(_INSERT_ALLOCATIONS, rows)
-    docker = [r for r in rows if r["server_id"] in placement.docker_servers]
-    if docker:
-        _allocate_host_ports(session, admission.workload_id, docker, placement)
-    if seen.status is not WorkloadStatus.PENDING:
-        bump_workload_version(session, admission.workload_id, seen.version)
-        return  # more replicas of a running non-gang workload
-    names = placement.names
-    where = ", ".join(sorted({names.get(a.server_id, a.server_id) for a in admission.assignments}))
-    gpus = sorted({i for a in admission.assignments for i, _ in a.gpu_allocation})
-    steps = [(WorkloadStatus.SCHEDULED, f"reserved on {where}")]
-    if not docker:  # simulated servers start at once
-        steps += [
-            (WorkloadStatus.STARTING, f"starting on {where}"),
-            (WorkloadStatus.RUNNING, f"running on {where}"),
-        ]
-    advance_workload_status(
-        session,
-        admission.workload_id,
-        seen.version,
-        seen.status,
-        steps,
-        now,
-        {"servers": where.split(", "), "gpu_indices": gpus},
-    )
-
-
-def _allocate_host_ports(
-    session: Session, workload_id: str, rows: list[dict[str, Any]], placement: _Placement
-) -> None:
-    """Host ports for the docker replicas of one admission (one query for the workload)."""
-    image, ports = session.execute(
-        select(WorkloadRow.image, WorkloadRow.ports).where(WorkloadRow.id == workload_id)
-    ).one()
-    if not ports:
-        return
-    for row in rows:
-        server_id = row["server_id"]
-        allocate_ports(
-            session,
-            server_id=server_id,
-            allocation_id=row["id"],
-            workload_id=workload_id,
-            container_ports=[int(p) for p in ports],
-            port_range=port_range_for(
-                image, placement.port_ranges, placement.docker_servers[server_id]
-            ),
-        )
-
-
-def apply_admission(
-    ctx: ServiceContext,
-    admission: Admission,
-    seen: WorkloadSeen,
-    docker_servers: dict[str, tuple[int, int] | None] | None = None,
-    victim_versions: dict[str, int] | None = None,
-) -> int:
-    """Evict the victims and reserve the preemptor's replicas in ONE transaction, so no
-    one else can take the freed capacity. A victim changed since the snapshot (a new
-    priority, made non-preemptible) voids the decision. Returns how many were preempted."""
-    state_versions = victim_versions or {}
-    now = ctx.now()
-    preempted = 0
-    docker_servers = docker_servers or {}
-    with ctx.db.write() as session:
-        preemptor = _PreemptorName(seen.name, seen.priority, admission.workload_id)
-        for victim_id in sorted({v.workload_id for v in admission.victims}):
-            replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
-            victim_seen = state_versions.get(victim_id)
-            preempted += _evict(ctx, session, victim_id, replicas, preemptor, now, victim_seen)
-        session.flush()  # the evictions' releases before the preemptor's reservation
-        placement = _Placement(
-            _server_names(session, [admission]), docker_servers, ctx.settings.port_range_table
-        )
-        _reserve_and_start(session, admission, seen, placement, now)
-    return preempted
-
-
-@dataclass(frozen=True)
-class _PreemptorName:
-    name: str
-    priority: int
-    id: str
-
-
-def _evict(
-    ctx: ServiceContext,
-    session: Session,
-    victim_id: str,
-    replicas: set[int],
-    preemptor: _PreemptorName,
-    now: datetime,
-    seen_version: int | None,
-) -> int:
-    victim = session.get(WorkloadRow, victim_id, populate_existing=True)
-    if victim is None or victim.status not in {s.value for s in HOLDS_RESOURCES}:
-        raise ReservationConflict(f"victim {victim_id} is no longer running")
-    if seen_version is not None and victim.version != seen_version:
-        raise ReservationConflict(f"victim {victim_id} changed since the snapshot")
-    if victim.gang:
-        release_workload(session, victim)
-    else:
-        for allocation in [a for a in victim.allocations if a.replica in replicas]:
-            release_allocation(session, victim, allocation)
-    if victim.allocations:
-        victim.reason = f"{len(replicas)} replica(s) preempted by {preemptor.name}"
-        return 0
-    backoff = min(
-        ctx.settings.preemption_backoff_initial_s * (2**victim.preemption_count),
-        ctx.settings.preemption_backoff_max_s,
-    )
-    victim.preemption_count += 1
-    victim.requeue_at = now + timedelta(seconds=backoff)
-    transition_workload(
-        session,
-        victim,
-        WorkloadStatus.PREEMPTED,
-        f"preempted by {preemptor.name} (priority {preemptor.priority}); re-queued in {backoff:g}s",
-        now,
-        details={"preemptor_id": preemptor.id, "backoff_s": backoff},
-    )
-    return 1
 
 
 def record_pending_reasons(

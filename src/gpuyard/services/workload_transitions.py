@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -97,50 +98,70 @@ _ADVANCE = _CLAIM.values(
 _INSERT_EVENTS = insert(cast(Table, WorkloadEventRow.__table__))
 
 
-def advance_workload_status(
-    session: Session,
-    workload_id: str,
-    seen_version: int,
-    current: WorkloadStatus,
-    steps: list[tuple[WorkloadStatus, str]],
-    now: datetime,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """The set-based twin of :func:`transition_workload` for the scheduler's batch apply:
-    checks every step against the transition table, moves the row to the last step with a
-    compare-and-set on ``version`` (raising StaleWorkload when someone else changed it),
-    and appends one event per step. Same rules, no ORM object in the way."""
-    events: list[dict[str, Any]] = []
-    status = current
-    for target, reason in steps:
-        check_transition(status, target)
-        events.append(
+@dataclass
+class StatusAdvances:
+    """Workloads to move on together, each by a compare-and-set on its ``version`` and one
+    event per step: the set-based twin of :func:`transition_workload` for the scheduler's
+    apply. Same transition rules, no ORM object in the way, one statement per table."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: Workloads that only get more replicas: claimed (version bumped), status unchanged.
+    claims: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self,
+        workload_id: str,
+        seen_version: int,
+        current: WorkloadStatus,
+        steps: list[tuple[WorkloadStatus, str]],
+        now: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Move ``workload_id`` through ``steps`` (each checked against the transition
+        table) to the last one."""
+        status = current
+        for target, reason in steps:
+            check_transition(status, target)
+            self.events.append(
+                {
+                    "workload_id": workload_id,
+                    "at": now,
+                    "from_status": status.value,
+                    "to_status": target.value,
+                    "reason": reason,
+                    "details": details or {},
+                }
+            )
+            status = target
+        self.rows.append(
             {
                 "workload_id": workload_id,
-                "at": now,
-                "from_status": status.value,
-                "to_status": target.value,
-                "reason": reason,
-                "details": details or {},
+                "seen_version": seen_version,
+                "status": status.value,
+                "reason": steps[-1][1],
+                "now": now,
+                "started_at": now if status is WorkloadStatus.RUNNING else None,
             }
         )
-        status = target
-    conn = session.connection()
-    params = {
-        "workload_id": workload_id,
-        "seen_version": seen_version,
-        "status": status.value,
-        "reason": steps[-1][1],
-        "now": now,
-        "started_at": now if status is WorkloadStatus.RUNNING else None,
-    }
-    if conn.execute(_ADVANCE, params).rowcount != 1:
-        raise StaleWorkload(f"workload {workload_id} changed since the snapshot")
-    conn.execute(_INSERT_EVENTS, events)
+
+    def claim(self, workload_id: str, seen_version: int) -> None:
+        """Claim ``workload_id`` without changing its status (more replicas of it)."""
+        self.claims.append({"workload_id": workload_id, "seen_version": seen_version})
+
+    def write(self, session: Session) -> None:
+        """Execute them all; StaleWorkload if any row changed since it was seen (the
+        caller rolls back)."""
+        conn = session.connection()
+        if self.claims and conn.execute(_CLAIM, self.claims).rowcount != len(self.claims):
+            raise StaleWorkload(_stale_message(self.claims))
+        if self.rows and conn.execute(_ADVANCE, self.rows).rowcount != len(self.rows):
+            raise StaleWorkload(_stale_message(self.rows))
+        if self.events:
+            conn.execute(_INSERT_EVENTS, self.events)
 
 
-def bump_workload_version(session: Session, workload_id: str, seen_version: int) -> None:
-    """Claim a workload row without changing its status (more replicas of a running one)."""
-    params = {"workload_id": workload_id, "seen_version": seen_version}
-    if session.connection().execute(_CLAIM, params).rowcount != 1:
-        raise StaleWorkload(f"workload {workload_id} changed since the snapshot")
+def _stale_message(rows: list[dict[str, Any]]) -> str:
+    if len(rows) == 1:
+        return f"workload {rows[0]['workload_id']} changed since the snapshot"
+    return "a workload of the batch changed since the snapshot"

@@ -10,6 +10,7 @@ and executed on the session's connection.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Table, and_, bindparam, update
@@ -85,6 +86,46 @@ def _amounts(server_id: str, resources: Resources) -> dict[str, Any]:
     }
 
 
+@dataclass
+class ReservationBatch:
+    """Reservations to make together: one statement per table, executed for every row
+    (``executemany``; psycopg pipelines it into one round trip on PostgreSQL). The rows
+    run in order, each checked against what the rows before it took."""
+
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+    #: What each server row asks for, to name it when it does not fit.
+    asks: list[str] = field(default_factory=list)
+
+    def add(
+        self, server_id: str, resources: Resources, gpu_allocation: Iterable[tuple[int, int]]
+    ) -> None:
+        self.servers.append(_amounts(server_id, resources))
+        self.asks.append(f"server {server_id} has no room for {resources.describe()}")
+        self.gpus.extend(
+            {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
+            for gpu_index, milli in gpu_allocation
+        )
+
+
+def reserve_batch(
+    session: Session, batch: ReservationBatch, *, require_online: bool = True
+) -> None:
+    """Make every reservation of ``batch`` or raise :class:`ReservationConflict`; the
+    caller rolls back (a savepoint, or its transaction) to undo the rows that succeeded."""
+    conn = session.connection()
+    statement = _ADD_TO_ONLINE_SERVER if require_online else _ADD_TO_SERVER
+    if batch.servers and conn.execute(statement, batch.servers).rowcount != len(batch.servers):
+        raise ReservationConflict(
+            batch.asks[0] if len(batch.asks) == 1 else "a server of the batch has no room"
+        )
+    if batch.gpus and conn.execute(_ADD_TO_GPU, batch.gpus).rowcount != len(batch.gpus):
+        servers = {gpu["b_server_id"] for gpu in batch.gpus}
+        raise ReservationConflict(
+            f"a GPU of server {servers.pop()} is taken" if len(servers) == 1 else "a GPU is taken"
+        )
+
+
 def reserve_resources(
     session: Session,
     server_id: str,
@@ -94,14 +135,9 @@ def reserve_resources(
     require_online: bool = True,
 ) -> None:
     """Add ``resources`` to the server's counters and each GPU's milli, or raise."""
-    conn = session.connection()
-    statement = _ADD_TO_ONLINE_SERVER if require_online else _ADD_TO_SERVER
-    if conn.execute(statement, _amounts(server_id, resources)).rowcount != 1:
-        raise ReservationConflict(f"server {server_id} has no room for {resources.describe()}")
-    for gpu_index, milli in gpu_allocation:
-        params = {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
-        if conn.execute(_ADD_TO_GPU, params).rowcount != 1:
-            raise ReservationConflict(f"GPU {gpu_index} of server {server_id} is taken")
+    batch = ReservationBatch()
+    batch.add(server_id, resources, gpu_allocation)
+    reserve_batch(session, batch, require_online=require_online)
 
 
 def release_resources(
