@@ -12,39 +12,23 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from bench import dbcheck
 from bench.dbfleet import bench_settings
 from bench.sampler import StackSampler
-from bench.serve import free_port, token
+from bench.serve import free_port, post_workloads, token
 from bench.stats import rate
 from gpuyard.api.app import create_app
 from gpuyard.services.bootstrap import build_context
 
 
 def post_all(url: str, bodies: list[dict[str, Any]], clients: int) -> float:
-    """POST every body with ``clients`` threads (runs in the child process); seconds taken."""
-    headers = {"Authorization": f"Bearer {token(url)}"}
-    local = threading.local()
-
-    def submit(body: dict[str, Any]) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(base_url=url, headers=headers, timeout=60)
-        response = client.post("/api/v1/workloads", json=body)
-        if response.status_code != 201:
-            raise RuntimeError(f"POST /workloads -> {response.status_code}: {response.text}")
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(submit, bodies))
-    return time.perf_counter() - started
+    """POST every body from ``clients`` connections (runs in the child process); seconds."""
+    return post_workloads([url], {"Authorization": f"Bearer {token(url)}"}, bodies, clients)[0]
 
 
 def sampled_run(

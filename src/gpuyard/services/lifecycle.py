@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -21,15 +22,19 @@ from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 log = get_logger(__name__)
 
 
+#: Workloads changed per write transaction (each in its own savepoint).
+LIFECYCLE_BATCH = 64
+
+
 def advance_lifecycles(ctx: ServiceContext) -> int:
     """One tick; returns how many workloads changed status.
 
-    Each workload changes in its own short transaction. Its status change, checked
-    against the version the tick read, is flushed before its reservations are
-    released. So when several processes run this loop (PostgreSQL), the second to
-    reach a workload fails on the version before it can release anything twice. One
-    workload that fails (that race, or a deadlock with the scheduler's apply) is
-    skipped until the next tick instead of failing the whole tick."""
+    Each workload changes in its own savepoint, up to :data:`LIFECYCLE_BATCH` of them per
+    write transaction. Its status change, checked against the version the tick read, is
+    flushed before its reservations are released. So when several processes run this
+    loop, the second to reach a workload fails on the version before it can release
+    anything twice. One workload that fails (that race, or a deadlock with the
+    scheduler's apply) rolls back alone and is retried next tick; the others commit."""
     now = ctx.now()
     with ctx.db.read() as session:
         due = list(
@@ -61,29 +66,43 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
         and duration_s is not None
         and as_utc(started_at) + timedelta(seconds=duration_s) <= now
     ]
-    changed = sum(_change(ctx, w, WorkloadStatus.PREEMPTED, now) for w in due)
-    changed += sum(_change(ctx, w, WorkloadStatus.RUNNING, now) for w in finished)
+    changes = [(w, WorkloadStatus.PREEMPTED) for w in due]
+    changes += [(w, WorkloadStatus.RUNNING) for w in finished]
+    changed = sum(
+        _change_batch(ctx, changes[first : first + LIFECYCLE_BATCH], now)
+        for first in range(0, len(changes), LIFECYCLE_BATCH)
+    )
     if changed:
         ctx.scheduler_wakeup.notify()
     return changed
 
 
-def _change(ctx: ServiceContext, workload_id: str, seen: WorkloadStatus, now: datetime) -> int:
+def _change_batch(
+    ctx: ServiceContext, batch: list[tuple[str, WorkloadStatus]], now: datetime
+) -> int:
+    """Change each workload of ``batch`` in its own savepoint of one transaction."""
+    changed = 0
+    with ctx.db.write() as session:
+        for workload_id, seen in batch:
+            try:
+                with session.begin_nested():
+                    changed += _change(session, workload_id, seen, now)
+            except (StaleDataError, DBAPIError) as exc:  # raced another process, or a deadlock
+                log.info("lifecycle_change_skipped", workload_id=workload_id, error=str(exc)[:200])
+    return changed
+
+
+def _change(session: Session, workload_id: str, seen: WorkloadStatus, now: datetime) -> int:
     """Requeue (preempted) or finish (running, simulated) one workload; 1 if it changed."""
-    try:
-        with ctx.db.write() as session:
-            row = session.get(WorkloadRow, workload_id)
-            if row is None or row.status != seen.value:
-                return 0  # changed since the tick looked (stopped, deleted, another process)
-            if seen is WorkloadStatus.PREEMPTED:
-                reason = "back in the queue after preemption"
-                transition_workload(session, row, WorkloadStatus.PENDING, reason, now)
-                return 1
-            reason = f"finished after {row.duration_s:g}s (simulated)"
-            transition_workload(session, row, WorkloadStatus.SUCCEEDED, reason, now)
-            session.flush()  # the version check, before any counter moves
-            release_workload(session, row)
-            return 1
-    except (StaleDataError, DBAPIError) as exc:  # raced another process, or a deadlock
-        log.info("lifecycle_change_skipped", workload_id=workload_id, error=str(exc)[:200])
-        return 0
+    row = session.get(WorkloadRow, workload_id, populate_existing=True)
+    if row is None or row.status != seen.value:
+        return 0  # changed since the tick looked (stopped, deleted, another process)
+    if seen is WorkloadStatus.PREEMPTED:
+        reason = "back in the queue after preemption"
+        transition_workload(session, row, WorkloadStatus.PENDING, reason, now)
+        return 1
+    reason = f"finished after {row.duration_s:g}s (simulated)"
+    transition_workload(session, row, WorkloadStatus.SUCCEEDED, reason, now)
+    session.flush()  # the version check, before any counter moves
+    release_workload(session, row)
+    return 1
