@@ -4,12 +4,9 @@ nothing of it is written and the others are applied one by one. On both database
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from factories.app import admin_caller
-from sqlalchemy import event, func, select, update
+from factories.statements import updates_sent
+from sqlalchemy import func, select, update
 
 from gpuyard.services.admissions import apply_admission_batch
 from gpuyard.services.context import ServiceContext
@@ -30,25 +27,6 @@ SPECS = [
 def _submit_all(ctx: ServiceContext) -> dict[str, str]:
     caller = admin_caller(ctx)
     return {spec.name or "": create_workload(ctx, caller, spec).id for spec in SPECS}
-
-
-@contextmanager
-def _statements(ctx: ServiceContext) -> Iterator[list[tuple[str, bool]]]:
-    """The table of each UPDATE the writer engine sends while the block runs, and whether
-    it went as one ``executemany``."""
-    seen: list[tuple[str, bool]] = []
-
-    def record(*args: Any) -> None:
-        words, executemany = str(args[2]).split(), args[5]
-        if words[0] == "UPDATE":
-            seen.append((words[1], bool(executemany)))
-
-    engine = ctx.db.writer
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _assert_counters_match_allocations(ctx: ServiceContext) -> None:
@@ -80,7 +58,7 @@ def test_a_batch_that_holds_goes_out_one_statement_per_table(clock_ctx: ServiceC
     ids = _submit_all(ctx)
     state, result = plan_cycle(ctx)
     assert {a.workload_id for a in result.admitted} == set(ids.values())
-    with _statements(ctx) as sent:
+    with updates_sent(ctx.db.writer) as sent:
         outcome = apply_admission_batch(ctx, list(result.admitted), state)
     assert outcome.applied == len(SPECS)
     assert outcome.stale_admissions == []

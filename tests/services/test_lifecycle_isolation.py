@@ -9,13 +9,14 @@ from typing import Any
 
 from factories.app import authed_client, make_context, settle
 from factories.clock import ManualClock
+from factories.statements import updates_sent
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.store.fleet_tables import ServerGpuRow
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
 
 def _submit(api: TestClient, **body: Any) -> str:
@@ -74,3 +75,33 @@ def test_a_workload_finished_elsewhere_is_left_alone(clock_ctx: ServiceContext) 
         other.db.dispose()
     assert advance_lifecycles(ctx) == 0
     assert _status(ctx, workload_id) == "succeeded"
+
+
+def test_a_tick_changes_its_workloads_together(clock_ctx: ServiceContext) -> None:
+    """Finished and requeued in one statement per table, with the same fields and events
+    as one by one."""
+    ctx = clock_ctx
+    with authed_client(ctx) as api:
+        ids = [_submit(api, gpu=0.5, cpu=1, ram_gb=1, duration_s=5) for _ in range(4)]
+        ids += [_submit(api, cpu=2, ram_gb=2, duration_s=5) for _ in range(3)]
+    settle(ctx)
+    assert isinstance(ctx.clock, ManualClock)
+    ctx.clock.advance(6)
+    with updates_sent(ctx.db.writer) as sent:
+        assert advance_lifecycles(ctx) == len(ids)
+    assert sorted(sent) == [("server_gpus", True), ("servers", True), ("workloads", True)]
+    with ctx.db.read() as session:
+        rows = session.scalars(select(WorkloadRow).where(WorkloadRow.id.in_(ids))).all()
+        assert {(r.status, r.reason) for r in rows} == {
+            ("succeeded", "finished after 5s (simulated)")
+        }
+        assert all(r.finished_at is not None for r in rows)
+        assert not session.scalars(select(AllocationRow)).all()
+        assert not session.scalars(select(ServerRow).where(ServerRow.alloc_cpu_milli != 0)).all()
+        assert not session.scalars(
+            select(ServerGpuRow).where(ServerGpuRow.allocated_milli != 0)
+        ).all()
+        finished = session.scalars(
+            select(WorkloadEventRow.workload_id).where(WorkloadEventRow.to_status == "succeeded")
+        ).all()
+    assert sorted(finished) == sorted(ids)

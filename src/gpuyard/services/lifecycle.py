@@ -3,48 +3,65 @@ simulated workloads with a duration succeed when it has passed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.services.allocations import release_workload
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.workload_transitions import transition_workload
+from gpuyard.services.workload_transitions import (
+    StaleWorkload,
+    StatusAdvances,
+    transition_workload,
+)
 from gpuyard.store.base import as_utc
 from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.reservations import ReservationBatch, release_batch
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
 
 
-#: Workloads changed per write transaction (each in its own savepoint).
+#: Workloads changed per write transaction.
 LIFECYCLE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class _Due:
+    workload_id: str
+    version: int
+    seen: WorkloadStatus  # preempted (to requeue) or running (to finish)
+    duration_s: float | None = None
 
 
 def advance_lifecycles(ctx: ServiceContext) -> int:
     """One tick; returns how many workloads changed status.
 
-    Each workload changes in its own savepoint, up to :data:`LIFECYCLE_BATCH` of them per
-    write transaction. Its status change, checked against the version the tick read, is
-    flushed before its reservations are released. So when several processes run this
-    loop, the second to reach a workload fails on the version before it can release
-    anything twice. One workload that fails (that race, or a deadlock with the
-    scheduler's apply) rolls back alone and is retried next tick; the others commit."""
+    Up to :data:`LIFECYCLE_BATCH` workloads change per write transaction: together, with
+    one statement per table, when every one is still as the tick read it; otherwise each
+    in its own savepoint. Every status change is checked against the version the tick
+    read before any reservation is released, so when several processes run this loop
+    the second to reach a workload fails on the version before it can release anything
+    twice. One workload that fails (that race, or a deadlock with the scheduler's apply)
+    rolls back alone and is retried next tick; the others commit."""
     now = ctx.now()
     with ctx.db.read() as session:
-        due = list(
-            session.scalars(
-                select(WorkloadRow.id).where(
+        due = [
+            _Due(workload_id, version, WorkloadStatus.PREEMPTED)
+            for workload_id, version in session.execute(
+                select(WorkloadRow.id, WorkloadRow.version).where(
                     WorkloadRow.status == WorkloadStatus.PREEMPTED.value,
                     WorkloadRow.requeue_at <= now,
                 )
             )
-        )
+        ]
         # duration_s is virtual time for simulated servers only: a workload with any
         # replica on a server with an agent runs for as long as its container does.
         on_agents = (
@@ -53,56 +70,103 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
             .where(ServerRow.agent_url.is_not(None))
         )
         timed = session.execute(
-            select(WorkloadRow.id, WorkloadRow.started_at, WorkloadRow.duration_s).where(
+            select(
+                WorkloadRow.id, WorkloadRow.version, WorkloadRow.started_at, WorkloadRow.duration_s
+            ).where(
                 WorkloadRow.status == WorkloadStatus.RUNNING.value,
                 WorkloadRow.duration_s.is_not(None),
                 WorkloadRow.id.not_in(on_agents),
             )
         ).all()
-    finished = [
-        workload_id
-        for workload_id, started_at, duration_s in timed
+    due += [
+        _Due(workload_id, version, WorkloadStatus.RUNNING, duration_s)
+        for workload_id, version, started_at, duration_s in timed
         if started_at is not None
         and duration_s is not None
         and as_utc(started_at) + timedelta(seconds=duration_s) <= now
     ]
-    changes = [(w, WorkloadStatus.PREEMPTED) for w in due]
-    changes += [(w, WorkloadStatus.RUNNING) for w in finished]
     changed = sum(
-        _change_batch(ctx, changes[first : first + LIFECYCLE_BATCH], now)
-        for first in range(0, len(changes), LIFECYCLE_BATCH)
+        _change_batch(ctx, due[first : first + LIFECYCLE_BATCH], now)
+        for first in range(0, len(due), LIFECYCLE_BATCH)
     )
     if changed:
         ctx.scheduler_wakeup.notify()
     return changed
 
 
-def _change_batch(
-    ctx: ServiceContext, batch: list[tuple[str, WorkloadStatus]], now: datetime
-) -> int:
-    """Change each workload of ``batch`` in its own savepoint of one transaction."""
-    changed = 0
+class _OneByOne(Exception):
+    """The batch cannot go together (a workload has a container to tear down)."""
+
+
+def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
+    """Change the workloads of ``batch`` in one transaction: together, or one by one."""
     with ctx.db.write() as session:
-        for workload_id, seen in batch:
+        try:
+            with session.begin_nested():
+                _change_together(session, batch, now)
+            return len(batch)
+        except (StaleWorkload, DBAPIError, _OneByOne) as exc:
+            log.debug("lifecycle_batch_one_by_one", workloads=len(batch), error=str(exc)[:200])
+        changed = 0
+        for due in batch:
             try:
                 with session.begin_nested():
-                    changed += _change(session, workload_id, seen, now)
+                    changed += _change(session, due, now)
             except (StaleDataError, DBAPIError) as exc:  # raced another process, or a deadlock
-                log.info("lifecycle_change_skipped", workload_id=workload_id, error=str(exc)[:200])
-    return changed
+                log.info(
+                    "lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc)[:200]
+                )
+        return changed
 
 
-def _change(session: Session, workload_id: str, seen: WorkloadStatus, now: datetime) -> int:
+def _change_together(session: Session, batch: list[_Due], now: datetime) -> None:
+    """Requeue or finish every workload of ``batch``, one statement per table; raises
+    (and the caller rolls back) if any changed since the tick read it."""
+    advances = StatusAdvances()
+    finishing = []
+    for due in batch:
+        if due.seen is WorkloadStatus.PREEMPTED:
+            steps = [(WorkloadStatus.PENDING, _REQUEUED)]
+        else:
+            steps = [(WorkloadStatus.SUCCEEDED, _finished(due.duration_s))]
+            finishing.append(due.workload_id)
+        advances.add(due.workload_id, due.version, due.seen, steps, now)
+    advances.write(session)  # the version checks, before any counter moves
+    if not finishing:
+        return
+    a = AllocationRow
+    columns = (a.id, a.server_id, a.cpu_milli, a.ram_mib, a.storage_mib, a.gpu_milli)
+    allocations = session.execute(
+        select(*columns, a.gpu_allocation, a.container_id)
+        .where(a.workload_id.in_(finishing))
+        .with_for_update()  # as release_allocation: a container being recorded right now
+    ).all()
+    if any(row.container_id for row in allocations):
+        raise _OneByOne("a replica has a container to tear down")
+    reservations = ReservationBatch()
+    for row in allocations:
+        resources = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+        reservations.add(row.server_id, resources, ((i, m) for i, m in row.gpu_allocation))
+    release_batch(session, reservations)
+    session.execute(delete(a).where(a.id.in_([row.id for row in allocations])))
+
+
+_REQUEUED = "back in the queue after preemption"
+
+
+def _finished(duration_s: float | None) -> str:
+    return f"finished after {duration_s:g}s (simulated)"
+
+
+def _change(session: Session, due: _Due, now: datetime) -> int:
     """Requeue (preempted) or finish (running, simulated) one workload; 1 if it changed."""
-    row = session.get(WorkloadRow, workload_id, populate_existing=True)
-    if row is None or row.status != seen.value:
+    row = session.get(WorkloadRow, due.workload_id, populate_existing=True)
+    if row is None or row.status != due.seen.value:
         return 0  # changed since the tick looked (stopped, deleted, another process)
-    if seen is WorkloadStatus.PREEMPTED:
-        reason = "back in the queue after preemption"
-        transition_workload(session, row, WorkloadStatus.PENDING, reason, now)
+    if due.seen is WorkloadStatus.PREEMPTED:
+        transition_workload(session, row, WorkloadStatus.PENDING, _REQUEUED, now)
         return 1
-    reason = f"finished after {row.duration_s:g}s (simulated)"
-    transition_workload(session, row, WorkloadStatus.SUCCEEDED, reason, now)
+    transition_workload(session, row, WorkloadStatus.SUCCEEDED, _finished(row.duration_s), now)
     session.flush()  # the version check, before any counter moves
     release_workload(session, row)
     return 1

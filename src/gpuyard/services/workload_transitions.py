@@ -93,7 +93,10 @@ _ADVANCE = _CLAIM.values(
     reason=bindparam("reason"),
     reason_code=None,
     updated_at=bindparam("now"),
+    # Set when the last step is running / terminal / pending, as transition_workload does.
     started_at=func.coalesce(bindparam("started_at"), _w.started_at),
+    finished_at=func.coalesce(bindparam("finished_at"), _w.finished_at),
+    pending_since=func.coalesce(bindparam("pending_since"), _w.pending_since),
 )
 _INSERT_EVENTS = insert(cast(Table, WorkloadEventRow.__table__))
 
@@ -142,6 +145,8 @@ class StatusAdvances:
                 "reason": steps[-1][1],
                 "now": now,
                 "started_at": now if status is WorkloadStatus.RUNNING else None,
+                "finished_at": now if status in TERMINAL else None,
+                "pending_since": now if status is WorkloadStatus.PENDING else None,
             }
         )
 

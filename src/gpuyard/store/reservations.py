@@ -147,9 +147,15 @@ def release_resources(
     gpu_allocation: Iterable[tuple[int, int]],
 ) -> None:
     """Give back what :func:`reserve_resources` took (the CHECKs keep counters >= 0)."""
+    batch = ReservationBatch()
+    batch.add(server_id, resources, gpu_allocation)
+    release_batch(session, batch)
+
+
+def release_batch(session: Session, batch: ReservationBatch) -> None:
+    """Give back every reservation of ``batch``, one statement per table."""
     conn = session.connection()
-    conn.execute(_TAKE_FROM_SERVER, _amounts(server_id, resources))
-    for gpu_index, milli in gpu_allocation:
-        conn.execute(
-            _TAKE_FROM_GPU, {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
-        )
+    if batch.servers:
+        conn.execute(_TAKE_FROM_SERVER, batch.servers)
+    if batch.gpus:
+        conn.execute(_TAKE_FROM_GPU, batch.gpus)
