@@ -13,8 +13,9 @@ from factories.statements import updates_sent
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.lifecycle import advance_lifecycles
+from gpuyard.services.lifecycle import _change, _change_batch, _Due, advance_lifecycles
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
@@ -67,7 +68,10 @@ def test_a_workload_finished_elsewhere_is_left_alone(clock_ctx: ServiceContext) 
     settle(ctx)
     assert isinstance(ctx.clock, ManualClock)
     ctx.clock.advance(6)
-    other = make_context(ctx.settings)  # another process on the same database
+    # Another process on the same database. On PostgreSQL only the scheduler lease's
+    # holder ticks; this one ignores the lease, as if it had lapsed, so that the version
+    # check is what must keep the two apart.
+    other = make_context(ctx.settings.model_copy(update={"scheduler_lease": False}))
     other.clock = ctx.clock
     try:
         assert advance_lifecycles(other) == 1
@@ -89,7 +93,8 @@ def test_a_tick_changes_its_workloads_together(clock_ctx: ServiceContext) -> Non
     ctx.clock.advance(6)
     with updates_sent(ctx.db.writer) as sent:
         assert advance_lifecycles(ctx) == len(ids)
-    assert sorted(sent) == [("server_gpus", True), ("servers", True), ("workloads", True)]
+    changes = sorted(update for update in sent if update[0] != "leases")  # its renewal
+    assert changes == [("server_gpus", True), ("servers", True), ("workloads", True)]
     with ctx.db.read() as session:
         rows = session.scalars(select(WorkloadRow).where(WorkloadRow.id.in_(ids))).all()
         assert {(r.status, r.reason) for r in rows} == {
@@ -105,3 +110,32 @@ def test_a_tick_changes_its_workloads_together(clock_ctx: ServiceContext) -> Non
             select(WorkloadEventRow.workload_id).where(WorkloadEventRow.to_status == "succeeded")
         ).all()
     assert sorted(finished) == sorted(ids)
+
+
+def test_a_batch_partly_finished_elsewhere_goes_together_without_those(
+    clock_ctx: ServiceContext,
+) -> None:
+    """The tick read four due workloads; another process finished one of them before the
+    tick wrote. The other three still change together, in a second attempt."""
+    ctx = clock_ctx
+    with authed_client(ctx) as api:
+        ids = [_submit(api, cpu=1, ram_gb=1, duration_s=5) for _ in range(4)]
+    settle(ctx)
+    assert isinstance(ctx.clock, ManualClock)
+    ctx.clock.advance(6)
+    with ctx.db.read() as session:
+        versions = dict(
+            session.execute(
+                select(WorkloadRow.id, WorkloadRow.version).where(WorkloadRow.id.in_(ids))
+            ).all()
+        )
+    read_by_the_tick = [_Due(w, versions[w], WorkloadStatus.RUNNING, 5) for w in ids]
+    with ctx.db.write() as session:  # what another process's tick did meanwhile
+        assert _change(session, read_by_the_tick[0], ctx.now()) == 1
+    with updates_sent(ctx.db.writer) as sent:
+        assert _change_batch(ctx, read_by_the_tick, ctx.now()) == 3
+    assert [table for table, many in sent if table == "workloads" and many] == ["workloads"] * 2
+    assert [_status(ctx, w) for w in ids] == ["succeeded"] * 4
+    with ctx.db.read() as session:
+        assert not session.scalars(select(AllocationRow)).all()
+        assert not session.scalars(select(ServerRow).where(ServerRow.alloc_cpu_milli != 0)).all()

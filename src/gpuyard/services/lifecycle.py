@@ -16,6 +16,7 @@ from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.services.allocations import release_workload
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.scheduler_lease import holds_scheduler_lease, scheduler_lease_enabled
 from gpuyard.services.workload_transitions import (
     StaleWorkload,
     StatusAdvances,
@@ -50,7 +51,13 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
     read before any reservation is released, so when several processes run this loop
     the second to reach a workload fails on the version before it can release anything
     twice. One workload that fails (that race, or a deadlock with the scheduler's apply)
-    rolls back alone and is retried next tick; the others commit."""
+    rolls back alone and is retried next tick; the others commit.
+
+    Where a lease elects the scheduler (PostgreSQL), only its holder ticks: two ticks
+    would race for the same workloads, and on PostgreSQL the loser waits on the winner's
+    row locks before its version checks fail."""
+    if scheduler_lease_enabled(ctx) and not holds_scheduler_lease(ctx):
+        return 0
     now = ctx.now()
     with ctx.db.read() as session:
         due = [
@@ -101,12 +108,17 @@ class _OneByOne(Exception):
 def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
     """Change the workloads of ``batch`` in one transaction: together, or one by one."""
     with ctx.db.write() as session:
-        try:
-            with session.begin_nested():
-                _change_together(session, batch, now)
-            return len(batch)
-        except (StaleWorkload, DBAPIError, _OneByOne) as exc:
-            log.debug("lifecycle_batch_one_by_one", workloads=len(batch), error=str(exc)[:200])
+        for attempt in range(2):
+            try:
+                with session.begin_nested():
+                    _change_together(session, batch, now)
+                return len(batch)
+            except (StaleWorkload, DBAPIError, _OneByOne) as exc:
+                log.debug("lifecycle_batch_conflict", workloads=len(batch), error=str(exc)[:200])
+            if attempt == 0:  # most often another process finished some: leave those out
+                batch = _unchanged(session, batch)
+                if not batch:
+                    return 0
         changed = 0
         for due in batch:
             try:
@@ -117,6 +129,14 @@ def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
                     "lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc)[:200]
                 )
         return changed
+
+
+def _unchanged(session: Session, batch: list[_Due]) -> list[_Due]:
+    """The workloads of ``batch`` still at the version the tick read."""
+    ids = [due.workload_id for due in batch]
+    query = select(WorkloadRow.id, WorkloadRow.version).where(WorkloadRow.id.in_(ids))
+    current = {workload_id: version for workload_id, version in session.execute(query)}
+    return [due for due in batch if current.get(due.workload_id) == due.version]
 
 
 def _change_together(session: Session, batch: list[_Due], now: datetime) -> None:

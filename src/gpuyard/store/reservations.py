@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Table, and_, bindparam, update
@@ -97,6 +98,15 @@ class ReservationBatch:
     #: What each server row asks for, to name it when it does not fit.
     asks: list[str] = field(default_factory=list)
 
+    def in_lock_order(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows sorted by server and device. Every batch (reserve or release) locks
+        rows in this order, so two batches over the same servers (the scheduler's apply
+        and the lifecycle tick on PostgreSQL) wait for each other instead of deadlocking.
+        The order does not change the outcome: a batch is all or nothing."""
+        servers = sorted(self.servers, key=itemgetter("b_server_id"))
+        gpus = sorted(self.gpus, key=itemgetter("b_server_id", "b_gpu_index"))
+        return servers, gpus
+
     def add(
         self, server_id: str, resources: Resources, gpu_allocation: Iterable[tuple[int, int]]
     ) -> None:
@@ -115,14 +125,15 @@ def reserve_batch(
     caller rolls back (a savepoint, or its transaction) to undo the rows that succeeded."""
     conn = session.connection()
     statement = _ADD_TO_ONLINE_SERVER if require_online else _ADD_TO_SERVER
-    if batch.servers and conn.execute(statement, batch.servers).rowcount != len(batch.servers):
+    servers, gpus = batch.in_lock_order()
+    if servers and conn.execute(statement, servers).rowcount != len(servers):
         raise ReservationConflict(
             batch.asks[0] if len(batch.asks) == 1 else "a server of the batch has no room"
         )
-    if batch.gpus and conn.execute(_ADD_TO_GPU, batch.gpus).rowcount != len(batch.gpus):
-        servers = {gpu["b_server_id"] for gpu in batch.gpus}
+    if gpus and conn.execute(_ADD_TO_GPU, gpus).rowcount != len(gpus):
+        owners = {gpu["b_server_id"] for gpu in gpus}
         raise ReservationConflict(
-            f"a GPU of server {servers.pop()} is taken" if len(servers) == 1 else "a GPU is taken"
+            f"a GPU of server {owners.pop()} is taken" if len(owners) == 1 else "a GPU is taken"
         )
 
 
@@ -155,7 +166,8 @@ def release_resources(
 def release_batch(session: Session, batch: ReservationBatch) -> None:
     """Give back every reservation of ``batch``, one statement per table."""
     conn = session.connection()
-    if batch.servers:
-        conn.execute(_TAKE_FROM_SERVER, batch.servers)
-    if batch.gpus:
-        conn.execute(_TAKE_FROM_GPU, batch.gpus)
+    servers, gpus = batch.in_lock_order()
+    if servers:
+        conn.execute(_TAKE_FROM_SERVER, servers)
+    if gpus:
+        conn.execute(_TAKE_FROM_GPU, gpus)
