@@ -3,7 +3,7 @@
 S1's end-to-end target asks for hundreds of submissions per second over HTTP. This app
 takes the same request body (gpuyard's own ``WorkloadCreate``) and answers the same
 ``WorkloadPublic`` shape, under the same uvicorn, with no authentication, no database and
-no scheduler. The same client threads post to it in the same run, so its rate is the
+no scheduler. The same clients post to it in the same run, so its rate is the
 ceiling any FastAPI server could reach with that client on this machine, and gpuyard's rate
 can be read against it (a baseline, labelled as such; it is not gpuyard).
 """

@@ -2,9 +2,9 @@
 
 Per backend (SQLite file, PostgreSQL) and case (1 cpu / 1 GB; 1/2/4/8 GPUs): a fresh database
 with the fleet (bulk insert) and the already-running workloads (through the services), then a
-real ``gpuyard serve`` (uvicorn, API + scheduler loop) on 127.0.0.1. Client threads POST the
-workloads over HTTP (keep-alive, one connection each); the clock runs from the first POST
-until the database shows every one of them running. The client threads share this 2-core
+real ``gpuyard serve`` (uvicorn, API + scheduler loop) on 127.0.0.1. Concurrent clients (aiohttp,
+one keep-alive connection each) POST the workloads over HTTP; the clock runs from the first
+POST until the database shows every one of them running. The clients share this 2-core
 machine with the server, as they would on a single host. The same client then posts the
 same bodies to a do-nothing FastAPI endpoint (:mod:`bench.http_floor`, the HTTP floor
 baseline), the ceiling for any FastAPI server with this client on this machine.
@@ -56,7 +56,7 @@ class E2EConfig:
     timeout_s: float
 
 
-QUICK = E2EConfig(5000, 1000, 500, 250, 16, ("sqlite", "postgres"), 300, True, 120)
+QUICK = E2EConfig(5000, 1000, 2000, 1000, 16, ("sqlite", "postgres"), 300, True, 120)
 FULL = E2EConfig(5000, 1000, 10_000, 5000, 16, ("sqlite", "postgres"), 5000, True, 900)
 SMOKE = E2EConfig(10, 2, 12, 0, 2, ("sqlite",), 0, False, 60)  # gpu 0: basic case only
 
@@ -223,7 +223,7 @@ LAYOUTS = {"serve": False, "serve + worker": True}
 def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) -> None:
     table = Table(
         f"End to end over HTTP: {cfg.servers:,} servers, {cfg.running:,} running, "
-        f"{cfg.clients} client threads; `gpuyard serve` alone, or `serve --no-loops` beside "
+        f"{cfg.clients} client connections; `gpuyard serve` alone, or `serve --no-loops` beside "
         "one `gpuyard worker`",
         ["backend", "layout", "case", "workloads", "all running after", "end to end /s",
          "POST /s", "POST p50", "POST p99", "submit->running p99"],
@@ -262,7 +262,7 @@ def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) ->
         f"{floor['post_p50_ms']:.1f} ms", f"{floor['post_p99_ms']:.1f} ms", "-",
     )  # fmt: skip
     result.notes.append(
-        "HTTP floor (baseline, not gpuyard): the same client threads and bodies against a "
+        "HTTP floor (baseline, not gpuyard): the same clients and bodies against a "
         "do-nothing FastAPI endpoint under uvicorn (bench/http_floor.py: gpuyard's request "
         "and response models, no authentication, database or scheduler). No FastAPI server "
         f"could serve this client faster on this machine: {floor['submit_per_s']:.0f} POST/s."

@@ -49,8 +49,8 @@ class S2Config:
     timeout_s: float
 
 
-QUICK = S2Config(500, 800, 32, 4, 8, 2, ("sqlite", "postgres"), 150)
-FULL = S2Config(500, 20_000, 32, 4, 8, 4, ("sqlite", "postgres"), 900)
+QUICK = S2Config(500, 3000, 32, 4, 8, 2, ("sqlite", "postgres"), 150)
+FULL = S2Config(500, 20_000, 32, 4, 8, 2, ("sqlite", "postgres"), 900)
 SMOKE = S2Config(10, 16, 2, 1, 2, 1, ("sqlite",), 60)
 CONFIGS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 PREFIX = "s2-"
@@ -211,7 +211,7 @@ def run(mode: str, pg: PgDatabases | None) -> ScenarioResult:
         "`gpuyard serve` deciders"
     )
     if mode == "quick":
-        setup += " (quick: 800 requests and 2 deciders; `make bench-full` sends 20,000 to 4)"
+        setup += " (quick: 3,000 requests; `make bench-full` sends 20,000)"
     result = ScenarioResult("S2", "Concurrent reservations", setup)
     table = Table(
         "Concurrent reservations (checked from the database)",
