@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
 
-from gpuyard.services.audit import AuditActor, record_audit
+from gpuyard.services.audit import AuditActor, audit_entry, record_audit, record_audit_entries
 from gpuyard.store.audit_log import chain_hash, entry_of, verify_audit_chain
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.database import Database
@@ -47,6 +47,24 @@ def test_concurrent_writers_keep_one_linear_chain(db: Database) -> None:
         ids = session.scalars(select(AuditEventRow.id).order_by(AuditEventRow.id)).all()
     assert ids == list(range(1, 61))
     assert _verify(db) == (60, None, None)
+
+
+def test_a_batch_appends_chained_links_and_the_next_append_follows_it(db: Database) -> None:
+    _append(db, 1)
+    now = datetime.now(UTC)
+    with db.write() as session:
+        entries = [
+            audit_entry(ACTOR, "workload.create", "workload", f"b{i}", now, {"token": "x"})
+            for i in range(3)
+        ]
+        rows = record_audit_entries(session, entries)
+        after = record_audit(session, ACTOR, "workload.delete", "workload", "b0", now)
+    assert [r.id for r in rows] == [2, 3, 4]
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:2]]
+    assert after.id == 5
+    assert after.prev_hash == rows[-1].hash
+    assert rows[0].details == {"token": "[redacted]"}
+    assert _verify(db) == (5, None, None)
 
 
 def test_an_edited_row_is_caught_at_that_row(db: Database) -> None:

@@ -10,6 +10,7 @@ together. After the commit the event is also logged as one JSON line on the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.store.audit_log import (
     AuditEntry,
     ChainReport,
-    append_audit_event,
+    append_audit_events,
     canonical_time,
     verify_audit_chain,
 )
@@ -78,21 +79,38 @@ def record_audit(
     details: dict[str, Any] | None = None,
 ) -> AuditEventRow:
     """Append an audit event to the chain in ``session``'s transaction."""
-    row = append_audit_event(
-        session,
-        AuditEntry(
-            at=at,
-            actor_id=actor.user_id,
-            actor_email=actor.email,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            ip=actor.ip,
-            details=redact(details or {}),
-        ),
+    entry = audit_entry(actor, action, target_type, target_id, at, details)
+    return record_audit_entries(session, [entry])[0]
+
+
+def audit_entry(
+    actor: AuditActor,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An audit event as :func:`record_audit_entries` takes it (secrets redacted)."""
+    return AuditEntry(
+        at=at,
+        actor_id=actor.user_id,
+        actor_email=actor.email,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        ip=actor.ip,
+        details=redact(details or {}),
     )
-    _log_after_commit(session, row)
-    return row
+
+
+def record_audit_entries(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEventRow]:
+    """Append ``entries`` to the chain in ``session``'s transaction, in one statement (a
+    group commit of submissions audits its whole batch at once)."""
+    rows = append_audit_events(session, entries)
+    for row in rows:
+        _log_after_commit(session, row)
+    return rows
 
 
 def _log_after_commit(session: Session, row: AuditEventRow) -> None:

@@ -26,10 +26,11 @@ from gpuyard.services.access import (
     visible_workloads,
     workload_target,
 )
-from gpuyard.services.audit import AuditActor, record_audit
+from gpuyard.services.audit import AuditActor, audit_entry, record_audit_entries
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.workload_transitions import submission_event
+from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
 from gpuyard.store.fleet_tables import ClusterRow
 from gpuyard.store.identity_tables import TeamRow
@@ -208,9 +209,8 @@ def _write_submissions(
         insert(_EVENTS_TABLE), [submission_event(r["id"], r["created_at"]) for r in rows]
     )
     written = iter(rows)
-    for item, outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, WorkloadRow):
-            _audit_submission(session, item, next(written))
+    accepted = [item for item, o in zip(batch, outcomes, strict=True) if isinstance(o, WorkloadRow)]
+    record_audit_entries(session, [_audit_submission(item, next(written)) for item in accepted])
     return outcomes
 
 
@@ -251,10 +251,9 @@ def _workload_values(item: _Submission, team_id: str | None) -> dict[str, Any]:
     }
 
 
-def _audit_submission(session: Session, item: _Submission, row: dict[str, Any]) -> None:
+def _audit_submission(item: _Submission, row: dict[str, Any]) -> AuditEntry:
     res = item.resources
-    record_audit(
-        session,
+    return audit_entry(
         AuditActor.of(item.caller),
         "workload.create",
         "workload",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -106,29 +106,41 @@ def _forget_head(session: Session, _transaction: object) -> None:
 
 def append_audit_event(session: Session, entry: AuditEntry) -> AuditEventRow:
     """Add ``entry`` as the next link of the chain, in the caller's transaction."""
+    return append_audit_events(session, [entry])[0]
+
+
+def append_audit_events(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEventRow]:
+    """Add ``entries`` as the next links of the chain, in order, in the caller's
+    transaction: the hashes are chained here and the rows go out in one statement."""
     last_id, prev_hash = _chain_head(session)
-    entry = replace(entry, at=as_utc(entry.at).astimezone(UTC))
-    event_id = last_id + 1
-    # What the database will give back (JSON round trip), so verification hashes the same.
-    details = json.loads(canonical_json(entry.details))
-    values = {
-        "id": event_id,
-        "at": entry.at,
-        "actor_id": entry.actor_id,
-        "actor_email": entry.actor_email,
-        "action": entry.action,
-        "target_type": entry.target_type,
-        "target_id": entry.target_id,
-        "ip": entry.ip,
-        "details": details,
-        "prev_hash": prev_hash,
-        "hash": chain_hash(event_id, entry, prev_hash, details),
-    }
-    # A Core insert: the ORM's unit of work costs more than the row, and nobody reads the
-    # event back in the same session.
-    session.execute(_INSERT_EVENT, values)
-    session.info[_HEAD] = (event_id, values["hash"])
-    return AuditEventRow(**values)
+    rows = []
+    for entry in entries:
+        entry = replace(entry, at=as_utc(entry.at).astimezone(UTC))
+        last_id += 1
+        # What the database will give back (JSON round trip), so verification hashes the same.
+        details = json.loads(canonical_json(entry.details))
+        values = {
+            "id": last_id,
+            "at": entry.at,
+            "actor_id": entry.actor_id,
+            "actor_email": entry.actor_email,
+            "action": entry.action,
+            "target_type": entry.target_type,
+            "target_id": entry.target_id,
+            "ip": entry.ip,
+            "details": details,
+            "prev_hash": prev_hash,
+            "hash": chain_hash(last_id, entry, prev_hash, details),
+        }
+        prev_hash = values["hash"]
+        rows.append(values)
+    if not rows:
+        return []
+    # A Core insert: the ORM's unit of work costs more than the rows, and nobody reads the
+    # events back in the same session.
+    session.execute(_INSERT_EVENT, rows)
+    session.info[_HEAD] = (last_id, prev_hash)
+    return [AuditEventRow(**values) for values in rows]
 
 
 def entry_of(row: AuditEventRow) -> AuditEntry:
