@@ -7,12 +7,14 @@ from __future__ import annotations
 from factories.app import admin_caller
 from factories.statements import updates_sent
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from gpuyard.services.admissions import apply_admission_batch
+from gpuyard.services.admissions import apply_admission_batch, went_stale
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling import plan_cycle
 from gpuyard.services.workloads import WorkloadSpec, create_workload
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
+from gpuyard.store.reservations import ReservationConflict
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
 SPECS = [
@@ -131,3 +133,23 @@ def test_a_server_filled_since_the_snapshot_refuses_only_what_no_longer_fits(
         ).all()
     assert taken == 1000  # the outside reservation, untouched, and nothing added to it
     assert server.alloc_cpu_milli == sum(a.cpu_milli for a in mine)
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def test_what_counts_as_a_stale_decision() -> None:
+    """Lost races are retried as stale decisions; any other database error is real and
+    stops the cycle (it is not silently counted as a conflict)."""
+    deadlock = OperationalError("UPDATE servers", {}, _PgError("40P01"))
+    serialization = OperationalError("UPDATE servers", {}, _PgError("40001"))
+    lost_connection = OperationalError("UPDATE servers", {}, _PgError("08006"))
+    check_guard = IntegrityError("UPDATE server_gpus", {}, _PgError("23514"))
+    assert went_stale(deadlock)
+    assert went_stale(serialization)
+    assert went_stale(check_guard)
+    assert went_stale(ReservationConflict("server s1 has no room"))
+    assert not went_stale(lost_connection)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -35,6 +35,7 @@ from gpuyard.services.workload_transitions import (
     transition_workload,
 )
 from gpuyard.store.base import new_id
+from gpuyard.store.database import lost_lock_race
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.reservations import ReservationBatch, ReservationConflict, reserve_batch
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -42,8 +43,9 @@ from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 log = get_logger(__name__)
 
 _INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
-#: What a decision that went stale raises: another decider moved first.
-STALE_DECISION = (ReservationConflict, StaleWorkload, StaleDataError, IntegrityError)
+#: What applying a decision may raise when another writer moved first; which of them
+#: really mean that, :func:`went_stale` tells.
+MAYBE_STALE = (ReservationConflict, StaleWorkload, StaleDataError, DBAPIError)
 
 
 @dataclass
@@ -159,10 +161,21 @@ def apply_admission_batch(
                 outcome.no_ports.append(
                     Pending(admission.workload_id, PendingCode.UNSCHEDULABLE, reason)
                 )
-            except STALE_DECISION as exc:
+            except MAYBE_STALE as exc:
+                if not went_stale(exc):
+                    raise
                 outcome.stale_admissions.append(admission)
                 log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     return outcome
+
+
+def went_stale(exc: Exception) -> bool:
+    """Whether ``exc`` means another writer moved first, so the decision is dropped and
+    made again: a compare-and-set or a CHECK guard refused it, or PostgreSQL broke a lock
+    race (a deadlock with the lifecycle tick, say). Any other database error is real."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, IntegrityError) or lost_lock_race(exc)
+    return True
 
 
 def _apply_together(
@@ -174,13 +187,15 @@ def _apply_together(
 ) -> bool:
     """Apply all of ``admissions`` in one savepoint; False (and nothing written) if any of
     them went stale."""
-    writes = _AdmissionWrites()
-    for admission in admissions:
-        writes.add(admission, state.seen[admission.workload_id], placement, now)
     try:
+        writes = _AdmissionWrites()
+        for admission in admissions:
+            writes.add(admission, state.seen[admission.workload_id], placement, now)
         with session.begin_nested():
             writes.write(session)
-    except STALE_DECISION as exc:
+    except MAYBE_STALE as exc:
+        if not went_stale(exc):
+            raise
         log.debug("admission_batch_conflict", admissions=len(admissions), error=str(exc))
         return False
     return True

@@ -48,10 +48,10 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
     Up to :data:`LIFECYCLE_BATCH` workloads change per write transaction: together, with
     one statement per table, when every one is still as the tick read it; otherwise each
     in its own savepoint. Every status change is checked against the version the tick
-    read before any reservation is released, so when several processes run this loop
-    the second to reach a workload fails on the version before it can release anything
-    twice. One workload that fails (that race, or a deadlock with the scheduler's apply)
-    rolls back alone and is retried next tick; the others commit.
+    read, in the same savepoint as the release of its reservations, so when several
+    processes run this loop the second to reach a workload fails on the version and
+    releases nothing twice. One workload that fails (that race, or a deadlock with the
+    scheduler's apply) rolls back alone and is retried next tick; the others commit.
 
     Where a lease elects the scheduler (PostgreSQL), only its holder ticks: two ticks
     would race for the same workloads, and on PostgreSQL the loser waits on the winner's
@@ -141,7 +141,11 @@ def _unchanged(session: Session, batch: list[_Due]) -> list[_Due]:
 
 def _change_together(session: Session, batch: list[_Due], now: datetime) -> None:
     """Requeue or finish every workload of ``batch``, one statement per table; raises
-    (and the caller rolls back) if any changed since the tick read it."""
+    (and the caller rolls the savepoint back, releases included) if any changed since the
+    tick read it.
+
+    Rows are locked in the scheduler apply's order, servers and devices before workloads
+    (``ReservationBatch.in_lock_order`` within each), so the two never deadlock."""
     advances = StatusAdvances()
     finishing = []
     for due in batch:
@@ -151,16 +155,17 @@ def _change_together(session: Session, batch: list[_Due], now: datetime) -> None
             steps = [(WorkloadStatus.SUCCEEDED, _finished(due.duration_s))]
             finishing.append(due.workload_id)
         advances.add(due.workload_id, due.version, due.seen, steps, now)
-    advances.write(session)  # the version checks, before any counter moves
-    if not finishing:
-        return
     a = AllocationRow
     columns = (a.id, a.server_id, a.cpu_milli, a.ram_mib, a.storage_mib, a.gpu_milli)
-    allocations = session.execute(
-        select(*columns, a.gpu_allocation, a.container_id)
-        .where(a.workload_id.in_(finishing))
-        .with_for_update()  # as release_allocation: a container being recorded right now
-    ).all()
+    allocations = (
+        session.execute(
+            select(*columns, a.gpu_allocation, a.container_id)
+            .where(a.workload_id.in_(finishing))
+            .with_for_update()  # as release_allocation: a container being recorded right now
+        ).all()
+        if finishing
+        else []
+    )
     if any(row.container_id for row in allocations):
         raise _OneByOne("a replica has a container to tear down")
     reservations = ReservationBatch()
@@ -168,7 +173,9 @@ def _change_together(session: Session, batch: list[_Due], now: datetime) -> None
         resources = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
         reservations.add(row.server_id, resources, ((i, m) for i, m in row.gpu_allocation))
     release_batch(session, reservations)
-    session.execute(delete(a).where(a.id.in_([row.id for row in allocations])))
+    advances.write(session)  # the version checks: a workload changed elsewhere raises here
+    if allocations:
+        session.execute(delete(a).where(a.id.in_([row.id for row in allocations])))
 
 
 _REQUEUED = "back in the queue after preemption"

@@ -22,7 +22,12 @@ from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
-from gpuyard.services.admissions import STALE_DECISION, apply_admission, apply_admission_batch
+from gpuyard.services.admissions import (
+    MAYBE_STALE,
+    apply_admission,
+    apply_admission_batch,
+    went_stale,
+)
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduler_lease import holds_scheduler_lease
 from gpuyard.services.snapshot_loader import snapshot_cache_of
@@ -89,7 +94,9 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
             victims = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
             preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
             admitted += 1
-        except STALE_DECISION as exc:
+        except MAYBE_STALE as exc:
+            if not went_stale(exc):
+                raise
             stale.append(admission)
             log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     record_pending_reasons(ctx, (*result.pending, *no_ports), state)

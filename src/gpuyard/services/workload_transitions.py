@@ -94,9 +94,12 @@ _ADVANCE = _CLAIM.values(
     reason_code=None,
     updated_at=bindparam("now"),
     # Set when the last step is running / terminal / pending, as transition_workload does.
-    started_at=func.coalesce(bindparam("started_at"), _w.started_at),
-    finished_at=func.coalesce(bindparam("finished_at"), _w.finished_at),
-    pending_since=func.coalesce(bindparam("pending_since"), _w.pending_since),
+    # Typed, so they are stored as the ORM stores them (inside coalesce they would not be).
+    started_at=func.coalesce(bindparam("started_at", type_=_w.started_at.type), _w.started_at),
+    finished_at=func.coalesce(bindparam("finished_at", type_=_w.finished_at.type), _w.finished_at),
+    pending_since=func.coalesce(
+        bindparam("pending_since", type_=_w.pending_since.type), _w.pending_since
+    ),
 )
 _INSERT_EVENTS = insert(cast(Table, WorkloadEventRow.__table__))
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 _BUSY_TIMEOUT_S = 30.0
@@ -129,3 +129,14 @@ def _begin_immediate(dbapi_conn: Any, timeout_s: float = _BUSY_TIMEOUT_S) -> Non
             pause = min(pause * 1.5, 0.004)
     finally:
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the statement lost a race
+#: for row locks and changed nothing; it is safe to roll back (a savepoint) and go on.
+_LOST_LOCK_RACE = frozenset({"40P01", "40001"})
+
+
+def lost_lock_race(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is PostgreSQL refusing a statement over a lock race (a deadlock or
+    a serialization failure) rather than a real error."""
+    return getattr(exc.orig, "sqlstate", None) in _LOST_LOCK_RACE
