@@ -65,15 +65,23 @@ def chain_hash(
     body = {
         "id": event_id,
         "at": canonical_time(entry.at),
+        **_who_and_what(entry),
+        "details": entry.details if details is None else details,
+    }
+    return hashlib.sha256((prev_hash + canonical_json(body)).encode()).hexdigest()
+
+
+def _who_and_what(entry: AuditEntry) -> dict[str, Any]:
+    """The fields an event stores and hashes as they are (its id, time and details are
+    each written in their own form)."""
+    return {
         "actor_id": entry.actor_id,
         "actor_email": entry.actor_email,
         "action": entry.action,
         "target_type": entry.target_type,
         "target_id": entry.target_id,
         "ip": entry.ip,
-        "details": entry.details if details is None else details,
     }
-    return hashlib.sha256((prev_hash + canonical_json(body)).encode()).hexdigest()
 
 
 def _lock_chain(session: Session) -> None:
@@ -122,12 +130,7 @@ def append_audit_events(session: Session, entries: Sequence[AuditEntry]) -> list
         values = {
             "id": last_id,
             "at": entry.at,
-            "actor_id": entry.actor_id,
-            "actor_email": entry.actor_email,
-            "action": entry.action,
-            "target_type": entry.target_type,
-            "target_id": entry.target_id,
-            "ip": entry.ip,
+            **_who_and_what(entry),
             "details": details,
             "prev_hash": prev_hash,
             "hash": chain_hash(last_id, entry, prev_hash, details),
