@@ -108,17 +108,13 @@ class _OneByOne(Exception):
 def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
     """Change the workloads of ``batch`` in one transaction: together, or one by one."""
     with ctx.db.write() as session:
-        for attempt in range(2):
-            try:
-                with session.begin_nested():
-                    _change_together(session, batch, now)
-                return len(batch)
-            except (StaleWorkload, DBAPIError, _OneByOne) as exc:
-                log.debug("lifecycle_batch_conflict", workloads=len(batch), error=str(exc)[:200])
-            if attempt == 0:  # most often another process finished some: leave those out
-                batch = _unchanged(session, batch)
-                if not batch:
-                    return 0
+        if _changed_together(session, batch, now):
+            return len(batch)
+        batch = _unchanged(session, batch)  # most often another process finished some
+        if not batch:
+            return 0
+        if _changed_together(session, batch, now):
+            return len(batch)
         changed = 0
         for due in batch:
             try:
@@ -129,6 +125,17 @@ def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
                     "lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc)[:200]
                 )
         return changed
+
+
+def _changed_together(session: Session, batch: list[_Due], now: datetime) -> bool:
+    """:func:`_change_together` in a savepoint; False (nothing written) on a conflict."""
+    try:
+        with session.begin_nested():
+            _change_together(session, batch, now)
+    except (StaleWorkload, DBAPIError, _OneByOne) as exc:
+        log.debug("lifecycle_batch_conflict", workloads=len(batch), error=str(exc)[:200])
+        return False
+    return True
 
 
 def _unchanged(session: Session, batch: list[_Due]) -> list[_Due]:

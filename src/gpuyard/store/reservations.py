@@ -95,8 +95,8 @@ class ReservationBatch:
 
     servers: list[dict[str, Any]] = field(default_factory=list)
     gpus: list[dict[str, Any]] = field(default_factory=list)
-    #: What each server row asks for, to name it when it does not fit.
-    asks: list[str] = field(default_factory=list)
+    #: What each server row asks for, to name it when a single one does not fit.
+    requests: list[Resources] = field(default_factory=list)
 
     def in_lock_order(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The rows sorted by server and device. Every batch (reserve or release) locks
@@ -111,7 +111,7 @@ class ReservationBatch:
         self, server_id: str, resources: Resources, gpu_allocation: Iterable[tuple[int, int]]
     ) -> None:
         self.servers.append(_amounts(server_id, resources))
-        self.asks.append(f"server {server_id} has no room for {resources.describe()}")
+        self.requests.append(resources)
         self.gpus.extend(
             {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
             for gpu_index, milli in gpu_allocation
@@ -127,9 +127,10 @@ def reserve_batch(
     statement = _ADD_TO_ONLINE_SERVER if require_online else _ADD_TO_SERVER
     servers, gpus = batch.in_lock_order()
     if servers and conn.execute(statement, servers).rowcount != len(servers):
-        raise ReservationConflict(
-            batch.asks[0] if len(batch.asks) == 1 else "a server of the batch has no room"
-        )
+        if len(servers) == 1:
+            server_id, wanted = servers[0]["b_server_id"], batch.requests[0].describe()
+            raise ReservationConflict(f"server {server_id} has no room for {wanted}")
+        raise ReservationConflict("a server of the batch has no room")
     if gpus and conn.execute(_ADD_TO_GPU, gpus).rowcount != len(gpus):
         owners = {gpu["b_server_id"] for gpu in gpus}
         raise ReservationConflict(
