@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from factories.app import ADMIN_EMAIL, make_context, make_settings
+from factories.snapshots import cached, comparable, fresh
 from sqlalchemy import select
 
 from gpuyard.auth.caller import Caller
@@ -27,10 +28,8 @@ from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
 from gpuyard.services.snapshot_loader import (
     CONFLICT_CYCLES_BEFORE_RELOAD,
     SnapshotCache,
-    load_queue_state,
     snapshot_cache_of,
 )
-from gpuyard.services.snapshot_rows import QueueState
 from gpuyard.services.teams import QuotaSpec, TeamSpec, create_team
 from gpuyard.services.workload_changes import (
     WorkloadChanges,
@@ -95,29 +94,6 @@ def add_server(two: Two, name: str, gpus: int, via: ServiceContext | None = None
 def submit(two: Two, name: str, gpu: float, via: ServiceContext | None = None, **kw: Any) -> str:
     spec = WorkloadSpec(image="busybox", name=name, cpu=1, ram_gb=1, gpu=gpu, **kw)
     return create_workload(via or two.ctx, two.admin, spec).id
-
-
-def cached(ctx: ServiceContext) -> QueueState:
-    with ctx.db.read() as session:
-        return snapshot_cache_of(ctx.db).refresh(session)
-
-
-def fresh(ctx: ServiceContext) -> QueueState:
-    with ctx.db.read() as session:
-        return load_queue_state(session)
-
-
-def comparable(state: QueueState) -> dict[str, Any]:
-    """A QueueState with every collection in a canonical order."""
-    snapshot = state.snapshot
-    return {
-        "servers": {s.id: s for s in snapshot.servers},
-        "running": sorted(snapshot.running, key=lambda r: (r.workload_id, r.replica)),
-        "quotas": dict(snapshot.quotas),
-        "pending": sorted(state.pending, key=lambda p: (p.workload_id, p.first_missing_replica)),
-        "seen": state.seen,
-        "docker_servers": state.docker_servers,
-    }
 
 
 def assert_cache_is_exact(ctx: ServiceContext) -> None:

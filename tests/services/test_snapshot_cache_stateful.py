@@ -10,6 +10,7 @@ import contextlib
 
 import hypothesis.strategies as st
 from factories.app import make_settings
+from factories.snapshots import cached, comparable, fresh
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, precondition, rule
 from test_invariants_stateful import GPU_SIZES, ReservationMachine
@@ -18,24 +19,9 @@ from gpuyard.domain.errors import GpuyardError
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services import servers as server_service
 from gpuyard.services.bootstrap import build_context
-from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.snapshot_loader import load_queue_state, snapshot_cache_of
-from gpuyard.services.snapshot_rows import QueueState
 from gpuyard.services.workload_changes import WorkloadChanges, update_workload
 from gpuyard.services.workloads import WorkloadSpec, create_workload
-
-
-def canonical(state: QueueState) -> tuple[object, ...]:
-    snapshot = state.snapshot
-    return (
-        {s.id: s for s in snapshot.servers},
-        sorted(snapshot.running, key=lambda r: (r.workload_id, r.replica)),
-        dict(snapshot.quotas),
-        sorted(state.pending, key=lambda p: (p.workload_id, p.first_missing_replica)),
-        state.seen,
-        state.docker_servers,
-    )
 
 
 class TwoProcessMachine(ReservationMachine):
@@ -75,17 +61,7 @@ class TwoProcessMachine(ReservationMachine):
     @invariant()
     def cached_snapshots_equal_a_full_reload(self) -> None:
         for ctx in (self.ctx, self.other):
-            assert canonical(_cached(ctx)) == canonical(_full(ctx))
-
-
-def _cached(ctx: ServiceContext) -> QueueState:
-    with ctx.db.read() as session:
-        return snapshot_cache_of(ctx.db).refresh(session)
-
-
-def _full(ctx: ServiceContext) -> QueueState:
-    with ctx.db.read() as session:
-        return load_queue_state(session)
+            assert comparable(cached(ctx)) == comparable(fresh(ctx))
 
 
 TwoProcessMachine.TestCase.settings = settings(
