@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gpuyard.store.base import Base, new_id, utcnow
@@ -20,6 +20,9 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set when the password changes or is reset: login sessions issued before it are
+    #: refused, so a changed password ends every existing session (migration 0006).
+    credentials_changed_at: Mapped[datetime | None]
 
     __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'user')", name="role"),)
 
@@ -78,3 +81,20 @@ class InviteRow(Base):
     used_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'user')", name="role"),)
+
+
+class TeamInvitationRow(Base):
+    """An offer to join a team, made by a team admin; membership starts only when the
+    invited user accepts it (or a global admin adds the user directly) (migration 0007)."""
+
+    __tablename__ = "team_invitations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    is_team_admin: Mapped[bool] = mapped_column(default=False)
+    invited_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)

@@ -3,7 +3,13 @@
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import Base
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.identity_tables import InviteRow, TeamMemberRow, TeamRow, UserRow
+from gpuyard.store.identity_tables import (
+    InviteRow,
+    TeamInvitationRow,
+    TeamMemberRow,
+    TeamRow,
+    UserRow,
+)
 from gpuyard.store.lease_tables import LeaseRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
@@ -22,6 +28,7 @@ __all__ = [
     "RevokedSessionRow",
     "ServerGpuRow",
     "ServerRow",
+    "TeamInvitationRow",
     "TeamMemberRow",
     "TeamRow",
     "UserRow",

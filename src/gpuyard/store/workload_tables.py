@@ -32,6 +32,9 @@ class WorkloadRow(Base):
     image: Mapped[str] = mapped_column(String(512))
     command: Mapped[list[str] | None] = mapped_column(JSON)
     env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: Keys of ``env`` whose values the owner marked readable by others; every other value
+    #: is a write-only secret outside its owner (migration 0008).
+    plain_env_keys: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     ports: Mapped[list[int]] = mapped_column(JSON, default=list)
     node_selector: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
