@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     )
     #: Largest file the control plane relays to an agent in one upload.
     max_upload_mib: int = Field(default=1024, gt=0)
+    #: Largest request body of any other route (api/body_limits.py).
+    max_body_kib: int = Field(default=1024, ge=1, le=1024 * 1024)
+    #: A request body that stops arriving for this long is abandoned with a 408.
+    body_idle_timeout_s: float = Field(default=30.0, gt=0)
     #: Offer this machine's Docker as the `local` server: on, off, or auto (on when the
     #: socket exists and answers).
     local_docker: Literal["auto", "on", "off"] = "auto"

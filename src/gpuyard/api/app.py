@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from gpuyard import __version__
 from gpuyard.api.authorization import check_route_permissions
+from gpuyard.api.body_limits import BodyLimits
+from gpuyard.api.deps import refuse_unstorable_params
 from gpuyard.api.docs_page import install_docs_page
 from gpuyard.api.errors import install_error_handlers
+from gpuyard.api.openapi_problems import document_problems
 from gpuyard.api.routers import (
     audit,
     auth,
@@ -26,6 +29,7 @@ from gpuyard.api.routers import (
     workload_io,
     workloads,
 )
+from gpuyard.auth.permissions import is_public
 from gpuyard.services.background import build_loops, stop_loops
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops import LoopRunner
@@ -60,8 +64,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         redoc_url=None,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        # Every path and query parameter is storable text (bodies: their schemas).
+        dependencies=[Depends(refuse_unstorable_params)],
     )
     app.state.ctx = ctx
+    app.add_middleware(
+        BodyLimits,
+        max_body_bytes=ctx.settings.max_body_kib * 1024,
+        idle_timeout_s=ctx.settings.body_idle_timeout_s,
+    )
     install_error_handlers(app)
     install_docs_page(app)
     api = APIRouter(prefix="/api/v1")
@@ -83,5 +94,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
-    check_route_permissions(app)
+    permissions = check_route_permissions(app)
+    document_problems(
+        app,
+        public={key for key, permission in permissions.items() if is_public(permission)},
+        relayed={
+            (method, f"{api.prefix}{route.path}")
+            for route in workload_io.router.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods or ()
+        },
+    )
     return app

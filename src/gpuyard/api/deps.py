@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.requests import HTTPConnection
 
+from gpuyard.domain.errors import FieldError, InvalidInput
+from gpuyard.domain.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET
+from gpuyard.domain.text import unstorable_reason
 from gpuyard.services.context import ServiceContext
 
 
@@ -16,5 +20,19 @@ async def get_context(request: Request) -> ServiceContext:
 
 
 ContextDep = Annotated[ServiceContext, Depends(get_context)]
-LimitQuery = Annotated[int, Query(ge=1, le=1000, description="page size")]
-OffsetQuery = Annotated[int, Query(ge=0, description="items to skip")]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="page size")]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET, description="items to skip")]
+
+
+async def refuse_unstorable_params(connection: HTTPConnection) -> None:
+    """Path and query parameters hold no NUL (``%00``) or other unstorable text: such a
+    value would fail the database read it filters, so it is a 422 naming the parameter.
+    (Bodies are checked by their schemas, api/schemas/common.py.)"""
+    errors: list[FieldError] = []
+    params = [*connection.path_params.items(), *connection.query_params.multi_items()]
+    for name, value in params:
+        reason = unstorable_reason(name) or unstorable_reason(str(value))
+        if reason is not None:
+            errors.append(FieldError(name if unstorable_reason(name) is None else "query", reason))
+    if errors:
+        raise InvalidInput.for_fields(errors)

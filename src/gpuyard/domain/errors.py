@@ -115,3 +115,19 @@ class UpstreamProblem(GpuyardError):
         super().__init__(detail, errors)
         # Relay the agent's client errors as they are; anything else is a bad gateway.
         self.status = status if 400 <= status < 500 and status != 401 else 502
+
+
+class PayloadTooLarge(GpuyardError):
+    """The request body is larger than the limit it names."""
+
+    type = "https://gpuyard.dev/problems/payload-too-large"
+    title = "Payload too large"
+    status = 413
+
+
+class RequestTimeout(GpuyardError):
+    """The request body stopped arriving before it was complete."""
+
+    type = "https://gpuyard.dev/problems/request-timeout"
+    title = "Request timeout"
+    status = 408

@@ -8,6 +8,7 @@ BEGIN would fail one of them late with "database is locked"); reads stay deferre
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -19,9 +20,33 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gpuyard.domain.text import renderable, unstorable_paths
+
 _BUSY_TIMEOUT_S = 30.0
 #: Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
 SQLITE_IMMEDIATE = "gpuyard_sqlite_immediate"
+
+
+def dump_json_column(value: Any) -> str:
+    """JSON columns hold only storable text: a value that would store a NUL or a lone
+    surrogate fails its statement (and so its transaction) instead of poisoning every
+    later read. The API refuses such input first; this is the guard behind it."""
+    text = json.dumps(value)
+    if ("\\u0000" in text or "\\ud" in text) and any(unstorable_paths(value)):
+        raise ValueError("a JSON column cannot hold NUL characters or lone surrogates")
+    return text
+
+
+def load_json_column(text: str | bytes) -> Any:
+    """A JSON column's value; text that older versions stored with a lone surrogate is
+    repaired (U+FFFD), so one such row cannot fail every response that shows it.
+    (psycopg hands the text over as bytes, sqlite3 as str.)"""
+    value = json.loads(text)
+    if isinstance(text, bytes):
+        escaped = b"\\ud" in text or b"\\uD" in text
+    else:
+        escaped = "\\ud" in text or "\\uD" in text
+    return renderable(value) if escaped else value
 
 
 class Database:
@@ -30,7 +55,11 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": dump_json_column,
+            "json_deserializer": load_json_column,
+        }
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S}
         else:

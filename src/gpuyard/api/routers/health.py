@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -20,7 +22,22 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", response_model=None)
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "the database does not answer",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"status": {"type": "string"}, "detail": {"type": "string"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/readyz", response_model=None, responses=_NOT_READY)
 def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
     """The database answers."""
     try:

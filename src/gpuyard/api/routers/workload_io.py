@@ -13,11 +13,12 @@ from starlette.concurrency import run_in_threadpool
 
 from gpuyard.agent.models import FileEntry, FilesPublic
 from gpuyard.api.authorization import requires, requires_socket
+from gpuyard.api.body_limits import allow_body_bytes
 from gpuyard.api.deps import ContextDep
 from gpuyard.api.exec_relay import relay_exec, send_error
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.domain.errors import GpuyardError, UpstreamProblem
+from gpuyard.domain.errors import GpuyardError
 from gpuyard.services import workload_io
 from gpuyard.services.workload_logs import workload_log_lines
 
@@ -85,20 +86,29 @@ def download_file(ctx: ContextDep, caller: Reader, workload_id: str, path: str) 
     return Response(content, media_type="application/octet-stream")
 
 
-@router.put("/{workload_id}/files/{path:path}", response_model=FileEntry, status_code=201)
+_RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.put(
+    "/{workload_id}/files/{path:path}",
+    response_model=FileEntry,
+    status_code=201,
+    openapi_extra=_RAW_BODY,
+)
 async def upload_file(
     ctx: ContextDep, caller: Changer, workload_id: str, path: str, request: Request
 ) -> FileEntry:
     """Raw body; the agent checks the path, the size and the workspace quota."""
-    limit = ctx.settings.max_upload_mib * 1024 * 1024
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise UpstreamProblem(413, f"uploads are limited to {ctx.settings.max_upload_mib} MiB")
+    # The body-limit middleware enforces this allowance while the body streams in.
+    allow_body_bytes(request, ctx.settings.max_upload_mib * 1024 * 1024, "GPUYARD_MAX_UPLOAD_MIB")
     content = bytearray()
     async for chunk in request.stream():
         content += chunk
-        if len(content) > limit:
-            raise UpstreamProblem(413, f"uploads are limited to {ctx.settings.max_upload_mib} MiB")
         await asyncio.sleep(0)
     return await run_in_threadpool(
         workload_io.upload_file, ctx, caller, workload_id, path, bytes(content)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from gpuyard.api.schemas.common import RequestModel, ResourcesPublic
+from gpuyard.api.schemas.common import (
+    Cpu,
+    GpuModel,
+    Labels,
+    ObjectId,
+    RamGb,
+    RequestModel,
+    ResourcesPublic,
+    StorageGb,
+)
+from gpuyard.domain.limits import MAX_GPU_MEMORY_GB, MAX_GPUS_PER_SERVER, MAX_KUBECONFIG_LENGTH
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")]
@@ -18,6 +28,8 @@ class ClusterCreate(RequestModel):
     kind: Annotated[ClusterKind, Field(strict=False)]  # JSON strings name enum members
     kubeconfig: str | None = Field(
         default=None,
+        min_length=1,
+        max_length=MAX_KUBECONFIG_LENGTH,
         description="kubernetes clusters: the kubeconfig (stored encrypted, never returned)",
     )
 
@@ -36,8 +48,8 @@ class ClustersPublic(BaseModel):
 
 
 class GpuCreate(RequestModel):
-    model: str = Field(min_length=1, max_length=128)
-    memory_gb: float = Field(default=0, ge=0, le=4096)
+    model: GpuModel
+    memory_gb: float = Field(default=0, ge=0, le=MAX_GPU_MEMORY_GB)
     uuid: str | None = Field(default=None, max_length=64)
 
 
@@ -46,12 +58,12 @@ class ServerCreate(RequestModel):
     agent_url and agent_token; capacity comes from the agent's inventory."""
 
     name: Name
-    cluster_id: str
-    cpu: float | None = Field(default=None, description="simulated servers only")
-    ram_gb: float | None = Field(default=None, description="simulated servers only")
-    storage_gb: float = 0
-    gpus: list[GpuCreate] = Field(default_factory=list, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
+    cluster_id: ObjectId
+    cpu: Cpu | None = Field(default=None, description="simulated servers only")
+    ram_gb: RamGb | None = Field(default=None, description="simulated servers only")
+    storage_gb: StorageGb = 0
+    gpus: list[GpuCreate] = Field(default_factory=list, max_length=MAX_GPUS_PER_SERVER)
+    labels: Labels = Field(default_factory=dict)
     agent_url: str | None = Field(
         default=None, max_length=512, description="docker servers: http(s)://host:port"
     )
@@ -70,7 +82,7 @@ class ServerCreate(RequestModel):
 
 class ServerUpdate(RequestModel):
     status: Annotated[ServerStatus | None, Field(strict=False)] = None
-    labels: dict[str, str] | None = None
+    labels: Labels | None = None
 
 
 class GpuPublic(BaseModel):

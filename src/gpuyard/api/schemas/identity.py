@@ -8,8 +8,15 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from gpuyard.api.schemas.auth import Email, NewPassword, Username, UserPublic
-from gpuyard.api.schemas.common import RequestModel
+from gpuyard.api.schemas.common import ObjectId, RequestModel
 from gpuyard.auth.roles import Role
+from gpuyard.domain.limits import (
+    MAX_INVITE_HOURS,
+    MAX_QUOTA_CPU_CORES,
+    MAX_QUOTA_GPUS,
+    MAX_QUOTA_RAM_GB,
+    MAX_TEAM_MEMBERS,
+)
 
 RoleField = Annotated[Role, Field(strict=False)]  # JSON strings name enum members
 TeamName = Annotated[
@@ -39,8 +46,8 @@ class UsersPublic(BaseModel):
 class InviteCreate(RequestModel):
     email: Email
     role: RoleField = Role.USER
-    team_id: str | None = None
-    expires_in_hours: float | None = Field(default=None, gt=0, le=24 * 90)
+    team_id: ObjectId | None = None
+    expires_in_hours: float | None = Field(default=None, gt=0, le=MAX_INVITE_HOURS)
 
 
 class InvitePublic(BaseModel):
@@ -61,13 +68,13 @@ class Quota(BaseModel):
 
 
 class QuotaBody(RequestModel):
-    cpu: float | None = Field(default=None, ge=0, description="cores")
-    ram_gb: float | None = Field(default=None, ge=0)
-    gpu: float | None = Field(default=None, ge=0, description="GPUs")
+    cpu: float | None = Field(default=None, ge=0, le=MAX_QUOTA_CPU_CORES, description="cores")
+    ram_gb: float | None = Field(default=None, ge=0, le=MAX_QUOTA_RAM_GB)
+    gpu: float | None = Field(default=None, ge=0, le=MAX_QUOTA_GPUS, description="GPUs")
 
 
 class TeamMemberBody(RequestModel):
-    user_id: str
+    user_id: ObjectId
     is_team_admin: bool = False
 
 
@@ -75,7 +82,7 @@ class TeamCreate(RequestModel):
     name: TeamName
     quota: QuotaBody | None = None
     members_can_read: bool = False
-    members: list[TeamMemberBody] = Field(default_factory=list, max_length=10000)
+    members: list[TeamMemberBody] = Field(default_factory=list, max_length=MAX_TEAM_MEMBERS)
 
 
 class TeamUpdate(RequestModel):
@@ -83,7 +90,7 @@ class TeamUpdate(RequestModel):
     quota: QuotaBody | None = Field(default=None, description="admins only; null removes the quota")
     members_can_read: bool | None = None
     members: list[TeamMemberBody] | None = Field(
-        default=None, max_length=10000, description="the complete new member list"
+        default=None, max_length=MAX_TEAM_MEMBERS, description="the complete new member list"
     )
 
 

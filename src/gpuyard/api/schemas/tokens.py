@@ -7,12 +7,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from gpuyard.api.schemas.common import RequestModel
+from gpuyard.domain.limits import MAX_TOKEN_DAYS
 
 
 class ApiTokenCreate(RequestModel):
     name: str = Field(min_length=1, max_length=64, examples=["ci"])
     expires_in_days: int | None = Field(
-        default=None, ge=1, le=3650, description="omit for a token that does not expire"
+        default=None, ge=1, le=MAX_TOKEN_DAYS, description="omit for a token that does not expire"
     )
 
 

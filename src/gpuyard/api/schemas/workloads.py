@@ -7,44 +7,76 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from gpuyard.api.schemas.common import RequestModel
+from gpuyard.api.schemas.common import (
+    Cpu,
+    Gpu,
+    GpuModel,
+    Labels,
+    ObjectId,
+    RamGb,
+    RequestModel,
+    StorageGb,
+)
+from gpuyard.domain.limits import (
+    ENV_NAME_PATTERN,
+    MAX_COMMAND_ARG_LENGTH,
+    MAX_COMMAND_ARGS,
+    MAX_DURATION_S,
+    MAX_ENV_ENTRIES,
+    MAX_ENV_NAME_LENGTH,
+    MAX_ENV_VALUE_LENGTH,
+    MAX_IMAGE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PORTS,
+    MAX_REPLICAS,
+)
 from gpuyard.domain.priority import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
 
 Priority = Annotated[
     int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY, description="1 lowest, 5 highest")
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+EnvName = Annotated[
+    str, Field(min_length=1, max_length=MAX_ENV_NAME_LENGTH, pattern=ENV_NAME_PATTERN)
+]
+EnvValue = Annotated[str, Field(max_length=MAX_ENV_VALUE_LENGTH)]
+CommandArg = Annotated[str, Field(max_length=MAX_COMMAND_ARG_LENGTH)]
 
 
 class WorkloadCreate(RequestModel):
-    image: str = Field(min_length=1, max_length=512, examples=["pytorch/pytorch:2.4"])
-    name: str | None = Field(default=None, max_length=128)
-    command: list[str] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    ports: list[Port] = Field(default_factory=list, max_length=32)
-    cpu: float = Field(default=1, description="cores, in 0.1 steps")
-    ram_gb: float = 1
-    storage_gb: float = 0
-    gpu: float = Field(default=0, description="whole GPUs (1, 2, ...) or a share 0.1-0.9")
-    gpu_model: str | None = Field(default=None, max_length=128, examples=["H100"])
+    image: str = Field(
+        min_length=1, max_length=MAX_IMAGE_LENGTH, examples=["pytorch/pytorch:2.4"]
+    )
+    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    command: list[CommandArg] | None = Field(default=None, max_length=MAX_COMMAND_ARGS)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
+    ports: list[Port] = Field(default_factory=list, max_length=MAX_PORTS)
+    cpu: Cpu = 1
+    ram_gb: RamGb = 1
+    storage_gb: StorageGb = 0
+    gpu: Gpu = 0
+    gpu_model: GpuModel | None = None
     priority: Priority = DEFAULT_PRIORITY
     preemptible: bool = True
-    cluster_id: str | None = None
-    team_id: str | None = None
-    replicas: int = Field(default=1, ge=1, le=1024)
+    cluster_id: ObjectId | None = None
+    team_id: ObjectId | None = None
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     gang: bool = False
-    node_selector: dict[str, str] = Field(default_factory=dict, description="server labels")
+    node_selector: Labels = Field(default_factory=dict, description="server labels")
     duration_s: float | None = Field(
-        default=None, gt=0, description="simulated runtime only: succeed after this long"
+        default=None,
+        gt=0,
+        le=MAX_DURATION_S,
+        description="simulated runtime only: succeed after this long (seconds)",
     )
 
 
 class WorkloadUpdate(RequestModel):
-    cpu: float | None = None
-    ram_gb: float | None = None
-    storage_gb: float | None = None
-    gpu: float | None = None
-    gpu_model: str | None = Field(default=None, max_length=128)
+    cpu: Cpu | None = None
+    ram_gb: RamGb | None = None
+    storage_gb: StorageGb | None = None
+    gpu: Gpu | None = None
+    gpu_model: GpuModel | None = None
     priority: Priority | None = None
     preemptible: bool | None = None
 
