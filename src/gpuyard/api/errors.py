@@ -95,6 +95,10 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI answers 400 for any error raised while it reads a body; the body
             # limits (api/body_limits.py) raise their own 413 / 408 there.
             return await _domain_error(request, exc.__cause__)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the body at all: as malformed as a body that is not
+            # JSON, which FastAPI itself answers with a 422.
+            return await _domain_error(request, _unreadable_body(exc.__cause__))
         if exc.status_code == 405:
             # Starlette's Allow names the methods of the first route that matched the path
             # only; a path served by several routes (GET and POST /workloads) allows all
@@ -106,6 +110,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem(405, "Method not allowed", detail, headers={"Allow": allow})
         title = {404: "Not found"}.get(exc.status_code, "Error")
         return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+
+
+def _unreadable_body(cause: BaseException) -> InvalidInput:
+    if isinstance(cause, UnicodeDecodeError):
+        return InvalidInput.for_field("body", "must be JSON text encoded in UTF-8")
+    if isinstance(cause, RecursionError):
+        return InvalidInput.for_field("body", "is nested too deeply")
+    return InvalidInput.for_field("body", "could not be read as JSON")
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> set[str]:

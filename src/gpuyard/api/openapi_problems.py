@@ -11,7 +11,8 @@ never send). Every error gpuyard sends goes through one renderer (api/errors.py)
 - 409: a write (a duplicate name, a status change the state machine refuses, an object
   still in use);
 - 408 and 413: an operation that reads a request body (it stopped arriving; too large);
-- 429: logging in (throttled per account and address);
+- 401 and 429: logging in (a wrong password; throttled per account and address), 429
+  registering (throttled the same way);
 - 400, 404, 409, 413 and 502: an operation relayed to a workload's runtime (its agent's
   refusal is relayed; an agent that fails or cannot be reached is a bad gateway).
 The schemathesis run in the test suite holds the document to this: an answer with a
@@ -49,7 +50,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _WRITES = {"post", "put", "patch", "delete"}
-_THROTTLED = {"auth-login"}
+#: Public operations that answer more than their neighbours, by operation id.
+_OWN_STATUSES = {"auth-login": {401, 429}, "auth-register": {429}}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "seconds until the next attempt is allowed",
@@ -71,8 +73,7 @@ def error_statuses(
         statuses.add(409)
     if "requestBody" in operation:
         statuses |= {408, 413}
-    if operation.get("operationId") in _THROTTLED:
-        statuses.add(429)
+    statuses |= _OWN_STATUSES.get(operation.get("operationId", ""), set())
     if relayed:
         statuses |= {400, 404, 409, 413, 502}
     return statuses
