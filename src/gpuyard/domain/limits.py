@@ -39,6 +39,11 @@ LABEL_KEY_PATTERN = (
 LABEL_VALUE_PATTERN = r"^([a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?)?$"
 
 # Clusters and servers.
+#: An agent's address: http(s), a host name or an address (IPv6 in brackets), a port and
+#: an optional path of printable ASCII.
+AGENT_URL_PATTERN = r"^https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[!-~]*)?$"
+#: A secret someone else issued (an agent's token): printable ASCII, no spaces.
+PRINTABLE_ASCII_PATTERN = r"^[!-~]+$"
 MAX_KUBECONFIG_LENGTH = 256 * 1024
 MAX_GPUS_PER_SERVER = 64
 MAX_GPU_MEMORY_GB = 4096

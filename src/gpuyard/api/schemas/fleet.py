@@ -17,7 +17,13 @@ from gpuyard.api.schemas.common import (
     ResourcesPublic,
     StorageGb,
 )
-from gpuyard.domain.limits import MAX_GPU_MEMORY_GB, MAX_GPUS_PER_SERVER, MAX_KUBECONFIG_LENGTH
+from gpuyard.domain.limits import (
+    AGENT_URL_PATTERN,
+    MAX_GPU_MEMORY_GB,
+    MAX_GPUS_PER_SERVER,
+    MAX_KUBECONFIG_LENGTH,
+    PRINTABLE_ASCII_PATTERN,
+)
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")]
@@ -65,12 +71,16 @@ class ServerCreate(RequestModel):
     gpus: list[GpuCreate] = Field(default_factory=list, max_length=MAX_GPUS_PER_SERVER)
     labels: Labels = Field(default_factory=dict)
     agent_url: str | None = Field(
-        default=None, max_length=512, description="docker servers: http(s)://host:port"
+        default=None,
+        max_length=512,
+        pattern=AGENT_URL_PATTERN,
+        description="docker servers: http(s)://host:port",
     )
     agent_token: str | None = Field(
         default=None,
         min_length=1,
         max_length=512,
+        pattern=PRINTABLE_ASCII_PATTERN,
         description="docker servers: the agent's token (stored encrypted, never returned)",
     )
     host_ports: str | None = Field(

@@ -1,0 +1,331 @@
+"""The hostile-input corpus, replayed over every write endpoint (issue 13).
+
+Every operation of the OpenAPI document that takes a JSON body is found from the document
+itself, so a new write endpoint joins the corpus the day it is added (and fails here until
+it has a valid base body below). For each of its fields, each hostile value class replaces
+the field's value (and, for objects and arrays, a key, a value or an item inside it). The
+answer must be either:
+- a 4xx problem+json naming that field (or the body limit, for a 413), with the database
+  exactly as it was (every row of every table compared), or
+- a success, after which every list and detail that can show the new row still renders,
+  for its author and for an admin.
+Never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import add_user, authed_client, make_context, make_settings, mint_token
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, text
+
+from gpuyard.api.app import create_app
+from gpuyard.services.context import ServiceContext
+
+_DEEP = 3000  # deeper than Python's JSON parser recurses
+
+
+#: Stands in for the deeply nested value, which json.dumps itself cannot write: the
+#: request's text gets the raw nesting in its place.
+_DEEP_MARK = "__deeply_nested__"
+_DEEP_TEXT = "[" * _DEEP + '"x"' + "]" * _DEEP
+
+
+#: value classes: name -> value (json.dumps writes inf/nan as Infinity/NaN tokens, and a
+#: lone surrogate as its \ud800 escape, which is how an attacker sends them).
+HOSTILE: dict[str, Any] = {
+    "nul": "a\x00b",
+    "lone surrogate": "x\ud800y",
+    "low surrogate": "\udfff",
+    "bidi and zero-width": "a\u202e\u200bb",
+    "long text": "x" * 300_000,
+    "huge number": 1e308,
+    "huge negative": -1e308,
+    "huge integer": 10**40,
+    "infinity": math.inf,
+    "nan": math.nan,
+    "object": {"a": {"b": [1, None]}},
+    "long array": ["x"] * 60_000,
+    "many keys": {f"K{i}": "v" for i in range(20_000)},
+    "deep nesting": _DEEP_MARK,
+    "null": None,
+}
+#: Classes also planted inside an object (as a key and as a value) or an array (an item).
+INNER = ("nul", "lone surrogate", "long text", "huge number")
+
+
+@dataclass
+class World:
+    """Objects the base bodies refer to, made through the API as an admin would."""
+
+    admin: TestClient
+    ctx: ServiceContext
+    cluster_id: str
+    workload_id: str
+    team_id: str
+    user_id: str
+    server_id: str
+    names: Iterator[int]
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{next(self.names)}"
+
+
+def _register_body(world: World) -> dict[str, Any]:
+    """A fresh invite for each request: a register that succeeds uses its code up."""
+    email = f"{world.name('invitee')}@example.com"
+    response = world.admin.post("/api/v1/invites", json={"email": email, "role": "user"})
+    assert response.status_code == 201, response.text
+    return {"email": email, "password": "long-enough-1", "invite_code": response.json()["code"]}
+
+
+#: A valid body for each operation id; a callable gets fresh names for each request.
+BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "workloads-create_workload": lambda w: {
+        "image": "busybox",
+        "name": w.name("wl"),
+        "cpu": 0.5,
+        "ram_gb": 1,
+        "env": {"A": "1"},
+        "command": ["sleep", "1"],
+        "node_selector": {"zone": "demo"},
+        "duration_s": 60,
+    },
+    "workloads-update_workload": lambda w: {"cpu": 1, "priority": 2},
+    "auth-login": lambda w: {"email": "nobody@example.com", "password": "wrong-password"},
+    "auth-register": _register_body,
+    "invites-create_invite": lambda w: {"email": f"{w.name('i')}@example.com", "role": "user"},
+    "users-create_user": lambda w: {
+        "email": f"{w.name('u')}@example.com",
+        "password": "long-enough-1",
+        "role": "user",
+    },
+    "users-update_user": lambda w: {"username": w.name("user")},
+    "teams-create_team": lambda w: {
+        "name": w.name("team"),
+        "quota": {"gpu": 1},
+        "members": [{"user_id": w.user_id}],
+    },
+    "teams-update_team": lambda w: {"members_can_read": True},
+    "tokens-create_token": lambda w: {"name": w.name("tok"), "expires_in_days": 1},
+    "clusters-create_cluster": lambda w: {"name": w.name("cl"), "kind": "simulated"},
+    "servers-create_server": lambda w: {
+        "name": w.name("srv"),
+        "cluster_id": w.cluster_id,
+        "cpu": 8,
+        "ram_gb": 16,
+        "gpus": [{"model": "A100", "memory_gb": 40}],
+        "labels": {"zone": "a"},
+    },
+    "servers-update_server": lambda w: {"labels": {"zone": "b"}},
+}
+
+#: Reads that show what the writes above make: every one must render after a success.
+READS = (
+    "/api/v1/workloads",
+    "/api/v1/queue",
+    "/api/v1/servers",
+    "/api/v1/clusters",
+    "/api/v1/teams",
+    "/api/v1/users",
+    "/api/v1/tokens",
+    "/api/v1/audit",
+    "/api/v1/auth/me",
+)
+
+
+def _body_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(operation id, method, path, body schema) of every operation with a JSON body."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        ctx = make_context(make_settings(Path(data_dir), None, demo=False))
+        document = create_app(ctx).openapi()
+        ctx.db.dispose()
+    found = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                schema = _resolve(document, content["application/json"]["schema"])
+                found.append((operation["operationId"], method, path, schema))
+    return found
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+@dataclass(frozen=True)
+class Case:
+    operation: str
+    method: str
+    path: str
+    field: str
+    placement: str  # "value", "key", "inner value", "item"
+    hostile: str
+
+
+def _cases() -> list[Case]:
+    cases = []
+    for operation, method, path, schema in _body_operations():
+        for field, prop in schema.get("properties", {}).items():
+            kinds = _json_types(prop)
+            for hostile in HOSTILE:
+                cases.append(Case(operation, method, path, field, "value", hostile))
+            for hostile in INNER:
+                if "object" in kinds:
+                    cases.append(Case(operation, method, path, field, "key", hostile))
+                    cases.append(Case(operation, method, path, field, "inner value", hostile))
+                if "array" in kinds:
+                    cases.append(Case(operation, method, path, field, "item", hostile))
+    return cases
+
+
+def _json_types(prop: dict[str, Any]) -> set[str]:
+    types = {prop.get("type")} if "type" in prop else set()
+    for option in prop.get("anyOf", []) + prop.get("allOf", []):
+        types |= _json_types(option)
+    if "$ref" in prop or "additionalProperties" in prop:
+        types.add("object")
+    return {t for t in types if t}
+
+
+CASES = _cases()
+
+
+def _placed(case: Case) -> Any:
+    value = HOSTILE[case.hostile]
+    if case.placement == "key":
+        return {value if isinstance(value, str) else str(value): "v"}
+    if case.placement == "inner value":
+        return {"k": value}
+    if case.placement == "item":
+        return [value]
+    return value
+
+
+def _fingerprint(ctx: ServiceContext) -> str:
+    """A digest of every row of every table: equal digests mean nothing was written."""
+    digest = hashlib.sha256()
+    with ctx.db.engine.connect() as conn:
+        for table in sorted(inspect(conn).get_table_names()):
+            rows = conn.execute(text(f"SELECT * FROM {table}")).all()
+            digest.update(table.encode())
+            digest.update(repr(sorted(map(repr, rows))).encode("utf-8", "backslashreplace"))
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def world(client: TestClient, ctx: ServiceContext) -> World:
+    clusters = client.get("/api/v1/clusters").json()["data"]
+    user_id = add_user(ctx, "someone@example.com", "some-pass-123")
+    team = client.post("/api/v1/teams", json={"name": "corpus-team"}).json()
+    workload = client.post("/api/v1/workloads", json={"image": "busybox"}).json()
+    server = client.get("/api/v1/servers").json()["data"][0]
+    return World(
+        admin=client,
+        ctx=ctx,
+        cluster_id=clusters[0]["id"],
+        workload_id=workload["id"],
+        team_id=team["id"],
+        user_id=user_id,
+        server_id=server["id"],
+        names=count(),
+    )
+
+
+def test_every_body_operation_has_a_base_body() -> None:
+    operations = {operation for operation, *_ in _body_operations()}
+    missing = operations - set(BASE_BODIES)
+    assert not missing, f"add a valid base body to BASE_BODIES for: {sorted(missing)}"
+    assert len(CASES) > 500
+
+
+def _path_of(case: Case, world: World) -> str:
+    return (
+        case.path.replace("{workload_id}", world.workload_id)
+        .replace("{team_id}", world.team_id)
+        .replace("{user_id}", world.user_id)
+        .replace("{server_id}", world.server_id)
+    )
+
+
+def _body(case: Case, world: World) -> dict[str, Any]:
+    """The base body (which may make what it needs, an invite) with the hostile value."""
+    return {**BASE_BODIES[case.operation](world), case.field: _placed(case)}
+
+
+def _send(client: TestClient, case: Case, world: World, body: dict[str, Any]) -> Any:
+    # Infinity, NaN and \ud800 escapes, as an attacker sends them.
+    payload = json.dumps(body).replace(f'"{_DEEP_MARK}"', _DEEP_TEXT)
+    return client.request(
+        case.method.upper(),
+        _path_of(case, world),
+        content=payload.encode("utf-8", "surrogatepass"),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def _check_renders(world: World) -> None:
+    owner = authed_client(world.ctx, mint_token(world.ctx, world.user_id))
+    for reader in (world.admin, owner):
+        for path in READS:
+            response = reader.get(path)
+            assert response.status_code in (200, 403), (path, response.status_code, response.text)
+            assert response.status_code != 500
+
+
+#: A value that passed validation may still be refused by the service (a wrong password,
+#: a duplicate): not a validation answer, so it need not name the field.
+_REFUSED_FOR_OTHER_REASONS = {401, 403, 404, 409}
+
+
+@pytest.mark.slow
+def test_hostile_corpus_over_every_write_endpoint(world: World) -> None:
+    """One test walks the whole corpus (a test per case would rebuild the app some
+    thousand times); a failure lists every case that went wrong."""
+    client = TestClient(create_app(world.ctx), raise_server_exceptions=False)
+    client.headers.update(world.admin.headers)
+    failures: list[str] = []
+    accepted = 0
+    for case in CASES:
+        body = _body(case, world)
+        before = _fingerprint(world.ctx)
+        response = _send(client, case, world, body)
+        label = f"{case.operation} {case.field} {case.placement} {case.hostile}"
+        if response.status_code >= 500:
+            failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+            continue
+        if response.status_code < 400:
+            accepted += 1
+            _check_renders(world)
+            continue
+        if response.status_code in _REFUSED_FOR_OTHER_REASONS:
+            continue  # the value passed validation; the service said no (a wrong password)
+        problem = response.json()
+        fields = [e["field"] for e in problem.get("errors", [])]
+        whole_body = case.hostile == "deep nesting" and fields == ["body"]
+        named = (
+            response.status_code == 413
+            or whole_body
+            or any(f == case.field or f.startswith(f"{case.field}.") for f in fields)
+        )
+        if not response.headers["content-type"].startswith("application/problem+json"):
+            failures.append(f"{label}: not problem+json")
+        elif not named:
+            failures.append(f"{label}: {response.status_code} names {fields}, not {case.field}")
+        elif _fingerprint(world.ctx) != before:
+            failures.append(f"{label}: refused ({response.status_code}) but wrote to the database")
+    assert not failures, f"{len(failures)} of {len(CASES)} cases failed:\n" + "\n".join(failures)
+    assert accepted < len(CASES)  # the corpus is hostile: most of it must be refused
