@@ -84,6 +84,22 @@ def test_an_uploaded_file_is_served_by_the_container(plane: Plane, web: dict[str
     assert refused.status_code in (400, 404), refused.text
 
 
+def test_a_large_upload_streams_through_a_spool_and_arrives_whole(
+    plane: Plane, web: dict[str, Any]
+) -> None:
+    """Past 4 MiB the control plane keeps an upload in a temporary file, not in memory,
+    and streams it to the agent with its length: the bytes arrive unchanged."""
+    content = bytes(range(256)) * (6 * 4096)  # 6 MiB
+    path = f"/api/v1/workloads/{web['id']}/files/blob.bin"
+    uploaded = plane.api.put(path, content=content)
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["size"] == len(content)
+    downloaded = plane.api.get(path)
+    assert downloaded.status_code == 200
+    assert downloaded.content == content
+    assert plane.api.delete(path).status_code == 204
+
+
 def test_logs_follow_through_the_control_plane(plane: Plane, web: dict[str, Any]) -> None:
     seen = b""
     params = {"follow": "true", "tail": "50"}

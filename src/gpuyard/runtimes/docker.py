@@ -238,9 +238,19 @@ class AgentClient:
         data = self._json("GET", f"/v1/workspaces/{_q(workload_id)}/files", params={"path": path})
         return FilesPublic.model_validate(data)
 
-    def upload_file(self, workload_id: str, path: str, content: bytes) -> FileEntry:
+    def upload_file(
+        self,
+        workload_id: str,
+        path: str,
+        content: bytes | Iterable[bytes],
+        size: int | None = None,
+    ) -> FileEntry:
+        """Send a file. An iterable ``content`` is streamed and must start over at each
+        iteration (a retry sends it again); with its ``size`` the agent can refuse an
+        upload over its limits before the first byte."""
         url = f"/v1/workspaces/{_q(workload_id)}/files/{_q(path, safe='/')}"
-        data = self._json("PUT", url, content=content, timeout=CREATE_TIMEOUT)
+        headers = {"Content-Length": str(size)} if size is not None else None
+        data = self._json("PUT", url, content=content, headers=headers, timeout=CREATE_TIMEOUT)
         return FileEntry.model_validate(data)
 
     def download_file(self, workload_id: str, path: str) -> bytes:

@@ -18,6 +18,7 @@ from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, FieldError, NotFound, UpstreamProblem
 from gpuyard.runtimes.docker import AgentClient, AgentError, ExecTarget, split_handle
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.uploads import SpooledUpload
 from gpuyard.services.workloads import load_workload
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 
@@ -117,13 +118,19 @@ def download_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: s
 
 
 def upload_file(
-    ctx: ServiceContext, caller: Caller, workload_id: str, path: str, content: bytes
+    ctx: ServiceContext,
+    caller: Caller,
+    workload_id: str,
+    path: str,
+    content: bytes | SpooledUpload,
 ) -> FileEntry:
+    """Relay a file to the workload's agent; ``content`` streams from a spooled file."""
     placement = _require(
         docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
     )
     try:
-        return _client(ctx, placement.server_name).upload_file(workload_id, path, content)
+        size = content.size if isinstance(content, SpooledUpload) else None
+        return _client(ctx, placement.server_name).upload_file(workload_id, path, content, size)
     except AgentError as exc:
         raise relay(exc) from exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Annotated
@@ -20,6 +21,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import GpuyardError
 from gpuyard.services import workload_io
+from gpuyard.services.uploads import SpooledUpload
 from gpuyard.services.workload_logs import workload_log_lines
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
@@ -86,6 +88,7 @@ def download_file(ctx: ContextDep, caller: Reader, workload_id: str, path: str) 
     return Response(content, media_type="application/octet-stream")
 
 
+_UPLOAD_IN_MEMORY_BYTES = 4 * 1024 * 1024
 _RAW_BODY = {
     "requestBody": {
         "required": True,
@@ -104,15 +107,17 @@ async def upload_file(
     ctx: ContextDep, caller: Changer, workload_id: str, path: str, request: Request
 ) -> FileEntry:
     """Raw body; the agent checks the path, the size and the workspace quota."""
-    # The body-limit middleware enforces this allowance while the body streams in.
+    # The body-limit middleware enforces this allowance while the body streams in; past
+    # a few MiB the body goes to a temporary file, so concurrent uploads cost disk, not
+    # memory.
     allow_body_bytes(request, ctx.settings.max_upload_mib * 1024 * 1024, "GPUYARD_MAX_UPLOAD_MIB")
-    content = bytearray()
-    async for chunk in request.stream():
-        content += chunk
-        await asyncio.sleep(0)
-    return await run_in_threadpool(
-        workload_io.upload_file, ctx, caller, workload_id, path, bytes(content)
-    )
+    with tempfile.SpooledTemporaryFile(max_size=_UPLOAD_IN_MEMORY_BYTES) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+            await asyncio.sleep(0)
+        return await run_in_threadpool(
+            workload_io.upload_file, ctx, caller, workload_id, path, SpooledUpload(spool)
+        )
 
 
 @router.delete("/{workload_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
