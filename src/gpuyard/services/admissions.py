@@ -6,7 +6,9 @@ Admissions without victims are applied in batches, one transaction per batch. Th
 first tried in one savepoint with one statement per table (``executemany``: psycopg
 pipelines each into one round trip, where one savepoint per admission costs about ten).
 If any row of it fails its check, that savepoint rolls back and the batch is applied again
-one admission per savepoint, so a stale decision rolls back alone while the others commit.
+one admission per savepoint, so a stale decision rolls back alone while the others commit;
+so does one that fails on the workload's own data (``BatchOutcome.failed``: the scheduling
+service fails it with a reason).
 An admission with victims gets a transaction of its own: its evictions and its reservation
 commit together.
 """
@@ -27,6 +29,7 @@ from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, Pending, PendingCode
 from gpuyard.services.allocations import release_allocation, release_workload
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.item_failures import blames_item
 from gpuyard.services.ports import PortsExhausted, allocate_ports, port_range_for
 from gpuyard.services.snapshot_rows import QueueState, WorkloadSeen
 from gpuyard.services.workload_transitions import (
@@ -56,6 +59,9 @@ class BatchOutcome:
     #: Workloads that fit but found their server's host port range full: they wait, with
     #: that as their reason, until the next regular cycle.
     no_ports: list[Pending] = field(default_factory=list)
+    #: Decisions whose apply failed on the workload's own data (not a race): the
+    #: scheduling service fails those workloads; their batch mates commit.
+    failed: list[tuple[Admission, Exception]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,11 +167,16 @@ def apply_admission_batch(
                 outcome.no_ports.append(
                     Pending(admission.workload_id, PendingCode.UNSCHEDULABLE, reason)
                 )
-            except MAYBE_STALE as exc:
-                if not went_stale(exc):
+            except Exception as exc:  # rolled back alone, whatever it was
+                if isinstance(exc, MAYBE_STALE) and went_stale(exc):
+                    outcome.stale_admissions.append(admission)
+                    log.info(
+                        "admission_conflict", workload_id=admission.workload_id, error=str(exc)
+                    )
+                elif blames_item(exc):
+                    outcome.failed.append((admission, exc))
+                else:
                     raise
-                outcome.stale_admissions.append(admission)
-                log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
     return outcome
 
 
@@ -193,8 +204,8 @@ def _apply_together(
             writes.add(admission, state.seen[admission.workload_id], placement, now)
         with session.begin_nested():
             writes.write(session)
-    except MAYBE_STALE as exc:
-        if not went_stale(exc):
+    except Exception as exc:  # stale, or one bad admission: one by one, each alone
+        if not (isinstance(exc, MAYBE_STALE) and went_stale(exc)) and not blames_item(exc):
             raise
         log.debug("admission_batch_conflict", admissions=len(admissions), error=str(exc))
         return False

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.domain.errors import NotFound
-from gpuyard.runtimes.docker import AgentClient, DockerRuntime
+from gpuyard.runtimes.docker import AgentClient, AgentUnreachable, DockerRuntime
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ServerRow
 
@@ -52,8 +52,14 @@ class AgentPool:
                 return entry.client
             if entry:
                 entry.client.close()
-            token = self._box.decrypt(row.agent_token_enc)
-            client = AgentClient(row.agent_url, token)
+            try:
+                token = self._box.decrypt(row.agent_token_enc)
+                client = AgentClient(row.agent_url, token)
+            except Exception as exc:  # a token no key opens, a URL httpx refuses
+                # The server's fault, not its workloads': the loops treat it as an agent
+                # that does not answer (health counts misses, the starter waits).
+                cause = RuntimeError(f"no client can be built from its record: {exc!r}")
+                raise AgentUnreachable(row.agent_url, cause) from exc
             self._clients[server_name] = _Entry(row.agent_url, row.agent_token_enc, client)
             return client
 

@@ -16,6 +16,12 @@ from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.services.allocations import release_workload
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.item_failures import (
+    blames_item,
+    fail_workload,
+    failure_reason,
+    report_item_failure,
+)
 from gpuyard.services.scheduler_lease import holds_scheduler_lease, scheduler_lease_enabled
 from gpuyard.services.workload_transitions import (
     StaleWorkload,
@@ -32,6 +38,7 @@ log = get_logger(__name__)
 
 #: Workloads changed per write transaction.
 LIFECYCLE_BATCH = 64
+_LOOP = "lifecycle"
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,9 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
     read, in the same savepoint as the release of its reservations, so when several
     processes run this loop the second to reach a workload fails on the version and
     releases nothing twice. One workload that fails (that race, or a deadlock with the
-    scheduler's apply) rolls back alone and is retried next tick; the others commit.
+    scheduler's apply) rolls back alone and is retried next tick; the others commit. One
+    whose own data makes it fail (a duration_s no datetime can reach, a row that cannot
+    be read) is logged once and failed with a reason (``services/item_failures.py``).
 
     Where a lease elects the scheduler (PostgreSQL), only its holder ticks: two ticks
     would race for the same workloads, and on PostgreSQL the loser waits on the winner's
@@ -85,17 +94,27 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
                 WorkloadRow.id.not_in(on_agents),
             )
         ).all()
-    due += [
-        _Due(workload_id, version, WorkloadStatus.RUNNING, duration_s)
-        for workload_id, version, started_at, duration_s in timed
-        if started_at is not None
-        and duration_s is not None
-        and as_utc(started_at) + timedelta(seconds=duration_s) <= now
-    ]
+    untimeable: list[tuple[str, Exception]] = []
+    for workload_id, version, started_at, duration_s in timed:
+        if started_at is None or duration_s is None:
+            continue
+        try:
+            ends = as_utc(started_at) + timedelta(seconds=duration_s)
+        except Exception as exc:  # 1e300 s or NaN: no datetime that far; fail it, go on
+            untimeable.append((workload_id, exc))
+            continue
+        if ends <= now:
+            due.append(_Due(workload_id, version, WorkloadStatus.RUNNING, duration_s))
     changed = sum(
         _change_batch(ctx, due[first : first + LIFECYCLE_BATCH], now)
         for first in range(0, len(due), LIFECYCLE_BATCH)
     )
+    for workload_id, error in untimeable:
+        report_item_failure(_LOOP, workload_id, error, "duration_s cannot be timed")
+        reason = failure_reason("its duration_s is out of range, so it could never finish", error)
+        changed += fail_workload(
+            ctx, workload_id, reason, loop=_LOOP, expect={WorkloadStatus.RUNNING}
+        )
     if changed:
         ctx.scheduler_wakeup.notify()
     return changed
@@ -116,15 +135,33 @@ def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
         if _changed_together(session, batch, now):
             return len(batch)
         changed = 0
+        failed: list[tuple[_Due, Exception]] = []
         for due in batch:
             try:
                 with session.begin_nested():
                     changed += _change(session, due, now)
-            except (StaleDataError, DBAPIError) as exc:  # raced another process, or a deadlock
-                log.info(
-                    "lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc)[:200]
-                )
-        return changed
+            except StaleDataError as exc:  # raced another process
+                log.info("lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc))
+            except Exception as exc:  # rolled back alone; the others commit
+                if blames_item(exc):
+                    failed.append((due, exc))
+                else:  # a deadlock, the connection: retried next tick
+                    log.info(
+                        "lifecycle_change_skipped",
+                        workload_id=due.workload_id,
+                        error=str(exc)[:200],
+                    )
+    # After the batch has committed: each fails in a transaction of its own.
+    return changed + sum(_give_up(ctx, due, exc) for due, exc in failed)
+
+
+def _give_up(ctx: ServiceContext, due: _Due, exc: Exception) -> int:
+    """A workload whose change itself fails (not a race): logged once and failed, if it
+    can be (a preempted one cannot; one whose release breaks a guard fails the same way);
+    else left as it is, retried next tick without another log line."""
+    report_item_failure(_LOOP, due.workload_id, exc, f"could not change from {due.seen.value}")
+    reason = failure_reason(f"the lifecycle loop could not change it from {due.seen.value}", exc)
+    return int(fail_workload(ctx, due.workload_id, reason, loop=_LOOP, expect={due.seen}))
 
 
 def _changed_together(session: Session, batch: list[_Due], now: datetime) -> bool:
@@ -134,6 +171,9 @@ def _changed_together(session: Session, batch: list[_Due], now: datetime) -> boo
             _change_together(session, batch, now)
     except (StaleWorkload, DBAPIError, _OneByOne) as exc:
         log.debug("lifecycle_batch_conflict", workloads=len(batch), error=str(exc)[:200])
+        return False
+    except Exception as exc:  # one bad workload: one by one, so it fails alone
+        log.info("lifecycle_batch_failed", workloads=len(batch), error=type(exc).__name__)
         return False
     return True
 

@@ -63,12 +63,24 @@ class LoopRunner:
             thread.join(timeout)
 
     def _run(self, loop: Loop) -> None:
+        failing: str | None = None  # the error of the ticks failing in a row, if any
+        failed_ticks = 0
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
                 loop.tick()
-            except Exception:  # a failing tick must not kill the loop; log and go on
-                log.exception("loop_tick_failed", loop=loop.name)
+            except Exception as exc:  # a failing tick must not kill the loop; log and go on
+                # Items are isolated inside the ticks (services/item_failures.py); what
+                # still fails a whole tick is logged when it starts, not on every tick.
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                failed_ticks += 1
+                if error != failing:
+                    failing = error
+                    log.exception("loop_tick_failed", loop=loop.name)
+            else:
+                if failing is not None:
+                    log.info("loop_tick_recovered", loop=loop.name, failed_ticks=failed_ticks)
+                failing, failed_ticks = None, 0
             delay = loop.next_delay()
             took = time.monotonic() - started
             rest = min(max(loop.rest_ratio * took, loop.min_rest_s), delay)

@@ -12,6 +12,11 @@ gpuyard containers. Then, against the allocations the database records there:
   agent's create is idempotent) and records the new container with an event;
 - a gpuyard container no allocation knows (and no teardown is pending for): reported in
   the log, and removed (with an audit event) once older than ``orphan_grace_s``.
+
+One server, container or workload never stops the rest: what fails in a way nothing
+handles is logged once and skipped; a workload whose record cannot be turned into a
+container spec, or whose finish cannot be written, is failed with a reason
+(``services/item_failures.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ from gpuyard.runtimes.docker import AgentError, make_handle, split_handle
 from gpuyard.services.allocations import release_workload
 from gpuyard.services.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.item_failures import (
+    blames_item,
+    fail_workload,
+    failure_reason,
+    report_item_failure,
+)
 from gpuyard.services.replica_specs import ReplicaJob, docker_server_ids, load_replica_jobs
 from gpuyard.services.starter import record_started
 from gpuyard.services.workload_transitions import transition_workload
@@ -40,6 +51,7 @@ from gpuyard.store.runtime_tables import ContainerTeardownRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
+_LOOP = "reconcile"
 _HOLDING = [s.value for s in HOLDS_RESOURCES]
 _FINISHED_STATES = frozenset({"exited", "dead"})
 _SIGNAL_EXITS = frozenset({137, 143})
@@ -53,6 +65,8 @@ class _Recorded:
     jobs: list[ReplicaJob]
     starting: set[tuple[str, int]]
     tearing_down: set[str]
+    #: Allocations with a container whose spec cannot be built from what is stored.
+    unbuildable: list[tuple[AllocationRow, Exception]]
 
 
 def reconcile_servers(ctx: ServiceContext) -> None:
@@ -65,7 +79,15 @@ def reconcile_servers(ctx: ServiceContext) -> None:
         except (AgentError, NotFound) as exc:
             log.info("reconcile_skipped", server=name, error=str(exc))
             continue
-        reconcile_server(ctx, server_id, name, observed)
+        except Exception as exc:  # an answer that is not a container list
+            item = f"server {server_id}"
+            report_item_failure(_LOOP, item, exc, "containers not listed", server=name)
+            continue
+        try:
+            reconcile_server(ctx, server_id, name, observed)
+        except Exception as exc:  # the other servers are reconciled all the same
+            item = f"server {server_id}"
+            report_item_failure(_LOOP, item, exc, "not reconciled", server=name)
 
 
 def reconcile_server(
@@ -76,18 +98,27 @@ def reconcile_server(
     by_id = {c.id: c for c in observed}
     finished: dict[str, list[tuple[int, ContainerInfo]]] = {}
     known: set[str] = set()
+    for allocation, exc in recorded.unbuildable:  # failed: their containers are torn down
+        assert allocation.container_id is not None
+        known.add(split_handle(allocation.container_id)[1])
+        _give_up(ctx, allocation.workload_id, exc, "its container spec could not be built")
     for job in recorded.jobs:
         assert job.container_id is not None
         _server, container_id = split_handle(job.container_id)
         known.add(container_id)
         container = by_id.get(container_id)
-        if container is None:
-            _recover(ctx, job, "vanished")
-        elif container.state in _FINISHED_STATES and container.exit_code is not None:
-            if killed_from_outside(container):
-                _restart_killed(ctx, job, container)
-            else:
-                finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+        try:
+            if container is None:
+                _recover(ctx, job, "vanished")
+            elif container.state in _FINISHED_STATES and container.exit_code is not None:
+                if killed_from_outside(container):
+                    _restart_killed(ctx, job, container)
+                else:
+                    finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+        except Exception as exc:  # this replica's own problem: the others go on
+            if not blames_item(exc):
+                raise
+            _give_up(ctx, job.workload_id, exc, "its container could not be recovered")
     if finished:
         _apply_finished(ctx, finished)
     for container in observed:
@@ -98,7 +129,16 @@ def reconcile_server(
             or (container.workload_id, container.replica) in recorded.starting
         ):
             continue
-        _orphan(ctx, server_id, handle, container)
+        try:
+            _orphan(ctx, server_id, handle, container)
+        except Exception as exc:  # what the agent says of it cannot be stored, say
+            report_item_failure(_LOOP, f"container {handle}", exc, "orphan not handled")
+
+
+def _give_up(ctx: ServiceContext, workload_id: str, exc: Exception, what: str) -> None:
+    report_item_failure(_LOOP, workload_id, exc, what)
+    reason = failure_reason(f"{what} by the reconcile loop", exc)
+    fail_workload(ctx, workload_id, reason, loop=_LOOP, expect=HOLDS_RESOURCES)
 
 
 def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
@@ -109,7 +149,8 @@ def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
             .where(AllocationRow.server_id == server_id, WorkloadRow.status.in_(_HOLDING))
         ).all()
         with_container = [a for a in allocations if a.container_id]
-        jobs = load_replica_jobs(session, with_container) if with_container else []
+        unbuildable: list[tuple[AllocationRow, Exception]] = []
+        jobs = load_replica_jobs(session, with_container, unbuildable) if with_container else []
         tearing_down = set(
             session.scalars(
                 select(ContainerTeardownRow.handle).where(
@@ -118,7 +159,7 @@ def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
             )
         )
         starting = {(a.workload_id, a.replica) for a in allocations if not a.container_id}
-    return _Recorded(jobs, starting, tearing_down)
+    return _Recorded(jobs, starting, tearing_down, unbuildable)
 
 
 def killed_from_outside(container: ContainerInfo) -> bool:
@@ -164,6 +205,10 @@ def _apply_finished(
                 _finish(session, workload, replicas, now)
         except StaleDataError:
             continue  # changed meanwhile: the next tick sees it again
+        except Exception as exc:
+            if not blames_item(exc):
+                raise
+            _give_up(ctx, workload_id, exc, "its finished containers could not be recorded")
     ctx.scheduler_wakeup.notify()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpuyard.runtimes.base import ReplicaSpec
+from gpuyard.services.item_failures import blames_item
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.runtime_tables import PortAllocationRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -59,8 +60,16 @@ def spec_for(
     )
 
 
-def load_replica_jobs(session: Session, allocations: Iterable[AllocationRow]) -> list[ReplicaJob]:
-    """Specs for ``allocations`` (with their workloads loaded), in three queries."""
+def load_replica_jobs(
+    session: Session,
+    allocations: Iterable[AllocationRow],
+    unbuildable: list[tuple[AllocationRow, Exception]] | None = None,
+) -> list[ReplicaJob]:
+    """Specs for ``allocations`` (with their workloads loaded), in three queries.
+
+    With ``unbuildable``, an allocation whose spec cannot be built from what is stored
+    (its workload's row cannot be read, its env is not an object...) goes there with the
+    error, and the others are built; without it, the error is raised."""
     allocations = list(allocations)
     server_ids = {a.server_id for a in allocations}
     names = {
@@ -83,17 +92,26 @@ def load_replica_jobs(session: Session, allocations: Iterable[AllocationRow]) ->
         )
     ):
         ports[allocation_id][container_port] = host_port
-    return [
-        ReplicaJob(
-            allocation_id=a.id,
-            workload_id=a.workload_id,
-            server_id=a.server_id,
-            server_name=names[a.server_id],
-            container_id=a.container_id,
-            spec=spec_for(a.workload, a, names[a.server_id], uuids[a.server_id], ports[a.id]),
+    jobs = []
+    for a in allocations:
+        try:
+            spec = spec_for(a.workload, a, names[a.server_id], uuids[a.server_id], ports[a.id])
+        except Exception as exc:
+            if unbuildable is None or not blames_item(exc):
+                raise
+            unbuildable.append((a, exc))
+            continue
+        jobs.append(
+            ReplicaJob(
+                allocation_id=a.id,
+                workload_id=a.workload_id,
+                server_id=a.server_id,
+                server_name=names[a.server_id],
+                container_id=a.container_id,
+                spec=spec,
+            )
         )
-        for a in allocations
-    ]
+    return jobs
 
 
 def docker_server_ids(session: Session, statuses: Iterable[str]) -> dict[str, str]:

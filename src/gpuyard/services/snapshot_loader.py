@@ -39,6 +39,7 @@ from gpuyard.scheduler.snapshot import (
     ServerView,
     TeamQuota,
 )
+from gpuyard.services.item_failures import read_isolating, report_item_failure
 from gpuyard.services.snapshot_rows import (
     ALLOCATION_COLUMNS,
     GPU_COLUMNS,
@@ -46,6 +47,7 @@ from gpuyard.services.snapshot_rows import (
     WORKLOAD_COLUMNS,
     CachedWorkload,
     QueueState,
+    SetAside,
     WorkloadSeen,
     cached_workload,
     server_view,
@@ -67,6 +69,7 @@ FULL_RELOAD_S = 60.0
 _SCHEDULABLE = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
 #: Ids per ``IN (...)`` list (SQLite caps bound parameters per statement).
 _IN_CHUNK = 500
+_LOOP = "scheduler"
 
 _s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
 
@@ -122,6 +125,11 @@ class SnapshotCache:
         self._loaded_at = 0.0
         self._recheck_servers: set[str] = set()
         self._recheck_workloads: set[str] = set()
+        #: Rows left out because they could not be read or converted (one bad row must
+        #: not fail the snapshot of every other): workloads for the scheduling service to
+        #: fail, servers to stay out of placement until they read again.
+        self._unusable: dict[str, SetAside] = {}
+        self._unusable_servers: set[str] = set()
         self._servers_view: tuple[ServerView, ...] = ()
         self._running_view: tuple[RunningReplica, ...] = ()
         self.last_refresh: RefreshStats | None = None
@@ -200,37 +208,58 @@ class SnapshotCache:
         self._seen.clear()
         self._wanting.clear()
         self._team_usage.clear()
+        self._unusable.clear()
+        self._unusable_servers.clear()
 
     # -- servers ---------------------------------------------------------------------
     def _read_servers(self, session: Session, since: int | None) -> int:
         """Servers whose mark is ``>= since`` (all when None) and those to recheck."""
         if since is None:
-            servers = session.execute(select(*SERVER_COLUMNS)).all()
-            gpu_rows = session.execute(
-                select(*GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index)
-            ).all()
+            servers, unusable = read_isolating(session, select(*SERVER_COLUMNS), _s.id)
+            gpu_rows, bad_gpus = read_isolating(
+                session, select(*GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index), _g.server_id
+            )
+            unusable.update(bad_gpus)
         else:
             changed = _changed(_s.change_mark, _s.id, since, self._recheck_servers)
-            servers = session.execute(select(*SERVER_COLUMNS).where(changed)).all()
-            if not servers:
+            query = select(*SERVER_COLUMNS).where(changed)
+            servers, unusable = read_isolating(session, query, _s.id)
+            if not servers and not unusable:
                 return 0
             # By id lists rather than a join on the mark: without statistics SQLite would
             # walk every GPU row in key order to spare itself a sort.
-            gpu_rows = sorted(
-                row
-                for ids in _chunks([row.id for row in servers])
-                for row in session.execute(select(*GPU_COLUMNS).where(_g.server_id.in_(ids)))
-            )
+            gpu_rows = []
+            for ids in _chunks([row.id for row in servers]):
+                rows, bad_gpus = read_isolating(
+                    session, select(*GPU_COLUMNS).where(_g.server_id.in_(ids)), _g.server_id
+                )
+                gpu_rows += rows
+                unusable.update(bad_gpus)
+            gpu_rows.sort()
         gpus: dict[str, list[GpuDevice]] = defaultdict(list)
         for server_id, index, model, memory, allocated in gpu_rows:
             gpus[server_id].append(GpuDevice(index, model, memory, allocated))
         for row in servers:
-            self._servers[row.id] = server_view(row, gpus.get(row.id, ()))
+            if unusable and row.id in unusable:
+                continue
+            try:
+                view = server_view(row, gpus.get(row.id, ()))
+            except Exception as exc:  # its labels, say: left out, the others go on
+                unusable[row.id] = exc
+                continue
+            if self._unusable_servers:
+                self._unusable_servers.discard(row.id)
+            self._servers[row.id] = view
             low, high = row.host_port_min, row.host_port_max
             self._port_ranges[row.id] = (
                 (low, high) if low is not None and high is not None else None
             )
-        return len(servers)
+        for server_id, error in unusable.items():
+            self._servers.pop(server_id, None)
+            self._port_ranges.pop(server_id, None)
+            self._unusable_servers.add(server_id)
+            report_item_failure(_LOOP, f"server {server_id}", error, "left out of the snapshot")
+        return len(servers) + len(unusable)
 
     # -- workloads -------------------------------------------------------------------
     def _read_workloads(self, session: Session, since: int | None) -> int:
@@ -239,30 +268,52 @@ class SnapshotCache:
         schedulable = _w.status.in_(_SCHEDULABLE)
         allocations: dict[str, list[Any]] = defaultdict(list)
         if since is None:
-            rows = session.execute(select(*WORKLOAD_COLUMNS).where(schedulable)).all()
+            query = select(*WORKLOAD_COLUMNS).where(schedulable)
             queries = [
                 select(*ALLOCATION_COLUMNS).join(_w, _w.id == _a.workload_id).where(schedulable)
             ]
         else:
             changed = _changed(_w.change_mark, _w.id, since, self._recheck_workloads)
-            rows = session.execute(select(*WORKLOAD_COLUMNS).where(changed)).all()
-            if not rows:
+            query = select(*WORKLOAD_COLUMNS).where(changed)
+        # Rows that cannot be read, or whose allocations cannot: set aside (SetAside).
+        rows, unreadable = read_isolating(session, query, _w.id)
+        if since is not None:
+            if not rows and not unreadable:
                 return 0
             # By id lists: SQLite, without statistics, would rather walk the status index.
             queries = [
                 select(*ALLOCATION_COLUMNS).where(_a.workload_id.in_(ids))
                 for ids in _chunks([row.id for row in rows if row.status in _SCHEDULABLE])
             ]
-        for query in queries:
-            for alloc in session.execute(query):
+        for alloc_query in queries:
+            allocs, bad_allocs = read_isolating(session, alloc_query, _a.workload_id)
+            unreadable.update(bad_allocs)
+            for alloc in allocs:
                 allocations[alloc.workload_id].append(alloc)
         for row in rows:
             if since is not None:
                 self._forget_workload(row.id)
+            if self._unusable:
+                self._unusable.pop(row.id, None)
             if row.status in _SCHEDULABLE:
-                entry = cached_workload(row, allocations.get(row.id, ()))
-                self._remember_workload(row.id, entry)
-        return len(rows)
+                error = unreadable.pop(row.id, None) if unreadable else None
+                if error is None:
+                    try:
+                        entry = cached_workload(row, allocations.get(row.id, ()))
+                    except Exception as exc:  # its node selector, say: set aside
+                        error = exc
+                    else:
+                        self._remember_workload(row.id, entry)
+                        continue
+                self._unusable[row.id] = SetAside(row.status, error)
+        if unreadable:  # not even their rows could be read: their status alone, if it can
+            statuses = _statuses_of(session, list(unreadable))
+            for workload_id, error in unreadable.items():
+                self._forget_workload(workload_id)
+                status = statuses.get(workload_id)
+                if status is None or status in _SCHEDULABLE:
+                    self._unusable[workload_id] = SetAside(status, error)
+        return len(rows) + len(unreadable)
 
     def _forget_workload(self, workload_id: str) -> None:
         old = self._workloads.pop(workload_id, None)
@@ -286,20 +337,23 @@ class SnapshotCache:
         whether servers, workloads were dropped."""
         servers_gone: list[str] = []
         count = session.scalar(select(func.count()).select_from(ServerRow))
-        if count != len(self._servers):
+        if count != len(self._servers) + len(self._unusable_servers):
             present = set(session.scalars(select(_s.id)))
             servers_gone = [i for i in self._servers if i not in present]
             for server_id in servers_gone:
                 del self._servers[server_id]
                 self._port_ranges.pop(server_id, None)
+            self._unusable_servers &= present
         workloads_gone: list[str] = []
         schedulable = _w.status.in_(_SCHEDULABLE)
         count = session.scalar(select(func.count()).select_from(WorkloadRow).where(schedulable))
-        if count != len(self._workloads):
+        if count != len(self._workloads) + len(self._unusable):
             present = set(session.scalars(select(_w.id).where(schedulable)))
             workloads_gone = [i for i in self._workloads if i not in present]
             for workload_id in workloads_gone:
                 self._forget_workload(workload_id)
+            for workload_id in [i for i in self._unusable if i not in present]:
+                del self._unusable[workload_id]  # failed meanwhile, or gone
         return bool(servers_gone), bool(workloads_gone)
 
     # -- the result ------------------------------------------------------------------
@@ -327,6 +381,7 @@ class SnapshotCache:
             # A copy: the cache changes on the next refresh while a cycle still applies.
             seen=dict(self._seen),
             docker_servers=docker_servers,
+            set_aside=dict(self._unusable),
         )
 
 
@@ -349,6 +404,14 @@ def _begin_snapshot(session: Session) -> int:
         return int(conn.execute(query).scalar_one())
     clock = session.scalar(select(ChangeClockRow.value).where(ChangeClockRow.id == 1))
     return int(clock or 0) + 1
+
+
+def _statuses_of(session: Session, workload_ids: list[str]) -> dict[str, str]:
+    """The status of each workload whose status column can be read."""
+    rows, _unreadable = read_isolating(
+        session, select(_w.id, _w.status).where(_w.id.in_(workload_ids)), _w.id
+    )
+    return {workload_id: status for workload_id, status in rows}
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:

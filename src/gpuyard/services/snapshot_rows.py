@@ -103,6 +103,17 @@ class QueueState:
     #: Docker servers (id -> their own host port range or None): their admissions stop at
     #: ``scheduled`` and take host ports; every other server starts replicas at once.
     docker_servers: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    #: Workloads left out because their rows could not be read or converted.
+    set_aside: dict[str, SetAside] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A workload the snapshot leaves out: its row (or an allocation of it) could not be
+    read, or not turned into the scheduler's types. The scheduling service fails it."""
+
+    status: str | None  # None: not even its status could be read
+    error: Exception
 
 
 class CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full load
@@ -130,8 +141,20 @@ def server_view(row: Any, gpus: Iterable[GpuDevice]) -> ServerView:
             row.alloc_cpu_milli, row.alloc_ram_mib, row.alloc_storage_mib, row.alloc_gpu_milli
         ),
         gpus=tuple(gpus),
-        labels=dict(row.labels or {}),
+        labels=text_map(row.labels),
     )
+
+
+def text_map(value: Any) -> dict[str, str]:
+    """Labels or a node selector as stored (a JSON object of text); ValueError for any
+    other shape, which the engine could not compare or hash."""
+    if not value:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("expected a JSON object of text values")
+    return dict(value)
 
 
 def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
@@ -168,7 +191,7 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
             "name": row.name,
             "gpu_model": row.gpu_model,
             "cluster_id": row.cluster_id,
-            "node_selector": dict(row.node_selector or {}),
+            "node_selector": text_map(row.node_selector),
             "team_id": row.team_id,
             "gang": row.gang,
             "preemptible": row.preemptible,

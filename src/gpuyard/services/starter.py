@@ -9,7 +9,9 @@ servers, then records them.
    and the workload's version) and moves the workload to running once every replica has
    a container. A definitive refusal (unknown image, no GPU runtime...) fails the workload
    with the agent's problem; an unreachable agent is left to the next tick and the health
-   loop.
+   loop. A replica whose spec cannot be built or sent, or whose container cannot be
+   recorded, fails its workload with a reason (``services/item_failures.py``); the tick
+   goes on with the others.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from gpuyard.log import get_logger
 from gpuyard.runtimes.docker import AgentError, AgentUnreachable
 from gpuyard.services.allocations import record_teardown, release_workload
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.item_failures import (
+    blames_item,
+    fail_workload,
+    failure_reason,
+    report_item_failure,
+)
 from gpuyard.services.replica_specs import ReplicaJob, docker_server_ids, load_replica_jobs
 from gpuyard.services.workload_transitions import record_change, transition_workload
 from gpuyard.store.runtime_tables import ContainerTeardownRow
@@ -35,26 +43,50 @@ log = get_logger(__name__)
 _HOLDING = [s.value for s in HOLDS_RESOURCES]
 #: Containers created per tick (the rest wait for the next one).
 BATCH = 32
+_LOOP = "starter"
 
 
 def start_scheduled(ctx: ServiceContext) -> int:
     """One tick; returns how many containers were recorded."""
-    jobs = _replicas_to_start(ctx)
+    unbuildable: list[tuple[AllocationRow, Exception]] = []
+    jobs = _replicas_to_start(ctx, unbuildable)
+    for allocation, exc in unbuildable:
+        _give_up(ctx, allocation.workload_id, exc, "its container spec could not be built")
     started = 0
     for job in jobs:
         try:
-            handle = ctx.agents.runtime.start(job.spec)
-        except AgentUnreachable as exc:
-            log.info("start_deferred", workload_id=job.workload_id, error=exc.detail)
-            continue
-        except (AgentError, NotFound) as exc:
-            _record_failure(ctx, job, exc)
-            continue
-        started += record_started(ctx, job, handle, "started")
+            started += _start(ctx, job)
+        except Exception as exc:  # this replica's own problem: the others go on
+            if not blames_item(exc):
+                log.info("start_deferred", workload_id=job.workload_id, error=str(exc)[:200])
+                continue
+            _give_up(ctx, job.workload_id, exc, "its container could not be started")
     return started
 
 
-def _replicas_to_start(ctx: ServiceContext) -> list[ReplicaJob]:
+def _start(ctx: ServiceContext, job: ReplicaJob) -> int:
+    try:
+        handle = ctx.agents.runtime.start(job.spec)
+    except AgentUnreachable as exc:
+        log.info("start_deferred", workload_id=job.workload_id, error=exc.detail)
+        return 0
+    except (AgentError, NotFound) as exc:
+        _record_failure(ctx, job, exc)
+        return 0
+    return record_started(ctx, job, handle, "started")
+
+
+def _give_up(ctx: ServiceContext, workload_id: str, exc: Exception, what: str) -> None:
+    """Log once and fail the workload (its reservation released, any container it has
+    torn down), so that the replica does not come back every tick."""
+    report_item_failure(_LOOP, workload_id, exc, what)
+    reason = failure_reason(f"{what} by the starter", exc)
+    fail_workload(ctx, workload_id, reason, loop=_LOOP, expect=HOLDS_RESOURCES)
+
+
+def _replicas_to_start(
+    ctx: ServiceContext, unbuildable: list[tuple[AllocationRow, Exception]]
+) -> list[ReplicaJob]:
     with ctx.db.read() as session:
         servers = docker_server_ids(session, ["online", "draining"])
         if not servers:
@@ -77,7 +109,7 @@ def _replicas_to_start(ctx: ServiceContext) -> list[ReplicaJob]:
             (server_id, workload_id) for server_id, workload_id in session.execute(query)
         }
         ready = [a for a in allocations if (a.server_id, a.workload_id) not in tearing_down]
-        return load_replica_jobs(session, ready) if ready else []
+        return load_replica_jobs(session, ready, unbuildable) if ready else []
 
 
 def record_started(

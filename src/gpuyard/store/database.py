@@ -169,3 +169,9 @@ def lost_lock_race(exc: DBAPIError) -> bool:
     """Whether ``exc`` is PostgreSQL refusing a statement over a lock race (a deadlock or
     a serialization failure) rather than a real error."""
     return getattr(exc.orig, "sqlstate", None) in _LOST_LOCK_RACE
+
+
+def row_unreadable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is SQLite failing to hand over a row's text (bytes that are not
+    UTF-8, written by something other than gpuyard): the row's fault, not the database's."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and "decode" in str(exc.orig)
