@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gpuyard.domain.emails import InvalidEmail, normalise_email
+
+IPNetwork = IPv4Network | IPv6Network
 
 _UNSAFE_SECRETS = {"changethis", "secret", "changeme", ""}
 
@@ -35,11 +41,20 @@ class Settings(BaseSettings):
     #: (auth/caller_cache.py); changes made by this process apply at once. 0 = off.
     caller_cache_s: float = Field(default=2.0, ge=0)
     invite_ttl_hours: float = Field(default=72.0, gt=0)
-    # Login throttling (per process): attempts per IP, failures per account.
+    #: How long a team admin's invitation to join a team waits for the user's answer.
+    team_invitation_ttl_hours: float = Field(default=24.0 * 7, gt=0, le=24.0 * 90)
+    # Login throttling (per process, auth/login_throttle.py): attempts per client address;
+    # failures per account from one address; failures per account from all addresses.
     login_ip_max_attempts: int = Field(default=30, ge=1)
     login_ip_window_s: float = Field(default=60.0, gt=0)
     login_account_max_failures: int = Field(default=5, ge=1)
     login_account_window_s: float = Field(default=300.0, gt=0)
+    login_account_total_max_failures: int = Field(default=100, ge=1)
+    login_account_total_window_s: float = Field(default=3600.0, gt=0)
+    #: Comma-separated addresses and CIDR networks of reverse proxies whose
+    #: X-Forwarded-For is believed (api/client_address.py); empty = none, the peer is the
+    #: client.
+    trusted_proxies: str = ""
 
     scheduler_profile: str = "pack"
     scheduler_interval_s: float = 2.0
@@ -95,6 +110,20 @@ class Settings(BaseSettings):
             return f"postgresql+psycopg://{rest}"
         return value or None
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
+    @field_validator("admin_email")
+    @classmethod
+    def _check_admin_email(cls, value: str) -> str:
+        try:
+            return normalise_email(value)
+        except InvalidEmail as exc:
+            raise ValueError(f"GPUYARD_ADMIN_EMAIL: {exc}") from exc
+
     @field_validator("port_ranges")
     @classmethod
     def _check_port_ranges(cls, value: str) -> str:
@@ -114,6 +143,10 @@ class Settings(BaseSettings):
         return parse_port_ranges(self.port_ranges)
 
     @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_trusted_proxies(self.trusted_proxies)
+
+    @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "gpuyard.db"
 
@@ -128,6 +161,22 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+
+@cache
+def parse_trusted_proxies(text: str) -> tuple[IPNetwork, ...]:
+    """ "10.0.0.5, 172.16.0.0/12, ::1" -> the networks (a lone address is a /32 or /128);
+    ValueError naming the entry that is neither an address nor a CIDR network."""
+    networks: list[IPNetwork] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"GPUYARD_TRUSTED_PROXIES: {item!r} is neither an IP address nor a CIDR "
+                "network (e.g. 10.0.0.5 or 172.16.0.0/12)"
+            ) from None
+    return tuple(networks)
 
 
 def parse_port_range(text: str) -> tuple[int, int]:

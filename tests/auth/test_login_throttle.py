@@ -32,12 +32,89 @@ def test_blocked_attempts_do_not_extend_the_block() -> None:
 
 def test_account_failures_are_keyed_case_insensitively_and_cleared_by_success() -> None:
     throttle = LoginThrottle(ip_limit=100, ip_window_s=60, account_limit=2, account_window_s=300)
-    throttle.record_failure("Dev@Example.com", 0)
-    throttle.record_failure("dev@example.com ", 1)
+    throttle.record_failure("1.1.1.1", "Dev@Example.com", 0)
+    throttle.record_failure("1.1.1.1", "dev@example.com ", 1)
     with pytest.raises(RateLimited):
         throttle.begin_attempt("1.1.1.1", "DEV@example.com", 2)
-    throttle.record_success("dev@example.com")
+    throttle.record_success("1.1.1.1", "dev@example.com")
     throttle.begin_attempt("1.1.1.1", "dev@example.com", 3)
+
+
+def _hammer(throttle: LoginThrottle, ip: str, account: str, now: float) -> bool:
+    """One wrong password from ``ip``; False when it was refused before being checked."""
+    try:
+        throttle.begin_attempt(ip, account, now)
+    except RateLimited:
+        return False
+    throttle.record_failure(ip, account, now)
+    return True
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere() -> None:
+    throttle = LoginThrottle(
+        ip_limit=30, ip_window_s=60, account_limit=5, account_window_s=300, total_limit=100
+    )
+    # An attacker at 1.2.3.4 guesses for an hour, as fast as the limits let them.
+    tried = sum(_hammer(throttle, "1.2.3.4", "admin@x", t) for t in range(0, 3600, 2))
+    assert tried == 5 * 3600 // 300  # five per five minutes, far below the total
+    with pytest.raises(RateLimited):
+        throttle.begin_attempt("1.2.3.4", "admin@x", 3599)
+    throttle.begin_attempt("5.6.7.8", "admin@x", 3599)  # the owner, elsewhere
+    throttle.record_success("5.6.7.8", "admin@x")
+
+
+def test_over_the_total_only_addresses_without_failures_may_try() -> None:
+    throttle = LoginThrottle(
+        ip_limit=30,
+        ip_window_s=60,
+        account_limit=5,
+        account_window_s=300,
+        total_limit=10,
+        total_window_s=3600,
+    )
+    for i in range(2):  # two attackers reach the account's total
+        assert [_hammer(throttle, f"10.0.0.{i}", "admin@x", i) for _ in range(5)] == [True] * 5
+    # Their pair windows pass, but they failed within the hour: still refused.
+    with pytest.raises(RateLimited) as refused:
+        throttle.begin_attempt("10.0.0.0", "admin@x", 400)
+    assert refused.value.retry_after == 3600 - 400
+    # The owner at a fresh address may try, and does get in.
+    throttle.begin_attempt("5.6.7.8", "admin@x", 400)
+    throttle.record_success("5.6.7.8", "admin@x")
+    # After the hour the attackers' failures have left the window.
+    throttle.begin_attempt("10.0.0.0", "admin@x", 3601)
+
+
+def test_distributed_guessing_is_bounded_however_many_addresses() -> None:
+    total = 10
+    throttle = LoginThrottle(
+        ip_limit=30, ip_window_s=60, account_limit=5, account_window_s=300, total_limit=total
+    )
+    tried = sum(_hammer(throttle, f"10.0.{i // 250}.{i % 250}", "admin@x", 1) for i in range(500))
+    assert tried == 2 * total  # the total, then as many first tries from fresh addresses
+    with pytest.raises(RateLimited):
+        throttle.begin_attempt("5.6.7.8", "admin@x", 2)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        pytest.param("2001:db8::1", "2001:db8::ffff:1", True, id="ipv6-same-64"),
+        pytest.param("2001:db8::1", "2001:db8:0:1::1", False, id="ipv6-other-64"),
+        pytest.param("::ffff:1.2.3.4", "1.2.3.4", True, id="ipv4-mapped"),
+        pytest.param("1.2.3.4", "1.2.3.5", False, id="ipv4-neighbours"),
+    ],
+)
+def test_addresses_are_keyed_by_host_and_ipv6_by_its_64(
+    first: str, second: str, shared: bool
+) -> None:
+    throttle = LoginThrottle(ip_limit=1, ip_window_s=60, account_limit=5, account_window_s=300)
+    throttle.begin_attempt(first, "a@x", 0)
+    if shared:
+        with pytest.raises(RateLimited):
+            throttle.begin_attempt(second, "b@x", 1)
+    else:
+        throttle.begin_attempt(second, "b@x", 1)
 
 
 def test_memory_is_bounded_by_sweeping_empty_windows() -> None:

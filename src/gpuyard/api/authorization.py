@@ -32,6 +32,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from gpuyard.api.client_address import client_ip
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, allows, is_public, roles_allowed
 from gpuyard.domain.errors import Forbidden, Unauthenticated
@@ -60,10 +61,6 @@ class ClientOrigin:
     """Where an anonymous request came from (for throttling and the audit log)."""
 
     ip: str | None
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 class Authorize:
@@ -128,7 +125,7 @@ class AuthorizeSocket(Authorize):
                 token = cookie
             if not token:
                 raise Unauthenticated("send a bearer token, a token parameter or the session")
-            ip = websocket.client.host if websocket.client else None
+            ip = client_ip(websocket)
             caller = resolve_caller(ctx, token, ip)
             if not allows(caller.role, caller.user_id, self.permission):
                 raise Forbidden(f"the {caller.role.value} role may not do this")

@@ -1,13 +1,30 @@
-"""Login throttling: sliding windows per client IP and per account, kept in memory.
+"""Login throttling: sliding windows kept in memory, per client address and per account.
 
-- per IP: at most ``ip_limit`` login attempts (any outcome) per ``ip_window_s``;
-- per account: at most ``account_limit`` failed logins per ``account_window_s``; a
-  successful login clears the account's failures.
+- per address: at most ``ip_limit`` login attempts (any outcome, any account) per
+  ``ip_window_s``;
+- per account from one address: at most ``account_limit`` failed logins per
+  ``account_window_s``; a successful login from that address clears them. Five wrong
+  passwords from 1.2.3.4 close the account to 1.2.3.4 only: the owner elsewhere is not
+  locked out by someone else's guessing;
+- per account from all addresses: at most ``total_limit`` failures per ``total_window_s``
+  (slower and larger). Over it, the account is closed to every address that failed on it
+  within that window, and stays open to addresses that did not (the owner at a fresh
+  address still logs in) - but those first tries have a budget of ``total_limit`` per
+  window of their own. So an attacker with one or a few addresses cannot lock the owner
+  out (one address makes at most ``account_limit`` failures per ``account_window_s``,
+  below the total), and one with many addresses gets at most ``2 * total_limit`` guesses
+  per account per ``total_window_s``, however many addresses they have. A success does
+  not reset the account's total (the owner logging in must not give an attacker a fresh
+  budget).
+
+Addresses are keyed as the client address resolved by api/client_address.py; IPv6
+addresses by their /64 network (one host usually holds a whole /64, so per-address
+limits keyed by single IPv6 addresses would be free to dodge).
 
 An attempt over a limit is refused before the password is checked (429 with
-Retry-After: the seconds until the oldest counted attempt leaves its window) and is not
-counted itself. Accounts are keyed by the email as typed (lower-cased), whether or not
-the account exists, so throttling reveals nothing about which accounts exist.
+Retry-After: the seconds until the limit it hit lets it through again) and is not counted
+itself. Accounts are keyed by the normalised email as typed, whether or not the account
+exists, so throttling reveals nothing about which accounts exist.
 
 The windows live in each process: with N API processes an attacker gets N times the
 budget. That still turns an online guessing attack from thousands of tries a second into
@@ -19,6 +36,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from ipaddress import ip_address, ip_network
 
 from gpuyard.domain.errors import RateLimited
 
@@ -47,6 +65,11 @@ class SlidingWindow:
                 self._live(known, now)  # drops the key when its window is empty
         self._hits.setdefault(key, deque()).append(now)
 
+    def empty_after(self, key: str, now: float) -> float | None:
+        """Seconds until ``key`` has no hit in its window, or None when it has none now."""
+        hits = self._live(key, now)
+        return None if hits is None else hits[-1] + self.window_s - now
+
     def clear(self, key: str) -> None:
         self._hits.pop(key, None)
 
@@ -64,38 +87,91 @@ class SlidingWindow:
 
 class LoginThrottle:
     def __init__(
-        self, ip_limit: int, ip_window_s: float, account_limit: int, account_window_s: float
+        self,
+        ip_limit: int,
+        ip_window_s: float,
+        account_limit: int,
+        account_window_s: float,
+        total_limit: int = 100,
+        total_window_s: float = 3600.0,
     ) -> None:
         self._by_ip = SlidingWindow(ip_limit, ip_window_s)
-        self._by_account = SlidingWindow(account_limit, account_window_s)
+        #: Failures on one account from one address.
+        self._by_pair = SlidingWindow(account_limit, account_window_s)
+        #: Failures on one account from all addresses, up to its total.
+        self._by_account = SlidingWindow(total_limit, total_window_s)
+        #: Failures from addresses with no earlier failure, while over the total.
+        self._first_tries = SlidingWindow(total_limit, total_window_s)
+        #: The last failure on one account from one address, for a total's window.
+        self._failed_from = SlidingWindow(1, total_window_s)
         self._lock = threading.Lock()
 
     def begin_attempt(self, ip: str | None, account: str, now: float) -> None:
         """Count an attempt from ``ip``, or raise RateLimited if a limit is reached."""
+        ip_key, account_key = _ip_key(ip), _account_key(account)
+        pair = _pair_key(ip_key, account_key)
         with self._lock:
             waits = [
-                self._by_ip.retry_after(_ip_key(ip), now),
-                self._by_account.retry_after(_account_key(account), now),
+                self._by_ip.retry_after(ip_key, now),
+                self._by_pair.retry_after(pair, now),
+                self._total_wait(pair, account_key, now),
             ]
             wait = max((w for w in waits if w is not None), default=None)
             if wait is not None:
                 raise RateLimited(
                     "too many login attempts; try again later", retry_after=max(1, math.ceil(wait))
                 )
-            self._by_ip.hit(_ip_key(ip), now)
+            self._by_ip.hit(ip_key, now)
 
-    def record_failure(self, account: str, now: float) -> None:
+    def record_failure(self, ip: str | None, account: str, now: float) -> None:
+        account_key = _account_key(account)
+        pair = _pair_key(_ip_key(ip), account_key)
         with self._lock:
-            self._by_account.hit(_account_key(account), now)
+            self._by_pair.hit(pair, now)
+            self._failed_from.clear(pair)  # only the last failure matters
+            self._failed_from.hit(pair, now)
+            if self._by_account.retry_after(account_key, now) is None:
+                self._by_account.hit(account_key, now)
+            else:
+                self._first_tries.hit(account_key, now)
 
-    def record_success(self, account: str) -> None:
+    def record_success(self, ip: str | None, account: str) -> None:
+        pair = _pair_key(_ip_key(ip), _account_key(account))
         with self._lock:
-            self._by_account.clear(_account_key(account))
+            self._by_pair.clear(pair)
+            self._failed_from.clear(pair)
+
+    def _total_wait(self, pair: str, account: str, now: float) -> float | None:
+        """How long the account's total keeps this address out; None when it does not."""
+        over = self._by_account.retry_after(account, now)
+        if over is None:
+            return None
+        failed_here = self._failed_from.empty_after(pair, now)
+        if failed_here is not None:
+            return min(over, failed_here)
+        first_tries = self._first_tries.retry_after(account, now)
+        return None if first_tries is None else min(over, first_tries)
 
 
 def _ip_key(ip: str | None) -> str:
-    return ip or "unknown"
+    """The address, or for IPv6 its /64 network; IPv4-mapped IPv6 as IPv4."""
+    if not ip:
+        return "unknown"
+    try:
+        address = ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _account_key(account: str) -> str:
     return account.strip().lower()
+
+
+def _pair_key(ip_key: str, account_key: str) -> str:
+    return f"{ip_key}|{account_key}"  # an address key never holds "|"

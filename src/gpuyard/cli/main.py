@@ -85,7 +85,15 @@ def serve(
     console.print(
         f"gpuyard {__version__} on http://{settings.host}:{settings.port}  (API docs: /api/docs)"
     )
-    uvicorn.run(create_app(ctx), host=settings.host, port=settings.port, log_level="warning")
+    # The app finds the client address itself (api/client_address.py, trusting only
+    # GPUYARD_TRUSTED_PROXIES); uvicorn's own X-Forwarded-For handling stays off.
+    uvicorn.run(
+        create_app(ctx),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 @app.command()

@@ -1,5 +1,13 @@
 """API tokens: created by a user for scripts, shown once, stored as a SHA-256 digest,
-listable and revocable by their owner, optionally expiring."""
+listable and revocable by their owner, optionally expiring.
+
+Only a login session creates tokens; an API token cannot. A token that could mint tokens
+would let whoever holds a leaked one keep access after it is revoked or expires (mint a
+fresh one, without expiry, first). Capping the child's expiry at the parent's and
+revoking children with their parent would close that too, but would also make a token
+that rotates itself pointless (its replacement dies with it) while adding a family tree
+to every revocation; refusing is the same guarantee, stated plainly. A script that needs
+a new token gets it from a person's login (the dashboard, or ``gpuyard login``)."""
 
 from __future__ import annotations
 
@@ -7,10 +15,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from gpuyard.auth.caller import Caller
+from gpuyard.auth.caller import Caller, CredentialKind
 from gpuyard.auth.opaque_tokens import digest, display_prefix, new_api_token
 from gpuyard.auth.permissions import Permission, Target
-from gpuyard.domain.errors import Conflict, NotFound
+from gpuyard.domain.errors import Conflict, Forbidden, NotFound
 from gpuyard.services.access import check_object
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
@@ -24,6 +32,13 @@ def create_api_token(
     ctx: ServiceContext, caller: Caller, name: str, expires_in_days: int | None
 ) -> tuple[ApiTokenRow, str]:
     """Returns the row and the token itself, which is never shown again."""
+    credential = caller.credential
+    if credential is not None and credential.kind is CredentialKind.API_TOKEN:
+        raise Forbidden(
+            "an API token cannot create API tokens (a leaked token could otherwise outlive "
+            "its revocation); create tokens from a login session: the dashboard, or "
+            "`gpuyard login` then POST /api/v1/tokens"
+        )
     now = ctx.now()
     token = new_api_token()
     with ctx.db.write() as session:

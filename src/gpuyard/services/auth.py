@@ -12,6 +12,7 @@ from gpuyard.auth.opaque_tokens import digest, is_api_token
 from gpuyard.auth.passwords import hash_password, needs_rehash, verify_password
 from gpuyard.auth.roles import Role
 from gpuyard.auth.tokens import AccessToken, decode_access_token, issue_access_token
+from gpuyard.domain.emails import email_lookup_keys, login_key
 from gpuyard.domain.errors import Conflict, Unauthenticated
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
@@ -33,26 +34,32 @@ class LoginResult:
 def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> LoginResult:
     """Check credentials; the same error (and timing) for an unknown user, a wrong
     password and a deactivated account, so the answer does not reveal which accounts
-    exist. Throttled per IP and per account (auth/login_throttle.py)."""
+    exist. Throttled per address, per account and address, and per account
+    (auth/login_throttle.py). The email is normalised as when accounts are made
+    (domain/emails.py), and accounts stored by earlier versions are found too."""
     now = ctx.now()
-    ctx.login_throttle.begin_attempt(ip, email, now.timestamp())
+    keys = email_lookup_keys(email)
+    account = login_key(email)  # throttled and audited under one name per address
+    ctx.login_throttle.begin_attempt(ip, account, now.timestamp())
     with ctx.db.read() as session:
-        user = session.scalar(select(UserRow).where(func.lower(UserRow.email) == email.lower()))
+        user = session.scalars(
+            select(UserRow).where(func.lower(UserRow.email).in_(keys)).order_by(UserRow.id)
+        ).first()
     # argon2 takes tens of milliseconds: never inside a write transaction.
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
-        ctx.login_throttle.record_failure(email, now.timestamp())
+        ctx.login_throttle.record_failure(ip, account, now.timestamp())
         with ctx.db.write() as session:
             record_audit(
                 session,
-                AuditActor(None, email.lower(), ip),
+                AuditActor(None, account, ip),
                 "auth.login_failed",
                 "user",
                 user.id if user else None,
                 now,
             )
         raise Unauthenticated(_BAD_LOGIN)
-    ctx.login_throttle.record_success(email)
+    ctx.login_throttle.record_success(ip, account)
     new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
     access = issue_access_token(ctx.secret_key, user.id, ctx.settings.access_token_minutes, now)
     with ctx.db.write() as session:
@@ -125,6 +132,10 @@ def _resolve_session(ctx: ServiceContext, token: str, now: datetime) -> Caller:
         if session.get(RevokedSessionRow, claims.jti) is not None:
             raise Unauthenticated("this session was logged out; log in again")
         user = session.get(UserRow, claims.user_id)
+    changed = user.credentials_changed_at if user is not None else None
+    if changed is not None and (claims.issued_at is None or claims.issued_at < as_utc(changed)):
+        # iat carries microseconds (auth/tokens.py): a login just after the change passes.
+        raise Unauthenticated("the password changed after this session began; log in again")
     credential = Credential(CredentialKind.SESSION, claims.jti, claims.expires_at)
     return _caller(user, None, credential)
 

@@ -71,6 +71,8 @@ class ServiceContext:
             s.login_ip_window_s,
             s.login_account_max_failures,
             s.login_account_window_s,
+            s.login_account_total_max_failures,
+            s.login_account_total_window_s,
         )
         self.agents = AgentPool(self.db, self.secret_box)
         self.callers = CallerCache(s.caller_cache_s)

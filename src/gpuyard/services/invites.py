@@ -13,11 +13,12 @@ from gpuyard.auth.opaque_tokens import digest, new_invite_code
 from gpuyard.auth.passwords import hash_password
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.auth.roles import Role
+from gpuyard.domain.emails import email_lookup_keys
 from gpuyard.domain.errors import Conflict, Forbidden, InvalidInput
 from gpuyard.services.access import may
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.users import add_user_row, email_taken
+from gpuyard.services.users import add_user_row, email_taken, valid_email
 from gpuyard.store.base import as_utc
 from gpuyard.store.identity_tables import InviteRow, TeamMemberRow, TeamRow, UserRow
 
@@ -34,7 +35,7 @@ def create_invite(
 ) -> tuple[InviteRow, str]:
     """Create an invite; returns the row and the code (shown once, stored hashed)."""
     now = ctx.now()
-    email = email.strip().lower()
+    email = valid_email(email)
     with ctx.db.write() as session:
         # Admins invite into any team or none; team admins only into a team they run.
         if not may(session, caller, Permission.INVITE_CREATE, Target(team_id=team_id)):
@@ -89,7 +90,7 @@ def register(
     """Create an account from a valid invite: unknown, used and expired codes are refused,
     each with its own message, and a code works once even under concurrent use."""
     now = ctx.now()
-    email = email.strip().lower()
+    email = valid_email(email)
     ctx.login_throttle.begin_attempt(ip, email, now.timestamp())
     password_hash = hash_password(password)  # slow: outside the transaction
     try:
@@ -108,7 +109,7 @@ def register(
                     f"this invite code expired at {expires_at.isoformat(timespec='seconds')}; "
                     "ask for a new one",
                 )
-            if invite.email != email:
+            if invite.email.lower() not in email_lookup_keys(email):  # older invites too
                 raise InvalidInput.for_field("email", "this invite is for another email address")
             # Claim the code first: a concurrent registration with it waits on this row
             # (PostgreSQL) or on the write lock (SQLite), then finds it used.
@@ -122,6 +123,8 @@ def register(
                 raise InvalidInput.for_field("invite_code", "this invite code was already used")
             if username and session.scalar(select(UserRow.id).where(UserRow.username == username)):
                 raise InvalidInput.for_field("username", f"{username!r} is taken")
+            if email_taken(session, email):  # under another form (an earlier version's)
+                raise Conflict(f"an account for {email} already exists")
             user = UserRow(
                 email=email,
                 username=username,
@@ -149,6 +152,6 @@ def register(
             )
     except InvalidInput as exc:
         if any(e.field == "invite_code" for e in exc.errors):
-            ctx.login_throttle.record_failure(email, now.timestamp())
+            ctx.login_throttle.record_failure(ip, email, now.timestamp())
         raise
     return user

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.passwords import hash_password
 from gpuyard.auth.roles import Role
+from gpuyard.domain.emails import InvalidEmail, email_lookup_keys, normalise_email
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
@@ -20,8 +21,17 @@ from gpuyard.store.workload_tables import WorkloadRow
 
 
 def email_taken(session: Session, email: str) -> bool:
-    query = select(UserRow.id).where(func.lower(UserRow.email) == email.strip().lower())
+    """Whether an account exists under any form of ``email`` (domain/emails.py)."""
+    query = select(UserRow.id).where(func.lower(UserRow.email).in_(email_lookup_keys(email)))
     return session.scalar(query) is not None
+
+
+def valid_email(email: str) -> str:
+    """The normal form of an address entering the system; 422 on ``email`` otherwise."""
+    try:
+        return normalise_email(email)
+    except InvalidEmail as exc:
+        raise InvalidInput.for_field("email", str(exc)) from None
 
 
 def add_user_row(session: Session, user: UserRow) -> None:
@@ -89,9 +99,11 @@ def create_user(
     username: str | None,
 ) -> UserRow:
     now = ctx.now()
-    email = email.strip().lower()
+    email = valid_email(email)
     password_hash = hash_password(password)  # slow: outside the transaction
     with ctx.db.write() as session:
+        if email_taken(session, email):
+            raise Conflict(f"an account for {email} already exists")
         if username and _username_taken(session, username):
             raise InvalidInput.for_field("username", f"{username!r} is taken")
         row = UserRow(
@@ -141,8 +153,11 @@ def update_user(ctx: ServiceContext, caller: Caller, user_id: str, changes: User
             details["username"] = changes.username
             row.username = changes.username
         if new_hash is not None:
+            # Ends every login session of the account issued before now (services/auth.py
+            # _resolve_session): whoever had the old password is out.
             details["password_changed"] = True
             row.password_hash = new_hash
+            row.credentials_changed_at = now
         record_audit(session, AuditActor.of(caller), "user.update", "user", row.id, now, details)
     ctx.callers.clear()  # a new role or a disabled account applies to the next request
     return row

@@ -5,13 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from gpuyard.api.schemas.common import RequestModel
+from gpuyard.domain.emails import InvalidEmail, normalise_email
 
+
+def _email(value: str) -> str:
+    try:
+        return normalise_email(value)
+    except InvalidEmail as exc:
+        raise PydanticCustomError("email", "{reason}", {"reason": str(exc)}) from None
+
+
+#: An address that names an account (domain/emails.py): validated, and replaced by its
+#: normal form (lower case, IDNA domain).
 Email = Annotated[
     str,
-    Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["dev@example.com"]),
+    Field(
+        min_length=3,
+        max_length=320,
+        examples=["dev@example.com"],
+        json_schema_extra={"format": "email"},
+    ),
+    AfterValidator(_email),
 ]
 NewPassword = Annotated[
     str, Field(min_length=8, max_length=1024, description="8 characters or more")
