@@ -11,7 +11,9 @@ from gpuyard.api.schemas.workloads import (
     WorkloadEventPublic,
     WorkloadPublic,
 )
+from gpuyard.auth.caller import Caller
 from gpuyard.domain.resources import MIB_PER_GB, Resources
+from gpuyard.services.access import visible_env
 from gpuyard.services.names import DisplayNames
 from gpuyard.store.base import as_utc
 from gpuyard.store.conversions import server_allocated, server_capacity, workload_request
@@ -63,7 +65,8 @@ def server_public(row: ServerRow) -> ServerPublic:
     )
 
 
-def workload_public(row: WorkloadRow, names: DisplayNames) -> WorkloadPublic:
+def workload_public(row: WorkloadRow, names: DisplayNames, reader: Caller) -> WorkloadPublic:
+    """``reader``: who asks; env values are secrets outside the owner (visible_env)."""
     request = workload_request(row)
     placements = [
         PlacementPublic(
@@ -88,7 +91,8 @@ def workload_public(row: WorkloadRow, names: DisplayNames) -> WorkloadPublic:
         reason_code=row.reason_code,
         image=row.image,
         command=row.command,
-        env=dict(row.env or {}),
+        env=visible_env(reader, row),
+        plain_env=list(row.plain_env_keys or []),
         ports=_ports_public(row, names),
         cpu=request.cpu,
         ram_gb=request.ram_gb,

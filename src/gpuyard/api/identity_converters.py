@@ -6,8 +6,10 @@ from gpuyard.api.converters import user_public
 from gpuyard.api.schemas.audit import AuditEventPublic
 from gpuyard.api.schemas.auth import CurrentUserPublic, TeamMembershipPublic
 from gpuyard.api.schemas.identity import InvitePublic, Quota, TeamMemberPublic, TeamPublic
+from gpuyard.api.schemas.team_invitations import MyTeamInvitationPublic, TeamInvitationPublic
 from gpuyard.api.schemas.tokens import ApiTokenCreated, ApiTokenPublic
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
+from gpuyard.services.team_invitations import JoinedTeam, MyInvitation, PendingInvitation
 from gpuyard.services.teams import TeamView
 from gpuyard.services.users import TeamMembership
 from gpuyard.store.audit_tables import AuditEventRow
@@ -47,7 +49,38 @@ def team_public(view: TeamView) -> TeamPublic:
             TeamMemberPublic(user_id=user.id, email=user.email, is_team_admin=is_admin)
             for user, is_admin in view.members
         ],
+        pending_invitations=[pending_invitation_public(i) for i in view.invitations],
         created_at=as_utc(team.created_at),
+    )
+
+
+def pending_invitation_public(item: PendingInvitation) -> TeamInvitationPublic:
+    return TeamInvitationPublic(
+        id=item.id,
+        user_id=item.user_id,
+        email=item.email,
+        is_team_admin=item.is_team_admin,
+        invited_by=item.invited_by,
+        created_at=item.created_at,
+        expires_at=item.expires_at,
+    )
+
+
+def my_invitation_public(item: MyInvitation) -> MyTeamInvitationPublic:
+    return MyTeamInvitationPublic(
+        id=item.id,
+        team_id=item.team_id,
+        team_name=item.team_name,
+        is_team_admin=item.is_team_admin,
+        invited_by_email=item.invited_by_email,
+        created_at=item.created_at,
+        expires_at=item.expires_at,
+    )
+
+
+def joined_team_public(joined: JoinedTeam) -> TeamMembershipPublic:
+    return TeamMembershipPublic(
+        team_id=joined.team.id, team_name=joined.team.name, is_team_admin=joined.is_team_admin
     )
 
 

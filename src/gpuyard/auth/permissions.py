@@ -34,6 +34,10 @@ class Permission(StrEnum):
     TEAM_CREATE = "team.create"
     TEAM_MANAGE = "team.manage"
     TEAM_SET_QUOTA = "team.set_quota"
+    #: Make a user a member without their acceptance (others invite: team.invite).
+    TEAM_ADD_MEMBER = "team.add_member"
+    #: See, accept and decline one's own team invitations.
+    TEAM_JOIN = "team.join"
     # The fleet.
     FLEET_READ = "fleet.read"
     CLUSTER_MANAGE = "cluster.manage"
@@ -44,6 +48,9 @@ class Permission(StrEnum):
     WORKLOAD_CREATE = "workload.create"
     WORKLOAD_READ = "workload.read"
     WORKLOAD_CHANGE = "workload.change"
+    #: Read the values of a workload's env (others see the keys, values masked, except
+    #: the keys its owner marked plain).
+    WORKLOAD_READ_ENV = "workload.read_env"
     # Oversight.
     AUDIT_READ = "audit.read"
 
@@ -110,6 +117,9 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.TEAM_CREATE: Rule(_ADMIN),
     Permission.TEAM_MANAGE: Rule(_TEAM_ADMINS),
     Permission.TEAM_SET_QUOTA: Rule(_ADMIN),
+    # Team admins invite; the invited user's acceptance (team.join) makes the membership.
+    Permission.TEAM_ADD_MEMBER: Rule(_ADMIN),
+    Permission.TEAM_JOIN: Rule(_OWN),
     Permission.FLEET_READ: Rule(_EVERYONE),
     Permission.CLUSTER_MANAGE: Rule(_FLEET),
     Permission.SERVER_MANAGE: Rule(_FLEET),
@@ -125,6 +135,8 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.WORKLOAD_CHANGE: Rule(
         {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.OWN}
     ),
+    # Env values are write-only secrets outside their owner: admins and operators too.
+    Permission.WORKLOAD_READ_ENV: Rule(_OWN),
     Permission.AUDIT_READ: Rule(_FLEET),
 }
 

@@ -25,6 +25,9 @@ from gpuyard.domain.errors import Forbidden, NotFound
 from gpuyard.store.identity_tables import TeamMemberRow, TeamRow
 from gpuyard.store.workload_tables import WorkloadRow
 
+#: What a reader who may not see an env value gets in its place.
+ENV_MASK = "********"
+
 
 def load_membership(session: Session, user_id: str) -> Membership:
     rows = session.execute(
@@ -111,3 +114,14 @@ def visible_teams(caller: Caller) -> ColumnElement[bool]:
 
 def workload_target(row: WorkloadRow) -> Target:
     return Target(owner_id=row.owner_id, team_id=row.team_id)
+
+
+def visible_env(caller: Caller, row: WorkloadRow) -> dict[str, str]:
+    """The workload's env as ``caller`` may read it (WORKLOAD_READ_ENV): every key, and
+    the values only for its owner; others see the values of the keys the owner marked
+    plain, the rest masked. (The runtime gets the real values: replica_specs.py.)"""
+    env = dict(row.env or {})
+    if allows(caller.role, caller.user_id, Permission.WORKLOAD_READ_ENV, workload_target(row)):
+        return env
+    plain = set(row.plain_env_keys or ())
+    return {key: value if key in plain else ENV_MASK for key, value in env.items()}

@@ -1,10 +1,14 @@
 """Teams: members (some of them team admins), a read-sharing flag, and an optional quota
-the scheduler enforces (services/scheduling.py reads the quota columns)."""
+the scheduler enforces (services/scheduling.py reads the quota columns).
+
+Only admins add a user to a team directly; a team admin who lists a new user invites them
+(services/team_invitations.py), since members' work becomes readable to the team."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -13,9 +17,11 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.domain.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
-from gpuyard.services.access import check_object, may, visible_teams
+from gpuyard.services import team_invitations
+from gpuyard.services.access import check_object, may, membership_for, visible_teams
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.team_invitations import PendingInvitation
 from gpuyard.store.identity_tables import TeamMemberRow, TeamRow, UserRow
 
 
@@ -57,6 +63,8 @@ class TeamChanges:
 class TeamView:
     team: TeamRow
     members: list[tuple[UserRow, bool]]  # (user, is_team_admin)
+    #: Unexpired invitations; only for callers who may manage the team (else empty).
+    invitations: list[PendingInvitation] = field(default_factory=list)
 
 
 def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int | None]:
@@ -82,7 +90,7 @@ def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int |
     return units
 
 
-def _set_members(session: Session, team_id: str, members: list[MemberSpec]) -> None:
+def _check_members(session: Session, members: list[MemberSpec]) -> None:
     ids = [m.user_id for m in members]
     known = set(session.scalars(select(UserRow.id).where(UserRow.id.in_(ids))))
     errors = [
@@ -94,11 +102,39 @@ def _set_members(session: Session, team_id: str, members: list[MemberSpec]) -> N
         errors.append(FieldError("members", "a user is listed twice"))
     if errors:
         raise InvalidInput.for_fields(errors)
+
+
+def _set_members(
+    session: Session,
+    caller: Caller,
+    team_id: str,
+    members: list[MemberSpec],
+    now: datetime,
+    invitation_ttl: timedelta,
+) -> dict[str, object]:
+    """Make ``members`` the team's member list, as far as the caller may: admins add users
+    directly; anyone else (a team admin) keeps, re-flags or removes current members and
+    invites the others. Returns the audit details. The team's row must be locked."""
+    _check_members(session, members)
+    if may(session, caller, Permission.TEAM_ADD_MEMBER, Target(team_id=team_id)):
+        joined, invited = members, []
+    else:
+        current = set(
+            session.scalars(select(TeamMemberRow.user_id).where(TeamMemberRow.team_id == team_id))
+        )
+        joined = [m for m in members if m.user_id in current]
+        invited = [m for m in members if m.user_id not in current]
     session.execute(delete(TeamMemberRow).where(TeamMemberRow.team_id == team_id))
-    for m in members:
+    for m in joined:
         session.add(
             TeamMemberRow(team_id=team_id, user_id=m.user_id, is_team_admin=m.is_team_admin)
         )
+    team_invitations.drop_invitations(session, team_id, [m.user_id for m in joined])
+    for m in invited:
+        team_invitations.invite(
+            session, caller, team_id, m.user_id, m.is_team_admin, now, invitation_ttl
+        )
+    return {"members": [vars(m) for m in joined], "invited": [vars(m) for m in invited]}
 
 
 def _members_of(session: Session, team_ids: list[str]) -> dict[str, list[tuple[UserRow, bool]]]:
@@ -121,18 +157,32 @@ def list_teams(
     with ctx.db.read() as session:
         count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         teams = session.scalars(query.order_by(TeamRow.name).limit(limit).offset(offset)).all()
-        members = _members_of(session, [t.id for t in teams])
-        return [TeamView(t, members[t.id]) for t in teams], count
+        return _views(session, caller, list(teams), ctx.now()), count
 
 
 def get_team(ctx: ServiceContext, caller: Caller, team_id: str) -> TeamView:
     with ctx.db.read() as session:
         team = _load_team(session, caller, team_id, Permission.TEAM_READ)
-        return TeamView(team, _members_of(session, [team.id])[team.id])
+        return _views(session, caller, [team], ctx.now())[0]
 
 
-def _load_team(session: Session, caller: Caller, team_id: str, permission: Permission) -> TeamRow:
-    team = session.get(TeamRow, team_id)
+def _views(session: Session, caller: Caller, teams: list[TeamRow], now: datetime) -> list[TeamView]:
+    """Teams with their members, and their pending invitations where the caller manages."""
+    members = _members_of(session, [t.id for t in teams])
+    mine = membership_for(session, caller, Permission.TEAM_MANAGE)
+    managed = [
+        t.id
+        for t in teams
+        if may(session, caller, Permission.TEAM_MANAGE, Target(team_id=t.id), mine)
+    ]
+    pending = team_invitations.pending_of_teams(session, managed, now)
+    return [TeamView(t, members[t.id], pending.get(t.id, [])) for t in teams]
+
+
+def _load_team(
+    session: Session, caller: Caller, team_id: str, permission: Permission, *, lock: bool = False
+) -> TeamRow:
+    team = team_invitations.lock_team(session, team_id) if lock else session.get(TeamRow, team_id)
     if team is None:
         raise NotFound.for_object("team", team_id)
     check_object(
@@ -163,12 +213,11 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> TeamRow:
         )
         session.add(team)
         session.flush()
-        _set_members(session, team.id, spec.members)
         details = {
             "name": spec.name,
             "quota": _quota_details(spec.quota),
             "members_can_read": spec.members_can_read,
-            "members": [vars(m) for m in spec.members],
+            **_set_members(session, caller, team.id, spec.members, now, _invitation_ttl(ctx)),
         }
         record_audit(session, AuditActor.of(caller), "team.create", "team", team.id, now, details)
     ctx.scheduler_wakeup.notify()
@@ -179,7 +228,7 @@ def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: Team
     """Team admins manage members and the read flag; only admins change a quota."""
     now = ctx.now()
     with ctx.db.write() as session:
-        team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE)
+        team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE, lock=True)
         details: dict[str, object] = {}
         if changes.quota_set:
             if not may(session, caller, Permission.TEAM_SET_QUOTA, Target(team_id=team.id)):
@@ -197,10 +246,14 @@ def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: Team
             details["members_can_read"] = changes.members_can_read
             team.members_can_read = changes.members_can_read
         if changes.members is not None:
-            _set_members(session, team.id, changes.members)
-            details["members"] = [vars(m) for m in changes.members]
+            ttl = _invitation_ttl(ctx)
+            details.update(_set_members(session, caller, team.id, changes.members, now, ttl))
         record_audit(session, AuditActor.of(caller), "team.update", "team", team.id, now, details)
     ctx.scheduler_wakeup.notify()
+
+
+def _invitation_ttl(ctx: ServiceContext) -> timedelta:
+    return timedelta(hours=ctx.settings.team_invitation_ttl_hours)
 
 
 def _quota_details(quota: QuotaSpec | None) -> dict[str, float | None] | None:

@@ -58,6 +58,8 @@ class WorkloadSpec:
     name: str | None = None
     command: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: Keys of ``env`` whose values others may read; the rest are secrets (owner only).
+    plain_env: list[str] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
     gpu_model: str | None = None
     priority: int = DEFAULT_PRIORITY
@@ -156,6 +158,11 @@ def _submission(
         errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
     if spec.gpu_model is not None and resources.gpu_milli == 0:
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
+    errors.extend(
+        FieldError(f"plain_env.{i}", f"{key!r} is not a key of env")
+        for i, key in enumerate(spec.plain_env)
+        if key not in spec.env
+    )
     if errors:
         return None, errors
     return _Submission(caller, spec, name, resources, ctx.now()), []
@@ -225,6 +232,7 @@ def _workload_values(item: _Submission, team_id: str | None) -> dict[str, Any]:
         "image": spec.image.strip(),
         "command": spec.command,
         "env": dict(spec.env),
+        "plain_env_keys": list(dict.fromkeys(spec.plain_env)),  # without repeats
         "ports": list(spec.ports),
         "node_selector": dict(spec.node_selector),
         "cpu_milli": res.cpu_milli,

@@ -27,7 +27,7 @@ def get_queue(
     data = [
         QueueEntryPublic(
             position=e.position,
-            workload=workload_public(e.workload, names),
+            workload=workload_public(e.workload, names, caller),
             reason=e.pending.reason,
             code=e.pending.code.value,
             reserved_server_id=e.pending.reserved_server_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
@@ -19,10 +19,11 @@ from gpuyard.api.schemas.identity import (
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import teams
+from gpuyard.services import team_invitations, teams
 
 router = APIRouter(prefix="/teams", tags=["teams"])
 Reader = Annotated[Caller, requires(Permission.TEAM_READ)]
+Manager = Annotated[Caller, requires(Permission.TEAM_MANAGE)]
 
 
 def _quota(body: QuotaBody | None) -> teams.QuotaSpec | None:
@@ -64,14 +65,12 @@ def get_team(ctx: ContextDep, caller: Reader, team_id: str) -> TeamPublic:
 
 
 @router.patch("/{team_id}", response_model=TeamPublic)
-def update_team(
-    ctx: ContextDep,
-    caller: Annotated[Caller, requires(Permission.TEAM_MANAGE)],
-    team_id: str,
-    body: TeamUpdate,
-) -> TeamPublic:
+def update_team(ctx: ContextDep, caller: Manager, team_id: str, body: TeamUpdate) -> TeamPublic:
     """Admins change anything; team admins change members and read sharing, not quota.
-    Send ``quota: null`` to remove a quota; leave it out to keep it."""
+    ``members`` is the complete list: admins add users directly; a team admin keeps,
+    re-flags or removes members, and invites the users new to the team (they join when
+    they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota; leave
+    it out to keep it."""
     changes = teams.TeamChanges(
         name=body.name,
         quota=_quota(body.quota),
@@ -81,3 +80,12 @@ def update_team(
     )
     teams.update_team(ctx, caller, team_id, changes)
     return team_public(teams.get_team(ctx, caller, team_id))
+
+
+@router.delete("/{team_id}/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+def cancel_invitation(
+    ctx: ContextDep, caller: Manager, team_id: str, invitation_id: str
+) -> Response:
+    """Withdraw a pending invitation (team admins of the team, admins)."""
+    team_invitations.cancel_invitation(ctx, caller, team_id, invitation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -30,8 +30,8 @@ Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]
 Changer = Annotated[Caller, requires(Permission.WORKLOAD_CHANGE)]
 
 
-def _public(ctx: ServiceContext, row: WorkloadRow) -> WorkloadPublic:
-    return workload_public(row, names_for_workloads(ctx, [row]))
+def _public(ctx: ServiceContext, row: WorkloadRow, caller: Caller) -> WorkloadPublic:
+    return workload_public(row, names_for_workloads(ctx, [row]), caller)
 
 
 @router.post("", response_model=WorkloadPublic, status_code=status.HTTP_201_CREATED)
@@ -43,7 +43,8 @@ async def create_workload(
     row = await workloads.create_workload_async(ctx, caller, spec)
     # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
     # without another database read (this is the busiest write path).
-    return workload_public(row, DisplayNames(users={caller.user_id: caller.email}, servers={}))
+    names = DisplayNames(users={caller.user_id: caller.email}, servers={})
+    return workload_public(row, names, caller)
 
 
 @router.get("", response_model=WorkloadsPublic)
@@ -62,12 +63,12 @@ def list_workloads(
     where = workloads.WorkloadFilter(status_, cluster_id, server_id, owner_id, team_id, name)
     rows, count = workloads.list_workloads(ctx, caller, where, limit, offset)
     names = names_for_workloads(ctx, rows)
-    return WorkloadsPublic(data=[workload_public(r, names) for r in rows], count=count)
+    return WorkloadsPublic(data=[workload_public(r, names, caller) for r in rows], count=count)
 
 
 @router.get("/{workload_id}", response_model=WorkloadPublic)
 def get_workload(ctx: ContextDep, caller: Reader, workload_id: str) -> WorkloadPublic:
-    return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
+    return _public(ctx, workloads.get_workload(ctx, caller, workload_id), caller)
 
 
 @router.patch("/{workload_id}", response_model=WorkloadPublic)
@@ -76,13 +77,13 @@ def update_workload(
 ) -> WorkloadPublic:
     changes = workload_changes.WorkloadChanges(**body.model_dump())
     workload_changes.update_workload(ctx, caller, workload_id, changes)
-    return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
+    return _public(ctx, workloads.get_workload(ctx, caller, workload_id), caller)
 
 
 @router.post("/{workload_id}/stop", response_model=WorkloadPublic)
 def stop_workload(ctx: ContextDep, caller: Changer, workload_id: str) -> WorkloadPublic:
     workload_changes.stop_workload(ctx, caller, workload_id)
-    return _public(ctx, workloads.get_workload(ctx, caller, workload_id))
+    return _public(ctx, workloads.get_workload(ctx, caller, workload_id), caller)
 
 
 @router.delete("/{workload_id}", status_code=status.HTTP_204_NO_CONTENT)

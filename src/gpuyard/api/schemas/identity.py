@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from gpuyard.api.schemas.auth import Email, NewPassword, Username, UserPublic
 from gpuyard.api.schemas.common import ObjectId, RequestModel
+from gpuyard.api.schemas.team_invitations import TeamInvitationPublic
 from gpuyard.auth.roles import Role
 from gpuyard.domain.limits import (
     MAX_INVITE_HOURS,
@@ -90,7 +91,10 @@ class TeamUpdate(RequestModel):
     quota: QuotaBody | None = Field(default=None, description="admins only; null removes the quota")
     members_can_read: bool | None = None
     members: list[TeamMemberBody] | None = Field(
-        default=None, max_length=MAX_TEAM_MEMBERS, description="the complete new member list"
+        default=None,
+        max_length=MAX_TEAM_MEMBERS,
+        description="the complete new member list; users a team admin (not an admin) adds "
+        "are invited and join when they accept (see pending_invitations)",
     )
 
 
@@ -106,6 +110,9 @@ class TeamPublic(BaseModel):
     quota: Quota
     members_can_read: bool
     members: list[TeamMemberPublic]
+    pending_invitations: list[TeamInvitationPublic] = Field(
+        description="users invited who have not answered yet (shown to who manages the team)"
+    )
     created_at: datetime
 
 

@@ -44,12 +44,16 @@ CommandArg = Annotated[str, Field(max_length=MAX_COMMAND_ARG_LENGTH)]
 
 
 class WorkloadCreate(RequestModel):
-    image: str = Field(
-        min_length=1, max_length=MAX_IMAGE_LENGTH, examples=["pytorch/pytorch:2.4"]
-    )
+    image: str = Field(min_length=1, max_length=MAX_IMAGE_LENGTH, examples=["pytorch/pytorch:2.4"])
     name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
     command: list[CommandArg] | None = Field(default=None, max_length=MAX_COMMAND_ARGS)
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
+    plain_env: list[EnvName] = Field(
+        default_factory=list,
+        max_length=MAX_ENV_ENTRIES,
+        description="keys of env whose values others who may read the workload see; "
+        "every other value is a secret shown to its owner only",
+    )
     ports: list[Port] = Field(default_factory=list, max_length=MAX_PORTS)
     cpu: Cpu = 1
     ram_gb: RamGb = 1
@@ -107,7 +111,10 @@ class WorkloadPublic(BaseModel):
     reason_code: str | None
     image: str
     command: list[str] | None
-    env: dict[str, str]
+    env: dict[str, str] = Field(
+        description="values are masked ('********') for all but the owner, except plain_env"
+    )
+    plain_env: list[str] = Field(description="keys of env whose values are not secret")
     ports: list[PortPublic]
     cpu: float
     ram_gb: float
