@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpuyard.auth import login_throttle
 from gpuyard.auth.login_throttle import LoginThrottle, SlidingWindow
 from gpuyard.domain.errors import RateLimited
 
@@ -31,13 +32,35 @@ def test_blocked_attempts_do_not_extend_the_block() -> None:
 
 
 def test_account_failures_are_keyed_case_insensitively_and_cleared_by_success() -> None:
-    throttle = LoginThrottle(ip_limit=100, ip_window_s=60, account_limit=2, account_window_s=300)
-    throttle.record_failure("1.1.1.1", "Dev@Example.com", 0)
-    throttle.record_failure("1.1.1.1", "dev@example.com ", 1)
+    throttle = LoginThrottle(ip_limit=100, ip_window_s=60, account_limit=3, account_window_s=300)
+    throttle.begin_attempt("1.1.1.1", "Dev@Example.com", 0)  # wrong password
+    throttle.begin_attempt("1.1.1.1", "dev@example.com ", 1)  # wrong password
+    right = throttle.begin_attempt("1.1.1.1", "dev@example.com", 1.5)
+    throttle.succeeded(right)  # clears the address's failures on the account
+    for t in (2, 3, 4):
+        throttle.begin_attempt("1.1.1.1", "DEV@example.com", t)
     with pytest.raises(RateLimited):
-        throttle.begin_attempt("1.1.1.1", "DEV@example.com", 2)
-    throttle.record_success("1.1.1.1", "dev@example.com")
-    throttle.begin_attempt("1.1.1.1", "dev@example.com", 3)
+        throttle.begin_attempt("1.1.1.1", "dev@example.com", 5)
+
+
+def test_a_burst_of_concurrent_guesses_cannot_outrun_the_count() -> None:
+    """Attempts count as failures as they begin: thirty guesses sent at once (none of them
+    checked yet) get no further than five."""
+    throttle = LoginThrottle(ip_limit=30, ip_window_s=60, account_limit=5, account_window_s=300)
+    let_through = 0
+    for _ in range(30):
+        try:
+            throttle.begin_attempt("1.2.3.4", "admin@x", 0)
+            let_through += 1
+        except RateLimited:
+            pass
+    assert let_through == 5
+
+
+def test_an_attempt_that_is_not_a_guess_is_not_counted() -> None:
+    throttle = LoginThrottle(ip_limit=100, ip_window_s=60, account_limit=1, account_window_s=300)
+    throttle.not_a_guess(throttle.begin_attempt("1.1.1.1", "new@x", 0))
+    throttle.begin_attempt("1.1.1.1", "new@x", 1)  # still allowed: the first did not count
 
 
 def _hammer(throttle: LoginThrottle, ip: str, account: str, now: float) -> bool:
@@ -46,7 +69,6 @@ def _hammer(throttle: LoginThrottle, ip: str, account: str, now: float) -> bool:
         throttle.begin_attempt(ip, account, now)
     except RateLimited:
         return False
-    throttle.record_failure(ip, account, now)
     return True
 
 
@@ -59,8 +81,7 @@ def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere() -> None
     assert tried == 5 * 3600 // 300  # five per five minutes, far below the total
     with pytest.raises(RateLimited):
         throttle.begin_attempt("1.2.3.4", "admin@x", 3599)
-    throttle.begin_attempt("5.6.7.8", "admin@x", 3599)  # the owner, elsewhere
-    throttle.record_success("5.6.7.8", "admin@x")
+    throttle.succeeded(throttle.begin_attempt("5.6.7.8", "admin@x", 3599))  # the owner
 
 
 def test_over_the_total_only_addresses_without_failures_may_try() -> None:
@@ -79,8 +100,7 @@ def test_over_the_total_only_addresses_without_failures_may_try() -> None:
         throttle.begin_attempt("10.0.0.0", "admin@x", 400)
     assert refused.value.retry_after == 3600 - 400
     # The owner at a fresh address may try, and does get in.
-    throttle.begin_attempt("5.6.7.8", "admin@x", 400)
-    throttle.record_success("5.6.7.8", "admin@x")
+    throttle.succeeded(throttle.begin_attempt("5.6.7.8", "admin@x", 400))
     # After the hour the attackers' failures have left the window.
     throttle.begin_attempt("10.0.0.0", "admin@x", 3601)
 
@@ -117,8 +137,33 @@ def test_addresses_are_keyed_by_host_and_ipv6_by_its_64(
         throttle.begin_attempt(second, "b@x", 1)
 
 
+def test_the_owners_usual_address_is_not_locked_out_by_any_number_of_attackers() -> None:
+    total = 10
+    throttle = LoginThrottle(
+        ip_limit=30, ip_window_s=60, account_limit=5, account_window_s=300, total_limit=total
+    )
+    throttle.succeeded(throttle.begin_attempt("5.6.7.8", "admin@x", 0))  # the owner, earlier
+    for i in range(500):  # a botnet uses up the total and the first tries
+        _hammer(throttle, f"10.0.{i // 250}.{i % 250}", "admin@x", 10)
+    with pytest.raises(RateLimited):
+        throttle.begin_attempt("9.9.9.9", "admin@x", 11)  # a fresh address: closed
+    throttle.succeeded(throttle.begin_attempt("5.6.7.8", "admin@x", 11))  # the owner's: open
+
+
 def test_memory_is_bounded_by_sweeping_empty_windows() -> None:
     window = SlidingWindow(limit=1, window_s=1)
     for i in range(20_000):
         window.hit(f"ip-{i}", float(i))
-    assert len(window._hits) <= 10_001
+    assert len(window._hits) <= 10_002
+
+
+def test_a_flood_of_live_keys_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(login_throttle, "_MAX_KEYS", 50_000)
+    window = SlidingWindow(limit=1, window_s=3600)
+    for i in range(60_000):  # all live within the hour: nothing to sweep
+        window.hit(f"ip-{i}", i / 1000)
+    assert len(window._hits) == 50_000
+    assert "ip-59999" in window._hits
+    assert "ip-0" not in window._hits

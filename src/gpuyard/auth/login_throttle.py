@@ -15,7 +15,12 @@
   below the total), and one with many addresses gets at most ``2 * total_limit`` guesses
   per account per ``total_window_s``, however many addresses they have. A success does
   not reset the account's total (the owner logging in must not give an attacker a fresh
-  budget).
+  budget). Addresses from which someone logged in to the account in the last 30 days
+  are exempt from the total (not from their own limits), so however many addresses an
+  attacker has, the owner's usual ones still get in.
+
+Every attempt let through counts as a failure at once, and a success takes it back: a
+burst of concurrent guesses cannot all slip through before the first is found wrong.
 
 Addresses are keyed as the client address resolved by api/client_address.py; IPv6
 addresses by their /64 network (one host usually holds a whole /64, so per-address
@@ -36,12 +41,20 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
 from gpuyard.domain.errors import RateLimited
 
-#: Above this many keys, windows that have emptied are swept (bounds memory).
+#: Above this many keys a window sweeps the keys whose hits have all left it, at most
+#: once per ``_SWEEP_EVERY_S`` (a sweep walks every key; under a flood of new keys it must
+#: not run on every hit).
 _SWEEP_AT = 10_000
+_SWEEP_EVERY_S = 1.0
+#: Past this many live keys the oldest are forgotten: memory stays bounded under any flood.
+_MAX_KEYS = 200_000
+#: How long an address from which someone logged in to an account stays known to it.
+KNOWN_ADDRESS_S = 30 * 24 * 3600.0
 
 
 class SlidingWindow:
@@ -51,6 +64,7 @@ class SlidingWindow:
         self.limit = limit
         self.window_s = window_s
         self._hits: dict[str, deque[float]] = {}
+        self._next_sweep = float("-inf")
 
     def retry_after(self, key: str, now: float) -> float | None:
         """Seconds until ``key`` may hit again, or None when it may now."""
@@ -60,10 +74,26 @@ class SlidingWindow:
         return hits[0] + self.window_s - now
 
     def hit(self, key: str, now: float) -> None:
-        if len(self._hits) >= _SWEEP_AT:
+        if len(self._hits) >= _SWEEP_AT and now >= self._next_sweep:
+            self._next_sweep = now + _SWEEP_EVERY_S
             for known in list(self._hits):
                 self._live(known, now)  # drops the key when its window is empty
+        while len(self._hits) >= _MAX_KEYS:
+            del self._hits[next(iter(self._hits))]  # the key first seen longest ago
         self._hits.setdefault(key, deque()).append(now)
+
+    def unhit(self, key: str, at: float) -> None:
+        """Take back the hit ``key`` made at ``at`` (a provisional count that turned out
+        not to be one)."""
+        hits = self._hits.get(key)
+        if hits is None:
+            return
+        try:
+            hits.remove(at)
+        except ValueError:
+            return
+        if not hits:
+            del self._hits[key]
 
     def empty_after(self, key: str, now: float) -> float | None:
         """Seconds until ``key`` has no hit in its window, or None when it has none now."""
@@ -85,6 +115,17 @@ class SlidingWindow:
         return hits
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """An attempt let through, counted as a failure until :meth:`LoginThrottle.succeeded`
+    or :meth:`LoginThrottle.not_a_guess` says otherwise."""
+
+    pair: str
+    account: str
+    at: float
+    in_total: bool  # counted in the account's total (else in its first tries)
+
+
 class LoginThrottle:
     def __init__(
         self,
@@ -104,10 +145,19 @@ class LoginThrottle:
         self._first_tries = SlidingWindow(total_limit, total_window_s)
         #: The last failure on one account from one address, for a total's window.
         self._failed_from = SlidingWindow(1, total_window_s)
+        #: Addresses from which someone logged in to the account: the total does not
+        #: apply to them, so no number of attacking addresses locks out the owner's usual
+        #: ones (their own per-address limits still do).
+        self._known = SlidingWindow(1, KNOWN_ADDRESS_S)
         self._lock = threading.Lock()
 
-    def begin_attempt(self, ip: str | None, account: str, now: float) -> None:
-        """Count an attempt from ``ip``, or raise RateLimited if a limit is reached."""
+    def begin_attempt(self, ip: str | None, account: str, now: float) -> LoginAttempt:
+        """Let an attempt from ``ip`` through, or raise RateLimited if a limit is reached.
+
+        The attempt counts as a failure at once, before the password is checked: a burst
+        of concurrent guesses would otherwise all pass the check before the first of them
+        is found wrong (argon2 takes tens of milliseconds). A success, or an attempt that
+        turned out not to be a guess, takes the count back."""
         ip_key, account_key = _ip_key(ip), _account_key(account)
         pair = _pair_key(ip_key, account_key)
         with self._lock:
@@ -122,29 +172,40 @@ class LoginThrottle:
                     "too many login attempts; try again later", retry_after=max(1, math.ceil(wait))
                 )
             self._by_ip.hit(ip_key, now)
-
-    def record_failure(self, ip: str | None, account: str, now: float) -> None:
-        account_key = _account_key(account)
-        pair = _pair_key(_ip_key(ip), account_key)
-        with self._lock:
             self._by_pair.hit(pair, now)
             self._failed_from.clear(pair)  # only the last failure matters
             self._failed_from.hit(pair, now)
-            if self._by_account.retry_after(account_key, now) is None:
-                self._by_account.hit(account_key, now)
-            else:
-                self._first_tries.hit(account_key, now)
+            in_total = self._by_account.retry_after(account_key, now) is None
+            (self._by_account if in_total else self._first_tries).hit(account_key, now)
+            return LoginAttempt(pair, account_key, now, in_total)
 
-    def record_success(self, ip: str | None, account: str) -> None:
-        pair = _pair_key(_ip_key(ip), _account_key(account))
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        """The password was right: the attempt was no failure, the address's failures on
+        the account are cleared (not the account's total: the owner logging in must not
+        give an attacker a fresh budget), and the address is known to the account."""
         with self._lock:
-            self._by_pair.clear(pair)
-            self._failed_from.clear(pair)
+            self._take_back(attempt)
+            self._by_pair.clear(attempt.pair)
+            self._failed_from.clear(attempt.pair)
+            self._known.clear(attempt.pair)
+            self._known.hit(attempt.pair, attempt.at)
+
+    def not_a_guess(self, attempt: LoginAttempt) -> None:
+        """The attempt failed for a reason that reveals nothing about the secret (a
+        registration whose username is taken): it does not count as a failure."""
+        with self._lock:
+            self._take_back(attempt)
+            self._by_pair.unhit(attempt.pair, attempt.at)
+            self._failed_from.unhit(attempt.pair, attempt.at)
+
+    def _take_back(self, attempt: LoginAttempt) -> None:
+        total = self._by_account if attempt.in_total else self._first_tries
+        total.unhit(attempt.account, attempt.at)
 
     def _total_wait(self, pair: str, account: str, now: float) -> float | None:
         """How long the account's total keeps this address out; None when it does not."""
         over = self._by_account.retry_after(account, now)
-        if over is None:
+        if over is None or self._known.empty_after(pair, now) is not None:
             return None
         failed_here = self._failed_from.empty_after(pair, now)
         if failed_here is not None:

@@ -40,7 +40,7 @@ def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> Log
     now = ctx.now()
     keys = email_lookup_keys(email)
     account = login_key(email)  # throttled and audited under one name per address
-    ctx.login_throttle.begin_attempt(ip, account, now.timestamp())
+    attempt = ctx.login_throttle.begin_attempt(ip, account, now.timestamp())
     with ctx.db.read() as session:
         user = session.scalars(
             select(UserRow).where(func.lower(UserRow.email).in_(keys)).order_by(UserRow.id)
@@ -48,7 +48,6 @@ def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> Log
     # argon2 takes tens of milliseconds: never inside a write transaction.
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
-        ctx.login_throttle.record_failure(ip, account, now.timestamp())
         with ctx.db.write() as session:
             record_audit(
                 session,
@@ -59,7 +58,7 @@ def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> Log
                 now,
             )
         raise Unauthenticated(_BAD_LOGIN)
-    ctx.login_throttle.record_success(ip, account)
+    ctx.login_throttle.succeeded(attempt)
     new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
     access = issue_access_token(ctx.secret_key, user.id, ctx.settings.access_token_minutes, now)
     with ctx.db.write() as session:

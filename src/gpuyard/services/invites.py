@@ -91,7 +91,8 @@ def register(
     each with its own message, and a code works once even under concurrent use."""
     now = ctx.now()
     email = valid_email(email)
-    ctx.login_throttle.begin_attempt(ip, email, now.timestamp())
+    # Counted as a failed guess of a code until the code proves good (auth/login_throttle.py).
+    attempt = ctx.login_throttle.begin_attempt(ip, email, now.timestamp())
     password_hash = hash_password(password)  # slow: outside the transaction
     try:
         with ctx.db.write() as session:
@@ -151,7 +152,11 @@ def register(
                 },
             )
     except InvalidInput as exc:
-        if any(e.field == "invite_code" for e in exc.errors):
-            ctx.login_throttle.record_failure(ip, email, now.timestamp())
+        if not any(e.field == "invite_code" for e in exc.errors):
+            ctx.login_throttle.not_a_guess(attempt)
         raise
+    except Exception:
+        ctx.login_throttle.not_a_guess(attempt)
+        raise
+    ctx.login_throttle.not_a_guess(attempt)
     return user
