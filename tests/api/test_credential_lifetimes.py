@@ -1,6 +1,7 @@
-"""Credentials end when they should: a password change ends the account's sessions, an
-API token cannot mint tokens, and a revocation reaches another process sharing the
-database within GPUYARD_CALLER_CACHE_S (at once in the process that made it)."""
+"""Credentials end when they should: a password change ends the account's sessions and
+revokes its API tokens, an API token cannot mint tokens, and a revocation reaches another
+process sharing the database within GPUYARD_CALLER_CACHE_S (at once in the process that
+made it)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,29 @@ def test_a_password_change_ends_the_accounts_sessions(
     fresh = authed_client(ctx, login(anon, "dev@example.com", NEW_PASSWORD))
     assert fresh.get("/api/v1/auth/me").status_code == 200
     assert client.get("/api/v1/auth/me").status_code == 200
+
+
+def test_a_token_minted_with_a_stolen_session_dies_with_the_password_change(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """The thief's move: before the owner notices, turn the stolen session into a token
+    that never expires. The password change revokes it with the sessions."""
+    user_id = _new_user(client)
+    anon = TestClient(create_app(ctx))
+    stolen = authed_client(ctx, login(anon, "dev@example.com", PASSWORD))
+    minted = stolen.post("/api/v1/tokens", json={"name": "backdoor"})
+    assert minted.status_code == 201, minted.text
+    backdoor = authed_client(ctx, minted.json()["token"])
+    assert backdoor.get("/api/v1/auth/me").status_code == 200
+
+    assert client.patch(f"/api/v1/users/{user_id}", json={"password": NEW_PASSWORD}).is_success
+    assert backdoor.get("/api/v1/auth/me").status_code == 401
+    audit = client.get("/api/v1/audit", params={"action": "user.update", "limit": 1}).json()
+    assert audit["data"][0]["details"]["api_tokens_revoked"] == 1
+    # A token made after the change, from a fresh session, works.
+    fresh = authed_client(ctx, login(anon, "dev@example.com", NEW_PASSWORD))
+    new_token = fresh.post("/api/v1/tokens", json={"name": "ci"}).json()["token"]
+    assert authed_client(ctx, new_token).get("/api/v1/auth/me").status_code == 200
 
 
 @sqlite_only

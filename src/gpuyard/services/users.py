@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
 from gpuyard.services.audit import AuditActor, record_audit
 from gpuyard.services.context import ServiceContext
 from gpuyard.store.identity_tables import TeamMemberRow, TeamRow, UserRow
+from gpuyard.store.token_tables import ApiTokenRow
 from gpuyard.store.workload_tables import WorkloadRow
 
 
@@ -154,10 +155,19 @@ def update_user(ctx: ServiceContext, caller: Caller, user_id: str, changes: User
             row.username = changes.username
         if new_hash is not None:
             # Ends every login session of the account issued before now (services/auth.py
-            # _resolve_session): whoever had the old password is out.
+            # _resolve_session) and revokes its API tokens: whoever had the old password,
+            # or a session stolen before the change, is out, including through a token
+            # minted with that session.
             details["password_changed"] = True
             row.password_hash = new_hash
             row.credentials_changed_at = now
+            revoked = session.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.user_id == row.id, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            details["api_tokens_revoked"] = revoked.rowcount  # type: ignore[attr-defined]
         record_audit(session, AuditActor.of(caller), "user.update", "user", row.id, now, details)
     ctx.callers.clear()  # a new role or a disabled account applies to the next request
     return row
