@@ -20,13 +20,21 @@ item (the database connection, a lock race) is not blamed on it: it is retried n
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVarTuple
 
+import httpx
 from sqlalchemy import ColumnElement, Row, Select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.orm import QueryableAttribute, Session, load_only
 
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus, can_transition
@@ -73,13 +81,25 @@ def report_item_failure(
 
 def blames_item(exc: BaseException) -> bool:
     """Whether ``exc`` says something about the item itself (its data, a guard its write
-    breaks) rather than about the database connection or a lock race: only then is the
-    item failed. Anything else is retried next tick."""
+    breaks) rather than about the database, a race or a remote system: only then is the
+    item failed. Anything else is retried next tick (a healthy workload must never be
+    failed because a pool timed out, a concurrent update won, or an agent answered
+    nonsense)."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return False
         return isinstance(exc, DataError | IntegrityError) or row_unreadable(exc)
-    return True
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        return blames_item(exc.orig)  # a value a column's own conversion refused
+    if isinstance(exc, SQLAlchemyError | OSError | json.JSONDecodeError | httpx.HTTPError):
+        # A pool timeout, a stale version, a rolled-back session; the network; an
+        # unreadable answer from an agent.
+        return False
+    return isinstance(exc, _ITEM_DATA_ERRORS)
+
+
+#: What Python raises when an item's own values are out of range or of the wrong shape.
+_ITEM_DATA_ERRORS = (ValueError, ArithmeticError, TypeError, LookupError)
 
 
 def failure_reason(what: str, exc: BaseException) -> str:
