@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     max_body_kib: int = Field(default=1024, ge=1, le=1024 * 1024)
     #: A request body that stops arriving for this long is abandoned with a 408.
     body_idle_timeout_s: float = Field(default=30.0, gt=0)
+    #: ... and one not all there this long after it began (uploads: no such deadline).
+    body_timeout_s: float = Field(default=60.0, gt=0)
     #: Offer this machine's Docker as the `local` server: on, off, or auto (on when the
     #: socket exists and answers).
     local_docker: Literal["auto", "on", "off"] = "auto"

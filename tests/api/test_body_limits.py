@@ -6,7 +6,8 @@ in-process client cannot show.
 - a chunked body that keeps coming is cut off at the limit, and the server's memory does
   not grow with what the attacker sends;
 - a body that stops arriving is abandoned with a 408 once the idle timeout passes, and the
-  server goes on answering others meanwhile.
+  server goes on answering others meanwhile; one that drips just inside the idle timeout
+  is abandoned at the whole-body deadline.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from factories.processes import serve_processes
 
 IDLE_TIMEOUT_S = 1.0
+BODY_TIMEOUT_S = 2.5
 MAX_BODY_KIB = 64
 
 
@@ -33,6 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         "GPUYARD_MAX_BODY_KIB": str(MAX_BODY_KIB),
         "GPUYARD_BODY_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+        "GPUYARD_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
         "GPUYARD_ADMIN_PASSWORD": "limits-admin-pass",
         "GPUYARD_RUN_LOOPS": "false",
     }
@@ -118,6 +121,31 @@ def test_a_body_that_stops_arriving_is_abandoned_while_others_are_served(server:
         waited = time.monotonic() - started
     assert _status_of(answer) == 408
     assert IDLE_TIMEOUT_S * 0.8 <= waited < IDLE_TIMEOUT_S + 5
+
+
+def test_a_body_that_drips_just_inside_the_idle_timeout_still_ends(server: str) -> None:
+    """The slowloris variant: a byte every half idle timeout never trips the idle check;
+    the whole-body deadline ends it."""
+    with socket.create_connection(_address(server), timeout=10) as slow:
+        slow.sendall(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n"
+        )
+        started = time.monotonic()
+        slow.settimeout(IDLE_TIMEOUT_S / 2)
+        answer = b""
+        while not answer and time.monotonic() - started < BODY_TIMEOUT_S + 5:
+            try:
+                slow.sendall(b" ")
+                answer = slow.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        waited = time.monotonic() - started
+    assert answer, "the drip was never cut off"
+    assert _status_of(answer) == 408
+    assert BODY_TIMEOUT_S * 0.8 <= waited < BODY_TIMEOUT_S + 3
 
 
 def test_a_body_within_the_limit_still_works(server: str) -> None:

@@ -10,6 +10,7 @@ from factories.app import add_user, authed_client, mint_token, sqlite_only
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import StatementError
+from starlette.websockets import WebSocketDisconnect
 
 from gpuyard.domain.text import REPLACEMENT
 from gpuyard.services.context import ServiceContext
@@ -99,3 +100,15 @@ def test_a_row_stored_by_an_older_version_renders_for_everyone(
     shown = client.get(f"/api/v1/workloads/{created.json()['id']}").json()
     assert shown["env"] == {"A": REPLACEMENT}
     assert shown["command"] == [REPLACEMENT]
+
+
+def test_nul_in_a_websocket_path_closes_the_socket_instead_of_a_500(
+    client: TestClient,
+) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/api/v1/workloads/abc%00/exec") as socket,
+    ):
+        socket.receive_text()
+    assert closed.value.code == 1008
+    assert closed.value.reason == "workload_id: must not contain NUL characters"

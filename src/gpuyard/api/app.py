@@ -73,6 +73,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         BodyLimits,
         max_body_bytes=ctx.settings.max_body_kib * 1024,
         idle_timeout_s=ctx.settings.body_idle_timeout_s,
+        total_timeout_s=ctx.settings.body_timeout_s,
     )
     install_error_handlers(app)
     install_docs_page(app)

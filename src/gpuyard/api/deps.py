@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
 
 from gpuyard.domain.errors import FieldError, InvalidInput
 from gpuyard.domain.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET
@@ -35,4 +37,7 @@ async def refuse_unstorable_params(connection: HTTPConnection) -> None:
         if reason is not None:
             errors.append(FieldError(name if unstorable_reason(name) is None else "query", reason))
     if errors:
-        raise InvalidInput.for_fields(errors)
+        problem = InvalidInput.for_fields(errors)
+        if connection.scope["type"] == "websocket":  # no HTTP answer to give: close it
+            raise WebSocketException(WS_1008_POLICY_VIOLATION, reason=problem.detail[:120])
+        raise problem

@@ -34,7 +34,7 @@ class Permission(StrEnum):
     TEAM_CREATE = "team.create"
     TEAM_MANAGE = "team.manage"
     TEAM_SET_QUOTA = "team.set_quota"
-    #: Make a user a member without their acceptance (others invite: team.invite).
+    #: Make a user a member without their acceptance (team admins invite instead).
     TEAM_ADD_MEMBER = "team.add_member"
     #: See, accept and decline one's own team invitations.
     TEAM_JOIN = "team.join"
@@ -185,3 +185,20 @@ def allows(
         case Scope.TEAM_ADMIN:
             return target.team_id is not None and target.team_id in teams.admin_of
     return False  # pragma: no cover - every Scope is matched above
+
+
+def policy_table() -> str:
+    """The policy as a Markdown table (permission, then each role's scope): docs/security.md
+    carries it, and a test keeps the two equal."""
+    roles = list(Role)
+    lines = [
+        "| permission | " + " | ".join(role.value for role in roles) + " |",
+        "| --- |" + " --- |" * len(roles),
+    ]
+    for permission, rule in POLICY.items():
+        cells = [
+            "anyone" if rule.public else (rule.scopes[r].value if r in rule.scopes else "-")
+            for r in roles
+        ]
+        lines.append(f"| `{permission.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
