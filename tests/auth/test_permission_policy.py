@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gpuyard.auth.permissions import (
@@ -12,6 +14,7 @@ from gpuyard.auth.permissions import (
     Target,
     allows,
     is_public,
+    policy_table,
 )
 from gpuyard.auth.roles import Role
 
@@ -260,3 +263,8 @@ def test_scoped_permissions_pass_the_route_check() -> None:
     # Without a target the question is "may this role do this to anything at all".
     assert allows(Role.USER, ME, Permission.TEAM_MANAGE)
     assert POLICY[Permission.TEAM_MANAGE].scopes[Role.USER] is Scope.TEAM_ADMIN
+
+
+def test_the_security_doc_carries_the_policy_as_it_is() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    assert policy_table() in doc, "regenerate the table in docs/security.md: policy_table()"
