@@ -31,6 +31,17 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("gpu_model without gpu", {**VALID, "gpu_model": "H100"}, "gpu_model"),
     ("nothing requested", {**VALID, "cpu": 0, "ram_gb": 0}, "cpu"),
     ("env values must be strings", {**VALID, "env": {"A": 1}}, "env.A"),
+    # Numbers out of range (issue 13, class 2): a duration of 1e300 was accepted, then
+    # failed the lifecycle tick for every workload, every second.
+    ("duration beyond a year", {**VALID, "duration_s": 1e300}, "duration_s"),
+    ("cpu beyond any server", {**VALID, "cpu": 1e12}, "cpu"),
+    ("storage beyond any server", {**VALID, "storage_gb": 1e300}, "storage_gb"),
+    ("gpus beyond any server", {**VALID, "gpu": 10**6}, "gpu"),
+    ("replicas beyond the maximum", {**VALID, "replicas": 10**9}, "replicas"),
+    ("env name not portable", {**VALID, "env": {"A=B": "1"}}, "env.A=B"),
+    ("too many env entries", {**VALID, "env": {f"K{i}": "v" for i in range(129)}}, "env"),
+    ("command too long", {**VALID, "command": ["x"] * 257}, "command"),
+    ("selector not a label", {**VALID, "node_selector": {"a b": "c"}}, "node_selector.a b"),
 ]
 
 
@@ -92,3 +103,66 @@ def test_bad_server_is_refused(client: TestClient, body: dict[str, Any], field: 
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
     assert client.get("/api/v1/servers").json()["count"] == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"image": "busybox", "cpu": Infinity}', "cpu"),
+        ('{"image": "busybox", "ram_gb": NaN}', "ram_gb"),
+        ('{"image": "busybox", "duration_s": -Infinity}', "duration_s"),
+    ],
+    ids=["infinity", "nan", "negative infinity"],
+)
+def test_non_finite_numbers_are_refused(client: TestClient, raw: str, field: str) -> None:
+    response = client.post(
+        "/api/v1/workloads", content=raw.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert client.get("/api/v1/workloads").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/workloads?limit=1001", "limit"),
+        ("/api/v1/workloads?offset=99999999999999999999", "offset"),
+        ("/api/v1/audit?limit=0", "limit"),
+    ],
+    ids=["limit over 1000", "offset past int64", "limit zero"],
+)
+def test_paging_out_of_range_is_a_422(client: TestClient, path: str, field: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_options_and_allow_name_every_method_of_the_path(client: TestClient) -> None:
+    """Starlette's 405 named only the first matching route's methods."""
+    options = client.options("/api/v1/workloads")
+    assert options.status_code == 204
+    assert options.headers["allow"] == "GET, OPTIONS, POST"
+    refused = client.put("/api/v1/workloads/abc")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "DELETE, GET, OPTIONS, PATCH"
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_every_operation_documents_its_errors_as_problems(client: TestClient) -> None:
+    document = client.get("/api/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {s: r for s, r in operation["responses"].items() if s.startswith(("4", "5"))}
+            assert "422" in errors, (method, path)
+            for status, response in errors.items():
+                if path == "/readyz" and status == "503":
+                    continue  # readiness answers plain JSON
+                assert list(response["content"]) == ["application/problem+json"], (path, status)
+            if operation.get("x-gpuyard-permission") not in {
+                "health",
+                "api.docs",
+                "auth.login",
+                "auth.register",
+            }:
+                assert {"401", "403"} <= set(errors), (method, path)
