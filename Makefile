@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/gpuyard serve --demo
 
-## test: install, lint, type-check, then the whole test suite
+## test: install, lint, type-check, check the layers, then the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(STAMP)
