@@ -60,8 +60,10 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = 2.0
     #: How often a process with loops checks for other processes' commits (0 = never).
     change_watch_interval_s: float = Field(default=0.2, ge=0)
-    #: One active scheduler per deployment through a lease in the database: None = on with
-    #: PostgreSQL (several processes), off with the embedded SQLite.
+    #: Every background loop with a lease (the scheduler, lifecycle, starter, health,
+    #: reconcile, cleanup) ticks in one process of the deployment at a time, through lease
+    #: rows in the database (services/loop_leases.py): None = on with PostgreSQL (several
+    #: processes), off with the embedded SQLite. The name predates the other loops' leases.
     scheduler_lease: bool | None = None
     starvation_seconds: float = 600.0
     min_runtime_seconds: float = 0.0

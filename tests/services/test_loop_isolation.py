@@ -238,7 +238,7 @@ def test_a_tick_that_keeps_failing_is_logged_once_until_it_recovers(
         elif ticks <= 5:
             raise OverflowError("date value out of range")
 
-    runner = LoopRunner([Loop("poisoned", interval_s=0.001, tick=tick, jitter=0.0)])
+    runner = LoopRunner([Loop("poisoned", interval_s=0.001, tick=tick, jitter=0.0, lease=None)])
     runner.start()
     assert enough.wait(10)
     runner.stop()

@@ -17,7 +17,7 @@ def ticks_during_a_burst(min_rest_s: float) -> int:
         nonlocal count
         count += 1
 
-    loop = Loop("burst", interval_s=10.0, tick=tick, jitter=0.0, min_rest_s=min_rest_s)
+    loop = Loop("burst", interval_s=10.0, tick=tick, jitter=0.0, lease=None, min_rest_s=min_rest_s)
     runner = LoopRunner([loop])
     runner.start()
     stop = time.monotonic() + 0.3

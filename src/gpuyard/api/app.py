@@ -31,9 +31,8 @@ from gpuyard.api.routers import (
     workloads,
 )
 from gpuyard.auth.permissions import is_public
-from gpuyard.services.background import build_loops, stop_loops
+from gpuyard.services.background import start_loops, stop_loops
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.loops import LoopRunner
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -47,9 +46,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runner = LoopRunner(build_loops(ctx)) if ctx.settings.run_loops else None
-        if runner:
-            runner.start()
+        runner = start_loops(ctx) if ctx.settings.run_loops else None
         try:
             yield
         finally:

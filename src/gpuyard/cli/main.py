@@ -109,9 +109,8 @@ def worker(
     import threading
 
     from gpuyard.log import configure_logging
-    from gpuyard.services.background import build_loops, stop_loops
+    from gpuyard.services.background import start_loops, stop_loops
     from gpuyard.services.bootstrap import build_context
-    from gpuyard.services.loops import LoopRunner
     from gpuyard.settings import Settings
 
     overrides: dict[str, object] = {}
@@ -125,8 +124,7 @@ def worker(
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    runner = LoopRunner(build_loops(ctx))
-    runner.start()
+    runner = start_loops(ctx)
     console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
     stopping.wait()
     stop_loops(ctx, runner)

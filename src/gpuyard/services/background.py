@@ -2,7 +2,9 @@
 
 `gpuyard serve` runs them beside the API (embedded mode); `gpuyard worker` runs them
 without it, so that at scale the API and the scheduler do not share one interpreter
-(DESIGN.md section 7). The database guards keep several processes running them correct.
+(DESIGN.md section 7). Each loop declares its name, interval, jitter and lease: where
+leases are on (``services/loop_leases.py``), a loop with a lease ticks in one process of
+the deployment at a time, and the database guards keep any overlap correct.
 """
 
 from __future__ import annotations
@@ -11,45 +13,98 @@ from gpuyard.services.change_watch import ChangeWatch
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.health import probe_servers
 from gpuyard.services.lifecycle import advance_lifecycles
+from gpuyard.services.loop_leases import release_leases
 from gpuyard.services.loops import Loop, LoopRunner
 from gpuyard.services.reconcile import reconcile_servers
-from gpuyard.services.scheduler_lease import give_up_scheduler_lease
+from gpuyard.services.scheduler_lease import SCHEDULER_LEASE
 from gpuyard.services.scheduling import run_scheduling_cycle
 from gpuyard.services.starter import start_scheduled
 from gpuyard.services.teardown import run_teardowns
 
+#: Each sleep is the interval +- 20 %, so processes and loops drift apart.
+JITTER = 0.2
+
 
 def build_loops(ctx: ServiceContext) -> list[Loop]:
-    """Every background loop of a process, with its interval (jitter +-20 %)."""
+    """Every background loop of a process: its name, interval, jitter, lease and tick."""
     s = ctx.settings
-    # A burst of commits (each wakes the scheduler) gives one cycle per 0.1 s at most: a
-    # cycle has a fixed cost, however few workloads arrived since the last one.
-    scheduler = Loop(
-        "scheduler",
-        s.scheduler_interval_s,
-        lambda: run_scheduling_cycle(ctx),
-        rest_ratio=1.0,
-        min_rest_s=0.1,
-    )
-    scheduler.wakeup = ctx.scheduler_wakeup
-    starter = Loop("starter", s.starter_interval_s, lambda: start_scheduled(ctx))
-    starter.wakeup = ctx.starter_wakeup
-    reconcile = Loop("reconcile", s.reconcile_interval_s, lambda: reconcile_servers(ctx))
-    reconcile.wakeup = ctx.reconcile_wakeup
     loops = [
-        scheduler,
-        Loop("lifecycle", 1.0, lambda: advance_lifecycles(ctx)),
-        starter,
-        Loop("health", s.health_interval_s, lambda: probe_servers(ctx)),
-        reconcile,
-        Loop("cleanup", s.cleanup_interval_s, lambda: run_teardowns(ctx)),
+        # The cycle takes the scheduler's lease itself; a burst of commits (each wakes it)
+        # gives one cycle per 0.1 s at most: a cycle has a fixed cost, however few
+        # workloads arrived since the last one.
+        Loop(
+            "scheduler",
+            s.scheduler_interval_s,
+            jitter=JITTER,
+            lease=SCHEDULER_LEASE,
+            tick=lambda: run_scheduling_cycle(ctx),
+            lease_taken_by_tick=True,
+            wakeup=ctx.scheduler_wakeup,
+            rest_ratio=1.0,
+            min_rest_s=0.1,
+        ),
+        # Ticks only where the scheduler does (it races the scheduler's apply otherwise).
+        Loop(
+            "lifecycle",
+            1.0,
+            jitter=JITTER,
+            lease=SCHEDULER_LEASE,
+            tick=lambda: advance_lifecycles(ctx),
+            lease_taken_by_tick=True,
+        ),
+        Loop(
+            "starter",
+            s.starter_interval_s,
+            jitter=JITTER,
+            lease="starter",
+            tick=lambda: start_scheduled(ctx),
+            wakeup=ctx.starter_wakeup,
+        ),
+        Loop(
+            "health",
+            s.health_interval_s,
+            jitter=JITTER,
+            lease="health",
+            tick=lambda: probe_servers(ctx),
+        ),
+        Loop(
+            "reconcile",
+            s.reconcile_interval_s,
+            jitter=JITTER,
+            lease="reconcile",
+            tick=lambda: reconcile_servers(ctx),
+            wakeup=ctx.reconcile_wakeup,
+        ),
+        Loop(
+            "cleanup",
+            s.cleanup_interval_s,
+            jitter=JITTER,
+            lease="cleanup",
+            tick=lambda: run_teardowns(ctx),
+        ),
     ]
-    if s.change_watch_interval_s > 0:  # other processes' commits (services/change_watch.py)
-        loops.append(Loop("change-watch", s.change_watch_interval_s, ChangeWatch(ctx)))
+    # Other processes' commits, for this process's own scheduler: so every process ticks.
+    if s.change_watch_interval_s > 0:
+        loops.append(
+            Loop(
+                "change-watch",
+                s.change_watch_interval_s,
+                jitter=JITTER,
+                lease=None,
+                tick=ChangeWatch(ctx),
+            )
+        )
     return loops
 
 
+def start_loops(ctx: ServiceContext) -> LoopRunner:
+    """Run the loops in this process, each gated by its lease."""
+    runner = LoopRunner(build_loops(ctx), ctx)
+    runner.start()
+    return runner
+
+
 def stop_loops(ctx: ServiceContext, runner: LoopRunner) -> None:
-    """Stop the loops, then hand the scheduler lease over without waiting for it to lapse."""
+    """Stop the loops, then hand their leases over without waiting for them to lapse."""
     runner.stop()
-    give_up_scheduler_lease(ctx)
+    release_leases(ctx, runner.leases() | {SCHEDULER_LEASE})

@@ -1,8 +1,11 @@
-"""Background loops: each has a name, an interval and a jitter, and runs in its own thread.
+"""Background loops: each has a name, an interval, a jitter and a lease, and runs in its
+own thread.
 
 A tick opens its own short transactions. Loops sleep on a Wakeup so services can hint
-them to run at once after a commit. One instance of a tick runs at a time per process;
-across processes the database guards (compare-and-set) keep concurrent ticks safe.
+them to run at once after a commit. One instance of a tick runs at a time per process,
+and a loop with a lease ticks in one process of the deployment at a time: the one holding
+its lease row (``services/loop_leases.py``); the others skip their ticks. The database
+guards (compare-and-set) keep ticks safe whatever the leases do.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from gpuyard.log import get_logger
-from gpuyard.services.context import Wakeup
+from gpuyard.services.context import ServiceContext, Wakeup
+from gpuyard.services.loop_leases import hold_lease
 
 log = get_logger(__name__)
 
@@ -24,7 +28,16 @@ class Loop:
     name: str
     interval_s: float
     tick: Callable[[], object]
-    jitter: float = 0.2  # +-20 % of the interval
+    _: KW_ONLY
+    #: Each sleep is the interval times 1 +- this share of it (drawn at random).
+    jitter: float
+    #: The lease that makes this loop tick in one process at a time (renewed by the runner
+    #: before each tick, for ``max(10 s, 5 intervals)``), or None where every process must
+    #: tick (per-process work such as the change watch).
+    lease: str | None
+    #: The tick takes the lease itself (the scheduling cycle and the lifecycle tick, for
+    #: the scheduler's lease), so the runner does not take it a second time per tick.
+    lease_taken_by_tick: bool = False
     wakeup: Wakeup = field(default_factory=Wakeup)
     #: After a tick of T seconds, a wake-up starts the next one no sooner than
     #: ``rest_ratio * T`` later: a loop woken by every commit (the scheduler) then coalesces
@@ -40,10 +53,15 @@ class Loop:
 
 
 class LoopRunner:
-    """Runs a set of loops in daemon threads until :meth:`stop`."""
+    """Runs a set of loops in daemon threads until :meth:`stop`.
 
-    def __init__(self, loops: list[Loop]) -> None:
+    ``ctx`` is the process whose leases gate the loops' ticks; None (tests of the runner
+    alone) ticks every loop."""
+
+    def __init__(self, loops: list[Loop], ctx: ServiceContext | None = None) -> None:
         self.loops = loops
+        self.ctx = ctx
+        self._holding: dict[str, bool] = {}  # lease name -> held at the last try
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -62,13 +80,33 @@ class LoopRunner:
         for thread in self._threads:
             thread.join(timeout)
 
+    def leases(self) -> set[str]:
+        """The leases this runner's loops take (to release on a clean stop)."""
+        return {loop.lease for loop in self.loops if loop.lease is not None}
+
+    def run_tick(self, loop: Loop) -> bool:
+        """One tick of ``loop``, unless another process holds its lease: True if it ran."""
+        if not self._may_tick(loop):
+            return False
+        loop.tick()
+        return True
+
+    def _may_tick(self, loop: Loop) -> bool:
+        if self.ctx is None or loop.lease is None or loop.lease_taken_by_tick:
+            return True
+        held = hold_lease(self.ctx, loop.lease, loop.interval_s)
+        if held != self._holding.get(loop.lease, not held):  # log changes, not every tick
+            log.info("loop_lease_taken" if held else "loop_lease_held_elsewhere", loop=loop.name)
+        self._holding[loop.lease] = held
+        return held
+
     def _run(self, loop: Loop) -> None:
         failing: str | None = None  # the error of the ticks failing in a row, if any
         failed_ticks = 0
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                loop.tick()
+                self.run_tick(loop)
             except Exception as exc:  # a failing tick must not kill the loop; log and go on
                 # Items are isolated inside the ticks (services/item_failures.py); what
                 # still fails a whole tick is logged when it starts, not on every tick.

@@ -2,23 +2,20 @@
 
 On PostgreSQL several processes may run the scheduling loop; a lease row makes one of them
 decide, so the others do not plan decisions that would go stale. Correctness never
-depends on it (every admission is a compare-and-set). With the embedded SQLite it is off
-unless ``GPUYARD_SCHEDULER_LEASE=true``.
+depends on it (every admission is a compare-and-set). The scheduling cycle and the
+lifecycle tick take it themselves (each loop's lease in general: ``services/loop_leases.py``,
+which also says when leases are on).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.leases import release_lease, try_acquire_lease
+from gpuyard.services.loop_leases import hold_lease, loop_leases_enabled, release_leases
 
 SCHEDULER_LEASE = "scheduler"
 
-
-def scheduler_lease_enabled(ctx: ServiceContext) -> bool:
-    configured = ctx.settings.scheduler_lease
-    return not ctx.db.is_sqlite if configured is None else configured
+#: The old name of the switch, which now covers every loop's lease.
+scheduler_lease_enabled = loop_leases_enabled
 
 
 def holds_scheduler_lease(ctx: ServiceContext) -> bool:
@@ -26,15 +23,9 @@ def holds_scheduler_lease(ctx: ServiceContext) -> bool:
 
     Another process holding the lease simply means this one does not plan; if it dies,
     the lease lapses after a few intervals and the next process to try takes over."""
-    if not scheduler_lease_enabled(ctx):
-        return True
-    ttl = timedelta(seconds=max(10.0, 5 * ctx.settings.scheduler_interval_s))
-    with ctx.db.write() as session:
-        return try_acquire_lease(session, SCHEDULER_LEASE, ctx.instance_id, ctx.now(), ttl)
+    return hold_lease(ctx, SCHEDULER_LEASE, ctx.settings.scheduler_interval_s)
 
 
 def give_up_scheduler_lease(ctx: ServiceContext) -> None:
     """On a clean stop: let another process take over at once."""
-    if scheduler_lease_enabled(ctx):
-        with ctx.db.write() as session:
-            release_lease(session, SCHEDULER_LEASE, ctx.instance_id, ctx.now())
+    release_leases(ctx, [SCHEDULER_LEASE])
