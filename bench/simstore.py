@@ -1,6 +1,6 @@
 """An in-memory stand-in for the database, for replays that drive the pure engine directly.
 
-It applies a cycle's decisions the way ``services/scheduling.py`` commits them (evict the
+It applies a cycle's decisions the way ``services/scheduling/cycle.py`` commits them (evict the
 victims, then reserve the preemptor's replicas on exactly the chosen devices) and hands out
 the next cycle's :class:`ClusterSnapshot`. No I/O, so a replay measures the engine alone.
 """

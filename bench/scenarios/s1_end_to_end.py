@@ -38,9 +38,9 @@ from bench.scenarios.s1_server_profile import sampled_run
 from bench.serve import free_port, post_workloads, serve, token
 from bench.stats import percentile, rate
 from gpuyard.services.bootstrap import build_context
-from gpuyard.services.scheduler_lease import give_up_scheduler_lease
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.loops.scheduler_lease import give_up_scheduler_lease
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Audit events are always one JSON object per line, whatever the console format,
-    # so they can be shipped to a log store as they are (services/audit.py).
+    # so they can be shipped to a log store as they are (services/identity/audit.py).
     audit_handler = logging.StreamHandler(sys.stderr)
     audit_handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     change_watch_interval_s: float = Field(default=0.2, ge=0)
     #: Every background loop with a lease (the scheduler, lifecycle, starter, health,
     #: reconcile, cleanup) ticks in one process of the deployment at a time, through lease
-    #: rows in the database (services/loop_leases.py): None = on with PostgreSQL (several
+    #: rows in the database (services/loops/leases.py): None = on with PostgreSQL (several
     #: processes), off with the embedded SQLite. The name predates the other loops' leases.
     scheduler_lease: bool | None = None
     starvation_seconds: float = 600.0

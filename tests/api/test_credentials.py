@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gpuyard.api.app import create_app
 from gpuyard.domain.errors import GpuyardError
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.invites import register
+from gpuyard.services.identity.invites import register
 from gpuyard.store.identity_tables import InviteRow
 from gpuyard.store.token_tables import ApiTokenRow
 

@@ -12,9 +12,9 @@ import pytest
 from factories.app import add_user, authed_client, mint_token
 from fastapi.testclient import TestClient
 
-from gpuyard.services.access import ENV_MASK
+from gpuyard.services.containers.replica_specs import spec_for
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.replica_specs import spec_for
+from gpuyard.services.identity.access import ENV_MASK
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 ENV = {"MODE": "train", "API_TOKEN": "s3cret-token", "DB_PASSWORD": "hunter2"}

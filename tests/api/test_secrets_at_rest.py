@@ -6,8 +6,8 @@ from factories.app import sqlite_only
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from gpuyard.services.clusters import cluster_kubeconfig
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.clusters import cluster_kubeconfig
 
 KUBECONFIG = """apiVersion: v1
 kind: Config

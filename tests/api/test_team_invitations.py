@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import NotFound
-from gpuyard.services import team_invitations
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity import team_invitations
 
 LONG_SESSION_MINUTES = 60 * 24 * 30  # outlives the clock moves below
 WEEK_S = 7 * 24 * 3600

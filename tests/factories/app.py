@@ -16,7 +16,7 @@ from gpuyard.auth.roles import Role
 from gpuyard.auth.tokens import issue_access_token
 from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling import CycleStats, run_scheduling_cycle
+from gpuyard.services.scheduling.cycle import CycleStats, run_scheduling_cycle
 from gpuyard.settings import Settings
 from gpuyard.store.identity_tables import UserRow
 

@@ -27,9 +27,9 @@ from gpuyard.agent.app import create_agent_app
 from gpuyard.agent.gpus import GpuReport
 from gpuyard.agent.settings import AgentSettings
 from gpuyard.domain.server_state import ClusterKind
-from gpuyard.services.clusters import create_cluster
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""What the loops report about items they set aside (services/item_failures.py)."""
+"""What the loops report about items they set aside (services/loops/item_failures.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gpuyard.services import item_failures
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.loops import item_failures
 from gpuyard.store.workload_tables import WorkloadRow
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.snapshot_loader import load_queue_state, snapshot_cache_of
-from gpuyard.services.snapshot_rows import QueueState
+from gpuyard.services.scheduling.snapshot_loader import load_queue_state, snapshot_cache_of
+from gpuyard.services.scheduling.snapshot_rows import QueueState
 
 
 def cached(ctx: ServiceContext) -> QueueState:

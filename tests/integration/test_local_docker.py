@@ -8,12 +8,12 @@ import pytest
 from factories.app import make_context, make_settings
 from support.dockerd import DockerServer
 
-from gpuyard.services.local_docker import (
+from gpuyard.services.fleet.local_docker import (
     ensure_local_server,
     local_docker_enabled,
     start_local_agent,
 )
-from gpuyard.services.servers import list_servers
+from gpuyard.services.fleet.servers import list_servers
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from factories.statements import updates_sent
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from gpuyard.services.admissions import apply_admission_batch, went_stale
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling import plan_cycle
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.scheduling.admissions import apply_admission_batch, went_stale
+from gpuyard.services.scheduling.cycle import plan_cycle
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.reservations import ReservationConflict
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gpuyard.services import audit
-from gpuyard.services.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
+from gpuyard.services.identity import audit
+from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
 from gpuyard.store.database import Database
 from gpuyard.store.migrate import upgrade_to_head
 

@@ -17,9 +17,9 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.auth.tokens import issue_access_token
 from gpuyard.domain.errors import Unauthenticated
-from gpuyard.services import auth
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.users import UserChanges, create_user, update_user
+from gpuyard.services.identity import auth
+from gpuyard.services.identity.users import UserChanges, create_user, update_user
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from factories.app import admin_caller, make_context
 
-from gpuyard.services.change_watch import ChangeWatch
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.scheduling.change_watch import ChangeWatch
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 
 
 def test_another_process_commit_wakes_the_scheduler(clock_ctx: ServiceContext) -> None:

@@ -19,8 +19,8 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import WorkloadRow
 

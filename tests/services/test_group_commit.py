@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session
 
 from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.domain.resources import Resources
-from gpuyard.services.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
-from gpuyard.services.workloads import WorkloadSpec, create_workload, create_workload_async
+from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
+from gpuyard.services.workloads.submission import (
+    WorkloadSpec,
+    create_workload,
+    create_workload_async,
+)
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.workload_tables import WorkloadEventRow, WorkloadRow
 
@@ -249,7 +253,7 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
 def test_a_submission_sets_every_column_of_the_workload_row(ctx: ServiceContext) -> None:
     """Submissions are inserted with Core from a hand-written dict: a new column must be
     added there too (or it would silently be NULL in the row and the answer)."""
-    from gpuyard.services.workloads import _Submission, _workload_values
+    from gpuyard.services.workloads.submission import _Submission, _workload_values
 
     caller = admin_caller(ctx)
     submission = _Submission(caller, WorkloadSpec(image="busybox"), "n", Resources(1000), ctx.now())

@@ -29,18 +29,18 @@ from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import GpuyardError
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.domain.workload_state import HOLDS_RESOURCES
-from gpuyard.services import servers as server_service
-from gpuyard.services.clusters import create_cluster
-from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
-from gpuyard.services.workload_changes import (
+from gpuyard.services.fleet import servers as server_service
+from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.servers import GpuSpec, SimulatedServerSpec
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.changes import (
     WorkloadChanges,
     delete_workload,
     stop_workload,
     update_workload,
 )
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.workloads.lifecycle import advance_lifecycles
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadRow

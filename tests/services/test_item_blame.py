@@ -17,7 +17,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm.exc import StaleDataError
 
-from gpuyard.services.item_failures import blames_item
+from gpuyard.services.loops.item_failures import blames_item
 
 
 def _unicode_error() -> UnicodeEncodeError:

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.lifecycle import _change, _change_batch, _Due, advance_lifecycles
+from gpuyard.services.workloads.lifecycle import _change, _change_batch, _Due, advance_lifecycles
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 

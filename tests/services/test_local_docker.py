@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpuyard.services.local_docker import local_docker_enabled
+from gpuyard.services.fleet.local_docker import local_docker_enabled
 from gpuyard.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""One bad item never stops a loop (services/item_failures.py).
+"""One bad item never stops a loop (services/loops/item_failures.py).
 
 Each test writes a poisoned row straight into the database, as an older version or a bug
 could have (the API refuses such input now), and shows that the loop fails that workload
@@ -20,12 +20,12 @@ from factories.loop_failures import FailureLog, record_failures, status_and_reas
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
-from gpuyard.services import loops
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.services.loops import Loop, LoopRunner
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.snapshot_loader import snapshot_cache_of
+from gpuyard.services.loops import runner as loops
+from gpuyard.services.loops.runner import Loop, LoopRunner
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.scheduling.snapshot_loader import snapshot_cache_of
+from gpuyard.services.workloads.lifecycle import advance_lifecycles
 from gpuyard.store.fleet_tables import ServerGpuRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 

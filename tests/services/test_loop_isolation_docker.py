@@ -1,4 +1,4 @@
-"""One bad item never stops a docker loop (services/item_failures.py): starter, health,
+"""One bad item never stops a docker loop (services/loops/item_failures.py): starter, health,
 reconcile and cleanup, ticked by hand over real agents on the session's dockerd.
 
 Each test poisons one item as an older version or a bug could have (a row written
@@ -25,11 +25,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from support.dockerd import DockerServer
 
+from gpuyard.services.containers.reconcile import reconcile_servers
+from gpuyard.services.containers.starter import start_scheduled
+from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.health import probe_servers
-from gpuyard.services.reconcile import reconcile_servers
-from gpuyard.services.starter import start_scheduled
-from gpuyard.services.teardown import run_teardowns
+from gpuyard.services.fleet.health import probe_servers
 from gpuyard.store.base import as_utc
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow

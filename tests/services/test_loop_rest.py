@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from gpuyard.services.loops import Loop, LoopRunner
+from gpuyard.services.loops.runner import Loop, LoopRunner
 
 
 def ticks_during_a_burst(min_rest_s: float) -> int:

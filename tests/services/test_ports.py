@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
-from gpuyard.services.ports import port_range_for
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.containers.ports import port_range_for
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 from gpuyard.settings import Settings, parse_port_ranges
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.identity_tables import UserRow

@@ -12,8 +12,8 @@ from factories.clock import ManualClock
 from fastapi.testclient import TestClient
 
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.services.scheduling import apply_admission, plan_cycle
+from gpuyard.services.scheduling.cycle import apply_admission, plan_cycle
+from gpuyard.services.workloads.lifecycle import advance_lifecycles
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.reservations import ReservationConflict
 

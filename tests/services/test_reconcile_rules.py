@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpuyard.agent.models import ContainerInfo
-from gpuyard.services.reconcile import killed_from_outside
+from gpuyard.services.containers.reconcile import killed_from_outside
 
 
 def exited(code: int, oom: bool = False) -> ContainerInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuyard.services.replica_specs import spec_for
+from gpuyard.services.containers.replica_specs import spec_for
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 UUIDS = {i: f"GPU-{i:08d}-aaaa-bbbb-cccc-{i:012d}" for i in range(4)}

@@ -19,25 +19,25 @@ from sqlalchemy import select
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
-from gpuyard.services import servers as server_service
 from gpuyard.services.bootstrap import build_context
-from gpuyard.services.clusters import create_cluster
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.servers import GpuSpec, SimulatedServerSpec
-from gpuyard.services.snapshot_loader import (
+from gpuyard.services.fleet import servers as server_service
+from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.servers import GpuSpec, SimulatedServerSpec
+from gpuyard.services.identity.teams import QuotaSpec, TeamSpec, create_team
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.scheduling.snapshot_loader import (
     CONFLICT_CYCLES_BEFORE_RELOAD,
     SnapshotCache,
     snapshot_cache_of,
 )
-from gpuyard.services.teams import QuotaSpec, TeamSpec, create_team
-from gpuyard.services.workload_changes import (
+from gpuyard.services.workloads.changes import (
     WorkloadChanges,
     delete_workload,
     stop_workload,
     update_workload,
 )
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadRow

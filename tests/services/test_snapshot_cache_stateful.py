@@ -17,11 +17,11 @@ from test_invariants_stateful import GPU_SIZES, ReservationMachine
 
 from gpuyard.domain.errors import GpuyardError
 from gpuyard.domain.server_state import ServerStatus
-from gpuyard.services import servers as server_service
 from gpuyard.services.bootstrap import build_context
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.workload_changes import WorkloadChanges, update_workload
-from gpuyard.services.workloads import WorkloadSpec, create_workload
+from gpuyard.services.fleet import servers as server_service
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.changes import WorkloadChanges, update_workload
+from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 
 
 class TwoProcessMachine(ReservationMachine):

@@ -16,9 +16,9 @@ from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD, make_context, make_settin
 from factories.processes import free_port
 
 from gpuyard.services.background import stop_loops
-from gpuyard.services.loops import LoopRunner
-from gpuyard.services.scheduler_lease import holds_scheduler_lease
-from gpuyard.services.scheduling import run_scheduling_cycle
+from gpuyard.services.loops.runner import LoopRunner
+from gpuyard.services.loops.scheduler_lease import holds_scheduler_lease
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
 
-from gpuyard.services.audit import AuditActor, audit_entry, record_audit, record_audit_entries
+from gpuyard.services.identity.audit import (
+    AuditActor,
+    audit_entry,
+    record_audit,
+    record_audit_entries,
+)
 from gpuyard.store.audit_log import chain_hash, entry_of, verify_audit_chain
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.database import Database

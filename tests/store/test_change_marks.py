@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
-from gpuyard.services.snapshot_loader import _begin_snapshot
+from gpuyard.services.scheduling.snapshot_loader import _begin_snapshot
 from gpuyard.store.base import new_id, utcnow
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow

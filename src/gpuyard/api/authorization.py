@@ -10,7 +10,7 @@ route (login, register, health) declares ``public(Permission.Y)`` instead. Both 
 2. resolves the caller (401 without valid credentials);
 3. asks the policy (auth/permissions.py) whether the caller's role may exercise the
    permission at all (403 when not). Ownership of one object is checked by the service,
-   with the same policy (services/access.py).
+   with the same policy (services/identity/access.py).
 
 :func:`check_route_permissions` runs when the app is built: a route that does not
 declare exactly one permission stops the server from starting.
@@ -36,8 +36,8 @@ from gpuyard.api.client_address import client_ip
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, allows, is_public, roles_allowed
 from gpuyard.domain.errors import Forbidden, Unauthenticated
-from gpuyard.services.auth import recent_caller, resolve_caller
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity.auth import recent_caller, resolve_caller
 
 SESSION_COOKIE = "gpuyard_session"
 CSRF_COOKIE = "gpuyard_csrf"

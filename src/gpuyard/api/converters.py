@@ -13,7 +13,7 @@ from gpuyard.api.schemas.workloads import (
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.resources import MIB_PER_GB, Resources
-from gpuyard.services.access import visible_env
+from gpuyard.services.identity.access import visible_env
 from gpuyard.services.names import DisplayNames
 from gpuyard.store.base import as_utc
 from gpuyard.store.conversions import server_allocated, server_capacity, workload_request

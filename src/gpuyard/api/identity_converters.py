@@ -9,9 +9,9 @@ from gpuyard.api.schemas.identity import InvitePublic, Quota, TeamMemberPublic, 
 from gpuyard.api.schemas.team_invitations import MyTeamInvitationPublic, TeamInvitationPublic
 from gpuyard.api.schemas.tokens import ApiTokenCreated, ApiTokenPublic
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
-from gpuyard.services.team_invitations import JoinedTeam, MyInvitation, PendingInvitation
-from gpuyard.services.teams import TeamView
-from gpuyard.services.users import TeamMembership
+from gpuyard.services.identity.team_invitations import JoinedTeam, MyInvitation, PendingInvitation
+from gpuyard.services.identity.teams import TeamView
+from gpuyard.services.identity.users import TeamMembership
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import as_utc
 from gpuyard.store.identity_tables import InviteRow, UserRow

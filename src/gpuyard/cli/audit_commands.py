@@ -26,7 +26,7 @@ def verify(
     ] = None,
 ) -> None:
     """Walk the audit chain; exit 1 and name the first event that does not verify."""
-    from gpuyard.services.audit import verify_audit_log
+    from gpuyard.services.identity.audit import verify_audit_log
     from gpuyard.settings import Settings
     from gpuyard.store.database import Database
 

@@ -46,7 +46,7 @@ def serve(
     from gpuyard.api.app import create_app
     from gpuyard.log import configure_logging
     from gpuyard.services.bootstrap import build_context, ensure_demo_cluster, ensure_first_admin
-    from gpuyard.services.local_docker import (
+    from gpuyard.services.fleet.local_docker import (
         ensure_local_server,
         local_docker_enabled,
         start_local_agent,

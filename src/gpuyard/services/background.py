@@ -3,23 +3,23 @@
 `gpuyard serve` runs them beside the API (embedded mode); `gpuyard worker` runs them
 without it, so that at scale the API and the scheduler do not share one interpreter
 (DESIGN.md section 7). Each loop declares its name, interval, jitter and lease: where
-leases are on (``services/loop_leases.py``), a loop with a lease ticks in one process of
+leases are on (``services/loops/leases.py``), a loop with a lease ticks in one process of
 the deployment at a time, and the database guards keep any overlap correct.
 """
 
 from __future__ import annotations
 
-from gpuyard.services.change_watch import ChangeWatch
+from gpuyard.services.containers.reconcile import reconcile_servers
+from gpuyard.services.containers.starter import start_scheduled
+from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.health import probe_servers
-from gpuyard.services.lifecycle import advance_lifecycles
-from gpuyard.services.loop_leases import release_leases
-from gpuyard.services.loops import Loop, LoopRunner
-from gpuyard.services.reconcile import reconcile_servers
-from gpuyard.services.scheduler_lease import SCHEDULER_LEASE
-from gpuyard.services.scheduling import run_scheduling_cycle
-from gpuyard.services.starter import start_scheduled
-from gpuyard.services.teardown import run_teardowns
+from gpuyard.services.fleet.health import probe_servers
+from gpuyard.services.loops.leases import release_leases
+from gpuyard.services.loops.runner import Loop, LoopRunner
+from gpuyard.services.loops.scheduler_lease import SCHEDULER_LEASE
+from gpuyard.services.scheduling.change_watch import ChangeWatch
+from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.lifecycle import advance_lifecycles
 
 #: Each sleep is the interval +- 20 %, so processes and loops drift apart.
 JITTER = 0.2

@@ -12,8 +12,8 @@ from gpuyard.auth.roles import Role
 from gpuyard.auth.secret_key import load_or_create_secret_key
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 from gpuyard.log import get_logger
-from gpuyard.services.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow

@@ -13,7 +13,7 @@ from typing import Any
 from gpuyard.auth.caller_cache import CallerCache
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
-from gpuyard.services.agents import AgentPool
+from gpuyard.services.fleet.agents import AgentPool
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database

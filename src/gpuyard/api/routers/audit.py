@@ -13,7 +13,7 @@ from gpuyard.api.identity_converters import audit_event_public
 from gpuyard.api.schemas.audit import AuditEventsPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services.audit import AuditFilter, list_audit_events
+from gpuyard.services.identity.audit import AuditFilter, list_audit_events
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

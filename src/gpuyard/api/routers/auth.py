@@ -20,8 +20,8 @@ from gpuyard.api.schemas.auth import (
 from gpuyard.api.session_cookies import clear_session_cookies, set_session_cookies
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import auth as auth_service
-from gpuyard.services import invites, users
+from gpuyard.services.identity import auth as auth_service
+from gpuyard.services.identity import invites, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -12,7 +12,7 @@ from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
 from gpuyard.api.schemas.fleet import ClusterCreate, ClusterPublic, ClustersPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import clusters as cluster_service
+from gpuyard.services.fleet import clusters as cluster_service
 
 router = APIRouter(prefix="/clusters", tags=["clusters"])
 Reader = Annotated[Caller, requires(Permission.FLEET_READ)]

@@ -12,7 +12,7 @@ from gpuyard.api.identity_converters import invite_public
 from gpuyard.api.schemas.identity import InviteCreate, InvitePublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import invites
+from gpuyard.services.identity import invites
 
 router = APIRouter(prefix="/invites", tags=["invites"])
 

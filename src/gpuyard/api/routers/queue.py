@@ -13,7 +13,7 @@ from gpuyard.api.schemas.workloads import QueueEntryPublic, QueuePublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.services.names import names_for_workloads
-from gpuyard.services.queue import queue_view
+from gpuyard.services.scheduling.queue import queue_view
 
 router = APIRouter(prefix="/queue", tags=["queue"])
 

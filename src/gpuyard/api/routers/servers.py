@@ -13,8 +13,8 @@ from gpuyard.api.schemas.fleet import ServerCreate, ServerPublic, ServersPublic,
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.server_state import ServerStatus
-from gpuyard.services import servers as server_service
-from gpuyard.services.servers import GpuSpec, ServerRegistration
+from gpuyard.services.fleet import servers as server_service
+from gpuyard.services.fleet.servers import GpuSpec, ServerRegistration
 
 router = APIRouter(prefix="/servers", tags=["servers"])
 Reader = Annotated[Caller, requires(Permission.FLEET_READ)]

@@ -16,7 +16,7 @@ from gpuyard.api.schemas.auth import TeamMembershipPublic
 from gpuyard.api.schemas.team_invitations import MyTeamInvitationsPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import team_invitations
+from gpuyard.services.identity import team_invitations
 
 router = APIRouter(prefix="/team-invitations", tags=["teams"])
 Invitee = Annotated[Caller, requires(Permission.TEAM_JOIN)]

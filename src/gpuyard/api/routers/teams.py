@@ -19,7 +19,7 @@ from gpuyard.api.schemas.identity import (
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import team_invitations, teams
+from gpuyard.services.identity import team_invitations, teams
 
 router = APIRouter(prefix="/teams", tags=["teams"])
 Reader = Annotated[Caller, requires(Permission.TEAM_READ)]

@@ -12,7 +12,7 @@ from gpuyard.api.identity_converters import api_token_created, api_token_public
 from gpuyard.api.schemas.tokens import ApiTokenCreate, ApiTokenCreated, ApiTokensPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services import api_tokens
+from gpuyard.services.identity import api_tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 Owner = Annotated[Caller, requires(Permission.TOKEN_MANAGE)]

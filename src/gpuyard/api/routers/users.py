@@ -14,7 +14,7 @@ from gpuyard.api.schemas.identity import UserCreate, UsersPublic, UserUpdate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.auth.roles import Role
-from gpuyard.services import users
+from gpuyard.services.identity import users
 
 router = APIRouter(prefix="/users", tags=["users"])
 Reader = Annotated[Caller, requires(Permission.USER_READ)]

@@ -20,9 +20,9 @@ from gpuyard.api.exec_relay import relay_exec, send_error
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import GpuyardError
-from gpuyard.services import workload_io
-from gpuyard.services.uploads import SpooledUpload
-from gpuyard.services.workload_logs import workload_log_lines
+from gpuyard.services.workloads import container_io as workload_io
+from gpuyard.services.workloads.logs import workload_log_lines
+from gpuyard.services.workloads.uploads import SpooledUpload
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
 Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]

@@ -19,9 +19,10 @@ from gpuyard.api.schemas.workloads import (
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.workload_state import WorkloadStatus
-from gpuyard.services import workload_changes, workloads
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.names import DisplayNames, names_for_workloads
+from gpuyard.services.workloads import changes as workload_changes
+from gpuyard.services.workloads import submission as workloads
 from gpuyard.store.workload_tables import WorkloadRow
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])

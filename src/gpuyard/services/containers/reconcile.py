@@ -1,0 +1,277 @@
+"""The reconcile loop: what the agents report -> workload status; and recovery.
+
+Per online (or draining) docker server, outside any transaction, the agent lists its
+gpuyard containers. Then, against the allocations the database records there:
+
+- a recorded container that exited: exit code 0 -> the workload ``succeeded`` once every
+  replica has; non-zero -> ``failed`` with the code (and OOM) in the reason; its
+  reservation is released and the containers go to the cleanup loop;
+- a recorded container that vanished while its workload should run (removed from
+  outside), or was killed from outside (exit 137/143 without an OOM kill): **recovery**
+  removes what is left and recreates it from the recorded spec on the same server (the
+  agent's create is idempotent) and records the new container with an event;
+- a gpuyard container no allocation knows (and no teardown is pending for): reported in
+  the log, and removed (with an audit event) once older than ``orphan_grace_s``.
+
+One server, container or workload never stops the rest: what fails in a way nothing
+handles is logged once and skipped; a workload whose record cannot be turned into a
+container spec, or whose finish cannot be written, is failed with a reason
+(``services/loops/item_failures.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gpuyard.agent.models import ContainerInfo
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.runtimes.docker import AgentError, make_handle, split_handle
+from gpuyard.services.containers.replica_specs import (
+    ReplicaJob,
+    docker_server_ids,
+    load_replica_jobs,
+)
+from gpuyard.services.containers.starter import record_started
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
+from gpuyard.services.loops.item_failures import (
+    blames_item,
+    fail_workload,
+    failure_reason,
+    report_item_failure,
+)
+from gpuyard.services.scheduling.allocations import release_workload
+from gpuyard.services.workloads.transitions import transition_workload
+from gpuyard.store.base import as_utc
+from gpuyard.store.runtime_tables import ContainerTeardownRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+log = get_logger(__name__)
+_LOOP = "reconcile"
+_HOLDING = [s.value for s in HOLDS_RESOURCES]
+_FINISHED_STATES = frozenset({"exited", "dead"})
+_SIGNAL_EXITS = frozenset({137, 143})
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the database says about one server: jobs for recorded containers, replicas
+    being started, and handles waiting for teardown."""
+
+    jobs: list[ReplicaJob]
+    starting: set[tuple[str, int]]
+    tearing_down: set[str]
+    #: Allocations with a container whose spec cannot be built from what is stored.
+    unbuildable: list[tuple[AllocationRow, Exception]]
+
+
+def reconcile_servers(ctx: ServiceContext) -> None:
+    """One tick of the reconcile loop, server by server."""
+    with ctx.db.read() as session:
+        servers = docker_server_ids(session, ["online", "draining"])
+    for server_id, name in servers.items():
+        try:
+            observed = ctx.agents.runtime.list(name)
+        except (AgentError, NotFound) as exc:
+            log.info("reconcile_skipped", server=name, error=str(exc))
+            continue
+        except Exception as exc:  # an answer that is not a container list
+            item = f"server {server_id}"
+            report_item_failure(_LOOP, item, exc, "containers not listed", server=name)
+            continue
+        try:
+            reconcile_server(ctx, server_id, name, observed)
+        except Exception as exc:  # the other servers are reconciled all the same
+            item = f"server {server_id}"
+            report_item_failure(_LOOP, item, exc, "not reconciled", server=name)
+
+
+def reconcile_server(
+    ctx: ServiceContext, server_id: str, server_name: str, observed: list[ContainerInfo]
+) -> None:
+    """Apply one server's observed containers (see the module docstring)."""
+    recorded = _load_recorded(ctx, server_id)
+    by_id = {c.id: c for c in observed}
+    finished: dict[str, list[tuple[int, ContainerInfo]]] = {}
+    known: set[str] = set()
+    for allocation, exc in recorded.unbuildable:  # failed: their containers are torn down
+        assert allocation.container_id is not None
+        known.add(split_handle(allocation.container_id)[1])
+        _give_up(ctx, allocation.workload_id, exc, "its container spec could not be built")
+    for job in recorded.jobs:
+        assert job.container_id is not None
+        _server, container_id = split_handle(job.container_id)
+        known.add(container_id)
+        container = by_id.get(container_id)
+        try:
+            if container is None:
+                _recover(ctx, job, "vanished")
+            elif container.state in _FINISHED_STATES and container.exit_code is not None:
+                if killed_from_outside(container):
+                    _restart_killed(ctx, job, container)
+                else:
+                    finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+        except Exception as exc:  # this replica's own problem: the others go on
+            if not blames_item(exc):
+                raise
+            _give_up(ctx, job.workload_id, exc, "its container could not be recovered")
+    if finished:
+        _apply_finished(ctx, finished)
+    for container in observed:
+        handle = make_handle(server_name, container.id)
+        if (
+            container.id in known
+            or handle in recorded.tearing_down
+            or (container.workload_id, container.replica) in recorded.starting
+        ):
+            continue
+        try:
+            _orphan(ctx, server_id, handle, container)
+        except Exception as exc:  # what the agent says of it cannot be stored, say
+            report_item_failure(_LOOP, f"container {handle}", exc, "orphan not handled")
+
+
+def _give_up(ctx: ServiceContext, workload_id: str, exc: Exception, what: str) -> None:
+    report_item_failure(_LOOP, workload_id, exc, what)
+    reason = failure_reason(f"{what} by the reconcile loop", exc)
+    fail_workload(ctx, workload_id, reason, loop=_LOOP, expect=HOLDS_RESOURCES)
+
+
+def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
+    with ctx.db.read() as session:
+        allocations = session.scalars(
+            select(AllocationRow)
+            .join(WorkloadRow, WorkloadRow.id == AllocationRow.workload_id)
+            .where(AllocationRow.server_id == server_id, WorkloadRow.status.in_(_HOLDING))
+        ).all()
+        with_container = [a for a in allocations if a.container_id]
+        unbuildable: list[tuple[AllocationRow, Exception]] = []
+        jobs = load_replica_jobs(session, with_container, unbuildable) if with_container else []
+        tearing_down = set(
+            session.scalars(
+                select(ContainerTeardownRow.handle).where(
+                    ContainerTeardownRow.server_id == server_id
+                )
+            )
+        )
+        starting = {(a.workload_id, a.replica) for a in allocations if not a.container_id}
+    return _Recorded(jobs, starting, tearing_down, unbuildable)
+
+
+def killed_from_outside(container: ContainerInfo) -> bool:
+    """Ended by SIGKILL or SIGTERM (exit 128+9 / 128+15) that gpuyard did not send: our own
+    stops release the reservation first, so a container we stop is never reconciled here.
+    An OOM kill is the workload's own failure, not an outside kill."""
+    return container.exit_code in _SIGNAL_EXITS and not container.oom_killed
+
+
+def _restart_killed(ctx: ServiceContext, job: ReplicaJob, container: ContainerInfo) -> None:
+    """Someone killed the container (``docker kill``): remove it, then recreate it."""
+    assert job.container_id is not None
+    log.warning("container_killed", workload_id=job.workload_id, exit_code=container.exit_code)
+    try:
+        ctx.agents.runtime.remove(job.container_id)
+    except (AgentError, NotFound) as exc:
+        log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
+        return
+    _recover(ctx, job, f"was killed from outside (exit {container.exit_code})")
+
+
+def _recover(ctx: ServiceContext, job: ReplicaJob, what_happened: str) -> None:
+    """The container is gone while its workload should run: recreate it, same server."""
+    log.warning("container_recovery", workload_id=job.workload_id, handle=job.container_id)
+    try:
+        handle = ctx.agents.runtime.start(job.spec)
+    except (AgentError, NotFound) as exc:
+        log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
+        return
+    record_started(ctx, job, handle, "recreated", what_happened)
+
+
+def _apply_finished(
+    ctx: ServiceContext, finished: dict[str, list[tuple[int, ContainerInfo]]]
+) -> None:
+    now = ctx.now()
+    for workload_id, replicas in finished.items():
+        try:
+            with ctx.db.write() as session:
+                workload = session.get(WorkloadRow, workload_id, populate_existing=True)
+                if workload is None or workload.status not in _HOLDING:
+                    continue
+                _finish(session, workload, replicas, now)
+        except StaleDataError:
+            continue  # changed meanwhile: the next tick sees it again
+        except Exception as exc:
+            if not blames_item(exc):
+                raise
+            _give_up(ctx, workload_id, exc, "its finished containers could not be recorded")
+    ctx.scheduler_wakeup.notify()
+
+
+def _finish(
+    session: Session,
+    workload: WorkloadRow,
+    replicas: list[tuple[int, ContainerInfo]],
+    now: datetime,
+) -> None:
+    failed = [(r, c) for r, c in replicas if c.exit_code != 0]
+    if failed:
+        replica, container = failed[0]
+        oom = " (out of memory: killed at its RAM limit)" if container.oom_killed else ""
+        reason = f"replica {replica} exited with code {container.exit_code}{oom}"
+        target = WorkloadStatus.FAILED
+    elif len(replicas) == len(workload.allocations) == workload.replicas:
+        reason, target = "every container exited with code 0", WorkloadStatus.SUCCEEDED
+    else:
+        return  # some replicas still run
+    if workload.status == WorkloadStatus.SCHEDULED.value:
+        transition_workload(session, workload, WorkloadStatus.STARTING, "container found", now)
+    if workload.status == WorkloadStatus.STARTING.value:
+        transition_workload(session, workload, WorkloadStatus.RUNNING, "container found", now)
+    release_workload(session, workload, reason=target.value)
+    details = {"exit_codes": {str(r): c.exit_code for r, c in replicas}}
+    transition_workload(session, workload, target, reason, now, details=details)
+
+
+def _orphan(ctx: ServiceContext, server_id: str, handle: str, container: ContainerInfo) -> None:
+    """A gpuyard container with no reservation: report it; remove it after the grace."""
+    created = _parse_time(container.created_at)
+    age = (ctx.now() - created).total_seconds() if created else float("inf")
+    if age < ctx.settings.orphan_grace_s:
+        log.warning("orphan_container", handle=handle, workload_id=container.workload_id)
+        return
+    try:
+        ctx.agents.runtime.remove(handle)
+    except (AgentError, NotFound) as exc:
+        log.warning("orphan_remove_failed", handle=handle, error=str(exc))
+        return
+    with ctx.db.write() as session:
+        record_audit(
+            session,
+            SYSTEM_ACTOR,
+            "container.orphan_removed",
+            "server",
+            server_id,
+            ctx.now(),
+            {"handle": handle, "workload_id": container.workload_id, "state": container.state},
+        )
+    log.warning("orphan_removed", handle=handle)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    # Docker reports nanoseconds ("...:05.123456789Z"); Python parses microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00")
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        return None

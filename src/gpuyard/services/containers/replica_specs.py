@@ -1,0 +1,124 @@
+"""Building a runtime's ReplicaSpec from what the database recorded: the workload, its
+allocation, the server's GPUs (by index -> UUID) and the host ports taken for it.
+
+Used by the starter (first start) and by recovery (recreate a vanished container from the
+same record); both call the runtime afterwards, outside the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpuyard.runtimes.base import ReplicaSpec
+from gpuyard.services.loops.item_failures import blames_item
+from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.runtime_tables import PortAllocationRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+
+@dataclass(frozen=True)
+class ReplicaJob:
+    """One replica to (re)create: where, from which record, and the spec."""
+
+    allocation_id: str
+    workload_id: str
+    server_id: str
+    server_name: str
+    container_id: str | None
+    spec: ReplicaSpec
+
+
+def spec_for(
+    workload: WorkloadRow,
+    allocation: AllocationRow,
+    server_name: str,
+    gpu_uuids: dict[int, str],
+    host_ports: dict[int, int],
+) -> ReplicaSpec:
+    """The spec of one replica; GPUs by the UUIDs of exactly the reserved indices."""
+    indices = [int(index) for index, _milli in allocation.gpu_allocation]
+    return ReplicaSpec(
+        workload_id=workload.id,
+        replica=allocation.replica,
+        name=workload.name,
+        image=workload.image,
+        command=list(workload.command) if workload.command is not None else None,
+        env=dict(workload.env or {}),
+        ports=[int(p) for p in workload.ports or []],
+        server_name=server_name,
+        cpu_milli=allocation.cpu_milli,
+        ram_mib=allocation.ram_mib,
+        storage_mib=allocation.storage_mib,
+        gpu_indices=indices,
+        gpu_uuids=[gpu_uuids[i] for i in indices if i in gpu_uuids],
+        host_ports=host_ports,
+    )
+
+
+def load_replica_jobs(
+    session: Session,
+    allocations: Iterable[AllocationRow],
+    unbuildable: list[tuple[AllocationRow, Exception]] | None = None,
+) -> list[ReplicaJob]:
+    """Specs for ``allocations`` (with their workloads loaded), in three queries.
+
+    With ``unbuildable``, an allocation whose spec cannot be built from what is stored
+    (its workload's row cannot be read, its env is not an object...) goes there with the
+    error, and the others are built; without it, the error is raised."""
+    allocations = list(allocations)
+    server_ids = {a.server_id for a in allocations}
+    names = {
+        server_id: name
+        for server_id, name in session.execute(
+            select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(server_ids))
+        )
+    }
+    uuids: dict[str, dict[int, str]] = defaultdict(dict)
+    g = ServerGpuRow
+    for server_id, index, uuid in session.execute(
+        select(g.server_id, g.gpu_index, g.uuid).where(g.server_id.in_(server_ids))
+    ):
+        uuids[server_id][index] = uuid
+    ports: dict[str, dict[int, int]] = defaultdict(dict)
+    p = PortAllocationRow
+    for allocation_id, container_port, host_port in session.execute(
+        select(p.allocation_id, p.container_port, p.host_port).where(
+            p.allocation_id.in_([a.id for a in allocations])
+        )
+    ):
+        ports[allocation_id][container_port] = host_port
+    jobs = []
+    for a in allocations:
+        try:
+            spec = spec_for(a.workload, a, names[a.server_id], uuids[a.server_id], ports[a.id])
+        except Exception as exc:
+            if unbuildable is None or not blames_item(exc):
+                raise
+            unbuildable.append((a, exc))
+            continue
+        jobs.append(
+            ReplicaJob(
+                allocation_id=a.id,
+                workload_id=a.workload_id,
+                server_id=a.server_id,
+                server_name=names[a.server_id],
+                container_id=a.container_id,
+                spec=spec,
+            )
+        )
+    return jobs
+
+
+def docker_server_ids(session: Session, statuses: Iterable[str]) -> dict[str, str]:
+    """{id: name} of docker servers in ``statuses``."""
+    query = (
+        select(ServerRow.id, ServerRow.name)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ClusterRow.kind == "docker", ServerRow.status.in_(list(statuses)))
+    )
+    return {server_id: name for server_id, name in session.execute(query)}

@@ -1,0 +1,135 @@
+"""The cleanup loop: stops (with the grace period) and removes containers whose
+reservation was released, through their agent, retrying with backoff until done.
+
+Rows come from the transaction that released the reservation (stop, delete, preemption,
+re-queue, a lost server), so the database never forgets a container it must clean up.
+
+One teardown never stops the others: one that fails in a way nothing handles (a grace
+period no timer can wait, an agent answering garbage) is logged once and retried with
+backoff like any other failure, its error recorded as storable text; one whose row cannot
+be updated is skipped alone.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.text import renderable
+from gpuyard.log import get_logger
+from gpuyard.runtimes.docker import AgentError
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.loops.item_failures import blames_item, read_isolating, report_item_failure
+from gpuyard.store.runtime_tables import ContainerTeardownRow
+
+log = get_logger(__name__)
+_LOOP = "cleanup"
+BATCH = 64
+#: Retry backoff: 5 s doubling to 5 min.
+_BACKOFF_S, _BACKOFF_MAX_S = 5.0, 300.0
+#: The attempts counter stops here (it is only shown; the backoff is long capped by then).
+_MAX_ATTEMPTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class _Teardown:
+    id: str
+    handle: str
+    grace_s: float
+    attempts: int
+
+
+def run_teardowns(ctx: ServiceContext) -> int:
+    """One tick: returns how many containers are gone for good."""
+    now = ctx.now()
+    t = ContainerTeardownRow
+    with ctx.db.read() as session:
+        rows, unreadable = read_isolating(
+            session,
+            select(t.id, t.handle, t.grace_s, t.attempts)
+            .where(t.next_attempt_at <= now)
+            .order_by(t.next_attempt_at)
+            .limit(BATCH),
+            t.id,
+        )
+        due = [_Teardown(r.id, r.handle, _grace(ctx, r.grace_s), r.attempts) for r in rows]
+    if unreadable:
+        _put_off(ctx, unreadable, now)
+    if not due:
+        return 0
+    # Stops wait out their grace period: run them side by side, not one after another.
+    with ThreadPoolExecutor(max_workers=min(8, len(due))) as pool:
+        outcomes = list(pool.map(lambda item: _tear_down(ctx, item), due))
+    try:
+        with ctx.db.write() as session:
+            for item, error in zip(due, outcomes, strict=True):
+                _record_outcome(session, item, error, now)
+    except Exception as exc:  # one row's update fails: each in a savepoint, alone
+        if not blames_item(exc):
+            raise
+        with ctx.db.write() as session:
+            for item, error in zip(due, outcomes, strict=True):
+                try:
+                    with session.begin_nested():
+                        _record_outcome(session, item, error, now)
+                except Exception as exc:
+                    if not blames_item(exc):
+                        raise
+                    report_item_failure(_LOOP, f"teardown {item.id}", exc, "outcome not recorded")
+    return sum(1 for error in outcomes if error is None)
+
+
+def _put_off(ctx: ServiceContext, unreadable: dict[str, Exception], now: datetime) -> None:
+    """Rows that cannot be read: logged once, tried again at the longest backoff (so they
+    do not take the batch's first places on every tick)."""
+    for teardown_id, exc in unreadable.items():
+        report_item_failure(_LOOP, f"teardown {teardown_id}", exc, "row not readable")
+    later = now + timedelta(seconds=_BACKOFF_MAX_S)
+    t = ContainerTeardownRow
+    with ctx.db.write() as session:
+        session.execute(update(t).where(t.id.in_(list(unreadable))).values(next_attempt_at=later))
+
+
+def _record_outcome(session: Session, item: _Teardown, error: str | None, now: datetime) -> None:
+    """Done: forget it. Failed: retry later, 5 s doubling to 5 min."""
+    t = ContainerTeardownRow
+    if error is None:
+        session.execute(delete(t).where(t.id == item.id))
+        return
+    delay = _BACKOFF_S * 2 ** min(item.attempts, 16)  # 2 ** attempts overflows a float
+    session.execute(
+        update(t)
+        .where(t.id == item.id)
+        .values(
+            attempts=min(item.attempts, _MAX_ATTEMPTS) + 1,
+            last_error=renderable(error[:2000]),  # agent text: NUL and lone surrogates out
+            next_attempt_at=now + timedelta(seconds=min(delay, _BACKOFF_MAX_S)),
+        )
+    )
+
+
+def _grace(ctx: ServiceContext, grace_s: float | None) -> float:
+    return ctx.settings.stop_grace_period_s if grace_s is None else grace_s
+
+
+def _tear_down(ctx: ServiceContext, item: _Teardown) -> str | None:
+    """Stop then remove; None when done (or already gone), else the error to retry on."""
+    runtime = ctx.agents.runtime
+    try:
+        runtime.stop(item.handle, item.grace_s)
+        runtime.remove(item.handle)
+    except NotFound:
+        return None  # the server has no agent any more: nothing left to clean up
+    except AgentError as exc:
+        log.info("teardown_retry", handle=item.handle, error=exc.detail)
+        return exc.detail
+    except Exception as exc:  # its own problem: retried with backoff, the others go on
+        report_item_failure(_LOOP, f"teardown {item.id}", exc, "not torn down", handle=item.handle)
+        return f"teardown failed ({type(exc).__name__})"
+    log.info("container_removed", handle=item.handle)
+    return None

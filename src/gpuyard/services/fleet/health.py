@@ -1,0 +1,175 @@
+"""The health loop: probes every docker server's agent, counts misses, marks a server
+offline after N consecutive misses (its workloads go lost and back to the queue, their
+reservations released) and online again when it answers; refreshes GPU utilization.
+
+Probes run outside any transaction, in parallel; each server's result is applied in its
+own short transaction. Servers in maintenance are probed but never marked offline.
+
+One server never stops the others: a probe that fails in a way no agent should (an answer
+that is not an inventory) counts as a miss, and a result that cannot be applied is logged
+once and skipped; a workload that cannot be re-queued from a lost server is failed with a
+reason (``services/loops/item_failures.py``).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gpuyard.agent.models import Inventory
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.server_state import ServerStatus
+from gpuyard.domain.text import renderable
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.runtimes.docker import AgentError
+from gpuyard.services.containers.replica_specs import docker_server_ids
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
+from gpuyard.services.loops.item_failures import (
+    blames_item,
+    fail_workload,
+    failure_reason,
+    report_item_failure,
+)
+from gpuyard.services.scheduling.allocations import release_workload
+from gpuyard.services.workloads.transitions import transition_workload
+from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+log = get_logger(__name__)
+_LOOP = "health"
+
+
+def probe_servers(ctx: ServiceContext) -> None:
+    """One tick of the health loop."""
+    with ctx.db.read() as session:
+        servers = docker_server_ids(session, [s.value for s in ServerStatus])
+    if not servers:
+        return
+    with ThreadPoolExecutor(max_workers=min(16, len(servers))) as pool:
+        results = list(pool.map(lambda server: _probe(ctx, *server), servers.items()))
+    for (server_id, name), inventory in zip(servers.items(), results, strict=True):
+        try:
+            apply_probe(ctx, server_id, inventory)
+        except Exception as exc:  # this server's result only; the others are applied
+            item = f"server {server_id}"
+            report_item_failure(_LOOP, item, exc, "probe result not applied", server=name)
+
+
+def _probe(ctx: ServiceContext, server_id: str, server_name: str) -> Inventory | None:
+    try:
+        return ctx.agents.client_for(server_name).inventory(retry=False)
+    except (AgentError, NotFound) as exc:
+        log.info("probe_missed", server=server_name, error=str(exc))
+        return None
+    except Exception as exc:  # an answer that is not an inventory: a miss all the same
+        item = f"server {server_id}"
+        report_item_failure(_LOOP, item, exc, "probe failed", server=server_name)
+        return None
+
+
+def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None) -> None:
+    """Record one probe's result for one server."""
+    now = ctx.now()
+    came_back = went_offline = False
+    stuck: list[tuple[str, Exception]] = []
+    with ctx.db.write() as session:
+        server = session.get(ServerRow, server_id, populate_existing=True)
+        if server is None:
+            return
+        if inventory is not None:
+            server.missed_probes, server.last_seen_at = 0, now
+            _refresh_utilization(session, server_id, inventory)
+            if server.status == ServerStatus.OFFLINE.value:
+                server.status = ServerStatus.ONLINE.value
+                record_audit(
+                    session,
+                    SYSTEM_ACTOR,
+                    "server.online",
+                    "server",
+                    server.id,
+                    now,
+                    {"name": server.name},
+                )
+                came_back = True
+        else:
+            server.missed_probes += 1
+            limit = ctx.settings.health_offline_after_misses
+            if server.missed_probes >= limit and server.status in (
+                ServerStatus.ONLINE.value,
+                ServerStatus.DRAINING.value,
+            ):
+                server.status = ServerStatus.OFFLINE.value
+                lost = _requeue_workloads_of(session, server, now, stuck)
+                record_audit(
+                    session,
+                    SYSTEM_ACTOR,
+                    "server.offline",
+                    "server",
+                    server.id,
+                    now,
+                    {"name": server.name, "missed_probes": server.missed_probes, "lost": lost},
+                )
+                went_offline = True
+    if came_back:
+        log.info("server_online", server_id=server_id)
+        ctx.reconcile_wakeup.notify()
+        ctx.scheduler_wakeup.notify()
+    if went_offline:
+        log.warning("server_offline", server_id=server_id)
+        ctx.scheduler_wakeup.notify()
+    for workload_id, exc in stuck:
+        report_item_failure(_LOOP, workload_id, exc, "not re-queued from a lost server")
+        reason = failure_reason("its server went offline and it could not be re-queued", exc)
+        fail_workload(ctx, workload_id, reason, loop=_LOOP, expect=HOLDS_RESOURCES)
+
+
+def _refresh_utilization(session: Session, server_id: str, inventory: Inventory) -> None:
+    g = ServerGpuRow
+    for gpu in inventory.gpus:
+        session.execute(
+            update(g)
+            .where(g.server_id == server_id, g.gpu_index == gpu.index)
+            .values(utilization_pct=gpu.utilization_gpu_pct)
+        )
+
+
+def _requeue_workloads_of(
+    session: Session, server: ServerRow, now: datetime, stuck: list[tuple[str, Exception]]
+) -> list[str]:
+    """Its workloads go lost, give back every reservation, and return to the queue; those
+    that cannot go to ``stuck``, with the error."""
+    # IN, not DISTINCT over a join: PostgreSQL cannot compare the json columns.
+    on_server = select(AllocationRow.workload_id).where(AllocationRow.server_id == server.id)
+    workloads = session.scalars(
+        select(WorkloadRow).where(
+            WorkloadRow.id.in_(on_server),
+            WorkloadRow.status.in_([s.value for s in HOLDS_RESOURCES]),
+        )
+    ).all()
+    why = f"server {renderable(server.name)} offline ({server.missed_probes} missed probes)"
+    requeued = []
+    for workload in workloads:
+        try:
+            with session.begin_nested():  # one that cannot be re-queued stays behind alone
+                release_workload(session, workload, reason="server offline")
+                transition_workload(session, workload, WorkloadStatus.LOST, why, now)
+                transition_workload(
+                    session,
+                    workload,
+                    WorkloadStatus.PENDING,
+                    f"re-queued: {why}",
+                    now,
+                    reason_code="lost",
+                )
+        except Exception as exc:
+            if not blames_item(exc):
+                raise
+            stuck.append((workload.id, exc))
+            continue
+        requeued.append(workload.id)
+    return requeued

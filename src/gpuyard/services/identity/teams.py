@@ -1,0 +1,260 @@
+"""Teams: members (some of them team admins), a read-sharing flag, and an optional quota
+the scheduler enforces (services/scheduling/cycle.py reads the quota columns).
+
+Only admins add a user to a team directly; a team admin who lists a new user invites them
+(services/identity/team_invitations.py), since members' work becomes readable to the team."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission, Target
+from gpuyard.domain.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity import team_invitations
+from gpuyard.services.identity.access import check_object, may, membership_for, visible_teams
+from gpuyard.services.identity.audit import AuditActor, record_audit
+from gpuyard.services.identity.team_invitations import PendingInvitation
+from gpuyard.store.identity_tables import TeamMemberRow, TeamRow, UserRow
+
+
+@dataclass(frozen=True)
+class QuotaSpec:
+    """A cap on what a team holds at once, in API units; None = unlimited."""
+
+    cpu: float | None = None
+    ram_gb: float | None = None
+    gpu: float | None = None
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    user_id: str
+    is_team_admin: bool = False
+
+
+@dataclass
+class TeamSpec:
+    name: str
+    quota: QuotaSpec | None = None
+    members_can_read: bool = False
+    members: list[MemberSpec] = field(default_factory=list)
+
+
+@dataclass
+class TeamChanges:
+    """Fields of a PATCH. ``quota_set`` says whether quota was sent (null = unlimited)."""
+
+    name: str | None = None
+    quota: QuotaSpec | None = None
+    quota_set: bool = False
+    members_can_read: bool | None = None
+    members: list[MemberSpec] | None = None
+
+
+@dataclass(frozen=True)
+class TeamView:
+    team: TeamRow
+    members: list[tuple[UserRow, bool]]  # (user, is_team_admin)
+    #: Unexpired invitations; only for callers who may manage the team (else empty).
+    invitations: list[PendingInvitation] = field(default_factory=list)
+
+
+def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int | None]:
+    if quota is None:
+        return None, None, None
+    errors: list[FieldError] = []
+
+    def scaled(value: float | None, unit: int, name: str) -> int | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or value < 0 or value > 1e7:
+            errors.append(FieldError(f"quota.{name}", "must be a number from 0 to 10000000"))
+            return None
+        return round(value * unit)
+
+    units = (
+        scaled(quota.cpu, 1000, "cpu"),
+        scaled(quota.ram_gb, MIB_PER_GB, "ram_gb"),
+        scaled(quota.gpu, GPU_MILLI, "gpu"),
+    )
+    if errors:
+        raise InvalidInput.for_fields(errors)
+    return units
+
+
+def _check_members(session: Session, members: list[MemberSpec]) -> None:
+    ids = [m.user_id for m in members]
+    known = set(session.scalars(select(UserRow.id).where(UserRow.id.in_(ids))))
+    errors = [
+        FieldError(f"members.{i}.user_id", f"user {m.user_id!r} does not exist")
+        for i, m in enumerate(members)
+        if m.user_id not in known
+    ]
+    if len(set(ids)) != len(ids):
+        errors.append(FieldError("members", "a user is listed twice"))
+    if errors:
+        raise InvalidInput.for_fields(errors)
+
+
+def _set_members(
+    session: Session,
+    caller: Caller,
+    team_id: str,
+    members: list[MemberSpec],
+    now: datetime,
+    invitation_ttl: timedelta,
+) -> dict[str, object]:
+    """Make ``members`` the team's member list, as far as the caller may: admins add users
+    directly; anyone else (a team admin) keeps, re-flags or removes current members and
+    invites the others. Returns the audit details. The team's row must be locked."""
+    _check_members(session, members)
+    if may(session, caller, Permission.TEAM_ADD_MEMBER, Target(team_id=team_id)):
+        joined, invited = members, []
+    else:
+        current = set(
+            session.scalars(select(TeamMemberRow.user_id).where(TeamMemberRow.team_id == team_id))
+        )
+        joined = [m for m in members if m.user_id in current]
+        invited = [m for m in members if m.user_id not in current]
+    session.execute(delete(TeamMemberRow).where(TeamMemberRow.team_id == team_id))
+    for m in joined:
+        session.add(
+            TeamMemberRow(team_id=team_id, user_id=m.user_id, is_team_admin=m.is_team_admin)
+        )
+    team_invitations.drop_invitations(session, team_id, [m.user_id for m in joined])
+    for m in invited:
+        team_invitations.invite(
+            session, caller, team_id, m.user_id, m.is_team_admin, now, invitation_ttl
+        )
+    return {"members": [vars(m) for m in joined], "invited": [vars(m) for m in invited]}
+
+
+def _members_of(session: Session, team_ids: list[str]) -> dict[str, list[tuple[UserRow, bool]]]:
+    rows = session.execute(
+        select(TeamMemberRow.team_id, UserRow, TeamMemberRow.is_team_admin)
+        .join(UserRow, UserRow.id == TeamMemberRow.user_id)
+        .where(TeamMemberRow.team_id.in_(team_ids))
+        .order_by(UserRow.email)
+    ).all()
+    members: dict[str, list[tuple[UserRow, bool]]] = {t: [] for t in team_ids}
+    for team_id, user, is_admin in rows:
+        members[team_id].append((user, bool(is_admin)))
+    return members
+
+
+def list_teams(
+    ctx: ServiceContext, caller: Caller, limit: int, offset: int
+) -> tuple[list[TeamView], int]:
+    query = select(TeamRow).where(visible_teams(caller))
+    with ctx.db.read() as session:
+        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        teams = session.scalars(query.order_by(TeamRow.name).limit(limit).offset(offset)).all()
+        return _views(session, caller, list(teams), ctx.now()), count
+
+
+def get_team(ctx: ServiceContext, caller: Caller, team_id: str) -> TeamView:
+    with ctx.db.read() as session:
+        team = _load_team(session, caller, team_id, Permission.TEAM_READ)
+        return _views(session, caller, [team], ctx.now())[0]
+
+
+def _views(session: Session, caller: Caller, teams: list[TeamRow], now: datetime) -> list[TeamView]:
+    """Teams with their members, and their pending invitations where the caller manages."""
+    members = _members_of(session, [t.id for t in teams])
+    mine = membership_for(session, caller, Permission.TEAM_MANAGE)
+    managed = [
+        t.id
+        for t in teams
+        if may(session, caller, Permission.TEAM_MANAGE, Target(team_id=t.id), mine)
+    ]
+    pending = team_invitations.pending_of_teams(session, managed, now)
+    return [TeamView(t, members[t.id], pending.get(t.id, [])) for t in teams]
+
+
+def _load_team(
+    session: Session, caller: Caller, team_id: str, permission: Permission, *, lock: bool = False
+) -> TeamRow:
+    team = team_invitations.lock_team(session, team_id) if lock else session.get(TeamRow, team_id)
+    if team is None:
+        raise NotFound.for_object("team", team_id)
+    check_object(
+        session,
+        caller,
+        permission,
+        Target(team_id=team.id),
+        read=Permission.TEAM_READ,
+        kind="team",
+        object_id=team_id,
+    )
+    return team
+
+
+def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> TeamRow:
+    cpu, ram, gpu = _quota_units(spec.quota)
+    now = ctx.now()
+    with ctx.db.write() as session:
+        if session.scalar(select(TeamRow.id).where(TeamRow.name == spec.name)):
+            raise Conflict(f"a team named {spec.name!r} already exists")
+        team = TeamRow(
+            name=spec.name,
+            quota_cpu_milli=cpu,
+            quota_ram_mib=ram,
+            quota_gpu_milli=gpu,
+            members_can_read=spec.members_can_read,
+            created_at=now,
+        )
+        session.add(team)
+        session.flush()
+        details = {
+            "name": spec.name,
+            "quota": _quota_details(spec.quota),
+            "members_can_read": spec.members_can_read,
+            **_set_members(session, caller, team.id, spec.members, now, _invitation_ttl(ctx)),
+        }
+        record_audit(session, AuditActor.of(caller), "team.create", "team", team.id, now, details)
+    ctx.scheduler_wakeup.notify()
+    return team
+
+
+def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: TeamChanges) -> None:
+    """Team admins manage members and the read flag; only admins change a quota."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE, lock=True)
+        details: dict[str, object] = {}
+        if changes.quota_set:
+            if not may(session, caller, Permission.TEAM_SET_QUOTA, Target(team_id=team.id)):
+                raise Forbidden("only admins change a team's quota")
+            cpu, ram, gpu = _quota_units(changes.quota)
+            team.quota_cpu_milli, team.quota_ram_mib, team.quota_gpu_milli = cpu, ram, gpu
+            details["quota"] = _quota_details(changes.quota)
+        if changes.name is not None and changes.name != team.name:
+            taken = select(TeamRow.id).where(TeamRow.name == changes.name, TeamRow.id != team.id)
+            if session.scalar(taken):
+                raise Conflict(f"a team named {changes.name!r} already exists")
+            details["name"] = changes.name
+            team.name = changes.name
+        if changes.members_can_read is not None:
+            details["members_can_read"] = changes.members_can_read
+            team.members_can_read = changes.members_can_read
+        if changes.members is not None:
+            ttl = _invitation_ttl(ctx)
+            details.update(_set_members(session, caller, team.id, changes.members, now, ttl))
+        record_audit(session, AuditActor.of(caller), "team.update", "team", team.id, now, details)
+    ctx.scheduler_wakeup.notify()
+
+
+def _invitation_ttl(ctx: ServiceContext) -> timedelta:
+    return timedelta(hours=ctx.settings.team_invitation_ttl_hours)
+
+
+def _quota_details(quota: QuotaSpec | None) -> dict[str, float | None] | None:
+    return None if quota is None else {"cpu": quota.cpu, "ram_gb": quota.ram_gb, "gpu": quota.gpu}

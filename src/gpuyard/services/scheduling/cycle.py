@@ -1,0 +1,212 @@
+"""The scheduling service: snapshot -> pure engine -> one atomic commit per decision.
+
+A cycle (1) reads a snapshot of servers, reservations and the queue in one short read
+transaction, (2) asks the pure engine for decisions, (3) applies the admissions
+(``services/scheduling/admissions.py``) with compare-and-set updates (workload version, server and
+GPU counters), so a decision that went stale because another process moved first fails
+cleanly and is retried next cycle, and (4) records pending reasons that changed.
+
+The snapshot comes from a :class:`SnapshotCache` kept per database across cycles, which
+re-reads only the rows that changed. A decision that fails its compare-and-set has the rows
+it involved re-read next cycle; conflicts that persist cycle after cycle reload everything.
+
+One bad workload never stops a cycle (``services/loops/item_failures.py``): a pending one whose
+row cannot be read, whose placement fails on its own data, or whose pending reason the
+database refuses is failed with a storable reason and logged once; the others are placed
+and their reasons recorded as usual.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, update
+
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
+from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.snapshot import SchedulerConfig
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.loops.item_failures import (
+    blames_item,
+    fail_workload,
+    failure_reason,
+    report_item_failure,
+)
+from gpuyard.services.loops.scheduler_lease import holds_scheduler_lease
+from gpuyard.services.scheduling.admissions import (
+    MAYBE_STALE,
+    apply_admission,
+    apply_admission_batch,
+    went_stale,
+)
+from gpuyard.services.scheduling.snapshot_loader import snapshot_cache_of
+from gpuyard.services.scheduling.snapshot_rows import QueueState
+from gpuyard.store.workload_tables import WORKLOADS_TABLE
+
+log = get_logger(__name__)
+
+#: Admissions applied per write transaction (together, or each in its own savepoint).
+APPLY_BATCH = 64
+_LOOP = "scheduler"
+
+
+@dataclass(frozen=True)
+class CycleStats:
+    considered: int
+    admitted: int
+    conflicts: int
+    preempted: int
+    seconds: float
+
+
+def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
+    s = ctx.settings
+    return SchedulerConfig(
+        profile=s.scheduler_profile,
+        starvation_seconds=s.starvation_seconds,
+        min_runtime_seconds=s.min_runtime_seconds,
+    )
+
+
+def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
+    """Decide without applying: the queue view (GET /queue) uses this too."""
+    with ctx.db.read() as session:
+        state = snapshot_cache_of(ctx.db).refresh(session)
+    result = schedule_cycle(
+        state.snapshot, state.pending, scheduler_config(ctx), ctx.now().timestamp()
+    )
+    return state, result
+
+
+def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
+    """One full cycle: plan, apply the admissions, record reasons.
+
+    Admissions without victims are applied in batches: one transaction per batch, the
+    decisions together, or each inside its own savepoint when one went stale, so it rolls
+    back alone while the others commit. Admissions with victims each get a transaction of
+    their own (evictions and the preemptor's reservation commit together)."""
+    started = time.perf_counter()
+    if not holds_scheduler_lease(ctx):
+        return CycleStats(0, 0, 0, 0, time.perf_counter() - started)
+    state, result = plan_cycle(ctx)
+    if state.set_aside:
+        _fail_set_aside(ctx, state)
+    admitted = preempted = 0
+    stale: list[Admission] = []
+    plain = [a for a in result.admitted if not a.victims]
+    no_ports: list[Pending] = []
+    failed: list[tuple[Admission, Exception]] = []
+    for first in range(0, len(plain), APPLY_BATCH):
+        batch = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
+        admitted += batch.applied
+        stale += batch.stale_admissions
+        no_ports += batch.no_ports
+        failed += batch.failed
+    for admission in (a for a in result.admitted if a.victims):
+        try:
+            seen = state.seen[admission.workload_id]
+            victims = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
+            preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
+            admitted += 1
+        except Exception as exc:
+            if isinstance(exc, MAYBE_STALE) and went_stale(exc):
+                stale.append(admission)
+                log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
+            elif blames_item(exc):  # the preemptor's data or a victim's: skipped, not failed
+                report_item_failure(_LOOP, admission.workload_id, exc, "preemption not applied")
+            else:
+                raise
+    for admission, error in failed:
+        report_item_failure(_LOOP, admission.workload_id, error, "admission not applied")
+        reason = failure_reason("the scheduler could not apply its placement", error)
+        status = state.seen[admission.workload_id].status
+        fail_workload(ctx, admission.workload_id, reason, loop=_LOOP, expect={status})
+    record_pending_reasons(ctx, (*result.pending, *no_ports), state)
+    conflicts = len(stale)
+    snapshot_cache_of(ctx.db).note_conflicts(*_conflicted_rows(stale))
+    if conflicts:
+        ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
+    if admitted and state.docker_servers:
+        ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
+    return CycleStats(
+        considered=len(state.pending),
+        admitted=admitted,
+        conflicts=conflicts,
+        preempted=preempted,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _conflicted_rows(stale: list[Admission]) -> tuple[set[str], set[str]]:
+    """The servers and workloads (preemptors and victims) of decisions that went stale."""
+    servers = {a.server_id for adm in stale for a in adm.assignments}
+    workloads = {adm.workload_id for adm in stale} | {
+        v.workload_id for adm in stale for v in adm.victims
+    }
+    return servers, workloads
+
+
+def _fail_set_aside(ctx: ServiceContext, state: QueueState) -> None:
+    """Workloads the snapshot left out, their rows unreadable: each is logged once, and a
+    pending one (or one whose status could not be read) is failed with a reason; one that
+    holds resources keeps running, out of the scheduler's view."""
+    for workload_id, aside in state.set_aside.items():
+        report_item_failure(_LOOP, workload_id, aside.error, "left out of the snapshot")
+        if aside.status in (None, WorkloadStatus.PENDING.value):
+            reason = failure_reason("the scheduler could not read its row", aside.error)
+            fail_workload(ctx, workload_id, reason, loop=_LOOP, expect={WorkloadStatus.PENDING})
+
+
+_t = WORKLOADS_TABLE
+_RECORD_REASON = (
+    update(_t)
+    .where(_t.c.id == bindparam("wid"), _t.c.version == bindparam("seen"))
+    .values(reason=bindparam("new_reason"), reason_code=bindparam("new_code"))
+)
+
+
+def record_pending_reasons(
+    ctx: ServiceContext, pending: tuple[Pending, ...], state: QueueState
+) -> None:
+    """Write reasons that changed, in one statement. No version bump (not a state change),
+    but only where the row is still the version the cycle saw.
+
+    A reason the database refuses (it quotes a node selector holding a NUL, say) would
+    fail the statement for every workload: then each is written alone, and a pending
+    workload whose reason cannot be stored is failed with one that can."""
+    changed = [
+        {
+            "wid": p.workload_id,
+            "seen": state.seen[p.workload_id].version,
+            "new_reason": p.reason,
+            "new_code": p.code.value,
+        }
+        for p in pending
+        if state.seen[p.workload_id].reason != p.reason
+    ]
+    if not changed:
+        return
+    try:
+        with ctx.db.write() as session:
+            session.execute(_RECORD_REASON, changed)
+        return
+    except Exception as exc:
+        if not blames_item(exc):
+            raise
+    unstorable: list[tuple[str, Exception]] = []
+    with ctx.db.write() as session:
+        for params in changed:
+            try:
+                with session.begin_nested():
+                    session.execute(_RECORD_REASON, [params])
+            except Exception as exc:
+                if not blames_item(exc):
+                    raise
+                unstorable.append((str(params["wid"]), exc))
+    for workload_id, error in unstorable:
+        report_item_failure(_LOOP, workload_id, error, "pending reason not stored")
+        reason = failure_reason("its pending reason could not be stored", error)
+        fail_workload(ctx, workload_id, reason, loop=_LOOP, expect={WorkloadStatus.PENDING})

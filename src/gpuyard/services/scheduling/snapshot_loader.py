@@ -1,0 +1,448 @@
+"""Loading the scheduler's snapshot: in full once, then only the rows that changed.
+
+A :class:`SnapshotCache` keeps the servers (with their GPUs) and the schedulable workloads
+(with their reservations) between cycles. Triggers set ``change_mark`` on a server when its
+row or its GPUs change and on a workload when its row or its allocations change (migration
+0005); a refresh reads, in one consistent read transaction, only the rows marked since the
+previous one, plus the small tables (clusters, team quotas) in full. Rows are read as
+tuples and turned into the scheduler's frozen types directly: ORM objects for tens of
+thousands of rows would dominate a full load.
+
+Correctness never depends on the cache. Every admission is applied with compare-and-set
+updates (server and GPU counters, workload versions), so a stale cache costs at most a
+failed admission: the scheduling service then reports the servers and workloads involved
+(:meth:`SnapshotCache.note_conflicts`), which are re-read, or everything is when conflicts
+persist, and the cache reloads in full every ``full_reload_s`` seconds anyway.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
+from gpuyard.log import get_logger
+from gpuyard.scheduler.snapshot import (
+    ClusterSnapshot,
+    GpuDevice,
+    RunningReplica,
+    ServerView,
+    TeamQuota,
+)
+from gpuyard.services.loops.item_failures import read_isolating, report_item_failure
+from gpuyard.services.scheduling.snapshot_rows import (
+    ALLOCATION_COLUMNS,
+    GPU_COLUMNS,
+    SERVER_COLUMNS,
+    WORKLOAD_COLUMNS,
+    CachedWorkload,
+    QueueState,
+    SetAside,
+    WorkloadSeen,
+    cached_workload,
+    server_view,
+)
+from gpuyard.store.database import Database
+from gpuyard.store.fleet_tables import ChangeClockRow, ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+log = get_logger(__name__)
+
+#: Cycles in a row with conflicts after which the cache reloads everything. One conflict
+#: has only the rows involved re-read: racing deciders conflict legitimately, and the next
+#: refresh sees the winner's commit anyway; conflicts that persist suggest the cache
+#: missed something.
+CONFLICT_CYCLES_BEFORE_RELOAD = 3
+#: The scheduler's cache also reloads everything this often, whatever happened.
+FULL_RELOAD_S = 60.0
+_SCHEDULABLE = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
+#: Ids per ``IN (...)`` list (SQLite caps bound parameters per statement).
+_IN_CHUNK = 500
+_LOOP = "scheduler"
+
+_s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    """What the last refresh read: for tests, logs and benchmarks."""
+
+    full: bool
+    servers_read: int
+    workloads_read: int
+    seconds: float
+
+
+#: One snapshot cache per database (a process may hold several, e.g. in tests).
+_caches: WeakKeyDictionary[Database, SnapshotCache] = WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def snapshot_cache_of(db: Database) -> SnapshotCache:
+    """The snapshot cache of ``db``, made on first use."""
+    with _caches_lock:
+        cache = _caches.get(db)
+        if cache is None:
+            cache = _caches[db] = SnapshotCache(full_reload_s=FULL_RELOAD_S)
+        return cache
+
+
+def load_queue_state(session: Session) -> QueueState:
+    """Read servers, reservations, pending work and quotas in one transaction, in full."""
+    return SnapshotCache().refresh(session)
+
+
+class SnapshotCache:
+    """The scheduler's view of the database, kept between cycles and refreshed by what
+    changed. Thread-safe: the scheduling loop and GET /queue may refresh it concurrently."""
+
+    def __init__(
+        self, full_reload_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.full_reload_s = full_reload_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._servers: dict[str, ServerView] = {}
+        self._port_ranges: dict[str, tuple[int, int] | None] = {}
+        self._workloads: dict[str, CachedWorkload] = {}
+        self._seen: dict[str, WorkloadSeen] = {}
+        #: Workloads with queue entries, in the order they were read.
+        self._wanting: dict[str, None] = {}
+        self._team_usage: dict[str, Resources] = defaultdict(Resources)
+        #: The lowest change mark the next refresh must read; None: reload everything.
+        self._watermark: int | None = None
+        self._loaded_at = 0.0
+        self._recheck_servers: set[str] = set()
+        self._recheck_workloads: set[str] = set()
+        #: Rows left out because they could not be read or converted (one bad row must
+        #: not fail the snapshot of every other): workloads for the scheduling service to
+        #: fail, servers to stay out of placement until they read again.
+        self._unusable: dict[str, SetAside] = {}
+        self._unusable_servers: set[str] = set()
+        self._servers_view: tuple[ServerView, ...] = ()
+        self._running_view: tuple[RunningReplica, ...] = ()
+        self.last_refresh: RefreshStats | None = None
+        #: Cycles in a row whose decisions met conflicts (see note_conflicts).
+        self.conflict_cycles = 0
+
+    def invalidate(self) -> None:
+        """Reload everything on the next refresh."""
+        with self._lock:
+            self._watermark = None
+
+    def recheck(self, server_ids: Iterable[str], workload_ids: Iterable[str]) -> None:
+        """Re-read these rows on the next refresh even if their marks did not move (an
+        admission on them failed its compare-and-set: what the cache held was stale)."""
+        with self._lock:
+            self._recheck_servers.update(server_ids)
+            self._recheck_workloads.update(workload_ids)
+
+    def note_conflicts(self, server_ids: set[str], workload_ids: set[str]) -> None:
+        """After a cycle: the rows behind decisions that failed their compare-and-set
+        (none for a clean cycle). They are re-read next cycle; after
+        :data:`CONFLICT_CYCLES_BEFORE_RELOAD` such cycles in a row, everything is."""
+        if not workload_ids:
+            self.conflict_cycles = 0
+            return
+        self.recheck(server_ids, workload_ids)
+        self.conflict_cycles += 1
+        if self.conflict_cycles >= CONFLICT_CYCLES_BEFORE_RELOAD:
+            log.info("snapshot_cache_reload", conflict_cycles=self.conflict_cycles)
+            self.invalidate()
+            self.conflict_cycles = 0
+
+    def refresh(self, session: Session) -> QueueState:
+        """Bring the cache up to date in ``session`` (a fresh read session) and return what
+        a cycle decides over."""
+        with self._lock:
+            started = self._clock()
+            full = self._watermark is None or started - self._loaded_at >= self.full_reload_s
+            try:
+                state, servers_read, workloads_read = self._refresh(session, full, started)
+            except BaseException:
+                self._watermark = None  # half applied: start over next time
+                raise
+            self.last_refresh = RefreshStats(
+                full, servers_read, workloads_read, self._clock() - started
+            )
+            return state
+
+    def _refresh(self, session: Session, full: bool, started: float) -> tuple[QueueState, int, int]:
+        mark = _begin_snapshot(session)
+        if full:
+            self._clear()
+            self._loaded_at = started
+        since = None if full else self._watermark
+        servers_read = self._read_servers(session, since)
+        workloads_read = self._read_workloads(session, since)
+        servers_dropped, workloads_dropped = (
+            (False, False) if full else self._drop_vanished(session)
+        )
+        if full or servers_read or servers_dropped:
+            self._servers_view = tuple(self._servers.values())
+        if full or workloads_read or workloads_dropped:
+            self._running_view = tuple(
+                itertools.chain.from_iterable(e.running for e in self._workloads.values())
+            )
+        state = self._state(session)
+        self._watermark = mark
+        self._recheck_servers.clear()
+        self._recheck_workloads.clear()
+        return state, servers_read, workloads_read
+
+    def _clear(self) -> None:
+        self._servers.clear()
+        self._port_ranges.clear()
+        self._workloads.clear()
+        self._seen.clear()
+        self._wanting.clear()
+        self._team_usage.clear()
+        self._unusable.clear()
+        self._unusable_servers.clear()
+
+    # -- servers ---------------------------------------------------------------------
+    def _read_servers(self, session: Session, since: int | None) -> int:
+        """Servers whose mark is ``>= since`` (all when None) and those to recheck."""
+        if since is None:
+            servers, unusable = read_isolating(session, select(*SERVER_COLUMNS), _s.id)
+            gpu_rows, bad_gpus = read_isolating(
+                session, select(*GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index), _g.server_id
+            )
+            unusable.update(bad_gpus)
+        else:
+            changed = _changed(_s.change_mark, _s.id, since, self._recheck_servers)
+            query = select(*SERVER_COLUMNS).where(changed)
+            servers, unusable = read_isolating(session, query, _s.id)
+            if not servers and not unusable:
+                return 0
+            # By id lists rather than a join on the mark: without statistics SQLite would
+            # walk every GPU row in key order to spare itself a sort.
+            gpu_rows = []
+            for ids in _chunks([row.id for row in servers]):
+                rows, bad_gpus = read_isolating(
+                    session, select(*GPU_COLUMNS).where(_g.server_id.in_(ids)), _g.server_id
+                )
+                gpu_rows += rows
+                unusable.update(bad_gpus)
+            gpu_rows.sort()
+        gpus: dict[str, list[GpuDevice]] = defaultdict(list)
+        for server_id, index, model, memory, allocated in gpu_rows:
+            gpus[server_id].append(GpuDevice(index, model, memory, allocated))
+        for row in servers:
+            if unusable and row.id in unusable:
+                continue
+            try:
+                view = server_view(row, gpus.get(row.id, ()))
+            except Exception as exc:  # its labels, say: left out, the others go on
+                unusable[row.id] = exc
+                continue
+            if self._unusable_servers:
+                self._unusable_servers.discard(row.id)
+            self._servers[row.id] = view
+            low, high = row.host_port_min, row.host_port_max
+            self._port_ranges[row.id] = (
+                (low, high) if low is not None and high is not None else None
+            )
+        for server_id, error in unusable.items():
+            self._servers.pop(server_id, None)
+            self._port_ranges.pop(server_id, None)
+            self._unusable_servers.add(server_id)
+            report_item_failure(_LOOP, f"server {server_id}", error, "left out of the snapshot")
+        return len(servers) + len(unusable)
+
+    # -- workloads -------------------------------------------------------------------
+    def _read_workloads(self, session: Session, since: int | None) -> int:
+        """Schedulable workloads (all when ``since`` is None) or every workload marked
+        since then, whatever its status: one that finished must leave the cache."""
+        schedulable = _w.status.in_(_SCHEDULABLE)
+        allocations: dict[str, list[Any]] = defaultdict(list)
+        if since is None:
+            query = select(*WORKLOAD_COLUMNS).where(schedulable)
+            queries = [
+                select(*ALLOCATION_COLUMNS).join(_w, _w.id == _a.workload_id).where(schedulable)
+            ]
+        else:
+            changed = _changed(_w.change_mark, _w.id, since, self._recheck_workloads)
+            query = select(*WORKLOAD_COLUMNS).where(changed)
+        # Rows that cannot be read, or whose allocations cannot: set aside (SetAside).
+        rows, unreadable = read_isolating(session, query, _w.id)
+        if since is not None:
+            if not rows and not unreadable:
+                return 0
+            # By id lists: SQLite, without statistics, would rather walk the status index.
+            queries = [
+                select(*ALLOCATION_COLUMNS).where(_a.workload_id.in_(ids))
+                for ids in _chunks([row.id for row in rows if row.status in _SCHEDULABLE])
+            ]
+        for alloc_query in queries:
+            allocs, bad_allocs = read_isolating(session, alloc_query, _a.workload_id)
+            unreadable.update(bad_allocs)
+            for alloc in allocs:
+                allocations[alloc.workload_id].append(alloc)
+        for row in rows:
+            if since is not None:
+                self._forget_workload(row.id)
+            if self._unusable:
+                self._unusable.pop(row.id, None)
+            if row.status in _SCHEDULABLE:
+                error = unreadable.pop(row.id, None) if unreadable else None
+                if error is None:
+                    try:
+                        entry = cached_workload(row, allocations.get(row.id, ()))
+                    except Exception as exc:  # its node selector, say: set aside
+                        error = exc
+                    else:
+                        self._remember_workload(row.id, entry)
+                        continue
+                self._unusable[row.id] = SetAside(row.status, error)
+        if unreadable:  # not even their rows could be read: their status alone, if it can
+            statuses = _statuses_of(session, list(unreadable))
+            for workload_id, error in unreadable.items():
+                self._forget_workload(workload_id)
+                status = statuses.get(workload_id)
+                if status is None or status in _SCHEDULABLE:
+                    self._unusable[workload_id] = SetAside(status, error)
+        return len(rows) + len(unreadable)
+
+    def _forget_workload(self, workload_id: str) -> None:
+        old = self._workloads.pop(workload_id, None)
+        if old is None:
+            return
+        del self._seen[workload_id]
+        self._wanting.pop(workload_id, None)
+        if old.team_id:
+            self._team_usage[old.team_id] = self._team_usage[old.team_id] - old.usage
+
+    def _remember_workload(self, workload_id: str, entry: CachedWorkload) -> None:
+        self._workloads[workload_id] = entry
+        self._seen[workload_id] = entry.seen
+        if entry.pending:
+            self._wanting[workload_id] = None
+        if entry.team_id:
+            self._team_usage[entry.team_id] = self._team_usage[entry.team_id] + entry.usage
+
+    def _drop_vanished(self, session: Session) -> tuple[bool, bool]:
+        """Deleted rows carry no mark: find them by count, then by id (rare). Returns
+        whether servers, workloads were dropped."""
+        servers_gone: list[str] = []
+        count = session.scalar(select(func.count()).select_from(ServerRow))
+        if count != len(self._servers) + len(self._unusable_servers):
+            present = set(session.scalars(select(_s.id)))
+            servers_gone = [i for i in self._servers if i not in present]
+            for server_id in servers_gone:
+                del self._servers[server_id]
+                self._port_ranges.pop(server_id, None)
+            self._unusable_servers &= present
+        workloads_gone: list[str] = []
+        schedulable = _w.status.in_(_SCHEDULABLE)
+        count = session.scalar(select(func.count()).select_from(WorkloadRow).where(schedulable))
+        if count != len(self._workloads) + len(self._unusable):
+            present = set(session.scalars(select(_w.id).where(schedulable)))
+            workloads_gone = [i for i in self._workloads if i not in present]
+            for workload_id in workloads_gone:
+                self._forget_workload(workload_id)
+            for workload_id in [i for i in self._unusable if i not in present]:
+                del self._unusable[workload_id]  # failed meanwhile, or gone
+        return bool(servers_gone), bool(workloads_gone)
+
+    # -- the result ------------------------------------------------------------------
+    def _state(self, session: Session) -> QueueState:
+        docker_clusters = set(
+            session.scalars(select(ClusterRow.id).where(ClusterRow.kind == "docker"))
+        )
+        docker_servers = (
+            {
+                server_id: self._port_ranges.get(server_id)
+                for server_id, view in self._servers.items()
+                if view.cluster_id in docker_clusters
+            }
+            if docker_clusters
+            else {}
+        )
+        pending = [p for wid in self._wanting for p in self._workloads[wid].pending]
+        return QueueState(
+            snapshot=ClusterSnapshot(
+                servers=self._servers_view,
+                running=self._running_view,
+                quotas=_quotas(session, self._team_usage),
+            ),
+            pending=pending,
+            # A copy: the cache changes on the next refresh while a cycle still applies.
+            seen=dict(self._seen),
+            docker_servers=docker_servers,
+            set_aside=dict(self._unusable),
+        )
+
+
+def _begin_snapshot(session: Session) -> int:
+    """Start the refresh's read snapshot; return the lowest change mark it may miss.
+
+    PostgreSQL: REPEATABLE READ, so every statement of the refresh sees one snapshot;
+    any change it does not see was made by a transaction that is in progress or starts
+    later, whose id (the mark) is at least the snapshot's xmin. SQLite: reads are
+    snapshots already and writers are serialised, so every later change gets a
+    ``change_clock`` value above the one read here."""
+    if session.get_bind().dialect.name == "postgresql":
+        # (A session already in a transaction keeps its own level: READ COMMITTED sees
+        # newer data in later statements, which only makes the watermark conservative.)
+        repeatable = {"isolation_level": "REPEATABLE READ"}
+        conn = session.connection(
+            execution_options=None if session.in_transaction() else repeatable
+        )
+        query = text("SELECT txid_snapshot_xmin(txid_current_snapshot())")
+        return int(conn.execute(query).scalar_one())
+    clock = session.scalar(select(ChangeClockRow.value).where(ChangeClockRow.id == 1))
+    return int(clock or 0) + 1
+
+
+def _statuses_of(session: Session, workload_ids: list[str]) -> dict[str, str]:
+    """The status of each workload whose status column can be read."""
+    rows, _unreadable = read_isolating(
+        session, select(_w.id, _w.status).where(_w.id.in_(workload_ids)), _w.id
+    )
+    return {workload_id: status for workload_id, status in rows}
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for first in range(0, len(ids), _IN_CHUNK):
+        yield ids[first : first + _IN_CHUNK]
+
+
+def _changed(mark: Any, key: Any, since: int, recheck: set[str]) -> ColumnElement[bool]:
+    """Rows marked at or after ``since``, or listed in ``recheck``."""
+    condition: ColumnElement[bool] = mark >= since
+    for ids in _chunks(sorted(recheck)):
+        condition = or_(condition, key.in_(ids))
+    return condition
+
+
+def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:
+    t = TeamRow
+    rows = session.execute(
+        select(t.id, t.quota_cpu_milli, t.quota_ram_mib, t.quota_gpu_milli).where(
+            t.quota_cpu_milli.is_not(None)
+            | t.quota_ram_mib.is_not(None)
+            | t.quota_gpu_milli.is_not(None)
+        )
+    )
+    return {
+        team_id: TeamQuota(
+            team_id=team_id,
+            used=used.get(team_id, Resources()),
+            cpu_milli=cpu,
+            ram_mib=ram,
+            gpu_milli=gpu,
+        )
+        for team_id, cpu, ram, gpu in rows
+    }

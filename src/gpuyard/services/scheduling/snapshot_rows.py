@@ -1,0 +1,219 @@
+"""Rows the snapshot cache reads, as the scheduler's frozen types.
+
+The columns the loader selects, and pure conversions of them (no database access): a
+server row and its GPUs become a :class:`~gpuyard.scheduler.snapshot.ServerView`; a
+workload row and its allocations become its running replicas, its queue entries and what
+the apply needs to know it saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.server_state import ServerStatus
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.scheduler.snapshot import (
+    ClusterSnapshot,
+    GpuDevice,
+    PendingWorkload,
+    RunningReplica,
+    ServerView,
+)
+from gpuyard.services.scheduling.snapshots import epoch
+from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+_s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
+#: What the loader selects of each table; the conversions below read these columns.
+SERVER_COLUMNS = (
+    _s.id,
+    _s.name,
+    _s.cluster_id,
+    _s.status,
+    _s.labels,
+    _s.cpu_milli,
+    _s.ram_mib,
+    _s.storage_mib,
+    _s.gpu_milli,
+    _s.alloc_cpu_milli,
+    _s.alloc_ram_mib,
+    _s.alloc_storage_mib,
+    _s.alloc_gpu_milli,
+    _s.host_port_min,
+    _s.host_port_max,
+)
+GPU_COLUMNS = (_g.server_id, _g.gpu_index, _g.model, _g.memory_mib, _g.allocated_milli)
+WORKLOAD_COLUMNS = (
+    _w.id,
+    _w.name,
+    _w.status,
+    _w.reason,
+    _w.version,
+    _w.priority,
+    _w.preemptible,
+    _w.team_id,
+    _w.cluster_id,
+    _w.gpu_model,
+    _w.node_selector,
+    _w.replicas,
+    _w.gang,
+    _w.cpu_milli,
+    _w.ram_mib,
+    _w.storage_mib,
+    _w.gpu_milli,
+    _w.created_at,
+    _w.pending_since,
+)
+ALLOCATION_COLUMNS = (
+    _a.workload_id,
+    _a.replica,
+    _a.server_id,
+    _a.cpu_milli,
+    _a.ram_mib,
+    _a.storage_mib,
+    _a.gpu_milli,
+    _a.gpu_allocation,
+    _a.started_at,
+)
+
+
+@dataclass(frozen=True)
+class WorkloadSeen:
+    """What a cycle saw of one workload, for the compare-and-set apply."""
+
+    version: int
+    status: WorkloadStatus
+    reason: str | None
+    name: str
+    priority: int
+    request: Resources  # per replica
+    missing_replicas: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What a cycle decided over: the snapshot, the queue and the rows it saw."""
+
+    snapshot: ClusterSnapshot
+    pending: list[PendingWorkload]
+    seen: dict[str, WorkloadSeen]
+    #: Docker servers (id -> their own host port range or None): their admissions stop at
+    #: ``scheduled`` and take host ports; every other server starts replicas at once.
+    docker_servers: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    #: Workloads left out because their rows could not be read or converted.
+    set_aside: dict[str, SetAside] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A workload the snapshot leaves out: its row (or an allocation of it) could not be
+    read, or not turned into the scheduler's types. The scheduling service fails it."""
+
+    status: str | None  # None: not even its status could be read
+    error: Exception
+
+
+class CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full load
+    """One schedulable workload as the snapshot needs it, built from its row and its
+    allocations."""
+
+    seen: WorkloadSeen
+    team_id: str | None
+    running: tuple[RunningReplica, ...]
+    #: Entries for the queue: its missing replicas, one per contiguous run.
+    pending: tuple[PendingWorkload, ...]
+    #: What its replicas hold in all (for its team's quota).
+    usage: Resources
+
+
+def server_view(row: Any, gpus: Iterable[GpuDevice]) -> ServerView:
+    """A server row (the snapshot loader's columns) and its GPUs, in index order."""
+    return ServerView(
+        id=row.id,
+        name=row.name,
+        cluster_id=row.cluster_id,
+        status=ServerStatus(row.status),
+        capacity=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
+        allocated=Resources(
+            row.alloc_cpu_milli, row.alloc_ram_mib, row.alloc_storage_mib, row.alloc_gpu_milli
+        ),
+        gpus=tuple(gpus),
+        labels=text_map(row.labels),
+    )
+
+
+def text_map(value: Any) -> dict[str, str]:
+    """Labels or a node selector as stored (a JSON object of text); ValueError for any
+    other shape, which the engine could not compare or hash."""
+    if not value:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("expected a JSON object of text values")
+    return dict(value)
+
+
+def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
+    """A workload row and its allocations as the snapshot's replicas and queue entries."""
+    request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+    running = tuple(
+        RunningReplica(
+            workload_id=row.id,
+            replica=alloc.replica,
+            server_id=alloc.server_id,
+            priority=row.priority,
+            preemptible=row.preemptible,
+            resources=Resources(alloc.cpu_milli, alloc.ram_mib, alloc.storage_mib, alloc.gpu_milli),
+            gpu_allocation=tuple((int(i), int(m)) for i, m in alloc.gpu_allocation),
+            started_at=epoch(alloc.started_at),
+            team_id=row.team_id,
+            name=row.name,
+        )
+        for alloc in allocations
+    )
+    placed = {r.replica for r in running}
+    missing = tuple(r for r in range(row.replicas) if r not in placed)
+    status = WorkloadStatus(row.status)
+    seen = WorkloadSeen(row.version, status, row.reason, row.name, row.priority, request, missing)
+    pending: tuple[PendingWorkload, ...] = ()
+    # A gang that holds resources is complete; a non-gang one may still miss replicas.
+    if missing and not (row.gang and status is not WorkloadStatus.PENDING):
+        request_fields = {
+            "workload_id": row.id,
+            "priority": row.priority,
+            "submitted_at": epoch(row.created_at) or 0.0,
+            "pending_since": epoch(row.pending_since),
+            "resources": request,
+            "name": row.name,
+            "gpu_model": row.gpu_model,
+            "cluster_id": row.cluster_id,
+            "node_selector": text_map(row.node_selector),
+            "team_id": row.team_id,
+            "gang": row.gang,
+            "preemptible": row.preemptible,
+        }
+        # The engine numbers replicas first..first+n-1: one entry per contiguous gap.
+        pending = tuple(
+            PendingWorkload(**request_fields, replicas_missing=count, first_missing_replica=first)
+            for first, count in contiguous_runs(missing)
+        )
+    usage = Resources()
+    if row.team_id:  # only a team's quota needs the sum
+        for replica in running:
+            usage = usage + replica.resources
+    return CachedWorkload(seen, row.team_id, running, pending, usage)
+
+
+def contiguous_runs(replicas: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(first, count) for each run of consecutive numbers in a sorted tuple."""
+    runs: list[tuple[int, int]] = []
+    for replica in replicas:
+        if runs and runs[-1][0] + runs[-1][1] == replica:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((replica, 1))
+    return runs

@@ -1,0 +1,363 @@
+"""Workloads: submit, read, list and their events. Changes live in workload_changes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.orm import Session
+
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
+from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
+from gpuyard.domain.priority import DEFAULT_PRIORITY
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.group_commit import GroupCommit
+from gpuyard.services.identity.access import (
+    check_object,
+    load_membership,
+    may,
+    visible_workloads,
+    workload_target,
+)
+from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audit_entries
+from gpuyard.services.workloads.transitions import submission_event
+from gpuyard.store.audit_log import AuditEntry
+from gpuyard.store.base import new_id
+from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.workload_tables import (
+    WORKLOADS_TABLE,
+    AllocationRow,
+    WorkloadEventRow,
+    WorkloadRow,
+)
+
+_SUBMISSIONS = "workload submissions"
+_EVENTS_TABLE = cast(Table, WorkloadEventRow.__table__)
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
+
+
+@dataclass
+class WorkloadSpec:
+    """A validated-shape submission (types checked by the API schema; values here)."""
+
+    image: str
+    cpu: float = 1
+    ram_gb: float = 1
+    storage_gb: float = 0
+    gpu: float = 0
+    name: str | None = None
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    #: Keys of ``env`` whose values others may read; the rest are secrets (owner only).
+    plain_env: list[str] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    gpu_model: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    preemptible: bool = True
+    cluster_id: str | None = None
+    team_id: str | None = None
+    replicas: int = 1
+    gang: bool = False
+    node_selector: dict[str, str] = field(default_factory=dict)
+    duration_s: float | None = None
+
+
+def default_name(image: str) -> str:
+    base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    base = re.sub(r"[^a-zA-Z0-9._-]", "-", base).strip("-._") or "workload"
+    return f"{base[:100]}-{secrets.token_hex(3)}"
+
+
+def check_cluster(session: Session, cluster_id: str | None) -> list[FieldError]:
+    if cluster_id is not None and session.get(ClusterRow, cluster_id) is None:
+        return [FieldError("cluster_id", f"cluster {cluster_id!r} does not exist")]
+    return []
+
+
+def resolve_team(
+    session: Session, caller: Caller, team_id: str | None
+) -> tuple[str | None, list[FieldError]]:
+    """The team a submission counts against. Whoever may submit for any team (admins)
+    may name any team or none. Everyone else may name only a team they belong to, and
+    without one their work goes to their only team (so nobody escapes a team quota by
+    leaving team_id out); members of several teams must say which."""
+    if scope_of(caller.role, Permission.WORKLOAD_CREATE) is Scope.ANY:
+        if team_id is not None and session.get(TeamRow, team_id) is None:
+            return None, [FieldError("team_id", f"team {team_id!r} does not exist")]
+        return team_id, []
+    membership = load_membership(session, caller.user_id)
+    if team_id is not None:
+        if not may(
+            session, caller, Permission.WORKLOAD_CREATE, Target(team_id=team_id), membership
+        ):
+            message = f"team {team_id!r} does not exist or you are not a member"
+            return None, [FieldError("team_id", message)]
+        return team_id, []
+    if len(membership.member_of) > 1:
+        return None, [FieldError("team_id", "you belong to several teams; say which one")]
+    return next(iter(membership.member_of), None), []
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """A submission whose values passed the checks that need no database."""
+
+    caller: Caller
+    spec: WorkloadSpec
+    name: str
+    resources: Resources
+    at: datetime
+
+
+def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> WorkloadRow:
+    """Validate and queue a workload; the scheduler places it after the commit.
+
+    Concurrent submissions share a transaction (:mod:`gpuyard.services.group_commit`);
+    this returns once the one holding this workload has committed."""
+    submission, errors = _submission(ctx, caller, spec)
+    if submission is None:
+        raise _invalid_with_database_findings(ctx, caller, spec, errors)
+    return _submissions(ctx).submit(submission)
+
+
+async def create_workload_async(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
+) -> WorkloadRow:
+    """:func:`create_workload` for the API's event loop: no worker thread waits for the
+    commit (the group commit's writer thread does the writing)."""
+    submission, errors = _submission(ctx, caller, spec)
+    if submission is None:  # rare: the database is read for the full answer, off the loop
+        raise await asyncio.to_thread(_invalid_with_database_findings, ctx, caller, spec, errors)
+    return await _submissions(ctx).submit_async(submission)
+
+
+def _submission(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
+) -> tuple[_Submission | None, list[FieldError]]:
+    """The submission, or the errors found without the database."""
+    resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+    errors: list[FieldError] = []
+    if not spec.image.strip():
+        errors.append(FieldError("image", "must not be empty"))
+    name = spec.name if spec.name is not None else default_name(spec.image)
+    if not _NAME.match(name):
+        errors.append(FieldError("name", "1-128 characters: letters, digits, '.', '_' or '-'"))
+    if resources.is_zero():
+        errors.append(FieldError("cpu", "a workload must ask for some resources"))
+    if spec.gang and spec.replicas < 2:
+        errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
+    if spec.gpu_model is not None and resources.gpu_milli == 0:
+        errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
+    errors.extend(
+        FieldError(f"plain_env.{i}", f"{key!r} is not a key of env")
+        for i, key in enumerate(spec.plain_env)
+        if key not in spec.env
+    )
+    if errors:
+        return None, errors
+    return _Submission(caller, spec, name, resources, ctx.now()), []
+
+
+def _invalid_with_database_findings(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadSpec, errors: list[FieldError]
+) -> InvalidInput:
+    """One answer with every problem: the database checks' findings too."""
+    with ctx.db.read() as session:
+        return InvalidInput.for_fields(errors + _checks_in_database(session, caller, spec)[1])
+
+
+def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, WorkloadRow]:
+    found = ctx.group_commits.get(_SUBMISSIONS)
+    if found is None:
+        made = GroupCommit(ctx.db, _write_submissions, ctx.scheduler_wakeup.notify)
+        found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
+    return cast(GroupCommit[_Submission, WorkloadRow], found)
+
+
+def _checks_in_database(
+    session: Session, caller: Caller, spec: WorkloadSpec
+) -> tuple[str | None, list[FieldError]]:
+    errors = check_cluster(session, spec.cluster_id)
+    team_id, team_errors = resolve_team(session, caller, spec.team_id)
+    return team_id, errors + team_errors
+
+
+def _write_submissions(
+    session: Session, batch: Sequence[_Submission]
+) -> list[WorkloadRow | GpuyardError]:
+    """Insert the workloads of ``batch`` that pass the database checks, with their first
+    event and audit record; one outcome per submission."""
+    outcomes: list[WorkloadRow | GpuyardError] = []
+    rows: list[dict[str, Any]] = []
+    for item in batch:
+        team_id, errors = _checks_in_database(session, item.caller, item.spec)
+        if errors:
+            outcomes.append(InvalidInput.for_fields(errors))
+            continue
+        values = _workload_values(item, team_id)
+        rows.append(values)
+        outcomes.append(WorkloadRow(**values, allocations=[]))
+    if not rows:
+        return outcomes
+    # Core inserts, one statement per table for the whole batch: the ORM's unit of work
+    # costs more than the rows themselves on this, the busiest write path.
+    session.execute(insert(WORKLOADS_TABLE), rows)
+    session.execute(
+        insert(_EVENTS_TABLE), [submission_event(r["id"], r["created_at"]) for r in rows]
+    )
+    written = iter(rows)
+    accepted = [item for item, o in zip(batch, outcomes, strict=True) if isinstance(o, WorkloadRow)]
+    record_audit_entries(session, [_audit_submission(item, next(written)) for item in accepted])
+    return outcomes
+
+
+def _workload_values(item: _Submission, team_id: str | None) -> dict[str, Any]:
+    spec, res, now = item.spec, item.resources, item.at
+    return {
+        "id": new_id(),
+        "name": item.name,
+        "owner_id": item.caller.user_id,
+        "team_id": team_id,
+        "cluster_id": spec.cluster_id,
+        "image": spec.image.strip(),
+        "command": spec.command,
+        "env": dict(spec.env),
+        "plain_env_keys": list(dict.fromkeys(spec.plain_env)),  # without repeats
+        "ports": list(spec.ports),
+        "node_selector": dict(spec.node_selector),
+        "cpu_milli": res.cpu_milli,
+        "ram_mib": res.ram_mib,
+        "storage_mib": res.storage_mib,
+        "gpu_milli": res.gpu_milli,
+        "gpu_model": spec.gpu_model,
+        "priority": spec.priority,
+        "preemptible": spec.preemptible,
+        "replicas": spec.replicas,
+        "gang": spec.gang,
+        "duration_s": spec.duration_s,
+        "status": WorkloadStatus.PENDING.value,
+        "reason": "waiting for the scheduler",
+        "reason_code": None,
+        "version": 1,
+        "preemption_count": 0,
+        "pending_since": now,
+        "requeue_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _audit_submission(item: _Submission, row: dict[str, Any]) -> AuditEntry:
+    res = item.resources
+    return audit_entry(
+        AuditActor.of(item.caller),
+        "workload.create",
+        "workload",
+        row["id"],
+        item.at,
+        {
+            "name": row["name"],
+            "image": row["image"],
+            "cpu": res.cpu,
+            "ram_gb": res.ram_gb,
+            "storage_gb": res.storage_gb,
+            "gpu": res.gpu,
+            "priority": row["priority"],
+            "cluster_id": row["cluster_id"],
+            "team_id": row["team_id"],
+            "replicas": row["replicas"],
+        },
+    )
+
+
+def load_workload(
+    session: Session,
+    caller: Caller,
+    workload_id: str,
+    permission: Permission = Permission.WORKLOAD_READ,
+) -> WorkloadRow:
+    """The workload, if the policy lets the caller exercise ``permission`` on it:
+    NotFound when they may not see it (or it does not exist), Forbidden when they may
+    see it but not do this."""
+    row = session.get(WorkloadRow, workload_id)
+    if row is None:
+        raise NotFound.for_object("workload", workload_id)
+    check_object(
+        session,
+        caller,
+        permission,
+        workload_target(row),
+        read=Permission.WORKLOAD_READ,
+        kind="workload",
+        object_id=workload_id,
+    )
+    return row
+
+
+def get_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> WorkloadRow:
+    with ctx.db.read() as session:
+        return load_workload(session, caller, workload_id)
+
+
+@dataclass(frozen=True)
+class WorkloadFilter:
+    status: list[WorkloadStatus] | None = None
+    cluster_id: str | None = None
+    server_id: str | None = None
+    owner_id: str | None = None
+    team_id: str | None = None
+    name: str | None = None
+
+
+def list_workloads(
+    ctx: ServiceContext, caller: Caller, where: WorkloadFilter, limit: int, offset: int
+) -> tuple[list[WorkloadRow], int]:
+    """Visible workloads matching ``where``, newest first, with the total count."""
+    query = select(WorkloadRow).where(visible_workloads(caller))
+    if where.status:
+        query = query.where(WorkloadRow.status.in_([s.value for s in where.status]))
+    if where.cluster_id:
+        query = query.where(WorkloadRow.cluster_id == where.cluster_id)
+    if where.owner_id:
+        query = query.where(WorkloadRow.owner_id == where.owner_id)
+    if where.team_id:
+        query = query.where(WorkloadRow.team_id == where.team_id)
+    if where.name:
+        query = query.where(WorkloadRow.name == where.name)
+    if where.server_id:
+        on_server = select(AllocationRow.workload_id).where(
+            AllocationRow.server_id == where.server_id
+        )
+        query = query.where(WorkloadRow.id.in_(on_server))
+    with ctx.db.read() as session:
+        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return list(rows), count
+
+
+def list_workload_events(
+    ctx: ServiceContext, caller: Caller, workload_id: str, limit: int, offset: int
+) -> tuple[list[WorkloadEventRow], int]:
+    """Status history of a workload, oldest first (it reads as a story)."""
+    with ctx.db.read() as session:
+        load_workload(session, caller, workload_id)
+        base = select(WorkloadEventRow).where(WorkloadEventRow.workload_id == workload_id)
+        count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = session.scalars(base.order_by(WorkloadEventRow.id).limit(limit).offset(offset)).all()
+        return list(rows), count
