@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from gpuyard.api.schemas.auth import UserPublic
 from gpuyard.api.schemas.common import ResourcesPublic
 from gpuyard.api.schemas.fleet import ClusterPublic, GpuPublic, ServerPublic
 from gpuyard.api.schemas.workloads import (
@@ -18,7 +17,6 @@ from gpuyard.services.names import DisplayNames
 from gpuyard.store.base import as_utc
 from gpuyard.store.conversions import server_allocated, server_capacity, workload_request
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
-from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadEventRow, WorkloadRow
 
 
@@ -138,15 +136,4 @@ def event_public(row: WorkloadEventRow) -> WorkloadEventPublic:
         to_status=row.to_status,
         reason=row.reason,
         details=dict(row.details or {}),
-    )
-
-
-def user_public(row: UserRow) -> UserPublic:
-    return UserPublic(
-        id=row.id,
-        email=row.email,
-        username=row.username,
-        role=row.role,
-        is_active=row.is_active,
-        created_at=as_utc(row.created_at),
     )

@@ -1,26 +1,40 @@
-"""Identity rows to public schemas: users with teams, teams, invites, tokens, audit."""
+"""Identity read models to public schemas: users with teams, teams, invites, tokens,
+audit events. Times in the read models are UTC-aware already."""
 
 from __future__ import annotations
 
-from gpuyard.api.converters import user_public
 from gpuyard.api.schemas.audit import AuditEventPublic
-from gpuyard.api.schemas.auth import CurrentUserPublic, TeamMembershipPublic
+from gpuyard.api.schemas.auth import CurrentUserPublic, TeamMembershipPublic, UserPublic
 from gpuyard.api.schemas.identity import InvitePublic, Quota, TeamMemberPublic, TeamPublic
 from gpuyard.api.schemas.team_invitations import MyTeamInvitationPublic, TeamInvitationPublic
 from gpuyard.api.schemas.tokens import ApiTokenCreated, ApiTokenPublic
+from gpuyard.domain.audit import AuditEvent
+from gpuyard.domain.identity import (
+    ApiToken,
+    Invite,
+    MyInvitation,
+    PendingInvitation,
+    TeamMembership,
+    TeamView,
+    User,
+)
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
-from gpuyard.services.identity.team_invitations import JoinedTeam, MyInvitation, PendingInvitation
-from gpuyard.services.identity.teams import TeamView
-from gpuyard.services.identity.users import TeamMembership
-from gpuyard.store.audit_tables import AuditEventRow
-from gpuyard.store.base import as_utc
-from gpuyard.store.identity_tables import InviteRow, UserRow
-from gpuyard.store.token_tables import ApiTokenRow
 
 
-def current_user_public(row: UserRow, teams: list[TeamMembership]) -> CurrentUserPublic:
+def user_public(user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        role=user.role,
+        is_active=user.is_active,
+        created_at=user.created_at,
+    )
+
+
+def current_user_public(user: User, teams: list[TeamMembership]) -> CurrentUserPublic:
     return CurrentUserPublic(
-        **user_public(row).model_dump(),
+        **user_public(user).model_dump(),
         teams=[
             TeamMembershipPublic(
                 team_id=m.team.id, team_name=m.team.name, is_team_admin=m.is_team_admin
@@ -46,11 +60,11 @@ def team_public(view: TeamView) -> TeamPublic:
         ),
         members_can_read=team.members_can_read,
         members=[
-            TeamMemberPublic(user_id=user.id, email=user.email, is_team_admin=is_admin)
-            for user, is_admin in view.members
+            TeamMemberPublic(user_id=m.user_id, email=m.email, is_team_admin=m.is_team_admin)
+            for m in view.members
         ],
         pending_invitations=[pending_invitation_public(i) for i in view.invitations],
-        created_at=as_utc(team.created_at),
+        created_at=team.created_at,
     )
 
 
@@ -78,49 +92,49 @@ def my_invitation_public(item: MyInvitation) -> MyTeamInvitationPublic:
     )
 
 
-def joined_team_public(joined: JoinedTeam) -> TeamMembershipPublic:
+def joined_team_public(joined: TeamMembership) -> TeamMembershipPublic:
     return TeamMembershipPublic(
         team_id=joined.team.id, team_name=joined.team.name, is_team_admin=joined.is_team_admin
     )
 
 
-def invite_public(row: InviteRow, code: str) -> InvitePublic:
+def invite_public(invite: Invite, code: str) -> InvitePublic:
     return InvitePublic(
-        id=row.id,
+        id=invite.id,
         code=code,
-        email=row.email,
-        role=row.role,
-        team_id=row.team_id,
-        expires_at=as_utc(row.expires_at),
+        email=invite.email,
+        role=invite.role,
+        team_id=invite.team_id,
+        expires_at=invite.expires_at,
     )
 
 
-def api_token_public(row: ApiTokenRow) -> ApiTokenPublic:
+def api_token_public(token: ApiToken) -> ApiTokenPublic:
     return ApiTokenPublic(
-        id=row.id,
-        name=row.name,
-        display_prefix=row.display_prefix,
-        created_at=as_utc(row.created_at),
-        expires_at=as_utc(row.expires_at) if row.expires_at else None,
-        last_used_at=as_utc(row.last_used_at) if row.last_used_at else None,
+        id=token.id,
+        name=token.name,
+        display_prefix=token.display_prefix,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
     )
 
 
-def api_token_created(row: ApiTokenRow, token: str) -> ApiTokenCreated:
-    return ApiTokenCreated(**api_token_public(row).model_dump(), token=token)
+def api_token_created(token: ApiToken, secret: str) -> ApiTokenCreated:
+    return ApiTokenCreated(**api_token_public(token).model_dump(), token=secret)
 
 
-def audit_event_public(row: AuditEventRow) -> AuditEventPublic:
+def audit_event_public(event: AuditEvent) -> AuditEventPublic:
     return AuditEventPublic(
-        id=row.id,
-        at=as_utc(row.at),
-        actor_id=row.actor_id,
-        actor_email=row.actor_email,
-        action=row.action,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        ip=row.ip,
-        details=dict(row.details or {}),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
+        id=event.id,
+        at=event.at,
+        actor_id=event.actor_id,
+        actor_email=event.actor_email,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        ip=event.ip,
+        details=dict(event.details),
+        prev_hash=event.prev_hash,
+        hash=event.hash,
     )

@@ -1,4 +1,4 @@
-"""The audit chain: append (inside the caller's transaction) and verify.
+"""The audit chain: append (inside the caller's transaction), list and verify.
 
 ``hash = sha256(prev_hash + canonical JSON of the row's other columns)``, where the
 canonical JSON has sorted keys, no spaces and UTC ISO-8601 times with microseconds; the
@@ -22,9 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, func, insert, select, text
+from sqlalchemy import Select, Table, event, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
+from gpuyard.domain.audit import AuditEvent, AuditFilter
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import as_utc
 
@@ -112,16 +113,16 @@ def _forget_head(session: Session, _transaction: object) -> None:
     session.info.pop(_HEAD, None)
 
 
-def append_audit_event(session: Session, entry: AuditEntry) -> AuditEventRow:
+def append_audit_event(session: Session, entry: AuditEntry) -> AuditEvent:
     """Add ``entry`` as the next link of the chain, in the caller's transaction."""
     return append_audit_events(session, [entry])[0]
 
 
-def append_audit_events(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEventRow]:
+def append_audit_events(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     """Add ``entries`` as the next links of the chain, in order, in the caller's
     transaction: the hashes are chained here and the rows go out in one statement."""
     last_id, prev_hash = _chain_head(session)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         entry = replace(entry, at=as_utc(entry.at).astimezone(UTC))
         last_id += 1
@@ -143,10 +144,62 @@ def append_audit_events(session: Session, entries: Sequence[AuditEntry]) -> list
     # events back in the same session.
     session.execute(_INSERT_EVENT, rows)
     session.info[_HEAD] = (last_id, prev_hash)
-    return [AuditEventRow(**values) for values in rows]
+    return [AuditEvent(**values) for values in rows]
 
 
-def entry_of(row: AuditEventRow) -> AuditEntry:
+def audit_event_of(row: AuditEventRow) -> AuditEvent:
+    """The read model of a stored event."""
+    return AuditEvent(
+        id=row.id,
+        at=as_utc(row.at),
+        actor_id=row.actor_id,
+        actor_email=row.actor_email,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        ip=row.ip,
+        details=dict(row.details or {}),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _matching(where: AuditFilter) -> Select[AuditEventRow]:
+    query = select(AuditEventRow)
+    if where.actor:
+        query = query.where(
+            or_(
+                AuditEventRow.actor_id == where.actor,
+                func.lower(AuditEventRow.actor_email) == where.actor.lower(),
+            )
+        )
+    if where.action:
+        if where.action.endswith("."):
+            query = query.where(AuditEventRow.action.startswith(where.action, autoescape=True))
+        else:
+            query = query.where(AuditEventRow.action == where.action)
+    if where.target_type:
+        query = query.where(AuditEventRow.target_type == where.target_type)
+    if where.target_id:
+        query = query.where(AuditEventRow.target_id == where.target_id)
+    if where.since:
+        query = query.where(AuditEventRow.at >= as_utc(where.since).astimezone(UTC))
+    if where.until:
+        query = query.where(AuditEventRow.at < as_utc(where.until).astimezone(UTC))
+    return query
+
+
+def list_audit_events(
+    session: Session, where: AuditFilter, limit: int, offset: int
+) -> tuple[list[AuditEvent], int]:
+    """Events matching ``where``, newest first, with the total count."""
+    query = _matching(where)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(AuditEventRow.id.desc()).limit(limit).offset(offset))
+    return [audit_event_of(row) for row in rows], count
+
+
+def entry_of(row: AuditEventRow | AuditEvent) -> AuditEntry:
     return AuditEntry(
         at=row.at,
         actor_id=row.actor_id,

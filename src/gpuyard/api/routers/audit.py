@@ -13,7 +13,8 @@ from gpuyard.api.identity_converters import audit_event_public
 from gpuyard.api.schemas.audit import AuditEventsPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services.identity.audit import AuditFilter, list_audit_events
+from gpuyard.domain.audit import AuditFilter
+from gpuyard.services.identity.audit import list_audit_events
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

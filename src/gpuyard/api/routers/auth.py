@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 
 from gpuyard.api.authorization import ClientOrigin, public, requires
-from gpuyard.api.converters import user_public
 from gpuyard.api.deps import ContextDep
-from gpuyard.api.identity_converters import current_user_public
+from gpuyard.api.identity_converters import current_user_public, user_public
 from gpuyard.api.schemas.auth import (
     CurrentUserPublic,
     LoginRequest,

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 
 from gpuyard.api.authorization import requires
-from gpuyard.api.converters import user_public
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.identity_converters import user_public
 from gpuyard.api.schemas.auth import UserPublic
 from gpuyard.api.schemas.identity import UserCreate, UsersPublic, UserUpdate
 from gpuyard.auth.caller import Caller

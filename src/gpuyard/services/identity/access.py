@@ -8,7 +8,7 @@ about one object, or turned into a WHERE clause for a list, using the caller's t
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, true
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
@@ -22,7 +22,7 @@ from gpuyard.auth.permissions import (
     scope_of,
 )
 from gpuyard.domain.errors import Forbidden, NotFound
-from gpuyard.store.identity_tables import TeamMemberRow, TeamRow
+from gpuyard.store import identity
 from gpuyard.store.workload_tables import WorkloadRow
 
 #: What a reader who may not see an env value gets in its place.
@@ -30,15 +30,12 @@ ENV_MASK = "********"
 
 
 def load_membership(session: Session, user_id: str) -> Membership:
-    rows = session.execute(
-        select(TeamMemberRow.team_id, TeamMemberRow.is_team_admin, TeamRow.members_can_read)
-        .join(TeamRow, TeamRow.id == TeamMemberRow.team_id)
-        .where(TeamMemberRow.user_id == user_id)
-    ).all()
+    """The user's teams, as the permission policy takes them."""
+    roles = identity.team_roles(session, user_id)
     return Membership(
-        member_of=frozenset(team_id for team_id, _, _ in rows),
-        admin_of=frozenset(team_id for team_id, is_admin, _ in rows if is_admin),
-        readable=frozenset(team_id for team_id, _, readable in rows if readable),
+        member_of=frozenset(r.team_id for r in roles),
+        admin_of=frozenset(r.team_id for r in roles if r.is_team_admin),
+        readable=frozenset(r.team_id for r in roles if r.members_can_read),
     )
 
 
@@ -90,11 +87,7 @@ def visible_workloads(caller: Caller) -> ColumnElement[bool]:
     if scope is Scope.OWN:
         return own
     if scope is Scope.OWN_OR_TEAM:
-        readable_teams = (
-            select(TeamMemberRow.team_id)
-            .join(TeamRow, TeamRow.id == TeamMemberRow.team_id)
-            .where(TeamMemberRow.user_id == caller.user_id, TeamRow.members_can_read.is_(True))
-        )
+        readable_teams = identity.team_ids_readable_by_members(caller.user_id)
         return or_(own, WorkloadRow.team_id.in_(readable_teams))
     return false()
 
@@ -105,10 +98,7 @@ def visible_teams(caller: Caller) -> ColumnElement[bool]:
     if scope is Scope.ANY:
         return true()
     if scope in (Scope.MEMBER, Scope.TEAM_ADMIN):
-        mine = select(TeamMemberRow.team_id).where(TeamMemberRow.user_id == caller.user_id)
-        if scope is Scope.TEAM_ADMIN:
-            mine = mine.where(TeamMemberRow.is_team_admin.is_(True))
-        return TeamRow.id.in_(mine)
+        return identity.teams_of_member(caller.user_id, admin_only=scope is Scope.TEAM_ADMIN)
     return false()
 
 

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from gpuyard.auth.caller import Caller, CredentialKind
 from gpuyard.auth.opaque_tokens import digest, display_prefix, new_api_token
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.domain.errors import Conflict, Forbidden, NotFound
+from gpuyard.domain.identity import ApiToken
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import check_object
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.store.token_tables import ApiTokenRow
+from gpuyard.store import identity
 
 #: Active tokens one user may hold; a leak is easier to contain with fewer.
 MAX_TOKENS_PER_USER = 50
@@ -30,8 +29,8 @@ MAX_TOKENS_PER_USER = 50
 
 def create_api_token(
     ctx: ServiceContext, caller: Caller, name: str, expires_in_days: int | None
-) -> tuple[ApiTokenRow, str]:
-    """Returns the row and the token itself, which is never shown again."""
+) -> tuple[ApiToken, str]:
+    """Returns the token's read model and the token itself, which is never shown again."""
     credential = caller.credential
     if credential is not None and credential.kind is CredentialKind.API_TOKEN:
         raise Forbidden(
@@ -42,63 +41,54 @@ def create_api_token(
     now = ctx.now()
     token = new_api_token()
     with ctx.db.write() as session:
-        active = session.scalar(
-            select(func.count())
-            .select_from(ApiTokenRow)
-            .where(ApiTokenRow.user_id == caller.user_id, ApiTokenRow.revoked_at.is_(None))
-        )
-        if (active or 0) >= MAX_TOKENS_PER_USER:
+        active = identity.count_active_api_tokens(session, caller.user_id)
+        if active >= MAX_TOKENS_PER_USER:
             raise Conflict(f"you already have {active} API tokens; revoke some first")
-        row = ApiTokenRow(
+        expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
+        created = identity.insert_api_token(
+            session,
             user_id=caller.user_id,
             name=name,
             token_hash=digest(token),
             display_prefix=display_prefix(token),
             created_at=now,
-            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+            expires_at=expires_at,
         )
-        session.add(row)
-        session.flush()
         details = {
             "name": name,
-            "display_prefix": row.display_prefix,
-            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "display_prefix": created.display_prefix,
+            "expires_at": expires_at.isoformat() if expires_at else None,
         }
         record_audit(
-            session, AuditActor.of(caller), "token.create", "api_token", row.id, now, details
+            session, AuditActor.of(caller), "token.create", "api_token", created.id, now, details
         )
-    return row, token
+    return created, token
 
 
-def list_api_tokens(ctx: ServiceContext, caller: Caller) -> list[ApiTokenRow]:
+def list_api_tokens(ctx: ServiceContext, caller: Caller) -> list[ApiToken]:
     """The caller's own tokens that are not revoked (expired ones included), newest first."""
     with ctx.db.read() as session:
-        rows = session.scalars(
-            select(ApiTokenRow)
-            .where(ApiTokenRow.user_id == caller.user_id, ApiTokenRow.revoked_at.is_(None))
-            .order_by(ApiTokenRow.created_at.desc(), ApiTokenRow.id)
-        ).all()
-        return list(rows)
+        return identity.active_api_tokens(session, caller.user_id)
 
 
 def revoke_api_token(ctx: ServiceContext, caller: Caller, token_id: str) -> None:
     now = ctx.now()
     with ctx.db.write() as session:
-        row = session.get(ApiTokenRow, token_id)
-        if row is None or row.revoked_at is not None:
+        found = identity.get_api_token(session, token_id)
+        if found is None or found.revoked_at is not None:
             raise NotFound.for_object("API token", token_id)
         check_object(
             session,
             caller,
             Permission.TOKEN_MANAGE,
-            Target(owner_id=row.user_id),
+            Target(owner_id=found.user_id),
             read=Permission.TOKEN_MANAGE,
             kind="API token",
             object_id=token_id,
         )
-        row.revoked_at = now
-        details = {"name": row.name, "display_prefix": row.display_prefix}
+        identity.revoke_api_token(session, found.id, now)
+        details = {"name": found.name, "display_prefix": found.display_prefix}
         record_audit(
-            session, AuditActor.of(caller), "token.revoke", "api_token", row.id, now, details
+            session, AuditActor.of(caller), "token.revoke", "api_token", found.id, now, details
         )
     ctx.callers.clear()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from gpuyard.auth.caller import Caller
+from gpuyard.domain.audit import AuditEvent, AuditFilter
 from gpuyard.log import AUDIT_LOGGER, get_logger
 from gpuyard.services.context import ServiceContext
 from gpuyard.store.audit_log import (
@@ -28,9 +29,20 @@ from gpuyard.store.audit_log import (
     canonical_time,
     verify_audit_chain,
 )
-from gpuyard.store.audit_tables import AuditEventRow
-from gpuyard.store.base import as_utc
+from gpuyard.store.audit_log import list_audit_events as stored_audit_events
 from gpuyard.store.database import Database
+
+__all__ = [
+    "SYSTEM_ACTOR",
+    "AuditActor",
+    "AuditFilter",
+    "audit_entry",
+    "list_audit_events",
+    "record_audit",
+    "record_audit_entries",
+    "redact",
+    "verify_audit_log",
+]
 
 audit_log = get_logger(AUDIT_LOGGER)
 
@@ -77,7 +89,7 @@ def record_audit(
     target_id: str | None,
     at: datetime,
     details: dict[str, Any] | None = None,
-) -> AuditEventRow:
+) -> AuditEvent:
     """Append an audit event to the chain in ``session``'s transaction."""
     entry = audit_entry(actor, action, target_type, target_id, at, details)
     return record_audit_entries(session, [entry])[0]
@@ -104,7 +116,7 @@ def audit_entry(
     )
 
 
-def record_audit_entries(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEventRow]:
+def record_audit_entries(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     """Append ``entries`` to the chain in ``session``'s transaction, in one statement (a
     group commit of submissions audits its whole batch at once)."""
     rows = append_audit_events(session, entries)
@@ -113,7 +125,7 @@ def record_audit_entries(session: Session, entries: Sequence[AuditEntry]) -> lis
     return rows
 
 
-def _log_after_commit(session: Session, row: AuditEventRow) -> None:
+def _log_after_commit(session: Session, row: AuditEvent) -> None:
     # Each line remembers the savepoint it was written in (None: the outer transaction),
     # so rolling back a savepoint drops its own lines and no others.
     pending: list[tuple[SessionTransaction | None, dict[str, Any]]]
@@ -161,47 +173,12 @@ def _within(tx: SessionTransaction | None, savepoint: SessionTransaction) -> boo
     return False
 
 
-@dataclass(frozen=True)
-class AuditFilter:
-    actor: str | None = None  # a user id or an email
-    action: str | None = None  # exact, or a prefix ending in '.' ("workload.")
-    target_type: str | None = None
-    target_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
 def list_audit_events(
     ctx: ServiceContext, where: AuditFilter, limit: int, offset: int
-) -> tuple[list[AuditEventRow], int]:
+) -> tuple[list[AuditEvent], int]:
     """Events matching ``where``, newest first, with the total count."""
-    query = select(AuditEventRow)
-    if where.actor:
-        query = query.where(
-            or_(
-                AuditEventRow.actor_id == where.actor,
-                func.lower(AuditEventRow.actor_email) == where.actor.lower(),
-            )
-        )
-    if where.action:
-        if where.action.endswith("."):
-            query = query.where(AuditEventRow.action.startswith(where.action, autoescape=True))
-        else:
-            query = query.where(AuditEventRow.action == where.action)
-    if where.target_type:
-        query = query.where(AuditEventRow.target_type == where.target_type)
-    if where.target_id:
-        query = query.where(AuditEventRow.target_id == where.target_id)
-    if where.since:
-        query = query.where(AuditEventRow.at >= as_utc(where.since).astimezone(UTC))
-    if where.until:
-        query = query.where(AuditEventRow.at < as_utc(where.until).astimezone(UTC))
     with ctx.db.read() as session:
-        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.order_by(AuditEventRow.id.desc()).limit(limit).offset(offset)
-        ).all()
-        return list(rows), count
+        return stored_audit_events(session, where, limit, offset)
 
 
 def verify_audit_log(db: Database) -> ChainReport:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
-
 from gpuyard.auth.caller import Caller, Credential, CredentialKind
 from gpuyard.auth.opaque_tokens import digest, is_api_token
 from gpuyard.auth.passwords import hash_password, needs_rehash, verify_password
@@ -14,11 +12,10 @@ from gpuyard.auth.roles import Role
 from gpuyard.auth.tokens import AccessToken, decode_access_token, issue_access_token
 from gpuyard.domain.emails import email_lookup_keys, login_key
 from gpuyard.domain.errors import Conflict, Unauthenticated
+from gpuyard.domain.identity import User
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.store.base import as_utc
-from gpuyard.store.identity_tables import UserRow
-from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
+from gpuyard.store import identity
 
 _BAD_LOGIN = "invalid email or password"
 #: last_used_at of an API token is refreshed at most this often (it costs a write).
@@ -28,7 +25,7 @@ _TOKEN_USE_RESOLUTION = timedelta(minutes=10)
 @dataclass(frozen=True)
 class LoginResult:
     access: AccessToken
-    user: UserRow
+    user: User
 
 
 def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> LoginResult:
@@ -42,11 +39,10 @@ def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> Log
     account = login_key(email)  # throttled and audited under one name per address
     attempt = ctx.login_throttle.begin_attempt(ip, account, now.timestamp())
     with ctx.db.read() as session:
-        user = session.scalars(
-            select(UserRow).where(func.lower(UserRow.email).in_(keys)).order_by(UserRow.id)
-        ).first()
+        found = identity.login_account(session, keys)
+    user, password_hash = found if found is not None else (None, None)
     # argon2 takes tens of milliseconds: never inside a write transaction.
-    ok = verify_password(password, user.password_hash if user else None)
+    ok = verify_password(password, password_hash)
     if user is None or not ok or not user.is_active:
         with ctx.db.write() as session:
             record_audit(
@@ -59,13 +55,11 @@ def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> Log
             )
         raise Unauthenticated(_BAD_LOGIN)
     ctx.login_throttle.succeeded(attempt)
-    new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
+    new_hash = hash_password(password) if password_hash and needs_rehash(password_hash) else None
     access = issue_access_token(ctx.secret_key, user.id, ctx.settings.access_token_minutes, now)
     with ctx.db.write() as session:
         if new_hash is not None:
-            session.execute(
-                update(UserRow).where(UserRow.id == user.id).values(password_hash=new_hash)
-            )
+            identity.set_password_hash(session, user.id, new_hash)
         record_audit(
             session,
             AuditActor(user.id, user.email, ip),
@@ -88,15 +82,9 @@ def logout(ctx: ServiceContext, caller: Caller) -> None:
         )
     now = ctx.now()
     with ctx.db.write() as session:
-        session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at <= now))
-        if session.get(RevokedSessionRow, credential.id) is None:
-            session.add(
-                RevokedSessionRow(
-                    jti=credential.id,
-                    user_id=caller.user_id,
-                    expires_at=credential.expires_at or now,
-                )
-            )
+        identity.revoke_login_session(
+            session, credential.id, caller.user_id, credential.expires_at or now, now
+        )
         record_audit(session, AuditActor.of(caller), "auth.logout", "user", caller.user_id, now)
     ctx.callers.clear()
 
@@ -128,11 +116,11 @@ def recent_caller(ctx: ServiceContext, token: str, ip: str | None) -> Caller | N
 def _resolve_session(ctx: ServiceContext, token: str, now: datetime) -> Caller:
     claims = decode_access_token(ctx.secret_key, token, now)
     with ctx.db.read() as session:
-        if session.get(RevokedSessionRow, claims.jti) is not None:
+        if identity.session_revoked(session, claims.jti):
             raise Unauthenticated("this session was logged out; log in again")
-        user = session.get(UserRow, claims.user_id)
+        user = identity.get_user(session, claims.user_id)
     changed = user.credentials_changed_at if user is not None else None
-    if changed is not None and (claims.issued_at is None or claims.issued_at < as_utc(changed)):
+    if changed is not None and (claims.issued_at is None or claims.issued_at < changed):
         # iat carries microseconds (auth/tokens.py): a login just after the change passes.
         raise Unauthenticated("the password changed after this session began; log in again")
     credential = Credential(CredentialKind.SESSION, claims.jti, claims.expires_at)
@@ -142,23 +130,21 @@ def _resolve_session(ctx: ServiceContext, token: str, now: datetime) -> Caller:
 def _resolve_api_token(ctx: ServiceContext, token: str) -> Caller:
     now = ctx.now()
     with ctx.db.read() as session:
-        row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(token)))
-        if row is None or row.revoked_at is not None:
+        found = identity.api_token_by_hash(session, digest(token))
+        if found is None or found.revoked_at is not None:
             raise Unauthenticated("invalid or revoked API token")
-        expires_at = as_utc(row.expires_at) if row.expires_at else None
+        expires_at = found.expires_at
         if expires_at is not None and expires_at <= now:
             raise Unauthenticated("API token expired; create a new one")
-        user = session.get(UserRow, row.user_id)
-    last_used = as_utc(row.last_used_at) if row.last_used_at else None
+        user = identity.get_user(session, found.user_id)
+    last_used = found.last_used_at
     if last_used is None or now - last_used >= _TOKEN_USE_RESOLUTION:
         with ctx.db.write() as session:
-            session.execute(
-                update(ApiTokenRow).where(ApiTokenRow.id == row.id).values(last_used_at=now)
-            )
-    return _caller(user, None, Credential(CredentialKind.API_TOKEN, row.id, expires_at))
+            identity.mark_api_token_used(session, found.id, now)
+    return _caller(user, None, Credential(CredentialKind.API_TOKEN, found.id, expires_at))
 
 
-def _caller(user: UserRow | None, ip: str | None, credential: Credential) -> Caller:
+def _caller(user: User | None, ip: str | None, credential: Credential) -> Caller:
     if user is None or not user.is_active:
         raise Unauthenticated("the account behind this token no longer exists or is disabled")
     return Caller(

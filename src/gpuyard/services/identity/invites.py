@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
-
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.opaque_tokens import digest, new_invite_code
 from gpuyard.auth.passwords import hash_password
@@ -15,12 +13,12 @@ from gpuyard.auth.permissions import Permission, Target
 from gpuyard.auth.roles import Role
 from gpuyard.domain.emails import email_lookup_keys
 from gpuyard.domain.errors import Conflict, Forbidden, InvalidInput
+from gpuyard.domain.identity import Invite, User
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import may
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.services.identity.users import add_user_row, email_taken, valid_email
-from gpuyard.store.base import as_utc
-from gpuyard.store.identity_tables import InviteRow, TeamMemberRow, TeamRow, UserRow
+from gpuyard.services.identity.users import add_user, valid_email
+from gpuyard.store import identity
 
 _UNKNOWN_CODE = "unknown invite code"
 
@@ -32,8 +30,8 @@ def create_invite(
     role: Role,
     team_id: str | None,
     ttl_hours: float | None = None,
-) -> tuple[InviteRow, str]:
-    """Create an invite; returns the row and the code (shown once, stored hashed)."""
+) -> tuple[Invite, str]:
+    """Create an invite; returns it and the code (shown once, stored hashed)."""
     now = ctx.now()
     email = valid_email(email)
     with ctx.db.write() as session:
@@ -42,41 +40,41 @@ def create_invite(
             if team_id is None:
                 raise Forbidden("only admins invite without a team; team admins name their team")
             raise InvalidInput.for_field("team_id", f"you are not an admin of team {team_id!r}")
-        if team_id is not None and session.get(TeamRow, team_id) is None:
+        if team_id is not None and identity.get_team(session, team_id) is None:
             raise InvalidInput.for_field("team_id", f"team {team_id!r} does not exist")
         # Granting a role above user is user management.
         if role is not Role.USER and not may(session, caller, Permission.USER_MANAGE, Target()):
             raise Forbidden("team admins invite users; only admins grant other roles")
-        if email_taken(session, email):
+        if identity.email_taken(session, email):
             raise Conflict(f"an account for {email} already exists")
         code = new_invite_code()
         hours = ttl_hours if ttl_hours is not None else ctx.settings.invite_ttl_hours
-        row = InviteRow(
+        expires_at = now + timedelta(hours=hours)
+        invite = identity.insert_invite(
+            session,
             code_hash=digest(code),
             email=email,
             role=role.value,
             team_id=team_id,
             created_by=caller.user_id,
             created_at=now,
-            expires_at=now + timedelta(hours=hours),
+            expires_at=expires_at,
         )
-        session.add(row)
-        session.flush()
         record_audit(
             session,
             AuditActor.of(caller),
             "invite.create",
             "invite",
-            row.id,
+            invite.id,
             now,
             {
                 "email": email,
                 "role": role.value,
                 "team_id": team_id,
-                "expires_at": row.expires_at.isoformat(),
+                "expires_at": expires_at.isoformat(),
             },
         )
-    return row, code
+    return invite, code
 
 
 def register(
@@ -86,7 +84,7 @@ def register(
     invite_code: str,
     username: str | None,
     ip: str | None,
-) -> UserRow:
+) -> User:
     """Create an account from a valid invite: unknown, used and expired codes are refused,
     each with its own message, and a code works once even under concurrent use."""
     now = ctx.now()
@@ -96,14 +94,12 @@ def register(
     password_hash = hash_password(password)  # slow: outside the transaction
     try:
         with ctx.db.write() as session:
-            invite = session.scalar(
-                select(InviteRow).where(InviteRow.code_hash == digest(invite_code))
-            )
+            invite = identity.invite_by_code_hash(session, digest(invite_code))
             if invite is None:
                 raise InvalidInput.for_field("invite_code", _UNKNOWN_CODE)
             if invite.used_at is not None:
                 raise InvalidInput.for_field("invite_code", "this invite code was already used")
-            expires_at = as_utc(invite.expires_at)
+            expires_at = invite.expires_at
             if expires_at <= now:
                 raise InvalidInput.for_field(
                     "invite_code",
@@ -114,29 +110,16 @@ def register(
                 raise InvalidInput.for_field("email", "this invite is for another email address")
             # Claim the code first: a concurrent registration with it waits on this row
             # (PostgreSQL) or on the write lock (SQLite), then finds it used.
-            claimed = session.execute(
-                update(InviteRow)
-                .where(InviteRow.id == invite.id, InviteRow.used_at.is_(None))
-                .values(used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if not identity.claim_invite(session, invite.id, now):
                 raise InvalidInput.for_field("invite_code", "this invite code was already used")
-            if username and session.scalar(select(UserRow.id).where(UserRow.username == username)):
+            if username and identity.username_taken(session, username):
                 raise InvalidInput.for_field("username", f"{username!r} is taken")
-            if email_taken(session, email):  # under another form (an earlier version's)
+            if identity.email_taken(session, email):  # under another form (an earlier version's)
                 raise Conflict(f"an account for {email} already exists")
-            user = UserRow(
-                email=email,
-                username=username,
-                password_hash=password_hash,
-                role=invite.role,
-                created_at=now,
-            )
-            add_user_row(session, user)
-            invite.used_by = user.id
+            user = add_user(session, email, username, password_hash, invite.role, now)
+            identity.set_invite_used_by(session, invite.id, user.id)
             if invite.team_id is not None:
-                session.add(TeamMemberRow(team_id=invite.team_id, user_id=user.id))
+                identity.add_member(session, invite.team_id, user.id)
             record_audit(
                 session,
                 AuditActor(user.id, email, ip),

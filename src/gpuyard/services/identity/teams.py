@@ -10,19 +10,18 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.domain.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from gpuyard.domain.identity import Team, TeamView
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity import team_invitations
 from gpuyard.services.identity.access import check_object, may, membership_for, visible_teams
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.services.identity.team_invitations import PendingInvitation
-from gpuyard.store.identity_tables import TeamMemberRow, TeamRow, UserRow
+from gpuyard.store import identity
 
 
 @dataclass(frozen=True)
@@ -59,14 +58,6 @@ class TeamChanges:
     members: list[MemberSpec] | None = None
 
 
-@dataclass(frozen=True)
-class TeamView:
-    team: TeamRow
-    members: list[tuple[UserRow, bool]]  # (user, is_team_admin)
-    #: Unexpired invitations; only for callers who may manage the team (else empty).
-    invitations: list[PendingInvitation] = field(default_factory=list)
-
-
 def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int | None]:
     if quota is None:
         return None, None, None
@@ -92,7 +83,7 @@ def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int |
 
 def _check_members(session: Session, members: list[MemberSpec]) -> None:
     ids = [m.user_id for m in members]
-    known = set(session.scalars(select(UserRow.id).where(UserRow.id.in_(ids))))
+    known = identity.existing_user_ids(session, ids)
     errors = [
         FieldError(f"members.{i}.user_id", f"user {m.user_id!r} does not exist")
         for i, m in enumerate(members)
@@ -119,17 +110,11 @@ def _set_members(
     if may(session, caller, Permission.TEAM_ADD_MEMBER, Target(team_id=team_id)):
         joined, invited = members, []
     else:
-        current = set(
-            session.scalars(select(TeamMemberRow.user_id).where(TeamMemberRow.team_id == team_id))
-        )
+        current = identity.member_ids(session, team_id)
         joined = [m for m in members if m.user_id in current]
         invited = [m for m in members if m.user_id not in current]
-    session.execute(delete(TeamMemberRow).where(TeamMemberRow.team_id == team_id))
-    for m in joined:
-        session.add(
-            TeamMemberRow(team_id=team_id, user_id=m.user_id, is_team_admin=m.is_team_admin)
-        )
-    team_invitations.drop_invitations(session, team_id, [m.user_id for m in joined])
+    identity.replace_members(session, team_id, [(m.user_id, m.is_team_admin) for m in joined])
+    identity.drop_team_invitations(session, team_id, [m.user_id for m in joined])
     for m in invited:
         team_invitations.invite(
             session, caller, team_id, m.user_id, m.is_team_admin, now, invitation_ttl
@@ -137,27 +122,13 @@ def _set_members(
     return {"members": [vars(m) for m in joined], "invited": [vars(m) for m in invited]}
 
 
-def _members_of(session: Session, team_ids: list[str]) -> dict[str, list[tuple[UserRow, bool]]]:
-    rows = session.execute(
-        select(TeamMemberRow.team_id, UserRow, TeamMemberRow.is_team_admin)
-        .join(UserRow, UserRow.id == TeamMemberRow.user_id)
-        .where(TeamMemberRow.team_id.in_(team_ids))
-        .order_by(UserRow.email)
-    ).all()
-    members: dict[str, list[tuple[UserRow, bool]]] = {t: [] for t in team_ids}
-    for team_id, user, is_admin in rows:
-        members[team_id].append((user, bool(is_admin)))
-    return members
-
-
 def list_teams(
     ctx: ServiceContext, caller: Caller, limit: int, offset: int
 ) -> tuple[list[TeamView], int]:
-    query = select(TeamRow).where(visible_teams(caller))
+    """The teams the caller may read, by name, with the total count."""
     with ctx.db.read() as session:
-        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        teams = session.scalars(query.order_by(TeamRow.name).limit(limit).offset(offset)).all()
-        return _views(session, caller, list(teams), ctx.now()), count
+        teams, count = identity.list_teams(session, visible_teams(caller), limit, offset)
+        return _views(session, caller, teams, ctx.now()), count
 
 
 def get_team(ctx: ServiceContext, caller: Caller, team_id: str) -> TeamView:
@@ -166,9 +137,9 @@ def get_team(ctx: ServiceContext, caller: Caller, team_id: str) -> TeamView:
         return _views(session, caller, [team], ctx.now())[0]
 
 
-def _views(session: Session, caller: Caller, teams: list[TeamRow], now: datetime) -> list[TeamView]:
+def _views(session: Session, caller: Caller, teams: list[Team], now: datetime) -> list[TeamView]:
     """Teams with their members, and their pending invitations where the caller manages."""
-    members = _members_of(session, [t.id for t in teams])
+    members = identity.members_of(session, [t.id for t in teams])
     mine = membership_for(session, caller, Permission.TEAM_MANAGE)
     managed = [
         t.id
@@ -181,8 +152,8 @@ def _views(session: Session, caller: Caller, teams: list[TeamRow], now: datetime
 
 def _load_team(
     session: Session, caller: Caller, team_id: str, permission: Permission, *, lock: bool = False
-) -> TeamRow:
-    team = team_invitations.lock_team(session, team_id) if lock else session.get(TeamRow, team_id)
+) -> Team:
+    team = identity.lock_team(session, team_id) if lock else identity.get_team(session, team_id)
     if team is None:
         raise NotFound.for_object("team", team_id)
     check_object(
@@ -197,13 +168,14 @@ def _load_team(
     return team
 
 
-def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> TeamRow:
+def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
     cpu, ram, gpu = _quota_units(spec.quota)
     now = ctx.now()
     with ctx.db.write() as session:
-        if session.scalar(select(TeamRow.id).where(TeamRow.name == spec.name)):
+        if identity.team_name_taken(session, spec.name):
             raise Conflict(f"a team named {spec.name!r} already exists")
-        team = TeamRow(
+        team = identity.insert_team(
+            session,
             name=spec.name,
             quota_cpu_milli=cpu,
             quota_ram_mib=ram,
@@ -211,8 +183,6 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> TeamRow:
             members_can_read=spec.members_can_read,
             created_at=now,
         )
-        session.add(team)
-        session.flush()
         details = {
             "name": spec.name,
             "quota": _quota_details(spec.quota),
@@ -234,17 +204,18 @@ def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: Team
             if not may(session, caller, Permission.TEAM_SET_QUOTA, Target(team_id=team.id)):
                 raise Forbidden("only admins change a team's quota")
             cpu, ram, gpu = _quota_units(changes.quota)
-            team.quota_cpu_milli, team.quota_ram_mib, team.quota_gpu_milli = cpu, ram, gpu
+            identity.change_team(
+                session, team.id, quota_cpu_milli=cpu, quota_ram_mib=ram, quota_gpu_milli=gpu
+            )
             details["quota"] = _quota_details(changes.quota)
         if changes.name is not None and changes.name != team.name:
-            taken = select(TeamRow.id).where(TeamRow.name == changes.name, TeamRow.id != team.id)
-            if session.scalar(taken):
+            if identity.team_name_taken(session, changes.name, other_than=team.id):
                 raise Conflict(f"a team named {changes.name!r} already exists")
             details["name"] = changes.name
-            team.name = changes.name
+            identity.change_team(session, team.id, name=changes.name)
         if changes.members_can_read is not None:
             details["members_can_read"] = changes.members_can_read
-            team.members_can_read = changes.members_can_read
+            identity.change_team(session, team.id, members_can_read=changes.members_can_read)
         if changes.members is not None:
             ttl = _invitation_ttl(ctx)
             details.update(_set_members(session, caller, team.id, changes.members, now, ttl))

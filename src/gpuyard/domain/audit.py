@@ -1,0 +1,35 @@
+"""The read model of an audit event: one link of the hash-chained audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    #: UTC-aware.
+    at: datetime
+    actor_id: str | None
+    actor_email: str | None
+    action: str
+    target_type: str
+    target_id: str | None
+    ip: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events to list; None matches any."""
+
+    actor: str | None = None  # a user id or an email
+    action: str | None = None  # exact, or a prefix ending in '.' ("workload.")
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None

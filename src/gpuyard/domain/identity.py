@@ -1,0 +1,139 @@
+"""Read models of the identity aggregates: users, teams and their members, team
+invitations, invites and API tokens, as services hand them to the API.
+
+Pure data, built by the store (store/identity.py) inside the session that read it; times
+are UTC-aware. Secrets (password hashes, token and code digests) are not part of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    username: str | None
+    role: str
+    is_active: bool
+    created_at: datetime
+    #: When the password last changed or was reset; sessions issued before are refused.
+    credentials_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    name: str
+    #: Quota in stored units (milli-CPU, MiB, milli-GPU); None = unlimited.
+    quota_cpu_milli: int | None
+    quota_ram_mib: int | None
+    quota_gpu_milli: int | None
+    members_can_read: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """A member of a team, as the team's readers see it."""
+
+    user_id: str
+    email: str
+    is_team_admin: bool
+
+
+@dataclass(frozen=True)
+class TeamMembership:
+    """A team a user belongs to (or just joined), and whether they run it."""
+
+    team: Team
+    is_team_admin: bool
+
+
+@dataclass(frozen=True)
+class TeamRole:
+    """One team of a user, with what the permission policy needs to know about it."""
+
+    team_id: str
+    is_team_admin: bool
+    members_can_read: bool
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    """An invitation as its team's admins see it."""
+
+    id: str
+    user_id: str
+    email: str
+    is_team_admin: bool
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class MyInvitation:
+    """An invitation as the invited user sees it."""
+
+    id: str
+    team_id: str
+    team_name: str
+    is_team_admin: bool
+    invited_by_email: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TeamInvitation:
+    """A stored team invitation (an offer to join a team, not yet answered)."""
+
+    id: str
+    team_id: str
+    user_id: str
+    is_team_admin: bool
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """A team with its members (by email), and its pending invitations where the reader
+    manages the team (else empty)."""
+
+    team: Team
+    members: list[TeamMember]
+    invitations: list[PendingInvitation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Invite:
+    """A single-use registration code (the code itself is shown once, never stored)."""
+
+    id: str
+    email: str
+    role: str
+    team_id: str | None
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A user's API token (its digest is not part of it)."""
+
+    id: str
+    user_id: str
+    name: str
+    display_prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None = None
