@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gpuyard.auth.passwords import hash_password
@@ -15,9 +15,9 @@ from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.settings import Settings
+from gpuyard.store import identity
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.migrate import upgrade_to_head
 
 log = get_logger(__name__)
@@ -52,21 +52,22 @@ def ensure_first_admin(ctx: ServiceContext) -> str | None:
 
 def _create_first_admin(ctx: ServiceContext) -> str | None:
     with ctx.db.write() as session:
-        if session.scalar(select(func.count()).select_from(UserRow)):
+        if identity.count_users(session):
             return None
         password = ctx.settings.admin_password
         generated = password is None
         if password is None:
             password = secrets.token_urlsafe(12)
-        admin = UserRow(
+        admin = identity.insert_user(
+            session,
             email=ctx.settings.admin_email.lower(),
             username="admin",
             password_hash=hash_password(password),
             role=Role.ADMIN.value,
             created_at=ctx.now(),
         )
-        session.add(admin)
-        session.flush()
+        if admin is None:
+            return None  # another process starting at the same moment created it
         details = {"email": admin.email, "role": admin.role, "first_admin": True}
         record_audit(session, SYSTEM_ACTOR, "user.create", "user", admin.id, ctx.now(), details)
     log.info("first_admin_created", email=ctx.settings.admin_email)

@@ -79,6 +79,10 @@ def list_users(
     return [user_of(row) for row in rows], count
 
 
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(UserRow)) or 0
+
+
 def email_taken(session: Session, email: str) -> bool:
     """Whether an account exists under any form of ``email`` (domain/emails.py)."""
     query = select(UserRow.id).where(func.lower(UserRow.email).in_(email_lookup_keys(email)))
