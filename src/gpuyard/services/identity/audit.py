@@ -22,27 +22,9 @@ from gpuyard.auth.caller import Caller
 from gpuyard.domain.audit import AuditEvent, AuditFilter
 from gpuyard.log import AUDIT_LOGGER, get_logger
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.audit_log import (
-    AuditEntry,
-    ChainReport,
-    append_audit_events,
-    canonical_time,
-    verify_audit_chain,
-)
-from gpuyard.store.audit_log import list_audit_events as stored_audit_events
+from gpuyard.store import audit_log as audit_store
+from gpuyard.store.audit_log import AuditEntry, ChainReport
 from gpuyard.store.database import Database
-
-__all__ = [
-    "SYSTEM_ACTOR",
-    "AuditActor",
-    "AuditFilter",
-    "audit_entry",
-    "list_audit_events",
-    "record_audit",
-    "record_audit_entries",
-    "redact",
-    "verify_audit_log",
-]
 
 audit_log = get_logger(AUDIT_LOGGER)
 
@@ -119,7 +101,7 @@ def audit_entry(
 def record_audit_entries(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     """Append ``entries`` to the chain in ``session``'s transaction, in one statement (a
     group commit of submissions audits its whole batch at once)."""
-    rows = append_audit_events(session, entries)
+    rows = audit_store.append_audit_events(session, entries)
     for row in rows:
         _log_after_commit(session, row)
     return rows
@@ -132,7 +114,7 @@ def _log_after_commit(session: Session, row: AuditEvent) -> None:
     pending = session.info.setdefault(_PENDING, [])
     fields = {
         "audit_id": row.id,
-        "at": canonical_time(row.at),
+        "at": audit_store.canonical_time(row.at),
         "actor_id": row.actor_id,
         "actor_email": row.actor_email,
         "action": row.action,
@@ -178,10 +160,10 @@ def list_audit_events(
 ) -> tuple[list[AuditEvent], int]:
     """Events matching ``where``, newest first, with the total count."""
     with ctx.db.read() as session:
-        return stored_audit_events(session, where, limit, offset)
+        return audit_store.list_audit_events(session, where, limit, offset)
 
 
 def verify_audit_log(db: Database) -> ChainReport:
     """Check the whole chain (used by ``gpuyard audit verify``)."""
     with db.read() as session:
-        return verify_audit_chain(session)
+        return audit_store.verify_audit_chain(session)

@@ -17,7 +17,6 @@ from gpuyard.domain.identity import TeamMembership, User
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.store import identity
-from gpuyard.store.identity import email_taken
 
 
 def valid_email(email: str) -> str:
@@ -80,7 +79,7 @@ def create_user(
     email = valid_email(email)
     password_hash = hash_password(password)  # slow: outside the transaction
     with ctx.db.write() as session:
-        if email_taken(session, email):
+        if identity.email_taken(session, email):
             raise Conflict(f"an account for {email} already exists")
         if username and identity.username_taken(session, username):
             raise InvalidInput.for_field("username", f"{username!r} is taken")
