@@ -63,7 +63,8 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
     docker_fields = {"agent_url": spec.agent_url, "agent_token": spec.agent_token}
     # A server whose runtime reports its capacity registers by where to ask (docker: its
     # agent), never by declared numbers.
-    if kind in ctx.runtimes.kinds_where(reports_inventory) or any(v is not None for v in docker_fields.values()):
+    reported = kind in ctx.runtimes.kinds_where(reports_inventory)
+    if reported or any(v is not None for v in docker_fields.values()):
         for name, given in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
             if given is not None:
                 raise InvalidInput.for_field(
