@@ -3,8 +3,9 @@ whose runtime runs containers (docker), then records them.
 
 1. A read transaction finds scheduled/starting/running workloads' allocations on online or
    draining such servers that have no container yet, and builds their specs.
-2. Outside any transaction, the runtime (the agent) creates and starts each container. Its create is
-   idempotent by workload + replica, so a retry, or two starters racing, get the same one.
+2. Outside any transaction, the runtime (the agent) creates and starts each container. Its
+   create is idempotent by workload + replica, so a retry, or two starters racing, get the
+   same one.
 3. A short write transaction records the handle with a guard (``container_id IS NULL``
    and the workload's version) and moves the workload to running once every replica has
    a container. A definitive refusal (unknown image, no GPU runtime...) fails the workload

@@ -1,7 +1,7 @@
 """The health loop: probes every server whose runtime reports an inventory (docker: its
-agent), counts misses, marks a server
-offline after N consecutive misses (its workloads go lost and back to the queue, their
-reservations released) and online again when it answers; refreshes GPU utilization.
+agent), counts misses, marks a server offline after N consecutive misses (its workloads
+go lost and back to the queue, their reservations released) and online again when it
+answers; refreshes GPU utilization.
 
 Probes run outside any transaction, in parallel; each server's result is applied in its
 own short transaction. Servers in maintenance are probed but never marked offline.
