@@ -65,7 +65,7 @@ def test_start_inspect_stop_on_two_hosts(
         info = runtime.inspect(handles[server])
         assert info is not None
         assert info.running
-    assert [c.workload_id for c in runtime.list("cpu-host") if c.workload_id == workload] == [
+    assert [c.workload_id for c in runtime.containers("cpu-host") if c.workload_id == workload] == [
         workload
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.snapshot_loader import load_queue_state, snapshot_cache_of
 from gpuyard.services.scheduling.snapshot_rows import QueueState
@@ -13,13 +14,18 @@ from gpuyard.services.scheduling.snapshot_rows import QueueState
 def cached(ctx: ServiceContext) -> QueueState:
     """The state as this process's snapshot cache refreshes it."""
     with ctx.db.read() as session:
-        return snapshot_cache_of(ctx.db).refresh(session)
+        return snapshot_cache_of(ctx.db).refresh(session, container_kinds(ctx))
 
 
 def fresh(ctx: ServiceContext) -> QueueState:
     """The state read in full, without the cache."""
     with ctx.db.read() as session:
-        return load_queue_state(session)
+        return load_queue_state(session, container_kinds(ctx))
+
+
+def container_kinds(ctx: ServiceContext) -> list[str]:
+    """The cluster kinds whose servers get containers, as the scheduling cycle asks."""
+    return ctx.runtimes.kinds_where(runs_containers)
 
 
 def comparable(state: QueueState) -> dict[str, Any]:

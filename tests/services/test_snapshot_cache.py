@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from factories.app import ADMIN_EMAIL, make_context, make_settings
-from factories.snapshots import cached, comparable, fresh
+from factories.snapshots import cached, comparable, container_kinds, fresh
 from sqlalchemy import select
 
 from gpuyard.auth.caller import Caller
@@ -235,15 +235,15 @@ def test_full_reload_every_period(two: Two) -> None:
     cache = SnapshotCache(full_reload_s=60, clock=lambda: now[0])
     add_server(two, "s", 1)
     with two.ctx.db.read() as session:
-        cache.refresh(session)
+        cache.refresh(session, container_kinds(two.ctx))
     now[0] = 59
     with two.ctx.db.read() as session:
-        cache.refresh(session)
+        cache.refresh(session, container_kinds(two.ctx))
     assert cache.last_refresh is not None
     assert not cache.last_refresh.full
     now[0] = 61
     with two.ctx.db.read() as session:
-        cache.refresh(session)
+        cache.refresh(session, container_kinds(two.ctx))
     assert cache.last_refresh.full
 
 

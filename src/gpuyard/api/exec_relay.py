@@ -16,8 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gpuyard.domain.errors import GpuyardError
+from gpuyard.domain.replica_access import ExecTarget
 from gpuyard.log import get_logger
-from gpuyard.runtimes.docker import ExecTarget
 
 log = get_logger(__name__)
 

@@ -6,7 +6,8 @@ A 502 from the agent is Docker's definitive answer relayed, and a 4xx is final: 
 retried. Call it between transactions, never inside one: it is network I/O.
 
 ``DockerRuntime`` implements the Runtime protocol over one client per server. Its handles are
-``"<server_name>/<container_id>"`` so that ``stop`` knows which agent to ask.
+``"<server_name>/<container_id>"`` so that ``stop`` knows which agent to ask. The wire
+shapes are the agent's own models (``gpuyard.agent.models``), imported, never copied.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +30,8 @@ from gpuyard.agent.models import (
     Inventory,
     PortSpec,
 )
-from gpuyard.runtimes.base import ReplicaSpec
+from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.runtimes.base import ReplicaSpec, RuntimeFailure, RuntimeUnreachable
 
 RETRY_STATUSES = frozenset({500, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -38,7 +39,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 CREATE_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
 
 
-class AgentError(Exception):
+class AgentError(RuntimeFailure):
     """The agent answered with a problem (or could not be reached: see AgentUnreachable)."""
 
     def __init__(
@@ -74,19 +75,11 @@ class AgentError(Exception):
         )
 
 
-class AgentUnreachable(AgentError):
+class AgentUnreachable(AgentError, RuntimeUnreachable):
     """No answer after every retry: the health loop counts this as a missed probe."""
 
     def __init__(self, url: str, cause: Exception) -> None:
         super().__init__(503, f"agent at {url} unreachable: {cause}", title="Agent unreachable")
-
-
-@dataclass(frozen=True)
-class ExecTarget:
-    """Where and how to open an exec WebSocket on the agent (for the control plane's relay)."""
-
-    url: str
-    headers: dict[str, str]
 
 
 class AgentClient:
@@ -302,10 +295,15 @@ def container_spec_for(spec: ReplicaSpec) -> ContainerSpec:
     )
 
 
+def _file(entry: FileEntry) -> WorkspaceFile:
+    return WorkspaceFile(entry.name, entry.path, entry.type, entry.size, entry.modified_at)
+
+
 class DockerRuntime:
     """Runs replicas as containers through the agent of each server."""
 
     starts_instantly = False
+    reports_inventory = True
 
     def __init__(self, client_for: Callable[[str], AgentClient]) -> None:
         """``client_for(server_name)`` returns the (cached) client of that server's agent."""
@@ -337,13 +335,47 @@ class DockerRuntime:
                 return None
             raise
 
-    def list(self, server_name: str) -> list[ContainerInfo]:
+    def containers(self, server_name: str) -> list[ContainerInfo]:
         """Every gpuyard container on one server (for reconcile)."""
         return self._client_for(server_name).list_containers()
 
-    def inventory(self, server_name: str) -> Inventory:
-        return self._client_for(server_name).inventory()
+    def handle_of(self, server_name: str, container_id: str) -> str:
+        return make_handle(server_name, container_id)
+
+    def container_id(self, handle: str) -> str:
+        return split_handle(handle)[1]
+
+    def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
+        return self._client_for(server_name).inventory(retry=retry)
+
+    def logs(
+        self, handle: str, *, tail: int | None = None, follow: bool = False
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        server, container_id = split_handle(handle)
+        return self._client_for(server).logs(container_id, tail=tail, follow=follow)
 
     def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
         server, container_id = split_handle(handle)
         return self._client_for(server).exec_target(container_id, cmd)
+
+    def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
+        listing = self._client_for(server_name).list_files(workload_id, path)
+        entries = tuple(_file(e) for e in listing.data)
+        return WorkspaceListing(listing.path, entries, listing.used_bytes, listing.quota_bytes)
+
+    def download_file(self, server_name: str, workload_id: str, path: str) -> bytes:
+        return self._client_for(server_name).download_file(workload_id, path)
+
+    def upload_file(
+        self,
+        server_name: str,
+        workload_id: str,
+        path: str,
+        content: bytes | Iterable[bytes],
+        size: int | None = None,
+    ) -> WorkspaceFile:
+        client = self._client_for(server_name)
+        return _file(client.upload_file(workload_id, path, content, size))
+
+    def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
+        self._client_for(server_name).delete_file(workload_id, path)

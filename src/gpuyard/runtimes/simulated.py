@@ -2,19 +2,88 @@
 
 Starting and stopping take effect at once; a workload with ``duration_s`` succeeds that
 long after it started (the lifecycle loop does that). Used by ``--demo``, tests and
-benchmarks.
+benchmarks. Its replicas have no container: no logs, shell, files or inventory (their
+log is the lifecycle, ``services.workloads.logs``; their capacity is declared).
 """
 
 from __future__ import annotations
 
-from gpuyard.runtimes.base import ReplicaSpec
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import NoReturn
+
+from gpuyard.agent.models import ContainerInfo, Inventory
+from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.runtimes.base import ReplicaSpec, RuntimeFailure
+
+
+class NoContainer(RuntimeFailure):
+    """What a simulated replica answers when asked for its container (409)."""
+
+    title = "No container"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"simulated replicas have no {what}")
+        self.status = 409
+        self.detail = f"simulated replicas have no {what}"
+        self.errors = []
 
 
 class SimulatedRuntime:
     starts_instantly = True
+    reports_inventory = False
 
     def start(self, spec: ReplicaSpec) -> str:
         return f"sim-{spec.workload_id[:12]}-{spec.replica}"
 
     def stop(self, handle: str, grace_period_s: float) -> None:
         return None
+
+    def remove(self, handle: str) -> bool:
+        return False  # nothing was ever created
+
+    def inspect(self, handle: str) -> ContainerInfo | None:
+        return None
+
+    def containers(self, server_name: str) -> list[ContainerInfo]:
+        return []
+
+    def handle_of(self, server_name: str, container_id: str) -> str:
+        raise NoContainer("containers")
+
+    def container_id(self, handle: str) -> str:
+        raise NoContainer("containers")
+
+    def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
+        raise NoContainer("inventory (their capacity is declared)")
+
+    def logs(
+        self, handle: str, *, tail: int | None = None, follow: bool = False
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        raise NoContainer("container output")
+
+    def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
+        raise NoContainer("shell")
+
+    def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
+        _no_files()
+
+    def download_file(self, server_name: str, workload_id: str, path: str) -> bytes:
+        _no_files()
+
+    def upload_file(
+        self,
+        server_name: str,
+        workload_id: str,
+        path: str,
+        content: bytes | Iterable[bytes],
+        size: int | None = None,
+    ) -> WorkspaceFile:
+        _no_files()
+
+    def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
+        _no_files()
+
+
+def _no_files() -> NoReturn:
+    raise NoContainer("workspace")

@@ -1,5 +1,5 @@
 """What every service needs: settings, database, clock, the scheduler's wake-up, the
-secret box and the login throttle."""
+secret box, the login throttle and the runtimes by cluster kind."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from gpuyard.auth.caller_cache import CallerCache
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
+from gpuyard.runtimes.registry import RuntimeRegistry, default_registry
 from gpuyard.services.fleet.agents import AgentPool
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.settings import Settings
@@ -52,8 +53,10 @@ class ServiceContext:
     login_throttle: LoginThrottle = field(init=False)
     #: Recently resolved bearer tokens (cleared by every change to accounts or credentials).
     callers: CallerCache = field(init=False)
-    #: Clients of docker servers' agents (and the docker runtime over them).
+    #: Clients of docker servers' agents (the docker runtime's connections).
     agents: AgentPool = field(init=False)
+    #: The runtime of each cluster kind: services ask it, never test a server's kind.
+    runtimes: RuntimeRegistry = field(init=False)
     #: Hints the starter loop that docker replicas were just scheduled.
     starter_wakeup: Wakeup = field(default_factory=Wakeup)
     #: Hints the reconcile loop (a server came back online).
@@ -75,6 +78,7 @@ class ServiceContext:
             s.login_account_total_window_s,
         )
         self.agents = AgentPool(self.db, self.secret_box)
+        self.runtimes = default_registry(self.agents.client_for)
         self.callers = CallerCache(s.caller_cache_s)
 
     def now(self) -> datetime:

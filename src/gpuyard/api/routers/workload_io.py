@@ -12,11 +12,11 @@ from fastapi import APIRouter, Query, Request, Response, WebSocket, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from gpuyard.agent.models import FileEntry, FilesPublic
 from gpuyard.api.authorization import requires, requires_socket
 from gpuyard.api.body_limits import allow_body_bytes
 from gpuyard.api.deps import ContextDep
 from gpuyard.api.exec_relay import relay_exec, send_error
+from gpuyard.api.schemas.workload_io import FileEntry, FilesPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import GpuyardError
@@ -41,7 +41,7 @@ def get_logs(
 ) -> Response:
     """A docker workload's container output (``follow`` streams it); a simulated one's
     lifecycle."""
-    placement = workload_io.docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ)
+    placement = workload_io.container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ)
     if placement is None or placement.handle is None:
         lines = workload_log_lines(ctx, caller, workload_id, tail)
         return PlainTextResponse("\n".join(lines) + ("\n" if lines else ""))
@@ -79,7 +79,7 @@ async def exec_shell(
 def list_files(
     ctx: ContextDep, caller: Reader, workload_id: str, path: FilePath = ""
 ) -> FilesPublic:
-    return workload_io.list_files(ctx, caller, workload_id, path)
+    return FilesPublic.of(workload_io.list_files(ctx, caller, workload_id, path))
 
 
 @router.get("/{workload_id}/files/{path:path}")
@@ -115,9 +115,10 @@ async def upload_file(
         async for chunk in request.stream():
             spool.write(chunk)
             await asyncio.sleep(0)
-        return await run_in_threadpool(
+        entry = await run_in_threadpool(
             workload_io.upload_file, ctx, caller, workload_id, path, SpooledUpload(spool)
         )
+        return FileEntry.of(entry)
 
 
 @router.delete("/{workload_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)

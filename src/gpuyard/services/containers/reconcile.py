@@ -1,7 +1,8 @@
 """The reconcile loop: what the agents report -> workload status; and recovery.
 
-Per online (or draining) docker server, outside any transaction, the agent lists its
-gpuyard containers. Then, against the allocations the database records there:
+Per online (or draining) server whose runtime runs containers (docker), outside any
+transaction, the runtime (the agent) lists its gpuyard containers. Then, against the
+allocations the database records there:
 
 - a recorded container that exited: exit code 0 -> the workload ``succeeded`` once every
   replica has; non-zero -> ``failed`` with the code (and OOM) in the reason; its
@@ -33,11 +34,13 @@ from gpuyard.agent.models import ContainerInfo
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
-from gpuyard.runtimes.docker import AgentError, make_handle, split_handle
+from gpuyard.runtimes.base import Runtime, RuntimeFailure
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.containers.replica_specs import (
     ReplicaJob,
-    docker_server_ids,
+    RuntimeServer,
     load_replica_jobs,
+    servers_of_kinds,
 )
 from gpuyard.services.containers.starter import record_started
 from gpuyard.services.context import ServiceContext
@@ -76,11 +79,13 @@ class _Recorded:
 def reconcile_servers(ctx: ServiceContext) -> None:
     """One tick of the reconcile loop, server by server."""
     with ctx.db.read() as session:
-        servers = docker_server_ids(session, ["online", "draining"])
-    for server_id, name in servers.items():
+        kinds = ctx.runtimes.kinds_where(runs_containers)
+        servers = servers_of_kinds(session, kinds, ["online", "draining"])
+    for server_id, server in servers.items():
+        name = server.name
         try:
-            observed = ctx.agents.runtime.list(name)
-        except (AgentError, NotFound) as exc:
+            observed = ctx.runtimes.for_kind(server.kind).containers(name)
+        except (RuntimeFailure, NotFound) as exc:
             log.info("reconcile_skipped", server=name, error=str(exc))
             continue
         except Exception as exc:  # an answer that is not a container list
@@ -88,35 +93,36 @@ def reconcile_servers(ctx: ServiceContext) -> None:
             report_item_failure(_LOOP, item, exc, "containers not listed", server=name)
             continue
         try:
-            reconcile_server(ctx, server_id, name, observed)
+            reconcile_server(ctx, server_id, server, observed)
         except Exception as exc:  # the other servers are reconciled all the same
             item = f"server {server_id}"
             report_item_failure(_LOOP, item, exc, "not reconciled", server=name)
 
 
 def reconcile_server(
-    ctx: ServiceContext, server_id: str, server_name: str, observed: list[ContainerInfo]
+    ctx: ServiceContext, server_id: str, server: RuntimeServer, observed: list[ContainerInfo]
 ) -> None:
     """Apply one server's observed containers (see the module docstring)."""
+    runtime = ctx.runtimes.for_kind(server.kind)
     recorded = _load_recorded(ctx, server_id)
     by_id = {c.id: c for c in observed}
     finished: dict[str, list[tuple[int, ContainerInfo]]] = {}
     known: set[str] = set()
     for allocation, exc in recorded.unbuildable:  # failed: their containers are torn down
         assert allocation.container_id is not None
-        known.add(split_handle(allocation.container_id)[1])
+        known.add(runtime.container_id(allocation.container_id))
         _give_up(ctx, allocation.workload_id, exc, "its container spec could not be built")
     for job in recorded.jobs:
         assert job.container_id is not None
-        _server, container_id = split_handle(job.container_id)
+        container_id = runtime.container_id(job.container_id)
         known.add(container_id)
         container = by_id.get(container_id)
         try:
             if container is None:
-                _recover(ctx, job, "vanished")
+                _recover(ctx, runtime, job, "vanished")
             elif container.state in _FINISHED_STATES and container.exit_code is not None:
                 if killed_from_outside(container):
-                    _restart_killed(ctx, job, container)
+                    _restart_killed(ctx, runtime, job, container)
                 else:
                     finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
         except Exception as exc:  # this replica's own problem: the others go on
@@ -126,7 +132,7 @@ def reconcile_server(
     if finished:
         _apply_finished(ctx, finished)
     for container in observed:
-        handle = make_handle(server_name, container.id)
+        handle = runtime.handle_of(server.name, container.id)
         if (
             container.id in known
             or handle in recorded.tearing_down
@@ -134,7 +140,7 @@ def reconcile_server(
         ):
             continue
         try:
-            _orphan(ctx, server_id, handle, container)
+            _orphan(ctx, runtime, server_id, handle, container)
         except Exception as exc:  # what the agent says of it cannot be stored, say
             report_item_failure(_LOOP, f"container {handle}", exc, "orphan not handled")
 
@@ -173,24 +179,26 @@ def killed_from_outside(container: ContainerInfo) -> bool:
     return container.exit_code in _SIGNAL_EXITS and not container.oom_killed
 
 
-def _restart_killed(ctx: ServiceContext, job: ReplicaJob, container: ContainerInfo) -> None:
+def _restart_killed(
+    ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, container: ContainerInfo
+) -> None:
     """Someone killed the container (``docker kill``): remove it, then recreate it."""
     assert job.container_id is not None
     log.warning("container_killed", workload_id=job.workload_id, exit_code=container.exit_code)
     try:
-        ctx.agents.runtime.remove(job.container_id)
-    except (AgentError, NotFound) as exc:
+        runtime.remove(job.container_id)
+    except (RuntimeFailure, NotFound) as exc:
         log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
         return
-    _recover(ctx, job, f"was killed from outside (exit {container.exit_code})")
+    _recover(ctx, runtime, job, f"was killed from outside (exit {container.exit_code})")
 
 
-def _recover(ctx: ServiceContext, job: ReplicaJob, what_happened: str) -> None:
+def _recover(ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, what_happened: str) -> None:
     """The container is gone while its workload should run: recreate it, same server."""
     log.warning("container_recovery", workload_id=job.workload_id, handle=job.container_id)
     try:
-        handle = ctx.agents.runtime.start(job.spec)
-    except (AgentError, NotFound) as exc:
+        handle = runtime.start(job.spec)
+    except (RuntimeFailure, NotFound) as exc:
         log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
         return
     record_started(ctx, job, handle, "recreated", what_happened)
@@ -241,7 +249,9 @@ def _finish(
     transition_workload(session, workload, target, reason, now, details=details)
 
 
-def _orphan(ctx: ServiceContext, server_id: str, handle: str, container: ContainerInfo) -> None:
+def _orphan(
+    ctx: ServiceContext, runtime: Runtime, server_id: str, handle: str, container: ContainerInfo
+) -> None:
     """A gpuyard container with no reservation: report it; remove it after the grace."""
     created = _parse_time(container.created_at)
     age = (ctx.now() - created).total_seconds() if created else float("inf")
@@ -249,8 +259,8 @@ def _orphan(ctx: ServiceContext, server_id: str, handle: str, container: Contain
         log.warning("orphan_container", handle=handle, workload_id=container.workload_id)
         return
     try:
-        ctx.agents.runtime.remove(handle)
-    except (AgentError, NotFound) as exc:
+        runtime.remove(handle)
+    except (RuntimeFailure, NotFound) as exc:
         log.warning("orphan_remove_failed", handle=handle, error=str(exc))
         return
     with ctx.db.write() as session:

@@ -29,6 +29,8 @@ class ReplicaJob:
     workload_id: str
     server_id: str
     server_name: str
+    #: The cluster kind of the server: its runtime is ``ctx.runtimes.for_kind(kind)``.
+    kind: str
     container_id: str | None
     spec: ReplicaSpec
 
@@ -72,12 +74,14 @@ def load_replica_jobs(
     error, and the others are built; without it, the error is raised."""
     allocations = list(allocations)
     server_ids = {a.server_id for a in allocations}
-    names = {
-        server_id: name
-        for server_id, name in session.execute(
-            select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(server_ids))
-        )
-    }
+    names: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for server_id, name, kind in session.execute(
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ServerRow.id.in_(server_ids))
+    ):
+        names[server_id], kinds[server_id] = name, kind
     uuids: dict[str, dict[int, str]] = defaultdict(dict)
     g = ServerGpuRow
     for server_id, index, uuid in session.execute(
@@ -107,6 +111,7 @@ def load_replica_jobs(
                 workload_id=a.workload_id,
                 server_id=a.server_id,
                 server_name=names[a.server_id],
+                kind=kinds[a.server_id],
                 container_id=a.container_id,
                 spec=spec,
             )
@@ -114,11 +119,27 @@ def load_replica_jobs(
     return jobs
 
 
-def docker_server_ids(session: Session, statuses: Iterable[str]) -> dict[str, str]:
-    """{id: name} of docker servers in ``statuses``."""
+@dataclass(frozen=True)
+class RuntimeServer:
+    """A server as a runtime knows it: by name, run by the runtime of its cluster kind."""
+
+    name: str
+    kind: str
+
+
+def servers_of_kinds(
+    session: Session, kinds: Iterable[str], statuses: Iterable[str]
+) -> dict[str, RuntimeServer]:
+    """{id: server} of the servers in ``statuses`` whose cluster is of one of ``kinds``
+    (from ``ctx.runtimes.kinds_where(...)``)."""
+    kinds = list(kinds)
+    if not kinds:
+        return {}
     query = (
-        select(ServerRow.id, ServerRow.name)
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
         .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
-        .where(ClusterRow.kind == "docker", ServerRow.status.in_(list(statuses)))
+        .where(ClusterRow.kind.in_(kinds), ServerRow.status.in_(list(statuses)))
     )
-    return {server_id: name for server_id, name in session.execute(query)}
+    return {
+        server_id: RuntimeServer(name, kind) for server_id, name, kind in session.execute(query)
+    }

@@ -1,10 +1,11 @@
-"""The starter loop: creates the containers of replicas the scheduler placed on docker
-servers, then records them.
+"""The starter loop: creates the containers of replicas the scheduler placed on servers
+whose runtime runs containers (docker), then records them.
 
 1. A read transaction finds scheduled/starting/running workloads' allocations on online or
-   draining docker servers that have no container yet, and builds their specs.
-2. Outside any transaction, the agent creates and starts each container. Its create is
-   idempotent by workload + replica, so a retry, or two starters racing, get the same one.
+   draining such servers that have no container yet, and builds their specs.
+2. Outside any transaction, the runtime (the agent) creates and starts each container. Its
+   create is idempotent by workload + replica, so a retry, or two starters racing, get the
+   same one.
 3. A short write transaction records the handle with a guard (``container_id IS NULL``
    and the workload's version) and moves the workload to running once every replica has
    a container. A definitive refusal (unknown image, no GPU runtime...) fails the workload
@@ -25,11 +26,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
-from gpuyard.runtimes.docker import AgentError, AgentUnreachable
+from gpuyard.runtimes.base import RuntimeFailure, RuntimeUnreachable
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.containers.replica_specs import (
     ReplicaJob,
-    docker_server_ids,
     load_replica_jobs,
+    servers_of_kinds,
 )
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import (
@@ -70,11 +72,11 @@ def start_scheduled(ctx: ServiceContext) -> int:
 
 def _start(ctx: ServiceContext, job: ReplicaJob) -> int:
     try:
-        handle = ctx.agents.runtime.start(job.spec)
-    except AgentUnreachable as exc:
+        handle = ctx.runtimes.for_kind(job.kind).start(job.spec)
+    except RuntimeUnreachable as exc:
         log.info("start_deferred", workload_id=job.workload_id, error=exc.detail)
         return 0
-    except (AgentError, NotFound) as exc:
+    except (RuntimeFailure, NotFound) as exc:
         _record_failure(ctx, job, exc)
         return 0
     return record_started(ctx, job, handle, "started")
@@ -92,7 +94,8 @@ def _replicas_to_start(
     ctx: ServiceContext, unbuildable: list[tuple[AllocationRow, Exception]]
 ) -> list[ReplicaJob]:
     with ctx.db.read() as session:
-        servers = docker_server_ids(session, ["online", "draining"])
+        kinds = ctx.runtimes.kinds_where(runs_containers)
+        servers = servers_of_kinds(session, kinds, ["online", "draining"])
         if not servers:
             return []
         allocations = session.scalars(
@@ -190,7 +193,7 @@ def _advance(
     )
 
 
-def _record_failure(ctx: ServiceContext, job: ReplicaJob, exc: AgentError | NotFound) -> None:
+def _record_failure(ctx: ServiceContext, job: ReplicaJob, exc: RuntimeFailure | NotFound) -> None:
     """A definitive refusal fails the workload with the agent's problem; a server without
     an agent any more sends it back to the queue."""
     now = ctx.now()

@@ -1,5 +1,6 @@
 """The cleanup loop: stops (with the grace period) and removes containers whose
-reservation was released, through their agent, retrying with backoff until done.
+reservation was released, through their server's runtime (the agent), retrying with
+backoff until done.
 
 Rows come from the transaction that released the reservation (stop, delete, preemption,
 re-queue, a lost server), so the database never forgets a container it must clean up.
@@ -22,9 +23,10 @@ from sqlalchemy.orm import Session
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.text import renderable
 from gpuyard.log import get_logger
-from gpuyard.runtimes.docker import AgentError
+from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import blames_item, read_isolating, report_item_failure
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow
 
 log = get_logger(__name__)
@@ -42,6 +44,8 @@ class _Teardown:
     handle: str
     grace_s: float
     attempts: int
+    #: The cluster kind of its server (None: the server is gone).
+    kind: str | None
 
 
 def run_teardowns(ctx: ServiceContext) -> int:
@@ -51,13 +55,15 @@ def run_teardowns(ctx: ServiceContext) -> int:
     with ctx.db.read() as session:
         rows, unreadable = read_isolating(
             session,
-            select(t.id, t.handle, t.grace_s, t.attempts)
+            select(t.id, t.handle, t.grace_s, t.attempts, ClusterRow.kind)
+            .outerjoin(ServerRow, ServerRow.id == t.server_id)
+            .outerjoin(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
             .where(t.next_attempt_at <= now)
             .order_by(t.next_attempt_at)
             .limit(BATCH),
             t.id,
         )
-        due = [_Teardown(r.id, r.handle, _grace(ctx, r.grace_s), r.attempts) for r in rows]
+        due = [_Teardown(r.id, r.handle, _grace(ctx, r.grace_s), r.attempts, r.kind) for r in rows]
     if unreadable:
         _put_off(ctx, unreadable, now)
     if not due:
@@ -119,13 +125,15 @@ def _grace(ctx: ServiceContext, grace_s: float | None) -> float:
 
 def _tear_down(ctx: ServiceContext, item: _Teardown) -> str | None:
     """Stop then remove; None when done (or already gone), else the error to retry on."""
-    runtime = ctx.agents.runtime
     try:
+        if item.kind is None:
+            raise NotFound.for_object("server of container", item.handle)
+        runtime = ctx.runtimes.for_kind(item.kind)
         runtime.stop(item.handle, item.grace_s)
         runtime.remove(item.handle)
     except NotFound:
         return None  # the server has no agent any more: nothing left to clean up
-    except AgentError as exc:
+    except RuntimeFailure as exc:
         log.info("teardown_retry", handle=item.handle, error=exc.detail)
         return exc.detail
     except Exception as exc:  # its own problem: retried with backoff, the others go on

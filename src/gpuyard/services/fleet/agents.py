@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.domain.errors import NotFound
-from gpuyard.runtimes.docker import AgentClient, AgentUnreachable, DockerRuntime
+from gpuyard.runtimes.docker import AgentClient, AgentUnreachable
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ServerRow
 
@@ -27,14 +27,14 @@ class _Entry:
 
 
 class AgentPool:
-    """``client_for(server_name)`` for the docker runtime; thread-safe."""
+    """``client_for(server_name)`` for the docker runtime (``ServiceContext.runtimes``);
+    thread-safe."""
 
     def __init__(self, db: Database, secret_box: SecretBox) -> None:
         self._db = db
         self._box = secret_box
         self._lock = threading.Lock()
         self._clients: dict[str, _Entry] = {}
-        self.runtime = DockerRuntime(self.client_for)
 
     def client_for(self, server_name: str) -> AgentClient:
         """The client of ``server_name``'s agent (NotFound when it has none)."""

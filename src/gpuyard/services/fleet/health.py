@@ -1,6 +1,7 @@
-"""The health loop: probes every docker server's agent, counts misses, marks a server
-offline after N consecutive misses (its workloads go lost and back to the queue, their
-reservations released) and online again when it answers; refreshes GPU utilization.
+"""The health loop: probes every server whose runtime reports an inventory (docker: its
+agent), counts misses, marks a server offline after N consecutive misses (its workloads
+go lost and back to the queue, their reservations released) and online again when it
+answers; refreshes GPU utilization.
 
 Probes run outside any transaction, in parallel; each server's result is applied in its
 own short transaction. Servers in maintenance are probed but never marked offline.
@@ -25,8 +26,9 @@ from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.text import renderable
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
-from gpuyard.runtimes.docker import AgentError
-from gpuyard.services.containers.replica_specs import docker_server_ids
+from gpuyard.runtimes.base import RuntimeFailure
+from gpuyard.runtimes.registry import reports_inventory
+from gpuyard.services.containers.replica_specs import RuntimeServer, servers_of_kinds
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.services.loops.item_failures import (
@@ -47,23 +49,25 @@ _LOOP = "health"
 def probe_servers(ctx: ServiceContext) -> None:
     """One tick of the health loop."""
     with ctx.db.read() as session:
-        servers = docker_server_ids(session, [s.value for s in ServerStatus])
+        kinds = ctx.runtimes.kinds_where(reports_inventory)
+        servers = servers_of_kinds(session, kinds, [s.value for s in ServerStatus])
     if not servers:
         return
     with ThreadPoolExecutor(max_workers=min(16, len(servers))) as pool:
         results = list(pool.map(lambda server: _probe(ctx, *server), servers.items()))
-    for (server_id, name), inventory in zip(servers.items(), results, strict=True):
+    for (server_id, server), inventory in zip(servers.items(), results, strict=True):
         try:
             apply_probe(ctx, server_id, inventory)
         except Exception as exc:  # this server's result only; the others are applied
             item = f"server {server_id}"
-            report_item_failure(_LOOP, item, exc, "probe result not applied", server=name)
+            report_item_failure(_LOOP, item, exc, "probe result not applied", server=server.name)
 
 
-def _probe(ctx: ServiceContext, server_id: str, server_name: str) -> Inventory | None:
+def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> Inventory | None:
+    server_name = server.name
     try:
-        return ctx.agents.client_for(server_name).inventory(retry=False)
-    except (AgentError, NotFound) as exc:
+        return ctx.runtimes.for_kind(server.kind).inventory(server_name, retry=False)
+    except (RuntimeFailure, NotFound) as exc:
         log.info("probe_missed", server=server_name, error=str(exc))
         return None
     except Exception as exc:  # an answer that is not an inventory: a miss all the same

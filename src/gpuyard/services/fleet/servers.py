@@ -10,6 +10,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
+from gpuyard.runtimes.registry import reports_inventory
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import cluster_of_kind, ensure_server_name_free
 from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
@@ -60,7 +61,10 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
         cluster = session.get(ClusterRow, spec.cluster_id)
         kind = cluster.kind if cluster else None
     docker_fields = {"agent_url": spec.agent_url, "agent_token": spec.agent_token}
-    if kind == ClusterKind.DOCKER.value or any(v is not None for v in docker_fields.values()):
+    # A server whose runtime reports its capacity registers by where to ask (docker: its
+    # agent), never by declared numbers.
+    reported = kind in ctx.runtimes.kinds_where(reports_inventory)
+    if reported or any(v is not None for v in docker_fields.values()):
         for name, given in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
             if given is not None:
                 raise InvalidInput.for_field(

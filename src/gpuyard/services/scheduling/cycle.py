@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, update
 
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
@@ -74,7 +75,8 @@ def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
 def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
     """Decide without applying: the queue view (GET /queue) uses this too."""
     with ctx.db.read() as session:
-        state = snapshot_cache_of(ctx.db).refresh(session)
+        container_kinds = ctx.runtimes.kinds_where(runs_containers)
+        state = snapshot_cache_of(ctx.db).refresh(session, container_kinds)
     result = schedule_cycle(
         state.snapshot, state.pending, scheduler_config(ctx), ctx.now().timestamp()
     )

@@ -21,7 +21,7 @@ import itertools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -98,9 +98,10 @@ def snapshot_cache_of(db: Database) -> SnapshotCache:
         return cache
 
 
-def load_queue_state(session: Session) -> QueueState:
-    """Read servers, reservations, pending work and quotas in one transaction, in full."""
-    return SnapshotCache().refresh(session)
+def load_queue_state(session: Session, container_kinds: Collection[str]) -> QueueState:
+    """Read servers, reservations, pending work and quotas in one transaction, in full
+    (``container_kinds``: as for ``SnapshotCache.refresh``)."""
+    return SnapshotCache().refresh(session, container_kinds)
 
 
 class SnapshotCache:
@@ -162,14 +163,18 @@ class SnapshotCache:
             self.invalidate()
             self.conflict_cycles = 0
 
-    def refresh(self, session: Session) -> QueueState:
+    def refresh(self, session: Session, container_kinds: Collection[str]) -> QueueState:
         """Bring the cache up to date in ``session`` (a fresh read session) and return what
-        a cycle decides over."""
+        a cycle decides over. ``container_kinds``: the cluster kinds whose runtime runs
+        containers (``ctx.runtimes.kinds_where(runs_containers)``); their servers get host
+        ports and a starter instead of ``running`` at once."""
         with self._lock:
             started = self._clock()
             full = self._watermark is None or started - self._loaded_at >= self.full_reload_s
             try:
-                state, servers_read, workloads_read = self._refresh(session, full, started)
+                state, servers_read, workloads_read = self._refresh(
+                    session, full, started, container_kinds
+                )
             except BaseException:
                 self._watermark = None  # half applied: start over next time
                 raise
@@ -178,7 +183,9 @@ class SnapshotCache:
             )
             return state
 
-    def _refresh(self, session: Session, full: bool, started: float) -> tuple[QueueState, int, int]:
+    def _refresh(
+        self, session: Session, full: bool, started: float, container_kinds: Collection[str]
+    ) -> tuple[QueueState, int, int]:
         mark = _begin_snapshot(session)
         if full:
             self._clear()
@@ -195,7 +202,7 @@ class SnapshotCache:
             self._running_view = tuple(
                 itertools.chain.from_iterable(e.running for e in self._workloads.values())
             )
-        state = self._state(session)
+        state = self._state(session, container_kinds)
         self._watermark = mark
         self._recheck_servers.clear()
         self._recheck_workloads.clear()
@@ -357,9 +364,15 @@ class SnapshotCache:
         return bool(servers_gone), bool(workloads_gone)
 
     # -- the result ------------------------------------------------------------------
-    def _state(self, session: Session) -> QueueState:
-        docker_clusters = set(
-            session.scalars(select(ClusterRow.id).where(ClusterRow.kind == "docker"))
+    def _state(self, session: Session, container_kinds: Collection[str]) -> QueueState:
+        docker_clusters = (
+            set(
+                session.scalars(
+                    select(ClusterRow.id).where(ClusterRow.kind.in_(list(container_kinds)))
+                )
+            )
+            if container_kinds
+            else set()
         )
         docker_servers = (
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, InvalidInput
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
@@ -20,7 +22,7 @@ from gpuyard.services.scheduling.snapshots import allocation_to_replica, server_
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
-from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.reservations import (
     ReservationConflict,
     release_resources,
@@ -79,7 +81,8 @@ def update_workload(
         row.gpu_model = gpu_model
         resized = new != current
         if resized and status in HOLDS_RESOURCES:
-            _resize_reservations(session, row, new, now)
+            container_kinds = ctx.runtimes.kinds_where(runs_containers)
+            _resize_reservations(session, row, new, now, container_kinds)
         row.cpu_milli, row.ram_mib = new.cpu_milli, new.ram_mib
         row.storage_mib, row.gpu_milli = new.storage_mib, new.gpu_milli
         row.updated_at = now
@@ -95,7 +98,13 @@ def _pick(value: float | None, current: float) -> float:
     return current if value is None else value
 
 
-def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now: datetime) -> None:
+def _resize_reservations(
+    session: Session,
+    row: WorkloadRow,
+    new: Resources,
+    now: datetime,
+    container_kinds: Collection[str],
+) -> None:
     """Resize every replica in place, or release all and re-queue the workload.
 
     Only reservations without a container resize in place: a running container keeps the
@@ -105,7 +114,8 @@ def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now
     for allocation in list(row.allocations):
         server = session.get(ServerRow, allocation.server_id)
         name = server.name if server else allocation.server_id
-        if allocation.container_id is not None or (server and server.agent_url):
+        cluster = session.get(ClusterRow, server.cluster_id) if server else None
+        if allocation.container_id is not None or (cluster and cluster.kind in container_kinds):
             why = f"containers on {name} are recreated with the new size"
             break
         if not _resize_one(session, row, allocation, new):

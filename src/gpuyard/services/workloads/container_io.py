@@ -1,9 +1,11 @@
-"""Logs, exec and files of docker workloads, through the control plane only.
+"""Logs, exec and files of workloads whose runtime runs containers (docker), through the
+control plane only.
 
 Each call resolves the workload and checks the caller's permission in a short read
-transaction, then talks to the agent of the server it runs on outside any transaction.
-The agent's refusals (a path outside the workspace, a symbolic link, an upload too large,
-a container gone) are relayed with their status and message.
+transaction, then asks the runtime of the server it runs on outside any transaction.
+The runtime's refusals (a path outside the workspace, a symbolic link, an upload too large,
+a container gone) are relayed with their status and message. What it returns are plain
+values (``gpuyard.domain.replica_access``), so the api needs neither runtimes nor agent.
 """
 
 from __future__ import annotations
@@ -12,30 +14,47 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from gpuyard.agent.models import FileEntry, FilesPublic
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, FieldError, NotFound, UpstreamProblem
-from gpuyard.runtimes.docker import AgentClient, AgentError, ExecTarget, split_handle
+from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.runtimes.base import Runtime, RuntimeFailure
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.uploads import SpooledUpload
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 
+__all__ = [
+    "ExecTarget",
+    "Placement",
+    "WorkspaceFile",
+    "WorkspaceListing",
+    "container_logs",
+    "container_placement",
+    "delete_file",
+    "download_file",
+    "exec_target",
+    "list_files",
+    "upload_file",
+]
+
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one replica of a docker workload runs."""
+    """Where one replica of a workload with containers runs."""
 
     workload_id: str
     server_name: str
+    #: The cluster kind of the server: whose runtime to ask.
+    kind: str
     handle: str | None
 
 
-def docker_placement(
+def container_placement(
     ctx: ServiceContext, caller: Caller, workload_id: str, permission: Permission, replica: int = 0
 ) -> Placement | None:
-    """The docker placement of ``replica``, or None for a workload that runs elsewhere
+    """Where ``replica`` runs in a container, or None for a workload that runs elsewhere
     (simulated) or nowhere now. Checks the caller may exercise ``permission`` on it."""
     with ctx.db.read() as session:
         row = load_workload(session, caller, workload_id, permission)
@@ -44,9 +63,11 @@ def docker_placement(
             return None
         server = session.get(ServerRow, allocation.server_id)
         cluster = session.get(ClusterRow, server.cluster_id) if server else None
-        if server is None or cluster is None or cluster.kind != "docker":
+        if server is None or cluster is None:
             return None
-        return Placement(row.id, server.name, allocation.container_id)
+        if cluster.kind not in ctx.runtimes.kinds_where(runs_containers):
+            return None
+        return Placement(row.id, server.name, cluster.kind, allocation.container_id)
 
 
 def _require(placement: Placement | None, what: str) -> Placement:
@@ -55,24 +76,25 @@ def _require(placement: Placement | None, what: str) -> Placement:
     return placement
 
 
-def _container(placement: Placement | None, what: str) -> tuple[str, str]:
+def _container(placement: Placement | None, what: str) -> tuple[Placement, str]:
     found = _require(placement, what)
     if found.handle is None:
         raise Conflict(f"the container is not created yet; {what} once it is running")
-    return split_handle(found.handle)
+    return found, found.handle
 
 
-def relay(exc: AgentError) -> UpstreamProblem:
-    """The agent's problem as the caller's (never the agent's token or URL)."""
+def relay(exc: RuntimeFailure) -> UpstreamProblem:
+    """The runtime's problem as the caller's (never the agent's token or URL)."""
     errors = [FieldError(e.get("field", "path"), e.get("message", "")) for e in exc.errors]
     return UpstreamProblem(exc.status, exc.detail, errors)
 
 
-def _client(ctx: ServiceContext, server_name: str) -> AgentClient:
-    try:
-        return ctx.agents.client_for(server_name)
-    except NotFound as exc:
-        raise Conflict(f"server {server_name} has no agent") from exc
+def _runtime(ctx: ServiceContext, placement: Placement) -> Runtime:
+    return ctx.runtimes.for_kind(placement.kind)
+
+
+def _no_agent(placement: Placement) -> Conflict:
+    return Conflict(f"server {placement.server_name} has no agent")
 
 
 @contextmanager
@@ -80,11 +102,13 @@ def container_logs(
     ctx: ServiceContext, placement: Placement | None, tail: int, follow: bool
 ) -> Iterator[Iterator[bytes]]:
     """The container's output (``follow`` keeps streaming until the caller closes)."""
-    server, container_id = _container(placement, "logs")
+    found, handle = _container(placement, "logs")
     try:
-        with _client(ctx, server).logs(container_id, tail=tail, follow=follow) as chunks:
+        with _runtime(ctx, found).logs(handle, tail=tail, follow=follow) as chunks:
             yield chunks
-    except AgentError as exc:
+    except NotFound as exc:
+        raise _no_agent(found) from exc
+    except RuntimeFailure as exc:
         raise relay(exc) from exc
 
 
@@ -92,28 +116,37 @@ def exec_target(
     ctx: ServiceContext, caller: Caller, workload_id: str, cmd: list[str]
 ) -> ExecTarget:
     """Where the relay opens the agent's exec WebSocket (workload.change on the workload)."""
-    placement = docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE)
-    server, container_id = _container(placement, "exec")
-    return _client(ctx, server).exec_target(container_id, cmd or None)
+    placement = container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE)
+    found, handle = _container(placement, "exec")
+    try:
+        return _runtime(ctx, found).exec_target(handle, cmd or None)
+    except NotFound as exc:
+        raise _no_agent(found) from exc
 
 
-def list_files(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> FilesPublic:
+def list_files(
+    ctx: ServiceContext, caller: Caller, workload_id: str, path: str
+) -> WorkspaceListing:
     placement = _require(
-        docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
+        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
     )
     try:
-        return _client(ctx, placement.server_name).list_files(workload_id, path)
-    except AgentError as exc:
+        return _runtime(ctx, placement).list_files(placement.server_name, workload_id, path)
+    except NotFound as exc:
+        raise _no_agent(placement) from exc
+    except RuntimeFailure as exc:
         raise relay(exc) from exc
 
 
 def download_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> bytes:
     placement = _require(
-        docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
+        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
     )
     try:
-        return _client(ctx, placement.server_name).download_file(workload_id, path)
-    except AgentError as exc:
+        return _runtime(ctx, placement).download_file(placement.server_name, workload_id, path)
+    except NotFound as exc:
+        raise _no_agent(placement) from exc
+    except RuntimeFailure as exc:
         raise relay(exc) from exc
 
 
@@ -123,23 +156,28 @@ def upload_file(
     workload_id: str,
     path: str,
     content: bytes | SpooledUpload,
-) -> FileEntry:
-    """Relay a file to the workload's agent; ``content`` streams from a spooled file."""
+) -> WorkspaceFile:
+    """Relay a file to the workload's runtime; ``content`` streams from a spooled file."""
     placement = _require(
-        docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
+        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
     )
     try:
         size = content.size if isinstance(content, SpooledUpload) else None
-        return _client(ctx, placement.server_name).upload_file(workload_id, path, content, size)
-    except AgentError as exc:
+        runtime = _runtime(ctx, placement)
+        return runtime.upload_file(placement.server_name, workload_id, path, content, size)
+    except NotFound as exc:
+        raise _no_agent(placement) from exc
+    except RuntimeFailure as exc:
         raise relay(exc) from exc
 
 
 def delete_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> None:
     placement = _require(
-        docker_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
+        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
     )
     try:
-        _client(ctx, placement.server_name).delete_file(workload_id, path)
-    except AgentError as exc:
+        _runtime(ctx, placement).delete_file(placement.server_name, workload_id, path)
+    except NotFound as exc:
+        raise _no_agent(placement) from exc
+    except RuntimeFailure as exc:
         raise relay(exc) from exc

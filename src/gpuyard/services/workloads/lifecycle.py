@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import (
     blames_item,
@@ -29,7 +30,7 @@ from gpuyard.services.workloads.transitions import (
     transition_workload,
 )
 from gpuyard.store.base import as_utc
-from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.reservations import ReservationBatch, release_batch
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
@@ -78,12 +79,13 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
                 )
             )
         ]
-        # duration_s is virtual time for simulated servers only: a workload with any
-        # replica on a server with an agent runs for as long as its container does.
-        on_agents = (
+        # duration_s is virtual time for instant runtimes only: a workload with any
+        # replica on a server that runs containers runs for as long as its container does.
+        on_containers = (
             select(AllocationRow.workload_id)
             .join(ServerRow, ServerRow.id == AllocationRow.server_id)
-            .where(ServerRow.agent_url.is_not(None))
+            .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+            .where(ClusterRow.kind.in_(ctx.runtimes.kinds_where(runs_containers)))
         )
         timed = session.execute(
             select(
@@ -91,7 +93,7 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
             ).where(
                 WorkloadRow.status == WorkloadStatus.RUNNING.value,
                 WorkloadRow.duration_s.is_not(None),
-                WorkloadRow.id.not_in(on_agents),
+                WorkloadRow.id.not_in(on_containers),
             )
         ).all()
     untimeable: list[tuple[str, Exception]] = []

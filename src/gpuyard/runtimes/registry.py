@@ -1,0 +1,65 @@
+"""The runtimes of a process, keyed by cluster kind.
+
+Services never test a server's kind: they ask ``registry.for_kind(kind)`` for the runtime
+of a server, and ``registry.kinds_where(...)`` for the kinds with a property (to filter
+rows in SQL, e.g. the servers whose replicas need a container started).
+
+Adding a runtime (kubernetes, issue 17) is one registration in ``default_registry``: an
+object implementing ``gpuyard.runtimes.base.Runtime`` (capability flags, start/stop,
+containers, inventory, logs, exec target, files) under its ``ClusterKind``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.server_state import ClusterKind
+from gpuyard.runtimes.base import Runtime
+from gpuyard.runtimes.docker import AgentClient, DockerRuntime
+from gpuyard.runtimes.simulated import SimulatedRuntime
+
+
+def runs_containers(runtime: Runtime) -> bool:
+    """Whether the runtime's replicas are containers that loops start, reconcile and
+    remove (for ``kinds_where``)."""
+    return not runtime.starts_instantly
+
+
+def reports_inventory(runtime: Runtime) -> bool:
+    """Whether the runtime reports its servers' capacity (for ``kinds_where``)."""
+    return runtime.reports_inventory
+
+
+class RuntimeRegistry:
+    """Cluster kind -> the runtime running that kind's replicas (read-only once built)."""
+
+    def __init__(self, runtimes: Mapping[str, Runtime]) -> None:
+        self._runtimes = {str(kind): runtime for kind, runtime in runtimes.items()}
+
+    def for_kind(self, kind: str) -> Runtime:
+        """The runtime of ``kind`` (NotFound for a kind no runtime is registered for)."""
+        runtime = self._runtimes.get(str(kind))
+        if runtime is None:
+            raise NotFound.for_object("runtime for cluster kind", str(kind))
+        return runtime
+
+    def kinds_where(self, has: Callable[[Runtime], bool]) -> list[str]:
+        """The kinds whose runtime ``has`` the property, e.g.
+        ``kinds_where(runs_containers)``; sorted, for stable SQL."""
+        return sorted(kind for kind, runtime in self._runtimes.items() if has(runtime))
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._runtimes)
+
+
+def default_registry(agent_client_for: Callable[[str], AgentClient]) -> RuntimeRegistry:
+    """Every runtime gpuyard ships. ``agent_client_for(server_name)``: the (cached) client
+    of a docker server's agent."""
+    return RuntimeRegistry(
+        {
+            ClusterKind.SIMULATED: SimulatedRuntime(),
+            ClusterKind.DOCKER: DockerRuntime(agent_client_for),
+        }
+    )
