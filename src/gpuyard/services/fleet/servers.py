@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from gpuyard.domain.fleet_records import Server
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.services.context import ServiceContext
@@ -15,8 +14,15 @@ from gpuyard.services.fleet.clusters import cluster_of_kind, ensure_server_name_
 from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.settings import parse_port_range
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.workload_tables import AllocationRow
+from gpuyard.store.fleet import (
+    add_server,
+    cluster_kind,
+    find_servers,
+    reservations_on,
+    server_record,
+    server_row,
+)
+from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 
 
 @dataclass
@@ -53,12 +59,11 @@ class ServerRegistration:
     host_ports: str | None = None
 
 
-def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistration) -> ServerRow:
+def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistration) -> Server:
     """Register a server of either shape; the wrong shape for the cluster kind is a 422
     naming the field that does not belong (or is missing)."""
     with ctx.db.read() as session:
-        cluster = session.get(ClusterRow, spec.cluster_id)
-        kind = cluster.kind if cluster else None
+        kind = cluster_kind(session, spec.cluster_id)
     docker_fields = {"agent_url": spec.agent_url, "agent_token": spec.agent_token}
     if kind == ClusterKind.DOCKER.value or any(v is not None for v in docker_fields.values()):
         for name, given in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
@@ -79,13 +84,12 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
                 ports = parse_port_range(spec.host_ports)
             except ValueError as exc:
                 raise InvalidInput.for_field("host_ports", str(exc)) from exc
-        return create_docker_server(
-            ctx,
-            caller,
-            DockerServerSpec(
-                spec.name, spec.cluster_id, spec.agent_url, spec.agent_token, spec.labels, ports
-            ),
+        docker = DockerServerSpec(
+            spec.name, spec.cluster_id, spec.agent_url, spec.agent_token, spec.labels, ports
         )
+        # The row comes back loaded with its GPUs (detached: the agent was asked outside
+        # the transaction), so mapping it reads nothing more.
+        return server_record(create_docker_server(ctx, caller, docker))
     if spec.host_ports is not None:
         raise InvalidInput.for_field("host_ports", "only docker servers publish ports")
     for name, declared in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
@@ -99,7 +103,7 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
     return create_server(ctx, caller, simulated)
 
 
-def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> ServerRow:
+def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> Server:
     """Register a simulated server, which declares its capacity."""
     capacity = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, 0)
     now = ctx.now()
@@ -134,8 +138,7 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
                     memory_mib=int(gpu.memory_gb * MIB_PER_GB),
                 )
             )
-        session.add(row)
-        session.flush()
+        add_server(session, row)
         details = {
             "name": row.name,
             "cluster_id": row.cluster_id,
@@ -148,7 +151,7 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
             session, AuditActor.of(caller), "server.create", "server", row.id, now, details
         )
     ctx.scheduler_wakeup.notify()
-    return row
+    return server_record(row)  # loaded, GPUs included: maps without a query
 
 
 def list_servers(
@@ -157,24 +160,19 @@ def list_servers(
     status: ServerStatus | None,
     limit: int,
     offset: int,
-) -> tuple[list[ServerRow], int]:
-    query = select(ServerRow)
-    if cluster_id:
-        query = query.where(ServerRow.cluster_id == cluster_id)
-    if status:
-        query = query.where(ServerRow.status == status.value)
+) -> tuple[list[Server], int]:
+    """Servers by name, narrowed to a cluster and a status when given, with the count."""
     with ctx.db.read() as session:
-        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(ServerRow.name).limit(limit).offset(offset)).all()
-        return list(rows), count
+        return find_servers(session, cluster_id, status.value if status else None, limit, offset)
 
 
-def get_server(ctx: ServiceContext, server_id: str) -> ServerRow:
+def get_server(ctx: ServiceContext, server_id: str) -> Server:
+    """The server with its GPUs (NotFound when there is none)."""
     with ctx.db.read() as session:
-        row = session.get(ServerRow, server_id)
+        row = server_row(session, server_id)
         if row is None:
             raise NotFound.for_object("server", server_id)
-        return row
+        return server_record(row)
 
 
 def update_server(
@@ -214,12 +212,10 @@ def update_server(
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
     """Remove a server that holds no reservations (drain it first)."""
     with ctx.db.write() as session:
-        row = session.get(ServerRow, server_id)
+        row = server_row(session, server_id)
         if row is None:
             raise NotFound.for_object("server", server_id)
-        held = session.scalar(
-            select(func.count()).select_from(AllocationRow).where(AllocationRow.server_id == row.id)
-        )
+        held = reservations_on(session, row.id)
         if held:
             raise Conflict(
                 f"server {row.name!r} still holds {held} reservation(s); drain it and stop "

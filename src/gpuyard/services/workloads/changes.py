@@ -20,6 +20,7 @@ from gpuyard.services.scheduling.snapshots import allocation_to_replica, server_
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
+from gpuyard.store.fleet import server_row
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.reservations import (
     ReservationConflict,
@@ -44,9 +45,10 @@ class WorkloadChanges:
 
 def update_workload(
     ctx: ServiceContext, caller: Caller, workload_id: str, changes: WorkloadChanges
-) -> WorkloadRow:
+) -> None:
     """Apply a PATCH. A running workload is resized in place when it still fits on its
-    servers, atomically; otherwise it gives its reservation back and is re-queued."""
+    servers, atomically; otherwise it gives its reservation back and is re-queued.
+    (Read the result with ``get_workload``: what the caller may see of it.)"""
     now = ctx.now()
     with ctx.db.write() as session:
         row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
@@ -88,7 +90,6 @@ def update_workload(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
         )
     ctx.scheduler_wakeup.notify()
-    return row
 
 
 def _pick(value: float | None, current: float) -> float:
@@ -103,7 +104,7 @@ def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now
     to someone else while it still uses them. Those are re-queued and recreated instead."""
     why: str | None = None
     for allocation in list(row.allocations):
-        server = session.get(ServerRow, allocation.server_id)
+        server = server_row(session, allocation.server_id)
         name = server.name if server else allocation.server_id
         if allocation.container_id is not None or (server and server.agent_url):
             why = f"containers on {name} are recreated with the new size"
@@ -156,7 +157,7 @@ def _resize_one(
     return True
 
 
-def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> WorkloadRow:
+def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None:
     """Stop a workload: release what it holds; it stays listed as ``stopped``."""
     now = ctx.now()
     with ctx.db.write() as session:
@@ -176,7 +177,6 @@ def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> Work
             {"name": row.name},
         )
     ctx.scheduler_wakeup.notify()
-    return row
 
 
 def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None:
