@@ -105,6 +105,18 @@ def server_row(session: Session, server_id: str) -> ServerRow | None:
     return session.get(ServerRow, server_id)
 
 
+def fresh_server_row(session: Session, server_id: str) -> ServerRow | None:
+    """The server's row and GPUs re-read from the database, replacing what this session
+    holds (its counters may have moved since they were loaded), or None."""
+    server = session.get(ServerRow, server_id, populate_existing=True)
+    if server is None:
+        return None
+    session.refresh(server, ["gpus"])
+    for gpu in server.gpus:
+        session.refresh(gpu)
+    return server
+
+
 def add_server(session: Session, row: ServerRow) -> None:
     """Insert ``row`` with its GPUs (its id and defaults are filled by the flush)."""
     session.add(row)

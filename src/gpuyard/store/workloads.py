@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select
@@ -132,6 +133,18 @@ def insert_workloads(
 def workload_row(session: Session, workload_id: str) -> WorkloadRow | None:
     """The workload's row, to change it in this session (None when there is none)."""
     return session.get(WorkloadRow, workload_id)
+
+
+def set_request(row: WorkloadRow, request: Resources, now: datetime) -> None:
+    """Change what one replica asks for (the flush checks the row's version)."""
+    row.cpu_milli, row.ram_mib = request.cpu_milli, request.ram_mib
+    row.storage_mib, row.gpu_milli = request.storage_mib, request.gpu_milli
+    row.updated_at = now
+
+
+def delete_workload_row(session: Session, row: WorkloadRow) -> None:
+    """Delete the workload; its allocations and events go with it (cascade)."""
+    session.delete(row)
 
 
 def find_workloads(

@@ -20,14 +20,14 @@ from gpuyard.services.scheduling.snapshots import allocation_to_replica, server_
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
-from gpuyard.store.fleet import server_row
-from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.fleet import fresh_server_row, server_row
 from gpuyard.store.reservations import (
     ReservationConflict,
     release_resources,
     reserve_resources,
 )
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.workloads import delete_workload_row, set_request
 
 
 @dataclass
@@ -82,9 +82,7 @@ def update_workload(
         resized = new != current
         if resized and status in HOLDS_RESOURCES:
             _resize_reservations(session, row, new, now)
-        row.cpu_milli, row.ram_mib = new.cpu_milli, new.ram_mib
-        row.storage_mib, row.gpu_milli = new.storage_mib, new.gpu_milli
-        row.updated_at = now
+        set_request(row, new, now)
         changed = {k: v for k, v in vars(changes).items() if v is not None}
         record_audit(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
@@ -132,12 +130,9 @@ def _resize_reservations(session: Session, row: WorkloadRow, new: Resources, now
 def _resize_one(
     session: Session, row: WorkloadRow, allocation: AllocationRow, new: Resources
 ) -> bool:
-    server = session.get(ServerRow, allocation.server_id, populate_existing=True)
+    server = fresh_server_row(session, allocation.server_id)
     if server is None:
         return False
-    session.refresh(server, ["gpus"])
-    for gpu in server.gpus:
-        session.refresh(gpu)
     gpu_allocation = resize_in_place(
         server_to_view(server), allocation_to_replica(row, allocation), new, row.gpu_model
     )
@@ -199,5 +194,5 @@ def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> No
             now,
             {"name": row.name},
         )
-        session.delete(row)
+        delete_workload_row(session, row)
     ctx.scheduler_wakeup.notify()
