@@ -7,14 +7,17 @@ Functions take the caller's Session and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.fleet_records import Cluster, Gpu, Server
+from gpuyard.domain.resources import Resources
 from gpuyard.store.base import as_utc
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow
 
 
@@ -84,8 +87,11 @@ def server_name_taken(session: Session, name: str) -> bool:
     return session.scalar(select(ServerRow.id).where(ServerRow.name == name)) is not None
 
 
-def add_cluster(session: Session, row: ClusterRow) -> Cluster:
-    """Insert ``row`` (its id and defaults are filled by the flush)."""
+def add_cluster(
+    session: Session, name: str, kind: str, kubeconfig_enc: str | None, now: datetime
+) -> Cluster:
+    """Insert a cluster (``kubeconfig_enc``: already encrypted)."""
+    row = ClusterRow(name=name, kind=kind, kubeconfig_enc=kubeconfig_enc, created_at=now)
     session.add(row)
     session.flush()
     return cluster_record(row)
@@ -117,10 +123,46 @@ def fresh_server_row(session: Session, server_id: str) -> ServerRow | None:
     return server
 
 
-def add_server(session: Session, row: ServerRow) -> None:
-    """Insert ``row`` with its GPUs (its id and defaults are filled by the flush)."""
+@dataclass(frozen=True)
+class NewServer:
+    """What a registration says about a server besides its capacity and GPUs."""
+
+    name: str
+    cluster_id: str
+    status: str
+    labels: dict[str, str]
+
+
+def add_server(
+    session: Session, server: NewServer, capacity: Resources, gpus: Sequence[Gpu], now: datetime
+) -> Server:
+    """Insert a server that declares its capacity and GPUs (nothing reserved yet)."""
+    row = ServerRow(
+        name=server.name,
+        cluster_id=server.cluster_id,
+        status=server.status,
+        labels=dict(server.labels),
+        cpu_milli=capacity.cpu_milli,
+        ram_mib=capacity.ram_mib,
+        storage_mib=capacity.storage_mib,
+        gpu_milli=capacity.gpu_milli,
+        created_at=now,
+        updated_at=now,
+        gpus=[
+            ServerGpuRow(
+                gpu_index=g.index,
+                uuid=g.uuid,
+                model=g.model,
+                memory_mib=g.memory_mib,
+                allocated_milli=g.allocated_milli,
+                utilization_pct=g.utilization_pct,
+            )
+            for g in gpus
+        ],
+    )
     session.add(row)
     session.flush()
+    return server_record(row)
 
 
 def find_servers(

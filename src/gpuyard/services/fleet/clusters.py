@@ -42,13 +42,8 @@ def create_cluster(
     with ctx.db.write() as session:
         if cluster_name_taken(session, name):
             raise Conflict(f"a cluster named {name!r} already exists")
-        row = ClusterRow(
-            name=name,
-            kind=kind.value,
-            kubeconfig_enc=ctx.secret_box.encrypt(kubeconfig) if kubeconfig else None,
-            created_at=now,
-        )
-        cluster = add_cluster(session, row)
+        encrypted = ctx.secret_box.encrypt(kubeconfig) if kubeconfig else None
+        cluster = add_cluster(session, name, kind.value, encrypted, now)
         details = {"name": name, "kind": kind.value, "kubeconfig_stored": kubeconfig is not None}
         record_audit(
             session, AuditActor.of(caller), "cluster.create", "cluster", cluster.id, now, details

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
-from gpuyard.domain.fleet_records import Server
+from gpuyard.domain.fleet_records import Gpu, Server
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.services.context import ServiceContext
@@ -15,6 +15,7 @@ from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docke
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.settings import parse_port_range
 from gpuyard.store.fleet import (
+    NewServer,
     add_server,
     cluster_kind,
     find_servers,
@@ -22,7 +23,7 @@ from gpuyard.store.fleet import (
     server_record,
     server_row,
 )
-from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
+from gpuyard.store.fleet_tables import ServerRow
 
 
 @dataclass
@@ -116,42 +117,40 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
             "only simulated servers can be registered by declaring capacity",
         )
         ensure_server_name_free(session, spec.name)
-        row = ServerRow(
-            name=spec.name,
-            cluster_id=cluster.id,
-            status=ServerStatus.ONLINE.value,
-            labels=dict(spec.labels),
-            cpu_milli=capacity.cpu_milli,
-            ram_mib=capacity.ram_mib,
-            storage_mib=capacity.storage_mib,
-            gpu_milli=GPU_MILLI * len(spec.gpus),
-            created_at=now,
-            updated_at=now,
-            gpus=[],  # loaded (even when empty), so the row is usable after the session ends
-        )
-        for index, gpu in enumerate(spec.gpus):
-            row.gpus.append(
-                ServerGpuRow(
-                    gpu_index=index,
-                    uuid=gpu.uuid or f"GPU-sim-{spec.name}-{index}",
-                    model=gpu.model,
-                    memory_mib=int(gpu.memory_gb * MIB_PER_GB),
-                )
+        gpus = [
+            Gpu(
+                index=index,
+                uuid=gpu.uuid or f"GPU-sim-{spec.name}-{index}",
+                model=gpu.model,
+                memory_mib=int(gpu.memory_gb * MIB_PER_GB),
+                allocated_milli=0,
+                utilization_pct=None,
             )
-        add_server(session, row)
+            for index, gpu in enumerate(spec.gpus)
+        ]
+        with_gpus = Resources(
+            capacity.cpu_milli, capacity.ram_mib, capacity.storage_mib, GPU_MILLI * len(gpus)
+        )
+        server = add_server(
+            session,
+            NewServer(spec.name, cluster.id, ServerStatus.ONLINE.value, dict(spec.labels)),
+            with_gpus,
+            gpus,
+            now,
+        )
         details = {
-            "name": row.name,
-            "cluster_id": row.cluster_id,
+            "name": server.name,
+            "cluster_id": server.cluster_id,
             "cpu": capacity.cpu,
             "ram_gb": capacity.ram_gb,
             "storage_gb": capacity.storage_gb,
             "gpus": len(spec.gpus),
         }
         record_audit(
-            session, AuditActor.of(caller), "server.create", "server", row.id, now, details
+            session, AuditActor.of(caller), "server.create", "server", server.id, now, details
         )
     ctx.scheduler_wakeup.notify()
-    return server_record(row)  # loaded, GPUs included: maps without a query
+    return server
 
 
 def list_servers(
