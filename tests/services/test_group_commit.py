@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_records import Workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
@@ -66,7 +67,7 @@ def test_concurrent_submissions_share_transactions_and_each_gets_its_own_row(
     outcomes = _run_together(
         40, lambda i: create_workload(ctx, caller, WorkloadSpec(image="busybox", name=f"w{i}"))
     )
-    rows = [o for o in outcomes if isinstance(o, WorkloadRow)]
+    rows = [o for o in outcomes if isinstance(o, Workload)]
     assert len(rows) == 40
     assert sorted(r.name for r in rows) == sorted(f"w{i}" for i in range(40))
     assert len({r.id for r in rows}) == 40
@@ -85,7 +86,7 @@ def test_concurrent_submissions_share_transactions_and_each_gets_its_own_row(
 def test_an_invalid_submission_fails_alone_in_its_batch(ctx: ServiceContext) -> None:
     caller = admin_caller(ctx)
 
-    def submit(i: int) -> WorkloadRow:
+    def submit(i: int) -> Workload:
         cluster = "no-such-cluster" if i == 3 else None
         return create_workload(
             ctx, caller, WorkloadSpec(image="busybox", name=f"v{i}", cluster_id=cluster)
@@ -94,7 +95,7 @@ def test_an_invalid_submission_fails_alone_in_its_batch(ctx: ServiceContext) -> 
     outcomes = _run_together(8, submit)
     assert isinstance(outcomes[3], InvalidInput)
     assert outcomes[3].errors[0].field == "cluster_id"
-    assert all(isinstance(o, WorkloadRow) for i, o in enumerate(outcomes) if i != 3)
+    assert all(isinstance(o, Workload) for i, o in enumerate(outcomes) if i != 3)
     with ctx.db.read() as session:
         names = set(session.scalars(select(WorkloadRow.name)))
     assert "v3" not in names
@@ -231,7 +232,7 @@ def test_async_submissions_are_written_by_the_writer_thread(ctx: ServiceContext)
 def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> None:
     caller = admin_caller(ctx)
 
-    async def submit() -> WorkloadRow:
+    async def submit() -> Workload:
         return await create_workload_async(ctx, caller, WorkloadSpec(image="busybox", name="aw"))
 
     row = asyncio.run(submit())
@@ -240,7 +241,7 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
     assert stored is not None
     assert stored.name == "aw"
 
-    async def invalid() -> WorkloadRow:
+    async def invalid() -> Workload:
         spec = WorkloadSpec(image=" ", name="bad name!", cluster_id="nope")
         return await create_workload_async(ctx, caller, spec)
 

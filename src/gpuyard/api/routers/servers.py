@@ -60,8 +60,8 @@ def get_server(ctx: ContextDep, _caller: Reader, server_id: str) -> ServerPublic
 def update_server(
     ctx: ContextDep, caller: Manager, server_id: str, body: ServerUpdate
 ) -> ServerPublic:
-    row = server_service.update_server(ctx, caller, server_id, body.status, body.labels)
-    return server_public(server_service.get_server(ctx, row.id))
+    server_service.update_server(ctx, caller, server_id, body.status, body.labels)
+    return server_public(server_service.get_server(ctx, server_id))
 
 
 @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)

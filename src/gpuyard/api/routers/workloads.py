@@ -18,12 +18,12 @@ from gpuyard.api.schemas.workloads import (
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
+from gpuyard.domain.workload_records import Workload
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.names import DisplayNames, names_for_workloads
 from gpuyard.services.workloads import changes as workload_changes
 from gpuyard.services.workloads import submission as workloads
-from gpuyard.store.workload_tables import WorkloadRow
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
 Submitter = Annotated[Caller, requires(Permission.WORKLOAD_CREATE)]
@@ -31,8 +31,8 @@ Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]
 Changer = Annotated[Caller, requires(Permission.WORKLOAD_CHANGE)]
 
 
-def _public(ctx: ServiceContext, row: WorkloadRow, caller: Caller) -> WorkloadPublic:
-    return workload_public(row, names_for_workloads(ctx, [row]), caller)
+def _public(ctx: ServiceContext, workload: Workload, caller: Caller) -> WorkloadPublic:
+    return workload_public(workload, names_for_workloads(ctx, [workload]), caller)
 
 
 @router.post("", response_model=WorkloadPublic, status_code=status.HTTP_201_CREATED)
@@ -41,11 +41,11 @@ async def create_workload(
 ) -> WorkloadPublic:
     # Async: the busiest write path waits for its group commit without a worker thread.
     spec = workloads.WorkloadSpec(**body.model_dump())
-    row = await workloads.create_workload_async(ctx, caller, spec)
+    workload = await workloads.create_workload_async(ctx, caller, spec)
     # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
     # without another database read (this is the busiest write path).
     names = DisplayNames(users={caller.user_id: caller.email}, servers={})
-    return workload_public(row, names, caller)
+    return workload_public(workload, names, caller)
 
 
 @router.get("", response_model=WorkloadsPublic)
@@ -62,9 +62,9 @@ def list_workloads(
     offset: OffsetQuery = 0,
 ) -> WorkloadsPublic:
     where = workloads.WorkloadFilter(status_, cluster_id, server_id, owner_id, team_id, name)
-    rows, count = workloads.list_workloads(ctx, caller, where, limit, offset)
-    names = names_for_workloads(ctx, rows)
-    return WorkloadsPublic(data=[workload_public(r, names, caller) for r in rows], count=count)
+    found, count = workloads.list_workloads(ctx, caller, where, limit, offset)
+    names = names_for_workloads(ctx, found)
+    return WorkloadsPublic(data=[workload_public(w, names, caller) for w in found], count=count)
 
 
 @router.get("/{workload_id}", response_model=WorkloadPublic)
@@ -101,5 +101,5 @@ def list_events(
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> WorkloadEventsPublic:
-    rows, count = workloads.list_workload_events(ctx, caller, workload_id, limit, offset)
-    return WorkloadEventsPublic(data=[event_public(r) for r in rows], count=count)
+    events, count = workloads.list_workload_events(ctx, caller, workload_id, limit, offset)
+    return WorkloadEventsPublic(data=[event_public(e) for e in events], count=count)

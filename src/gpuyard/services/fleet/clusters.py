@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
+from gpuyard.domain.fleet_records import Cluster
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
+from gpuyard.store.fleet import (
+    add_cluster,
+    cluster_name_taken,
+    cluster_record,
+    cluster_row,
+    find_clusters,
+    server_name_taken,
+)
+from gpuyard.store.fleet_tables import ClusterRow
 
 #: A kubeconfig is a small YAML file; anything this large is a mistake.
 MAX_KUBECONFIG_BYTES = 256 * 1024
@@ -22,7 +30,7 @@ def create_cluster(
     name: str,
     kind: ClusterKind,
     kubeconfig: str | None = None,
-) -> ClusterRow:
+) -> Cluster:
     """Create a cluster. A kubernetes cluster's kubeconfig is stored encrypted and never
     returned by the API."""
     if kubeconfig is not None:
@@ -32,44 +40,42 @@ def create_cluster(
             raise InvalidInput.for_field("kubeconfig", "must be a non-empty kubeconfig file")
     now = ctx.now()
     with ctx.db.write() as session:
-        if session.scalar(select(ClusterRow.id).where(ClusterRow.name == name)):
+        if cluster_name_taken(session, name):
             raise Conflict(f"a cluster named {name!r} already exists")
-        row = ClusterRow(
-            name=name,
-            kind=kind.value,
-            kubeconfig_enc=ctx.secret_box.encrypt(kubeconfig) if kubeconfig else None,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
+        encrypted = ctx.secret_box.encrypt(kubeconfig) if kubeconfig else None
+        cluster = add_cluster(session, name, kind.value, encrypted, now)
         details = {"name": name, "kind": kind.value, "kubeconfig_stored": kubeconfig is not None}
         record_audit(
-            session, AuditActor.of(caller), "cluster.create", "cluster", row.id, now, details
+            session, AuditActor.of(caller), "cluster.create", "cluster", cluster.id, now, details
         )
-    return row
+    return cluster
 
 
 def cluster_kubeconfig(ctx: ServiceContext, cluster_id: str) -> str | None:
     """The decrypted kubeconfig, for the kubernetes runtime (never for the API)."""
-    row = get_cluster(ctx, cluster_id)
-    return ctx.secret_box.decrypt(row.kubeconfig_enc) if row.kubeconfig_enc else None
-
-
-def list_clusters(ctx: ServiceContext, limit: int, offset: int) -> tuple[list[ClusterRow], int]:
     with ctx.db.read() as session:
-        count = session.scalar(select(func.count()).select_from(ClusterRow)) or 0
-        rows = session.scalars(
-            select(ClusterRow).order_by(ClusterRow.created_at.desc()).limit(limit).offset(offset)
-        ).all()
-        return list(rows), count
+        row = _existing_cluster(session, cluster_id)
+        encrypted = row.kubeconfig_enc
+    return ctx.secret_box.decrypt(encrypted) if encrypted else None
 
 
-def get_cluster(ctx: ServiceContext, cluster_id: str) -> ClusterRow:
+def list_clusters(ctx: ServiceContext, limit: int, offset: int) -> tuple[list[Cluster], int]:
+    """Clusters, newest first, with the total count."""
     with ctx.db.read() as session:
-        row = session.get(ClusterRow, cluster_id)
-        if row is None:
-            raise NotFound.for_object("cluster", cluster_id)
-        return row
+        return find_clusters(session, limit, offset)
+
+
+def get_cluster(ctx: ServiceContext, cluster_id: str) -> Cluster:
+    """The cluster (NotFound when there is none)."""
+    with ctx.db.read() as session:
+        return cluster_record(_existing_cluster(session, cluster_id))
+
+
+def _existing_cluster(session: Session, cluster_id: str) -> ClusterRow:
+    row = cluster_row(session, cluster_id)
+    if row is None:
+        raise NotFound.for_object("cluster", cluster_id)
+    return row
 
 
 def cluster_of_kind(
@@ -77,7 +83,7 @@ def cluster_of_kind(
 ) -> ClusterRow:
     """The cluster a new server joins; 422 when it is missing or of another kind
     (``wrong_kind`` is the message, on ``field``, that says which shape is expected)."""
-    cluster = session.get(ClusterRow, cluster_id)
+    cluster = cluster_row(session, cluster_id)
     if cluster is None:
         raise InvalidInput.for_field("cluster_id", f"cluster {cluster_id!r} does not exist")
     if cluster.kind != kind.value:
@@ -88,5 +94,5 @@ def cluster_of_kind(
 
 
 def ensure_server_name_free(session: Session, name: str) -> None:
-    if session.scalar(select(ServerRow.id).where(ServerRow.name == name)):
+    if server_name_taken(session, name):
         raise Conflict(f"a server named {name!r} already exists")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from gpuyard.domain.fleet_records import Gpu, Server
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.runtimes.registry import reports_inventory
@@ -16,8 +15,16 @@ from gpuyard.services.fleet.clusters import cluster_of_kind, ensure_server_name_
 from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.settings import parse_port_range
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.workload_tables import AllocationRow
+from gpuyard.store.fleet import (
+    NewServer,
+    add_server,
+    cluster_kind,
+    find_servers,
+    reservations_on,
+    server_record,
+    server_row,
+)
+from gpuyard.store.fleet_tables import ServerRow
 
 
 @dataclass
@@ -54,12 +61,11 @@ class ServerRegistration:
     host_ports: str | None = None
 
 
-def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistration) -> ServerRow:
+def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistration) -> Server:
     """Register a server of either shape; the wrong shape for the cluster kind is a 422
     naming the field that does not belong (or is missing)."""
     with ctx.db.read() as session:
-        cluster = session.get(ClusterRow, spec.cluster_id)
-        kind = cluster.kind if cluster else None
+        kind = cluster_kind(session, spec.cluster_id)
     docker_fields = {"agent_url": spec.agent_url, "agent_token": spec.agent_token}
     # A server whose runtime reports its capacity registers by where to ask (docker: its
     # agent), never by declared numbers.
@@ -83,13 +89,12 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
                 ports = parse_port_range(spec.host_ports)
             except ValueError as exc:
                 raise InvalidInput.for_field("host_ports", str(exc)) from exc
-        return create_docker_server(
-            ctx,
-            caller,
-            DockerServerSpec(
-                spec.name, spec.cluster_id, spec.agent_url, spec.agent_token, spec.labels, ports
-            ),
+        docker = DockerServerSpec(
+            spec.name, spec.cluster_id, spec.agent_url, spec.agent_token, spec.labels, ports
         )
+        # The row comes back loaded with its GPUs (detached: the agent was asked outside
+        # the transaction), so mapping it reads nothing more.
+        return server_record(create_docker_server(ctx, caller, docker))
     if spec.host_ports is not None:
         raise InvalidInput.for_field("host_ports", "only docker servers publish ports")
     for name, declared in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
@@ -103,7 +108,7 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
     return create_server(ctx, caller, simulated)
 
 
-def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> ServerRow:
+def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> Server:
     """Register a simulated server, which declares its capacity."""
     capacity = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, 0)
     now = ctx.now()
@@ -116,43 +121,40 @@ def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec
             "only simulated servers can be registered by declaring capacity",
         )
         ensure_server_name_free(session, spec.name)
-        row = ServerRow(
-            name=spec.name,
-            cluster_id=cluster.id,
-            status=ServerStatus.ONLINE.value,
-            labels=dict(spec.labels),
-            cpu_milli=capacity.cpu_milli,
-            ram_mib=capacity.ram_mib,
-            storage_mib=capacity.storage_mib,
-            gpu_milli=GPU_MILLI * len(spec.gpus),
-            created_at=now,
-            updated_at=now,
-            gpus=[],  # loaded (even when empty), so the row is usable after the session ends
-        )
-        for index, gpu in enumerate(spec.gpus):
-            row.gpus.append(
-                ServerGpuRow(
-                    gpu_index=index,
-                    uuid=gpu.uuid or f"GPU-sim-{spec.name}-{index}",
-                    model=gpu.model,
-                    memory_mib=int(gpu.memory_gb * MIB_PER_GB),
-                )
+        gpus = [
+            Gpu(
+                index=index,
+                uuid=gpu.uuid or f"GPU-sim-{spec.name}-{index}",
+                model=gpu.model,
+                memory_mib=int(gpu.memory_gb * MIB_PER_GB),
+                allocated_milli=0,
+                utilization_pct=None,
             )
-        session.add(row)
-        session.flush()
+            for index, gpu in enumerate(spec.gpus)
+        ]
+        with_gpus = Resources(
+            capacity.cpu_milli, capacity.ram_mib, capacity.storage_mib, GPU_MILLI * len(gpus)
+        )
+        server = add_server(
+            session,
+            NewServer(spec.name, cluster.id, ServerStatus.ONLINE.value, dict(spec.labels)),
+            with_gpus,
+            gpus,
+            now,
+        )
         details = {
-            "name": row.name,
-            "cluster_id": row.cluster_id,
+            "name": server.name,
+            "cluster_id": server.cluster_id,
             "cpu": capacity.cpu,
             "ram_gb": capacity.ram_gb,
             "storage_gb": capacity.storage_gb,
             "gpus": len(spec.gpus),
         }
         record_audit(
-            session, AuditActor.of(caller), "server.create", "server", row.id, now, details
+            session, AuditActor.of(caller), "server.create", "server", server.id, now, details
         )
     ctx.scheduler_wakeup.notify()
-    return row
+    return server
 
 
 def list_servers(
@@ -161,24 +163,19 @@ def list_servers(
     status: ServerStatus | None,
     limit: int,
     offset: int,
-) -> tuple[list[ServerRow], int]:
-    query = select(ServerRow)
-    if cluster_id:
-        query = query.where(ServerRow.cluster_id == cluster_id)
-    if status:
-        query = query.where(ServerRow.status == status.value)
+) -> tuple[list[Server], int]:
+    """Servers by name, narrowed to a cluster and a status when given, with the count."""
     with ctx.db.read() as session:
-        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(ServerRow.name).limit(limit).offset(offset)).all()
-        return list(rows), count
+        return find_servers(session, cluster_id, status.value if status else None, limit, offset)
 
 
-def get_server(ctx: ServiceContext, server_id: str) -> ServerRow:
+def get_server(ctx: ServiceContext, server_id: str) -> Server:
+    """The server with its GPUs (NotFound when there is none)."""
     with ctx.db.read() as session:
-        row = session.get(ServerRow, server_id)
+        row = server_row(session, server_id)
         if row is None:
             raise NotFound.for_object("server", server_id)
-        return row
+        return server_record(row)
 
 
 def update_server(
@@ -218,12 +215,10 @@ def update_server(
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
     """Remove a server that holds no reservations (drain it first)."""
     with ctx.db.write() as session:
-        row = session.get(ServerRow, server_id)
+        row = server_row(session, server_id)
         if row is None:
             raise NotFound.for_object("server", server_id)
-        held = session.scalar(
-            select(func.count()).select_from(AllocationRow).where(AllocationRow.server_id == row.id)
-        )
+        held = reservations_on(session, row.id)
         if held:
             raise Conflict(
                 f"server {row.name!r} still holds {held} reservation(s); drain it and stop "

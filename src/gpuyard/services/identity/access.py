@@ -22,6 +22,7 @@ from gpuyard.auth.permissions import (
     scope_of,
 )
 from gpuyard.domain.errors import Forbidden, NotFound
+from gpuyard.domain.workload_records import Workload
 from gpuyard.store import identity
 from gpuyard.store.workload_tables import WorkloadRow
 
@@ -102,11 +103,11 @@ def visible_teams(caller: Caller) -> ColumnElement[bool]:
     return false()
 
 
-def workload_target(row: WorkloadRow) -> Target:
+def workload_target(row: WorkloadRow | Workload) -> Target:
     return Target(owner_id=row.owner_id, team_id=row.team_id)
 
 
-def visible_env(caller: Caller, row: WorkloadRow) -> dict[str, str]:
+def visible_env(caller: Caller, row: Workload) -> dict[str, str]:
     """The workload's env as ``caller`` may read it (WORKLOAD_READ_ENV): every key, and
     the values only for its owner; others see the values of the keys the owner marked
     plain, the rest masked. (The runtime gets the real values: replica_specs.py.)"""

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from gpuyard.auth.caller import Caller
+from gpuyard.domain.workload_records import Workload
 from gpuyard.scheduler.decisions import Pending
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import visible_workloads
 from gpuyard.services.scheduling.cycle import plan_cycle
-from gpuyard.store.workload_tables import WorkloadRow
+from gpuyard.store.workloads import workloads_by_id
 
 
 @dataclass(frozen=True)
 class QueueEntry:
     position: int
-    workload: WorkloadRow
+    workload: Workload
     pending: Pending
 
 
@@ -29,8 +28,7 @@ def queue_view(ctx: ServiceContext, caller: Caller) -> list[QueueEntry]:
     # dict.fromkeys: a workload with several gaps of missing replicas is queued once.
     ordered = [wid for wid in dict.fromkeys(result.order) if wid in waiting]
     with ctx.db.read() as session:
-        visible = select(WorkloadRow).where(WorkloadRow.id.in_(ordered), visible_workloads(caller))
-        rows = {r.id: r for r in session.scalars(visible)}
+        rows = workloads_by_id(session, ordered, visible_workloads(caller))
     return [
         QueueEntry(position, rows[wid], waiting[wid])
         for position, wid in enumerate(ordered, start=1)

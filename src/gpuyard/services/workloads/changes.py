@@ -22,13 +22,15 @@ from gpuyard.services.scheduling.snapshots import allocation_to_replica, server_
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
+from gpuyard.store.fleet import fresh_server_row, server_row
+from gpuyard.store.fleet_tables import ClusterRow
 from gpuyard.store.reservations import (
     ReservationConflict,
     release_resources,
     reserve_resources,
 )
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.workloads import delete_workload_row, set_request
 
 
 @dataclass
@@ -46,9 +48,10 @@ class WorkloadChanges:
 
 def update_workload(
     ctx: ServiceContext, caller: Caller, workload_id: str, changes: WorkloadChanges
-) -> WorkloadRow:
+) -> None:
     """Apply a PATCH. A running workload is resized in place when it still fits on its
-    servers, atomically; otherwise it gives its reservation back and is re-queued."""
+    servers, atomically; otherwise it gives its reservation back and is re-queued.
+    (Read the result with ``get_workload``: what the caller may see of it.)"""
     now = ctx.now()
     with ctx.db.write() as session:
         row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
@@ -83,15 +86,12 @@ def update_workload(
         if resized and status in HOLDS_RESOURCES:
             container_kinds = ctx.runtimes.kinds_where(runs_containers)
             _resize_reservations(session, row, new, now, container_kinds)
-        row.cpu_milli, row.ram_mib = new.cpu_milli, new.ram_mib
-        row.storage_mib, row.gpu_milli = new.storage_mib, new.gpu_milli
-        row.updated_at = now
+        set_request(row, new, now)
         changed = {k: v for k, v in vars(changes).items() if v is not None}
         record_audit(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
         )
     ctx.scheduler_wakeup.notify()
-    return row
 
 
 def _pick(value: float | None, current: float) -> float:
@@ -112,7 +112,7 @@ def _resize_reservations(
     to someone else while it still uses them. Those are re-queued and recreated instead."""
     why: str | None = None
     for allocation in list(row.allocations):
-        server = session.get(ServerRow, allocation.server_id)
+        server = server_row(session, allocation.server_id)
         name = server.name if server else allocation.server_id
         cluster = session.get(ClusterRow, server.cluster_id) if server else None
         if allocation.container_id is not None or (cluster and cluster.kind in container_kinds):
@@ -141,12 +141,9 @@ def _resize_reservations(
 def _resize_one(
     session: Session, row: WorkloadRow, allocation: AllocationRow, new: Resources
 ) -> bool:
-    server = session.get(ServerRow, allocation.server_id, populate_existing=True)
+    server = fresh_server_row(session, allocation.server_id)
     if server is None:
         return False
-    session.refresh(server, ["gpus"])
-    for gpu in server.gpus:
-        session.refresh(gpu)
     gpu_allocation = resize_in_place(
         server_to_view(server), allocation_to_replica(row, allocation), new, row.gpu_model
     )
@@ -166,7 +163,7 @@ def _resize_one(
     return True
 
 
-def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> WorkloadRow:
+def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None:
     """Stop a workload: release what it holds; it stays listed as ``stopped``."""
     now = ctx.now()
     with ctx.db.write() as session:
@@ -186,7 +183,6 @@ def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> Work
             {"name": row.name},
         )
     ctx.scheduler_wakeup.notify()
-    return row
 
 
 def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None:
@@ -209,5 +205,5 @@ def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> No
             now,
             {"name": row.name},
         )
-        session.delete(row)
+        delete_workload_row(session, row)
     ctx.scheduler_wakeup.notify()

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
@@ -18,6 +17,7 @@ from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.priority import DEFAULT_PRIORITY
 from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
@@ -32,17 +32,22 @@ from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audi
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
-from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.fleet import cluster_exists
 from gpuyard.store.identity_tables import TeamRow
-from gpuyard.store.workload_tables import (
-    WORKLOADS_TABLE,
-    AllocationRow,
-    WorkloadEventRow,
-    WorkloadRow,
+from gpuyard.store.workload_tables import WorkloadRow
+from gpuyard.store.workloads import (
+    WorkloadFilter,
+    find_events,
+    find_workloads,
+    insert_workloads,
+    submitted_workload,
+    workload_record,
+    workload_row,
 )
 
+__all__ = ["WorkloadFilter"]  # the list filter, for the API
+
 _SUBMISSIONS = "workload submissions"
-_EVENTS_TABLE = cast(Table, WorkloadEventRow.__table__)
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 
 
@@ -79,7 +84,7 @@ def default_name(image: str) -> str:
 
 
 def check_cluster(session: Session, cluster_id: str | None) -> list[FieldError]:
-    if cluster_id is not None and session.get(ClusterRow, cluster_id) is None:
+    if cluster_id is not None and not cluster_exists(session, cluster_id):
         return [FieldError("cluster_id", f"cluster {cluster_id!r} does not exist")]
     return []
 
@@ -119,7 +124,7 @@ class _Submission:
     at: datetime
 
 
-def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> WorkloadRow:
+def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> Workload:
     """Validate and queue a workload; the scheduler places it after the commit.
 
     Concurrent submissions share a transaction (:mod:`gpuyard.services.group_commit`);
@@ -132,7 +137,7 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
 
 async def create_workload_async(
     ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
-) -> WorkloadRow:
+) -> Workload:
     """:func:`create_workload` for the API's event loop: no worker thread waits for the
     commit (the group commit's writer thread does the writing)."""
     submission, errors = _submission(ctx, caller, spec)
@@ -176,12 +181,12 @@ def _invalid_with_database_findings(
         return InvalidInput.for_fields(errors + _checks_in_database(session, caller, spec)[1])
 
 
-def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, WorkloadRow]:
+def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
     found = ctx.group_commits.get(_SUBMISSIONS)
     if found is None:
         made = GroupCommit(ctx.db, _write_submissions, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
-    return cast(GroupCommit[_Submission, WorkloadRow], found)
+    return cast(GroupCommit[_Submission, Workload], found)
 
 
 def _checks_in_database(
@@ -194,10 +199,11 @@ def _checks_in_database(
 
 def _write_submissions(
     session: Session, batch: Sequence[_Submission]
-) -> list[WorkloadRow | GpuyardError]:
+) -> list[Workload | GpuyardError]:
     """Insert the workloads of ``batch`` that pass the database checks, with their first
-    event and audit record; one outcome per submission."""
-    outcomes: list[WorkloadRow | GpuyardError] = []
+    event and audit record; one outcome per submission (the workload as inserted, not
+    read back)."""
+    outcomes: list[Workload | GpuyardError] = []
     rows: list[dict[str, Any]] = []
     for item in batch:
         team_id, errors = _checks_in_database(session, item.caller, item.spec)
@@ -206,17 +212,12 @@ def _write_submissions(
             continue
         values = _workload_values(item, team_id)
         rows.append(values)
-        outcomes.append(WorkloadRow(**values, allocations=[]))
+        outcomes.append(submitted_workload(values))
     if not rows:
         return outcomes
-    # Core inserts, one statement per table for the whole batch: the ORM's unit of work
-    # costs more than the rows themselves on this, the busiest write path.
-    session.execute(insert(WORKLOADS_TABLE), rows)
-    session.execute(
-        insert(_EVENTS_TABLE), [submission_event(r["id"], r["created_at"]) for r in rows]
-    )
+    insert_workloads(session, rows, [submission_event(r["id"], r["created_at"]) for r in rows])
     written = iter(rows)
-    accepted = [item for item, o in zip(batch, outcomes, strict=True) if isinstance(o, WorkloadRow)]
+    accepted = [item for item, o in zip(batch, outcomes, strict=True) if isinstance(o, Workload)]
     record_audit_entries(session, [_audit_submission(item, next(written)) for item in accepted])
     return outcomes
 
@@ -291,7 +292,7 @@ def load_workload(
     """The workload, if the policy lets the caller exercise ``permission`` on it:
     NotFound when they may not see it (or it does not exist), Forbidden when they may
     see it but not do this."""
-    row = session.get(WorkloadRow, workload_id)
+    row = workload_row(session, workload_id)
     if row is None:
         raise NotFound.for_object("workload", workload_id)
     check_object(
@@ -306,58 +307,24 @@ def load_workload(
     return row
 
 
-def get_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> WorkloadRow:
+def get_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> Workload:
+    """The workload, if the caller may read it (NotFound otherwise)."""
     with ctx.db.read() as session:
-        return load_workload(session, caller, workload_id)
-
-
-@dataclass(frozen=True)
-class WorkloadFilter:
-    status: list[WorkloadStatus] | None = None
-    cluster_id: str | None = None
-    server_id: str | None = None
-    owner_id: str | None = None
-    team_id: str | None = None
-    name: str | None = None
+        return workload_record(load_workload(session, caller, workload_id))
 
 
 def list_workloads(
     ctx: ServiceContext, caller: Caller, where: WorkloadFilter, limit: int, offset: int
-) -> tuple[list[WorkloadRow], int]:
+) -> tuple[list[Workload], int]:
     """Visible workloads matching ``where``, newest first, with the total count."""
-    query = select(WorkloadRow).where(visible_workloads(caller))
-    if where.status:
-        query = query.where(WorkloadRow.status.in_([s.value for s in where.status]))
-    if where.cluster_id:
-        query = query.where(WorkloadRow.cluster_id == where.cluster_id)
-    if where.owner_id:
-        query = query.where(WorkloadRow.owner_id == where.owner_id)
-    if where.team_id:
-        query = query.where(WorkloadRow.team_id == where.team_id)
-    if where.name:
-        query = query.where(WorkloadRow.name == where.name)
-    if where.server_id:
-        on_server = select(AllocationRow.workload_id).where(
-            AllocationRow.server_id == where.server_id
-        )
-        query = query.where(WorkloadRow.id.in_(on_server))
     with ctx.db.read() as session:
-        count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.order_by(WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        return list(rows), count
+        return find_workloads(session, visible_workloads(caller), where, limit, offset)
 
 
 def list_workload_events(
     ctx: ServiceContext, caller: Caller, workload_id: str, limit: int, offset: int
-) -> tuple[list[WorkloadEventRow], int]:
+) -> tuple[list[WorkloadEvent], int]:
     """Status history of a workload, oldest first (it reads as a story)."""
     with ctx.db.read() as session:
         load_workload(session, caller, workload_id)
-        base = select(WorkloadEventRow).where(WorkloadEventRow.workload_id == workload_id)
-        count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        rows = session.scalars(base.order_by(WorkloadEventRow.id).limit(limit).offset(offset)).all()
-        return list(rows), count
+        return find_events(session, workload_id, limit, offset)

@@ -1,0 +1,195 @@
+"""The fleet repository: clusters, and servers with their GPUs, mapped to read models
+(domain/fleet_records.py).
+
+Reservation counters are not here (store/reservations.py), nor server status transitions.
+Functions take the caller's Session and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.fleet_records import Cluster, Gpu, Server
+from gpuyard.domain.resources import Resources
+from gpuyard.store.base import as_utc
+from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.workload_tables import AllocationRow
+
+
+def cluster_record(row: ClusterRow) -> Cluster:
+    return Cluster(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        has_kubeconfig=row.kubeconfig_enc is not None,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def server_record(row: ServerRow) -> Server:
+    """The read model of a loaded server row (its GPUs are loaded with it)."""
+    return Server(
+        id=row.id,
+        name=row.name,
+        cluster_id=row.cluster_id,
+        status=row.status,
+        agent_url=row.agent_url,
+        last_seen_at=as_utc(row.last_seen_at) if row.last_seen_at else None,
+        labels=dict(row.labels or {}),
+        cpu_milli=row.cpu_milli,
+        ram_mib=row.ram_mib,
+        storage_mib=row.storage_mib,
+        gpu_milli=row.gpu_milli,
+        alloc_cpu_milli=row.alloc_cpu_milli,
+        alloc_ram_mib=row.alloc_ram_mib,
+        alloc_storage_mib=row.alloc_storage_mib,
+        alloc_gpu_milli=row.alloc_gpu_milli,
+        gpus=tuple(
+            Gpu(
+                index=g.gpu_index,
+                uuid=g.uuid,
+                model=g.model,
+                memory_mib=g.memory_mib,
+                allocated_milli=g.allocated_milli,
+                utilization_pct=g.utilization_pct,
+            )
+            for g in row.gpus
+        ),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+def cluster_row(session: Session, cluster_id: str) -> ClusterRow | None:
+    return session.get(ClusterRow, cluster_id)
+
+
+def cluster_exists(session: Session, cluster_id: str) -> bool:
+    return session.get(ClusterRow, cluster_id) is not None
+
+
+def cluster_kind(session: Session, cluster_id: str) -> str | None:
+    """The cluster's kind, or None when there is no such cluster."""
+    cluster = session.get(ClusterRow, cluster_id)
+    return cluster.kind if cluster else None
+
+
+def cluster_name_taken(session: Session, name: str) -> bool:
+    return session.scalar(select(ClusterRow.id).where(ClusterRow.name == name)) is not None
+
+
+def server_name_taken(session: Session, name: str) -> bool:
+    return session.scalar(select(ServerRow.id).where(ServerRow.name == name)) is not None
+
+
+def add_cluster(
+    session: Session, name: str, kind: str, kubeconfig_enc: str | None, now: datetime
+) -> Cluster:
+    """Insert a cluster (``kubeconfig_enc``: already encrypted)."""
+    row = ClusterRow(name=name, kind=kind, kubeconfig_enc=kubeconfig_enc, created_at=now)
+    session.add(row)
+    session.flush()
+    return cluster_record(row)
+
+
+def find_clusters(session: Session, limit: int, offset: int) -> tuple[list[Cluster], int]:
+    """Clusters, newest first, with the total count."""
+    count = session.scalar(select(func.count()).select_from(ClusterRow)) or 0
+    rows = session.scalars(
+        select(ClusterRow).order_by(ClusterRow.created_at.desc()).limit(limit).offset(offset)
+    ).all()
+    return [cluster_record(r) for r in rows], count
+
+
+def server_row(session: Session, server_id: str) -> ServerRow | None:
+    """The server's row, to change it in this session (None when there is none)."""
+    return session.get(ServerRow, server_id)
+
+
+def fresh_server_row(session: Session, server_id: str) -> ServerRow | None:
+    """The server's row and GPUs re-read from the database, replacing what this session
+    holds (its counters may have moved since they were loaded), or None."""
+    server = session.get(ServerRow, server_id, populate_existing=True)
+    if server is None:
+        return None
+    session.refresh(server, ["gpus"])
+    for gpu in server.gpus:
+        session.refresh(gpu)
+    return server
+
+
+@dataclass(frozen=True)
+class NewServer:
+    """What a registration says about a server besides its capacity and GPUs."""
+
+    name: str
+    cluster_id: str
+    status: str
+    labels: dict[str, str]
+
+
+def add_server(
+    session: Session, server: NewServer, capacity: Resources, gpus: Sequence[Gpu], now: datetime
+) -> Server:
+    """Insert a server that declares its capacity and GPUs (nothing reserved yet)."""
+    row = ServerRow(
+        name=server.name,
+        cluster_id=server.cluster_id,
+        status=server.status,
+        labels=dict(server.labels),
+        cpu_milli=capacity.cpu_milli,
+        ram_mib=capacity.ram_mib,
+        storage_mib=capacity.storage_mib,
+        gpu_milli=capacity.gpu_milli,
+        created_at=now,
+        updated_at=now,
+        gpus=[
+            ServerGpuRow(
+                gpu_index=g.index,
+                uuid=g.uuid,
+                model=g.model,
+                memory_mib=g.memory_mib,
+                allocated_milli=g.allocated_milli,
+                utilization_pct=g.utilization_pct,
+            )
+            for g in gpus
+        ],
+    )
+    session.add(row)
+    session.flush()
+    return server_record(row)
+
+
+def find_servers(
+    session: Session, cluster_id: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[Server], int]:
+    """Servers, by name, with the total count; ``None`` filters match any."""
+    query = select(ServerRow)
+    if cluster_id:
+        query = query.where(ServerRow.cluster_id == cluster_id)
+    if status:
+        query = query.where(ServerRow.status == status)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(ServerRow.name).limit(limit).offset(offset)).all()
+    return [server_record(r) for r in rows], count
+
+
+def reservations_on(session: Session, server_id: str) -> int:
+    """How many replica reservations the server holds."""
+    query = select(func.count()).select_from(AllocationRow)
+    return session.scalar(query.where(AllocationRow.server_id == server_id)) or 0
+
+
+def server_names_and_hosts(
+    session: Session, server_ids: Iterable[str]
+) -> list[tuple[str, str, str | None]]:
+    """(id, name, agent_url) of each server in ``server_ids``, in one query."""
+    query = select(ServerRow.id, ServerRow.name, ServerRow.agent_url).where(
+        ServerRow.id.in_(list(server_ids))
+    )
+    return [(i, n, u) for i, n, u in session.execute(query)]

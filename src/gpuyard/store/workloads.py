@@ -1,0 +1,228 @@
+"""The workloads repository: reads, submissions' inserts and events of workloads, mapped
+to read models (domain/workload_records.py).
+
+Status writes are not here: they go through the workload transition path. Functions take
+the caller's Session and never commit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, func, insert, select
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
+from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.store.base import as_utc
+from gpuyard.store.identity_tables import UserRow
+from gpuyard.store.runtime_tables import PortAllocationRow
+from gpuyard.store.workload_tables import (
+    WORKLOADS_TABLE,
+    AllocationRow,
+    WorkloadEventRow,
+    WorkloadRow,
+)
+
+_EVENTS_TABLE = cast(Table, WorkloadEventRow.__table__)
+
+
+@dataclass(frozen=True)
+class WorkloadFilter:
+    """What a workload list is narrowed to; None (or empty) means "any"."""
+
+    status: list[WorkloadStatus] | None = None
+    cluster_id: str | None = None
+    server_id: str | None = None
+    owner_id: str | None = None
+    team_id: str | None = None
+    name: str | None = None
+
+
+def workload_record(row: WorkloadRow) -> Workload:
+    """The read model of a loaded row (its allocations are loaded with it)."""
+    return Workload(
+        id=row.id,
+        name=row.name,
+        owner_id=row.owner_id,
+        team_id=row.team_id,
+        cluster_id=row.cluster_id,
+        status=row.status,
+        reason=row.reason,
+        reason_code=row.reason_code,
+        image=row.image,
+        command=row.command,
+        env=dict(row.env or {}),
+        plain_env_keys=tuple(row.plain_env_keys or ()),
+        ports=tuple(row.ports or ()),
+        request=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
+        gpu_model=row.gpu_model,
+        priority=row.priority,
+        preemptible=row.preemptible,
+        replicas=row.replicas,
+        gang=row.gang,
+        node_selector=dict(row.node_selector or {}),
+        duration_s=row.duration_s,
+        preemption_count=row.preemption_count,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        started_at=as_utc(row.started_at) if row.started_at else None,
+        finished_at=as_utc(row.finished_at) if row.finished_at else None,
+        placements=tuple(
+            Placement(
+                allocation_id=a.id,
+                replica=a.replica,
+                server_id=a.server_id,
+                gpus=tuple((int(i), int(m)) for i, m in a.gpu_allocation),
+            )
+            for a in row.allocations
+        ),
+    )
+
+
+def submitted_workload(values: Mapping[str, Any]) -> Workload:
+    """The read model of a workload just inserted from ``values`` (it holds nothing yet),
+    without reading it back."""
+    return Workload(
+        id=values["id"],
+        name=values["name"],
+        owner_id=values["owner_id"],
+        team_id=values["team_id"],
+        cluster_id=values["cluster_id"],
+        status=values["status"],
+        reason=values["reason"],
+        reason_code=values["reason_code"],
+        image=values["image"],
+        command=values["command"],
+        env=dict(values["env"]),
+        plain_env_keys=tuple(values["plain_env_keys"]),
+        ports=tuple(values["ports"]),
+        request=Resources(
+            values["cpu_milli"], values["ram_mib"], values["storage_mib"], values["gpu_milli"]
+        ),
+        gpu_model=values["gpu_model"],
+        priority=values["priority"],
+        preemptible=values["preemptible"],
+        replicas=values["replicas"],
+        gang=values["gang"],
+        node_selector=dict(values["node_selector"]),
+        duration_s=values["duration_s"],
+        preemption_count=values["preemption_count"],
+        created_at=as_utc(values["created_at"]),
+        updated_at=as_utc(values["updated_at"]),
+        started_at=as_utc(values["started_at"]) if values["started_at"] else None,
+        finished_at=as_utc(values["finished_at"]) if values["finished_at"] else None,
+        placements=(),
+    )
+
+
+def insert_workloads(
+    session: Session, workloads: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert workloads and their first events: one Core statement per table for the whole
+    batch (the ORM's unit of work costs more than the rows on the busiest write path)."""
+    session.execute(insert(WORKLOADS_TABLE), workloads)
+    session.execute(insert(_EVENTS_TABLE), events)
+
+
+def workload_row(session: Session, workload_id: str) -> WorkloadRow | None:
+    """The workload's row, to change it in this session (None when there is none)."""
+    return session.get(WorkloadRow, workload_id)
+
+
+def set_request(row: WorkloadRow, request: Resources, now: datetime) -> None:
+    """Change what one replica asks for (the flush checks the row's version)."""
+    row.cpu_milli, row.ram_mib = request.cpu_milli, request.ram_mib
+    row.storage_mib, row.gpu_milli = request.storage_mib, request.gpu_milli
+    row.updated_at = now
+
+
+def delete_workload_row(session: Session, row: WorkloadRow) -> None:
+    """Delete the workload; its allocations and events go with it (cascade)."""
+    session.delete(row)
+
+
+def find_workloads(
+    session: Session,
+    visible: ColumnElement[bool],
+    where: WorkloadFilter,
+    limit: int,
+    offset: int,
+) -> tuple[list[Workload], int]:
+    """Workloads matching ``visible`` and ``where``, newest first, with the total count."""
+    query = select(WorkloadRow).where(visible)
+    if where.status:
+        query = query.where(WorkloadRow.status.in_([s.value for s in where.status]))
+    if where.cluster_id:
+        query = query.where(WorkloadRow.cluster_id == where.cluster_id)
+    if where.owner_id:
+        query = query.where(WorkloadRow.owner_id == where.owner_id)
+    if where.team_id:
+        query = query.where(WorkloadRow.team_id == where.team_id)
+    if where.name:
+        query = query.where(WorkloadRow.name == where.name)
+    if where.server_id:
+        on_server = select(AllocationRow.workload_id).where(
+            AllocationRow.server_id == where.server_id
+        )
+        query = query.where(WorkloadRow.id.in_(on_server))
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [workload_record(r) for r in rows], count
+
+
+def workloads_by_id(
+    session: Session, workload_ids: Collection[str], visible: ColumnElement[bool]
+) -> dict[str, Workload]:
+    """The workloads of ``workload_ids`` that match ``visible``, by id."""
+    query = select(WorkloadRow).where(WorkloadRow.id.in_(workload_ids), visible)
+    return {r.id: workload_record(r) for r in session.scalars(query)}
+
+
+def find_events(
+    session: Session, workload_id: str, limit: int, offset: int
+) -> tuple[list[WorkloadEvent], int]:
+    """A workload's events, oldest first, with the total count."""
+    base = select(WorkloadEventRow).where(WorkloadEventRow.workload_id == workload_id)
+    count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(base.order_by(WorkloadEventRow.id).limit(limit).offset(offset)).all()
+    return [event_record(r) for r in rows], count
+
+
+def event_record(row: WorkloadEventRow) -> WorkloadEvent:
+    return WorkloadEvent(
+        id=row.id,
+        workload_id=row.workload_id,
+        at=as_utc(row.at),
+        from_status=row.from_status,
+        to_status=row.to_status,
+        reason=row.reason,
+        details=dict(row.details or {}),
+    )
+
+
+def owner_emails(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
+    """user id -> email, in one query (workload owners' display names)."""
+    query = select(UserRow.id, UserRow.email).where(UserRow.id.in_(list(user_ids)))
+    return {user_id: email for user_id, email in session.execute(query)}
+
+
+def host_ports(session: Session, allocation_ids: Iterable[str]) -> dict[str, dict[int, int]]:
+    """allocation id -> {container_port: host_port}, in one query."""
+    p = PortAllocationRow
+    query = select(p.allocation_id, p.container_port, p.host_port).where(
+        p.allocation_id.in_(list(allocation_ids))
+    )
+    found: dict[str, dict[int, int]] = defaultdict(dict)
+    for allocation_id, container_port, host_port in session.execute(query):
+        found[allocation_id][container_port] = host_port
+    return dict(found)
