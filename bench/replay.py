@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from bench.baselines import NaivePlacer, ServerChoice
 from bench.simstore import SimStore
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
 
 BATCH = 500  # arrivals per engine cycle between checkpoints
@@ -69,6 +70,7 @@ def replay_engine(
     replicas and the batch being decided, as it would in the product."""
     config = SchedulerConfig(profile=profile, starvation_seconds=float("inf"), preemption=False)
     store = SimStore(snapshot.servers, snapshot.running)
+    cache = EngineCache()  # the store hands back unchanged servers' views, as the product
     capacity = sum(s.capacity.gpu_milli for s in snapshot.servers)
     out = Replay(name or profile)
     now = float(len(arrivals) + 1)
@@ -78,7 +80,7 @@ def replay_engine(
         while done < end:
             batch = arrivals[done : min(end, done + BATCH)]
             by_id = {w.workload_id: w for w in batch}
-            result = schedule_cycle(store.snapshot(), batch, config, now)
+            result = schedule_cycle(store.snapshot(), batch, config, now, cache)
             for admission in result.admitted:
                 store.apply(admission, by_id[admission.workload_id], now)
                 out.placed += 1

@@ -38,7 +38,7 @@ from bench.scenarios.s1_server_profile import sampled_run
 from bench.serve import free_port, post_workloads, serve, token
 from bench.stats import percentile, rate
 from gpuyard.services.bootstrap import build_context
-from gpuyard.services.loops.scheduler_lease import give_up_scheduler_lease
+from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 
@@ -90,7 +90,7 @@ def prepare(data_dir: Path, url: str | None, cfg: E2EConfig) -> None:
         run_scheduling_cycle(db.ctx)
     # Hand the scheduler lease (PostgreSQL) over as a clean stop does; otherwise the
     # served copies wait for this preparation's lease to lapse before scheduling anything.
-    give_up_scheduler_lease(db.ctx)
+    release_leases(db.ctx, [SCHEDULER_LEASE])
     db.ctx.db.dispose()
 
 

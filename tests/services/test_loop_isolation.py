@@ -24,7 +24,6 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops import runner as loops
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.scheduling.snapshot_loader import snapshot_cache_of
 from gpuyard.services.workloads.lifecycle import advance_lifecycles
 from gpuyard.store.fleet_tables import ServerGpuRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -172,7 +171,7 @@ def test_scheduler_keeps_running_work_it_cannot_read_and_logs_it_once(
             )
         later = [_submit(api, cpu=1, ram_gb=1) for _ in range(2)]
     settle(ctx)
-    snapshot_cache_of(ctx.db).invalidate()  # a full reload finds it again...
+    ctx.snapshot_cache.invalidate()  # a full reload finds it again...
     for _ in range(3):
         run_scheduling_cycle(ctx)
     assert [status_and_reason(ctx, w)[0] for w in [running, *later]] == ["running"] * 3

@@ -18,9 +18,8 @@ from gpuyard.domain.server_state import ClusterKind
 from gpuyard.services.background import build_loops, stop_loops
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster
-from gpuyard.services.loops.leases import lease_ttl
+from gpuyard.services.loops.leases import holds_scheduler_lease, lease_ttl
 from gpuyard.services.loops.runner import Loop, LoopRunner
-from gpuyard.services.loops.scheduler_lease import holds_scheduler_lease
 from gpuyard.store.fleet_tables import ServerRow
 
 HEALTH_S = 10.0

@@ -29,7 +29,6 @@ from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.scheduling.snapshot_loader import (
     CONFLICT_CYCLES_BEFORE_RELOAD,
     SnapshotCache,
-    snapshot_cache_of,
 )
 from gpuyard.services.workloads.changes import (
     WorkloadChanges,
@@ -99,7 +98,7 @@ def submit(two: Two, name: str, gpu: float, via: ServiceContext | None = None, *
 def assert_cache_is_exact(ctx: ServiceContext) -> None:
     """The incremental refresh equals a full reload of the same database."""
     incremental = cached(ctx)
-    stats = snapshot_cache_of(ctx.db).last_refresh
+    stats = ctx.snapshot_cache.last_refresh
     assert stats is not None
     assert not stats.full, "expected an incremental refresh"
     assert comparable(incremental) == comparable(fresh(ctx))
@@ -117,7 +116,7 @@ def test_incremental_refresh_equals_a_full_reload(two: Two) -> None:
     add_server(two, "a", 2)
     b = add_server(two, "b", 4)
     run_scheduling_cycle(ctx)  # the first refresh loads everything
-    assert snapshot_cache_of(ctx.db).last_refresh is not None
+    assert ctx.snapshot_cache.last_refresh is not None
     team = create_team(ctx, admin, TeamSpec(name="t", quota=QuotaSpec(gpu=3))).id
 
     small = submit(two, "small", 1)
@@ -156,7 +155,7 @@ def test_a_change_by_another_process_decides_the_next_cycle(two: Two) -> None:
     job = submit(two, "job", 1, via=two.other)
     stats = run_scheduling_cycle(two.ctx)
 
-    refresh = snapshot_cache_of(two.ctx.db).last_refresh
+    refresh = two.ctx.snapshot_cache.last_refresh
     assert refresh is not None
     assert not refresh.full
     assert stats.admitted == 1
@@ -216,7 +215,7 @@ def test_a_stale_cache_never_oversubscribes_and_heals(
 def test_conflicts_that_persist_reload_everything(two: Two) -> None:
     add_server(two, "s", 1)
     run_scheduling_cycle(two.ctx)
-    cache = snapshot_cache_of(two.ctx.db)
+    cache = two.ctx.snapshot_cache
     for _ in range(CONFLICT_CYCLES_BEFORE_RELOAD - 1):
         cache.note_conflicts({"s"}, {"w"})
         cached(two.ctx)
@@ -262,7 +261,7 @@ def test_a_refresh_that_fails_half_way_reloads_in_full(
     monkeypatch.undo()
     job = submit(two, "job", 1)
     run_scheduling_cycle(two.ctx)
-    refresh = snapshot_cache_of(two.ctx.db).last_refresh
+    refresh = two.ctx.snapshot_cache.last_refresh
     assert refresh is not None
     assert refresh.full
     assert status_of(two.ctx, job)[0] == "running"

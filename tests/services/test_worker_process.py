@@ -16,8 +16,8 @@ from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD, make_context, make_settin
 from factories.processes import free_port
 
 from gpuyard.services.background import stop_loops
+from gpuyard.services.loops.leases import holds_scheduler_lease
 from gpuyard.services.loops.runner import LoopRunner
-from gpuyard.services.loops.scheduler_lease import holds_scheduler_lease
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 
 pytestmark = pytest.mark.slow

@@ -13,12 +13,12 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
-from gpuyard.services.scheduling.snapshot_loader import _begin_snapshot
 from gpuyard.store.base import new_id, utcnow
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.reservations import release_resources, reserve_resources
+from gpuyard.store.snapshot_source import begin_snapshot
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
@@ -215,7 +215,7 @@ def test_new_rows_are_marked_after_what_a_reader_saw(db: Database, rows: dict[st
     """A row inserted after a reader's snapshot gets a mark at or above the reader's
     watermark (what the snapshot cache relies on to find it)."""
     with db.read() as session:
-        watermark = _begin_snapshot(session)
+        watermark = begin_snapshot(session)
     with db.write() as session:
         cluster_id = session.scalar(select(ClusterRow.id))
         session.add(
@@ -231,7 +231,7 @@ def test_a_refresh_reads_one_snapshot(db: Database) -> None:
     """On PostgreSQL the refresh's statements share one REPEATABLE READ snapshot (so the
     servers' counters and the reservations it reads agree)."""
     with db.read() as session:
-        _begin_snapshot(session)
+        begin_snapshot(session)
         level = session.execute(text("SHOW transaction_isolation")) if not db.is_sqlite else None
         if level is not None:
             assert level.scalar_one() == "repeatable read"

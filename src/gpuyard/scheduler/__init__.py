@@ -6,6 +6,8 @@ Imports only ``gpuyard.domain``; does no I/O. The services layer builds a
 No names are re-exported here; import from the modules:
 
 - ``engine.schedule_cycle`` — one cycle: admissions (with victims) and pending reasons;
+- ``engine_cache.EngineCache`` — what a caller keeps between its cycles and passes in (the
+  package keeps no module-level caches or state of its own);
 - ``resize.resize_in_place`` — whether a resized replica still fits where it runs;
 - ``queue.order_queue`` / ``queue.queue_key`` — the order ``GET /queue`` shows;
 - ``registry.build_profile`` / ``registry.PROFILES`` — plugin profiles ``pack`` (default:

@@ -26,12 +26,12 @@ from gpuyard.scheduler.decisions import (
     ReplicaAssignment,
     Victim,
 )
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.framework import AdmitResult, Profile, VictimSet
 from gpuyard.scheduler.placement import Placer
 from gpuyard.scheduler.preemption import find_preemption
 from gpuyard.scheduler.queue import order_queue
 from gpuyard.scheduler.reasons import Diagnosis, duration, fit_error, join
-from gpuyard.scheduler.registry import build_profile
 from gpuyard.scheduler.request import Request, build_request
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
 from gpuyard.scheduler.starvation import choose_reservation, is_starving
@@ -45,10 +45,14 @@ def schedule_cycle(
     pending: Sequence[PendingWorkload],
     config: SchedulerConfig,
     now: float,
+    cache: EngineCache | None = None,
 ) -> CycleResult:
     """Decide which pending workloads start where, whom they evict, and why others wait.
 
-    1. Profile: the plugins of ``config.profile``, built once from the registry.
+    ``cache`` keeps what later cycles can reuse (the caller owns it; see
+    :mod:`~gpuyard.scheduler.engine_cache`); without one, nothing outlives this cycle.
+
+    1. Profile: the plugins of ``config.profile``, built once per cache from the registry.
     2. Working copy: a :class:`CycleState` over ``snapshot`` (which is never mutated);
        every decision is assumed into it, so later decisions account for earlier ones.
     3. Queue: ``pending`` ordered by :func:`~gpuyard.scheduler.queue.queue_key`, each
@@ -61,10 +65,12 @@ def schedule_cycle(
        ones behind it, except on servers held by a reservation or a preemption.
     6. Result: admissions in decision order, pending in queue order, and the queue order.
     """
-    cycle = CycleState(snapshot, now, config.min_runtime_seconds)
+    if cache is None:
+        cache = EngineCache()
+    cycle = CycleState(snapshot, now, config.min_runtime_seconds, cache.views)
     queue = order_queue(pending, snapshot.quotas)
     requests = [build_request(workload, position) for position, workload in enumerate(queue)]
-    profile = build_profile(config.profile).for_cycle(cycle, requests)
+    profile = cache.profile(config.profile).for_cycle(cycle, requests)
     run = _Cycle(profile, cycle, config)
     for req in requests:
         run.schedule(req)

@@ -16,7 +16,7 @@ from gpuyard.scheduler.framework import CandidateSource, StaticFilter, Status
 from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.request import GroupKey, Request
 from gpuyard.scheduler.state import NodeListener, NodeState
-from gpuyard.scheduler.view_info import bucket_of, verdict_token
+from gpuyard.scheduler.view_info import ViewCache, bucket_of
 
 
 class GroupIndex:
@@ -28,6 +28,7 @@ class GroupIndex:
         first: Request,
         nodes: Iterable[NodeState],
         static_filters: Iterable[StaticFilter],
+        views: ViewCache,
     ) -> None:
         self.key = key
         self._model: ModelKey = first.model
@@ -43,7 +44,7 @@ class GroupIndex:
         # group, and the model as written, which failure phrases quote), so they are kept
         # on each view's ViewInfo and reused by later cycles while the view is unchanged.
         wanted = first.workload.gpu_model if first.wants_gpu else None
-        token = verdict_token((filters, key, wanted))
+        token = views.verdict_token((filters, key, wanted))
         model = self._model
         buckets = self._buckets
         bucket_of = self._bucket_of

@@ -68,8 +68,9 @@ class Placer:
         """The static-filter result and bucket index for ``req``'s group (built once)."""
         found = self._groups.get(req.group_key)
         if found is None:
+            cycle = self.cycle
             found = GroupIndex(
-                req.group_key, req, self.cycle.nodes.values(), self.profile.static_filters
+                req.group_key, req, cycle.nodes.values(), self.profile.static_filters, cycle.views
             )
             self._groups[req.group_key] = found
         return found

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from gpuyard.scheduler.framework import (
@@ -117,22 +116,11 @@ def build_profile(
     registry: Mapping[str, PluginFactory] | None = None,
     profiles: Mapping[str, ProfileConfig] | None = None,
 ) -> Profile:
-    """Instantiate the plugins of profile ``name``; ValueError for unknown names."""
-    if registry is None and profiles is None:
-        return _default_profile(name)
-    return _build(name, registry or REGISTRY, profiles or PROFILES)
+    """Instantiate the plugins of profile ``name``; ValueError for unknown names.
 
-
-@cache
-def _default_profile(name: str) -> Profile:
-    # Plugins keep no per-cycle state (a PreScore returns a fresh scorer per cycle), so the
-    # default profiles are built once per process.
-    return _build(name, REGISTRY, PROFILES)
-
-
-def _build(
-    name: str, registry: Mapping[str, PluginFactory], profiles: Mapping[str, ProfileConfig]
-) -> Profile:
+    Builds anew on every call: ``EngineCache.profile`` keeps the default profiles."""
+    registry = registry or REGISTRY
+    profiles = profiles or PROFILES
     config = profiles.get(name)
     if config is None:
         raise ValueError(f"unknown scheduler profile {name!r}; known: {', '.join(profiles)}")

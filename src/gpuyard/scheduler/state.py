@@ -22,7 +22,7 @@ from gpuyard.scheduler.snapshot import (
     ServerView,
     TeamQuota,
 )
-from gpuyard.scheduler.view_info import ViewInfo, retain, view_info
+from gpuyard.scheduler.view_info import ViewCache, ViewInfo
 
 ReplicaKey = tuple[str, int]
 
@@ -85,7 +85,7 @@ class NodeState:
         # Everything derived from the view alone comes from its (cached) ViewInfo; only
         # the counters and allocations this cycle changes are copied.
         if info is None:
-            info = view_info(view)
+            info = ViewInfo(view)
         self.info = info
         self.view = view
         self.id = info.id
@@ -253,8 +253,17 @@ class Hold:
 class CycleState:
     """Mutable working state of one cycle, built from (and never writing to) a snapshot."""
 
-    def __init__(self, snapshot: ClusterSnapshot, now: float, min_runtime: float = 0.0) -> None:
+    def __init__(
+        self,
+        snapshot: ClusterSnapshot,
+        now: float,
+        min_runtime: float = 0.0,
+        views: ViewCache | None = None,
+    ) -> None:
         self.now = now
+        #: What is derived from each view, kept across cycles by the caller's cache (a
+        #: fresh one when none is given: nothing is reused beyond this cycle).
+        self.views = ViewCache() if views is None else views
         # Only servers with replicas get a list; a replica on a server that is not in the
         # snapshot is ignored, as it always was.
         by_server: dict[str, list[RunningReplica]] = {}
@@ -268,7 +277,7 @@ class CycleState:
         #: Nodes by their lowest evictable priority, so preemption visits only servers
         #: with something a preemptor may evict, cheapest first.
         self.by_lowest_evictable: dict[int, dict[str, NodeState]] = {}
-        infos = [view_info(server) for server in snapshot.servers]
+        infos = [self.views.info(server) for server in snapshot.servers]
         nodes = self.nodes
         no_replicas: list[RunningReplica] = []
         for info in infos:
@@ -280,7 +289,7 @@ class CycleState:
             node = NodeState(info.view, mine, victims, info)
             nodes[info.id] = node
             self._index_victims(node, None)
-        retain(infos)
+        self.views.retain(infos)
         self.quotas: dict[str, TeamQuota] = dict(snapshot.quotas)
         self.team_used: dict[str, Resources] = {t: q.used for t, q in self.quotas.items()}
         self.holds: dict[str, Hold] = {}

@@ -4,8 +4,9 @@ The services layer's snapshot cache hands the engine the *same* immutable ``Serv
 objects cycle after cycle for every server that did not change. Everything a cycle derives
 from a view alone (device positions, models, the devices matching a model, whole free
 devices per model at the snapshot's allocation, static-filter verdicts) is therefore kept in
-a :class:`ViewInfo` attached to the view object and reused while that object is handed in
-again, instead of being recomputed for every server in every cycle.
+a :class:`ViewInfo` per view object, in a :class:`ViewCache` the caller owns and hands to
+every cycle (``EngineCache.views``), and reused while that object is handed in again,
+instead of being recomputed for every server in every cycle.
 
 Why this cannot change a decision:
 
@@ -18,12 +19,13 @@ Why this cannot change a decision:
 - per-cycle working state (free counters, allocations after assumes, running replicas,
   holds) is never cached here: :class:`~gpuyard.scheduler.state.NodeState` copies the base
   values and mutates only its own copies;
-- static-filter verdicts are cached per *verdict key* (see :func:`verdict_token`), which
-  names the filter plugin objects and every request field the built-in static filters
-  read, so a verdict is only reused for a question with the same answer.
+- static-filter verdicts are cached per *verdict key* (see
+  :meth:`ViewCache.verdict_token`), which names the filter plugin objects and every
+  request field the built-in static filters read, so a verdict is only reused for a
+  question with the same answer.
 
-The cache is bounded (:func:`retain`) to about two fleets' worth of views, so views of
-servers that changed or vanished are dropped and memory does not grow with time.
+The cache is bounded (:meth:`ViewCache.retain`) to about two fleets' worth of views, so
+views of servers that changed or vanished are dropped and memory does not grow with time.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class ViewInfo:
         return found
 
     def verdict(self, token: int) -> tuple[bool, Verdict]:
-        """``(known, verdict)`` for a verdict token from :func:`verdict_token`."""
+        """``(known, verdict)`` for a verdict token from :meth:`ViewCache.verdict_token`."""
         verdicts = self.verdicts
         if token in verdicts:
             return True, verdicts[token]
@@ -134,44 +136,51 @@ def bucket_of(alloc: tuple[int, ...] | list[int], positions: tuple[int, ...]) ->
     return whole, partial
 
 
-_cache: dict[int, ViewInfo] = {}
-_tokens: dict[Hashable, int] = {}
-_next_token = itertools.count()
-_lock = threading.Lock()
+class ViewCache:
+    """The :class:`ViewInfo` of each view object the engine was handed, and the verdict
+    tokens (see the module doc). Owned by the caller, which passes the same cache to every
+    cycle over the same views (``EngineCache.views``); a fresh one only saves work within
+    one cycle. Thread-safe for concurrent cycles (the scheduling loop and GET /queue)."""
 
+    def __init__(self) -> None:
+        self._infos: dict[int, ViewInfo] = {}
+        self._tokens: dict[Hashable, int] = {}
+        self._next_token = itertools.count()
+        self._lock = threading.Lock()
 
-def view_info(view: ServerView) -> ViewInfo:
-    """The :class:`ViewInfo` of ``view``, reused while the same object is passed in."""
-    found = _cache.get(id(view))
-    if found is not None and found.view is view:
+    def __len__(self) -> int:
+        """How many views have a ViewInfo kept."""
+        return len(self._infos)
+
+    def info(self, view: ServerView) -> ViewInfo:
+        """The :class:`ViewInfo` of ``view``, reused while the same object is passed in."""
+        found = self._infos.get(id(view))
+        if found is not None and found.view is view:
+            return found
+        found = ViewInfo(view)
+        self._infos[id(view)] = found
         return found
-    found = ViewInfo(view)
-    _cache[id(view)] = found
-    return found
 
+    def retain(self, live: list[ViewInfo]) -> None:
+        """Keep only ``live`` (this snapshot's views) once the cache holds well over that
+        many entries, so views of changed or vanished servers do not pile up."""
+        if len(self._infos) > 2 * len(live) + 1024:
+            # A new dict rather than clear(): a concurrent cycle keeps a consistent old one.
+            self._infos = {id(info.view): info for info in live}
 
-def retain(live: list[ViewInfo]) -> None:
-    """Keep only ``live`` (this snapshot's views) once the cache holds well over that many
-    entries, so views of changed or vanished servers do not pile up."""
-    global _cache
-    if len(_cache) > 2 * len(live) + 1024:
-        # A new dict rather than clear(): a concurrent cycle keeps a consistent old one.
-        _cache = {id(info.view): info for info in live}
+    def verdict_token(self, key: Hashable) -> int:
+        """A small int standing for a verdict key, so per-view lookups hash an int, not a
+        tuple.
 
-
-def verdict_token(key: Hashable) -> int:
-    """A small int standing for a verdict key, so per-view lookups hash an int, not a tuple.
-
-    Tokens are never reused (a fresh counter value for every new key, also after the token
-    table is dropped), so a verdict cached under an old token can never answer a new key.
-    The key holds strong references to the plugin objects it names, so their ids cannot be
-    reused while the key is in the table.
-    """
-    global _tokens
-    found = _tokens.get(key)
-    if found is None:
-        with _lock:
-            if len(_tokens) >= _MAX_TOKENS:
-                _tokens = {}
-            found = _tokens.setdefault(key, next(_next_token))
-    return found
+        Tokens are never reused (a fresh counter value for every new key, also after the
+        token table is dropped), so a verdict cached under an old token can never answer a
+        new key. The key holds strong references to the plugin objects it names, so their
+        ids cannot be reused while the key is in the table.
+        """
+        found = self._tokens.get(key)
+        if found is None:
+            with self._lock:
+                if len(self._tokens) >= _MAX_TOKENS:
+                    self._tokens = {}
+                found = self._tokens.setdefault(key, next(self._next_token))
+        return found

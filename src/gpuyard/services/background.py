@@ -14,9 +14,8 @@ from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.health import probe_servers
-from gpuyard.services.loops.leases import release_leases
+from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
-from gpuyard.services.loops.scheduler_lease import SCHEDULER_LEASE
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.lifecycle import advance_lifecycles

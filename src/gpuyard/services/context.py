@@ -1,5 +1,5 @@
-"""What every service needs: settings, database, clock, the scheduler's wake-up, the
-secret box, the login throttle and the runtimes by cluster kind."""
+"""What every service needs: settings, database, clock, the scheduler's wake-up and
+caches, the secret box, the login throttle and the runtimes by cluster kind."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuyard.auth.caller_cache import CallerCache
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
 from gpuyard.runtimes.registry import RuntimeRegistry, default_registry
+from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.services.fleet.agents import AgentPool
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
+
+if TYPE_CHECKING:
+    from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
 
 Clock = Callable[[], datetime]
 
@@ -63,6 +67,10 @@ class ServiceContext:
     reconcile_wakeup: Wakeup = field(default_factory=Wakeup)
     #: Group commits by kind of write (services.group_commit), made on first use.
     group_commits: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
+    #: The scheduler's view of ``db``, kept between cycles (scheduling loop and GET /queue).
+    snapshot_cache: SnapshotCache = field(init=False)
+    #: What the engine derives from the snapshot cache's views, kept between cycles.
+    engine_cache: EngineCache = field(default_factory=EngineCache)
     #: This process's name as a lease holder.
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -80,6 +88,11 @@ class ServiceContext:
         self.agents = AgentPool(self.db, self.secret_box)
         self.runtimes = default_registry(self.agents.client_for)
         self.callers = CallerCache(s.caller_cache_s)
+        # Imported here: the loader reports bad rows through services.loops.item_failures,
+        # which imports this module.
+        from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
+
+        self.snapshot_cache = SnapshotCache()
 
     def now(self) -> datetime:
         return self.clock()

@@ -8,6 +8,7 @@ from sqlalchemy import insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gpuyard.store.database import Database
 from gpuyard.store.lease_tables import LeaseRow
 
 
@@ -43,3 +44,9 @@ def release_lease(session: Session, name: str, holder: str, now: datetime) -> No
         .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def leases_on_by_default(db: Database) -> bool:
+    """Whether loop leases are on when the settings leave them unset: with PostgreSQL, which
+    several processes commonly share, not with the embedded SQLite."""
+    return not db.is_sqlite

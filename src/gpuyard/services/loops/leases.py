@@ -10,6 +10,11 @@ released on a clean stop, so another process takes over at once.
 
 One setting switches every lease: ``GPUYARD_SCHEDULER_LEASE`` (its name predates the other
 loops' leases). Unset, leases are on with PostgreSQL and off with the embedded SQLite.
+
+The scheduler lease (:data:`SCHEDULER_LEASE`) makes one process the deployment's active
+scheduler, so the others do not plan decisions that would go stale; correctness never
+depends on it (every admission is a compare-and-set). The scheduling cycle and the
+lifecycle tick take it themselves (:func:`holds_scheduler_lease`).
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.leases import release_lease, try_acquire_lease
+from gpuyard.store.leases import leases_on_by_default, release_lease, try_acquire_lease
+
+SCHEDULER_LEASE = "scheduler"
 
 
 def loop_leases_enabled(ctx: ServiceContext) -> bool:
     configured = ctx.settings.scheduler_lease
-    return not ctx.db.is_sqlite if configured is None else configured
+    return leases_on_by_default(ctx.db) if configured is None else configured
 
 
 def lease_ttl(interval_s: float) -> timedelta:
@@ -39,6 +46,14 @@ def hold_lease(ctx: ServiceContext, name: str, interval_s: float) -> bool:
         return True
     with ctx.db.write() as session:
         return try_acquire_lease(session, name, ctx.instance_id, ctx.now(), lease_ttl(interval_s))
+
+
+def holds_scheduler_lease(ctx: ServiceContext) -> bool:
+    """True when this process is the deployment's active scheduler (or leases are off).
+
+    Another process holding the lease simply means this one does not plan; if it dies,
+    the lease lapses after a few intervals and the next process to try takes over."""
+    return hold_lease(ctx, SCHEDULER_LEASE, ctx.settings.scheduler_interval_s)
 
 
 def release_leases(ctx: ServiceContext, names: Iterable[str]) -> None:

@@ -17,23 +17,8 @@ one never changes a decision.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
-from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.fleet_tables import ServerRow
-from gpuyard.store.workload_tables import WorkloadRow
-
-Fingerprint = tuple[int | None, int | None, int]
-
-_FINGERPRINT = select(
-    select(func.max(ServerRow.change_mark)).scalar_subquery(),
-    select(func.max(WorkloadRow.change_mark)).scalar_subquery(),
-    select(func.count())
-    .select_from(WorkloadRow)
-    .where(WorkloadRow.status == WorkloadStatus.PENDING.value)
-    .scalar_subquery(),
-)
+from gpuyard.store.snapshot_source import Fingerprint, change_fingerprint
 
 
 class ChangeWatch:
@@ -46,8 +31,7 @@ class ChangeWatch:
     def __call__(self) -> bool:
         """Read the fingerprint; True (and a wake-up) when it changed since the last read."""
         with self.ctx.db.read() as session:
-            servers, workloads, pending = session.execute(_FINGERPRINT).one()
-        seen: Fingerprint = (servers, workloads, int(pending))
+            seen = change_fingerprint(session)
         moved = self.last is not None and seen != self.last
         self.last = seen
         if moved:

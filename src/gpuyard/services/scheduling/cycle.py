@@ -6,9 +6,11 @@ transaction, (2) asks the pure engine for decisions, (3) applies the admissions
 GPU counters), so a decision that went stale because another process moved first fails
 cleanly and is retried next cycle, and (4) records pending reasons that changed.
 
-The snapshot comes from a :class:`SnapshotCache` kept per database across cycles, which
-re-reads only the rows that changed. A decision that fails its compare-and-set has the rows
-it involved re-read next cycle; conflicts that persist cycle after cycle reload everything.
+The snapshot comes from the context's :class:`SnapshotCache` (``ctx.snapshot_cache``, one
+per database), kept across cycles, which re-reads only the rows that changed; the engine
+gets the context's ``engine_cache``, which keeps what it derives from unchanged views. A
+decision that fails its compare-and-set has the rows it involved re-read next cycle;
+conflicts that persist cycle after cycle reload everything.
 
 One bad workload never stops a cycle (``services/loops/item_failures.py``): a pending one whose
 row cannot be read, whose placement fails on its own data, or whose pending reason the
@@ -36,14 +38,13 @@ from gpuyard.services.loops.item_failures import (
     failure_reason,
     report_item_failure,
 )
-from gpuyard.services.loops.scheduler_lease import holds_scheduler_lease
+from gpuyard.services.loops.leases import holds_scheduler_lease
 from gpuyard.services.scheduling.admissions import (
     MAYBE_STALE,
     apply_admission,
     apply_admission_batch,
     went_stale,
 )
-from gpuyard.services.scheduling.snapshot_loader import snapshot_cache_of
 from gpuyard.services.scheduling.snapshot_rows import QueueState
 from gpuyard.store.workload_tables import WORKLOADS_TABLE
 
@@ -76,9 +77,13 @@ def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
     """Decide without applying: the queue view (GET /queue) uses this too."""
     with ctx.db.read() as session:
         container_kinds = ctx.runtimes.kinds_where(runs_containers)
-        state = snapshot_cache_of(ctx.db).refresh(session, container_kinds)
+        state = ctx.snapshot_cache.refresh(session, container_kinds)
     result = schedule_cycle(
-        state.snapshot, state.pending, scheduler_config(ctx), ctx.now().timestamp()
+        state.snapshot,
+        state.pending,
+        scheduler_config(ctx),
+        ctx.now().timestamp(),
+        ctx.engine_cache,
     )
     return state, result
 
@@ -128,7 +133,7 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
         fail_workload(ctx, admission.workload_id, reason, loop=_LOOP, expect={status})
     record_pending_reasons(ctx, (*result.pending, *no_ports), state)
     conflicts = len(stale)
-    snapshot_cache_of(ctx.db).note_conflicts(*_conflicted_rows(stale))
+    ctx.snapshot_cache.note_conflicts(*_conflicted_rows(stale))
     if conflicts:
         ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
     if admitted and state.docker_servers:

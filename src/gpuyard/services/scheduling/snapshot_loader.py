@@ -4,9 +4,11 @@ A :class:`SnapshotCache` keeps the servers (with their GPUs) and the schedulable
 (with their reservations) between cycles. Triggers set ``change_mark`` on a server when its
 row or its GPUs change and on a workload when its row or its allocations change (migration
 0005); a refresh reads, in one consistent read transaction, only the rows marked since the
-previous one, plus the small tables (clusters, team quotas) in full. Rows are read as
-tuples and turned into the scheduler's frozen types directly: ORM objects for tens of
-thousands of rows would dominate a full load.
+previous one, plus the small tables (clusters, team quotas) in full. The reading itself,
+the watermark and every dialect difference are the store's (``store/snapshot_source.py``);
+this module keeps the cache and its policy, and turns the rows into the scheduler's frozen
+types (``snapshot_rows.py``) directly: ORM objects for tens of thousands of rows would
+dominate a full load.
 
 Correctness never depends on the cache. Every admission is applied with compare-and-set
 updates (server and GPU counters, workload versions), so a stale cache costs at most a
@@ -21,16 +23,12 @@ import itertools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
-from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
@@ -41,10 +39,6 @@ from gpuyard.scheduler.snapshot import (
 )
 from gpuyard.services.loops.item_failures import read_isolating, report_item_failure
 from gpuyard.services.scheduling.snapshot_rows import (
-    ALLOCATION_COLUMNS,
-    GPU_COLUMNS,
-    SERVER_COLUMNS,
-    WORKLOAD_COLUMNS,
     CachedWorkload,
     QueueState,
     SetAside,
@@ -52,10 +46,15 @@ from gpuyard.services.scheduling.snapshot_rows import (
     cached_workload,
     server_view,
 )
-from gpuyard.store.database import Database
-from gpuyard.store.fleet_tables import ChangeClockRow, ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.identity_tables import TeamRow
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.snapshot_source import (
+    SCHEDULABLE,
+    SnapshotSource,
+    begin_snapshot,
+    clusters_of_kinds,
+    schedulable_ids_unless,
+    server_ids_unless,
+    team_quota_rows,
+)
 
 log = get_logger(__name__)
 
@@ -66,12 +65,7 @@ log = get_logger(__name__)
 CONFLICT_CYCLES_BEFORE_RELOAD = 3
 #: The scheduler's cache also reloads everything this often, whatever happened.
 FULL_RELOAD_S = 60.0
-_SCHEDULABLE = [s.value for s in HOLDS_RESOURCES] + [WorkloadStatus.PENDING.value]
-#: Ids per ``IN (...)`` list (SQLite caps bound parameters per statement).
-_IN_CHUNK = 500
 _LOOP = "scheduler"
-
-_s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
 
 
 @dataclass(frozen=True)
@@ -84,20 +78,6 @@ class RefreshStats:
     seconds: float
 
 
-#: One snapshot cache per database (a process may hold several, e.g. in tests).
-_caches: WeakKeyDictionary[Database, SnapshotCache] = WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def snapshot_cache_of(db: Database) -> SnapshotCache:
-    """The snapshot cache of ``db``, made on first use."""
-    with _caches_lock:
-        cache = _caches.get(db)
-        if cache is None:
-            cache = _caches[db] = SnapshotCache(full_reload_s=FULL_RELOAD_S)
-        return cache
-
-
 def load_queue_state(session: Session, container_kinds: Collection[str]) -> QueueState:
     """Read servers, reservations, pending work and quotas in one transaction, in full
     (``container_kinds``: as for ``SnapshotCache.refresh``)."""
@@ -106,12 +86,14 @@ def load_queue_state(session: Session, container_kinds: Collection[str]) -> Queu
 
 class SnapshotCache:
     """The scheduler's view of the database, kept between cycles and refreshed by what
-    changed. Thread-safe: the scheduling loop and GET /queue may refresh it concurrently."""
+    changed. Thread-safe: the scheduling loop and GET /queue may refresh it concurrently.
+    One per database: ``ServiceContext.snapshot_cache``."""
 
     def __init__(
-        self, full_reload_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self, full_reload_s: float = FULL_RELOAD_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.full_reload_s = full_reload_s
+        self._source = SnapshotSource(read_isolating)
         self._clock = clock
         self._lock = threading.Lock()
         self._servers: dict[str, ServerView] = {}
@@ -186,7 +168,7 @@ class SnapshotCache:
     def _refresh(
         self, session: Session, full: bool, started: float, container_kinds: Collection[str]
     ) -> tuple[QueueState, int, int]:
-        mark = _begin_snapshot(session)
+        mark = begin_snapshot(session)
         if full:
             self._clear()
             self._loaded_at = started
@@ -221,32 +203,12 @@ class SnapshotCache:
     # -- servers ---------------------------------------------------------------------
     def _read_servers(self, session: Session, since: int | None) -> int:
         """Servers whose mark is ``>= since`` (all when None) and those to recheck."""
-        if since is None:
-            servers, unusable = read_isolating(session, select(*SERVER_COLUMNS), _s.id)
-            gpu_rows, bad_gpus = read_isolating(
-                session, select(*GPU_COLUMNS).order_by(_g.server_id, _g.gpu_index), _g.server_id
-            )
-            unusable.update(bad_gpus)
-        else:
-            changed = _changed(_s.change_mark, _s.id, since, self._recheck_servers)
-            query = select(*SERVER_COLUMNS).where(changed)
-            servers, unusable = read_isolating(session, query, _s.id)
-            if not servers and not unusable:
-                return 0
-            # By id lists rather than a join on the mark: without statistics SQLite would
-            # walk every GPU row in key order to spare itself a sort.
-            gpu_rows = []
-            for ids in _chunks([row.id for row in servers]):
-                rows, bad_gpus = read_isolating(
-                    session, select(*GPU_COLUMNS).where(_g.server_id.in_(ids)), _g.server_id
-                )
-                gpu_rows += rows
-                unusable.update(bad_gpus)
-            gpu_rows.sort()
+        found = self._source.servers(session, since, self._recheck_servers)
+        unusable = found.unusable
         gpus: dict[str, list[GpuDevice]] = defaultdict(list)
-        for server_id, index, model, memory, allocated in gpu_rows:
+        for server_id, index, model, memory, allocated in found.gpus:
             gpus[server_id].append(GpuDevice(index, model, memory, allocated))
-        for row in servers:
+        for row in found.servers:
             if unusable and row.id in unusable:
                 continue
             try:
@@ -266,43 +228,21 @@ class SnapshotCache:
             self._port_ranges.pop(server_id, None)
             self._unusable_servers.add(server_id)
             report_item_failure(_LOOP, f"server {server_id}", error, "left out of the snapshot")
-        return len(servers) + len(unusable)
+        return len(found.servers) + len(unusable)
 
     # -- workloads -------------------------------------------------------------------
     def _read_workloads(self, session: Session, since: int | None) -> int:
         """Schedulable workloads (all when ``since`` is None) or every workload marked
         since then, whatever its status: one that finished must leave the cache."""
-        schedulable = _w.status.in_(_SCHEDULABLE)
-        allocations: dict[str, list[Any]] = defaultdict(list)
-        if since is None:
-            query = select(*WORKLOAD_COLUMNS).where(schedulable)
-            queries = [
-                select(*ALLOCATION_COLUMNS).join(_w, _w.id == _a.workload_id).where(schedulable)
-            ]
-        else:
-            changed = _changed(_w.change_mark, _w.id, since, self._recheck_workloads)
-            query = select(*WORKLOAD_COLUMNS).where(changed)
+        found = self._source.workloads(session, since, self._recheck_workloads)
         # Rows that cannot be read, or whose allocations cannot: set aside (SetAside).
-        rows, unreadable = read_isolating(session, query, _w.id)
-        if since is not None:
-            if not rows and not unreadable:
-                return 0
-            # By id lists: SQLite, without statistics, would rather walk the status index.
-            queries = [
-                select(*ALLOCATION_COLUMNS).where(_a.workload_id.in_(ids))
-                for ids in _chunks([row.id for row in rows if row.status in _SCHEDULABLE])
-            ]
-        for alloc_query in queries:
-            allocs, bad_allocs = read_isolating(session, alloc_query, _a.workload_id)
-            unreadable.update(bad_allocs)
-            for alloc in allocs:
-                allocations[alloc.workload_id].append(alloc)
+        rows, allocations, unreadable = found.workloads, found.allocations, found.unreadable
         for row in rows:
             if since is not None:
                 self._forget_workload(row.id)
             if self._unusable:
                 self._unusable.pop(row.id, None)
-            if row.status in _SCHEDULABLE:
+            if row.status in SCHEDULABLE:
                 error = unreadable.pop(row.id, None) if unreadable else None
                 if error is None:
                     try:
@@ -314,11 +254,11 @@ class SnapshotCache:
                         continue
                 self._unusable[row.id] = SetAside(row.status, error)
         if unreadable:  # not even their rows could be read: their status alone, if it can
-            statuses = _statuses_of(session, list(unreadable))
+            statuses = self._source.statuses(session, list(unreadable))
             for workload_id, error in unreadable.items():
                 self._forget_workload(workload_id)
                 status = statuses.get(workload_id)
-                if status is None or status in _SCHEDULABLE:
+                if status is None or status in SCHEDULABLE:
                     self._unusable[workload_id] = SetAside(status, error)
         return len(rows) + len(unreadable)
 
@@ -343,19 +283,16 @@ class SnapshotCache:
         """Deleted rows carry no mark: find them by count, then by id (rare). Returns
         whether servers, workloads were dropped."""
         servers_gone: list[str] = []
-        count = session.scalar(select(func.count()).select_from(ServerRow))
-        if count != len(self._servers) + len(self._unusable_servers):
-            present = set(session.scalars(select(_s.id)))
+        present = server_ids_unless(session, len(self._servers) + len(self._unusable_servers))
+        if present is not None:
             servers_gone = [i for i in self._servers if i not in present]
             for server_id in servers_gone:
                 del self._servers[server_id]
                 self._port_ranges.pop(server_id, None)
             self._unusable_servers &= present
         workloads_gone: list[str] = []
-        schedulable = _w.status.in_(_SCHEDULABLE)
-        count = session.scalar(select(func.count()).select_from(WorkloadRow).where(schedulable))
-        if count != len(self._workloads) + len(self._unusable):
-            present = set(session.scalars(select(_w.id).where(schedulable)))
+        present = schedulable_ids_unless(session, len(self._workloads) + len(self._unusable))
+        if present is not None:
             workloads_gone = [i for i in self._workloads if i not in present]
             for workload_id in workloads_gone:
                 self._forget_workload(workload_id)
@@ -365,15 +302,7 @@ class SnapshotCache:
 
     # -- the result ------------------------------------------------------------------
     def _state(self, session: Session, container_kinds: Collection[str]) -> QueueState:
-        docker_clusters = (
-            set(
-                session.scalars(
-                    select(ClusterRow.id).where(ClusterRow.kind.in_(list(container_kinds)))
-                )
-            )
-            if container_kinds
-            else set()
-        )
+        docker_clusters = clusters_of_kinds(session, container_kinds)
         docker_servers = (
             {
                 server_id: self._port_ranges.get(server_id)
@@ -398,57 +327,7 @@ class SnapshotCache:
         )
 
 
-def _begin_snapshot(session: Session) -> int:
-    """Start the refresh's read snapshot; return the lowest change mark it may miss.
-
-    PostgreSQL: REPEATABLE READ, so every statement of the refresh sees one snapshot;
-    any change it does not see was made by a transaction that is in progress or starts
-    later, whose id (the mark) is at least the snapshot's xmin. SQLite: reads are
-    snapshots already and writers are serialised, so every later change gets a
-    ``change_clock`` value above the one read here."""
-    if session.get_bind().dialect.name == "postgresql":
-        # (A session already in a transaction keeps its own level: READ COMMITTED sees
-        # newer data in later statements, which only makes the watermark conservative.)
-        repeatable = {"isolation_level": "REPEATABLE READ"}
-        conn = session.connection(
-            execution_options=None if session.in_transaction() else repeatable
-        )
-        query = text("SELECT txid_snapshot_xmin(txid_current_snapshot())")
-        return int(conn.execute(query).scalar_one())
-    clock = session.scalar(select(ChangeClockRow.value).where(ChangeClockRow.id == 1))
-    return int(clock or 0) + 1
-
-
-def _statuses_of(session: Session, workload_ids: list[str]) -> dict[str, str]:
-    """The status of each workload whose status column can be read."""
-    rows, _unreadable = read_isolating(
-        session, select(_w.id, _w.status).where(_w.id.in_(workload_ids)), _w.id
-    )
-    return {workload_id: status for workload_id, status in rows}
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for first in range(0, len(ids), _IN_CHUNK):
-        yield ids[first : first + _IN_CHUNK]
-
-
-def _changed(mark: Any, key: Any, since: int, recheck: set[str]) -> ColumnElement[bool]:
-    """Rows marked at or after ``since``, or listed in ``recheck``."""
-    condition: ColumnElement[bool] = mark >= since
-    for ids in _chunks(sorted(recheck)):
-        condition = or_(condition, key.in_(ids))
-    return condition
-
-
 def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:
-    t = TeamRow
-    rows = session.execute(
-        select(t.id, t.quota_cpu_milli, t.quota_ram_mib, t.quota_gpu_milli).where(
-            t.quota_cpu_milli.is_not(None)
-            | t.quota_ram_mib.is_not(None)
-            | t.quota_gpu_milli.is_not(None)
-        )
-    )
     return {
         team_id: TeamQuota(
             team_id=team_id,
@@ -457,5 +336,5 @@ def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota
             ram_mib=ram,
             gpu_milli=gpu,
         )
-        for team_id, cpu, ram, gpu in rows
+        for team_id, cpu, ram, gpu in team_quota_rows(session)
     }

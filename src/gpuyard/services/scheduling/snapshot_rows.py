@@ -1,9 +1,9 @@
 """Rows the snapshot cache reads, as the scheduler's frozen types.
 
-The columns the loader selects, and pure conversions of them (no database access): a
-server row and its GPUs become a :class:`~gpuyard.scheduler.snapshot.ServerView`; a
-workload row and its allocations become its running replicas, its queue entries and what
-the apply needs to know it saw.
+Pure conversions (no database access) of the columns ``store/snapshot_source.py``
+selects: a server row and its GPUs become a
+:class:`~gpuyard.scheduler.snapshot.ServerView`; a workload row and its allocations become
+its running replicas, its queue entries and what the apply needs to know it saw.
 """
 
 from __future__ import annotations
@@ -23,61 +23,6 @@ from gpuyard.scheduler.snapshot import (
     ServerView,
 )
 from gpuyard.services.scheduling.snapshots import epoch
-from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
-
-_s, _g, _w, _a = ServerRow, ServerGpuRow, WorkloadRow, AllocationRow
-#: What the loader selects of each table; the conversions below read these columns.
-SERVER_COLUMNS = (
-    _s.id,
-    _s.name,
-    _s.cluster_id,
-    _s.status,
-    _s.labels,
-    _s.cpu_milli,
-    _s.ram_mib,
-    _s.storage_mib,
-    _s.gpu_milli,
-    _s.alloc_cpu_milli,
-    _s.alloc_ram_mib,
-    _s.alloc_storage_mib,
-    _s.alloc_gpu_milli,
-    _s.host_port_min,
-    _s.host_port_max,
-)
-GPU_COLUMNS = (_g.server_id, _g.gpu_index, _g.model, _g.memory_mib, _g.allocated_milli)
-WORKLOAD_COLUMNS = (
-    _w.id,
-    _w.name,
-    _w.status,
-    _w.reason,
-    _w.version,
-    _w.priority,
-    _w.preemptible,
-    _w.team_id,
-    _w.cluster_id,
-    _w.gpu_model,
-    _w.node_selector,
-    _w.replicas,
-    _w.gang,
-    _w.cpu_milli,
-    _w.ram_mib,
-    _w.storage_mib,
-    _w.gpu_milli,
-    _w.created_at,
-    _w.pending_since,
-)
-ALLOCATION_COLUMNS = (
-    _a.workload_id,
-    _a.replica,
-    _a.server_id,
-    _a.cpu_milli,
-    _a.ram_mib,
-    _a.storage_mib,
-    _a.gpu_milli,
-    _a.gpu_allocation,
-    _a.started_at,
-)
 
 
 @dataclass(frozen=True)
@@ -130,7 +75,7 @@ class CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full 
 
 
 def server_view(row: Any, gpus: Iterable[GpuDevice]) -> ServerView:
-    """A server row (the snapshot loader's columns) and its GPUs, in index order."""
+    """A server row (``SERVER_COLUMNS`` of the snapshot source) and its GPUs, in index order."""
     return ServerView(
         id=row.id,
         name=row.name,

@@ -22,7 +22,7 @@ from gpuyard.services.loops.item_failures import (
     failure_reason,
     report_item_failure,
 )
-from gpuyard.services.loops.scheduler_lease import holds_scheduler_lease, scheduler_lease_enabled
+from gpuyard.services.loops.leases import holds_scheduler_lease
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.workloads.transitions import (
     StaleWorkload,
@@ -66,7 +66,7 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
     Where a lease elects the scheduler (PostgreSQL), only its holder ticks: two ticks
     would race for the same workloads, and on PostgreSQL the loser waits on the winner's
     row locks before its version checks fail."""
-    if scheduler_lease_enabled(ctx) and not holds_scheduler_lease(ctx):
+    if not holds_scheduler_lease(ctx):
         return 0
     now = ctx.now()
     with ctx.db.read() as session:
