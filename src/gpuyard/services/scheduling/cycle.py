@@ -21,8 +21,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, update
-
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
@@ -44,7 +42,7 @@ from gpuyard.services.scheduling.admissions import (
 )
 from gpuyard.services.scheduling.snapshot_loader import snapshot_cache_of
 from gpuyard.services.scheduling.snapshot_rows import QueueState
-from gpuyard.store.workload_tables import WORKLOADS_TABLE
+from gpuyard.store.workload_status import write_pending_reasons
 
 log = get_logger(__name__)
 
@@ -160,14 +158,6 @@ def _fail_set_aside(ctx: ServiceContext, state: QueueState) -> None:
             fail_workload(ctx, workload_id, reason, loop=_LOOP, expect={WorkloadStatus.PENDING})
 
 
-_t = WORKLOADS_TABLE
-_RECORD_REASON = (
-    update(_t)
-    .where(_t.c.id == bindparam("wid"), _t.c.version == bindparam("seen"))
-    .values(reason=bindparam("new_reason"), reason_code=bindparam("new_code"))
-)
-
-
 def record_pending_reasons(
     ctx: ServiceContext, pending: tuple[Pending, ...], state: QueueState
 ) -> None:
@@ -191,7 +181,7 @@ def record_pending_reasons(
         return
     try:
         with ctx.db.write() as session:
-            session.execute(_RECORD_REASON, changed)
+            write_pending_reasons(session, changed)
         return
     except Exception as exc:
         if not blames_item(exc):
@@ -201,7 +191,7 @@ def record_pending_reasons(
         for params in changed:
             try:
                 with session.begin_nested():
-                    session.execute(_RECORD_REASON, [params])
+                    write_pending_reasons(session, [params])
             except Exception as exc:
                 if not blames_item(exc):
                     raise
