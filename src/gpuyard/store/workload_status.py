@@ -51,7 +51,7 @@ def claim_workloads(session: Session, claims: Sequence[dict[str, Any]]) -> int:
     """Bump the version of each ``{workload_id, seen_version}``; how many rows matched."""
     if not claims:
         return 0
-    return int(session.connection().execute(_CLAIM, list(claims)).rowcount)
+    return int(session.connection().execute(_CLAIM, claims).rowcount)
 
 
 def advance_workloads(session: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -59,17 +59,17 @@ def advance_workloads(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     started_at, finished_at, pending_since}``; how many rows matched their version."""
     if not rows:
         return 0
-    return int(session.connection().execute(_ADVANCE, list(rows)).rowcount)
+    return int(session.connection().execute(_ADVANCE, rows).rowcount)
 
 
 def insert_workload_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
     """Append workload events (``workload_id, at, from_status, to_status, reason,
     details``)."""
     if events:
-        session.connection().execute(_INSERT_EVENTS, list(events))
+        session.connection().execute(_INSERT_EVENTS, events)
 
 
 def write_pending_reasons(session: Session, reasons: Sequence[dict[str, Any]]) -> None:
     """Write each ``{wid, seen, new_reason, new_code}`` where the row is still at ``seen``;
     a row that moved on is left alone (the next cycle writes its reason)."""
-    session.execute(_RECORD_REASON, list(reasons))
+    session.execute(_RECORD_REASON, reasons)

@@ -26,6 +26,7 @@ from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
+from gpuyard.services.batches import write_batch_or_each
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import (
     blames_item,
@@ -167,7 +168,7 @@ def record_pending_reasons(
     A reason the database refuses (it quotes a node selector holding a NUL, say) would
     fail the statement for every workload: then each is written alone, and a pending
     workload whose reason cannot be stored is failed with one that can."""
-    changed = [
+    changed: list[dict[str, object]] = [
         {
             "wid": p.workload_id,
             "seen": state.seen[p.workload_id].version,
@@ -179,23 +180,23 @@ def record_pending_reasons(
     ]
     if not changed:
         return
-    try:
-        with ctx.db.write() as session:
-            write_pending_reasons(session, changed)
-        return
-    except Exception as exc:
-        if not blames_item(exc):
-            raise
     unstorable: list[tuple[str, Exception]] = []
+
+    def unstorable_or_raise(params: dict[str, object], exc: Exception) -> None:
+        if not blames_item(exc):
+            raise exc
+        unstorable.append((str(params["wid"]), exc))
+
     with ctx.db.write() as session:
-        for params in changed:
-            try:
-                with session.begin_nested():
-                    write_pending_reasons(session, [params])
-            except Exception as exc:
-                if not blames_item(exc):
-                    raise
-                unstorable.append((str(params["wid"]), exc))
+        write_batch_or_each(
+            session,
+            changed,
+            lambda rows: write_pending_reasons(session, rows),
+            lambda params: write_pending_reasons(session, [params]),
+            blames_item,
+            unstorable_or_raise,
+            "pending_reasons",
+        )
     for workload_id, error in unstorable:
         report_item_failure(_LOOP, workload_id, error, "pending reason not stored")
         reason = failure_reason("its pending reason could not be stored", error)
