@@ -135,6 +135,7 @@ READS = (
     "/api/v1/workloads",
     "/api/v1/queue",
     "/api/v1/servers",
+    "/api/v1/servers/{server_id}/events",
     "/api/v1/clusters",
     "/api/v1/teams",
     "/api/v1/users",
@@ -281,7 +282,7 @@ def _check_renders(world: World) -> None:
     owner = authed_client(world.ctx, mint_token(world.ctx, world.user_id))
     for reader in (world.admin, owner):
         for path in READS:
-            response = reader.get(path)
+            response = reader.get(path.replace("{server_id}", world.server_id))
             assert response.status_code in (200, 403), (path, response.status_code, response.text)
             assert response.status_code != 500
 

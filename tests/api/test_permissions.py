@@ -56,6 +56,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/servers"): SIGNED_IN,
     ("POST", "/api/v1/servers"): FLEET,
     ("GET", "/api/v1/servers/{server_id}"): SIGNED_IN,
+    ("GET", "/api/v1/servers/{server_id}/events"): SIGNED_IN,
     ("PATCH", "/api/v1/servers/{server_id}"): FLEET,
     ("DELETE", "/api/v1/servers/{server_id}"): FLEET,
     ("POST", "/api/v1/workloads"): SIGNED_IN,

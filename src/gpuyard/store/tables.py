@@ -2,7 +2,7 @@
 
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import Base
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerEventRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import (
     InviteRow,
     TeamInvitationRow,
@@ -26,6 +26,7 @@ __all__ = [
     "LeaseRow",
     "PortAllocationRow",
     "RevokedSessionRow",
+    "ServerEventRow",
     "ServerGpuRow",
     "ServerRow",
     "TeamInvitationRow",

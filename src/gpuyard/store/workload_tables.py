@@ -49,7 +49,7 @@ class WorkloadRow(Base):
     gang: Mapped[bool] = mapped_column(default=False)
     duration_s: Mapped[float | None]
 
-    # `status` must be changed only via services.workload_transitions.transition_workload().
+    # `status` is changed only through services/workloads/transitions.py (checked, recorded).
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     reason_code: Mapped[str | None] = mapped_column(String(32))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
@@ -9,11 +10,19 @@ from fastapi import APIRouter, Response, status
 from gpuyard.api.authorization import requires
 from gpuyard.api.converters import server_public
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
-from gpuyard.api.schemas.fleet import ServerCreate, ServerPublic, ServersPublic, ServerUpdate
+from gpuyard.api.schemas.fleet import (
+    ServerCreate,
+    ServerEventPublic,
+    ServerEventsPublic,
+    ServerPublic,
+    ServersPublic,
+    ServerUpdate,
+)
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services.fleet import servers as server_service
+from gpuyard.services.fleet.server_status import list_server_events as list_events
 from gpuyard.services.fleet.servers import GpuSpec, ServerRegistration
 
 router = APIRouter(prefix="/servers", tags=["servers"])
@@ -54,6 +63,20 @@ def create_server(ctx: ContextDep, caller: Manager, body: ServerCreate) -> Serve
 @router.get("/{server_id}", response_model=ServerPublic)
 def get_server(ctx: ContextDep, _caller: Reader, server_id: str) -> ServerPublic:
     return server_public(server_service.get_server(ctx, server_id))
+
+
+@router.get("/{server_id}/events", response_model=ServerEventsPublic)
+def list_server_events(
+    ctx: ContextDep,
+    _caller: Reader,
+    server_id: str,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> ServerEventsPublic:
+    events, count = list_events(ctx, server_id, limit, offset)
+    return ServerEventsPublic(
+        data=[ServerEventPublic(**asdict(event)) for event in events], count=count
+    )
 
 
 @router.patch("/{server_id}", response_model=ServerPublic)

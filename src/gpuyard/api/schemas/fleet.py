@@ -122,3 +122,17 @@ class ServerPublic(BaseModel):
 class ServersPublic(BaseModel):
     data: list[ServerPublic]
     count: int
+
+
+class ServerEventPublic(BaseModel):
+    id: int
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    details: dict[str, object]
+
+
+class ServerEventsPublic(BaseModel):
+    data: list[ServerEventPublic]
+    count: int

@@ -13,6 +13,7 @@ be updated is skipped alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from gpuyard.domain.errors import NotFound
 from gpuyard.domain.text import renderable
 from gpuyard.log import get_logger
 from gpuyard.runtimes.base import RuntimeFailure
+from gpuyard.services.batches import write_batch_or_each
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import blames_item, read_isolating, report_item_failure
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
@@ -71,22 +73,25 @@ def run_teardowns(ctx: ServiceContext) -> int:
     # Stops wait out their grace period: run them side by side, not one after another.
     with ThreadPoolExecutor(max_workers=min(8, len(due))) as pool:
         outcomes = list(pool.map(lambda item: _tear_down(ctx, item), due))
-    try:
-        with ctx.db.write() as session:
-            for item, error in zip(due, outcomes, strict=True):
-                _record_outcome(session, item, error, now)
-    except Exception as exc:  # one row's update fails: each in a savepoint, alone
+    results = list(zip(due, outcomes, strict=True))
+
+    def record_all(batch: Sequence[tuple[_Teardown, str | None]]) -> None:
+        for item, error in batch:
+            _record_outcome(session, item, error, now)
+
+    def record_one(result: tuple[_Teardown, str | None]) -> None:
+        _record_outcome(session, *result, now)
+
+    def not_recorded(result: tuple[_Teardown, str | None], exc: Exception) -> None:
         if not blames_item(exc):
-            raise
-        with ctx.db.write() as session:
-            for item, error in zip(due, outcomes, strict=True):
-                try:
-                    with session.begin_nested():
-                        _record_outcome(session, item, error, now)
-                except Exception as exc:
-                    if not blames_item(exc):
-                        raise
-                    report_item_failure(_LOOP, f"teardown {item.id}", exc, "outcome not recorded")
+            raise exc
+        report_item_failure(_LOOP, f"teardown {result[0].id}", exc, "outcome not recorded")
+
+    # One row's update fails: each in a savepoint, alone.
+    with ctx.db.write() as session:
+        write_batch_or_each(
+            session, results, record_all, record_one, blames_item, not_recorded, "teardown"
+        )
     return sum(1 for error in outcomes if error is None)
 
 

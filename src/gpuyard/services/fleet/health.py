@@ -30,6 +30,7 @@ from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.runtimes.registry import reports_inventory
 from gpuyard.services.containers.replica_specs import RuntimeServer, servers_of_kinds
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.server_status import change_server_status
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.services.loops.item_failures import (
     blames_item,
@@ -89,7 +90,9 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
             server.missed_probes, server.last_seen_at = 0, now
             _refresh_utilization(session, server_id, inventory)
             if server.status == ServerStatus.OFFLINE.value:
-                server.status = ServerStatus.ONLINE.value
+                change_server_status(
+                    session, server, ServerStatus.ONLINE, "answered its probe", SYSTEM_ACTOR, now
+                )
                 record_audit(
                     session,
                     SYSTEM_ACTOR,
@@ -107,7 +110,11 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
                 ServerStatus.ONLINE.value,
                 ServerStatus.DRAINING.value,
             ):
-                server.status = ServerStatus.OFFLINE.value
+                why = f"{server.missed_probes} missed probes"
+                details = {"missed_probes": server.missed_probes}
+                change_server_status(
+                    session, server, ServerStatus.OFFLINE, why, SYSTEM_ACTOR, now, details
+                )
                 lost = _requeue_workloads_of(session, server, now, stuck)
                 record_audit(
                     session,

@@ -13,6 +13,7 @@ from gpuyard.runtimes.registry import reports_inventory
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import cluster_of_kind, ensure_server_name_free
 from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.services.fleet.server_status import change_server_status
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.settings import parse_port_range
 from gpuyard.store.fleet import (
@@ -196,7 +197,8 @@ def update_server(
         if row is None:
             raise NotFound.for_object("server", server_id)
         if status is not None:
-            row.status = status.value
+            reason = f"set to {status.value} by an administrator"
+            change_server_status(session, row, status, reason, AuditActor.of(caller), ctx.now())
         if labels is not None:
             row.labels = dict(labels)
         row.updated_at = ctx.now()

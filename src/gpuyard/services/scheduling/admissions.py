@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, Pending, PendingCode
+from gpuyard.services.batches import write_each, write_together
 from gpuyard.services.containers.ports import PortsExhausted, allocate_ports, port_range_for
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import blames_item
@@ -152,14 +153,13 @@ def apply_admission_batch(
             outcome.applied += len(together)
         else:
             alone = admissions
-        for admission in alone:
-            try:
-                with session.begin_nested():
-                    _reserve_and_start(
-                        session, admission, state.seen[admission.workload_id], placement, now
-                    )
-                outcome.applied += 1
-            except PortsExhausted as exc:
+
+        def apply_alone(admission: Admission) -> None:
+            seen = state.seen[admission.workload_id]
+            _reserve_and_start(session, admission, seen, placement, now)
+
+        def failed_alone(admission: Admission, exc: Exception) -> None:
+            if isinstance(exc, PortsExhausted):
                 where = ", ".join(
                     sorted({names.get(a.server_id, a.server_id) for a in admission.assignments})
                 )
@@ -167,16 +167,15 @@ def apply_admission_batch(
                 outcome.no_ports.append(
                     Pending(admission.workload_id, PendingCode.UNSCHEDULABLE, reason)
                 )
-            except Exception as exc:  # rolled back alone, whatever it was
-                if isinstance(exc, MAYBE_STALE) and went_stale(exc):
-                    outcome.stale_admissions.append(admission)
-                    log.info(
-                        "admission_conflict", workload_id=admission.workload_id, error=str(exc)
-                    )
-                elif blames_item(exc):
-                    outcome.failed.append((admission, exc))
-                else:
-                    raise
+            elif isinstance(exc, MAYBE_STALE) and went_stale(exc):
+                outcome.stale_admissions.append(admission)
+                log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
+            elif blames_item(exc):
+                outcome.failed.append((admission, exc))
+            else:
+                raise exc
+
+        outcome.applied += len(write_each(session, alone, apply_alone, failed_alone))
     return outcome
 
 
@@ -197,19 +196,20 @@ def _apply_together(
     now: datetime,
 ) -> bool:
     """Apply all of ``admissions`` in one savepoint; False (and nothing written) if any of
-    them went stale."""
-    try:
-        writes = _AdmissionWrites()
+    them went stale or one of them is bad (then each goes alone)."""
+    writes = _AdmissionWrites()
+
+    def write_all() -> None:
         for admission in admissions:
             writes.add(admission, state.seen[admission.workload_id], placement, now)
-        with session.begin_nested():
-            writes.write(session)
-    except Exception as exc:  # stale, or one bad admission: one by one, each alone
-        if not (isinstance(exc, MAYBE_STALE) and went_stale(exc)) and not blames_item(exc):
-            raise
-        log.debug("admission_batch_conflict", admissions=len(admissions), error=str(exc))
-        return False
-    return True
+        writes.write(session)
+
+    return write_together(session, write_all, _retry_alone, "admission")
+
+
+def _retry_alone(exc: Exception) -> bool:
+    """Stale, or one bad admission: worth applying one by one, each alone."""
+    return (isinstance(exc, MAYBE_STALE) and went_stale(exc)) or blames_item(exc)
 
 
 def _server_names(session: Session, admissions: list[Admission]) -> dict[str, str]:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, update
-
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.snapshot import SchedulerConfig
+from gpuyard.services.batches import write_batch_or_each
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import (
     blames_item,
@@ -46,7 +45,7 @@ from gpuyard.services.scheduling.admissions import (
     went_stale,
 )
 from gpuyard.services.scheduling.snapshot_rows import QueueState
-from gpuyard.store.workload_tables import WORKLOADS_TABLE
+from gpuyard.store.workload_status import write_pending_reasons
 
 log = get_logger(__name__)
 
@@ -167,14 +166,6 @@ def _fail_set_aside(ctx: ServiceContext, state: QueueState) -> None:
             fail_workload(ctx, workload_id, reason, loop=_LOOP, expect={WorkloadStatus.PENDING})
 
 
-_t = WORKLOADS_TABLE
-_RECORD_REASON = (
-    update(_t)
-    .where(_t.c.id == bindparam("wid"), _t.c.version == bindparam("seen"))
-    .values(reason=bindparam("new_reason"), reason_code=bindparam("new_code"))
-)
-
-
 def record_pending_reasons(
     ctx: ServiceContext, pending: tuple[Pending, ...], state: QueueState
 ) -> None:
@@ -184,7 +175,7 @@ def record_pending_reasons(
     A reason the database refuses (it quotes a node selector holding a NUL, say) would
     fail the statement for every workload: then each is written alone, and a pending
     workload whose reason cannot be stored is failed with one that can."""
-    changed = [
+    changed: list[dict[str, object]] = [
         {
             "wid": p.workload_id,
             "seen": state.seen[p.workload_id].version,
@@ -196,23 +187,23 @@ def record_pending_reasons(
     ]
     if not changed:
         return
-    try:
-        with ctx.db.write() as session:
-            session.execute(_RECORD_REASON, changed)
-        return
-    except Exception as exc:
-        if not blames_item(exc):
-            raise
     unstorable: list[tuple[str, Exception]] = []
+
+    def unstorable_or_raise(params: dict[str, object], exc: Exception) -> None:
+        if not blames_item(exc):
+            raise exc
+        unstorable.append((str(params["wid"]), exc))
+
     with ctx.db.write() as session:
-        for params in changed:
-            try:
-                with session.begin_nested():
-                    session.execute(_RECORD_REASON, [params])
-            except Exception as exc:
-                if not blames_item(exc):
-                    raise
-                unstorable.append((str(params["wid"]), exc))
+        write_batch_or_each(
+            session,
+            changed,
+            lambda rows: write_pending_reasons(session, rows),
+            lambda params: write_pending_reasons(session, [params]),
+            blames_item,
+            unstorable_or_raise,
+            "pending_reasons",
+        )
     for workload_id, error in unstorable:
         report_item_failure(_LOOP, workload_id, error, "pending reason not stored")
         reason = failure_reason("its pending reason could not be stored", error)

@@ -15,6 +15,7 @@ from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.runtimes.registry import runs_containers
+from gpuyard.services.batches import write_each, write_together
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import (
     blames_item,
@@ -128,6 +129,16 @@ class _OneByOne(Exception):
 
 def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
     """Change the workloads of ``batch`` in one transaction: together, or one by one."""
+    failed: list[tuple[_Due, Exception]] = []
+
+    def skip_or_fail(due: _Due, exc: Exception) -> None:
+        if isinstance(exc, StaleDataError):  # raced another process
+            log.info("lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc))
+        elif blames_item(exc):  # rolled back alone; the others commit
+            failed.append((due, exc))
+        else:  # a deadlock, the connection: retried next tick
+            log.info("lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc)[:200])
+
     with ctx.db.write() as session:
         if _changed_together(session, batch, now):
             return len(batch)
@@ -136,23 +147,9 @@ def _change_batch(ctx: ServiceContext, batch: list[_Due], now: datetime) -> int:
             return 0
         if _changed_together(session, batch, now):
             return len(batch)
-        changed = 0
-        failed: list[tuple[_Due, Exception]] = []
-        for due in batch:
-            try:
-                with session.begin_nested():
-                    changed += _change(session, due, now)
-            except StaleDataError as exc:  # raced another process
-                log.info("lifecycle_change_skipped", workload_id=due.workload_id, error=str(exc))
-            except Exception as exc:  # rolled back alone; the others commit
-                if blames_item(exc):
-                    failed.append((due, exc))
-                else:  # a deadlock, the connection: retried next tick
-                    log.info(
-                        "lifecycle_change_skipped",
-                        workload_id=due.workload_id,
-                        error=str(exc)[:200],
-                    )
+        changed = sum(
+            write_each(session, batch, lambda due: _change(session, due, now), skip_or_fail)
+        )
     # After the batch has committed: each fails in a transaction of its own.
     return changed + sum(_give_up(ctx, due, exc) for due, exc in failed)
 
@@ -168,15 +165,16 @@ def _give_up(ctx: ServiceContext, due: _Due, exc: Exception) -> int:
 
 def _changed_together(session: Session, batch: list[_Due], now: datetime) -> bool:
     """:func:`_change_together` in a savepoint; False (nothing written) on a conflict."""
-    try:
-        with session.begin_nested():
-            _change_together(session, batch, now)
-    except (StaleWorkload, DBAPIError, _OneByOne) as exc:
-        log.debug("lifecycle_batch_conflict", workloads=len(batch), error=str(exc)[:200])
-        return False
-    except Exception as exc:  # one bad workload: one by one, so it fails alone
-        log.info("lifecycle_batch_failed", workloads=len(batch), error=type(exc).__name__)
-        return False
+    return write_together(
+        session, lambda: _change_together(session, batch, now), _one_by_one, "lifecycle"
+    )
+
+
+def _one_by_one(exc: Exception) -> bool:
+    """Every failure of the batch sends it one by one: a race or a container to tear
+    down (logged at debug), or one bad workload, which then fails alone."""
+    if not isinstance(exc, (StaleWorkload, DBAPIError, _OneByOne)):
+        log.info("lifecycle_batch_failed", error=type(exc).__name__)
     return True
 
 

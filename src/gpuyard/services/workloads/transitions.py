@@ -1,16 +1,78 @@
-"""The one place a workload's status changes: checked against the domain table, recorded."""
+"""The one place a workload's status changes: checked against the domain's transition
+table, written by a compare-and-set on ``workloads.version``, recorded as events.
+
+Every status change goes through :func:`transition_workload` (one workload the caller has
+loaded) or :class:`StatusAdvances` (many, by id and the version seen); both plan the change
+with :func:`_plan` and write it with the set-based statements of
+``store/workload_status.py``. A row changed since it was read raises
+:class:`StaleWorkload`, a ``StaleDataError``, so callers retry it as they retry a stale
+ORM flush.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from gpuyard.domain.workload_state import TERMINAL, WorkloadStatus, check_transition
-from gpuyard.store.workload_tables import WORKLOADS_TABLE, WorkloadEventRow, WorkloadRow
+from gpuyard.store.workload_status import (
+    advance_workloads,
+    claim_workloads,
+    insert_workload_events,
+)
+from gpuyard.store.workload_tables import WorkloadRow
+
+
+class StaleWorkload(StaleDataError):
+    """The workload row changed since the caller read it (version compare-and-set failed).
+
+    A ``StaleDataError``, as the ORM's own version check raises: callers that retry one
+    retry the other."""
+
+
+def _plan(
+    workload_id: str,
+    seen_version: int,
+    current: WorkloadStatus,
+    steps: list[tuple[WorkloadStatus, str | None]],
+    now: datetime,
+    reason_code: str | None,
+    details: dict[str, Any] | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The row values and the events of moving ``workload_id`` through ``steps`` (each
+    checked against the transition table, raising InvalidTransition)."""
+    events = []
+    status = current
+    for target, reason in steps:
+        check_transition(status, target)
+        events.append(
+            {
+                "workload_id": workload_id,
+                "at": now,
+                "from_status": status.value,
+                "to_status": target.value,
+                "reason": reason,
+                "details": details or {},
+            }
+        )
+        status = target
+    row = {
+        "workload_id": workload_id,
+        "seen_version": seen_version,
+        "status": status.value,
+        "reason": steps[-1][1],
+        "reason_code": reason_code,
+        "now": now,
+        "started_at": now if status is WorkloadStatus.RUNNING else None,
+        "finished_at": now if status in TERMINAL else None,
+        "pending_since": now if status is WorkloadStatus.PENDING else None,
+    }
+    return row, events
 
 
 def transition_workload(
@@ -24,29 +86,31 @@ def transition_workload(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Move ``workload`` to ``target`` (raising InvalidTransition if not allowed) and
-    append an event; the caller's transaction commits both together."""
+    append an event, by a compare-and-set on the version ``workload`` was loaded at
+    (StaleWorkload if it changed since); the caller's transaction commits both. The
+    loaded object is updated to match, so later ORM changes to it flush against the new
+    version."""
     current = WorkloadStatus(workload.status)
-    check_transition(current, target)
-    workload.status = target.value
-    workload.reason = reason
-    workload.reason_code = reason_code
-    workload.updated_at = now
-    if target is WorkloadStatus.PENDING:
-        workload.pending_since = now
-    if target is WorkloadStatus.RUNNING:
-        workload.started_at = now
-    if target in TERMINAL:
-        workload.finished_at = now
-    session.add(
-        WorkloadEventRow(
-            workload_id=workload.id,
-            at=now,
-            from_status=current.value,
-            to_status=target.value,
-            reason=reason,
-            details=details or {},
-        )
+    row, events = _plan(
+        workload.id, workload.version, current, [(target, reason)], now, reason_code, details
     )
+    if advance_workloads(session, [row]) != 1:
+        raise StaleWorkload(_stale_message([row]))
+    insert_workload_events(session, events)
+    # What the UPDATE wrote, as committed state: the ORM then neither writes it again nor
+    # checks the old version on its next flush of this object.
+    committed = {
+        "version": workload.version + 1,
+        "status": row["status"],
+        "reason": reason,
+        "reason_code": reason_code,
+        "updated_at": now,
+    }
+    for column in ("started_at", "finished_at", "pending_since"):
+        if row[column] is not None:
+            committed[column] = now
+    for key, value in committed.items():
+        set_committed_value(workload, key, value)
 
 
 def submission_event(workload_id: str, at: datetime) -> dict[str, Any]:
@@ -65,50 +129,27 @@ def record_change(
     session: Session, workload: WorkloadRow, reason: str, now: datetime, details: dict[str, Any]
 ) -> None:
     """An event that is not a status change (a resize in place, a new priority)."""
-    session.add(
-        WorkloadEventRow(
-            workload_id=workload.id,
-            at=now,
-            from_status=workload.status,
-            to_status=workload.status,
-            reason=reason,
-            details=details,
-        )
+    status = workload.status
+    insert_workload_events(
+        session,
+        [
+            {
+                "workload_id": workload.id,
+                "at": now,
+                "from_status": status,
+                "to_status": status,
+                "reason": reason,
+                "details": details,
+            }
+        ],
     )
-
-
-class StaleWorkload(Exception):
-    """The workload row changed since the caller read it (version compare-and-set failed)."""
-
-
-_w = WORKLOADS_TABLE.c
-# Built once: the scheduler's batch apply runs these for every admission.
-_CLAIM = (
-    update(WORKLOADS_TABLE)
-    .where(_w.id == bindparam("workload_id"), _w.version == bindparam("seen_version"))
-    .values(version=_w.version + 1)
-)
-_ADVANCE = _CLAIM.values(
-    status=bindparam("status"),
-    reason=bindparam("reason"),
-    reason_code=None,
-    updated_at=bindparam("now"),
-    # Set when the last step is running / terminal / pending, as transition_workload does.
-    # Typed, so they are stored as the ORM stores them (inside coalesce they would not be).
-    started_at=func.coalesce(bindparam("started_at", type_=_w.started_at.type), _w.started_at),
-    finished_at=func.coalesce(bindparam("finished_at", type_=_w.finished_at.type), _w.finished_at),
-    pending_since=func.coalesce(
-        bindparam("pending_since", type_=_w.pending_since.type), _w.pending_since
-    ),
-)
-_INSERT_EVENTS = insert(cast(Table, WorkloadEventRow.__table__))
 
 
 @dataclass
 class StatusAdvances:
     """Workloads to move on together, each by a compare-and-set on its ``version`` and one
-    event per step: the set-based twin of :func:`transition_workload` for the scheduler's
-    apply. Same transition rules, no ORM object in the way, one statement per table."""
+    event per step: :func:`transition_workload` for many workloads at once, by id, with
+    one statement per table (the scheduler's apply, the lifecycle batch)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -126,32 +167,9 @@ class StatusAdvances:
     ) -> None:
         """Move ``workload_id`` through ``steps`` (each checked against the transition
         table) to the last one."""
-        status = current
-        for target, reason in steps:
-            check_transition(status, target)
-            self.events.append(
-                {
-                    "workload_id": workload_id,
-                    "at": now,
-                    "from_status": status.value,
-                    "to_status": target.value,
-                    "reason": reason,
-                    "details": details or {},
-                }
-            )
-            status = target
-        self.rows.append(
-            {
-                "workload_id": workload_id,
-                "seen_version": seen_version,
-                "status": status.value,
-                "reason": steps[-1][1],
-                "now": now,
-                "started_at": now if status is WorkloadStatus.RUNNING else None,
-                "finished_at": now if status in TERMINAL else None,
-                "pending_since": now if status is WorkloadStatus.PENDING else None,
-            }
-        )
+        row, events = _plan(workload_id, seen_version, current, list(steps), now, None, details)
+        self.rows.append(row)
+        self.events += events
 
     def claim(self, workload_id: str, seen_version: int) -> None:
         """Claim ``workload_id`` without changing its status (more replicas of it)."""
@@ -160,13 +178,11 @@ class StatusAdvances:
     def write(self, session: Session) -> None:
         """Execute them all; StaleWorkload if any row changed since it was seen (the
         caller rolls back)."""
-        conn = session.connection()
-        if self.claims and conn.execute(_CLAIM, self.claims).rowcount != len(self.claims):
+        if self.claims and claim_workloads(session, self.claims) != len(self.claims):
             raise StaleWorkload(_stale_message(self.claims))
-        if self.rows and conn.execute(_ADVANCE, self.rows).rowcount != len(self.rows):
+        if self.rows and advance_workloads(session, self.rows) != len(self.rows):
             raise StaleWorkload(_stale_message(self.rows))
-        if self.events:
-            conn.execute(_INSERT_EVENTS, self.events)
+        insert_workload_events(session, self.events)
 
 
 def _stale_message(rows: list[dict[str, Any]]) -> str:

@@ -1,0 +1,75 @@
+"""The one place a server's status changes: checked against the domain's transition
+table, recorded as a server event with its reason (as workload status changes are)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.server_state import ServerStatus, check_server_transition
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity.audit import AuditActor
+from gpuyard.store.base import as_utc
+from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.server_events import add_server_event, server_events_page
+
+
+def change_server_status(
+    session: Session,
+    server: ServerRow,
+    to: ServerStatus,
+    reason: str,
+    actor: AuditActor,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Move ``server`` to ``to`` (InvalidTransition, naming ``status``, if the table does
+    not allow it) and record an event; the caller's transaction commits both. Setting the
+    status it already has changes nothing and records nothing: False."""
+    current = ServerStatus(server.status)
+    if to is current:
+        return False
+    check_server_transition(current, to)
+    server.status = to.value
+    add_server_event(
+        session, server.id, now, current.value, to.value, reason, actor.user_id, details or {}
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One status change of a server, as callers see it."""
+
+    id: int
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    details: dict[str, Any]
+
+
+def list_server_events(
+    ctx: ServiceContext, server_id: str, limit: int, offset: int
+) -> tuple[list[ServerEvent], int]:
+    """Status history of a server, oldest first (it reads as a story)."""
+    with ctx.db.read() as session:
+        if session.get(ServerRow, server_id) is None:
+            raise NotFound.for_object("server", server_id)
+        rows, count = server_events_page(session, server_id, limit, offset)
+        events = [
+            ServerEvent(
+                id=row.id,
+                at=as_utc(row.at),
+                from_status=row.from_status,
+                to_status=row.to_status,
+                reason=row.reason,
+                details=dict(row.details or {}),
+            )
+            for row in rows
+        ]
+    return events, count

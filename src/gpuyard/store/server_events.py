@@ -1,0 +1,46 @@
+"""Server status events: appended with each status change, listed oldest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gpuyard.store.fleet_tables import ServerEventRow
+
+
+def add_server_event(
+    session: Session,
+    server_id: str,
+    at: datetime,
+    from_status: str | None,
+    to_status: str,
+    reason: str | None,
+    actor_id: str | None,
+    details: dict[str, Any],
+) -> None:
+    """Append one event; the caller's transaction commits it with the status change."""
+    session.add(
+        ServerEventRow(
+            server_id=server_id,
+            at=at,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            actor_id=actor_id,
+            details=details,
+        )
+    )
+
+
+def server_events_page(
+    session: Session, server_id: str, limit: int, offset: int
+) -> tuple[Sequence[ServerEventRow], int]:
+    """One page of a server's events, oldest first, and how many there are in all."""
+    base = select(ServerEventRow).where(ServerEventRow.server_id == server_id)
+    count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(base.order_by(ServerEventRow.id).limit(limit).offset(offset)).all()
+    return rows, count
