@@ -273,11 +273,12 @@ def apply_admission(
     preempted = 0
     docker_servers = docker_servers or {}
     with ctx.db.write() as session:
-        preemptor = _PreemptorName(seen.name, seen.priority, admission.workload_id)
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
             victim_seen = state_versions.get(victim_id)
-            preempted += _evict(ctx, session, victim_id, replicas, preemptor, now, victim_seen)
+            preempted += _evict(
+                ctx, session, victim_id, replicas, seen, admission.workload_id, now, victim_seen
+            )
         session.flush()  # the evictions' releases before the preemptor's reservation
         placement = _Placement(
             _server_names(session, [admission]), docker_servers, ctx.settings.port_range_table
@@ -286,19 +287,13 @@ def apply_admission(
     return preempted
 
 
-@dataclass(frozen=True)
-class _PreemptorName:
-    name: str
-    priority: int
-    id: str
-
-
 def _evict(
     ctx: ServiceContext,
     session: Session,
     victim_id: str,
     replicas: set[int],
-    preemptor: _PreemptorName,
+    preemptor: WorkloadSeen,
+    preemptor_id: str,
     now: datetime,
     seen_version: int | None,
 ) -> int:
@@ -327,6 +322,6 @@ def _evict(
         WorkloadStatus.PREEMPTED,
         f"preempted by {preemptor.name} (priority {preemptor.priority}); re-queued in {backoff:g}s",
         now,
-        details={"preemptor_id": preemptor.id, "backoff_s": backoff},
+        details={"preemptor_id": preemptor_id, "backoff_s": backoff},
     )
     return 1

@@ -3,13 +3,16 @@
 Pure conversions (no database access) of the columns ``store/snapshot_source.py``
 selects: a server row and its GPUs become a
 :class:`~gpuyard.scheduler.snapshot.ServerView`; a workload row and its allocations become
-its running replicas, its queue entries and what the apply needs to know it saw.
+its running replicas, its queue entries and what the apply needs to know it saw. The
+ORM-row forms (``server_to_view``, ``allocation_to_replica``) serve the resize, which
+holds loaded rows rather than the snapshot's columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from gpuyard.domain.resources import Resources
@@ -22,7 +25,15 @@ from gpuyard.scheduler.snapshot import (
     RunningReplica,
     ServerView,
 )
-from gpuyard.services.scheduling.snapshots import epoch
+from gpuyard.store.base import as_utc
+from gpuyard.store.conversions import (
+    allocation_gpus,
+    allocation_resources,
+    server_allocated,
+    server_capacity,
+)
+from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,6 @@ class WorkloadSeen:
     name: str
     priority: int
     request: Resources  # per replica
-    missing_replicas: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
     placed = {r.replica for r in running}
     missing = tuple(r for r in range(row.replicas) if r not in placed)
     status = WorkloadStatus(row.status)
-    seen = WorkloadSeen(row.version, status, row.reason, row.name, row.priority, request, missing)
+    seen = WorkloadSeen(row.version, status, row.reason, row.name, row.priority, request)
     pending: tuple[PendingWorkload, ...] = ()
     # A gang that holds resources is complete; a non-gang one may still miss replicas.
     if missing and not (row.gang and status is not WorkloadStatus.PENDING):
@@ -162,3 +172,38 @@ def contiguous_runs(replicas: tuple[int, ...]) -> list[tuple[int, int]]:
         else:
             runs.append((replica, 1))
     return runs
+
+
+def epoch(value: datetime | None) -> float | None:
+    """Seconds since the epoch of a stored time (stored times may be naive UTC)."""
+    return None if value is None else as_utc(value).timestamp()
+
+
+def server_to_view(row: ServerRow) -> ServerView:
+    return ServerView(
+        id=row.id,
+        name=row.name,
+        cluster_id=row.cluster_id,
+        status=ServerStatus(row.status),
+        capacity=server_capacity(row),
+        allocated=server_allocated(row),
+        gpus=tuple(
+            GpuDevice(g.gpu_index, g.model, g.memory_mib, g.allocated_milli) for g in row.gpus
+        ),
+        labels=dict(row.labels or {}),
+    )
+
+
+def allocation_to_replica(workload: WorkloadRow, allocation: AllocationRow) -> RunningReplica:
+    return RunningReplica(
+        workload_id=workload.id,
+        replica=allocation.replica,
+        server_id=allocation.server_id,
+        priority=workload.priority,
+        preemptible=workload.preemptible,
+        resources=allocation_resources(allocation),
+        gpu_allocation=allocation_gpus(allocation),
+        started_at=epoch(allocation.started_at),
+        team_id=workload.team_id,
+        name=workload.name,
+    )

@@ -18,7 +18,7 @@ from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.scheduling.allocations import release_workload
-from gpuyard.services.scheduling.snapshots import allocation_to_replica, server_to_view
+from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, server_to_view
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
