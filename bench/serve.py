@@ -180,8 +180,18 @@ async def _post_all(
     ]
 
     async def connect(session: aiohttp.ClientSession) -> None:
-        async with session.get("/readyz") as response:
-            await response.read()
+        # The server closes a keep-alive connection idle for 5 s (uvicorn's default); a
+        # wait at ``ready`` can last that long on a loaded machine, and a POST written into
+        # a connection the server is closing fails ("Can not write request body"). So a
+        # connection is (re)opened here, retried if it was being closed, untimed.
+        for attempt in range(3):
+            try:
+                async with session.get("/readyz") as response:
+                    await response.read()
+                return
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                if attempt == 2:
+                    raise
 
     async def submit_all(session: aiohttp.ClientSession) -> None:
         for payload in payloads:
@@ -198,6 +208,7 @@ async def _post_all(
         await asyncio.gather(*(connect(session) for session in sessions))
         if ready is not None:
             ready()
+            await asyncio.gather(*(connect(session) for session in sessions))
         started = time.perf_counter()
         await asyncio.gather(*(submit_all(session) for session in sessions))
         return time.perf_counter() - started, latencies
