@@ -185,8 +185,9 @@ def update_server(
     server_id: str,
     status: ServerStatus | None,
     labels: dict[str, str] | None,
-) -> ServerRow:
-    """Drain, put in maintenance, bring online, or relabel a server."""
+) -> None:
+    """Drain, put in maintenance, bring online, or relabel a server (read it back with
+    ``get_server``)."""
     if status is ServerStatus.OFFLINE:
         raise InvalidInput(
             "offline is observed by the health loop, not set",
@@ -211,7 +212,6 @@ def update_server(
             session, AuditActor.of(caller), "server.update", "server", row.id, ctx.now(), changed
         )
     ctx.scheduler_wakeup.notify()
-    return row
 
 
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
