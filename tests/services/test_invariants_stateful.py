@@ -21,7 +21,7 @@ import hypothesis.strategies as st
 from factories.app import ADMIN_EMAIL, make_context, make_settings
 from factories.clock import ManualClock
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import select
 
 from gpuyard.auth.caller import Caller
@@ -47,6 +47,17 @@ from gpuyard.store.workload_tables import WorkloadRow
 
 GPU_SIZES = st.sampled_from([0, 0, 0.2, 0.5, 0.9, 1, 2, 4, 8])
 HOLDING = {s.value for s in HOLDS_RESOURCES}
+# Rules pick an existing server or workload by drawing a plain index, never by
+# sampling the id lists: those lists follow what the database accepted (a refused delete
+# keeps its id), so a strategy or precondition built from them could differ when
+# hypothesis replays the same draws, which it reports as FlakyStrategyDefinition.
+PICKS = st.integers(min_value=0)
+
+
+def pick(ids: list[str], index: int) -> str | None:
+    """The id at index (wrapped around) in ids, or None when ids is empty (the rule
+    then does nothing, as a precondition would have kept it from running)."""
+    return ids[index % len(ids)] if ids else None
 
 
 class ReservationMachine(RuleBasedStateMachine):
@@ -82,19 +93,21 @@ class ReservationMachine(RuleBasedStateMachine):
         )
         self.servers.append(server_service.create_server(self.ctx, self.admin, spec).id)
 
-    @precondition(lambda self: self.servers)
-    @rule(data=st.data(), status=st.sampled_from(list(ServerStatus)))
-    def change_server_status(self, data: st.DataObject, status: ServerStatus) -> None:
-        server_id = data.draw(st.sampled_from(self.servers))
+    @rule(index=PICKS, status=st.sampled_from(list(ServerStatus)))
+    def change_server_status(self, index: int, status: ServerStatus) -> None:
+        server_id = pick(self.servers, index)
+        if server_id is None:
+            return
         try:
             server_service.update_server(self.ctx, self.admin, server_id, status, None)
         except GpuyardError:
             assert status is ServerStatus.OFFLINE
 
-    @precondition(lambda self: self.servers)
-    @rule(data=st.data())
-    def remove_server(self, data: st.DataObject) -> None:
-        server_id = data.draw(st.sampled_from(self.servers))
+    @rule(index=PICKS)
+    def remove_server(self, index: int) -> None:
+        server_id = pick(self.servers, index)
+        if server_id is None:
+            return
         try:
             server_service.delete_server(self.ctx, self.admin, server_id)
             self.servers.remove(server_id)
@@ -126,18 +139,20 @@ class ReservationMachine(RuleBasedStateMachine):
         )
         self.workloads.append(create_workload(self.ctx, self.admin, spec).id)
 
-    @precondition(lambda self: self.workloads)
-    @rule(data=st.data(), cpu=st.sampled_from([0.5, 2, 32]), gpu=GPU_SIZES)
-    def resize(self, data: st.DataObject, cpu: float, gpu: float) -> None:
-        workload_id = data.draw(st.sampled_from(self.workloads))
+    @rule(index=PICKS, cpu=st.sampled_from([0.5, 2, 32]), gpu=GPU_SIZES)
+    def resize(self, index: int, cpu: float, gpu: float) -> None:
+        workload_id = pick(self.workloads, index)
+        if workload_id is None:
+            return
         # Finished workloads cannot change; gpu_model without gpu is refused.
         with contextlib.suppress(GpuyardError):
             update_workload(self.ctx, self.admin, workload_id, WorkloadChanges(cpu=cpu, gpu=gpu))
 
-    @precondition(lambda self: self.workloads)
-    @rule(data=st.data(), delete=st.booleans())
-    def stop_or_delete(self, data: st.DataObject, delete: bool) -> None:
-        workload_id = data.draw(st.sampled_from(self.workloads))
+    @rule(index=PICKS, delete=st.booleans())
+    def stop_or_delete(self, index: int, delete: bool) -> None:
+        workload_id = pick(self.workloads, index)
+        if workload_id is None:
+            return
         try:
             if delete:
                 delete_workload(self.ctx, self.admin, workload_id)
