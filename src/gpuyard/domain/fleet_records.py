@@ -1,8 +1,8 @@
-"""Read models of the fleet aggregates: clusters, and servers with their GPUs, as services
-hand them to the API.
+"""Read models of the fleet aggregates: clusters, servers with their GPUs, and servers'
+status events, as services hand them to the API.
 
-Pure data, built by the store (store/fleet.py) inside the session that read it; times are
-UTC-aware. Secrets (agent tokens, kubeconfigs) are not part of them.
+Pure data, built by the store (store/fleet.py, store/server_events.py) inside the session
+that read it; times are UTC-aware. Secrets (agent tokens, kubeconfigs) are not part of them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from gpuyard.domain.resources import Resources
 
@@ -66,3 +67,15 @@ class Server:
         return Resources(
             self.alloc_cpu_milli, self.alloc_ram_mib, self.alloc_storage_mib, self.alloc_gpu_milli
         )
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One status change of a server, as callers see it."""
+
+    id: int
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    details: dict[str, Any]

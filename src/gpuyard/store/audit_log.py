@@ -252,7 +252,3 @@ def verify_audit_chain(session: Session) -> ChainReport:
             return ChainReport(checked, row.id, "content does not match its hash (edited)")
         expected_id, expected_prev, checked = row.id + 1, row.hash, checked + 1
     return ChainReport(checked)
-
-
-def count_audit_events(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(AuditEventRow)) or 0

@@ -34,3 +34,8 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; every datetime we store is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    """A stored time as UTC (see ``as_utc``), or None when there is none."""
+    return as_utc(value) if value is not None else None

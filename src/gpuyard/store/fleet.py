@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from gpuyard.domain.fleet_records import Cluster, Gpu, Server
 from gpuyard.domain.resources import Resources
-from gpuyard.store.base import as_utc
+from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow
 
 
 def cluster_record(row: ClusterRow) -> Cluster:
+    """The read model of a cluster row."""
     return Cluster(
         id=row.id,
         name=row.name,
@@ -39,7 +40,7 @@ def server_record(row: ServerRow) -> Server:
         cluster_id=row.cluster_id,
         status=row.status,
         agent_url=row.agent_url,
-        last_seen_at=as_utc(row.last_seen_at) if row.last_seen_at else None,
+        last_seen_at=as_utc_or_none(row.last_seen_at),
         labels=dict(row.labels or {}),
         cpu_milli=row.cpu_milli,
         ram_mib=row.ram_mib,
@@ -66,10 +67,12 @@ def server_record(row: ServerRow) -> Server:
 
 
 def cluster_row(session: Session, cluster_id: str) -> ClusterRow | None:
+    """The cluster's row, or None when there is none."""
     return session.get(ClusterRow, cluster_id)
 
 
 def cluster_exists(session: Session, cluster_id: str) -> bool:
+    """Whether there is a cluster ``cluster_id``."""
     return session.get(ClusterRow, cluster_id) is not None
 
 
@@ -80,10 +83,12 @@ def cluster_kind(session: Session, cluster_id: str) -> str | None:
 
 
 def cluster_name_taken(session: Session, name: str) -> bool:
+    """Whether a cluster is named ``name``."""
     return session.scalar(select(ClusterRow.id).where(ClusterRow.name == name)) is not None
 
 
 def server_name_taken(session: Session, name: str) -> bool:
+    """Whether a server is named ``name``."""
     return session.scalar(select(ServerRow.id).where(ServerRow.name == name)) is not None
 
 

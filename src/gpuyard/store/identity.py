@@ -29,7 +29,7 @@ from gpuyard.domain.identity import (
     TeamRole,
     User,
 )
-from gpuyard.store.base import as_utc
+from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.identity_tables import (
     InviteRow,
     TeamInvitationRow,
@@ -40,15 +40,11 @@ from gpuyard.store.identity_tables import (
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
 from gpuyard.store.workload_tables import WorkloadRow
 
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None
-
-
 # --- users -------------------------------------------------------------------------------
 
 
 def user_of(row: UserRow) -> User:
+    """The read model of a user row."""
     return User(
         id=row.id,
         email=row.email,
@@ -56,11 +52,12 @@ def user_of(row: UserRow) -> User:
         role=row.role,
         is_active=row.is_active,
         created_at=as_utc(row.created_at),
-        credentials_changed_at=_utc_or_none(row.credentials_changed_at),
+        credentials_changed_at=as_utc_or_none(row.credentials_changed_at),
     )
 
 
 def get_user(session: Session, user_id: str) -> User | None:
+    """The user, or None when there is none."""
     row = session.get(UserRow, user_id)
     return user_of(row) if row is not None else None
 
@@ -80,6 +77,7 @@ def list_users(
 
 
 def count_users(session: Session) -> int:
+    """How many users there are."""
     return session.scalar(select(func.count()).select_from(UserRow)) or 0
 
 
@@ -90,6 +88,7 @@ def email_taken(session: Session, email: str) -> bool:
 
 
 def username_taken(session: Session, username: str, other_than: str | None = None) -> bool:
+    """Whether a user (other than ``other_than``) has ``username``."""
     query = select(UserRow.id).where(UserRow.username == username)
     if other_than is not None:
         query = query.where(UserRow.id != other_than)
@@ -133,6 +132,7 @@ def login_account(session: Session, email_keys: Iterable[str]) -> tuple[User, st
 
 
 def set_password_hash(session: Session, user_id: str, password_hash: str) -> None:
+    """Replace the user's password hash."""
     session.execute(
         update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash)
     )
@@ -148,6 +148,7 @@ def change_user(session: Session, user_id: str, **values: Any) -> User:
 
 
 def delete_user(session: Session, user_id: str) -> None:
+    """Delete the user, if there is one."""
     row = session.get(UserRow, user_id)
     if row is not None:
         session.delete(row)
@@ -166,6 +167,7 @@ def count_other_active_users(session: Session, role: str, other_than: str) -> in
 
 
 def count_workloads_owned(session: Session, user_id: str) -> int:
+    """How many workloads ``user_id`` owns."""
     return (
         session.scalar(
             select(func.count()).select_from(WorkloadRow).where(WorkloadRow.owner_id == user_id)
@@ -183,6 +185,7 @@ def existing_user_ids(session: Session, user_ids: Iterable[str]) -> set[str]:
 
 
 def team_of(row: TeamRow) -> Team:
+    """The read model of a team row."""
     return Team(
         id=row.id,
         name=row.name,
@@ -195,6 +198,7 @@ def team_of(row: TeamRow) -> Team:
 
 
 def get_team(session: Session, team_id: str) -> Team | None:
+    """The team, or None when there is none."""
     row = session.get(TeamRow, team_id)
     return team_of(row) if row is not None else None
 
@@ -207,6 +211,7 @@ def lock_team(session: Session, team_id: str) -> Team | None:
 
 
 def team_name_taken(session: Session, name: str, other_than: str | None = None) -> bool:
+    """Whether a team (other than ``other_than``) is named ``name``."""
     query = select(TeamRow.id).where(TeamRow.name == name)
     if other_than is not None:
         query = query.where(TeamRow.id != other_than)
@@ -223,6 +228,7 @@ def insert_team(
     members_can_read: bool,
     created_at: datetime,
 ) -> Team:
+    """Insert a team (no members yet) and return it."""
     row = TeamRow(
         name=name,
         quota_cpu_milli=quota_cpu_milli,
@@ -309,6 +315,7 @@ def members_of(session: Session, team_ids: list[str]) -> dict[str, list[TeamMemb
 
 
 def member_ids(session: Session, team_id: str) -> set[str]:
+    """The ids of the team's members."""
     return set(
         session.scalars(select(TeamMemberRow.user_id).where(TeamMemberRow.team_id == team_id))
     )
@@ -342,6 +349,7 @@ def join_team(session: Session, team_id: str, user_id: str, is_team_admin: bool)
 
 
 def team_invitation_of(row: TeamInvitationRow) -> TeamInvitation:
+    """The read model of a team invitation row."""
     return TeamInvitation(
         id=row.id,
         team_id=row.team_id,
@@ -390,6 +398,7 @@ def put_team_invitation(
 
 
 def delete_team_invitation(session: Session, invitation_id: str) -> None:
+    """Delete the team invitation, if there is one."""
     row = session.get(TeamInvitationRow, invitation_id)
     if row is not None:
         session.delete(row)
@@ -468,6 +477,7 @@ def invitations_of_user(
 
 
 def invite_of(row: InviteRow) -> Invite:
+    """The read model of an invite row."""
     return Invite(
         id=row.id,
         email=row.email,
@@ -476,7 +486,7 @@ def invite_of(row: InviteRow) -> Invite:
         created_by=row.created_by,
         created_at=as_utc(row.created_at),
         expires_at=as_utc(row.expires_at),
-        used_at=_utc_or_none(row.used_at),
+        used_at=as_utc_or_none(row.used_at),
         used_by=row.used_by,
     )
 
@@ -492,6 +502,7 @@ def insert_invite(
     created_at: datetime,
     expires_at: datetime,
 ) -> Invite:
+    """Insert an invite (``code_hash``: the digest of its code) and return it."""
     row = InviteRow(
         code_hash=code_hash,
         email=email,
@@ -507,6 +518,7 @@ def insert_invite(
 
 
 def invite_by_code_hash(session: Session, code_hash: str) -> Invite | None:
+    """The invite whose code has the digest ``code_hash``, or None."""
     row = session.scalar(select(InviteRow).where(InviteRow.code_hash == code_hash))
     return invite_of(row) if row is not None else None
 
@@ -524,6 +536,7 @@ def claim_invite(session: Session, invite_id: str, now: datetime) -> bool:
 
 
 def set_invite_used_by(session: Session, invite_id: str, user_id: str) -> None:
+    """Record which user signed up with the invite; the invite must exist."""
     row = session.get_one(InviteRow, invite_id)
     row.used_by = user_id
 
@@ -532,15 +545,16 @@ def set_invite_used_by(session: Session, invite_id: str, user_id: str) -> None:
 
 
 def api_token_of(row: ApiTokenRow) -> ApiToken:
+    """The read model of an API token row."""
     return ApiToken(
         id=row.id,
         user_id=row.user_id,
         name=row.name,
         display_prefix=row.display_prefix,
         created_at=as_utc(row.created_at),
-        expires_at=_utc_or_none(row.expires_at),
-        last_used_at=_utc_or_none(row.last_used_at),
-        revoked_at=_utc_or_none(row.revoked_at),
+        expires_at=as_utc_or_none(row.expires_at),
+        last_used_at=as_utc_or_none(row.last_used_at),
+        revoked_at=as_utc_or_none(row.revoked_at),
     )
 
 
@@ -566,6 +580,7 @@ def insert_api_token(
     created_at: datetime,
     expires_at: datetime | None,
 ) -> ApiToken:
+    """Insert an API token (``token_hash``: the token's digest) and return it."""
     row = ApiTokenRow(
         user_id=user_id,
         name=name,
@@ -590,16 +605,19 @@ def active_api_tokens(session: Session, user_id: str) -> list[ApiToken]:
 
 
 def get_api_token(session: Session, token_id: str) -> ApiToken | None:
+    """The API token, or None when there is none."""
     row = session.get(ApiTokenRow, token_id)
     return api_token_of(row) if row is not None else None
 
 
 def api_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
+    """The API token whose digest is ``token_hash``, or None."""
     row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
     return api_token_of(row) if row is not None else None
 
 
 def revoke_api_token(session: Session, token_id: str, now: datetime) -> None:
+    """Mark the token revoked at ``now``; the token must exist."""
     row = session.get_one(ApiTokenRow, token_id)
     row.revoked_at = now
 
@@ -616,6 +634,7 @@ def revoke_api_tokens_of(session: Session, user_id: str, now: datetime) -> int:
 
 
 def mark_api_token_used(session: Session, token_id: str, now: datetime) -> None:
+    """Set the token's last use to ``now``."""
     session.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now))
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gpuyard.domain.fleet_records import ServerEvent
+from gpuyard.store.base import as_utc
 from gpuyard.store.fleet_tables import ServerEventRow
 
 
@@ -36,11 +37,23 @@ def add_server_event(
     )
 
 
+def server_event_record(row: ServerEventRow) -> ServerEvent:
+    """The read model of a server event row."""
+    return ServerEvent(
+        id=row.id,
+        at=as_utc(row.at),
+        from_status=row.from_status,
+        to_status=row.to_status,
+        reason=row.reason,
+        details=dict(row.details or {}),
+    )
+
+
 def server_events_page(
     session: Session, server_id: str, limit: int, offset: int
-) -> tuple[Sequence[ServerEventRow], int]:
+) -> tuple[list[ServerEvent], int]:
     """One page of a server's events, oldest first, and how many there are in all."""
     base = select(ServerEventRow).where(ServerEventRow.server_id == server_id)
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.scalars(base.order_by(ServerEventRow.id).limit(limit).offset(offset)).all()
-    return rows, count
+    return [server_event_record(row) for row in rows], count

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
-from gpuyard.store.base import as_utc
+from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.runtime_tables import PortAllocationRow
 from gpuyard.store.workload_tables import (
@@ -71,8 +71,8 @@ def workload_record(row: WorkloadRow) -> Workload:
         preemption_count=row.preemption_count,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
-        started_at=as_utc(row.started_at) if row.started_at else None,
-        finished_at=as_utc(row.finished_at) if row.finished_at else None,
+        started_at=as_utc_or_none(row.started_at),
+        finished_at=as_utc_or_none(row.finished_at),
         placements=tuple(
             Placement(
                 allocation_id=a.id,
@@ -115,8 +115,8 @@ def submitted_workload(values: Mapping[str, Any]) -> Workload:
         preemption_count=values["preemption_count"],
         created_at=as_utc(values["created_at"]),
         updated_at=as_utc(values["updated_at"]),
-        started_at=as_utc(values["started_at"]) if values["started_at"] else None,
-        finished_at=as_utc(values["finished_at"]) if values["finished_at"] else None,
+        started_at=as_utc_or_none(values["started_at"]),
+        finished_at=as_utc_or_none(values["finished_at"]),
         placements=(),
     )
 
@@ -199,6 +199,7 @@ def find_events(
 
 
 def event_record(row: WorkloadEventRow) -> WorkloadEvent:
+    """The read model of a workload event row."""
     return WorkloadEvent(
         id=row.id,
         workload_id=row.workload_id,

@@ -3,17 +3,16 @@ table, recorded as a server event with its reason (as workload status changes ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.errors import NotFound
+from gpuyard.domain.fleet_records import ServerEvent
 from gpuyard.domain.server_state import ServerStatus, check_server_transition
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor
-from gpuyard.store.base import as_utc
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.server_events import add_server_event, server_events_page
 
@@ -41,18 +40,6 @@ def change_server_status(
     return True
 
 
-@dataclass(frozen=True)
-class ServerEvent:
-    """One status change of a server, as callers see it."""
-
-    id: int
-    at: datetime
-    from_status: str | None
-    to_status: str
-    reason: str | None
-    details: dict[str, Any]
-
-
 def list_server_events(
     ctx: ServiceContext, server_id: str, limit: int, offset: int
 ) -> tuple[list[ServerEvent], int]:
@@ -60,16 +47,4 @@ def list_server_events(
     with ctx.db.read() as session:
         if session.get(ServerRow, server_id) is None:
             raise NotFound.for_object("server", server_id)
-        rows, count = server_events_page(session, server_id, limit, offset)
-        events = [
-            ServerEvent(
-                id=row.id,
-                at=as_utc(row.at),
-                from_status=row.from_status,
-                to_status=row.to_status,
-                reason=row.reason,
-                details=dict(row.details or {}),
-            )
-            for row in rows
-        ]
-    return events, count
+        return server_events_page(session, server_id, limit, offset)

@@ -72,6 +72,7 @@ def list_api_tokens(ctx: ServiceContext, caller: Caller) -> list[ApiToken]:
 
 
 def revoke_api_token(ctx: ServiceContext, caller: Caller, token_id: str) -> None:
+    """Revoke the token; NotFound when there is none or it is revoked already."""
     now = ctx.now()
     with ctx.db.write() as session:
         found = identity.get_api_token(session, token_id)

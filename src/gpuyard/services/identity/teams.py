@@ -132,6 +132,7 @@ def list_teams(
 
 
 def get_team(ctx: ServiceContext, caller: Caller, team_id: str) -> TeamView:
+    """The team with its members (and pending invitations where the caller manages)."""
     with ctx.db.read() as session:
         team = _load_team(session, caller, team_id, Permission.TEAM_READ)
         return _views(session, caller, [team], ctx.now())[0]
@@ -169,6 +170,7 @@ def _load_team(
 
 
 def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
+    """Create a team (Conflict on a taken name); members the caller may not add are invited."""
     cpu, ram, gpu = _quota_units(spec.quota)
     now = ctx.now()
     with ctx.db.write() as session:

@@ -54,6 +54,7 @@ def list_users(
 
 
 def get_user(ctx: ServiceContext, user_id: str) -> User:
+    """The user; NotFound when there is none."""
     with ctx.db.read() as session:
         user = identity.get_user(session, user_id)
     if user is None:
@@ -75,6 +76,7 @@ def create_user(
     role: Role,
     username: str | None,
 ) -> User:
+    """Create an account; Conflict when the email is taken, 422 when the username is."""
     now = ctx.now()
     email = valid_email(email)
     password_hash = hash_password(password)  # slow: outside the transaction
@@ -100,6 +102,7 @@ class UserChanges:
 
 
 def update_user(ctx: ServiceContext, caller: Caller, user_id: str, changes: UserChanges) -> User:
+    """Apply ``changes``; a new password also ends the user's sessions and API tokens."""
     now = ctx.now()
     new_hash = hash_password(changes.password) if changes.password is not None else None
     with ctx.db.write() as session:

@@ -11,7 +11,7 @@ values (``gpuyard.domain.replica_access``), so the api needs neither runtimes no
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from gpuyard.auth.caller import Caller
@@ -103,11 +103,16 @@ def container_logs(
 ) -> Iterator[Iterator[bytes]]:
     """The container's output (``follow`` keeps streaming until the caller closes)."""
     found, handle = _container(placement, "logs")
+    runtime = _runtime(ctx, found)
     try:
-        with _runtime(ctx, found).logs(handle, tail=tail, follow=follow) as chunks:
+        with ExitStack() as stack:
+            # Only opening the stream means "no agent"; a NotFound while the caller
+            # consumes it is the caller's own and passes through.
+            try:
+                chunks = stack.enter_context(runtime.logs(handle, tail=tail, follow=follow))
+            except NotFound as exc:
+                raise _no_agent(found) from exc
             yield chunks
-    except NotFound as exc:
-        raise _no_agent(found) from exc
     except RuntimeFailure as exc:
         raise relay(exc) from exc
 
@@ -127,6 +132,7 @@ def exec_target(
 def list_files(
     ctx: ServiceContext, caller: Caller, workload_id: str, path: str
 ) -> WorkspaceListing:
+    """One directory of the replica's workspace (workload.read on the workload)."""
     placement = _require(
         container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
     )
@@ -139,6 +145,7 @@ def list_files(
 
 
 def download_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> bytes:
+    """One file of the replica's workspace (workload.read on the workload)."""
     placement = _require(
         container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
     )
@@ -172,6 +179,7 @@ def upload_file(
 
 
 def delete_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> None:
+    """Delete one file of the replica's workspace (workload.change on the workload)."""
     placement = _require(
         container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
     )

@@ -241,6 +241,5 @@ def _change(session: Session, due: _Due, now: datetime) -> int:
         transition_workload(session, row, WorkloadStatus.PENDING, _REQUEUED, now)
         return 1
     transition_workload(session, row, WorkloadStatus.SUCCEEDED, _finished(row.duration_s), now)
-    session.flush()  # the version check, before any counter moves
     release_workload(session, row)
     return 1
