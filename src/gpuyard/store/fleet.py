@@ -198,3 +198,36 @@ def server_names_and_hosts(
         ServerRow.id.in_(list(server_ids))
     )
     return [(i, n, u) for i, n, u in session.execute(query)]
+
+
+def server_names_and_kinds(
+    session: Session, server_ids: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """{server_id: (name, cluster kind)} of ``server_ids``, in one query."""
+    query = (
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ServerRow.id.in_(list(server_ids)))
+    )
+    return {server_id: (name, kind) for server_id, name, kind in session.execute(query)}
+
+
+def server_kinds(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
+    """{server_id: cluster kind} of ``server_ids``, in one query (a missing server: absent)."""
+    return {i: kind for i, (_name, kind) in server_names_and_kinds(session, server_ids).items()}
+
+
+def servers_of_kinds(
+    session: Session, kinds: Iterable[str], statuses: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """{server_id: (name, cluster kind)} of the servers in ``statuses`` whose cluster is of
+    one of ``kinds``."""
+    kinds = list(kinds)
+    if not kinds:
+        return {}
+    query = (
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ClusterRow.kind.in_(kinds), ServerRow.status.in_(list(statuses)))
+    )
+    return {server_id: (name, kind) for server_id, name, kind in session.execute(query)}
