@@ -1,5 +1,5 @@
 """The containers repository: allocations whose containers are to be started or reconciled,
-container teardowns, host port allocations, and what a replica's spec is built from.
+the containers waiting for teardown, and host port allocations.
 
 Functions take the caller's Session and never commit. Rows that cannot be read are
 isolated by the reader the caller hands in (``services.loops.item_failures.read_isolating``),
@@ -8,7 +8,6 @@ as for :class:`gpuyard.store.snapshot_source.SnapshotSource`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.snapshot_source import RowReader
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -155,27 +154,3 @@ def take_host_port(
     except IntegrityError:
         return False
     return True
-
-
-# --- what replica specs are built from ----------------------------------------------------
-
-
-def gpu_uuids(session: Session, server_ids: Iterable[str]) -> dict[str, dict[int, str]]:
-    """{server_id: {gpu index: uuid}} of ``server_ids`` (a server without GPUs: absent)."""
-    g = ServerGpuRow
-    uuids: dict[str, dict[int, str]] = defaultdict(dict)
-    query = select(g.server_id, g.gpu_index, g.uuid).where(g.server_id.in_(list(server_ids)))
-    for server_id, index, uuid in session.execute(query):
-        uuids[server_id][index] = uuid
-    return dict(uuids)
-
-
-def host_ports_of(session: Session, allocation_ids: Iterable[str]) -> dict[str, dict[int, int]]:
-    """{allocation_id: {container port: host port}} (an allocation without ports: absent)."""
-    ports: dict[str, dict[int, int]] = defaultdict(dict)
-    query = select(_p.allocation_id, _p.container_port, _p.host_port).where(
-        _p.allocation_id.in_(list(allocation_ids))
-    )
-    for allocation_id, container_port, host_port in session.execute(query):
-        ports[allocation_id][container_port] = host_port
-    return dict(ports)

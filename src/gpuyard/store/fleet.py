@@ -7,6 +7,7 @@ Functions take the caller's Session and never commit.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -231,3 +232,13 @@ def servers_of_kinds(
         .where(ClusterRow.kind.in_(kinds), ServerRow.status.in_(list(statuses)))
     )
     return {server_id: (name, kind) for server_id, name, kind in session.execute(query)}
+
+
+def gpu_uuids(session: Session, server_ids: Iterable[str]) -> dict[str, dict[int, str]]:
+    """{server_id: {gpu index: uuid}} of ``server_ids`` (a server without GPUs: absent)."""
+    g = ServerGpuRow
+    uuids: dict[str, dict[int, str]] = defaultdict(dict)
+    query = select(g.server_id, g.gpu_index, g.uuid).where(g.server_id.in_(list(server_ids)))
+    for server_id, index, uuid in session.execute(query):
+        uuids[server_id][index] = uuid
+    return dict(uuids)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from gpuyard.runtimes.base import ReplicaSpec
 from gpuyard.services.loops.item_failures import blames_item
-from gpuyard.store import containers as container_store
 from gpuyard.store import fleet
+from gpuyard.store import workloads as workload_store
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
@@ -75,8 +75,8 @@ def load_replica_jobs(
     names_and_kinds = fleet.server_names_and_kinds(session, server_ids)
     names = {server_id: name for server_id, (name, _kind) in names_and_kinds.items()}
     kinds = {server_id: kind for server_id, (_name, kind) in names_and_kinds.items()}
-    uuids = container_store.gpu_uuids(session, server_ids)
-    ports = container_store.host_ports_of(session, [a.id for a in allocations])
+    uuids = fleet.gpu_uuids(session, server_ids)
+    ports = workload_store.host_ports(session, [a.id for a in allocations])
     jobs = []
     for a in allocations:
         try:
