@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.fleet_records import Cluster, Gpu, Server
@@ -242,3 +242,24 @@ def gpu_uuids(session: Session, server_ids: Iterable[str]) -> dict[str, dict[int
     for server_id, index, uuid in session.execute(query):
         uuids[server_id][index] = uuid
     return dict(uuids)
+
+
+def set_gpu_utilization(
+    session: Session, server_id: str, gpu_index: int, pct: float | None
+) -> None:
+    """Record the utilization the server's agent reported for one GPU."""
+    g = ServerGpuRow
+    session.execute(
+        update(g)
+        .where(g.server_id == server_id, g.gpu_index == gpu_index)
+        .values(utilization_pct=pct)
+    )
+
+
+def agent_credentials(session: Session, server_name: str) -> tuple[str | None, str | None]:
+    """(agent_url, agent_token_enc) of the server named ``server_name``; (None, None) when
+    there is no such server."""
+    row = session.execute(
+        select(ServerRow.agent_url, ServerRow.agent_token_enc).where(ServerRow.name == server_name)
+    ).first()
+    return (None, None) if row is None else (row.agent_url, row.agent_token_enc)

@@ -299,3 +299,16 @@ def delete_allocations(session: Session, allocation_ids: Collection[str]) -> Non
     """Delete the allocations ``allocation_ids`` (their reservations already released)."""
     if allocation_ids:
         session.execute(delete(AllocationRow).where(AllocationRow.id.in_(list(allocation_ids))))
+
+
+def workloads_on_server(
+    session: Session, server_id: str, statuses: Collection[str]
+) -> Sequence[WorkloadRow]:
+    """The workloads in ``statuses`` with a replica on ``server_id``, to change them."""
+    # IN, not DISTINCT over a join: PostgreSQL cannot compare the json columns.
+    on_server = select(AllocationRow.workload_id).where(AllocationRow.server_id == server_id)
+    return session.scalars(
+        select(WorkloadRow).where(
+            WorkloadRow.id.in_(on_server), WorkloadRow.status.in_(list(statuses))
+        )
+    ).all()
