@@ -213,11 +213,6 @@ def server_names_and_kinds(
     return {server_id: (name, kind) for server_id, name, kind in session.execute(query)}
 
 
-def server_kinds(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
-    """{server_id: cluster kind} of ``server_ids``, in one query (a missing server: absent)."""
-    return {i: kind for i, (_name, kind) in server_names_and_kinds(session, server_ids).items()}
-
-
 def servers_of_kinds(
     session: Session, kinds: Iterable[str], statuses: Iterable[str]
 ) -> dict[str, tuple[str, str]]:
