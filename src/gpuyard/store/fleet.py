@@ -258,3 +258,19 @@ def agent_credentials(session: Session, server_name: str) -> tuple[str | None, s
         select(ServerRow.agent_url, ServerRow.agent_token_enc).where(ServerRow.name == server_name)
     ).first()
     return (None, None) if row is None else (row.agent_url, row.agent_token_enc)
+
+
+def server_names(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
+    """{server_id: name} of ``server_ids``, in one query."""
+    query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(list(server_ids)))
+    return {server_id: name for server_id, name in session.execute(query)}
+
+
+def cluster_row_named(session: Session, name: str) -> ClusterRow | None:
+    """The row of the cluster named ``name``, to change it in this session."""
+    return session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+
+
+def server_row_named(session: Session, name: str) -> ServerRow | None:
+    """The row of the server named ``name``, to change it in this session."""
+    return session.scalar(select(ServerRow).where(ServerRow.name == name))

@@ -312,3 +312,31 @@ def workloads_on_server(
             WorkloadRow.id.in_(on_server), WorkloadRow.status.in_(list(statuses))
         )
     ).all()
+
+
+_INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
+
+
+def insert_allocations(session: Session, allocations: Sequence[Mapping[str, Any]]) -> None:
+    """Insert allocation rows, one Core ``executemany`` on the session's connection (the
+    admission batch's hot path: no ORM unit of work)."""
+    session.connection().execute(_INSERT_ALLOCATIONS, list(allocations))
+
+
+def image_and_ports(session: Session, workload_id: str) -> tuple[str, list[int]]:
+    """The workload's image and its published container ports."""
+    image, ports = session.execute(
+        select(WorkloadRow.image, WorkloadRow.ports).where(WorkloadRow.id == workload_id)
+    ).one()
+    return image, ports
+
+
+def latest_transitions(
+    session: Session, workload_id: str, limit: int
+) -> list[tuple[datetime, str, str | None]]:
+    """(at, to_status, reason) of the workload's ``limit`` latest events, newest first."""
+    e = WorkloadEventRow
+    rows = session.scalars(
+        select(e).where(e.workload_id == workload_id).order_by(e.id.desc()).limit(limit)
+    ).all()
+    return [(as_utc(row.at), row.to_status, row.reason) for row in rows]
