@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gpuyard.auth.passwords import hash_password
@@ -15,7 +14,7 @@ from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit
 from gpuyard.settings import Settings
-from gpuyard.store import identity
+from gpuyard.store import fleet, identity
 from gpuyard.store.database import Database
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.migrate import upgrade_to_head
@@ -84,7 +83,7 @@ def ensure_demo_cluster(ctx: ServiceContext) -> bool:
 
 def _create_demo_cluster(ctx: ServiceContext) -> bool:
     with ctx.db.write() as session:
-        if session.scalar(select(ClusterRow.id).where(ClusterRow.name == DEMO_CLUSTER)):
+        if fleet.cluster_name_taken(session, DEMO_CLUSTER):
             return False
         now = ctx.now()
         cluster = ClusterRow(name=DEMO_CLUSTER, kind="simulated", created_at=now)

@@ -7,11 +7,12 @@ Functions take the caller's Session and never commit.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.fleet_records import Cluster, Gpu, Server
@@ -198,3 +199,78 @@ def server_names_and_hosts(
         ServerRow.id.in_(list(server_ids))
     )
     return [(i, n, u) for i, n, u in session.execute(query)]
+
+
+def server_names_and_kinds(
+    session: Session, server_ids: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """{server_id: (name, cluster kind)} of ``server_ids``, in one query."""
+    query = (
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ServerRow.id.in_(list(server_ids)))
+    )
+    return {server_id: (name, kind) for server_id, name, kind in session.execute(query)}
+
+
+def servers_of_kinds(
+    session: Session, kinds: Iterable[str], statuses: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """{server_id: (name, cluster kind)} of the servers in ``statuses`` whose cluster is of
+    one of ``kinds``."""
+    kinds = list(kinds)
+    if not kinds:
+        return {}
+    query = (
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ClusterRow.kind.in_(kinds), ServerRow.status.in_(list(statuses)))
+    )
+    return {server_id: (name, kind) for server_id, name, kind in session.execute(query)}
+
+
+def gpu_uuids(session: Session, server_ids: Iterable[str]) -> dict[str, dict[int, str]]:
+    """{server_id: {gpu index: uuid}} of ``server_ids`` (a server without GPUs: absent)."""
+    g = ServerGpuRow
+    uuids: dict[str, dict[int, str]] = defaultdict(dict)
+    query = select(g.server_id, g.gpu_index, g.uuid).where(g.server_id.in_(list(server_ids)))
+    for server_id, index, uuid in session.execute(query):
+        uuids[server_id][index] = uuid
+    return dict(uuids)
+
+
+def set_gpu_utilization(
+    session: Session, server_id: str, gpu_index: int, pct: float | None
+) -> None:
+    """Record the utilization the server's agent reported for one GPU."""
+    g = ServerGpuRow
+    session.execute(
+        update(g)
+        .where(g.server_id == server_id, g.gpu_index == gpu_index)
+        .values(utilization_pct=pct)
+    )
+
+
+def agent_credentials(session: Session, server_name: str) -> tuple[str | None, str | None]:
+    """(agent_url, agent_token_enc) of the server named ``server_name``; (None, None) when
+    there is no such server."""
+    row = session.execute(
+        select(ServerRow.agent_url, ServerRow.agent_token_enc).where(ServerRow.name == server_name)
+    ).first()
+    return (None, None) if row is None else (row.agent_url, row.agent_token_enc)
+
+
+def server_names(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
+    """{server_id: name} of ``server_ids``, in one query."""
+    query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(list(server_ids)))
+    return {server_id: name for server_id, name in session.execute(query)}
+
+
+def cluster_row_named(session: Session, name: str) -> ClusterRow | None:
+    """The row of the cluster named ``name``, to change it in this session."""
+    return session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+
+
+def server_row_named(session: Session, name: str) -> ServerRow | None:
+    """The row of the server named ``name``, to change it in this session."""
+    return session.scalar(select(ServerRow).where(ServerRow.name == name))

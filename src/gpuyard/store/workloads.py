@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, insert, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.runtime_tables import PortAllocationRow
 from gpuyard.store.workload_tables import (
@@ -227,3 +228,115 @@ def host_ports(session: Session, allocation_ids: Iterable[str]) -> dict[str, dic
     for allocation_id, container_port, host_port in session.execute(query):
         found[allocation_id][container_port] = host_port
     return dict(found)
+
+
+# --- what the lifecycle loop changes by time ----------------------------------------------
+
+
+def requeue_due(session: Session, now: datetime) -> list[tuple[str, int]]:
+    """(id, version) of the preempted workloads whose backoff has passed at ``now``."""
+    query = select(WorkloadRow.id, WorkloadRow.version).where(
+        WorkloadRow.status == WorkloadStatus.PREEMPTED.value,
+        WorkloadRow.requeue_at <= now,
+    )
+    return [(workload_id, version) for workload_id, version in session.execute(query)]
+
+
+def timed_running(
+    session: Session, container_kinds: Collection[str]
+) -> Sequence[tuple[str, int, datetime | None, float | None]]:
+    """(id, version, started_at, duration_s) of the running workloads with a duration and
+    no replica on a server whose cluster is of one of ``container_kinds``."""
+    on_containers = (
+        select(AllocationRow.workload_id)
+        .join(ServerRow, ServerRow.id == AllocationRow.server_id)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ClusterRow.kind.in_(list(container_kinds)))
+    )
+    query = select(
+        WorkloadRow.id, WorkloadRow.version, WorkloadRow.started_at, WorkloadRow.duration_s
+    ).where(
+        WorkloadRow.status == WorkloadStatus.RUNNING.value,
+        WorkloadRow.duration_s.is_not(None),
+        WorkloadRow.id.not_in(on_containers),
+    )
+    return [(i, v, s, d) for i, v, s, d in session.execute(query)]
+
+
+def workload_versions(session: Session, workload_ids: Iterable[str]) -> dict[str, int]:
+    """{id: version} of the workloads ``workload_ids`` that exist."""
+    query = select(WorkloadRow.id, WorkloadRow.version).where(
+        WorkloadRow.id.in_(list(workload_ids))
+    )
+    return {workload_id: version for workload_id, version in session.execute(query)}
+
+
+def lock_allocations_of(session: Session, workload_ids: Collection[str]) -> Sequence[Any]:
+    """The allocations of ``workload_ids``, locked (FOR UPDATE) for their release, as rows
+    of (id, server_id, cpu_milli, ram_mib, storage_mib, gpu_milli, gpu_allocation,
+    container_id)."""
+    if not workload_ids:
+        return []
+    a = AllocationRow
+    query = (
+        select(
+            a.id,
+            a.server_id,
+            a.cpu_milli,
+            a.ram_mib,
+            a.storage_mib,
+            a.gpu_milli,
+            a.gpu_allocation,
+            a.container_id,
+        )
+        .where(a.workload_id.in_(list(workload_ids)))
+        .with_for_update()
+    )
+    return session.execute(query).all()
+
+
+def delete_allocations(session: Session, allocation_ids: Collection[str]) -> None:
+    """Delete the allocations ``allocation_ids`` (their reservations already released)."""
+    if allocation_ids:
+        session.execute(delete(AllocationRow).where(AllocationRow.id.in_(list(allocation_ids))))
+
+
+def workloads_on_server(
+    session: Session, server_id: str, statuses: Collection[str]
+) -> Sequence[WorkloadRow]:
+    """The workloads in ``statuses`` with a replica on ``server_id``, to change them."""
+    # IN, not DISTINCT over a join: PostgreSQL cannot compare the json columns.
+    on_server = select(AllocationRow.workload_id).where(AllocationRow.server_id == server_id)
+    return session.scalars(
+        select(WorkloadRow).where(
+            WorkloadRow.id.in_(on_server), WorkloadRow.status.in_(list(statuses))
+        )
+    ).all()
+
+
+_INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
+
+
+def insert_allocations(session: Session, allocations: Sequence[Mapping[str, Any]]) -> None:
+    """Insert allocation rows, one Core ``executemany`` on the session's connection (the
+    admission batch's hot path: no ORM unit of work)."""
+    session.connection().execute(_INSERT_ALLOCATIONS, list(allocations))
+
+
+def image_and_ports(session: Session, workload_id: str) -> tuple[str, list[int]]:
+    """The workload's image and its published container ports."""
+    image, ports = session.execute(
+        select(WorkloadRow.image, WorkloadRow.ports).where(WorkloadRow.id == workload_id)
+    ).one()
+    return image, ports
+
+
+def latest_transitions(
+    session: Session, workload_id: str, limit: int
+) -> list[tuple[datetime, str, str | None]]:
+    """(at, to_status, reason) of the workload's ``limit`` latest events, newest first."""
+    e = WorkloadEventRow
+    rows = session.scalars(
+        select(e).where(e.workload_id == workload_id).order_by(e.id.desc()).limit(limit)
+    ).all()
+    return [(as_utc(row.at), row.to_status, row.reason) for row in rows]

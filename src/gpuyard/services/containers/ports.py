@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gpuyard.store import containers as container_store
 from gpuyard.store.reservations import ReservationConflict
-from gpuyard.store.runtime_tables import PortAllocationRow
 
 PortRange = tuple[int, int]
 #: Attempts per port before giving up on a range that others keep winning.
@@ -57,15 +55,8 @@ def allocate_ports(
     """Take one host port per container port; returns {container_port: host_port}.
 
     Raises ReservationConflict when the range has no free port left."""
-    taken = set(
-        session.scalars(
-            select(PortAllocationRow.host_port).where(
-                PortAllocationRow.server_id == server_id,
-                PortAllocationRow.host_port.between(*port_range),
-            )
-        )
-    )
     first, last = port_range
+    taken = container_store.taken_host_ports(session, server_id, first, last)
     candidates = (p for p in range(first, last + 1) if p not in taken)
     chosen: dict[int, int] = {}
     for container_port in container_ports:
@@ -73,17 +64,15 @@ def allocate_ports(
             host_port = next(candidates, None)
             if host_port is None:
                 raise PortsExhausted(f"no free host port in {first}-{last}")
-            row = {
-                "server_id": server_id,
-                "host_port": host_port,
-                "allocation_id": allocation_id,
-                "workload_id": workload_id,
-                "container_port": container_port,
-            }
-            try:
-                with session.begin_nested():
-                    session.execute(insert(PortAllocationRow), [row])
-            except IntegrityError:
+            taken_now = container_store.take_host_port(
+                session,
+                server_id=server_id,
+                host_port=host_port,
+                allocation_id=allocation_id,
+                workload_id=workload_id,
+                container_port=container_port,
+            )
+            if not taken_now:
                 continue  # someone else took it since we looked: try the next one
             chosen[container_port] = host_port
             break

@@ -26,7 +26,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -53,8 +52,8 @@ from gpuyard.services.loops.item_failures import (
 )
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.workloads.transitions import transition_workload
+from gpuyard.store import containers as container_store
 from gpuyard.store.base import as_utc
-from gpuyard.store.runtime_tables import ContainerTeardownRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
@@ -153,21 +152,11 @@ def _give_up(ctx: ServiceContext, workload_id: str, exc: Exception, what: str) -
 
 def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
     with ctx.db.read() as session:
-        allocations = session.scalars(
-            select(AllocationRow)
-            .join(WorkloadRow, WorkloadRow.id == AllocationRow.workload_id)
-            .where(AllocationRow.server_id == server_id, WorkloadRow.status.in_(_HOLDING))
-        ).all()
+        allocations = container_store.allocations_on(session, server_id, _HOLDING)
         with_container = [a for a in allocations if a.container_id]
         unbuildable: list[tuple[AllocationRow, Exception]] = []
         jobs = load_replica_jobs(session, with_container, unbuildable) if with_container else []
-        tearing_down = set(
-            session.scalars(
-                select(ContainerTeardownRow.handle).where(
-                    ContainerTeardownRow.server_id == server_id
-                )
-            )
-        )
+        tearing_down = container_store.teardown_handles(session, server_id)
         starting = {(a.workload_id, a.replica) for a in allocations if not a.container_id}
     return _Recorded(jobs, starting, tearing_down, unbuildable)
 

@@ -7,17 +7,15 @@ same record); both call the runtime afterwards, outside the transaction.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpuyard.runtimes.base import ReplicaSpec
 from gpuyard.services.loops.item_failures import blames_item
-from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.runtime_tables import PortAllocationRow
+from gpuyard.store import fleet
+from gpuyard.store import workloads as workload_store
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
@@ -74,32 +72,17 @@ def load_replica_jobs(
     error, and the others are built; without it, the error is raised."""
     allocations = list(allocations)
     server_ids = {a.server_id for a in allocations}
-    names: dict[str, str] = {}
-    kinds: dict[str, str] = {}
-    for server_id, name, kind in session.execute(
-        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
-        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
-        .where(ServerRow.id.in_(server_ids))
-    ):
-        names[server_id], kinds[server_id] = name, kind
-    uuids: dict[str, dict[int, str]] = defaultdict(dict)
-    g = ServerGpuRow
-    for server_id, index, uuid in session.execute(
-        select(g.server_id, g.gpu_index, g.uuid).where(g.server_id.in_(server_ids))
-    ):
-        uuids[server_id][index] = uuid
-    ports: dict[str, dict[int, int]] = defaultdict(dict)
-    p = PortAllocationRow
-    for allocation_id, container_port, host_port in session.execute(
-        select(p.allocation_id, p.container_port, p.host_port).where(
-            p.allocation_id.in_([a.id for a in allocations])
-        )
-    ):
-        ports[allocation_id][container_port] = host_port
+    names_and_kinds = fleet.server_names_and_kinds(session, server_ids)
+    names = {server_id: name for server_id, (name, _kind) in names_and_kinds.items()}
+    kinds = {server_id: kind for server_id, (_name, kind) in names_and_kinds.items()}
+    uuids = fleet.gpu_uuids(session, server_ids)
+    ports = workload_store.host_ports(session, [a.id for a in allocations])
     jobs = []
     for a in allocations:
         try:
-            spec = spec_for(a.workload, a, names[a.server_id], uuids[a.server_id], ports[a.id])
+            spec = spec_for(
+                a.workload, a, names[a.server_id], uuids.get(a.server_id, {}), ports.get(a.id, {})
+            )
         except Exception as exc:
             if unbuildable is None or not blames_item(exc):
                 raise
@@ -132,14 +115,7 @@ def servers_of_kinds(
 ) -> dict[str, RuntimeServer]:
     """{id: server} of the servers in ``statuses`` whose cluster is of one of ``kinds``
     (from ``ctx.runtimes.kinds_where(...)``)."""
-    kinds = list(kinds)
-    if not kinds:
-        return {}
-    query = (
-        select(ServerRow.id, ServerRow.name, ClusterRow.kind)
-        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
-        .where(ClusterRow.kind.in_(kinds), ServerRow.status.in_(list(statuses)))
-    )
     return {
-        server_id: RuntimeServer(name, kind) for server_id, name, kind in session.execute(query)
+        server_id: RuntimeServer(name, kind)
+        for server_id, (name, kind) in fleet.servers_of_kinds(session, kinds, statuses).items()
     }

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,7 +41,7 @@ from gpuyard.services.loops.item_failures import (
 )
 from gpuyard.services.scheduling.allocations import record_teardown, release_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
-from gpuyard.store.runtime_tables import ContainerTeardownRow
+from gpuyard.store import containers as container_store
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
@@ -98,23 +97,13 @@ def _replicas_to_start(
         servers = servers_of_kinds(session, kinds, ["online", "draining"])
         if not servers:
             return []
-        allocations = session.scalars(
-            select(AllocationRow)
-            .join(WorkloadRow, WorkloadRow.id == AllocationRow.workload_id)
-            .where(
-                AllocationRow.server_id.in_(list(servers)),
-                AllocationRow.container_id.is_(None),
-                WorkloadRow.status.in_(_HOLDING),
-            )
-            .limit(BATCH)
-        ).all()
+        allocations = container_store.allocations_without_container(
+            session, servers, _HOLDING, BATCH
+        )
         # A workload whose old container on that server still waits for teardown would be
         # handed that container back (the agent's create is idempotent per workload and
         # replica): start it once the cleanup loop has removed the old one.
-        query = select(ContainerTeardownRow.server_id, ContainerTeardownRow.workload_id)
-        tearing_down = {
-            (server_id, workload_id) for server_id, workload_id in session.execute(query)
-        }
+        tearing_down = container_store.teardown_pairs(session)
         ready = [a for a in allocations if (a.server_id, a.workload_id) not in tearing_down]
         return load_replica_jobs(session, ready, unbuildable) if ready else []
 
@@ -128,16 +117,9 @@ def record_started(
     now = ctx.now()
     try:
         with ctx.db.write() as session:
-            a = AllocationRow
-            guard = (
-                a.container_id.is_(None)
-                if job.container_id is None
-                else (a.container_id == job.container_id)
-            )
-            result = session.execute(
-                update(a).where(a.id == job.allocation_id, guard).values(container_id=handle)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not container_store.set_container(
+                session, job.allocation_id, job.container_id, handle
+            ):
                 if session.get(AllocationRow, job.allocation_id) is None:
                     record_teardown(session, handle, job.server_id, job.workload_id, "released")
                 return 0

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.errors import NotFound
@@ -28,8 +27,7 @@ from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.services.batches import write_batch_or_each
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import blames_item, read_isolating, report_item_failure
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
-from gpuyard.store.runtime_tables import ContainerTeardownRow
+from gpuyard.store import containers as container_store
 
 log = get_logger(__name__)
 _LOOP = "cleanup"
@@ -53,18 +51,8 @@ class _Teardown:
 def run_teardowns(ctx: ServiceContext) -> int:
     """One tick: returns how many containers are gone for good."""
     now = ctx.now()
-    t = ContainerTeardownRow
     with ctx.db.read() as session:
-        rows, unreadable = read_isolating(
-            session,
-            select(t.id, t.handle, t.grace_s, t.attempts, ClusterRow.kind)
-            .outerjoin(ServerRow, ServerRow.id == t.server_id)
-            .outerjoin(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
-            .where(t.next_attempt_at <= now)
-            .order_by(t.next_attempt_at)
-            .limit(BATCH),
-            t.id,
-        )
+        rows, unreadable = container_store.due_teardowns(session, now, BATCH, read_isolating)
         due = [_Teardown(r.id, r.handle, _grace(ctx, r.grace_s), r.attempts, r.kind) for r in rows]
     if unreadable:
         _put_off(ctx, unreadable, now)
@@ -101,26 +89,22 @@ def _put_off(ctx: ServiceContext, unreadable: dict[str, Exception], now: datetim
     for teardown_id, exc in unreadable.items():
         report_item_failure(_LOOP, f"teardown {teardown_id}", exc, "row not readable")
     later = now + timedelta(seconds=_BACKOFF_MAX_S)
-    t = ContainerTeardownRow
     with ctx.db.write() as session:
-        session.execute(update(t).where(t.id.in_(list(unreadable))).values(next_attempt_at=later))
+        container_store.postpone_teardowns(session, unreadable, later)
 
 
 def _record_outcome(session: Session, item: _Teardown, error: str | None, now: datetime) -> None:
     """Done: forget it. Failed: retry later, 5 s doubling to 5 min."""
-    t = ContainerTeardownRow
     if error is None:
-        session.execute(delete(t).where(t.id == item.id))
+        container_store.forget_teardown(session, item.id)
         return
     delay = _BACKOFF_S * 2 ** min(item.attempts, 16)  # 2 ** attempts overflows a float
-    session.execute(
-        update(t)
-        .where(t.id == item.id)
-        .values(
-            attempts=min(item.attempts, _MAX_ATTEMPTS) + 1,
-            last_error=renderable(error[:2000]),  # agent text: NUL and lone surrogates out
-            next_attempt_at=now + timedelta(seconds=min(delay, _BACKOFF_MAX_S)),
-        )
+    container_store.retry_teardown(
+        session,
+        item.id,
+        attempts=min(item.attempts, _MAX_ATTEMPTS) + 1,
+        last_error=renderable(error[:2000]),  # agent text: NUL and lone surrogates out
+        at=now + timedelta(seconds=min(delay, _BACKOFF_MAX_S)),
     )
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.domain.errors import NotFound
 from gpuyard.runtimes.docker import AgentClient, AgentUnreachable
+from gpuyard.store import fleet
 from gpuyard.store.database import Database
-from gpuyard.store.fleet_tables import ServerRow
 
 
 @dataclass(frozen=True)
@@ -39,28 +37,24 @@ class AgentPool:
     def client_for(self, server_name: str) -> AgentClient:
         """The client of ``server_name``'s agent (NotFound when it has none)."""
         with self._db.read() as session:
-            row = session.execute(
-                select(ServerRow.agent_url, ServerRow.agent_token_enc).where(
-                    ServerRow.name == server_name
-                )
-            ).first()
-        if row is None or not row.agent_url or not row.agent_token_enc:
+            agent_url, token_enc = fleet.agent_credentials(session, server_name)
+        if not agent_url or not token_enc:
             raise NotFound.for_object("docker server", server_name)
         with self._lock:
             entry = self._clients.get(server_name)
-            if entry and entry.url == row.agent_url and entry.token_enc == row.agent_token_enc:
+            if entry and entry.url == agent_url and entry.token_enc == token_enc:
                 return entry.client
             if entry:
                 entry.client.close()
             try:
-                token = self._box.decrypt(row.agent_token_enc)
-                client = AgentClient(row.agent_url, token)
+                token = self._box.decrypt(token_enc)
+                client = AgentClient(agent_url, token)
             except Exception as exc:  # a token no key opens, a URL httpx refuses
                 # The server's fault, not its workloads': the loops treat it as an agent
                 # that does not answer (health counts misses, the starter waits).
                 cause = RuntimeError(f"no client can be built from its record: {exc!r}")
-                raise AgentUnreachable(row.agent_url, cause) from exc
-            self._clients[server_name] = _Entry(row.agent_url, row.agent_token_enc, client)
+                raise AgentUnreachable(agent_url, cause) from exc
+            self._clients[server_name] = _Entry(agent_url, token_enc, client)
             return client
 
     def close(self) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gpuyard.agent.models import Inventory
@@ -40,8 +39,9 @@ from gpuyard.services.loops.item_failures import (
 )
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.workloads.transitions import transition_workload
-from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store import fleet
+from gpuyard.store import workloads as workload_store
+from gpuyard.store.fleet_tables import ServerRow
 
 log = get_logger(__name__)
 _LOOP = "health"
@@ -140,13 +140,8 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
 
 
 def _refresh_utilization(session: Session, server_id: str, inventory: Inventory) -> None:
-    g = ServerGpuRow
     for gpu in inventory.gpus:
-        session.execute(
-            update(g)
-            .where(g.server_id == server_id, g.gpu_index == gpu.index)
-            .values(utilization_pct=gpu.utilization_gpu_pct)
-        )
+        fleet.set_gpu_utilization(session, server_id, gpu.index, gpu.utilization_gpu_pct)
 
 
 def _requeue_workloads_of(
@@ -154,14 +149,8 @@ def _requeue_workloads_of(
 ) -> list[str]:
     """Its workloads go lost, give back every reservation, and return to the queue; those
     that cannot go to ``stuck``, with the error."""
-    # IN, not DISTINCT over a join: PostgreSQL cannot compare the json columns.
-    on_server = select(AllocationRow.workload_id).where(AllocationRow.server_id == server.id)
-    workloads = session.scalars(
-        select(WorkloadRow).where(
-            WorkloadRow.id.in_(on_server),
-            WorkloadRow.status.in_([s.value for s in HOLDS_RESOURCES]),
-        )
-    ).all()
+    holding = [s.value for s in HOLDS_RESOURCES]
+    workloads = workload_store.workloads_on_server(session, server.id, holding)
     why = f"server {renderable(server.name)} offline ({server.missed_probes} missed probes)"
     requeued = []
     for workload in workloads:

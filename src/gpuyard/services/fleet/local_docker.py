@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
 from gpuyard.settings import Settings
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
+from gpuyard.store import fleet
+from gpuyard.store.fleet_tables import ClusterRow
 
 log = get_logger(__name__)
 LOCAL = "local"
@@ -93,13 +92,13 @@ def start_local_agent(settings: Settings) -> LocalAgent:
 def ensure_local_server(ctx: ServiceContext, agent: LocalAgent) -> None:
     """Register the `local` cluster and server, or point them at this run's agent."""
     with ctx.db.write() as session:
-        cluster = session.scalar(select(ClusterRow).where(ClusterRow.name == LOCAL))
+        cluster = fleet.cluster_row_named(session, LOCAL)
         if cluster is None:
             cluster = ClusterRow(name=LOCAL, kind=ClusterKind.DOCKER.value, created_at=ctx.now())
             session.add(cluster)
             session.flush()
         cluster_id = cluster.id
-        server = session.scalar(select(ServerRow).where(ServerRow.name == LOCAL))
+        server = fleet.server_row_named(session, LOCAL)
         if server is not None:
             server.agent_url = agent.url
             server.agent_token_enc = ctx.secret_box.encrypt(agent.token)

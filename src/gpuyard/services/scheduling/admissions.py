@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,15 +37,15 @@ from gpuyard.services.workloads.transitions import (
     StatusAdvances,
     transition_workload,
 )
+from gpuyard.store import fleet
+from gpuyard.store import workloads as workload_store
 from gpuyard.store.base import new_id
 from gpuyard.store.database import lost_lock_race
-from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.reservations import ReservationBatch, ReservationConflict, reserve_batch
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.workload_tables import WorkloadRow
 
 log = get_logger(__name__)
 
-_INSERT_ALLOCATIONS = insert(cast(Table, AllocationRow.__table__))
 #: What applying a decision may raise when another writer moved first; which of them
 #: really mean that, :func:`went_stale` tells.
 MAYBE_STALE = (ReservationConflict, StaleWorkload, StaleDataError, DBAPIError)
@@ -129,7 +128,7 @@ class _AdmissionWrites:
 
     def write(self, session: Session) -> None:
         reserve_batch(session, self.reservations)
-        session.connection().execute(_INSERT_ALLOCATIONS, self.allocations)
+        workload_store.insert_allocations(session, self.allocations)
         self.workloads.write(session)
 
 
@@ -213,9 +212,7 @@ def _retry_alone(exc: Exception) -> bool:
 
 
 def _server_names(session: Session, admissions: list[Admission]) -> dict[str, str]:
-    ids = {a.server_id for adm in admissions for a in adm.assignments}
-    query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(ids))
-    return {server_id: name for server_id, name in session.execute(query)}
+    return fleet.server_names(session, {a.server_id for adm in admissions for a in adm.assignments})
 
 
 def _reserve_and_start(
@@ -239,9 +236,7 @@ def _allocate_host_ports(
     session: Session, workload_id: str, rows: list[dict[str, Any]], placement: _Placement
 ) -> None:
     """Host ports for the docker replicas of one admission (one query for the workload)."""
-    image, ports = session.execute(
-        select(WorkloadRow.image, WorkloadRow.ports).where(WorkloadRow.id == workload_id)
-    ).one()
+    image, ports = workload_store.image_and_ports(session, workload_id)
     if not ports:
         return
     for row in rows:

@@ -22,8 +22,7 @@ from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, ser
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
-from gpuyard.store.fleet import fresh_server_row, server_row
-from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.fleet import cluster_kind, fresh_server_row, server_row
 from gpuyard.store.reservations import (
     ReservationConflict,
     release_resources,
@@ -114,8 +113,8 @@ def _resize_reservations(
     for allocation in list(row.allocations):
         server = server_row(session, allocation.server_id)
         name = server.name if server else allocation.server_id
-        cluster = session.get(ClusterRow, server.cluster_id) if server else None
-        if allocation.container_id is not None or (cluster and cluster.kind in container_kinds):
+        kind = cluster_kind(session, server.cluster_id) if server else None
+        if allocation.container_id is not None or (kind is not None and kind in container_kinds):
             why = f"containers on {name} are recreated with the new size"
             break
         if not _resize_one(session, row, allocation, new):

@@ -23,7 +23,7 @@ from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.uploads import SpooledUpload
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
+from gpuyard.store.fleet import cluster_kind, server_row
 
 __all__ = [
     "ExecTarget",
@@ -61,13 +61,13 @@ def container_placement(
         allocation = next((a for a in row.allocations if a.replica == replica), None)
         if allocation is None:
             return None
-        server = session.get(ServerRow, allocation.server_id)
-        cluster = session.get(ClusterRow, server.cluster_id) if server else None
-        if server is None or cluster is None:
+        server = server_row(session, allocation.server_id)
+        kind = cluster_kind(session, server.cluster_id) if server else None
+        if server is None or kind is None:
             return None
-        if cluster.kind not in ctx.runtimes.kinds_where(runs_containers):
+        if kind not in ctx.runtimes.kinds_where(runs_containers):
             return None
-        return Placement(row.id, server.name, cluster.kind, allocation.container_id)
+        return Placement(row.id, server.name, kind, allocation.container_id)
 
 
 def _require(placement: Placement | None, what: str) -> Placement:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -30,10 +29,10 @@ from gpuyard.services.workloads.transitions import (
     StatusAdvances,
     transition_workload,
 )
+from gpuyard.store import workloads as workload_store
 from gpuyard.store.base import as_utc
-from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.reservations import ReservationBatch, release_batch
-from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+from gpuyard.store.workload_tables import WorkloadRow
 
 log = get_logger(__name__)
 
@@ -73,30 +72,11 @@ def advance_lifecycles(ctx: ServiceContext) -> int:
     with ctx.db.read() as session:
         due = [
             _Due(workload_id, version, WorkloadStatus.PREEMPTED)
-            for workload_id, version in session.execute(
-                select(WorkloadRow.id, WorkloadRow.version).where(
-                    WorkloadRow.status == WorkloadStatus.PREEMPTED.value,
-                    WorkloadRow.requeue_at <= now,
-                )
-            )
+            for workload_id, version in workload_store.requeue_due(session, now)
         ]
         # duration_s is virtual time for instant runtimes only: a workload with any
         # replica on a server that runs containers runs for as long as its container does.
-        on_containers = (
-            select(AllocationRow.workload_id)
-            .join(ServerRow, ServerRow.id == AllocationRow.server_id)
-            .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
-            .where(ClusterRow.kind.in_(ctx.runtimes.kinds_where(runs_containers)))
-        )
-        timed = session.execute(
-            select(
-                WorkloadRow.id, WorkloadRow.version, WorkloadRow.started_at, WorkloadRow.duration_s
-            ).where(
-                WorkloadRow.status == WorkloadStatus.RUNNING.value,
-                WorkloadRow.duration_s.is_not(None),
-                WorkloadRow.id.not_in(on_containers),
-            )
-        ).all()
+        timed = workload_store.timed_running(session, ctx.runtimes.kinds_where(runs_containers))
     untimeable: list[tuple[str, Exception]] = []
     for workload_id, version, started_at, duration_s in timed:
         if started_at is None or duration_s is None:
@@ -180,9 +160,7 @@ def _one_by_one(exc: Exception) -> bool:
 
 def _unchanged(session: Session, batch: list[_Due]) -> list[_Due]:
     """The workloads of ``batch`` still at the version the tick read."""
-    ids = [due.workload_id for due in batch]
-    query = select(WorkloadRow.id, WorkloadRow.version).where(WorkloadRow.id.in_(ids))
-    current = {workload_id: version for workload_id, version in session.execute(query)}
+    current = workload_store.workload_versions(session, [due.workload_id for due in batch])
     return [due for due in batch if current.get(due.workload_id) == due.version]
 
 
@@ -202,17 +180,8 @@ def _change_together(session: Session, batch: list[_Due], now: datetime) -> None
             steps = [(WorkloadStatus.SUCCEEDED, _finished(due.duration_s))]
             finishing.append(due.workload_id)
         advances.add(due.workload_id, due.version, due.seen, steps, now)
-    a = AllocationRow
-    columns = (a.id, a.server_id, a.cpu_milli, a.ram_mib, a.storage_mib, a.gpu_milli)
-    allocations = (
-        session.execute(
-            select(*columns, a.gpu_allocation, a.container_id)
-            .where(a.workload_id.in_(finishing))
-            .with_for_update()  # as release_allocation: a container being recorded right now
-        ).all()
-        if finishing
-        else []
-    )
+    # Locked as release_allocation does: a container may be being recorded right now.
+    allocations = workload_store.lock_allocations_of(session, finishing)
     if any(row.container_id for row in allocations):
         raise _OneByOne("a replica has a container to tear down")
     reservations = ReservationBatch()
@@ -221,8 +190,7 @@ def _change_together(session: Session, batch: list[_Due], now: datetime) -> None
         reservations.add(row.server_id, resources, ((i, m) for i, m in row.gpu_allocation))
     release_batch(session, reservations)
     advances.write(session)  # the version checks: a workload changed elsewhere raises here
-    if allocations:
-        session.execute(delete(a).where(a.id.in_([row.id for row in allocations])))
+    workload_store.delete_allocations(session, [row.id for row in allocations])
 
 
 _REQUEUED = "back in the queue after preemption"

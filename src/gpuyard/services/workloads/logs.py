@@ -3,13 +3,10 @@ the runtime went through. Container runtimes stream real output (agent issue).""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from gpuyard.auth.caller import Caller
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.workloads.submission import load_workload
-from gpuyard.store.base import as_utc
-from gpuyard.store.workload_tables import WorkloadEventRow
+from gpuyard.store import workloads as workload_store
 
 
 def workload_log_lines(
@@ -17,14 +14,9 @@ def workload_log_lines(
 ) -> list[str]:
     with ctx.db.read() as session:
         row = load_workload(session, caller, workload_id)
-        events = session.scalars(
-            select(WorkloadEventRow)
-            .where(WorkloadEventRow.workload_id == row.id)
-            .order_by(WorkloadEventRow.id.desc())
-            .limit(tail)
-        ).all()
+        events = workload_store.latest_transitions(session, row.id, tail)
     lines = [
-        f"{as_utc(e.at).isoformat(timespec='seconds')} [{e.to_status}] {e.reason or ''}".rstrip()
-        for e in reversed(events)
+        f"{at.isoformat(timespec='seconds')} [{to_status}] {reason or ''}".rstrip()
+        for at, to_status, reason in reversed(events)
     ]
     return lines
