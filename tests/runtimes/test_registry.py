@@ -54,6 +54,18 @@ def test_kinds_are_found_by_property() -> None:
     assert registry.kinds_where(lambda r: r.starts_instantly) == ["simulated"]
 
 
+def test_runs_containers_is_its_own_flag() -> None:
+    """A runtime that starts asynchronously without loop-managed containers is not a
+    container runtime (the flag is not derived from ``starts_instantly``)."""
+
+    class Deferred(SimulatedRuntime):
+        starts_instantly = False
+
+    registry = RuntimeRegistry({"docker": DockerRuntime(no_agents), "deferred": Deferred()})
+
+    assert registry.kinds_where(runs_containers) == ["docker"]
+
+
 def test_a_kind_without_a_runtime_is_not_found() -> None:
     registry = default_registry(no_agents)
 

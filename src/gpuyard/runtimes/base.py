@@ -64,19 +64,23 @@ class RuntimeUnreachable(RuntimeFailure):
 class Runtime(Protocol):
     """Runs the replicas of the servers of one cluster kind.
 
-    A new runtime provides the two capability flags and every method below, and is
+    A new runtime provides the three capability flags and every method below, and is
     registered under its cluster kind in ``gpuyard.runtimes.registry.default_registry``;
     services need nothing else. Failures are ``RuntimeFailure`` (``RuntimeUnreachable``
     when the backend does not answer); a server the runtime does not know is
-    ``gpuyard.domain.errors.NotFound``. A runtime whose ``starts_instantly`` is True has no
+    ``gpuyard.domain.errors.NotFound``. A runtime whose ``runs_containers`` is False has no
     containers: the container methods may then raise ``RuntimeFailure`` (409).
     """
 
     #: True when start/stop take effect at once (no container to wait for), so the
-    #: scheduler may record ``running`` in the same transaction as the reservation. False:
-    #: the starter loop creates containers, the reconcile loop reads what they became, the
-    #: cleanup loop removes them, and a workload's ``duration_s`` is not virtual time.
+    #: scheduler may record ``running`` in the same transaction as the reservation.
     starts_instantly: bool
+    #: True when replicas are containers (or pods): the starter loop creates them, the
+    #: reconcile loop reads what they became, the cleanup loop removes them, host ports
+    #: are allocated, logs/exec/files reach them, and ``duration_s`` is not virtual time.
+    #: Its own flag, not ``not starts_instantly``: a runtime may start asynchronously
+    #: without containers the loops manage.
+    runs_containers: bool
     #: True when a server's capacity comes from the runtime's inventory (and the health
     #: loop probes it), False when it is declared at registration.
     reports_inventory: bool

@@ -303,6 +303,7 @@ class DockerRuntime:
     """Runs replicas as containers through the agent of each server."""
 
     starts_instantly = False
+    runs_containers = True
     reports_inventory = True
 
     def __init__(self, client_for: Callable[[str], AgentClient]) -> None:

@@ -23,7 +23,7 @@ from gpuyard.runtimes.simulated import SimulatedRuntime
 def runs_containers(runtime: Runtime) -> bool:
     """Whether the runtime's replicas are containers that loops start, reconcile and
     remove (for ``kinds_where``)."""
-    return not runtime.starts_instantly
+    return runtime.runs_containers
 
 
 def reports_inventory(runtime: Runtime) -> bool:

@@ -31,6 +31,7 @@ class NoContainer(RuntimeFailure):
 
 class SimulatedRuntime:
     starts_instantly = True
+    runs_containers = False
     reports_inventory = False
 
     def start(self, spec: ReplicaSpec) -> str:
