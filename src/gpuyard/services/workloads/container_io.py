@@ -97,6 +97,24 @@ def _no_agent(placement: Placement) -> Conflict:
     return Conflict(f"server {placement.server_name} has no agent")
 
 
+def _files_placement(
+    ctx: ServiceContext, caller: Caller, workload_id: str, permission: Permission
+) -> Placement:
+    return _require(container_placement(ctx, caller, workload_id, permission), "files")
+
+
+@contextmanager
+def _runtime_errors(placement: Placement) -> Iterator[None]:
+    """The runtime's failures as the caller's problems; a server it does not know is
+    "no agent"."""
+    try:
+        yield
+    except NotFound as exc:
+        raise _no_agent(placement) from exc
+    except RuntimeFailure as exc:
+        raise relay(exc) from exc
+
+
 @contextmanager
 def container_logs(
     ctx: ServiceContext, placement: Placement | None, tail: int, follow: bool
@@ -133,28 +151,16 @@ def list_files(
     ctx: ServiceContext, caller: Caller, workload_id: str, path: str
 ) -> WorkspaceListing:
     """One directory of the replica's workspace (workload.read on the workload)."""
-    placement = _require(
-        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
-    )
-    try:
+    placement = _files_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ)
+    with _runtime_errors(placement):
         return _runtime(ctx, placement).list_files(placement.server_name, workload_id, path)
-    except NotFound as exc:
-        raise _no_agent(placement) from exc
-    except RuntimeFailure as exc:
-        raise relay(exc) from exc
 
 
 def download_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> bytes:
     """One file of the replica's workspace (workload.read on the workload)."""
-    placement = _require(
-        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ), "files"
-    )
-    try:
+    placement = _files_placement(ctx, caller, workload_id, Permission.WORKLOAD_READ)
+    with _runtime_errors(placement):
         return _runtime(ctx, placement).download_file(placement.server_name, workload_id, path)
-    except NotFound as exc:
-        raise _no_agent(placement) from exc
-    except RuntimeFailure as exc:
-        raise relay(exc) from exc
 
 
 def upload_file(
@@ -165,27 +171,15 @@ def upload_file(
     content: bytes | SpooledUpload,
 ) -> WorkspaceFile:
     """Relay a file to the workload's runtime; ``content`` streams from a spooled file."""
-    placement = _require(
-        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
-    )
-    try:
+    placement = _files_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE)
+    with _runtime_errors(placement):
         size = content.size if isinstance(content, SpooledUpload) else None
         runtime = _runtime(ctx, placement)
         return runtime.upload_file(placement.server_name, workload_id, path, content, size)
-    except NotFound as exc:
-        raise _no_agent(placement) from exc
-    except RuntimeFailure as exc:
-        raise relay(exc) from exc
 
 
 def delete_file(ctx: ServiceContext, caller: Caller, workload_id: str, path: str) -> None:
     """Delete one file of the replica's workspace (workload.change on the workload)."""
-    placement = _require(
-        container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE), "files"
-    )
-    try:
+    placement = _files_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE)
+    with _runtime_errors(placement):
         _runtime(ctx, placement).delete_file(placement.server_name, workload_id, path)
-    except NotFound as exc:
-        raise _no_agent(placement) from exc
-    except RuntimeFailure as exc:
-        raise relay(exc) from exc
