@@ -23,7 +23,7 @@ from gpuyard.auth.permissions import (
 )
 from gpuyard.domain.errors import Forbidden, NotFound
 from gpuyard.domain.workload_records import Workload
-from gpuyard.store import identity
+from gpuyard.store import teams as team_store
 from gpuyard.store.workload_tables import WorkloadRow
 
 #: What a reader who may not see an env value gets in its place.
@@ -32,7 +32,7 @@ ENV_MASK = "********"
 
 def load_membership(session: Session, user_id: str) -> Membership:
     """The user's teams, as the permission policy takes them."""
-    roles = identity.team_roles(session, user_id)
+    roles = team_store.team_roles(session, user_id)
     return Membership(
         member_of=frozenset(r.team_id for r in roles),
         admin_of=frozenset(r.team_id for r in roles if r.is_team_admin),
@@ -88,7 +88,7 @@ def visible_workloads(caller: Caller) -> ColumnElement[bool]:
     if scope is Scope.OWN:
         return own
     if scope is Scope.OWN_OR_TEAM:
-        readable_teams = identity.team_ids_readable_by_members(caller.user_id)
+        readable_teams = team_store.team_ids_readable_by_members(caller.user_id)
         return or_(own, WorkloadRow.team_id.in_(readable_teams))
     return false()
 
@@ -99,7 +99,7 @@ def visible_teams(caller: Caller) -> ColumnElement[bool]:
     if scope is Scope.ANY:
         return true()
     if scope in (Scope.MEMBER, Scope.TEAM_ADMIN):
-        return identity.teams_of_member(caller.user_id, admin_only=scope is Scope.TEAM_ADMIN)
+        return team_store.teams_of_member(caller.user_id, admin_only=scope is Scope.TEAM_ADMIN)
     return false()
 
 

@@ -19,6 +19,8 @@ from gpuyard.services.identity.access import may
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.identity.users import add_user, valid_email
 from gpuyard.store import identity
+from gpuyard.store import invites as invite_store
+from gpuyard.store import teams as team_store
 
 _UNKNOWN_CODE = "unknown invite code"
 
@@ -40,7 +42,7 @@ def create_invite(
             if team_id is None:
                 raise Forbidden("only admins invite without a team; team admins name their team")
             raise InvalidInput.for_field("team_id", f"you are not an admin of team {team_id!r}")
-        if team_id is not None and identity.get_team(session, team_id) is None:
+        if team_id is not None and team_store.get_team(session, team_id) is None:
             raise InvalidInput.for_field("team_id", f"team {team_id!r} does not exist")
         # Granting a role above user is user management.
         if role is not Role.USER and not may(session, caller, Permission.USER_MANAGE, Target()):
@@ -50,7 +52,7 @@ def create_invite(
         code = new_invite_code()
         hours = ttl_hours if ttl_hours is not None else ctx.settings.invite_ttl_hours
         expires_at = now + timedelta(hours=hours)
-        invite = identity.insert_invite(
+        invite = invite_store.insert_invite(
             session,
             code_hash=digest(code),
             email=email,
@@ -94,7 +96,7 @@ def register(
     password_hash = hash_password(password)  # slow: outside the transaction
     try:
         with ctx.db.write() as session:
-            invite = identity.invite_by_code_hash(session, digest(invite_code))
+            invite = invite_store.invite_by_code_hash(session, digest(invite_code))
             if invite is None:
                 raise InvalidInput.for_field("invite_code", _UNKNOWN_CODE)
             if invite.used_at is not None:
@@ -110,16 +112,16 @@ def register(
                 raise InvalidInput.for_field("email", "this invite is for another email address")
             # Claim the code first: a concurrent registration with it waits on this row
             # (PostgreSQL) or on the write lock (SQLite), then finds it used.
-            if not identity.claim_invite(session, invite.id, now):
+            if not invite_store.claim_invite(session, invite.id, now):
                 raise InvalidInput.for_field("invite_code", "this invite code was already used")
             if username and identity.username_taken(session, username):
                 raise InvalidInput.for_field("username", f"{username!r} is taken")
             if identity.email_taken(session, email):  # under another form (an earlier version's)
                 raise Conflict(f"an account for {email} already exists")
             user = add_user(session, email, username, password_hash, invite.role, now)
-            identity.set_invite_used_by(session, invite.id, user.id)
+            invite_store.set_invite_used_by(session, invite.id, user.id)
             if invite.team_id is not None:
-                identity.add_member(session, invite.team_id, user.id)
+                team_store.add_member(session, invite.team_id, user.id)
             record_audit(
                 session,
                 AuditActor(user.id, email, ip),

@@ -8,7 +8,7 @@ transaction) or declines it; a team admin or an admin may cancel it. Only the in
 may answer: to anyone else an invitation does not exist (404). An expired invitation
 cannot be accepted (409) and is left out of every list.
 
-Every change to a team's members takes the team's row lock first (store.identity.lock_team),
+Every change to a team's members takes the team's row lock first (store.teams.lock_team),
 so invitations and memberships of one team never race each other.
 """
 
@@ -30,7 +30,7 @@ from gpuyard.domain.identity import (
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import check_object
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.store import identity
+from gpuyard.store import teams as team_store
 
 _KIND = "team invitation"
 
@@ -47,7 +47,7 @@ def invite(
     """Invite ``user_id`` into ``team_id`` (whose row the caller has locked), or renew the
     pending invitation: its expiry restarts and its is_team_admin is replaced."""
     expires_at = now + ttl
-    invitation, renewed = identity.put_team_invitation(
+    invitation, renewed = team_store.put_team_invitation(
         session,
         team_id=team_id,
         user_id=user_id,
@@ -78,7 +78,7 @@ def pending_of_teams(
     session: Session, team_ids: list[str], now: datetime
 ) -> dict[str, list[PendingInvitation]]:
     """Unexpired invitations per team, by the invited user's email."""
-    return identity.pending_invitations(session, team_ids, now)
+    return team_store.pending_invitations(session, team_ids, now)
 
 
 def list_my_invitations(
@@ -86,7 +86,7 @@ def list_my_invitations(
 ) -> tuple[list[MyInvitation], int]:
     """The caller's unexpired invitations, newest first."""
     with ctx.db.read() as session:
-        return identity.invitations_of_user(session, caller.user_id, ctx.now(), limit, offset)
+        return team_store.invitations_of_user(session, caller.user_id, ctx.now(), limit, offset)
 
 
 def _own_invitation(
@@ -94,7 +94,7 @@ def _own_invitation(
 ) -> TeamInvitation:
     """The invitation, if it is the caller's; NotFound otherwise (nobody else learns that
     it exists, admins included: an admin adds members directly instead)."""
-    found = identity.get_team_invitation(session, invitation_id, refresh=refresh)
+    found = team_store.get_team_invitation(session, invitation_id, refresh=refresh)
     if found is None or not allows(
         caller.role, caller.user_id, Permission.TEAM_JOIN, Target(owner_id=found.user_id)
     ):
@@ -107,7 +107,7 @@ def accept_invitation(ctx: ServiceContext, caller: Caller, invitation_id: str) -
     now = ctx.now()
     with ctx.db.write() as session:
         found = _own_invitation(session, caller, invitation_id)
-        team = identity.lock_team(session, found.team_id)
+        team = team_store.lock_team(session, found.team_id)
         # Read again under the team's lock: a team admin may have renewed or cancelled it.
         invitation = _own_invitation(session, caller, invitation_id, refresh=True)
         if team is None:  # pragma: no cover - the invitation goes with its team
@@ -119,7 +119,7 @@ def accept_invitation(ctx: ServiceContext, caller: Caller, invitation_id: str) -
                 f"{expires_at.isoformat(timespec='seconds')}; ask a team admin to invite you again"
             )
         # Made a member meanwhile by an admin: the higher of the two flags is kept.
-        is_team_admin = identity.join_team(
+        is_team_admin = team_store.join_team(
             session, team.id, caller.user_id, invitation.is_team_admin
         )
         details = {
@@ -128,7 +128,7 @@ def accept_invitation(ctx: ServiceContext, caller: Caller, invitation_id: str) -
             "is_team_admin": is_team_admin,
             "invited_by": invitation.invited_by,
         }
-        identity.delete_team_invitation(session, invitation.id)
+        team_store.delete_team_invitation(session, invitation.id)
         record_audit(
             session, AuditActor.of(caller), "team.invite_accepted", "team", team.id, now, details
         )
@@ -145,7 +145,7 @@ def decline_invitation(ctx: ServiceContext, caller: Caller, invitation_id: str) 
             "user_id": found.user_id,
             "invited_by": found.invited_by,
         }
-        identity.delete_team_invitation(session, found.id)
+        team_store.delete_team_invitation(session, found.id)
         record_audit(
             session,
             AuditActor.of(caller),
@@ -163,7 +163,7 @@ def cancel_invitation(
     """A team admin (or an admin) withdraws a pending invitation of their team."""
     now = ctx.now()
     with ctx.db.write() as session:
-        if identity.lock_team(session, team_id) is None:
+        if team_store.lock_team(session, team_id) is None:
             raise NotFound.for_object("team", team_id)
         check_object(
             session,
@@ -174,11 +174,11 @@ def cancel_invitation(
             kind="team",
             object_id=team_id,
         )
-        found = identity.get_team_invitation(session, invitation_id)
+        found = team_store.get_team_invitation(session, invitation_id)
         if found is None or found.team_id != team_id:
             raise NotFound.for_object(_KIND, invitation_id)
         details = {"invitation_id": found.id, "user_id": found.user_id}
-        identity.delete_team_invitation(session, found.id)
+        team_store.delete_team_invitation(session, found.id)
         record_audit(
             session, AuditActor.of(caller), "team.invite_cancelled", "team", team_id, now, details
         )

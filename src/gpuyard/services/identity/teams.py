@@ -22,6 +22,7 @@ from gpuyard.services.identity import team_invitations
 from gpuyard.services.identity.access import check_object, may, membership_for, visible_teams
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.store import identity
+from gpuyard.store import teams as team_store
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,11 @@ def _set_members(
     if may(session, caller, Permission.TEAM_ADD_MEMBER, Target(team_id=team_id)):
         joined, invited = members, []
     else:
-        current = identity.member_ids(session, team_id)
+        current = team_store.member_ids(session, team_id)
         joined = [m for m in members if m.user_id in current]
         invited = [m for m in members if m.user_id not in current]
-    identity.replace_members(session, team_id, [(m.user_id, m.is_team_admin) for m in joined])
-    identity.drop_team_invitations(session, team_id, [m.user_id for m in joined])
+    team_store.replace_members(session, team_id, [(m.user_id, m.is_team_admin) for m in joined])
+    team_store.drop_team_invitations(session, team_id, [m.user_id for m in joined])
     for m in invited:
         team_invitations.invite(
             session, caller, team_id, m.user_id, m.is_team_admin, now, invitation_ttl
@@ -127,7 +128,7 @@ def list_teams(
 ) -> tuple[list[TeamView], int]:
     """The teams the caller may read, by name, with the total count."""
     with ctx.db.read() as session:
-        teams, count = identity.list_teams(session, visible_teams(caller), limit, offset)
+        teams, count = team_store.list_teams(session, visible_teams(caller), limit, offset)
         return _views(session, caller, teams, ctx.now()), count
 
 
@@ -140,7 +141,7 @@ def get_team(ctx: ServiceContext, caller: Caller, team_id: str) -> TeamView:
 
 def _views(session: Session, caller: Caller, teams: list[Team], now: datetime) -> list[TeamView]:
     """Teams with their members, and their pending invitations where the caller manages."""
-    members = identity.members_of(session, [t.id for t in teams])
+    members = team_store.members_of(session, [t.id for t in teams])
     mine = membership_for(session, caller, Permission.TEAM_MANAGE)
     managed = [
         t.id
@@ -154,7 +155,7 @@ def _views(session: Session, caller: Caller, teams: list[Team], now: datetime) -
 def _load_team(
     session: Session, caller: Caller, team_id: str, permission: Permission, *, lock: bool = False
 ) -> Team:
-    team = identity.lock_team(session, team_id) if lock else identity.get_team(session, team_id)
+    team = team_store.lock_team(session, team_id) if lock else team_store.get_team(session, team_id)
     if team is None:
         raise NotFound.for_object("team", team_id)
     check_object(
@@ -174,9 +175,9 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
     cpu, ram, gpu = _quota_units(spec.quota)
     now = ctx.now()
     with ctx.db.write() as session:
-        if identity.team_name_taken(session, spec.name):
+        if team_store.team_name_taken(session, spec.name):
             raise Conflict(f"a team named {spec.name!r} already exists")
-        team = identity.insert_team(
+        team = team_store.insert_team(
             session,
             name=spec.name,
             quota_cpu_milli=cpu,
@@ -206,18 +207,18 @@ def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: Team
             if not may(session, caller, Permission.TEAM_SET_QUOTA, Target(team_id=team.id)):
                 raise Forbidden("only admins change a team's quota")
             cpu, ram, gpu = _quota_units(changes.quota)
-            identity.change_team(
+            team_store.change_team(
                 session, team.id, quota_cpu_milli=cpu, quota_ram_mib=ram, quota_gpu_milli=gpu
             )
             details["quota"] = _quota_details(changes.quota)
         if changes.name is not None and changes.name != team.name:
-            if identity.team_name_taken(session, changes.name, other_than=team.id):
+            if team_store.team_name_taken(session, changes.name, other_than=team.id):
                 raise Conflict(f"a team named {changes.name!r} already exists")
             details["name"] = changes.name
-            identity.change_team(session, team.id, name=changes.name)
+            team_store.change_team(session, team.id, name=changes.name)
         if changes.members_can_read is not None:
             details["members_can_read"] = changes.members_can_read
-            identity.change_team(session, team.id, members_can_read=changes.members_can_read)
+            team_store.change_team(session, team.id, members_can_read=changes.members_can_read)
         if changes.members is not None:
             ttl = _invitation_ttl(ctx)
             details.update(_set_members(session, caller, team.id, changes.members, now, ttl))

@@ -17,6 +17,7 @@ from gpuyard.domain.identity import TeamMembership, User
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.store import identity
+from gpuyard.store import teams as team_store
 
 
 def valid_email(email: str) -> str:
@@ -65,7 +66,7 @@ def get_user(ctx: ServiceContext, user_id: str) -> User:
 def user_teams(ctx: ServiceContext, user_id: str) -> list[TeamMembership]:
     """The teams ``user_id`` belongs to, by name."""
     with ctx.db.read() as session:
-        return identity.memberships_of(session, user_id)
+        return team_store.memberships_of(session, user_id)
 
 
 def create_user(
