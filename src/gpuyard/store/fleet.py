@@ -137,17 +137,30 @@ class NewServer:
     cluster_id: str
     status: str
     labels: dict[str, str]
+    #: Where its runtime reaches it (docker: the agent's URL), shown to administrators.
+    address: str | None = None
+    #: The secret its runtime reaches it with (docker: the agent's token), encrypted.
+    secret_enc: str | None = None
+    #: Its own range of host ports for published container ports, when it has one.
+    host_ports: tuple[int, int] | None = None
+    #: Whether it answered at registration (a server that reports its inventory).
+    seen: bool = False
 
 
 def add_server(
     session: Session, server: NewServer, capacity: Resources, gpus: Sequence[Gpu], now: datetime
 ) -> Server:
-    """Insert a server that declares its capacity and GPUs (nothing reserved yet)."""
+    """Insert a server with its capacity and GPUs (nothing reserved yet)."""
     row = ServerRow(
         name=server.name,
         cluster_id=server.cluster_id,
         status=server.status,
         labels=dict(server.labels),
+        agent_url=server.address,
+        agent_token_enc=server.secret_enc,
+        host_port_min=server.host_ports[0] if server.host_ports else None,
+        host_port_max=server.host_ports[1] if server.host_ports else None,
+        last_seen_at=now if server.seen else None,
         cpu_milli=capacity.cpu_milli,
         ram_mib=capacity.ram_mib,
         storage_mib=capacity.storage_mib,
@@ -191,14 +204,24 @@ def reservations_on(session: Session, server_id: str) -> int:
     return session.scalar(query.where(AllocationRow.server_id == server_id)) or 0
 
 
-def server_names_and_hosts(
-    session: Session, server_ids: Iterable[str]
-) -> list[tuple[str, str, str | None]]:
-    """(id, name, agent_url) of each server in ``server_ids``, in one query."""
-    query = select(ServerRow.id, ServerRow.name, ServerRow.agent_url).where(
-        ServerRow.id.in_(list(server_ids))
+@dataclass(frozen=True)
+class ServerAddress:
+    """A server's name, its cluster's kind and where its runtime reaches it."""
+
+    server_id: str
+    name: str
+    kind: str
+    address: str | None
+
+
+def server_addresses(session: Session, server_ids: Iterable[str]) -> list[ServerAddress]:
+    """Name, kind and address of each server in ``server_ids``, in one query."""
+    query = (
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind, ServerRow.agent_url)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ServerRow.id.in_(list(server_ids)))
     )
-    return [(i, n, u) for i, n, u in session.execute(query)]
+    return [ServerAddress(*row) for row in session.execute(query)]
 
 
 def server_names_and_kinds(
@@ -266,11 +289,21 @@ def server_names(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
     return {server_id: name for server_id, name in session.execute(query)}
 
 
-def cluster_row_named(session: Session, name: str) -> ClusterRow | None:
-    """The row of the cluster named ``name``, to change it in this session."""
-    return session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+def cluster_named(session: Session, name: str) -> Cluster | None:
+    """The cluster named ``name``, or None."""
+    row = session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+    return cluster_record(row) if row is not None else None
 
 
-def server_row_named(session: Session, name: str) -> ServerRow | None:
-    """The row of the server named ``name``, to change it in this session."""
-    return session.scalar(select(ServerRow).where(ServerRow.name == name))
+def server_id_named(session: Session, name: str) -> str | None:
+    """The id of the server named ``name``, or None."""
+    return session.scalar(select(ServerRow.id).where(ServerRow.name == name))
+
+
+def repoint_server(session: Session, server_id: str, address: str, secret_enc: str) -> None:
+    """Record where the server is reached now (a new agent), its probes' misses forgiven."""
+    session.execute(
+        update(ServerRow)
+        .where(ServerRow.id == server_id)
+        .values(agent_url=address, agent_token_enc=secret_enc, missed_probes=0)
+    )

@@ -19,8 +19,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gpuyard.agent.models import Inventory
 from gpuyard.domain.errors import NotFound
+from gpuyard.domain.runtime_records import HostInventory
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.text import renderable
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
@@ -64,7 +64,7 @@ def probe_servers(ctx: ServiceContext) -> None:
             report_item_failure(_LOOP, item, exc, "probe result not applied", server=server.name)
 
 
-def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> Inventory | None:
+def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> HostInventory | None:
     server_name = server.name
     try:
         return ctx.runtimes.for_kind(server.kind).inventory(server_name, retry=False)
@@ -77,7 +77,7 @@ def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> Invent
         return None
 
 
-def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None) -> None:
+def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | None) -> None:
     """Record one probe's result for one server."""
     now = ctx.now()
     came_back = went_offline = False
@@ -139,9 +139,9 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
         fail_workload(ctx, workload_id, reason, loop=_LOOP, expect=HOLDS_RESOURCES)
 
 
-def _refresh_utilization(session: Session, server_id: str, inventory: Inventory) -> None:
+def _refresh_utilization(session: Session, server_id: str, inventory: HostInventory) -> None:
     for gpu in inventory.gpus:
-        fleet.set_gpu_utilization(session, server_id, gpu.index, gpu.utilization_gpu_pct)
+        fleet.set_gpu_utilization(session, server_id, gpu.index, gpu.utilization_pct)
 
 
 def _requeue_workloads_of(
