@@ -289,6 +289,61 @@ def server_names(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
     return {server_id: name for server_id, name in session.execute(query)}
 
 
+@dataclass(frozen=True)
+class ServerStatusRecord:
+    """What status changes and the health loop read of a server, fresh from the database."""
+
+    id: str
+    name: str
+    status: str
+    missed_probes: int
+
+
+def server_status_record(session: Session, server_id: str) -> ServerStatusRecord | None:
+    """The server's status and missed probes as the database has them now, or None."""
+    s = ServerRow
+    row = session.execute(
+        select(s.id, s.name, s.status, s.missed_probes).where(s.id == server_id)
+    ).first()
+    return ServerStatusRecord(*row) if row is not None else None
+
+
+def set_server_status(session: Session, server_id: str, status: str) -> None:
+    """Write the server's status (``services.fleet.server_status`` checks the change)."""
+    session.execute(update(ServerRow).where(ServerRow.id == server_id).values(status=status))
+
+
+def record_probe_answered(session: Session, server_id: str, now: datetime) -> None:
+    """The server answered its health probe: no misses, seen ``now``."""
+    session.execute(
+        update(ServerRow).where(ServerRow.id == server_id).values(missed_probes=0, last_seen_at=now)
+    )
+
+
+def record_probe_missed(session: Session, server: ServerStatusRecord) -> int:
+    """One more missed probe for ``server`` (read in this transaction); the new count."""
+    missed = server.missed_probes + 1
+    session.execute(update(ServerRow).where(ServerRow.id == server.id).values(missed_probes=missed))
+    return missed
+
+
+def set_server_labels(
+    session: Session, server_id: str, labels: dict[str, str] | None, now: datetime
+) -> None:
+    """Replace the server's labels (None: keep them) and mark it changed ``now``."""
+    values: dict[str, object] = {"updated_at": now}
+    if labels is not None:
+        values["labels"] = dict(labels)
+    session.execute(update(ServerRow).where(ServerRow.id == server_id).values(**values))
+
+
+def remove_server(session: Session, server_id: str) -> None:
+    """Delete the server and its GPUs (it holds no reservations: the caller checked)."""
+    row = session.get(ServerRow, server_id)
+    if row is not None:
+        session.delete(row)
+
+
 def cluster_named(session: Session, name: str) -> Cluster | None:
     """The cluster named ``name``, or None."""
     row = session.scalar(select(ClusterRow).where(ClusterRow.name == name))

@@ -41,7 +41,6 @@ from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.workloads.transitions import transition_workload
 from gpuyard.store import fleet
 from gpuyard.store import workloads as workload_store
-from gpuyard.store.fleet_tables import ServerRow
 
 log = get_logger(__name__)
 _LOOP = "health"
@@ -83,11 +82,11 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | 
     came_back = went_offline = False
     stuck: list[tuple[str, Exception]] = []
     with ctx.db.write() as session:
-        server = session.get(ServerRow, server_id, populate_existing=True)
+        server = fleet.server_status_record(session, server_id)
         if server is None:
             return
         if inventory is not None:
-            server.missed_probes, server.last_seen_at = 0, now
+            fleet.record_probe_answered(session, server_id, now)
             _refresh_utilization(session, server_id, inventory)
             if server.status == ServerStatus.OFFLINE.value:
                 change_server_status(
@@ -104,18 +103,18 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | 
                 )
                 came_back = True
         else:
-            server.missed_probes += 1
+            missed = fleet.record_probe_missed(session, server)
             limit = ctx.settings.health_offline_after_misses
-            if server.missed_probes >= limit and server.status in (
+            if missed >= limit and server.status in (
                 ServerStatus.ONLINE.value,
                 ServerStatus.DRAINING.value,
             ):
-                why = f"{server.missed_probes} missed probes"
-                details = {"missed_probes": server.missed_probes}
+                why = f"{missed} missed probes"
+                details = {"missed_probes": missed}
                 change_server_status(
                     session, server, ServerStatus.OFFLINE, why, SYSTEM_ACTOR, now, details
                 )
-                lost = _requeue_workloads_of(session, server, now, stuck)
+                lost = _requeue_workloads_of(session, server, missed, now, stuck)
                 record_audit(
                     session,
                     SYSTEM_ACTOR,
@@ -123,7 +122,7 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | 
                     "server",
                     server.id,
                     now,
-                    {"name": server.name, "missed_probes": server.missed_probes, "lost": lost},
+                    {"name": server.name, "missed_probes": missed, "lost": lost},
                 )
                 went_offline = True
     if came_back:
@@ -145,13 +144,17 @@ def _refresh_utilization(session: Session, server_id: str, inventory: HostInvent
 
 
 def _requeue_workloads_of(
-    session: Session, server: ServerRow, now: datetime, stuck: list[tuple[str, Exception]]
+    session: Session,
+    server: fleet.ServerStatusRecord,
+    missed: int,
+    now: datetime,
+    stuck: list[tuple[str, Exception]],
 ) -> list[str]:
     """Its workloads go lost, give back every reservation, and return to the queue; those
     that cannot go to ``stuck``, with the error."""
     holding = [s.value for s in HOLDS_RESOURCES]
     workloads = workload_store.workloads_on_server(session, server.id, holding)
-    why = f"server {renderable(server.name)} offline ({server.missed_probes} missed probes)"
+    why = f"server {renderable(server.name)} offline ({missed} missed probes)"
     requeued = []
     for workload in workloads:
         try:

@@ -23,11 +23,13 @@ from gpuyard.store.fleet import (
     cluster_record,
     cluster_row,
     find_servers,
+    remove_server,
     reservations_on,
     server_record,
     server_row,
+    server_status_record,
+    set_server_labels,
 )
-from gpuyard.store.fleet_tables import ServerRow
 
 
 @dataclass
@@ -225,23 +227,22 @@ def update_server(
             "offline is observed by the health loop, not set",
             [FieldError("status", "must be one of online, draining, maintenance")],
         )
+    now = ctx.now()
     with ctx.db.write() as session:
-        row = session.get(ServerRow, server_id)
-        if row is None:
+        server = server_status_record(session, server_id)
+        if server is None:
             raise NotFound.for_object("server", server_id)
         if status is not None:
             reason = f"set to {status.value} by an administrator"
-            change_server_status(session, row, status, reason, AuditActor.of(caller), ctx.now())
-        if labels is not None:
-            row.labels = dict(labels)
-        row.updated_at = ctx.now()
-        changed: dict[str, object] = {"name": row.name}
+            change_server_status(session, server, status, reason, AuditActor.of(caller), now)
+        set_server_labels(session, server_id, labels, now)
+        changed: dict[str, object] = {"name": server.name}
         if status is not None:
             changed["status"] = status.value
         if labels is not None:
             changed["labels"] = dict(labels)
         record_audit(
-            session, AuditActor.of(caller), "server.update", "server", row.id, ctx.now(), changed
+            session, AuditActor.of(caller), "server.update", "server", server.id, now, changed
         )
     ctx.scheduler_wakeup.notify()
 
@@ -249,13 +250,13 @@ def update_server(
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
     """Remove a server that holds no reservations (drain it first)."""
     with ctx.db.write() as session:
-        row = server_row(session, server_id)
-        if row is None:
+        server = server_status_record(session, server_id)
+        if server is None:
             raise NotFound.for_object("server", server_id)
-        held = reservations_on(session, row.id)
+        held = reservations_on(session, server.id)
         if held:
             raise Conflict(
-                f"server {row.name!r} still holds {held} reservation(s); drain it and stop "
+                f"server {server.name!r} still holds {held} reservation(s); drain it and stop "
                 "its workloads first"
             )
         record_audit(
@@ -263,8 +264,8 @@ def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
             AuditActor.of(caller),
             "server.delete",
             "server",
-            row.id,
+            server.id,
             ctx.now(),
-            {"name": row.name},
+            {"name": server.name},
         )
-        session.delete(row)
+        remove_server(session, server.id)
