@@ -92,7 +92,8 @@ class RuntimeUnreachable(RuntimeFailure):
 class Runtime(Protocol):
     """Runs the replicas of the servers of one cluster kind.
 
-    A new runtime provides the three capability flags and every method below, and is
+    A new runtime provides the three capability flags, its ``connection_fields`` and every
+    method below, answering in ``gpuyard.domain.runtime_records`` values, and is
     registered under its cluster kind in ``gpuyard.runtimes.registry.default_registry``;
     services need nothing else. Failures are ``RuntimeFailure`` (``RuntimeUnreachable``
     when the backend does not answer); a server the runtime does not know is
