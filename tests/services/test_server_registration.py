@@ -27,9 +27,16 @@ from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 URL, TOKEN = "http://127.0.0.1:9", "t" * 32
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
-    ctx = make_context(make_settings(tmp_path / "data", None, demo=False))
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
+)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
+    """A context without the demo cluster, with one cluster of each kind, named by kind."""
+    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    ctx = make_context(make_settings(tmp_path / "data", url, demo=False))
     caller = admin_caller(ctx)
     for kind in ClusterKind:
         create_cluster(ctx, caller, kind.value, kind)
