@@ -115,6 +115,22 @@ def test_free_now_is_the_largest_request_that_starts_on_one_server(fleet: Fleet)
     assert waits["status"] == "pending"
 
 
+def test_one_cluster_at_a_time(fleet: Fleet) -> None:
+    other = fleet.admin.post("/api/v1/clusters", json={"name": "other", "kind": "simulated"})
+    body = {"name": "o-1", "cluster_id": other.json()["id"], "cpu": 2, "ram_gb": 4}
+    assert fleet.admin.post("/api/v1/servers", json=body).status_code == 201
+    whole = fleet.admin.get("/api/v1/fleet/overview").json()
+    only = fleet.admin.get("/api/v1/fleet/overview", params={"cluster_id": other.json()["id"]})
+    assert whole["servers"]["total"] == 4
+    assert only.json()["servers"]["total"] == 1
+    assert only.json()["capacity"] == {"cpu": 2, "ram_gb": 4, "storage_gb": 0, "gpu": 0}
+    assert [f["gpu_model"] for f in only.json()["free_now"]] == [None]
+    unknown = fleet.admin.get("/api/v1/fleet/overview", params={"cluster_id": "nope"})
+    assert unknown.json()["servers"]["total"] == 0
+    too_long = fleet.admin.get("/api/v1/fleet/overview", params={"cluster_id": "x" * 65})
+    assert too_long.status_code == 422
+
+
 def test_users_read_the_overview_without_learning_whose_work_runs(fleet: Fleet) -> None:
     _run(fleet.admin, fleet.ctx, name="secret-project", cpu=1, gpu=1, gpu_model="A100")
     user, _ = _user(fleet.ctx, "dev@example.com")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep
@@ -19,9 +19,13 @@ router = APIRouter(prefix="/fleet", tags=["fleet"])
 
 @router.get("/overview", response_model=FleetOverviewPublic)
 def get_overview(
-    ctx: ContextDep, _caller: Annotated[Caller, requires(Permission.FLEET_READ)]
+    ctx: ContextDep,
+    _caller: Annotated[Caller, requires(Permission.FLEET_READ)],
+    cluster_id: Annotated[
+        str | None, Query(max_length=64, description="only this cluster's servers")
+    ] = None,
 ) -> FleetOverviewPublic:
     """Totals, allocation and free capacity per dimension, servers by status, devices per
     GPU model, and per model the largest request that could start now on one server (the
     launch dialog's hint; aggregates only, no workload is named)."""
-    return fleet_overview_public(fleet_overview(ctx))
+    return fleet_overview_public(fleet_overview(ctx, cluster_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.converters import server_public
@@ -36,7 +36,7 @@ Manager = Annotated[Caller, requires(Permission.SERVER_MANAGE)]
 def list_servers(
     ctx: ContextDep,
     _caller: Reader,
-    cluster_id: str | None = None,
+    cluster_id: Annotated[str | None, Query(max_length=64)] = None,
     status: ServerStatus | None = None,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,

@@ -28,12 +28,16 @@ from gpuyard.scheduler.snapshot import ServerView
 from gpuyard.services.context import ServiceContext
 
 
-def fleet_overview(ctx: ServiceContext) -> FleetOverview:
-    """The fleet's totals and what could start now, from the scheduler's snapshot."""
+def fleet_overview(ctx: ServiceContext, cluster_id: str | None = None) -> FleetOverview:
+    """The fleet's totals and what could start now, from the scheduler's snapshot; only
+    the servers of ``cluster_id`` when given (none for an unknown cluster)."""
     with ctx.db.read() as session:
         container_kinds = ctx.runtimes.kinds_where(runs_containers)
         state = ctx.snapshot_cache.refresh(session, container_kinds)
-    return overview_of(state.snapshot.servers)
+    servers = state.snapshot.servers
+    if cluster_id is not None:
+        servers = tuple(s for s in servers if s.cluster_id == cluster_id)
+    return overview_of(servers)
 
 
 def overview_of(servers: Sequence[ServerView]) -> FleetOverview:
