@@ -44,7 +44,9 @@ class FreeNow:
     server with the most free whole devices of the model has free (ties: the most free
     cpu, then ram, then storage), so the numbers fit together on that one server;
     ``gpu_share_milli`` is the largest share any single device of the model has room for,
-    on any server that takes new work. All zero when nothing of the model is free.
+    on any server that takes new work. All zero when nothing of the model is free. Devices
+    count under their exact model string (a request naming fewer words, "A100", may also
+    match other models' devices: scheduler/gpu_match.py).
     """
 
     gpu_model: str | None
