@@ -19,6 +19,7 @@ from gpuyard.api.routers import (
     audit,
     auth,
     clusters,
+    fleet,
     health,
     invites,
     queue,
@@ -88,6 +89,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tokens,
         clusters,
         servers,
+        fleet,
         queue,
         audit,
     ):
