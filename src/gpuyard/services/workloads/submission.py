@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
-from gpuyard.domain.priority import DEFAULT_PRIORITY
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -51,30 +50,53 @@ _SUBMISSIONS = "workload submissions"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 
 
-@dataclass
-class WorkloadSpec:
-    """A validated-shape submission (types checked by the API schema; values here)."""
+class WorkloadSpec(Protocol):
+    """What a submission asks for, as this service reads it.
 
-    image: str
-    cpu: float = 1
-    ram_gb: float = 1
-    storage_gb: float = 0
-    gpu: float = 0
-    name: str | None = None
-    command: list[str] | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    The API's request body (``api.schemas.workloads.WorkloadCreate``) is one and is
+    passed as it is: its types and bounds were checked when the JSON was parsed, so the
+    request reaches the service in the shape it arrived in, without a copy. The rules that
+    span fields or need the database are checked here."""
+
+    @property
+    def image(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def command(self) -> Sequence[str] | None: ...
+    @property
+    def env(self) -> Mapping[str, str]: ...
     #: Keys of ``env`` whose values others may read; the rest are secrets (owner only).
-    plain_env: list[str] = field(default_factory=list)
-    ports: list[int] = field(default_factory=list)
-    gpu_model: str | None = None
-    priority: int = DEFAULT_PRIORITY
-    preemptible: bool = True
-    cluster_id: str | None = None
-    team_id: str | None = None
-    replicas: int = 1
-    gang: bool = False
-    node_selector: dict[str, str] = field(default_factory=dict)
-    duration_s: float | None = None
+    @property
+    def plain_env(self) -> Sequence[str]: ...
+    @property
+    def ports(self) -> Sequence[int]: ...
+    @property
+    def cpu(self) -> float: ...
+    @property
+    def ram_gb(self) -> float: ...
+    @property
+    def storage_gb(self) -> float: ...
+    @property
+    def gpu(self) -> float: ...
+    @property
+    def gpu_model(self) -> str | None: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def preemptible(self) -> bool: ...
+    @property
+    def cluster_id(self) -> str | None: ...
+    @property
+    def team_id(self) -> str | None: ...
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def gang(self) -> bool: ...
+    @property
+    def node_selector(self) -> Mapping[str, str]: ...
+    @property
+    def duration_s(self) -> float | None: ...
 
 
 def default_name(image: str) -> str:
@@ -231,7 +253,7 @@ def _workload_values(item: _Submission, team_id: str | None) -> dict[str, Any]:
         "team_id": team_id,
         "cluster_id": spec.cluster_id,
         "image": spec.image.strip(),
-        "command": spec.command,
+        "command": list(spec.command) if spec.command is not None else None,
         "env": dict(spec.env),
         "plain_env_keys": list(dict.fromkeys(spec.plain_env)),  # without repeats
         "ports": list(spec.ports),
