@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
-from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
+from gpuyard.domain.workload_records import ReplicaPlacement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
@@ -75,7 +75,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         started_at=as_utc_or_none(row.started_at),
         finished_at=as_utc_or_none(row.finished_at),
         placements=tuple(
-            Placement(
+            ReplicaPlacement(
                 allocation_id=a.id,
                 replica=a.replica,
                 server_id=a.server_id,
