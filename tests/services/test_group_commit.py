@@ -254,12 +254,13 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
 def test_a_submission_sets_every_column_of_the_workload_row(ctx: ServiceContext) -> None:
     """Submissions are inserted with Core from a hand-written dict: a new column must be
     added there too (or it would silently be NULL in the row and the answer)."""
-    from gpuyard.services.workloads.submission import _Submission, _workload_values
+    from gpuyard.services.workloads.submission import _new_workload
+    from gpuyard.store.workloads import _new_workload_values
 
     caller = admin_caller(ctx)
-    submission = _Submission(
+    workload = _new_workload(
         caller, WorkloadCreate(image="busybox"), "n", Resources(1000), ctx.now()
     )
     columns = set(WorkloadRow.__table__.columns.keys())
     # change_mark is the database's own (set by triggers, migration 0005).
-    assert set(_workload_values(submission, None)) == columns - {"change_mark"}
+    assert set(_new_workload_values(workload)) == columns - {"change_mark"}
