@@ -29,7 +29,6 @@ def replica_on(server: str, image: str, workload_id: str, host_port: int) -> Rep
     return ReplicaSpec(
         workload_id=workload_id,
         replica=0,
-        name="web",
         image=image,
         command=["httpd", "-f", "-p", "80", "-h", "/workspace"],
         env={},

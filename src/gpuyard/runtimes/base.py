@@ -39,7 +39,6 @@ class ReplicaSpec:
 
     workload_id: str
     replica: int
-    name: str
     image: str
     command: Sequence[str] | None
     env: dict[str, str]

@@ -120,7 +120,7 @@ def reconcile_server(
                 if killed_from_outside(container):
                     _restart_killed(ctx, runtime, job, container)
                 else:
-                    finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+                    finished.setdefault(job.workload_id, []).append((job.replica, container))
         except Exception as exc:  # this replica's own problem: the others go on
             if not blames_item(exc):
                 raise
@@ -183,7 +183,7 @@ def _recover(ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, what_happen
     """The container is gone while its workload should run: recreate it, same server."""
     log.warning("container_recovery", workload_id=job.workload_id, handle=job.container_id)
     try:
-        handle = runtime.start(job.spec)
+        handle = runtime.start(job)
     except (RuntimeFailure, NotFound) as exc:
         log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
         return
