@@ -8,9 +8,10 @@ from pathlib import Path
 from factories.app import admin_caller, make_context, make_settings
 from sqlalchemy import select
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.names import names_for_workloads
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload, get_workload
+from gpuyard.services.workloads.submission import create_workload, get_workload
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 
 
@@ -37,9 +38,11 @@ def test_ports_are_reached_at_the_agents_host_and_nowhere_on_a_simulated_server(
         )
     caller = admin_caller(ctx)
     on_docker = create_workload(
-        ctx, caller, WorkloadSpec(image="nginx", ports=[80], cluster_id="d")
+        ctx, caller, WorkloadCreate(image="nginx", ports=[80], cluster_id="d")
     )
-    on_demo = create_workload(ctx, caller, WorkloadSpec(image="nginx", ports=[80], cluster_id=demo))
+    on_demo = create_workload(
+        ctx, caller, WorkloadCreate(image="nginx", ports=[80], cluster_id=demo)
+    )
 
     run_scheduling_cycle(ctx)
 
