@@ -20,6 +20,7 @@ from gpuyard.api.routers import (
     auth,
     clusters,
     health,
+    history,
     invites,
     queue,
     servers,
@@ -88,6 +89,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tokens,
         clusters,
         servers,
+        history,
         queue,
         audit,
     ):

@@ -1,0 +1,68 @@
+"""History read models (domain/usage.py) -> response schemas (schemas/history.py)."""
+
+from __future__ import annotations
+
+from gpuyard.api.schemas.history import (
+    Figure,
+    FleetHistoryPublic,
+    GpuUsagePoint,
+    GpuUsageSeries,
+    ServerHistoryPublic,
+    UsagePoint,
+)
+from gpuyard.domain.usage import GPU_FIGURES, SERVER_FIGURES, Figures, UsageHistory
+
+
+def _figure(figures: Figures, name: str) -> Figure | None:
+    value = figures.get(name)
+    return None if value is None else Figure(avg=value[0], max=value[1])
+
+
+def _points(history: UsageHistory) -> list[UsagePoint]:
+    return [
+        UsagePoint(
+            t=point.t,
+            samples=point.samples,
+            **{name: _figure(point.figures, name) for name in SERVER_FIGURES},
+        )
+        for point in history.points
+    ]
+
+
+def _gpu_series(history: UsageHistory) -> list[GpuUsageSeries]:
+    by_gpu: dict[int, list[GpuUsagePoint]] = {}
+    for point in history.points:
+        per_gpu: dict[int, dict[str, Figure]] = {}
+        for name, (avg, top) in point.figures.items():
+            parts = name.split(".")
+            if len(parts) != 3 or parts[0] != "gpu" or not parts[1].isdigit():
+                continue
+            if parts[2] in GPU_FIGURES:
+                per_gpu.setdefault(int(parts[1]), {})[parts[2]] = Figure(avg=avg, max=top)
+        for index, figures in per_gpu.items():
+            by_gpu.setdefault(index, []).append(
+                GpuUsagePoint(t=point.t, samples=point.samples, **figures)
+            )
+    return [GpuUsageSeries(index=i, points=by_gpu[i]) for i in sorted(by_gpu)]
+
+
+def server_history_public(history: UsageHistory, server_id: str) -> ServerHistoryPublic:
+    return ServerHistoryPublic(
+        server_id=server_id,
+        window=history.window,
+        bucket_s=history.bucket_s,
+        since=history.since,
+        until=history.until,
+        points=_points(history),
+        gpus=_gpu_series(history),
+    )
+
+
+def fleet_history_public(history: UsageHistory) -> FleetHistoryPublic:
+    return FleetHistoryPublic(
+        window=history.window,
+        bucket_s=history.bucket_s,
+        since=history.since,
+        until=history.until,
+        points=_points(history),
+    )

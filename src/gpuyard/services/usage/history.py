@@ -1,0 +1,69 @@
+"""Reads of the utilisation/allocation history: a server's series (its GPUs' figures
+among them) and the fleet's, over a window, at the level that window is kept at."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.errors import NotFound
+from gpuyard.domain.usage import (
+    WINDOW_SECONDS,
+    HistoryPoint,
+    HistoryWindow,
+    UsageHistory,
+    bucket_for,
+)
+from gpuyard.services.context import ServiceContext
+from gpuyard.store import fleet, usage_history
+from gpuyard.store.usage_tables import FLEET_SERIES
+
+
+def server_history(ctx: ServiceContext, server_id: str, window: HistoryWindow) -> UsageHistory:
+    """One server's history over ``window`` (NotFound when there is no such server)."""
+    with ctx.db.read() as session:
+        if fleet.server_row(session, server_id) is None:
+            raise NotFound.for_object("server", server_id)
+        return _history(ctx, session, server_id, window)
+
+
+def fleet_history(ctx: ServiceContext, window: HistoryWindow) -> UsageHistory:
+    """The fleet's totals over ``window``."""
+    with ctx.db.read() as session:
+        return _history(ctx, session, FLEET_SERIES, window)
+
+
+def _history(
+    ctx: ServiceContext, session: Session, series: str, window: HistoryWindow
+) -> UsageHistory:
+    bucket = bucket_for(window)
+    until = int(ctx.now().timestamp()) + 1
+    since = until - WINDOW_SECONDS[window]
+    stored = usage_history.series_points(session, series, bucket, since, until)
+    points = tuple(HistoryPoint(_time(p.t), p.samples, _figures(p.figures)) for p in stored)
+    return UsageHistory(
+        subject=series,
+        window=window,
+        bucket_s=bucket or ctx.settings.history_sample_interval_s,
+        since=_time(since),
+        until=_time(until),
+        points=points,
+    )
+
+
+def _time(epoch_s: int) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+def _figures(stored: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Raw samples hold a value per figure, rollups [mean, highest]; anything else (a row
+    an older or broken writer left) is skipped rather than failing the answer."""
+    figures = {}
+    for name, value in stored.items():
+        if isinstance(value, int | float):
+            figures[name] = (float(value), float(value))
+        elif isinstance(value, list) and len(value) == 2:
+            figures[name] = (float(value[0]), float(value[1]))
+    return figures
