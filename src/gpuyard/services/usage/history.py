@@ -15,6 +15,7 @@ from gpuyard.domain.usage import (
     HistoryWindow,
     UsageHistory,
     bucket_for,
+    bucket_start,
 )
 from gpuyard.services.context import ServiceContext
 from gpuyard.store import fleet, usage_history
@@ -39,14 +40,17 @@ def _history(
     ctx: ServiceContext, session: Session, series: str, window: HistoryWindow
 ) -> UsageHistory:
     bucket = bucket_for(window)
-    until = int(ctx.now().timestamp()) + 1
+    width = bucket or ctx.settings.history_sample_interval_s
+    # The window's buckets, ending with the one ``now`` falls in (a rollup's bucket is
+    # written once it has closed, so the newest point of a rolled-up level lags behind).
+    until = bucket_start(int(ctx.now().timestamp()), width) + width
     since = until - WINDOW_SECONDS[window]
     stored = usage_history.series_points(session, series, bucket, since, until)
     points = tuple(HistoryPoint(_time(p.t), p.samples, _figures(p.figures)) for p in stored)
     return UsageHistory(
         subject=series,
         window=window,
-        bucket_s=bucket or ctx.settings.history_sample_interval_s,
+        bucket_s=width,
         since=_time(since),
         until=_time(until),
         points=points,
