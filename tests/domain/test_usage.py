@@ -26,6 +26,7 @@ from gpuyard.domain.usage import (
     bucket_start,
     fleet_sample,
     gpu_figure,
+    merge_rollups,
     roll_up,
     server_sample,
 )
@@ -62,6 +63,44 @@ def test_the_highest_of_rollups_is_the_highest_of_all_their_samples(
     parts = [roll_up(bucket)[1] for bucket in buckets]
     for name, (_, top) in whole.items():
         assert top == max(part[name][1] for part in parts if name in part)
+
+
+ROLLUP = st.tuples(
+    st.integers(1, 90),
+    st.dictionaries(NAMES, st.tuples(PERCENT, PERCENT).map(lambda p: (min(p), max(p)))),
+)
+FULL_SAMPLE = st.fixed_dictionaries(
+    {name: PERCENT for name in ("cpu_used", "ram_used", "gpu.0.utilization")}
+)
+
+
+@given(st.lists(st.lists(FULL_SAMPLE, min_size=1, max_size=10), min_size=1, max_size=6))
+def test_merging_rollups_equals_rolling_up_every_sample(
+    buckets: list[list[dict[str, float]]],
+) -> None:
+    """Quarters merged from minutes hold what rolling up every raw sample gives, when
+    every sample has every figure (the usual case)."""
+    count, whole = roll_up(s for bucket in buckets for s in bucket)
+
+    merged_count, merged = merge_rollups(roll_up(bucket) for bucket in buckets)
+
+    assert merged_count == count
+    assert set(merged) == set(whole)
+    for name, (avg, top) in whole.items():
+        assert merged[name] == (pytest.approx(avg, abs=1e-6), top)
+
+
+@given(st.lists(ROLLUP, min_size=1, max_size=20))
+def test_a_merged_rollup_stays_within_what_it_merged(
+    rollups: list[tuple[int, dict[str, tuple[float, float]]]],
+) -> None:
+    count, merged = merge_rollups(rollups)
+
+    assert count == sum(n for n, _ in rollups)
+    for name, (avg, top) in merged.items():
+        parts = [figures[name] for _, figures in rollups if name in figures]
+        assert top == max(t for _, t in parts)
+        assert min(a for a, _ in parts) - 1e-9 <= avg <= max(a for a, _ in parts) + 1e-9
 
 
 COUNTER = st.tuples(st.integers(0, 10**7), st.integers(0, 10**7)).map(

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 
 from gpuyard.domain.usage import (
     MINUTE_BUCKET_S,
+    QUARTER_BUCKET_S,
+    SERVER_FIGURES,
     HistoryWindow,
     bucket_start,
     roll_up,
@@ -24,6 +26,7 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.usage.history import fleet_history, server_history
 from gpuyard.services.usage.sampling import PRUNE_BUCKETS_PER_TICK, RAW, sample_usage
 from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.usage_history import StoredPoint, rows_between
 from gpuyard.store.usage_tables import FLEET_SERIES, UsageSampleRow
 
 INTERVAL_S = 30
@@ -98,26 +101,46 @@ def test_ticks_on_simulated_servers_record_movement(ctx: ServiceContext) -> None
     assert fleet.points[-1].figures["gpu_utilization"][0] > 0
 
 
-def test_rollups_hold_the_mean_and_highest_of_their_raw_samples(ctx: ServiceContext) -> None:
+def _points(ctx: ServiceContext, bucket_s: int) -> list[StoredPoint]:
+    with ctx.db.read() as session:
+        return rows_between(session, bucket_s, 0, 2**40)
+
+
+def test_rollups_hold_the_mean_and_highest_of_their_samples(ctx: ServiceContext) -> None:
     _busy_server(ctx)
-    _tick(ctx, 2 * 60 + 1)  # one hour: the minute buckets closed so far are rolled up
+    _tick(ctx, 2 * 60 + 1)  # one hour: the minute and quarter buckets closed so far
 
     raw = defaultdict(list)
-    for row in _rows(ctx, RAW):
-        raw[(row.series, bucket_start(row.t, MINUTE_BUCKET_S))].append(row.figures)
-    rollups = _rows(ctx, MINUTE_BUCKET_S)
+    for point in _points(ctx, RAW):
+        values = {name: avg for name, (avg, _) in point.figures.items()}
+        raw[(point.series, bucket_start(point.t, MINUTE_BUCKET_S))].append(values)
+    minutes = _points(ctx, MINUTE_BUCKET_S)
     checked = 0
-    for row in rollups:
+    for row in minutes:
         if (row.series, row.t) not in raw:
             continue  # its raw samples were pruned since
         count, figures = roll_up(raw[(row.series, row.t)])
         assert row.samples == count == MINUTE_BUCKET_S // INTERVAL_S
         assert set(row.figures) == set(figures)
-        for name, (avg, top) in figures.items():
-            assert row.figures[name] == [pytest.approx(avg, abs=0.01), top]
+        for name, (avg, top) in figures.items():  # stored to 0.1 %
+            assert row.figures[name] == (pytest.approx(avg, abs=0.051), top)
         checked += 1
     assert checked >= 20 * 5  # every closed minute of every series still in raw retention
-    assert {row.series for row in rollups} >= {FLEET_SERIES}
+    assert {row.series for row in minutes} >= {FLEET_SERIES}
+
+    by_quarter = defaultdict(list)
+    for row in minutes:
+        by_quarter[(row.series, bucket_start(row.t, QUARTER_BUCKET_S))].append(row)
+    quarters = _points(ctx, QUARTER_BUCKET_S)
+    assert len(quarters) == 4 * len({row.series for row in minutes})
+    for quarter in quarters:
+        parts = by_quarter[(quarter.series, quarter.t)]
+        assert quarter.samples == sum(p.samples for p in parts) == 30
+        assert set(quarter.figures) <= set(SERVER_FIGURES)  # no per-GPU figures kept
+        for name, (avg, top) in quarter.figures.items():
+            assert top == max(p.figures[name][1] for p in parts)
+            means = [p.figures[name][0] for p in parts]
+            assert min(means) - 0.051 <= avg <= max(means) + 0.051
 
 
 def _per_series(ctx: ServiceContext, bucket_s: int) -> dict[str, int]:

@@ -10,7 +10,7 @@ from gpuyard.api.schemas.history import (
     ServerHistoryPublic,
     UsagePoint,
 )
-from gpuyard.domain.usage import GPU_FIGURES, SERVER_FIGURES, Figures, UsageHistory
+from gpuyard.domain.usage import SERVER_FIGURES, Figures, UsageHistory, parse_gpu_figure
 
 
 def _figure(figures: Figures, name: str) -> Figure | None:
@@ -34,11 +34,10 @@ def _gpu_series(history: UsageHistory) -> list[GpuUsageSeries]:
     for point in history.points:
         per_gpu: dict[int, dict[str, Figure]] = {}
         for name, (avg, top) in point.figures.items():
-            parts = name.split(".")
-            if len(parts) != 3 or parts[0] != "gpu" or not parts[1].isdigit():
-                continue
-            if parts[2] in GPU_FIGURES:
-                per_gpu.setdefault(int(parts[1]), {})[parts[2]] = Figure(avg=avg, max=top)
+            parsed = parse_gpu_figure(name)
+            if parsed is not None:
+                index, figure = parsed
+                per_gpu.setdefault(index, {})[figure] = Figure(avg=avg, max=top)
         for index, figures in per_gpu.items():
             by_gpu.setdefault(index, []).append(
                 GpuUsagePoint(t=point.t, samples=point.samples, **figures)

@@ -10,10 +10,12 @@ highest of the raw samples of their bucket (:func:`roll_up`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeGuard
 
 #: Figures of a server (and of the whole fleet), in percent of capacity.
 CPU_ALLOCATED = "cpu_allocated"
@@ -45,6 +47,16 @@ Figures = Mapping[str, tuple[float, float]]
 def gpu_figure(index: int, name: str) -> str:
     """The key of one GPU's figure in a sample: ``gpu.<index>.<name>``."""
     return f"gpu.{index}.{name}"
+
+
+def parse_gpu_figure(key: str) -> tuple[int, str] | None:
+    """``gpu.<index>.<name>`` -> (index, name); None for any other key."""
+    parts = key.split(".")
+    if len(parts) != 3 or parts[0] != "gpu" or not parts[1].isdigit():
+        return None
+    if parts[2] not in GPU_FIGURES:
+        return None
+    return int(parts[1]), parts[2]
 
 
 @dataclass(frozen=True)
@@ -108,20 +120,20 @@ def server_sample(
         sample[gpu_figure(gpu.index, "allocated")] = percent(gpu.allocated_milli, 1000)
     if reading is None:
         return sample
-    if reading.cpu_used_pct is not None:
+    if _known(reading.cpu_used_pct):
         sample[CPU_USED] = _clamp(reading.cpu_used_pct)
-    if reading.ram_used_pct is not None:
+    if _known(reading.ram_used_pct):
         sample[RAM_USED] = _clamp(reading.ram_used_pct)
     utilizations, memories = [], []
     known = {gpu.index for gpu in gpus}
     for gpu_reading in reading.gpus:
         if gpu_reading.index not in known:  # a device the server record does not have
             continue
-        if gpu_reading.utilization_pct is not None:
+        if _known(gpu_reading.utilization_pct):
             value = _clamp(gpu_reading.utilization_pct)
             sample[gpu_figure(gpu_reading.index, "utilization")] = value
             utilizations.append(value)
-        if gpu_reading.memory_used_pct is not None:
+        if _known(gpu_reading.memory_used_pct):
             value = _clamp(gpu_reading.memory_used_pct)
             sample[gpu_figure(gpu_reading.index, "memory_used")] = value
             memories.append(value)
@@ -153,6 +165,11 @@ def fleet_sample(
     return fleet
 
 
+def _known(value: float | None) -> TypeGuard[float]:
+    """A reading that says something (NaN or infinity from a driver says nothing)."""
+    return value is not None and math.isfinite(value)
+
+
 def _clamp(value: float) -> float:
     return min(100.0, max(0.0, float(value)))
 
@@ -167,6 +184,28 @@ def roll_up(samples: Iterable[Mapping[str, float]]) -> tuple[int, dict[str, tupl
         for name, value in sample.items():
             values.setdefault(name, []).append(value)
     return count, {name: (_mean(v), max(v)) for name, v in values.items()}
+
+
+def merge_rollups(
+    points: Iterable[tuple[int, Figures]],
+) -> tuple[int, dict[str, tuple[float, float]]]:
+    """Rollups (raw sample count, figures) of consecutive buckets -> one coarser rollup:
+    the highest of the highests, and the means weighted by each bucket's sample count
+    (exact when every raw sample had the figure; else still between the least and the
+    greatest of the means merged)."""
+    total = 0
+    weighted: dict[str, float] = {}
+    weights: dict[str, int] = {}
+    highest: dict[str, float] = {}
+    for samples, figures in points:
+        if samples <= 0:
+            continue
+        total += samples
+        for name, (avg, top) in figures.items():
+            weighted[name] = weighted.get(name, 0.0) + avg * samples
+            weights[name] = weights.get(name, 0) + samples
+            highest[name] = max(highest.get(name, top), top)
+    return total, {name: (weighted[name] / weights[name], highest[name]) for name in weighted}
 
 
 class HistoryWindow(StrEnum):
@@ -188,6 +227,8 @@ WINDOW_SECONDS = {
     HistoryWindow.MONTH: 30 * 86400,
 }
 #: Bucket sizes of the rolled-up levels (raw samples are level 0, at the sample interval).
+#: Minutes are rolled up from raw samples, quarters from minutes; quarters keep the
+#: server's (and fleet's) figures only, not each GPU's (the per-GPU charts span a day).
 MINUTE_BUCKET_S = 60
 QUARTER_BUCKET_S = 900
 ROLLUP_BUCKETS = (MINUTE_BUCKET_S, QUARTER_BUCKET_S)

@@ -11,7 +11,15 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from gpuyard.domain.usage import GpuLoad, GpuReading, UsageReading
+from gpuyard.domain.usage import (
+    GPU_FIGURES,
+    SERVER_FIGURES,
+    GpuLoad,
+    GpuReading,
+    UsageReading,
+    gpu_figure,
+    parse_gpu_figure,
+)
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.usage_tables import UsageReadingRow, UsageSampleRow
 
@@ -34,9 +42,11 @@ class ServerAllocation(NamedTuple):
 
 
 class StoredPoint(NamedTuple):
+    series: str
     t: int
     samples: int
-    figures: dict[str, Any]
+    #: name -> (mean, highest); a raw sample's mean and highest are its value.
+    figures: dict[str, tuple[float, float]]
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -123,12 +133,100 @@ def readings_since(session: Session, since: datetime) -> dict[str, UsageReading]
     }
 
 
-def insert_samples(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add rows (series, bucket_s, t, samples, figures) in one statement for the batch; a
-    row whose bucket is already there (another process sampled the same slot) is skipped."""
+FigureValue = float | tuple[float, float]
+
+
+def _number(value: float) -> float | int:
+    rounded = round(value, 1)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _encoded(value: FigureValue | None) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        avg, top = _number(value[0]), _number(value[1])
+        return avg if avg == top else [avg, top]
+    return _number(value)
+
+
+def encode_figures(figures: Mapping[str, FigureValue]) -> list[Any]:
+    """Figures (name -> percent, or (mean, highest)) -> the compact form stored:
+    ``[[server figures in SERVER_FIGURES order], [[gpu index, allocated, utilization,
+    memory used], ...]]``; each value null (unknown), a number (mean = highest) or
+    [mean, highest], to 0.1 %. Names are not stored: a 1,000-server fleet keeps millions
+    of rows."""
+    server = [_encoded(figures.get(name)) for name in SERVER_FIGURES]
+    gpus: dict[int, list[Any]] = {}
+    for name, value in figures.items():
+        parsed = parse_gpu_figure(name)
+        if parsed is not None:
+            index, figure = parsed
+            entry = gpus.setdefault(index, [index, None, None, None])
+            entry[1 + GPU_FIGURES.index(figure)] = _encoded(value)
+    return [server, [gpus[i] for i in sorted(gpus)]]
+
+
+def _decoded(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), float(value)
+    if isinstance(value, list) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None
+
+
+def decode_figures(stored: Any) -> dict[str, tuple[float, float]]:
+    """The stored form back to name -> (mean, highest); what does not parse (a row an
+    older or broken writer left) is skipped rather than failing the read."""
+    figures: dict[str, tuple[float, float]] = {}
+    if not isinstance(stored, list) or len(stored) != 2:
+        return figures
+    server, gpus = stored
+    values = server if isinstance(server, list) else []
+    # an older row may have fewer figures than this version knows
+    for name, value in zip(SERVER_FIGURES, values, strict=False):
+        decoded = _decoded(value)
+        if decoded is not None:
+            figures[name] = decoded
+    for entry in gpus if isinstance(gpus, list) else []:
+        if not isinstance(entry, list) or len(entry) != 1 + len(GPU_FIGURES):
+            continue
+        index = entry[0]
+        if not isinstance(index, int) or isinstance(index, bool):
+            continue
+        for figure, value in zip(GPU_FIGURES, entry[1:], strict=True):
+            decoded = _decoded(value)
+            if decoded is not None:
+                figures[gpu_figure(index, figure)] = decoded
+    return figures
+
+
+class SampleRow(NamedTuple):
+    """One row of the history: a series' bucket (``bucket_s`` 0: a raw sample)."""
+
+    series: str
+    bucket_s: int
+    t: int
+    samples: int
+    figures: Mapping[str, FigureValue]
+
+
+def insert_samples(session: Session, rows: Sequence[SampleRow]) -> None:
+    """Add rows in one statement for the batch; a row whose bucket is already there
+    (another process sampled the same slot) is skipped."""
     if rows:
         statement = _insert(session, _SAMPLES).on_conflict_do_nothing()
-        session.execute(statement, list(rows))
+        values = [
+            {
+                "series": row.series,
+                "bucket_s": row.bucket_s,
+                "t": row.t,
+                "samples": row.samples,
+                "figures": encode_figures(row.figures),
+            }
+            for row in rows
+        ]
+        session.execute(statement, values)
 
 
 def newest_bucket(session: Session, bucket_s: int) -> int | None:
@@ -147,14 +245,16 @@ def oldest_bucket(session: Session, bucket_s: int) -> int | None:
     return oldest
 
 
-def raw_samples_between(session: Session, start: int, end: int) -> list[tuple[str, int, Any]]:
-    """(series, t, figures) of the raw samples with ``start <= t < end``."""
+def rows_between(session: Session, bucket_s: int, start: int, end: int) -> list[StoredPoint]:
+    """Every series' rows of one level with ``start <= t < end``, figures decoded."""
     rows = session.execute(
-        select(UsageSampleRow.series, UsageSampleRow.t, UsageSampleRow.figures).where(
-            UsageSampleRow.bucket_s == 0, UsageSampleRow.t >= start, UsageSampleRow.t < end
+        select(
+            UsageSampleRow.series, UsageSampleRow.t, UsageSampleRow.samples, UsageSampleRow.figures
+        ).where(
+            UsageSampleRow.bucket_s == bucket_s, UsageSampleRow.t >= start, UsageSampleRow.t < end
         )
     )
-    return [(series, t, figures) for series, t, figures in rows]
+    return [StoredPoint(series, t, n, decode_figures(figures)) for series, t, n, figures in rows]
 
 
 def delete_before(session: Session, bucket_s: int, before: int) -> int:
@@ -179,7 +279,7 @@ def series_points(
         )
         .order_by(UsageSampleRow.t)
     )
-    return [StoredPoint(t, samples, figures) for t, samples, figures in rows]
+    return [StoredPoint(series, t, n, decode_figures(figures)) for t, n, figures in rows]
 
 
 def count_rows(session: Session, levels: Iterable[int]) -> dict[int, int]:

@@ -4,7 +4,6 @@ among them) and the fleet's, over a window, at the level that window is kept at.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -46,7 +45,7 @@ def _history(
     until = bucket_start(int(ctx.now().timestamp()), width) + width
     since = until - WINDOW_SECONDS[window]
     stored = usage_history.series_points(session, series, bucket, since, until)
-    points = tuple(HistoryPoint(_time(p.t), p.samples, _figures(p.figures)) for p in stored)
+    points = tuple(HistoryPoint(_time(p.t), p.samples, p.figures) for p in stored)
     return UsageHistory(
         subject=series,
         window=window,
@@ -59,15 +58,3 @@ def _history(
 
 def _time(epoch_s: int) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
-
-
-def _figures(stored: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Raw samples hold a value per figure, rollups [mean, highest]; anything else (a row
-    an older or broken writer left) is skipped rather than failing the answer."""
-    figures = {}
-    for name, value in stored.items():
-        if isinstance(value, int | float):
-            figures[name] = (float(value), float(value))
-        elif isinstance(value, list) and len(value) == 2:
-            figures[name] = (float(value[0]), float(value[1]))
-    return figures

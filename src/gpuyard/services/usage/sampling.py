@@ -9,9 +9,10 @@ and prunes what is past its retention.
 3. One write: a raw sample per server plus the fleet's, one statement for the batch;
    ``ON CONFLICT DO NOTHING`` on (series, level, slot), so two processes sampling the
    same slot (leases off) write it once.
-4. Rollups: each 1-minute and 15-minute bucket that closed since the newest rollup of its
-   level is computed from the raw samples (mean and highest per figure,
-   ``domain.usage.roll_up``) and written in one statement.
+4. Rollups: each 1-minute bucket that closed since the newest one is computed from its
+   raw samples (mean and highest per figure, ``domain.usage.roll_up``), each closed
+   15-minute bucket from its minutes (``merge_rollups``, the server's figures only),
+   one statement per level.
 5. Pruning: each level's rows past its retention, at most :data:`PRUNE_BUCKETS_PER_TICK`
    buckets per level per tick, so a backlog (after downtime) is worked off over ticks.
 """
@@ -21,8 +22,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.usage import (
@@ -32,18 +32,21 @@ from gpuyard.domain.usage import (
     QUARTER_BUCKET_S,
     RAM_ALLOCATED,
     ROLLUP_BUCKETS,
+    SERVER_FIGURES,
     STORAGE_ALLOCATED,
+    Figures,
     ServerLoad,
     UsageReading,
     bucket_start,
     fleet_sample,
+    merge_rollups,
     roll_up,
     server_sample,
 )
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import report_item_failure
 from gpuyard.store import usage_history
-from gpuyard.store.usage_history import ServerAllocation
+from gpuyard.store.usage_history import SampleRow, ServerAllocation, StoredPoint
 from gpuyard.store.usage_tables import FLEET_SERIES
 
 LOOP = "history"
@@ -80,7 +83,7 @@ def sample_usage(ctx: ServiceContext) -> SamplingTick:
     tick.seconds["read"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
+    rows: list[SampleRow] = []
     allocations, samples = [], []
     for server in servers:
         allocated = {
@@ -93,9 +96,8 @@ def sample_usage(ctx: ServiceContext) -> SamplingTick:
         sample = server_sample(allocated, server.gpus, reading)
         allocations.append(allocated)
         samples.append(sample)
-        rows.append(_row(server.server_id, RAW, slot, 1, _rounded(sample)))
-    fleet = fleet_sample(allocations, samples)
-    rows.append(_row(FLEET_SERIES, RAW, slot, 1, _rounded(fleet)))
+        rows.append(SampleRow(server.server_id, RAW, slot, 1, sample))
+    rows.append(SampleRow(FLEET_SERIES, RAW, slot, 1, fleet_sample(allocations, samples)))
     tick.servers = len(servers)
     tick.seconds["sample"] = time.perf_counter() - started
 
@@ -115,7 +117,7 @@ def sample_usage(ctx: ServiceContext) -> SamplingTick:
     return tick
 
 
-def _estimate(ctx: ServiceContext, server: ServerAllocation, now: Any) -> UsageReading | None:
+def _estimate(ctx: ServiceContext, server: ServerAllocation, now: datetime) -> UsageReading | None:
     load = ServerLoad(
         server.server_id,
         _share(server.cpu),
@@ -136,43 +138,43 @@ def _share(counter: tuple[int, int]) -> float:
     return allocated / capacity if capacity > 0 else 0.0
 
 
-def _rounded(sample: dict[str, float]) -> dict[str, float]:
-    return {name: round(value, 2) for name, value in sample.items()}
-
-
-def _row(series: str, bucket_s: int, t: int, samples: int, figures: Any) -> dict[str, Any]:
-    return {"series": series, "bucket_s": bucket_s, "t": t, "samples": samples, "figures": figures}
+#: Each rolled-up level and the level it is computed from.
+_SOURCE = {MINUTE_BUCKET_S: RAW, QUARTER_BUCKET_S: MINUTE_BUCKET_S}
 
 
 def _roll_up_closed(ctx: ServiceContext, bucket: int, slot: int) -> int:
     """Write the rollups of every bucket of this level that closed since the newest one;
     how many rows were written."""
+    source = _SOURCE[bucket]
     closed_until = bucket_start(slot, bucket)  # the bucket holding ``slot`` is still open
-    raw_kept_since = slot - ctx.settings.history_raw_retention_s
     with ctx.db.read() as session:
         newest = usage_history.newest_bucket(session, bucket)
+        oldest_source = usage_history.oldest_bucket(session, source)
+        if oldest_source is None:
+            return 0
+        start = bucket_start(oldest_source, bucket)
         if newest is not None:
-            start = newest + bucket
-        else:
-            oldest_raw = usage_history.oldest_bucket(session, RAW)
-            if oldest_raw is None:
-                return 0
-            start = bucket_start(oldest_raw, bucket)
-        start = max(start, bucket_start(raw_kept_since, bucket))
+            start = max(start, newest + bucket)
         if start >= closed_until:
             return 0
-        raw = usage_history.raw_samples_between(session, start, closed_until)
-    groups: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
-    for series, t, figures in raw:
-        groups[(series, bucket_start(t, bucket))].append(figures)
+        found = usage_history.rows_between(session, source, start, closed_until)
+    groups: dict[tuple[str, int], list[StoredPoint]] = defaultdict(list)
+    for point in found:
+        groups[(point.series, bucket_start(point.t, bucket))].append(point)
     rows = []
-    for (series, t), group in groups.items():
-        count, figures = roll_up(group)
-        rolled = {name: [round(avg, 2), round(top, 2)] for name, (avg, top) in figures.items()}
-        rows.append(_row(series, bucket, t, count, rolled))
+    for (series, t), points in groups.items():
+        if source == RAW:
+            count, figures = roll_up({k: v[0] for k, v in p.figures.items()} for p in points)
+        else:
+            count, figures = merge_rollups((p.samples, _server_only(p.figures)) for p in points)
+        rows.append(SampleRow(series, bucket, t, count, figures))
     with ctx.db.write() as session:
         usage_history.insert_samples(session, rows)
     return len(rows)
+
+
+def _server_only(figures: Figures) -> Figures:
+    return {name: value for name, value in figures.items() if name in SERVER_FIGURES}
 
 
 def _prune(ctx: ServiceContext, slot: int) -> dict[int, int]:
