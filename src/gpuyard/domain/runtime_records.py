@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from gpuyard.domain.fleet_records import Gpu
 from gpuyard.domain.resources import GPU_MILLI, Resources
+from gpuyard.domain.usage import UsageReading
 
 
 class ReplicaState(StrEnum):
@@ -92,6 +93,8 @@ class HostInventory:
     ram_mib: int
     storage_mib: int
     gpus: tuple[HostGpu, ...] = ()
+    #: What the host is using now (None where its runtime reports no usage).
+    usage: UsageReading | None = None
 
     @property
     def capacity(self) -> Resources:

@@ -18,6 +18,7 @@ reached at the agent URL's host.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -48,6 +49,7 @@ from gpuyard.domain.runtime_records import (
     ReplicaState,
     ServerEndpoint,
 )
+from gpuyard.domain.usage import GpuReading, ServerLoad, UsageReading, percent
 from gpuyard.runtimes.base import (
     RegistrationFields,
     ReplicaSpec,
@@ -381,6 +383,31 @@ def host_inventory_of(inventory: Inventory) -> HostInventory:
             )
             for gpu in inventory.gpus
         ),
+        usage=reading_from_inventory(inventory),
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN or infinity from a driver says nothing (and JSON columns cannot hold it)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def reading_from_inventory(inventory: Inventory) -> UsageReading:
+    """The usage figures of an agent's inventory (None where the host did not say)."""
+    ram_used = inventory.ram_total_mib - inventory.ram_available_mib
+    return UsageReading(
+        cpu_used_pct=_finite(inventory.cpu_percent),
+        ram_used_pct=percent(ram_used, inventory.ram_total_mib),
+        gpus=tuple(
+            GpuReading(
+                gpu.index,
+                _finite(gpu.utilization_gpu_pct),
+                None
+                if gpu.memory_used_mib is None
+                else percent(gpu.memory_used_mib, gpu.memory_total_mib),
+            )
+            for gpu in inventory.gpus
+        ),
     )
 
 
@@ -480,6 +507,9 @@ class DockerRuntime:
 
     def inventory(self, server_name: str, *, retry: bool = True) -> HostInventory:
         return host_inventory_of(self._client_for(server_name).inventory(retry=retry))
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        return None  # real readings: the health probe's inventory (services/usage)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

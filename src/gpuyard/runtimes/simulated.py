@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import NoReturn
 
 from gpuyard.domain.errors import InvalidInput
@@ -21,7 +22,9 @@ from gpuyard.domain.runtime_records import (
     ReplicaObservation,
     ServerEndpoint,
 )
+from gpuyard.domain.usage import ServerLoad, UsageReading
 from gpuyard.runtimes.base import RegistrationFields, ReplicaSpec, RuntimeFailure
+from gpuyard.runtimes.simulated_usage import simulated_usage
 
 
 class NoContainer(RuntimeFailure):
@@ -79,6 +82,9 @@ class SimulatedRuntime:
 
     def inventory(self, server_name: str, *, retry: bool = True) -> HostInventory:
         raise NoContainer("inventory (their capacity is declared)")
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        return simulated_usage(load, at)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

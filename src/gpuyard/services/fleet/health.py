@@ -38,6 +38,7 @@ from gpuyard.services.loops.item_failures import (
     report_item_failure,
 )
 from gpuyard.services.scheduling.allocations import release_workload
+from gpuyard.services.usage.readings import record_probe_reading
 from gpuyard.services.workloads.transitions import transition_workload
 from gpuyard.store import fleet
 from gpuyard.store import workloads as workload_store
@@ -88,6 +89,7 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | 
         if inventory is not None:
             fleet.record_probe_answered(session, server_id, now)
             _refresh_utilization(session, server_id, inventory)
+            record_probe_reading(session, server_id, inventory.usage, now)
             if server.status == ServerStatus.OFFLINE.value:
                 change_server_status(
                     session, server, ServerStatus.ONLINE, "answered its probe", SYSTEM_ACTOR, now
