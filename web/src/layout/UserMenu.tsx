@@ -1,0 +1,42 @@
+import { Avatar, Button, Menu, Text } from '@mantine/core';
+import { IconChevronDown, IconLogout } from '@tabler/icons-react';
+import { useNavigate } from 'react-router-dom';
+import { useLogout, useMe } from '../api/queries/session';
+
+export function UserMenu() {
+  const me = useMe();
+  const logout = useLogout();
+  const navigate = useNavigate();
+  const user = me.data;
+  if (!user) return null;
+  const name = user.username ?? user.email;
+  return (
+    <Menu position="bottom-end" withinPortal>
+      <Menu.Target>
+        <Button
+          variant="subtle"
+          color="gray"
+          leftSection={<Avatar size="sm" radius="xl" alt="" color="blue">{name.slice(0, 1).toUpperCase()}</Avatar>}
+          rightSection={<IconChevronDown size={14} />}
+          aria-label={`Account menu of ${name}`}
+          data-testid="user-menu"
+        >
+          <Text size="sm" fw={500} span>
+            {name}
+          </Text>
+        </Button>
+      </Menu.Target>
+      <Menu.Dropdown>
+        <Menu.Label>
+          {user.email} · {user.role}
+        </Menu.Label>
+        <Menu.Item
+          leftSection={<IconLogout size={14} />}
+          onClick={() => logout.mutate(undefined, { onSettled: () => navigate('/login') })}
+        >
+          Log out
+        </Menu.Item>
+      </Menu.Dropdown>
+    </Menu>
+  );
+}
