@@ -181,6 +181,23 @@ def test_no_file_outside_the_build_is_served(dist: Path, raw_path: str) -> None:
     assert status == 404 or body == INDEX.encode(), (status, body[:200])
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/" + "a" * 300, 200), ("/" + "a/" * 2000, 200), ("/" + "x" * 300 + ".js", 404)],
+)
+def test_paths_the_file_system_refuses_are_not_errors(
+    client: TestClient, path: str, status: int
+) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+
+
+def test_a_loop_of_links_is_not_an_error(dist: Path, client: TestClient) -> None:
+    (dist / "assets" / "loop-a.js").symlink_to(dist / "assets" / "loop-b.js")
+    (dist / "assets" / "loop-b.js").symlink_to(dist / "assets" / "loop-a.js")
+    assert client.get("/assets/loop-a.js").status_code == 404
+
+
 def test_a_link_out_of_the_build_is_not_followed(dist: Path, client: TestClient) -> None:
     (dist / "assets" / "escape.txt").symlink_to(dist.parent / "secret.txt")
     response = client.get("/assets/escape.txt")
