@@ -62,11 +62,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 ## bench: quick benchmarks (< 5 min on 2 cores): tables, bench/results/latest.json, docs/benchmarks.md
-bench: $(STAMP)
+## (S7 opens the built dashboard in Chromium, hence `web`)
+bench: $(STAMP) web
 	$(BIN)/python -m bench
 
 ## bench-full: the sizes issue 8 names (slow)
-bench-full: $(STAMP)
+bench-full: $(STAMP) web
 	$(BIN)/python -m bench --full
 
 clean:

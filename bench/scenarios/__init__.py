@@ -13,6 +13,7 @@ SCENARIOS = {
     "S2": "s2_concurrency",
     "S3": "s3_preemption",
     "S5": "s5_trace",
+    "S7": "s7_dashboard",
 }
 #: Scenarios with PostgreSQL rows (the server is started only if one of them runs).
 NEEDS_POSTGRES = {"S1", "S2"}
