@@ -49,6 +49,9 @@ class Render:
     rows_in_dom_ms: float
     rows_painted_ms: float
     rows_rendered: int
+    #: When the last script/style file and the last API answer before the rows arrived.
+    assets_loaded_ms: float
+    api_loaded_ms: float
     #: Rows the table holds (loaded) and how long a jump to its last row took to paint.
     rows_loaded: int
     scroll_to_end_ms: float
@@ -109,6 +112,11 @@ _FIRST_ROWS = """
     if (window.__benchRowsInDom !== undefined || !document.querySelector(selector)) return false;
     window.__benchRowsInDom = performance.now();
     performance.mark('bench:rows-in-dom');
+    const ends = (part) => performance.getEntriesByType('resource')
+      .filter((entry) => entry.name.includes(part)).map((entry) => entry.responseEnd);
+    window.__benchLoaded = {
+      assets: Math.max(0, ...ends('/assets/')), api: Math.max(0, ...ends('/api/')),
+    };
     // The frame that shows them: after the next animation frame has been painted.
     requestAnimationFrame(() => setTimeout(() => {
       window.__benchRowsPainted = performance.now();
@@ -141,6 +149,7 @@ def first_render(
                 painted: window.__benchRowsPainted,
                 rows: document.querySelectorAll(selector).length,
                 tasks: window.__benchLongTasksAtPaint,
+                loaded: window.__benchLoaded,
             })""",
             target.row_selector,
         )
@@ -152,6 +161,8 @@ def first_render(
         rows_in_dom_ms=float(figures["dom"]),
         rows_painted_ms=float(figures["painted"]),
         rows_rendered=int(figures["rows"]),
+        assets_loaded_ms=float(figures["loaded"]["assets"]),
+        api_loaded_ms=float(figures["loaded"]["api"]),
         rows_loaded=int(loaded),
         scroll_to_end_ms=float(scroll_ms),
         longest_task_ms=max(tasks, default=0.0),

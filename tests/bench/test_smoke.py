@@ -10,28 +10,59 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("S1", "S2", "S3", "S5")
+#: S7 drives the built dashboard in Chromium: an integration test of its own.
+BROWSER_SCENARIOS = ("S7",)
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
-def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
+def _run_bench(tmp_path: Path, scenarios: tuple[str, ...]) -> tuple[dict[str, Any], str, str]:
+    """Run ``scenarios`` at smoke size; the JSON written, the docs and the console output."""
     results, docs = tmp_path / "latest.json", tmp_path / "benchmarks.md"
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--no-postgres",
+        [sys.executable, "-m", "bench", "--smoke", "--no-postgres", "--only", ",".join(scenarios),
          "--results", str(results), "--docs", str(docs)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     data = json.loads(results.read_text())
-    assert set(data["scenarios"]) == set(SCENARIOS)
-    for sid in SCENARIOS:
+    assert set(data["scenarios"]) == set(scenarios)
+    for sid in scenarios:
         entry = data["scenarios"][sid]
         assert entry["figures"], sid
         assert entry["machine"]["cores"] >= 1
         assert entry["git_commit"]
         assert f"== {sid} " in run.stdout
+    text = docs.read_text()
+    assert all(f"## {sid} " in text for sid in scenarios)
+    return data, text, run.stdout
+
+
+def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
+    data, _, _ = _run_bench(tmp_path, SCENARIOS)
     assert data["scenarios"]["S2"]["figures"]["oversubscriptions"] == 0
     assert data["scenarios"]["S3"]["figures"]["thrash_cycles"] == 0
-    text = docs.read_text()
-    assert all(f"## {sid} " in text for sid in SCENARIOS)
+
+
+@pytest.mark.integration
+def test_the_dashboard_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
+    from web.build import NodeMissing, ensure_built
+
+    if not any(Path(path).exists() for path in CHROMIUM_CANDIDATES):
+        pytest.skip("Chromium is not installed (Debian package chromium)")
+    try:
+        ensure_built()
+    except NodeMissing as exc:
+        pytest.skip(f"cannot build the dashboard: {exc}")
+    data, _, _ = _run_bench(tmp_path, BROWSER_SCENARIOS)
+    figures = data["scenarios"]["S7"]["figures"]
+    # The smoke database: 60 workloads, 6 of them the admin's (bench/scenarios/s7_dashboard.py).
+    assert figures["render My workloads"]["rows_loaded"] == 6
+    assert figures["render My workloads"]["painted_median_ms"] > 0
+    assert figures["live_lost"] == 0
+    assert len(figures["live My workloads"]["latencies_ms"]) == 2
