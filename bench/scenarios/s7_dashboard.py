@@ -115,12 +115,18 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
         root = Path(tmp)
         seeded = {name: seed(root / name / "data", size) for name, size in
                   (("baseline", small), ("measured", big))}  # fmt: skip
+        load = os.getloadavg()[0]
         with chromium() as browser:
             runs = {
                 name: _measure(browser, root / name / "data", seeded[name], cfg, rng)
                 for name in ("baseline", "measured")
             }
     _report(result, runs["measured"], runs["baseline"])
+    result.notes.append(
+        f"Load average when the browser started: {load:.1f} on {os.cpu_count()} cores "
+        f"(then {os.getloadavg()[0]:.1f}); the server, the browser and this process share them "
+        "with whatever else runs."
+    )
     return result
 
 
