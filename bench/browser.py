@@ -27,6 +27,8 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 VIEWPORT = {"width": 1440, "height": 900}
 #: How long a page may take to show its rows, or a change, before it counts as missing.
 RENDER_TIMEOUT_S = 60.0
+#: The root element once the page's live stream is open.
+LIVE_OPEN = 'html[data-live="open"]'
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,10 @@ def live_updates(
         page = context.new_page()
         page.goto(target.path)
         page.wait_for_selector(target.row_selector, timeout=RENDER_TIMEOUT_S * 1000)
+        try:  # the dashboard marks the root once its stream is open (web/src/api/live.ts)
+            page.wait_for_selector(LIVE_OPEN, state="attached", timeout=lost_after_s * 1000)
+        except PlaywrightTimeout:
+            pass  # a page without live updates: its changes will count as lost
         page.evaluate(_WATCH, target.row_selector)
         used: set[str] = set()
         for _ in range(changes):
