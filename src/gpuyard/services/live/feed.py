@@ -2,7 +2,8 @@
 
 The first stream opened starts the reader thread; from then on it polls its
 :class:`~gpuyard.services.live.changes.ChangeSource` every ``poll_interval_s``, whatever
-the number of open streams (one database read per poll per process, not per client).
+the number of open streams (one database read per poll per process, not per client),
+until no stream has been open for ``IDLE_STOP_S``.
 Each change becomes a :class:`~gpuyard.services.live.subscription.StreamEvent` with
 the next sequence number; the last ``history`` events are kept so that a client that
 reconnects with ``Last-Event-ID`` gets exactly what it missed.
@@ -18,6 +19,7 @@ import asyncio
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -30,6 +32,9 @@ log = get_logger(__name__)
 
 #: The longest Last-Event-ID looked at; anything longer is refused by the API.
 MAX_EVENT_ID_LENGTH = 64
+#: The reader stops after this long without an open stream (a stream that reconnects
+#: within it resumes; after it, an old id gets a resync).
+IDLE_STOP_S = 60.0
 _EVENT_ID = re.compile(r"([0-9a-f]{8})-([0-9]{1,18})")
 
 
@@ -43,9 +48,11 @@ class LiveFeed:
         history: int,
         *,
         epoch: str | None = None,
+        idle_stop_s: float = IDLE_STOP_S,
     ) -> None:
         self.source = source
         self.poll_interval_s = poll_interval_s
+        self.idle_stop_s = idle_stop_s
         self.epoch = epoch or secrets.token_hex(4)
         self._history: deque[StreamEvent] = deque(maxlen=history)
         self._seq = 0
@@ -82,8 +89,8 @@ class LiveFeed:
         after it are replayed when the history still holds them; otherwise (an id from
         elsewhere, too old, or not one of ours) the stream starts with a resync. Starts
         the reader on first use (one database read, in the calling thread)."""
-        self._start_reader()
         with self._lock:
+            self._start_reader()
             resumed_from, backlog = self._resume(last_event_id)
             subscription = Subscription(viewer, loop, max_queued, last_seq=resumed_from)
             if self._shutting_down:
@@ -125,23 +132,35 @@ class LiveFeed:
 
     # -- the reader ------------------------------------------------------------------
     def _start_reader(self) -> None:
-        with self._lock:
-            if self._thread is not None or self._shutting_down:
-                return
-            # Before the thread exists: changes committed once this returns are seen.
-            self.source.start()
-            self._stop.clear()
-            if self._started:
-                # What changed while stopped was not read: no old id may resume.
-                self.epoch = secrets.token_hex(4)
-                self._history.clear()
-            self._started = True
-            self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
-            self._thread.start()
+        # Under self._lock: a reader that stops for idleness decides under it too.
+        if self._thread is not None or self._shutting_down:
+            return
+        # Before the thread exists: changes committed once this returns are seen.
+        self.source.start()
+        self._stop.clear()
+        if self._started:
+            # What changed while stopped was not read: no old id may resume.
+            self.epoch = secrets.token_hex(4)
+            self._history.clear()
+        self._started = True
+        self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
+        idle_since: float | None = None
         while not self._stop.wait(self.poll_interval_s):
             self.poll_once()
+            with self._lock:
+                if self._subscribers:
+                    idle_since = None
+                    continue
+                now = time.monotonic()
+                idle_since = now if idle_since is None else idle_since
+                if now - idle_since >= self.idle_stop_s:
+                    # Nobody has listened for a while: stop reading; the next stream
+                    # starts the reader again (under a new epoch).
+                    self._thread = None
+                    return
 
     def poll_once(self) -> list[StreamEvent]:
         """Read the source once and publish what it returned (the reader thread's tick;
