@@ -272,3 +272,31 @@ def test_a_revoked_session_ends_the_stream(tmp_path: Path, database_url: str | N
             stream.close()
     finally:
         ctx.db.dispose()
+
+
+def test_a_team_that_shares_its_work_shows_it_to_members_only(live: Live) -> None:
+    alice, bob, carol = (
+        add_user(live.ctx, f"{name}@example.com", "some-pass-123")
+        for name in ("alice", "bob", "carol")
+    )
+    with live.api() as admin:
+        team = admin.post(
+            "/api/v1/teams",
+            json={
+                "name": "vision",
+                "members_can_read": True,
+                "members": [{"user_id": alice}, {"user_id": bob}],
+            },
+        )
+    assert team.status_code == 201, team.text
+    teammate = StreamReader(live.url, mint_token(live.ctx, alice))
+    outsider = StreamReader(live.url, mint_token(live.ctx, carol))
+    try:
+        shared = live.submit(mint_token(live.ctx, bob), cpu=1, team_id=team.json()["id"])
+        teammate.wait_for(is_workload(shared["id"], "pending"))
+        own = live.submit(mint_token(live.ctx, carol), cpu=1)
+        got = outsider.wait_for(is_workload(own["id"], "pending")) + outsider.drain()
+        assert {e.data["id"] for e in got if e.event == "workload"} == {own["id"]}
+    finally:
+        teammate.close()
+        outsider.close()
