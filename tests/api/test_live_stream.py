@@ -17,7 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from factories.app import ADMIN_EMAIL, add_user, make_context, make_settings, mint_token, user_id_of
+from factories.app import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    add_user,
+    make_context,
+    make_settings,
+    mint_token,
+    user_id_of,
+)
 from factories.live import StreamReader, is_workload, served
 
 from gpuyard.api.app import create_app
@@ -300,3 +308,19 @@ def test_a_team_that_shares_its_work_shows_it_to_members_only(live: Live) -> Non
     finally:
         teammate.close()
         outsider.close()
+
+
+def test_the_dashboards_session_cookie_opens_a_stream(live: Live) -> None:
+    with httpx.Client(base_url=live.url, timeout=30) as browser:
+        login = browser.post(
+            "/api/v1/auth/login",
+            json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "set_cookie": True},
+        )
+        assert login.status_code == 200, login.text
+        assert "gpuyard_session" in browser.cookies
+        with browser.stream("GET", "/api/v1/stream", params={"max_s": "1"}) as response:
+            assert response.status_code == 200
+            workload = live.submit(cpu=1)
+            body = response.read().decode()
+    assert f'"id":"{workload["id"]}"' in body
+    assert "event: workload" in body
