@@ -31,6 +31,7 @@ from factories.live import StreamReader, is_workload, served
 from gpuyard.api.app import create_app
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.live.changes import QueueChanged
 from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 
@@ -202,7 +203,7 @@ def test_an_id_older_than_the_history_gets_a_resync(live: Live) -> None:
     finally:
         stream.close()
     for _ in range(live.ctx.settings.stream_history + 1):  # push it out of the history
-        live.feed.publish([_queue_change()])
+        live.feed.publish([QueueChanged()])
     back = StreamReader(live.url, live.admin_token, last_event_id=old)
     try:
         resync = back.next()
@@ -211,12 +212,6 @@ def test_an_id_older_than_the_history_gets_a_resync(live: Live) -> None:
         assert resync.id == live.feed.event_id(live.feed.last_seq)
     finally:
         back.close()
-
-
-def _queue_change() -> Any:
-    from gpuyard.services.live.changes import QueueChanged
-
-    return QueueChanged()
 
 
 def test_types_selects_event_kinds_and_is_validated(live: Live) -> None:
