@@ -24,6 +24,7 @@ from factories.app import (
     make_context,
     make_settings,
     mint_token,
+    sqlite_only,
     user_id_of,
 )
 from factories.live import StreamReader, is_workload, served
@@ -319,3 +320,28 @@ def test_the_dashboards_session_cookie_opens_a_stream(live: Live) -> None:
             body = response.read().decode()
     assert f'"id":"{workload["id"]}"' in body
     assert "event: workload" in body
+
+
+@sqlite_only
+def test_the_request_body_deadlines_do_not_cut_a_stream(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A GET has an empty body, done at once: the body timeouts (api/body_limits.py) must
+    not apply to the response that follows, however long it lasts."""
+    settings = make_settings(
+        tmp_path / "data", database_url, body_idle_timeout_s=0.2, body_timeout_s=0.3, **LIVE
+    )
+    ctx = make_context(settings)
+    try:
+        with served(create_app(ctx)) as url:
+            token = mint_token(ctx, user_id_of(ctx, ADMIN_EMAIL))
+            response = httpx.get(
+                f"{url}/api/v1/stream",
+                params={"max_s": "1.2"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+        assert response.status_code == 200
+        assert response.text.count(": keep-alive") >= 4  # it lasted well past both
+    finally:
+        ctx.db.dispose()
