@@ -20,6 +20,7 @@ from gpuyard.auth.roles import Role
 from gpuyard.domain.workload_records import Workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.live.changes import (
+    QUEUE_RECOUNT_S,
     Change,
     DatabaseChanges,
     QueueChanged,
@@ -29,6 +30,7 @@ from gpuyard.services.live.changes import (
 from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.live.subscription import Resync, StreamEvent, Subscription, Viewer
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.workloads.changes import delete_workload
 from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
 
 ADMIN = Viewer(Caller("admin-id", "admin@example.com", Role.ADMIN), Membership())
@@ -62,6 +64,25 @@ def test_changes_from_another_engine_are_read_once_each(clock_ctx: ServiceContex
     assert servers[0].alloc_gpu_milli == 1000
     assert any(isinstance(c, QueueChanged) for c in placed)  # it left the queue
     assert source.poll() == []
+
+
+def test_a_waiting_workload_deleted_moves_the_queue_at_the_next_recount(
+    clock_ctx: ServiceContext,
+) -> None:
+    """A deleted row leaves no change mark to read: the queue's members are read again in
+    full every QUEUE_RECOUNT_S, and one that vanished is a queue change."""
+    now = [0.0]
+    source = DatabaseChanges(clock_ctx.db, clock=lambda: now[0])
+    source.start()
+    caller = admin_caller(clock_ctx)
+    created = create_workload(clock_ctx, caller, WorkloadSpec(image="busybox", gpu=64))
+    assert any(isinstance(c, QueueChanged) for c in source.poll())
+    delete_workload(clock_ctx, caller, created.id)
+    assert source.poll() == []  # nothing to read: the row is gone
+    now[0] = QUEUE_RECOUNT_S
+    assert source.poll() == [QueueChanged()]
+    now[0] = 2 * QUEUE_RECOUNT_S
+    assert source.poll() == []  # once
 
 
 @pytest.fixture

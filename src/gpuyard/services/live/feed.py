@@ -21,7 +21,6 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
@@ -63,8 +62,6 @@ class LiveFeed:
         self._failing = False
         self._shutting_down = False
         self._started = False
-        #: Called after each poll that published something (tests, benchmarks).
-        self.on_publish: Callable[[list[StreamEvent]], None] | None = None
 
     # -- ids -------------------------------------------------------------------------
     def event_id(self, seq: int) -> str:
@@ -189,8 +186,6 @@ class LiveFeed:
             self._history.extend(events)
             gone = [s for s in self._subscribers if not s.deliver(events)]
             self._subscribers.difference_update(gone)
-        if self.on_publish is not None:
-            self.on_publish(events)
         return events
 
     def close(self) -> None:
