@@ -69,6 +69,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/workloads/{workload_id}"): SIGNED_IN,
     ("POST", "/api/v1/workloads/{workload_id}/stop"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/events"): SIGNED_IN,
+    ("GET", "/api/v1/stream"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/logs"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/files"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/files/{path}"): SIGNED_IN,
@@ -76,7 +77,6 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/workloads/{workload_id}/files/{path}"): SIGNED_IN,
     ("GET", "/api/v1/queue"): SIGNED_IN,
     ("GET", "/api/v1/audit"): FLEET,
-    ("GET", "/api/v1/stream"): SIGNED_IN,
     ("GET", "/healthz"): ANYONE,
     ("GET", "/readyz"): ANYONE,
 }
