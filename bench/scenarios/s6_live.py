@@ -35,8 +35,9 @@ from bench.result import ScenarioResult, Table
 from bench.serve import free_port, token, wait_until
 from bench.serve import is_ready as server_ready
 from bench.stats import percentile
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.workloads.changes import stop_workload
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def backend_case(cfg: S6Config, database_url: str | None) -> dict[str, Any]:
         data_dir = Path(tmp) / "data"
         db = open_db(data_dir, database_url)  # an empty cluster: every workload waits
         ids = [
-            create_workload(db.ctx, db.caller, WorkloadSpec(image="busybox", name=f"s6-{i}")).id
+            create_workload(db.ctx, db.caller, WorkloadCreate(image="busybox", name=f"s6-{i}")).id
             for i in range(cfg.changes)
         ]
         proc, url = _serve(data_dir, database_url)

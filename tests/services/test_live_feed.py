@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Membership
 from gpuyard.auth.roles import Role
@@ -31,7 +32,7 @@ from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.live.subscription import Resync, StreamEvent, Subscription, Viewer
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.changes import delete_workload
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 
 ADMIN = Viewer(Caller("admin-id", "admin@example.com", Role.ADMIN), Membership())
 
@@ -46,7 +47,9 @@ def test_changes_from_another_engine_are_read_once_each(clock_ctx: ServiceContex
     assert source.poll() == []
     other = make_context(clock_ctx.settings)  # another process on the same database
     try:
-        created = create_workload(other, admin_caller(other), WorkloadSpec(image="busybox", gpu=1))
+        created = create_workload(
+            other, admin_caller(other), WorkloadCreate(image="busybox", gpu=1)
+        )
         first = source.poll()
         assert _workload_ids(first) == [created.id]
         assert any(isinstance(c, QueueChanged) for c in first)  # it entered the queue
@@ -75,7 +78,7 @@ def test_a_waiting_workload_deleted_moves_the_queue_at_the_next_recount(
     source = DatabaseChanges(clock_ctx.db, clock=lambda: now[0])
     source.start()
     caller = admin_caller(clock_ctx)
-    created = create_workload(clock_ctx, caller, WorkloadSpec(image="busybox", gpu=64))
+    created = create_workload(clock_ctx, caller, WorkloadCreate(image="busybox", gpu=64))
     assert any(isinstance(c, QueueChanged) for c in source.poll())
     delete_workload(clock_ctx, caller, created.id)
     assert source.poll() == []  # nothing to read: the row is gone
@@ -98,8 +101,8 @@ def test_a_change_committed_out_of_order_is_not_lost(pg_ctx: ServiceContext) -> 
     """PostgreSQL: a transaction with a lower id commits after a higher one was read;
     its change still arrives, once, and the higher one is not sent again."""
     caller = admin_caller(pg_ctx)
-    older = create_workload(pg_ctx, caller, WorkloadSpec(image="busybox", priority=1))
-    newer = create_workload(pg_ctx, caller, WorkloadSpec(image="busybox", priority=1))
+    older = create_workload(pg_ctx, caller, WorkloadCreate(image="busybox", priority=1))
+    newer = create_workload(pg_ctx, caller, WorkloadCreate(image="busybox", priority=1))
     source = DatabaseChanges(pg_ctx.db)
     source.start()
     engine = create_engine(pg_ctx.db.engine.url)
