@@ -31,8 +31,10 @@ from gpuyard.services.live.changes import (
 from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.live.subscription import Resync, StreamEvent, Subscription, Viewer
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.workloads.changes import delete_workload
+from gpuyard.services.workloads.changes import delete_workload, stop_workload
+from gpuyard.services.workloads.lifecycle import advance_lifecycles
 from gpuyard.services.workloads.submission import create_workload
+from gpuyard.store.live_changes import servers_changed_since, workloads_changed_since
 
 ADMIN = Viewer(Caller("admin-id", "admin@example.com", Role.ADMIN), Membership())
 
@@ -86,6 +88,77 @@ def test_a_waiting_workload_deleted_moves_the_queue_at_the_next_recount(
     assert source.poll() == [QueueChanged()]
     now[0] = 2 * QUEUE_RECOUNT_S
     assert source.poll() == []  # once
+
+
+#: What a hypothesis run does between two polls of the stream.
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("submit"), st.sampled_from([0, 0.5, 1, 2, 8, 64])),
+        st.tuples(st.just("schedule"), st.none()),
+        st.tuples(st.just("advance"), st.none()),
+        st.tuples(st.just("stop"), st.integers(min_value=0, max_value=20)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _truth(ctx: ServiceContext) -> tuple[dict[str, Workload], dict[str, Any], set[str]]:
+    with ctx.db.read() as session:
+        workloads = {w.id: w for w, _ in workloads_changed_since(session, 0)}
+        servers = {
+            s.id: (s.status, s.allocated, tuple((g.index, g.allocated_milli) for g in s.gpus))
+            for s, _ in servers_changed_since(session, 0)
+        }
+    pending = {w.id for w in workloads.values() if w.status == "pending"}
+    return workloads, servers, pending
+
+
+@settings(max_examples=12, deadline=None)
+@given(steps=_STEPS)
+def test_the_stream_converges_to_the_database(tmp_path_factory: Any, steps: list[Any]) -> None:
+    """Whatever is done between two polls, the latest event of every workload and server
+    is the database's state after the poll, and the queue moved iff its members did."""
+    ctx = make_context(make_settings(tmp_path_factory.mktemp("live") / "data", None))
+    try:
+        caller = admin_caller(ctx)
+        source = DatabaseChanges(ctx.db)
+        source.start()
+        seen_workloads, _, pending_before = _truth(ctx)
+        seen_servers: dict[str, Any] = dict(_truth(ctx)[1])
+        for action, arg in steps:
+            if action == "submit":
+                create_workload(ctx, caller, WorkloadCreate(image="busybox", gpu=arg))
+            elif action == "schedule":
+                run_scheduling_cycle(ctx)
+            elif action == "advance":
+                advance_lifecycles(ctx)
+            elif seen_workloads:
+                victim = sorted(seen_workloads)[arg % len(seen_workloads)]
+                if seen_workloads[victim].status not in ("succeeded", "failed", "stopped"):
+                    stop_workload(ctx, caller, victim)
+            changes = source.poll()
+            for change in changes:
+                if isinstance(change, WorkloadChanged):
+                    seen_workloads[change.workload.id] = change.workload
+                elif isinstance(change, ServerChanged):
+                    s = change.server
+                    seen_servers[s.id] = (
+                        s.status,
+                        s.allocated,
+                        tuple((g.index, g.allocated_milli) for g in s.gpus),
+                    )
+            workloads, servers, pending = _truth(ctx)
+            assert seen_workloads == workloads
+            assert seen_servers == servers
+            waiting_changed = any(
+                isinstance(c, WorkloadChanged) and c.workload.status == "pending" for c in changes
+            )
+            queue_moved = pending != pending_before or waiting_changed
+            assert any(isinstance(c, QueueChanged) for c in changes) is queue_moved
+            pending_before = pending
+    finally:
+        ctx.db.dispose()
 
 
 @pytest.fixture
