@@ -146,3 +146,15 @@ def test_the_theme_choice_survives_a_reload(admin_page: Page) -> None:
     page.reload()
     WorkloadsPage(page).expect_loaded()  # and accessible in the dark theme too
     assert shell.color_scheme() == "dark"
+
+
+@pytest.mark.parametrize(
+    "next_path",
+    ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"],
+)
+def test_login_never_sends_to_another_site(page: Page, next_path: str) -> None:
+    login = LoginPage(page)
+    login.open_with_next(next_path)
+    login.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    WorkloadsPage(page).expect_loaded()
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/workloads$"))

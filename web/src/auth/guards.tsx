@@ -11,9 +11,10 @@ export function loginPath(next: string): string {
   return next && next !== '/' ? `/login?next=${encodeURIComponent(next)}` : '/login';
 }
 
-/** A `next` that stays on this site (no `//evil.example` or `https://...`). */
+/** A `next` that stays on this site: no `https://...`, `//evil.example`, nor `/\evil.example`
+ * (browsers read a backslash as a slash). */
 export function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/';
 }
 
 export function RequireAuth({ children }: { children: ReactNode }) {
