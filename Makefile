@@ -4,7 +4,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format bench bench-full clean
+.PHONY: run test lint typecheck format bench bench-full clean web web-client
+
+# The dashboard (web/): npm ci from the committed lockfile, then a Vite build into the
+# package (src/gpuyard/web_dist, carried by the wheel); each step reruns only when its
+# inputs changed.
+WEB_MODULES := web/node_modules/.installed
+WEB_INDEX   := src/gpuyard/web_dist/index.html
+WEB_INPUTS  := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
+	web/package.json web/vite.config.ts web/tsconfig.json web/postcss.config.cjs
+
+$(WEB_MODULES): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_INDEX): $(WEB_MODULES) $(WEB_INPUTS)
+	cd web && npm run --silent build
+	touch $@
+
+## web: build the dashboard (skipped when the build is newer than its sources)
+web: $(WEB_INDEX)
+
+## web-client: regenerate web/openapi.json and the typed client (web/src/api/schema.d.ts)
+web-client: $(STAMP) $(WEB_MODULES)
+	$(BIN)/gpuyard openapi --output web/openapi.json
+	cd web && npm run --silent generate-client
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +36,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: install, then serve on http://127.0.0.1:8080 with a simulated demo cluster
+## run: install, build the dashboard, then serve it and the API on http://127.0.0.1:8080
+## with a simulated demo cluster
 run: $(STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: serving the API without the dashboard (Debian: apt install nodejs npm)"; fi
 	$(BIN)/gpuyard serve --demo
 
 ## test: install, lint, type-check, check the layers, then the whole test suite
-test: $(STAMP)
+test: $(STAMP) web
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -43,4 +70,5 @@ bench-full: $(STAMP)
 	$(BIN)/python -m bench --full
 
 clean:
-	rm -rf $(VENV) gpuyard-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) gpuyard-data .pytest_cache .mypy_cache .ruff_cache web/node_modules \
+		src/gpuyard/web_dist

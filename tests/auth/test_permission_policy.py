@@ -38,6 +38,7 @@ def test_only_login_register_and_health_are_public() -> None:
         Permission.AUTH_REGISTER,
         Permission.HEALTH,
         Permission.API_DOCS,
+        Permission.DASHBOARD,
     }
 
 

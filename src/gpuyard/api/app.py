@@ -34,6 +34,7 @@ from gpuyard.api.routers import (
     workload_io,
     workloads,
 )
+from gpuyard.api.static_files import install_dashboard
 from gpuyard.auth.permissions import is_public
 from gpuyard.services.background import start_loops, stop_loops
 from gpuyard.services.context import ServiceContext
@@ -107,6 +108,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    install_dashboard(app)  # last: it serves the paths no other route does
     permissions = check_route_permissions(app)
     document_problems(
         app,

@@ -21,6 +21,8 @@ class Permission(StrEnum):
     # Open to anyone, with or without credentials.
     HEALTH = "health"
     API_DOCS = "api.docs"  # the API reference page (the OpenAPI document is open too)
+    #: The dashboard's static files (the page itself asks the API who is logged in).
+    DASHBOARD = "dashboard"
     AUTH_LOGIN = "auth.login"
     AUTH_REGISTER = "auth.register"
     # The caller's own session, account and API tokens.
@@ -109,6 +111,7 @@ _TEAM_ADMINS = {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.TEAM_ADMIN, Role.USE
 POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.HEALTH: _PUBLIC,
     Permission.API_DOCS: _PUBLIC,
+    Permission.DASHBOARD: _PUBLIC,
     Permission.AUTH_LOGIN: _PUBLIC,
     Permission.AUTH_REGISTER: _PUBLIC,
     Permission.SESSION: Rule(_OWN),

@@ -82,9 +82,9 @@ def serve(
         agent = start_local_agent(settings)
         ensure_local_server(ctx, agent)
         console.print(f"Local Docker offered as server `local` (agent on {agent.url})")
-    console.print(
-        f"gpuyard {__version__} on http://{settings.host}:{settings.port}  (API docs: /api/docs)"
-    )
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"gpuyard {__version__} on {base}  (API docs: {base}/api/docs)")
+    console.print(f"[bold]Open the dashboard: {base}/[/]" + _dashboard_note())
     # The app finds the client address itself (api/client_address.py, trusting only
     # GPUYARD_TRUSTED_PROXIES); uvicorn's own X-Forwarded-For handling stays off.
     uvicorn.run(
@@ -94,6 +94,43 @@ def serve(
         log_level="warning",
         proxy_headers=False,
     )
+
+
+def _dashboard_note() -> str:
+    from gpuyard.api.static_files import DEFAULT_DIST
+
+    if (DEFAULT_DIST / "index.html").is_file():
+        return ""
+    return "  (not built here: `make web` builds it)"
+
+
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="write the document here instead of to stdout")
+    ] = None,
+) -> None:
+    """Print the OpenAPI document of this version's API without serving it (the
+    dashboard's typed client is generated from it: `make web-client`)."""
+    import json
+    import tempfile
+
+    from gpuyard.api.app import create_app
+    from gpuyard.services.bootstrap import build_context
+    from gpuyard.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="gpuyard-openapi-") as data_dir:
+        settings = Settings(data_dir=Path(data_dir), database_url=None, run_loops=False)
+        ctx = build_context(settings)
+        try:
+            document = create_app(ctx).openapi()
+        finally:
+            ctx.db.dispose()
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @app.command()
