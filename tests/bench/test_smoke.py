@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("S1", "S2", "S3", "S5")
+SCENARIOS = ("S1", "S2", "S3", "S5", "S6")
 #: S7 drives the built dashboard in Chromium: an integration test of its own.
 BROWSER_SCENARIOS = ("S7",)
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -47,6 +47,7 @@ def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
     data, _, _ = _run_bench(tmp_path, SCENARIOS)
     assert data["scenarios"]["S2"]["figures"]["oversubscriptions"] == 0
     assert data["scenarios"]["S3"]["figures"]["thrash_cycles"] == 0
+    assert data["scenarios"]["S6"]["figures"]["lost"] == 0
 
 
 @pytest.mark.integration
