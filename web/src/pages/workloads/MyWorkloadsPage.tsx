@@ -17,7 +17,7 @@ export const workloadColumns: Column<Workload>[] = [
     key: 'name',
     header: 'Name',
     cell: (w) => (
-      <Anchor component={Link} to={`/workloads/${w.id}`}>
+      <Anchor component={Link} to={`/workloads/${w.id}`} size="sm" style={{ whiteSpace: 'nowrap' }}>
         {w.name}
       </Anchor>
     ),
