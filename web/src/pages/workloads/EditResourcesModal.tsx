@@ -102,7 +102,13 @@ export function EditResourcesModal({
   const running = ['scheduled', 'starting', 'running'].includes(workload.status);
 
   return (
-    <Modal opened={opened} onClose={close} title={`Edit ${workload.name}`} size="lg">
+    <Modal
+      opened={opened}
+      onClose={close}
+      title={`Edit ${workload.name}`}
+      size="lg"
+      closeButtonProps={{ 'aria-label': 'Close' }}
+    >
       <form onSubmit={submit} noValidate aria-label="Edit resources">
         <Stack gap="md">
           {running && (

@@ -38,6 +38,7 @@ import {
   MAX_NAME_LENGTH,
   MAX_RAM_GB,
   MAX_STORAGE_GB,
+  NAME_PATTERN,
   PRIORITIES,
   amount,
   checkCpu,
@@ -97,7 +98,9 @@ function validate(form: LaunchForm): Errors {
   const image = form.image.trim();
   if (!image) errors.image = 'Enter an image, e.g. pytorch/pytorch:2.4';
   else if (image.length > MAX_IMAGE_LENGTH) errors.image = `At most ${MAX_IMAGE_LENGTH} characters`;
-  if (form.name.length > MAX_NAME_LENGTH) errors.name = `At most ${MAX_NAME_LENGTH} characters`;
+  const name = form.name.trim();
+  if (name.length > MAX_NAME_LENGTH) errors.name = `At most ${MAX_NAME_LENGTH} characters`;
+  else if (name && !NAME_PATTERN.test(name)) errors.name = "Letters, digits, '.', '_' or '-', starting with a letter or digit";
   const checks: [string, string | null][] = [
     ['cpu', checkCpu(form.cpu)],
     ['ram_gb', checkGb(form.ram_gb, MAX_RAM_GB)],
@@ -285,8 +288,10 @@ export function LaunchPage() {
                 <FreeHint free={free}>
                   {(f) =>
                     gpu > 0
-                      ? `${f.gpu} whole GPU${f.gpu === 1 ? '' : 's'} together${
-                          f.gpu_share > 0 ? `, or a share up to ${amount(f.gpu_share)}` : ''
+                      ? `${
+                          f.gpu > 0 || f.gpu_share === 0
+                            ? `${f.gpu} whole GPU${f.gpu === 1 ? '' : 's'} together`
+                            : `a share up to ${amount(f.gpu_share)} of a GPU`
                         }${f.gpu_model ? ` (${f.gpu_model})` : ''}`
                       : `${models.reduce((n, m) => n + m.free_devices, 0)} idle GPUs in the fleet`
                   }
@@ -353,7 +358,7 @@ export function LaunchPage() {
             />
           </SimpleGrid>
           {overview.data && !fitsNow && Object.keys(errors).length === 0 && (
-            <Alert color="yellow" title="More than is free now" data-testid="not-free-now">
+            <Alert color="grape" title="More than is free now" data-testid="not-free-now">
               No single server has all of this free now: it will wait in the queue, or preempt
               lower-priority work if it may.
             </Alert>

@@ -38,7 +38,7 @@ export const workloadColumns: Column<Workload>[] = [
 function RowActions({ workload }: { workload: Workload }) {
   const { confirmStop, confirmDelete } = useWorkloadActions();
   return (
-    <Menu position="bottom-end" withinPortal>
+    <Menu position="bottom-end" withinPortal withInitialFocusPlaceholder={false}>
       <Menu.Target>
         <ActionIcon variant="subtle" aria-label={`Actions for ${workload.name}`}>
           <IconDots size={16} />
@@ -52,7 +52,7 @@ function RowActions({ workload }: { workload: Workload }) {
         >
           Stop
         </Menu.Item>
-        <Menu.Item color="red" leftSection={<IconTrash size={14} />} onClick={() => confirmDelete(workload)}>
+        <Menu.Item color="red.9" leftSection={<IconTrash size={14} />} onClick={() => confirmDelete(workload)}>
           Delete
         </Menu.Item>
       </Menu.Dropdown>

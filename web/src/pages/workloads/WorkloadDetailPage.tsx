@@ -81,7 +81,8 @@ function WorkloadHeader({ workload }: { workload: Workload }) {
       </Group>
       {waiting && (
         <Alert
-          color={workload.status === 'failed' ? 'red' : 'yellow'}
+          // Not yellow or orange: their text is under AA contrast (theme.ts).
+          color={workload.status === 'failed' ? 'red' : workload.status === 'preempted' ? 'grape' : 'blue'}
           title={workload.status === 'failed' ? 'Why it failed' : 'Why it is not running'}
           data-testid="workload-reason"
         >
@@ -245,7 +246,7 @@ export function WorkloadDetailPage() {
                 Stop
               </Button>
               <Button
-                color="red"
+                color="red.9"
                 leftSection={<IconTrash size={16} />}
                 onClick={() => confirmDelete(w, () => navigate('/workloads', { replace: true }))}
               >

@@ -12,6 +12,8 @@ export const MAX_PRIORITY = 5;
 export const DEFAULT_PRIORITY = 3;
 export const MAX_IMAGE_LENGTH = 512;
 export const MAX_NAME_LENGTH = 128;
+/** services/workloads/submission.py _NAME. */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
 export const MAX_PORTS = 32;
 export const MAX_ENV_ENTRIES = 128;
 export const MAX_ENV_NAME_LENGTH = 256;
