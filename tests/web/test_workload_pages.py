@@ -314,3 +314,21 @@ def test_delete_from_my_workloads_row_menu(
     dialog.get_by_role("button", name="Delete workload").click()
     expect(workloads.row(name)).to_have_count(0)
     assert live_server.api("GET", "/workloads", params={"name": name})["count"] == 0
+
+
+def test_my_workloads_follow_changes_without_reload(
+    admin_page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
+) -> None:
+    workloads = WorkloadsPage(admin_page)
+    workloads.open()
+    workloads.mark_page()
+    name = f"listed-{uuid.uuid4().hex[:6]}"
+    workload = submit(live_server, gpu_cluster, name=name, gpu=1, gpu_model=gpu_cluster.model)
+
+    # Submitted elsewhere (the API): the row appears, then runs, with no Refresh click.
+    expect(workloads.row(name)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(workloads.cell(name, "Status")).to_have_text("running", timeout=LIVE_TIMEOUT_MS)
+    expect(workloads.cell(name, "Server")).to_have_text(gpu_cluster.server_name)
+    live_server.api("POST", f"/workloads/{workload['id']}/stop")
+    expect(workloads.cell(name, "Status")).to_have_text("stopped", timeout=LIVE_TIMEOUT_MS)
+    workloads.expect_not_reloaded()

@@ -56,14 +56,6 @@ class WorkloadDetailPage(BasePage):
     def logs(self) -> Locator:
         return self.page.get_by_test_id("workload-logs")
 
-    def mark_page(self) -> None:
-        """Leave a mark in the page's window: gone after a reload, so a test can show that
-        what it saw came without one."""
-        self.page.evaluate("() => { window.__notReloaded = true; }")
-
-    def expect_not_reloaded(self) -> None:
-        assert self.page.evaluate("() => window.__notReloaded === true"), "the page was reloaded"
-
     # -- actions -----------------------------------------------------------------------
     def open_edit_resources(self) -> Locator:
         self.page.get_by_role("button", name="Edit resources").click()
