@@ -17,12 +17,22 @@ from typing import Any
 
 import httpx
 import pytest
-from factories.app import ADMIN_EMAIL, add_user, make_context, make_settings, mint_token, user_id_of
+from factories.app import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    add_user,
+    make_context,
+    make_settings,
+    mint_token,
+    sqlite_only,
+    user_id_of,
+)
 from factories.live import StreamReader, is_workload, served
 
 from gpuyard.api.app import create_app
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.live.changes import QueueChanged
 from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 
@@ -194,7 +204,7 @@ def test_an_id_older_than_the_history_gets_a_resync(live: Live) -> None:
     finally:
         stream.close()
     for _ in range(live.ctx.settings.stream_history + 1):  # push it out of the history
-        live.feed.publish([_queue_change()])
+        live.feed.publish([QueueChanged()])
     back = StreamReader(live.url, live.admin_token, last_event_id=old)
     try:
         resync = back.next()
@@ -203,12 +213,6 @@ def test_an_id_older_than_the_history_gets_a_resync(live: Live) -> None:
         assert resync.id == live.feed.event_id(live.feed.last_seq)
     finally:
         back.close()
-
-
-def _queue_change() -> Any:
-    from gpuyard.services.live.changes import QueueChanged
-
-    return QueueChanged()
 
 
 def test_types_selects_event_kinds_and_is_validated(live: Live) -> None:
@@ -270,5 +274,74 @@ def test_a_revoked_session_ends_the_stream(tmp_path: Path, database_url: str | N
             assert out.status_code in (200, 204), out.text
             assert stream.ended.wait(10), "the stream outlived its session"
             stream.close()
+    finally:
+        ctx.db.dispose()
+
+
+def test_a_team_that_shares_its_work_shows_it_to_members_only(live: Live) -> None:
+    alice, bob, carol = (
+        add_user(live.ctx, f"{name}@example.com", "some-pass-123")
+        for name in ("alice", "bob", "carol")
+    )
+    with live.api() as admin:
+        team = admin.post(
+            "/api/v1/teams",
+            json={
+                "name": "vision",
+                "members_can_read": True,
+                "members": [{"user_id": alice}, {"user_id": bob}],
+            },
+        )
+    assert team.status_code == 201, team.text
+    teammate = StreamReader(live.url, mint_token(live.ctx, alice))
+    outsider = StreamReader(live.url, mint_token(live.ctx, carol))
+    try:
+        shared = live.submit(mint_token(live.ctx, bob), cpu=1, team_id=team.json()["id"])
+        teammate.wait_for(is_workload(shared["id"], "pending"))
+        own = live.submit(mint_token(live.ctx, carol), cpu=1)
+        got = outsider.wait_for(is_workload(own["id"], "pending")) + outsider.drain()
+        assert {e.data["id"] for e in got if e.event == "workload"} == {own["id"]}
+    finally:
+        teammate.close()
+        outsider.close()
+
+
+def test_the_dashboards_session_cookie_opens_a_stream(live: Live) -> None:
+    with httpx.Client(base_url=live.url, timeout=30) as browser:
+        login = browser.post(
+            "/api/v1/auth/login",
+            json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "set_cookie": True},
+        )
+        assert login.status_code == 200, login.text
+        assert "gpuyard_session" in browser.cookies
+        with browser.stream("GET", "/api/v1/stream", params={"max_s": "1"}) as response:
+            assert response.status_code == 200
+            workload = live.submit(cpu=1)
+            body = response.read().decode()
+    assert f'"id":"{workload["id"]}"' in body
+    assert "event: workload" in body
+
+
+@sqlite_only
+def test_the_request_body_deadlines_do_not_cut_a_stream(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A GET has an empty body, done at once: the body timeouts (api/body_limits.py) must
+    not apply to the response that follows, however long it lasts."""
+    settings = make_settings(
+        tmp_path / "data", database_url, body_idle_timeout_s=0.2, body_timeout_s=0.3, **LIVE
+    )
+    ctx = make_context(settings)
+    try:
+        with served(create_app(ctx)) as url:
+            token = mint_token(ctx, user_id_of(ctx, ADMIN_EMAIL))
+            response = httpx.get(
+                f"{url}/api/v1/stream",
+                params={"max_s": "1.2"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+        assert response.status_code == 200
+        assert response.text.count(": keep-alive") >= 4  # it lasted well past both
     finally:
         ctx.db.dispose()

@@ -14,12 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Membership
 from gpuyard.auth.roles import Role
 from gpuyard.domain.workload_records import Workload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.live.changes import (
+    QUEUE_RECOUNT_S,
     Change,
     DatabaseChanges,
     QueueChanged,
@@ -29,7 +31,10 @@ from gpuyard.services.live.changes import (
 from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.live.subscription import Resync, StreamEvent, Subscription, Viewer
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.changes import delete_workload, stop_workload
+from gpuyard.services.workloads.lifecycle import advance_lifecycles
+from gpuyard.services.workloads.submission import create_workload
+from gpuyard.store.live_changes import servers_changed_since, workloads_changed_since
 
 ADMIN = Viewer(Caller("admin-id", "admin@example.com", Role.ADMIN), Membership())
 
@@ -44,7 +49,9 @@ def test_changes_from_another_engine_are_read_once_each(clock_ctx: ServiceContex
     assert source.poll() == []
     other = make_context(clock_ctx.settings)  # another process on the same database
     try:
-        created = create_workload(other, admin_caller(other), WorkloadSpec(image="busybox", gpu=1))
+        created = create_workload(
+            other, admin_caller(other), WorkloadCreate(image="busybox", gpu=1)
+        )
         first = source.poll()
         assert _workload_ids(first) == [created.id]
         assert any(isinstance(c, QueueChanged) for c in first)  # it entered the queue
@@ -64,6 +71,96 @@ def test_changes_from_another_engine_are_read_once_each(clock_ctx: ServiceContex
     assert source.poll() == []
 
 
+def test_a_waiting_workload_deleted_moves_the_queue_at_the_next_recount(
+    clock_ctx: ServiceContext,
+) -> None:
+    """A deleted row leaves no change mark to read: the queue's members are read again in
+    full every QUEUE_RECOUNT_S, and one that vanished is a queue change."""
+    now = [0.0]
+    source = DatabaseChanges(clock_ctx.db, clock=lambda: now[0])
+    source.start()
+    caller = admin_caller(clock_ctx)
+    created = create_workload(clock_ctx, caller, WorkloadCreate(image="busybox", gpu=64))
+    assert any(isinstance(c, QueueChanged) for c in source.poll())
+    delete_workload(clock_ctx, caller, created.id)
+    assert source.poll() == []  # nothing to read: the row is gone
+    now[0] = QUEUE_RECOUNT_S
+    assert source.poll() == [QueueChanged()]
+    now[0] = 2 * QUEUE_RECOUNT_S
+    assert source.poll() == []  # once
+
+
+#: What a hypothesis run does between two polls of the stream.
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("submit"), st.sampled_from([0, 0.5, 1, 2, 8, 64])),
+        st.tuples(st.just("schedule"), st.none()),
+        st.tuples(st.just("advance"), st.none()),
+        st.tuples(st.just("stop"), st.integers(min_value=0, max_value=20)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _truth(ctx: ServiceContext) -> tuple[dict[str, Workload], dict[str, Any], set[str]]:
+    with ctx.db.read() as session:
+        workloads = {w.id: w for w, _ in workloads_changed_since(session, 0)}
+        servers = {
+            s.id: (s.status, s.allocated, tuple((g.index, g.allocated_milli) for g in s.gpus))
+            for s, _ in servers_changed_since(session, 0)
+        }
+    pending = {w.id for w in workloads.values() if w.status == "pending"}
+    return workloads, servers, pending
+
+
+@settings(max_examples=12, deadline=None)
+@given(steps=_STEPS)
+def test_the_stream_converges_to_the_database(tmp_path_factory: Any, steps: list[Any]) -> None:
+    """Whatever is done between two polls, the latest event of every workload and server
+    is the database's state after the poll, and the queue moved iff its members did."""
+    ctx = make_context(make_settings(tmp_path_factory.mktemp("live") / "data", None))
+    try:
+        caller = admin_caller(ctx)
+        source = DatabaseChanges(ctx.db)
+        source.start()
+        seen_workloads, _, pending_before = _truth(ctx)
+        seen_servers: dict[str, Any] = dict(_truth(ctx)[1])
+        for action, arg in steps:
+            if action == "submit":
+                create_workload(ctx, caller, WorkloadCreate(image="busybox", gpu=arg))
+            elif action == "schedule":
+                run_scheduling_cycle(ctx)
+            elif action == "advance":
+                advance_lifecycles(ctx)
+            elif seen_workloads:
+                victim = sorted(seen_workloads)[arg % len(seen_workloads)]
+                if seen_workloads[victim].status not in ("succeeded", "failed", "stopped"):
+                    stop_workload(ctx, caller, victim)
+            changes = source.poll()
+            for change in changes:
+                if isinstance(change, WorkloadChanged):
+                    seen_workloads[change.workload.id] = change.workload
+                elif isinstance(change, ServerChanged):
+                    s = change.server
+                    seen_servers[s.id] = (
+                        s.status,
+                        s.allocated,
+                        tuple((g.index, g.allocated_milli) for g in s.gpus),
+                    )
+            workloads, servers, pending = _truth(ctx)
+            assert seen_workloads == workloads
+            assert seen_servers == servers
+            waiting_changed = any(
+                isinstance(c, WorkloadChanged) and c.workload.status == "pending" for c in changes
+            )
+            queue_moved = pending != pending_before or waiting_changed
+            assert any(isinstance(c, QueueChanged) for c in changes) is queue_moved
+            pending_before = pending
+    finally:
+        ctx.db.dispose()
+
+
 @pytest.fixture
 def pg_ctx(tmp_path: Path, postgres_url: str) -> Iterator[ServiceContext]:
     ctx = make_context(make_settings(tmp_path / "data", postgres_url))
@@ -77,8 +174,8 @@ def test_a_change_committed_out_of_order_is_not_lost(pg_ctx: ServiceContext) -> 
     """PostgreSQL: a transaction with a lower id commits after a higher one was read;
     its change still arrives, once, and the higher one is not sent again."""
     caller = admin_caller(pg_ctx)
-    older = create_workload(pg_ctx, caller, WorkloadSpec(image="busybox", priority=1))
-    newer = create_workload(pg_ctx, caller, WorkloadSpec(image="busybox", priority=1))
+    older = create_workload(pg_ctx, caller, WorkloadCreate(image="busybox", priority=1))
+    newer = create_workload(pg_ctx, caller, WorkloadCreate(image="busybox", priority=1))
     source = DatabaseChanges(pg_ctx.db)
     source.start()
     engine = create_engine(pg_ctx.db.engine.url)

@@ -14,6 +14,7 @@ from gpuyard.api.body_limits import BodyLimits
 from gpuyard.api.deps import refuse_unstorable_params
 from gpuyard.api.docs_page import install_docs_page
 from gpuyard.api.errors import install_error_handlers
+from gpuyard.api.exit_signals import streams_end_on_exit_signals
 from gpuyard.api.openapi_problems import document_problems
 from gpuyard.api.routers import (
     audit,
@@ -21,6 +22,7 @@ from gpuyard.api.routers import (
     clusters,
     fleet,
     health,
+    history,
     invites,
     queue,
     servers,
@@ -54,7 +56,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runner = start_loops(ctx) if ctx.settings.run_loops else None
         try:
-            with stream.streams_end_on_exit_signals(live_feed):
+            with streams_end_on_exit_signals(live_feed):
                 yield
         finally:
             live_feed.close()
@@ -98,6 +100,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         clusters,
         servers,
         fleet,
+        history,
         queue,
         audit,
         stream,

@@ -638,6 +638,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{server_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Server History */
+        get: operations["history-get_server_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fleet/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Fleet History */
+        get: operations["history-get_fleet_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/queue": {
         parameters: {
             query?: never;
@@ -956,6 +990,19 @@ export interface components {
             /** Teams */
             teams: components["schemas"]["TeamMembershipPublic"][];
         };
+        /** Figure */
+        Figure: {
+            /**
+             * Avg
+             * @description mean of the bucket's raw samples, percent
+             */
+            avg: number;
+            /**
+             * Max
+             * @description highest raw sample in the bucket, percent
+             */
+            max: number;
+        };
         /**
          * FileEntry
          * @description One entry of a workspace directory (symbolic links are listed, never followed).
@@ -987,6 +1034,33 @@ export interface components {
             used_bytes: number;
             /** Quota Bytes */
             quota_bytes: number;
+        };
+        /** FleetHistoryPublic */
+        FleetHistoryPublic: {
+            window: components["schemas"]["HistoryWindow"];
+            /**
+             * Bucket S
+             * @description width of each point, in seconds
+             */
+            bucket_s: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Unit
+             * @description unit of every figure
+             * @default percent
+             */
+            unit: string;
+            /** Points */
+            points: components["schemas"]["UsagePoint"][];
         };
         /** FleetOverviewPublic */
         FleetOverviewPublic: {
@@ -1133,6 +1207,36 @@ export interface components {
              */
             holders?: components["schemas"]["GpuHolderPublic"][] | null;
         };
+        /**
+         * GpuUsagePoint
+         * @description One GPU's figures in one bucket.
+         */
+        GpuUsagePoint: {
+            /**
+             * T
+             * Format: date-time
+             */
+            t: string;
+            /** Samples */
+            samples: number;
+            /** @description share of the device reserved */
+            allocated?: components["schemas"]["Figure"] | null;
+            utilization?: components["schemas"]["Figure"] | null;
+            memory_used?: components["schemas"]["Figure"] | null;
+        };
+        /** GpuUsageSeries */
+        GpuUsageSeries: {
+            /** Index */
+            index: number;
+            /** Points */
+            points: components["schemas"]["GpuUsagePoint"][];
+        };
+        /**
+         * HistoryWindow
+         * @description How far back a history answer reaches.
+         * @enum {string}
+         */
+        HistoryWindow: "1h" | "6h" | "1d" | "7d" | "30d";
         /** InviteCreate */
         InviteCreate: {
             /**
@@ -1289,6 +1393,12 @@ export interface components {
             /** Url */
             url?: string | null;
         };
+        /**
+         * QueueChangePublic
+         * @description ``event: queue``: the queue changed (a workload entered or left it, or a waiting
+         *     one changed); GET /api/v1/queue has the new order.
+         */
+        QueueChangePublic: Record<string, never>;
         /** QueueEntryPublic */
         QueueEntryPublic: {
             /**
@@ -1366,6 +1476,14 @@ export interface components {
             storage_gb: number;
             /** Gpu */
             gpu: number;
+        };
+        /**
+         * ResyncPublic
+         * @description ``event: resync``: what was missed cannot be replayed; refetch, then carry on.
+         */
+        ResyncPublic: {
+            /** Reason */
+            reason: string;
         };
         /**
          * Role
@@ -1460,6 +1578,37 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** ServerHistoryPublic */
+        ServerHistoryPublic: {
+            window: components["schemas"]["HistoryWindow"];
+            /**
+             * Bucket S
+             * @description width of each point, in seconds
+             */
+            bucket_s: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Unit
+             * @description unit of every figure
+             * @default percent
+             */
+            unit: string;
+            /** Points */
+            points: components["schemas"]["UsagePoint"][];
+            /** Server Id */
+            server_id: string;
+            /** Gpus */
+            gpus: components["schemas"]["GpuUsageSeries"][];
+        };
         /** ServerPublic */
         ServerPublic: {
             /** Id */
@@ -1512,6 +1661,15 @@ export interface components {
             data: components["schemas"]["ServerPublic"][];
             /** Count */
             count: number;
+        };
+        /** StreamPlacementPublic */
+        StreamPlacementPublic: {
+            /** Replica */
+            replica: number;
+            /** Server Id */
+            server_id: string;
+            /** Gpu Indices */
+            gpu_indices: number[];
         };
         /** TeamCreate */
         TeamCreate: {
@@ -1659,6 +1817,33 @@ export interface components {
             user: components["schemas"]["UserPublic"];
         };
         /**
+         * UsagePoint
+         * @description A server's (or the fleet's) figures in one bucket.
+         */
+        UsagePoint: {
+            /**
+             * T
+             * Format: date-time
+             * @description start of the bucket
+             */
+            t: string;
+            /**
+             * Samples
+             * @description raw samples the bucket holds
+             */
+            samples: number;
+            cpu_allocated?: components["schemas"]["Figure"] | null;
+            ram_allocated?: components["schemas"]["Figure"] | null;
+            storage_allocated?: components["schemas"]["Figure"] | null;
+            gpu_allocated?: components["schemas"]["Figure"] | null;
+            cpu_used?: components["schemas"]["Figure"] | null;
+            ram_used?: components["schemas"]["Figure"] | null;
+            /** @description mean over its GPUs */
+            gpu_utilization?: components["schemas"]["Figure"] | null;
+            /** @description mean over its GPUs */
+            gpu_memory_used?: components["schemas"]["Figure"] | null;
+        };
+        /**
          * UserAccountPublic
          * @description A user as admins list them.
          */
@@ -1736,6 +1921,68 @@ export interface components {
             data: components["schemas"]["UserAccountPublic"][];
             /** Count */
             count: number;
+        };
+        /**
+         * WorkloadChangePublic
+         * @description ``event: workload``: the workload's state after a committed change (its env,
+         *     command and ports are not streamed: GET /workloads/{id} has them).
+         */
+        WorkloadChangePublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Owner Id */
+            owner_id: string;
+            /** Team Id */
+            team_id: string | null;
+            /** Cluster Id */
+            cluster_id: string | null;
+            /** Status */
+            status: string;
+            /** Reason */
+            reason: string | null;
+            /** Reason Code */
+            reason_code: string | null;
+            /** Priority */
+            priority: number;
+            /** Preemptible */
+            preemptible: boolean;
+            /** Replicas */
+            replicas: number;
+            /** Cpu */
+            cpu: number;
+            /** Ram Gb */
+            ram_gb: number;
+            /** Storage Gb */
+            storage_gb: number;
+            /** Gpu */
+            gpu: number;
+            /** Gpu Model */
+            gpu_model: string | null;
+            /**
+             * Server Id
+             * @description replica 0's server
+             */
+            server_id: string | null;
+            /**
+             * Gpu Indices
+             * @description replica 0's GPUs on that server
+             */
+            gpu_indices: number[];
+            /** Placements */
+            placements: components["schemas"]["StreamPlacementPublic"][];
+            /** Preemption Count */
+            preemption_count: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** WorkloadCreate */
         WorkloadCreate: {
@@ -5446,6 +5693,117 @@ export interface operations {
             };
         };
     };
+    "history-get_server_history": {
+        parameters: {
+            query?: {
+                /** @description how far back: 1h (raw samples), 6h or 1d (1-minute), 7d or 30d (15-minute) */
+                window?: components["schemas"]["HistoryWindow"];
+            };
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerHistoryPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "history-get_fleet_history": {
+        parameters: {
+            query?: {
+                /** @description how far back: 1h (raw samples), 6h or 1d (1-minute), 7d or 30d (15-minute) */
+                window?: components["schemas"]["HistoryWindow"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetHistoryPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "queue-get_queue": {
         parameters: {
             query?: never;
@@ -5617,7 +5975,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream of `workload`, `server`, `queue` and `resync` events (see the schemas WorkloadChangePublic, ServerPublic, QueueChangePublic and ResyncPublic) */
+            /** @description `event: workload`, `server`, `queue` or `resync`, each with an `id:` for Last-Event-ID and its `data:` as below; keep-alive comments between */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -10,19 +10,15 @@ live feed (services/live/), the generator writes what arrives as SSE. Events:
 - a ``retry:`` hint first, and a keep-alive comment every ``stream_keepalive_s``.
 
 The stream ends when the client goes, when the server shuts down (an exit signal ends
-every stream at once, so uvicorn's graceful shutdown does not wait on them), when the
-caller's credentials stop holding, or after ``max_s`` seconds if asked.
+every stream at once: api/exit_signals.py), when the caller's credentials stop holding,
+or after ``max_s`` seconds if asked. Events are encoded by api/live_events.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from functools import lru_cache
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -30,22 +26,14 @@ from starlette.concurrency import run_in_threadpool
 
 from gpuyard.api.authorization import SESSION_COOKIE, requires
 from gpuyard.api.client_address import client_ip
-from gpuyard.api.converters import server_public
 from gpuyard.api.deps import ContextDep
-from gpuyard.api.schemas.stream import (
-    QueueChangePublic,
-    ResyncPublic,
-    StreamPlacementPublic,
-    WorkloadChangePublic,
-)
+from gpuyard.api.live_events import LiveEventData, server_sent_event
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import InvalidInput
-from gpuyard.domain.workload_records import Workload
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.live.changes import ServerChanged, WorkloadChanged
 from gpuyard.services.live.feed import MAX_EVENT_ID_LENGTH, LiveFeed
-from gpuyard.services.live.subscription import KINDS, Resync, StreamEvent, Subscription
+from gpuyard.services.live.subscription import KINDS, Subscription
 from gpuyard.services.live.viewers import open_viewer, refresh_viewer
 
 router = APIRouter(prefix="/stream", tags=["stream"])
@@ -53,7 +41,6 @@ router = APIRouter(prefix="/stream", tags=["stream"])
 LAST_EVENT_ID = "Last-Event-ID"
 #: The longest a stream may be asked to last with ``max_s`` (a day).
 MAX_STREAM_S = 86_400.0
-_EVENT_NAMES = {"workloads": "workload", "servers": "server", "queue": "queue"}
 
 
 def live_feed(request: Request) -> LiveFeed:
@@ -134,9 +121,8 @@ async def open_subscription(
     response_class=EventSourceResponse,
     responses={
         200: {
-            "description": "text/event-stream of `workload`, `server`, `queue` and "
-            "`resync` events (see the schemas WorkloadChangePublic, ServerPublic, "
-            "QueueChangePublic and ResyncPublic)"
+            "description": "`event: workload`, `server`, `queue` or `resync`, each with an "
+            "`id:` for Last-Event-ID and its `data:` as below; keep-alive comments between"
         }
     },
 )
@@ -148,8 +134,17 @@ async def stream(
         float | None,
         Query(gt=0, le=MAX_STREAM_S, description="end the stream after this many seconds"),
     ] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[LiveEventData]:
     """Live changes to the workloads, servers and queue the caller may read."""
+    # The annotation documents each event's data in the OpenAPI document; FastAPI writes
+    # ServerSentEvent items as they are, without validating them against it.
+    async for item in _events(request, ctx, subscription, max_s):
+        yield item  # type: ignore[misc]
+
+
+async def _events(
+    request: Request, ctx: ContextDep, subscription: Subscription, max_s: float | None
+) -> AsyncIterator[ServerSentEvent]:
     settings = ctx.settings
     feed = live_feed(request)
     loop = asyncio.get_running_loop()
@@ -170,7 +165,7 @@ async def stream(
         if not batch and (deadline is None or loop.time() < deadline):
             yield ServerSentEvent(comment="keep-alive")
         for item in batch:
-            yield _sse(feed, item)
+            yield server_sent_event(feed, item)
         if loop.time() >= recheck_at:
             recheck_at = loop.time() + settings.stream_recheck_s
             if not await run_in_threadpool(_still_allowed, ctx, subscription, token, ip):
@@ -181,92 +176,3 @@ def _still_allowed(
     ctx: ServiceContext, subscription: Subscription, token: str, ip: str | None
 ) -> bool:
     return refresh_viewer(ctx, subscription.viewer, token, ip)
-
-
-def _sse(feed: LiveFeed, item: StreamEvent | Resync) -> ServerSentEvent:
-    if isinstance(item, Resync):
-        data = ResyncPublic(reason=item.reason).model_dump_json()
-        return ServerSentEvent(event="resync", id=feed.event_id(item.seq), raw_data=data)
-    return ServerSentEvent(
-        event=_EVENT_NAMES[item.kind], id=feed.event_id(item.seq), raw_data=_data(item)
-    )
-
-
-@lru_cache(maxsize=4096)
-def _data(event: StreamEvent) -> str:
-    # Once per event, whatever the number of streams it goes to (events hash by identity).
-    change = event.change
-    model: Any
-    if isinstance(change, WorkloadChanged):
-        model = workload_change_public(change.workload)
-    elif isinstance(change, ServerChanged):
-        model = server_public(change.server)
-    else:
-        model = QueueChangePublic()
-    return str(model.model_dump_json())
-
-
-def workload_change_public(workload: Workload) -> WorkloadChangePublic:
-    request = workload.request
-    placements = [
-        StreamPlacementPublic(
-            replica=p.replica, server_id=p.server_id, gpu_indices=[i for i, _ in p.gpus]
-        )
-        for p in workload.placements
-    ]
-    first = placements[0] if placements else None
-    return WorkloadChangePublic(
-        id=workload.id,
-        name=workload.name,
-        owner_id=workload.owner_id,
-        team_id=workload.team_id,
-        cluster_id=workload.cluster_id,
-        status=workload.status,
-        reason=workload.reason,
-        reason_code=workload.reason_code,
-        priority=workload.priority,
-        preemptible=workload.preemptible,
-        replicas=workload.replicas,
-        cpu=request.cpu,
-        ram_gb=request.ram_gb,
-        storage_gb=request.storage_gb,
-        gpu=request.gpu,
-        gpu_model=workload.gpu_model,
-        server_id=first.server_id if first else None,
-        gpu_indices=first.gpu_indices if first else [],
-        placements=placements,
-        preemption_count=workload.preemption_count,
-        updated_at=workload.updated_at,
-        started_at=workload.started_at,
-        finished_at=workload.finished_at,
-    )
-
-
-@contextmanager
-def streams_end_on_exit_signals(feed: LiveFeed) -> Iterator[None]:
-    """While the app runs in a server that handles SIGINT/SIGTERM in Python (uvicorn),
-    end every open stream as soon as one arrives: uvicorn's graceful shutdown waits for
-    open responses before it tells the app, so a stream would otherwise hold it up
-    forever. The server's own handler still runs; it is put back when the app stops.
-    Elsewhere (not the main thread, as under a test client) this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, frame: Any) -> None:
-        # No lock may be taken in a signal handler (the main thread may hold it).
-        threading.Thread(target=feed.shut_down, name="live-feed-close", daemon=True).start()
-        chained = previous.get(signal.Signals(signum))
-        if callable(chained):
-            chained(signum, frame)
-
-    for sig, old in previous.items():
-        if callable(old):  # only where a server installed its own handler
-            signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            if callable(old) and signal.getsignal(sig) is handler:
-                signal.signal(sig, old)

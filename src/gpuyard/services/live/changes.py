@@ -10,7 +10,9 @@ began before the last read may commit a lower mark afterwards. The watermark is
 therefore the read snapshot's xmin (every change the read could not see has a mark at
 or above it), so a window of recent marks is read again on the next poll; the marks
 already sent for rows in that window are remembered, and a row read again at the same
-mark is not sent twice. On SQLite writers are serialised and the window is empty.
+mark is not sent twice. On SQLite writers are serialised and the window is empty. (A
+PostgreSQL transaction left open for long widens the window: each poll reads again what
+changed since it began, as the scheduler's snapshot cache does.)
 """
 
 from __future__ import annotations

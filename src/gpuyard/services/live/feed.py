@@ -21,7 +21,6 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
@@ -57,14 +56,16 @@ class LiveFeed:
         self._history: deque[StreamEvent] = deque(maxlen=history)
         self._seq = 0
         self._subscribers: set[Subscription] = set()
+        #: Guards the subscribers, the history and the reader's handle; never held
+        #: across I/O.
         self._lock = threading.Lock()
+        #: Serialises starting the reader (its first database read).
+        self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
         self._shutting_down = False
         self._started = False
-        #: Called after each poll that published something (tests, benchmarks).
-        self.on_publish: Callable[[list[StreamEvent]], None] | None = None
 
     # -- ids -------------------------------------------------------------------------
     def event_id(self, seq: int) -> str:
@@ -88,18 +89,31 @@ class LiveFeed:
         """Open a stream for ``viewer`` on ``loop``. With ``last_event_id`` the events
         after it are replayed when the history still holds them; otherwise (an id from
         elsewhere, too old, or not one of ours) the stream starts with a resync. Starts
-        the reader on first use (one database read, in the calling thread)."""
-        with self._lock:
+        the reader on first use (one database read, in the calling thread: call it from
+        a worker thread, not an event loop)."""
+        while True:
+            with self._lock:
+                if self._thread is not None or self._shutting_down:
+                    return self._register(viewer, loop, max_queued, last_event_id)
             self._start_reader()
-            resumed_from, backlog = self._resume(last_event_id)
-            subscription = Subscription(viewer, loop, max_queued, last_seq=resumed_from)
-            if self._shutting_down:
-                subscription.close()  # the server is going: end at once, never hold it
-                return subscription
-            if backlog:
-                subscription.deliver(backlog)
-            self._subscribers.add(subscription)
+
+    def _register(
+        self,
+        viewer: Viewer,
+        loop: asyncio.AbstractEventLoop,
+        max_queued: int,
+        last_event_id: str | None,
+    ) -> Subscription:
+        # Under self._lock, with the reader running (or the server going).
+        resumed_from, backlog = self._resume(last_event_id)
+        subscription = Subscription(viewer, loop, max_queued, last_seq=resumed_from)
+        if self._shutting_down:
+            subscription.close()  # the server is going: end at once, never hold it
             return subscription
+        if backlog:
+            subscription.deliver(backlog)
+        self._subscribers.add(subscription)
+        return subscription
 
     def _resume(self, last_event_id: str | None) -> tuple[int, list[StreamEvent | Resync]]:
         """Where a stream starts (the last event it has had) and what it gets first."""
@@ -132,23 +146,29 @@ class LiveFeed:
 
     # -- the reader ------------------------------------------------------------------
     def _start_reader(self) -> None:
-        # Under self._lock: a reader that stops for idleness decides under it too.
-        if self._thread is not None or self._shutting_down:
-            return
-        # Before the thread exists: changes committed once this returns are seen.
-        self.source.start()
-        self._stop.clear()
-        if self._started:
-            # What changed while stopped was not read: no old id may resume.
-            self.epoch = secrets.token_hex(4)
-            self._history.clear()
-        self._started = True
-        self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
-        self._thread.start()
+        # One starter at a time; the database read happens outside self._lock, which the
+        # event loop's threads take too (closing a stream) and must never wait on I/O.
+        with self._start_lock:
+            with self._lock:
+                if self._thread is not None or self._shutting_down:
+                    return
+            # Before the thread exists: changes committed once this returns are seen.
+            self.source.start()
+            with self._lock:
+                self._stop.clear()
+                if self._started:
+                    # What changed while stopped was not read: no old id may resume.
+                    self.epoch = secrets.token_hex(4)
+                    self._history.clear()
+                self._started = True
+                self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
+        me = threading.current_thread()
         idle_since: float | None = None
-        while not self._stop.wait(self.poll_interval_s):
+        # A reader replaced after a close (whose join timed out) stops at its next turn.
+        while self._thread is me and not self._stop.wait(self.poll_interval_s):
             self.poll_once()
             with self._lock:
                 if self._subscribers:
@@ -156,7 +176,7 @@ class LiveFeed:
                     continue
                 now = time.monotonic()
                 idle_since = now if idle_since is None else idle_since
-                if now - idle_since >= self.idle_stop_s:
+                if now - idle_since >= self.idle_stop_s and self._thread is me:
                     # Nobody has listened for a while: stop reading; the next stream
                     # starts the reader again (under a new epoch).
                     self._thread = None
@@ -189,8 +209,6 @@ class LiveFeed:
             self._history.extend(events)
             gone = [s for s in self._subscribers if not s.deliver(events)]
             self._subscribers.difference_update(gone)
-        if self.on_publish is not None:
-            self.on_publish(events)
         return events
 
     def close(self) -> None:

@@ -63,7 +63,8 @@ class Viewer:
 
     def may_read(self, change: Change) -> bool:
         """The same policy as the reads: a workload by WORKLOAD_READ on its owner and
-        team, servers by FLEET_READ, the queue by WORKLOAD_READ."""
+        team, servers by FLEET_READ, the queue by WORKLOAD_READ (a queue event carries no
+        data: like GET /queue's global positions, it says only that the queue moved)."""
         caller = self.caller
         match change:
             case WorkloadChanged(workload=workload):
