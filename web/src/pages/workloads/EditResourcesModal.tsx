@@ -102,13 +102,7 @@ export function EditResourcesModal({
   const running = ['scheduled', 'starting', 'running'].includes(workload.status);
 
   return (
-    <Modal
-      opened={opened}
-      onClose={close}
-      title={`Edit ${workload.name}`}
-      size="lg"
-      closeButtonProps={{ 'aria-label': 'Close' }}
-    >
+    <Modal opened={opened} onClose={close} title={`Edit ${workload.name}`} size="lg">
       <form onSubmit={submit} noValidate aria-label="Edit resources">
         <Stack gap="md">
           {running && (
