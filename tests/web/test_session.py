@@ -43,7 +43,9 @@ def test_an_invited_user_registers_and_sees_no_admin_page(
     register = RegisterPage(page)
     register.open()
     register.screenshot("register")
-    register.register(code, email, USER_PASSWORD, username="invitee")
+    register.open_with_code(code)
+    expect(register.invite_code).to_have_value(code)
+    register.register(None, email, USER_PASSWORD, username="invitee")
 
     WorkloadsPage(page).expect_loaded()
     shell = AppShell(page)
