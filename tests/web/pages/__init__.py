@@ -4,8 +4,18 @@ and runs the axe-core check on it."""
 
 from web.pages.app_shell import AppShell
 from web.pages.base import BasePage
+from web.pages.launch import LaunchPage
 from web.pages.login import LoginPage
 from web.pages.register import RegisterPage
+from web.pages.workload_detail import WorkloadDetailPage
 from web.pages.workloads import WorkloadsPage
 
-__all__ = ["AppShell", "BasePage", "LoginPage", "RegisterPage", "WorkloadsPage"]
+__all__ = [
+    "AppShell",
+    "BasePage",
+    "LaunchPage",
+    "LoginPage",
+    "RegisterPage",
+    "WorkloadDetailPage",
+    "WorkloadsPage",
+]

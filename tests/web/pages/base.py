@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from web.axe import assert_accessible
 
@@ -39,3 +39,16 @@ class BasePage:
         target = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(target), animations="disabled", caret="hide")
         return target
+
+    def expect_live(self) -> None:
+        """The live stream (GET /api/v1/stream) is open: later changes reach the page."""
+        expect(self.page.locator("html")).to_have_attribute("data-live", "open")
+
+    def mark_page(self) -> None:
+        """Wait for the live stream, then leave a mark in the page's window: gone after a
+        reload, so a test can show that what it saw next came live, without one."""
+        self.expect_live()
+        self.page.evaluate("() => { window.__notReloaded = true; }")
+
+    def expect_not_reloaded(self) -> None:
+        assert self.page.evaluate("() => window.__notReloaded === true"), "the page was reloaded"
