@@ -117,8 +117,14 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "members": [{"user_id": w.user_id}],
     },
     "teams-update_team": lambda w: {"members_can_read": True},
+    "teams-add_member": lambda w: {
+        "user_id": add_user(w.ctx, f"{w.name('member')}@example.com", "some-pass-123"),
+        "is_team_admin": False,
+    },
+    "teams-update_member": lambda w: {"is_team_admin": True},
     "tokens-create_token": lambda w: {"name": w.name("tok"), "expires_in_days": 1},
     "clusters-create_cluster": lambda w: {"name": w.name("cl"), "kind": "simulated"},
+    "clusters-update_cluster": lambda w: {"name": w.name("renamed")},
     "servers-create_server": lambda w: {
         "name": w.name("srv"),
         "cluster_id": w.cluster_id,
@@ -135,7 +141,11 @@ READS = (
     "/api/v1/workloads",
     "/api/v1/queue",
     "/api/v1/servers",
+    "/api/v1/servers/{server_id}",
     "/api/v1/servers/{server_id}/events",
+    "/api/v1/fleet/overview",
+    "/api/v1/invites",
+    "/api/v1/audit/verify",
     "/api/v1/clusters",
     "/api/v1/teams",
     "/api/v1/users",
@@ -231,7 +241,10 @@ def _fingerprint(ctx: ServiceContext) -> str:
 def world(client: TestClient, ctx: ServiceContext) -> World:
     clusters = client.get("/api/v1/clusters").json()["data"]
     user_id = add_user(ctx, "someone@example.com", "some-pass-123")
-    team = client.post("/api/v1/teams", json={"name": "corpus-team"}).json()
+    # The user is a member, so the member routes have someone to change.
+    team = client.post(
+        "/api/v1/teams", json={"name": "corpus-team", "members": [{"user_id": user_id}]}
+    ).json()
     workload = client.post("/api/v1/workloads", json={"image": "busybox"}).json()
     server = client.get("/api/v1/servers").json()["data"][0]
     return World(
@@ -259,6 +272,7 @@ def _path_of(case: Case, world: World) -> str:
         .replace("{team_id}", world.team_id)
         .replace("{user_id}", world.user_id)
         .replace("{server_id}", world.server_id)
+        .replace("{cluster_id}", world.cluster_id)
     )
 
 

@@ -19,6 +19,7 @@ from gpuyard.api.routers import (
     audit,
     auth,
     clusters,
+    fleet,
     health,
     invites,
     queue,
@@ -89,6 +90,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tokens,
         clusters,
         servers,
+        fleet,
         queue,
         audit,
     ):

@@ -8,7 +8,7 @@ Functions take the caller's Session and never commit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from gpuyard.domain.fleet_records import Cluster, Gpu, Server
 from gpuyard.domain.resources import Resources
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.workload_tables import AllocationRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
 def cluster_record(row: ClusterRow) -> Cluster:
@@ -274,3 +274,45 @@ def cluster_row_named(session: Session, name: str) -> ClusterRow | None:
 def server_row_named(session: Session, name: str) -> ServerRow | None:
     """The row of the server named ``name``, to change it in this session."""
     return session.scalar(select(ServerRow).where(ServerRow.name == name))
+
+
+# --- removing or renaming a cluster --------------------------------------------------------
+
+
+def server_names_in_cluster(session: Session, cluster_id: str, limit: int) -> tuple[list[str], int]:
+    """Up to ``limit`` names of the cluster's servers (by name), and how many there are."""
+    in_cluster = ServerRow.cluster_id == cluster_id
+    count = session.scalar(select(func.count()).select_from(ServerRow).where(in_cluster)) or 0
+    names = session.scalars(
+        select(ServerRow.name).where(in_cluster).order_by(ServerRow.name).limit(limit)
+    ).all()
+    return list(names), count
+
+
+def workloads_naming_cluster(session: Session, cluster_id: str, statuses: Collection[str]) -> int:
+    """How many workloads in ``statuses`` asked for ``cluster_id``."""
+    query = select(func.count()).select_from(WorkloadRow)
+    return (
+        session.scalar(
+            query.where(WorkloadRow.cluster_id == cluster_id, WorkloadRow.status.in_(statuses))
+        )
+        or 0
+    )
+
+
+def detach_cluster(session: Session, cluster_id: str, statuses: Collection[str]) -> int:
+    """Forget ``cluster_id`` on the workloads in ``statuses`` that asked for it (finished
+    ones, so the cluster can go); returns how many."""
+    changed = session.execute(
+        update(WorkloadRow)
+        .where(WorkloadRow.cluster_id == cluster_id, WorkloadRow.status.in_(statuses))
+        .values(cluster_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def delete_cluster_row(session: Session, cluster_id: str) -> None:
+    """Delete the cluster (it must hold no servers and no workload may name it)."""
+    row = session.get_one(ClusterRow, cluster_id)
+    session.delete(row)

@@ -16,6 +16,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from gpuyard.domain.gpu_holders import GpuHolding, HeldBy
+from gpuyard.domain.listing import WorkloadSort
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -43,6 +45,9 @@ class WorkloadFilter:
     owner_id: str | None = None
     team_id: str | None = None
     name: str | None = None
+    #: Names that start with this, exactly (case-sensitive on every database).
+    name_prefix: str | None = None
+    sort: WorkloadSort = WorkloadSort.NEWEST
 
 
 def workload_record(row: WorkloadRow) -> Workload:
@@ -167,6 +172,10 @@ def find_workloads(
         query = query.where(WorkloadRow.team_id == where.team_id)
     if where.name:
         query = query.where(WorkloadRow.name == where.name)
+    if where.name_prefix:
+        # substr, not LIKE: SQLite's LIKE ignores case, PostgreSQL's does not.
+        prefix = where.name_prefix
+        query = query.where(func.substr(WorkloadRow.name, 1, len(prefix)) == prefix)
     if where.server_id:
         on_server = select(AllocationRow.workload_id).where(
             AllocationRow.server_id == where.server_id
@@ -174,11 +183,21 @@ def find_workloads(
         query = query.where(WorkloadRow.id.in_(on_server))
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.order_by(WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
+        query.order_by(*_ORDER[where.sort], WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
         .limit(limit)
         .offset(offset)
     ).all()
     return [workload_record(r) for r in rows], count
+
+
+#: The leading sort keys of each order; every order ends newest first, then by id.
+_ORDER: dict[WorkloadSort, tuple[Any, ...]] = {
+    WorkloadSort.NEWEST: (),
+    WorkloadSort.OLDEST: (WorkloadRow.created_at.asc(), WorkloadRow.id.asc()),
+    WorkloadSort.NAME: (WorkloadRow.name.asc(),),
+    WorkloadSort.PRIORITY: (WorkloadRow.priority.desc(),),
+    WorkloadSort.STATUS: (WorkloadRow.status.asc(),),
+}
 
 
 def workloads_by_id(
@@ -340,3 +359,43 @@ def latest_transitions(
         select(e).where(e.workload_id == workload_id).order_by(e.id.desc()).limit(limit)
     ).all()
     return [(as_utc(row.at), row.to_status, row.reason) for row in rows]
+
+
+# --- who holds a server's GPUs ----------------------------------------------------------
+
+
+def gpu_holdings(
+    session: Session, server_id: str, visible: ColumnElement[bool]
+) -> list[GpuHolding]:
+    """Each replica's share of each GPU of ``server_id``, by device then workload; the
+    workload is named only where ``visible`` (the reader's WHERE clause) holds."""
+    a, w = AllocationRow, WorkloadRow
+    query = (
+        select(
+            a.workload_id,
+            a.replica,
+            a.gpu_allocation,
+            w.name,
+            w.owner_id,
+            UserRow.email,
+            visible.label("visible"),
+        )
+        .join(w, w.id == a.workload_id)
+        .outerjoin(UserRow, UserRow.id == w.owner_id)
+        .where(a.server_id == server_id, a.gpu_milli > 0)
+    )
+    holdings = []
+    for workload_id, replica, pairs, name, owner_id, email, readable in session.execute(query):
+        held_by = HeldBy(workload_id, name, owner_id, email) if readable else None
+        for index, milli in pairs or ():
+            holdings.append(
+                GpuHolding(int(index), int(milli), replica if readable else None, held_by)
+            )
+    holdings.sort(key=_holding_order)
+    return holdings
+
+
+def _holding_order(holding: GpuHolding) -> tuple[int, bool, str, str]:
+    held_by = holding.held_by
+    named = (held_by.name, held_by.workload_id) if held_by else ("", "")
+    return (holding.gpu_index, held_by is None, *named)
