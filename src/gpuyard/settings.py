@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     health_offline_after_misses: int = Field(default=3, ge=1)
     reconcile_interval_s: float = Field(default=10.0, gt=0)
     cleanup_interval_s: float = Field(default=5.0, gt=0)
+    # Utilisation/allocation history (services/usage): one raw sample per server, GPU and
+    # the fleet every interval; 1-minute and 15-minute rollups (mean and highest), each
+    # level pruned past its retention. Rollups are computed from raw samples, so raw ones
+    # are kept at least 30 minutes.
+    history_sample_interval_s: int = Field(default=10, ge=1, le=60)
+    history_raw_retention_s: int = Field(default=3600, ge=1800, le=7 * 86400)
+    history_minute_retention_s: int = Field(default=86400, ge=3600, le=30 * 86400)
+    history_quarter_retention_s: int = Field(default=30 * 86400, ge=86400, le=366 * 86400)
     #: gpuyard-labelled containers with no reservation are removed after this long.
     orphan_grace_s: float = Field(default=60.0, ge=0)
     #: Host port ranges for published container ports, by image type (a word of the image
@@ -132,6 +140,13 @@ class Settings(BaseSettings):
     @classmethod
     def _check_port_ranges(cls, value: str) -> str:
         parse_port_ranges(value)
+        return value
+
+    @field_validator("history_sample_interval_s")
+    @classmethod
+    def _whole_slots_per_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("GPUYARD_HISTORY_SAMPLE_INTERVAL_S must divide 60 (1-minute rollups)")
         return value
 
     @model_validator(mode="after")

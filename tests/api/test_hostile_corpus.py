@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from factories.app import add_user, authed_client, make_context, make_settings, mint_token
@@ -146,6 +147,8 @@ READS = (
     "/api/v1/fleet/overview",
     "/api/v1/invites",
     "/api/v1/audit/verify",
+    "/api/v1/servers/{server_id}/history",
+    "/api/v1/fleet/history",
     "/api/v1/clusters",
     "/api/v1/teams",
     "/api/v1/users",
@@ -344,3 +347,38 @@ def test_hostile_corpus_over_every_write_endpoint(world: World) -> None:
             failures.append(f"{label}: refused ({response.status_code}) but wrote to the database")
     assert not failures, f"{len(failures)} of {len(CASES)} cases failed:\n" + "\n".join(failures)
     assert accepted < len(CASES)  # the corpus is hostile: most of it must be refused
+
+
+#: Reads whose query parameters are checked values (not free filters): each hostile value
+#: class sent as the parameter must be a 422 problem naming it, with nothing written.
+QUERY_READS = (
+    ("/api/v1/servers/{server_id}/history", "window"),
+    ("/api/v1/fleet/history", "window"),
+)
+
+
+@pytest.mark.parametrize(("path", "parameter"), QUERY_READS, ids=[p for p, _ in QUERY_READS])
+def test_hostile_query_values_are_refused_naming_the_parameter(
+    world: World, path: str, parameter: str
+) -> None:
+    client = TestClient(create_app(world.ctx), raise_server_exceptions=False)
+    client.headers.update(world.admin.headers)
+    failures = []
+    for name, value in HOSTILE.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        if name == "deep nesting":
+            text = _DEEP_TEXT
+        # httpx refuses URLs over 64 KiB (as servers' request-line limits do): as long as
+        # a URL can be
+        encoded = quote(text.encode("utf-8", "surrogatepass"), safe="")[:60_000]
+        before = _fingerprint(world.ctx)
+        url = f"{path.replace('{server_id}', world.server_id)}?{parameter}={encoded}"
+        response = client.get(url)
+        fields = [e["field"] for e in response.json().get("errors", [])]
+        if response.status_code != 422 or fields != [parameter]:
+            failures.append(f"{name}: {response.status_code} names {fields}")
+        elif not response.headers["content-type"].startswith("application/problem+json"):
+            failures.append(f"{name}: not problem+json")
+        elif _fingerprint(world.ctx) != before:
+            failures.append(f"{name}: wrote to the database")
+    assert not failures, "\n".join(failures)

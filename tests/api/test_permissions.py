@@ -65,6 +65,8 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/servers"): FLEET,
     ("GET", "/api/v1/servers/{server_id}"): SIGNED_IN,
     ("GET", "/api/v1/servers/{server_id}/events"): SIGNED_IN,
+    ("GET", "/api/v1/servers/{server_id}/history"): SIGNED_IN,
+    ("GET", "/api/v1/fleet/history"): SIGNED_IN,
     ("PATCH", "/api/v1/servers/{server_id}"): FLEET,
     ("DELETE", "/api/v1/servers/{server_id}"): FLEET,
     ("POST", "/api/v1/workloads"): SIGNED_IN,

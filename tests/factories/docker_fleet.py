@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,14 @@ def _no_gpus() -> GpuReport:
 
 @contextlib.contextmanager
 def docker_fleet(
-    ctx: ServiceContext, dockerd: DockerServer, base: Path, names: list[str]
+    ctx: ServiceContext,
+    dockerd: DockerServer,
+    base: Path,
+    names: list[str],
+    gpu_probe: Callable[[], GpuReport] = _no_gpus,
 ) -> Iterator[Fleet]:
-    """A docker cluster with one real agent per name in ``names``, registered in ``ctx``."""
+    """A docker cluster with one real agent per name in ``names``, registered in ``ctx``;
+    their GPUs are what ``gpu_probe`` reports (none by default; a fake NVML for readings)."""
     client = docker.DockerClient(base_url=dockerd.url, timeout=60)
     served: list[Served] = []
     agent_names: list[str] = []
@@ -76,7 +81,7 @@ def docker_fleet(
             )
 
             def make_agent(settings: AgentSettings = settings) -> FastAPI:
-                return create_agent_app(settings, client=client, gpu_probe=_no_gpus)
+                return create_agent_app(settings, client=client, gpu_probe=gpu_probe)
 
             agent = Served(make_agent)
             agent.start()

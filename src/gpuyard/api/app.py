@@ -21,6 +21,7 @@ from gpuyard.api.routers import (
     clusters,
     fleet,
     health,
+    history,
     invites,
     queue,
     servers,
@@ -91,6 +92,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         clusters,
         servers,
         fleet,
+        history,
         queue,
         audit,
     ):

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from gpuyard.agent.models import ContainerInfo, Inventory
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.usage import ServerLoad, UsageReading
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,12 @@ class Runtime(Protocol):
 
     def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
         """What the server has; ``retry=False`` for the health loop, which counts misses."""
+        ...
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        """A server's usage as the runtime can tell it from its allocation alone, with no
+        call to the server (the simulated runtime makes it up); None when its servers
+        report real readings instead (docker: the health probe's inventory)."""
         ...
 
     def logs(

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from gpuyard.agent.models import (
     PortSpec,
 )
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.usage import ServerLoad, UsageReading
 from gpuyard.runtimes.base import ReplicaSpec, RuntimeFailure, RuntimeUnreachable
 
 RETRY_STATUSES = frozenset({500, 503, 504})
@@ -348,6 +350,9 @@ class DockerRuntime:
 
     def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
         return self._client_for(server_name).inventory(retry=retry)
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        return None  # real readings: the health probe's inventory (services/usage)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import NoReturn
 
 from gpuyard.agent.models import ContainerInfo, Inventory
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.usage import ServerLoad, UsageReading
 from gpuyard.runtimes.base import ReplicaSpec, RuntimeFailure
+from gpuyard.runtimes.simulated_usage import simulated_usage
 
 
 class NoContainer(RuntimeFailure):
@@ -57,6 +60,9 @@ class SimulatedRuntime:
 
     def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
         raise NoContainer("inventory (their capacity is declared)")
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        return simulated_usage(load, at)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -38,6 +38,7 @@ from gpuyard.services.loops.item_failures import (
     report_item_failure,
 )
 from gpuyard.services.scheduling.allocations import release_workload
+from gpuyard.services.usage.readings import record_probe_reading
 from gpuyard.services.workloads.transitions import transition_workload
 from gpuyard.store import fleet
 from gpuyard.store import workloads as workload_store
@@ -89,6 +90,7 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
         if inventory is not None:
             server.missed_probes, server.last_seen_at = 0, now
             _refresh_utilization(session, server_id, inventory)
+            record_probe_reading(session, server_id, inventory, now)
             if server.status == ServerStatus.OFFLINE.value:
                 change_server_status(
                     session, server, ServerStatus.ONLINE, "answered its probe", SYSTEM_ACTOR, now
