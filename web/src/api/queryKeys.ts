@@ -8,5 +8,38 @@ export const queryKeys = {
     all: ['workloads'] as const,
     list: (filter: Record<string, unknown>) => ['workloads', 'list', filter] as const,
     detail: (id: string) => ['workloads', 'detail', id] as const,
+    /** The operators' all-workloads table (every page of a filter). */
+    everyone: (filter: Record<string, unknown>) => ['workloads', 'everyone', filter] as const,
+  },
+  fleet: {
+    all: ['fleet'] as const,
+    overview: (clusterId: string | null) => ['fleet', 'overview', clusterId] as const,
+    history: (window: string) => ['fleet', 'history', window] as const,
+  },
+  clusters: {
+    all: ['clusters'] as const,
+  },
+  servers: {
+    all: ['servers'] as const,
+    list: (filter: Record<string, unknown>) => ['servers', 'list', filter] as const,
+    detail: (id: string) => ['servers', 'detail', id] as const,
+    events: (id: string) => ['servers', 'events', id] as const,
+    history: (id: string, window: string) => ['servers', 'history', id, window] as const,
+  },
+  queue: ['queue'] as const,
+  users: {
+    all: ['users'] as const,
+  },
+  invites: {
+    all: ['invites'] as const,
+    list: (status: string | null) => ['invites', 'list', status] as const,
+  },
+  teams: {
+    all: ['teams'] as const,
+  },
+  audit: {
+    all: ['audit'] as const,
+    list: (filter: Record<string, unknown>) => ['audit', 'list', filter] as const,
+    verify: ['audit', 'verify'] as const,
   },
 };
