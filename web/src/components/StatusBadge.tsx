@@ -16,11 +16,12 @@ const COLORS: Record<string, string> = {
   maintenance: 'yellow',
 };
 
-/** A workload (or server) status; the dark "outline" look keeps text contrast AA. */
+/** A workload (or server) status: a coloured dot beside text in the text colour (AA contrast
+ * for every status colour, yellow included). */
 export function StatusBadge({ status }: { status: string }) {
   const color = COLORS[status] ?? 'gray';
   return (
-    <Badge color={`${color}.9`} variant="outline" data-status={status}>
+    <Badge color={color} variant="dot" data-status={status}>
       {status}
     </Badge>
   );

@@ -54,6 +54,7 @@ export function AppLayout() {
                       label={route.label}
                       leftSection={Icon ? <Icon size={16} aria-hidden /> : undefined}
                       active={location.pathname === route.path}
+                      variant="filled"
                       onClick={close}
                     />
                   );

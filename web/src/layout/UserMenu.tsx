@@ -1,5 +1,5 @@
 import { Avatar, Button, Menu, Text } from '@mantine/core';
-import { IconChevronDown, IconLogout } from '@tabler/icons-react';
+import { IconChevronDown, IconLogout, IconUser } from '@tabler/icons-react';
 import { useNavigate } from 'react-router-dom';
 import { useLogout, useMe } from '../api/queries/session';
 
@@ -14,11 +14,13 @@ export function UserMenu() {
     <Menu position="bottom-end" withinPortal>
       <Menu.Target>
         <Button
-          variant="subtle"
-          color="gray"
-          leftSection={<Avatar size="sm" radius="xl" alt="" color="blue">{name.slice(0, 1).toUpperCase()}</Avatar>}
-          rightSection={<IconChevronDown size={14} />}
-          aria-label={`Account menu of ${name}`}
+          variant="default"
+          leftSection={
+            <Avatar size="sm" radius="xl" color="blue" aria-hidden>
+              <IconUser size={16} />
+            </Avatar>
+          }
+          rightSection={<IconChevronDown size={14} aria-hidden />}
           data-testid="user-menu"
         >
           <Text size="sm" fw={500} span>

@@ -11,17 +11,17 @@ import { VirtualTable, type Column } from '../../components/VirtualTable';
 import { age } from '../../components/format';
 
 function Ports({ workload }: { workload: Workload }) {
-  if (workload.ports.length === 0) return <Text span>—</Text>;
+  if (workload.ports.length === 0) return <Text span size="sm">—</Text>;
   return (
     <Group gap={6}>
       {workload.ports.map((port) => {
         const text = port.host_port ? `${port.container_port}→${port.host_port}` : `${port.container_port}`;
         return port.url ? (
-          <Anchor key={port.container_port} href={port.url} target="_blank" rel="noreferrer">
+          <Anchor key={port.container_port} href={port.url} target="_blank" rel="noreferrer" size="sm">
             {text}
           </Anchor>
         ) : (
-          <Text key={port.container_port} span>
+          <Text key={port.container_port} span size="sm">
             {text}
           </Text>
         );
@@ -35,7 +35,7 @@ export const workloadColumns: Column<Workload>[] = [
     key: 'name',
     header: 'Name',
     cell: (w) => (
-      <Anchor component={Link} to={`/workloads/${w.id}`}>
+      <Anchor component={Link} to={`/workloads/${w.id}`} size="sm" style={{ whiteSpace: 'nowrap' }}>
         {w.name}
       </Anchor>
     ),
@@ -78,8 +78,10 @@ export function MyWorkloadsPage() {
       />
       <QueryError error={workloads.error} title="Could not load your workloads" />
       {workloads.data && (
-        <Text size="sm" c="dimmed" mb="xs">
+        <Text size="sm" c="dimmed" mb="xs" data-testid="workload-count">
           {workloads.data.count} workload{workloads.data.count === 1 ? '' : 's'}
+          {workloads.data.count > workloads.data.data.length &&
+            ` (the newest ${workloads.data.data.length} shown)`}
         </Text>
       )}
       <VirtualTable

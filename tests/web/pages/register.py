@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from playwright.sync_api import Locator, expect
+
+from web.pages.base import BasePage
+
+
+class RegisterPage(BasePage):
+    path = "/register"
+
+    def expect_loaded(self) -> None:
+        expect(self.page.get_by_role("heading", name="Create an account")).to_be_visible()
+        self.check_accessibility()
+
+    @property
+    def error(self) -> Locator:
+        return self.page.get_by_test_id("register-error")
+
+    def register(
+        self, invite_code: str, email: str, password: str, username: str | None = None
+    ) -> None:
+        self.page.get_by_label("Invite code").fill(invite_code)
+        self.page.get_by_label("Email").fill(email)
+        if username:
+            self.page.get_by_label("Username (optional)").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Create account").click()
