@@ -1,10 +1,10 @@
 import { Alert, Button, Code, CopyButton, Group, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { modals } from '@mantine/modals';
 import { useState, type FormEvent } from 'react';
 import { useCreateInvite, useInvites, useRevokeInvite, useTeams, type InviteStatus } from '../../api/queries/admin';
 import type { Invite, Role } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
+import { confirmDanger } from '../../components/feedback';
 
 function CreateInvite() {
   const create = useCreateInvite();
@@ -136,11 +136,10 @@ export function InvitesPage() {
                         variant="outline"
                         aria-label={`Revoke invite for ${invite.email}`}
                         onClick={() =>
-                          modals.openConfirmModal({
+                          confirmDanger({
                             title: `Revoke the invite for ${invite.email}?`,
-                            children: <Text size="sm">The code stops working at once.</Text>,
-                            labels: { confirm: 'Revoke', cancel: 'Cancel' },
-                            confirmProps: { color: 'red' },
+                            text: 'The code stops working at once.',
+                            confirm: 'Revoke',
                             onConfirm: () => revoke.mutate(invite.id),
                           })
                         }

@@ -11,6 +11,7 @@ import {
 import type { QuotaBody, Team } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
+import { MODAL_CLOSE } from '../../components/feedback';
 
 type QuotaFields = { cpu: number | string; ram_gb: number | string; gpu: number | string };
 
@@ -99,7 +100,7 @@ function EditTeamModal({ team, onClose }: { team: Team; onClose: () => void }) {
   };
 
   return (
-    <Modal opened onClose={onClose} title={`Team ${team.name}`} size="lg">
+    <Modal opened onClose={onClose} title={`Team ${team.name}`} size="lg" closeButtonProps={MODAL_CLOSE}>
       <Stack>
         <form onSubmit={save} aria-label="Quotas">
           <Stack>

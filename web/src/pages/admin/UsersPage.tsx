@@ -1,24 +1,17 @@
 import { Button, Group, Select, Text } from '@mantine/core';
-import { modals } from '@mantine/modals';
-import { notifications } from '@mantine/notifications';
 import { useMemo } from 'react';
-import { ApiError } from '../../api/client';
 import { useDeleteUser, useUpdateUser, useUsers } from '../../api/queries/admin';
 import { useMe } from '../../api/queries/session';
 import type { Role, UserAccount } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
+import { confirmDanger, notifyFailed } from '../../components/feedback';
 
 const ROLES: Role[] = ['user', 'operator', 'admin'];
 
 function failed(title: string) {
-  return (error: unknown) =>
-    notifications.show({
-      color: 'red',
-      title,
-      message: error instanceof ApiError ? error.detail || error.title : String(error),
-    });
+  return (error: unknown) => notifyFailed(title, error);
 }
 
 export function UsersPage() {
@@ -78,11 +71,10 @@ export function UsersPage() {
                 variant="outline"
                 aria-label={`Delete ${u.email}`}
                 onClick={() =>
-                  modals.openConfirmModal({
+                  confirmDanger({
                     title: `Delete user ${u.email}?`,
-                    children: <Text size="sm">The account goes; this cannot be undone.</Text>,
-                    labels: { confirm: 'Delete user', cancel: 'Cancel' },
-                    confirmProps: { color: 'red' },
+                    text: 'The account goes; this cannot be undone.',
+                    confirm: 'Delete user',
                     onConfirm: () => remove.mutate(u.id, { onError: failed(`Could not delete ${u.email}`) }),
                   })
                 }

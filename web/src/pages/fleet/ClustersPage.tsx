@@ -1,11 +1,10 @@
-import { Button, Group, Modal, Select, Stack, Table, Text, TextInput } from '@mantine/core';
-import { modals } from '@mantine/modals';
-import { notifications } from '@mantine/notifications';
+import { Button, Group, Modal, Select, Stack, Table, TextInput } from '@mantine/core';
 import { useState, type FormEvent } from 'react';
 import { useClusters, useCreateCluster, useDeleteCluster, useRenameCluster } from '../../api/queries/fleet';
 import type { Cluster, ClusterKind } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
+import { MODAL_CLOSE, confirmDanger, notifyDone } from '../../components/feedback';
 
 function CreateClusterForm() {
   const create = useCreateCluster();
@@ -18,7 +17,7 @@ function CreateClusterForm() {
       {
         onSuccess: (cluster) => {
           setName('');
-          notifications.show({ color: 'green', message: `Cluster ${cluster.name} created.` });
+          notifyDone(`Cluster ${cluster.name} created.`);
         },
       },
     );
@@ -46,7 +45,7 @@ function RenameModal({ cluster, onClose }: { cluster: Cluster | null; onClose: (
     rename.mutate({ id: cluster.id, name }, { onSuccess: onClose });
   };
   return (
-    <Modal opened={cluster !== null} onClose={onClose} title={`Rename cluster ${cluster?.name ?? ''}`}>
+    <Modal opened={cluster !== null} onClose={onClose} title={`Rename cluster ${cluster?.name ?? ''}`} closeButtonProps={MODAL_CLOSE}>
       <form onSubmit={submit}>
         <Stack>
           <TextInput
@@ -78,15 +77,11 @@ export function ClustersPage() {
   const [renaming, setRenaming] = useState<Cluster | null>(null);
 
   const confirmDelete = (cluster: Cluster) =>
-    modals.openConfirmModal({
+    confirmDanger({
       title: `Delete cluster ${cluster.name}?`,
-      children: <Text size="sm">A cluster can be deleted only when it has no servers and no workloads.</Text>,
-      labels: { confirm: 'Delete cluster', cancel: 'Cancel' },
-      confirmProps: { color: 'red' },
-      onConfirm: () =>
-        remove.mutate(cluster.id, {
-          onSuccess: () => notifications.show({ color: 'green', message: `Cluster ${cluster.name} deleted.` }),
-        }),
+      text: 'A cluster can be deleted only when it has no servers and no workloads.',
+      confirm: 'Delete cluster',
+      onConfirm: () => remove.mutate(cluster.id, { onSuccess: () => notifyDone(`Cluster ${cluster.name} deleted.`) }),
     });
 
   return (

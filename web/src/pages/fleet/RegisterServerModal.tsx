@@ -5,6 +5,7 @@ import { useState, type FormEvent } from 'react';
 import { useClusters, useRegisterServer } from '../../api/queries/fleet';
 import type { ServerCreate } from '../../api/types';
 import { QueryError } from '../../components/QueryError';
+import { MODAL_CLOSE } from '../../components/feedback';
 
 interface GpuRow {
   model: string;
@@ -70,7 +71,7 @@ export function RegisterServerModal({ opened, onClose }: { opened: boolean; onCl
     setGpus((rows) => rows.map((row, i) => (i === index ? { ...row, ...patch } : row)));
 
   return (
-    <Modal opened={opened} onClose={close} title="Register a server" size="lg">
+    <Modal opened={opened} onClose={close} title="Register a server" size="lg" closeButtonProps={MODAL_CLOSE}>
       <form onSubmit={submit}>
         <Stack>
           <Select

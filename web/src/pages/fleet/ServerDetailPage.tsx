@@ -20,7 +20,7 @@ function GpuCard({ gpu }: { gpu: Gpu }) {
         <Title order={3} size="h5" id={`gpu-${gpu.index}-title`}>
           GPU {gpu.index}
         </Title>
-        <Badge variant="outline" color={share > 0 ? 'orange.9' : 'green.9'}>
+        <Badge variant="dot" color={share > 0 ? 'orange' : 'green'}>
           {share > 0 ? (share >= 1 ? 'allocated' : 'shared') : 'free'}
         </Badge>
       </Group>
@@ -75,7 +75,7 @@ function Capacity({ server }: { server: Server }) {
   );
 }
 
-function Charts({ serverId }: { serverId: string }) {
+function Charts({ serverId, hasGpus }: { serverId: string; hasGpus: boolean }) {
   const [window, setWindow] = useState<HistoryWindow>('1h');
   const history = useServerHistory(serverId, window);
   const points = history.data?.points ?? [];
@@ -98,7 +98,7 @@ function Charts({ serverId }: { serverId: string }) {
         <Card withBorder>
           <UsageChart title="Utilisation (%)" rows={usageRows(points)} series={UTILISATION_SERIES} window={window} />
         </Card>
-        {gpus.length > 0 && (
+        {hasGpus && (
           <>
             <Card withBorder>
               <UsageChart title="GPU allocation (% of each device)" {...gpuAllocation} window={window} />
@@ -188,7 +188,7 @@ export function ServerDetailPage() {
               </SimpleGrid>
             )}
           </section>
-          <Charts serverId={serverId} />
+          <Charts serverId={serverId} hasGpus={data.gpus.length > 0} />
           <Events serverId={serverId} />
         </Stack>
       )}

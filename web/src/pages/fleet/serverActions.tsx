@@ -1,16 +1,9 @@
 /** Server actions shared by the servers table and the server detail: status changes and delete. */
-import { Button, Group, Text } from '@mantine/core';
-import { modals } from '@mantine/modals';
-import { notifications } from '@mantine/notifications';
+import { Button, Group } from '@mantine/core';
 import { useNavigate } from 'react-router-dom';
-import { ApiError } from '../../api/client';
 import { useDeleteServer, useSetServerStatus } from '../../api/queries/fleet';
 import type { Server, ServerStatus } from '../../api/types';
-
-function problemText(error: unknown): string {
-  if (error instanceof ApiError) return error.detail || error.title;
-  return error instanceof Error ? error.message : String(error);
-}
+import { confirmDanger, notifyDone, notifyFailed } from '../../components/feedback';
 
 const STATUS_ACTIONS: { status: ServerStatus; label: string; shownWhen: (s: string) => boolean }[] = [
   { status: 'draining', label: 'Drain', shownWhen: (s) => s === 'online' },
@@ -27,31 +20,23 @@ export function ServerActions({ server }: { server: Server }) {
     setStatus.mutate(
       { id: server.id, status },
       {
-        onSuccess: (updated) =>
-          notifications.show({ color: 'green', message: `${updated.name} is now ${updated.status}.` }),
-        onError: (error) =>
-          notifications.show({ color: 'red', title: `Could not change ${server.name}`, message: problemText(error) }),
+        onSuccess: (updated) => notifyDone(`${updated.name} is now ${updated.status}.`),
+        onError: (error) => notifyFailed(`Could not change ${server.name}`, error),
       },
     );
 
   const confirmDelete = () =>
-    modals.openConfirmModal({
+    confirmDanger({
       title: `Delete server ${server.name}?`,
-      children: (
-        <Text size="sm">
-          The server leaves the fleet; its record and history go. This cannot be undone.
-        </Text>
-      ),
-      labels: { confirm: 'Delete server', cancel: 'Cancel' },
-      confirmProps: { color: 'red' },
+      text: 'The server leaves the fleet; its record and history go. This cannot be undone.',
+      confirm: 'Delete server',
       onConfirm: () =>
         remove.mutate(server.id, {
           onSuccess: () => {
-            notifications.show({ color: 'green', message: `${server.name} deleted.` });
+            notifyDone(`${server.name} deleted.`);
             navigate('/servers');
           },
-          onError: (error) =>
-            notifications.show({ color: 'red', title: `Could not delete ${server.name}`, message: problemText(error) }),
+          onError: (error) => notifyFailed(`Could not delete ${server.name}`, error),
         }),
     });
 
