@@ -50,3 +50,6 @@ export function confirmDanger({
 
 /** Props every Modal of these pages takes: a named close button. */
 export const MODAL_CLOSE = { 'aria-label': 'Close' } as const;
+
+/** Alert styles whose title keeps AA contrast on the light green/red background. */
+export const READABLE_ALERT = { title: { color: 'var(--mantine-color-text)' } } as const;

@@ -6,6 +6,7 @@ import { useAuditEvents, useAuditVerification } from '../../api/queries/admin';
 import type { AuditEvent } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
+import { READABLE_ALERT } from '../../components/feedback';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
 
 const columns: Column<AuditEvent>[] = [
@@ -35,7 +36,7 @@ function Verification() {
   if (!verify.data) return <Text size="sm">Verifying the audit chain…</Text>;
   const result = verify.data;
   return result.intact ? (
-    <Alert color="green" icon={<IconShieldCheck size={18} />} title="Audit chain intact" data-testid="audit-verification" data-intact="true">
+    <Alert color="green" styles={READABLE_ALERT} icon={<IconShieldCheck size={18} />} title="Audit chain intact" data-testid="audit-verification" data-intact="true">
       {result.checked} event{result.checked === 1 ? '' : 's'} checked; each links to the one before it.
       {result.head_hash && (
         <>
@@ -45,7 +46,7 @@ function Verification() {
       )}
     </Alert>
   ) : (
-    <Alert color="red" icon={<IconShieldX size={18} />} title="Audit chain broken" role="alert" data-testid="audit-verification" data-intact="false">
+    <Alert color="red" styles={READABLE_ALERT} icon={<IconShieldX size={18} />} title="Audit chain broken" role="alert" data-testid="audit-verification" data-intact="false">
       {result.problem ?? 'An event does not match its hash.'} First bad event: {result.first_bad_id ?? 'unknown'} (after{' '}
       {result.checked} checked).
     </Alert>

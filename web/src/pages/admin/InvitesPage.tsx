@@ -4,7 +4,7 @@ import { useCreateInvite, useInvites, useRevokeInvite, useTeams, type InviteStat
 import type { Invite, Role } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
-import { confirmDanger } from '../../components/feedback';
+import { READABLE_ALERT, confirmDanger } from '../../components/feedback';
 
 function CreateInvite() {
   const create = useCreateInvite();
@@ -51,7 +51,7 @@ function CreateInvite() {
       </form>
       <QueryError error={create.error} title="Could not create the invite" />
       {created && (
-        <Alert color="green" mt="sm" title={`Invite for ${created.email}`} withCloseButton onClose={() => setCreated(null)} closeButtonLabel="Dismiss">
+        <Alert color="green" styles={READABLE_ALERT} mt="sm" title={`Invite for ${created.email}`} withCloseButton onClose={() => setCreated(null)} closeButtonLabel="Dismiss">
           <Stack gap={6}>
             <Text size="sm">Give this code to the new user; it is shown only now. It expires {new Date(created.expires_at).toLocaleString()}.</Text>
             <Group gap="sm">
