@@ -8,11 +8,10 @@ export const queryKeys = {
     all: ['workloads'] as const,
     list: (filter: Record<string, unknown>) => ['workloads', 'list', filter] as const,
     detail: (id: string) => ['workloads', 'detail', id] as const,
-    /** The operators' all-workloads table (every page of a filter). */
-    everyone: (filter: Record<string, unknown>) => ['workloads', 'everyone', filter] as const,
   },
   fleet: {
     all: ['fleet'] as const,
+    /** GET /fleet/overview, optionally narrowed to one cluster (null: all). */
     overview: (clusterId: string | null) => ['fleet', 'overview', clusterId] as const,
     history: (window: string) => ['fleet', 'history', window] as const,
   },
@@ -26,7 +25,9 @@ export const queryKeys = {
     events: (id: string) => ['servers', 'events', id] as const,
     history: (id: string, window: string) => ['servers', 'history', id, window] as const,
   },
-  queue: ['queue'] as const,
+  queue: {
+    all: ['queue'] as const,
+  },
   users: {
     all: ['users'] as const,
   },

@@ -21,7 +21,9 @@ export function useAllWorkloads(filter: AllWorkloadsFilter) {
     Object.entries(filter).filter(([, value]) => value !== undefined && value !== '' && !(Array.isArray(value) && !value.length)),
   ) as AllWorkloadsFilter;
   return useQuery({
-    queryKey: queryKeys.workloads.everyone({ ...query }),
+    // A workload list like any other (live updates patch its rows and refetch it when a
+    // matching workload appears); `pages: 'all'` keeps it apart from one-page lists.
+    queryKey: queryKeys.workloads.list({ ...query, pages: 'all' }),
     queryFn: async () =>
       fetchAllPages(async (offset, limit) =>
         unwrap(await api.GET('/api/v1/workloads', { params: { query: { ...query, offset, limit } } })),

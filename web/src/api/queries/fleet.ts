@@ -117,7 +117,7 @@ function invalidateFleet(queryClient: ReturnType<typeof useQueryClient>) {
   return Promise.all([
     queryClient.invalidateQueries({ queryKey: queryKeys.servers.all }),
     queryClient.invalidateQueries({ queryKey: queryKeys.fleet.all }),
-    queryClient.invalidateQueries({ queryKey: queryKeys.queue }),
+    queryClient.invalidateQueries({ queryKey: queryKeys.queue.all }),
   ]);
 }
 
@@ -153,7 +153,7 @@ export function useDeleteServer() {
 /** GET /queue: pending work in scheduling order, each with why it waits. */
 export function useQueue() {
   return useQuery({
-    queryKey: queryKeys.queue,
+    queryKey: queryKeys.queue.all,
     queryFn: async () => unwrap(await api.GET('/api/v1/queue')),
   });
 }
