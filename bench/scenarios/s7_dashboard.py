@@ -65,8 +65,11 @@ from gpuyard.store.workload_tables import WorkloadRow
 WEB_DIST = Path(__file__).resolve().parents[2] / "src" / "gpuyard" / "web_dist"
 
 #: The pages whose first render is measured, and those watched for live updates.
-PAGES = (DashboardPage("My workloads", "/workloads", "workloads-table"),)
-LIVE_PAGES = (DashboardPage("My workloads", "/workloads", "workloads-table"),)
+SERVERS = DashboardPage("Servers", "/servers", "servers-table")
+ALL_WORKLOADS = DashboardPage("All workloads", "/all-workloads", "all-workloads-table")
+MY_WORKLOADS = DashboardPage("My workloads", "/workloads", "workloads-table")
+PAGES = (SERVERS, ALL_WORKLOADS, MY_WORKLOADS)
+LIVE_PAGES = (ALL_WORKLOADS, MY_WORKLOADS)
 
 
 @dataclass(frozen=True)
