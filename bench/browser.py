@@ -228,6 +228,8 @@ _RENDERED = """
 class LiveRun:
     latencies_ms: list[float]
     lost: int
+    #: Changes not made: no row with the status was left on the page.
+    untried: int = 0
 
 
 def live_updates(
@@ -248,7 +250,7 @@ def live_updates(
     changes in a row that never show, the rest are not tried (counted as lost)."""
     context = _context(browser, url, session)
     latencies: list[float] = []
-    lost = 0
+    lost = untried = 0
     try:
         page = context.new_page()
         page.goto(target.path)
@@ -263,7 +265,11 @@ def live_updates(
             if lost >= 3 and not latencies:  # this page does not update live
                 lost = changes
                 break
-            name = _pick_row(page, target, status, used)
+            try:
+                name = _pick_row(page, target, status, used)
+            except LookupError:
+                untried = changes - len(latencies) - lost
+                break
             used.add(name)
             page.evaluate("([name, status]) => window.__benchWatch(name, status)", [name, status])
             time.sleep(pause_s())  # changes fall at every phase of the server's polling
@@ -283,7 +289,7 @@ def live_updates(
             latencies.append(seen_ms - began_ms)
     finally:
         context.close()
-    return LiveRun(latencies, lost)
+    return LiveRun(latencies, lost, untried)
 
 
 def _pick_row(page: Page, target: DashboardPage, status: str, used: set[str]) -> str:
@@ -296,7 +302,7 @@ def _pick_row(page: Page, target: DashboardPage, status: str, used: set[str]) ->
                 return str(name)
         region.evaluate("(el) => { el.scrollTop += el.clientHeight; }")
         page.wait_for_timeout(300)
-    raise RuntimeError(f"no {status} row left on {target.label} to change")
+    raise LookupError(f"no {status} row left on {target.label} to change")
 
 
 def _context(browser: Browser, url: str, session: dict[str, Any]) -> BrowserContext:
