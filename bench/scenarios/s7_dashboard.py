@@ -5,10 +5,10 @@ Two SQLite databases are seeded (``bench/dashboard_seed.py``: the fleet in bulk,
 workloads through the services): the measured one (1,000 simulated servers of 8 GPUs,
 10,000 workloads from 51 users, running, stopped and pending with a reason) and the
 baseline (25 servers, 250 workloads, all the admin's), measured the same way in the same
-run with the same browser; ratios are taken against it. Each is served in turn by a real ``gpuyard serve``
-(uvicorn, API, the built dashboard and the background loops, default settings) on
-127.0.0.1, and driven by headless Debian Chromium through Playwright, logged in as the
-admin through the login form. Both share the 2-core machine with this process.
+run with the same browser; ratios are taken against it. Each is served in turn by a real
+``gpuyard serve`` (uvicorn, API, the built dashboard and the background loops, default
+settings) on 127.0.0.1, and driven by headless Debian Chromium through Playwright, logged
+in as the admin through the login form. Both share the 2-core machine with this process.
 
 First render: each page is opened N times, each time in a fresh browser context (empty
 cache: the HTML, script and styles are fetched too; the session cookie carried over). The
