@@ -34,12 +34,15 @@ import random
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Browser
 from sqlalchemy import select
 
@@ -56,12 +59,14 @@ from bench.dashboard_seed import Seeded, SeedSize, seed
 from bench.dbfleet import ADMIN_EMAIL, ADMIN_PASSWORD, connect
 from bench.pg import PgDatabases
 from bench.result import ScenarioResult, Table
-from bench.serve import free_port, wait_until
+from bench.serve import free_port, token, wait_until
 from bench.serve import is_ready as server_ready
 from bench.stats import percentile, ratio
 from gpuyard.services.workloads.changes import stop_workload
 from gpuyard.store.workload_tables import WorkloadRow
 
+#: The API's largest page (the dashboard asks for lists in pages of this size).
+PAGE = 1000
 WEB_DIST = Path(__file__).resolve().parents[2] / "src" / "gpuyard" / "web_dist"
 
 #: The pages whose first render is measured, and those watched for live updates.
@@ -78,6 +83,7 @@ class S7Config:
     baseline: SeedSize
     renders: int  # loads of each page
     changes: int  # live status changes per watched page
+    api_repeats: int = 3  # times each API request is timed on its own
     #: Mean pause before each change (uniform in 0..2x): changes fall at every phase of
     #: the server's polling.
     pause_s: float = 0.3
@@ -88,7 +94,14 @@ class S7Config:
 _BASELINE = SeedSize(servers=25, workloads=250, users=5, admin_share=1.0)
 QUICK = S7Config(SeedSize(1000, 10_000, 50), _BASELINE, renders=5, changes=20)
 FULL = S7Config(SeedSize(1000, 10_000, 50), _BASELINE, renders=15, changes=50)
-SMOKE = S7Config(SeedSize(20, 60, 3), SeedSize(5, 20, 2, admin_share=0.5), 1, 2, 0.1)
+SMOKE = S7Config(
+    SeedSize(20, 60, 3),
+    SeedSize(5, 20, 2, admin_share=0.5),
+    renders=1,
+    changes=2,
+    api_repeats=1,
+    pause_s=0.1,
+)
 CONFIGS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 
 
@@ -99,6 +112,8 @@ class SizeRun:
     seeded: Seeded
     renders: dict[str, list[Render]]
     live: dict[str, LiveRun]
+    #: The API requests the pages wait for: median ms and bytes of each.
+    api: dict[str, tuple[float, int]]
 
 
 def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
@@ -126,7 +141,7 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
                 name: _measure(browser, root / name / "data", seeded[name], cfg, rng)
                 for name in ("baseline", "measured")
             }
-    _report(result, runs["measured"], runs["baseline"])
+    _report(result, runs["measured"], runs["baseline"], cfg.api_repeats)
     result.notes.append(
         f"Load average when the browser started: {load:.1f} on {os.cpu_count()} cores "
         f"(then {os.getloadavg()[0]:.1f}); the server, the browser and this process share them "
@@ -147,6 +162,7 @@ def _measure(
                 page.label: [first_render(browser, url, session, page) for _ in range(cfg.renders)]
                 for page in PAGES
             }
+            api = _api_times(url, cfg.api_repeats)
             live = {
                 page.label: live_updates(
                     browser,
@@ -161,7 +177,49 @@ def _measure(
             }
     finally:
         db.ctx.db.dispose()
-    return SizeRun(seeded, renders, live)
+    return SizeRun(seeded, renders, live, api)
+
+
+def _api_times(url: str, repeats: int) -> dict[str, tuple[float, int]]:
+    """The answers the pages wait for, asked without a browser (bearer token, one client,
+    the same server): median milliseconds and size of each."""
+    headers = {"Authorization": f"Bearer {token(url)}"}
+    with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=120) as client:
+        me = client.get("/auth/me").json()["id"]
+        count = client.get("/workloads", params={"limit": 1}).json()["count"]
+        last = max(0, (count - 1) // PAGE * PAGE)
+
+        def one(path: str, params: dict[str, Any]) -> int:
+            response = client.get(path, params=params)
+            response.raise_for_status()
+            return len(response.content)
+
+        def every_page() -> int:
+            # As the All workloads page asks: the first page, then the rest at once.
+            with ThreadPoolExecutor(8) as pool:
+                first = one("/workloads", {"limit": PAGE})
+                rest = pool.map(lambda offset: one("/workloads", {"limit": PAGE,
+                                "offset": offset}), range(PAGE, count, PAGE))  # fmt: skip
+                return first + sum(rest)
+
+        requests: dict[str, Callable[[], int]] = {
+            f"servers, limit {PAGE}": lambda: one("/servers", {"limit": PAGE}),
+            f"workloads, newest {PAGE}": lambda: one("/workloads", {"limit": PAGE}),
+            f"workloads, offset {last:,}": lambda: one("/workloads", {"limit": PAGE,
+                                                                      "offset": last}),
+            "workloads, every page (as All workloads)": every_page,
+            f"my workloads, limit {PAGE}": lambda: one("/workloads", {"limit": PAGE,
+                                                                      "owner_id": me}),
+        }  # fmt: skip
+        out: dict[str, tuple[float, int]] = {}
+        for label, request in requests.items():
+            times, size = [], 0
+            for _ in range(repeats):
+                started = time.perf_counter()
+                size = request()
+                times.append((time.perf_counter() - started) * 1000)
+            out[label] = (percentile(times, 50), size)
+    return out
 
 
 def _workload_ids(data_dir: Path) -> dict[str, str]:
@@ -210,7 +268,7 @@ def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:,.0f} ms"
 
 
-def _report(result: ScenarioResult, measured: SizeRun, baseline: SizeRun) -> None:
+def _report(result: ScenarioResult, measured: SizeRun, baseline: SizeRun, repeats: int) -> None:
     size, small = measured.seeded, baseline.seeded
     result.notes.append(
         f"Seeded in {size.seconds:.0f} s: "
@@ -303,5 +361,23 @@ def _report(result: ScenarioResult, measured: SizeRun, baseline: SizeRun) -> Non
                 result.notes.append(f"{label} ({database}): {changes.untried} changes not "
                                     "made, no running row of the caller's was left.")  # fmt: skip
     result.tables.append(live)
+
+    api = Table(
+        f"The API answers the pages wait for, asked without a browser (median of {repeats} each)",
+        ["request", "measured database", "size", "baseline database", "size (baseline)"],
+    )
+    for label, (ms, size_bytes) in measured.api.items():
+        base_ms, base_bytes = baseline.api.get(_baseline_label(label, baseline), (math.nan, 0))
+        result.figures[f"api {label}"] = {"median_ms": ms, "bytes": size_bytes}
+        api.add(label, _ms(ms), f"{size_bytes / 1e6:.2f} MB", _ms(base_ms),
+                f"{base_bytes / 1e6:.2f} MB")  # fmt: skip
+    result.tables.append(api)
     result.figures["live_p95_s"] = worst_live / 1000
     result.figures["live_lost"] = lost
+
+
+def _baseline_label(label: str, baseline: SizeRun) -> str:
+    """The same request on the baseline database (its last page has another offset)."""
+    if label.startswith("workloads, offset"):
+        return next((k for k in baseline.api if k.startswith("workloads, offset")), label)
+    return label
