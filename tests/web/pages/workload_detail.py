@@ -60,6 +60,11 @@ class WorkloadDetailPage(BasePage):
     def logs(self) -> Locator:
         return self.page.get_by_test_id("workload-logs")
 
+    @property
+    def following(self) -> Locator:
+        """The badge saying the logs arrive on an open response (a running container)."""
+        return self.page.get_by_test_id("logs-mode").filter(has_text="following")
+
     # -- actions -----------------------------------------------------------------------
     def open_edit_resources(self) -> Locator:
         self.page.get_by_role("button", name="Edit resources").click()
