@@ -381,3 +381,22 @@ def test_a_user_launches_and_sees_only_their_own_workloads(
     detail.visit(others["id"])
     expect(detail.heading).to_have_text("No such workload")
     detail.check_accessibility()
+
+
+def test_a_workload_of_several_replicas_shows_where_each_runs(
+    admin_page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
+) -> None:
+    workload = submit(
+        live_server,
+        gpu_cluster,
+        name=f"pair-{uuid.uuid4().hex[:6]}",
+        replicas=2,
+        gang=True,
+        gpu=1,
+        gpu_model=gpu_cluster.model,
+    )
+    wait_for_status(admin_page, live_server, workload["id"], "running")
+    detail = WorkloadDetailPage(admin_page)
+    detail.open_workload(workload["id"])
+    expect(detail.replicas).to_contain_text(f"#0 {gpu_cluster.server_name}")
+    expect(detail.replicas).to_contain_text(f"#1 {gpu_cluster.server_name}")
