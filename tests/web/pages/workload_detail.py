@@ -50,6 +50,11 @@ class WorkloadDetailPage(BasePage):
         return self.page.get_by_test_id("workload-resources")
 
     @property
+    def replicas(self) -> Locator:
+        """Where each replica runs (workloads of more than one)."""
+        return self.page.get_by_test_id("workload-replicas")
+
+    @property
     def timeline(self) -> Locator:
         return self.page.get_by_test_id("status-timeline")
 
@@ -59,6 +64,11 @@ class WorkloadDetailPage(BasePage):
     @property
     def logs(self) -> Locator:
         return self.page.get_by_test_id("workload-logs")
+
+    @property
+    def following(self) -> Locator:
+        """The badge saying the logs arrive on an open response (a running container)."""
+        return self.page.get_by_test_id("logs-mode").filter(has_text="following")
 
     # -- actions -----------------------------------------------------------------------
     def open_edit_resources(self) -> Locator:
