@@ -115,8 +115,9 @@ export function ServersPage() {
       </Group>
       <QueryError error={servers.error} title="Could not load the servers" />
       {servers.data && (
-        <Text size="sm" c="dimmed" mb="xs">
+        <Text size="sm" c="dimmed" mb="xs" aria-live="polite" data-testid="servers-count">
           {rows.length} of {servers.data.count} server{servers.data.count === 1 ? '' : 's'}
+          {servers.isFetching ? ' (updating…)' : ''}
         </Text>
       )}
       <VirtualTable
