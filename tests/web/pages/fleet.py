@@ -62,6 +62,14 @@ class FleetOverviewPage(BasePage):
     def chart(self, title: str) -> Locator:
         return self.page.get_by_role("figure", name=title)
 
+    def free_now_row(self, model: str) -> Locator:
+        """The largest request of `model` ("No GPU" for CPU-only work) that fits now."""
+        return (
+            self.page.get_by_test_id("free-now")
+            .get_by_role("row")
+            .filter(has=self.page.get_by_role("rowheader", name=model, exact=True))
+        )
+
     def choose_window(self, label: str) -> None:
         self.page.get_by_text(label, exact=True).click()
 
