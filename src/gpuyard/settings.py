@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = 2.0
     #: How often a process with loops checks for other processes' commits (0 = never).
     change_watch_interval_s: float = Field(default=0.2, ge=0)
+    #: The live stream (GET /api/v1/stream, services/live/): how often this process reads
+    #: the database's changes while a stream is open, the keep-alive comment's period, the
+    #: reconnection delay it suggests to clients, how many recent events it keeps for
+    #: Last-Event-ID resumes, how many events one slow client may have waiting before it
+    #: is told to resync, and how often an open stream re-checks its caller's credentials
+    #: and teams.
+    stream_poll_interval_s: float = Field(default=0.2, gt=0, le=60)
+    stream_keepalive_s: float = Field(default=15.0, gt=0, le=3600)
+    stream_retry_ms: int = Field(default=3000, ge=0, le=600_000)
+    stream_history: int = Field(default=4096, ge=1, le=1_000_000)
+    stream_client_queue: int = Field(default=1024, ge=1, le=1_000_000)
+    stream_recheck_s: float = Field(default=30.0, gt=0, le=86400)
     #: Every background loop with a lease (the scheduler, lifecycle, starter, health,
     #: reconcile, cleanup) ticks in one process of the deployment at a time, through lease
     #: rows in the database (services/loops/leases.py): None = on with PostgreSQL (several

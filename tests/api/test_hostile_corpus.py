@@ -304,6 +304,51 @@ def _check_renders(world: World) -> None:
             assert response.status_code != 500
 
 
+#: The live stream takes no body: its inputs are a query parameter and a header. Each
+#: hostile value class goes into each of them (max_s keeps every accepted stream short).
+STREAM_INPUTS = ("types", "max_s", "Last-Event-ID")
+
+
+@pytest.mark.slow
+def test_hostile_corpus_over_the_live_stream(world: World) -> None:
+    client = TestClient(create_app(world.ctx), raise_server_exceptions=False)
+    client.headers.update(world.admin.headers)
+    failures: list[str] = []
+    refused = 0
+    for name, value in HOSTILE.items():
+        text = _DEEP_TEXT if value == _DEEP_MARK else json.dumps(value).strip('"')
+        for field in STREAM_INPUTS:
+            params = {"max_s": "0.1"}
+            headers = {}
+            if field == "Last-Event-ID":
+                try:
+                    headers[field] = text.encode("latin-1")
+                except UnicodeEncodeError:
+                    continue  # no HTTP client can send it as a header
+            elif len(text) > 60_000:
+                continue  # longer than any URL an HTTP client sends (httpx refuses it)
+            else:
+                params[field] = text
+            before = _fingerprint(world.ctx)
+            response = client.get("/api/v1/stream", params=params, headers=headers)
+            label = f"stream {field} {name}"
+            if response.status_code >= 500:
+                failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+            elif response.status_code >= 400:
+                refused += 1
+                fields = [e["field"] for e in response.json().get("errors", [])]
+                if field not in fields:
+                    failures.append(f"{label}: {response.status_code} names {fields}")
+            elif "text/event-stream" not in response.headers["content-type"]:
+                failures.append(f"{label}: {response.headers['content-type']}")
+            elif field == "Last-Event-ID" and "event: resync" not in response.text:
+                failures.append(f"{label}: accepted without a resync")
+            if _fingerprint(world.ctx) != before:
+                failures.append(f"{label}: wrote to the database")
+    assert not failures, "\n".join(failures)
+    assert refused > len(HOSTILE)  # the corpus is hostile: most of it must be refused
+
+
 #: A value that passed validation may still be refused by the service (a wrong password,
 #: a duplicate): not a validation answer, so it need not name the field.
 _REFUSED_FOR_OTHER_REASONS = {401, 403, 404, 409}

@@ -28,6 +28,9 @@ ADMIN = frozenset({"admin"})
 # Scoped permissions (own workloads, teams one administers...) are allowed at the route
 # for every role that has some scope; the service answers 404/403 per object (tested in
 # test_tenancy.py). Invites and team changes are open to team admins of any role.
+#: Query strings some routes need to answer at all: the live stream ends only when asked.
+QUERIES = {"/api/v1/stream": "?max_s=0.1"}
+
 ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/auth/login"): ANYONE,
     ("POST", "/api/v1/auth/register"): ANYONE,
@@ -76,6 +79,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/workloads/{workload_id}"): SIGNED_IN,
     ("POST", "/api/v1/workloads/{workload_id}/stop"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/events"): SIGNED_IN,
+    ("GET", "/api/v1/stream"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/logs"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/files"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}/files/{path}"): SIGNED_IN,
@@ -121,7 +125,7 @@ def test_every_route_against_every_role(ctx: ServiceContext) -> None:
     client = TestClient(create_app(ctx))
     checked = 0
     for (method, path), allowed in ROUTE_ACCESS.items():
-        concrete = re.sub(r"\{[^}]+\}", "some-id", path)
+        concrete = re.sub(r"\{[^}]+\}", "some-id", path) + QUERIES.get(path, "")
         for role in (ANONYMOUS, *ROLES):
             headers = {}
             if role != ANONYMOUS:  # a fresh session each time: logout revokes the one it uses

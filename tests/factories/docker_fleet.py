@@ -27,9 +27,10 @@ from gpuyard.agent.app import create_agent_app
 from gpuyard.agent.gpus import GpuReport
 from gpuyard.agent.settings import AgentSettings
 from gpuyard.domain.server_state import ClusterKind
+from gpuyard.runtimes.docker import agent_connection
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster
-from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
 
 
 @dataclass
@@ -86,8 +87,8 @@ def docker_fleet(
             agent = Served(make_agent)
             agent.start()
             served.append(agent)
-            spec = DockerServerSpec(name, cluster.id, agent.url, token)
-            servers[name] = create_docker_server(ctx, None, spec).id
+            spec = ReportedServerSpec(name, cluster.id, agent_connection(agent.url, token))
+            servers[name] = create_reported_server(ctx, None, spec).id
         yield Fleet(ctx, cluster.id, servers, client, agent_names)
     finally:
         for agent in served:

@@ -43,7 +43,9 @@ def test_an_invited_user_registers_and_sees_no_admin_page(
     register = RegisterPage(page)
     register.open()
     register.screenshot("register")
-    register.register(code, email, USER_PASSWORD, username="invitee")
+    register.open_with_code(code)
+    expect(register.invite_code).to_have_value(code)
+    register.register(None, email, USER_PASSWORD, username="invitee")
 
     WorkloadsPage(page).expect_loaded()
     shell = AppShell(page)
@@ -146,3 +148,15 @@ def test_the_theme_choice_survives_a_reload(admin_page: Page) -> None:
     page.reload()
     WorkloadsPage(page).expect_loaded()  # and accessible in the dark theme too
     assert shell.color_scheme() == "dark"
+
+
+@pytest.mark.parametrize(
+    "next_path",
+    ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"],
+)
+def test_login_never_sends_to_another_site(page: Page, next_path: str) -> None:
+    login = LoginPage(page)
+    login.open_with_next(next_path)
+    login.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    WorkloadsPage(page).expect_loaded()
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/workloads$"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -35,7 +36,8 @@ def test_my_workloads_lists_a_workload_submitted_over_the_api(
     expect(workloads.row(f"huge-{suffix}")).to_be_visible()
     # The scheduler runs in the server: wait for the placement, refreshing the list.
     for _ in range(50):
-        if workloads.cell(f"train-{suffix}", "Status").inner_text().strip() == "running":
+        # textContent: the badge shows its text upper-cased (CSS), innerText would too.
+        if workloads.cell(f"train-{suffix}", "Status").text_content() == "running":
             break
         admin_page.wait_for_timeout(200)
         workloads.refresh()
@@ -61,10 +63,18 @@ def test_a_long_list_is_virtualised(page: Page, live_server: LiveServer) -> None
         json={"email": email, "password": USER_PASSWORD, "invite_code": code},
     )
     token = live_server.login_token(email, USER_PASSWORD)
-    total = 150
-    for i in range(total):
-        live_server.api(
-            "POST", "/workloads", token=token, json={"name": f"w{i:03d}", "image": "busybox"}
+    total = 100
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda i: live_server.api(
+                    "POST",
+                    "/workloads",
+                    token=token,
+                    json={"name": f"w{i:03d}", "image": "busybox"},
+                ),
+                range(total),
+            )
         )
 
     login = LoginPage(page)

@@ -28,12 +28,11 @@ _READINGS: Table = UsageReadingRow.__table__  # type: ignore[assignment]
 
 
 class ServerAllocation(NamedTuple):
-    """One server as the sampler needs it: kind, status, each dimension's (allocated,
-    capacity) in internal units, and its GPUs."""
+    """One server as the sampler needs it: its cluster's kind, each dimension's
+    (allocated, capacity) in internal units, and its GPUs."""
 
     server_id: str
     kind: str
-    status: str
     cpu: tuple[int, int]
     ram: tuple[int, int]
     storage: tuple[int, int]
@@ -73,7 +72,6 @@ def server_allocations(session: Session) -> list[ServerAllocation]:
         select(
             ServerRow.id,
             ClusterRow.kind,
-            ServerRow.status,
             ServerRow.alloc_cpu_milli,
             ServerRow.cpu_milli,
             ServerRow.alloc_ram_mib,
@@ -90,11 +88,10 @@ def server_allocations(session: Session) -> list[ServerAllocation]:
         ServerAllocation(
             r[0],
             r[1],
-            r[2],
-            (r[3], r[4]),
-            (r[5], r[6]),
-            (r[7], r[8]),
-            (r[9], r[10]),
+            (r[2], r[3]),
+            (r[4], r[5]),
+            (r[6], r[7]),
+            (r[8], r[9]),
             tuple(gpus.get(r[0], ())),
         )
         for r in rows

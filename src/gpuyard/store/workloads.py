@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gpuyard.domain.gpu_holders import GpuHolding, HeldBy
 from gpuyard.domain.listing import WorkloadSort
 from gpuyard.domain.resources import Resources
-from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
+from gpuyard.domain.workload_records import ReplicaPlacement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
@@ -80,7 +80,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         started_at=as_utc_or_none(row.started_at),
         finished_at=as_utc_or_none(row.finished_at),
         placements=tuple(
-            Placement(
+            ReplicaPlacement(
                 allocation_id=a.id,
                 replica=a.replica,
                 server_id=a.server_id,
@@ -91,49 +91,53 @@ def workload_record(row: WorkloadRow) -> Workload:
     )
 
 
-def submitted_workload(values: Mapping[str, Any]) -> Workload:
-    """The read model of a workload just inserted from ``values`` (it holds nothing yet),
-    without reading it back."""
-    return Workload(
-        id=values["id"],
-        name=values["name"],
-        owner_id=values["owner_id"],
-        team_id=values["team_id"],
-        cluster_id=values["cluster_id"],
-        status=values["status"],
-        reason=values["reason"],
-        reason_code=values["reason_code"],
-        image=values["image"],
-        command=values["command"],
-        env=dict(values["env"]),
-        plain_env_keys=tuple(values["plain_env_keys"]),
-        ports=tuple(values["ports"]),
-        request=Resources(
-            values["cpu_milli"], values["ram_mib"], values["storage_mib"], values["gpu_milli"]
-        ),
-        gpu_model=values["gpu_model"],
-        priority=values["priority"],
-        preemptible=values["preemptible"],
-        replicas=values["replicas"],
-        gang=values["gang"],
-        node_selector=dict(values["node_selector"]),
-        duration_s=values["duration_s"],
-        preemption_count=values["preemption_count"],
-        created_at=as_utc(values["created_at"]),
-        updated_at=as_utc(values["updated_at"]),
-        started_at=as_utc_or_none(values["started_at"]),
-        finished_at=as_utc_or_none(values["finished_at"]),
-        placements=(),
-    )
-
-
 def insert_workloads(
-    session: Session, workloads: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+    session: Session, workloads: Sequence[Workload], events: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert workloads and their first events: one Core statement per table for the whole
-    batch (the ORM's unit of work costs more than the rows on the busiest write path)."""
-    session.execute(insert(WORKLOADS_TABLE), workloads)
+    """Insert new workloads (version 1, pending since they were created), as their read
+    models say, and their first events: one Core statement per table for the whole batch
+    (the ORM's unit of work costs more than the rows on the busiest write path)."""
+    session.execute(insert(WORKLOADS_TABLE), [_new_workload_values(w) for w in workloads])
     session.execute(insert(_EVENTS_TABLE), events)
+
+
+def _new_workload_values(workload: Workload) -> dict[str, Any]:
+    """The columns of a new workload's row (every one: Core sets no ORM defaults)."""
+    request = workload.request
+    return {
+        "id": workload.id,
+        "name": workload.name,
+        "owner_id": workload.owner_id,
+        "team_id": workload.team_id,
+        "cluster_id": workload.cluster_id,
+        "image": workload.image,
+        "command": workload.command,
+        "env": dict(workload.env),
+        "plain_env_keys": list(workload.plain_env_keys),
+        "ports": list(workload.ports),
+        "node_selector": dict(workload.node_selector),
+        "cpu_milli": request.cpu_milli,
+        "ram_mib": request.ram_mib,
+        "storage_mib": request.storage_mib,
+        "gpu_milli": request.gpu_milli,
+        "gpu_model": workload.gpu_model,
+        "priority": workload.priority,
+        "preemptible": workload.preemptible,
+        "replicas": workload.replicas,
+        "gang": workload.gang,
+        "duration_s": workload.duration_s,
+        "status": workload.status,
+        "reason": workload.reason,
+        "reason_code": workload.reason_code,
+        "version": 1,
+        "preemption_count": workload.preemption_count,
+        "pending_since": workload.created_at,
+        "requeue_at": None,
+        "started_at": workload.started_at,
+        "finished_at": workload.finished_at,
+        "created_at": workload.created_at,
+        "updated_at": workload.updated_at,
+    }
 
 
 def workload_row(session: Session, workload_id: str) -> WorkloadRow | None:

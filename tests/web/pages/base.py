@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from playwright.sync_api import Page
 
 from web.axe import assert_accessible
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+_ROOT = Path(__file__).resolve().parents[3]
+# `make screenshots` points this at docs/screenshots (the README's pictures); a plain test
+# run writes to an ignored folder, so `make test` leaves the checkout as it found it.
+SCREENSHOTS = _ROOT / os.environ.get("GPUYARD_SCREENSHOTS_DIR", "tests/web/.screenshots")
 
 
 class BasePage:
@@ -29,7 +33,8 @@ class BasePage:
         assert_accessible(self.page, f"{type(self).__name__} ({self.page.url})")
 
     def screenshot(self, name: str) -> Path:
-        """docs/screenshots/<name>.png, shown in the README (light theme, 1280x800)."""
+        """<name>.png in SCREENSHOTS (light theme, 1280x800); docs/screenshots holds the
+        README's, refreshed by `make screenshots`."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         target = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(target), animations="disabled", caret="hide")

@@ -730,6 +730,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream
+         * @description Live changes to the workloads, servers and queue the caller may read.
+         */
+        get: operations["stream-stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1373,6 +1393,12 @@ export interface components {
             /** Url */
             url?: string | null;
         };
+        /**
+         * QueueChangePublic
+         * @description ``event: queue``: the queue changed (a workload entered or left it, or a waiting
+         *     one changed); GET /api/v1/queue has the new order.
+         */
+        QueueChangePublic: Record<string, never>;
         /** QueueEntryPublic */
         QueueEntryPublic: {
             /**
@@ -1450,6 +1476,14 @@ export interface components {
             storage_gb: number;
             /** Gpu */
             gpu: number;
+        };
+        /**
+         * ResyncPublic
+         * @description ``event: resync``: what was missed cannot be replayed; refetch, then carry on.
+         */
+        ResyncPublic: {
+            /** Reason */
+            reason: string;
         };
         /**
          * Role
@@ -1627,6 +1661,15 @@ export interface components {
             data: components["schemas"]["ServerPublic"][];
             /** Count */
             count: number;
+        };
+        /** StreamPlacementPublic */
+        StreamPlacementPublic: {
+            /** Replica */
+            replica: number;
+            /** Server Id */
+            server_id: string;
+            /** Gpu Indices */
+            gpu_indices: number[];
         };
         /** TeamCreate */
         TeamCreate: {
@@ -1878,6 +1921,68 @@ export interface components {
             data: components["schemas"]["UserAccountPublic"][];
             /** Count */
             count: number;
+        };
+        /**
+         * WorkloadChangePublic
+         * @description ``event: workload``: the workload's state after a committed change (its env,
+         *     command and ports are not streamed: GET /workloads/{id} has them).
+         */
+        WorkloadChangePublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Owner Id */
+            owner_id: string;
+            /** Team Id */
+            team_id: string | null;
+            /** Cluster Id */
+            cluster_id: string | null;
+            /** Status */
+            status: string;
+            /** Reason */
+            reason: string | null;
+            /** Reason Code */
+            reason_code: string | null;
+            /** Priority */
+            priority: number;
+            /** Preemptible */
+            preemptible: boolean;
+            /** Replicas */
+            replicas: number;
+            /** Cpu */
+            cpu: number;
+            /** Ram Gb */
+            ram_gb: number;
+            /** Storage Gb */
+            storage_gb: number;
+            /** Gpu */
+            gpu: number;
+            /** Gpu Model */
+            gpu_model: string | null;
+            /**
+             * Server Id
+             * @description replica 0's server
+             */
+            server_id: string | null;
+            /**
+             * Gpu Indices
+             * @description replica 0's GPUs on that server
+             */
+            gpu_indices: number[];
+            /** Placements */
+            placements: components["schemas"]["StreamPlacementPublic"][];
+            /** Preemption Count */
+            preemption_count: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** WorkloadCreate */
         WorkloadCreate: {
@@ -5822,6 +5927,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditVerificationPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "stream-stream": {
+        parameters: {
+            query?: {
+                /** @description end the stream after this many seconds */
+                max_s?: number | null;
+                /** @description comma-separated event kinds: workloads, servers, queue (default all) */
+                types?: string | null;
+            };
+            header?: {
+                /** @description the id of the last event received: the events after it are replayed, or a resync event says they cannot be */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `event: workload`, `server`, `queue` or `resync`, each with an `id:` for Last-Event-ID and its `data:` as below; keep-alive comments between */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Unauthorized */

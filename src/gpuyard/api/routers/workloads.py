@@ -43,8 +43,8 @@ async def create_workload(
     ctx: ContextDep, caller: Submitter, body: WorkloadCreate
 ) -> WorkloadPublic:
     # Async: the busiest write path waits for its group commit without a worker thread.
-    spec = workloads.WorkloadSpec(**body.model_dump())
-    workload = await workloads.create_workload_async(ctx, caller, spec)
+    # The body is the service's WorkloadSpec as it is: no copy into another shape.
+    workload = await workloads.create_workload_async(ctx, caller, body)
     # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
     # without another database read (this is the busiest write path).
     names = DisplayNames(users={caller.user_id: caller.email}, servers={})
