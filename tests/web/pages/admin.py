@@ -37,6 +37,7 @@ class UsersPage(BasePage):
     def delete(self, email: str) -> None:
         self.page.get_by_role("button", name=f"Delete {email}").click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete user").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
 
 class InvitesPage(BasePage):
@@ -68,6 +69,7 @@ class InvitesPage(BasePage):
     def revoke(self, email: str) -> None:
         self.page.get_by_role("button", name=f"Revoke invite for {email}").click()
         self.page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
 
 class TeamsPage(BasePage):

@@ -136,6 +136,7 @@ class ServerDetailPage(BasePage):
     def delete(self) -> None:
         self.page.get_by_role("button", name="Delete", exact=True).click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete server").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
 
 class ClustersPage(BasePage):
@@ -171,6 +172,7 @@ class ClustersPage(BasePage):
     def delete(self, name: str) -> None:
         self.page.get_by_role("button", name=f"Delete {name}").click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete cluster").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
     @property
     def delete_error(self) -> Locator:
