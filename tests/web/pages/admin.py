@@ -100,6 +100,11 @@ class TeamsPage(BasePage):
         expect(dialog).to_be_visible()
         return dialog
 
+    def save_quota(self, dialog: Locator, gpu: int) -> None:
+        dialog.get_by_label("GPU quota (devices)").fill(str(gpu))
+        dialog.get_by_role("button", name="Save quotas").click()
+        expect(dialog.get_by_text("Saved.")).to_be_visible()
+
     def add_member(self, dialog: Locator, email: str) -> None:
         dialog.get_by_role("textbox", name="Add member").fill(email)
         self.page.get_by_role("option", name=email, exact=True).click()

@@ -67,11 +67,12 @@ export interface ServerFilter {
 }
 
 /** Every server (of a cluster, of a status), all pages. */
-export function useServers(filter: ServerFilter = {}) {
+export function useServers(filter: ServerFilter = {}, options: { enabled?: boolean } = {}) {
   const queryClient = useQueryClient();
   const queryKey = queryKeys.servers.list({ ...filter });
   return useQuery({
     queryKey,
+    enabled: options.enabled ?? true,
     queryFn: async () =>
       fetchAllPages(
         async (offset, limit) =>
