@@ -121,12 +121,14 @@ def test_teams_are_created_with_quotas_and_members(
     expect(teams.row(name)).to_contain_text("4")
 
     dialog = teams.edit(name)
+    teams.save_quota(dialog, gpu=8)
+    expect(teams.row(name)).to_contain_text("8")
     teams.add_member(dialog, email)
     expect(dialog.get_by_role("row").filter(has_text=email)).to_be_visible()
     expect(teams.row(name).get_by_role("cell").first).to_have_text("1")
     teams.check_accessibility()
     team = next(t for t in live_server.api("GET", "/teams")["data"] if t["name"] == name)
-    assert team["quota"]["gpu"] == 4
+    assert team["quota"]["gpu"] == 8
     assert [m["email"] for m in team["members"]] == [email]
 
     dialog.get_by_role("button", name=f"Remove {email} from {name}").click()
@@ -154,3 +156,10 @@ def test_the_audit_log_shows_the_chain_intact_and_filters(
         assert action.strip() == "cluster.create"
     audit.check_accessibility()
     audit.screenshot("audit")
+
+    # The demo cluster was created by the system, this one by the admin.
+    expect(rows.filter(has_text='"name":"demo"')).to_have_count(1)
+    audit.filter_actor(ADMIN_EMAIL)
+    expect(rows.filter(has_text='"name":"demo"')).to_have_count(0)
+    expect(rows.filter(has_not_text=ADMIN_EMAIL)).to_have_count(0)
+    expect(rows.filter(has_text=f"audited-{suffix}")).to_have_count(1)

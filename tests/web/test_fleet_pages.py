@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from web.conftest import USER_PASSWORD, LiveServer, unique_email
 from web.pages import (
     AllWorkloadsPage,
+    AppShell,
     ClustersPage,
     FleetOverviewPage,
     LoginPage,
@@ -102,6 +103,10 @@ def test_the_fleet_overview_shows_totals_models_and_charts(
     expect(
         overview.resources.get_by_role("progressbar", name=re.compile("^GPU allocated"))
     ).to_be_attached()  # an empty bar has no width: attached, not "visible"
+    free = next(f for f in totals["free_now"] if f["gpu_model"] == first_model["model"])
+    expect(overview.free_now_row(first_model["model"]).get_by_role("cell").first).to_have_text(
+        str(free["gpu"])
+    )
     expect(overview.chart("Allocation (% of capacity)")).to_be_visible()
     expect(overview.chart("Utilisation (%)")).to_be_visible()
     overview.choose_window("Last day")
@@ -272,3 +277,12 @@ def test_all_workloads_filters_by_name_status_and_owner(
     expect(everything.row(f"{prefix}-wait")).to_be_visible()
     expect(everything.cell(f"{prefix}-wait", "Reason")).not_to_have_text("—")
     everything.check_accessibility()
+
+
+def test_a_user_is_not_allowed_on_the_operator_pages(page: Page, live_server: LiveServer) -> None:
+    _, server = _own_server(live_server)
+    _log_in_as_new(page, live_server, "user")
+    shell = AppShell(page)
+    for path in ("/clusters", "/queue", "/all-workloads", f"/servers/{server['id']}"):
+        page.goto(path)
+        shell.expect_not_allowed()

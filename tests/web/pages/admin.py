@@ -37,6 +37,7 @@ class UsersPage(BasePage):
     def delete(self, email: str) -> None:
         self.page.get_by_role("button", name=f"Delete {email}").click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete user").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
 
 class InvitesPage(BasePage):
@@ -68,6 +69,7 @@ class InvitesPage(BasePage):
     def revoke(self, email: str) -> None:
         self.page.get_by_role("button", name=f"Revoke invite for {email}").click()
         self.page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
 
 class TeamsPage(BasePage):
@@ -97,6 +99,11 @@ class TeamsPage(BasePage):
         dialog = self.page.get_by_role("dialog", name=f"Team {name}")
         expect(dialog).to_be_visible()
         return dialog
+
+    def save_quota(self, dialog: Locator, gpu: int) -> None:
+        dialog.get_by_label("GPU quota (devices)").fill(str(gpu))
+        dialog.get_by_role("button", name="Save quotas").click()
+        expect(dialog.get_by_text("Saved.")).to_be_visible()
 
     def add_member(self, dialog: Locator, email: str) -> None:
         dialog.get_by_role("textbox", name="Add member").fill(email)

@@ -62,6 +62,14 @@ class FleetOverviewPage(BasePage):
     def chart(self, title: str) -> Locator:
         return self.page.get_by_role("figure", name=title)
 
+    def free_now_row(self, model: str) -> Locator:
+        """The largest request of `model` ("No GPU" for CPU-only work) that fits now."""
+        return (
+            self.page.get_by_test_id("free-now")
+            .get_by_role("row")
+            .filter(has=self.page.get_by_role("rowheader", name=model, exact=True))
+        )
+
     def choose_window(self, label: str) -> None:
         self.page.get_by_text(label, exact=True).click()
 
@@ -128,6 +136,7 @@ class ServerDetailPage(BasePage):
     def delete(self) -> None:
         self.page.get_by_role("button", name="Delete", exact=True).click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete server").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
 
 class ClustersPage(BasePage):
@@ -163,6 +172,7 @@ class ClustersPage(BasePage):
     def delete(self, name: str) -> None:
         self.page.get_by_role("button", name=f"Delete {name}").click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete cluster").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)  # closed, not fading
 
     @property
     def delete_error(self) -> Locator:

@@ -42,7 +42,7 @@ export function UsageChart({
           No samples yet in this window.
         </Text>
       ) : (
-        <Suspense fallback={<Loader size="sm" aria-label="Loading the chart" />}>
+        <Suspense fallback={<Loader size="sm" role="status" aria-label="Loading the chart" />}>
           <UsageLineChart data={data} series={series} height={height} />
         </Suspense>
       )}

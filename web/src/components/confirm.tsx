@@ -19,6 +19,7 @@ export function confirmAction({ title, message, confirmLabel, danger = true, onC
     labels: { confirm: confirmLabel, cancel: 'Cancel' },
     // Red 9: white text on the theme's red 8 is just under 4.5:1.
     confirmProps: { color: danger ? 'red.9' : undefined },
+    closeButtonProps: { 'aria-label': 'Close' },
     onConfirm,
   });
 }

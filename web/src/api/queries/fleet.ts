@@ -67,12 +67,18 @@ export interface ServerFilter {
 }
 
 /** Every server (of a cluster, of a status), all pages. */
-export function useServers(filter: ServerFilter = {}) {
+export function useServers(filter: ServerFilter = {}, options: { enabled?: boolean } = {}) {
+  const queryClient = useQueryClient();
+  const queryKey = queryKeys.servers.list({ ...filter });
   return useQuery({
-    queryKey: queryKeys.servers.list({ ...filter }),
+    queryKey,
+    enabled: options.enabled ?? true,
     queryFn: async () =>
-      fetchAllPages(async (offset, limit) =>
-        unwrap(await api.GET('/api/v1/servers', { params: { query: { ...filter, offset, limit } } })),
+      fetchAllPages(
+        async (offset, limit) =>
+          unwrap(await api.GET('/api/v1/servers', { params: { query: { ...filter, offset, limit } } })),
+        // Only on a first load: a refetch keeps showing the whole list it had.
+        (first) => queryClient.getQueryData(queryKey) ?? queryClient.setQueryData(queryKey, first),
       ),
     placeholderData: keepPreviousData,
   });

@@ -6,7 +6,7 @@ import { useAuditEvents, useAuditVerification } from '../../api/queries/admin';
 import type { AuditEvent } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
-import { READABLE_ALERT } from '../../components/feedback';
+import { READABLE_ALERT } from '../../components/a11y';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
 
 const columns: Column<AuditEvent>[] = [

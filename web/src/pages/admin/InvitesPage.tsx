@@ -4,7 +4,8 @@ import { useCreateInvite, useInvites, useRevokeInvite, useTeams, type InviteStat
 import type { Invite, Role } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
-import { READABLE_ALERT, confirmDanger } from '../../components/feedback';
+import { READABLE_ALERT } from '../../components/a11y';
+import { confirmAction } from '../../components/confirm';
 
 function CreateInvite() {
   const create = useCreateInvite();
@@ -136,10 +137,10 @@ export function InvitesPage() {
                         variant="outline"
                         aria-label={`Revoke invite for ${invite.email}`}
                         onClick={() =>
-                          confirmDanger({
+                          confirmAction({
                             title: `Revoke the invite for ${invite.email}?`,
-                            text: 'The code stops working at once.',
-                            confirm: 'Revoke',
+                            message: 'The code stops working at once.',
+                            confirmLabel: 'Revoke',
                             onConfirm: () => revoke.mutate(invite.id),
                           })
                         }

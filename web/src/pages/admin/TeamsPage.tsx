@@ -11,7 +11,7 @@ import {
 import type { QuotaBody, Team } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
-import { MODAL_CLOSE } from '../../components/feedback';
+import { MODAL_CLOSE } from '../../components/a11y';
 
 type QuotaFields = { cpu: number | string; ram_gb: number | string; gpu: number | string };
 

@@ -6,12 +6,13 @@ import type { Role, UserAccount } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
-import { confirmDanger, notifyFailed } from '../../components/feedback';
+import { confirmAction } from '../../components/confirm';
+import { notifyError } from '../../components/notify';
 
 const ROLES: Role[] = ['user', 'operator', 'admin'];
 
 function failed(title: string) {
-  return (error: unknown) => notifyFailed(title, error);
+  return (error: unknown) => notifyError(error, title);
 }
 
 export function UsersPage() {
@@ -71,10 +72,10 @@ export function UsersPage() {
                 variant="outline"
                 aria-label={`Delete ${u.email}`}
                 onClick={() =>
-                  confirmDanger({
+                  confirmAction({
                     title: `Delete user ${u.email}?`,
-                    text: 'The account goes; this cannot be undone.',
-                    confirm: 'Delete user',
+                    message: 'The account goes; this cannot be undone.',
+                    confirmLabel: 'Delete user',
                     onConfirm: () => remove.mutate(u.id, { onError: failed(`Could not delete ${u.email}`) }),
                   })
                 }

@@ -53,7 +53,9 @@ export function AllWorkloadsPage() {
   const isAdmin = me.data?.role === 'admin';
   const users = useUsers({ enabled: isAdmin });
   const teams = useTeams();
-  const servers = useServers();
+  // 1,000 servers are a large answer: asked for when the server picker first opens.
+  const [serverPickerUsed, setServerPickerUsed] = useState(false);
+  const servers = useServers({}, { enabled: serverPickerUsed });
   const clusters = useClusters();
 
   const [status, setStatus] = useState<string[]>([]);
@@ -109,7 +111,19 @@ export function AllWorkloadsPage() {
           value={team}
           onChange={setTeam}
         />
-        <Select label="Server" placeholder="Any" searchable clearable limit={50} data={serverOptions} value={server} onChange={setServer} />
+        <Select
+          label="Server"
+          placeholder="Any"
+          searchable
+          clearable
+          limit={50}
+          data={serverOptions}
+          value={server}
+          onChange={setServer}
+          onDropdownOpen={() => setServerPickerUsed(true)}
+          onFocus={() => setServerPickerUsed(true)}
+          nothingFoundMessage={servers.isFetching ? 'Loading the servers' : 'No server'}
+        />
         <Select
           label="Cluster"
           placeholder="Any"

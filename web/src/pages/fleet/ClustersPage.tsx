@@ -4,7 +4,9 @@ import { useClusters, useCreateCluster, useDeleteCluster, useRenameCluster } fro
 import type { Cluster, ClusterKind } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
-import { MODAL_CLOSE, confirmDanger, notifyDone } from '../../components/feedback';
+import { MODAL_CLOSE } from '../../components/a11y';
+import { confirmAction } from '../../components/confirm';
+import { notifySuccess } from '../../components/notify';
 
 function CreateClusterForm() {
   const create = useCreateCluster();
@@ -17,7 +19,7 @@ function CreateClusterForm() {
       {
         onSuccess: (cluster) => {
           setName('');
-          notifyDone(`Cluster ${cluster.name} created.`);
+          notifySuccess(`Cluster ${cluster.name} created.`);
         },
       },
     );
@@ -77,11 +79,11 @@ export function ClustersPage() {
   const [renaming, setRenaming] = useState<Cluster | null>(null);
 
   const confirmDelete = (cluster: Cluster) =>
-    confirmDanger({
+    confirmAction({
       title: `Delete cluster ${cluster.name}?`,
-      text: 'A cluster can be deleted only when it has no servers and no workloads.',
-      confirm: 'Delete cluster',
-      onConfirm: () => remove.mutate(cluster.id, { onSuccess: () => notifyDone(`Cluster ${cluster.name} deleted.`) }),
+      message: 'A cluster can be deleted only when it has no servers and no workloads.',
+      confirmLabel: 'Delete cluster',
+      onConfirm: () => remove.mutate(cluster.id, { onSuccess: () => notifySuccess(`Cluster ${cluster.name} deleted.`) }),
     });
 
   return (

@@ -141,6 +141,39 @@ export function FleetOverviewPage() {
             </Table>
           </section>
 
+          <section aria-labelledby="free-now-heading">
+            <Title order={2} size="h4" id="free-now-heading" mb="xs">
+              Largest request that could start now
+            </Title>
+            <Table withTableBorder data-testid="free-now">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th scope="col">GPU model</Table.Th>
+                  <Table.Th scope="col">Whole GPUs on one server</Table.Th>
+                  <Table.Th scope="col">Largest GPU share</Table.Th>
+                  <Table.Th scope="col">CPU cores</Table.Th>
+                  <Table.Th scope="col">RAM (GB)</Table.Th>
+                  <Table.Th scope="col">Storage (GB)</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {data.free_now.map((free) => (
+                  <Table.Tr key={free.gpu_model ?? 'none'}>
+                    <Table.Th scope="row">{free.gpu_model ?? 'No GPU'}</Table.Th>
+                    <Table.Td>{free.gpu_model ? free.gpu : '—'}</Table.Td>
+                    <Table.Td>{free.gpu_model ? formatAmount(free.gpu_share) : '—'}</Table.Td>
+                    <Table.Td>{formatAmount(free.cpu)}</Table.Td>
+                    <Table.Td>{formatAmount(free.ram_gb)}</Table.Td>
+                    <Table.Td>{formatAmount(free.storage_gb)}</Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+            <Text size="xs" c="dimmed" mt={4}>
+              On one online server, before team quotas.
+            </Text>
+          </section>
+
           <section aria-labelledby="history-heading">
             <Group justify="space-between" mb="xs">
               <Title order={2} size="h4" id="history-heading">

@@ -5,7 +5,7 @@ import { useState, type FormEvent } from 'react';
 import { useClusters, useRegisterServer } from '../../api/queries/fleet';
 import type { ServerCreate } from '../../api/types';
 import { QueryError } from '../../components/QueryError';
-import { MODAL_CLOSE } from '../../components/feedback';
+import { MODAL_CLOSE } from '../../components/a11y';
 
 interface GpuRow {
   model: string;

@@ -1,5 +1,5 @@
 import { Anchor, Badge, Card, Group, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { useClusters, useServer, useServerEvents, useServerHistory } from '../../api/queries/fleet';
 import type { Gpu, HistoryWindow, Server } from '../../api/types';
@@ -113,8 +113,16 @@ function Charts({ serverId, hasGpus }: { serverId: string; hasGpus: boolean }) {
   );
 }
 
-function Events({ serverId }: { serverId: string }) {
+function Events({ serverId, status }: { serverId: string; status: string }) {
   const events = useServerEvents(serverId);
+  const { refetch } = events;
+  const shownStatus = useRef(status);
+  // A status change (ours, or another operator's arriving live) adds an event.
+  useEffect(() => {
+    if (shownStatus.current === status) return;
+    shownStatus.current = status;
+    void refetch();
+  }, [status, refetch]);
   return (
     <section aria-labelledby="events-heading">
       <Title order={2} size="h4" id="events-heading" mb="xs">
@@ -189,7 +197,7 @@ export function ServerDetailPage() {
             )}
           </section>
           <Charts serverId={serverId} hasGpus={data.gpus.length > 0} />
-          <Events serverId={serverId} />
+          <Events serverId={serverId} status={data.status} />
         </Stack>
       )}
     </>

@@ -20,6 +20,13 @@ function gpuSummary(server: Server): string {
   return [...counts].map(([model, count]) => `${count}× ${model}`).join(', ');
 }
 
+/** Mean utilisation of the GPUs that report one (simulated and agent servers do). */
+function gpuUtilisation(server: Server): string {
+  const known = server.gpus.map((gpu) => gpu.utilization).filter((u): u is number => u !== null);
+  if (known.length === 0) return '—';
+  return `${Math.round(known.reduce((sum, u) => sum + u, 0) / known.length)}%`;
+}
+
 export function ServersPage() {
   const clusters = useClusters();
   const [clusterId, setClusterId] = useState<string | null>(null);
@@ -71,6 +78,7 @@ export function ServersPage() {
         width: 140,
       },
       { key: 'gpus', header: 'GPUs', cell: gpuSummary },
+      { key: 'util', header: 'GPU util', cell: gpuUtilisation, width: 90 },
       {
         key: 'seen',
         header: 'Last seen',
@@ -115,8 +123,9 @@ export function ServersPage() {
       </Group>
       <QueryError error={servers.error} title="Could not load the servers" />
       {servers.data && (
-        <Text size="sm" c="dimmed" mb="xs">
+        <Text size="sm" c="dimmed" mb="xs" aria-live="polite" data-testid="servers-count">
           {rows.length} of {servers.data.count} server{servers.data.count === 1 ? '' : 's'}
+          {servers.isFetching ? ' (updating…)' : ''}
         </Text>
       )}
       <VirtualTable

@@ -3,7 +3,8 @@ import { Button, Group } from '@mantine/core';
 import { useNavigate } from 'react-router-dom';
 import { useDeleteServer, useSetServerStatus } from '../../api/queries/fleet';
 import type { Server, ServerStatus } from '../../api/types';
-import { confirmDanger, notifyDone, notifyFailed } from '../../components/feedback';
+import { confirmAction } from '../../components/confirm';
+import { notifySuccess, notifyError } from '../../components/notify';
 
 const STATUS_ACTIONS: { status: ServerStatus; label: string; shownWhen: (s: string) => boolean }[] = [
   { status: 'draining', label: 'Drain', shownWhen: (s) => s === 'online' },
@@ -20,23 +21,23 @@ export function ServerActions({ server }: { server: Server }) {
     setStatus.mutate(
       { id: server.id, status },
       {
-        onSuccess: (updated) => notifyDone(`${updated.name} is now ${updated.status}.`),
-        onError: (error) => notifyFailed(`Could not change ${server.name}`, error),
+        onSuccess: (updated) => notifySuccess(`${updated.name} is now ${updated.status}.`),
+        onError: (error) => notifyError(error, `Could not change ${server.name}`),
       },
     );
 
   const confirmDelete = () =>
-    confirmDanger({
+    confirmAction({
       title: `Delete server ${server.name}?`,
-      text: 'The server leaves the fleet; its record and history go. This cannot be undone.',
-      confirm: 'Delete server',
+      message: 'The server leaves the fleet; its record and history go. This cannot be undone.',
+      confirmLabel: 'Delete server',
       onConfirm: () =>
         remove.mutate(server.id, {
           onSuccess: () => {
-            notifyDone(`${server.name} deleted.`);
+            notifySuccess(`${server.name} deleted.`);
             navigate('/servers');
           },
-          onError: (error) => notifyFailed(`Could not delete ${server.name}`, error),
+          onError: (error) => notifyError(error, `Could not delete ${server.name}`),
         }),
     });
 
