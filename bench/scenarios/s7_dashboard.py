@@ -14,11 +14,13 @@ First render: each page is opened N times, each time in a fresh browser context 
 cache: the HTML, script and styles are fetched too; the session cookie carried over). The
 time is from the navigation's start to the frame after the first data row of the page's
 table is in the DOM (``bench/browser.py``), median and p95 over the N loads. Beside it:
-how many rows the table holds and how many are in the DOM (virtualisation), when the last
-script or style file and the last API answer had arrived (resource timing), the longest
-main-thread task and the total blocking time until then, and how long a jump to the last
-row takes to paint. The API answers the pages wait for are also timed without a browser
-(bearer token, one client), to tell the server's share from the browser's.
+how many rows the table held then (a page may show a first part while the rest loads),
+when the last script or style file and the last API answer had arrived (resource
+timing), the longest main-thread task and the total blocking time until then; then when
+the table held every row, how many rows were in the DOM (virtualisation), and how long a
+jump to the last row takes to paint. The API answers the pages wait for are also timed
+without a browser (bearer token, one client), to tell the server's share from the
+browser's.
 
 Live updates: with the page open, this process (its own engine and connection, as another
 API replica or a worker would be) stops a workload whose row is on screen as ``running``,
