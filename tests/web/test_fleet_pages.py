@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -115,7 +116,7 @@ def test_the_fleet_overview_shows_totals_models_and_charts(
     overview.screenshot("fleet-overview")
 
 
-def test_an_operator_drains_a_server_and_sees_its_status_change(
+def test_an_operator_drains_maintains_and_deletes_a_server(
     page: Page, live_server: LiveServer
 ) -> None:
     _, server = _own_server(live_server)
@@ -140,6 +141,17 @@ def test_an_operator_drains_a_server_and_sees_its_status_change(
     detail.act("Back online")
     expect(detail.status).to_have_text("online")
     assert live_server.api("GET", f"/servers/{server['id']}")["status"] == "online"
+    detail.act("Maintenance")
+    expect(detail.status).to_have_text("maintenance")
+    assert live_server.api("GET", f"/servers/{server['id']}")["status"] == "maintenance"
+
+    detail.delete()
+    expect(page).to_have_url(re.compile(r"/servers$"))
+    gone = httpx.get(
+        f"{live_server.url}/api/v1/servers/{server['id']}",
+        headers={"Authorization": f"Bearer {live_server.admin_token}"},
+    )
+    assert gone.status_code == 404
 
 
 def test_the_server_detail_shows_gpu_cards_with_the_holder(

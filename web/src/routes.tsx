@@ -19,7 +19,6 @@ import {
 } from '@tabler/icons-react';
 import type { ReactNode } from 'react';
 import type { Role } from './api/types';
-import { ADMINS, EVERYONE, FLEET_STAFF } from './auth/roles';
 import { AuditPage } from './pages/admin/AuditPage';
 import { InvitesPage } from './pages/admin/InvitesPage';
 import { TeamsPage } from './pages/admin/TeamsPage';
@@ -30,6 +29,7 @@ import { FleetOverviewPage } from './pages/fleet/FleetOverviewPage';
 import { QueuePage } from './pages/fleet/QueuePage';
 import { ServerDetailPage } from './pages/fleet/ServerDetailPage';
 import { ServersPage } from './pages/fleet/ServersPage';
+import { ADMINS, EVERYONE, FLEET_STAFF } from './auth/roles';
 import { LaunchPage } from './pages/workloads/LaunchPage';
 import { MyWorkloadsPage } from './pages/workloads/MyWorkloadsPage';
 import { WorkloadDetailPage } from './pages/workloads/WorkloadDetailPage';

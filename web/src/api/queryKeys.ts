@@ -1,6 +1,6 @@
 /**
- * Every query key in one place, so that a mutation (or, later, a live event from
- * /api/v1/stream) can invalidate exactly what it changed.
+ * Every query key in one place, so that a mutation or a live event from /api/v1/stream
+ * (api/live.ts) updates or invalidates exactly what it changed.
  */
 export const queryKeys = {
   me: ['session', 'me'] as const,

@@ -14,12 +14,12 @@ interface ConfirmOptions {
 
 export function confirmAction({ title, message, confirmLabel, danger = true, onConfirm }: ConfirmOptions): void {
   modals.openConfirmModal({
+    closeButtonProps: { 'aria-label': 'Close' }, // Mantine's has no name (axe: button-name)
     title,
     children: typeof message === 'string' ? <Text size="sm">{message}</Text> : message,
     labels: { confirm: confirmLabel, cancel: 'Cancel' },
     // Red 9: white text on the theme's red 8 is just under 4.5:1.
     confirmProps: { color: danger ? 'red.9' : undefined },
-    closeButtonProps: { 'aria-label': 'Close' },
     onConfirm,
   });
 }

@@ -5,12 +5,17 @@ import { queryKeys } from '../queryKeys';
 import type { ClusterKind, HistoryWindow, ServerCreate, ServerStatus } from '../types';
 import { fetchAllPages } from './paging';
 
-/** GET /fleet/overview: totals, allocation, server counts, GPU models. */
+/** GET /fleet/overview: totals, allocation, server counts, GPU models and what could
+ * start now (free_now: the launch dialog's hints), narrowed to one cluster if given. */
 export function useFleetOverview(clusterId: string | null = null) {
   return useQuery({
     queryKey: queryKeys.fleet.overview(clusterId),
     queryFn: async () =>
-      unwrap(await api.GET('/api/v1/fleet/overview', { params: { query: { cluster_id: clusterId } } })),
+      unwrap(
+        await api.GET('/api/v1/fleet/overview', {
+          params: { query: clusterId ? { cluster_id: clusterId } : {} },
+        }),
+      ),
   });
 }
 
@@ -24,6 +29,7 @@ export function useFleetHistory(window: HistoryWindow) {
   });
 }
 
+/** GET /clusters, every page. */
 export function useClusters() {
   return useQuery({
     queryKey: queryKeys.clusters.all,
