@@ -5,7 +5,6 @@ and runs the axe-core check on it."""
 from web.pages.admin import AuditPage, InvitesPage, TeamsPage, UsersPage
 from web.pages.app_shell import AppShell
 from web.pages.base import BasePage
-from web.pages.launch import LaunchPage
 from web.pages.fleet import (
     AllWorkloadsPage,
     ClustersPage,
@@ -14,6 +13,7 @@ from web.pages.fleet import (
     ServerDetailPage,
     ServersPage,
 )
+from web.pages.launch import LaunchPage
 from web.pages.login import LoginPage
 from web.pages.register import RegisterPage
 from web.pages.workload_detail import WorkloadDetailPage
