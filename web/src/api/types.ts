@@ -9,3 +9,5 @@ export type Workload = Schemas['WorkloadPublic'];
 export type WorkloadList = Schemas['WorkloadsPublic'];
 export type Port = Schemas['PortPublic'];
 export type Role = 'admin' | 'operator' | 'user';
+export type FileEntry = Schemas['FileEntry'];
+export type FileListing = Schemas['FilesPublic'];
