@@ -6,6 +6,14 @@ from web.pages.app_shell import AppShell
 from web.pages.base import BasePage
 from web.pages.login import LoginPage
 from web.pages.register import RegisterPage
+from web.pages.workload_console import WorkloadConsolePage
 from web.pages.workloads import WorkloadsPage
 
-__all__ = ["AppShell", "BasePage", "LoginPage", "RegisterPage", "WorkloadsPage"]
+__all__ = [
+    "AppShell",
+    "BasePage",
+    "LoginPage",
+    "RegisterPage",
+    "WorkloadConsolePage",
+    "WorkloadsPage",
+]

@@ -8,7 +8,6 @@
  */
 import '@xterm/xterm/css/xterm.css';
 import { Alert, Badge, Box, Button, Group, Text, useComputedColorScheme } from '@mantine/core';
-import { IconPlugConnected, IconPlugConnectedX } from '@tabler/icons-react';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal, type ITheme } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
@@ -178,9 +177,8 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
       <Group justify="space-between" mb="xs">
         <Group gap="xs">
           <Badge
-            variant="light"
+            variant="dot"
             color={state.phase === 'open' ? 'green' : state.phase === 'connecting' ? 'blue' : state.failed ? 'red' : 'gray'}
-            leftSection={state.phase === 'open' ? <IconPlugConnected size={12} /> : <IconPlugConnectedX size={12} />}
             role="status"
             aria-live="polite"
             data-testid="terminal-status"
@@ -197,10 +195,15 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
           Reconnect
         </Button>
       </Group>
-      {state.phase === 'closed' && state.message && (
-        <Alert color={state.failed ? 'red' : 'gray'} mb="xs" role={state.failed ? 'alert' : 'status'}>
+      {state.phase === 'closed' && state.message && state.failed && (
+        <Alert color="red" mb="xs" title="No terminal">
           {state.message}
         </Alert>
+      )}
+      {state.phase === 'closed' && state.message && !state.failed && (
+        <Text size="sm" c="dimmed" mb="xs" role="status">
+          {state.message}
+        </Text>
       )}
       <Box
         ref={host}

@@ -1,0 +1,177 @@
+"""A workload's Terminal and Files tabs against a real container: the dashboard served by a
+control plane over two real agents on the session's dockerd (integration/cluster.py), a
+busybox workload running on one of them."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD
+from integration.cluster import Plane, run_plane, wait_for
+from playwright.sync_api import Page, expect
+from support.dockerd import DockerServer
+
+from web.conftest import LiveServer
+from web.pages import LoginPage, WorkloadConsolePage, WorkloadsPage
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def plane(
+    dashboard_dist: Path, dockerd: DockerServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Plane]:
+    with run_plane(dockerd, tmp_path_factory.mktemp("console-plane")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_server(plane: Plane) -> LiveServer:
+    """This module's browser contexts open the docker plane, not the demo server."""
+    return LiveServer(url=plane.url, admin_token=plane.token)
+
+
+def _launch(plane: Plane, image: str, name: str, **extra: Any) -> dict[str, Any]:
+    body = {"name": name, "image": image, "command": ["sleep", "3600"], "cpu": 0.5,
+            "ram_gb": 0.125, **extra}  # fmt: skip
+    response = plane.api.post("/api/v1/workloads", json=body)
+    assert response.status_code == 201, response.text
+    workload: dict[str, Any] = response.json()
+    return workload
+
+
+@pytest.fixture(scope="module")
+def shell(plane: Plane, dockerd: DockerServer) -> dict[str, Any]:
+    """A busybox workload, running in a container."""
+    workload = _launch(plane, dockerd.image, f"shell-{uuid.uuid4().hex[:6]}")
+    running: dict[str, Any] = wait_for(
+        lambda: (w := plane.workload(workload["id"]))["status"] == "running" and w,
+        what="the shell workload to run",
+    )
+    return running
+
+
+def _console(page: Page, workload_id: str) -> WorkloadConsolePage:
+    login = LoginPage(page)
+    login.open()
+    login.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    WorkloadsPage(page).expect_loaded()
+    console = WorkloadConsolePage(page, workload_id)
+    console.open()
+    return console
+
+
+def _container_file(plane: Plane, workload: dict[str, Any], path: str) -> bytes | None:
+    host = plane.hosts[workload["server_name"]]
+    [container] = [
+        c
+        for c in host.docker.containers.list(
+            filters={"label": f"gpuyard.workload={workload['id']}"}, ignore_removed=True
+        )
+        if c.labels["gpuyard.agent"] == host.name
+    ]
+    result = container.exec_run(["cat", path])
+    output: bytes = result.output  # not streamed: the whole output
+    return output if result.exit_code == 0 else None
+
+
+def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
+    page: Page, shell: dict[str, Any]
+) -> None:
+    console = _console(page, shell["id"])
+    console.open_terminal()
+    expect(page.get_by_role("textbox", name="Terminal input")).to_be_focused()
+
+    console.wait_for_terminal_text("/ # ")  # busybox sh's prompt: the shell reads input now
+    console.run_in_terminal("echo hello-from-xterm")
+    # A row that reads the output alone: the typed command's echo reads "... echo ...".
+    console.wait_for_terminal_row("hello-from-xterm")
+    console.check_accessibility()
+    console.screenshot("workload-terminal")
+
+    # The pty follows the panel: `stty size` in the shell says the rows the terminal shows.
+    def pty_size(marker: str) -> tuple[int, int]:
+        console.run_in_terminal(f"echo {marker} $(stty size)")
+        pattern = re.compile(rf"^{marker} (\d+) (\d+)$")
+        found: list[tuple[int, int, int]] = []
+
+        def measured() -> bool:
+            rows = console.terminal_rows()
+            matches = [m for row in rows if (m := pattern.match(row.strip()))]
+            found[:] = [(int(m[1]), int(m[2]), len(rows)) for m in matches]
+            return bool(found)
+
+        wait_for(measured, timeout=10, what=f"the output of `stty size` ({marker})")
+        pty_rows, pty_cols, shown_rows = found[-1]
+        assert pty_rows == shown_rows
+        return pty_rows, pty_cols
+
+    rows, cols = pty_size("wide")
+    page.set_viewport_size({"width": 900, "height": 640})
+    expect(console.terminal).to_be_visible()
+    page.wait_for_timeout(300)  # the ResizeObserver refits on the next frame
+    narrower_rows, narrower_cols = pty_size("narrow")
+    assert narrower_cols < cols, (cols, narrower_cols)
+    assert narrower_rows == rows  # the panel's height is fixed
+
+    console.run_in_terminal("exit")
+    expect(console.terminal_status).to_have_text("Disconnected")
+    expect(page.get_by_role("status").filter(has_text="exited with code 0")).to_be_visible()
+
+
+def test_the_terminal_says_why_the_server_refused_it(
+    page: Page, plane: Plane, dockerd: DockerServer
+) -> None:
+    # No GPU on these hosts: the workload stays pending, with no container to exec into.
+    pending = _launch(plane, dockerd.image, f"pending-{uuid.uuid4().hex[:6]}", gpu=1)
+    console = _console(page, pending["id"])
+    page.get_by_role("tab", name="Terminal").click()
+    expect(console.terminal_status).to_have_text("Disconnected")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("(409)")
+    console.check_accessibility()
+
+
+def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
+    page: Page, plane: Plane, shell: dict[str, Any], tmp_path: Path
+) -> None:
+    name = f"data-{uuid.uuid4().hex[:6]}.bin"
+    content = os.urandom(768 * 1024)
+    source = tmp_path / name
+    source.write_bytes(content)
+
+    console = _console(page, shell["id"])
+    console.open_files()
+    expect(console.file_row(name)).to_have_count(0)
+
+    # Throttle uploads (Chromium's network emulation) so that the progress bar is seen.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    throttle = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": 256 * 1024})
+    console.upload(source)
+    expect(console.upload_progress).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"Uploading {re.escape(name)}: \d+%"))).to_be_visible()
+    console.check_accessibility()
+    expect(console.upload_progress).to_have_count(0, timeout=20_000)
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
+
+    row = console.file_row(name)
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("768.0 KiB")
+    assert _container_file(plane, shell, f"/workspace/{name}") == content
+    console.screenshot("workload-files")
+
+    assert console.download(name) == content
+
+    console.delete(name)
+    expect(console.file_row(name)).to_have_count(0)
+    listing = plane.api.get(f"/api/v1/workloads/{shell['id']}/files").json()
+    assert name not in [entry["name"] for entry in listing["data"]]
+    assert _container_file(plane, shell, f"/workspace/{name}") is None
