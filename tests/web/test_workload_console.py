@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.models.containers import Container
 from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD
 from integration.cluster import Plane, run_plane, wait_for
 from playwright.sync_api import Page, expect
@@ -67,7 +68,7 @@ def _console(page: Page, workload_id: str) -> WorkloadConsolePage:
     return console
 
 
-def _container_file(plane: Plane, workload: dict[str, Any], path: str) -> bytes | None:
+def _container(plane: Plane, workload: dict[str, Any]) -> Container:
     host = plane.hosts[workload["server_name"]]
     [container] = [
         c
@@ -76,7 +77,11 @@ def _container_file(plane: Plane, workload: dict[str, Any], path: str) -> bytes 
         )
         if c.labels["gpuyard.agent"] == host.name
     ]
-    result = container.exec_run(["cat", path])
+    return container
+
+
+def _container_file(plane: Plane, workload: dict[str, Any], path: str) -> bytes | None:
+    result = _container(plane, workload).exec_run(["cat", path])
     output: bytes = result.output  # not streamed: the whole output
     return output if result.exit_code == 0 else None
 
@@ -162,6 +167,7 @@ def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
     expect(console.upload_progress).to_have_count(0, timeout=20_000)
     cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
 
+    expect(page.get_by_role("status").filter(has_text=f"Uploaded {name}.")).to_be_visible()
     row = console.file_row(name)
     expect(row).to_be_visible()
     expect(row).to_contain_text("768.0 KiB")
@@ -172,6 +178,31 @@ def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
 
     console.delete(name)
     expect(console.file_row(name)).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text=f"Deleted {name}.")).to_be_visible()
     listing = plane.api.get(f"/api/v1/workloads/{shell['id']}/files").json()
     assert name not in [entry["name"] for entry in listing["data"]]
     assert _container_file(plane, shell, f"/workspace/{name}") is None
+
+
+def test_folders_are_browsed_and_the_api_refusals_are_shown(
+    page: Page, plane: Plane, shell: dict[str, Any], tmp_path: Path
+) -> None:
+    folder = f"models-{uuid.uuid4().hex[:6]}"
+    _container(plane, shell).exec_run(["mkdir", "-p", f"/workspace/{folder}"])
+    source = tmp_path / "weights.txt"
+    source.write_bytes(b"not really weights\n")
+
+    console = _console(page, shell["id"])
+    console.open_files()
+    console.open_folder(folder)
+    console.upload(source)
+    expect(console.file_row("weights.txt")).to_be_visible()
+    assert _container_file(plane, shell, f"/workspace/{folder}/weights.txt") == source.read_bytes()
+    assert console.download("weights.txt") == source.read_bytes()
+
+    console.go_up()
+    expect(console.file_row(folder)).to_be_visible()
+    console.delete(folder, folder=True)  # not empty: the agent refuses, the page says why
+    expect(console.files_error).to_contain_text("not empty")
+    expect(console.file_row(folder)).to_be_visible()
+    console.check_accessibility()

@@ -94,10 +94,25 @@ class WorkloadConsolePage(BasePage):
             self.page.get_by_role("link", name=f"Download {name}").click()
         return Path(download.value.path()).read_bytes()
 
-    def delete(self, name: str) -> None:
+    def open_folder(self, name: str) -> None:
+        self.files_table.get_by_role("button", name=name, exact=True).click()
+        expect(self.page.get_by_role("navigation", name="Folder")).to_contain_text(name)
+
+    def go_up(self) -> None:
+        self.page.get_by_role("button", name="Up", exact=True).click()
+
+    def refresh_files(self) -> None:
+        self.page.get_by_role("button", name="Refresh files").click()
+
+    def delete(self, name: str, folder: bool = False) -> None:
         """Delete ``name`` and confirm in the dialog."""
         self.page.get_by_role("button", name=f"Delete {name}").click()
         dialog = self.page.get_by_role("dialog", name=f"Delete {name}?")
         expect(dialog).to_be_visible()
-        dialog.get_by_role("button", name="Delete file").click()
+        dialog.get_by_role("button", name="Delete folder" if folder else "Delete file").click()
         expect(dialog).to_have_count(0)
+
+    @property
+    def files_error(self) -> Locator:
+        """What the Files tab says went wrong (not the notifications)."""
+        return self.page.get_by_role("tabpanel", name="Files").get_by_role("alert")

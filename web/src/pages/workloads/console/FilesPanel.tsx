@@ -5,6 +5,7 @@
 import {
   ActionIcon,
   Anchor,
+  Box,
   Breadcrumbs,
   Button,
   FileButton,
@@ -17,7 +18,6 @@ import {
   UnstyledButton,
 } from '@mantine/core';
 import { modals } from '@mantine/modals';
-import { notifications } from '@mantine/notifications';
 import {
   IconArrowUp,
   IconDownload,
@@ -65,6 +65,8 @@ export interface FilesPanelProps {
 
 export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
   const [dir, setDir] = useState('');
+  /** The last change that worked, said in a live region. */
+  const [done, setDone] = useState('');
   const listing = useWorkloadFiles(workloadId, dir, { enabled });
   const upload = useUploadWorkloadFiles(workloadId);
   const remove = useDeleteWorkloadFile(workloadId);
@@ -86,22 +88,19 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
       ),
       labels: { confirm: entry.type === 'dir' ? 'Delete folder' : 'Delete file', cancel: 'Cancel' },
       confirmProps: { color: 'red' },
-      onConfirm: () =>
-        remove.mutate(entry.path, {
-          onSuccess: () => notifications.show({ title: 'Deleted', message: `${entry.path} was deleted.` }),
-        }),
+      onConfirm: () => {
+        setDone('');
+        remove.mutate(entry.path, { onSuccess: () => setDone(`Deleted ${entry.path}.`) });
+      },
     });
 
   const startUpload = (files: File[]) => {
     if (files.length === 0) return;
+    setDone('');
     upload.mutate(
       { dir, files },
       {
-        onSuccess: (uploaded) =>
-          notifications.show({
-            title: 'Uploaded',
-            message: uploaded.map((entry) => entry.path).join(', '),
-          }),
+        onSuccess: (uploaded) => setDone(`Uploaded ${uploaded.map((entry) => entry.path).join(', ')}.`),
       },
     );
   };
@@ -111,7 +110,8 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
   return (
     <Stack gap="sm">
       <Group justify="space-between" wrap="wrap">
-        <Breadcrumbs aria-label="Folder">
+        <Box component="nav" aria-label="Folder">
+        <Breadcrumbs>
           <Anchor component="button" type="button" onClick={() => setDir('')}>
             workspace
           </Anchor>
@@ -126,6 +126,7 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
             </Anchor>
           ))}
         </Breadcrumbs>
+        </Box>
         <Group gap="xs">
           <Button
             variant="default"
@@ -167,7 +168,7 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
         </Group>
       )}
       <QueryError error={upload.error} title="Upload failed" />
-      <QueryError error={remove.error} title="Could not delete the file" />
+      <QueryError error={remove.error} title="Could not delete" />
       <QueryError error={listing.error} title="Could not list the workspace" />
 
       <Table.ScrollContainer minWidth={480}>
@@ -187,9 +188,9 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
                   <Group gap={6} wrap="nowrap">
                     <EntryIcon entry={entry} />
                     {entry.type === 'dir' ? (
-                      <UnstyledButton onClick={() => setDir(entry.path)} aria-label={`Open folder ${entry.name}`}>
-                        <Text span fw={500}>
-                          {entry.name}/
+                      <UnstyledButton onClick={() => setDir(entry.path)} title={`Open ${entry.path}`}>
+                        <Text span fw={500} c="blue">
+                          {entry.name}
                         </Text>
                       </UnstyledButton>
                     ) : (
@@ -245,6 +246,9 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
+      <Text size="sm" role="status" aria-live="polite">
+        {done}
+      </Text>
       {listing.data && (
         <Text size="sm" c="dimmed">
           {listing.data.count} entr{listing.data.count === 1 ? 'y' : 'ies'} · {formatBytes(listing.data.used_bytes)} used
