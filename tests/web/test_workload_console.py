@@ -128,6 +128,10 @@ def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
     console.run_in_terminal("exit")
     expect(console.terminal_status).to_have_text("Disconnected")
     expect(page.get_by_role("status").filter(has_text="exited with code 0")).to_be_visible()
+    console.reconnect()  # a new shell in the same container
+    console.wait_for_terminal_text("/ # ")
+    console.run_in_terminal("echo again-$((6 * 7))")
+    console.wait_for_terminal_row("again-42")
 
 
 def test_the_terminal_says_why_the_server_refused_it(
@@ -206,3 +210,30 @@ def test_folders_are_browsed_and_the_api_refusals_are_shown(
     expect(console.files_error).to_contain_text("not empty")
     expect(console.file_row(folder)).to_be_visible()
     console.check_accessibility()
+
+
+def test_a_cancelled_upload_leaves_nothing_behind(
+    page: Page, plane: Plane, shell: dict[str, Any], tmp_path: Path
+) -> None:
+    name = f"big-{uuid.uuid4().hex[:6]}.bin"
+    source = tmp_path / name
+    source.write_bytes(os.urandom(2 * 1024 * 1024))
+    console = _console(page, shell["id"])
+    console.open_files()
+
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 64 * 1024},
+    )
+    console.upload(source)
+    expect(console.upload_progress).to_be_visible()
+    console.cancel_upload()
+    expect(page.get_by_role("status").filter(has_text="Upload cancelled.")).to_be_visible()
+    expect(console.upload_progress).to_have_count(0)
+    expect(console.files_error).to_have_count(0)
+
+    console.refresh_files()
+    expect(console.file_row(name)).to_have_count(0)
+    assert _container_file(plane, shell, f"/workspace/{name}") is None

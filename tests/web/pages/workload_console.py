@@ -44,6 +44,10 @@ class WorkloadConsolePage(BasePage):
         mode mirrors every rendered row into it)."""
         return [row.rstrip() for row in self.terminal.get_by_role("listitem").all_inner_texts()]
 
+    def reconnect(self) -> None:
+        self.page.get_by_role("button", name="Reconnect").click()
+        expect(self.terminal_status).to_have_text("Connected", timeout=20_000)
+
     def run_in_terminal(self, line: str) -> None:
         """Type ``line`` into the terminal (which has the keyboard focus) and press Enter."""
         self.terminal.click()
@@ -88,6 +92,9 @@ class WorkloadConsolePage(BasePage):
         with self.page.expect_file_chooser() as chooser:
             self.page.get_by_role("button", name="Upload files").click()
         chooser.value.set_files(str(file))
+
+    def cancel_upload(self) -> None:
+        self.page.get_by_role("button", name="Cancel upload").click()
 
     def download(self, name: str) -> bytes:
         with self.page.expect_download() as download:

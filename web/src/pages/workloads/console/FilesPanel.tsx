@@ -57,6 +57,10 @@ function EntryIcon({ entry }: { entry: FileEntry }) {
   return <IconFile size={16} aria-hidden />;
 }
 
+function isCancelled(error: unknown): boolean {
+  return error instanceof DOMException && error.name === 'AbortError';
+}
+
 export interface FilesPanelProps {
   workloadId: string;
   /** Whether the workload has a workspace to show now (false: the list is not asked for). */
@@ -101,6 +105,9 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
       { dir, files },
       {
         onSuccess: (uploaded) => setDone(`Uploaded ${uploaded.map((entry) => entry.path).join(', ')}.`),
+        onError: (error) => {
+          if (isCancelled(error)) setDone('Upload cancelled.');
+        },
       },
     );
   };
@@ -167,7 +174,7 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
           </Button>
         </Group>
       )}
-      <QueryError error={upload.error} title="Upload failed" />
+      <QueryError error={isCancelled(upload.error) ? null : upload.error} title="Upload failed" />
       <QueryError error={remove.error} title="Could not delete" />
       <QueryError error={listing.error} title="Could not list the workspace" />
 
