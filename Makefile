@@ -38,7 +38,9 @@ $(STAMP): pyproject.toml
 
 ## run: install, build the dashboard, then serve it and the API on http://127.0.0.1:8080
 ## with a simulated demo cluster
-run: $(STAMP) web
+run: $(STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: serving the API without the dashboard (Debian: apt install nodejs npm)"; fi
 	$(BIN)/gpuyard serve --demo
 
 ## test: install, lint, type-check, check the layers, then the whole test suite

@@ -100,6 +100,9 @@ def live_server(
         "GPUYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "GPUYARD_DEMO": "true",
         "GPUYARD_LOCAL_DOCKER": "off",
+        # Place and start workloads quickly (the defaults are 2 s).
+        "GPUYARD_SCHEDULER_INTERVAL_S": "0.3",
+        "GPUYARD_STARTER_INTERVAL_S": "0.3",
     }
     with serve_processes(1, data_dir, None, env) as (url,):
         server = LiveServer(url=url, admin_token="")

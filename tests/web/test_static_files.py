@@ -181,6 +181,23 @@ def test_no_file_outside_the_build_is_served(dist: Path, raw_path: str) -> None:
     assert status == 404 or body == INDEX.encode(), (status, body[:200])
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/" + "a" * 300, 200), ("/" + "a/" * 2000, 200), ("/" + "x" * 300 + ".js", 404)],
+)
+def test_paths_the_file_system_refuses_are_not_errors(
+    client: TestClient, path: str, status: int
+) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+
+
+def test_a_loop_of_links_is_not_an_error(dist: Path, client: TestClient) -> None:
+    (dist / "assets" / "loop-a.js").symlink_to(dist / "assets" / "loop-b.js")
+    (dist / "assets" / "loop-b.js").symlink_to(dist / "assets" / "loop-a.js")
+    assert client.get("/assets/loop-a.js").status_code == 404
+
+
 def test_a_link_out_of_the_build_is_not_followed(dist: Path, client: TestClient) -> None:
     (dist / "assets" / "escape.txt").symlink_to(dist.parent / "secret.txt")
     response = client.get("/assets/escape.txt")
@@ -206,3 +223,27 @@ def test_the_dashboard_routes_are_declared_public() -> None:
         ("GET", "/{path}"): Permission.DASHBOARD,
         ("HEAD", "/{path}"): Permission.DASHBOARD,
     }
+
+
+def test_the_real_app_serves_the_dashboard_after_every_api_route(tmp_path: Path) -> None:
+    from factories.app import make_context, make_settings
+
+    from gpuyard.api.app import create_app
+
+    ctx = make_context(make_settings(tmp_path, None, demo=False))
+    try:
+        client = TestClient(create_app(ctx))
+        page = client.get("/workloads")
+        assert page.status_code in (200, 503)  # built, or the page saying how to build it
+        assert page.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert client.get("/api/v1/nope").json()["status"] == 404
+        assert client.post("/api/v1/nope").status_code == 404
+        assert client.get("/healthz").json()["status"] == "ok"
+        assert client.get("/api/docs").headers["content-type"].startswith("text/html")
+        # Unstorable text in the path is refused like in any other route (never a 500).
+        assert client.get("/a%00b").status_code == 422
+        for invalid_utf8 in ("/x%ed%a0%80y", "/assets/x%ff.js", "/%c0%ae%c0%ae/secret"):
+            assert client.get(invalid_utf8).status_code < 500
+    finally:
+        ctx.db.dispose()

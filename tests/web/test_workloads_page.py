@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from web.conftest import LiveServer
-from web.pages import WorkloadsPage
+from web.conftest import USER_PASSWORD, LiveServer, unique_email
+from web.pages import LoginPage, WorkloadsPage
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -35,7 +36,8 @@ def test_my_workloads_lists_a_workload_submitted_over_the_api(
     expect(workloads.row(f"huge-{suffix}")).to_be_visible()
     # The scheduler runs in the server: wait for the placement, refreshing the list.
     for _ in range(50):
-        if workloads.cell(f"train-{suffix}", "Status").inner_text().strip() == "running":
+        # textContent: the badge shows its text upper-cased (CSS), innerText would too.
+        if workloads.cell(f"train-{suffix}", "Status").text_content() == "running":
             break
         admin_page.wait_for_timeout(200)
         workloads.refresh()
@@ -50,3 +52,40 @@ def test_my_workloads_lists_a_workload_submitted_over_the_api(
     expect(workloads.cell(f"huge-{suffix}", "Reason")).not_to_have_text("—")
     workloads.check_accessibility()
     workloads.screenshot("my-workloads")
+
+
+def test_a_long_list_is_virtualised(page: Page, live_server: LiveServer) -> None:
+    email = unique_email("many")
+    code = live_server.create_invite(email)
+    live_server.api(
+        "POST",
+        "/auth/register",
+        json={"email": email, "password": USER_PASSWORD, "invite_code": code},
+    )
+    token = live_server.login_token(email, USER_PASSWORD)
+    total = 100
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda i: live_server.api(
+                    "POST",
+                    "/workloads",
+                    token=token,
+                    json={"name": f"w{i:03d}", "image": "busybox"},
+                ),
+                range(total),
+            )
+        )
+
+    login = LoginPage(page)
+    login.open()
+    login.log_in(email, USER_PASSWORD)
+    workloads = WorkloadsPage(page)
+    workloads.expect_loaded()
+    expect(workloads.count_text).to_have_text(f"{total} workloads")
+    shown = workloads.rendered_row_indices()
+    assert 0 in shown
+    assert len(shown) < total / 2, f"{len(shown)} of {total} rows in the DOM"
+    workloads.scroll_to_bottom()
+    expect(workloads.table.locator(f'tbody tr[data-index="{total - 1}"]')).to_be_attached()
+    assert 0 not in workloads.rendered_row_indices()

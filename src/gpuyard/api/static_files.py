@@ -122,8 +122,11 @@ def _file_in(root: Path, path: str) -> Path | None:
     ``..``, absolute paths or links that point outside."""
     if not path or "\\" in path:
         return None
-    target = (root / path).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
+    try:
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return None
+    except (OSError, RuntimeError):  # a name too long; a loop of links (RuntimeError <3.13)
         return None
     return target
 

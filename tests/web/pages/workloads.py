@@ -28,5 +28,21 @@ class WorkloadsPage(BasePage):
         headers = [h.strip() for h in self.table.get_by_role("columnheader").all_inner_texts()]
         return self.row(workload_name).get_by_role("cell").nth(headers.index(column))
 
+    @property
+    def count_text(self) -> Locator:
+        return self.page.get_by_test_id("workload-count")
+
+    def rendered_row_indices(self) -> list[int]:
+        """Indices of the data rows in the DOM (the table is virtualised)."""
+        values = self.table.locator("tbody tr[data-index]").evaluate_all(
+            "rows => rows.map((row) => Number(row.dataset.index))"
+        )
+        return sorted(int(v) for v in values)
+
+    def scroll_to_bottom(self) -> None:
+        self.page.get_by_role("region", name="My workloads").evaluate(
+            "(region) => { region.scrollTop = region.scrollHeight; }"
+        )
+
     def refresh(self) -> None:
         self.page.get_by_role("button", name="Refresh").click()

@@ -1,9 +1,10 @@
 /** Route guards: logged in (else to /login and back), and the role a page needs. */
-import { Center, Loader } from '@mantine/core';
+import { Button, Center, Loader, Stack } from '@mantine/core';
 import type { ReactNode } from 'react';
 import { Navigate, useLocation } from 'react-router-dom';
 import { useMe } from '../api/queries/session';
 import type { Role } from '../api/types';
+import { QueryError } from '../components/QueryError';
 import { NotAllowedPage } from '../pages/session/NotAllowedPage';
 import { mayOpen } from './roles';
 
@@ -11,9 +12,10 @@ export function loginPath(next: string): string {
   return next && next !== '/' ? `/login?next=${encodeURIComponent(next)}` : '/login';
 }
 
-/** A `next` that stays on this site (no `//evil.example` or `https://...`). */
+/** A `next` that stays on this site: no `https://...`, `//evil.example`, nor `/\evil.example`
+ * (browsers read a backslash as a slash). */
 export function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/';
 }
 
 export function RequireAuth({ children }: { children: ReactNode }) {
@@ -23,6 +25,18 @@ export function RequireAuth({ children }: { children: ReactNode }) {
     return (
       <Center h="100vh">
         <Loader aria-label="Loading" />
+      </Center>
+    );
+  }
+  if (me.isError) {
+    // Not a 401 (that is data: null): the server is down or broken; say so, do not
+    // pretend the session ended.
+    return (
+      <Center h="100vh" p="md" component="main">
+        <Stack>
+          <QueryError error={me.error} title="The gpuyard server did not answer" />
+          <Button onClick={() => me.refetch()}>Try again</Button>
+        </Stack>
       </Center>
     );
   }

@@ -78,8 +78,10 @@ export function MyWorkloadsPage() {
       />
       <QueryError error={workloads.error} title="Could not load your workloads" />
       {workloads.data && (
-        <Text size="sm" c="dimmed" mb="xs">
+        <Text size="sm" c="dimmed" mb="xs" data-testid="workload-count">
           {workloads.data.count} workload{workloads.data.count === 1 ? '' : 's'}
+          {workloads.data.count > workloads.data.data.length &&
+            ` (the newest ${workloads.data.data.length} shown)`}
         </Text>
       )}
       <VirtualTable
