@@ -36,10 +36,11 @@ def test_the_layers_hold() -> None:
         ("scheduler/engine.py", "gpuyard.services.context", "the scheduler is pure"),
         ("store/base.py", "gpuyard.services.context", "store imports domain only"),
         ("runtimes/docker.py", "gpuyard.store.database", "runtimes and the agent stay below"),
+        ("services/names.py", "gpuyard.agent.models", "services reach the agent only through"),
         ("services/names.py", "gpuyard.api.deps", "nothing imports api or cli"),
         ("api/deps.py", "gpuyard.store.database", "api reaches store, runtimes and agent"),
     ],
-    ids=["domain", "scheduler", "store", "runtimes", "nothing imports api", "api"],
+    ids=["domain", "scheduler", "store", "runtimes", "services", "nothing imports api", "api"],
 )
 def test_each_contract_fails_when_its_layer_is_broken(
     tmp_path: Path, module: str, bad_import: str, contract: str

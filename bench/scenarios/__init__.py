@@ -13,8 +13,9 @@ SCENARIOS = {
     "S2": "s2_concurrency",
     "S3": "s3_preemption",
     "S5": "s5_trace",
+    "S6": "s6_live",
 }
 #: Scenarios with PostgreSQL rows (the server is started only if one of them runs).
-NEEDS_POSTGRES = {"S1", "S2"}
+NEEDS_POSTGRES = {"S1", "S2", "S6"}
 #: Helper modules whose docstrings are part of a scenario's method in docs/benchmarks.md.
 EXTRA_METHODS = {"S1": ("s1_end_to_end", "s1_server_profile")}

@@ -37,10 +37,11 @@ from bench.result import ScenarioResult, Table
 from bench.scenarios.s1_server_profile import sampled_run
 from bench.serve import free_port, post_workloads, serve, token
 from bench.stats import percentile, rate
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def prepare(data_dir: Path, url: str | None, cfg: E2EConfig) -> None:
     db = open_db(data_dir, url)
     insert_fleet(db, cfg.servers)
     for i in range(cfg.running):
-        spec = WorkloadSpec(image="busybox", name=f"pre-{i:05d}", cpu=4, ram_gb=16, gpu=1)
+        spec = WorkloadCreate(image="busybox", name=f"pre-{i:05d}", cpu=4, ram_gb=16, gpu=1)
         create_workload(db.ctx, db.caller, spec)
     deadline = time.monotonic() + cfg.timeout_s
     while dbcheck.count_status(db.ctx, "running", "pre-") < cfg.running:
@@ -177,7 +178,7 @@ def service_layer(data_dir: Path, count: int, profiled: bool) -> tuple[dict[str,
         profiler.enable()
     started = time.perf_counter()
     for i in range(count):
-        create_workload(db.ctx, db.caller, WorkloadSpec(image="busybox", name=f"svc-{i:06d}"))
+        create_workload(db.ctx, db.caller, WorkloadCreate(image="busybox", name=f"svc-{i:06d}"))
     submitted = time.perf_counter() - started
     cycles = 0
     while dbcheck.count_status(db.ctx, "running", "svc-") < count:

@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = 2.0
     #: How often a process with loops checks for other processes' commits (0 = never).
     change_watch_interval_s: float = Field(default=0.2, ge=0)
+    #: The live stream (GET /api/v1/stream, services/live/): how often this process reads
+    #: the database's changes while a stream is open, the keep-alive comment's period, the
+    #: reconnection delay it suggests to clients, how many recent events it keeps for
+    #: Last-Event-ID resumes, how many events one slow client may have waiting before it
+    #: is told to resync, and how often an open stream re-checks its caller's credentials
+    #: and teams.
+    stream_poll_interval_s: float = Field(default=0.2, gt=0, le=60)
+    stream_keepalive_s: float = Field(default=15.0, gt=0, le=3600)
+    stream_retry_ms: int = Field(default=3000, ge=0, le=600_000)
+    stream_history: int = Field(default=4096, ge=1, le=1_000_000)
+    stream_client_queue: int = Field(default=1024, ge=1, le=1_000_000)
+    stream_recheck_s: float = Field(default=30.0, gt=0, le=86400)
     #: Every background loop with a lease (the scheduler, lifecycle, starter, health,
     #: reconcile, cleanup) ticks in one process of the deployment at a time, through lease
     #: rows in the database (services/loops/leases.py): None = on with PostgreSQL (several
@@ -81,6 +93,14 @@ class Settings(BaseSettings):
     health_offline_after_misses: int = Field(default=3, ge=1)
     reconcile_interval_s: float = Field(default=10.0, gt=0)
     cleanup_interval_s: float = Field(default=5.0, gt=0)
+    # Utilisation/allocation history (services/usage): one raw sample per server, GPU and
+    # the fleet every interval; 1-minute and 15-minute rollups (mean and highest), each
+    # level pruned past its retention. Rollups are computed from raw samples, so raw ones
+    # are kept at least 30 minutes.
+    history_sample_interval_s: int = Field(default=10, ge=1, le=60)
+    history_raw_retention_s: int = Field(default=3600, ge=1800, le=7 * 86400)
+    history_minute_retention_s: int = Field(default=86400, ge=3600, le=30 * 86400)
+    history_quarter_retention_s: int = Field(default=30 * 86400, ge=86400, le=366 * 86400)
     #: gpuyard-labelled containers with no reservation are removed after this long.
     orphan_grace_s: float = Field(default=60.0, ge=0)
     #: Host port ranges for published container ports, by image type (a word of the image
@@ -132,6 +152,13 @@ class Settings(BaseSettings):
     @classmethod
     def _check_port_ranges(cls, value: str) -> str:
         parse_port_ranges(value)
+        return value
+
+    @field_validator("history_sample_interval_s")
+    @classmethod
+    def _whole_slots_per_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("GPUYARD_HISTORY_SAMPLE_INTERVAL_S must divide 60 (1-minute rollups)")
         return value
 
     @model_validator(mode="after")

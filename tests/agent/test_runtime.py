@@ -29,7 +29,6 @@ def replica_on(server: str, image: str, workload_id: str, host_port: int) -> Rep
     return ReplicaSpec(
         workload_id=workload_id,
         replica=0,
-        name="web",
         image=image,
         command=["httpd", "-f", "-p", "80", "-h", "/workspace"],
         env={},
@@ -82,16 +81,22 @@ def test_start_inspect_stop_on_two_hosts(
     assert runtime.inspect(handles["gpu-host"]) is not None  # the other host is untouched
 
 
-def test_inventory_through_the_runtime(runtime: DockerRuntime) -> None:
+def test_inventory_through_the_runtime(
+    runtime: DockerRuntime, agents: dict[str, RunningAgent]
+) -> None:
     gpu_host = runtime.inventory("gpu-host")
     cpu_host = runtime.inventory("cpu-host")
+    # What only the agent says (not part of the runtime-neutral inventory).
+    cpu_agent = agents["cpu-host"].client().inventory()
 
     assert [g.index for g in gpu_host.gpus] == [0, 1, 2, 3]
-    assert gpu_host.agent_name == "gpu-host"
-    assert cpu_host.gpu_source == "none"  # this machine has no NVIDIA GPU
-    assert cpu_host.docker is not None
-    assert cpu_host.docker.nvidia_runtime is False
+    assert gpu_host.reported_name == "gpu-host"
+    assert cpu_agent.gpu_source == "none"  # this machine has no NVIDIA GPU
+    assert cpu_host.gpus == ()
+    assert cpu_agent.docker is not None
+    assert cpu_agent.docker.nvidia_runtime is False
     assert cpu_host.cpu_count >= 1
+    assert cpu_host.cpu_count == cpu_agent.cpu_count
 
 
 def test_client_of_a_stopped_agent_is_unreachable(cpu_host: RunningAgent) -> None:

@@ -12,7 +12,7 @@ import pytest
 from factories.app import add_user, authed_client, mint_token
 from fastapi.testclient import TestClient
 
-from gpuyard.services.containers.replica_specs import spec_for
+from gpuyard.services.containers.replica_specs import replica_job
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import ENV_MASK
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -122,7 +122,7 @@ def test_the_runtime_gets_the_real_values(readers: Readers, ctx: ServiceContext)
         allocation = AllocationRow(
             replica=0, gpu_allocation=[], cpu_milli=1000, ram_mib=1024, storage_mib=0
         )
-        assert spec_for(row, allocation, "s1", {}, {}).env == ENV
+        assert replica_job(row, allocation, "s1", "docker", {}, {}).env == ENV
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from factories.app import add_user, authed_client, make_context, make_settings, mint_token
@@ -117,8 +118,14 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "members": [{"user_id": w.user_id}],
     },
     "teams-update_team": lambda w: {"members_can_read": True},
+    "teams-add_member": lambda w: {
+        "user_id": add_user(w.ctx, f"{w.name('member')}@example.com", "some-pass-123"),
+        "is_team_admin": False,
+    },
+    "teams-update_member": lambda w: {"is_team_admin": True},
     "tokens-create_token": lambda w: {"name": w.name("tok"), "expires_in_days": 1},
     "clusters-create_cluster": lambda w: {"name": w.name("cl"), "kind": "simulated"},
+    "clusters-update_cluster": lambda w: {"name": w.name("renamed")},
     "servers-create_server": lambda w: {
         "name": w.name("srv"),
         "cluster_id": w.cluster_id,
@@ -135,7 +142,13 @@ READS = (
     "/api/v1/workloads",
     "/api/v1/queue",
     "/api/v1/servers",
+    "/api/v1/servers/{server_id}",
     "/api/v1/servers/{server_id}/events",
+    "/api/v1/fleet/overview",
+    "/api/v1/invites",
+    "/api/v1/audit/verify",
+    "/api/v1/servers/{server_id}/history",
+    "/api/v1/fleet/history",
     "/api/v1/clusters",
     "/api/v1/teams",
     "/api/v1/users",
@@ -231,7 +244,10 @@ def _fingerprint(ctx: ServiceContext) -> str:
 def world(client: TestClient, ctx: ServiceContext) -> World:
     clusters = client.get("/api/v1/clusters").json()["data"]
     user_id = add_user(ctx, "someone@example.com", "some-pass-123")
-    team = client.post("/api/v1/teams", json={"name": "corpus-team"}).json()
+    # The user is a member, so the member routes have someone to change.
+    team = client.post(
+        "/api/v1/teams", json={"name": "corpus-team", "members": [{"user_id": user_id}]}
+    ).json()
     workload = client.post("/api/v1/workloads", json={"image": "busybox"}).json()
     server = client.get("/api/v1/servers").json()["data"][0]
     return World(
@@ -259,6 +275,7 @@ def _path_of(case: Case, world: World) -> str:
         .replace("{team_id}", world.team_id)
         .replace("{user_id}", world.user_id)
         .replace("{server_id}", world.server_id)
+        .replace("{cluster_id}", world.cluster_id)
     )
 
 
@@ -285,6 +302,51 @@ def _check_renders(world: World) -> None:
             response = reader.get(path.replace("{server_id}", world.server_id))
             assert response.status_code in (200, 403), (path, response.status_code, response.text)
             assert response.status_code != 500
+
+
+#: The live stream takes no body: its inputs are a query parameter and a header. Each
+#: hostile value class goes into each of them (max_s keeps every accepted stream short).
+STREAM_INPUTS = ("types", "max_s", "Last-Event-ID")
+
+
+@pytest.mark.slow
+def test_hostile_corpus_over_the_live_stream(world: World) -> None:
+    client = TestClient(create_app(world.ctx), raise_server_exceptions=False)
+    client.headers.update(world.admin.headers)
+    failures: list[str] = []
+    refused = 0
+    for name, value in HOSTILE.items():
+        text = _DEEP_TEXT if value == _DEEP_MARK else json.dumps(value).strip('"')
+        for field in STREAM_INPUTS:
+            params = {"max_s": "0.1"}
+            headers = {}
+            if field == "Last-Event-ID":
+                try:
+                    headers[field] = text.encode("latin-1")
+                except UnicodeEncodeError:
+                    continue  # no HTTP client can send it as a header
+            elif len(text) > 60_000:
+                continue  # longer than any URL an HTTP client sends (httpx refuses it)
+            else:
+                params[field] = text
+            before = _fingerprint(world.ctx)
+            response = client.get("/api/v1/stream", params=params, headers=headers)
+            label = f"stream {field} {name}"
+            if response.status_code >= 500:
+                failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+            elif response.status_code >= 400:
+                refused += 1
+                fields = [e["field"] for e in response.json().get("errors", [])]
+                if field not in fields:
+                    failures.append(f"{label}: {response.status_code} names {fields}")
+            elif "text/event-stream" not in response.headers["content-type"]:
+                failures.append(f"{label}: {response.headers['content-type']}")
+            elif field == "Last-Event-ID" and "event: resync" not in response.text:
+                failures.append(f"{label}: accepted without a resync")
+            if _fingerprint(world.ctx) != before:
+                failures.append(f"{label}: wrote to the database")
+    assert not failures, "\n".join(failures)
+    assert refused > len(HOSTILE)  # the corpus is hostile: most of it must be refused
 
 
 #: A value that passed validation may still be refused by the service (a wrong password,
@@ -330,3 +392,38 @@ def test_hostile_corpus_over_every_write_endpoint(world: World) -> None:
             failures.append(f"{label}: refused ({response.status_code}) but wrote to the database")
     assert not failures, f"{len(failures)} of {len(CASES)} cases failed:\n" + "\n".join(failures)
     assert accepted < len(CASES)  # the corpus is hostile: most of it must be refused
+
+
+#: Reads whose query parameters are checked values (not free filters): each hostile value
+#: class sent as the parameter must be a 422 problem naming it, with nothing written.
+QUERY_READS = (
+    ("/api/v1/servers/{server_id}/history", "window"),
+    ("/api/v1/fleet/history", "window"),
+)
+
+
+@pytest.mark.parametrize(("path", "parameter"), QUERY_READS, ids=[p for p, _ in QUERY_READS])
+def test_hostile_query_values_are_refused_naming_the_parameter(
+    world: World, path: str, parameter: str
+) -> None:
+    client = TestClient(create_app(world.ctx), raise_server_exceptions=False)
+    client.headers.update(world.admin.headers)
+    failures = []
+    for name, value in HOSTILE.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        if name == "deep nesting":
+            text = _DEEP_TEXT
+        # httpx refuses URLs over 64 KiB (as servers' request-line limits do): as long as
+        # a URL can be
+        encoded = quote(text.encode("utf-8", "surrogatepass"), safe="")[:60_000]
+        before = _fingerprint(world.ctx)
+        url = f"{path.replace('{server_id}', world.server_id)}?{parameter}={encoded}"
+        response = client.get(url)
+        fields = [e["field"] for e in response.json().get("errors", [])]
+        if response.status_code != 422 or fields != [parameter]:
+            failures.append(f"{name}: {response.status_code} names {fields}")
+        elif not response.headers["content-type"].startswith("application/problem+json"):
+            failures.append(f"{name}: not problem+json")
+        elif _fingerprint(world.ctx) != before:
+            failures.append(f"{name}: wrote to the database")
+    assert not failures, "\n".join(failures)

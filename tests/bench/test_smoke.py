@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("S1", "S2", "S3", "S5")
+SCENARIOS = ("S1", "S2", "S3", "S5", "S6")
 
 
 def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
@@ -33,5 +33,6 @@ def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
         assert f"== {sid} " in run.stdout
     assert data["scenarios"]["S2"]["figures"]["oversubscriptions"] == 0
     assert data["scenarios"]["S3"]["figures"]["thrash_cycles"] == 0
+    assert data["scenarios"]["S6"]["figures"]["lost"] == 0
     text = docs.read_text()
     assert all(f"## {sid} " in text for sid in SCENARIOS)

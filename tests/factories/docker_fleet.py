@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,10 @@ from gpuyard.agent.app import create_agent_app
 from gpuyard.agent.gpus import GpuReport
 from gpuyard.agent.settings import AgentSettings
 from gpuyard.domain.server_state import ClusterKind
+from gpuyard.runtimes.docker import agent_connection
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster
-from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
 
 
 @dataclass
@@ -55,9 +56,14 @@ def _no_gpus() -> GpuReport:
 
 @contextlib.contextmanager
 def docker_fleet(
-    ctx: ServiceContext, dockerd: DockerServer, base: Path, names: list[str]
+    ctx: ServiceContext,
+    dockerd: DockerServer,
+    base: Path,
+    names: list[str],
+    gpu_probe: Callable[[], GpuReport] = _no_gpus,
 ) -> Iterator[Fleet]:
-    """A docker cluster with one real agent per name in ``names``, registered in ``ctx``."""
+    """A docker cluster with one real agent per name in ``names``, registered in ``ctx``;
+    their GPUs are what ``gpu_probe`` reports (none by default; a fake NVML for readings)."""
     client = docker.DockerClient(base_url=dockerd.url, timeout=60)
     served: list[Served] = []
     agent_names: list[str] = []
@@ -76,13 +82,13 @@ def docker_fleet(
             )
 
             def make_agent(settings: AgentSettings = settings) -> FastAPI:
-                return create_agent_app(settings, client=client, gpu_probe=_no_gpus)
+                return create_agent_app(settings, client=client, gpu_probe=gpu_probe)
 
             agent = Served(make_agent)
             agent.start()
             served.append(agent)
-            spec = DockerServerSpec(name, cluster.id, agent.url, token)
-            servers[name] = create_docker_server(ctx, None, spec).id
+            spec = ReportedServerSpec(name, cluster.id, agent_connection(agent.url, token))
+            servers[name] = create_reported_server(ctx, None, spec).id
         yield Fleet(ctx, cluster.id, servers, client, agent_names)
     finally:
         for agent in served:

@@ -149,7 +149,6 @@ def replica(**overrides: object) -> ReplicaSpec:
     fields: dict[str, object] = {
         "workload_id": "w1",
         "replica": 1,
-        "name": "train",
         "image": "busybox",
         "command": ["sleep", "9"],
         "env": {"A": "1"},

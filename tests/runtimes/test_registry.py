@@ -25,7 +25,6 @@ def spec() -> ReplicaSpec:
     return ReplicaSpec(
         workload_id="w" * 32,
         replica=1,
-        name="job",
         image="busybox",
         command=None,
         env={},

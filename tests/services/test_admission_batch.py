@@ -9,20 +9,21 @@ from factories.statements import updates_sent
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.admissions import apply_admission_batch, went_stale
 from gpuyard.services.scheduling.cycle import plan_cycle
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.reservations import ReservationConflict
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
 SPECS = [
-    WorkloadSpec(image="busybox", name="whole", cpu=2, ram_gb=4, gpu=1),
-    WorkloadSpec(image="busybox", name="half-a", cpu=1, ram_gb=2, gpu=0.5),
-    WorkloadSpec(image="busybox", name="half-b", cpu=1, ram_gb=2, gpu=0.5),
-    WorkloadSpec(image="busybox", name="cpu", cpu=4, ram_gb=8),
-    WorkloadSpec(image="busybox", name="gang", cpu=1, ram_gb=1, gpu=1, replicas=2, gang=True),
+    WorkloadCreate(image="busybox", name="whole", cpu=2, ram_gb=4, gpu=1),
+    WorkloadCreate(image="busybox", name="half-a", cpu=1, ram_gb=2, gpu=0.5),
+    WorkloadCreate(image="busybox", name="half-b", cpu=1, ram_gb=2, gpu=0.5),
+    WorkloadCreate(image="busybox", name="cpu", cpu=4, ram_gb=8),
+    WorkloadCreate(image="busybox", name="gang", cpu=1, ram_gb=1, gpu=1, replicas=2, gang=True),
 ]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from factories.app import admin_caller, make_context
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.change_watch import ChangeWatch
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 
 
 def test_another_process_commit_wakes_the_scheduler(clock_ctx: ServiceContext) -> None:
@@ -16,7 +17,7 @@ def test_another_process_commit_wakes_the_scheduler(clock_ctx: ServiceContext) -
     clock_ctx.scheduler_wakeup.wait(0)  # clear any earlier hint
     other = make_context(clock_ctx.settings)  # another process on the same database
     try:
-        create_workload(other, admin_caller(other), WorkloadSpec(image="busybox"))
+        create_workload(other, admin_caller(other), WorkloadCreate(image="busybox"))
     finally:
         other.db.dispose()
     assert clock_ctx.scheduler_wakeup.wait(0) is False  # nobody told this process...

@@ -15,12 +15,13 @@ from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD, make_context, make_settin
 from factories.processes import serve_processes
 from sqlalchemy import select
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import WorkloadRow
 
@@ -104,7 +105,7 @@ def test_threads_with_concurrent_deciders(race_ctx: ServiceContext) -> None:
             list(
                 pool.map(
                     lambda i: create_workload(
-                        ctx, caller, WorkloadSpec(image="busybox", name=f"w{i}", cpu=1, gpu=1)
+                        ctx, caller, WorkloadCreate(image="busybox", name=f"w{i}", cpu=1, gpu=1)
                     ),
                     range(REQUESTS),
                 )

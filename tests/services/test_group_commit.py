@@ -14,6 +14,7 @@ from factories.app import admin_caller, make_context, make_settings
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Workload
@@ -21,7 +22,6 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, record_audit, verify_audit_log
 from gpuyard.services.workloads.submission import (
-    WorkloadSpec,
     create_workload,
     create_workload_async,
 )
@@ -65,7 +65,7 @@ def test_concurrent_submissions_share_transactions_and_each_gets_its_own_row(
     caller = admin_caller(ctx)
     before = _count(ctx, WorkloadRow)
     outcomes = _run_together(
-        40, lambda i: create_workload(ctx, caller, WorkloadSpec(image="busybox", name=f"w{i}"))
+        40, lambda i: create_workload(ctx, caller, WorkloadCreate(image="busybox", name=f"w{i}"))
     )
     rows = [o for o in outcomes if isinstance(o, Workload)]
     assert len(rows) == 40
@@ -89,7 +89,7 @@ def test_an_invalid_submission_fails_alone_in_its_batch(ctx: ServiceContext) -> 
     def submit(i: int) -> Workload:
         cluster = "no-such-cluster" if i == 3 else None
         return create_workload(
-            ctx, caller, WorkloadSpec(image="busybox", name=f"v{i}", cluster_id=cluster)
+            ctx, caller, WorkloadCreate(image="busybox", name=f"v{i}", cluster_id=cluster)
         )
 
     outcomes = _run_together(8, submit)
@@ -233,7 +233,7 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
     caller = admin_caller(ctx)
 
     async def submit() -> Workload:
-        return await create_workload_async(ctx, caller, WorkloadSpec(image="busybox", name="aw"))
+        return await create_workload_async(ctx, caller, WorkloadCreate(image="busybox", name="aw"))
 
     row = asyncio.run(submit())
     with ctx.db.read() as session:  # durable by the time the answer came
@@ -242,7 +242,7 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
     assert stored.name == "aw"
 
     async def invalid() -> Workload:
-        spec = WorkloadSpec(image=" ", name="bad name!", cluster_id="nope")
+        spec = WorkloadCreate(image=" ", name="bad name!", cluster_id="nope")
         return await create_workload_async(ctx, caller, spec)
 
     with pytest.raises(InvalidInput) as caught:
@@ -254,10 +254,13 @@ def test_the_async_api_path_commits_before_answering(ctx: ServiceContext) -> Non
 def test_a_submission_sets_every_column_of_the_workload_row(ctx: ServiceContext) -> None:
     """Submissions are inserted with Core from a hand-written dict: a new column must be
     added there too (or it would silently be NULL in the row and the answer)."""
-    from gpuyard.services.workloads.submission import _Submission, _workload_values
+    from gpuyard.services.workloads.submission import _new_workload
+    from gpuyard.store.workloads import _new_workload_values
 
     caller = admin_caller(ctx)
-    submission = _Submission(caller, WorkloadSpec(image="busybox"), "n", Resources(1000), ctx.now())
+    workload = _new_workload(
+        caller, WorkloadCreate(image="busybox"), "n", Resources(1000), ctx.now()
+    )
     columns = set(WorkloadRow.__table__.columns.keys())
     # change_mark is the database's own (set by triggers, migration 0005).
-    assert set(_workload_values(submission, None)) == columns - {"change_mark"}
+    assert set(_new_workload_values(workload)) == columns - {"change_mark"}

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import select
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import GpuyardError
@@ -40,7 +41,7 @@ from gpuyard.services.workloads.changes import (
     update_workload,
 )
 from gpuyard.services.workloads.lifecycle import advance_lifecycles
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadRow
@@ -126,7 +127,7 @@ class ReservationMachine(RuleBasedStateMachine):
     def create(
         self, cpu: float, gpu: float, priority: int, replicas: int, gang: bool, model: str | None
     ) -> None:
-        spec = WorkloadSpec(
+        spec = WorkloadCreate(
             image="busybox",
             cpu=cpu,
             ram_gb=1,

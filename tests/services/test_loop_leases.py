@@ -164,7 +164,7 @@ def test_a_dead_holders_lease_lapses_to_the_other_process(pair: tuple[Process, P
 
 def test_a_clean_stop_hands_every_lease_over_at_once(pair: tuple[Process, Process]) -> None:
     a, b = pair
-    leased = ["starter", "health", "reconcile", "cleanup"]
+    leased = ["starter", "health", "reconcile", "cleanup", "history"]
     assert all(a.tick(name) for name in leased)
     assert holds_scheduler_lease(a.ctx)
     assert not any(b.tick(name) for name in leased)
@@ -195,6 +195,7 @@ def test_every_loop_but_the_change_watch_declares_a_lease(tmp_path: Path) -> Non
         "health": "health",
         "reconcile": "reconcile",
         "cleanup": "cleanup",
+        "history": "history",
         "change-watch": None,
     }
 

@@ -8,11 +8,12 @@ import pytest
 from factories.app import make_context, make_settings
 from sqlalchemy import select
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.services.containers.ports import port_range_for
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 from gpuyard.settings import Settings, parse_port_ranges
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
@@ -68,8 +69,8 @@ def test_a_full_port_range_is_a_reason_not_a_hot_retry(tmp_path: Path) -> None:
         )
         admin = session.scalar(select(UserRow.id))
     caller = Caller(str(admin), "admin@example.com", Role.ADMIN)
-    first = create_workload(ctx, caller, WorkloadSpec(image="nginx", ports=[80], cluster_id="d"))
-    second = create_workload(ctx, caller, WorkloadSpec(image="nginx", ports=[80], cluster_id="d"))
+    first = create_workload(ctx, caller, WorkloadCreate(image="nginx", ports=[80], cluster_id="d"))
+    second = create_workload(ctx, caller, WorkloadCreate(image="nginx", ports=[80], cluster_id="d"))
 
     stats = run_scheduling_cycle(ctx)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from factories.app import admin_caller
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster, get_cluster, list_clusters
@@ -18,7 +19,6 @@ from gpuyard.services.fleet.servers import (
 )
 from gpuyard.services.workloads.submission import (
     WorkloadFilter,
-    WorkloadSpec,
     create_workload,
     get_workload,
     list_workloads,
@@ -27,7 +27,7 @@ from gpuyard.services.workloads.submission import (
 
 def test_a_submission_answers_what_a_read_returns(clock_ctx: ServiceContext) -> None:
     ctx, caller = clock_ctx, admin_caller(clock_ctx)
-    spec = WorkloadSpec(
+    spec = WorkloadCreate(
         image=" nginx:1 ",
         name="web",
         command=["nginx", "-g", "daemon off;"],

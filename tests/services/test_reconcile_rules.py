@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gpuyard.agent.models import ContainerInfo
+from gpuyard.domain.runtime_records import ReplicaObservation, ReplicaState
 from gpuyard.services.containers.reconcile import killed_from_outside
 
 
-def exited(code: int, oom: bool = False) -> ContainerInfo:
-    return ContainerInfo(
-        id="c", name="n", workload_id="w", replica=0, image="busybox", state="exited",
-        running=False, exit_code=code, oom_killed=oom,
+def exited(code: int, oom: bool = False) -> ReplicaObservation:
+    return ReplicaObservation(
+        container_id="c", workload_id="w", replica=0, image="busybox",
+        state=ReplicaState.EXITED, running=False, exit_code=code, oom_killed=oom,
     )  # fmt: skip
 
 
@@ -27,5 +27,5 @@ def exited(code: int, oom: bool = False) -> ContainerInfo:
     ],
     ids=["docker kill", "SIGTERM", "OOM kill is its own failure", "success", "error", "exit 3"],
 )
-def test_killed_from_outside(container: ContainerInfo, recover: bool) -> None:
+def test_killed_from_outside(container: ReplicaObservation, recover: bool) -> None:
     assert killed_from_outside(container) is recover

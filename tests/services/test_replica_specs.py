@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuyard.services.containers.replica_specs import spec_for
+from gpuyard.services.containers.replica_specs import replica_job
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 UUIDS = {i: f"GPU-{i:08d}-aaaa-bbbb-cccc-{i:012d}" for i in range(4)}
@@ -21,7 +21,7 @@ def test_a_reservation_of_gpus_1_and_3_carries_exactly_their_uuids() -> None:
         gpu_milli=2000,
         gpu_allocation=[[1, 1000], [3, 1000]],
     )
-    spec = spec_for(workload, allocation, "gpu-host", UUIDS, {8888: 8205})
+    spec = replica_job(workload, allocation, "gpu-host", "docker", UUIDS, {8888: 8205})
     assert list(spec.gpu_indices) == [1, 3]
     assert list(spec.gpu_uuids) == [UUIDS[1], UUIDS[3]]
     assert dict(spec.host_ports) == {8888: 8205}

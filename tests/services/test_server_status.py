@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from factories.app import admin_caller
 
-from gpuyard.agent.models import Inventory
 from gpuyard.domain.errors import InvalidTransition
+from gpuyard.domain.runtime_records import HostInventory
 from gpuyard.domain.server_state import (
     ALLOWED_SERVER_TRANSITIONS,
     SETTABLE_SERVER_STATUSES,
@@ -20,19 +20,7 @@ from gpuyard.services.fleet.servers import list_servers, update_server
 from gpuyard.services.identity.audit import SYSTEM_ACTOR
 from gpuyard.store.fleet_tables import ServerEventRow, ServerRow
 
-_ANSWER = Inventory(
-    agent_name="a",
-    agent_version="1",
-    hostname="h",
-    cpu_count=1,
-    ram_total_mib=1,
-    ram_available_mib=1,
-    disk_total_mib=1,
-    disk_free_mib=1,
-    gpus=[],
-    gpu_source="none",
-    publish_address="127.0.0.1",
-)
+_ANSWER = HostInventory(reported_name="a", cpu_count=1, ram_mib=1, storage_mib=1)
 
 
 def _a_server(ctx: ServiceContext) -> str:

@@ -16,6 +16,7 @@ from factories.app import ADMIN_EMAIL, make_context, make_settings
 from factories.snapshots import cached, comparable, container_kinds, fresh
 from sqlalchemy import select
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
@@ -36,7 +37,7 @@ from gpuyard.services.workloads.changes import (
     stop_workload,
     update_workload,
 )
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadRow
@@ -91,7 +92,7 @@ def add_server(two: Two, name: str, gpus: int, via: ServiceContext | None = None
 
 
 def submit(two: Two, name: str, gpu: float, via: ServiceContext | None = None, **kw: Any) -> str:
-    spec = WorkloadSpec(image="busybox", name=name, cpu=1, ram_gb=1, gpu=gpu, **kw)
+    spec = WorkloadCreate(image="busybox", name=name, cpu=1, ram_gb=1, gpu=gpu, **kw)
     return create_workload(via or two.ctx, two.admin, spec).id
 
 

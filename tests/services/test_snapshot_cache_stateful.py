@@ -15,13 +15,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, rule
 from test_invariants_stateful import GPU_SIZES, PICKS, ReservationMachine, pick
 
+from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.domain.errors import GpuyardError
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services.bootstrap import build_context
 from gpuyard.services.fleet import servers as server_service
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.changes import WorkloadChanges, update_workload
-from gpuyard.services.workloads.submission import WorkloadSpec, create_workload
+from gpuyard.services.workloads.submission import create_workload
 
 
 class TwoProcessMachine(ReservationMachine):
@@ -36,7 +37,7 @@ class TwoProcessMachine(ReservationMachine):
 
     @rule(cpu=st.sampled_from([0.5, 4]), gpu=GPU_SIZES, priority=st.integers(1, 5))
     def create_elsewhere(self, cpu: float, gpu: float, priority: int) -> None:
-        spec = WorkloadSpec(image="busybox", cpu=cpu, ram_gb=1, gpu=gpu, priority=priority)
+        spec = WorkloadCreate(image="busybox", cpu=cpu, ram_gb=1, gpu=gpu, priority=priority)
         self.workloads.append(create_workload(self.other, self.admin, spec).id)
 
     @rule()

@@ -63,8 +63,8 @@ def _console(page: Page, workload_id: str) -> WorkloadConsolePage:
     login.open()
     login.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
     WorkloadsPage(page).expect_loaded()
-    console = WorkloadConsolePage(page, workload_id)
-    console.open()
+    console = WorkloadConsolePage(page)
+    console.open_workload(workload_id)
     return console
 
 
@@ -98,6 +98,7 @@ def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
     # A row that reads the output alone: the typed command's echo reads "... echo ...".
     console.wait_for_terminal_row("hello-from-xterm")
     console.check_accessibility()
+    page.evaluate("window.scrollTo(0, 0)")  # focusing the terminal scrolled it into view
     console.screenshot("workload-terminal")
 
     # The pty follows the panel: `stty size` in the shell says the rows the terminal shows.
@@ -140,10 +141,9 @@ def test_the_terminal_says_why_the_server_refused_it(
     # No GPU on these hosts: the workload stays pending, with no container to exec into.
     pending = _launch(plane, dockerd.image, f"pending-{uuid.uuid4().hex[:6]}", gpu=1)
     console = _console(page, pending["id"])
-    page.get_by_role("tab", name="Terminal").click()
+    console.show_tab("Terminal")
     expect(console.terminal_status).to_have_text("Disconnected")
-    alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("(409)")
+    expect(console.terminal_error).to_contain_text("(409)")
     console.check_accessibility()
 
 

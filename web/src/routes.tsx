@@ -20,7 +20,9 @@ import type { ReactNode } from 'react';
 import type { Role } from './api/types';
 import { ADMINS, EVERYONE, FLEET_STAFF } from './auth/roles';
 import { PlaceholderPage } from './pages/PlaceholderPage';
+import { LaunchPage } from './pages/workloads/LaunchPage';
 import { MyWorkloadsPage } from './pages/workloads/MyWorkloadsPage';
+import { WorkloadDetailPage } from './pages/workloads/WorkloadDetailPage';
 
 export interface PageRoute {
   path: string;
@@ -48,12 +50,12 @@ export const pageRoutes: PageRoute[] = [
     icon: IconRocket,
     section: 'Work',
     roles: EVERYONE,
-    element: <PlaceholderPage title="Launch a workload" />,
+    element: <LaunchPage />,
   },
   {
     path: '/workloads/:workloadId',
     roles: EVERYONE,
-    element: <PlaceholderPage title="Workload" />,
+    element: <WorkloadDetailPage />,
   },
   {
     path: '/fleet',

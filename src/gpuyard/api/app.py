@@ -14,15 +14,19 @@ from gpuyard.api.body_limits import BodyLimits
 from gpuyard.api.deps import refuse_unstorable_params
 from gpuyard.api.docs_page import install_docs_page
 from gpuyard.api.errors import install_error_handlers
+from gpuyard.api.exit_signals import streams_end_on_exit_signals
 from gpuyard.api.openapi_problems import document_problems
 from gpuyard.api.routers import (
     audit,
     auth,
     clusters,
+    fleet,
     health,
+    history,
     invites,
     queue,
     servers,
+    stream,
     team_invitations,
     teams,
     tokens,
@@ -34,6 +38,7 @@ from gpuyard.api.static_files import install_dashboard
 from gpuyard.auth.permissions import is_public
 from gpuyard.services.background import start_loops, stop_loops
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.live.feed import build_live_feed
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -45,12 +50,16 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(ctx: ServiceContext) -> FastAPI:
     """The app over an opened context; loops run while it serves if settings say so."""
 
+    live_feed = build_live_feed(ctx)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runner = start_loops(ctx) if ctx.settings.run_loops else None
         try:
-            yield
+            with streams_end_on_exit_signals(live_feed):
+                yield
         finally:
+            live_feed.close()
             if runner:
                 stop_loops(ctx, runner)
 
@@ -67,6 +76,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         dependencies=[Depends(refuse_unstorable_params)],
     )
     app.state.ctx = ctx
+    app.state.live_feed = live_feed
     app.add_middleware(
         BodyLimits,
         max_body_bytes=ctx.settings.max_body_kib * 1024,
@@ -89,8 +99,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tokens,
         clusters,
         servers,
+        fleet,
+        history,
         queue,
         audit,
+        stream,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -3,9 +3,18 @@ audit events. Times in the read models are UTC-aware already."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gpuyard.api.schemas.audit import AuditEventPublic
 from gpuyard.api.schemas.auth import CurrentUserPublic, TeamMembershipPublic, UserPublic
-from gpuyard.api.schemas.identity import InvitePublic, Quota, TeamMemberPublic, TeamPublic
+from gpuyard.api.schemas.identity import (
+    InviteListedPublic,
+    InvitePublic,
+    Quota,
+    TeamMemberPublic,
+    TeamPublic,
+    UserAccountPublic,
+)
 from gpuyard.api.schemas.team_invitations import MyTeamInvitationPublic, TeamInvitationPublic
 from gpuyard.api.schemas.tokens import ApiTokenCreated, ApiTokenPublic
 from gpuyard.domain.audit import AuditEvent
@@ -17,6 +26,7 @@ from gpuyard.domain.identity import (
     TeamMembership,
     TeamView,
     User,
+    UserAccount,
 )
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 
@@ -29,6 +39,12 @@ def user_public(user: User) -> UserPublic:
         role=user.role,
         is_active=user.is_active,
         created_at=user.created_at,
+    )
+
+
+def user_account_public(account: UserAccount) -> UserAccountPublic:
+    return UserAccountPublic(
+        **user_public(account.user).model_dump(), last_login_at=account.last_login_at
     )
 
 
@@ -137,4 +153,19 @@ def audit_event_public(event: AuditEvent) -> AuditEventPublic:
         details=dict(event.details),
         prev_hash=event.prev_hash,
         hash=event.hash,
+    )
+
+
+def invite_listed_public(invite: Invite, now: datetime) -> InviteListedPublic:
+    return InviteListedPublic(
+        id=invite.id,
+        email=invite.email,
+        role=invite.role,
+        team_id=invite.team_id,
+        status=invite.status_at(now).value,
+        created_by=invite.created_by,
+        created_at=invite.created_at,
+        expires_at=invite.expires_at,
+        used_at=invite.used_at,
+        used_by=invite.used_by,
     )

@@ -32,6 +32,9 @@ class Permission(StrEnum):
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
     INVITE_CREATE = "invite.create"
+    #: List invites (pending, used, expired) and revoke unused ones.
+    INVITE_READ = "invite.read"
+    INVITE_REVOKE = "invite.revoke"
     TEAM_READ = "team.read"
     TEAM_CREATE = "team.create"
     TEAM_MANAGE = "team.manage"
@@ -55,6 +58,8 @@ class Permission(StrEnum):
     WORKLOAD_READ_ENV = "workload.read_env"
     # Oversight.
     AUDIT_READ = "audit.read"
+    #: Walk the whole hash chain (GET /audit/verify): admins, as `gpuyard audit verify`.
+    AUDIT_VERIFY = "audit.verify"
 
 
 class Scope(StrEnum):
@@ -114,6 +119,8 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.USER_READ: Rule(_ADMIN),
     Permission.USER_MANAGE: Rule(_ADMIN),
     Permission.INVITE_CREATE: Rule(_TEAM_ADMINS),
+    Permission.INVITE_READ: Rule(_ADMIN),
+    Permission.INVITE_REVOKE: Rule(_ADMIN),
     Permission.TEAM_READ: Rule(
         {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.MEMBER}
     ),
@@ -141,6 +148,7 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     # Env values are write-only secrets outside their owner: admins and operators too.
     Permission.WORKLOAD_READ_ENV: Rule(_OWN),
     Permission.AUDIT_READ: Rule(_FLEET),
+    Permission.AUDIT_VERIFY: Rule(_ADMIN),
 }
 
 #: Scopes that need the caller's team memberships to be evaluated.

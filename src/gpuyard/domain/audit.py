@@ -33,3 +33,21 @@ class AuditFilter:
     target_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What a walk of the hash chain found."""
+
+    #: Events that verified, from the first on.
+    checked: int
+    #: Id of the first row that does not verify, None when the chain is intact.
+    first_bad_id: int | None = None
+    problem: str | None = None
+    #: The last event's hash when the whole chain verified: kept elsewhere, it anchors
+    #: the chain against a later rewrite (None for an empty or broken chain).
+    head_hash: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.first_bad_id is None

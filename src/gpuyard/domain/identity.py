@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,15 @@ class User:
     created_at: datetime
     #: When the password last changed or was reset; sessions issued before are refused.
     credentials_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    """A user as the admins' user list shows them."""
+
+    user: User
+    #: The last successful login (from the audit log); None: never, or not recorded.
+    last_login_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,18 @@ class Invite:
     expires_at: datetime
     used_at: datetime | None = None
     used_by: str | None = None
+
+    def status_at(self, now: datetime) -> InviteStatus:
+        """Pending until used or expired; a used invite stays used after its expiry."""
+        if self.used_at is not None:
+            return InviteStatus.USED
+        return InviteStatus.PENDING if self.expires_at > now else InviteStatus.EXPIRED
+
+
+class InviteStatus(StrEnum):
+    PENDING = "pending"
+    USED = "used"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from gpuyard.domain.resources import Resources
 
 
 @dataclass(frozen=True)
-class Placement:
+class ReplicaPlacement:
     """Where one replica holds its reservation."""
 
     #: The allocation's id (host ports are recorded per allocation).
@@ -60,7 +60,7 @@ class Workload:
     started_at: datetime | None
     finished_at: datetime | None
     #: One per replica holding a reservation, by replica number.
-    placements: tuple[Placement, ...]
+    placements: tuple[ReplicaPlacement, ...]
 
 
 @dataclass(frozen=True)

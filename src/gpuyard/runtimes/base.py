@@ -4,9 +4,17 @@ A runtime runs the replicas of the servers of one cluster kind. It is found thro
 registry (``gpuyard.runtimes.registry``), never by testing a server's kind. Every method
 but the capability flags may be network I/O: call it between transactions, never inside one.
 
-Shapes: container listings and inventories are the agent's wire models
-(``gpuyard.agent.models``, the one home of that contract); workspace files and exec targets
-are plain values from ``gpuyard.domain.replica_access`` so that the api can relay them.
+Shapes: what a runtime hands back is in no backend's wire format. Containers and
+inventories are ``gpuyard.domain.runtime_records`` values (each runtime converts its
+backend's answers at its own edge: the docker runtime from the agent's models); workspace
+files and exec targets are plain values from ``gpuyard.domain.replica_access`` so that the
+api can relay them.
+
+Registering a server is the runtime's call too: it names the registration fields that say
+where its servers are reached (``connection_fields``), refuses a registration that lacks
+what it needs or gives what it does not take (``check_registration``), asks a new server
+what it has (``reach``), and says where its replicas' published ports are reached
+(``ports_host``).
 """
 
 from __future__ import annotations
@@ -14,10 +22,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
-from gpuyard.agent.models import ContainerInfo, Inventory
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.runtime_records import (
+    HostInventory,
+    ReachedServer,
+    ReplicaObservation,
+    ServerEndpoint,
+)
+from gpuyard.domain.usage import ServerLoad, UsageReading
 
 
 @dataclass(frozen=True)
@@ -26,7 +41,6 @@ class ReplicaSpec:
 
     workload_id: str
     replica: int
-    name: str
     image: str
     command: Sequence[str] | None
     env: dict[str, str]
@@ -44,6 +58,21 @@ class ReplicaSpec:
     cap_add: Sequence[str] = ()
     #: Process limit; None: the runtime's default.
     pids_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationFields:
+    """What a server registration gave, for the runtime of its cluster's kind to check
+    before anything is asked or written."""
+
+    cpu: float | None
+    ram_gb: float | None
+    #: How many GPUs it declares.
+    gpus: int
+    host_ports: str | None
+    #: Every connection field the registration can give (any runtime's), by name; None
+    #: where it gave none.
+    connection: Mapping[str, str | None]
 
 
 class RuntimeFailure(Exception):
@@ -64,7 +93,8 @@ class RuntimeUnreachable(RuntimeFailure):
 class Runtime(Protocol):
     """Runs the replicas of the servers of one cluster kind.
 
-    A new runtime provides the three capability flags and every method below, and is
+    A new runtime provides the three capability flags, its ``connection_fields`` and every
+    method below, answering in ``gpuyard.domain.runtime_records`` values, and is
     registered under its cluster kind in ``gpuyard.runtimes.registry.default_registry``;
     services need nothing else. Failures are ``RuntimeFailure`` (``RuntimeUnreachable``
     when the backend does not answer); a server the runtime does not know is
@@ -84,6 +114,29 @@ class Runtime(Protocol):
     #: True when a server's capacity comes from the runtime's inventory (and the health
     #: loop probes it), False when it is declared at registration.
     reports_inventory: bool
+    #: The registration fields that say where one of its servers is reached (docker:
+    #: ``agent_url`` and ``agent_token``); a registration for a cluster of another kind
+    #: that gives them is refused. Empty when its servers need none (simulated).
+    connection_fields: tuple[str, ...]
+
+    def check_registration(self, fields: RegistrationFields) -> None:
+        """Refuse (``InvalidInput`` naming the field) a registration of one of its servers
+        that lacks what it needs or gives what it does not take; no I/O. (Other runtimes'
+        connection fields are refused by the caller, which knows them all.)"""
+        ...
+
+    def reach(self, cluster_id: str, connection: Mapping[str, str]) -> ReachedServer:
+        """Ask a server about to be registered in ``cluster_id`` what it has, through its
+        ``connection_fields`` (as ``check_registration`` let them through), and say how
+        to record where it is reached; ``InvalidInput`` naming the field at fault when it
+        cannot. For runtimes that report inventory; network I/O, outside any transaction.
+        (Kubernetes, issue 17: its nodes are reached through the cluster's kubeconfig.)"""
+        ...
+
+    def ports_host(self, endpoint: ServerEndpoint) -> str | None:
+        """The host name a replica's published ports are reached at on a server recorded
+        with ``endpoint`` (docker: the agent URL's host); None when it publishes none."""
+        ...
 
     def start(self, spec: ReplicaSpec) -> str:
         """Start a replica (idempotent by workload + replica); return its handle."""
@@ -97,11 +150,11 @@ class Runtime(Protocol):
         """Remove a replica's container (killing it if it runs); False if already gone."""
         ...
 
-    def inspect(self, handle: str) -> ContainerInfo | None:
+    def inspect(self, handle: str) -> ReplicaObservation | None:
         """The container behind a handle, or None if it no longer exists."""
         ...
 
-    def containers(self, server_name: str) -> list[ContainerInfo]:
+    def containers(self, server_name: str) -> list[ReplicaObservation]:
         """Every gpuyard container on one server, stopped ones too (for reconcile)."""
         ...
 
@@ -113,8 +166,14 @@ class Runtime(Protocol):
         """The id (as ``containers`` lists it) of the container behind a handle."""
         ...
 
-    def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
+    def inventory(self, server_name: str, *, retry: bool = True) -> HostInventory:
         """What the server has; ``retry=False`` for the health loop, which counts misses."""
+        ...
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        """A server's usage as the runtime can tell it from its allocation alone, with no
+        call to the server (the simulated runtime makes it up); None when its servers
+        report real readings instead (docker: the health probe's inventory)."""
         ...
 
     def logs(

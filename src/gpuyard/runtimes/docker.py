@@ -7,17 +7,26 @@ retried. Call it between transactions, never inside one: it is network I/O.
 
 ``DockerRuntime`` implements the Runtime protocol over one client per server. Its handles are
 ``"<server_name>/<container_id>"`` so that ``stop`` knows which agent to ask. The wire
-shapes are the agent's own models (``gpuyard.agent.models``), imported, never copied.
+shapes are the agent's own models (``gpuyard.agent.models``), imported, never copied, and
+they stop here: what the runtime hands back is converted into the runtime-neutral records
+of ``gpuyard.domain.runtime_records`` (``observation_of``, ``host_inventory_of``).
+
+A docker server is registered by its agent: ``agent_url`` and ``agent_token`` (both
+required), and its capacity is the agent's inventory; its replicas' published ports are
+reached at the agent URL's host.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -30,8 +39,27 @@ from gpuyard.agent.models import (
     Inventory,
     PortSpec,
 )
+from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
-from gpuyard.runtimes.base import ReplicaSpec, RuntimeFailure, RuntimeUnreachable
+from gpuyard.domain.runtime_records import (
+    HostGpu,
+    HostInventory,
+    ReachedServer,
+    ReplicaObservation,
+    ReplicaState,
+    ServerEndpoint,
+)
+from gpuyard.domain.usage import GpuReading, ServerLoad, UsageReading, percent
+from gpuyard.runtimes.base import (
+    RegistrationFields,
+    ReplicaSpec,
+    RuntimeFailure,
+    RuntimeUnreachable,
+)
+
+#: The registration fields of a docker server: where its agent listens, and its token.
+AGENT_URL = "agent_url"
+AGENT_TOKEN = "agent_token"  # noqa: S105 (a field name, not a secret)
 
 RETRY_STATUSES = frozenset({500, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -299,16 +327,146 @@ def _file(entry: FileEntry) -> WorkspaceFile:
     return WorkspaceFile(entry.name, entry.path, entry.type, entry.size, entry.modified_at)
 
 
+def agent_connection(agent_url: str, agent_token: str) -> dict[str, str]:
+    """The connection fields registering the docker server of that agent."""
+    return {AGENT_URL: agent_url, AGENT_TOKEN: agent_token}
+
+
+def parse_docker_time(value: str | None) -> datetime | None:
+    """A time as Docker reports it (RFC 3339 in nanoseconds), in UTC; None when absent or
+    not a time."""
+    if not value:
+        return None
+    # Docker reports nanoseconds ("...:05.123456789Z"); Python parses microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def observation_of(info: ContainerInfo) -> ReplicaObservation:
+    """A container as the agent reports it, in the runtime-neutral shape."""
+    return ReplicaObservation(
+        container_id=info.id,
+        workload_id=info.workload_id,
+        replica=info.replica,
+        state=ReplicaState.of(info.state),
+        running=info.running,
+        image=info.image,
+        exit_code=info.exit_code,
+        oom_killed=info.oom_killed,
+        error=info.error,
+        created_at=parse_docker_time(info.created_at),
+        started_at=parse_docker_time(info.started_at),
+        finished_at=parse_docker_time(info.finished_at),
+        labels=dict(info.labels),
+    )
+
+
+def host_inventory_of(inventory: Inventory) -> HostInventory:
+    """What an agent says its host has, in the runtime-neutral shape (the filesystem of
+    the agent's data directory is the server's storage)."""
+    return HostInventory(
+        reported_name=inventory.agent_name,
+        cpu_count=inventory.cpu_count,
+        ram_mib=inventory.ram_total_mib,
+        storage_mib=inventory.disk_total_mib,
+        gpus=tuple(
+            HostGpu(
+                index=gpu.index,
+                uuid=gpu.uuid,
+                model=gpu.name,
+                memory_mib=gpu.memory_total_mib or 0,
+                utilization_pct=gpu.utilization_gpu_pct,
+            )
+            for gpu in inventory.gpus
+        ),
+        usage=reading_from_inventory(inventory),
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN or infinity from a driver says nothing (and JSON columns cannot hold it)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def reading_from_inventory(inventory: Inventory) -> UsageReading:
+    """The usage figures of an agent's inventory (None where the host did not say)."""
+    ram_used = inventory.ram_total_mib - inventory.ram_available_mib
+    return UsageReading(
+        cpu_used_pct=_finite(inventory.cpu_percent),
+        ram_used_pct=percent(ram_used, inventory.ram_total_mib),
+        gpus=tuple(
+            GpuReading(
+                gpu.index,
+                _finite(gpu.utilization_gpu_pct),
+                None
+                if gpu.memory_used_mib is None
+                else percent(gpu.memory_used_mib, gpu.memory_total_mib),
+            )
+            for gpu in inventory.gpus
+        ),
+    )
+
+
+def fetch_inventory(agent_url: str, agent_token: str) -> Inventory:
+    """Ask an agent what its host has; InvalidInput naming the registration field at
+    fault (``agent_url``, ``agent_token``) when it cannot."""
+    if not agent_url.startswith(("http://", "https://")):
+        raise InvalidInput.for_field(AGENT_URL, "must be an http:// or https:// URL")
+    try:
+        with AgentClient(agent_url, agent_token, retries=1) as client:
+            return client.inventory()
+    except AgentUnreachable as exc:
+        raise InvalidInput.for_field(
+            AGENT_URL, f"the agent does not answer at {agent_url}: {exc.detail}"
+        ) from exc
+    except AgentError as exc:
+        if exc.status == 401:
+            raise InvalidInput.for_field(AGENT_TOKEN, "the agent refused this token (401)") from exc
+        raise InvalidInput.for_field(
+            AGENT_URL, f"the agent answered {exc.status}: {exc.detail}"
+        ) from exc
+
+
 class DockerRuntime:
     """Runs replicas as containers through the agent of each server."""
 
     starts_instantly = False
     runs_containers = True
     reports_inventory = True
+    connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN)
 
     def __init__(self, client_for: Callable[[str], AgentClient]) -> None:
         """``client_for(server_name)`` returns the (cached) client of that server's agent."""
         self._client_for = client_for
+
+    def check_registration(self, fields: RegistrationFields) -> None:
+        """A docker server is reached through its agent, which reports its capacity."""
+        for name, given in (("cpu", fields.cpu), ("ram_gb", fields.ram_gb)):
+            if given is not None:
+                raise InvalidInput.for_field(
+                    name, "docker servers report their capacity through the agent"
+                )
+        if fields.gpus:
+            raise InvalidInput.for_field("gpus", "docker servers report their GPUs")
+        for name in self.connection_fields:
+            if not fields.connection.get(name):
+                raise InvalidInput.for_field(name, "required for a docker server")
+
+    def reach(self, cluster_id: str, connection: Mapping[str, str]) -> ReachedServer:
+        """Ask the agent for its inventory (one retry: a registration is interactive)."""
+        agent_url, agent_token = connection[AGENT_URL], connection[AGENT_TOKEN]
+        inventory = host_inventory_of(fetch_inventory(agent_url, agent_token))
+        return ReachedServer(ServerEndpoint(agent_url, agent_token), inventory)
+
+    def ports_host(self, endpoint: ServerEndpoint) -> str | None:
+        """Containers publish their ports on the agent's host."""
+        if not endpoint.address:
+            return None
+        return urlsplit(endpoint.address).hostname or ""
 
     def start(self, spec: ReplicaSpec) -> str:
         info = self._client_for(spec.server_name).create_container(container_spec_for(spec))
@@ -326,19 +484,20 @@ class DockerRuntime:
         server, container_id = split_handle(handle)
         return self._client_for(server).remove_container(container_id)
 
-    def inspect(self, handle: str) -> ContainerInfo | None:
+    def inspect(self, handle: str) -> ReplicaObservation | None:
         """The container behind a handle, or None if Docker no longer has it."""
         server, container_id = split_handle(handle)
         try:
-            return self._client_for(server).get_container(container_id)
+            info = self._client_for(server).get_container(container_id)
         except AgentError as exc:
             if exc.status == 404:
                 return None
             raise
+        return observation_of(info)
 
-    def containers(self, server_name: str) -> list[ContainerInfo]:
+    def containers(self, server_name: str) -> list[ReplicaObservation]:
         """Every gpuyard container on one server (for reconcile)."""
-        return self._client_for(server_name).list_containers()
+        return [observation_of(c) for c in self._client_for(server_name).list_containers()]
 
     def handle_of(self, server_name: str, container_id: str) -> str:
         return make_handle(server_name, container_id)
@@ -346,8 +505,11 @@ class DockerRuntime:
     def container_id(self, handle: str) -> str:
         return split_handle(handle)[1]
 
-    def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
-        return self._client_for(server_name).inventory(retry=retry)
+    def inventory(self, server_name: str, *, retry: bool = True) -> HostInventory:
+        return host_inventory_of(self._client_for(server_name).inventory(retry=retry))
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        return None  # real readings: the health probe's inventory (services/usage)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -5,8 +5,10 @@ of a server, and ``registry.kinds_where(...)`` for the kinds with a property (to
 rows in SQL, e.g. the servers whose replicas need a container started).
 
 Adding a runtime (kubernetes, issue 17) is one registration in ``default_registry``: an
-object implementing ``gpuyard.runtimes.base.Runtime`` (capability flags, start/stop,
-containers, inventory, logs, exec target, files) under its ``ClusterKind``.
+object implementing ``gpuyard.runtimes.base.Runtime`` (capability flags, registration
+checks and reach, start/stop, containers, inventory, logs, exec target, files) under its
+``ClusterKind``. Its answers are ``gpuyard.domain.runtime_records`` values, never its
+backend's wire format.
 """
 
 from __future__ import annotations
@@ -43,6 +45,17 @@ class RuntimeRegistry:
         if runtime is None:
             raise NotFound.for_object("runtime for cluster kind", str(kind))
         return runtime
+
+    def get(self, kind: str) -> Runtime | None:
+        """The runtime of ``kind``, or None when no runtime is registered for it."""
+        return self._runtimes.get(str(kind))
+
+    def kind_taking(self, connection_field: str) -> str | None:
+        """The kind whose runtime takes the registration field ``connection_field``."""
+        for kind, runtime in sorted(self._runtimes.items()):
+            if connection_field in runtime.connection_fields:
+                return kind
+        return None
 
     def kinds_where(self, has: Callable[[Runtime], bool]) -> list[str]:
         """The kinds whose runtime ``has`` the property, e.g.

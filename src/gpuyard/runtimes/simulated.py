@@ -3,18 +3,28 @@
 Starting and stopping take effect at once; a workload with ``duration_s`` succeeds that
 long after it started (the lifecycle loop does that). Used by ``--demo``, tests and
 benchmarks. Its replicas have no container: no logs, shell, files or inventory (their
-log is the lifecycle, ``services.workloads.logs``; their capacity is declared).
+log is the lifecycle, ``services.workloads.logs``; their capacity is declared at
+registration, and they are reached through nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import NoReturn
 
-from gpuyard.agent.models import ContainerInfo, Inventory
+from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
-from gpuyard.runtimes.base import ReplicaSpec, RuntimeFailure
+from gpuyard.domain.runtime_records import (
+    HostInventory,
+    ReachedServer,
+    ReplicaObservation,
+    ServerEndpoint,
+)
+from gpuyard.domain.usage import ServerLoad, UsageReading
+from gpuyard.runtimes.base import RegistrationFields, ReplicaSpec, RuntimeFailure
+from gpuyard.runtimes.simulated_usage import simulated_usage
 
 
 class NoContainer(RuntimeFailure):
@@ -33,6 +43,21 @@ class SimulatedRuntime:
     starts_instantly = True
     runs_containers = False
     reports_inventory = False
+    connection_fields: tuple[str, ...] = ()
+
+    def check_registration(self, fields: RegistrationFields) -> None:
+        """A simulated server declares its capacity and publishes no ports."""
+        if fields.host_ports is not None:
+            raise InvalidInput.for_field("host_ports", "only docker servers publish ports")
+        for name, declared in (("cpu", fields.cpu), ("ram_gb", fields.ram_gb)):
+            if declared is None:
+                raise InvalidInput.for_field(name, "field required")
+
+    def reach(self, cluster_id: str, connection: Mapping[str, str]) -> ReachedServer:
+        raise NoContainer("inventory (their capacity is declared)")
+
+    def ports_host(self, endpoint: ServerEndpoint) -> str | None:
+        return None
 
     def start(self, spec: ReplicaSpec) -> str:
         return f"sim-{spec.workload_id[:12]}-{spec.replica}"
@@ -43,10 +68,10 @@ class SimulatedRuntime:
     def remove(self, handle: str) -> bool:
         return False  # nothing was ever created
 
-    def inspect(self, handle: str) -> ContainerInfo | None:
+    def inspect(self, handle: str) -> ReplicaObservation | None:
         return None
 
-    def containers(self, server_name: str) -> list[ContainerInfo]:
+    def containers(self, server_name: str) -> list[ReplicaObservation]:
         return []
 
     def handle_of(self, server_name: str, container_id: str) -> str:
@@ -55,8 +80,11 @@ class SimulatedRuntime:
     def container_id(self, handle: str) -> str:
         raise NoContainer("containers")
 
-    def inventory(self, server_name: str, *, retry: bool = True) -> Inventory:
+    def inventory(self, server_name: str, *, retry: bool = True) -> HostInventory:
         raise NoContainer("inventory (their capacity is declared)")
+
+    def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
+        return simulated_usage(load, at)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -33,12 +33,6 @@ from gpuyard.scheduler.state import CycleState, NodeState
 _FailKey = tuple[GroupKey, Resources]
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    node: NodeState
-    alloc: GpuAllocation
-
-
 @dataclass(slots=True)
 class _Scored:
     """One request shape scored on one server in one state (``NodeState.version``)."""
@@ -83,7 +77,7 @@ class Placer:
                 return verdict
         return OK
 
-    def find(self, req: Request) -> Placement | None:
+    def find(self, req: Request) -> tuple[NodeState, GpuAllocation] | None:
         """The best server and slots for one more replica of ``req``, not yet assumed."""
         key = (req.group_key, req.per_replica)
         if self._fails.get(key) == self.cycle.epoch:
@@ -98,7 +92,8 @@ class Placer:
         if not feasible:
             self._fails[key] = self.cycle.epoch
             return None
-        best: Placement | None = None
+        best: NodeState | None = None
+        best_alloc: GpuAllocation = ()
         best_key: tuple[object, ...] = ()
         gpu = req.per_replica.gpu_milli
         first, *rest = self.profile.scorers
@@ -119,16 +114,17 @@ class Placer:
                 rest_scores = [-s.score(req, node, entry.alloc) for s in rest]
                 entry.key = (entry.head, *rest_scores, node.id)
             if best is None or entry.key < best_key:
-                best, best_key = Placement(node, entry.alloc), entry.key
-        return best
+                best, best_alloc, best_key = node, entry.alloc, entry.key
+        return None if best is None else (best, best_alloc)
 
     def place(self, req: Request, replica: int) -> ReplicaAssignment | None:
         """Find and assume one replica; None when it fits nowhere."""
         found = self.find(req)
         if found is None:
             return None
-        self.cycle.assume(found.node, req.workload.team_id, req.per_replica, found.alloc)
-        return ReplicaAssignment(replica, found.node.id, found.alloc)
+        node, alloc = found
+        self.cycle.assume(node, req.workload.team_id, req.per_replica, alloc)
+        return ReplicaAssignment(replica, node.id, alloc)
 
     def unplace(self, req: Request, assignment: ReplicaAssignment) -> None:
         """Forget a replica assumed by :meth:`place` (gang rollback)."""

@@ -18,6 +18,7 @@ from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
+from gpuyard.services.usage.sampling import sample_usage
 from gpuyard.services.workloads.lifecycle import advance_lifecycles
 
 #: Each sleep is the interval +- 20 %, so processes and loops drift apart.
@@ -80,6 +81,15 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             jitter=JITTER,
             lease="cleanup",
             tick=lambda: run_teardowns(ctx),
+        ),
+        # Samples every server (no network I/O: docker servers' readings come from the
+        # health probes), rolls up closed buckets and prunes old ones.
+        Loop(
+            "history",
+            s.history_sample_interval_s,
+            jitter=JITTER,
+            lease="history",
+            tick=lambda: sample_usage(ctx),
         ),
     ]
     # Other processes' commits, for this process's own scheduler: so every process ticks.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from gpuyard.domain.runtime_records import ServerEndpoint
 from gpuyard.domain.workload_records import Workload
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.fleet import server_names_and_hosts
+from gpuyard.store.fleet import server_addresses
 from gpuyard.store.workloads import host_ports, owner_emails
 
 
@@ -18,7 +18,8 @@ class DisplayNames:
     servers: dict[str, str]
     #: allocation id -> {container_port: host_port} (docker replicas).
     host_ports: dict[str, dict[int, int]] = field(default_factory=dict)
-    #: server id -> the host name its agent is reached at (for port URLs).
+    #: server id -> the host name its replicas' published ports are reached at (for port
+    #: URLs; its runtime says which: docker, the agent's host).
     server_hosts: dict[str, str] = field(default_factory=dict)
 
 
@@ -36,10 +37,12 @@ def names_for_workloads(ctx: ServiceContext, workloads: Iterable[Workload]) -> D
         if user_ids:
             users = owner_emails(session, user_ids)
         if server_ids:
-            for server_id, name, agent_url in server_names_and_hosts(session, server_ids):
-                servers[server_id] = name
-                if agent_url:
-                    hosts[server_id] = urlsplit(agent_url).hostname or ""
+            for server in server_addresses(session, server_ids):
+                servers[server.server_id] = server.name
+                runtime = ctx.runtimes.get(server.kind)
+                host = runtime.ports_host(ServerEndpoint(server.address)) if runtime else None
+                if host is not None:
+                    hosts[server.server_id] = host
         if allocation_ids:  # only workloads that publish ports: one query
             ports = host_ports(session, allocation_ids)
     return DisplayNames(users=users, servers=servers, host_ports=ports, server_hosts=hosts)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, event, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from gpuyard.domain.audit import AuditEvent, AuditFilter
+from gpuyard.domain.audit import AuditEvent, AuditFilter, ChainReport
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import as_utc
 
@@ -212,18 +212,6 @@ def entry_of(row: AuditEventRow | AuditEvent) -> AuditEntry:
     )
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    #: Id of the first row that does not verify, None when the chain is intact.
-    first_bad_id: int | None = None
-    problem: str | None = None
-
-    @property
-    def intact(self) -> bool:
-        return self.first_bad_id is None
-
-
 def _rows_in_order(session: Session, batch: int = 1000) -> Iterator[AuditEventRow]:
     after = 0
     while True:
@@ -251,4 +239,22 @@ def verify_audit_chain(session: Session) -> ChainReport:
         if chain_hash(row.id, entry_of(row), row.prev_hash) != row.hash:
             return ChainReport(checked, row.id, "content does not match its hash (edited)")
         expected_id, expected_prev, checked = row.id + 1, row.hash, checked + 1
-    return ChainReport(checked)
+    return ChainReport(checked, head_hash=expected_prev if checked else None)
+
+
+#: The action a successful login records (services/identity/auth.py).
+LOGIN_ACTION = "auth.login"
+
+
+def last_logins(session: Session, user_ids: Collection[str]) -> dict[str, datetime]:
+    """{user id: time of their last successful login} for those of ``user_ids`` who ever
+    logged in, in one query."""
+    if not user_ids:
+        return {}
+    e = AuditEventRow
+    query = (
+        select(e.actor_id, func.max(e.at))
+        .where(e.action == LOGIN_ACTION, e.actor_id.in_(list(user_ids)))
+        .group_by(e.actor_id)
+    )
+    return {actor: as_utc(at) for actor, at in session.execute(query) if actor is not None}

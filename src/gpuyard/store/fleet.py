@@ -8,7 +8,7 @@ Functions take the caller's Session and never commit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from gpuyard.domain.fleet_records import Cluster, Gpu, Server
 from gpuyard.domain.resources import Resources
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.workload_tables import AllocationRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
 def cluster_record(row: ClusterRow) -> Cluster:
@@ -137,17 +137,30 @@ class NewServer:
     cluster_id: str
     status: str
     labels: dict[str, str]
+    #: Where its runtime reaches it (docker: the agent's URL), shown to administrators.
+    address: str | None = None
+    #: The secret its runtime reaches it with (docker: the agent's token), encrypted.
+    secret_enc: str | None = None
+    #: Its own range of host ports for published container ports, when it has one.
+    host_ports: tuple[int, int] | None = None
+    #: Whether it answered at registration (a server that reports its inventory).
+    seen: bool = False
 
 
 def add_server(
     session: Session, server: NewServer, capacity: Resources, gpus: Sequence[Gpu], now: datetime
 ) -> Server:
-    """Insert a server that declares its capacity and GPUs (nothing reserved yet)."""
+    """Insert a server with its capacity and GPUs (nothing reserved yet)."""
     row = ServerRow(
         name=server.name,
         cluster_id=server.cluster_id,
         status=server.status,
         labels=dict(server.labels),
+        agent_url=server.address,
+        agent_token_enc=server.secret_enc,
+        host_port_min=server.host_ports[0] if server.host_ports else None,
+        host_port_max=server.host_ports[1] if server.host_ports else None,
+        last_seen_at=now if server.seen else None,
         cpu_milli=capacity.cpu_milli,
         ram_mib=capacity.ram_mib,
         storage_mib=capacity.storage_mib,
@@ -191,14 +204,24 @@ def reservations_on(session: Session, server_id: str) -> int:
     return session.scalar(query.where(AllocationRow.server_id == server_id)) or 0
 
 
-def server_names_and_hosts(
-    session: Session, server_ids: Iterable[str]
-) -> list[tuple[str, str, str | None]]:
-    """(id, name, agent_url) of each server in ``server_ids``, in one query."""
-    query = select(ServerRow.id, ServerRow.name, ServerRow.agent_url).where(
-        ServerRow.id.in_(list(server_ids))
+@dataclass(frozen=True)
+class ServerAddress:
+    """A server's name, its cluster's kind and where its runtime reaches it."""
+
+    server_id: str
+    name: str
+    kind: str
+    address: str | None
+
+
+def server_addresses(session: Session, server_ids: Iterable[str]) -> list[ServerAddress]:
+    """Name, kind and address of each server in ``server_ids``, in one query."""
+    query = (
+        select(ServerRow.id, ServerRow.name, ClusterRow.kind, ServerRow.agent_url)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(ServerRow.id.in_(list(server_ids)))
     )
-    return [(i, n, u) for i, n, u in session.execute(query)]
+    return [ServerAddress(*row) for row in session.execute(query)]
 
 
 def server_names_and_kinds(
@@ -266,11 +289,123 @@ def server_names(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
     return {server_id: name for server_id, name in session.execute(query)}
 
 
-def cluster_row_named(session: Session, name: str) -> ClusterRow | None:
-    """The row of the cluster named ``name``, to change it in this session."""
-    return session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+@dataclass(frozen=True)
+class ServerStatusRecord:
+    """What status changes and the health loop read of a server, fresh from the database."""
+
+    id: str
+    name: str
+    status: str
+    missed_probes: int
+
+
+def server_status_record(session: Session, server_id: str) -> ServerStatusRecord | None:
+    """The server's status and missed probes as the database has them now, or None."""
+    s = ServerRow
+    row = session.execute(
+        select(s.id, s.name, s.status, s.missed_probes).where(s.id == server_id)
+    ).first()
+    return ServerStatusRecord(*row) if row is not None else None
+
+
+def set_server_status(session: Session, server_id: str, status: str) -> None:
+    """Write the server's status (``services.fleet.server_status`` checks the change)."""
+    session.execute(update(ServerRow).where(ServerRow.id == server_id).values(status=status))
+
+
+def record_probe_answered(session: Session, server_id: str, now: datetime) -> None:
+    """The server answered its health probe: no misses, seen ``now``."""
+    session.execute(
+        update(ServerRow).where(ServerRow.id == server_id).values(missed_probes=0, last_seen_at=now)
+    )
+
+
+def record_probe_missed(session: Session, server: ServerStatusRecord) -> int:
+    """One more missed probe for ``server`` (read in this transaction); the new count."""
+    missed = server.missed_probes + 1
+    session.execute(update(ServerRow).where(ServerRow.id == server.id).values(missed_probes=missed))
+    return missed
+
+
+def set_server_labels(
+    session: Session, server_id: str, labels: dict[str, str] | None, now: datetime
+) -> None:
+    """Replace the server's labels (None: keep them) and mark it changed ``now``."""
+    values: dict[str, object] = {"updated_at": now}
+    if labels is not None:
+        values["labels"] = dict(labels)
+    session.execute(update(ServerRow).where(ServerRow.id == server_id).values(**values))
+
+
+def remove_server(session: Session, server_id: str) -> None:
+    """Delete the server and its GPUs (it holds no reservations: the caller checked)."""
+    row = session.get(ServerRow, server_id)
+    if row is not None:
+        session.delete(row)
+
+
+def cluster_named(session: Session, name: str) -> Cluster | None:
+    """The cluster named ``name``, or None."""
+    row = session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+    return cluster_record(row) if row is not None else None
+
+
+def server_id_named(session: Session, name: str) -> str | None:
+    """The id of the server named ``name``, or None."""
+    return session.scalar(select(ServerRow.id).where(ServerRow.name == name))
+
+
+def repoint_server(session: Session, server_id: str, address: str, secret_enc: str) -> None:
+    """Record where the server is reached now (a new agent), its probes' misses forgiven."""
+    session.execute(
+        update(ServerRow)
+        .where(ServerRow.id == server_id)
+        .values(agent_url=address, agent_token_enc=secret_enc, missed_probes=0)
+    )
 
 
 def server_row_named(session: Session, name: str) -> ServerRow | None:
     """The row of the server named ``name``, to change it in this session."""
     return session.scalar(select(ServerRow).where(ServerRow.name == name))
+
+
+# --- removing or renaming a cluster --------------------------------------------------------
+
+
+def server_names_in_cluster(session: Session, cluster_id: str, limit: int) -> tuple[list[str], int]:
+    """Up to ``limit`` names of the cluster's servers (by name), and how many there are."""
+    in_cluster = ServerRow.cluster_id == cluster_id
+    count = session.scalar(select(func.count()).select_from(ServerRow).where(in_cluster)) or 0
+    names = session.scalars(
+        select(ServerRow.name).where(in_cluster).order_by(ServerRow.name).limit(limit)
+    ).all()
+    return list(names), count
+
+
+def workloads_naming_cluster(session: Session, cluster_id: str, statuses: Collection[str]) -> int:
+    """How many workloads in ``statuses`` asked for ``cluster_id``."""
+    query = select(func.count()).select_from(WorkloadRow)
+    return (
+        session.scalar(
+            query.where(WorkloadRow.cluster_id == cluster_id, WorkloadRow.status.in_(statuses))
+        )
+        or 0
+    )
+
+
+def detach_cluster(session: Session, cluster_id: str, statuses: Collection[str]) -> int:
+    """Forget ``cluster_id`` on the workloads in ``statuses`` that asked for it (finished
+    ones, so the cluster can go); returns how many."""
+    changed = session.execute(
+        update(WorkloadRow)
+        .where(WorkloadRow.cluster_id == cluster_id, WorkloadRow.status.in_(statuses))
+        .values(cluster_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def delete_cluster_row(session: Session, cluster_id: str) -> None:
+    """Delete the cluster (it must hold no servers and no workload may name it)."""
+    row = session.get_one(ClusterRow, cluster_id)
+    session.delete(row)

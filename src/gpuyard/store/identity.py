@@ -51,12 +51,14 @@ def get_user(session: Session, user_id: str) -> User | None:
 
 
 def list_users(
-    session: Session, role: str | None, limit: int, offset: int
+    session: Session, role: str | None, limit: int, offset: int, is_active: bool | None = None
 ) -> tuple[list[User], int]:
-    """Users (of ``role``, if given), newest first, with the total count."""
+    """Users (of ``role``, active or not, if given), newest first, with the total count."""
     query = select(UserRow)
     if role is not None:
         query = query.where(UserRow.role == role)
+    if is_active is not None:
+        query = query.where(UserRow.is_active.is_(is_active))
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(UserRow.created_at.desc(), UserRow.id).limit(limit).offset(offset)

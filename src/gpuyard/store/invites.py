@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from gpuyard.domain.identity import (
-    Invite,
-)
+from gpuyard.domain.identity import Invite, InviteStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.identity_tables import (
     InviteRow,
@@ -86,3 +84,45 @@ def set_invite_used_by(session: Session, invite_id: str, user_id: str) -> None:
     """Record which user signed up with the invite; the invite must exist."""
     row = session.get_one(InviteRow, invite_id)
     row.used_by = user_id
+
+
+def _in_status(status: InviteStatus, now: datetime) -> ColumnElement[bool]:
+    unused = InviteRow.used_at.is_(None)
+    match status:
+        case InviteStatus.USED:
+            return InviteRow.used_at.is_not(None)
+        case InviteStatus.PENDING:
+            return unused & (InviteRow.expires_at > now)
+        case InviteStatus.EXPIRED:
+            return unused & (InviteRow.expires_at <= now)
+
+
+def find_invites(
+    session: Session, status: InviteStatus | None, now: datetime, limit: int, offset: int
+) -> tuple[list[Invite], int]:
+    """Invites, newest first, in ``status`` as of ``now`` (None: any), with the count."""
+    query = select(InviteRow)
+    if status is not None:
+        query = query.where(_in_status(status, now))
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(InviteRow.created_at.desc(), InviteRow.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return [invite_of(r) for r in rows], count
+
+
+def invite_by_id(session: Session, invite_id: str) -> Invite | None:
+    """The invite ``invite_id``, or None."""
+    row = session.get(InviteRow, invite_id)
+    return invite_of(row) if row is not None else None
+
+
+def delete_unused_invite(session: Session, invite_id: str) -> bool:
+    """Delete the invite unless it was used (compare-and-set on used_at, the guard a
+    registration claims with); False when it was used meanwhile or is gone."""
+    deleted = session.execute(
+        delete(InviteRow)
+        .where(InviteRow.id == invite_id, InviteRow.used_at.is_(None))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(deleted.rowcount == 1)  # type: ignore[attr-defined]

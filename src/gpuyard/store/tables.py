@@ -13,6 +13,7 @@ from gpuyard.store.identity_tables import (
 from gpuyard.store.lease_tables import LeaseRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
+from gpuyard.store.usage_tables import UsageReadingRow, UsageSampleRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "TeamInvitationRow",
     "TeamMemberRow",
     "TeamRow",
+    "UsageReadingRow",
+    "UsageSampleRow",
     "UserRow",
     "WorkloadEventRow",
     "WorkloadRow",

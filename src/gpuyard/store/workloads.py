@@ -16,8 +16,10 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from gpuyard.domain.gpu_holders import GpuHolding, HeldBy
+from gpuyard.domain.listing import WorkloadSort
 from gpuyard.domain.resources import Resources
-from gpuyard.domain.workload_records import Placement, Workload, WorkloadEvent
+from gpuyard.domain.workload_records import ReplicaPlacement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
@@ -43,6 +45,9 @@ class WorkloadFilter:
     owner_id: str | None = None
     team_id: str | None = None
     name: str | None = None
+    #: Names that start with this, exactly (case-sensitive on every database).
+    name_prefix: str | None = None
+    sort: WorkloadSort = WorkloadSort.NEWEST
 
 
 def workload_record(row: WorkloadRow) -> Workload:
@@ -75,7 +80,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         started_at=as_utc_or_none(row.started_at),
         finished_at=as_utc_or_none(row.finished_at),
         placements=tuple(
-            Placement(
+            ReplicaPlacement(
                 allocation_id=a.id,
                 replica=a.replica,
                 server_id=a.server_id,
@@ -86,49 +91,53 @@ def workload_record(row: WorkloadRow) -> Workload:
     )
 
 
-def submitted_workload(values: Mapping[str, Any]) -> Workload:
-    """The read model of a workload just inserted from ``values`` (it holds nothing yet),
-    without reading it back."""
-    return Workload(
-        id=values["id"],
-        name=values["name"],
-        owner_id=values["owner_id"],
-        team_id=values["team_id"],
-        cluster_id=values["cluster_id"],
-        status=values["status"],
-        reason=values["reason"],
-        reason_code=values["reason_code"],
-        image=values["image"],
-        command=values["command"],
-        env=dict(values["env"]),
-        plain_env_keys=tuple(values["plain_env_keys"]),
-        ports=tuple(values["ports"]),
-        request=Resources(
-            values["cpu_milli"], values["ram_mib"], values["storage_mib"], values["gpu_milli"]
-        ),
-        gpu_model=values["gpu_model"],
-        priority=values["priority"],
-        preemptible=values["preemptible"],
-        replicas=values["replicas"],
-        gang=values["gang"],
-        node_selector=dict(values["node_selector"]),
-        duration_s=values["duration_s"],
-        preemption_count=values["preemption_count"],
-        created_at=as_utc(values["created_at"]),
-        updated_at=as_utc(values["updated_at"]),
-        started_at=as_utc_or_none(values["started_at"]),
-        finished_at=as_utc_or_none(values["finished_at"]),
-        placements=(),
-    )
-
-
 def insert_workloads(
-    session: Session, workloads: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+    session: Session, workloads: Sequence[Workload], events: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert workloads and their first events: one Core statement per table for the whole
-    batch (the ORM's unit of work costs more than the rows on the busiest write path)."""
-    session.execute(insert(WORKLOADS_TABLE), workloads)
+    """Insert new workloads (version 1, pending since they were created), as their read
+    models say, and their first events: one Core statement per table for the whole batch
+    (the ORM's unit of work costs more than the rows on the busiest write path)."""
+    session.execute(insert(WORKLOADS_TABLE), [_new_workload_values(w) for w in workloads])
     session.execute(insert(_EVENTS_TABLE), events)
+
+
+def _new_workload_values(workload: Workload) -> dict[str, Any]:
+    """The columns of a new workload's row (every one: Core sets no ORM defaults)."""
+    request = workload.request
+    return {
+        "id": workload.id,
+        "name": workload.name,
+        "owner_id": workload.owner_id,
+        "team_id": workload.team_id,
+        "cluster_id": workload.cluster_id,
+        "image": workload.image,
+        "command": workload.command,
+        "env": dict(workload.env),
+        "plain_env_keys": list(workload.plain_env_keys),
+        "ports": list(workload.ports),
+        "node_selector": dict(workload.node_selector),
+        "cpu_milli": request.cpu_milli,
+        "ram_mib": request.ram_mib,
+        "storage_mib": request.storage_mib,
+        "gpu_milli": request.gpu_milli,
+        "gpu_model": workload.gpu_model,
+        "priority": workload.priority,
+        "preemptible": workload.preemptible,
+        "replicas": workload.replicas,
+        "gang": workload.gang,
+        "duration_s": workload.duration_s,
+        "status": workload.status,
+        "reason": workload.reason,
+        "reason_code": workload.reason_code,
+        "version": 1,
+        "preemption_count": workload.preemption_count,
+        "pending_since": workload.created_at,
+        "requeue_at": None,
+        "started_at": workload.started_at,
+        "finished_at": workload.finished_at,
+        "created_at": workload.created_at,
+        "updated_at": workload.updated_at,
+    }
 
 
 def workload_row(session: Session, workload_id: str) -> WorkloadRow | None:
@@ -167,6 +176,10 @@ def find_workloads(
         query = query.where(WorkloadRow.team_id == where.team_id)
     if where.name:
         query = query.where(WorkloadRow.name == where.name)
+    if where.name_prefix:
+        # substr, not LIKE: SQLite's LIKE ignores case, PostgreSQL's does not.
+        prefix = where.name_prefix
+        query = query.where(func.substr(WorkloadRow.name, 1, len(prefix)) == prefix)
     if where.server_id:
         on_server = select(AllocationRow.workload_id).where(
             AllocationRow.server_id == where.server_id
@@ -174,11 +187,21 @@ def find_workloads(
         query = query.where(WorkloadRow.id.in_(on_server))
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.order_by(WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
+        query.order_by(*_ORDER[where.sort], WorkloadRow.created_at.desc(), WorkloadRow.id.desc())
         .limit(limit)
         .offset(offset)
     ).all()
     return [workload_record(r) for r in rows], count
+
+
+#: The leading sort keys of each order; every order ends newest first, then by id.
+_ORDER: dict[WorkloadSort, tuple[Any, ...]] = {
+    WorkloadSort.NEWEST: (),
+    WorkloadSort.OLDEST: (WorkloadRow.created_at.asc(), WorkloadRow.id.asc()),
+    WorkloadSort.NAME: (WorkloadRow.name.asc(),),
+    WorkloadSort.PRIORITY: (WorkloadRow.priority.desc(),),
+    WorkloadSort.STATUS: (WorkloadRow.status.asc(),),
+}
 
 
 def workloads_by_id(
@@ -340,3 +363,43 @@ def latest_transitions(
         select(e).where(e.workload_id == workload_id).order_by(e.id.desc()).limit(limit)
     ).all()
     return [(as_utc(row.at), row.to_status, row.reason) for row in rows]
+
+
+# --- who holds a server's GPUs ----------------------------------------------------------
+
+
+def gpu_holdings(
+    session: Session, server_id: str, visible: ColumnElement[bool]
+) -> list[GpuHolding]:
+    """Each replica's share of each GPU of ``server_id``, by device then workload; the
+    workload is named only where ``visible`` (the reader's WHERE clause) holds."""
+    a, w = AllocationRow, WorkloadRow
+    query = (
+        select(
+            a.workload_id,
+            a.replica,
+            a.gpu_allocation,
+            w.name,
+            w.owner_id,
+            UserRow.email,
+            visible.label("visible"),
+        )
+        .join(w, w.id == a.workload_id)
+        .outerjoin(UserRow, UserRow.id == w.owner_id)
+        .where(a.server_id == server_id, a.gpu_milli > 0)
+    )
+    holdings = []
+    for workload_id, replica, pairs, name, owner_id, email, readable in session.execute(query):
+        held_by = HeldBy(workload_id, name, owner_id, email) if readable else None
+        for index, milli in pairs or ():
+            holdings.append(
+                GpuHolding(int(index), int(milli), replica if readable else None, held_by)
+            )
+    holdings.sort(key=_holding_order)
+    return holdings
+
+
+def _holding_order(holding: GpuHolding) -> tuple[int, bool, str, str]:
+    held_by = holding.held_by
+    named = (held_by.name, held_by.workload_id) if held_by else ("", "")
+    return (holding.gpu_index, held_by is None, *named)

@@ -4,16 +4,20 @@ and runs the axe-core check on it."""
 
 from web.pages.app_shell import AppShell
 from web.pages.base import BasePage
+from web.pages.launch import LaunchPage
 from web.pages.login import LoginPage
 from web.pages.register import RegisterPage
 from web.pages.workload_console import WorkloadConsolePage
+from web.pages.workload_detail import WorkloadDetailPage
 from web.pages.workloads import WorkloadsPage
 
 __all__ = [
     "AppShell",
     "BasePage",
+    "LaunchPage",
     "LoginPage",
     "RegisterPage",
     "WorkloadConsolePage",
+    "WorkloadDetailPage",
     "WorkloadsPage",
 ]

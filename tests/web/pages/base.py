@@ -34,3 +34,11 @@ class BasePage:
         target = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(target), animations="disabled", caret="hide")
         return target
+
+    def mark_page(self) -> None:
+        """Leave a mark in the page's window: gone after a reload, so a test can show that
+        what it saw came live, without one."""
+        self.page.evaluate("() => { window.__notReloaded = true; }")
+
+    def expect_not_reloaded(self) -> None:
+        assert self.page.evaluate("() => window.__notReloaded === true"), "the page was reloaded"

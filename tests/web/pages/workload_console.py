@@ -2,22 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, expect
 
-from web.pages.base import BasePage
+from web.pages.workload_detail import WorkloadDetailPage
 
 
-class WorkloadConsolePage(BasePage):
-    """A workload's detail page, seen through its Terminal and Files tabs."""
-
-    def __init__(self, page: Page, workload_id: str) -> None:
-        super().__init__(page)
-        self.path = f"/workloads/{workload_id}"
-
-    def expect_loaded(self) -> None:
-        expect(self.page.get_by_role("tab", name="Terminal")).to_be_visible()
-        expect(self.page.get_by_role("tab", name="Files")).to_be_visible()
-        self.check_accessibility()
+class WorkloadConsolePage(WorkloadDetailPage):
+    """A workload's detail page, driven through its Terminal and Files tabs."""
 
     # -- terminal ---------------------------------------------------------------------
 
@@ -29,9 +20,14 @@ class WorkloadConsolePage(BasePage):
     def terminal_status(self) -> Locator:
         return self.page.get_by_test_id("terminal-status")
 
+    @property
+    def terminal_error(self) -> Locator:
+        """Why there is no terminal (the server's refusal), inside the Terminal tab."""
+        return self.page.get_by_role("tabpanel", name="Terminal").get_by_role("alert")
+
     def open_terminal(self) -> None:
         """Open the Terminal tab and wait until the shell is connected."""
-        self.page.get_by_role("tab", name="Terminal").click()
+        self.show_tab("Terminal")
         expect(self.terminal_status).to_have_text("Connected", timeout=20_000)
         expect(self.terminal.locator(".xterm-rows")).to_be_visible()
 
@@ -74,7 +70,7 @@ class WorkloadConsolePage(BasePage):
         return self.page.get_by_role("table", name="Workspace files")
 
     def open_files(self) -> None:
-        self.page.get_by_role("tab", name="Files").click()
+        self.show_tab("Files")
         expect(self.files_table).to_be_visible()
         expect(self.files_table.get_by_text("Loading…")).to_have_count(0)
 

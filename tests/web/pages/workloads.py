@@ -46,3 +46,12 @@ class WorkloadsPage(BasePage):
 
     def refresh(self) -> None:
         self.page.get_by_role("button", name="Refresh").click()
+
+    def open_row(self, workload_name: str) -> None:
+        """Click the row (not its link): it opens the workload's page."""
+        self.cell(workload_name, "Age").click()
+
+    def row_action(self, workload_name: str, action: str) -> None:
+        """Pick `action` ("Stop", "Delete") in the row's menu; the confirmation opens."""
+        self.row(workload_name).get_by_role("button", name=f"Actions for {workload_name}").click()
+        self.page.get_by_role("menuitem", name=action).click()

@@ -13,5 +13,22 @@ export const queryKeys = {
     all: ['workloads'] as const,
     list: (filter: Record<string, unknown>) => ['workloads', 'list', filter] as const,
     detail: (id: string) => ['workloads', 'detail', id] as const,
+    events: (id: string) => ['workloads', 'events', id] as const,
+  },
+  servers: {
+    all: ['servers'] as const,
+    list: (filter: Record<string, unknown>) => ['servers', 'list', filter] as const,
+    detail: (id: string) => ['servers', 'detail', id] as const,
+  },
+  queue: {
+    all: ['queue'] as const,
+  },
+  fleet: {
+    all: ['fleet'] as const,
+    /** GET /fleet/overview, optionally narrowed to one cluster (null: all). */
+    overview: (clusterId: string | null) => ['fleet', 'overview', clusterId] as const,
+  },
+  clusters: {
+    all: ['clusters'] as const,
   },
 };

@@ -11,7 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Workloads */
+        /**
+         * List Workloads
+         * @description Visible workloads (every one for admins and operators), filtered, in ``sort``
+         *     order, a page at a time.
+         */
         get: operations["workloads-list_workloads"];
         put?: never;
         /** Create Workload */
@@ -220,7 +224,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Invites
+         * @description Invites, newest first; their codes are never shown again.
+         */
+        get: operations["invites-list_invites"];
         put?: never;
         /**
          * Create Invite
@@ -234,6 +242,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/invites/{invite_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Invite
+         * @description Withdraw an unused invite: its code stops working. A used one: 409.
+         */
+        delete: operations["invites-revoke_invite"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -241,7 +269,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Users */
+        /**
+         * List Users
+         * @description Users, newest first, with their role, whether they are active, and their last
+         *     login. Disable or enable one, or change their role, with PATCH.
+         */
         get: operations["users-list_users"];
         put?: never;
         /** Create User */
@@ -335,6 +367,51 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{team_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Member
+         * @description Add one member. Admins add the user directly; a team admin invites them, and they
+         *     join when they accept (the team's ``pending_invitations``). 409 when already a member.
+         */
+        post: operations["teams-add_member"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{team_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Member
+         * @description Take a member out of the team (their work stays theirs).
+         */
+        delete: operations["teams-remove_member"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Member
+         * @description Make a member a team admin, or a plain member again.
+         */
+        patch: operations["teams-update_member"];
         trace?: never;
     };
     "/api/v1/team-invitations": {
@@ -466,10 +543,19 @@ export interface paths {
         get: operations["clusters-get_cluster"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Cluster
+         * @description Delete an empty cluster: 409 naming the servers or active workloads that remain.
+         *     Finished workloads that asked for it forget it.
+         */
+        delete: operations["clusters-delete_cluster"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Cluster
+         * @description Rename the cluster (409 when the name is taken).
+         */
+        patch: operations["clusters-update_cluster"];
         trace?: never;
     };
     "/api/v1/servers": {
@@ -497,7 +583,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Server */
+        /**
+         * Get Server
+         * @description The server with its GPU cards: each GPU's holders, named only where the caller may
+         *     read the workload (else only its share, "in use").
+         */
         get: operations["servers-get_server"];
         put?: never;
         post?: never;
@@ -518,6 +608,62 @@ export interface paths {
         };
         /** List Server Events */
         get: operations["servers-list_server_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fleet/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Overview
+         * @description Totals, allocation and free capacity per dimension, servers by status, devices per
+         *     GPU model, and per model the largest request that could start now on one server (the
+         *     launch dialog's hint; aggregates only, no workload is named).
+         */
+        get: operations["fleet-get_overview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{server_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Server History */
+        get: operations["history-get_server_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fleet/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Fleet History */
+        get: operations["history-get_fleet_history"];
         put?: never;
         post?: never;
         delete?: never;
@@ -555,6 +701,47 @@ export interface paths {
          * @description Who did what to which object, when and from where; newest first.
          */
         get: operations["audit-list_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify Chain
+         * @description Walk the whole hash chain (as ``gpuyard audit verify``): intact, or the first event
+         *     that is edited, missing or unlinked.
+         */
+        get: operations["audit-verify_chain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream
+         * @description Live changes to the workloads, servers and queue the caller may read.
+         */
+        get: operations["stream-stream"];
         put?: never;
         post?: never;
         delete?: never;
@@ -711,6 +898,34 @@ export interface components {
             /** Count */
             count: number;
         };
+        /**
+         * AuditVerificationPublic
+         * @description The hash chain walked from its first event, as ``gpuyard audit verify`` does.
+         */
+        AuditVerificationPublic: {
+            /** Intact */
+            intact: boolean;
+            /**
+             * Checked
+             * @description events that verified, from the first
+             */
+            checked: number;
+            /**
+             * First Bad Id
+             * @description the first event that does not verify
+             */
+            first_bad_id: number | null;
+            /**
+             * Problem
+             * @description edited, missing or unlinked
+             */
+            problem: string | null;
+            /**
+             * Head Hash
+             * @description the last event's hash when intact: keep it elsewhere to anchor the chain
+             */
+            head_hash: string | null;
+        };
         /** ClusterCreate */
         ClusterCreate: {
             /** Name */
@@ -743,6 +958,11 @@ export interface components {
              */
             created_at: string;
         };
+        /** ClusterUpdate */
+        ClusterUpdate: {
+            /** Name */
+            name: string;
+        };
         /** ClustersPublic */
         ClustersPublic: {
             /** Data */
@@ -769,6 +989,19 @@ export interface components {
             created_at: string;
             /** Teams */
             teams: components["schemas"]["TeamMembershipPublic"][];
+        };
+        /** Figure */
+        Figure: {
+            /**
+             * Avg
+             * @description mean of the bucket's raw samples, percent
+             */
+            avg: number;
+            /**
+             * Max
+             * @description highest raw sample in the bucket, percent
+             */
+            max: number;
         };
         /**
          * FileEntry
@@ -802,6 +1035,96 @@ export interface components {
             /** Quota Bytes */
             quota_bytes: number;
         };
+        /** FleetHistoryPublic */
+        FleetHistoryPublic: {
+            window: components["schemas"]["HistoryWindow"];
+            /**
+             * Bucket S
+             * @description width of each point, in seconds
+             */
+            bucket_s: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Unit
+             * @description unit of every figure
+             * @default percent
+             */
+            unit: string;
+            /** Points */
+            points: components["schemas"]["UsagePoint"][];
+        };
+        /** FleetOverviewPublic */
+        FleetOverviewPublic: {
+            servers: components["schemas"]["ServerCountsPublic"];
+            capacity: components["schemas"]["ResourcesPublic"];
+            allocated: components["schemas"]["ResourcesPublic"];
+            /** @description capacity less allocation on online servers */
+            free: components["schemas"]["ResourcesPublic"];
+            /** Gpu Models */
+            gpu_models: components["schemas"]["GpuModelCountPublic"][];
+            /**
+             * Free Now
+             * @description per GPU model (and null: no GPU), the largest request that could start now on one server, before team quotas
+             */
+            free_now: components["schemas"]["FreeNowPublic"][];
+        };
+        /**
+         * FreeNowPublic
+         * @description The largest request of one GPU model that could start now on one server.
+         */
+        FreeNowPublic: {
+            /**
+             * Gpu Model
+             * @description null: work without a GPU
+             */
+            gpu_model: string | null;
+            /**
+             * Servers
+             * @description online servers with a device of this model
+             */
+            servers: number;
+            /**
+             * Gpu
+             * @description whole GPUs free together on one server
+             */
+            gpu: number;
+            /**
+             * Gpu Share
+             * @description the largest share (0.1-0.9) one device of the model has room for; 0: none
+             */
+            gpu_share: number;
+            /**
+             * Cpu
+             * @description cores free on the server with the most free whole GPUs
+             */
+            cpu: number;
+            /**
+             * Ram Gb
+             * @description GB free on that server
+             */
+            ram_gb: number;
+            /**
+             * Storage Gb
+             * @description GB free on that server
+             */
+            storage_gb: number;
+            /**
+             * Server Id
+             * @description that server; null when none qualifies
+             */
+            server_id: string | null;
+            /** Cluster Id */
+            cluster_id: string | null;
+        };
         /** GpuCreate */
         GpuCreate: {
             /**
@@ -817,6 +1140,53 @@ export interface components {
             /** Uuid */
             uuid?: string | null;
         };
+        /**
+         * GpuHolderPublic
+         * @description One replica's share of a GPU. The workload is named only for a reader who may read
+         *     it; otherwise the share is only "in use" (every identifying field null).
+         */
+        GpuHolderPublic: {
+            /**
+             * Share
+             * @description of this GPU: 1 = the whole device
+             */
+            share: number;
+            /** Workload Id */
+            workload_id: string | null;
+            /** Workload Name */
+            workload_name: string | null;
+            /** Owner Id */
+            owner_id: string | null;
+            /**
+             * Owner
+             * @description the owner's email
+             */
+            owner: string | null;
+            /** Replica */
+            replica: number | null;
+        };
+        /** GpuModelCountPublic */
+        GpuModelCountPublic: {
+            /** Model */
+            model: string;
+            /**
+             * Servers
+             * @description servers with at least one device of this model
+             */
+            servers: number;
+            /** Devices */
+            devices: number;
+            /**
+             * Free Devices
+             * @description devices with nothing allocated, on servers that take new work (online)
+             */
+            free_devices: number;
+            /**
+             * Allocated
+             * @description GPUs allocated on devices of this model
+             */
+            allocated: number;
+        };
         /** GpuPublic */
         GpuPublic: {
             /** Index */
@@ -831,7 +1201,42 @@ export interface components {
             allocated_milli: number;
             /** Utilization */
             utilization: number | null;
+            /**
+             * Holders
+             * @description who holds this GPU (GET /servers/{id} only; null in lists); empty when it is free
+             */
+            holders?: components["schemas"]["GpuHolderPublic"][] | null;
         };
+        /**
+         * GpuUsagePoint
+         * @description One GPU's figures in one bucket.
+         */
+        GpuUsagePoint: {
+            /**
+             * T
+             * Format: date-time
+             */
+            t: string;
+            /** Samples */
+            samples: number;
+            /** @description share of the device reserved */
+            allocated?: components["schemas"]["Figure"] | null;
+            utilization?: components["schemas"]["Figure"] | null;
+            memory_used?: components["schemas"]["Figure"] | null;
+        };
+        /** GpuUsageSeries */
+        GpuUsageSeries: {
+            /** Index */
+            index: number;
+            /** Points */
+            points: components["schemas"]["GpuUsagePoint"][];
+        };
+        /**
+         * HistoryWindow
+         * @description How far back a history answer reaches.
+         * @enum {string}
+         */
+        HistoryWindow: "1h" | "6h" | "1d" | "7d" | "30d";
         /** InviteCreate */
         InviteCreate: {
             /**
@@ -846,6 +1251,41 @@ export interface components {
             team_id?: string | null;
             /** Expires In Hours */
             expires_in_hours?: number | null;
+        };
+        /**
+         * InviteListedPublic
+         * @description An invite as listed: its code is never shown again (only its digest is stored).
+         */
+        InviteListedPublic: {
+            /** Id */
+            id: string;
+            /** Email */
+            email: string;
+            /** Role */
+            role: string;
+            /** Team Id */
+            team_id: string | null;
+            /**
+             * Status
+             * @description pending, used or expired (as of now)
+             */
+            status: string;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Used At */
+            used_at: string | null;
+            /** Used By */
+            used_by: string | null;
         };
         /** InvitePublic */
         InvitePublic: {
@@ -867,6 +1307,18 @@ export interface components {
              * Format: date-time
              */
             expires_at: string;
+        };
+        /**
+         * InviteStatus
+         * @enum {string}
+         */
+        InviteStatus: "pending" | "used" | "expired";
+        /** InvitesPublic */
+        InvitesPublic: {
+            /** Data */
+            data: components["schemas"]["InviteListedPublic"][];
+            /** Count */
+            count: number;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -941,6 +1393,12 @@ export interface components {
             /** Url */
             url?: string | null;
         };
+        /**
+         * QueueChangePublic
+         * @description ``event: queue``: the queue changed (a workload entered or left it, or a waiting
+         *     one changed); GET /api/v1/queue has the new order.
+         */
+        QueueChangePublic: Record<string, never>;
         /** QueueEntryPublic */
         QueueEntryPublic: {
             /**
@@ -1020,10 +1478,31 @@ export interface components {
             gpu: number;
         };
         /**
+         * ResyncPublic
+         * @description ``event: resync``: what was missed cannot be replayed; refetch, then carry on.
+         */
+        ResyncPublic: {
+            /** Reason */
+            reason: string;
+        };
+        /**
          * Role
          * @enum {string}
          */
         Role: "admin" | "operator" | "user";
+        /** ServerCountsPublic */
+        ServerCountsPublic: {
+            /** Total */
+            total: number;
+            /** Online */
+            online: number;
+            /** Offline */
+            offline: number;
+            /** Draining */
+            draining: number;
+            /** Maintenance */
+            maintenance: number;
+        };
         /**
          * ServerCreate
          * @description Simulated clusters: declare cpu, ram_gb, storage_gb, gpus. Docker clusters: give
@@ -1099,6 +1578,37 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** ServerHistoryPublic */
+        ServerHistoryPublic: {
+            window: components["schemas"]["HistoryWindow"];
+            /**
+             * Bucket S
+             * @description width of each point, in seconds
+             */
+            bucket_s: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Unit
+             * @description unit of every figure
+             * @default percent
+             */
+            unit: string;
+            /** Points */
+            points: components["schemas"]["UsagePoint"][];
+            /** Server Id */
+            server_id: string;
+            /** Gpus */
+            gpus: components["schemas"]["GpuUsageSeries"][];
+        };
         /** ServerPublic */
         ServerPublic: {
             /** Id */
@@ -1151,6 +1661,15 @@ export interface components {
             data: components["schemas"]["ServerPublic"][];
             /** Count */
             count: number;
+        };
+        /** StreamPlacementPublic */
+        StreamPlacementPublic: {
+            /** Replica */
+            replica: number;
+            /** Server Id */
+            server_id: string;
+            /** Gpu Indices */
+            gpu_indices: number[];
         };
         /** TeamCreate */
         TeamCreate: {
@@ -1213,6 +1732,11 @@ export interface components {
             user_id: string;
             /** Email */
             email: string;
+            /** Is Team Admin */
+            is_team_admin: boolean;
+        };
+        /** TeamMemberRoleBody */
+        TeamMemberRoleBody: {
             /** Is Team Admin */
             is_team_admin: boolean;
         };
@@ -1292,6 +1816,59 @@ export interface components {
             csrf_token?: string | null;
             user: components["schemas"]["UserPublic"];
         };
+        /**
+         * UsagePoint
+         * @description A server's (or the fleet's) figures in one bucket.
+         */
+        UsagePoint: {
+            /**
+             * T
+             * Format: date-time
+             * @description start of the bucket
+             */
+            t: string;
+            /**
+             * Samples
+             * @description raw samples the bucket holds
+             */
+            samples: number;
+            cpu_allocated?: components["schemas"]["Figure"] | null;
+            ram_allocated?: components["schemas"]["Figure"] | null;
+            storage_allocated?: components["schemas"]["Figure"] | null;
+            gpu_allocated?: components["schemas"]["Figure"] | null;
+            cpu_used?: components["schemas"]["Figure"] | null;
+            ram_used?: components["schemas"]["Figure"] | null;
+            /** @description mean over its GPUs */
+            gpu_utilization?: components["schemas"]["Figure"] | null;
+            /** @description mean over its GPUs */
+            gpu_memory_used?: components["schemas"]["Figure"] | null;
+        };
+        /**
+         * UserAccountPublic
+         * @description A user as admins list them.
+         */
+        UserAccountPublic: {
+            /** Id */
+            id: string;
+            /** Email */
+            email: string;
+            /** Username */
+            username: string | null;
+            /** Role */
+            role: string;
+            /** Is Active */
+            is_active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Last Login At
+             * @description the last successful login; null: never (or before the audit log)
+             */
+            last_login_at: string | null;
+        };
         /** UserCreate */
         UserCreate: {
             /**
@@ -1341,9 +1918,71 @@ export interface components {
         /** UsersPublic */
         UsersPublic: {
             /** Data */
-            data: components["schemas"]["UserPublic"][];
+            data: components["schemas"]["UserAccountPublic"][];
             /** Count */
             count: number;
+        };
+        /**
+         * WorkloadChangePublic
+         * @description ``event: workload``: the workload's state after a committed change (its env,
+         *     command and ports are not streamed: GET /workloads/{id} has them).
+         */
+        WorkloadChangePublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Owner Id */
+            owner_id: string;
+            /** Team Id */
+            team_id: string | null;
+            /** Cluster Id */
+            cluster_id: string | null;
+            /** Status */
+            status: string;
+            /** Reason */
+            reason: string | null;
+            /** Reason Code */
+            reason_code: string | null;
+            /** Priority */
+            priority: number;
+            /** Preemptible */
+            preemptible: boolean;
+            /** Replicas */
+            replicas: number;
+            /** Cpu */
+            cpu: number;
+            /** Ram Gb */
+            ram_gb: number;
+            /** Storage Gb */
+            storage_gb: number;
+            /** Gpu */
+            gpu: number;
+            /** Gpu Model */
+            gpu_model: string | null;
+            /**
+             * Server Id
+             * @description replica 0's server
+             */
+            server_id: string | null;
+            /**
+             * Gpu Indices
+             * @description replica 0's GPUs on that server
+             */
+            gpu_indices: number[];
+            /** Placements */
+            placements: components["schemas"]["StreamPlacementPublic"][];
+            /** Preemption Count */
+            preemption_count: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** WorkloadCreate */
         WorkloadCreate: {
@@ -1552,6 +2191,11 @@ export interface components {
             finished_at: string | null;
         };
         /**
+         * WorkloadSort
+         * @enum {string}
+         */
+        WorkloadSort: "newest" | "oldest" | "name" | "priority" | "status";
+        /**
          * WorkloadStatus
          * @enum {string}
          */
@@ -1611,7 +2255,12 @@ export interface operations {
                 server_id?: string | null;
                 owner_id?: string | null;
                 team_id?: string | null;
+                /** @description exact */
                 name?: string | null;
+                /** @description names starting with this */
+                name_prefix?: string | null;
+                /** @description newest (default), oldest, name, priority, status */
+                sort?: components["schemas"]["WorkloadSort"];
                 /** @description page size */
                 limit?: number;
                 /** @description items to skip */
@@ -2741,6 +3390,60 @@ export interface operations {
             };
         };
     };
+    "invites-list_invites": {
+        parameters: {
+            query?: {
+                /** @description pending, used or expired */
+                status?: components["schemas"]["InviteStatus"] | null;
+                /** @description page size */
+                limit?: number;
+                /** @description items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitesPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "invites-create_invite": {
         parameters: {
             query?: never;
@@ -2819,10 +3522,77 @@ export interface operations {
             };
         };
     };
+    "invites-revoke_invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                invite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "users-list_users": {
         parameters: {
             query?: {
                 role?: components["schemas"]["Role"] | null;
+                /** @description false: disabled accounts */
+                is_active?: boolean | null;
                 /** @description page size */
                 limit?: number;
                 /** @description items to skip */
@@ -2967,7 +3737,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserPublic"];
+                    "application/json": components["schemas"]["UserAccountPublic"];
                 };
             };
             /** @description Unauthorized */
@@ -3487,6 +4257,251 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "teams-add_member": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamMemberBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "teams-remove_member": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "teams-update_member": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamMemberRoleBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4067,6 +5082,160 @@ export interface operations {
             };
         };
     };
+    "clusters-delete_cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                cluster_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "clusters-update_cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                cluster_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "servers-list_servers": {
         parameters: {
             query?: {
@@ -4474,6 +5643,167 @@ export interface operations {
             };
         };
     };
+    "fleet-get_overview": {
+        parameters: {
+            query?: {
+                /** @description only this cluster's servers */
+                cluster_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetOverviewPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "history-get_server_history": {
+        parameters: {
+            query?: {
+                /** @description how far back: 1h (raw samples), 6h or 1d (1-minute), 7d or 30d (15-minute) */
+                window?: components["schemas"]["HistoryWindow"];
+            };
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerHistoryPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "history-get_fleet_history": {
+        parameters: {
+            query?: {
+                /** @description how far back: 1h (raw samples), 6h or 1d (1-minute), 7d or 30d (15-minute) */
+                window?: components["schemas"]["HistoryWindow"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetHistoryPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "queue-get_queue": {
         parameters: {
             query?: never;
@@ -4550,6 +5880,108 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventsPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "audit-verify_chain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerificationPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "stream-stream": {
+        parameters: {
+            query?: {
+                /** @description end the stream after this many seconds */
+                max_s?: number | null;
+                /** @description comma-separated event kinds: workloads, servers, queue (default all) */
+                types?: string | null;
+            };
+            header?: {
+                /** @description the id of the last event received: the events after it are replayed, or a resync event says they cannot be */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `event: workload`, `server`, `queue` or `resync`, each with an `id:` for Last-Event-ID and its `data:` as below; keep-alive comments between */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Unauthorized */

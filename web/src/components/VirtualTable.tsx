@@ -24,6 +24,8 @@ interface VirtualTableProps<T> {
   height?: string;
   rowHeight?: number;
   testId?: string;
+  /** A click on a row (outside its links and buttons), e.g. to open it. */
+  onRowClick?: (row: T) => void;
 }
 
 export function VirtualTable<T>({
@@ -35,6 +37,7 @@ export function VirtualTable<T>({
   height = 'calc(100vh - 180px)',
   rowHeight = 44,
   testId,
+  onRowClick,
 }: VirtualTableProps<T>) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
@@ -87,6 +90,15 @@ export function VirtualTable<T>({
                 data-index={item.index}
                 ref={virtualizer.measureElement}
                 aria-rowindex={item.index + 2}
+                style={onRowClick ? { cursor: 'pointer' } : undefined}
+                onClick={
+                  onRowClick &&
+                  ((event) => {
+                    // Links, buttons and menus in the row do their own thing.
+                    if ((event.target as HTMLElement).closest('a, button, input, [role="menu"]')) return;
+                    onRowClick(row);
+                  })
+                }
               >
                 {columns.map((column) => (
                   <Table.Td key={column.key}>{column.cell(row)}</Table.Td>

@@ -2,6 +2,7 @@
 import { AppShell, Burger, Group, NavLink, ScrollArea, Text, Title } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { NavLink as RouterNavLink, Outlet, useLocation } from 'react-router-dom';
+import { useLiveUpdates } from '../api/live';
 import { useMe } from '../api/queries/session';
 import { mayOpen } from '../auth/roles';
 import { NAV_SECTIONS, pageRoutes } from '../routes';
@@ -12,6 +13,8 @@ export function AppLayout() {
   const [opened, { toggle, close }] = useDisclosure();
   const me = useMe();
   const location = useLocation();
+  // Once per logged-in page: the live stream keeps every cached query current.
+  useLiveUpdates();
   const visible = pageRoutes.filter((route) => route.label && mayOpen(me.data?.role, route.roles));
 
   return (

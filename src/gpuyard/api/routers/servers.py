@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.converters import server_public
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
+from gpuyard.api.fleet_converters import server_detail_public
 from gpuyard.api.schemas.fleet import (
     ServerCreate,
     ServerEventPublic,
@@ -22,6 +23,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.services.fleet import servers as server_service
+from gpuyard.services.fleet.server_detail import server_detail
 from gpuyard.services.fleet.server_status import list_server_events as list_events
 from gpuyard.services.fleet.servers import GpuSpec, ServerRegistration
 
@@ -34,7 +36,7 @@ Manager = Annotated[Caller, requires(Permission.SERVER_MANAGE)]
 def list_servers(
     ctx: ContextDep,
     _caller: Reader,
-    cluster_id: str | None = None,
+    cluster_id: Annotated[str | None, Query(max_length=64)] = None,
     status: ServerStatus | None = None,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
@@ -61,8 +63,10 @@ def create_server(ctx: ContextDep, caller: Manager, body: ServerCreate) -> Serve
 
 
 @router.get("/{server_id}", response_model=ServerPublic)
-def get_server(ctx: ContextDep, _caller: Reader, server_id: str) -> ServerPublic:
-    return server_public(server_service.get_server(ctx, server_id))
+def get_server(ctx: ContextDep, caller: Reader, server_id: str) -> ServerPublic:
+    """The server with its GPU cards: each GPU's holders, named only where the caller may
+    read the workload (else only its share, "in use")."""
+    return server_detail_public(server_detail(ctx, caller, server_id))
 
 
 @router.get("/{server_id}/events", response_model=ServerEventsPublic)

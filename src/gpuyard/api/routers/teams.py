@@ -13,6 +13,7 @@ from gpuyard.api.schemas.identity import (
     QuotaBody,
     TeamCreate,
     TeamMemberBody,
+    TeamMemberRoleBody,
     TeamPublic,
     TeamsPublic,
     TeamUpdate,
@@ -88,4 +89,28 @@ def cancel_invitation(
 ) -> Response:
     """Withdraw a pending invitation (team admins of the team, admins)."""
     team_invitations.cancel_invitation(ctx, caller, team_id, invitation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{team_id}/members", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)
+def add_member(ctx: ContextDep, caller: Manager, team_id: str, body: TeamMemberBody) -> TeamPublic:
+    """Add one member. Admins add the user directly; a team admin invites them, and they
+    join when they accept (the team's ``pending_invitations``). 409 when already a member."""
+    teams.add_member(ctx, caller, team_id, teams.MemberSpec(body.user_id, body.is_team_admin))
+    return team_public(teams.get_team(ctx, caller, team_id))
+
+
+@router.patch("/{team_id}/members/{user_id}", response_model=TeamPublic)
+def update_member(
+    ctx: ContextDep, caller: Manager, team_id: str, user_id: str, body: TeamMemberRoleBody
+) -> TeamPublic:
+    """Make a member a team admin, or a plain member again."""
+    teams.set_member_role(ctx, caller, team_id, user_id, body.is_team_admin)
+    return team_public(teams.get_team(ctx, caller, team_id))
+
+
+@router.delete("/{team_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_member(ctx: ContextDep, caller: Manager, team_id: str, user_id: str) -> Response:
+    """Take a member out of the team (their work stays theirs)."""
+    teams.remove_member(ctx, caller, team_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

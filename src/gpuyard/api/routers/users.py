@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
-from gpuyard.api.identity_converters import user_public
+from gpuyard.api.identity_converters import user_account_public, user_public
 from gpuyard.api.schemas.auth import UserPublic
-from gpuyard.api.schemas.identity import UserCreate, UsersPublic, UserUpdate
+from gpuyard.api.schemas.identity import (
+    UserAccountPublic,
+    UserCreate,
+    UsersPublic,
+    UserUpdate,
+)
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.auth.roles import Role
@@ -26,11 +31,14 @@ def list_users(
     ctx: ContextDep,
     _caller: Reader,
     role: Role | None = None,
+    is_active: Annotated[bool | None, Query(description="false: disabled accounts")] = None,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> UsersPublic:
-    rows, count = users.list_users(ctx, role, limit, offset)
-    return UsersPublic(data=[user_public(r) for r in rows], count=count)
+    """Users, newest first, with their role, whether they are active, and their last
+    login. Disable or enable one, or change their role, with PATCH."""
+    accounts, count = users.list_accounts(ctx, role, is_active, limit, offset)
+    return UsersPublic(data=[user_account_public(a) for a in accounts], count=count)
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
@@ -39,9 +47,9 @@ def create_user(ctx: ContextDep, caller: Manager, body: UserCreate) -> UserPubli
     return user_public(row)
 
 
-@router.get("/{user_id}", response_model=UserPublic)
-def get_user(ctx: ContextDep, _caller: Reader, user_id: str) -> UserPublic:
-    return user_public(users.get_user(ctx, user_id))
+@router.get("/{user_id}", response_model=UserAccountPublic)
+def get_user(ctx: ContextDep, _caller: Reader, user_id: str) -> UserAccountPublic:
+    return user_account_public(users.get_account(ctx, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic)

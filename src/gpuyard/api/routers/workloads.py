@@ -18,6 +18,8 @@ from gpuyard.api.schemas.workloads import (
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
+from gpuyard.domain.limits import MAX_NAME_LENGTH
+from gpuyard.domain.listing import WorkloadSort
 from gpuyard.domain.workload_records import Workload
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
@@ -26,6 +28,7 @@ from gpuyard.services.workloads import changes as workload_changes
 from gpuyard.services.workloads import submission as workloads
 
 router = APIRouter(prefix="/workloads", tags=["workloads"])
+IdQuery = Annotated[str | None, Query(max_length=64)]
 Submitter = Annotated[Caller, requires(Permission.WORKLOAD_CREATE)]
 Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]
 Changer = Annotated[Caller, requires(Permission.WORKLOAD_CHANGE)]
@@ -40,8 +43,8 @@ async def create_workload(
     ctx: ContextDep, caller: Submitter, body: WorkloadCreate
 ) -> WorkloadPublic:
     # Async: the busiest write path waits for its group commit without a worker thread.
-    spec = workloads.WorkloadSpec(**body.model_dump())
-    workload = await workloads.create_workload_async(ctx, caller, spec)
+    # The body is the service's WorkloadSpec as it is: no copy into another shape.
+    workload = await workloads.create_workload_async(ctx, caller, body)
     # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
     # without another database read (this is the busiest write path).
     names = DisplayNames(users={caller.user_id: caller.email}, servers={})
@@ -53,15 +56,25 @@ def list_workloads(
     ctx: ContextDep,
     caller: Reader,
     status_: Annotated[list[WorkloadStatus] | None, Query(alias="status")] = None,
-    cluster_id: str | None = None,
-    server_id: str | None = None,
-    owner_id: str | None = None,
-    team_id: str | None = None,
-    name: str | None = None,
+    cluster_id: IdQuery = None,
+    server_id: IdQuery = None,
+    owner_id: IdQuery = None,
+    team_id: IdQuery = None,
+    name: Annotated[str | None, Query(max_length=MAX_NAME_LENGTH, description="exact")] = None,
+    name_prefix: Annotated[
+        str | None, Query(max_length=MAX_NAME_LENGTH, description="names starting with this")
+    ] = None,
+    sort: Annotated[
+        WorkloadSort, Query(description="newest (default), oldest, name, priority, status")
+    ] = WorkloadSort.NEWEST,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> WorkloadsPublic:
-    where = workloads.WorkloadFilter(status_, cluster_id, server_id, owner_id, team_id, name)
+    """Visible workloads (every one for admins and operators), filtered, in ``sort``
+    order, a page at a time."""
+    where = workloads.WorkloadFilter(
+        status_, cluster_id, server_id, owner_id, team_id, name, name_prefix, sort
+    )
     found, count = workloads.list_workloads(ctx, caller, where, limit, offset)
     names = names_for_workloads(ctx, found)
     return WorkloadsPublic(data=[workload_public(w, names, caller) for w in found], count=count)

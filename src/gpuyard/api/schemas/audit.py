@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditEventPublic(BaseModel):
@@ -25,3 +25,15 @@ class AuditEventPublic(BaseModel):
 class AuditEventsPublic(BaseModel):
     data: list[AuditEventPublic]
     count: int
+
+
+class AuditVerificationPublic(BaseModel):
+    """The hash chain walked from its first event, as ``gpuyard audit verify`` does."""
+
+    intact: bool
+    checked: int = Field(description="events that verified, from the first")
+    first_bad_id: int | None = Field(description="the first event that does not verify")
+    problem: str | None = Field(description="edited, missing or unlinked")
+    head_hash: str | None = Field(
+        description="the last event's hash when intact: keep it elsewhere to anchor the chain"
+    )

@@ -40,6 +40,10 @@ class ClusterCreate(RequestModel):
     )
 
 
+class ClusterUpdate(RequestModel):
+    name: Name
+
+
 class ClusterPublic(BaseModel):
     id: str
     name: str
@@ -95,6 +99,18 @@ class ServerUpdate(RequestModel):
     labels: Labels | None = None
 
 
+class GpuHolderPublic(BaseModel):
+    """One replica's share of a GPU. The workload is named only for a reader who may read
+    it; otherwise the share is only "in use" (every identifying field null)."""
+
+    share: float = Field(description="of this GPU: 1 = the whole device")
+    workload_id: str | None
+    workload_name: str | None
+    owner_id: str | None
+    owner: str | None = Field(description="the owner's email")
+    replica: int | None
+
+
 class GpuPublic(BaseModel):
     index: int
     uuid: str
@@ -102,6 +118,11 @@ class GpuPublic(BaseModel):
     memory_gb: float
     allocated_milli: int
     utilization: float | None
+    holders: list[GpuHolderPublic] | None = Field(
+        default=None,
+        description="who holds this GPU (GET /servers/{id} only; null in lists); "
+        "empty when it is free",
+    )
 
 
 class ServerPublic(BaseModel):

@@ -39,8 +39,16 @@ class UserUpdate(RequestModel):
     password: NewPassword | None = None
 
 
+class UserAccountPublic(UserPublic):
+    """A user as admins list them."""
+
+    last_login_at: datetime | None = Field(
+        description="the last successful login; null: never (or before the audit log)"
+    )
+
+
 class UsersPublic(BaseModel):
-    data: list[UserPublic]
+    data: list[UserAccountPublic]
     count: int
 
 
@@ -60,6 +68,26 @@ class InvitePublic(BaseModel):
     expires_at: datetime
 
 
+class InviteListedPublic(BaseModel):
+    """An invite as listed: its code is never shown again (only its digest is stored)."""
+
+    id: str
+    email: str
+    role: str
+    team_id: str | None
+    status: str = Field(description="pending, used or expired (as of now)")
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_by: str | None
+
+
+class InvitesPublic(BaseModel):
+    data: list[InviteListedPublic]
+    count: int
+
+
 class Quota(BaseModel):
     """A cap on what the team holds at once; a null dimension is unlimited."""
 
@@ -77,6 +105,10 @@ class QuotaBody(RequestModel):
 class TeamMemberBody(RequestModel):
     user_id: ObjectId
     is_team_admin: bool = False
+
+
+class TeamMemberRoleBody(RequestModel):
+    is_team_admin: bool
 
 
 class TeamCreate(RequestModel):

@@ -1,4 +1,4 @@
-"""The reconcile loop: what the agents report -> workload status; and recovery.
+"""The reconcile loop: what the runtimes observe -> workload status; and recovery.
 
 Per online (or draining) server whose runtime runs containers (docker), outside any
 transaction, the runtime (the agent) lists its gpuyard containers. Then, against the
@@ -22,15 +22,14 @@ container spec, or whose finish cannot be written, is failed with a reason
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from gpuyard.agent.models import ContainerInfo
 from gpuyard.domain.errors import NotFound
+from gpuyard.domain.runtime_records import ReplicaObservation
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.runtimes.base import Runtime, RuntimeFailure
@@ -53,13 +52,11 @@ from gpuyard.services.loops.item_failures import (
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.workloads.transitions import transition_workload
 from gpuyard.store import containers as container_store
-from gpuyard.store.base import as_utc
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 log = get_logger(__name__)
 _LOOP = "reconcile"
 _HOLDING = [s.value for s in HOLDS_RESOURCES]
-_FINISHED_STATES = frozenset({"exited", "dead"})
 _SIGNAL_EXITS = frozenset({137, 143})
 
 
@@ -99,13 +96,13 @@ def reconcile_servers(ctx: ServiceContext) -> None:
 
 
 def reconcile_server(
-    ctx: ServiceContext, server_id: str, server: RuntimeServer, observed: list[ContainerInfo]
+    ctx: ServiceContext, server_id: str, server: RuntimeServer, observed: list[ReplicaObservation]
 ) -> None:
     """Apply one server's observed containers (see the module docstring)."""
     runtime = ctx.runtimes.for_kind(server.kind)
     recorded = _load_recorded(ctx, server_id)
-    by_id = {c.id: c for c in observed}
-    finished: dict[str, list[tuple[int, ContainerInfo]]] = {}
+    by_id = {c.container_id: c for c in observed}
+    finished: dict[str, list[tuple[int, ReplicaObservation]]] = {}
     known: set[str] = set()
     for allocation, exc in recorded.unbuildable:  # failed: their containers are torn down
         assert allocation.container_id is not None
@@ -119,11 +116,11 @@ def reconcile_server(
         try:
             if container is None:
                 _recover(ctx, runtime, job, "vanished")
-            elif container.state in _FINISHED_STATES and container.exit_code is not None:
+            elif container.ended:
                 if killed_from_outside(container):
                     _restart_killed(ctx, runtime, job, container)
                 else:
-                    finished.setdefault(job.workload_id, []).append((job.spec.replica, container))
+                    finished.setdefault(job.workload_id, []).append((job.replica, container))
         except Exception as exc:  # this replica's own problem: the others go on
             if not blames_item(exc):
                 raise
@@ -131,9 +128,9 @@ def reconcile_server(
     if finished:
         _apply_finished(ctx, finished)
     for container in observed:
-        handle = runtime.handle_of(server.name, container.id)
+        handle = runtime.handle_of(server.name, container.container_id)
         if (
-            container.id in known
+            container.container_id in known
             or handle in recorded.tearing_down
             or (container.workload_id, container.replica) in recorded.starting
         ):
@@ -161,7 +158,7 @@ def _load_recorded(ctx: ServiceContext, server_id: str) -> _Recorded:
     return _Recorded(jobs, starting, tearing_down, unbuildable)
 
 
-def killed_from_outside(container: ContainerInfo) -> bool:
+def killed_from_outside(container: ReplicaObservation) -> bool:
     """Ended by SIGKILL or SIGTERM (exit 128+9 / 128+15) that gpuyard did not send: our own
     stops release the reservation first, so a container we stop is never reconciled here.
     An OOM kill is the workload's own failure, not an outside kill."""
@@ -169,7 +166,7 @@ def killed_from_outside(container: ContainerInfo) -> bool:
 
 
 def _restart_killed(
-    ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, container: ContainerInfo
+    ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, container: ReplicaObservation
 ) -> None:
     """Someone killed the container (``docker kill``): remove it, then recreate it."""
     assert job.container_id is not None
@@ -186,7 +183,7 @@ def _recover(ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, what_happen
     """The container is gone while its workload should run: recreate it, same server."""
     log.warning("container_recovery", workload_id=job.workload_id, handle=job.container_id)
     try:
-        handle = runtime.start(job.spec)
+        handle = runtime.start(job)
     except (RuntimeFailure, NotFound) as exc:
         log.warning("recovery_failed", workload_id=job.workload_id, error=str(exc))
         return
@@ -194,7 +191,7 @@ def _recover(ctx: ServiceContext, runtime: Runtime, job: ReplicaJob, what_happen
 
 
 def _apply_finished(
-    ctx: ServiceContext, finished: dict[str, list[tuple[int, ContainerInfo]]]
+    ctx: ServiceContext, finished: dict[str, list[tuple[int, ReplicaObservation]]]
 ) -> None:
     now = ctx.now()
     for workload_id, replicas in finished.items():
@@ -216,7 +213,7 @@ def _apply_finished(
 def _finish(
     session: Session,
     workload: WorkloadRow,
-    replicas: list[tuple[int, ContainerInfo]],
+    replicas: list[tuple[int, ReplicaObservation]],
     now: datetime,
 ) -> None:
     failed = [(r, c) for r, c in replicas if c.exit_code != 0]
@@ -239,10 +236,14 @@ def _finish(
 
 
 def _orphan(
-    ctx: ServiceContext, runtime: Runtime, server_id: str, handle: str, container: ContainerInfo
+    ctx: ServiceContext,
+    runtime: Runtime,
+    server_id: str,
+    handle: str,
+    container: ReplicaObservation,
 ) -> None:
     """A gpuyard container with no reservation: report it; remove it after the grace."""
-    created = _parse_time(container.created_at)
+    created = container.created_at
     age = (ctx.now() - created).total_seconds() if created else float("inf")
     if age < ctx.settings.orphan_grace_s:
         log.warning("orphan_container", handle=handle, workload_id=container.workload_id)
@@ -260,17 +261,10 @@ def _orphan(
             "server",
             server_id,
             ctx.now(),
-            {"handle": handle, "workload_id": container.workload_id, "state": container.state},
+            {
+                "handle": handle,
+                "workload_id": container.workload_id,
+                "state": container.state.value,
+            },
         )
     log.warning("orphan_removed", handle=handle)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    # Docker reports nanoseconds ("...:05.123456789Z"); Python parses microseconds.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00")
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        return None

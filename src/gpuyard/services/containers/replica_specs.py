@@ -1,5 +1,6 @@
-"""Building a runtime's ReplicaSpec from what the database recorded: the workload, its
-allocation, the server's GPUs (by index -> UUID) and the host ports taken for it.
+"""Building the replicas a runtime starts (``ReplicaJob``: a runtime's ReplicaSpec with the
+records it came from) from what the database recorded: the workload, its allocation, the
+server's GPUs (by index -> UUID) and the host ports taken for it.
 
 Used by the starter (first start) and by recovery (recreate a vanished container from the
 same record); both call the runtime afterwards, outside the transaction.
@@ -19,33 +20,32 @@ from gpuyard.store import workloads as workload_store
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 
-@dataclass(frozen=True)
-class ReplicaJob:
-    """One replica to (re)create: where, from which record, and the spec."""
+@dataclass(frozen=True, kw_only=True)
+class ReplicaJob(ReplicaSpec):
+    """One replica to (re)create: the runtime's spec (it is passed to ``start`` as it is)
+    and the records it was built from."""
 
     allocation_id: str
-    workload_id: str
     server_id: str
-    server_name: str
     #: The cluster kind of the server: its runtime is ``ctx.runtimes.for_kind(kind)``.
     kind: str
+    #: The handle recorded for the replica (None until its container was created).
     container_id: str | None
-    spec: ReplicaSpec
 
 
-def spec_for(
+def replica_job(
     workload: WorkloadRow,
     allocation: AllocationRow,
     server_name: str,
+    kind: str,
     gpu_uuids: dict[int, str],
     host_ports: dict[int, int],
-) -> ReplicaSpec:
-    """The spec of one replica; GPUs by the UUIDs of exactly the reserved indices."""
+) -> ReplicaJob:
+    """One replica to start; GPUs by the UUIDs of exactly the reserved indices."""
     indices = [int(index) for index, _milli in allocation.gpu_allocation]
-    return ReplicaSpec(
+    return ReplicaJob(
         workload_id=workload.id,
         replica=allocation.replica,
-        name=workload.name,
         image=workload.image,
         command=list(workload.command) if workload.command is not None else None,
         env=dict(workload.env or {}),
@@ -57,6 +57,10 @@ def spec_for(
         gpu_indices=indices,
         gpu_uuids=[gpu_uuids[i] for i in indices if i in gpu_uuids],
         host_ports=host_ports,
+        allocation_id=allocation.id,
+        server_id=allocation.server_id,
+        kind=kind,
+        container_id=allocation.container_id,
     )
 
 
@@ -65,40 +69,29 @@ def load_replica_jobs(
     allocations: Iterable[AllocationRow],
     unbuildable: list[tuple[AllocationRow, Exception]] | None = None,
 ) -> list[ReplicaJob]:
-    """Specs for ``allocations`` (with their workloads loaded), in three queries.
+    """Jobs for ``allocations`` (with their workloads loaded), in three queries.
 
-    With ``unbuildable``, an allocation whose spec cannot be built from what is stored
+    With ``unbuildable``, an allocation whose job cannot be built from what is stored
     (its workload's row cannot be read, its env is not an object...) goes there with the
     error, and the others are built; without it, the error is raised."""
     allocations = list(allocations)
     server_ids = {a.server_id for a in allocations}
     names_and_kinds = fleet.server_names_and_kinds(session, server_ids)
-    names = {server_id: name for server_id, (name, _kind) in names_and_kinds.items()}
-    kinds = {server_id: kind for server_id, (_name, kind) in names_and_kinds.items()}
     uuids = fleet.gpu_uuids(session, server_ids)
     ports = workload_store.host_ports(session, [a.id for a in allocations])
     jobs = []
     for a in allocations:
+        name, kind = names_and_kinds[a.server_id]
         try:
-            spec = spec_for(
-                a.workload, a, names[a.server_id], uuids.get(a.server_id, {}), ports.get(a.id, {})
+            job = replica_job(
+                a.workload, a, name, kind, uuids.get(a.server_id, {}), ports.get(a.id, {})
             )
         except Exception as exc:
             if unbuildable is None or not blames_item(exc):
                 raise
             unbuildable.append((a, exc))
             continue
-        jobs.append(
-            ReplicaJob(
-                allocation_id=a.id,
-                workload_id=a.workload_id,
-                server_id=a.server_id,
-                server_name=names[a.server_id],
-                kind=kinds[a.server_id],
-                container_id=a.container_id,
-                spec=spec,
-            )
-        )
+        jobs.append(job)
     return jobs
 
 

@@ -71,7 +71,7 @@ def start_scheduled(ctx: ServiceContext) -> int:
 
 def _start(ctx: ServiceContext, job: ReplicaJob) -> int:
     try:
-        handle = ctx.runtimes.for_kind(job.kind).start(job.spec)
+        handle = ctx.runtimes.for_kind(job.kind).start(job)
     except RuntimeUnreachable as exc:
         log.info("start_deferred", workload_id=job.workload_id, error=exc.detail)
         return 0
@@ -147,10 +147,10 @@ def _advance(
         record_change(
             session,
             workload,
-            f"container of replica {job.spec.replica} on {job.server_name} "
+            f"container of replica {job.replica} on {job.server_name} "
             f"{what_happened or 'vanished'}; recreated from its recorded spec",
             now,
-            {"server": job.server_name, "replica": job.spec.replica},
+            {"server": job.server_name, "replica": job.replica},
         )
         return
     if status not in (WorkloadStatus.SCHEDULED, WorkloadStatus.STARTING):
@@ -171,7 +171,7 @@ def _advance(
         WorkloadStatus.RUNNING,
         f"running on {job.server_name}",
         now,
-        details={"container": job.spec.replica, "server": job.server_name},
+        details={"container": job.replica, "server": job.server_name},
     )
 
 

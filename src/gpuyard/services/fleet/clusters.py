@@ -80,7 +80,7 @@ def _existing_cluster(session: Session, cluster_id: str) -> ClusterRow:
 
 def cluster_of_kind(
     session: Session, cluster_id: str, kind: ClusterKind, field: str, wrong_kind: str
-) -> ClusterRow:
+) -> Cluster:
     """The cluster a new server joins; 422 when it is missing or of another kind
     (``wrong_kind`` is the message, on ``field``, that says which shape is expected)."""
     cluster = cluster_row(session, cluster_id)
@@ -90,7 +90,7 @@ def cluster_of_kind(
         raise InvalidInput.for_field(
             field, f"cluster {cluster.name!r} is a {cluster.kind} cluster; {wrong_kind}"
         )
-    return cluster
+    return cluster_record(cluster)
 
 
 def ensure_server_name_free(session: Session, name: str) -> None:

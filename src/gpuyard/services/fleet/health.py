@@ -19,8 +19,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gpuyard.agent.models import Inventory
 from gpuyard.domain.errors import NotFound
+from gpuyard.domain.runtime_records import HostInventory
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.text import renderable
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
@@ -38,10 +38,10 @@ from gpuyard.services.loops.item_failures import (
     report_item_failure,
 )
 from gpuyard.services.scheduling.allocations import release_workload
+from gpuyard.services.usage.readings import record_probe_reading
 from gpuyard.services.workloads.transitions import transition_workload
 from gpuyard.store import fleet
 from gpuyard.store import workloads as workload_store
-from gpuyard.store.fleet_tables import ServerRow
 
 log = get_logger(__name__)
 _LOOP = "health"
@@ -64,7 +64,7 @@ def probe_servers(ctx: ServiceContext) -> None:
             report_item_failure(_LOOP, item, exc, "probe result not applied", server=server.name)
 
 
-def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> Inventory | None:
+def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> HostInventory | None:
     server_name = server.name
     try:
         return ctx.runtimes.for_kind(server.kind).inventory(server_name, retry=False)
@@ -77,18 +77,19 @@ def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> Invent
         return None
 
 
-def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None) -> None:
+def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | None) -> None:
     """Record one probe's result for one server."""
     now = ctx.now()
     came_back = went_offline = False
     stuck: list[tuple[str, Exception]] = []
     with ctx.db.write() as session:
-        server = session.get(ServerRow, server_id, populate_existing=True)
+        server = fleet.server_status_record(session, server_id)
         if server is None:
             return
         if inventory is not None:
-            server.missed_probes, server.last_seen_at = 0, now
+            fleet.record_probe_answered(session, server_id, now)
             _refresh_utilization(session, server_id, inventory)
+            record_probe_reading(session, server_id, inventory.usage, now)
             if server.status == ServerStatus.OFFLINE.value:
                 change_server_status(
                     session, server, ServerStatus.ONLINE, "answered its probe", SYSTEM_ACTOR, now
@@ -104,18 +105,18 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
                 )
                 came_back = True
         else:
-            server.missed_probes += 1
+            missed = fleet.record_probe_missed(session, server)
             limit = ctx.settings.health_offline_after_misses
-            if server.missed_probes >= limit and server.status in (
+            if missed >= limit and server.status in (
                 ServerStatus.ONLINE.value,
                 ServerStatus.DRAINING.value,
             ):
-                why = f"{server.missed_probes} missed probes"
-                details = {"missed_probes": server.missed_probes}
+                why = f"{missed} missed probes"
+                details = {"missed_probes": missed}
                 change_server_status(
                     session, server, ServerStatus.OFFLINE, why, SYSTEM_ACTOR, now, details
                 )
-                lost = _requeue_workloads_of(session, server, now, stuck)
+                lost = _requeue_workloads_of(session, server, missed, now, stuck)
                 record_audit(
                     session,
                     SYSTEM_ACTOR,
@@ -123,7 +124,7 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
                     "server",
                     server.id,
                     now,
-                    {"name": server.name, "missed_probes": server.missed_probes, "lost": lost},
+                    {"name": server.name, "missed_probes": missed, "lost": lost},
                 )
                 went_offline = True
     if came_back:
@@ -139,19 +140,23 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: Inventory | None
         fail_workload(ctx, workload_id, reason, loop=_LOOP, expect=HOLDS_RESOURCES)
 
 
-def _refresh_utilization(session: Session, server_id: str, inventory: Inventory) -> None:
+def _refresh_utilization(session: Session, server_id: str, inventory: HostInventory) -> None:
     for gpu in inventory.gpus:
-        fleet.set_gpu_utilization(session, server_id, gpu.index, gpu.utilization_gpu_pct)
+        fleet.set_gpu_utilization(session, server_id, gpu.index, gpu.utilization_pct)
 
 
 def _requeue_workloads_of(
-    session: Session, server: ServerRow, now: datetime, stuck: list[tuple[str, Exception]]
+    session: Session,
+    server: fleet.ServerStatusRecord,
+    missed: int,
+    now: datetime,
+    stuck: list[tuple[str, Exception]],
 ) -> list[str]:
     """Its workloads go lost, give back every reservation, and return to the queue; those
     that cannot go to ``stuck``, with the error."""
     holding = [s.value for s in HOLDS_RESOURCES]
     workloads = workload_store.workloads_on_server(session, server.id, holding)
-    why = f"server {renderable(server.name)} offline ({server.missed_probes} missed probes)"
+    why = f"server {renderable(server.name)} offline ({missed} missed probes)"
     requeued = []
     for workload in workloads:
         try:

@@ -8,23 +8,21 @@ default) does this only when the Docker socket exists and answers; off never; on
 
 from __future__ import annotations
 
-import secrets
 import socket
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.log import get_logger
+from gpuyard.runtimes.docker import agent_connection
+from gpuyard.runtimes.local_agent import LOCAL, LocalAgent
+from gpuyard.runtimes.local_agent import start_local_agent as start_agent_in_process
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
 from gpuyard.settings import Settings
 from gpuyard.store import fleet
-from gpuyard.store.fleet_tables import ClusterRow
 
 log = get_logger(__name__)
-LOCAL = "local"
+__all__ = ["LOCAL", "LocalAgent", "ensure_local_server", "start_local_agent"]
 
 
 def docker_socket_answers(path: Path, timeout: float = 2.0) -> bool:
@@ -51,59 +49,25 @@ def local_docker_enabled(settings: Settings) -> bool:
     return answers
 
 
-@dataclass
-class LocalAgent:
-    url: str
-    token: str
-    thread: threading.Thread
-
-
 def start_local_agent(settings: Settings) -> LocalAgent:
-    """The agent app in a daemon thread of this process."""
-    import uvicorn
-
-    from gpuyard.agent.app import create_agent_app
-    from gpuyard.agent.settings import AgentSettings
-
-    with socket.socket() as probe:  # a free port on loopback
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token = secrets.token_urlsafe(32)
-    config = AgentSettings(
-        token=token,
-        name=LOCAL,
-        port=port,
-        docker_host=f"unix://{settings.docker_socket}",
-        data_dir=settings.data_dir / "local-agent",
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_agent_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="local-agent", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the local agent did not start")
-        time.sleep(0.02)
-    return LocalAgent(f"http://127.0.0.1:{port}", token, thread)
+    """The agent app in a daemon thread of this process (``runtimes.local_agent``)."""
+    return start_agent_in_process(settings.docker_socket, settings.data_dir / "local-agent")
 
 
 def ensure_local_server(ctx: ServiceContext, agent: LocalAgent) -> None:
     """Register the `local` cluster and server, or point them at this run's agent."""
+    now = ctx.now()
     with ctx.db.write() as session:
-        cluster = fleet.cluster_row_named(session, LOCAL)
-        if cluster is None:
-            cluster = ClusterRow(name=LOCAL, kind=ClusterKind.DOCKER.value, created_at=ctx.now())
-            session.add(cluster)
-            session.flush()
-        cluster_id = cluster.id
-        server = fleet.server_row_named(session, LOCAL)
-        if server is not None:
-            server.agent_url = agent.url
-            server.agent_token_enc = ctx.secret_box.encrypt(agent.token)
-            server.missed_probes = 0
+        cluster = fleet.cluster_named(session, LOCAL) or fleet.add_cluster(
+            session, LOCAL, ClusterKind.DOCKER.value, None, now
+        )
+        server_id = fleet.server_id_named(session, LOCAL)
+        if server_id is not None:
+            secret_enc = ctx.secret_box.encrypt(agent.token)
+            fleet.repoint_server(session, server_id, agent.url, secret_enc)
             return
-    spec = DockerServerSpec(LOCAL, cluster_id, agent.url, agent.token, {"local": "true"})
-    create_docker_server(ctx, None, spec)  # asks the agent outside the transaction
+    spec = ReportedServerSpec(
+        LOCAL, cluster.id, agent_connection(agent.url, agent.token), {"local": "true"}
+    )
+    create_reported_server(ctx, None, spec)  # asks the agent outside the transaction
     log.info("local_docker_server_registered", url=agent.url)

@@ -4,7 +4,7 @@ table, recorded as a server event with its reason (as workload status changes ar
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -13,13 +13,23 @@ from gpuyard.domain.fleet_records import ServerEvent
 from gpuyard.domain.server_state import ServerStatus, check_server_transition
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor
-from gpuyard.store.fleet_tables import ServerRow
+from gpuyard.store.fleet import server_status_record, set_server_status
 from gpuyard.store.server_events import add_server_event, server_events_page
+
+
+class HasStatus(Protocol):
+    """A server as read in the caller's transaction: its id and its status then."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
 
 
 def change_server_status(
     session: Session,
-    server: ServerRow,
+    server: HasStatus,
     to: ServerStatus,
     reason: str,
     actor: AuditActor,
@@ -33,7 +43,7 @@ def change_server_status(
     if to is current:
         return False
     check_server_transition(current, to)
-    server.status = to.value
+    set_server_status(session, server.id, to.value)
     add_server_event(
         session, server.id, now, current.value, to.value, reason, actor.user_id, details or {}
     )
@@ -45,6 +55,6 @@ def list_server_events(
 ) -> tuple[list[ServerEvent], int]:
     """Status history of a server, oldest first (it reads as a story)."""
     with ctx.db.read() as session:
-        if session.get(ServerRow, server_id) is None:
+        if server_status_record(session, server_id) is None:
             raise NotFound.for_object("server", server_id)
         return server_events_page(session, server_id, limit, offset)

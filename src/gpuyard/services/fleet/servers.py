@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
-from gpuyard.domain.fleet_records import Gpu, Server
+from gpuyard.domain.fleet_records import Cluster, Gpu, Server
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
-from gpuyard.runtimes.registry import reports_inventory
+from gpuyard.runtimes.base import RegistrationFields, Runtime
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import cluster_of_kind, ensure_server_name_free
-from gpuyard.services.fleet.docker_servers import DockerServerSpec, create_docker_server
+from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
 from gpuyard.services.fleet.server_status import change_server_status
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.settings import parse_port_range
 from gpuyard.store.fleet import (
     NewServer,
     add_server,
-    cluster_kind,
+    cluster_record,
+    cluster_row,
     find_servers,
+    remove_server,
     reservations_on,
     server_record,
     server_row,
+    server_status_record,
+    set_server_labels,
 )
-from gpuyard.store.fleet_tables import ServerRow
 
 
 @dataclass
@@ -48,7 +52,11 @@ class SimulatedServerSpec:
 
 @dataclass
 class ServerRegistration:
-    """A POST /servers body: the simulated shape or the docker shape."""
+    """A POST /servers body: capacity declared (simulated) or connection fields (docker).
+
+    The runtime of the cluster's kind decides which of them it takes
+    (``Runtime.check_registration``); a new runtime's connection fields join ``connection``.
+    """
 
     name: str
     cluster_id: str
@@ -61,52 +69,78 @@ class ServerRegistration:
     agent_token: str | None = None
     host_ports: str | None = None
 
+    @property
+    def connection(self) -> dict[str, str | None]:
+        """Every connection field the body can give, by name (None: not given)."""
+        return {"agent_url": self.agent_url, "agent_token": self.agent_token}
+
+    @property
+    def fields(self) -> RegistrationFields:
+        return RegistrationFields(
+            self.cpu, self.ram_gb, len(self.gpus), self.host_ports, self.connection
+        )
+
 
 def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistration) -> Server:
-    """Register a server of either shape; the wrong shape for the cluster kind is a 422
-    naming the field that does not belong (or is missing)."""
+    """Register a server in the shape the runtime of its cluster's kind takes; any other
+    shape is a 422 naming the field that does not belong (or is missing)."""
     with ctx.db.read() as session:
-        kind = cluster_kind(session, spec.cluster_id)
-    docker_fields = {"agent_url": spec.agent_url, "agent_token": spec.agent_token}
-    # A server whose runtime reports its capacity registers by where to ask (docker: its
-    # agent), never by declared numbers.
-    reported = kind in ctx.runtimes.kinds_where(reports_inventory)
-    if reported or any(v is not None for v in docker_fields.values()):
-        for name, given in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
-            if given is not None:
-                raise InvalidInput.for_field(
-                    name, "docker servers report their capacity through the agent"
-                )
-        if spec.gpus:
-            raise InvalidInput.for_field("gpus", "docker servers report their GPUs")
-        for name, text in docker_fields.items():
-            if not text:
-                raise InvalidInput.for_field(name, "required for a docker server")
-        assert spec.agent_url is not None
-        assert spec.agent_token is not None
-        ports = None
-        if spec.host_ports:
-            try:
-                ports = parse_port_range(spec.host_ports)
-            except ValueError as exc:
-                raise InvalidInput.for_field("host_ports", str(exc)) from exc
-        docker = DockerServerSpec(
-            spec.name, spec.cluster_id, spec.agent_url, spec.agent_token, spec.labels, ports
+        row = cluster_row(session, spec.cluster_id)
+        cluster = cluster_record(row) if row is not None else None
+    if cluster is None:
+        raise InvalidInput.for_field("cluster_id", f"cluster {spec.cluster_id!r} does not exist")
+    runtime = ctx.runtimes.get(cluster.kind)
+    _refuse_other_kinds_fields(ctx, cluster, runtime, spec.connection)
+    if runtime is None:  # kubernetes until issue 17 registers its nodes
+        declaring = " or ".join(ctx.runtimes.kinds_where(declares_capacity))
+        raise InvalidInput.for_field(
+            "cluster_id",
+            f"cluster {cluster.name!r} is a {cluster.kind} cluster; only {declaring} servers "
+            "can be registered by declaring capacity",
         )
-        # The row comes back loaded with its GPUs (detached: the agent was asked outside
-        # the transaction), so mapping it reads nothing more.
-        return server_record(create_docker_server(ctx, caller, docker))
-    if spec.host_ports is not None:
-        raise InvalidInput.for_field("host_ports", "only docker servers publish ports")
-    for name, declared in (("cpu", spec.cpu), ("ram_gb", spec.ram_gb)):
-        if declared is None:
-            raise InvalidInput.for_field(name, "field required")
-    assert spec.cpu is not None
+    runtime.check_registration(spec.fields)
+    ports = None
+    if spec.host_ports:
+        try:
+            ports = parse_port_range(spec.host_ports)
+        except ValueError as exc:
+            raise InvalidInput.for_field("host_ports", str(exc)) from exc
+    if runtime.reports_inventory:
+        connection = {name: spec.connection.get(name) or "" for name in runtime.connection_fields}
+        reported = ReportedServerSpec(spec.name, cluster.id, connection, spec.labels, ports)
+        return create_reported_server(ctx, caller, reported)
+    assert spec.cpu is not None  # check_registration: a declaring runtime requires both
     assert spec.ram_gb is not None
     simulated = SimulatedServerSpec(
         spec.name, spec.cluster_id, spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpus, spec.labels
     )
     return create_server(ctx, caller, simulated)
+
+
+def declares_capacity(runtime: Runtime) -> bool:
+    """Whether the runtime's servers declare their capacity at registration."""
+    return not runtime.reports_inventory
+
+
+def _refuse_other_kinds_fields(
+    ctx: ServiceContext,
+    cluster: Cluster,
+    runtime: Runtime | None,
+    connection: Mapping[str, str | None],
+) -> None:
+    """422 on a connection field given that the cluster's runtime does not take."""
+    own = runtime.connection_fields if runtime else ()
+    for name, value in connection.items():
+        if value is None or name in own:
+            continue
+        owner = ctx.runtimes.kind_taking(name)
+        owner_runtime = ctx.runtimes.get(owner) if owner else None
+        takes = " and ".join(owner_runtime.connection_fields) if owner_runtime else name
+        raise InvalidInput.for_field(
+            name,
+            f"cluster {cluster.name!r} is a {cluster.kind} cluster; {takes} are for "
+            f"{owner} clusters",
+        )
 
 
 def create_server(ctx: ServiceContext, caller: Caller, spec: SimulatedServerSpec) -> Server:
@@ -193,23 +227,22 @@ def update_server(
             "offline is observed by the health loop, not set",
             [FieldError("status", "must be one of online, draining, maintenance")],
         )
+    now = ctx.now()
     with ctx.db.write() as session:
-        row = session.get(ServerRow, server_id)
-        if row is None:
+        server = server_status_record(session, server_id)
+        if server is None:
             raise NotFound.for_object("server", server_id)
         if status is not None:
             reason = f"set to {status.value} by an administrator"
-            change_server_status(session, row, status, reason, AuditActor.of(caller), ctx.now())
-        if labels is not None:
-            row.labels = dict(labels)
-        row.updated_at = ctx.now()
-        changed: dict[str, object] = {"name": row.name}
+            change_server_status(session, server, status, reason, AuditActor.of(caller), now)
+        set_server_labels(session, server_id, labels, now)
+        changed: dict[str, object] = {"name": server.name}
         if status is not None:
             changed["status"] = status.value
         if labels is not None:
             changed["labels"] = dict(labels)
         record_audit(
-            session, AuditActor.of(caller), "server.update", "server", row.id, ctx.now(), changed
+            session, AuditActor.of(caller), "server.update", "server", server.id, now, changed
         )
     ctx.scheduler_wakeup.notify()
 
@@ -217,13 +250,13 @@ def update_server(
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
     """Remove a server that holds no reservations (drain it first)."""
     with ctx.db.write() as session:
-        row = server_row(session, server_id)
-        if row is None:
+        server = server_status_record(session, server_id)
+        if server is None:
             raise NotFound.for_object("server", server_id)
-        held = reservations_on(session, row.id)
+        held = reservations_on(session, server.id)
         if held:
             raise Conflict(
-                f"server {row.name!r} still holds {held} reservation(s); drain it and stop "
+                f"server {server.name!r} still holds {held} reservation(s); drain it and stop "
                 "its workloads first"
             )
         record_audit(
@@ -231,8 +264,8 @@ def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
             AuditActor.of(caller),
             "server.delete",
             "server",
-            row.id,
+            server.id,
             ctx.now(),
-            {"name": row.name},
+            {"name": server.name},
         )
-        session.delete(row)
+        remove_server(session, server.id)

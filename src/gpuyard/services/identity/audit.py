@@ -19,11 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from gpuyard.auth.caller import Caller
-from gpuyard.domain.audit import AuditEvent, AuditFilter
+from gpuyard.domain.audit import AuditEvent, AuditFilter, ChainReport
 from gpuyard.log import AUDIT_LOGGER, get_logger
 from gpuyard.services.context import ServiceContext
 from gpuyard.store import audit_log as audit_store
-from gpuyard.store.audit_log import AuditEntry, ChainReport
+from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.database import Database
 
 audit_log = get_logger(AUDIT_LOGGER)
@@ -164,6 +164,11 @@ def list_audit_events(
 
 
 def verify_audit_log(db: Database) -> ChainReport:
-    """Check the whole chain (used by ``gpuyard audit verify``)."""
+    """Check the whole chain (``gpuyard audit verify`` and GET /audit/verify)."""
     with db.read() as session:
         return audit_store.verify_audit_chain(session)
+
+
+def verify_audit_chain(ctx: ServiceContext) -> ChainReport:
+    """Check the whole chain of the context's database (GET /audit/verify)."""
+    return verify_audit_log(ctx.db)

@@ -12,8 +12,8 @@ from gpuyard.auth.passwords import hash_password
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.auth.roles import Role
 from gpuyard.domain.emails import email_lookup_keys
-from gpuyard.domain.errors import Conflict, Forbidden, InvalidInput
-from gpuyard.domain.identity import Invite, User
+from gpuyard.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gpuyard.domain.identity import Invite, InviteStatus, User
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import may
 from gpuyard.services.identity.audit import AuditActor, record_audit
@@ -77,6 +77,37 @@ def create_invite(
             },
         )
     return invite, code
+
+
+def list_invites(
+    ctx: ServiceContext, status: InviteStatus | None, limit: int, offset: int
+) -> tuple[list[Invite], int]:
+    """Invites, newest first, narrowed to pending, used or expired (as of now), with the
+    total count. The codes are never listed: only their digests are stored."""
+    with ctx.db.read() as session:
+        return invite_store.find_invites(session, status, ctx.now(), limit, offset)
+
+
+def revoke_invite(ctx: ServiceContext, caller: Caller, invite_id: str) -> None:
+    """Withdraw an unused invite (pending or expired): its code stops working at once. A
+    used invite is the record of how an account was made: Conflict."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        invite = invite_store.invite_by_id(session, invite_id)
+        if invite is None:
+            raise NotFound.for_object("invite", invite_id)
+        # The same guard a registration claims the code with: one of the two wins.
+        if not invite_store.delete_unused_invite(session, invite_id):
+            raise Conflict("this invite was already used; the account it made stays")
+        record_audit(
+            session,
+            AuditActor.of(caller),
+            "invite.revoke",
+            "invite",
+            invite_id,
+            now,
+            {"email": invite.email, "role": invite.role, "status": invite.status_at(now).value},
+        )
 
 
 def register(

@@ -232,3 +232,71 @@ def _invitation_ttl(ctx: ServiceContext) -> timedelta:
 
 def _quota_details(quota: QuotaSpec | None) -> dict[str, float | None] | None:
     return None if quota is None else {"cpu": quota.cpu, "ram_gb": quota.ram_gb, "gpu": quota.gpu}
+
+
+# --- one member at a time (the dashboard's team page) ----------------------------------
+
+
+def add_member(ctx: ServiceContext, caller: Caller, team_id: str, member: MemberSpec) -> None:
+    """Add one member: admins add the user directly; a team admin invites them (they join
+    when they accept), as with a PATCH of the whole list. Conflict when already a member."""
+    with ctx.db.write() as session:
+        team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE, lock=True)
+        current = _current_members(session, team.id)
+        if not identity.existing_user_ids(session, [member.user_id]):
+            raise InvalidInput.for_field("user_id", f"user {member.user_id!r} does not exist")
+        if any(m.user_id == member.user_id for m in current):
+            raise Conflict(f"user {member.user_id!r} is already a member of team {team.name!r}")
+        _change_members(ctx, session, caller, team.id, [*current, member], "team.member_add")
+    ctx.scheduler_wakeup.notify()
+
+
+def set_member_role(
+    ctx: ServiceContext, caller: Caller, team_id: str, user_id: str, is_team_admin: bool
+) -> None:
+    """Make a member a team admin or a plain member (NotFound when not a member)."""
+    with ctx.db.write() as session:
+        team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE, lock=True)
+        current = _current_members(session, team.id)
+        _member_or_not_found(current, user_id)
+        changed = [
+            MemberSpec(m.user_id, is_team_admin if m.user_id == user_id else m.is_team_admin)
+            for m in current
+        ]
+        _change_members(ctx, session, caller, team.id, changed, "team.member_update")
+    ctx.scheduler_wakeup.notify()
+
+
+def remove_member(ctx: ServiceContext, caller: Caller, team_id: str, user_id: str) -> None:
+    """Take a member out of the team (NotFound when not a member)."""
+    with ctx.db.write() as session:
+        team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE, lock=True)
+        current = _current_members(session, team.id)
+        _member_or_not_found(current, user_id)
+        remaining = [m for m in current if m.user_id != user_id]
+        _change_members(ctx, session, caller, team.id, remaining, "team.member_remove")
+    ctx.scheduler_wakeup.notify()  # the quota their work counts against changed
+
+
+def _current_members(session: Session, team_id: str) -> list[MemberSpec]:
+    members = team_store.members_of(session, [team_id])[team_id]
+    return [MemberSpec(m.user_id, m.is_team_admin) for m in members]
+
+
+def _member_or_not_found(members: list[MemberSpec], user_id: str) -> None:
+    if not any(m.user_id == user_id for m in members):
+        raise NotFound.for_object("team member", user_id)
+
+
+def _change_members(
+    ctx: ServiceContext,
+    session: Session,
+    caller: Caller,
+    team_id: str,
+    members: list[MemberSpec],
+    action: str,
+) -> None:
+    """The whole-list path (``_set_members``: who may add, who is invited), audited."""
+    now = ctx.now()
+    details = _set_members(session, caller, team_id, members, now, _invitation_ttl(ctx))
+    record_audit(session, AuditActor.of(caller), action, "team", team_id, now, details)

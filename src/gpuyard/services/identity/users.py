@@ -13,10 +13,10 @@ from gpuyard.auth.passwords import hash_password
 from gpuyard.auth.roles import Role
 from gpuyard.domain.emails import InvalidEmail, normalise_email
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
-from gpuyard.domain.identity import TeamMembership, User
+from gpuyard.domain.identity import TeamMembership, User, UserAccount
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
-from gpuyard.store import identity
+from gpuyard.store import audit_log, identity
 from gpuyard.store import teams as team_store
 
 
@@ -52,6 +52,28 @@ def list_users(
     """Users (of ``role``, if given), newest first, with the total count."""
     with ctx.db.read() as session:
         return identity.list_users(session, role.value if role else None, limit, offset)
+
+
+def list_accounts(
+    ctx: ServiceContext, role: Role | None, is_active: bool | None, limit: int, offset: int
+) -> tuple[list[UserAccount], int]:
+    """Users (of ``role``, active or disabled, if given), newest first, each with their
+    last login, and the total count."""
+    with ctx.db.read() as session:
+        users, count = identity.list_users(
+            session, role.value if role else None, limit, offset, is_active
+        )
+        logins = audit_log.last_logins(session, [u.id for u in users])
+    return [UserAccount(u, logins.get(u.id)) for u in users], count
+
+
+def get_account(ctx: ServiceContext, user_id: str) -> UserAccount:
+    """The user with their last login; NotFound when there is none."""
+    with ctx.db.read() as session:
+        user = identity.get_user(session, user_id)
+        if user is None:
+            raise NotFound.for_object("user", user_id)
+        return UserAccount(user, audit_log.last_logins(session, [user.id]).get(user.id))
 
 
 def get_user(ctx: ServiceContext, user_id: str) -> User:

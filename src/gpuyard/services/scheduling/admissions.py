@@ -65,7 +65,7 @@ class BatchOutcome:
 
 
 @dataclass(frozen=True)
-class _Placement:
+class _TargetServers:
     """What an apply needs to know about the servers it places on."""
 
     names: dict[str, str]
@@ -82,7 +82,7 @@ class _AdmissionWrites:
     workloads: StatusAdvances = field(default_factory=StatusAdvances)
 
     def add(
-        self, admission: Admission, seen: WorkloadSeen, placement: _Placement, now: datetime
+        self, admission: Admission, seen: WorkloadSeen, targets: _TargetServers, now: datetime
     ) -> list[dict[str, Any]]:
         """Gather what ``admission`` writes; its allocation rows on docker servers (they
         need host ports) are returned."""
@@ -108,11 +108,11 @@ class _AdmissionWrites:
                 }
             )
         self.allocations += rows
-        docker = [r for r in rows if r["server_id"] in placement.docker_servers]
+        docker = [r for r in rows if r["server_id"] in targets.docker_servers]
         if seen.status is not WorkloadStatus.PENDING:
             self.workloads.claim(admission.workload_id, seen.version)  # more replicas
             return docker
-        names = placement.names
+        names = targets.names
         servers = sorted({names.get(a.server_id, a.server_id) for a in admission.assignments})
         where = ", ".join(servers)
         steps = [(WorkloadStatus.SCHEDULED, f"reserved on {where}")]
@@ -141,21 +141,21 @@ def apply_admission_batch(
     outcome = BatchOutcome()
     with ctx.db.write() as session:
         names = _server_names(session, admissions)
-        placement = _Placement(names, state.docker_servers, ctx.settings.port_range_table)
+        targets = _TargetServers(names, state.docker_servers, ctx.settings.port_range_table)
         # Admissions onto docker servers allocate host ports per row: one by one.
         together: list[Admission] = []
         alone: list[Admission] = []
         for admission in admissions:
             on_docker = any(a.server_id in state.docker_servers for a in admission.assignments)
             (alone if on_docker else together).append(admission)
-        if len(together) > 1 and _apply_together(session, together, state, placement, now):
+        if len(together) > 1 and _apply_together(session, together, state, targets, now):
             outcome.applied += len(together)
         else:
             alone = admissions
 
         def apply_alone(admission: Admission) -> None:
             seen = state.seen[admission.workload_id]
-            _reserve_and_start(session, admission, seen, placement, now)
+            _reserve_and_start(session, admission, seen, targets, now)
 
         def failed_alone(admission: Admission, exc: Exception) -> None:
             if isinstance(exc, PortsExhausted):
@@ -191,7 +191,7 @@ def _apply_together(
     session: Session,
     admissions: list[Admission],
     state: QueueState,
-    placement: _Placement,
+    targets: _TargetServers,
     now: datetime,
 ) -> bool:
     """Apply all of ``admissions`` in one savepoint; False (and nothing written) if any of
@@ -200,7 +200,7 @@ def _apply_together(
 
     def write_all() -> None:
         for admission in admissions:
-            writes.add(admission, state.seen[admission.workload_id], placement, now)
+            writes.add(admission, state.seen[admission.workload_id], targets, now)
         writes.write(session)
 
     return write_together(session, write_all, _retry_alone, "admission")
@@ -219,21 +219,21 @@ def _reserve_and_start(
     session: Session,
     admission: Admission,
     seen: WorkloadSeen,
-    placement: _Placement,
+    targets: _TargetServers,
     now: datetime,
 ) -> None:
     """Reserve every assignment and move the workload on, all or nothing: to running on
     simulated servers; to scheduled (with host ports) on docker servers, where the starter
     loop creates the containers outside this transaction."""
     writes = _AdmissionWrites()
-    docker = writes.add(admission, seen, placement, now)
+    docker = writes.add(admission, seen, targets, now)
     writes.write(session)
     if docker:
-        _allocate_host_ports(session, admission.workload_id, docker, placement)
+        _allocate_host_ports(session, admission.workload_id, docker, targets)
 
 
 def _allocate_host_ports(
-    session: Session, workload_id: str, rows: list[dict[str, Any]], placement: _Placement
+    session: Session, workload_id: str, rows: list[dict[str, Any]], targets: _TargetServers
 ) -> None:
     """Host ports for the docker replicas of one admission (one query for the workload)."""
     image, ports = workload_store.image_and_ports(session, workload_id)
@@ -248,7 +248,7 @@ def _allocate_host_ports(
             workload_id=workload_id,
             container_ports=[int(p) for p in ports],
             port_range=port_range_for(
-                image, placement.port_ranges, placement.docker_servers[server_id]
+                image, targets.port_ranges, targets.docker_servers[server_id]
             ),
         )
 
@@ -275,10 +275,10 @@ def apply_admission(
                 ctx, session, victim_id, replicas, seen, admission.workload_id, now, victim_seen
             )
         session.flush()  # the evictions' releases before the preemptor's reservation
-        placement = _Placement(
+        targets = _TargetServers(
             _server_names(session, [admission]), docker_servers, ctx.settings.port_range_table
         )
-        _reserve_and_start(session, admission, seen, placement, now)
+        _reserve_and_start(session, admission, seen, targets, now)
     return preempted
 
 

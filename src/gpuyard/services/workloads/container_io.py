@@ -26,8 +26,8 @@ from gpuyard.services.workloads.uploads import SpooledUpload
 from gpuyard.store.fleet import cluster_kind, server_row
 
 __all__ = [
+    "ContainerLocation",
     "ExecTarget",
-    "Placement",
     "WorkspaceFile",
     "WorkspaceListing",
     "container_logs",
@@ -41,7 +41,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Placement:
+class ContainerLocation:
     """Where one replica of a workload with containers runs."""
 
     workload_id: str
@@ -53,7 +53,7 @@ class Placement:
 
 def container_placement(
     ctx: ServiceContext, caller: Caller, workload_id: str, permission: Permission, replica: int = 0
-) -> Placement | None:
+) -> ContainerLocation | None:
     """Where ``replica`` runs in a container, or None for a workload that runs elsewhere
     (simulated) or nowhere now. Checks the caller may exercise ``permission`` on it."""
     with ctx.db.read() as session:
@@ -67,16 +67,16 @@ def container_placement(
             return None
         if kind not in ctx.runtimes.kinds_where(runs_containers):
             return None
-        return Placement(row.id, server.name, kind, allocation.container_id)
+        return ContainerLocation(row.id, server.name, kind, allocation.container_id)
 
 
-def _require(placement: Placement | None, what: str) -> Placement:
+def _require(placement: ContainerLocation | None, what: str) -> ContainerLocation:
     if placement is None:
         raise Conflict(f"{what} needs a workload running on a docker server")
     return placement
 
 
-def _container(placement: Placement | None, what: str) -> tuple[Placement, str]:
+def _container(placement: ContainerLocation | None, what: str) -> tuple[ContainerLocation, str]:
     found = _require(placement, what)
     if found.handle is None:
         raise Conflict(f"the container is not created yet; {what} once it is running")
@@ -89,22 +89,22 @@ def relay(exc: RuntimeFailure) -> UpstreamProblem:
     return UpstreamProblem(exc.status, exc.detail, errors)
 
 
-def _runtime(ctx: ServiceContext, placement: Placement) -> Runtime:
+def _runtime(ctx: ServiceContext, placement: ContainerLocation) -> Runtime:
     return ctx.runtimes.for_kind(placement.kind)
 
 
-def _no_agent(placement: Placement) -> Conflict:
+def _no_agent(placement: ContainerLocation) -> Conflict:
     return Conflict(f"server {placement.server_name} has no agent")
 
 
 def _files_placement(
     ctx: ServiceContext, caller: Caller, workload_id: str, permission: Permission
-) -> Placement:
+) -> ContainerLocation:
     return _require(container_placement(ctx, caller, workload_id, permission), "files")
 
 
 @contextmanager
-def _runtime_errors(placement: Placement) -> Iterator[None]:
+def _runtime_errors(placement: ContainerLocation) -> Iterator[None]:
     """The runtime's failures as the caller's problems; a server it does not know is
     "no agent"."""
     try:
@@ -117,7 +117,7 @@ def _runtime_errors(placement: Placement) -> Iterator[None]:
 
 @contextmanager
 def container_logs(
-    ctx: ServiceContext, placement: Placement | None, tail: int, follow: bool
+    ctx: ServiceContext, placement: ContainerLocation | None, tail: int, follow: bool
 ) -> Iterator[Iterator[bytes]]:
     """The container's output (``follow`` keeps streaming until the caller closes)."""
     found, handle = _container(placement, "logs")

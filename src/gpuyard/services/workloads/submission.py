@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Protocol, cast
 
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
-from gpuyard.domain.priority import DEFAULT_PRIORITY
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -40,7 +39,6 @@ from gpuyard.store.workloads import (
     find_events,
     find_workloads,
     insert_workloads,
-    submitted_workload,
     workload_record,
     workload_row,
 )
@@ -51,30 +49,53 @@ _SUBMISSIONS = "workload submissions"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 
 
-@dataclass
-class WorkloadSpec:
-    """A validated-shape submission (types checked by the API schema; values here)."""
+class WorkloadSpec(Protocol):
+    """What a submission asks for, as this service reads it.
 
-    image: str
-    cpu: float = 1
-    ram_gb: float = 1
-    storage_gb: float = 0
-    gpu: float = 0
-    name: str | None = None
-    command: list[str] | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    The API's request body (``api.schemas.workloads.WorkloadCreate``) is one and is
+    passed as it is: its types and bounds were checked when the JSON was parsed, so the
+    request reaches the service in the shape it arrived in, without a copy. The rules that
+    span fields or need the database are checked here."""
+
+    @property
+    def image(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def command(self) -> Sequence[str] | None: ...
+    @property
+    def env(self) -> Mapping[str, str]: ...
     #: Keys of ``env`` whose values others may read; the rest are secrets (owner only).
-    plain_env: list[str] = field(default_factory=list)
-    ports: list[int] = field(default_factory=list)
-    gpu_model: str | None = None
-    priority: int = DEFAULT_PRIORITY
-    preemptible: bool = True
-    cluster_id: str | None = None
-    team_id: str | None = None
-    replicas: int = 1
-    gang: bool = False
-    node_selector: dict[str, str] = field(default_factory=dict)
-    duration_s: float | None = None
+    @property
+    def plain_env(self) -> Sequence[str]: ...
+    @property
+    def ports(self) -> Sequence[int]: ...
+    @property
+    def cpu(self) -> float: ...
+    @property
+    def ram_gb(self) -> float: ...
+    @property
+    def storage_gb(self) -> float: ...
+    @property
+    def gpu(self) -> float: ...
+    @property
+    def gpu_model(self) -> str | None: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def preemptible(self) -> bool: ...
+    @property
+    def cluster_id(self) -> str | None: ...
+    @property
+    def team_id(self) -> str | None: ...
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def gang(self) -> bool: ...
+    @property
+    def node_selector(self) -> Mapping[str, str]: ...
+    @property
+    def duration_s(self) -> float | None: ...
 
 
 def default_name(image: str) -> str:
@@ -113,15 +134,9 @@ def resolve_team(
     return next(iter(membership.member_of), None), []
 
 
-@dataclass(frozen=True)
-class _Submission:
-    """A submission whose values passed the checks that need no database."""
-
-    caller: Caller
-    spec: WorkloadSpec
-    name: str
-    resources: Resources
-    at: datetime
+#: What the group commit carries: who submits, and the workload as it will be inserted
+#: (its ``team_id`` the one asked for, until the writer resolves it in the database).
+_Submission = tuple[Caller, Workload]
 
 
 def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> Workload:
@@ -170,7 +185,42 @@ def _submission(
     )
     if errors:
         return None, errors
-    return _Submission(caller, spec, name, resources, ctx.now()), []
+    return (caller, _new_workload(caller, spec, name, resources, ctx.now())), []
+
+
+def _new_workload(
+    caller: Caller, spec: WorkloadSpec, name: str, request: Resources, now: datetime
+) -> Workload:
+    """The workload a valid submission inserts: pending, placed nowhere."""
+    return Workload(
+        id=new_id(),
+        name=name,
+        owner_id=caller.user_id,
+        team_id=spec.team_id,
+        cluster_id=spec.cluster_id,
+        status=WorkloadStatus.PENDING.value,
+        reason="waiting for the scheduler",
+        reason_code=None,
+        image=spec.image.strip(),
+        command=list(spec.command) if spec.command is not None else None,
+        env=dict(spec.env),
+        plain_env_keys=tuple(dict.fromkeys(spec.plain_env)),  # without repeats
+        ports=tuple(spec.ports),
+        request=request,
+        gpu_model=spec.gpu_model,
+        priority=spec.priority,
+        preemptible=spec.preemptible,
+        replicas=spec.replicas,
+        gang=spec.gang,
+        node_selector=dict(spec.node_selector),
+        duration_s=spec.duration_s,
+        preemption_count=0,
+        created_at=now,
+        updated_at=now,
+        started_at=None,
+        finished_at=None,
+        placements=(),
+    )
 
 
 def _invalid_with_database_findings(
@@ -178,7 +228,8 @@ def _invalid_with_database_findings(
 ) -> InvalidInput:
     """One answer with every problem: the database checks' findings too."""
     with ctx.db.read() as session:
-        return InvalidInput.for_fields(errors + _checks_in_database(session, caller, spec)[1])
+        found = _checks_in_database(session, caller, spec.cluster_id, spec.team_id)[1]
+        return InvalidInput.for_fields(errors + found)
 
 
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
@@ -190,11 +241,11 @@ def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
 
 
 def _checks_in_database(
-    session: Session, caller: Caller, spec: WorkloadSpec
+    session: Session, caller: Caller, cluster_id: str | None, team_id: str | None
 ) -> tuple[str | None, list[FieldError]]:
-    errors = check_cluster(session, spec.cluster_id)
-    team_id, team_errors = resolve_team(session, caller, spec.team_id)
-    return team_id, errors + team_errors
+    errors = check_cluster(session, cluster_id)
+    resolved, team_errors = resolve_team(session, caller, team_id)
+    return resolved, errors + team_errors
 
 
 def _write_submissions(
@@ -204,81 +255,44 @@ def _write_submissions(
     event and audit record; one outcome per submission (the workload as inserted, not
     read back)."""
     outcomes: list[Workload | GpuyardError] = []
-    rows: list[dict[str, Any]] = []
-    for item in batch:
-        team_id, errors = _checks_in_database(session, item.caller, item.spec)
+    accepted: list[_Submission] = []
+    for caller, workload in batch:
+        asked = workload.team_id
+        team_id, errors = _checks_in_database(session, caller, workload.cluster_id, asked)
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))
             continue
-        values = _workload_values(item, team_id)
-        rows.append(values)
-        outcomes.append(submitted_workload(values))
-    if not rows:
+        if team_id != asked:  # the caller's only team, when they named none
+            workload = replace(workload, team_id=team_id)
+        accepted.append((caller, workload))
+        outcomes.append(workload)
+    if not accepted:
         return outcomes
-    insert_workloads(session, rows, [submission_event(r["id"], r["created_at"]) for r in rows])
-    written = iter(rows)
-    accepted = [item for item, o in zip(batch, outcomes, strict=True) if isinstance(o, Workload)]
-    record_audit_entries(session, [_audit_submission(item, next(written)) for item in accepted])
+    workloads = [workload for _caller, workload in accepted]
+    insert_workloads(session, workloads, [submission_event(w.id, w.created_at) for w in workloads])
+    record_audit_entries(session, [_audit_submission(c, w) for c, w in accepted])
     return outcomes
 
 
-def _workload_values(item: _Submission, team_id: str | None) -> dict[str, Any]:
-    spec, res, now = item.spec, item.resources, item.at
-    return {
-        "id": new_id(),
-        "name": item.name,
-        "owner_id": item.caller.user_id,
-        "team_id": team_id,
-        "cluster_id": spec.cluster_id,
-        "image": spec.image.strip(),
-        "command": spec.command,
-        "env": dict(spec.env),
-        "plain_env_keys": list(dict.fromkeys(spec.plain_env)),  # without repeats
-        "ports": list(spec.ports),
-        "node_selector": dict(spec.node_selector),
-        "cpu_milli": res.cpu_milli,
-        "ram_mib": res.ram_mib,
-        "storage_mib": res.storage_mib,
-        "gpu_milli": res.gpu_milli,
-        "gpu_model": spec.gpu_model,
-        "priority": spec.priority,
-        "preemptible": spec.preemptible,
-        "replicas": spec.replicas,
-        "gang": spec.gang,
-        "duration_s": spec.duration_s,
-        "status": WorkloadStatus.PENDING.value,
-        "reason": "waiting for the scheduler",
-        "reason_code": None,
-        "version": 1,
-        "preemption_count": 0,
-        "pending_since": now,
-        "requeue_at": None,
-        "started_at": None,
-        "finished_at": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _audit_submission(item: _Submission, row: dict[str, Any]) -> AuditEntry:
-    res = item.resources
+def _audit_submission(caller: Caller, workload: Workload) -> AuditEntry:
+    res = workload.request
     return audit_entry(
-        AuditActor.of(item.caller),
+        AuditActor.of(caller),
         "workload.create",
         "workload",
-        row["id"],
-        item.at,
+        workload.id,
+        workload.created_at,
         {
-            "name": row["name"],
-            "image": row["image"],
+            "name": workload.name,
+            "image": workload.image,
             "cpu": res.cpu,
             "ram_gb": res.ram_gb,
             "storage_gb": res.storage_gb,
             "gpu": res.gpu,
-            "priority": row["priority"],
-            "cluster_id": row["cluster_id"],
-            "team_id": row["team_id"],
-            "replicas": row["replicas"],
+            "priority": workload.priority,
+            "cluster_id": workload.cluster_id,
+            "team_id": workload.team_id,
+            "replicas": workload.replicas,
         },
     )
 

@@ -1,6 +1,6 @@
-import { Anchor, Button, Group, Text } from '@mantine/core';
-import { IconRefresh, IconRocket } from '@tabler/icons-react';
-import { Link } from 'react-router-dom';
+import { ActionIcon, Anchor, Button, Group, Menu, Text } from '@mantine/core';
+import { IconDots, IconPlayerStop, IconRefresh, IconRocket, IconTrash } from '@tabler/icons-react';
+import { Link, useNavigate } from 'react-router-dom';
 import { useMe } from '../../api/queries/session';
 import { useWorkloads } from '../../api/queries/workloads';
 import type { Workload } from '../../api/types';
@@ -9,26 +9,8 @@ import { QueryError } from '../../components/QueryError';
 import { StatusBadge } from '../../components/StatusBadge';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
 import { age } from '../../components/format';
-
-function Ports({ workload }: { workload: Workload }) {
-  if (workload.ports.length === 0) return <Text span size="sm">—</Text>;
-  return (
-    <Group gap={6}>
-      {workload.ports.map((port) => {
-        const text = port.host_port ? `${port.container_port}→${port.host_port}` : `${port.container_port}`;
-        return port.url ? (
-          <Anchor key={port.container_port} href={port.url} target="_blank" rel="noreferrer" size="sm">
-            {text}
-          </Anchor>
-        ) : (
-          <Text key={port.container_port} span size="sm">
-            {text}
-          </Text>
-        );
-      })}
-    </Group>
-  );
-}
+import { WorkloadPorts } from './WorkloadPorts';
+import { isFinished, useWorkloadActions } from './actions';
 
 export const workloadColumns: Column<Workload>[] = [
   {
@@ -48,12 +30,44 @@ export const workloadColumns: Column<Workload>[] = [
     header: 'GPUs',
     cell: (w) => (w.gpu_indices.length ? w.gpu_indices.join(', ') : w.gpu ? `${w.gpu} (not placed)` : '—'),
   },
-  { key: 'ports', header: 'Ports', cell: (w) => <Ports workload={w} /> },
+  { key: 'ports', header: 'Ports', cell: (w) => <WorkloadPorts workload={w} /> },
   { key: 'age', header: 'Age', cell: (w) => <time dateTime={w.created_at}>{age(w.created_at)}</time>, width: 90 },
+];
+
+/** A row's menu: stop and delete, each confirmed first. */
+function RowActions({ workload }: { workload: Workload }) {
+  const { confirmStop, confirmDelete } = useWorkloadActions();
+  return (
+    <Menu position="bottom-end" withinPortal withInitialFocusPlaceholder={false}>
+      <Menu.Target>
+        <ActionIcon variant="subtle" aria-label={`Actions for ${workload.name}`}>
+          <IconDots size={16} />
+        </ActionIcon>
+      </Menu.Target>
+      <Menu.Dropdown>
+        <Menu.Item
+          leftSection={<IconPlayerStop size={14} />}
+          disabled={isFinished(workload)}
+          onClick={() => confirmStop(workload)}
+        >
+          Stop
+        </Menu.Item>
+        <Menu.Item color="red.9" leftSection={<IconTrash size={14} />} onClick={() => confirmDelete(workload)}>
+          Delete
+        </Menu.Item>
+      </Menu.Dropdown>
+    </Menu>
+  );
+}
+
+const myColumns: Column<Workload>[] = [
+  ...workloadColumns,
+  { key: 'actions', header: 'Actions', cell: (w) => <RowActions workload={w} />, width: 80 },
 ];
 
 export function MyWorkloadsPage() {
   const me = useMe();
+  const navigate = useNavigate();
   const workloads = useWorkloads({ owner_id: me.data?.id, limit: 1000 }, { enabled: !!me.data });
 
   return (
@@ -88,8 +102,9 @@ export function MyWorkloadsPage() {
         label="My workloads"
         testId="workloads-table"
         rows={workloads.data?.data ?? []}
-        columns={workloadColumns}
+        columns={myColumns}
         rowKey={(w) => w.id}
+        onRowClick={(w) => navigate(`/workloads/${w.id}`)}
         empty={workloads.isPending ? 'Loading…' : 'No workloads yet: launch one.'}
       />
     </>

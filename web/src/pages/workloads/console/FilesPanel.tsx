@@ -17,7 +17,6 @@ import {
   Tooltip,
   UnstyledButton,
 } from '@mantine/core';
-import { modals } from '@mantine/modals';
 import {
   IconArrowUp,
   IconDownload,
@@ -38,6 +37,7 @@ import {
 } from '../../../api/queries/files';
 import type { FileEntry } from '../../../api/types';
 import { QueryError } from '../../../components/QueryError';
+import { confirmAction } from '../../../components/confirm';
 
 /** "512 B", "1.5 KiB", "3.2 MiB", "1.0 GiB". */
 export function formatBytes(bytes: number): string {
@@ -81,17 +81,13 @@ export function FilesPanel({ workloadId, enabled = true }: FilesPanelProps) {
   );
 
   const confirmDelete = (entry: FileEntry) =>
-    modals.openConfirmModal({
+    confirmAction({
       title: `Delete ${entry.name}?`,
-      children: (
-        <Text size="sm">
-          {entry.type === 'dir'
-            ? `The folder ${entry.path} is removed from the workspace (only an empty folder can be).`
-            : `${entry.path} is removed from the workspace (${formatBytes(entry.size)}); this cannot be undone.`}
-        </Text>
-      ),
-      labels: { confirm: entry.type === 'dir' ? 'Delete folder' : 'Delete file', cancel: 'Cancel' },
-      confirmProps: { color: 'red' },
+      message:
+        entry.type === 'dir'
+          ? `The folder ${entry.path} is removed from the workspace (only an empty folder can be).`
+          : `${entry.path} is removed from the workspace (${formatBytes(entry.size)}); this cannot be undone.`,
+      confirmLabel: entry.type === 'dir' ? 'Delete folder' : 'Delete file',
       onConfirm: () => {
         setDone('');
         remove.mutate(entry.path, { onSuccess: () => setDone(`Deleted ${entry.path}.`) });

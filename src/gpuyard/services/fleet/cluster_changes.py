@@ -1,0 +1,74 @@
+"""Renaming and deleting a cluster (creating and reading it: clusters.py).
+
+A cluster goes only once it is empty: no servers, and no active workload asking for it
+(409 naming what remains). Finished workloads that asked for it forget it (their
+``cluster_id`` becomes null), so old history never pins a cluster forever."""
+
+from __future__ import annotations
+
+from gpuyard.auth.caller import Caller
+from gpuyard.domain.errors import Conflict, NotFound
+from gpuyard.domain.fleet_records import Cluster
+from gpuyard.domain.workload_state import ACTIVE, TERMINAL
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.identity.audit import AuditActor, record_audit
+from gpuyard.store.fleet import (
+    cluster_name_taken,
+    cluster_record,
+    cluster_row,
+    delete_cluster_row,
+    detach_cluster,
+    server_names_in_cluster,
+    workloads_naming_cluster,
+)
+
+#: Server names a refusal quotes (the count says how many there are).
+_NAMES_SHOWN = 5
+
+
+def rename_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str, name: str) -> Cluster:
+    """Give the cluster a new name (Conflict when another cluster has it)."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = cluster_row(session, cluster_id)
+        if row is None:
+            raise NotFound.for_object("cluster", cluster_id)
+        old = row.name
+        if name != old:
+            if cluster_name_taken(session, name):
+                raise Conflict(f"a cluster named {name!r} already exists")
+            row.name = name
+            session.flush()
+            details = {"name": name, "previous_name": old}
+            record_audit(
+                session, AuditActor.of(caller), "cluster.update", "cluster", row.id, now, details
+            )
+        return cluster_record(row)
+
+
+def delete_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str) -> None:
+    """Delete an empty cluster; Conflict naming the servers or the active workloads that
+    remain."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = cluster_row(session, cluster_id)
+        if row is None:
+            raise NotFound.for_object("cluster", cluster_id)
+        names, servers = server_names_in_cluster(session, row.id, _NAMES_SHOWN)
+        if servers:
+            shown = ", ".join(repr(n) for n in names) + (", ..." if servers > len(names) else "")
+            raise Conflict(
+                f"cluster {row.name!r} still has {servers} server(s) ({shown}); delete them first"
+            )
+        active = workloads_naming_cluster(session, row.id, [s.value for s in ACTIVE])
+        if active:
+            raise Conflict(
+                f"{active} active workload(s) asked for cluster {row.name!r}; "
+                "stop or delete them first"
+            )
+        detached = detach_cluster(session, row.id, [s.value for s in TERMINAL])
+        details = {"name": row.name, "kind": row.kind, "finished_workloads_detached": detached}
+        record_audit(
+            session, AuditActor.of(caller), "cluster.delete", "cluster", row.id, now, details
+        )
+        delete_cluster_row(session, row.id)

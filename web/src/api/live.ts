@@ -1,0 +1,213 @@
+/**
+ * Live updates: GET /api/v1/stream (server-sent events) into the TanStack Query caches.
+ *
+ * `useLiveUpdates()` is mounted once, in the app shell (only a logged-in page has one).
+ * The browser's EventSource sends the session cookie (path /api) and reconnects by
+ * itself after a dropped connection, with `Last-Event-ID`: the server replays what was
+ * missed or says `resync`. Events:
+ *
+ * - `workload`: the workload's state after a change (not its env, command, ports or
+ *   names). The row is updated in place (setQueryData) in its detail and in every cached
+ *   list that holds it; a list that may gain it, and what the event cannot complete
+ *   (a new server's name, the ports a start allocated), are refetched.
+ * - `server`: a ServerPublic; its row in server lists is replaced; its detail (which
+ *   has GPU holders the stream does not carry) and the fleet overview are refetched.
+ * - `queue`: the queue changed; its queries are refetched.
+ * - `resync`: what was missed cannot be replayed: everything is refetched.
+ *
+ * Refetches never cancel one under way (`cancelRefetch: false`), so a burst of events
+ * costs one request per query, not one per event.
+ */
+import { useQueryClient, type QueryClient, type QueryKey } from '@tanstack/react-query';
+import { useEffect } from 'react';
+import { queryKeys } from './queryKeys';
+import type { WorkloadFilter } from './queries/workloads';
+import type { Placement, Server, Workload, WorkloadList } from './types';
+
+export const STREAM_URL = '/api/v1/stream';
+/** After the server refused the stream (an HTTP error ends EventSource for good). */
+const REOPEN_AFTER_MS = 5_000;
+
+/** `event: workload` (WorkloadChangePublic in the API's stream schemas). */
+export type WorkloadChange = Pick<
+  Workload,
+  | 'id'
+  | 'name'
+  | 'owner_id'
+  | 'team_id'
+  | 'cluster_id'
+  | 'status'
+  | 'reason'
+  | 'reason_code'
+  | 'priority'
+  | 'preemptible'
+  | 'replicas'
+  | 'cpu'
+  | 'ram_gb'
+  | 'storage_gb'
+  | 'gpu'
+  | 'gpu_model'
+  | 'server_id'
+  | 'gpu_indices'
+  | 'preemption_count'
+  | 'updated_at'
+  | 'started_at'
+  | 'finished_at'
+> & { placements: { replica: number; server_id: string; gpu_indices: number[] }[] };
+
+const REFETCH = { cancelRefetch: false } as const;
+
+function refetch(queryClient: QueryClient, queryKey: QueryKey) {
+  void queryClient.invalidateQueries({ queryKey, exact: true }, REFETCH);
+}
+
+/**
+ * `row` updated by `change`; `complete` is false when the event leaves something the row
+ * shows unknown (a server's name it did not have, the ports a start allocated).
+ */
+export function applyWorkloadChange(row: Workload, change: WorkloadChange): { row: Workload; complete: boolean } {
+  const serverNames = new Map(row.placements.map((p) => [p.server_id, p.server_name]));
+  let complete = true;
+  const placements: Placement[] = change.placements.map((p) => {
+    const serverName = serverNames.get(p.server_id);
+    if (serverName === undefined) complete = false;
+    const previous = row.placements.find((q) => q.replica === p.replica && q.server_id === p.server_id);
+    return {
+      replica: p.replica,
+      server_id: p.server_id,
+      server_name: serverName ?? '…',
+      gpu_indices: p.gpu_indices,
+      gpu_milli: previous?.gpu_milli ?? {},
+    };
+  });
+  if (row.ports.length > 0 && row.status !== change.status) complete = false;
+  const { placements: _ignored, ...fields } = change;
+  const first = placements[0];
+  return {
+    row: { ...row, ...fields, placements, server_name: first ? first.server_name : null },
+    complete,
+  };
+}
+
+/** Whether a workload with `change`'s state belongs in a list asked with `filter`. */
+export function matchesFilter(filter: WorkloadFilter, change: WorkloadChange): boolean {
+  if (filter.owner_id && filter.owner_id !== change.owner_id) return false;
+  if (filter.team_id && filter.team_id !== change.team_id) return false;
+  if (filter.cluster_id && filter.cluster_id !== change.cluster_id) return false;
+  if (filter.server_id && !change.placements.some((p) => p.server_id === filter.server_id)) return false;
+  if (filter.status && filter.status.length > 0 && !(filter.status as string[]).includes(change.status)) return false;
+  if (filter.name && filter.name !== change.name) return false;
+  if (filter.name_prefix && !change.name.startsWith(filter.name_prefix)) return false;
+  return true;
+}
+
+function onWorkload(queryClient: QueryClient, change: WorkloadChange) {
+  const detailKey = queryKeys.workloads.detail(change.id);
+  const detail = queryClient.getQueryData<Workload>(detailKey);
+  if (detail) {
+    const { row, complete } = applyWorkloadChange(detail, change);
+    queryClient.setQueryData(detailKey, row);
+    if (!complete) refetch(queryClient, detailKey);
+  }
+  // Its timeline gained an event (refetched only where a page shows it).
+  refetch(queryClient, queryKeys.workloads.events(change.id));
+
+  for (const [key, list] of queryClient.getQueriesData<WorkloadList>({ queryKey: ['workloads', 'list'] })) {
+    if (!list) continue;
+    const filter = (key[2] ?? {}) as WorkloadFilter;
+    const index = list.data.findIndex((w) => w.id === change.id);
+    const belongs = matchesFilter(filter, change);
+    if (index < 0) {
+      // It may be new here. A list that already holds only one page of many gains it
+      // only when it is the newest first page (a new submission).
+      const whole = list.data.length >= list.count && !filter.offset;
+      const newestFirst = !filter.offset && (!filter.sort || filter.sort === 'newest');
+      if (belongs && (whole || (newestFirst && change.status === 'pending'))) refetch(queryClient, key);
+      continue;
+    }
+    const { row, complete } = applyWorkloadChange(list.data[index], change);
+    const data = list.data.slice();
+    data[index] = row;
+    queryClient.setQueryData<WorkloadList>(key, { ...list, data });
+    // Gone from this filter, or the order may have changed, or the row is incomplete.
+    const reordered = filter.sort === 'status' || filter.sort === 'priority';
+    if (!belongs || reordered || !complete) refetch(queryClient, key);
+  }
+}
+
+function onServer(queryClient: QueryClient, server: Server) {
+  for (const [key, list] of queryClient.getQueriesData<{ data: Server[]; count: number }>({
+    queryKey: [...queryKeys.servers.all, 'list'],
+  })) {
+    if (!list) continue;
+    const index = list.data.findIndex((s) => s.id === server.id);
+    if (index < 0) {
+      refetch(queryClient, key);
+      continue;
+    }
+    const data = list.data.slice();
+    data[index] = server;
+    queryClient.setQueryData(key, { ...list, data });
+  }
+  // The detail has the GPUs' holders, which the event does not carry.
+  refetch(queryClient, queryKeys.servers.detail(server.id));
+  void queryClient.invalidateQueries({ queryKey: queryKeys.fleet.all }, REFETCH);
+}
+
+function parse<T>(event: MessageEvent): T | null {
+  try {
+    return JSON.parse(event.data as string) as T;
+  } catch {
+    return null;
+  }
+}
+
+/** Open the live stream while mounted, and keep the query caches current with it. */
+export function useLiveUpdates(): void {
+  const queryClient = useQueryClient();
+
+  useEffect(() => {
+    let source: EventSource | null = null;
+    let reopenTimer: number | undefined;
+    let reopened = false;
+
+    const open = () => {
+      source = new EventSource(STREAM_URL);
+      source.addEventListener('open', () => {
+        // A new EventSource has no Last-Event-ID to resume from: catch up by reading.
+        if (reopened) void queryClient.invalidateQueries();
+      });
+      source.addEventListener('workload', (event) => {
+        const change = parse<WorkloadChange>(event);
+        if (change) onWorkload(queryClient, change);
+      });
+      source.addEventListener('server', (event) => {
+        const server = parse<Server>(event);
+        if (server) onServer(queryClient, server);
+      });
+      source.addEventListener('queue', () => {
+        void queryClient.invalidateQueries({ queryKey: queryKeys.queue.all }, REFETCH);
+      });
+      source.addEventListener('resync', () => {
+        void queryClient.invalidateQueries();
+      });
+      source.addEventListener('error', () => {
+        // CONNECTING: the browser retries by itself (with Last-Event-ID). CLOSED: the
+        // server answered an error (a 401 ends the session elsewhere); try again later.
+        if (source?.readyState !== EventSource.CLOSED) return;
+        source.close();
+        reopenTimer = window.setTimeout(() => {
+          reopened = true;
+          void queryClient.invalidateQueries({ queryKey: queryKeys.me });
+          open();
+        }, REOPEN_AFTER_MS);
+      });
+    };
+
+    open();
+    return () => {
+      window.clearTimeout(reopenTimer);
+      source?.close();
+    };
+  }, [queryClient]);
+}

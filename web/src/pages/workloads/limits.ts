@@ -1,0 +1,94 @@
+/**
+ * The API's bounds on a workload request (src/gpuyard/domain/limits.py, resources.py,
+ * priority.py), checked in the form before a request is sent. The API checks them again
+ * and its answer, naming the field, is shown on the same control.
+ */
+export const MAX_CPU_CORES = 4096;
+export const MAX_RAM_GB = 65536;
+export const MAX_STORAGE_GB = 1048576;
+export const MAX_GPUS = 64;
+export const MIN_PRIORITY = 1;
+export const MAX_PRIORITY = 5;
+export const DEFAULT_PRIORITY = 3;
+export const MAX_IMAGE_LENGTH = 512;
+export const MAX_NAME_LENGTH = 128;
+/** services/workloads/submission.py _NAME. */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
+export const MAX_PORTS = 32;
+export const MAX_ENV_ENTRIES = 128;
+export const MAX_ENV_NAME_LENGTH = 256;
+export const MAX_ENV_VALUE_LENGTH = 16384;
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+export const MAX_DURATION_S = 366 * 24 * 3600;
+
+/** Every priority a caller may ask for (the policy gives every role the whole range). */
+export const PRIORITIES = Array.from({ length: MAX_PRIORITY - MIN_PRIORITY + 1 }, (_, i) => MIN_PRIORITY + i);
+
+export function priorityLabel(priority: number): string {
+  if (priority === MIN_PRIORITY) return `${priority} (lowest)`;
+  if (priority === MAX_PRIORITY) return `${priority} (highest)`;
+  if (priority === DEFAULT_PRIORITY) return `${priority} (default)`;
+  return String(priority);
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** Integer multiples, forgiving binary float noise (0.1 * 3). */
+function isMultiple(value: number, step: number): boolean {
+  return Math.abs(Math.round(value / step) * step - value) < 1e-9;
+}
+
+export function checkCpu(value: unknown): string | null {
+  if (!isNumber(value)) return 'Enter a number of cores';
+  if (value < 0) return 'Must not be negative';
+  if (value > MAX_CPU_CORES) return `At most ${MAX_CPU_CORES}`;
+  if (!isMultiple(value, 0.1)) return 'Must be a multiple of 0.1';
+  return null;
+}
+
+export function checkGb(value: unknown, maximum: number): string | null {
+  if (!isNumber(value)) return 'Enter a number of GB';
+  if (value < 0) return 'Must not be negative';
+  if (value > maximum) return `At most ${maximum}`;
+  return null;
+}
+
+export function checkGpu(value: unknown): string | null {
+  if (!isNumber(value)) return 'Enter a number of GPUs';
+  if (value < 0) return 'Must not be negative';
+  if (value > 0 && value < 1) return isMultiple(value, 0.1) ? null : 'A GPU share must be one of 0.1, 0.2, … 0.9';
+  if (!Number.isInteger(value)) return 'A whole number of GPUs, or a share 0.1–0.9';
+  if (value > MAX_GPUS) return `At most ${MAX_GPUS}`;
+  return null;
+}
+
+export function checkPorts(ports: string[]): string | null {
+  if (ports.length > MAX_PORTS) return `At most ${MAX_PORTS} ports`;
+  for (const port of ports) {
+    if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) return `${port}: a port is 1–65535`;
+  }
+  if (new Set(ports).size !== ports.length) return 'A port is listed twice';
+  return null;
+}
+
+export function checkEnvName(name: string): string | null {
+  if (name.length === 0) return 'Enter a name';
+  if (name.length > MAX_ENV_NAME_LENGTH) return `At most ${MAX_ENV_NAME_LENGTH} characters`;
+  if (!ENV_NAME_PATTERN.test(name)) return 'Letters, digits, _ . - (not starting with a digit)';
+  return null;
+}
+
+export function checkDuration(value: unknown): string | null {
+  if (value === '' || value === undefined || value === null) return null;
+  if (!isNumber(value)) return 'Enter a number of seconds';
+  if (value <= 0) return 'Must be more than 0';
+  if (value > MAX_DURATION_S) return `At most ${MAX_DURATION_S} (366 days)`;
+  return null;
+}
+
+/** "2", "0.5", "1.25" with at most three decimals. */
+export function amount(value: number): string {
+  return String(Math.round(value * 1000) / 1000);
+}
