@@ -91,7 +91,7 @@ def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
 ) -> None:
     console = _console(page, shell["id"])
     console.open_terminal()
-    expect(page.get_by_role("textbox", name="Terminal input")).to_be_focused()
+    expect(page.get_by_role("textbox", name="Terminal input")).to_be_focused()  # at once
 
     console.wait_for_terminal_text("/ # ")  # busybox sh's prompt: the shell reads input now
     console.run_in_terminal("echo hello-from-xterm")
@@ -126,7 +126,13 @@ def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
     assert narrower_cols < cols, (cols, narrower_cols)
     assert narrower_rows == rows  # the panel's height is fixed
 
-    console.run_in_terminal("exit")
+    terminal_input = page.get_by_role("textbox", name="Terminal input")
+    expect(terminal_input).to_be_focused()
+    page.keyboard.press("Tab")  # Tab is the shell's (completion)
+    expect(terminal_input).to_be_focused()
+    page.keyboard.press("Shift+Tab")  # the keyboard is not trapped in the terminal...
+    expect(terminal_input).not_to_be_focused()
+    console.run_in_terminal("exit")  # ...and the shell got no back-tab sequence: this runs
     expect(console.terminal_status).to_have_text("Disconnected")
     expect(page.get_by_role("status").filter(has_text="exited with code 0")).to_be_visible()
     console.reconnect()  # a new shell in the same container

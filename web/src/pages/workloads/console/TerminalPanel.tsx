@@ -93,6 +93,9 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
       screenReaderMode: true,
       theme: colorScheme === 'dark' ? DARK : LIGHT,
     });
+    // Tab belongs to the shell (completion); Shift+Tab is left to the browser, which moves
+    // the focus out (the keyboard is never trapped here), and sends the shell nothing.
+    term.attachCustomKeyEventHandler((event) => !(event.key === 'Tab' && event.shiftKey));
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(element);
@@ -186,6 +189,9 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
             {state.phase === 'open' ? 'Connected' : state.phase === 'connecting' ? 'Connecting…' : 'Disconnected'}
           </Badge>
         </Group>
+        <Text size="xs" c="dimmed">
+          Shift+Tab leaves the terminal.
+        </Text>
         <Button
           size="xs"
           variant="default"
