@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format bench bench-full clean web web-client
+.PHONY: screenshots run test lint typecheck format bench bench-full clean web web-client
 
 # The dashboard (web/): npm ci from the committed lockfile, then a Vite build into the
 # package (src/gpuyard/web_dist, carried by the wheel); each step reruns only when its
@@ -24,6 +24,10 @@ $(WEB_INDEX): $(WEB_MODULES) $(WEB_INPUTS)
 
 ## web: build the dashboard (skipped when the build is newer than its sources)
 web: $(WEB_INDEX)
+
+## screenshots: refresh the README's pictures in docs/screenshots (runs the browser tests)
+screenshots: $(STAMP) $(WEB_INDEX)
+	GPUYARD_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/web
 
 ## web-client: regenerate web/openapi.json and the typed client (web/src/api/schema.d.ts)
 web-client: $(STAMP) $(WEB_MODULES)

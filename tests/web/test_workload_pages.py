@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from web.conftest import LiveServer
-from web.pages import LaunchPage, WorkloadDetailPage, WorkloadsPage
+from web.conftest import USER_PASSWORD, LiveServer, unique_email
+from web.pages import LaunchPage, LoginPage, WorkloadDetailPage, WorkloadsPage
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -230,6 +230,9 @@ def test_a_preemption_appears_live_on_the_victims_page(
     expect(detail.reason).to_contain_text(f"preempted by {urgent['name']} (priority 5)")
     expect(detail.timeline).to_contain_text("running → preempted", timeout=LIVE_TIMEOUT_MS)
     expect(detail.server).to_have_text("—")
+    # Its log (a simulated workload's lifecycle) is read again on the change.
+    detail.show_tab("Logs")
+    expect(detail.logs).to_contain_text("[preempted]")
     detail.expect_not_reloaded()
     detail.check_accessibility()
     assert wait_for_status(admin_page, live_server, urgent["id"], "running")["server_id"] == (
@@ -332,3 +335,44 @@ def test_my_workloads_follow_changes_without_reload(
     live_server.api("POST", f"/workloads/{workload['id']}/stop")
     expect(workloads.cell(name, "Status")).to_have_text("stopped", timeout=LIVE_TIMEOUT_MS)
     workloads.expect_not_reloaded()
+
+
+def test_a_user_launches_and_sees_only_their_own_workloads(
+    page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
+) -> None:
+    email = unique_email("launcher")
+    code = live_server.create_invite(email)
+    live_server.api(
+        "POST",
+        "/auth/register",
+        json={"invite_code": code, "email": email, "password": USER_PASSWORD},
+    )
+    others = submit(live_server, gpu_cluster, name=f"admins-{uuid.uuid4().hex[:6]}")
+    login = LoginPage(page)
+    login.open_with_next("/launch")
+    login.log_in(email, USER_PASSWORD)
+
+    launch = LaunchPage(page)
+    launch.expect_loaded()
+    launch.choose("Cluster", gpu_cluster.name)
+    launch.fill("Image", "busybox")
+    name = f"mine-{uuid.uuid4().hex[:6]}"
+    launch.fill("Name", name)
+    launch.choose("Priority", "5")
+    launch.submit()
+    detail = WorkloadDetailPage(page)
+    expect(detail.heading).to_have_text(name)
+    detail.mark_page()
+    expect(detail.status).to_have_text("running", timeout=LIVE_TIMEOUT_MS)
+    detail.expect_not_reloaded()
+
+    workloads = WorkloadsPage(page)
+    page.get_by_role("link", name="My workloads").click()
+    workloads.expect_loaded()
+    expect(workloads.row(name)).to_be_visible()
+    expect(workloads.cell(name, "Status")).to_have_text("running")
+    expect(workloads.row(others["name"])).to_have_count(0)
+    # Another user's workload is not theirs to open.
+    detail.visit(others["id"])
+    expect(detail.heading).to_have_text("No such workload")
+    detail.check_accessibility()

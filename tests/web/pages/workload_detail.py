@@ -14,6 +14,10 @@ class WorkloadDetailPage(BasePage):
         self.path = f"/workloads/{workload_id}"
         self.open()
 
+    def visit(self, workload_id: str) -> None:
+        """Go to a workload's page without expecting it to be there."""
+        self.page.goto(f"/workloads/{workload_id}")
+
     def expect_loaded(self) -> None:
         expect(self.page).to_have_url(re.compile(r"/workloads/[^/]+$"))
         expect(self.status).to_be_visible()
@@ -55,6 +59,11 @@ class WorkloadDetailPage(BasePage):
     @property
     def logs(self) -> Locator:
         return self.page.get_by_test_id("workload-logs")
+
+    @property
+    def following(self) -> Locator:
+        """The badge saying the logs arrive on an open response (a running container)."""
+        return self.page.get_by_test_id("logs-mode").filter(has_text="following")
 
     # -- actions -----------------------------------------------------------------------
     def open_edit_resources(self) -> Locator:

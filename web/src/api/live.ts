@@ -56,6 +56,21 @@ export type WorkloadChange = Pick<
 > & { placements: { replica: number; server_id: string; gpu_indices: number[] }[] };
 
 const REFETCH = { cancelRefetch: false } as const;
+/** The query key areas (first element) that stream events keep current. */
+const LIVE_AREAS = new Set<string>([
+  queryKeys.workloads.all[0],
+  queryKeys.servers.all[0],
+  queryKeys.queue.all[0],
+  queryKeys.fleet.all[0],
+]);
+
+/**
+ * The stream's state on the root element (`data-live`: connecting, open, closed), for
+ * styles and for tests that must know the page is listening before they change things.
+ */
+function setLiveState(state: 'connecting' | 'open' | 'closed') {
+  document.documentElement.dataset.live = state;
+}
 
 function refetch(queryClient: QueryClient, queryKey: QueryKey) {
   void queryClient.invalidateQueries({ queryKey, exact: true }, REFETCH);
@@ -140,17 +155,23 @@ function onServer(queryClient: QueryClient, server: Server) {
     queryKey: [...queryKeys.servers.all, 'list'],
   })) {
     if (!list) continue;
+    const filter = (key[2] ?? {}) as { cluster_id?: string | null; status?: string | null };
+    const belongs =
+      (!filter.cluster_id || filter.cluster_id === server.cluster_id) && (!filter.status || filter.status === server.status);
     const index = list.data.findIndex((s) => s.id === server.id);
     if (index < 0) {
-      refetch(queryClient, key);
+      if (belongs) refetch(queryClient, key); // a new server, or newly in this filter
       continue;
     }
     const data = list.data.slice();
     data[index] = server;
     queryClient.setQueryData(key, { ...list, data });
+    if (!belongs) refetch(queryClient, key);
   }
-  // The detail has the GPUs' holders, which the event does not carry.
+  // The detail has the GPUs' holders, which the event does not carry; its history of
+  // status changes may have grown.
   refetch(queryClient, queryKeys.servers.detail(server.id));
+  refetch(queryClient, queryKeys.servers.events(server.id));
   void queryClient.invalidateQueries({ queryKey: queryKeys.fleet.all }, REFETCH);
 }
 
@@ -172,10 +193,26 @@ export function useLiveUpdates(): void {
     let reopened = false;
 
     const open = () => {
+      const opening = Date.now();
       source = new EventSource(STREAM_URL);
+      setLiveState('connecting');
       source.addEventListener('open', () => {
-        // A new EventSource has no Last-Event-ID to resume from: catch up by reading.
-        if (reopened) void queryClient.invalidateQueries();
+        setLiveState('open');
+        if (reopened) {
+          // A new EventSource has no Last-Event-ID to resume from: catch up by reading.
+          void queryClient.invalidateQueries();
+        } else {
+          // What was read before the stream began may have changed unseen since.
+          void queryClient.invalidateQueries(
+            {
+              predicate: (query) =>
+                LIVE_AREAS.has(String(query.queryKey[0])) &&
+                query.state.dataUpdatedAt > 0 &&
+                query.state.dataUpdatedAt < opening,
+            },
+            REFETCH,
+          );
+        }
       });
       source.addEventListener('workload', (event) => {
         const change = parse<WorkloadChange>(event);
@@ -194,6 +231,7 @@ export function useLiveUpdates(): void {
       source.addEventListener('error', () => {
         // CONNECTING: the browser retries by itself (with Last-Event-ID). CLOSED: the
         // server answered an error (a 401 ends the session elsewhere); try again later.
+        setLiveState(source?.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
         if (source?.readyState !== EventSource.CLOSED) return;
         source.close();
         reopenTimer = window.setTimeout(() => {
@@ -208,6 +246,7 @@ export function useLiveUpdates(): void {
     return () => {
       window.clearTimeout(reopenTimer);
       source?.close();
+      setLiveState('closed');
     };
   }, [queryClient]);
 }

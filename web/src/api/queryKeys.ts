@@ -19,6 +19,7 @@ export const queryKeys = {
     all: ['servers'] as const,
     list: (filter: Record<string, unknown>) => ['servers', 'list', filter] as const,
     detail: (id: string) => ['servers', 'detail', id] as const,
+    events: (id: string) => ['servers', 'events', id] as const,
   },
   queue: {
     all: ['queue'] as const,

@@ -177,7 +177,7 @@ function Logs({ workload }: { workload: Workload }) {
   return (
     <Stack gap="xs">
       <Group justify="space-between">
-        <Badge variant="outline" color={logs.following ? 'green.9' : 'gray.8'}>
+        <Badge variant="dot" color={logs.following ? 'green' : 'gray'} data-testid="logs-mode">
           {logs.following ? 'following' : 'updates on each change'}
         </Badge>
         <Text size="xs" c="dimmed">
