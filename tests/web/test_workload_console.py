@@ -1,94 +1,51 @@
-"""A workload's Terminal and Files tabs against a real container: the dashboard served by a
-control plane over two real agents on the session's dockerd (integration/cluster.py), a
-busybox workload running on one of them."""
+"""A workload's Terminal and Files tabs against a real container: a busybox workload on
+the docker cluster of the tests' `gpuyard serve` (one real agent over the session's
+dockerd: web/docker_cluster.py)."""
 
 from __future__ import annotations
 
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker.models.containers import Container
-from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD
-from integration.cluster import Plane, run_plane, wait_for
+from integration.cluster import wait_for
 from playwright.sync_api import Page, expect
-from support.dockerd import DockerServer
 
 from web.conftest import LiveServer
-from web.pages import LoginPage, WorkloadConsolePage, WorkloadsPage
+from web.docker_cluster import DockerCluster, launch, wait_running
+from web.pages import WorkloadConsolePage
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def plane(
-    dashboard_dist: Path, dockerd: DockerServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Plane]:
-    with run_plane(dockerd, tmp_path_factory.mktemp("console-plane")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def live_server(plane: Plane) -> LiveServer:
-    """This module's browser contexts open the docker plane, not the demo server."""
-    return LiveServer(url=plane.url, admin_token=plane.token)
-
-
-def _launch(plane: Plane, image: str, name: str, **extra: Any) -> dict[str, Any]:
-    body = {"name": name, "image": image, "command": ["sleep", "3600"], "cpu": 0.5,
-            "ram_gb": 0.125, **extra}  # fmt: skip
-    response = plane.api.post("/api/v1/workloads", json=body)
-    assert response.status_code == 201, response.text
-    workload: dict[str, Any] = response.json()
-    return workload
-
-
-@pytest.fixture(scope="module")
-def shell(plane: Plane, dockerd: DockerServer) -> dict[str, Any]:
+def shell(live_server: LiveServer, docker_cluster: DockerCluster) -> dict[str, Any]:
     """A busybox workload, running in a container."""
-    workload = _launch(plane, dockerd.image, f"shell-{uuid.uuid4().hex[:6]}")
-    running: dict[str, Any] = wait_for(
-        lambda: (w := plane.workload(workload["id"]))["status"] == "running" and w,
-        what="the shell workload to run",
-    )
+    workload = launch(live_server, docker_cluster, f"shell-{uuid.uuid4().hex[:6]}")
+    running: dict[str, Any] = wait_running(live_server, workload["id"])
     return running
 
 
 def _console(page: Page, workload_id: str) -> WorkloadConsolePage:
-    login = LoginPage(page)
-    login.open()
-    login.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
-    WorkloadsPage(page).expect_loaded()
+    """``page`` (logged in as the admin, who owns the workloads) on the workload's page."""
     console = WorkloadConsolePage(page)
     console.open_workload(workload_id)
     return console
 
 
-def _container(plane: Plane, workload: dict[str, Any]) -> Container:
-    host = plane.hosts[workload["server_name"]]
-    [container] = [
-        c
-        for c in host.docker.containers.list(
-            filters={"label": f"gpuyard.workload={workload['id']}"}, ignore_removed=True
-        )
-        if c.labels["gpuyard.agent"] == host.name
-    ]
-    return container
-
-
-def _container_file(plane: Plane, workload: dict[str, Any], path: str) -> bytes | None:
-    result = _container(plane, workload).exec_run(["cat", path])
+def _container_file(cluster: DockerCluster, workload: dict[str, Any], path: str) -> bytes | None:
+    result = cluster.container(workload["id"]).exec_run(["cat", path])
     output: bytes = result.output  # not streamed: the whole output
     return output if result.exit_code == 0 else None
 
 
 def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
-    page: Page, shell: dict[str, Any]
+    admin_page: Page, shell: dict[str, Any]
 ) -> None:
+    page = admin_page
     console = _console(page, shell["id"])
     console.open_terminal()
     expect(page.get_by_role("textbox", name="Terminal input")).to_be_focused()  # at once
@@ -142,11 +99,12 @@ def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
 
 
 def test_the_terminal_says_why_the_server_refused_it(
-    page: Page, plane: Plane, dockerd: DockerServer
+    admin_page: Page, live_server: LiveServer, docker_cluster: DockerCluster
 ) -> None:
-    # No GPU on these hosts: the workload stays pending, with no container to exec into.
-    pending = _launch(plane, dockerd.image, f"pending-{uuid.uuid4().hex[:6]}", gpu=1)
-    console = _console(page, pending["id"])
+    # No GPU on this host: the workload stays pending, with no container to exec into.
+    name = f"pending-{uuid.uuid4().hex[:6]}"
+    pending = launch(live_server, docker_cluster, name, gpu=1)
+    console = _console(admin_page, pending["id"])
     console.show_tab("Terminal")
     expect(console.terminal_status).to_have_text("Disconnected")
     expect(console.terminal_error).to_contain_text("(409)")
@@ -154,8 +112,13 @@ def test_the_terminal_says_why_the_server_refused_it(
 
 
 def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
-    page: Page, plane: Plane, shell: dict[str, Any], tmp_path: Path
+    admin_page: Page,
+    live_server: LiveServer,
+    docker_cluster: DockerCluster,
+    shell: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
+    page = admin_page
     name = f"data-{uuid.uuid4().hex[:6]}.bin"
     content = os.urandom(768 * 1024)
     source = tmp_path / name
@@ -181,7 +144,7 @@ def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
     row = console.file_row(name)
     expect(row).to_be_visible()
     expect(row).to_contain_text("768.0 KiB")
-    assert _container_file(plane, shell, f"/workspace/{name}") == content
+    assert _container_file(docker_cluster, shell, f"/workspace/{name}") == content
     console.screenshot("workload-files")
 
     assert console.download(name) == content
@@ -189,16 +152,21 @@ def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
     console.delete(name)
     expect(console.file_row(name)).to_have_count(0)
     expect(page.get_by_role("status").filter(has_text=f"Deleted {name}.")).to_be_visible()
-    listing = plane.api.get(f"/api/v1/workloads/{shell['id']}/files").json()
+    listing = live_server.api("GET", f"/workloads/{shell['id']}/files")
     assert name not in [entry["name"] for entry in listing["data"]]
-    assert _container_file(plane, shell, f"/workspace/{name}") is None
+    assert _container_file(docker_cluster, shell, f"/workspace/{name}") is None
 
 
 def test_folders_are_browsed_and_the_api_refusals_are_shown(
-    page: Page, plane: Plane, shell: dict[str, Any], tmp_path: Path
+    admin_page: Page,
+    live_server: LiveServer,
+    docker_cluster: DockerCluster,
+    shell: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
+    page = admin_page
     folder = f"models-{uuid.uuid4().hex[:6]}"
-    _container(plane, shell).exec_run(["mkdir", "-p", f"/workspace/{folder}"])
+    docker_cluster.container(shell["id"]).exec_run(["mkdir", "-p", f"/workspace/{folder}"])
     source = tmp_path / "weights.txt"
     source.write_bytes(b"not really weights\n")
 
@@ -207,7 +175,10 @@ def test_folders_are_browsed_and_the_api_refusals_are_shown(
     console.open_folder(folder)
     console.upload(source)
     expect(console.file_row("weights.txt")).to_be_visible()
-    assert _container_file(plane, shell, f"/workspace/{folder}/weights.txt") == source.read_bytes()
+    assert (
+        _container_file(docker_cluster, shell, f"/workspace/{folder}/weights.txt")
+        == source.read_bytes()
+    )
     assert console.download("weights.txt") == source.read_bytes()
 
     console.go_up()
@@ -219,8 +190,13 @@ def test_folders_are_browsed_and_the_api_refusals_are_shown(
 
 
 def test_a_cancelled_upload_leaves_nothing_behind(
-    page: Page, plane: Plane, shell: dict[str, Any], tmp_path: Path
+    admin_page: Page,
+    live_server: LiveServer,
+    docker_cluster: DockerCluster,
+    shell: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
+    page = admin_page
     name = f"big-{uuid.uuid4().hex[:6]}.bin"
     source = tmp_path / name
     source.write_bytes(os.urandom(2 * 1024 * 1024))
@@ -242,4 +218,4 @@ def test_a_cancelled_upload_leaves_nothing_behind(
 
     console.refresh_files()
     expect(console.file_row(name)).to_have_count(0)
-    assert _container_file(plane, shell, f"/workspace/{name}") is None
+    assert _container_file(docker_cluster, shell, f"/workspace/{name}") is None
