@@ -157,7 +157,7 @@ def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
     assert _container_file(docker_cluster, shell, f"/workspace/{name}") is None
 
 
-def test_folders_are_browsed_and_the_api_refusals_are_shown(
+def test_folders_are_browsed_names_are_encoded_and_the_api_refusals_shown(
     admin_page: Page,
     live_server: LiveServer,
     docker_cluster: DockerCluster,
@@ -167,19 +167,21 @@ def test_folders_are_browsed_and_the_api_refusals_are_shown(
     page = admin_page
     folder = f"models-{uuid.uuid4().hex[:6]}"
     docker_cluster.container(shell["id"]).exec_run(["mkdir", "-p", f"/workspace/{folder}"])
-    source = tmp_path / "weights.txt"
+    # A name that must be encoded in the URL (space, '#', '?', '%', non-ASCII).
+    weights = "weights #1 ?50% ü.txt"
+    source = tmp_path / weights
     source.write_bytes(b"not really weights\n")
 
     console = _console(page, shell["id"])
     console.open_files()
     console.open_folder(folder)
     console.upload(source)
-    expect(console.file_row("weights.txt")).to_be_visible()
+    expect(console.file_row(weights)).to_be_visible()
     assert (
-        _container_file(docker_cluster, shell, f"/workspace/{folder}/weights.txt")
+        _container_file(docker_cluster, shell, f"/workspace/{folder}/{weights}")
         == source.read_bytes()
     )
-    assert console.download("weights.txt") == source.read_bytes()
+    assert console.download(weights) == source.read_bytes()
 
     console.go_up()
     expect(console.file_row(folder)).to_be_visible()
@@ -187,6 +189,15 @@ def test_folders_are_browsed_and_the_api_refusals_are_shown(
     expect(console.files_error).to_contain_text("not empty")
     expect(console.file_row(folder)).to_be_visible()
     console.check_accessibility()
+
+    console.open_folder(folder)
+    console.delete(weights)
+    expect(console.file_row(weights)).to_have_count(0)
+    console.go_up()
+    console.delete(folder, folder=True)  # empty now
+    expect(console.file_row(folder)).to_have_count(0)
+    expect(console.files_error).to_have_count(0)
+    assert _container_file(docker_cluster, shell, f"/workspace/{folder}/{weights}") is None
 
 
 def test_a_cancelled_upload_leaves_nothing_behind(
