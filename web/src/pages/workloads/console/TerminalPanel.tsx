@@ -160,7 +160,13 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
       resized.dispose();
       ended = true;
       socket.onclose = null;
-      socket.close(1000);
+      socket.onmessage = null;
+      if (socket.readyState === WebSocket.CONNECTING) {
+        // Closing a socket still connecting logs an error in the console; close on open.
+        socket.onopen = () => socket.close(1000);
+      } else {
+        socket.close(1000);
+      }
       terminal.current = null;
       term.dispose();
     };
