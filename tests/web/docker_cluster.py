@@ -75,7 +75,7 @@ def docker_cluster(
     token = f"token-{suffix}-0123456789abcdef"
     client = docker.DockerClient(base_url=dockerd.url, timeout=60)
     settings = AgentSettings(
-        token=token,  # type: ignore[arg-type]
+        token=token,
         name=agent_name,
         docker_host=dockerd.url,
         data_dir=Path(tmp_path_factory.mktemp("agent")),

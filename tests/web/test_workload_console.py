@@ -38,8 +38,8 @@ def _console(page: Page, workload_id: str) -> WorkloadConsolePage:
 
 def _container_file(cluster: DockerCluster, workload: dict[str, Any], path: str) -> bytes | None:
     result = cluster.container(workload["id"]).exec_run(["cat", path])
-    output: bytes = result.output  # not streamed: the whole output
-    return output if result.exit_code == 0 else None
+    assert isinstance(result.output, bytes)  # not streamed: the whole output
+    return result.output if result.exit_code == 0 else None
 
 
 def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
@@ -149,7 +149,7 @@ def test_a_file_is_uploaded_with_progress_listed_downloaded_and_deleted(
 
     assert console.download(name) == content
 
-    console.delete(name)
+    console.delete_file(name)
     expect(console.file_row(name)).to_have_count(0)
     expect(page.get_by_role("status").filter(has_text=f"Deleted {name}.")).to_be_visible()
     listing = live_server.api("GET", f"/workloads/{shell['id']}/files")
@@ -185,16 +185,16 @@ def test_folders_are_browsed_names_are_encoded_and_the_api_refusals_shown(
 
     console.go_up()
     expect(console.file_row(folder)).to_be_visible()
-    console.delete(folder, folder=True)  # not empty: the agent refuses, the page says why
+    console.delete_file(folder, folder=True)  # not empty: the agent refuses, the page says why
     expect(console.files_error).to_contain_text("not empty")
     expect(console.file_row(folder)).to_be_visible()
     console.check_accessibility()
 
     console.open_folder(folder)
-    console.delete(weights)
+    console.delete_file(weights)
     expect(console.file_row(weights)).to_have_count(0)
     console.go_up()
-    console.delete(folder, folder=True)  # empty now
+    console.delete_file(folder, folder=True)  # empty now
     expect(console.file_row(folder)).to_have_count(0)
     expect(console.files_error).to_have_count(0)
     assert _container_file(docker_cluster, shell, f"/workspace/{folder}/{weights}") is None

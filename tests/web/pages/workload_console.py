@@ -107,7 +107,7 @@ class WorkloadConsolePage(WorkloadDetailPage):
     def refresh_files(self) -> None:
         self.page.get_by_role("button", name="Refresh files").click()
 
-    def delete(self, name: str, folder: bool = False) -> None:
+    def delete_file(self, name: str, folder: bool = False) -> None:
         """Delete ``name`` and confirm in the dialog."""
         self.page.get_by_role("button", name=f"Delete {name}").click()
         dialog = self.page.get_by_role("dialog", name=f"Delete {name}?")
