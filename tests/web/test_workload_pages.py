@@ -103,6 +103,7 @@ def test_launch_a_gpu_workload_and_watch_it_run_without_reload(
     launch.fill("CPU cores", 2)
     launch.fill("RAM (GB)", 8)
     launch.choose("Priority", "4")
+    launch.fill("Command", 'sh -c "python train.py --epochs 3"')
     launch.add_env("EPOCHS", "3")
     launch.add_port(8888)
     expect(launch.not_free_now).to_have_count(0)
@@ -127,6 +128,7 @@ def test_launch_a_gpu_workload_and_watch_it_run_without_reload(
     assert (created["gpu"], created["gpu_model"]) == (1, gpu_cluster.model)
     assert (created["cpu"], created["ram_gb"], created["priority"]) == (2, 8, 4)
     assert created["cluster_id"] == gpu_cluster.id
+    assert created["command"] == ["sh", "-c", "python train.py --epochs 3"]
     assert created["env"] == {"EPOCHS": "3"}
     assert [p["container_port"] for p in created["ports"]] == [8888]
 
@@ -175,12 +177,14 @@ def test_the_launch_form_checks_bounds_and_shows_the_apis_refusal_on_its_field(
     launch.fill("GPUs", "1.5")
     launch.add_env("1BAD", "x")
     launch.add_port(70000)
+    launch.fill("Command", 'sh -c "unclosed')
     launch.submit()
     launch.expect_field_error("Image", "Enter an image")
     launch.expect_field_error("CPU cores", "At most 4096")
     launch.expect_field_error("GPUs", "whole number of GPUs")
     launch.expect_field_error("Name of variable 1", "not starting with a digit")
     launch.expect_field_error("Ports", "70000: a port is 1")
+    launch.expect_field_error("Command", "A quote is not closed")
     launch.check_accessibility()
     # Nothing was sent.
     assert live_server.api("GET", "/workloads", params={"name": name})["count"] == 0
@@ -188,6 +192,7 @@ def test_the_launch_form_checks_bounds_and_shows_the_apis_refusal_on_its_field(
     # What only the API checks comes back on the field it names.
     launch.page.get_by_role("button", name="Remove variable 1").click()
     launch.field("Ports").press("Backspace")
+    launch.fill("Command", "")
     launch.fill("Image", "busybox")
     launch.fill("CPU cores", 0)
     launch.fill("RAM (GB)", 0)
@@ -376,3 +381,22 @@ def test_a_user_launches_and_sees_only_their_own_workloads(
     detail.visit(others["id"])
     expect(detail.heading).to_have_text("No such workload")
     detail.check_accessibility()
+
+
+def test_a_workload_of_several_replicas_shows_where_each_runs(
+    admin_page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
+) -> None:
+    workload = submit(
+        live_server,
+        gpu_cluster,
+        name=f"pair-{uuid.uuid4().hex[:6]}",
+        replicas=2,
+        gang=True,
+        gpu=1,
+        gpu_model=gpu_cluster.model,
+    )
+    wait_for_status(admin_page, live_server, workload["id"], "running")
+    detail = WorkloadDetailPage(admin_page)
+    detail.open_workload(workload["id"])
+    expect(detail.replicas).to_contain_text(f"#0 {gpu_cluster.server_name}")
+    expect(detail.replicas).to_contain_text(f"#1 {gpu_cluster.server_name}")

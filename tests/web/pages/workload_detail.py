@@ -50,6 +50,11 @@ class WorkloadDetailPage(BasePage):
         return self.page.get_by_test_id("workload-resources")
 
     @property
+    def replicas(self) -> Locator:
+        """Where each replica runs (workloads of more than one)."""
+        return self.page.get_by_test_id("workload-replicas")
+
+    @property
     def timeline(self) -> Locator:
         return self.page.get_by_test_id("status-timeline")
 

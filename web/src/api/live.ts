@@ -18,7 +18,7 @@
  * Refetches never cancel one under way (`cancelRefetch: false`), so a burst of events
  * costs one request per query, not one per event.
  */
-import { useQueryClient, type QueryClient, type QueryKey } from '@tanstack/react-query';
+import { notifyManager, useQueryClient, type QueryClient, type QueryKey } from '@tanstack/react-query';
 import { useEffect } from 'react';
 import { queryKeys } from './queryKeys';
 import type { WorkloadFilter } from './queries/workloads';
@@ -116,6 +116,32 @@ export function matchesFilter(filter: WorkloadFilter, change: WorkloadChange): b
   return true;
 }
 
+/** Row positions by id, per list array (a list of 10,000 is not searched per event). */
+const positions = new WeakMap<readonly { id: string }[], Map<string, number>>();
+
+function indexOf(rows: readonly { id: string }[], id: string): number {
+  let index = positions.get(rows);
+  if (!index) {
+    index = new Map(rows.map((row, i) => [row.id, i]));
+    positions.set(rows, index);
+  }
+  return index.get(id) ?? -1;
+}
+
+/** `rows` with `row` at `index`: a new array (the cache's data is never changed in place)
+ * whose positions are the old array's. */
+function replaced<T extends { id: string }>(rows: readonly T[], index: number, row: T): T[] {
+  const copy = rows.slice();
+  copy[index] = row;
+  const known = positions.get(rows);
+  if (known) positions.set(copy, known);
+  return copy;
+}
+
+/** Batches events that arrive together: one cache pass and one render per batch, and only
+ * the latest state of a workload that changed several times. */
+const BATCH_MS = 16;
+
 function onWorkload(queryClient: QueryClient, change: WorkloadChange) {
   const detailKey = queryKeys.workloads.detail(change.id);
   const detail = queryClient.getQueryData<Workload>(detailKey);
@@ -130,7 +156,7 @@ function onWorkload(queryClient: QueryClient, change: WorkloadChange) {
   for (const [key, list] of queryClient.getQueriesData<WorkloadList>({ queryKey: ['workloads', 'list'] })) {
     if (!list) continue;
     const filter = (key[2] ?? {}) as WorkloadFilter;
-    const index = list.data.findIndex((w) => w.id === change.id);
+    const index = indexOf(list.data, change.id);
     const belongs = matchesFilter(filter, change);
     if (index < 0) {
       // It may be new here. A list that already holds only one page of many gains it
@@ -141,8 +167,7 @@ function onWorkload(queryClient: QueryClient, change: WorkloadChange) {
       continue;
     }
     const { row, complete } = applyWorkloadChange(list.data[index], change);
-    const data = list.data.slice();
-    data[index] = row;
+    const data = replaced(list.data, index, row);
     queryClient.setQueryData<WorkloadList>(key, { ...list, data });
     // Gone from this filter, or the order may have changed, or the row is incomplete.
     const reordered = filter.sort === 'status' || filter.sort === 'priority';
@@ -158,13 +183,12 @@ function onServer(queryClient: QueryClient, server: Server) {
     const filter = (key[2] ?? {}) as { cluster_id?: string | null; status?: string | null };
     const belongs =
       (!filter.cluster_id || filter.cluster_id === server.cluster_id) && (!filter.status || filter.status === server.status);
-    const index = list.data.findIndex((s) => s.id === server.id);
+    const index = indexOf(list.data, server.id);
     if (index < 0) {
       if (belongs) refetch(queryClient, key); // a new server, or newly in this filter
       continue;
     }
-    const data = list.data.slice();
-    data[index] = server;
+    const data = replaced(list.data, index, server);
     queryClient.setQueryData(key, { ...list, data });
     if (!belongs) refetch(queryClient, key);
   }
@@ -191,6 +215,14 @@ export function useLiveUpdates(): void {
     let source: EventSource | null = null;
     let reopenTimer: number | undefined;
     let reopened = false;
+    const waiting = new Map<string, WorkloadChange>();
+    let flushTimer: number | undefined;
+    const flush = () => {
+      flushTimer = undefined;
+      const changes = [...waiting.values()];
+      waiting.clear();
+      notifyManager.batch(() => changes.forEach((change) => onWorkload(queryClient, change)));
+    };
 
     const open = () => {
       const opening = Date.now();
@@ -216,7 +248,9 @@ export function useLiveUpdates(): void {
       });
       source.addEventListener('workload', (event) => {
         const change = parse<WorkloadChange>(event);
-        if (change) onWorkload(queryClient, change);
+        if (!change) return;
+        waiting.set(change.id, change);
+        flushTimer ??= window.setTimeout(flush, BATCH_MS);
       });
       source.addEventListener('server', (event) => {
         const server = parse<Server>(event);
@@ -245,6 +279,7 @@ export function useLiveUpdates(): void {
     open();
     return () => {
       window.clearTimeout(reopenTimer);
+      window.clearTimeout(flushTimer);
       source?.close();
       setLiveState('closed');
     };

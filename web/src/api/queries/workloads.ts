@@ -120,8 +120,12 @@ export function useDeleteWorkload() {
           ? { data: list.data.filter((w) => w.id !== workloadId), count: Math.max(0, list.count - 1) }
           : list,
       );
-      queryClient.removeQueries({ queryKey: queryKeys.workloads.detail(workloadId) });
-      queryClient.removeQueries({ queryKey: queryKeys.workloads.events(workloadId) });
+      // Stale, not removed: a page still showing it would fetch it again at once (a 404)
+      // before it moves away; opened again later, it is read again and found gone.
+      await Promise.all([
+        queryClient.invalidateQueries({ queryKey: queryKeys.workloads.detail(workloadId), refetchType: 'none' }),
+        queryClient.invalidateQueries({ queryKey: queryKeys.workloads.events(workloadId), refetchType: 'none' }),
+      ]);
       await queryClient.invalidateQueries({ queryKey: ['workloads', 'list'] });
     },
   });

@@ -41,6 +41,7 @@ import {
   NAME_PATTERN,
   PRIORITIES,
   amount,
+  checkCommand,
   checkCpu,
   checkDuration,
   checkEnvName,
@@ -48,6 +49,7 @@ import {
   checkGpu,
   checkPorts,
   priorityLabel,
+  splitCommand,
 } from './limits';
 
 interface EnvRow {
@@ -59,6 +61,7 @@ interface EnvRow {
 interface LaunchForm {
   image: string;
   name: string;
+  command: string;
   clusterId: string | null;
   teamId: string | null;
   cpu: number | string;
@@ -76,6 +79,7 @@ interface LaunchForm {
 const INITIAL: LaunchForm = {
   image: '',
   name: '',
+  command: '',
   clusterId: null,
   teamId: null,
   cpu: 1,
@@ -107,6 +111,7 @@ function validate(form: LaunchForm): Errors {
     ['storage_gb', checkGb(form.storage_gb, MAX_STORAGE_GB)],
     ['gpu', checkGpu(form.gpu)],
     ['ports', checkPorts(form.ports)],
+    ['command', checkCommand(form.command)],
     ['duration', checkDuration(form.duration)],
   ];
   for (const [field, message] of checks) if (message) errors[field] = message;
@@ -125,6 +130,7 @@ function toRequest(form: LaunchForm): WorkloadCreate {
   return {
     image: form.image.trim(),
     name: form.name.trim() || null,
+    command: form.command.trim() ? splitCommand(form.command) : null,
     cpu: Number(form.cpu),
     ram_gb: Number(form.ram_gb),
     storage_gb: Number(form.storage_gb),
@@ -153,6 +159,7 @@ function formFieldOf(form: LaunchForm) {
     const fields: Record<string, string> = {
       image: 'image',
       name: 'name',
+      command: 'command',
       cpu: 'cpu',
       ram_gb: 'ram_gb',
       storage_gb: 'storage_gb',
@@ -389,6 +396,14 @@ export function LaunchPage() {
           <Title order={2} size="h4">
             Container
           </Title>
+          <TextInput
+            label="Command"
+            description={'Optional: instead of the image\'s own; split on spaces, "quotes" keep them'}
+            placeholder={'sh -c "python train.py"'}
+            value={form.command}
+            onChange={(e) => set('command', e.currentTarget.value)}
+            error={errors.command}
+          />
           <TagsInput
             label="Ports"
             description="Container ports to publish; type one and press Enter"

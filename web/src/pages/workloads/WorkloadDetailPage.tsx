@@ -67,7 +67,18 @@ function resources(w: Workload): string {
   return parts.join(' · ');
 }
 
+/** Re-render every `ms` so that ages ("5 min") stay true; reads nothing. */
+function useNow(ms: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(Date.now()), ms);
+    return () => window.clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
 function WorkloadHeader({ workload }: { workload: Workload }) {
+  const now = useNow(15_000);
   const waiting = WAITING.has(workload.status) && workload.reason;
   return (
     <Stack gap="sm" mb="md">
@@ -104,7 +115,7 @@ function WorkloadHeader({ workload }: { workload: Workload }) {
           </Fact>
           <Fact label="Age">
             <time dateTime={workload.created_at} title={new Date(workload.created_at).toLocaleString()}>
-              {age(workload.created_at)}
+              {age(workload.created_at, now)}
             </time>
           </Fact>
           <Fact label="Image">
@@ -121,10 +132,21 @@ function WorkloadHeader({ workload }: { workload: Workload }) {
           <Fact label="Owner">{workload.owner}</Fact>
           {workload.started_at && (
             <Fact label="Started">
-              <time dateTime={workload.started_at}>{age(workload.started_at)} ago</time>
+              <time dateTime={workload.started_at}>{age(workload.started_at, now)} ago</time>
             </Fact>
           )}
           {workload.duration_s && <Fact label="Duration">{workload.duration_s} s (simulated)</Fact>}
+          {workload.replicas > 1 && (
+            <Fact label={`Replicas (${workload.replicas}${workload.gang ? ', gang' : ''})`}>
+              <span data-testid="workload-replicas">
+              {workload.placements.length
+                ? workload.placements
+                    .map((p) => `#${p.replica} ${p.server_name}${p.gpu_indices.length ? ` [${p.gpu_indices.join(', ')}]` : ''}`)
+                    .join(' · ')
+                : 'none placed'}
+              </span>
+            </Fact>
+          )}
         </SimpleGrid>
       </Paper>
     </Stack>

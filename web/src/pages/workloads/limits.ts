@@ -15,6 +15,8 @@ export const MAX_NAME_LENGTH = 128;
 /** services/workloads/submission.py _NAME. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
 export const MAX_PORTS = 32;
+export const MAX_COMMAND_ARGS = 256;
+export const MAX_COMMAND_ARG_LENGTH = 8192;
 export const MAX_ENV_ENTRIES = 128;
 export const MAX_ENV_NAME_LENGTH = 256;
 export const MAX_ENV_VALUE_LENGTH = 16384;
@@ -91,4 +93,20 @@ export function checkDuration(value: unknown): string | null {
 /** "2", "0.5", "1.25" with at most three decimals. */
 export function amount(value: number): string {
   return String(Math.round(value * 1000) / 1000);
+}
+
+/** A command line as arguments: split on spaces; "double" or 'single' quotes keep spaces. */
+export function splitCommand(line: string): string[] {
+  const args: string[] = [];
+  for (const match of line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) args.push(match[1] ?? match[2] ?? match[3]);
+  return args;
+}
+
+export function checkCommand(line: string): string | null {
+  const quotes = (line.match(/"/g)?.length ?? 0) % 2 === 1 || (line.match(/'/g)?.length ?? 0) % 2 === 1;
+  if (quotes) return 'A quote is not closed';
+  const args = splitCommand(line);
+  if (args.length > MAX_COMMAND_ARGS) return `At most ${MAX_COMMAND_ARGS} arguments`;
+  if (args.some((arg) => arg.length > MAX_COMMAND_ARG_LENGTH)) return `An argument is at most ${MAX_COMMAND_ARG_LENGTH} characters`;
+  return null;
 }
