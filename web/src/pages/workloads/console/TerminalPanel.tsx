@@ -64,7 +64,8 @@ export interface TerminalPanelProps {
   workloadId: string;
   /** The command to run instead of the container's shell. */
   command?: readonly string[];
-  /** Whether to connect now (false while the workload is not running). */
+  /** Whether to connect at all (default true: a workload that cannot have a shell gets
+   *  the server's reason, shown in the panel). */
   enabled?: boolean;
 }
 
