@@ -12,14 +12,24 @@ import {
   IconServer,
   IconShieldCheck,
   IconTicket,
+  IconTopologyStar3,
   IconUsers,
   IconUsersGroup,
   type Icon,
 } from '@tabler/icons-react';
 import type { ReactNode } from 'react';
 import type { Role } from './api/types';
+import { AuditPage } from './pages/admin/AuditPage';
+import { InvitesPage } from './pages/admin/InvitesPage';
+import { TeamsPage } from './pages/admin/TeamsPage';
+import { UsersPage } from './pages/admin/UsersPage';
+import { AllWorkloadsPage } from './pages/fleet/AllWorkloadsPage';
+import { ClustersPage } from './pages/fleet/ClustersPage';
+import { FleetOverviewPage } from './pages/fleet/FleetOverviewPage';
+import { QueuePage } from './pages/fleet/QueuePage';
+import { ServerDetailPage } from './pages/fleet/ServerDetailPage';
+import { ServersPage } from './pages/fleet/ServersPage';
 import { ADMINS, EVERYONE, FLEET_STAFF } from './auth/roles';
-import { PlaceholderPage } from './pages/PlaceholderPage';
 import { LaunchPage } from './pages/workloads/LaunchPage';
 import { MyWorkloadsPage } from './pages/workloads/MyWorkloadsPage';
 import { WorkloadDetailPage } from './pages/workloads/WorkloadDetailPage';
@@ -63,7 +73,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconChartBar,
     section: 'Fleet',
     roles: FLEET_STAFF,
-    element: <PlaceholderPage title="Fleet overview" />,
+    element: <FleetOverviewPage />,
   },
   {
     path: '/servers',
@@ -71,7 +81,20 @@ export const pageRoutes: PageRoute[] = [
     icon: IconServer,
     section: 'Fleet',
     roles: FLEET_STAFF,
-    element: <PlaceholderPage title="Servers" />,
+    element: <ServersPage />,
+  },
+  {
+    path: '/servers/:serverId',
+    roles: FLEET_STAFF,
+    element: <ServerDetailPage />,
+  },
+  {
+    path: '/clusters',
+    label: 'Clusters',
+    icon: IconTopologyStar3,
+    section: 'Fleet',
+    roles: FLEET_STAFF,
+    element: <ClustersPage />,
   },
   {
     path: '/queue',
@@ -79,7 +102,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconListDetails,
     section: 'Fleet',
     roles: FLEET_STAFF,
-    element: <PlaceholderPage title="Queue" />,
+    element: <QueuePage />,
   },
   {
     path: '/all-workloads',
@@ -87,7 +110,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconAddressBook,
     section: 'Fleet',
     roles: FLEET_STAFF,
-    element: <PlaceholderPage title="All workloads" />,
+    element: <AllWorkloadsPage />,
   },
   {
     path: '/admin/users',
@@ -95,7 +118,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconUsers,
     section: 'Administration',
     roles: ADMINS,
-    element: <PlaceholderPage title="Users" />,
+    element: <UsersPage />,
   },
   {
     path: '/admin/invites',
@@ -103,7 +126,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconTicket,
     section: 'Administration',
     roles: ADMINS,
-    element: <PlaceholderPage title="Invites" />,
+    element: <InvitesPage />,
   },
   {
     path: '/admin/teams',
@@ -111,7 +134,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconUsersGroup,
     section: 'Administration',
     roles: ADMINS,
-    element: <PlaceholderPage title="Teams" />,
+    element: <TeamsPage />,
   },
   {
     path: '/admin/audit',
@@ -119,7 +142,7 @@ export const pageRoutes: PageRoute[] = [
     icon: IconShieldCheck,
     section: 'Administration',
     roles: ADMINS,
-    element: <PlaceholderPage title="Audit log" />,
+    element: <AuditPage />,
   },
 ];
 

@@ -2,8 +2,17 @@
 AppShell for the header and nav). Each page object's ``expect_loaded`` waits for the page
 and runs the axe-core check on it."""
 
+from web.pages.admin import AuditPage, InvitesPage, TeamsPage, UsersPage
 from web.pages.app_shell import AppShell
 from web.pages.base import BasePage
+from web.pages.fleet import (
+    AllWorkloadsPage,
+    ClustersPage,
+    FleetOverviewPage,
+    QueuePage,
+    ServerDetailPage,
+    ServersPage,
+)
 from web.pages.launch import LaunchPage
 from web.pages.login import LoginPage
 from web.pages.register import RegisterPage
@@ -12,11 +21,21 @@ from web.pages.workload_detail import WorkloadDetailPage
 from web.pages.workloads import WorkloadsPage
 
 __all__ = [
+    "AllWorkloadsPage",
     "AppShell",
+    "AuditPage",
     "BasePage",
+    "ClustersPage",
+    "FleetOverviewPage",
+    "InvitesPage",
     "LaunchPage",
     "LoginPage",
+    "QueuePage",
     "RegisterPage",
+    "ServerDetailPage",
+    "ServersPage",
+    "TeamsPage",
+    "UsersPage",
     "WorkloadConsolePage",
     "WorkloadDetailPage",
     "WorkloadsPage",

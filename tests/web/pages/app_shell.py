@@ -5,7 +5,7 @@ from playwright.sync_api import Locator, Page, expect
 from web.axe import assert_accessible
 
 ADMIN_NAV = ["Users", "Invites", "Teams", "Audit"]
-FLEET_NAV = ["Fleet overview", "Servers", "Queue", "All workloads"]
+FLEET_NAV = ["Fleet overview", "Servers", "Clusters", "Queue", "All workloads"]
 USER_NAV = ["My workloads", "Launch"]
 
 

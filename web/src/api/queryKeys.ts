@@ -1,6 +1,6 @@
 /**
- * Every query key in one place, so that a mutation (or, later, a live event from
- * /api/v1/stream) can invalidate exactly what it changed.
+ * Every query key in one place, so that a mutation or a live event from /api/v1/stream
+ * (api/live.ts) updates or invalidates exactly what it changed.
  */
 export const queryKeys = {
   me: ['session', 'me'] as const,
@@ -15,21 +15,38 @@ export const queryKeys = {
     detail: (id: string) => ['workloads', 'detail', id] as const,
     events: (id: string) => ['workloads', 'events', id] as const,
   },
+  fleet: {
+    all: ['fleet'] as const,
+    /** GET /fleet/overview, optionally narrowed to one cluster (null: all). */
+    overview: (clusterId: string | null) => ['fleet', 'overview', clusterId] as const,
+    history: (window: string) => ['fleet', 'history', window] as const,
+  },
+  clusters: {
+    all: ['clusters'] as const,
+  },
   servers: {
     all: ['servers'] as const,
     list: (filter: Record<string, unknown>) => ['servers', 'list', filter] as const,
     detail: (id: string) => ['servers', 'detail', id] as const,
     events: (id: string) => ['servers', 'events', id] as const,
+    history: (id: string, window: string) => ['servers', 'history', id, window] as const,
   },
   queue: {
     all: ['queue'] as const,
   },
-  fleet: {
-    all: ['fleet'] as const,
-    /** GET /fleet/overview, optionally narrowed to one cluster (null: all). */
-    overview: (clusterId: string | null) => ['fleet', 'overview', clusterId] as const,
+  users: {
+    all: ['users'] as const,
   },
-  clusters: {
-    all: ['clusters'] as const,
+  invites: {
+    all: ['invites'] as const,
+    list: (status: string | null) => ['invites', 'list', status] as const,
+  },
+  teams: {
+    all: ['teams'] as const,
+  },
+  audit: {
+    all: ['audit'] as const,
+    list: (filter: Record<string, unknown>) => ['audit', 'list', filter] as const,
+    verify: ['audit', 'verify'] as const,
   },
 };

@@ -9,6 +9,11 @@ const COLORS: Record<string, string> = {
   completed: 'teal',
   failed: 'red',
   preempted: 'grape',
+  // servers
+  online: 'green',
+  offline: 'red',
+  draining: 'orange',
+  maintenance: 'yellow',
 };
 
 /** A workload (or server) status: a coloured dot beside text in the text colour (AA contrast

@@ -14,6 +14,7 @@ interface ConfirmOptions {
 
 export function confirmAction({ title, message, confirmLabel, danger = true, onConfirm }: ConfirmOptions): void {
   modals.openConfirmModal({
+    closeButtonProps: { 'aria-label': 'Close' }, // Mantine's has no name (axe: button-name)
     title,
     children: typeof message === 'string' ? <Text size="sm">{message}</Text> : message,
     labels: { confirm: confirmLabel, cancel: 'Cancel' },

@@ -5,7 +5,7 @@
 import { Alert, Button, Checkbox, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Text } from '@mantine/core';
 import { useState, type FormEvent } from 'react';
 import { problemsByField } from '../../api/problems';
-import { useFleetOverview } from '../../api/queries/capacity';
+import { useFleetOverview } from '../../api/queries/fleet';
 import { useUpdateWorkload } from '../../api/queries/workloads';
 import type { Workload, WorkloadUpdate } from '../../api/types';
 import { QueryError } from '../../components/QueryError';

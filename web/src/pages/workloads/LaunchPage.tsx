@@ -24,7 +24,7 @@ import { IconPlus, IconRocket, IconTrash } from '@tabler/icons-react';
 import { useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { problemsByField } from '../../api/problems';
-import { useClusters, useFleetOverview } from '../../api/queries/capacity';
+import { useClusters, useFleetOverview } from '../../api/queries/fleet';
 import { useMe } from '../../api/queries/session';
 import { useCreateWorkload } from '../../api/queries/workloads';
 import type { FleetOverview, FreeNow, WorkloadCreate } from '../../api/types';

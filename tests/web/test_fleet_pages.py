@@ -1,0 +1,300 @@
+"""The operators' pages in a real browser against a real `gpuyard serve`: fleet overview,
+servers and server detail (GPU cards, holders, drain), clusters, queue, all workloads.
+
+Each test makes its own cluster and servers over the API (the demo cluster is shared by
+every browser test), so what it drains or fills is its own."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from web.conftest import USER_PASSWORD, LiveServer, unique_email
+from web.pages import (
+    AllWorkloadsPage,
+    AppShell,
+    ClustersPage,
+    FleetOverviewPage,
+    LoginPage,
+    QueuePage,
+    ServerDetailPage,
+    ServersPage,
+    WorkloadsPage,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+def _own_server(live_server: LiveServer, gpus: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fresh simulated cluster with one server labelled pool=<its suffix>."""
+    suffix = uuid.uuid4().hex[:8]
+    cluster = live_server.api(
+        "POST", "/clusters", json={"name": f"web-{suffix}", "kind": "simulated"}
+    )
+    server = live_server.api(
+        "POST",
+        "/servers",
+        json={
+            "name": f"node-{suffix}",
+            "cluster_id": cluster["id"],
+            "cpu": 16,
+            "ram_gb": 64,
+            "storage_gb": 100,
+            "gpus": [{"model": "NVIDIA L4", "memory_gb": 24}] * gpus,
+            "labels": {"pool": suffix},
+        },
+    )
+    return cluster, server
+
+
+def _wait_for_status(live_server: LiveServer, workload_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        workload: dict[str, Any] = live_server.api("GET", f"/workloads/{workload_id}")
+        if workload["status"] == status or time.monotonic() > deadline:
+            assert workload["status"] == status, workload
+            return workload
+        time.sleep(0.2)
+
+
+def _wait_for_gpu_samples(live_server: LiveServer, server_id: str) -> None:
+    """The history loop samples every few seconds: wait for its first GPU point."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        history = live_server.api("GET", f"/servers/{server_id}/history", params={"window": "1h"})
+        if history["gpus"] and history["gpus"][0]["points"]:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no GPU samples of server {server_id} after 30 s")
+
+
+def _log_in_as_new(page: Page, live_server: LiveServer, role: str) -> str:
+    email = unique_email(role)
+    code = live_server.create_invite(email, role=role)
+    live_server.api(
+        "POST",
+        "/auth/register",
+        json={"email": email, "password": USER_PASSWORD, "invite_code": code},
+    )
+    login = LoginPage(page)
+    login.open()
+    login.log_in(email, USER_PASSWORD)
+    WorkloadsPage(page).expect_loaded()
+    return email
+
+
+def test_the_fleet_overview_shows_totals_models_and_charts(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    overview = FleetOverviewPage(admin_page)
+    overview.open()
+    totals = live_server.api("GET", "/fleet/overview")
+    expect(overview.server_count("Total")).to_have_text(str(totals["servers"]["total"]))
+    expect(overview.server_count("Online")).to_have_text(str(totals["servers"]["online"]))
+    first_model = totals["gpu_models"][0]
+    expect(overview.gpu_model_row(first_model["model"])).to_contain_text(
+        str(first_model["devices"])
+    )
+    expect(
+        overview.resources.get_by_role("progressbar", name=re.compile("^GPU allocated"))
+    ).to_be_attached()  # an empty bar has no width: attached, not "visible"
+    free = next(f for f in totals["free_now"] if f["gpu_model"] == first_model["model"])
+    expect(overview.free_now_row(first_model["model"]).get_by_role("cell").first).to_have_text(
+        str(free["gpu"])
+    )
+    expect(overview.chart("Allocation (% of capacity)")).to_be_visible()
+    expect(overview.chart("Utilisation (%)")).to_be_visible()
+    overview.choose_window("Last day")
+    expect(overview.chart("Allocation (% of capacity)")).to_be_visible()
+    overview.check_accessibility()
+    overview.screenshot("fleet-overview")
+
+
+def test_an_operator_drains_maintains_and_deletes_a_server(
+    page: Page, live_server: LiveServer
+) -> None:
+    _, server = _own_server(live_server)
+    _log_in_as_new(page, live_server, "operator")
+
+    servers = ServersPage(page)
+    servers.open()
+    servers.search(server["name"])
+    expect(servers.cell(server["name"], "Status")).to_have_text("online")
+    servers.open_server(server["name"])
+
+    detail = ServerDetailPage(page, server["id"])
+    detail.expect_loaded()
+    expect(detail.title).to_have_text(f"Server {server['name']}")
+    expect(detail.status).to_have_text("online")
+    detail.act("Drain")
+    expect(detail.status).to_have_text("draining")
+    assert live_server.api("GET", f"/servers/{server['id']}")["status"] == "draining"
+    expect(detail.events.get_by_role("row").filter(has_text="draining").first).to_be_visible()
+    detail.check_accessibility()
+
+    detail.act("Back online")
+    expect(detail.status).to_have_text("online")
+    assert live_server.api("GET", f"/servers/{server['id']}")["status"] == "online"
+    detail.act("Maintenance")
+    expect(detail.status).to_have_text("maintenance")
+    assert live_server.api("GET", f"/servers/{server['id']}")["status"] == "maintenance"
+
+    detail.delete()
+    expect(page).to_have_url(re.compile(r"/servers$"))
+    gone = httpx.get(
+        f"{live_server.url}/api/v1/servers/{server['id']}",
+        headers={"Authorization": f"Bearer {live_server.admin_token}"},
+    )
+    assert gone.status_code == 404
+
+
+def test_the_server_detail_shows_gpu_cards_with_the_holder(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    _, server = _own_server(live_server, gpus=2)
+    pool = server["labels"]["pool"]
+    workload = live_server.api(
+        "POST",
+        "/workloads",
+        json={
+            "name": f"holder-{pool}",
+            "image": "pytorch/pytorch:2.4",
+            "gpu": 1,
+            "node_selector": {"pool": pool},
+        },
+    )
+    placed = _wait_for_status(live_server, workload["id"], "running")
+    assert placed["server_id"] == server["id"]
+    (held,) = placed["gpu_indices"]
+    free = 1 - held
+    _wait_for_gpu_samples(live_server, server["id"])
+
+    detail = ServerDetailPage(admin_page, server["id"])
+    detail.open()
+    held_card = detail.gpu_card(held)
+    expect(held_card).to_contain_text("NVIDIA L4")
+    expect(held_card).to_contain_text("GPU-")  # the device's UUID
+    expect(held_card).to_contain_text("VRAM 24 GB")
+    expect(
+        held_card.get_by_role("progressbar", name="Allocated 1 / 1 of the device")
+    ).to_be_visible()
+    holder_link = held_card.get_by_role("link", name=f"holder-{pool}")
+    expect(holder_link).to_be_visible()
+    expect(detail.gpu_card(free)).to_contain_text("nobody")
+    for title in ("Allocation (% of capacity)", "GPU allocation (% of each device)"):
+        expect(detail.chart(title).locator("svg.recharts-surface").first).to_be_visible()
+    detail.check_accessibility()
+    detail.screenshot("server-detail")
+
+    holder_link.click()
+    expect(admin_page).to_have_url(re.compile(f"/workloads/{workload['id']}$"))
+    live_server.api("POST", f"/workloads/{workload['id']}/stop")
+
+
+def test_the_servers_table_registers_a_server_and_shows_usage(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    cluster, _ = _own_server(live_server)
+    name = f"reg-{uuid.uuid4().hex[:8]}"
+    servers = ServersPage(admin_page)
+    servers.open()
+    servers.screenshot("servers")
+    servers.register_simulated(
+        f"{cluster['name']} (simulated)", name, cpu=32, ram_gb=128, gpu_model="NVIDIA H100", gpus=4
+    )
+    servers.search(name)
+    expect(servers.cell(name, "GPUs")).to_have_text("4\u00d7 NVIDIA H100")
+    expect(
+        servers.row(name).get_by_role("progressbar", name=f"{name} CPU 0 / 32 cores")
+    ).to_be_attached()
+    listed = live_server.api("GET", "/servers", params={"cluster_id": cluster["id"]})
+    assert name in {s["name"] for s in listed["data"]}
+    servers.check_accessibility()
+
+
+def test_clusters_are_created_renamed_and_deleted_only_when_empty(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    busy, server = _own_server(live_server)
+    empty = f"empty-{uuid.uuid4().hex[:8]}"
+    clusters = ClustersPage(admin_page)
+    clusters.open()
+    clusters.create(empty)
+    expect(clusters.row(empty)).to_contain_text("simulated")
+    clusters.rename(empty, f"{empty}-renamed")
+    expect(clusters.row(f"{empty}-renamed")).to_be_visible()
+
+    clusters.delete(busy["name"])
+    expect(clusters.delete_error).to_be_visible()
+    expect(clusters.delete_error).not_to_have_text(
+        re.compile(r"^\s*Could not delete the cluster\s*$")
+    )
+    expect(clusters.row(busy["name"])).to_be_visible()
+    assert live_server.api("GET", f"/servers/{server['id']}")["cluster_id"] == busy["id"]
+
+    clusters.delete(f"{empty}-renamed")
+    expect(clusters.row(f"{empty}-renamed")).to_have_count(0)
+    clusters.check_accessibility()
+
+
+def test_the_queue_shows_pending_work_with_its_reason(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    name = f"toobig-{uuid.uuid4().hex[:8]}"
+    live_server.api("POST", "/workloads", json={"name": name, "image": "busybox", "gpu": 64})
+    queue = QueuePage(admin_page)
+    queue.open()
+    expect(queue.row(name)).to_be_visible()
+    entry = next(
+        e for e in live_server.api("GET", "/queue")["data"] if e["workload"]["name"] == name
+    )
+    expect(queue.cell(name, "Why it waits")).to_contain_text(entry["reason"])
+    expect(queue.cell(name, "#")).to_have_text(str(entry["position"]))
+    queue.check_accessibility()
+    queue.screenshot("queue")
+
+
+def test_all_workloads_filters_by_name_status_and_owner(
+    page: Page, live_server: LiveServer
+) -> None:
+    prefix = f"flt{uuid.uuid4().hex[:6]}"
+    for i in range(3):
+        live_server.api(
+            "POST", "/workloads", json={"name": f"{prefix}-run-{i}", "image": "busybox"}
+        )
+    live_server.api(
+        "POST", "/workloads", json={"name": f"{prefix}-wait", "image": "busybox", "gpu": 64}
+    )
+    operator = _log_in_as_new(page, live_server, "operator")
+    live_server.api(
+        "POST",
+        "/workloads",
+        token=live_server.login_token(operator, USER_PASSWORD),
+        json={"name": f"{prefix}-mine", "image": "busybox"},
+    )
+
+    everything = AllWorkloadsPage(page)
+    everything.open()
+    everything.filter_name_prefix(prefix)
+    expect(everything.count_text).to_have_text("5 workloads")
+    expect(everything.row(f"{prefix}-mine")).to_be_visible()
+    everything.filter_status("pending")
+    expect(everything.count_text).to_have_text("1 workload")
+    expect(everything.row(f"{prefix}-wait")).to_be_visible()
+    expect(everything.cell(f"{prefix}-wait", "Reason")).not_to_have_text("—")
+    everything.check_accessibility()
+
+
+def test_a_user_is_not_allowed_on_the_operator_pages(page: Page, live_server: LiveServer) -> None:
+    _, server = _own_server(live_server)
+    _log_in_as_new(page, live_server, "user")
+    shell = AppShell(page)
+    for path in ("/clusters", "/queue", "/all-workloads", f"/servers/{server['id']}"):
+        page.goto(path)
+        shell.expect_not_allowed()

@@ -1,0 +1,71 @@
+import { Anchor, Text } from '@mantine/core';
+import { Link } from 'react-router-dom';
+import { useQueue } from '../../api/queries/fleet';
+import type { QueueEntry } from '../../api/types';
+import { PageHeader } from '../../components/PageHeader';
+import { QueryError } from '../../components/QueryError';
+import { VirtualTable, type Column } from '../../components/VirtualTable';
+import { age } from '../../components/format';
+
+function resources(entry: QueueEntry): string {
+  const w = entry.workload;
+  const parts = [`${w.cpu} CPU`, `${w.ram_gb} GB RAM`];
+  if (w.gpu) parts.push(`${w.gpu} GPU${w.gpu_model ? ` (${w.gpu_model})` : ''}`);
+  if (w.replicas > 1) parts.push(`× ${w.replicas}${w.gang ? ' gang' : ''}`);
+  return parts.join(', ');
+}
+
+const columns: Column<QueueEntry>[] = [
+  { key: 'position', header: '#', cell: (e) => e.position, width: 60 },
+  {
+    key: 'name',
+    header: 'Workload',
+    cell: (e) => (
+      <Anchor component={Link} to={`/workloads/${e.workload.id}`}>
+        {e.workload.name}
+      </Anchor>
+    ),
+  },
+  { key: 'owner', header: 'Owner', cell: (e) => e.workload.owner },
+  { key: 'priority', header: 'Priority', cell: (e) => e.workload.priority, width: 90 },
+  { key: 'resources', header: 'Asks for', cell: resources },
+  {
+    key: 'reason',
+    header: 'Why it waits',
+    cell: (e) => (
+      <span data-code={e.code}>
+        {e.reason}
+        {e.reserved_server_id ? ' (a server is reserved for it)' : ''}
+      </span>
+    ),
+  },
+  {
+    key: 'age',
+    header: 'Waiting',
+    cell: (e) => <time dateTime={e.workload.created_at}>{age(e.workload.created_at)}</time>,
+    width: 90,
+  },
+];
+
+export function QueuePage() {
+  const queue = useQueue();
+  return (
+    <>
+      <PageHeader title="Queue" />
+      <QueryError error={queue.error} title="Could not load the queue" />
+      {queue.data && (
+        <Text size="sm" c="dimmed" mb="xs">
+          {queue.data.count} pending, in scheduling order
+        </Text>
+      )}
+      <VirtualTable
+        label="Queue"
+        testId="queue-table"
+        rows={queue.data?.data ?? []}
+        columns={columns}
+        rowKey={(e) => e.workload.id}
+        empty={queue.isPending ? 'Loading…' : 'Nothing is waiting.'}
+      />
+    </>
+  );
+}
