@@ -19,6 +19,7 @@ from factories.app import (
 )
 from factories.clock import ManualClock
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from gpuyard.api.app import create_app
 from gpuyard.services.context import ServiceContext
@@ -170,3 +171,31 @@ def test_a_bearer_token_needs_no_csrf_header(ctx: ServiceContext) -> None:
     token = login(TestClient(create_app(ctx)))
     client = authed_client(ctx, token)
     assert client.post("/api/v1/workloads", json={"image": "busybox"}).status_code == 201
+
+
+@sqlite_only
+def test_a_cookie_session_websocket_must_come_from_this_servers_pages(
+    ctx: ServiceContext,
+) -> None:
+    # The dashboard's terminal opens the exec socket with the session cookie (browsers send
+    # it on a same-origin WebSocket and cannot set headers there); a page on another site
+    # would send the cookie too, so the Origin decides (cross-site WebSocket hijacking).
+    browser = TestClient(create_app(ctx))
+    _cookie_login(browser)
+    exec_path = "/api/v1/workloads/no-such-workload/exec"
+
+    for foreign in ("http://evil.example", "http://testserver.evil.example", "null"):
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            browser.websocket_connect(exec_path, headers={"Origin": foreign}) as socket,
+        ):
+            socket.receive_text()
+        assert refused.value.code == 1008, foreign
+        assert "this server's pages" in refused.value.reason
+
+    # From its own pages the session is the caller: the socket opens, and the answer is
+    # about the workload (there is none), not about credentials.
+    with browser.websocket_connect(exec_path, headers={"Origin": "http://testserver"}) as socket:
+        error = socket.receive_json()
+    assert error["type"] == "error"
+    assert error["status"] == 404

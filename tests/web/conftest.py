@@ -21,6 +21,7 @@ from factories.processes import serve_processes
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from web.build import NodeMissing, ensure_built
+from web.docker_cluster import docker_cluster  # noqa: F401 (a fixture for the modules here)
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "web-tests-admin-password"

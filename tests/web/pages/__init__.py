@@ -16,6 +16,7 @@ from web.pages.fleet import (
 from web.pages.launch import LaunchPage
 from web.pages.login import LoginPage
 from web.pages.register import RegisterPage
+from web.pages.workload_console import WorkloadConsolePage
 from web.pages.workload_detail import WorkloadDetailPage
 from web.pages.workloads import WorkloadsPage
 
@@ -35,6 +36,7 @@ __all__ = [
     "ServersPage",
     "TeamsPage",
     "UsersPage",
+    "WorkloadConsolePage",
     "WorkloadDetailPage",
     "WorkloadsPage",
 ]

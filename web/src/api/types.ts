@@ -41,3 +41,5 @@ export type Team = Schemas['TeamPublic'];
 export type QuotaBody = Schemas['QuotaBody'];
 export type AuditEvent = Schemas['AuditEventPublic'];
 export type AuditVerification = Schemas['AuditVerificationPublic'];
+export type FileEntry = Schemas['FileEntry'];
+export type FileListing = Schemas['FilesPublic'];

@@ -1,14 +1,10 @@
 /**
- * SLOT: the workload detail page's "Files" tab. The files helper replaces this file
- * (GET/PUT/DELETE /api/v1/workloads/{id}/files); keep the export's name and props.
+ * The workload detail page's "Files" tab (slot filled by console/FilesPanel.tsx), listed
+ * afresh when the workload starts or stops while the tab is open.
  */
-import { Text } from '@mantine/core';
 import type { Workload } from '../../../api/types';
+import { FilesPanel } from '.';
 
 export function WorkloadFiles({ workload }: { workload: Workload }) {
-  return (
-    <Text c="dimmed" data-testid="files-placeholder">
-      A file browser for {workload.name}&apos;s workspace will be here.
-    </Text>
-  );
+  return <FilesPanel key={String(workload.status === 'running')} workloadId={workload.id} />;
 }

@@ -1,14 +1,11 @@
 /**
- * SLOT: the workload detail page's "Terminal" tab. The terminal helper replaces this file
- * (xterm.js over GET /api/v1/workloads/{id}/exec); keep the export's name and props.
+ * The workload detail page's "Terminal" tab (slot filled by console/TerminalPanel.tsx).
+ * Keyed on whether it runs: a workload that starts (or stops) while the tab is open gets a
+ * fresh connection, and the server's answer with it.
  */
-import { Text } from '@mantine/core';
 import type { Workload } from '../../../api/types';
+import { TerminalPanel } from '.';
 
 export function WorkloadTerminal({ workload }: { workload: Workload }) {
-  return (
-    <Text c="dimmed" data-testid="terminal-placeholder">
-      A terminal into {workload.name} will be here.
-    </Text>
-  );
+  return <TerminalPanel key={String(workload.status === 'running')} workloadId={workload.id} />;
 }
