@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, event, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from gpuyard.domain.audit import AuditEvent, AuditFilter, ChainReport
+from gpuyard.domain.audit import LOGIN_ACTION, AuditEvent, AuditFilter, ChainReport
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import as_utc
 
@@ -243,9 +243,6 @@ def verify_audit_chain(session: Session) -> ChainReport:
 
 
 #: The action a successful login records (services/identity/auth.py).
-LOGIN_ACTION = "auth.login"
-
-
 def last_logins(session: Session, user_ids: Collection[str]) -> dict[str, datetime]:
     """{user id: time of their last successful login} for those of ``user_ids`` who ever
     logged in, in one query."""
