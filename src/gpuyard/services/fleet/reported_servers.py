@@ -17,7 +17,7 @@ from gpuyard.domain.fleet_records import Cluster, Server
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.runtimes.base import Runtime
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.fleet.clusters import ensure_server_name_free
+from gpuyard.services.fleet.clusters import ensure_server_name_free, joined_cluster
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, AuditActor, record_audit
 from gpuyard.store.fleet import NewServer, add_server
 
@@ -55,6 +55,7 @@ def create_reported_server(
     endpoint, inventory = reached.endpoint, reached.inventory
     now = ctx.now()
     with ctx.db.write() as session:
+        joined_cluster(session, spec.cluster_id)  # still there, and kept until the commit
         ensure_server_name_free(session, spec.name)
         new = NewServer(
             spec.name,
