@@ -420,3 +420,14 @@ def test_each_change_is_encoded_once_whatever_the_number_of_streams() -> None:
 
     asyncio.run(scenario())
     assert len(encoded) == 3  # once per change, not per stream
+
+
+def test_a_change_that_cannot_be_encoded_is_skipped_not_fatal() -> None:
+    def encode(change: Change) -> str:
+        if isinstance(change, QueueChanged):
+            raise ValueError("not encodable")
+        return "ok"
+
+    feed = LiveFeed(ListSource(), poll_interval_s=3600, history=10, encode=encode)
+    events = feed.publish([QueueChanged(), _workload_change("me", None)])
+    assert [(e.seq, e.data) for e in events] == [(1, "ok")]

@@ -208,17 +208,29 @@ class LiveFeed:
             return []
         # Once per change, outside the lock; each stream still drops what its viewer may
         # not read (Subscription.deliver).
-        encode = self.encode
-        encoded = [encode(change) if encode else "" for change in changes]
+        encoded = [(change, self._encoded(change)) for change in changes]
         with self._lock:
             events = []
-            for change, data in zip(changes, encoded, strict=True):
+            for change, data in encoded:
+                if data is None:
+                    continue
                 self._seq += 1
                 events.append(StreamEvent(self._seq, change, data))
             self._history.extend(events)
             gone = [s for s in self._subscribers if not s.deliver(events)]
             self._subscribers.difference_update(gone)
         return events
+
+    def _encoded(self, change: Change) -> str | None:
+        """The change's wire form; None (the change is skipped, logged) when it cannot be
+        encoded: one bad row must not stop the reader for every stream."""
+        if self.encode is None:
+            return ""
+        try:
+            return self.encode(change)
+        except Exception:
+            log.exception("live feed: encoding a change failed; skipped")
+            return None
 
     def close(self) -> None:
         """Stop the reader and end every open stream (the app stopped). A stream opened
