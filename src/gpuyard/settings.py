@@ -7,14 +7,21 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpuyard.domain.emails import InvalidEmail, normalise_email
+from gpuyard.domain.usage import MINUTE_BUCKET_S, QUARTER_BUCKET_S, longest_window_served
 
 IPNetwork = IPv4Network | IPv6Network
 
 _UNSAFE_SECRETS = {"changethis", "secret", "changeme", ""}
+#: The history level (domain.usage: 0 is raw samples) each retention setting keeps.
+_HISTORY_LEVELS = {
+    "history_raw_retention_s": 0,
+    "history_minute_retention_s": MINUTE_BUCKET_S,
+    "history_quarter_retention_s": QUARTER_BUCKET_S,
+}
 
 
 class Settings(BaseSettings):
@@ -98,9 +105,11 @@ class Settings(BaseSettings):
     # level pruned past its retention. Rollups are computed from raw samples, so raw ones
     # are kept at least 30 minutes.
     history_sample_interval_s: int = Field(default=10, ge=1, le=60)
-    history_raw_retention_s: int = Field(default=3600, ge=1800, le=7 * 86400)
-    history_minute_retention_s: int = Field(default=86400, ge=3600, le=30 * 86400)
-    history_quarter_retention_s: int = Field(default=30 * 86400, ge=86400, le=366 * 86400)
+    #: Each level is kept at least as long as the longest window read from it
+    #: (``_serves_its_windows``): raw 1 h, minutes 1 day, quarters 30 days.
+    history_raw_retention_s: int = Field(default=3600, le=7 * 86400)
+    history_minute_retention_s: int = Field(default=86400, le=30 * 86400)
+    history_quarter_retention_s: int = Field(default=30 * 86400, le=366 * 86400)
     #: gpuyard-labelled containers with no reservation are removed after this long.
     orphan_grace_s: float = Field(default=60.0, ge=0)
     #: Host port ranges for published container ports, by image type (a word of the image
@@ -159,6 +168,20 @@ class Settings(BaseSettings):
     def _whole_slots_per_minute(cls, value: int) -> int:
         if 60 % value:
             raise ValueError("GPUYARD_HISTORY_SAMPLE_INTERVAL_S must divide 60 (1-minute rollups)")
+        return value
+
+    @field_validator(
+        "history_raw_retention_s", "history_minute_retention_s", "history_quarter_retention_s"
+    )
+    @classmethod
+    def _serves_its_windows(cls, value: int, info: ValidationInfo) -> int:
+        name = str(info.field_name)
+        least = longest_window_served(_HISTORY_LEVELS[name])
+        if value < least:
+            raise ValueError(
+                f"GPUYARD_{name.upper()} must be at least {least} (the longest history "
+                "window read from that level)"
+            )
         return value
 
     @model_validator(mode="after")

@@ -81,6 +81,7 @@ def test_a_state_docker_may_add_later_is_unknown_not_an_error() -> None:
     seen = observation_of(container(state="hibernating", created_at="not a time"))
 
     assert seen.state is ReplicaState.UNKNOWN
+    assert seen.state_text == "hibernating"  # the real word is kept
     assert not seen.ended
     assert seen.created_at is None
 

@@ -385,3 +385,49 @@ def test_a_closed_feed_ends_its_streams_and_a_shut_down_one_opens_none() -> None
         assert feed.subscribers == 0
 
     asyncio.run(scenario())
+
+
+def test_each_change_is_encoded_once_whatever_the_number_of_streams() -> None:
+    """The feed encodes a change once, in publish, for every stream it goes to (however
+    long the history), and each stream still drops what its viewer may not read."""
+    encoded: list[Change] = []
+
+    def encode(change: Change) -> str:
+        encoded.append(change)
+        return f"data-{len(encoded)}"
+
+    async def scenario() -> None:
+        feed = LiveFeed(ListSource(), poll_interval_s=3600, history=10_000, encode=encode)
+        try:
+            admins = [await _open(feed) for _ in range(3)]
+            outsider = Viewer(Caller("me", "me@example.com", Role.USER), Membership())
+            mine = feed.subscribe(outsider, asyncio.get_running_loop(), 100)
+            theirs = _workload_change("other", None)
+            feed.publish([theirs, QueueChanged(), _workload_change("me", None)])
+            for stream in admins:
+                got = await _take(stream)
+                assert [e.data for e in got if isinstance(e, StreamEvent)] == [
+                    "data-1",
+                    "data-2",
+                    "data-3",
+                ]
+            assert [e.data for e in await _take(mine) if isinstance(e, StreamEvent)] == [
+                "data-2",
+                "data-3",
+            ]
+        finally:
+            feed.close()
+
+    asyncio.run(scenario())
+    assert len(encoded) == 3  # once per change, not per stream
+
+
+def test_a_change_that_cannot_be_encoded_is_skipped_not_fatal() -> None:
+    def encode(change: Change) -> str:
+        if isinstance(change, QueueChanged):
+            raise ValueError("not encodable")
+        return "ok"
+
+    feed = LiveFeed(ListSource(), poll_interval_s=3600, history=10, encode=encode)
+    events = feed.publish([QueueChanged(), _workload_change("me", None)])
+    assert [(e.seq, e.data) for e in events] == [(1, "ok")]

@@ -1,11 +1,12 @@
-"""Which exits reconcile treats as "killed from outside" (recover) vs the workload's own."""
+"""Which exits reconcile treats as "killed from outside" (recover) vs the workload's own,
+and what the audit keeps of an orphan it removes."""
 
 from __future__ import annotations
 
 import pytest
 
 from gpuyard.domain.runtime_records import ReplicaObservation, ReplicaState
-from gpuyard.services.containers.reconcile import killed_from_outside
+from gpuyard.services.containers.reconcile import killed_from_outside, orphan_audit_details
 
 
 def exited(code: int, oom: bool = False) -> ReplicaObservation:
@@ -29,3 +30,15 @@ def exited(code: int, oom: bool = False) -> ReplicaObservation:
 )
 def test_killed_from_outside(container: ReplicaObservation, recover: bool) -> None:
     assert killed_from_outside(container) is recover
+
+
+def test_an_orphan_in_a_state_gpuyard_does_not_know_is_audited_with_the_real_state() -> None:
+    orphan = ReplicaObservation(
+        container_id="c", workload_id="w", replica=0, running=False,
+        state=ReplicaState.of("hibernating"), state_text="hibernating",
+    )  # fmt: skip
+    assert orphan.state is ReplicaState.UNKNOWN
+    details = orphan_audit_details("h1", orphan)
+    assert details == {"handle": "h1", "workload_id": "w", "state": "hibernating"}
+    # A runtime without words of its own: the state's name.
+    assert orphan_audit_details("h1", exited(0))["state"] == "exited"

@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 
 from gpuyard.services.identity.audit import (
     AuditActor,
     audit_entry,
     record_audit,
     record_audit_entries,
+    verify_audit_log,
 )
 from gpuyard.store.audit_log import chain_hash, entry_of, verify_audit_chain
 from gpuyard.store.audit_tables import AuditEventRow
@@ -39,6 +40,8 @@ def _append(db: Database, n: int, prefix: str = "w") -> None:
 def _verify(db: Database) -> tuple[int, int | None, str | None]:
     with db.read() as session:
         report = verify_audit_chain(session)
+    batched = verify_audit_log(db, batch=2)  # batches of 2, each its own transaction
+    assert batched == report
     return report.checked, report.first_bad_id, report.problem
 
 
@@ -98,3 +101,35 @@ def test_a_deleted_row_leaves_a_gap(db: Database) -> None:
 
 def test_an_empty_log_is_intact(db: Database) -> None:
     assert _verify(db) == (0, None, None)
+
+
+def test_a_batched_walk_finds_what_the_one_transaction_walk_finds(db: Database) -> None:
+    """GET /audit/verify walks the chain in short transactions, one per batch, carrying
+    the previous hash; the report is the one-transaction walk's, tampering included."""
+    _append(db, 23)
+    with db.read() as session:
+        whole = verify_audit_chain(session)
+    assert whole.checked == 23
+    assert whole.head_hash is not None
+    transactions = 0
+
+    def count(_conn: object) -> None:
+        nonlocal transactions
+        transactions += 1
+
+    event.listen(db.engine, "begin", count)
+    try:
+        for batch in (1, 5, 22, 23, 24, 5000):
+            transactions = 0
+            assert verify_audit_log(db, batch=batch) == whole
+            assert transactions == 23 // batch + 1  # the last batch finds the end
+    finally:
+        event.remove(db.engine, "begin", count)
+
+    with db.write() as session:  # tampered with in the third batch of five
+        session.execute(update(AuditEventRow).where(AuditEventRow.id == 12).values(ip="10.9.9.9"))
+    with db.read() as session:
+        tampered = verify_audit_chain(session)
+    assert (tampered.checked, tampered.first_bad_id) == (11, 12)
+    for batch in (1, 5, 11, 12, 5000):
+        assert verify_audit_log(db, batch=batch) == tampered

@@ -15,6 +15,7 @@ from gpuyard.api.deps import refuse_unstorable_params
 from gpuyard.api.docs_page import install_docs_page
 from gpuyard.api.errors import install_error_handlers
 from gpuyard.api.exit_signals import streams_end_on_exit_signals
+from gpuyard.api.live_events import change_data
 from gpuyard.api.openapi_problems import document_problems
 from gpuyard.api.routers import (
     audit,
@@ -50,7 +51,7 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(ctx: ServiceContext) -> FastAPI:
     """The app over an opened context; loops run while it serves if settings say so."""
 
-    live_feed = build_live_feed(ctx)
+    live_feed = build_live_feed(ctx, change_data)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

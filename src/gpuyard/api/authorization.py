@@ -79,15 +79,12 @@ class Authorize:
         # Async so a recently seen token (the usual case) costs no hop to a worker thread;
         # a token that must be looked up in the database is resolved in one.
         ctx: ServiceContext = request.app.state.ctx
-        from_cookie = False
-        if bearer is not None and bearer.scheme.lower() == "bearer":
-            token = bearer.credentials
-        elif cookie:
-            token, from_cookie = cookie, True
-        else:
+        presented = chosen_credentials(bearer, cookie)
+        if presented is None:
             raise Unauthenticated(
                 "send 'Authorization: Bearer <token>' (POST /api/v1/auth/login or an API token)"
             )
+        token, from_cookie = presented
         ip = client_ip(request)
         caller = recent_caller(ctx, token, ip)
         if caller is None:
@@ -97,6 +94,25 @@ class Authorize:
         if not allows(caller.role, caller.user_id, self.permission):
             raise Forbidden(f"the {caller.role.value} role may not do this ({self.permission})")
         return caller
+
+
+def chosen_credentials(
+    bearer: HTTPAuthorizationCredentials | None, cookie: str | None
+) -> tuple[str, bool] | None:
+    """The token a request authenticates with, and whether it is the session cookie: the
+    bearer token, else the cookie; None without either."""
+    if bearer is not None and bearer.scheme.lower() == "bearer":
+        return bearer.credentials, False
+    if cookie:
+        return cookie, True
+    return None
+
+
+async def request_token(request: Request) -> str:
+    """The token :class:`Authorize` accepted for ``request`` ("" without one), for a
+    long-lived response that checks its caller again later (the live stream)."""
+    presented = chosen_credentials(await _bearer(request), await _session_cookie(request))
+    return presented[0] if presented is not None else ""
 
 
 class AuthorizePublic(Authorize):

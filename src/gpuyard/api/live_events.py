@@ -1,9 +1,8 @@
 """Live events as server-sent events: the ``data:`` of each kind (api/schemas/stream.py),
-encoded once per event whatever the number of streams it goes to."""
+encoded once per event by the feed (``change_data``) whatever the number of streams it
+goes to."""
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from fastapi.sse import ServerSentEvent
 
@@ -16,7 +15,7 @@ from gpuyard.api.schemas.stream import (
     WorkloadChangePublic,
 )
 from gpuyard.domain.workload_records import Workload
-from gpuyard.services.live.changes import ServerChanged, WorkloadChanged
+from gpuyard.services.live.changes import Change, ServerChanged, WorkloadChanged
 from gpuyard.services.live.feed import LiveFeed
 from gpuyard.services.live.subscription import Resync, StreamEvent
 
@@ -32,14 +31,13 @@ def server_sent_event(feed: LiveFeed, item: StreamEvent | Resync) -> ServerSentE
         data = ResyncPublic(reason=item.reason).model_dump_json()
         return ServerSentEvent(event="resync", id=feed.event_id(item.seq), raw_data=data)
     return ServerSentEvent(
-        event=_EVENT_NAMES[item.kind], id=feed.event_id(item.seq), raw_data=_data(item)
+        event=_EVENT_NAMES[item.kind], id=feed.event_id(item.seq), raw_data=item.data
     )
 
 
-@lru_cache(maxsize=4096)
-def _data(event: StreamEvent) -> str:
-    # Once per event, whatever the number of streams it goes to (events hash by identity).
-    change = event.change
+def change_data(change: Change) -> str:
+    """The ``data:`` of a change: encoded by the feed once per event (``LiveFeed.encode``),
+    whatever the number of streams it goes to."""
     model: WorkloadChangePublic | ServerPublic | QueueChangePublic
     if isinstance(change, WorkloadChanged):
         model = workload_change_public(change.workload)

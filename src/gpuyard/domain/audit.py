@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+#: The action of a successful login (recorded by the login, read by the users' list).
+LOGIN_ACTION = "auth.login"
+
 
 @dataclass(frozen=True)
 class AuditEvent:

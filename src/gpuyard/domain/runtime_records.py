@@ -53,6 +53,9 @@ class ReplicaObservation:
     workload_id: str
     replica: int
     state: ReplicaState
+    #: The runtime's own name for the state ("" where it has none): kept where ``state``
+    #: is UNKNOWN, a state this version does not know.
+    state_text: str = field(default="", kw_only=True)
     #: Whether its process runs (a paused container still has one).
     running: bool
     image: str = ""

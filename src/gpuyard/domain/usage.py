@@ -244,6 +244,12 @@ def bucket_for(window: HistoryWindow) -> int:
     return QUARTER_BUCKET_S
 
 
+def longest_window_served(level: int) -> int:
+    """Seconds of the longest window read from ``level`` (0: raw samples): the least its
+    retention may be, or that window's older part would read as empty."""
+    return max(WINDOW_SECONDS[window] for window in HistoryWindow if bucket_for(window) == level)
+
+
 def bucket_start(epoch_s: int, bucket_s: int) -> int:
     """The start of the bucket ``epoch_s`` falls in."""
     return epoch_s - epoch_s % bucket_s

@@ -353,6 +353,7 @@ def observation_of(info: ContainerInfo) -> ReplicaObservation:
         workload_id=info.workload_id,
         replica=info.replica,
         state=ReplicaState.of(info.state),
+        state_text=info.state,
         running=info.running,
         image=info.image,
         exit_code=info.exit_code,

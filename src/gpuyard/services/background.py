@@ -87,7 +87,9 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
         Loop(
             "history",
             s.history_sample_interval_s,
-            jitter=JITTER,
+            # One tick per sampling slot (``sample_usage`` files by slot), none skipped.
+            jitter=0.0,
+            aligned=True,
             lease="history",
             tick=lambda: sample_usage(ctx),
         ),

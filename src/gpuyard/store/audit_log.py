@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, event, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from gpuyard.domain.audit import AuditEvent, AuditFilter, ChainReport
+from gpuyard.domain.audit import LOGIN_ACTION, AuditEvent, AuditFilter, ChainReport
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import as_utc
 
@@ -212,26 +212,35 @@ def entry_of(row: AuditEventRow | AuditEvent) -> AuditEntry:
     )
 
 
-def _rows_in_order(session: Session, batch: int = 1000) -> Iterator[AuditEventRow]:
-    after = 0
-    while True:
-        rows = session.scalars(
-            select(AuditEventRow)
-            .where(AuditEventRow.id > after)
-            .order_by(AuditEventRow.id)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1].id
-        session.expunge_all()
+#: Events verified per batch: each batch is its own short read transaction, so a walk
+#: of a long chain never holds one snapshot open (on PostgreSQL that would hold back
+#: xmin for every other reader's change marks).
+VERIFY_BATCH = 5000
 
 
-def verify_audit_chain(session: Session) -> ChainReport:
-    """Walk the chain from the first row; report the first row that does not verify."""
-    expected_id, expected_prev, checked = 1, GENESIS_HASH, 0
-    for row in _rows_in_order(session):
+@dataclass(frozen=True)
+class ChainWalk:
+    """Where a walk of the chain stands between batches: the id it expects next, the hash
+    that event must link to, and how many events verified so far."""
+
+    next_id: int = 1
+    prev_hash: str = GENESIS_HASH
+    checked: int = 0
+
+
+def verify_audit_batch(
+    session: Session, walk: ChainWalk, limit: int = VERIFY_BATCH
+) -> ChainWalk | ChainReport:
+    """Verify the next ``limit`` events of ``walk``: the walk carried on, or the report
+    once done (the first row that does not verify, or the end of the chain)."""
+    rows = session.scalars(
+        select(AuditEventRow)
+        .where(AuditEventRow.id >= walk.next_id)
+        .order_by(AuditEventRow.id)
+        .limit(limit)
+    ).all()
+    expected_id, expected_prev, checked = walk.next_id, walk.prev_hash, walk.checked
+    for row in rows:
         if row.id != expected_id:
             return ChainReport(checked, row.id, f"events {expected_id}..{row.id - 1} are missing")
         if row.prev_hash != expected_prev:
@@ -239,11 +248,22 @@ def verify_audit_chain(session: Session) -> ChainReport:
         if chain_hash(row.id, entry_of(row), row.prev_hash) != row.hash:
             return ChainReport(checked, row.id, "content does not match its hash (edited)")
         expected_id, expected_prev, checked = row.id + 1, row.hash, checked + 1
-    return ChainReport(checked, head_hash=expected_prev if checked else None)
+    if len(rows) < limit:
+        return ChainReport(checked, head_hash=expected_prev if checked else None)
+    return ChainWalk(expected_id, expected_prev, checked)
 
 
-#: The action a successful login records (services/identity/auth.py).
-LOGIN_ACTION = "auth.login"
+def verify_audit_chain(session: Session, batch: int = 1000) -> ChainReport:
+    """Walk the chain from the first row in ``session`` (one transaction); report the
+    first row that does not verify. A long chain is better walked batch by batch, each
+    in its own transaction (``services.identity.audit.verify_audit_log``)."""
+    walk = ChainWalk()
+    while True:
+        result = verify_audit_batch(session, walk, batch)
+        session.expunge_all()
+        if isinstance(result, ChainReport):
+            return result
+        walk = result
 
 
 def last_logins(session: Session, user_ids: Collection[str]) -> dict[str, datetime]:

@@ -33,4 +33,9 @@ class AuditEventRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
-    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
+    __table_args__ = (
+        Index("ix_audit_events_target", "target_type", "target_id"),
+        # Each user's last login (store.audit_log.last_logins), without a scan of all
+        # logins: an index seek per user.
+        Index("ix_audit_events_actor_action_at", "actor_id", "action", "at"),
+    )

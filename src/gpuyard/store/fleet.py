@@ -72,6 +72,22 @@ def cluster_row(session: Session, cluster_id: str) -> ClusterRow | None:
     return session.get(ClusterRow, cluster_id)
 
 
+def lock_cluster_row(session: Session, cluster_id: str, *, exclusive: bool) -> ClusterRow | None:
+    """The cluster's row, locked until the transaction ends, or None when there is none.
+
+    On PostgreSQL ``exclusive`` takes FOR UPDATE (to rename or delete it), else FOR KEY
+    SHARE (to add a server or workload naming it): a delete then waits for the writes
+    naming the cluster that began before it, and those after it wait for the delete and
+    find the cluster gone, instead of a foreign-key violation at commit. SQLite needs no
+    row lock: BEGIN IMMEDIATE already runs one writer at a time."""
+    query = select(ClusterRow).where(ClusterRow.id == cluster_id)
+    if exclusive:
+        query = query.with_for_update()
+    else:
+        query = query.with_for_update(read=True, key_share=True)
+    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+
+
 def cluster_exists(session: Session, cluster_id: str) -> bool:
     """Whether there is a cluster ``cluster_id``."""
     return session.get(ClusterRow, cluster_id) is not None

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from gpuyard.api.authorization import SESSION_COOKIE, requires
+from gpuyard.api.authorization import request_token, requires
 from gpuyard.api.client_address import client_ip
 from gpuyard.api.deps import ContextDep
 from gpuyard.api.live_events import LiveEventData, server_sent_event
@@ -69,14 +69,6 @@ def _check_event_id(value: str | None) -> str | None:
             f"at most {MAX_EVENT_ID_LENGTH} printable ASCII characters: an id this stream sent",
         )
     return value
-
-
-def _token(request: Request) -> str:
-    # The same credentials Authorize accepted: the bearer token, else the session cookie.
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return request.cookies.get(SESSION_COOKIE, "")
 
 
 async def open_subscription(
@@ -148,7 +140,7 @@ async def _events(
     settings = ctx.settings
     feed = live_feed(request)
     loop = asyncio.get_running_loop()
-    token, ip = _token(request), client_ip(request)
+    token, ip = await request_token(request), client_ip(request)
     deadline = loop.time() + max_s if max_s is not None else None
     recheck_at = loop.time() + settings.stream_recheck_s
     yield ServerSentEvent(comment="gpuyard live stream", retry=settings.stream_retry_ms)

@@ -261,10 +261,16 @@ def _orphan(
             "server",
             server_id,
             ctx.now(),
-            {
-                "handle": handle,
-                "workload_id": container.workload_id,
-                "state": container.state.value,
-            },
+            orphan_audit_details(handle, container),
         )
     log.warning("orphan_removed", handle=handle)
+
+
+def orphan_audit_details(handle: str, container: ReplicaObservation) -> dict[str, str]:
+    """What the audit keeps of a removed orphan: the runtime's own word for its state, so
+    a state gpuyard does not know is not recorded as "unknown"."""
+    return {
+        "handle": handle,
+        "workload_id": container.workload_id,
+        "state": container.state_text or container.state.value,
+    }

@@ -2,9 +2,17 @@
 
 A cluster goes only once it is empty: no servers, and no active workload asking for it
 (409 naming what remains). Finished workloads that asked for it forget it (their
-``cluster_id`` becomes null), so old history never pins a cluster forever."""
+``cluster_id`` becomes null), so old history never pins a cluster forever.
+
+Both lock the cluster's row first (``lock_cluster_row``: FOR UPDATE on PostgreSQL;
+SQLite runs one writer at a time): a server or workload being added to the cluster
+commits before the delete looks (409 naming it), or waits and finds the cluster gone
+(422). What the database still refuses (two renames to one name, racing past the name
+check) is a 409 naming why, never a 500."""
 
 from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, NotFound
@@ -15,9 +23,9 @@ from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.store.fleet import (
     cluster_name_taken,
     cluster_record,
-    cluster_row,
     delete_cluster_row,
     detach_cluster,
+    lock_cluster_row,
     server_names_in_cluster,
     workloads_naming_cluster,
 )
@@ -30,15 +38,19 @@ def rename_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str, name: s
     """Give the cluster a new name (Conflict when another cluster has it)."""
     now = ctx.now()
     with ctx.db.write() as session:
-        row = cluster_row(session, cluster_id)
+        row = lock_cluster_row(session, cluster_id, exclusive=True)
         if row is None:
             raise NotFound.for_object("cluster", cluster_id)
         old = row.name
         if name != old:
+            taken = Conflict(f"a cluster named {name!r} already exists")
             if cluster_name_taken(session, name):
-                raise Conflict(f"a cluster named {name!r} already exists")
+                raise taken
             row.name = name
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError as exc:  # renamed (or created) concurrently: the unique name
+                raise taken from exc
             details = {"name": name, "previous_name": old}
             record_audit(
                 session, AuditActor.of(caller), "cluster.update", "cluster", row.id, now, details
@@ -51,7 +63,7 @@ def delete_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str) -> None
     remain."""
     now = ctx.now()
     with ctx.db.write() as session:
-        row = cluster_row(session, cluster_id)
+        row = lock_cluster_row(session, cluster_id, exclusive=True)
         if row is None:
             raise NotFound.for_object("cluster", cluster_id)
         names, servers = server_names_in_cluster(session, row.id, _NAMES_SHOWN)
@@ -71,4 +83,10 @@ def delete_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str) -> None
         record_audit(
             session, AuditActor.of(caller), "cluster.delete", "cluster", row.id, now, details
         )
-        delete_cluster_row(session, row.id)
+        try:
+            delete_cluster_row(session, row.id)
+            session.flush()  # the database's refusal here, not at the commit
+        except IntegrityError as exc:  # a writer that named the cluster without its lock
+            raise Conflict(
+                f"cluster {row.name!r} gained a server or workload while being deleted; try again"
+            ) from exc

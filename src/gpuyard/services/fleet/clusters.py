@@ -16,6 +16,7 @@ from gpuyard.store.fleet import (
     cluster_record,
     cluster_row,
     find_clusters,
+    lock_cluster_row,
     server_name_taken,
 )
 from gpuyard.store.fleet_tables import ClusterRow
@@ -82,15 +83,24 @@ def cluster_of_kind(
     session: Session, cluster_id: str, kind: ClusterKind, field: str, wrong_kind: str
 ) -> Cluster:
     """The cluster a new server joins; 422 when it is missing or of another kind
-    (``wrong_kind`` is the message, on ``field``, that says which shape is expected)."""
-    cluster = cluster_row(session, cluster_id)
-    if cluster is None:
-        raise InvalidInput.for_field("cluster_id", f"cluster {cluster_id!r} does not exist")
+    (``wrong_kind`` is the message, on ``field``, that says which shape is expected).
+    Call it in the write that adds the server: the cluster's row stays locked against a
+    concurrent delete until it commits."""
+    cluster = joined_cluster(session, cluster_id)
     if cluster.kind != kind.value:
         raise InvalidInput.for_field(
             field, f"cluster {cluster.name!r} is a {cluster.kind} cluster; {wrong_kind}"
         )
     return cluster_record(cluster)
+
+
+def joined_cluster(session: Session, cluster_id: str) -> ClusterRow:
+    """The row of the cluster a write is about to name (a new server's), locked against a
+    concurrent delete until the transaction ends; 422 on ``cluster_id`` when it is gone."""
+    row = lock_cluster_row(session, cluster_id, exclusive=False)
+    if row is None:
+        raise InvalidInput.for_field("cluster_id", f"cluster {cluster_id!r} does not exist")
+    return row
 
 
 def ensure_server_name_free(session: Session, name: str) -> None:

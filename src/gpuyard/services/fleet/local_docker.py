@@ -17,7 +17,11 @@ from gpuyard.runtimes.docker import agent_connection
 from gpuyard.runtimes.local_agent import LOCAL, LocalAgent
 from gpuyard.runtimes.local_agent import start_local_agent as start_agent_in_process
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
+from gpuyard.services.fleet.reported_servers import (
+    ReportedServerSpec,
+    create_reported_server,
+    reporting_runtime,
+)
 from gpuyard.settings import Settings
 from gpuyard.store import fleet
 
@@ -69,5 +73,6 @@ def ensure_local_server(ctx: ServiceContext, agent: LocalAgent) -> None:
     spec = ReportedServerSpec(
         LOCAL, cluster.id, agent_connection(agent.url, agent.token), {"local": "true"}
     )
-    create_reported_server(ctx, None, spec)  # asks the agent outside the transaction
+    runtime = reporting_runtime(ctx, cluster)
+    create_reported_server(ctx, None, spec, runtime)  # asks the agent outside the transaction
     log.info("local_docker_server_registered", url=agent.url)

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import InvalidInput
-from gpuyard.domain.fleet_records import Server
+from gpuyard.domain.fleet_records import Cluster, Server
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.runtimes.base import Runtime
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.fleet.clusters import ensure_server_name_free
+from gpuyard.services.fleet.clusters import ensure_server_name_free, joined_cluster
 from gpuyard.services.identity.audit import SYSTEM_ACTOR, AuditActor, record_audit
-from gpuyard.store.fleet import NewServer, add_server, cluster_record, cluster_row
+from gpuyard.store.fleet import NewServer, add_server
 
 
 @dataclass
@@ -33,14 +33,9 @@ class ReportedServerSpec:
     host_ports: tuple[int, int] | None = None
 
 
-def reporting_runtime(ctx: ServiceContext, cluster_id: str) -> Runtime:
-    """The runtime of the cluster's kind, which must report its servers' capacity; 422 on
-    ``cluster_id`` when the cluster is missing or its servers declare their capacity."""
-    with ctx.db.read() as session:
-        row = cluster_row(session, cluster_id)
-        cluster = cluster_record(row) if row is not None else None
-    if cluster is None:
-        raise InvalidInput.for_field("cluster_id", f"cluster {cluster_id!r} does not exist")
+def reporting_runtime(ctx: ServiceContext, cluster: Cluster) -> Runtime:
+    """The runtime of ``cluster``'s kind, which must report its servers' capacity; 422 on
+    ``cluster_id`` when its servers declare their capacity instead."""
     runtime = ctx.runtimes.get(cluster.kind)
     if runtime is None or not runtime.reports_inventory:
         raise InvalidInput.for_field(
@@ -52,15 +47,15 @@ def reporting_runtime(ctx: ServiceContext, cluster_id: str) -> Runtime:
 
 
 def create_reported_server(
-    ctx: ServiceContext, caller: Caller | None, spec: ReportedServerSpec
+    ctx: ServiceContext, caller: Caller | None, spec: ReportedServerSpec, runtime: Runtime
 ) -> Server:
     """Register (``caller`` None: the system, for the local server) a server whose runtime
-    reports what it has."""
-    runtime = reporting_runtime(ctx, spec.cluster_id)
+    reports what it has: ``runtime``, of its cluster's kind (``reporting_runtime``)."""
     reached = runtime.reach(spec.cluster_id, spec.connection)  # outside any transaction
     endpoint, inventory = reached.endpoint, reached.inventory
     now = ctx.now()
     with ctx.db.write() as session:
+        joined_cluster(session, spec.cluster_id)  # still there, and kept until the commit
         ensure_server_name_free(session, spec.name)
         new = NewServer(
             spec.name,

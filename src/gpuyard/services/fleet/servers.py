@@ -108,7 +108,7 @@ def register_server(ctx: ServiceContext, caller: Caller, spec: ServerRegistratio
     if runtime.reports_inventory:
         connection = {name: spec.connection.get(name) or "" for name in runtime.connection_fields}
         reported = ReportedServerSpec(spec.name, cluster.id, connection, spec.labels, ports)
-        return create_reported_server(ctx, caller, reported)
+        return create_reported_server(ctx, caller, reported, runtime)
     assert spec.cpu is not None  # check_registration: a declaring runtime requires both
     assert spec.ram_gb is not None
     simulated = SimulatedServerSpec(

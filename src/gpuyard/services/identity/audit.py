@@ -163,10 +163,18 @@ def list_audit_events(
         return audit_store.list_audit_events(session, where, limit, offset)
 
 
-def verify_audit_log(db: Database) -> ChainReport:
-    """Check the whole chain (``gpuyard audit verify`` and GET /audit/verify)."""
-    with db.read() as session:
-        return audit_store.verify_audit_chain(session)
+def verify_audit_log(db: Database, batch: int = audit_store.VERIFY_BATCH) -> ChainReport:
+    """Check the whole chain (``gpuyard audit verify`` and GET /audit/verify), ``batch``
+    events per short read transaction, carrying the previous hash from one to the next:
+    no snapshot stays open for the whole walk. Events appended meanwhile extend the walk
+    (the chain only grows at its end); rows edited or deleted are found where they are."""
+    walk = audit_store.ChainWalk()
+    while True:
+        with db.read() as session:
+            result = audit_store.verify_audit_batch(session, walk, batch)
+        if isinstance(result, ChainReport):
+            return result
+        walk = result
 
 
 def verify_audit_chain(ctx: ServiceContext) -> ChainReport:

@@ -10,6 +10,7 @@ from gpuyard.auth.opaque_tokens import digest, is_api_token
 from gpuyard.auth.passwords import hash_password, needs_rehash, verify_password
 from gpuyard.auth.roles import Role
 from gpuyard.auth.tokens import AccessToken, decode_access_token, issue_access_token
+from gpuyard.domain.audit import LOGIN_ACTION
 from gpuyard.domain.emails import email_lookup_keys, login_key
 from gpuyard.domain.errors import Conflict, Unauthenticated
 from gpuyard.domain.identity import User
@@ -63,7 +64,7 @@ def login(ctx: ServiceContext, email: str, password: str, ip: str | None) -> Log
         record_audit(
             session,
             AuditActor(user.id, user.email, ip),
-            "auth.login",
+            LOGIN_ACTION,
             "user",
             user.id,
             now,

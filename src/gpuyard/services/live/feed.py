@@ -5,8 +5,9 @@ The first stream opened starts the reader thread; from then on it polls its
 the number of open streams (one database read per poll per process, not per client),
 until no stream has been open for ``IDLE_STOP_S``.
 Each change becomes a :class:`~gpuyard.services.live.subscription.StreamEvent` with
-the next sequence number; the last ``history`` events are kept so that a client that
-reconnects with ``Last-Event-ID`` gets exactly what it missed.
+the next sequence number and its wire form (``encode``, given by the API: encoded once
+here, whatever the number of streams it goes to); the last ``history`` events are kept
+so that a client that reconnects with ``Last-Event-ID`` gets exactly what it missed.
 
 Event ids are ``<epoch>-<seq>``: the epoch is drawn when the feed is made, so an id from
 another process (another API replica, or this one before a restart) is recognised as
@@ -21,6 +22,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
@@ -48,8 +50,11 @@ class LiveFeed:
         *,
         epoch: str | None = None,
         idle_stop_s: float = IDLE_STOP_S,
+        encode: Callable[[Change], str] | None = None,
     ) -> None:
         self.source = source
+        #: A change's wire form (the API's ``data:``), once per event; None: no data.
+        self.encode = encode
         self.poll_interval_s = poll_interval_s
         self.idle_stop_s = idle_stop_s
         self.epoch = epoch or secrets.token_hex(4)
@@ -201,15 +206,31 @@ class LiveFeed:
         """Number ``changes``, keep them for resumes and hand them to every stream."""
         if not changes:
             return []
+        # Once per change, outside the lock; each stream still drops what its viewer may
+        # not read (Subscription.deliver).
+        encoded = [(change, self._encoded(change)) for change in changes]
         with self._lock:
             events = []
-            for change in changes:
+            for change, data in encoded:
+                if data is None:
+                    continue
                 self._seq += 1
-                events.append(StreamEvent(self._seq, change))
+                events.append(StreamEvent(self._seq, change, data))
             self._history.extend(events)
             gone = [s for s in self._subscribers if not s.deliver(events)]
             self._subscribers.difference_update(gone)
         return events
+
+    def _encoded(self, change: Change) -> str | None:
+        """The change's wire form; None (the change is skipped, logged) when it cannot be
+        encoded: one bad row must not stop the reader for every stream."""
+        if self.encode is None:
+            return ""
+        try:
+            return self.encode(change)
+        except Exception:
+            log.exception("live feed: encoding a change failed; skipped")
+            return None
 
     def close(self) -> None:
         """Stop the reader and end every open stream (the app stopped). A stream opened
@@ -233,9 +254,13 @@ class LiveFeed:
         self.close()
 
 
-def build_live_feed(ctx: ServiceContext) -> LiveFeed:
-    """The feed of an app over ``ctx``: the database's changes, as settings say."""
+def build_live_feed(ctx: ServiceContext, encode: Callable[[Change], str]) -> LiveFeed:
+    """The feed of an app over ``ctx``: the database's changes, as settings say, each
+    encoded once by ``encode``."""
     settings = ctx.settings
     return LiveFeed(
-        DatabaseChanges(ctx.db), settings.stream_poll_interval_s, settings.stream_history
+        DatabaseChanges(ctx.db),
+        settings.stream_poll_interval_s,
+        settings.stream_history,
+        encode=encode,
     )

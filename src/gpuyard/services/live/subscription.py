@@ -31,6 +31,8 @@ class StreamEvent:
 
     seq: int
     change: Change
+    #: The change's wire form, encoded once by the feed for every stream it goes to.
+    data: str = ""
 
     @property
     def kind(self) -> str:

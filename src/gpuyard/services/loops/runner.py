@@ -22,6 +22,9 @@ from gpuyard.services.loops.leases import hold_lease
 
 log = get_logger(__name__)
 
+#: An aligned loop wakes this long (at most a 20th of its interval) after a slot boundary.
+ALIGN_MARGIN_S = 0.25
+
 
 @dataclass
 class Loop:
@@ -47,8 +50,23 @@ class Loop:
     #: snapshot) would otherwise run once per commit, each paying a fixed cost (the
     #: engine's view of the whole fleet) for a handful of new workloads.
     min_rest_s: float = 0.0
+    #: Ticks start just after each boundary of the wall clock's ``interval_s`` slots (no
+    #: jitter): a loop that files its work by slot (the history loop's raw samples) then
+    #: ticks once per slot, where a sleep of interval +- jitter from a tick's end skips
+    #: some slots and ticks twice in others.
+    aligned: bool = False
 
-    def next_delay(self) -> float:
+    def __post_init__(self) -> None:
+        if self.aligned and self.jitter:
+            raise ValueError(f"loop {self.name}: an aligned loop takes no jitter")
+
+    def next_delay(self, now: float) -> float:
+        """Seconds to sleep after a tick that ended at wall-clock time ``now`` (epoch s)."""
+        if self.aligned:
+            # Just past the next boundary: an early wake-up (the monotonic clock the wait
+            # uses drifts from the wall clock) must not land in the slot just ticked.
+            margin = min(ALIGN_MARGIN_S, self.interval_s / 20)
+            return self.interval_s - now % self.interval_s + margin
         return self.interval_s * (1 + random.uniform(-self.jitter, self.jitter))
 
 
@@ -119,7 +137,7 @@ class LoopRunner:
                 if failing is not None:
                     log.info("loop_tick_recovered", loop=loop.name, failed_ticks=failed_ticks)
                 failing, failed_ticks = None, 0
-            delay = loop.next_delay()
+            delay = loop.next_delay(time.time())
             took = time.monotonic() - started
             rest = min(max(loop.rest_ratio * took, loop.min_rest_s), delay)
             if rest > 0:

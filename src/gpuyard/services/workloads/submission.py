@@ -31,7 +31,7 @@ from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audi
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
-from gpuyard.store.fleet import cluster_exists
+from gpuyard.store.fleet import cluster_exists, lock_cluster_row
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import WorkloadRow
 from gpuyard.store.workloads import (
@@ -104,8 +104,18 @@ def default_name(image: str) -> str:
     return f"{base[:100]}-{secrets.token_hex(3)}"
 
 
-def check_cluster(session: Session, cluster_id: str | None) -> list[FieldError]:
-    if cluster_id is not None and not cluster_exists(session, cluster_id):
+def check_cluster(
+    session: Session, cluster_id: str | None, *, lock: bool = False
+) -> list[FieldError]:
+    """The finding on ``cluster_id``; with ``lock`` (a write about to name it), its row is
+    locked against a concurrent delete until the transaction ends."""
+    if cluster_id is None:
+        return []
+    if lock:
+        found = lock_cluster_row(session, cluster_id, exclusive=False) is not None
+    else:
+        found = cluster_exists(session, cluster_id)
+    if not found:
         return [FieldError("cluster_id", f"cluster {cluster_id!r} does not exist")]
     return []
 
@@ -241,9 +251,14 @@ def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
 
 
 def _checks_in_database(
-    session: Session, caller: Caller, cluster_id: str | None, team_id: str | None
+    session: Session,
+    caller: Caller,
+    cluster_id: str | None,
+    team_id: str | None,
+    *,
+    lock: bool = False,
 ) -> tuple[str | None, list[FieldError]]:
-    errors = check_cluster(session, cluster_id)
+    errors = check_cluster(session, cluster_id, lock=lock)
     resolved, team_errors = resolve_team(session, caller, team_id)
     return resolved, errors + team_errors
 
@@ -258,7 +273,9 @@ def _write_submissions(
     accepted: list[_Submission] = []
     for caller, workload in batch:
         asked = workload.team_id
-        team_id, errors = _checks_in_database(session, caller, workload.cluster_id, asked)
+        team_id, errors = _checks_in_database(
+            session, caller, workload.cluster_id, asked, lock=True
+        )
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))
             continue
