@@ -104,6 +104,11 @@ def live_server(
         # Place and start workloads quickly (the defaults are 2 s).
         "GPUYARD_SCHEDULER_INTERVAL_S": "0.3",
         "GPUYARD_STARTER_INTERVAL_S": "0.3",
+        # Every browser test logs in from 127.0.0.1 against this one server: on a fast
+        # machine they pass the default 30 attempts a minute per address and the later
+        # tests meet "too many login attempts". The throttle has its own tests
+        # (tests/api/test_login_lockout.py, tests/auth/test_login_throttle.py).
+        "GPUYARD_LOGIN_IP_MAX_ATTEMPTS": "100000",
     }
     with serve_processes(1, data_dir, None, env) as (url,):
         server = LiveServer(url=url, admin_token="")
