@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +106,21 @@ class StreamReader:
             if match(event):
                 return seen
 
+    def wait_for_each(
+        self, matches: Sequence[Callable[[Event], bool]], timeout: float = 10.0
+    ) -> list[Event]:
+        """Events up to and including the one by which each of ``matches`` has matched
+        an event, in whatever order they come: changes committed together reach the
+        stream in no order the test should rely on (fails after ``timeout``)."""
+        seen: list[Event] = []
+        waiting = list(matches)
+        deadline = time.monotonic() + timeout
+        while waiting:
+            event = self.next(max(0.01, deadline - time.monotonic()))
+            seen.append(event)
+            waiting = [match for match in waiting if not match(event)]
+        return seen
+
     def drain(self, quiet_s: float = 0.5) -> list[Event]:
         """What arrives until nothing has for ``quiet_s``."""
         seen: list[Event] = []
@@ -127,5 +142,15 @@ def is_workload(workload_id: str, status: str | None = None) -> Callable[[Event]
             and event.data["id"] == workload_id
             and (status is None or event.data["status"] == status)
         )
+
+    return match
+
+
+def is_placed(workload_id: str) -> Callable[[Event], bool]:
+    """A workload event of ``workload_id`` with a placement (a server)."""
+    on_workload = is_workload(workload_id)
+
+    def match(event: Event) -> bool:
+        return on_workload(event) and bool(event.data["server_id"])
 
     return match
