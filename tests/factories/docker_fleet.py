@@ -30,7 +30,11 @@ from gpuyard.domain.server_state import ClusterKind
 from gpuyard.runtimes.docker import agent_connection
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster
-from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
+from gpuyard.services.fleet.reported_servers import (
+    ReportedServerSpec,
+    create_reported_server,
+    reporting_runtime,
+)
 
 
 @dataclass
@@ -88,7 +92,8 @@ def docker_fleet(
             agent.start()
             served.append(agent)
             spec = ReportedServerSpec(name, cluster.id, agent_connection(agent.url, token))
-            servers[name] = create_reported_server(ctx, None, spec).id
+            runtime = reporting_runtime(ctx, cluster)
+            servers[name] = create_reported_server(ctx, None, spec, runtime).id
         yield Fleet(ctx, cluster.id, servers, client, agent_names)
     finally:
         for agent in served:
