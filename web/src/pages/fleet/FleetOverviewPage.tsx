@@ -1,12 +1,11 @@
-import { Card, Group, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { Card, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 import { useFleetHistory, useFleetOverview } from '../../api/queries/fleet';
 import type { HistoryWindow, UsagePoint } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { UsageBar, formatAmount } from '../../components/UsageBar';
-import { UsageChart, WindowControl } from '../../components/UsageChart';
-import { ALLOCATION_SERIES, UTILISATION_SERIES, usageRows } from './history';
+import { UsageHistorySection } from './UsageHistorySection';
 
 const DIMENSIONS = [
   { key: 'cpu', label: 'CPU', unit: 'cores', used: 'cpu_used' },
@@ -174,23 +173,14 @@ export function FleetOverviewPage() {
             </Text>
           </section>
 
-          <section aria-labelledby="history-heading">
-            <Group justify="space-between" mb="xs">
-              <Title order={2} size="h4" id="history-heading">
-                Over time
-              </Title>
-              <WindowControl value={window} onChange={setWindow} />
-            </Group>
-            <QueryError error={history.error} title="Could not load the fleet history" />
-            <SimpleGrid cols={{ base: 1, lg: 2 }}>
-              <Card withBorder>
-                <UsageChart title="Allocation (% of capacity)" rows={usageRows(points)} series={ALLOCATION_SERIES} window={window} />
-              </Card>
-              <Card withBorder>
-                <UsageChart title="Utilisation (%)" rows={usageRows(points)} series={UTILISATION_SERIES} window={window} />
-              </Card>
-            </SimpleGrid>
-          </section>
+          <UsageHistorySection
+            headingId="history-heading"
+            window={window}
+            onWindowChange={setWindow}
+            points={points}
+            error={history.error}
+            errorTitle="Could not load the fleet history"
+          />
         </Stack>
       )}
     </>

@@ -7,8 +7,9 @@ import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { StatusBadge } from '../../components/StatusBadge';
 import { UsageBar, formatAmount } from '../../components/UsageBar';
-import { UsageChart, WindowControl } from '../../components/UsageChart';
-import { ALLOCATION_SERIES, UTILISATION_SERIES, gpuRows, usageRows } from './history';
+import { UsageChart } from '../../components/UsageChart';
+import { gpuRows } from './history';
+import { UsageHistorySection } from './UsageHistorySection';
 import { ServerActions } from './serverActions';
 
 function GpuCard({ gpu }: { gpu: Gpu }) {
@@ -83,33 +84,25 @@ function Charts({ serverId, hasGpus }: { serverId: string; hasGpus: boolean }) {
   const gpuUtilisation = gpuRows(gpus, 'utilization');
   const gpuAllocation = gpuRows(gpus, 'allocated');
   return (
-    <section aria-labelledby="charts-heading">
-      <Group justify="space-between" mb="xs">
-        <Title order={2} size="h4" id="charts-heading">
-          Over time
-        </Title>
-        <WindowControl value={window} onChange={setWindow} />
-      </Group>
-      <QueryError error={history.error} title="Could not load the history" />
-      <SimpleGrid cols={{ base: 1, lg: 2 }}>
-        <Card withBorder>
-          <UsageChart title="Allocation (% of capacity)" rows={usageRows(points)} series={ALLOCATION_SERIES} window={window} />
-        </Card>
-        <Card withBorder>
-          <UsageChart title="Utilisation (%)" rows={usageRows(points)} series={UTILISATION_SERIES} window={window} />
-        </Card>
-        {hasGpus && (
-          <>
-            <Card withBorder>
-              <UsageChart title="GPU allocation (% of each device)" {...gpuAllocation} window={window} />
-            </Card>
-            <Card withBorder>
-              <UsageChart title="GPU utilisation (%)" {...gpuUtilisation} window={window} />
-            </Card>
-          </>
-        )}
-      </SimpleGrid>
-    </section>
+    <UsageHistorySection
+      headingId="charts-heading"
+      window={window}
+      onWindowChange={setWindow}
+      points={points}
+      error={history.error}
+      errorTitle="Could not load the history"
+    >
+      {hasGpus && (
+        <>
+          <Card withBorder>
+            <UsageChart title="GPU allocation (% of each device)" {...gpuAllocation} window={window} />
+          </Card>
+          <Card withBorder>
+            <UsageChart title="GPU utilisation (%)" {...gpuUtilisation} window={window} />
+          </Card>
+        </>
+      )}
+    </UsageHistorySection>
   );
 }
 
