@@ -12,14 +12,9 @@ from hypothesis import strategies as st
 from gpuyard.agent.models import ContainerInfo, GpuInfo, Inventory
 from gpuyard.domain.errors import InvalidInput, NotFound
 from gpuyard.domain.runtime_records import ReplicaState, ServerEndpoint
+from gpuyard.runtimes.agent_records import host_inventory_of, observation_of, parse_docker_time
 from gpuyard.runtimes.base import RegistrationFields, Runtime
-from gpuyard.runtimes.docker import (
-    AgentClient,
-    DockerRuntime,
-    host_inventory_of,
-    observation_of,
-    parse_docker_time,
-)
+from gpuyard.runtimes.docker import AgentClient, DockerRuntime
 from gpuyard.runtimes.registry import default_registry
 from gpuyard.runtimes.simulated import SimulatedRuntime
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from gpuyard.agent.models import GpuInfo, Inventory
-from gpuyard.runtimes.docker import reading_from_inventory
+from gpuyard.runtimes.agent_records import reading_from_inventory
 
 
 def _inventory(cpu_percent: float | None, gpus: list[GpuInfo]) -> Inventory:
