@@ -4,6 +4,7 @@ none sampled twice (``sample_usage`` files each sample into a fixed slot)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from gpuyard.domain.usage import bucket_start
 from gpuyard.services.background import build_loops
-from gpuyard.services.loops.runner import Loop
+from gpuyard.services.loops.runner import Loop, LoopRunner
 
 INTERVAL_S = 10
 
@@ -63,3 +64,31 @@ def test_the_history_loop_is_aligned_to_its_sampling_slots(tmp_path: Path) -> No
     slots = _slots_ticked(history, 1.75e9 + 0.2, [0.1, 9.0, 4.5, 0.0, 8.9, 2.0], early_s=0.05)
     assert len(set(slots)) == len(slots) == 6
     assert slots[-1] - slots[0] == 5 * INTERVAL_S
+
+
+def test_an_aligned_loop_first_ticks_at_a_slot_boundary_not_at_start() -> None:
+    """At start-up the history tick would meet the process's warm-up and its first
+    requests; it waits for the next boundary instead."""
+    interval = 2
+    while not 0.05 <= time.time() % interval <= 0.5:  # start early in a slot
+        time.sleep(0.02)
+    ticked: list[float] = []
+    loop = Loop(
+        "aligned",
+        interval,
+        tick=lambda: ticked.append(time.time()),
+        jitter=0.0,
+        lease=None,
+        aligned=True,
+    )
+    runner = LoopRunner([loop])
+    started = time.time()
+    runner.start()
+    try:
+        deadline = time.monotonic() + 3 * interval
+        while not ticked and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    assert ticked, "the aligned loop never ticked"
+    assert bucket_start(int(ticked[0]), interval) > bucket_start(int(started), interval)

@@ -4,6 +4,7 @@ and every level stays within its retention, pruned a bounded amount per tick."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from factories.app import authed_client, make_context, make_settings, settle
 from factories.clock import ManualClock
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from gpuyard.domain.usage import (
     MINUTE_BUCKET_S,
@@ -23,6 +24,7 @@ from gpuyard.domain.usage import (
 )
 from gpuyard.runtimes.simulated_usage import UTILIZATION_BAND
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.usage import sampling
 from gpuyard.services.usage.history import fleet_history, server_history
 from gpuyard.services.usage.sampling import PRUNE_BUCKETS_PER_TICK, RAW, sample_usage
 from gpuyard.store.fleet_tables import ServerRow
@@ -183,3 +185,93 @@ def test_two_ticks_in_one_slot_write_it_once(ctx: ServiceContext) -> None:
     sample_usage(ctx)
 
     assert sorted((r.series, r.t, r.figures) for r in _rows(ctx, RAW)) == sorted(before)
+
+
+def _raw_of_slot(ctx: ServiceContext) -> dict[str, object]:
+    return {r.series: r.figures for r in _rows(ctx, RAW)}
+
+
+def test_a_tick_in_small_steps_writes_what_one_step_writes_and_rests_between_steps(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paced tick (pages of servers, rests between them) records the same samples as
+    a tick that reads the whole fleet at once; its rests are bounded by the budget."""
+    _busy_server(ctx)
+    with ctx.db.read() as session:
+        servers = int(session.scalar(select(func.count()).select_from(ServerRow)) or 0)
+    assert servers >= 3
+    monkeypatch.setattr(sampling, "STEP_SERVERS", 1000)
+    sample_usage(ctx)
+    whole = _raw_of_slot(ctx)
+    with ctx.db.write() as session:
+        session.execute(delete(UsageSampleRow))
+
+    rests: list[float] = []
+    monkeypatch.setattr(sampling, "STEP_SERVERS", 2)
+    tick = sample_usage(ctx, pause=rests.append)
+
+    assert _raw_of_slot(ctx) == whole
+    assert len(whole) == servers + 1  # and the fleet's
+    assert tick.servers == servers
+    assert len(rests) == servers // 2  # after each full page (the next might be empty)
+    assert all(r >= 0 for r in rests)
+    assert sum(rests) == pytest.approx(tick.seconds["rest"])
+    assert sum(rests) <= sampling.REST_SHARE * INTERVAL_S
+
+
+def test_pacing_rests_in_proportion_to_the_work_and_within_its_budget() -> None:
+    rests: list[float] = []
+    pacing = sampling.Pacing(rests.append, budget_s=1.0)
+    step = time.perf_counter() - 0.2  # a step that took 0.2 s
+    pacing.after(step)
+    assert rests[0] == pytest.approx(0.2 * (1 / sampling.DUTY - 1), rel=0.2)
+    for _ in range(10):
+        pacing.after(time.perf_counter() - 0.2)
+    assert sum(rests) == pytest.approx(1.0)  # never past the budget
+    assert pacing.rested_s == pytest.approx(1.0)
+    unpaced = sampling.Pacing(None, budget_s=1.0)
+    unpaced.after(time.perf_counter() - 0.2)
+    assert unpaced.rested_s == 0
+
+
+def test_a_rollup_cut_short_is_redone_by_the_next_tick(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fleet's rollup marks a bucket done and is written last: a bucket whose fleet
+    row is missing (the tick stopped half way) is computed again, rows already there kept."""
+    monkeypatch.setattr(sampling, "STEP_SERVERS", 2)
+    _busy_server(ctx)
+    _tick(ctx, 2 * 2 + 1)  # two minutes closed
+    before = {(p.series, p.t): p for p in _points(ctx, MINUTE_BUCKET_S)}
+    newest = max(t for _, t in before)
+    server = next(s for s, t in before if t == newest and s != FLEET_SERIES)
+    with ctx.db.write() as session:  # as if the tick stopped after the first page
+        session.execute(
+            delete(UsageSampleRow).where(
+                UsageSampleRow.bucket_s == MINUTE_BUCKET_S,
+                UsageSampleRow.t == newest,
+                UsageSampleRow.series.in_([server, FLEET_SERIES]),
+            )
+        )
+
+    sample_usage(ctx)  # the same slot: no new minute closed
+
+    assert {(p.series, p.t): p for p in _points(ctx, MINUTE_BUCKET_S)} == before
+
+
+def test_a_rollup_backlog_is_worked_off_a_bounded_number_of_buckets_per_tick(
+    ctx: ServiceContext,
+) -> None:
+    assert isinstance(ctx.clock, ManualClock)
+    _tick(ctx, 2 * 25)  # 25 minutes of raw samples, minutes rolled up as they close
+    with ctx.db.write() as session:
+        session.execute(delete(UsageSampleRow).where(UsageSampleRow.bucket_s != RAW))
+
+    tick = sample_usage(ctx)
+
+    minutes = {t for _, t in ((p.series, p.t) for p in _points(ctx, MINUTE_BUCKET_S))}
+    assert len(minutes) == sampling.ROLLUP_BUCKETS_PER_TICK
+    assert tick.rolled_up[MINUTE_BUCKET_S] > 0
+    _tick(ctx, 3)
+    minutes = {p.t for p in _points(ctx, MINUTE_BUCKET_S)}
+    assert len(minutes) >= 25

@@ -9,6 +9,8 @@ the deployment at a time, and the database guards keep any overlap correct.
 
 from __future__ import annotations
 
+import time
+
 from gpuyard.services.containers.reconcile import reconcile_servers
 from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.containers.teardown import run_teardowns
@@ -91,7 +93,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             jitter=0.0,
             aligned=True,
             lease="history",
-            tick=lambda: sample_usage(ctx),
+            tick=lambda: sample_usage(ctx, pause=time.sleep),
         ),
     ]
     # Other processes' commits, for this process's own scheduler: so every process ticks.

@@ -55,20 +55,12 @@ def _insert(session: Session, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def server_allocations(session: Session) -> list[ServerAllocation]:
-    """Every server with its counters and GPUs, as plain values (two statements)."""
-    gpus: dict[str, list[GpuLoad]] = {}
-    gpu_rows = session.execute(
-        select(
-            ServerGpuRow.server_id,
-            ServerGpuRow.gpu_index,
-            ServerGpuRow.allocated_milli,
-            ServerGpuRow.memory_mib,
-        ).order_by(ServerGpuRow.server_id, ServerGpuRow.gpu_index)
-    )
-    for server_id, index, allocated_milli, memory_mib in gpu_rows:
-        gpus.setdefault(server_id, []).append(GpuLoad(index, allocated_milli, memory_mib))
-    rows = session.execute(
+def server_allocations(
+    session: Session, after: str | None = None, limit: int | None = None
+) -> list[ServerAllocation]:
+    """Servers with their counters and GPUs, as plain values (two statements), in id
+    order: those after ``after`` (a page's last id), at most ``limit`` of them."""
+    page = (
         select(
             ServerRow.id,
             ClusterRow.kind,
@@ -84,6 +76,26 @@ def server_allocations(session: Session) -> list[ServerAllocation]:
         .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
         .order_by(ServerRow.id)
     )
+    if after is not None:
+        page = page.where(ServerRow.id > after)
+    if limit is not None:
+        page = page.limit(limit)
+    rows = session.execute(page).all()
+    if not rows:
+        return []
+    gpus: dict[str, list[GpuLoad]] = {}
+    gpu_rows = session.execute(
+        select(
+            ServerGpuRow.server_id,
+            ServerGpuRow.gpu_index,
+            ServerGpuRow.allocated_milli,
+            ServerGpuRow.memory_mib,
+        )
+        .where(ServerGpuRow.server_id >= rows[0][0], ServerGpuRow.server_id <= rows[-1][0])
+        .order_by(ServerGpuRow.server_id, ServerGpuRow.gpu_index)
+    )
+    for server_id, index, allocated_milli, memory_mib in gpu_rows:
+        gpus.setdefault(server_id, []).append(GpuLoad(index, allocated_milli, memory_mib))
     return [
         ServerAllocation(
             r[0],
@@ -112,16 +124,22 @@ def record_reading(session: Session, server_id: str, at: datetime, reading: Usag
     session.execute(statement.on_conflict_do_update(index_elements=["server_id"], set_=changed))
 
 
-def readings_since(session: Session, since: datetime) -> dict[str, UsageReading]:
-    """Each server's last reading, if taken at or after ``since``."""
-    rows = session.execute(
-        select(
-            UsageReadingRow.server_id,
-            UsageReadingRow.cpu_used_pct,
-            UsageReadingRow.ram_used_pct,
-            UsageReadingRow.gpus,
-        ).where(UsageReadingRow.at >= since)
-    )
+def readings_since(
+    session: Session, since: datetime, server_ids: tuple[str, str] | None = None
+) -> dict[str, UsageReading]:
+    """Each server's last reading, if taken at or after ``since``; only the servers whose
+    ids lie within ``server_ids`` (first, last; inclusive) when given."""
+    query = select(
+        UsageReadingRow.server_id,
+        UsageReadingRow.cpu_used_pct,
+        UsageReadingRow.ram_used_pct,
+        UsageReadingRow.gpus,
+    ).where(UsageReadingRow.at >= since)
+    if server_ids is not None:
+        query = query.where(
+            UsageReadingRow.server_id >= server_ids[0], UsageReadingRow.server_id <= server_ids[1]
+        )
+    rows = session.execute(query)
     return {
         server_id: UsageReading(
             cpu, ram, tuple(GpuReading(int(g[0]), g[1], g[2]) for g in gpus or [])
@@ -226,11 +244,13 @@ def insert_samples(session: Session, rows: Sequence[SampleRow]) -> None:
         session.execute(statement, values)
 
 
-def newest_bucket(session: Session, bucket_s: int) -> int | None:
-    """The start of the newest row of one level (None when it has none)."""
-    newest: int | None = session.scalar(
-        select(func.max(UsageSampleRow.t)).where(UsageSampleRow.bucket_s == bucket_s)
-    )
+def newest_bucket(session: Session, bucket_s: int, series: str | None = None) -> int | None:
+    """The start of the newest row of one level, of one series when given (None when it
+    has none)."""
+    query = select(func.max(UsageSampleRow.t)).where(UsageSampleRow.bucket_s == bucket_s)
+    if series is not None:
+        query = query.where(UsageSampleRow.series == series)
+    newest: int | None = session.scalar(query)
     return newest
 
 
@@ -242,15 +262,33 @@ def oldest_bucket(session: Session, bucket_s: int) -> int | None:
     return oldest
 
 
-def rows_between(session: Session, bucket_s: int, start: int, end: int) -> list[StoredPoint]:
-    """Every series' rows of one level with ``start <= t < end``, figures decoded."""
-    rows = session.execute(
-        select(
-            UsageSampleRow.series, UsageSampleRow.t, UsageSampleRow.samples, UsageSampleRow.figures
-        ).where(
-            UsageSampleRow.bucket_s == bucket_s, UsageSampleRow.t >= start, UsageSampleRow.t < end
+def series_between(session: Session, bucket_s: int, start: int, end: int) -> list[str]:
+    """The series with rows of one level with ``start <= t < end``, in order."""
+    return list(
+        session.scalars(
+            select(UsageSampleRow.series)
+            .where(
+                UsageSampleRow.bucket_s == bucket_s,
+                UsageSampleRow.t >= start,
+                UsageSampleRow.t < end,
+            )
+            .distinct()
+            .order_by(UsageSampleRow.series)
         )
     )
+
+
+def rows_between(
+    session: Session, bucket_s: int, start: int, end: int, series: tuple[str, str] | None = None
+) -> list[StoredPoint]:
+    """Every series' rows of one level with ``start <= t < end``, figures decoded; only
+    the series within ``series`` (first, last; inclusive) when given."""
+    query = select(
+        UsageSampleRow.series, UsageSampleRow.t, UsageSampleRow.samples, UsageSampleRow.figures
+    ).where(UsageSampleRow.bucket_s == bucket_s, UsageSampleRow.t >= start, UsageSampleRow.t < end)
+    if series is not None:
+        query = query.where(UsageSampleRow.series >= series[0], UsageSampleRow.series <= series[1])
+    rows = session.execute(query)
     return [StoredPoint(series, t, n, decode_figures(figures)) for series, t, n, figures in rows]
 
 

@@ -53,7 +53,7 @@ class Loop:
     #: Ticks start just after each boundary of the wall clock's ``interval_s`` slots (no
     #: jitter): a loop that files its work by slot (the history loop's raw samples) then
     #: ticks once per slot, where a sleep of interval +- jitter from a tick's end skips
-    #: some slots and ticks twice in others.
+    #: some slots and ticks twice in others. Its first tick waits for a boundary too.
     aligned: bool = False
 
     def __post_init__(self) -> None:
@@ -121,6 +121,10 @@ class LoopRunner:
     def _run(self, loop: Loop) -> None:
         failing: str | None = None  # the error of the ticks failing in a row, if any
         failed_ticks = 0
+        if loop.aligned:
+            # Its first tick waits for a slot boundary too: at start-up it would meet the
+            # process's own warm-up and its first requests.
+            self._stopping.wait(loop.next_delay(time.time()))
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
