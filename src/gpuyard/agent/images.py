@@ -34,6 +34,13 @@ def _cut(text: str) -> str:
 def image_error(exc: Exception, field: str) -> GpuyardError:
     """What a Docker SDK exception of an image operation means for the caller."""
     detail = str(getattr(exc, "explanation", None) or exc)
+    lowered = detail.lower()
+    if any(word in lowered for word in ("unauthorized", "authentication required", "denied")):
+        # Docker answers 500 for a registry's refusal: it is the credentials' fault.
+        message = "the registry refused these credentials"
+        return InvalidInput(f"Docker: {detail}", [FieldError("auth", message)])
+    if "manifest unknown" in lowered or "not found" in lowered:
+        return InvalidInput(f"Docker: {detail}", [FieldError(field, "not found")])
     if isinstance(exc, ImageNotFound | DockerNotFound):
         return InvalidInput(f"Docker: {detail}", [FieldError(field, "not found")])
     if isinstance(exc, APIError):

@@ -143,7 +143,9 @@ class SimulatedRuntime:
 
 
 def _no_images() -> NoReturn:
-    raise NoContainer("images (a simulated server runs no containers)")
+    failure = NoContainer("images")
+    failure.detail = "a simulated server has no images: it runs no containers"
+    raise failure
 
 
 def _no_files() -> NoReturn:

@@ -12,13 +12,13 @@ event is written once the runtime has accepted the operation.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from gpuyard.auth.caller import Caller
-from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
+from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.image_records import (
     HostImage,
     ImageProgress,
@@ -64,7 +64,13 @@ def _runtime_errors(server: HostServer) -> Iterator[None]:
     except NotFound as exc:
         raise Conflict(f"server {server.name} has no agent") from exc
     except RuntimeFailure as exc:
-        raise relay(exc) from exc
+        problem = relay(exc)
+        # The agent names the credentials it was sent ("auth"); the caller chose them by
+        # the registry.
+        problem.errors = [
+            FieldError("registry_id", e.message) if e.field == "auth" else e for e in problem.errors
+        ]
+        raise problem from exc
 
 
 def _runtime(ctx: ServiceContext, server: HostServer) -> Runtime:
@@ -96,13 +102,13 @@ def _operation(
     ctx: ServiceContext,
     caller: Caller,
     server: HostServer,
-    opening: AbstractContextManager[Iterator[ImageProgress]],
+    opening: Callable[[Runtime], AbstractContextManager[Iterator[ImageProgress]]],
     action: str,
     details: dict[str, Any],
 ) -> Iterator[Iterator[ImageProgress]]:
     with ExitStack() as stack:
         with _runtime_errors(server):
-            progress = stack.enter_context(opening)
+            progress = stack.enter_context(opening(_runtime(ctx, server)))
         now = ctx.now()
         with ctx.db.write() as session:
             record_audit(
@@ -145,7 +151,10 @@ def pull_image(
         registry, credentials = found
         parsed = _in_registry(parsed, registry.address, "reference")
     server = _server(ctx, server_id)
-    opening = _runtime(ctx, server).pull_image(server.name, str(parsed), credentials)
+
+    def opening(runtime: Runtime) -> AbstractContextManager[Iterator[ImageProgress]]:
+        return runtime.pull_image(server.name, str(parsed), credentials)
+
     details = {"reference": str(parsed), "registry_id": found[0].id if found else None}
     return _operation(ctx, caller, server, opening, "image.pull", details)
 
@@ -172,7 +181,10 @@ def build_image(
     parsed = with_tag(parse_reference(tag, "tag"))
     check_dockerfile(dockerfile)
     server = _server(ctx, server_id)
-    opening = _runtime(ctx, server).build_image(server.name, str(parsed), context, size, dockerfile)
+
+    def opening(runtime: Runtime) -> AbstractContextManager[Iterator[ImageProgress]]:
+        return runtime.build_image(server.name, str(parsed), context, size, dockerfile)
+
     details = {"tag": str(parsed), "dockerfile": dockerfile, "context_bytes": size}
     return _operation(ctx, caller, server, opening, "image.build", details)
 
@@ -203,8 +215,9 @@ def push_image(
         raise InvalidInput.for_field("target", "a push target is a tag, not a digest")
     destination = _in_registry(wanted, registry.address, "target")
     server = _server(ctx, server_id)
-    opening = _runtime(ctx, server).push_image(
-        server.name, str(parsed_source), str(destination), credentials
-    )
+
+    def opening(runtime: Runtime) -> AbstractContextManager[Iterator[ImageProgress]]:
+        return runtime.push_image(server.name, str(parsed_source), str(destination), credentials)
+
     details = {"source": str(parsed_source), "target": str(destination), "registry_id": registry.id}
     return _operation(ctx, caller, server, opening, "image.push", details)
