@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
-from gpuyard.domain.errors import Conflict, NotFound
+from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.image_records import CatalogImage
 from gpuyard.domain.image_references import check_files_path, parse_reference
 from gpuyard.domain.resources import Resources
@@ -27,6 +27,9 @@ from gpuyard.store.images import (
     image_record,
     image_row,
 )
+
+#: Fields a change may set to null.
+CLEARABLE = frozenset({"default_port", "files_path"})
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ def update_image(
     ctx: ServiceContext, caller: Caller, image_id: str, fields: ImageFields
 ) -> CatalogImage:
     """Change the given fields of an entry (409 when renamed to a taken name)."""
+    not_nullable = sorted(fields.cleared - CLEARABLE)
+    if not_nullable:
+        raise InvalidInput.for_fields([FieldError(f, "cannot be null") for f in not_nullable])
     now = ctx.now()
     with ctx.db.write() as session:
         row = _existing(session, image_id)
