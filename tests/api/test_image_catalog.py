@@ -3,10 +3,18 @@ name the field and write nothing, and registry passwords encrypted at rest."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from factories.app import add_user, authed_client, mint_token, sqlite_only
+from factories.app import (
+    add_user,
+    authed_client,
+    make_context,
+    make_settings,
+    mint_token,
+    sqlite_only,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -227,3 +235,50 @@ def test_simulated_servers_have_no_images(client: TestClient, ctx: ServiceContex
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "registry_id"
     assert client.get("/api/v1/servers/nope/images").status_code == 404
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        pytest.param({"tag": "UPPER:1"}, "tag", id="bad tag"),
+        pytest.param({"tag": "x" * 600}, "tag", id="tag too long"),
+        pytest.param({"tag": "a:1", "dockerfile": "../Dockerfile"}, "dockerfile", id="escape"),
+        pytest.param({"tag": "a:1", "dockerfile": "/Dockerfile"}, "dockerfile", id="absolute"),
+        pytest.param({"tag": "a:1", "dockerfile": "a b"}, "dockerfile", id="space"),
+        pytest.param({"tag": "a\x00b"}, "tag", id="nul"),
+        pytest.param({}, "tag", id="no tag"),
+    ],
+)
+def test_build_parameters_are_checked_before_the_context(
+    client: TestClient, ctx: ServiceContext, params: dict[str, str], field: str
+) -> None:
+    server_id = client.get("/api/v1/servers").json()["data"][0]["id"]
+    before = _count(ctx, "audit_events")
+    response = client.post(
+        f"/api/v1/servers/{server_id}/images/build",
+        params=params,
+        content=b"x" * 1024,
+        headers={"Content-Type": "application/x-tar"},
+    )
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert _count(ctx, "audit_events") == before
+
+
+def test_a_build_context_over_the_limit_is_refused(tmp_path: Path) -> None:
+    ctx = make_context(make_settings(tmp_path, None, max_build_context_mib=1))
+    client = authed_client(ctx)
+    server_id = client.get("/api/v1/servers").json()["data"][0]["id"]
+    for headers in ({"Content-Type": "application/x-tar"}, {"Transfer-Encoding": "chunked"}):
+        chunks = iter([b"x" * (512 * 1024)] * 3)  # 1.5 MiB, its length not declared
+        body = b"x" * (1024 * 1024 + 1) if "Content-Type" in headers else chunks
+        response = client.post(
+            f"/api/v1/servers/{server_id}/images/build",
+            params={"tag": "a:1"},
+            content=body,
+            headers=headers,
+        )
+        assert response.status_code == 413, response.text
+        assert "GPUYARD_MAX_BUILD_CONTEXT_MIB" in response.text
+    ctx.db.dispose()

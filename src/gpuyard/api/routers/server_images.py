@@ -107,6 +107,7 @@ async def build_image(
 ) -> NdjsonResponse:
     """Build an image from a tar of the build context (the raw body, holding the
     Dockerfile), streaming the build's output."""
+    host_images.check_build(tag, dockerfile)  # before the body: a bad tag costs no upload
     limit = ctx.settings.max_build_context_mib * 1024 * 1024
     allow_body_bytes(request, limit, "GPUYARD_MAX_BUILD_CONTEXT_MIB")
     # Past a few MiB the context goes to a temporary file: concurrent builds cost disk.

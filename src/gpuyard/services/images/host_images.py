@@ -168,6 +168,13 @@ def check_dockerfile(path: str) -> str:
     return path
 
 
+def check_build(tag: str, dockerfile: str) -> str:
+    """The tag a build names (with ``latest`` when it gives none), after checking it and
+    the Dockerfile's path: callers check before they read the context."""
+    check_dockerfile(dockerfile)
+    return str(with_tag(parse_reference(tag, "tag")))
+
+
 def build_image(
     ctx: ServiceContext,
     caller: Caller,
@@ -178,14 +185,13 @@ def build_image(
     size: int | None,
 ) -> AbstractContextManager[Iterator[ImageProgress]]:
     """Build ``tag`` on the server from a tar of the build context."""
-    parsed = with_tag(parse_reference(tag, "tag"))
-    check_dockerfile(dockerfile)
+    built = check_build(tag, dockerfile)
     server = _server(ctx, server_id)
 
     def opening(runtime: Runtime) -> AbstractContextManager[Iterator[ImageProgress]]:
-        return runtime.build_image(server.name, str(parsed), context, size, dockerfile)
+        return runtime.build_image(server.name, built, context, size, dockerfile)
 
-    details = {"tag": str(parsed), "dockerfile": dockerfile, "context_bytes": size}
+    details = {"tag": built, "dockerfile": dockerfile, "context_bytes": size}
     return _operation(ctx, caller, server, opening, "image.build", details)
 
 
