@@ -6,10 +6,12 @@ Pull, build and push answer NDJSON progress lines (``ProgressLine``), the last o
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
@@ -23,16 +25,35 @@ from gpuyard.domain.errors import InvalidInput
 router = APIRouter(prefix="/images", tags=["images"])
 NDJSON = "application/x-ndjson"
 _IN_MEMORY_BYTES = 4 * 1024 * 1024
+#: Threads following Docker's image streams, apart from the pool of ordinary requests.
+IMAGE_STREAMS = anyio.CapacityLimiter(32)
 
 
 def _ndjson(
     lines: Iterator[ProgressLine], background: BackgroundTask | None = None
 ) -> StreamingResponse:
-    def body() -> Iterator[bytes]:
-        for line in lines:
-            yield line.model_dump_json().encode() + b"\n"
+    return StreamingResponse(_relay(lines), media_type=NDJSON, background=background)
 
-    return StreamingResponse(body(), media_type=NDJSON, background=background)
+
+async def _relay(lines: Iterator[ProgressLine]) -> AsyncIterator[bytes]:
+    # Each blocking read of Docker's stream runs in a thread of IMAGE_STREAMS, so long
+    # builds and pulls cannot take every thread the rest of the agent's API needs; a
+    # cancelled request abandons the read, and closing the iterator closes Docker's stream.
+    try:
+        while True:
+            line = await anyio.to_thread.run_sync(
+                next, lines, None, abandon_on_cancel=True, limiter=IMAGE_STREAMS
+            )
+            if line is None:
+                return
+            yield line.model_dump_json().encode() + b"\n"
+    finally:
+        # A read still running in an abandoned thread keeps the generator busy: it is
+        # closed (and Docker's stream with it) when that read returns and it is collected.
+        with contextlib.suppress(ValueError):
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
 
 
 @router.get("")
