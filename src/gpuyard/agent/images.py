@@ -10,6 +10,7 @@ as the call's ``auth_config`` and nowhere else.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from typing import IO, Any
@@ -68,12 +69,17 @@ def _progress(event: dict[str, Any]) -> ProgressLine:
         return ProgressLine(kind="error", message=_cut(message))
     if "stream" in event:
         return ProgressLine(kind="log", message=_cut(str(event["stream"]).rstrip("\n")))
+    aux = event.get("aux")
+    if isinstance(aux, dict) and not event.get("status"):
+        # The build's image id, or a push's digest, as Docker reports them.
+        made = aux.get("ID") or aux.get("Digest")
+        return ProgressLine(kind="status", message=_cut(f"image {made}" if made else str(aux)))
     details = event.get("progressDetail") or {}
     current, total = details.get("current"), details.get("total")
     layer = event.get("id")
     return ProgressLine(
         kind="status",
-        message=_cut(str(event.get("status") or event.get("aux") or "")),
+        message=_cut(str(event.get("status") or "")),
         layer=str(layer)[:256] if layer else None,
         current=current if isinstance(current, int) else None,
         total=total if isinstance(total, int) else None,
@@ -131,7 +137,7 @@ class ImageManager:
                 rm=True,
                 forcerm=True,
                 decode=True,
-                timeout=int(self.deadline_s),
+                timeout=max(1, math.ceil(self.deadline_s)),
             )
         except DOCKER_ERRORS as exc:
             raise image_error(exc, "context") from exc
@@ -171,6 +177,8 @@ class ImageManager:
                 if not isinstance(event, dict):
                     continue
                 line = _progress(event)
+                if not line.message.strip() and line.kind != "error":
+                    continue  # Docker's blank lines and bare layer notices say nothing
                 aux = event.get("aux")
                 if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
                     digest = aux["Digest"]
@@ -178,12 +186,17 @@ class ImageManager:
                 if line.kind == "error":
                     return
                 if time.monotonic() > deadline:
-                    yield ProgressLine(
-                        kind="error", message=f"stopped after {self.deadline_s:.0f} s"
-                    )
+                    yield ProgressLine(kind="error", message=f"stopped after {self.deadline_s:g} s")
                     return
-        except DOCKER_ERRORS as exc:
-            yield ProgressLine(kind="error", message=_cut(f"Docker: {exc}"))
+        except Exception as exc:
+            # Any failure reading Docker's stream ends it with an error line (urllib3's read
+            # timeout, for one, is wrapped by neither requests nor docker).
+            if time.monotonic() > deadline:
+                message = f"stopped after {self.deadline_s:g} s"
+            else:
+                message = f"Docker's stream broke: {exc}"
+            log.warning("image stream ended", error=str(exc))
+            yield ProgressLine(kind="error", message=_cut(message))
             return
         finally:
             close = getattr(stream, "close", None)
