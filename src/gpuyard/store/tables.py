@@ -11,6 +11,7 @@ from gpuyard.store.identity_tables import (
     UserRow,
 )
 from gpuyard.store.lease_tables import LeaseRow
+from gpuyard.store.pool_tables import PoolRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
 from gpuyard.store.usage_tables import UsageReadingRow, UsageSampleRow
@@ -25,6 +26,7 @@ __all__ = [
     "ContainerTeardownRow",
     "InviteRow",
     "LeaseRow",
+    "PoolRow",
     "PortAllocationRow",
     "RevokedSessionRow",
     "ServerEventRow",
