@@ -76,6 +76,7 @@ class World:
     team_id: str
     user_id: str
     server_id: str
+    pool_id: str
     names: Iterator[int]
 
     def name(self, prefix: str) -> str:
@@ -135,6 +136,21 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "labels": {"zone": "a"},
     },
     "servers-update_server": lambda w: {"labels": {"zone": "b"}},
+    "pools-create_pool": lambda w: {
+        "name": w.name("pool"),
+        "image_type": "nginx",
+        "image": "nginx:1.27",
+        "cluster_id": w.cluster_id,
+        "target_size": 1,
+        "port_min": 32000,
+        "port_max": 32010,
+        "container_port": 80,
+        "cpu": 0.5,
+        "ram_gb": 0.5,
+        "command": ["nginx", "-g", "daemon off;"],
+        "env": {"A": "1"},
+    },
+    "pools-update_pool": lambda w: {"target_size": 2, "port_min": 32000, "port_max": 32020},
 }
 
 #: Reads that show what the writes above make: every one must render after a success.
@@ -155,6 +171,7 @@ READS = (
     "/api/v1/tokens",
     "/api/v1/audit",
     "/api/v1/auth/me",
+    "/api/v1/pools",
 )
 
 
@@ -250,7 +267,7 @@ def world(client: TestClient, ctx: ServiceContext) -> World:
     ).json()
     workload = client.post("/api/v1/workloads", json={"image": "busybox"}).json()
     server = client.get("/api/v1/servers").json()["data"][0]
-    return World(
+    made = World(
         admin=client,
         ctx=ctx,
         cluster_id=clusters[0]["id"],
@@ -258,8 +275,13 @@ def world(client: TestClient, ctx: ServiceContext) -> World:
         team_id=team["id"],
         user_id=user_id,
         server_id=server["id"],
+        pool_id="",
         names=count(),
     )
+    pool = client.post("/api/v1/pools", json=BASE_BODIES["pools-create_pool"](made))
+    assert pool.status_code == 201, pool.text
+    made.pool_id = pool.json()["id"]
+    return made
 
 
 def test_every_body_operation_has_a_base_body() -> None:
@@ -276,6 +298,7 @@ def _path_of(case: Case, world: World) -> str:
         .replace("{user_id}", world.user_id)
         .replace("{server_id}", world.server_id)
         .replace("{cluster_id}", world.cluster_id)
+        .replace("{pool_id}", world.pool_id)
     )
 
 

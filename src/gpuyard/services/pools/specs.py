@@ -111,7 +111,8 @@ def _static_errors(spec: PoolDefinition, request: Resources) -> list[FieldError]
     if not spec.image.strip():
         errors.append(FieldError("image", "must not be empty"))
     if (spec.server_id is None) == (spec.cluster_id is None):
-        errors.append(FieldError("server_id", "give exactly one of server_id and cluster_id"))
+        message = "give exactly one of server_id and cluster_id"
+        errors += [FieldError("server_id", message), FieldError("cluster_id", message)]
     if spec.port_min > spec.port_max:
         errors.append(FieldError("port_max", "must be at least port_min"))
     elif spec.container_port is not None and spec.port_max - spec.port_min + 1 < spec.target_size:
