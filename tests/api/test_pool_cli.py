@@ -31,10 +31,9 @@ def test_pools_cli_create_status_resize_reinit_rm(
         monkeypatch.setenv("GPUYARD_URL", url)
         monkeypatch.setenv("GPUYARD_TOKEN", token)
         monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+        args = ["create", "web", "--type", "nginx", "--image", "nginx:1.27", "--size", "2"]
         made = runner.invoke(
-            pools_app,
-            ["create", "web", "--type", "nginx", "--image", "nginx:1.27"]
-            + ["--ports", "31000-31010", "--cluster", str(cluster_id), "--size", "2"],
+            pools_app, [*args, "--ports", "31000-31010", "--cluster", str(cluster_id)]
         )
         assert made.exit_code == 0, made.output
         assert "created pool web" in made.output
