@@ -115,7 +115,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_workloads_pool_id"), "workloads", ["pool_id"], unique=False)
     if postgres:
-        op.drop_constraint("ck_workloads_priority_range", "workloads", type_="check")
+        op.drop_constraint(op.f("ck_workloads_priority_range"), "workloads", type_="check")
         op.create_check_constraint("priority_range", "workloads", _NEW_PRIORITY)
         op.create_check_constraint("pool_state", "workloads", _POOL_STATE)
     else:
@@ -142,14 +142,14 @@ def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     op.execute("DELETE FROM workloads WHERE priority = 0")
     if postgres:
-        op.drop_constraint("ck_workloads_pool_state", "workloads", type_="check")
-        op.drop_constraint("ck_workloads_priority_range", "workloads", type_="check")
+        op.drop_constraint(op.f("ck_workloads_pool_state"), "workloads", type_="check")
+        op.drop_constraint(op.f("ck_workloads_priority_range"), "workloads", type_="check")
         op.create_check_constraint("priority_range", "workloads", _OLD_PRIORITY)
     else:
         _rewrite_sqlite_checks(_SQLITE_ADDED, _OLD_PRIORITY + ")")
     op.drop_index(op.f("ix_workloads_pool_id"), table_name="workloads")
     if postgres:
-        op.drop_constraint("fk_workloads_pool_id_pools", "workloads", type_="foreignkey")
+        op.drop_constraint(op.f("fk_workloads_pool_id_pools"), "workloads", type_="foreignkey")
     # Native DROP COLUMN (SQLite >= 3.35), as 0005 does (the constraints naming them are
     # gone from the table's text above).
     for column in ("from_pool", "pool_state", "pool_index", "pool_id"):
