@@ -1,8 +1,10 @@
 /**
- * Launch a workload: image, resources with what is free now beside each, GPU model from
- * what the fleet has, priority, env, ports, duration. Checked here against the API's
- * bounds; the API's refusal is shown on the field it names. Submitted, it opens the new
- * workload's page, which shows at once why it waits when it cannot run.
+ * Launch a workload: image (typed, or picked from the catalog, which fills in its
+ * reference, port and default resources), resources with what is free now beside each,
+ * GPU model from what the fleet has, priority, env, ports, duration. Checked here against
+ * the API's bounds; the API's refusal is shown on the field it names. Submitted, it says
+ * whether the start came from a warm pool and opens the new workload's page, which shows
+ * at once why it waits when it cannot run.
  */
 import {
   ActionIcon,
@@ -21,15 +23,17 @@ import {
   Title,
 } from '@mantine/core';
 import { IconPlus, IconRocket, IconTrash } from '@tabler/icons-react';
-import { useState, type FormEvent } from 'react';
-import { useNavigate } from 'react-router-dom';
+import { useEffect, useState, type FormEvent } from 'react';
+import { useNavigate, useSearchParams } from 'react-router-dom';
 import { problemsByField } from '../../api/problems';
 import { useClusters, useFleetOverview } from '../../api/queries/fleet';
+import { useCatalogImages } from '../../api/queries/images';
 import { useMe } from '../../api/queries/session';
 import { useCreateWorkload } from '../../api/queries/workloads';
-import type { FleetOverview, FreeNow, WorkloadCreate } from '../../api/types';
+import type { CatalogImage, FleetOverview, FreeNow, WorkloadCreate } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
+import { notifySuccess } from '../../components/notify';
 import {
   DEFAULT_PRIORITY,
   MAX_ENV_ENTRIES,
@@ -191,9 +195,26 @@ function FreeHint({ free, children }: { free: FreeNow | null; children: (free: F
   return <>Free now: {children(free)}</>;
 }
 
+/** The form with `image`'s reference, port and default resources filled in. */
+export function withCatalogImage(form: LaunchForm, image: CatalogImage): LaunchForm {
+  return {
+    ...form,
+    image: image.reference,
+    ports: image.default_port ? [String(image.default_port)] : [],
+    cpu: image.cpu,
+    ram_gb: image.ram_gb,
+    storage_gb: image.storage_gb,
+    gpu: image.gpu,
+    gpuModel: image.gpu > 0 ? form.gpuModel : null,
+  };
+}
+
 export function LaunchPage() {
   const me = useMe();
   const clusters = useClusters();
+  const catalog = useCatalogImages();
+  const [searchParams] = useSearchParams();
+  const [catalogId, setCatalogId] = useState<string | null>(null);
   const [form, setForm] = useState<LaunchForm>(INITIAL);
   const [errors, setErrors] = useState<Errors>({});
   const [nextRowId, setNextRowId] = useState(1);
@@ -210,6 +231,26 @@ export function LaunchPage() {
     setErrors(({ [`env.${id}.name`]: _n, [`env.${id}.value`]: _v, ...rest }) => rest);
   };
 
+  const pickImage = (id: string | null) => {
+    setCatalogId(id);
+    const image = catalog.data?.data.find((i) => i.id === id);
+    if (!image) return;
+    setForm((current) => withCatalogImage(current, image));
+    setErrors({});
+  };
+
+  // Opened from the catalog (/launch?image=<id>): that image, once the catalog is read.
+  const asked = searchParams.get('image');
+  const [applied, setApplied] = useState(false);
+  useEffect(() => {
+    if (applied || !asked || !catalog.data) return;
+    setApplied(true);
+    const image = catalog.data.data.find((i) => i.id === asked);
+    if (!image) return;
+    setCatalogId(image.id);
+    setForm((current) => withCatalogImage(current, image));
+  }, [applied, asked, catalog.data]);
+
   const gpu = Number(form.gpu) || 0;
   const free = freeNowFor(overview.data, form.gpuModel, gpu);
   const refusal = problemsByField(create.error, formFieldOf(form));
@@ -221,7 +262,15 @@ export function LaunchPage() {
     setErrors(found);
     if (Object.keys(found).length > 0) return;
     create.mutate(toRequest(form), {
-      onSuccess: (workload) => navigate(`/workloads/${workload.id}`),
+      onSuccess: (workload) => {
+        notifySuccess(
+          workload.from_pool
+            ? 'Started at once from a warm pool.'
+            : 'A cold start: it is placed and started by the scheduler.',
+          `${workload.name} launched`,
+        );
+        navigate(`/workloads/${workload.id}`);
+      },
       onError: (error) => setErrors(problemsByField(error, formFieldOf(form)).byField),
     });
   };
@@ -245,6 +294,17 @@ export function LaunchPage() {
             <QueryError error={create.error} title="The workload was not launched" />
           ) : null}
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <Select
+              label="From the catalog"
+              description="Fills in the image, its port and default resources"
+              placeholder="Pick an image"
+              clearable
+              searchable
+              data={(catalog.data?.data ?? []).map((i) => ({ value: i.id, label: `${i.name} (${i.reference})` }))}
+              value={catalogId}
+              onChange={pickImage}
+              error={catalog.error ? 'The catalog could not be read' : undefined}
+            />
             <TextInput
               label="Image"
               placeholder="pytorch/pytorch:2.4"
