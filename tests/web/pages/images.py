@@ -84,9 +84,8 @@ class ImagesPage(BasePage):
         self.page.get_by_role("option", name=re.compile("^" + re.escape(name))).click()
 
     def present_image(self, tag: str) -> Locator:
-        return self.server_images.get_by_test_id("server-images-table").get_by_role(
-            "rowheader", name=re.compile(re.escape(tag))
-        )
+        table = self.server_images.get_by_test_id("server-images-table")
+        return table.get_by_role("rowheader").filter(has_text=tag)
 
     def build(self, tag: str, context: Path) -> None:
         """Build `tag` from a tar of its context (holding the Dockerfile)."""
@@ -98,6 +97,16 @@ class ImagesPage(BasePage):
             form.get_by_role("button", name=re.compile("^Build context")).click()
         chooser.value.set_files(str(context))
         form.get_by_role("button", name="Build", exact=True).click()
+
+    def push(self, tag: str, registry: str) -> None:
+        """Push a present image (its row's Push button) to a configured registry."""
+        section = self.server_images
+        section.get_by_role("button", name=f"Push {tag}", exact=True).click()
+        form = section.get_by_role("form", name="Push an image")
+        expect(form.get_by_role("textbox", name="Image to push")).to_have_value(tag)
+        form.get_by_role("textbox", name="To registry").click()
+        self.page.get_by_role("option", name=re.compile("^" + re.escape(registry))).click()
+        form.get_by_role("button", name="Push", exact=True).click()
 
     @property
     def progress(self) -> Locator:

@@ -181,6 +181,7 @@ export function ServerImagesSection() {
                       value={context}
                       onChange={setContext}
                       clearable
+                      clearButtonProps={{ 'aria-label': 'Clear the build context' }}
                     />
                     <Group align="end">
                       <Button type="submit" loading={operation.running && lastKind === 'build'} disabled={operation.running}>

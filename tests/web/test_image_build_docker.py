@@ -1,0 +1,55 @@
+"""Images on a real docker server in the browser: a build from an uploaded context tar
+with its log streamed into the page, the built image listed as present, and a push to a
+real registry (docker-registry on 127.0.0.1 with a password) added on the same page, its
+progress streamed too (web/docker_cluster.py: a real agent over the session's dockerd)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from integration.test_images_docker import build_context, registry_tags
+from playwright.sync_api import Page, expect
+from support.registry import RegistryServer
+
+from web.docker_cluster import DockerCluster
+from web.pages import ImagesPage
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
+
+STREAM_TIMEOUT_MS = 90_000
+
+
+def test_build_and_push_stream_their_progress_into_the_page(
+    admin_page: Page,
+    docker_cluster: DockerCluster,
+    registry_server: RegistryServer,
+    tmp_path: Path,
+) -> None:
+    marker = f"m{uuid.uuid4().hex[:10]}"
+    tag = f"web16-test/app:{marker}"
+    context = tmp_path / "context.tar"
+    context.write_bytes(build_context(docker_cluster.image, marker))
+
+    images = ImagesPage(admin_page)
+    images.open()
+    images.build(tag, context)
+    expect(images.progress).to_have_attribute("data-outcome", "done", timeout=STREAM_TIMEOUT_MS)
+    # The build's own output (the RUN step echoing the marker) came through the stream.
+    expect(images.progress_lines).to_contain_text(marker)
+    expect(images.present_image(tag)).to_be_visible()
+    images.check_accessibility()
+
+    registry = f"local-{marker}"
+    images.add_registry(
+        registry,
+        f"http://{registry_server.address}",
+        registry_server.username,
+        registry_server.password,
+    )
+    expect(images.registry_row(registry)).to_contain_text(registry_server.address)
+    images.push(tag, registry)
+    expect(images.progress).to_have_attribute("data-outcome", "done", timeout=STREAM_TIMEOUT_MS)
+    assert marker in registry_tags(registry_server, "web16-test/app")
+    images.check_accessibility()
