@@ -1,8 +1,9 @@
 /**
  * Warm pools (admins and operators): each pool with its warm containers, and the admin
  * operations. The live stream keeps the list current (api/live.ts refetches it on an
- * event of a warm container); the stream does not say when a pool's spec changes in
- * another tab, so the list is also read again every POOLS_REFETCH_MS.
+ * event of a warm container); the stream does not say when a pool's spec changes elsewhere
+ * without moving a container (an image or port range), so the list is also read again
+ * every POOLS_REFETCH_MS.
  */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../client';
@@ -10,7 +11,7 @@ import { queryKeys } from '../queryKeys';
 import type { Pool, PoolCreate, PoolUpdate } from '../types';
 import { fetchAllPages } from './paging';
 
-export const POOLS_REFETCH_MS = 10_000;
+export const POOLS_REFETCH_MS = 30_000;
 
 export function usePools() {
   return useQuery({
