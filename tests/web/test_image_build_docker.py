@@ -1,7 +1,8 @@
 """Images on a real docker server in the browser: a build from an uploaded context tar
-with its log streamed into the page, the built image listed as present, and a push to a
-real registry (docker-registry on 127.0.0.1 with a password) added on the same page, its
-progress streamed too (web/docker_cluster.py: a real agent over the session's dockerd)."""
+with its log streamed into the page, the built image listed as present, a push to a real
+registry (docker-registry on 127.0.0.1 with a password) added on the same page, and a
+pull back from it, their progress streamed too (web/docker_cluster.py: a real agent over
+the session's dockerd)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,14 @@ def test_build_and_push_stream_their_progress_into_the_page(
     expect(images.progress).to_have_attribute("data-outcome", "done", timeout=STREAM_TIMEOUT_MS)
     assert marker in registry_tags(registry_server, "web16-test/app")
     images.check_accessibility()
+
+    pulled = f"{registry_server.address}/{tag}"
+    # Gone from the server (the push may have left a copy under the registry's name).
+    for name in (tag, pulled):
+        if name in {t for i in docker_cluster.docker.images.list() for t in i.tags}:
+            docker_cluster.docker.images.remove(name)
+    assert pulled not in {t for i in docker_cluster.docker.images.list() for t in i.tags}
+    images.pull(pulled, registry)
+    expect(images.progress).to_have_attribute("data-outcome", "done", timeout=STREAM_TIMEOUT_MS)
+    expect(images.present_image(pulled)).to_be_visible()
+    assert pulled in {t for i in docker_cluster.docker.images.list() for t in i.tags}

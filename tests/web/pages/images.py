@@ -98,6 +98,16 @@ class ImagesPage(BasePage):
         chooser.value.set_files(str(context))
         form.get_by_role("button", name="Build", exact=True).click()
 
+    def pull(self, reference: str, registry: str | None = None) -> None:
+        section = self.server_images
+        section.get_by_role("tab", name="Pull").click()
+        form = section.get_by_role("form", name="Pull an image")
+        form.get_by_role("textbox", name="Reference to pull").fill(reference)
+        if registry is not None:
+            form.get_by_role("textbox", name="From registry").click()
+            self.page.get_by_role("option", name=re.compile("^" + re.escape(registry))).click()
+        form.get_by_role("button", name="Pull", exact=True).click()
+
     def push(self, tag: str, registry: str) -> None:
         """Push a present image (its row's Push button) to a configured registry."""
         section = self.server_images
