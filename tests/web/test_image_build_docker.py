@@ -1,8 +1,8 @@
 """Images on a real docker server in the browser: a build from an uploaded context tar
 with its log streamed into the page, the built image listed as present, a push to a real
-registry (docker-registry on 127.0.0.1 with a password) added on the same page, and a
-pull back from it, their progress streamed too (web/docker_cluster.py: a real agent over
-the session's dockerd)."""
+registry (docker-registry on 127.0.0.1 with a password) added on the same page, the image
+removed from the server and pulled back from the registry, each operation's progress
+streamed (web/docker_cluster.py: a real agent over the session's dockerd)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from web.pages import ImagesPage
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
 STREAM_TIMEOUT_MS = 90_000
+
+
+def local_tags(cluster: DockerCluster) -> set[str]:
+    """Every tag on the cluster's dockerd, read directly (not through gpuyard)."""
+    return {tag for image in cluster.docker.images.list() for tag in image.tags}
 
 
 def test_build_and_push_stream_their_progress_into_the_page(
@@ -56,12 +61,14 @@ def test_build_and_push_stream_their_progress_into_the_page(
     images.check_accessibility()
 
     pulled = f"{registry_server.address}/{tag}"
-    # Gone from the server (the push may have left a copy under the registry's name).
-    for name in (tag, pulled):
-        if name in {t for i in docker_cluster.docker.images.list() for t in i.tags}:
-            docker_cluster.docker.images.remove(name)
-    assert pulled not in {t for i in docker_cluster.docker.images.list() for t in i.tags}
+    # Removed from the server on the page (and any copy the push left under the
+    # registry's name, removed directly), then pulled back.
+    images.remove(tag)
+    expect(images.present_image(tag)).to_have_count(0)
+    assert tag not in local_tags(docker_cluster)
+    if pulled in local_tags(docker_cluster):
+        docker_cluster.docker.images.remove(pulled)
     images.pull(pulled, registry)
     expect(images.progress).to_have_attribute("data-outcome", "done", timeout=STREAM_TIMEOUT_MS)
     expect(images.present_image(pulled)).to_be_visible()
-    assert pulled in {t for i in docker_cluster.docker.images.list() for t in i.tags}
+    assert pulled in local_tags(docker_cluster)

@@ -85,7 +85,7 @@ class ImagesPage(BasePage):
 
     def present_image(self, tag: str) -> Locator:
         table = self.server_images.get_by_test_id("server-images-table")
-        return table.get_by_role("rowheader").filter(has_text=tag)
+        return table.get_by_role("rowheader", name=tag, exact=True)
 
     def build(self, tag: str, context: Path) -> None:
         """Build `tag` from a tar of its context (holding the Dockerfile)."""
@@ -107,6 +107,12 @@ class ImagesPage(BasePage):
             form.get_by_role("textbox", name="From registry").click()
             self.page.get_by_role("option", name=re.compile("^" + re.escape(registry))).click()
         form.get_by_role("button", name="Pull", exact=True).click()
+
+    def remove(self, tag: str) -> None:
+        """Remove a present image's tag from the server (its row's Remove button)."""
+        self.server_images.get_by_role("button", name=f"Remove {tag}", exact=True).click()
+        self.page.get_by_role("dialog").get_by_role("button", name="Remove image").click()
+        expect(self.page.get_by_role("dialog")).to_have_count(0)
 
     def push(self, tag: str, registry: str) -> None:
         """Push a present image (its row's Push button) to a configured registry."""

@@ -88,6 +88,22 @@ export function useServerImages(serverId: string | null) {
   });
 }
 
+/** DELETE /servers/{id}/images?reference=: untag it (the image goes with its last tag);
+ * 409 while a container uses it. */
+export function useRemoveServerImage() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async ({ serverId, reference }: { serverId: string; reference: string }) =>
+      unwrap(
+        await api.DELETE('/api/v1/servers/{server_id}/images', {
+          params: { path: { server_id: serverId }, query: { reference } },
+        }),
+      ),
+    onSuccess: (_nothing, { serverId }) =>
+      queryClient.invalidateQueries({ queryKey: queryKeys.serverImages.list(serverId) }),
+  });
+}
+
 export type ImageOperation =
   | { kind: 'pull'; serverId: string; reference: string; registryId: string | null }
   | { kind: 'build'; serverId: string; tag: string; dockerfile: string; context: File }

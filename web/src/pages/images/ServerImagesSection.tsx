@@ -1,15 +1,23 @@
 /**
- * The images on one docker server (operators and admins): what is present, and pull,
- * build (from an uploaded tar of the build context) and push to a configured registry,
- * each with its progress streamed as it happens.
+ * The images on one docker server (operators and admins): what is present (and remove
+ * a tag), and pull, build (from an uploaded tar of the build context) and push to a
+ * configured registry, each with its progress streamed as it happens.
  */
 import { Button, FileInput, Group, Paper, Select, SimpleGrid, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
 import { IconDownload, IconHammer, IconUpload } from '@tabler/icons-react';
 import { useState, type FormEvent } from 'react';
 import { useClusters, useServers } from '../../api/queries/fleet';
-import { useImageOperation, useRegistries, useServerImages, type ImageOperation } from '../../api/queries/images';
+import {
+  useImageOperation,
+  useRegistries,
+  useRemoveServerImage,
+  useServerImages,
+  type ImageOperation,
+} from '../../api/queries/images';
 import type { HostImage } from '../../api/types';
 import { QueryError } from '../../components/QueryError';
+import { confirmAction } from '../../components/confirm';
+import { notifyError, notifySuccess } from '../../components/notify';
 import { ProgressLog } from './ProgressLog';
 
 const TITLES: Record<ImageOperation['kind'], string> = { pull: 'Pull', build: 'Build', push: 'Push' };
@@ -22,6 +30,21 @@ function size(bytes: number): string {
 
 function PresentImages({ serverId, onPush }: { serverId: string; onPush: (source: string) => void }) {
   const images = useServerImages(serverId);
+  const remove = useRemoveServerImage();
+  const confirmRemove = (reference: string) =>
+    confirmAction({
+      title: `Remove ${reference} from the server?`,
+      message: 'The tag goes; the image goes with its last tag. A container that uses it keeps it (409).',
+      confirmLabel: 'Remove image',
+      onConfirm: () =>
+        remove.mutate(
+          { serverId, reference },
+          {
+            onSuccess: () => notifySuccess(`${reference} removed from the server.`),
+            onError: (error) => notifyError(error, `${reference} was not removed`),
+          },
+        ),
+    });
   if (images.error) return <QueryError error={images.error} title="Could not list the server's images" />;
   if (!images.data) return <Text c="dimmed">Loading…</Text>;
   if (images.data.data.length === 0) return <Text c="dimmed">No images on this server.</Text>;
@@ -29,7 +52,7 @@ function PresentImages({ serverId, onPush }: { serverId: string; onPush: (source
     <Table withTableBorder striped data-testid="server-images-table" aria-label="Images on the server">
       <Table.Thead>
         <Table.Tr>
-          <Table.Th scope="col">Tags</Table.Th>
+          <Table.Th scope="col">Tag</Table.Th>
           <Table.Th scope="col">Id</Table.Th>
           <Table.Th scope="col">Size</Table.Th>
           <Table.Th scope="col">Created</Table.Th>
@@ -37,11 +60,11 @@ function PresentImages({ serverId, onPush }: { serverId: string; onPush: (source
         </Table.Tr>
       </Table.Thead>
       <Table.Tbody>
-        {images.data.data.map((image: HostImage) => {
-          const tag = image.tags[0] ?? null;
-          return (
-            <Table.Tr key={image.id}>
-              <Table.Th scope="row">{image.tags.length ? image.tags.join(', ') : '<untagged>'}</Table.Th>
+        {/* One row per tag (an untagged image: one row): each tag is pushed or removed. */}
+        {images.data.data.flatMap((image: HostImage) =>
+          (image.tags.length ? image.tags : [null]).map((tag) => (
+            <Table.Tr key={`${image.id} ${tag ?? ''}`}>
+              <Table.Th scope="row">{tag ?? '<untagged>'}</Table.Th>
               <Table.Td>
                 <code>{image.id.replace(/^sha256:/, '').slice(0, 12)}</code>
               </Table.Td>
@@ -49,14 +72,19 @@ function PresentImages({ serverId, onPush }: { serverId: string; onPush: (source
               <Table.Td>{image.created_at ? new Date(image.created_at).toLocaleString() : '—'}</Table.Td>
               <Table.Td>
                 {tag && (
-                  <Button size="xs" variant="default" onClick={() => onPush(tag)} aria-label={`Push ${tag}`}>
-                    Push
-                  </Button>
+                  <Group gap="xs" wrap="nowrap">
+                    <Button size="xs" variant="default" onClick={() => onPush(tag)} aria-label={`Push ${tag}`}>
+                      Push
+                    </Button>
+                    <Button size="xs" variant="outline" color="red" onClick={() => confirmRemove(tag)} aria-label={`Remove ${tag}`}>
+                      Remove
+                    </Button>
+                  </Group>
                 )}
               </Table.Td>
             </Table.Tr>
-          );
-        })}
+          )),
+        )}
       </Table.Tbody>
     </Table>
   );
