@@ -22,10 +22,10 @@ def catalog_entry(live_server: LiveServer, name: str) -> dict[str, Any] | None:
     return next((i for i in images if i["name"] == name), None)
 
 
-def log_in_as_new_user(page: Page, live_server: LiveServer) -> str:
-    """Register a user (role user) and log in as them; returns their id."""
-    email = unique_email("catalog-reader")
-    code = live_server.create_invite(email)
+def log_in_as_new_user(page: Page, live_server: LiveServer, role: str = "user") -> str:
+    """Register a user of `role` and log in as them; returns their id."""
+    email = unique_email(f"catalog-{role}")
+    code = live_server.create_invite(email, role)
     user = live_server.api(
         "POST",
         "/auth/register",
@@ -145,6 +145,10 @@ def test_a_user_reads_the_catalog_and_launches_from_it_but_cannot_change_it(
     expect(images.button("Delete", name)).to_have_count(0)
     expect(images.server_images).to_have_count(0)
     expect(images.registries).to_have_count(0)
+    page.goto("/pools")
+    AppShell(page).expect_not_allowed()
+    page.go_back()
+    images.expect_loaded()
 
     images.launch(name)
     launch = LaunchPage(page)
@@ -188,3 +192,28 @@ def test_an_admin_adds_a_registry_whose_password_is_never_shown(
     images.delete_registry(name)
     expect(images.registry_row(name)).to_have_count(0)
     assert name not in {r["name"] for r in live_server.api("GET", "/registries")["data"]}
+
+
+def test_an_operator_keeps_the_catalog_and_sees_registries_without_managing_them(
+    page: Page, live_server: LiveServer
+) -> None:
+    registry = f"reg-{uuid.uuid4().hex[:8]}"
+    live_server.api("POST", "/registries", json={"name": registry, "url": "127.0.0.1:5998"})
+    log_in_as_new_user(page, live_server, role="operator")
+    shell = AppShell(page)
+    assert "Warm pools" in shell.nav_labels()
+    assert "Users" not in shell.nav_labels()
+    shell.go_to("Images")
+    images = ImagesPage(page)
+    images.expect_loaded()
+    expect(images.add_button).to_be_visible()
+    expect(images.server_images).to_be_visible()
+    expect(images.registry_row(registry)).to_contain_text("127.0.0.1:5998")
+    # Registries are the admins' to add and delete.
+    expect(images.registries.get_by_role("form", name="Add a registry")).to_have_count(0)
+    expect(page.get_by_role("button", name=f"Delete registry {registry}")).to_have_count(0)
+
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    images.add({"Name": name, "Reference": "python:3.12", "Type": "python"})
+    expect(images.row(name)).to_contain_text("python:3.12")
+    assert catalog_entry(live_server, name) is not None
