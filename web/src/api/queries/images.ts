@@ -111,7 +111,6 @@ export type ImageOperation =
 
 /** A line as shown: a progress line of a layer replaces that layer's previous one. */
 export interface ProgressLine {
-  key: string;
   kind: ImageProgress['kind'];
   text: string;
 }
@@ -127,6 +126,7 @@ export interface ImageOperationState {
 
 /** The most lines an operation keeps (older ones are dropped from the top). */
 const MAX_LINES = 2000;
+const SHOW_EVERY_MS = 50;
 
 function lineText(line: ImageProgress): string {
   const parts = [line.layer ? `${line.layer}: ${line.message}` : line.message];
@@ -189,6 +189,7 @@ export function useImageOperation() {
       const lines: ProgressLine[] = [];
       const byLayer = new Map<string, number>();
       let succeeded: boolean | null = null;
+      let showTimer: number | undefined;
       let error: unknown = null;
       try {
         const result = await open(operation, current.signal);
@@ -200,11 +201,11 @@ export function useImageOperation() {
           const line = asProgress(raw);
           if (line.kind === 'done') succeeded = true;
           if (line.kind === 'error') succeeded = false;
-          const shown: ProgressLine = { key: String(lines.length), kind: line.kind, text: lineText(line) };
+          const shown: ProgressLine = { kind: line.kind, text: lineText(line) };
           const layerKey = line.kind === 'status' && line.layer ? `${line.layer}` : null;
           const at = layerKey === null ? undefined : byLayer.get(layerKey);
           if (at !== undefined) {
-            lines[at] = { ...shown, key: lines[at].key };
+            lines[at] = shown;
           } else {
             if (layerKey !== null) byLayer.set(layerKey, lines.length);
             lines.push(shown);
@@ -218,13 +219,18 @@ export function useImageOperation() {
               else byLayer.set(layer, index - drop);
             }
           }
-          const visible = lines.slice(-MAX_LINES);
-          setState((previous) => ({ ...previous, lines: visible }));
+          // One render per SHOW_EVERY_MS, not one per line (a build prints thousands).
+          showTimer ??= window.setTimeout(() => {
+            showTimer = undefined;
+            const visible = lines.slice(-MAX_LINES);
+            if (!current.signal.aborted) setState((previous) => ({ ...previous, lines: visible }));
+          }, SHOW_EVERY_MS);
         });
       } catch (caught) {
         if (current.signal.aborted) return;
         error = caught;
       }
+      window.clearTimeout(showTimer);
       setState({ lines: lines.slice(-MAX_LINES), running: false, succeeded, error });
       void queryClient.invalidateQueries({ queryKey: queryKeys.serverImages.list(operation.serverId) });
     },
