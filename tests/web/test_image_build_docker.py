@@ -72,3 +72,11 @@ def test_build_and_push_stream_their_progress_into_the_page(
     expect(images.progress).to_have_attribute("data-outcome", "done", timeout=STREAM_TIMEOUT_MS)
     expect(images.present_image(pulled)).to_be_visible()
     assert pulled in local_tags(docker_cluster)
+
+    # A tag the registry does not have: refused before anything starts, said on the page.
+    missing = f"{registry_server.address}/web16-test/app:missing-{marker}"
+    images.pull(missing, registry)
+    expect(images.progress).to_have_attribute("data-outcome", "refused", timeout=STREAM_TIMEOUT_MS)
+    expect(images.progress.get_by_role("alert")).to_contain_text("Pull: refused")
+    assert missing not in local_tags(docker_cluster)
+    images.check_accessibility()
