@@ -21,6 +21,7 @@ from gpuyard.domain.identity import (
     ApiToken,
     User,
 )
+from gpuyard.domain.pools import POOL_OWNER_ID
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.identity_tables import (
     UserRow,
@@ -45,7 +46,10 @@ def user_of(row: UserRow) -> User:
 
 
 def get_user(session: Session, user_id: str) -> User | None:
-    """The user, or None when there is none."""
+    """The user, or None when there is none. The warm pools' built-in owner is nobody's
+    account: never found here (so never shown, changed, deleted or authenticated)."""
+    if user_id == POOL_OWNER_ID:
+        return None
     row = session.get(UserRow, user_id)
     return user_of(row) if row is not None else None
 
@@ -54,7 +58,8 @@ def list_users(
     session: Session, role: str | None, limit: int, offset: int, is_active: bool | None = None
 ) -> tuple[list[User], int]:
     """Users (of ``role``, active or not, if given), newest first, with the total count."""
-    query = select(UserRow)
+    # The warm pools' built-in owner (domain/pools.py) is no one's account: not listed.
+    query = select(UserRow).where(UserRow.id != POOL_OWNER_ID)
     if role is not None:
         query = query.where(UserRow.role == role)
     if is_active is not None:
@@ -67,8 +72,9 @@ def list_users(
 
 
 def count_users(session: Session) -> int:
-    """How many users there are."""
-    return session.scalar(select(func.count()).select_from(UserRow)) or 0
+    """How many users there are (the warm pools' built-in owner is not one)."""
+    query = select(func.count()).select_from(UserRow).where(UserRow.id != POOL_OWNER_ID)
+    return session.scalar(query) or 0
 
 
 def email_taken(session: Session, email: str) -> bool:

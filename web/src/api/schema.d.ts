@@ -790,6 +790,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/pools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Pools
+         * @description Every pool by name, with its warm containers and their counts.
+         */
+        get: operations["pools-list_pools"];
+        put?: never;
+        /**
+         * Create Pool
+         * @description Define a pool; the pool loop starts its warm containers.
+         */
+        post: operations["pools-create_pool"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pools/{pool_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Pool */
+        get: operations["pools-get_pool"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Pool
+         * @description Delete a pool: its available warm containers stop; assigned ones stay their users'.
+         */
+        delete: operations["pools-delete_pool"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Pool
+         * @description Resize (``target_size``) or change a pool.
+         */
+        patch: operations["pools-update_pool"];
+        trace?: never;
+    };
+    "/api/v1/pools/{pool_id}/reinitialise": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reinitialise Pool
+         * @description Replace every available warm container with a fresh one.
+         */
+        post: operations["pools-reinitialise_pool"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pools/{pool_id}/members/{workload_id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release Member
+         * @description Hand an assigned warm container back to its pool (available again).
+         */
+        post: operations["pools-release_member"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/fleet/overview": {
         parameters: {
             query?: never;
@@ -1695,6 +1784,197 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /**
+         * PoolCreate
+         * @description A pool on one server (``server_id``) or anywhere in a cluster (``cluster_id``):
+         *     exactly one of the two.
+         */
+        PoolCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Image Type
+             * @description the image catalog's type slug (nginx, python, ubuntu-ssh...)
+             * @example nginx
+             */
+            image_type: string;
+            /**
+             * Image
+             * @example nginx:1.27
+             */
+            image: string;
+            /** Server Id */
+            server_id?: string | null;
+            /** Cluster Id */
+            cluster_id?: string | null;
+            /**
+             * Target Size
+             * @description warm containers to keep
+             * @default 2
+             */
+            target_size: number;
+            /**
+             * Port Min
+             * @description host ports of its containers: first
+             */
+            port_min: number;
+            /**
+             * Port Max
+             * @description host ports of its containers: last
+             */
+            port_max: number;
+            /**
+             * Container Port
+             * @description the port each warm container publishes
+             */
+            container_port?: number | null;
+            /**
+             * Cpu
+             * @description cores, in 0.1 steps
+             * @default 0.5
+             */
+            cpu: number;
+            /**
+             * Ram Gb
+             * @description GB
+             * @default 0.5
+             */
+            ram_gb: number;
+            /**
+             * Storage Gb
+             * @description GB
+             * @default 0
+             */
+            storage_gb: number;
+            /**
+             * Gpu
+             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @default 0
+             */
+            gpu: number;
+            /** Command */
+            command?: string[] | null;
+            /** Env */
+            env?: {
+                [key: string]: string;
+            };
+        };
+        /** PoolMemberPublic */
+        PoolMemberPublic: {
+            /** Workload Id */
+            workload_id: string;
+            /** Pool Index */
+            pool_index: number;
+            /**
+             * State
+             * @description available | assigned
+             */
+            state: string;
+            /**
+             * Status
+             * @description the workload's status (pending, running...)
+             */
+            status: string;
+            /** Owner Id */
+            owner_id: string;
+            /** Name */
+            name: string;
+            /** Server Id */
+            server_id: string | null;
+            /** Host Port */
+            host_port: number | null;
+            /**
+             * Container Name
+             * @description pool_<type>_<index>_<port>
+             */
+            container_name: string;
+        };
+        /** PoolPublic */
+        PoolPublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Image Type */
+            image_type: string;
+            /** Image */
+            image: string;
+            /** Server Id */
+            server_id: string | null;
+            /** Cluster Id */
+            cluster_id: string | null;
+            /** Target Size */
+            target_size: number;
+            /** Port Min */
+            port_min: number;
+            /** Port Max */
+            port_max: number;
+            /** Container Port */
+            container_port: number | null;
+            /** Cpu */
+            cpu: number;
+            /** Ram Gb */
+            ram_gb: number;
+            /** Storage Gb */
+            storage_gb: number;
+            /** Gpu */
+            gpu: number;
+            /** Command */
+            command: string[] | null;
+            /** Env */
+            env: {
+                [key: string]: string;
+            };
+            /**
+             * Available
+             * @description running and ready to be claimed
+             */
+            available: number;
+            /**
+             * Warming
+             * @description queued or starting
+             */
+            warming: number;
+            /**
+             * Assigned
+             * @description handed to users' launches
+             */
+            assigned: number;
+            /** Members */
+            members: components["schemas"]["PoolMemberPublic"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * PoolUpdate
+         * @description Resize (``target_size``) or change a pool; a new image reaches the running warm
+         *     containers after a reinitialise.
+         */
+        PoolUpdate: {
+            /** Target Size */
+            target_size?: number | null;
+            /** Image */
+            image?: string | null;
+            /** Port Min */
+            port_min?: number | null;
+            /** Port Max */
+            port_max?: number | null;
+        };
+        /** PoolsPublic */
+        PoolsPublic: {
+            /** Data */
+            data: components["schemas"]["PoolPublic"][];
+            /** Count */
+            count: number;
+        };
         /** PortPublic */
         PortPublic: {
             /** Container Port */
@@ -2589,6 +2869,17 @@ export interface components {
             started_at: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * From Pool
+             * @description the launch took a warm pool container (started at once)
+             * @default false
+             */
+            from_pool: boolean;
+            /**
+             * Pool Id
+             * @description the pool of a warm container
+             */
+            pool_id?: string | null;
         };
         /**
          * WorkloadSort
@@ -7037,6 +7328,483 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-list_pools": {
+        parameters: {
+            query?: {
+                /** @description page size */
+                limit?: number;
+                /** @description items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolsPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-create_pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PoolCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-get_pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-delete_pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-update_pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PoolUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-reinitialise_pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "pools-release_member": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool_id: string;
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolPublic"];
+                };
             };
             /** @description Unauthorized */
             401: {
