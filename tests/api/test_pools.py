@@ -137,13 +137,17 @@ def test_resize_release_reinitialise_delete(client: TestClient, ctx: ServiceCont
     assert taken["from_pool"]
     released = client.post(f"/api/v1/pools/{pool_id}/members/{taken['id']}/release")
     assert released.status_code == 200, released.text
+    # The user's workload stops; its container is never handed to another launch (its
+    # files and filesystem hold that user's data).
     back = client.get(f"/api/v1/workloads/{taken['id']}").json()
-    assert back["priority"] == 0
-    assert back["name"].startswith("pool-nginx-")
+    assert back["status"] == "stopped"
+    assert "released back to pool" in back["reason"]
     again = client.post(f"/api/v1/pools/{pool_id}/members/{taken['id']}/release")
     assert again.status_code == 409
-    fill(ctx)  # two available now, target 1: one stops
-    assert pool(client, pool_id)["available"] == 1
+    fill(ctx)
+    status = pool(client, pool_id)
+    assert status["available"] == 1
+    assert taken["id"] not in {m["workload_id"] for m in status["members"]}
 
     before = {m["workload_id"] for m in pool(client, pool_id)["members"]}
     assert client.post(f"/api/v1/pools/{pool_id}/reinitialise").status_code == 200

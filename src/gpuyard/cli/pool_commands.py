@@ -143,7 +143,7 @@ def release(
     pool: Annotated[str, typer.Argument(help="pool id or name")],
     workload: Annotated[str, typer.Argument(help="the assigned container's workload id")],
 ) -> None:
-    """Hand an assigned container back to the pool."""
+    """Take an assigned container back: its user's workload stops, a fresh one refills."""
     client = ApiClient()
     found = _resolve(client, pool)
     path = f"/api/v1/pools/{found['id']}/members/{workload}/release"

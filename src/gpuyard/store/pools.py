@@ -205,25 +205,6 @@ def claim_warm(session: Session, candidate: WarmCandidate, values: Mapping[str, 
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-def release_to_pool(
-    session: Session, workload_id: str, seen_version: int, values: Mapping[str, Any]
-) -> bool:
-    """An assigned warm container back to available (an admin's release), by the same
-    compare-and-set; False when it moved meanwhile."""
-    result = session.execute(
-        update(WORKLOADS_TABLE)
-        .where(
-            _w.id == workload_id,
-            _w.version == seen_version,
-            _w.pool_state == PoolState.ASSIGNED.value,
-            _w.status.in_([s.value for s in HOLDS_RESOURCES]),
-        )
-        .values(version=_w.version + 1, pool_state=PoolState.AVAILABLE.value, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
-
-
 def pool_port_range(session: Session, workload_id: str) -> tuple[int, int] | None:
     """The host port range of the pool a warm container belongs to (None: not one)."""
     row = session.execute(

@@ -870,7 +870,9 @@ export interface paths {
         put?: never;
         /**
          * Release Member
-         * @description Hand an assigned warm container back to its pool (available again).
+         * @description Take an assigned warm container back from its user: their workload stops and a
+         *     fresh container takes its place in the pool (a used one is never given to another
+         *     user: its files and filesystem hold the previous user's data).
          */
         post: operations["pools-release_member"];
         delete?: never;

@@ -13,19 +13,16 @@ from sqlalchemy.orm import Session
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.pools import (
-    POOL_OWNER_ID,
-    POOL_PRIORITY,
     PoolState,
     PoolStatus,
     is_image_type,
-    warm_name,
 )
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import TERMINAL, WorkloadStatus
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.scheduling.allocations import release_workload
-from gpuyard.services.workloads.transitions import record_change, transition_workload
+from gpuyard.services.workloads.transitions import transition_workload
 from gpuyard.store import pools as pool_store
 from gpuyard.store.fleet import cluster_exists, server_row
 from gpuyard.store.pool_tables import PoolRow
@@ -216,9 +213,10 @@ def delete_pool(ctx: ServiceContext, caller: Caller, pool_id: str) -> None:
 def release_member(
     ctx: ServiceContext, caller: Caller, pool_id: str, workload_id: str
 ) -> PoolStatus:
-    """Hand an assigned warm container back to its pool: owned by the pool again, at the
-    pool's priority, available to the next launch (its container keeps running; the pool
-    loop relabels it). Conflict when it is not assigned (any more)."""
+    """Take an assigned warm container back from its user: their workload stops (an event
+    names the admin) and the pool loop refills its place with a fresh container. The used
+    container is never handed to the next launch: its files directory and its filesystem
+    hold the previous user's data. Conflict when it is not assigned (any more)."""
     now = ctx.now()
     with ctx.db.write() as session:
         row = _pool(session, pool_id)
@@ -228,28 +226,27 @@ def release_member(
         finished = WorkloadStatus(member.status) in TERMINAL
         if member.pool_state != PoolState.ASSIGNED.value or finished:
             raise Conflict(f"workload {member.name!r} is not an assigned container of this pool")
-        previous_owner = member.owner_id
-        values = {
-            "owner_id": POOL_OWNER_ID,
-            "team_id": None,
-            "name": warm_name(row.image_type, int(member.pool_index or 0)),
-            "priority": POOL_PRIORITY,
-            "preemptible": True,
-            "updated_at": now,
-        }
-        if not pool_store.release_to_pool(session, member.id, member.version, values):
-            raise Conflict(f"workload {member.name!r} changed meanwhile; try again")
-        session.refresh(member)
-        record_change(
-            session,
-            member,
-            f"released back to pool {row.name} by {caller.email}",
-            now,
-            {"pool_id": row.id, "previous_owner_id": previous_owner},
+        reason = (
+            f"released back to pool {row.name} by {caller.email}: a fresh container takes "
+            "its place (a used one is never given to another user)"
         )
-        _audit(session, caller, "pool.release", row.id, now, {"workload_id": member.id})
+        _stop_member(session, member, reason, now)
+        _audit(
+            session,
+            caller,
+            "pool.release",
+            row.id,
+            now,
+            {"workload_id": member.id, "owner_id": member.owner_id},
+        )
     ctx.pool_wakeup.notify()
+    ctx.scheduler_wakeup.notify()
     return get_pool(ctx, pool_id)
+
+
+def _stop_member(session: Session, member: WorkloadRow, reason: str, now: datetime) -> None:
+    release_workload(session, member, reason="pool")
+    transition_workload(session, member, WorkloadStatus.STOPPED, reason, now)
 
 
 def _stop_available(session: Session, pool: PoolRow, reason: str, now: datetime) -> int:
@@ -257,8 +254,7 @@ def _stop_available(session: Session, pool: PoolRow, reason: str, now: datetime)
     for member in pool_store.member_rows(session, pool.id):
         if member.pool_state != PoolState.AVAILABLE.value:
             continue
-        release_workload(session, member, reason="pool")
-        transition_workload(session, member, WorkloadStatus.STOPPED, reason, now)
+        _stop_member(session, member, reason, now)
         stopped += 1
     return stopped
 
