@@ -3,6 +3,7 @@ name the field and write nothing, and registry passwords encrypted at rest."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -260,10 +261,15 @@ def test_build_parameters_are_checked_before_the_context(
 ) -> None:
     server_id = client.get("/api/v1/servers").json()["data"][0]["id"]
     before = _count(ctx, "audit_events")
+
+    def unread_context() -> Iterator[bytes]:
+        raise AssertionError("the build context was read before its parameters were checked")
+        yield b""  # a generator: it raises only when the app reads the body
+
     response = client.post(
         f"/api/v1/servers/{server_id}/images/build",
         params=params,
-        content=b"x" * 1024,
+        content=unread_context(),
         headers={"Content-Type": "application/x-tar"},
     )
     assert response.status_code == 422, response.text
