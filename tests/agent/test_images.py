@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import anyio
 import docker
 import pytest
 from support.dockerd import DockerServer
@@ -19,6 +20,7 @@ from support.dockerd import DockerServer
 from gpuyard.agent.errors import RuntimeUnavailable
 from gpuyard.agent.image_models import MAX_MESSAGE_LENGTH, ProgressLine
 from gpuyard.agent.images import ImageManager
+from gpuyard.agent.routers.images import IMAGE_STREAMS, _relay
 from gpuyard.domain.errors import InvalidInput
 
 
@@ -136,3 +138,36 @@ def test_closing_a_stream_ends_the_read_in_flight(
     assert time.monotonic() - started < 5
     assert seen[-1].kind == "error"
     assert not any(line.kind == "done" for line in seen)
+
+
+def test_a_disconnect_gives_the_slot_back_only_once_the_read_has_ended(
+    client: docker.DockerClient, dockerd: DockerServer
+) -> None:
+    dockerfile = f"FROM {dockerd.image}\nRUN sleep 60\n"
+    stream = ImageManager(client, deadline_s=120).build(context(dockerfile), "x:1", "Dockerfile")
+    sent: list[bytes] = []
+    slots_while_open: list[float] = []
+
+    async def request() -> None:
+        async with anyio.create_task_group() as response:
+
+            async def relay() -> None:
+                async for chunk in _relay(stream):
+                    sent.append(chunk)
+
+            response.start_soon(relay)
+            with anyio.fail_after(30):
+                while not any(b"RUN sleep 60" in chunk for chunk in sent):
+                    await anyio.sleep(0.05)
+            await anyio.sleep(0.3)  # the read in flight now waits on Docker's silent stream
+            slots_while_open.append(IMAGE_STREAMS.borrowed_tokens)
+            response.cancel_scope.cancel()  # the control plane went away
+
+    started = time.monotonic()
+    anyio.run(request)
+    assert time.monotonic() - started < 35  # the silent read was ended, not waited out
+    assert slots_while_open == [1]
+    assert IMAGE_STREAMS.borrowed_tokens == 0
+    assert stream._reading.acquire(blocking=False)  # no thread is reading it any more
+    stream._reading.release()
+    assert next(stream, None) is None  # and Docker's stream is closed

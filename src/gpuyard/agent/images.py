@@ -99,8 +99,7 @@ class _Watchdog:
     a read blocked on it (docker-py reads a pull with no timeout) then fails and ends."""
 
     def __init__(self, response: requests.Response | None, deadline: float) -> None:
-        connection = getattr(getattr(response, "raw", None), "connection", None)
-        self._socket: socket.socket | None = getattr(connection, "sock", None)
+        self._raw = getattr(response, "raw", None)
         self.deadline = deadline
         self.fired = threading.Event()
         self.expired = False  # fired by the deadline, not by a close
@@ -115,9 +114,13 @@ class _Watchdog:
     def fire(self) -> None:
         self._timer.cancel()
         self.fired.set()
-        if self._socket is not None:
+        # Read now, not at the start: once the response is read to its end its connection
+        # goes back to the pool (None here), and another request's socket is not ours.
+        connection = getattr(self._raw, "connection", None)
+        sock: socket.socket | None = getattr(connection, "sock", None)
+        if sock is not None:
             with contextlib.suppress(OSError):
-                self._socket.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
 
     def cancel(self) -> None:
         self._timer.cancel()
@@ -332,6 +335,7 @@ class ImageManager:
             yield ProgressLine(kind="error", message=_cut(message))
             return
         finally:
+            watchdog.cancel()  # Docker's stream is over: no deadline to enforce
             close = getattr(stream, "close", None)
             if close is not None:
                 close()

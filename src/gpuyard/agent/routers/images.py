@@ -41,9 +41,11 @@ async def _relay(lines: ImageStream) -> AsyncIterator[bytes]:
     # flight, then closes the stream: its watchdog shuts Docker's socket, so that read ends
     # at once, and the close waits for it (the stream's own one-thread limiter) and then
     # closes Docker's stream.
-    await IMAGE_STREAMS.acquire_on_behalf_of(lines)
     reader = anyio.CapacityLimiter(1)
+    holding = False
     try:
+        await IMAGE_STREAMS.acquire_on_behalf_of(lines)
+        holding = True
         while True:
             line = await anyio.to_thread.run_sync(
                 next, lines, None, abandon_on_cancel=True, limiter=reader
@@ -55,7 +57,8 @@ async def _relay(lines: ImageStream) -> AsyncIterator[bytes]:
         lines.abort()
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lines.close, limiter=reader)
-        IMAGE_STREAMS.release_on_behalf_of(lines)
+        if holding:
+            IMAGE_STREAMS.release_on_behalf_of(lines)
 
 
 @router.get("")
