@@ -12,8 +12,10 @@ from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
 from gpuyard.domain.pools import PoolState
+from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.workload_state import ACTIVE
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.servers import update_server
 from gpuyard.services.pools.specs import (
     PoolChanges,
     PoolDefinition,
@@ -23,7 +25,7 @@ from gpuyard.services.pools.specs import (
 )
 from gpuyard.services.pools.tending import tend_pools
 from gpuyard.services.workloads.submission import create_workload
-from gpuyard.store.fleet_tables import ClusterRow
+from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.pool_tables import PoolRow
 from gpuyard.store.workload_tables import WorkloadRow
 
@@ -113,3 +115,36 @@ def test_a_patch_of_the_image_replaces_the_available_warm_containers(
     claimed = create_workload(ctx, _user(ctx), WorkloadCreate(image=NEW_IMAGE, cpu=0.5, ram_gb=0.5))
     assert claimed.from_pool is True
     assert claimed.image == NEW_IMAGE
+
+
+def _drain_all(ctx: ServiceContext) -> None:
+    caller = admin_caller(ctx)
+    with ctx.db.read() as session:
+        ids = list(session.scalars(select(ServerRow.id)))
+    for server_id in ids:
+        update_server(ctx, caller, server_id, ServerStatus.DRAINING, None)
+
+
+def test_a_draining_server_hands_out_no_warm_container_and_the_loop_empties_it(
+    clock_ctx: ServiceContext,
+) -> None:
+    ctx = clock_ctx
+    pool_id = _pool(ctx)
+    before = {row.id for row in _available_rows(ctx, pool_id)}
+    _drain_all(ctx)
+    launched = create_workload(ctx, _user(ctx), WorkloadCreate(image=IMAGE, cpu=0.5, ram_gb=0.5))
+    assert launched.from_pool is False
+    tend_pools(ctx)
+    settle(ctx)
+    rows = _available_rows(ctx, pool_id)
+    assert not before & {row.id for row in rows}  # the warm ones on draining servers stop
+    assert len(rows) == WARM  # replaced, waiting for a server that takes work
+    assert {row.status for row in rows} == {"pending"}
+    with ctx.db.read() as session:
+        for workload_id in before:
+            row = session.get(WorkloadRow, workload_id)
+            assert row is not None
+            assert row.status == "stopped"
+            assert row.allocations == []
+    tend_pools(ctx)  # nothing more: pending replacements count
+    assert {row.id for row in _available_rows(ctx, pool_id)} == {row.id for row in rows}

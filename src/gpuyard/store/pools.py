@@ -19,6 +19,7 @@ from gpuyard.domain.pools import (
     WarmShape,
 )
 from gpuyard.domain.resources import Resources
+from gpuyard.domain.server_state import ServerStatus, accepts_new_work
 from gpuyard.domain.workload_state import ACTIVE, HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.store.base import as_utc
 from gpuyard.store.fleet_tables import ServerRow
@@ -28,6 +29,7 @@ from gpuyard.store.runtime_tables import PortAllocationRow
 from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
 
 _ACTIVE = [s.value for s in ACTIVE]
+_OPEN_STATUSES = [s.value for s in ServerStatus if accepts_new_work(s)]
 _w = WORKLOADS_TABLE.c
 
 
@@ -163,7 +165,7 @@ def warm_candidates(
     available warm containers that run ``image`` with exactly ``request`` (their own
     rows' values: a pool changed since keeps its older containers until they are
     replaced), lowest pool index first. Read without a lock: the claim's compare-and-set
-    decides."""
+    decides. Only on servers that accept new work (a draining one hands out nothing)."""
     w, a, s = WorkloadRow, AllocationRow, ServerRow
     rows = session.execute(
         select(
@@ -181,6 +183,7 @@ def warm_candidates(
         .join(s, s.id == a.server_id)
         .where(
             w.pool_id.is_not(None),
+            s.status.in_(_OPEN_STATUSES),
             w.image == image,
             w.pool_state == PoolState.AVAILABLE.value,
             w.status == WorkloadStatus.RUNNING.value,
@@ -209,6 +212,15 @@ def warm_candidates(
         )
         for r in rows
     ]
+
+
+def server_statuses(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
+    """server id -> its status."""
+    ids = list(set(server_ids))
+    if not ids:
+        return {}
+    query = select(ServerRow.id, ServerRow.status).where(ServerRow.id.in_(ids))
+    return {server_id: status for server_id, status in session.execute(query)}
 
 
 def claim_warm(session: Session, candidate: WarmCandidate, values: Mapping[str, Any]) -> bool:

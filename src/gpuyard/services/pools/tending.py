@@ -7,8 +7,10 @@ One tick:
    not finished (queued, starting or running); insert the missing ones as new workloads
    (pending, owned by the pools' system owner, priority ``POOL_PRIORITY``, preemptible,
    the next free pool indices), or stop the surplus (not-yet-running first, then the
-   highest indices). The scheduler places them like any workload and the starter
-   starts them; nothing here talks to a runtime inside a transaction.
+   highest indices); available ones on a server that accepts no new work (draining,
+   maintenance, offline) stop too, and are replaced. The scheduler places them like any
+   workload and the starter starts them; nothing here talks to a runtime inside a
+   transaction.
 2. Recovery needs nothing of its own: a warm container that failed, stopped or was
    preempted ends its workload, and step 1 replaces it; one that vanished or was killed
    from outside, available or assigned, is recreated from its recorded spec by the
@@ -38,6 +40,7 @@ from gpuyard.domain.pools import (
     free_indices,
     warm_name,
 )
+from gpuyard.domain.server_state import ServerStatus, accepts_new_work
 from gpuyard.domain.workload_records import Workload
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
@@ -86,6 +89,13 @@ def _tend(ctx: ServiceContext, pool_id: str) -> int:
         pool = pool_store.pool_record(row)
         members = pool_store.active_members(session, [pool_id])[pool_id]
         available = [m for m in members if m.state is PoolState.AVAILABLE]
+        # A draining, maintenance or offline server keeps no warm containers: they would
+        # hold its capacity forever (a drain would never empty it). They stop; their
+        # replacements go where the scheduler still places work.
+        closed = _on_closed_servers(session, available)
+        if closed:
+            _stop(session, pool_id, closed, now)
+            available = [m for m in available if m.workload_id not in closed]
         missing = pool.target_size - len(available)
         if missing > 0:
             pool_store.ensure_pool_owner(session)
@@ -94,22 +104,36 @@ def _tend(ctx: ServiceContext, pool_id: str) -> int:
                 _warm_workload(session, pool, index, now) for index in free_indices(taken, missing)
             ]
             insert_workloads(session, warm, [submission_event(w.id, now) for w in warm])
-            return len(warm)
+            return len(closed) + len(warm)
         if missing < 0:
             # Surplus: those not running yet first, then the highest indices.
-            doomed = {m.workload_id for m in sorted(available, key=_surplus_order)[:-missing]}
-            for member in pool_store.member_rows(session, pool_id):
-                if member.id in doomed:
-                    release_workload(session, member, reason="pool")
-                    transition_workload(
-                        session,
-                        member,
-                        WorkloadStatus.STOPPED,
-                        f"pool {pool.name} resized to {pool.target_size}",
-                        now,
-                    )
-            return len(doomed)
-    return 0
+            reason = f"pool {pool.name} resized to {pool.target_size}"
+            doomed = {
+                m.workload_id: reason for m in sorted(available, key=_surplus_order)[:-missing]
+            }
+            _stop(session, pool_id, doomed, now)
+            return len(closed) + len(doomed)
+    return len(closed)
+
+
+def _on_closed_servers(session: Session, available: list[PoolMember]) -> dict[str, str]:
+    """workload id -> why it stops, for the available members placed on servers that do
+    not accept new work."""
+    statuses = pool_store.server_statuses(
+        session, [m.server_id for m in available if m.server_id is not None]
+    )
+    return {
+        m.workload_id: f"server is {statuses[m.server_id]}: warm containers leave it"
+        for m in available
+        if m.server_id in statuses and not accepts_new_work(ServerStatus(statuses[m.server_id]))
+    }
+
+
+def _stop(session: Session, pool_id: str, reasons: dict[str, str], now: datetime) -> None:
+    for member in pool_store.member_rows(session, pool_id):
+        if member.id in reasons:
+            release_workload(session, member, reason="pool")
+            transition_workload(session, member, WorkloadStatus.STOPPED, reasons[member.id], now)
 
 
 def _surplus_order(member: PoolMember) -> tuple[bool, int]:
