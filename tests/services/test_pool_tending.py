@@ -5,17 +5,28 @@ server or cluster takes its pools' warm containers along."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from factories.app import add_user, admin_caller, settle
+from factories.clock import ManualClock
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
-from gpuyard.domain.pools import PoolState
+from gpuyard.domain.pools import (
+    MAX_REFILL_BACKOFF_S,
+    REFILL_BACKOFF_S,
+    PoolFailures,
+    PoolState,
+)
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.workload_state import ACTIVE
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.servers import update_server
+from gpuyard.services.loops.item_failures import fail_workload
 from gpuyard.services.pools.specs import (
     PoolChanges,
     PoolDefinition,
@@ -148,3 +159,40 @@ def test_a_draining_server_hands_out_no_warm_container_and_the_loop_empties_it(
             assert row.allocations == []
     tend_pools(ctx)  # nothing more: pending replacements count
     assert {row.id for row in _available_rows(ctx, pool_id)} == {row.id for row in rows}
+
+
+def test_refills_back_off_after_failures_and_the_status_says_so(clock_ctx: ServiceContext) -> None:
+    """Every warm container failed (as a name clash or a bad image makes the starter
+    do): the loop does not insert replacements every tick but waits, longer per failure
+    in a row, and the pool's status names the failure; a start ends the streak."""
+    ctx = clock_ctx
+    clock = ctx.clock
+    assert isinstance(clock, ManualClock)
+    pool_id = _pool(ctx)
+    for row in _available_rows(ctx, pool_id):
+        assert fail_workload(ctx, row.id, "container start failed: Conflict", loop="test")
+    status = get_pool(ctx, pool_id)
+    assert status.failures is not None
+    assert status.failures.count == WARM
+    assert status.failures.last_reason == "container start failed: Conflict"
+    assert status.failures.first_at == clock.now
+    delay = status.failures.refill_delay_s()
+    assert delay == REFILL_BACKOFF_S * 2 ** (WARM - 1)
+    for _tick in range(3):
+        tend_pools(ctx)
+        clock.advance(delay / 4)
+    assert _available_rows(ctx, pool_id) == []  # waited
+    clock.advance(delay / 4)
+    tend_pools(ctx)
+    settle(ctx)
+    assert len(_available_rows(ctx, pool_id)) == WARM
+    assert get_pool(ctx, pool_id).failures is None  # they started: the streak is over
+
+
+@given(st.integers(1, 10_000))
+def test_the_refill_backoff_grows_with_failures_and_is_bounded(count: int) -> None:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    failures = PoolFailures(count, moment, moment, None)
+    more = PoolFailures(count + 1, moment, moment, None)
+    assert REFILL_BACKOFF_S <= failures.refill_delay_s() <= MAX_REFILL_BACKOFF_S
+    assert failures.refill_delay_s() <= more.refill_delay_s()

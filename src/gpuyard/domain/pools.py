@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from gpuyard.domain.priority import MIN_PRIORITY
@@ -99,12 +99,42 @@ class PoolMember:
     container_id: str | None
 
 
+#: Refills after a failed warm container wait this long, doubled per failure in a row...
+REFILL_BACKOFF_S = 5.0
+#: ...up to this.
+MAX_REFILL_BACKOFF_S = 300.0
+#: Failures older than this are forgotten (a pool failing for longer keeps the longest
+#: wait, as its latest failures are always within it).
+FAILURE_WINDOW_S = 3600.0
+
+
+@dataclass(frozen=True)
+class PoolFailures:
+    """A pool's warm containers that failed in a row (since the last one that started),
+    within ``FAILURE_WINDOW_S``."""
+
+    count: int
+    first_at: datetime
+    last_at: datetime
+    last_reason: str | None
+
+    def refill_delay_s(self) -> float:
+        """How long after the last failure the pool loop waits before it refills."""
+        doublings = max(0, min(self.count - 1, 30))
+        return float(min(REFILL_BACKOFF_S * 2.0**doublings, MAX_REFILL_BACKOFF_S))
+
+    def refill_at(self) -> datetime:
+        return self.last_at + timedelta(seconds=self.refill_delay_s())
+
+
 @dataclass(frozen=True)
 class PoolStatus:
     """A pool with its members and their counts."""
 
     spec: PoolSpec
     members: tuple[PoolMember, ...]
+    #: Its failures in a row, if its latest warm containers failed.
+    failures: PoolFailures | None = None
 
     @property
     def available(self) -> int:
@@ -176,9 +206,18 @@ def launch_matches(warm: WarmShape, launch: LaunchShape, pool_cluster_id: str | 
     return launch.cluster_id is None or launch.cluster_id == pool_cluster_id
 
 
-def container_name(image_type: str, pool_index: int, host_port: int | None) -> str:
-    """The seed's container name, ``pool_<type>_<index>_<port>`` (port 0: none)."""
-    return f"pool_{image_type}_{pool_index}_{host_port or 0}"
+#: How much of the workload id ends a warm container's name.
+NAME_ID_CHARS = 8
+
+
+def container_name(
+    image_type: str, pool_index: int, host_port: int | None, workload_id: str
+) -> str:
+    """The seed's container name, ``pool_<type>_<index>_<port>`` (port 0: none), then a
+    piece of the workload id: a replacement at the same index and port, or a pool of the
+    same type on the same server, never clashes with a container still stopping or
+    waiting for its teardown."""
+    return f"pool_{image_type}_{pool_index}_{host_port or 0}_{workload_id[:NAME_ID_CHARS]}"
 
 
 def warm_name(image_type: str, pool_index: int) -> str:

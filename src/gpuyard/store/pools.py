@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from gpuyard.domain.pools import (
     POOL_OWNER_EMAIL,
     POOL_OWNER_ID,
+    PoolFailures,
     PoolMember,
     PoolSpec,
     PoolState,
@@ -212,6 +214,47 @@ def warm_candidates(
         )
         for r in rows
     ]
+
+
+def failure_streaks(
+    session: Session, pool_ids: Iterable[str], since: datetime
+) -> dict[str, PoolFailures]:
+    """pool id -> its warm containers that failed after ``since`` and after the latest
+    start of one that did not fail (pools with none are left out)."""
+    ids = list(pool_ids)
+    if not ids:
+        return {}
+    w, ok = WorkloadRow, aliased(WorkloadRow)
+    failed = WorkloadStatus.FAILED.value
+    last_start = (
+        select(func.max(ok.started_at))
+        .where(ok.pool_id == w.pool_id, ok.status != failed)
+        .correlate(w)
+        .scalar_subquery()
+    )
+    in_streak = (
+        w.pool_id.in_(ids),
+        w.status == failed,
+        w.finished_at.is_not(None),
+        w.finished_at >= since,
+        or_(last_start.is_(None), w.finished_at > last_start),
+    )
+    counted = session.execute(
+        select(w.pool_id, func.count(), func.min(w.finished_at), func.max(w.finished_at))
+        .where(*in_streak)
+        .group_by(w.pool_id)
+    ).all()
+    found: dict[str, PoolFailures] = {}
+    for pool_id, count, first_at, last_at in counted:
+        if pool_id is None or first_at is None or last_at is None:
+            continue  # not selected (the WHERE says so); for the type checker
+        reason = session.scalar(
+            select(w.reason)
+            .where(w.pool_id == pool_id, w.status == failed, w.finished_at == last_at)
+            .limit(1)
+        )
+        found[pool_id] = PoolFailures(int(count), as_utc(first_at), as_utc(last_at), reason)
+    return found
 
 
 def server_statuses(session: Session, server_ids: Iterable[str]) -> dict[str, str]:

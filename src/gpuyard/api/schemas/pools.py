@@ -70,7 +70,9 @@ class PoolMemberPublic(BaseModel):
     name: str
     server_id: str | None
     host_port: int | None
-    container_name: str = Field(description="pool_<type>_<index>_<port>")
+    container_name: str = Field(
+        description="pool_<type>_<index>_<port>_<first 8 characters of the workload id>"
+    )
 
 
 class PoolPublic(BaseModel):
@@ -94,6 +96,15 @@ class PoolPublic(BaseModel):
     warming: int = Field(description="queued or starting")
     assigned: int = Field(description="handed to users' launches")
     members: list[PoolMemberPublic]
+    failures: int = Field(
+        description="its latest warm containers that failed in a row (0: none recently)"
+    )
+    failing_since: datetime | None = Field(description="the first failure of that run")
+    last_failure_at: datetime | None
+    last_failure: str | None = Field(description="why the latest one failed")
+    refill_after: datetime | None = Field(
+        description="refilling waits until then after failures (backing off, bounded)"
+    )
     created_at: datetime
     updated_at: datetime
 

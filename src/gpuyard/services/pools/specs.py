@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.pools import (
+    FAILURE_WINDOW_S,
     PoolState,
     PoolStatus,
     is_image_type,
@@ -134,9 +135,18 @@ def list_pools(ctx: ServiceContext, limit: int, offset: int) -> tuple[list[PoolS
     """Pools by name, each with its members; and how many pools there are."""
     with ctx.db.read() as session:
         rows = pool_store.pool_rows(session, limit, offset)
-        members = pool_store.active_members(session, [r.id for r in rows])
-        statuses = [PoolStatus(pool_store.pool_record(r), tuple(members[r.id])) for r in rows]
+        ids = [r.id for r in rows]
+        members = pool_store.active_members(session, ids)
+        failures = pool_store.failure_streaks(session, ids, _failures_since(ctx))
+        statuses = [
+            PoolStatus(pool_store.pool_record(r), tuple(members[r.id]), failures.get(r.id))
+            for r in rows
+        ]
         return statuses, pool_store.count_pools(session)
+
+
+def _failures_since(ctx: ServiceContext) -> datetime:
+    return ctx.now() - timedelta(seconds=FAILURE_WINDOW_S)
 
 
 def get_pool(ctx: ServiceContext, pool_id: str) -> PoolStatus:
@@ -144,7 +154,8 @@ def get_pool(ctx: ServiceContext, pool_id: str) -> PoolStatus:
     with ctx.db.read() as session:
         row = _pool(session, pool_id)
         members = pool_store.active_members(session, [row.id])[row.id]
-        return PoolStatus(pool_store.pool_record(row), tuple(members))
+        failures = pool_store.failure_streaks(session, [row.id], _failures_since(ctx))
+        return PoolStatus(pool_store.pool_record(row), tuple(members), failures.get(row.id))
 
 
 def _pool(session: Session, pool_id: str, *, lock: bool = False) -> PoolRow:

@@ -10,7 +10,10 @@ One tick:
    highest indices); available ones on a server that accepts no new work (draining,
    maintenance, offline) stop too, and are replaced. The scheduler places them like any
    workload and the starter starts them; nothing here talks to a runtime inside a
-   transaction.
+   transaction. After warm containers of a pool failed, refilling it waits: 5 s after
+   the last failure, doubled per failure in a row, at most 5 min (``PoolFailures``; the
+   pool's status shows it), so a spec that cannot start fails one container now and
+   then rather than one every tick.
 2. Recovery needs nothing of its own: a warm container that failed, stopped or was
    preempted ends its workload, and step 1 replaces it; one that vanished or was killed
    from outside, available or assigned, is recreated from its recorded spec by the
@@ -24,12 +27,13 @@ One tick:
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.pools import (
+    FAILURE_WINDOW_S,
     MUTABLE_LABELS,
     POOL_OWNER_ID,
     POOL_PRIORITY,
@@ -97,6 +101,8 @@ def _tend(ctx: ServiceContext, pool_id: str) -> int:
             _stop(session, pool_id, closed, now)
             available = [m for m in available if m.workload_id not in closed]
         missing = pool.target_size - len(available)
+        if missing > 0 and _backing_off(session, pool_id, now):
+            return len(closed)
         if missing > 0:
             pool_store.ensure_pool_owner(session)
             taken = {m.pool_index for m in members}
@@ -114,6 +120,15 @@ def _tend(ctx: ServiceContext, pool_id: str) -> int:
             _stop(session, pool_id, doomed, now)
             return len(closed) + len(doomed)
     return len(closed)
+
+
+def _backing_off(session: Session, pool_id: str, now: datetime) -> bool:
+    """Whether the pool's latest warm containers failed recently enough that refilling
+    waits (doubling per failure in a row, bounded: domain ``PoolFailures``), so that a
+    spec that cannot start does not insert and fail a container every tick."""
+    since = now - timedelta(seconds=FAILURE_WINDOW_S)
+    failures = pool_store.failure_streaks(session, [pool_id], since).get(pool_id)
+    return failures is not None and now < failures.refill_at()
 
 
 def _on_closed_servers(session: Session, available: list[PoolMember]) -> dict[str, str]:
