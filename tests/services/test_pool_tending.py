@@ -26,6 +26,7 @@ from gpuyard.domain.server_state import ServerStatus
 from gpuyard.domain.workload_state import ACTIVE
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.servers import update_server
+from gpuyard.services.identity.access import ENV_MASK, visible_env
 from gpuyard.services.loops.item_failures import fail_workload
 from gpuyard.services.pools.specs import (
     PoolChanges,
@@ -35,7 +36,7 @@ from gpuyard.services.pools.specs import (
     update_pool,
 )
 from gpuyard.services.pools.tending import tend_pools
-from gpuyard.services.workloads.submission import create_workload
+from gpuyard.services.workloads.submission import create_workload, get_workload
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.pool_tables import PoolRow
 from gpuyard.store.workload_tables import WorkloadRow
@@ -196,3 +197,20 @@ def test_the_refill_backoff_grows_with_failures_and_is_bounded(count: int) -> No
     more = PoolFailures(count + 1, moment, moment, None)
     assert REFILL_BACKOFF_S <= failures.refill_delay_s() <= MAX_REFILL_BACKOFF_S
     assert failures.refill_delay_s() <= more.refill_delay_s()
+
+
+def test_pool_env_values_stay_masked_to_all_but_the_owner(clock_ctx: ServiceContext) -> None:
+    ctx = clock_ctx
+    env = {"TOKEN": "s3cret"}
+    pool_id = _pool(ctx, env=env)
+    admin = admin_caller(ctx)
+    warm = _available_rows(ctx, pool_id)[0]
+    assert visible_env(admin, get_workload(ctx, admin, warm.id)) == {"TOKEN": ENV_MASK}
+    caller = _user(ctx)
+    claimed = create_workload(
+        ctx, caller, WorkloadCreate(image=IMAGE, cpu=0.5, ram_gb=0.5, env=env)
+    )
+    assert claimed.from_pool is True
+    assert claimed.plain_env_keys == ()
+    assert visible_env(caller, claimed) == env  # its owner reads the values
+    assert visible_env(admin, get_workload(ctx, admin, claimed.id)) == {"TOKEN": ENV_MASK}

@@ -94,6 +94,8 @@ def claim_warm_container(
             "name": workload.name,
             "priority": workload.priority,
             "preemptible": workload.preemptible,
+            # The claimer's own choice of readable keys (a warm container has none).
+            "plain_env_keys": list(workload.plain_env_keys),
             "reason": f"running: warm container of pool {pool.name}",
             "updated_at": now,
         }

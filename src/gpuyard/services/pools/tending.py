@@ -177,7 +177,7 @@ def _warm_workload(session: Session, pool: PoolSpec, index: int, now: datetime) 
         image=pool.image,
         command=list(pool.command) if pool.command is not None else None,
         env=dict(pool.env),
-        plain_env_keys=tuple(pool.env),  # an administrator's settings, not a user's secrets
+        plain_env_keys=(),  # a pool's env may hold secrets: masked to all but its owner
         ports=(pool.container_port,) if pool.container_port is not None else (),
         request=pool.request,
         gpu_model=None,
