@@ -43,6 +43,7 @@ from gpuyard.services.pools.specs import (
 )
 from gpuyard.services.pools.tending import tend_pools
 from gpuyard.services.workloads.submission import list_workload_events
+from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.workload_tables import WorkloadRow
 
 #: busybox's httpd serves each warm container's files directory on its port.
@@ -193,6 +194,33 @@ def test_two_pools_of_one_type_on_one_server_without_ports_do_not_clash(
         _fill(ctx)
         assert get_pool(ctx, first).available == 1
         assert get_pool(ctx, first).failures is None
+
+
+def test_a_claim_answers_201_whatever_the_relabel_after_its_commit_meets(
+    ctx: ServiceContext, dockerd: DockerServer, tmp_path: Path
+) -> None:
+    """The claim commits, then the relabel fails: first the container was removed
+    meanwhile (the agent's 404), then the server has no agent record any more (NotFound
+    before any request). Each is logged, never the launch's answer."""
+    user_id = add_user(ctx, "cid@example.com", "pw-cid-123456")
+    with (
+        docker_fleet(ctx, dockerd, tmp_path, ["host-a"]) as fleet,
+        authed_client(ctx, mint_token(ctx, user_id)) as api,
+    ):
+        _pool(ctx, fleet, dockerd, 2)
+        _fill(ctx)
+        gone = _pool_containers(fleet)[0]
+        gone.remove(force=True)
+        claimed = {_launch(api, dockerd)["id"], _launch(api, dockerd)["id"]}
+        assert gone.labels["gpuyard.workload"] in claimed
+        _fill(ctx)
+        with ctx.db.write() as session:
+            server = session.get(ServerRow, fleet.servers["host-a"])
+            assert server is not None
+            server.agent_url = None
+        answer = _launch(api, dockerd)
+        assert answer["from_pool"] is True
+        assert answer["owner_id"] == user_id
 
 
 def test_twenty_concurrent_launches_take_five_warm_containers_once_each_then_refill(
