@@ -22,10 +22,12 @@ from gpuyard.domain.pools import (
     PoolFailures,
     PoolState,
 )
-from gpuyard.domain.server_state import ServerStatus
+from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.domain.workload_state import ACTIVE
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.fleet.servers import update_server
+from gpuyard.services.fleet.cluster_changes import delete_cluster
+from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.servers import delete_server, update_server
 from gpuyard.services.identity.access import ENV_MASK, visible_env
 from gpuyard.services.loops.item_failures import fail_workload
 from gpuyard.services.pools.specs import (
@@ -214,3 +216,115 @@ def test_pool_env_values_stay_masked_to_all_but_the_owner(clock_ctx: ServiceCont
     assert claimed.plain_env_keys == ()
     assert visible_env(caller, claimed) == env  # its owner reads the values
     assert visible_env(admin, get_workload(ctx, admin, claimed.id)) == {"TOKEN": ENV_MASK}
+
+
+def _orphans(ctx: ServiceContext) -> list[str]:
+    """Unfinished available warm containers with no pool."""
+    with ctx.db.read() as session:
+        return list(
+            session.scalars(
+                select(WorkloadRow.id).where(
+                    WorkloadRow.pool_id.is_(None),
+                    WorkloadRow.pool_state == PoolState.AVAILABLE.value,
+                    WorkloadRow.status.in_(_ACTIVE),
+                )
+            )
+        )
+
+
+def test_deleting_a_server_stops_its_pools_waiting_warm_containers(
+    clock_ctx: ServiceContext,
+) -> None:
+    ctx = clock_ctx
+    with ctx.db.read() as session:
+        server_id = session.scalars(select(ServerRow.id).order_by(ServerRow.name)).first()
+    assert server_id is not None
+    caller = admin_caller(ctx)
+    update_server(ctx, caller, server_id, ServerStatus.MAINTENANCE, None)
+    pool_id = create_pool(
+        ctx,
+        caller,
+        PoolDefinition(
+            name="pinned",
+            image_type="nginx",
+            image=IMAGE,
+            server_id=server_id,
+            cluster_id=None,
+            target_size=WARM,
+            port_min=30000,
+            port_max=30099,
+            container_port=None,
+            cpu=0.5,
+            ram_gb=0.5,
+            storage_gb=0,
+        ),
+    ).spec.id
+    tend_pools(ctx)
+    settle(ctx)
+    waiting = [row.id for row in _available_rows(ctx, pool_id)]
+    assert len(waiting) == WARM  # pending: the server takes no work
+    delete_server(ctx, caller, server_id)
+    assert _orphans(ctx) == []
+    with ctx.db.read() as session:
+        assert {session.get(WorkloadRow, w).status for w in waiting} == {"stopped"}  # type: ignore[union-attr]
+
+
+def test_deleting_a_cluster_takes_its_pool_along_without_a_fight(
+    clock_ctx: ServiceContext,
+) -> None:
+    """A pool of a cluster with no servers: its warm containers wait (pending, naming the
+    cluster). The delete stops them and goes through; the loop refills nothing."""
+    ctx = clock_ctx
+    caller = admin_caller(ctx)
+    empty = create_cluster(ctx, caller, "empty", ClusterKind.SIMULATED)
+    pool_id = create_pool(
+        ctx,
+        caller,
+        PoolDefinition(
+            name="nowhere",
+            image_type="nginx",
+            image=IMAGE,
+            server_id=None,
+            cluster_id=empty.id,
+            target_size=WARM,
+            port_min=30000,
+            port_max=30099,
+            container_port=None,
+            cpu=0.5,
+            ram_gb=0.5,
+            storage_gb=0,
+        ),
+    ).spec.id
+    tend_pools(ctx)
+    assert len(_available_rows(ctx, pool_id)) == WARM
+    delete_cluster(ctx, caller, empty.id)
+    tend_pools(ctx)
+    assert _orphans(ctx) == []
+    with ctx.db.read() as session:
+        assert session.get(PoolRow, pool_id) is None
+        assert (
+            session.scalars(
+                select(WorkloadRow.id).where(
+                    WorkloadRow.status.in_(_ACTIVE), WorkloadRow.cluster_id == empty.id
+                )
+            ).all()
+            == []
+        )
+
+
+def test_the_loop_stops_available_warm_containers_whose_pool_is_gone(
+    clock_ctx: ServiceContext,
+) -> None:
+    ctx = clock_ctx
+    pool_id = _pool(ctx)
+    orphan = _available_rows(ctx, pool_id)[0].id
+    with ctx.db.write() as session:  # as a delete of an older version left it
+        session.execute(update(WorkloadRow).where(WorkloadRow.id == orphan).values(pool_id=None))
+    assert _orphans(ctx) == [orphan]
+    tend_pools(ctx)
+    assert _orphans(ctx) == []
+    with ctx.db.read() as session:
+        row = session.get(WorkloadRow, orphan)
+        assert row is not None
+        assert row.status == "stopped"
+        assert row.allocations == []

@@ -64,6 +64,33 @@ def pool_row(session: Session, pool_id: str, *, lock: bool = False) -> PoolRow |
     return session.scalars(query).one_or_none()
 
 
+def pools_of_place(
+    session: Session, *, server_id: str | None = None, cluster_id: str | None = None
+) -> list[PoolRow]:
+    """The pools on one server or of one cluster, locked (FOR UPDATE, by id: one order for
+    every taker), so a pool loop tick on one of them finishes first."""
+    query = select(PoolRow).order_by(PoolRow.id).with_for_update()
+    if server_id is not None:
+        query = query.where(PoolRow.server_id == server_id)
+    if cluster_id is not None:
+        query = query.where(PoolRow.cluster_id == cluster_id)
+    return list(session.scalars(query))
+
+
+def orphaned_available(session: Session) -> list[WorkloadRow]:
+    """Available warm containers, not finished, whose pool is gone (a pool deleted with its
+    server or cluster by an older version, or by hand)."""
+    return list(
+        session.scalars(
+            select(WorkloadRow).where(
+                WorkloadRow.pool_id.is_(None),
+                WorkloadRow.pool_state == PoolState.AVAILABLE.value,
+                WorkloadRow.status.in_(_ACTIVE),
+            )
+        )
+    )
+
+
 def pool_rows(session: Session, limit: int | None = None, offset: int = 0) -> list[PoolRow]:
     """Pools by name."""
     query = select(PoolRow).order_by(PoolRow.name).offset(offset)

@@ -266,6 +266,26 @@ def release_member(
     return get_pool(ctx, pool_id)
 
 
+def lock_pools_of(
+    session: Session, *, server_id: str | None = None, cluster_id: str | None = None
+) -> list[PoolRow]:
+    """Within a server's or cluster's delete, before anything else is locked: its pools,
+    locked, so that a pool loop tick on them finishes first and the next finds them gone
+    (the delete cascades to them). Pools first, then the cluster: the loop's insert takes
+    them in that order too (its pool row, then the cluster's key)."""
+    return pool_store.pools_of_place(session, server_id=server_id, cluster_id=cluster_id)
+
+
+def retire_pools(session: Session, pools: list[PoolRow], reason: str, now: datetime) -> int:
+    """Stop the available warm containers of ``pools`` (locked by :func:`lock_pools_of`),
+    which their place's delete is about to take along: none is left pending with no
+    pool, nor naming a cluster that goes. Assigned ones are users' and stay."""
+    stopped = sum(_stop_available(session, pool, reason, now) for pool in pools)
+    if stopped:
+        session.flush()
+    return stopped
+
+
 def _stop_member(session: Session, member: WorkloadRow, reason: str, now: datetime) -> None:
     release_workload(session, member, reason="pool")
     transition_workload(session, member, WorkloadStatus.STOPPED, reason, now)

@@ -75,6 +75,10 @@ def tend_pools(ctx: ServiceContext) -> int:
             changed += _tend(ctx, pool_id)
         except Exception as exc:  # one pool's trouble never stops the others
             report_item_failure(_LOOP, f"pool {pool_id}", exc, "not refilled")
+    try:
+        changed += _stop_orphans(ctx)
+    except Exception as exc:
+        report_item_failure(_LOOP, "orphaned warm containers", exc, "not stopped")
     if changed:
         ctx.scheduler_wakeup.notify()
     try:
@@ -82,6 +86,23 @@ def tend_pools(ctx: ServiceContext) -> int:
     except Exception as exc:
         report_item_failure(_LOOP, "labels", exc, "labels not synced")
     return changed
+
+
+def _stop_orphans(ctx: ServiceContext) -> int:
+    """Stop available warm containers whose pool is gone (left by a delete before pools
+    took their members along): no one would ever claim or stop them."""
+    with ctx.db.read() as session:  # no write transaction each tick for nothing
+        if not pool_store.orphaned_available(session):
+            return 0
+    now = ctx.now()
+    with ctx.db.write() as session:
+        orphans = pool_store.orphaned_available(session)
+        for row in orphans:
+            release_workload(session, row, reason="pool")
+            transition_workload(
+                session, row, WorkloadStatus.STOPPED, "warm container of a deleted pool", now
+            )
+        return len(orphans)
 
 
 def _tend(ctx: ServiceContext, pool_id: str) -> int:
