@@ -175,8 +175,14 @@ def update_pool(
         row = _pool(session, pool_id, lock=True)
         port_min = changes.port_min if changes.port_min is not None else row.port_min
         port_max = changes.port_max if changes.port_max is not None else row.port_max
+        target = changes.target_size if changes.target_size is not None else row.target_size
         if port_min > port_max:
             raise InvalidInput.for_fields([FieldError("port_max", "must be at least port_min")])
+        if row.container_port is not None and port_max - port_min + 1 < target:
+            # As at create: each warm container publishes on a port of its own.
+            field = "target_size" if changes.target_size is not None else "port_max"
+            message = f"the port range {port_min}-{port_max} has fewer ports than {target}"
+            raise InvalidInput.for_fields([FieldError(field, message)])
         if changes.image is not None and not changes.image.strip():
             raise InvalidInput.for_fields([FieldError("image", "must not be empty")])
         before = row.target_size
