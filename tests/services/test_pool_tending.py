@@ -328,3 +328,16 @@ def test_the_loop_stops_available_warm_containers_whose_pool_is_gone(
         assert row is not None
         assert row.status == "stopped"
         assert row.allocations == []
+
+
+def test_a_claimed_container_that_fails_is_its_users_not_the_pools(
+    clock_ctx: ServiceContext,
+) -> None:
+    ctx = clock_ctx
+    pool_id = _pool(ctx)
+    claimed = create_workload(ctx, _user(ctx), WorkloadCreate(image=IMAGE, cpu=0.5, ram_gb=0.5))
+    assert claimed.from_pool is True
+    assert fail_workload(ctx, claimed.id, "exited with status 1", loop="test")
+    assert get_pool(ctx, pool_id).failures is None
+    tend_pools(ctx)  # its place refills at once
+    assert len(_available_rows(ctx, pool_id)) == WARM

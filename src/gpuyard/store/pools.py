@@ -246,8 +246,8 @@ def warm_candidates(
 def failure_streaks(
     session: Session, pool_ids: Iterable[str], since: datetime
 ) -> dict[str, PoolFailures]:
-    """pool id -> its warm containers that failed after ``since`` and after the latest
-    start of one that did not fail (pools with none are left out)."""
+    """pool id -> its available warm containers that failed after ``since`` and after the
+    latest start of a member that did not fail (pools with none are left out)."""
     ids = list(pool_ids)
     if not ids:
         return {}
@@ -261,6 +261,8 @@ def failure_streaks(
     )
     in_streak = (
         w.pool_id.in_(ids),
+        # A claimed one that failed is its user's work failing, not the pool's spec.
+        w.pool_state == PoolState.AVAILABLE.value,
         w.status == failed,
         w.finished_at.is_not(None),
         w.finished_at >= since,
@@ -277,7 +279,7 @@ def failure_streaks(
             continue  # not selected (the WHERE says so); for the type checker
         reason = session.scalar(
             select(w.reason)
-            .where(w.pool_id == pool_id, w.status == failed, w.finished_at == last_at)
+            .where(*in_streak, w.pool_id == pool_id, w.finished_at == last_at)
             .limit(1)
         )
         found[pool_id] = PoolFailures(int(count), as_utc(first_at), as_utc(last_at), reason)
