@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gpuyard.cli.api_client import ApiClient
@@ -63,6 +64,13 @@ def status(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None
     """A pool's warm containers: index, state, status, owner, port, container name."""
     found = _resolve(ApiClient(), pool)
     console.print(_summary(found))
+    if found.get("failures"):
+        failing = (
+            f"since {found['failing_since']}: {found['failures']} warm container(s) failed "
+            f"in a row, the latest: {found['last_failure']}; refilling waits until "
+            f"{found['refill_after']}"
+        )
+        console.print("[yellow]failing[/] " + escape(failing), highlight=False)
     table = Table("INDEX", "STATE", "STATUS", "OWNER", "HOST PORT", "CONTAINER", "WORKLOAD")
     for m in found["members"]:
         table.add_row(

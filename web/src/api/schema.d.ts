@@ -1887,7 +1887,7 @@ export interface components {
             host_port: number | null;
             /**
              * Container Name
-             * @description pool_<type>_<index>_<port>
+             * @description pool_<type>_<index>_<port>_<first 8 characters of the workload id>
              */
             container_name: string;
         };
@@ -1945,6 +1945,28 @@ export interface components {
             /** Members */
             members: components["schemas"]["PoolMemberPublic"][];
             /**
+             * Failures
+             * @description its latest warm containers that failed in a row (0: none recently)
+             */
+            failures: number;
+            /**
+             * Failing Since
+             * @description the first failure of that run
+             */
+            failing_since: string | null;
+            /** Last Failure At */
+            last_failure_at: string | null;
+            /**
+             * Last Failure
+             * @description why the latest one failed
+             */
+            last_failure: string | null;
+            /**
+             * Refill After
+             * @description refilling waits until then after failures (backing off, bounded)
+             */
+            refill_after: string | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1957,8 +1979,8 @@ export interface components {
         };
         /**
          * PoolUpdate
-         * @description Resize (``target_size``) or change a pool; a new image reaches the running warm
-         *     containers after a reinitialise.
+         * @description Resize (``target_size``) or change a pool; a new image replaces the available warm
+         *     containers at once (assigned ones stay their users').
          */
         PoolUpdate: {
             /** Target Size */

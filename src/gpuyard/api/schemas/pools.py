@@ -52,8 +52,8 @@ class PoolCreate(RequestModel):
 
 
 class PoolUpdate(RequestModel):
-    """Resize (``target_size``) or change a pool; a new image reaches the running warm
-    containers after a reinitialise."""
+    """Resize (``target_size``) or change a pool; a new image replaces the available warm
+    containers at once (assigned ones stay their users')."""
 
     target_size: TargetSize | None = None
     image: str | None = Field(default=None, min_length=1, max_length=MAX_IMAGE_LENGTH)
@@ -70,7 +70,9 @@ class PoolMemberPublic(BaseModel):
     name: str
     server_id: str | None
     host_port: int | None
-    container_name: str = Field(description="pool_<type>_<index>_<port>")
+    container_name: str = Field(
+        description="pool_<type>_<index>_<port>_<first 8 characters of the workload id>"
+    )
 
 
 class PoolPublic(BaseModel):
@@ -94,6 +96,15 @@ class PoolPublic(BaseModel):
     warming: int = Field(description="queued or starting")
     assigned: int = Field(description="handed to users' launches")
     members: list[PoolMemberPublic]
+    failures: int = Field(
+        description="its latest warm containers that failed in a row (0: none recently)"
+    )
+    failing_since: datetime | None = Field(description="the first failure of that run")
+    last_failure_at: datetime | None
+    last_failure: str | None = Field(description="why the latest one failed")
+    refill_after: datetime | None = Field(
+        description="refilling waits until then after failures (backing off, bounded)"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.pools import (
+    FAILURE_WINDOW_S,
     PoolState,
     PoolStatus,
     is_image_type,
@@ -55,8 +56,8 @@ class PoolDefinition:
 
 @dataclass(frozen=True)
 class PoolChanges:
-    """A PATCH of a pool; None: unchanged. Changing what a warm container is (image,
-    resources, command, env) takes a reinitialise to reach the running ones."""
+    """A PATCH of a pool; None: unchanged. Changing what a warm container is (the image)
+    stops the available warm containers; the pool loop refills from the new spec."""
 
     target_size: int | None = None
     image: str | None = None
@@ -134,9 +135,18 @@ def list_pools(ctx: ServiceContext, limit: int, offset: int) -> tuple[list[PoolS
     """Pools by name, each with its members; and how many pools there are."""
     with ctx.db.read() as session:
         rows = pool_store.pool_rows(session, limit, offset)
-        members = pool_store.active_members(session, [r.id for r in rows])
-        statuses = [PoolStatus(pool_store.pool_record(r), tuple(members[r.id])) for r in rows]
+        ids = [r.id for r in rows]
+        members = pool_store.active_members(session, ids)
+        failures = pool_store.failure_streaks(session, ids, _failures_since(ctx))
+        statuses = [
+            PoolStatus(pool_store.pool_record(r), tuple(members[r.id]), failures.get(r.id))
+            for r in rows
+        ]
         return statuses, pool_store.count_pools(session)
+
+
+def _failures_since(ctx: ServiceContext) -> datetime:
+    return ctx.now() - timedelta(seconds=FAILURE_WINDOW_S)
 
 
 def get_pool(ctx: ServiceContext, pool_id: str) -> PoolStatus:
@@ -144,7 +154,8 @@ def get_pool(ctx: ServiceContext, pool_id: str) -> PoolStatus:
     with ctx.db.read() as session:
         row = _pool(session, pool_id)
         members = pool_store.active_members(session, [row.id])[row.id]
-        return PoolStatus(pool_store.pool_record(row), tuple(members))
+        failures = pool_store.failure_streaks(session, [row.id], _failures_since(ctx))
+        return PoolStatus(pool_store.pool_record(row), tuple(members), failures.get(row.id))
 
 
 def _pool(session: Session, pool_id: str, *, lock: bool = False) -> PoolRow:
@@ -157,26 +168,43 @@ def _pool(session: Session, pool_id: str, *, lock: bool = False) -> PoolRow:
 def update_pool(
     ctx: ServiceContext, caller: Caller, pool_id: str, changes: PoolChanges
 ) -> PoolStatus:
-    """Resize (``target_size``) or change a pool; the pool loop grows or shrinks it."""
+    """Resize (``target_size``) or change a pool; the pool loop grows or shrinks it. A
+    new image stops the available warm containers (the loop refills them with it)."""
     now = ctx.now()
     with ctx.db.write() as session:
         row = _pool(session, pool_id, lock=True)
         port_min = changes.port_min if changes.port_min is not None else row.port_min
         port_max = changes.port_max if changes.port_max is not None else row.port_max
+        target = changes.target_size if changes.target_size is not None else row.target_size
         if port_min > port_max:
             raise InvalidInput.for_fields([FieldError("port_max", "must be at least port_min")])
+        if row.container_port is not None and port_max - port_min + 1 < target:
+            # As at create: each warm container publishes on a port of its own.
+            field = "target_size" if changes.target_size is not None else "port_max"
+            message = f"the port range {port_min}-{port_max} has fewer ports than {target}"
+            raise InvalidInput.for_fields([FieldError(field, message)])
         if changes.image is not None and not changes.image.strip():
             raise InvalidInput.for_fields([FieldError("image", "must not be empty")])
         before = row.target_size
         if changes.target_size is not None:
             row.target_size = changes.target_size
-        if changes.image is not None:
-            row.image = changes.image.strip()
+        new_image = changes.image.strip() if changes.image is not None else row.image
+        # A changed container spec reaches the warm containers by replacing them: the
+        # available ones stop now and the loop refills from the new spec (assigned ones
+        # are users' and stay).
+        respec = new_image != row.image
+        row.image = new_image
         row.port_min, row.port_max = port_min, port_max
         row.updated_at = now
         session.flush()
-        details = {"size_before": before, "size": row.target_size}
+        stopped = 0
+        if respec:
+            reason = f"pool {row.name} changed by {caller.email}: replaced by the new spec"
+            stopped = _stop_available(session, row, reason, now)
+        details = {"size_before": before, "size": row.target_size, "stopped": stopped}
         _audit(session, caller, "pool.update", row.id, now, details)
+    if stopped:
+        ctx.scheduler_wakeup.notify()
     ctx.pool_wakeup.notify()
     return get_pool(ctx, pool_id)
 
@@ -242,6 +270,26 @@ def release_member(
     ctx.pool_wakeup.notify()
     ctx.scheduler_wakeup.notify()
     return get_pool(ctx, pool_id)
+
+
+def lock_pools_of(
+    session: Session, *, server_id: str | None = None, cluster_id: str | None = None
+) -> list[PoolRow]:
+    """Within a server's or cluster's delete, before anything else is locked: its pools,
+    locked, so that a pool loop tick on them finishes first and the next finds them gone
+    (the delete cascades to them). Pools first, then the cluster: the loop's insert takes
+    them in that order too (its pool row, then the cluster's key)."""
+    return pool_store.pools_of_place(session, server_id=server_id, cluster_id=cluster_id)
+
+
+def retire_pools(session: Session, pools: list[PoolRow], reason: str, now: datetime) -> int:
+    """Stop the available warm containers of ``pools`` (locked by :func:`lock_pools_of`),
+    which their place's delete is about to take along: none is left pending with no
+    pool, nor naming a cluster that goes. Assigned ones are users' and stay."""
+    stopped = sum(_stop_available(session, pool, reason, now) for pool in pools)
+    if stopped:
+        session.flush()
+    return stopped
 
 
 def _stop_member(session: Session, member: WorkloadRow, reason: str, now: datetime) -> None:
