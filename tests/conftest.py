@@ -18,6 +18,7 @@ from support.dockerd import DockerServer
 from support.local_server import ServerUnavailable, start_or_skip
 from support.postgres import PostgresServer
 from support.redis import RedisServer
+from support.registry import RegistryServer
 
 MARKERS = {
     "integration": "needs real external binaries (PostgreSQL, Redis, dockerd, Chromium...); "
@@ -26,12 +27,14 @@ MARKERS = {
     "postgres": "runs against a real PostgreSQL server",
     "redis": "runs against a real Redis server",
     "docker": "runs against a real dockerd started by the tests",
+    "registry": "runs against a real container registry (docker-registry) started by the tests",
 }
 # Fixtures that start real servers, and the markers a test using them gets automatically.
 SERVER_FIXTURE_MARKERS = {
     "postgres_server": ("integration", "postgres"),
     "redis_server": ("integration", "redis"),
     "dockerd": ("integration", "docker"),
+    "registry_server": ("integration", "registry"),
 }
 CI_SKIP_PREFIX = "integration test skipped in CI: "
 
@@ -96,4 +99,12 @@ def redis_server() -> Iterator[RedisServer]:
 def dockerd() -> Iterator[DockerServer]:
     """A dockerd for the session (`.url` is its unix:// socket, `.image` a busybox image)."""
     with start_or_skip(DockerServer()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def registry_server() -> Iterator[RegistryServer]:
+    """A container registry for the session (`.address` is 127.0.0.1:PORT, with one
+    account: `.username`, `.password`)."""
+    with start_or_skip(RegistryServer()) as server:
         yield server

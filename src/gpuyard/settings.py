@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     )
     #: Largest file the control plane relays to an agent in one upload.
     max_upload_mib: int = Field(default=1024, gt=0)
+    #: Largest build context (a tar) the control plane relays to an agent for a build.
+    max_build_context_mib: int = Field(default=512, gt=0)
     #: Largest request body of any other route (api/body_limits.py).
     max_body_kib: int = Field(default=1024, ge=1, le=1024 * 1024)
     #: A request body that stops arriving for this long is abandoned with a 408.

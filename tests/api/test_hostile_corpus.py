@@ -76,6 +76,8 @@ class World:
     team_id: str
     user_id: str
     server_id: str
+    image_id: str
+    registry_id: str
     names: Iterator[int]
 
     def name(self, prefix: str) -> str:
@@ -135,6 +137,26 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "labels": {"zone": "a"},
     },
     "servers-update_server": lambda w: {"labels": {"zone": "b"}},
+    "images-create_image": lambda w: {
+        "name": w.name("img"),
+        "reference": "registry.example:5000/team/web:1.0",
+        "type": "nginx",
+        "default_port": 80,
+        "cpu": 0.5,
+        "ram_gb": 1,
+        "description": "a web server",
+        "files_path": "/usr/share/nginx/html",
+    },
+    "images-update_image": lambda w: {"description": "changed", "cpu": 1},
+    "registries-create_registry": lambda w: {
+        "name": w.name("reg"),
+        "url": f"http://{w.name('reg')}.example:5000",
+        "username": "pusher",
+        "password": "registry-pass",
+    },
+    # The corpus's server is simulated: a valid body reaches it and gets its 409.
+    "server-images-pull_image": lambda w: {"reference": "busybox:1", "registry_id": None},
+    "server-images-push_image": lambda w: {"source": "busybox:1", "registry_id": w.registry_id},
 }
 
 #: Reads that show what the writes above make: every one must render after a success.
@@ -150,6 +172,8 @@ READS = (
     "/api/v1/servers/{server_id}/history",
     "/api/v1/fleet/history",
     "/api/v1/clusters",
+    "/api/v1/images",
+    "/api/v1/registries",
     "/api/v1/teams",
     "/api/v1/users",
     "/api/v1/tokens",
@@ -250,6 +274,12 @@ def world(client: TestClient, ctx: ServiceContext) -> World:
     ).json()
     workload = client.post("/api/v1/workloads", json={"image": "busybox"}).json()
     server = client.get("/api/v1/servers").json()["data"][0]
+    image = client.post(
+        "/api/v1/images", json={"name": "corpus-image", "reference": "busybox", "type": "shell"}
+    ).json()
+    registry = client.post(
+        "/api/v1/registries", json={"name": "corpus-registry", "url": "127.0.0.1:5000"}
+    ).json()
     return World(
         admin=client,
         ctx=ctx,
@@ -258,6 +288,8 @@ def world(client: TestClient, ctx: ServiceContext) -> World:
         team_id=team["id"],
         user_id=user_id,
         server_id=server["id"],
+        image_id=image["id"],
+        registry_id=registry["id"],
         names=count(),
     )
 
@@ -276,6 +308,8 @@ def _path_of(case: Case, world: World) -> str:
         .replace("{user_id}", world.user_id)
         .replace("{server_id}", world.server_id)
         .replace("{cluster_id}", world.cluster_id)
+        .replace("{image_id}", world.image_id)
+        .replace("{registry_id}", world.registry_id)
     )
 
 

@@ -44,6 +44,8 @@ CHECKS = [
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="gpuyard-schemathesis-"))
 _CTX = make_context(make_settings(_DATA_DIR, None))
 APP = create_app(_CTX)
+# Build contexts are raw tar bytes: sent as generated, like any binary body.
+schemathesis.serializer.alias("application/x-tar", "application/octet-stream")
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 _auth: dict[str, str] = {}
 

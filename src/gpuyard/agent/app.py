@@ -13,9 +13,10 @@ from gpuyard.agent.containers import ContainerManager
 from gpuyard.agent.files import Workspaces
 from gpuyard.agent.gpus import probe_gpus
 from gpuyard.agent.host_config import HostPolicy
+from gpuyard.agent.images import ImageManager
 from gpuyard.agent.inventory import GpuProbe
 from gpuyard.agent.problems import install_problem_handlers
-from gpuyard.agent.routers import containers, exec, files, health, inventory
+from gpuyard.agent.routers import containers, exec, files, health, images, inventory
 from gpuyard.agent.settings import AgentSettings
 from gpuyard.agent.state import AgentState, GpuCache
 
@@ -67,7 +68,7 @@ def create_agent_app(
     app = FastAPI(
         title="gpuyard agent",
         version=__version__,
-        description="Per-host agent: inventory, containers, logs, exec and files.",
+        description="Per-host agent: inventory, containers, logs, exec, files and images.",
         generate_unique_id_function=_operation_id,
     )
     app.state.agent = AgentState(
@@ -75,12 +76,13 @@ def create_agent_app(
         token=settings.token.get_secret_value(),
         docker=client,
         manager=ContainerManager(client, policy, workspaces, gpus.gpus),
+        images=ImageManager(client, settings.image_deadline_s),
         workspaces=workspaces,
         gpus=gpus,
     )
     install_problem_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
-    for module in (inventory, containers, files):
+    for module in (inventory, containers, files, images):
         v1.include_router(module.router)
     app.include_router(v1)
     # WebSocket routes check the token themselves (a dependency cannot answer 401 there).

@@ -40,6 +40,8 @@ class AgentSettings(BaseSettings):
     max_upload_mib: int = Field(default=1024, gt=0)
     default_workspace_mib: int = Field(default=10 * 1024, gt=0)
     default_pids_limit: int = Field(default=4096, gt=0)
+    #: The longest a pull, build or push may run before the agent stops following it.
+    image_deadline_s: float = Field(default=3600.0, gt=0)
     #: Also pass storage_opt size=<storage_mib> to Docker (overlay2 on xfs with pquota, btrfs,
     #: zfs); other storage drivers refuse it, so it is off unless the host supports it.
     storage_opt_size: bool = False

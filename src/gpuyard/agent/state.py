@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 from gpuyard.agent.containers import ContainerManager
 from gpuyard.agent.files import Workspaces
 from gpuyard.agent.gpus import GpuReport
+from gpuyard.agent.images import ImageManager
 from gpuyard.agent.inventory import GpuProbe
 from gpuyard.agent.models import GpuInfo
 from gpuyard.agent.settings import AgentSettings
@@ -46,6 +47,7 @@ class AgentState:
     token: str
     docker: docker.DockerClient
     manager: ContainerManager
+    images: ImageManager
     workspaces: Workspaces
     gpus: GpuCache
 

@@ -47,7 +47,14 @@ class Permission(StrEnum):
     FLEET_READ = "fleet.read"
     CLUSTER_MANAGE = "cluster.manage"
     SERVER_MANAGE = "server.manage"
+    #: The image catalog, and the images present on each host.
+    IMAGE_READ = "image.read"
+    #: Catalog entries, and pulling, building and pushing images on hosts.
     IMAGE_MANAGE = "image.manage"
+    #: Registries (name, address, user; never the password): to push to one.
+    REGISTRY_READ = "registry.read"
+    #: Add and delete registries and their credentials.
+    REGISTRY_MANAGE = "registry.manage"
     POOL_MANAGE = "pool.manage"
     # Work.
     WORKLOAD_CREATE = "workload.create"
@@ -133,7 +140,12 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.FLEET_READ: Rule(_EVERYONE),
     Permission.CLUSTER_MANAGE: Rule(_FLEET),
     Permission.SERVER_MANAGE: Rule(_FLEET),
+    # Everyone who launches reads the catalog; operators and admins keep it.
+    Permission.IMAGE_READ: Rule(_EVERYONE),
     Permission.IMAGE_MANAGE: Rule(_FLEET),
+    # Operators push to registries admins configured (whose passwords nobody reads back).
+    Permission.REGISTRY_READ: Rule(_FLEET),
+    Permission.REGISTRY_MANAGE: Rule(_ADMIN),
     Permission.POOL_MANAGE: Rule(_FLEET),
     # Submitting for a team needs membership (the team's quota applies); admins any team.
     Permission.WORKLOAD_CREATE: Rule(

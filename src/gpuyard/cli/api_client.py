@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -39,6 +41,27 @@ class ApiClient:
                 raise ApiError(response.status_code, response.text) from None
             raise ApiError(response.status_code, str(body.get("detail", body)), body.get("errors"))
         return response
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed response (no read timeout: a build may be quiet for minutes);
+        ApiError when the server refuses before streaming."""
+        try:
+            with self._http.stream(
+                method, path, timeout=httpx.Timeout(None, connect=10.0), **kwargs
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        raise ApiError(response.status_code, response.text) from None
+                    raise ApiError(
+                        response.status_code, str(body.get("detail", body)), body.get("errors")
+                    )
+                yield response
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach gpuyard at {self.url}: {exc}") from exc
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

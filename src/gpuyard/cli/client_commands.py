@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpuyard.cli import identity_commands as ids
+from gpuyard.cli import image_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, load_credentials, save_credentials
 
@@ -209,3 +210,4 @@ def register(app: typer.Typer) -> None:
     commands += [ids.whoami, ids.logout, ids.invite, ids.register]
     for command in commands:
         app.command()(_reports_api_errors(command))
+    image_commands.register(app, _reports_api_errors)

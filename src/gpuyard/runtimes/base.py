@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
 from gpuyard.domain.runtime_records import (
     HostInventory,
@@ -208,4 +209,40 @@ class Runtime(Protocol):
 
     def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
         """Delete one file of the workspace."""
+        ...
+
+    # -- images on a server (a runtime without images answers RuntimeFailure 409) -------
+
+    def images(self, server_name: str) -> list[HostImage]:
+        """The images present on the server."""
+        ...
+
+    def pull_image(
+        self, server_name: str, reference: str, credentials: RegistryCredentials | None
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        """``with runtime.pull_image(...) as progress:`` the pull's progress; its last
+        line is DONE or ERROR. A refusal before the pull begins raises on entering."""
+        ...
+
+    def build_image(
+        self,
+        server_name: str,
+        tag: str,
+        context: bytes | Iterable[bytes],
+        size: int | None,
+        dockerfile: str,
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        """Build ``tag`` from a tar of the build context (holding ``dockerfile``); the
+        build's output as LOG lines, then DONE or ERROR. ``context`` as for uploads."""
+        ...
+
+    def push_image(
+        self,
+        server_name: str,
+        source: str,
+        target: str,
+        credentials: RegistryCredentials | None,
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        """Tag the server's image ``source`` as ``target`` and push it; progress as for
+        ``pull_image``."""
         ...

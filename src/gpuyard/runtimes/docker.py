@@ -53,6 +53,7 @@ from gpuyard.runtimes.base import (
     RuntimeFailure,
     RuntimeUnreachable,
 )
+from gpuyard.runtimes.docker_images import AgentImages
 
 #: The registration fields of a docker server: where its agent listens, and its token.
 AGENT_URL = "agent_url"
@@ -171,6 +172,25 @@ class AgentClient:
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        """GET ``path`` (with retries) and decode its JSON."""
+        return self._json("GET", path, **kwargs)
+
+    @contextmanager
+    def open_stream(
+        self, method: str, path: str, *, timeout: httpx.Timeout, **kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """An open streamed response (no retries: the body may not be sent twice);
+        AgentError when the agent refuses, AgentUnreachable when it does not answer."""
+        try:
+            with self._http.stream(method, path, timeout=timeout, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise AgentError.from_response(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise AgentUnreachable(self.base_url, exc) from exc
 
     # -- host ----------------------------------------------------------------------------
 
@@ -349,8 +369,9 @@ def fetch_inventory(agent_url: str, agent_token: str) -> Inventory:
         ) from exc
 
 
-class DockerRuntime:
-    """Runs replicas as containers through the agent of each server."""
+class DockerRuntime(AgentImages):
+    """Runs replicas as containers through the agent of each server (its images:
+    ``AgentImages``)."""
 
     starts_instantly = False
     runs_containers = True

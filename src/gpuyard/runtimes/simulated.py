@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import NoReturn
 
 from gpuyard.domain.errors import InvalidInput
+from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
 from gpuyard.domain.runtime_records import (
     HostInventory,
@@ -112,6 +113,39 @@ class SimulatedRuntime:
 
     def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
         _no_files()
+
+    def images(self, server_name: str) -> list[HostImage]:
+        _no_images()
+
+    def pull_image(
+        self, server_name: str, reference: str, credentials: RegistryCredentials | None
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        _no_images()
+
+    def build_image(
+        self,
+        server_name: str,
+        tag: str,
+        context: bytes | Iterable[bytes],
+        size: int | None,
+        dockerfile: str,
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        _no_images()
+
+    def push_image(
+        self,
+        server_name: str,
+        source: str,
+        target: str,
+        credentials: RegistryCredentials | None,
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        _no_images()
+
+
+def _no_images() -> NoReturn:
+    failure = NoContainer("images")
+    failure.detail = "a simulated server has no images: it runs no containers"
+    raise failure
 
 
 def _no_files() -> NoReturn:

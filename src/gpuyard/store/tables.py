@@ -10,6 +10,7 @@ from gpuyard.store.identity_tables import (
     TeamRow,
     UserRow,
 )
+from gpuyard.store.image_tables import ImageRow, RegistryRow
 from gpuyard.store.lease_tables import LeaseRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
@@ -23,9 +24,11 @@ __all__ = [
     "Base",
     "ClusterRow",
     "ContainerTeardownRow",
+    "ImageRow",
     "InviteRow",
     "LeaseRow",
     "PortAllocationRow",
+    "RegistryRow",
     "RevokedSessionRow",
     "ServerEventRow",
     "ServerGpuRow",

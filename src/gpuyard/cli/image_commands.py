@@ -1,0 +1,306 @@
+"""`gpuyard images ...` and `gpuyard registries ...`: the image catalog, the images on a
+server (present, pull, build, push, with progress as it streams) and registries."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpuyard.cli.api_client import ApiClient, ApiError
+
+images_app = typer.Typer(help="The image catalog and the images on servers.", no_args_is_help=True)
+registries_app = typer.Typer(help="Container registries (admins).", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+#: Longest build context the CLI packs (the server has its own, usually smaller, limit).
+MAX_CONTEXT_BYTES = 2 * 1024 * 1024 * 1024
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _image_row(table: Table, image: dict[str, Any]) -> None:
+    table.add_row(
+        image["name"],
+        image["type"],
+        image["reference"],
+        str(image["default_port"] or "-"),
+        f"{_num(image['cpu'])} cpu, {_num(image['ram_gb'])} GB, {_num(image['gpu'])} gpu",
+        image["id"],
+    )
+
+
+def _image_id(client: ApiClient, ref: str) -> str:
+    """An image by id, or by its (unique) name."""
+    try:
+        return str(client.get(f"/api/v1/images/{ref}")["id"])
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    for image in client.get("/api/v1/images", limit=1000)["data"]:
+        if image["name"] == ref:
+            return str(image["id"])
+    raise ApiError(404, f"no image with id or name {ref!r}")
+
+
+def _server_id(client: ApiClient, ref: str) -> str:
+    """A server by id, or by its (unique) name."""
+    for server in client.get("/api/v1/servers", limit=1000)["data"]:
+        if ref in (server["id"], server["name"]):
+            return str(server["id"])
+    raise ApiError(404, f"no server with id or name {ref!r}")
+
+
+def _fields(**given: Any) -> dict[str, Any]:
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@images_app.command("list")
+def list_images(
+    type_: Annotated[str | None, typer.Option("--type", help="only this image type")] = None,
+) -> None:
+    """The catalog."""
+    data = ApiClient().get("/api/v1/images", type=type_, limit=1000)["data"]
+    table = Table("NAME", "TYPE", "REFERENCE", "PORT", "DEFAULTS", "ID")
+    for image in data:
+        _image_row(table, image)
+    console.print(table)
+
+
+@images_app.command("show")
+def show(ref: Annotated[str, typer.Argument(help="image id or name")]) -> None:
+    """One catalog entry, every field."""
+    client = ApiClient()
+    image = client.get(f"/api/v1/images/{_image_id(client, ref)}")
+    console.print_json(json.dumps(image))
+
+
+@images_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="catalog name, e.g. web-nginx")],
+    reference: Annotated[str, typer.Option(help="image reference, e.g. nginx:1.27")],
+    type_: Annotated[str, typer.Option("--type", help="nginx, python, ubuntu-ssh...")],
+    port: Annotated[int | None, typer.Option(help="default container port")] = None,
+    cpu: Annotated[float, typer.Option(help="default CPU cores")] = 1,
+    ram: Annotated[float, typer.Option(help="default RAM in GB")] = 1,
+    storage: Annotated[float, typer.Option(help="default storage in GB")] = 0,
+    gpu: Annotated[float, typer.Option(help="default GPUs")] = 0,
+    description: Annotated[str, typer.Option()] = "",
+    files_path: Annotated[
+        str | None, typer.Option(help="where a workload's files are mounted in it")
+    ] = None,
+) -> None:
+    """Add an image to the catalog (operators and admins)."""
+    body = _fields(
+        name=name,
+        reference=reference,
+        type=type_,
+        default_port=port,
+        cpu=cpu,
+        ram_gb=ram,
+        storage_gb=storage,
+        gpu=gpu,
+        description=description,
+        files_path=files_path,
+    )
+    image = ApiClient().post("/api/v1/images", body)
+    console.print(f"{image['name']} {image['id']} created")
+
+
+@images_app.command("update")
+def update(
+    ref: Annotated[str, typer.Argument(help="image id or name")],
+    name: Annotated[str | None, typer.Option()] = None,
+    reference: Annotated[str | None, typer.Option()] = None,
+    type_: Annotated[str | None, typer.Option("--type")] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    cpu: Annotated[float | None, typer.Option()] = None,
+    ram: Annotated[float | None, typer.Option()] = None,
+    storage: Annotated[float | None, typer.Option()] = None,
+    gpu: Annotated[float | None, typer.Option()] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    files_path: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Change the given fields of a catalog entry."""
+    client = ApiClient()
+    body = _fields(
+        name=name,
+        reference=reference,
+        type=type_,
+        default_port=port,
+        cpu=cpu,
+        ram_gb=ram,
+        storage_gb=storage,
+        gpu=gpu,
+        description=description,
+        files_path=files_path,
+    )
+    image = client.request("PATCH", f"/api/v1/images/{_image_id(client, ref)}", json=body).json()
+    console.print(f"{image['name']} {image['id']} updated")
+
+
+@images_app.command("delete")
+def delete(ref: Annotated[str, typer.Argument(help="image id or name")]) -> None:
+    """Remove a catalog entry (images on servers stay)."""
+    client = ApiClient()
+    client.delete(f"/api/v1/images/{_image_id(client, ref)}")
+    console.print(f"{ref} deleted")
+
+
+@images_app.command("present")
+def present(server: Annotated[str, typer.Argument(help="server id or name")]) -> None:
+    """The images present on a docker server."""
+    client = ApiClient()
+    data = client.get(f"/api/v1/servers/{_server_id(client, server)}/images")["data"]
+    table = Table("TAGS", "SIZE MB", "CREATED", "ID")
+    for image in data:
+        table.add_row(
+            ", ".join(image["tags"]) or "<untagged>",
+            f"{image['size_bytes'] / 1e6:.1f}",
+            image["created_at"] or "-",
+            image["id"][:19],
+        )
+    console.print(table)
+
+
+def _follow(client: ApiClient, path: str, **kwargs: Any) -> None:
+    """Print a streamed operation's lines as they come; exit 1 when it ends in error."""
+    last: dict[str, Any] = {}
+    with client.stream("POST", path, **kwargs) as response:
+        for raw in response.iter_lines():
+            if not raw:
+                continue
+            last = json.loads(raw)
+            if last["kind"] == "log":
+                console.print(last["message"], markup=False, highlight=False)
+            elif last["kind"] == "status":
+                layer = f"{last['layer']}: " if last.get("layer") else ""
+                amount = f" {last['current']}/{last['total']}" if last.get("total") else ""
+                console.print(f"{layer}{last['message']}{amount}", markup=False, highlight=False)
+    if last.get("kind") != "done":
+        err.print(f"[red]error[/] {last.get('message', 'the stream ended early')}")
+        raise typer.Exit(1)
+    console.print(f"[green]done[/] {last['message']}")
+
+
+@images_app.command("pull")
+def pull(
+    server: Annotated[str, typer.Argument(help="server id or name")],
+    reference: Annotated[str, typer.Argument(help="image reference")],
+    registry: Annotated[str | None, typer.Option(help="registry id (credentials)")] = None,
+) -> None:
+    """Pull an image onto a server, showing its progress."""
+    client = ApiClient()
+    body = _fields(reference=reference, registry_id=registry)
+    _follow(client, f"/api/v1/servers/{_server_id(client, server)}/images/pull", json=body)
+
+
+def context_tar(directory: Path) -> bytes:
+    """A tar of a build context directory (symbolic links kept as links)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(directory.rglob("*")):
+            tar.add(str(path), arcname=str(path.relative_to(directory)), recursive=False)
+            if buffer.tell() > MAX_CONTEXT_BYTES:
+                raise ApiError(0, f"the build context is over {MAX_CONTEXT_BYTES} bytes")
+    return buffer.getvalue()
+
+
+@images_app.command("build")
+def build(
+    server: Annotated[str, typer.Argument(help="server id or name")],
+    context: Annotated[
+        Path, typer.Argument(help="build context directory", exists=True, file_okay=False)
+    ],
+    tag: Annotated[str, typer.Option(help="name of the built image, e.g. team/app:1")],
+    dockerfile: Annotated[str, typer.Option(help="path in the context")] = "Dockerfile",
+) -> None:
+    """Build an image on a server from a local context directory, showing its log."""
+    client = ApiClient()
+    _follow(
+        client,
+        f"/api/v1/servers/{_server_id(client, server)}/images/build",
+        params={"tag": tag, "dockerfile": dockerfile},
+        content=context_tar(context),
+        headers={"Content-Type": "application/x-tar"},
+    )
+
+
+@images_app.command("push")
+def push(
+    server: Annotated[str, typer.Argument(help="server id or name")],
+    source: Annotated[str, typer.Argument(help="the image on the server")],
+    registry: Annotated[str, typer.Option(help="registry id or name")],
+    target: Annotated[str | None, typer.Option(help="repository[:tag] in the registry")] = None,
+) -> None:
+    """Push one of a server's images to a registry, showing its progress."""
+    client = ApiClient()
+    registry_id = next(
+        (
+            r["id"]
+            for r in client.get("/api/v1/registries", limit=1000)["data"]
+            if registry in (r["id"], r["name"])
+        ),
+        registry,
+    )
+    body = _fields(source=source, registry_id=registry_id, target=target)
+    _follow(client, f"/api/v1/servers/{_server_id(client, server)}/images/push", json=body)
+
+
+@registries_app.command("list")
+def list_registries() -> None:
+    """Registries (admins and operators; passwords are never shown)."""
+    data = ApiClient().get("/api/v1/registries", limit=1000)["data"]
+    table = Table("NAME", "URL", "USER", "PASSWORD", "INSECURE", "ID")
+    for r in data:
+        table.add_row(
+            r["name"],
+            r["url"],
+            r["username"] or "-",
+            "set" if r["has_password"] else "-",
+            "yes" if r["insecure"] else "no",
+            r["id"],
+        )
+    console.print(table)
+
+
+@registries_app.command("create")
+def create_registry(
+    name: Annotated[str, typer.Argument()],
+    url: Annotated[str, typer.Option(help="host[:port] or http(s)://host[:port]")],
+    username: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="GPUYARD_REGISTRY_PASSWORD", help="stored encrypted, never shown"),
+    ] = None,
+    insecure: Annotated[bool | None, typer.Option("--insecure/--secure")] = None,
+) -> None:
+    """Add a registry (admins)."""
+    body = _fields(name=name, url=url, username=username, password=password, insecure=insecure)
+    registry = ApiClient().post("/api/v1/registries", body)
+    console.print(f"{registry['name']} {registry['id']} at {registry['url']}")
+
+
+@registries_app.command("delete")
+def delete_registry(ref: Annotated[str, typer.Argument(help="registry id")]) -> None:
+    """Forget a registry and its credentials (admins)."""
+    ApiClient().delete(f"/api/v1/registries/{ref}")
+    console.print(f"{ref} deleted")
+
+
+def register(app: typer.Typer, reports_errors: Callable[[Any], Any]) -> None:
+    """Add the two command groups, each command reporting API errors as the others do."""
+    for group in (images_app, registries_app):
+        for command in group.registered_commands:
+            command.callback = reports_errors(command.callback)
+    app.add_typer(images_app, name="images")
+    app.add_typer(registries_app, name="registries")
