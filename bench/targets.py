@@ -41,6 +41,8 @@ TARGETS: tuple[Target, ...] = (
     Target("S7", "first_render_median_s", "<=", 1.0, _S7_RENDER, " s"),
     Target("S7", "live_p95_s", "<=", 0.5, "live update on an open page, p95 (worst page)", " s"),
     Target("S7", "live_lost", "<=", 0, "live updates never shown"),
+    Target("S8", "pool_p50_s", "<=", 0.2, "launch to running from a warm pool, p50", " s"),
+    Target("S8", "speedup_p50", ">=", 5, "warm pool vs cold start, p50", "x"),
 )
 
 

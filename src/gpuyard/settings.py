@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     health_offline_after_misses: int = Field(default=3, ge=1)
     reconcile_interval_s: float = Field(default=10.0, gt=0)
     cleanup_interval_s: float = Field(default=5.0, gt=0)
+    #: Warm pools (services/pools): how often each pool is refilled to its target size and
+    #: its containers' labels are brought in line with who holds them.
+    pool_interval_s: float = Field(default=5.0, gt=0)
     # Utilisation/allocation history (services/usage): one raw sample per server, GPU and
     # the fleet every interval; 1-minute and 15-minute rollups (mean and highest), each
     # level pruned past its retention. Rollups are computed from raw samples, so raw ones

@@ -78,6 +78,7 @@ class World:
     server_id: str
     image_id: str
     registry_id: str
+    pool_id: str
     names: Iterator[int]
 
     def name(self, prefix: str) -> str:
@@ -157,6 +158,21 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     # The corpus's server is simulated: a valid body reaches it and gets its 409.
     "server-images-pull_image": lambda w: {"reference": "busybox:1", "registry_id": None},
     "server-images-push_image": lambda w: {"source": "busybox:1", "registry_id": w.registry_id},
+    "pools-create_pool": lambda w: {
+        "name": w.name("pool"),
+        "image_type": "nginx",
+        "image": "nginx:1.27",
+        "cluster_id": w.cluster_id,
+        "target_size": 1,
+        "port_min": 32000,
+        "port_max": 32010,
+        "container_port": 80,
+        "cpu": 0.5,
+        "ram_gb": 0.5,
+        "command": ["nginx", "-g", "daemon off;"],
+        "env": {"A": "1"},
+    },
+    "pools-update_pool": lambda w: {"target_size": 2, "port_min": 32000, "port_max": 32020},
 }
 
 #: Reads that show what the writes above make: every one must render after a success.
@@ -179,6 +195,7 @@ READS = (
     "/api/v1/tokens",
     "/api/v1/audit",
     "/api/v1/auth/me",
+    "/api/v1/pools",
 )
 
 
@@ -280,7 +297,7 @@ def world(client: TestClient, ctx: ServiceContext) -> World:
     registry = client.post(
         "/api/v1/registries", json={"name": "corpus-registry", "url": "127.0.0.1:5000"}
     ).json()
-    return World(
+    made = World(
         admin=client,
         ctx=ctx,
         cluster_id=clusters[0]["id"],
@@ -290,8 +307,13 @@ def world(client: TestClient, ctx: ServiceContext) -> World:
         server_id=server["id"],
         image_id=image["id"],
         registry_id=registry["id"],
+        pool_id="",
         names=count(),
     )
+    pool = client.post("/api/v1/pools", json=BASE_BODIES["pools-create_pool"](made))
+    assert pool.status_code == 201, pool.text
+    made.pool_id = pool.json()["id"]
+    return made
 
 
 def test_every_body_operation_has_a_base_body() -> None:
@@ -310,6 +332,7 @@ def _path_of(case: Case, world: World) -> str:
         .replace("{cluster_id}", world.cluster_id)
         .replace("{image_id}", world.image_id)
         .replace("{registry_id}", world.registry_id)
+        .replace("{pool_id}", world.pool_id)
     )
 
 

@@ -7,6 +7,7 @@ figure: benchmarks assert nothing about time.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,16 @@ def test_the_dashboard_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
     assert figures["live_lost"] == 0
     for page in ("All workloads", "My workloads"):
         assert len(figures[f"live {page}"]["latencies_ms"]) == 2
+
+
+@pytest.mark.integration
+@pytest.mark.docker
+def test_the_warm_pool_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
+    """S8 starts its own dockerd (the test suite's harness) and one real agent."""
+    if shutil.which("dockerd") is None and not Path("/usr/sbin/dockerd").exists():
+        pytest.skip("dockerd is not installed (Debian package docker.io)")
+    data, _, _ = _run_bench(tmp_path, ("S8",))
+    figures = data["scenarios"]["S8"]["figures"]
+    assert figures["pool_launches"] == 3
+    assert figures["cold_launches"] == 3
+    assert figures["pool_p50_s"] > 0

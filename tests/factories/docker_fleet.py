@@ -26,6 +26,7 @@ from factories.app import admin_caller
 from gpuyard.agent.app import create_agent_app
 from gpuyard.agent.gpus import GpuReport
 from gpuyard.agent.settings import AgentSettings
+from gpuyard.auth.caller import Caller
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.runtimes.docker import agent_connection
 from gpuyard.services.context import ServiceContext
@@ -65,14 +66,16 @@ def docker_fleet(
     base: Path,
     names: list[str],
     gpu_probe: Callable[[], GpuReport] = _no_gpus,
+    admin: Caller | None = None,
 ) -> Iterator[Fleet]:
-    """A docker cluster with one real agent per name in ``names``, registered in ``ctx``;
-    their GPUs are what ``gpu_probe`` reports (none by default; a fake NVML for readings)."""
+    """A docker cluster with one real agent per name in ``names``, registered in ``ctx``
+    by ``admin`` (default: the first admin of ``factories.app``); their GPUs are what
+    ``gpu_probe`` reports (none by default; a fake NVML for readings)."""
     client = docker.DockerClient(base_url=dockerd.url, timeout=60)
     served: list[Served] = []
     agent_names: list[str] = []
     try:
-        cluster = create_cluster(ctx, admin_caller(ctx), "docker", ClusterKind.DOCKER)
+        cluster = create_cluster(ctx, admin or admin_caller(ctx), "docker", ClusterKind.DOCKER)
         servers = {}
         for name in names:
             agent_name = f"{name}-{uuid.uuid4().hex[:8]}"

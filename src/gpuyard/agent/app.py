@@ -15,6 +15,8 @@ from gpuyard.agent.gpus import probe_gpus
 from gpuyard.agent.host_config import HostPolicy
 from gpuyard.agent.images import ImageManager
 from gpuyard.agent.inventory import GpuProbe
+from gpuyard.agent.label_overlay import FILE_NAME as OVERLAY_FILE
+from gpuyard.agent.label_overlay import LabelOverlays
 from gpuyard.agent.problems import install_problem_handlers
 from gpuyard.agent.routers import containers, exec, files, health, images, inventory
 from gpuyard.agent.settings import AgentSettings
@@ -75,7 +77,13 @@ def create_agent_app(
         settings=settings,
         token=settings.token.get_secret_value(),
         docker=client,
-        manager=ContainerManager(client, policy, workspaces, gpus.gpus),
+        manager=ContainerManager(
+            client,
+            policy,
+            workspaces,
+            gpus.gpus,
+            LabelOverlays(settings.data_dir / OVERLAY_FILE),
+        ),
         images=ImageManager(client, settings.image_deadline_s),
         workspaces=workspaces,
         gpus=gpus,

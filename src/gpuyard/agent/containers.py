@@ -21,6 +21,7 @@ from docker.models.containers import Container
 from gpuyard.agent.errors import DOCKER_ERRORS, container_not_found, from_docker
 from gpuyard.agent.files import Workspaces
 from gpuyard.agent.host_config import HostPolicy, build_create_kwargs, resolve_gpu_uuids
+from gpuyard.agent.label_overlay import LabelOverlays
 from gpuyard.agent.models import (
     LABEL_AGENT,
     LABEL_GPUS,
@@ -97,11 +98,29 @@ class ContainerManager:
         policy: HostPolicy,
         workspaces: Workspaces,
         gpus: Callable[[], Sequence[GpuInfo]],
+        overlays: LabelOverlays | None = None,
     ) -> None:
         self.client = client
         self.policy = policy
         self.workspaces = workspaces
         self._gpus = gpus
+        self.overlays = overlays
+
+    def _info(self, attrs: dict[str, Any]) -> ContainerInfo:
+        """What the agent reports of a container: Docker's data, its label overlay over
+        Docker's labels (``label_overlay.py``)."""
+        info = container_info(attrs)
+        if self.overlays is None:
+            return info
+        return info.model_copy(update={"labels": self.overlays.apply(info.id, info.labels)})
+
+    def set_labels(self, container_id: str, labels: dict[str, str]) -> ContainerInfo:
+        """Set labels over the container's own (kept by the agent; Docker's are fixed)."""
+        container = self._get(container_id)
+        if self.overlays is None:
+            raise RuntimeError("this agent keeps no label overlays")
+        self.overlays.set(container.id or container_id, labels)
+        return self._info(container.attrs)
 
     @property
     def _own(self) -> str:
@@ -112,7 +131,7 @@ class ContainerManager:
         this workload and replica exists (in any state) it is returned as it is."""
         existing = self._find(spec.workload_id, spec.replica)
         if existing is not None:
-            return container_info(existing.attrs), False
+            return self._info(existing.attrs), False
         gpu_uuids = resolve_gpu_uuids(
             spec, self._gpus() if spec.gpu_indices or spec.gpu_uuids else []
         )
@@ -126,7 +145,7 @@ class ContainerManager:
         except APIError as exc:
             raced = self._await_winner(spec) if exc.status_code == 409 else None
             if raced is not None:  # a concurrent request with the same spec won
-                return container_info(raced.attrs), False
+                return self._info(raced.attrs), False
             raise from_docker(exc, image=image) from exc
         except DOCKER_ERRORS as exc:
             raise from_docker(exc, image=image) from exc
@@ -144,10 +163,10 @@ class ContainerManager:
             replica=spec.replica,
             gpus=gpu_uuids,
         )
-        return container_info(container.attrs), True
+        return self._info(container.attrs), True
 
     def get(self, container_id: str) -> ContainerInfo:
-        return container_info(self._get(container_id).attrs)
+        return self._info(self._get(container_id).attrs)
 
     def list(self, workload_id: str | None = None) -> list[ContainerInfo]:
         """This agent's containers (every state), optionally of one workload."""
@@ -161,7 +180,9 @@ class ContainerManager:
             )
         except DOCKER_ERRORS as exc:
             raise from_docker(exc) from exc
-        return [container_info(c.attrs) for c in found]
+        if workload_id is None and self.overlays is not None:
+            self.overlays.keep_only(c.id for c in found if c.id)
+        return [self._info(c.attrs) for c in found]
 
     def stop(self, container_id: str, grace_s: float) -> ContainerInfo:
         """SIGTERM, then SIGKILL after ``grace_s`` seconds (Docker counts whole seconds)."""
@@ -171,7 +192,7 @@ class ContainerManager:
             container.reload()
         except DOCKER_ERRORS as exc:
             raise from_docker(exc) from exc
-        return container_info(container.attrs)
+        return self._info(container.attrs)
 
     def remove(self, container_id: str) -> None:
         """Remove a container, killing it first if it still runs."""

@@ -111,7 +111,7 @@ def build_create_kwargs(
     kwargs: dict[str, Any] = {
         "image": spec.image,
         "command": spec.command,
-        "name": container_name(policy.agent_name, spec),
+        "name": spec.name or container_name(policy.agent_name, spec),
         "detach": True,
         "environment": environment,
         "labels": labels_for(policy.agent_name, spec, gpu_uuids),

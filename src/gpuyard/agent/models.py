@@ -7,7 +7,7 @@ the two cannot drift apart.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,6 +18,8 @@ LABEL_AGENT = "gpuyard.agent"
 LABEL_GPUS = "gpuyard.gpus"
 RESERVED_LABEL_PREFIX = "gpuyard."
 
+#: Docker's own rule for container names, bounded.
+CONTAINER_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 WORKLOAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _WORKLOAD_ID = re.compile(WORKLOAD_ID_PATTERN)
 
@@ -67,6 +69,9 @@ class ContainerSpec(BaseModel):
     gpu_uuids: list[str] = Field(default_factory=list)
     cap_add: list[str] = Field(default_factory=list, description="beyond the default set; admin")
     labels: dict[str, str] = Field(default_factory=dict)
+    #: The container's name; None: ``gy-<agent>-<workload>-<replica>`` (warm pool
+    #: containers are named ``pool_<type>_<index>_<port>``).
+    name: str | None = Field(default=None, pattern=CONTAINER_NAME_PATTERN)
 
     @field_validator("cap_add")
     @classmethod
@@ -95,6 +100,29 @@ class ContainerSpec(BaseModel):
         if len(seen) != len(self.ports):
             raise ValueError("ports: a container port is listed twice")
         return self
+
+
+def _no_reserved(value: dict[str, str]) -> dict[str, str]:
+    reserved = sorted(k for k in value if k.startswith(RESERVED_LABEL_PREFIX))
+    if reserved:
+        raise ValueError(f"labels {reserved} are reserved for gpuyard")
+    return value
+
+
+class LabelsRequest(BaseModel):
+    """Labels to set over a container's own (the agent keeps them: Docker's are fixed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: dict[
+        Annotated[str, Field(min_length=1, max_length=128)],
+        Annotated[str, Field(max_length=256)],
+    ] = Field(max_length=32)
+
+    @field_validator("labels")
+    @classmethod
+    def _no_reserved_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_reserved(value)
 
 
 class PublishedPort(BaseModel):

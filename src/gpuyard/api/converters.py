@@ -110,6 +110,8 @@ def workload_public(workload: Workload, names: DisplayNames, reader: Caller) -> 
         updated_at=workload.updated_at,
         started_at=workload.started_at,
         finished_at=workload.finished_at,
+        from_pool=workload.from_pool,
+        pool_id=workload.pool_id,
     )
 
 

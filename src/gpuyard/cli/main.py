@@ -11,11 +11,13 @@ from rich.console import Console
 from gpuyard import __version__
 from gpuyard.cli import agent_command, client_commands
 from gpuyard.cli.audit_commands import audit_app
+from gpuyard.cli.pool_commands import pools_app
 
 app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
 console = Console()
 client_commands.register(app)
 app.add_typer(audit_app, name="audit")
+app.add_typer(pools_app, name="pools")
 agent_command.register(app)
 
 

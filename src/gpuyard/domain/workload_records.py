@@ -61,6 +61,12 @@ class Workload:
     finished_at: datetime | None
     #: One per replica holding a reservation, by replica number.
     placements: tuple[ReplicaPlacement, ...]
+    #: Whether the launch took a warm pool container (answered running at once).
+    from_pool: bool = False
+    #: The pool of a warm container (None for ordinary workloads), its index and state.
+    pool_id: str | None = None
+    pool_index: int | None = None
+    pool_state: str | None = None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ class ReplicaSpec:
     cap_add: Sequence[str] = ()
     #: Process limit; None: the runtime's default.
     pids_limit: int | None = None
+    #: Labels of the runtime's own container beside gpuyard's (warm pools: the seed's
+    #: ``pool``, ``type``, ``status``...), and its name (None: the runtime's default).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    container_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,12 @@ class Runtime(Protocol):
 
     def stop(self, handle: str, grace_period_s: float) -> None:
         """Stop a replica, giving it ``grace_period_s`` to exit (a vanished one is stopped)."""
+        ...
+
+    def relabel(self, handle: str, labels: Mapping[str, str]) -> None:
+        """Set ``labels`` over those the replica's container was created with (a warm
+        pool container changing hands); what ``inspect`` and ``containers`` report
+        afterwards carries them. A runtime without containers does nothing."""
         ...
 
     def remove(self, handle: str) -> bool:

@@ -229,6 +229,13 @@ class AgentClient:
         )
         return ContainerInfo.model_validate(data)
 
+    def set_labels(self, container_id: str, labels: dict[str, str]) -> ContainerInfo:
+        """Labels over the container's own, kept by the agent (warm pool handovers)."""
+        data = self._json(
+            "PUT", f"/v1/containers/{_q(container_id)}/labels", json={"labels": labels}
+        )
+        return ContainerInfo.model_validate(data)
+
     def remove_container(self, container_id: str) -> bool:
         """Remove (killing it if it runs). False when it was already gone."""
         try:
@@ -337,6 +344,8 @@ def container_spec_for(spec: ReplicaSpec) -> ContainerSpec:
         gpu_indices=list(spec.gpu_indices),
         gpu_uuids=list(spec.gpu_uuids),
         cap_add=list(spec.cap_add),
+        labels=dict(spec.labels),
+        name=spec.container_name,
     )
 
 
@@ -418,6 +427,10 @@ class DockerRuntime(AgentImages):
         except AgentError as exc:
             if exc.status != 404:  # already gone is stopped enough
                 raise
+
+    def relabel(self, handle: str, labels: Mapping[str, str]) -> None:
+        server, container_id = split_handle(handle)
+        self._client_for(server).set_labels(container_id, dict(labels))
 
     def remove(self, handle: str) -> bool:
         server, container_id = split_handle(handle)

@@ -66,6 +66,9 @@ class SimulatedRuntime:
     def stop(self, handle: str, grace_period_s: float) -> None:
         return None
 
+    def relabel(self, handle: str, labels: Mapping[str, str]) -> None:
+        return None  # no container to label
+
     def remove(self, handle: str) -> bool:
         return False  # nothing was ever created
 

@@ -18,6 +18,7 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.health import probe_servers
 from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
+from gpuyard.services.pools.tending import tend_pools
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.usage.sampling import sample_usage
@@ -83,6 +84,15 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             jitter=JITTER,
             lease="cleanup",
             tick=lambda: run_teardowns(ctx),
+        ),
+        # Refills warm pools to their target size; relabels their containers.
+        Loop(
+            "pools",
+            s.pool_interval_s,
+            jitter=JITTER,
+            lease="pools",
+            tick=lambda: tend_pools(ctx),
+            wakeup=ctx.pool_wakeup,
         ),
         # Samples every server (no network I/O: docker servers' readings come from the
         # health probes), rolls up closed buckets and prunes old ones.

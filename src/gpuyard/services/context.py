@@ -65,6 +65,8 @@ class ServiceContext:
     starter_wakeup: Wakeup = field(default_factory=Wakeup)
     #: Hints the reconcile loop (a server came back online).
     reconcile_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: Wakes the pool loop: a pool was created, resized or a warm container claimed.
+    pool_wakeup: Wakeup = field(default_factory=Wakeup)
     #: Group commits by kind of write (services.group_commit), made on first use.
     group_commits: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     #: The scheduler's view of ``db``, kept between cycles (scheduling loop and GET /queue).

@@ -21,6 +21,7 @@ from gpuyard.domain.identity import (
     ApiToken,
     User,
 )
+from gpuyard.domain.pools import POOL_OWNER_ID
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.identity_tables import (
     UserRow,
@@ -54,7 +55,8 @@ def list_users(
     session: Session, role: str | None, limit: int, offset: int, is_active: bool | None = None
 ) -> tuple[list[User], int]:
     """Users (of ``role``, active or not, if given), newest first, with the total count."""
-    query = select(UserRow)
+    # The warm pools' built-in owner (domain/pools.py) is no one's account: not listed.
+    query = select(UserRow).where(UserRow.id != POOL_OWNER_ID)
     if role is not None:
         query = query.where(UserRow.role == role)
     if is_active is not None:
@@ -67,8 +69,9 @@ def list_users(
 
 
 def count_users(session: Session) -> int:
-    """How many users there are."""
-    return session.scalar(select(func.count()).select_from(UserRow)) or 0
+    """How many users there are (the warm pools' built-in owner is not one)."""
+    query = select(func.count()).select_from(UserRow).where(UserRow.id != POOL_OWNER_ID)
+    return session.scalar(query) or 0
 
 
 def email_taken(session: Session, email: str) -> bool:

@@ -12,6 +12,7 @@ from gpuyard.store.identity_tables import (
 )
 from gpuyard.store.image_tables import ImageRow, RegistryRow
 from gpuyard.store.lease_tables import LeaseRow
+from gpuyard.store.pool_tables import PoolRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
 from gpuyard.store.usage_tables import UsageReadingRow, UsageSampleRow
@@ -27,6 +28,7 @@ __all__ = [
     "ImageRow",
     "InviteRow",
     "LeaseRow",
+    "PoolRow",
     "PortAllocationRow",
     "RegistryRow",
     "RevokedSessionRow",

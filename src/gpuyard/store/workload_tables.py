@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -65,6 +66,16 @@ class WorkloadRow(Base):
     #: Written by triggers only (migration 0005): when the row or its allocations last
     #: changed, so the scheduler's snapshot cache re-reads only workloads that moved.
     change_mark: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
+    #: A warm container of this pool (migration 0013); NULL for ordinary workloads.
+    pool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("pools.id", ondelete="SET NULL"), index=True
+    )
+    pool_index: Mapped[int | None]
+    #: ``available`` (owned by the pool's system owner, claimable) or ``assigned`` (handed
+    #: to a user's launch); changed only by a compare-and-set on ``version``.
+    pool_state: Mapped[str | None] = mapped_column(String(16))
+    #: Whether the launch that made this workload took a warm container.
+    from_pool: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     allocations: Mapped[list[AllocationRow]] = relationship(
         back_populates="workload",
@@ -74,7 +85,11 @@ class WorkloadRow(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        # 0: available warm containers (domain.pools.POOL_PRIORITY); users give 1-5.
+        CheckConstraint("priority BETWEEN 0 AND 5", name="priority_range"),
+        CheckConstraint(
+            "pool_state IS NULL OR pool_state IN ('available', 'assigned')", name="pool_state"
+        ),
         CheckConstraint("replicas BETWEEN 1 AND 1024", name="replicas_range"),
         CheckConstraint(
             "cpu_milli >= 0 AND ram_mib >= 0 AND storage_mib >= 0 AND gpu_milli >= 0",

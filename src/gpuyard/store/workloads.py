@@ -88,6 +88,10 @@ def workload_record(row: WorkloadRow) -> Workload:
             )
             for a in row.allocations
         ),
+        from_pool=row.from_pool,
+        pool_id=row.pool_id,
+        pool_index=row.pool_index,
+        pool_state=row.pool_state,
     )
 
 
@@ -137,6 +141,10 @@ def _new_workload_values(workload: Workload) -> dict[str, Any]:
         "finished_at": workload.finished_at,
         "created_at": workload.created_at,
         "updated_at": workload.updated_at,
+        "pool_id": workload.pool_id,
+        "pool_index": workload.pool_index,
+        "pool_state": workload.pool_state,
+        "from_pool": workload.from_pool,
     }
 
 

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from gpuyard.agent.models import ContainerInfo, ContainerSpec, ContainersPublic, StopRequest
+from gpuyard.agent.models import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainersPublic,
+    LabelsRequest,
+    StopRequest,
+)
 from gpuyard.agent.state import AgentDep
 
 router = APIRouter(prefix="/containers", tags=["containers"])
@@ -46,6 +52,13 @@ def get_container(container_id: str, agent: AgentDep) -> ContainerInfo:
 def stop_container(container_id: str, body: StopRequest, agent: AgentDep) -> ContainerInfo:
     """SIGTERM, then SIGKILL after ``grace_s``; returns the stopped container."""
     return agent.manager.stop(container_id, body.grace_s)
+
+
+@router.put("/{container_id}/labels")
+def set_container_labels(container_id: str, body: LabelsRequest, agent: AgentDep) -> ContainerInfo:
+    """Set labels over the container's own (Docker's are fixed at create): the agent
+    keeps them on its disk and reports them merged (warm pool containers changing hands)."""
+    return agent.manager.set_labels(container_id, body.labels)
 
 
 @router.delete("/{container_id}", status_code=status.HTTP_204_NO_CONTENT)

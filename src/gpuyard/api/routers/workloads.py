@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -45,6 +46,8 @@ async def create_workload(
     # Async: the busiest write path waits for its group commit without a worker thread.
     # The body is the service's WorkloadSpec as it is: no copy into another shape.
     workload = await workloads.create_workload_async(ctx, caller, body)
+    if workload.from_pool:  # running already: its server and host ports are worth a read
+        return await asyncio.to_thread(_public, ctx, workload, caller)
     # Just queued: the caller owns it and it is placed nowhere yet, so the names are known
     # without another database read (this is the busiest write path).
     names = DisplayNames(users={caller.user_id: caller.email}, servers={})

@@ -136,6 +136,10 @@ class WorkloadPublic(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    from_pool: bool = Field(
+        default=False, description="the launch took a warm pool container (started at once)"
+    )
+    pool_id: str | None = Field(default=None, description="the pool of a warm container")
 
 
 class WorkloadsPublic(BaseModel):

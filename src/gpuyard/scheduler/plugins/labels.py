@@ -1,7 +1,10 @@
-"""Static filter ``labels``: every ``node_selector`` pair must be a label of the server."""
+"""Static filter ``labels``: every ``node_selector`` pair must be a label of the server
+(the key ``gpuyard.io/server-name`` names the server itself: a warm pool pinned to one
+server places its containers there)."""
 
 from __future__ import annotations
 
+from gpuyard.domain.pools import SERVER_NAME_SELECTOR
 from gpuyard.scheduler.framework import OK, Code, StaticFilter, Status
 from gpuyard.scheduler.request import Request
 from gpuyard.scheduler.snapshot import ServerView
@@ -14,7 +17,8 @@ class LabelsFilter:
         selector = req.workload.node_selector
         labels = server.labels
         for key, value in selector.items():
-            if labels.get(key) != value:
+            found = server.name if key == SERVER_NAME_SELECTOR else labels.get(key)
+            if found != value:
                 wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
                 return Status(Code.UNRESOLVABLE, self.name, "{does} not match labels " + wanted)
         return OK

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from gpuyard.domain.pools import PoolState, container_labels, container_name
 from gpuyard.runtimes.base import ReplicaSpec
 from gpuyard.services.loops.item_failures import blames_item
 from gpuyard.store import fleet
+from gpuyard.store import pools as pool_store
 from gpuyard.store import workloads as workload_store
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
@@ -40,9 +42,20 @@ def replica_job(
     kind: str,
     gpu_uuids: dict[int, str],
     host_ports: dict[int, int],
+    pool_type: str | None = None,
 ) -> ReplicaJob:
-    """One replica to start; GPUs by the UUIDs of exactly the reserved indices."""
+    """One replica to start; GPUs by the UUIDs of exactly the reserved indices. A warm
+    pool container (``pool_type``: its pool's image type) gets the seed's labels, as its
+    row stands now (so a recreated assigned one says so), and name."""
     indices = [int(index) for index, _milli in allocation.gpu_allocation]
+    labels: dict[str, str] = {}
+    name: str | None = None
+    if pool_type is not None and workload.pool_state is not None:
+        index = int(workload.pool_index or 0)
+        state = PoolState(workload.pool_state)
+        user_id = workload.owner_id if state is PoolState.ASSIGNED else None
+        labels = container_labels(pool_type, index, state, user_id)
+        name = container_name(pool_type, index, next(iter(sorted(host_ports.values())), None))
     return ReplicaJob(
         workload_id=workload.id,
         replica=allocation.replica,
@@ -61,6 +74,8 @@ def replica_job(
         server_id=allocation.server_id,
         kind=kind,
         container_id=allocation.container_id,
+        labels=labels,
+        container_name=name,
     )
 
 
@@ -79,12 +94,19 @@ def load_replica_jobs(
     names_and_kinds = fleet.server_names_and_kinds(session, server_ids)
     uuids = fleet.gpu_uuids(session, server_ids)
     ports = workload_store.host_ports(session, [a.id for a in allocations])
+    types = pool_store.pool_types(session, {a.workload.pool_id for a in allocations} - {None})
     jobs = []
     for a in allocations:
         name, kind = names_and_kinds[a.server_id]
         try:
             job = replica_job(
-                a.workload, a, name, kind, uuids.get(a.server_id, {}), ports.get(a.id, {})
+                a.workload,
+                a,
+                name,
+                kind,
+                uuids.get(a.server_id, {}),
+                ports.get(a.id, {}),
+                types.get(a.workload.pool_id or ""),
             )
         except Exception as exc:
             if unbuildable is None or not blames_item(exc):

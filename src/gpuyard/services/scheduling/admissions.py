@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from gpuyard.domain.pools import PoolState
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, Pending, PendingCode
@@ -38,6 +39,7 @@ from gpuyard.services.workloads.transitions import (
     transition_workload,
 )
 from gpuyard.store import fleet
+from gpuyard.store import pools as pool_store
 from gpuyard.store import workloads as workload_store
 from gpuyard.store.base import new_id
 from gpuyard.store.database import lost_lock_race
@@ -239,6 +241,8 @@ def _allocate_host_ports(
     image, ports = workload_store.image_and_ports(session, workload_id)
     if not ports:
         return
+    # A warm pool container's host ports come from its pool's own range.
+    pool_range = pool_store.pool_port_range(session, workload_id)
     for row in rows:
         server_id = row["server_id"]
         allocate_ports(
@@ -247,9 +251,8 @@ def _allocate_host_ports(
             allocation_id=row["id"],
             workload_id=workload_id,
             container_ports=[int(p) for p in ports],
-            port_range=port_range_for(
-                image, targets.port_ranges, targets.docker_servers[server_id]
-            ),
+            port_range=pool_range
+            or port_range_for(image, targets.port_ranges, targets.docker_servers[server_id]),
         )
 
 
@@ -305,6 +308,9 @@ def _evict(
     if victim.allocations:
         victim.reason = f"{len(replicas)} replica(s) preempted by {preemptor.name}"
         return 0
+    if victim.pool_state == PoolState.AVAILABLE.value:
+        _retire_warm(session, victim, preemptor, preemptor_id, now)
+        return 1
     backoff = min(
         ctx.settings.preemption_backoff_initial_s * (2**victim.preemption_count),
         ctx.settings.preemption_backoff_max_s,
@@ -320,3 +326,29 @@ def _evict(
         details={"preemptor_id": preemptor_id, "backoff_s": backoff},
     )
     return 1
+
+
+def _retire_warm(
+    session: Session,
+    victim: WorkloadRow,
+    preemptor: WorkloadSeen,
+    preemptor_id: str,
+    now: datetime,
+) -> None:
+    """An available warm container preempted: it is no one's work, so it is not re-queued
+    (it ends stopped); the pool loop refills its pool when capacity allows."""
+    transition_workload(
+        session,
+        victim,
+        WorkloadStatus.PREEMPTED,
+        f"warm pool container preempted by {preemptor.name} (priority {preemptor.priority})",
+        now,
+        details={"preemptor_id": preemptor_id, "pool_id": victim.pool_id},
+    )
+    transition_workload(
+        session,
+        victim,
+        WorkloadStatus.STOPPED,
+        "warm pool container: not re-queued; its pool refills when capacity allows",
+        now,
+    )

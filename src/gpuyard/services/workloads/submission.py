@@ -28,6 +28,7 @@ from gpuyard.services.identity.access import (
     workload_target,
 )
 from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audit_entries
+from gpuyard.services.pools.claim import claim_warm_container, relabel_claimed
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
@@ -157,7 +158,10 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
     submission, errors = _submission(ctx, caller, spec)
     if submission is None:
         raise _invalid_with_database_findings(ctx, caller, spec, errors)
-    return _submissions(ctx).submit(submission)
+    workload = _submissions(ctx).submit(submission)
+    if workload.from_pool:
+        _after_claim(ctx, workload)
+    return workload
 
 
 async def create_workload_async(
@@ -168,7 +172,17 @@ async def create_workload_async(
     submission, errors = _submission(ctx, caller, spec)
     if submission is None:  # rare: the database is read for the full answer, off the loop
         raise await asyncio.to_thread(_invalid_with_database_findings, ctx, caller, spec, errors)
-    return await _submissions(ctx).submit_async(submission)
+    workload = await _submissions(ctx).submit_async(submission)
+    if workload.from_pool:
+        await asyncio.to_thread(_after_claim, ctx, workload)
+    return workload
+
+
+def _after_claim(ctx: ServiceContext, workload: Workload) -> None:
+    """A warm container was taken: relabel it (outside the transaction) and let the pool
+    loop refill its pool."""
+    relabel_claimed(ctx, workload)
+    ctx.pool_wakeup.notify()
 
 
 def _submission(
@@ -271,6 +285,7 @@ def _write_submissions(
     read back)."""
     outcomes: list[Workload | GpuyardError] = []
     accepted: list[_Submission] = []
+    claimed: list[_Submission] = []
     for caller, workload in batch:
         asked = workload.team_id
         team_id, errors = _checks_in_database(
@@ -283,12 +298,39 @@ def _write_submissions(
             workload = replace(workload, team_id=team_id)
         accepted.append((caller, workload))
         outcomes.append(workload)
+    accepted = _claim_warm_containers(session, accepted, outcomes, claimed)
     if not accepted:
         return outcomes
     workloads = [workload for _caller, workload in accepted]
     insert_workloads(session, workloads, [submission_event(w.id, w.created_at) for w in workloads])
     record_audit_entries(session, [_audit_submission(c, w) for c, w in accepted])
     return outcomes
+
+
+def _claim_warm_containers(
+    session: Session,
+    accepted: list[_Submission],
+    outcomes: list[Workload | GpuyardError],
+    claimed: list[_Submission],
+) -> list[_Submission]:
+    """Give each accepted submission that matches a pool an available warm container
+    (``services/pools/claim.py``), replacing its outcome; the rest, to insert (cold
+    starts). Claimed ones are audited here, as workload.create with ``from_pool``."""
+    cold: list[_Submission] = []
+    for caller, workload in accepted:
+        taken = claim_warm_container(session, caller, workload, workload.created_at)
+        if taken is None:
+            cold.append((caller, workload))
+            continue
+        outcomes[_outcome_index(outcomes, workload)] = taken
+        claimed.append((caller, taken))
+    if claimed:
+        record_audit_entries(session, [_audit_submission(c, w) for c, w in claimed])
+    return cold
+
+
+def _outcome_index(outcomes: list[Workload | GpuyardError], workload: Workload) -> int:
+    return next(i for i, o in enumerate(outcomes) if o is workload)
 
 
 def _audit_submission(caller: Caller, workload: Workload) -> AuditEntry:
@@ -310,6 +352,7 @@ def _audit_submission(caller: Caller, workload: Workload) -> AuditEntry:
             "cluster_id": workload.cluster_id,
             "team_id": workload.team_id,
             "replicas": workload.replicas,
+            "from_pool": workload.from_pool,
         },
     )
 

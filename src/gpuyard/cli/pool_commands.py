@@ -1,0 +1,160 @@
+"""`gpuyard pools ...`: warm pools over the REST API (admins and operators)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpuyard.cli.api_client import ApiClient
+from gpuyard.cli.client_commands import _reports_api_errors
+
+pools_app = typer.Typer(help="Warm pools of pre-started containers.", no_args_is_help=True)
+console = Console()
+
+
+@pools_app.callback()
+def pools() -> None:
+    """Warm pools of pre-started containers."""
+
+
+def _resolve(client: ApiClient, ref: str) -> dict[str, Any]:
+    """A pool by id or by name."""
+    for pool in client.get("/api/v1/pools", limit=1000)["data"]:
+        if ref in (pool["id"], pool["name"]):
+            return dict(pool)
+    console.print(f"[red]error[/] no pool {ref!r}")
+    raise typer.Exit(1)
+
+
+def _summary(pool: dict[str, Any]) -> str:
+    return (
+        f"{pool['name']}: {pool['available']} available, {pool['warming']} warming, "
+        f"{pool['assigned']} assigned (target {pool['target_size']})"
+    )
+
+
+@pools_app.command("ls")
+@_reports_api_errors
+def list_pools() -> None:
+    """Every pool with its counts."""
+    table = Table("NAME", "TYPE", "IMAGE", "WHERE", "TARGET", "AVAIL", "WARMING", "ASSIGNED", "ID")
+    for p in ApiClient().get("/api/v1/pools", limit=1000)["data"]:
+        where = f"server {p['server_id']}" if p["server_id"] else f"cluster {p['cluster_id']}"
+        table.add_row(
+            p["name"],
+            p["image_type"],
+            p["image"],
+            where,
+            str(p["target_size"]),
+            str(p["available"]),
+            str(p["warming"]),
+            str(p["assigned"]),
+            p["id"],
+        )
+    console.print(table)
+
+
+@pools_app.command("status")
+@_reports_api_errors
+def status(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None:
+    """A pool's warm containers: index, state, status, owner, port, container name."""
+    found = _resolve(ApiClient(), pool)
+    console.print(_summary(found))
+    table = Table("INDEX", "STATE", "STATUS", "OWNER", "HOST PORT", "CONTAINER", "WORKLOAD")
+    for m in found["members"]:
+        table.add_row(
+            str(m["pool_index"]),
+            m["state"],
+            m["status"],
+            m["owner_id"],
+            str(m["host_port"] or "-"),
+            m["container_name"],
+            m["workload_id"],
+        )
+    console.print(table)
+
+
+@pools_app.command("create")
+@_reports_api_errors
+def create(
+    name: Annotated[str, typer.Argument()],
+    image_type: Annotated[str, typer.Option("--type", help="image type (nginx, python...)")],
+    image: Annotated[str, typer.Option(help="image reference")],
+    ports: Annotated[str, typer.Option(help="host port range, e.g. 31000-31099")],
+    server: Annotated[str | None, typer.Option(help="server id")] = None,
+    cluster: Annotated[str | None, typer.Option(help="cluster id")] = None,
+    size: Annotated[int, typer.Option(help="warm containers to keep")] = 2,
+    container_port: Annotated[int | None, typer.Option(help="port each one publishes")] = None,
+    cpu: Annotated[float, typer.Option()] = 0.5,
+    ram_gb: Annotated[float, typer.Option()] = 0.5,
+) -> None:
+    """Define a pool; its warm containers start in the background."""
+    low, _, high = ports.partition("-")
+    try:
+        port_min, port_max = int(low), int(high or low)
+    except ValueError:
+        console.print("[red]error[/] --ports: give FIRST-LAST, e.g. 31000-31099")
+        raise typer.Exit(1) from None
+    body: dict[str, Any] = {
+        "name": name,
+        "image_type": image_type,
+        "image": image,
+        "server_id": server,
+        "cluster_id": cluster,
+        "target_size": size,
+        "port_min": port_min,
+        "port_max": port_max,
+        "container_port": container_port,
+        "cpu": cpu,
+        "ram_gb": ram_gb,
+    }
+    created = ApiClient().post("/api/v1/pools", body)
+    console.print(f"created pool {created['name']} ({created['id']})")
+
+
+@pools_app.command("resize")
+@_reports_api_errors
+def resize(
+    pool: Annotated[str, typer.Argument(help="pool id or name")],
+    size: Annotated[int, typer.Argument(help="new target size")],
+) -> None:
+    """Change how many warm containers the pool keeps."""
+    client = ApiClient()
+    found = _resolve(client, pool)
+    response = client.request("PATCH", f"/api/v1/pools/{found['id']}", json={"target_size": size})
+    console.print(_summary(response.json()))
+
+
+@pools_app.command("reinit")
+@_reports_api_errors
+def reinitialise(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None:
+    """Replace every available warm container with a fresh one."""
+    client = ApiClient()
+    found = _resolve(client, pool)
+    console.print(_summary(client.post(f"/api/v1/pools/{found['id']}/reinitialise")))
+
+
+@pools_app.command("release")
+@_reports_api_errors
+def release(
+    pool: Annotated[str, typer.Argument(help="pool id or name")],
+    workload: Annotated[str, typer.Argument(help="the assigned container's workload id")],
+) -> None:
+    """Hand an assigned container back to the pool."""
+    client = ApiClient()
+    found = _resolve(client, pool)
+    path = f"/api/v1/pools/{found['id']}/members/{workload}/release"
+    console.print(_summary(client.post(path)))
+
+
+@pools_app.command("rm")
+@_reports_api_errors
+def delete(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None:
+    """Delete a pool (its available containers stop; assigned ones stay their users')."""
+    client = ApiClient()
+    found = _resolve(client, pool)
+    client.delete(f"/api/v1/pools/{found['id']}")
+    console.print(f"deleted pool {found['name']}")
