@@ -146,7 +146,7 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "cpu": 0.5,
         "ram_gb": 1,
         "description": "a web server",
-        "files_path": "/usr/share/nginx/html",
+        "files_path": "/srv/www",
     },
     "images-update_image": lambda w: {"description": "changed", "cpu": 1},
     "registries-create_registry": lambda w: {
