@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.priority import MIN_PRIORITY
 from gpuyard.domain.resources import Resources
 
@@ -78,6 +79,8 @@ class PoolSpec:
     env: Mapping[str, str]
     created_at: datetime
     updated_at: datetime
+    #: Where each warm container's files directory is mounted.
+    files_path: str = DEFAULT_FILES_PATH
 
     @property
     def port_range(self) -> tuple[int, int]:
@@ -140,13 +143,15 @@ class LaunchShape:
     gang: bool
     node_selector: Mapping[str, str]
     duration_s: float | None
+    files_path: str = DEFAULT_FILES_PATH
 
 
 def launch_matches(pool: PoolSpec, launch: LaunchShape, pool_cluster_id: str | None) -> bool:
     """Whether a warm container of ``pool`` can be handed to ``launch`` as it runs: the
     same image and exactly the same resources, no command or env of its own (or the
     pool's), at most the pool's container port, one replica, nothing that ties it to a
-    place (a node selector, a GPU model) or a virtual duration, and the launch's cluster
+    place (a node selector, a GPU model) or a virtual duration, its files directory
+    mounted where the pool mounts it, and the launch's cluster
     (if it names one) is the pool's (``pool_cluster_id``: the pool's server's cluster
     for a pool on one server)."""
     if launch.image.strip() != pool.image or launch.request != pool.request:
@@ -159,7 +164,7 @@ def launch_matches(pool: PoolSpec, launch: LaunchShape, pool_cluster_id: str | N
         return False
     if launch.replicas != 1 or launch.gang or launch.node_selector or launch.gpu_model:
         return False
-    if launch.duration_s is not None:
+    if launch.duration_s is not None or launch.files_path != pool.files_path:
         return False
     return launch.cluster_id is None or launch.cluster_id == pool_cluster_id
 

@@ -48,6 +48,7 @@ def pool_record(row: PoolRow) -> PoolSpec:
         env=dict(row.env or {}),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        files_path=row.files_path,
     )
 
 
