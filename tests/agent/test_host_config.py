@@ -98,9 +98,7 @@ def test_the_workspace_is_the_only_host_path() -> None:
 def test_the_workspace_is_mounted_at_the_specs_files_path() -> None:
     _kwargs, config = host_config(make_spec(files_path="/srv/www"))
 
-    assert [(m["Target"], m["Source"]) for m in config["Mounts"]] == [
-        ("/srv/www", str(WORKSPACE))
-    ]
+    assert [(m["Target"], m["Source"]) for m in config["Mounts"]] == [("/srv/www", str(WORKSPACE))]
 
 
 @pytest.mark.parametrize(
