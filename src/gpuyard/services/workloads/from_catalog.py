@@ -19,6 +19,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.image_records import CatalogImage
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import may
 from gpuyard.store.images import image_record, image_row
@@ -61,13 +62,14 @@ def read_catalog_image(ctx: ServiceContext, caller: Caller, image_id: str) -> Ca
 def catalog_defaults(image: CatalogImage, spec: LaunchSpec) -> dict[str, object]:
     """{field: value} for each field ``spec`` leaves out that ``image`` has a value for."""
     given = {name for name in spec.model_fields_set if getattr(spec, name, None) is not None}
-    resources = image.default_resources
+    # Exact API values (Resources.ram_gb rounds to 3 places for display: 64 MiB would
+    # come back as 63 and no longer match a pool of the same image).
     offered: dict[str, object] = {
         "image": image.reference,
-        "cpu": resources.cpu,
-        "ram_gb": resources.ram_gb,
-        "storage_gb": resources.storage_gb,
-        "gpu": resources.gpu,
+        "cpu": image.cpu_milli / 1000,
+        "ram_gb": image.ram_mib / MIB_PER_GB,
+        "storage_gb": image.storage_mib / MIB_PER_GB,
+        "gpu": image.gpu_milli / GPU_MILLI,
     }
     if image.default_port is not None:
         offered["ports"] = [image.default_port]
