@@ -224,6 +224,8 @@ def test_simulated_servers_have_no_images(client: TestClient, ctx: ServiceContex
         headers={"Content-Type": "application/x-tar"},
     )
     assert built.status_code == 409
+    removed = client.delete(f"/api/v1/servers/{server_id}/images", params={"reference": "x:1"})
+    assert removed.status_code == 409
     assert _count(ctx, "audit_events") == before  # a refused operation is not audited
     bad = client.post(f"/api/v1/servers/{server_id}/images/pull", json={"reference": "UPPER"})
     assert bad.status_code == 422

@@ -73,6 +73,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/servers/{server_id}"): FLEET,
     ("DELETE", "/api/v1/servers/{server_id}"): FLEET,
     ("GET", "/api/v1/servers/{server_id}/images"): SIGNED_IN,
+    ("DELETE", "/api/v1/servers/{server_id}/images"): FLEET,
     ("POST", "/api/v1/servers/{server_id}/images/pull"): FLEET,
     ("POST", "/api/v1/servers/{server_id}/images/build"): FLEET,
     ("POST", "/api/v1/servers/{server_id}/images/push"): FLEET,

@@ -88,6 +88,9 @@ def test_build_and_present_commands(
     assert "hello-from-the-cli-context" in built  # the RUN step's output, streamed
     assert "done" in built
     assert "cli/app:1" in run(gpuyard, "images", "present", "host-a")
+    run(gpuyard, "images", "remove", "host-a", "cli/app:1")
+    assert "cli/app:1" not in run(gpuyard, "images", "present", "host-a")
+    assert "not found" in run(gpuyard, "images", "remove", "host-a", "cli/app:1", code=1)
 
     (context / "Dockerfile").write_text(f"FROM {dockerd.image}\nRUN exit 7\n")
     failed = run(gpuyard, "images", "build", "host-a", str(context), "--tag", "cli/bad:1", code=1)

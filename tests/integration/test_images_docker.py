@@ -123,10 +123,13 @@ def test_build_push_pull_through_a_local_registry(
     target = f"{registry_server.address}/{tag}"
     assert marker in registry_tags(registry_server, "gpuyard-test/app")
 
-    # 3. Remove every local copy, then pull it back with progress.
+    # 3. Remove every local copy (through the API), then pull it back with progress.
+    images = f"/api/v1/servers/{server_id}/images"
     for name in (tag, target):
-        fleet.docker.images.remove(name, force=True)
+        assert client.delete(images, params={"reference": name}).status_code == 204
     assert not {tag, target} & present_tags(client, server_id)
+    gone = client.delete(images, params={"reference": tag})
+    assert gone.status_code == 404, gone.text
     pulled = streamed(
         client, f"/api/v1/servers/{server_id}/images/pull", json={"reference": target}
     )
@@ -142,15 +145,25 @@ def test_build_push_pull_through_a_local_registry(
 
     # 4. It is present again, and it is the image that was built.
     assert target in present_tags(client, server_id)
-    output = fleet.docker.containers.run(target, remove=True)
-    assert output.decode().strip() == marker
+    container = fleet.docker.containers.run(target, detach=True)
+    container.wait(timeout=30)
+    assert container.logs().decode().strip() == marker
+    # An image a container uses stays, unless forced (the container is stopped).
+    in_use = client.delete(images, params={"reference": target})
+    assert in_use.status_code == 409, in_use.text
+    forced = client.delete(images, params={"reference": target, "force": True})
+    assert forced.status_code == 204, forced.text
+    container.remove()
 
     # Each operation is audited, and the registry's password is nowhere in the trail.
     with ctx.db.read() as session:
         rows = session.execute(
             text("SELECT action, details FROM audit_events WHERE action LIKE 'image.%'")
         ).all()
-    assert [action for action, _ in rows] == ["image.build", "image.push", "image.pull"]
+    actions = [action for action, _ in rows]
+    assert actions == [
+        "image.build", "image.push", "image.remove", "image.remove", "image.pull", "image.remove",
+    ]  # fmt: skip
     assert registry_server.password not in json.dumps([str(d) for _, d in rows])
 
 

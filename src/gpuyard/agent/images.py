@@ -22,7 +22,8 @@ from docker.utils import parse_repository_tag
 
 from gpuyard.agent.errors import DOCKER_ERRORS, RuntimeRefused, RuntimeUnavailable
 from gpuyard.agent.image_models import MAX_MESSAGE_LENGTH, ImageInfo, ProgressLine, RegistryAuth
-from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput
+from gpuyard.domain.errors import Conflict, FieldError, GpuyardError, InvalidInput
+from gpuyard.domain.errors import NotFound as DomainNotFound
 from gpuyard.log import get_logger
 
 log = get_logger(__name__)
@@ -111,6 +112,21 @@ class ImageManager:
             )
             for item in found
         ]
+
+    def remove(self, reference: str, *, force: bool) -> None:
+        """Untag ``reference`` (removing the image with its last tag); NotFound when this
+        host has no such image, Conflict when a container uses it (without ``force``)."""
+        try:
+            self.client.api.remove_image(reference, force=force)
+        except ImageNotFound:
+            raise DomainNotFound.for_object("image", reference, "reference") from None
+        except APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"Docker: {exc.explanation or exc}") from exc
+            raise image_error(exc, "reference") from exc
+        except DOCKER_ERRORS as exc:
+            raise image_error(exc, "reference") from exc
+        log.info("image removed", reference=reference)
 
     def pull(self, reference: str, auth: RegistryAuth | None) -> Iterator[ProgressLine]:
         repository, tag = parse_repository_tag(reference)

@@ -172,6 +172,19 @@ def present(server: Annotated[str, typer.Argument(help="server id or name")]) ->
     console.print(table)
 
 
+@images_app.command("remove")
+def remove(
+    server: Annotated[str, typer.Argument(help="server id or name")],
+    reference: Annotated[str, typer.Argument(help="the image (tag) to remove")],
+    force: Annotated[bool, typer.Option(help="also from under stopped containers")] = False,
+) -> None:
+    """Remove an image (a tag of it) from a server."""
+    client = ApiClient()
+    params = {"reference": reference, "force": force}
+    client.request("DELETE", f"/api/v1/servers/{_server_id(client, server)}/images", params=params)
+    console.print(f"{reference} removed")
+
+
 def _follow(client: ApiClient, path: str, **kwargs: Any) -> None:
     """Print a streamed operation's lines as they come; exit 1 when it ends in error."""
     last: dict[str, Any] = {}

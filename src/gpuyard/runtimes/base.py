@@ -230,6 +230,11 @@ class Runtime(Protocol):
         """The images present on the server."""
         ...
 
+    def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
+        """Remove the server's image ``reference`` (its tag; the image when it was the
+        last); ``force`` also when a stopped container uses it."""
+        ...
+
     def pull_image(
         self, server_name: str, reference: str, credentials: RegistryCredentials | None
     ) -> AbstractContextManager[Iterator[ImageProgress]]:

@@ -177,6 +177,10 @@ class AgentClient:
         """GET ``path`` (with retries) and decode its JSON."""
         return self._json("GET", path, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> None:
+        """DELETE ``path`` (with retries: deleting is idempotent); AgentError on a refusal."""
+        self._request("DELETE", path, **kwargs)
+
     @contextmanager
     def open_stream(
         self, method: str, path: str, *, timeout: httpx.Timeout, **kwargs: Any

@@ -102,6 +102,10 @@ class AgentImages:
         data = ImagesPublic.model_validate(self._client_for(server_name).get_json("/v1/images"))
         return [HostImage(i.id, tuple(i.tags), i.size_bytes, i.created_at) for i in data.data]
 
+    def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
+        params = {"reference": reference, "force": "true" if force else "false"}
+        self._client_for(server_name).delete("/v1/images", params=params)
+
     def pull_image(
         self, server_name: str, reference: str, credentials: RegistryCredentials | None
     ) -> AbstractContextManager[Iterator[ImageProgress]]:

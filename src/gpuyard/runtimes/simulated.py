@@ -120,6 +120,9 @@ class SimulatedRuntime:
     def images(self, server_name: str) -> list[HostImage]:
         _no_images()
 
+    def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
+        _no_images()
+
     def pull_image(
         self, server_name: str, reference: str, credentials: RegistryCredentials | None
     ) -> AbstractContextManager[Iterator[ImageProgress]]:

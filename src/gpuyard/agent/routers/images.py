@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +61,16 @@ def list_images(agent: AgentDep) -> ImagesPublic:
     """The images of this host's Docker."""
     data = agent.images.list()
     return ImagesPublic(data=data, count=len(data))
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+def remove_image(
+    agent: AgentDep,
+    reference: Annotated[str, Query(min_length=1, max_length=512)],
+    force: bool = False,
+) -> None:
+    """Untag an image (removing it with its last tag); 409 while a container uses it."""
+    agent.images.remove(reference, force=force)
 
 
 @router.post("/pull", response_class=StreamingResponse)

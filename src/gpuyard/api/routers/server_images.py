@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -77,6 +77,20 @@ def list_server_images(ctx: ContextDep, _caller: Reader, server_id: str) -> Host
     """The images present on a docker server (409 for a simulated one)."""
     images = host_images.list_host_images(ctx, server_id)
     return HostImagesPublic(data=[host_image_public(i) for i in images], count=len(images))
+
+
+@router.delete("/{server_id}/images", status_code=status.HTTP_204_NO_CONTENT)
+def remove_server_image(
+    ctx: ContextDep,
+    caller: Manager,
+    server_id: str,
+    reference: Annotated[Reference, Query(description="the image (tag) to remove")],
+    force: bool = False,
+) -> Response:
+    """Remove an image from the server (its tag; the image with its last tag). 409 while a
+    container uses it; ``force`` removes it from under stopped ones."""
+    host_images.remove_host_image(ctx, caller, server_id, reference, force)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{server_id}/images/pull", response_class=NdjsonResponse, responses=_PROGRESS_STREAM)

@@ -84,6 +84,23 @@ def list_host_images(ctx: ServiceContext, server_id: str) -> list[HostImage]:
         return _runtime(ctx, server).images(server.name)
 
 
+def remove_host_image(
+    ctx: ServiceContext, caller: Caller, server_id: str, reference: str, force: bool = False
+) -> None:
+    """Remove an image (a tag of it) from the server; 409 while a container uses it
+    (``force``: unless that container is stopped), 404 when the server has no such image."""
+    parsed = with_tag(parse_reference(reference))
+    server = _server(ctx, server_id)
+    with _runtime_errors(server):
+        _runtime(ctx, server).remove_image(server.name, str(parsed), force=force)
+    now = ctx.now()
+    details = {"server": server.name, "reference": str(parsed), "force": force}
+    with ctx.db.write() as session:
+        record_audit(
+            session, AuditActor.of(caller), "image.remove", "server", server.id, now, details
+        )
+
+
 def _to_the_end(progress: Iterator[ImageProgress]) -> Iterator[ImageProgress]:
     """Every line, ending with exactly one DONE or ERROR whatever happens."""
     try:
