@@ -9,7 +9,7 @@ from typing import Any
 from factories.app import add_user, authed_client, mint_token, settle
 from fastapi.testclient import TestClient
 
-from gpuyard.domain.pools import SERVER_NAME_SELECTOR
+from gpuyard.domain.pools import POOL_OWNER_ID, SERVER_NAME_SELECTOR
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.pools.tending import tend_pools
 
@@ -239,3 +239,36 @@ def create_pool_response(client: TestClient, **body: Any) -> Any:
         **body,
     }
     return client.post("/api/v1/pools", json=payload)
+
+
+def test_a_pool_goes_with_its_server_or_cluster(client: TestClient, ctx: ServiceContext) -> None:
+    server = client.get("/api/v1/servers").json()["data"][0]
+    on_server = create_pool(client, cluster_id=None, server_id=server["id"], target_size=1)
+    fill(ctx)
+    busy = client.delete(f"/api/v1/servers/{server['id']}")
+    assert busy.status_code == 409, busy.text  # its warm container runs there
+    assert client.delete(f"/api/v1/pools/{on_server['id']}").status_code == 204
+    settle(ctx)
+    assert client.delete(f"/api/v1/servers/{server['id']}").status_code == 204
+
+    cluster = client.post("/api/v1/clusters", json={"name": "empty", "kind": "simulated"})
+    assert cluster.status_code == 201, cluster.text
+    in_cluster = create_pool(client, name="idle", cluster_id=cluster.json()["id"], target_size=0)
+    gone = client.delete(f"/api/v1/clusters/{cluster.json()['id']}")
+    assert gone.status_code == 204, gone.text
+    assert client.get(f"/api/v1/pools/{in_cluster['id']}").status_code == 404
+
+
+def test_the_pool_owner_is_no_account(client: TestClient, ctx: ServiceContext) -> None:
+    create_pool(client, target_size=1)
+    fill(ctx)  # the pool loop made the built-in owner
+    assert client.get(f"/api/v1/users/{POOL_OWNER_ID}").status_code == 404
+    patched = client.patch(
+        f"/api/v1/users/{POOL_OWNER_ID}", json={"is_active": True, "password": "x" * 16}
+    )
+    assert patched.status_code == 404
+    assert client.delete(f"/api/v1/users/{POOL_OWNER_ID}").status_code == 404
+    listed = client.get("/api/v1/users").json()
+    assert POOL_OWNER_ID not in {u["id"] for u in listed["data"]}
+    forged = authed_client(ctx, mint_token(ctx, POOL_OWNER_ID))
+    assert forged.get("/api/v1/auth/me").status_code == 401

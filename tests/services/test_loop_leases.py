@@ -195,6 +195,7 @@ def test_every_loop_but_the_change_watch_declares_a_lease(tmp_path: Path) -> Non
         "health": "health",
         "reconcile": "reconcile",
         "cleanup": "cleanup",
+        "pools": "pools",
         "history": "history",
         "change-watch": None,
     }

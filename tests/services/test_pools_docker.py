@@ -6,6 +6,9 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import random
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +60,25 @@ def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceConte
     context.db.dispose()
 
 
+def _free_range(size: int = 40) -> tuple[int, int]:
+    """``size`` consecutive ports nothing on 127.0.0.1 listens on: each test its own, so
+    a port another test's container held a moment ago is never in the way."""
+    rng = random.Random()
+    for _attempt in range(50):
+        first = rng.randrange(20000, 60000 - size)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + size):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first, first + size - 1
+    raise RuntimeError("no free port range")
+
+
 def _pool(ctx: ServiceContext, fleet: Fleet, dockerd: DockerServer, size: int, **kw: Any) -> str:
+    port_min, port_max = _free_range()
     values: dict[str, Any] = {
         "name": "web",
         "image_type": "busybox",
@@ -65,8 +86,8 @@ def _pool(ctx: ServiceContext, fleet: Fleet, dockerd: DockerServer, size: int, *
         "server_id": fleet.servers["host-a"],
         "cluster_id": None,
         "target_size": size,
-        "port_min": 42000,
-        "port_max": 42099,
+        "port_min": port_min,
+        "port_max": port_max,
         "container_port": 8080,
         "cpu": CPU,
         "ram_gb": RAM_GB,
@@ -131,7 +152,7 @@ def test_pool_fills_with_named_labelled_warm_containers(
         for member in status.members:
             container = by_index[member.pool_index]
             assert member.host_port is not None
-            assert 42000 <= member.host_port <= 42099
+            assert status.spec.port_min <= member.host_port <= status.spec.port_max
             assert container.name == f"pool_busybox_{member.pool_index}_{member.host_port}"
             assert container.status == "running"
             assert container.labels["pool"] == "true"

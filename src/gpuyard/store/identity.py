@@ -46,7 +46,10 @@ def user_of(row: UserRow) -> User:
 
 
 def get_user(session: Session, user_id: str) -> User | None:
-    """The user, or None when there is none."""
+    """The user, or None when there is none. The warm pools' built-in owner is nobody's
+    account: never found here (so never shown, changed, deleted or authenticated)."""
+    if user_id == POOL_OWNER_ID:
+        return None
     row = session.get(UserRow, user_id)
     return user_of(row) if row is not None else None
 

@@ -20,9 +20,15 @@ class PoolRow(Base):
     #: The image type slug (the image catalog's ``type``; not a foreign key to it).
     image_type: Mapped[str] = mapped_column(String(32), index=True)
     image: Mapped[str] = mapped_column(String(512))
-    #: Exactly one of server_id, cluster_id (CHECK below).
-    server_id: Mapped[str | None] = mapped_column(ForeignKey("servers.id"), index=True)
-    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), index=True)
+    #: Exactly one of server_id, cluster_id (CHECK below). A pool goes with its server or
+    #: cluster (ON DELETE CASCADE): one cannot be deleted while it runs work, and a pool
+    #: of a place that is gone has nothing to keep warm.
+    server_id: Mapped[str | None] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), index=True
+    )
+    cluster_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), index=True
+    )
     target_size: Mapped[int]
     port_min: Mapped[int]
     port_max: Mapped[int]

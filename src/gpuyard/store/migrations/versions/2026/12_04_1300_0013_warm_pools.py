@@ -79,10 +79,16 @@ def upgrade() -> None:
             name=op.f("ck_pools_request_non_negative"),
         ),
         sa.ForeignKeyConstraint(
-            ["cluster_id"], ["clusters.id"], name=op.f("fk_pools_cluster_id_clusters")
+            ["cluster_id"],
+            ["clusters.id"],
+            name=op.f("fk_pools_cluster_id_clusters"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["server_id"], ["servers.id"], name=op.f("fk_pools_server_id_servers")
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_pools_server_id_servers"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pools")),
         sa.UniqueConstraint("name", name=op.f("uq_pools_name")),
