@@ -34,7 +34,7 @@ NGINX: dict[str, Any] = {
     "ram_gb": 0.5,
     "storage_gb": 1,
     "description": "a web server",
-    "files_path": "/usr/share/nginx/html",
+    "files_path": "/srv/www",
 }
 
 

@@ -27,6 +27,7 @@ def pool_public(status: PoolStatus) -> PoolPublic:
         gpu=request.gpu,
         command=spec.command,
         env=dict(spec.env),
+        files_path=spec.files_path,
         available=status.available,
         warming=status.warming,
         assigned=status.assigned,

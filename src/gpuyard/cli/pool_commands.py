@@ -98,6 +98,9 @@ def create(
     container_port: Annotated[int | None, typer.Option(help="port each one publishes")] = None,
     cpu: Annotated[float, typer.Option()] = 0.5,
     ram_gb: Annotated[float, typer.Option()] = 0.5,
+    files_path: Annotated[
+        str | None, typer.Option(help="where each one's files are mounted (default /workspace)")
+    ] = None,
 ) -> None:
     """Define a pool; its warm containers start in the background."""
     low, _, high = ports.partition("-")
@@ -119,6 +122,8 @@ def create(
         "cpu": cpu,
         "ram_gb": ram_gb,
     }
+    if files_path is not None:
+        body["files_path"] = files_path
     created = ApiClient().post("/api/v1/pools", body)
     console.print(f"created pool {created['name']} ({created['id']})")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.priority import MIN_PRIORITY
 from gpuyard.domain.resources import Resources
 
@@ -78,6 +79,8 @@ class PoolSpec:
     env: Mapping[str, str]
     created_at: datetime
     updated_at: datetime
+    #: Where each warm container's files directory is mounted.
+    files_path: str = DEFAULT_FILES_PATH
 
     @property
     def port_range(self) -> tuple[int, int]:
@@ -170,6 +173,7 @@ class LaunchShape:
     gang: bool
     node_selector: Mapping[str, str]
     duration_s: float | None
+    files_path: str = DEFAULT_FILES_PATH
 
 
 @dataclass(frozen=True)
@@ -182,13 +186,15 @@ class WarmShape:
     command: Sequence[str] | None
     env: Mapping[str, str]
     ports: Sequence[int]
+    files_path: str = DEFAULT_FILES_PATH
 
 
 def launch_matches(warm: WarmShape, launch: LaunchShape, pool_cluster_id: str | None) -> bool:
     """Whether the warm container ``warm`` can be handed to ``launch`` as it runs: the
     same image and exactly the same resources, no command or env of its own (or the
     container's), at most the container's port, one replica, nothing that ties it to a
-    place (a node selector, a GPU model) or a virtual duration, and the launch's cluster
+    place (a node selector, a GPU model) or a virtual duration, its files directory
+    mounted where the container mounts it, and the launch's cluster
     (if it names one) is the pool's (``pool_cluster_id``: the pool's server's cluster
     for a pool on one server)."""
     if launch.image.strip() != warm.image or launch.request != warm.request:
@@ -201,7 +207,7 @@ def launch_matches(warm: WarmShape, launch: LaunchShape, pool_cluster_id: str | 
         return False
     if launch.replicas != 1 or launch.gang or launch.node_selector or launch.gpu_model:
         return False
-    if launch.duration_s is not None:
+    if launch.duration_s is not None or launch.files_path != warm.files_path:
         return False
     return launch.cluster_id is None or launch.cluster_id == pool_cluster_id
 

@@ -351,6 +351,7 @@ def container_spec_for(spec: ReplicaSpec) -> ContainerSpec:
         cap_add=list(spec.cap_add),
         labels=dict(spec.labels),
         name=spec.container_name,
+        files_path=spec.files_path,
     )
 
 

@@ -53,6 +53,7 @@ def pool_record(row: PoolRow) -> PoolSpec:
         env=dict(row.env or {}),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        files_path=row.files_path,
     )
 
 
@@ -205,6 +206,7 @@ def warm_candidates(
             w.command,
             w.env,
             w.ports,
+            w.files_path,
             a.server_id,
             s.cluster_id,
         )
@@ -237,6 +239,7 @@ def warm_candidates(
                 command=list(r.command) if r.command is not None else None,
                 env=dict(r.env or {}),
                 ports=[int(p) for p in r.ports or []],
+                files_path=r.files_path,
             ),
         )
         for r in rows

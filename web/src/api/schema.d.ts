@@ -1860,6 +1860,13 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
+            /**
+             * Files Path
+             * @description where each warm container's files directory is mounted; a launch claims one only when its own files_path is the same
+             * @default /workspace
+             * @example /srv/www
+             */
+            files_path: string;
         };
         /** PoolMemberPublic */
         PoolMemberPublic: {
@@ -1927,6 +1934,8 @@ export interface components {
             env: {
                 [key: string]: string;
             };
+            /** Files Path */
+            files_path: string;
             /**
              * Available
              * @description running and ready to be claimed
@@ -2688,13 +2697,29 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
-        /** WorkloadCreate */
+        /**
+         * WorkloadCreate
+         * @description A launch. With ``image_id``, every field left out (or null) that the catalog image
+         *     has a value for comes from it (image, ports, cpu, ram_gb, storage_gb, gpu,
+         *     files_path); the fields given win.
+         */
         WorkloadCreate: {
             /**
              * Image
+             * @description required unless image_id is given
              * @example pytorch/pytorch:2.4
              */
-            image: string;
+            image?: string | null;
+            /**
+             * Image Id
+             * @description a catalog image whose defaults fill what is left out
+             */
+            image_id?: string | null;
+            /**
+             * Files Path
+             * @description where the files directory is mounted; default: the image's files_path (with image_id), else /workspace. Not /, not inside a system directory (/proc, /sys, /dev, /etc, /bin, /sbin, /lib*, /usr, /boot, /root)
+             */
+            files_path?: string | null;
             /** Name */
             name?: string | null;
             /** Command */
@@ -2904,6 +2929,11 @@ export interface components {
              * @description the pool of a warm container
              */
             pool_id?: string | null;
+            /**
+             * Files Path
+             * @description where its files directory is mounted
+             */
+            files_path: string;
         };
         /**
          * WorkloadSort

@@ -47,6 +47,7 @@ def create_pool(ctx: ContextDep, caller: Manager, body: PoolCreate) -> PoolPubli
         gpu=body.gpu,
         command=body.command,
         env=body.env,
+        files_path=body.files_path,
     )
     return pool_public(pool_service.create_pool(ctx, caller, definition))
 

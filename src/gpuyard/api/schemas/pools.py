@@ -8,7 +8,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from gpuyard.api.schemas.common import Cpu, Gpu, ObjectId, RamGb, RequestModel, StorageGb
+from gpuyard.api.schemas.images import FilesPath
 from gpuyard.api.schemas.workloads import CommandArg, EnvName, EnvValue, Port
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.limits import MAX_COMMAND_ARGS, MAX_ENV_ENTRIES, MAX_IMAGE_LENGTH
 from gpuyard.domain.pools import TYPE_PATTERN
 
@@ -49,6 +51,11 @@ class PoolCreate(RequestModel):
     gpu: Gpu = 0
     command: list[CommandArg] | None = Field(default=None, max_length=MAX_COMMAND_ARGS)
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
+    files_path: FilesPath = Field(
+        default=DEFAULT_FILES_PATH,
+        description="where each warm container's files directory is mounted; a launch "
+        "claims one only when its own files_path is the same",
+    )
 
 
 class PoolUpdate(RequestModel):
@@ -92,6 +99,7 @@ class PoolPublic(BaseModel):
     gpu: float
     command: list[str] | None
     env: dict[str, str]
+    files_path: str
     available: int = Field(description="running and ready to be claimed")
     warming: int = Field(description="queued or starting")
     assigned: int = Field(description="handed to users' launches")

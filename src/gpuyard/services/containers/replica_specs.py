@@ -77,6 +77,7 @@ def replica_job(
         container_id=allocation.container_id,
         labels=labels,
         container_name=name,
+        files_path=workload.files_path,
     )
 
 

@@ -50,6 +50,7 @@ def _launch(workload: Workload) -> LaunchShape:
         gang=workload.gang,
         node_selector=workload.node_selector,
         duration_s=workload.duration_s,
+        files_path=workload.files_path,
     )
 
 

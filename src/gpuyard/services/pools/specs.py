@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
 from gpuyard.domain.pools import (
     FAILURE_WINDOW_S,
     PoolState,
@@ -52,6 +53,8 @@ class PoolDefinition:
     gpu: float = 0.0
     command: Sequence[str] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Where each warm container's files directory is mounted (domain/files_paths.py).
+    files_path: str = DEFAULT_FILES_PATH
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def create_pool(ctx: ServiceContext, caller: Caller, spec: PoolDefinition) -> Po
             gpu_milli=request.gpu_milli,
             command=list(spec.command) if spec.command is not None else None,
             env=dict(spec.env),
+            files_path=spec.files_path.rstrip("/"),
             created_at=now,
             updated_at=now,
         )
@@ -117,6 +121,9 @@ def _static_errors(spec: PoolDefinition, request: Resources) -> list[FieldError]
         errors.append(FieldError("port_max", "the range has fewer ports than target_size"))
     if request.is_zero():
         errors.append(FieldError("cpu", "a warm container must reserve some resources"))
+    problem = files_path_problem(spec.files_path)
+    if problem is not None:
+        errors.append(FieldError("files_path", problem))
     return errors
 
 

@@ -217,6 +217,7 @@ def _warm_workload(session: Session, pool: PoolSpec, index: int, now: datetime) 
         pool_id=pool.id,
         pool_index=index,
         pool_state=PoolState.AVAILABLE.value,
+        files_path=pool.files_path,
     )
 
 
