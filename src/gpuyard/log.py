@@ -12,8 +12,14 @@ AUDIT_LOGGER = "gpuyard.audit"
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Route stdlib and structlog records through one renderer on stderr."""
+    # A plain traceback: the default one (rich's, when installed) prints every frame's
+    # locals, and a registry password held in a local would reach the log.
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -95,6 +95,12 @@ def test_the_workspace_is_the_only_host_path() -> None:
     assert "Devices" not in config
 
 
+def test_the_workspace_is_mounted_at_the_specs_files_path() -> None:
+    _kwargs, config = host_config(make_spec(files_path="/srv/www"))
+
+    assert [(m["Target"], m["Source"]) for m in config["Mounts"]] == [("/srv/www", str(WORKSPACE))]
+
+
 @pytest.mark.parametrize(
     ("address", "host_port", "binding"),
     [
@@ -184,6 +190,11 @@ def test_gpu_resolution_refusals(
             "listed twice",
             id="port-twice",
         ),
+        pytest.param({"files_path": "/etc"}, "/etc", id="files-over-etc"),
+        pytest.param({"files_path": "/proc/sys"}, "/proc", id="files-under-proc"),
+        pytest.param({"files_path": "/"}, "files_path", id="files-over-root"),
+        pytest.param({"files_path": "/srv/../usr"}, "normalised", id="files-dot-dot"),
+        pytest.param({"files_path": "/srv/www/"}, "must not end with /", id="files-trailing"),
     ],
 )
 def test_specs_refused(overrides: dict[str, Any], message: str) -> None:

@@ -3,17 +3,24 @@ its deadline, line cutting, and a push refused before it starts."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 import tarfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 
+import anyio
 import docker
 import pytest
 from support.dockerd import DockerServer
 
-from gpuyard.agent.image_models import MAX_MESSAGE_LENGTH
+from gpuyard.agent.errors import RuntimeUnavailable
+from gpuyard.agent.image_models import MAX_MESSAGE_LENGTH, ProgressLine
 from gpuyard.agent.images import ImageManager
+from gpuyard.agent.routers.images import IMAGE_STREAMS, _relay
 from gpuyard.domain.errors import InvalidInput
 
 
@@ -72,3 +79,95 @@ def test_pushing_an_absent_image_is_refused_before_it_starts(client: docker.Dock
     with pytest.raises(InvalidInput) as refused:
         ImageManager(client, deadline_s=60).push("agent-test/absent:1", "127.0.0.1:1/a:1", None)
     assert [e.field for e in refused.value.errors] == ["source"]
+
+
+@pytest.fixture
+def silent_registry() -> Iterator[int]:
+    """A port that accepts connections and never says a word, as a registry gone quiet."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    acceptor.join()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def test_a_pull_from_a_silent_registry_stops_at_its_deadline(
+    client: docker.DockerClient, silent_registry: int
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(RuntimeUnavailable, match="in 2 s"):  # Docker has not answered yet
+        ImageManager(client, deadline_s=2).pull(f"127.0.0.1:{silent_registry}/s:1", None)
+    assert time.monotonic() - started < 6
+
+
+def test_closing_a_stream_ends_the_read_in_flight(
+    client: docker.DockerClient, dockerd: DockerServer
+) -> None:
+    dockerfile = f"FROM {dockerd.image}\nRUN sleep 60\n"
+    stream = ImageManager(client, deadline_s=120).build(context(dockerfile), "x:1", "Dockerfile")
+    seen: list[ProgressLine] = []
+    ended = threading.Event()
+
+    def read() -> None:
+        seen.extend(stream)  # blocks while the RUN step is silent
+        ended.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not any("RUN sleep 60" in line.message for line in seen):
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.05)
+    time.sleep(0.3)  # the reader now waits on Docker's silent stream
+    started = time.monotonic()
+    stream.close()  # as on a disconnect: returns only once the read in flight has ended
+    assert ended.wait(1)
+    assert time.monotonic() - started < 5
+    assert seen[-1].kind == "error"
+    assert not any(line.kind == "done" for line in seen)
+
+
+def test_a_disconnect_gives_the_slot_back_only_once_the_read_has_ended(
+    client: docker.DockerClient, dockerd: DockerServer
+) -> None:
+    dockerfile = f"FROM {dockerd.image}\nRUN sleep 60\n"
+    stream = ImageManager(client, deadline_s=120).build(context(dockerfile), "x:1", "Dockerfile")
+    sent: list[bytes] = []
+    slots_while_open: list[float] = []
+
+    async def request() -> None:
+        async with anyio.create_task_group() as response:
+
+            async def relay() -> None:
+                async for chunk in _relay(stream):
+                    sent.append(chunk)
+
+            response.start_soon(relay)
+            with anyio.fail_after(30):
+                while not any(b"RUN sleep 60" in chunk for chunk in sent):
+                    await anyio.sleep(0.05)
+            await anyio.sleep(0.3)  # the read in flight now waits on Docker's silent stream
+            slots_while_open.append(IMAGE_STREAMS.borrowed_tokens)
+            response.cancel_scope.cancel()  # the control plane went away
+
+    started = time.monotonic()
+    anyio.run(request)
+    assert time.monotonic() - started < 35  # the silent read was ended, not waited out
+    assert slots_while_open == [1]
+    assert IMAGE_STREAMS.borrowed_tokens == 0
+    assert stream._reading.acquire(blocking=False)  # no thread is reading it any more
+    stream._reading.release()
+    assert next(stream, None) is None  # and Docker's stream is closed

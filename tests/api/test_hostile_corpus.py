@@ -104,6 +104,8 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "command": ["sleep", "1"],
         "node_selector": {"zone": "demo"},
         "duration_s": 60,
+        "image_id": w.image_id,
+        "files_path": "/srv/www",
     },
     "workloads-update_workload": lambda w: {"cpu": 1, "priority": 2},
     "auth-login": lambda w: {"email": "nobody@example.com", "password": "wrong-password"},
@@ -146,7 +148,7 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "cpu": 0.5,
         "ram_gb": 1,
         "description": "a web server",
-        "files_path": "/usr/share/nginx/html",
+        "files_path": "/srv/www",
     },
     "images-update_image": lambda w: {"description": "changed", "cpu": 1},
     "registries-create_registry": lambda w: {
@@ -171,6 +173,7 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "ram_gb": 0.5,
         "command": ["nginx", "-g", "daemon off;"],
         "env": {"A": "1"},
+        "files_path": "/srv/www",
     },
     "pools-update_pool": lambda w: {"target_size": 2, "port_min": 32000, "port_max": 32020},
 }

@@ -3,6 +3,7 @@ name the field and write nothing, and registry passwords encrypted at rest."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,12 @@ from factories.app import (
 )
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.images import catalog, registries
 from gpuyard.services.images.registries import registry_credentials
+from gpuyard.store.images import registry_taken
 
 NGINX: dict[str, Any] = {
     "name": "web-nginx",
@@ -30,7 +34,7 @@ NGINX: dict[str, Any] = {
     "ram_gb": 0.5,
     "storage_gb": 1,
     "description": "a web server",
-    "files_path": "/usr/share/nginx/html",
+    "files_path": "/srv/www",
 }
 
 
@@ -257,10 +261,15 @@ def test_build_parameters_are_checked_before_the_context(
 ) -> None:
     server_id = client.get("/api/v1/servers").json()["data"][0]["id"]
     before = _count(ctx, "audit_events")
+
+    def unread_context() -> Iterator[bytes]:
+        raise AssertionError("the build context was read before its parameters were checked")
+        yield b""  # a generator: it raises only when the app reads the body
+
     response = client.post(
         f"/api/v1/servers/{server_id}/images/build",
         params=params,
-        content=b"x" * 1024,
+        content=unread_context(),
         headers={"Content-Type": "application/x-tar"},
     )
     assert response.status_code == 422, response.text
@@ -284,3 +293,54 @@ def test_a_build_context_over_the_limit_is_refused(tmp_path: Path) -> None:
         assert response.status_code == 413, response.text
         assert "GPUYARD_MAX_BUILD_CONTEXT_MIB" in response.text
     ctx.db.dispose()
+
+
+def test_an_image_name_taken_after_the_check_is_a_conflict(
+    client: TestClient, ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = client.post("/api/v1/images", json=NGINX)
+    assert first.status_code == 201
+    other = client.post("/api/v1/images", json=NGINX | {"name": "other"}).json()
+    audits = _count(ctx, "audit_events")
+    # The check runs before a concurrent request commits the same name: it sees nothing.
+    monkeypatch.setattr(catalog, "image_name_taken", lambda *_a, **_k: False)
+    created = client.post("/api/v1/images", json=NGINX)
+    renamed = client.patch(f"/api/v1/images/{other['id']}", json={"name": NGINX["name"]})
+    for response in (created, renamed):
+        assert response.status_code == 409, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["name"]
+    assert _count(ctx, "images") == 2
+    assert client.get(f"/api/v1/images/{other['id']}").json()["name"] == "other"
+    assert _count(ctx, "audit_events") == audits
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"name": "a", "url": "elsewhere.example"}, "name", id="name"),
+        pytest.param({"name": "b", "url": "https://r.example/"}, "url", id="url"),
+    ],
+)
+def test_a_registry_taken_after_the_check_is_a_conflict(
+    client: TestClient,
+    ctx: ServiceContext,
+    monkeypatch: pytest.MonkeyPatch,
+    body: dict[str, str],
+    field: str,
+) -> None:
+    added = client.post("/api/v1/registries", json={"name": "a", "url": "r.example"})
+    assert added.status_code == 201
+    audits = _count(ctx, "audit_events")
+    checks: list[str | None] = []
+
+    def check_before_the_other_commit(session: Session, name: str, address: str) -> str | None:
+        # The first check runs before a concurrent request commits: it sees nothing.
+        checks.append(registry_taken(session, name, address) if checks else None)
+        return checks[-1]
+
+    monkeypatch.setattr(registries, "registry_taken", check_before_the_other_commit)
+    response = client.post("/api/v1/registries", json=body)
+    assert response.status_code == 409, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert _count(ctx, "registries") == 1
+    assert _count(ctx, "audit_events") == audits

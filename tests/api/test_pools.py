@@ -137,13 +137,17 @@ def test_resize_release_reinitialise_delete(client: TestClient, ctx: ServiceCont
     assert taken["from_pool"]
     released = client.post(f"/api/v1/pools/{pool_id}/members/{taken['id']}/release")
     assert released.status_code == 200, released.text
+    # The user's workload stops; its container is never handed to another launch (its
+    # files and filesystem hold that user's data).
     back = client.get(f"/api/v1/workloads/{taken['id']}").json()
-    assert back["priority"] == 0
-    assert back["name"].startswith("pool-nginx-")
+    assert back["status"] == "stopped"
+    assert "released back to pool" in back["reason"]
     again = client.post(f"/api/v1/pools/{pool_id}/members/{taken['id']}/release")
     assert again.status_code == 409
-    fill(ctx)  # two available now, target 1: one stops
-    assert pool(client, pool_id)["available"] == 1
+    fill(ctx)
+    status = pool(client, pool_id)
+    assert status["available"] == 1
+    assert taken["id"] not in {m["workload_id"] for m in status["members"]}
 
     before = {m["workload_id"] for m in pool(client, pool_id)["members"]}
     assert client.post(f"/api/v1/pools/{pool_id}/reinitialise").status_code == 200
@@ -272,3 +276,20 @@ def test_the_pool_owner_is_no_account(client: TestClient, ctx: ServiceContext) -
     assert POOL_OWNER_ID not in {u["id"] for u in listed["data"]}
     forged = authed_client(ctx, mint_token(ctx, POOL_OWNER_ID))
     assert forged.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_patch_keeps_the_port_range_large_enough_for_the_target(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    created = create_pool(client, port_min=31000, port_max=31009, target_size=3)
+    bigger = client.patch(f"/api/v1/pools/{created['id']}", json={"target_size": 11})
+    assert bigger.status_code == 422, bigger.text
+    assert [e["field"] for e in bigger.json()["errors"]] == ["target_size"]
+    narrower = client.patch(f"/api/v1/pools/{created['id']}", json={"port_max": 31001})
+    assert narrower.status_code == 422, narrower.text
+    assert [e["field"] for e in narrower.json()["errors"]] == ["port_max"]
+    unchanged = pool(client, created["id"])
+    assert (unchanged["target_size"], unchanged["port_max"]) == (3, 31009)  # nothing written
+    fits = client.patch(f"/api/v1/pools/{created['id']}", json={"target_size": 10})
+    assert fits.status_code == 200, fits.text
+    assert fits.json()["target_size"] == 10

@@ -56,7 +56,7 @@ def run(runner: CliRunner, *args: str, code: int = 0) -> str:
 def test_catalog_commands(gpuyard: CliRunner) -> None:
     created = run(
         gpuyard, "images", "create", "web", "--reference", "nginx:1.27", "--type", "nginx",
-        "--port", "80", "--files-path", "/usr/share/nginx/html",
+        "--port", "80", "--files-path", "/srv/www",
     )  # fmt: skip
     assert re.search(r"web [0-9a-f]{32} created", created)
     assert "nginx:1.27" in run(gpuyard, "images", "list", "--type", "nginx")

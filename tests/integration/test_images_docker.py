@@ -223,4 +223,4 @@ def test_refusals_on_a_docker_host(
         headers={"Content-Type": "application/x-tar"},
     )
     assert failed[-1]["kind"] == "error", failed
-    assert "3" in failed[-1]["message"]
+    assert "non-zero code: 3" in failed[-1]["message"]

@@ -213,3 +213,13 @@ def test_malformed_handles_are_refused(handle: str) -> None:
 
 def test_handles_round_trip_server_names_with_slashes() -> None:
     assert split_handle(make_handle("rack/a", "c0ffee")) == ("rack/a", "c0ffee")
+
+
+def test_an_image_removal_whose_answer_was_lost_is_not_retried_into_a_404() -> None:
+    client, requests, _ = scripted([httpx.ReadTimeout("answer lost"), problem(404)])
+    runtime = DockerRuntime(lambda _server: client)
+
+    with pytest.raises(AgentUnreachable):  # not NotFound: the image may well be gone now
+        runtime.remove_image("gpu-1", "busybox:1", force=False)
+
+    assert [(r.method, r.url.path) for r in requests] == [("DELETE", "/v1/images")]

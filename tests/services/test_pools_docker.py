@@ -35,9 +35,15 @@ from gpuyard.domain.pools import POOL_OWNER_ID
 from gpuyard.services.containers.reconcile import reconcile_servers
 from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.pools.specs import PoolDefinition, create_pool, get_pool
+from gpuyard.services.pools.specs import (
+    PoolDefinition,
+    create_pool,
+    get_pool,
+    reinitialise_pool,
+)
 from gpuyard.services.pools.tending import tend_pools
 from gpuyard.services.workloads.submission import list_workload_events
+from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.workload_tables import WorkloadRow
 
 #: busybox's httpd serves each warm container's files directory on its port.
@@ -153,7 +159,9 @@ def test_pool_fills_with_named_labelled_warm_containers(
             container = by_index[member.pool_index]
             assert member.host_port is not None
             assert status.spec.port_min <= member.host_port <= status.spec.port_max
-            assert container.name == f"pool_busybox_{member.pool_index}_{member.host_port}"
+            assert container.name == (
+                f"pool_busybox_{member.pool_index}_{member.host_port}_{member.workload_id[:8]}"
+            )
             assert container.status == "running"
             assert container.labels["pool"] == "true"
             assert container.labels["type"] == "busybox"
@@ -162,6 +170,57 @@ def test_pool_fills_with_named_labelled_warm_containers(
             assert member.owner_id == POOL_OWNER_ID
         tend_pools(ctx)  # at its target: nothing more
         assert len(get_pool(ctx, pool_id).members) == 3
+
+
+def test_two_pools_of_one_type_on_one_server_without_ports_do_not_clash(
+    ctx: ServiceContext, dockerd: DockerServer, tmp_path: Path
+) -> None:
+    """Same type, same server, no container port: both pools' index 0 would be named
+    ``pool_busybox_0_0``; the workload id in the name keeps them apart, and a pool's
+    replacement after a reinitialise never waits on its predecessor's name."""
+    with docker_fleet(ctx, dockerd, tmp_path, ["host-a"]) as fleet:
+        sleep = ["sleep", "3600"]
+        first = _pool(ctx, fleet, dockerd, 1, container_port=None, command=sleep)
+        second = _pool(ctx, fleet, dockerd, 1, name="web-2", container_port=None, command=sleep)
+        _fill(ctx)
+        for pool_id in (first, second):
+            status = get_pool(ctx, pool_id)
+            assert status.available == 1, status
+            assert status.failures is None
+        names = sorted(c.name for c in _pool_containers(fleet))
+        assert len(names) == 2
+        assert all(name.startswith("pool_busybox_0_0_") for name in names)
+        reinitialise_pool(ctx, admin_caller(ctx), first)
+        _fill(ctx)
+        assert get_pool(ctx, first).available == 1
+        assert get_pool(ctx, first).failures is None
+
+
+def test_a_claim_answers_201_whatever_the_relabel_after_its_commit_meets(
+    ctx: ServiceContext, dockerd: DockerServer, tmp_path: Path
+) -> None:
+    """The claim commits, then the relabel fails: first the container was removed
+    meanwhile (the agent's 404), then the server has no agent record any more (NotFound
+    before any request). Each is logged, never the launch's answer."""
+    user_id = add_user(ctx, "cid@example.com", "pw-cid-123456")
+    with (
+        docker_fleet(ctx, dockerd, tmp_path, ["host-a"]) as fleet,
+        authed_client(ctx, mint_token(ctx, user_id)) as api,
+    ):
+        _pool(ctx, fleet, dockerd, 2)
+        _fill(ctx)
+        gone = _pool_containers(fleet)[0]
+        gone.remove(force=True)
+        claimed = {_launch(api, dockerd)["id"], _launch(api, dockerd)["id"]}
+        assert gone.labels["gpuyard.workload"] in claimed
+        _fill(ctx)
+        with ctx.db.write() as session:
+            server = session.get(ServerRow, fleet.servers["host-a"])
+            assert server is not None
+            server.agent_url = None
+        answer = _launch(api, dockerd)
+        assert answer["from_pool"] is True
+        assert answer["owner_id"] == user_id
 
 
 def test_twenty_concurrent_launches_take_five_warm_containers_once_each_then_refill(
@@ -236,7 +295,9 @@ def test_recovery_after_docker_rm_of_an_available_and_an_assigned_container(
         recreated = new[assigned["id"]]
         assert recreated.labels["status"] == "assigned"
         assert recreated.labels["user_id"] == user_id
-        assert recreated.name == f"pool_busybox_{recreated.labels['pool_index']}_{host_port}"
+        assert recreated.name == (
+            f"pool_busybox_{recreated.labels['pool_index']}_{host_port}_{assigned['id'][:8]}"
+        )
         # Its files directory is mounted again: the page it served is served again.
         assert _get(f"http://127.0.0.1:{host_port}/index.html").text == "<h1>hello</h1>"
         events, _count = list_workload_events(ctx, admin_caller(ctx), assigned["id"], 100, 0)

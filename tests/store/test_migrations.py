@@ -3,12 +3,23 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.operations import Operations
+from factories.app import admin_caller, make_context, make_settings
+from sqlalchemy import inspect, select, text
 
+import gpuyard.store
+from gpuyard.domain.pools import POOL_OWNER_ID
+from gpuyard.services.pools.specs import PoolDefinition, create_pool
+from gpuyard.services.pools.tending import tend_pools
 from gpuyard.store.database import Database
+from gpuyard.store.fleet_tables import ClusterRow
 from gpuyard.store.migrate import alembic_config, upgrade_to_head
 from gpuyard.store.tables import Base
 
@@ -30,3 +41,62 @@ def test_upgrade_check_downgrade(bare_db: Database) -> None:
         command.downgrade(config, "base")
         conn.commit()
     assert inspect(db.engine).get_table_names() == ["alembic_version"]
+
+
+def test_downgrade_past_warm_pools_with_warm_containers(bare_db: Database, tmp_path: Path) -> None:
+    """0013's downgrade with a pool's warm containers (owned by the pools' owner) in the
+    database: they go, then their owner (the other order breaks the foreign key)."""
+    ctx = make_context(make_settings(tmp_path / "data", bare_db.url))
+    with ctx.db.read() as session:
+        cluster_id = session.scalar(select(ClusterRow.id))
+    definition = PoolDefinition(
+        name="warm",
+        image_type="nginx",
+        image="nginx:1.27",
+        server_id=None,
+        cluster_id=cluster_id,
+        target_size=2,
+        port_min=30000,
+        port_max=30099,
+        container_port=None,
+        cpu=0.5,
+        ram_gb=0.5,
+        storage_gb=0,
+    )
+    create_pool(ctx, admin_caller(ctx), definition)
+    tend_pools(ctx)
+    ctx.db.dispose()
+    config = alembic_config(bare_db.url)
+    with bare_db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM workloads WHERE priority = 0")) == 2
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+        conn.commit()
+    with bare_db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM workloads WHERE priority = 0")) == 0
+        owner = conn.scalar(
+            text("SELECT count(*) FROM users WHERE id = :id"), {"id": POOL_OWNER_ID}
+        )
+        assert owner == 0
+    assert "pools" not in inspect(bare_db.engine).get_table_names()
+
+
+def test_0013_refuses_a_check_rewrite_that_changes_nothing(tmp_path: Path) -> None:
+    """SQLite's CHECK edit replaces text in the stored CREATE TABLE: text that is not
+    there is an error, not a migration that passes with the old CHECK."""
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade_to_head(db)
+    versions = Path(gpuyard.store.__file__).parent / "migrations" / "versions"
+    path = next(versions.glob("*/*_0013_warm_pools.py"))
+    spec = importlib.util.spec_from_file_location("migration_0013", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with db.engine.connect() as conn, Operations.context(MigrationContext.configure(conn)):
+        before = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'workloads'"))
+        with pytest.raises(RuntimeError, match="not rewritten"):
+            module._rewrite_sqlite_checks("priority BETWEEN 7 AND 9)", "priority > 0)")
+        after = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'workloads'"))
+    assert after == before
+    db.dispose()

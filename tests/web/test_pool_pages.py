@@ -64,6 +64,8 @@ def pool_setting(live_server: LiveServer) -> Iterator[PoolSetting]:
             "default_port": 80,
             "cpu": 0.5,
             "ram_gb": 0.5,
+            # Not the default: a launch from the catalog must carry it to match the pool.
+            "files_path": "/srv/www",
         },
     )
     yield PoolSetting(cluster["id"], cluster["name"], image)
@@ -100,6 +102,7 @@ def create_pool(live_server: LiveServer, setting: PoolSetting, target_size: int)
             "container_port": image["default_port"],
             "cpu": image["cpu"],
             "ram_gb": image["ram_gb"],
+            "files_path": image["files_path"],
         },
     )
     return name
@@ -125,6 +128,7 @@ def test_an_admin_creates_a_pool_watches_it_fill_resizes_releases_and_deletes_it
         "nginx",
     )
     assert (stored["container_port"], stored["cpu"], stored["ram_gb"]) == (80, 0.5, 0.5)
+    assert stored["files_path"] == "/srv/www"  # the catalog image's, filled in by the form
     assert (stored["cluster_id"], stored["target_size"]) == (pool_setting.cluster_id, 2)
 
     # The pool loop starts the warm containers; the page follows without a reload.
@@ -151,6 +155,7 @@ def test_an_admin_creates_a_pool_watches_it_fill_resizes_releases_and_deletes_it
             "cpu": 0.5,
             "ram_gb": 0.5,
             "ports": [80],
+            "files_path": image["files_path"],
             "cluster_id": pool_setting.cluster_id,
         },
     )
@@ -162,7 +167,9 @@ def test_an_admin_creates_a_pool_watches_it_fill_resizes_releases_and_deletes_it
     container = assigned.get_by_role("rowheader").inner_text().strip()
     pools.release(container)
     expect(pools.count(name, "assigned")).to_have_text("0", timeout=LIVE_TIMEOUT_MS)
-    assert live_server.api("GET", f"/workloads/{claimed['id']}")["priority"] == 0
+    # Taken back from its user (stopped, never handed to another launch) and replaced.
+    released = live_server.api("GET", f"/workloads/{claimed['id']}")
+    assert released["status"] in {"stopping", "stopped"}
     expect(pools.count(name, "available")).to_have_text("3", timeout=LIVE_TIMEOUT_MS)
 
     pools.delete(name)
@@ -201,6 +208,7 @@ def test_a_launch_from_the_catalog_takes_a_warm_container_and_says_so(
     assert workload["from_pool"] is True
     assert workload["owner_id"] == user_id
     assert workload["pool_id"] == pool_named(live_server, pool_name)["id"]
+    assert workload["files_path"] == "/srv/www"
 
     # Other resources than the pool's: a cold start, and the page says so.
     ImagesPage(page).open()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import docker
 from docker.errors import DockerException
 from fastapi import APIRouter, Depends, FastAPI
@@ -28,10 +30,11 @@ MIB = 1024 * 1024
 FALLBACK_API_VERSION = "1.41"
 
 
-def docker_client(settings: AgentSettings) -> docker.DockerClient:
-    """A client for the configured daemon; starts even when Docker is down (reported later)."""
+def docker_client(settings: AgentSettings, timeout_s: float | None = None) -> docker.DockerClient:
+    """A client for the configured daemon; starts even when Docker is down (reported later).
+    ``timeout_s``: its HTTP read timeout (default ``docker_timeout_s``)."""
     base_url = settings.docker_host
-    timeout = int(settings.docker_timeout_s)
+    timeout = max(1, math.ceil(timeout_s or settings.docker_timeout_s))
     try:
         if base_url is None:
             return docker.from_env(timeout=timeout)
@@ -84,7 +87,15 @@ def create_agent_app(
             gpus.gpus,
             LabelOverlays(settings.data_dir / OVERLAY_FILE),
         ),
-        images=ImageManager(client, settings.image_deadline_s),
+        # Image streams get a client of their own whose read timeout is the operation's
+        # deadline: a push whose registry goes quiet for a minute is not cut at 60 s.
+        images=ImageManager(
+            client,
+            settings.image_deadline_s,
+            streams=docker_client(
+                settings, max(settings.image_deadline_s, settings.docker_timeout_s)
+            ),
+        ),
         workspaces=workspaces,
         gpus=gpus,
     )

@@ -1,4 +1,5 @@
-"""Per-workload files: one directory per workload, mounted read-write at /workspace.
+"""Per-workload files: one directory per workload, mounted read-write at the
+workload's ``files_path`` (``/workspace`` unless it says otherwise).
 
 The container can write anything into that directory, including symbolic links to host paths
 (``ln -s /etc /workspace/x``), and can swap a directory for a link at any moment. So the agent

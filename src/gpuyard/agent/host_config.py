@@ -2,7 +2,8 @@
 
 Security defaults live here, in one place: never privileged; every capability dropped, then a
 minimal set added back (plus what an admin allowed in ``cap_add``); no-new-privileges; the
-workload's files directory is the only host path mounted; ports are published on the agent's
+workload's files directory is the only host path mounted (at the spec's ``files_path``,
+checked by ``ContainerSpec``); ports are published on the agent's
 publish address only; swap is off (memswap == memory); a pids limit always; no restart
 policy (the control plane decides what happens after an exit); bounded json-file logs.
 """
@@ -26,8 +27,10 @@ from gpuyard.agent.models import (
     GpuInfo,
 )
 from gpuyard.domain.errors import FieldError, InvalidInput
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 
-WORKSPACE_MOUNT = "/workspace"
+#: Where a spec that names no files_path gets its files directory.
+WORKSPACE_MOUNT = DEFAULT_FILES_PATH
 MIB = 1024 * 1024
 #: Added back after ``cap_drop: ALL``: enough for images that start as root and drop to a
 #: user (nginx, apache, postgres), bind ports below 1024 and chown their files. Left out of
@@ -120,7 +123,7 @@ def build_create_kwargs(
         "cap_drop": ["ALL"],
         "cap_add": sorted({*DEFAULT_CAPABILITIES, *spec.cap_add}),
         "security_opt": ["no-new-privileges"],
-        "mounts": [Mount(target=WORKSPACE_MOUNT, source=str(workspace), type="bind")],
+        "mounts": [Mount(target=spec.files_path, source=str(workspace), type="bind")],
         "ports": {
             f"{p.container_port}/{p.protocol}": (policy.publish_address, p.host_port)
             for p in spec.ports

@@ -11,6 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gpuyard.domain.files_paths import (
+    DEFAULT_FILES_PATH,
+    MAX_FILES_PATH_LENGTH,
+    files_path_problem,
+)
+
 #: Labels on every container the agent creates.
 LABEL_WORKLOAD = "gpuyard.workload"
 LABEL_REPLICA = "gpuyard.replica"
@@ -72,6 +78,21 @@ class ContainerSpec(BaseModel):
     #: The container's name; None: ``gy-<agent>-<workload>-<replica>`` (warm pool
     #: containers are named ``pool_<type>_<index>_<port>``).
     name: str | None = Field(default=None, pattern=CONTAINER_NAME_PATTERN)
+    #: Where the workload's files directory is mounted; the agent holds the control
+    #: plane's policy too (domain/files_paths.py), since it is what mounts it.
+    files_path: str = Field(
+        default=DEFAULT_FILES_PATH, min_length=2, max_length=MAX_FILES_PATH_LENGTH
+    )
+
+    @field_validator("files_path")
+    @classmethod
+    def _safe_files_path(cls, value: str) -> str:
+        problem = files_path_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        if value.endswith("/"):
+            raise ValueError("must not end with /")
+        return value
 
     @field_validator("cap_add")
     @classmethod

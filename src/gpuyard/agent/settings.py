@@ -72,7 +72,8 @@ class AgentSettings(BaseSettings):
         return self.data_dir / "workloads"
 
     def workload_dir(self, workload_id: str) -> Path:
-        """Per-workload state: ``meta.json`` and the ``files`` directory mounted at /workspace."""
+        """Per-workload state: ``meta.json`` and the ``files`` directory (mounted at
+        the spec's files_path)."""
         return self.workloads_dir / workload_id
 
     def workspace_dir(self, workload_id: str) -> Path:

@@ -112,6 +112,7 @@ def workload_public(workload: Workload, names: DisplayNames, reader: Caller) -> 
         finished_at=workload.finished_at,
         from_pool=workload.from_pool,
         pool_id=workload.pool_id,
+        files_path=workload.files_path,
     )
 
 

@@ -9,6 +9,7 @@ from gpuyard.domain.pools import PoolStatus, container_name
 def pool_public(status: PoolStatus) -> PoolPublic:
     spec = status.spec
     request = spec.request
+    failures = status.failures
     return PoolPublic(
         id=spec.id,
         name=spec.name,
@@ -26,6 +27,7 @@ def pool_public(status: PoolStatus) -> PoolPublic:
         gpu=request.gpu,
         command=spec.command,
         env=dict(spec.env),
+        files_path=spec.files_path,
         available=status.available,
         warming=status.warming,
         assigned=status.assigned,
@@ -39,10 +41,17 @@ def pool_public(status: PoolStatus) -> PoolPublic:
                 name=m.name,
                 server_id=m.server_id,
                 host_port=m.host_port,
-                container_name=container_name(spec.image_type, m.pool_index, m.host_port),
+                container_name=container_name(
+                    spec.image_type, m.pool_index, m.host_port, m.workload_id
+                ),
             )
             for m in status.members
         ],
+        failures=failures.count if failures else 0,
+        failing_since=failures.first_at if failures else None,
+        last_failure_at=failures.last_at if failures else None,
+        last_failure=failures.last_reason if failures else None,
+        refill_after=failures.refill_at() if failures else None,
         created_at=spec.created_at,
         updated_at=spec.updated_at,
     )

@@ -94,6 +94,9 @@ def run(
     gang: Annotated[bool, typer.Option(help="place all replicas or none")] = False,
     duration: Annotated[float | None, typer.Option(help="simulated: seconds to run")] = None,
     not_preemptible: Annotated[bool, typer.Option("--not-preemptible")] = False,
+    files_path: Annotated[
+        str | None, typer.Option(help="where its files are mounted (default /workspace)")
+    ] = None,
 ) -> None:
     """Launch a workload."""
     body: dict[str, Any] = {
@@ -113,6 +116,7 @@ def run(
         ("gpu_model", gpu_model),
         ("cluster_id", cluster),
         ("duration_s", duration),
+        ("files_path", files_path),
     ):
         if value is not None:
             body[key] = value

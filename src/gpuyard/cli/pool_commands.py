@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gpuyard.cli.api_client import ApiClient
@@ -63,6 +64,13 @@ def status(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None
     """A pool's warm containers: index, state, status, owner, port, container name."""
     found = _resolve(ApiClient(), pool)
     console.print(_summary(found))
+    if found.get("failures"):
+        failing = (
+            f"since {found['failing_since']}: {found['failures']} warm container(s) failed "
+            f"in a row, the latest: {found['last_failure']}; refilling waits until "
+            f"{found['refill_after']}"
+        )
+        console.print("[yellow]failing[/] " + escape(failing), highlight=False)
     table = Table("INDEX", "STATE", "STATUS", "OWNER", "HOST PORT", "CONTAINER", "WORKLOAD")
     for m in found["members"]:
         table.add_row(
@@ -90,6 +98,9 @@ def create(
     container_port: Annotated[int | None, typer.Option(help="port each one publishes")] = None,
     cpu: Annotated[float, typer.Option()] = 0.5,
     ram_gb: Annotated[float, typer.Option()] = 0.5,
+    files_path: Annotated[
+        str | None, typer.Option(help="where each one's files are mounted (default /workspace)")
+    ] = None,
 ) -> None:
     """Define a pool; its warm containers start in the background."""
     low, _, high = ports.partition("-")
@@ -111,6 +122,8 @@ def create(
         "cpu": cpu,
         "ram_gb": ram_gb,
     }
+    if files_path is not None:
+        body["files_path"] = files_path
     created = ApiClient().post("/api/v1/pools", body)
     console.print(f"created pool {created['name']} ({created['id']})")
 
@@ -143,7 +156,7 @@ def release(
     pool: Annotated[str, typer.Argument(help="pool id or name")],
     workload: Annotated[str, typer.Argument(help="the assigned container's workload id")],
 ) -> None:
-    """Hand an assigned container back to the pool."""
+    """Take an assigned container back: its user's workload stops, a fresh one refills."""
     client = ApiClient()
     found = _resolve(client, pool)
     path = f"/api/v1/pools/{found['id']}/members/{workload}/release"

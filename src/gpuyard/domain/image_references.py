@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 from gpuyard.domain.errors import InvalidInput
 
+# Where a workload's files directory is mounted: one policy, for the catalog and launches.
+from gpuyard.domain.files_paths import MAX_FILES_PATH_LENGTH as MAX_FILES_PATH_LENGTH
+from gpuyard.domain.files_paths import check_files_path as check_files_path
+
 MAX_REFERENCE_LENGTH = 512
 MAX_NAME_LENGTH = 255
-MAX_FILES_PATH_LENGTH = 1024
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]{{1,5}})?"
@@ -99,19 +102,3 @@ def parse_registry_address(text: str, field: str = "url") -> tuple[str, bool]:
     if port is not None and not 1 <= int(port) <= 65535:
         raise InvalidInput.for_field(field, "the port must be 1-65535")
     return address, found.group("scheme") == "http"
-
-
-def check_files_path(text: str, field: str = "files_path") -> str:
-    """An absolute path inside a container, without ``.``/``..`` segments."""
-    segments = text.split("/")
-    if (
-        not text.startswith("/")
-        or len(text) > MAX_FILES_PATH_LENGTH
-        or any(not ("!" <= ch <= "~") for ch in text)
-        or any(segment in {".", ".."} for segment in segments)
-        or text == "/"
-    ):
-        raise InvalidInput.for_field(
-            field, "must be an absolute path in the container (printable ASCII, no '..', not /)"
-        )
-    return text.rstrip("/") or text

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.priority import MIN_PRIORITY
 from gpuyard.domain.resources import Resources
 
@@ -78,6 +79,8 @@ class PoolSpec:
     env: Mapping[str, str]
     created_at: datetime
     updated_at: datetime
+    #: Where each warm container's files directory is mounted.
+    files_path: str = DEFAULT_FILES_PATH
 
     @property
     def port_range(self) -> tuple[int, int]:
@@ -99,12 +102,42 @@ class PoolMember:
     container_id: str | None
 
 
+#: Refills after a failed warm container wait this long, doubled per failure in a row...
+REFILL_BACKOFF_S = 5.0
+#: ...up to this.
+MAX_REFILL_BACKOFF_S = 300.0
+#: Failures older than this are forgotten (a pool failing for longer keeps the longest
+#: wait, as its latest failures are always within it).
+FAILURE_WINDOW_S = 3600.0
+
+
+@dataclass(frozen=True)
+class PoolFailures:
+    """A pool's warm containers that failed in a row (since the last one that started),
+    within ``FAILURE_WINDOW_S``."""
+
+    count: int
+    first_at: datetime
+    last_at: datetime
+    last_reason: str | None
+
+    def refill_delay_s(self) -> float:
+        """How long after the last failure the pool loop waits before it refills."""
+        doublings = max(0, min(self.count - 1, 30))
+        return float(min(REFILL_BACKOFF_S * 2.0**doublings, MAX_REFILL_BACKOFF_S))
+
+    def refill_at(self) -> datetime:
+        return self.last_at + timedelta(seconds=self.refill_delay_s())
+
+
 @dataclass(frozen=True)
 class PoolStatus:
     """A pool with its members and their counts."""
 
     spec: PoolSpec
     members: tuple[PoolMember, ...]
+    #: Its failures in a row, if its latest warm containers failed.
+    failures: PoolFailures | None = None
 
     @property
     def available(self) -> int:
@@ -140,33 +173,57 @@ class LaunchShape:
     gang: bool
     node_selector: Mapping[str, str]
     duration_s: float | None
+    files_path: str = DEFAULT_FILES_PATH
 
 
-def launch_matches(pool: PoolSpec, launch: LaunchShape, pool_cluster_id: str | None) -> bool:
-    """Whether a warm container of ``pool`` can be handed to ``launch`` as it runs: the
+@dataclass(frozen=True)
+class WarmShape:
+    """What one warm container runs, as its own workload row recorded it at insert (a
+    PATCH of the pool's image leaves running ones as they were until they are replaced)."""
+
+    image: str
+    request: Resources
+    command: Sequence[str] | None
+    env: Mapping[str, str]
+    ports: Sequence[int]
+    files_path: str = DEFAULT_FILES_PATH
+
+
+def launch_matches(warm: WarmShape, launch: LaunchShape, pool_cluster_id: str | None) -> bool:
+    """Whether the warm container ``warm`` can be handed to ``launch`` as it runs: the
     same image and exactly the same resources, no command or env of its own (or the
-    pool's), at most the pool's container port, one replica, nothing that ties it to a
-    place (a node selector, a GPU model) or a virtual duration, and the launch's cluster
+    container's), at most the container's port, one replica, nothing that ties it to a
+    place (a node selector, a GPU model) or a virtual duration, its files directory
+    mounted where the container mounts it, and the launch's cluster
     (if it names one) is the pool's (``pool_cluster_id``: the pool's server's cluster
     for a pool on one server)."""
-    if launch.image.strip() != pool.image or launch.request != pool.request:
+    if launch.image.strip() != warm.image or launch.request != warm.request:
         return False
-    if launch.command is not None and list(launch.command) != (pool.command or []):
+    if launch.command is not None and list(launch.command) != list(warm.command or []):
         return False
-    if launch.env and dict(launch.env) != dict(pool.env):
+    if launch.env and dict(launch.env) != dict(warm.env):
         return False
-    if launch.ports and list(launch.ports) != [pool.container_port]:
+    if launch.ports and list(launch.ports) != list(warm.ports):
         return False
     if launch.replicas != 1 or launch.gang or launch.node_selector or launch.gpu_model:
         return False
-    if launch.duration_s is not None:
+    if launch.duration_s is not None or launch.files_path != warm.files_path:
         return False
     return launch.cluster_id is None or launch.cluster_id == pool_cluster_id
 
 
-def container_name(image_type: str, pool_index: int, host_port: int | None) -> str:
-    """The seed's container name, ``pool_<type>_<index>_<port>`` (port 0: none)."""
-    return f"pool_{image_type}_{pool_index}_{host_port or 0}"
+#: How much of the workload id ends a warm container's name.
+NAME_ID_CHARS = 8
+
+
+def container_name(
+    image_type: str, pool_index: int, host_port: int | None, workload_id: str
+) -> str:
+    """The seed's container name, ``pool_<type>_<index>_<port>`` (port 0: none), then a
+    piece of the workload id: a replacement at the same index and port, or a pool of the
+    same type on the same server, never clashes with a container still stopping or
+    waiting for its teardown."""
+    return f"pool_{image_type}_{pool_index}_{host_port or 0}_{workload_id[:NAME_ID_CHARS]}"
 
 
 def warm_name(image_type: str, pool_index: int) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.resources import Resources
 
 
@@ -67,6 +68,8 @@ class Workload:
     pool_id: str | None = None
     pool_index: int | None = None
     pool_state: str | None = None
+    #: Where its files directory is mounted in its containers (domain/files_paths.py).
+    files_path: str = DEFAULT_FILES_PATH
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
 from gpuyard.domain.runtime_records import (
@@ -63,6 +64,8 @@ class ReplicaSpec:
     #: ``pool``, ``type``, ``status``...), and its name (None: the runtime's default).
     labels: Mapping[str, str] = field(default_factory=dict)
     container_name: str | None = None
+    #: Where the workload's files directory is mounted (checked by domain/files_paths.py).
+    files_path: str = DEFAULT_FILES_PATH
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,8 @@ class AgentClient:
         return self._json("GET", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> None:
-        """DELETE ``path`` (with retries: deleting is idempotent); AgentError on a refusal."""
+        """DELETE ``path`` (with retries unless ``retry=False``: deleting is idempotent, but a
+        retry after a lost answer gets 404); AgentError on a refusal."""
         self._request("DELETE", path, **kwargs)
 
     @contextmanager
@@ -350,6 +351,7 @@ def container_spec_for(spec: ReplicaSpec) -> ContainerSpec:
         cap_add=list(spec.cap_add),
         labels=dict(spec.labels),
         name=spec.container_name,
+        files_path=spec.files_path,
     )
 
 

@@ -104,7 +104,9 @@ class AgentImages:
 
     def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
         params = {"reference": reference, "force": "true" if force else "false"}
-        self._client_for(server_name).delete("/v1/images", params=params)
+        # Not retried: a removal whose answer was lost would be retried into a 404, and the
+        # removal that did happen would go unaudited. The caller sees the lost answer.
+        self._client_for(server_name).delete("/v1/images", params=params, retry=False)
 
     def pull_image(
         self, server_name: str, reference: str, credentials: RegistryCredentials | None

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, MAX_FILES_PATH_LENGTH
 from gpuyard.store.base import Base, new_id, utcnow
 
 
@@ -38,6 +39,11 @@ class PoolRow(Base):
     gpu_milli: Mapped[int] = mapped_column(default=0)
     command: Mapped[list[str] | None] = mapped_column(JSON)
     env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: Where each warm container's files directory is mounted (migration 0014): a launch
+    #: claims one only when it asks for the same place.
+    files_path: Mapped[str] = mapped_column(
+        String(MAX_FILES_PATH_LENGTH), default=DEFAULT_FILES_PATH, server_default=DEFAULT_FILES_PATH
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from gpuyard.domain.pools import (
     POOL_OWNER_EMAIL,
     POOL_OWNER_ID,
+    PoolFailures,
     PoolMember,
     PoolSpec,
     PoolState,
+    WarmShape,
 )
 from gpuyard.domain.resources import Resources
+from gpuyard.domain.server_state import ServerStatus, accepts_new_work
 from gpuyard.domain.workload_state import ACTIVE, HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.store.base import as_utc
 from gpuyard.store.fleet_tables import ServerRow
@@ -27,6 +31,7 @@ from gpuyard.store.runtime_tables import PortAllocationRow
 from gpuyard.store.workload_tables import WORKLOADS_TABLE, AllocationRow, WorkloadRow
 
 _ACTIVE = [s.value for s in ACTIVE]
+_OPEN_STATUSES = [s.value for s in ServerStatus if accepts_new_work(s)]
 _w = WORKLOADS_TABLE.c
 
 
@@ -48,6 +53,7 @@ def pool_record(row: PoolRow) -> PoolSpec:
         env=dict(row.env or {}),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        files_path=row.files_path,
     )
 
 
@@ -57,6 +63,33 @@ def pool_row(session: Session, pool_id: str, *, lock: bool = False) -> PoolRow |
     if lock:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
+
+
+def pools_of_place(
+    session: Session, *, server_id: str | None = None, cluster_id: str | None = None
+) -> list[PoolRow]:
+    """The pools on one server or of one cluster, locked (FOR UPDATE, by id: one order for
+    every taker), so a pool loop tick on one of them finishes first."""
+    query = select(PoolRow).order_by(PoolRow.id).with_for_update()
+    if server_id is not None:
+        query = query.where(PoolRow.server_id == server_id)
+    if cluster_id is not None:
+        query = query.where(PoolRow.cluster_id == cluster_id)
+    return list(session.scalars(query))
+
+
+def orphaned_available(session: Session) -> list[WorkloadRow]:
+    """Available warm containers, not finished, whose pool is gone (a pool deleted with its
+    server or cluster by an older version, or by hand)."""
+    return list(
+        session.scalars(
+            select(WorkloadRow).where(
+                WorkloadRow.pool_id.is_(None),
+                WorkloadRow.pool_state == PoolState.AVAILABLE.value,
+                WorkloadRow.status.in_(_ACTIVE),
+            )
+        )
+    )
 
 
 def pool_rows(session: Session, limit: int | None = None, offset: int = 0) -> list[PoolRow]:
@@ -151,23 +184,38 @@ class WarmCandidate:
     server_id: str
     #: The cluster of the server it runs on.
     cluster_id: str
+    #: What it runs, from its own row (not the pool's current spec).
+    shape: WarmShape
 
 
 def warm_candidates(
     session: Session, image: str, request: Resources, limit: int = 16
 ) -> list[WarmCandidate]:
     """Running (so with every container recorded, where the runtime has containers),
-    available warm containers of pools for ``image`` with exactly ``request``, lowest
-    pool index first. Read without a
-    lock: the claim's compare-and-set decides."""
-    w, pool, a, s = WorkloadRow, PoolRow, AllocationRow, ServerRow
+    available warm containers that run ``image`` with exactly ``request`` (their own
+    rows' values: a pool changed since keeps its older containers until they are
+    replaced), lowest pool index first. Read without a lock: the claim's compare-and-set
+    decides. Only on servers that accept new work (a draining one hands out nothing)."""
+    w, a, s = WorkloadRow, AllocationRow, ServerRow
     rows = session.execute(
-        select(w.id, w.version, w.pool_id, a.server_id, s.cluster_id)
-        .join(pool, pool.id == w.pool_id)
+        select(
+            w.id,
+            w.version,
+            w.pool_id,
+            w.image,
+            w.command,
+            w.env,
+            w.ports,
+            w.files_path,
+            a.server_id,
+            s.cluster_id,
+        )
         .join(a, (a.workload_id == w.id) & (a.replica == 0))
         .join(s, s.id == a.server_id)
         .where(
-            pool.image == image,
+            w.pool_id.is_not(None),
+            s.status.in_(_OPEN_STATUSES),
+            w.image == image,
             w.pool_state == PoolState.AVAILABLE.value,
             w.status == WorkloadStatus.RUNNING.value,
             w.cpu_milli == request.cpu_milli,
@@ -178,7 +226,76 @@ def warm_candidates(
         .order_by(w.pool_index, w.id)
         .limit(limit)
     ).all()
-    return [WarmCandidate(r.id, r.version, r.pool_id, r.server_id, r.cluster_id) for r in rows]
+    return [
+        WarmCandidate(
+            r.id,
+            r.version,
+            r.pool_id,
+            r.server_id,
+            r.cluster_id,
+            WarmShape(
+                image=r.image,
+                request=request,
+                command=list(r.command) if r.command is not None else None,
+                env=dict(r.env or {}),
+                ports=[int(p) for p in r.ports or []],
+                files_path=r.files_path,
+            ),
+        )
+        for r in rows
+    ]
+
+
+def failure_streaks(
+    session: Session, pool_ids: Iterable[str], since: datetime
+) -> dict[str, PoolFailures]:
+    """pool id -> its available warm containers that failed after ``since`` and after the
+    latest start of a member that did not fail (pools with none are left out)."""
+    ids = list(pool_ids)
+    if not ids:
+        return {}
+    w, ok = WorkloadRow, aliased(WorkloadRow)
+    failed = WorkloadStatus.FAILED.value
+    last_start = (
+        select(func.max(ok.started_at))
+        .where(ok.pool_id == w.pool_id, ok.status != failed)
+        .correlate(w)
+        .scalar_subquery()
+    )
+    in_streak = (
+        w.pool_id.in_(ids),
+        # A claimed one that failed is its user's work failing, not the pool's spec.
+        w.pool_state == PoolState.AVAILABLE.value,
+        w.status == failed,
+        w.finished_at.is_not(None),
+        w.finished_at >= since,
+        or_(last_start.is_(None), w.finished_at > last_start),
+    )
+    counted = session.execute(
+        select(w.pool_id, func.count(), func.min(w.finished_at), func.max(w.finished_at))
+        .where(*in_streak)
+        .group_by(w.pool_id)
+    ).all()
+    found: dict[str, PoolFailures] = {}
+    for pool_id, count, first_at, last_at in counted:
+        if pool_id is None or first_at is None or last_at is None:
+            continue  # not selected (the WHERE says so); for the type checker
+        reason = session.scalar(
+            select(w.reason)
+            .where(*in_streak, w.pool_id == pool_id, w.finished_at == last_at)
+            .limit(1)
+        )
+        found[pool_id] = PoolFailures(int(count), as_utc(first_at), as_utc(last_at), reason)
+    return found
+
+
+def server_statuses(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
+    """server id -> its status."""
+    ids = list(set(server_ids))
+    if not ids:
+        return {}
+    query = select(ServerRow.id, ServerRow.status).where(ServerRow.id.in_(ids))
+    return {server_id: status for server_id, status in session.execute(query)}
 
 
 def claim_warm(session: Session, candidate: WarmCandidate, values: Mapping[str, Any]) -> bool:
@@ -200,25 +317,6 @@ def claim_warm(session: Session, candidate: WarmCandidate, values: Mapping[str, 
             from_pool=True,
             **values,
         )
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
-
-
-def release_to_pool(
-    session: Session, workload_id: str, seen_version: int, values: Mapping[str, Any]
-) -> bool:
-    """An assigned warm container back to available (an admin's release), by the same
-    compare-and-set; False when it moved meanwhile."""
-    result = session.execute(
-        update(WORKLOADS_TABLE)
-        .where(
-            _w.id == workload_id,
-            _w.version == seen_version,
-            _w.pool_state == PoolState.ASSIGNED.value,
-            _w.status.in_([s.value for s in HOLDS_RESOURCES]),
-        )
-        .values(version=_w.version + 1, pool_state=PoolState.AVAILABLE.value, **values)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, MAX_FILES_PATH_LENGTH
 from gpuyard.store.base import Base, new_id, utcnow
 
 
@@ -76,6 +77,11 @@ class WorkloadRow(Base):
     pool_state: Mapped[str | None] = mapped_column(String(16))
     #: Whether the launch that made this workload took a warm container.
     from_pool: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: Where the files directory is mounted in its containers (migration 0014; the policy
+    #: is domain/files_paths.py).
+    files_path: Mapped[str] = mapped_column(
+        String(MAX_FILES_PATH_LENGTH), default=DEFAULT_FILES_PATH, server_default=DEFAULT_FILES_PATH
+    )
 
     allocations: Mapped[list[AllocationRow]] = relationship(
         back_populates="workload",

@@ -92,6 +92,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         pool_id=row.pool_id,
         pool_index=row.pool_index,
         pool_state=row.pool_state,
+        files_path=row.files_path,
     )
 
 
@@ -130,6 +131,7 @@ def _new_workload_values(workload: Workload) -> dict[str, Any]:
         "replicas": workload.replicas,
         "gang": workload.gang,
         "duration_s": workload.duration_s,
+        "files_path": workload.files_path,
         "status": workload.status,
         "reason": workload.reason,
         "reason_code": workload.reason_code,

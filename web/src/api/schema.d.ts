@@ -870,7 +870,9 @@ export interface paths {
         put?: never;
         /**
          * Release Member
-         * @description Hand an assigned warm container back to its pool (available again).
+         * @description Take an assigned warm container back from its user: their workload stops and a
+         *     fresh container takes its place in the pool (a used one is never given to another
+         *     user: its files and filesystem hold the previous user's data).
          */
         post: operations["pools-release_member"];
         delete?: never;
@@ -1858,6 +1860,13 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
+            /**
+             * Files Path
+             * @description where each warm container's files directory is mounted; a launch claims one only when its own files_path is the same
+             * @default /workspace
+             * @example /srv/www
+             */
+            files_path: string;
         };
         /** PoolMemberPublic */
         PoolMemberPublic: {
@@ -1885,7 +1894,7 @@ export interface components {
             host_port: number | null;
             /**
              * Container Name
-             * @description pool_<type>_<index>_<port>
+             * @description pool_<type>_<index>_<port>_<first 8 characters of the workload id>
              */
             container_name: string;
         };
@@ -1925,6 +1934,8 @@ export interface components {
             env: {
                 [key: string]: string;
             };
+            /** Files Path */
+            files_path: string;
             /**
              * Available
              * @description running and ready to be claimed
@@ -1943,6 +1954,28 @@ export interface components {
             /** Members */
             members: components["schemas"]["PoolMemberPublic"][];
             /**
+             * Failures
+             * @description its latest warm containers that failed in a row (0: none recently)
+             */
+            failures: number;
+            /**
+             * Failing Since
+             * @description the first failure of that run
+             */
+            failing_since: string | null;
+            /** Last Failure At */
+            last_failure_at: string | null;
+            /**
+             * Last Failure
+             * @description why the latest one failed
+             */
+            last_failure: string | null;
+            /**
+             * Refill After
+             * @description refilling waits until then after failures (backing off, bounded)
+             */
+            refill_after: string | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1955,8 +1988,8 @@ export interface components {
         };
         /**
          * PoolUpdate
-         * @description Resize (``target_size``) or change a pool; a new image reaches the running warm
-         *     containers after a reinitialise.
+         * @description Resize (``target_size``) or change a pool; a new image replaces the available warm
+         *     containers at once (assigned ones stay their users').
          */
         PoolUpdate: {
             /** Target Size */
@@ -2664,13 +2697,29 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
-        /** WorkloadCreate */
+        /**
+         * WorkloadCreate
+         * @description A launch. With ``image_id``, every field left out (or null) that the catalog image
+         *     has a value for comes from it (image, ports, cpu, ram_gb, storage_gb, gpu,
+         *     files_path); the fields given win.
+         */
         WorkloadCreate: {
             /**
              * Image
+             * @description required unless image_id is given
              * @example pytorch/pytorch:2.4
              */
-            image: string;
+            image?: string | null;
+            /**
+             * Image Id
+             * @description a catalog image whose defaults fill what is left out
+             */
+            image_id?: string | null;
+            /**
+             * Files Path
+             * @description where the files directory is mounted; default: the image's files_path (with image_id), else /workspace. Not /, not inside a system directory (/proc, /sys, /dev, /etc, /bin, /sbin, /lib*, /usr, /boot, /root)
+             */
+            files_path?: string | null;
             /** Name */
             name?: string | null;
             /** Command */
@@ -2880,6 +2929,11 @@ export interface components {
              * @description the pool of a warm container
              */
             pool_id?: string | null;
+            /**
+             * Files Path
+             * @description where its files directory is mounted
+             */
+            files_path: string;
         };
         /**
          * WorkloadSort

@@ -1,7 +1,8 @@
 """Workspace files: /v1/workspaces/{workload_id}/files (list, upload, download, delete).
 
-Paths are relative to the workload's directory (mounted at /workspace in its containers);
-traversal, links and oversize uploads are refused with a problem saying why.
+Paths are relative to the workload's directory (mounted at the workload's files_path,
+/workspace by default, in its containers); traversal, links and oversize uploads are
+refused with a problem saying why.
 """
 
 from __future__ import annotations

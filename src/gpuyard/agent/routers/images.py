@@ -6,9 +6,8 @@ Pull, build and push answer NDJSON progress lines (``ProgressLine``), the last o
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio
@@ -18,42 +17,48 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gpuyard.agent.errors import PayloadTooLarge
-from gpuyard.agent.image_models import ImagesPublic, ProgressLine, PullSpec, PushSpec
+from gpuyard.agent.image_models import ImagesPublic, PullSpec, PushSpec
+from gpuyard.agent.images import ImageStream
 from gpuyard.agent.state import AgentDep
 from gpuyard.domain.errors import InvalidInput
 
 router = APIRouter(prefix="/images", tags=["images"])
 NDJSON = "application/x-ndjson"
 _IN_MEMORY_BYTES = 4 * 1024 * 1024
-#: Threads following Docker's image streams, apart from the pool of ordinary requests.
+#: Image streams open at once, each with one thread reading Docker's stream, apart from
+#: the pool of ordinary requests; a stream past this many waits for a slot.
 IMAGE_STREAMS = anyio.CapacityLimiter(32)
 
 
-def _ndjson(
-    lines: Iterator[ProgressLine], background: BackgroundTask | None = None
-) -> StreamingResponse:
+def _ndjson(lines: ImageStream, background: BackgroundTask | None = None) -> StreamingResponse:
     return StreamingResponse(_relay(lines), media_type=NDJSON, background=background)
 
 
-async def _relay(lines: Iterator[ProgressLine]) -> AsyncIterator[bytes]:
-    # Each blocking read of Docker's stream runs in a thread of IMAGE_STREAMS, so long
-    # builds and pulls cannot take every thread the rest of the agent's API needs; a
-    # cancelled request abandons the read, and closing the iterator closes Docker's stream.
+async def _relay(lines: ImageStream) -> AsyncIterator[bytes]:
+    # Each stream holds one slot of IMAGE_STREAMS until the thread reading it has really
+    # ended, so long builds and pulls cannot take every thread the rest of the agent's API
+    # needs, and abandoned reads cannot pile up. A cancelled request abandons the read in
+    # flight, then closes the stream: its watchdog shuts Docker's socket, so that read ends
+    # at once, and the close waits for it (the stream's own one-thread limiter) and then
+    # closes Docker's stream.
+    reader = anyio.CapacityLimiter(1)
+    holding = False
     try:
+        await IMAGE_STREAMS.acquire_on_behalf_of(lines)
+        holding = True
         while True:
             line = await anyio.to_thread.run_sync(
-                next, lines, None, abandon_on_cancel=True, limiter=IMAGE_STREAMS
+                next, lines, None, abandon_on_cancel=True, limiter=reader
             )
             if line is None:
                 return
             yield line.model_dump_json().encode() + b"\n"
     finally:
-        # A read still running in an abandoned thread keeps the generator busy: it is
-        # closed (and Docker's stream with it) when that read returns and it is collected.
-        with contextlib.suppress(ValueError):
-            close = getattr(lines, "close", None)
-            if close is not None:
-                close()
+        lines.abort()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(lines.close, limiter=reader)
+        if holding:
+            IMAGE_STREAMS.release_on_behalf_of(lines)
 
 
 @router.get("")

@@ -47,6 +47,7 @@ def create_pool(ctx: ContextDep, caller: Manager, body: PoolCreate) -> PoolPubli
         gpu=body.gpu,
         command=body.command,
         env=body.env,
+        files_path=body.files_path,
     )
     return pool_public(pool_service.create_pool(ctx, caller, definition))
 
@@ -76,7 +77,9 @@ def reinitialise_pool(ctx: ContextDep, caller: Manager, pool_id: str) -> PoolPub
 
 @router.post("/{pool_id}/members/{workload_id}/release", response_model=PoolPublic)
 def release_member(ctx: ContextDep, caller: Manager, pool_id: str, workload_id: str) -> PoolPublic:
-    """Hand an assigned warm container back to its pool (available again)."""
+    """Take an assigned warm container back from its user: their workload stops and a
+    fresh container takes its place in the pool (a used one is never given to another
+    user: its files and filesystem hold the previous user's data)."""
     return pool_public(pool_service.release_member(ctx, caller, pool_id, workload_id))
 
 

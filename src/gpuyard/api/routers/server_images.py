@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +53,9 @@ _PROGRESS_STREAM: dict[int | str, dict[str, Any]] = {
     }
 }
 _UPLOAD_IN_MEMORY_BYTES = 4 * 1024 * 1024
+#: Threads reading agents' image streams, apart from the pool of ordinary sync routes: a
+#: stream past this many waits for a thread, and logins and reads keep theirs.
+IMAGE_STREAM_THREADS = anyio.CapacityLimiter(32)
 _TAR_BODY = {
     "requestBody": {
         "required": True,
@@ -63,13 +67,25 @@ _TAR_BODY = {
 def _streamed(opening: AbstractContextManager[Iterator[ImageProgress]]) -> NdjsonResponse:
     stack = ExitStack()  # opened now, so a refusal before the start is this response's status
     progress = stack.enter_context(opening)
+    return NdjsonResponse(_relay(progress, stack))
 
-    def body() -> Iterator[bytes]:
-        with stack:
-            for line in progress:
-                yield progress_line(line)
 
-    return NdjsonResponse(body())
+async def _relay(progress: Iterator[ImageProgress], stack: ExitStack) -> AsyncIterator[bytes]:
+    # Each blocking read of the agent's stream runs in a thread of IMAGE_STREAM_THREADS.
+    # A cancelled read is not abandoned: the slot comes back when the thread does (the
+    # next line, or the agent client's idle timeout), and only then is the stream closed.
+    try:
+        while True:
+            line = await anyio.to_thread.run_sync(
+                next, progress, None, limiter=IMAGE_STREAM_THREADS
+            )
+            if line is None:
+                return
+            yield progress_line(line)
+    finally:
+        # Also on a client's disconnect: closing the agent's response tells it to stop.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(stack.close, limiter=IMAGE_STREAM_THREADS)
 
 
 @router.get("/{server_id}/images", response_model=HostImagesPublic)

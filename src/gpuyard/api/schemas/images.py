@@ -44,7 +44,7 @@ FilesPath = Annotated[
         max_length=MAX_FILES_PATH_LENGTH,
         pattern=r"^/[!-~]+$",
         description="where a workload's files directory is mounted in the container",
-        examples=["/usr/share/nginx/html"],
+        examples=["/srv/www"],
     ),
 ]
 

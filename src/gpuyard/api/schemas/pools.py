@@ -8,7 +8,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from gpuyard.api.schemas.common import Cpu, Gpu, ObjectId, RamGb, RequestModel, StorageGb
+from gpuyard.api.schemas.images import FilesPath
 from gpuyard.api.schemas.workloads import CommandArg, EnvName, EnvValue, Port
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.limits import MAX_COMMAND_ARGS, MAX_ENV_ENTRIES, MAX_IMAGE_LENGTH
 from gpuyard.domain.pools import TYPE_PATTERN
 
@@ -49,11 +51,16 @@ class PoolCreate(RequestModel):
     gpu: Gpu = 0
     command: list[CommandArg] | None = Field(default=None, max_length=MAX_COMMAND_ARGS)
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
+    files_path: FilesPath = Field(
+        default=DEFAULT_FILES_PATH,
+        description="where each warm container's files directory is mounted; a launch "
+        "claims one only when its own files_path is the same",
+    )
 
 
 class PoolUpdate(RequestModel):
-    """Resize (``target_size``) or change a pool; a new image reaches the running warm
-    containers after a reinitialise."""
+    """Resize (``target_size``) or change a pool; a new image replaces the available warm
+    containers at once (assigned ones stay their users')."""
 
     target_size: TargetSize | None = None
     image: str | None = Field(default=None, min_length=1, max_length=MAX_IMAGE_LENGTH)
@@ -70,7 +77,9 @@ class PoolMemberPublic(BaseModel):
     name: str
     server_id: str | None
     host_port: int | None
-    container_name: str = Field(description="pool_<type>_<index>_<port>")
+    container_name: str = Field(
+        description="pool_<type>_<index>_<port>_<first 8 characters of the workload id>"
+    )
 
 
 class PoolPublic(BaseModel):
@@ -90,10 +99,20 @@ class PoolPublic(BaseModel):
     gpu: float
     command: list[str] | None
     env: dict[str, str]
+    files_path: str
     available: int = Field(description="running and ready to be claimed")
     warming: int = Field(description="queued or starting")
     assigned: int = Field(description="handed to users' launches")
     members: list[PoolMemberPublic]
+    failures: int = Field(
+        description="its latest warm containers that failed in a row (0: none recently)"
+    )
+    failing_since: datetime | None = Field(description="the first failure of that run")
+    last_failure_at: datetime | None
+    last_failure: str | None = Field(description="why the latest one failed")
+    refill_after: datetime | None = Field(
+        description="refilling waits until then after failures (backing off, bounded)"
+    )
     created_at: datetime
     updated_at: datetime
 

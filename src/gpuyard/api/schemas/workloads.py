@@ -17,6 +17,7 @@ from gpuyard.api.schemas.common import (
     RequestModel,
     StorageGb,
 )
+from gpuyard.api.schemas.images import FilesPath
 from gpuyard.domain.limits import (
     ENV_NAME_PATTERN,
     MAX_COMMAND_ARG_LENGTH,
@@ -44,7 +45,26 @@ CommandArg = Annotated[str, Field(max_length=MAX_COMMAND_ARG_LENGTH)]
 
 
 class WorkloadCreate(RequestModel):
-    image: str = Field(min_length=1, max_length=MAX_IMAGE_LENGTH, examples=["pytorch/pytorch:2.4"])
+    """A launch. With ``image_id``, every field left out (or null) that the catalog image
+    has a value for comes from it (image, ports, cpu, ram_gb, storage_gb, gpu,
+    files_path); the fields given win."""
+
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_IMAGE_LENGTH,
+        examples=["pytorch/pytorch:2.4"],
+        description="required unless image_id is given",
+    )
+    image_id: ObjectId | None = Field(
+        default=None, description="a catalog image whose defaults fill what is left out"
+    )
+    files_path: FilesPath | None = Field(
+        default=None,
+        description="where the files directory is mounted; default: the image's "
+        "files_path (with image_id), else /workspace. Not /, not inside a system "
+        "directory (/proc, /sys, /dev, /etc, /bin, /sbin, /lib*, /usr, /boot, /root)",
+    )
     name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
     command: list[CommandArg] | None = Field(default=None, max_length=MAX_COMMAND_ARGS)
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
@@ -140,6 +160,7 @@ class WorkloadPublic(BaseModel):
         default=False, description="the launch took a warm pool container (started at once)"
     )
     pool_id: str | None = Field(default=None, description="the pool of a warm container")
+    files_path: str = Field(description="where its files directory is mounted")
 
 
 class WorkloadsPublic(BaseModel):

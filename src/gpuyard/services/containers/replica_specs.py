@@ -55,7 +55,8 @@ def replica_job(
         state = PoolState(workload.pool_state)
         user_id = workload.owner_id if state is PoolState.ASSIGNED else None
         labels = container_labels(pool_type, index, state, user_id)
-        name = container_name(pool_type, index, next(iter(sorted(host_ports.values())), None))
+        first_port = next(iter(sorted(host_ports.values())), None)
+        name = container_name(pool_type, index, first_port, workload.id)
     return ReplicaJob(
         workload_id=workload.id,
         replica=allocation.replica,
@@ -76,6 +77,7 @@ def replica_job(
         container_id=allocation.container_id,
         labels=labels,
         container_name=name,
+        files_path=workload.files_path,
     )
 
 

@@ -20,6 +20,7 @@ from gpuyard.domain.fleet_records import Cluster
 from gpuyard.domain.workload_state import ACTIVE, TERMINAL
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
+from gpuyard.services.pools.specs import lock_pools_of, retire_pools
 from gpuyard.store.fleet import (
     cluster_name_taken,
     cluster_record,
@@ -60,9 +61,11 @@ def rename_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str, name: s
 
 def delete_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str) -> None:
     """Delete an empty cluster; Conflict naming the servers or the active workloads that
-    remain."""
+    remain. Its pools go with it; their available warm containers stop first (they would
+    otherwise count as its active workloads, and the pool loop would refill them)."""
     now = ctx.now()
     with ctx.db.write() as session:
+        pools = lock_pools_of(session, cluster_id=cluster_id)  # before the cluster: see there
         row = lock_cluster_row(session, cluster_id, exclusive=True)
         if row is None:
             raise NotFound.for_object("cluster", cluster_id)
@@ -72,6 +75,8 @@ def delete_cluster(ctx: ServiceContext, caller: Caller, cluster_id: str) -> None
             raise Conflict(
                 f"cluster {row.name!r} still has {servers} server(s) ({shown}); delete them first"
             )
+        # Its pools go with it: their waiting warm containers are no one's work.
+        retire_pools(session, pools, f"cluster {row.name} deleted with its pool", now)
         active = workloads_naming_cluster(session, row.id, [s.value for s in ACTIVE])
         if active:
             raise Conflict(

@@ -16,6 +16,7 @@ from gpuyard.services.fleet.clusters import cluster_of_kind, ensure_server_name_
 from gpuyard.services.fleet.reported_servers import ReportedServerSpec, create_reported_server
 from gpuyard.services.fleet.server_status import change_server_status
 from gpuyard.services.identity.audit import AuditActor, record_audit
+from gpuyard.services.pools.specs import lock_pools_of, retire_pools
 from gpuyard.settings import parse_port_range
 from gpuyard.store.fleet import (
     NewServer,
@@ -248,8 +249,11 @@ def update_server(
 
 
 def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
-    """Remove a server that holds no reservations (drain it first)."""
+    """Remove a server that holds no reservations (drain it first). Its pools go with it
+    (the foreign key cascades); their warm containers that are not placed stop first."""
+    now = ctx.now()
     with ctx.db.write() as session:
+        pools = lock_pools_of(session, server_id=server_id)
         server = server_status_record(session, server_id)
         if server is None:
             raise NotFound.for_object("server", server_id)
@@ -259,13 +263,14 @@ def delete_server(ctx: ServiceContext, caller: Caller, server_id: str) -> None:
                 f"server {server.name!r} still holds {held} reservation(s); drain it and stop "
                 "its workloads first"
             )
+        retire_pools(session, pools, f"server {server.name} deleted with its pool", now)
         record_audit(
             session,
             AuditActor.of(caller),
             "server.delete",
             "server",
             server.id,
-            ctx.now(),
+            now,
             {"name": server.name},
         )
         remove_server(session, server.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
@@ -85,6 +86,10 @@ def _columns(fields: ImageFields, current: CatalogImage | None) -> dict[str, Any
     return values
 
 
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"an image named {name!r} already exists", [FieldError("name", "taken")])
+
+
 def create_image(ctx: ServiceContext, caller: Caller, fields: ImageFields) -> CatalogImage:
     """Add a catalog entry (409 when the name is taken)."""
     if fields.name is None or fields.reference is None or fields.type is None:
@@ -92,10 +97,14 @@ def create_image(ctx: ServiceContext, caller: Caller, fields: ImageFields) -> Ca
     values = _columns(fields, None)
     values.setdefault("description", "")
     now = ctx.now()
+    taken = _name_taken(fields.name)
     with ctx.db.write() as session:
         if image_name_taken(session, fields.name):
-            raise Conflict(f"an image named {fields.name!r} already exists")
-        image = add_image(session, values, caller.user_id, now)
+            raise taken
+        try:
+            image = add_image(session, values, caller.user_id, now)
+        except IntegrityError as exc:  # created (or renamed) concurrently: the unique name
+            raise taken from exc
         details = {"name": image.name, "reference": image.reference, "type": image.type}
         record_audit(
             session, AuditActor.of(caller), "image.create", "image", image.id, now, details
@@ -129,8 +138,14 @@ def update_image(
         row = _existing(session, image_id)
         values = _columns(fields, image_record(row))
         if fields.name is not None and image_name_taken(session, fields.name, other_than=row.id):
-            raise Conflict(f"an image named {fields.name!r} already exists")
-        image = change_image(session, row, values, now)
+            raise _name_taken(fields.name)
+        try:
+            image = change_image(session, row, values, now)
+        except IntegrityError as exc:
+            if fields.name is None:
+                raise
+            # Renamed (or created) concurrently: the unique name.
+            raise _name_taken(fields.name) from exc
         details = {"changed": sorted(values)}
         record_audit(
             session, AuditActor.of(caller), "image.update", "image", image.id, now, details

@@ -3,6 +3,7 @@ are encrypted at rest and decrypted only for the one call that needs them."""
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
@@ -39,27 +40,35 @@ def create_registry(
         raise InvalidInput.for_field("username", "required with a password")
     now = ctx.now()
     with ctx.db.write() as session:
-        taken = registry_taken(session, name, address)
-        if taken is not None:
-            what = f"name {name!r}" if taken == "name" else f"address {address!r}"
-            raise Conflict(
-                f"a registry with the {what} already exists", [FieldError(taken, "taken")]
-            )
+        _refuse_taken(session, name, address)
         encrypted = ctx.secret_box.encrypt(password) if password else None
-        registry = add_registry(
-            session,
-            name,
-            address,
-            username,
-            encrypted,
-            plain_http if insecure is None else insecure,
-            now,
-        )
+        try:
+            with session.begin_nested():
+                registry = add_registry(
+                    session,
+                    name,
+                    address,
+                    username,
+                    encrypted,
+                    plain_http if insecure is None else insecure,
+                    now,
+                )
+        except IntegrityError:
+            # Added concurrently: the savepoint is gone, so the committed row names the field.
+            _refuse_taken(session, name, address)
+            raise
         details = {"name": name, "address": address, "has_password": encrypted is not None}
         record_audit(
             session, AuditActor.of(caller), "registry.create", "registry", registry.id, now, details
         )
     return registry
+
+
+def _refuse_taken(session: Session, name: str, address: str) -> None:
+    taken = registry_taken(session, name, address)
+    if taken is not None:
+        what = f"name {name!r}" if taken == "name" else f"address {address!r}"
+        raise Conflict(f"a registry with the {what} already exists", [FieldError(taken, "taken")])
 
 
 def list_registries(ctx: ServiceContext, limit: int, offset: int) -> tuple[list[Registry], int]:

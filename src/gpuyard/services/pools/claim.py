@@ -24,7 +24,6 @@ from gpuyard.auth.caller import Caller
 from gpuyard.domain.pools import LaunchShape, PoolState, container_labels, launch_matches
 from gpuyard.domain.workload_records import Workload
 from gpuyard.log import get_logger
-from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.workloads.transitions import record_change
 from gpuyard.store import pools as pool_store
@@ -51,6 +50,7 @@ def _launch(workload: Workload) -> LaunchShape:
         gang=workload.gang,
         node_selector=workload.node_selector,
         duration_s=workload.duration_s,
+        files_path=workload.files_path,
     )
 
 
@@ -86,7 +86,7 @@ def claim_warm_container(
                 continue
             pools[candidate.pool_id] = pool_store.pool_record(pool_row)
         pool = pools[candidate.pool_id]
-        if not launch_matches(pool, launch, candidate.cluster_id):
+        if not launch_matches(candidate.shape, launch, candidate.cluster_id):
             continue
         values = {
             "owner_id": caller.user_id,
@@ -94,6 +94,8 @@ def claim_warm_container(
             "name": workload.name,
             "priority": workload.priority,
             "preemptible": workload.preemptible,
+            # The claimer's own choice of readable keys (a warm container has none).
+            "plain_env_keys": list(workload.plain_env_keys),
             "reason": f"running: warm container of pool {pool.name}",
             "updated_at": now,
         }
@@ -115,7 +117,9 @@ def claim_warm_container(
 def relabel_claimed(ctx: ServiceContext, workload: Workload) -> None:
     """Best effort, after the commit: tell the runtime the warm container now belongs to
     its new owner (``status=assigned``, ``user_id``). A failure is left to the pool loop,
-    which compares labels every tick."""
+    which compares labels every tick. Nothing raised here reaches the caller: the claim
+    has committed, so the launch succeeded whatever the runtime answers (a container gone
+    meanwhile, a refusal, a transport error)."""
     try:
         with ctx.db.read() as session:
             target = _relabel_target(session, workload.id)
@@ -123,8 +127,13 @@ def relabel_claimed(ctx: ServiceContext, workload: Workload) -> None:
             return
         kind, handle, labels = target
         ctx.runtimes.for_kind(kind).relabel(handle, labels)
-    except (RuntimeFailure, OSError) as exc:
-        log.info("pool_relabel_deferred", workload_id=workload.id, error=str(exc)[:200])
+    except Exception as exc:  # the pool loop relabels anyway
+        log.info(
+            "pool_relabel_deferred",
+            workload_id=workload.id,
+            error_type=type(exc).__name__,
+            error=str(exc)[:200],
+        )
 
 
 def _relabel_target(session: Session, workload_id: str) -> tuple[str, str, dict[str, str]] | None:

@@ -7,8 +7,13 @@ One tick:
    not finished (queued, starting or running); insert the missing ones as new workloads
    (pending, owned by the pools' system owner, priority ``POOL_PRIORITY``, preemptible,
    the next free pool indices), or stop the surplus (not-yet-running first, then the
-   highest indices). The scheduler places them like any workload and the starter
-   starts them; nothing here talks to a runtime inside a transaction.
+   highest indices); available ones on a server that accepts no new work (draining,
+   maintenance, offline) stop too, and are replaced. The scheduler places them like any
+   workload and the starter starts them; nothing here talks to a runtime inside a
+   transaction. After warm containers of a pool failed, refilling it waits: 5 s after
+   the last failure, doubled per failure in a row, at most 5 min (``PoolFailures``; the
+   pool's status shows it), so a spec that cannot start fails one container now and
+   then rather than one every tick.
 2. Recovery needs nothing of its own: a warm container that failed, stopped or was
    preempted ends its workload, and step 1 replaces it; one that vanished or was killed
    from outside, available or assigned, is recreated from its recorded spec by the
@@ -22,12 +27,13 @@ One tick:
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.pools import (
+    FAILURE_WINDOW_S,
     MUTABLE_LABELS,
     POOL_OWNER_ID,
     POOL_PRIORITY,
@@ -38,6 +44,7 @@ from gpuyard.domain.pools import (
     free_indices,
     warm_name,
 )
+from gpuyard.domain.server_state import ServerStatus, accepts_new_work
 from gpuyard.domain.workload_records import Workload
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
@@ -68,6 +75,10 @@ def tend_pools(ctx: ServiceContext) -> int:
             changed += _tend(ctx, pool_id)
         except Exception as exc:  # one pool's trouble never stops the others
             report_item_failure(_LOOP, f"pool {pool_id}", exc, "not refilled")
+    try:
+        changed += _stop_orphans(ctx)
+    except Exception as exc:
+        report_item_failure(_LOOP, "orphaned warm containers", exc, "not stopped")
     if changed:
         ctx.scheduler_wakeup.notify()
     try:
@@ -75,6 +86,23 @@ def tend_pools(ctx: ServiceContext) -> int:
     except Exception as exc:
         report_item_failure(_LOOP, "labels", exc, "labels not synced")
     return changed
+
+
+def _stop_orphans(ctx: ServiceContext) -> int:
+    """Stop available warm containers whose pool is gone (left by a delete before pools
+    took their members along): no one would ever claim or stop them."""
+    with ctx.db.read() as session:  # no write transaction each tick for nothing
+        if not pool_store.orphaned_available(session):
+            return 0
+    now = ctx.now()
+    with ctx.db.write() as session:
+        orphans = pool_store.orphaned_available(session)
+        for row in orphans:
+            release_workload(session, row, reason="pool")
+            transition_workload(
+                session, row, WorkloadStatus.STOPPED, "warm container of a deleted pool", now
+            )
+        return len(orphans)
 
 
 def _tend(ctx: ServiceContext, pool_id: str) -> int:
@@ -86,7 +114,16 @@ def _tend(ctx: ServiceContext, pool_id: str) -> int:
         pool = pool_store.pool_record(row)
         members = pool_store.active_members(session, [pool_id])[pool_id]
         available = [m for m in members if m.state is PoolState.AVAILABLE]
+        # A draining, maintenance or offline server keeps no warm containers: they would
+        # hold its capacity forever (a drain would never empty it). They stop; their
+        # replacements go where the scheduler still places work.
+        closed = _on_closed_servers(session, available)
+        if closed:
+            _stop(session, pool_id, closed, now)
+            available = [m for m in available if m.workload_id not in closed]
         missing = pool.target_size - len(available)
+        if missing > 0 and _backing_off(session, pool_id, now):
+            return len(closed)
         if missing > 0:
             pool_store.ensure_pool_owner(session)
             taken = {m.pool_index for m in members}
@@ -94,22 +131,45 @@ def _tend(ctx: ServiceContext, pool_id: str) -> int:
                 _warm_workload(session, pool, index, now) for index in free_indices(taken, missing)
             ]
             insert_workloads(session, warm, [submission_event(w.id, now) for w in warm])
-            return len(warm)
+            return len(closed) + len(warm)
         if missing < 0:
             # Surplus: those not running yet first, then the highest indices.
-            doomed = {m.workload_id for m in sorted(available, key=_surplus_order)[:-missing]}
-            for member in pool_store.member_rows(session, pool_id):
-                if member.id in doomed:
-                    release_workload(session, member, reason="pool")
-                    transition_workload(
-                        session,
-                        member,
-                        WorkloadStatus.STOPPED,
-                        f"pool {pool.name} resized to {pool.target_size}",
-                        now,
-                    )
-            return len(doomed)
-    return 0
+            reason = f"pool {pool.name} resized to {pool.target_size}"
+            doomed = {
+                m.workload_id: reason for m in sorted(available, key=_surplus_order)[:-missing]
+            }
+            _stop(session, pool_id, doomed, now)
+            return len(closed) + len(doomed)
+    return len(closed)
+
+
+def _backing_off(session: Session, pool_id: str, now: datetime) -> bool:
+    """Whether the pool's latest warm containers failed recently enough that refilling
+    waits (doubling per failure in a row, bounded: domain ``PoolFailures``), so that a
+    spec that cannot start does not insert and fail a container every tick."""
+    since = now - timedelta(seconds=FAILURE_WINDOW_S)
+    failures = pool_store.failure_streaks(session, [pool_id], since).get(pool_id)
+    return failures is not None and now < failures.refill_at()
+
+
+def _on_closed_servers(session: Session, available: list[PoolMember]) -> dict[str, str]:
+    """workload id -> why it stops, for the available members placed on servers that do
+    not accept new work."""
+    statuses = pool_store.server_statuses(
+        session, [m.server_id for m in available if m.server_id is not None]
+    )
+    return {
+        m.workload_id: f"server is {statuses[m.server_id]}: warm containers leave it"
+        for m in available
+        if m.server_id in statuses and not accepts_new_work(ServerStatus(statuses[m.server_id]))
+    }
+
+
+def _stop(session: Session, pool_id: str, reasons: dict[str, str], now: datetime) -> None:
+    for member in pool_store.member_rows(session, pool_id):
+        if member.id in reasons:
+            release_workload(session, member, reason="pool")
+            transition_workload(session, member, WorkloadStatus.STOPPED, reasons[member.id], now)
 
 
 def _surplus_order(member: PoolMember) -> tuple[bool, int]:
@@ -138,7 +198,7 @@ def _warm_workload(session: Session, pool: PoolSpec, index: int, now: datetime) 
         image=pool.image,
         command=list(pool.command) if pool.command is not None else None,
         env=dict(pool.env),
-        plain_env_keys=tuple(pool.env),  # an administrator's settings, not a user's secrets
+        plain_env_keys=(),  # a pool's env may hold secrets: masked to all but its owner
         ports=(pool.container_port,) if pool.container_port is not None else (),
         request=pool.request,
         gpu_model=None,
@@ -157,6 +217,7 @@ def _warm_workload(session: Session, pool: PoolSpec, index: int, now: datetime) 
         pool_id=pool.id,
         pool_index=index,
         pool_state=PoolState.AVAILABLE.value,
+        files_path=pool.files_path,
     )
 
 

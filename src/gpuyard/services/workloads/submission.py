@@ -8,13 +8,14 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol, cast
+from typing import Any, Protocol, Self, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
+from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -29,6 +30,7 @@ from gpuyard.services.identity.access import (
 )
 from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audit_entries
 from gpuyard.services.pools.claim import claim_warm_container, relabel_claimed
+from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catalog_image
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
@@ -47,6 +49,7 @@ from gpuyard.store.workloads import (
 __all__ = ["WorkloadFilter"]  # the list filter, for the API
 
 _SUBMISSIONS = "workload submissions"
+SpecT = TypeVar("SpecT", bound="WorkloadSpec")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 
 
@@ -56,10 +59,25 @@ class WorkloadSpec(Protocol):
     The API's request body (``api.schemas.workloads.WorkloadCreate``) is one and is
     passed as it is: its types and bounds were checked when the JSON was parsed, so the
     request reaches the service in the shape it arrived in, without a copy. The rules that
-    span fields or need the database are checked here."""
+    span fields or need the database are checked here. A launch from the catalog
+    (``image_id``) is the one exception: it is copied with the image's defaults filled in
+    (``services/workloads/from_catalog.py``)."""
 
+    #: None only with ``image_id`` (the catalog image's reference is used).
     @property
-    def image(self) -> str: ...
+    def image(self) -> str | None: ...
+    #: A catalog image whose defaults fill what the request leaves out.
+    @property
+    def image_id(self) -> str | None: ...
+    #: Where the files directory is mounted; None: the image's, else /workspace.
+    @property
+    def files_path(self) -> str | None: ...
+    #: The fields the request gave (pydantic's name), and a copy with values replaced.
+    @property
+    def model_fields_set(self) -> set[str]: ...
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self: ...
     @property
     def name(self) -> str | None: ...
     @property
@@ -155,6 +173,7 @@ def create_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> 
 
     Concurrent submissions share a transaction (:mod:`gpuyard.services.group_commit`);
     this returns once the one holding this workload has committed."""
+    spec = with_catalog_defaults(ctx, caller, spec)
     submission, errors = _submission(ctx, caller, spec)
     if submission is None:
         raise _invalid_with_database_findings(ctx, caller, spec, errors)
@@ -169,6 +188,8 @@ async def create_workload_async(
 ) -> Workload:
     """:func:`create_workload` for the API's event loop: no worker thread waits for the
     commit (the group commit's writer thread does the writing)."""
+    if spec.image_id is not None:  # one read of the catalog, off the loop
+        spec = await asyncio.to_thread(with_catalog_defaults, ctx, caller, spec)
     submission, errors = _submission(ctx, caller, spec)
     if submission is None:  # rare: the database is read for the full answer, off the loop
         raise await asyncio.to_thread(_invalid_with_database_findings, ctx, caller, spec, errors)
@@ -176,6 +197,15 @@ async def create_workload_async(
     if workload.from_pool:
         await asyncio.to_thread(_after_claim, ctx, workload)
     return workload
+
+
+def with_catalog_defaults(ctx: ServiceContext, caller: Caller, spec: SpecT) -> SpecT:
+    """``spec`` as it is without ``image_id``; with it, a copy whose left-out fields hold
+    the catalog image's defaults (the rule: ``services/workloads/from_catalog.py``)."""
+    if spec.image_id is None:
+        return spec
+    image = read_catalog_image(ctx, caller, spec.image_id)
+    return spec.model_copy(update=catalog_defaults(image, spec))
 
 
 def _after_claim(ctx: ServiceContext, workload: Workload) -> None:
@@ -191,9 +221,16 @@ def _submission(
     """The submission, or the errors found without the database."""
     resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
     errors: list[FieldError] = []
-    if not spec.image.strip():
+    image = (spec.image or "").strip()
+    if spec.image is None:
+        errors.append(FieldError("image", "required, unless image_id names a catalog image"))
+    elif not image:
         errors.append(FieldError("image", "must not be empty"))
-    name = spec.name if spec.name is not None else default_name(spec.image)
+    files_path = spec.files_path if spec.files_path is not None else DEFAULT_FILES_PATH
+    problem = files_path_problem(files_path)
+    if problem is not None:
+        errors.append(FieldError("files_path", problem))
+    name = spec.name if spec.name is not None else default_name(image)
     if not _NAME.match(name):
         errors.append(FieldError("name", "1-128 characters: letters, digits, '.', '_' or '-'"))
     if resources.is_zero():
@@ -209,11 +246,17 @@ def _submission(
     )
     if errors:
         return None, errors
-    return (caller, _new_workload(caller, spec, name, resources, ctx.now())), []
+    workload = _new_workload(caller, spec, name, resources, ctx.now(), files_path.rstrip("/"))
+    return (caller, workload), []
 
 
 def _new_workload(
-    caller: Caller, spec: WorkloadSpec, name: str, request: Resources, now: datetime
+    caller: Caller,
+    spec: WorkloadSpec,
+    name: str,
+    request: Resources,
+    now: datetime,
+    files_path: str = DEFAULT_FILES_PATH,
 ) -> Workload:
     """The workload a valid submission inserts: pending, placed nowhere."""
     return Workload(
@@ -225,7 +268,7 @@ def _new_workload(
         status=WorkloadStatus.PENDING.value,
         reason="waiting for the scheduler",
         reason_code=None,
-        image=spec.image.strip(),
+        image=(spec.image or "").strip(),
         command=list(spec.command) if spec.command is not None else None,
         env=dict(spec.env),
         plain_env_keys=tuple(dict.fromkeys(spec.plain_env)),  # without repeats
@@ -244,6 +287,7 @@ def _new_workload(
         started_at=None,
         finished_at=None,
         placements=(),
+        files_path=files_path,
     )
 
 

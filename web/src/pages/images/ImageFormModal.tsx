@@ -11,13 +11,12 @@ import type { CatalogImage, CatalogImageCreate } from '../../api/types';
 import { QueryError } from '../../components/QueryError';
 import { MODAL_CLOSE } from '../../components/a11y';
 import { notifySuccess } from '../../components/notify';
-import { MAX_IMAGE_LENGTH, MAX_RAM_GB, MAX_STORAGE_GB, checkCpu, checkGb, checkGpu } from '../workloads/limits';
+import { FILES_PATH_PATTERN, MAX_IMAGE_LENGTH, MAX_RAM_GB, MAX_STORAGE_GB, checkCpu, checkGb, checkGpu } from '../workloads/limits';
 
 /** domain/image_references.py NAME_PATTERN and TYPE_PATTERN. */
 export const IMAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const IMAGE_TYPE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const MAX_DESCRIPTION_LENGTH = 4096;
-const FILES_PATH_PATTERN = /^\/[!-~]+$/;
 
 interface ImageForm {
   name: string;
@@ -174,7 +173,7 @@ export function ImageFormModal({ image, onClose }: { image: CatalogImage | null;
           </SimpleGrid>
           <TextInput
             label="Files path"
-            description="Where a workload's files directory is mounted; empty: not mounted"
+            description="Where a launch from it mounts its files directory; empty: /workspace"
             placeholder="/usr/share/nginx/html"
             value={form.files_path}
             onChange={(e) => set('files_path', e.currentTarget.value)}

@@ -15,7 +15,7 @@ import { QueryError } from '../../components/QueryError';
 import { MODAL_CLOSE } from '../../components/a11y';
 import { notifySuccess } from '../../components/notify';
 import { IMAGE_TYPE_PATTERN } from '../images/ImageFormModal';
-import { MAX_IMAGE_LENGTH, MAX_RAM_GB, MAX_STORAGE_GB, checkCpu, checkGb, checkGpu } from '../workloads/limits';
+import { DEFAULT_FILES_PATH, FILES_PATH_PATTERN, MAX_IMAGE_LENGTH, MAX_RAM_GB, MAX_STORAGE_GB, checkCpu, checkGb, checkGpu } from '../workloads/limits';
 
 /** api/schemas/pools.py PoolName and TargetSize. */
 const POOL_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
@@ -36,6 +36,7 @@ interface PoolForm {
   ram_gb: number | string;
   storage_gb: number | string;
   gpu: number | string;
+  files_path: string;
 }
 
 const INITIAL: PoolForm = {
@@ -53,6 +54,7 @@ const INITIAL: PoolForm = {
   ram_gb: 0.5,
   storage_gb: 0,
   gpu: 0,
+  files_path: DEFAULT_FILES_PATH,
 };
 
 type Errors = Record<string, string>;
@@ -90,6 +92,7 @@ function validate(form: PoolForm): Errors {
     ['gpu', checkGpu(form.gpu)],
   ];
   for (const [field, message] of checks) if (message) errors[field] = message;
+  if (!FILES_PATH_PATTERN.test(form.files_path.trim())) errors.files_path = 'An absolute path, e.g. /workspace or /usr/share/nginx/html';
   return errors;
 }
 
@@ -108,6 +111,7 @@ function toRequest(form: PoolForm): PoolCreate {
     ram_gb: Number(form.ram_gb),
     storage_gb: Number(form.storage_gb),
     gpu: Number(form.gpu),
+    files_path: form.files_path.trim(),
   };
 }
 
@@ -144,6 +148,7 @@ export function CreatePoolModal({ onClose }: { onClose: () => void }) {
       ram_gb: image.ram_gb,
       storage_gb: image.storage_gb,
       gpu: image.gpu,
+      files_path: image.files_path ?? DEFAULT_FILES_PATH,
     }));
     setErrors({});
   };
@@ -171,7 +176,7 @@ export function CreatePoolModal({ onClose }: { onClose: () => void }) {
           ) : null}
           <Select
             label="From the catalog"
-            description="Fills in the type, reference, port and resources"
+            description="Fills in the type, reference, port, resources and files path"
             placeholder="Pick an image"
             clearable
             searchable
@@ -247,6 +252,14 @@ export function CreatePoolModal({ onClose }: { onClose: () => void }) {
             <NumberInput label="RAM (GB)" min={0} step={0.5} decimalScale={3} value={form.ram_gb} onChange={(v) => set('ram_gb', v)} error={errors.ram_gb} />
             <NumberInput label="Storage (GB)" min={0} step={10} decimalScale={3} value={form.storage_gb} onChange={(v) => set('storage_gb', v)} error={errors.storage_gb} />
             <NumberInput label="GPUs" min={0} step={1} decimalScale={2} value={form.gpu} onChange={(v) => set('gpu', v)} error={errors.gpu} />
+            <TextInput
+              label="Files path"
+              description="Where each warm container's files are mounted; a launch takes one only if it mounts its files there too"
+              required
+              value={form.files_path}
+              onChange={(e) => set('files_path', e.currentTarget.value)}
+              error={errors.files_path}
+            />
           </SimpleGrid>
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>

@@ -2,7 +2,7 @@
  * Warm pools (operators and admins): each pool's status (target, available, warming,
  * assigned, failed) and its warm containers (index, name, host port, state, status,
  * the user it is assigned to); create, resize, reinitialise, release an assigned
- * container back, delete. Kept current by the live stream (api/live.ts) and a refetch
+ * container (its user's workload stops and a fresh one replaces it), delete. Kept current by the live stream (api/live.ts) and a refetch
  * interval (api/queries/pools.ts).
  */
 import { Anchor, Badge, Button, Code, Group, NumberInput, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
@@ -85,13 +85,13 @@ function Members({ pool, userNames }: { pool: Pool; userNames: Map<string, strin
   const confirmRelease = (member: PoolMember) =>
     confirmAction({
       title: `Release ${member.container_name}?`,
-      message: 'It goes back to the pool as available: its user no longer owns it, and the next matching launch may take it.',
+      message: "It is taken back from its user: their workload stops, and the pool starts a fresh container in its place (a used one is never handed to someone else, since it holds its user's files).",
       confirmLabel: 'Release to pool',
       onConfirm: () =>
         release.mutate(
           { poolId: pool.id, workloadId: member.workload_id },
           {
-            onSuccess: () => notifySuccess(`${member.container_name} is back in pool ${pool.name}.`),
+            onSuccess: () => notifySuccess(`${member.container_name} released; pool ${pool.name} refills its place.`),
             onError: (error) => notifyError(error, 'It was not released'),
           },
         ),

@@ -36,6 +36,7 @@ import { QueryError } from '../../components/QueryError';
 import { notifySuccess } from '../../components/notify';
 import {
   DEFAULT_PRIORITY,
+  FILES_PATH_PATTERN,
   MAX_ENV_ENTRIES,
   MAX_ENV_VALUE_LENGTH,
   MAX_IMAGE_LENGTH,
@@ -78,6 +79,8 @@ interface LaunchForm {
   env: EnvRow[];
   ports: string[];
   duration: number | string;
+  /** Where its files directory is mounted; empty: the server's default (/workspace). */
+  filesPath: string;
 }
 
 const INITIAL: LaunchForm = {
@@ -96,6 +99,7 @@ const INITIAL: LaunchForm = {
   env: [],
   ports: [],
   duration: '',
+  filesPath: '',
 };
 
 type Errors = Record<string, string>;
@@ -119,6 +123,8 @@ function validate(form: LaunchForm): Errors {
     ['duration', checkDuration(form.duration)],
   ];
   for (const [field, message] of checks) if (message) errors[field] = message;
+  const filesPath = form.filesPath.trim();
+  if (filesPath && !FILES_PATH_PATTERN.test(filesPath)) errors.filesPath = 'An absolute path, e.g. /workspace or /usr/share/nginx/html';
   if (form.env.length > MAX_ENV_ENTRIES) errors.env = `At most ${MAX_ENV_ENTRIES} variables`;
   const seen = new Set<string>();
   for (const row of form.env) {
@@ -130,15 +136,29 @@ function validate(form: LaunchForm): Errors {
   return errors;
 }
 
-function toRequest(form: LaunchForm): WorkloadCreate {
+/**
+ * The request. Launched from a catalog image whose reference is unchanged, it names the
+ * image (image_id) and leaves out each resource still at the image's value, so the API
+ * takes the image's exact figure (a display rounding of RAM would otherwise miss a warm
+ * pool of that image).
+ */
+export function toRequest(form: LaunchForm, image: CatalogImage | null = null): WorkloadCreate {
+  const fromCatalog = image !== null && form.image.trim() === image.reference;
+  // The generated type marks fields with a default as present; the API takes their
+  // absence as "the image's value" for a launch from the catalog.
+  const resources: Partial<Pick<WorkloadCreate, 'cpu' | 'ram_gb' | 'storage_gb' | 'gpu'>> = {};
+  for (const field of ['cpu', 'ram_gb', 'storage_gb', 'gpu'] as const) {
+    const value = Number(form[field]);
+    if (!(fromCatalog && value === image[field])) resources[field] = value;
+  }
+  const filesPath = form.filesPath.trim();
   return {
+    ...(fromCatalog ? { image_id: image.id } : {}),
+    ...resources,
     image: form.image.trim(),
     name: form.name.trim() || null,
     command: form.command.trim() ? splitCommand(form.command) : null,
-    cpu: Number(form.cpu),
-    ram_gb: Number(form.ram_gb),
-    storage_gb: Number(form.storage_gb),
-    gpu: Number(form.gpu),
+    files_path: filesPath || null,
     gpu_model: Number(form.gpu) > 0 ? form.gpuModel : null,
     priority: Number(form.priority),
     preemptible: form.preemptible,
@@ -149,7 +169,7 @@ function toRequest(form: LaunchForm): WorkloadCreate {
     env: Object.fromEntries(form.env.map((row) => [row.name, row.value])),
     ports: form.ports.map(Number),
     duration_s: form.duration === '' ? null : Number(form.duration),
-  };
+  } as WorkloadCreate;
 }
 
 /** An API field path ("cpu", "env.KEY", "ports.1") as this form's field. */
@@ -176,6 +196,7 @@ function formFieldOf(form: LaunchForm) {
       env: 'env',
       ports: 'ports',
       duration_s: 'duration',
+      files_path: 'filesPath',
     };
     return fields[head] ?? null;
   };
@@ -206,6 +227,7 @@ export function withCatalogImage(form: LaunchForm, image: CatalogImage): LaunchF
     storage_gb: image.storage_gb,
     gpu: image.gpu,
     gpuModel: image.gpu > 0 ? form.gpuModel : null,
+    filesPath: image.files_path ?? '',
   };
 }
 
@@ -261,7 +283,7 @@ export function LaunchPage() {
     const found = validate(form);
     setErrors(found);
     if (Object.keys(found).length > 0) return;
-    create.mutate(toRequest(form), {
+    create.mutate(toRequest(form, catalog.data?.data.find((i) => i.id === catalogId) ?? null), {
       onSuccess: (workload) => {
         notifySuccess(
           workload.from_pool
@@ -296,7 +318,7 @@ export function LaunchPage() {
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
             <Select
               label="From the catalog"
-              description="Fills in the image, its port and default resources"
+              description="Fills in the image, its port, default resources and files path"
               placeholder="Pick an image"
               clearable
               searchable
@@ -320,6 +342,14 @@ export function LaunchPage() {
               value={form.name}
               onChange={(e) => set('name', e.currentTarget.value)}
               error={errors.name}
+            />
+            <TextInput
+              label="Files path"
+              description="Where its files directory is mounted (uploads land there); empty: /workspace"
+              placeholder="/workspace"
+              value={form.filesPath}
+              onChange={(e) => set('filesPath', e.currentTarget.value)}
+              error={errors.filesPath}
             />
             <Select
               label="Cluster"

@@ -132,6 +132,13 @@ def _rewrite_sqlite_checks(old: str, new: str) -> None:
     """Edit the workloads table's CREATE TABLE text (SQLite's documented procedure for
     changing CHECK constraints, for changes no stored row can violate)."""
     bind = op.get_bind()
+    table_sql = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'workloads'"
+    ).scalar_one()
+    if old not in table_sql:
+        # replace() would change nothing and the migration would pass with the old CHECK:
+        # the table's text is not what this migration was written against.
+        raise RuntimeError(f"workloads table text lacks {old!r}: its CHECKs were not rewritten")
     version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
     bind.exec_driver_sql("PRAGMA writable_schema = ON")
     bind.exec_driver_sql(
@@ -144,9 +151,15 @@ def _rewrite_sqlite_checks(old: str, new: str) -> None:
 
 
 def downgrade() -> None:
-    op.execute(sa.text("DELETE FROM users WHERE id = :id").bindparams(id=POOL_OWNER_ID))
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.execute("DELETE FROM workloads WHERE priority = 0")
+    # The warm containers first (priority 0 is theirs alone), then their owner: the
+    # workloads' foreign key to users refuses the other order.
+    op.execute(
+        sa.text("DELETE FROM workloads WHERE priority = 0 OR owner_id = :id").bindparams(
+            id=POOL_OWNER_ID
+        )
+    )
+    op.execute(sa.text("DELETE FROM users WHERE id = :id").bindparams(id=POOL_OWNER_ID))
     if postgres:
         op.drop_constraint(op.f("ck_workloads_pool_state"), "workloads", type_="check")
         op.drop_constraint(op.f("ck_workloads_priority_range"), "workloads", type_="check")

@@ -1,0 +1,42 @@
+"""Console logging: a logged exception's traceback never carries the values of a frame's locals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from gpuyard.log import AUDIT_LOGGER, configure_logging, get_logger
+
+SECRET = "s3cr3t-registry-password-0451"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+    logging.getLogger(AUDIT_LOGGER).handlers.clear()
+    logging.getLogger(AUDIT_LOGGER).propagate = True
+
+
+def _push(credentials: dict[str, str]) -> None:
+    password = credentials["password"]
+    raise RuntimeError(f"the registry refused user {credentials['username']} ({len(password)})")
+
+
+def test_a_logged_traceback_shows_no_local_values(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json=False)
+    try:
+        _push({"username": "ci", "password": SECRET})
+    except RuntimeError:
+        get_logger("gpuyard.test").exception("push failed")
+    err = capsys.readouterr().err
+    assert "push failed" in err
+    assert "the registry refused user ci" in err  # the traceback is there...
+    assert "_push" in err
+    assert SECRET not in err  # ...without the locals that held the password
