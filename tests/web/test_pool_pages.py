@@ -133,6 +133,7 @@ def test_an_admin_creates_a_pool_watches_it_fill_resizes_releases_and_deletes_it
 
     # The pool loop starts the warm containers; the page follows without a reload.
     expect(pools.count(name, "target")).to_have_text("2")
+    expect(pools.pool(name)).to_contain_text("files at /srv/www")
     expect(pools.count(name, "available")).to_have_text("2", timeout=LIVE_TIMEOUT_MS)
     expect(pools.member_rows(name, "available")).to_have_count(2)
     expect(pools.members(name)).to_contain_text("pool_nginx_0_")

@@ -187,7 +187,7 @@ function PoolCard({ pool, where, userNames }: { pool: Pool; where: string; userN
             <Text size="sm" c="dimmed">
               <Code>{pool.image}</Code> · type {pool.image_type} · {where} · ports {pool.port_min}–{pool.port_max}
               {pool.container_port ? ` → ${pool.container_port}` : ''} · {amount(pool.cpu)} CPU, {amount(pool.ram_gb)} GB RAM
-              {pool.gpu ? `, ${amount(pool.gpu)} GPU` : ''}
+              {pool.gpu ? `, ${amount(pool.gpu)} GPU` : ''} · files at <Code>{pool.files_path}</Code>
             </Text>
           </div>
           <Group gap="xs">
