@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,6 +50,13 @@ def load_json_column(text: str | bytes) -> Any:
     return renderable(value) if escaped else value
 
 
+#: The tables whose committed changes :meth:`Database.on_commit` callbacks hear of: the
+#: ones with change marks (migration 0005), which other processes act on.
+WATCHED_TABLES = frozenset({"workloads", "servers"})
+_WRITE_STATEMENT = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.I)
+_CHANGED = "gpuyard_changed_tables"
+
+
 class Database:
     """One engine plus two session factories: ``read()`` and ``write()``."""
 
@@ -76,6 +84,9 @@ class Database:
         self._open_writes = threading.local()  # per thread: how many write() blocks are open
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
+        self._commit_callbacks: list[Callable[[frozenset[str]], None]] = []
+        self._committed = threading.local()  # per thread: the watched tables just committed
+        _track_changed_tables(self.engine, self._committed)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -96,8 +107,23 @@ class Database:
         try:
             with self._writer_lock, self._write() as session, session.begin():
                 yield session
+        except BaseException:
+            self._committed.tables = None  # nothing committed (or the commit failed)
+            raise
         finally:
             self._open_writes.depth -= 1
+        changed: set[str] | None = getattr(self._committed, "tables", None)
+        if changed:
+            self._committed.tables = None
+            tables = frozenset(changed)
+            for callback in self._commit_callbacks:
+                callback(tables)
+
+    def on_commit(self, callback: Callable[[frozenset[str]], None]) -> None:
+        """Call ``callback`` after each ``write()`` that committed changes to
+        :data:`WATCHED_TABLES`, with those tables (in the writing thread, after the
+        commit: it must not block; the bus queues a notice)."""
+        self._commit_callbacks.append(callback)
 
     def _write_depth(self) -> int:
         return getattr(self._open_writes, "depth", 0)
@@ -108,6 +134,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _track_changed_tables(engine: Engine, committed: threading.local) -> None:
+    """Note which watched tables a transaction wrote (its statements' target tables, on
+    the connection), and hand them to the committing thread at commit."""
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        found = _WRITE_STATEMENT.match(statement)
+        if found is not None and found.group(1).lower() in WATCHED_TABLES:
+            conn.info.setdefault(_CHANGED, set()).add(found.group(1).lower())
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        tables = conn.info.pop(_CHANGED, None)
+        if tables:
+            committed.tables = tables
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        conn.info.pop(_CHANGED, None)
 
 
 def _configure_sqlite(engine: Engine) -> None:
