@@ -69,12 +69,12 @@ class RedisBus(ConnectedBus):
         received: Callable[[str | bytes], None],
         stop: threading.Event,
     ) -> None:
-        pubsub = self.connection.listen_client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.connection.listen_client.pubsub()
         try:
             pubsub.subscribe(CHANNEL)
             # Wait for the subscription's confirmation: from then on nothing is missed.
             while not stop.is_set():
-                confirm = pubsub.get_message(ignore_subscribe_messages=False, timeout=LISTEN_POLL_S)
+                confirm = pubsub.get_message(timeout=LISTEN_POLL_S)
                 if confirm is not None and confirm.get("type") == "subscribe":
                     break
                 if confirm is not None and confirm.get("type") == "message":

@@ -1,0 +1,212 @@
+"""The cross-process bus (services/bus) with a real redis-server and a real PostgreSQL.
+
+Two ServiceContexts on one database stand for two processes (each has its own caches,
+wake-ups and bus connection; they share only the database and Redis): a commit through
+one wakes the other's scheduler, a revocation clears the other's caller cache, an outage
+of Redis falls back to polling and a restart brings the bus back. Without Redis, on
+PostgreSQL, LISTEN/NOTIFY carries the same notices. No loops run here, so nothing but the
+bus (or the change watch, called by the test) can wake anything.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import admin_caller, make_context, make_settings
+from hypothesis import given
+from hypothesis import strategies as st
+from support.local_server import start_or_skip
+from support.redis import RedisServer
+
+from gpuyard.api.schemas.workloads import WorkloadCreate
+from gpuyard.services.bus.notices import ChangeBus, Notice, decode_notice, encode_notice
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.scheduling.change_watch import ChangeWatch
+from gpuyard.services.workloads.submission import create_workload
+
+#: How long a test waits for something the bus makes happen in milliseconds.
+DEADLINE_S = 5.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        time.sleep(0.01)
+
+
+def submit(ctx: ServiceContext) -> None:
+    create_workload(ctx, admin_caller(ctx), WorkloadCreate(image="busybox"))
+
+
+def wake_latency(sender: ServiceContext, receiver: ServiceContext) -> float:
+    """Seconds from a submission's commit in ``sender`` to ``receiver``'s scheduler
+    wake-up (fails after the deadline)."""
+    receiver.scheduler_wakeup.wait(0)  # forget earlier hints
+    submit(sender)
+    committed = time.monotonic()
+    assert receiver.scheduler_wakeup.wait(DEADLINE_S), "the other process was not woken"
+    return time.monotonic() - committed
+
+
+def started_pair(settings_for: Callable[[], Any]) -> tuple[ServiceContext, ServiceContext]:
+    one = make_context(settings_for())
+    two = make_context(settings_for())  # another "process" on the same database
+    for ctx in (one, two):
+        ctx.bus.start()
+    wait_until(lambda: one.bus.live and two.bus.live)
+    return one, two
+
+
+def stop_pair(*contexts: ServiceContext) -> None:
+    for ctx in contexts:
+        ctx.bus.stop()
+        ctx.db.dispose()
+
+
+@pytest.fixture
+def redis_pair(
+    tmp_path: Path, redis_server: RedisServer
+) -> Iterator[tuple[ServiceContext, ServiceContext]]:
+    one, two = started_pair(
+        lambda: make_settings(tmp_path / "data", None, redis_url=redis_server.url)
+    )
+    try:
+        yield one, two
+    finally:
+        stop_pair(one, two)
+
+
+# -- the notices themselves ------------------------------------------------------------------
+@given(st.sampled_from(["change", "wake", "callers"]), st.text(max_size=40), st.text(max_size=40))
+def test_a_notice_reads_back_as_sent(kind: Any, ident: str, sender: str) -> None:
+    assert decode_notice(encode_notice(Notice(kind, ident), sender)) == (Notice(kind, ident), sender)
+
+
+@given(st.one_of(st.text(max_size=600), st.binary(max_size=600)))
+def test_anything_else_on_the_channel_is_dropped_not_raised(payload: str | bytes) -> None:
+    decoded = decode_notice(payload)
+    if decoded is not None:  # only well-formed notices of the three kinds pass
+        assert decoded[0].kind in ("change", "wake", "callers")
+
+
+def test_a_resync_or_a_long_payload_from_the_wire_is_refused() -> None:
+    assert decode_notice('{"k":"resync","i":"","s":"x"}') is None  # local only
+    assert decode_notice('{"k":"wake","i":"' + "a" * 600 + '","s":"x"}') is None
+    assert decode_notice('["wake"]') is None
+
+
+def test_without_redis_or_postgresql_the_bus_is_local(tmp_path: Path) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", None))
+    try:
+        assert type(ctx.bus) is ChangeBus
+        ctx.bus.start()
+        assert not ctx.bus.live
+        assert ctx.bus.health().describe() == "off"
+        heard: list[tuple[Notice, bool]] = []
+        ctx.bus.add_listener(lambda notice, own: heard.append((notice, own)))
+        submit(ctx)  # the commit is still announced to this process's own listeners
+        assert (Notice("change", "workloads"), True) in heard
+    finally:
+        ctx.db.dispose()
+
+
+# -- Redis -----------------------------------------------------------------------------------
+def test_a_submission_through_one_process_wakes_the_others_scheduler(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    assert one.bus.health().describe() == "connected"
+    latencies = [wake_latency(one, two) for _ in range(5)] + [wake_latency(two, one)]
+    # Well under the change watch's 0.2 s polling (which does not run here at all).
+    assert statistics.median(latencies) < 0.1, latencies
+
+
+def test_the_change_watch_reads_nothing_while_the_bus_carries_commits(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    watch = ChangeWatch(two)
+    submit(one)
+    assert watch() is False
+    assert watch.last is None  # no fingerprint read: the bus says what moved
+
+
+def test_a_wake_up_of_any_loop_reaches_the_other_process(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    for name, wakeup in two.wakeups.items():
+        wakeup.wait(0)
+        one.wakeups[name].notify()
+        assert wakeup.wait(DEADLINE_S), name
+
+
+def test_a_cleared_caller_cache_is_cleared_in_the_other_process(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    before = two.callers.generation
+    one.callers.clear()  # what a revocation, logout or password change does
+    wait_until(lambda: two.callers.generation > before)
+
+
+def test_redis_down_falls_back_to_polling_and_returns_to_the_bus(tmp_path: Path) -> None:
+    with start_or_skip(RedisServer()) as redis:
+        one, two = started_pair(lambda: make_settings(tmp_path / "data", None, redis_url=redis.url))
+        try:
+            redis.halt()
+            wait_until(lambda: not two.bus.live and not one.bus.live)
+            assert two.bus.health().describe().startswith("down since ")
+            # Nothing arrives by the bus now; the change watch reads the database again.
+            watch = ChangeWatch(two)
+            assert watch() is False  # the baseline
+            two.scheduler_wakeup.wait(0)
+            submit(one)  # still correct: written, only not announced
+            assert watch() is True
+            assert two.scheduler_wakeup.wait(0)
+            # The login throttle decides with this process's windows meanwhile.
+            attempt = two.login_throttle.begin_attempt("10.0.0.1", "someone@example.com", 1.0)
+            assert attempt.shared_member is None
+            two.login_throttle.succeeded(attempt)
+
+            redis.resume()
+            wait_until(lambda: one.bus.live and two.bus.live, timeout=15)
+            assert wake_latency(one, two) < DEADLINE_S
+            assert watch() is False and watch.last is None  # off the database again
+            attempt = two.login_throttle.begin_attempt("10.0.0.1", "someone@example.com", 2.0)
+            assert attempt.shared_member is not None
+        finally:
+            stop_pair(one, two)
+
+
+# -- PostgreSQL without Redis ----------------------------------------------------------------
+def test_listen_notify_carries_the_notices_on_postgresql_without_redis(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    one, two = started_pair(lambda: make_settings(tmp_path / "data", postgres_url))
+    try:
+        assert one.bus.health().transport == "postgres"
+        latencies = [wake_latency(one, two) for _ in range(3)]
+        assert statistics.median(latencies) < 0.1, latencies
+        before = two.callers.generation
+        one.callers.clear()
+        wait_until(lambda: two.callers.generation > before)
+        two.starter_wakeup.wait(0)
+        one.starter_wakeup.notify()
+        assert two.starter_wakeup.wait(DEADLINE_S)
+    finally:
+        stop_pair(one, two)
+
+
+def test_the_bus_can_be_turned_off(tmp_path: Path, postgres_url: str) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", postgres_url, change_bus=False))
+    try:
+        assert type(ctx.bus) is ChangeBus
+    finally:
+        ctx.db.dispose()
