@@ -20,6 +20,7 @@ import pytest
 from factories.app import admin_caller, make_context, make_settings
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from support.local_server import start_or_skip
 from support.redis import RedisServer
 
@@ -29,7 +30,7 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.workloads.submission import create_workload
 
-#: How long a test waits for something the bus makes happen in milliseconds.
+#: How long a test waits for what the bus does in milliseconds (a failure's bound only).
 DEADLINE_S = 5.0
 
 
@@ -85,7 +86,8 @@ def redis_pair(
 # -- the notices themselves ------------------------------------------------------------------
 @given(st.sampled_from(["change", "wake", "callers"]), st.text(max_size=40), st.text(max_size=40))
 def test_a_notice_reads_back_as_sent(kind: Any, ident: str, sender: str) -> None:
-    assert decode_notice(encode_notice(Notice(kind, ident), sender)) == (Notice(kind, ident), sender)
+    notice = Notice(kind, ident)
+    assert decode_notice(encode_notice(notice, sender)) == (notice, sender)
 
 
 @given(st.one_of(st.text(max_size=600), st.binary(max_size=600)))
@@ -178,7 +180,8 @@ def test_redis_down_falls_back_to_polling_and_returns_to_the_bus(tmp_path: Path)
             redis.resume()
             wait_until(lambda: one.bus.live and two.bus.live, timeout=15)
             assert wake_latency(one, two) < DEADLINE_S
-            assert watch() is False and watch.last is None  # off the database again
+            assert watch() is False  # off the database again
+            assert watch.last is None
             attempt = two.login_throttle.begin_attempt("10.0.0.1", "someone@example.com", 2.0)
             assert attempt.shared_member is not None
         finally:
@@ -202,6 +205,12 @@ def test_listen_notify_carries_the_notices_on_postgresql_without_redis(
         assert two.starter_wakeup.wait(DEADLINE_S)
     finally:
         stop_pair(one, two)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:6379", "localhost:6379", "postgresql://x"])
+def test_a_redis_url_of_another_scheme_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValidationError, match="GPUYARD_REDIS_URL must start with redis://"):
+        make_settings(tmp_path, None, redis_url=url)
 
 
 def test_the_bus_can_be_turned_off(tmp_path: Path, postgres_url: str) -> None:

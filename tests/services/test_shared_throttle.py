@@ -97,7 +97,9 @@ def test_failed_logins_spread_over_two_apis_share_one_budget(
         wrong = {"email": ADMIN_EMAIL, "password": "wrong-password-1"}
         budget = settings_.login_account_max_failures  # 5 per account from one address
         # Alternating between the two processes: each sees fewer than the budget itself.
-        codes = [apis[i % 2].post("/api/v1/auth/login", json=wrong).status_code for i in range(budget)]
+        codes = [
+            apis[i % 2].post("/api/v1/auth/login", json=wrong).status_code for i in range(budget)
+        ]
         assert codes == [401] * budget
         for api in apis:
             refused = api.post(
