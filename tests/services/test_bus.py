@@ -18,12 +18,14 @@ from typing import Any
 
 import pytest
 from factories.app import admin_caller, make_context, make_settings
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from support.local_server import start_or_skip
 from support.redis import RedisServer
 
+from gpuyard.api.app import create_app
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.bus.notices import ChangeBus, Notice, decode_notice, encode_notice
 from gpuyard.services.context import ServiceContext
@@ -107,6 +109,8 @@ def test_without_redis_or_postgresql_the_bus_is_local(tmp_path: Path) -> None:
     ctx = make_context(make_settings(tmp_path / "data", None))
     try:
         assert type(ctx.bus) is ChangeBus
+        with TestClient(create_app(ctx)) as client:
+            assert client.get("/readyz").json() == {"status": "ready", "bus": "none: off"}
         ctx.bus.start()
         assert not ctx.bus.live
         assert ctx.bus.health().describe() == "off"
@@ -124,6 +128,11 @@ def test_a_submission_through_one_process_wakes_the_others_scheduler(
 ) -> None:
     one, two = redis_pair
     assert one.bus.health().describe() == "connected"
+    with TestClient(create_app(one)) as client:  # the app starts and stops the bus too
+        assert client.get("/readyz").json() == {"status": "ready", "bus": "redis: connected"}
+    assert one.bus.health().describe() == "off"  # stopped with the app
+    one.bus.start()
+    wait_until(lambda: one.bus.live)
     latencies = [wake_latency(one, two) for _ in range(5)] + [wake_latency(two, one)]
     # Well under the change watch's 0.2 s polling (which does not run here at all).
     assert statistics.median(latencies) < 0.1, latencies

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +55,7 @@ def load_json_column(text: str | bytes) -> Any:
 WATCHED_TABLES = frozenset({"workloads", "servers"})
 _WRITE_STATEMENT = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.I)
 _CHANGED = "gpuyard_changed_tables"
+_CONNECTION = "gpuyard_connection"
 
 
 class Database:
@@ -85,8 +86,12 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
         self._commit_callbacks: list[Callable[[frozenset[str]], None]] = []
+        #: PostgreSQL only: the (channel, payload) NOTIFYs a write sends in its own
+        #: transaction for the watched tables it changed (see notify_in_transaction).
+        self._notifies: Callable[[frozenset[str]], list[tuple[str, str]]] | None = None
         self._committed = threading.local()  # per thread: the watched tables just committed
         _track_changed_tables(self.engine, self._committed)
+        event.listen(self._write, "after_begin", _remember_connection)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -107,6 +112,8 @@ class Database:
         try:
             with self._writer_lock, self._write() as session, session.begin():
                 yield session
+                if self._notifies is not None:
+                    self._notify(session)
         except BaseException:
             self._committed.tables = None  # nothing committed (or the commit failed)
             raise
@@ -118,6 +125,28 @@ class Database:
             tables = frozenset(changed)
             for callback in self._commit_callbacks:
                 callback(tables)
+
+    def notify_in_transaction(
+        self, notifies: Callable[[frozenset[str]], list[tuple[str, str]]]
+    ) -> None:
+        """PostgreSQL: before each ``write()`` commits changes to :data:`WATCHED_TABLES`,
+        send ``pg_notify(channel, payload)`` for each pair ``notifies(tables)`` gives, in
+        that transaction: delivered at its commit, never for a rollback, whichever
+        process or context wrote (LISTEN/NOTIFY's bus, services/bus/postgres_bus.py)."""
+        if not self.is_sqlite:
+            self._notifies = notifies
+
+    def _notify(self, session: Session) -> None:
+        assert self._notifies is not None
+        connection = session.info.get(_CONNECTION)
+        tables = connection.info.get(_CHANGED) if connection is not None else None
+        if not tables:
+            return
+        for channel, payload in self._notifies(frozenset(tables)):
+            session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": channel, "payload": payload},
+            )
 
     def on_commit(self, callback: Callable[[frozenset[str]], None]) -> None:
         """Call ``callback`` after each ``write()`` that committed changes to
@@ -134,6 +163,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _remember_connection(session: Session, _transaction: Any, connection: Any) -> None:
+    session.info[_CONNECTION] = connection
 
 
 def _track_changed_tables(engine: Engine, committed: threading.local) -> None:

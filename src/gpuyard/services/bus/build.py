@@ -19,7 +19,7 @@ def build_bus(settings: Settings, db: Database, sender: str) -> ChangeBus:
     if settings.redis_url:
         return RedisBus(sender, RedisConnection(settings.redis_url))
     if not db.is_sqlite:
-        return PostgresBus(sender, db.engine.url)
+        return PostgresBus(sender, db)
     return ChangeBus(sender)
 
 

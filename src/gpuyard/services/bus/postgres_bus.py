@@ -9,6 +9,7 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from gpuyard.services.bus.notices import ConnectedBus, Notice, encode_notice
+from gpuyard.store.database import Database
 
 #: The channel (a PostgreSQL identifier) every process notifies and listens on.
 CHANNEL = "gpuyard_bus"
@@ -22,17 +23,29 @@ def libpq_conninfo(url: URL) -> str:
 
 
 class PostgresBus(ConnectedBus):
-    """The bus over LISTEN/NOTIFY: two connections of its own (autocommit), one that
-    listens and one that notifies. A notice is sent after the writer's commit (as on
-    Redis), so a listener that reads on it sees the change."""
+    """The bus over LISTEN/NOTIFY: a connection of its own that listens (autocommit).
+    A commit's ``change`` notices are NOTIFYs in the writer's own transaction
+    (``Database.notify_in_transaction``): PostgreSQL delivers them at its commit and
+    never for a rollback, whether or not this bus was started in the writing process.
+    Other notices (wake-ups, revocations: no transaction of their own) go through a
+    second connection, after the commit they follow."""
 
     transport = "postgres"
 
-    def __init__(self, sender: str, url: URL) -> None:
+    def __init__(self, sender: str, db: Database) -> None:
         super().__init__(sender)
+        url = db.engine.url
+        db.notify_in_transaction(self._change_notifies)
         self._conninfo = libpq_conninfo(url)
         self._sender: psycopg.Connection[tuple[object, ...]] | None = None
         self._sender_lock = threading.Lock()
+
+    def _change_notifies(self, tables: frozenset[str]) -> list[tuple[str, str]]:
+        return [(CHANNEL, encode_notice(Notice("change", t), self.sender)) for t in sorted(tables)]
+
+    def _queue(self, notice: Notice) -> None:
+        if notice.kind != "change":  # changes went with their commit
+            super()._queue(notice)
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)

@@ -43,7 +43,7 @@ MAX_EVENT_ID_LENGTH = 64
 #: within it resumes; after it, an old id gets a resync).
 IDLE_STOP_S = 60.0
 #: With a live bus, the reader also reads this often without a notice (one may be lost).
-BUS_RECOVERY_POLL_S = 5.0
+BUS_RECOVERY_POLL_S = 2.0
 _EVENT_ID = re.compile(r"([0-9a-f]{8})-([0-9]{1,18})")
 
 
