@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sqlalchemy import text
 from support.local_server import start_or_skip
 from support.redis import RedisServer
 
@@ -118,6 +119,29 @@ def test_without_redis_or_postgresql_the_bus_is_local(tmp_path: Path) -> None:
         ctx.bus.add_listener(lambda notice, own: heard.append((notice, own)))
         submit(ctx)  # the commit is still announced to this process's own listeners
         assert (Notice("change", "workloads"), True) in heard
+    finally:
+        ctx.db.dispose()
+
+
+def write_then_fail(ctx: ServiceContext) -> None:
+    with ctx.db.write() as session:
+        session.execute(text("UPDATE servers SET name = name"))
+        raise RuntimeError("rolled back")
+
+
+def test_a_rolled_back_write_announces_nothing(tmp_path: Path) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", None))
+    try:
+        heard: list[Notice] = []
+        ctx.bus.add_listener(lambda notice, _own: heard.append(notice))
+        with pytest.raises(RuntimeError, match="rolled back"):
+            write_then_fail(ctx)
+        with ctx.db.write() as session:
+            session.execute(text("UPDATE clusters SET name = name"))  # not a watched table
+        assert heard == []
+        with ctx.db.write() as session:
+            session.execute(text("UPDATE servers SET name = name"))
+        assert heard == [Notice("change", "servers")]
     finally:
         ctx.db.dispose()
 
@@ -220,6 +244,23 @@ def test_listen_notify_carries_the_notices_on_postgresql_without_redis(
 def test_a_redis_url_of_another_scheme_is_refused(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValidationError, match="GPUYARD_REDIS_URL must start with redis://"):
         make_settings(tmp_path, None, redis_url=url)
+
+
+def test_a_rolled_back_write_notifies_nothing_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    one, two = started_pair(lambda: make_settings(tmp_path / "data", postgres_url))
+    try:
+        heard: list[Notice] = []
+        two.bus.add_listener(lambda notice, own: heard.append(notice) if not own else None)
+        with pytest.raises(RuntimeError, match="rolled back"):
+            write_then_fail(one)
+        with one.db.write() as session:
+            session.execute(text("UPDATE workloads SET name = name"))
+        wait_until(lambda: Notice("change", "workloads") in heard)
+        assert Notice("change", "servers") not in heard  # its NOTIFY rolled back with it
+    finally:
+        stop_pair(one, two)
 
 
 def test_the_bus_can_be_turned_off(tmp_path: Path, postgres_url: str) -> None:

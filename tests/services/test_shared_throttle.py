@@ -13,6 +13,8 @@ from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD, make_context, make_settin
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
+from support.local_server import start_or_skip
 from support.redis import RedisServer
 
 from gpuyard.api.app import create_app
@@ -127,3 +129,21 @@ def test_an_attempt_decided_locally_is_settled_locally(
         throttle.begin_attempt("10.9.9.9", "c@example.com", 5.0)
     getattr(throttle, verdict)(attempts[0])
     throttle.begin_attempt("10.9.9.9", "c@example.com", 5.0)  # one failure taken back
+
+
+def test_an_outage_is_logged_once_and_its_end_once(tmp_path: Path) -> None:
+    with start_or_skip(RedisServer()) as server:
+        client = redis.Redis.from_url(server.url, socket_connect_timeout=0.5)
+        throttle = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+        with capture_logs() as logs:
+            server.halt()
+            for second in range(3):
+                throttle.begin_attempt(f"10.1.1.{second}", "d@example.com", float(second))
+            server.resume()
+            attempt = throttle.begin_attempt("10.1.1.9", "d@example.com", 9.0)
+        client.close()
+    assert attempt.shared_member is not None
+    events = [entry["event"] for entry in logs if "login throttle" in entry["event"]]
+    assert len(events) == 2, events
+    assert "does not answer" in events[0]
+    assert "answers again" in events[1]
