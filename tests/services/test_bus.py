@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from factories.app import admin_caller, make_context, make_settings
 from fastapi.testclient import TestClient
 from hypothesis import given
@@ -29,6 +30,7 @@ from support.redis import RedisServer
 from gpuyard.api.app import create_app
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.services.bus.notices import ChangeBus, Notice, decode_notice, encode_notice
+from gpuyard.services.bus.redis_bus import CHANNEL
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.workloads.submission import create_workload
@@ -180,6 +182,25 @@ def test_a_wake_up_of_any_loop_reaches_the_other_process(
         wakeup.wait(0)
         one.wakeups[name].notify()
         assert wakeup.wait(DEADLINE_S), name
+
+
+def test_garbage_on_the_channel_is_dropped_and_the_bus_goes_on(
+    redis_pair: tuple[ServiceContext, ServiceContext], redis_server: RedisServer
+) -> None:
+    one, two = redis_pair
+    heard: list[Notice] = []
+    two.bus.add_listener(lambda notice, own: heard.append(notice))
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        for payload in [b"\xff\xfe", b"{}", b"[1]", b'{"k":"wake","i":"no-such-loop","s":"x"}',
+                        b'{"k":"drop-tables","i":"","s":"x"}', b"x" * 10_000]:  # fmt: skip
+            raw.publish(CHANNEL, payload)
+    finally:
+        raw.close()
+    one.starter_wakeup.notify()
+    wait_until(lambda: Notice("wake", "starter") in heard)
+    assert heard == [Notice("wake", "no-such-loop"), Notice("wake", "starter")]
+    assert two.bus.live
 
 
 def test_a_cleared_caller_cache_is_cleared_in_the_other_process(
