@@ -31,7 +31,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./gpuyard-data"))
     database_url: str | None = None
+    #: Redis (redis://host:port/db): the cross-process bus (wake-ups, changes for the
+    #: live stream, revocations) and the shared login throttle (services/bus). Optional:
+    #: without it PostgreSQL's LISTEN/NOTIFY carries the notices, and SQLite needs none.
     redis_url: str | None = None
+    #: Whether processes tell each other of their commits at all (services/bus); false:
+    #: they poll (the change watch, the live feed's reads), as with one SQLite process.
+    change_bus: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
     demo: bool = False
@@ -146,6 +152,13 @@ class Settings(BaseSettings):
         if value and value.startswith(("postgres://", "postgresql://")):
             _scheme, rest = value.split("://", 1)
             return f"postgresql+psycopg://{rest}"
+        return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("GPUYARD_REDIS_URL must start with redis://, rediss:// or unix://")
         return value or None
 
     @field_validator("trusted_proxies")

@@ -93,6 +93,18 @@ class RedisServer(LocalServer):
             time.sleep(0.02)
         self._process = process
 
+    def halt(self) -> None:
+        """Stop the server process only, keeping its port and dir (an outage): then
+        :meth:`resume`. Nothing persists, so it comes back empty."""
+        if self._process is not None:
+            _terminate(self._process)
+            self._process = None
+
+    def resume(self) -> None:
+        """Start the server again on the same port after :meth:`halt`."""
+        assert self._process is None, "running already"
+        self._launch(self.port)
+
     def _shutdown(self) -> None:
         if self._process is not None:
             _terminate(self._process)

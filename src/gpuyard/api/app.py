@@ -59,6 +59,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.bus.start()  # other processes' notices (services/bus); a no-op on SQLite
         runner = start_loops(ctx) if ctx.settings.run_loops else None
         try:
             with streams_end_on_exit_signals(live_feed):
@@ -67,6 +68,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             live_feed.close()
             if runner:
                 stop_loops(ctx, runner)
+            ctx.bus.stop()
 
     app = FastAPI(
         title="gpuyard",

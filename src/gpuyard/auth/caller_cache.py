@@ -6,13 +6,15 @@ account still active and with which role); at hundreds of requests per second th
 good part of each request. An entry lives at most ``ttl_s`` seconds and never past its
 credential's expiry. This process forgets every entry the moment it changes an account or
 a credential (logout, role or active flag, token revoked, user deleted), so here such a
-change applies at once; another process sharing the database sees it within ``ttl_s``.
-``ttl_s = 0`` turns the cache off.
+change applies at once; another process sharing the database hears of it through the bus
+(``announce``: ``services/bus``, with Redis or PostgreSQL) and forgets too, or, without
+a bus or while it is down, sees it within ``ttl_s``. ``ttl_s = 0`` turns the cache off.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gpuyard.auth.caller import Caller
@@ -28,6 +30,8 @@ class CallerCache:
         self._entries: dict[str, tuple[Caller, datetime]] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        #: Called after every :meth:`clear` to tell the other processes (the bus).
+        self.announce: Callable[[], None] | None = None
 
     @property
     def generation(self) -> int:
@@ -73,7 +77,14 @@ class CallerCache:
             self._entries[digest(token)] = (caller, valid_until)
 
     def clear(self) -> None:
-        """Forget everyone: an account or a credential just changed."""
+        """Forget everyone: an account or a credential just changed (call it after the
+        commit); the other processes are told to forget too."""
+        self.clear_here()
+        if self.announce is not None:
+            self.announce()
+
+    def clear_here(self) -> None:
+        """Forget everyone in this process only (another process's change, heard)."""
         with self._lock:
             self._generation += 1
             self._entries.clear()

@@ -31,9 +31,10 @@ Retry-After: the seconds until the limit it hit lets it through again) and is no
 itself. Accounts are keyed by the normalised email as typed, whether or not the account
 exists, so throttling reveals nothing about which accounts exist.
 
-The windows live in each process: with N API processes an attacker gets N times the
-budget. That still turns an online guessing attack from thousands of tries a second into
-a handful a minute; a shared store (Redis) can replace this class when it matters.
+These windows live in each process: with N API processes an attacker gets N times the
+budget. With ``GPUYARD_REDIS_URL`` the same rules run in Redis instead
+(``services/bus/shared_throttle.py``), one budget for every process, with this class as
+the fallback while Redis does not answer.
 """
 
 from __future__ import annotations
@@ -124,6 +125,72 @@ class LoginAttempt:
     account: str
     at: float
     in_total: bool  # counted in the account's total (else in its first tries)
+    #: The attempt's member in the shared (Redis) windows; None: counted in this process.
+    shared_member: str | None = None
+
+
+@dataclass(frozen=True)
+class ThrottleLimits:
+    """The limits and windows of a throttle (the settings' ``login_*``)."""
+
+    ip_limit: int
+    ip_window_s: float
+    account_limit: int
+    account_window_s: float
+    total_limit: int
+    total_window_s: float
+
+
+@dataclass(frozen=True)
+class AttemptKeys:
+    """The keys of one attempt's windows, named as a shared store files them."""
+
+    ip: str
+    account: str
+
+    @classmethod
+    def of(cls, attempt: LoginAttempt) -> AttemptKeys:
+        return cls(attempt.pair.split("|", 1)[0], attempt.account)
+
+    @property
+    def pair(self) -> str:
+        return _pair_key(self.ip, self.account)
+
+    @property
+    def by_ip(self) -> str:
+        return f"ip:{self.ip}"
+
+    @property
+    def by_pair(self) -> str:
+        return f"pair:{self.pair}"
+
+    @property
+    def by_account(self) -> str:
+        return f"total:{self.account}"
+
+    @property
+    def first_tries(self) -> str:
+        return f"first:{self.account}"
+
+    @property
+    def failed_from(self) -> str:
+        return f"failed:{self.pair}"
+
+    @property
+    def known(self) -> str:
+        return f"known:{self.pair}"
+
+    def redis_keys(self) -> list[str]:
+        """The windows in the order the shared throttle's script takes them."""
+        return [
+            self.by_ip, self.by_pair, self.by_account, self.first_tries, self.failed_from,
+            self.known,
+        ]  # fmt: skip
+
+
+def attempt_keys(ip: str | None, account: str) -> AttemptKeys:
+    """The keys of an attempt from ``ip`` on ``account`` (as :class:`LoginThrottle` keys)."""
+    return AttemptKeys(_ip_key(ip), _account_key(account))
 
 
 class LoginThrottle:
@@ -136,6 +203,9 @@ class LoginThrottle:
         total_limit: int = 100,
         total_window_s: float = 3600.0,
     ) -> None:
+        self.limits = ThrottleLimits(
+            ip_limit, ip_window_s, account_limit, account_window_s, total_limit, total_window_s
+        )
         self._by_ip = SlidingWindow(ip_limit, ip_window_s)
         #: Failures on one account from one address.
         self._by_pair = SlidingWindow(account_limit, account_window_s)

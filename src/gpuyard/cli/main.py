@@ -163,10 +163,12 @@ def worker(
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    ctx.bus.start()
     runner = start_loops(ctx)
     console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
     stopping.wait()
     stop_loops(ctx, runner)
+    ctx.bus.stop()
     ctx.db.dispose()
 
 

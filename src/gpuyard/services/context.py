@@ -15,6 +15,9 @@ from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
 from gpuyard.runtimes.registry import RuntimeRegistry, default_registry
 from gpuyard.scheduler.engine_cache import EngineCache
+from gpuyard.services.bus.build import build_bus, build_login_throttle
+from gpuyard.services.bus.notices import ChangeBus, Notice
+from gpuyard.services.bus.shared_throttle import SharedLoginThrottle
 from gpuyard.services.fleet.agents import AgentPool
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.settings import Settings
@@ -31,12 +34,23 @@ def system_clock() -> datetime:
 
 
 class Wakeup:
-    """Hints a background loop to run now instead of at its next interval."""
+    """Hints a background loop to run now instead of at its next interval: in this
+    process, and through ``announce`` (the bus) in the others."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
+        self.name = name
         self._event = threading.Event()
+        #: Called by :meth:`notify` with the loop's name (the bus's publish), if set.
+        self.announce: Callable[[str], None] | None = None
 
     def notify(self) -> None:
+        """Wake the loop here and in every process on the bus (call it after the commit)."""
+        self._event.set()
+        if self.announce is not None:
+            self.announce(self.name)
+
+    def notify_here(self) -> None:
+        """Wake the loop in this process only (another process's notice)."""
         self._event.set()
 
     def wait(self, timeout: float) -> bool:
@@ -51,10 +65,10 @@ class ServiceContext:
     db: Database
     secret_key: str
     clock: Clock = system_clock
-    scheduler_wakeup: Wakeup = field(default_factory=Wakeup)
+    scheduler_wakeup: Wakeup = field(default_factory=lambda: Wakeup("scheduler"))
     #: Encrypts secrets at rest (agent tokens, kubeconfigs) with a key from secret_key.
     secret_box: SecretBox = field(init=False)
-    login_throttle: LoginThrottle = field(init=False)
+    login_throttle: LoginThrottle | SharedLoginThrottle = field(init=False)
     #: Recently resolved bearer tokens (cleared by every change to accounts or credentials).
     callers: CallerCache = field(init=False)
     #: Clients of docker servers' agents (the docker runtime's connections).
@@ -62,34 +76,43 @@ class ServiceContext:
     #: The runtime of each cluster kind: services ask it, never test a server's kind.
     runtimes: RuntimeRegistry = field(init=False)
     #: Hints the starter loop that docker replicas were just scheduled.
-    starter_wakeup: Wakeup = field(default_factory=Wakeup)
+    starter_wakeup: Wakeup = field(default_factory=lambda: Wakeup("starter"))
     #: Hints the reconcile loop (a server came back online).
-    reconcile_wakeup: Wakeup = field(default_factory=Wakeup)
+    reconcile_wakeup: Wakeup = field(default_factory=lambda: Wakeup("reconcile"))
     #: Wakes the pool loop: a pool was created, resized or a warm container claimed.
-    pool_wakeup: Wakeup = field(default_factory=Wakeup)
+    pool_wakeup: Wakeup = field(default_factory=lambda: Wakeup("pools"))
     #: Group commits by kind of write (services.group_commit), made on first use.
     group_commits: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     #: The scheduler's view of ``db``, kept between cycles (scheduling loop and GET /queue).
     snapshot_cache: SnapshotCache = field(init=False)
     #: What the engine derives from the snapshot cache's views, kept between cycles.
     engine_cache: EngineCache = field(default_factory=EngineCache)
-    #: This process's name as a lease holder.
+    #: This process's name as a lease holder and as a sender on the bus.
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Notices to and from the other processes on the database (services/bus): built
+    #: here, started by the process that serves or runs loops (``bus.start()``).
+    bus: ChangeBus = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.secret_box = SecretBox(self.secret_key, s.previous_secret_key_list)
-        self.login_throttle = LoginThrottle(
-            s.login_ip_max_attempts,
-            s.login_ip_window_s,
-            s.login_account_max_failures,
-            s.login_account_window_s,
-            s.login_account_total_max_failures,
-            s.login_account_total_window_s,
+        self.bus = build_bus(s, self.db, self.instance_id)
+        self.login_throttle = build_login_throttle(
+            s,
+            self.bus,
+            LoginThrottle(
+                s.login_ip_max_attempts,
+                s.login_ip_window_s,
+                s.login_account_max_failures,
+                s.login_account_window_s,
+                s.login_account_total_max_failures,
+                s.login_account_total_window_s,
+            ),
         )
         self.agents = AgentPool(self.db, self.secret_box)
         self.runtimes = default_registry(self.agents.client_for)
         self.callers = CallerCache(s.caller_cache_s)
+        self._join_bus()
         # Imported here: the loader reports bad rows through services.loops.item_failures,
         # which imports this module.
         from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
@@ -98,3 +121,43 @@ class ServiceContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def wakeups(self) -> dict[str, Wakeup]:
+        """The loops' wake-ups by loop name."""
+        return {
+            w.name: w
+            for w in (self.scheduler_wakeup, self.starter_wakeup, self.reconcile_wakeup,
+                      self.pool_wakeup)
+        }  # fmt: skip
+
+    def _join_bus(self) -> None:
+        """Announce this process's wake-ups, revocations and commits of workloads and
+        servers on the bus, and act on the other processes' notices."""
+        bus = self.bus
+        for wakeup in self.wakeups.values():
+            wakeup.announce = lambda name: bus.publish("wake", name)
+        # Synchronous: a revocation answered here is refused by every process next.
+        self.callers.announce = lambda: bus.publish_now("callers")
+        self.db.on_commit(self._committed)
+        bus.add_listener(self._heard)
+
+    def _committed(self, tables: frozenset[str]) -> None:
+        for table in sorted(tables):
+            self.bus.publish("change", table)
+
+    def _heard(self, notice: Notice, own: bool) -> None:
+        if own:
+            return  # acted on here already
+        if notice.kind == "wake":
+            found = self.wakeups.get(notice.id)
+            if found is not None:
+                found.notify_here()
+        elif notice.kind == "change":
+            self.scheduler_wakeup.notify_here()  # what the change watch did when polling
+        elif notice.kind == "callers":
+            self.callers.clear_here()
+        elif notice.kind == "resync":  # notices may have been lost: act as if all came
+            for wakeup in self.wakeups.values():
+                wakeup.notify_here()
+            self.callers.clear_here()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +50,14 @@ def load_json_column(text: str | bytes) -> Any:
     return renderable(value) if escaped else value
 
 
+#: The tables whose committed changes :meth:`Database.on_commit` callbacks hear of: the
+#: ones with change marks (migration 0005), which other processes act on.
+WATCHED_TABLES = frozenset({"workloads", "servers"})
+_WRITE_STATEMENT = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.I)
+_CHANGED = "gpuyard_changed_tables"
+_CONNECTION = "gpuyard_connection"
+
+
 class Database:
     """One engine plus two session factories: ``read()`` and ``write()``."""
 
@@ -76,6 +85,13 @@ class Database:
         self._open_writes = threading.local()  # per thread: how many write() blocks are open
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
+        self._commit_callbacks: list[Callable[[frozenset[str]], None]] = []
+        #: PostgreSQL only: the (channel, payload) NOTIFYs a write sends in its own
+        #: transaction for the watched tables it changed (see notify_in_transaction).
+        self._notifies: Callable[[frozenset[str]], list[tuple[str, str]]] | None = None
+        self._committed = threading.local()  # per thread: the watched tables just committed
+        _track_changed_tables(self.engine, self._committed)
+        event.listen(self._write, "after_begin", _remember_connection)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -96,8 +112,47 @@ class Database:
         try:
             with self._writer_lock, self._write() as session, session.begin():
                 yield session
+                if self._notifies is not None:
+                    self._notify(session)
+        except BaseException:
+            self._committed.tables = None  # nothing committed (or the commit failed)
+            raise
         finally:
             self._open_writes.depth -= 1
+        changed: set[str] | None = getattr(self._committed, "tables", None)
+        if changed:
+            self._committed.tables = None
+            tables = frozenset(changed)
+            for callback in self._commit_callbacks:
+                callback(tables)
+
+    def notify_in_transaction(
+        self, notifies: Callable[[frozenset[str]], list[tuple[str, str]]]
+    ) -> None:
+        """PostgreSQL: before each ``write()`` commits changes to :data:`WATCHED_TABLES`,
+        send ``pg_notify(channel, payload)`` for each pair ``notifies(tables)`` gives, in
+        that transaction: delivered at its commit, never for a rollback, whichever
+        process or context wrote (LISTEN/NOTIFY's bus, services/bus/postgres_bus.py)."""
+        if not self.is_sqlite:
+            self._notifies = notifies
+
+    def _notify(self, session: Session) -> None:
+        assert self._notifies is not None
+        connection = session.info.get(_CONNECTION)
+        tables = connection.info.get(_CHANGED) if connection is not None else None
+        if not tables:
+            return
+        for channel, payload in self._notifies(frozenset(tables)):
+            session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": channel, "payload": payload},
+            )
+
+    def on_commit(self, callback: Callable[[frozenset[str]], None]) -> None:
+        """Call ``callback`` after each ``write()`` that committed changes to
+        :data:`WATCHED_TABLES`, with those tables (in the writing thread, after the
+        commit: it must not block; the bus queues a notice)."""
+        self._commit_callbacks.append(callback)
 
     def _write_depth(self) -> int:
         return getattr(self._open_writes, "depth", 0)
@@ -108,6 +163,31 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _remember_connection(session: Session, _transaction: Any, connection: Any) -> None:
+    session.info[_CONNECTION] = connection
+
+
+def _track_changed_tables(engine: Engine, committed: threading.local) -> None:
+    """Note which watched tables a transaction wrote (its statements' target tables, on
+    the connection), and hand them to the committing thread at commit."""
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        found = _WRITE_STATEMENT.match(statement)
+        if found is not None and found.group(1).lower() in WATCHED_TABLES:
+            conn.info.setdefault(_CHANGED, set()).add(found.group(1).lower())
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        tables = conn.info.pop(_CHANGED, None)
+        if tables:
+            committed.tables = tables
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        conn.info.pop(_CHANGED, None)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -6,8 +6,9 @@ and handing each open stream the events its caller may read:
 
 - ``changes``: what an event says, and the one reader of the database's change marks
   (:class:`~gpuyard.services.live.changes.DatabaseChanges`), behind a
-  :class:`~gpuyard.services.live.changes.ChangeSource` seam (issue 18's Redis fan-out
-  plugs in there);
+  :class:`~gpuyard.services.live.changes.ChangeSource` seam; the feed uses
+  :class:`~gpuyard.services.live.changes.BusChanges`, read when the bus
+  (``services/bus``) announces a commit by any process;
 - ``feed``: :class:`~gpuyard.services.live.feed.LiveFeed`, one per process: a reader
   thread, the recent history that ``Last-Event-ID`` resumes from, and the fan-out;
 - ``subscription``: one open stream: its caller's view of the policy and a bounded

@@ -25,6 +25,7 @@ from typing import Protocol
 from gpuyard.domain.fleet_records import Server
 from gpuyard.domain.workload_records import Workload
 from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.services.bus.notices import ChangeBus, Notice
 from gpuyard.store.database import Database
 from gpuyard.store.live_changes import (
     pending_workload_ids,
@@ -63,8 +64,8 @@ Change = WorkloadChanged | ServerChanged | QueueChanged
 
 
 class ChangeSource(Protocol):
-    """Where the feed gets committed changes from (the database today; a Redis stream
-    fed by the writers is the seam for issue 18)."""
+    """Where the feed gets committed changes from: the database (:class:`DatabaseChanges`),
+    read when the bus says something moved (:class:`BusChanges`)."""
 
     def start(self) -> None:
         """Remember where the database is now: later polls return what changes after."""
@@ -135,3 +136,33 @@ class DatabaseChanges:
             return False
         self._sent[key] = mark
         return True
+
+
+class BusChanges(DatabaseChanges):
+    """:class:`DatabaseChanges`, read when the bus (``services/bus``) announces a commit
+    of workloads or servers by any process, this one included: the feed's reader waits
+    for a notice instead of polling while the bus is ``live``. The database stays what
+    is read, by watermark, so a lost notice only delays an event (the feed reads every
+    ``BUS_RECOVERY_POLL_S`` anyway), and a reconnect of the bus reads at once."""
+
+    def __init__(
+        self, db: Database, bus: ChangeBus, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(db, clock)
+        self.bus = bus
+        self._callbacks: list[Callable[[], None]] = []
+        bus.add_listener(self._heard)
+
+    @property
+    def live(self) -> bool:
+        return self.bus.live
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (it must not block) at every notice worth a read."""
+        self._callbacks.append(callback)
+
+    def _heard(self, notice: Notice, own: bool) -> None:
+        del own  # this process's commits are read the same way
+        if notice.kind in ("change", "resync"):
+            for callback in self._callbacks:
+                callback()

@@ -9,6 +9,12 @@ the next sequence number and its wire form (``encode``, given by the API: encode
 here, whatever the number of streams it goes to); the last ``history`` events are kept
 so that a client that reconnects with ``Last-Event-ID`` gets exactly what it missed.
 
+With a bus (``services/bus``: Redis or PostgreSQL LISTEN/NOTIFY), the reader reads only
+when a process announces a commit of workloads or servers (``BusChanges``), and every
+``BUS_RECOVERY_POLL_S`` in case a notice was lost; while the bus is down it polls every
+``poll_interval_s`` again. What it reads is always the database, by watermark, so a late
+or lost notice delays an event and never loses one.
+
 Event ids are ``<epoch>-<seq>``: the epoch is drawn when the feed is made, so an id from
 another process (another API replica, or this one before a restart) is recognised as
 such and answered with a resync, never with a wrong replay.
@@ -26,7 +32,7 @@ from collections.abc import Callable
 
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.live.changes import Change, ChangeSource, DatabaseChanges
+from gpuyard.services.live.changes import BusChanges, Change, ChangeSource
 from gpuyard.services.live.subscription import Resync, StreamEvent, Subscription, Viewer
 
 log = get_logger(__name__)
@@ -36,6 +42,8 @@ MAX_EVENT_ID_LENGTH = 64
 #: The reader stops after this long without an open stream (a stream that reconnects
 #: within it resumes; after it, an old id gets a resync).
 IDLE_STOP_S = 60.0
+#: With a live bus, the reader also reads this often without a notice (one may be lost).
+BUS_RECOVERY_POLL_S = 2.0
 _EVENT_ID = re.compile(r"([0-9a-f]{8})-([0-9]{1,18})")
 
 
@@ -71,6 +79,10 @@ class LiveFeed:
         self._failing = False
         self._shutting_down = False
         self._started = False
+        #: Set by a notice of a commit (a :class:`BusChanges` source) or by close().
+        self._nudge = threading.Event()
+        if isinstance(source, BusChanges):
+            source.on_change(self._nudge.set)
 
     # -- ids -------------------------------------------------------------------------
     def event_id(self, seq: int) -> str:
@@ -173,7 +185,7 @@ class LiveFeed:
         me = threading.current_thread()
         idle_since: float | None = None
         # A reader replaced after a close (whose join timed out) stops at its next turn.
-        while self._thread is me and not self._stop.wait(self.poll_interval_s):
+        while self._thread is me and self._wait_turn():
             self.poll_once()
             with self._lock:
                 if self._subscribers:
@@ -186,6 +198,19 @@ class LiveFeed:
                     # starts the reader again (under a new epoch).
                     self._thread = None
                     return
+
+    def _wait_turn(self) -> bool:
+        """Wait until the next read: a notice (or the recovery interval) while the bus
+        is live, else the poll interval. False when the feed stops."""
+        source = self.source
+        if isinstance(source, BusChanges) and source.live:
+            self._nudge.wait(BUS_RECOVERY_POLL_S)
+            # Cleared before the read: a notice arriving from here on is read now or
+            # wakes the next turn.
+            self._nudge.clear()
+        else:
+            self._stop.wait(self.poll_interval_s)
+        return not self._stop.is_set()
 
     def poll_once(self) -> list[StreamEvent]:
         """Read the source once and publish what it returned (the reader thread's tick;
@@ -238,6 +263,7 @@ class LiveFeed:
         what changed meanwhile was not read, so old ids get a resync."""
         with self._lock:
             self._stop.set()
+            self._nudge.set()
             subscribers = list(self._subscribers)
             self._subscribers.clear()
             thread, self._thread = self._thread, None
@@ -259,7 +285,7 @@ def build_live_feed(ctx: ServiceContext, encode: Callable[[Change], str]) -> Liv
     encoded once by ``encode``."""
     settings = ctx.settings
     return LiveFeed(
-        DatabaseChanges(ctx.db),
+        BusChanges(ctx.db, ctx.bus),
         settings.stream_poll_interval_s,
         settings.stream_history,
         encode=encode,

@@ -13,6 +13,11 @@ by an older transaction after a newer one may leave both maxima where they were.
 submission still moves the pending count; anything else such a change does is seen at the
 next scheduler interval at the latest. A wake-up is only a hint, so a missed or spurious
 one never changes a decision.
+
+While the bus (``services/bus``: Redis pub/sub, or PostgreSQL LISTEN/NOTIFY) is
+connected, other processes' commits arrive as notices and wake the scheduler at once, so
+this tick reads nothing; when the bus is down it polls again, starting afresh (the bus
+wakes every loop once as it goes down and as it comes back).
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ class ChangeWatch:
         self.last: Fingerprint | None = None
 
     def __call__(self) -> bool:
-        """Read the fingerprint; True (and a wake-up) when it changed since the last read."""
+        """Read the fingerprint; True (and a wake-up) when it changed since the last read.
+        Nothing to read while the bus carries the other processes' commits."""
+        if self.ctx.bus.live:
+            self.last = None
+            return False
         with self.ctx.db.read() as session:
             seen = change_fingerprint(session)
         moved = self.last is not None and seen != self.last

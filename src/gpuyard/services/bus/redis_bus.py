@@ -1,0 +1,93 @@
+"""Redis: the one connection of a process (timeouts, health), and pub/sub as the bus."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
+
+from gpuyard.services.bus.notices import ConnectedBus, Notice, encode_notice
+
+#: The channel every process publishes to and listens on.
+CHANNEL = "gpuyard:bus"
+#: Connecting and each command give up after these (a Redis that does not answer must
+#: not hold a request: the callers fall back to what works without it).
+CONNECT_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 1.0
+#: How long the listener waits for a message before checking whether it should stop.
+LISTEN_POLL_S = 0.5
+
+
+class RedisConnection:
+    """The process's Redis clients for ``url``: one for commands (a short retry with
+    backoff, then the error), one for pub/sub (no retry: a dropped subscription must be
+    seen, since notices were lost meanwhile). Connections are made on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=COMMAND_TIMEOUT_S,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+            health_check_interval=30,
+        )
+        self.listen_client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=COMMAND_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=10,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+        self.listen_client.close()
+
+
+class RedisBus(ConnectedBus):
+    """The bus over Redis pub/sub (``CHANNEL``)."""
+
+    transport = "redis"
+
+    def __init__(self, sender: str, connection: RedisConnection) -> None:
+        super().__init__(sender)
+        self.connection = connection
+
+    def _send(self, notices: Iterable[Notice]) -> None:
+        pipe = self.connection.client.pipeline(transaction=False)
+        for notice in notices:
+            pipe.publish(CHANNEL, encode_notice(notice, self.sender))
+        pipe.execute()
+
+    def _listen(
+        self,
+        ready: Callable[[], None],
+        received: Callable[[str | bytes], None],
+        stop: threading.Event,
+    ) -> None:
+        pubsub = self.connection.listen_client.pubsub()
+        try:
+            pubsub.subscribe(CHANNEL)
+            # Wait for the subscription's confirmation: from then on nothing is missed.
+            while not stop.is_set():
+                confirm = pubsub.get_message(timeout=LISTEN_POLL_S)
+                if confirm is not None and confirm.get("type") == "subscribe":
+                    break
+                if confirm is not None and confirm.get("type") == "message":
+                    received(confirm["data"])
+            else:
+                return
+            ready()
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=LISTEN_POLL_S)
+                if message is not None and message.get("type") == "message":
+                    received(message["data"])
+        finally:
+            pubsub.close()
+
+    def _close(self) -> None:
+        self.connection.close()

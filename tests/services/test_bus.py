@@ -1,0 +1,292 @@
+"""The cross-process bus (services/bus) with a real redis-server and a real PostgreSQL.
+
+Two ServiceContexts on one database stand for two processes (each has its own caches,
+wake-ups and bus connection; they share only the database and Redis): a commit through
+one wakes the other's scheduler, a revocation clears the other's caller cache, an outage
+of Redis falls back to polling and a restart brings the bus back. Without Redis, on
+PostgreSQL, LISTEN/NOTIFY carries the same notices. No loops run here, so nothing but the
+bus (or the change watch, called by the test) can wake anything.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from factories.app import admin_caller, make_context, make_settings
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from sqlalchemy import text
+from support.local_server import start_or_skip
+from support.redis import RedisServer
+
+from gpuyard.api.app import create_app
+from gpuyard.api.schemas.workloads import WorkloadCreate
+from gpuyard.services.bus.notices import ChangeBus, Notice, decode_notice, encode_notice
+from gpuyard.services.bus.redis_bus import CHANNEL
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.scheduling.change_watch import ChangeWatch
+from gpuyard.services.workloads.submission import create_workload
+
+#: How long a test waits for what the bus does in milliseconds (a failure's bound only).
+DEADLINE_S = 5.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        time.sleep(0.01)
+
+
+def submit(ctx: ServiceContext) -> None:
+    create_workload(ctx, admin_caller(ctx), WorkloadCreate(image="busybox"))
+
+
+def wake_latency(sender: ServiceContext, receiver: ServiceContext) -> float:
+    """Seconds from a submission's commit in ``sender`` to ``receiver``'s scheduler
+    wake-up (fails after the deadline)."""
+    receiver.scheduler_wakeup.wait(0)  # forget earlier hints
+    submit(sender)
+    committed = time.monotonic()
+    assert receiver.scheduler_wakeup.wait(DEADLINE_S), "the other process was not woken"
+    return time.monotonic() - committed
+
+
+def started_pair(settings_for: Callable[[], Any]) -> tuple[ServiceContext, ServiceContext]:
+    one = make_context(settings_for())
+    two = make_context(settings_for())  # another "process" on the same database
+    for ctx in (one, two):
+        ctx.bus.start()
+    wait_until(lambda: one.bus.live and two.bus.live)
+    return one, two
+
+
+def stop_pair(*contexts: ServiceContext) -> None:
+    for ctx in contexts:
+        ctx.bus.stop()
+        ctx.db.dispose()
+
+
+@pytest.fixture
+def redis_pair(
+    tmp_path: Path, redis_server: RedisServer
+) -> Iterator[tuple[ServiceContext, ServiceContext]]:
+    one, two = started_pair(
+        lambda: make_settings(tmp_path / "data", None, redis_url=redis_server.url)
+    )
+    try:
+        yield one, two
+    finally:
+        stop_pair(one, two)
+
+
+# -- the notices themselves ------------------------------------------------------------------
+@given(st.sampled_from(["change", "wake", "callers"]), st.text(max_size=40), st.text(max_size=40))
+def test_a_notice_reads_back_as_sent(kind: Any, ident: str, sender: str) -> None:
+    notice = Notice(kind, ident)
+    assert decode_notice(encode_notice(notice, sender)) == (notice, sender)
+
+
+@given(st.one_of(st.text(max_size=600), st.binary(max_size=600)))
+def test_anything_else_on_the_channel_is_dropped_not_raised(payload: str | bytes) -> None:
+    decoded = decode_notice(payload)
+    if decoded is not None:  # only well-formed notices of the three kinds pass
+        assert decoded[0].kind in ("change", "wake", "callers")
+
+
+def test_a_resync_or_a_long_payload_from_the_wire_is_refused() -> None:
+    assert decode_notice('{"k":"resync","i":"","s":"x"}') is None  # local only
+    assert decode_notice('{"k":"wake","i":"' + "a" * 600 + '","s":"x"}') is None
+    assert decode_notice('["wake"]') is None
+
+
+def test_without_redis_or_postgresql_the_bus_is_local(tmp_path: Path) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", None))
+    try:
+        assert type(ctx.bus) is ChangeBus
+        with TestClient(create_app(ctx)) as client:
+            assert client.get("/readyz").json() == {"status": "ready", "bus": "none: off"}
+        ctx.bus.start()
+        assert not ctx.bus.live
+        assert ctx.bus.health().describe() == "off"
+        heard: list[tuple[Notice, bool]] = []
+        ctx.bus.add_listener(lambda notice, own: heard.append((notice, own)))
+        submit(ctx)  # the commit is still announced to this process's own listeners
+        assert (Notice("change", "workloads"), True) in heard
+    finally:
+        ctx.db.dispose()
+
+
+def write_then_fail(ctx: ServiceContext) -> None:
+    with ctx.db.write() as session:
+        session.execute(text("UPDATE servers SET name = name"))
+        raise RuntimeError("rolled back")
+
+
+def test_a_rolled_back_write_announces_nothing(tmp_path: Path) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", None))
+    try:
+        heard: list[Notice] = []
+        ctx.bus.add_listener(lambda notice, _own: heard.append(notice))
+        with pytest.raises(RuntimeError, match="rolled back"):
+            write_then_fail(ctx)
+        with ctx.db.write() as session:
+            session.execute(text("UPDATE clusters SET name = name"))  # not a watched table
+        assert heard == []
+        with ctx.db.write() as session:
+            session.execute(text("UPDATE servers SET name = name"))
+        assert heard == [Notice("change", "servers")]
+    finally:
+        ctx.db.dispose()
+
+
+# -- Redis -----------------------------------------------------------------------------------
+def test_a_submission_through_one_process_wakes_the_others_scheduler(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    assert one.bus.health().describe() == "connected"
+    with TestClient(create_app(one)) as client:  # the app starts and stops the bus too
+        assert client.get("/readyz").json() == {"status": "ready", "bus": "redis: connected"}
+    assert one.bus.health().describe() == "off"  # stopped with the app
+    one.bus.start()
+    wait_until(lambda: one.bus.live)
+    latencies = [wake_latency(one, two) for _ in range(5)] + [wake_latency(two, one)]
+    # Well under the change watch's 0.2 s polling (which does not run here at all).
+    assert statistics.median(latencies) < 0.1, latencies
+
+
+def test_the_change_watch_reads_nothing_while_the_bus_carries_commits(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    watch = ChangeWatch(two)
+    submit(one)
+    assert watch() is False
+    assert watch.last is None  # no fingerprint read: the bus says what moved
+
+
+def test_a_wake_up_of_any_loop_reaches_the_other_process(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    for name, wakeup in two.wakeups.items():
+        wakeup.wait(0)
+        one.wakeups[name].notify()
+        assert wakeup.wait(DEADLINE_S), name
+
+
+def test_garbage_on_the_channel_is_dropped_and_the_bus_goes_on(
+    redis_pair: tuple[ServiceContext, ServiceContext], redis_server: RedisServer
+) -> None:
+    one, two = redis_pair
+    heard: list[Notice] = []
+    two.bus.add_listener(lambda notice, own: heard.append(notice))
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        for payload in [b"\xff\xfe", b"{}", b"[1]", b'{"k":"wake","i":"no-such-loop","s":"x"}',
+                        b'{"k":"drop-tables","i":"","s":"x"}', b"x" * 10_000]:  # fmt: skip
+            raw.publish(CHANNEL, payload)
+    finally:
+        raw.close()
+    one.starter_wakeup.notify()
+    wait_until(lambda: Notice("wake", "starter") in heard)
+    assert heard == [Notice("wake", "no-such-loop"), Notice("wake", "starter")]
+    assert two.bus.live
+
+
+def test_a_cleared_caller_cache_is_cleared_in_the_other_process(
+    redis_pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    one, two = redis_pair
+    before = two.callers.generation
+    one.callers.clear()  # what a revocation, logout or password change does
+    wait_until(lambda: two.callers.generation > before)
+
+
+def test_redis_down_falls_back_to_polling_and_returns_to_the_bus(tmp_path: Path) -> None:
+    with start_or_skip(RedisServer()) as redis:
+        one, two = started_pair(lambda: make_settings(tmp_path / "data", None, redis_url=redis.url))
+        try:
+            redis.halt()
+            wait_until(lambda: not two.bus.live and not one.bus.live)
+            assert two.bus.health().describe().startswith("down since ")
+            # Nothing arrives by the bus now; the change watch reads the database again.
+            watch = ChangeWatch(two)
+            assert watch() is False  # the baseline
+            two.scheduler_wakeup.wait(0)
+            submit(one)  # still correct: written, only not announced
+            assert watch() is True
+            assert two.scheduler_wakeup.wait(0)
+            # The login throttle decides with this process's windows meanwhile.
+            attempt = two.login_throttle.begin_attempt("10.0.0.1", "someone@example.com", 1.0)
+            assert attempt.shared_member is None
+            two.login_throttle.succeeded(attempt)
+
+            redis.resume()
+            wait_until(lambda: one.bus.live and two.bus.live, timeout=15)
+            assert wake_latency(one, two) < DEADLINE_S
+            assert watch() is False  # off the database again
+            assert watch.last is None
+            attempt = two.login_throttle.begin_attempt("10.0.0.1", "someone@example.com", 2.0)
+            assert attempt.shared_member is not None
+        finally:
+            stop_pair(one, two)
+
+
+# -- PostgreSQL without Redis ----------------------------------------------------------------
+def test_listen_notify_carries_the_notices_on_postgresql_without_redis(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    one, two = started_pair(lambda: make_settings(tmp_path / "data", postgres_url))
+    try:
+        assert one.bus.health().transport == "postgres"
+        latencies = [wake_latency(one, two) for _ in range(3)]
+        assert statistics.median(latencies) < 0.1, latencies
+        before = two.callers.generation
+        one.callers.clear()
+        wait_until(lambda: two.callers.generation > before)
+        two.starter_wakeup.wait(0)
+        one.starter_wakeup.notify()
+        assert two.starter_wakeup.wait(DEADLINE_S)
+    finally:
+        stop_pair(one, two)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:6379", "localhost:6379", "postgresql://x"])
+def test_a_redis_url_of_another_scheme_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValidationError, match="GPUYARD_REDIS_URL must start with redis://"):
+        make_settings(tmp_path, None, redis_url=url)
+
+
+def test_a_rolled_back_write_notifies_nothing_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    one, two = started_pair(lambda: make_settings(tmp_path / "data", postgres_url))
+    try:
+        heard: list[Notice] = []
+        two.bus.add_listener(lambda notice, own: heard.append(notice) if not own else None)
+        with pytest.raises(RuntimeError, match="rolled back"):
+            write_then_fail(one)
+        with one.db.write() as session:
+            session.execute(text("UPDATE workloads SET name = name"))
+        wait_until(lambda: Notice("change", "workloads") in heard)
+        assert Notice("change", "servers") not in heard  # its NOTIFY rolled back with it
+    finally:
+        stop_pair(one, two)
+
+
+def test_the_bus_can_be_turned_off(tmp_path: Path, postgres_url: str) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", postgres_url, change_bus=False))
+    try:
+        assert type(ctx.bus) is ChangeBus
+    finally:
+        ctx.db.dispose()

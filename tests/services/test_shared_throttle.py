@@ -1,0 +1,149 @@
+"""The login throttle's windows in a real Redis (services/bus/shared_throttle.py): the same
+decisions as the in-process windows on any sequence of attempts, and one budget for every
+API process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from factories.app import ADMIN_EMAIL, ADMIN_PASSWORD, make_context, make_settings
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+from support.local_server import start_or_skip
+from support.redis import RedisServer
+
+from gpuyard.api.app import create_app
+from gpuyard.auth.login_throttle import LoginAttempt, LoginThrottle
+from gpuyard.domain.errors import RateLimited
+from gpuyard.services.bus.shared_throttle import SharedLoginThrottle
+
+#: Small limits, so that a short sequence reaches every one of them.
+LIMITS = {
+    "ip_limit": 4,
+    "ip_window_s": 10.0,
+    "account_limit": 2,
+    "account_window_s": 20.0,
+    "total_limit": 3,
+    "total_window_s": 40.0,
+}
+ADDRESSES = ["10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2", None]
+ACCOUNTS = ["a@example.com", "B@example.com", "b@example.com "]
+
+begin = st.tuples(
+    st.just("begin"),
+    st.sampled_from(ADDRESSES),
+    st.sampled_from(ACCOUNTS),
+    # Mostly bursts (every limit is reached), sometimes long enough for windows to pass.
+    st.one_of(
+        st.just(0.0),
+        st.floats(min_value=0, max_value=2, allow_nan=False),
+        st.floats(min_value=0, max_value=60, allow_nan=False),
+    ),
+)
+settle = st.tuples(st.sampled_from(["succeeded", "not_a_guess"]), st.integers(0, 50))
+
+
+def outcome(throttle: Any, ip: str | None, account: str, now: float) -> Any:
+    try:
+        attempt = throttle.begin_attempt(ip, account, now)
+    except RateLimited as refused:
+        return ("refused", refused.retry_after), None
+    return ("let through", attempt.in_total), attempt
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(begin, settle), max_size=60))
+def test_the_windows_in_redis_decide_as_the_in_process_ones(
+    redis_server: RedisServer, steps: list[tuple[Any, ...]]
+) -> None:
+    client = redis.Redis.from_url(redis_server.url_for(5))
+    client.flushdb()
+    local = LoginThrottle(**LIMITS)
+    shared = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    now = 1_000_000.0
+    open_attempts: list[tuple[LoginAttempt, LoginAttempt]] = []
+    try:
+        for step in steps:
+            if step[0] == "begin":
+                _, ip, account, elapsed = step
+                now += elapsed
+                expected, local_attempt = outcome(local, ip, account, now)
+                got, shared_attempt = outcome(shared, ip, account, now)
+                assert got == expected, (step, now)
+                if local_attempt is not None and shared_attempt is not None:
+                    assert shared_attempt.shared_member is not None  # decided in Redis
+                    open_attempts.append((local_attempt, shared_attempt))
+            elif open_attempts:
+                verdict, index = step
+                local_attempt, shared_attempt = open_attempts.pop(index % len(open_attempts))
+                getattr(local, verdict)(local_attempt)
+                getattr(shared, verdict)(shared_attempt)
+    finally:
+        client.close()
+
+
+def test_failed_logins_spread_over_two_apis_share_one_budget(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(*client.keys("gpuyard:login:*") or ["none"])
+    settings_ = make_settings(tmp_path / "data", None, redis_url=redis_server.url)
+    one, two = make_context(settings_), make_context(settings_)
+    try:
+        apis = [TestClient(create_app(one)), TestClient(create_app(two))]
+        wrong = {"email": ADMIN_EMAIL, "password": "wrong-password-1"}
+        budget = settings_.login_account_max_failures  # 5 per account from one address
+        # Alternating between the two processes: each sees fewer than the budget itself.
+        codes = [
+            apis[i % 2].post("/api/v1/auth/login", json=wrong).status_code for i in range(budget)
+        ]
+        assert codes == [401] * budget
+        for api in apis:
+            refused = api.post(
+                "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            )
+            assert refused.status_code == 429, refused.text
+            assert int(refused.headers["Retry-After"]) >= 1
+    finally:
+        for ctx in (one, two):
+            ctx.db.dispose()
+        client.close()
+
+
+@pytest.mark.parametrize("verdict", ["succeeded", "not_a_guess"])
+def test_an_attempt_decided_locally_is_settled_locally(
+    redis_server: RedisServer, verdict: str
+) -> None:
+    # A Redis that is not there (a closed port): the process's own windows decide.
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    local = LoginThrottle(**LIMITS)
+    throttle = SharedLoginThrottle(dead, local)
+    attempts = [throttle.begin_attempt("10.9.9.9", "c@example.com", 5.0) for _ in range(2)]
+    assert all(a.shared_member is None for a in attempts)
+    with pytest.raises(RateLimited):  # the local windows count: never unlimited
+        throttle.begin_attempt("10.9.9.9", "c@example.com", 5.0)
+    getattr(throttle, verdict)(attempts[0])
+    throttle.begin_attempt("10.9.9.9", "c@example.com", 5.0)  # one failure taken back
+
+
+def test_an_outage_is_logged_once_and_its_end_once(tmp_path: Path) -> None:
+    with start_or_skip(RedisServer()) as server:
+        client = redis.Redis.from_url(server.url, socket_connect_timeout=0.5)
+        throttle = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+        with capture_logs() as logs:
+            server.halt()
+            for second in range(3):
+                throttle.begin_attempt(f"10.1.1.{second}", "d@example.com", float(second))
+            server.resume()
+            attempt = throttle.begin_attempt("10.1.1.9", "d@example.com", 9.0)
+        client.close()
+    assert attempt.shared_member is not None
+    events = [entry["event"] for entry in logs if "login throttle" in entry["event"]]
+    assert len(events) == 2, events
+    assert "does not answer" in events[0]
+    assert "answers again" in events[1]
