@@ -390,6 +390,7 @@ class DockerRuntime(AgentImages):
 
     starts_instantly = False
     runs_containers = True
+    running_when_observed = False
     reports_inventory = True
     connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN)
 

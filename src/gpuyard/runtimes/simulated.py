@@ -43,6 +43,7 @@ class NoContainer(RuntimeFailure):
 class SimulatedRuntime:
     starts_instantly = True
     runs_containers = False
+    running_when_observed = False
     reports_inventory = False
     connection_fields: tuple[str, ...] = ()
 
