@@ -179,7 +179,9 @@ def test_a_cpu_replica_asks_for_no_gpu_and_no_storage_it_was_not_given() -> None
 
     [container] = body["spec"]["containers"]
     assert container["resources"]["limits"] == {"cpu": "3500m", "memory": "16384Mi"}
-    assert "args" not in container and "env" not in container and "ports" not in container
+    assert "args" not in container
+    assert "env" not in container
+    assert "ports" not in container
 
 
 # -- pods read back --------------------------------------------------------------------------
@@ -202,7 +204,8 @@ def test_a_running_pod_runs() -> None:
     seen = observation_of(pod("Running", {"running": {"startedAt": "2026-12-04T10:00:05Z"}}))
 
     assert (seen.state, seen.running, seen.ended) == (ReplicaState.RUNNING, True, False)
-    assert seen.started_at is not None and seen.started_at.second == 5
+    assert seen.started_at is not None
+    assert seen.started_at.second == 5
 
 
 @pytest.mark.parametrize("reason", ["ImagePullBackOff", "ErrImagePull", "InvalidImageName"])
@@ -210,14 +213,16 @@ def test_an_image_that_cannot_be_pulled_cannot_start(reason: str) -> None:
     waiting = {"waiting": {"reason": reason, "message": 'pull access denied for "nope"'}}
     seen = observation_of(pod("Pending", waiting))
 
-    assert seen.cannot_start and not seen.running and not seen.ended
+    assert seen.cannot_start
+    assert (seen.running, seen.ended) == (False, False)
     assert seen.error == f'{reason}: pull access denied for "nope"'
 
 
 def test_a_container_still_creating_can_start() -> None:
     seen = observation_of(pod("Pending", {"waiting": {"reason": "ContainerCreating"}}))
 
-    assert not seen.cannot_start and seen.error == "ContainerCreating"
+    assert not seen.cannot_start
+    assert seen.error == "ContainerCreating"
 
 
 def test_an_oom_killed_container_ended_oom_killed() -> None:
@@ -246,7 +251,8 @@ def test_an_evicted_pod_says_so() -> None:
         pod("Failed", {"terminated": {"exitCode": 137, "reason": "Error"}}, reason="Evicted")
     )
 
-    assert evicted.ended and evicted.exit_code == 1
+    assert evicted.ended
+    assert evicted.exit_code == 1
     assert evicted.error == "Evicted The node was low on resource: memory."
     assert killed.exit_code == 137
     assert killed.error.startswith("Evicted: The node was low on resource: memory.")
@@ -308,7 +314,8 @@ def test_foreign_pods_are_subtracted_and_gpuyards_own_are_not() -> None:
 def test_a_node_never_has_less_than_nothing() -> None:
     inventory = node_inventory(node(ALLOCATABLE), Requests(10**9, 10**9, 10**9, 99))
 
-    assert inventory.capacity.cpu_milli == 0 and inventory.gpus == ()
+    assert inventory.capacity.cpu_milli == 0
+    assert inventory.gpus == ()
     assert (inventory.ram_mib, inventory.storage_mib) == (0, 0)
 
 

@@ -8,13 +8,13 @@ from gpuyard.domain.errors import NotFound
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.runtimes.base import ReplicaSpec, Runtime, RuntimeFailure
 from gpuyard.runtimes.docker import AgentClient, DockerRuntime
+from gpuyard.runtimes.kubernetes import KubernetesRuntime
 from gpuyard.runtimes.registry import (
     RuntimeRegistry,
     default_registry,
     reports_inventory,
     runs_containers,
 )
-from gpuyard.runtimes.kubernetes import KubernetesRuntime
 from gpuyard.runtimes.simulated import SimulatedRuntime
 
 

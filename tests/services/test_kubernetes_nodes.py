@@ -60,7 +60,8 @@ def node_object(
 
 
 def kube_node(obj: k8s.V1Node, foreign: Requests | None = None) -> KubeNode:
-    assert obj.metadata is not None and obj.metadata.name is not None
+    assert obj.metadata is not None
+    assert obj.metadata.name is not None
     inventory = node_inventory(obj, foreign or Requests())
     return KubeNode(obj.metadata.name, inventory, unschedulable_reason(obj))
 
@@ -153,7 +154,8 @@ def test_what_foreign_pods_ask_is_not_offered(
     assert len(server["gpus"]) == 1
     with clock_ctx.db.read() as session:
         row = fleet.server_row_named(session, "gpu-a")
-        assert row is not None and row.cpu_milli == 10_000
+        assert row is not None
+        assert row.cpu_milli == 10_000
 
 
 def test_a_cordoned_or_not_ready_node_drains_with_the_reason_and_comes_back(
