@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, NoReturn, Protocol, cast
 
 import urllib3
 from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity as _parse_quantity
 
@@ -86,6 +88,10 @@ CANNOT_START = frozenset(
     }
 )
 _MIB = 1024 * 1024
+#: The first wait after a failed list or watch of a cluster, doubled each failure up to
+#: the second.
+BACKOFF_S = 1.0
+BACKOFF_MAX_S = 60.0
 #: The client's quantity parser ("16Gi", "3500m" -> Decimal), which it ships untyped.
 parse_quantity = cast(Callable[[str], Decimal], _parse_quantity)
 
@@ -444,6 +450,88 @@ def foreign_requests(pods: Iterable[k8s.V1Pod]) -> dict[str, Requests]:
     return by_node
 
 
+def _key(obj: k8s.V1Node | k8s.V1Pod) -> str:
+    meta = obj.metadata or k8s.V1ObjectMeta()
+    return f"{meta.namespace or ''}/{meta.name or ''}"
+
+
+class ClusterView:
+    """One cluster's nodes and pods as last listed and watched, with the resource
+    versions to watch them from."""
+
+    def __init__(
+        self,
+        nodes: dict[str, k8s.V1Node],
+        pods: dict[str, k8s.V1Pod],
+        node_version: str,
+        pod_version: str,
+    ) -> None:
+        self._nodes = nodes
+        self._pods = pods
+        self.node_version = node_version
+        self.pod_version = pod_version
+
+    @classmethod
+    def listed(cls, api: k8s.CoreV1Api) -> ClusterView:
+        """Nodes and pods as listed now (two calls)."""
+        with calling("list nodes"):
+            nodes = api.list_node(_request_timeout=TIMEOUT)
+        with calling("list pods"):
+            pods = api.list_pod_for_all_namespaces(_request_timeout=TIMEOUT)
+        return cls(
+            {_key(n): n for n in nodes.items},
+            {_key(p): p for p in pods.items},
+            (nodes.metadata.resource_version if nodes.metadata else None) or "",
+            (pods.metadata.resource_version if pods.metadata else None) or "",
+        )
+
+    def watch(self, api: k8s.CoreV1Api, watch_s: float) -> None:
+        """Apply what changed since the versions kept, watching nodes then pods for up to
+        ``watch_s`` seconds each (bookmarks move the versions on); KubeFailure 410 when a
+        version expired."""
+        seconds = max(math.ceil(watch_s), 1)
+        self.node_version = _watch(api.list_node, self.node_version, self._nodes, seconds)
+        self.pod_version = _watch(
+            api.list_pod_for_all_namespaces, self.pod_version, self._pods, seconds
+        )
+
+    def nodes(self) -> list[KubeNode]:
+        """Every node with what gpuyard may place there (foreign pods' requests less)."""
+        foreign = foreign_requests(self._pods.values())
+        result = []
+        for node in sorted(self._nodes.values(), key=_key):
+            name = node.metadata.name if node.metadata else None
+            if not name:
+                continue
+            inventory = node_inventory(node, foreign.get(name, Requests()))
+            result.append(KubeNode(name, inventory, unschedulable_reason(node)))
+        return result
+
+
+def _watch(
+    list_call: Callable[..., Any], version: str, objects: dict[str, Any], seconds: int
+) -> str:
+    """Watch ``list_call``'s objects from ``version`` for ``seconds``, applying events to
+    ``objects``; the version to go on from."""
+    watcher: Any = cast(Callable[[], Any], k8s_watch.Watch)()  # untyped in the client
+    with calling("watch"):
+        for event in watcher.stream(
+            list_call,
+            resource_version=version,
+            timeout_seconds=seconds,
+            allow_watch_bookmarks=True,
+            _request_timeout=(TIMEOUT[0], seconds + TIMEOUT[1]),
+        ):
+            kind, obj = event.get("type"), event.get("object")
+            if kind == "BOOKMARK" or obj is None:
+                continue
+            if kind == "DELETED":
+                objects.pop(_key(obj), None)
+            elif kind in ("ADDED", "MODIFIED"):
+                objects[_key(obj)] = obj
+    return str(watcher.resource_version or version)
+
+
 # -- the runtime ---------------------------------------------------------------------------
 
 
@@ -481,6 +569,12 @@ class KubernetesRuntime:
         self.default_namespace = default_namespace
         #: (cluster id, namespace) known to exist: created or seen once.
         self._namespaces: set[tuple[str, str]] = set()
+        #: Each cluster's nodes and pods, kept by list then watch (``cluster_nodes``).
+        self._views: dict[str, ClusterView] = {}
+        #: cluster id -> (failures in a row, monotonic time before which not to retry).
+        self._backoff: dict[str, tuple[int, float]] = {}
+        #: How many times a watch's version had expired and the cluster was listed again.
+        self.relists = 0
 
     def _api(self, cluster_id: str) -> k8s.CoreV1Api:
         return k8s.CoreV1Api(self._clients.api_client(cluster_id))
@@ -633,22 +727,50 @@ class KubernetesRuntime:
         foreign = foreign_requests(pods.items).get(server_name, Requests())
         return node_inventory(node, foreign)
 
-    def cluster_nodes(self, cluster_id: str) -> list[KubeNode]:
-        """Every node of the cluster with what gpuyard may place there (two list calls:
-        the nodes, and the pods of every node)."""
-        api = self._api(cluster_id)
-        with calling("list nodes"):
-            nodes = api.list_node(_request_timeout=TIMEOUT)
-            pods = api.list_pod_for_all_namespaces(_request_timeout=TIMEOUT)
-        foreign = foreign_requests(pods.items)
-        result = []
-        for node in nodes.items:
-            name = node.metadata.name if node.metadata else None
-            if not name:
-                continue
-            inventory = node_inventory(node, foreign.get(name, Requests()))
-            result.append(KubeNode(name, inventory, unschedulable_reason(node)))
-        return result
+    def cluster_nodes(self, cluster_id: str, watch_s: float = 1.0) -> list[KubeNode]:
+        """Every node of the cluster with what gpuyard may place there.
+
+        Kept per cluster in this process by list then watch: the first call lists the
+        nodes and every pod (two calls); later ones watch both from the versions they
+        had, for up to ``watch_s`` seconds each, and apply what changed. A version the
+        API server no longer has (410 Gone) is listed again at once; any other failure
+        drops what was kept and backs off (doubling, up to a minute) before listing
+        again: ``KubeUnreachable`` meanwhile."""
+        now = time.monotonic()
+        failures, not_before = self._backoff.get(cluster_id, (0, 0.0))
+        if now < not_before:
+            raise KubeUnreachable(
+                f"cluster {cluster_id}: backing off after {failures} failed lists or watches"
+            )
+        try:
+            view = self._views.get(cluster_id)
+            if view is None:
+                view = self._list_cluster(cluster_id)
+            else:
+                try:
+                    view.watch(self._api(cluster_id), watch_s)
+                except KubeFailure as exc:
+                    if exc.status != 410:
+                        raise
+                    self.relists += 1
+                    view = self._list_cluster(cluster_id)
+        except Exception:
+            self._views.pop(cluster_id, None)
+            delay = min(BACKOFF_S * 2**failures, BACKOFF_MAX_S)
+            self._backoff[cluster_id] = (failures + 1, time.monotonic() + delay)
+            raise
+        self._backoff.pop(cluster_id, None)
+        return view.nodes()
+
+    def _list_cluster(self, cluster_id: str) -> ClusterView:
+        view = ClusterView.listed(self._api(cluster_id))
+        self._views[cluster_id] = view
+        return view
+
+    def forget_cluster(self, cluster_id: str) -> None:
+        """Drop what was kept of a cluster (deleted, or its kubeconfig changed)."""
+        self._views.pop(cluster_id, None)
+        self._backoff.pop(cluster_id, None)
 
     def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
         return None  # no usage readings from the API server (metrics-server: later)

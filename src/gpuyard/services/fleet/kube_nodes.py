@@ -1,8 +1,10 @@
 """The kube-nodes loop: a kubernetes cluster's nodes become gpuyard servers.
 
-Each tick, per kubernetes cluster, outside any transaction, the kubernetes runtime lists
+Each tick, per kubernetes cluster, outside any transaction, the kubernetes runtime says
 the cluster's nodes with what gpuyard may place on each (allocatable less the requests of
-pods gpuyard did not create); then one short write per node:
+pods gpuyard did not create), kept by list then watch (resourceVersion kept, a list again
+on 410 Gone, backoff on errors: ``KubernetesRuntime.cluster_nodes``); then one short write
+per node:
 
 - a node gpuyard does not know becomes a server of that cluster (name = node name,
   capacity and GPUs from its inventory), online or, when it takes no new work, draining;
@@ -59,9 +61,12 @@ def sync_kube_nodes(ctx: ServiceContext) -> None:
         return
     with ctx.db.read() as session:
         cluster_ids = fleet.cluster_ids_of_kind(session, ClusterKind.KUBERNETES.value)
+    # Each cluster's nodes and pods are watched for a share of the interval, one cluster
+    # after another (a watch per cluster in threads of its own: when clusters are many).
+    watch_s = min(ctx.settings.kube_sync_interval_s / 4, 5.0)
     for cluster_id in cluster_ids:
         try:
-            nodes = runtime.cluster_nodes(cluster_id)
+            nodes = runtime.cluster_nodes(cluster_id, watch_s)
         except (RuntimeFailure, NotFound) as exc:  # the health loop counts its misses
             log.info("kube_nodes_not_listed", cluster_id=cluster_id, error=str(exc)[:300])
             continue
