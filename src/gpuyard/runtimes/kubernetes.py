@@ -91,6 +91,9 @@ _MIB = 1024 * 1024
 #: The first wait after a failed list or watch of a cluster, doubled each failure up to
 #: the second.
 BACKOFF_S = 1.0
+#: A stop waits for the pod to be gone this much past its grace period, looking this often.
+STOP_MARGIN_S = 10.0
+STOP_POLL_S = 0.5
 BACKOFF_MAX_S = 60.0
 #: The client's quantity parser ("16Gi", "3500m" -> Decimal), which it ships untyped.
 parse_quantity = cast(Callable[[str], Decimal], _parse_quantity)
@@ -650,8 +653,17 @@ class KubernetesRuntime:
         return make_handle(cluster_id, namespace, name)
 
     def stop(self, handle: str, grace_period_s: float) -> None:
-        """Delete the pod with ``grace_period_s`` to exit (a pod already gone is stopped)."""
-        self._delete(handle, max(math.ceil(grace_period_s), 0))
+        """Delete the pod with ``grace_period_s`` to exit, and wait (a little longer than
+        that) until it is gone, as a container's stop does: the ``remove`` that follows
+        must not cut the grace short. A pod already gone is stopped."""
+        grace_s = max(math.ceil(grace_period_s), 0)
+        if not self._delete(handle, grace_s):
+            return
+        deadline = time.monotonic() + grace_s + STOP_MARGIN_S
+        while time.monotonic() < deadline:
+            if self.inspect(handle) is None:
+                return
+            time.sleep(STOP_POLL_S)
 
     def _delete(self, handle: str, grace_s: int) -> bool:
         cluster_id, namespace, name = split_handle(handle)
