@@ -614,6 +614,11 @@ class KubernetesRuntime:
             with calling(f"namespace {namespace}"):
                 api.read_namespace(namespace, _request_timeout=TIMEOUT)
         except KubeFailure as exc:
+            if exc.status == 403:
+                # Not allowed to read namespaces (RBAC scoped to them): it exists, or the
+                # pod's create says it does not.
+                self._namespaces.add((cluster_id, namespace))
+                return
             if exc.status != 404:
                 raise
             body = k8s.V1Namespace(
@@ -642,8 +647,9 @@ class KubernetesRuntime:
                 with calling(f"create pod {namespace}/{name}"):
                     api.create_namespaced_pod(namespace, pod, _request_timeout=TIMEOUT)
             except KubeFailure as exc:
-                if exc.status == 409:
-                    break  # already created (a retry, or two starters racing)
+                if exc.status == 409:  # already created (a retry, or two starters racing)
+                    self._same_node_or_wait(api, namespace, name, spec.server_name)
+                    break
                 if exc.status == 404 and attempt == 1:
                     # The namespace was deleted from outside since we saw it: again.
                     self._namespaces.discard((cluster_id, namespace))
@@ -651,6 +657,21 @@ class KubernetesRuntime:
                 raise
             break
         return make_handle(cluster_id, namespace, name)
+
+    def _same_node_or_wait(
+        self, api: k8s.CoreV1Api, namespace: str, name: str, node_name: str
+    ) -> None:
+        """The pod of that name is this replica's on ``node_name``; KubeUnreachable (the
+        starter tries again later) while an earlier one, bound elsewhere, is still there:
+        a re-queued replica placed on another node waits for its old pod to go."""
+        with calling(f"read pod {namespace}/{name}"):
+            existing = api.read_namespaced_pod(name, namespace, _request_timeout=TIMEOUT)
+        bound = existing.spec.node_name if existing.spec else None
+        if bound != node_name:
+            raise KubeUnreachable(
+                f"pod {namespace}/{name} of an earlier placement (node {bound}) is still "
+                "being deleted"
+            )
 
     def stop(self, handle: str, grace_period_s: float) -> None:
         """Delete the pod with ``grace_period_s`` to exit, and wait (a little longer than
