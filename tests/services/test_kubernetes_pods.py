@@ -204,3 +204,27 @@ def test_a_pod_that_cannot_run_fails_its_workload_with_the_reason(
         row = fleet.server_row_named(session, NODE)
         assert row is not None
         assert (row.alloc_gpu_milli, row.alloc_cpu_milli) == (0, 0)  # released
+
+
+def test_a_resize_the_cluster_cannot_make_in_place_replaces_the_pod(
+    ctx: ServiceContext, cluster: str, api: TestClient
+) -> None:
+    """This cluster's kubeconfig names no API server: the pod's resize is not made, so the
+    workload is released (its pod torn down) and re-queued with the new size."""
+    workload_id = placed_and_created(ctx, api, cluster)
+    reconcile(ctx, [pod_of(workload_id, "Running", {"running": {}})])
+    assert status(api, workload_id)[0] == "running"
+
+    response = api.patch(f"/api/v1/workloads/{workload_id}", json={"cpu": 2})
+
+    assert response.status_code == 200, response.text
+    state, reason = status(api, workload_id)
+    assert state == "pending"
+    assert reason.startswith("resized to ")
+    assert "not resized in place" in reason
+    assert reason.endswith("replaced, re-queued")
+    with ctx.db.read() as session:
+        server_id = fleet.server_id_named(session, NODE)
+        assert server_id is not None
+        handle = make_handle(cluster, "gpuyard", pod_name(workload_id, 0))
+        assert handle in container_store.teardown_handles(session, server_id)

@@ -126,6 +126,10 @@ class Runtime(Protocol):
     #: the image and start it): the starter leaves its workload ``starting`` and the
     #: reconcile loop moves it to ``running`` once every replica is seen running.
     running_when_observed: bool
+    #: True when a running replica's CPU and memory can change in place (kubernetes: the
+    #: pod's resize subresource): a PATCH that keeps its GPUs and storage calls ``resize``
+    #: instead of replacing it.
+    resizes_in_place: bool
     #: True when a server's capacity comes from the runtime's inventory (and the health
     #: loop probes it), False when it is declared at registration.
     reports_inventory: bool
@@ -159,6 +163,11 @@ class Runtime(Protocol):
 
     def stop(self, handle: str, grace_period_s: float) -> None:
         """Stop a replica, giving it ``grace_period_s`` to exit (a vanished one is stopped)."""
+        ...
+
+    def resize(self, handle: str, cpu_milli: int, ram_mib: int) -> bool:
+        """Give a running replica ``cpu_milli`` and ``ram_mib`` in place; False when the
+        backend cannot (the caller replaces the replica). Only where ``resizes_in_place``."""
         ...
 
     def relabel(self, handle: str, labels: Mapping[str, str]) -> None:

@@ -562,6 +562,8 @@ class KubernetesRuntime:
     reports_inventory = True
     #: A pod is created long before it runs (its node pulls the image first).
     running_when_observed = True
+    #: CPU and memory through the pod's resize subresource (Kubernetes 1.33 and later).
+    resizes_in_place = True
     #: Its servers are the cluster's nodes: a registration gives no connection field.
     connection_fields: tuple[str, ...] = ()
 
@@ -697,6 +699,25 @@ class KubernetesRuntime:
             if exc.status == 404:
                 return False
             raise
+        return True
+
+    def resize(self, handle: str, cpu_milli: int, ram_mib: int) -> bool:
+        """Patch the pod's ``resize`` subresource to the new CPU and memory (requests ==
+        limits); False when the cluster has none (404: before Kubernetes 1.33) or refuses
+        it (an infeasible size, a policy): the caller replaces the pod."""
+        cluster_id, namespace, name = split_handle(handle)
+        resources = {"cpu": f"{cpu_milli}m", "memory": f"{ram_mib}Mi"}
+        container = {"name": CONTAINER, "resources": {"requests": resources, "limits": resources}}
+        body = {"spec": {"containers": [container]}}
+        try:
+            with calling(f"resize pod {namespace}/{name}"):
+                self._api(cluster_id).patch_namespaced_pod_resize(
+                    name, namespace, body, _request_timeout=TIMEOUT
+                )
+        except KubeUnreachable:
+            raise
+        except KubeFailure:
+            return False
         return True
 
     def relabel(self, handle: str, labels: Mapping[str, str]) -> None:

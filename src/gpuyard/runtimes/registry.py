@@ -29,6 +29,11 @@ def runs_containers(runtime: Runtime) -> bool:
     return runtime.runs_containers
 
 
+def resizes_in_place(runtime: Runtime) -> bool:
+    """Whether the runtime's running replicas change CPU and memory in place."""
+    return runtime.resizes_in_place
+
+
 def reports_inventory(runtime: Runtime) -> bool:
     """Whether the runtime reports its servers' capacity (for ``kinds_where``)."""
     return runtime.reports_inventory
