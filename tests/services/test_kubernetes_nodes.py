@@ -17,6 +17,7 @@ from factories.clock import ManualClock
 from fastapi.testclient import TestClient
 from kubernetes import client as k8s
 
+from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.runtimes.kubernetes import (
     KubeNode,
@@ -227,3 +228,26 @@ def test_capacity_never_shrinks_below_what_is_reserved(
         row = fleet.server_row_named(session, "n1")
         assert row is not None
         assert (row.cpu_milli, row.alloc_cpu_milli) == (6000, 6000)
+
+
+@pytest.mark.parametrize(
+    ("kubeconfig", "message"),
+    [
+        ("- just\n- a list\n", "must be a kubeconfig file: a YAML mapping"),
+        ("clusters: [unclosed\n", "is not valid YAML"),
+        ("plain words", "must be a kubeconfig file: a YAML mapping"),
+    ],
+)
+def test_a_kubeconfig_that_is_not_one_is_refused_naming_it(
+    clock_ctx: ServiceContext, kubeconfig: str, message: str
+) -> None:
+    caller = admin_caller(clock_ctx)
+
+    with pytest.raises(InvalidInput) as refused:
+        create_cluster(clock_ctx, caller, "k8s", ClusterKind.KUBERNETES, kubeconfig)
+
+    [error] = refused.value.errors
+    assert error.field == "kubeconfig"
+    assert error.message.startswith(message)
+    with clock_ctx.db.read() as session:
+        assert fleet.cluster_named(session, "k8s") is None
