@@ -77,9 +77,14 @@ def sync_kube_nodes(ctx: ServiceContext) -> None:
 
 
 def sync_cluster_nodes(ctx: ServiceContext, cluster_id: str, nodes: list[KubeNode]) -> None:
-    """Apply one cluster's node list (see the module docstring)."""
+    """Apply one cluster's node list (see the module docstring). A node whose server
+    already says what the node does is not written (one read for the whole cluster)."""
     changed = False
+    with ctx.db.read() as session:
+        stale = {node.name for node in nodes if _differs(session, node)}
     for node in nodes:
+        if node.name not in stale:
+            continue
         try:
             changed |= _apply_node(ctx, cluster_id, node)
         except Exception as exc:  # this node only; the others are applied
@@ -99,6 +104,27 @@ def sync_cluster_nodes(ctx: ServiceContext, cluster_id: str, nodes: list[KubeNod
 
 
 _TAKING_WORK = (ServerStatus.ONLINE.value, ServerStatus.DRAINING.value)
+
+
+def _differs(session: Session, node: KubeNode) -> bool:
+    """Whether the node's server is missing or says other than the node (capacity, kept
+    at its reservations; GPUs; whether it takes new work)."""
+    row = fleet.server_row_named(session, node.name)
+    if row is None:
+        return True
+    want = node.inventory.capacity
+    stored = (row.cpu_milli, row.ram_mib, row.storage_mib)
+    wanted = (
+        max(want.cpu_milli, row.alloc_cpu_milli),
+        max(want.ram_mib, row.alloc_ram_mib),
+        max(want.storage_mib, row.alloc_storage_mib),
+    )
+    gpus = [(g.gpu_index, g.model, g.memory_mib) for g in row.gpus]
+    reported = [(g.index, g.model, g.memory_mib) for g in node.inventory.gpus]
+    status = ServerStatus(row.status)
+    drain = node.unschedulable is not None and status is ServerStatus.ONLINE
+    undrain = node.unschedulable is None and status is ServerStatus.DRAINING
+    return stored != wanted or gpus != reported or drain or undrain
 
 
 def _apply_node(ctx: ServiceContext, cluster_id: str, node: KubeNode) -> bool:
