@@ -7,6 +7,7 @@ test_kubernetes_cluster.py."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from gpuyard.runtimes.kubernetes import (
 )
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.health import probe_servers
 from gpuyard.services.fleet.kube_nodes import sync_cluster_nodes
 from gpuyard.services.fleet.server_status import list_server_events
 from gpuyard.store import fleet
@@ -251,3 +253,44 @@ def test_a_kubeconfig_that_is_not_one_is_refused_naming_it(
     assert error.message.startswith(message)
     with clock_ctx.db.read() as session:
         assert fleet.cluster_named(session, "k8s") is None
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_cluster_whose_api_server_does_not_answer_goes_offline(
+    clock_ctx: ServiceContext, api: TestClient
+) -> None:
+    """The health loop probes each node through the cluster's API server, with the
+    official client built from the cluster's kubeconfig; nothing listens there."""
+    kubeconfig = f"""apiVersion: v1
+kind: Config
+clusters:
+- name: gone
+  cluster: {{server: "http://127.0.0.1:{_closed_port()}"}}
+users:
+- name: gpuyard
+  user: {{token: not-a-real-token}}
+contexts:
+- name: gone
+  context: {{cluster: gone, user: gpuyard}}
+current-context: gone
+"""
+    caller = admin_caller(clock_ctx)
+    cluster_id = create_cluster(clock_ctx, caller, "gone", ClusterKind.KUBERNETES, kubeconfig).id
+    sync_cluster_nodes(clock_ctx, cluster_id, [kube_node(node_object("n1", gpus=1))])
+    response = api.post("/api/v1/workloads", json={"name": "w", "image": "busybox", "gpu": 1})
+    workload_id = response.json()["id"]
+    settle(clock_ctx)
+    assert api.get(f"/api/v1/workloads/{workload_id}").json()["status"] == "scheduled"
+
+    for _ in range(clock_ctx.settings.health_offline_after_misses):
+        probe_servers(clock_ctx)
+
+    assert servers(api, cluster_id)["n1"]["status"] == "offline"
+    back = api.get(f"/api/v1/workloads/{workload_id}").json()
+    assert back["status"] == "pending"
+    assert "missed probes" in back["reason"]
