@@ -1180,6 +1180,9 @@ class FakeApiServer:
             return labels(obj["metadata"].get("labels") or {}) and fields(obj)
 
         if query.get("watch") in ("true", "1", "True"):
+            requested = query.get("resourceVersion") or ""
+            if requested and not requested.isdigit():
+                raise ApiError(400, "BadRequest", f"invalid resource version: {requested!r}")
             return StreamingResponse(
                 self._watch_stream(kind, matches, query), media_type="application/json"
             )
@@ -1207,6 +1210,7 @@ class FakeApiServer:
         wake = asyncio.Event()
         self._watchers.register(wake)
         try:
+            too_old, current = False, 0
             with self._lock:
                 if requested in ("", "0"):
                     # No version: the current objects as ADDED, then changes from now.
@@ -1214,16 +1218,13 @@ class FakeApiServer:
                     initial = [copy.deepcopy(o) for _, o in sorted(self._objects[kind].items())]
                     pending = [_Event(last, "ADDED", o) for o in initial]
                 else:
-                    try:
-                        last = int(requested)
-                    except ValueError:
-                        raise ApiError(
-                            400, "BadRequest", f"invalid resource version: {requested!r}"
-                        ) from None
+                    last = int(requested)  # checked by _list_or_watch before the stream starts
                     pending = []
-                    if last < self._oldest_watchable[kind]:
-                        yield self._line("ERROR", expired(last, self._rv))
-                        return
+                    too_old = last < self._oldest_watchable[kind]
+                    current = self._rv
+            if too_old:  # the real server answers 200, then one ERROR event, then ends
+                yield self._line("ERROR", expired(last, current))
+                return
             for event in pending:
                 if matches(event.obj):
                     yield self._line(event.type, event.obj)
@@ -1436,8 +1437,11 @@ class FakeApiServer:
             name = websocket.path_params["name"]
             pod = self._get_or_404("pods", namespace, name)
             self._started_container(pod, websocket.query_params.get("container"))
-        except ApiError:
-            await websocket.close(code=1008)  # refused before the upgrade: an HTTP 403
+        except ApiError as error:
+            # Refused before the upgrade, with the Status the real server sends.
+            await websocket.send_denial_response(
+                JSONResponse(error.status(), status_code=error.code)
+            )
             return
         offered = [
             p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")

@@ -366,6 +366,14 @@ def test_graceful_delete_then_kubelet_confirms(
     collector = Collector(
         api.list_namespaced_pod, namespace=NS, resource_version=rv, timeout_seconds=10
     )
+    on_node = Collector(
+        api.list_pod_for_all_namespaces,
+        field_selector=f"spec.nodeName={NODE}",
+        label_selector="app.kubernetes.io/managed-by=gpuyard",
+        resource_version=rv,
+        timeout_seconds=10,
+    )
+    fake_apiserver.add_foreign_pod("other-team", "foreign", NODE, {"cpu": "1"})
 
     deleted = api.delete_namespaced_pod("trainer-0", NS, grace_period_seconds=30)
     assert deleted.metadata.deletion_timestamp is not None
@@ -374,6 +382,9 @@ def test_graceful_delete_then_kubelet_confirms(
     fake_apiserver.kubelet_finish_delete(NS, "trainer-0")
     wait_for(lambda: collector.types() == ["MODIFIED", "DELETED"], what="MODIFIED then DELETED")
     collector.stop()
+    wait_for(lambda: on_node.types() == ["MODIFIED", "DELETED"], what="the node-scoped watch")
+    on_node.stop()
+    assert {e["object"].metadata.name for e in on_node.events} == {"trainer-0"}
     with pytest.raises(ApiException) as gone:
         api.read_namespaced_pod("trainer-0", NS)
     assert gone.value.status == 404
@@ -583,7 +594,7 @@ def test_bad_token_is_401_status(fake_apiserver: FakeApiServer, tmp_path: Path) 
     assert refused.value.status == 401
     body = json.loads(refused.value.body)
     assert (body["kind"], body["status"], body["code"]) == ("Status", "Failure", 401)
-    with pytest.raises(ApiException):
+    with pytest.raises(ApiException, match="401"):
         stream(
             api.connect_get_namespaced_pod_exec,
             "p",
