@@ -155,34 +155,37 @@ def _split_selector(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+def _label_requirement_holds(labels: dict[str, str], key: str, op: str, values: set[str]) -> bool:
+    if op in ("=", "=="):
+        return labels.get(key) in values
+    if op in ("!=", "notin"):
+        return labels.get(key) not in values
+    if op == "in":
+        return labels.get(key) in values
+    if op == "exists":
+        return key in labels
+    return key not in labels  # "!"
+
+
 def label_matcher(selector: str | None) -> Callable[[dict[str, str]], bool]:
     """A predicate for a labelSelector (equality- and set-based); ApiError 400 when malformed."""
-    tests: list[Callable[[dict[str, str]], bool]] = []
+    requirements: list[tuple[str, str, set[str]]] = []
     for req in _split_selector(selector or ""):
         set_match = _SET_REQ.match(req)
+        eq = re.match(r"^([\w./-]+)\s*(==|!=|=)\s*([\w.-]*)$", req)
+        exists = re.match(r"^(!?)([\w./-]+)$", req)
         if set_match:
             key, op, values = set_match.group(1), set_match.group(2), set_match.group(3)
-            allowed = {v.strip() for v in values.split(",") if v.strip()}
-            if op == "in":
-                tests.append(lambda labels, k=key, a=allowed: labels.get(k) in a)
-            else:
-                tests.append(lambda labels, k=key, a=allowed: labels.get(k) not in a)
-            continue
-        eq = re.match(r"^([\w./-]+)\s*(==|!=|=)\s*([\w.-]*)$", req)
-        if eq:
-            key, op, value = eq.groups()
-            if op == "!=":
-                tests.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                tests.append(lambda labels, k=key, v=value: labels.get(k) == v)
-            continue
-        exists = re.match(r"^(!?)([\w./-]+)$", req)
-        if exists:
-            negate, key = exists.groups()
-            tests.append(lambda labels, k=key, n=bool(negate): (k in labels) != n)
-            continue
-        raise ApiError(400, "BadRequest", f"unable to parse requirement: {req!r}")
-    return lambda labels: all(test(labels) for test in tests)
+            requirements.append((key, op, {v.strip() for v in values.split(",") if v.strip()}))
+        elif eq:
+            requirements.append((eq.group(1), eq.group(2), {eq.group(3)}))
+        elif exists:
+            requirements.append((exists.group(2), "!" if exists.group(1) else "exists", set()))
+        else:
+            raise ApiError(400, "BadRequest", f"unable to parse requirement: {req!r}")
+    return lambda labels: all(
+        _label_requirement_holds(labels, key, op, values) for key, op, values in requirements
+    )
 
 
 FIELD_PATHS: dict[str, dict[str, Callable[[Obj], str]]] = {
@@ -205,7 +208,7 @@ FIELD_PATHS: dict[str, dict[str, Callable[[Obj], str]]] = {
 
 def field_matcher(kind: str, selector: str | None) -> Callable[[Obj], bool]:
     """A predicate for a fieldSelector; 400 on a field the real server does not index."""
-    tests: list[Callable[[Obj], bool]] = []
+    requirements: list[tuple[Callable[[Obj], str], bool, str]] = []
     for req in _split_selector(selector or ""):
         match = re.match(r"^([\w.]+)\s*(==|!=|=)\s*(.*)$", req)
         if match is None:
@@ -214,11 +217,8 @@ def field_matcher(kind: str, selector: str | None) -> Callable[[Obj], bool]:
         getter = FIELD_PATHS[kind].get(field)
         if getter is None:
             raise ApiError(400, "BadRequest", f"field label not supported: {field}")
-        if op == "!=":
-            tests.append(lambda o, g=getter, v=value: g(o) != v)
-        else:
-            tests.append(lambda o, g=getter, v=value: g(o) == v)
-    return lambda obj: all(test(obj) for test in tests)
+        requirements.append((getter, op != "!=", value))
+    return lambda obj: all((getter(obj) == value) == equal for getter, equal, value in requirements)
 
 
 # --- patches ----------------------------------------------------------------------------
@@ -354,29 +354,26 @@ class _Event:
 
 
 class _Watchers:
-    """Wake-ups for the watch streams running on the server's event loop."""
+    """Wake-ups for the streams (watch, log follow) waiting on the server's event loops."""
 
     def __init__(self) -> None:
-        self._events: set[asyncio.Event] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
         self._lock = threading.Lock()
 
     def register(self, event: asyncio.Event) -> None:
         with self._lock:
-            self._loop = asyncio.get_running_loop()
-            self._events.add(event)
+            self._waiting[event] = asyncio.get_running_loop()
 
     def unregister(self, event: asyncio.Event) -> None:
         with self._lock:
-            self._events.discard(event)
+            self._waiting.pop(event, None)
 
     def wake_all(self) -> None:
+        """Callable from any thread: the fake kubelet's, a grace timer's, a handler's."""
         with self._lock:
-            loop, events = self._loop, list(self._events)
-        if loop is None:
-            return
-        for event in events:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            waiting = list(self._waiting.items())
+        for event, loop in waiting:
+            with contextlib.suppress(RuntimeError):  # that loop closed: nobody waits on it
                 loop.call_soon_threadsafe(event.set)
 
 
