@@ -92,9 +92,14 @@ class Collector:
         return [event["type"] for event in self.events]
 
     def stop(self) -> None:
+        """Stop the watch; again until it ends, as its response may not have arrived yet
+        when stop() first runs (then there is no socket yet for it to shut)."""
         self.stopping = True
-        self.watch.stop()
-        self._thread.join(timeout=5)
+        deadline = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self.watch.stop()
+            self._thread.join(timeout=0.05)
+        assert not self._thread.is_alive(), "the watch did not stop"
 
 
 def test_version_and_nodes_list_with_gpu_allocatable(
