@@ -669,3 +669,37 @@ def test_parse_quantity(text: str, value: float) -> None:
 def test_parse_quantity_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="quantities must match"):
         parse_quantity(text)
+
+
+def test_bad_selectors_and_versions_are_400_status(
+    fake_apiserver: FakeApiServer, api: client.CoreV1Api
+) -> None:
+    for call in (
+        lambda: api.list_pod_for_all_namespaces(field_selector="spec.containers=x"),
+        lambda: api.list_node(label_selector="a in (x"),
+        lambda: api.list_node(watch=True, resource_version="not-a-number", timeout_seconds=1),
+    ):
+        with pytest.raises(ApiException) as refused:
+            call()
+        assert refused.value.status == 400
+        body = json.loads(refused.value.body)
+        assert (body["kind"], body["reason"]) == ("Status", "BadRequest")
+
+
+def test_exec_into_a_pod_not_started_is_refused(
+    fake_apiserver: FakeApiServer, api: client.CoreV1Api
+) -> None:
+    api.create_namespace({"metadata": {"name": NS}})
+    api.create_namespaced_pod(NS, pod_body("trainer-0"))
+    fake_apiserver.kubelet_waiting(NS, "trainer-0", "ImagePullBackOff")
+    with pytest.raises(ApiException, match="400"):
+        stream(
+            api.connect_get_namespaced_pod_exec,
+            "trainer-0",
+            NS,
+            command=["true"],
+            stdout=True,
+            stderr=True,
+            stdin=False,
+            tty=False,
+        )
