@@ -947,7 +947,6 @@ class FakeApiServer:
         spec.setdefault("securityContext", {})
         spec.setdefault("enableServiceLinks", True)
         spec.setdefault("priority", 0)
-        qos = "Guaranteed"
         for container in spec["containers"]:
             container.setdefault("terminationMessagePath", "/dev/termination-log")
             container.setdefault("terminationMessagePolicy", "File")
@@ -959,18 +958,11 @@ class FakeApiServer:
             )
             resources = container.setdefault("resources", {})
             limits = resources.get("limits") or {}
-            requests = (
-                resources.setdefault("requests", {}) if limits else resources.get("requests") or {}
-            )
-            for resource, limit in limits.items():
-                requests.setdefault(resource, limit)  # requests default to limits
-            if not limits and not requests:
-                qos = "BestEffort" if qos != "Burstable" else qos
-            elif not all(
-                k in limits and parse_quantity(str(limits[k])) == parse_quantity(str(v))
-                for k, v in requests.items()
-            ) or not {"cpu", "memory"} <= set(limits):
-                qos = "Burstable"
+            if limits:
+                requests = resources.setdefault("requests", {})
+                for resource, limit in limits.items():
+                    requests.setdefault(resource, limit)  # requests default to limits
+        qos = self._qos_class(spec["containers"])
         conditions = []
         if spec.get("nodeName"):
             conditions.append(
@@ -982,6 +974,23 @@ class FakeApiServer:
                 }
             )
         pod["status"] = {"phase": "Pending", "conditions": conditions, "qosClass": qos}
+
+    @staticmethod
+    def _qos_class(containers: list[Obj]) -> str:
+        """BestEffort: no requests or limits anywhere; Guaranteed: every container limits
+        cpu and memory with requests equal to limits; Burstable otherwise."""
+        groups = [c.get("resources") or {} for c in containers]
+        if not any((g.get("requests") or {}) or (g.get("limits") or {}) for g in groups):
+            return "BestEffort"
+        for group in groups:
+            limits, requests = group.get("limits") or {}, group.get("requests") or {}
+            if not {"cpu", "memory"} <= set(limits):
+                return "Burstable"
+            for resource, request in requests.items():
+                limit = limits.get(resource)
+                if limit is None or parse_quantity(str(limit)) != parse_quantity(str(request)):
+                    return "Burstable"
+        return "Guaranteed"
 
     def delete_pod(self, namespace: str, name: str, grace_period: int | None = None) -> Obj:
         """DELETE: immediate for unbound or finished pods or a 0 grace period; otherwise
@@ -1289,9 +1298,32 @@ class FakeApiServer:
                 raise invalid(
                     "Node", name, "spec.unschedulable", "Invalid value: must be a boolean"
                 )
+            self._sync_unschedulable_taint(patched)
             if patched != current:
                 self._record("nodes", "MODIFIED", patched)
             return JSONResponse(copy.deepcopy(patched))
+
+    @staticmethod
+    def _sync_unschedulable_taint(node: Obj) -> None:
+        """A cordoned node carries the node.kubernetes.io/unschedulable taint, as the node
+        lifecycle controller sets it; uncordoned, it loses it."""
+        taints = [
+            t
+            for t in node["spec"].get("taints") or []
+            if t.get("key") != "node.kubernetes.io/unschedulable"
+        ]
+        if node["spec"].get("unschedulable"):
+            taints.append(
+                {
+                    "key": "node.kubernetes.io/unschedulable",
+                    "effect": "NoSchedule",
+                    "timeAdded": now_rfc3339(),
+                }
+            )
+        if taints:
+            node["spec"]["taints"] = taints
+        else:
+            node["spec"].pop("taints", None)
 
     async def _namespaces(self, request: Request) -> Response:
         if request.method == "GET":

@@ -160,7 +160,12 @@ def test_node_watch_from_list_version_sees_cordon_readiness_and_removal(
     versions = [int(e["object"].metadata.resource_version) for e in collector.events[:4]]
     assert versions == sorted(versions)
     assert versions[0] > int(listed.metadata.resource_version)
-    assert api.read_node(NODE).spec.unschedulable is True
+    cordoned = api.read_node(NODE)
+    assert cordoned.spec.unschedulable is True
+    assert "node.kubernetes.io/unschedulable" in {t.key for t in cordoned.spec.taints}
+    uncordoned = api.patch_node(NODE, {"spec": {"unschedulable": None}})
+    assert not uncordoned.spec.unschedulable
+    assert "node.kubernetes.io/unschedulable" not in {t.key for t in uncordoned.spec.taints}
 
 
 def test_watch_without_version_starts_with_current_objects(
@@ -266,6 +271,12 @@ def test_pod_create_get_list_by_node_and_kubelet_states(
     created = api.create_namespaced_pod(NS, pod_body("trainer-0", command=["python", "t.py"]))
     assert created.status.phase == "Pending"
     assert created.status.qos_class == "Guaranteed"
+    burstable = pod_body("burstable", node="gpu-node-9")
+    burstable["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1"}}
+    assert api.create_namespaced_pod(NS, burstable).status.qos_class == "Burstable"
+    best_effort = pod_body("best-effort", node="gpu-node-9")
+    best_effort["spec"]["containers"][0].pop("resources")
+    assert api.create_namespaced_pod(NS, best_effort).status.qos_class == "BestEffort"
     assert created.spec.node_name == NODE
     api.create_namespaced_pod(NS, pod_body("elsewhere", node="gpu-node-9"))
     fake_apiserver.add_foreign_pod(
@@ -275,7 +286,12 @@ def test_pod_create_get_list_by_node_and_kubelet_states(
     on_node = api.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={NODE}")
     assert sorted(p.metadata.name for p in on_node.items) == ["foreign", "trainer-0"]
     ours = api.list_namespaced_pod(NS, label_selector="app.kubernetes.io/managed-by=gpuyard")
-    assert sorted(p.metadata.name for p in ours.items) == ["elsewhere", "trainer-0"]
+    assert sorted(p.metadata.name for p in ours.items) == [
+        "best-effort",
+        "burstable",
+        "elsewhere",
+        "trainer-0",
+    ]
     by_name = api.list_namespaced_pod(NS, field_selector="metadata.name=trainer-0")
     assert [p.metadata.name for p in by_name.items] == ["trainer-0"]
     foreign = api.read_namespaced_pod("foreign", "other-team")
