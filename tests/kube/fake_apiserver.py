@@ -322,9 +322,11 @@ def apply_patch(content_type: str, target: Obj, body: Any) -> Obj:
     if not isinstance(body, dict):
         raise ApiError(400, "BadRequest", "patch body must be a JSON object")
     if kind == "application/merge-patch+json":
-        return merge_patch(target, body)
+        merged: Obj = merge_patch(target, body)
+        return merged
     if kind == "application/strategic-merge-patch+json":
-        return strategic_merge_patch(target, body)
+        strategic: Obj = strategic_merge_patch(target, body)
+        return strategic
     raise ApiError(
         415,
         "UnsupportedMediaType",
