@@ -49,7 +49,7 @@ run: $(STAMP)
 
 ## test: install, lint, type-check, check the layers, then the whole test suite
 test: $(STAMP) web
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest

@@ -97,14 +97,15 @@ def main() -> None:
         levels = (RAW, MINUTE_BUCKET_S, QUARTER_BUCKET_S)
         with ctx.db.read() as session:
             rows = count_rows(session, levels)
-            lengths = dict(
-                session.execute(
+            lengths: dict[int, float] = {
+                int(bucket): float(length or 0)
+                for bucket, length in session.execute(
                     select(
                         UsageSampleRow.bucket_s,
                         func.avg(func.length(cast(UsageSampleRow.figures, String))),
                     ).group_by(UsageSampleRow.bucket_s)
                 ).all()
-            )
+            }
             if ctx.db.is_sqlite:
                 size_sql = "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE '%usage_samples%'"
             else:
@@ -112,7 +113,7 @@ def main() -> None:
             size = int(session.execute(text(size_sql)).scalar() or 0)
         ctx.db.dispose()
     total_rows = max(1, sum(rows.values()))
-    figures_bytes = sum(float(lengths.get(level, 0)) * n for level, n in rows.items())
+    figures_bytes = sum(lengths.get(level, 0.0) * n for level, n in rows.items())
     overhead = (size - figures_bytes) / total_rows  # keys, row headers, both indexes
     series = args.servers + 1
     s = ctx.settings

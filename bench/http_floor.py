@@ -32,12 +32,13 @@ def create_workload(body: WorkloadCreate) -> WorkloadPublic:
     return WorkloadPublic(
         id=f"{next(_ids):032x}", name=body.name or "workload", owner="floor", owner_id="floor",
         team_id=body.team_id, cluster_id=body.cluster_id, status="pending",
-        reason="waiting for the scheduler", reason_code=None, image=body.image,
+        reason="waiting for the scheduler", reason_code=None, image=body.image or "",
         command=body.command, env=body.env, plain_env=body.plain_env, ports=[],
         cpu=body.cpu, ram_gb=body.ram_gb,
         storage_gb=body.storage_gb, gpu=body.gpu, gpu_model=body.gpu_model,
         priority=body.priority, preemptible=body.preemptible, replicas=body.replicas,
         gang=body.gang, node_selector=body.node_selector, duration_s=body.duration_s,
+        files_path=body.files_path or "/workspace",
         server_id=None, server_name=None, gpu_indices=[], placements=[], preemption_count=0,
         created_at=now, updated_at=now, started_at=None, finished_at=None,
     )  # fmt: skip

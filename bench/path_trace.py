@@ -166,7 +166,7 @@ def trace_one_submission() -> dict[str, Any]:
             ctx.db.dispose()
         finally:
             sys.setprofile(None)
-            threading.setprofile(None)  # type: ignore[arg-type]
+            threading.setprofile(None)
     functions = {
         f"{module}.{name}": sorted({_thread_role(t) for t in threads})
         for (module, name), threads in recorder.functions.items()

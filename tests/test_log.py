@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -40,3 +41,19 @@ def test_a_logged_traceback_shows_no_local_values(
     assert "the registry refused user ci" in err  # the traceback is there...
     assert "_push" in err
     assert SECRET not in err  # ...without the locals that held the password
+
+
+def test_a_json_log_line_carries_the_traceback_without_local_values(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json=True)
+    try:
+        _push({"username": "ci", "password": SECRET})
+    except RuntimeError:
+        get_logger("gpuyard.test").exception("push failed")
+    [line] = [raw for raw in capsys.readouterr().err.splitlines() if "push failed" in raw]
+    record = json.loads(line)
+    assert record["event"] == "push failed"
+    assert "the registry refused user ci" in record["exception"]
+    assert "in _push" in record["exception"]
+    assert SECRET not in line

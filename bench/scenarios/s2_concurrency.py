@@ -119,7 +119,12 @@ def run_backend(data_dir: Path, url: str | None, cfg: S2Config) -> dict[str, Any
         ]  # fmt: skip
         for proc in remote:
             proc.start()
-        latencies = post_share(urls, own, cfg.own_clients, lambda: (start.wait(), clock.start()))
+
+        def start_clock() -> None:
+            start.wait()
+            clock.start()
+
+        latencies = post_share(urls, own, cfg.own_clients, start_clock)
         for _ in remote:
             latencies += results.get(timeout=cfg.timeout_s)
         for proc in remote:

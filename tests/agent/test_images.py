@@ -171,3 +171,20 @@ def test_a_disconnect_gives_the_slot_back_only_once_the_read_has_ended(
     assert stream._reading.acquire(blocking=False)  # no thread is reading it any more
     stream._reading.release()
     assert next(stream, None) is None  # and Docker's stream is closed
+
+
+def test_a_push_to_a_silent_registry_stops_at_its_deadline(
+    client: docker.DockerClient, dockerd: DockerServer, silent_registry: int
+) -> None:
+    target = f"127.0.0.1:{silent_registry}/quiet/push:{uuid.uuid4().hex[:8]}"
+    streams = docker.DockerClient(base_url=dockerd.url, timeout=2)  # as the agent's app makes
+    started = time.monotonic()
+    lines = list(
+        ImageManager(client, deadline_s=2, streams=streams).push(dockerd.image, target, None)
+    )
+    elapsed = time.monotonic() - started
+    streams.close()
+    client.images.remove(target, force=True)
+    assert (lines[-1].kind, lines[-1].message) == ("error", "stopped after 2 s")
+    assert not any(line.kind == "done" for line in lines)
+    assert elapsed < 8  # the deadline, not Docker's own minutes of retries

@@ -6,8 +6,10 @@
 import {
   IconAddressBook,
   IconChartBar,
+  IconFlame,
   IconList,
   IconListDetails,
+  IconPackages,
   IconRocket,
   IconServer,
   IconShieldCheck,
@@ -30,6 +32,8 @@ import { QueuePage } from './pages/fleet/QueuePage';
 import { ServerDetailPage } from './pages/fleet/ServerDetailPage';
 import { ServersPage } from './pages/fleet/ServersPage';
 import { ADMINS, EVERYONE, FLEET_STAFF } from './auth/roles';
+import { ImagesPage } from './pages/images/ImagesPage';
+import { PoolsPage } from './pages/pools/PoolsPage';
 import { LaunchPage } from './pages/workloads/LaunchPage';
 import { MyWorkloadsPage } from './pages/workloads/MyWorkloadsPage';
 import { WorkloadDetailPage } from './pages/workloads/WorkloadDetailPage';
@@ -61,6 +65,14 @@ export const pageRoutes: PageRoute[] = [
     section: 'Work',
     roles: EVERYONE,
     element: <LaunchPage />,
+  },
+  {
+    path: '/images',
+    label: 'Images',
+    icon: IconPackages,
+    section: 'Work',
+    roles: EVERYONE,
+    element: <ImagesPage />,
   },
   {
     path: '/workloads/:workloadId',
@@ -111,6 +123,14 @@ export const pageRoutes: PageRoute[] = [
     section: 'Fleet',
     roles: FLEET_STAFF,
     element: <AllWorkloadsPage />,
+  },
+  {
+    path: '/pools',
+    label: 'Warm pools',
+    icon: IconFlame,
+    section: 'Fleet',
+    roles: FLEET_STAFF,
+    element: <PoolsPage />,
   },
   {
     path: '/admin/users',

@@ -13,8 +13,10 @@ from web.pages.fleet import (
     ServerDetailPage,
     ServersPage,
 )
+from web.pages.images import ImagesPage
 from web.pages.launch import LaunchPage
 from web.pages.login import LoginPage
+from web.pages.pools import PoolsPage
 from web.pages.register import RegisterPage
 from web.pages.workload_console import WorkloadConsolePage
 from web.pages.workload_detail import WorkloadDetailPage
@@ -27,9 +29,11 @@ __all__ = [
     "BasePage",
     "ClustersPage",
     "FleetOverviewPage",
+    "ImagesPage",
     "InvitesPage",
     "LaunchPage",
     "LoginPage",
+    "PoolsPage",
     "QueuePage",
     "RegisterPage",
     "ServerDetailPage",

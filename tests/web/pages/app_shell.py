@@ -5,8 +5,8 @@ from playwright.sync_api import Locator, Page, expect
 from web.axe import assert_accessible
 
 ADMIN_NAV = ["Users", "Invites", "Teams", "Audit"]
-FLEET_NAV = ["Fleet overview", "Servers", "Clusters", "Queue", "All workloads"]
-USER_NAV = ["My workloads", "Launch"]
+FLEET_NAV = ["Fleet overview", "Servers", "Clusters", "Queue", "All workloads", "Warm pools"]
+USER_NAV = ["My workloads", "Launch", "Images"]
 
 
 class AppShell:

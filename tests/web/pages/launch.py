@@ -31,6 +31,10 @@ class LaunchPage(BasePage):
         self.page.get_by_role("option", name=re.compile("^" + re.escape(option))).click()
         expect(self.page.get_by_role("listbox")).to_have_count(0)
 
+    def choose_catalog_image(self, name: str) -> None:
+        """Pick a catalog image: its reference, port and default resources fill the form."""
+        self.choose("From the catalog", name)
+
     def add_env(self, name: str, value: str) -> None:
         self.page.get_by_role("button", name="Add variable").click()
         rows = self.page.get_by_role("group", name="Environment variables")

@@ -38,6 +38,11 @@ class WorkloadDetailPage(BasePage):
         return self.page.get_by_test_id("workload-reason")
 
     @property
+    def start(self) -> Locator:
+        """Where its start came from: a warm pool, or a cold start."""
+        return self.page.get_by_test_id("workload-start")
+
+    @property
     def server(self) -> Locator:
         return self.page.get_by_test_id("workload-server")
 

@@ -15,6 +15,10 @@
  * - `queue`: the queue changed; its queries are refetched.
  * - `resync`: what was missed cannot be replayed: everything is refetched.
  *
+ * Warm pools have no event of their own: a warm container is a workload, so an event of
+ * one (priority 0, which only warm containers have, or a pool's known member) refetches
+ * the pools where a page shows them.
+ *
  * Refetches never cancel one under way (`cancelRefetch: false`), so a burst of events
  * costs one request per query, not one per event.
  */
@@ -22,7 +26,7 @@ import { notifyManager, useQueryClient, type QueryClient, type QueryKey } from '
 import { useEffect } from 'react';
 import { queryKeys } from './queryKeys';
 import type { WorkloadFilter } from './queries/workloads';
-import type { Placement, Server, Workload, WorkloadList } from './types';
+import type { Placement, Pool, Server, Workload, WorkloadList } from './types';
 
 export const STREAM_URL = '/api/v1/stream';
 /** After the server refused the stream (an HTTP error ends EventSource for good). */
@@ -62,7 +66,11 @@ const LIVE_AREAS = new Set<string>([
   queryKeys.servers.all[0],
   queryKeys.queue.all[0],
   queryKeys.fleet.all[0],
+  queryKeys.pools.all[0],
 ]);
+
+/** POOL_PRIORITY (domain/pools.py): warm containers sit below every user priority. */
+const POOL_PRIORITY = 0;
 
 /**
  * The stream's state on the root element (`data-live`: connecting, open, closed), for
@@ -175,6 +183,13 @@ function onWorkload(queryClient: QueryClient, change: WorkloadChange) {
   }
 }
 
+/** Whether `change` is of a warm container of a pool the cache holds (or of a new one). */
+function isPoolMember(queryClient: QueryClient, change: WorkloadChange): boolean {
+  if (change.priority === POOL_PRIORITY) return true;
+  const pools = queryClient.getQueryData<{ data: Pool[] }>(queryKeys.pools.all);
+  return !!pools && pools.data.some((pool) => pool.members.some((m) => m.workload_id === change.id));
+}
+
 function onServer(queryClient: QueryClient, server: Server) {
   for (const [key, list] of queryClient.getQueriesData<{ data: Server[]; count: number }>({
     queryKey: [...queryKeys.servers.all, 'list'],
@@ -222,6 +237,7 @@ export function useLiveUpdates(): void {
       const changes = [...waiting.values()];
       waiting.clear();
       notifyManager.batch(() => changes.forEach((change) => onWorkload(queryClient, change)));
+      if (changes.some((change) => isPoolMember(queryClient, change))) refetch(queryClient, queryKeys.pools.all);
     };
 
     const open = () => {

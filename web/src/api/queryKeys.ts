@@ -44,6 +44,21 @@ export const queryKeys = {
   teams: {
     all: ['teams'] as const,
   },
+  /** The image catalog (GET /images). */
+  images: {
+    all: ['images'] as const,
+  },
+  registries: {
+    all: ['registries'] as const,
+  },
+  /** What is present on one docker server (GET /servers/{id}/images). */
+  serverImages: {
+    all: ['server-images'] as const,
+    list: (serverId: string) => ['server-images', serverId] as const,
+  },
+  pools: {
+    all: ['pools'] as const,
+  },
   audit: {
     all: ['audit'] as const,
     list: (filter: Record<string, unknown>) => ['audit', 'list', filter] as const,

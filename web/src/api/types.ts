@@ -1,5 +1,5 @@
 /** Named aliases of the generated schemas that pages use. */
-import type { components } from './schema';
+import type { components, paths } from './schema';
 
 type Schemas = components['schemas'];
 
@@ -43,3 +43,16 @@ export type AuditEvent = Schemas['AuditEventPublic'];
 export type AuditVerification = Schemas['AuditVerificationPublic'];
 export type FileEntry = Schemas['FileEntry'];
 export type FileListing = Schemas['FilesPublic'];
+export type CatalogImage = Schemas['ImagePublic'];
+export type CatalogImageCreate = Schemas['ImageCreate'];
+export type CatalogImageUpdate = Schemas['ImageUpdate'];
+export type Registry = Schemas['RegistryPublic'];
+export type RegistryCreate = Schemas['RegistryCreate'];
+export type HostImage = Schemas['HostImagePublic'];
+/** One NDJSON line of a pull, build or push (the last is `done` or `error`). */
+export type ImageProgress =
+  paths['/api/v1/servers/{server_id}/images/pull']['post']['responses'][200]['content']['application/x-ndjson'];
+export type Pool = Schemas['PoolPublic'];
+export type PoolCreate = Schemas['PoolCreate'];
+export type PoolUpdate = Schemas['PoolUpdate'];
+export type PoolMember = Schemas['PoolMemberPublic'];

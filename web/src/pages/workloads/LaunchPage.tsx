@@ -1,8 +1,10 @@
 /**
- * Launch a workload: image, resources with what is free now beside each, GPU model from
- * what the fleet has, priority, env, ports, duration. Checked here against the API's
- * bounds; the API's refusal is shown on the field it names. Submitted, it opens the new
- * workload's page, which shows at once why it waits when it cannot run.
+ * Launch a workload: image (typed, or picked from the catalog, which fills in its
+ * reference, port and default resources), resources with what is free now beside each,
+ * GPU model from what the fleet has, priority, env, ports, duration. Checked here against
+ * the API's bounds; the API's refusal is shown on the field it names. Submitted, it says
+ * whether the start came from a warm pool and opens the new workload's page, which shows
+ * at once why it waits when it cannot run.
  */
 import {
   ActionIcon,
@@ -21,17 +23,20 @@ import {
   Title,
 } from '@mantine/core';
 import { IconPlus, IconRocket, IconTrash } from '@tabler/icons-react';
-import { useState, type FormEvent } from 'react';
-import { useNavigate } from 'react-router-dom';
+import { useEffect, useState, type FormEvent } from 'react';
+import { useNavigate, useSearchParams } from 'react-router-dom';
 import { problemsByField } from '../../api/problems';
 import { useClusters, useFleetOverview } from '../../api/queries/fleet';
+import { useCatalogImages } from '../../api/queries/images';
 import { useMe } from '../../api/queries/session';
 import { useCreateWorkload } from '../../api/queries/workloads';
-import type { FleetOverview, FreeNow, WorkloadCreate } from '../../api/types';
+import type { CatalogImage, FleetOverview, FreeNow, WorkloadCreate } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
+import { notifySuccess } from '../../components/notify';
 import {
   DEFAULT_PRIORITY,
+  FILES_PATH_PATTERN,
   MAX_ENV_ENTRIES,
   MAX_ENV_VALUE_LENGTH,
   MAX_IMAGE_LENGTH,
@@ -74,6 +79,8 @@ interface LaunchForm {
   env: EnvRow[];
   ports: string[];
   duration: number | string;
+  /** Where its files directory is mounted; empty: the server's default (/workspace). */
+  filesPath: string;
 }
 
 const INITIAL: LaunchForm = {
@@ -92,6 +99,7 @@ const INITIAL: LaunchForm = {
   env: [],
   ports: [],
   duration: '',
+  filesPath: '',
 };
 
 type Errors = Record<string, string>;
@@ -115,6 +123,8 @@ function validate(form: LaunchForm): Errors {
     ['duration', checkDuration(form.duration)],
   ];
   for (const [field, message] of checks) if (message) errors[field] = message;
+  const filesPath = form.filesPath.trim();
+  if (filesPath && !FILES_PATH_PATTERN.test(filesPath)) errors.filesPath = 'An absolute path, e.g. /workspace or /usr/share/nginx/html';
   if (form.env.length > MAX_ENV_ENTRIES) errors.env = `At most ${MAX_ENV_ENTRIES} variables`;
   const seen = new Set<string>();
   for (const row of form.env) {
@@ -126,15 +136,29 @@ function validate(form: LaunchForm): Errors {
   return errors;
 }
 
-function toRequest(form: LaunchForm): WorkloadCreate {
+/**
+ * The request. Launched from a catalog image whose reference is unchanged, it names the
+ * image (image_id) and leaves out each resource still at the image's value, so the API
+ * takes the image's exact figure (a display rounding of RAM would otherwise miss a warm
+ * pool of that image).
+ */
+export function toRequest(form: LaunchForm, image: CatalogImage | null = null): WorkloadCreate {
+  const fromCatalog = image !== null && form.image.trim() === image.reference;
+  // The generated type marks fields with a default as present; the API takes their
+  // absence as "the image's value" for a launch from the catalog.
+  const resources: Partial<Pick<WorkloadCreate, 'cpu' | 'ram_gb' | 'storage_gb' | 'gpu'>> = {};
+  for (const field of ['cpu', 'ram_gb', 'storage_gb', 'gpu'] as const) {
+    const value = Number(form[field]);
+    if (!(fromCatalog && value === image[field])) resources[field] = value;
+  }
+  const filesPath = form.filesPath.trim();
   return {
+    ...(fromCatalog ? { image_id: image.id } : {}),
+    ...resources,
     image: form.image.trim(),
     name: form.name.trim() || null,
     command: form.command.trim() ? splitCommand(form.command) : null,
-    cpu: Number(form.cpu),
-    ram_gb: Number(form.ram_gb),
-    storage_gb: Number(form.storage_gb),
-    gpu: Number(form.gpu),
+    files_path: filesPath || null,
     gpu_model: Number(form.gpu) > 0 ? form.gpuModel : null,
     priority: Number(form.priority),
     preemptible: form.preemptible,
@@ -145,7 +169,7 @@ function toRequest(form: LaunchForm): WorkloadCreate {
     env: Object.fromEntries(form.env.map((row) => [row.name, row.value])),
     ports: form.ports.map(Number),
     duration_s: form.duration === '' ? null : Number(form.duration),
-  };
+  } as WorkloadCreate;
 }
 
 /** An API field path ("cpu", "env.KEY", "ports.1") as this form's field. */
@@ -172,6 +196,7 @@ function formFieldOf(form: LaunchForm) {
       env: 'env',
       ports: 'ports',
       duration_s: 'duration',
+      files_path: 'filesPath',
     };
     return fields[head] ?? null;
   };
@@ -191,9 +216,27 @@ function FreeHint({ free, children }: { free: FreeNow | null; children: (free: F
   return <>Free now: {children(free)}</>;
 }
 
+/** The form with `image`'s reference, port and default resources filled in. */
+export function withCatalogImage(form: LaunchForm, image: CatalogImage): LaunchForm {
+  return {
+    ...form,
+    image: image.reference,
+    ports: image.default_port ? [String(image.default_port)] : [],
+    cpu: image.cpu,
+    ram_gb: image.ram_gb,
+    storage_gb: image.storage_gb,
+    gpu: image.gpu,
+    gpuModel: image.gpu > 0 ? form.gpuModel : null,
+    filesPath: image.files_path ?? '',
+  };
+}
+
 export function LaunchPage() {
   const me = useMe();
   const clusters = useClusters();
+  const catalog = useCatalogImages();
+  const [searchParams] = useSearchParams();
+  const [catalogId, setCatalogId] = useState<string | null>(null);
   const [form, setForm] = useState<LaunchForm>(INITIAL);
   const [errors, setErrors] = useState<Errors>({});
   const [nextRowId, setNextRowId] = useState(1);
@@ -210,6 +253,26 @@ export function LaunchPage() {
     setErrors(({ [`env.${id}.name`]: _n, [`env.${id}.value`]: _v, ...rest }) => rest);
   };
 
+  const pickImage = (id: string | null) => {
+    setCatalogId(id);
+    const image = catalog.data?.data.find((i) => i.id === id);
+    if (!image) return;
+    setForm((current) => withCatalogImage(current, image));
+    setErrors({});
+  };
+
+  // Opened from the catalog (/launch?image=<id>): that image, once the catalog is read.
+  const asked = searchParams.get('image');
+  const [applied, setApplied] = useState(false);
+  useEffect(() => {
+    if (applied || !asked || !catalog.data) return;
+    setApplied(true);
+    const image = catalog.data.data.find((i) => i.id === asked);
+    if (!image) return;
+    setCatalogId(image.id);
+    setForm((current) => withCatalogImage(current, image));
+  }, [applied, asked, catalog.data]);
+
   const gpu = Number(form.gpu) || 0;
   const free = freeNowFor(overview.data, form.gpuModel, gpu);
   const refusal = problemsByField(create.error, formFieldOf(form));
@@ -220,8 +283,16 @@ export function LaunchPage() {
     const found = validate(form);
     setErrors(found);
     if (Object.keys(found).length > 0) return;
-    create.mutate(toRequest(form), {
-      onSuccess: (workload) => navigate(`/workloads/${workload.id}`),
+    create.mutate(toRequest(form, catalog.data?.data.find((i) => i.id === catalogId) ?? null), {
+      onSuccess: (workload) => {
+        notifySuccess(
+          workload.from_pool
+            ? 'Started at once from a warm pool.'
+            : 'A cold start: it is placed and started by the scheduler.',
+          `${workload.name} launched`,
+        );
+        navigate(`/workloads/${workload.id}`);
+      },
       onError: (error) => setErrors(problemsByField(error, formFieldOf(form)).byField),
     });
   };
@@ -245,6 +316,17 @@ export function LaunchPage() {
             <QueryError error={create.error} title="The workload was not launched" />
           ) : null}
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <Select
+              label="From the catalog"
+              description="Fills in the image, its port, default resources and files path"
+              placeholder="Pick an image"
+              clearable
+              searchable
+              data={(catalog.data?.data ?? []).map((i) => ({ value: i.id, label: `${i.name} (${i.reference})` }))}
+              value={catalogId}
+              onChange={pickImage}
+              error={catalog.error ? 'The catalog could not be read' : undefined}
+            />
             <TextInput
               label="Image"
               placeholder="pytorch/pytorch:2.4"
@@ -260,6 +342,14 @@ export function LaunchPage() {
               value={form.name}
               onChange={(e) => set('name', e.currentTarget.value)}
               error={errors.name}
+            />
+            <TextInput
+              label="Files path"
+              description="Where its files directory is mounted (uploads land there); empty: /workspace"
+              placeholder="/workspace"
+              value={form.filesPath}
+              onChange={(e) => set('filesPath', e.currentTarget.value)}
+              error={errors.filesPath}
             />
             <Select
               label="Cluster"

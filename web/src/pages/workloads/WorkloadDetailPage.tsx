@@ -1,6 +1,6 @@
 /**
- * One workload: its header (status, why it waits, where it runs, ports, age), actions
- * (edit resources, stop, delete), and tabs: the status timeline from its events, its logs
+ * One workload: its header (status, why it waits, where it runs, ports, age, whether it
+ * came from a warm pool), actions (edit resources, stop, delete), and tabs: the status timeline from its events, its logs
  * (followed live), and the Terminal and Files slots (pages/workloads/console/). Live
  * events keep all of it current without reload (api/live.ts).
  */
@@ -67,6 +67,13 @@ function resources(w: Workload): string {
   return parts.join(' · ');
 }
 
+/** Where its start came from: a warm pool's container taken at launch, or a cold start. */
+function startOf(w: Workload): string {
+  if (w.from_pool) return 'from a warm pool (started at once)';
+  if (w.pool_id) return 'a warm container of a pool';
+  return 'cold start';
+}
+
 /** Re-render every `ms` so that ages ("5 min") stay true; reads nothing. */
 function useNow(ms: number): number {
   const [now, setNow] = useState(() => Date.now());
@@ -120,6 +127,11 @@ function WorkloadHeader({ workload }: { workload: Workload }) {
           </Fact>
           <Fact label="Image">
             <Code>{workload.image}</Code>
+          </Fact>
+          <Fact label="Start">
+            <span data-testid="workload-start" data-from-pool={workload.from_pool ? 'true' : 'false'}>
+              {startOf(workload)}
+            </span>
           </Fact>
           <Fact label="Resources">
             <span data-testid="workload-resources">{resources(workload)}</span>

@@ -14,6 +14,10 @@ export const MAX_IMAGE_LENGTH = 512;
 export const MAX_NAME_LENGTH = 128;
 /** services/workloads/submission.py _NAME. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
+/** domain/files_paths.py: an absolute path of printable characters (the API refuses system directories). */
+export const FILES_PATH_PATTERN = /^\/[!-~]+$/;
+/** domain/files_paths.py DEFAULT_FILES_PATH. */
+export const DEFAULT_FILES_PATH = '/workspace';
 export const MAX_PORTS = 32;
 export const MAX_COMMAND_ARGS = 256;
 export const MAX_COMMAND_ARG_LENGTH = 8192;
