@@ -17,6 +17,7 @@ from kube.conftest import fake_apiserver, kubeconfig  # noqa: F401 (fixtures)
 from kube.fake_apiserver import FakeApiServer
 
 from gpuyard.domain.kube_names import pod_name
+from gpuyard.runtimes.kubernetes import KubernetesRuntime
 from gpuyard.services.containers.reconcile import reconcile_servers
 from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.containers.teardown import run_teardowns
@@ -139,3 +140,59 @@ def test_the_api_server_going_away_marks_the_servers_offline_and_back(
     fake_apiserver.start()
     probe_servers(ctx)
     assert servers(api, cluster)["node-a"]["status"] == "online"
+
+
+def test_a_watch_whose_version_expired_lists_again_without_losing_a_change(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    runtime = ctx.runtimes.for_kind("kubernetes")
+    assert isinstance(runtime, KubernetesRuntime)
+    fake_apiserver.add_node("node-a", gpus=0)
+    sync_kube_nodes(ctx)  # listed: the versions to watch from are kept
+    assert servers(api, cluster)["node-a"]["status"] == "online"
+
+    fake_apiserver.set_node_ready("node-a", False)
+    fake_apiserver.compact()  # the kept versions are now too old: 410 Gone
+    sync_kube_nodes(ctx)
+
+    assert runtime.relists == 1
+    assert servers(api, cluster)["node-a"]["status"] == "draining"
+
+    fake_apiserver.set_node_ready("node-a", True)
+    sync_kube_nodes(ctx)  # watched this time
+    assert runtime.relists == 1
+    assert servers(api, cluster)["node-a"]["status"] == "online"
+
+
+def test_a_higher_priority_preempts_a_pod_which_is_deleted_and_requeued(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.add_node("gpu-node-1", gpus=2)
+    sync_kube_nodes(ctx)
+    low = api.post(
+        "/api/v1/workloads", json={"name": "low", "image": "x", "gpu": 2, "priority": 1}
+    ).json()["id"]
+    settle(ctx)
+    start_scheduled(ctx)
+    fake_apiserver.kubelet_run(NAMESPACE, pod_name(low, 0))
+    reconcile_servers(ctx)
+    assert workload(api, low)["status"] == "running"
+
+    urgent = api.post(
+        "/api/v1/workloads", json={"name": "urgent", "image": "x", "gpu": 2, "priority": 5}
+    ).json()["id"]
+    settle(ctx)
+    run_teardowns(ctx)
+    start_scheduled(ctx)
+
+    assert workload(api, low)["status"] in ("preempted", "pending")
+    pods = set(fake_apiserver.names("pods"))
+    assert (NAMESPACE, pod_name(low, 0)) not in pods
+    assert (NAMESPACE, pod_name(urgent, 0)) in pods
+    assert workload(api, urgent)["status"] == "starting"
