@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     #: Consecutive missed probes after which a server is offline and its work re-queued.
     health_offline_after_misses: int = Field(default=3, ge=1)
     reconcile_interval_s: float = Field(default=10.0, gt=0)
+    #: Kubernetes clusters (runtimes/kubernetes.py): how often the kube-nodes loop lists
+    #: each cluster's nodes into servers, and the namespace of the pods of workloads
+    #: without a team (a DNS-1123 label; a team's pods go to its own namespace).
+    kube_sync_interval_s: float = Field(default=5.0, gt=0)
+    kube_default_namespace: str = Field(
+        default="gpuyard", min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
     cleanup_interval_s: float = Field(default=5.0, gt=0)
     #: Warm pools (services/pools): how often each pool is refilled to its target size and
     #: its containers' labels are brought in line with who holds them.

@@ -8,6 +8,7 @@ from gpuyard.domain.errors import NotFound
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.runtimes.base import ReplicaSpec, Runtime, RuntimeFailure
 from gpuyard.runtimes.docker import AgentClient, DockerRuntime
+from gpuyard.runtimes.kubernetes import KubernetesRuntime
 from gpuyard.runtimes.registry import (
     RuntimeRegistry,
     default_registry,
@@ -43,6 +44,29 @@ def test_the_default_registry_has_a_runtime_per_shipped_kind() -> None:
     assert isinstance(registry.for_kind(ClusterKind.SIMULATED), SimulatedRuntime)
     assert isinstance(registry.for_kind("docker"), DockerRuntime)
     assert registry.kinds == ["docker", "simulated"]
+
+
+class NoClusters:
+    """A kubernetes client source with no cluster: every lookup is NotFound."""
+
+    def api_client(self, cluster_id: str) -> object:
+        raise NotFound.for_object("kubernetes cluster", cluster_id)
+
+    def cluster_of(self, server_name: str) -> str:
+        raise NotFound.for_object("server", server_name)
+
+
+def test_the_kubernetes_runtime_is_registered_with_its_clients() -> None:
+    registry = default_registry(no_agents, NoClusters(), "spare")  # type: ignore[arg-type]
+
+    runtime = registry.for_kind(ClusterKind.KUBERNETES)
+    assert isinstance(runtime, KubernetesRuntime)
+    assert runtime.default_namespace == "spare"
+    assert registry.kinds == ["docker", "kubernetes", "simulated"]
+    assert registry.kinds_where(runs_containers) == ["docker", "kubernetes"]
+    assert registry.kinds_where(reports_inventory) == ["docker", "kubernetes"]
+    assert registry.kinds_where(lambda r: r.running_when_observed) == ["kubernetes"]
+    assert registry.kind_taking("agent_url") == "docker"
 
 
 def test_kinds_are_found_by_property() -> None:

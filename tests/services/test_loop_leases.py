@@ -193,6 +193,7 @@ def test_every_loop_but_the_change_watch_declares_a_lease(tmp_path: Path) -> Non
         "lifecycle": "scheduler",  # tied to the scheduler's, as before
         "starter": "starter",
         "health": "health",
+        "kube-nodes": "kube-nodes",
         "reconcile": "reconcile",
         "cleanup": "cleanup",
         "pools": "pools",

@@ -26,3 +26,16 @@ def test_a_reservation_of_gpus_1_and_3_carries_exactly_their_uuids() -> None:
     assert list(spec.gpu_uuids) == [UUIDS[1], UUIDS[3]]
     assert dict(spec.host_ports) == {8888: 8205}
     assert (spec.cpu_milli, spec.ram_mib, spec.env) == (4000, 8192, {"A": "1"})
+
+
+def test_a_replica_goes_to_its_teams_namespace_or_the_runtimes_default() -> None:
+    workload = WorkloadRow(id="w1", name="t", image="pytorch", command=None, env={}, ports=[])
+    allocation = AllocationRow(
+        id="a1", replica=0, cpu_milli=1000, ram_mib=512, storage_mib=0, gpu_allocation=[]
+    )
+
+    teams = replica_job(workload, allocation, "node-1", "kubernetes", {}, {}, None, "Prod Team")
+    none = replica_job(workload, allocation, "node-1", "kubernetes", {}, {})
+
+    assert teams.namespace == "prod-team"
+    assert none.namespace == ""  # the runtime's default namespace

@@ -146,8 +146,7 @@ CASES: list[tuple[str, ClusterKind, dict[str, Any], str, str]] = [
         ClusterKind.KUBERNETES,
         {"cpu": 4, "ram_gb": 8},
         "cluster_id",
-        "cluster 'kubernetes' is a kubernetes cluster; only simulated servers can be "
-        "registered by declaring capacity",
+        "nodes come from the cluster: a kubernetes cluster's servers are its nodes",
     ),
     (
         "kubernetes: agent fields",

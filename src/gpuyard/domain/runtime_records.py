@@ -64,6 +64,9 @@ class ReplicaObservation:
     oom_killed: bool = False
     #: The backend's word on why it could not start or run, if any.
     error: str = ""
+    #: It waits for what will not come by itself (kubernetes: an image that cannot be
+    #: pulled): the reconcile loop fails its workload with ``error``.
+    cannot_start: bool = field(default=False, kw_only=True)
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -98,13 +101,15 @@ class HostInventory:
     gpus: tuple[HostGpu, ...] = ()
     #: What the host is using now (None where its runtime reports no usage).
     usage: UsageReading | None = None
+    #: Its CPU in millicores where it is not a whole count (a kubernetes node's
+    #: allocatable less other pods' requests); None: ``cpu_count`` cores.
+    cpu_milli: int | None = None
 
     @property
     def capacity(self) -> Resources:
         """The server's capacity, in stored units (every GPU whole)."""
-        return Resources(
-            self.cpu_count * 1000, self.ram_mib, self.storage_mib, GPU_MILLI * len(self.gpus)
-        )
+        cpu_milli = self.cpu_count * 1000 if self.cpu_milli is None else self.cpu_milli
+        return Resources(cpu_milli, self.ram_mib, self.storage_mib, GPU_MILLI * len(self.gpus))
 
     def server_gpus(self) -> list[Gpu]:
         """The GPUs as a server records them (nothing allocated yet)."""

@@ -66,6 +66,9 @@ class ReplicaSpec:
     container_name: str | None = None
     #: Where the workload's files directory is mounted (checked by domain/files_paths.py).
     files_path: str = DEFAULT_FILES_PATH
+    #: Where a runtime with namespaces puts it (kubernetes: the team's namespace, a
+    #: DNS-1123 label); "" for the runtime's default.
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,14 @@ class Runtime(Protocol):
     #: Its own flag, not ``not starts_instantly``: a runtime may start asynchronously
     #: without containers the loops manage.
     runs_containers: bool
+    #: True when a created replica is not yet running (a pod waits for its node to pull
+    #: the image and start it): the starter leaves its workload ``starting`` and the
+    #: reconcile loop moves it to ``running`` once every replica is seen running.
+    running_when_observed: bool
+    #: True when a running replica's CPU and memory can change in place (kubernetes: the
+    #: pod's resize subresource): a PATCH that keeps its GPUs and storage calls ``resize``
+    #: instead of replacing it.
+    resizes_in_place: bool
     #: True when a server's capacity comes from the runtime's inventory (and the health
     #: loop probes it), False when it is declared at registration.
     reports_inventory: bool
@@ -152,6 +163,11 @@ class Runtime(Protocol):
 
     def stop(self, handle: str, grace_period_s: float) -> None:
         """Stop a replica, giving it ``grace_period_s`` to exit (a vanished one is stopped)."""
+        ...
+
+    def resize(self, handle: str, cpu_milli: int, ram_mib: int) -> bool:
+        """Give a running replica ``cpu_milli`` and ``ram_mib`` in place; False when the
+        backend cannot (the caller replaces the replica). Only where ``resizes_in_place``."""
         ...
 
     def relabel(self, handle: str, labels: Mapping[str, str]) -> None:

@@ -390,6 +390,8 @@ class DockerRuntime(AgentImages):
 
     starts_instantly = False
     runs_containers = True
+    running_when_observed = False
+    resizes_in_place = False
     reports_inventory = True
     connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN)
 
@@ -433,6 +435,9 @@ class DockerRuntime(AgentImages):
         except AgentError as exc:
             if exc.status != 404:  # already gone is stopped enough
                 raise
+
+    def resize(self, handle: str, cpu_milli: int, ram_mib: int) -> bool:
+        return False  # a container keeps the limits it was created with: replaced
 
     def relabel(self, handle: str, labels: Mapping[str, str]) -> None:
         server, container_id = split_handle(handle)

@@ -19,6 +19,7 @@ from gpuyard.domain.errors import NotFound
 from gpuyard.domain.server_state import ClusterKind
 from gpuyard.runtimes.base import Runtime
 from gpuyard.runtimes.docker import AgentClient, DockerRuntime
+from gpuyard.runtimes.kubernetes import KubeClientSource, KubernetesRuntime
 from gpuyard.runtimes.simulated import SimulatedRuntime
 
 
@@ -26,6 +27,11 @@ def runs_containers(runtime: Runtime) -> bool:
     """Whether the runtime's replicas are containers that loops start, reconcile and
     remove (for ``kinds_where``)."""
     return runtime.runs_containers
+
+
+def resizes_in_place(runtime: Runtime) -> bool:
+    """Whether the runtime's running replicas change CPU and memory in place."""
+    return runtime.resizes_in_place
 
 
 def reports_inventory(runtime: Runtime) -> bool:
@@ -67,12 +73,19 @@ class RuntimeRegistry:
         return sorted(self._runtimes)
 
 
-def default_registry(agent_client_for: Callable[[str], AgentClient]) -> RuntimeRegistry:
+def default_registry(
+    agent_client_for: Callable[[str], AgentClient],
+    kube_clients: KubeClientSource | None = None,
+    kube_namespace: str = "gpuyard",
+) -> RuntimeRegistry:
     """Every runtime gpuyard ships. ``agent_client_for(server_name)``: the (cached) client
-    of a docker server's agent."""
-    return RuntimeRegistry(
-        {
-            ClusterKind.SIMULATED: SimulatedRuntime(),
-            ClusterKind.DOCKER: DockerRuntime(agent_client_for),
-        }
-    )
+    of a docker server's agent; ``kube_clients``: the API clients of kubernetes clusters
+    (None: no kubernetes runtime), whose workloads without a team go to
+    ``kube_namespace``."""
+    runtimes: dict[str, Runtime] = {
+        ClusterKind.SIMULATED: SimulatedRuntime(),
+        ClusterKind.DOCKER: DockerRuntime(agent_client_for),
+    }
+    if kube_clients is not None:
+        runtimes[ClusterKind.KUBERNETES] = KubernetesRuntime(kube_clients, kube_namespace)
+    return RuntimeRegistry(runtimes)

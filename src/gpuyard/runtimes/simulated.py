@@ -43,6 +43,8 @@ class NoContainer(RuntimeFailure):
 class SimulatedRuntime:
     starts_instantly = True
     runs_containers = False
+    running_when_observed = False
+    resizes_in_place = False
     reports_inventory = False
     connection_fields: tuple[str, ...] = ()
 
@@ -65,6 +67,9 @@ class SimulatedRuntime:
 
     def stop(self, handle: str, grace_period_s: float) -> None:
         return None
+
+    def resize(self, handle: str, cpu_milli: int, ram_mib: int) -> bool:
+        return False  # a container keeps the limits it was created with: replaced
 
     def relabel(self, handle: str, labels: Mapping[str, str]) -> None:
         return None  # no container to label

@@ -16,6 +16,7 @@ from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.health import probe_servers
+from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
 from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.services.pools.tending import tend_pools
@@ -69,6 +70,14 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             jitter=JITTER,
             lease="health",
             tick=lambda: probe_servers(ctx),
+        ),
+        # Kubernetes clusters' nodes -> servers (a list per cluster and tick).
+        Loop(
+            "kube-nodes",
+            s.kube_sync_interval_s,
+            jitter=JITTER,
+            lease="kube-nodes",
+            tick=lambda: sync_kube_nodes(ctx),
         ),
         Loop(
             "reconcile",

@@ -19,6 +19,7 @@ from gpuyard.services.bus.build import build_bus, build_login_throttle
 from gpuyard.services.bus.notices import ChangeBus, Notice
 from gpuyard.services.bus.shared_throttle import SharedLoginThrottle
 from gpuyard.services.fleet.agents import AgentPool
+from gpuyard.services.fleet.kube_clients import KubeClients
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
@@ -73,6 +74,8 @@ class ServiceContext:
     callers: CallerCache = field(init=False)
     #: Clients of docker servers' agents (the docker runtime's connections).
     agents: AgentPool = field(init=False)
+    #: API clients of kubernetes clusters (the kubernetes runtime's connections).
+    kube_clients: KubeClients = field(init=False)
     #: The runtime of each cluster kind: services ask it, never test a server's kind.
     runtimes: RuntimeRegistry = field(init=False)
     #: Hints the starter loop that docker replicas were just scheduled.
@@ -110,7 +113,10 @@ class ServiceContext:
             ),
         )
         self.agents = AgentPool(self.db, self.secret_box)
-        self.runtimes = default_registry(self.agents.client_for)
+        self.kube_clients = KubeClients(self.db, self.secret_box)
+        self.runtimes = default_registry(
+            self.agents.client_for, self.kube_clients, s.kube_default_namespace
+        )
         self.callers = CallerCache(s.caller_cache_s)
         self._join_bus()
         # Imported here: the loader reports bad rows through services.loops.item_failures,

@@ -11,12 +11,13 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.fleet_records import Cluster, Gpu, Server
-from gpuyard.domain.resources import Resources
+from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -299,6 +300,11 @@ def agent_credentials(session: Session, server_name: str) -> tuple[str | None, s
     return (None, None) if row is None else (row.agent_url, row.agent_token_enc)
 
 
+def server_cluster_id(session: Session, server_name: str) -> str | None:
+    """The cluster id of the server named ``server_name``, or None."""
+    return session.scalar(select(ServerRow.cluster_id).where(ServerRow.name == server_name))
+
+
 def server_names(session: Session, server_ids: Iterable[str]) -> dict[str, str]:
     """{server_id: name} of ``server_ids``, in one query."""
     query = select(ServerRow.id, ServerRow.name).where(ServerRow.id.in_(list(server_ids)))
@@ -425,3 +431,80 @@ def delete_cluster_row(session: Session, cluster_id: str) -> None:
     """Delete the cluster (it must hold no servers and no workload may name it)."""
     row = session.get_one(ClusterRow, cluster_id)
     session.delete(row)
+
+
+# --- servers kept from a runtime's inventory (kubernetes nodes) ---------------------------
+
+
+def cluster_ids_of_kind(session: Session, kind: str) -> list[str]:
+    """The ids of the clusters of ``kind``, oldest first."""
+    query = select(ClusterRow.id).where(ClusterRow.kind == kind)
+    return list(session.scalars(query.order_by(ClusterRow.created_at, ClusterRow.id)).all())
+
+
+def servers_in_cluster(session: Session, cluster_id: str) -> dict[str, ServerStatusRecord]:
+    """{name: status record} of every server of the cluster."""
+    s = ServerRow
+    rows = session.execute(
+        select(s.id, s.name, s.status, s.missed_probes).where(s.cluster_id == cluster_id)
+    ).all()
+    return {row.name: ServerStatusRecord(*row) for row in rows}
+
+
+def set_server_capacity(
+    session: Session, server_id: str, capacity: Resources, gpus: Sequence[Gpu]
+) -> bool:
+    """Bring the server's capacity and GPUs to what its runtime reports; False when they
+    already were. Never below what is reserved there (the database's CHECKs): a capacity
+    that shrank under reservations stays at them until they end, in the same UPDATE (so
+    a reservation committed meanwhile is counted). A GPU gone from the report is dropped
+    unless something is reserved on it; a new one is added."""
+    row = session.get(ServerRow, server_id, populate_existing=True)
+    if row is None:
+        return False
+    session.refresh(row, ["gpus"])
+    by_index = {g.gpu_index: g for g in row.gpus}
+    reported = {g.index: g for g in gpus}
+    changed = False
+    for index, gpu in reported.items():
+        old = by_index.get(index)
+        if old is None:
+            row.gpus.append(
+                ServerGpuRow(
+                    gpu_index=index,
+                    uuid=gpu.uuid,
+                    model=gpu.model,
+                    memory_mib=gpu.memory_mib,
+                    allocated_milli=0,
+                )
+            )
+            changed = True
+        elif (old.model, old.memory_mib) != (gpu.model, gpu.memory_mib):
+            old.model, old.memory_mib = gpu.model, gpu.memory_mib
+            changed = True
+    for index, old in by_index.items():
+        if index not in reported and old.allocated_milli == 0:
+            row.gpus.remove(old)
+            changed = True
+    session.flush()
+    gpu_milli = GPU_MILLI * len(row.gpus)  # the devices it has, one reserved ones kept
+    wanted = (capacity.cpu_milli, capacity.ram_mib, capacity.storage_mib, gpu_milli)
+    if wanted == (row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli) and not changed:
+        return False
+
+    def at_least_reserved(value: int, reserved: Any) -> Any:
+        return case((reserved > value, reserved), else_=value)
+
+    session.execute(
+        update(ServerRow)
+        .where(ServerRow.id == server_id)
+        .values(
+            cpu_milli=at_least_reserved(capacity.cpu_milli, ServerRow.alloc_cpu_milli),
+            ram_mib=at_least_reserved(capacity.ram_mib, ServerRow.alloc_ram_mib),
+            storage_mib=at_least_reserved(capacity.storage_mib, ServerRow.alloc_storage_mib),
+            gpu_milli=at_least_reserved(gpu_milli, ServerRow.alloc_gpu_milli),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(row)
+    return True

@@ -57,3 +57,14 @@ def server_events_page(
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.scalars(base.order_by(ServerEventRow.id).limit(limit).offset(offset)).all()
     return [server_event_record(row) for row in rows], count
+
+
+def last_server_event(session: Session, server_id: str) -> ServerEvent | None:
+    """The server's latest event, or None when it has none."""
+    row = session.scalar(
+        select(ServerEventRow)
+        .where(ServerEventRow.server_id == server_id)
+        .order_by(ServerEventRow.id.desc())
+        .limit(1)
+    )
+    return server_event_record(row) if row is not None else None

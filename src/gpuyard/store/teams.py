@@ -60,6 +60,15 @@ def lock_team(session: Session, team_id: str) -> Team | None:
     return team_of(row) if row is not None else None
 
 
+def team_names(session: Session, team_ids: Iterable[str]) -> dict[str, str]:
+    """{team id: name} of ``team_ids``, in one query."""
+    ids = set(team_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(TeamRow.id, TeamRow.name).where(TeamRow.id.in_(ids)))
+    return {row.id: row.name for row in rows}
+
+
 def team_name_taken(session: Session, name: str, other_than: str | None = None) -> bool:
     """Whether a team (other than ``other_than``) is named ``name``."""
     query = select(TeamRow.id).where(TeamRow.name == name)

@@ -7,6 +7,10 @@ allocations the database records there:
 - a recorded container that exited: exit code 0 -> the workload ``succeeded`` once every
   replica has; non-zero -> ``failed`` with the code (and OOM) in the reason; its
   reservation is released and the containers go to the cleanup loop;
+- a recorded container that cannot start (its runtime says so: a pod whose image cannot
+  be pulled) -> the workload ``failed`` with the runtime's reason;
+- where the runtime's replicas run after their creation (kubernetes pods), a ``starting``
+  workload whose replicas on the server all run -> ``running``;
 - a recorded container that vanished while its workload should run (removed from
   outside), or was killed from outside (exit 137/143 without an OOM kill): **recovery**
   removes what is left and recreates it from the recorded spec on the same server (the
@@ -30,6 +34,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from gpuyard.domain.errors import NotFound
 from gpuyard.domain.runtime_records import ReplicaObservation
+from gpuyard.domain.text import renderable
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.runtimes.base import Runtime, RuntimeFailure
@@ -103,6 +108,8 @@ def reconcile_server(
     recorded = _load_recorded(ctx, server_id)
     by_id = {c.container_id: c for c in observed}
     finished: dict[str, list[tuple[int, ReplicaObservation]]] = {}
+    cannot_start: dict[str, tuple[int, ReplicaObservation]] = {}
+    running: dict[str, bool] = {}  # workload id -> every replica seen here runs
     known: set[str] = set()
     for allocation, exc in recorded.unbuildable:  # failed: their containers are torn down
         assert allocation.container_id is not None
@@ -121,12 +128,24 @@ def reconcile_server(
                     _restart_killed(ctx, runtime, job, container)
                 else:
                     finished.setdefault(job.workload_id, []).append((job.replica, container))
+            elif container.cannot_start:
+                cannot_start.setdefault(job.workload_id, (job.replica, container))
+            else:
+                running[job.workload_id] = running.get(job.workload_id, True) and (
+                    container.running
+                )
         except Exception as exc:  # this replica's own problem: the others go on
             if not blames_item(exc):
                 raise
             _give_up(ctx, job.workload_id, exc, "its container could not be recovered")
     if finished:
         _apply_finished(ctx, finished)
+    if cannot_start:
+        _apply_cannot_start(ctx, server.name, cannot_start)
+    if runtime.running_when_observed:
+        started = [w for w, runs in running.items() if runs and w not in cannot_start]
+        if started:
+            _apply_running(ctx, server.name, started)
     for container in observed:
         handle = runtime.handle_of(server.name, container.container_id)
         if (
@@ -210,6 +229,65 @@ def _apply_finished(
     ctx.scheduler_wakeup.notify()
 
 
+def _apply_cannot_start(
+    ctx: ServiceContext, server_name: str, cannot: dict[str, tuple[int, ReplicaObservation]]
+) -> None:
+    """Replicas that wait for what will not come (an image that cannot be pulled): their
+    workloads fail with the runtime's reason, their reservations released."""
+    now = ctx.now()
+    for workload_id, (replica, container) in cannot.items():
+        try:
+            with ctx.db.write() as session:
+                workload = session.get(WorkloadRow, workload_id, populate_existing=True)
+                if workload is None or workload.status not in _HOLDING:
+                    continue
+                release_workload(session, workload, reason=WorkloadStatus.FAILED.value)
+                reason = (
+                    f"replica {replica} cannot start on {renderable(server_name)}: "
+                    f"{container.error}"
+                )
+                details = {"replica": replica, "error": container.error}
+                transition_workload(
+                    session, workload, WorkloadStatus.FAILED, reason, now, details=details
+                )
+        except StaleDataError:
+            continue  # changed meanwhile: the next tick sees it again
+        except Exception as exc:
+            if not blames_item(exc):
+                raise
+            _give_up(ctx, workload_id, exc, "its replica that cannot start could not be failed")
+    ctx.scheduler_wakeup.notify()
+
+
+def _apply_running(ctx: ServiceContext, server_name: str, workload_ids: list[str]) -> None:
+    """``starting`` workloads whose replicas on this server are all seen running (a
+    runtime whose replicas run after their creation: pods) move to ``running``."""
+    now = ctx.now()
+    for workload_id in workload_ids:
+        try:
+            with ctx.db.write() as session:
+                workload = session.get(WorkloadRow, workload_id, populate_existing=True)
+                if workload is None or workload.status != WorkloadStatus.STARTING.value:
+                    continue
+                session.refresh(workload, ["allocations"])
+                if any(a.container_id is None for a in workload.allocations):
+                    continue  # a replica still to be created
+                transition_workload(
+                    session,
+                    workload,
+                    WorkloadStatus.RUNNING,
+                    f"running on {renderable(server_name)}",
+                    now,
+                    details={"server": server_name},
+                )
+        except StaleDataError:
+            continue
+        except Exception as exc:
+            if not blames_item(exc):
+                raise
+            report_item_failure(_LOOP, workload_id, exc, "not moved to running")
+
+
 def _finish(
     session: Session,
     workload: WorkloadRow,
@@ -220,7 +298,8 @@ def _finish(
     if failed:
         replica, container = failed[0]
         oom = " (out of memory: killed at its RAM limit)" if container.oom_killed else ""
-        reason = f"replica {replica} exited with code {container.exit_code}{oom}"
+        said = f": {container.error}" if container.error and not container.oom_killed else ""
+        reason = f"replica {replica} exited with code {container.exit_code}{oom}{said}"
         target = WorkloadStatus.FAILED
     elif len(replicas) == len(workload.allocations) == workload.replicas:
         reason, target = "every container exited with code 0", WorkloadStatus.SUCCEEDED

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from gpuyard.domain.kube_names import team_namespace
 from gpuyard.domain.pools import PoolState, container_labels, container_name
 from gpuyard.runtimes.base import ReplicaSpec
 from gpuyard.services.loops.item_failures import blames_item
 from gpuyard.store import fleet
 from gpuyard.store import pools as pool_store
+from gpuyard.store import teams as team_store
 from gpuyard.store import workloads as workload_store
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
@@ -43,10 +45,12 @@ def replica_job(
     gpu_uuids: dict[int, str],
     host_ports: dict[int, int],
     pool_type: str | None = None,
+    team_name: str | None = None,
 ) -> ReplicaJob:
     """One replica to start; GPUs by the UUIDs of exactly the reserved indices. A warm
     pool container (``pool_type``: its pool's image type) gets the seed's labels, as its
-    row stands now (so a recreated assigned one says so), and name."""
+    row stands now (so a recreated assigned one says so), and name. A runtime with
+    namespaces puts it in its team's (``team_name``; none: the runtime's default)."""
     indices = [int(index) for index, _milli in allocation.gpu_allocation]
     labels: dict[str, str] = {}
     name: str | None = None
@@ -78,6 +82,7 @@ def replica_job(
         labels=labels,
         container_name=name,
         files_path=workload.files_path,
+        namespace=team_namespace(team_name),
     )
 
 
@@ -86,7 +91,7 @@ def load_replica_jobs(
     allocations: Iterable[AllocationRow],
     unbuildable: list[tuple[AllocationRow, Exception]] | None = None,
 ) -> list[ReplicaJob]:
-    """Jobs for ``allocations`` (with their workloads loaded), in three queries.
+    """Jobs for ``allocations`` (with their workloads loaded), in a few queries.
 
     With ``unbuildable``, an allocation whose job cannot be built from what is stored
     (its workload's row cannot be read, its env is not an object...) goes there with the
@@ -97,6 +102,7 @@ def load_replica_jobs(
     uuids = fleet.gpu_uuids(session, server_ids)
     ports = workload_store.host_ports(session, [a.id for a in allocations])
     types = pool_store.pool_types(session, {a.workload.pool_id for a in allocations} - {None})
+    teams = team_store.team_names(session, {a.workload.team_id or "" for a in allocations} - {""})
     jobs = []
     for a in allocations:
         name, kind = names_and_kinds[a.server_id]
@@ -109,6 +115,7 @@ def load_replica_jobs(
                 uuids.get(a.server_id, {}),
                 ports.get(a.id, {}),
                 types.get(a.workload.pool_id or ""),
+                teams.get(a.workload.team_id or ""),
             )
         except Exception as exc:
             if unbuildable is None or not blames_item(exc):

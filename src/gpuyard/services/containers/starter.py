@@ -8,11 +8,12 @@ whose runtime runs containers (docker), then records them.
    same one.
 3. A short write transaction records the handle with a guard (``container_id IS NULL``
    and the workload's version) and moves the workload to running once every replica has
-   a container. A definitive refusal (unknown image, no GPU runtime...) fails the workload
-   with the agent's problem; an unreachable agent is left to the next tick and the health
-   loop. A replica whose spec cannot be built or sent, or whose container cannot be
-   recorded, fails its workload with a reason (``services/loops/item_failures.py``); the tick
-   goes on with the others.
+   a container (to starting only where the runtime's replicas run later: kubernetes pods,
+   which the reconcile loop moves on). A definitive refusal (unknown image, no GPU
+   runtime...) fails the workload with the agent's problem; an unreachable agent is left
+   to the next tick and the health loop. A replica whose spec cannot be built or sent, or
+   whose container cannot be recorded, fails its workload with a reason
+   (``services/loops/item_failures.py``); the tick goes on with the others.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def record_started(
             if workload is None:
                 return 0
             session.refresh(workload, ["allocations"])
-            _advance(session, workload, job, how, now, what_happened)
+            observed = ctx.runtimes.for_kind(job.kind).running_when_observed
+            _advance(session, workload, job, how, now, what_happened, observed)
     except StaleDataError:
         return 0  # the workload changed meanwhile; the next tick looks again
     return 1
@@ -140,8 +142,11 @@ def _advance(
     how: str,
     now: datetime,
     what_happened: str = "",
+    running_when_observed: bool = False,
 ) -> None:
-    """Move the workload on once every replica has a container (or note a recreation)."""
+    """Move the workload on once every replica has a container (or note a recreation);
+    a runtime whose replicas run later (``running_when_observed``: pods) leaves it
+    ``starting``, for the reconcile loop to move on when it sees them running."""
     status = WorkloadStatus(workload.status)
     if how == "recreated":
         record_change(
@@ -165,6 +170,8 @@ def _advance(
         transition_workload(
             session, workload, WorkloadStatus.STARTING, f"starting on {job.server_name}", now
         )
+    if running_when_observed:
+        return
     transition_workload(
         session,
         workload,

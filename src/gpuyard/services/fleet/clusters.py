@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import yaml
 from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
@@ -39,6 +40,7 @@ def create_cluster(
             raise InvalidInput.for_field("kubeconfig", "only kubernetes clusters take one")
         if not kubeconfig.strip() or len(kubeconfig.encode()) > MAX_KUBECONFIG_BYTES:
             raise InvalidInput.for_field("kubeconfig", "must be a non-empty kubeconfig file")
+        _check_kubeconfig(kubeconfig)
     now = ctx.now()
     with ctx.db.write() as session:
         if cluster_name_taken(session, name):
@@ -50,6 +52,19 @@ def create_cluster(
             session, AuditActor.of(caller), "cluster.create", "cluster", cluster.id, now, details
         )
     return cluster
+
+
+def _check_kubeconfig(kubeconfig: str) -> None:
+    """422 on ``kubeconfig`` unless it reads as one: a YAML mapping (its clusters, users
+    and contexts are checked when the runtime first builds a client from it)."""
+    try:
+        document = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InvalidInput.for_field("kubeconfig", f"is not valid YAML{where}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput.for_field("kubeconfig", "must be a kubeconfig file: a YAML mapping")
 
 
 def cluster_kubeconfig(ctx: ServiceContext, cluster_id: str) -> str | None:

@@ -116,7 +116,8 @@ def apply_probe(ctx: ServiceContext, server_id: str, inventory: HostInventory | 
                 change_server_status(
                     session, server, ServerStatus.OFFLINE, why, SYSTEM_ACTOR, now, details
                 )
-                lost = _requeue_workloads_of(session, server, missed, now, stuck)
+                offline = f"server {renderable(server.name)} offline ({missed} missed probes)"
+                lost = requeue_workloads_of(session, server, offline, now, stuck)
                 record_audit(
                     session,
                     SYSTEM_ACTOR,
@@ -145,18 +146,17 @@ def _refresh_utilization(session: Session, server_id: str, inventory: HostInvent
         fleet.set_gpu_utilization(session, server_id, gpu.index, gpu.utilization_pct)
 
 
-def _requeue_workloads_of(
+def requeue_workloads_of(
     session: Session,
     server: fleet.ServerStatusRecord,
-    missed: int,
+    why: str,
     now: datetime,
     stuck: list[tuple[str, Exception]],
 ) -> list[str]:
-    """Its workloads go lost, give back every reservation, and return to the queue; those
-    that cannot go to ``stuck``, with the error."""
+    """The server's workloads go lost (``why``), give back every reservation, and return
+    to the queue; those that cannot go to ``stuck``, with the error."""
     holding = [s.value for s in HOLDS_RESOURCES]
     workloads = workload_store.workloads_on_server(session, server.id, holding)
-    why = f"server {renderable(server.name)} offline ({missed} missed probes)"
     requeued = []
     for workload in workloads:
         try:

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.domain.errors import Conflict, InvalidInput
+from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
-from gpuyard.runtimes.registry import runs_containers
+from gpuyard.runtimes.base import RuntimeFailure
+from gpuyard.runtimes.registry import resizes_in_place, runs_containers
 from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
@@ -82,15 +83,78 @@ def update_workload(
             row.preemptible = changes.preemptible
         row.gpu_model = gpu_model
         resized = new != current
+        in_place: list[_ReplicaResize] = []
         if resized and status in HOLDS_RESOURCES:
             container_kinds = ctx.runtimes.kinds_where(runs_containers)
-            _resize_reservations(session, row, new, now, container_kinds)
+            resizable = ctx.runtimes.kinds_where(resizes_in_place)
+            keeps_devices = (new.gpu_milli, new.storage_mib) == (
+                current.gpu_milli,
+                current.storage_mib,
+            )
+            in_place = _resize_reservations(
+                session, row, new, now, container_kinds, resizable if keeps_devices else ()
+            )
         set_request(row, new, now)
         changed = {k: v for k, v in vars(changes).items() if v is not None}
         record_audit(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
         )
+    if in_place:
+        _resize_replicas(ctx, workload_id, new, in_place)
     ctx.scheduler_wakeup.notify()
+
+
+@dataclass(frozen=True)
+class _ReplicaResize:
+    """A running replica whose reservation was resized in place: its runtime is told."""
+
+    kind: str
+    handle: str
+    server_name: str
+
+
+def _resize_replicas(
+    ctx: ServiceContext, workload_id: str, new: Resources, replicas: list[_ReplicaResize]
+) -> None:
+    """Outside any transaction, ask each replica's runtime to resize it in place; then
+    record that it was, or, where a runtime could not, replace the replicas (release,
+    re-queue: they are recreated with the new size), the event saying which."""
+    refused: str | None = None
+    for replica in replicas:
+        try:
+            done = ctx.runtimes.for_kind(replica.kind).resize(
+                replica.handle, new.cpu_milli, new.ram_mib
+            )
+        except (RuntimeFailure, NotFound) as exc:
+            refused = f"{replica.server_name}: {exc}"[:300]
+            break
+        if not done:
+            refused = f"the runtime of {replica.server_name} cannot resize it in place"
+            break
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = session.get(WorkloadRow, workload_id, populate_existing=True)
+        if row is None or WorkloadStatus(row.status) not in HOLDS_RESOURCES:
+            return  # stopped or re-queued meanwhile: nothing of this size runs any more
+        handles = [r.handle for r in replicas]
+        if refused is None:
+            record_change(
+                session,
+                row,
+                f"resized in place to {new.describe()} (its replicas resized, not restarted)",
+                now,
+                {"resized_in_place": handles},
+            )
+            return
+        release_workload(session, row)
+        transition_workload(
+            session,
+            row,
+            WorkloadStatus.PENDING,
+            f"resized to {new.describe()}; not resized in place ({refused}): replaced, re-queued",
+            now,
+            reason_code="resized",
+        )
 
 
 def _pick(value: float | None, current: float) -> float:
@@ -103,29 +167,43 @@ def _resize_reservations(
     new: Resources,
     now: datetime,
     container_kinds: Collection[str],
-) -> None:
+    resizable_kinds: Collection[str] = (),
+) -> list[_ReplicaResize]:
     """Resize every replica in place, or release all and re-queue the workload.
 
-    Only reservations without a container resize in place: a running container keeps the
-    GPUs and limits it was created with, so moving its reservation would hand its devices
-    to someone else while it still uses them. Those are re-queued and recreated instead."""
+    Reservations without a container resize in place. A running container keeps the GPUs
+    and limits it was created with, so moving its reservation would hand its devices to
+    someone else while it still uses them: it is re-queued and recreated instead, unless
+    its runtime resizes in place (``resizable_kinds``: only given when GPUs and storage
+    stay as they are), when its reservation is resized here and the replicas to tell the
+    runtime about are returned (``_resize_replicas``, after the commit)."""
     why: str | None = None
+    replicas: list[_ReplicaResize] = []
     for allocation in list(row.allocations):
         server = server_row(session, allocation.server_id)
         name = server.name if server else allocation.server_id
         kind = cluster_kind(session, server.cluster_id) if server else None
-        if allocation.container_id is not None or (kind is not None and kind in container_kinds):
+        handle = allocation.container_id
+        if kind is not None and kind in resizable_kinds and handle is not None:
+            if not _resize_one(session, row, allocation, new):
+                why = f"no longer fits on {name}"
+                break
+            replicas.append(_ReplicaResize(kind, handle, name))
+            continue
+        if handle is not None or (kind is not None and kind in container_kinds):
             why = f"containers on {name} are recreated with the new size"
             break
         if not _resize_one(session, row, allocation, new):
             why = f"no longer fits on {name}"
             break
     if why is None:
+        if replicas:
+            return replicas  # recorded once their runtime says how it went
         gpus = sorted({i for a in row.allocations for i, _ in a.gpu_allocation})
         record_change(
             session, row, f"resized in place to {new.describe()}", now, {"gpu_indices": gpus}
         )
-        return
+        return []
     release_workload(session, row)
     transition_workload(
         session,
@@ -135,6 +213,7 @@ def _resize_reservations(
         now,
         reason_code="resized",
     )
+    return []
 
 
 def _resize_one(

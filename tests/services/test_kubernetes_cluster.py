@@ -1,0 +1,198 @@
+"""A kubernetes cluster end to end, through the services, the API and the official client,
+against the fake API server (tests/kube/, a test double: not Kubernetes): its nodes become
+servers, a GPU workload becomes a pod bound to the chosen node, runs when the fake kubelet
+says so, stops by deleting it; an image that cannot be pulled fails the workload; the API
+server going away marks the servers offline and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import authed_client, make_context, make_settings, settle
+from fastapi.testclient import TestClient
+from kube.conftest import fake_apiserver, kubeconfig  # noqa: F401 (fixtures)
+from kube.fake_apiserver import FakeApiServer
+
+from gpuyard.domain.kube_names import pod_name
+from gpuyard.runtimes.kubernetes import KubernetesRuntime
+from gpuyard.services.containers.reconcile import reconcile_servers
+from gpuyard.services.containers.starter import start_scheduled
+from gpuyard.services.containers.teardown import run_teardowns
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.health import probe_servers
+from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
+
+NAMESPACE = "gpuyard"  # the default namespace: the workloads here have no team
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
+    settings = make_settings(tmp_path / "data", None, demo=False, stop_grace_period_s=1.0)
+    ctx = make_context(settings)
+    yield ctx
+    ctx.kube_clients.close()
+    ctx.db.dispose()
+
+
+@pytest.fixture
+def api(ctx: ServiceContext) -> Iterator[TestClient]:
+    with authed_client(ctx) as client:
+        yield client
+
+
+@pytest.fixture
+def cluster(api: TestClient, kubeconfig: Path) -> str:  # noqa: F811
+    body = {"name": "k8s", "kind": "kubernetes", "kubeconfig": kubeconfig.read_text()}
+    response = api.post("/api/v1/clusters", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def servers(api: TestClient, cluster_id: str) -> dict[str, dict[str, Any]]:
+    response = api.get("/api/v1/servers", params={"cluster_id": cluster_id, "limit": 100})
+    return {s["name"]: s for s in response.json()["data"]}
+
+
+def workload(api: TestClient, workload_id: str) -> dict[str, Any]:
+    return dict(api.get(f"/api/v1/workloads/{workload_id}").json())
+
+
+def submit_gpu_workload(ctx: ServiceContext, api: TestClient) -> str:
+    response = api.post("/api/v1/workloads", json={"name": "train", "image": "x", "gpu": 2})
+    assert response.status_code == 201, response.text
+    settle(ctx)
+    assert start_scheduled(ctx) == 1
+    return str(response.json()["id"])
+
+
+def test_nodes_become_servers_and_a_gpu_workload_a_pod_on_the_chosen_node(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.add_node("gpu-node-1", gpus=4)
+    sync_kube_nodes(ctx)
+    found = servers(api, cluster)
+    assert list(found) == ["gpu-node-1"]
+    assert [g["model"] for g in found["gpu-node-1"]["gpus"]] == ["NVIDIA-H100-80GB-HBM3"] * 4
+
+    workload_id = submit_gpu_workload(ctx, api)
+    name = pod_name(workload_id, 0)
+    pod = fake_apiserver.get("pods", name, NAMESPACE)
+    assert pod["spec"]["nodeName"] == "gpu-node-1"
+    [container] = pod["spec"]["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["requests"] == container["resources"]["limits"]
+    assert pod["metadata"]["labels"]["gpuyard.io/workload-id"] == workload_id
+    namespace = fake_apiserver.get("namespaces", NAMESPACE)
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "gpuyard"
+    assert workload(api, workload_id)["status"] == "starting"
+
+    fake_apiserver.kubelet_run(NAMESPACE, name)
+    reconcile_servers(ctx)
+    assert workload(api, workload_id)["status"] == "running"
+
+    response = api.post(f"/api/v1/workloads/{workload_id}/stop")
+    assert response.status_code in (200, 202, 204), response.text
+    run_teardowns(ctx)
+    assert (NAMESPACE, name) not in set(fake_apiserver.names("pods"))
+    assert workload(api, workload_id)["status"] == "stopped"
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_workload(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.add_node("gpu-node-1", gpus=4)
+    sync_kube_nodes(ctx)
+    workload_id = submit_gpu_workload(ctx, api)
+
+    fake_apiserver.kubelet_waiting(NAMESPACE, pod_name(workload_id, 0), "ImagePullBackOff")
+    reconcile_servers(ctx)
+
+    found = workload(api, workload_id)
+    assert found["status"] == "failed"
+    assert "ImagePullBackOff" in found["reason"]
+
+
+def test_the_api_server_going_away_marks_the_servers_offline_and_back(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.add_node("node-a", gpus=0)
+    sync_kube_nodes(ctx)
+    probe_servers(ctx)
+    assert servers(api, cluster)["node-a"]["status"] == "online"
+
+    fake_apiserver.stop()
+    for _ in range(ctx.settings.health_offline_after_misses):
+        probe_servers(ctx)
+    assert servers(api, cluster)["node-a"]["status"] == "offline"
+
+    fake_apiserver.start()
+    probe_servers(ctx)
+    assert servers(api, cluster)["node-a"]["status"] == "online"
+
+
+def test_a_watch_whose_version_expired_lists_again_without_losing_a_change(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    runtime = ctx.runtimes.for_kind("kubernetes")
+    assert isinstance(runtime, KubernetesRuntime)
+    fake_apiserver.add_node("node-a", gpus=0)
+    sync_kube_nodes(ctx)  # listed: the versions to watch from are kept
+    assert servers(api, cluster)["node-a"]["status"] == "online"
+
+    fake_apiserver.set_node_ready("node-a", False)
+    fake_apiserver.compact()  # the kept versions are now too old: 410 Gone
+    sync_kube_nodes(ctx)
+
+    assert runtime.relists == 1
+    assert servers(api, cluster)["node-a"]["status"] == "draining"
+
+    fake_apiserver.set_node_ready("node-a", True)
+    sync_kube_nodes(ctx)  # watched this time
+    assert runtime.relists == 1
+    assert servers(api, cluster)["node-a"]["status"] == "online"
+
+
+def test_a_higher_priority_preempts_a_pod_which_is_deleted_and_requeued(
+    ctx: ServiceContext,
+    api: TestClient,
+    cluster: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.add_node("gpu-node-1", gpus=2)
+    sync_kube_nodes(ctx)
+    low = api.post(
+        "/api/v1/workloads", json={"name": "low", "image": "x", "gpu": 2, "priority": 1}
+    ).json()["id"]
+    settle(ctx)
+    start_scheduled(ctx)
+    fake_apiserver.kubelet_run(NAMESPACE, pod_name(low, 0))
+    reconcile_servers(ctx)
+    assert workload(api, low)["status"] == "running"
+
+    urgent = api.post(
+        "/api/v1/workloads", json={"name": "urgent", "image": "x", "gpu": 2, "priority": 5}
+    ).json()["id"]
+    settle(ctx)
+    run_teardowns(ctx)
+    start_scheduled(ctx)
+
+    assert workload(api, low)["status"] in ("preempted", "pending")
+    pods = set(fake_apiserver.names("pods"))
+    assert (NAMESPACE, pod_name(low, 0)) not in pods
+    assert (NAMESPACE, pod_name(urgent, 0)) in pods
+    assert workload(api, urgent)["status"] == "starting"

@@ -1,0 +1,230 @@
+"""What the reconcile loop makes of a kubernetes workload's pods, as the API server reports
+them: starting until the pod runs, then running; an image that cannot be pulled, an OOM
+kill or an eviction fail the workload with that reason. The pods' creation is recorded as
+the starter records it (the handle of the pod it created); the pods are read by the
+runtime's own edge (``observation_of``) from objects shaped as the API server sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import admin_caller, authed_client, make_context, make_settings, settle
+from factories.clock import ManualClock
+from fastapi.testclient import TestClient
+from kubernetes import client as k8s
+
+from gpuyard.domain.kube_names import pod_name
+from gpuyard.domain.server_state import ClusterKind
+from gpuyard.domain.workload_state import HOLDS_RESOURCES
+from gpuyard.runtimes.kubernetes import (
+    KubeNode,
+    Requests,
+    make_handle,
+    node_inventory,
+    observation_of,
+)
+from gpuyard.runtimes.registry import runs_containers
+from gpuyard.services.containers.reconcile import reconcile_server
+from gpuyard.services.containers.replica_specs import (
+    RuntimeServer,
+    load_replica_jobs,
+    servers_of_kinds,
+)
+from gpuyard.services.containers.starter import record_started
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.kube_nodes import sync_cluster_nodes
+from gpuyard.store import containers as container_store
+from gpuyard.store import fleet
+
+NODE = "gpu-node-1"
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
+)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
+    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    ctx = make_context(make_settings(tmp_path / "data", url, demo=False))
+    ctx.clock = ManualClock()
+    yield ctx
+    ctx.db.dispose()
+
+
+@pytest.fixture
+def cluster(ctx: ServiceContext) -> str:
+    kubeconfig = "apiVersion: v1\nkind: Config\n"
+    cluster_id = create_cluster(
+        ctx, admin_caller(ctx), "k8s", ClusterKind.KUBERNETES, kubeconfig
+    ).id
+    node = k8s.V1Node.from_dict(
+        {
+            "metadata": {"name": NODE, "labels": {"nvidia.com/gpu.product": "NVIDIA-A100"}},
+            "spec": {},
+            "status": {
+                "allocatable": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+    )
+    assert node is not None
+    sync_cluster_nodes(ctx, cluster_id, [KubeNode(NODE, node_inventory(node, Requests()), None)])
+    return cluster_id
+
+
+@pytest.fixture
+def api(ctx: ServiceContext) -> Iterator[TestClient]:
+    with authed_client(ctx) as client:
+        yield client
+
+
+def placed_and_created(ctx: ServiceContext, api: TestClient, cluster_id: str) -> str:
+    """A GPU workload placed on the node, its pod created (recorded as the starter does)."""
+    response = api.post("/api/v1/workloads", json={"name": "train", "image": "x", "gpu": 1})
+    assert response.status_code == 201, response.text
+    settle(ctx)
+    with ctx.db.read() as session:
+        servers = servers_of_kinds(
+            session, ctx.runtimes.kinds_where(runs_containers), ["online", "draining"]
+        )
+        holding = [s.value for s in HOLDS_RESOURCES]
+        allocations = container_store.allocations_without_container(session, servers, holding, 32)
+        jobs = load_replica_jobs(session, allocations)
+    [job] = jobs
+    assert job.server_name == NODE
+    handle = make_handle(cluster_id, "gpuyard", pod_name(job.workload_id, job.replica))
+    assert record_started(ctx, job, handle, "started") == 1
+    return str(job.workload_id)
+
+
+def pod_of(workload_id: str, phase: str, state: dict[str, Any] | None, **status: Any) -> Any:
+    body: dict[str, Any] = {"phase": phase, **status}
+    if state is not None:
+        body["containerStatuses"] = [
+            {
+                "name": "replica",
+                "image": "x",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": state,
+            }
+        ]
+    pod = k8s.V1Pod.from_dict(
+        {
+            "metadata": {
+                "name": pod_name(workload_id, 0),
+                "namespace": "gpuyard",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "gpuyard",
+                    "gpuyard.io/workload-id": workload_id,
+                    "gpuyard.io/replica": "0",
+                },
+                "creationTimestamp": "2026-12-04T10:00:00Z",
+            },
+            "spec": {"nodeName": NODE, "containers": [{"name": "replica", "image": "x"}]},
+            "status": body,
+        }
+    )
+    return observation_of(pod)
+
+
+def reconcile(ctx: ServiceContext, observed: list[Any]) -> None:
+    with ctx.db.read() as session:
+        server_id = fleet.server_id_named(session, NODE)
+    assert server_id is not None
+    reconcile_server(ctx, server_id, RuntimeServer(NODE, ClusterKind.KUBERNETES.value), observed)
+
+
+def status(api: TestClient, workload_id: str) -> tuple[str, str]:
+    body = api.get(f"/api/v1/workloads/{workload_id}").json()
+    return body["status"], body["reason"] or ""
+
+
+def test_a_pod_is_starting_until_it_runs(
+    ctx: ServiceContext, cluster: str, api: TestClient
+) -> None:
+    workload_id = placed_and_created(ctx, api, cluster)
+    assert status(api, workload_id)[0] == "starting"
+
+    reconcile(ctx, [pod_of(workload_id, "Pending", {"waiting": {"reason": "ContainerCreating"}})])
+    assert status(api, workload_id)[0] == "starting"
+
+    running = {"running": {"startedAt": "2026-12-04T10:00:09Z"}}
+    reconcile(ctx, [pod_of(workload_id, "Running", running)])
+    assert status(api, workload_id) == ("running", f"running on {NODE}")
+
+
+@pytest.mark.parametrize(
+    ("phase", "state", "extra", "expected"),
+    [
+        (
+            "Pending",
+            {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "x"'}},
+            {},
+            f'replica 0 cannot start on {NODE}: ImagePullBackOff: Back-off pulling image "x"',
+        ),
+        (
+            "Failed",
+            {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+            {},
+            "replica 0 exited with code 137 (out of memory: killed at its RAM limit)",
+        ),
+        (
+            "Failed",
+            None,
+            {"reason": "Evicted", "message": "The node was low on resource: memory."},
+            "replica 0 exited with code 1: Evicted The node was low on resource: memory.",
+        ),
+    ],
+    ids=["image-pull-back-off", "oom-killed", "evicted"],
+)
+def test_a_pod_that_cannot_run_fails_its_workload_with_the_reason(
+    ctx: ServiceContext,
+    cluster: str,
+    api: TestClient,
+    phase: str,
+    state: dict[str, Any] | None,
+    extra: dict[str, Any],
+    expected: str,
+) -> None:
+    workload_id = placed_and_created(ctx, api, cluster)
+
+    reconcile(ctx, [pod_of(workload_id, phase, state, **extra)])
+
+    assert status(api, workload_id) == ("failed", expected)
+    with ctx.db.read() as session:
+        row = fleet.server_row_named(session, NODE)
+        assert row is not None
+        assert (row.alloc_gpu_milli, row.alloc_cpu_milli) == (0, 0)  # released
+
+
+def test_a_resize_the_cluster_cannot_make_in_place_replaces_the_pod(
+    ctx: ServiceContext, cluster: str, api: TestClient
+) -> None:
+    """This cluster's kubeconfig names no API server: the pod's resize is not made, so the
+    workload is released (its pod torn down) and re-queued with the new size."""
+    workload_id = placed_and_created(ctx, api, cluster)
+    reconcile(ctx, [pod_of(workload_id, "Running", {"running": {}})])
+    assert status(api, workload_id)[0] == "running"
+
+    response = api.patch(f"/api/v1/workloads/{workload_id}", json={"cpu": 2})
+
+    assert response.status_code == 200, response.text
+    state, reason = status(api, workload_id)
+    assert state == "pending"
+    assert reason.startswith("resized to ")
+    assert "not resized in place" in reason
+    assert reason.endswith("replaced, re-queued")
+    with ctx.db.read() as session:
+        server_id = fleet.server_id_named(session, NODE)
+        assert server_id is not None
+        handle = make_handle(cluster, "gpuyard", pod_name(workload_id, 0))
+        assert handle in container_store.teardown_handles(session, server_id)
