@@ -1044,7 +1044,9 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The database answers.
+         * @description The database answers. ``bus`` says how this process hears the others' commits
+         *     (services/bus): "redis: connected", "postgres: down since ...", "none: off"... A bus
+         *     that is down does not make the process unready: it polls meanwhile.
          */
         get: operations["health-readyz"];
         put?: never;
