@@ -1,0 +1,117 @@
+"""A kubernetes workload through gpuyard's own surfaces, against the fake API server
+(tests/kube/, a test double: not Kubernetes): its logs read through the API come from the
+pod's /log (a tail, and a follow that streams new lines until the pod ends), and a resize
+of its CPU and memory patches the pod's resize subresource in place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from factories.app import (
+    admin_caller,
+    authed_client,
+    make_context,
+    make_settings,
+    mint_token,
+    settle,
+)
+from factories.live import served
+from fastapi.testclient import TestClient
+from kube.conftest import fake_apiserver, kubeconfig  # noqa: F401 (fixtures)
+from kube.fake_apiserver import FakeApiServer
+
+from gpuyard.api.app import create_app
+from gpuyard.domain.kube_names import pod_name
+from gpuyard.services.containers.reconcile import reconcile_servers
+from gpuyard.services.containers.starter import start_scheduled
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
+
+NAMESPACE = "gpuyard"  # the default namespace: the workloads here have no team
+NODE = "gpu-node-1"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
+    settings = make_settings(tmp_path / "data", None, demo=False, stop_grace_period_s=1.0)
+    ctx = make_context(settings)
+    yield ctx
+    ctx.kube_clients.close()
+    ctx.db.dispose()
+
+
+@pytest.fixture
+def api(ctx: ServiceContext) -> Iterator[TestClient]:
+    with authed_client(ctx) as client:
+        yield client
+
+
+@pytest.fixture
+def running(
+    ctx: ServiceContext,
+    api: TestClient,
+    kubeconfig: Path,  # noqa: F811
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> str:
+    """A GPU workload whose pod runs on the fake cluster's one node; its id."""
+    body = {"name": "k8s", "kind": "kubernetes", "kubeconfig": kubeconfig.read_text()}
+    response = api.post("/api/v1/clusters", json=body)
+    assert response.status_code == 201, response.text
+    fake_apiserver.add_node(NODE, gpus=4)
+    sync_kube_nodes(ctx)
+    body = {"name": "train", "image": "x", "gpu": 1, "cpu": 1, "ram_gb": 4}
+    response = api.post("/api/v1/workloads", json=body)
+    assert response.status_code == 201, response.text
+    settle(ctx)
+    assert start_scheduled(ctx) == 1
+    workload_id = str(response.json()["id"])
+    fake_apiserver.kubelet_run(NAMESPACE, pod_name(workload_id, 0))
+    reconcile_servers(ctx)
+    assert workload(api, workload_id)["status"] == "running"
+    return workload_id
+
+
+def workload(api: TestClient, workload_id: str) -> dict[str, Any]:
+    return dict(api.get(f"/api/v1/workloads/{workload_id}").json())
+
+
+def test_the_logs_tail_is_the_pods_log(
+    api: TestClient,
+    running: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.set_logs(NAMESPACE, pod_name(running, 0), ["epoch 1", "epoch 2", "epoch 3"])
+
+    response = api.get(f"/api/v1/workloads/{running}/logs", params={"tail": 2})
+
+    assert response.status_code == 200, response.text
+    assert response.text == "epoch 2\nepoch 3\n"
+
+
+def test_following_the_logs_streams_new_lines_until_the_pod_ends(
+    ctx: ServiceContext,
+    running: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    name = pod_name(running, 0)
+    fake_apiserver.set_logs(NAMESPACE, name, ["epoch 1", "epoch 2"])
+    token = mint_token(ctx, admin_caller(ctx).user_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    params: dict[str, Any] = {"tail": 1, "follow": True}
+
+    with (
+        served(create_app(ctx)) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=10) as client,
+        client.stream("GET", f"/api/v1/workloads/{running}/logs", params=params) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert next(lines) == "epoch 2"  # the tail, then what comes
+        fake_apiserver.append_log(NAMESPACE, name, "epoch 3")
+        assert next(lines) == "epoch 3"
+        fake_apiserver.kubelet_terminate(NAMESPACE, name, "Completed", exit_code=0)
+        assert list(lines) == []  # the pod ended: so does the stream
