@@ -115,3 +115,50 @@ def test_following_the_logs_streams_new_lines_until_the_pod_ends(
         assert next(lines) == "epoch 3"
         fake_apiserver.kubelet_terminate(NAMESPACE, name, "Completed", exit_code=0)
         assert list(lines) == []  # the pod ended: so does the stream
+
+
+def resources_of(fake: FakeApiServer, workload_id: str) -> dict[str, Any]:
+    pod = fake.get("pods", pod_name(workload_id, 0), NAMESPACE)
+    [container] = pod["spec"]["containers"]
+    return dict(container["resources"])
+
+
+def test_a_cpu_and_memory_resize_patches_the_pod_in_place(
+    api: TestClient,
+    running: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    uid = fake_apiserver.get("pods", pod_name(running, 0), NAMESPACE)["metadata"]["uid"]
+
+    response = api.patch(f"/api/v1/workloads/{running}", json={"cpu": 2, "ram_gb": 8})
+
+    assert response.status_code == 200, response.text
+    assert workload(api, running)["status"] == "running"  # not replaced
+    events = api.get(f"/api/v1/workloads/{running}/events").json()["data"]
+    [event] = [e for e in events if "resized in place" in (e["reason"] or "")]
+    [handle] = event["details"]["resized_in_place"]
+    assert handle.endswith(f"/{NAMESPACE}/{pod_name(running, 0)}")  # this pod's handle
+    pod = fake_apiserver.get("pods", pod_name(running, 0), NAMESPACE)
+    assert pod["metadata"]["uid"] == uid  # the same pod
+    resized = resources_of(fake_apiserver, running)
+    for group in ("requests", "limits"):
+        assert resized[group]["cpu"] == "2000m"
+        assert resized[group]["memory"] == "8192Mi"
+    assert resized["limits"]["nvidia.com/gpu"] == "1"  # the GPUs stay
+
+
+def test_a_cluster_without_the_resize_subresource_gets_the_pod_replaced(
+    api: TestClient,
+    running: str,
+    fake_apiserver: FakeApiServer,  # noqa: F811
+) -> None:
+    fake_apiserver.resize_supported = False  # before Kubernetes 1.33: 404
+    before = resources_of(fake_apiserver, running)
+
+    response = api.patch(f"/api/v1/workloads/{running}", json={"cpu": 2, "ram_gb": 8})
+
+    assert response.status_code == 200, response.text
+    found = workload(api, running)
+    assert found["status"] == "pending"
+    assert "not resized in place" in found["reason"]
+    assert resources_of(fake_apiserver, running) == before  # the pod was not changed
