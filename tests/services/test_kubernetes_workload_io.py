@@ -1,7 +1,8 @@
 """A kubernetes workload through gpuyard's own surfaces, against the fake API server
 (tests/kube/, a test double: not Kubernetes): its logs read through the API come from the
-pod's /log (a tail, and a follow that streams new lines until the pod ends), and a resize
-of its CPU and memory patches the pod's resize subresource in place."""
+pod's /log (a tail, and a follow that streams new lines until the pod ends), a resize of
+its CPU and memory patches the pod's resize subresource in place, and the CLI lists the
+nodes with their GPUs and the workload on its node like any other server's."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ from factories.live import served
 from fastapi.testclient import TestClient
 from kube.conftest import fake_apiserver, kubeconfig  # noqa: F401 (fixtures)
 from kube.fake_apiserver import FakeApiServer
+from typer.testing import CliRunner
 
 from gpuyard.api.app import create_app
+from gpuyard.cli import client_commands
+from gpuyard.cli.main import app as cli_app
 from gpuyard.domain.kube_names import pod_name
 from gpuyard.services.containers.reconcile import reconcile_servers
 from gpuyard.services.containers.starter import start_scheduled
@@ -162,3 +166,31 @@ def test_a_cluster_without_the_resize_subresource_gets_the_pod_replaced(
     assert found["status"] == "pending"
     assert "not resized in place" in found["reason"]
     assert resources_of(fake_apiserver, running) == before  # the pod was not changed
+
+
+def test_the_cli_lists_the_nodes_with_their_gpus_and_the_workloads_server(
+    ctx: ServiceContext,
+    running: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(client_commands.console, "width", 250)  # whole table cells
+    monkeypatch.setenv("GPUYARD_TOKEN", mint_token(ctx, admin_caller(ctx).user_id))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    runner = CliRunner()
+
+    with served(create_app(ctx)) as url:
+        monkeypatch.setenv("GPUYARD_URL", url)
+        listed = runner.invoke(cli_app, ["servers"])
+        shown = runner.invoke(cli_app, ["ps"])
+
+    assert listed.exit_code == 0, listed.output
+    [row] = [line for line in listed.output.splitlines() if NODE in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[1:6] == [NODE, "online", "1/64", "4/512", "1/4"]
+    assert cells[6] == "NVIDIA-H100-80GB-HBM3"
+    assert shown.exit_code == 0, shown.output
+    [row] = [line for line in shown.output.splitlines() if running in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[1:3] == ["train", "running"]
+    assert cells[7] == NODE  # the SERVER column
