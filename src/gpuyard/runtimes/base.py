@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
@@ -280,3 +280,68 @@ class Runtime(Protocol):
         """Tag the server's image ``source`` as ``target`` and push it; progress as for
         ``pull_image``."""
         ...
+
+
+class WithoutWorkspaceFiles:
+    """The workspace-file methods of a runtime whose replicas have no files directory:
+    each raises what the runtime's ``refuse_workspace_files`` raises."""
+
+    def refuse_workspace_files(self) -> NoReturn:
+        raise NotImplementedError
+
+    def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
+        self.refuse_workspace_files()
+
+    def download_file(self, server_name: str, workload_id: str, path: str) -> bytes:
+        self.refuse_workspace_files()
+
+    def upload_file(
+        self,
+        server_name: str,
+        workload_id: str,
+        path: str,
+        content: bytes | Iterable[bytes],
+        size: int | None = None,
+    ) -> WorkspaceFile:
+        self.refuse_workspace_files()
+
+    def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
+        self.refuse_workspace_files()
+
+
+class WithoutHostImages:
+    """The image methods of a runtime whose servers keep no images gpuyard manages: each
+    raises what the runtime's ``refuse_host_images`` raises."""
+
+    def refuse_host_images(self) -> NoReturn:
+        raise NotImplementedError
+
+    def images(self, server_name: str) -> list[HostImage]:
+        self.refuse_host_images()
+
+    def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
+        self.refuse_host_images()
+
+    def pull_image(
+        self, server_name: str, reference: str, credentials: RegistryCredentials | None
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        self.refuse_host_images()
+
+    def build_image(
+        self,
+        server_name: str,
+        tag: str,
+        context: bytes | Iterable[bytes],
+        size: int | None,
+        dockerfile: str,
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        self.refuse_host_images()
+
+    def push_image(
+        self,
+        server_name: str,
+        source: str,
+        target: str,
+        credentials: RegistryCredentials | None,
+    ) -> AbstractContextManager[Iterator[ImageProgress]]:
+        self.refuse_host_images()

@@ -41,9 +41,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity as _parse_quantity
 
 from gpuyard.domain.errors import InvalidInput
-from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
 from gpuyard.domain.kube_names import pod_name
-from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.replica_access import ExecTarget
 from gpuyard.domain.runtime_records import (
     HostGpu,
     HostInventory,
@@ -58,6 +57,8 @@ from gpuyard.runtimes.base import (
     ReplicaSpec,
     RuntimeFailure,
     RuntimeUnreachable,
+    WithoutHostImages,
+    WithoutWorkspaceFiles,
 )
 
 #: gpuyard's mark on what it creates (namespaces, pods).
@@ -554,7 +555,7 @@ def _not_supported(what: str) -> NoReturn:
     raise NotForKubernetes(what)
 
 
-class KubernetesRuntime:
+class KubernetesRuntime(WithoutWorkspaceFiles, WithoutHostImages):
     """Runs replicas as pods on the nodes of kubernetes clusters."""
 
     starts_instantly = False
@@ -566,6 +567,12 @@ class KubernetesRuntime:
     resizes_in_place = True
     #: Its servers are the cluster's nodes: a registration gives no connection field.
     connection_fields: tuple[str, ...] = ()
+
+    def refuse_workspace_files(self) -> NoReturn:
+        _not_supported("kubernetes pods have no workspace files in gpuyard yet")
+
+    def refuse_host_images(self) -> NoReturn:
+        _not_supported("a kubernetes node's images are its kubelet's")
 
     def __init__(self, clients: KubeClientSource, default_namespace: str = "gpuyard") -> None:
         """``clients``: API clients by cluster id (services build them from kubeconfigs);
@@ -857,55 +864,6 @@ class KubernetesRuntime:
         _not_supported("exec into a kubernetes pod is not available yet")
 
     # -- workspace files and images: not for pods (yet) ---------------------------------
-
-    def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
-        _not_supported("kubernetes pods have no workspace files in gpuyard yet")
-
-    def download_file(self, server_name: str, workload_id: str, path: str) -> bytes:
-        _not_supported("kubernetes pods have no workspace files in gpuyard yet")
-
-    def upload_file(
-        self,
-        server_name: str,
-        workload_id: str,
-        path: str,
-        content: bytes | Iterable[bytes],
-        size: int | None = None,
-    ) -> WorkspaceFile:
-        _not_supported("kubernetes pods have no workspace files in gpuyard yet")
-
-    def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
-        _not_supported("kubernetes pods have no workspace files in gpuyard yet")
-
-    def images(self, server_name: str) -> list[HostImage]:
-        _not_supported("a kubernetes node's images are its kubelet's")
-
-    def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
-        _not_supported("a kubernetes node's images are its kubelet's")
-
-    def pull_image(
-        self, server_name: str, reference: str, credentials: RegistryCredentials | None
-    ) -> AbstractContextManager[Iterator[ImageProgress]]:
-        _not_supported("a kubernetes node's images are its kubelet's")
-
-    def build_image(
-        self,
-        server_name: str,
-        tag: str,
-        context: bytes | Iterable[bytes],
-        size: int | None,
-        dockerfile: str,
-    ) -> AbstractContextManager[Iterator[ImageProgress]]:
-        _not_supported("a kubernetes node's images are its kubelet's")
-
-    def push_image(
-        self,
-        server_name: str,
-        source: str,
-        target: str,
-        credentials: RegistryCredentials | None,
-    ) -> AbstractContextManager[Iterator[ImageProgress]]:
-        _not_supported("a kubernetes node's images are its kubelet's")
 
 
 def _chunks(response: Any) -> Iterator[bytes]:

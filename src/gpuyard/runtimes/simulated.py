@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import NoReturn
 
 from gpuyard.domain.errors import InvalidInput
-from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
-from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.replica_access import ExecTarget
 from gpuyard.domain.runtime_records import (
     HostInventory,
     ReachedServer,
@@ -24,7 +23,13 @@ from gpuyard.domain.runtime_records import (
     ServerEndpoint,
 )
 from gpuyard.domain.usage import ServerLoad, UsageReading
-from gpuyard.runtimes.base import RegistrationFields, ReplicaSpec, RuntimeFailure
+from gpuyard.runtimes.base import (
+    RegistrationFields,
+    ReplicaSpec,
+    RuntimeFailure,
+    WithoutHostImages,
+    WithoutWorkspaceFiles,
+)
 from gpuyard.runtimes.simulated_usage import simulated_usage
 
 
@@ -40,13 +45,21 @@ class NoContainer(RuntimeFailure):
         self.errors = []
 
 
-class SimulatedRuntime:
+class SimulatedRuntime(WithoutWorkspaceFiles, WithoutHostImages):
     starts_instantly = True
     runs_containers = False
     running_when_observed = False
     resizes_in_place = False
     reports_inventory = False
     connection_fields: tuple[str, ...] = ()
+
+    def refuse_workspace_files(self) -> NoReturn:
+        raise NoContainer("workspace")
+
+    def refuse_host_images(self) -> NoReturn:
+        failure = NoContainer("images")
+        failure.detail = "a simulated server has no images: it runs no containers"
+        raise failure
 
     def check_registration(self, fields: RegistrationFields) -> None:
         """A simulated server declares its capacity and publishes no ports."""
@@ -102,62 +115,3 @@ class SimulatedRuntime:
 
     def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
         raise NoContainer("shell")
-
-    def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
-        _no_files()
-
-    def download_file(self, server_name: str, workload_id: str, path: str) -> bytes:
-        _no_files()
-
-    def upload_file(
-        self,
-        server_name: str,
-        workload_id: str,
-        path: str,
-        content: bytes | Iterable[bytes],
-        size: int | None = None,
-    ) -> WorkspaceFile:
-        _no_files()
-
-    def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
-        _no_files()
-
-    def images(self, server_name: str) -> list[HostImage]:
-        _no_images()
-
-    def remove_image(self, server_name: str, reference: str, *, force: bool = False) -> None:
-        _no_images()
-
-    def pull_image(
-        self, server_name: str, reference: str, credentials: RegistryCredentials | None
-    ) -> AbstractContextManager[Iterator[ImageProgress]]:
-        _no_images()
-
-    def build_image(
-        self,
-        server_name: str,
-        tag: str,
-        context: bytes | Iterable[bytes],
-        size: int | None,
-        dockerfile: str,
-    ) -> AbstractContextManager[Iterator[ImageProgress]]:
-        _no_images()
-
-    def push_image(
-        self,
-        server_name: str,
-        source: str,
-        target: str,
-        credentials: RegistryCredentials | None,
-    ) -> AbstractContextManager[Iterator[ImageProgress]]:
-        _no_images()
-
-
-def _no_images() -> NoReturn:
-    failure = NoContainer("images")
-    failure.detail = "a simulated server has no images: it runs no containers"
-    raise failure
-
-
-def _no_files() -> NoReturn:
-    raise NoContainer("workspace")
