@@ -9,11 +9,13 @@ automatically) and any skip caused by a missing server, e.g. via request.getfixt
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Generator, Iterator
 
 import pytest
+import structlog
 from support.dockerd import DockerServer
 from support.local_server import ServerUnavailable, start_or_skip
 from support.postgres import PostgresServer
@@ -108,3 +110,19 @@ def registry_server() -> Iterator[RegistryServer]:
     account: `.username`, `.password`)."""
     with start_or_skip(RegistryServer()) as server:
         yield server
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For a test that calls configure_logging (as `gpuyard serve` does): structlog and the
+    stdlib loggers as they were, so no later test logs into this test's closed streams."""
+    from gpuyard.log import AUDIT_LOGGER
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers.clear()
+    root.setLevel(level)
+    logging.getLogger(AUDIT_LOGGER).handlers.clear()
+    logging.getLogger(AUDIT_LOGGER).propagate = True

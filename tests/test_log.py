@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
 
-from gpuyard.log import AUDIT_LOGGER, configure_logging, get_logger
+from gpuyard.log import configure_logging, get_logger
 
 SECRET = "s3cr3t-registry-password-0451"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    logging.getLogger().handlers.clear()
-    logging.getLogger(AUDIT_LOGGER).handlers.clear()
-    logging.getLogger(AUDIT_LOGGER).propagate = True
 
 
 def _push(credentials: dict[str, str]) -> None:

@@ -4,16 +4,14 @@ transaction (a refused change leaves none), filters, and one JSON log line per e
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import structlog
 from factories.app import ADMIN_EMAIL, add_user, authed_client, mint_token, sqlite_only
 from fastapi.testclient import TestClient
 
-from gpuyard.log import AUDIT_LOGGER, configure_logging
+from gpuyard.log import configure_logging
 from gpuyard.services.context import ServiceContext
 
 
@@ -136,15 +134,6 @@ def test_filters(client: TestClient, ctx: ServiceContext) -> None:
     assert actions(since=future) == []
     assert len(actions(until=future)) == _count(client)
     assert actions(action="workload.", limit=1, offset=1) == ["workload.create"]
-
-
-@pytest.fixture
-def restore_logging() -> Any:
-    yield
-    structlog.reset_defaults()
-    logging.getLogger().handlers.clear()
-    logging.getLogger(AUDIT_LOGGER).handlers.clear()
-    logging.getLogger(AUDIT_LOGGER).propagate = True
 
 
 @sqlite_only

@@ -6,6 +6,7 @@ nodes with their GPUs and the workload on its node like any other server's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,15 +183,16 @@ def test_the_cli_lists_the_nodes_with_their_gpus_and_the_workloads_server(
     with served(create_app(ctx)) as url:
         monkeypatch.setenv("GPUYARD_URL", url)
         listed = runner.invoke(cli_app, ["servers"])
-        shown = runner.invoke(cli_app, ["ps"])
+        shown = runner.invoke(cli_app, ["ps", "-o", "wide"])  # wide: full ids
 
     assert listed.exit_code == 0, listed.output
     [row] = [line for line in listed.output.splitlines() if NODE in line]
-    cells = [cell.strip() for cell in row.split("│")]
-    assert cells[1:6] == [NODE, "online", "1/64", "4/512", "1/4"]
-    assert cells[6] == "NVIDIA-H100-80GB-HBM3"
+    cells = re.split(r"\s{2,}", row.strip())  # columns are 2+ spaces apart
+    assert cells[0:5] == [NODE, "online", "1/64", "4/512", "1/4"]
+    assert cells[5] == "NVIDIA-H100-80GB-HBM3"
     assert shown.exit_code == 0, shown.output
-    [row] = [line for line in shown.output.splitlines() if running in line]
-    cells = [cell.strip() for cell in row.split("│")]
-    assert cells[1:3] == ["train", "running"]
-    assert cells[7] == NODE  # the SERVER column
+    [header, *rows] = shown.output.splitlines()
+    [row] = [line for line in rows if running in line]
+    cells = re.split(r"\s{2,}", row.strip())
+    assert cells[0:2] == ["train", "running"]
+    assert cells[re.split(r"\s{2,}", header.strip()).index("SERVER")] == NODE

@@ -21,6 +21,31 @@ class ApiError(Exception):
         self.errors = errors or []
 
 
+NOT_LOGGED_IN = "not logged in: run `gpuyard login EMAIL` (or set GPUYARD_TOKEN)"
+SESSION_ENDED = "your session has ended (expired or revoked): run `gpuyard login EMAIL` again"
+#: Exactly how ids are made (uuid4 hex): a reference that could be an id or its prefix.
+ID_ALPHABET = frozenset("0123456789abcdef")
+FULL_ID_LENGTH = 32
+
+
+def refusal(response: httpx.Response, had_token: bool) -> ApiError:
+    """The ApiError for a 4xx/5xx answer; a 401 says how to log in instead of an HTTP recipe."""
+    if response.status_code == 401:
+        return ApiError(401, SESSION_ENDED if had_token else NOT_LOGGED_IN)
+    try:
+        body = response.json()
+    except ValueError:
+        return ApiError(response.status_code, response.text)
+    if not isinstance(body, dict):
+        return ApiError(response.status_code, str(body))
+    return ApiError(response.status_code, str(body.get("detail", body)), body.get("errors"))
+
+
+def could_be_id(ref: str) -> bool:
+    """Whether ``ref`` is an id or the start of one (the CLI shows 8-character prefixes)."""
+    return 0 < len(ref) <= FULL_ID_LENGTH and set(ref) <= ID_ALPHABET
+
+
 class ApiClient:
     def __init__(self, url: str | None = None, token: str | None = None) -> None:
         creds = load_credentials()
@@ -35,11 +60,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise ApiError(0, f"cannot reach gpuyard at {self.url}: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                raise ApiError(response.status_code, response.text) from None
-            raise ApiError(response.status_code, str(body.get("detail", body)), body.get("errors"))
+            raise refusal(response, bool(self.token))
         return response
 
     @contextmanager
@@ -52,13 +73,7 @@ class ApiClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    try:
-                        body = response.json()
-                    except ValueError:
-                        raise ApiError(response.status_code, response.text) from None
-                    raise ApiError(
-                        response.status_code, str(body.get("detail", body)), body.get("errors")
-                    )
+                    raise refusal(response, bool(self.token))
                 yield response
         except httpx.TransportError as exc:
             raise ApiError(0, f"cannot reach gpuyard at {self.url}: {exc}") from exc
@@ -74,15 +89,58 @@ class ApiClient:
         self.request("DELETE", path)
 
     def resolve_workload(self, ref: str) -> dict[str, Any]:
-        """A workload by id, or by name when the name is unique among visible ones."""
-        try:
+        """A workload by id, by a unique id prefix (as the tables show them), or by a name
+        unique among the visible ones."""
+        if len(ref) == FULL_ID_LENGTH and could_be_id(ref):
             return dict(self.get(f"/api/v1/workloads/{ref}"))
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-        matches = self.get("/api/v1/workloads", name=ref)["data"]
+        named = self.get("/api/v1/workloads", name=ref, limit=2)["data"] if ref else []
+        if len(named) == 1:
+            return dict(named[0])
+        if len(named) > 1:
+            raise ApiError(409, f"several workloads are named {ref!r}; use the id")
+        if could_be_id(ref):
+            found = self.get("/api/v1/workloads", id_prefix=ref, limit=2)["data"]
+            if len(found) == 1:
+                return dict(found[0])
+            if found:
+                raise ApiError(409, f"{ref!r} starts several workload ids; give more of it")
+        raise ApiError(404, f"no workload with id, id prefix or name {ref!r}")
+
+    def resolve_server(self, ref: str) -> dict[str, Any]:
+        """A server by id, unique id prefix or name."""
+        if len(ref) == FULL_ID_LENGTH and could_be_id(ref):
+            return dict(self.get(f"/api/v1/servers/{ref}"))
+        matches = [
+            s
+            for s in self.all_pages("/api/v1/servers")
+            if s["name"] == ref or (could_be_id(ref) and s["id"].startswith(ref))
+        ]
+        named = [s for s in matches if s["name"] == ref]
+        if len(named) == 1:
+            return named[0]
         if len(matches) == 1:
-            return dict(matches[0])
-        if not matches:
-            raise ApiError(404, f"no workload with id or name {ref!r}")
-        raise ApiError(409, f"{len(matches)} workloads are named {ref!r}; use the id")
+            return matches[0]
+        if matches:
+            raise ApiError(409, f"{ref!r} matches several servers; give more of the id")
+        raise ApiError(404, f"no server with id, id prefix or name {ref!r}")
+
+    def resolve_cluster(self, ref: str) -> dict[str, Any]:
+        """A cluster by name, id or unique id prefix."""
+        every = self.all_pages("/api/v1/clusters")
+        named = [c for c in every if c["name"] == ref]
+        by_id = [c for c in every if could_be_id(ref) and c["id"].startswith(ref)]
+        for found in (named, by_id):
+            if len(found) == 1:
+                return found[0]
+        if by_id:
+            raise ApiError(409, f"{ref!r} starts several cluster ids; give more of it")
+        raise ApiError(404, f"no cluster with name, id or id prefix {ref!r}")
+
+    def all_pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list (pages of 500)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.get(path, limit=500, offset=len(items), **params)
+            items += page["data"]
+            if not page["data"] or len(items) >= page["count"]:
+                return items

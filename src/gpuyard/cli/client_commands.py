@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from gpuyard.cli import identity_commands as ids
 from gpuyard.cli import image_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, load_credentials, save_credentials
+from gpuyard.cli.output import (
+    Column,
+    OutputFormat,
+    OutputOption,
+    QuietOption,
+    human_age,
+    number,
+    print_record,
+    print_records,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -21,29 +33,89 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _reports_api_errors(func: Callable[P, R]) -> Callable[P, R]:
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ApiError as exc:
-            err.print(f"[red]error[/] {exc.detail}")
-            for item in exc.errors:
-                err.print(f"  {item.get('field')}: {item.get('message')}")
-            raise typer.Exit(1) from None
+#: API body fields and the flags or arguments that set them, so an error names what the user
+#: typed (``--ram``), not the API's field (``ram_gb``).
+FIELD_FLAGS = {
+    "image": "IMAGE",
+    "command": "COMMAND",
+    "name": "--name",
+    "cpu": "--cpu",
+    "ram_gb": "--ram",
+    "storage_gb": "--storage",
+    "gpu": "--gpu",
+    "gpu_model": "--gpu-model",
+    "priority": "--priority",
+    "cluster_id": "--cluster",
+    "team_id": "--team",
+    "replicas": "--replicas",
+    "duration_s": "--duration",
+    "files_path": "--files-path",
+    "env": "--env",
+    "ports": "--port",
+    "agent_url": "--agent-url",
+    "agent_token": "--agent-token",
+    "host_ports": "--host-ports",
+    "kind": "--kind",
+    "kubeconfig": "--kubeconfig",
+}
+#: Exit codes (README "CLI"): 1 refused by the server, 2 bad usage (typer's), 3 gpuyard
+#: cannot be reached, 4 not logged in or the session ended.
+EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_NOT_LOGGED_IN = 1, 3, 4
 
-    return wrapper
+
+def flag_for(field: str, flags: Mapping[str, str] = FIELD_FLAGS) -> str:
+    """The flag that sets an API field (``ram_gb`` -> ``--ram``; ``ports.0`` -> ``--port``)."""
+    head, _, rest = field.partition(".")
+    flag = flags.get(head)
+    if flag is None:
+        return field
+    return f"{flag} (#{int(rest) + 1})" if rest.isdigit() else flag
 
 
-def _num(value: float) -> str:
-    return f"{value:g}"
+def report_api_error(exc: ApiError, flags: Mapping[str, str] = FIELD_FLAGS) -> int:
+    """Print a refusal the way a user reads it; the exit code that says which kind."""
+    fields = [(str(e.get("field", "")), str(e.get("message", ""))) for e in exc.errors]
+    if exc.detail != "; ".join(f"{field}: {message}" for field, message in fields):
+        err.print(f"[red]error[/] {escape(exc.detail)}")  # says more than the field list
+    for field, message in fields:
+        err.print(f"[red]error[/] {escape(flag_for(field, flags))}: {escape(message)}")
+    if exc.status == 0:
+        return EXIT_UNREACHABLE
+    return EXIT_NOT_LOGGED_IN if exc.status == 401 else EXIT_REFUSED
+
+
+def reports_api_errors(
+    flags: Mapping[str, str] = FIELD_FLAGS,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A command decorator: an ApiError is printed naming ``flags`` and ends the command
+    with its exit code."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except ApiError as exc:
+                raise typer.Exit(report_api_error(exc, flags)) from None
+
+        return wrapper
+
+    return decorate
+
+
+_reports_api_errors = reports_api_errors()
+
+
+def say(text: str) -> None:
+    """Progress for a person, on stderr (stdout stays for what scripts parse), unwrapped."""
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _gpus(w: dict[str, Any]) -> str:
     if not w["gpu"]:
         return "-"
     where = ",".join(str(i) for i in w["gpu_indices"]) or "?"
-    return f"{_num(w['gpu'])} [{where}]" if w["gpu_indices"] else _num(w["gpu"])
+    return f"{number(w['gpu'])} [{where}]" if w["gpu_indices"] else number(w["gpu"])
 
 
 def login(
@@ -60,23 +132,47 @@ def login(
     console.print(f"token saved in {path}")
 
 
-def servers(cluster: Annotated[str | None, typer.Option(help="cluster id")] = None) -> None:
-    """List servers with capacity, allocation and GPUs."""
-    data = ApiClient().get("/api/v1/servers", cluster_id=cluster, limit=1000)["data"]
-    table = Table("NAME", "STATUS", "CPU", "RAM GB", "GPUS (used/total)", "GPU MODEL", "ID")
-    for s in data:
-        cap, used = s["capacity"], s["allocated"]
-        models = sorted({g["model"] for g in s["gpus"]}) or ["-"]
-        table.add_row(
-            s["name"],
-            s["status"],
-            f"{_num(used['cpu'])}/{_num(cap['cpu'])}",
-            f"{_num(used['ram_gb'])}/{_num(cap['ram_gb'])}",
-            f"{_num(used['gpu'])}/{_num(cap['gpu'])}",
-            ", ".join(models),
-            s["id"],
-        )
-    console.print(table)
+SERVER_COLUMNS = [
+    Column("NAME", lambda s: s["name"]),
+    Column("STATUS", lambda s: s["status"]),
+    Column("CPU", lambda s: f"{number(s['allocated']['cpu'])}/{number(s['capacity']['cpu'])}"),
+    Column(
+        "RAM GB",
+        lambda s: f"{number(s['allocated']['ram_gb'])}/{number(s['capacity']['ram_gb'])}",
+    ),
+    Column("GPUS", lambda s: f"{number(s['allocated']['gpu'])}/{number(s['capacity']['gpu'])}"),
+    Column(
+        "GPU MODEL",
+        lambda s: ", ".join(sorted({g["model"] for g in s["gpus"]})) or "-",
+        shrinks=True,
+    ),
+    Column("CLUSTER", lambda s: s["cluster_id"], wide_only=True, is_id=True),
+    Column("ID", lambda s: s["id"], is_id=True),
+]
+
+
+def servers(
+    cluster: Annotated[str | None, typer.Option(help="cluster id")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+    quiet: QuietOption = False,
+) -> None:
+    """List servers with capacity, allocation (used/total) and GPUs."""
+    data = ApiClient().all_pages("/api/v1/servers", cluster_id=cluster)
+    print_records(console, data, SERVER_COLUMNS, output, quiet)
+
+
+#: Statuses a workload does not leave by itself (``run --wait`` stops waiting there).
+SETTLED_STATUSES = {"running", "succeeded", "failed", "stopped"}
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
+        env[key] = value
+    return env
 
 
 def run(
@@ -89,14 +185,31 @@ def run(
     gpu: Annotated[float, typer.Option(help="whole GPUs, or a 0.1-0.9 share")] = 0,
     gpu_model: Annotated[str | None, typer.Option(help="e.g. H100")] = None,
     priority: Annotated[int, typer.Option(help="1 (lowest) to 5 (highest)")] = 3,
-    cluster: Annotated[str | None, typer.Option(help="cluster id")] = None,
-    replicas: Annotated[int, typer.Option()] = 1,
+    cluster: Annotated[str | None, typer.Option(help="cluster name or id")] = None,
+    team: Annotated[str | None, typer.Option(help="team id (counts against its quota)")] = None,
+    replicas: Annotated[int, typer.Option(help="copies placed together")] = 1,
     gang: Annotated[bool, typer.Option(help="place all replicas or none")] = False,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE, repeatable")
+    ] = None,
+    port: Annotated[
+        list[int] | None, typer.Option("--port", "-p", help="container port to publish")
+    ] = None,
     duration: Annotated[float | None, typer.Option(help="simulated: seconds to run")] = None,
     not_preemptible: Annotated[bool, typer.Option("--not-preemptible")] = False,
     files_path: Annotated[
         str | None, typer.Option(help="where its files are mounted (default /workspace)")
     ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="block until it runs or fails, showing progress")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="then follow its log (implies --wait)")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="seconds --wait waits at most (exit 1 when it passes)")
+    ] = 600,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Launch a workload."""
     body: dict[str, Any] = {
@@ -109,45 +222,91 @@ def run(
         "replicas": replicas,
         "gang": gang,
         "preemptible": not not_preemptible,
+        "env": _env_pairs(env or []),
+        "ports": list(port or []),
     }
     for key, value in (
         ("name", name),
         ("command", command or None),
         ("gpu_model", gpu_model),
-        ("cluster_id", cluster),
+        ("team_id", team),
         ("duration_s", duration),
         ("files_path", files_path),
     ):
         if value is not None:
             body[key] = value
-    w = ApiClient().post("/api/v1/workloads", body)
-    console.print(f"{w['name']} {w['id']} {w['status']}: {w['reason'] or ''}")
+    client = ApiClient()
+    if cluster is not None:
+        body["cluster_id"] = client.resolve_cluster(cluster)["id"]
+    w = client.post("/api/v1/workloads", body)
+    if output is not OutputFormat.TABLE and not (wait or follow):
+        print_record(console, w, output, [])
+        return
+    say(f"{w['name']} {w['id']} {w['status']}: {w['reason'] or ''}")
+    if wait or follow:
+        w = _wait_until_settled(client, w, timeout)
+        if output in (OutputFormat.JSON, OutputFormat.YAML):
+            print_record(console, w, output, [])
+        if w["status"] != "running":
+            raise typer.Exit(EXIT_REFUSED)
+    if follow:
+        _print_log(client, w["id"], tail=200, follow=True)
+
+
+def _wait_until_settled(client: ApiClient, w: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Poll until the workload runs or ends, printing each change of status or reason."""
+    deadline = time.monotonic() + timeout
+    seen = (w["status"], w["reason"])
+    while w["status"] not in SETTLED_STATUSES:
+        if time.monotonic() > deadline:
+            say(f"still {w['status']} after {timeout:g}s: {w['reason'] or ''}")
+            raise typer.Exit(EXIT_REFUSED)
+        time.sleep(0.5)
+        w = client.get(f"/api/v1/workloads/{w['id']}")
+        if (w["status"], w["reason"]) != seen:
+            seen = (w["status"], w["reason"])
+            say(f"{w['status']}: {w['reason'] or ''}")
+    return w
+
+
+def _waiting_reason(w: dict[str, Any]) -> str:
+    # "running on <server>" repeats the SERVER column; say only why others wait.
+    return "" if w["status"] == "running" else (w["reason"] or "")
+
+
+WORKLOAD_COLUMNS = [
+    Column("NAME", lambda w: w["name"]),
+    Column("STATUS", lambda w: w["status"]),
+    Column("OWNER", lambda w: w["owner"], wide_only=True),
+    Column("PRIO", lambda w: str(w["priority"]), drop_rank=2),
+    Column("CPU", lambda w: number(w["cpu"]), drop_rank=4),
+    Column("RAM", lambda w: number(w["ram_gb"]), drop_rank=3),
+    Column("GPU [idx]", _gpus),
+    Column("SERVER", lambda w: w["server_name"] or "-"),
+    Column("AGE", lambda w: human_age(w["created_at"]), drop_rank=1),
+    Column("IMAGE", lambda w: w["image"], wide_only=True),
+    Column("REASON", _waiting_reason, shrinks=True),
+    Column("ID", lambda w: w["id"], is_id=True),
+]
+ACTIVE_STATUSES = ["pending", "scheduled", "starting", "running", "preempted", "lost"]
 
 
 def ps(
     all_: Annotated[bool, typer.Option("--all", "-a", help="include finished workloads")] = False,
     status: Annotated[list[str] | None, typer.Option(help="filter by status")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+    quiet: QuietOption = False,
 ) -> None:
     """List workloads: where they run and why they wait."""
-    statuses = status or (
-        None if all_ else ["pending", "scheduled", "starting", "running", "preempted", "lost"]
-    )
-    data = ApiClient().get("/api/v1/workloads", status=statuses, limit=1000)["data"]
-    table = Table("NAME", "STATUS", "PRIO", "CPU", "RAM", "GPU [idx]", "SERVER", "REASON", "ID")
-    for w in data:
-        table.add_row(
-            w["name"],
-            w["status"],
-            str(w["priority"]),
-            _num(w["cpu"]),
-            _num(w["ram_gb"]),
-            _gpus(w),
-            w["server_name"] or "-",
-            # "running on <server>" repeats the SERVER column; say only why others wait.
-            "" if w["status"] == "running" else (w["reason"] or ""),
-            w["id"],
-        )
-    console.print(table)
+    statuses = status or (None if all_ else ACTIVE_STATUSES)
+    data = ApiClient().all_pages("/api/v1/workloads", status=statuses)
+    columns = WORKLOAD_COLUMNS
+    if len({w["owner_id"] for w in data}) > 1:  # someone who sees others' work
+        columns = [
+            Column(c.header, c.value, drop_rank=5) if c.header == "OWNER" else c
+            for c in WORKLOAD_COLUMNS
+        ]
+    print_records(console, data, columns, output, quiet)
 
 
 def stop(ref: Annotated[str, typer.Argument(help="workload id or name")]) -> None:
@@ -166,31 +325,126 @@ def rm(ref: Annotated[str, typer.Argument(help="workload id or name")]) -> None:
 
 
 def logs(
-    ref: Annotated[str, typer.Argument(help="workload id or name")],
+    ref: Annotated[str, typer.Argument(help="workload id, id prefix or name")],
     tail: Annotated[int, typer.Option(help="last N lines")] = 200,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing as it writes (Ctrl-C stops)")
+    ] = False,
 ) -> None:
     """Print a workload's log."""
     client = ApiClient()
+    _print_log(client, client.resolve_workload(ref)["id"], tail, follow)
+
+
+def _print_log(client: ApiClient, workload_id: str, tail: int, follow: bool) -> None:
+    params = {"tail": tail, "follow": follow}
+    try:
+        with client.stream("GET", f"/api/v1/workloads/{workload_id}/logs", params=params) as r:
+            for chunk in r.iter_text():
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+EVENT_COLUMNS = [
+    Column("AGE", lambda e: human_age(e["at"])),
+    Column("AT", lambda e: e["at"], wide_only=True),
+    Column("FROM", lambda e: e["from_status"] or "-"),
+    Column("TO", lambda e: e["to_status"]),
+    Column("REASON", lambda e: e["reason"] or "", shrinks=True),
+]
+
+
+def events(
+    ref: Annotated[str, typer.Argument(help="workload id, id prefix or name")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """A workload's status changes, oldest first, with the reason of each."""
+    client = ApiClient()
     w = client.resolve_workload(ref)
-    text = client.request("GET", f"/api/v1/workloads/{w['id']}/logs", params={"tail": tail}).text
-    console.print(text, end="", markup=False, highlight=False)
+    data = client.all_pages(f"/api/v1/workloads/{w['id']}/events")
+    print_records(console, data, EVENT_COLUMNS, output)
 
 
-def queue() -> None:
+def describe(
+    ref: Annotated[str, typer.Argument(help="workload id, id prefix or name")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Everything about one workload: request, placement, ports, and its events."""
+    client = ApiClient()
+    w = client.resolve_workload(ref)
+    history = client.all_pages(f"/api/v1/workloads/{w['id']}/events")
+    if output in (OutputFormat.JSON, OutputFormat.YAML):
+        print_record(console, {**w, "events": history}, output, [])
+        return
+    print_record(console, w, output, describe_lines(w))
+    console.print("Events:")
+    print_records(console, history, EVENT_COLUMNS, output)
+
+
+def describe_lines(w: dict[str, Any]) -> list[str]:
+    """The 'key: value' lines of ``gpuyard describe`` for a workload."""
+    request = (
+        f"cpu {number(w['cpu'])}, ram {number(w['ram_gb'])} GB, "
+        f"storage {number(w['storage_gb'])} GB, gpu {number(w['gpu'])}"
+        + (f" ({w['gpu_model']})" if w["gpu_model"] else "")
+    )
+    lines = [
+        f"Name:        {w['name']}",
+        f"Id:          {w['id']}",
+        f"Owner:       {w['owner']}",
+        f"Status:      {w['status']}" + (f" ({w['reason']})" if w["reason"] else ""),
+        f"Image:       {w['image']}",
+        f"Command:     {' '.join(w['command']) if w['command'] else '-'}",
+        f"Request:     {request}",
+        f"Priority:    {w['priority']}" + ("" if w["preemptible"] else ", not preemptible"),
+        f"Replicas:    {w['replicas']}" + (" (gang)" if w["gang"] else ""),
+        f"Created:     {w['created_at']} ({human_age(w['created_at'])} ago)",
+    ]
+    if w["started_at"]:
+        lines.append(f"Started:     {w['started_at']}")
+    if w["finished_at"]:
+        lines.append(f"Finished:    {w['finished_at']}")
+    for p in w["placements"]:
+        gpus = ",".join(str(i) for i in p["gpu_indices"]) or "-"
+        lines.append(f"Placement:   replica {p['replica']} on {p['server_name']}, gpus {gpus}")
+    for port in w["ports"]:
+        lines.append(f"Port:        {port['container_port']} -> {port['url'] or port['host_port']}")
+    if w["env"]:
+        lines.append("Env:         " + ", ".join(sorted(w["env"])))
+    if w["preemption_count"]:
+        lines.append(f"Preempted:   {w['preemption_count']} times")
+    return lines
+
+
+QUEUE_COLUMNS = [
+    Column("#", lambda e: str(e["position"])),
+    Column("NAME", lambda e: e["workload"]["name"]),
+    Column("OWNER", lambda e: e["workload"]["owner"], wide_only=True),
+    Column("PRIO", lambda e: str(e["workload"]["priority"]), drop_rank=2),
+    Column("GPU", lambda e: number(e["workload"]["gpu"])),
+    Column("AGE", lambda e: human_age(e["workload"]["created_at"]), drop_rank=1),
+    Column("WAITING BECAUSE", lambda e: e["reason"], shrinks=True),
+    Column("ID", lambda e: e["workload"]["id"], is_id=True),
+]
+
+
+def queue(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
     """Pending workloads in the order the scheduler considers them, with reasons."""
     data = ApiClient().get("/api/v1/queue")["data"]
-    table = Table("#", "NAME", "PRIO", "GPU", "WAITING BECAUSE", "ID")
-    for e in data:
-        w = e["workload"]
-        table.add_row(
-            str(e["position"]), w["name"], str(w["priority"]), _num(w["gpu"]), e["reason"], w["id"]
-        )
-    console.print(table)
+    if quiet:
+        for entry in data:
+            typer.echo(entry["workload"]["id"])
+        return
+    print_records(console, data, QUEUE_COLUMNS, output)
 
 
 def add_server(
     name: Annotated[str, typer.Argument(help="server name")],
-    cluster: Annotated[str, typer.Option(help="id of a docker cluster")],
+    cluster: Annotated[
+        str, typer.Option(help="a docker cluster's name or id (`gpuyard clusters create`)")
+    ],
     agent_url: Annotated[str, typer.Option(help="the agent, e.g. http://10.0.0.7:8090")],
     agent_token: Annotated[
         str, typer.Option(envvar="GPUYARD_AGENT_TOKEN", help="the agent's token")
@@ -200,16 +454,22 @@ def add_server(
     ] = None,
 ) -> None:
     """Register a docker server: its capacity comes from the agent's inventory."""
-    body = {"name": name, "cluster_id": cluster, "agent_url": agent_url}
-    body["agent_token"] = agent_token
+    client = ApiClient()
+    body = {
+        "name": name,
+        "cluster_id": client.resolve_cluster(cluster)["id"],
+        "agent_url": agent_url,
+        "agent_token": agent_token,
+    }
     if host_ports:
         body["host_ports"] = host_ports
-    s = ApiClient().post("/api/v1/servers", body)
+    s = client.post("/api/v1/servers", body)
     console.print(f"{s['name']} {s['status']}: {s['capacity']} ({len(s['gpus'])} GPUs)")
 
 
 def register(app: typer.Typer) -> None:
     commands: list[Callable[..., None]] = [login, servers, run, ps, stop, rm, logs, queue]
+    commands += [describe, events]
     commands += [add_server]
     commands += [ids.whoami, ids.logout, ids.invite, ids.register]
     for command in commands:

@@ -11,6 +11,7 @@ from rich.console import Console
 from gpuyard import __version__
 from gpuyard.cli import agent_command, client_commands
 from gpuyard.cli.audit_commands import audit_app
+from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.pool_commands import pools_app
 
 app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
@@ -18,7 +19,34 @@ console = Console()
 client_commands.register(app)
 app.add_typer(audit_app, name="audit")
 app.add_typer(pools_app, name="pools")
+app.add_typer(clusters_app, name="clusters")
 agent_command.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gpuyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="print the version and exit",
+        ),
+    ] = False,
+) -> None:
+    """gpuyard: GPU and container resource manager.
+
+    Log in once (`gpuyard login EMAIL`), then launch with `gpuyard run`, watch with
+    `gpuyard ps`. GPUYARD_URL and GPUYARD_TOKEN override the saved login.
+    """
 
 
 @app.command()

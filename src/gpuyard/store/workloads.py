@@ -48,6 +48,8 @@ class WorkloadFilter:
     #: Names that start with this, exactly (case-sensitive on every database).
     name_prefix: str | None = None
     sort: WorkloadSort = WorkloadSort.NEWEST
+    #: Ids that start with this (lowercase hex, as ids are made).
+    id_prefix: str | None = None
 
 
 def workload_record(row: WorkloadRow) -> Workload:
@@ -190,6 +192,9 @@ def find_workloads(
         # substr, not LIKE: SQLite's LIKE ignores case, PostgreSQL's does not.
         prefix = where.name_prefix
         query = query.where(func.substr(WorkloadRow.name, 1, len(prefix)) == prefix)
+    if where.id_prefix:
+        prefix = where.id_prefix
+        query = query.where(func.substr(WorkloadRow.id, 1, len(prefix)) == prefix)
     if where.server_id:
         on_server = select(AllocationRow.workload_id).where(
             AllocationRow.server_id == where.server_id

@@ -3006,6 +3006,8 @@ export interface operations {
                 name?: string | null;
                 /** @description names starting with this */
                 name_prefix?: string | null;
+                /** @description ids starting with this (the CLI's short ids) */
+                id_prefix?: string | null;
                 /** @description newest (default), oldest, name, priority, status */
                 sort?: components["schemas"]["WorkloadSort"];
                 /** @description page size */

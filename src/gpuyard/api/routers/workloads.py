@@ -67,6 +67,15 @@ def list_workloads(
     name_prefix: Annotated[
         str | None, Query(max_length=MAX_NAME_LENGTH, description="names starting with this")
     ] = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern="^[0-9a-f]+$",
+            description="ids starting with this (the CLI's short ids)",
+        ),
+    ] = None,
     sort: Annotated[
         WorkloadSort, Query(description="newest (default), oldest, name, priority, status")
     ] = WorkloadSort.NEWEST,
@@ -76,7 +85,7 @@ def list_workloads(
     """Visible workloads (every one for admins and operators), filtered, in ``sort``
     order, a page at a time."""
     where = workloads.WorkloadFilter(
-        status_, cluster_id, server_id, owner_id, team_id, name, name_prefix, sort
+        status_, cluster_id, server_id, owner_id, team_id, name, name_prefix, sort, id_prefix
     )
     found, count = workloads.list_workloads(ctx, caller, where, limit, offset)
     names = names_for_workloads(ctx, found)

@@ -1,0 +1,246 @@
+"""The CLI's output and errors through a real served app (SQLite, uvicorn on 127.0.0.1):
+80-column tables, short ids and prefix matching, -o json|yaml, -q, errors that name the
+flag, the not-logged-in hint, --version, run --wait, describe and events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from factories.app import admin_caller, make_context, make_settings, mint_token
+from factories.live import served
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.cells import cell_len
+from typer.testing import CliRunner
+
+from gpuyard import __version__
+from gpuyard.api.app import create_app
+from gpuyard.cli import client_commands
+from gpuyard.cli.main import app
+from gpuyard.cli.output import SHORT_ID_LENGTH, human_duration, short_ids
+from gpuyard.log import configure_logging
+from gpuyard.services.context import ServiceContext
+
+LONG_REASON_GPUS = 64  # more GPUs than any demo server has: a long "why it waits"
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> Iterator[tuple[CliRunner, str]]:
+    """A served app with its loops running (the scheduler places what the CLI submits),
+    the CLI pointed at it with an admin token, and an 80-column terminal."""
+    # The served app logs on stderr as `gpuyard serve` does, not into the CLI's stdout.
+    configure_logging("WARNING")
+    ctx: ServiceContext = make_context(make_settings(tmp_path / "data", None, run_loops=True))
+    token = mint_token(ctx, admin_caller(ctx).user_id)
+    monkeypatch.setattr(client_commands.console, "width", 80)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    try:
+        with served(create_app(ctx)) as url:
+            monkeypatch.setenv("GPUYARD_URL", url)
+            monkeypatch.setenv("GPUYARD_TOKEN", token)
+            yield CliRunner(), url
+    finally:
+        ctx.db.dispose()
+
+
+def invoke(runner: CliRunner, *args: str) -> tuple[int, str]:
+    """Exit code and what a terminal shows (stdout and stderr together)."""
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def invoke_stdout(runner: CliRunner, *args: str) -> str:
+    """What a script piping stdout reads (the command must succeed)."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_ps_fits_80_columns_with_a_long_reason_and_its_short_id_resolves(
+    cli: tuple[CliRunner, str],
+) -> None:
+    runner, _ = cli
+    out = invoke_stdout(
+        runner, "run", "busybox", "--name", "too-big", "--gpu", str(LONG_REASON_GPUS), "-o", "json"
+    )
+    workload_id = json.loads(out)["id"]
+    code, out = invoke(runner, "run", "busybox", "--name", "small", "--wait", "--timeout", "30")
+    assert code == 0, out  # the scheduler has run since too-big arrived: it has its reason
+    workload = json.loads(invoke_stdout(runner, "describe", workload_id, "-o", "json"))
+    assert len(workload["reason"]) > 40, workload["reason"]
+    code, table = invoke(runner, "ps")
+    assert code == 0, table
+    lines = table.rstrip("\n").splitlines()
+    assert all(cell_len(line) <= 80 for line in lines), table
+    header = lines[0].split()
+    assert header[:2] == ["NAME", "STATUS"]
+    assert header[-1] == "ID"
+    too_big = next(line for line in lines if line.startswith("too-big"))
+    assert "…" in too_big  # the reason is cut on its one line, not wrapped
+    assert len(lines) == 3  # header + one line per workload
+    short = too_big.split()[-1]
+    assert len(short) == SHORT_ID_LENGTH
+    assert workload["id"].startswith(short)
+    code, described = invoke(runner, "describe", short)
+    assert code == 0, described
+    assert f"Id:          {workload['id']}" in described
+    assert "Events:" in described
+    assert "pending" in described
+
+
+def test_json_yaml_and_quiet_are_the_api_objects_and_full_ids(
+    cli: tuple[CliRunner, str],
+) -> None:
+    runner, _ = cli
+    for name in ("a-1", "a-2"):
+        assert (
+            invoke(runner, "run", "busybox", "--name", name, "--env", "K=v", "-p", "8080")[0] == 0
+        )
+    listed = json.loads(invoke_stdout(runner, "ps", "-o", "json"))
+    assert sorted(w["name"] for w in listed) == ["a-1", "a-2"]
+    assert [w["env"] for w in listed] == [{"K": "v"}] * 2
+    assert [w["ports"][0]["container_port"] for w in listed] == [8080] * 2
+    assert yaml.safe_load(invoke_stdout(runner, "ps", "-o", "yaml")) == listed
+    quiet = invoke_stdout(runner, "ps", "-q")
+    assert sorted(quiet.split()) == sorted(w["id"] for w in listed)
+    assert len(invoke_stdout(runner, "servers", "-q").split()) == 4  # the demo cluster
+    code, out = invoke(runner, "servers", "-o", "wide")
+    assert code == 0
+    assert "CLUSTER" in out
+
+
+def test_a_prefix_stops_the_workload_and_a_wrong_one_is_404(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    out = invoke_stdout(runner, "run", "busybox", "--name", "victim", "-o", "json")
+    workload_id = json.loads(out)["id"]
+    code, out = invoke(runner, "stop", workload_id[:6])
+    assert code == 0, out
+    assert "victim stopped" in out
+    missing = "f" * 12 if not workload_id.startswith("f") else "0" * 12
+    code, out = invoke(runner, "stop", missing)
+    assert code == 1
+    assert f"no workload with id, id prefix or name {missing!r}" in out
+
+
+def test_errors_name_the_flag_not_the_api_field(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    code, out = invoke(runner, "run", "busybox", "--ram", "-1")
+    assert code == 1
+    assert "--ram:" in out
+    assert "ram_gb" not in out
+    code, out = invoke(runner, "run", "busybox", "--port", "0")
+    assert code == 1
+    assert "--port (#1):" in out
+    code, out = invoke(runner, "run", "busybox", "--env", "novalue")
+    assert code == 2
+    assert "KEY=VALUE" in out
+
+
+def test_not_logged_in_says_run_gpuyard_login(
+    cli: tuple[CliRunner, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _ = cli
+    monkeypatch.delenv("GPUYARD_TOKEN")
+    code, out = invoke(runner, "ps")
+    assert code == 4
+    assert "not logged in: run `gpuyard login EMAIL`" in out
+    monkeypatch.setenv("GPUYARD_TOKEN", "gpy_not_a_real_token")
+    code, out = invoke(runner, "ps")
+    assert code == 4
+    assert "session has ended" in out
+
+
+def test_unreachable_server_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("GPUYARD_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    code, out = invoke(CliRunner(), "ps")
+    assert code == 3
+    assert "cannot reach gpuyard at http://127.0.0.1:9" in out
+
+
+def test_version_option_and_events(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    code, out = invoke(runner, "--version")
+    assert code == 0
+    assert out.strip() == f"gpuyard {__version__}"
+    code, out = invoke(runner, "run", "busybox", "--name", "evt", "--wait", "--timeout", "30")
+    assert code == 0, out
+    assert "running" in out
+    out = invoke_stdout(runner, "events", "evt", "-o", "json")
+    statuses = [e["to_status"] for e in json.loads(out)]
+    assert statuses[0] == "pending"
+    assert statuses[-1] == "running"
+
+
+def test_run_wait_gives_up_after_its_timeout_with_exit_1(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    code, out = invoke(
+        runner, "run", "busybox", "--gpu", str(LONG_REASON_GPUS), "--wait", "--timeout", "1"
+    )
+    assert code == 1
+    assert "still pending after 1s" in out
+
+
+@given(st.sets(st.text("0123456789abcdef", min_size=32, max_size=32), max_size=40))
+def test_short_ids_are_unique_prefixes(ids: set[str]) -> None:
+    shortest = short_ids(ids)
+    assert set(shortest) == ids
+    for full, short in shortest.items():
+        assert len(short) >= SHORT_ID_LENGTH
+        assert full.startswith(short)
+        assert [other for other in ids if other.startswith(short)] == [full]
+
+
+@given(st.floats(min_value=0, max_value=10**8))
+def test_human_durations_are_short(seconds: float) -> None:
+    text = human_duration(seconds)
+    assert len(text) <= 7
+    assert text[-1] in "smhd"
+
+
+def test_clusters_are_created_listed_used_by_name_and_deleted(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    code, out = invoke(runner, "clusters", "create", "gpu-hosts", "--kind", "docker")
+    assert code == 0, out
+    assert "created docker cluster gpu-hosts" in out
+    listed = json.loads(invoke_stdout(runner, "clusters", "ls", "-o", "json"))
+    assert sorted((c["name"], c["kind"]) for c in listed) == [
+        ("demo", "simulated"),
+        ("gpu-hosts", "docker"),
+    ]
+    code, out = invoke(runner, "clusters", "create", "bad name", "--kind", "docker")
+    assert code == 1
+    assert "error NAME: String should match pattern" in out  # an argument here, not --name
+    code, out = invoke(runner, "clusters", "create", "k", "--kind", "nomad")
+    assert code == 1
+    assert "--kind:" in out
+    # add-server finds the cluster by name: the refusal is about the agent, not the cluster
+    code, out = invoke(
+        runner,
+        "add-server",
+        "gpu-7",
+        "--cluster",
+        "gpu-hosts",
+        "--agent-url",
+        "http://127.0.0.1:9",
+        "--agent-token",
+        "t" * 32,
+    )
+    assert code == 1
+    assert "cluster" not in out.lower()
+    code, out = invoke(runner, "run", "busybox", "--cluster", "demo", "--wait", "--timeout", "30")
+    assert code == 0, out
+    code, out = invoke(runner, "clusters", "rm", "gpu-hosts")
+    assert code == 0, out
+    assert [
+        c["name"] for c in json.loads(invoke_stdout(runner, "clusters", "ls", "-o", "json"))
+    ] == ["demo"]
+    code, out = invoke(runner, "run", "busybox", "--cluster", "gpu-hosts")
+    assert code == 1
+    assert "no cluster with name, id or id prefix 'gpu-hosts'" in out
