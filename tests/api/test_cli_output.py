@@ -244,3 +244,19 @@ def test_clusters_are_created_listed_used_by_name_and_deleted(cli: tuple[CliRunn
     code, out = invoke(runner, "run", "busybox", "--cluster", "gpu-hosts")
     assert code == 1
     assert "no cluster with name, id or id prefix 'gpu-hosts'" in out
+
+
+def test_the_help_fits_one_screen_with_one_line_per_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) <= 50, result.output
+    commands = [line for line in lines if line.startswith("│ ") and not line.startswith("│ -")]
+    assert len(commands) >= 25  # every command listed...
+    assert all(line.rstrip().endswith("│") for line in commands)
+    assert all(len(line.split()) > 2 for line in commands)  # ...each with its description
+    panels = [line.split("─")[1].strip() for line in lines if line.startswith("╭─")]
+    assert panels == ["Options", "Workloads", "Fleet", "Account", "Processes"]

@@ -76,4 +76,4 @@ def agent(
 
 def register(app: typer.Typer) -> None:
     """Add the ``agent`` command to the gpuyard CLI."""
-    app.command(name="agent")(agent)
+    app.command(name="agent", rich_help_panel="Processes")(agent)

@@ -156,7 +156,7 @@ def servers(
     output: OutputOption = OutputFormat.TABLE,
     quiet: QuietOption = False,
 ) -> None:
-    """List servers with capacity, allocation (used/total) and GPUs."""
+    """Servers: capacity, allocation (used/total) and GPUs."""
     data = ApiClient().all_pages("/api/v1/servers", cluster_id=cluster)
     print_records(console, data, SERVER_COLUMNS, output, quiet)
 
@@ -360,7 +360,7 @@ def events(
     ref: Annotated[str, typer.Argument(help="workload id, id prefix or name")],
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """A workload's status changes, oldest first, with the reason of each."""
+    """A workload's status changes and why, oldest first."""
     client = ApiClient()
     w = client.resolve_workload(ref)
     data = client.all_pages(f"/api/v1/workloads/{w['id']}/events")
@@ -371,7 +371,7 @@ def describe(
     ref: Annotated[str, typer.Argument(help="workload id, id prefix or name")],
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Everything about one workload: request, placement, ports, and its events."""
+    """Everything about a workload, with its events."""
     client = ApiClient()
     w = client.resolve_workload(ref)
     history = client.all_pages(f"/api/v1/workloads/{w['id']}/events")
@@ -431,7 +431,7 @@ QUEUE_COLUMNS = [
 
 
 def queue(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
-    """Pending workloads in the order the scheduler considers them, with reasons."""
+    """Pending work in scheduling order, with why each waits."""
     data = ApiClient().get("/api/v1/queue")["data"]
     if quiet:
         for entry in data:
@@ -453,7 +453,7 @@ def add_server(
         str | None, typer.Option(help="this server's own host port range, e.g. 20000-20999")
     ] = None,
 ) -> None:
-    """Register a docker server: its capacity comes from the agent's inventory."""
+    """Register a docker server (its capacity comes from its agent)."""
     client = ApiClient()
     body = {
         "name": name,
@@ -468,10 +468,12 @@ def add_server(
 
 
 def register(app: typer.Typer) -> None:
-    commands: list[Callable[..., None]] = [login, servers, run, ps, stop, rm, logs, queue]
-    commands += [describe, events]
-    commands += [add_server]
-    commands += [ids.whoami, ids.logout, ids.invite, ids.register]
-    for command in commands:
-        app.command()(_reports_api_errors(command))
+    panels: dict[str, list[Callable[..., None]]] = {
+        "Workloads": [run, ps, describe, events, logs, stop, rm, queue],
+        "Fleet": [servers, add_server],
+        "Account": [login, ids.logout, ids.whoami, ids.register, ids.invite],
+    }
+    for panel, commands in panels.items():
+        for command in commands:
+            app.command(rich_help_panel=panel)(_reports_api_errors(command))
     image_commands.register(app, _reports_api_errors)

@@ -23,7 +23,7 @@ def whoami() -> None:
 
 
 def logout() -> None:
-    """End this login session on the server (the saved token stops working)."""
+    """End this login session (the saved token stops working)."""
     ApiClient().request("POST", "/api/v1/auth/logout")
     console.print("logged out")
 
@@ -34,7 +34,7 @@ def invite(
     team: Annotated[str | None, typer.Option(help="team id to join")] = None,
     hours: Annotated[float | None, typer.Option(help="valid for (default 72)")] = None,
 ) -> None:
-    """Create a single-use invite code (admins; team admins for their team)."""
+    """Create a single-use invite code (admins, team admins)."""
     body: dict[str, object] = {"email": email, "role": role}
     if team is not None:
         body["team_id"] = team

@@ -315,5 +315,5 @@ def register(app: typer.Typer, reports_errors: Callable[[Any], Any]) -> None:
     for group in (images_app, registries_app):
         for command in group.registered_commands:
             command.callback = reports_errors(command.callback)
-    app.add_typer(images_app, name="images")
-    app.add_typer(registries_app, name="registries")
+    app.add_typer(images_app, name="images", rich_help_panel="Fleet")
+    app.add_typer(registries_app, name="registries", rich_help_panel="Fleet")

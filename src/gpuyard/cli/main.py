@@ -17,9 +17,9 @@ from gpuyard.cli.pool_commands import pools_app
 app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
 console = Console()
 client_commands.register(app)
-app.add_typer(audit_app, name="audit")
-app.add_typer(pools_app, name="pools")
-app.add_typer(clusters_app, name="clusters")
+app.add_typer(clusters_app, name="clusters", rich_help_panel="Fleet")
+app.add_typer(pools_app, name="pools", rich_help_panel="Fleet")
+app.add_typer(audit_app, name="audit", rich_help_panel="Account")
 agent_command.register(app)
 
 
@@ -49,13 +49,13 @@ def main(
     """
 
 
-@app.command()
+@app.command(rich_help_panel="Processes")
 def version() -> None:
     """Print the gpuyard version."""
     console.print(f"gpuyard {__version__}")
 
 
-@app.command()
+@app.command(rich_help_panel="Processes")
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
@@ -70,7 +70,7 @@ def serve(
         typer.Option(help="offer this machine's Docker as the `local` server: auto, on, off"),
     ] = None,
 ) -> None:
-    """Run the gpuyard server (API, scheduler and background loops) in one process."""
+    """Run the server: API, scheduler and background loops."""
     import uvicorn
 
     from gpuyard.api.app import create_app
@@ -134,14 +134,15 @@ def _dashboard_note() -> str:
     return "  (not built here: `make web` builds it)"
 
 
-@app.command()
+@app.command(rich_help_panel="Processes")
 def openapi(
     output: Annotated[
         Path | None, typer.Option(help="write the document here instead of to stdout")
     ] = None,
 ) -> None:
-    """Print the OpenAPI document of this version's API without serving it (the
-    dashboard's typed client is generated from it: `make web-client`)."""
+    """Print this version's OpenAPI document.
+
+    The dashboard's typed client is generated from it (`make web-client`)."""
     import json
     import tempfile
 
@@ -163,15 +164,17 @@ def openapi(
         output.write_text(text, encoding="utf-8")
 
 
-@app.command()
+@app.command(rich_help_panel="Processes")
 def worker(
     data_dir: Annotated[Path | None, typer.Option(help="where SQLite and keys live")] = None,
     database_url: Annotated[
         str | None, typer.Option(help="PostgreSQL URL instead of the embedded SQLite")
     ] = None,
 ) -> None:
-    """Run the background loops (scheduler, lifecycle, starter, health, reconcile,
-    cleanup) without the API, beside `gpuyard serve --no-loops` processes."""
+    """Run the background loops without the API.
+
+    The scheduler, lifecycle, starter, health, reconcile and cleanup loops, beside
+    `gpuyard serve --no-loops` processes."""
     import signal
     import threading
 
