@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from factories.app import admin_caller, make_context, make_settings, mint_token
+from factories.app import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    admin_caller,
+    make_context,
+    make_settings,
+    mint_token,
+)
 from factories.live import served
 from hypothesis import given
 from hypothesis import strategies as st
@@ -99,9 +106,10 @@ def test_json_yaml_and_quiet_are_the_api_objects_and_full_ids(
 ) -> None:
     runner, _ = cli
     for name in ("a-1", "a-2"):
-        assert (
-            invoke(runner, "run", "busybox", "--name", name, "--env", "K=v", "-p", "8080")[0] == 0
-        )
+        # --wait: running, so nothing changes between the listings below
+        args = ["--name", name, "--env", "K=v", "-p", "8080", "--wait"]
+        code, out = invoke(runner, "run", "busybox", *args)
+        assert code == 0, out
     listed = json.loads(invoke_stdout(runner, "ps", "-o", "json"))
     assert sorted(w["name"] for w in listed) == ["a-1", "a-2"]
     assert [w["env"] for w in listed] == [{"K": "v"}] * 2
@@ -260,3 +268,55 @@ def test_the_help_fits_one_screen_with_one_line_per_command(
     assert all(len(line.split()) > 2 for line in commands)  # ...each with its description
     panels = [line.split("─")[1].strip() for line in lines if line.startswith("╭─")]
     assert panels == ["Options", "Workloads", "Fleet", "Account", "Processes"]
+
+
+def test_contexts_keep_one_login_per_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    configure_logging("WARNING")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("GPUYARD_URL", raising=False)
+    monkeypatch.delenv("GPUYARD_TOKEN", raising=False)
+    # A credentials file of the earlier single-login format reads as context "default".
+    old = tmp_path / "config" / "gpuyard" / "credentials.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"url": "http://127.0.0.1:9", "token": "gpy_old"}))
+    runner = CliRunner()
+    contexts = [make_context(make_settings(tmp_path / name, None)) for name in ("a", "b")]
+    try:
+        with served(create_app(contexts[0])) as url_a, served(create_app(contexts[1])) as url_b:
+            for name, url in (("lab", url_a), ("prod", url_b)):
+                code, out = invoke(
+                    runner, "login", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
+                    "--url", url, "--context", name,
+                )  # fmt: skip
+                assert code == 0, out
+            listed = json.loads(invoke_stdout(runner, "context", "ls", "-o", "json"))
+            assert [(c["name"], c["current"], c["logged_in"]) for c in listed] == [
+                ("default", False, True),
+                ("lab", False, True),
+                ("prod", True, True),
+            ]
+            assert "gpy_" not in invoke_stdout(runner, "context", "ls")  # tokens never shown
+            invoke_stdout(runner, "clusters", "create", "only-on-prod", "--kind", "docker")
+            assert invoke_stdout(runner, "context", "use", "lab").startswith("now using lab")
+            names = json.loads(invoke_stdout(runner, "clusters", "ls", "-o", "json"))
+            assert [c["name"] for c in names] == ["demo"]  # lab's, not prod's
+            monkeypatch.setenv("GPUYARD_CONTEXT", "prod")  # one command's choice
+            names = json.loads(invoke_stdout(runner, "clusters", "ls", "-o", "json"))
+            assert sorted(c["name"] for c in names) == ["demo", "only-on-prod"]
+            monkeypatch.delenv("GPUYARD_CONTEXT")
+            assert invoke_stdout(runner, "logout").strip() == "logged out"
+            code, out = invoke(runner, "ps")
+            assert code == 4
+            assert "not logged in" in out
+            listed = json.loads(invoke_stdout(runner, "context", "ls", "-o", "json"))
+            assert [c["logged_in"] for c in listed] == [True, False, True]
+            code, out = invoke(runner, "context", "use", "nowhere")
+            assert code == 1
+            assert "no context 'nowhere' (saved: default, lab, prod)" in out
+            assert invoke_stdout(runner, "context", "rm", "default").strip() == "forgot default"
+    finally:
+        for ctx in contexts:
+            ctx.db.dispose()
+    assert old.stat().st_mode & 0o777 == 0o600

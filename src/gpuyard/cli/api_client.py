@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from gpuyard.cli.credentials import load_credentials
+from gpuyard.cli.credentials import CredentialsUnreadable, load_credentials
 
 
 class ApiError(Exception):
@@ -48,7 +48,11 @@ def could_be_id(ref: str) -> bool:
 
 class ApiClient:
     def __init__(self, url: str | None = None, token: str | None = None) -> None:
-        creds = load_credentials()
+        try:
+            creds = load_credentials()
+        except CredentialsUnreadable as exc:
+            raise ApiError(400, str(exc)) from exc
+        self.context = creds.context
         self.url = (url or creds.url).rstrip("/")
         self.token = token if token is not None else creds.token
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -15,7 +15,7 @@ from rich.markup import escape
 from gpuyard.cli import identity_commands as ids
 from gpuyard.cli import image_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
-from gpuyard.cli.credentials import DEFAULT_URL, load_credentials, save_credentials
+from gpuyard.cli.credentials import DEFAULT_URL, save_credentials
 from gpuyard.cli.output import (
     Column,
     OutputFormat,
@@ -121,15 +121,20 @@ def _gpus(w: dict[str, Any]) -> str:
 def login(
     email: Annotated[str, typer.Argument(help="account email")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
-    url: Annotated[str | None, typer.Option(help=f"server URL (default {DEFAULT_URL})")] = None,
+    url: Annotated[
+        str | None, typer.Option(help=f"server URL (default: the current context's, {DEFAULT_URL})")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option(help="save the login under this name (default: host:port)")
+    ] = None,
 ) -> None:
     """Log in and remember the token for later commands."""
-    target = url or load_credentials().url
-    client = ApiClient(url=target, token="")
+    client = ApiClient(url=url, token="")
     result = client.post("/api/v1/auth/login", {"email": email, "password": password})
-    path = save_credentials(target, result["access_token"])
-    console.print(f"Logged in to {target} as {result['user']['email']} ({result['user']['role']})")
-    console.print(f"token saved in {path}")
+    path = save_credentials(client.url, result["access_token"], context)
+    user = result["user"]
+    console.print(f"Logged in to {client.url} as {user['email']} ({user['role']})", markup=False)
+    console.print(f"token saved in {path}", markup=False)
 
 
 SERVER_COLUMNS = [

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from gpuyard.cli.api_client import ApiClient
-from gpuyard.cli.credentials import DEFAULT_URL, load_credentials
+from gpuyard.cli.credentials import DEFAULT_URL, forget_token, load_credentials
 
 console = Console()
 
@@ -24,7 +24,9 @@ def whoami() -> None:
 
 def logout() -> None:
     """End this login session (the saved token stops working)."""
-    ApiClient().request("POST", "/api/v1/auth/logout")
+    client = ApiClient()
+    client.request("POST", "/api/v1/auth/logout")
+    forget_token(client.context)
     console.print("logged out")
 
 

@@ -12,6 +12,7 @@ from gpuyard import __version__
 from gpuyard.cli import agent_command, client_commands
 from gpuyard.cli.audit_commands import audit_app
 from gpuyard.cli.cluster_commands import clusters_app
+from gpuyard.cli.context_commands import context_app
 from gpuyard.cli.pool_commands import pools_app
 
 app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
@@ -20,6 +21,7 @@ client_commands.register(app)
 app.add_typer(clusters_app, name="clusters", rich_help_panel="Fleet")
 app.add_typer(pools_app, name="pools", rich_help_panel="Fleet")
 app.add_typer(audit_app, name="audit", rich_help_panel="Account")
+app.add_typer(context_app, name="context", rich_help_panel="Account")
 agent_command.register(app)
 
 
