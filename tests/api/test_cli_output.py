@@ -268,6 +268,7 @@ def test_the_help_fits_one_screen_with_one_line_per_command(
     assert all(len(line.split()) > 2 for line in commands)  # ...each with its description
     panels = [line.split("─")[1].strip() for line in lines if line.startswith("╭─")]
     assert panels == ["Options", "Workloads", "Fleet", "Account", "Processes"]
+    assert "completion" in result.output
 
 
 def test_contexts_keep_one_login_per_server(
@@ -320,3 +321,14 @@ def test_contexts_keep_one_login_per_server(
         for ctx in contexts:
             ctx.db.dispose()
     assert old.stat().st_mode & 0o777 == 0o600
+
+
+def test_completion_scripts_and_completing_a_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(app, ["completion", "bash"])
+    assert result.exit_code == 0, result.output
+    assert "_GPUYARD_COMPLETE=complete_bash" in result.output
+    monkeypatch.setenv("_GPUYARD_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "gpuyard clu")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    completed = CliRunner().invoke(app, [], prog_name="gpuyard")
+    assert completed.output.split() == ["clusters"]

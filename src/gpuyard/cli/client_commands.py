@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gpuyard.cli import identity_commands as ids
-from gpuyard.cli import image_commands
+from gpuyard.cli import image_commands, workload_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, save_credentials
 from gpuyard.cli.output import (
@@ -474,7 +474,19 @@ def add_server(
 
 def register(app: typer.Typer) -> None:
     panels: dict[str, list[Callable[..., None]]] = {
-        "Workloads": [run, ps, describe, events, logs, stop, rm, queue],
+        "Workloads": [
+            run,
+            ps,
+            describe,
+            events,
+            logs,
+            workload_commands.resize,
+            workload_commands.files,
+            workload_commands.cp,
+            stop,
+            rm,
+            queue,
+        ],
         "Fleet": [servers, add_server],
         "Account": [login, ids.logout, ids.whoami, ids.register, ids.invite],
     }

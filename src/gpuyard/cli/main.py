@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer._completion_classes import completion_init
+from typer._completion_shared import get_completion_script
 
 from gpuyard import __version__
 from gpuyard.cli import agent_command, client_commands
@@ -15,7 +18,14 @@ from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.context_commands import context_app
 from gpuyard.cli.pool_commands import pools_app
 
-app = typer.Typer(help="gpuyard: GPU and container resource manager.", no_args_is_help=True)
+# Completion is the `completion` command below, not Typer's two options: they took a
+# sixth of the help screen.
+app = typer.Typer(
+    help="gpuyard: GPU and container resource manager.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+completion_init()  # what add_completion would do: the shells' completers, registered
 console = Console()
 client_commands.register(app)
 app.add_typer(clusters_app, name="clusters", rich_help_panel="Fleet")
@@ -51,7 +61,22 @@ def main(
     """
 
 
+class Shell(StrEnum):
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
 @app.command(rich_help_panel="Processes")
+def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish")]) -> None:
+    """Print shell completion; e.g. `gpuyard completion bash >> ~/.bashrc`."""
+    script = get_completion_script(
+        prog_name="gpuyard", complete_var="_GPUYARD_COMPLETE", shell=shell.value
+    )
+    typer.echo(script)
+
+
+@app.command(hidden=True)  # `gpuyard --version` is listed; this stays for scripts
 def version() -> None:
     """Print the gpuyard version."""
     console.print(f"gpuyard {__version__}")
@@ -136,7 +161,7 @@ def _dashboard_note() -> str:
     return "  (not built here: `make web` builds it)"
 
 
-@app.command(rich_help_panel="Processes")
+@app.command(hidden=True)  # a development tool (`make web-client`)
 def openapi(
     output: Annotated[
         Path | None, typer.Option(help="write the document here instead of to stdout")
