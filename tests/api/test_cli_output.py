@@ -228,10 +228,11 @@ def test_clusters_are_created_listed_used_by_name_and_deleted(cli: tuple[CliRunn
     code, out = invoke(runner, "clusters", "create", "k", "--kind", "nomad")
     assert code == 1
     assert "--kind:" in out
-    # add-server finds the cluster by name: the refusal is about the agent, not the cluster
+    # server add finds the cluster by name: the refusal is about the agent, not the cluster
     code, out = invoke(
         runner,
-        "add-server",
+        "server",
+        "add",
         "gpu-7",
         "--cluster",
         "gpu-hosts",
@@ -261,7 +262,7 @@ def test_the_help_fits_one_screen_with_one_line_per_command(
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert len(lines) <= 50, result.output
+    assert len(lines) <= 55, result.output
     commands = [line for line in lines if line.startswith("│ ") and not line.startswith("│ -")]
     assert len(commands) >= 25  # every command listed...
     assert all(line.rstrip().endswith("│") for line in commands)
@@ -332,3 +333,56 @@ def test_completion_scripts_and_completing_a_command(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("COMP_CWORD", "1")
     completed = CliRunner().invoke(app, [], prog_name="gpuyard")
     assert completed.output.split() == ["clusters"]
+
+
+def test_admin_commands_servers_users_teams_tokens_and_audit(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    server = json.loads(invoke_stdout(runner, "servers", "-o", "json"))[0]
+    name = server["name"]
+    assert invoke_stdout(runner, "server", "drain", name).strip() == f"{name} draining"
+    described = invoke_stdout(runner, "server", "describe", server["id"][:8])
+    assert f"Name:        {name}" in described
+    assert "Status:      draining" in described
+    history = json.loads(invoke_stdout(runner, "server", "events", name, "-o", "json"))
+    assert history[0]["to_status"] == "draining"
+    assert invoke_stdout(runner, "server", "online", name).strip() == f"{name} online"
+    code, out = invoke(runner, "server", "describe", "no-such-server")
+    assert code == 1
+    assert "no server with id, id prefix or name 'no-such-server'" in out
+
+    code, out = invoke(runner, "invite", "dev@example.com")
+    assert code == 0, out
+    users = json.loads(invoke_stdout(runner, "users", "ls", "-o", "json"))
+    assert [u["email"] for u in users] == ["admin@example.com"]  # invited, not registered
+    code, out = invoke(runner, "users", "set", "admin@example.com", "--role", "wizard")
+    assert code == 1
+    assert "--role:" in out
+
+    made = invoke_stdout(runner, "teams", "create", "ml", "--gpu", "4", "--ram", "256")
+    assert "created team ml" in made
+    assert "(quota gpu 4, ram 256)" in made
+    assert invoke_stdout(runner, "teams", "quota", "ml", "--gpu", "8").strip() == "ml quota gpu 8"
+    assert invoke_stdout(runner, "teams", "quota", "ml", "--none").strip() == "ml quota -"
+    code, out = invoke(runner, "teams", "quota", "ml", "--gpu", "-1")
+    assert code == 1
+    assert "--gpu/--cpu/--ram" in out
+    assert invoke_stdout(runner, "teams", "add", "ml", "admin@example.com").strip() == (
+        "admin@example.com added to ml"
+    )
+    [team] = json.loads(invoke_stdout(runner, "teams", "ls", "-o", "json"))
+    assert [m["email"] for m in team["members"]] == ["admin@example.com"]
+
+    token = invoke_stdout(runner, "tokens", "create", "ci", "--days", "7").strip()
+    assert token.startswith("gpy")
+    [listed] = json.loads(invoke_stdout(runner, "tokens", "ls", "-o", "json"))
+    assert listed["name"] == "ci"
+    assert token.startswith(listed["display_prefix"])
+    assert token not in invoke_stdout(runner, "tokens", "ls")
+    assert invoke_stdout(runner, "tokens", "rm", "ci").strip() == "revoked ci"
+    assert json.loads(invoke_stdout(runner, "tokens", "ls", "-o", "json")) == []
+
+    actions = [e["action"] for e in json.loads(invoke_stdout(runner, "audit", "ls", "-o", "json"))]
+    assert actions[:2] == ["token.revoke", "token.create"]  # newest first
+    teams_only = json.loads(invoke_stdout(runner, "audit", "ls", "--action", "team.", "-o", "json"))
+    assert teams_only
+    assert {e["action"].split(".")[0] for e in teams_only} == {"team"}

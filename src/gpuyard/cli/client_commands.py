@@ -487,10 +487,12 @@ def register(app: typer.Typer) -> None:
             rm,
             queue,
         ],
-        "Fleet": [servers, add_server],
+        "Fleet": [servers],
         "Account": [login, ids.logout, ids.whoami, ids.register, ids.invite],
     }
     for panel, commands in panels.items():
         for command in commands:
             app.command(rich_help_panel=panel)(_reports_api_errors(command))
+    # `gpuyard server add` since the server group exists; the old spelling keeps working.
+    app.command(hidden=True)(_reports_api_errors(add_server))
     image_commands.register(app, _reports_api_errors)

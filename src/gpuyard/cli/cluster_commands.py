@@ -59,7 +59,7 @@ def create_cluster(
     ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Create a cluster; docker servers then join it with `gpuyard add-server`."""
+    """Create a cluster; docker servers then join it with `gpuyard server add`."""
     body: dict[str, Any] = {"name": name, "kind": kind}
     if kubeconfig is not None:
         body["kubeconfig"] = kubeconfig.read_text(encoding="utf-8")

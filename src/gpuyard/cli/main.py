@@ -12,7 +12,7 @@ from typer._completion_classes import completion_init
 from typer._completion_shared import get_completion_script
 
 from gpuyard import __version__
-from gpuyard.cli import agent_command, client_commands
+from gpuyard.cli import admin_commands, agent_command, client_commands
 from gpuyard.cli.audit_commands import audit_app
 from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.context_commands import context_app
@@ -32,6 +32,7 @@ app.add_typer(clusters_app, name="clusters", rich_help_panel="Fleet")
 app.add_typer(pools_app, name="pools", rich_help_panel="Fleet")
 app.add_typer(audit_app, name="audit", rich_help_panel="Account")
 app.add_typer(context_app, name="context", rich_help_panel="Account")
+admin_commands.register(app, audit_app)
 agent_command.register(app)
 
 

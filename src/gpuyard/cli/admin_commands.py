@@ -1,0 +1,437 @@
+"""Commands that run the fleet and its people over the REST API: `gpuyard server ...`
+(describe, drain, maintenance, online, events, rm), `users`, `teams`, `tokens`, and the
+audit log's `audit ls`. Each answers with the permission the API checks; the CLI adds none."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from gpuyard.cli.api_client import ApiClient, ApiError, could_be_id
+from gpuyard.cli.client_commands import _reports_api_errors, add_server, reports_api_errors
+from gpuyard.cli.output import (
+    Column,
+    OutputFormat,
+    OutputOption,
+    QuietOption,
+    human_age,
+    number,
+    print_record,
+    print_records,
+)
+
+console = Console()
+
+server_app = typer.Typer(
+    help="One server: describe, drain, maintenance, events.", no_args_is_help=True
+)
+users_app = typer.Typer(help="Accounts (admins).", no_args_is_help=True)
+teams_app = typer.Typer(help="Teams, their quotas and members.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Your API tokens for scripts and CI.", no_args_is_help=True)
+
+EVENT_COLUMNS = [
+    Column("AGE", lambda e: human_age(e["at"])),
+    Column("FROM", lambda e: e["from_status"] or "-"),
+    Column("TO", lambda e: e["to_status"]),
+    Column("REASON", lambda e: e["reason"] or "", shrinks=True),
+]
+
+
+# ---- servers --------------------------------------------------------------------------
+
+
+@server_app.callback()
+def server() -> None:
+    """One server: describe, drain, maintenance, events."""
+
+
+def _server_lines(s: dict[str, Any]) -> list[str]:
+    cap, used = s["capacity"], s["allocated"]
+    lines = [
+        f"Name:        {s['name']}",
+        f"Id:          {s['id']}",
+        f"Status:      {s['status']}",
+        f"Cluster:     {s['cluster_id']}",
+        f"CPU:         {number(used['cpu'])}/{number(cap['cpu'])} cores",
+        f"RAM:         {number(used['ram_gb'])}/{number(cap['ram_gb'])} GB",
+        f"Storage:     {number(used['storage_gb'])}/{number(cap['storage_gb'])} GB",
+        f"GPUs:        {number(used['gpu'])}/{number(cap['gpu'])}",
+    ]
+    for gpu in s["gpus"]:
+        lines.append(f"  GPU {gpu['index']}:     {gpu['model']} {gpu.get('uuid') or ''}".rstrip())
+    if s.get("labels"):
+        lines.append(
+            "Labels:      " + ", ".join(f"{k}={v}" for k, v in sorted(s["labels"].items()))
+        )
+    return lines
+
+
+@server_app.command("describe")
+@_reports_api_errors
+def describe_server(
+    ref: Annotated[str, typer.Argument(help="server name, id or id prefix")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Everything about a server, with its recent events."""
+    client = ApiClient()
+    found = client.resolve_server(ref)
+    history = client.get(f"/api/v1/servers/{found['id']}/events", limit=20)["data"]
+    if output in (OutputFormat.JSON, OutputFormat.YAML):
+        print_record(console, {**found, "events": history}, output, [])
+        return
+    print_record(console, found, output, _server_lines(found))
+    console.print("Events:")
+    print_records(console, history, EVENT_COLUMNS, output)
+
+
+def _set_status(ref: str, status: str) -> None:
+    client = ApiClient()
+    found = client.resolve_server(ref)
+    changed = client.request(
+        "PATCH", f"/api/v1/servers/{found['id']}", json={"status": status}
+    ).json()
+    console.print(f"{changed['name']} {changed['status']}", markup=False)
+
+
+@server_app.command("drain")
+@_reports_api_errors
+def drain(ref: Annotated[str, typer.Argument(help="server name, id or id prefix")]) -> None:
+    """Place nothing new there; what runs keeps running."""
+    _set_status(ref, "draining")
+
+
+@server_app.command("maintenance")
+@_reports_api_errors
+def maintenance(ref: Annotated[str, typer.Argument(help="server name, id or id prefix")]) -> None:
+    """Take a server out for maintenance."""
+    _set_status(ref, "maintenance")
+
+
+@server_app.command("online")
+@_reports_api_errors
+def online(ref: Annotated[str, typer.Argument(help="server name, id or id prefix")]) -> None:
+    """Put a drained or maintained server back in service."""
+    _set_status(ref, "online")
+
+
+@server_app.command("events")
+@_reports_api_errors
+def server_events(
+    ref: Annotated[str, typer.Argument(help="server name, id or id prefix")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """A server's status changes and why, newest first."""
+    client = ApiClient()
+    found = client.resolve_server(ref)
+    history = client.all_pages(f"/api/v1/servers/{found['id']}/events")
+    print_records(console, history, EVENT_COLUMNS, output)
+
+
+@server_app.command("rm")
+@_reports_api_errors
+def remove_server(ref: Annotated[str, typer.Argument(help="server name, id or id prefix")]) -> None:
+    """Remove a server (refused while workloads hold resources there)."""
+    client = ApiClient()
+    found = client.resolve_server(ref)
+    client.delete(f"/api/v1/servers/{found['id']}")
+    console.print(f"removed {found['name']}", markup=False)
+
+
+# ---- users ----------------------------------------------------------------------------
+
+USER_COLUMNS = [
+    Column("EMAIL", lambda u: u["email"]),
+    Column("ROLE", lambda u: u["role"]),
+    Column("ACTIVE", lambda u: "yes" if u["is_active"] else "no"),
+    Column("AGE", lambda u: human_age(u["created_at"]), drop_rank=1),
+    Column("ID", lambda u: u["id"], is_id=True),
+]
+
+
+@users_app.callback()
+def users() -> None:
+    """Accounts (admins)."""
+
+
+def _user(client: ApiClient, ref: str) -> dict[str, Any]:
+    """A user by e-mail, id or unique id prefix."""
+    every = client.all_pages("/api/v1/users")
+    for found in (
+        [u for u in every if u["email"].lower() == ref.lower()],
+        [u for u in every if could_be_id(ref) and u["id"].startswith(ref)],
+    ):
+        if len(found) == 1:
+            return found[0]
+    raise ApiError(404, f"no user with e-mail, id or id prefix {ref!r}")
+
+
+@users_app.command("ls")
+@_reports_api_errors
+def list_users(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
+    """Every account."""
+    print_records(console, ApiClient().all_pages("/api/v1/users"), USER_COLUMNS, output, quiet)
+
+
+@users_app.command("set")
+@reports_api_errors({"role": "--role", "is_active": "--active/--disabled"})
+def set_user(
+    ref: Annotated[str, typer.Argument(help="e-mail, id or id prefix")],
+    role: Annotated[str | None, typer.Option(help="admin, operator or user")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--disabled", help="enable or disable the account")
+    ] = None,
+) -> None:
+    """Change a user's role or disable the account (its sessions end at once)."""
+    changes: dict[str, Any] = {}
+    if role is not None:
+        changes["role"] = role
+    if active is not None:
+        changes["is_active"] = active
+    if not changes:
+        raise typer.BadParameter("give --role, --active or --disabled")
+    client = ApiClient()
+    user = _user(client, ref)
+    changed = client.request("PATCH", f"/api/v1/users/{user['id']}", json=changes).json()
+    state = "active" if changed["is_active"] else "disabled"
+    console.print(f"{changed['email']} {changed['role']}, {state}", markup=False)
+
+
+@users_app.command("rm")
+@_reports_api_errors
+def remove_user(ref: Annotated[str, typer.Argument(help="e-mail, id or id prefix")]) -> None:
+    """Delete an account."""
+    client = ApiClient()
+    user = _user(client, ref)
+    client.delete(f"/api/v1/users/{user['id']}")
+    console.print(f"deleted {user['email']}", markup=False)
+
+
+# ---- teams ----------------------------------------------------------------------------
+
+
+def _quota(q: dict[str, Any] | None) -> str:
+    if not q:
+        return "-"
+    parts = [
+        f"{label} {number(q[key])}"
+        for key, label in (("gpu", "gpu"), ("cpu", "cpu"), ("ram_gb", "ram"))
+        if q.get(key) is not None
+    ]
+    return ", ".join(parts) or "-"
+
+
+TEAM_COLUMNS = [
+    Column("NAME", lambda t: t["name"]),
+    Column("QUOTA", lambda t: _quota(t["quota"]), shrinks=True),
+    Column("MEMBERS", lambda t: str(len(t["members"]))),
+    Column("ID", lambda t: t["id"], is_id=True),
+]
+
+
+@teams_app.callback()
+def teams() -> None:
+    """Teams, their quotas and members."""
+
+
+def _team(client: ApiClient, ref: str) -> dict[str, Any]:
+    every = client.all_pages("/api/v1/teams")
+    for found in (
+        [t for t in every if t["name"] == ref],
+        [t for t in every if could_be_id(ref) and t["id"].startswith(ref)],
+    ):
+        if len(found) == 1:
+            return found[0]
+    raise ApiError(404, f"no team with name, id or id prefix {ref!r}")
+
+
+@teams_app.command("ls")
+@_reports_api_errors
+def list_teams(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
+    """The teams you may see, with quotas."""
+    print_records(console, ApiClient().all_pages("/api/v1/teams"), TEAM_COLUMNS, output, quiet)
+
+
+QUOTA_FLAGS = {"name": "NAME", "quota": "--gpu/--cpu/--ram"}
+
+
+def _quota_body(gpu: float | None, cpu: float | None, ram: float | None) -> dict[str, float]:
+    return {
+        key: value
+        for key, value in (("gpu", gpu), ("cpu", cpu), ("ram_gb", ram))
+        if value is not None
+    }
+
+
+@teams_app.command("create")
+@reports_api_errors(QUOTA_FLAGS)
+def create_team(
+    name: Annotated[str, typer.Argument(help="team name")],
+    gpu: Annotated[float | None, typer.Option(help="quota: GPUs")] = None,
+    cpu: Annotated[float | None, typer.Option(help="quota: CPU cores")] = None,
+    ram: Annotated[float | None, typer.Option(help="quota: RAM in GB")] = None,
+    members_can_read: Annotated[
+        bool, typer.Option(help="members see each other's workloads")
+    ] = False,
+) -> None:
+    """Create a team, with a quota when given."""
+    body: dict[str, Any] = {"name": name, "members_can_read": members_can_read}
+    quota = _quota_body(gpu, cpu, ram)
+    if quota:
+        body["quota"] = quota
+    made = ApiClient().post("/api/v1/teams", body)
+    console.print(
+        f"created team {made['name']} {made['id']} (quota {_quota(made['quota'])})", markup=False
+    )
+
+
+@teams_app.command("quota")
+@reports_api_errors(QUOTA_FLAGS)
+def set_quota(
+    ref: Annotated[str, typer.Argument(help="team name, id or id prefix")],
+    gpu: Annotated[float | None, typer.Option(help="GPUs")] = None,
+    cpu: Annotated[float | None, typer.Option(help="CPU cores")] = None,
+    ram: Annotated[float | None, typer.Option(help="RAM in GB")] = None,
+    none: Annotated[bool, typer.Option("--none", help="remove the quota")] = False,
+) -> None:
+    """Set (admins) a team's quota; unset resources are unlimited."""
+    client = ApiClient()
+    team = _team(client, ref)
+    quota = None if none else _quota_body(gpu, cpu, ram)
+    if quota == {}:
+        raise typer.BadParameter("give --gpu, --cpu, --ram or --none")
+    changed = client.request("PATCH", f"/api/v1/teams/{team['id']}", json={"quota": quota}).json()
+    console.print(f"{changed['name']} quota {_quota(changed['quota'])}", markup=False)
+
+
+@teams_app.command("add")
+@_reports_api_errors
+def add_member(
+    ref: Annotated[str, typer.Argument(help="team name, id or id prefix")],
+    user: Annotated[str, typer.Argument(help="the user's e-mail, id or id prefix")],
+    team_admin: Annotated[bool, typer.Option(help="as the team's admin")] = False,
+) -> None:
+    """Add a member (admins; a team admin's request becomes an invitation)."""
+    client = ApiClient()
+    team = _team(client, ref)
+    member = _user(client, user)
+    body = {"user_id": member["id"], "is_team_admin": team_admin}
+    client.post(f"/api/v1/teams/{team['id']}/members", body)
+    console.print(f"{member['email']} added to {team['name']}", markup=False)
+
+
+@teams_app.command("remove")
+@_reports_api_errors
+def remove_member(
+    ref: Annotated[str, typer.Argument(help="team name, id or id prefix")],
+    user: Annotated[str, typer.Argument(help="the user's e-mail, id or id prefix")],
+) -> None:
+    """Remove a member from a team."""
+    client = ApiClient()
+    team = _team(client, ref)
+    member = _user(client, user)
+    client.delete(f"/api/v1/teams/{team['id']}/members/{member['id']}")
+    console.print(f"{member['email']} removed from {team['name']}", markup=False)
+
+
+# ---- tokens ---------------------------------------------------------------------------
+
+TOKEN_COLUMNS = [
+    Column("NAME", lambda t: t["name"]),
+    Column("PREFIX", lambda t: t["display_prefix"]),
+    Column("EXPIRES", lambda t: t["expires_at"] or "never", shrinks=True),
+    Column("LAST USED", lambda t: human_age(t["last_used_at"]) if t["last_used_at"] else "never"),
+    Column("ID", lambda t: t["id"], is_id=True),
+]
+
+
+@tokens_app.callback()
+def tokens() -> None:
+    """Your API tokens for scripts and CI."""
+
+
+@tokens_app.command("ls")
+@_reports_api_errors
+def list_tokens(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
+    """Your tokens (the secret is never shown again)."""
+    print_records(console, ApiClient().all_pages("/api/v1/tokens"), TOKEN_COLUMNS, output, quiet)
+
+
+@tokens_app.command("create")
+@reports_api_errors({"name": "NAME", "expires_in_days": "--days"})
+def create_token(
+    name: Annotated[str, typer.Argument(help="what it is for, e.g. ci")],
+    days: Annotated[int | None, typer.Option(help="valid for this many days")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Create a token; it is printed once (stdout), keep it."""
+    body: dict[str, Any] = {"name": name}
+    if days is not None:
+        body["expires_in_days"] = days
+    made = ApiClient().post("/api/v1/tokens", body)
+    print_record(console, made, output, [made["token"]])
+
+
+@tokens_app.command("rm")
+@_reports_api_errors
+def revoke_token(ref: Annotated[str, typer.Argument(help="token name, id or id prefix")]) -> None:
+    """Revoke a token at once."""
+    client = ApiClient()
+    every = client.all_pages("/api/v1/tokens")
+    found = [t for t in every if t["name"] == ref] or [
+        t for t in every if could_be_id(ref) and t["id"].startswith(ref)
+    ]
+    if len(found) != 1:
+        raise ApiError(404 if not found else 409, f"{len(found)} tokens match {ref!r}")
+    client.delete(f"/api/v1/tokens/{found[0]['id']}")
+    console.print(f"revoked {found[0]['name']}", markup=False)
+
+
+# ---- audit ----------------------------------------------------------------------------
+
+AUDIT_COLUMNS = [
+    Column("AGE", lambda e: human_age(e["at"])),
+    Column("ACTOR", lambda e: e["actor_email"] or "-"),
+    Column("ACTION", lambda e: e["action"]),
+    Column("TARGET", lambda e: f"{e['target_type']} {e['target_id'] or ''}".strip(), shrinks=True),
+    Column("IP", lambda e: e["ip"] or "-", drop_rank=1),
+    Column("ID", lambda e: str(e["id"])),
+]
+
+
+@reports_api_errors(
+    {"since": "--since", "until": "--until", "actor": "--actor", "action": "--action"}
+)
+def list_audit(
+    actor: Annotated[str | None, typer.Option(help="user id or e-mail")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="e.g. workload.create, or a prefix: workload.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="a target id")] = None,
+    since: Annotated[datetime | None, typer.Option(help="from this time (UTC)")] = None,
+    until: Annotated[datetime | None, typer.Option(help="before this time (UTC)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="newest N")] = 50,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Who did what to which object, when and from where; newest first (admins)."""
+    params = {
+        "actor": actor,
+        "action": action,
+        "target_id": target,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+    }
+    data = ApiClient().get("/api/v1/audit", limit=limit, **params)["data"]
+    print_records(console, data, AUDIT_COLUMNS, output)
+
+
+def register(app: typer.Typer, audit_app: typer.Typer) -> None:
+    """Add the admin groups to the CLI, and `audit ls` beside `audit verify`."""
+    server_app.command("add")(_reports_api_errors(add_server))
+    app.add_typer(server_app, name="server", rich_help_panel="Fleet")
+    app.add_typer(users_app, name="users", rich_help_panel="Account")
+    app.add_typer(teams_app, name="teams", rich_help_panel="Account")
+    app.add_typer(tokens_app, name="tokens", rich_help_panel="Account")
+    audit_app.command("ls")(list_audit)
