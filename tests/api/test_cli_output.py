@@ -266,6 +266,8 @@ def test_the_help_fits_one_screen_with_one_line_per_command(
     commands = [line for line in lines if line.startswith("│ ") and not line.startswith("│ -")]
     assert len(commands) >= 25  # every command listed...
     assert all(line.rstrip().endswith("│") for line in commands)
+    continued = [line for line in commands if line.startswith("│    ")]
+    assert continued == [], "a command's description wraps"
     assert all(len(line.split()) > 2 for line in commands)  # ...each with its description
     panels = [line.split("─")[1].strip() for line in lines if line.startswith("╭─")]
     assert panels == ["Options", "Workloads", "Fleet", "Account", "Processes"]
@@ -386,3 +388,53 @@ def test_admin_commands_servers_users_teams_tokens_and_audit(cli: tuple[CliRunne
     teams_only = json.loads(invoke_stdout(runner, "audit", "ls", "--action", "team.", "-o", "json"))
     assert teams_only
     assert {e["action"].split(".")[0] for e in teams_only} == {"team"}
+
+
+def test_apply_creates_updates_by_name_is_idempotent_and_delete_removes(
+    cli: tuple[CliRunner, str], tmp_path: Path
+) -> None:
+    runner, _ = cli
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "a.yaml").write_text(
+        "name: trainer\nimage: pytorch/pytorch:2.4\ncpu: 2\nram_gb: 8\ngpu: 1\n"
+        "env: {MODE: fast}\nports: [8080]\n---\n"
+        "name: notebook\nimage: busybox\ngpu: 0.5\n---\n"
+    )
+    (manifests / "notes.txt").write_text("not a manifest")
+    code, out = invoke(runner, "apply", "-f", str(manifests))
+    assert code == 0, out
+    assert "trainer created" in out
+    assert "notebook created" in out
+    code, out = invoke(runner, "apply", "-f", str(manifests))
+    assert code == 0, out
+    assert out.splitlines() == ["trainer unchanged", "notebook unchanged"]  # idempotent
+    assert len(json.loads(invoke_stdout(runner, "ps", "-o", "json"))) == 2
+
+    (manifests / "a.yaml").write_text(
+        "name: trainer\nimage: pytorch/pytorch:2.4\ncpu: 4\nram_gb: 8\ngpu: 1\npriority: 4\n"
+        "env: {MODE: fast}\nports: [8080]\n---\nname: notebook\nimage: busybox:1.37\ngpu: 0.5\n"
+    )
+    code, out = invoke(runner, "apply", "-f", str(manifests / "a.yaml"))
+    assert code == 1  # one of the two could not be applied
+    assert "trainer configured (cpu, priority)" in out
+    assert "cannot change image of a live workload" in out
+    trainer = json.loads(invoke_stdout(runner, "describe", "trainer", "-o", "json"))
+    assert (trainer["cpu"], trainer["priority"]) == (4, 4)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image: busybox\n")
+    code, out = invoke(runner, "apply", "-f", str(bad))
+    assert code == 2
+    assert "needs a name" in out
+    bad.write_text("name: x\ncpu: -3\n")
+    code, out = invoke(runner, "apply", "-f", str(bad))
+    assert code == 1
+    assert "error cpu:" in out  # the YAML key, not --cpu
+
+    code, out = invoke(runner, "delete", "-f", str(manifests))
+    assert code == 0, out
+    assert out.splitlines() == ["trainer deleted", "notebook deleted"]
+    code, out = invoke(runner, "delete", "-f", str(manifests))
+    assert code == 0, out
+    assert "trainer not found (nothing to delete)" in out

@@ -13,7 +13,7 @@ from gpuyard.cli.credentials import CredentialStore, CredentialsUnreadable
 from gpuyard.cli.output import Column, OutputFormat, OutputOption, print_records
 
 context_app = typer.Typer(
-    help="Saved logins, one per gpuyard server (`gpuyard login --context NAME`).",
+    help="Saved logins, one per gpuyard server.",
     no_args_is_help=True,
 )
 console = Console()
@@ -28,7 +28,7 @@ CONTEXT_COLUMNS = [
 
 @context_app.callback()
 def context() -> None:
-    """Saved logins, one per gpuyard server (`gpuyard login --context NAME`)."""
+    """Saved logins, one per gpuyard server (`gpuyard login --context NAME` adds one)."""
 
 
 def _store() -> CredentialStore:

@@ -12,7 +12,7 @@ from typer._completion_classes import completion_init
 from typer._completion_shared import get_completion_script
 
 from gpuyard import __version__
-from gpuyard.cli import admin_commands, agent_command, client_commands
+from gpuyard.cli import admin_commands, agent_command, apply_commands, client_commands
 from gpuyard.cli.audit_commands import audit_app
 from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.context_commands import context_app
@@ -28,6 +28,8 @@ app = typer.Typer(
 completion_init()  # what add_completion would do: the shells' completers, registered
 console = Console()
 client_commands.register(app)
+for declarative in (apply_commands.apply, apply_commands.delete):
+    app.command(rich_help_panel="Workloads")(client_commands._reports_api_errors(declarative))
 app.add_typer(clusters_app, name="clusters", rich_help_panel="Fleet")
 app.add_typer(pools_app, name="pools", rich_help_panel="Fleet")
 app.add_typer(audit_app, name="audit", rich_help_panel="Account")
@@ -70,7 +72,7 @@ class Shell(StrEnum):
 
 @app.command(rich_help_panel="Processes")
 def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish")]) -> None:
-    """Print shell completion; e.g. `gpuyard completion bash >> ~/.bashrc`."""
+    """Print shell completion (`gpuyard completion bash >> ~/.bashrc`)."""
     script = get_completion_script(
         prog_name="gpuyard", complete_var="_GPUYARD_COMPLETE", shell=shell.value
     )

@@ -44,7 +44,7 @@ def resize(
     priority: Annotated[int | None, typer.Option(help="1 (lowest) to 5 (highest)")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Change a workload's resources or priority (in place where the server allows)."""
+    """Change a workload's resources or priority."""
     changes = {
         key: value
         for key, value in (
@@ -89,7 +89,7 @@ def cp(
     source: Annotated[str, typer.Argument(help="LOCAL_PATH or WORKLOAD:PATH")],
     destination: Annotated[str, typer.Argument(help="WORKLOAD:PATH or LOCAL_PATH")],
 ) -> None:
-    """Copy files to or from a workload's files directory; folders are copied whole."""
+    """Copy files and folders to or from a workload."""
     client = ApiClient()
     if _is_remote(source) and not _is_remote(destination):
         workload, path = _split_target(client, source)
