@@ -438,3 +438,19 @@ def test_apply_creates_updates_by_name_is_idempotent_and_delete_removes(
     code, out = invoke(runner, "delete", "-f", str(manifests))
     assert code == 0, out
     assert "trainer not found (nothing to delete)" in out
+
+
+def test_top_once_shows_totals_the_queue_head_and_every_server(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    code, out = invoke(runner, "run", "busybox", "--name", "two", "--gpu", "2", "--wait")
+    assert code == 0, out
+    invoke_stdout(runner, "run", "busybox", "--name", "huge", "--gpu", str(LONG_REASON_GPUS))
+    view = invoke_stdout(runner, "top", "--once")
+    lines = view.splitlines()
+    assert lines[0].startswith("servers 4/4 online   GPUs 2/32 allocated   running 1")
+    assert "waiting 1" in lines[0]
+    assert lines[1].startswith("  next: huge: ")
+    assert all(cell_len(line) <= 80 for line in lines)
+    rows = [line for line in lines if line.endswith(("A100-SXM4-40GB", "HBM3")) or "…" in line]
+    assert len(rows) == 4
+    assert sum("██░░░░░░░░ 2/8" in row for row in rows) == 1  # 2 of 8 GPUs: two tenths filled

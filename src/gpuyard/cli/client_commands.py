@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gpuyard.cli import identity_commands as ids
-from gpuyard.cli import image_commands, workload_commands
+from gpuyard.cli import image_commands, top_command, workload_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, save_credentials
 from gpuyard.cli.output import (
@@ -487,7 +487,7 @@ def register(app: typer.Typer) -> None:
             rm,
             queue,
         ],
-        "Fleet": [servers],
+        "Fleet": [servers, top_command.top],
         "Account": [login, ids.logout, ids.whoami, ids.register, ids.invite],
     }
     for panel, commands in panels.items():
