@@ -76,9 +76,11 @@ def report_api_error(exc: ApiError, flags: Mapping[str, str] = FIELD_FLAGS) -> i
     """Print a refusal the way a user reads it; the exit code that says which kind."""
     fields = [(str(e.get("field", "")), str(e.get("message", ""))) for e in exc.errors]
     if exc.detail != "; ".join(f"{field}: {message}" for field, message in fields):
-        err.print(f"[red]error[/] {escape(exc.detail)}")  # says more than the field list
+        # says more than the field list
+        err.print(f"[red]error[/] {escape(exc.detail)}", soft_wrap=True)
     for field, message in fields:
-        err.print(f"[red]error[/] {escape(flag_for(field, flags))}: {escape(message)}")
+        line = f"[red]error[/] {escape(flag_for(field, flags))}: {escape(message)}"
+        err.print(line, soft_wrap=True)
     if exc.status == 0:
         return EXIT_UNREACHABLE
     return EXIT_NOT_LOGGED_IN if exc.status == 401 else EXIT_REFUSED

@@ -12,9 +12,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from gpuyard.cli.api_client import ApiClient, ApiError
+from gpuyard.cli.output import (
+    Column,
+    OutputFormat,
+    OutputOption,
+    QuietOption,
+    human_age,
+    number,
+    print_records,
+)
 
 images_app = typer.Typer(help="The image catalog and the images on servers.", no_args_is_help=True)
 registries_app = typer.Typer(help="Container registries (admins).", no_args_is_help=True)
@@ -24,19 +32,32 @@ err = Console(stderr=True)
 MAX_CONTEXT_BYTES = 2 * 1024 * 1024 * 1024
 
 
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
-def _image_row(table: Table, image: dict[str, Any]) -> None:
-    table.add_row(
-        image["name"],
-        image["type"],
-        image["reference"],
-        str(image["default_port"] or "-"),
-        f"{_num(image['cpu'])} cpu, {_num(image['ram_gb'])} GB, {_num(image['gpu'])} gpu",
-        image["id"],
-    )
+IMAGE_COLUMNS = [
+    Column("NAME", lambda i: i["name"]),
+    Column("TYPE", lambda i: i["type"]),
+    Column("REFERENCE", lambda i: i["reference"], shrinks=True),
+    Column("PORT", lambda i: str(i["default_port"] or "-"), drop_rank=2),
+    Column(
+        "DEFAULTS",
+        lambda i: f"{number(i['cpu'])} cpu, {number(i['ram_gb'])} GB, {number(i['gpu'])} gpu",
+        drop_rank=1,
+    ),
+    Column("ID", lambda i: i["id"], is_id=True),
+]
+PRESENT_COLUMNS = [
+    Column("TAGS", lambda i: ", ".join(i["tags"]) or "<untagged>", shrinks=True),
+    Column("SIZE MB", lambda i: f"{i['size_bytes'] / 1e6:.1f}"),
+    Column("CREATED", lambda i: human_age(i["created_at"]) if i["created_at"] else "-"),
+    Column("ID", lambda i: i["id"], is_id=True),
+]
+REGISTRY_COLUMNS = [
+    Column("NAME", lambda r: r["name"]),
+    Column("URL", lambda r: r["url"], shrinks=True),
+    Column("USER", lambda r: r["username"] or "-"),
+    Column("PASSWORD", lambda r: "set" if r["has_password"] else "-"),
+    Column("INSECURE", lambda r: "yes" if r["insecure"] else "no", drop_rank=1),
+    Column("ID", lambda r: r["id"], is_id=True),
+]
 
 
 def _image_id(client: ApiClient, ref: str) -> str:
@@ -53,11 +74,8 @@ def _image_id(client: ApiClient, ref: str) -> str:
 
 
 def _server_id(client: ApiClient, ref: str) -> str:
-    """A server by id, or by its (unique) name."""
-    for server in client.get("/api/v1/servers", limit=1000)["data"]:
-        if ref in (server["id"], server["name"]):
-            return str(server["id"])
-    raise ApiError(404, f"no server with id or name {ref!r}")
+    """A server by name, id or unique id prefix."""
+    return str(client.resolve_server(ref)["id"])
 
 
 def _fields(**given: Any) -> dict[str, Any]:
@@ -67,13 +85,12 @@ def _fields(**given: Any) -> dict[str, Any]:
 @images_app.command("list")
 def list_images(
     type_: Annotated[str | None, typer.Option("--type", help="only this image type")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+    quiet: QuietOption = False,
 ) -> None:
     """The catalog."""
-    data = ApiClient().get("/api/v1/images", type=type_, limit=1000)["data"]
-    table = Table("NAME", "TYPE", "REFERENCE", "PORT", "DEFAULTS", "ID")
-    for image in data:
-        _image_row(table, image)
-    console.print(table)
+    data = ApiClient().all_pages("/api/v1/images", type=type_)
+    print_records(console, data, IMAGE_COLUMNS, output, quiet)
 
 
 @images_app.command("show")
@@ -157,19 +174,15 @@ def delete(ref: Annotated[str, typer.Argument(help="image id or name")]) -> None
 
 
 @images_app.command("present")
-def present(server: Annotated[str, typer.Argument(help="server id or name")]) -> None:
+def present(
+    server: Annotated[str, typer.Argument(help="server name, id or id prefix")],
+    output: OutputOption = OutputFormat.TABLE,
+    quiet: QuietOption = False,
+) -> None:
     """The images present on a docker server."""
     client = ApiClient()
     data = client.get(f"/api/v1/servers/{_server_id(client, server)}/images")["data"]
-    table = Table("TAGS", "SIZE MB", "CREATED", "ID")
-    for image in data:
-        table.add_row(
-            ", ".join(image["tags"]) or "<untagged>",
-            f"{image['size_bytes'] / 1e6:.1f}",
-            image["created_at"] or "-",
-            image["id"][:19],
-        )
-    console.print(table)
+    print_records(console, data, PRESENT_COLUMNS, output, quiet)
 
 
 @images_app.command("remove")
@@ -270,20 +283,10 @@ def push(
 
 
 @registries_app.command("list")
-def list_registries() -> None:
+def list_registries(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
     """Registries (admins and operators; passwords are never shown)."""
-    data = ApiClient().get("/api/v1/registries", limit=1000)["data"]
-    table = Table("NAME", "URL", "USER", "PASSWORD", "INSECURE", "ID")
-    for r in data:
-        table.add_row(
-            r["name"],
-            r["url"],
-            r["username"] or "-",
-            "set" if r["has_password"] else "-",
-            "yes" if r["insecure"] else "no",
-            r["id"],
-        )
-    console.print(table)
+    data = ApiClient().all_pages("/api/v1/registries")
+    print_records(console, data, REGISTRY_COLUMNS, output, quiet)
 
 
 @registries_app.command("create")

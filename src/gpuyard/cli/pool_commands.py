@@ -7,10 +7,17 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from gpuyard.cli.api_client import ApiClient
 from gpuyard.cli.client_commands import _reports_api_errors
+from gpuyard.cli.output import (
+    Column,
+    OutputFormat,
+    OutputOption,
+    QuietOption,
+    print_record,
+    print_records,
+)
 
 pools_app = typer.Typer(help="Warm pools of pre-started containers.", no_args_is_help=True)
 console = Console()
@@ -37,32 +44,52 @@ def _summary(pool: dict[str, Any]) -> str:
     )
 
 
+POOL_COLUMNS = [
+    Column("NAME", lambda p: p["name"]),
+    Column("TYPE", lambda p: p["image_type"]),
+    Column("IMAGE", lambda p: p["image"], shrinks=True),
+    Column(
+        "WHERE",
+        lambda p: (
+            f"server {p['server_id'][:8]}" if p["server_id"] else f"cluster {p['cluster_id'][:8]}"
+        ),
+        drop_rank=1,
+    ),
+    Column("TARGET", lambda p: str(p["target_size"])),
+    Column("AVAIL", lambda p: str(p["available"])),
+    Column("WARMING", lambda p: str(p["warming"])),
+    Column("ASSIGNED", lambda p: str(p["assigned"])),
+    Column("ID", lambda p: p["id"], is_id=True),
+]
+MEMBER_COLUMNS = [
+    Column("INDEX", lambda m: str(m["pool_index"])),
+    Column("STATE", lambda m: m["state"]),
+    Column("STATUS", lambda m: m["status"]),
+    Column("OWNER", lambda m: m["owner_id"] or "-", is_id=True),
+    Column("HOST PORT", lambda m: str(m["host_port"] or "-")),
+    Column("CONTAINER", lambda m: m["container_name"], shrinks=True),
+    Column("WORKLOAD", lambda m: m["workload_id"] or "-", is_id=True),
+]
+
+
 @pools_app.command("ls")
 @_reports_api_errors
-def list_pools() -> None:
+def list_pools(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
     """Every pool with its counts."""
-    table = Table("NAME", "TYPE", "IMAGE", "WHERE", "TARGET", "AVAIL", "WARMING", "ASSIGNED", "ID")
-    for p in ApiClient().get("/api/v1/pools", limit=1000)["data"]:
-        where = f"server {p['server_id']}" if p["server_id"] else f"cluster {p['cluster_id']}"
-        table.add_row(
-            p["name"],
-            p["image_type"],
-            p["image"],
-            where,
-            str(p["target_size"]),
-            str(p["available"]),
-            str(p["warming"]),
-            str(p["assigned"]),
-            p["id"],
-        )
-    console.print(table)
+    print_records(console, ApiClient().all_pages("/api/v1/pools"), POOL_COLUMNS, output, quiet)
 
 
 @pools_app.command("status")
 @_reports_api_errors
-def status(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None:
+def status(
+    pool: Annotated[str, typer.Argument(help="pool id or name")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """A pool's warm containers: index, state, status, owner, port, container name."""
     found = _resolve(ApiClient(), pool)
+    if output in (OutputFormat.JSON, OutputFormat.YAML):
+        print_record(console, found, output, [])
+        return
     console.print(_summary(found))
     if found.get("failures"):
         failing = (
@@ -71,18 +98,7 @@ def status(pool: Annotated[str, typer.Argument(help="pool id or name")]) -> None
             f"{found['refill_after']}"
         )
         console.print("[yellow]failing[/] " + escape(failing), highlight=False)
-    table = Table("INDEX", "STATE", "STATUS", "OWNER", "HOST PORT", "CONTAINER", "WORKLOAD")
-    for m in found["members"]:
-        table.add_row(
-            str(m["pool_index"]),
-            m["state"],
-            m["status"],
-            m["owner_id"],
-            str(m["host_port"] or "-"),
-            m["container_name"],
-            m["workload_id"],
-        )
-    console.print(table)
+    print_records(console, found["members"], MEMBER_COLUMNS, output)
 
 
 @pools_app.command("create")
