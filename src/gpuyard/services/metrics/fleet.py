@@ -216,12 +216,14 @@ def _gpu_families(figures: FleetMetrics) -> Iterator[GaugeMetricFamily]:
         labels=labels,
     )
     names = {s.id: s.name for s in figures.servers}
+    readings = {
+        (server_id, g.index): g for server_id, usage in figures.usage.items() for g in usage.gpus
+    }
     for gpu in figures.gpus:
         values = [names.get(gpu.server_id, gpu.server_id), str(gpu.gpu_index), gpu.uuid, gpu.model]
         memory_total.add_metric(values, gpu.memory_mib * MIB)
         allocated.add_metric(values, gpu.allocated_milli / 1000)
-        usage = figures.usage.get(gpu.server_id)
-        reading = next((g for g in usage.gpus if g.index == gpu.gpu_index), None) if usage else None
+        reading = readings.get((gpu.server_id, gpu.gpu_index))
         util = _ratio(reading.utilization_pct if reading else gpu.utilization_pct)
         if util is not None:
             utilization.add_metric(values, util)
