@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     #: credentials (compared in constant time; never logged). None: only admins and
     #: operators (``metrics.read``) read /metrics.
     metrics_token: SecretStr | None = None
+    #: Whether this process's GET /metrics includes the fleet's and the queue's gauges
+    #: (read from the database at each scrape, the same in every process): turn it off
+    #: on all processes but one when several are scraped (docs/operations.md).
+    metrics_fleet: bool = True
     #: `gpuyard worker` serves GET /metrics on this port (127.0.0.1, or ``host``) so its
     #: loops' counters can be scraped; None: no metrics listener in the worker.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -137,3 +137,21 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         },
     )
     return app
+
+
+def create_metrics_app(ctx: ServiceContext) -> FastAPI:
+    """GET /metrics (and the health probes) alone, for `gpuyard worker`, whose loops'
+    counters live in its own process; same permission and scrapers' token as the API's."""
+    app = FastAPI(
+        title="gpuyard worker metrics",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    check_route_permissions(app)
+    return app

@@ -136,7 +136,8 @@ class ServiceContext:
         from gpuyard.services.metrics.fleet import FleetCollector
 
         self.metrics.registry.register(BusCollector(self.bus))
-        self.metrics.registry.register(FleetCollector(self))
+        if self.settings.metrics_fleet:
+            self.metrics.registry.register(FleetCollector(self))
 
     def now(self) -> datetime:
         return self.clock()
