@@ -49,12 +49,12 @@ def test_the_busy_h100s_readings(client: TestClient) -> None:
     samples = parse_samples(response.text)
 
     gpu = {"gpu": "0", "uuid": UUID, "model": H100}
-    assert value(samples, "gpuyard_gpu_utilization_ratio", **gpu) == 1.0
-    assert value(samples, "gpuyard_gpu_memory_used_bytes", **gpu) == 21970 * MIB
-    assert value(samples, "gpuyard_gpu_memory_total_bytes", **gpu) == 81559 * MIB
-    assert value(samples, "gpuyard_gpu_temperature_celsius", **gpu) == 55.0
-    assert value(samples, "gpuyard_gpu_power_watts", **gpu) == pytest.approx(701.549)
-    assert value(samples, "gpuyard_gpu_power_limit_watts", **gpu) == 700.0
+    assert value(samples, "gpuyard_host_gpu_utilization_ratio", **gpu) == 1.0
+    assert value(samples, "gpuyard_host_gpu_memory_used_bytes", **gpu) == 21970 * MIB
+    assert value(samples, "gpuyard_host_gpu_memory_total_bytes", **gpu) == 81559 * MIB
+    assert value(samples, "gpuyard_host_gpu_temperature_celsius", **gpu) == 55.0
+    assert value(samples, "gpuyard_host_gpu_power_watts", **gpu) == pytest.approx(701.549)
+    assert value(samples, "gpuyard_host_gpu_power_limit_watts", **gpu) == 700.0
     assert by_label(samples, "gpuyard_host_gpu_source", "source") == {
         ("nvml",): 1,
         ("nvidia-smi",): 0,
@@ -87,12 +87,12 @@ def test_readings_a_device_does_not_give_are_absent_not_zero(tmp_path: Path) -> 
             client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
         )
     for name in (
-        "gpuyard_gpu_utilization_ratio",
-        "gpuyard_gpu_temperature_celsius",
-        "gpuyard_gpu_power_watts",
+        "gpuyard_host_gpu_utilization_ratio",
+        "gpuyard_host_gpu_temperature_celsius",
+        "gpuyard_host_gpu_power_watts",
     ):
         assert name not in samples
-    assert value(samples, "gpuyard_gpu_memory_used_bytes", uuid=UUID) == 480 * MIB
+    assert value(samples, "gpuyard_host_gpu_memory_used_bytes", uuid=UUID) == 480 * MIB
 
 
 @pytest.mark.parametrize(

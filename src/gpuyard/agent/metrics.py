@@ -1,9 +1,11 @@
 """The agent's host as Prometheus gauges (GET /metrics on the agent, behind its token).
 
 Read at scrape time from the same sources as the inventory (psutil; NVML, else
-nvidia-smi, through the agent's GPU cache) plus this agent's containers by state. Per-GPU
-names match the control plane's (``gpuyard_gpu_*``, DCGM-like, ratios and bytes), with
-the temperature and power NVML reports; the host's names start ``gpuyard_host_``."""
+nvidia-smi, through the agent's GPU cache) plus this agent's containers by state. Every
+name starts ``gpuyard_host_``; the per-GPU ones (``gpuyard_host_gpu_*``) mirror the
+control plane's ``gpuyard_gpu_*`` (DCGM-like, ratios and bytes) plus the temperature and
+power NVML reports, under their own names so a query over the fleet's GPUs never mixes
+in the agents' series."""
 
 from __future__ import annotations
 
@@ -88,19 +90,21 @@ def _gpu_families(inv: Inventory) -> Iterator[GaugeMetricFamily]:
     yield source
     families = {
         "utilization": _gauge(
-            "gpuyard_gpu_utilization_ratio",
+            "gpuyard_host_gpu_utilization_ratio",
             "Share of time the GPU was busy (DCGM_FI_DEV_GPU_UTIL / 100)",
             labels,
         ),
         "memory_used": _gauge(
-            "gpuyard_gpu_memory_used_bytes", "GPU memory in use (DCGM_FI_DEV_FB_USED)", labels
+            "gpuyard_host_gpu_memory_used_bytes", "GPU memory in use (DCGM_FI_DEV_FB_USED)", labels
         ),
-        "memory_total": _gauge("gpuyard_gpu_memory_total_bytes", "GPU memory", labels),
+        "memory_total": _gauge("gpuyard_host_gpu_memory_total_bytes", "GPU memory", labels),
         "temperature": _gauge(
-            "gpuyard_gpu_temperature_celsius", "GPU temperature (DCGM_FI_DEV_GPU_TEMP)", labels
+            "gpuyard_host_gpu_temperature_celsius", "GPU temperature (DCGM_FI_DEV_GPU_TEMP)", labels
         ),
-        "power": _gauge("gpuyard_gpu_power_watts", "Power drawn (DCGM_FI_DEV_POWER_USAGE)", labels),
-        "power_limit": _gauge("gpuyard_gpu_power_limit_watts", "Enforced power limit", labels),
+        "power": _gauge(
+            "gpuyard_host_gpu_power_watts", "Power drawn (DCGM_FI_DEV_POWER_USAGE)", labels
+        ),
+        "power_limit": _gauge("gpuyard_host_gpu_power_limit_watts", "Enforced power limit", labels),
     }
     for gpu in inv.gpus:
         values = [str(gpu.index), gpu.uuid, gpu.name]
