@@ -225,3 +225,25 @@ def test_a_served_process_exports_its_own_requests_and_the_fleet(tmp_path: Path)
     )
     assert requests[("POST", "/api/v1/workloads", "2xx")] == 1
     assert requests[("GET", "/api/v1/workloads/{workload_id}", "2xx")] >= 1
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        b"Bearer " + b"x" * 60_000,
+        "Bearer ćçè".encode("latin-1", "replace"),
+        b"Bearer \xff\xfe",
+        b"Bearer",
+        b"bearer  " + SCRAPER_TOKEN.encode(),
+        b"Basic " + SCRAPER_TOKEN.encode(),
+    ],
+    ids=["long", "latin-1", "invalid-utf8", "no-token", "token-without-setting", "basic"],
+)
+def test_hostile_credentials_are_a_401_never_a_500(
+    ctx: ServiceContext, authorization: bytes
+) -> None:
+    anonymous = TestClient(create_app(ctx))
+    response = anonymous.get("/metrics", headers={"Authorization": authorization})
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
