@@ -8,7 +8,7 @@ with no transaction open, asks each server's runtime for its usage estimate (the
 simulated runtime makes it up from the allocation; docker servers report theirs through
 the health probe's reading), as the history sampler does. No loop, no cache: a scrape
 costs one read, and grows with the servers and GPUs only (docs/operations.md, "Cost":
-about 2.4 s of CPU and 25 MB for 5,000 8-GPU servers, mostly text formatting).
+about 2.3 s of CPU and 25 MB for 5,000 8-GPU servers, half of it text formatting).
 
 Names follow DCGM's exporter where they mean the same (per-GPU utilisation and memory,
 labelled by server, GPU index, UUID and model), in Prometheus base units: ratios 0-1,
