@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpuyard.domain.emails import InvalidEmail, normalise_email
@@ -16,6 +16,7 @@ from gpuyard.domain.usage import MINUTE_BUCKET_S, QUARTER_BUCKET_S, longest_wind
 IPNetwork = IPv4Network | IPv6Network
 
 _UNSAFE_SECRETS = {"changethis", "secret", "changeme", ""}
+MIN_METRICS_TOKEN_LENGTH = 24
 #: The history level (domain.usage: 0 is raw samples) each retention setting keeps.
 _HISTORY_LEVELS = {
     "history_raw_retention_s": 0,
@@ -149,8 +150,34 @@ class Settings(BaseSettings):
     local_docker: Literal["auto", "on", "off"] = "auto"
     docker_socket: Path = Path("/var/run/docker.sock")
 
+    #: A bearer token Prometheus scrapers may present to GET /metrics instead of a user's
+    #: credentials (compared in constant time; never logged). None: only admins and
+    #: operators (``metrics.read``) read /metrics.
+    metrics_token: SecretStr | None = None
+    #: Whether this process's GET /metrics includes the fleet's and the queue's gauges
+    #: (read from the database at each scrape, the same in every process): turn it off
+    #: on all processes but one when several are scraped (docs/operations.md).
+    metrics_fleet: bool = True
+    #: `gpuyard worker` serves GET /metrics on this port (127.0.0.1, or ``host``) so its
+    #: loops' counters can be scraped; None: no metrics listener in the worker.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _reject_weak_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        secret = value.get_secret_value()
+        if secret.strip().lower() in _UNSAFE_SECRETS or len(secret) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"GPUYARD_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
+                "and not a placeholder; generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

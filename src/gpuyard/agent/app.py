@@ -20,7 +20,7 @@ from gpuyard.agent.inventory import GpuProbe
 from gpuyard.agent.label_overlay import FILE_NAME as OVERLAY_FILE
 from gpuyard.agent.label_overlay import LabelOverlays
 from gpuyard.agent.problems import install_problem_handlers
-from gpuyard.agent.routers import containers, exec, files, health, images, inventory
+from gpuyard.agent.routers import containers, exec, files, health, images, inventory, metrics
 from gpuyard.agent.settings import AgentSettings
 from gpuyard.agent.state import AgentState, GpuCache
 
@@ -107,4 +107,5 @@ def create_agent_app(
     # WebSocket routes check the token themselves (a dependency cannot answer 401 there).
     app.include_router(exec.router, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(metrics.router)  # GET /metrics, behind the token as /v1 is
     return app

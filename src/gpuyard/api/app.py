@@ -17,6 +17,7 @@ from gpuyard.api.errors import install_error_handlers
 from gpuyard.api.exit_signals import streams_end_on_exit_signals
 from gpuyard.api.live_events import change_data
 from gpuyard.api.openapi_problems import document_problems
+from gpuyard.api.request_metrics import RequestMetrics, route_templates
 from gpuyard.api.routers import (
     audit,
     auth,
@@ -26,6 +27,7 @@ from gpuyard.api.routers import (
     history,
     images,
     invites,
+    metrics,
     pools,
     queue,
     registries,
@@ -119,8 +121,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     install_dashboard(app)  # last: it serves the paths no other route does
     permissions = check_route_permissions(app)
+    # Outermost: times every request, refusals of the body limits included.
+    app.add_middleware(RequestMetrics, metrics=ctx.metrics, templates=route_templates(app))
     document_problems(
         app,
         public={key for key, permission in permissions.items() if is_public(permission)},
@@ -131,4 +136,22 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             for method in route.methods or ()
         },
     )
+    return app
+
+
+def create_metrics_app(ctx: ServiceContext) -> FastAPI:
+    """GET /metrics (and the health probes) alone, for `gpuyard worker`, whose loops'
+    counters live in its own process; same permission and scrapers' token as the API's."""
+    app = FastAPI(
+        title="gpuyard worker metrics",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    check_route_permissions(app)
     return app

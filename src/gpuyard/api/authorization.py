@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from gpuyard.api.client_address import client_ip
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, allows, is_public, roles_allowed
+from gpuyard.auth.scraper_token import scraper_token_matches
 from gpuyard.domain.errors import Forbidden, Unauthenticated
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.auth import recent_caller, resolve_caller
@@ -115,6 +116,27 @@ async def request_token(request: Request) -> str:
     return presented[0] if presented is not None else ""
 
 
+class AuthorizeScrape(Authorize):
+    """The declaration of GET /metrics: a caller whose role has the permission, or a
+    Prometheus scraper presenting ``GPUYARD_METRICS_TOKEN`` as its bearer token (then
+    there is no caller: None). Without that setting only the first way exists."""
+
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        cookie: Annotated[str | None, Depends(_session_cookie)],
+    ) -> Caller | None:
+        ctx: ServiceContext = request.app.state.ctx
+        if (
+            bearer is not None
+            and bearer.scheme.lower() == "bearer"
+            and scraper_token_matches(ctx.settings.metrics_token, bearer.credentials)
+        ):
+            return None
+        return await super().__call__(request, bearer, cookie)
+
+
 class AuthorizePublic(Authorize):
     """An open route's declaration: no credentials needed (and none are looked at)."""
 
@@ -179,6 +201,17 @@ def requires(permission: Permission) -> Any:
     if is_public(permission):
         raise ValueError(f"{permission} is public: declare it with public()")
     return Depends(_authorize(permission))
+
+
+def requires_or_scraper(permission: Permission) -> Any:
+    """``caller: Annotated[Caller | None, requires_or_scraper(Permission.METRICS_READ)]``:
+    :func:`requires`, or the scrapers' token (:class:`AuthorizeScrape`)."""
+    return Depends(_authorize_scrape(permission))
+
+
+@cache
+def _authorize_scrape(permission: Permission) -> AuthorizeScrape:
+    return AuthorizeScrape(permission)
 
 
 def requires_socket(permission: Permission) -> Any:

@@ -67,6 +67,9 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     #: Walk the whole hash chain (GET /audit/verify): admins, as `gpuyard audit verify`.
     AUDIT_VERIFY = "audit.verify"
+    #: Prometheus metrics (GET /metrics): fleet-wide figures, no one user's data. A
+    #: scraper may present GPUYARD_METRICS_TOKEN instead (api/metrics_access.py).
+    METRICS_READ = "metrics.read"
 
 
 class Scope(StrEnum):
@@ -161,6 +164,7 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.WORKLOAD_READ_ENV: Rule(_OWN),
     Permission.AUDIT_READ: Rule(_FLEET),
     Permission.AUDIT_VERIFY: Rule(_ADMIN),
+    Permission.METRICS_READ: Rule(_FLEET),
 }
 
 #: Scopes that need the caller's team memberships to be evaluated.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,11 @@ from gpuyard.cli.audit_commands import audit_app
 from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.context_commands import context_app
 from gpuyard.cli.pool_commands import pools_app
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from gpuyard.services.context import ServiceContext
 
 # Completion is the `completion` command below, not Typer's two options: they took a
 # sixth of the help screen.
@@ -226,11 +231,39 @@ def worker(
         signal.signal(signum, lambda *_: stopping.set())
     ctx.bus.start()
     runner = start_loops(ctx)
+    metrics_server = _serve_worker_metrics(ctx) if settings.worker_metrics_port else None
     console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
     stopping.wait()
+    if metrics_server is not None:
+        metrics_server.should_exit = True
     stop_loops(ctx, runner)
     ctx.bus.stop()
     ctx.db.dispose()
+
+
+def _serve_worker_metrics(ctx: ServiceContext) -> uvicorn.Server:
+    """GET /metrics of this worker on GPUYARD_WORKER_METRICS_PORT, in a thread."""
+    import threading
+
+    import uvicorn
+
+    from gpuyard.api.app import create_metrics_app
+
+    settings = ctx.settings
+    config = uvicorn.Config(
+        create_metrics_app(ctx),
+        host=settings.host,
+        port=settings.worker_metrics_port or 0,
+        log_level="warning",
+        proxy_headers=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)  # in a thread, so it leaves the signals to the worker
+    threading.Thread(target=server.run, name="worker-metrics", daemon=True).start()
+    console.print(
+        f"worker metrics on http://{settings.host}:{settings.worker_metrics_port}/metrics"
+    )
+    return server
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from gpuyard.services.bus.shared_throttle import SharedLoginThrottle
 from gpuyard.services.fleet.agents import AgentPool
 from gpuyard.services.fleet.kube_clients import KubeClients
 from gpuyard.services.group_commit import GroupCommit
+from gpuyard.services.metrics.instruments import ProcessMetrics
 from gpuyard.settings import Settings
 from gpuyard.store.database import Database
 
@@ -95,6 +96,9 @@ class ServiceContext:
     #: Notices to and from the other processes on the database (services/bus): built
     #: here, started by the process that serves or runs loops (``bus.start()``).
     bus: ChangeBus = field(init=False)
+    #: This process's Prometheus registry: its counters and histograms, and collectors
+    #: that read the fleet and the bus at scrape time (services/metrics).
+    metrics: ProcessMetrics = field(default_factory=ProcessMetrics)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -124,6 +128,16 @@ class ServiceContext:
         from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
 
         self.snapshot_cache = SnapshotCache()
+        self._register_collectors()
+
+    def _register_collectors(self) -> None:
+        # Imported here: the fleet collector reads through services that import this module.
+        from gpuyard.services.metrics.bus import BusCollector
+        from gpuyard.services.metrics.fleet import FleetCollector
+
+        self.metrics.registry.register(BusCollector(self.bus))
+        if self.settings.metrics_fleet:
+            self.metrics.registry.register(FleetCollector(self))
 
     def now(self) -> datetime:
         return self.clock()

@@ -14,6 +14,7 @@ reason (``services/loops/item_failures.py``).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -65,6 +66,15 @@ def probe_servers(ctx: ServiceContext) -> None:
 
 
 def _probe(ctx: ServiceContext, server_id: str, server: RuntimeServer) -> HostInventory | None:
+    started = time.perf_counter()
+    inventory = _ask_inventory(ctx, server_id, server)
+    ctx.metrics.record_probe(inventory is not None, time.perf_counter() - started)
+    return inventory
+
+
+def _ask_inventory(
+    ctx: ServiceContext, server_id: str, server: RuntimeServer
+) -> HostInventory | None:
     server_name = server.name
     try:
         return ctx.runtimes.for_kind(server.kind).inventory(server_name, retry=False)

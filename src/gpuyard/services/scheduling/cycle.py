@@ -137,13 +137,15 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
         ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
     if admitted and state.docker_servers:
         ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
-    return CycleStats(
+    stats = CycleStats(
         considered=len(state.pending),
         admitted=admitted,
         conflicts=conflicts,
         preempted=preempted,
         seconds=time.perf_counter() - started,
     )
+    ctx.metrics.record_cycle(stats)  # a cycle without the lease did nothing to count
+    return stats
 
 
 def _conflicted_rows(stale: list[Admission]) -> tuple[set[str], set[str]]:
