@@ -11,12 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories.app import authed_client, make_context, make_settings, settle
+from factories.app import (
+    admin_caller,
+    authed_client,
+    make_context,
+    make_settings,
+    mint_token,
+    settle,
+)
 from factories.docker_fleet import Fleet, docker_fleet
+from factories.live import served
 from fastapi.testclient import TestClient
 from support.dockerd import DockerServer
+from typer.testing import CliRunner
 
 from gpuyard.agent.models import LABEL_AGENT, LABEL_REPLICA, LABEL_WORKLOAD
+from gpuyard.api.app import create_app
+from gpuyard.cli import server_commands
+from gpuyard.cli.main import app as cli_app
 from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.host_cleanup import clean_servers
@@ -129,3 +141,33 @@ def test_the_scheduled_tick_cleans_every_docker_server_and_records_only_real_wor
     cleanups = [e for e in events if "cleanup" in e["details"]]
     assert len(cleanups) == 1  # an empty tick records nothing
     assert cleanups[0]["details"]["cleanup"]["removed"] == 2
+
+
+def test_the_cli_shows_the_items_and_the_space_freed(
+    ctx: ServiceContext,
+    fleet: Fleet,
+    dockerd: DockerServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ghost = leftover(fleet, dockerd.image, tmp_path / "agents", 3 * 1024 * 1024)
+    monkeypatch.setattr(server_commands.console, "width", 200)  # whole table cells
+    runner = CliRunner()
+    with served(create_app(ctx)) as url:
+        monkeypatch.setenv("GPUYARD_URL", url)
+        monkeypatch.setenv("GPUYARD_TOKEN", mint_token(ctx, admin_caller(ctx).user_id))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+        listed = runner.invoke(cli_app, ["server", "cleanup", "host-a", "--dry-run"])
+        assert listed.exit_code == 0, listed.output
+        assert "planned" in listed.output
+        assert ghost in listed.output
+        assert "3.0 MiB" in listed.output
+        assert "dry run: 2 item(s)" in listed.output
+        assert len(fleet.containers(ghost)) == 1
+        done = runner.invoke(cli_app, ["server", "cleanup", "host-a"])
+        assert done.exit_code == 0, done.output
+        assert "removed 2 item(s), freed 3.0 MiB; 0 failed, 0 skipped" in done.output
+        assert fleet.containers(ghost) == []
+        missing = runner.invoke(cli_app, ["server", "cleanup", "nowhere"])
+        assert missing.exit_code == 1
+        assert "no server" in missing.output

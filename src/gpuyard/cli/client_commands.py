@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpuyard.cli import identity_commands as ids
-from gpuyard.cli import image_commands
+from gpuyard.cli import image_commands, server_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, load_credentials, save_credentials
 
@@ -215,3 +215,4 @@ def register(app: typer.Typer) -> None:
     for command in commands:
         app.command()(_reports_api_errors(command))
     image_commands.register(app, _reports_api_errors)
+    server_commands.register(app, _reports_api_errors)
