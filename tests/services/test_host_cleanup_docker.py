@@ -29,6 +29,7 @@ from gpuyard.agent.models import LABEL_AGENT, LABEL_REPLICA, LABEL_WORKLOAD
 from gpuyard.api.app import create_app
 from gpuyard.cli import server_commands
 from gpuyard.cli.main import app as cli_app
+from gpuyard.services.background import build_loops
 from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.host_cleanup import clean_servers
@@ -171,3 +172,19 @@ def test_the_cli_shows_the_items_and_the_space_freed(
         missing = runner.invoke(cli_app, ["server", "cleanup", "nowhere"])
         assert missing.exit_code == 1
         assert "no server" in missing.output
+
+
+def test_the_loop_is_off_by_default_and_leased_when_on(tmp_path: Path) -> None:
+    off = make_context(make_settings(tmp_path / "off", None, demo=False))
+    on = make_context(
+        make_settings(tmp_path / "on", None, demo=False, host_cleanup_interval_s=3600.0)
+    )
+    try:
+        assert "host-cleanup" not in [loop.name for loop in build_loops(off)]
+        [loop] = [loop for loop in build_loops(on) if loop.name == "host-cleanup"]
+        assert (loop.interval_s, loop.lease) == (3600.0, "host-cleanup")
+        assert "cleanup" in [loop.name for loop in build_loops(on)]  # the teardowns' own
+        assert loop.tick() == 0  # no docker server: nothing to clean
+    finally:
+        off.db.dispose()
+        on.db.dispose()

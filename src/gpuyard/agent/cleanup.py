@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 import docker
+from docker.errors import NotFound as DockerNotFound
 
 from gpuyard.agent.cleanup_models import (
     CleanupItem,
@@ -262,6 +263,8 @@ class HostCleaner:
             size = self._recheck_and_remove(item, retention_s, keep)
         except Changed as exc:
             return _item(item, "skipped", str(exc))
+        except (DockerNotFound, FileNotFoundError):  # another cleanup was first
+            return _item(item, "skipped", "already gone")
         except DOCKER_ERRORS as exc:
             explanation = getattr(exc, "explanation", None) or str(exc)
             return _item(item, "failed", f"Docker: {explanation}"[:_MAX_ERROR])
