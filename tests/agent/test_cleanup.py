@@ -11,12 +11,15 @@ import tarfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 import httpx
 import pytest
 from docker.errors import NotFound
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.dockerd import DockerServer
 
 from gpuyard.agent.cleanup import HostCleaner, docker_time
@@ -273,6 +276,57 @@ def test_bad_requests_are_refused_naming_the_field(api: httpx.Client, body: obje
 def test_the_cleanup_needs_the_agent_token(agent: RunningAgent) -> None:
     response = httpx.post(f"{agent.url}/v1/cleanup", json={"dry_run": True})
     assert response.status_code == 401
+
+
+def build(api: httpx.Client, tag: str, dockerfile: str) -> None:
+    """Build ``tag`` through the agent's own build route."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        body = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    response = api.post("/v1/images/build", params={"tag": tag}, content=buffer.getvalue())
+    assert response.status_code == 200, response.text
+    assert '"kind":"done"' in response.text.replace(" ", ""), response.text[-500:]
+
+
+def test_an_image_the_agent_built_goes_once_a_rebuild_leaves_it_dangling(
+    agent: RunningAgent, api: httpx.Client, dockerd: DockerServer
+) -> None:
+    tag = f"gy-built/{uuid.uuid4().hex[:8]}:1"
+    build(api, tag, f"FROM {dockerd.image}\nRUN echo one > /marker\n")
+    first = agent.docker.api.inspect_image(tag)  # type: ignore[no-untyped-call]
+    assert first["Config"]["Labels"][LABEL_AGENT] == agent.name
+    build(api, tag, f"FROM {dockerd.image}\nRUN echo two > /marker\n")
+    try:
+        plan = clean(api, dry_run=True, retention_s=3600)
+        assert [(i.kind, i.id) for i in plan.items] == [("image", first["Id"])]
+        done = clean(api, dry_run=False, retention_s=3600)
+        assert [i.outcome for i in done.items] == ["removed"]
+        assert done.total_bytes == plan.total_bytes > 0
+        assert not exists(agent.docker, "image", first["Id"])
+        assert exists(agent.docker, "image", tag)  # the tagged rebuild stays
+        assert exists(agent.docker, "image", dockerd.image)  # and its base
+    finally:
+        agent.docker.api.remove_image(tag)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    nanos=st.integers(min_value=0, max_value=999),
+)
+def test_docker_timestamps_parse_to_the_microsecond(moment: datetime, nanos: int) -> None:
+    """Docker writes nanoseconds (RFC 3339); the parse keeps every microsecond of them."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{nanos:03d}Z"
+    assert docker_time(text) == moment.timestamp()
+    assert (
+        docker_time(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        == moment.replace(microsecond=0).timestamp()
+    )
 
 
 def test_docker_timestamps_parse_with_nanoseconds() -> None:
