@@ -2,7 +2,8 @@
 loop's tick), the control plane's agent client, a real agent over the session's dockerd.
 A leftover stopped container and files directory of a workload gpuyard no longer has go;
 a placed workload's stopped container and files stay (the database still holds it there),
-as do containers gpuyard did not create; a dry run frees what the real run then frees."""
+as do containers gpuyard did not create; a dry run frees what the real run then frees.
+On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,10 +36,16 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.host_cleanup import clean_servers
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
+)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
+    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
     settings = make_settings(
-        tmp_path / "data", None, demo=False, host_cleanup_retention_s=0.0, orphan_grace_s=3600
+        tmp_path / "data", url, demo=False, host_cleanup_retention_s=0.0, orphan_grace_s=3600
     )
     context = make_context(settings)
     yield context
