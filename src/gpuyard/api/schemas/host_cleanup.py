@@ -20,7 +20,6 @@ class ServerCleanupRequest(RequestModel):
             default=None,
             ge=0,
             le=MAX_RETENTION_S / 3600,
-            strict=False,
             description="stopped containers and files unused this long go "
             "(default: the server setting GPUYARD_HOST_CLEANUP_RETENTION_S)",
         ),
