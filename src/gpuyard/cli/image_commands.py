@@ -52,7 +52,7 @@ def _image_id(client: ApiClient, ref: str) -> str:
     raise ApiError(404, f"no image with id or name {ref!r}")
 
 
-def server_id_of(client: ApiClient, ref: str) -> str:
+def _server_id(client: ApiClient, ref: str) -> str:
     """A server by id, or by its (unique) name."""
     for server in client.get("/api/v1/servers", limit=1000)["data"]:
         if ref in (server["id"], server["name"]):
@@ -160,7 +160,7 @@ def delete(ref: Annotated[str, typer.Argument(help="image id or name")]) -> None
 def present(server: Annotated[str, typer.Argument(help="server id or name")]) -> None:
     """The images present on a docker server."""
     client = ApiClient()
-    data = client.get(f"/api/v1/servers/{server_id_of(client, server)}/images")["data"]
+    data = client.get(f"/api/v1/servers/{_server_id(client, server)}/images")["data"]
     table = Table("TAGS", "SIZE MB", "CREATED", "ID")
     for image in data:
         table.add_row(
@@ -181,9 +181,7 @@ def remove(
     """Remove an image (a tag of it) from a server."""
     client = ApiClient()
     params = {"reference": reference, "force": force}
-    client.request(
-        "DELETE", f"/api/v1/servers/{server_id_of(client, server)}/images", params=params
-    )
+    client.request("DELETE", f"/api/v1/servers/{_server_id(client, server)}/images", params=params)
     console.print(f"{reference} removed")
 
 
@@ -216,7 +214,7 @@ def pull(
     """Pull an image onto a server, showing its progress."""
     client = ApiClient()
     body = _fields(reference=reference, registry_id=registry)
-    _follow(client, f"/api/v1/servers/{server_id_of(client, server)}/images/pull", json=body)
+    _follow(client, f"/api/v1/servers/{_server_id(client, server)}/images/pull", json=body)
 
 
 def context_tar(directory: Path) -> bytes:
@@ -243,7 +241,7 @@ def build(
     client = ApiClient()
     _follow(
         client,
-        f"/api/v1/servers/{server_id_of(client, server)}/images/build",
+        f"/api/v1/servers/{_server_id(client, server)}/images/build",
         params={"tag": tag, "dockerfile": dockerfile},
         content=context_tar(context),
         headers={"Content-Type": "application/x-tar"},
@@ -268,7 +266,7 @@ def push(
         registry,
     )
     body = _fields(source=source, registry_id=registry_id, target=target)
-    _follow(client, f"/api/v1/servers/{server_id_of(client, server)}/images/push", json=body)
+    _follow(client, f"/api/v1/servers/{_server_id(client, server)}/images/push", json=body)
 
 
 @registries_app.command("list")

@@ -9,13 +9,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gpuyard.cli.api_client import ApiClient
-from gpuyard.cli.image_commands import server_id_of
+from gpuyard.cli.api_client import ApiClient, ApiError
 
 server_app = typer.Typer(help="Operations on one server.", no_args_is_help=True)
 console = Console()
 #: A cleanup sizes containers and walks files directories: it may take minutes.
 CLEANUP_TIMEOUT_S = 600.0
+
+
+def _server_id(client: ApiClient, ref: str) -> str:
+    """A server by id, or by its (unique) name."""
+    for server in client.get("/api/v1/servers", limit=1000)["data"]:
+        if ref in (server["id"], server["name"]):
+            return str(server["id"])
+    raise ApiError(404, f"no server with id or name {ref!r}")
 
 
 def human_bytes(size: int) -> str:
@@ -39,15 +46,17 @@ def cleanup(
         typer.Option(help="remove stopped containers and files unused this long (hours)"),
     ] = None,
 ) -> None:
-    """Remove stopped gpuyard containers past the retention, dangling images, orphaned
-    volumes and files directories of a server (or, with --dry-run, list them)."""
+    """Remove what gpuyard left on a server (--dry-run: only list it).
+
+    Stopped gpuyard containers past the retention, dangling images and orphaned volumes
+    gpuyard made, files directories of workloads that are gone."""
     client = ApiClient()
     body: dict[str, Any] = {"dry_run": dry_run}
     if retention_hours is not None:
         body["retention_hours"] = retention_hours
     report = client.request(
         "POST",
-        f"/api/v1/servers/{server_id_of(client, server)}/cleanup",
+        f"/api/v1/servers/{_server_id(client, server)}/cleanup",
         json=body,
         timeout=CLEANUP_TIMEOUT_S,
     ).json()
