@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         default="gpuyard", min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
     )
     cleanup_interval_s: float = Field(default=5.0, gt=0)
+    #: Host cleanup (services/fleet/host_cleanup.py): how often the host-cleanup loop
+    #: cleans every docker server (0, the default: never; on demand only), and how long a
+    #: stopped container or an unused files directory is kept before it goes.
+    host_cleanup_interval_s: float = Field(default=0.0, ge=0, le=30 * 86400)
+    host_cleanup_retention_s: float = Field(default=86400.0, ge=0, le=10 * 365 * 86400)
     #: Warm pools (services/pools): how often each pool is refilled to its target size and
     #: its containers' labels are brought in line with who holds them.
     pool_interval_s: float = Field(default=5.0, gt=0)

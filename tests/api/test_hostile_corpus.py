@@ -140,6 +140,8 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "labels": {"zone": "a"},
     },
     "servers-update_server": lambda w: {"labels": {"zone": "b"}},
+    # A real run on the corpus's simulated server: nothing to clean, one server event.
+    "servers-clean_up_server": lambda w: {"dry_run": False, "retention_hours": 1},
     "images-create_image": lambda w: {
         "name": w.name("img"),
         "reference": "registry.example:5000/team/web:1.0",

@@ -77,6 +77,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/servers/{server_id}/images/pull"): FLEET,
     ("POST", "/api/v1/servers/{server_id}/images/build"): FLEET,
     ("POST", "/api/v1/servers/{server_id}/images/push"): FLEET,
+    ("POST", "/api/v1/servers/{server_id}/cleanup"): FLEET,
     ("GET", "/api/v1/images"): SIGNED_IN,
     ("POST", "/api/v1/images"): FLEET,
     ("GET", "/api/v1/images/{image_id}"): SIGNED_IN,

@@ -33,6 +33,8 @@ class DockerCluster:
     image: str
     agent_name: str
     docker: docker.DockerClient
+    #: The agent's data dir (its workloads' files directories are below it).
+    data_dir: Path
 
     def container(self, workload_id: str) -> Container:
         """The running container of ``workload_id`` on this cluster's agent."""
@@ -74,11 +76,9 @@ def docker_cluster(
     agent_name = f"web-agent-{suffix}"
     token = f"token-{suffix}-0123456789abcdef"
     client = docker.DockerClient(base_url=dockerd.url, timeout=60)
+    data_dir = Path(tmp_path_factory.mktemp("agent"))
     settings = AgentSettings(
-        token=token,
-        name=agent_name,
-        docker_host=dockerd.url,
-        data_dir=Path(tmp_path_factory.mktemp("agent")),
+        token=token, name=agent_name, docker_host=dockerd.url, data_dir=data_dir
     )
 
     def make_agent() -> FastAPI:
@@ -101,7 +101,9 @@ def docker_cluster(
                 "host_ports": "23000-23009",
             },
         )
-        yield DockerCluster(cluster["id"], cluster["name"], dockerd.image, agent_name, client)
+        yield DockerCluster(
+            cluster["id"], cluster["name"], dockerd.image, agent_name, client, data_dir
+        )
         workloads = live_server.api("GET", "/workloads", params={"cluster_id": cluster["id"]})
         for workload in workloads["data"]:
             live_server.api("DELETE", f"/workloads/{workload['id']}")

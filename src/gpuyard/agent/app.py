@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from gpuyard import __version__
 from gpuyard.agent.auth import require_token
+from gpuyard.agent.cleanup import HostCleaner
 from gpuyard.agent.containers import ContainerManager
 from gpuyard.agent.files import Workspaces
 from gpuyard.agent.gpus import probe_gpus
@@ -19,8 +20,18 @@ from gpuyard.agent.images import ImageManager
 from gpuyard.agent.inventory import GpuProbe
 from gpuyard.agent.label_overlay import FILE_NAME as OVERLAY_FILE
 from gpuyard.agent.label_overlay import LabelOverlays
+from gpuyard.agent.models import LABEL_AGENT
 from gpuyard.agent.problems import install_problem_handlers
-from gpuyard.agent.routers import containers, exec, files, health, images, inventory, metrics
+from gpuyard.agent.routers import (
+    cleanup,
+    containers,
+    exec,
+    files,
+    health,
+    images,
+    inventory,
+    metrics,
+)
 from gpuyard.agent.settings import AgentSettings
 from gpuyard.agent.state import AgentState, GpuCache
 
@@ -73,7 +84,9 @@ def create_agent_app(
     app = FastAPI(
         title="gpuyard agent",
         version=__version__,
-        description="Per-host agent: inventory, containers, logs, exec, files and images.",
+        description=(
+            "Per-host agent: inventory, containers, logs, exec, files, images and cleanup."
+        ),
         generate_unique_id_function=_operation_id,
     )
     app.state.agent = AgentState(
@@ -95,13 +108,17 @@ def create_agent_app(
             streams=docker_client(
                 settings, max(settings.image_deadline_s, settings.docker_timeout_s)
             ),
+            # Its builds carry the agent's label: the host cleanup removes only images
+            # with it once they are dangling.
+            build_labels={LABEL_AGENT: settings.name},
         ),
         workspaces=workspaces,
         gpus=gpus,
+        cleaner=HostCleaner(client, settings.name, workspaces),
     )
     install_problem_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
-    for module in (inventory, containers, files, images):
+    for module in (inventory, containers, files, images, cleanup):
         v1.include_router(module.router)
     app.include_router(v1)
     # WebSocket routes check the token themselves (a dependency cannot answer 401 there).

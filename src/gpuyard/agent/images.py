@@ -170,10 +170,13 @@ class ImageManager:
         client: docker.DockerClient,
         deadline_s: float,
         streams: docker.DockerClient | None = None,
+        build_labels: dict[str, str] | None = None,
     ) -> None:
         """``streams``: the client pulls, builds and pushes go through, whose read timeout
-        should be at least ``deadline_s`` (default ``client``)."""
+        should be at least ``deadline_s`` (default ``client``); ``build_labels``: labels
+        every image it builds gets."""
         self.client = client
+        self.build_labels = dict(build_labels or {})
         self.deadline_s = deadline_s
         self.streams = streams or client
         self._opened = _Opened()
@@ -262,6 +265,7 @@ class ImageManager:
                 dockerfile=dockerfile,
                 rm=True,
                 forcerm=True,
+                labels=self.build_labels or None,
                 decode=True,
                 timeout=max(1, math.ceil(self.deadline_s)),
             )

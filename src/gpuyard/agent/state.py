@@ -11,6 +11,7 @@ import docker
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from gpuyard.agent.cleanup import HostCleaner
 from gpuyard.agent.containers import ContainerManager
 from gpuyard.agent.files import Workspaces
 from gpuyard.agent.gpus import GpuReport
@@ -50,6 +51,7 @@ class AgentState:
     images: ImageManager
     workspaces: Workspaces
     gpus: GpuCache
+    cleaner: HostCleaner
 
 
 def agent_state(connection: HTTPConnection) -> AgentState:

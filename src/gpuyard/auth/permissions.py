@@ -47,6 +47,7 @@ class Permission(StrEnum):
     FLEET_READ = "fleet.read"
     CLUSTER_MANAGE = "cluster.manage"
     SERVER_MANAGE = "server.manage"
+    SERVER_CLEANUP = "server.cleanup"  # remove what gpuyard left on a host (or list it)
     #: The image catalog, and the images present on each host.
     IMAGE_READ = "image.read"
     #: Catalog entries, and pulling, building and pushing images on hosts.
@@ -143,6 +144,7 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.FLEET_READ: Rule(_EVERYONE),
     Permission.CLUSTER_MANAGE: Rule(_FLEET),
     Permission.SERVER_MANAGE: Rule(_FLEET),
+    Permission.SERVER_CLEANUP: Rule(_FLEET),
     # Everyone who launches reads the catalog; operators and admins keep it.
     Permission.IMAGE_READ: Rule(_EVERYONE),
     Permission.IMAGE_MANAGE: Rule(_FLEET),

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gpuyard.cli import server_commands
 from gpuyard.cli.api_client import ApiClient, ApiError, could_be_id
 from gpuyard.cli.client_commands import _reports_api_errors, add_server, reports_api_errors
 from gpuyard.cli.output import (
@@ -45,7 +46,7 @@ EVENT_COLUMNS = [
 
 @server_app.callback()
 def server() -> None:
-    """One server: describe, drain, maintenance, events."""
+    """One server: describe, drain, maintenance, events, cleanup."""
 
 
 def _server_lines(s: dict[str, Any]) -> list[str]:
@@ -430,6 +431,7 @@ def list_audit(
 def register(app: typer.Typer, audit_app: typer.Typer) -> None:
     """Add the admin groups to the CLI, and `audit ls` beside `audit verify`."""
     server_app.command("add")(_reports_api_errors(add_server))
+    server_app.command("cleanup")(_reports_api_errors(server_commands.cleanup))
     app.add_typer(server_app, name="server", rich_help_panel="Fleet")
     app.add_typer(users_app, name="users", rich_help_panel="Account")
     app.add_typer(teams_app, name="teams", rich_help_panel="Account")

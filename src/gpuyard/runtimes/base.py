@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, runtime_checkable
 
+from gpuyard.domain.cleanup_records import CleanupPolicy, HostCleanupReport
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
@@ -279,6 +280,19 @@ class Runtime(Protocol):
     ) -> AbstractContextManager[Iterator[ImageProgress]]:
         """Tag the server's image ``source`` as ``target`` and push it; progress as for
         ``pull_image``."""
+        ...
+
+
+@runtime_checkable
+class CleansHosts(Protocol):
+    """A runtime whose servers can be cleaned of what gpuyard left there (stopped
+    containers, dangling images, orphaned volumes and files directories). Apart from
+    ``Runtime``: a runtime without it (kubernetes, for now) has no host cleanup, and the
+    service refuses one with a 409."""
+
+    def clean_host(self, server_name: str, policy: CleanupPolicy) -> HostCleanupReport:
+        """List (``policy.dry_run``) or remove what gpuyard left on the server; one item
+        that fails is reported and the others go on. Network I/O: outside transactions."""
         ...
 
 

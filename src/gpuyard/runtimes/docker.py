@@ -53,6 +53,7 @@ from gpuyard.runtimes.base import (
     RuntimeFailure,
     RuntimeUnreachable,
 )
+from gpuyard.runtimes.docker_cleanup import AgentCleanup
 from gpuyard.runtimes.docker_images import AgentImages
 
 #: The registration fields of a docker server: where its agent listens, and its token.
@@ -176,6 +177,10 @@ class AgentClient:
     def get_json(self, path: str, **kwargs: Any) -> Any:
         """GET ``path`` (with retries) and decode its JSON."""
         return self._json("GET", path, **kwargs)
+
+    def post_json(self, path: str, **kwargs: Any) -> Any:
+        """POST ``path`` (with retries unless ``retry=False``) and decode its JSON."""
+        return self._json("POST", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> None:
         """DELETE ``path`` (with retries unless ``retry=False``: deleting is idempotent, but a
@@ -384,9 +389,9 @@ def fetch_inventory(agent_url: str, agent_token: str) -> Inventory:
         ) from exc
 
 
-class DockerRuntime(AgentImages):
+class DockerRuntime(AgentImages, AgentCleanup):
     """Runs replicas as containers through the agent of each server (its images:
-    ``AgentImages``)."""
+    ``AgentImages``; its host cleanup: ``AgentCleanup``)."""
 
     starts_instantly = False
     runs_containers = True

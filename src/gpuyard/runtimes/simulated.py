@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import NoReturn
 
+from gpuyard.domain.cleanup_records import CleanupPolicy, HostCleanupReport
 from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.replica_access import ExecTarget
 from gpuyard.domain.runtime_records import (
@@ -107,6 +108,14 @@ class SimulatedRuntime(WithoutWorkspaceFiles, WithoutHostImages):
 
     def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
         return simulated_usage(load, at)
+
+    def clean_host(self, server_name: str, policy: CleanupPolicy) -> HostCleanupReport:
+        """Nothing to clean, said honestly: its replicas leave nothing behind."""
+        return HostCleanupReport(
+            dry_run=policy.dry_run,
+            note="nothing to clean: a simulated server keeps no containers, images, "
+            "volumes or files",
+        )
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -16,6 +16,7 @@ from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.health import probe_servers
+from gpuyard.services.fleet.host_cleanup import clean_servers
 from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
 from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
@@ -115,6 +116,18 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             tick=lambda: sample_usage(ctx, pause=time.sleep),
         ),
     ]
+    # Stopped containers, dangling images, orphaned volumes and files on every docker
+    # server (off by default: an operator opts in to removals nobody asked for each time).
+    if s.host_cleanup_interval_s > 0:
+        loops.append(
+            Loop(
+                "host-cleanup",
+                s.host_cleanup_interval_s,
+                jitter=JITTER,
+                lease="host-cleanup",
+                tick=lambda: clean_servers(ctx),
+            )
+        )
     # Other processes' commits, for this process's own scheduler: so every process ticks.
     if s.change_watch_interval_s > 0:
         loops.append(

@@ -55,6 +55,13 @@ def allocations_on(
     ).all()
 
 
+def workloads_allocated_on(session: Session, server_id: str) -> set[str]:
+    """The ids of the workloads holding an allocation on ``server_id``, whatever their
+    status (what a host cleanup must leave alone there)."""
+    query = select(AllocationRow.workload_id).where(AllocationRow.server_id == server_id)
+    return set(session.scalars(query.distinct()))
+
+
 def set_container(session: Session, allocation_id: str, expected: str | None, handle: str) -> bool:
     """Record ``handle`` on the allocation if its container is still ``expected`` (None: it
     has none); whether it was recorded."""

@@ -133,6 +133,13 @@ class ServerDetailPage(BasePage):
         """Drain, Maintenance, Back online."""
         self.page.get_by_role("button", name=action, exact=True).click()
 
+    def open_cleanup(self) -> Locator:
+        """The cleanup dialog, once its first dry run is listed."""
+        self.page.get_by_role("button", name="Clean up", exact=True).click()
+        dialog = self.page.get_by_role("dialog")
+        expect(dialog.get_by_text("Looking…")).to_have_count(0)
+        return dialog
+
     def delete(self) -> None:
         self.page.get_by_role("button", name="Delete", exact=True).click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete server").click()

@@ -702,6 +702,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{server_id}/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clean Up Server
+         * @description Stopped gpuyard containers past the retention, dangling images, orphaned volumes
+         *     and files directories of the server: a dry run lists them with their sizes, a real
+         *     run removes them (recorded as a server event) and says what each item became.
+         */
+        post: operations["servers-clean_up_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/images": {
         parameters: {
             query?: never;
@@ -1193,6 +1215,32 @@ export interface components {
              */
             head_hash: string | null;
         };
+        /** CleanupItemPublic */
+        CleanupItemPublic: {
+            kind: components["schemas"]["CleanupKind"];
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            outcome: components["schemas"]["CleanupOutcome"];
+            /** Error */
+            error?: string | null;
+        };
+        /**
+         * CleanupKind
+         * @description What a cleanup item is.
+         * @enum {string}
+         */
+        CleanupKind: "container" | "image" | "volume" | "files";
+        /**
+         * CleanupOutcome
+         * @description What happened to one item: a dry run's items are ``planned``; ``skipped`` ones
+         *     changed between the listing and the check right before their removal.
+         * @enum {string}
+         */
+        CleanupOutcome: "planned" | "removed" | "failed" | "skipped";
         /** ClusterCreate */
         ClusterCreate: {
             /** Name */
@@ -2205,6 +2253,46 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "operator" | "user";
+        /**
+         * ServerCleanupPublic
+         * @description ``total_bytes``: what a dry run would free, or what a real run freed.
+         */
+        ServerCleanupPublic: {
+            /** Server Id */
+            server_id: string;
+            /** Server Name */
+            server_name: string;
+            /** Dry Run */
+            dry_run: boolean;
+            /** Items */
+            items: components["schemas"]["CleanupItemPublic"][];
+            /** Total Bytes */
+            total_bytes: number;
+            /** Removed */
+            removed: number;
+            /** Failed */
+            failed: number;
+            /** Skipped */
+            skipped: number;
+            /** Note */
+            note?: string | null;
+        };
+        /**
+         * ServerCleanupRequest
+         * @description A dry run (the default) lists what would go; ``dry_run: false`` removes it.
+         */
+        ServerCleanupRequest: {
+            /**
+             * Dry Run
+             * @default true
+             */
+            dry_run: boolean;
+            /**
+             * Retention Hours
+             * @description stopped containers and files unused this long go (default: the server setting GPUYARD_HOST_CLEANUP_RETENTION_S)
+             */
+            retention_hours?: number | null;
+        };
         /** ServerCountsPublic */
         ServerCountsPublic: {
             /** Total */
@@ -6771,6 +6859,95 @@ export interface operations {
                         /** Image */
                         image?: string | null;
                     };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-clean_up_server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServerCleanupRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerCleanupPublic"];
                 };
             };
             /** @description Unauthorized */

@@ -162,6 +162,23 @@ export function useDeleteServer() {
   });
 }
 
+/** POST /servers/{id}/cleanup: a dry run lists what would go; a real one removes it and
+ * adds a server event. */
+export function useServerCleanup() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async ({ id, dryRun, retentionHours }: { id: string; dryRun: boolean; retentionHours?: number | null }) =>
+      unwrap(
+        await api.POST('/api/v1/servers/{server_id}/cleanup', {
+          params: { path: { server_id: id } },
+          body: { dry_run: dryRun, retention_hours: retentionHours ?? null },
+        }),
+      ),
+    onSuccess: (_report, { id, dryRun }) =>
+      dryRun ? undefined : queryClient.invalidateQueries({ queryKey: queryKeys.servers.events(id) }),
+  });
+}
+
 /** GET /queue: pending work in scheduling order, each with why it waits. */
 export function useQueue() {
   return useQuery({

@@ -1,10 +1,12 @@
-/** Server actions shared by the servers table and the server detail: status changes and delete. */
+/** Server actions shared by the servers table and the server detail: status changes, cleanup and delete. */
 import { Button, Group } from '@mantine/core';
+import { useState } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { useDeleteServer, useSetServerStatus } from '../../api/queries/fleet';
 import type { Server, ServerStatus } from '../../api/types';
 import { confirmAction } from '../../components/confirm';
 import { notifySuccess, notifyError } from '../../components/notify';
+import { CleanupModal } from './CleanupModal';
 
 const STATUS_ACTIONS: { status: ServerStatus; label: string; shownWhen: (s: string) => boolean }[] = [
   { status: 'draining', label: 'Drain', shownWhen: (s) => s === 'online' },
@@ -16,6 +18,7 @@ export function ServerActions({ server }: { server: Server }) {
   const setStatus = useSetServerStatus();
   const remove = useDeleteServer();
   const navigate = useNavigate();
+  const [cleaning, setCleaning] = useState(false);
 
   const change = (status: ServerStatus) =>
     setStatus.mutate(
@@ -54,9 +57,13 @@ export function ServerActions({ server }: { server: Server }) {
           {action.label}
         </Button>
       ))}
+      <Button variant="default" size="xs" onClick={() => setCleaning(true)}>
+        Clean up
+      </Button>
       <Button color="red" variant="outline" size="xs" onClick={confirmDelete} loading={remove.isPending}>
         Delete
       </Button>
+      <CleanupModal server={server} opened={cleaning} onClose={() => setCleaning(false)} />
     </Group>
   );
 }
