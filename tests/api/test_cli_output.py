@@ -354,6 +354,20 @@ def test_admin_commands_servers_users_teams_tokens_and_audit(cli: tuple[CliRunne
 
     code, out = invoke(runner, "invite", "dev@example.com")
     assert code == 0, out
+    [pending] = json.loads(
+        invoke_stdout(runner, "invites", "ls", "--status", "pending", "-o", "json")
+    )
+    assert pending["email"] == "dev@example.com"
+    assert "code" not in pending
+    revoked = invoke_stdout(runner, "invites", "rm", pending["id"][:8]).strip()
+    assert revoked == "revoked the invite for dev@example.com"
+    assert (
+        json.loads(invoke_stdout(runner, "invites", "ls", "--status", "pending", "-o", "json"))
+        == []
+    )
+    code, out = invoke(runner, "invites", "ls", "--status", "lost")
+    assert code == 1
+    assert "--status:" in out
     users = json.loads(invoke_stdout(runner, "users", "ls", "-o", "json"))
     assert [u["email"] for u in users] == ["admin@example.com"]  # invited, not registered
     code, out = invoke(runner, "users", "set", "admin@example.com", "--role", "wizard")

@@ -32,6 +32,7 @@ server_app = typer.Typer(
 users_app = typer.Typer(help="Accounts (admins).", no_args_is_help=True)
 teams_app = typer.Typer(help="Teams, their quotas and members.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Your API tokens for scripts and CI.", no_args_is_help=True)
+invites_app = typer.Typer(help="Invites: pending, used, expired (admins).", no_args_is_help=True)
 
 EVENT_COLUMNS = [
     Column("AGE", lambda e: human_age(e["at"])),
@@ -390,6 +391,50 @@ def revoke_token(ref: Annotated[str, typer.Argument(help="token name, id or id p
     console.print(f"revoked {found[0]['name']}", markup=False)
 
 
+# ---- invites ---------------------------------------------------------------------------
+
+INVITE_COLUMNS = [
+    Column("EMAIL", lambda i: i["email"]),
+    Column("ROLE", lambda i: i["role"]),
+    Column("STATUS", lambda i: i["status"]),
+    Column("EXPIRES", lambda i: i["expires_at"], shrinks=True),
+    Column("ID", lambda i: i["id"], is_id=True),
+]
+
+
+@invites_app.callback()
+def invites() -> None:
+    """Invites: pending, used, expired (admins)."""
+
+
+@invites_app.command("ls")
+@reports_api_errors({"status": "--status"})
+def list_invites(
+    status: Annotated[str | None, typer.Option(help="pending, used or expired")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+    quiet: QuietOption = False,
+) -> None:
+    """Invites, newest first (their codes are never shown again)."""
+    data = ApiClient().all_pages("/api/v1/invites", status=status)
+    print_records(console, data, INVITE_COLUMNS, output, quiet)
+
+
+@invites_app.command("rm")
+@_reports_api_errors
+def revoke_invite(ref: Annotated[str, typer.Argument(help="invite id or id prefix")]) -> None:
+    """Revoke an invite before it is used."""
+    client = ApiClient()
+    found = [
+        i
+        for i in client.all_pages("/api/v1/invites", status="pending")
+        if could_be_id(ref) and i["id"].startswith(ref)
+    ]
+    if len(found) != 1:
+        raise ApiError(404 if not found else 409, f"{len(found)} pending invites match {ref!r}")
+    client.delete(f"/api/v1/invites/{found[0]['id']}")
+    console.print(f"revoked the invite for {found[0]['email']}", markup=False)
+
+
 # ---- audit ----------------------------------------------------------------------------
 
 AUDIT_COLUMNS = [
@@ -436,4 +481,5 @@ def register(app: typer.Typer, audit_app: typer.Typer) -> None:
     app.add_typer(users_app, name="users", rich_help_panel="Account")
     app.add_typer(teams_app, name="teams", rich_help_panel="Account")
     app.add_typer(tokens_app, name="tokens", rich_help_panel="Account")
+    app.add_typer(invites_app, name="invites", rich_help_panel="Account")
     audit_app.command("ls")(list_audit)
