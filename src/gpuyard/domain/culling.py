@@ -114,7 +114,7 @@ def resolve_policy(
             window = level.window_s
     # The most specific "off"/"never" names the level that said it; "on" never overrides
     # an opt-out elsewhere (a team's opt-out holds for every image type, and the reverse).
-    for name, level in reversed(levels):
+    for name, level in reversed(levels[1:]):
         if level.mode in (CullMode.OFF, CullMode.NEVER):
             off_by = f"{name} ({level.mode.value})"
             break

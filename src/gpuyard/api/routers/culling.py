@@ -20,7 +20,7 @@ from gpuyard.api.schemas.culling import (
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.domain.culling import PolicySettings, StoredPolicy
+from gpuyard.domain.culling import CullMode, PolicySettings, StoredPolicy
 from gpuyard.domain.image_references import TYPE_PATTERN
 from gpuyard.services.culling import policies
 from gpuyard.services.culling.policies import TeamCulling, WorkloadCulling
@@ -28,6 +28,10 @@ from gpuyard.services.culling.policies import TeamCulling, WorkloadCulling
 router = APIRouter(tags=["culling"])
 ImageTypePath = Annotated[str, Path(min_length=1, max_length=32, pattern=TYPE_PATTERN)]
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _mode(mode: str | None) -> CullMode | None:
+    return CullMode(mode) if mode is not None else None
 
 
 def _policy(stored: StoredPolicy) -> CullingPolicyPublic:
@@ -86,7 +90,7 @@ def set_image_type_policy(
     body: ImageTypeCullingBody,
 ) -> CullingPolicyPublic:
     """Set the policy of workloads whose image is a catalog image of this type."""
-    settings = PolicySettings(body.mode, body.threshold_pct, body.window_s)
+    settings = PolicySettings(_mode(body.mode), body.threshold_pct, body.window_s)
     return _policy(policies.set_image_type_culling_policy(ctx, caller, image_type, settings))
 
 
@@ -118,7 +122,9 @@ def set_team_policy(
     body: TeamCullingBody,
 ) -> TeamCullingPublic:
     """Set the team's policy (team admins; only admins set or lift ``never``)."""
-    settings = PolicySettings(body.mode, body.threshold_pct, body.window_s, body.max_lifetime_s)
+    settings = PolicySettings(
+        _mode(body.mode), body.threshold_pct, body.window_s, body.max_lifetime_s
+    )
     return _team(policies.set_team_culling_policy(ctx, caller, team_id, settings))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,6 @@ from gpuyard.domain.culling import (
     MIN_LIFETIME_S,
     MIN_THRESHOLD_PCT,
     MIN_WINDOW_S,
-    CullMode,
 )
 
 ThresholdPct = Annotated[
@@ -35,7 +34,7 @@ LifetimeS = Annotated[int, Field(ge=MIN_LIFETIME_S, le=MAX_LIFETIME_S)]
 class ImageTypeCullingBody(RequestModel):
     """An image type's policy; a field left out (or null) is not set at this level."""
 
-    mode: CullMode | None = Field(
+    mode: Literal["on", "off", "never"] | None = Field(
         default=None, description="on, off, or never (admins only); null: inherit"
     )
     threshold_pct: ThresholdPct | None = None
