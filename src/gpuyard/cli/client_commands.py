@@ -97,6 +97,9 @@ def run(
     files_path: Annotated[
         str | None, typer.Option(help="where its files are mounted (default /workspace)")
     ] = None,
+    max_lifetime: Annotated[
+        int | None, typer.Option(help="stop it this many seconds after it started (warned first)")
+    ] = None,
 ) -> None:
     """Launch a workload."""
     body: dict[str, Any] = {
@@ -117,6 +120,7 @@ def run(
         ("cluster_id", cluster),
         ("duration_s", duration),
         ("files_path", files_path),
+        ("max_lifetime_s", max_lifetime),
     ):
         if value is not None:
             body[key] = value
