@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 from factories.app import authed_client, make_context, make_settings, settle
 from factories.clock import ManualClock
+from factories.loop_failures import record_failures, status_and_reason
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.culling.loop import cull_workloads
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.culling_tables import WorkloadCullingRow
+from gpuyard.store.workload_tables import WorkloadRow
 
 WINDOW_S = 600
 WARN_S = 120
@@ -162,3 +164,24 @@ def test_max_lifetime_warns_then_stops_even_a_busy_workload(ctx: ServiceContext)
         assert stopped["status"] == "stopped"
         assert stopped["reason_code"] == "max_lifetime"
         assert "reached its maximum lifetime of 30m" in _events(api, workload)[-1]["reason"]
+
+
+def test_a_bad_workload_is_set_aside_once_and_the_others_are_culled(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22: a workload the loop cannot read (a command that is not text, as an older
+    version could have written) is logged once however many ticks run, never stopped on
+    that account, and the idle one beside it is culled on time."""
+    failures = record_failures(monkeypatch)
+    with authed_client(ctx) as api:
+        idle = _launch(api, ctx, gpu=1, command=["sleep", "infinity"])
+        poisoned = _launch(api, ctx, gpu=1, command=["sleep", "infinity"])
+        with ctx.db.write() as session:
+            session.execute(
+                update(WorkloadRow).where(WorkloadRow.id == poisoned).values(command=[1])
+            )
+        _ticks(ctx, WINDOW_S + TICK_S)
+        assert api.get(f"/api/v1/workloads/{idle}").json()["status"] == "stopped"
+        assert status_and_reason(ctx, poisoned)[0] == "running"
+        assert len(failures.failures("culling", poisoned)) == 1
+        assert failures.failures("culling", idle) == []
