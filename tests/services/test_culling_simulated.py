@@ -185,3 +185,17 @@ def test_a_bad_workload_is_set_aside_once_and_the_others_are_culled(
         assert status_and_reason(ctx, poisoned)[0] == "running"
         assert len(failures.failures("culling", poisoned)) == 1
         assert failures.failures("culling", idle) == []
+
+
+def test_a_team_that_opts_out_keeps_its_idle_workloads(ctx: ServiceContext) -> None:
+    with authed_client(ctx) as api:
+        team = api.post("/api/v1/teams", json={"name": "research"}).json()
+        opted = api.put(f"/api/v1/teams/{team['id']}/culling", json={"mode": "off"})
+        assert opted.status_code == 200, opted.text
+        kept = _launch(api, ctx, gpu=1, command=["sleep", "infinity"], team_id=team["id"])
+        culled = _launch(api, ctx, gpu=1, command=["sleep", "infinity"])
+        _ticks(ctx, 2 * WINDOW_S)
+        assert api.get(f"/api/v1/workloads/{kept}").json()["status"] == "running"
+        assert not [e for e in _events(api, kept) if "idle" in (e["reason"] or "")]
+        assert api.get(f"/api/v1/workloads/{kept}/culling").json()["off_by"] == "team (off)"
+        assert api.get(f"/api/v1/workloads/{culled}").json()["status"] == "stopped"

@@ -181,7 +181,6 @@ def _look(
     before = seen.states.get(candidate.workload_id)
     policies = seen.policies
     try:
-        observation, cpu = _observe(ctx, candidate, before, seen.readings, now)
         image_type = seen.types.get(candidate.image)
         policy = resolve_policy(
             policies.default,
@@ -189,6 +188,10 @@ def _look(
             policies.image_types.get(image_type) if image_type is not None else None,
             image_type,
         )
+        if policy.culled:
+            observation, cpu = _observe(ctx, candidate, before, seen.readings, now)
+        else:  # nothing to measure: no runtime call (a lifetime needs none either)
+            observation, cpu = Observation(None, None), (None, None)
         state = before.state if before is not None else CullState()
         decision = decide(
             policy,
