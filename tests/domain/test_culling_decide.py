@@ -71,6 +71,10 @@ def test_a_stop_comes_only_after_its_warning_and_a_whole_idle_window(
             assert decision.message is not None
             assert "unless used" in decision.message
         if not idle:
+            # A warned workload hears that the announced stop is off, and why.
+            if announced is not None:
+                assert decision.action is Action.NOTE
+                assert decision.reason_code in ("in_use_again", "no_reading")
             announced = None
             assert decision.state.idle_since is None
             assert decision.state.idle_stop_at is None

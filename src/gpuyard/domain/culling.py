@@ -179,7 +179,8 @@ class Decision:
     #: The event's details (threshold, window, observed utilisation...).
     details: Mapping[str, object] | None = None
     #: A short code: a stop's reason ("idle", "max_lifetime"), or what a note says
-    #: ("idle_warning", "lifetime_warning", "in_use_again", "no_signal").
+    #: ("idle_warning", "lifetime_warning", "in_use_again", "culling_off", "no_reading",
+    #: "no_signal").
     reason_code: str | None = None
 
 
@@ -282,13 +283,23 @@ def _decide_idle(
     ):
         # Busy, unknown (no samples: not idle) or not culled: the idle clock starts over.
         reset = _reset_idle(state)
-        if state.idle_warned_at is not None and policy.culled and value is not None:
+        if state.idle_warned_at is None:
+            return Decision(reset, Action.NONE)
+        # A warned workload hears why the announced stop is off.
+        if not policy.culled:
+            message = f"no longer scheduled to stop: idle culling is off ({policy.off_by})"
+            return Decision(reset, Action.NOTE, message, {}, "culling_off")
+        if value is None or not math.isfinite(value):
             message = (
-                f"in use again ({value:.1f} % {_signal(observation)}): no longer scheduled to stop"
+                "no longer scheduled to stop: no utilisation reading "
+                "(never stopped on missing data)"
             )
-            observed = {"observed_pct": round(value, 2)}
-            return Decision(reset, Action.NOTE, message, observed, "in_use_again")
-        return Decision(reset, Action.NONE)
+            return Decision(reset, Action.NOTE, message, {}, "no_reading")
+        message = (
+            f"in use again ({value:.1f} % {_signal(observation)}): no longer scheduled to stop"
+        )
+        observed = {"observed_pct": round(value, 2)}
+        return Decision(reset, Action.NOTE, message, observed, "in_use_again")
     idle_since = state.idle_since or now
     peak = max(state.idle_peak_pct or 0.0, value)
     state = replace(state, idle_since=idle_since, idle_peak_pct=peak)
