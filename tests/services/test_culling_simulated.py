@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.culling import loop as culling_loop
 from gpuyard.services.culling.loop import cull_workloads
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.culling_tables import WorkloadCullingRow
@@ -171,7 +172,9 @@ def test_a_bad_workload_is_set_aside_once_and_the_others_are_culled(
 ) -> None:
     """#22: a workload the loop cannot read (a command that is not text, as an older
     version could have written) is logged once however many ticks run, never stopped on
-    that account, and the idle one beside it is culled on time."""
+    that account, and the idle one beside it is culled on time. One workload a page, so
+    the two are in pages of their own."""
+    monkeypatch.setattr(culling_loop, "PAGE", 1)
     failures = record_failures(monkeypatch)
     with authed_client(ctx) as api:
         idle = _launch(api, ctx, gpu=1, command=["sleep", "infinity"])
