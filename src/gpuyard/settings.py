@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     #: Warm pools (services/pools): how often each pool is refilled to its target size and
     #: its containers' labels are brought in line with who holds them.
     pool_interval_s: float = Field(default=5.0, gt=0)
+    # Idle culling and maximum lifetime (services/culling, issue 19). The global default
+    # policy: teams and image types refine it through the API; "off" anywhere wins.
+    #: "on": idle workloads are culled unless a team or image type opts out; "off": only
+    #: where a team or image type turns it on.
+    idle_cull_mode: Literal["on", "off"] = "off"
+    #: A workload whose utilisation (its GPUs', else its CPU share) stays below this
+    #: percentage for the window is warned, then stopped.
+    idle_cull_threshold_pct: float = Field(default=5.0, ge=0, le=100)
+    idle_cull_window_s: int = Field(default=7200, ge=60, le=30 * 86400)
+    #: How long before a stop (idle or lifetime) its warning comes (at most half the limit).
+    idle_cull_warn_s: int = Field(default=900, ge=0, le=86400)
+    #: How often the culling loop looks at every running workload.
+    culling_interval_s: float = Field(default=60.0, gt=0)
     # Utilisation/allocation history (services/usage): one raw sample per server, GPU and
     # the fleet every interval; 1-minute and 15-minute rollups (mean and highest), each
     # level pruned past its retention. Rollups are computed from raw samples, so raw ones

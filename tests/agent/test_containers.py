@@ -229,3 +229,30 @@ def test_refused_specs(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_stats_report_cumulative_cpu_time_that_grows_only_when_busy(
+    api: httpx.Client, dockerd: DockerServer
+) -> None:
+    """GET /v1/containers/{id}/stats (idle culling): one-shot readings of the container's
+    CPU time; a spinning container's grows by about its CPU limit, a sleeping one's not;
+    a stopped one reports none; an unknown one is a 404 problem."""
+    busy = create(api, dockerd.image, command=["sh", "-c", "while :; do :; done"]).json()
+    idle = create(api, dockerd.image, command=["sleep", "600"]).json()
+    first = {c: api.get(f"/v1/containers/{c}/stats").json() for c in (busy["id"], idle["id"])}
+    time.sleep(2)
+    second = {c: api.get(f"/v1/containers/{c}/stats").json() for c in (busy["id"], idle["id"])}
+    for container_id in first:
+        assert second[container_id]["running"] is True
+        assert second[container_id]["cpu_seconds"] >= first[container_id]["cpu_seconds"] >= 0
+    busy_used = second[busy["id"]]["cpu_seconds"] - first[busy["id"]]["cpu_seconds"]
+    idle_used = second[idle["id"]]["cpu_seconds"] - first[idle["id"]]["cpu_seconds"]
+    assert busy_used > 0.2  # make_spec's default limit is at least a fraction of a core
+    assert idle_used < 0.05
+
+    api.post(f"/v1/containers/{idle['id']}/stop", json={"grace_s": 0})
+    stopped = api.get(f"/v1/containers/{idle['id']}/stats").json()
+    assert (stopped["running"], stopped["cpu_seconds"]) == (False, None)
+    unknown = api.get("/v1/containers/no-such-container/stats")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"

@@ -178,6 +178,17 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "files_path": "/srv/www",
     },
     "pools-update_pool": lambda w: {"target_size": 2, "port_min": 32000, "port_max": 32020},
+    "culling-set_image_type_policy": lambda w: {
+        "mode": "on",
+        "threshold_pct": 5,
+        "window_s": 7200,
+    },
+    "culling-set_team_policy": lambda w: {
+        "mode": "off",
+        "threshold_pct": 10,
+        "window_s": 3600,
+        "max_lifetime_s": 86400,
+    },
 }
 
 #: Reads that show what the writes above make: every one must render after a success.
@@ -201,6 +212,7 @@ READS = (
     "/api/v1/audit",
     "/api/v1/auth/me",
     "/api/v1/pools",
+    "/api/v1/culling/policies",
 )
 
 
@@ -338,6 +350,7 @@ def _path_of(case: Case, world: World) -> str:
         .replace("{image_id}", world.image_id)
         .replace("{registry_id}", world.registry_id)
         .replace("{pool_id}", world.pool_id)
+        .replace("{image_type}", "nginx")
     )
 
 

@@ -36,6 +36,7 @@ from gpuyard.services.containers.replica_specs import (
 )
 from gpuyard.services.containers.starter import record_started
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.culling.loop import cull_workloads
 from gpuyard.services.fleet.clusters import create_cluster
 from gpuyard.services.fleet.kube_nodes import sync_cluster_nodes
 from gpuyard.store import containers as container_store
@@ -228,3 +229,25 @@ def test_a_resize_the_cluster_cannot_make_in_place_replaces_the_pod(
         assert server_id is not None
         handle = make_handle(cluster, "gpuyard", pod_name(workload_id, 0))
         assert handle in container_store.teardown_handles(session, server_id)
+
+
+def test_a_pod_is_never_culled_when_idle_and_its_events_say_so_once(
+    ctx: ServiceContext, cluster: str, api: TestClient
+) -> None:
+    """Idle culling (issue 19): the API server reports no per-pod usage, so a kubernetes
+    workload is never culled however long the culling loop looks, and its events say so
+    once."""
+    ctx.settings = ctx.settings.model_copy(update={"idle_cull_mode": "on"})
+    workload_id = placed_and_created(ctx, api, cluster)
+    reconcile(
+        ctx, [pod_of(workload_id, "Running", {"running": {"startedAt": "2026-12-04T10:00:09Z"}})]
+    )
+    assert isinstance(ctx.clock, ManualClock)
+    for _ in range(5):
+        cull_workloads(ctx)
+        ctx.clock.advance(ctx.settings.idle_cull_window_s)
+    assert status(api, workload_id)[0] == "running"
+    events = api.get(f"/api/v1/workloads/{workload_id}/events").json()["data"]
+    notes = [e["reason"] for e in events if "never culled" in (e["reason"] or "")]
+    assert notes == ["never culled when idle: its runtime reports no utilisation for it"]
+    assert api.get(f"/api/v1/workloads/{workload_id}/culling").json()["no_signal"] is True

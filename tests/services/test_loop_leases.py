@@ -197,6 +197,7 @@ def test_every_loop_but_the_change_watch_declares_a_lease(tmp_path: Path) -> Non
         "reconcile": "reconcile",
         "cleanup": "cleanup",
         "pools": "pools",
+        "culling": "culling",
         "history": "history",
         "change-watch": None,
     }

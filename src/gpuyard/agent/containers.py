@@ -29,6 +29,7 @@ from gpuyard.agent.models import (
     LABEL_WORKLOAD,
     ContainerInfo,
     ContainerSpec,
+    ContainerStats,
     GpuInfo,
     PublishedPort,
 )
@@ -167,6 +168,28 @@ class ContainerManager:
 
     def get(self, container_id: str) -> ContainerInfo:
         return self._info(self._get(container_id).attrs)
+
+    def stats(self, container_id: str) -> ContainerStats:
+        """The container's cumulative CPU time now (one-shot: no second reading waited
+        for; a stopped container reports none)."""
+        container = self._get(container_id)
+        running = container.status == "running"
+        if not running:
+            return ContainerStats(id=container.id or container_id, running=False)
+        try:
+            raw = self.client.api.stats(container.id or container_id, stream=False, one_shot=True)
+        except DockerNotFound:
+            raise container_not_found(container_id) from None
+        except DOCKER_ERRORS as exc:
+            raise from_docker(exc) from exc
+        total = ((raw or {}).get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+        cpu_seconds = total / 1e9 if isinstance(total, int | float) and total >= 0 else None
+        return ContainerStats(
+            id=container.id or container_id,
+            running=True,
+            cpu_seconds=cpu_seconds,
+            read_at=(raw or {}).get("read"),
+        )
 
     def list(self, workload_id: str | None = None) -> list[ContainerInfo]:
         """This agent's containers (every state), optionally of one workload."""

@@ -153,6 +153,18 @@ class PublishedPort(BaseModel):
     host_port: int
 
 
+class ContainerStats(BaseModel):
+    """A container's cumulative CPU time (its cgroup's), read now: two readings make a
+    utilisation (the control plane's culling loop keeps the last one)."""
+
+    id: str
+    running: bool
+    #: CPU time used since the container started, in seconds (None: Docker said nothing).
+    cpu_seconds: float | None = None
+    #: When Docker read it (RFC 3339, the daemon's clock).
+    read_at: str | None = None
+
+
 class ContainerInfo(BaseModel):
     """A gpuyard container as Docker reports it."""
 

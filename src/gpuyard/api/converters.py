@@ -113,6 +113,7 @@ def workload_public(workload: Workload, names: DisplayNames, reader: Caller) -> 
         from_pool=workload.from_pool,
         pool_id=workload.pool_id,
         files_path=workload.files_path,
+        max_lifetime_s=workload.max_lifetime_s,
     )
 
 

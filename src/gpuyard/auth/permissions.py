@@ -65,6 +65,10 @@ class Permission(StrEnum):
     #: the keys its owner marked plain).
     WORKLOAD_READ_ENV = "workload.read_env"
     # Oversight.
+    # Idle culling's policies (issue 19): every policy read by the fleet's keepers; image
+    # types' policies and a team's "never" set by admins (team admins set their team's).
+    CULLING_READ = "culling.read"
+    CULLING_MANAGE = "culling.manage"
     AUDIT_READ = "audit.read"
     #: Walk the whole hash chain (GET /audit/verify): admins, as `gpuyard audit verify`.
     AUDIT_VERIFY = "audit.verify"
@@ -164,6 +168,8 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     ),
     # Env values are write-only secrets outside their owner: admins and operators too.
     Permission.WORKLOAD_READ_ENV: Rule(_OWN),
+    Permission.CULLING_READ: Rule(_FLEET),
+    Permission.CULLING_MANAGE: Rule(_ADMIN),
     Permission.AUDIT_READ: Rule(_FLEET),
     Permission.AUDIT_VERIFY: Rule(_ADMIN),
     Permission.METRICS_READ: Rule(_FLEET),

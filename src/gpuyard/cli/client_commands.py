@@ -217,6 +217,9 @@ def run(
         float, typer.Option(help="seconds --wait waits at most (exit 1 when it passes)")
     ] = 600,
     output: OutputOption = OutputFormat.TABLE,
+    max_lifetime: Annotated[
+        int | None, typer.Option(help="stop it this many seconds after it started (warned first)")
+    ] = None,
 ) -> None:
     """Launch a workload."""
     body: dict[str, Any] = {
@@ -239,6 +242,7 @@ def run(
         ("team_id", team),
         ("duration_s", duration),
         ("files_path", files_path),
+        ("max_lifetime_s", max_lifetime),
     ):
         if value is not None:
             body[key] = value

@@ -70,6 +70,8 @@ class Workload:
     pool_state: str | None = None
     #: Where its files directory is mounted in its containers (domain/files_paths.py).
     files_path: str = DEFAULT_FILES_PATH
+    #: Stopped this long after it started, warned before (services/culling); None: never.
+    max_lifetime_s: int | None = None
 
 
 @dataclass(frozen=True)

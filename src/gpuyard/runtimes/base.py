@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import NoReturn, Protocol, runtime_checkable
 
 from gpuyard.domain.cleanup_records import CleanupPolicy, HostCleanupReport
+from gpuyard.domain.culling import ReplicaUsage, ReplicaUsageQuery
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH
 from gpuyard.domain.image_records import HostImage, ImageProgress, RegistryCredentials
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
@@ -205,6 +206,11 @@ class Runtime(Protocol):
         """A server's usage as the runtime can tell it from its allocation alone, with no
         call to the server (the simulated runtime makes it up); None when its servers
         report real readings instead (docker: the health probe's inventory)."""
+        ...
+
+    def replica_usage(self, query: ReplicaUsageQuery, at: datetime) -> ReplicaUsage | None:
+        """What one replica uses now, for idle culling; None: this runtime has no signal
+        for replicas (such a workload is never culled when idle)."""
         ...
 
     def logs(

@@ -32,11 +32,13 @@ from gpuyard.agent.models import (
     ContainerInfo,
     ContainerSpec,
     ContainersPublic,
+    ContainerStats,
     FileEntry,
     FilesPublic,
     Inventory,
     PortSpec,
 )
+from gpuyard.domain.culling import ReplicaUsage, ReplicaUsageQuery
 from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
 from gpuyard.domain.runtime_records import (
@@ -223,6 +225,10 @@ class AgentClient:
 
     def get_container(self, container_id: str) -> ContainerInfo:
         return ContainerInfo.model_validate(self._json("GET", f"/v1/containers/{_q(container_id)}"))
+
+    def container_stats(self, container_id: str) -> ContainerStats:
+        path = f"/v1/containers/{_q(container_id)}/stats"
+        return ContainerStats.model_validate(self._json("GET", path))
 
     def list_containers(self, workload_id: str | None = None) -> list[ContainerInfo]:
         params = {"workload_id": workload_id} if workload_id else None
@@ -478,6 +484,14 @@ class DockerRuntime(AgentImages, AgentCleanup):
 
     def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
         return None  # real readings: the health probe's inventory (services/usage)
+
+    def replica_usage(self, query: ReplicaUsageQuery, at: datetime) -> ReplicaUsage | None:
+        """The container's cumulative CPU time (the agent asks Docker for a one-shot
+        stats reading); its GPUs' utilisation is the server's, which the health probe
+        already reads (services/culling uses those)."""
+        server, container_id = split_handle(query.handle)
+        stats = self._client_for(server).container_stats(container_id)
+        return ReplicaUsage(cpu_seconds=stats.cpu_seconds if stats.running else None)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -40,6 +40,7 @@ from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity as _parse_quantity
 
+from gpuyard.domain.culling import ReplicaUsage, ReplicaUsageQuery
 from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.kube_names import pod_name
 from gpuyard.domain.replica_access import ExecTarget
@@ -835,6 +836,9 @@ class KubernetesRuntime(WithoutWorkspaceFiles, WithoutHostImages):
 
     def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
         return None  # no usage readings from the API server (metrics-server: later)
+
+    def replica_usage(self, query: ReplicaUsageQuery, at: datetime) -> ReplicaUsage | None:
+        return None  # no per-pod usage from the API server: its workloads are never culled
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

@@ -4,7 +4,9 @@ Starting and stopping take effect at once; a workload with ``duration_s`` succee
 long after it started (the lifecycle loop does that). Used by ``--demo``, tests and
 benchmarks. Its replicas have no container: no logs, shell, files or inventory (their
 log is the lifecycle, ``services.workloads.logs``; their capacity is declared at
-registration, and they are reached through nothing).
+registration, and they are reached through nothing). For idle culling, a replica whose
+command is ``sleep ...`` does nothing (its GPUs and CPU idle); any other works at its
+allocation (``simulated_usage.simulated_replica_usage``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 from typing import NoReturn
 
 from gpuyard.domain.cleanup_records import CleanupPolicy, HostCleanupReport
+from gpuyard.domain.culling import ReplicaUsage, ReplicaUsageQuery
 from gpuyard.domain.errors import InvalidInput
 from gpuyard.domain.replica_access import ExecTarget
 from gpuyard.domain.runtime_records import (
@@ -31,7 +34,7 @@ from gpuyard.runtimes.base import (
     WithoutHostImages,
     WithoutWorkspaceFiles,
 )
-from gpuyard.runtimes.simulated_usage import simulated_usage
+from gpuyard.runtimes.simulated_usage import simulated_replica_usage, simulated_usage
 
 
 class NoContainer(RuntimeFailure):
@@ -116,6 +119,9 @@ class SimulatedRuntime(WithoutWorkspaceFiles, WithoutHostImages):
             note="nothing to clean: a simulated server keeps no containers, images, "
             "volumes or files",
         )
+
+    def replica_usage(self, query: ReplicaUsageQuery, at: datetime) -> ReplicaUsage | None:
+        return simulated_replica_usage(query, at)
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

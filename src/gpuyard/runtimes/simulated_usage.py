@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from gpuyard.domain.usage import GpuReading, ServerLoad, UsageReading
+from gpuyard.domain.culling import ReplicaUsage, ReplicaUsageQuery
+from gpuyard.domain.usage import GpuLoad, GpuReading, ServerLoad, UsageReading
 
 #: Seconds between two independent noise draws (values in between are interpolated).
 NOISE_PERIOD_S = 60.0
@@ -63,3 +64,30 @@ def simulated_usage(load: ServerLoad, at: datetime) -> UsageReading:
         ram_used_pct=round(_within(load.ram_share, RAM_BAND, f"{server}:ram", at), 2),
         gpus=tuple(gpus),
     )
+
+
+#: Commands whose replicas do nothing in the simulation (the first word's last path part).
+IDLE_COMMANDS = frozenset({"sleep"})
+
+
+def replica_is_idle(command: tuple[str, ...] | None) -> bool:
+    """Whether a simulated replica running ``command`` does nothing (``sleep ...``)."""
+    return bool(command) and command is not None and command[0].rsplit("/", 1)[-1] in IDLE_COMMANDS
+
+
+def simulated_replica_usage(query: ReplicaUsageQuery, at: datetime) -> ReplicaUsage:
+    """One simulated replica's usage: a busy one runs its GPUs and CPU as
+    :func:`simulated_usage` runs a server's allocated share; an idle one's devices idle
+    (0-2 %) and its CPU is at 0."""
+    idle = replica_is_idle(query.command)
+    load = ServerLoad(
+        f"{query.server_id}:{query.workload_id}",
+        0.0 if idle else 1.0,
+        0.0,
+        tuple(
+            GpuLoad(gpu.index, 0 if idle else gpu.allocated_milli, gpu.memory_mib)
+            for gpu in query.gpus
+        ),
+    )
+    reading = simulated_usage(load, at)
+    return ReplicaUsage(gpus=reading.gpus, cpu_pct=reading.cpu_used_pct)

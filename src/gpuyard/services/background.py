@@ -15,6 +15,7 @@ from gpuyard.services.containers.reconcile import reconcile_servers
 from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.culling.loop import cull_workloads
 from gpuyard.services.fleet.health import probe_servers
 from gpuyard.services.fleet.host_cleanup import clean_servers
 from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
@@ -103,6 +104,14 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             lease="pools",
             tick=lambda: tend_pools(ctx),
             wakeup=ctx.pool_wakeup,
+        ),
+        # Idle culling and maximum lifetime (docs/concurrency.md #32): warns, then stops.
+        Loop(
+            "culling",
+            s.culling_interval_s,
+            jitter=JITTER,
+            lease="culling",
+            tick=lambda: cull_workloads(ctx),
         ),
         # Samples every server (no network I/O: docker servers' readings come from the
         # health probes), rolls up closed buckets and prunes old ones.

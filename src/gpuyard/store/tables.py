@@ -2,6 +2,7 @@
 
 from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import Base
+from gpuyard.store.culling_tables import CullingPolicyRow, WorkloadCullingRow
 from gpuyard.store.fleet_tables import ClusterRow, ServerEventRow, ServerGpuRow, ServerRow
 from gpuyard.store.identity_tables import (
     InviteRow,
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "ClusterRow",
     "ContainerTeardownRow",
+    "CullingPolicyRow",
     "ImageRow",
     "InviteRow",
     "LeaseRow",
@@ -41,6 +43,7 @@ __all__ = [
     "UsageReadingRow",
     "UsageSampleRow",
     "UserRow",
+    "WorkloadCullingRow",
     "WorkloadEventRow",
     "WorkloadRow",
 ]

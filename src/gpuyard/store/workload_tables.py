@@ -50,6 +50,9 @@ class WorkloadRow(Base):
     replicas: Mapped[int] = mapped_column(default=1)
     gang: Mapped[bool] = mapped_column(default=False)
     duration_s: Mapped[float | None]
+    #: Stopped this long after it started, warned before (opted in at submit; migration
+    #: 0016, the culling loop: services/culling).
+    max_lifetime_s: Mapped[int | None]
 
     # `status` is changed only through services/workloads/transitions.py (checked, recorded).
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)

@@ -95,6 +95,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         pool_index=row.pool_index,
         pool_state=row.pool_state,
         files_path=row.files_path,
+        max_lifetime_s=row.max_lifetime_s,
     )
 
 
@@ -134,6 +135,7 @@ def _new_workload_values(workload: Workload) -> dict[str, Any]:
         "gang": workload.gang,
         "duration_s": workload.duration_s,
         "files_path": workload.files_path,
+        "max_lifetime_s": workload.max_lifetime_s,
         "status": workload.status,
         "reason": workload.reason,
         "reason_code": workload.reason_code,

@@ -44,6 +44,12 @@ export const queryKeys = {
   teams: {
     all: ['teams'] as const,
   },
+  /** Idle culling: a team's policy, a workload's status (time left before a stop). */
+  culling: {
+    all: ['culling'] as const,
+    team: (teamId: string) => ['culling', 'team', teamId] as const,
+    workload: (workloadId: string) => ['culling', 'workload', workloadId] as const,
+  },
   /** The image catalog (GET /images). */
   images: {
     all: ['images'] as const,

@@ -903,6 +903,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/culling/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Policies
+         * @description The default (settings) and every team's and image type's policy.
+         */
+        get: operations["culling-list_policies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/culling/policies/image-types/{image_type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Image Type Policy
+         * @description Set the policy of workloads whose image is a catalog image of this type.
+         */
+        put: operations["culling-set_image_type_policy"];
+        post?: never;
+        /** Clear Image Type Policy */
+        delete: operations["culling-clear_image_type_policy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{team_id}/culling": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Team Policy
+         * @description The team's policy as set, and what applies to its workloads.
+         */
+        get: operations["culling-get_team_policy"];
+        /**
+         * Set Team Policy
+         * @description Set the team's policy (team admins; only admins set or lift ``never``).
+         */
+        put: operations["culling-set_team_policy"];
+        post?: never;
+        /** Clear Team Policy */
+        delete: operations["culling-clear_team_policy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workloads/{workload_id}/culling": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Workload Culling
+         * @description Whether and when it will be stopped: idle since, the warning, the time left.
+         */
+        get: operations["culling-get_workload_culling"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/fleet/overview": {
         parameters: {
             query?: never;
@@ -1285,6 +1371,64 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** CullingDefaultsPublic */
+        CullingDefaultsPublic: {
+            /**
+             * Mode
+             * @description GPUYARD_IDLE_CULL_MODE
+             */
+            mode: string;
+            /** Threshold Pct */
+            threshold_pct: number;
+            /** Window S */
+            window_s: number;
+            /**
+             * Warn S
+             * @description how long before a stop its warning comes
+             */
+            warn_s: number;
+            /**
+             * Interval S
+             * @description how often the culling loop looks
+             */
+            interval_s: number;
+        };
+        /** CullingPoliciesPublic */
+        CullingPoliciesPublic: {
+            default: components["schemas"]["CullingDefaultsPublic"];
+            /** Teams */
+            teams: components["schemas"]["CullingPolicyPublic"][];
+            /** Image Types */
+            image_types: components["schemas"]["CullingPolicyPublic"][];
+        };
+        /** CullingPolicyPublic */
+        CullingPolicyPublic: {
+            /**
+             * Scope
+             * @description team or image_type
+             */
+            scope: string;
+            /**
+             * Subject
+             * @description the team's id or the image type
+             */
+            subject: string;
+            /** Mode */
+            mode: string | null;
+            /** Threshold Pct */
+            threshold_pct: number | null;
+            /** Window S */
+            window_s: number | null;
+            /** Max Lifetime S */
+            max_lifetime_s: number | null;
+            /** Updated By */
+            updated_by: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /** CurrentUserPublic */
         CurrentUserPublic: {
             /** Id */
@@ -1304,6 +1448,20 @@ export interface components {
             created_at: string;
             /** Teams */
             teams: components["schemas"]["TeamMembershipPublic"][];
+        };
+        /** EffectiveCullingPublic */
+        EffectiveCullingPublic: {
+            /** Idle Culling */
+            idle_culling: boolean;
+            /**
+             * Off By
+             * @description the level that switched idle culling off
+             */
+            off_by: string | null;
+            /** Threshold Pct */
+            threshold_pct: number;
+            /** Window S */
+            window_s: number;
         };
         /** Figure */
         Figure: {
@@ -1658,6 +1816,21 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /**
+         * ImageTypeCullingBody
+         * @description An image type's policy; a field left out (or null) is not set at this level.
+         */
+        ImageTypeCullingBody: {
+            /**
+             * Mode
+             * @description on, off, or never (admins only); null: inherit
+             */
+            mode?: ("on" | "off" | "never") | null;
+            /** Threshold Pct */
+            threshold_pct?: number | null;
+            /** Window S */
+            window_s?: number | null;
         };
         /**
          * ImageUpdate
@@ -2488,6 +2661,33 @@ export interface components {
             members?: components["schemas"]["TeamMemberBody"][];
         };
         /**
+         * TeamCullingBody
+         * @description A team's policy; ``max_lifetime_s``: the default lifetime of its open-ended
+         *     workloads (those without duration_s that set none of their own).
+         */
+        TeamCullingBody: {
+            /**
+             * Mode
+             * @description on, off, or never (admins only); null: inherit
+             */
+            mode?: ("on" | "off" | "never") | null;
+            /** Threshold Pct */
+            threshold_pct?: number | null;
+            /** Window S */
+            window_s?: number | null;
+            /** Max Lifetime S */
+            max_lifetime_s?: number | null;
+        };
+        /** TeamCullingPublic */
+        TeamCullingPublic: {
+            /** Team Id */
+            team_id: string;
+            /** @description as set for the team; null: none */
+            policy: components["schemas"]["CullingPolicyPublic"] | null;
+            /** @description what applies to the team's workloads (an image type's policy may refine it) */
+            effective: components["schemas"]["EffectiveCullingPublic"];
+        };
+        /**
          * TeamInvitationPublic
          * @description A user a team admin invited; they become a member when they accept.
          */
@@ -2888,6 +3088,62 @@ export interface components {
              * @description simulated runtime only: succeed after this long (seconds)
              */
             duration_s?: number | null;
+            /**
+             * Max Lifetime S
+             * @description stopped this long after it started (seconds), warned before; none: its team's default for open-ended workloads, if any
+             */
+            max_lifetime_s?: number | null;
+        };
+        /** WorkloadCullingPublic */
+        WorkloadCullingPublic: {
+            /** Workload Id */
+            workload_id: string;
+            /** Running */
+            running: boolean;
+            /** Idle Culling */
+            idle_culling: boolean;
+            /** Off By */
+            off_by: string | null;
+            /** Threshold Pct */
+            threshold_pct: number;
+            /** Window S */
+            window_s: number;
+            /** Image Type */
+            image_type: string | null;
+            /** Max Lifetime S */
+            max_lifetime_s: number | null;
+            /** Lifetime Source */
+            lifetime_source: string | null;
+            /** Idle Since */
+            idle_since: string | null;
+            /**
+             * Idle Max Pct
+             * @description highest utilisation seen while idle
+             */
+            idle_max_pct: number | null;
+            /** Idle Warned At */
+            idle_warned_at: string | null;
+            /** Idle Stop At */
+            idle_stop_at: string | null;
+            /** Lifetime Warned At */
+            lifetime_warned_at: string | null;
+            /** Lifetime Stop At */
+            lifetime_stop_at: string | null;
+            /**
+             * Stop At
+             * @description the earliest announced stop
+             */
+            stop_at: string | null;
+            /**
+             * Seconds Left
+             * @description until stop_at; null: none announced
+             */
+            seconds_left: number | null;
+            /**
+             * No Signal
+             * @description its runtime reports no utilisation: never culled idle
+             */
+            no_signal: boolean;
         };
         /** WorkloadEventPublic */
         WorkloadEventPublic: {
@@ -3024,6 +3280,11 @@ export interface components {
              * @description where its files directory is mounted
              */
             files_path: string;
+            /**
+             * Max Lifetime S
+             * @description stopped this long after it started (seconds)
+             */
+            max_lifetime_s?: number | null;
         };
         /**
          * WorkloadSort
@@ -8070,6 +8331,477 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-list_policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CullingPoliciesPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-set_image_type_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_type: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImageTypeCullingBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CullingPolicyPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-clear_image_type_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-get_team_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamCullingPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-set_team_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamCullingBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamCullingPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-clear_team_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "culling-get_workload_culling": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadCullingPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -58,3 +58,6 @@ export type Pool = Schemas['PoolPublic'];
 export type PoolCreate = Schemas['PoolCreate'];
 export type PoolUpdate = Schemas['PoolUpdate'];
 export type PoolMember = Schemas['PoolMemberPublic'];
+export type WorkloadCulling = Schemas['WorkloadCullingPublic'];
+export type TeamCulling = Schemas['TeamCullingPublic'];
+export type TeamCullingBody = Schemas['TeamCullingBody'];

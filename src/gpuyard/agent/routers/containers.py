@@ -14,6 +14,7 @@ from gpuyard.agent.models import (
     ContainerInfo,
     ContainerSpec,
     ContainersPublic,
+    ContainerStats,
     LabelsRequest,
     StopRequest,
 )
@@ -46,6 +47,12 @@ def list_containers(
 @router.get("/{container_id}")
 def get_container(container_id: str, agent: AgentDep) -> ContainerInfo:
     return agent.manager.get(container_id)
+
+
+@router.get("/{container_id}/stats")
+def container_stats(container_id: str, agent: AgentDep) -> ContainerStats:
+    """Its cumulative CPU time now (the control plane's idle culling)."""
+    return agent.manager.stats(container_id)
 
 
 @router.post("/{container_id}/stop")

@@ -18,6 +18,7 @@ from gpuyard.api.schemas.common import (
     StorageGb,
 )
 from gpuyard.api.schemas.images import FilesPath
+from gpuyard.domain.culling import MAX_LIFETIME_S, MIN_LIFETIME_S
 from gpuyard.domain.limits import (
     ENV_NAME_PATTERN,
     MAX_COMMAND_ARG_LENGTH,
@@ -93,6 +94,13 @@ class WorkloadCreate(RequestModel):
         le=MAX_DURATION_S,
         description="simulated runtime only: succeed after this long (seconds)",
     )
+    max_lifetime_s: int | None = Field(
+        default=None,
+        ge=MIN_LIFETIME_S,
+        le=MAX_LIFETIME_S,
+        description="stopped this long after it started (seconds), warned before; "
+        "none: its team's default for open-ended workloads, if any",
+    )
 
 
 class WorkloadUpdate(RequestModel):
@@ -161,6 +169,9 @@ class WorkloadPublic(BaseModel):
     )
     pool_id: str | None = Field(default=None, description="the pool of a warm container")
     files_path: str = Field(description="where its files directory is mounted")
+    max_lifetime_s: int | None = Field(
+        default=None, description="stopped this long after it started (seconds)"
+    )
 
 
 class WorkloadsPublic(BaseModel):

@@ -96,6 +96,8 @@ def claim_warm_container(
             "preemptible": workload.preemptible,
             # The claimer's own choice of readable keys (a warm container has none).
             "plain_env_keys": list(workload.plain_env_keys),
+            # Counted from the warm container's start (services/culling).
+            "max_lifetime_s": workload.max_lifetime_s,
             "reason": f"running: warm container of pool {pool.name}",
             "updated_at": now,
         }

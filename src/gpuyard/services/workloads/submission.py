@@ -115,6 +115,9 @@ class WorkloadSpec(Protocol):
     def node_selector(self) -> Mapping[str, str]: ...
     @property
     def duration_s(self) -> float | None: ...
+    #: Stopped this long after it started, warned before (idle culling's loop).
+    @property
+    def max_lifetime_s(self) -> int | None: ...
 
 
 def default_name(image: str) -> str:
@@ -281,6 +284,7 @@ def _new_workload(
         gang=spec.gang,
         node_selector=dict(spec.node_selector),
         duration_s=spec.duration_s,
+        max_lifetime_s=spec.max_lifetime_s,
         preemption_count=0,
         created_at=now,
         updated_at=now,

@@ -9,6 +9,7 @@ import {
   useUsers,
 } from '../../api/queries/admin';
 import type { QuotaBody, Team } from '../../api/types';
+import { TeamCullingSection } from './TeamCullingSection';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { MODAL_CLOSE } from '../../components/a11y';
@@ -119,6 +120,7 @@ function EditTeamModal({ team, onClose }: { team: Team; onClose: () => void }) {
             </Group>
           </Stack>
         </form>
+        <TeamCullingSection teamId={team.id} />
         <Title order={3} size="h5">
           Members
         </Title>

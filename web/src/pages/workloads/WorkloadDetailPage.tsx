@@ -34,6 +34,7 @@ import { ApiError } from '../../api/client';
 import { useWorkload, useWorkloadEvents, useWorkloadLogs } from '../../api/queries/workloads';
 import type { Workload } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
+import { CullingNotice } from './CullingNotice';
 import { QueryError } from '../../components/QueryError';
 import { StatusBadge } from '../../components/StatusBadge';
 import { age } from '../../components/format';
@@ -295,6 +296,7 @@ export function WorkloadDetailPage() {
       {w && (
         <>
           <WorkloadHeader workload={w} />
+          <CullingNotice workload={w} />
           {editing && <EditResourcesModal workload={w} opened={editing} onClose={() => setEditing(false)} />}
           <Tabs defaultValue="timeline" keepMounted={false}>
             <Tabs.List>

@@ -1,0 +1,1 @@
+"""Idle culling and maximum lifetime (issue 19): the loop and the policies."""
