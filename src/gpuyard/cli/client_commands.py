@@ -55,6 +55,7 @@ FIELD_FLAGS = {
     "agent_url": "--agent-url",
     "agent_token": "--agent-token",
     "host_ports": "--host-ports",
+    "max_lifetime_s": "--max-lifetime",
     "kind": "--kind",
     "kubeconfig": "--kubeconfig",
 }
