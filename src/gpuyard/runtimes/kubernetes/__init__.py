@@ -19,10 +19,10 @@ pods gpuyard did not create ask for on it (foreign pods), so gpuyard never place
 than the node has left when other schedulers share it.
 
 Modules: ``calls`` (timeouts, failures), ``pods`` (the pods written and read back,
-handles), ``nodes`` (node inventories, the list-then-watch view of a cluster), ``runtime``
-(``KubernetesRuntime``). Not done yet: exec through the API server (its
-``channel.k8s.io`` subprotocol is not the agent's exec stream the relay speaks),
-workspace files and images (409).
+handles), ``nodes`` (node inventories, the list-then-watch view of a cluster), ``streams``
+(logs, and exec over the ``channel.k8s.io`` WebSocket subprotocol translated into the
+agent's exec protocol the relay speaks), ``runtime`` (``KubernetesRuntime``). Not done
+yet: workspace files and images (409).
 """
 
 from gpuyard.runtimes.kubernetes.calls import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, NoReturn, Protocol
@@ -28,6 +28,7 @@ from gpuyard.runtimes.base import (
     WithoutHostImages,
     WithoutWorkspaceFiles,
 )
+from gpuyard.runtimes.kubernetes import streams
 from gpuyard.runtimes.kubernetes.calls import (
     TIMEOUT,
     KubeFailure,
@@ -379,27 +380,29 @@ class KubernetesRuntime(WithoutWorkspaceFiles, WithoutHostImages):
                 _request_timeout=timeout,
             )
         try:
-            yield _chunks(response)
+            yield streams.chunks(response)
         finally:
-            _close(response)
+            streams.close_response(response)
 
     def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
-        not_supported("exec into a kubernetes pod is not available yet")
+        """An exec session in the pod's replica container (``cmd``, else a shell), opened
+        by the relay over the API server's ``exec`` WebSocket; 409 unless the container
+        runs now."""
+        cluster_id, namespace, name = split_handle(handle)
+        api_client = self._clients.api_client(cluster_id)
+        with calling(f"read pod {namespace}/{name}"):
+            pod = k8s.CoreV1Api(api_client).read_namespaced_pod(
+                name, namespace, _request_timeout=TIMEOUT
+            )
+        observed = observation_of(pod)
+        if not observed.running:
+            why = f": {observed.error}" if observed.error else ""
+            raise KubeFailure(
+                409,
+                f"pod {namespace}/{name} is not running ({observed.state_text or 'Pending'}"
+                f"{why}); exec once it runs",
+                title="Pod not running",
+            )
+        return streams.exec_target(api_client.configuration, namespace, name, list(cmd or []))
 
     # -- workspace files and images: not for pods (yet) ---------------------------------
-
-
-def _chunks(response: Any) -> Iterator[bytes]:
-    stream: Callable[..., Iterator[bytes]] | None = getattr(response, "stream", None)
-    if stream is None:  # an answer read whole
-        data = getattr(response, "data", b"")
-        yield data if isinstance(data, bytes) else str(data).encode()
-        return
-    yield from stream(4096)
-
-
-def _close(response: Any) -> None:
-    for name in ("release_conn", "close"):
-        method = getattr(response, name, None)
-        if callable(method):
-            method()
