@@ -21,8 +21,9 @@ than the node has left when other schedulers share it.
 Modules: ``calls`` (timeouts, failures), ``pods`` (the pods written and read back,
 handles), ``nodes`` (node inventories, the list-then-watch view of a cluster), ``streams``
 (logs, and exec over the ``channel.k8s.io`` WebSocket subprotocol translated into the
-agent's exec protocol the relay speaks), ``runtime`` (``KubernetesRuntime``). Not done
-yet: workspace files and images (409).
+agent's exec protocol the relay speaks), ``files`` (the workspace volume's files over exec:
+``tar`` as ``kubectl cp``), ``runtime`` (``KubernetesRuntime``). Images are the
+kubelet's, not gpuyard's (409).
 """
 
 from gpuyard.runtimes.kubernetes.calls import (

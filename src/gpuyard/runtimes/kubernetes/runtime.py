@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -14,7 +15,7 @@ from typing import Any, NoReturn, Protocol
 from kubernetes import client as k8s
 
 from gpuyard.domain.errors import InvalidInput
-from gpuyard.domain.replica_access import ExecTarget
+from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
 from gpuyard.domain.runtime_records import (
     HostInventory,
     ReachedServer,
@@ -26,9 +27,8 @@ from gpuyard.runtimes.base import (
     RegistrationFields,
     ReplicaSpec,
     WithoutHostImages,
-    WithoutWorkspaceFiles,
 )
-from gpuyard.runtimes.kubernetes import streams
+from gpuyard.runtimes.kubernetes import files, streams
 from gpuyard.runtimes.kubernetes.calls import (
     TIMEOUT,
     KubeFailure,
@@ -43,12 +43,14 @@ from gpuyard.runtimes.kubernetes.nodes import (
     foreign_requests,
     is_gpuyards,
     node_inventory,
+    requests_of,
 )
 from gpuyard.runtimes.kubernetes.pods import (
     CONTAINER,
     LABELS_ANNOTATION,
     MANAGED_BY,
     MANAGED_BY_GPUYARD,
+    WORKLOAD_LABEL,
     extra_labels,
     make_handle,
     observation_of,
@@ -56,6 +58,8 @@ from gpuyard.runtimes.kubernetes.pods import (
     split_handle,
 )
 
+#: What a workload id looks like (it goes into a label selector).
+_WORKLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 #: The first wait after a failed list or watch of a cluster, doubled each failure up to
 #: the second.
 BACKOFF_S = 1.0
@@ -79,7 +83,7 @@ class KubeClientSource(Protocol):
         ...
 
 
-class KubernetesRuntime(WithoutWorkspaceFiles, WithoutHostImages):
+class KubernetesRuntime(WithoutHostImages):
     """Runs replicas as pods on the nodes of kubernetes clusters."""
 
     starts_instantly = False
@@ -91,9 +95,6 @@ class KubernetesRuntime(WithoutWorkspaceFiles, WithoutHostImages):
     resizes_in_place = True
     #: Its servers are the cluster's nodes: a registration gives no connection field.
     connection_fields: tuple[str, ...] = ()
-
-    def refuse_workspace_files(self) -> NoReturn:
-        not_supported("kubernetes pods have no workspace files in gpuyard yet")
 
     def refuse_host_images(self) -> NoReturn:
         not_supported("a kubernetes node's images are its kubelet's")
@@ -394,15 +395,75 @@ class KubernetesRuntime(WithoutWorkspaceFiles, WithoutHostImages):
             pod = k8s.CoreV1Api(api_client).read_namespaced_pod(
                 name, namespace, _request_timeout=TIMEOUT
             )
-        observed = observation_of(pod)
-        if not observed.running:
-            why = f": {observed.error}" if observed.error else ""
-            raise KubeFailure(
-                409,
-                f"pod {namespace}/{name} is not running ({observed.state_text or 'Pending'}"
-                f"{why}); exec once it runs",
-                title="Pod not running",
-            )
+        _require_running(pod, "exec")
         return streams.exec_target(api_client.configuration, namespace, name, list(cmd or []))
 
+    # -- workspace files (over exec in the pod: runtimes/kubernetes/files.py) ----------
+
+    def _workspace(
+        self, server_name: str, workload_id: str
+    ) -> tuple[k8s.Configuration, files.WorkspacePod]:
+        """The running pod of the workload's first replica on the node, and its API
+        client's configuration."""
+        if not _WORKLOAD_ID.fullmatch(workload_id):
+            raise InvalidInput.for_field("workload_id", "not a workload id")
+        _cluster_id, api = self._node_api(server_name)
+        with calling(f"list pods of workload {workload_id}"):
+            pods = api.list_pod_for_all_namespaces(
+                label_selector=f"{MANAGED_BY_GPUYARD},{WORKLOAD_LABEL}={workload_id}",
+                field_selector=f"spec.nodeName={server_name}",
+                _request_timeout=TIMEOUT,
+            )
+        mine = sorted(
+            (p for p in pods.items if is_gpuyards(p)), key=lambda p: observation_of(p).replica
+        )
+        if not mine:
+            raise KubeFailure(
+                409, f"workload {workload_id} has no pod on node {server_name}", title="No pod"
+            )
+        pod = mine[0]
+        _require_running(pod, "files")
+        container = (pod.spec.containers if pod.spec else None) or []
+        resources = container[0].resources if container else None
+        quota_mib = requests_of(resources.limits if resources else None).storage_mib
+        return api.api_client.configuration, files.workspace_pod(pod, quota_mib * 1024 * 1024)
+
+    def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
+        configuration, pod = self._workspace(server_name, workload_id)
+        return files.list_dir(configuration, pod, path)
+
+    def download_file(self, server_name: str, workload_id: str, path: str) -> bytes:
+        configuration, pod = self._workspace(server_name, workload_id)
+        return files.download(configuration, pod, path)
+
+    def upload_file(
+        self,
+        server_name: str,
+        workload_id: str,
+        path: str,
+        content: bytes | Iterable[bytes],
+        size: int | None = None,
+    ) -> WorkspaceFile:
+        configuration, pod = self._workspace(server_name, workload_id)
+        return files.upload(configuration, pod, path, content, size)
+
+    def delete_file(self, server_name: str, workload_id: str, path: str) -> None:
+        configuration, pod = self._workspace(server_name, workload_id)
+        files.delete(configuration, pod, path)
+
     # -- workspace files and images: not for pods (yet) ---------------------------------
+
+
+def _require_running(pod: k8s.V1Pod, what: str) -> None:
+    """409 unless the pod's replica container runs now."""
+    observed = observation_of(pod)
+    if observed.running:
+        return
+    meta = pod.metadata or k8s.V1ObjectMeta()
+    why = f": {observed.error}" if observed.error else ""
+    raise KubeFailure(
+        409,
+        f"pod {meta.namespace}/{meta.name} is not running ({observed.state_text or 'Pending'}"
+        f"{why}); {what} once it runs",
+        title="Pod not running",
+    )
