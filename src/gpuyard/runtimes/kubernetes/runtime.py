@@ -451,8 +451,6 @@ class KubernetesRuntime(WithoutHostImages):
         configuration, pod = self._workspace(server_name, workload_id)
         files.delete(configuration, pod, path)
 
-    # -- workspace files and images: not for pods (yet) ---------------------------------
-
 
 def _require_running(pod: k8s.V1Pod, what: str) -> None:
     """409 unless the pod's replica container runs now."""
