@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -35,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kube.fake_tls import TlsFiles
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -410,8 +413,14 @@ class FakeApiServer:
     counter and appends an event to that kind's bounded history, which watches replay.
     """
 
-    def __init__(self, token: str = DEFAULT_TOKEN, history_limit: int = 1000) -> None:
+    def __init__(
+        self, token: str = DEFAULT_TOKEN, history_limit: int = 1000, tls: TlsFiles | None = None
+    ) -> None:
         self.token = token
+        #: With ``tls``: HTTPS only, and a client certificate signed by its CA is required
+        #: and is the authentication (no token then: uvicorn does not tell the handlers
+        #: whether a certificate came, so it is asked of every connection).
+        self.tls = tls
         self.resize_supported = True
         self.bookmark_interval = 1.0
         #: Canned outcomes by command; any other command runs for real (``pod_dir``).
@@ -453,7 +462,8 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def port(self) -> int:
@@ -474,6 +484,7 @@ class FakeApiServer:
             timeout_graceful_shutdown=1,
             ws="auto",
             ws_ping_interval=None,
+            **self._tls_options(),
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -488,6 +499,16 @@ class FakeApiServer:
             time.sleep(0.01)
         sock.close()  # uvicorn listens on its own duplicate
         self._server, self._thread = server, thread
+
+    def _tls_options(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {
+            "ssl_certfile": str(self.tls.server_cert),
+            "ssl_keyfile": str(self.tls.server_key),
+            "ssl_ca_certs": str(self.tls.ca),
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        }
 
     def stop(self) -> None:
         """Stop listening and end every open stream; the state is kept for a later start()."""
@@ -1179,6 +1200,8 @@ class FakeApiServer:
         return JSONResponse(error.status(), status_code=405)
 
     def _authorize(self, headers: Any) -> None:
+        if self.tls is not None:
+            return  # the TLS handshake required a client certificate signed by the CA
         if headers.get("authorization", "") != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -1658,16 +1681,32 @@ class FakeApiServer:
         return dict(json.loads(text))
 
 
-def write_kubeconfig(path: Path, server: str, token: str, context: str = "fake") -> Path:
-    """A kubeconfig YAML pointing at `server` with a bearer token."""
+def write_kubeconfig(
+    path: Path, server: str, token: str | None, context: str = "fake", tls: TlsFiles | None = None
+) -> Path:
+    """A kubeconfig YAML pointing at `server` with a bearer token, or (``tls``) the CA and a
+    client certificate as base64 data, as kubeadm and the cloud providers write them."""
+    import base64
+
     import yaml
 
+    def data(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    user: dict[str, str] = {}
+    cluster: dict[str, str] = {"server": server}
+    if token is not None:
+        user["token"] = token
+    if tls is not None:
+        cluster["certificate-authority-data"] = data(tls.ca)
+        user["client-certificate-data"] = data(tls.client_cert)
+        user["client-key-data"] = data(tls.client_key)
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
-        "clusters": [{"name": context, "cluster": {"server": server}}],
-        "users": [{"name": f"{context}-user", "user": {"token": token}}],
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": f"{context}-user", "user": user}],
         "contexts": [
             {
                 "name": context,
