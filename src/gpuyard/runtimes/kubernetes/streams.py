@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
@@ -179,30 +179,8 @@ class ChannelStream:
     async def send(self, frame: bytes | str) -> None:
         """A user's frame: binary is stdin; text a JSON control message (stdin, resize,
         eof; others are ignored, as the agent ignores them)."""
-        for message in self._translate(frame):
+        for message in translate(frame, v5=self.v5):
             await self._connection.send(message)
-
-    def _translate(self, frame: bytes | str) -> Iterable[bytes]:
-        if isinstance(frame, bytes):
-            return [bytes([STDIN]) + frame] if frame else []
-        try:
-            control = json.loads(frame)
-        except ValueError:
-            return []
-        if not isinstance(control, dict):
-            return []
-        kind = control.get("type")
-        if kind == "stdin" and isinstance(control.get("data"), str):
-            return [bytes([STDIN]) + control["data"].encode()]
-        if kind == "resize":
-            rows, cols = control.get("rows"), control.get("cols")
-            if _cells(rows) and _cells(cols):
-                size = json.dumps({"Width": cols, "Height": rows}).encode()
-                return [bytes([RESIZE]) + size]
-            return []
-        if kind == "eof" and self.v5:  # v4 has no way to close stdin alone
-            return [bytes([CLOSE, STDIN])]
-        return []
 
     def __aiter__(self) -> AsyncIterator[bytes | str]:
         return self._frames()
@@ -224,6 +202,31 @@ class ChannelStream:
             return
 
 
+def translate(frame: bytes | str, *, v5: bool) -> list[bytes]:
+    """The channel messages for one of the user's frames (agent protocol): binary is
+    stdin; text a JSON control message (stdin, resize, eof); anything else, nothing."""
+    if isinstance(frame, bytes):
+        return [bytes([STDIN]) + frame] if frame else []
+    try:
+        control = json.loads(frame)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(control, dict):
+        return []
+    kind = control.get("type")
+    if kind == "stdin" and isinstance(control.get("data"), str):
+        return [bytes([STDIN]) + control["data"].encode(errors="replace")]
+    if kind == "resize":
+        rows, cols = control.get("rows"), control.get("cols")
+        if _cells(rows) and _cells(cols):
+            size = json.dumps({"Width": cols, "Height": rows}).encode()
+            return [bytes([RESIZE]) + size]
+        return []
+    if kind == "eof" and v5:  # v4 has no way to close stdin alone
+        return [bytes([CLOSE, STDIN])]
+    return []
+
+
 def _cells(value: object) -> bool:
     return (
         isinstance(value, int) and not isinstance(value, bool) and (0 < value <= MAX_TERMINAL_CELLS)
@@ -235,7 +238,7 @@ def final_message(data: bytes) -> dict[str, object]:
     (0 on Success; a NonZeroExitCode's ``ExitCode`` cause), else the error it says."""
     try:
         status = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         status = None
     if not isinstance(status, dict):
         return {"type": "error", "status": 502, "detail": "exec ended with no status"}
