@@ -157,3 +157,24 @@ def test_a_higher_priority_preempts_a_pod_which_is_deleted_and_requeued(
     assert (NAMESPACE, pod_name(low, 0)) not in pods
     assert (NAMESPACE, pod_name(urgent, 0)) in pods
     assert workload(api, urgent)["status"] == "starting"
+
+
+def test_a_share_of_a_gpu_on_a_kubernetes_cluster_is_refused_naming_gpu(
+    api: TestClient, kube_cluster: str
+) -> None:
+    """Device plugins hand out whole GPUs: half of one is refused at submit, not asked as
+    a whole one; nothing is written. Whole GPUs there, and shares elsewhere, are taken."""
+    body = {"name": "half", "image": "x", "gpu": 0.5, "cluster_id": kube_cluster}
+
+    refused = api.post("/api/v1/workloads", json=body)
+
+    assert refused.status_code == 422, refused.text
+    [error] = [e for e in refused.json()["errors"] if e["field"] == "gpu"]
+    assert "whole GPUs only" in error["message"]
+    assert api.get("/api/v1/workloads").json()["data"] == []
+    whole = api.post("/api/v1/workloads", json={**body, "name": "whole", "gpu": 1})
+    assert whole.status_code == 201, whole.text
+    simulated = api.post("/api/v1/clusters", json={"name": "sim", "kind": "simulated"})
+    assert simulated.status_code == 201, simulated.text
+    elsewhere = {**body, "name": "share", "cluster_id": simulated.json()["id"]}
+    assert api.post("/api/v1/workloads", json=elsewhere).status_code == 201

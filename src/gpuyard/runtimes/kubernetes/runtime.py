@@ -93,6 +93,8 @@ class KubernetesRuntime(WithoutHostImages):
     running_when_observed = True
     #: CPU and memory through the pod's resize subresource (Kubernetes 1.33 and later).
     resizes_in_place = True
+    #: Device plugins hand out whole GPUs: no share of one.
+    whole_gpus_only = True
     #: Its servers are the cluster's nodes: a registration gives no connection field.
     connection_fields: tuple[str, ...] = ()
 
