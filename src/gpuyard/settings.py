@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     #: Consecutive missed probes after which a server is offline and its work re-queued.
     health_offline_after_misses: int = Field(default=3, ge=1)
     reconcile_interval_s: float = Field(default=10.0, gt=0)
-    #: Kubernetes clusters (runtimes/kubernetes.py): how often the kube-nodes loop lists
+    #: Kubernetes clusters (runtimes/kubernetes/): how often the kube-nodes loop lists
     #: each cluster's nodes into servers, and the namespace of the pods of workloads
     #: without a team (a DNS-1123 label; a team's pods go to its own namespace).
     kube_sync_interval_s: float = Field(default=5.0, gt=0)

@@ -1,8 +1,9 @@
 """An in-process fake Kubernetes API server: a TEST DOUBLE, never tried against a real cluster.
 
 It speaks the real wire protocol (JSON over HTTP/1.1, chunked watch streams, the
-`v4.channel.k8s.io` WebSocket subprotocol for exec) for the few verbs gpuyard's kubernetes
-runtime uses, so the official `kubernetes` client drives it unmodified. Objects are built
+`v5.channel.k8s.io` and `v4.channel.k8s.io` WebSocket subprotocols for exec, which runs
+the command for real in a subprocess on a per-pod directory) for the few verbs gpuyard's
+kubernetes runtime uses, so the official `kubernetes` client drives it unmodified. Objects are built
 from the recorded API objects in fixtures/. The "fake kubelet" methods (Python, not HTTP)
 move pods and nodes through the states a real kubelet would report. See README.md.
 """
@@ -13,8 +14,12 @@ import asyncio
 import contextlib
 import copy
 import json
+import os
 import re
+import shutil
 import socket
+import ssl
+import tempfile
 import threading
 import time
 import uuid
@@ -32,11 +37,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kube.fake_tls import TlsFiles
+
 FIXTURES = Path(__file__).parent / "fixtures"
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_TOKEN = "fake-apiserver-token"
-EXEC_SUBPROTOCOL = "v4.channel.k8s.io"
-STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
+#: The exec subprotocols it speaks; the client's first offered one it speaks is chosen.
+EXEC_SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+EXEC_SUBPROTOCOL = EXEC_SUBPROTOCOLS[1]
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped kinds
@@ -349,6 +358,19 @@ class ExecResult:
 
 
 @dataclass
+class ExecRecord:
+    """One exec session the fake served: where, what, how, and the resizes it was sent."""
+
+    namespace: str
+    pod: str
+    command: tuple[str, ...]
+    subprotocol: str
+    tty: bool
+    resizes: list[dict[str, Any]]
+    exit_code: int | None = None
+
+
+@dataclass
 class _Event:
     resource_version: int
     type: str
@@ -391,11 +413,23 @@ class FakeApiServer:
     counter and appends an event to that kind's bounded history, which watches replay.
     """
 
-    def __init__(self, token: str = DEFAULT_TOKEN, history_limit: int = 1000) -> None:
+    def __init__(
+        self, token: str = DEFAULT_TOKEN, history_limit: int = 1000, tls: TlsFiles | None = None
+    ) -> None:
         self.token = token
+        #: With ``tls``: HTTPS only, and a client certificate signed by its CA is required
+        #: and is the authentication (no token then: uvicorn does not tell the handlers
+        #: whether a certificate came, so it is asked of every connection).
+        self.tls = tls
         self.resize_supported = True
         self.bookmark_interval = 1.0
+        #: Canned outcomes by command; any other command runs for real (``pod_dir``).
         self.exec_results: dict[tuple[str, ...], ExecResult] = {}
+        #: The exec subprotocols it speaks (a test may leave v4 alone, as older clusters).
+        self.exec_subprotocols: list[str] = list(EXEC_SUBPROTOCOLS)
+        #: Every exec session served, in order.
+        self.execs: list[ExecRecord] = []
+        self._pod_root = Path(tempfile.mkdtemp(prefix="fake-apiserver-pods-"))
         self.version = {
             "major": "1",
             "minor": "31",
@@ -428,7 +462,8 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def port(self) -> int:
@@ -449,6 +484,7 @@ class FakeApiServer:
             timeout_graceful_shutdown=1,
             ws="auto",
             ws_ping_interval=None,
+            **self._tls_options(),
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -463,6 +499,16 @@ class FakeApiServer:
             time.sleep(0.01)
         sock.close()  # uvicorn listens on its own duplicate
         self._server, self._thread = server, thread
+
+    def _tls_options(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {
+            "ssl_certfile": str(self.tls.server_cert),
+            "ssl_keyfile": str(self.tls.server_key),
+            "ssl_ca_certs": str(self.tls.ca),
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        }
 
     def stop(self) -> None:
         """Stop listening and end every open stream; the state is kept for a later start()."""
@@ -485,6 +531,7 @@ class FakeApiServer:
             for timer in self._grace_timers.values():
                 timer.cancel()
             self._grace_timers.clear()
+        shutil.rmtree(self._pod_root, ignore_errors=True)
 
     @property
     def online(self) -> bool:
@@ -1153,6 +1200,8 @@ class FakeApiServer:
         return JSONResponse(error.status(), status_code=405)
 
     def _authorize(self, headers: Any) -> None:
+        if self.tls is not None:
+            return  # the TLS handshake required a client certificate signed by the CA
         if headers.get("authorization", "") != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -1461,13 +1510,41 @@ class FakeApiServer:
         finally:
             self._watchers.unregister(wake)
 
+    def pod_dir(self, namespace: str, name: str) -> Path:
+        """The pod's "container filesystem": a directory of its own on the host, the
+        working directory of its exec'd commands, in which each of its containers'
+        ``volumeMounts`` (``/workspace``...) is a subdirectory of the same name."""
+        path = self._pod_root / namespace / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _in_pod(self, pod: Obj, container: str, command: tuple[str, ...]) -> list[str]:
+        """``command`` with the container's mount paths rewritten into the pod's directory
+        (where they appear as a path in an argument: ``/workspace/a``, ``-C /workspace``)."""
+        root = self.pod_dir(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        mounts: list[str] = []
+        for spec in pod["spec"]["containers"]:
+            if spec["name"] == container:
+                mounts = [m["mountPath"].rstrip("/") for m in spec.get("volumeMounts") or []]
+        rewritten = []
+        for argument in command:
+            for mount in sorted(mounts, key=len, reverse=True):
+                if not mount:
+                    continue
+                local = root / mount.lstrip("/")
+                local.mkdir(parents=True, exist_ok=True)
+                pattern = rf"(?<![\w/.-]){re.escape(mount)}(?=/|$|[\s'\"])"
+                argument = re.sub(pattern, lambda _m, to=str(local): to, argument)
+            rewritten.append(argument)
+        return rewritten
+
     async def _pod_exec(self, websocket: WebSocket) -> None:
         try:
             self._authorize(websocket.headers)
             namespace = websocket.path_params["namespace"]
             name = websocket.path_params["name"]
             pod = self._get_or_404("pods", namespace, name)
-            self._started_container(pod, websocket.query_params.get("container"))
+            container = self._started_container(pod, websocket.query_params.get("container"))
         except ApiError as error:
             # Refused before the upgrade, with the Status the real server sends.
             await websocket.send_denial_response(
@@ -1477,78 +1554,159 @@ class FakeApiServer:
         offered = [
             p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")
         ]
-        if EXEC_SUBPROTOCOL not in offered:
+        chosen = next((p for p in offered if p in self.exec_subprotocols), None)
+        if chosen is None:
             await websocket.close(code=1002)
             return
-        await websocket.accept(subprotocol=EXEC_SUBPROTOCOL)
-        command = tuple(websocket.query_params.getlist("command"))
-        want_stdin = websocket.query_params.get("stdin") in ("true", "1", "True")
+        await websocket.accept(subprotocol=chosen)
+        params = websocket.query_params
+        command = tuple(params.getlist("command"))
+        flags = {
+            k: params.get(k) in ("true", "1", "True") for k in ("stdin", "stdout", "stderr", "tty")
+        }
+        record = ExecRecord(namespace, name, command, chosen, flags["tty"], [])
+        self.execs.append(record)
         try:
-            if want_stdin and command in (("cat",), ()):
-                # The fake process echoes stdin to stdout until the client hangs up.
-                while True:
-                    message = await websocket.receive()
-                    if message["type"] == "websocket.disconnect":
-                        return
-                    # The client sends stdin as binary or text frames; the channel leads.
-                    data = message.get("bytes") or (message.get("text") or "").encode()
-                    if data[:1] == bytes([STDIN]) and len(data) > 1:
-                        await websocket.send_bytes(bytes([STDOUT]) + data[1:])
-            result = self._exec_result(command)
-            if result.stdout:
-                await websocket.send_bytes(bytes([STDOUT]) + result.stdout.encode())
-            if result.stderr:
-                await websocket.send_bytes(bytes([STDERR]) + result.stderr.encode())
-            await websocket.send_bytes(
-                bytes([ERROR]) + json.dumps(self._exec_status(command, result)).encode()
-            )
+            if command in self.exec_results:
+                result = self.exec_results[command]
+                record.exit_code = result.exit_code
+                if result.stdout and flags["stdout"]:
+                    await websocket.send_bytes(bytes([STDOUT]) + result.stdout.encode())
+                if result.stderr and flags["stderr"]:
+                    await websocket.send_bytes(bytes([STDERR]) + result.stderr.encode())
+                status = self._exec_status(command, result.exit_code)
+            else:
+                argv = self._in_pod(pod, container, command)
+                status = await self._run(websocket, record, argv, flags, chosen)
+            await websocket.send_bytes(bytes([ERROR]) + json.dumps(status).encode())
             await websocket.close()
         except WebSocketDisconnect:
             return
 
-    def _exec_result(self, command: tuple[str, ...]) -> ExecResult:
-        if command in self.exec_results:
-            return self.exec_results[command]
-        if command[:1] == ("echo",):
-            return ExecResult(stdout=" ".join(command[1:]) + "\n")
-        if command[:1] == ("true",):
-            return ExecResult()
-        return ExecResult(stderr="", exit_code=-1)
+    async def _run(
+        self,
+        websocket: WebSocket,
+        record: ExecRecord,
+        argv: list[str],
+        flags: dict[str, bool],
+        subprotocol: str,
+    ) -> Obj:
+        """Run ``argv`` in the pod's directory, relaying the channels, until it exits;
+        the Status for channel 3. With a TTY, stderr goes to stdout (as the kubelet's)."""
+        command = record.command
+        if not argv:
+            return self._exec_status(("",), -1)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if flags["stdin"] else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT if flags["tty"] else asyncio.subprocess.PIPE,
+                cwd=self.pod_dir(record.namespace, record.pod),
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/"},
+                start_new_session=True,
+            )
+        except OSError:
+            return self._exec_status(command, -1)
+
+        async def pump(reader: asyncio.StreamReader | None, channel: int, wanted: bool) -> None:
+            while reader is not None:
+                data = await reader.read(32768)
+                if not data:
+                    return
+                if wanted:
+                    await websocket.send_bytes(bytes([channel]) + data)
+
+        async def feed() -> None:
+            """The client's messages: stdin, resizes, v5's close of stdin; a hang-up kills."""
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, 9)
+                    return
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                if not data:
+                    continue
+                channel, payload = data[0], data[1:]
+                if channel == STDIN and process.stdin is not None and payload:
+                    with contextlib.suppress(ConnectionError):
+                        process.stdin.write(payload)
+                        await process.stdin.drain()
+                elif channel == RESIZE:
+                    with contextlib.suppress(ValueError):
+                        record.resizes.append(json.loads(payload))
+                elif (
+                    channel == CLOSE
+                    and subprotocol == EXEC_SUBPROTOCOLS[0]
+                    and payload[:1] == bytes([STDIN])
+                    and process.stdin is not None
+                ):
+                    process.stdin.close()
+
+        feeder = asyncio.create_task(feed())
+        try:
+            await asyncio.gather(
+                pump(process.stdout, STDOUT, flags["stdout"]),
+                pump(process.stderr, STDERR, flags["stderr"]),
+            )
+            exit_code = await process.wait()
+            if exit_code < 0:  # killed by a signal: the shell's 128 + N
+                exit_code = 128 - exit_code
+        finally:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, 9)
+                await process.wait()
+        record.exit_code = exit_code
+        return self._exec_status(command, exit_code)
 
     @staticmethod
-    def _exec_status(command: tuple[str, ...], result: ExecResult) -> Obj:
-        if result.exit_code == 0:
-            return {"metadata": {}, "status": "Success"}
-        if result.exit_code < 0:
-            program = command[0] if command else ""
-            return {
-                "metadata": {},
-                "status": "Failure",
-                "reason": "InternalError",
-                "message": f"failed to exec in container: OCI runtime exec failed: exec "
-                f'failed: unable to start container process: exec: "{program}"'
-                ": executable file not found in $PATH: unknown",
-            }
-        return {
-            "metadata": {},
-            "status": "Failure",
-            "message": f"command terminated with non-zero exit code: error executing command "
-            f"[{' '.join(command)}], exit code {result.exit_code}",
-            "reason": "NonZeroExitCode",
-            "details": {"causes": [{"reason": "ExitCode", "message": str(result.exit_code)}]},
+    def _exec_status(command: tuple[str, ...], exit_code: int) -> Obj:
+        """The Status on the error channel, shaped as fixtures/exec_status.json's."""
+        shapes = load_fixture("exec_status.json")
+        if exit_code == 0:
+            return dict(shapes["success"])
+        fill = {
+            "{command}": " ".join(command),
+            "{code}": str(exit_code),
+            "{program}": command[0] if command else "",
         }
+        status = shapes["not_found"] if exit_code < 0 else shapes["non_zero_exit"]
+        text = json.dumps(status)
+        for key, value in fill.items():
+            text = text.replace(key, json.dumps(value)[1:-1])
+        return dict(json.loads(text))
 
 
-def write_kubeconfig(path: Path, server: str, token: str, context: str = "fake") -> Path:
-    """A kubeconfig YAML pointing at `server` with a bearer token."""
+def write_kubeconfig(
+    path: Path, server: str, token: str | None, context: str = "fake", tls: TlsFiles | None = None
+) -> Path:
+    """A kubeconfig YAML pointing at `server` with a bearer token, or (``tls``) the CA and a
+    client certificate as base64 data, as kubeadm and the cloud providers write them."""
+    import base64
+
     import yaml
 
+    def data(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    user: dict[str, str] = {}
+    cluster: dict[str, str] = {"server": server}
+    if token is not None:
+        user["token"] = token
+    if tls is not None:
+        cluster["certificate-authority-data"] = data(tls.ca)
+        user["client-certificate-data"] = data(tls.client_cert)
+        user["client-key-data"] = data(tls.client_key)
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
-        "clusters": [{"name": context, "cluster": {"server": server}}],
-        "users": [{"name": f"{context}-user", "user": {"token": token}}],
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": f"{context}-user", "user": user}],
         "contexts": [
             {
                 "name": context,

@@ -1,4 +1,5 @@
-"""Bridging a user's exec WebSocket to the agent's, frame for frame.
+"""Bridging a user's exec WebSocket to the agent's (or to the session a runtime opens in
+the agent's protocol: a kubernetes pod's exec), frame for frame.
 
 Binary frames are stdin one way and output the other; text frames are the protocol's JSON
 control messages (docs/agent.md, Exec protocol) and pass through unchanged. When either
@@ -10,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from gpuyard.domain.errors import GpuyardError
-from gpuyard.domain.replica_access import ExecTarget
+from gpuyard.domain.replica_access import ExecStream, ExecTarget
 from gpuyard.log import get_logger
 
 log = get_logger(__name__)
@@ -33,16 +35,20 @@ async def send_error(websocket: WebSocket, exc: GpuyardError) -> None:
 
 async def relay_exec(websocket: WebSocket, target: ExecTarget) -> None:
     """Accept the user's socket and pump frames both ways until one side closes."""
-    try:
-        agent = await connect(target.url, additional_headers=target.headers, max_size=None)
-    except (OSError, InvalidStatus) as exc:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            agent = await stack.enter_async_context(_open(target))
+        except GpuyardError as exc:
+            await send_error(websocket, exc)
+            return
+        except (OSError, InvalidHandshake) as exc:
+            await websocket.accept()
+            detail = f"the agent refused the exec session: {exc}"
+            error = {"type": "error", "status": 502, "detail": detail}
+            await websocket.send_text(json.dumps(error))
+            await websocket.close(code=1011)
+            return
         await websocket.accept()
-        detail = f"the agent refused the exec session: {exc}"
-        await websocket.send_text(json.dumps({"type": "error", "status": 502, "detail": detail}))
-        await websocket.close(code=1011)
-        return
-    await websocket.accept()
-    async with agent:
         upstream = asyncio.create_task(_user_to_agent(websocket, agent))
         downstream = asyncio.create_task(_agent_to_user(agent, websocket))
         _done, pending = await asyncio.wait(
@@ -55,7 +61,13 @@ async def relay_exec(websocket: WebSocket, target: ExecTarget) -> None:
         await websocket.close()
 
 
-async def _user_to_agent(websocket: WebSocket, agent: ClientConnection) -> None:
+def _open(target: ExecTarget) -> AbstractAsyncContextManager[ExecStream]:
+    if target.opener is not None:
+        return target.opener()
+    return connect(target.url, additional_headers=target.headers, max_size=None)
+
+
+async def _user_to_agent(websocket: WebSocket, agent: ExecStream) -> None:
     try:
         while True:
             message = await websocket.receive()
@@ -69,7 +81,7 @@ async def _user_to_agent(websocket: WebSocket, agent: ClientConnection) -> None:
         return
 
 
-async def _agent_to_user(agent: ClientConnection, websocket: WebSocket) -> None:
+async def _agent_to_user(agent: ExecStream, websocket: WebSocket) -> None:
     try:
         async for frame in agent:
             if isinstance(frame, bytes):

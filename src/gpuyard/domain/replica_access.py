@@ -6,8 +6,10 @@ and the api (which relays them), so that none of them depends on one runtime's w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 FileType = Literal["file", "dir", "symlink", "other"]
 
@@ -33,9 +35,26 @@ class WorkspaceListing:
     quota_bytes: int
 
 
+class ExecStream(Protocol):
+    """An open exec session speaking the agent's exec protocol (docs/agent.md): ``send``
+    takes the user's frames (binary: stdin; text: JSON control messages), iterating gives
+    the frames for the user (binary: output; text: the final exit or error message)."""
+
+    async def send(self, frame: bytes | str) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes | str]: ...
+
+
 @dataclass(frozen=True)
 class ExecTarget:
-    """Where and how to open a replica's exec WebSocket (for the control plane's relay)."""
+    """Where and how to open a replica's exec session (for the control plane's relay):
+    a WebSocket at ``url`` with ``headers`` speaking the agent's exec protocol, or, when
+    ``opener`` is given, whatever it opens (a runtime whose backend speaks another protocol
+    translates it there: kubernetes' ``channel.k8s.io``)."""
 
     url: str
     headers: dict[str, str]
+    #: Opens the session (raising ``GpuyardError`` when it is refused); None: ``url``.
+    opener: Callable[[], AbstractAsyncContextManager[ExecStream]] | None = field(
+        default=None, compare=False
+    )

@@ -132,6 +132,10 @@ class Runtime(Protocol):
     #: pod's resize subresource): a PATCH that keeps its GPUs and storage calls ``resize``
     #: instead of replacing it.
     resizes_in_place: bool
+    #: True when a replica's GPUs can only be whole devices (kubernetes: device plugins
+    #: hand out whole ``nvidia.com/gpu``): a fractional GPU request on one of its
+    #: clusters is refused at submit, naming ``gpu``.
+    whole_gpus_only: bool
     #: True when a server's capacity comes from the runtime's inventory (and the health
     #: loop probes it), False when it is declared at registration.
     reports_inventory: bool

@@ -403,6 +403,7 @@ class DockerRuntime(AgentImages, AgentCleanup):
     runs_containers = True
     running_when_observed = False
     resizes_in_place = False
+    whole_gpus_only = False
     reports_inventory = True
     connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN)
 

@@ -34,6 +34,11 @@ def resizes_in_place(runtime: Runtime) -> bool:
     return runtime.resizes_in_place
 
 
+def whole_gpus_only(runtime: Runtime) -> bool:
+    """Whether the runtime's replicas take whole GPUs only (for ``kinds_where``)."""
+    return runtime.whole_gpus_only
+
+
 def reports_inventory(runtime: Runtime) -> bool:
     """Whether the runtime reports its servers' capacity (for ``kinds_where``)."""
     return runtime.reports_inventory

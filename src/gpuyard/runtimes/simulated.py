@@ -54,6 +54,7 @@ class SimulatedRuntime(WithoutWorkspaceFiles, WithoutHostImages):
     runs_containers = False
     running_when_observed = False
     resizes_in_place = False
+    whole_gpus_only = False
     reports_inventory = False
     connection_fields: tuple[str, ...] = ()
 

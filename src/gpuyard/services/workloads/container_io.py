@@ -141,10 +141,8 @@ def exec_target(
     """Where the relay opens the agent's exec WebSocket (workload.change on the workload)."""
     placement = container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE)
     found, handle = _container(placement, "exec")
-    try:
+    with _runtime_errors(found):
         return _runtime(ctx, found).exec_target(handle, cmd or None)
-    except NotFound as exc:
-        raise _no_agent(found) from exc
 
 
 def list_files(

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol, Self, TypeVar, cast
 
 from sqlalchemy.orm import Session
@@ -16,9 +17,10 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
-from gpuyard.domain.resources import Resources
+from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.runtimes.registry import whole_gpus_only
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.access import (
@@ -34,7 +36,7 @@ from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catal
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
-from gpuyard.store.fleet import cluster_exists, lock_cluster_row
+from gpuyard.store.fleet import cluster_exists, cluster_kind, lock_cluster_row
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import WorkloadRow
 from gpuyard.store.workloads import (
@@ -299,15 +301,29 @@ def _invalid_with_database_findings(
     ctx: ServiceContext, caller: Caller, spec: WorkloadSpec, errors: list[FieldError]
 ) -> InvalidInput:
     """One answer with every problem: the database checks' findings too."""
+    gpu_milli = round((spec.gpu or 0) * GPU_MILLI)
     with ctx.db.read() as session:
-        found = _checks_in_database(session, caller, spec.cluster_id, spec.team_id)[1]
+        found = _checks_in_database(
+            session,
+            caller,
+            spec.cluster_id,
+            spec.team_id,
+            gpu_milli=gpu_milli,
+            whole_gpu_kinds=_whole_gpu_kinds(ctx),
+        )[1]
         return InvalidInput.for_fields(errors + found)
+
+
+def _whole_gpu_kinds(ctx: ServiceContext) -> frozenset[str]:
+    """The cluster kinds whose replicas take whole GPUs only (kubernetes)."""
+    return frozenset(ctx.runtimes.kinds_where(whole_gpus_only))
 
 
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
     found = ctx.group_commits.get(_SUBMISSIONS)
     if found is None:
-        made = GroupCommit(ctx.db, _write_submissions, ctx.scheduler_wakeup.notify)
+        writer = partial(_write_submissions, whole_gpu_kinds=_whole_gpu_kinds(ctx))
+        made = GroupCommit(ctx.db, writer, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
     return cast(GroupCommit[_Submission, Workload], found)
 
@@ -319,14 +335,24 @@ def _checks_in_database(
     team_id: str | None,
     *,
     lock: bool = False,
+    gpu_milli: int = 0,
+    whole_gpu_kinds: frozenset[str] = frozenset(),
 ) -> tuple[str | None, list[FieldError]]:
     errors = check_cluster(session, cluster_id, lock=lock)
+    if not errors and cluster_id is not None and gpu_milli % GPU_MILLI:
+        kind = cluster_kind(session, cluster_id)
+        if kind in whole_gpu_kinds:
+            message = (
+                f"a {kind} cluster gives whole GPUs only (its device plugin hands out whole "
+                f"devices): ask for a whole number, not {gpu_milli / GPU_MILLI:g}"
+            )
+            errors.append(FieldError("gpu", message))
     resolved, team_errors = resolve_team(session, caller, team_id)
     return resolved, errors + team_errors
 
 
 def _write_submissions(
-    session: Session, batch: Sequence[_Submission]
+    session: Session, batch: Sequence[_Submission], *, whole_gpu_kinds: frozenset[str]
 ) -> list[Workload | GpuyardError]:
     """Insert the workloads of ``batch`` that pass the database checks, with their first
     event and audit record; one outcome per submission (the workload as inserted, not
@@ -337,7 +363,13 @@ def _write_submissions(
     for caller, workload in batch:
         asked = workload.team_id
         team_id, errors = _checks_in_database(
-            session, caller, workload.cluster_id, asked, lock=True
+            session,
+            caller,
+            workload.cluster_id,
+            asked,
+            lock=True,
+            gpu_milli=workload.request.gpu_milli,
+            whole_gpu_kinds=whole_gpu_kinds,
         )
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))

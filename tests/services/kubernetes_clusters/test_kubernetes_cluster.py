@@ -6,15 +6,10 @@ server going away marks the servers offline and back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-from factories.app import authed_client, make_context, make_settings, settle
+from factories.app import settle
 from fastapi.testclient import TestClient
-from kube.conftest import fake_apiserver, kubeconfig  # noqa: F401 (fixtures)
 from kube.fake_apiserver import FakeApiServer
+from kube.workloads import NAMESPACE, servers, workload
 
 from gpuyard.domain.kube_names import pod_name
 from gpuyard.runtimes.kubernetes import KubernetesRuntime
@@ -24,40 +19,6 @@ from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.health import probe_servers
 from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
-
-NAMESPACE = "gpuyard"  # the default namespace: the workloads here have no team
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
-    settings = make_settings(tmp_path / "data", None, demo=False, stop_grace_period_s=1.0)
-    ctx = make_context(settings)
-    yield ctx
-    ctx.kube_clients.close()
-    ctx.db.dispose()
-
-
-@pytest.fixture
-def api(ctx: ServiceContext) -> Iterator[TestClient]:
-    with authed_client(ctx) as client:
-        yield client
-
-
-@pytest.fixture
-def cluster(api: TestClient, kubeconfig: Path) -> str:  # noqa: F811
-    body = {"name": "k8s", "kind": "kubernetes", "kubeconfig": kubeconfig.read_text()}
-    response = api.post("/api/v1/clusters", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def servers(api: TestClient, cluster_id: str) -> dict[str, dict[str, Any]]:
-    response = api.get("/api/v1/servers", params={"cluster_id": cluster_id, "limit": 100})
-    return {s["name"]: s for s in response.json()["data"]}
-
-
-def workload(api: TestClient, workload_id: str) -> dict[str, Any]:
-    return dict(api.get(f"/api/v1/workloads/{workload_id}").json())
 
 
 def submit_gpu_workload(ctx: ServiceContext, api: TestClient) -> str:
@@ -71,12 +32,12 @@ def submit_gpu_workload(ctx: ServiceContext, api: TestClient) -> str:
 def test_nodes_become_servers_and_a_gpu_workload_a_pod_on_the_chosen_node(
     ctx: ServiceContext,
     api: TestClient,
-    cluster: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
 ) -> None:
     fake_apiserver.add_node("gpu-node-1", gpus=4)
     sync_kube_nodes(ctx)
-    found = servers(api, cluster)
+    found = servers(api, kube_cluster)
     assert list(found) == ["gpu-node-1"]
     assert [g["model"] for g in found["gpu-node-1"]["gpus"]] == ["NVIDIA-H100-80GB-HBM3"] * 4
 
@@ -106,8 +67,8 @@ def test_nodes_become_servers_and_a_gpu_workload_a_pod_on_the_chosen_node(
 def test_an_image_that_cannot_be_pulled_fails_the_workload(
     ctx: ServiceContext,
     api: TestClient,
-    cluster: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
 ) -> None:
     fake_apiserver.add_node("gpu-node-1", gpus=4)
     sync_kube_nodes(ctx)
@@ -124,54 +85,54 @@ def test_an_image_that_cannot_be_pulled_fails_the_workload(
 def test_the_api_server_going_away_marks_the_servers_offline_and_back(
     ctx: ServiceContext,
     api: TestClient,
-    cluster: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
 ) -> None:
     fake_apiserver.add_node("node-a", gpus=0)
     sync_kube_nodes(ctx)
     probe_servers(ctx)
-    assert servers(api, cluster)["node-a"]["status"] == "online"
+    assert servers(api, kube_cluster)["node-a"]["status"] == "online"
 
     fake_apiserver.stop()
     for _ in range(ctx.settings.health_offline_after_misses):
         probe_servers(ctx)
-    assert servers(api, cluster)["node-a"]["status"] == "offline"
+    assert servers(api, kube_cluster)["node-a"]["status"] == "offline"
 
     fake_apiserver.start()
     probe_servers(ctx)
-    assert servers(api, cluster)["node-a"]["status"] == "online"
+    assert servers(api, kube_cluster)["node-a"]["status"] == "online"
 
 
 def test_a_watch_whose_version_expired_lists_again_without_losing_a_change(
     ctx: ServiceContext,
     api: TestClient,
-    cluster: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
 ) -> None:
     runtime = ctx.runtimes.for_kind("kubernetes")
     assert isinstance(runtime, KubernetesRuntime)
     fake_apiserver.add_node("node-a", gpus=0)
     sync_kube_nodes(ctx)  # listed: the versions to watch from are kept
-    assert servers(api, cluster)["node-a"]["status"] == "online"
+    assert servers(api, kube_cluster)["node-a"]["status"] == "online"
 
     fake_apiserver.set_node_ready("node-a", False)
     fake_apiserver.compact()  # the kept versions are now too old: 410 Gone
     sync_kube_nodes(ctx)
 
     assert runtime.relists == 1
-    assert servers(api, cluster)["node-a"]["status"] == "draining"
+    assert servers(api, kube_cluster)["node-a"]["status"] == "draining"
 
     fake_apiserver.set_node_ready("node-a", True)
     sync_kube_nodes(ctx)  # watched this time
     assert runtime.relists == 1
-    assert servers(api, cluster)["node-a"]["status"] == "online"
+    assert servers(api, kube_cluster)["node-a"]["status"] == "online"
 
 
 def test_a_higher_priority_preempts_a_pod_which_is_deleted_and_requeued(
     ctx: ServiceContext,
     api: TestClient,
-    cluster: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
 ) -> None:
     fake_apiserver.add_node("gpu-node-1", gpus=2)
     sync_kube_nodes(ctx)
@@ -196,3 +157,24 @@ def test_a_higher_priority_preempts_a_pod_which_is_deleted_and_requeued(
     assert (NAMESPACE, pod_name(low, 0)) not in pods
     assert (NAMESPACE, pod_name(urgent, 0)) in pods
     assert workload(api, urgent)["status"] == "starting"
+
+
+def test_a_share_of_a_gpu_on_a_kubernetes_cluster_is_refused_naming_gpu(
+    api: TestClient, kube_cluster: str
+) -> None:
+    """Device plugins hand out whole GPUs: half of one is refused at submit, not asked as
+    a whole one; nothing is written. Whole GPUs there, and shares elsewhere, are taken."""
+    body = {"name": "half", "image": "x", "gpu": 0.5, "cluster_id": kube_cluster}
+
+    refused = api.post("/api/v1/workloads", json=body)
+
+    assert refused.status_code == 422, refused.text
+    [error] = [e for e in refused.json()["errors"] if e["field"] == "gpu"]
+    assert "whole GPUs only" in error["message"]
+    assert api.get("/api/v1/workloads").json()["data"] == []
+    whole = api.post("/api/v1/workloads", json={**body, "name": "whole", "gpu": 1})
+    assert whole.status_code == 201, whole.text
+    simulated = api.post("/api/v1/clusters", json={"name": "sim", "kind": "simulated"})
+    assert simulated.status_code == 201, simulated.text
+    elsewhere = {**body, "name": "share", "cluster_id": simulated.json()["id"]}
+    assert api.post("/api/v1/workloads", json=elsewhere).status_code == 201

@@ -8,14 +8,11 @@ test_kubernetes_cluster.py."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from factories.app import admin_caller, authed_client, make_context, make_settings, settle
-from factories.clock import ManualClock
+from factories.app import admin_caller, settle
 from fastapi.testclient import TestClient
+from kube.workloads import servers
 from kubernetes import client as k8s
 
 from gpuyard.domain.errors import InvalidInput
@@ -69,21 +66,6 @@ def kube_node(obj: k8s.V1Node, foreign: Requests | None = None) -> KubeNode:
     return KubeNode(obj.metadata.name, inventory, unschedulable_reason(obj))
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def clock_ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
-    """A context on each database without the demo cluster: every server is a node."""
-    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    ctx = make_context(make_settings(tmp_path / "data", url, demo=False))
-    ctx.clock = ManualClock()
-    yield ctx
-    ctx.db.dispose()
-
-
 @pytest.fixture
 def cluster(clock_ctx: ServiceContext) -> str:
     caller = admin_caller(clock_ctx)
@@ -91,15 +73,9 @@ def cluster(clock_ctx: ServiceContext) -> str:
 
 
 @pytest.fixture
-def api(clock_ctx: ServiceContext) -> Iterator[TestClient]:
-    with authed_client(clock_ctx) as client:
-        yield client
-
-
-def servers(api: TestClient, cluster_id: str) -> dict[str, dict[str, Any]]:
-    response = api.get("/api/v1/servers", params={"cluster_id": cluster_id, "limit": 100})
-    assert response.status_code == 200, response.text
-    return {s["name"]: s for s in response.json()["data"]}
+def ctx(clock_ctx: ServiceContext) -> ServiceContext:
+    """The context ``api`` is on: the manual clock's."""
+    return clock_ctx
 
 
 def test_nodes_become_servers_with_their_gpus(

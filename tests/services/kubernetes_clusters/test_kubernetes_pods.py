@@ -7,14 +7,13 @@ runtime's own edge (``observation_of``) from objects shaped as the API server se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from factories.app import admin_caller, authed_client, make_context, make_settings, settle
+from factories.app import admin_caller, settle
 from factories.clock import ManualClock
 from fastapi.testclient import TestClient
+from kube.workloads import NODE
 from kubernetes import client as k8s
 
 from gpuyard.domain.kube_names import pod_name
@@ -42,21 +41,11 @@ from gpuyard.services.fleet.kube_nodes import sync_cluster_nodes
 from gpuyard.store import containers as container_store
 from gpuyard.store import fleet
 
-NODE = "gpu-node-1"
 
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
-    ]
-)
-def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
-    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    ctx = make_context(make_settings(tmp_path / "data", url, demo=False))
-    ctx.clock = ManualClock()
-    yield ctx
-    ctx.db.dispose()
+@pytest.fixture
+def ctx(clock_ctx: ServiceContext) -> ServiceContext:
+    """Each database, on a manual clock."""
+    return clock_ctx
 
 
 @pytest.fixture
@@ -78,12 +67,6 @@ def cluster(ctx: ServiceContext) -> str:
     assert node is not None
     sync_cluster_nodes(ctx, cluster_id, [KubeNode(NODE, node_inventory(node, Requests()), None)])
     return cluster_id
-
-
-@pytest.fixture
-def api(ctx: ServiceContext) -> Iterator[TestClient]:
-    with authed_client(ctx) as client:
-        yield client
 
 
 def placed_and_created(ctx: ServiceContext, api: TestClient, cluster_id: str) -> str:

@@ -7,7 +7,6 @@ nodes with their GPUs and the workload on its node like any other server's."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,79 +14,25 @@ import httpx
 import pytest
 from factories.app import (
     admin_caller,
-    authed_client,
-    make_context,
-    make_settings,
     mint_token,
-    settle,
 )
 from factories.live import served
 from fastapi.testclient import TestClient
-from kube.conftest import fake_apiserver, kubeconfig  # noqa: F401 (fixtures)
 from kube.fake_apiserver import FakeApiServer
+from kube.workloads import NAMESPACE, NODE, workload
 from typer.testing import CliRunner
 
 from gpuyard.api.app import create_app
 from gpuyard.cli import client_commands
 from gpuyard.cli.main import app as cli_app
 from gpuyard.domain.kube_names import pod_name
-from gpuyard.services.containers.reconcile import reconcile_servers
-from gpuyard.services.containers.starter import start_scheduled
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
-
-NAMESPACE = "gpuyard"  # the default namespace: the workloads here have no team
-NODE = "gpu-node-1"
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
-    settings = make_settings(tmp_path / "data", None, demo=False, stop_grace_period_s=1.0)
-    ctx = make_context(settings)
-    yield ctx
-    ctx.kube_clients.close()
-    ctx.db.dispose()
-
-
-@pytest.fixture
-def api(ctx: ServiceContext) -> Iterator[TestClient]:
-    with authed_client(ctx) as client:
-        yield client
-
-
-@pytest.fixture
-def running(
-    ctx: ServiceContext,
-    api: TestClient,
-    kubeconfig: Path,  # noqa: F811
-    fake_apiserver: FakeApiServer,  # noqa: F811
-) -> str:
-    """A GPU workload whose pod runs on the fake cluster's one node; its id."""
-    body = {"name": "k8s", "kind": "kubernetes", "kubeconfig": kubeconfig.read_text()}
-    response = api.post("/api/v1/clusters", json=body)
-    assert response.status_code == 201, response.text
-    fake_apiserver.add_node(NODE, gpus=4)
-    sync_kube_nodes(ctx)
-    body = {"name": "train", "image": "x", "gpu": 1, "cpu": 1, "ram_gb": 4}
-    response = api.post("/api/v1/workloads", json=body)
-    assert response.status_code == 201, response.text
-    settle(ctx)
-    assert start_scheduled(ctx) == 1
-    workload_id = str(response.json()["id"])
-    fake_apiserver.kubelet_run(NAMESPACE, pod_name(workload_id, 0))
-    reconcile_servers(ctx)
-    assert workload(api, workload_id)["status"] == "running"
-    return workload_id
-
-
-def workload(api: TestClient, workload_id: str) -> dict[str, Any]:
-    return dict(api.get(f"/api/v1/workloads/{workload_id}").json())
 
 
 def test_the_logs_tail_is_the_pods_log(
     api: TestClient,
     running: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    fake_apiserver: FakeApiServer,
 ) -> None:
     fake_apiserver.set_logs(NAMESPACE, pod_name(running, 0), ["epoch 1", "epoch 2", "epoch 3"])
 
@@ -100,7 +45,7 @@ def test_the_logs_tail_is_the_pods_log(
 def test_following_the_logs_streams_new_lines_until_the_pod_ends(
     ctx: ServiceContext,
     running: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    fake_apiserver: FakeApiServer,
 ) -> None:
     name = pod_name(running, 0)
     fake_apiserver.set_logs(NAMESPACE, name, ["epoch 1", "epoch 2"])
@@ -131,7 +76,7 @@ def resources_of(fake: FakeApiServer, workload_id: str) -> dict[str, Any]:
 def test_a_cpu_and_memory_resize_patches_the_pod_in_place(
     api: TestClient,
     running: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    fake_apiserver: FakeApiServer,
 ) -> None:
     uid = fake_apiserver.get("pods", pod_name(running, 0), NAMESPACE)["metadata"]["uid"]
 
@@ -155,7 +100,7 @@ def test_a_cpu_and_memory_resize_patches_the_pod_in_place(
 def test_a_cluster_without_the_resize_subresource_gets_the_pod_replaced(
     api: TestClient,
     running: str,
-    fake_apiserver: FakeApiServer,  # noqa: F811
+    fake_apiserver: FakeApiServer,
 ) -> None:
     fake_apiserver.resize_supported = False  # before Kubernetes 1.33: 404
     before = resources_of(fake_apiserver, running)
