@@ -11,6 +11,7 @@ bus (or the change watch, called by the test) can wake anything.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -239,6 +240,53 @@ def test_redis_down_falls_back_to_polling_and_returns_to_the_bus(tmp_path: Path)
             attempt = two.login_throttle.begin_attempt("10.0.0.1", "someone@example.com", 2.0)
             assert attempt.shared_member is not None
         finally:
+            stop_pair(one, two)
+
+
+def bus_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name in ("bus-listen", "bus-publish")}
+
+
+def test_a_publish_that_times_out_does_not_leave_the_bus_down(tmp_path: Path) -> None:
+    # Redis hangs for a while (a fork, swap, a stalled host): this process's publish times
+    # out, so it is down; its subscription never failed. Once Redis answers again the bus
+    # must come back, or this process would poll, and go unheard, for good.
+    with start_or_skip(RedisServer()) as redis:
+        one, two = started_pair(lambda: make_settings(tmp_path / "data", None, redis_url=redis.url))
+        try:
+            redis.freeze()
+            one.starter_wakeup.notify()
+            wait_until(lambda: not one.bus.live)
+            redis.thaw()
+            wait_until(lambda: one.bus.live and two.bus.live, timeout=15)
+            assert one.bus.health().describe() == "connected"
+            assert wake_latency(one, two) < DEADLINE_S
+            assert wake_latency(two, one) < DEADLINE_S
+        finally:
+            redis.thaw()
+            stop_pair(one, two)
+
+
+def test_a_hung_redis_is_noticed_by_a_quiet_listener_and_stop_is_prompt(tmp_path: Path) -> None:
+    # Nothing is published: only the listener can see that Redis stopped answering (its
+    # socket stays open). Live while deaf would mean no polling and nothing heard.
+    with start_or_skip(RedisServer()) as redis:
+        before = bus_threads()
+        one, two = started_pair(lambda: make_settings(tmp_path / "data", None, redis_url=redis.url))
+        try:
+            redis.freeze()
+            wait_until(lambda: not one.bus.live and not two.bus.live, timeout=15)
+            assert two.bus.health().describe().startswith("down since ")
+            redis.thaw()
+            wait_until(lambda: one.bus.live and two.bus.live, timeout=15)
+            assert wake_latency(one, two) < DEADLINE_S
+            redis.freeze()  # stopping while Redis hangs: no thread left behind
+            started = time.monotonic()
+            stop_pair(one, two)
+            assert time.monotonic() - started < 5.0
+            assert bus_threads() <= before
+        finally:
+            redis.thaw()
             stop_pair(one, two)
 
 

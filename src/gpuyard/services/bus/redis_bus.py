@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 import redis
@@ -19,6 +20,13 @@ CONNECT_TIMEOUT_S = 1.0
 COMMAND_TIMEOUT_S = 1.0
 #: How long the listener waits for a message before checking whether it should stop.
 LISTEN_POLL_S = 0.5
+#: After this long without a message the listener PINGs on its subscription, and leaves it
+#: if the answer takes longer than ``PING_TIMEOUT_S``: a Redis that hangs, or a network
+#: that drops packets, keeps the socket open and silent, and a quiet subscription cannot
+#: tell that from no news (it would stay "connected" while deaf, and nobody would poll).
+PING_IDLE_S = 2.0
+PING_TIMEOUT_S = 2.0
+_PING = "gpuyard-bus-alive"
 
 
 class RedisConnection:
@@ -82,10 +90,20 @@ class RedisBus(ConnectedBus):
             else:
                 return
             ready()
+            heard_at, pinged_at = time.monotonic(), None
             while not stop.is_set():
                 message = pubsub.get_message(timeout=LISTEN_POLL_S)
-                if message is not None and message.get("type") == "message":
-                    received(message["data"])
+                now = time.monotonic()
+                if message is not None:
+                    heard_at, pinged_at = now, None  # anything read proves the link
+                    if message.get("type") == "message":
+                        received(message["data"])
+                elif pinged_at is not None:
+                    if now - pinged_at > PING_TIMEOUT_S:
+                        raise redis.TimeoutError("the subscription's PING went unanswered")
+                elif now - heard_at >= PING_IDLE_S:
+                    pubsub.ping(_PING)
+                    pinged_at = now
         finally:
             pubsub.close()
 
