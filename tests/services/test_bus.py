@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import delete, select, text, update
 from support.local_server import start_or_skip
 from support.redis import RedisServer
 
@@ -35,6 +35,8 @@ from gpuyard.services.bus.redis_bus import CHANNEL
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.workloads.submission import create_workload
+from gpuyard.store.fleet_tables import ServerGpuRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 #: How long a test waits for what the bus does in milliseconds (a failure's bound only).
 DEADLINE_S = 5.0
@@ -145,6 +147,58 @@ def test_a_rolled_back_write_announces_nothing(tmp_path: Path) -> None:
         with ctx.db.write() as session:
             session.execute(text("UPDATE servers SET name = name"))
         assert heard == [Notice("change", "servers")]
+    finally:
+        ctx.db.dispose()
+
+
+def cte_update_of_workloads() -> Any:
+    names = select(WorkloadRow.id).cte("names")
+    return (
+        update(WorkloadRow)
+        .where(WorkloadRow.id.in_(select(names.c.id)))
+        .values(name=WorkloadRow.name)
+    )
+
+
+#: Writes that change a watched table's rows or their change marks (migration 0005's
+#: triggers: allocations mark their workload, server_gpus their server), however the
+#: statement is spelt, and the notice each must give.
+MARKING_WRITES = [
+    pytest.param(
+        lambda: update(ServerGpuRow).values(allocated_milli=ServerGpuRow.allocated_milli),
+        "servers",
+        id="core-gpus",
+    ),
+    pytest.param(
+        lambda: delete(AllocationRow).where(AllocationRow.workload_id == "none"),
+        "workloads",
+        id="core-allocations",
+    ),
+    pytest.param(lambda: text("UPDATE server_gpus SET model = model"), "servers", id="text-gpus"),
+    pytest.param(
+        lambda: text("/* why */ UPDATE workloads SET name = name"), "workloads", id="comment"
+    ),
+    pytest.param(lambda: text('UPDATE main."servers" SET name = name'), "servers", id="schema"),
+    pytest.param(
+        lambda: text("INSERT OR IGNORE INTO allocations SELECT * FROM allocations"),
+        "workloads",
+        id="or-ignore",
+    ),
+    pytest.param(cte_update_of_workloads, "workloads", id="cte"),
+]
+
+
+@pytest.mark.parametrize(("statement", "table"), MARKING_WRITES)
+def test_every_write_that_moves_a_change_mark_is_announced(
+    tmp_path: Path, statement: Callable[[], Any], table: str
+) -> None:
+    ctx = make_context(make_settings(tmp_path / "data", None))
+    try:
+        heard: list[Notice] = []
+        ctx.bus.add_listener(lambda notice, _own: heard.append(notice))
+        with ctx.db.write() as session:
+            session.execute(statement())
+        assert heard == [Notice("change", table)]
     finally:
         ctx.db.dispose()
 
