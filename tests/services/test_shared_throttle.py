@@ -4,6 +4,7 @@ API process."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,8 @@ def test_the_windows_in_redis_decide_as_the_in_process_ones(
     client = redis.Redis.from_url(redis_server.url_for(5))
     client.flushdb()
     local = LoginThrottle(**LIMITS)
-    shared = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    # The test's clock, not Redis's, so that both throttles see the same times.
+    shared = SharedLoginThrottle(client, LoginThrottle(**LIMITS), redis_clock=False)
     now = 1_000_000.0
     open_attempts: list[tuple[LoginAttempt, LoginAttempt]] = []
     try:
@@ -147,3 +149,46 @@ def test_an_outage_is_logged_once_and_its_end_once(tmp_path: Path) -> None:
     assert len(events) == 2, events
     assert "does not answer" in events[0]
     assert "answers again" in events[1]
+
+
+def test_api_hosts_with_skewed_clocks_share_one_budget_on_redis_time(
+    redis_server: RedisServer,
+) -> None:
+    # Two API hosts a day apart (a dead NTP daemon): Redis's clock decides which hits are
+    # in a window, so neither host escapes the other's counts or waits a day.
+    client = redis.Redis.from_url(redis_server.url_for(6))
+    client.flushdb()
+    behind = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    ahead = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    day, now = 86_400.0, time.time()
+    try:
+        for _ in range(LIMITS["account_limit"]):
+            behind.begin_attempt("10.7.7.7", "skew@example.com", now - day)
+        for host, at in ((ahead, now + day), (behind, now - day)):
+            with pytest.raises(RateLimited) as refused:
+                host.begin_attempt("10.7.7.7", "skew@example.com", at)
+            assert 1 <= refused.value.retry_after <= LIMITS["account_window_s"]
+        for key in client.keys("*"):  # every window expires with its last hit, not a day late
+            assert 0 < client.pttl(key) <= LIMITS["total_window_s"] * 1000
+    finally:
+        client.close()
+
+
+def test_hostile_account_text_makes_short_opaque_keys(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url_for(7))
+    client.flushdb()
+    throttle = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    hostile = "|pair:x|\ud800\x00" + "a" * 10_000 + "@example.com"
+    try:
+        attempt = throttle.begin_attempt("10.8.8.8", hostile, 1.0)
+        assert attempt.shared_member is not None  # decided in Redis, not by the fallback
+        keys = client.keys("*")
+        assert keys
+        assert all(len(key) <= 80 and b"example" not in key for key in keys), keys
+        throttle.succeeded(attempt)  # settles the same keys: the known address is noted
+        for _ in range(LIMITS["ip_limit"] - 1):
+            throttle.begin_attempt("10.8.8.8", hostile, 2.0)
+        with pytest.raises(RateLimited):  # the address's window counted every one
+            throttle.begin_attempt("10.8.8.8", hostile, 2.0)
+    finally:
+        client.close()
