@@ -321,6 +321,25 @@ def test_a_publish_that_times_out_does_not_leave_the_bus_down(tmp_path: Path) ->
             stop_pair(one, two)
 
 
+def test_a_revocation_waits_briefly_for_a_hung_redis(tmp_path: Path) -> None:
+    # The cache clear is published on the request's thread: a Redis that hangs must cost
+    # that request well under the others' caller cache TTL, once, not seconds.
+    with start_or_skip(RedisServer()) as redis:
+        one, two = started_pair(lambda: make_settings(tmp_path / "data", None, redis_url=redis.url))
+        try:
+            redis.freeze()
+            started = time.monotonic()
+            one.callers.clear()
+            assert time.monotonic() - started < 1.0
+            assert not one.bus.live  # the next revocation does not wait at all
+            started = time.monotonic()
+            one.callers.clear()
+            assert time.monotonic() - started < 0.1
+        finally:
+            redis.thaw()
+            stop_pair(one, two)
+
+
 def test_a_hung_redis_is_noticed_by_a_quiet_listener_and_stop_is_prompt(tmp_path: Path) -> None:
     # Nothing is published: only the listener can see that Redis stopped answering (its
     # socket stays open). Live while deaf would mean no polling and nothing heard.

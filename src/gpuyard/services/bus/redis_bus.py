@@ -18,6 +18,10 @@ CHANNEL = "gpuyard:bus"
 #: not hold a request: the callers fall back to what works without it).
 CONNECT_TIMEOUT_S = 1.0
 COMMAND_TIMEOUT_S = 1.0
+#: Publishing gives up sooner, and never retries a timeout: a revocation's notice is sent
+#: on its request's thread (``publish_now``), and waiting longer than the others' caller
+#: cache lives (``GPUYARD_CALLER_CACHE_S``, 2 s) would buy nothing but a slow response.
+PUBLISH_TIMEOUT_S = 0.5
 #: How long the listener waits for a message before checking whether it should stop.
 LISTEN_POLL_S = 0.5
 #: After this long without a message the listener PINGs on its subscription, and leaves it
@@ -31,8 +35,10 @@ _PING = "gpuyard-bus-alive"
 
 class RedisConnection:
     """The process's Redis clients for ``url``: one for commands (a short retry with
-    backoff, then the error), one for pub/sub (no retry: a dropped subscription must be
-    seen, since notices were lost meanwhile). Connections are made on first use."""
+    backoff, then the error), one for publishing notices (``PUBLISH_TIMEOUT_S``, one retry
+    of a dropped connection, none of a timeout: at most about three times that on a
+    request's thread, once per outage), one for pub/sub (no retry: a dropped subscription
+    must be seen, since notices were lost meanwhile). Connections are made on first use."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -42,6 +48,12 @@ class RedisConnection:
             socket_timeout=COMMAND_TIMEOUT_S,
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
             health_check_interval=30,
+        )
+        self.publish_client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=PUBLISH_TIMEOUT_S,
+            socket_timeout=PUBLISH_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         )
         self.listen_client: redis.Redis = redis.Redis.from_url(
             url,
@@ -53,6 +65,7 @@ class RedisConnection:
 
     def close(self) -> None:
         self.client.close()
+        self.publish_client.close()
         self.listen_client.close()
 
 
@@ -66,7 +79,7 @@ class RedisBus(ConnectedBus):
         self.connection = connection
 
     def _send(self, notices: Iterable[Notice]) -> None:
-        pipe = self.connection.client.pipeline(transaction=False)
+        pipe = self.connection.publish_client.pipeline(transaction=False)
         for notice in notices:
             pipe.publish(CHANNEL, encode_notice(notice, self.sender))
         pipe.execute()
