@@ -35,7 +35,7 @@ from gpuyard.services.bus.redis_bus import CHANNEL
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.workloads.submission import create_workload
-from gpuyard.store.fleet_tables import ServerGpuRow
+from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 #: How long a test waits for what the bus does in milliseconds (a failure's bound only).
@@ -401,6 +401,23 @@ def test_a_rolled_back_write_notifies_nothing_on_postgresql(
             session.execute(text("UPDATE workloads SET name = name"))
         wait_until(lambda: Notice("change", "workloads") in heard)
         assert Notice("change", "servers") not in heard  # its NOTIFY rolled back with it
+    finally:
+        stop_pair(one, two)
+
+
+def test_an_orm_change_flushed_by_the_commit_is_notified_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # Nothing runs after the change in the block, so the ORM writes it while committing:
+    # after the block's end, where the in-transaction NOTIFY is decided.
+    one, two = started_pair(lambda: make_settings(tmp_path / "data", postgres_url))
+    try:
+        heard: list[Notice] = []
+        two.bus.add_listener(lambda notice, own: heard.append(notice) if not own else None)
+        with one.db.write() as session:
+            server = session.scalars(select(ServerRow).limit(1)).one()
+            server.name = "renamed-by-the-flush"
+        wait_until(lambda: Notice("change", "servers") in heard)
     finally:
         stop_pair(one, two)
 

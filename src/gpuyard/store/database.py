@@ -129,6 +129,9 @@ class Database:
             with self._writer_lock, self._write() as session, session.begin():
                 yield session
                 if self._notifies is not None:
+                    # What the ORM still holds is written at commit, after this: write it
+                    # now (commit would anyway), so that its tables are notified too.
+                    session.flush()
                     self._notify(session)
         except BaseException:
             self._committed.tables = None  # nothing committed (or the commit failed)
