@@ -21,6 +21,7 @@ from support.redis import RedisServer
 from gpuyard.api.app import create_app
 from gpuyard.auth.login_throttle import LoginAttempt, LoginThrottle
 from gpuyard.domain.errors import RateLimited
+from gpuyard.services.bus.redis_bus import RedisConnection
 from gpuyard.services.bus.shared_throttle import SharedLoginThrottle
 
 #: Small limits, so that a short sequence reaches every one of them.
@@ -194,3 +195,34 @@ def test_hostile_account_text_makes_short_opaque_keys(redis_server: RedisServer)
             throttle.begin_attempt("10.8.8.8", hostile, 2.0)
     finally:
         client.close()
+
+
+def test_a_hung_redis_holds_one_login_a_second_not_every_login() -> None:
+    with start_or_skip(RedisServer()) as server:
+        connection = RedisConnection(server.url)  # the production timeouts
+        throttle = SharedLoginThrottle(connection.client, LoginThrottle(**LIMITS))
+        try:
+            assert throttle.begin_attempt("10.2.2.1", "e@example.com", 1.0).shared_member
+            server.freeze()
+            started = time.monotonic()
+            first = throttle.begin_attempt("10.2.2.2", "e@example.com", 2.0)
+            assert first.shared_member is None  # decided here
+            assert time.monotonic() - started < 1.5
+            started = time.monotonic()
+            for last in range(3, 6):  # the next ones do not wait for Redis at all
+                attempt = throttle.begin_attempt(f"10.2.2.{last}", "f@example.com", 3.0)
+                assert attempt.shared_member is None
+                throttle.succeeded(attempt)
+            assert time.monotonic() - started < 0.2
+            server.thaw()
+            for tries in range(50):  # asked again within HUNG_PAUSE_S
+                if throttle.begin_attempt(
+                    f"10.2.3.{tries}", f"g{tries}@example.com", 4.0
+                ).shared_member:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("Redis was not asked again")
+        finally:
+            server.thaw()
+            connection.close()

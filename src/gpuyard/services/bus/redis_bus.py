@@ -34,11 +34,12 @@ _PING = "gpuyard-bus-alive"
 
 
 class RedisConnection:
-    """The process's Redis clients for ``url``: one for commands (a short retry with
-    backoff, then the error), one for publishing notices (``PUBLISH_TIMEOUT_S``, one retry
-    of a dropped connection, none of a timeout: at most about three times that on a
-    request's thread, once per outage), one for pub/sub (no retry: a dropped subscription
-    must be seen, since notices were lost meanwhile). Connections are made on first use."""
+    """The process's Redis clients for ``url``: one for commands (the login throttle's: a
+    dropped connection retried once after a short backoff, a timeout never), one for
+    publishing notices (``PUBLISH_TIMEOUT_S``, the same retries: at most about three times
+    that on a request's thread, once per outage), one for pub/sub (no retry: a dropped
+    subscription must be seen, since notices were lost meanwhile). Connections are made
+    on first use."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -46,7 +47,10 @@ class RedisConnection:
             url,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+            # A dropped connection is retried; a timeout is not: it would double the wait.
+            retry=Retry(
+                ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(redis.ConnectionError,)
+            ),
             health_check_interval=30,
         )
         self.publish_client: redis.Redis = redis.Redis.from_url(

@@ -15,7 +15,9 @@ e-mail at rest in Redis.
 Redis down (or answering garbage): the attempt is decided by this process's own
 windows (:class:`~gpuyard.auth.login_throttle.LoginThrottle`), logged once per outage.
 That fails safe: never unlimited, never everyone locked out; only the budget is per
-process again until Redis answers.
+process again until Redis answers. A Redis that refuses connections is asked at every
+attempt (that costs nothing); one that timed out (it hangs) is not asked again for
+``HUNG_PAUSE_S``, so it holds one login a second for the timeout, not every login.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import math
 import secrets
 import threading
+import time
 
 import redis
 
@@ -40,6 +43,8 @@ from gpuyard.log import get_logger
 log = get_logger(__name__)
 
 PREFIX = "gpuyard:login:"
+#: After Redis timed out, how long this process decides by its own windows without asking.
+HUNG_PAUSE_S = 1.0
 
 # KEYS: 1 by_ip, 2 by_pair, 3 by_account, 4 first_tries, 5 failed_from, 6 known
 # ARGV: 1 now ("": Redis's own clock), 2 member, 3 ip_limit, 4 ip_window, 5 pair_limit,
@@ -152,10 +157,13 @@ class SharedLoginThrottle:
         self._settle = client.register_script(_SETTLE)
         self._down = False
         self._down_lock = threading.Lock()
+        self._ask_after = 0.0  # monotonic: Redis timed out; until then it is not asked
 
     def begin_attempt(self, ip: str | None, account: str, now: float) -> LoginAttempt:
         """Let the attempt through or raise RateLimited, counting it in Redis (see
         ``LoginThrottle.begin_attempt``); in this process's windows when Redis is down."""
+        if self._hung():
+            return self.local.begin_attempt(ip, account, now)
         keys = attempt_keys(ip, account)
         member = f"{now!r}:{secrets.token_hex(6)}"
         limits = self.local.limits
@@ -199,6 +207,8 @@ class SharedLoginThrottle:
             else:
                 self.local.not_a_guess(attempt)
             return
+        if self._hung():
+            return  # stays counted as a failure: fail safe, as below
         keys = AttemptKeys.of(attempt)
         total = keys.by_account if attempt.in_total else keys.first_tries
         try:
@@ -215,7 +225,12 @@ class SharedLoginThrottle:
     def _now_arg(self, now: float) -> str:
         return "" if self.redis_clock else repr(now)
 
+    def _hung(self) -> bool:
+        return self._ask_after > 0 and time.monotonic() < self._ask_after
+
     def _fell_back(self, exc: BaseException) -> None:
+        if isinstance(exc, redis.TimeoutError | TimeoutError):
+            self._ask_after = time.monotonic() + HUNG_PAUSE_S
         with self._down_lock:
             first, self._down = not self._down, True
         if first:
