@@ -321,6 +321,31 @@ def test_a_publish_that_times_out_does_not_leave_the_bus_down(tmp_path: Path) ->
             stop_pair(one, two)
 
 
+def test_a_flapping_redis_does_not_resync_every_loop_ten_times_a_second(
+    redis_pair: tuple[ServiceContext, ServiceContext], redis_server: RedisServer
+) -> None:
+    # Redis drops the subscription as soon as it is made (a proxy, a restart loop): every
+    # reconnect resyncs (every loop woken, the caller cache cleared), so the backoff must
+    # keep growing while no subscription lasts.
+    _one, two = redis_pair
+    resyncs: list[float] = []
+    two.bus.add_listener(
+        lambda notice, _own: resyncs.append(time.monotonic()) if notice.kind == "resync" else None
+    )
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        until = time.monotonic() + 3.0
+        while time.monotonic() < until:
+            raw.client_kill_filter(_type="pubsub")
+            time.sleep(0.02)
+    finally:
+        raw.close()
+    # Each cycle resyncs twice (down, connected again); waits of 0.1, 0.2, 0.4, 0.8, 1.6 s
+    # (jittered down to half) fit about eight cycles in 3 s; without growth, thirty.
+    assert 2 <= len(resyncs) <= 20, len(resyncs)
+    wait_until(lambda: two.bus.live, timeout=15)
+
+
 def test_a_revocation_waits_briefly_for_a_hung_redis(tmp_path: Path) -> None:
     # The cache clear is published on the request's thread: a Redis that hangs must cost
     # that request well under the others' caller cache TTL, once, not seconds.
