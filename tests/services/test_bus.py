@@ -151,6 +151,23 @@ def test_a_rolled_back_write_announces_nothing(tmp_path: Path) -> None:
         ctx.db.dispose()
 
 
+def test_a_commit_outside_write_is_not_announced_by_the_next_write(tmp_path: Path) -> None:
+    # A migration commits on the writer's connection directly; its tables, noted on this
+    # thread, must not ride along with the next write's notices.
+    ctx = make_context(make_settings(tmp_path / "data", None))
+    try:
+        heard: list[Notice] = []
+        ctx.bus.add_listener(lambda notice, _own: heard.append(notice))
+        with ctx.db.writer.connect() as connection:
+            connection.execute(text("UPDATE servers SET name = name"))
+            connection.commit()
+        with ctx.db.write() as session:
+            session.execute(text("UPDATE clusters SET name = name"))
+        assert heard == []
+    finally:
+        ctx.db.dispose()
+
+
 def cte_update_of_workloads() -> Any:
     names = select(WorkloadRow.id).cte("names")
     return (

@@ -124,6 +124,9 @@ class Database:
         in at a time anyway, and its busy handler makes the others sleep in steps of up to
         100 ms, which under load costs far more than waiting in line. Other processes
         still meet at BEGIN IMMEDIATE and the busy timeout."""
+        if self._write_depth() == 0:
+            # Left by a commit outside write() on this thread (a migration): not this one's.
+            self._committed.tables = None
         self._open_writes.depth = self._write_depth() + 1
         try:
             with self._writer_lock, self._write() as session, session.begin():
