@@ -35,6 +35,7 @@ from gpuyard.services.bus.redis_bus import CHANNEL
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.workloads.submission import create_workload
+from gpuyard.store.database import _written_table
 from gpuyard.store.fleet_tables import ServerGpuRow, ServerRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
@@ -149,6 +150,42 @@ def test_a_rolled_back_write_announces_nothing(tmp_path: Path) -> None:
         assert heard == [Notice("change", "servers")]
     finally:
         ctx.db.dispose()
+
+
+spaces = st.sampled_from([" ", "  ", "\n", "\t", "\n  "])
+tables = st.sampled_from(["workloads", "allocations", "servers", "server_gpus", "clusters"])
+
+
+def any_case(word: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([word, word.lower(), word.title()])
+
+
+TEXT_VERBS = ["INSERT INTO", "INSERT OR IGNORE INTO", "REPLACE INTO", "UPDATE",
+              "UPDATE OR ROLLBACK", "DELETE FROM"]  # fmt: skip
+
+
+@st.composite
+def sql_text_writes(draw: st.DrawFn) -> tuple[str, str]:
+    """A write as hand-written SQL text may spell it, and the table it writes."""
+    table = draw(tables)
+    verb = draw(st.sampled_from(TEXT_VERBS))
+    words = [draw(any_case(word)) for word in verb.split()]
+    name = draw(st.sampled_from([table, f'"{table}"']))
+    schema = draw(st.sampled_from(["", "main.", '"public".', "public . "]))
+    lead = draw(st.sampled_from(["", "/* a comment */", "-- a comment\n", "/* x */ -- y\n"]))
+    gap = draw(spaces)
+    return f"{draw(spaces)}{lead}{gap.join(words)}{gap}{schema}{name} x", table
+
+
+@given(sql_text_writes())
+def test_sql_text_names_the_table_it_writes(write: tuple[str, str]) -> None:
+    statement, table = write
+    assert _written_table(statement, None) == table
+
+
+@given(tables, st.sampled_from(["SELECT", "PRAGMA", "EXPLAIN", "VALUES"]))
+def test_a_read_never_counts_as_a_write(table: str, verb: str) -> None:
+    assert _written_table(f"{verb} 'UPDATE {table}'; UPDATE {table}", None) is None
 
 
 def test_a_commit_outside_write_is_not_announced_by_the_next_write(tmp_path: Path) -> None:
