@@ -167,3 +167,28 @@ def test_a_flood_of_live_keys_is_bounded(
     assert len(window._hits) == 50_000
     assert "ip-59999" in window._hits
     assert "ip-0" not in window._hits
+
+
+def test_taking_back_one_of_two_attempts_at_one_instant_keeps_the_others_failure() -> None:
+    # Over the account's total, an address whose last attempt failed is refused. Two
+    # attempts from it at the same instant: the first turns out not to be a guess, the
+    # second stays a failure, so the address is still refused (taking back "the hit at
+    # that time" took back the second's).
+    throttle = LoginThrottle(100, 60, 2, 60, total_limit=3, total_window_s=600)
+    first = throttle.begin_attempt("10.0.0.2", "b@x", 5.0)
+    throttle.begin_attempt("10.0.0.2", "b@x", 5.0)  # a wrong password: stays counted
+    throttle.not_a_guess(first)
+    throttle.begin_attempt("10.0.0.1", "b@x", 5.0)
+    throttle.begin_attempt("10.0.0.1", "b@x", 5.0)  # the account's total is reached
+    with pytest.raises(RateLimited):
+        throttle.begin_attempt("10.0.0.2", "b@x", 5.0)
+    throttle.begin_attempt("10.0.0.3", "b@x", 5.0)  # an address with no failure may try
+
+
+def test_the_owners_of_failures_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(login_throttle, "_MAX_KEYS", 1_000)
+    throttle = LoginThrottle(10, 1, 10, 1, total_limit=10, total_window_s=1)
+    for i in range(5_000):
+        throttle.begin_attempt(f"10.0.{i // 250}.{i % 250}", f"u{i}@x", float(i))
+    assert len(throttle._failed_by) <= 1_000
+    assert "u4999@x" in next(reversed(throttle._failed_by))  # the newest is kept

@@ -4,6 +4,7 @@ API process."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from support.redis import RedisServer
 from gpuyard.api.app import create_app
 from gpuyard.auth.login_throttle import LoginAttempt, LoginThrottle
 from gpuyard.domain.errors import RateLimited
+from gpuyard.services.bus.redis_bus import RedisConnection
 from gpuyard.services.bus.shared_throttle import SharedLoginThrottle
 
 #: Small limits, so that a short sequence reaches every one of them.
@@ -64,7 +66,8 @@ def test_the_windows_in_redis_decide_as_the_in_process_ones(
     client = redis.Redis.from_url(redis_server.url_for(5))
     client.flushdb()
     local = LoginThrottle(**LIMITS)
-    shared = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    # The test's clock, not Redis's, so that both throttles see the same times.
+    shared = SharedLoginThrottle(client, LoginThrottle(**LIMITS), redis_clock=False)
     now = 1_000_000.0
     open_attempts: list[tuple[LoginAttempt, LoginAttempt]] = []
     try:
@@ -147,3 +150,79 @@ def test_an_outage_is_logged_once_and_its_end_once(tmp_path: Path) -> None:
     assert len(events) == 2, events
     assert "does not answer" in events[0]
     assert "answers again" in events[1]
+
+
+def test_api_hosts_with_skewed_clocks_share_one_budget_on_redis_time(
+    redis_server: RedisServer,
+) -> None:
+    # Two API hosts a day apart (a dead NTP daemon): Redis's clock decides which hits are
+    # in a window, so neither host escapes the other's counts or waits a day.
+    client = redis.Redis.from_url(redis_server.url_for(6))
+    client.flushdb()
+    behind = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    ahead = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    day, now = 86_400.0, time.time()
+    try:
+        for _ in range(LIMITS["account_limit"]):
+            behind.begin_attempt("10.7.7.7", "skew@example.com", now - day)
+        for host, at in ((ahead, now + day), (behind, now - day)):
+            with pytest.raises(RateLimited) as refused:
+                host.begin_attempt("10.7.7.7", "skew@example.com", at)
+            assert 1 <= refused.value.retry_after <= LIMITS["account_window_s"]
+        for key in client.keys("*"):  # every window expires with its last hit, not a day late
+            assert 0 < client.pttl(key) <= LIMITS["total_window_s"] * 1000
+    finally:
+        client.close()
+
+
+def test_hostile_account_text_makes_short_opaque_keys(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url_for(7))
+    client.flushdb()
+    throttle = SharedLoginThrottle(client, LoginThrottle(**LIMITS))
+    hostile = "|pair:x|\ud800\x00" + "a" * 10_000 + "@example.com"
+    try:
+        attempt = throttle.begin_attempt("10.8.8.8", hostile, 1.0)
+        assert attempt.shared_member is not None  # decided in Redis, not by the fallback
+        keys = client.keys("*")
+        assert keys
+        assert all(len(key) <= 80 and b"example" not in key for key in keys), keys
+        # Settled under the same keys: the success emptied the pair's window, whose whole
+        # budget is there again, and then spent.
+        throttle.succeeded(attempt)
+        for _ in range(LIMITS["account_limit"]):
+            throttle.begin_attempt("10.8.8.8", hostile, 2.0)
+        with pytest.raises(RateLimited):
+            throttle.begin_attempt("10.8.8.8", hostile, 2.0)
+    finally:
+        client.close()
+
+
+def test_a_hung_redis_holds_one_login_a_second_not_every_login() -> None:
+    with start_or_skip(RedisServer()) as server:
+        connection = RedisConnection(server.url)  # the production timeouts
+        throttle = SharedLoginThrottle(connection.client, LoginThrottle(**LIMITS))
+        try:
+            assert throttle.begin_attempt("10.2.2.1", "e@example.com", 1.0).shared_member
+            server.freeze()
+            started = time.monotonic()
+            first = throttle.begin_attempt("10.2.2.2", "e@example.com", 2.0)
+            assert first.shared_member is None  # decided here
+            assert time.monotonic() - started < 1.5
+            started = time.monotonic()
+            for last in range(3, 6):  # the next ones do not wait for Redis at all
+                attempt = throttle.begin_attempt(f"10.2.2.{last}", "f@example.com", 3.0)
+                assert attempt.shared_member is None
+                throttle.succeeded(attempt)
+            assert time.monotonic() - started < 0.2
+            server.thaw()
+            for tries in range(50):  # asked again within HUNG_PAUSE_S
+                if throttle.begin_attempt(
+                    f"10.2.3.{tries}", f"g{tries}@example.com", 4.0
+                ).shared_member:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("Redis was not asked again")
+        finally:
+            server.thaw()
+            connection.close()

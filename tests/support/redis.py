@@ -5,7 +5,9 @@ No persistence (no RDB snapshots, no AOF) and no unix socket; the temp dir is it
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -100,6 +102,17 @@ class RedisServer(LocalServer):
             _terminate(self._process)
             self._process = None
 
+    def freeze(self) -> None:
+        """Stop the server answering without closing anything (SIGSTOP): a Redis that hangs.
+        Connections stay open and the kernel still accepts new ones; then :meth:`thaw`."""
+        assert self._process is not None, "not running"
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server answer again (SIGCONT); harmless if it is not frozen."""
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGCONT)
+
     def resume(self) -> None:
         """Start the server again on the same port after :meth:`halt`."""
         assert self._process is None, "running already"
@@ -112,6 +125,8 @@ class RedisServer(LocalServer):
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGCONT)  # a frozen server would not act on SIGTERM
     process.terminate()
     try:
         process.wait(timeout=10)

@@ -39,6 +39,7 @@ the fallback while Redis does not answer.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections import deque
@@ -127,6 +128,8 @@ class LoginAttempt:
     in_total: bool  # counted in the account's total (else in its first tries)
     #: The attempt's member in the shared (Redis) windows; None: counted in this process.
     shared_member: str | None = None
+    #: Which attempt of this process's throttle it is (two may share ``at``).
+    serial: int = 0
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,10 @@ class LoginThrottle:
         #: apply to them, so no number of attacking addresses locks out the owner's usual
         #: ones (their own per-address limits still do).
         self._known = SlidingWindow(1, KNOWN_ADDRESS_S)
+        #: Whose failure ``_failed_from`` holds for each pair (the attempt's serial): two
+        #: attempts may share a time, and taking back one must not take back the other's.
+        self._failed_by: dict[str, int] = {}
+        self._serials = itertools.count(1)
         self._lock = threading.Lock()
 
     def begin_attempt(self, ip: str | None, account: str, now: float) -> LoginAttempt:
@@ -245,9 +252,14 @@ class LoginThrottle:
             self._by_pair.hit(pair, now)
             self._failed_from.clear(pair)  # only the last failure matters
             self._failed_from.hit(pair, now)
+            serial = next(self._serials)
+            self._failed_by.pop(pair, None)  # re-inserted last: the order is by age
+            while len(self._failed_by) >= _MAX_KEYS:  # as the windows: the oldest goes
+                del self._failed_by[next(iter(self._failed_by))]  # (its take-back: no-op)
+            self._failed_by[pair] = serial
             in_total = self._by_account.retry_after(account_key, now) is None
             (self._by_account if in_total else self._first_tries).hit(account_key, now)
-            return LoginAttempt(pair, account_key, now, in_total)
+            return LoginAttempt(pair, account_key, now, in_total, serial=serial)
 
     def succeeded(self, attempt: LoginAttempt) -> None:
         """The password was right: the attempt was no failure, the address's failures on
@@ -257,6 +269,7 @@ class LoginThrottle:
             self._take_back(attempt)
             self._by_pair.clear(attempt.pair)
             self._failed_from.clear(attempt.pair)
+            self._failed_by.pop(attempt.pair, None)
             self._known.clear(attempt.pair)
             self._known.hit(attempt.pair, attempt.at)
 
@@ -266,7 +279,9 @@ class LoginThrottle:
         with self._lock:
             self._take_back(attempt)
             self._by_pair.unhit(attempt.pair, attempt.at)
-            self._failed_from.unhit(attempt.pair, attempt.at)
+            if self._failed_by.get(attempt.pair) == attempt.serial:  # still its failure
+                self._failed_from.clear(attempt.pair)
+                del self._failed_by[attempt.pair]
 
     def _take_back(self, attempt: LoginAttempt) -> None:
         total = self._by_account if attempt.in_total else self._first_tries

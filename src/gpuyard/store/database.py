@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, TextClause, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,7 +53,23 @@ def load_json_column(text: str | bytes) -> Any:
 #: The tables whose committed changes :meth:`Database.on_commit` callbacks hear of: the
 #: ones with change marks (migration 0005), which other processes act on.
 WATCHED_TABLES = frozenset({"workloads", "servers"})
-_WRITE_STATEMENT = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.I)
+#: Each table whose writes move a watched table's change marks, and that table: migration
+#: 0005's triggers mark a workload for its allocations and a server for its GPUs, so a
+#: write of allocations alone is a change of workloads to every reader of the marks.
+MARKED_BY = {
+    "workloads": "workloads",
+    "allocations": "workloads",
+    "servers": "servers",
+    "server_gpus": "servers",
+}
+#: The target of a write given as SQL text (``text()``, driver SQL; Core and ORM statements
+#: name theirs): after comments, SQLite's ``OR <conflict>``, a schema, quotes.
+_WRITE_STATEMENT = re.compile(
+    r"\s*(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*"
+    r"(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
+    r'\s+(?:"?\w+"?\s*\.\s*)?"?(\w+)',
+    re.I | re.S,
+)
 _CHANGED = "gpuyard_changed_tables"
 _CONNECTION = "gpuyard_connection"
 
@@ -108,11 +124,17 @@ class Database:
         in at a time anyway, and its busy handler makes the others sleep in steps of up to
         100 ms, which under load costs far more than waiting in line. Other processes
         still meet at BEGIN IMMEDIATE and the busy timeout."""
+        if self._write_depth() == 0:
+            # Left by a commit outside write() on this thread (a migration): not this one's.
+            self._committed.tables = None
         self._open_writes.depth = self._write_depth() + 1
         try:
             with self._writer_lock, self._write() as session, session.begin():
                 yield session
                 if self._notifies is not None:
+                    # What the ORM still holds is written at commit, after this: write it
+                    # now (commit would anyway), so that its tables are notified too.
+                    session.flush()
                     self._notify(session)
         except BaseException:
             self._committed.tables = None  # nothing committed (or the commit failed)
@@ -174,10 +196,12 @@ def _track_changed_tables(engine: Engine, committed: threading.local) -> None:
     the connection), and hand them to the committing thread at commit."""
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        found = _WRITE_STATEMENT.match(statement)
-        if found is not None and found.group(1).lower() in WATCHED_TABLES:
-            conn.info.setdefault(_CHANGED, set()).add(found.group(1).lower())
+    def _after_execute(
+        conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
+    ) -> None:
+        watched = MARKED_BY.get(_written_table(statement, context) or "")
+        if watched is not None:
+            conn.info.setdefault(_CHANGED, set()).add(watched)
 
     @event.listens_for(engine, "commit")
     def _on_commit(conn: Any) -> None:
@@ -188,6 +212,20 @@ def _track_changed_tables(engine: Engine, committed: threading.local) -> None:
     @event.listens_for(engine, "rollback")
     def _on_rollback(conn: Any) -> None:
         conn.info.pop(_CHANGED, None)
+
+
+def _written_table(statement: str, context: Any) -> str | None:
+    """The table a statement writes (lower case), or None for a read. A Core or ORM
+    statement (an ORM flush, ``executemany``, ``RETURNING``, a CTE before it) says which
+    table it writes; only SQL text is parsed."""
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and not isinstance(compiled.statement, TextClause):
+        if not (context.isinsert or context.isupdate or context.isdelete):
+            return None  # the hot path: a compiled SELECT costs three attribute reads
+        name = getattr(getattr(compiled.statement, "table", None), "name", None)
+        return name.lower() if isinstance(name, str) else None
+    found = _WRITE_STATEMENT.match(statement)
+    return found.group(1).lower() if found is not None else None
 
 
 def _configure_sqlite(engine: Engine) -> None:

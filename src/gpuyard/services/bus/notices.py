@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +22,10 @@ NoticeKind = Literal["change", "wake", "callers", "resync"]
 _KINDS: frozenset[str] = frozenset({"change", "wake", "callers"})
 #: Longest payload read from the wire; anything longer is not ours and is dropped.
 MAX_PAYLOAD = 512
-#: The listener's reconnect backoff: first wait, growth, longest wait.
+#: The listener's reconnect backoff: first wait, growth, longest wait. It starts again
+#: from the first only after a subscription that lasted ``BACKOFF_MAX_S`` (a flapping
+#: transport, subscribing and dropping at once, must not resync every loop ten times a
+#: second); each wait is drawn in [half, all] of it, so processes do not reconnect in step.
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 
@@ -142,11 +147,19 @@ class ConnectedBus(ChangeBus):
 
     Subclasses implement :meth:`_send` (deliver notices to the other processes) and
     :meth:`_listen` (block receiving payloads, call ``ready`` once subscribed, return
-    when ``stop`` is set, raise when the connection fails)."""
+    soon after ``leave`` is set, raise when the connection fails).
+
+    Whatever fails, sending or listening, the listener subscribes again: a failed send
+    marks the bus down and makes the listener leave its subscription, since only a new
+    one (``ready``) may mark it connected again and resync. Otherwise a send that timed
+    out while the subscription held would leave the bus down for good: this process
+    polling, and unheard, while the others think nothing is lost."""
 
     def __init__(self, sender: str) -> None:
         super().__init__(sender)
         self._stop = threading.Event()
+        #: Set by stop() and by any failure: the listener leaves its subscription.
+        self._leave = threading.Event()
         self._pending: dict[Notice, None] = {}  # ordered set: repeats coalesce
         self._pending_lock = threading.Lock()
         self._has_pending = threading.Event()
@@ -155,6 +168,7 @@ class ConnectedBus(ChangeBus):
         self._since: datetime | None = None
         self._state_lock = threading.Lock()
         self._backoff = BACKOFF_FIRST_S
+        self._connected_at: float | None = None  # monotonic; set by ready()
 
     @property
     def live(self) -> bool:
@@ -169,6 +183,7 @@ class ConnectedBus(ChangeBus):
         if self._threads:
             return
         self._stop.clear()
+        self._leave.clear()
         self._set_state("starting")
         for name, target in (
             ("bus-listen", self._listen_forever),
@@ -180,6 +195,7 @@ class ConnectedBus(ChangeBus):
 
     def stop(self) -> None:
         self._stop.set()
+        self._leave.set()
         self._has_pending.set()
         for thread in self._threads:
             thread.join(timeout=5.0)
@@ -220,21 +236,28 @@ class ConnectedBus(ChangeBus):
     def _listen_forever(self) -> None:
         self._backoff = BACKOFF_FIRST_S
         while not self._stop.is_set():
+            # Cleared before subscribing: a failure from here on makes this one leave too.
+            self._leave.clear()
+            self._connected_at = None
             try:
-                self._listen(self._ready, self._received, self._stop)
+                self._listen(self._ready, self._received, self._leave)
             except Exception as exc:
                 self._went_down(exc)
-            else:
-                continue  # stopping
-            if self._stop.wait(self._backoff):
+            # Left: stopping, a failed send (already down), or a failed subscription.
+            connected_at = self._connected_at
+            if connected_at is not None and time.monotonic() - connected_at >= BACKOFF_MAX_S:
+                self._backoff = BACKOFF_FIRST_S
+            if self._stop.wait(self._backoff * random.uniform(0.5, 1.0)):
                 return
             self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
 
     def _ready(self) -> None:
+        if self._stop.is_set():  # a listener outliving stop() must not say connected
+            return
+        self._connected_at = time.monotonic()
         with self._state_lock:
             was = self._state
             self._state, self._since = "connected", datetime.now(UTC)
-        self._backoff = BACKOFF_FIRST_S
         if was == "down":
             log.info("bus: connected again; back on notices", transport=self.transport)
         # Notices sent while this process was not subscribed are lost: act as if all came.
@@ -251,6 +274,7 @@ class ConnectedBus(ChangeBus):
     def _went_down(self, exc: BaseException) -> None:
         if self._stop.is_set():
             return
+        self._leave.set()  # subscribe again: only that may say connected again
         with self._state_lock:
             was = self._state
             if was != "down":

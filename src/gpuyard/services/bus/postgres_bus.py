@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
 from gpuyard.services.bus.notices import ConnectedBus, Notice, encode_notice
@@ -15,6 +16,18 @@ from gpuyard.store.database import Database
 CHANNEL = "gpuyard_bus"
 CONNECT_TIMEOUT_S = 2
 LISTEN_POLL_S = 0.5
+#: libpq's TCP settings for the bus's two connections: a peer that vanished (a network
+#: that drops packets, a host gone) fails them within seconds instead of the kernel's
+#: quarter of an hour, so a LISTEN that hears nothing any more is left and made again, and
+#: a NOTIFY on a request's thread (``publish_now``) does not hang. A server that hangs
+#: while its host answers is not caught here (nor would the request's own queries be).
+TCP_SETTINGS = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 2000,  # ms: data left unacknowledged that long fails the socket
+}
 
 
 def libpq_conninfo(url: URL) -> str:
@@ -36,7 +49,9 @@ class PostgresBus(ConnectedBus):
         super().__init__(sender)
         url = db.engine.url
         db.notify_in_transaction(self._change_notifies)
-        self._conninfo = libpq_conninfo(url)
+        self._conninfo = make_conninfo(
+            libpq_conninfo(url), connect_timeout=CONNECT_TIMEOUT_S, **TCP_SETTINGS
+        )
         self._sender: psycopg.Connection[tuple[object, ...]] | None = None
         self._sender_lock = threading.Lock()
 
@@ -48,7 +63,7 @@ class PostgresBus(ConnectedBus):
             super()._queue(notice)
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        return psycopg.connect(self._conninfo, autocommit=True)
 
     def _send(self, notices: Iterable[Notice]) -> None:
         with self._sender_lock:

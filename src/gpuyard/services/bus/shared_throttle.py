@@ -6,17 +6,27 @@ attempt's id as its member) that expires with its last hit, and each step
 (``begin_attempt``, ``succeeded``, ``not_a_guess``) is one Lua script, so concurrent
 attempts on any number of processes see each other's counts.
 
+Whose clock: Redis's (``TIME`` inside each script), never the API host's, so hosts whose
+clocks disagree still agree on which hits are in a window, and a key's expiry is never
+set from a skewed clock. Keys are ``PREFIX`` and a hash of the window's name: fixed
+length whatever the e-mail text (hostile, long, odd code points), and no address or
+e-mail at rest in Redis.
+
 Redis down (or answering garbage): the attempt is decided by this process's own
 windows (:class:`~gpuyard.auth.login_throttle.LoginThrottle`), logged once per outage.
 That fails safe: never unlimited, never everyone locked out; only the budget is per
-process again until Redis answers.
+process again until Redis answers. A Redis that refuses connections is asked at every
+attempt (that costs nothing); one that timed out (it hangs) is not asked again for
+``HUNG_PAUSE_S``, so it holds one login a second for the timeout, not every login.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 import threading
+import time
 
 import redis
 
@@ -33,12 +43,18 @@ from gpuyard.log import get_logger
 log = get_logger(__name__)
 
 PREFIX = "gpuyard:login:"
+#: After Redis timed out, how long this process decides by its own windows without asking.
+HUNG_PAUSE_S = 1.0
 
 # KEYS: 1 by_ip, 2 by_pair, 3 by_account, 4 first_tries, 5 failed_from, 6 known
-# ARGV: 1 now, 2 member, 3 ip_limit, 4 ip_window, 5 pair_limit, 6 pair_window,
-#       7 total_limit, 8 total_window, 9 known_window
+# ARGV: 1 now ("": Redis's own clock), 2 member, 3 ip_limit, 4 ip_window, 5 pair_limit,
+#       6 pair_window, 7 total_limit, 8 total_window, 9 known_window
 _COMMON = """
 local now = tonumber(ARGV[1])
+if ARGV[1] == '' then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+end
 local function live(key, window)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   return redis.call('ZCARD', key)
@@ -99,7 +115,7 @@ return {1, in_total and 1 or 0}
 )
 
 # KEYS: 1 total (by_account or first_tries), 2 by_pair, 3 failed_from, 4 known
-# ARGV: 1 now (the attempt's time), 2 member, 3 known_window, 4 succeeded (1/0)
+# ARGV: 1 now ("": Redis's own clock), 2 member, 3 known_window, 4 succeeded (1/0)
 _SETTLE = (
     _COMMON
     + """
@@ -116,29 +132,46 @@ return 1
 )
 
 
+def redis_key(window: str) -> str:
+    """The Redis key of a window (``ip:...``, ``pair:...``): its name hashed, so the key's
+    length is fixed and its text opaque (the e-mail is as typed: hostile until checked)."""
+    name = window.encode("utf-8", "surrogatepass")
+    return PREFIX + hashlib.blake2b(name, digest_size=16).hexdigest()
+
+
 class SharedLoginThrottle:
     """:class:`~gpuyard.auth.login_throttle.LoginThrottle`'s interface over Redis, with
-    ``local`` (this process's windows) as the fallback while Redis does not answer."""
+    ``local`` (this process's windows) as the fallback while Redis does not answer.
 
-    def __init__(self, client: redis.Redis, local: LoginThrottle) -> None:
+    ``redis_clock`` (the default): Redis's clock decides the windows and the ``now`` the
+    callers pass only matters to the fallback; False: ``now`` decides (tests that hold
+    the Redis windows to the in-process ones, on one made-up clock)."""
+
+    def __init__(
+        self, client: redis.Redis, local: LoginThrottle, *, redis_clock: bool = True
+    ) -> None:
         self.client = client
         self.local = local
+        self.redis_clock = redis_clock
         self._begin = client.register_script(_BEGIN)
         self._settle = client.register_script(_SETTLE)
         self._down = False
         self._down_lock = threading.Lock()
+        self._ask_after = 0.0  # monotonic: Redis timed out; until then it is not asked
 
     def begin_attempt(self, ip: str | None, account: str, now: float) -> LoginAttempt:
         """Let the attempt through or raise RateLimited, counting it in Redis (see
         ``LoginThrottle.begin_attempt``); in this process's windows when Redis is down."""
+        if self._hung():
+            return self.local.begin_attempt(ip, account, now)
         keys = attempt_keys(ip, account)
         member = f"{now!r}:{secrets.token_hex(6)}"
         limits = self.local.limits
         try:
             answer = self._begin(
-                keys=[PREFIX + k for k in keys.redis_keys()],
+                keys=[redis_key(k) for k in keys.redis_keys()],
                 args=[
-                    repr(now), member,
+                    self._now_arg(now), member,
                     limits.ip_limit, repr(limits.ip_window_s),
                     limits.account_limit, repr(limits.account_window_s),
                     limits.total_limit, repr(limits.total_window_s),
@@ -174,20 +207,30 @@ class SharedLoginThrottle:
             else:
                 self.local.not_a_guess(attempt)
             return
+        if self._hung():
+            return  # stays counted as a failure: fail safe, as below
         keys = AttemptKeys.of(attempt)
         total = keys.by_account if attempt.in_total else keys.first_tries
         try:
             self._settle(
-                keys=[PREFIX + total, PREFIX + keys.by_pair, PREFIX + keys.failed_from,
-                      PREFIX + keys.known],
-                args=[repr(attempt.at), attempt.shared_member, repr(KNOWN_ADDRESS_S),
+                keys=[redis_key(total), redis_key(keys.by_pair), redis_key(keys.failed_from),
+                      redis_key(keys.known)],
+                args=[self._now_arg(attempt.at), attempt.shared_member, repr(KNOWN_ADDRESS_S),
                       "1" if succeeded else "0"],
             )  # fmt: skip
         except (redis.RedisError, OSError) as exc:
             # The attempt stays counted as a failure: fail safe (a budget one smaller).
             self._fell_back(exc)
 
+    def _now_arg(self, now: float) -> str:
+        return "" if self.redis_clock else repr(now)
+
+    def _hung(self) -> bool:
+        return self._ask_after > 0 and time.monotonic() < self._ask_after
+
     def _fell_back(self, exc: BaseException) -> None:
+        if isinstance(exc, redis.TimeoutError | TimeoutError):
+            self._ask_after = time.monotonic() + HUNG_PAUSE_S
         with self._down_lock:
             first, self._down = not self._down, True
         if first:
