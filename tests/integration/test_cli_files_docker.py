@@ -87,6 +87,21 @@ def test_cp_up_and_back_files_listing_and_resize(
         missing = runner.invoke(app, ["cp", "box:nothing-here", str(back)])
         assert missing.exit_code == 1
 
+        # exec without a terminal: stdout and stderr as they come, the command's exit code
+        ran = runner.invoke(
+            app, ["exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]
+        )
+        assert ran.exit_code == 3, ran.output
+        assert ran.stdout.splitlines() == ["out", "err"]
+        fed = runner.invoke(app, ["exec", "-i", "box", "--", "cat"], input="through stdin\n")
+        assert fed.exit_code == 0, fed.output
+        assert fed.stdout == "through stdin\n"
+        seen = runner.invoke(app, ["exec", "box", "--", "cat", "/workspace/project/README"])
+        assert seen.stdout == "read me\n"  # the files cp put there, seen from inside
+        no_terminal = runner.invoke(app, ["exec", "-t", "box"])
+        assert no_terminal.exit_code == 2
+        assert "stdin is not a terminal" in no_terminal.output
+
         resized = json.loads(cli(runner, "resize", "box", "--cpu", "0.2", "-o", "json"))
         assert resized["cpu"] == 0.2
         refused = runner.invoke(app, ["resize", "box"])

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from gpuyard.cli import exec_command, image_commands, top_command, workload_commands
 from gpuyard.cli import identity_commands as ids
-from gpuyard.cli import image_commands, top_command, workload_commands
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.cli.credentials import DEFAULT_URL, save_credentials
 from gpuyard.cli.output import (
@@ -500,6 +500,7 @@ def register(app: typer.Typer) -> None:
     for panel, commands in panels.items():
         for command in commands:
             app.command(rich_help_panel=panel)(_reports_api_errors(command))
+    app.command(name="exec", rich_help_panel="Workloads")(_reports_api_errors(exec_command.exec_))
     # `gpuyard server add` since the server group exists; the old spelling keeps working.
     app.command(hidden=True)(_reports_api_errors(add_server))
     image_commands.register(app, _reports_api_errors)

@@ -224,8 +224,11 @@ class Runtime(Protocol):
         until the ``with`` block is left."""
         ...
 
-    def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
-        """Where to open an interactive session in the replica (``cmd``: not a shell)."""
+    def exec_target(
+        self, handle: str, cmd: Iterable[str] | None = None, tty: bool = True
+    ) -> ExecTarget:
+        """Where to open a session in the replica (``cmd``: not a shell; ``tty``: a
+        terminal, else stdout and stderr as they come, for scripts)."""
         ...
 
     def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:

@@ -500,9 +500,11 @@ class DockerRuntime(AgentImages, AgentCleanup):
         server, container_id = split_handle(handle)
         return self._client_for(server).logs(container_id, tail=tail, follow=follow)
 
-    def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
+    def exec_target(
+        self, handle: str, cmd: Iterable[str] | None = None, tty: bool = True
+    ) -> ExecTarget:
         server, container_id = split_handle(handle)
-        return self._client_for(server).exec_target(container_id, cmd)
+        return self._client_for(server).exec_target(container_id, cmd, tty=tty)
 
     def list_files(self, server_name: str, workload_id: str, path: str = "") -> WorkspaceListing:
         listing = self._client_for(server_name).list_files(workload_id, path)

@@ -129,5 +129,7 @@ class SimulatedRuntime(WithoutWorkspaceFiles, WithoutHostImages):
     ) -> AbstractContextManager[Iterator[bytes]]:
         raise NoContainer("container output")
 
-    def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
+    def exec_target(
+        self, handle: str, cmd: Iterable[str] | None = None, tty: bool = True
+    ) -> ExecTarget:
         raise NoContainer("shell")

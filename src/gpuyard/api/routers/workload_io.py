@@ -61,13 +61,16 @@ async def exec_shell(
     caller: SocketChanger,
     workload_id: str,
     cmd: Annotated[list[str] | None, Query()] = None,
+    tty: Annotated[
+        bool, Query(description="a terminal (default); false: stdout and stderr as they come")
+    ] = True,
 ) -> None:
     """An interactive shell (or ``cmd``) in replica 0, bridged to the agent's exec socket
     with the same protocol (docs/agent.md, Exec protocol)."""
     ctx = websocket.app.state.ctx
     try:
         target = await run_in_threadpool(
-            workload_io.exec_target, ctx, caller, workload_id, cmd or []
+            workload_io.exec_target, ctx, caller, workload_id, cmd or [], tty
         )
     except GpuyardError as exc:
         await send_error(websocket, exc)

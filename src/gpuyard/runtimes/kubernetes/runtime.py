@@ -391,7 +391,9 @@ class KubernetesRuntime(WithoutHostImages):
         finally:
             streams.close_response(response)
 
-    def exec_target(self, handle: str, cmd: Iterable[str] | None = None) -> ExecTarget:
+    def exec_target(
+        self, handle: str, cmd: Iterable[str] | None = None, tty: bool = True
+    ) -> ExecTarget:
         """An exec session in the pod's replica container (``cmd``, else a shell), opened
         by the relay over the API server's ``exec`` WebSocket; 409 unless the container
         runs now."""
@@ -402,7 +404,8 @@ class KubernetesRuntime(WithoutHostImages):
                 name, namespace, _request_timeout=TIMEOUT
             )
         _require_running(pod, "exec")
-        return streams.exec_target(api_client.configuration, namespace, name, list(cmd or []))
+        configuration = api_client.configuration
+        return streams.exec_target(configuration, namespace, name, list(cmd or []), tty)
 
     # -- workspace files (over exec in the pod: runtimes/kubernetes/files.py) ----------
 

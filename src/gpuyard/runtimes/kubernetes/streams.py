@@ -69,15 +69,15 @@ def close_response(response: Any) -> None:
 # -- exec ------------------------------------------------------------------------------------
 
 
-def exec_url(host: str, namespace: str, name: str, command: Sequence[str]) -> str:
-    """The WebSocket URL of the pod's ``exec`` subresource in the replica's container,
-    with a TTY (the kubelet then merges stderr into stdout: stderr is not asked)."""
+def exec_url(host: str, namespace: str, name: str, command: Sequence[str], tty: bool = True) -> str:
+    """The WebSocket URL of the pod's ``exec`` subresource in the replica's container.
+    With a TTY the kubelet merges stderr into stdout, so stderr is asked only without."""
     query = [
         ("container", CONTAINER),
         ("stdin", "true"),
         ("stdout", "true"),
-        ("stderr", "false"),
-        ("tty", "true"),
+        ("stderr", "false" if tty else "true"),
+        ("tty", "true" if tty else "false"),
         *(("command", part) for part in command),
     ]
     base = "ws" + host.removeprefix("http")  # http -> ws, https -> wss
@@ -104,12 +104,16 @@ def tls_context(configuration: k8s.Configuration) -> ssl.SSLContext | None:
 
 
 def exec_target(
-    configuration: k8s.Configuration, namespace: str, name: str, command: Sequence[str]
+    configuration: k8s.Configuration,
+    namespace: str,
+    name: str,
+    command: Sequence[str],
+    tty: bool = True,
 ) -> ExecTarget:
     """How gpuyard's relay opens an exec session in the pod: the URL, and an opener that
     connects with the cluster's credentials and translates the channels."""
     cfg: Any = configuration
-    url = exec_url(str(cfg.host), namespace, name, command or DEFAULT_COMMAND)
+    url = exec_url(str(cfg.host), namespace, name, command or DEFAULT_COMMAND, tty)
     # The headers the official client itself authenticates with (a bearer token, refreshed
     # by its hook where the kubeconfig has one); client certificates go in the TLS.
     headers = {

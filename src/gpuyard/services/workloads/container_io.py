@@ -136,13 +136,13 @@ def container_logs(
 
 
 def exec_target(
-    ctx: ServiceContext, caller: Caller, workload_id: str, cmd: list[str]
+    ctx: ServiceContext, caller: Caller, workload_id: str, cmd: list[str], tty: bool = True
 ) -> ExecTarget:
     """Where the relay opens the agent's exec WebSocket (workload.change on the workload)."""
     placement = container_placement(ctx, caller, workload_id, Permission.WORKLOAD_CHANGE)
     found, handle = _container(placement, "exec")
     with _runtime_errors(found):
-        return _runtime(ctx, found).exec_target(handle, cmd or None)
+        return _runtime(ctx, found).exec_target(handle, cmd or None, tty)
 
 
 def list_files(
