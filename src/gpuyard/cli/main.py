@@ -165,7 +165,11 @@ def worker(
         signal.signal(signum, lambda *_: stopping.set())
     ctx.bus.start()
     runner = start_loops(ctx)
-    console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
+    # The instance id is the holder named in the leases table: which worker ticks which loop.
+    console.print(
+        f"gpuyard {__version__} worker {ctx.instance_id}: loops running (Ctrl-C to stop)",
+        soft_wrap=True,
+    )
     stopping.wait()
     stop_loops(ctx, runner)
     ctx.bus.stop()
