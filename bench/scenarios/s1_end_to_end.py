@@ -1,12 +1,12 @@
 """S1 end to end: API submissions, durable in the database, until all of them are running.
 
 Per backend (SQLite file, PostgreSQL) and case (1 cpu / 1 GB; 1/2/4/8 GPUs): a fresh database
-with the fleet (bulk insert) and the already-running workloads (through the services), then a
-real ``gpuyard serve`` (uvicorn, API + scheduler loop) on 127.0.0.1, or ``serve --no-loops``
-beside a ``gpuyard worker``, or on PostgreSQL the scale layout of ``deploy/compose.yaml``: 3
-``serve --no-loops`` API processes and 2 workers on the Redis bus (the clients spread over
-the three APIs). Concurrent clients (aiohttp,
-one keep-alive connection each) POST the workloads over HTTP; the clock runs from the first
+with the fleet (bulk insert) and the already-running workloads (through the services), then
+real gpuyard processes on 127.0.0.1 in each layout: one ``gpuyard serve`` (uvicorn, API +
+scheduler loop); ``serve --no-loops`` beside one ``gpuyard worker``; and on PostgreSQL the
+scale layout of ``deploy/compose.yaml``, 3 ``serve --no-loops`` API processes and 2 workers
+on the Redis bus (the clients spread over the three APIs). Concurrent clients (aiohttp, one
+keep-alive connection each) POST the workloads over HTTP; the clock runs from the first
 POST until the database shows every one of them running. The clients share this 2-core
 machine with the server, as they would on a single host. The same client then posts the
 same bodies to a do-nothing FastAPI endpoint (:mod:`bench.http_floor`, the HTTP floor
