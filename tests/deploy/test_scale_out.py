@@ -17,8 +17,8 @@ One test, in phases, because each phase builds on the state the last one left:
    within 0.5 s; nothing written meanwhile is lost.
 
 Polling is set far longer than the deadlines that only the bus may meet (the streams'
-reads, the change watch, the caller cache). Took 2 min 47 s (137 s of it the test's body)
-on the 2-core machine while other test runs loaded it (load average 18).
+reads, the change watch, the caller cache). Takes about 50 s on the 2-core machine (10 s of
+it waiting for the dead worker's lease to lapse), 2-3 minutes while other test runs load it.
 """
 
 from __future__ import annotations
