@@ -34,11 +34,14 @@ def serve(
     database_url: str | None,
     interval_s: float = 0.05,
     *,
-    worker: bool = False,
+    workers: int = 0,
+    redis_url: str | None = None,
 ) -> Iterator[list[str]]:
     """Start ``count`` servers on one database and yield their URLs. Each runs the
-    scheduler loop, or with ``worker`` they serve only the API (``--no-loops``) and one
-    ``gpuyard worker`` process runs the loops (README, "Running at scale")."""
+    scheduler loop, or with ``workers`` they serve only the API (``--no-loops``) and that
+    many ``gpuyard worker`` processes run the loops (README, "Running at scale"; with
+    several, the leases pick which ticks each loop). With ``redis_url`` every process is on
+    the Redis bus."""
     env = {
         **os.environ,
         "GPUYARD_ADMIN_EMAIL": ADMIN_EMAIL,
@@ -46,6 +49,8 @@ def serve(
         "GPUYARD_SCHEDULER_INTERVAL_S": str(interval_s),
         "GPUYARD_LOG_LEVEL": "WARNING",
     }
+    if redis_url:
+        env["GPUYARD_REDIS_URL"] = redis_url
     database = ["--data-dir", str(data_dir)]
     if database_url:
         database += ["--database-url", database_url]
@@ -56,7 +61,7 @@ def serve(
         for i in range(count):
             port = free_port()
             args = [*gpuyard, "serve", "--port", str(port), *database]
-            if worker:
+            if workers:
                 args.append("--no-loops")
             log = stack.enter_context((data_dir.parent / f"serve-{i}.log").open("wb"))
             procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=log))
@@ -64,8 +69,8 @@ def serve(
         try:
             for url, proc in zip(urls, procs, strict=True):
                 _wait_ready(url, proc, data_dir)
-            if worker:  # after the servers: they create the database and the first admin
-                log_path = data_dir.parent / "worker.log"
+            for i in range(workers):  # after the servers: they make the first admin
+                log_path = data_dir.parent / f"worker-{i}.log"
                 log = stack.enter_context(log_path.open("wb"))
                 proc = subprocess.Popen(
                     [*gpuyard, "worker", *database], env=env, stdout=log, stderr=log

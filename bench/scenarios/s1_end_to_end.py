@@ -1,9 +1,12 @@
 """S1 end to end: API submissions, durable in the database, until all of them are running.
 
 Per backend (SQLite file, PostgreSQL) and case (1 cpu / 1 GB; 1/2/4/8 GPUs): a fresh database
-with the fleet (bulk insert) and the already-running workloads (through the services), then a
-real ``gpuyard serve`` (uvicorn, API + scheduler loop) on 127.0.0.1. Concurrent clients (aiohttp,
-one keep-alive connection each) POST the workloads over HTTP; the clock runs from the first
+with the fleet (bulk insert) and the already-running workloads (through the services), then
+real gpuyard processes on 127.0.0.1 in each layout: one ``gpuyard serve`` (uvicorn, API +
+scheduler loop); ``serve --no-loops`` beside one ``gpuyard worker``; and on PostgreSQL the
+scale layout of ``deploy/compose.yaml``, 3 ``serve --no-loops`` API processes and 2 workers
+on the Redis bus (the clients spread over the three APIs). Concurrent clients (aiohttp, one
+keep-alive connection each) POST the workloads over HTTP; the clock runs from the first
 POST until the database shows every one of them running. The clients share this 2-core
 machine with the server, as they would on a single host. The same client then posts the
 same bodies to a do-nothing FastAPI endpoint (:mod:`bench.http_floor`, the HTTP floor
@@ -25,6 +28,7 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from bench import dbcheck
 from bench.dbfleet import bench_settings, connect, insert_fleet, open_db
 from bench.http_floor import floor_server
 from bench.pg import PgDatabases
+from bench.redis import redis
 from bench.result import ScenarioResult, Table
 from bench.scenarios.s1_server_profile import sampled_run
 from bench.serve import free_port, post_workloads, serve, token
@@ -121,15 +126,41 @@ class Templates:
         return data_dir, self.pg.clone(self._pg, "s1")
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How the processes are deployed: API processes, worker processes, the Redis bus."""
+
+    apis: int
+    workers: int
+    redis: bool
+    suffix: str  # of the figures' keys
+
+
+#: Deployment layouts: the API and the loops in one process, beside a worker process, or
+#: the scale layout of deploy/compose.yaml (PostgreSQL only: N APIs need a shared database).
+LAYOUTS = {
+    "serve": Layout(1, 0, False, ""),
+    "serve + worker": Layout(1, 1, False, "_worker"),
+    "3 API + 2 workers, Redis": Layout(3, 2, True, "_scale"),
+}
+
+
 def http_case(
-    data_dir: Path, url: str | None, cfg: E2EConfig, kind: str, count: int, *, worker: bool
+    data_dir: Path,
+    url: str | None,
+    cfg: E2EConfig,
+    kind: str,
+    count: int,
+    layout: Layout,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
-    """POST ``count`` workloads to a real ``gpuyard serve`` (with ``worker``: an API-only
-    one beside a ``gpuyard worker``); time until all run."""
+    """POST ``count`` workloads to real ``gpuyard serve`` processes laid out as ``layout``
+    (the clients round robin over its API processes); time until all run."""
     ctx = build_context(bench_settings(data_dir, url))
     prefix = f"e2e-{kind}-"
     bodies = specs(kind, count, prefix)
-    with serve(1, data_dir, url, worker=worker) as urls:
+    bus = redis_url if layout.redis else None
+    with serve(layout.apis, data_dir, url, workers=layout.workers, redis_url=bus) as urls:
         headers = {"Authorization": f"Bearer {token(urls[0])}"}
         submitted, latencies = post_workloads(urls, headers, bodies, cfg.clients)
         posted = time.perf_counter()  # the clock ran from the first POST
@@ -211,21 +242,25 @@ def _excerpt(profiler: cProfile.Profile, wall: float, lines: int = 30) -> str:
 
 def run(cfg: E2EConfig, result: ScenarioResult, pg: PgDatabases | None) -> None:
     """Add the end-to-end figures, tables and profiles to S1's ``result``."""
-    with tempfile.TemporaryDirectory(prefix="gpuyard-bench-s1-") as tmp:
+    wants_redis = pg is not None and "postgres" in cfg.backends
+    with (
+        tempfile.TemporaryDirectory(prefix="gpuyard-bench-s1-") as tmp,
+        redis() if wants_redis else nullcontext((None, "")) as (redis_url, why),
+    ):
+        if wants_redis and redis_url is None:
+            result.notes.append(f"S1 scale layout skipped: no Redis here ({why}).")
         templates = Templates(cfg, Path(tmp), pg)
-        _http_cases(cfg, result, templates)
+        _http_cases(cfg, result, templates, redis_url)
         _service_layer(cfg, result, templates)
 
 
-#: Deployment layouts: the API and the loops in one process, or beside a worker process.
-LAYOUTS = {"serve": False, "serve + worker": True}
-
-
-def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) -> None:
+def _http_cases(
+    cfg: E2EConfig, result: ScenarioResult, templates: Templates, redis_url: str | None
+) -> None:
     table = Table(
         f"End to end over HTTP: {cfg.servers:,} servers, {cfg.running:,} running, "
-        f"{cfg.clients} client connections; `gpuyard serve` alone, or `serve --no-loops` beside "
-        "one `gpuyard worker`",
+        f"{cfg.clients} client connections; `gpuyard serve` alone, `serve --no-loops` beside "
+        "one `gpuyard worker`, or (PostgreSQL) 3 `serve --no-loops` and 2 workers on Redis",
         ["backend", "layout", "case", "workloads", "all running after", "end to end /s",
          "POST /s", "POST p50", "POST p99", "submit->running p99"],
     )  # fmt: skip
@@ -235,22 +270,24 @@ def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) ->
             result.notes.append("S1 PostgreSQL rows skipped: no PostgreSQL server here.")
             continue
         for kind, count in (("basic", cfg.basic), ("gpu", cfg.gpu)):
-            for layout, worker in LAYOUTS.items():
+            for name, layout in LAYOUTS.items():
                 if not count:
                     continue
-                name = f"{backend}-{kind}-{'worker' if worker else 'serve'}"
+                if layout.apis > 1 and (backend != "postgres" or redis_url is None):
+                    continue  # the scale layout: PostgreSQL and Redis only
+                case = f"{backend}-{kind}{layout.suffix or '_serve'}"
                 if backend == "postgres":
-                    data_dir, url = templates.postgres(name)
+                    data_dir, url = templates.postgres(case)
                 else:
-                    data_dir, url = templates.sqlite(name), None
-                figures = http_case(data_dir, url, cfg, kind, count, worker=worker)
-                figures["layout"] = layout
-                suffix = "_worker" if worker else ""
-                result.figures[f"e2e_{backend}_{kind}{suffix}"] = figures
-                key = (backend, kind)
-                best[key] = max(best.get(key, 0.0), figures["per_s"])
+                    data_dir, url = templates.sqlite(case), None
+                figures = http_case(data_dir, url, cfg, kind, count, layout, redis_url)
+                figures["layout"] = name
+                result.figures[f"e2e_{backend}_{kind}{layout.suffix}"] = figures
+                if layout.apis == 1:  # the targets' figure, comparable with earlier runs
+                    key = (backend, kind)
+                    best[key] = max(best.get(key, 0.0), figures["per_s"])
                 table.add(
-                    backend, layout, kind, count,
+                    backend, name, kind, count,
                     f"{figures['seconds']:.1f} s" + ("" if figures["complete"] else " (timeout)"),
                     figures["per_s"], figures["submit_per_s"],
                     f"{figures['post_p50_ms']:.1f} ms", f"{figures['post_p99_ms']:.1f} ms",
@@ -269,9 +306,20 @@ def _http_cases(cfg: E2EConfig, result: ScenarioResult, templates: Templates) ->
         f"could serve this client faster on this machine: {floor['submit_per_s']:.0f} POST/s."
     )
     result.notes.append(
-        "End-to-end figure per case: the better layout on each backend, then the slower "
-        "backend (the target holds only if both databases meet it)."
+        "End-to-end figure per case: the better one-API layout on each backend, then the "
+        "slower backend (the target holds only if both databases meet it); the scale layout "
+        "is shown beside them, not counted."
     )
+    for kind in ("basic", "gpu"):
+        scale = result.figures.get(f"e2e_postgres_{kind}_scale")
+        if scale is not None:
+            scale["vs_http_floor"] = scale["per_s"] / floor["submit_per_s"]
+            result.notes.append(
+                f"Scale layout, {kind}: {scale['per_s']:.0f}/s end to end through 3 API "
+                f"processes and 2 workers on PostgreSQL + Redis, "
+                f"{scale['vs_http_floor']:.2f}x the HTTP floor (one process; all share this "
+                "machine's cores with the clients)."
+            )
     for kind in ("basic", "gpu"):
         rates = [rate for (_, k), rate in best.items() if k == kind]
         if rates:

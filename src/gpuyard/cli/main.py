@@ -232,7 +232,11 @@ def worker(
     ctx.bus.start()
     runner = start_loops(ctx)
     metrics_server = _serve_worker_metrics(ctx) if settings.worker_metrics_port else None
-    console.print(f"gpuyard {__version__} worker: loops running (Ctrl-C to stop)")
+    # The instance id is the holder named in the leases table: which worker ticks which loop.
+    console.print(
+        f"gpuyard {__version__} worker {ctx.instance_id}: loops running (Ctrl-C to stop)",
+        soft_wrap=True,
+    )
     stopping.wait()
     if metrics_server is not None:
         metrics_server.should_exit = True

@@ -1,12 +1,23 @@
-"""Changing workloads: resize / re-prioritise (PATCH), stop and delete."""
+"""Changing workloads: resize / re-prioritise (PATCH), stop and delete.
+
+Each change is one transaction on the workload as it reads it. Another writer may change
+the row in between (the scheduler placing it, the starter recording its container, a
+second request): the change then loses its compare-and-set (docs/concurrency.md, rule 1),
+rolls back, and is decided again on a fresh read (:func:`_retry_lost_races`), so a user's
+stop or resize is not refused because a loop was busy with the same workload.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
@@ -23,6 +34,7 @@ from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, ser
 from gpuyard.services.workloads.submission import load_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
+from gpuyard.store.database import lost_lock_race
 from gpuyard.store.fleet import cluster_kind, fresh_server_row, server_row
 from gpuyard.store.reservations import (
     ReservationConflict,
@@ -31,6 +43,33 @@ from gpuyard.store.reservations import (
 )
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 from gpuyard.store.workloads import delete_workload_row, set_request
+
+T = TypeVar("T")
+
+#: Tries of one change, in all, before a workload that keeps changing under it is a 409.
+CHANGE_ATTEMPTS = 5
+#: Pause before the next try, times the tries so far: the other writer's transaction is
+#: usually a few milliseconds long.
+_RETRY_PAUSE_S = 0.005
+
+
+def _retry_lost_races(workload_id: str, change: Callable[[], T]) -> T:
+    """Run ``change`` (one write transaction, rolled back when it raises) until it does
+    not lose a race: a stale workload version, a reservation that moved, a PostgreSQL
+    deadlock or serialization failure. After CHANGE_ATTEMPTS lost races, Conflict (409)."""
+    for attempt in range(1, CHANGE_ATTEMPTS + 1):
+        try:
+            return change()
+        except (StaleDataError, ReservationConflict):
+            pass
+        except DBAPIError as exc:
+            if not lost_lock_race(exc):
+                raise
+        time.sleep(_RETRY_PAUSE_S * attempt)
+    raise Conflict(
+        f"workload {workload_id} kept changing while this request tried to change it "
+        f"({CHANGE_ATTEMPTS} tries); try again"
+    )
 
 
 @dataclass
@@ -53,6 +92,23 @@ def update_workload(
     servers, atomically; otherwise it gives its reservation back and is re-queued.
     (Read the result with ``get_workload``: what the caller may see of it.)"""
     now = ctx.now()
+    new, in_place = _retry_lost_races(
+        workload_id, lambda: _apply_update(ctx, caller, workload_id, changes, now)
+    )
+    if in_place:
+        _resize_replicas(ctx, workload_id, new, in_place)
+    ctx.scheduler_wakeup.notify()
+
+
+def _apply_update(
+    ctx: ServiceContext,
+    caller: Caller,
+    workload_id: str,
+    changes: WorkloadChanges,
+    now: datetime,
+) -> tuple[Resources, list[_ReplicaResize]]:
+    """One try of a PATCH, in one transaction: the new request, and the replicas whose
+    runtime is to be told of a resize in place."""
     with ctx.db.write() as session:
         row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
         status = WorkloadStatus(row.status)
@@ -99,9 +155,7 @@ def update_workload(
         record_audit(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
         )
-    if in_place:
-        _resize_replicas(ctx, workload_id, new, in_place)
-    ctx.scheduler_wakeup.notify()
+    return new, in_place
 
 
 @dataclass(frozen=True)
@@ -132,6 +186,20 @@ def _resize_replicas(
             refused = f"the runtime of {replica.server_name} cannot resize it in place"
             break
     now = ctx.now()
+    _retry_lost_races(
+        workload_id, lambda: _record_resize(ctx, workload_id, new, replicas, refused, now)
+    )
+
+
+def _record_resize(
+    ctx: ServiceContext,
+    workload_id: str,
+    new: Resources,
+    replicas: list[_ReplicaResize],
+    refused: str | None,
+    now: datetime,
+) -> None:
+    """What the runtimes said of a resize in place: recorded, or the workload replaced."""
     with ctx.db.write() as session:
         row = session.get(WorkloadRow, workload_id, populate_existing=True)
         if row is None or WorkloadStatus(row.status) not in HOLDS_RESOURCES:
@@ -244,6 +312,11 @@ def _resize_one(
 def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None:
     """Stop a workload: release what it holds; it stays listed as ``stopped``."""
     now = ctx.now()
+    _retry_lost_races(workload_id, lambda: _stop(ctx, caller, workload_id, now))
+    ctx.scheduler_wakeup.notify()
+
+
+def _stop(ctx: ServiceContext, caller: Caller, workload_id: str, now: datetime) -> None:
     with ctx.db.write() as session:
         row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
         status = WorkloadStatus(row.status)
@@ -260,12 +333,16 @@ def stop_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None
             now,
             {"name": row.name},
         )
-    ctx.scheduler_wakeup.notify()
 
 
 def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> None:
     """Delete a workload and its history, stopping it first if it is still active."""
     now = ctx.now()
+    _retry_lost_races(workload_id, lambda: _delete(ctx, caller, workload_id, now))
+    ctx.scheduler_wakeup.notify()
+
+
+def _delete(ctx: ServiceContext, caller: Caller, workload_id: str, now: datetime) -> None:
     with ctx.db.write() as session:
         row = load_workload(session, caller, workload_id, Permission.WORKLOAD_CHANGE)
         if WorkloadStatus(row.status) not in TERMINAL:
@@ -284,4 +361,3 @@ def delete_workload(ctx: ServiceContext, caller: Caller, workload_id: str) -> No
             {"name": row.name},
         )
         delete_workload_row(session, row)
-    ctx.scheduler_wakeup.notify()
