@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from gpuyard.cli import server_commands
-from gpuyard.cli.api_client import ApiClient, ApiError, could_be_id
+from gpuyard.cli.api_client import ApiClient
 from gpuyard.cli.client_commands import _reports_api_errors, add_server, reports_api_errors
 from gpuyard.cli.output import (
     Column,
@@ -160,14 +160,7 @@ def users() -> None:
 
 def _user(client: ApiClient, ref: str) -> dict[str, Any]:
     """A user by e-mail, id or unique id prefix."""
-    every = client.all_pages("/api/v1/users")
-    for found in (
-        [u for u in every if u["email"].lower() == ref.lower()],
-        [u for u in every if could_be_id(ref) and u["id"].startswith(ref)],
-    ):
-        if len(found) == 1:
-            return found[0]
-    raise ApiError(404, f"no user with e-mail, id or id prefix {ref!r}")
+    return client.resolve_listed("/api/v1/users", ref, "user", name_key="email")
 
 
 @users_app.command("ls")
@@ -239,14 +232,8 @@ def teams() -> None:
 
 
 def _team(client: ApiClient, ref: str) -> dict[str, Any]:
-    every = client.all_pages("/api/v1/teams")
-    for found in (
-        [t for t in every if t["name"] == ref],
-        [t for t in every if could_be_id(ref) and t["id"].startswith(ref)],
-    ):
-        if len(found) == 1:
-            return found[0]
-    raise ApiError(404, f"no team with name, id or id prefix {ref!r}")
+    """A team by name, id or unique id prefix."""
+    return client.resolve_listed("/api/v1/teams", ref, "team")
 
 
 @teams_app.command("ls")
@@ -381,14 +368,9 @@ def create_token(
 def revoke_token(ref: Annotated[str, typer.Argument(help="token name, id or id prefix")]) -> None:
     """Revoke a token at once."""
     client = ApiClient()
-    every = client.all_pages("/api/v1/tokens")
-    found = [t for t in every if t["name"] == ref] or [
-        t for t in every if could_be_id(ref) and t["id"].startswith(ref)
-    ]
-    if len(found) != 1:
-        raise ApiError(404 if not found else 409, f"{len(found)} tokens match {ref!r}")
-    client.delete(f"/api/v1/tokens/{found[0]['id']}")
-    console.print(f"revoked {found[0]['name']}", markup=False)
+    token = client.resolve_listed("/api/v1/tokens", ref, "token")
+    client.delete(f"/api/v1/tokens/{token['id']}")
+    console.print(f"revoked {token['name']}", markup=False)
 
 
 # ---- invites ---------------------------------------------------------------------------
@@ -421,18 +403,16 @@ def list_invites(
 
 @invites_app.command("rm")
 @_reports_api_errors
-def revoke_invite(ref: Annotated[str, typer.Argument(help="invite id or id prefix")]) -> None:
+def revoke_invite(
+    ref: Annotated[str, typer.Argument(help="the invited e-mail, invite id or id prefix")],
+) -> None:
     """Revoke an invite before it is used."""
     client = ApiClient()
-    found = [
-        i
-        for i in client.all_pages("/api/v1/invites", status="pending")
-        if could_be_id(ref) and i["id"].startswith(ref)
-    ]
-    if len(found) != 1:
-        raise ApiError(404 if not found else 409, f"{len(found)} pending invites match {ref!r}")
-    client.delete(f"/api/v1/invites/{found[0]['id']}")
-    console.print(f"revoked the invite for {found[0]['email']}", markup=False)
+    invite = client.resolve_listed(
+        "/api/v1/invites", ref, "pending invite", name_key="email", status="pending"
+    )
+    client.delete(f"/api/v1/invites/{invite['id']}")
+    console.print(f"revoked the invite for {invite['email']}", markup=False)
 
 
 # ---- audit ----------------------------------------------------------------------------

@@ -130,15 +130,25 @@ class ApiClient:
 
     def resolve_cluster(self, ref: str) -> dict[str, Any]:
         """A cluster by name, id or unique id prefix."""
-        every = self.all_pages("/api/v1/clusters")
-        named = [c for c in every if c["name"] == ref]
-        by_id = [c for c in every if could_be_id(ref) and c["id"].startswith(ref)]
+        return self.resolve_listed("/api/v1/clusters", ref, "cluster")
+
+    def resolve_listed(
+        self, path: str, ref: str, kind: str, name_key: str = "name", **params: Any
+    ) -> dict[str, Any]:
+        """The one item of a (small) list whose ``name_key`` is ``ref`` (case-insensitive
+        for e-mail addresses), else whose id starts with ``ref``."""
+        every = self.all_pages(path, **params)
+        fold = name_key == "email"
+        wanted = ref.lower() if fold else ref
+        named = [i for i in every if (str(i[name_key]).lower() if fold else i[name_key]) == wanted]
+        by_id = [i for i in every if could_be_id(ref) and str(i["id"]).startswith(ref)]
         for found in (named, by_id):
             if len(found) == 1:
                 return found[0]
         if by_id:
-            raise ApiError(409, f"{ref!r} starts several cluster ids; give more of it")
-        raise ApiError(404, f"no cluster with name, id or id prefix {ref!r}")
+            raise ApiError(409, f"{ref!r} starts several {kind} ids; give more of it")
+        label = "e-mail" if fold else name_key
+        raise ApiError(404, f"no {kind} with {label}, id or id prefix {ref!r}")
 
     def all_pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of a paged list (pages of 500)."""

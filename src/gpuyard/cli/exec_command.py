@@ -37,7 +37,7 @@ def exec_(
         bool, typer.Option("--tty", "-t", help="a terminal (raw keys, resizes)")
     ] = False,
 ) -> None:
-    """Run a command in a workload's first replica (`-it` for a shell); exits with its code."""
+    """Run a command (or `-it`, a shell) in a workload."""
     if tty and not sys.stdin.isatty():
         raise typer.BadParameter("stdin is not a terminal: drop -t", param_hint="-t")
     client = ApiClient()
