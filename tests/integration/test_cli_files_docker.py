@@ -4,7 +4,9 @@ resize is applied and shown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,25 @@ def ctx(tmp_path: Path, restore_logging: None) -> Iterator[ServiceContext]:
     )
     yield context
     context.db.dispose()
+
+
+@contextlib.contextmanager
+def ticking(ctx: ServiceContext) -> Iterator[None]:
+    """Scheduling cycles and starter ticks in a thread, every 0.1 s, while the block runs."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.1):
+            settle(ctx)
+            start_scheduled(ctx)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 def cli(runner: CliRunner, *args: str) -> str:
@@ -101,6 +122,21 @@ def test_cp_up_and_back_files_listing_and_resize(
         no_terminal = runner.invoke(app, ["exec", "-t", "box"])
         assert no_terminal.exit_code == 2
         assert "stdin is not a terminal" in no_terminal.output
+
+        # run --follow prints the job's output as it writes it and ends with it; logs -f of
+        # a finished job prints what it wrote and returns
+        script = "for i in 1 2 3; do echo line $i; sleep 0.2; done"
+        with ticking(ctx):  # the scheduler and starter, as `gpuyard serve`'s loops would
+            followed = runner.invoke(
+                app,
+                ["run", dockerd.image, "--name", "job", "--cpu", "0.1", "--ram", "0.0625",
+                 "--follow", "--timeout", "60", "--", "sh", "-c", script],
+            )  # fmt: skip
+        assert followed.exit_code == 0, followed.output
+        assert "line 1\nline 2\nline 3\n" in followed.stdout
+        again = runner.invoke(app, ["logs", "-f", "job"])
+        assert again.exit_code == 0, again.output
+        assert again.stdout == "line 1\nline 2\nline 3\n"
 
         resized = json.loads(cli(runner, "resize", "box", "--cpu", "0.2", "-o", "json"))
         assert resized["cpu"] == 0.2

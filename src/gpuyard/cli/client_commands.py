@@ -255,14 +255,18 @@ def run(
         print_record(console, w, output, [])
         return
     say(f"{w['name']} {w['id']} {w['status']}: {w['reason'] or ''}")
-    if wait or follow:
-        w = _wait_until_settled(client, w, timeout)
-        if output in (OutputFormat.JSON, OutputFormat.YAML):
-            print_record(console, w, output, [])
-        if w["status"] != "running":
-            raise typer.Exit(EXIT_REFUSED)
-    if follow:
-        _print_log(client, w["id"], tail=200, follow=True)
+    if not (wait or follow):
+        return
+    w = _wait_until_settled(client, w, timeout)
+    if output in (OutputFormat.JSON, OutputFormat.YAML):
+        print_record(console, w, output, [])
+    if follow and w["status"] in ("running", "succeeded", "failed"):
+        # A short job may have ended already: its log is still there to print.
+        _print_log(client, w["id"], tail=200, follow=w["status"] == "running")
+        w = client.get(f"/api/v1/workloads/{w['id']}")
+    if w["status"] not in ("running", "succeeded"):
+        say(f"{w['name']} {w['status']}: {w['reason'] or ''}")
+        raise typer.Exit(EXIT_REFUSED)
 
 
 def _wait_until_settled(client: ApiClient, w: dict[str, Any], timeout: float) -> dict[str, Any]:
