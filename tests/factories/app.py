@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from factories.templates import seed_embedded_database
 from gpuyard.api.app import create_app
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.passwords import hash_password
@@ -42,6 +43,11 @@ def make_settings(data_dir: Path, database_url: str | None, **overrides: Any) ->
 
 
 def make_context(settings: Settings) -> ServiceContext:
+    """A context as `gpuyard serve` builds one, with its first admin and, unless
+    ``demo=False``, the demo cluster. The embedded SQLite database starts as a copy of one
+    migrated once per run (factories/templates.py); build_context's migration then has
+    nothing to do."""
+    seed_embedded_database(settings)
     ctx = build_context(settings)
     ensure_first_admin(ctx)
     if settings.demo:
