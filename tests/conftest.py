@@ -16,6 +16,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 import structlog
+from factories.templates import migrate_then_close
 from support.dockerd import DockerServer
 from support.local_server import ServerUnavailable, start_or_skip
 from support.postgres import PostgresServer
@@ -81,9 +82,29 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """Name of a database migrated to head once per session, which `postgres_url` copies.
+    Nothing stays connected to it: PostgreSQL copies only a database nobody is using."""
+    name = "gpuyard_template"
+    migrate_then_close(postgres_server.create_database(name))
+    return name
+
+
 @pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """URL of a fresh, empty database for one test; dropped afterwards."""
+def postgres_url(postgres_server: PostgresServer, postgres_template: str) -> Iterator[str]:
+    """URL of a fresh database for one test, migrated to head (a copy of the session's
+    template: make_context's migration then has nothing to do); dropped afterwards. The
+    migrations themselves run from empty on `empty_postgres_url` (tests/store)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name, template=postgres_template)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh, empty database (no schema) for one test; dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     url = postgres_server.create_database(name)
     yield url

@@ -41,20 +41,24 @@ class World:
     victim_id: str
 
 
-def _as(ctx: ServiceContext, email: str, role: str = "user") -> tuple[TestClient, str]:
+def _as(
+    admin: TestClient, ctx: ServiceContext, email: str, role: str = "user"
+) -> tuple[TestClient, str]:
+    """A client signed in as a new user, on the admin client's app (one app for the
+    world's six clients: building one per client was most of each test's time)."""
     user_id = add_user(ctx, email, "some-pass-123", role=role)
     token = mint_token(ctx, user_id, minutes=LONG_SESSION_MINUTES)
-    return authed_client(ctx, token), user_id
+    return authed_client(ctx, token, app=admin.app), user_id
 
 
 @pytest.fixture
 def world(client: TestClient, ctx: ServiceContext) -> World:
     ctx.clock = ManualClock(datetime.now(UTC))
-    lead, lead_id = _as(ctx, "lead@example.com")
-    member, member_id = _as(ctx, "member@example.com")
-    victim, victim_id = _as(ctx, "victim@example.com")
-    outsider, _ = _as(ctx, "outsider@example.com")
-    operator, _ = _as(ctx, "ops@example.com", role="operator")
+    lead, lead_id = _as(client, ctx, "lead@example.com")
+    member, member_id = _as(client, ctx, "member@example.com")
+    victim, victim_id = _as(client, ctx, "victim@example.com")
+    outsider, _ = _as(client, ctx, "outsider@example.com")
+    operator, _ = _as(client, ctx, "ops@example.com", role="operator")
     created = client.post(
         "/api/v1/teams",
         json={

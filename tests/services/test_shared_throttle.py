@@ -122,8 +122,10 @@ def test_failed_logins_spread_over_two_apis_share_one_budget(
 def test_an_attempt_decided_locally_is_settled_locally(
     redis_server: RedisServer, verdict: str
 ) -> None:
-    # A Redis that is not there (a closed port): the process's own windows decide.
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    # A Redis that is not there (a closed port): the process's own windows decide. The
+    # client is the one a process makes (one short retry): redis-py's default retries ten
+    # times with backoff, some 3 s per refused command.
+    dead = RedisConnection("redis://127.0.0.1:1/0").client
     local = LoginThrottle(**LIMITS)
     throttle = SharedLoginThrottle(dead, local)
     attempts = [throttle.begin_attempt("10.9.9.9", "c@example.com", 5.0) for _ in range(2)]

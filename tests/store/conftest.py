@@ -22,7 +22,7 @@ def bare_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database
     url = (
         f"sqlite:///{tmp_path / 'store.db'}"
         if request.param == "sqlite"
-        else str(request.getfixturevalue("postgres_url"))
+        else str(request.getfixturevalue("empty_postgres_url"))
     )
     database = Database(url)
     yield database

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from alembic.script import ScriptDirectory
 from factories.app import admin_caller, make_context, make_settings
+from factories.templates import seed_embedded_database
 from sqlalchemy import inspect, select, text
 
 import gpuyard.store
@@ -100,3 +103,54 @@ def test_0013_refuses_a_check_rewrite_that_changes_nothing(tmp_path: Path) -> No
         after = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'workloads'"))
     assert after == before
     db.dispose()
+
+
+def _schema(db: Database) -> dict[str, Any]:
+    """Everything reflection sees of a database's tables, in a comparable form."""
+    inspector = inspect(db.engine)
+    schema: dict[str, Any] = {}
+    for table in inspector.get_table_names():
+        schema[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in inspector.get_columns(table)
+            ],
+            "primary_key": inspector.get_pk_constraint(table),
+            "foreign_keys": sorted(map(repr, inspector.get_foreign_keys(table))),
+            "indexes": sorted(map(repr, inspector.get_indexes(table))),
+            "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
+            "checks": sorted(map(repr, inspector.get_check_constraints(table))),
+        }
+    with db.engine.connect() as conn:
+        schema["alembic_version rows"] = conn.scalars(
+            text("SELECT version_num FROM alembic_version")
+        ).all()
+    return schema
+
+
+def test_a_template_copy_has_the_schema_of_a_fresh_migration(
+    bare_db: Database, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Tests start from a copy of a database migrated once (factories/templates.py,
+    the `postgres_url` fixture): the copy must be what migrating from empty makes."""
+    upgrade_to_head(bare_db)
+    fresh = _schema(bare_db)
+    if bare_db.is_sqlite:
+        settings = make_settings(tmp_path / "copy", None)
+        seed_embedded_database(settings)
+        copy = Database(settings.effective_database_url)
+    else:
+        copy = Database(str(request.getfixturevalue("postgres_url")))
+    try:
+        assert _schema(copy) == fresh
+        assert len(fresh) > 10
+        assert fresh["alembic_version rows"] == [
+            ScriptDirectory.from_config(alembic_config(copy.url)).get_current_head()
+        ]
+        with copy.engine.connect() as conn:
+            diffs = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
+        assert diffs == [], f"the copy and the models disagree: {diffs}"
+    finally:
+        copy.dispose()

@@ -89,9 +89,13 @@ class PostgresServer(LocalServer):
         """SQLAlchemy URL (psycopg 3 driver) of one database on this server."""
         return f"postgresql+psycopg://{DB_USER}@{HOST}:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database (e.g. one per test or per worker) and return its URL."""
-        self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create an empty database (e.g. one per test or per worker), or a copy of the
+        database ``template`` (which nothing may be connected to), and return its URL."""
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self._execute(statement)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:

@@ -41,13 +41,26 @@ def test_server_serves_two_databases_then_stops_cleanly() -> None:
 
 
 def test_session_fixture_and_per_test_database(
-    postgres_server: PostgresServer, postgres_url: str, request: pytest.FixtureRequest
+    postgres_server: PostgresServer, empty_postgres_url: str, request: pytest.FixtureRequest
 ) -> None:
     assert request.node.get_closest_marker("postgres") is not None
-    assert postgres_url.startswith(
+    assert empty_postgres_url.startswith(
         f"postgresql+psycopg://postgres@127.0.0.1:{postgres_server.port}/"
     )
-    assert scalar(postgres_url, "select count(*) from pg_tables where schemaname = 'public'") == 0
+    tables = "select count(*) from pg_tables where schemaname = 'public'"
+    assert scalar(empty_postgres_url, tables) == 0
+
+
+def test_per_test_database_is_a_migrated_copy(
+    postgres_server: PostgresServer, postgres_url: str, postgres_template: str
+) -> None:
+    assert postgres_url.startswith(
+        f"postgresql+psycopg://postgres@127.0.0.1:{postgres_server.port}/test_"
+    )
+    assert scalar(postgres_url, "select count(*) from alembic_version") == 1
+    # Nothing holds the template open, or the next copy would be refused.
+    connected = f"select count(*) from pg_stat_activity where datname = '{postgres_template}'"
+    assert scalar(postgres_server.url, connected) == 0
 
 
 def test_missing_binaries_raise_unavailable(

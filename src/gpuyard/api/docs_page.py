@@ -7,7 +7,7 @@ same assets, so they are served from /api/docs/assets instead.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -24,9 +24,12 @@ def install_docs_page(app: FastAPI) -> None:
     app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
 
     @app.get("/api/docs", include_in_schema=False, dependencies=[public(Permission.API_DOCS)])
-    async def docs_page() -> HTMLResponse:
+    async def docs_page(request: Request) -> HTMLResponse:
+        # request.app, not `app`: FastAPI caches facts about endpoints in process-wide
+        # caches that keep the function alive, and a closure over `app` would keep the
+        # app and its context (database engine and all) alive with it.
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/api/openapi.json",
+            openapi_url=request.app.openapi_url or "/api/openapi.json",
             title="gpuyard API",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
