@@ -1,11 +1,12 @@
 """Per-cycle index of servers for one group of equal requests.
 
 Requests that share a :data:`~gpuyard.scheduler.request.GroupKey` (cluster, GPU model,
-labels, wants a GPU) pass the static filters on exactly the same servers, so those filters
-run once per group and cycle, not once per workload. The servers that pass are bucketed by
-how many whole devices of the group's model they have free, plus a set of servers with a
-partly used device; a 4-GPU request then never looks at servers with fewer than 4 free
-devices. Buckets follow every assume/forget through :class:`NodeListener`.
+labels, wants a GPU, wants a share of one) pass the static filters on exactly the same
+servers, so those filters run once per group and cycle, not once per workload. The
+servers that pass are bucketed by how many whole devices of the group's model they have
+free, plus a set of servers with a partly used device; a 4-GPU request then never looks at
+servers with fewer than 4 free devices. Buckets follow every assume/forget through
+:class:`NodeListener`.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from gpuyard.scheduler.plugins.pack import GpuPackScorer, MostAllocatedScorer, T
 from gpuyard.scheduler.plugins.quota import QuotaCheck
 from gpuyard.scheduler.plugins.spread import EmptiestFirst, LeastAllocatedScorer
 from gpuyard.scheduler.plugins.status import ServerStatusFilter
+from gpuyard.scheduler.plugins.whole_gpus import WholeGpusFilter
 from gpuyard.scheduler.preemption import MinimalVictims
 
 PluginFactory = Callable[[], object]
@@ -41,6 +42,7 @@ REGISTRY: dict[str, PluginFactory] = {
     "cluster": ClusterFilter,
     "labels": LabelsFilter,
     "gpu_model": GpuModelFilter,
+    "whole_gpus": WholeGpusFilter,
     "fit": FitFilter,
     "holds": HoldsFilter,
     "gpu_pack": GpuPackScorer,
@@ -76,7 +78,7 @@ PROFILES: dict[str, ProfileConfig] = {
     # than best-fit where ``binpack`` leaves 5-16% fewer (bench/analysis.md, S5).
     "pack": ProfileConfig(
         admission=("quota",),
-        static_filters=("status", "cluster", "labels", "gpu_model"),
+        static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
         filters=("fit", "holds"),
         scorers=("fgd", "gpu_pack", "most_allocated"),
         order="tightest_first",
@@ -85,7 +87,7 @@ PROFILES: dict[str, ProfileConfig] = {
     # The former default: plain best-fit packing of whole devices and shares.
     "binpack": ProfileConfig(
         admission=("quota",),
-        static_filters=("status", "cluster", "labels", "gpu_model"),
+        static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
         filters=("fit", "holds"),
         scorers=("gpu_pack", "most_allocated"),
         order="tightest_first",
@@ -93,7 +95,7 @@ PROFILES: dict[str, ProfileConfig] = {
     ),
     "spread": ProfileConfig(
         admission=("quota",),
-        static_filters=("status", "cluster", "labels", "gpu_model"),
+        static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
         filters=("fit", "holds"),
         scorers=("least_allocated",),
         order="emptiest_first",
@@ -102,7 +104,7 @@ PROFILES: dict[str, ProfileConfig] = {
     # Fragmentation Gradient Descent (plugins/fgd.py) alone; most_allocated breaks its ties.
     "fgd": ProfileConfig(
         admission=("quota",),
-        static_filters=("status", "cluster", "labels", "gpu_model"),
+        static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
         filters=("fit", "holds"),
         scorers=("fgd", "most_allocated"),
         order="tightest_first",

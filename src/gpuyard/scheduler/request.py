@@ -14,8 +14,9 @@ from gpuyard.scheduler.gpu_slots import is_valid_gpu_request
 from gpuyard.scheduler.snapshot import PendingWorkload
 
 #: Requests with the same key pass the same static filters on every server:
-#: (cluster_id, model words when a GPU is requested, node selector items, wants a GPU).
-GroupKey = tuple[str | None, ModelKey, frozenset[tuple[str, str]], bool]
+#: (cluster_id, model words when a GPU is requested, node selector items, wants a GPU,
+#: wants a share of one: servers of whole-GPU runtimes take no shares).
+GroupKey = tuple[str | None, ModelKey, frozenset[tuple[str, str]], bool, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,6 @@ def build_request(workload: PendingWorkload, queue_pos: int) -> Request:
         whole_gpus=whole,
         share_milli=share,
         model=model,
-        group_key=(workload.cluster_id, model, selector, gpu > 0),
+        group_key=(workload.cluster_id, model, selector, gpu > 0, share > 0),
         valid_gpu=is_valid_gpu_request(gpu),
     )

@@ -38,6 +38,8 @@ class ServerView:
     allocated: Resources
     gpus: tuple[GpuDevice, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: Its runtime hands out whole devices only (Kubernetes device plugins): no GPU shares.
+    whole_gpus_only: bool = False
 
     @property
     def free(self) -> Resources:

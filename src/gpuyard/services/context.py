@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gpuyard.auth.caller_cache import CallerCache
 from gpuyard.auth.encryption import SecretBox
 from gpuyard.auth.login_throttle import LoginThrottle
-from gpuyard.runtimes.registry import RuntimeRegistry, default_registry
+from gpuyard.runtimes.registry import RuntimeRegistry, default_registry, whole_gpus_only
 from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.services.bus.build import build_bus, build_login_throttle
 from gpuyard.services.bus.notices import ChangeBus, Notice
@@ -127,7 +127,9 @@ class ServiceContext:
         # which imports this module.
         from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
 
-        self.snapshot_cache = SnapshotCache()
+        self.snapshot_cache = SnapshotCache(
+            whole_gpu_kinds=self.runtimes.kinds_where(whole_gpus_only)
+        )
         self._register_collectors()
 
     def _register_collectors(self) -> None:

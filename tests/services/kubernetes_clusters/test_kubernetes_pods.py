@@ -234,3 +234,22 @@ def test_a_pod_is_never_culled_when_idle_and_its_events_say_so_once(
     notes = [e["reason"] for e in events if "never culled" in (e["reason"] or "")]
     assert notes == ["never culled when idle: its runtime reports no utilisation for it"]
     assert api.get(f"/api/v1/workloads/{workload_id}/culling").json()["no_signal"] is True
+
+
+def test_a_gpu_share_never_lands_on_a_kubernetes_node(
+    ctx: ServiceContext, cluster: str, api: TestClient
+) -> None:
+    """A workload that names no cluster may land on any; a share of a GPU (0.5) must not
+    land on a Kubernetes node (its device plugin hands out whole GPUs), while a whole GPU
+    does. Here the node is the fleet's only GPU server: the share waits, saying why."""
+    share = api.post("/api/v1/workloads", json={"name": "half", "image": "x", "gpu": 0.5})
+    whole = api.post("/api/v1/workloads", json={"name": "one", "image": "x", "gpu": 1})
+    assert share.status_code == 201, share.text
+    assert whole.status_code == 201, whole.text
+    settle(ctx)
+    half = api.get(f"/api/v1/workloads/{share.json()['id']}").json()
+    one = api.get(f"/api/v1/workloads/{whole.json()['id']}").json()
+    assert one["server_name"] == NODE, (one["status"], one["reason"])
+    assert half["status"] == "pending"
+    assert half["server_name"] is None
+    assert "whole GPUs only (no shares)" in half["reason"]

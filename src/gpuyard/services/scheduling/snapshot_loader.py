@@ -90,9 +90,15 @@ class SnapshotCache:
     One per database: ``ServiceContext.snapshot_cache``."""
 
     def __init__(
-        self, full_reload_s: float = FULL_RELOAD_S, clock: Callable[[], float] = time.monotonic
+        self,
+        full_reload_s: float = FULL_RELOAD_S,
+        clock: Callable[[], float] = time.monotonic,
+        whole_gpu_kinds: Collection[str] = (),
     ) -> None:
         self.full_reload_s = full_reload_s
+        #: Cluster kinds whose runtime hands out whole GPUs only (their servers take no
+        #: GPU shares: ``ServerView.whole_gpus_only``).
+        self.whole_gpu_kinds = frozenset(whole_gpu_kinds)
         self._source = SnapshotSource(read_isolating)
         self._clock = clock
         self._lock = threading.Lock()
@@ -208,11 +214,16 @@ class SnapshotCache:
         gpus: dict[str, list[GpuDevice]] = defaultdict(list)
         for server_id, index, model, memory, allocated in found.gpus:
             gpus[server_id].append(GpuDevice(index, model, memory, allocated))
+        whole = (
+            clusters_of_kinds(session, self.whole_gpu_kinds)
+            if found.servers and self.whole_gpu_kinds
+            else set()
+        )
         for row in found.servers:
             if unusable and row.id in unusable:
                 continue
             try:
-                view = server_view(row, gpus.get(row.id, ()))
+                view = server_view(row, gpus.get(row.id, ()), row.cluster_id in whole)
             except Exception as exc:  # its labels, say: left out, the others go on
                 unusable[row.id] = exc
                 continue

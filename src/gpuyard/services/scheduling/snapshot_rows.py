@@ -84,8 +84,9 @@ class CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full 
     usage: Resources
 
 
-def server_view(row: Any, gpus: Iterable[GpuDevice]) -> ServerView:
-    """A server row (``SERVER_COLUMNS`` of the snapshot source) and its GPUs, in index order."""
+def server_view(row: Any, gpus: Iterable[GpuDevice], whole_gpus_only: bool = False) -> ServerView:
+    """A server row (``SERVER_COLUMNS`` of the snapshot source) and its GPUs, in index
+    order; ``whole_gpus_only``: its cluster's runtime gives no GPU shares."""
     return ServerView(
         id=row.id,
         name=row.name,
@@ -97,6 +98,7 @@ def server_view(row: Any, gpus: Iterable[GpuDevice]) -> ServerView:
         ),
         gpus=tuple(gpus),
         labels=text_map(row.labels),
+        whole_gpus_only=whole_gpus_only,
     )
 
 
