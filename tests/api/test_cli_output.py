@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 import yaml
 from factories.app import (
     ADMIN_EMAIL,
@@ -468,3 +470,23 @@ def test_top_once_shows_totals_the_queue_head_and_every_server(cli: tuple[CliRun
     rows = [line for line in lines if line.endswith(("A100-SXM4-40GB", "HBM3")) or "…" in line]
     assert len(rows) == 4
     assert sum("██░░░░░░░░ 2/8" in row for row in rows) == 1  # 2 of 8 GPUs: two tenths filled
+
+
+def every_command(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of every command of the CLI (groups and their commands), hidden ones too."""
+    found = [path]
+    for name, command in getattr(group, "commands", {}).items():
+        found += every_command(command, (*path, name))
+    return found
+
+
+def test_every_help_screen_speaks_plainly() -> None:
+    """No Python annotations (`<str>`, `<list[str]>`, `{image}`) in any help screen."""
+    root = typer.main.get_command(app)
+    paths = every_command(root)
+    assert len(paths) > 60
+    for path in paths:
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, (path, result.output)
+        for placeholder in ("<str>", "<int>", "<float>", "<bool>", "<list", "{"):
+            assert placeholder not in result.output, (path, placeholder, result.output)

@@ -194,7 +194,9 @@ def run(
     gpu_model: Annotated[str | None, typer.Option(help="e.g. H100")] = None,
     priority: Annotated[int, typer.Option(help="1 (lowest) to 5 (highest)")] = 3,
     cluster: Annotated[str | None, typer.Option(help="cluster name or id")] = None,
-    team: Annotated[str | None, typer.Option(help="team id (counts against its quota)")] = None,
+    team: Annotated[
+        str | None, typer.Option(help="team name or id (counts against its quota)")
+    ] = None,
     replicas: Annotated[int, typer.Option(help="copies placed together")] = 1,
     gang: Annotated[bool, typer.Option(help="place all replicas or none")] = False,
     env: Annotated[
@@ -204,7 +206,9 @@ def run(
         list[int] | None, typer.Option("--port", "-p", help="container port to publish")
     ] = None,
     duration: Annotated[float | None, typer.Option(help="simulated: seconds to run")] = None,
-    not_preemptible: Annotated[bool, typer.Option("--not-preemptible")] = False,
+    not_preemptible: Annotated[
+        bool, typer.Option("--not-preemptible", help="higher priorities may not evict it")
+    ] = False,
     files_path: Annotated[
         str | None, typer.Option(help="where its files are mounted (default /workspace)")
     ] = None,
@@ -240,7 +244,6 @@ def run(
         ("name", name),
         ("command", command or None),
         ("gpu_model", gpu_model),
-        ("team_id", team),
         ("duration_s", duration),
         ("files_path", files_path),
         ("max_lifetime_s", max_lifetime),
@@ -250,6 +253,8 @@ def run(
     client = ApiClient()
     if cluster is not None:
         body["cluster_id"] = client.resolve_cluster(cluster)["id"]
+    if team is not None:
+        body["team_id"] = client.resolve_listed("/api/v1/teams", team, "team")["id"]
     w = client.post("/api/v1/workloads", body)
     if output is not OutputFormat.TABLE and not (wait or follow):
         print_record(console, w, output, [])

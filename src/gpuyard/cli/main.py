@@ -16,6 +16,7 @@ from gpuyard.cli import admin_commands, agent_command, apply_commands, client_co
 from gpuyard.cli.audit_commands import audit_app
 from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.context_commands import context_app
+from gpuyard.cli.help_format import use_conventional_help
 from gpuyard.cli.pool_commands import pools_app
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 completion_init()  # what add_completion would do: the shells' completers, registered
+use_conventional_help()
 console = Console()
 client_commands.register(app)
 for declarative in (apply_commands.apply, apply_commands.delete):
