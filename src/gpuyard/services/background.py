@@ -41,7 +41,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.scheduler_interval_s,
             jitter=JITTER,
             lease=SCHEDULER_LEASE,
-            tick=lambda: run_scheduling_cycle(ctx),
+            tick=lambda _fence: run_scheduling_cycle(ctx),
             lease_taken_by_tick=True,
             wakeup=ctx.scheduler_wakeup,
             rest_ratio=1.0,
@@ -53,7 +53,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             1.0,
             jitter=JITTER,
             lease=SCHEDULER_LEASE,
-            tick=lambda: advance_lifecycles(ctx),
+            tick=lambda _fence: advance_lifecycles(ctx),
             lease_taken_by_tick=True,
         ),
         Loop(
@@ -61,7 +61,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.starter_interval_s,
             jitter=JITTER,
             lease="starter",
-            tick=lambda: start_scheduled(ctx),
+            tick=lambda fence: start_scheduled(ctx, fence),
             wakeup=ctx.starter_wakeup,
         ),
         Loop(
@@ -69,7 +69,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.health_interval_s,
             jitter=JITTER,
             lease="health",
-            tick=lambda: probe_servers(ctx),
+            tick=lambda _fence: probe_servers(ctx),
         ),
         # Kubernetes clusters' nodes -> servers (a list per cluster and tick).
         Loop(
@@ -77,14 +77,14 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.kube_sync_interval_s,
             jitter=JITTER,
             lease="kube-nodes",
-            tick=lambda: sync_kube_nodes(ctx),
+            tick=lambda _fence: sync_kube_nodes(ctx),
         ),
         Loop(
             "reconcile",
             s.reconcile_interval_s,
             jitter=JITTER,
             lease="reconcile",
-            tick=lambda: reconcile_servers(ctx),
+            tick=lambda _fence: reconcile_servers(ctx),
             wakeup=ctx.reconcile_wakeup,
         ),
         Loop(
@@ -92,7 +92,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.cleanup_interval_s,
             jitter=JITTER,
             lease="cleanup",
-            tick=lambda: run_teardowns(ctx),
+            tick=lambda fence: run_teardowns(ctx, fence),
         ),
         # Refills warm pools to their target size; relabels their containers.
         Loop(
@@ -100,7 +100,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.pool_interval_s,
             jitter=JITTER,
             lease="pools",
-            tick=lambda: tend_pools(ctx),
+            tick=lambda _fence: tend_pools(ctx),
             wakeup=ctx.pool_wakeup,
         ),
         # Samples every server (no network I/O: docker servers' readings come from the
@@ -112,18 +112,19 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             jitter=0.0,
             aligned=True,
             lease="history",
-            tick=lambda: sample_usage(ctx, pause=time.sleep),
+            tick=lambda _fence: sample_usage(ctx, pause=time.sleep),
         ),
     ]
     # Other processes' commits, for this process's own scheduler: so every process ticks.
     if s.change_watch_interval_s > 0:
+        watch = ChangeWatch(ctx)
         loops.append(
             Loop(
                 "change-watch",
                 s.change_watch_interval_s,
                 jitter=JITTER,
                 lease=None,
-                tick=ChangeWatch(ctx),
+                tick=lambda _fence: watch(),
             )
         )
     return loops

@@ -21,7 +21,8 @@ and their reasons recorded as usual.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
@@ -37,7 +38,7 @@ from gpuyard.services.loops.item_failures import (
     failure_reason,
     report_item_failure,
 )
-from gpuyard.services.loops.leases import holds_scheduler_lease
+from gpuyard.services.loops.leases import Fenced, LeaseFence, take_scheduler_lease
 from gpuyard.services.scheduling.admissions import (
     MAYBE_STALE,
     apply_admission,
@@ -93,57 +94,89 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     Admissions without victims are applied in batches: one transaction per batch, the
     decisions together, or each inside its own savepoint when one went stale, so it rolls
     back alone while the others commit. Admissions with victims each get a transaction of
-    their own (evictions and the preemptor's reservation commit together)."""
+    their own (evictions and the preemptor's reservation commit together). Every apply
+    checks, in its own transaction, that this process still holds the scheduler lease at
+    the token it planned under; once another process took over, the cycle stops."""
     started = time.perf_counter()
-    if not holds_scheduler_lease(ctx):
+    grant = take_scheduler_lease(ctx)
+    if not grant.held:
         return CycleStats(0, 0, 0, 0, time.perf_counter() - started)
+    fences = (grant.fence,)
     state, result = plan_cycle(ctx)
     if state.set_aside:
         _fail_set_aside(ctx, state)
-    admitted = preempted = 0
-    stale: list[Admission] = []
+    applied = _Applied()
+    try:
+        _apply_admissions(ctx, result, state, fences, applied)
+    except Fenced:
+        # Paused past the lease while another process took over: the rest of this plan is
+        # stale, and its other writes (failures, reasons) belong to the new holder's cycle.
+        took = time.perf_counter() - started
+        return CycleStats(len(state.pending), applied.admitted, 0, applied.preempted, took)
+    for admission, error in applied.failed:
+        report_item_failure(_LOOP, admission.workload_id, error, "admission not applied")
+        reason = failure_reason("the scheduler could not apply its placement", error)
+        status = state.seen[admission.workload_id].status
+        fail_workload(ctx, admission.workload_id, reason, loop=_LOOP, expect={status})
+    record_pending_reasons(ctx, (*result.pending, *applied.no_ports), state)
+    conflicts = len(applied.stale)
+    ctx.snapshot_cache.note_conflicts(*_conflicted_rows(applied.stale))
+    if conflicts:
+        ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
+    if applied.admitted and state.docker_servers:
+        ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
+    return CycleStats(
+        considered=len(state.pending),
+        admitted=applied.admitted,
+        conflicts=conflicts,
+        preempted=applied.preempted,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass
+class _Applied:
+    """What a cycle's apply did so far (kept when a fence stops it half way)."""
+
+    admitted: int = 0
+    preempted: int = 0
+    stale: list[Admission] = field(default_factory=list)
+    no_ports: list[Pending] = field(default_factory=list)
+    failed: list[tuple[Admission, Exception]] = field(default_factory=list)
+
+
+def _apply_admissions(
+    ctx: ServiceContext,
+    result: CycleResult,
+    state: QueueState,
+    fences: Sequence[LeaseFence | None],
+    applied: _Applied,
+) -> None:
     plain = [a for a in result.admitted if not a.victims]
-    no_ports: list[Pending] = []
-    failed: list[tuple[Admission, Exception]] = []
     for first in range(0, len(plain), APPLY_BATCH):
-        batch = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
-        admitted += batch.applied
-        stale += batch.stale_admissions
-        no_ports += batch.no_ports
-        failed += batch.failed
+        batch = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state, fences)
+        applied.admitted += batch.applied
+        applied.stale += batch.stale_admissions
+        applied.no_ports += batch.no_ports
+        applied.failed += batch.failed
     for admission in (a for a in result.admitted if a.victims):
         try:
             seen = state.seen[admission.workload_id]
             victims = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
-            preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
-            admitted += 1
+            applied.preempted += apply_admission(
+                ctx, admission, seen, state.docker_servers, victims, fences
+            )
+            applied.admitted += 1
+        except Fenced:
+            raise
         except Exception as exc:
             if isinstance(exc, MAYBE_STALE) and went_stale(exc):
-                stale.append(admission)
+                applied.stale.append(admission)
                 log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
             elif blames_item(exc):  # the preemptor's data or a victim's: skipped, not failed
                 report_item_failure(_LOOP, admission.workload_id, exc, "preemption not applied")
             else:
                 raise
-    for admission, error in failed:
-        report_item_failure(_LOOP, admission.workload_id, error, "admission not applied")
-        reason = failure_reason("the scheduler could not apply its placement", error)
-        status = state.seen[admission.workload_id].status
-        fail_workload(ctx, admission.workload_id, reason, loop=_LOOP, expect={status})
-    record_pending_reasons(ctx, (*result.pending, *no_ports), state)
-    conflicts = len(stale)
-    ctx.snapshot_cache.note_conflicts(*_conflicted_rows(stale))
-    if conflicts:
-        ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
-    if admitted and state.docker_servers:
-        ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
-    return CycleStats(
-        considered=len(state.pending),
-        admitted=admitted,
-        conflicts=conflicts,
-        preempted=preempted,
-        seconds=time.perf_counter() - started,
-    )
 
 
 def _conflicted_rows(stale: list[Admission]) -> tuple[set[str], set[str]]:
