@@ -25,6 +25,7 @@ from gpuyard.services.loops.leases import (
 )
 from gpuyard.services.loops.runner import LoopRunner
 from gpuyard.services.scheduling.admissions import apply_admission_batch
+from gpuyard.services.scheduling.cluster_leases import take_cluster_leases
 from gpuyard.services.scheduling.cycle import plan_cycle, run_scheduling_cycle
 from gpuyard.services.workloads.submission import create_workload
 from gpuyard.store.fleet_tables import ServerRow
@@ -73,24 +74,24 @@ def test_a_paused_scheduler_cannot_commit_its_apply_after_a_takeover(
     a, b = pair
     spec = WorkloadCreate(image="busybox", name="train", cpu=2, ram_gb=4, gpu=1)
     workload = create_workload(a, admin_caller(a), spec).id
-    grant = take_scheduler_lease(a)
-    assert grant.held
-    assert grant.fence is not None
-    state, result = plan_cycle(a)  # a decides...
+    leases = take_cluster_leases(a)
+    assert leases is not None
+    assert leases.every_cluster  # the only scheduler: every cluster
+    state, result = plan_cycle(a, leases)  # a decides...
     assert [adm.workload_id for adm in result.admitted] == [workload]
+    [fence] = leases.fences.values()
     _pause_past_the_lease(a, a.settings.scheduler_interval_s)  # ...then stalls
-    taken = take_scheduler_lease(b)
-    assert taken.held
-    assert taken.fence is not None
-    assert taken.fence.token == grant.fence.token + 1  # a new term
+    taken = take_cluster_leases(b)
+    assert taken is not None
+    assert [f.token for f in taken.fences.values()] == [fence.token + 1]  # a new term
     with pytest.raises(Fenced):
-        apply_admission_batch(a, list(result.admitted), state, (grant.fence,))
+        apply_admission_batch(a, list(result.admitted), state, (fence,))
     # Nothing of a's apply was written: no reservation, no allocation, still pending.
     assert _statuses(a) == {workload: "pending"}
     assert _reserved_cpu(a) == 0
     with a.db.read() as session:
         assert session.scalar(select(func.count()).select_from(AllocationRow)) == 0
-    # a's next cycle does nothing (b holds the lease); b's places the workload once.
+    # a's next cycle does nothing (b holds the cluster); b's places the workload once.
     assert run_scheduling_cycle(a).admitted == 0
     assert run_scheduling_cycle(b).admitted == 1
     assert _statuses(a)[workload] in ("scheduled", "running")

@@ -21,6 +21,7 @@ from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.services.pools.tending import tend_pools
 from gpuyard.services.scheduling.change_watch import ChangeWatch
+from gpuyard.services.scheduling.cluster_leases import release_cluster_leases
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.usage.sampling import sample_usage
 from gpuyard.services.workloads.lifecycle import advance_lifecycles
@@ -141,3 +142,4 @@ def stop_loops(ctx: ServiceContext, runner: LoopRunner) -> None:
     """Stop the loops, then hand their leases over without waiting for them to lapse."""
     runner.stop()
     release_leases(ctx, runner.leases() | {SCHEDULER_LEASE})
+    release_cluster_leases(ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, insert, or_, update
+from sqlalchemy import case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -80,6 +80,41 @@ def release_lease(session: Session, name: str, holder: str, now: datetime) -> No
     session.execute(
         update(LeaseRow)
         .where(LeaseRow.name == name, LeaseRow.holder == holder)
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def holders_of(session: Session, prefix: str, now: datetime) -> dict[str, str]:
+    """{lease name: holder} of the unexpired leases whose names start with ``prefix``."""
+    lease = LeaseRow
+    rows = session.execute(
+        select(lease.name, lease.holder).where(
+            lease.name.startswith(prefix, autoescape=True), lease.expires_at >= now
+        )
+    )
+    return {name: holder for name, holder in rows}
+
+
+def forget_lapsed_leases(session: Session, prefix: str, before: datetime) -> None:
+    """Delete the leases named ``prefix...`` that lapsed before ``before`` (leases named after
+    a process, which no other process will ever take)."""
+    session.execute(
+        delete(LeaseRow)
+        .where(LeaseRow.name.startswith(prefix, autoescape=True), LeaseRow.expires_at < before)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_leases_named(session: Session, prefix: str, holder: str, now: datetime) -> None:
+    """Let every lease named ``prefix...`` that ``holder`` holds lapse at once."""
+    session.execute(
+        update(LeaseRow)
+        .where(
+            LeaseRow.name.startswith(prefix, autoescape=True),
+            LeaseRow.holder == holder,
+            LeaseRow.expires_at > now,
+        )
         .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
