@@ -10,12 +10,22 @@ from pathlib import Path
 import pytest
 from factories.app import admin_caller, make_context, make_settings
 from factories.clock import ManualClock
+from kubernetes import client as k8s
 from sqlalchemy import func, select
 
 from gpuyard.api.schemas.workloads import WorkloadCreate
+from gpuyard.domain.kube_names import pod_name
+from gpuyard.domain.server_state import ClusterKind
+from gpuyard.domain.workload_state import HOLDS_RESOURCES
+from gpuyard.runtimes.kubernetes import KubeNode, Requests, make_handle, node_inventory
+from gpuyard.runtimes.registry import runs_containers
 from gpuyard.services.background import build_loops
+from gpuyard.services.containers.replica_specs import load_replica_jobs, servers_of_kinds
+from gpuyard.services.containers.starter import record_started
 from gpuyard.services.containers.teardown import run_teardowns
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.clusters import create_cluster
+from gpuyard.services.fleet.kube_nodes import sync_cluster_nodes
 from gpuyard.services.loops.leases import (
     Fenced,
     LeaseFence,
@@ -28,6 +38,7 @@ from gpuyard.services.scheduling.admissions import apply_admission_batch
 from gpuyard.services.scheduling.cluster_leases import take_cluster_leases
 from gpuyard.services.scheduling.cycle import plan_cycle, run_scheduling_cycle
 from gpuyard.services.workloads.submission import create_workload
+from gpuyard.store import containers as container_store
 from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
@@ -149,3 +160,61 @@ def test_the_runner_hands_the_fence_to_the_cleanup_tick(
     assert run_teardowns(b, take_lease(b, "cleanup", cleanup.interval_s).fence) == 1
     with a.db.read() as session:
         assert session.scalar(select(func.count()).select_from(ContainerTeardownRow)) == 0
+
+
+def _kubernetes_node(ctx: ServiceContext) -> str:
+    """A kubernetes cluster with one ready node (no API server needed to record pods)."""
+    kubeconfig = "apiVersion: v1\nkind: Config\n"
+    cluster_id = create_cluster(
+        ctx, admin_caller(ctx), "k8s", ClusterKind.KUBERNETES, kubeconfig
+    ).id
+    node = k8s.V1Node.from_dict(
+        {
+            "metadata": {"name": "node-1"},
+            "spec": {},
+            "status": {
+                "allocatable": {"cpu": "8", "memory": "32Gi"},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+    )
+    assert node is not None
+    sync_cluster_nodes(
+        ctx, cluster_id, [KubeNode("node-1", node_inventory(node, Requests()), None)]
+    )
+    return cluster_id
+
+
+def test_a_paused_starter_cannot_record_its_container_after_a_takeover(
+    pair: tuple[ServiceContext, ServiceContext],
+) -> None:
+    a, b = pair
+    cluster_id = _kubernetes_node(a)
+    spec = WorkloadCreate(image="x", name="pod", cpu=1, ram_gb=1, cluster_id=cluster_id)
+    workload = create_workload(a, admin_caller(a), spec).id
+    run_scheduling_cycle(a)
+    with a.db.read() as session:
+        servers = servers_of_kinds(
+            session, a.runtimes.kinds_where(runs_containers), ["online", "draining"]
+        )
+        holding = [s.value for s in HOLDS_RESOURCES]
+        allocations = container_store.allocations_without_container(session, servers, holding, 32)
+        [job] = load_replica_jobs(session, allocations)
+    assert job.workload_id == workload
+    handle = make_handle(cluster_id, "gpuyard", pod_name(job.workload_id, job.replica))
+    stale = take_lease(a, "starter", a.settings.starter_interval_s).fence
+    _pause_past_the_lease(a, a.settings.starter_interval_s)
+    current = take_lease(b, "starter", b.settings.starter_interval_s).fence
+    with pytest.raises(Fenced):
+        record_started(a, job, handle, "started", fence=stale)
+    assert _container_of(a, job.allocation_id) is None
+    assert record_started(b, job, handle, "started", fence=current) == 1
+    assert _container_of(a, job.allocation_id) is not None
+    assert _statuses(a)[workload] == "starting"  # pods run once the reconcile sees them
+
+
+def _container_of(ctx: ServiceContext, allocation_id: str) -> str | None:
+    with ctx.db.read() as session:
+        return session.scalar(
+            select(AllocationRow.container_id).where(AllocationRow.id == allocation_id)
+        )
