@@ -39,7 +39,9 @@ def _slots_ticked(loop: Loop, start: float, tick_seconds: list[float], early_s: 
 def test_an_aligned_loop_ticks_once_in_every_slot(
     first_slot: int, tick_seconds: list[float], early_s: float
 ) -> None:
-    loop = Loop("aligned", INTERVAL_S, tick=lambda: None, jitter=0.0, lease=None, aligned=True)
+    loop = Loop(
+        "aligned", INTERVAL_S, tick=lambda _fence: None, jitter=0.0, lease=None, aligned=True
+    )
     # Each tick, the first one too, starts just past a boundary and ends within its slot.
     slots = _slots_ticked(loop, first_slot * INTERVAL_S + 0.2, tick_seconds, early_s)
     first = slots[0]
@@ -48,7 +50,7 @@ def test_an_aligned_loop_ticks_once_in_every_slot(
 
 def test_an_aligned_loop_takes_no_jitter() -> None:
     with pytest.raises(ValueError, match="aligned"):
-        Loop("aligned", INTERVAL_S, tick=lambda: None, jitter=0.2, lease=None, aligned=True)
+        Loop("aligned", INTERVAL_S, tick=lambda _fence: None, jitter=0.2, lease=None, aligned=True)
 
 
 def test_the_history_loop_is_aligned_to_its_sampling_slots(tmp_path: Path) -> None:
@@ -76,7 +78,7 @@ def test_an_aligned_loop_first_ticks_at_a_slot_boundary_not_at_start() -> None:
     loop = Loop(
         "aligned",
         interval,
-        tick=lambda: ticked.append(time.time()),
+        tick=lambda _fence: ticked.append(time.time()),
         jitter=0.0,
         lease=None,
         aligned=True,

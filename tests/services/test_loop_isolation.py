@@ -229,7 +229,7 @@ def test_a_tick_that_keeps_failing_is_logged_once_until_it_recovers(
     ticks = 0
     enough = threading.Event()
 
-    def tick() -> None:
+    def tick(_fence: object) -> None:
         nonlocal ticks
         ticks += 1
         if ticks >= 8:

@@ -18,7 +18,7 @@ from gpuyard.domain.server_state import ClusterKind
 from gpuyard.services.background import build_loops, stop_loops
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet.clusters import create_cluster
-from gpuyard.services.loops.leases import holds_scheduler_lease, lease_ttl
+from gpuyard.services.loops.leases import LeaseFence, holds_scheduler_lease, lease_ttl
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.store.fleet_tables import ServerRow
 
@@ -51,10 +51,12 @@ def _process(ctx: ServiceContext) -> Process:
     return Process(ctx, LoopRunner(loops, ctx), ticks)
 
 
-def _counting(tick: Callable[[], object], name: str, ticks: dict[str, int]) -> Callable[[], object]:
-    def counted() -> object:
+def _counting(
+    tick: Callable[[LeaseFence | None], object], name: str, ticks: dict[str, int]
+) -> Callable[[LeaseFence | None], object]:
+    def counted(fence: LeaseFence | None) -> object:
         ticks[name] = ticks.get(name, 0) + 1
-        return tick()
+        return tick(fence)
 
     return counted
 

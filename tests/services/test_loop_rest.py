@@ -13,7 +13,7 @@ def ticks_during_a_burst(min_rest_s: float) -> int:
     """Ticks of a cheap loop while another thread wakes it every millisecond for 0.3 s."""
     count = 0
 
-    def tick() -> None:
+    def tick(_fence: object) -> None:
         nonlocal count
         count += 1
 

@@ -256,6 +256,11 @@ def test_the_queue_shows_pending_work_with_its_reason(
     )
     expect(queue.cell(name, "Why it waits")).to_contain_text(entry["reason"])
     expect(queue.cell(name, "#")).to_have_text(str(entry["position"]))
+    expect(queue.cell(name, "Retries")).to_have_text(str(entry["retries"]))
+    registries = live_server.api("GET", "/queue")["registries"]
+    badge = admin_page.get_by_test_id("queue-registries").locator("[data-registry=queued]")
+    expect(badge).to_have_text(f"queued {registries['queued']}")
+    expect(admin_page.get_by_role("heading", name="Deferred")).to_be_visible()
     queue.check_accessibility()
     queue.screenshot("queue")
 

@@ -64,3 +64,34 @@ def check_transition(current: WorkloadStatus, target: WorkloadStatus) -> None:
     """Raise InvalidTransition unless ``current -> target`` is allowed."""
     if not can_transition(current, target):
         raise InvalidTransition(f"a {current.value} workload cannot become {target.value}")
+
+
+class JobRegistry(StrEnum):
+    """Where a workload stands in the job view of a queue-and-workers deployment (a main
+    queue with started, finished, failed and deferred registries): each status is in one."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+
+
+REGISTRY_OF: dict[WorkloadStatus, JobRegistry] = {
+    S.PENDING: JobRegistry.QUEUED,
+    S.SCHEDULED: JobRegistry.STARTED,
+    S.STARTING: JobRegistry.STARTED,
+    S.RUNNING: JobRegistry.STARTED,
+    S.SUCCEEDED: JobRegistry.FINISHED,
+    S.STOPPED: JobRegistry.FINISHED,
+    S.FAILED: JobRegistry.FAILED,
+    # Evicted, back after its backoff; or its server went offline, re-queued or given up.
+    S.PREEMPTED: JobRegistry.DEFERRED,
+    S.LOST: JobRegistry.DEFERRED,
+}
+
+#: A move from one of these back to pending is a retry: the workload was evicted, lost its
+#: server, or its start failed (or no longer fit after a resize) and it queues again.
+RETRIED_FROM: frozenset[WorkloadStatus] = frozenset(
+    {S.PREEMPTED, S.LOST, S.SCHEDULED, S.STARTING, S.RUNNING}
+)

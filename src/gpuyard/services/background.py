@@ -23,6 +23,7 @@ from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.services.pools.tending import tend_pools
 from gpuyard.services.scheduling.change_watch import ChangeWatch
+from gpuyard.services.scheduling.cluster_leases import release_cluster_leases
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.usage.sampling import sample_usage
 from gpuyard.services.workloads.lifecycle import advance_lifecycles
@@ -43,7 +44,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.scheduler_interval_s,
             jitter=JITTER,
             lease=SCHEDULER_LEASE,
-            tick=lambda: run_scheduling_cycle(ctx),
+            tick=lambda _fence: run_scheduling_cycle(ctx),
             lease_taken_by_tick=True,
             wakeup=ctx.scheduler_wakeup,
             rest_ratio=1.0,
@@ -55,7 +56,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             1.0,
             jitter=JITTER,
             lease=SCHEDULER_LEASE,
-            tick=lambda: advance_lifecycles(ctx),
+            tick=lambda _fence: advance_lifecycles(ctx),
             lease_taken_by_tick=True,
         ),
         Loop(
@@ -63,7 +64,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.starter_interval_s,
             jitter=JITTER,
             lease="starter",
-            tick=lambda: start_scheduled(ctx),
+            tick=lambda fence: start_scheduled(ctx, fence),
             wakeup=ctx.starter_wakeup,
         ),
         Loop(
@@ -71,7 +72,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.health_interval_s,
             jitter=JITTER,
             lease="health",
-            tick=lambda: probe_servers(ctx),
+            tick=lambda _fence: probe_servers(ctx),
         ),
         # Kubernetes clusters' nodes -> servers (a list per cluster and tick).
         Loop(
@@ -79,14 +80,14 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.kube_sync_interval_s,
             jitter=JITTER,
             lease="kube-nodes",
-            tick=lambda: sync_kube_nodes(ctx),
+            tick=lambda _fence: sync_kube_nodes(ctx),
         ),
         Loop(
             "reconcile",
             s.reconcile_interval_s,
             jitter=JITTER,
             lease="reconcile",
-            tick=lambda: reconcile_servers(ctx),
+            tick=lambda _fence: reconcile_servers(ctx),
             wakeup=ctx.reconcile_wakeup,
         ),
         Loop(
@@ -94,7 +95,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.cleanup_interval_s,
             jitter=JITTER,
             lease="cleanup",
-            tick=lambda: run_teardowns(ctx),
+            tick=lambda fence: run_teardowns(ctx, fence),
         ),
         # Refills warm pools to their target size; relabels their containers.
         Loop(
@@ -102,7 +103,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.pool_interval_s,
             jitter=JITTER,
             lease="pools",
-            tick=lambda: tend_pools(ctx),
+            tick=lambda _fence: tend_pools(ctx),
             wakeup=ctx.pool_wakeup,
         ),
         # Idle culling and maximum lifetime (docs/concurrency.md #32): warns, then stops.
@@ -111,7 +112,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             s.culling_interval_s,
             jitter=JITTER,
             lease="culling",
-            tick=lambda: cull_workloads(ctx),
+            tick=lambda _fence: cull_workloads(ctx),
         ),
         # Samples every server (no network I/O: docker servers' readings come from the
         # health probes), rolls up closed buckets and prunes old ones.
@@ -122,7 +123,7 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
             jitter=0.0,
             aligned=True,
             lease="history",
-            tick=lambda: sample_usage(ctx, pause=time.sleep),
+            tick=lambda _fence: sample_usage(ctx, pause=time.sleep),
         ),
     ]
     # Stopped containers, dangling images, orphaned volumes and files on every docker
@@ -134,18 +135,19 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
                 s.host_cleanup_interval_s,
                 jitter=JITTER,
                 lease="host-cleanup",
-                tick=lambda: clean_servers(ctx),
+                tick=lambda _fence: clean_servers(ctx),
             )
         )
     # Other processes' commits, for this process's own scheduler: so every process ticks.
     if s.change_watch_interval_s > 0:
+        watch = ChangeWatch(ctx)
         loops.append(
             Loop(
                 "change-watch",
                 s.change_watch_interval_s,
                 jitter=JITTER,
                 lease=None,
-                tick=ChangeWatch(ctx),
+                tick=lambda _fence: watch(),
             )
         )
     return loops
@@ -162,3 +164,4 @@ def stop_loops(ctx: ServiceContext, runner: LoopRunner) -> None:
     """Stop the loops, then hand their leases over without waiting for them to lapse."""
     runner.stop()
     release_leases(ctx, runner.leases() | {SCHEDULER_LEASE})
+    release_cluster_leases(ctx)

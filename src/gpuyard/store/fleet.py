@@ -436,6 +436,11 @@ def delete_cluster_row(session: Session, cluster_id: str) -> None:
 # --- servers kept from a runtime's inventory (kubernetes nodes) ---------------------------
 
 
+def cluster_ids(session: Session) -> list[str]:
+    """The ids of every cluster, in id order (the order schedulers take their leases in)."""
+    return list(session.scalars(select(ClusterRow.id).order_by(ClusterRow.id)).all())
+
+
 def cluster_ids_of_kind(session: Session, kind: str) -> list[str]:
     """The ids of the clusters of ``kind``, oldest first."""
     query = select(ClusterRow.id).where(ClusterRow.kind == kind)

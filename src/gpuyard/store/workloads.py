@@ -420,3 +420,73 @@ def _holding_order(holding: GpuHolding) -> tuple[int, bool, str, str]:
     held_by = holding.held_by
     named = (held_by.name, held_by.workload_id) if held_by else ("", "")
     return (holding.gpu_index, held_by is None, *named)
+
+
+# --- the job view (the queue's registries) -----------------------------------------------
+
+#: Ids per ``IN (...)`` list (SQLite caps bound parameters).
+_ID_CHUNK = 500
+
+
+def status_counts(session: Session, visible: ColumnElement[bool]) -> dict[str, int]:
+    """{status: how many workloads} among those matching ``visible``."""
+    query = select(WorkloadRow.status, func.count()).where(visible).group_by(WorkloadRow.status)
+    return {status: int(count) for status, count in session.execute(query)}
+
+
+def requeue_counts(
+    session: Session, workload_ids: Collection[str], from_statuses: Collection[str]
+) -> dict[str, int]:
+    """{workload id: how many times its events moved it from one of ``from_statuses`` back
+    to pending}; ids without any are left out."""
+    e = WorkloadEventRow
+    counts: dict[str, int] = {}
+    ids = list(workload_ids)
+    for first in range(0, len(ids), _ID_CHUNK):
+        query = (
+            select(e.workload_id, func.count())
+            .where(
+                e.workload_id.in_(ids[first : first + _ID_CHUNK]),
+                e.to_status == WorkloadStatus.PENDING.value,
+                e.from_status.in_(list(from_statuses)),
+            )
+            .group_by(e.workload_id)
+        )
+        counts.update({wid: int(n) for wid, n in session.execute(query)})
+    return counts
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """What the job view shows of one workload."""
+
+    workload_id: str
+    name: str
+    status: str
+    requeue_at: datetime | None
+
+
+def job_rows(
+    session: Session, visible: ColumnElement[bool], statuses: Collection[str], limit: int
+) -> list[JobRow]:
+    """Up to ``limit`` workloads matching ``visible`` in ``statuses``, the soonest to come
+    back first (those with no time last), then the oldest."""
+    w = WorkloadRow
+    query = (
+        select(w.id, w.name, w.status, w.requeue_at)
+        .where(visible, w.status.in_(list(statuses)))
+        .order_by(w.requeue_at.is_(None), w.requeue_at, w.created_at, w.id)
+        .limit(limit)
+    )
+    rows = session.execute(query)
+    return [JobRow(wid, name, st, as_utc_or_none(at)) for wid, name, st, at in rows]
+
+
+def job_row(session: Session, workload_id: str) -> JobRow | None:
+    w = WorkloadRow
+    query = select(w.id, w.name, w.status, w.requeue_at).where(w.id == workload_id)
+    found = session.execute(query).first()
+    if found is None:
+        return None
+    wid, name, st, at = found
+    return JobRow(wid, name, st, as_utc_or_none(at))

@@ -1062,6 +1062,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/queue/{workload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Queue Job
+         * @description One workload's place in the job view: its registry, retries, when it comes back.
+         */
+        get: operations["queue-get_queue_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -1948,6 +1968,50 @@ export interface components {
             /** Count */
             count: number;
         };
+        /**
+         * JobPublic
+         * @description One workload in the job view: its registry and how many times it was retried.
+         */
+        JobPublic: {
+            /** Workload Id */
+            workload_id: string;
+            /** Name */
+            name: string;
+            /** Status */
+            status: string;
+            /**
+             * Registry
+             * @description queued (pending), started (scheduled, starting, running), finished (succeeded, stopped), failed, deferred (evicted or lost, waiting to come back)
+             * @enum {string}
+             */
+            registry: "queued" | "started" | "finished" | "failed" | "deferred";
+            /**
+             * Retries
+             * @description Times it was re-queued after an eviction, a lost server or a failed start
+             */
+            retries: number;
+            /**
+             * Deferred Until
+             * @description When a deferred workload comes back to the queue (an evicted one's backoff end); null when not deferred or not known
+             */
+            deferred_until: string | null;
+        };
+        /**
+         * JobRegistriesPublic
+         * @description How many of the workloads the caller may read each registry holds.
+         */
+        JobRegistriesPublic: {
+            /** Queued */
+            queued: number;
+            /** Started */
+            started: number;
+            /** Finished */
+            finished: number;
+            /** Failed */
+            failed: number;
+            /** Deferred */
+            deferred: number;
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Email */
@@ -2293,6 +2357,11 @@ export interface components {
             code: string;
             /** Reserved Server Id */
             reserved_server_id: string | null;
+            /**
+             * Retries
+             * @description Times it was re-queued after an eviction, a lost server or a failed start
+             */
+            retries: number;
         };
         /** QueuePublic */
         QueuePublic: {
@@ -2300,6 +2369,12 @@ export interface components {
             data: components["schemas"]["QueueEntryPublic"][];
             /** Count */
             count: number;
+            registries: components["schemas"]["JobRegistriesPublic"];
+            /**
+             * Deferred
+             * @description Deferred workloads, the soonest back first (at most 200)
+             */
+            deferred: components["schemas"]["JobPublic"][];
         };
         /**
          * Quota
@@ -9010,6 +9085,64 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "queue-get_queue_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

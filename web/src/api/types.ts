@@ -34,6 +34,7 @@ export type GpuUsagePoint = Schemas['GpuUsagePoint'];
 export type ServerHistory = Schemas['ServerHistoryPublic'];
 export type FleetHistory = Schemas['FleetHistoryPublic'];
 export type QueueEntry = Schemas['QueueEntryPublic'];
+export type QueueJob = Schemas['JobPublic'];
 export type WorkloadStatus = Schemas['WorkloadStatus'];
 export type WorkloadSort = Schemas['WorkloadSort'];
 export type UserAccount = Schemas['UserAccountPublic'];

@@ -1,4 +1,5 @@
-"""The queue: pending workloads in scheduling order, each with its reason."""
+"""The queue: pending workloads in scheduling order, each with its reason, and the job
+view (every workload's registry: queued, started, finished, failed, deferred; retries)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,28 @@ from fastapi import APIRouter
 from gpuyard.api.authorization import requires
 from gpuyard.api.converters import workload_public
 from gpuyard.api.deps import ContextDep
-from gpuyard.api.schemas.workloads import QueueEntryPublic, QueuePublic
+from gpuyard.api.schemas.workloads import (
+    JobPublic,
+    JobRegistriesPublic,
+    QueueEntryPublic,
+    QueuePublic,
+)
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.services.names import names_for_workloads
+from gpuyard.services.scheduling.jobs import Job, get_job, job_registries, retries_of
 from gpuyard.services.scheduling.queue import queue_view
 
 router = APIRouter(prefix="/queue", tags=["queue"])
+Reader = Annotated[Caller, requires(Permission.WORKLOAD_READ)]
 
 
 @router.get("", response_model=QueuePublic)
-def get_queue(
-    ctx: ContextDep, caller: Annotated[Caller, requires(Permission.WORKLOAD_READ)]
-) -> QueuePublic:
+def get_queue(ctx: ContextDep, caller: Reader) -> QueuePublic:
     entries = queue_view(ctx, caller)
     names = names_for_workloads(ctx, [e.workload for e in entries])
+    retries = retries_of(ctx, [e.workload.id for e in entries])
+    registries = job_registries(ctx, caller)
     data = [
         QueueEntryPublic(
             position=e.position,
@@ -31,7 +39,31 @@ def get_queue(
             reason=e.pending.reason,
             code=e.pending.code.value,
             reserved_server_id=e.pending.reserved_server_id,
+            retries=retries[e.workload.id],
         )
         for e in entries
     ]
-    return QueuePublic(data=data, count=len(data))
+    counts = {registry.value: n for registry, n in registries.counts.items()}
+    return QueuePublic(
+        data=data,
+        count=len(data),
+        registries=JobRegistriesPublic(**counts),
+        deferred=[_job_public(job) for job in registries.deferred],
+    )
+
+
+@router.get("/{workload_id}", response_model=JobPublic)
+def get_queue_job(ctx: ContextDep, caller: Reader, workload_id: str) -> JobPublic:
+    """One workload's place in the job view: its registry, retries, when it comes back."""
+    return _job_public(get_job(ctx, caller, workload_id))
+
+
+def _job_public(job: Job) -> JobPublic:
+    return JobPublic(
+        workload_id=job.workload_id,
+        name=job.name,
+        status=job.status.value,
+        registry=job.registry.value,
+        retries=job.retries,
+        deferred_until=job.deferred_until,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -199,8 +199,47 @@ class QueueEntryPublic(BaseModel):
     reason: str
     code: str
     reserved_server_id: str | None
+    retries: int = Field(
+        description="Times it was re-queued after an eviction, a lost server or a failed start"
+    )
+
+
+JobRegistryName = Literal["queued", "started", "finished", "failed", "deferred"]
+
+
+class JobPublic(BaseModel):
+    """One workload in the job view: its registry and how many times it was retried."""
+
+    workload_id: str
+    name: str
+    status: str
+    registry: JobRegistryName = Field(
+        description="queued (pending), started (scheduled, starting, running), finished "
+        "(succeeded, stopped), failed, deferred (evicted or lost, waiting to come back)"
+    )
+    retries: int = Field(
+        description="Times it was re-queued after an eviction, a lost server or a failed start"
+    )
+    deferred_until: datetime | None = Field(
+        description="When a deferred workload comes back to the queue (an evicted one's "
+        "backoff end); null when not deferred or not known"
+    )
+
+
+class JobRegistriesPublic(BaseModel):
+    """How many of the workloads the caller may read each registry holds."""
+
+    queued: int
+    started: int
+    finished: int
+    failed: int
+    deferred: int
 
 
 class QueuePublic(BaseModel):
     data: list[QueueEntryPublic]
     count: int
+    registries: JobRegistriesPublic
+    deferred: list[JobPublic] = Field(
+        description="Deferred workloads, the soonest back first (at most 200)"
+    )

@@ -40,6 +40,7 @@ from gpuyard.services.loops.item_failures import (
     failure_reason,
     report_item_failure,
 )
+from gpuyard.services.loops.leases import Fenced, LeaseFence, check_fences
 from gpuyard.services.scheduling.allocations import record_teardown, release_workload
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store import containers as container_store
@@ -52,8 +53,10 @@ BATCH = 32
 _LOOP = "starter"
 
 
-def start_scheduled(ctx: ServiceContext) -> int:
-    """One tick; returns how many containers were recorded."""
+def start_scheduled(ctx: ServiceContext, fence: LeaseFence | None = None) -> int:
+    """One tick; returns how many containers were recorded. ``fence``: the starter lease's
+    term this tick runs under; once another process took it over, the records roll back
+    and the tick stops (:class:`Fenced`)."""
     unbuildable: list[tuple[AllocationRow, Exception]] = []
     jobs = _replicas_to_start(ctx, unbuildable)
     for allocation, exc in unbuildable:
@@ -61,7 +64,9 @@ def start_scheduled(ctx: ServiceContext) -> int:
     started = 0
     for job in jobs:
         try:
-            started += _start(ctx, job)
+            started += _start(ctx, job, fence)
+        except Fenced:
+            raise
         except Exception as exc:  # this replica's own problem: the others go on
             if not blames_item(exc):
                 log.info("start_deferred", workload_id=job.workload_id, error=str(exc)[:200])
@@ -70,16 +75,16 @@ def start_scheduled(ctx: ServiceContext) -> int:
     return started
 
 
-def _start(ctx: ServiceContext, job: ReplicaJob) -> int:
+def _start(ctx: ServiceContext, job: ReplicaJob, fence: LeaseFence | None) -> int:
     try:
         handle = ctx.runtimes.for_kind(job.kind).start(job)
     except RuntimeUnreachable as exc:
         log.info("start_deferred", workload_id=job.workload_id, error=exc.detail)
         return 0
     except (RuntimeFailure, NotFound) as exc:
-        _record_failure(ctx, job, exc)
+        _record_failure(ctx, job, exc, fence)
         return 0
-    return record_started(ctx, job, handle, "started")
+    return record_started(ctx, job, handle, "started", fence=fence)
 
 
 def _give_up(ctx: ServiceContext, workload_id: str, exc: Exception, what: str) -> None:
@@ -110,14 +115,23 @@ def _replicas_to_start(
 
 
 def record_started(
-    ctx: ServiceContext, job: ReplicaJob, handle: str, how: str, what_happened: str = ""
+    ctx: ServiceContext,
+    job: ReplicaJob,
+    handle: str,
+    how: str,
+    what_happened: str = "",
+    *,
+    fence: LeaseFence | None = None,
 ) -> int:
     """Record ``handle`` on the job's allocation if it is still the one we saw; else the
     container has no reservation any more and goes to the cleanup loop. Returns 1 when
-    recorded."""
+    recorded. With a ``fence``, nothing is written once its lease moved on (:class:`Fenced`
+    is raised: the new holder records the container, which the agent's idempotent create
+    hands it again)."""
     now = ctx.now()
     try:
         with ctx.db.write() as session:
+            check_fences(session, (fence,))
             if not container_store.set_container(
                 session, job.allocation_id, job.container_id, handle
             ):
@@ -182,12 +196,18 @@ def _advance(
     )
 
 
-def _record_failure(ctx: ServiceContext, job: ReplicaJob, exc: RuntimeFailure | NotFound) -> None:
+def _record_failure(
+    ctx: ServiceContext,
+    job: ReplicaJob,
+    exc: RuntimeFailure | NotFound,
+    fence: LeaseFence | None = None,
+) -> None:
     """A definitive refusal fails the workload with the agent's problem; a server without
     an agent any more sends it back to the queue."""
     now = ctx.now()
     try:
         with ctx.db.write() as session:
+            check_fences(session, (fence,))
             allocation = session.get(AllocationRow, job.allocation_id, populate_existing=True)
             if allocation is None or allocation.container_id is not None:
                 return  # a stale failure: that placement is gone (or has its container)

@@ -27,6 +27,7 @@ from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.services.batches import write_batch_or_each
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import blames_item, read_isolating, report_item_failure
+from gpuyard.services.loops.leases import LeaseFence, check_fences
 from gpuyard.store import containers as container_store
 
 log = get_logger(__name__)
@@ -48,8 +49,11 @@ class _Teardown:
     kind: str | None
 
 
-def run_teardowns(ctx: ServiceContext) -> int:
-    """One tick: returns how many containers are gone for good."""
+def run_teardowns(ctx: ServiceContext, fence: LeaseFence | None = None) -> int:
+    """One tick: returns how many containers are gone for good. ``fence``: the cleanup
+    lease's term this tick runs under; once another process took it over, the outcomes
+    are not recorded (:class:`Fenced`): the new holder's stop and remove find the
+    containers gone, and it records them."""
     now = ctx.now()
     with ctx.db.read() as session:
         rows, unreadable = container_store.due_teardowns(session, now, BATCH, read_isolating)
@@ -77,6 +81,7 @@ def run_teardowns(ctx: ServiceContext) -> int:
 
     # One row's update fails: each in a savepoint, alone.
     with ctx.db.write() as session:
+        check_fences(session, (fence,))
         write_batch_or_each(
             session, results, record_all, record_one, blames_item, not_recorded, "teardown"
         )

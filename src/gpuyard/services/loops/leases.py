@@ -15,17 +15,65 @@ The scheduler lease (:data:`SCHEDULER_LEASE`) makes one process the deployment's
 scheduler, so the others do not plan decisions that would go stale; correctness never
 depends on it (every admission is a compare-and-set). The scheduling cycle and the
 lifecycle tick take it themselves (:func:`holds_scheduler_lease`).
+
+**Fencing.** Taking a lease gives its token (:class:`LeaseFence`); the runner hands it to
+the tick. A write that must not be done twice by a holder that paused past its lease
+while another took over (the scheduler's apply, the starter's record, the cleanup's
+outcome) calls :func:`check_fences` in its own transaction: if the lease moved on, the
+transaction rolls back (:class:`Fenced`, logged ``fenced``). The database's guards
+(compare-and-set, versions) remain what keeps reservations exact; the fence keeps a stale
+holder from doing the work a second time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.orm import Session
+
+from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
-from gpuyard.store.leases import leases_on_by_default, release_lease, try_acquire_lease
+from gpuyard.store.leases import (
+    acquire_lease,
+    fence_holds,
+    leases_on_by_default,
+    release_lease,
+)
+
+log = get_logger(__name__)
 
 SCHEDULER_LEASE = "scheduler"
+
+
+@dataclass(frozen=True)
+class LeaseFence:
+    """A holder's term of a lease: writes of the term check it is still current."""
+
+    name: str
+    holder: str
+    token: int
+
+
+class Fenced(Exception):
+    """The lease this write was fenced by has moved on: the transaction rolls back."""
+
+    def __init__(self, fence: LeaseFence) -> None:
+        super().__init__(f"lease {fence.name} no longer held at token {fence.token}")
+        self.fence = fence
+
+
+@dataclass(frozen=True)
+class LeaseGrant:
+    """Whether this process may tick, and the fence of its term (None: leases are off)."""
+
+    held: bool
+    fence: LeaseFence | None = None
+
+
+#: The grant when leases are off: every process ticks, nothing to fence by.
+UNLEASED = LeaseGrant(held=True)
 
 
 def loop_leases_enabled(ctx: ServiceContext) -> bool:
@@ -38,14 +86,28 @@ def lease_ttl(interval_s: float) -> timedelta:
     return timedelta(seconds=max(10.0, 5 * interval_s))
 
 
-def hold_lease(ctx: ServiceContext, name: str, interval_s: float) -> bool:
-    """Take or renew ``name`` for this process: True when it may tick (or leases are off).
+def take_lease(ctx: ServiceContext, name: str, interval_s: float) -> LeaseGrant:
+    """Take or renew ``name`` for this process: held with its fence when it may tick.
 
-    One small write transaction; False while another live process holds it."""
+    One small write transaction; not held while another live process holds it. Leases
+    off: held, with no fence."""
     if not loop_leases_enabled(ctx):
-        return True
+        return UNLEASED
     with ctx.db.write() as session:
-        return try_acquire_lease(session, name, ctx.instance_id, ctx.now(), lease_ttl(interval_s))
+        token = acquire_lease(session, name, ctx.instance_id, ctx.now(), lease_ttl(interval_s))
+    if token is None:
+        return LeaseGrant(held=False)
+    return LeaseGrant(held=True, fence=LeaseFence(name, ctx.instance_id, token))
+
+
+def hold_lease(ctx: ServiceContext, name: str, interval_s: float) -> bool:
+    """Take or renew ``name`` for this process: True when it may tick (or leases are off)."""
+    return take_lease(ctx, name, interval_s).held
+
+
+def take_scheduler_lease(ctx: ServiceContext) -> LeaseGrant:
+    """The deployment's active scheduler's lease, with its fence (see :func:`take_lease`)."""
+    return take_lease(ctx, SCHEDULER_LEASE, ctx.settings.scheduler_interval_s)
 
 
 def holds_scheduler_lease(ctx: ServiceContext) -> bool:
@@ -53,7 +115,18 @@ def holds_scheduler_lease(ctx: ServiceContext) -> bool:
 
     Another process holding the lease simply means this one does not plan; if it dies,
     the lease lapses after a few intervals and the next process to try takes over."""
-    return hold_lease(ctx, SCHEDULER_LEASE, ctx.settings.scheduler_interval_s)
+    return take_scheduler_lease(ctx).held
+
+
+def check_fences(session: Session, fences: Iterable[LeaseFence | None]) -> None:
+    """In the caller's write transaction, before its writes: raise :class:`Fenced` (the
+    transaction rolls back) unless every lease is still held at its token. Locks the lease
+    rows until the transaction ends, in name order (two transactions fencing on the same
+    leases never wait on each other in a cycle); None (leases off) checks nothing."""
+    for fence in sorted({f for f in fences if f is not None}, key=lambda f: f.name):
+        if not fence_holds(session, fence.name, fence.holder, fence.token):
+            log.warning("fenced", lease=fence.name, token=fence.token, holder=fence.holder)
+            raise Fenced(fence)
 
 
 def release_leases(ctx: ServiceContext, names: Iterable[str]) -> None:

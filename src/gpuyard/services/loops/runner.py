@@ -4,8 +4,10 @@ own thread.
 A tick opens its own short transactions. Loops sleep on a Wakeup so services can hint
 them to run at once after a commit. One instance of a tick runs at a time per process,
 and a loop with a lease ticks in one process of the deployment at a time: the one holding
-its lease row (``services/loops/leases.py``); the others skip their ticks. The database
-guards (compare-and-set) keep ticks safe whatever the leases do.
+its lease row (``services/loops/leases.py``); the others skip their ticks. The runner
+hands the tick the fence of its lease term (None where leases are off or the tick takes
+its lease itself), so the tick's critical writes roll back once another process took the
+lease over. The database guards (compare-and-set) keep ticks safe whatever the leases do.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import KW_ONLY, dataclass, field
 
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext, Wakeup
-from gpuyard.services.loops.leases import hold_lease
+from gpuyard.services.loops.leases import UNLEASED, Fenced, LeaseFence, LeaseGrant, take_lease
 
 log = get_logger(__name__)
 
@@ -30,7 +32,9 @@ ALIGN_MARGIN_S = 0.25
 class Loop:
     name: str
     interval_s: float
-    tick: Callable[[], object]
+    #: One tick, given the fence of this process's term of ``lease`` (None when leases
+    #: are off, the loop has none, or the tick takes its lease itself).
+    tick: Callable[[LeaseFence | None], object]
     _: KW_ONLY
     #: Each sleep is the interval times 1 +- this share of it (drawn at random).
     jitter: float
@@ -104,19 +108,24 @@ class LoopRunner:
 
     def run_tick(self, loop: Loop) -> bool:
         """One tick of ``loop``, unless another process holds its lease: True if it ran."""
-        if not self._may_tick(loop):
+        grant = self._grant(loop)
+        if not grant.held:
             return False
-        loop.tick()
+        try:
+            loop.tick(grant.fence)
+        except Fenced:  # paused past its lease: another process took over (logged "fenced")
+            log.info("loop_tick_fenced", loop=loop.name)
         return True
 
-    def _may_tick(self, loop: Loop) -> bool:
+    def _grant(self, loop: Loop) -> LeaseGrant:
         if self.ctx is None or loop.lease is None or loop.lease_taken_by_tick:
-            return True
-        held = hold_lease(self.ctx, loop.lease, loop.interval_s)
+            return UNLEASED
+        grant = take_lease(self.ctx, loop.lease, loop.interval_s)
+        held = grant.held
         if held != self._holding.get(loop.lease, not held):  # log changes, not every tick
             log.info("loop_lease_taken" if held else "loop_lease_held_elsewhere", loop=loop.name)
         self._holding[loop.lease] = held
-        return held
+        return grant
 
     def _run(self, loop: Loop) -> None:
         failing: str | None = None  # the error of the ticks failing in a row, if any

@@ -15,6 +15,7 @@ commit together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from gpuyard.services.batches import write_each, write_together
 from gpuyard.services.containers.ports import PortsExhausted, allocate_ports, port_range_for
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import blames_item
+from gpuyard.services.loops.leases import LeaseFence, check_fences
 from gpuyard.services.scheduling.allocations import release_allocation, release_workload
 from gpuyard.services.scheduling.snapshot_rows import QueueState, WorkloadSeen
 from gpuyard.services.workloads.transitions import (
@@ -135,13 +137,18 @@ class _AdmissionWrites:
 
 
 def apply_admission_batch(
-    ctx: ServiceContext, admissions: list[Admission], state: QueueState
+    ctx: ServiceContext,
+    admissions: list[Admission],
+    state: QueueState,
+    fences: Sequence[LeaseFence | None] = (),
 ) -> BatchOutcome:
     """Apply admissions without victims in one transaction: together if they all still
-    hold, else each in its own savepoint."""
+    hold, else each in its own savepoint. ``fences``: the scheduler leases this cycle
+    decided under; if one moved on, nothing is written (:class:`Fenced`)."""
     now = ctx.now()
     outcome = BatchOutcome()
     with ctx.db.write() as session:
+        check_fences(session, fences)
         names = _server_names(session, admissions)
         targets = _TargetServers(names, state.docker_servers, ctx.settings.port_range_table)
         # Admissions onto docker servers allocate host ports per row: one by one.
@@ -262,15 +269,18 @@ def apply_admission(
     seen: WorkloadSeen,
     docker_servers: dict[str, tuple[int, int] | None] | None = None,
     victim_versions: dict[str, int] | None = None,
+    fences: Sequence[LeaseFence | None] = (),
 ) -> int:
     """Evict the victims and reserve the preemptor's replicas in ONE transaction, so no
     one else can take the freed capacity. A victim changed since the snapshot (a new
-    priority, made non-preemptible) voids the decision. Returns how many were preempted."""
+    priority, made non-preemptible) voids the decision. Returns how many were preempted.
+    ``fences`` as for :func:`apply_admission_batch`."""
     state_versions = victim_versions or {}
     now = ctx.now()
     preempted = 0
     docker_servers = docker_servers or {}
     with ctx.db.write() as session:
+        check_fences(session, fences)
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
             victim_seen = state_versions.get(victim_id)

@@ -21,14 +21,15 @@ and their reasons recorded as usual.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.decisions import Admission, CycleResult, Pending
 from gpuyard.scheduler.engine import schedule_cycle
-from gpuyard.scheduler.snapshot import SchedulerConfig
+from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
 from gpuyard.services.batches import write_batch_or_each
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import (
@@ -37,13 +38,14 @@ from gpuyard.services.loops.item_failures import (
     failure_reason,
     report_item_failure,
 )
-from gpuyard.services.loops.leases import holds_scheduler_lease
+from gpuyard.services.loops.leases import Fenced, LeaseFence
 from gpuyard.services.scheduling.admissions import (
     MAYBE_STALE,
     apply_admission,
     apply_admission_batch,
     went_stale,
 )
+from gpuyard.services.scheduling.cluster_leases import ClusterLeases, take_cluster_leases
 from gpuyard.services.scheduling.snapshot_rows import QueueState
 from gpuyard.store.workload_status import write_pending_reasons
 
@@ -72,19 +74,40 @@ def scheduler_config(ctx: ServiceContext) -> SchedulerConfig:
     )
 
 
-def plan_cycle(ctx: ServiceContext) -> tuple[QueueState, CycleResult]:
-    """Decide without applying: the queue view (GET /queue) uses this too."""
+def plan_cycle(
+    ctx: ServiceContext, leases: ClusterLeases | None = None
+) -> tuple[QueueState, CycleResult]:
+    """Decide without applying: the queue view (GET /queue) uses this too. With
+    ``leases`` that do not cover every cluster, the engine decides over this process's
+    clusters only (:func:`scoped`); the state returned is the whole snapshot's."""
     with ctx.db.read() as session:
         container_kinds = ctx.runtimes.kinds_where(runs_containers)
         state = ctx.snapshot_cache.refresh(session, container_kinds)
+    snapshot, pending = state.snapshot, state.pending
+    if leases is not None and not leases.every_cluster:
+        snapshot, pending = scoped(snapshot, pending, leases.fences.keys())
     result = schedule_cycle(
-        state.snapshot,
-        state.pending,
+        snapshot,
+        pending,
         scheduler_config(ctx),
         ctx.now().timestamp(),
         ctx.engine_cache,
     )
     return state, result
+
+
+def scoped(
+    snapshot: ClusterSnapshot, pending: list[PendingWorkload], clusters: Iterable[str]
+) -> tuple[ClusterSnapshot, list[PendingWorkload]]:
+    """The part of a cycle's input that belongs to ``clusters``: their servers and what runs
+    on them, the workloads pinned to them and those that name no cluster. Team quotas keep
+    their whole-fleet use, so a team's quota counts what it runs elsewhere."""
+    held = set(clusters)
+    servers = tuple(v for v in snapshot.servers if v.cluster_id in held)
+    on_held = {v.id for v in servers}
+    running = tuple(r for r in snapshot.running if r.server_id in on_held)
+    mine = [p for p in pending if p.cluster_id is None or p.cluster_id in held]
+    return ClusterSnapshot(servers, running, snapshot.quotas), mine
 
 
 def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
@@ -93,59 +116,119 @@ def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:
     Admissions without victims are applied in batches: one transaction per batch, the
     decisions together, or each inside its own savepoint when one went stale, so it rolls
     back alone while the others commit. Admissions with victims each get a transaction of
-    their own (evictions and the preemptor's reservation commit together)."""
+    their own (evictions and the preemptor's reservation commit together).
+
+    Where leases are on, the cycle plans the clusters whose scheduler leases this process
+    holds (``cluster_leases.py``; all of them when it is the only scheduler), and every
+    apply checks, in its own transaction, that it still holds the leases of the clusters
+    it writes to at the tokens it planned under; once another process took one over, the
+    cycle stops."""
     started = time.perf_counter()
-    if not holds_scheduler_lease(ctx):
+    leases = take_cluster_leases(ctx)
+    if leases is not None and not leases.fences and not leases.home:
         return CycleStats(0, 0, 0, 0, time.perf_counter() - started)
-    state, result = plan_cycle(ctx)
-    if state.set_aside:
+    state, result = plan_cycle(ctx, leases)
+    writes_unclustered = leases is None or leases.home
+    if state.set_aside and writes_unclustered:
         _fail_set_aside(ctx, state)
-    admitted = preempted = 0
-    stale: list[Admission] = []
+    fences = _Fences(leases, state)
+    applied = _Applied()
+    try:
+        _apply_admissions(ctx, result, state, fences, applied)
+    except Fenced:
+        # Paused past a lease while another process took over: the rest of this plan is
+        # stale, and its other writes (failures, reasons) belong to the new holder's cycle.
+        took = time.perf_counter() - started
+        fenced = CycleStats(len(state.pending), applied.admitted, 0, applied.preempted, took)
+        ctx.metrics.record_cycle(fenced)  # what it did apply before the fence counts
+        return fenced
+    for admission, error in applied.failed:
+        report_item_failure(_LOOP, admission.workload_id, error, "admission not applied")
+        reason = failure_reason("the scheduler could not apply its placement", error)
+        status = state.seen[admission.workload_id].status
+        fail_workload(ctx, admission.workload_id, reason, loop=_LOOP, expect={status})
+    waiting = (*result.pending, *applied.no_ports)
+    if leases is not None and not leases.every_cluster:
+        pinned = {p.workload_id: p.cluster_id for p in state.pending}
+        waiting = tuple(p for p in waiting if pinned.get(p.workload_id) or writes_unclustered)
+    record_pending_reasons(ctx, waiting, state)
+    conflicts = len(applied.stale)
+    ctx.snapshot_cache.note_conflicts(*_conflicted_rows(applied.stale))
+    if conflicts:
+        ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
+    if applied.admitted and state.docker_servers:
+        ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
+    stats = CycleStats(
+        considered=len(state.pending),
+        admitted=applied.admitted,
+        conflicts=conflicts,
+        preempted=applied.preempted,
+        seconds=time.perf_counter() - started,
+    )
+    ctx.metrics.record_cycle(stats)  # a cycle without the lease did nothing to count
+    return stats
+
+
+class _Fences:
+    """The fences an admission is applied under: those of its servers' clusters."""
+
+    def __init__(self, leases: ClusterLeases | None, state: QueueState) -> None:
+        self.leases = leases
+        self.cluster_of = (
+            {} if leases is None else {v.id: v.cluster_id for v in state.snapshot.servers}
+        )
+
+    def of(self, admissions: Iterable[Admission]) -> tuple[LeaseFence, ...]:
+        if self.leases is None:
+            return ()
+        clusters = {self.cluster_of[a.server_id] for adm in admissions for a in adm.assignments}
+        return self.leases.fences_of(clusters)
+
+
+@dataclass
+class _Applied:
+    """What a cycle's apply did so far (kept when a fence stops it half way)."""
+
+    admitted: int = 0
+    preempted: int = 0
+    stale: list[Admission] = field(default_factory=list)
+    no_ports: list[Pending] = field(default_factory=list)
+    failed: list[tuple[Admission, Exception]] = field(default_factory=list)
+
+
+def _apply_admissions(
+    ctx: ServiceContext,
+    result: CycleResult,
+    state: QueueState,
+    fences: _Fences,
+    applied: _Applied,
+) -> None:
     plain = [a for a in result.admitted if not a.victims]
-    no_ports: list[Pending] = []
-    failed: list[tuple[Admission, Exception]] = []
     for first in range(0, len(plain), APPLY_BATCH):
-        batch = apply_admission_batch(ctx, plain[first : first + APPLY_BATCH], state)
-        admitted += batch.applied
-        stale += batch.stale_admissions
-        no_ports += batch.no_ports
-        failed += batch.failed
+        admissions = plain[first : first + APPLY_BATCH]
+        batch = apply_admission_batch(ctx, admissions, state, fences.of(admissions))
+        applied.admitted += batch.applied
+        applied.stale += batch.stale_admissions
+        applied.no_ports += batch.no_ports
+        applied.failed += batch.failed
     for admission in (a for a in result.admitted if a.victims):
         try:
             seen = state.seen[admission.workload_id]
             victims = {v.workload_id: state.seen[v.workload_id].version for v in admission.victims}
-            preempted += apply_admission(ctx, admission, seen, state.docker_servers, victims)
-            admitted += 1
+            applied.preempted += apply_admission(
+                ctx, admission, seen, state.docker_servers, victims, fences.of([admission])
+            )
+            applied.admitted += 1
+        except Fenced:
+            raise
         except Exception as exc:
             if isinstance(exc, MAYBE_STALE) and went_stale(exc):
-                stale.append(admission)
+                applied.stale.append(admission)
                 log.info("admission_conflict", workload_id=admission.workload_id, error=str(exc))
             elif blames_item(exc):  # the preemptor's data or a victim's: skipped, not failed
                 report_item_failure(_LOOP, admission.workload_id, exc, "preemption not applied")
             else:
                 raise
-    for admission, error in failed:
-        report_item_failure(_LOOP, admission.workload_id, error, "admission not applied")
-        reason = failure_reason("the scheduler could not apply its placement", error)
-        status = state.seen[admission.workload_id].status
-        fail_workload(ctx, admission.workload_id, reason, loop=_LOOP, expect={status})
-    record_pending_reasons(ctx, (*result.pending, *no_ports), state)
-    conflicts = len(stale)
-    ctx.snapshot_cache.note_conflicts(*_conflicted_rows(stale))
-    if conflicts:
-        ctx.scheduler_wakeup.notify()  # another decider moved first: look again soon
-    if admitted and state.docker_servers:
-        ctx.starter_wakeup.notify()  # containers to create for what was just scheduled
-    stats = CycleStats(
-        considered=len(state.pending),
-        admitted=admitted,
-        conflicts=conflicts,
-        preempted=preempted,
-        seconds=time.perf_counter() - started,
-    )
-    ctx.metrics.record_cycle(stats)  # a cycle without the lease did nothing to count
-    return stats
 
 
 def _conflicted_rows(stale: list[Admission]) -> tuple[set[str], set[str]]:

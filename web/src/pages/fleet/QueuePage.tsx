@@ -1,7 +1,7 @@
-import { Anchor, Text } from '@mantine/core';
+import { Anchor, Badge, Group, Text, Title } from '@mantine/core';
 import { Link } from 'react-router-dom';
 import { useQueue } from '../../api/queries/fleet';
-import type { QueueEntry } from '../../api/types';
+import type { QueueEntry, QueueJob } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
@@ -39,11 +39,39 @@ const columns: Column<QueueEntry>[] = [
       </span>
     ),
   },
+  { key: 'retries', header: 'Retries', cell: (e) => e.retries, width: 80 },
   {
     key: 'age',
     header: 'Waiting',
     cell: (e) => <time dateTime={e.workload.created_at}>{age(e.workload.created_at)}</time>,
     width: 90,
+  },
+];
+
+/** The job view's registries, in the order work moves through them. */
+const REGISTRIES = ['queued', 'started', 'finished', 'failed', 'deferred'] as const;
+
+const deferredColumns: Column<QueueJob>[] = [
+  {
+    key: 'name',
+    header: 'Workload',
+    cell: (j) => (
+      <Anchor component={Link} to={`/workloads/${j.workload_id}`}>
+        {j.name}
+      </Anchor>
+    ),
+  },
+  { key: 'status', header: 'Status', cell: (j) => j.status, width: 110 },
+  { key: 'retries', header: 'Retries', cell: (j) => j.retries, width: 80 },
+  {
+    key: 'back',
+    header: 'Back in the queue at',
+    cell: (j) =>
+      j.deferred_until ? (
+        <time dateTime={j.deferred_until}>{new Date(j.deferred_until).toLocaleString()}</time>
+      ) : (
+        'when its server returns'
+      ),
   },
 ];
 
@@ -53,6 +81,15 @@ export function QueuePage() {
     <>
       <PageHeader title="Queue" />
       <QueryError error={queue.error} title="Could not load the queue" />
+      {queue.data && (
+        <Group gap="xs" mb="xs" data-testid="queue-registries" aria-label="Registries">
+          {REGISTRIES.map((registry) => (
+            <Badge key={registry} variant="light" data-registry={registry}>
+              {registry} {queue.data.registries[registry]}
+            </Badge>
+          ))}
+        </Group>
+      )}
       {queue.data && (
         <Text size="sm" c="dimmed" mb="xs">
           {queue.data.count} pending, in scheduling order
@@ -65,6 +102,17 @@ export function QueuePage() {
         columns={columns}
         rowKey={(e) => e.workload.id}
         empty={queue.isPending ? 'Loading…' : 'Nothing is waiting.'}
+      />
+      <Title order={3} size="h4" mt="lg" mb="xs">
+        Deferred
+      </Title>
+      <VirtualTable
+        label="Deferred"
+        testId="deferred-table"
+        rows={queue.data?.deferred ?? []}
+        columns={deferredColumns}
+        rowKey={(j) => j.workload_id}
+        empty={queue.isPending ? 'Loading…' : 'Nothing is deferred.'}
       />
     </>
   );

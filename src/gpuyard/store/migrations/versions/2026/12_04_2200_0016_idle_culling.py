@@ -1,7 +1,7 @@
 """idle culling and maximum lifetime: policies, the culling loop's memory, max_lifetime_s
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-04 22:00:00
 
 - ``culling_policies``: per team (removed with it) or per image type (issue 19).
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
