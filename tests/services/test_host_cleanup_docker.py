@@ -191,7 +191,7 @@ def test_the_loop_is_off_by_default_and_leased_when_on(tmp_path: Path) -> None:
         [loop] = [loop for loop in build_loops(on) if loop.name == "host-cleanup"]
         assert (loop.interval_s, loop.lease) == (3600.0, "host-cleanup")
         assert "cleanup" in [loop.name for loop in build_loops(on)]  # the teardowns' own
-        assert loop.tick() == 0  # no docker server: nothing to clean
+        assert loop.tick(None) == 0  # no docker server: nothing to clean (no fence: unleased)
     finally:
         off.db.dispose()
         on.db.dispose()
