@@ -202,3 +202,19 @@ def test_a_team_that_opts_out_keeps_its_idle_workloads(ctx: ServiceContext) -> N
         assert not [e for e in _events(api, kept) if "idle" in (e["reason"] or "")]
         assert api.get(f"/api/v1/workloads/{kept}/culling").json()["off_by"] == "team (off)"
         assert api.get(f"/api/v1/workloads/{culled}").json()["status"] == "stopped"
+
+
+def test_with_culling_off_everywhere_a_tick_observes_nothing_until_a_lifetime_is_set(
+    ctx: ServiceContext,
+) -> None:
+    """The default (culling off, no lifetimes) costs nothing per workload: a tick looks at
+    none. A workload with a lifetime of its own makes the tick look again (all of them:
+    the same pass serves both)."""
+    ctx.settings = ctx.settings.model_copy(update={"idle_cull_mode": "off"})
+    with authed_client(ctx) as api:
+        _launch(api, ctx, gpu=1, command=["sleep", "3600"])
+        assert cull_workloads(ctx).looked_at == 0
+        _launch(api, ctx, gpu=1, command=["python", "serve.py"], max_lifetime_s=1800)
+        assert cull_workloads(ctx).looked_at == 2
+        ctx.settings = ctx.settings.model_copy(update={"idle_cull_mode": "on"})
+        assert cull_workloads(ctx).looked_at == 2

@@ -128,6 +128,17 @@ class CullCandidate:
     replicas: tuple[ReplicaPlace, ...]
 
 
+def any_running_with_lifetime(session: Session) -> bool:
+    """Whether a running workload has a maximum lifetime of its own."""
+    found = session.scalar(
+        select(WorkloadRow.id)
+        .where(WorkloadRow.status == WorkloadStatus.RUNNING.value)
+        .where(WorkloadRow.max_lifetime_s.is_not(None))
+        .limit(1)
+    )
+    return found is not None
+
+
 def running_page(session: Session, after: str | None, limit: int) -> list[CullCandidate]:
     """Running workloads (warm containers waiting in their pool excluded: idle by design)
     in id order after ``after``, at most ``limit``, with their placements (three
