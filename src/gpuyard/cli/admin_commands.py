@@ -12,7 +12,8 @@ from rich.console import Console
 
 from gpuyard.cli import server_commands
 from gpuyard.cli.api_client import ApiClient
-from gpuyard.cli.client_commands import _reports_api_errors, add_server, reports_api_errors
+from gpuyard.cli.client_commands import add_server
+from gpuyard.cli.errors import _reports_api_errors, reports_api_errors
 from gpuyard.cli.output import (
     Column,
     OutputFormat,

@@ -23,7 +23,8 @@ import yaml
 from rich.console import Console
 
 from gpuyard.cli.api_client import ApiClient, ApiError
-from gpuyard.cli.client_commands import ACTIVE_STATUSES, report_api_error
+from gpuyard.cli.client_commands import ACTIVE_STATUSES
+from gpuyard.cli.errors import report_api_error
 
 console = Console()
 err = Console(stderr=True)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from gpuyard.cli.api_client import ApiClient
-from gpuyard.cli.client_commands import _reports_api_errors, reports_api_errors
+from gpuyard.cli.errors import _reports_api_errors, reports_api_errors
 from gpuyard.cli.output import (
     Column,
     OutputFormat,

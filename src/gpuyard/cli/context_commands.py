@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 
 from gpuyard.cli.api_client import ApiError
-from gpuyard.cli.client_commands import _reports_api_errors
 from gpuyard.cli.credentials import CredentialStore, CredentialsUnreadable
+from gpuyard.cli.errors import _reports_api_errors
 from gpuyard.cli.output import Column, OutputFormat, OutputOption, print_records
 
 context_app = typer.Typer(

@@ -61,16 +61,8 @@ REGISTRY_COLUMNS = [
 
 
 def _image_id(client: ApiClient, ref: str) -> str:
-    """An image by id, or by its (unique) name."""
-    try:
-        return str(client.get(f"/api/v1/images/{ref}")["id"])
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-    for image in client.get("/api/v1/images", limit=1000)["data"]:
-        if image["name"] == ref:
-            return str(image["id"])
-    raise ApiError(404, f"no image with id or name {ref!r}")
+    """A catalog image by name, id or unique id prefix."""
+    return str(client.resolve_listed("/api/v1/images", ref, "image")["id"])
 
 
 def _server_id(client: ApiClient, ref: str) -> str:

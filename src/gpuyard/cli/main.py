@@ -16,6 +16,7 @@ from gpuyard.cli import admin_commands, agent_command, apply_commands, client_co
 from gpuyard.cli.audit_commands import audit_app
 from gpuyard.cli.cluster_commands import clusters_app
 from gpuyard.cli.context_commands import context_app
+from gpuyard.cli.errors import _reports_api_errors
 from gpuyard.cli.help_format import use_conventional_help
 from gpuyard.cli.pool_commands import pools_app
 
@@ -36,7 +37,7 @@ use_conventional_help()
 console = Console()
 client_commands.register(app)
 for declarative in (apply_commands.apply, apply_commands.delete):
-    app.command(rich_help_panel="Workloads")(client_commands._reports_api_errors(declarative))
+    app.command(rich_help_panel="Workloads")(_reports_api_errors(declarative))
 app.add_typer(clusters_app, name="clusters", rich_help_panel="Fleet")
 app.add_typer(pools_app, name="pools", rich_help_panel="Fleet")
 app.add_typer(audit_app, name="audit", rich_help_panel="Account")

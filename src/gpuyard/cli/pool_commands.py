@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gpuyard.cli.api_client import ApiClient
-from gpuyard.cli.client_commands import _reports_api_errors
+from gpuyard.cli.errors import _reports_api_errors
 from gpuyard.cli.output import (
     Column,
     OutputFormat,
@@ -29,12 +29,8 @@ def pools() -> None:
 
 
 def _resolve(client: ApiClient, ref: str) -> dict[str, Any]:
-    """A pool by id or by name."""
-    for pool in client.get("/api/v1/pools", limit=1000)["data"]:
-        if ref in (pool["id"], pool["name"]):
-            return dict(pool)
-    console.print(f"[red]error[/] no pool {ref!r}")
-    raise typer.Exit(1)
+    """A pool by name, id or unique id prefix."""
+    return client.resolve_listed("/api/v1/pools", ref, "pool")
 
 
 def _summary(pool: dict[str, Any]) -> str:

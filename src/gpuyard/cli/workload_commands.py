@@ -25,13 +25,9 @@ console = Console()
 FILE_COLUMNS = [
     Column("TYPE", lambda f: f["type"]),
     Column("SIZE", lambda f: str(f["size"])),
-    Column("MODIFIED", lambda f: human_age(_timestamp(f["modified_at"]))),
+    Column("MODIFIED", lambda f: human_age(datetime.fromtimestamp(f["modified_at"], UTC))),
     Column("PATH", lambda f: f["path"], shrinks=True),
 ]
-
-
-def _timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 def resize(
