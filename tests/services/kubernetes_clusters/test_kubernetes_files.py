@@ -112,6 +112,25 @@ def test_a_symbolic_link_on_the_path_is_refused(
     assert (outside / "secret").read_text() == "not yours"  # nor deleted
 
 
+def test_a_large_upload_onto_a_link_is_refused_though_the_script_stops_reading(
+    api: TestClient, running: str, fake_apiserver: FakeApiServer
+) -> None:
+    # The script refuses the path before reading its input, so the API server closes the
+    # session while megabytes are still being written: the answer is its exit status
+    # (400), not the broken pipe under the writes.
+    root = workspace(fake_apiserver, running)
+    outside = fake_apiserver.pod_dir(NAMESPACE, pod_name(running, 0)) / "outside"
+    outside.mkdir()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "link").symlink_to(outside)
+
+    for _ in range(3):
+        put = api.put(f"/api/v1/workloads/{running}/files/link/big", content=b"x" * (16 << 20))
+        assert put.status_code == 400, put.text
+        assert "symbolic link" in put.text
+    assert list(outside.iterdir()) == []
+
+
 def test_delete_removes_a_file_and_refuses_a_full_directory(
     api: TestClient, running: str, fake_apiserver: FakeApiServer
 ) -> None:

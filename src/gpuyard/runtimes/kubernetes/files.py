@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -143,21 +143,39 @@ def _drive(session: Any, pod: WorkspacePod, stdin: Iterable[bytes] | None, cap: 
                 413, f"more than {cap} bytes from pod {pod.namespace}/{pod.name}", title="Too large"
             )
 
+    refused_stdin: Exception | None = None
     if stdin is not None:
-        for chunk in stdin:
-            for start in range(0, len(chunk), _CHUNK):
-                session.write_stdin(chunk[start : start + _CHUNK])
-            drain(0)
-        session.close_channel(STDIN)  # v5; on v4 tar stops at the archive's end itself
+        try:
+            _send_stdin(session, stdin, drain)
+        except (WebSocketException, OSError) as exc:
+            # The script may exit before reading its input (it refused the path): the
+            # API server then closes the session under our writes. Its exit status is
+            # already on the way; read it rather than report the broken pipe.
+            refused_stdin = exc
     while session.is_open():
         if time.monotonic() > deadline:
             raise KubeFailure(504, f"exec in pod {pod.namespace}/{pod.name} took too long")
-        drain(1.0)
+        try:
+            drain(1.0)
+        except (WebSocketException, OSError):
+            if refused_stdin is None:
+                raise
+            break
     status = session.read_channel(STATUS) or b""
+    if not status and refused_stdin is not None:
+        raise refused_stdin
     final = final_message(status if isinstance(status, bytes) else str(status).encode())
     if final.get("type") != "exit":
         raise KubeFailure(502, f"exec in pod {pod.namespace}/{pod.name}: {final.get('detail')}")
     return Ran(int(cast(int, final["exit_code"])), bytes(stdout), stderr.decode(errors="replace"))
+
+
+def _send_stdin(session: Any, stdin: Iterable[bytes], drain: Callable[[float], None]) -> None:
+    for chunk in stdin:
+        for start in range(0, len(chunk), _CHUNK):
+            session.write_stdin(chunk[start : start + _CHUNK])
+        drain(0)
+    session.close_channel(STDIN)  # v5; on v4 tar stops at the archive's end itself
 
 
 def _refused(path: str, why: str, status: int = 400) -> KubeFailure:
