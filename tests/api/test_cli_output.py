@@ -490,3 +490,23 @@ def test_every_help_screen_speaks_plainly() -> None:
         assert result.exit_code == 0, (path, result.output)
         for placeholder in ("<str>", "<int>", "<float>", "<bool>", "<list", "{"):
             assert placeholder not in result.output, (path, placeholder, result.output)
+
+
+def test_queue_shows_when_waiting_work_should_start(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    # Every GPU of the demo cluster taken by work that declared two hours.
+    for server in range(4):
+        code, out = invoke(
+            runner, "run", "busybox", "--name", f"fill-{server}", "--gpu", "8",
+            "--duration", "7200", "--not-preemptible", "--wait", "--timeout", "30",
+        )  # fmt: skip
+        assert code == 0, out
+    invoke_stdout(runner, "run", "busybox", "--name", "next", "--gpu", "8")
+
+    table = invoke_stdout(runner, "queue")
+    entries = json.loads(invoke_stdout(runner, "queue", "-o", "json"))
+
+    assert "START" in table.splitlines()[0]
+    row = next(line for line in table.splitlines() if "next" in line)
+    assert "in 1h" in row or "in 2h" in row, table
+    assert entries[0]["estimated_start"] is not None

@@ -3,6 +3,7 @@ and everything still there after a restart."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,32 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
         assert after == before
         assert client.get("/api/v1/servers").json() == servers_before
     restarted.db.dispose()
+
+
+def test_the_queue_estimates_when_each_waiting_workload_starts(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    # Both H100 servers filled: one by work that declared an hour, one by work that runs
+    # until stopped. The first waiting workload (4 GPUs, 30 min) starts when the hour
+    # ends, and the second fits beside it then.
+    hour = create(client, name="hour", gpu=8, gpu_model="H100", duration_s=3600, preemptible=False)
+    create(client, name="open", gpu=8, gpu_model="H100", preemptible=False)
+    settle(ctx)
+    started = datetime.fromisoformat(fetch(client, hour["id"])["started_at"])
+    first = create(client, name="first", gpu=4, gpu_model="H100", priority=5, duration_s=1800)
+    second = create(client, name="second", gpu=4, gpu_model="H100", priority=4)
+    blocked = create(client, name="blocked", gpu=8, gpu_model="H100", priority=3)
+
+    queue = client.get("/api/v1/queue").json()
+
+    by_name = {e["workload"]["name"]: e for e in queue["data"]}
+    assert set(by_name) == {"first", "second", "blocked"}
+    expected = started + timedelta(seconds=3600)
+    for name in ("first", "second"):
+        estimate = datetime.fromisoformat(by_name[name]["estimated_start"])
+        assert abs((estimate - expected).total_seconds()) < 1, (name, estimate, expected)
+    # 8 H100s free only when both "second" (no declared end) and "open" end: never known.
+    assert by_name["blocked"]["estimated_start"] is None
+    assert {first["id"], second["id"], blocked["id"]} == {
+        e["workload"]["id"] for e in queue["data"]
+    }

@@ -21,6 +21,7 @@ from gpuyard.cli.output import (
     OutputOption,
     QuietOption,
     human_age,
+    human_eta,
     number,
     print_record,
     print_records,
@@ -367,6 +368,7 @@ QUEUE_COLUMNS = [
     Column("PRIO", lambda e: str(e["workload"]["priority"]), drop_rank=2),
     Column("GPU", lambda e: number(e["workload"]["gpu"])),
     Column("AGE", lambda e: human_age(e["workload"]["created_at"]), drop_rank=1),
+    Column("START", lambda e: human_eta(e.get("estimated_start")), drop_rank=3),
     Column("WAITING BECAUSE", lambda e: e["reason"], shrinks=True),
     Column("ID", lambda e: e["workload"]["id"], is_id=True),
 ]

@@ -97,6 +97,17 @@ def human_age(moment: str | datetime | None, now: datetime | None = None) -> str
     return human_duration(((now or datetime.now(UTC)) - when).total_seconds())
 
 
+def human_eta(moment: str | datetime | None, now: datetime | None = None) -> str:
+    """'in 12m', 'in 3h' until ``moment`` (an API timestamp); 'now' when due; '-' unknown."""
+    if moment is None:
+        return "-"
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return "now" if seconds < 1 else f"in {human_duration(seconds)}"
+
+
 def human_duration(seconds: float) -> str:
     """A duration in the largest unit that keeps it readable: 45s, 12m, 3h5m, 5d."""
     seconds = max(seconds, 0.0)

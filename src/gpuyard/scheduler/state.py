@@ -318,12 +318,18 @@ class CycleState:
 
     def evict(self, node: NodeState, key: ReplicaKey) -> RunningReplica:
         """Remove a running replica for the rest of the cycle (it is a victim)."""
+        replica = self.finish(node, key)
+        self.evicted_workloads.add(replica.workload_id)
+        return replica
+
+    def finish(self, node: NodeState, key: ReplicaKey) -> RunningReplica:
+        """A running replica ends (start estimates play time forward): its room and its
+        team's quota come back. Unlike :meth:`evict`, its workload is not kept out."""
         replica = node.running[key]
         before = node.lowest_evictable
         node.remove_running(key)
         self._index_victims(node, before)
         self.charge_team(replica.team_id, replica.resources, -1)
-        self.evicted_workloads.add(replica.workload_id)
         self.epoch += 1
         return replica
 

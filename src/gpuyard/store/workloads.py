@@ -20,7 +20,7 @@ from gpuyard.domain.gpu_holders import GpuHolding, HeldBy
 from gpuyard.domain.listing import WorkloadSort
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import ReplicaPlacement, Workload, WorkloadEvent
-from gpuyard.domain.workload_state import WorkloadStatus
+from gpuyard.domain.workload_state import ACTIVE, WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
@@ -301,6 +301,20 @@ def timed_running(
         WorkloadRow.id.not_in(on_containers),
     )
     return [(i, v, s, d) for i, v, s, d in session.execute(query)]
+
+
+def declared_run_times(session: Session) -> dict[str, float]:
+    """{id: seconds} of the active workloads that declared how long they run: the shorter
+    of their duration and their maximum lifetime (start estimates play these forward)."""
+    query = select(WorkloadRow.id, WorkloadRow.duration_s, WorkloadRow.max_lifetime_s).where(
+        WorkloadRow.status.in_([s.value for s in ACTIVE]),
+        (WorkloadRow.duration_s.is_not(None)) | (WorkloadRow.max_lifetime_s.is_not(None)),
+    )
+    found: dict[str, float] = {}
+    for workload_id, duration, lifetime in session.execute(query):
+        declared = [float(v) for v in (duration, lifetime) if v is not None]
+        found[workload_id] = min(declared)
+    return found
 
 
 def workload_versions(session: Session, workload_ids: Iterable[str]) -> dict[str, int]:

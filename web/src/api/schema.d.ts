@@ -2362,6 +2362,11 @@ export interface components {
              * @description Times it was re-queued after an eviction, a lost server or a failed start
              */
             retries: number;
+            /**
+             * Estimated Start
+             * @description When it should start if running work ends when it declared (its duration or maximum lifetime) and nothing more important arrives; null when work in its way declared no end, or nothing could ever hold it
+             */
+            estimated_start: string | null;
         };
         /** QueuePublic */
         QueuePublic: {

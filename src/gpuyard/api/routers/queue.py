@@ -40,6 +40,7 @@ def get_queue(ctx: ContextDep, caller: Reader) -> QueuePublic:
             code=e.pending.code.value,
             reserved_server_id=e.pending.reserved_server_id,
             retries=retries[e.workload.id],
+            estimated_start=e.estimated_start,
         )
         for e in entries
     ]

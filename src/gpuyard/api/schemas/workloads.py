@@ -202,6 +202,11 @@ class QueueEntryPublic(BaseModel):
     retries: int = Field(
         description="Times it was re-queued after an eviction, a lost server or a failed start"
     )
+    estimated_start: datetime | None = Field(
+        description="When it should start if running work ends when it declared (its "
+        "duration or maximum lifetime) and nothing more important arrives; null when "
+        "work in its way declared no end, or nothing could ever hold it"
+    )
 
 
 JobRegistryName = Literal["queued", "started", "finished", "failed", "deferred"]

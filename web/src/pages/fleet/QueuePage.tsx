@@ -5,7 +5,7 @@ import type { QueueEntry, QueueJob } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
-import { age } from '../../components/format';
+import { age, until } from '../../components/format';
 
 function resources(entry: QueueEntry): string {
   const w = entry.workload;
@@ -40,6 +40,19 @@ const columns: Column<QueueEntry>[] = [
     ),
   },
   { key: 'retries', header: 'Retries', cell: (e) => e.retries, width: 80 },
+  {
+    key: 'start',
+    header: 'Expected start',
+    cell: (e) =>
+      e.estimated_start ? (
+        <time dateTime={e.estimated_start} title={new Date(e.estimated_start).toLocaleString()}>
+          {until(e.estimated_start)}
+        </time>
+      ) : (
+        <span title="Work in its way declared no end">unknown</span>
+      ),
+    width: 120,
+  },
   {
     key: 'age',
     header: 'Waiting',
