@@ -257,6 +257,8 @@ def test_the_queue_shows_pending_work_with_its_reason(
     expect(queue.cell(name, "Why it waits")).to_contain_text(entry["reason"])
     expect(queue.cell(name, "#")).to_have_text(str(entry["position"]))
     expect(queue.cell(name, "Retries")).to_have_text(str(entry["retries"]))
+    assert entry["estimated_start"] is None  # no server could ever hold 64 GPUs
+    expect(queue.cell(name, "Expected start")).to_have_text("unknown")
     registries = live_server.api("GET", "/queue")["registries"]
     badge = admin_page.get_by_test_id("queue-registries").locator("[data-registry=queued]")
     expect(badge).to_have_text(f"queued {registries['queued']}")
