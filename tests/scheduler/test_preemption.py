@@ -213,7 +213,7 @@ def test_server_choice(
     assert sorted(v for v, _ in victims(result)) == sorted(expected)
 
 
-def test_gang_preempts_only_to_fit_all_replicas_on_one_server() -> None:
+def test_gang_preempts_on_one_server_when_one_can_hold_it_else_across_servers() -> None:
     running = [
         make_running("low-1", "s1", gpus=[0, 1], priority=1),
         make_running("low-2", "s2", gpus=[0, 1], priority=1),
@@ -221,10 +221,12 @@ def test_gang_preempts_only_to_fit_all_replicas_on_one_server() -> None:
     snapshot = make_snapshot([make_server("s1", gpus=2), make_server("s2", gpus=2)], running)
     gang = make_pending("gang", gpu=2, replicas=2, gang=True, priority=5)
     result = schedule_cycle(snapshot, [gang], SchedulerConfig(), now=NOW)
-    assert not result.admitted
-    pending = pending_of(result, "gang")
-    assert pending is not None
-    assert "a gang preempts only to fit all its replicas on one server" in pending.reason
+    assert victims(result) == [("low-1", "s1"), ("low-2", "s2")]
+    assert len(result.admitted) == 1  # one admission: one transaction, all or nothing
+    assert sorted((a.replica, a.server_id) for a in result.admitted[0].assignments) in (
+        [(0, "s1"), (1, "s2")],
+        [(0, "s2"), (1, "s1")],
+    )
 
     snapshot = make_snapshot(
         [make_server("s1", gpus=4)],

@@ -106,7 +106,11 @@ class World:
                     replica.started_at is not None and self.now - replica.started_at < min_runtime
                 ), "victim protected by min_runtime"
                 self.backoff[victim.workload_id] = self.now + BACKOFF_SECONDS
-            assert len({v.server_id for v in admission.victims}) <= 1, "victims on two servers"
+            victim_servers = {v.server_id for v in admission.victims}
+            # Only a gang spreads its preemption over servers (and only all at once).
+            assert spec.gang or len(victim_servers) <= 1, "victims on two servers"
+            # Work is evicted only where the preemptor lands.
+            assert victim_servers <= {a.server_id for a in admission.assignments}
             for a in admission.assignments:
                 key = (spec.id, a.replica)
                 assert 0 <= a.replica < spec.replicas

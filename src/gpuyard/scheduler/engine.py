@@ -28,6 +28,7 @@ from gpuyard.scheduler.decisions import (
 )
 from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.framework import AdmitResult, Profile, VictimSet
+from gpuyard.scheduler.gang_preemption import find_gang_preemption
 from gpuyard.scheduler.placement import Placer
 from gpuyard.scheduler.preemption import find_preemption
 from gpuyard.scheduler.queue import order_queue
@@ -60,8 +61,8 @@ def schedule_cycle(
     4. PreScore: scorers that look at the whole cycle (``fgd`` learns its workload mix from
        what runs and what waits) are prepared once, before any decision.
     5. Ordered iteration, per workload: backoff -> quota -> place replicas (gang: all or
-       nothing) -> if short, preempt on one server -> if still short and starving, reserve
-       its best server -> pending reason. A workload that does not fit never blocks the
+       nothing) -> if short, preempt on one server (a gang: else over several) -> if still
+       short and starving, reserve its best server -> pending reason. A workload that does not fit never blocks the
        ones behind it, except on servers held by a reservation or a preemption.
     6. Result: admissions in decision order, pending in queue order, and the queue order.
     """
@@ -198,9 +199,37 @@ class _Cycle:
             moved = self._apply_preemption(req, found, replicas)
             self.admitted.append(Admission(req.id, tuple(moved), _victims(found)))
             return
+        spread = self._preempt_gang_across_servers(req, missing)
+        if spread is not None:
+            victims: list[Victim] = []
+            assignments = []
+            for part in spread:
+                size = len(part.allocations)
+                batch, replicas = replicas[:size], replicas[size:]
+                assignments += self._apply_preemption(req, part, batch)
+                victims += _victims(part)
+            self.admitted.append(Admission(req.id, tuple(assignments), tuple(victims)))
+            return
         if note:
-            note += " (a gang preempts only to fit all its replicas on one server)"
+            note += ", on one server or spread over several"
         self._wait_for_room(req, diag, prefix, note)
+
+    def _preempt_gang_across_servers(
+        self, req: Request, missing: int
+    ) -> tuple[VictimSet, ...] | None:
+        """Victims on several servers that together make room for the whole gang."""
+        if not self.config.preemption:
+            return None
+        key = (req.group_key, req.per_replica, -missing)  # negative: apart from one-server
+        failed = self._preempt_fails.get(key)
+        if failed is not None and failed[0] == self.cycle.epoch and req.priority <= failed[1]:
+            return None
+        found = find_gang_preemption(
+            req, missing, self.placer.group(req), self.cycle, self.profile.victims
+        )
+        if found is None:
+            self._preempt_fails[key] = (self.cycle.epoch, req.priority)
+        return found
 
     def _preempt(self, req: Request, batch: int) -> tuple[VictimSet | None, str]:
         """Minimal victims on the best server, or why preemption cannot help."""
