@@ -177,3 +177,25 @@ def test_a_victim_changed_after_the_snapshot_is_not_evicted(
     settle(ctx)  # the next cycle sees the change: the other filler is the victim
     assert get(api, victim_id)["status"] == "running"
     assert get(api, urgent)["status"] == "running"
+
+
+def test_a_gang_preempts_on_two_servers_in_one_commit(
+    api: TestClient, clock_ctx: ServiceContext
+) -> None:
+    ctx = clock_ctx
+    # Both H100 servers full of low-priority work; a gang of two 8-GPU replicas fits on
+    # neither alone, so it evicts one filler on each and lands on both at once.
+    fillers = [submit(api, name=f"low-{i}", gpu=8, gpu_model="H100", priority=1) for i in range(2)]
+    settle(ctx)
+    assert all(get(api, f)["status"] == "running" for f in fillers)
+
+    gang = submit(api, name="gang", gpu=8, gpu_model="H100", priority=5, replicas=2, gang=True)
+    settle(ctx)
+
+    placed = get(api, gang)
+    assert placed["status"] == "running", placed["reason"]
+    assert len({p["server_id"] for p in placed["placements"]}) == 2
+    for filler in fillers:
+        victim = get(api, filler)
+        assert victim["status"] == "preempted"
+        assert "preempted by gang (priority 5)" in victim["reason"]
