@@ -62,8 +62,9 @@ def schedule_cycle(
        what runs and what waits) are prepared once, before any decision.
     5. Ordered iteration, per workload: backoff -> quota -> place replicas (gang: all or
        nothing) -> if short, preempt on one server (a gang: else over several) -> if still
-       short and starving, reserve its best server -> pending reason. A workload that does not fit never blocks the
-       ones behind it, except on servers held by a reservation or a preemption.
+       short and starving, reserve its best server -> pending reason. A workload that
+       does not fit never blocks the ones behind it, except on servers held by a
+       reservation or a preemption.
     6. Result: admissions in decision order, pending in queue order, and the queue order.
     """
     if cache is None:
