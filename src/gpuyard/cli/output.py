@@ -91,21 +91,21 @@ def human_age(moment: str | datetime | None, now: datetime | None = None) -> str
     """'45s', '12m', '3h', '5d' since ``moment`` (an API timestamp); '-' when unknown."""
     if moment is None:
         return "-"
-    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return human_duration(((now or datetime.now(UTC)) - when).total_seconds())
+    return human_duration(((now or datetime.now(UTC)) - _as_utc(moment)).total_seconds())
 
 
 def human_eta(moment: str | datetime | None, now: datetime | None = None) -> str:
     """'in 12m', 'in 3h' until ``moment`` (an API timestamp); 'now' when due; '-' unknown."""
     if moment is None:
         return "-"
-    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    seconds = (_as_utc(moment) - (now or datetime.now(UTC))).total_seconds()
     return "now" if seconds < 1 else f"in {human_duration(seconds)}"
+
+
+def _as_utc(moment: str | datetime) -> datetime:
+    """An API timestamp (naive ones are UTC) as an aware datetime."""
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def human_duration(seconds: float) -> str:

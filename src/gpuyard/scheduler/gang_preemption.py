@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 from gpuyard.scheduler.framework import VictimSelector, VictimSet
 from gpuyard.scheduler.index import GroupIndex
+from gpuyard.scheduler.preemption import could_ever_hold
 from gpuyard.scheduler.request import Request
 from gpuyard.scheduler.state import CycleState, NodeState
 
@@ -78,13 +79,11 @@ def find_gang_preemption(
 
 def _servers(req: Request, missing: int, group: GroupIndex, cycle: CycleState) -> list[NodeState]:
     one = req.per_replica
-    devices = req.whole_gpus if req.wants_gpu else 0
+    devices = max(req.whole_gpus, 1) if req.wants_gpu else 0
     with_victims: list[NodeState] = []
     roomy: list[NodeState] = []
     for node in group.eligible:
-        if cycle.blocked_by_hold(node.id, req.queue_pos, req.priority):
-            continue
-        if not one.fits_in(node.view.capacity) or len(node.matching(req.model)) < devices:
+        if not could_ever_hold(req, node, cycle, one, devices):
             continue
         low = node.lowest_evictable
         if low is not None and low < req.priority:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
+from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.framework import VictimSelector, VictimSet
 from gpuyard.scheduler.gpu_slots import choose_batch, choose_slots
 from gpuyard.scheduler.index import GroupIndex
@@ -199,9 +200,7 @@ def find_preemption(
         for node in list(cycle.by_lowest_evictable[low].values()):
             if node.id not in group.eligible_ids:
                 continue
-            if cycle.blocked_by_hold(node.id, req.queue_pos, req.priority):
-                continue
-            if not need.fits_in(node.view.capacity) or len(node.matching(req.model)) < devices:
+            if not could_ever_hold(req, node, cycle, need, devices):
                 continue
             # Never its own replicas (a raised priority may not be copied to them yet).
             victims = [
@@ -223,6 +222,16 @@ def find_preemption(
             if max_servers and searched >= max_servers:
                 return best
     return best
+
+
+def could_ever_hold(
+    req: Request, node: NodeState, cycle: CycleState, need: Resources, devices: int
+) -> bool:
+    """Whether ``node`` is not held for an earlier workload and, emptied, could hold
+    ``need`` on ``devices`` devices of ``req``'s model: where preemption may look."""
+    if cycle.blocked_by_hold(node.id, req.queue_pos, req.priority):
+        return False
+    return need.fits_in(node.view.capacity) and len(node.matching(req.model)) >= devices
 
 
 def _start(replica: RunningReplica, now: float) -> float:
