@@ -441,6 +441,10 @@ class FakeApiServer:
             "compiler": "gc",
             "platform": "linux/amd64",
         }
+        from kube.fake_metrics import FakeMetrics  # it builds on this module's helpers
+
+        #: The ``metrics.k8s.io`` group (metrics-server), off unless a test serves it.
+        self.metrics = FakeMetrics(self)
         self._lock = threading.RLock()
         self._rv = 1000
         self._objects: dict[str, dict[Key, Obj]] = {kind: {} for kind in KINDS}
@@ -1174,6 +1178,7 @@ class FakeApiServer:
             ),
             Route("/api/v1/namespaces/{namespace}/pods/{name}/log", self._pod_log),
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/exec", self._pod_exec),
+            *self.metrics.routes(),
         ]
         app = Starlette(routes=routes)
         app.add_exception_handler(ApiError, self._api_error)  # type: ignore[arg-type]

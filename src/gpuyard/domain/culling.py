@@ -143,8 +143,11 @@ class Observation:
 
     utilisation_pct: float | None
     signal: Signal | None
-    #: The runtime has no signal at all for this workload (kubernetes): never culled.
+    #: The runtime has no signal at all for this workload: never culled when idle.
     unsupported: bool = False
+    #: Why it has none (a kubernetes cluster without metrics-server, a GPU pod...);
+    #: None: the runtime gave no reason.
+    no_signal_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,11 @@ class CullState:
     idle_stop_at: datetime | None = None
     lifetime_warned_at: datetime | None = None
     lifetime_stop_at: datetime | None = None
-    #: The "no utilisation signal" event was recorded (said once).
+    #: The "no utilisation signal" event was recorded (said once, and again only when
+    #: the reason changes or the signal came back in between).
     unsupported_noted: bool = False
+    #: Why there is no signal, as that event said (None: no reason given, or a signal).
+    no_signal_reason: str | None = None
 
 
 class Action(StrEnum):
@@ -269,11 +275,16 @@ def _decide_idle(
     policy: EffectivePolicy, state: CullState, observation: Observation, now: datetime, warn_s: int
 ) -> Decision:
     if observation.unsupported:
-        if state.unsupported_noted:
+        reason = observation.no_signal_reason
+        if state.unsupported_noted and state.no_signal_reason == reason:
             return Decision(_reset_idle(state), Action.NONE)
-        noted = replace(_reset_idle(state), unsupported_noted=True)
-        message = "never culled when idle: its runtime reports no utilisation for it"
-        return Decision(noted, Action.NOTE, message, {"signal": None}, "no_signal")
+        noted = replace(_reset_idle(state), unsupported_noted=True, no_signal_reason=reason)
+        why = reason or "its runtime reports no utilisation for it"
+        message = f"never culled when idle: {why}"
+        return Decision(noted, Action.NOTE, message, {"signal": None, "why": why}, "no_signal")
+    if state.unsupported_noted and observation.utilisation_pct is not None:
+        # A reading again (metrics-server installed since): a later loss is said again.
+        state = replace(state, unsupported_noted=False, no_signal_reason=None)
     value = observation.utilisation_pct
     if (
         not policy.culled
@@ -383,8 +394,12 @@ class ReplicaUsage:
     """What a runtime says one replica uses now. Each part may be missing: the GPUs'
     utilisation (a runtime that sees devices per replica), a CPU share in percent of its
     cores, or its cumulative CPU time in seconds (the loop turns two readings into a
-    share, :func:`cpu_share_pct`)."""
+    share, :func:`cpu_share_pct`). ``no_signal`` says why there is no signal at all for
+    this replica, and never will be while that holds (a kubernetes cluster without
+    metrics-server; a GPU pod, whose GPU utilisation metrics-server does not report):
+    its workload is never culled when idle, and the reason is said in its events."""
 
     gpus: tuple[GpuReading, ...] = ()
     cpu_pct: float | None = None
     cpu_seconds: float | None = None
+    no_signal: str | None = None

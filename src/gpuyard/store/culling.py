@@ -249,6 +249,7 @@ def _state_of(row: WorkloadCullingRow) -> StoredCullState:
             lifetime_warned_at=as_utc_or_none(row.lifetime_warned_at),
             lifetime_stop_at=as_utc_or_none(row.lifetime_stop_at),
             unsupported_noted=row.unsupported_noted,
+            no_signal_reason=row.no_signal_reason,
         ),
         row.cpu_seconds,
         as_utc_or_none(row.cpu_seen_at),
@@ -286,6 +287,7 @@ def save_cull_state(
     row.lifetime_warned_at = state.lifetime_warned_at
     row.lifetime_stop_at = state.lifetime_stop_at
     row.unsupported_noted = state.unsupported_noted
+    row.no_signal_reason = (state.no_signal_reason or "")[:300] or None
     row.cpu_seconds = stored.cpu_seconds
     row.cpu_seen_at = stored.cpu_seen_at
     row.updated_at = now

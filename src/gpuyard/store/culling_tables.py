@@ -62,6 +62,8 @@ class WorkloadCullingRow(Base):
     lifetime_warned_at: Mapped[datetime | None]
     lifetime_stop_at: Mapped[datetime | None]
     unsupported_noted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: Why its runtime gives no utilisation signal, as the note said (migration 0017).
+    no_signal_reason: Mapped[str | None] = mapped_column(String(300))
     #: The last reading of the workload's cumulative CPU time (docker, no GPU), to turn
     #: the next one into a utilisation.
     cpu_seconds: Mapped[float | None]

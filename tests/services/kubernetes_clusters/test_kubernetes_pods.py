@@ -23,6 +23,7 @@ from gpuyard.runtimes.kubernetes import (
     KubeNode,
     Requests,
     make_handle,
+    metrics,
     node_inventory,
     observation_of,
 )
@@ -214,12 +215,12 @@ def test_a_resize_the_cluster_cannot_make_in_place_replaces_the_pod(
         assert handle in container_store.teardown_handles(session, server_id)
 
 
-def test_a_pod_is_never_culled_when_idle_and_its_events_say_so_once(
+def test_a_gpu_pod_is_never_culled_when_idle_and_its_events_say_why_once(
     ctx: ServiceContext, cluster: str, api: TestClient
 ) -> None:
-    """Idle culling (issue 19): the API server reports no per-pod usage, so a kubernetes
-    workload is never culled however long the culling loop looks, and its events say so
-    once."""
+    """Idle culling (issue 19): metrics-server reports no GPU utilisation, so a
+    kubernetes GPU workload is never culled however long the culling loop looks, and its
+    events and its culling state say why, once."""
     ctx.settings = ctx.settings.model_copy(update={"idle_cull_mode": "on"})
     workload_id = placed_and_created(ctx, api, cluster)
     reconcile(
@@ -232,8 +233,10 @@ def test_a_pod_is_never_culled_when_idle_and_its_events_say_so_once(
     assert status(api, workload_id)[0] == "running"
     events = api.get(f"/api/v1/workloads/{workload_id}/events").json()["data"]
     notes = [e["reason"] for e in events if "never culled" in (e["reason"] or "")]
-    assert notes == ["never culled when idle: its runtime reports no utilisation for it"]
-    assert api.get(f"/api/v1/workloads/{workload_id}/culling").json()["no_signal"] is True
+    assert notes == [f"never culled when idle: {metrics.GPU_POD}"]
+    culling = api.get(f"/api/v1/workloads/{workload_id}/culling").json()
+    assert culling["no_signal"] is True
+    assert "metrics-server reports no GPU utilisation" in culling["no_signal_reason"]
 
 
 def test_a_gpu_share_never_lands_on_a_kubernetes_node(

@@ -159,6 +159,7 @@ def _workload(found: WorkloadCulling) -> WorkloadCullingPublic:
         stop_at=found.stop_at,
         seconds_left=found.seconds_left,
         no_signal=state.unsupported_noted,
+        no_signal_reason=state.no_signal_reason if state.unsupported_noted else None,
     )
 
 

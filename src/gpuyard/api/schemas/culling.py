@@ -107,3 +107,8 @@ class WorkloadCullingPublic(BaseModel):
     stop_at: datetime | None = Field(description="the earliest announced stop")
     seconds_left: float | None = Field(description="until stop_at; null: none announced")
     no_signal: bool = Field(description="its runtime reports no utilisation: never culled idle")
+    no_signal_reason: str | None = Field(
+        default=None,
+        description="why there is no utilisation signal (a kubernetes cluster without "
+        "metrics-server, a GPU pod); null: none given, or a signal",
+    )

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
@@ -29,7 +30,7 @@ from gpuyard.runtimes.base import (
     ReplicaSpec,
     WithoutHostImages,
 )
-from gpuyard.runtimes.kubernetes import files, streams
+from gpuyard.runtimes.kubernetes import files, metrics, streams
 from gpuyard.runtimes.kubernetes.calls import (
     TIMEOUT,
     KubeFailure,
@@ -314,7 +315,8 @@ class KubernetesRuntime(WithoutHostImages):
                 field_selector=f"spec.nodeName={server_name}", _request_timeout=TIMEOUT
             )
         foreign = foreign_requests(pods.items).get(server_name, Requests())
-        return node_inventory(node, foreign)
+        usage = metrics.node_usage(api.api_client, node)  # None: no metrics-server reading
+        return replace(node_inventory(node, foreign), usage=usage)
 
     def cluster_nodes(self, cluster_id: str, watch_s: float = 1.0) -> list[KubeNode]:
         """Every node of the cluster with what gpuyard may place there.
@@ -362,10 +364,23 @@ class KubernetesRuntime(WithoutHostImages):
         self._backoff.pop(cluster_id, None)
 
     def estimate_usage(self, load: ServerLoad, at: datetime) -> UsageReading | None:
-        return None  # no usage readings from the API server (metrics-server: later)
+        return None  # real readings instead: metrics-server's, on the health probe's inventory
 
     def replica_usage(self, query: ReplicaUsageQuery, at: datetime) -> ReplicaUsage | None:
-        return None  # no per-pod usage from the API server: its workloads are never culled
+        """The pod's CPU share from metrics-server's PodMetrics; why there is no signal
+        where there will be none (no metrics-server, a GPU pod): ``metrics.pod_usage``."""
+        if query.gpus:
+            return ReplicaUsage(no_signal=metrics.GPU_POD)
+        if not query.handle:
+            return ReplicaUsage()  # no pod yet: no reading this time
+        cluster_id, namespace, name = split_handle(query.handle)
+        return metrics.pod_usage(
+            self._clients.api_client(cluster_id),
+            namespace,
+            name,
+            query.workload_id,
+            query.cpu_cores,
+        )
 
     def logs(
         self, handle: str, *, tail: int | None = None, follow: bool = False

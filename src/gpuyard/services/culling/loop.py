@@ -19,7 +19,10 @@ Where the utilisation comes from: a workload with GPUs is as busy as its busiest
 the health probe, which is the device's, so a shared GPU busy with another workload
 counts as used); one without GPUs by its CPU time over its cores (docker: two readings
 of its containers' cumulative CPU time, one tick apart; simulated: the simulation).
-Kubernetes pods report nothing: never culled, said once in the events. A reading that
+Kubernetes pods: their CPU from metrics-server (``metrics.k8s.io`` PodMetrics, already a
+rate); a cluster without metrics-server, and GPU pods (metrics-server reports no GPU
+utilisation), give no signal: never culled when idle, the reason said once in the
+events and in ``GET /workloads/{id}/culling``. A reading that
 is missing (an agent down, a stale GPU reading, the first CPU reading) is never taken for
 idleness: the idle clock starts over.
 """
@@ -266,6 +269,8 @@ def _observe(
             continue
         if usage is None:
             return Observation(None, None, unsupported=True), kept
+        if usage.no_signal is not None:  # never a signal for it: said why, never culled
+            return Observation(None, None, unsupported=True, no_signal_reason=usage.no_signal), kept
         if holds_gpus:
             # The runtime's own per-replica figures, else the server's last reading.
             by_index = {g.index: g for g in usage.gpus} or {

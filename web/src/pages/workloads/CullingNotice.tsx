@@ -23,7 +23,7 @@ function policyText(c: WorkloadCulling): string {
   if (c.max_lifetime_s != null) {
     parts.push(`maximum lifetime ${duration(c.max_lifetime_s)}${c.lifetime_source ? ` (${c.lifetime_source})` : ''}`);
   }
-  if (c.no_signal) parts.push('its runtime reports no utilisation');
+  if (c.no_signal) parts.push(`never culled when idle: ${c.no_signal_reason ?? 'its runtime reports no utilisation'}`);
   return parts.join(' · ');
 }
 
