@@ -107,6 +107,52 @@ def test_no_signal_is_never_culled_and_said_once(steps: list[int]) -> None:
     assert notes == 1
 
 
+_WHY = st.sampled_from([None, "no metrics-server", "a GPU pod"])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=10_000),
+            st.one_of(st.builds(lambda why: ("none", why), _WHY), readings.map(lambda v: ("v", v))),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_no_signal_is_said_again_only_when_its_reason_changes_or_a_reading_came_between(
+    steps: list[tuple[int, tuple[str, object]]],
+) -> None:
+    """Runs of "no signal" (with a reason: no metrics-server, a GPU pod) and readings: a
+    note says the reason each time it differs from the last one said, or the first time
+    after a reading came in between; a missing reading (None) changes nothing; nothing
+    is ever stopped while there is no signal."""
+    policy = _policy(0.0, 60)  # threshold 0: never idle, so only the notes speak
+    state, now = CullState(), START
+    said: str | object | None = object()  # nothing said yet
+    for step, (what, value) in steps:
+        now += timedelta(seconds=step)
+        if what == "none":
+            why = value if isinstance(value, str) else None
+            observation = Observation(None, None, unsupported=True, no_signal_reason=why)
+            decision = decide(policy, state, observation, None, now, 0)
+            assert decision.action is not Action.STOP
+            assert (decision.action is Action.NOTE) == (said != why)
+            if decision.action is Action.NOTE:
+                assert decision.message == (
+                    f"never culled when idle: {why or 'its runtime reports no utilisation for it'}"
+                )
+            said = why
+            assert decision.state.no_signal_reason == why
+        else:
+            reading = value if isinstance(value, float) else None
+            decision = decide(policy, state, Observation(reading, Signal.CPU), None, now, 0)
+            assert decision.action is Action.NONE
+            if reading is not None:
+                said = object()  # a signal again: the next loss is said again
+        state = decision.state
+
+
 @given(
     st.integers(min_value=60, max_value=86400),
     st.integers(min_value=0, max_value=3600),
