@@ -19,7 +19,7 @@ from factories.app import (
 from factories.live import served
 from fastapi.testclient import TestClient
 from kube.fake_apiserver import FakeApiServer
-from kube.workloads import NAMESPACE, NODE, workload
+from kube.workloads import NAMESPACE, NODE, servers, workload
 from typer.testing import CliRunner
 
 from gpuyard.api.app import create_app
@@ -112,6 +112,51 @@ def test_a_cluster_without_the_resize_subresource_gets_the_pod_replaced(
     assert found["status"] == "pending"
     assert "not resized in place" in found["reason"]
     assert resources_of(fake_apiserver, running) == before  # the pod was not changed
+
+
+@pytest.mark.parametrize("gpu", [0.5, 0.1], ids=["half a GPU", "a tenth"])
+def test_a_resize_to_a_share_of_a_gpu_is_refused_naming_gpu_and_evicts_nothing(
+    ctx: ServiceContext, api: TestClient, running: str, fake_apiserver: FakeApiServer, gpu: float
+) -> None:
+    """Kubernetes cannot share a GPU (device plugins hand out whole ``nvidia.com/gpu``):
+    resizing a pod to a fraction of one is a 422 on ``gpu``; the workload keeps running
+    with its reservation, its pod is neither deleted nor patched, nothing is recorded."""
+    name = pod_name(running, 0)
+    pod_before = fake_apiserver.get("pods", name, NAMESPACE)
+    before = workload(api, running)
+    events_before = api.get(f"/api/v1/workloads/{running}/events").json()["data"]
+    node_before = servers(api, before["cluster_id"])[NODE]
+
+    response = api.patch(f"/api/v1/workloads/{running}", json={"gpu": gpu, "cpu": 2})
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "gpu"
+    assert "whole GPUs only" in error["message"]
+    after = workload(api, running)
+    assert (after["status"], after["gpu"], after["cpu"]) == ("running", 1, before["cpu"])
+    assert after["gpu_indices"] == before["gpu_indices"]
+    assert api.get(f"/api/v1/workloads/{running}/events").json()["data"] == events_before
+    pod = fake_apiserver.get("pods", name, NAMESPACE)
+    assert pod["metadata"]["uid"] == pod_before["metadata"]["uid"]
+    assert "deletionTimestamp" not in pod["metadata"]
+    assert pod["spec"] == pod_before["spec"]
+    assert servers(api, before["cluster_id"])[NODE] == node_before  # nothing released
+
+
+def test_a_pending_workload_naming_a_kubernetes_cluster_cannot_become_a_share(
+    api: TestClient, kube_cluster: str
+) -> None:
+    body = {"name": "w", "image": "x", "gpu": 1, "cluster_id": kube_cluster}
+    created = api.post("/api/v1/workloads", json=body)
+    assert created.status_code == 201, created.text
+    workload_id = created.json()["id"]
+
+    response = api.patch(f"/api/v1/workloads/{workload_id}", json={"gpu": 0.5})
+
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["gpu"]
+    assert workload(api, workload_id)["gpu"] == 1
 
 
 def test_the_cli_lists_the_nodes_with_their_gpus_and_the_workloads_server(

@@ -22,10 +22,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
-from gpuyard.domain.resources import Resources
+from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
 from gpuyard.runtimes.base import RuntimeFailure
-from gpuyard.runtimes.registry import resizes_in_place, runs_containers
+from gpuyard.runtimes.registry import resizes_in_place, runs_containers, whole_gpus_only
 from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
@@ -123,6 +123,8 @@ def _apply_update(
         )
         if new.is_zero():
             raise InvalidInput.for_field("cpu", "a workload must ask for some resources")
+        if new.gpu_milli % GPU_MILLI:
+            _refuse_gpu_share(ctx, session, row, new)
         gpu_model = changes.gpu_model if changes.gpu_model is not None else row.gpu_model
         if changes.gpu_model is not None and new.gpu_milli == 0:
             raise InvalidInput.for_field("gpu_model", "only meaningful with gpu > 0")
@@ -222,6 +224,36 @@ def _record_resize(
             f"resized to {new.describe()}; not resized in place ({refused}): replaced, re-queued",
             now,
             reason_code="resized",
+        )
+
+
+def _refuse_gpu_share(
+    ctx: ServiceContext, session: Session, row: WorkloadRow, new: Resources
+) -> None:
+    """A share of a GPU is refused (422 on ``gpu``, before anything is written or
+    released) for a workload that names a cluster whose runtime gives whole GPUs only
+    (kubernetes: device plugins hand out whole ``nvidia.com/gpu``), or holds replicas on
+    one of its servers: re-queueing it would evict it for a size it can never have
+    there."""
+    whole_only = frozenset(ctx.runtimes.kinds_where(whole_gpus_only))
+    if not whole_only:
+        return
+    where: list[tuple[str, str]] = []  # (kind, what) that takes whole GPUs only
+    if row.cluster_id is not None:
+        kind = cluster_kind(session, row.cluster_id)
+        if kind in whole_only:
+            where.append((kind, "the cluster it names"))
+    for allocation in row.allocations:
+        server = server_row(session, allocation.server_id)
+        kind = cluster_kind(session, server.cluster_id) if server else None
+        if server is not None and kind in whole_only:
+            where.append((kind, f"server {server.name}, where it runs"))
+    if where:
+        kind, what = where[0]
+        raise InvalidInput.for_field(
+            "gpu",
+            f"{what} is in a {kind} cluster, which gives whole GPUs only (its device plugin "
+            f"hands out whole devices): ask for a whole number, not {new.gpu_milli / GPU_MILLI:g}",
         )
 
 
