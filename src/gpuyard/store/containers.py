@@ -55,6 +55,31 @@ def allocations_on(
     ).all()
 
 
+def replicas_elsewhere(
+    session: Session, workload_ids: Collection[str], server_id: str
+) -> dict[str, list[tuple[int, str | None, str]]]:
+    """{workload id: [(replica, container handle or None, cluster kind)]} of these
+    workloads' allocations on servers other than ``server_id`` (a workload whose
+    replicas span servers); workloads with none there are left out."""
+    if not workload_ids:
+        return {}
+    rows = session.execute(
+        select(AllocationRow.workload_id, AllocationRow.replica, AllocationRow.container_id)
+        .add_columns(ClusterRow.kind)
+        .join(ServerRow, ServerRow.id == AllocationRow.server_id)
+        .join(ClusterRow, ClusterRow.id == ServerRow.cluster_id)
+        .where(
+            AllocationRow.workload_id.in_(list(workload_ids)),
+            AllocationRow.server_id != server_id,
+        )
+        .order_by(AllocationRow.workload_id, AllocationRow.replica)
+    ).all()
+    found: dict[str, list[tuple[int, str | None, str]]] = {}
+    for workload_id, replica, handle, kind in rows:
+        found.setdefault(workload_id, []).append((replica, handle, kind))
+    return found
+
+
 def workloads_allocated_on(session: Session, server_id: str) -> set[str]:
     """The ids of the workloads holding an allocation on ``server_id``, whatever their
     status (what a host cleanup must leave alone there)."""

@@ -10,7 +10,14 @@ allocations the database records there:
 - a recorded container that cannot start (its runtime says so: a pod whose image cannot
   be pulled) -> the workload ``failed`` with the runtime's reason;
 - where the runtime's replicas run after their creation (kubernetes pods), a ``starting``
-  workload whose replicas on the server all run -> ``running``;
+  workload whose replicas all run -> ``running``;
+
+A workload whose replicas span servers (a multi-replica workload on several nodes) is
+judged on all of them: its replicas on the other servers are asked of their runtimes
+(``inspect``, by handle, no transaction open) before it goes ``running`` or
+``succeeded``, so a server whose replicas run (or exited 0) does not decide alone; and a
+replica on another server is never this server's "vanished" container or orphan (each
+server's tick reads only its own allocations and its own containers).
 - a recorded container that vanished while its workload should run (removed from
   outside), or was killed from outside (exit 137/143 without an OOM kill): **recovery**
   removes what is left and recreates it from the recorded spec on the same server (the
@@ -139,11 +146,13 @@ def reconcile_server(
                 raise
             _give_up(ctx, job.workload_id, exc, "its container could not be recovered")
     if finished:
+        _add_finished_elsewhere(ctx, server_id, finished)
         _apply_finished(ctx, finished)
     if cannot_start:
         _apply_cannot_start(ctx, server.name, cannot_start)
     if runtime.running_when_observed:
         started = [w for w, runs in running.items() if runs and w not in cannot_start]
+        started = _running_elsewhere_too(ctx, server_id, started)
         if started:
             _apply_running(ctx, server.name, started)
     for container in observed:
@@ -158,6 +167,58 @@ def reconcile_server(
             _orphan(ctx, runtime, server_id, handle, container)
         except Exception as exc:  # what the agent says of it cannot be stored, say
             report_item_failure(_LOOP, f"container {handle}", exc, "orphan not handled")
+
+
+def _elsewhere(
+    ctx: ServiceContext, server_id: str, workload_ids: list[str]
+) -> dict[str, list[tuple[int, ReplicaObservation | None]]]:
+    """{workload id: [(replica, what its runtime says of it now)]} of these workloads'
+    replicas on other servers (None: no container yet, gone, or not answered). A short
+    read, then the runtimes' ``inspect`` with no transaction open."""
+    if not workload_ids:
+        return {}
+    with ctx.db.read() as session:
+        recorded = container_store.replicas_elsewhere(session, workload_ids, server_id)
+    seen: dict[str, list[tuple[int, ReplicaObservation | None]]] = {}
+    for workload_id, replicas in recorded.items():
+        for replica, handle, kind in replicas:
+            observed: ReplicaObservation | None = None
+            if handle is not None:
+                try:
+                    observed = ctx.runtimes.for_kind(kind).inspect(handle)
+                except (RuntimeFailure, NotFound) as exc:
+                    log.info("reconcile_elsewhere_unknown", handle=handle, error=str(exc))
+            seen.setdefault(workload_id, []).append((replica, observed))
+    return seen
+
+
+def _running_elsewhere_too(
+    ctx: ServiceContext, server_id: str, workload_ids: list[str]
+) -> list[str]:
+    """Those of ``workload_ids`` (whose replicas here all run) whose replicas on other
+    servers run too: a workload on several nodes runs only when every node's pods do."""
+    elsewhere = _elsewhere(ctx, server_id, workload_ids)
+    return [
+        w
+        for w in workload_ids
+        if all(seen is not None and seen.running for _, seen in elsewhere.get(w, []))
+    ]
+
+
+def _add_finished_elsewhere(
+    ctx: ServiceContext, server_id: str, finished: dict[str, list[tuple[int, ReplicaObservation]]]
+) -> None:
+    """Add to each workload whose replicas here all exited 0 its replicas on other
+    servers that exited 0 too, so that the last server to see its replicas end can tell
+    the workload succeeded. (A replica that failed elsewhere is that server's to
+    judge: it may have been killed from outside and be recreated.)"""
+    clean = [w for w, replicas in finished.items() if all(c.exit_code == 0 for _, c in replicas)]
+    for workload_id, replicas in _elsewhere(ctx, server_id, clean).items():
+        finished[workload_id].extend(
+            (replica, seen)
+            for replica, seen in replicas
+            if seen is not None and seen.ended and seen.exit_code == 0
+        )
 
 
 def _give_up(ctx: ServiceContext, workload_id: str, exc: Exception, what: str) -> None:
@@ -260,8 +321,9 @@ def _apply_cannot_start(
 
 
 def _apply_running(ctx: ServiceContext, server_name: str, workload_ids: list[str]) -> None:
-    """``starting`` workloads whose replicas on this server are all seen running (a
-    runtime whose replicas run after their creation: pods) move to ``running``."""
+    """``starting`` workloads whose replicas are all seen running (here and, for those
+    spanning servers, elsewhere: ``_running_elsewhere_too``; a runtime whose replicas run
+    after their creation: pods) move to ``running``."""
     now = ctx.now()
     for workload_id in workload_ids:
         try:
