@@ -429,6 +429,9 @@ class FakeApiServer:
         self.exec_subprotocols: list[str] = list(EXEC_SUBPROTOCOLS)
         #: Every exec session served, in order.
         self.execs: list[ExecRecord] = []
+        #: The PATH exec'd commands run with (None: the host's); a test points it at a
+        #: directory of busybox's applets to play a busybox image's tools.
+        self.exec_path: str | None = None
         self._pod_root = Path(tempfile.mkdtemp(prefix="fake-apiserver-pods-"))
         self.version = {
             "major": "1",
@@ -1608,7 +1611,10 @@ class FakeApiServer:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT if flags["tty"] else asyncio.subprocess.PIPE,
                 cwd=self.pod_dir(record.namespace, record.pod),
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/"},
+                env={
+                    "PATH": self.exec_path or os.environ.get("PATH", "/usr/bin:/bin"),
+                    "HOME": "/",
+                },
                 start_new_session=True,
             )
         except OSError:

@@ -7,6 +7,8 @@ are refused as for docker, sizes are bounded, a pod that does not run is a 409."
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
@@ -195,3 +197,70 @@ def test_files_of_a_pod_that_does_not_run_are_a_409(
 
     assert response.status_code == 409, response.text
     assert "not running" in response.json()["detail"]
+
+
+@pytest.fixture
+def busybox_tools(fake_apiserver: FakeApiServer, tmp_path: Path) -> Path:
+    """The pod's commands are busybox's (as in a busybox image): a directory of its
+    applets is the only PATH of the fake's exec. Its ``find`` has no ``-printf``."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox not found on PATH; install the Debian package 'busybox'")
+    tools = tmp_path / "busybox-bin"
+    tools.mkdir()
+    listed = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
+    for applet in listed.stdout.split():
+        (tools / applet).symlink_to(busybox)
+    assert (tools / "sh").exists()
+    assert (tools / "find").exists()
+    fake_apiserver.exec_path = str(tools)
+    return tools
+
+
+@pytest.mark.integration
+def test_files_work_on_a_busybox_image_whose_find_has_no_printf(
+    api: TestClient, running: str, fake_apiserver: FakeApiServer, busybox_tools: Path
+) -> None:
+    find = subprocess.run(
+        [str(busybox_tools / "find"), ".", "-maxdepth", "0", "-printf", "%f"],
+        capture_output=True,
+        check=False,
+    )
+    assert find.returncode != 0  # busybox's find really lacks -printf
+    content = b"\x00binary\xff" * 1000
+    put = api.put(f"/api/v1/workloads/{running}/files/data/w.bin", content=content)
+    assert put.status_code == 201, put.text
+    root = workspace(fake_apiserver, running)
+    (root / ".hidden").write_text("dot")
+    (root / "tab\tname").write_text("tabbed")
+    (root / "etc").symlink_to("/etc")
+    (root / "empty").mkdir()
+
+    top = api.get(f"/api/v1/workloads/{running}/files")
+    inner = api.get(f"/api/v1/workloads/{running}/files", params={"path": "data"})
+    empty = api.get(f"/api/v1/workloads/{running}/files", params={"path": "empty"})
+
+    assert top.status_code == 200, top.text
+    found = {e["name"]: (e["type"], e["size"]) for e in top.json()["data"]}
+    assert found == {
+        ".hidden": ("file", 3),
+        "data": ("dir", found["data"][1]),
+        "empty": ("dir", found["empty"][1]),
+        "etc": ("symlink", len("/etc")),
+        "tab\tname": ("file", 6),
+    }
+    modified = {e["name"]: e["modified_at"] for e in top.json()["data"]}
+    assert abs(modified[".hidden"] - (root / ".hidden").lstat().st_mtime) < 1.0
+    assert [(e["path"], e["size"]) for e in inner.json()["data"]] == [("data/w.bin", len(content))]
+    assert empty.status_code == 200
+    assert empty.json()["data"] == []
+    got = api.get(f"/api/v1/workloads/{running}/files/data/w.bin")
+    assert got.status_code == 200, got.text
+    assert got.content == content
+    deleted = api.delete(f"/api/v1/workloads/{running}/files/data/w.bin")
+    assert deleted.status_code == 204, deleted.text
+    assert not (root / "data" / "w.bin").exists()
+    refused = api.get(f"/api/v1/workloads/{running}/files", params={"path": "etc"})
+    assert refused.status_code == 400
+    assert "symbolic link" in refused.text
+    assert all(r.command[0] == "sh" for r in fake_apiserver.execs)  # busybox's sh ran them

@@ -12,8 +12,9 @@ these checks run in the container, which only reaches its own file system. Sizes
 download over ``MAX_DOWNLOAD_BYTES`` and an upload over the pod's ``ephemeral-storage``
 limit (less what the workspace holds) are 413.
 
-Needs ``sh``, ``tar``, ``du`` and GNU ``find`` (``-printf``) in the image; an image
-without them answers 502 saying so.
+Needs ``sh``, ``tar``, ``du``, ``cut`` and either GNU ``find`` (``-printf``) or ``stat``
+in the image: GNU coreutils and busybox images both do (the listing falls back to a POSIX
+loop where ``find`` has no ``-printf``); an image without them answers 502 saying so.
 """
 
 from __future__ import annotations
@@ -53,7 +54,16 @@ LIST_SCRIPT = (
     "root=$1; target=$2; shift 2; " + _NO_LINKS + 'if [ ! -e "$target" ]; then exit 5; fi; '
     'if [ ! -d "$target" ]; then exit 4; fi; '
     'used=$(du -sk "$root" | cut -f1) || exit 7; printf "%s\\0" "$used"; '
-    "exec find \"$target\" -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%T@\\t%f\\0'"
+    # GNU find lists in one process; elsewhere (busybox, whose find has no -printf) a
+    # POSIX loop over the globs (hidden names too) with one ``stat -c`` per entry, which
+    # GNU coreutils and busybox both have (it does not follow links).
+    "if find \"$target\" -maxdepth 0 -printf '' >/dev/null 2>&1; then "
+    "exec find \"$target\" -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%T@\\t%f\\0'; fi; "
+    'for e in "$target"/* "$target"/.[!.]* "$target"/..?*; do '
+    'if [ -L "$e" ]; then t=l; elif [ -d "$e" ]; then t=d; elif [ -f "$e" ]; then t=f; '
+    'elif [ -e "$e" ]; then t=o; else continue; fi; '
+    "sm=$(stat -c '%s %Y' -- \"$e\") || exit 7; "
+    "printf '%s\\t%s\\t%s\\t%s\\0' \"$t\" \"${sm%% *}\" \"${sm#* }\" \"${e##*/}\"; done"
 )
 DOWNLOAD_SCRIPT = (
     "dir=$1; name=$2; shift 2; " + _NO_LINKS + 'if [ ! -e "$dir/$name" ]; then exit 5; fi; '
