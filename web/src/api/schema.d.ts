@@ -3224,6 +3224,11 @@ export interface components {
              * @description its runtime reports no utilisation: never culled idle
              */
             no_signal: boolean;
+            /**
+             * No Signal Reason
+             * @description why there is no utilisation signal (a kubernetes cluster without metrics-server, a GPU pod); null: none given, or a signal
+             */
+            no_signal_reason?: string | null;
         };
         /** WorkloadEventPublic */
         WorkloadEventPublic: {
