@@ -194,7 +194,7 @@ def _estimate(ctx: ServiceContext, server: ServerAllocation, now: datetime) -> U
     )
     try:
         return ctx.runtimes.for_kind(server.kind).estimate_usage(load, now)
-    except NotFound:  # a kind with no runtime here (kubernetes): usage unknown
+    except NotFound:  # a kind this process has no runtime for: usage unknown
         return None
     except Exception as exc:  # this server's figures only; the others are sampled
         report_item_failure(LOOP, f"server {server.server_id}", exc, "usage not estimated")
