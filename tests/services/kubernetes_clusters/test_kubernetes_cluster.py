@@ -1,7 +1,9 @@
 """A kubernetes cluster end to end, through the services, the API and the official client,
 against the fake API server (tests/kube/, a test double: not Kubernetes): its nodes become
-servers, a GPU workload becomes a pod bound to the chosen node, runs when the fake kubelet
-says so, stops by deleting it; an image that cannot be pulled fails the workload; the API
+servers, a GPU workload becomes a pod bound to the chosen node (in its team's namespace,
+created if missing), runs when the fake kubelet says so, stops by deleting it; an image
+that cannot be pulled fails the workload; a higher priority preempts it; a watch whose
+version expired lists again; foreign pods on a node are never oversubscribed; the API
 server going away marks the servers offline and back."""
 
 from __future__ import annotations
@@ -178,3 +180,68 @@ def test_a_share_of_a_gpu_on_a_kubernetes_cluster_is_refused_naming_gpu(
     assert simulated.status_code == 201, simulated.text
     elsewhere = {**body, "name": "share", "cluster_id": simulated.json()["id"]}
     assert api.post("/api/v1/workloads", json=elsewhere).status_code == 201
+
+
+def test_a_teams_workload_is_a_pod_in_the_teams_namespace_created_if_missing(
+    ctx: ServiceContext,
+    api: TestClient,
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
+) -> None:
+    fake_apiserver.add_node("gpu-node-1", gpus=2)
+    sync_kube_nodes(ctx)
+    team = api.post("/api/v1/teams", json={"name": "prod-team"})
+    assert team.status_code == 201, team.text
+    assert ("", "prod-team") not in fake_apiserver.names("namespaces")
+    body = {"name": "serve", "image": "x", "gpu": 1, "team_id": team.json()["id"]}
+    response = api.post("/api/v1/workloads", json=body)
+    assert response.status_code == 201, response.text
+    settle(ctx)
+
+    assert start_scheduled(ctx) == 1
+
+    workload_id = response.json()["id"]
+    pod = fake_apiserver.get("pods", pod_name(workload_id, 0), "prod-team")
+    assert pod["spec"]["nodeName"] == "gpu-node-1"
+    assert pod["metadata"]["labels"]["gpuyard.io/workload-id"] == workload_id
+    namespace = fake_apiserver.get("namespaces", "prod-team")
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "gpuyard"
+    assert (NAMESPACE, pod_name(workload_id, 0)) not in fake_apiserver.names("pods")
+
+
+def test_a_node_shared_with_foreign_pods_is_never_oversubscribed(
+    ctx: ServiceContext,
+    api: TestClient,
+    kube_cluster: str,
+    fake_apiserver: FakeApiServer,
+) -> None:
+    """Pods another scheduler bound to the node, there at the first list or seen later by
+    the watch, are subtracted from what gpuyard places there; their end gives it back."""
+    fake_apiserver.add_node("gpu-node-1", gpus=4, cpu="16")
+    fake_apiserver.add_foreign_pod("ml", "etl-0", "gpu-node-1", {"cpu": "4", "nvidia.com/gpu": "1"})
+    sync_kube_nodes(ctx)  # the first list
+    node = servers(api, kube_cluster)["gpu-node-1"]
+    assert len(node["gpus"]) == 3
+
+    fake_apiserver.add_foreign_pod("ml", "etl-1", "gpu-node-1", {"cpu": "8", "nvidia.com/gpu": "2"})
+    sync_kube_nodes(ctx)  # the watch
+    node = servers(api, kube_cluster)["gpu-node-1"]
+    assert len(node["gpus"]) == 1
+    two = api.post("/api/v1/workloads", json={"name": "two", "image": "x", "gpu": 2, "cpu": 1})
+    settle(ctx)
+    assert workload(api, two.json()["id"])["status"] == "pending"  # 1 GPU left for gpuyard
+    assert start_scheduled(ctx) == 0
+    assert [key for key in fake_apiserver.names("pods") if key[0] == NAMESPACE] == []
+
+    fake_apiserver.delete_pod("ml", "etl-1", grace_period=0)  # its job done
+    sync_kube_nodes(ctx)
+    settle(ctx)
+    assert start_scheduled(ctx) == 1
+    placed = workload(api, two.json()["id"])
+    assert placed["server_name"] == "gpu-node-1"
+    requested = 0
+    for namespace, name in fake_apiserver.names("pods"):
+        pod = fake_apiserver.get("pods", name, namespace)
+        for container in pod["spec"]["containers"]:
+            requested += int(container["resources"].get("requests", {}).get("nvidia.com/gpu", 0))
+    assert requested == 3  # etl-0 and gpuyard's pod: within the node's 4 GPUs
