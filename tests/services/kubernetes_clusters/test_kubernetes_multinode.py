@@ -6,8 +6,11 @@ A's vanished pod (recreated) or orphan (deleted), even with no orphan grace at a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
-from factories.app import settle
+from factories.app import make_context, make_settings, settle
 from fastapi.testclient import TestClient
 from kube.fake_apiserver import FakeApiServer
 from kube.workloads import NAMESPACE, workload
@@ -21,13 +24,30 @@ from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
 NODES = ("node-a", "node-b")
 
 
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
+)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
+    """Each database, in real time: a pod's age (for the orphan grace) is the fake's
+    real creation time against the context's clock."""
+    url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    settings = make_settings(tmp_path / "data", url, demo=False, stop_grace_period_s=1.0)
+    ctx = make_context(settings.model_copy(update={"orphan_grace_s": 0.0}))
+    yield ctx
+    ctx.kube_clients.close()
+    ctx.db.dispose()
+
+
 @pytest.fixture
 def spread(
     ctx: ServiceContext, api: TestClient, kube_cluster: str, fake_apiserver: FakeApiServer
 ) -> tuple[str, dict[str, str]]:
     """A 2-replica GPU workload on two 1-GPU nodes (so one replica per node), its pods
-    created: (its id, {node: its pod there})."""
-    ctx.settings = ctx.settings.model_copy(update={"orphan_grace_s": 0.0})
+    created: (its id, {node: its pod there}). No orphan grace at all (``ctx``): a pod
+    taken for an orphan would be deleted at once."""
     for node in NODES:
         fake_apiserver.add_node(node, gpus=1)
     sync_kube_nodes(ctx)
