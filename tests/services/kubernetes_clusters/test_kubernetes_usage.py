@@ -87,19 +87,36 @@ def node(
     return str(servers(api, kube_cluster)[NODE]["id"])
 
 
+@pytest.mark.parametrize(
+    ("cpu", "memory", "cpu_pct", "ram_pct"),
+    [
+        ("4", "16Gi", 25.0, 25.0),
+        # metrics-server's own units (fixtures/node_metrics.json): nanocores and KiB.
+        ("3812546203n", "48210936Ki", 100 * 3.812546203 / 16, 100 * 48210936 / (64 << 20)),
+    ],
+    ids=["whole units", "nanocores and KiB"],
+)
 def test_a_nodes_usage_from_metrics_server_reaches_the_usage_history(
-    ctx: ServiceContext, api: TestClient, node: str, fake_apiserver: FakeApiServer
+    ctx: ServiceContext,
+    api: TestClient,
+    node: str,
+    fake_apiserver: FakeApiServer,
+    cpu: str,
+    memory: str,
+    cpu_pct: float,
+    ram_pct: float,
 ) -> None:
+    """In percent of the node's capacity (16 cores, 64 GiB)."""
     fake_apiserver.metrics.served = True
-    fake_apiserver.metrics.set_node_usage(NODE, cpu="4", memory="16Gi")  # 25 % of each
+    fake_apiserver.metrics.set_node_usage(NODE, cpu=cpu, memory=memory)
 
     probe_servers(ctx)
     sample_usage(ctx)
 
     history = api.get(f"/api/v1/servers/{node}/history").json()
     [point] = [p for p in history["points"] if p["samples"]]
-    assert point["cpu_used"]["avg"] == pytest.approx(25.0)
-    assert point["ram_used"]["avg"] == pytest.approx(25.0)
+    assert point["cpu_used"]["avg"] == pytest.approx(cpu_pct, abs=0.05)  # kept to 0.1
+    assert point["ram_used"]["avg"] == pytest.approx(ram_pct, abs=0.05)
     assert point["gpu_utilization"] is None  # metrics-server reports no GPU utilisation
     assert api.get(f"/api/v1/servers/{node}").json()["status"] == "online"
 

@@ -63,7 +63,7 @@ LIST_SCRIPT = (
     'if [ -L "$e" ]; then t=l; elif [ -d "$e" ]; then t=d; elif [ -f "$e" ]; then t=f; '
     'elif [ -e "$e" ]; then t=o; else continue; fi; '
     "sm=$(stat -c '%s %Y' -- \"$e\") || exit 7; "
-    "printf '%s\\t%s\\t%s\\t%s\\0' \"$t\" \"${sm%% *}\" \"${sm#* }\" \"${e##*/}\"; done"
+    'printf \'%s\\t%s\\t%s\\t%s\\0\' "$t" "${sm%% *}" "${sm#* }" "${e##*/}"; done'
 )
 DOWNLOAD_SCRIPT = (
     "dir=$1; name=$2; shift 2; " + _NO_LINKS + 'if [ ! -e "$dir/$name" ]; then exit 5; fi; '

@@ -79,9 +79,9 @@ def node_usage(api_client: k8s.ApiClient, node: k8s.V1Node) -> UsageReading | No
     if cpu is None and memory is None:
         return None
     return UsageReading(
-        cpu_used_pct=percent(float(cpu), float(cpu_whole))
-        if cpu is not None and cpu_whole
-        else None,
+        cpu_used_pct=(
+            percent(float(cpu), float(cpu_whole)) if cpu is not None and cpu_whole else None
+        ),
         ram_used_pct=(
             percent(float(memory), float(memory_whole))
             if memory is not None and memory_whole
