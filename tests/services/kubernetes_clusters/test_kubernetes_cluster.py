@@ -154,7 +154,10 @@ def test_a_higher_priority_preempts_a_pod_which_is_deleted_and_requeued(
     run_teardowns(ctx)
     start_scheduled(ctx)
 
-    assert workload(api, low)["status"] in ("preempted", "pending")
+    victim = workload(api, low)
+    assert victim["status"] in ("preempted", "pending")
+    assert "preempted by urgent (priority 5); re-queued in" in victim["reason"]
+    assert victim["server_name"] is None  # its reservation given back
     pods = set(fake_apiserver.names("pods"))
     assert (NAMESPACE, pod_name(low, 0)) not in pods
     assert (NAMESPACE, pod_name(urgent, 0)) in pods
