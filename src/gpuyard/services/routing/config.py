@@ -78,6 +78,9 @@ def render_config(routes: Iterable[Route], *, listen: str, authorize_base: str) 
         "server {",
         f"    listen {listen};",
         "    server_name _;",
+        # Declared here too (a location's own ``set`` overrides it), so a config with no
+        # routes still knows the variable its authorize location sends.
+        '    set $gpuyard_route "";',
         f"    location = {AUTHORIZE_LOCATION} {{",
         "        internal;",
         f"        proxy_pass {authorize_base.rstrip('/')}{AUTHORIZE_PATH};",

@@ -35,7 +35,7 @@ class NginxTarget:
     binary: str = "nginx"
 
 
-def test_config(binary: str, candidate: Path) -> None:
+def check_config(binary: str, candidate: Path) -> None:
     """Run ``nginx -t`` on ``candidate`` (an http-context file) inside a wrapper in a
     temporary prefix; raise :class:`NginxConfigRefused` with nginx's words otherwise."""
     with tempfile.TemporaryDirectory(prefix="gpuyard-nginx-test-") as prefix:
@@ -80,7 +80,7 @@ def install_config(target: NginxTarget, text: str) -> bool:
     candidate = live.with_name(f".{live.name}.candidate")
     candidate.write_text(text, encoding="utf-8")
     try:
-        test_config(target.binary, candidate)
+        check_config(target.binary, candidate)
     except NginxConfigRefused:
         candidate.unlink(missing_ok=True)
         raise
