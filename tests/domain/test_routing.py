@@ -30,7 +30,7 @@ from gpuyard.domain.routing import (
         pytest.param("/u/alice/w1/", None, id="no-port"),
         pytest.param("/u/alice/w1/0/", None, id="port-zero"),
         pytest.param("/u/alice/w1/65536/", None, id="port-too-big"),
-        pytest.param("/u/alice/w1/８０/", None, id="non-ascii-digits"),
+        pytest.param("/u/alice/w1/\uff18\uff10/", None, id="non-ascii-digits"),
         pytest.param("/u/../w1/80/", None, id="dot-dot-user"),
         pytest.param("/u/al ice/w1/80/", None, id="space-in-user"),
         pytest.param("/api/v1/workloads", None, id="not-a-route"),
@@ -79,8 +79,9 @@ def test_ipv6_upstream_is_bracketed() -> None:
 @given(st.text(max_size=80))
 def test_a_segment_never_carries_what_nginx_or_a_path_gives_meaning(text: str) -> None:
     if is_route_segment(text):
-        assert not set(text) & set(" \t\n;{}\"'$/\\#?%") and ".." not in text[:2]
-        assert text[0].isalnum() and text.isascii()
+        assert not set(text) & set(" \t\n;{}\"'$/\\#?%")
+        assert text.isascii()
+        assert text[0].isalnum()  # so never "." or ".."
 
 
 @given(st.text(max_size=30), st.text(max_size=30), st.integers(-5, 70000))

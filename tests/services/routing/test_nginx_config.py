@@ -18,8 +18,8 @@ from gpuyard.services.routing.config import render_config
 from gpuyard.services.routing.nginx import (
     NginxConfigRefused,
     NginxTarget,
-    install_config,
     check_config,
+    install_config,
 )
 
 
@@ -55,9 +55,7 @@ def test_any_names_render_to_a_config_nginx_accepts(
         # an id); the workload id and the host go in raw, as if a check upstream failed.
         key = RouteKey(user_segment(username, "user-1"), workload_id, max(port, 1))
         routes.append(Route(key, host, port))
-    config = render_config(
-        routes, listen="127.0.0.1:18081", authorize_base="http://127.0.0.1:8080"
-    )
+    config = render_config(routes, listen="127.0.0.1:18081", authorize_base="http://127.0.0.1:8080")
     kept = {r for r in routes if route_problem(r) is None}
     assert {r.key.path for r in config.routes} == {r.key.path for r in kept}
     assert all(route_problem(r) is not None or r in kept for r, _ in config.refused)

@@ -78,9 +78,6 @@ def render_config(routes: Iterable[Route], *, listen: str, authorize_base: str) 
         "server {",
         f"    listen {listen};",
         "    server_name _;",
-        # Declared here too (a location's own ``set`` overrides it), so a config with no
-        # routes still knows the variable its authorize location sends.
-        '    set $gpuyard_route "";',
         f"    location = {AUTHORIZE_LOCATION} {{",
         "        internal;",
         f"        proxy_pass {authorize_base.rstrip('/')}{AUTHORIZE_PATH};",
@@ -91,7 +88,19 @@ def render_config(routes: Iterable[Route], *, listen: str, authorize_base: str) 
     ]
     for route in kept:
         lines.extend(_location(route))
-    lines.extend([f"    location {ROUTE_PREFIX} {{", "        return 404;", "    }", "}", ""])
+    # The catch-all also declares $gpuyard_route, so a config without routes still parses.
+    # Not at server level: an auth subrequest runs the server's rewrites again and
+    # shares its parent's variables, so a server-level ``set`` would blank the route.
+    lines.extend(
+        [
+            f"    location {ROUTE_PREFIX} {{",
+            '        set $gpuyard_route "";',
+            "        return 404;",
+            "    }",
+            "}",
+            "",
+        ]
+    )
     return RoutingConfig("\n".join(lines), tuple(kept), tuple(refused))
 
 
