@@ -11,8 +11,7 @@ from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
-from gpuyard.services.routing.access import authorize_route
-from gpuyard.services.routing.config import ROUTE_HEADER
+from gpuyard.services.routing.access import ROUTE_HEADER, authorize_route
 
 router = APIRouter(prefix="/routing", tags=["routing"])
 Visitor = Annotated[Caller, requires(Permission.ROUTING_ACCESS)]

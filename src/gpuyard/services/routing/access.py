@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Target, allows
-from gpuyard.domain.errors import Forbidden
+from gpuyard.domain.errors import FieldError, Forbidden
 from gpuyard.domain.routing import MAX_ROUTE_URI, parse_route_uri, user_segment
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
 from gpuyard.store.workloads import owner_usernames, workload_row
 
 _NO_ROUTE = "no such route, or not yours to open"
+#: The header nginx's authorize location sets (services/routing/config.py).
+ROUTE_HEADER = "X-Original-URI"
 
 
 def authorize_route(ctx: ServiceContext, caller: Caller, original_uri: str | None) -> None:
@@ -23,11 +25,11 @@ def authorize_route(ctx: ServiceContext, caller: Caller, original_uri: str | Non
     nginx location that matched, sent as X-Original-URI); raise :class:`Forbidden`
     otherwise. The route must name a running workload, one of its ports, and its owner's
     user segment; the policy (``routing.access``) decides who besides the owner."""
-    if not original_uri or len(original_uri) > MAX_ROUTE_URI:
-        raise Forbidden(f"X-Original-URI: a route path under /u/ of at most {MAX_ROUTE_URI}")
-    key = parse_route_uri(original_uri)
+    key = parse_route_uri(original_uri or "")
     if key is None:
-        raise Forbidden("X-Original-URI: not a route path (/u/<user>/<workload>/<port>/)")
+        # A 403 (not a 422) even so: nginx turns any other status into a 500.
+        message = f"not a route path (/u/<user>/<workload>/<port>/, {MAX_ROUTE_URI} at most)"
+        raise Forbidden(f"{ROUTE_HEADER}: {message}", [FieldError(ROUTE_HEADER, message)])
     with ctx.db.read() as session:
         row = workload_row(session, key.workload_id)
         if row is None:

@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gpuyard.domain.routing import ROUTE_PREFIX, Route, route_problem, upstream_authority
+from gpuyard.services.routing.access import ROUTE_HEADER
 
 AUTHORIZE_LOCATION = "/_gpuyard/authorize"
 AUTHORIZE_PATH = "/api/v1/routing/authorize"
-ROUTE_HEADER = "X-Original-URI"
 
 _HEAD = """\
 # Written by gpuyard (per-user routing, docs/operations.md): do not edit, it is
