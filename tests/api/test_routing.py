@@ -158,10 +158,15 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _wait_until_routed(routed: Routed) -> None:
-    """nginx loads a config a moment after the HUP: until then the route is a 404."""
-    deadline = time.monotonic() + 10
-    while httpx.get(routed.url, headers=_bearer(routed.owner_token)).status_code == 404:
-        assert time.monotonic() < deadline, "nginx never loaded the route"
+    """nginx loads a config a moment after the HUP (until then the route is a 404), and
+    the first authorization may wait on a new database connection: wait for the owner's
+    first 200."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = httpx.get(routed.url, headers=_bearer(routed.owner_token), timeout=10)
+        if response.status_code == 200:
+            return
+        assert time.monotonic() < deadline, f"never routed: {response.status_code} {response.text}"
         time.sleep(0.05)
 
 
