@@ -24,7 +24,7 @@ from factories.app import (
     user_id_of,
 )
 from factories.live import served
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request, Response, WebSocket
 from support.local_server import free_port
 from support.nginx import NginxServer
 from websockets.exceptions import InvalidStatus
@@ -53,6 +53,12 @@ def upstream_app() -> FastAPI:
         text = await websocket.receive_text()
         await websocket.send_text(f"echo:{text}")
         await websocket.close()
+
+    @app.get("/plant-cookies")
+    async def plant(response: Response) -> dict[str, str]:
+        response.set_cookie("gpuyard_csrf", "planted", path="/")
+        response.set_cookie("gpuyard_session", "planted", path="/api", domain="127.0.0.1")
+        return {"planted": "yes"}
 
     @app.get("/{path:path}")
     async def seen(request: Request, path: str) -> dict[str, Any]:
@@ -131,7 +137,9 @@ def routed(tmp_path: Path, database_url: str | None, nginx_server: NginxServer) 
             ).text
             target = nginx_target(ctx)
             assert target is not None
+            old_workers = nginx_server.worker_pids()
             assert install_config(target, text) is True
+            nginx_server.wait_for_reload(old_workers)
             routed = Routed(
                 ctx,
                 api,
@@ -178,6 +186,18 @@ def test_the_owner_gets_through_with_a_bearer_token(routed: Routed) -> None:
     assert seen["query"] == "x=1"
     assert seen["prefix"] == routed.path  # ...and said
     assert seen["authorization"] is None  # the workload never sees the visitor's token
+
+
+def test_a_workload_cannot_plant_cookies_outside_its_route(routed: Routed) -> None:
+    response = httpx.get(f"{routed.url}plant-cookies", headers=_bearer(routed.owner_token))
+    assert response.status_code == 200, response.text
+    planted = response.headers.get_list("set-cookie")
+    assert len(planted) == 2
+    for cookie in planted:
+        attributes = [part.strip().lower() for part in cookie.split(";")]
+        assert f"path={routed.path}".lower() in attributes, cookie
+        assert "path=/" not in attributes
+        assert "path=/api" not in attributes
 
 
 def test_another_user_gets_403_and_nobody_401(routed: Routed) -> None:

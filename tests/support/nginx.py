@@ -110,6 +110,32 @@ class NginxServer(LocalServer):
             time.sleep(0.02)
         self._process = process
 
+    def worker_pids(self) -> set[int]:
+        """The master's children now (its workers), from /proc."""
+        master = self.pid
+        children: set[int] = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == master:
+                children.add(int(stat.parent.name))
+        return children
+
+    def wait_for_reload(self, old_workers: set[int], timeout_s: float = 15.0) -> None:
+        """Wait until every worker of ``old_workers`` (taken before a HUP) has exited and
+        new ones serve: until then a new connection may still reach an old worker, which
+        answers with the old config."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            now = self.worker_pids()
+            if now and not now & old_workers:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nginx did not reload: workers {now}, old {old_workers}")
+            time.sleep(0.02)
+
     def reloads_seen(self) -> int:
         """How many reload signals the master has acted on so far (from its error log)."""
         try:

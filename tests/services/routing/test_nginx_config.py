@@ -90,10 +90,13 @@ def test_a_broken_config_keeps_the_old_one_and_a_good_one_is_reloaded(
     target = NginxTarget(nginx_server.routes_conf, nginx_server.pid_file, str(nginx_server.binary))
     url = f"{nginx_server.url}/which"
 
+    old_workers = nginx_server.worker_pids()
     assert install_config(target, _server(nginx_server.port, "old")) is True
+    nginx_server.wait_for_reload(old_workers)
     _wait_for_body(url, "old")
     assert install_config(target, _server(nginx_server.port, "old")) is False  # unchanged
     reloads = nginx_server.reloads_seen()
+    serving = nginx_server.worker_pids()
     live_before = nginx_server.routes_conf.read_text()
 
     broken = _server(nginx_server.port, "new") + "server { listen 127.0.0.1:1; bogus_directive; }"
@@ -103,7 +106,10 @@ def test_a_broken_config_keeps_the_old_one_and_a_good_one_is_reloaded(
     assert not list(Path(nginx_server.routes_conf.parent).glob(".routes.conf.candidate"))
     time.sleep(0.3)
     assert nginx_server.reloads_seen() == reloads  # nginx was not even asked
+    assert nginx_server.worker_pids() == serving  # the same workers, the old config
     assert httpx.get(url).text == "old"
 
+    old_workers = nginx_server.worker_pids()
     assert install_config(target, _server(nginx_server.port, "new")) is True
+    nginx_server.wait_for_reload(old_workers)
     _wait_for_body(url, "new")

@@ -92,7 +92,9 @@ def test_the_routing_tick_publishes_a_running_containers_port(
         assert start_scheduled(ctx) == 1
         settle(ctx)
 
+        old_workers = nginx_server.worker_pids()
         assert publish_routes(ctx) is True
+        nginx_server.wait_for_reload(old_workers)
         assert publish_routes(ctx) is False  # nothing changed: no rewrite, no reload
         body = admin.get(f"/api/v1/workloads/{workload_id}").json()
         assert body["status"] == "running", body["reason"]
@@ -110,6 +112,8 @@ def test_the_routing_tick_publishes_a_running_containers_port(
         stopped = admin.post(f"/api/v1/workloads/{workload_id}/stop")
         assert stopped.status_code == 200, stopped.text
         settle(ctx)
+        old_workers = nginx_server.worker_pids()
         assert publish_routes(ctx) is True  # the route is gone from the config
+        nginx_server.wait_for_reload(old_workers)
         assert f"/{workload_id}/" not in nginx_server.routes_conf.read_text()
         assert _get_until(expected, token, 404).status_code == 404

@@ -11,7 +11,9 @@ gpuyard writes one file meant for nginx's ``http`` context (Debian's nginx.conf 
 - strips gpuyard's cookies and the ``Authorization`` header before proxying, so a
   workload never sees the credentials of the people who visit it;
 - passes WebSockets (``Upgrade`` / ``Connection``) and strips its prefix
-  (``X-Forwarded-Prefix`` says what it was).
+  (``X-Forwarded-Prefix`` says what it was);
+- rewrites the path (and domain) of every cookie the workload sets to the route's own,
+  so a workload cannot plant cookies on the dashboard (session fixation) or other routes.
 
 Only routes that :func:`gpuyard.domain.routing.route_problem` accepts are rendered; the
 others are returned so the caller can log them.
@@ -120,6 +122,11 @@ def _location(route: Route) -> list[str]:
         '        proxy_set_header Authorization "";',
         f"        proxy_set_header X-Forwarded-Prefix {path};",
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        # Every cookie the workload sets stays under its own route: it cannot overwrite
+        # the dashboard's cookies (same host name: cookies ignore ports) or another
+        # route's, nor reach for a parent domain.
+        f"        proxy_cookie_path ~^/.*$ {path};",
+        "        proxy_cookie_domain ~.* $host;",
         "        proxy_read_timeout 1h;",
         "    }",
     ]
