@@ -90,3 +90,16 @@ def test_a_parsed_route_renders_back_to_its_own_path(user: str, wid: str, port: 
     if key is not None:
         assert key.path == f"/u/{user}/{wid}/{port}/"
         assert route_problem(Route(key, "127.0.0.1", 80)) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        pytest.param("10.0.0.5", None, id="address"),
+        pytest.param("gpu-01.example.com", "not resolved", id="name-must-be-resolved-first"),
+        pytest.param("a;b", "not a DNS name", id="malformed"),
+    ],
+)
+def test_only_addresses_are_rendered_as_upstreams(host: str, problem: str | None) -> None:
+    found = route_problem(Route(RouteKey("alice", "w1", 80), host, 32000))
+    assert (found is None) if problem is None else (found is not None and problem in found)

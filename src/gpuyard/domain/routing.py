@@ -6,6 +6,8 @@ Everything that reaches the rendered nginx config passes through this module: a 
 segment is ``[A-Za-z0-9][A-Za-z0-9._-]{0,63}`` (no quotes, spaces, braces, semicolons,
 ``$``, slashes or ``..``), an upstream host a DNS name or an IP address. Anything else is
 refused here and never written (services/routing/config.py renders only what passes).
+Upstream hosts are rendered as IP addresses only: nginx resolves a name when it loads the
+config, and a name it cannot resolve fails the whole config.
 """
 
 from __future__ import annotations
@@ -97,7 +99,20 @@ def route_problem(route: Route) -> str | None:
         return "the host port is out of range"
     if not is_upstream_host(route.upstream_host):
         return "the server's host is not a DNS name or an IP address"
+    if not is_ip_address(route.upstream_host):
+        # nginx resolves names when it loads a config, and one it cannot resolve fails
+        # the whole config: names are resolved before rendering (services/routing).
+        return "the server's host is not resolved to an IP address"
     return None
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address."""
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_route_uri(uri: str) -> RouteKey | None:

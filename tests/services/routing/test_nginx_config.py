@@ -36,11 +36,15 @@ hostile_text = st.text(
 ) | st.sampled_from(["a;b", "x}", "${host}", "..", "a b", "'", '"', "#c", "a\nb", "ok-name"])
 
 
+#: Servers' hosts: addresses (what resolution hands the renderer), or anything at all.
+upstream_hosts = st.sampled_from(["127.0.0.1", "10.0.0.7", "::1", "gpu-01.example"]) | hostile_text
+
+
 @pytest.mark.integration
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     names=st.lists(
-        st.tuples(hostile_text, hostile_text, hostile_text, st.integers(-1, 70000)),
+        st.tuples(hostile_text, hostile_text, upstream_hosts, st.integers(-1, 70000)),
         min_size=1,
         max_size=6,
     )
@@ -61,6 +65,15 @@ def test_any_names_render_to_a_config_nginx_accepts(
     assert all(route_problem(r) is not None or r in kept for r, _ in config.refused)
     for route in config.routes:
         assert f"    location {route.key.path} {{\n" in config.text
+    plain = [
+        r
+        for r in routes
+        if r.key.workload_id == "ok-name"
+        and r.upstream_host in {"127.0.0.1", "10.0.0.7", "::1"}
+        and 1 <= r.upstream_port <= 65535
+    ]
+    if plain:
+        assert config.routes  # a plain name on an address, on a valid port, is published
     candidate = tmp_path_factory.mktemp("routes") / "routes.conf"
     candidate.write_text(config.text, encoding="utf-8")
     check_config(binary, candidate)  # raises NginxConfigRefused with nginx's words

@@ -3,12 +3,17 @@ runtime publishes ports on a host (docker), read in one short transaction."""
 
 from __future__ import annotations
 
+import socket
+from dataclasses import replace
 from typing import Final
 
-from gpuyard.domain.routing import Route, RouteKey, user_segment
+from gpuyard.domain.routing import Route, RouteKey, is_ip_address, is_upstream_host, user_segment
+from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.names import names_for_workloads
 from gpuyard.store.workloads import owner_usernames, running_with_ports
+
+log = get_logger(__name__)
 
 #: The most running workloads one config routes (each port is one nginx location).
 MAX_ROUTED_WORKLOADS: Final = 5000
@@ -47,4 +52,34 @@ def current_routes(ctx: ServiceContext) -> list[Route]:
             if host_port:
                 key = RouteKey(user, workload.id, int(container_port))
                 routes.append(Route(key, host, host_port))
-    return routes
+    return resolve_upstreams(routes)
+
+
+def resolve_upstreams(routes: list[Route]) -> list[Route]:
+    """``routes`` with each upstream host name replaced by its first address (once per
+    name): nginx would resolve them at load time, where one that fails fails the whole
+    config. A route whose host does not resolve is left out (logged); addresses and
+    malformed names pass through unchanged (the renderer refuses the latter)."""
+    resolved: dict[str, str | None] = {}
+    kept: list[Route] = []
+    for route in routes:
+        host = route.upstream_host
+        if is_ip_address(host) or not is_upstream_host(host):
+            kept.append(route)
+            continue
+        if host not in resolved:
+            resolved[host] = _first_address(host)
+            if resolved[host] is None:
+                log.warning("route host does not resolve", host=host)
+        address = resolved[host]
+        if address is not None:
+            kept.append(replace(route, upstream_host=address))
+    return kept
+
+
+def _first_address(host: str) -> str | None:
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    return str(found[0][4][0]) if found else None
