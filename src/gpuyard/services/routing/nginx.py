@@ -16,6 +16,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuyard.log import get_logger
+
+log = get_logger(__name__)
+
 #: How long ``nginx -t`` may take before the candidate counts as refused.
 TEST_TIMEOUT_S = 30.0
 #: The most of nginx's complaint kept in an error (it names the line at fault).
@@ -85,7 +89,12 @@ def install_config(target: NginxTarget, text: str) -> bool:
         candidate.unlink(missing_ok=True)
         raise
     os.replace(candidate, live)
-    reload_nginx(target.pid_file)
+    if not reload_nginx(target.pid_file):
+        # Written all the same: nginx reads it when it starts.
+        log.warning(
+            "nginx is not running: the routing config waits for its start",
+            pid_file=str(target.pid_file),
+        )
     return True
 
 
