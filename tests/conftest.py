@@ -19,6 +19,7 @@ import structlog
 from factories.templates import migrate_then_close
 from support.dockerd import DockerServer
 from support.local_server import ServerUnavailable, start_or_skip
+from support.nginx import NginxServer
 from support.postgres import PostgresServer
 from support.redis import RedisServer
 from support.registry import RegistryServer
@@ -31,6 +32,7 @@ MARKERS = {
     "redis": "runs against a real Redis server",
     "docker": "runs against a real dockerd started by the tests",
     "registry": "runs against a real container registry (docker-registry) started by the tests",
+    "nginx": "runs against a real nginx (Debian's nginx-light) started by the tests",
 }
 # Fixtures that start real servers, and the markers a test using them gets automatically.
 SERVER_FIXTURE_MARKERS = {
@@ -38,6 +40,7 @@ SERVER_FIXTURE_MARKERS = {
     "redis_server": ("integration", "redis"),
     "dockerd": ("integration", "docker"),
     "registry_server": ("integration", "registry"),
+    "nginx_server": ("integration", "nginx"),
 }
 CI_SKIP_PREFIX = "integration test skipped in CI: "
 
@@ -130,6 +133,14 @@ def registry_server() -> Iterator[RegistryServer]:
     """A container registry for the session (`.address` is 127.0.0.1:PORT, with one
     account: `.username`, `.password`)."""
     with start_or_skip(RegistryServer()) as server:
+        yield server
+
+
+@pytest.fixture
+def nginx_server() -> Iterator[NginxServer]:
+    """An nginx for one test (it rewrites the config): ``.routes_conf`` is the file its
+    http block includes, ``.pid_file`` its master's PID file, ``.port`` its port."""
+    with start_or_skip(NginxServer()) as server:
         yield server
 
 

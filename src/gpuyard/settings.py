@@ -6,6 +6,7 @@ from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,6 +120,26 @@ class Settings(BaseSettings):
     #: stopped container or an unused files directory is kept before it goes.
     host_cleanup_interval_s: float = Field(default=0.0, ge=0, le=30 * 86400)
     host_cleanup_retention_s: float = Field(default=86400.0, ge=0, le=10 * 365 * 86400)
+    # Per-user routing (services/routing, issue 19): each running workload's ports at
+    # /u/<user>/<workload id>/<port>/ through nginx. Off unless the config path is set.
+    #: The file gpuyard writes for nginx's http context (for example
+    #: /etc/nginx/conf.d/gpuyard-routes.conf); None: no routing.
+    routing_nginx_conf: Path | None = None
+    #: The base URL users open routes at (scheme, host, optional port), shown in the API,
+    #: CLI and dashboard. Prefer a host of its own (docs/operations.md: same-origin risk).
+    #: None: the routes' paths are shown without a host.
+    routing_public_url: str | None = Field(default=None, max_length=512)
+    #: Where the routing server block listens (nginx's ``listen``: ``host:port``).
+    routing_listen: str = Field(default="127.0.0.1:8081", pattern=r"^[A-Za-z0-9.\[\]:-]{1,100}$")
+    #: gpuyard's API as nginx reaches it, for the auth_request subrequests.
+    routing_authorize_url: str = Field(
+        default="http://127.0.0.1:8080", pattern=r"^https?://[A-Za-z0-9.\[\]:-]{1,200}/?$"
+    )
+    #: nginx's master PID file (a changed config is loaded with a HUP to that PID).
+    routing_nginx_pid_file: Path = Path("/run/nginx.pid")
+    routing_nginx_binary: str = "nginx"
+    #: How often the routing loop compares the running workloads' ports with the config.
+    routing_interval_s: float = Field(default=5.0, gt=0, le=3600)
     #: Warm pools (services/pools): how often each pool is refilled to its target size and
     #: its containers' labels are brought in line with who holds them.
     pool_interval_s: float = Field(default=5.0, gt=0)
@@ -182,6 +203,16 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("routing_public_url")
+    @classmethod
+    def _check_routing_public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("GPUYARD_ROUTING_PUBLIC_URL must be http(s)://host[:port][/path]")
+        return value.rstrip("/")
 
     @field_validator("metrics_token")
     @classmethod

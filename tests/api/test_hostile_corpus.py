@@ -512,3 +512,29 @@ def test_hostile_query_values_are_refused_naming_the_parameter(
         elif _fingerprint(world.ctx) != before:
             failures.append(f"{name}: wrote to the database")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+def test_hostile_corpus_over_the_routing_check(world: World) -> None:
+    """GET /api/v1/routing/authorize (nginx's auth_request) takes one input, the
+    X-Original-URI header: each hostile value class, alone and as a route's tail, is a
+    403 naming the header or the route (nginx passes only 2xx, 401 and 403 on), never a
+    500 and never a write."""
+    client = TestClient(create_app(world.ctx), raise_server_exceptions=False)
+    client.headers.update(world.admin.headers)
+    failures: list[str] = []
+    for name, value in HOSTILE.items():
+        text = _DEEP_TEXT if value == _DEEP_MARK else json.dumps(value).strip('"')
+        for uri in (text, f"/u/someone/{world.workload_id}/80/{text}"):
+            try:
+                header = uri.encode("latin-1")
+            except UnicodeEncodeError:
+                continue  # no HTTP client can send it as a header
+            before = _fingerprint(world.ctx)
+            response = client.get("/api/v1/routing/authorize", headers={"X-Original-URI": header})
+            label = f"routing X-Original-URI {name} {uri[:20]!r}"
+            if response.status_code != 403:
+                failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+            if _fingerprint(world.ctx) != before:
+                failures.append(f"{label}: wrote to the database")
+    assert not failures, "\n".join(failures)

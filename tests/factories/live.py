@@ -19,10 +19,10 @@ from support.local_server import free_port
 
 
 @contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """``app`` in uvicorn on a free port, in a thread; yields its base URL. Stopping
-    fails the test if uvicorn does not finish shutting down within 10 s."""
-    port = free_port()
+def served(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """``app`` in uvicorn on ``port`` (default: a free one), in a thread; yields its base
+    URL. Stopping fails the test if uvicorn does not finish shutting down within 10 s."""
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

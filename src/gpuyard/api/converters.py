@@ -13,7 +13,9 @@ from gpuyard.api.schemas.workloads import (
 from gpuyard.auth.caller import Caller
 from gpuyard.domain.fleet_records import Cluster, Server
 from gpuyard.domain.resources import MIB_PER_GB, Resources
+from gpuyard.domain.routing import RouteKey
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
+from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.identity.access import visible_env
 from gpuyard.services.names import DisplayNames
 
@@ -118,15 +120,31 @@ def workload_public(workload: Workload, names: DisplayNames, reader: Caller) -> 
 
 
 def _ports_public(workload: Workload, names: DisplayNames) -> list[PortPublic]:
-    """Replica 0's ports: the host port allocated on its server, and a URL when known."""
+    """Replica 0's ports: the host port allocated on its server, a URL when known, and
+    the route's URL while per-user routing publishes it (running, with a host port)."""
     first = workload.placements[0] if workload.placements else None
     taken = names.host_ports.get(first.allocation_id, {}) if first else {}
     host = names.server_hosts.get(first.server_id) if first else None
+    user = names.route_users.get(workload.owner_id)
+    routed = (
+        names.route_base is not None
+        and user is not None
+        and host is not None
+        and workload.status == WorkloadStatus.RUNNING.value
+    )
     ports = []
     for container_port in workload.ports:
         host_port = taken.get(int(container_port))
         url = f"http://{host}:{host_port}" if host and host_port else None
-        ports.append(PortPublic(container_port=container_port, host_port=host_port, url=url))
+        route_url = None
+        if routed and host_port and user is not None:
+            path = RouteKey(user, workload.id, int(container_port)).path
+            route_url = f"{names.route_base}{path}"
+        ports.append(
+            PortPublic(
+                container_port=container_port, host_port=host_port, url=url, route_url=route_url
+            )
+        )
     return ports
 
 

@@ -1,6 +1,8 @@
 """The dashboard's session cookies: the JWT in an httpOnly, SameSite=Strict cookie sent
-only to /api, plus a readable CSRF cookie whose value unsafe requests echo in the
-X-CSRF-Token header (double submit; checked in api/authorization.py)."""
+only to /api and to per-user routes under /u (nginx's auth_request forwards it to
+GET /api/v1/routing/authorize; nginx strips it before proxying to a workload), plus a
+readable CSRF cookie whose value unsafe requests echo in the X-CSRF-Token header (double
+submit; checked in api/authorization.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ from gpuyard.api.authorization import CSRF_COOKIE, SESSION_COOKIE
 from gpuyard.auth.tokens import AccessToken
 
 _SESSION_PATH = "/api"
+#: Per-user routes (services/routing): the same cookie, a second path. Host-only, like the
+#: first: a route served on another host name does not get it (docs/operations.md).
+_ROUTES_PATH = "/u"
 
 
 def set_session_cookies(
@@ -21,15 +26,16 @@ def set_session_cookies(
     """Set both cookies; returns the CSRF token."""
     csrf = secrets.token_urlsafe(32)
     max_age = max(1, int((access.expires_at - now).total_seconds()))
-    response.set_cookie(
-        SESSION_COOKIE,
-        access.token,
-        max_age=max_age,
-        path=_SESSION_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-    )
+    for path in (_SESSION_PATH, _ROUTES_PATH):
+        response.set_cookie(
+            SESSION_COOKIE,
+            access.token,
+            max_age=max_age,
+            path=path,
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+        )
     response.set_cookie(
         CSRF_COOKIE,
         csrf,
@@ -43,7 +49,8 @@ def set_session_cookies(
 
 
 def clear_session_cookies(response: Response, *, secure: bool) -> None:
-    response.delete_cookie(
-        SESSION_COOKIE, path=_SESSION_PATH, httponly=True, samesite="strict", secure=secure
-    )
+    for path in (_SESSION_PATH, _ROUTES_PATH):
+        response.delete_cookie(
+            SESSION_COOKIE, path=path, httponly=True, samesite="strict", secure=secure
+        )
     response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict", secure=secure)

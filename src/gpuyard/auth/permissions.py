@@ -75,6 +75,9 @@ class Permission(StrEnum):
     #: Prometheus metrics (GET /metrics): fleet-wide figures, no one user's data. A
     #: scraper may present GPUYARD_METRICS_TOKEN instead (api/metrics_access.py).
     METRICS_READ = "metrics.read"
+    #: Open a workload's routed port (/u/<user>/<workload>/<port>/, asked by nginx's
+    #: auth_request): its owner; admins any workload's.
+    ROUTING_ACCESS = "routing.access"
 
 
 class Scope(StrEnum):
@@ -173,6 +176,11 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.AUDIT_READ: Rule(_FLEET),
     Permission.AUDIT_VERIFY: Rule(_ADMIN),
     Permission.METRICS_READ: Rule(_FLEET),
+    # A routed port is the workload's own web app (a notebook, a shell): reaching it is
+    # acting as its owner, so operators and team-mates do not; admins may (support).
+    Permission.ROUTING_ACCESS: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.OWN, Role.USER: Scope.OWN}
+    ),
 }
 
 #: Scopes that need the caller's team memberships to be evaluated.

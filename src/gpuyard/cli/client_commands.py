@@ -354,6 +354,8 @@ def describe_lines(w: dict[str, Any]) -> list[str]:
         lines.append(f"Placement:   replica {p['replica']} on {p['server_name']}, gpus {gpus}")
     for port in w["ports"]:
         lines.append(f"Port:        {port['container_port']} -> {port['url'] or port['host_port']}")
+        if port.get("route_url"):  # per-user routing (docs/operations.md)
+            lines.append(f"Route:       {port['route_url']}")
     if w["env"]:
         lines.append("Env:         " + ", ".join(sorted(w["env"])))
     if w["preemption_count"]:

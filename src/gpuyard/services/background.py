@@ -22,6 +22,7 @@ from gpuyard.services.fleet.kube_nodes import sync_kube_nodes
 from gpuyard.services.loops.leases import SCHEDULER_LEASE, release_leases
 from gpuyard.services.loops.runner import Loop, LoopRunner
 from gpuyard.services.pools.tending import tend_pools
+from gpuyard.services.routing.loop import publish_routes
 from gpuyard.services.scheduling.change_watch import ChangeWatch
 from gpuyard.services.scheduling.cluster_leases import release_cluster_leases
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
@@ -136,6 +137,18 @@ def build_loops(ctx: ServiceContext) -> list[Loop]:
                 jitter=JITTER,
                 lease="host-cleanup",
                 tick=lambda _fence: clean_servers(ctx),
+            )
+        )
+    # Per-user routing (docs/concurrency.md #33): nginx's config follows the running
+    # workloads' ports. Off unless GPUYARD_ROUTING_NGINX_CONF names the file.
+    if s.routing_nginx_conf is not None:
+        loops.append(
+            Loop(
+                "routing",
+                s.routing_interval_s,
+                jitter=JITTER,
+                lease="routing",
+                tick=lambda _fence: publish_routes(ctx),
             )
         )
     # Other processes' commits, for this process's own scheduler: so every process ticks.

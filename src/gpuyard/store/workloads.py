@@ -258,6 +258,25 @@ def owner_emails(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
     return {user_id: email for user_id, email in session.execute(query)}
 
 
+def owner_usernames(session: Session, user_ids: Iterable[str]) -> dict[str, str | None]:
+    """user id -> username (None when the user chose none), in one query (route paths)."""
+    query = select(UserRow.id, UserRow.username).where(UserRow.id.in_(list(user_ids)))
+    return {user_id: username for user_id, username in session.execute(query)}
+
+
+def running_with_ports(session: Session, limit: int) -> list[Workload]:
+    """Running workloads that publish ports (per-user routing), oldest first, among the
+    first ``limit`` running ones (``ports`` is a JSON list: filtered here, not in SQL,
+    to stay free of dialect branches)."""
+    query = (
+        select(WorkloadRow)
+        .where(WorkloadRow.status == WorkloadStatus.RUNNING.value)
+        .order_by(WorkloadRow.created_at.asc(), WorkloadRow.id.asc())
+        .limit(limit)
+    )
+    return [w for w in (workload_record(r) for r in session.scalars(query)) if w.ports]
+
+
 def host_ports(session: Session, allocation_ids: Iterable[str]) -> dict[str, dict[int, int]]:
     """allocation id -> {container_port: host_port}, in one query."""
     p = PortAllocationRow

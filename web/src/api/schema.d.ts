@@ -1045,6 +1045,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/routing/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorize
+         * @description 204 when the caller (session cookie or bearer token) may open the route whose path
+         *     nginx sends in X-Original-URI; 401 without credentials, 403 otherwise (also for a
+         *     route that does not exist: nginx passes only 2xx, 401 and 403 on).
+         */
+        get: operations["routing-authorize"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/queue": {
         parameters: {
             query?: never;
@@ -2306,6 +2328,11 @@ export interface components {
             host_port: number | null;
             /** Url */
             url?: string | null;
+            /**
+             * Route Url
+             * @description its stable URL through gpuyard's nginx (/u/<user>/<workload>/<port>/) while it runs; none when per-user routing is off
+             */
+            route_url?: string | null;
         };
         /** PullRequest */
         PullRequest: {
@@ -9036,6 +9063,53 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["FleetHistoryPublic"];
                 };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "routing-authorize": {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Original-URI"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the caller may open the route */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unauthorized */
             401: {

@@ -117,6 +117,11 @@ class PortPublic(BaseModel):
     container_port: int
     host_port: int | None = Field(description="allocated on the server (docker servers)")
     url: str | None = None
+    route_url: str | None = Field(
+        default=None,
+        description="its stable URL through gpuyard's nginx (/u/<user>/<workload>/<port>/) "
+        "while it runs; none when per-user routing is off",
+    )
 
 
 class PlacementPublic(BaseModel):
