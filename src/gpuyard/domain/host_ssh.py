@@ -113,14 +113,19 @@ def checked_username(username: str, field_name: str = "username") -> str:
     return username
 
 
-def checked_endpoint(host: str, port: int, username: str) -> SshEndpoint:
-    """All three parts checked at once: one InvalidInput listing every field at fault."""
+def checked_endpoint(host: str | None, port: int, username: str) -> SshEndpoint:
+    """All three parts checked at once: one InvalidInput listing every field at fault
+    (``host`` None: none given and none to default to)."""
     errors: list[FieldError] = []
     checked: dict[str, str] = {}
+    if host is None:
+        errors.append(FieldError("host", "required: this server has no agent URL to take it from"))
     for name, check, value in (
         ("host", checked_host, host),
         ("username", checked_username, username),
     ):
+        if value is None:
+            continue
         try:
             checked[name] = check(value)
         except InvalidInput as exc:

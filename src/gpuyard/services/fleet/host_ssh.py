@@ -100,13 +100,9 @@ def set_server_ssh(
         return store.server_ssh_record(row)
 
 
-def _agent_host(agent_url: str | None) -> str:
-    host = urlsplit(agent_url).hostname if agent_url else None
-    if not host:
-        raise InvalidInput.for_field(
-            "host", "required: this server has no agent URL to take it from"
-        )
-    return host
+def _agent_host(agent_url: str | None) -> str | None:
+    """The host of a docker server's agent URL (where its host is most likely reached)."""
+    return (urlsplit(agent_url).hostname or None) if agent_url else None
 
 
 def get_server_ssh(ctx: ServiceContext, server_id: str) -> ServerSsh:
