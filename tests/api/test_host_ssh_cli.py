@@ -45,7 +45,8 @@ def test_set_show_run_unpin_and_forget_from_the_cli(
         no_host = runner.invoke(
             app, ["server", "ssh-set", server, "--key", str(key_file), "--user", sshd.user]
         )
-        assert no_host.exit_code == 1 and "--host" in no_host.output
+        assert no_host.exit_code == 1
+        assert "--host" in no_host.output
         set_ = runner.invoke(
             app,
             ["server", "ssh-set", server, "--key", str(key_file), "--user", sshd.user,
@@ -60,9 +61,11 @@ def test_set_show_run_unpin_and_forget_from_the_cli(
         assert ran.exit_code == 5, ran.output
         assert ran.stdout == "on-host\n"
         fed = runner.invoke(app, ["server", "ssh", "-i", server, "--", "cat"], input="piped\n")
-        assert fed.exit_code == 0 and fed.stdout == "piped\n"
+        assert fed.exit_code == 0
+        assert fed.stdout == "piped\n"
         no_terminal = runner.invoke(app, ["server", "ssh", server])
-        assert no_terminal.exit_code == 2 and "stdin is not a terminal" in no_terminal.output
+        assert no_terminal.exit_code == 2
+        assert "stdin is not a terminal" in no_terminal.output
 
         shown = runner.invoke(app, ["server", "ssh-show", server])
         assert shown.exit_code == 0, shown.output
@@ -72,10 +75,12 @@ def test_set_show_run_unpin_and_forget_from_the_cli(
         sshd.change_host_key()
         refused = runner.invoke(app, ["server", "ssh", server, "--", "true"])
         assert refused.exit_code == 1
-        assert "changed" in refused.output and "ssh-unpin" in refused.output
+        assert "changed" in refused.output
+        assert "ssh-unpin" in refused.output
         assert runner.invoke(app, ["server", "ssh-unpin", server]).exit_code == 0
         assert runner.invoke(app, ["server", "ssh", server, "--", "true"]).exit_code == 0
 
         assert runner.invoke(app, ["server", "ssh-forget", server]).exit_code == 0
         gone = runner.invoke(app, ["server", "ssh-show", server])
-        assert gone.exit_code == 1 and "no SSH settings" in gone.output
+        assert gone.exit_code == 1
+        assert "no SSH settings" in gone.output

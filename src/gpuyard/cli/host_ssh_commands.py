@@ -18,7 +18,7 @@ from gpuyard.cli.output import OutputFormat, OutputOption, human_age, print_reco
 
 console = Console()
 #: Read instead of a prompt when set (scripts); the prompt hides what is typed.
-PASSPHRASE_ENV = "GPUYARD_SSH_KEY_PASSPHRASE"
+PASSPHRASE_ENV = "GPUYARD_SSH_KEY_PASSPHRASE"  # noqa: S105 - a variable name
 #: Error fields of PUT /servers/{id}/ssh and the flags that set them.
 SSH_FLAGS = {
     "host": "--host",
