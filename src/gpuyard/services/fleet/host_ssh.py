@@ -153,7 +153,8 @@ def _settings_row(session: Session, server_id: str) -> ServerSshRow:
         if store.server_name_and_agent_url(session, server_id) is None:
             raise NotFound.for_object("server", server_id)
         raise NotFound(
-            "this server has no SSH settings: PUT /api/v1/servers/{id}/ssh first",
+            "this server has no SSH settings: set them first (PUT /api/v1/servers/{id}/ssh, "
+            "or gpuyard server ssh-set)",
             [FieldError("server_id", "no SSH settings")],
         )
     return row
