@@ -276,3 +276,56 @@ def test_a_plain_user_may_neither_set_nor_open_a_terminal(
         socket.receive()
     assert refused.value.code == 1008
     assert "server.terminal" not in _audit_actions(ctx)
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("cmd=a%00b", id="a NUL in an argument"),
+        pytest.param("cmd=" + "x" * 5000, id="an argument over 4096 characters"),
+        pytest.param("&".join(["cmd=x"] * 300), id="over 256 arguments"),
+    ],
+)
+def test_a_hostile_terminal_command_is_refused_before_any_connection(
+    client: TestClient, ctx: ServiceContext, sshd: SshServer, key: tuple[str, str], query: str
+) -> None:
+    settings = _configure(client, sshd, key[0])
+    path = f"/api/v1/servers/{settings['server_id']}/terminal?tty=false&{query}"
+    try:
+        with client.websocket_connect(path) as socket:
+            control = json.loads(socket.receive_text())
+        assert control["type"] == "error"
+        assert control["status"] == 422
+    except WebSocketDisconnect as closed:  # NUL: refused at the handshake, naming the field
+        assert closed.code == 1008
+        assert "cmd" in closed.reason
+    assert "server.terminal" not in _audit_actions(ctx)
+    assert client.get(f"/api/v1/servers/{settings['server_id']}/ssh").json()["host_key"] is None
+
+
+def test_two_first_connections_pin_one_key(client: TestClient, ctx: ServiceContext) -> None:
+    """The pin is a compare-and-set on "nothing pinned": the second pin sees the first."""
+    from gpuyard.store.host_ssh import pin_host_key
+
+    private, _facts = generate_key()
+    body = {"host": "gpu-1.example", "username": "gpuyard", "private_key": private}
+    server_id = _server_id(client)
+    assert client.put(f"/api/v1/servers/{server_id}/ssh", json=body).status_code == 200
+    first, second = generate_key()[1].public_key, generate_key()[1].public_key
+    with ctx.db.write() as session:
+        assert pin_host_key(session, server_id, first, "SHA256:a", ctx.now()) == (first, True)
+    with ctx.db.write() as session:
+        assert pin_host_key(session, server_id, second, "SHA256:b", ctx.now()) == (first, False)
+        assert pin_host_key(session, "no-such-server", first, "SHA256:a", ctx.now()) == (
+            None,
+            False,
+        )
+    pinned = client.get(f"/api/v1/servers/{server_id}/ssh").json()["host_key"]
+    assert pinned["public_key"] == first
+    assert pinned["fingerprint"] == "SHA256:a"
+    # A new host or port drops the pin; the same ones keep it.
+    again = client.put(f"/api/v1/servers/{server_id}/ssh", json=body).json()
+    assert again["host_key"]["public_key"] == first
+    moved = client.put(f"/api/v1/servers/{server_id}/ssh", json={**body, "port": 2222}).json()
+    assert moved["host_key"] is None
