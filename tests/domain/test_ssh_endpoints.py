@@ -18,10 +18,13 @@ _DANGEROUS = set(" \t\n\r;&|$`'\"\\<>(){}*?!#~@,=/\x00")
 
 @given(st.text(max_size=300))
 def test_an_accepted_host_is_an_address_or_a_plain_host_name(text: str) -> None:
+    refused: list[str] = []
     try:
         host = checked_host(text)
     except InvalidInput as exc:
-        assert [e.field for e in exc.errors] == ["host"]
+        refused = [e.field for e in exc.errors]
+    if refused:
+        assert refused == ["host"]
         return
     assert not host.startswith("-")
     try:
