@@ -339,3 +339,13 @@ def test_two_first_connections_pin_one_key(client: TestClient, ctx: ServiceConte
     assert again["host_key"]["public_key"] == first
     moved = client.put(f"/api/v1/servers/{server_id}/ssh", json={**body, "port": 2222}).json()
     assert moved["host_key"] is None
+
+
+def test_the_settings_go_with_their_server(client: TestClient, ctx: ServiceContext) -> None:
+    private, _facts = generate_key()
+    body = {"host": "gpu-9.example", "username": "gpuyard", "private_key": private}
+    server_id = _server_id(client)
+    assert client.put(f"/api/v1/servers/{server_id}/ssh", json=body).status_code == 200
+    assert client.delete(f"/api/v1/servers/{server_id}").status_code == 204
+    with ctx.db.read() as session:
+        assert session.scalars(select(ServerSshRow)).all() == []
