@@ -7,6 +7,7 @@ control plane, which reaches it; the process is stopped by its pid afterwards.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,18 +20,25 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 from factories.app import admin_caller, make_context, make_settings, mint_token
+from factories.certificates import self_signed
 from factories.live import served
+from sqlalchemy import select
 from support.local_server import free_port
 from support.sshd import SshServer
 from support.wheelhouse import build_wheelhouse
 from typer.testing import CliRunner
+from websockets.exceptions import InvalidStatus
 
 from gpuyard.api.app import create_app
 from gpuyard.cli.main import app
+from gpuyard.domain.replica_access import ExecTarget
 from gpuyard.log import configure_logging
 from gpuyard.runtimes.agent_install import InstallPlan, unit_text
+from gpuyard.runtimes.docker import pinned_tls
 from gpuyard.runtimes.host_ssh import generate_key, public_key_facts
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.fleet.health import probe_servers
+from gpuyard.store.fleet_tables import ServerRow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROJECT = Path(__file__).resolve().parents[2]
@@ -47,6 +55,19 @@ def ctx(tmp_path: Path, restore_logging: None) -> Iterator[ServiceContext]:
     context = make_context(make_settings(tmp_path / "data", None, demo=False))
     yield context
     context.db.dispose()
+
+
+async def _first_exec_answer(target: ExecTarget) -> str:
+    """What the agent answers first on an exec session: its error frame, or the refusal
+    of the upgrade (both only after the TLS handshake succeeded)."""
+    assert target.opener is not None
+    try:
+        async with target.opener() as stream:
+            async for frame in stream:
+                return frame if isinstance(frame, str) else frame.decode()
+    except InvalidStatus as exc:
+        return json.dumps({"type": "error", "status": exc.response.status_code})
+    return ""
 
 
 def _stop(pid_file: Path) -> None:
@@ -102,6 +123,7 @@ def test_install_starts_and_registers_an_agent_over_ssh(
                 assert step in installed.output
             assert "no systemd on this host" in installed.output
             assert installed.stdout.startswith("installed-1 online")
+            assert "tls" in installed.output  # the certificate step
 
             env_file = prefix / "etc/gpuyard/agent.env"
             assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
@@ -121,22 +143,62 @@ def test_install_starts_and_registers_an_agent_over_ssh(
                 port=agent_port,
                 version=None,
                 wheelhouse=wheelhouse,
+                tls_names=("127.0.0.1", "localhost"),
             )
             unit = prefix / "etc/systemd/system/gpuyard-agent.service"
             assert unit.read_text() == unit_text(plan)
             assert (prefix / "opt/gpuyard-agent/venv/bin/gpuyard").exists()
 
-            # The agent answers, with the token the control plane was given.
-            agent = f"http://127.0.0.1:{agent_port}"
-            assert httpx.get(f"{agent}/healthz").json()["agent"] == "installed-1"
-            assert httpx.get(f"{agent}/v1/inventory").status_code == 401
+            # The agent answers over TLS with its self-signed certificate (no public CA
+            # vouches for it), and with the token the control plane was given.
+            agent = f"https://127.0.0.1:{agent_port}"
+            certificate = prefix / "etc/gpuyard/agent-tls/cert.pem"
+            assert stat.S_IMODE((prefix / "etc/gpuyard/agent-tls/key.pem").stat().st_mode) == 0o600
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                httpx.get(f"{agent}/healthz")
+            pinned = pinned_tls(certificate.read_text())
+            assert httpx.get(f"{agent}/healthz", verify=pinned).json()["agent"] == "installed-1"
+            assert httpx.get(f"{agent}/v1/inventory", verify=pinned).status_code == 401
             inventory = httpx.get(
-                f"{agent}/v1/inventory", headers={"Authorization": f"Bearer {token}"}
+                f"{agent}/v1/inventory", headers={"Authorization": f"Bearer {token}"}, verify=pinned
             )
             assert inventory.status_code == 200
+            # The control plane pinned that certificate: its probes and calls get through.
             listed = json.loads(runner.invoke(app, ["servers", "-o", "json"]).stdout)
             server = next(s for s in listed if s["name"] == "installed-1")
             assert server["status"] == "online"
+            assert server["agent_url"] == agent
+            assert ctx.agents.client_for("installed-1").inventory().agent_name == "installed-1"
+            with ctx.db.write() as session:  # as if it had missed a probe
+                row = session.scalars(
+                    select(ServerRow).where(ServerRow.name == "installed-1")
+                ).one()
+                row.missed_probes = 1
+            probe_servers(ctx)  # the health loop's tick, through the pinned certificate
+            with ctx.db.read() as session:
+                row = session.scalars(
+                    select(ServerRow).where(ServerRow.name == "installed-1")
+                ).one()
+                assert row.missed_probes == 0
+                assert row.agent_tls_cert == certificate.read_text()
+            # Exec sessions go over wss:// trusting the same certificate (the container is
+            # unknown: the agent's own refusal comes back through the TLS session).
+            target = ctx.agents.client_for("installed-1").exec_target("no-such-container", ["true"])
+            assert target.url.startswith("wss://")
+            assert target.opener is not None
+            answer = json.loads(asyncio.run(_first_exec_answer(target)))
+            assert answer["type"] == "error"  # the agent's own words (no dockerd here)
+            assert answer["status"] in (404, 503)
+            # Another certificate is refused, naming it: the pin is what is trusted.
+            other = self_signed()
+            refused = httpx.post(
+                f"{url}/api/v1/servers",
+                headers={"Authorization": f"Bearer {mint_token(ctx, admin_caller(ctx).user_id)}"},
+                json={"name": "impostor", "cluster_id": server["cluster_id"], "agent_url": agent,
+                      "agent_token": token, "agent_tls_cert": other},
+            )  # fmt: skip
+            assert refused.status_code == 422, refused.text
+            assert [e["field"] for e in refused.json()["errors"]] == ["agent_tls_cert"]
 
             # The host key is pinned for the next install, and the SSH access was stored.
             known = (tmp_path / "config/gpuyard/known_hosts").read_text()

@@ -70,11 +70,21 @@ def agent(
             err.print(f"[red]error[/] {field}: {error['msg']}")
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
+    scheme = "https" if settings.tls_cert else "http"
     err.print(
-        f"gpuyard agent {__version__} '{settings.name}' on http://{settings.host}:{settings.port}"
+        f"gpuyard agent {__version__} '{settings.name}' on {scheme}://{settings.host}:{settings.port}"
+    )
+    tls = (
+        {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+        if settings.tls_cert
+        else {}
     )
     uvicorn.run(
-        create_agent_app(settings), host=settings.host, port=settings.port, log_level="warning"
+        create_agent_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        **tls,  # type: ignore[arg-type]
     )
 
 

@@ -102,6 +102,13 @@ def install(
     docker_host: Annotated[
         str | None, typer.Option(help="the host's Docker API, if not the default socket")
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            help="serve the agent over HTTPS with a self-signed certificate made on the host, "
+            "pinned by gpuyard at registration"
+        ),
+    ] = True,
     save_ssh: Annotated[
         bool,
         typer.Option(help="also store this SSH access as the server's (for `gpuyard server ssh`)"),
@@ -150,6 +157,9 @@ def install(
                 version=None if wheelhouse else __version__,
                 wheelhouse=wheelhouse,
                 docker_host=docker_host,
+                tls_names=tuple(dict.fromkeys([endpoint.host, "127.0.0.1", "localhost"]))
+                if tls
+                else (),
             )
             return agent_name, await install_agent(conn, plan, _say)
 
@@ -172,12 +182,12 @@ def install(
     _say("start", f"the agent {agent_name} runs {started} on {outcome.os_name}")
 
     address = endpoint.host if ":" not in endpoint.host else f"[{endpoint.host}]"  # IPv6
-    url = agent_url or f"http://{address}:{agent_port}"
+    url = agent_url or f"{'https' if tls else 'http'}://{address}:{agent_port}"
     _say("register", f"{agent_name} at {url} in cluster {cluster}")
-    server = client.post(
-        "/api/v1/servers",
-        {"name": agent_name, "cluster_id": cluster_id, "agent_url": url, "agent_token": token},
-    )
+    body = {"name": agent_name, "cluster_id": cluster_id, "agent_url": url, "agent_token": token}
+    if outcome.tls_cert:
+        body["agent_tls_cert"] = outcome.tls_cert  # read over SSH: the one to trust
+    server = client.post("/api/v1/servers", body)
     if save_ssh:
         client.request(
             "PUT",

@@ -16,6 +16,7 @@ types reaches a shell unquoted.
 from __future__ import annotations
 
 import asyncio
+import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ class InstallPlan:
     #: Local directory of wheels to upload and install offline (``--no-index``).
     wheelhouse: Path | None
     docker_host: str | None = None
+    #: Names the agent's self-signed certificate carries (empty: plain HTTP, no TLS).
+    tls_names: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # the token never reaches a log line
         return f"InstallPlan(prefix={str(self.prefix)!r}, name={self.agent_name!r})"
@@ -125,9 +128,18 @@ class InstallPlan:
         return self._under("/run/gpuyard-agent.pid")
 
     @property
+    def tls_dir(self) -> PurePosixPath:
+        return self._under("/etc/gpuyard/agent-tls")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_names)
+
+    @property
     def health_url(self) -> str:
         host = "127.0.0.1" if self.bind in ("0.0.0.0", "::") else self.bind
-        return f"http://{host if ':' not in host else f'[{host}]'}:{self.port}/healthz"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host if ':' not in host else f'[{host}]'}:{self.port}/healthz"
 
 
 def unit_text(plan: InstallPlan) -> str:
@@ -146,6 +158,9 @@ def env_text(plan: InstallPlan) -> str:
     }
     if plan.docker_host:
         values["GPUYARD_AGENT_DOCKER_HOST"] = plan.docker_host
+    if plan.tls:
+        values["GPUYARD_AGENT_TLS_CERT"] = str(plan.tls_dir / "cert.pem")
+        values["GPUYARD_AGENT_TLS_KEY"] = str(plan.tls_dir / "key.pem")
     lines = ["# gpuyard agent settings, written by `gpuyard agent install` (keep it 0600)"]
     lines += [f"{key}={shlex.quote(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
@@ -160,6 +175,9 @@ class InstallOutcome:
     #: The agent's process id when started in the background.
     pid: int | None
     warnings: tuple[str, ...]
+    #: The agent's self-signed certificate (PEM), read back over SSH: the control plane
+    #: pins it at registration. None without TLS.
+    tls_cert: str | None = None
 
 
 class InstallFailed(UpstreamProblem):
@@ -247,6 +265,7 @@ async def install_agent(
     progress("install", "installing gpuyard into the virtualenv")
     await _run(conn, "install", install, "pip could not install gpuyard")
 
+    tls_cert = await _make_certificate(conn, plan, progress) if plan.tls else None
     progress("configure", f"{plan.env_file} (0600) and {plan.unit_file}")
     for directory in (plan.env_file.parent, plan.unit_file.parent, plan.data_dir):
         await _run(conn, "configure", f"mkdir -p {q(str(directory))}", f"cannot make {directory}")
@@ -290,15 +309,96 @@ async def install_agent(
 
     progress("wait", f"waiting for {plan.health_url}")
     await _wait_healthy(conn, plan)
-    return InstallOutcome(os_name, started_with, str(plan.unit_file), pid, tuple(warnings))
+    return InstallOutcome(
+        os_name, started_with, str(plan.unit_file), pid, tuple(warnings), tls_cert
+    )
+
+
+#: Run by the virtualenv's Python on the host (cryptography comes with gpuyard): a P-256
+#: key (0600) and a self-signed certificate for the given names, valid ten years; prints
+#: the certificate.
+_CERTIFICATE_SCRIPT = """
+import datetime, ipaddress, json, os, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+args = json.loads(sys.argv[1])
+key = ec.generate_private_key(ec.SECP256R1())
+names = []
+for name in args["names"]:
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(name)))
+    except ValueError:
+        names.append(x509.DNSName(name))
+subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args["cn"])])
+now = datetime.datetime.now(datetime.timezone.utc)
+certificate = (
+    x509.CertificateBuilder()
+    .subject_name(subject)
+    .issuer_name(subject)
+    .public_key(key.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(now - datetime.timedelta(minutes=5))
+    .not_valid_after(now + datetime.timedelta(days=3650))
+    .add_extension(x509.SubjectAlternativeName(names), critical=False)
+    .sign(key, hashes.SHA256())
+)
+os.umask(0o077)
+with open(args["key"], "wb") as out:
+    out.write(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+pem = certificate.public_bytes(serialization.Encoding.PEM)
+with open(args["cert"], "wb") as out:
+    out.write(pem)
+sys.stdout.write(pem.decode())
+"""
+
+
+async def _make_certificate(
+    conn: asyncssh.SSHClientConnection, plan: InstallPlan, progress: Progress
+) -> str:
+    """A new self-signed certificate for the agent, made on the host (its key never
+    leaves it); the certificate as PEM, read back over the authenticated SSH channel."""
+    progress("tls", f"a self-signed certificate for {', '.join(plan.tls_names)}")
+    directory = shlex.quote(str(plan.tls_dir))
+    await _run(
+        conn, "tls", f"mkdir -p {directory} && chmod 0700 {directory}", "cannot make its dir"
+    )
+    args = {
+        "names": list(plan.tls_names),
+        "cn": plan.agent_name,
+        "key": str(plan.tls_dir / "key.pem"),
+        "cert": str(plan.tls_dir / "cert.pem"),
+    }
+    python = shlex.quote(str(plan.venv / "bin" / "python"))
+    made = await run_command(
+        conn, f"{python} - {shlex.quote(json.dumps(args))}", stdin=_CERTIFICATE_SCRIPT
+    )
+    if made.exit_code != 0 or "BEGIN CERTIFICATE" not in made.stdout:
+        raise InstallFailed("tls", made, "cannot make the agent's certificate")
+    return made.stdout.strip() + "\n"
 
 
 async def _wait_healthy(conn: asyncssh.SSHClientConnection, plan: InstallPlan) -> None:
     """Poll the agent's /healthz from the host itself until it answers."""
-    probe = f"{shlex.quote(str(plan.venv / 'bin' / 'python'))} -c " + shlex.quote(
-        "import sys, urllib.request; "
-        f"urllib.request.urlopen({plan.health_url!r}, timeout=2); sys.exit(0)"
+    # Over TLS the probe trusts the agent's own certificate, as the control plane will.
+    context = (
+        f"ssl.create_default_context(cafile={str(plan.tls_dir / 'cert.pem')!r})"
+        if plan.tls
+        else "None"
     )
+    script = (
+        "import ssl, urllib.request\n"
+        f"context = {context}\n"
+        "if context is not None:\n"
+        "    context.check_hostname = False\n"
+        f"urllib.request.urlopen({plan.health_url!r}, timeout=2, context=context)\n"
+    )
+    probe = f"{shlex.quote(str(plan.venv / 'bin' / 'python'))} -c {shlex.quote(script)}"
     deadline = asyncio.get_running_loop().time() + HEALTH_TIMEOUT_S
     last: CommandResult | None = None
     while asyncio.get_running_loop().time() < deadline:

@@ -2618,7 +2618,8 @@ export interface components {
         /**
          * ServerCreate
          * @description Simulated clusters: declare cpu, ram_gb, storage_gb, gpus. Docker clusters: give
-         *     agent_url and agent_token; capacity comes from the agent's inventory.
+         *     agent_url and agent_token (and agent_tls_cert to pin an https agent's own certificate);
+         *     capacity comes from the agent's inventory.
          */
         ServerCreate: {
             /** Name */
@@ -2657,6 +2658,11 @@ export interface components {
              * @description docker servers: the agent's token (stored encrypted, never returned)
              */
             agent_token?: string | null;
+            /**
+             * Agent Tls Cert
+             * @description docker servers over https: the agent's own certificate (PEM), pinned: the only one trusted for it (gpuyard agent install makes a self-signed one)
+             */
+            agent_tls_cert?: string | null;
             /**
              * Host Ports
              * @description docker servers: this server's own host port range, e.g. 20000-20999

@@ -7,6 +7,8 @@ Create Date: 2026-12-05 05:00:00
 - ``server_ssh``: one row per server (removed with it): host, port, user name, the
   private key encrypted at rest with its type and fingerprint, and the host key pinned at
   the first successful connection (issue 19).
+- ``servers.agent_tls_cert``: an agent's own TLS certificate (PEM), pinned when it was
+  registered over HTTPS (``gpuyard agent install`` makes a self-signed one).
 """
 
 from collections.abc import Sequence
@@ -21,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A plain ADD COLUMN (no batch copy: that would drop the change-mark triggers of 0005).
+    op.add_column("servers", sa.Column("agent_tls_cert", sa.Text(), nullable=True))
     op.create_table(
         "server_ssh",
         sa.Column("server_id", sa.String(length=32), nullable=False),
@@ -52,3 +56,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("server_ssh")
+    op.drop_column("servers", "agent_tls_cert")
