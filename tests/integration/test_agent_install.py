@@ -210,3 +210,43 @@ def test_install_starts_and_registers_an_agent_over_ssh(
             assert "GPUYARD_AGENT_NAME=installed-1" in ran.stdout
         finally:
             _stop(prefix / "run/gpuyard-agent.pid")
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        pytest.param(["--prefix", "/tmp/a b"], "--prefix", id="a prefix with a space"),
+        pytest.param(["--prefix", "relative"], "--prefix", id="a relative prefix"),
+        pytest.param(["--prefix", "/tmp/../etc"], "--prefix", id="a prefix climbing out"),
+        pytest.param(["--agent-bind", "-oX"], "--agent-bind", id="a bind like an option"),
+        pytest.param(["--user", "root;id"], "--user", id="a user with a command"),
+        pytest.param(["--host", "a b"], "--host", id="a host with a space"),
+    ],
+)
+def test_hostile_install_options_are_refused_before_any_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], flag: str
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("GPUYARD_URL", "http://127.0.0.1:9")  # never reached
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_text(generate_key()[0])
+    base = {"--host": "127.0.0.1", "--user": "root", "--ssh-key": str(key_file),
+            "--cluster": "hosts"}  # fmt: skip
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    options = [part for name, value in {**base, **given}.items() for part in (name, value)]
+    refused = CliRunner().invoke(app, ["agent", "install", *options])
+    assert refused.exit_code == 2, refused.output
+    assert flag in refused.output
+    assert not (tmp_path / "config/gpuyard/known_hosts").exists()
+
+
+def test_a_key_file_that_is_no_key_is_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_text("not a key")
+    refused = CliRunner().invoke(
+        app,
+        ["agent", "install", "--host", "127.0.0.1", "--ssh-key", str(key_file),
+         "--cluster", "hosts"],
+    )  # fmt: skip
+    assert refused.exit_code == 2
+    assert "--ssh-key" in refused.output

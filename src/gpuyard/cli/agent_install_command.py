@@ -25,7 +25,7 @@ from rich.markup import escape
 from gpuyard import __version__
 from gpuyard.cli.api_client import ApiClient, ApiError
 from gpuyard.domain.errors import GpuyardError
-from gpuyard.domain.host_ssh import SshCredentials, checked_endpoint
+from gpuyard.domain.host_ssh import SshCredentials, checked_endpoint, checked_host
 from gpuyard.runtimes.agent_install import InstallOutcome, InstallPlan, install_agent
 from gpuyard.runtimes.host_ssh import HostKeyChanged, connection, read_private_key, run_command
 
@@ -120,8 +120,11 @@ def install(
     unit, starts it and waits until it answers, then registers the server."""
     if cluster is None:
         raise typer.BadParameter("name the docker cluster to register into", param_hint="--cluster")
-    if not PurePosixPath(prefix).is_absolute():
-        raise typer.BadParameter("an absolute path", param_hint="--prefix")
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]*", prefix) or ".." in PurePosixPath(prefix).parts:
+        # It ends up in a systemd unit and an environment file as it is: plain paths only.
+        raise typer.BadParameter(
+            "an absolute path of letters, digits, '.', '_', '-' and '/'", param_hint="--prefix"
+        )
     try:
         endpoint = checked_endpoint(host, port, user)
         private_key, _facts = read_private_key(ssh_key.read_text(errors="replace"))
@@ -131,9 +134,13 @@ def install(
         raise typer.BadParameter(
             exc.errors[0].message if exc.errors else exc.detail, param_hint=flag
         ) from None
+    try:
+        bind = checked_host(agent_bind, "agent_bind") if agent_bind else None
+    except GpuyardError as exc:
+        raise typer.BadParameter(exc.errors[0].message, param_hint="--agent-bind") from None
+    bind = bind or (endpoint.host if _is_address(endpoint.host) else "0.0.0.0")
     client = ApiClient()
     cluster_id = client.resolve_cluster(cluster)["id"]
-    bind = agent_bind or (endpoint.host if _is_address(endpoint.host) else "0.0.0.0")
     where = f"{endpoint.host}:{endpoint.port}"
     token = secrets.token_urlsafe(32)
 

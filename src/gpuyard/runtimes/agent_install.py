@@ -282,11 +282,13 @@ async def install_agent(
     ).exit_code == 0
     pid: int | None = None
     if systemd and str(plan.prefix) == "/":
-        progress("start", f"systemctl enable --now {SERVICE}")
+        progress("start", f"systemctl enable {SERVICE} and (re)start it")
+        # restart, not start: an agent already running from an earlier install must take
+        # the new token and certificate.
         await _run(
             conn,
             "start",
-            f"systemctl daemon-reload && systemctl enable --now {SERVICE}",
+            f"systemctl daemon-reload && systemctl enable {SERVICE} && systemctl restart {SERVICE}",
             "systemd could not start the agent",
         )
         started_with = "systemd"
@@ -295,6 +297,15 @@ async def install_agent(
         progress("start", f"{why}: the unit is written; starting the agent in the background")
         for directory in (plan.log_file.parent, plan.pid_file.parent):
             await _run(conn, "start", f"mkdir -p {q(str(directory))}", f"cannot make {directory}")
+        # An agent an earlier install started here goes first (it holds the port and the
+        # old token); only the pid this installer recorded is signalled.
+        pid_file = q(str(plan.pid_file))
+        await run_command(
+            conn,
+            f'if [ -f {pid_file} ]; then kill "$(cat {pid_file})" 2>/dev/null; '
+            f'for i in $(seq 50); do kill -0 "$(cat {pid_file})" 2>/dev/null || break; '
+            "sleep 0.1; done; fi",
+        )
         started = await _run(
             conn,
             "start",
