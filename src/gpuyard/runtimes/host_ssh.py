@@ -147,7 +147,8 @@ async def connection(
             keepalive_interval=30,
         )
     except asyncssh.HostKeyNotVerifiable as exc:
-        assert pinned is not None
+        if pinned is None:  # nothing was pinned, so nothing can have changed
+            raise UpstreamProblem(502, f"{where}: its host key could not be read") from exc
         _line, pinned_fingerprint = public_key_facts(pinned)
         presented = await _presented_fingerprint(endpoint, pinned)
         detail = changed_host_key_detail(endpoint, pinned_fingerprint, presented)
