@@ -23,6 +23,7 @@ from support.nginx import NginxServer
 from support.postgres import PostgresServer
 from support.redis import RedisServer
 from support.registry import RegistryServer
+from support.sshd import SshServer
 
 MARKERS = {
     "integration": "needs real external binaries (PostgreSQL, Redis, dockerd, Chromium...); "
@@ -33,6 +34,7 @@ MARKERS = {
     "docker": "runs against a real dockerd started by the tests",
     "registry": "runs against a real container registry (docker-registry) started by the tests",
     "nginx": "runs against a real nginx (Debian's nginx-light) started by the tests",
+    "sshd": "runs against a real OpenSSH server (Debian's openssh-server) started by the tests",
 }
 # Fixtures that start real servers, and the markers a test using them gets automatically.
 SERVER_FIXTURE_MARKERS = {
@@ -41,6 +43,7 @@ SERVER_FIXTURE_MARKERS = {
     "dockerd": ("integration", "docker"),
     "registry_server": ("integration", "registry"),
     "nginx_server": ("integration", "nginx"),
+    "sshd": ("integration", "sshd"),
 }
 CI_SKIP_PREFIX = "integration test skipped in CI: "
 
@@ -125,6 +128,14 @@ def redis_server() -> Iterator[RedisServer]:
 def dockerd() -> Iterator[DockerServer]:
     """A dockerd for the session (`.url` is its unix:// socket, `.image` a busybox image)."""
     with start_or_skip(DockerServer()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    """An OpenSSH server for the session on 127.0.0.1 (`.port`, `.user`; `.authorize(key)`
+    lets a public key log in; `.change_host_key()` restarts it with a new host key)."""
+    with start_or_skip(SshServer()) as server:
         yield server
 
 

@@ -31,9 +31,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
 from gpuyard.api.app import create_app
+from gpuyard.runtimes.host_ssh import generate_key
 from gpuyard.services.context import ServiceContext
 
 _DEEP = 3000  # deeper than Python's JSON parser recurses
+#: A valid private key for the host SSH settings' base body (generated once: cheap).
+_SSH_KEY = generate_key()[0]
 
 
 #: Stands in for the deeply nested value, which json.dumps itself cannot write: the
@@ -142,6 +145,13 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "servers-update_server": lambda w: {"labels": {"zone": "b"}},
     # A real run on the corpus's simulated server: nothing to clean, one server event.
     "servers-clean_up_server": lambda w: {"dry_run": False, "retention_hours": 1},
+    # Settings only: nothing connects until a terminal is opened.
+    "servers-set_server_ssh": lambda w: {
+        "host": "gpu-1.example",
+        "port": 2222,
+        "username": "gpuyard",
+        "private_key": _SSH_KEY,
+    },
     "images-create_image": lambda w: {
         "name": w.name("img"),
         "reference": "registry.example:5000/team/web:1.0",

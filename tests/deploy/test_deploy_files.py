@@ -15,10 +15,12 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+
+from gpuyard.runtimes.agent_install import InstallPlan, unit_text
 
 from .files import (
     API_UNIT,
@@ -243,3 +245,50 @@ def test_the_dockerfile_is_well_formed_and_unprivileged() -> None:
     # What the compose file builds is this file.
     assert compose()["x-gpuyard"]["build"]["dockerfile"] == "deploy/Dockerfile"
     assert COMPOSE_FILE.parent == DOCKERFILE.parent
+
+
+AGENT_UNIT = DEPLOY / "systemd" / "gpuyard-agent.service"
+
+
+def test_the_agent_unit_is_the_one_the_installer_writes() -> None:
+    plan = InstallPlan(
+        prefix=PurePosixPath("/"),
+        python="python3",
+        token="t" * 32,
+        agent_name="gpu-1",
+        bind="0.0.0.0",
+        port=8090,
+        version="1",
+        wheelhouse=None,
+    )
+    assert AGENT_UNIT.read_text() == unit_text(plan)
+    entries = unit_entries(AGENT_UNIT)
+    for section, key, _ in entries:
+        assert key in KNOWN_KEYS[section], f"[{section}] {key} is not a known key"
+    service = {k: v for s, k, v in entries if s == "Service"}
+    assert service["EnvironmentFile"] == "/etc/gpuyard/agent.env"  # the token stays in it
+    assert service["ExecStart"] == "/opt/gpuyard-agent/venv/bin/gpuyard agent"
+    assert not any(key == "Environment" for _s, key, _v in entries)
+
+
+def test_systemd_analyze_verifies_the_agent_unit(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed: the key check above stands in for it")
+    installed = Path(sys.executable).with_name("gpuyard")
+    program = installed if installed.exists() else Path(sys.executable)
+    env_file = tmp_path / "agent.env"
+    env_file.write_text("GPUYARD_AGENT_TOKEN=x\n")
+    text = (
+        AGENT_UNIT.read_text()
+        .replace("/opt/gpuyard-agent/venv/bin/gpuyard", str(program))
+        .replace("/etc/gpuyard/agent.env", str(env_file))
+        .replace("/var/lib/gpuyard-agent", str(tmp_path))
+    )
+    copy = tmp_path / AGENT_UNIT.name
+    copy.write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert not result.stderr.strip(), result.stderr

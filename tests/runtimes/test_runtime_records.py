@@ -152,7 +152,12 @@ def fields(**changes: object) -> RegistrationFields:
 def test_each_runtime_names_its_connection_fields() -> None:
     registry = default_registry(no_agents)
 
-    assert registry.for_kind("docker").connection_fields == ("agent_url", "agent_token")
+    assert registry.for_kind("docker").connection_fields == (
+        "agent_url",
+        "agent_token",
+        "agent_tls_cert",
+    )
+    assert registry.kind_taking("agent_tls_cert") == "docker"
     assert registry.for_kind("simulated").connection_fields == ()
     assert registry.kind_taking("agent_token") == "docker"
     assert registry.kind_taking("kubeconfig") is None

@@ -129,8 +129,8 @@ CASES: list[tuple[str, ClusterKind, dict[str, Any], str, str]] = [
         ClusterKind.SIMULATED,
         {"agent_url": URL, "agent_token": TOKEN},
         "agent_url",
-        "cluster 'simulated' is a simulated cluster; agent_url and agent_token are for "
-        "docker clusters",
+        "cluster 'simulated' is a simulated cluster; agent_url, agent_token and "
+        "agent_tls_cert are for docker clusters",
     ),
     (
         "simulated: host ports",
@@ -153,8 +153,8 @@ CASES: list[tuple[str, ClusterKind, dict[str, Any], str, str]] = [
         ClusterKind.KUBERNETES,
         {"agent_url": URL, "agent_token": TOKEN},
         "agent_url",
-        "cluster 'kubernetes' is a kubernetes cluster; agent_url and agent_token are for "
-        "docker clusters",
+        "cluster 'kubernetes' is a kubernetes cluster; agent_url, agent_token and "
+        "agent_tls_cert are for docker clusters",
     ),
 ]
 

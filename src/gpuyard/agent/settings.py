@@ -6,7 +6,7 @@ import re
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_TOKEN_LENGTH = 16
@@ -47,6 +47,11 @@ class AgentSettings(BaseSettings):
     storage_opt_size: bool = False
     log_level: str = "INFO"
     log_json: bool = False
+    #: Serve HTTPS with this certificate and key (PEM files; both or neither). The control
+    #: plane pins the certificate at registration (``gpuyard agent install`` makes a
+    #: self-signed one on the host).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @field_validator("token")
     @classmethod
@@ -66,6 +71,12 @@ class AgentSettings(BaseSettings):
         if not _NAME.match(value):
             raise ValueError("letters, digits, '_', '.', '-' only (at most 63, no leading '-')")
         return value
+
+    @model_validator(mode="after")
+    def _tls_both_or_neither(self) -> AgentSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both tls_cert and tls_key (or neither)")
+        return self
 
     @property
     def workloads_dir(self) -> Path:

@@ -48,6 +48,10 @@ class Permission(StrEnum):
     CLUSTER_MANAGE = "cluster.manage"
     SERVER_MANAGE = "server.manage"
     SERVER_CLEANUP = "server.cleanup"  # remove what gpuyard left on a host (or list it)
+    #: A server's SSH settings (host, user, key) and its pinned host key (un-pin).
+    SERVER_SSH_MANAGE = "server.ssh_manage"
+    #: Open a terminal on a server's own host (a shell as the configured SSH user).
+    SERVER_SSH = "server.ssh"
     #: The image catalog, and the images present on each host.
     IMAGE_READ = "image.read"
     #: Catalog entries, and pulling, building and pushing images on hosts.
@@ -151,6 +155,8 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.FLEET_READ: Rule(_EVERYONE),
     Permission.CLUSTER_MANAGE: Rule(_FLEET),
     Permission.SERVER_MANAGE: Rule(_FLEET),
+    Permission.SERVER_SSH_MANAGE: Rule(_FLEET),
+    Permission.SERVER_SSH: Rule(_FLEET),
     Permission.SERVER_CLEANUP: Rule(_FLEET),
     # Everyone who launches reads the catalog; operators and admins keep it.
     Permission.IMAGE_READ: Rule(_EVERYONE),

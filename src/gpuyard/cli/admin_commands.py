@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from gpuyard.cli import server_commands
+from gpuyard.cli import host_ssh_commands, server_commands
 from gpuyard.cli.api_client import ApiClient
 from gpuyard.cli.client_commands import add_server
-from gpuyard.cli.errors import _reports_api_errors, reports_api_errors
+from gpuyard.cli.errors import FIELD_FLAGS, _reports_api_errors, reports_api_errors
 from gpuyard.cli.output import (
     Column,
     OutputFormat,
@@ -458,6 +458,12 @@ def register(app: typer.Typer, audit_app: typer.Typer) -> None:
     """Add the admin groups to the CLI, and `audit ls` beside `audit verify`."""
     server_app.command("add")(_reports_api_errors(add_server))
     server_app.command("cleanup")(_reports_api_errors(server_commands.cleanup))
+    ssh_errors = reports_api_errors({**FIELD_FLAGS, **host_ssh_commands.SSH_FLAGS})
+    server_app.command("ssh")(ssh_errors(host_ssh_commands.ssh))
+    server_app.command("ssh-set")(ssh_errors(host_ssh_commands.ssh_set))
+    server_app.command("ssh-show")(ssh_errors(host_ssh_commands.ssh_show))
+    server_app.command("ssh-unpin")(ssh_errors(host_ssh_commands.ssh_unpin))
+    server_app.command("ssh-forget")(ssh_errors(host_ssh_commands.ssh_forget))
     app.add_typer(server_app, name="server", rich_help_panel="Fleet")
     app.add_typer(users_app, name="users", rich_help_panel="Account")
     app.add_typer(teams_app, name="teams", rich_help_panel="Account")

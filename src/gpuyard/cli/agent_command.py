@@ -15,6 +15,7 @@ err = Console(stderr=True)
 
 
 def agent(
+    ctx: typer.Context,
     token: Annotated[
         str | None,
         typer.Option(
@@ -38,7 +39,10 @@ def agent(
         str | None, typer.Option(help="host address for published ports (default 127.0.0.1)")
     ] = None,
 ) -> None:
-    """Run the gpuyard agent on this Docker host."""
+    """Run the gpuyard agent on this Docker host (`gpuyard agent install`: put it on
+    another host over SSH)."""
+    if ctx.invoked_subcommand is not None:
+        return
     import uvicorn
 
     from gpuyard.agent.app import create_agent_app
@@ -66,14 +70,30 @@ def agent(
             err.print(f"[red]error[/] {field}: {error['msg']}")
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
+    scheme = "https" if settings.tls_cert else "http"
     err.print(
-        f"gpuyard agent {__version__} '{settings.name}' on http://{settings.host}:{settings.port}"
+        f"gpuyard agent {__version__} '{settings.name}' on {scheme}://{settings.host}:{settings.port}"
+    )
+    tls = (
+        {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+        if settings.tls_cert
+        else {}
     )
     uvicorn.run(
-        create_agent_app(settings), host=settings.host, port=settings.port, log_level="warning"
+        create_agent_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        **tls,  # type: ignore[arg-type]
     )
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``agent`` command to the gpuyard CLI."""
-    app.command(name="agent", rich_help_panel="Processes")(agent)
+    """Add the ``agent`` command (and ``agent install``) to the gpuyard CLI."""
+    from gpuyard.cli.agent_install_command import install
+    from gpuyard.cli.errors import reports_api_errors
+
+    agent_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+    agent_app.callback()(agent)
+    agent_app.command("install")(reports_api_errors()(install))
+    app.add_typer(agent_app, name="agent", rich_help_panel="Processes")

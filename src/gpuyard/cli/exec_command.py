@@ -42,19 +42,25 @@ def exec_(
         raise typer.BadParameter("stdin is not a terminal: drop -t", param_hint="-t")
     client = ApiClient()
     workload = client.resolve_workload(ref)
-    query = urlencode([("tty", "true" if tty else "false"), *(("cmd", c) for c in command or [])])
-    url = (
-        "ws" + client.url.removeprefix("http") + f"/api/v1/workloads/{workload['id']}/exec?{query}"
-    )
+    path = f"/api/v1/workloads/{workload['id']}/exec"
+    raise typer.Exit(run_session(client, path, command or [], interactive, tty))
+
+
+def run_session(
+    client: ApiClient, path: str, command: list[str], interactive: bool, tty: bool
+) -> int:
+    """Open an exec-protocol WebSocket at ``path`` (a workload's exec, a server's terminal)
+    and pump this terminal through it; the remote command's exit code."""
+    query = urlencode([("tty", "true" if tty else "false"), *(("cmd", c) for c in command)])
+    url = "ws" + client.url.removeprefix("http") + f"{path}?{query}"
     headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
     try:
         with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as socket:
-            code = _session(socket, interactive, tty)
+            return _session(socket, interactive, tty)
     except InvalidStatus as exc:
         raise ApiError(exc.response.status_code, "the exec session was refused") from exc
     except (OSError, InvalidHandshake) as exc:
         raise ApiError(0, f"cannot open the exec session at {client.url}: {exc}") from exc
-    raise typer.Exit(code)
 
 
 def _session(socket: ClientConnection, interactive: bool, tty: bool) -> int:
@@ -67,7 +73,10 @@ def _session(socket: ClientConnection, interactive: bool, tty: bool) -> int:
         if interactive or tty:
             threading.Thread(target=_pump_stdin, args=(socket, tty), daemon=True).start()
         else:
-            socket.send(json.dumps({"type": "eof"}))
+            # The server may already have refused the session (an error frame, then a
+            # close): the frame is still read below.
+            with contextlib.suppress(ConnectionClosed):
+                socket.send(json.dumps({"type": "eof"}))
         out = sys.stdout.buffer
         try:
             for message in socket:

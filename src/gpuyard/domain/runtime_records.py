@@ -135,6 +135,9 @@ class ServerEndpoint:
 
     address: str | None = None
     secret: str | None = None
+    #: A certificate to trust instead of the public CAs (docker: the agent's self-signed
+    #: TLS certificate, PEM, pinned at registration); None: the usual verification.
+    trust: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,16 @@ reached at the agent URL's host.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from websockets.asyncio.client import connect as websocket_connect
 
 from gpuyard.agent.models import (
     ContainerInfo,
@@ -40,7 +42,12 @@ from gpuyard.agent.models import (
 )
 from gpuyard.domain.culling import ReplicaUsage, ReplicaUsageQuery
 from gpuyard.domain.errors import InvalidInput
-from gpuyard.domain.replica_access import ExecTarget, WorkspaceFile, WorkspaceListing
+from gpuyard.domain.replica_access import (
+    ExecStream,
+    ExecTarget,
+    WorkspaceFile,
+    WorkspaceListing,
+)
 from gpuyard.domain.runtime_records import (
     HostInventory,
     ReachedServer,
@@ -61,6 +68,7 @@ from gpuyard.runtimes.docker_images import AgentImages
 #: The registration fields of a docker server: where its agent listens, and its token.
 AGENT_URL = "agent_url"
 AGENT_TOKEN = "agent_token"  # noqa: S105 (a field name, not a secret)
+AGENT_TLS_CERT = "agent_tls_cert"
 
 RETRY_STATUSES = frozenset({500, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -111,8 +119,30 @@ class AgentUnreachable(AgentError, RuntimeUnreachable):
         super().__init__(503, f"agent at {url} unreachable: {cause}", title="Agent unreachable")
 
 
+def pinned_tls(certificate: str) -> ssl.SSLContext:
+    """A TLS context that trusts exactly ``certificate`` (PEM: an agent's self-signed one,
+    pinned at registration) and nothing else, so no host name check is needed: no other
+    certificate, whatever names it carries, verifies. ValueError when it is no PEM
+    certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA loaded: none but this one
+    context.load_verify_locations(cadata=_only_certificate(certificate))
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _only_certificate(text: str) -> str:
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    stripped = text.strip()
+    if not (stripped.startswith(begin) and stripped.endswith(end)) or stripped.count(begin) != 1:
+        raise ValueError("one PEM certificate (-----BEGIN CERTIFICATE----- ...)")
+    return stripped + "\n"
+
+
 class AgentClient:
-    """Blocking client of one agent. Thread-safe (one httpx.Client); close it when done."""
+    """Blocking client of one agent. Thread-safe (one httpx.Client); close it when done.
+    With ``tls_cert`` (an https agent's pinned certificate), only that certificate is
+    trusted, for requests and for exec sessions alike."""
 
     def __init__(
         self,
@@ -125,8 +155,10 @@ class AgentClient:
         backoff_max_s: float = 2.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        tls_cert: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._tls = pinned_tls(tls_cert) if tls_cert else None
         self._token = token
         self._retries = retries
         self._backoff_s = backoff_s
@@ -137,6 +169,7 @@ class AgentClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
+            verify=self._tls if self._tls is not None else True,
         )
 
     def close(self) -> None:
@@ -288,10 +321,17 @@ class AgentClient:
         ws_base = "ws" + self.base_url.removeprefix("http")
         query = [("tty", "true" if tty else "false"), *(("cmd", c) for c in cmd or [])]
         params = "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
-        return ExecTarget(
-            url=f"{ws_base}/v1/containers/{_q(container_id)}/exec?{params}",
-            headers={"Authorization": f"Bearer {self._token}"},
-        )
+        url = f"{ws_base}/v1/containers/{_q(container_id)}/exec?{params}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        tls = self._tls
+        if tls is None:
+            return ExecTarget(url=url, headers=headers)
+
+        def opener() -> AbstractAsyncContextManager[ExecStream]:
+            # wss:// with the pinned certificate instead of the public CAs.
+            return websocket_connect(url, additional_headers=headers, max_size=None, ssl=tls)
+
+        return ExecTarget(url=url, headers=headers, opener=opener)
 
     # -- files ---------------------------------------------------------------------------
 
@@ -375,15 +415,28 @@ def agent_connection(agent_url: str, agent_token: str) -> dict[str, str]:
     return {AGENT_URL: agent_url, AGENT_TOKEN: agent_token}
 
 
-def fetch_inventory(agent_url: str, agent_token: str) -> Inventory:
+def fetch_inventory(agent_url: str, agent_token: str, tls_cert: str | None = None) -> Inventory:
     """Ask an agent what its host has; InvalidInput naming the registration field at
-    fault (``agent_url``, ``agent_token``) when it cannot."""
+    fault (``agent_url``, ``agent_token``, ``agent_tls_cert``) when it cannot. With
+    ``tls_cert`` the agent must present exactly that certificate."""
     if not agent_url.startswith(("http://", "https://")):
         raise InvalidInput.for_field(AGENT_URL, "must be an http:// or https:// URL")
+    if tls_cert and not agent_url.startswith("https://"):
+        raise InvalidInput.for_field(AGENT_TLS_CERT, "only for an https:// agent_url")
     try:
-        with AgentClient(agent_url, agent_token, retries=1) as client:
+        client = AgentClient(agent_url, agent_token, retries=1, tls_cert=tls_cert)
+    except (ValueError, ssl.SSLError) as exc:
+        raise InvalidInput.for_field(AGENT_TLS_CERT, f"not a usable certificate: {exc}") from exc
+    try:
+        with client:
             return client.inventory()
     except AgentUnreachable as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in exc.detail:
+            raise InvalidInput.for_field(
+                AGENT_TLS_CERT if tls_cert else AGENT_URL,
+                f"the agent at {agent_url} presents another certificate than "
+                + ("the one given" if tls_cert else "one a public CA signed (pin its own?)"),
+            ) from exc
         raise InvalidInput.for_field(
             AGENT_URL, f"the agent does not answer at {agent_url}: {exc.detail}"
         ) from exc
@@ -405,7 +458,9 @@ class DockerRuntime(AgentImages, AgentCleanup):
     resizes_in_place = False
     whole_gpus_only = False
     reports_inventory = True
-    connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN)
+    connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN, AGENT_TLS_CERT)
+    #: The connection fields a registration must give (the certificate is optional).
+    required_connection_fields = (AGENT_URL, AGENT_TOKEN)
 
     def __init__(self, client_for: Callable[[str], AgentClient]) -> None:
         """``client_for(server_name)`` returns the (cached) client of that server's agent."""
@@ -420,15 +475,16 @@ class DockerRuntime(AgentImages, AgentCleanup):
                 )
         if fields.gpus:
             raise InvalidInput.for_field("gpus", "docker servers report their GPUs")
-        for name in self.connection_fields:
+        for name in self.required_connection_fields:
             if not fields.connection.get(name):
                 raise InvalidInput.for_field(name, "required for a docker server")
 
     def reach(self, cluster_id: str, connection: Mapping[str, str]) -> ReachedServer:
         """Ask the agent for its inventory (one retry: a registration is interactive)."""
         agent_url, agent_token = connection[AGENT_URL], connection[AGENT_TOKEN]
-        inventory = host_inventory_of(fetch_inventory(agent_url, agent_token))
-        return ReachedServer(ServerEndpoint(agent_url, agent_token), inventory)
+        tls_cert = connection.get(AGENT_TLS_CERT) or None
+        inventory = host_inventory_of(fetch_inventory(agent_url, agent_token, tls_cert))
+        return ReachedServer(ServerEndpoint(agent_url, agent_token, tls_cert), inventory)
 
     def ports_host(self, endpoint: ServerEndpoint) -> str | None:
         """Containers publish their ports on the agent's host."""

@@ -160,6 +160,8 @@ class NewServer:
     secret_enc: str | None = None
     #: Its own range of host ports for published container ports, when it has one.
     host_ports: tuple[int, int] | None = None
+    #: The certificate its runtime trusts for it (docker: the agent's, PEM), if pinned.
+    trust: str | None = None
     #: Whether it answered at registration (a server that reports its inventory).
     seen: bool = False
 
@@ -175,6 +177,7 @@ def add_server(
         labels=dict(server.labels),
         agent_url=server.address,
         agent_token_enc=server.secret_enc,
+        agent_tls_cert=server.trust,
         host_port_min=server.host_ports[0] if server.host_ports else None,
         host_port_max=server.host_ports[1] if server.host_ports else None,
         last_seen_at=now if server.seen else None,
@@ -291,13 +294,16 @@ def set_gpu_utilization(
     )
 
 
-def agent_credentials(session: Session, server_name: str) -> tuple[str | None, str | None]:
-    """(agent_url, agent_token_enc) of the server named ``server_name``; (None, None) when
-    there is no such server."""
+def agent_credentials(
+    session: Session, server_name: str
+) -> tuple[str | None, str | None, str | None]:
+    """(agent_url, agent_token_enc, agent_tls_cert) of the server named ``server_name``;
+    all None when there is no such server."""
+    s = ServerRow
     row = session.execute(
-        select(ServerRow.agent_url, ServerRow.agent_token_enc).where(ServerRow.name == server_name)
+        select(s.agent_url, s.agent_token_enc, s.agent_tls_cert).where(s.name == server_name)
     ).first()
-    return (None, None) if row is None else (row.agent_url, row.agent_token_enc)
+    return (None, None, None) if row is None else (row[0], row[1], row[2])
 
 
 def server_cluster_id(session: Session, server_name: str) -> str | None:

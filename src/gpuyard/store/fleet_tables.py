@@ -45,6 +45,9 @@ class ServerRow(Base):
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     agent_url: Mapped[str | None] = mapped_column(String(512))
     agent_token_enc: Mapped[str | None] = mapped_column(Text)
+    #: Docker servers over HTTPS: the agent's own certificate (PEM), pinned at registration
+    #: and the only one trusted for it (migration 0019); NULL: the public CAs, or plain HTTP.
+    agent_tls_cert: Mapped[str | None] = mapped_column(Text)
     #: Docker servers: host ports for published container ports come from this range when
     #: set (e.g. several agents sharing one address); else from the per-image-type ranges.
     host_port_min: Mapped[int | None]

@@ -4,6 +4,7 @@ from gpuyard.store.audit_tables import AuditEventRow
 from gpuyard.store.base import Base
 from gpuyard.store.culling_tables import CullingPolicyRow, WorkloadCullingRow
 from gpuyard.store.fleet_tables import ClusterRow, ServerEventRow, ServerGpuRow, ServerRow
+from gpuyard.store.host_ssh_tables import ServerSshRow
 from gpuyard.store.identity_tables import (
     InviteRow,
     TeamInvitationRow,
@@ -37,6 +38,7 @@ __all__ = [
     "ServerEventRow",
     "ServerGpuRow",
     "ServerRow",
+    "ServerSshRow",
     "TeamInvitationRow",
     "TeamMemberRow",
     "TeamRow",

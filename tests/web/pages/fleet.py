@@ -140,6 +140,22 @@ class ServerDetailPage(BasePage):
         expect(dialog.get_by_text("Looking…")).to_have_count(0)
         return dialog
 
+    def open_host_terminal(self) -> Locator:
+        """The host terminal dialog (a shell on the server's host over SSH), once the
+        terminal has connected or said why it could not."""
+        self.page.get_by_role("button", name="Terminal", exact=True).click()
+        dialog = self.page.get_by_role("dialog")
+        expect(dialog.get_by_test_id("terminal-status")).not_to_have_text(
+            "Connecting…", timeout=20_000
+        )
+        return dialog
+
+    def type_in_terminal(self, dialog: Locator, line: str) -> None:
+        """Type ``line`` into the host terminal and press Enter."""
+        dialog.get_by_test_id("terminal").click()
+        self.page.keyboard.type(line)
+        self.page.keyboard.press("Enter")
+
     def delete(self) -> None:
         self.page.get_by_role("button", name="Delete", exact=True).click()
         self.page.get_by_role("dialog").get_by_role("button", name="Delete server").click()

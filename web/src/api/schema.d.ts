@@ -724,6 +724,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{server_id}/ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Server Ssh */
+        get: operations["servers-get_server_ssh"];
+        /**
+         * Set Server Ssh
+         * @description How gpuyard reaches the server's host over SSH. The key is stored encrypted and
+         *     never returned; the host key is pinned at the first connection.
+         */
+        put: operations["servers-set_server_ssh"];
+        post?: never;
+        /** Delete Server Ssh */
+        delete: operations["servers-delete_server_ssh"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{server_id}/ssh/host-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unpin Host Key
+         * @description Forget the pinned host key (the host was reinstalled or rotated its keys): the next
+         *     connection pins whatever the host presents then.
+         */
+        delete: operations["servers-unpin_host_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/images": {
         parameters: {
             query?: never;
@@ -1770,6 +1814,18 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** HostKeyPublic */
+        HostKeyPublic: {
+            /** Public Key */
+            public_key: string;
+            /** Fingerprint */
+            fingerprint: string;
+            /**
+             * Pinned At
+             * Format: date-time
+             */
+            pinned_at: string;
+        };
         /** ImageCreate */
         ImageCreate: {
             /**
@@ -2589,7 +2645,8 @@ export interface components {
         /**
          * ServerCreate
          * @description Simulated clusters: declare cpu, ram_gb, storage_gb, gpus. Docker clusters: give
-         *     agent_url and agent_token; capacity comes from the agent's inventory.
+         *     agent_url and agent_token (and agent_tls_cert to pin an https agent's own certificate);
+         *     capacity comes from the agent's inventory.
          */
         ServerCreate: {
             /** Name */
@@ -2628,6 +2685,11 @@ export interface components {
              * @description docker servers: the agent's token (stored encrypted, never returned)
              */
             agent_token?: string | null;
+            /**
+             * Agent Tls Cert
+             * @description docker servers over https: the agent's own certificate (PEM), pinned: the only one trusted for it (gpuyard agent install makes a self-signed one)
+             */
+            agent_tls_cert?: string | null;
             /**
              * Host Ports
              * @description docker servers: this server's own host port range, e.g. 20000-20999
@@ -2724,6 +2786,61 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /**
+         * ServerSshPublic
+         * @description ``host_key``: the key pinned at the first connection (null until then).
+         */
+        ServerSshPublic: {
+            /** Server Id */
+            server_id: string;
+            /** Host */
+            host: string;
+            /** Port */
+            port: number;
+            /** Username */
+            username: string;
+            /** Key Type */
+            key_type: string;
+            /** Key Fingerprint */
+            key_fingerprint: string;
+            host_key: components["schemas"]["HostKeyPublic"] | null;
+            /** Updated By */
+            updated_by: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ServerSshRequest
+         * @description The private key is write-only: stored encrypted, never returned. An encrypted key
+         *     needs its ``passphrase`` once (gpuyard keeps the key under its own encryption).
+         */
+        ServerSshRequest: {
+            /**
+             * Host
+             * @description host name or IP address (default: the host of the agent URL)
+             */
+            host?: string | null;
+            /**
+             * Port
+             * @default 22
+             */
+            port: number;
+            /**
+             * Username
+             * @example gpuyard
+             */
+            username: string;
+            /**
+             * Private Key
+             * @description OpenSSH or PEM private key (ed25519, ecdsa, rsa)
+             */
+            private_key: string;
+            /** Passphrase */
+            passphrase?: string | null;
         };
         /**
          * ServerStatus
@@ -7370,6 +7487,285 @@ export interface operations {
             };
             /** @description Request Entity Too Large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-get_server_ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSshPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-set_server_ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServerSshRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSshPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-delete_server_ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-unpin_host_key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSshPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

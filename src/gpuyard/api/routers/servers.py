@@ -57,6 +57,7 @@ def create_server(ctx: ContextDep, caller: Manager, body: ServerCreate) -> Serve
         labels=body.labels,
         agent_url=body.agent_url,
         agent_token=body.agent_token,
+        agent_tls_cert=body.agent_tls_cert,
         host_ports=body.host_ports,
     )
     return server_public(server_service.register_server(ctx, caller, registration))

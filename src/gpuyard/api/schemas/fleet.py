@@ -65,7 +65,8 @@ class GpuCreate(RequestModel):
 
 class ServerCreate(RequestModel):
     """Simulated clusters: declare cpu, ram_gb, storage_gb, gpus. Docker clusters: give
-    agent_url and agent_token; capacity comes from the agent's inventory."""
+    agent_url and agent_token (and agent_tls_cert to pin an https agent's own certificate);
+    capacity comes from the agent's inventory."""
 
     name: Name
     cluster_id: ObjectId
@@ -86,6 +87,13 @@ class ServerCreate(RequestModel):
         max_length=512,
         pattern=PRINTABLE_ASCII_PATTERN,
         description="docker servers: the agent's token (stored encrypted, never returned)",
+    )
+    agent_tls_cert: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16_384,
+        description="docker servers over https: the agent's own certificate (PEM), pinned: "
+        "the only one trusted for it (gpuyard agent install makes a self-signed one)",
     )
     host_ports: str | None = Field(
         default=None,

@@ -21,6 +21,7 @@ from gpuyard.store.database import Database
 class _Entry:
     url: str
     token_enc: str
+    tls_cert: str | None
     client: AgentClient
 
 
@@ -37,24 +38,29 @@ class AgentPool:
     def client_for(self, server_name: str) -> AgentClient:
         """The client of ``server_name``'s agent (NotFound when it has none)."""
         with self._db.read() as session:
-            agent_url, token_enc = fleet.agent_credentials(session, server_name)
+            agent_url, token_enc, tls_cert = fleet.agent_credentials(session, server_name)
         if not agent_url or not token_enc:
             raise NotFound.for_object("docker server", server_name)
         with self._lock:
             entry = self._clients.get(server_name)
-            if entry and entry.url == agent_url and entry.token_enc == token_enc:
+            if (
+                entry
+                and entry.url == agent_url
+                and entry.token_enc == token_enc
+                and entry.tls_cert == tls_cert
+            ):
                 return entry.client
             if entry:
                 entry.client.close()
             try:
                 token = self._box.decrypt(token_enc)
-                client = AgentClient(agent_url, token)
+                client = AgentClient(agent_url, token, tls_cert=tls_cert)
             except Exception as exc:  # a token no key opens, a URL httpx refuses
                 # The server's fault, not its workloads': the loops treat it as an agent
                 # that does not answer (health counts misses, the starter waits).
                 cause = RuntimeError(f"no client can be built from its record: {exc!r}")
                 raise AgentUnreachable(agent_url, cause) from exc
-            self._clients[server_name] = _Entry(agent_url, token_enc, client)
+            self._clients[server_name] = _Entry(agent_url, token_enc, tls_cert, client)
             return client
 
     def close(self) -> None:

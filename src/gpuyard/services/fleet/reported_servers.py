@@ -66,6 +66,7 @@ def create_reported_server(
             secret_enc=ctx.secret_box.encrypt(endpoint.secret) if endpoint.secret else None,
             host_ports=spec.host_ports,
             seen=True,
+            trust=endpoint.trust,
         )
         server = add_server(session, new, inventory.capacity, inventory.server_gpus(), now)
         actor = AuditActor.of(caller) if caller else SYSTEM_ACTOR

@@ -68,12 +68,17 @@ class ServerRegistration:
     labels: dict[str, str] = field(default_factory=dict)
     agent_url: str | None = None
     agent_token: str | None = None
+    agent_tls_cert: str | None = None
     host_ports: str | None = None
 
     @property
     def connection(self) -> dict[str, str | None]:
         """Every connection field the body can give, by name (None: not given)."""
-        return {"agent_url": self.agent_url, "agent_token": self.agent_token}
+        return {
+            "agent_url": self.agent_url,
+            "agent_token": self.agent_token,
+            "agent_tls_cert": self.agent_tls_cert,
+        }
 
     @property
     def fields(self) -> RegistrationFields:
@@ -136,7 +141,8 @@ def _refuse_other_kinds_fields(
             continue
         owner = ctx.runtimes.kind_taking(name)
         owner_runtime = ctx.runtimes.get(owner) if owner else None
-        takes = " and ".join(owner_runtime.connection_fields) if owner_runtime else name
+        fields = list(owner_runtime.connection_fields) if owner_runtime else [name]
+        takes = " and ".join(filter(None, [", ".join(fields[:-1]), fields[-1]]))
         raise InvalidInput.for_field(
             name,
             f"cluster {cluster.name!r} is a {cluster.kind} cluster; {takes} are for "

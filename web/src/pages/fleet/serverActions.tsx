@@ -1,4 +1,4 @@
-/** Server actions shared by the servers table and the server detail: status changes, cleanup and delete. */
+/** Server actions shared by the servers table and the server detail: status changes, a host terminal, cleanup and delete. */
 import { Button, Group } from '@mantine/core';
 import { useState } from 'react';
 import { useNavigate } from 'react-router-dom';
@@ -7,6 +7,7 @@ import type { Server, ServerStatus } from '../../api/types';
 import { confirmAction } from '../../components/confirm';
 import { notifySuccess, notifyError } from '../../components/notify';
 import { CleanupModal } from './CleanupModal';
+import { HostTerminalModal } from './HostTerminalModal';
 
 const STATUS_ACTIONS: { status: ServerStatus; label: string; shownWhen: (s: string) => boolean }[] = [
   { status: 'draining', label: 'Drain', shownWhen: (s) => s === 'online' },
@@ -19,6 +20,7 @@ export function ServerActions({ server }: { server: Server }) {
   const remove = useDeleteServer();
   const navigate = useNavigate();
   const [cleaning, setCleaning] = useState(false);
+  const [terminal, setTerminal] = useState(false);
 
   const change = (status: ServerStatus) =>
     setStatus.mutate(
@@ -57,6 +59,9 @@ export function ServerActions({ server }: { server: Server }) {
           {action.label}
         </Button>
       ))}
+      <Button variant="default" size="xs" onClick={() => setTerminal(true)}>
+        Terminal
+      </Button>
       <Button variant="default" size="xs" onClick={() => setCleaning(true)}>
         Clean up
       </Button>
@@ -64,6 +69,7 @@ export function ServerActions({ server }: { server: Server }) {
         Delete
       </Button>
       <CleanupModal server={server} opened={cleaning} onClose={() => setCleaning(false)} />
+      <HostTerminalModal server={server} opened={terminal} onClose={() => setTerminal(false)} />
     </Group>
   );
 }

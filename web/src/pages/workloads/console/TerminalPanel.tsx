@@ -1,6 +1,7 @@
 /**
  * A shell in a workload's container: xterm.js over the exec WebSocket
- * (/api/v1/workloads/{id}/exec, protocol in docs/agent.md, "Exec protocol").
+ * (/api/v1/workloads/{id}/exec, protocol in docs/agent.md, "Exec protocol"), or on a
+ * server's own host over SSH (/api/v1/servers/{id}/terminal, the same protocol).
  *
  * Binary frames are keystrokes one way and output the other; text frames are JSON control
  * messages (resize from here; exit or error from the server). The socket authenticates
@@ -46,13 +47,24 @@ export function execSocketUrl(workloadId: string, command: readonly string[] = [
   }`;
 }
 
+/** The host terminal's socket URL: a shell on the server's own host over SSH. */
+export function serverTerminalUrl(serverId: string, command: readonly string[] = []): string {
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const query = command.map((part) => `cmd=${encodeURIComponent(part)}`).join('&');
+  return `${scheme}//${window.location.host}/api/v1/servers/${encodeURIComponent(serverId)}/terminal${
+    query ? `?${query}` : ''
+  }`;
+}
+
 /** What a close without an exit or error frame means (codes of RFC 6455 and the server). */
-function closeMessage(event: CloseEvent, opened: boolean): ConnectionState {
+function closeMessage(event: CloseEvent, opened: boolean, onHost: boolean): ConnectionState {
   if (!opened) {
     return {
       phase: 'closed',
       failed: true,
-      message: 'The server refused the terminal: the session may have expired, or you may not change this workload.',
+      message: onHost
+        ? 'The server refused the terminal: the session may have expired, or your role may not open a shell on a host.'
+        : 'The server refused the terminal: the session may have expired, or you may not change this workload.',
     };
   }
   if (event.code === 1000) return { phase: 'closed', message: 'The session ended.' };
@@ -61,7 +73,10 @@ function closeMessage(event: CloseEvent, opened: boolean): ConnectionState {
 }
 
 export interface TerminalPanelProps {
-  workloadId: string;
+  /** The workload whose replica 0 gets the shell (or, with serverId, none). */
+  workloadId?: string;
+  /** A shell on this server's own host over SSH instead of in a workload. */
+  serverId?: string;
   /** The command to run instead of the container's shell. */
   command?: readonly string[];
   /** Whether to connect at all (default true: a workload that cannot have a shell gets
@@ -69,7 +84,7 @@ export interface TerminalPanelProps {
   enabled?: boolean;
 }
 
-export function TerminalPanel({ workloadId, command, enabled = true }: TerminalPanelProps) {
+export function TerminalPanel({ workloadId, serverId, command, enabled = true }: TerminalPanelProps) {
   const host = useRef<HTMLDivElement>(null);
   const terminal = useRef<Terminal | null>(null);
   const [state, setState] = useState<ConnectionState>({ phase: 'connecting' });
@@ -104,7 +119,10 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
     fitQuietly(fit);
 
     setState({ phase: 'connecting' });
-    const socket = new WebSocket(execSocketUrl(workloadId, JSON.parse(commandKey) as string[]));
+    const parts = JSON.parse(commandKey) as string[];
+    const socket = new WebSocket(
+      serverId !== undefined ? serverTerminalUrl(serverId, parts) : execSocketUrl(workloadId ?? '', parts),
+    );
     socket.binaryType = 'arraybuffer';
     const encoder = new TextEncoder();
     let opened = false;
@@ -138,7 +156,7 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
       }
     };
     socket.onclose = (event) => {
-      if (!ended) setState(closeMessage(event, opened));
+      if (!ended) setState(closeMessage(event, opened, serverId !== undefined));
       ended = true;
     };
     const input = term.onData((data) => {
@@ -172,7 +190,7 @@ export function TerminalPanel({ workloadId, command, enabled = true }: TerminalP
       term.dispose();
     };
     // colorScheme is applied by the effect above without reconnecting.
-  }, [workloadId, commandKey, enabled, attempt]);
+  }, [workloadId, serverId, commandKey, enabled, attempt]);
 
   if (!enabled) {
     return (
