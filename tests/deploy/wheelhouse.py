@@ -39,7 +39,9 @@ def build_project_wheel(out_dir: Path, work_dir: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    hook = "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
+    hook = (
+        "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
+    )
     built = subprocess.run(
         [str(SYSTEM_PYTHON), "-c", hook, str(out_dir)],
         cwd=source, capture_output=True, text=True, timeout=120, check=False,
@@ -85,7 +87,9 @@ def pack_installed(dist: metadata.Distribution, out_dir: Path) -> Path:
     info_dir = Path(str(dist._path))  # type: ignore[attr-defined]
     site = info_dir.parent
     wheel_meta = (info_dir / "WHEEL").read_text()
-    tags = [line.split(":", 1)[1].strip() for line in wheel_meta.splitlines() if line.startswith("Tag:")]
+    tags = [
+        line.split(":", 1)[1].strip() for line in wheel_meta.splitlines() if line.startswith("Tag:")
+    ]
     # The compressed tag set of the file name: py2.py3-none-any for Tag: py2-none-any and
     # Tag: py3-none-any (the first alone would say "Python 2 only").
     parts = [dict.fromkeys(part) for part in zip(*(tag.split("-") for tag in tags), strict=True)]
