@@ -21,10 +21,12 @@ import pytest
 import yaml
 
 from .files import (
+    AGENT_UNIT,
     API_UNIT,
     COMPOSE_FILE,
     DEPLOY,
     ENV_EXAMPLES,
+    SERVER_UNIT,
     WORKER_UNIT,
     compose,
     read_env_file,
@@ -160,7 +162,17 @@ HARDENING = {
     "SystemCallFilter": "@system-service",
     "UMask": "0077",
 }
-UNITS = (API_UNIT, WORKER_UNIT)
+UNITS = (API_UNIT, WORKER_UNIT, SERVER_UNIT, AGENT_UNIT)
+#: Where a unit departs from HARDENING, and why: the agent reads the GPUs through NVML, which
+#: opens /dev/nvidia* (PrivateDevices would hide them).
+HARDENING_EXCEPTIONS = {AGENT_UNIT.name: {"PrivateDevices": "no"}}
+#: The file each unit's settings and secrets come from (mode 0600, owned by root).
+ENVIRONMENT_FILES = {
+    API_UNIT.name: "/etc/gpuyard/gpuyard.env",
+    WORKER_UNIT.name: "/etc/gpuyard/gpuyard.env",
+    SERVER_UNIT.name: "/etc/gpuyard/gpuyard.env",
+    AGENT_UNIT.name: "/etc/gpuyard/agent.env",
+}
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
@@ -174,10 +186,11 @@ def test_every_unit_key_is_known_to_systemd(unit: Path) -> None:
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
 def test_units_are_hardened_and_keep_secrets_in_a_file(unit: Path) -> None:
     service = {k: v for s, k, v in unit_entries(unit) if s == "Service"}
-    for key, value in HARDENING.items():
+    expected = {**HARDENING, **HARDENING_EXCEPTIONS.get(unit.name, {})}
+    for key, value in expected.items():
         assert service.get(key) == value, f"{unit.name}: {key}={service.get(key)!r}"
     assert service["User"] not in {"root", "0"}
-    assert service["EnvironmentFile"] == "/etc/gpuyard/gpuyard.env"
+    assert service["EnvironmentFile"] == ENVIRONMENT_FILES[unit.name]
     for _section, key, value in unit_entries(unit):
         if key == "Environment":
             assert not SECRET_NAME.search(value.partition("=")[0]), f"{unit.name}: {value}"
@@ -191,6 +204,11 @@ def test_the_units_run_the_compose_commands() -> None:
         assert command[1:] == service_command(service)[1:], unit.name
     # The API instance's name is its port: gpuyard-api@8081 listens on 8081.
     assert ("Service", "Environment", "GPUYARD_PORT=%i") in unit_entries(API_UNIT)
+    # The single-host server runs the API and the loops in one process; the agent, the agent.
+    assert unit_command(SERVER_UNIT)[1:] == ["serve"]
+    assert unit_command(AGENT_UNIT)[1:] == ["agent"]
+    for unit in (SERVER_UNIT, AGENT_UNIT):
+        assert unit_command(unit)[0] == unit_command(API_UNIT)[0]  # one venv for all
 
 
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
@@ -201,7 +219,8 @@ def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     installed = Path(sys.executable).with_name("gpuyard")
     program = installed if installed.exists() else Path(sys.executable)
     instances = []
-    for unit, instance in ((API_UNIT, "8081"), (WORKER_UNIT, "1")):
+    for unit, instance in ((API_UNIT, "8081"), (WORKER_UNIT, "1"), (SERVER_UNIT, ""),
+                           (AGENT_UNIT, "")):  # fmt: skip
         text = unit.read_text().replace(unit_command(unit)[0], str(program))
         copy = tmp_path / unit.name.replace("@.", f"@{instance}.")
         (tmp_path / unit.name).write_text(text)
