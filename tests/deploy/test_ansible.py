@@ -44,7 +44,9 @@ AGENT_UNIT = DEPLOY / "systemd" / "gpuyard-agent.service"
 TOKEN = "provision-test-token-" + "x" * 24
 AGENT_NAME = "provision-test"
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+#: Every test here needs ansible-playbook (CI installs ansible-core: a skip fails it there);
+#: the one that also needs systemd-analyze adds no such mark (as in test_deploy_files.py).
+pytestmark = pytest.mark.slow
 
 
 def _ansible_playbook() -> str:
@@ -183,6 +185,7 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Provisioned:
     return Provisioned(root, port, first, second)
 
 
+@pytest.mark.integration
 def test_syntax_check_accepts_the_playbook() -> None:
     checked = subprocess.run(
         [_ansible_playbook(), "--syntax-check", "-i", str(ANSIBLE_DIR / "inventory.example.ini"),
@@ -195,6 +198,7 @@ def test_syntax_check_accepts_the_playbook() -> None:
     assert "WARNING" not in checked.stderr, checked.stderr
 
 
+@pytest.mark.integration
 def test_the_first_run_installs_the_agent(provisioned: Provisioned) -> None:
     root, first = provisioned.root, provisioned.first
     assert first.stats["failed"] == 0
@@ -227,6 +231,7 @@ def test_the_first_run_installs_the_agent(provisioned: Provisioned) -> None:
     assert os.readlink(wants) == "/etc/systemd/system/gpuyard-agent.service"
 
 
+@pytest.mark.integration
 def test_a_second_run_changes_nothing(provisioned: Provisioned) -> None:
     second = provisioned.second
     assert second.returncode == 0, second.stdout[-6000:]
@@ -262,6 +267,7 @@ def started_agent(provisioned: Provisioned) -> Iterator[subprocess.Popen[bytes]]
             process.wait(timeout=5)
 
 
+@pytest.mark.integration
 def test_the_installed_agent_starts_and_answers(
     provisioned: Provisioned, started_agent: subprocess.Popen[bytes]
 ) -> None:
@@ -303,6 +309,7 @@ def _normalised(entries: list[tuple[str, str, str]], root: Path) -> list[tuple[s
     ]
 
 
+@pytest.mark.integration
 def test_the_installed_unit_is_the_deploy_unit(provisioned: Provisioned) -> None:
     installed = provisioned.root / "etc/systemd/system/gpuyard-agent.service"
     assert _normalised(unit_entries(installed), provisioned.root) == _normalised(
@@ -326,6 +333,7 @@ def test_systemd_analyze_verifies_the_installed_unit(provisioned: Provisioned) -
     assert not result.stderr.strip(), result.stderr
 
 
+@pytest.mark.integration
 def test_a_weak_token_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     root = tmp_path / "root"
     wheel = tmp_path / "gpuyard-0.1.0-py3-none-any.whl"
