@@ -153,6 +153,8 @@ def role_vars(root: Path, work: Path, port: int, server_port: int) -> dict[str, 
         # The interpreter the wheelhouse was packed from: the same ABI and markers.
         "gpuyard_python": str(Path(sys._base_executable).resolve()),  # type: ignore[attr-defined]
         "gpuyard_install_os_packages": False,
+        # Byte-compiling every dependency is most of pip's time; nothing here needs it.
+        "gpuyard_pip_extra_args": ["--no-compile"],
         "gpuyard_create_user": False,
         "gpuyard_user": _current_user(),
         "gpuyard_group": _current_group(),
