@@ -164,8 +164,16 @@ HARDENING = {
 }
 UNITS = (API_UNIT, WORKER_UNIT, SERVER_UNIT, AGENT_UNIT)
 #: Where a unit departs from HARDENING, and why: the agent reads the GPUs through NVML, which
-#: opens /dev/nvidia* (PrivateDevices would hide them).
-HARDENING_EXCEPTIONS = {AGENT_UNIT.name: {"PrivateDevices": "no"}}
+#: opens /dev/nvidia* (PrivateDevices would hide them), signals the processes of abandoned
+#: execs (CAP_KILL) and manages workspace files the containers' users created.
+AGENT_CAPABILITIES = "CAP_KILL CAP_DAC_OVERRIDE CAP_FOWNER"
+HARDENING_EXCEPTIONS = {
+    AGENT_UNIT.name: {
+        "PrivateDevices": "no",
+        "CapabilityBoundingSet": AGENT_CAPABILITIES,
+        "AmbientCapabilities": AGENT_CAPABILITIES,
+    }
+}
 #: The file each unit's settings and secrets come from (mode 0600, owned by root).
 ENVIRONMENT_FILES = {
     API_UNIT.name: "/etc/gpuyard/gpuyard.env",
