@@ -11,6 +11,7 @@
   only with the token it was given; the server is ready and its first admin, from the
   settings file, logs in.
 - The units it wrote say what deploy/systemd/ says, and `systemd-analyze verify` accepts them.
+- A new wheel is reinstalled and notifies both services' restart handlers.
 - A second run changes nothing; weak secrets are refused before anything is written.
 """
 
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,6 +144,8 @@ class Provisioned:
     server_port: int
     first: Run
     second: Run
+    #: with a new wheel (the same code, other bytes)
+    third: Run
 
 
 def role_vars(root: Path, work: Path, port: int, server_port: int) -> dict[str, Any]:
@@ -195,7 +199,16 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Provisioned:
     first = run_playbook(work, variables, BOTH_GROUPS)
     assert first.returncode == 0, (first.stdout[-6000:], first.stderr[-3000:])
     second = run_playbook(work, variables, BOTH_GROUPS)
-    return Provisioned(root, port, server_port, first, second)
+    rebuilt = work / "rebuilt" / wheel.name
+    rebuilt.parent.mkdir()
+    with (
+        zipfile.ZipFile(wheel) as source,
+        zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_STORED) as copy,
+    ):
+        for item in source.infolist():
+            copy.writestr(item.filename, source.read(item))
+    third = run_playbook(work, {**variables, "gpuyard_wheel": str(rebuilt)}, BOTH_GROUPS)
+    return Provisioned(root, port, server_port, first, second, third)
 
 
 @pytest.mark.integration
@@ -267,6 +280,23 @@ def test_a_second_run_changes_nothing(provisioned: Provisioned) -> None:
     assert second.outcomes["gpuyard_install : Install gpuyard into the virtual environment"] == {
         "skipping"
     }
+
+
+@pytest.mark.integration
+def test_a_new_wheel_is_installed_and_restarts_both_services(provisioned: Provisioned) -> None:
+    third = provisioned.third
+    assert third.returncode == 0, third.stdout[-6000:]
+    assert third.outcomes["gpuyard_install : Copy the gpuyard wheel"] == {"changed", "ok"}
+    assert third.outcomes["gpuyard_install : Install gpuyard into the virtual environment"] == {
+        "changed",
+        "skipping",
+    }
+    # Both services' handlers run (and skip the restart only because systemd is not running).
+    for handler in (
+        "gpuyard_agent : Restart gpuyard-agent",
+        "gpuyard_server : Restart gpuyard-server",
+    ):
+        assert f"RUNNING HANDLER [{handler}]" in third.stdout
 
 
 @contextmanager
