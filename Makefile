@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: screenshots run test lint typecheck format bench bench-full clean web web-client
+.PHONY: screenshots run test lint typecheck format bench bench-full clean web web-client \
+	wheel wheelhouse
 
 # The dashboard (web/): npm ci from the committed lockfile, then a Vite build into the
 # package (src/gpuyard/web_dist, carried by the wheel); each step reruns only when its
@@ -74,6 +75,16 @@ bench: $(STAMP) web
 bench-full: $(STAMP) web
 	$(BIN)/python -m bench --full
 
+## wheel: dist/gpuyard-<version>-py3-none-any.whl, with the dashboard (what deploy/ansible installs)
+wheel: $(STAMP) $(WEB_INDEX)
+	rm -rf dist build
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+
+## wheelhouse: dist/wheelhouse.tar.gz, the wheel's dependencies for hosts without an index
+wheelhouse: wheel
+	$(BIN)/pip wheel --quiet --wheel-dir dist/wheelhouse dist/gpuyard-*.whl
+	tar -czf dist/wheelhouse.tar.gz -C dist/wheelhouse .
+
 clean:
 	rm -rf $(VENV) gpuyard-data .pytest_cache .mypy_cache .ruff_cache web/node_modules \
-		src/gpuyard/web_dist
+		src/gpuyard/web_dist dist build

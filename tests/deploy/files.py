@@ -20,6 +20,10 @@ COMPOSE_FILE = DEPLOY / "compose.yaml"
 UNITS_DIR = DEPLOY / "systemd"
 API_UNIT = UNITS_DIR / "gpuyard-api@.service"
 WORKER_UNIT = UNITS_DIR / "gpuyard-worker@.service"
+#: One process with the API and the loops, for a single host.
+SERVER_UNIT = UNITS_DIR / "gpuyard-server.service"
+#: The agent on each Docker host (the Ansible role deploy/ansible installs it).
+AGENT_UNIT = UNITS_DIR / "gpuyard-agent.service"
 #: The example env files; each is copied to the name without `.example` and filled in.
 ENV_EXAMPLES = {"gpuyard.env": DEPLOY / "gpuyard.env.example",
                 "postgres.env": DEPLOY / "postgres.env.example"}  # fmt: skip

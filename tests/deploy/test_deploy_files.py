@@ -23,10 +23,12 @@ import yaml
 from gpuyard.runtimes.agent_install import InstallPlan, unit_text
 
 from .files import (
+    AGENT_UNIT,
     API_UNIT,
     COMPOSE_FILE,
     DEPLOY,
     ENV_EXAMPLES,
+    SERVER_UNIT,
     WORKER_UNIT,
     compose,
     read_env_file,
@@ -162,7 +164,25 @@ HARDENING = {
     "SystemCallFilter": "@system-service",
     "UMask": "0077",
 }
-UNITS = (API_UNIT, WORKER_UNIT)
+UNITS = (API_UNIT, WORKER_UNIT, SERVER_UNIT, AGENT_UNIT)
+#: Where a unit departs from HARDENING, and why: the agent reads the GPUs through NVML, which
+#: opens /dev/nvidia* (PrivateDevices would hide them), signals the processes of abandoned
+#: execs (CAP_KILL) and manages workspace files the containers' users created.
+AGENT_CAPABILITIES = "CAP_KILL CAP_DAC_OVERRIDE CAP_FOWNER"
+HARDENING_EXCEPTIONS = {
+    AGENT_UNIT.name: {
+        "PrivateDevices": "no",
+        "CapabilityBoundingSet": AGENT_CAPABILITIES,
+        "AmbientCapabilities": AGENT_CAPABILITIES,
+    }
+}
+#: The file each unit's settings and secrets come from (mode 0600, owned by root).
+ENVIRONMENT_FILES = {
+    API_UNIT.name: "/etc/gpuyard/gpuyard.env",
+    WORKER_UNIT.name: "/etc/gpuyard/gpuyard.env",
+    SERVER_UNIT.name: "/etc/gpuyard/gpuyard.env",
+    AGENT_UNIT.name: "/etc/gpuyard/agent.env",
+}
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
@@ -176,10 +196,11 @@ def test_every_unit_key_is_known_to_systemd(unit: Path) -> None:
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
 def test_units_are_hardened_and_keep_secrets_in_a_file(unit: Path) -> None:
     service = {k: v for s, k, v in unit_entries(unit) if s == "Service"}
-    for key, value in HARDENING.items():
+    expected = {**HARDENING, **HARDENING_EXCEPTIONS.get(unit.name, {})}
+    for key, value in expected.items():
         assert service.get(key) == value, f"{unit.name}: {key}={service.get(key)!r}"
     assert service["User"] not in {"root", "0"}
-    assert service["EnvironmentFile"] == "/etc/gpuyard/gpuyard.env"
+    assert service["EnvironmentFile"] == ENVIRONMENT_FILES[unit.name]
     for _section, key, value in unit_entries(unit):
         if key == "Environment":
             assert not SECRET_NAME.search(value.partition("=")[0]), f"{unit.name}: {value}"
@@ -193,6 +214,11 @@ def test_the_units_run_the_compose_commands() -> None:
         assert command[1:] == service_command(service)[1:], unit.name
     # The API instance's name is its port: gpuyard-api@8081 listens on 8081.
     assert ("Service", "Environment", "GPUYARD_PORT=%i") in unit_entries(API_UNIT)
+    # The single-host server runs the API and the loops in one process; the agent, the agent.
+    assert unit_command(SERVER_UNIT)[1:] == ["serve"]
+    assert unit_command(AGENT_UNIT)[1:] == ["agent"]
+    for unit in (SERVER_UNIT, AGENT_UNIT):
+        assert unit_command(unit)[0] == unit_command(API_UNIT)[0]  # one venv for all
 
 
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
@@ -203,7 +229,8 @@ def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     installed = Path(sys.executable).with_name("gpuyard")
     program = installed if installed.exists() else Path(sys.executable)
     instances = []
-    for unit, instance in ((API_UNIT, "8081"), (WORKER_UNIT, "1")):
+    for unit, instance in ((API_UNIT, "8081"), (WORKER_UNIT, "1"), (SERVER_UNIT, ""),
+                           (AGENT_UNIT, "")):  # fmt: skip
         text = unit.read_text().replace(unit_command(unit)[0], str(program))
         copy = tmp_path / unit.name.replace("@.", f"@{instance}.")
         (tmp_path / unit.name).write_text(text)
@@ -247,22 +274,26 @@ def test_the_dockerfile_is_well_formed_and_unprivileged() -> None:
     assert COMPOSE_FILE.parent == DOCKERFILE.parent
 
 
-AGENT_UNIT = DEPLOY / "systemd" / "gpuyard-agent.service"
+INSTALLER_PLAN = InstallPlan(
+    prefix=PurePosixPath("/"),
+    python="python3",
+    token="t" * 32,
+    agent_name="gpu-1",
+    bind="0.0.0.0",
+    port=8090,
+    version="1",
+    wheelhouse=None,
+)
 
 
-def test_the_agent_unit_is_the_one_the_installer_writes() -> None:
-    plan = InstallPlan(
-        prefix=PurePosixPath("/"),
-        python="python3",
-        token="t" * 32,
-        agent_name="gpu-1",
-        bind="0.0.0.0",
-        port=8090,
-        version="1",
-        wheelhouse=None,
-    )
-    assert AGENT_UNIT.read_text() == unit_text(plan)
-    entries = unit_entries(AGENT_UNIT)
+def test_the_unit_the_installer_writes_is_a_valid_agent_unit(tmp_path: Path) -> None:
+    # The installer's unit runs the agent as root from /opt/gpuyard-agent; the Ansible
+    # role's (deploy/systemd/gpuyard-agent.service) runs it as the gpuyard user, hardened
+    # further. Unifying the two is left open (docs/operations.md, "Provisioning").
+    plan = INSTALLER_PLAN
+    written = tmp_path / "gpuyard-agent.service"
+    written.write_text(unit_text(plan))
+    entries = unit_entries(written)
     for section, key, _ in entries:
         assert key in KNOWN_KEYS[section], f"[{section}] {key} is not a known key"
     service = {k: v for s, k, v in entries if s == "Service"}
@@ -271,7 +302,7 @@ def test_the_agent_unit_is_the_one_the_installer_writes() -> None:
     assert not any(key == "Environment" for _s, key, _v in entries)
 
 
-def test_systemd_analyze_verifies_the_agent_unit(tmp_path: Path) -> None:
+def test_systemd_analyze_verifies_the_unit_the_installer_writes(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze not installed: the key check above stands in for it")
@@ -280,12 +311,12 @@ def test_systemd_analyze_verifies_the_agent_unit(tmp_path: Path) -> None:
     env_file = tmp_path / "agent.env"
     env_file.write_text("GPUYARD_AGENT_TOKEN=x\n")
     text = (
-        AGENT_UNIT.read_text()
+        unit_text(INSTALLER_PLAN)
         .replace("/opt/gpuyard-agent/venv/bin/gpuyard", str(program))
         .replace("/etc/gpuyard/agent.env", str(env_file))
         .replace("/var/lib/gpuyard-agent", str(tmp_path))
     )
-    copy = tmp_path / AGENT_UNIT.name
+    copy = tmp_path / "gpuyard-agent.service"
     copy.write_text(text)
     result = subprocess.run(
         [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60, check=False

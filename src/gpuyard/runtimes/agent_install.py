@@ -33,7 +33,8 @@ SERVICE = "gpuyard-agent"
 #: Distributions the installer knows (by /etc/os-release ID or ID_LIKE).
 SUPPORTED_OS = ("debian", "ubuntu")
 
-#: The unit, as deploy/systemd/gpuyard-agent.service ships it (tests keep them equal);
+#: The unit the installer writes: the agent as root (deploy/systemd/gpuyard-agent.service,
+#: the Ansible role's, runs it as the gpuyard user);
 #: ``{venv}``, ``{env_file}`` and ``{data_dir}`` are filled per install.
 UNIT_TEMPLATE = """\
 # The gpuyard agent on a Docker host (docs/agent.md): inventory, containers, logs, exec,
