@@ -1,7 +1,7 @@
 """host SSH: per-server SSH settings, the private key encrypted, the pinned host key
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-05 05:00:00
 
 - ``server_ssh``: one row per server (removed with it): host, port, user name, the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
