@@ -16,9 +16,11 @@ the cheapest way to spread it over several, all or nothing:
    (below the gang's own): a knapsack over the servers picks how many replicas each takes
    so that every missing replica is placed with the fewest victims, then the least evicted
    GPU milli. The first threshold with an answer wins, so the set minimises, in order, the
-   highest victim priority, the number of victims and the GPU milli evicted: the same
-   criteria as one server's :func:`~gpuyard.scheduler.preemption.victims_key`, exact
-   within the bounds above.
+   highest victim priority and the number of victims, exact within the bounds above. The
+   evicted GPU milli is not exact: each server's set comes from its selector, whose
+   :func:`~gpuyard.scheduler.preemption.victims_key` prefers a lower highest priority on
+   that server to less milli, even where another server already sets the plan's highest
+   priority (a hypothesis example: 3000 milli evicted where 2000 would do).
 
 Gangs of more than :data:`MAX_GANG_REPLICAS` missing replicas keep the one-server rule.
 The engine applies an answer like a one-server preemption on every server it names
