@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     #: rows in the database (services/loops/leases.py): None = on with PostgreSQL (several
     #: processes), off with the embedded SQLite. The name predates the other loops' leases.
     scheduler_lease: bool | None = None
+    #: The priority policy (domain/priority.py): the highest priority each role may give
+    #: its workloads (submit or PATCH above it is a 422 naming ``priority``); a team's
+    #: ``max_priority`` may lower it further for that team's work.
+    max_priority_user: int = Field(default=3, ge=1, le=5)
+    max_priority_operator: int = Field(default=5, ge=1, le=5)
+    max_priority_admin: int = Field(default=5, ge=1, le=5)
     starvation_seconds: float = 600.0
     min_runtime_seconds: float = 0.0
     preemption_backoff_initial_s: float = 10.0
@@ -261,6 +267,15 @@ class Settings(BaseSettings):
         if self.admin_password is not None and len(self.admin_password) < 8:
             raise ValueError("GPUYARD_ADMIN_PASSWORD must be at least 8 characters")
         return self
+
+    def max_priority_of(self, role: str) -> int:
+        """The highest priority ``role`` (admin, operator, user) may ask for."""
+        limits = {
+            "admin": self.max_priority_admin,
+            "operator": self.max_priority_operator,
+            "user": self.max_priority_user,
+        }
+        return limits.get(role, self.max_priority_user)
 
     @property
     def port_range_table(self) -> dict[str, tuple[int, int]]:

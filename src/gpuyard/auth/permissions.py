@@ -38,6 +38,7 @@ class Permission(StrEnum):
     TEAM_READ = "team.read"
     TEAM_CREATE = "team.create"
     TEAM_MANAGE = "team.manage"
+    #: A team's quota and its highest workload priority (the priority policy).
     TEAM_SET_QUOTA = "team.set_quota"
     #: Make a user a member without their acceptance (team admins invite instead).
     TEAM_ADD_MEMBER = "team.add_member"

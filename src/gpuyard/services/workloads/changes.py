@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
+from gpuyard.domain.priority import priority_problem
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
 from gpuyard.runtimes.base import RuntimeFailure
@@ -36,6 +37,7 @@ from gpuyard.services.workloads.transitions import record_change, transition_wor
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.database import lost_lock_race
 from gpuyard.store.fleet import cluster_kind, fresh_server_row, server_row
+from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.reservations import (
     ReservationConflict,
     release_resources,
@@ -127,6 +129,7 @@ def _apply_update(
         if changes.gpu_model is not None and new.gpu_milli == 0:
             raise InvalidInput.for_field("gpu_model", "only meaningful with gpu > 0")
         if changes.priority is not None and changes.priority != row.priority:
+            _check_priority_policy(ctx, session, caller, row, changes.priority)
             record_change(
                 session,
                 row,
@@ -156,6 +159,24 @@ def _apply_update(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
         )
     return new, in_place
+
+
+def _check_priority_policy(
+    ctx: ServiceContext, session: Session, caller: Caller, row: WorkloadRow, priority: int
+) -> None:
+    """Refuse (422 naming ``priority``) a new priority above what the caller's role, or
+    the workload's team, may use (domain/priority.py). A priority set before the policy
+    was tightened stays until it is changed."""
+    team = session.get(TeamRow, row.team_id) if row.team_id is not None else None
+    problem = priority_problem(
+        priority,
+        caller.role,
+        ctx.settings.max_priority_of(caller.role),
+        team.name if team is not None else None,
+        team.max_priority if team is not None else None,
+    )
+    if problem is not None:
+        raise InvalidInput.for_field("priority", problem)
 
 
 @dataclass(frozen=True)

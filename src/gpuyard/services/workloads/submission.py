@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
+from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
+from gpuyard.domain.priority import priority_problem
 from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
@@ -244,6 +246,11 @@ def _submission(
         errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
     if spec.gpu_model is not None and resources.gpu_milli == 0:
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
+    # The role's cap needs no database; the team's is checked where the team is resolved.
+    role_limit = ctx.settings.max_priority_of(caller.role)
+    problem = priority_problem(spec.priority, caller.role, role_limit, None, None)
+    if problem is not None:
+        errors.append(FieldError("priority", problem))
     errors.extend(
         FieldError(f"plain_env.{i}", f"{key!r} is not a key of env")
         for i, key in enumerate(spec.plain_env)
@@ -310,8 +317,17 @@ def _invalid_with_database_findings(
             spec.team_id,
             gpu_milli=gpu_milli,
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
+            priority=spec.priority,
+            role_limits=_role_priority_limits(ctx),
         )[1]
+        if any(f.field == "priority" for f in found):  # the team's finding names both caps
+            errors = [e for e in errors if e.field != "priority"]
         return InvalidInput.for_fields(errors + found)
+
+
+def _role_priority_limits(ctx: ServiceContext) -> dict[str, int]:
+    """{role: the highest priority it may ask for}, from the settings."""
+    return {role.value: ctx.settings.max_priority_of(role) for role in Role}
 
 
 def _whole_gpu_kinds(ctx: ServiceContext) -> frozenset[str]:
@@ -322,7 +338,11 @@ def _whole_gpu_kinds(ctx: ServiceContext) -> frozenset[str]:
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
     found = ctx.group_commits.get(_SUBMISSIONS)
     if found is None:
-        writer = partial(_write_submissions, whole_gpu_kinds=_whole_gpu_kinds(ctx))
+        writer = partial(
+            _write_submissions,
+            whole_gpu_kinds=_whole_gpu_kinds(ctx),
+            role_limits=_role_priority_limits(ctx),
+        )
         made = GroupCommit(ctx.db, writer, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
     return cast(GroupCommit[_Submission, Workload], found)
@@ -337,7 +357,12 @@ def _checks_in_database(
     lock: bool = False,
     gpu_milli: int = 0,
     whole_gpu_kinds: frozenset[str] = frozenset(),
+    priority: int | None = None,
+    role_limits: Mapping[str, int] | None = None,
 ) -> tuple[str | None, list[FieldError]]:
+    """The team the submission counts against and every finding that needs the database:
+    the cluster, whole GPUs on kubernetes, the team, and the team's priority cap (with
+    ``priority`` and ``role_limits``)."""
     errors = check_cluster(session, cluster_id, lock=lock)
     if not errors and cluster_id is not None and gpu_milli % GPU_MILLI:
         kind = cluster_kind(session, cluster_id)
@@ -348,11 +373,29 @@ def _checks_in_database(
             )
             errors.append(FieldError("gpu", message))
     resolved, team_errors = resolve_team(session, caller, team_id)
+    if priority is not None and role_limits is not None and resolved is not None:
+        team_errors.extend(_team_priority_errors(session, caller, resolved, priority, role_limits))
     return resolved, errors + team_errors
 
 
+def _team_priority_errors(
+    session: Session, caller: Caller, team_id: str, priority: int, role_limits: Mapping[str, int]
+) -> list[FieldError]:
+    """The finding on ``priority`` where the team caps its work below what is asked."""
+    team = session.get(TeamRow, team_id)
+    if team is None or team.max_priority is None:
+        return []
+    role_limit = role_limits.get(caller.role, min(role_limits.values()))
+    problem = priority_problem(priority, caller.role, role_limit, team.name, team.max_priority)
+    return [FieldError("priority", problem)] if problem is not None else []
+
+
 def _write_submissions(
-    session: Session, batch: Sequence[_Submission], *, whole_gpu_kinds: frozenset[str]
+    session: Session,
+    batch: Sequence[_Submission],
+    *,
+    whole_gpu_kinds: frozenset[str],
+    role_limits: Mapping[str, int],
 ) -> list[Workload | GpuyardError]:
     """Insert the workloads of ``batch`` that pass the database checks, with their first
     event and audit record; one outcome per submission (the workload as inserted, not
@@ -370,6 +413,8 @@ def _write_submissions(
             lock=True,
             gpu_milli=workload.request.gpu_milli,
             whole_gpu_kinds=whole_gpu_kinds,
+            priority=workload.priority,
+            role_limits=role_limits,
         )
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))
