@@ -120,9 +120,10 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "teams-create_team": lambda w: {
         "name": w.name("team"),
         "quota": {"gpu": 1},
+        "max_priority": 4,
         "members": [{"user_id": w.user_id}],
     },
-    "teams-update_team": lambda w: {"members_can_read": True},
+    "teams-update_team": lambda w: {"members_can_read": True, "max_priority": 4},
     "teams-add_member": lambda w: {
         "user_id": add_user(w.ctx, f"{w.name('member')}@example.com", "some-pass-123"),
         "is_team_admin": False,

@@ -134,14 +134,22 @@ def test_delete_of_a_running_workload_frees_its_gpus(
 
 def test_list_filters_by_status_and_pages(client: TestClient, ctx: ServiceContext) -> None:
     ids = [create(client, name=f"w-{i}", gpu=0, cpu=1, ram_gb=1)["id"] for i in range(5)]
-    create(client, name="too-big", gpu=8, gpu_model="B200")
+    # A model no server has is refused at submit (issue 21), naming what exists...
+    refused = client.post(
+        "/api/v1/workloads", json={"image": "busybox", "gpu": 8, "gpu_model": "B200"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["gpu_model"]
+    assert "H100" in refused.json()["errors"][0]["message"]
+    # ...while a gang each of whose replicas fits an empty server waits.
+    create(client, name="too-big", cpu=64, replicas=5, gang=True)
     settle(ctx)
     running = client.get("/api/v1/workloads", params={"status": "running"}).json()
     assert running["count"] == 5
     assert {w["id"] for w in running["data"]} == set(ids)
     pending = client.get("/api/v1/workloads", params={"status": "pending"}).json()
     assert [w["name"] for w in pending["data"]] == ["too-big"]
-    assert "B200" in pending["data"][0]["reason"]
+    assert pending["data"][0]["reason"]
     page = client.get("/api/v1/workloads", params={"limit": 2, "offset": 1}).json()
     assert page["count"] == 6
     assert len(page["data"]) == 2

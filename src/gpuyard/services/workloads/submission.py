@@ -23,6 +23,8 @@ from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
+from gpuyard.scheduler.feasibility import never_fits
+from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.access import (
@@ -34,6 +36,7 @@ from gpuyard.services.identity.access import (
 )
 from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audit_entries
 from gpuyard.services.pools.claim import claim_warm_container, relabel_claimed
+from gpuyard.services.scheduling.capacity_index import CapacityIndex
 from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catalog_image
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
@@ -322,7 +325,42 @@ def _invalid_with_database_findings(
         )[1]
         if any(f.field == "priority" for f in found):  # the team's finding names both caps
             errors = [e for e in errors if e.field != "priority"]
+        if not any(e.field in _SIZE_FIELDS for e in errors):
+            request = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+            found += never_fits_errors(
+                ctx.capacity_index.servers(session),
+                _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector),
+            )
         return InvalidInput.for_fields(errors + found)
+
+
+#: Fields whose own errors make the feasibility check moot.
+_SIZE_FIELDS = frozenset({"cpu", "gpu", "gpu_model"})
+
+
+def _pending(
+    cluster_id: str | None,
+    request: Resources,
+    gpu_model: str | None,
+    node_selector: Mapping[str, str],
+) -> PendingWorkload:
+    """One replica of a request as the feasibility check reads it."""
+    return PendingWorkload(
+        workload_id="",
+        priority=0,
+        submitted_at=0.0,
+        resources=request,
+        gpu_model=gpu_model,
+        cluster_id=cluster_id,
+        node_selector=dict(node_selector),
+    )
+
+
+def never_fits_errors(servers: Sequence[ServerView], pending: PendingWorkload) -> list[FieldError]:
+    """The finding (422) on a request no server of its scope could ever hold, even
+    empty (scheduler/feasibility.py), naming the field and saying what exists."""
+    found = never_fits(pending, servers)
+    return [] if found is None else [FieldError(found.field, found.message)]
 
 
 def _role_priority_limits(ctx: ServiceContext) -> dict[str, int]:
@@ -342,6 +380,7 @@ def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
             _write_submissions,
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
             role_limits=_role_priority_limits(ctx),
+            capacity=ctx.capacity_index,
         )
         made = GroupCommit(ctx.db, writer, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
@@ -396,11 +435,14 @@ def _write_submissions(
     *,
     whole_gpu_kinds: frozenset[str],
     role_limits: Mapping[str, int],
+    capacity: CapacityIndex,
 ) -> list[Workload | GpuyardError]:
-    """Insert the workloads of ``batch`` that pass the database checks, with their first
-    event and audit record; one outcome per submission (the workload as inserted, not
-    read back)."""
+    """Insert the workloads of ``batch`` that pass the database checks (among them,
+    that some server could ever hold one replica: one read of the capacity index per
+    batch), with their first event and audit record; one outcome per submission (the
+    workload as inserted, not read back)."""
     outcomes: list[Workload | GpuyardError] = []
+    servers = capacity.servers(session)
     accepted: list[_Submission] = []
     claimed: list[_Submission] = []
     for caller, workload in batch:
@@ -415,6 +457,12 @@ def _write_submissions(
             whole_gpu_kinds=whole_gpu_kinds,
             priority=workload.priority,
             role_limits=role_limits,
+        )
+        errors += never_fits_errors(
+            servers,
+            _pending(
+                workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
+            ),
         )
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))
