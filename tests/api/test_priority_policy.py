@@ -51,7 +51,8 @@ def test_a_plain_user_is_capped_at_3_and_operators_at_5(ctx: ServiceContext) -> 
     before = _count(ctx, "workloads")
 
     message = _priority_error(_submit(user, priority=5))
-    assert "user role" in message and "(3)" in message
+    assert "user role" in message
+    assert "(3)" in message
     assert _count(ctx, "workloads") == before  # nothing written on refusal
 
     accepted = _submit(user, priority=3)
@@ -98,7 +99,8 @@ def test_a_team_cap_lowers_the_roles_for_its_work_and_only_admins_set_it(
 
     before = _count(ctx, "workloads")
     message = _priority_error(_submit(member, priority=3))
-    assert "'interns'" in message and "(2)" in message
+    assert "'interns'" in message
+    assert "(2)" in message
     # The team's cap holds whoever submits for it, admins too.
     assert "(2)" in _priority_error(_submit(client, priority=5, team_id=team["id"]))
     # Both caps broken at once: one finding, naming the lower.

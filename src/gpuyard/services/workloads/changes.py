@@ -28,11 +28,12 @@ from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadSta
 from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.runtimes.registry import resizes_in_place, runs_containers
 from gpuyard.scheduler.resize import resize_in_place
+from gpuyard.scheduler.snapshot import PendingWorkload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, server_to_view
-from gpuyard.services.workloads.submission import load_workload
+from gpuyard.services.workloads.submission import load_workload, never_fits_errors
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.database import lost_lock_race
@@ -140,8 +141,23 @@ def _apply_update(
             row.priority = changes.priority
         if changes.preemptible is not None:
             row.preemptible = changes.preemptible
-        row.gpu_model = gpu_model
         resized = new != current
+        if resized or gpu_model != row.gpu_model:
+            # A resize no server could ever hold is refused, not evicted into a queue it
+            # would never leave (issue 21).
+            pending = PendingWorkload(
+                workload_id=row.id,
+                priority=row.priority,
+                submitted_at=0.0,
+                resources=new,
+                gpu_model=gpu_model,
+                cluster_id=row.cluster_id,
+                node_selector=dict(row.node_selector or {}),
+            )
+            found = never_fits_errors(ctx.capacity_index.servers(session), pending)
+            if found:
+                raise InvalidInput.for_fields(found)
+        row.gpu_model = gpu_model
         in_place: list[_ReplicaResize] = []
         if resized and status in HOLDS_RESOURCES:
             container_kinds = ctx.runtimes.kinds_where(runs_containers)
