@@ -11,6 +11,7 @@ from factories.scheduler import make_pending, make_server, make_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpuyard.domain.pools import SERVER_NAME_SELECTOR
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.feasibility import never_fits
 from gpuyard.scheduler.snapshot import PendingWorkload, SchedulerConfig, ServerView
@@ -94,6 +95,12 @@ def test_the_refusal_names_the_field_and_what_exists() -> None:
     assert labels is not None
     assert labels.field == "node_selector"
     assert never_fits(make_pending("w", gpu=8, model="H100"), fleet) is None
+    # The warm pools' server-name key names a server, as the scheduler's labels filter reads it.
+    pinned = never_fits(make_pending("w", selector={SERVER_NAME_SELECTOR: "s2"}), fleet)
+    assert pinned is None
+    gone = never_fits(make_pending("w", selector={SERVER_NAME_SELECTOR: "s9"}), fleet)
+    assert gone is not None
+    assert gone.field == "node_selector"
 
 
 def test_an_offline_server_still_counts_and_an_empty_scope_is_not_judged() -> None:

@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gpuyard.domain.resources import MIB_PER_GB
+from gpuyard.scheduler.framework import OK
 from gpuyard.scheduler.gpu_match import describe_model, device_matches
+from gpuyard.scheduler.plugins.labels import LabelsFilter
 from gpuyard.scheduler.request import build_request
 from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
 
@@ -48,6 +50,7 @@ def never_fits(workload: PendingWorkload, servers: Iterable[ServerView]) -> Neve
         return None
     where = "of its cluster" if workload.cluster_id is not None else "in the fleet"
     req = build_request(workload, 0)
+    labels = LabelsFilter()  # the scheduler's own rule (the server-name key included)
     res = req.per_replica
     devices = req.whole_gpus or (1 if req.share_milli else 0)
 
@@ -58,7 +61,7 @@ def never_fits(workload: PendingWorkload, servers: Iterable[ServerView]) -> Neve
     stages = [
         (
             "node_selector",
-            lambda s: all(s.labels.get(k) == v for k, v in workload.node_selector.items()),
+            lambda s: labels.filter_static(req, s) is OK,
             lambda left: (
                 f"no server {where} carries all of these labels; "
                 f"{_label_values(left, workload.node_selector)}"
