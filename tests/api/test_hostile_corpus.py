@@ -108,6 +108,8 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "files_path": "/srv/www",
     },
     "workloads-update_workload": lambda w: {"cpu": 1, "priority": 2},
+    # A plan takes a submission's body and writes nothing.
+    "workloads-plan_submission": lambda w: BASE_BODIES["workloads-create_workload"](w),
     "auth-login": lambda w: {"email": "nobody@example.com", "password": "wrong-password"},
     "auth-register": _register_body,
     "invites-create_invite": lambda w: {"email": f"{w.name('i')}@example.com", "role": "user"},

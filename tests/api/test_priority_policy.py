@@ -54,6 +54,8 @@ def test_a_plain_user_is_capped_at_3_and_operators_at_5(ctx: ServiceContext) -> 
     assert "user role" in message
     assert "(3)" in message
     assert _count(ctx, "workloads") == before  # nothing written on refusal
+    planned = user.post("/api/v1/workloads/plan", json={"image": "busybox", "priority": 5})
+    assert "(3)" in _priority_error(planned)  # a plan is checked as a submit is
 
     accepted = _submit(user, priority=3)
     assert accepted.status_code == 201, accepted.text

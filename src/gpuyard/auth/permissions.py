@@ -60,6 +60,8 @@ class Permission(StrEnum):
     POOL_MANAGE = "pool.manage"
     # Work.
     WORKLOAD_CREATE = "workload.create"
+    #: Ask where a submission would go now (POST /workloads/plan); writes nothing.
+    WORKLOAD_PLAN = "workload.plan"
     WORKLOAD_READ = "workload.read"
     WORKLOAD_CHANGE = "workload.change"
     #: Read the values of a workload's env (others see the keys, values masked, except
@@ -159,6 +161,10 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.POOL_MANAGE: Rule(_FLEET),
     # Submitting for a team needs membership (the team's quota applies); admins any team.
     Permission.WORKLOAD_CREATE: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.MEMBER, Role.USER: Scope.MEMBER}
+    ),
+    # Whoever may submit may ask where a submission would go (the same checks apply).
+    Permission.WORKLOAD_PLAN: Rule(
         {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.MEMBER, Role.USER: Scope.MEMBER}
     ),
     Permission.WORKLOAD_READ: Rule(

@@ -209,6 +209,36 @@ async def create_workload_async(
     return workload
 
 
+def validated_submission(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> Workload:
+    """The workload ``spec`` would insert, checked as a submission is (the same 422s, its
+    team resolved), without writing anything: what ``POST /workloads/plan`` plans."""
+    spec = with_catalog_defaults(ctx, caller, spec)
+    submission, errors = _submission(ctx, caller, spec)
+    if submission is None:
+        raise _invalid_with_database_findings(ctx, caller, spec, errors)
+    workload = submission[1]
+    with ctx.db.read() as session:
+        team_id, found = _checks_in_database(
+            session,
+            caller,
+            workload.cluster_id,
+            workload.team_id,
+            gpu_milli=workload.request.gpu_milli,
+            whole_gpu_kinds=_whole_gpu_kinds(ctx),
+            priority=workload.priority,
+            role_limits=_role_priority_limits(ctx),
+        )
+        found += never_fits_errors(
+            ctx.capacity_index.servers(session),
+            _pending(
+                workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
+            ),
+        )
+    if found:
+        raise InvalidInput.for_fields(found)
+    return replace(workload, team_id=team_id)
+
+
 def with_catalog_defaults(ctx: ServiceContext, caller: Caller, spec: SpecT) -> SpecT:
     """``spec`` as it is without ``image_id``; with it, a copy whose left-out fields hold
     the catalog image's defaults (the rule: ``services/workloads/from_catalog.py``)."""
