@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     max_priority_user: int = Field(default=3, ge=1, le=5)
     max_priority_operator: int = Field(default=5, ge=1, le=5)
     max_priority_admin: int = Field(default=5, ge=1, le=5)
+    #: The quota of each user in no team (admins exempt): cores, GB, GPUs held at once;
+    #: None (the default) leaves that dimension unlimited. Enforced by the scheduler as
+    #: a team's quota is (scheduler/plugins/quota.py).
+    teamless_quota_cpu: float | None = Field(default=None, ge=0, le=1_000_000)
+    teamless_quota_ram_gb: float | None = Field(default=None, ge=0, le=100_000_000)
+    teamless_quota_gpu: float | None = Field(default=None, ge=0, le=1_000_000)
     starvation_seconds: float = 600.0
     min_runtime_seconds: float = 0.0
     preemption_backoff_initial_s: float = 10.0

@@ -130,10 +130,11 @@ class ServiceContext:
         # Imported here: the loader reports bad rows through services.loops.item_failures,
         # which imports this module.
         from gpuyard.services.scheduling.capacity_index import CapacityIndex
-        from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
+        from gpuyard.services.scheduling.snapshot_loader import SnapshotCache, personal_quota
 
         self.snapshot_cache = SnapshotCache(
-            whole_gpu_kinds=self.runtimes.kinds_where(whole_gpus_only)
+            whole_gpu_kinds=self.runtimes.kinds_where(whole_gpus_only),
+            personal_quota=personal_quota(s),
         )
         self.capacity_index = CapacityIndex()
         self._register_collectors()

@@ -22,7 +22,7 @@ from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.decisions import Admission, Pending
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.estimates import estimate_starts
-from gpuyard.scheduler.snapshot import PendingWorkload
+from gpuyard.scheduler.snapshot import PendingWorkload, quota_holder
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.access import visible_workloads
 from gpuyard.services.scheduling.cycle import scheduler_config
@@ -84,7 +84,7 @@ def plan_workload(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> Pl
         gpu_model=workload.gpu_model,
         cluster_id=workload.cluster_id,
         node_selector=dict(workload.node_selector),
-        team_id=workload.team_id,
+        team_id=quota_holder(workload.team_id, workload.owner_id),
         replicas_missing=workload.replicas,
         gang=workload.gang,
         preemptible=workload.preemptible,
