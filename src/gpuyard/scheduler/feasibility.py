@@ -50,6 +50,7 @@ def never_fits(workload: PendingWorkload, servers: Iterable[ServerView]) -> Neve
         return None
     where = "of its cluster" if workload.cluster_id is not None else "in the fleet"
     req = build_request(workload, 0)
+    model_asked = f"{describe_model(workload.gpu_model)!r} " if workload.gpu_model else ""
     labels = LabelsFilter()  # the scheduler's own rule (the server-name key included)
     res = req.per_replica
     devices = req.whole_gpus or (1 if req.share_milli else 0)
@@ -70,10 +71,7 @@ def never_fits(workload: PendingWorkload, servers: Iterable[ServerView]) -> Neve
         (
             "gpu_model",
             lambda s: devices == 0 or matching(s) > 0,
-            lambda left: (
-                f"no server {where} has a {describe_model(workload.gpu_model)!r} "
-                f"GPU; {_models(left)}"
-            ),
+            lambda left: f"no server {where} has a {model_asked}GPU; {_models(left)}",
         ),
         (
             "gpu",
