@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     #: rows in the database (services/loops/leases.py): None = on with PostgreSQL (several
     #: processes), off with the embedded SQLite. The name predates the other loops' leases.
     scheduler_lease: bool | None = None
+    #: The priority policy (domain/priority.py): the highest priority each role may give
+    #: its workloads (submit or PATCH above it is a 422 naming ``priority``); a team's
+    #: ``max_priority`` may lower it further for that team's work.
+    max_priority_user: int = Field(default=3, ge=1, le=5)
+    max_priority_operator: int = Field(default=5, ge=1, le=5)
+    max_priority_admin: int = Field(default=5, ge=1, le=5)
+    #: The quota of each user in no team (admins exempt): cores, GB, GPUs held at once;
+    #: None (the default) leaves that dimension unlimited. Enforced by the scheduler as
+    #: a team's quota is (scheduler/plugins/quota.py).
+    teamless_quota_cpu: float | None = Field(default=None, ge=0, le=1_000_000)
+    teamless_quota_ram_gb: float | None = Field(default=None, ge=0, le=100_000_000)
+    teamless_quota_gpu: float | None = Field(default=None, ge=0, le=1_000_000)
     starvation_seconds: float = 600.0
     min_runtime_seconds: float = 0.0
     preemption_backoff_initial_s: float = 10.0
@@ -292,6 +304,15 @@ class Settings(BaseSettings):
         if self.admin_password is not None and len(self.admin_password) < 8:
             raise ValueError("GPUYARD_ADMIN_PASSWORD must be at least 8 characters")
         return self
+
+    def max_priority_of(self, role: str) -> int:
+        """The highest priority ``role`` (admin, operator, user) may ask for."""
+        limits = {
+            "admin": self.max_priority_admin,
+            "operator": self.max_priority_operator,
+            "user": self.max_priority_user,
+        }
+        return limits.get(role, self.max_priority_user)
 
     @property
     def port_range_table(self) -> dict[str, tuple[int, int]]:

@@ -34,7 +34,10 @@ from gpuyard.cli.output import SHORT_ID_LENGTH, human_duration, short_ids
 from gpuyard.log import configure_logging
 from gpuyard.services.context import ServiceContext
 
-LONG_REASON_GPUS = 64  # more GPUs than any demo server has: a long "why it waits"
+#: Never placed, with a long "why it waits": a gang of five whole servers on a fleet of
+#: four (each replica fits one, so submit does not refuse it as something that can never
+#: run).
+NEVER_PLACED = ("--gpu", "8", "--replicas", "5", "--gang")
 
 
 @pytest.fixture
@@ -75,9 +78,7 @@ def test_ps_fits_80_columns_with_a_long_reason_and_its_short_id_resolves(
     cli: tuple[CliRunner, str],
 ) -> None:
     runner, _ = cli
-    out = invoke_stdout(
-        runner, "run", "busybox", "--name", "too-big", "--gpu", str(LONG_REASON_GPUS), "-o", "json"
-    )
+    out = invoke_stdout(runner, "run", "busybox", "--name", "too-big", *NEVER_PLACED, "-o", "json")
     workload_id = json.loads(out)["id"]
     code, out = invoke(runner, "run", "busybox", "--name", "small", "--wait", "--timeout", "30")
     assert code == 0, out  # the scheduler has run since too-big arrived: it has its reason
@@ -190,9 +191,7 @@ def test_version_option_and_events(cli: tuple[CliRunner, str]) -> None:
 
 def test_run_wait_gives_up_after_its_timeout_with_exit_1(cli: tuple[CliRunner, str]) -> None:
     runner, _ = cli
-    code, out = invoke(
-        runner, "run", "busybox", "--gpu", str(LONG_REASON_GPUS), "--wait", "--timeout", "1"
-    )
+    code, out = invoke(runner, "run", "busybox", *NEVER_PLACED, "--wait", "--timeout", "1")
     assert code == 1
     assert "still pending after 1s" in out
 
@@ -460,7 +459,7 @@ def test_top_once_shows_totals_the_queue_head_and_every_server(cli: tuple[CliRun
     runner, _ = cli
     code, out = invoke(runner, "run", "busybox", "--name", "two", "--gpu", "2", "--wait")
     assert code == 0, out
-    invoke_stdout(runner, "run", "busybox", "--name", "huge", "--gpu", str(LONG_REASON_GPUS))
+    invoke_stdout(runner, "run", "busybox", "--name", "huge", *NEVER_PLACED)
     view = invoke_stdout(runner, "top", "--once")
     lines = view.splitlines()
     assert lines[0].startswith("servers 4/4 online   GPUs 2/32 allocated   running 1")

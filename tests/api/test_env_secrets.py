@@ -51,7 +51,15 @@ def readers(client: TestClient, ctx: ServiceContext) -> Readers:
     assert team.status_code == 201, team.text
     created = owner.post(
         "/api/v1/workloads",
-        json={"image": "busybox", "gpu": 64, "env": ENV, "plain_env": ["MODE"]},
+        json={
+            "image": "busybox",
+            # Never placed (five whole servers at once, on four), yet not refused.
+            "gpu": 8,
+            "replicas": 5,
+            "gang": True,
+            "env": ENV,
+            "plain_env": ["MODE"],
+        },
     )  # 64 GPUs: stays pending, so it is in the queue too
     assert created.status_code == 201, created.text
     return Readers(owner, teammate, operator, client, created.json())

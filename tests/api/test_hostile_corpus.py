@@ -111,6 +111,8 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "files_path": "/srv/www",
     },
     "workloads-update_workload": lambda w: {"cpu": 1, "priority": 2},
+    # A plan takes a submission's body and writes nothing.
+    "workloads-plan_submission": lambda w: BASE_BODIES["workloads-create_workload"](w),
     "auth-login": lambda w: {"email": "nobody@example.com", "password": "wrong-password"},
     "auth-register": _register_body,
     "invites-create_invite": lambda w: {"email": f"{w.name('i')}@example.com", "role": "user"},
@@ -123,9 +125,10 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "teams-create_team": lambda w: {
         "name": w.name("team"),
         "quota": {"gpu": 1},
+        "max_priority": 4,
         "members": [{"user_id": w.user_id}],
     },
-    "teams-update_team": lambda w: {"members_can_read": True},
+    "teams-update_team": lambda w: {"members_can_read": True, "max_priority": 4},
     "teams-add_member": lambda w: {
         "user_id": add_user(w.ctx, f"{w.name('member')}@example.com", "some-pass-123"),
         "is_team_admin": False,

@@ -63,7 +63,23 @@ def test_figures_agree_with_the_api_after_placing_workloads(
     create(client, name="low", gpu=4, gpu_model="H100", priority=1, team_id=team_id)
     create(client, name="high", gpu=4, gpu_model="H100", priority=5)
     create(client, name="high-2", gpu=2, gpu_model="H100", priority=5, team_id=team_id)
+    # A model no server has any more: it was accepted while one did (submit refuses a
+    # model no server has), then its server left the fleet.
+    cluster_id = client.get("/api/v1/clusters").json()["data"][0]["id"]
+    gpus = [{"model": "NVIDIA B200", "memory_gb": 192}] * 8
+    b200 = client.post(
+        "/api/v1/servers",
+        json={"name": "b200", "cluster_id": cluster_id, "cpu": 8, "ram_gb": 64, "gpus": gpus},
+    )
+    assert b200.status_code == 201, b200.text
+    assert (
+        client.patch(
+            f"/api/v1/servers/{b200.json()['id']}", json={"status": "maintenance"}
+        ).status_code
+        == 200
+    )
     create(client, name="never", gpu=8, gpu_model="NVIDIA B200", priority=2)
+    assert client.delete(f"/api/v1/servers/{b200.json()['id']}").status_code == 204
     settle(ctx)  # records the pending reasons GET /queue reports
 
     samples = parse_samples(scrape(client))

@@ -109,6 +109,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/pools/{pool_id}/reinitialise"): FLEET,
     ("POST", "/api/v1/pools/{pool_id}/members/{workload_id}/release"): FLEET,
     ("POST", "/api/v1/workloads"): SIGNED_IN,
+    ("POST", "/api/v1/workloads/plan"): SIGNED_IN,
     ("GET", "/api/v1/workloads"): SIGNED_IN,
     ("GET", "/api/v1/workloads/{workload_id}"): SIGNED_IN,
     ("PATCH", "/api/v1/workloads/{workload_id}"): SIGNED_IN,

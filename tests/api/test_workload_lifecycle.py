@@ -91,18 +91,30 @@ def test_resize_that_no_longer_fits_requeues_with_a_reason(
     created = create(client, gpu=1, cpu=2, ram_gb=8)
     settle(ctx)
     placed = fetch(client, created["id"])
+    path = f"/api/v1/workloads/{created['id']}"
 
-    response = client.patch(f"/api/v1/workloads/{created['id']}", json={"cpu": 100})
+    # Beyond every server: refused (issue 21), not evicted into a queue it would never leave.
+    refused = client.patch(path, json={"cpu": 100})
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["cpu"]
+    assert fetch(client, created["id"])["status"] == "running"
+
+    # A neighbour pinned to its server leaves it no room to grow in place.
+    neighbour = {"gpuyard.io/server-name": placed["server_name"]}
+    create(client, name="neighbour", cpu=60, ram_gb=1, node_selector=neighbour)
+    settle(ctx)
+    response = client.patch(path, json={"cpu": 10})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "pending"
     assert "no longer fits" in body["reason"]
-    assert server_by_id(client, placed["server_id"])["allocated"]["cpu"] == 0
+    assert server_by_id(client, placed["server_id"])["allocated"]["cpu"] == 60
 
-    settle(ctx)
-    waiting = fetch(client, created["id"])
-    assert waiting["status"] == "pending"
-    assert "cpu" in waiting["reason"]
+    settle(ctx)  # it fits another server, emptied or not
+    moved = fetch(client, created["id"])
+    assert moved["status"] == "running"
+    assert moved["server_id"] != placed["server_id"]
+    assert moved["cpu"] == 10
 
 
 def test_stop_releases_and_delete_removes(client: TestClient, ctx: ServiceContext) -> None:
@@ -134,14 +146,22 @@ def test_delete_of_a_running_workload_frees_its_gpus(
 
 def test_list_filters_by_status_and_pages(client: TestClient, ctx: ServiceContext) -> None:
     ids = [create(client, name=f"w-{i}", gpu=0, cpu=1, ram_gb=1)["id"] for i in range(5)]
-    create(client, name="too-big", gpu=8, gpu_model="B200")
+    # A model no server has is refused at submit (issue 21), naming what exists...
+    refused = client.post(
+        "/api/v1/workloads", json={"image": "busybox", "gpu": 8, "gpu_model": "B200"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["gpu_model"]
+    assert "H100" in refused.json()["errors"][0]["message"]
+    # ...while a gang each of whose replicas fits an empty server waits.
+    create(client, name="too-big", cpu=64, replicas=5, gang=True)
     settle(ctx)
     running = client.get("/api/v1/workloads", params={"status": "running"}).json()
     assert running["count"] == 5
     assert {w["id"] for w in running["data"]} == set(ids)
     pending = client.get("/api/v1/workloads", params={"status": "pending"}).json()
     assert [w["name"] for w in pending["data"]] == ["too-big"]
-    assert "B200" in pending["data"][0]["reason"]
+    assert pending["data"][0]["reason"]
     page = client.get("/api/v1/workloads", params={"limit": 2, "offset": 1}).json()
     assert page["count"] == 6
     assert len(page["data"]) == 2

@@ -38,6 +38,10 @@ def make_settings(data_dir: Path, database_url: str | None, **overrides: Any) ->
         "admin_password": ADMIN_PASSWORD,
         "run_loops": False,
         "demo": True,
+        # The priority policy caps plain users at 3 by default; tests of other subjects
+        # have users submit at any priority. The policy's own tests (tests/api/
+        # test_priority_policy.py) pass the shipped defaults back in.
+        "max_priority_user": 5,
     }
     values.update(overrides)
     return Settings(**values)

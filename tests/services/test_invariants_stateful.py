@@ -27,9 +27,10 @@ from sqlalchemy import select
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
-from gpuyard.domain.errors import GpuyardError
+from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.domain.workload_state import HOLDS_RESOURCES
+from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet import servers as server_service
 from gpuyard.services.fleet.clusters import create_cluster
 from gpuyard.services.fleet.servers import GpuSpec, SimulatedServerSpec
@@ -59,6 +60,26 @@ def pick(ids: list[str], index: int) -> str | None:
     """The id at index (wrapped around) in ids, or None when ids is empty (the rule
     then does nothing, as a precondition would have kept it from running)."""
     return ids[index % len(ids)] if ids else None
+
+
+#: The fields a refusal of what no server could ever hold names (scheduler/feasibility.py).
+NEVER_FITS_FIELDS = {"node_selector", "gpu_model", "gpu", "cpu", "ram_gb", "storage_gb"}
+
+
+def submit_unless_it_can_never_run(
+    ctx: ServiceContext, caller: Caller, spec: WorkloadCreate
+) -> str | None:
+    """Submit ``spec``: its id, or None when no server of the fleet as it is could ever
+    hold it (issue 21: refused at submit, nothing written; the invariants then hold of
+    the rest)."""
+    refused: InvalidInput | None = None
+    try:
+        return create_workload(ctx, caller, spec).id
+    except InvalidInput as exc:
+        refused = exc
+    assert {f.field for f in refused.errors} <= NEVER_FITS_FIELDS, refused
+    assert "can never run" in str(refused), refused
+    return None
 
 
 class ReservationMachine(RuleBasedStateMachine):
@@ -138,7 +159,9 @@ class ReservationMachine(RuleBasedStateMachine):
             gpu_model=model if gpu else None,
             duration_s=30,
         )
-        self.workloads.append(create_workload(self.ctx, self.admin, spec).id)
+        submitted = submit_unless_it_can_never_run(self.ctx, self.admin, spec)
+        if submitted is not None:
+            self.workloads.append(submitted)
 
     @rule(index=PICKS, cpu=st.sampled_from([0.5, 2, 32]), gpu=GPU_SIZES)
     def resize(self, index: int, cpu: float, gpu: float) -> None:

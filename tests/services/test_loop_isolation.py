@@ -193,10 +193,14 @@ def test_a_reason_the_database_refuses_fails_only_its_workload(
     ctx = clock_ctx
     failures = record_failures(monkeypatch)
     with authed_client(ctx) as api:
-        poisoned = _submit(api, cpu=1, ram_gb=1, node_selector={"zone": "a"})
-        no_such_gpu = _submit(api, cpu=1, ram_gb=1, gpu=1, gpu_model="Z999")
+        poisoned = _submit(api, cpu=1, ram_gb=1, node_selector={"zone": "demo"})
+        no_such_gpu = _submit(api, cpu=1, ram_gb=1, gpu=1, gpu_model="H100")
         fits = _submit(api, cpu=1, ram_gb=1)
     with ctx.db.write() as session:
+        # A model no server has (submit refuses one: as if the fleet changed since).
+        session.execute(
+            text("UPDATE workloads SET gpu_model = 'Z999' WHERE id = :id"), {"id": no_such_gpu}
+        )
         session.execute(
             text("UPDATE workloads SET node_selector = CAST(:v AS json) WHERE id = :id"),
             {"v": '{"zone": "\\u0000"}', "id": poisoned},

@@ -34,7 +34,7 @@ def test_a_submission_answers_what_a_read_returns(clock_ctx: ServiceContext) -> 
         env={"A": "1", "SECRET": "x"},
         plain_env=["A", "A"],
         ports=[80, 443],
-        node_selector={"zone": "a"},
+        node_selector={"zone": "demo"},
         priority=4,
         replicas=2,
         gang=True,

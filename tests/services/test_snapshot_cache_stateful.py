@@ -13,7 +13,13 @@ from factories.app import make_settings
 from factories.snapshots import cached, comparable, fresh
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, rule
-from test_invariants_stateful import GPU_SIZES, PICKS, ReservationMachine, pick
+from test_invariants_stateful import (
+    GPU_SIZES,
+    PICKS,
+    ReservationMachine,
+    pick,
+    submit_unless_it_can_never_run,
+)
 
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.domain.errors import GpuyardError
@@ -22,7 +28,6 @@ from gpuyard.services.bootstrap import build_context
 from gpuyard.services.fleet import servers as server_service
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.changes import WorkloadChanges, update_workload
-from gpuyard.services.workloads.submission import create_workload
 
 
 class TwoProcessMachine(ReservationMachine):
@@ -38,7 +43,9 @@ class TwoProcessMachine(ReservationMachine):
     @rule(cpu=st.sampled_from([0.5, 4]), gpu=GPU_SIZES, priority=st.integers(1, 5))
     def create_elsewhere(self, cpu: float, gpu: float, priority: int) -> None:
         spec = WorkloadCreate(image="busybox", cpu=cpu, ram_gb=1, gpu=gpu, priority=priority)
-        self.workloads.append(create_workload(self.other, self.admin, spec).id)
+        submitted = submit_unless_it_can_never_run(self.other, self.admin, spec)
+        if submitted is not None:
+            self.workloads.append(submitted)
 
     @rule()
     def schedule_elsewhere(self) -> None:

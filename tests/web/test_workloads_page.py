@@ -26,7 +26,13 @@ def test_my_workloads_lists_a_workload_submitted_over_the_api(
     too_big = live_server.api(
         "POST",
         "/workloads",
-        json={"name": f"huge-{suffix}", "image": "pytorch/pytorch:2.4", "gpu": 64},
+        json={
+            "name": f"huge-{suffix}",
+            "image": "pytorch/pytorch:2.4",
+            "gpu": 8,
+            "replicas": 5,
+            "gang": True,
+        },
     )
     assert trainer["owner_id"] == too_big["owner_id"]
 

@@ -74,6 +74,7 @@ def team_public(view: TeamView) -> TeamPublic:
             ram_gb=_per(team.quota_ram_mib, MIB_PER_GB),
             gpu=_per(team.quota_gpu_milli, GPU_MILLI),
         ),
+        max_priority=team.max_priority,
         members_can_read=team.members_can_read,
         members=[
             TeamMemberPublic(user_id=m.user_id, email=m.email, is_team_admin=m.is_team_admin)

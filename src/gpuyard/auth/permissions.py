@@ -38,6 +38,7 @@ class Permission(StrEnum):
     TEAM_READ = "team.read"
     TEAM_CREATE = "team.create"
     TEAM_MANAGE = "team.manage"
+    #: A team's quota and its highest workload priority (the priority policy).
     TEAM_SET_QUOTA = "team.set_quota"
     #: Make a user a member without their acceptance (team admins invite instead).
     TEAM_ADD_MEMBER = "team.add_member"
@@ -63,6 +64,8 @@ class Permission(StrEnum):
     POOL_MANAGE = "pool.manage"
     # Work.
     WORKLOAD_CREATE = "workload.create"
+    #: Ask where a submission would go now (POST /workloads/plan); writes nothing.
+    WORKLOAD_PLAN = "workload.plan"
     WORKLOAD_READ = "workload.read"
     WORKLOAD_CHANGE = "workload.change"
     #: Read the values of a workload's env (others see the keys, values masked, except
@@ -167,6 +170,10 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.POOL_MANAGE: Rule(_FLEET),
     # Submitting for a team needs membership (the team's quota applies); admins any team.
     Permission.WORKLOAD_CREATE: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.MEMBER, Role.USER: Scope.MEMBER}
+    ),
+    # Whoever may submit may ask where a submission would go (the same checks apply).
+    Permission.WORKLOAD_PLAN: Rule(
         {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.MEMBER, Role.USER: Scope.MEMBER}
     ),
     Permission.WORKLOAD_READ: Rule(

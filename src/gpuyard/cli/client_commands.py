@@ -147,8 +147,14 @@ def run(
     max_lifetime: Annotated[
         int | None, typer.Option(help="stop it this many seconds after it started (warned first)")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="submit nothing: say where it would go now, or why it would wait"
+        ),
+    ] = False,
 ) -> None:
-    """Launch a workload."""
+    """Launch a workload (with --dry-run: only plan it)."""
     body: dict[str, Any] = {
         "image": image,
         "cpu": cpu,
@@ -177,6 +183,9 @@ def run(
         body["cluster_id"] = client.resolve_cluster(cluster)["id"]
     if team is not None:
         body["team_id"] = client.resolve_listed("/api/v1/teams", team, "team")["id"]
+    if dry_run:
+        _print_plan(client.post("/api/v1/workloads/plan", body), output)
+        return
     w = client.post("/api/v1/workloads", body)
     if output is not OutputFormat.TABLE and not (wait or follow):
         print_record(console, w, output, [])
@@ -194,6 +203,30 @@ def run(
     if w["status"] not in ("running", "succeeded"):
         say(f"{w['name']} {w['status']}: {w['reason'] or ''}")
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _print_plan(plan: dict[str, Any], output: OutputFormat) -> None:
+    """A plan (POST /workloads/plan): where each replica would go and whom it would
+    preempt, or why it would wait and when it should start."""
+    if output is not OutputFormat.TABLE:
+        print_record(console, plan, output, [])
+        return
+    if plan["starts_now"]:
+        say("would start now (dry run: nothing submitted)")
+        for p in plan["placements"]:
+            gpus = ",".join(str(i) for i in p["gpu_indices"])
+            say(
+                f"  replica {p['replica']} on {p['server_name']}"
+                + (f" GPUs [{gpus}]" if gpus else "")
+            )
+        for v in plan["preempts"]:
+            say(f"  preempting {v['name']} replica {v['replica']} on {v['server_name']}")
+        if plan["preempts_hidden"]:
+            say(f"  preempting {plan['preempts_hidden']} replica(s) of workloads you cannot see")
+        return
+    start = plan["estimated_start"]
+    say(f"would wait (dry run: nothing submitted): {plan['code']}: {plan['reason']}")
+    say(f"  estimated start: {start}" if start else "  estimated start: unknown")
 
 
 def _wait_until_settled(client: ApiClient, w: dict[str, Any], timeout: float) -> dict[str, Any]:

@@ -43,6 +43,8 @@ class Team:
     quota_gpu_milli: int | None
     members_can_read: bool
     created_at: datetime
+    #: The highest priority the team's work may ask for; None = the role's cap alone.
+    max_priority: int | None = None
 
 
 @dataclass(frozen=True)

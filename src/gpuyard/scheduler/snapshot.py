@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
 
+#: The quota holder of a workload in no team: its owner, under this prefix, so one
+#: mapping of quotas (``ClusterSnapshot.quotas``) holds teams and users in no team alike
+#: (issue 21: a default quota for users in no team). Team ids never contain a colon.
+PERSONAL_QUOTA_PREFIX = "user:"
+
+
+def quota_holder(team_id: str | None, owner_id: str) -> str:
+    """Whose quota a workload counts against: its team's, else its owner's own."""
+    return team_id if team_id is not None else PERSONAL_QUOTA_PREFIX + owner_id
+
+
 #: GPU allocation of one replica: ((gpu_index, milli), ...), sorted by index.
 GpuAllocation = tuple[tuple[int, int], ...]
 

@@ -26,6 +26,7 @@ from gpuyard.settings import Settings
 from gpuyard.store.database import Database
 
 if TYPE_CHECKING:
+    from gpuyard.services.scheduling.capacity_index import CapacityIndex
     from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
 
 Clock = Callable[[], datetime]
@@ -89,6 +90,9 @@ class ServiceContext:
     group_commits: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     #: The scheduler's view of ``db``, kept between cycles (scheduling loop and GET /queue).
     snapshot_cache: SnapshotCache = field(init=False)
+    #: Every server's capacity, GPUs and labels: submit and resize refuse what no server
+    #: could ever hold (services/scheduling/capacity_index.py).
+    capacity_index: CapacityIndex = field(init=False)
     #: What the engine derives from the snapshot cache's views, kept between cycles.
     engine_cache: EngineCache = field(default_factory=EngineCache)
     #: This process's name as a lease holder and as a sender on the bus.
@@ -125,11 +129,14 @@ class ServiceContext:
         self._join_bus()
         # Imported here: the loader reports bad rows through services.loops.item_failures,
         # which imports this module.
-        from gpuyard.services.scheduling.snapshot_loader import SnapshotCache
+        from gpuyard.services.scheduling.capacity_index import CapacityIndex
+        from gpuyard.services.scheduling.snapshot_loader import SnapshotCache, personal_quota
 
         self.snapshot_cache = SnapshotCache(
-            whole_gpu_kinds=self.runtimes.kinds_where(whole_gpus_only)
+            whole_gpu_kinds=self.runtimes.kinds_where(whole_gpus_only),
+            personal_quota=personal_quota(s),
         )
+        self.capacity_index = CapacityIndex()
         self._register_collectors()
 
     def _register_collectors(self) -> None:

@@ -36,6 +36,9 @@ class TeamRow(Base):
     quota_cpu_milli: Mapped[int | None]
     quota_ram_mib: Mapped[int | None]
     quota_gpu_milli: Mapped[int | None]
+    # The highest priority the team's work may ask for (domain/priority.py); NULL = the
+    # submitter's role's cap alone.
+    max_priority: Mapped[int | None]
     # Members may read (not change) each other's workloads in this team.
     members_can_read: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

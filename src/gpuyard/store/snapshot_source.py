@@ -25,7 +25,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.store.fleet_tables import ChangeClockRow, ClusterRow, ServerGpuRow, ServerRow
-from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.identity_tables import TeamRow, UserRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 _Ts = TypeVarTuple("_Ts")
@@ -81,6 +81,7 @@ WORKLOAD_COLUMNS = (
     _w.priority,
     _w.preemptible,
     _w.team_id,
+    _w.owner_id,
     _w.cluster_id,
     _w.gpu_model,
     _w.node_selector,
@@ -260,6 +261,11 @@ def clusters_of_kinds(session: Session, kinds: Collection[str]) -> set[str]:
     if not kinds:
         return set()
     return set(session.scalars(select(ClusterRow.id).where(ClusterRow.kind.in_(list(kinds)))))
+
+
+def admin_user_ids(session: Session) -> set[str]:
+    """The ids of the admins (exempt from the quota of users in no team)."""
+    return set(session.scalars(select(UserRow.id).where(UserRow.role == "admin")))
 
 
 def team_quota_rows(

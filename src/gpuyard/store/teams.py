@@ -44,6 +44,7 @@ def team_of(row: TeamRow) -> Team:
         quota_gpu_milli=row.quota_gpu_milli,
         members_can_read=row.members_can_read,
         created_at=as_utc(row.created_at),
+        max_priority=row.max_priority,
     )
 
 
@@ -86,6 +87,7 @@ def insert_team(
     quota_gpu_milli: int | None,
     members_can_read: bool,
     created_at: datetime,
+    max_priority: int | None = None,
 ) -> Team:
     """Insert a team (no members yet) and return it."""
     row = TeamRow(
@@ -95,6 +97,7 @@ def insert_team(
         quota_gpu_milli=quota_gpu_milli,
         members_can_read=members_can_read,
         created_at=created_at,
+        max_priority=max_priority,
     )
     session.add(row)
     session.flush()
@@ -102,7 +105,8 @@ def insert_team(
 
 
 def change_team(session: Session, team_id: str, **values: Any) -> Team:
-    """Set columns of a team (name, quota_*, members_can_read); the team must exist."""
+    """Set columns of a team (name, quota_*, max_priority, members_can_read); the team
+    must exist."""
     row = session.get_one(TeamRow, team_id)
     for name, value in values.items():
         setattr(row, name, value)

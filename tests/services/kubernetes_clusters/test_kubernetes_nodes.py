@@ -119,13 +119,15 @@ def test_what_foreign_pods_ask_is_not_offered(
         }
     )
     asked = foreign_requests([foreign])["gpu-a"]
-    sync_cluster_nodes(clock_ctx, cluster, [kube_node(node_object("gpu-a", gpus=4), asked)])
-
-    # Two GPUs are asked for; the node has one left for gpuyard: nothing may land.
+    # Submitted while the node offered all four (submit refuses what no server could
+    # ever hold, by what each offers now: issue 21)...
+    sync_cluster_nodes(clock_ctx, cluster, [kube_node(node_object("gpu-a", gpus=4))])
     response = api.post(
         "/api/v1/workloads", json={"name": "two", "image": "busybox", "cpu": 1, "gpu": 2}
     )
     assert response.status_code == 201, response.text
+    # ...then the foreign pod took three: one left for gpuyard, so nothing may land.
+    sync_cluster_nodes(clock_ctx, cluster, [kube_node(node_object("gpu-a", gpus=4), asked)])
     settle(clock_ctx)
     workload = api.get(f"/api/v1/workloads/{response.json()['id']}").json()
     assert workload["status"] == "pending"

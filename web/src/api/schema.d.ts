@@ -26,6 +26,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workloads/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan Submission
+         * @description Where the request (a submission's body) would go now, whom it would preempt (the
+         *     workloads you may read; the others counted), or why it would wait, with its estimated
+         *     start. Checked as a submission is (the same 422s); nothing is written.
+         */
+        post: operations["workloads-plan_submission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workloads/{workload_id}": {
         parameters: {
             query?: never;
@@ -340,11 +362,12 @@ export interface paths {
         head?: never;
         /**
          * Update Team
-         * @description Admins change anything; team admins change members and read sharing, not quota.
+         * @description Admins change anything; team admins change members and read sharing, not quota or
+         *     max_priority (the priority policy).
          *     ``members`` is the complete list: admins add users directly; a team admin keeps,
          *     re-flags or removes members, and invites the users new to the team (they join when
-         *     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota; leave
-         *     it out to keep it.
+         *     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota
+         *     (``max_priority: null`` the team's priority cap); leave it out to keep it.
          */
         patch: operations["teams-update_team"];
         trace?: never;
@@ -2151,6 +2174,28 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** PlannedReplicaPublic */
+        PlannedReplicaPublic: {
+            /** Replica */
+            replica: number;
+            /** Server Id */
+            server_id: string;
+            /** Server Name */
+            server_name: string;
+            /** Gpu Indices */
+            gpu_indices: number[];
+        };
+        /** PlannedVictimPublic */
+        PlannedVictimPublic: {
+            /** Workload Id */
+            workload_id: string;
+            /** Name */
+            name: string;
+            /** Replica */
+            replica: number;
+            /** Server Name */
+            server_name: string;
+        };
         /**
          * PoolCreate
          * @description A pool on one server (``server_id``) or anywhere in a cluster (``cluster_id``):
@@ -2877,6 +2922,11 @@ export interface components {
             name: string;
             quota?: components["schemas"]["QuotaBody"] | null;
             /**
+             * Max Priority
+             * @description the highest priority the team's workloads may ask for (admins only); null: only the submitter's role caps it
+             */
+            max_priority?: number | null;
+            /**
              * Members Can Read
              * @default false
              */
@@ -2983,6 +3033,11 @@ export interface components {
             /** Name */
             name: string;
             quota: components["schemas"]["Quota"];
+            /**
+             * Max Priority
+             * @description the highest priority the team's workloads may ask for; null: the submitter's role's cap alone
+             */
+            max_priority: number | null;
             /** Members Can Read */
             members_can_read: boolean;
             /** Members */
@@ -3004,6 +3059,11 @@ export interface components {
             name?: string | null;
             /** @description admins only; null removes the quota */
             quota?: components["schemas"]["QuotaBody"] | null;
+            /**
+             * Max Priority
+             * @description the highest priority the team's workloads may ask for (admins only); null: only the submitter's role caps it
+             */
+            max_priority?: number | null;
             /** Members Can Read */
             members_can_read?: boolean | null;
             /**
@@ -3401,6 +3461,41 @@ export interface components {
             /** Count */
             count: number;
         };
+        /**
+         * WorkloadPlanPublic
+         * @description What one scheduling cycle would do with the request now; nothing was written.
+         */
+        WorkloadPlanPublic: {
+            /**
+             * Starts Now
+             * @description placed by the next cycle if nothing changes
+             */
+            starts_now: boolean;
+            /** Placements */
+            placements: components["schemas"]["PlannedReplicaPublic"][];
+            /**
+             * Preempts
+             * @description replicas it would preempt, of workloads you may read
+             */
+            preempts: components["schemas"]["PlannedVictimPublic"][];
+            /**
+             * Preempts Hidden
+             * @description replicas it would preempt that you may not read
+             */
+            preempts_hidden: number;
+            /**
+             * Code
+             * @description why it would wait (as GET /queue says); null: starts
+             */
+            code: string | null;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Estimated Start
+             * @description now when it starts now; else the queue's estimate (null: unknown)
+             */
+            estimated_start: string | null;
+        };
         /** WorkloadPublic */
         WorkloadPublic: {
             /** Id */
@@ -3657,6 +3752,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WorkloadPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "workloads-plan_submission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkloadCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadPlanPublic"];
                 };
             };
             /** @description Unauthorized */

@@ -53,6 +53,7 @@ def create_team(
     spec = teams.TeamSpec(
         name=body.name,
         quota=_quota(body.quota),
+        max_priority=body.max_priority,
         members_can_read=body.members_can_read,
         members=_members(body.members),
     )
@@ -67,15 +68,18 @@ def get_team(ctx: ContextDep, caller: Reader, team_id: str) -> TeamPublic:
 
 @router.patch("/{team_id}", response_model=TeamPublic)
 def update_team(ctx: ContextDep, caller: Manager, team_id: str, body: TeamUpdate) -> TeamPublic:
-    """Admins change anything; team admins change members and read sharing, not quota.
+    """Admins change anything; team admins change members and read sharing, not quota or
+    max_priority (the priority policy).
     ``members`` is the complete list: admins add users directly; a team admin keeps,
     re-flags or removes members, and invites the users new to the team (they join when
-    they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota; leave
-    it out to keep it."""
+    they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota
+    (``max_priority: null`` the team's priority cap); leave it out to keep it."""
     changes = teams.TeamChanges(
         name=body.name,
         quota=_quota(body.quota),
         quota_set="quota" in body.model_fields_set,
+        max_priority=body.max_priority,
+        max_priority_set="max_priority" in body.model_fields_set,
         members_can_read=body.members_can_read,
         members=_members(body.members) if body.members is not None else None,
     )

@@ -11,8 +11,11 @@ from gpuyard.api.authorization import requires
 from gpuyard.api.converters import event_public, workload_public
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
 from gpuyard.api.schemas.workloads import (
+    PlannedReplicaPublic,
+    PlannedVictimPublic,
     WorkloadCreate,
     WorkloadEventsPublic,
+    WorkloadPlanPublic,
     WorkloadPublic,
     WorkloadsPublic,
     WorkloadUpdate,
@@ -25,6 +28,7 @@ from gpuyard.domain.workload_records import Workload
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.names import DisplayNames, names_for_workloads
+from gpuyard.services.scheduling.plan import plan_workload
 from gpuyard.services.workloads import changes as workload_changes
 from gpuyard.services.workloads import submission as workloads
 
@@ -52,6 +56,27 @@ async def create_workload(
     # without another database read (this is the busiest write path).
     names = DisplayNames(users={caller.user_id: caller.email}, servers={})
     return workload_public(workload, names, caller)
+
+
+@router.post("/plan", response_model=WorkloadPlanPublic)
+def plan_submission(
+    ctx: ContextDep,
+    caller: Annotated[Caller, requires(Permission.WORKLOAD_PLAN)],
+    body: WorkloadCreate,
+) -> WorkloadPlanPublic:
+    """Where the request (a submission's body) would go now, whom it would preempt (the
+    workloads you may read; the others counted), or why it would wait, with its estimated
+    start. Checked as a submission is (the same 422s); nothing is written."""
+    plan = plan_workload(ctx, caller, body)
+    return WorkloadPlanPublic(
+        starts_now=plan.starts_now,
+        placements=[PlannedReplicaPublic(**vars(p)) for p in plan.placements],
+        preempts=[PlannedVictimPublic(**vars(v)) for v in plan.preempts],
+        preempts_hidden=plan.preempts_hidden,
+        code=plan.code,
+        reason=plan.reason,
+        estimated_start=plan.estimated_start,
+    )
 
 
 @router.get("", response_model=WorkloadsPublic)

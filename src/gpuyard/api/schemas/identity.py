@@ -18,6 +18,7 @@ from gpuyard.domain.limits import (
     MAX_QUOTA_RAM_GB,
     MAX_TEAM_MEMBERS,
 )
+from gpuyard.domain.priority import MAX_PRIORITY, MIN_PRIORITY
 
 RoleField = Annotated[Role, Field(strict=False)]  # JSON strings name enum members
 TeamName = Annotated[
@@ -111,9 +112,22 @@ class TeamMemberRoleBody(RequestModel):
     is_team_admin: bool
 
 
+#: A team's highest workload priority (admins only; null: the submitter's role's cap alone).
+TeamMaxPriority = Annotated[
+    int | None,
+    Field(
+        ge=MIN_PRIORITY,
+        le=MAX_PRIORITY,
+        description="the highest priority the team's workloads may ask for (admins only); "
+        "null: only the submitter's role caps it",
+    ),
+]
+
+
 class TeamCreate(RequestModel):
     name: TeamName
     quota: QuotaBody | None = None
+    max_priority: TeamMaxPriority = None
     members_can_read: bool = False
     members: list[TeamMemberBody] = Field(default_factory=list, max_length=MAX_TEAM_MEMBERS)
 
@@ -121,6 +135,7 @@ class TeamCreate(RequestModel):
 class TeamUpdate(RequestModel):
     name: TeamName | None = None
     quota: QuotaBody | None = Field(default=None, description="admins only; null removes the quota")
+    max_priority: TeamMaxPriority = None
     members_can_read: bool | None = None
     members: list[TeamMemberBody] | None = Field(
         default=None,
@@ -140,6 +155,10 @@ class TeamPublic(BaseModel):
     id: str
     name: str
     quota: Quota
+    max_priority: int | None = Field(
+        description="the highest priority the team's workloads may ask for; null: the "
+        "submitter's role's cap alone"
+    )
     members_can_read: bool
     members: list[TeamMemberPublic]
     pending_invitations: list[TeamInvitationPublic] = Field(

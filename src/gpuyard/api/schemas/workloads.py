@@ -198,6 +198,36 @@ class WorkloadEventsPublic(BaseModel):
     count: int
 
 
+class PlannedReplicaPublic(BaseModel):
+    replica: int
+    server_id: str
+    server_name: str
+    gpu_indices: list[int]
+
+
+class PlannedVictimPublic(BaseModel):
+    workload_id: str
+    name: str
+    replica: int
+    server_name: str
+
+
+class WorkloadPlanPublic(BaseModel):
+    """What one scheduling cycle would do with the request now; nothing was written."""
+
+    starts_now: bool = Field(description="placed by the next cycle if nothing changes")
+    placements: list[PlannedReplicaPublic]
+    preempts: list[PlannedVictimPublic] = Field(
+        description="replicas it would preempt, of workloads you may read"
+    )
+    preempts_hidden: int = Field(description="replicas it would preempt that you may not read")
+    code: str | None = Field(description="why it would wait (as GET /queue says); null: starts")
+    reason: str | None
+    estimated_start: datetime | None = Field(
+        description="now when it starts now; else the queue's estimate (null: unknown)"
+    )
+
+
 class QueueEntryPublic(BaseModel):
     position: int = Field(description="1 = considered first")
     workload: WorkloadPublic

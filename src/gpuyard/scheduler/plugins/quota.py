@@ -2,7 +2,9 @@
 
 Usage counts what the snapshot says the team holds plus everything this cycle placed for it,
 minus its replicas evicted in this cycle (:meth:`CycleState.charge_team`). A dimension whose
-limit is None is unlimited; a team without a :class:`TeamQuota` is unlimited.
+limit is None is unlimited; a team without a :class:`TeamQuota` is unlimited. A workload in
+no team counts against its owner's personal quota (``scheduler.snapshot.quota_holder``),
+which the services give every user in no team but admins when one is configured.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 from gpuyard.scheduler.decisions import PendingCode
 from gpuyard.scheduler.framework import AdmissionCheck, AdmitResult
 from gpuyard.scheduler.request import Request
+from gpuyard.scheduler.snapshot import PERSONAL_QUOTA_PREFIX
 from gpuyard.scheduler.state import CycleState
 
 # (dimension name in reasons, Resources field, TeamQuota limit field, units per API unit)
@@ -47,8 +50,13 @@ class QuotaCheck:
         label, in_use, limit, need, unit = worst
         if req.workload.gang:
             need *= replicas
+        whose = (
+            "personal quota (users in no team)"
+            if team.startswith(PERSONAL_QUOTA_PREFIX)
+            else "team quota"
+        )
         reason = (
-            f"team quota exceeded: {label} {_fmt(in_use, unit)}/{_fmt(limit, unit)} in use, "
+            f"{whose} exceeded: {label} {_fmt(in_use, unit)}/{_fmt(limit, unit)} in use, "
             f"needs {_fmt(need, unit)}"
         )
         return AdmitResult(allowed, PendingCode.QUOTA, reason)

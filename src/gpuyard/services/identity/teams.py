@@ -1,5 +1,6 @@
-"""Teams: members (some of them team admins), a read-sharing flag, and an optional quota
-the scheduler enforces (services/scheduling/cycle.py reads the quota columns).
+"""Teams: members (some of them team admins), a read-sharing flag, an optional quota
+the scheduler enforces (services/scheduling/cycle.py reads the quota columns) and an
+optional highest priority for the team's work (the priority policy, domain/priority.py).
 
 Only admins add a user to a team directly; a team admin who lists a new user invites them
 (services/identity/team_invitations.py), since members' work becomes readable to the team."""
@@ -46,6 +47,8 @@ class TeamSpec:
     quota: QuotaSpec | None = None
     members_can_read: bool = False
     members: list[MemberSpec] = field(default_factory=list)
+    #: The highest priority the team's work may ask for (domain/priority.py); None: none.
+    max_priority: int | None = None
 
 
 @dataclass
@@ -55,6 +58,8 @@ class TeamChanges:
     name: str | None = None
     quota: QuotaSpec | None = None
     quota_set: bool = False
+    max_priority: int | None = None
+    max_priority_set: bool = False
     members_can_read: bool | None = None
     members: list[MemberSpec] | None = None
 
@@ -185,10 +190,12 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
             quota_gpu_milli=gpu,
             members_can_read=spec.members_can_read,
             created_at=now,
+            max_priority=spec.max_priority,
         )
         details = {
             "name": spec.name,
             "quota": _quota_details(spec.quota),
+            "max_priority": spec.max_priority,
             "members_can_read": spec.members_can_read,
             **_set_members(session, caller, team.id, spec.members, now, _invitation_ttl(ctx)),
         }
@@ -198,7 +205,9 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
 
 
 def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: TeamChanges) -> None:
-    """Team admins manage members and the read flag; only admins change a quota."""
+    """Team admins manage members and the read flag; only admins change a quota or the
+    team's highest priority (work already queued keeps its priority; new submissions and
+    changes are held to the new cap)."""
     now = ctx.now()
     with ctx.db.write() as session:
         team = _load_team(session, caller, team_id, Permission.TEAM_MANAGE, lock=True)
@@ -211,6 +220,11 @@ def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: Team
                 session, team.id, quota_cpu_milli=cpu, quota_ram_mib=ram, quota_gpu_milli=gpu
             )
             details["quota"] = _quota_details(changes.quota)
+        if changes.max_priority_set:
+            if not may(session, caller, Permission.TEAM_SET_QUOTA, Target(team_id=team.id)):
+                raise Forbidden("only admins change a team's max_priority")
+            team_store.change_team(session, team.id, max_priority=changes.max_priority)
+            details["max_priority"] = changes.max_priority
         if changes.name is not None and changes.name != team.name:
             if team_store.team_name_taken(session, changes.name, other_than=team.id):
                 raise Conflict(f"a team named {changes.name!r} already exists")

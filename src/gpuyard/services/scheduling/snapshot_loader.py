@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from gpuyard.domain.resources import Resources
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.log import get_logger
 from gpuyard.scheduler.snapshot import (
+    PERSONAL_QUOTA_PREFIX,
     ClusterSnapshot,
     GpuDevice,
+    PendingWorkload,
     RunningReplica,
     ServerView,
     TeamQuota,
@@ -46,9 +48,11 @@ from gpuyard.services.scheduling.snapshot_rows import (
     cached_workload,
     server_view,
 )
+from gpuyard.settings import Settings
 from gpuyard.store.snapshot_source import (
     SCHEDULABLE,
     SnapshotSource,
+    admin_user_ids,
     begin_snapshot,
     clusters_of_kinds,
     schedulable_ids_unless,
@@ -94,11 +98,14 @@ class SnapshotCache:
         full_reload_s: float = FULL_RELOAD_S,
         clock: Callable[[], float] = time.monotonic,
         whole_gpu_kinds: Collection[str] = (),
+        personal_quota: PersonalQuota | None = None,
     ) -> None:
         self.full_reload_s = full_reload_s
         #: Cluster kinds whose runtime hands out whole GPUs only (their servers take no
         #: GPU shares: ``ServerView.whole_gpus_only``).
         self.whole_gpu_kinds = frozenset(whole_gpu_kinds)
+        #: The quota of each user in no team (admins exempt); None: unlimited.
+        self.personal_quota = personal_quota
         self._source = SnapshotSource(read_isolating)
         self._clock = clock
         self._lock = threading.Lock()
@@ -328,7 +335,7 @@ class SnapshotCache:
             snapshot=ClusterSnapshot(
                 servers=self._servers_view,
                 running=self._running_view,
-                quotas=_quotas(session, self._team_usage),
+                quotas=_quotas(session, self._team_usage, pending, self.personal_quota),
             ),
             pending=pending,
             # A copy: the cache changes on the next refresh while a cycle still applies.
@@ -338,8 +345,41 @@ class SnapshotCache:
         )
 
 
-def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:
-    return {
+@dataclass(frozen=True)
+class PersonalQuota:
+    """The quota of each user in no team, in stored units (None: that dimension is
+    unlimited): settings ``teamless_quota_*``. Admins are exempt."""
+
+    cpu_milli: int | None = None
+    ram_mib: int | None = None
+    gpu_milli: int | None = None
+
+
+def personal_quota(settings: Settings) -> PersonalQuota | None:
+    """The quota of users in no team from the settings; None when none is set."""
+    cpu, ram, gpu = (
+        settings.teamless_quota_cpu,
+        settings.teamless_quota_ram_gb,
+        settings.teamless_quota_gpu,
+    )
+    if cpu is None and ram is None and gpu is None:
+        return None
+    return PersonalQuota(
+        cpu_milli=None if cpu is None else round(cpu * 1000),
+        ram_mib=None if ram is None else round(ram * MIB_PER_GB),
+        gpu_milli=None if gpu is None else round(gpu * GPU_MILLI),
+    )
+
+
+def _quotas(
+    session: Session,
+    used: dict[str, Resources],
+    pending: Iterable[PendingWorkload],
+    personal: PersonalQuota | None,
+) -> dict[str, TeamQuota]:
+    """Every team's quota, and, with ``personal``, one for each user in no team who holds
+    or wants resources (admins exempt)."""
+    quotas = {
         team_id: TeamQuota(
             team_id=team_id,
             used=used.get(team_id, Resources()),
@@ -349,3 +389,25 @@ def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota
         )
         for team_id, cpu, ram, gpu in team_quota_rows(session)
     }
+    if personal is None:
+        return quotas
+    holders = {
+        h for h, u in used.items() if h.startswith(PERSONAL_QUOTA_PREFIX) and not u.is_zero()
+    }
+    holders.update(
+        p.team_id
+        for p in pending
+        if p.team_id is not None and p.team_id.startswith(PERSONAL_QUOTA_PREFIX)
+    )
+    if not holders:
+        return quotas
+    exempt = {PERSONAL_QUOTA_PREFIX + user_id for user_id in admin_user_ids(session)}
+    for holder in holders - exempt:
+        quotas[holder] = TeamQuota(
+            team_id=holder,
+            used=used.get(holder, Resources()),
+            cpu_milli=personal.cpu_milli,
+            ram_mib=personal.ram_mib,
+            gpu_milli=personal.gpu_milli,
+        )
+    return quotas

@@ -24,6 +24,7 @@ from gpuyard.scheduler.snapshot import (
     PendingWorkload,
     RunningReplica,
     ServerView,
+    quota_holder,
 )
 from gpuyard.store.base import as_utc
 from gpuyard.store.conversions import (
@@ -76,6 +77,7 @@ class CachedWorkload(NamedTuple):  # a tuple: made for every workload on a full 
     allocations."""
 
     seen: WorkloadSeen
+    #: Its quota holder (``scheduler.snapshot.quota_holder``): its team, else its owner.
     team_id: str | None
     running: tuple[RunningReplica, ...]
     #: Entries for the queue: its missing replicas, one per contiguous run.
@@ -117,6 +119,8 @@ def text_map(value: Any) -> dict[str, str]:
 def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
     """A workload row and its allocations as the snapshot's replicas and queue entries."""
     request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+    # The scheduler's "team" is the quota holder: the team, else the owner (in no team).
+    holder = quota_holder(row.team_id, row.owner_id)
     running = tuple(
         RunningReplica(
             workload_id=row.id,
@@ -127,7 +131,7 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
             resources=Resources(alloc.cpu_milli, alloc.ram_mib, alloc.storage_mib, alloc.gpu_milli),
             gpu_allocation=tuple((int(i), int(m)) for i, m in alloc.gpu_allocation),
             started_at=epoch(alloc.started_at),
-            team_id=row.team_id,
+            team_id=holder,
             name=row.name,
         )
         for alloc in allocations
@@ -149,7 +153,7 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
             "gpu_model": row.gpu_model,
             "cluster_id": row.cluster_id,
             "node_selector": text_map(row.node_selector),
-            "team_id": row.team_id,
+            "team_id": holder,
             "gang": row.gang,
             "preemptible": row.preemptible,
         }
@@ -159,10 +163,9 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
             for first, count in contiguous_runs(missing)
         )
     usage = Resources()
-    if row.team_id:  # only a team's quota needs the sum
-        for replica in running:
-            usage = usage + replica.resources
-    return CachedWorkload(seen, row.team_id, running, pending, usage)
+    for replica in running:
+        usage = usage + replica.resources
+    return CachedWorkload(seen, holder, running, pending, usage)
 
 
 def contiguous_runs(replicas: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -206,6 +209,6 @@ def allocation_to_replica(workload: WorkloadRow, allocation: AllocationRow) -> R
         resources=allocation_resources(allocation),
         gpu_allocation=allocation_gpus(allocation),
         started_at=epoch(allocation.started_at),
-        team_id=workload.team_id,
+        team_id=quota_holder(workload.team_id, workload.owner_id),
         name=workload.name,
     )

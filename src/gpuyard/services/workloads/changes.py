@@ -22,20 +22,23 @@ from sqlalchemy.orm.exc import StaleDataError
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.errors import Conflict, InvalidInput, NotFound
+from gpuyard.domain.priority import priority_problem
 from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
 from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.runtimes.registry import resizes_in_place, runs_containers, whole_gpus_only
 from gpuyard.scheduler.resize import resize_in_place
+from gpuyard.scheduler.snapshot import PendingWorkload
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, server_to_view
-from gpuyard.services.workloads.submission import load_workload
+from gpuyard.services.workloads.submission import load_workload, never_fits_errors
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.database import lost_lock_race
 from gpuyard.store.fleet import cluster_kind, fresh_server_row, server_row
+from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.reservations import (
     ReservationConflict,
     release_resources,
@@ -129,6 +132,7 @@ def _apply_update(
         if changes.gpu_model is not None and new.gpu_milli == 0:
             raise InvalidInput.for_field("gpu_model", "only meaningful with gpu > 0")
         if changes.priority is not None and changes.priority != row.priority:
+            _check_priority_policy(ctx, session, caller, row, changes.priority)
             record_change(
                 session,
                 row,
@@ -139,8 +143,23 @@ def _apply_update(
             row.priority = changes.priority
         if changes.preemptible is not None:
             row.preemptible = changes.preemptible
-        row.gpu_model = gpu_model
         resized = new != current
+        if resized or gpu_model != row.gpu_model:
+            # A resize no server could ever hold is refused, not evicted into a queue it
+            # would never leave (issue 21).
+            pending = PendingWorkload(
+                workload_id=row.id,
+                priority=row.priority,
+                submitted_at=0.0,
+                resources=new,
+                gpu_model=gpu_model,
+                cluster_id=row.cluster_id,
+                node_selector=dict(row.node_selector or {}),
+            )
+            found = never_fits_errors(ctx.capacity_index.servers(session), pending)
+            if found:
+                raise InvalidInput.for_fields(found)
+        row.gpu_model = gpu_model
         in_place: list[_ReplicaResize] = []
         if resized and status in HOLDS_RESOURCES:
             container_kinds = ctx.runtimes.kinds_where(runs_containers)
@@ -158,6 +177,24 @@ def _apply_update(
             session, AuditActor.of(caller), "workload.update", "workload", row.id, now, changed
         )
     return new, in_place
+
+
+def _check_priority_policy(
+    ctx: ServiceContext, session: Session, caller: Caller, row: WorkloadRow, priority: int
+) -> None:
+    """Refuse (422 naming ``priority``) a new priority above what the caller's role, or
+    the workload's team, may use (domain/priority.py). A priority set before the policy
+    was tightened stays until it is changed."""
+    team = session.get(TeamRow, row.team_id) if row.team_id is not None else None
+    problem = priority_problem(
+        priority,
+        caller.role,
+        ctx.settings.max_priority_of(caller.role),
+        team.name if team is not None else None,
+        team.max_priority if team is not None else None,
+    )
+    if problem is not None:
+        raise InvalidInput.for_field("priority", problem)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,16 @@ from sqlalchemy.orm import Session
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
+from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
+from gpuyard.domain.priority import priority_problem
 from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
+from gpuyard.scheduler.feasibility import never_fits
+from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.access import (
@@ -32,6 +36,7 @@ from gpuyard.services.identity.access import (
 )
 from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audit_entries
 from gpuyard.services.pools.claim import claim_warm_container, relabel_claimed
+from gpuyard.services.scheduling.capacity_index import CapacityIndex
 from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catalog_image
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
@@ -204,6 +209,36 @@ async def create_workload_async(
     return workload
 
 
+def validated_submission(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec) -> Workload:
+    """The workload ``spec`` would insert, checked as a submission is (the same 422s, its
+    team resolved), without writing anything: what ``POST /workloads/plan`` plans."""
+    spec = with_catalog_defaults(ctx, caller, spec)
+    submission, errors = _submission(ctx, caller, spec)
+    if submission is None:
+        raise _invalid_with_database_findings(ctx, caller, spec, errors)
+    workload = submission[1]
+    with ctx.db.read() as session:
+        team_id, found = _checks_in_database(
+            session,
+            caller,
+            workload.cluster_id,
+            workload.team_id,
+            gpu_milli=workload.request.gpu_milli,
+            whole_gpu_kinds=_whole_gpu_kinds(ctx),
+            priority=workload.priority,
+            role_limits=_role_priority_limits(ctx),
+        )
+        found += never_fits_errors(
+            ctx.capacity_index.servers(session),
+            _pending(
+                workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
+            ),
+        )
+    if found:
+        raise InvalidInput.for_fields(found)
+    return replace(workload, team_id=team_id)
+
+
 def with_catalog_defaults(ctx: ServiceContext, caller: Caller, spec: SpecT) -> SpecT:
     """``spec`` as it is without ``image_id``; with it, a copy whose left-out fields hold
     the catalog image's defaults (the rule: ``services/workloads/from_catalog.py``)."""
@@ -244,6 +279,11 @@ def _submission(
         errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
     if spec.gpu_model is not None and resources.gpu_milli == 0:
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
+    # The role's cap needs no database; the team's is checked where the team is resolved.
+    role_limit = ctx.settings.max_priority_of(caller.role)
+    problem = priority_problem(spec.priority, caller.role, role_limit, None, None)
+    if problem is not None:
+        errors.append(FieldError("priority", problem))
     errors.extend(
         FieldError(f"plain_env.{i}", f"{key!r} is not a key of env")
         for i, key in enumerate(spec.plain_env)
@@ -310,8 +350,52 @@ def _invalid_with_database_findings(
             spec.team_id,
             gpu_milli=gpu_milli,
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
+            priority=spec.priority,
+            role_limits=_role_priority_limits(ctx),
         )[1]
+        if any(f.field == "priority" for f in found):  # the team's finding names both caps
+            errors = [e for e in errors if e.field != "priority"]
+        if not any(e.field in _SIZE_FIELDS for e in errors):
+            request = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+            found += never_fits_errors(
+                ctx.capacity_index.servers(session),
+                _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector),
+            )
         return InvalidInput.for_fields(errors + found)
+
+
+#: Fields whose own errors make the feasibility check moot.
+_SIZE_FIELDS = frozenset({"cpu", "gpu", "gpu_model"})
+
+
+def _pending(
+    cluster_id: str | None,
+    request: Resources,
+    gpu_model: str | None,
+    node_selector: Mapping[str, str],
+) -> PendingWorkload:
+    """One replica of a request as the feasibility check reads it."""
+    return PendingWorkload(
+        workload_id="",
+        priority=0,
+        submitted_at=0.0,
+        resources=request,
+        gpu_model=gpu_model,
+        cluster_id=cluster_id,
+        node_selector=dict(node_selector),
+    )
+
+
+def never_fits_errors(servers: Sequence[ServerView], pending: PendingWorkload) -> list[FieldError]:
+    """The finding (422) on a request no server of its scope could ever hold, even
+    empty (scheduler/feasibility.py), naming the field and saying what exists."""
+    found = never_fits(pending, servers)
+    return [] if found is None else [FieldError(found.field, found.message)]
+
+
+def _role_priority_limits(ctx: ServiceContext) -> dict[str, int]:
+    """{role: the highest priority it may ask for}, from the settings."""
+    return {role.value: ctx.settings.max_priority_of(role) for role in Role}
 
 
 def _whole_gpu_kinds(ctx: ServiceContext) -> frozenset[str]:
@@ -322,7 +406,12 @@ def _whole_gpu_kinds(ctx: ServiceContext) -> frozenset[str]:
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
     found = ctx.group_commits.get(_SUBMISSIONS)
     if found is None:
-        writer = partial(_write_submissions, whole_gpu_kinds=_whole_gpu_kinds(ctx))
+        writer = partial(
+            _write_submissions,
+            whole_gpu_kinds=_whole_gpu_kinds(ctx),
+            role_limits=_role_priority_limits(ctx),
+            capacity=ctx.capacity_index,
+        )
         made = GroupCommit(ctx.db, writer, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
     return cast(GroupCommit[_Submission, Workload], found)
@@ -337,7 +426,12 @@ def _checks_in_database(
     lock: bool = False,
     gpu_milli: int = 0,
     whole_gpu_kinds: frozenset[str] = frozenset(),
+    priority: int | None = None,
+    role_limits: Mapping[str, int] | None = None,
 ) -> tuple[str | None, list[FieldError]]:
+    """The team the submission counts against and every finding that needs the database:
+    the cluster, whole GPUs on kubernetes, the team, and the team's priority cap (with
+    ``priority`` and ``role_limits``)."""
     errors = check_cluster(session, cluster_id, lock=lock)
     if not errors and cluster_id is not None and gpu_milli % GPU_MILLI:
         kind = cluster_kind(session, cluster_id)
@@ -348,16 +442,37 @@ def _checks_in_database(
             )
             errors.append(FieldError("gpu", message))
     resolved, team_errors = resolve_team(session, caller, team_id)
+    if priority is not None and role_limits is not None and resolved is not None:
+        team_errors.extend(_team_priority_errors(session, caller, resolved, priority, role_limits))
     return resolved, errors + team_errors
 
 
+def _team_priority_errors(
+    session: Session, caller: Caller, team_id: str, priority: int, role_limits: Mapping[str, int]
+) -> list[FieldError]:
+    """The finding on ``priority`` where the team caps its work below what is asked."""
+    team = session.get(TeamRow, team_id)
+    if team is None or team.max_priority is None:
+        return []
+    role_limit = role_limits.get(caller.role, min(role_limits.values()))
+    problem = priority_problem(priority, caller.role, role_limit, team.name, team.max_priority)
+    return [FieldError("priority", problem)] if problem is not None else []
+
+
 def _write_submissions(
-    session: Session, batch: Sequence[_Submission], *, whole_gpu_kinds: frozenset[str]
+    session: Session,
+    batch: Sequence[_Submission],
+    *,
+    whole_gpu_kinds: frozenset[str],
+    role_limits: Mapping[str, int],
+    capacity: CapacityIndex,
 ) -> list[Workload | GpuyardError]:
-    """Insert the workloads of ``batch`` that pass the database checks, with their first
-    event and audit record; one outcome per submission (the workload as inserted, not
-    read back)."""
+    """Insert the workloads of ``batch`` that pass the database checks (among them,
+    that some server could ever hold one replica: one read of the capacity index per
+    batch), with their first event and audit record; one outcome per submission (the
+    workload as inserted, not read back)."""
     outcomes: list[Workload | GpuyardError] = []
+    servers = capacity.servers(session)
     accepted: list[_Submission] = []
     claimed: list[_Submission] = []
     for caller, workload in batch:
@@ -370,6 +485,14 @@ def _write_submissions(
             lock=True,
             gpu_milli=workload.request.gpu_milli,
             whole_gpu_kinds=whole_gpu_kinds,
+            priority=workload.priority,
+            role_limits=role_limits,
+        )
+        errors += never_fits_errors(
+            servers,
+            _pending(
+                workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
+            ),
         )
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))

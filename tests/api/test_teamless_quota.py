@@ -1,0 +1,77 @@
+"""A default quota for users in no team (issue 21): with ``teamless_quota_*`` set, each
+such user's work is held to it by the scheduler as a team's is, the reason naming it;
+admins are exempt, and a team's member counts against the team, not this. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import add_user, authed_client, make_context, make_settings, mint_token, settle
+from fastapi.testclient import TestClient
+
+from gpuyard.services.context import ServiceContext
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, database_url: str | None) -> Iterator[ServiceContext]:
+    settings = make_settings(tmp_path / "data", database_url, teamless_quota_gpu=2)
+    context = make_context(settings)
+    yield context
+    context.db.dispose()
+
+
+def _submit(client: TestClient, name: str, **body: Any) -> str:
+    response = client.post(
+        "/api/v1/workloads", json={"image": "x", "name": name, "gpu": 1, "cpu": 1, **body}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_users_in_no_team_are_held_to_the_default_quota_and_admins_are_not(
+    ctx: ServiceContext, client: TestClient
+) -> None:
+    alice = authed_client(ctx, mint_token(ctx, add_user(ctx, "alice@example.com", "pw-123456")))
+    bob_id = add_user(ctx, "bob@example.com", "pw-123456")
+    bob = authed_client(ctx, mint_token(ctx, bob_id))
+    team = client.post("/api/v1/teams", json={"name": "vision", "members": [{"user_id": bob_id}]})
+    assert team.status_code == 201, team.text
+
+    alices = [_submit(alice, f"alice-{i}") for i in range(3)]
+    admins = [_submit(client, f"admin-{i}") for i in range(3)]
+    bobs = [_submit(bob, f"bob-{i}") for i in range(3)]  # his team has no quota
+    settle(ctx)
+
+    def status(workload_id: str) -> dict[str, Any]:
+        return dict(client.get(f"/api/v1/workloads/{workload_id}").json())
+
+    alice_states = [status(w) for w in alices]
+    assert sorted(w["status"] for w in alice_states) == ["pending", "running", "running"]
+    (waiting,) = [w for w in alice_states if w["status"] == "pending"]
+    assert waiting["reason_code"] == "quota"
+    assert "personal quota (users in no team)" in waiting["reason"]
+    assert "gpu 2/2 in use" in waiting["reason"]
+    assert [status(w)["status"] for w in admins] == ["running"] * 3
+    assert [status(w)["status"] for w in bobs] == ["running"] * 3
+
+    # Her quota comes back when her work ends.
+    running = next(w for w in alice_states if w["status"] == "running")
+    assert alice.post(f"/api/v1/workloads/{running['id']}/stop").status_code == 200
+    settle(ctx)
+    assert status(waiting["id"])["status"] == "running"
+
+
+def test_without_the_setting_users_in_no_team_are_unlimited(tmp_path: Path) -> None:
+    context = make_context(make_settings(tmp_path / "plain", None))
+    try:
+        carol = add_user(context, "carol@example.com", "pw-123456")
+        api = authed_client(context, mint_token(context, carol))
+        ids = [_submit(api, f"carol-{i}") for i in range(3)]
+        settle(context)
+        assert [api.get(f"/api/v1/workloads/{w}").json()["status"] for w in ids] == ["running"] * 3
+    finally:
+        context.db.dispose()
