@@ -112,7 +112,9 @@ def run(
     cpu: Annotated[float, typer.Option(help="CPU cores (0.1 steps)")] = 1,
     ram: Annotated[float, typer.Option(help="RAM in GB")] = 1,
     storage: Annotated[float, typer.Option(help="storage in GB")] = 0,
-    gpu: Annotated[float, typer.Option(help="whole GPUs, or a 0.1-0.9 share")] = 0,
+    gpu: Annotated[
+        float, typer.Option(help="whole GPUs, or a share of one (default: 0.05-0.95, 0.05 steps)")
+    ] = 0,
     gpu_model: Annotated[str | None, typer.Option(help="e.g. H100")] = None,
     priority: Annotated[int, typer.Option(help="1 (lowest) to 5 (highest)")] = 3,
     cluster: Annotated[str | None, typer.Option(help="cluster name or id")] = None,

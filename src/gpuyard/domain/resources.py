@@ -22,6 +22,54 @@ MAX_STORAGE_GB = 1048576
 MAX_GPUS = 64
 
 
+@dataclass(frozen=True, slots=True)
+class GpuShareRule:
+    """Which shares of one GPU a request may ask for, in GPU milli-units.
+
+    A share is at least ``min_milli``, a multiple of ``step_milli`` and less than one
+    whole GPU. The default (0.05 steps, 0.05-0.95) is the operator's to change
+    (``GPUYARD_GPU_SHARE_MIN`` / ``GPUYARD_GPU_SHARE_STEP``): a step of 0.001 allows any
+    milli value above the minimum. Every allowed share is an integer milli value, so shares
+    still add up exactly on a device (at most 1000 milli).
+    """
+
+    min_milli: int = 50
+    step_milli: int = 50
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.step_milli < GPU_MILLI or not 1 <= self.min_milli < GPU_MILLI:
+            raise ValueError("a GPU share's minimum and step must be 1-999 milli")
+
+    @property
+    def max_milli(self) -> int:
+        """The largest share below one whole GPU that the step allows."""
+        top = GPU_MILLI - 1
+        return top - top % self.step_milli
+
+    def allows(self, milli: int) -> bool:
+        """True when ``milli`` (0 < milli < 1000) is a share a request may ask for."""
+        return self.min_milli <= milli < GPU_MILLI and milli % self.step_milli == 0
+
+    def largest_within(self, room_milli: int) -> int:
+        """The largest allowed share that fits in ``room_milli`` of one device (0: none)."""
+        fitting = min(room_milli, self.max_milli)
+        fitting -= fitting % self.step_milli
+        return fitting if fitting >= self.min_milli else 0
+
+    def describe(self) -> str:
+        """The rule in API units, for error messages: ``a share 0.05-0.95 in steps of 0.05``."""
+        low = max(self.min_milli, self.step_milli)
+        low += (-low) % self.step_milli
+        return (
+            f"a share {_num(low / GPU_MILLI)}-{_num(self.max_milli / GPU_MILLI)}"
+            f" in steps of {_num(self.step_milli / GPU_MILLI)}"
+        )
+
+
+#: The rule when nothing else is configured: 0.05, 0.10, ... 0.95.
+DEFAULT_GPU_SHARES = GpuShareRule()
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Resources:
     """An amount of every schedulable dimension, in integer internal units."""
@@ -41,6 +89,7 @@ class Resources:
         gpu: float = 0,
         *,
         field_prefix: str = "",
+        shares: GpuShareRule = DEFAULT_GPU_SHARES,
     ) -> Resources:
         """Validate API units and convert them; raise InvalidInput naming every bad field."""
         errors: list[FieldError] = []
@@ -49,7 +98,7 @@ class Resources:
         storage_mib = _scaled(
             storage_gb, MIB_PER_GB, "storage_gb", MAX_STORAGE_GB, errors, field_prefix
         )
-        gpu_milli = _gpu_milli(gpu, errors, field_prefix)
+        gpu_milli = _gpu_milli(gpu, errors, field_prefix, shares)
         if errors:
             raise InvalidInput.for_fields(errors)
         return cls(cpu_milli, ram_mib, storage_mib, gpu_milli)
@@ -192,7 +241,7 @@ def _scaled(
     return scaled
 
 
-def _gpu_milli(value: object, errors: list[FieldError], prefix: str) -> int:
+def _gpu_milli(value: object, errors: list[FieldError], prefix: str, shares: GpuShareRule) -> int:
     field = prefix + "gpu"
     dec = _decimal(value, field, errors)
     if dec is None:
@@ -203,13 +252,15 @@ def _gpu_milli(value: object, errors: list[FieldError], prefix: str) -> int:
     if dec == 0:
         return 0
     if dec < 1:
-        # A share of one GPU: 0.1 .. 0.9 in tenths, so shares pack exactly onto a device.
-        if (dec * 10) % 1 != 0:
-            errors.append(FieldError(field, "a GPU share must be one of 0.1, 0.2, ... 0.9"))
+        # A share of one GPU: whole milli values the rule allows, so shares add up exactly
+        # on a device and the database's 0..1000 milli CHECK guards them.
+        milli = dec * GPU_MILLI
+        if milli % 1 != 0 or not shares.allows(int(milli)):
+            errors.append(FieldError(field, f"a GPU share must be {shares.describe()}"))
             return 0
-        return int(dec * GPU_MILLI)
+        return int(milli)
     if dec % 1 != 0:
-        errors.append(FieldError(field, "must be a whole number of GPUs or a share 0.1-0.9"))
+        errors.append(FieldError(field, f"must be a whole number of GPUs or {shares.describe()}"))
         return 0
     if dec > MAX_GPUS:
         errors.append(FieldError(field, f"must be at most {MAX_GPUS}"))

@@ -1569,6 +1569,16 @@ export interface components {
              * @description per GPU model (and null: no GPU), the largest request that could start now on one server, before team quotas
              */
             free_now: components["schemas"]["FreeNowPublic"][];
+            /**
+             * Gpu Share Min
+             * @description the smallest share of one GPU a request may ask for
+             */
+            gpu_share_min: number;
+            /**
+             * Gpu Share Step
+             * @description shares of one GPU come in multiples of this
+             */
+            gpu_share_step: number;
         };
         /**
          * FreeNowPublic
@@ -1592,7 +1602,7 @@ export interface components {
             gpu: number;
             /**
              * Gpu Share
-             * @description the largest share (0.1-0.9) one device of the model has room for; 0: none
+             * @description the largest share (below 1, per gpu_share_min and gpu_share_step) one device of the model has room for; 0: none
              */
             gpu_share: number;
             /**
@@ -1788,7 +1798,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
@@ -2137,7 +2147,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
@@ -3125,7 +3135,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;

@@ -48,7 +48,14 @@ class RequestModel(BaseModel):
 Cpu = Annotated[float, Field(le=MAX_CPU_CORES, description="cores, in 0.1 steps")]
 RamGb = Annotated[float, Field(le=MAX_RAM_GB, description="GB")]
 StorageGb = Annotated[float, Field(le=MAX_STORAGE_GB, description="GB")]
-Gpu = Annotated[float, Field(le=MAX_GPUS, description="whole GPUs (1, 2, ...) or a share 0.1-0.9")]
+Gpu = Annotated[
+    float,
+    Field(
+        le=MAX_GPUS,
+        description="whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in "
+        "steps of 0.05; GET /fleet/overview says the configured rule)",
+    ),
+]
 GpuModel = Annotated[str, Field(min_length=1, max_length=128, examples=["H100"])]
 #: An object's id as the API returns it (32 hex characters today; room for other forms).
 ObjectId = Annotated[str, Field(min_length=1, max_length=64)]

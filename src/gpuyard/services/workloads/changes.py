@@ -120,6 +120,7 @@ def _apply_update(
             _pick(changes.ram_gb, current.ram_gb),
             _pick(changes.storage_gb, current.storage_gb),
             _pick(changes.gpu, current.gpu),
+            shares=ctx.settings.gpu_shares,
         )
         if new.is_zero():
             raise InvalidInput.for_field("cpu", "a workload must ask for some resources")

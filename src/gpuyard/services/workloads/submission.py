@@ -224,7 +224,9 @@ def _submission(
     ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
 ) -> tuple[_Submission | None, list[FieldError]]:
     """The submission, or the errors found without the database."""
-    resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+    resources = Resources.from_api(
+        spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu, shares=ctx.settings.gpu_shares
+    )
     errors: list[FieldError] = []
     image = (spec.image or "").strip()
     if spec.image is None:

@@ -52,6 +52,8 @@ import {
   checkEnvName,
   checkGb,
   checkGpu,
+  shareRuleOf,
+  type GpuShareRule,
   checkPorts,
   priorityLabel,
   splitCommand,
@@ -105,7 +107,7 @@ const INITIAL: LaunchForm = {
 type Errors = Record<string, string>;
 
 /** The form's own checks (the API's bounds); keys are form fields, `env.<row id>.*`. */
-function validate(form: LaunchForm): Errors {
+function validate(form: LaunchForm, shares: GpuShareRule): Errors {
   const errors: Errors = {};
   const image = form.image.trim();
   if (!image) errors.image = 'Enter an image, e.g. pytorch/pytorch:2.4';
@@ -117,7 +119,7 @@ function validate(form: LaunchForm): Errors {
     ['cpu', checkCpu(form.cpu)],
     ['ram_gb', checkGb(form.ram_gb, MAX_RAM_GB)],
     ['storage_gb', checkGb(form.storage_gb, MAX_STORAGE_GB)],
-    ['gpu', checkGpu(form.gpu)],
+    ['gpu', checkGpu(form.gpu, shares)],
     ['ports', checkPorts(form.ports)],
     ['command', checkCommand(form.command)],
     ['duration', checkDuration(form.duration)],
@@ -280,7 +282,7 @@ export function LaunchPage() {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    const found = validate(form);
+    const found = validate(form, shareRuleOf(overview.data));
     setErrors(found);
     if (Object.keys(found).length > 0) return;
     create.mutate(toRequest(form, catalog.data?.data.find((i) => i.id === catalogId) ?? null), {
@@ -396,7 +398,7 @@ export function LaunchPage() {
               }
               min={0}
               step={1}
-              decimalScale={1}
+              decimalScale={3}
               value={form.gpu}
               onChange={(value) => set('gpu', value)}
               error={errors.gpu}

@@ -1,0 +1,101 @@
+"""GPU shares in 0.05 steps (issue 21): twenty 0.05 shares fill one device exactly, a
+quarter GPU is a valid request, and an operator's finer rule (GPUYARD_GPU_SHARE_STEP)
+reaches the API's validation and the fleet overview that the dashboard's form reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories.app import authed_client, make_context, make_settings, settle
+from fastapi.testclient import TestClient
+
+from gpuyard.services.context import ServiceContext
+
+
+def _fleet(tmp_path: Path, database_url: str | None, **settings: Any) -> tuple[TestClient, str]:
+    ctx = make_context(make_settings(tmp_path / "data", database_url, demo=False, **settings))
+    _CONTEXTS.append(ctx)
+    admin = authed_client(ctx)
+    cluster = admin.post("/api/v1/clusters", json={"name": "lab", "kind": "simulated"}).json()
+    body = {
+        "name": "one-gpu",
+        "cluster_id": cluster["id"],
+        "cpu": 64,
+        "ram_gb": 256,
+        "storage_gb": 100,
+        "gpus": [{"model": "A100", "memory_gb": 80}],
+    }
+    response = admin.post("/api/v1/servers", json=body)
+    assert response.status_code == 201, response.text
+    return admin, str(response.json()["id"])
+
+
+_CONTEXTS: list[ServiceContext] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose() -> Iterator[None]:
+    yield
+    while _CONTEXTS:
+        _CONTEXTS.pop().db.dispose()
+
+
+def _submit(admin: TestClient, gpu: float, name: str) -> Any:
+    body = {"image": "busybox", "name": name, "cpu": 0.1, "ram_gb": 0.1, "gpu": gpu}
+    return admin.post("/api/v1/workloads", json=body)
+
+
+def test_twenty_smallest_shares_fill_one_device_and_the_next_waits(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    admin, server_id = _fleet(tmp_path, database_url)
+    for i in range(20):
+        response = _submit(admin, 0.05, f"tiny-{i}")
+        assert response.status_code == 201, response.text
+    extra = _submit(admin, 0.05, "one-too-many")
+    assert extra.status_code == 201, extra.text
+    settle(_CONTEXTS[-1])
+    gpus = admin.get(f"/api/v1/servers/{server_id}").json()["gpus"]
+    assert [g["allocated_milli"] for g in gpus] == [1000]
+    waiting = admin.get(f"/api/v1/workloads/{extra.json()['id']}").json()
+    assert waiting["status"] == "pending"
+    assert "GPU" in waiting["reason"]
+
+
+def test_a_quarter_gpu_is_placed_and_the_overview_offers_the_rest(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    admin, _ = _fleet(tmp_path, database_url)
+    response = _submit(admin, 0.25, "quarter")
+    assert response.status_code == 201, response.text
+    settle(_CONTEXTS[-1])
+    placed = admin.get(f"/api/v1/workloads/{response.json()['id']}").json()
+    assert placed["status"] in {"scheduled", "starting", "running"}
+    assert placed["gpu"] == 0.25
+    overview = admin.get("/api/v1/fleet/overview").json()
+    assert (overview["gpu_share_min"], overview["gpu_share_step"]) == (0.05, 0.05)
+    a100 = next(f for f in overview["free_now"] if f["gpu_model"] == "A100")
+    assert a100["gpu_share"] == 0.75
+
+
+@pytest.mark.parametrize(
+    ("gpu", "status"),
+    [(0.123, 201), (0.02, 201), (0.019, 422), (0.999, 201)],
+    ids=["any milli value", "the minimum", "below the minimum", "the top milli"],
+)
+def test_an_operators_finer_rule_reaches_the_api(
+    tmp_path: Path, database_url: str | None, gpu: float, status: int
+) -> None:
+    admin, _ = _fleet(tmp_path, database_url, gpu_share_min=0.02, gpu_share_step=0.001)
+    before = admin.get("/api/v1/workloads").json()["count"]
+    response = _submit(admin, gpu, "fine")
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert [e["field"] for e in response.json()["errors"]] == ["gpu"]
+        assert "0.02-0.999 in steps of 0.001" in response.json()["errors"][0]["message"]
+        assert admin.get("/api/v1/workloads").json()["count"] == before
+    overview = admin.get("/api/v1/fleet/overview").json()
+    assert (overview["gpu_share_min"], overview["gpu_share_step"]) == (0.02, 0.001)
