@@ -131,23 +131,22 @@ def test_a_configured_share_rule_refuses_what_it_does_not_allow(
     assert rule.describe() in caught.value.errors[0].message
 
 
-@given(
-    min_milli=st.integers(1, 999), step_milli=st.integers(1, 999), room=st.integers(0, 1000)
-)
+@given(min_milli=st.integers(1, 999), step_milli=st.integers(1, 999), room=st.integers(0, 1000))
 def test_the_largest_share_within_a_room_is_allowed_and_fits(
     min_milli: int, step_milli: int, room: int
 ) -> None:
     rule = GpuShareRule(min_milli=min_milli, step_milli=step_milli)
     share = rule.largest_within(room)
     if share:
-        assert rule.allows(share) and share <= room
+        assert rule.allows(share)
+        assert share <= room
         assert not any(rule.allows(m) for m in range(share + 1, min(room, 999) + 1))
     else:
         assert not any(rule.allows(m) for m in range(1, min(room, 999) + 1))
 
 
 def test_a_share_rule_outside_one_gpu_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1-999 milli"):
         GpuShareRule(min_milli=0, step_milli=50)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1-999 milli"):
         GpuShareRule(min_milli=50, step_milli=1000)
