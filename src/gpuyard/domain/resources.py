@@ -3,6 +3,11 @@
 API units are cores, GB and GPUs (floats); internally everything is an integer so that
 arithmetic is exact and the database can guard it with CHECK constraints:
 millicores, MiB, MiB, and GPU milli-units (1000 = one whole GPU).
+
+``gpu_memory_mib`` is the one per-device dimension: GPU memory (VRAM) a share of one GPU
+reserves on the device it gets (HAMi's and KAI's gpu-memory). Servers keep no total of it;
+each device counts its own (``server_gpus.allocated_memory_mib``), so it takes no part in
+:meth:`Resources.fits_in` against a server's capacity.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from gpuyard.domain.errors import FieldError, InvalidInput
+from gpuyard.domain.limits import MAX_GPU_MEMORY_GB
 
 MIB_PER_GB = 1024
 GPU_MILLI = 1000
@@ -78,6 +84,8 @@ class Resources:
     ram_mib: int = 0
     storage_mib: int = 0
     gpu_milli: int = 0
+    #: GPU memory reserved on the (one) device of a share; 0: none asked for.
+    gpu_memory_mib: int = 0
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -90,8 +98,12 @@ class Resources:
         *,
         field_prefix: str = "",
         shares: GpuShareRule = DEFAULT_GPU_SHARES,
+        gpu_memory_gb: float | None = None,
     ) -> Resources:
-        """Validate API units and convert them; raise InvalidInput naming every bad field."""
+        """Validate API units and convert them; raise InvalidInput naming every bad field.
+
+        ``gpu_memory_gb`` (None or 0: none) is only meaningful with a share of one GPU: a
+        whole GPU holds all of its memory already."""
         errors: list[FieldError] = []
         cpu_milli = _scaled(cpu, 1000, "cpu", MAX_CPU_CORES, errors, field_prefix, step=100)
         ram_mib = _scaled(ram_gb, MIB_PER_GB, "ram_gb", MAX_RAM_GB, errors, field_prefix)
@@ -99,9 +111,22 @@ class Resources:
             storage_gb, MIB_PER_GB, "storage_gb", MAX_STORAGE_GB, errors, field_prefix
         )
         gpu_milli = _gpu_milli(gpu, errors, field_prefix, shares)
+        memory_mib = 0
+        if gpu_memory_gb is not None:
+            memory_mib = _scaled(
+                gpu_memory_gb, MIB_PER_GB, "gpu_memory_gb", MAX_GPU_MEMORY_GB, errors, field_prefix
+            )
+            if memory_mib and not 0 < gpu_milli < GPU_MILLI and not errors:
+                errors.append(
+                    FieldError(
+                        field_prefix + "gpu_memory_gb",
+                        "only with a share of one GPU (0 < gpu < 1): a whole GPU holds all "
+                        "of its memory",
+                    )
+                )
         if errors:
             raise InvalidInput.for_fields(errors)
-        return cls(cpu_milli, ram_mib, storage_mib, gpu_milli)
+        return cls(cpu_milli, ram_mib, storage_mib, gpu_milli, memory_mib)
 
     # -- API units ----------------------------------------------------------------------
     @property
@@ -121,6 +146,10 @@ class Resources:
         return self.gpu_milli / GPU_MILLI
 
     @property
+    def gpu_memory_gb(self) -> float:
+        return round(self.gpu_memory_mib / MIB_PER_GB, 3)
+
+    @property
     def whole_gpus(self) -> int:
         """Number of whole devices a request needs (0 for a share of one GPU)."""
         return self.gpu_milli // GPU_MILLI if self.gpu_milli % GPU_MILLI == 0 else 0
@@ -136,6 +165,7 @@ class Resources:
             self.ram_mib + other.ram_mib,
             self.storage_mib + other.storage_mib,
             self.gpu_milli + other.gpu_milli,
+            self.gpu_memory_mib + other.gpu_memory_mib,
         )
 
     def __sub__(self, other: Resources) -> Resources:
@@ -144,6 +174,7 @@ class Resources:
             self.ram_mib - other.ram_mib,
             self.storage_mib - other.storage_mib,
             self.gpu_milli - other.gpu_milli,
+            self.gpu_memory_mib - other.gpu_memory_mib,
         )
 
     def scaled(self, factor: int) -> Resources:
@@ -152,10 +183,12 @@ class Resources:
             self.ram_mib * factor,
             self.storage_mib * factor,
             self.gpu_milli * factor,
+            self.gpu_memory_mib * factor,
         )
 
     def fits_in(self, available: Resources) -> bool:
-        """True when every dimension is at most the corresponding one of ``available``."""
+        """True when every server-wide dimension is at most that of ``available`` (GPU
+        memory is per device: the scheduler checks it against each device's free memory)."""
         return (
             self.cpu_milli <= available.cpu_milli
             and self.ram_mib <= available.ram_mib
@@ -164,7 +197,10 @@ class Resources:
         )
 
     def is_non_negative(self) -> bool:
-        return min(self.cpu_milli, self.ram_mib, self.storage_mib, self.gpu_milli) >= 0
+        return (
+            min(self.cpu_milli, self.ram_mib, self.storage_mib, self.gpu_milli, self.gpu_memory_mib)
+            >= 0
+        )
 
     def is_zero(self) -> bool:
         return not (self.cpu_milli or self.ram_mib or self.storage_mib or self.gpu_milli)
@@ -189,6 +225,8 @@ class Resources:
             parts.append(f"{_num(self.storage_gb)} GB storage")
         if self.gpu_milli:
             parts.append(f"{_num(self.gpu)} GPU" + ("s" if self.gpu > 1 else ""))
+        if self.gpu_memory_mib:
+            parts.append(f"{_num(self.gpu_memory_gb)} GB GPU memory")
         return ", ".join(parts)
 
 

@@ -163,6 +163,7 @@ def set_request(row: WorkloadRow, request: Resources, now: datetime) -> None:
     """Change what one replica asks for (the flush checks the row's version)."""
     row.cpu_milli, row.ram_mib = request.cpu_milli, request.ram_mib
     row.storage_mib, row.gpu_milli = request.storage_mib, request.gpu_milli
+    row.gpu_memory_mib = request.gpu_memory_mib
     row.updated_at = now
 
 
