@@ -99,3 +99,93 @@ def test_an_operators_finer_rule_reaches_the_api(
         assert admin.get("/api/v1/workloads").json()["count"] == before
     overview = admin.get("/api/v1/fleet/overview").json()
     assert (overview["gpu_share_min"], overview["gpu_share_step"]) == (0.02, 0.001)
+
+
+def _two_gpu_fleet(tmp_path: Path, database_url: str | None) -> tuple[TestClient, str]:
+    """One server with an 80 GB and a 40 GB device."""
+    ctx = make_context(make_settings(tmp_path / "data", database_url, demo=False))
+    _CONTEXTS.append(ctx)
+    admin = authed_client(ctx)
+    cluster = admin.post("/api/v1/clusters", json={"name": "lab", "kind": "simulated"}).json()
+    body = {
+        "name": "two-gpus",
+        "cluster_id": cluster["id"],
+        "cpu": 64,
+        "ram_gb": 256,
+        "storage_gb": 100,
+        "gpus": [{"model": "A100", "memory_gb": 80}, {"model": "A100", "memory_gb": 40}],
+    }
+    response = admin.post("/api/v1/servers", json=body)
+    assert response.status_code == 201, response.text
+    return admin, str(response.json()["id"])
+
+
+def _with_memory(admin: TestClient, name: str, gpu: float, memory_gb: float) -> Any:
+    body = {
+        "image": "busybox",
+        "name": name,
+        "cpu": 0.1,
+        "ram_gb": 0.1,
+        "gpu": gpu,
+        "gpu_memory_gb": memory_gb,
+    }
+    return admin.post("/api/v1/workloads", json=body)
+
+
+def test_memory_requests_are_packed_per_device_and_never_oversubscribe_one(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    admin, server_id = _two_gpu_fleet(tmp_path, database_url)
+    # 0.1 GPU each: the milli would let all four share one device; their memory does not.
+    ids = []
+    for i, memory in enumerate((50, 30, 30, 20)):
+        response = _with_memory(admin, f"mem-{i}", 0.1, memory)
+        assert response.status_code == 201, response.text
+        assert response.json()["gpu_memory_gb"] == memory
+        ids.append(response.json()["id"])
+    settle(_CONTEXTS[-1])
+    gpus = {g["index"]: g for g in admin.get(f"/api/v1/servers/{server_id}").json()["gpus"]}
+    for g in gpus.values():
+        assert g["allocated_memory_gb"] <= g["memory_gb"]
+    placed = [admin.get(f"/api/v1/workloads/{i}").json() for i in ids]
+    running = [w for w in placed if w["status"] in {"scheduled", "starting", "running"}]
+    # 50 + 30 fit the 80 GB device, 30 the 40 GB one; the last 20 GB fits neither then.
+    assert sum(g["allocated_memory_gb"] for g in gpus.values()) == sum(
+        w["gpu_memory_gb"] for w in running
+    )
+    assert len(running) == 3
+    waiting = next(w for w in placed if w["status"] == "pending")
+    assert waiting["gpu_memory_gb"] == 20
+    assert "memory" in waiting["reason"]
+    # Stopping one gives its memory back, and the waiting one takes it.
+    first = next(w for w in running if w["gpu_memory_gb"] == 30)
+    assert admin.post(f"/api/v1/workloads/{first['id']}/stop").status_code in {200, 202, 204}
+    settle(_CONTEXTS[-1])
+    now = admin.get(f"/api/v1/workloads/{waiting['id']}").json()
+    assert now["status"] in {"scheduled", "starting", "running"}
+    gpus = {g["index"]: g for g in admin.get(f"/api/v1/servers/{server_id}").json()["gpus"]}
+    assert sum(g["allocated_memory_gb"] for g in gpus.values()) == 50 + 30 + 20
+
+
+@pytest.mark.parametrize(
+    ("gpu", "memory", "message"),
+    [
+        (1, 10, "only with a share"),
+        (0, 10, "only with a share"),
+        (0.5, 81, "the largest has 80 GB"),
+        (0.5, -1, "must not be negative"),
+        (0.5, 10**6, "less than or equal to 4096"),
+        (0.5, "10", "valid number"),
+    ],
+    ids=["a whole gpu", "no gpu", "more than any device", "negative", "huge", "a string"],
+)
+def test_a_bad_gpu_memory_request_is_refused_naming_the_field(
+    tmp_path: Path, database_url: str | None, gpu: float, memory: Any, message: str
+) -> None:
+    admin, _ = _two_gpu_fleet(tmp_path, database_url)
+    response = _with_memory(admin, "bad", gpu, memory)
+    assert response.status_code == 422, response.text
+    fields = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert "gpu_memory_gb" in fields, fields
+    assert message in fields["gpu_memory_gb"]
+    assert admin.get("/api/v1/workloads").json()["count"] == 0

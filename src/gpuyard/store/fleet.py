@@ -60,6 +60,7 @@ def server_record(row: ServerRow) -> Server:
                 memory_mib=g.memory_mib,
                 allocated_milli=g.allocated_milli,
                 utilization_pct=g.utilization_pct,
+                allocated_memory_mib=g.allocated_memory_mib,
             )
             for g in row.gpus
         ),
@@ -98,6 +99,16 @@ def cluster_kind(session: Session, cluster_id: str) -> str | None:
     """The cluster's kind, or None when there is no such cluster."""
     cluster = session.get(ClusterRow, cluster_id)
     return cluster.kind if cluster else None
+
+
+def largest_gpu_memory_mib(session: Session, cluster_id: str | None) -> int:
+    """The most memory any one GPU has, on any server (of ``cluster_id`` when given)."""
+    query = select(func.max(ServerGpuRow.memory_mib))
+    if cluster_id is not None:
+        query = query.join(ServerRow, ServerRow.id == ServerGpuRow.server_id).where(
+            ServerRow.cluster_id == cluster_id
+        )
+    return int(session.scalar(query) or 0)
 
 
 def cluster_name_taken(session: Session, name: str) -> bool:

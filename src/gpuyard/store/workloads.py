@@ -22,6 +22,7 @@ from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import ReplicaPlacement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import ACTIVE, WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
+from gpuyard.store.conversions import workload_request
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.runtime_tables import PortAllocationRow
@@ -68,7 +69,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         env=dict(row.env or {}),
         plain_env_keys=tuple(row.plain_env_keys or ()),
         ports=tuple(row.ports or ()),
-        request=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
+        request=workload_request(row),
         gpu_model=row.gpu_model,
         priority=row.priority,
         preemptible=row.preemptible,
@@ -128,6 +129,7 @@ def _new_workload_values(workload: Workload) -> dict[str, Any]:
         "ram_mib": request.ram_mib,
         "storage_mib": request.storage_mib,
         "gpu_milli": request.gpu_milli,
+        "gpu_memory_mib": request.gpu_memory_mib,
         "gpu_model": workload.gpu_model,
         "priority": workload.priority,
         "preemptible": workload.preemptible,

@@ -17,7 +17,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, Target, scope_of
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
-from gpuyard.domain.resources import GPU_MILLI, Resources
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
@@ -36,7 +36,12 @@ from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catal
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
-from gpuyard.store.fleet import cluster_exists, cluster_kind, lock_cluster_row
+from gpuyard.store.fleet import (
+    cluster_exists,
+    cluster_kind,
+    largest_gpu_memory_mib,
+    lock_cluster_row,
+)
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import WorkloadRow
 from gpuyard.store.workloads import (
@@ -101,6 +106,8 @@ class WorkloadSpec(Protocol):
     def gpu(self) -> float: ...
     @property
     def gpu_model(self) -> str | None: ...
+    @property
+    def gpu_memory_gb(self) -> float | None: ...
     @property
     def priority(self) -> int: ...
     @property
@@ -225,7 +232,12 @@ def _submission(
 ) -> tuple[_Submission | None, list[FieldError]]:
     """The submission, or the errors found without the database."""
     resources = Resources.from_api(
-        spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu, shares=ctx.settings.gpu_shares
+        spec.cpu,
+        spec.ram_gb,
+        spec.storage_gb,
+        spec.gpu,
+        shares=ctx.settings.gpu_shares,
+        gpu_memory_gb=spec.gpu_memory_gb,
     )
     errors: list[FieldError] = []
     image = (spec.image or "").strip()
@@ -304,6 +316,10 @@ def _invalid_with_database_findings(
 ) -> InvalidInput:
     """One answer with every problem: the database checks' findings too."""
     gpu_milli = round((spec.gpu or 0) * GPU_MILLI)
+    if any(e.field == "gpu_memory_gb" for e in errors):
+        memory_mib = 0  # already refused: no second message about it
+    else:
+        memory_mib = round((spec.gpu_memory_gb or 0) * MIB_PER_GB)
     with ctx.db.read() as session:
         found = _checks_in_database(
             session,
@@ -311,6 +327,7 @@ def _invalid_with_database_findings(
             spec.cluster_id,
             spec.team_id,
             gpu_milli=gpu_milli,
+            gpu_memory_mib=memory_mib,
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
         )[1]
         return InvalidInput.for_fields(errors + found)
@@ -338,9 +355,22 @@ def _checks_in_database(
     *,
     lock: bool = False,
     gpu_milli: int = 0,
+    gpu_memory_mib: int = 0,
     whole_gpu_kinds: frozenset[str] = frozenset(),
 ) -> tuple[str | None, list[FieldError]]:
     errors = check_cluster(session, cluster_id, lock=lock)
+    if not errors and gpu_memory_mib:
+        # Refused now rather than left pending for ever: no device could ever hold it.
+        largest = largest_gpu_memory_mib(session, cluster_id)
+        if gpu_memory_mib > largest:
+            where = "of this cluster" if cluster_id is not None else "of any server"
+            errors.append(
+                FieldError(
+                    "gpu_memory_gb",
+                    f"no GPU {where} has {gpu_memory_mib / MIB_PER_GB:g} GB of memory: "
+                    f"the largest has {largest / MIB_PER_GB:g} GB",
+                )
+            )
     if not errors and cluster_id is not None and gpu_milli % GPU_MILLI:
         kind = cluster_kind(session, cluster_id)
         if kind in whole_gpu_kinds:
@@ -371,6 +401,7 @@ def _write_submissions(
             asked,
             lock=True,
             gpu_milli=workload.request.gpu_milli,
+            gpu_memory_mib=workload.request.gpu_memory_mib,
             whole_gpu_kinds=whole_gpu_kinds,
         )
         if errors:
@@ -430,6 +461,7 @@ def _audit_submission(caller: Caller, workload: Workload) -> AuditEntry:
             "ram_gb": res.ram_gb,
             "storage_gb": res.storage_gb,
             "gpu": res.gpu,
+            "gpu_memory_gb": res.gpu_memory_gb,
             "priority": workload.priority,
             "cluster_id": workload.cluster_id,
             "team_id": workload.team_id,
