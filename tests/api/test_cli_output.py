@@ -150,6 +150,14 @@ def test_errors_name_the_flag_not_the_api_field(cli: tuple[CliRunner, str]) -> N
     code, out = invoke(runner, "run", "busybox", "--env", "novalue")
     assert code == 2
     assert "KEY=VALUE" in out
+    code, out = invoke(runner, "run", "busybox", "--gpu", "1", "--gpu-memory", "10")
+    assert code == 1
+    assert "--gpu-memory:" in out
+    assert "only with a share" in out
+    code, out = invoke(runner, "run", "busybox", "--gpu", "0.33")
+    assert code == 1
+    assert "--gpu:" in out
+    assert "0.05-0.95 in steps of 0.05" in out
 
 
 def test_not_logged_in_says_run_gpuyard_login(
@@ -510,3 +518,22 @@ def test_queue_shows_when_waiting_work_should_start(cli: tuple[CliRunner, str]) 
     row = next(line for line in table.splitlines() if "next" in line)
     assert "in 1h" in row or "in 2h" in row, table
     assert entries[0]["estimated_start"] is not None
+
+
+def test_run_with_a_quarter_gpu_and_gpu_memory(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    out = invoke_stdout(
+        runner,
+        "run",
+        "busybox",
+        "--name",
+        "vram",
+        "--gpu",
+        "0.25",
+        "--gpu-memory",
+        "8",
+        "-o",
+        "json",
+    )
+    workload = json.loads(out)
+    assert (workload["gpu"], workload["gpu_memory_gb"]) == (0.25, 8)

@@ -115,6 +115,9 @@ def run(
     gpu: Annotated[
         float, typer.Option(help="whole GPUs, or a share of one (default: 0.05-0.95, 0.05 steps)")
     ] = 0,
+    gpu_memory: Annotated[
+        float | None, typer.Option(help="GB of GPU memory a share reserves on its device")
+    ] = None,
     gpu_model: Annotated[str | None, typer.Option(help="e.g. H100")] = None,
     priority: Annotated[int, typer.Option(help="1 (lowest) to 5 (highest)")] = 3,
     cluster: Annotated[str | None, typer.Option(help="cluster name or id")] = None,
@@ -168,6 +171,7 @@ def run(
         ("name", name),
         ("command", command or None),
         ("gpu_model", gpu_model),
+        ("gpu_memory_gb", gpu_memory),
         ("duration_s", duration),
         ("files_path", files_path),
         ("max_lifetime_s", max_lifetime),
