@@ -1702,6 +1702,12 @@ export interface components {
             memory_gb: number;
             /** Allocated Milli */
             allocated_milli: number;
+            /**
+             * Allocated Memory Gb
+             * @description GPU memory reserved by shares that asked for some (GB)
+             * @default 0
+             */
+            allocated_memory_gb: number;
             /** Utilization */
             utilization: number | null;
             /**
@@ -3139,6 +3145,8 @@ export interface components {
              * @default 0
              */
             gpu: number;
+            /** Gpu Memory Gb */
+            gpu_memory_gb?: number | null;
             /** Gpu Model */
             gpu_model?: string | null;
             /**
@@ -3308,6 +3316,11 @@ export interface components {
             storage_gb: number;
             /** Gpu */
             gpu: number;
+            /**
+             * Gpu Memory Gb
+             * @description GPU memory each replica's share reserves; null: none
+             */
+            gpu_memory_gb?: number | null;
             /** Gpu Model */
             gpu_model: string | null;
             /** Priority */

@@ -94,6 +94,22 @@ export function checkGpu(value: unknown, shares: GpuShareRule = DEFAULT_GPU_SHAR
   return null;
 }
 
+export const MAX_GPU_MEMORY_GB = 4096;
+
+/** Whether `gpu` asks a share of one GPU (the only request that may reserve GPU memory). */
+export function isGpuShare(gpu: unknown): boolean {
+  return isNumber(gpu) && gpu > 0 && gpu < 1;
+}
+
+/** GB of GPU memory for a share ('' = none); not sent (so not checked) without a share. */
+export function checkGpuMemory(value: unknown, gpu: unknown): string | null {
+  if (value === '' || !isGpuShare(gpu)) return null;
+  if (!isNumber(value)) return 'Enter a number of GB';
+  if (value < 0) return 'Must not be negative';
+  if (value > MAX_GPU_MEMORY_GB) return `At most ${MAX_GPU_MEMORY_GB}`;
+  return null;
+}
+
 export function checkPorts(ports: string[]): string | null {
   if (ports.length > MAX_PORTS) return `At most ${MAX_PORTS} ports`;
   for (const port of ports) {
