@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from gpuyard.domain.fleet_records import Gpu
 from gpuyard.domain.resources import Resources
 from gpuyard.store.database import Database
+from gpuyard.store.fleet import set_server_capacity
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.reservations import ReservationConflict, release_resources, reserve_resources
 
@@ -150,3 +152,23 @@ def test_concurrent_reserves_and_releases_never_oversubscribe_a_device(
         mine = [a for a in held if a.device == device]
         assert milli == sum(a.milli for a in mine) <= 1000
         assert memory == sum(a.memory_gb * GB for a in mine) <= MEMORY[device]
+
+
+def test_a_device_reported_smaller_keeps_the_memory_reserved_on_it(seeded: Database) -> None:
+    db = seeded
+    with db.write() as session:
+        reserve_resources(session, "s1", share(100, 30), [(0, 100)])
+    reported = [
+        Gpu(index=0, uuid="u0", model="H100", memory_mib=20 * GB, allocated_milli=0,
+            utilization_pct=None),
+        Gpu(index=1, uuid="u1", model="H100", memory_mib=16 * GB, allocated_milli=0,
+            utilization_pct=None),
+    ]  # fmt: skip
+    with db.write() as session:
+        assert set_server_capacity(session, "s1", Resources(1_000_000, 1_000_000, 0), reported)
+    with db.read() as session:
+        server = session.get(ServerRow, "s1")
+        assert server is not None
+        # Device 0 stays at what is reserved (30 GB) until that ends; device 1 shrinks.
+        assert [g.memory_mib for g in server.gpus] == [30 * GB, 16 * GB]
+    assert devices(db) == [(100, 30 * GB), (0, 0)]

@@ -496,7 +496,11 @@ def set_server_capacity(
             )
             changed = True
         elif (old.model, old.memory_mib) != (gpu.model, gpu.memory_mib):
-            old.model, old.memory_mib = gpu.model, gpu.memory_mib
+            old.model = gpu.model
+            # Never below the memory shares hold there now (the CHECK), read in the
+            # UPDATE itself so a reservation committed meanwhile is counted.
+            reserved = ServerGpuRow.allocated_memory_mib
+            old.memory_mib = case((reserved > gpu.memory_mib, reserved), else_=gpu.memory_mib)
             changed = True
     for index, old in by_index.items():
         if index not in reported and old.allocated_milli == 0:
