@@ -27,7 +27,7 @@ from sqlalchemy import select
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.roles import Role
-from gpuyard.domain.errors import GpuyardError
+from gpuyard.domain.errors import GpuyardError, InvalidInput
 from gpuyard.domain.server_state import ClusterKind, ServerStatus
 from gpuyard.domain.workload_state import HOLDS_RESOURCES
 from gpuyard.services.fleet import servers as server_service
@@ -46,7 +46,9 @@ from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadRow
 
-GPU_SIZES = st.sampled_from([0, 0, 0.2, 0.5, 0.9, 1, 2, 4, 8])
+GPU_SIZES = st.sampled_from([0, 0, 0.05, 0.2, 0.25, 0.5, 0.95, 1, 2, 4, 8])
+#: GB of GPU memory a share reserves (devices have 80 or 24 GB); asked only with a share.
+GPU_MEMORY = st.sampled_from([None, None, 8, 20, 40])
 HOLDING = {s.value for s in HOLDS_RESOURCES}
 # Rules pick an existing server or workload by drawing a plain index, never by
 # sampling the id lists: those lists follow what the database accepted (a refused delete
@@ -90,7 +92,7 @@ class ReservationMachine(RuleBasedStateMachine):
             cpu=cpu,
             ram_gb=ram,
             storage_gb=100,
-            gpus=[GpuSpec("H100" if i % 2 == 0 else "A100") for i in range(gpus)],
+            gpus=[GpuSpec("H100", 80) if i % 2 == 0 else GpuSpec("A100", 24) for i in range(gpus)],
         )
         self.servers.append(server_service.create_server(self.ctx, self.admin, spec).id)
 
@@ -123,9 +125,17 @@ class ReservationMachine(RuleBasedStateMachine):
         replicas=st.integers(1, 3),
         gang=st.booleans(),
         model=st.sampled_from([None, "H100", "A100"]),
+        memory=GPU_MEMORY,
     )
     def create(
-        self, cpu: float, gpu: float, priority: int, replicas: int, gang: bool, model: str | None
+        self,
+        cpu: float,
+        gpu: float,
+        priority: int,
+        replicas: int,
+        gang: bool,
+        model: str | None,
+        memory: int | None,
     ) -> None:
         spec = WorkloadCreate(
             image="busybox",
@@ -136,9 +146,16 @@ class ReservationMachine(RuleBasedStateMachine):
             replicas=replicas,
             gang=gang and replicas > 1,
             gpu_model=model if gpu else None,
+            gpu_memory_gb=memory if 0 < gpu < 1 else None,
             duration_s=30,
         )
-        self.workloads.append(create_workload(self.ctx, self.admin, spec).id)
+        refused: list[str] = []
+        try:
+            self.workloads.append(create_workload(self.ctx, self.admin, spec).id)
+        except InvalidInput as error:
+            refused = [e.field for e in error.errors]
+        # Only a memory request no device has yet may be refused.
+        assert refused in ([], ["gpu_memory_gb"]), refused
 
     @rule(index=PICKS, cpu=st.sampled_from([0.5, 2, 32]), gpu=GPU_SIZES)
     def resize(self, index: int, cpu: float, gpu: float) -> None:
@@ -180,6 +197,7 @@ class ReservationMachine(RuleBasedStateMachine):
             workloads = session.scalars(select(WorkloadRow)).all()
         sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         gpu_users: dict[tuple[str, int], int] = defaultdict(int)
+        memory_users: dict[tuple[str, int], int] = defaultdict(int)
         whole: dict[tuple[str, int], int] = defaultdict(int)
         for w in workloads:
             if w.status not in HOLDING:
@@ -195,8 +213,10 @@ class ReservationMachine(RuleBasedStateMachine):
                 assert sum(m for _, m in a.gpu_allocation) == a.gpu_milli
                 indices = [i for i, _ in a.gpu_allocation]
                 assert len(indices) == len(set(indices))
+                assert a.gpu_memory_mib == w.gpu_memory_mib, "a replica holds other memory"
                 for index, milli in a.gpu_allocation:
                     gpu_users[(a.server_id, index)] += milli
+                    memory_users[(a.server_id, index)] += a.gpu_memory_mib
                     if milli == 1000:
                         whole[(a.server_id, index)] += 1
         for server in servers.values():
@@ -215,6 +235,8 @@ class ReservationMachine(RuleBasedStateMachine):
             for gpu in server.gpus:
                 assert gpu.allocated_milli == gpu_users[(server.id, gpu.gpu_index)]
                 assert gpu.allocated_milli <= 1000
+                assert gpu.allocated_memory_mib == memory_users[(server.id, gpu.gpu_index)]
+                assert gpu.allocated_memory_mib <= gpu.memory_mib
                 assert whole[(server.id, gpu.gpu_index)] <= 1
 
 

@@ -330,8 +330,8 @@ def workload_versions(session: Session, workload_ids: Iterable[str]) -> dict[str
 
 def lock_allocations_of(session: Session, workload_ids: Collection[str]) -> Sequence[Any]:
     """The allocations of ``workload_ids``, locked (FOR UPDATE) for their release, as rows
-    of (id, server_id, cpu_milli, ram_mib, storage_mib, gpu_milli, gpu_allocation,
-    container_id)."""
+    of (id, server_id, cpu_milli, ram_mib, storage_mib, gpu_milli, gpu_memory_mib,
+    gpu_allocation, container_id)."""
     if not workload_ids:
         return []
     a = AllocationRow
@@ -343,6 +343,7 @@ def lock_allocations_of(session: Session, workload_ids: Collection[str]) -> Sequ
             a.ram_mib,
             a.storage_mib,
             a.gpu_milli,
+            a.gpu_memory_mib,
             a.gpu_allocation,
             a.container_id,
         )
