@@ -14,8 +14,12 @@ the pods of :class:`~bench.trace.Trace` as a user would:
 
 Devices get their model's memory: P100, T4 and V100M16 16 GB, V100M32 32 GB, A10 24 GB;
 the trace does not say what G2 and G3 are, so they are assumed to have 24 and 32 GB.
-The baselines know nothing of GPU memory, so with memory requests the default profile is
-compared with ``binpack`` (the engine's best-fit packing, which respects memory) instead.
+The baselines honour GPU memory as the engine does (only devices with a share's memory
+free), so every variant compares the default profile with best-fit.
+
+Rounding a share up reserves more than the pod uses, so a coarser step reserves more GPU
+for the same pods: its "unallocated" figure is lower partly because of that waste, which
+:func:`rounding_overhead` measures.
 """
 
 from __future__ import annotations
@@ -80,3 +84,15 @@ def variant(trace: Trace, name: str) -> Trace:
         step = 100 if name == TENTHS else 50
         pods = tuple(_reshaped(p, step, name == WITH_MEMORY) for p in trace.pods)
     return Trace(servers, pods, trace.multi_model_pods)
+
+
+def rounding_overhead(trace: Trace, step: int) -> float:
+    """GPU milli the share pods reserve beyond what they use when rounded up to ``step``,
+    as a fraction of what they use (0.1 = 10% more reserved than used)."""
+    used = reserved = 0
+    for pod in trace.pods:
+        milli = pod.resources.gpu_milli
+        if 0 < milli < GPU_MILLI:
+            used += milli
+            reserved += rounded_share(milli, step)
+    return reserved / used - 1 if used else 0.0
