@@ -423,7 +423,7 @@ def test_apply_creates_updates_by_name_is_idempotent_and_delete_removes(
     (manifests / "a.yaml").write_text(
         "name: trainer\nimage: pytorch/pytorch:2.4\ncpu: 2\nram_gb: 8\ngpu: 1\n"
         "env: {MODE: fast}\nports: [8080]\n---\n"
-        "name: notebook\nimage: busybox\ngpu: 0.5\n---\n"
+        "name: notebook\nimage: busybox\ngpu: 0.5\ngpu_memory_gb: 4\n---\n"
     )
     (manifests / "notes.txt").write_text("not a manifest")
     code, out = invoke(runner, "apply", "-f", str(manifests))
@@ -438,11 +438,12 @@ def test_apply_creates_updates_by_name_is_idempotent_and_delete_removes(
     (manifests / "a.yaml").write_text(
         "name: trainer\nimage: pytorch/pytorch:2.4\ncpu: 4\nram_gb: 8\ngpu: 1\npriority: 4\n"
         "env: {MODE: fast}\nports: [8080]\n---\nname: notebook\nimage: busybox:1.37\ngpu: 0.5\n"
+        "gpu_memory_gb: 6\n"
     )
     code, out = invoke(runner, "apply", "-f", str(manifests / "a.yaml"))
     assert code == 1  # one of the two could not be applied
     assert "trainer configured (cpu, priority)" in out
-    assert "cannot change image of a live workload" in out
+    assert "cannot change image, gpu_memory_gb of a live workload" in out
     trainer = json.loads(invoke_stdout(runner, "describe", "trainer", "-o", "json"))
     assert (trainer["cpu"], trainer["priority"]) == (4, 4)
 
@@ -537,3 +538,5 @@ def test_run_with_a_quarter_gpu_and_gpu_memory(cli: tuple[CliRunner, str]) -> No
     )
     workload = json.loads(out)
     assert (workload["gpu"], workload["gpu_memory_gb"]) == (0.25, 8)
+    described = invoke_stdout(runner, "describe", workload["id"])
+    assert "gpu 0.25, 8 GB GPU memory" in described

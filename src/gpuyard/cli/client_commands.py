@@ -338,6 +338,7 @@ def describe_lines(w: dict[str, Any]) -> list[str]:
         f"cpu {number(w['cpu'])}, ram {number(w['ram_gb'])} GB, "
         f"storage {number(w['storage_gb'])} GB, gpu {number(w['gpu'])}"
         + (f" ({w['gpu_model']})" if w["gpu_model"] else "")
+        + (f", {number(w['gpu_memory_gb'])} GB GPU memory" if w.get("gpu_memory_gb") else "")
     )
     lines = [
         f"Name:        {w['name']}",
