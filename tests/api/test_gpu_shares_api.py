@@ -189,3 +189,27 @@ def test_a_bad_gpu_memory_request_is_refused_naming_the_field(
     assert "gpu_memory_gb" in fields, fields
     assert message in fields["gpu_memory_gb"]
     assert admin.get("/api/v1/workloads").json()["count"] == 0
+
+
+def test_a_resize_keeps_the_shares_memory_and_a_whole_gpu_is_refused(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    admin, server_id = _two_gpu_fleet(tmp_path, database_url)
+    created = _with_memory(admin, "grow", 0.25, 30)
+    assert created.status_code == 201, created.text
+    workload_id = created.json()["id"]
+    settle(_CONTEXTS[-1])
+    grown = admin.patch(f"/api/v1/workloads/{workload_id}", json={"gpu": 0.5})
+    assert grown.status_code == 200, grown.text
+    assert (grown.json()["gpu"], grown.json()["gpu_memory_gb"]) == (0.5, 30)
+    settle(_CONTEXTS[-1])
+    gpus = admin.get(f"/api/v1/servers/{server_id}").json()["gpus"]
+    assert sorted((g["allocated_milli"], g["allocated_memory_gb"]) for g in gpus) == [
+        (0, 0),
+        (500, 30),
+    ]
+    whole = admin.patch(f"/api/v1/workloads/{workload_id}", json={"gpu": 1})
+    assert whole.status_code == 422, whole.text
+    assert [e["field"] for e in whole.json()["errors"]] == ["gpu_memory_gb"]
+    after = admin.get(f"/api/v1/workloads/{workload_id}").json()
+    assert (after["gpu"], after["gpu_memory_gb"]) == (0.5, 30)
