@@ -213,3 +213,28 @@ def test_a_resize_keeps_the_shares_memory_and_a_whole_gpu_is_refused(
     assert [e["field"] for e in whole.json()["errors"]] == ["gpu_memory_gb"]
     after = admin.get(f"/api/v1/workloads/{workload_id}").json()
     assert (after["gpu"], after["gpu_memory_gb"]) == (0.5, 30)
+
+
+def test_memory_beyond_every_device_of_the_named_model_is_refused(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    admin, _ = _two_gpu_fleet(tmp_path, database_url)
+    admin.post(
+        "/api/v1/servers",
+        json={
+            "name": "small-gpus",
+            "cluster_id": admin.get("/api/v1/clusters").json()["data"][0]["id"],
+            "cpu": 8,
+            "ram_gb": 32,
+            "storage_gb": 10,
+            "gpus": [{"model": "T4", "memory_gb": 16}],
+        },
+    ).raise_for_status()
+    body = {"image": "busybox", "cpu": 0.1, "gpu": 0.5, "gpu_memory_gb": 20}
+    refused = admin.post("/api/v1/workloads", json={**body, "gpu_model": "T4"})
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "gpu_memory_gb"
+    assert "no T4 GPU of any server has 20 GB of memory: the largest has 16 GB" in error["message"]
+    # Any model will do: the 80 GB device can hold it.
+    assert admin.post("/api/v1/workloads", json=body).status_code == 201

@@ -101,14 +101,17 @@ def cluster_kind(session: Session, cluster_id: str) -> str | None:
     return cluster.kind if cluster else None
 
 
-def largest_gpu_memory_mib(session: Session, cluster_id: str | None) -> int:
-    """The most memory any one GPU has, on any server (of ``cluster_id`` when given)."""
-    query = select(func.max(ServerGpuRow.memory_mib))
+def largest_gpu_memory_by_model(session: Session, cluster_id: str | None) -> dict[str, int]:
+    """Per GPU model, the most memory (MiB) one device of it has, on any server (of
+    ``cluster_id`` when given)."""
+    query = select(ServerGpuRow.model, func.max(ServerGpuRow.memory_mib)).group_by(
+        ServerGpuRow.model
+    )
     if cluster_id is not None:
         query = query.join(ServerRow, ServerRow.id == ServerGpuRow.server_id).where(
             ServerRow.cluster_id == cluster_id
         )
-    return int(session.scalar(query) or 0)
+    return {model: int(memory or 0) for model, memory in session.execute(query).all()}
 
 
 def cluster_name_taken(session: Session, name: str) -> bool:

@@ -21,6 +21,7 @@ from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
+from gpuyard.scheduler.gpu_match import device_matches, model_key
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.access import (
@@ -39,7 +40,7 @@ from gpuyard.store.base import new_id
 from gpuyard.store.fleet import (
     cluster_exists,
     cluster_kind,
-    largest_gpu_memory_mib,
+    largest_gpu_memory_by_model,
     lock_cluster_row,
 )
 from gpuyard.store.identity_tables import TeamRow
@@ -328,6 +329,7 @@ def _invalid_with_database_findings(
             spec.team_id,
             gpu_milli=gpu_milli,
             gpu_memory_mib=memory_mib,
+            gpu_model=spec.gpu_model,
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
         )[1]
         return InvalidInput.for_fields(errors + found)
@@ -356,18 +358,28 @@ def _checks_in_database(
     lock: bool = False,
     gpu_milli: int = 0,
     gpu_memory_mib: int = 0,
+    gpu_model: str | None = None,
     whole_gpu_kinds: frozenset[str] = frozenset(),
 ) -> tuple[str | None, list[FieldError]]:
     errors = check_cluster(session, cluster_id, lock=lock)
     if not errors and gpu_memory_mib:
         # Refused now rather than left pending for ever: no device could ever hold it.
-        largest = largest_gpu_memory_mib(session, cluster_id)
+        key = model_key(gpu_model)
+        largest = max(
+            (
+                memory
+                for model, memory in largest_gpu_memory_by_model(session, cluster_id).items()
+                if device_matches(key, model)
+            ),
+            default=0,
+        )
         if gpu_memory_mib > largest:
             where = "of this cluster" if cluster_id is not None else "of any server"
+            which = f"{gpu_model} GPU" if gpu_model else "GPU"
             errors.append(
                 FieldError(
                     "gpu_memory_gb",
-                    f"no GPU {where} has {gpu_memory_mib / MIB_PER_GB:g} GB of memory: "
+                    f"no {which} {where} has {gpu_memory_mib / MIB_PER_GB:g} GB of memory: "
                     f"the largest has {largest / MIB_PER_GB:g} GB",
                 )
             )
@@ -402,6 +414,7 @@ def _write_submissions(
             lock=True,
             gpu_milli=workload.request.gpu_milli,
             gpu_memory_mib=workload.request.gpu_memory_mib,
+            gpu_model=workload.gpu_model,
             whole_gpu_kinds=whole_gpu_kinds,
         )
         if errors:
