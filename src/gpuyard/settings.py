@@ -275,6 +275,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a whole number of milli GPUs (a multiple of 0.001)")
         return value
 
+    @model_validator(mode="after")
+    def _some_gpu_share_allowed(self) -> Settings:
+        """Refuse at start-up, not at the first request, a rule that allows no share."""
+        _ = self.gpu_shares  # GpuShareRule raises ValueError for such a rule
+        return self
+
     @property
     def gpu_shares(self) -> GpuShareRule:
         """The GPU share rule every request is validated against."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from factories.app import authed_client, make_context, make_settings, settle
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from gpuyard.services.context import ServiceContext
 
@@ -238,3 +239,19 @@ def test_memory_beyond_every_device_of_the_named_model_is_refused(
     assert "no T4 GPU of any server has 20 GB of memory: the largest has 16 GB" in error["message"]
     # Any model will do: the 80 GB device can hold it.
     assert admin.post("/api/v1/workloads", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"gpu_share_min": 0.99, "gpu_share_step": 0.05}, "no share below one GPU"),
+        ({"gpu_share_step": 0.0505}, "whole number of milli GPUs"),
+        ({"gpu_share_min": 0}, "greater than or equal to 0.001"),
+    ],
+    ids=["no share allowed", "finer than a milli", "zero minimum"],
+)
+def test_a_share_rule_that_cannot_work_is_refused_at_start_up(
+    tmp_path: Path, settings: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make_settings(tmp_path / "data", None, **settings)

@@ -101,6 +101,7 @@ SHARE_RULES = [
     ("any milli above 0.02", GpuShareRule(min_milli=20, step_milli=1), 0.123, 123),
     ("any milli: the top share", GpuShareRule(min_milli=20, step_milli=1), 0.999, 999),
     ("quarters only", GpuShareRule(min_milli=250, step_milli=250), 0.75, 750),
+    ("a minimum off the step", GpuShareRule(min_milli=120, step_milli=50), 0.15, 150),
 ]
 
 
@@ -135,6 +136,11 @@ def test_a_configured_share_rule_refuses_what_it_does_not_allow(
 def test_the_largest_share_within_a_room_is_allowed_and_fits(
     min_milli: int, step_milli: int, room: int
 ) -> None:
+    smallest = min_milli + (-min_milli) % step_milli
+    if smallest > 999 - 999 % step_milli:
+        with pytest.raises(ValueError, match="no share below one GPU"):
+            GpuShareRule(min_milli=min_milli, step_milli=step_milli)
+        return
     rule = GpuShareRule(min_milli=min_milli, step_milli=step_milli)
     share = rule.largest_within(room)
     if share:
@@ -150,3 +156,5 @@ def test_a_share_rule_outside_one_gpu_is_refused() -> None:
         GpuShareRule(min_milli=0, step_milli=50)
     with pytest.raises(ValueError, match="1-999 milli"):
         GpuShareRule(min_milli=50, step_milli=1000)
+    with pytest.raises(ValueError, match="no share below one GPU"):
+        GpuShareRule(min_milli=990, step_milli=50)  # 0.99 rounds up to a whole GPU

@@ -45,6 +45,13 @@ class GpuShareRule:
     def __post_init__(self) -> None:
         if not 1 <= self.step_milli < GPU_MILLI or not 1 <= self.min_milli < GPU_MILLI:
             raise ValueError("a GPU share's minimum and step must be 1-999 milli")
+        if self.smallest > self.max_milli:
+            raise ValueError("no share below one GPU is both above the minimum and on a step")
+
+    @property
+    def smallest(self) -> int:
+        """The smallest share allowed: the minimum rounded up to the step."""
+        return self.min_milli + (-self.min_milli) % self.step_milli
 
     @property
     def max_milli(self) -> int:
@@ -64,10 +71,8 @@ class GpuShareRule:
 
     def describe(self) -> str:
         """The rule in API units, for error messages: ``a share 0.05-0.95 in steps of 0.05``."""
-        low = max(self.min_milli, self.step_milli)
-        low += (-low) % self.step_milli
         return (
-            f"a share {_num(low / GPU_MILLI)}-{_num(self.max_milli / GPU_MILLI)}"
+            f"a share {_num(self.smallest / GPU_MILLI)}-{_num(self.max_milli / GPU_MILLI)}"
             f" in steps of {_num(self.step_milli / GPU_MILLI)}"
         )
 
