@@ -81,14 +81,22 @@ class SimStore:
     def _charge(self, server_id: str, res: Resources, alloc: GpuAllocation, sign: int) -> None:
         server = self.servers[server_id]
         delta = dict(alloc)
+        memory = sign * res.gpu_memory_mib  # a share's GPU memory, on its device
         gpus = tuple(
-            replace(g, allocated_milli=g.allocated_milli + sign * delta[g.index])
+            replace(
+                g,
+                allocated_milli=g.allocated_milli + sign * delta[g.index],
+                allocated_memory_mib=g.allocated_memory_mib + memory,
+            )
             if g.index in delta
             else g
             for g in server.gpus
         )
         allocated = server.allocated + res if sign > 0 else server.allocated - res
-        devices_ok = all(0 <= g.allocated_milli <= 1000 for g in gpus)
+        devices_ok = all(
+            0 <= g.allocated_milli <= 1000 and 0 <= g.allocated_memory_mib <= g.memory_mib
+            for g in gpus
+        )
         if not (devices_ok and allocated.is_non_negative() and allocated.fits_in(server.capacity)):
             raise ValueError(f"server {server_id} would be oversubscribed (a bench bug)")
         self.servers[server_id] = replace(server, allocated=allocated, gpus=gpus)

@@ -4,8 +4,9 @@ A baseline is *only* a server-choice rule (:class:`ServerChoice`). Everything el
 same for all of them and deliberately naive: every workload looks at every server in
 snapshot order (no index, no candidate cap), a server fits when every dimension fits and the
 GPU slot choice succeeds, and the device slots on the chosen server come from the engine's
-own :func:`~gpuyard.scheduler.gpu_slots.choose_slots`, so the baselines differ from the
-engine only in which *server* they pick. Multi-replica workloads place replica by replica;
+own :func:`~gpuyard.scheduler.gpu_slots.choose_slots` (over the devices with the GPU memory a
+share asks for free, as the engine's), so the baselines differ from the engine only in which
+*server* they pick. Multi-replica workloads place replica by replica;
 a gang that does not fit entirely is rolled back.
 """
 
@@ -32,6 +33,7 @@ class Node:
         "cap_ram",
         "dev_alloc",
         "dev_index",
+        "dev_memory",
         "dev_models",
         "free_cpu",
         "free_gpu",
@@ -48,6 +50,7 @@ class Node:
         allocated: Resources,
         devices: Sequence[tuple[int, str, int]],
         online: bool,
+        free_memory: Sequence[int] = (),
     ) -> None:
         self.id = server_id
         self.online = online
@@ -62,6 +65,8 @@ class Node:
         self.dev_index = tuple(index for index, _, _ in devices)
         self.dev_models = tuple(model for _, model, _ in devices)
         self.dev_alloc = [milli for _, _, milli in devices]
+        #: Free GPU memory (MiB) per device position.
+        self.dev_memory = list(free_memory) or [0] * len(devices)
         self._positions: dict[ModelKey, tuple[int, ...]] = {}
 
     def positions(self, model: ModelKey) -> tuple[int, ...]:
@@ -83,7 +88,11 @@ class Node:
             return None
         if res.gpu_milli == 0:
             return ()
-        return choose_slots(self.dev_index, self.dev_alloc, self.positions(model), res.gpu_milli)
+        positions = self.positions(model)
+        if res.gpu_memory_mib:
+            memory = self.dev_memory
+            positions = tuple(p for p in positions if memory[p] >= res.gpu_memory_mib)
+        return choose_slots(self.dev_index, self.dev_alloc, positions, res.gpu_milli)
 
     def take(self, res: Resources, alloc: GpuAllocation, sign: int = 1) -> None:
         self.free_cpu -= sign * res.cpu_milli
@@ -91,7 +100,9 @@ class Node:
         self.free_storage -= sign * res.storage_mib
         self.free_gpu -= sign * res.gpu_milli
         for index, milli in alloc:
-            self.dev_alloc[self.dev_index.index(index)] += sign * milli
+            pos = self.dev_index.index(index)
+            self.dev_alloc[pos] += sign * milli
+            self.dev_memory[pos] -= sign * res.gpu_memory_mib
 
     @property
     def whole_free(self) -> int:
@@ -107,6 +118,7 @@ def fleet_of(snapshot: ClusterSnapshot) -> list[Node]:
             s.allocated,
             [(g.index, g.model, g.allocated_milli) for g in s.gpus],
             s.status.value == "online",
+            [g.free_memory_mib for g in s.gpus],
         )
         for s in snapshot.servers
     ]

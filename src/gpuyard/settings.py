@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpuyard.domain.emails import InvalidEmail, normalise_email
+from gpuyard.domain.resources import GpuShareRule
 from gpuyard.domain.usage import MINUTE_BUCKET_S, QUARTER_BUCKET_S, longest_window_served
 
 IPNetwork = IPv4Network | IPv6Network
@@ -109,6 +110,11 @@ class Settings(BaseSettings):
     preemption_backoff_initial_s: float = 10.0
     preemption_backoff_max_s: float = 600.0
     stop_grace_period_s: float = 30.0
+    #: Shares of one GPU a request may ask for (domain/resources.py ``GpuShareRule``):
+    #: at least ``gpu_share_min``, in steps of ``gpu_share_step``, below one whole GPU.
+    #: Both are whole milli values; a step of 0.001 allows any milli value.
+    gpu_share_min: float = Field(default=0.05, ge=0.001, le=0.999)
+    gpu_share_step: float = Field(default=0.05, ge=0.001, le=0.999)
     run_loops: bool = True
 
     # Container runtimes (docker servers through their agents).
@@ -313,6 +319,24 @@ class Settings(BaseSettings):
             "user": self.max_priority_user,
         }
         return limits.get(role, self.max_priority_user)
+
+    @field_validator("gpu_share_min", "gpu_share_step")
+    @classmethod
+    def _whole_milli(cls, value: float) -> float:
+        if abs(value * 1000 - round(value * 1000)) > 1e-6:
+            raise ValueError("must be a whole number of milli GPUs (a multiple of 0.001)")
+        return value
+
+    @model_validator(mode="after")
+    def _some_gpu_share_allowed(self) -> Settings:
+        """Refuse at start-up, not at the first request, a rule that allows no share."""
+        _ = self.gpu_shares  # GpuShareRule raises ValueError for such a rule
+        return self
+
+    @property
+    def gpu_shares(self) -> GpuShareRule:
+        """The GPU share rule every request is validated against."""
+        return GpuShareRule(round(self.gpu_share_min * 1000), round(self.gpu_share_step * 1000))
 
     @property
     def port_range_table(self) -> dict[str, tuple[int, int]]:

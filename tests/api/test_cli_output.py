@@ -151,6 +151,14 @@ def test_errors_name_the_flag_not_the_api_field(cli: tuple[CliRunner, str]) -> N
     code, out = invoke(runner, "run", "busybox", "--env", "novalue")
     assert code == 2
     assert "KEY=VALUE" in out
+    code, out = invoke(runner, "run", "busybox", "--gpu", "1", "--gpu-memory", "10")
+    assert code == 1
+    assert "--gpu-memory:" in out
+    assert "only with a share" in out
+    code, out = invoke(runner, "run", "busybox", "--gpu", "0.33")
+    assert code == 1
+    assert "--gpu:" in out
+    assert "0.05-0.95 in steps of 0.05" in out
 
 
 def test_not_logged_in_says_run_gpuyard_login(
@@ -414,7 +422,7 @@ def test_apply_creates_updates_by_name_is_idempotent_and_delete_removes(
     (manifests / "a.yaml").write_text(
         "name: trainer\nimage: pytorch/pytorch:2.4\ncpu: 2\nram_gb: 8\ngpu: 1\n"
         "env: {MODE: fast}\nports: [8080]\n---\n"
-        "name: notebook\nimage: busybox\ngpu: 0.5\n---\n"
+        "name: notebook\nimage: busybox\ngpu: 0.5\ngpu_memory_gb: 4\n---\n"
     )
     (manifests / "notes.txt").write_text("not a manifest")
     code, out = invoke(runner, "apply", "-f", str(manifests))
@@ -429,11 +437,12 @@ def test_apply_creates_updates_by_name_is_idempotent_and_delete_removes(
     (manifests / "a.yaml").write_text(
         "name: trainer\nimage: pytorch/pytorch:2.4\ncpu: 4\nram_gb: 8\ngpu: 1\npriority: 4\n"
         "env: {MODE: fast}\nports: [8080]\n---\nname: notebook\nimage: busybox:1.37\ngpu: 0.5\n"
+        "gpu_memory_gb: 6\n"
     )
     code, out = invoke(runner, "apply", "-f", str(manifests / "a.yaml"))
     assert code == 1  # one of the two could not be applied
     assert "trainer configured (cpu, priority)" in out
-    assert "cannot change image of a live workload" in out
+    assert "cannot change image, gpu_memory_gb of a live workload" in out
     trainer = json.loads(invoke_stdout(runner, "describe", "trainer", "-o", "json"))
     assert (trainer["cpu"], trainer["priority"]) == (4, 4)
 
@@ -509,3 +518,24 @@ def test_queue_shows_when_waiting_work_should_start(cli: tuple[CliRunner, str]) 
     row = next(line for line in table.splitlines() if "next" in line)
     assert "in 1h" in row or "in 2h" in row, table
     assert entries[0]["estimated_start"] is not None
+
+
+def test_run_with_a_quarter_gpu_and_gpu_memory(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    out = invoke_stdout(
+        runner,
+        "run",
+        "busybox",
+        "--name",
+        "vram",
+        "--gpu",
+        "0.25",
+        "--gpu-memory",
+        "8",
+        "-o",
+        "json",
+    )
+    workload = json.loads(out)
+    assert (workload["gpu"], workload["gpu_memory_gb"]) == (0.25, 8)
+    described = invoke_stdout(runner, "describe", workload["id"])
+    assert "gpu 0.25, 8 GB GPU memory" in described

@@ -50,6 +50,7 @@ def make_server(
     cluster: str = "c1",
     labels: Mapping[str, str] | None = None,
     name: str | None = None,
+    memory_gb: int = 80,
 ) -> ServerView:
     """A server with ``gpus`` devices (or one per entry of ``models``).
 
@@ -59,7 +60,7 @@ def make_server(
     device_models = list(models) if models is not None else [model] * gpus
     milli = list(gpu_used) + [0] * (len(device_models) - len(gpu_used))
     devices = tuple(
-        GpuDevice(index=i, model=m, memory_mib=81920, allocated_milli=milli[i])
+        GpuDevice(index=i, model=m, memory_mib=memory_gb * 1024, allocated_milli=milli[i])
         for i, m in enumerate(device_models)
     )
     base = used or Resources()
@@ -177,11 +178,16 @@ def make_snapshot(
         mine = [r for r in running if r.server_id == server.id]
         total = server.allocated
         milli = {g.index: g.allocated_milli for g in server.gpus}
+        memory = {g.index: g.allocated_memory_mib for g in server.gpus}
         for r in mine:
             total = total + r.resources
             for index, m in r.gpu_allocation:
                 milli[index] += m
-        gpus = tuple(replace(g, allocated_milli=milli[g.index]) for g in server.gpus)
+                memory[index] += r.resources.gpu_memory_mib
+        gpus = tuple(
+            replace(g, allocated_milli=milli[g.index], allocated_memory_mib=memory[g.index])
+            for g in server.gpus
+        )
         out.append(replace(server, allocated=total, gpus=gpus))
     return ClusterSnapshot(
         servers=tuple(out), running=running, quotas={q.team_id: q for q in quotas}

@@ -174,6 +174,23 @@ def test_replica_spec_becomes_the_agents_container_spec() -> None:
     assert spec.cap_add == ["SYS_CHROOT"]
 
 
+def test_a_shares_gpu_memory_reaches_the_container_as_its_limit() -> None:
+    spec = container_spec_for(
+        replica(
+            gpu_indices=[2],
+            gpu_memory_mib=20 * 1024,
+            env={"A": "1", "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT": "0=80G"},
+        )
+    )
+    # The reservation's limit replaces the workload's own value; the rest is kept.
+    assert spec.env == {
+        "A": "1",
+        "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT": "0=20480M",
+        "GPUYARD_GPU_MEMORY_LIMIT_MIB": "20480",
+    }
+    assert container_spec_for(replica()).env == {"A": "1"}
+
+
 def test_runtime_routes_each_handle_to_its_servers_agent() -> None:
     seen: list[tuple[str, str, str]] = []
 

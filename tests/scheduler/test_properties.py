@@ -16,6 +16,7 @@ from factories.scheduler import A100, H100, make_quota, make_running, make_serve
 from hypothesis import event, given, settings, target
 from hypothesis import strategies as st
 
+from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.placement import Placer
@@ -25,7 +26,15 @@ from gpuyard.scheduler.snapshot import SchedulerConfig
 from .world import Spec, World
 
 MIN_RUNTIME = 20.0
-GPUS = st.sampled_from([0, 0.2, 0.5, 0.7, 1, 2, 3, 4])
+GPUS = st.sampled_from([0, 0.05, 0.2, 0.25, 0.5, 0.7, 0.95, 1, 2, 3, 4])
+#: GPU memory (GB) a share reserves: most ask for none; devices have 80 or 24 GB.
+GPU_MEMORY = st.sampled_from([0, 0, 0, 10, 20, 40, 70])
+
+
+def with_memory(resources: Resources, memory_gb: int) -> Resources:
+    """``resources`` reserving ``memory_gb`` on its device when it is a share of one GPU."""
+    memory = memory_gb * 1024 if resources.is_gpu_share else 0
+    return replace(resources, gpu_memory_mib=memory)
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Create:
     preemptible: bool
     model: str | None
     team: str | None
+    memory_gb: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Patch:
 class AddServer:
     gpus: int
     model: str  # H100, A100 or "mix"
+    memory_gb: int = 80
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ create = st.builds(
     preemptible=st.booleans(),
     model=st.sampled_from([None, None, "H100", "A100"]),
     team=st.sampled_from([None, "ml"]),
+    memory_gb=GPU_MEMORY,
 )
 operations = st.lists(
     st.one_of(
@@ -90,7 +102,10 @@ operations = st.lists(
         st.builds(Finish, st.integers(0, 50)),
         st.builds(Patch, st.integers(0, 50), GPUS, st.integers(1, 8)),
         st.builds(
-            AddServer, st.sampled_from([0, 1, 2, 4, 8]), st.sampled_from([H100, A100, "mix"])
+            AddServer,
+            st.sampled_from([0, 1, 2, 4, 8]),
+            st.sampled_from([H100, A100, "mix"]),
+            st.sampled_from([80, 24]),
         ),
         st.builds(ServerChange, st.integers(0, 20), st.sampled_from(["drain", "online", "remove"])),
         st.builds(Tick, st.integers(1, 120)),
@@ -108,7 +123,7 @@ def run_op(world: World, op: Op, serial: int) -> None:
         world.specs[wid] = Spec(
             id=wid,
             priority=op.priority,
-            resources=res(op.cpu, 4, 0, op.gpu),
+            resources=with_memory(res(op.cpu, 4, 0, op.gpu), op.memory_gb),
             replicas=op.replicas,
             gang=op.gang,
             preemptible=op.preemptible,
@@ -123,7 +138,10 @@ def run_op(world: World, op: Op, serial: int) -> None:
             del world.running[key]
     elif isinstance(op, Patch) and ids:
         spec = world.specs[ids[op.pick % len(ids)]]
-        spec.resources = res(op.cpu, 4, 0, op.gpu)
+        # A PATCH keeps the GPU memory a share asked for (it is not part of the body).
+        spec.resources = with_memory(
+            res(op.cpu, 4, 0, op.gpu), spec.resources.gpu_memory_mib // 1024
+        )
         for key in sorted(k for k in world.running if k[0] == spec.id):
             current = world.running[key]
             server = next(s for s in world.snapshot().servers if s.id == current.server_id)
@@ -137,9 +155,13 @@ def run_op(world: World, op: Op, serial: int) -> None:
     elif isinstance(op, AddServer):
         sid = f"s{serial}"
         if op.model == "mix":
-            world.servers[sid] = make_server(sid, models=[H100, A100] * (op.gpus // 2), cpu=16)
+            world.servers[sid] = make_server(
+                sid, models=[H100, A100] * (op.gpus // 2), cpu=16, memory_gb=op.memory_gb
+            )
         else:
-            world.servers[sid] = make_server(sid, gpus=op.gpus, model=op.model, cpu=16)
+            world.servers[sid] = make_server(
+                sid, gpus=op.gpus, model=op.model, cpu=16, memory_gb=op.memory_gb
+            )
     elif isinstance(op, ServerChange) and servers:
         sid = servers[op.pick % len(servers)]
         if op.change == "remove":
@@ -193,6 +215,8 @@ def test_random_operations_never_oversubscribe(ops: list[Op], profile: str) -> N
         assert sorted(result.order) == sorted(p.workload_id for p in pending)
         for admission in result.admitted:
             event("preempted" if admission.victims else "admitted")
+            if world.specs[admission.workload_id].resources.gpu_memory_mib:
+                event("admitted a share with GPU memory")
             evictions += len(admission.victims)
         for waiting in result.pending:
             event(f"pending {waiting.code.value}")

@@ -162,6 +162,9 @@ class World:
             assert server.allocated.fits_in(server.capacity), f"{server.id} over capacity"
             for gpu in server.gpus:
                 assert 0 <= gpu.allocated_milli <= 1000, f"{server.id} gpu {gpu.index} over"
+                assert 0 <= gpu.allocated_memory_mib <= gpu.memory_mib, (
+                    f"{server.id} gpu {gpu.index} memory over"
+                )
             holders: dict[int, list[int]] = {}
             for r in snapshot.running:
                 if r.server_id != server.id:

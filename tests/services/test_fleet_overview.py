@@ -95,8 +95,16 @@ def test_totals_add_up_over_the_servers(views: list[ServerView]) -> None:
 
 @pytest.mark.parametrize(
     ("room", "share"),
-    [(1000, 900), (950, 900), (700, 700), (150, 100), (99, 0), (0, 0)],
-    ids=["free device: at most 0.9", "rounds down", "exact", "one tenth", "too little", "full"],
+    [(1000, 950), (990, 950), (700, 700), (120, 100), (60, 50), (49, 0), (0, 0)],
+    ids=[
+        "free device: at most 0.95",
+        "rounds down",
+        "exact",
+        "two steps",
+        "one step",
+        "too little",
+        "full",
+    ],
 )
 def test_largest_share_is_a_valid_request(room: int, share: int) -> None:
     assert largest_gpu_share(room) == share

@@ -47,7 +47,9 @@ from gpuyard.store.fleet_tables import ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.workload_tables import WorkloadRow
 
-GPU_SIZES = st.sampled_from([0, 0, 0.2, 0.5, 0.9, 1, 2, 4, 8])
+GPU_SIZES = st.sampled_from([0, 0, 0.05, 0.2, 0.25, 0.5, 0.95, 1, 2, 4, 8])
+#: GB of GPU memory a share reserves (devices have 80 or 24 GB); asked only with a share.
+GPU_MEMORY = st.sampled_from([None, None, 8, 20, 40])
 HOLDING = {s.value for s in HOLDS_RESOURCES}
 # Rules pick an existing server or workload by drawing a plain index, never by
 # sampling the id lists: those lists follow what the database accepted (a refused delete
@@ -77,7 +79,10 @@ def submit_unless_it_can_never_run(
         return create_workload(ctx, caller, spec).id
     except InvalidInput as exc:
         refused = exc
-    assert {f.field for f in refused.errors} <= NEVER_FITS_FIELDS, refused
+    fields = {f.field for f in refused.errors}
+    if fields == {"gpu_memory_gb"}:
+        return None  # a share asking more memory than any device of the fleet has
+    assert fields <= NEVER_FITS_FIELDS, refused
     assert "can never run" in str(refused), refused
     return None
 
@@ -111,7 +116,7 @@ class ReservationMachine(RuleBasedStateMachine):
             cpu=cpu,
             ram_gb=ram,
             storage_gb=100,
-            gpus=[GpuSpec("H100" if i % 2 == 0 else "A100") for i in range(gpus)],
+            gpus=[GpuSpec("H100", 80) if i % 2 == 0 else GpuSpec("A100", 24) for i in range(gpus)],
         )
         self.servers.append(server_service.create_server(self.ctx, self.admin, spec).id)
 
@@ -144,9 +149,17 @@ class ReservationMachine(RuleBasedStateMachine):
         replicas=st.integers(1, 3),
         gang=st.booleans(),
         model=st.sampled_from([None, "H100", "A100"]),
+        memory=GPU_MEMORY,
     )
     def create(
-        self, cpu: float, gpu: float, priority: int, replicas: int, gang: bool, model: str | None
+        self,
+        cpu: float,
+        gpu: float,
+        priority: int,
+        replicas: int,
+        gang: bool,
+        model: str | None,
+        memory: int | None,
     ) -> None:
         spec = WorkloadCreate(
             image="busybox",
@@ -157,6 +170,7 @@ class ReservationMachine(RuleBasedStateMachine):
             replicas=replicas,
             gang=gang and replicas > 1,
             gpu_model=model if gpu else None,
+            gpu_memory_gb=memory if 0 < gpu < 1 else None,
             duration_s=30,
         )
         submitted = submit_unless_it_can_never_run(self.ctx, self.admin, spec)
@@ -203,6 +217,7 @@ class ReservationMachine(RuleBasedStateMachine):
             workloads = session.scalars(select(WorkloadRow)).all()
         sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         gpu_users: dict[tuple[str, int], int] = defaultdict(int)
+        memory_users: dict[tuple[str, int], int] = defaultdict(int)
         whole: dict[tuple[str, int], int] = defaultdict(int)
         for w in workloads:
             if w.status not in HOLDING:
@@ -218,8 +233,10 @@ class ReservationMachine(RuleBasedStateMachine):
                 assert sum(m for _, m in a.gpu_allocation) == a.gpu_milli
                 indices = [i for i, _ in a.gpu_allocation]
                 assert len(indices) == len(set(indices))
+                assert a.gpu_memory_mib == w.gpu_memory_mib, "a replica holds other memory"
                 for index, milli in a.gpu_allocation:
                     gpu_users[(a.server_id, index)] += milli
+                    memory_users[(a.server_id, index)] += a.gpu_memory_mib
                     if milli == 1000:
                         whole[(a.server_id, index)] += 1
         for server in servers.values():
@@ -238,6 +255,8 @@ class ReservationMachine(RuleBasedStateMachine):
             for gpu in server.gpus:
                 assert gpu.allocated_milli == gpu_users[(server.id, gpu.gpu_index)]
                 assert gpu.allocated_milli <= 1000
+                assert gpu.allocated_memory_mib == memory_users[(server.id, gpu.gpu_index)]
+                assert gpu.allocated_memory_mib <= gpu.memory_mib
                 assert whole[(server.id, gpu.gpu_index)] <= 1
 
 

@@ -192,6 +192,26 @@ def test_the_server_detail_shows_gpu_cards_with_the_holder(
     detail.check_accessibility()
     detail.screenshot("server-detail")
 
+    # A share with GPU memory on the free device: its card shows the memory reserved.
+    share = live_server.api(
+        "POST",
+        "/workloads",
+        json={
+            "name": f"share-{pool}",
+            "image": "busybox",
+            "gpu": 0.25,
+            "gpu_memory_gb": 6,
+            "node_selector": {"pool": pool},
+        },
+    )
+    assert _wait_for_status(live_server, share["id"], "running")["gpu_indices"] == [free]
+    detail.open()
+    expect(
+        detail.gpu_card(free).get_by_role("progressbar", name="VRAM reserved 6 / 24 GB")
+    ).to_be_visible()
+    live_server.api("POST", f"/workloads/{share['id']}/stop")
+    holder_link = detail.gpu_card(held).get_by_role("link", name=f"holder-{pool}")
+
     holder_link.click()
     expect(admin_page).to_have_url(re.compile(f"/workloads/{workload['id']}$"))
     live_server.api("POST", f"/workloads/{workload['id']}/stop")

@@ -85,6 +85,31 @@ def wait_for_status(
     raise AssertionError(f"{workload_id} never became {status}: {workload}")
 
 
+def test_launch_a_quarter_gpu_with_gpu_memory(
+    admin_page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
+) -> None:
+    name = f"quarter-{uuid.uuid4().hex[:6]}"
+    launch = LaunchPage(admin_page)
+    launch.open()
+    launch.choose("Cluster", gpu_cluster.name)
+    launch.fill("Image", "busybox")
+    launch.fill("Name", name)
+    launch.fill("GPUs", "0.33")
+    launch.submit()
+    # The form checks the server's rule (0.05 steps by default) before sending anything.
+    launch.expect_field_error("GPUs", "in steps of 0.05")
+    assert live_server.api("GET", "/workloads", params={"name": name})["count"] == 0
+    launch.fill("GPUs", "0.25")
+    launch.fill("GPU memory (GB)", 8)
+    launch.check_accessibility()
+    launch.submit()
+
+    detail = WorkloadDetailPage(admin_page)
+    expect(detail.heading).to_have_text(name)
+    created = live_server.api("GET", "/workloads", params={"name": name})["data"][0]
+    assert (created["gpu"], created["gpu_memory_gb"]) == (0.25, 8)
+
+
 def test_launch_a_gpu_workload_and_watch_it_run_without_reload(
     admin_page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
 ) -> None:

@@ -54,6 +54,7 @@ def server_public(server: Server) -> ServerPublic:
                 model=g.model,
                 memory_gb=round(g.memory_mib / MIB_PER_GB, 2),
                 allocated_milli=g.allocated_milli,
+                allocated_memory_gb=round(g.allocated_memory_mib / MIB_PER_GB, 3),
                 utilization=g.utilization_pct,
             )
             for g in server.gpus
@@ -96,6 +97,7 @@ def workload_public(workload: Workload, names: DisplayNames, reader: Caller) -> 
         ram_gb=request.ram_gb,
         storage_gb=request.storage_gb,
         gpu=request.gpu,
+        gpu_memory_gb=request.gpu_memory_gb or None,
         gpu_model=workload.gpu_model,
         priority=workload.priority,
         preemptible=workload.preemptible,

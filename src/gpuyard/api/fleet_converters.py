@@ -41,6 +41,8 @@ def fleet_overview_public(overview: FleetOverview) -> FleetOverviewPublic:
             for m in overview.gpu_models
         ],
         free_now=[free_now_public(f) for f in overview.free_now],
+        gpu_share_min=overview.gpu_shares.min_milli / GPU_MILLI,
+        gpu_share_step=overview.gpu_shares.step_milli / GPU_MILLI,
     )
 
 

@@ -42,6 +42,7 @@ FIXED_FIELDS = (
     "node_selector",
     "duration_s",
     "files_path",
+    "gpu_memory_gb",
 )
 #: Size limits on what is read (a manifest is a few KiB; these stop a wrong path early).
 MAX_MANIFEST_BYTES = 1024 * 1024

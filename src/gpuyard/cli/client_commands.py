@@ -112,7 +112,12 @@ def run(
     cpu: Annotated[float, typer.Option(help="CPU cores (0.1 steps)")] = 1,
     ram: Annotated[float, typer.Option(help="RAM in GB")] = 1,
     storage: Annotated[float, typer.Option(help="storage in GB")] = 0,
-    gpu: Annotated[float, typer.Option(help="whole GPUs, or a 0.1-0.9 share")] = 0,
+    gpu: Annotated[
+        float, typer.Option(help="whole GPUs, or a share of one (default: 0.05-0.95, 0.05 steps)")
+    ] = 0,
+    gpu_memory: Annotated[
+        float | None, typer.Option(help="GB of GPU memory a share reserves on its device")
+    ] = None,
     gpu_model: Annotated[str | None, typer.Option(help="e.g. H100")] = None,
     priority: Annotated[int, typer.Option(help="1 (lowest) to 5 (highest)")] = 3,
     cluster: Annotated[str | None, typer.Option(help="cluster name or id")] = None,
@@ -172,6 +177,7 @@ def run(
         ("name", name),
         ("command", command or None),
         ("gpu_model", gpu_model),
+        ("gpu_memory_gb", gpu_memory),
         ("duration_s", duration),
         ("files_path", files_path),
         ("max_lifetime_s", max_lifetime),
@@ -365,6 +371,7 @@ def describe_lines(w: dict[str, Any]) -> list[str]:
         f"cpu {number(w['cpu'])}, ram {number(w['ram_gb'])} GB, "
         f"storage {number(w['storage_gb'])} GB, gpu {number(w['gpu'])}"
         + (f" ({w['gpu_model']})" if w["gpu_model"] else "")
+        + (f", {number(w['gpu_memory_gb'])} GB GPU memory" if w.get("gpu_memory_gb") else "")
     )
     lines = [
         f"Name:        {w['name']}",

@@ -29,6 +29,7 @@ FIELD_FLAGS = {
     "storage_gb": "--storage",
     "gpu": "--gpu",
     "gpu_model": "--gpu-model",
+    "gpu_memory_gb": "--gpu-memory",
     "priority": "--priority",
     "cluster_id": "--cluster",
     "team_id": "--team",

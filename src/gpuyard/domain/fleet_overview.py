@@ -8,18 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gpuyard.domain.resources import GPU_MILLI, Resources
-
-#: A share of one GPU is 0.1 .. 0.9 in tenths (domain/resources.py's rule).
-GPU_SHARE_STEP_MILLI = 100
-MAX_GPU_SHARE_MILLI = GPU_MILLI - GPU_SHARE_STEP_MILLI
+from gpuyard.domain.resources import DEFAULT_GPU_SHARES, GpuShareRule, Resources
 
 
-def largest_gpu_share(room_milli: int) -> int:
+def largest_gpu_share(room_milli: int, shares: GpuShareRule = DEFAULT_GPU_SHARES) -> int:
     """The largest share a request may ask for that fits in ``room_milli`` of one device
-    (0 when none does)."""
-    fitting = min(room_milli, MAX_GPU_SHARE_MILLI)
-    return max(0, fitting - fitting % GPU_SHARE_STEP_MILLI)
+    (0 when none does), under the configured share rule."""
+    return shares.largest_within(room_milli)
 
 
 @dataclass(frozen=True)
@@ -72,3 +67,5 @@ class FleetOverview:
     free: Resources
     gpu_models: tuple[GpuModelCount, ...]
     free_now: tuple[FreeNow, ...]
+    #: The shares of one GPU a request may ask for (so a form can check them as we do).
+    gpu_shares: GpuShareRule = DEFAULT_GPU_SHARES

@@ -33,6 +33,8 @@ class Gpu:
     memory_mib: int
     allocated_milli: int
     utilization_pct: float | None
+    #: GPU memory reserved on it by shares that asked for some.
+    allocated_memory_mib: int = 0
 
 
 @dataclass(frozen=True)

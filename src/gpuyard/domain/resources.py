@@ -3,6 +3,11 @@
 API units are cores, GB and GPUs (floats); internally everything is an integer so that
 arithmetic is exact and the database can guard it with CHECK constraints:
 millicores, MiB, MiB, and GPU milli-units (1000 = one whole GPU).
+
+``gpu_memory_mib`` is the one per-device dimension: GPU memory (VRAM) a share of one GPU
+reserves on the device it gets (HAMi's and KAI's gpu-memory). Servers keep no total of it;
+each device counts its own (``server_gpus.allocated_memory_mib``), so it takes no part in
+:meth:`Resources.fits_in` against a server's capacity.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from gpuyard.domain.errors import FieldError, InvalidInput
+from gpuyard.domain.limits import MAX_GPU_MEMORY_GB
 
 MIB_PER_GB = 1024
 GPU_MILLI = 1000
@@ -22,6 +28,59 @@ MAX_STORAGE_GB = 1048576
 MAX_GPUS = 64
 
 
+@dataclass(frozen=True, slots=True)
+class GpuShareRule:
+    """Which shares of one GPU a request may ask for, in GPU milli-units.
+
+    A share is at least ``min_milli``, a multiple of ``step_milli`` and less than one
+    whole GPU. The default (0.05 steps, 0.05-0.95) is the operator's to change
+    (``GPUYARD_GPU_SHARE_MIN`` / ``GPUYARD_GPU_SHARE_STEP``): a step of 0.001 allows any
+    milli value above the minimum. Every allowed share is an integer milli value, so shares
+    still add up exactly on a device (at most 1000 milli).
+    """
+
+    min_milli: int = 50
+    step_milli: int = 50
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.step_milli < GPU_MILLI or not 1 <= self.min_milli < GPU_MILLI:
+            raise ValueError("a GPU share's minimum and step must be 1-999 milli")
+        if self.smallest > self.max_milli:
+            raise ValueError("no share below one GPU is both above the minimum and on a step")
+
+    @property
+    def smallest(self) -> int:
+        """The smallest share allowed: the minimum rounded up to the step."""
+        return self.min_milli + (-self.min_milli) % self.step_milli
+
+    @property
+    def max_milli(self) -> int:
+        """The largest share below one whole GPU that the step allows."""
+        top = GPU_MILLI - 1
+        return top - top % self.step_milli
+
+    def allows(self, milli: int) -> bool:
+        """True when ``milli`` (0 < milli < 1000) is a share a request may ask for."""
+        return self.min_milli <= milli < GPU_MILLI and milli % self.step_milli == 0
+
+    def largest_within(self, room_milli: int) -> int:
+        """The largest allowed share that fits in ``room_milli`` of one device (0: none)."""
+        fitting = min(room_milli, self.max_milli)
+        fitting -= fitting % self.step_milli
+        return fitting if fitting >= self.min_milli else 0
+
+    def describe(self) -> str:
+        """The rule in API units, for error messages: ``a share 0.05-0.95 in steps of 0.05``."""
+        return (
+            f"a share {_num(self.smallest / GPU_MILLI)}-{_num(self.max_milli / GPU_MILLI)}"
+            f" in steps of {_num(self.step_milli / GPU_MILLI)}"
+        )
+
+
+#: The rule when nothing else is configured: 0.05, 0.10, ... 0.95.
+DEFAULT_GPU_SHARES = GpuShareRule()
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Resources:
     """An amount of every schedulable dimension, in integer internal units."""
@@ -30,6 +89,8 @@ class Resources:
     ram_mib: int = 0
     storage_mib: int = 0
     gpu_milli: int = 0
+    #: GPU memory reserved on the (one) device of a share; 0: none asked for.
+    gpu_memory_mib: int = 0
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -41,18 +102,36 @@ class Resources:
         gpu: float = 0,
         *,
         field_prefix: str = "",
+        shares: GpuShareRule = DEFAULT_GPU_SHARES,
+        gpu_memory_gb: float | None = None,
     ) -> Resources:
-        """Validate API units and convert them; raise InvalidInput naming every bad field."""
+        """Validate API units and convert them; raise InvalidInput naming every bad field.
+
+        ``gpu_memory_gb`` (None or 0: none) is only meaningful with a share of one GPU: a
+        whole GPU holds all of its memory already."""
         errors: list[FieldError] = []
         cpu_milli = _scaled(cpu, 1000, "cpu", MAX_CPU_CORES, errors, field_prefix, step=100)
         ram_mib = _scaled(ram_gb, MIB_PER_GB, "ram_gb", MAX_RAM_GB, errors, field_prefix)
         storage_mib = _scaled(
             storage_gb, MIB_PER_GB, "storage_gb", MAX_STORAGE_GB, errors, field_prefix
         )
-        gpu_milli = _gpu_milli(gpu, errors, field_prefix)
+        gpu_milli = _gpu_milli(gpu, errors, field_prefix, shares)
+        memory_mib = 0
+        if gpu_memory_gb is not None:
+            memory_mib = _scaled(
+                gpu_memory_gb, MIB_PER_GB, "gpu_memory_gb", MAX_GPU_MEMORY_GB, errors, field_prefix
+            )
+            if memory_mib and not 0 < gpu_milli < GPU_MILLI and not errors:
+                errors.append(
+                    FieldError(
+                        field_prefix + "gpu_memory_gb",
+                        "only with a share of one GPU (0 < gpu < 1): a whole GPU holds all "
+                        "of its memory",
+                    )
+                )
         if errors:
             raise InvalidInput.for_fields(errors)
-        return cls(cpu_milli, ram_mib, storage_mib, gpu_milli)
+        return cls(cpu_milli, ram_mib, storage_mib, gpu_milli, memory_mib)
 
     # -- API units ----------------------------------------------------------------------
     @property
@@ -72,6 +151,10 @@ class Resources:
         return self.gpu_milli / GPU_MILLI
 
     @property
+    def gpu_memory_gb(self) -> float:
+        return round(self.gpu_memory_mib / MIB_PER_GB, 3)
+
+    @property
     def whole_gpus(self) -> int:
         """Number of whole devices a request needs (0 for a share of one GPU)."""
         return self.gpu_milli // GPU_MILLI if self.gpu_milli % GPU_MILLI == 0 else 0
@@ -87,6 +170,7 @@ class Resources:
             self.ram_mib + other.ram_mib,
             self.storage_mib + other.storage_mib,
             self.gpu_milli + other.gpu_milli,
+            self.gpu_memory_mib + other.gpu_memory_mib,
         )
 
     def __sub__(self, other: Resources) -> Resources:
@@ -95,6 +179,7 @@ class Resources:
             self.ram_mib - other.ram_mib,
             self.storage_mib - other.storage_mib,
             self.gpu_milli - other.gpu_milli,
+            self.gpu_memory_mib - other.gpu_memory_mib,
         )
 
     def scaled(self, factor: int) -> Resources:
@@ -103,10 +188,12 @@ class Resources:
             self.ram_mib * factor,
             self.storage_mib * factor,
             self.gpu_milli * factor,
+            self.gpu_memory_mib * factor,
         )
 
     def fits_in(self, available: Resources) -> bool:
-        """True when every dimension is at most the corresponding one of ``available``."""
+        """True when every server-wide dimension is at most that of ``available`` (GPU
+        memory is per device: the scheduler checks it against each device's free memory)."""
         return (
             self.cpu_milli <= available.cpu_milli
             and self.ram_mib <= available.ram_mib
@@ -115,7 +202,10 @@ class Resources:
         )
 
     def is_non_negative(self) -> bool:
-        return min(self.cpu_milli, self.ram_mib, self.storage_mib, self.gpu_milli) >= 0
+        return (
+            min(self.cpu_milli, self.ram_mib, self.storage_mib, self.gpu_milli, self.gpu_memory_mib)
+            >= 0
+        )
 
     def is_zero(self) -> bool:
         return not (self.cpu_milli or self.ram_mib or self.storage_mib or self.gpu_milli)
@@ -140,6 +230,8 @@ class Resources:
             parts.append(f"{_num(self.storage_gb)} GB storage")
         if self.gpu_milli:
             parts.append(f"{_num(self.gpu)} GPU" + ("s" if self.gpu > 1 else ""))
+        if self.gpu_memory_mib:
+            parts.append(f"{_num(self.gpu_memory_gb)} GB GPU memory")
         return ", ".join(parts)
 
 
@@ -192,7 +284,7 @@ def _scaled(
     return scaled
 
 
-def _gpu_milli(value: object, errors: list[FieldError], prefix: str) -> int:
+def _gpu_milli(value: object, errors: list[FieldError], prefix: str, shares: GpuShareRule) -> int:
     field = prefix + "gpu"
     dec = _decimal(value, field, errors)
     if dec is None:
@@ -203,13 +295,15 @@ def _gpu_milli(value: object, errors: list[FieldError], prefix: str) -> int:
     if dec == 0:
         return 0
     if dec < 1:
-        # A share of one GPU: 0.1 .. 0.9 in tenths, so shares pack exactly onto a device.
-        if (dec * 10) % 1 != 0:
-            errors.append(FieldError(field, "a GPU share must be one of 0.1, 0.2, ... 0.9"))
+        # A share of one GPU: whole milli values the rule allows, so shares add up exactly
+        # on a device and the database's 0..1000 milli CHECK guards them.
+        milli = dec * GPU_MILLI
+        if milli % 1 != 0 or not shares.allows(int(milli)):
+            errors.append(FieldError(field, f"a GPU share must be {shares.describe()}"))
             return 0
-        return int(dec * GPU_MILLI)
+        return int(milli)
     if dec % 1 != 0:
-        errors.append(FieldError(field, "must be a whole number of GPUs or a share 0.1-0.9"))
+        errors.append(FieldError(field, f"must be a whole number of GPUs or {shares.describe()}"))
         return 0
     if dec > MAX_GPUS:
         errors.append(FieldError(field, f"must be at most {MAX_GPUS}"))

@@ -56,6 +56,9 @@ class ReplicaSpec:
     gpu_indices: Sequence[int]
     #: UUIDs of the reserved GPUs (same devices as gpu_indices), when the server reported them.
     gpu_uuids: Sequence[str] = ()
+    #: GPU memory a share reserved on its device (0: none); a runtime that can say so to
+    #: the container does (docker: CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, cooperative).
+    gpu_memory_mib: int = 0
     #: container port -> host port allocated for it on the server (unique per server).
     host_ports: Mapping[int, int] = field(default_factory=dict)
     #: Capabilities beyond the runtime's minimal default set (admin-approved, e.g. SYS_CHROOT).

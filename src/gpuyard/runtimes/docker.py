@@ -381,14 +381,35 @@ def split_handle(handle: str) -> tuple[str, str]:
     return server, container_id
 
 
+#: CUDA's MPS client limit on device memory, per device as the container numbers them.
+MPS_MEMORY_LIMIT_ENV = "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"
+#: The same limit in MiB, for a workload's own code (or a HAMi-like hook) to read.
+GPU_MEMORY_LIMIT_ENV = "GPUYARD_GPU_MEMORY_LIMIT_MIB"
+
+
+def gpu_memory_env(gpu_memory_mib: int) -> dict[str, str]:
+    """The environment that tells a share's processes how much GPU memory they reserved.
+
+    Enforcement is cooperative, as HAMi's is without its CUDA hook: the MPS variable is
+    honoured by CUDA clients of an MPS server, and a plain container can allocate beyond it
+    (docs/architecture.md). The share's one device is device 0 inside the container."""
+    if not gpu_memory_mib:
+        return {}
+    return {
+        MPS_MEMORY_LIMIT_ENV: f"0={gpu_memory_mib}M",
+        GPU_MEMORY_LIMIT_ENV: str(gpu_memory_mib),
+    }
+
+
 def container_spec_for(spec: ReplicaSpec) -> ContainerSpec:
-    """The agent's ContainerSpec for one replica of a reservation."""
+    """The agent's ContainerSpec for one replica of a reservation (a share's GPU memory
+    reservation as environment: it overrides the workload's own values of those keys)."""
     return ContainerSpec(
         workload_id=spec.workload_id,
         replica=spec.replica,
         image=spec.image,
         command=list(spec.command) if spec.command is not None else None,
-        env=dict(spec.env),
+        env={**spec.env, **gpu_memory_env(spec.gpu_memory_mib)},
         ports=[
             PortSpec(container_port=port, host_port=spec.host_ports.get(port))
             for port in spec.ports

@@ -51,6 +51,7 @@ RAM = "ram"
 STORAGE = "storage"
 GPU_DEVICES = "gpu"  # whole devices of the requested model
 GPU_SHARE = "gpu_share"  # milli on a single device
+GPU_MEMORY = "gpu_memory"  # MiB of GPU memory on a single device (a share's request)
 GPU_MILLI_TOTAL = "gpu_milli"  # aggregate GPU milli (only when device data disagrees)
 
 

@@ -12,6 +12,9 @@ state and by their ``index`` in the result. ``positions`` lists the devices that
   after placing it (best fit), lowest index on ties. Only when no partly used device has room
   does it break a free device, chosen the same way as a one-GPU request (the shortest free
   run), so the longest runs of whole GPUs survive.
+- A share that reserves GPU memory may only use devices with that much memory free: the
+  callers narrow ``positions`` to those (``NodeState.devices_for``), and
+  :func:`choose_batch` re-narrows them after each replica it places.
 """
 
 from __future__ import annotations
@@ -67,17 +70,27 @@ def choose_batch(
     positions: Sequence[int],
     gpu_milli: int,
     count: int,
+    memory: Sequence[int] = (),
+    memory_mib: int = 0,
 ) -> list[GpuAllocation] | None:
-    """Devices for ``count`` replicas placed one after another on the same server."""
+    """Devices for ``count`` replicas placed one after another on the same server; with
+    ``memory_mib``, each replica's device needs that much of ``memory`` (free MiB per
+    position) left, counting what the replicas before it took."""
     work = list(alloc)
+    free_memory = list(memory)
     pos_of = {index: p for p, index in enumerate(indices)}
     out: list[GpuAllocation] = []
     for _ in range(count):
-        slots = choose_slots(indices, work, positions, gpu_milli)
+        usable = positions
+        if memory_mib:
+            usable = [p for p in positions if free_memory[p] >= memory_mib]
+        slots = choose_slots(indices, work, usable, gpu_milli)
         if slots is None:
             return None
         for index, milli in slots:
             work[pos_of[index]] += milli
+            if memory_mib:
+                free_memory[pos_of[index]] -= memory_mib
         out.append(slots)
     return out
 

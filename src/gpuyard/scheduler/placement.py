@@ -101,7 +101,7 @@ class Placer:
         for node in feasible:
             entry = scored.get(node.id)
             if entry is None or entry.version != node.version:
-                alloc = choose_slots(node.dev_index, node.dev_alloc, node.matching(req.model), gpu)
+                alloc = choose_slots(node.dev_index, node.dev_alloc, req.devices(node), gpu)
                 if alloc is None:  # cannot happen after ``fit``; stay safe anyway
                     continue
                 entry = _Scored(node.version, alloc, -first.score(req, node, alloc))

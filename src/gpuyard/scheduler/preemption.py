@@ -111,6 +111,7 @@ class MinimalVictims:
         vecs = [_vec(r) for r in cands]
         positions = node.matching(req.model)
         gpu = req.per_replica.gpu_milli
+        memory_mib = req.gpu_memory_mib
 
         def fits(combo: Sequence[int]) -> list[GpuAllocation] | None:
             for d in range(4):
@@ -119,15 +120,18 @@ class MinimalVictims:
             if gpu == 0:
                 return [()] * batch
             alloc = list(node.dev_alloc)
+            memory = list(node.dev_memory)
             for i in combo:
+                freed_memory = cands[i].resources.gpu_memory_mib
                 for index, milli in cands[i].gpu_allocation:
                     pos = node.pos_of.get(index)
                     if pos is not None:
                         alloc[pos] -= milli
-            if batch == 1:
+                        memory[pos] += freed_memory
+            if batch == 1 and not memory_mib:
                 one = choose_slots(node.dev_index, alloc, positions, gpu)
                 return None if one is None else [one]
-            return choose_batch(node.dev_index, alloc, positions, gpu, batch)
+            return choose_batch(node.dev_index, alloc, positions, gpu, batch, memory, memory_mib)
 
         everyone = list(range(len(cands)))
         if fits(everyone) is None:
@@ -231,7 +235,12 @@ def could_ever_hold(
     ``need`` on ``devices`` devices of ``req``'s model: where preemption may look."""
     if cycle.blocked_by_hold(node.id, req.queue_pos, req.priority):
         return False
-    return need.fits_in(node.view.capacity) and len(node.matching(req.model)) >= devices
+    if not need.fits_in(node.view.capacity) or len(node.matching(req.model)) < devices:
+        return False
+    # A share's GPU memory: some device of the model must have that much in all.
+    return not req.gpu_memory_mib or any(
+        node.view.gpus[p].memory_mib >= req.gpu_memory_mib for p in node.matching(req.model)
+    )
 
 
 def _start(replica: RunningReplica, now: float) -> float:

@@ -17,6 +17,7 @@ from gpuyard.scheduler.decisions import PendingCode
 from gpuyard.scheduler.framework import (
     CPU,
     GPU_DEVICES,
+    GPU_MEMORY,
     GPU_MILLI_TOTAL,
     GPU_SHARE,
     RAM,
@@ -62,12 +63,14 @@ _FREE = {
     GPU_DEVICES: ("{has} too few free {model}GPUs", 1, ""),
     GPU_SHARE: ("{has} no {model}GPU with enough room", GPU_MILLI, " GPU"),
     GPU_MILLI_TOTAL: ("{has} too little free GPU", GPU_MILLI, " GPU"),
+    GPU_MEMORY: ("{has} no {model}GPU with enough free memory", MIB_PER_GB, " GB"),
 }
 _TOTAL = {
     CPU: ("{has} too few CPUs", 1000, " cpu"),
     RAM: ("{has} too little RAM", MIB_PER_GB, " GB"),
     STORAGE: ("{has} too little storage", MIB_PER_GB, " GB"),
     GPU_DEVICES: ("{has} too few {model}GPUs", 1, ""),
+    GPU_MEMORY: ("{has} no {model}GPU with that much memory", MIB_PER_GB, " GB"),
 }
 
 

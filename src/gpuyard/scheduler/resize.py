@@ -21,7 +21,8 @@ def resize_in_place(
     every dimension. GPU devices it already holds are kept where possible: a whole-GPU
     request keeps its whole devices (the lowest indices first when it shrinks) and adds free
     devices by the usual slot choice when it grows; a share stays on its device when there
-    is room. Only devices matching ``gpu_model`` count. Returns ``()`` for no GPU, None when
+    is room. Only devices matching ``gpu_model`` with the GPU memory ``new`` asks for free
+    (the replica's own counted as free) count. Returns ``()`` for no GPU, None when
     it does not fit (the services layer then re-queues it). The server's status is not
     checked: resizing a replica that already runs there is not new work.
     """
@@ -40,7 +41,15 @@ def resize_in_place(
         if index in pos_of:
             alloc[pos_of[index]] -= milli
     key = model_key(gpu_model)
-    positions = [p for p, g in enumerate(server.gpus) if device_matches(key, g.model)]
+    memory = [g.free_memory_mib for g in server.gpus]
+    for index, _ in current.gpu_allocation:
+        if index in pos_of:
+            memory[pos_of[index]] += current.resources.gpu_memory_mib
+    positions = [
+        p
+        for p, g in enumerate(server.gpus)
+        if device_matches(key, g.model) and memory[p] >= new.gpu_memory_mib
+    ]
     matching = set(positions)
     own = [pos_of[i] for i, _ in current.gpu_allocation if pos_of.get(i, -1) in matching]
 

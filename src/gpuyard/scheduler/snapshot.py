@@ -29,12 +29,18 @@ GpuAllocation = tuple[tuple[int, int], ...]
 
 @dataclass(frozen=True, slots=True)
 class GpuDevice:
-    """One GPU of a server and how much of it (milli, 0..1000) is already allocated."""
+    """One GPU of a server and how much of it (milli, 0..1000) is already allocated, and
+    of its memory (``memory_mib``, 0: unknown) how much shares have reserved."""
 
     index: int
     model: str
     memory_mib: int = 0
     allocated_milli: int = 0
+    allocated_memory_mib: int = 0
+
+    @property
+    def free_memory_mib(self) -> int:
+        return self.memory_mib - self.allocated_memory_mib
 
 
 @dataclass(frozen=True, slots=True)

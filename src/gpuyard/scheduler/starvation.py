@@ -32,6 +32,10 @@ def shortfall(req: Request, node: NodeState) -> float | None:
     positions = node.matching(req.model)
     if not res.fits_in(cap) or req.whole_gpus > len(positions):
         return None
+    if req.gpu_memory_mib:
+        # Only devices that have the share's GPU memory in all can ever hold it.
+        gpus = node.view.gpus
+        positions = tuple(p for p in positions if gpus[p].memory_mib >= req.gpu_memory_mib)
     if req.wants_gpu and not positions:
         return None
     worst = 0.0

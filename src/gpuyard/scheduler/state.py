@@ -62,6 +62,7 @@ class NodeState:
         "_whole",
         "dev_alloc",
         "dev_index",
+        "dev_memory",
         "free_cpu",
         "free_gpu",
         "free_ram",
@@ -96,6 +97,8 @@ class NodeState:
         self.free_gpu = info.free_gpu
         self.dev_index: tuple[int, ...] = info.dev_index
         self.dev_alloc: list[int] = list(info.dev_alloc)
+        #: Free GPU memory (MiB) per device position, for shares that reserve some.
+        self.dev_memory: list[int] = list(info.dev_memory)
         #: Shared with the ViewInfo: read only.
         self.pos_of: dict[int, int] = info.pos_of
         # ``running`` and ``evictable`` are indexed on first use (most nodes are never
@@ -165,6 +168,15 @@ class NodeState:
         """Positions of the devices of ``model`` (all devices for None), cached."""
         return self.info.matching_positions(model)
 
+    def devices_for(self, model: ModelKey, memory_mib: int) -> tuple[int, ...]:
+        """Positions of the devices of ``model`` with at least ``memory_mib`` of GPU
+        memory free (all of ``model``'s when no memory is asked for)."""
+        positions = self.info.matching_positions(model)
+        if not memory_mib:
+            return positions
+        memory = self.dev_memory
+        return tuple(p for p in positions if memory[p] >= memory_mib)
+
     def whole_free(self, positions: tuple[int, ...]) -> int:
         alloc = self.dev_alloc
         return sum(1 for p in positions if alloc[p] == 0)
@@ -200,10 +212,13 @@ class NodeState:
         self.free_ram += sign * res.ram_mib
         self.free_storage += sign * res.storage_mib
         self.free_gpu += sign * res.gpu_milli
+        memory = res.gpu_memory_mib
         for index, milli in alloc:
             pos = self.pos_of.get(index)
             if pos is not None:
                 self.dev_alloc[pos] -= sign * milli
+                if memory:
+                    self.dev_memory[pos] += sign * memory
         if alloc:
             self._whole.clear()
             self._alloc_key = None

@@ -60,6 +60,7 @@ class ViewInfo:
         "base_buckets",
         "dev_alloc",
         "dev_index",
+        "dev_memory",
         "free_cpu",
         "free_gpu",
         "free_ram",
@@ -85,6 +86,8 @@ class ViewInfo:
         self.free_gpu = free.gpu_milli
         self.dev_index: tuple[int, ...] = tuple(g.index for g in gpus)
         self.dev_alloc: tuple[int, ...] = tuple(g.allocated_milli for g in gpus)
+        #: Free GPU memory (MiB) of each device, as snapshotted.
+        self.dev_memory: tuple[int, ...] = tuple(g.free_memory_mib for g in gpus)
         self.pos_of: dict[int, int] = {g.index: p for p, g in enumerate(gpus)}
         self.gpu_models: tuple[str, ...] = tuple(g.model for g in gpus)
         self.matching: dict[ModelKey, tuple[int, ...]] = {}

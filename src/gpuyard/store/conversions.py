@@ -9,11 +9,16 @@ from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
 def workload_request(row: WorkloadRow) -> Resources:
     """What one replica of the workload asks for."""
-    return Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+    return Resources(
+        row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli, row.gpu_memory_mib or 0
+    )
 
 
 def allocation_resources(row: AllocationRow) -> Resources:
-    return Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+    """What one replica's reservation holds (GPU memory: on each of its devices)."""
+    return Resources(
+        row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli, row.gpu_memory_mib or 0
+    )
 
 
 def allocation_gpus(row: AllocationRow) -> tuple[tuple[int, int], ...]:

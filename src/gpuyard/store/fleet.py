@@ -60,6 +60,7 @@ def server_record(row: ServerRow) -> Server:
                 memory_mib=g.memory_mib,
                 allocated_milli=g.allocated_milli,
                 utilization_pct=g.utilization_pct,
+                allocated_memory_mib=g.allocated_memory_mib,
             )
             for g in row.gpus
         ),
@@ -98,6 +99,19 @@ def cluster_kind(session: Session, cluster_id: str) -> str | None:
     """The cluster's kind, or None when there is no such cluster."""
     cluster = session.get(ClusterRow, cluster_id)
     return cluster.kind if cluster else None
+
+
+def largest_gpu_memory_by_model(session: Session, cluster_id: str | None) -> dict[str, int]:
+    """Per GPU model, the most memory (MiB) one device of it has, on any server (of
+    ``cluster_id`` when given)."""
+    query = select(ServerGpuRow.model, func.max(ServerGpuRow.memory_mib)).group_by(
+        ServerGpuRow.model
+    )
+    if cluster_id is not None:
+        query = query.join(ServerRow, ServerRow.id == ServerGpuRow.server_id).where(
+            ServerRow.cluster_id == cluster_id
+        )
+    return {model: int(memory or 0) for model, memory in session.execute(query).all()}
 
 
 def cluster_name_taken(session: Session, name: str) -> bool:
@@ -491,7 +505,11 @@ def set_server_capacity(
             )
             changed = True
         elif (old.model, old.memory_mib) != (gpu.model, gpu.memory_mib):
-            old.model, old.memory_mib = gpu.model, gpu.memory_mib
+            old.model = gpu.model
+            # Never below the memory shares hold there now (the CHECK), read in the
+            # UPDATE itself so a reservation committed meanwhile is counted.
+            reserved = ServerGpuRow.allocated_memory_mib
+            old.memory_mib = case((reserved > gpu.memory_mib, reserved), else_=gpu.memory_mib)
             changed = True
     for index, old in by_index.items():
         if index not in reported and old.allocated_milli == 0:

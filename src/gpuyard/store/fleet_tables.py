@@ -106,12 +106,18 @@ class ServerGpuRow(Base):
     model: Mapped[str] = mapped_column(String(128))
     memory_mib: Mapped[int] = mapped_column(default=0)
     allocated_milli: Mapped[int] = mapped_column(default=0)
+    #: GPU memory reserved by shares that asked for some (``gpu_memory_gb``); moved only
+    #: together with ``allocated_milli`` (store/reservations.py), within ``memory_mib``.
+    allocated_memory_mib: Mapped[int] = mapped_column(default=0, server_default="0")
     utilization_pct: Mapped[float | None]
 
     server: Mapped[ServerRow] = relationship(back_populates="gpus")
 
     __table_args__ = (
         CheckConstraint("allocated_milli BETWEEN 0 AND 1000", name="milli_within_device"),
+        CheckConstraint(
+            "allocated_memory_mib BETWEEN 0 AND memory_mib", name="memory_within_device"
+        ),
     )
 
 

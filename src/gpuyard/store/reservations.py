@@ -1,10 +1,11 @@
 """The allocation counters: reserve and release with compare-and-set UPDATEs.
 
 Each UPDATE only succeeds when the new total stays within capacity (and, for a GPU,
-within 1000 milli). A zero row count means another decider got there first: the caller
-raises and rolls the whole decision back. The CHECK constraints on the tables are the
-second line of defence. Statements are built once (they run on the scheduler's hot path)
-and executed on the session's connection.
+within 1000 milli and, for the GPU memory a share reserves, within the device's memory).
+A zero row count means another decider got there first: the caller raises and rolls the
+whole decision back. The CHECK constraints on the tables are the second line of defence.
+Statements are built once (they run on the scheduler's hot path) and executed on the
+session's connection.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _ram: BindParameter[int] = bindparam("ram")
 _disk: BindParameter[int] = bindparam("disk")
 _gpu: BindParameter[int] = bindparam("gpu")
 _milli: BindParameter[int] = bindparam("milli")
+_mem: BindParameter[int] = bindparam("mem")
 
 _ADD_TO_SERVER = (
     update(cast(Table, ServerRow.__table__))
@@ -52,9 +54,13 @@ _ADD_TO_GPU = (
             _gpus.server_id == bindparam("b_server_id"),
             _gpus.gpu_index == bindparam("b_gpu_index"),
             _gpus.allocated_milli + _milli <= GPU_MILLI,
+            _gpus.allocated_memory_mib + _mem <= _gpus.memory_mib,
         )
     )
-    .values(allocated_milli=_gpus.allocated_milli + _milli)
+    .values(
+        allocated_milli=_gpus.allocated_milli + _milli,
+        allocated_memory_mib=_gpus.allocated_memory_mib + _mem,
+    )
 )
 _TAKE_FROM_SERVER = (
     update(cast(Table, ServerRow.__table__))
@@ -69,7 +75,10 @@ _TAKE_FROM_SERVER = (
 _TAKE_FROM_GPU = (
     update(cast(Table, ServerGpuRow.__table__))
     .where(_gpus.server_id == bindparam("b_server_id"), _gpus.gpu_index == bindparam("b_gpu_index"))
-    .values(allocated_milli=_gpus.allocated_milli - _milli)
+    .values(
+        allocated_milli=_gpus.allocated_milli - _milli,
+        allocated_memory_mib=_gpus.allocated_memory_mib - _mem,
+    )
 )
 
 
@@ -112,8 +121,10 @@ class ReservationBatch:
     ) -> None:
         self.servers.append(_amounts(server_id, resources))
         self.requests.append(resources)
+        # GPU memory is reserved on every device of the allocation (a share has one).
+        memory = resources.gpu_memory_mib
         self.gpus.extend(
-            {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli}
+            {"b_server_id": server_id, "b_gpu_index": gpu_index, "milli": milli, "mem": memory}
             for gpu_index, milli in gpu_allocation
         )
 
@@ -134,7 +145,9 @@ def reserve_batch(
     if gpus and conn.execute(_ADD_TO_GPU, gpus).rowcount != len(gpus):
         owners = {gpu["b_server_id"] for gpu in gpus}
         raise ReservationConflict(
-            f"a GPU of server {owners.pop()} is taken" if len(owners) == 1 else "a GPU is taken"
+            f"a GPU of server {owners.pop()} is taken (or short of memory)"
+            if len(owners) == 1
+            else "a GPU is taken (or short of memory)"
         )
 
 
@@ -146,7 +159,8 @@ def reserve_resources(
     *,
     require_online: bool = True,
 ) -> None:
-    """Add ``resources`` to the server's counters and each GPU's milli, or raise."""
+    """Add ``resources`` to the server's counters and each GPU's milli (and GPU memory),
+    or raise."""
     batch = ReservationBatch()
     batch.add(server_id, resources, gpu_allocation)
     reserve_batch(session, batch, require_online=require_online)

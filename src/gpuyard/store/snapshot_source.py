@@ -71,7 +71,14 @@ SERVER_COLUMNS = (
     _s.host_port_min,
     _s.host_port_max,
 )
-GPU_COLUMNS = (_g.server_id, _g.gpu_index, _g.model, _g.memory_mib, _g.allocated_milli)
+GPU_COLUMNS = (
+    _g.server_id,
+    _g.gpu_index,
+    _g.model,
+    _g.memory_mib,
+    _g.allocated_milli,
+    _g.allocated_memory_mib,
+)
 WORKLOAD_COLUMNS = (
     _w.id,
     _w.name,
@@ -91,6 +98,7 @@ WORKLOAD_COLUMNS = (
     _w.ram_mib,
     _w.storage_mib,
     _w.gpu_milli,
+    _w.gpu_memory_mib,
     _w.created_at,
     _w.pending_since,
 )
@@ -102,6 +110,7 @@ ALLOCATION_COLUMNS = (
     _a.ram_mib,
     _a.storage_mib,
     _a.gpu_milli,
+    _a.gpu_memory_mib,
     _a.gpu_allocation,
     _a.started_at,
 )

@@ -44,6 +44,8 @@ class WorkloadRow(Base):
     ram_mib: Mapped[int]
     storage_mib: Mapped[int]
     gpu_milli: Mapped[int]
+    #: GPU memory each replica's share reserves on its device (0: none asked for).
+    gpu_memory_mib: Mapped[int] = mapped_column(default=0, server_default="0")
     gpu_model: Mapped[str | None] = mapped_column(String(128))
     priority: Mapped[int] = mapped_column(default=3)
     preemptible: Mapped[bool] = mapped_column(default=True)
@@ -131,6 +133,8 @@ class AllocationRow(Base):
     ram_mib: Mapped[int]
     storage_mib: Mapped[int]
     gpu_milli: Mapped[int]
+    #: GPU memory this reservation took on each device of ``gpu_allocation``.
+    gpu_memory_mib: Mapped[int] = mapped_column(default=0, server_default="0")
     # ((gpu_index, milli), ...) as a list of pairs: a record of which devices; the guard
     # itself is server_gpus.allocated_milli.
     gpu_allocation: Mapped[list[list[int]]] = mapped_column(JSON, default=list)

@@ -22,6 +22,7 @@ from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_records import ReplicaPlacement, Workload, WorkloadEvent
 from gpuyard.domain.workload_state import ACTIVE, WorkloadStatus
 from gpuyard.store.base import as_utc, as_utc_or_none
+from gpuyard.store.conversions import workload_request
 from gpuyard.store.fleet_tables import ClusterRow, ServerRow
 from gpuyard.store.identity_tables import UserRow
 from gpuyard.store.runtime_tables import PortAllocationRow
@@ -68,7 +69,7 @@ def workload_record(row: WorkloadRow) -> Workload:
         env=dict(row.env or {}),
         plain_env_keys=tuple(row.plain_env_keys or ()),
         ports=tuple(row.ports or ()),
-        request=Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli),
+        request=workload_request(row),
         gpu_model=row.gpu_model,
         priority=row.priority,
         preemptible=row.preemptible,
@@ -128,6 +129,7 @@ def _new_workload_values(workload: Workload) -> dict[str, Any]:
         "ram_mib": request.ram_mib,
         "storage_mib": request.storage_mib,
         "gpu_milli": request.gpu_milli,
+        "gpu_memory_mib": request.gpu_memory_mib,
         "gpu_model": workload.gpu_model,
         "priority": workload.priority,
         "preemptible": workload.preemptible,
@@ -163,6 +165,7 @@ def set_request(row: WorkloadRow, request: Resources, now: datetime) -> None:
     """Change what one replica asks for (the flush checks the row's version)."""
     row.cpu_milli, row.ram_mib = request.cpu_milli, request.ram_mib
     row.storage_mib, row.gpu_milli = request.storage_mib, request.gpu_milli
+    row.gpu_memory_mib = request.gpu_memory_mib
     row.updated_at = now
 
 
@@ -346,8 +349,8 @@ def workload_versions(session: Session, workload_ids: Iterable[str]) -> dict[str
 
 def lock_allocations_of(session: Session, workload_ids: Collection[str]) -> Sequence[Any]:
     """The allocations of ``workload_ids``, locked (FOR UPDATE) for their release, as rows
-    of (id, server_id, cpu_milli, ram_mib, storage_mib, gpu_milli, gpu_allocation,
-    container_id)."""
+    of (id, server_id, cpu_milli, ram_mib, storage_mib, gpu_milli, gpu_memory_mib,
+    gpu_allocation, container_id)."""
     if not workload_ids:
         return []
     a = AllocationRow
@@ -359,6 +362,7 @@ def lock_allocations_of(session: Session, workload_ids: Collection[str]) -> Sequ
             a.ram_mib,
             a.storage_mib,
             a.gpu_milli,
+            a.gpu_memory_mib,
             a.gpu_allocation,
             a.container_id,
         )

@@ -1658,6 +1658,16 @@ export interface components {
              * @description per GPU model (and null: no GPU), the largest request that could start now on one server, before team quotas
              */
             free_now: components["schemas"]["FreeNowPublic"][];
+            /**
+             * Gpu Share Min
+             * @description the smallest share of one GPU a request may ask for
+             */
+            gpu_share_min: number;
+            /**
+             * Gpu Share Step
+             * @description shares of one GPU come in multiples of this
+             */
+            gpu_share_step: number;
         };
         /**
          * FreeNowPublic
@@ -1681,7 +1691,7 @@ export interface components {
             gpu: number;
             /**
              * Gpu Share
-             * @description the largest share (0.1-0.9) one device of the model has room for; 0: none
+             * @description the largest share (below 1, per gpu_share_min and gpu_share_step) one device of the model has room for; 0: none
              */
             gpu_share: number;
             /**
@@ -1781,6 +1791,12 @@ export interface components {
             memory_gb: number;
             /** Allocated Milli */
             allocated_milli: number;
+            /**
+             * Allocated Memory Gb
+             * @description GPU memory reserved by shares that asked for some (GB)
+             * @default 0
+             */
+            allocated_memory_gb: number;
             /** Utilization */
             utilization: number | null;
             /**
@@ -1889,7 +1905,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
@@ -2260,7 +2276,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
@@ -3329,10 +3345,12 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
+            /** Gpu Memory Gb */
+            gpu_memory_gb?: number | null;
             /** Gpu Model */
             gpu_model?: string | null;
             /**
@@ -3542,6 +3560,11 @@ export interface components {
             storage_gb: number;
             /** Gpu */
             gpu: number;
+            /**
+             * Gpu Memory Gb
+             * @description GPU memory each replica's share reserves; null: none
+             */
+            gpu_memory_gb?: number | null;
             /** Gpu Model */
             gpu_model: string | null;
             /** Priority */

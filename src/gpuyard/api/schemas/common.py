@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from gpuyard.domain.limits import (
     LABEL_KEY_PATTERN,
     LABEL_VALUE_PATTERN,
+    MAX_GPU_MEMORY_GB,
     MAX_LABEL_KEY_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
     MAX_LABELS,
@@ -48,7 +49,22 @@ class RequestModel(BaseModel):
 Cpu = Annotated[float, Field(le=MAX_CPU_CORES, description="cores, in 0.1 steps")]
 RamGb = Annotated[float, Field(le=MAX_RAM_GB, description="GB")]
 StorageGb = Annotated[float, Field(le=MAX_STORAGE_GB, description="GB")]
-Gpu = Annotated[float, Field(le=MAX_GPUS, description="whole GPUs (1, 2, ...) or a share 0.1-0.9")]
+Gpu = Annotated[
+    float,
+    Field(
+        le=MAX_GPUS,
+        description="whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in "
+        "steps of 0.05; GET /fleet/overview says the configured rule)",
+    ),
+]
+GpuMemoryGb = Annotated[
+    float,
+    Field(
+        le=MAX_GPU_MEMORY_GB,
+        description="GPU memory (GB) a share of one GPU reserves on its device; only with "
+        "0 < gpu < 1. Enforcement inside the container is cooperative (docs/architecture.md)",
+    ),
+]
 GpuModel = Annotated[str, Field(min_length=1, max_length=128, examples=["H100"])]
 #: An object's id as the API returns it (32 hex characters today; room for other forms).
 ObjectId = Annotated[str, Field(min_length=1, max_length=64)]

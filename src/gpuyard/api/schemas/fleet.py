@@ -125,6 +125,9 @@ class GpuPublic(BaseModel):
     model: str
     memory_gb: float
     allocated_milli: int
+    allocated_memory_gb: float = Field(
+        default=0, description="GPU memory reserved by shares that asked for some (GB)"
+    )
     utilization: float | None
     holders: list[GpuHolderPublic] | None = Field(
         default=None,

@@ -32,7 +32,8 @@ class FreeNowPublic(BaseModel):
     servers: int = Field(description="online servers with a device of this model")
     gpu: int = Field(description="whole GPUs free together on one server")
     gpu_share: float = Field(
-        description="the largest share (0.1-0.9) one device of the model has room for; 0: none"
+        description="the largest share (below 1, per gpu_share_min and gpu_share_step) one device "
+        "of the model has room for; 0: none"
     )
     cpu: float = Field(description="cores free on the server with the most free whole GPUs")
     ram_gb: float = Field(description="GB free on that server")
@@ -51,3 +52,5 @@ class FleetOverviewPublic(BaseModel):
         description="per GPU model (and null: no GPU), the largest request that could start "
         "now on one server, before team quotas"
     )
+    gpu_share_min: float = Field(description="the smallest share of one GPU a request may ask for")
+    gpu_share_step: float = Field(description="shares of one GPU come in multiples of this")

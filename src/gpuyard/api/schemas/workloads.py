@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from gpuyard.api.schemas.common import (
     Cpu,
     Gpu,
+    GpuMemoryGb,
     GpuModel,
     Labels,
     ObjectId,
@@ -80,6 +81,7 @@ class WorkloadCreate(RequestModel):
     ram_gb: RamGb = 1
     storage_gb: StorageGb = 0
     gpu: Gpu = 0
+    gpu_memory_gb: GpuMemoryGb | None = None
     gpu_model: GpuModel | None = None
     priority: Priority = DEFAULT_PRIORITY
     preemptible: bool = True
@@ -153,6 +155,9 @@ class WorkloadPublic(BaseModel):
     ram_gb: float
     storage_gb: float
     gpu: float
+    gpu_memory_gb: float | None = Field(
+        default=None, description="GPU memory each replica's share reserves; null: none"
+    )
     gpu_model: str | None
     priority: int
     preemptible: bool

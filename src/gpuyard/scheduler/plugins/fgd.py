@@ -152,14 +152,16 @@ class WorkloadMix:
 
 def _generic_shapes() -> list[tuple[Resources, str | None, float]]:
     shapes: list[tuple[Resources, str | None, float]] = [
-        (Resources(0, 0, 0, milli), None, 1.0) for milli in range(100, 1000, 100)
+        (Resources(0, 0, 0, milli), None, 0.5) for milli in range(50, 1000, 50)
     ]
     shapes += [(Resources(0, 0, 0, n * GPU_MILLI), None, 2.0) for n in (1, 2, 4, 8)]
     return shapes
 
 
-#: Neutral mix for a cycle with nothing to learn from: shares of 0.1-0.9 GPU and 1/2/4/8
-#: whole GPUs (whole ones twice as often), constraining no CPU or RAM.
+#: Neutral mix for a cycle with nothing to learn from: shares of 0.05-0.95 GPU (the default
+#: share rule's steps, each half as often as a tenth was before, so shares as a whole weigh
+#: what they did) and 1/2/4/8 whole GPUs (whole ones four times as often as one share),
+#: constraining no CPU or RAM.
 GENERIC_MIX = WorkloadMix(_generic_shapes())
 
 

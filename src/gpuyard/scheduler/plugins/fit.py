@@ -8,7 +8,8 @@ Two kinds of "no", after kube's ``NodeResourcesFit``:
 
 Each carries :class:`InsufficientResource` numbers for the pending reason. GPU room is judged
 per device: a whole-GPU request needs that many entirely free devices of the model; a share
-needs one device of the model with that much room left.
+needs one device of the model with that much room left (and, when it reserves GPU memory,
+that much memory free on the same device).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gpuyard.domain.resources import GPU_MILLI
 from gpuyard.scheduler.framework import (
     CPU,
     GPU_DEVICES,
+    GPU_MEMORY,
     GPU_MILLI_TOTAL,
     GPU_SHARE,
     OK,
@@ -60,6 +62,12 @@ class FitFilter:
             too_big.append(
                 InsufficientResource(GPU_DEVICES, req.whole_gpus, len(positions), len(positions))
             )
+        gpus = node.view.gpus
+        most_memory = max((gpus[p].memory_mib for p in positions), default=0)
+        if req.gpu_memory_mib > most_memory:
+            too_big.append(
+                InsufficientResource(GPU_MEMORY, req.gpu_memory_mib, most_memory, most_memory)
+            )
         if too_big:
             return Status(Code.UNRESOLVABLE, self.name, "", tuple(too_big))
 
@@ -81,6 +89,16 @@ class FitFilter:
             room = max((GPU_MILLI - node.dev_alloc[p] for p in positions), default=0)
             if room < req.share_milli:
                 short.append(InsufficientResource(GPU_SHARE, req.share_milli, room, GPU_MILLI))
+            elif req.gpu_memory_mib:
+                alloc = node.dev_alloc
+                room_for = [p for p in positions if alloc[p] + req.share_milli <= GPU_MILLI]
+                free_memory = max((node.dev_memory[p] for p in room_for), default=0)
+                if free_memory < req.gpu_memory_mib:
+                    short.append(
+                        InsufficientResource(
+                            GPU_MEMORY, req.gpu_memory_mib, free_memory, most_memory
+                        )
+                    )
         if not short and res.gpu_milli > node.free_gpu:
             # Device data and the server total disagree; trust the stricter of the two.
             short.append(
@@ -96,7 +114,7 @@ def _gpu_room(req: Request, node: NodeState) -> int:
     if req.share_milli:
         alloc = node.dev_alloc
         best = -1
-        for p in node.matching(req.model):
+        for p in req.devices(node):
             room = GPU_MILLI - alloc[p] - req.share_milli
             if room > best and alloc[p] >= 0:
                 best = room

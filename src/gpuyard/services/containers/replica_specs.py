@@ -74,6 +74,7 @@ def replica_job(
         storage_mib=allocation.storage_mib,
         gpu_indices=indices,
         gpu_uuids=[gpu_uuids[i] for i in indices if i in gpu_uuids],
+        gpu_memory_mib=int(allocation.gpu_memory_mib or 0),
         host_ports=host_ports,
         allocation_id=allocation.id,
         server_id=allocation.server_id,

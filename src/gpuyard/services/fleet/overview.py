@@ -21,7 +21,7 @@ from gpuyard.domain.fleet_overview import (
     GpuModelCount,
     largest_gpu_share,
 )
-from gpuyard.domain.resources import GPU_MILLI, Resources
+from gpuyard.domain.resources import DEFAULT_GPU_SHARES, GPU_MILLI, GpuShareRule, Resources
 from gpuyard.domain.server_state import ServerStatus, accepts_new_work
 from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.snapshot import ServerView
@@ -37,11 +37,14 @@ def fleet_overview(ctx: ServiceContext, cluster_id: str | None = None) -> FleetO
     servers = state.snapshot.servers
     if cluster_id is not None:
         servers = tuple(s for s in servers if s.cluster_id == cluster_id)
-    return overview_of(servers)
+    return overview_of(servers, ctx.settings.gpu_shares)
 
 
-def overview_of(servers: Sequence[ServerView]) -> FleetOverview:
-    """The overview of ``servers`` (pure: the tests feed it views directly)."""
+def overview_of(
+    servers: Sequence[ServerView], shares: GpuShareRule = DEFAULT_GPU_SHARES
+) -> FleetOverview:
+    """The overview of ``servers`` (pure: the tests feed it views directly); the largest
+    GPU share free now follows ``shares``, the rule requests are validated against."""
     by_status = dict.fromkeys((s.value for s in ServerStatus), 0)
     capacity = allocated = free = Resources()
     for server in servers:
@@ -56,7 +59,8 @@ def overview_of(servers: Sequence[ServerView]) -> FleetOverview:
         allocated=allocated,
         free=free,
         gpu_models=_gpu_models(servers),
-        free_now=free_now(servers),
+        free_now=free_now(servers, shares),
+        gpu_shares=shares,
     )
 
 
@@ -80,17 +84,19 @@ def _gpu_models(servers: Sequence[ServerView]) -> tuple[GpuModelCount, ...]:
     )
 
 
-def free_now(servers: Sequence[ServerView]) -> tuple[FreeNow, ...]:
+def free_now(
+    servers: Sequence[ServerView], shares: GpuShareRule = DEFAULT_GPU_SHARES
+) -> tuple[FreeNow, ...]:
     """Per GPU model (and None: no GPU), the largest request that could start now on one
     server that takes new work (see :class:`FreeNow`)."""
     open_servers = [s for s in servers if accepts_new_work(s.status)]
     models = sorted({g.model for s in open_servers for g in s.gpus})
-    entries = [_free_for(open_servers, None)]
-    entries += [_free_for(open_servers, model) for model in models]
+    entries = [_free_for(open_servers, None, shares)]
+    entries += [_free_for(open_servers, model, shares) for model in models]
     return tuple(entries)
 
 
-def _free_for(servers: Sequence[ServerView], model: str | None) -> FreeNow:
+def _free_for(servers: Sequence[ServerView], model: str | None, shares: GpuShareRule) -> FreeNow:
     best: ServerView | None = None
     best_key: tuple[int, int, int, int] | None = None
     share = 0
@@ -103,9 +109,8 @@ def _free_for(servers: Sequence[ServerView], model: str | None) -> FreeNow:
         room = server.free
         whole = sum(1 for g in devices if g.allocated_milli == 0) if model is not None else 0
         if model is not None:
-            share = max(
-                [share, *(largest_gpu_share(GPU_MILLI - g.allocated_milli) for g in devices)]
-            )
+            rooms = (GPU_MILLI - g.allocated_milli for g in devices)
+            share = max([share, *(largest_gpu_share(room, shares) for room in rooms)])
         key = (whole, room.cpu_milli, room.ram_mib, room.storage_mib)
         if best_key is None or key > best_key:
             best, best_key = server, key

@@ -16,7 +16,7 @@ from gpuyard.auth.caller import Caller
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from gpuyard.domain.image_records import CatalogImage
 from gpuyard.domain.image_references import check_files_path, parse_reference
-from gpuyard.domain.resources import Resources
+from gpuyard.domain.resources import GpuShareRule, Resources
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.store.image_tables import ImageRow
@@ -51,7 +51,9 @@ class ImageFields:
     cleared: frozenset[str] = frozenset()
 
 
-def _columns(fields: ImageFields, current: CatalogImage | None) -> dict[str, Any]:
+def _columns(
+    fields: ImageFields, current: CatalogImage | None, shares: GpuShareRule
+) -> dict[str, Any]:
     """The column values ``fields`` set, validated (InvalidInput naming each bad field)."""
     values: dict[str, Any] = {}
     if fields.name is not None:
@@ -76,6 +78,7 @@ def _columns(fields: ImageFields, current: CatalogImage | None) -> dict[str, Any
             base.ram_gb if fields.ram_gb is None else fields.ram_gb,
             base.storage_gb if fields.storage_gb is None else fields.storage_gb,
             base.gpu if fields.gpu is None else fields.gpu,
+            shares=shares,
         )
         values.update(
             cpu_milli=resources.cpu_milli,
@@ -94,7 +97,7 @@ def create_image(ctx: ServiceContext, caller: Caller, fields: ImageFields) -> Ca
     """Add a catalog entry (409 when the name is taken)."""
     if fields.name is None or fields.reference is None or fields.type is None:
         raise ValueError("name, reference and type are required")  # the schema requires them
-    values = _columns(fields, None)
+    values = _columns(fields, None, ctx.settings.gpu_shares)
     values.setdefault("description", "")
     now = ctx.now()
     taken = _name_taken(fields.name)
@@ -136,7 +139,7 @@ def update_image(
     now = ctx.now()
     with ctx.db.write() as session:
         row = _existing(session, image_id)
-        values = _columns(fields, image_record(row))
+        values = _columns(fields, image_record(row), ctx.settings.gpu_shares)
         if fields.name is not None and image_name_taken(session, fields.name, other_than=row.id):
             raise _name_taken(fields.name)
         try:

@@ -70,7 +70,9 @@ class PoolChanges:
 
 def create_pool(ctx: ServiceContext, caller: Caller, spec: PoolDefinition) -> PoolStatus:
     """Record a pool; the pool loop fills it (woken at once)."""
-    request = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+    request = Resources.from_api(
+        spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu, shares=ctx.settings.gpu_shares
+    )
     errors = _static_errors(spec, request)
     now = ctx.now()
     with ctx.db.write() as session:

@@ -106,6 +106,7 @@ class _AdmissionWrites:
                     "ram_mib": request.ram_mib,
                     "storage_mib": request.storage_mib,
                     "gpu_milli": request.gpu_milli,
+                    "gpu_memory_mib": request.gpu_memory_mib,
                     "gpu_allocation": [[i, m] for i, m in assignment.gpu_allocation],
                     "started_at": now,
                     "created_at": now,

@@ -219,8 +219,8 @@ class SnapshotCache:
         found = self._source.servers(session, since, self._recheck_servers)
         unusable = found.unusable
         gpus: dict[str, list[GpuDevice]] = defaultdict(list)
-        for server_id, index, model, memory, allocated in found.gpus:
-            gpus[server_id].append(GpuDevice(index, model, memory, allocated))
+        for server_id, index, model, memory, allocated, memory_used in found.gpus:
+            gpus[server_id].append(GpuDevice(index, model, memory, allocated, memory_used))
         whole = (
             clusters_of_kinds(session, self.whole_gpu_kinds)
             if found.servers and self.whole_gpu_kinds

@@ -118,7 +118,9 @@ def text_map(value: Any) -> dict[str, str]:
 
 def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
     """A workload row and its allocations as the snapshot's replicas and queue entries."""
-    request = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+    request = Resources(
+        row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli, row.gpu_memory_mib
+    )
     # The scheduler's "team" is the quota holder: the team, else the owner (in no team).
     holder = quota_holder(row.team_id, row.owner_id)
     running = tuple(
@@ -128,7 +130,13 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
             server_id=alloc.server_id,
             priority=row.priority,
             preemptible=row.preemptible,
-            resources=Resources(alloc.cpu_milli, alloc.ram_mib, alloc.storage_mib, alloc.gpu_milli),
+            resources=Resources(
+                alloc.cpu_milli,
+                alloc.ram_mib,
+                alloc.storage_mib,
+                alloc.gpu_milli,
+                alloc.gpu_memory_mib,
+            ),
             gpu_allocation=tuple((int(i), int(m)) for i, m in alloc.gpu_allocation),
             started_at=epoch(alloc.started_at),
             team_id=holder,
@@ -193,7 +201,8 @@ def server_to_view(row: ServerRow) -> ServerView:
         capacity=server_capacity(row),
         allocated=server_allocated(row),
         gpus=tuple(
-            GpuDevice(g.gpu_index, g.model, g.memory_mib, g.allocated_milli) for g in row.gpus
+            GpuDevice(g.gpu_index, g.model, g.memory_mib, g.allocated_milli, g.allocated_memory_mib)
+            for g in row.gpus
         ),
         labels=dict(row.labels or {}),
     )

@@ -123,6 +123,9 @@ def _apply_update(
             _pick(changes.ram_gb, current.ram_gb),
             _pick(changes.storage_gb, current.storage_gb),
             _pick(changes.gpu, current.gpu),
+            shares=ctx.settings.gpu_shares,
+            # Kept as submitted: a share stays bound to the memory it asked for.
+            gpu_memory_gb=current.gpu_memory_gb,
         )
         if new.is_zero():
             raise InvalidInput.for_field("cpu", "a workload must ask for some resources")
@@ -164,9 +167,10 @@ def _apply_update(
         if resized and status in HOLDS_RESOURCES:
             container_kinds = ctx.runtimes.kinds_where(runs_containers)
             resizable = ctx.runtimes.kinds_where(resizes_in_place)
-            keeps_devices = (new.gpu_milli, new.storage_mib) == (
+            keeps_devices = (new.gpu_milli, new.storage_mib, new.gpu_memory_mib) == (
                 current.gpu_milli,
                 current.storage_mib,
+                current.gpu_memory_mib,
             )
             in_place = _resize_reservations(
                 session, row, new, now, container_kinds, resizable if keeps_devices else ()
@@ -374,6 +378,7 @@ def _resize_one(
         return False
     allocation.cpu_milli, allocation.ram_mib = new.cpu_milli, new.ram_mib
     allocation.storage_mib, allocation.gpu_milli = new.storage_mib, new.gpu_milli
+    allocation.gpu_memory_mib = new.gpu_memory_mib
     allocation.gpu_allocation = [[i, m] for i, m in gpu_allocation]
     return True
 

@@ -10,7 +10,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from gpuyard.domain.resources import Resources
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.runtimes.registry import runs_containers
@@ -31,6 +30,7 @@ from gpuyard.services.workloads.transitions import (
 )
 from gpuyard.store import workloads as workload_store
 from gpuyard.store.base import as_utc
+from gpuyard.store.conversions import allocation_resources
 from gpuyard.store.reservations import ReservationBatch, release_batch
 from gpuyard.store.workload_tables import WorkloadRow
 
@@ -186,7 +186,7 @@ def _change_together(session: Session, batch: list[_Due], now: datetime) -> None
         raise _OneByOne("a replica has a container to tear down")
     reservations = ReservationBatch()
     for row in allocations:
-        resources = Resources(row.cpu_milli, row.ram_mib, row.storage_mib, row.gpu_milli)
+        resources = allocation_resources(row)  # with the GPU memory it reserved
         reservations.add(row.server_id, resources, ((i, m) for i, m in row.gpu_allocation))
     release_batch(session, reservations)
     advances.write(session)  # the version checks: a workload changed elsewhere raises here

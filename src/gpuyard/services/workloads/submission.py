@@ -19,11 +19,12 @@ from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import FieldError, GpuyardError, InvalidInput, NotFound
 from gpuyard.domain.files_paths import DEFAULT_FILES_PATH, files_path_problem
 from gpuyard.domain.priority import priority_problem
-from gpuyard.domain.resources import GPU_MILLI, Resources
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
 from gpuyard.scheduler.feasibility import never_fits
+from gpuyard.scheduler.gpu_match import device_matches, model_key
 from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
@@ -41,7 +42,12 @@ from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catal
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
-from gpuyard.store.fleet import cluster_exists, cluster_kind, lock_cluster_row
+from gpuyard.store.fleet import (
+    cluster_exists,
+    cluster_kind,
+    largest_gpu_memory_by_model,
+    lock_cluster_row,
+)
 from gpuyard.store.identity_tables import TeamRow
 from gpuyard.store.workload_tables import WorkloadRow
 from gpuyard.store.workloads import (
@@ -106,6 +112,8 @@ class WorkloadSpec(Protocol):
     def gpu(self) -> float: ...
     @property
     def gpu_model(self) -> str | None: ...
+    @property
+    def gpu_memory_gb(self) -> float | None: ...
     @property
     def priority(self) -> int: ...
     @property
@@ -259,7 +267,14 @@ def _submission(
     ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
 ) -> tuple[_Submission | None, list[FieldError]]:
     """The submission, or the errors found without the database."""
-    resources = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
+    resources = Resources.from_api(
+        spec.cpu,
+        spec.ram_gb,
+        spec.storage_gb,
+        spec.gpu,
+        shares=ctx.settings.gpu_shares,
+        gpu_memory_gb=spec.gpu_memory_gb,
+    )
     errors: list[FieldError] = []
     image = (spec.image or "").strip()
     if spec.image is None:
@@ -342,6 +357,10 @@ def _invalid_with_database_findings(
 ) -> InvalidInput:
     """One answer with every problem: the database checks' findings too."""
     gpu_milli = round((spec.gpu or 0) * GPU_MILLI)
+    if any(e.field == "gpu_memory_gb" for e in errors):
+        memory_mib = 0  # already refused: no second message about it
+    else:
+        memory_mib = round((spec.gpu_memory_gb or 0) * MIB_PER_GB)
     with ctx.db.read() as session:
         found = _checks_in_database(
             session,
@@ -349,6 +368,8 @@ def _invalid_with_database_findings(
             spec.cluster_id,
             spec.team_id,
             gpu_milli=gpu_milli,
+            gpu_memory_mib=memory_mib,
+            gpu_model=spec.gpu_model,
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
             priority=spec.priority,
             role_limits=_role_priority_limits(ctx),
@@ -425,6 +446,8 @@ def _checks_in_database(
     *,
     lock: bool = False,
     gpu_milli: int = 0,
+    gpu_memory_mib: int = 0,
+    gpu_model: str | None = None,
     whole_gpu_kinds: frozenset[str] = frozenset(),
     priority: int | None = None,
     role_limits: Mapping[str, int] | None = None,
@@ -433,6 +456,27 @@ def _checks_in_database(
     the cluster, whole GPUs on kubernetes, the team, and the team's priority cap (with
     ``priority`` and ``role_limits``)."""
     errors = check_cluster(session, cluster_id, lock=lock)
+    if not errors and gpu_memory_mib:
+        # Refused now rather than left pending for ever: no device could ever hold it.
+        key = model_key(gpu_model)
+        largest = max(
+            (
+                memory
+                for model, memory in largest_gpu_memory_by_model(session, cluster_id).items()
+                if device_matches(key, model)
+            ),
+            default=0,
+        )
+        if gpu_memory_mib > largest:
+            where = "of this cluster" if cluster_id is not None else "of any server"
+            which = f"{gpu_model} GPU" if gpu_model else "GPU"
+            errors.append(
+                FieldError(
+                    "gpu_memory_gb",
+                    f"no {which} {where} has {gpu_memory_mib / MIB_PER_GB:g} GB of memory: "
+                    f"the largest has {largest / MIB_PER_GB:g} GB",
+                )
+            )
     if not errors and cluster_id is not None and gpu_milli % GPU_MILLI:
         kind = cluster_kind(session, cluster_id)
         if kind in whole_gpu_kinds:
@@ -484,6 +528,8 @@ def _write_submissions(
             asked,
             lock=True,
             gpu_milli=workload.request.gpu_milli,
+            gpu_memory_mib=workload.request.gpu_memory_mib,
+            gpu_model=workload.gpu_model,
             whole_gpu_kinds=whole_gpu_kinds,
             priority=workload.priority,
             role_limits=role_limits,
@@ -551,6 +597,7 @@ def _audit_submission(caller: Caller, workload: Workload) -> AuditEntry:
             "ram_gb": res.ram_gb,
             "storage_gb": res.storage_gb,
             "gpu": res.gpu,
+            "gpu_memory_gb": res.gpu_memory_gb,
             "priority": workload.priority,
             "cluster_id": workload.cluster_id,
             "team_id": workload.team_id,

@@ -34,6 +34,9 @@ function GpuCard({ gpu }: { gpu: Gpu }) {
       </Text>
       <Stack gap={4} mt="xs">
         <UsageBar label="Allocated" used={share} total={1} unit="of the device" />
+        {gpu.allocated_memory_gb > 0 && gpu.memory_gb > 0 ? (
+          <UsageBar label="VRAM reserved" used={gpu.allocated_memory_gb} total={gpu.memory_gb} unit="GB" />
+        ) : null}
         <Text size="sm">
           Utilisation: {gpu.utilization === null ? 'unknown' : `${Math.round(gpu.utilization)}%`}
         </Text>

@@ -9,7 +9,7 @@ import { useFleetOverview } from '../../api/queries/fleet';
 import { useUpdateWorkload } from '../../api/queries/workloads';
 import type { Workload, WorkloadUpdate } from '../../api/types';
 import { QueryError } from '../../components/QueryError';
-import { MAX_RAM_GB, MAX_STORAGE_GB, PRIORITIES, checkCpu, checkGb, checkGpu, priorityLabel } from './limits';
+import { MAX_RAM_GB, MAX_STORAGE_GB, PRIORITIES, checkCpu, checkGb, checkGpu, priorityLabel, shareRuleOf } from './limits';
 
 interface Draft {
   cpu: number | string;
@@ -81,7 +81,7 @@ export function EditResourcesModal({
       ['cpu', checkCpu(draft.cpu)],
       ['ram_gb', checkGb(draft.ram_gb, MAX_RAM_GB)],
       ['storage_gb', checkGb(draft.storage_gb, MAX_STORAGE_GB)],
-      ['gpu', checkGpu(draft.gpu)],
+      ['gpu', checkGpu(draft.gpu, shareRuleOf(overview.data))],
     ];
     for (const [field, message] of checks) if (message) found[field] = message;
     setErrors(found);
@@ -118,7 +118,7 @@ export function EditResourcesModal({
             <NumberInput label="CPU cores" min={0} step={0.5} decimalScale={1} value={draft.cpu} onChange={(v) => set('cpu', v)} error={errors.cpu} />
             <NumberInput label="RAM (GB)" min={0} decimalScale={3} value={draft.ram_gb} onChange={(v) => set('ram_gb', v)} error={errors.ram_gb} />
             <NumberInput label="Storage (GB)" min={0} decimalScale={3} value={draft.storage_gb} onChange={(v) => set('storage_gb', v)} error={errors.storage_gb} />
-            <NumberInput label="GPUs" min={0} decimalScale={1} value={draft.gpu} onChange={(v) => set('gpu', v)} error={errors.gpu} />
+            <NumberInput label="GPUs" min={0} decimalScale={3} value={draft.gpu} onChange={(v) => set('gpu', v)} error={errors.gpu} />
             <Select
               label="GPU model"
               placeholder="Any model"

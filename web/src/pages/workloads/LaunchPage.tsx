@@ -52,6 +52,10 @@ import {
   checkEnvName,
   checkGb,
   checkGpu,
+  checkGpuMemory,
+  isGpuShare,
+  shareRuleOf,
+  type GpuShareRule,
   checkPorts,
   priorityLabel,
   splitCommand,
@@ -73,6 +77,8 @@ interface LaunchForm {
   ram_gb: number | string;
   storage_gb: number | string;
   gpu: number | string;
+  /** GB of GPU memory a share reserves on its device; '' for none. */
+  gpuMemory: number | string;
   gpuModel: string | null;
   priority: string;
   preemptible: boolean;
@@ -93,6 +99,7 @@ const INITIAL: LaunchForm = {
   ram_gb: 1,
   storage_gb: 0,
   gpu: 0,
+  gpuMemory: '',
   gpuModel: null,
   priority: String(DEFAULT_PRIORITY),
   preemptible: true,
@@ -105,7 +112,7 @@ const INITIAL: LaunchForm = {
 type Errors = Record<string, string>;
 
 /** The form's own checks (the API's bounds); keys are form fields, `env.<row id>.*`. */
-function validate(form: LaunchForm): Errors {
+function validate(form: LaunchForm, shares: GpuShareRule): Errors {
   const errors: Errors = {};
   const image = form.image.trim();
   if (!image) errors.image = 'Enter an image, e.g. pytorch/pytorch:2.4';
@@ -117,7 +124,8 @@ function validate(form: LaunchForm): Errors {
     ['cpu', checkCpu(form.cpu)],
     ['ram_gb', checkGb(form.ram_gb, MAX_RAM_GB)],
     ['storage_gb', checkGb(form.storage_gb, MAX_STORAGE_GB)],
-    ['gpu', checkGpu(form.gpu)],
+    ['gpu', checkGpu(form.gpu, shares)],
+    ['gpuMemory', checkGpuMemory(form.gpuMemory, form.gpu)],
     ['ports', checkPorts(form.ports)],
     ['command', checkCommand(form.command)],
     ['duration', checkDuration(form.duration)],
@@ -160,6 +168,7 @@ export function toRequest(form: LaunchForm, image: CatalogImage | null = null): 
     command: form.command.trim() ? splitCommand(form.command) : null,
     files_path: filesPath || null,
     gpu_model: Number(form.gpu) > 0 ? form.gpuModel : null,
+    gpu_memory_gb: form.gpuMemory === '' || !isGpuShare(Number(form.gpu)) ? null : Number(form.gpuMemory),
     priority: Number(form.priority),
     preemptible: form.preemptible,
     cluster_id: form.clusterId,
@@ -189,6 +198,7 @@ function formFieldOf(form: LaunchForm) {
       storage_gb: 'storage_gb',
       gpu: 'gpu',
       gpu_model: 'gpuModel',
+      gpu_memory_gb: 'gpuMemory',
       priority: 'priority',
       preemptible: 'preemptible',
       cluster_id: 'clusterId',
@@ -280,7 +290,7 @@ export function LaunchPage() {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    const found = validate(form);
+    const found = validate(form, shareRuleOf(overview.data));
     setErrors(found);
     if (Object.keys(found).length > 0) return;
     create.mutate(toRequest(form, catalog.data?.data.find((i) => i.id === catalogId) ?? null), {
@@ -396,7 +406,7 @@ export function LaunchPage() {
               }
               min={0}
               step={1}
-              decimalScale={1}
+              decimalScale={3}
               value={form.gpu}
               onChange={(value) => set('gpu', value)}
               error={errors.gpu}
@@ -414,6 +424,17 @@ export function LaunchPage() {
               onChange={(value) => set('gpuModel', value)}
               error={errors.gpuModel}
               disabled={gpu === 0}
+            />
+            <NumberInput
+              label="GPU memory (GB)"
+              description="A share's memory on its device; empty: none reserved"
+              min={0}
+              step={1}
+              decimalScale={3}
+              value={form.gpuMemory}
+              onChange={(value) => set('gpuMemory', value)}
+              error={errors.gpuMemory}
+              disabled={!isGpuShare(gpu)}
             />
             <NumberInput
               label="CPU cores"

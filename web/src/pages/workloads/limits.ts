@@ -61,12 +61,52 @@ export function checkGb(value: unknown, maximum: number): string | null {
   return null;
 }
 
-export function checkGpu(value: unknown): string | null {
+/** Which shares of one GPU the server accepts (GET /fleet/overview's gpu_share_min/_step). */
+export interface GpuShareRule {
+  min: number;
+  step: number;
+}
+
+/** The server's default rule, used until the overview says otherwise. */
+export const DEFAULT_GPU_SHARES: GpuShareRule = { min: 0.05, step: 0.05 };
+
+/** The rule an overview states, or the default while it loads. */
+export function shareRuleOf(overview: { gpu_share_min: number; gpu_share_step: number } | undefined): GpuShareRule {
+  return overview ? { min: overview.gpu_share_min, step: overview.gpu_share_step } : DEFAULT_GPU_SHARES;
+}
+
+function describeShares(rule: GpuShareRule): string {
+  const low = Math.ceil(Math.max(rule.min, rule.step) / rule.step - 1e-9) * rule.step;
+  const high = Math.floor(0.999 / rule.step + 1e-9) * rule.step;
+  const num = (v: number) => String(Number(v.toFixed(3)));
+  return `a share ${num(low)}–${num(high)} in steps of ${num(rule.step)}`;
+}
+
+export function checkGpu(value: unknown, shares: GpuShareRule = DEFAULT_GPU_SHARES): string | null {
   if (!isNumber(value)) return 'Enter a number of GPUs';
   if (value < 0) return 'Must not be negative';
-  if (value > 0 && value < 1) return isMultiple(value, 0.1) ? null : 'A GPU share must be one of 0.1, 0.2, … 0.9';
-  if (!Number.isInteger(value)) return 'A whole number of GPUs, or a share 0.1–0.9';
+  if (value > 0 && value < 1) {
+    const allowed = value >= shares.min - 1e-9 && isMultiple(value, shares.step) && isMultiple(value, 0.001);
+    return allowed ? null : `A GPU share must be ${describeShares(shares)}`;
+  }
+  if (!Number.isInteger(value)) return `A whole number of GPUs, or ${describeShares(shares)}`;
   if (value > MAX_GPUS) return `At most ${MAX_GPUS}`;
+  return null;
+}
+
+export const MAX_GPU_MEMORY_GB = 4096;
+
+/** Whether `gpu` asks a share of one GPU (the only request that may reserve GPU memory). */
+export function isGpuShare(gpu: unknown): boolean {
+  return isNumber(gpu) && gpu > 0 && gpu < 1;
+}
+
+/** GB of GPU memory for a share ('' = none); not sent (so not checked) without a share. */
+export function checkGpuMemory(value: unknown, gpu: unknown): string | null {
+  if (value === '' || !isGpuShare(gpu)) return null;
+  if (!isNumber(value)) return 'Enter a number of GB';
+  if (value < 0) return 'Must not be negative';
+  if (value > MAX_GPU_MEMORY_GB) return `At most ${MAX_GPU_MEMORY_GB}`;
   return null;
 }
 

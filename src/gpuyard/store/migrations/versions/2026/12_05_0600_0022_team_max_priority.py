@@ -1,7 +1,7 @@
 """priority policy: a team's highest workload priority
 
 Revision ID: 0022
-Revises: 0016
+Revises: 0021
 Create Date: 2026-12-05 06:00:00
 
 - ``teams.max_priority``: the highest priority the team's work may ask for (NULL: only
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0016"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
