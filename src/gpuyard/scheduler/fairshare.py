@@ -1,0 +1,402 @@
+"""Hierarchical quotas with borrowing and reclaim, and dominant-resource fair share (DRF).
+
+Pure: the tree of teams (two levels at most, department -> team), what each node uses and
+wants, and the capacity of the fleet in; fair shares, borrowing, queue order and reclaim
+victims out. Nothing here touches the store or the clock.
+
+The model, per dimension (cpu, ram, storage, gpu), as KAI and Kueue cohorts do it:
+
+* every node has a *guarantee* (deserved quota), an optional *limit* and an over-quota
+  *weight*;
+* a level's capacity (the fleet at the top, a department's fair share below it) is divided
+  among its children in two rounds: first each child gets ``min(guarantee, demand, limit)``
+  (scaled down pro rata if the guarantees are over-committed), then what is left is
+  water-filled by weight among children whose demand is not met, never past a limit;
+* a team *borrows* what it uses above its guarantee (it runs on capacity others lend);
+  a team under its guarantee with pending work *reclaims*: replicas of teams over their
+  fair share are chosen as victims, over-guarantee work only, fewest first.
+
+Dominant shares (DRF) are ``max over dimensions of used / capacity``, divided by the
+weight; the queue, among equal priorities, serves teams under their guarantee first, then
+the department with the lower weighted dominant share, then the team with the lower one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gpuyard.domain.resources import Resources
+
+#: The dimensions quotas are kept over, in :class:`Resources` field order.
+DIMENSIONS: tuple[str, ...] = ("cpu_milli", "ram_mib", "storage_mib", "gpu_milli")
+
+#: The deepest tree allowed: a department and its teams.
+MAX_DEPTH = 2
+
+_EPSILON = 1e-9
+
+Vector = tuple[float, float, float, float]
+
+
+def _vec(res: Resources) -> Vector:
+    return (
+        float(res.cpu_milli),
+        float(res.ram_mib),
+        float(res.storage_mib),
+        float(res.gpu_milli),
+    )
+
+
+_ZERO: Vector = (0.0, 0.0, 0.0, 0.0)
+
+
+def _add(a: Vector, b: Vector) -> Vector:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+@dataclass(frozen=True, slots=True)
+class QueueNode:
+    """One node of the quota tree (a department or a team).
+
+    ``limit`` dimensions that are None are unlimited; ``used`` is what the node's own
+    workloads hold now and ``pending`` what its own waiting workloads ask for (a
+    department's totals include its teams' automatically).
+    """
+
+    team_id: str
+    parent_id: str | None = None
+    guarantee: Resources = field(default_factory=Resources)
+    limit: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)
+    weight: float = 1.0
+    used: Resources = field(default_factory=Resources)
+    pending: Resources = field(default_factory=Resources)
+
+
+class TreeError(ValueError):
+    """The quota tree is not valid: an unknown parent, a cycle or too deep."""
+
+    def __init__(self, team_id: str, message: str) -> None:
+        super().__init__(message)
+        self.team_id = team_id
+
+
+def validate_tree(parents: Mapping[str, str | None]) -> None:
+    """Raise :class:`TreeError` unless ``parents`` (team -> parent) is a forest of depth
+    at most :data:`MAX_DEPTH` whose parents all exist (no cycles, no self-parent)."""
+    for team in sorted(parents):
+        depth = 1
+        seen = {team}
+        parent = parents[team]
+        while parent is not None:
+            if parent not in parents:
+                raise TreeError(team, f"parent {parent!r} of team {team!r} does not exist")
+            if parent in seen:
+                raise TreeError(team, f"team {team!r} is its own ancestor (a cycle)")
+            seen.add(parent)
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise TreeError(
+                    team, f"team {team!r} would be {depth} levels deep; at most {MAX_DEPTH}"
+                )
+            parent = parents[parent]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamShare:
+    """What the fair-share view shows of one node (all vectors in internal units)."""
+
+    team_id: str
+    parent_id: str | None
+    weight: float
+    guarantee: Vector
+    used: Vector
+    demand: Vector
+    fair_share: Vector
+    borrowed: Vector
+    #: ``max over dimensions of used / capacity``, divided by the weight.
+    dominant_share: float
+
+    @property
+    def under_guarantee(self) -> bool:
+        """Whether the node uses less than its guarantee in every dimension it has one."""
+        return all(
+            u < g - _EPSILON or g <= 0 for u, g in zip(self.used, self.guarantee, strict=True)
+        ) and any(g > 0 for g in self.guarantee)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    key: str
+    guarantee: float
+    cap: float  # min(demand, limit)
+    weight: float
+
+
+def divide(capacity: float, claims: Sequence[_Claim]) -> dict[str, float]:
+    """Divide one dimension's ``capacity`` among ``claims``: guarantees first (pro rata to
+    them when over-committed), then the rest water-filled by weight, never past a cap."""
+    alloc = {c.key: min(c.guarantee, c.cap) for c in claims}
+    wanted = sum(alloc.values())
+    if wanted > capacity + _EPSILON:
+        factor = capacity / wanted if wanted > 0 else 0.0
+        return {k: v * factor for k, v in alloc.items()}
+    left = capacity - wanted
+    hungry = [c for c in claims if alloc[c.key] < c.cap - _EPSILON and c.weight > 0]
+    while left > _EPSILON and hungry:
+        total_weight = sum(c.weight for c in hungry)
+        # The largest step every hungry claim can take before one of them is full.
+        step = min(left / total_weight, *((c.cap - alloc[c.key]) / c.weight for c in hungry))
+        for c in hungry:
+            alloc[c.key] += step * c.weight
+        left -= step * total_weight
+        hungry = [c for c in hungry if alloc[c.key] < c.cap - _EPSILON]
+    return alloc
+
+
+class FairShareTree:
+    """Fair shares over a validated tree of :class:`QueueNode` for a fleet ``capacity``."""
+
+    def __init__(self, nodes: Iterable[QueueNode], capacity: Resources) -> None:
+        self.nodes: dict[str, QueueNode] = {n.team_id: n for n in nodes}
+        validate_tree({t: n.parent_id for t, n in self.nodes.items()})
+        self.capacity: Vector = _vec(capacity)
+        self.children: dict[str | None, list[str]] = {}
+        for team in sorted(self.nodes):
+            self.children.setdefault(self.nodes[team].parent_id, []).append(team)
+        self.used: dict[str, Vector] = {}
+        self.demand: dict[str, Vector] = {}
+        for team in self.nodes:
+            self._totals(team)
+        self.fair: dict[str, Vector] = {}
+        self._divide_level(None, self.capacity)
+
+    def _totals(self, team: str) -> tuple[Vector, Vector]:
+        if team in self.used:
+            return self.used[team], self.demand[team]
+        node = self.nodes[team]
+        used = _vec(node.used)
+        demand = _add(used, _vec(node.pending))
+        for child in self.children.get(team, []):
+            child_used, child_demand = self._totals(child)
+            used, demand = _add(used, child_used), _add(demand, child_demand)
+        self.used[team], self.demand[team] = used, demand
+        return used, demand
+
+    def _cap(self, team: str, dim: int) -> float:
+        limit = self.nodes[team].limit[dim]
+        demand = self.demand[team][dim]
+        return demand if limit is None else min(demand, float(limit))
+
+    def _divide_level(self, parent: str | None, capacity: Vector) -> None:
+        kids = self.children.get(parent, [])
+        if not kids:
+            return
+        per_dim: list[dict[str, float]] = []
+        for dim in range(len(DIMENSIONS)):
+            claims = [
+                _Claim(
+                    k, _vec(self.nodes[k].guarantee)[dim], self._cap(k, dim), self.nodes[k].weight
+                )
+                for k in kids
+            ]
+            if parent is not None:
+                # The department's own workloads compete as a weight-1 child without
+                # a guarantee.
+                own = self.nodes[parent]
+                own_demand = _vec(own.used)[dim] + _vec(own.pending)[dim]
+                claims.append(_Claim("\0own", 0.0, own_demand, 1.0))
+            per_dim.append(divide(capacity[dim], claims))
+        for k in kids:
+            share: Vector = (per_dim[0][k], per_dim[1][k], per_dim[2][k], per_dim[3][k])
+            self.fair[k] = share
+            self._divide_level(k, share)
+
+    def share(self, team: str) -> TeamShare:
+        """The fair-share view of ``team``."""
+        node = self.nodes[team]
+        guarantee = _vec(node.guarantee)
+        used = self.used[team]
+        borrowed: Vector = (
+            max(0.0, used[0] - guarantee[0]),
+            max(0.0, used[1] - guarantee[1]),
+            max(0.0, used[2] - guarantee[2]),
+            max(0.0, used[3] - guarantee[3]),
+        )
+        return TeamShare(
+            team_id=team,
+            parent_id=node.parent_id,
+            weight=node.weight,
+            guarantee=guarantee,
+            used=used,
+            demand=self.demand[team],
+            fair_share=self.fair.get(team, _ZERO),
+            borrowed=borrowed,
+            dominant_share=self.dominant_share(team),
+        )
+
+    def shares(self) -> list[TeamShare]:
+        """Every node's view: departments first, each followed by its teams."""
+        out: list[TeamShare] = []
+        for top in self.children.get(None, []):
+            out.append(self.share(top))
+            out.extend(self.share(k) for k in self.children.get(top, []))
+        return out
+
+    def dominant_share(self, team: str) -> float:
+        """DRF: the largest used/capacity ratio of ``team`` (its subtree), over its weight."""
+        weight = self.nodes[team].weight
+        share = max(
+            (u / c for u, c in zip(self.used[team], self.capacity, strict=True) if c > 0),
+            default=0.0,
+        )
+        if weight <= 0:
+            return math.inf if share > 0 else 0.0
+        return share / weight
+
+    def order_key(self, team: str | None) -> tuple[int, float, float]:
+        """Queue key among equal priorities (lower first): under-guarantee teams first,
+        then the top-level ancestor's weighted dominant share, then the team's own."""
+        if team is None or team not in self.nodes:
+            return (1, 0.0, 0.0)
+        top = team
+        while (parent := self.nodes[top].parent_id) is not None:
+            top = parent
+        under = self.share(team).under_guarantee
+        return (0 if under else 1, self.dominant_share(top), self.dominant_share(team))
+
+    def within_limits(self, team: str, request: Resources) -> bool:
+        """Whether ``team`` and its ancestors stay within their limits with ``request`` more."""
+        extra = _vec(request)
+        node: str | None = team
+        while node is not None:
+            limits = self.nodes[node].limit
+            used = self.used[node]
+            for dim, limit in enumerate(limits):
+                if limit is not None and used[dim] + extra[dim] > limit + _EPSILON:
+                    return False
+            node = self.nodes[node].parent_id
+        return True
+
+    def within_guarantee(self, team: str, request: Resources) -> bool:
+        """Whether ``team`` would still be within its guarantee with ``request`` more — the
+        condition under which it may reclaim what it lent."""
+        extra = _vec(request)
+        guarantee = _vec(self.nodes[team].guarantee)
+        used = self.used[team]
+        return all(
+            e <= 0 or u + e <= g + _EPSILON for u, e, g in zip(used, extra, guarantee, strict=True)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimCandidate:
+    """A running replica reclaim may evict."""
+
+    replica_id: str
+    team_id: str
+    priority: int
+    resources: Resources
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimPlan:
+    """Victims that free ``needed`` for ``lender``, and the borrowers they belong to."""
+
+    lender: str
+    victims: tuple[ReclaimCandidate, ...]
+    borrowers: tuple[str, ...]
+
+    def reason(self) -> str:
+        """The pending/event reason naming lender and borrowers."""
+        return (
+            f"reclaiming for team {self.lender} (under its guarantee) from "
+            f"{', '.join(self.borrowers)} (borrowing above their guarantee)"
+        )
+
+
+def plan_reclaim(
+    tree: FairShareTree,
+    lender: str,
+    needed: Resources,
+    free: Resources,
+    running: Sequence[ReclaimCandidate],
+    *,
+    protected: frozenset[str] = frozenset(),
+) -> ReclaimPlan | None:
+    """Victims whose eviction lets ``lender`` run ``needed`` (pooled capacity), or None.
+
+    Only when ``lender`` stays within its guarantee with ``needed``. Victims are taken from
+    teams that borrow (use above their guarantee), most over their fair share first, and
+    within a team lowest priority and newest first; a victim is only taken while its team
+    stays at or above its guarantee afterwards (reclaim takes back what was lent, never a
+    borrower's own guarantee). ``protected`` replicas (the anti-thrash rules: minimum
+    runtime, recently preempted) are never chosen. Victims that turn out unnecessary are
+    dropped again, so the set is minimal (no victim can be left out).
+    """
+    if not tree.within_guarantee(lender, needed) or not tree.within_limits(lender, needed):
+        return None
+    shortfall = [max(0.0, n - f) for n, f in zip(_vec(needed), _vec(free), strict=True)]
+    if all(s <= _EPSILON for s in shortfall):
+        return ReclaimPlan(lender=lender, victims=(), borrowers=())
+    remaining_above: dict[str, list[float]] = {}
+    for team in tree.nodes:
+        if team == lender or tree.children.get(team):
+            continue  # departments are reclaimed through their teams
+        share = tree.share(team)
+        remaining_above[team] = [u - g for u, g in zip(share.used, share.guarantee, strict=True)]
+
+    def excess(team: str) -> float:
+        share = tree.share(team)
+        return max(
+            (
+                (u - f) / c
+                for u, f, c in zip(share.used, share.fair_share, tree.capacity, strict=True)
+                if c > 0
+            ),
+            default=0.0,
+        )
+
+    ordered = sorted(
+        (r for r in running if r.team_id in remaining_above and r.replica_id not in protected),
+        key=lambda r: (-excess(r.team_id), r.priority, -r.started_at, r.replica_id),
+    )
+    chosen: list[ReclaimCandidate] = []
+    freed = [0.0, 0.0, 0.0, 0.0]
+    for cand in ordered:
+        if all(f >= s - _EPSILON for f, s in zip(freed, shortfall, strict=True)):
+            break
+        res = _vec(cand.resources)
+        if not any(r > 0 and s > f for r, s, f in zip(res, shortfall, freed, strict=True)):
+            continue  # frees nothing still short
+        above = remaining_above[cand.team_id]
+        if any(r > a + _EPSILON for r, a in zip(res, above, strict=True) if r > 0):
+            continue  # would take the borrower below its guarantee
+        chosen.append(cand)
+        for dim in range(len(DIMENSIONS)):
+            freed[dim] += res[dim]
+            above[dim] -= res[dim]
+    if not all(f >= s - _EPSILON for f, s in zip(freed, shortfall, strict=True)):
+        return None
+    # Minimality: drop any victim the others already cover, largest first.
+    for cand in sorted(chosen, key=lambda c: _vec(c.resources), reverse=True):
+        res = _vec(cand.resources)
+        without = [f - r for f, r in zip(freed, res, strict=True)]
+        if all(w >= s - _EPSILON for w, s in zip(without, shortfall, strict=True)):
+            chosen.remove(cand)
+            freed = without
+    borrowers = tuple(sorted({c.team_id for c in chosen}))
+    return ReclaimPlan(lender=lender, victims=tuple(chosen), borrowers=borrowers)
+
+
+def jain_index(values: Sequence[float]) -> float:
+    """Jain's fairness index ``(sum x)^2 / (n * sum x^2)``: 1 when all are equal, 1/n when
+    one has everything (1 for an empty or all-zero sequence)."""
+    if not values:
+        return 1.0
+    squares = sum(v * v for v in values)
+    if squares <= 0:
+        return 1.0
+    return sum(values) ** 2 / (len(values) * squares)

@@ -1,0 +1,291 @@
+"""Hierarchical quotas, borrowing/reclaim and DRF order (scheduler/fairshare.py)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.fairshare import (
+    FairShareTree,
+    QueueNode,
+    ReclaimCandidate,
+    TreeError,
+    jain_index,
+    plan_reclaim,
+    validate_tree,
+)
+
+
+def gpus(n: float) -> Resources:
+    return Resources(gpu_milli=int(n * 1000))
+
+
+FLEET = gpus(16)
+
+
+# -- tree validation -----------------------------------------------------------------------
+def test_cycle_is_refused() -> None:
+    with pytest.raises(TreeError, match="own ancestor"):
+        validate_tree({"a": "b", "b": "a"})
+
+
+def test_self_parent_is_refused() -> None:
+    with pytest.raises(TreeError, match="own ancestor"):
+        validate_tree({"a": "a"})
+
+
+def test_three_levels_are_refused() -> None:
+    with pytest.raises(TreeError, match="3 levels deep"):
+        validate_tree({"org": None, "dept": "org", "team": "dept"})
+
+
+def test_unknown_parent_is_refused() -> None:
+    with pytest.raises(TreeError, match="does not exist"):
+        validate_tree({"team": "ghost"})
+
+
+def test_two_levels_are_accepted() -> None:
+    validate_tree({"dept": None, "a": "dept", "b": "dept", "solo": None})
+
+
+# -- fair shares ---------------------------------------------------------------------------
+def test_idle_guarantee_is_lent_and_weights_split_the_rest() -> None:
+    tree = FairShareTree(
+        [
+            QueueNode("a", guarantee=gpus(8), weight=1, pending=gpus(16)),
+            QueueNode("b", guarantee=gpus(8), weight=3, pending=gpus(16)),
+            QueueNode("idle", guarantee=gpus(0), weight=1),
+        ],
+        FLEET,
+    )
+    assert tree.share("a").fair_share[3] == pytest.approx(8000)
+    assert tree.share("b").fair_share[3] == pytest.approx(8000)
+    tree = FairShareTree(
+        [
+            QueueNode("a", guarantee=gpus(4), weight=1, pending=gpus(16)),
+            QueueNode("b", guarantee=gpus(4), weight=3, pending=gpus(16)),
+            QueueNode("idle", guarantee=gpus(8)),
+        ],
+        FLEET,
+    )
+    # idle's 8 GPUs are lent 1:3.
+    assert tree.share("a").fair_share[3] == pytest.approx(6000)
+    assert tree.share("b").fair_share[3] == pytest.approx(10000)
+    assert tree.share("idle").fair_share[3] == pytest.approx(0)
+
+
+def test_department_share_is_divided_among_its_teams() -> None:
+    tree = FairShareTree(
+        [
+            QueueNode("dept", guarantee=gpus(12)),
+            QueueNode("a", parent_id="dept", guarantee=gpus(2), pending=gpus(16)),
+            QueueNode("b", parent_id="dept", guarantee=gpus(2), pending=gpus(16)),
+            QueueNode("other", guarantee=gpus(4), pending=gpus(16)),
+        ],
+        FLEET,
+    )
+    assert tree.share("dept").fair_share[3] == pytest.approx(12000)
+    assert tree.share("other").fair_share[3] == pytest.approx(4000)
+    assert tree.share("a").fair_share[3] == pytest.approx(6000)
+    assert tree.share("dept").demand[3] == pytest.approx(32000)
+
+
+def test_limit_caps_borrowing() -> None:
+    tree = FairShareTree(
+        [
+            QueueNode("a", guarantee=gpus(2), limit=(None, None, None, 4000), pending=gpus(16)),
+            QueueNode("b", guarantee=gpus(2), pending=gpus(16)),
+        ],
+        FLEET,
+    )
+    assert tree.share("a").fair_share[3] == pytest.approx(4000)
+    assert tree.share("b").fair_share[3] == pytest.approx(12000)
+    assert not tree.within_limits("a", gpus(5))
+
+
+def test_borrowed_is_use_above_guarantee() -> None:
+    tree = FairShareTree([QueueNode("a", guarantee=gpus(4), used=gpus(10))], FLEET)
+    assert tree.share("a").borrowed[3] == pytest.approx(6000)
+
+
+# -- reclaim -------------------------------------------------------------------------------
+def test_reclaim_takes_borrowed_work_only_and_names_both() -> None:
+    running = [
+        ReclaimCandidate(f"b{i}", "b", priority=3, resources=gpus(2), started_at=i)
+        for i in range(8)
+    ]
+    tree = FairShareTree(
+        [
+            QueueNode("a", guarantee=gpus(8), pending=gpus(4)),
+            QueueNode("b", guarantee=gpus(8), used=gpus(16)),
+        ],
+        FLEET,
+    )
+    plan = plan_reclaim(tree, "a", gpus(4), Resources(), running)
+    assert plan is not None
+    assert len(plan.victims) == 2
+    # Newest first among equal priority.
+    assert {v.replica_id for v in plan.victims} == {"b7", "b6"}
+    assert plan.borrowers == ("b",)
+    assert plan.reason() == (
+        "reclaiming for team a (under its guarantee) from b (borrowing above their guarantee)"
+    )
+
+
+def test_no_reclaim_above_the_guarantee() -> None:
+    running = [ReclaimCandidate("b0", "b", 3, gpus(12), 0)]
+    tree = FairShareTree(
+        [
+            QueueNode("a", guarantee=gpus(4), used=gpus(4), pending=gpus(1)),
+            QueueNode("b", guarantee=gpus(4), used=gpus(12)),
+        ],
+        FLEET,
+    )
+    assert plan_reclaim(tree, "a", gpus(1), Resources(), running) is None
+
+
+def test_protected_replicas_are_not_victims() -> None:
+    running = [ReclaimCandidate("b0", "b", 3, gpus(8), 0)]
+    tree = FairShareTree(
+        [QueueNode("a", guarantee=gpus(8)), QueueNode("b", guarantee=gpus(0), used=gpus(16))],
+        FLEET,
+    )
+    assert (
+        plan_reclaim(tree, "a", gpus(2), Resources(), running, protected=frozenset({"b0"})) is None
+    )
+
+
+def test_jain_index_bounds() -> None:
+    assert jain_index([1, 1, 1, 1]) == pytest.approx(1.0)
+    assert jain_index([1, 0, 0, 0]) == pytest.approx(0.25)
+    assert jain_index([]) == 1.0
+
+
+# -- properties ----------------------------------------------------------------------------
+teams_st = st.lists(
+    st.tuples(
+        st.integers(0, 8),  # guarantee (GPUs)
+        st.one_of(st.none(), st.integers(0, 16)),  # limit (GPUs)
+        st.integers(1, 4),  # weight
+        st.integers(0, 16),  # demand (GPUs)
+    ),
+    min_size=2,
+    max_size=5,
+)
+
+
+def _tree(spec: list[tuple[int, int | None, int, int]], used: list[int], cap: int) -> FairShareTree:
+    return FairShareTree(
+        [
+            QueueNode(
+                f"t{i}",
+                guarantee=gpus(g),
+                limit=(None, None, None, None if lim is None else lim * 1000),
+                weight=w,
+                used=gpus(used[i]),
+                pending=gpus(max(0, d - used[i])),
+            )
+            for i, (g, lim, w, d) in enumerate(spec)
+        ],
+        gpus(cap),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(spec=teams_st, cap=st.integers(1, 40))
+def test_fair_shares_respect_capacity_limits_and_guarantees(
+    spec: list[tuple[int, int | None, int, int]], cap: int
+) -> None:
+    tree = _tree(spec, [0] * len(spec), cap)
+    shares = [tree.share(f"t{i}").fair_share[3] for i in range(len(spec))]
+    assert sum(shares) <= cap * 1000 + 1e-6
+    capped = [d if lim is None else min(d, lim) for _, lim, _, d in spec]
+    for share, (g, _, _, _), c in zip(shares, spec, capped, strict=True):
+        assert share <= c * 1000 + 1e-6  # never past a limit or the demand
+        if sum(min(gg, cc) for (gg, *_), cc in zip(spec, capped, strict=True)) <= cap:
+            assert share >= min(g, c) * 1000 - 1e-6  # guarantees are honoured
+    # Work conserving: capacity idles only when every capped demand is met.
+    if sum(shares) < cap * 1000 - 1e-6:
+        for share, c in zip(shares, capped, strict=True):
+            assert share == pytest.approx(c * 1000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    spec=teams_st,
+    fill=st.lists(st.integers(0, 16), min_size=5, max_size=5),
+    ask=st.integers(1, 8),
+)
+def test_team_under_its_guarantee_gets_it_within_one_reclaim_round(
+    spec: list[tuple[int, int | None, int, int]], fill: list[int], ask: int
+) -> None:
+    """One-GPU replicas fill a 'guarantees fit' fleet; team 0 asks for what its guarantee
+    still covers; one reclaim round must free it, taking only borrowed work."""
+    cap = max(1, sum(g for g, *_ in spec))
+    used = [0] * len(spec)
+    budget = cap
+    # Others borrow as much as the fleet holds (team 0 idle at first).
+    for i in range(1, len(spec)):
+        used[i] = min(fill[i], budget)
+        budget -= used[i]
+    lender_guarantee = spec[0][0]
+    if lender_guarantee == 0:
+        return
+    ask = min(ask, lender_guarantee)
+    tree = _tree(spec, used, cap)
+    running = [
+        ReclaimCandidate(f"t{i}-{k}", f"t{i}", 3, gpus(1), started_at=k)
+        for i in range(1, len(spec))
+        for k in range(used[i])
+    ]
+    free = gpus(cap - sum(used))
+    plan = plan_reclaim(tree, "t0", gpus(ask), free, running)
+    lim = spec[0][1]
+    if lim is not None and ask > lim:
+        assert plan is None
+        return
+    assert plan is not None
+    freed = sum(v.resources.gpu_milli for v in plan.victims)
+    assert freed + free.gpu_milli >= ask * 1000
+    # Minimal: dropping any victim would not free enough.
+    for v in plan.victims:
+        assert freed - v.resources.gpu_milli + free.gpu_milli < ask * 1000
+    # Borrowers keep their guarantee.
+    for i in range(1, len(spec)):
+        taken = sum(1 for v in plan.victims if v.team_id == f"t{i}")
+        if taken:
+            assert used[i] - taken >= spec[i][0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    weights=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+    task=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+)
+def test_drf_order_equalises_weighted_dominant_shares(
+    weights: list[int], task: tuple[int, int]
+) -> None:
+    """Progressive filling in the tree's order with unbounded demand: every team's weighted
+    dominant share ends within one task of every other's (the DRF invariant)."""
+    capacity = Resources(cpu_milli=64_000, gpu_milli=32_000)
+    per_task = Resources(cpu_milli=task[0] * 1000, gpu_milli=task[1] * 1000)
+    used = [Resources() for _ in weights]
+    while True:
+        tree = FairShareTree(
+            [QueueNode(f"t{i}", weight=w, used=used[i]) for i, w in enumerate(weights)],
+            capacity,
+        )
+        order = sorted(range(len(weights)), key=lambda i: (tree.order_key(f"t{i}"), i))
+        total = sum(used, Resources())
+        if not (total + per_task).fits_in(capacity):
+            break
+        first = order[0]
+        used[first] = used[first] + per_task
+    tree = FairShareTree(
+        [QueueNode(f"t{i}", weight=w, used=used[i]) for i, w in enumerate(weights)], capacity
+    )
+    shares = [tree.dominant_share(f"t{i}") for i in range(len(weights))]
+    task_share = max(task[0] / 64, task[1] / 32)
+    assert max(shares) - min(shares) <= task_share / min(weights) + 1e-9
