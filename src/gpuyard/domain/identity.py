@@ -43,6 +43,15 @@ class Team:
     quota_gpu_milli: int | None
     members_can_read: bool
     created_at: datetime
+    #: Hierarchical quotas (issue 21): the department above, None at the top level.
+    parent_id: str | None = None
+    #: Guaranteed (deserved) resources in stored units, lent while idle; 0 = none.
+    guarantee_cpu_milli: int = 0
+    guarantee_ram_mib: int = 0
+    guarantee_storage_mib: int = 0
+    guarantee_gpu_milli: int = 0
+    #: Weight of the team's claim on idle capacity among its siblings.
+    quota_weight: int = 1
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ def team_of(row: TeamRow) -> Team:
         quota_gpu_milli=row.quota_gpu_milli,
         members_can_read=row.members_can_read,
         created_at=as_utc(row.created_at),
+        parent_id=row.parent_id,
+        guarantee_cpu_milli=row.guarantee_cpu_milli,
+        guarantee_ram_mib=row.guarantee_ram_mib,
+        guarantee_storage_mib=row.guarantee_storage_mib,
+        guarantee_gpu_milli=row.guarantee_gpu_milli,
+        quota_weight=row.quota_weight,
     )
 
 
@@ -102,11 +108,22 @@ def insert_team(
 
 
 def change_team(session: Session, team_id: str, **values: Any) -> Team:
-    """Set columns of a team (name, quota_*, members_can_read); the team must exist."""
+    """Set columns of a team (name, quota_*, members_can_read, parent_id, guarantee_*,
+    quota_weight); the team must exist."""
     row = session.get_one(TeamRow, team_id)
     for name, value in values.items():
         setattr(row, name, value)
     return team_of(row)
+
+
+def team_parents(session: Session) -> dict[str, str | None]:
+    """{team id: parent id} of every team (the quota tree, for validating a change)."""
+    return {row.id: row.parent_id for row in session.execute(select(TeamRow.id, TeamRow.parent_id))}
+
+
+def all_teams(session: Session) -> list[Team]:
+    """Every team, by name (the fair-share view; teams are few)."""
+    return [team_of(row) for row in session.scalars(select(TeamRow).order_by(TeamRow.name))]
 
 
 def list_teams(

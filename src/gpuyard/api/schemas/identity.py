@@ -16,6 +16,7 @@ from gpuyard.domain.limits import (
     MAX_QUOTA_CPU_CORES,
     MAX_QUOTA_GPUS,
     MAX_QUOTA_RAM_GB,
+    MAX_QUOTA_WEIGHT,
     MAX_TEAM_MEMBERS,
 )
 
@@ -102,6 +103,37 @@ class QuotaBody(RequestModel):
     gpu: float | None = Field(default=None, ge=0, le=MAX_QUOTA_GPUS, description="GPUs")
 
 
+class GuaranteeBody(RequestModel):
+    """What a team is guaranteed (deserved); lent to others while idle, reclaimed by
+    preemption when the team has pending work."""
+
+    cpu: float = Field(default=0, ge=0, le=MAX_QUOTA_CPU_CORES, description="cores")
+    ram_gb: float = Field(default=0, ge=0, le=MAX_QUOTA_RAM_GB)
+    storage_gb: float = Field(default=0, ge=0, le=MAX_QUOTA_RAM_GB)
+    gpu: float = Field(default=0, ge=0, le=MAX_QUOTA_GPUS, description="GPUs")
+
+
+class HierarchyBody(RequestModel):
+    """A team's place in the quota tree (admins only; two levels: department -> team)."""
+
+    parent_id: ObjectId | None = Field(
+        default=None, description="the department team; null: top level"
+    )
+    guarantee: GuaranteeBody = Field(default_factory=GuaranteeBody)
+    weight: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_QUOTA_WEIGHT,
+        description="share of idle capacity the team borrows, relative to its siblings",
+    )
+
+
+class Hierarchy(BaseModel):
+    parent_id: str | None
+    guarantee: GuaranteeBody
+    weight: int
+
+
 class TeamMemberBody(RequestModel):
     user_id: ObjectId
     is_team_admin: bool = False
@@ -114,6 +146,7 @@ class TeamMemberRoleBody(RequestModel):
 class TeamCreate(RequestModel):
     name: TeamName
     quota: QuotaBody | None = None
+    hierarchy: HierarchyBody | None = Field(default=None, description="admins only")
     members_can_read: bool = False
     members: list[TeamMemberBody] = Field(default_factory=list, max_length=MAX_TEAM_MEMBERS)
 
@@ -121,6 +154,9 @@ class TeamCreate(RequestModel):
 class TeamUpdate(RequestModel):
     name: TeamName | None = None
     quota: QuotaBody | None = Field(default=None, description="admins only; null removes the quota")
+    hierarchy: HierarchyBody | None = Field(
+        default=None, description="admins only; the team's parent, guarantee and weight"
+    )
     members_can_read: bool | None = None
     members: list[TeamMemberBody] | None = Field(
         default=None,
@@ -140,6 +176,7 @@ class TeamPublic(BaseModel):
     id: str
     name: str
     quota: Quota
+    hierarchy: Hierarchy
     members_can_read: bool
     members: list[TeamMemberPublic]
     pending_invitations: list[TeamInvitationPublic] = Field(
