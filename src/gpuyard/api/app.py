@@ -23,6 +23,7 @@ from gpuyard.api.routers import (
     auth,
     clusters,
     culling,
+    fairshare,
     fleet,
     health,
     history,
@@ -121,6 +122,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         fleet,
         history,
         queue,
+        fairshare,
         audit,
         stream,
     ):

@@ -24,7 +24,7 @@ the department with the lower weighted dominant share, then the team with the lo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gpuyard.domain.resources import Resources
@@ -236,12 +236,13 @@ class FairShareTree:
             dominant_share=self.dominant_share(team),
         )
 
-    def shares(self) -> list[TeamShare]:
-        """Every node's view: departments first, each followed by its teams."""
+    def shares(self, name: Callable[[str], str] = str) -> list[TeamShare]:
+        """Every node's view: departments first, each followed by its teams, each level
+        sorted by ``name`` (team id by default)."""
         out: list[TeamShare] = []
-        for top in self.children.get(None, []):
+        for top in sorted(self.children.get(None, []), key=name):
             out.append(self.share(top))
-            out.extend(self.share(k) for k in self.children.get(top, []))
+            out.extend(self.share(k) for k in sorted(self.children.get(top, []), key=name))
         return out
 
     def dominant_share(self, team: str) -> float:

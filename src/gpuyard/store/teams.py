@@ -197,6 +197,13 @@ def member_ids(session: Session, team_id: str) -> set[str]:
     )
 
 
+def member_team_ids(session: Session, user_id: str) -> set[str]:
+    """The ids of the teams ``user_id`` belongs to."""
+    return set(
+        session.scalars(select(TeamMemberRow.team_id).where(TeamMemberRow.user_id == user_id))
+    )
+
+
 def replace_members(session: Session, team_id: str, members: Iterable[tuple[str, bool]]) -> None:
     """Make ``members`` ((user id, is team admin) pairs) the team's members."""
     session.execute(delete(TeamMemberRow).where(TeamMemberRow.team_id == team_id))
