@@ -39,6 +39,9 @@ class Admission:
     workload_id: str
     assignments: tuple[ReplicaAssignment, ...]
     victims: tuple[Victim, ...] = ()
+    #: Set when the victims were reclaimed for a team under its guarantee: names the
+    #: lender and the borrowers (scheduler/fairshare.py).
+    reclaim: str = ""
 
 
 @dataclass(frozen=True, slots=True)

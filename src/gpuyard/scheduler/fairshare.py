@@ -282,13 +282,18 @@ class FairShareTree:
 
     def within_guarantee(self, team: str, request: Resources) -> bool:
         """Whether ``team`` would still be within its guarantee with ``request`` more — the
-        condition under which it may reclaim what it lent."""
-        extra = _vec(request)
-        guarantee = _vec(self.nodes[team].guarantee)
-        used = self.used[team]
-        return all(
-            e <= 0 or u + e <= g + _EPSILON for u, e, g in zip(used, extra, guarantee, strict=True)
-        )
+        condition under which it may reclaim what it lent (see :func:`within_guarantee`)."""
+        node = self.nodes[team]
+        return within_guarantee(node.used, request, node.guarantee)
+
+
+def within_guarantee(used: Resources, request: Resources, guarantee: Resources) -> bool:
+    """Whether ``used + request`` stays within ``guarantee`` in every dimension the
+    guarantee covers, and ``request`` asks for at least one of them (dimensions without a
+    guarantee are neither lent nor reclaimed)."""
+    pairs = list(zip(_vec(used), _vec(request), _vec(guarantee), strict=True))
+    covered = [(u, e, g) for u, e, g in pairs if g > 0]
+    return any(e > 0 for _, e, _ in covered) and all(u + e <= g for u, e, g in covered)
 
 
 @dataclass(frozen=True, slots=True)

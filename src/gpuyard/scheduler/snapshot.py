@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
+from gpuyard.scheduler.fairshare import QueueNode
 
 #: GPU allocation of one replica: ((gpu_index, milli), ...), sorted by index.
 GpuAllocation = tuple[tuple[int, int], ...]
@@ -109,6 +110,10 @@ class ClusterSnapshot:
     servers: tuple[ServerView, ...]
     running: tuple[RunningReplica, ...] = ()
     quotas: Mapping[str, TeamQuota] = field(default_factory=dict)
+    #: The quota tree (scheduler/fairshare.py): every team's parent, guarantee, limit and
+    #: weight; ``used``/``pending`` of these nodes are ignored (the cycle counts them).
+    #: Empty: no tree, the queue orders teams by their quota's dominant share only.
+    teams: Mapping[str, QueueNode] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
 from gpuyard.log import get_logger
+from gpuyard.scheduler.fairshare import QueueNode
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
     GpuDevice,
@@ -55,6 +56,7 @@ from gpuyard.store.snapshot_source import (
     server_ids_unless,
     team_quota_rows,
 )
+from gpuyard.store.teams import all_teams
 
 log = get_logger(__name__)
 
@@ -329,6 +331,7 @@ class SnapshotCache:
                 servers=self._servers_view,
                 running=self._running_view,
                 quotas=_quotas(session, self._team_usage),
+                teams=_quota_tree(session),
             ),
             pending=pending,
             # A copy: the cache changes on the next refresh while a cycle still applies.
@@ -336,6 +339,38 @@ class SnapshotCache:
             docker_servers=docker_servers,
             set_aside=dict(self._unusable),
         )
+
+
+def _quota_tree(session: Session) -> dict[str, QueueNode]:
+    """Every team as a node of the quota tree, once any team has a place in it (a parent,
+    a guarantee or a weight other than 1); empty before, so a fleet without the tree keeps
+    ordering teams by their quota's dominant share alone."""
+    teams = all_teams(session)
+    if not any(
+        t.parent_id is not None
+        or t.quota_weight != 1
+        or t.guarantee_cpu_milli
+        or t.guarantee_ram_mib
+        or t.guarantee_storage_mib
+        or t.guarantee_gpu_milli
+        for t in teams
+    ):
+        return {}
+    return {
+        t.id: QueueNode(
+            team_id=t.id,
+            parent_id=t.parent_id,
+            guarantee=Resources(
+                t.guarantee_cpu_milli,
+                t.guarantee_ram_mib,
+                t.guarantee_storage_mib,
+                t.guarantee_gpu_milli,
+            ),
+            limit=(t.quota_cpu_milli, t.quota_ram_mib, None, t.quota_gpu_milli),
+            weight=t.quota_weight,
+        )
+        for t in teams
+    }
 
 
 def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:
