@@ -78,3 +78,31 @@ def test_users_see_their_teams_and_departments(client: TestClient, ctx: ServiceC
     assert response.status_code == 200, response.text
     assert [r["name"] for r in response.json()["data"]] == ["dept", "mine"]
     assert client.get("/api/v1/fairshare").json()["count"] == 3
+
+
+def test_a_lender_back_under_its_guarantee_reclaims_with_a_named_reason(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    lender = _team(client, "lender", hierarchy={"guarantee": {"gpu": 16}})
+    borrower = _team(client, "borrower", hierarchy={"guarantee": {"gpu": 16}})
+    for i in range(4):
+        _run(client, borrower, 8, f"b{i}")
+    settle(ctx)
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["borrower"]["borrowed"]["gpu"] == 16  # the lender's idle guarantee
+
+    _run(client, lender, 2, "mine")
+    settle(ctx)
+    workloads = {w["name"]: w for w in client.get("/api/v1/workloads").json()["data"]}
+    assert workloads["mine"]["status"] == "running", workloads["mine"]["reason"]
+    preempted = [w for n, w in workloads.items() if n.startswith("b") and w["status"] != "running"]
+    assert len(preempted) == 1  # minimal: one 8-GPU replica frees the two GPUs
+    events = client.get(f"/api/v1/workloads/{preempted[0]['id']}/events").json()["data"]
+    messages = [e["reason"] or "" for e in events]
+    assert any(
+        "reclaimed for team lender (under its guarantee) from borrower (above their guarantee)" in m
+        for m in messages
+    ), messages
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["borrower"]["used"]["gpu"] == 24
+    assert rows["borrower"]["used"]["gpu"] >= 16  # never below its guarantee

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.fairshare import QueueNode
+from gpuyard.scheduler.preemption import reclaim_reason
 from gpuyard.scheduler.snapshot import ClusterSnapshot, SchedulerConfig
 
 CONFIG = SchedulerConfig()
@@ -48,7 +49,8 @@ def test_lender_reclaims_borrowed_gpus_from_an_equal_priority_borrower() -> None
     assert admission.workload_id == "wa"
     assert len(admission.victims) == 2  # minimal: exactly the two GPUs it needs
     assert {v.workload_id[0] for v in admission.victims} == {"b"}
-    assert admission.reclaim == (
+    assert (admission.lender, admission.borrowers) == ("a", ("b",))
+    assert reclaim_reason(admission.lender, admission.borrowers) == (
         "reclaimed for team a (under its guarantee) from b (above their guarantee)"
     )
 

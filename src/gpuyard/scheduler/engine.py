@@ -30,7 +30,7 @@ from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.framework import AdmitResult, Profile, VictimSet
 from gpuyard.scheduler.gang_preemption import find_gang_preemption
 from gpuyard.scheduler.placement import Placer
-from gpuyard.scheduler.preemption import find_preemption, reclaim_reason
+from gpuyard.scheduler.preemption import find_preemption, reclaim_parties, reclaim_reason
 from gpuyard.scheduler.queue import fairshare_tree, order_queue
 from gpuyard.scheduler.reasons import Diagnosis, duration, fit_error, join
 from gpuyard.scheduler.request import Request, build_request
@@ -152,16 +152,20 @@ class _Cycle:
                 break
             assignments.append(placed)
         victims: tuple[Victim, ...] = ()
-        note = reclaim = ""
+        note = ""
+        lender: str | None = None
+        borrowers: tuple[str, ...] = ()
         if short:
             found, note = self._preempt(req, 1)
             if found is not None:
-                reclaim = reclaim_reason(req, found)
+                lender, borrowers = reclaim_parties(req, found)
                 assignments += self._apply_preemption(req, found, [first + len(assignments)])
                 victims = _victims(found)
-                note = join(["preempting for one replica per cycle", reclaim])
+                note = join(
+                    ["preempting for one replica per cycle", reclaim_reason(lender, borrowers)]
+                )
         if assignments:
-            self.admitted.append(Admission(req.id, tuple(assignments), victims, reclaim))
+            self.admitted.append(Admission(req.id, tuple(assignments), victims, lender, borrowers))
         missing = workload.replicas_missing
         if len(assignments) == missing:
             return
@@ -198,9 +202,11 @@ class _Cycle:
         prefix = f"gang of {missing} starts all at once; only {len(assignments)} fit"
         found, note = self._preempt(req, missing)
         if found is not None:
-            reclaim = reclaim_reason(req, found)
+            lender, borrowers = reclaim_parties(req, found)
             moved = self._apply_preemption(req, found, replicas)
-            self.admitted.append(Admission(req.id, tuple(moved), _victims(found), reclaim))
+            self.admitted.append(
+                Admission(req.id, tuple(moved), _victims(found), lender, borrowers)
+            )
             return
         spread = self._preempt_gang_across_servers(req, missing)
         if spread is not None:

@@ -246,16 +246,23 @@ def _within_borrowed(found: VictimSet, priority: int, cycle: CycleState) -> bool
     return all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items())
 
 
-def reclaim_reason(req: Request, found: VictimSet) -> str:
-    """The reason of a preemption that reclaimed lent capacity (naming lender and
-    borrowers), or "" when every victim was of lower priority."""
-    borrowers = sorted(
-        {v.team_id for v in found.victims if v.priority >= req.priority and v.team_id}
+def reclaim_parties(req: Request, found: VictimSet) -> tuple[str | None, tuple[str, ...]]:
+    """(lender, borrowers) of a preemption that reclaimed lent capacity — the victims not
+    of lower priority were taken because their teams borrow — or (None, ())."""
+    borrowers = tuple(
+        sorted({v.team_id for v in found.victims if v.priority >= req.priority and v.team_id})
     )
     if not borrowers:
+        return None, ()
+    return req.workload.team_id, borrowers
+
+
+def reclaim_reason(lender: str | None, borrowers: Sequence[str]) -> str:
+    """The reason naming lender and borrowers ("" when nothing was reclaimed)."""
+    if lender is None or not borrowers:
         return ""
     return (
-        f"reclaimed for team {req.workload.team_id} (under its guarantee) from "
+        f"reclaimed for team {lender} (under its guarantee) from "
         f"{', '.join(borrowers)} (above their guarantee)"
     )
 
