@@ -274,7 +274,10 @@ def test_drf_order_equalises_weighted_dominant_shares(
     used = [Resources() for _ in weights]
     while True:
         tree = FairShareTree(
-            [QueueNode(f"t{i}", weight=w, used=used[i]) for i, w in enumerate(weights)],
+            [
+                QueueNode(f"t{i}", weight=w, used=used[i], pending=capacity)
+                for i, w in enumerate(weights)
+            ],
             capacity,
         )
         order = sorted(range(len(weights)), key=lambda i: (tree.order_key(f"t{i}"), i))

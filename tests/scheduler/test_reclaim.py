@@ -100,7 +100,8 @@ def test_reclaim_keeps_the_anti_thrash_rules() -> None:
 
 
 def test_drf_orders_equal_priorities_by_weighted_dominant_share() -> None:
-    # a holds 4 GPUs, c holds 2 with weight 1; d holds 4 with weight 4 (share 4/16/4).
+    # a holds 4 GPUs and c 2, weight 1 each; d holds 4 with weight 4: d is furthest below
+    # its share (4 of 10.7), then c (2 of 2.7), then a (4 of 2.7).
     running = [make_running(f"a{g}", "s1", gpus=[g], team="a") for g in range(4)]
     running += [make_running(f"c{g}", "s1", gpus=[4 + g], team="c") for g in range(2)]
     running += [make_running(f"d{g}", "s2", gpus=[g], team="d") for g in range(4)]
@@ -109,10 +110,11 @@ def test_drf_orders_equal_priorities_by_weighted_dominant_share() -> None:
         teams=tree(QueueNode("a"), QueueNode("c"), QueueNode("d", weight=4)),
     )
     pending = [
-        make_pending("wa", gpu=1, team="a", submitted_at=0),
-        make_pending("wc", gpu=1, team="c", submitted_at=1),
-        make_pending("wd", gpu=1, team="d", submitted_at=2),
-        make_pending("high", gpu=1, team="a", priority=5, submitted_at=3),
+        # Demand (42 GPUs) exceeds the fleet (16): shares are 16 split 1:1:4.
+        make_pending("wa", gpu=8, team="a", submitted_at=0),
+        make_pending("wc", gpu=8, team="c", submitted_at=1),
+        make_pending("wd", gpu=8, team="d", submitted_at=2),
+        make_pending("high", gpu=8, team="a", priority=5, submitted_at=3),
     ]
     result = schedule_cycle(snapshot, pending, CONFIG, now=0)
     assert result.order == ("high", "wd", "wc", "wa")

@@ -256,16 +256,30 @@ class FairShareTree:
             return math.inf if share > 0 else 0.0
         return share / weight
 
+    def fair_share_ratio(self, team: str) -> float:
+        """DRF against entitlement: the largest ``used / fair share`` over the contended
+        dimensions, those where the node wants more than its share (infinite when it
+        uses a dimension it has no share of). With unbounded demand
+        and no guarantees this is the weighted dominant share times the total weight."""
+        ratio = 0.0
+        fair = self.fair.get(team, _ZERO)
+        for used, share, demand in zip(self.used[team], fair, self.demand[team], strict=True):
+            if used <= 0 or share >= demand - _EPSILON:
+                continue  # all it asks for fits in its share: not what limits it
+            ratio = max(ratio, used / share if share > _EPSILON else math.inf)
+        return ratio
+
     def order_key(self, team: str | None) -> tuple[int, float, float]:
-        """Queue key among equal priorities (lower first): under-guarantee teams first,
-        then the top-level ancestor's weighted dominant share, then the team's own."""
+        """Queue key among equal priorities (lower first): teams under their guarantee
+        first, then the top-level ancestor's, then the team's own
+        :meth:`fair_share_ratio` (the one furthest below its share is served first)."""
         if team is None or team not in self.nodes:
             return (1, 0.0, 0.0)
         top = team
         while (parent := self.nodes[top].parent_id) is not None:
             top = parent
         under = self.share(team).under_guarantee
-        return (0 if under else 1, self.dominant_share(top), self.dominant_share(team))
+        return (0 if under else 1, self.fair_share_ratio(top), self.fair_share_ratio(team))
 
     def within_limits(self, team: str, request: Resources) -> bool:
         """Whether ``team`` and its ancestors stay within their limits with ``request`` more."""
