@@ -180,10 +180,10 @@ def simulate(cfg: S4Config) -> dict[str, Any]:
                 }
             )
             for team, (_, _, burst) in phase.teams.items():
-                key = f"{phase.name}: {team}"
+                team_label = f"{phase.name}: {team}"
                 guarantee = nodes[team].guarantee.gpu_milli // 1000
-                if now >= burst and key not in reclaim_latency and used[team] >= guarantee:
-                    reclaim_latency[key] = now - burst
+                if now >= burst and team_label not in reclaim_latency and used[team] >= guarantee:
+                    reclaim_latency[team_label] = now - burst
     convergence: list[tuple[str, float | None]] = []
     for label, at, end in changes:
         window = [s for s in samples if at < s["t"] < end]
@@ -243,8 +243,11 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
     for label, seconds in figures["reclaim_latency_s"].items():
         reclaim.add(label, f"{seconds:g}")
     summary = Table("Summary", ["figure", "value"])
-    summary.add("GPU utilisation while a team borrows and work waits (mean / p5)",
-                f"{figures['gpu_util_borrowing_pct']:.1f}% / {figures['gpu_util_borrowing_p5_pct']:.1f}%")  # fmt: skip
+    util = figures["gpu_util_borrowing_pct"], figures["gpu_util_borrowing_p5_pct"]
+    summary.add(
+        "GPU utilisation while a team borrows and work waits (mean / p5)",
+        f"{util[0]:.1f}% / {util[1]:.1f}%",
+    )
     summary.add("reclaim preemptions / victims", f"{figures['reclaims']} / {figures['victims']}")
     summary.add("engine time / cycles", f"{figures['engine_seconds']:.2f} s / {figures['cycles']}")
     result.tables += [settle, reclaim, summary]

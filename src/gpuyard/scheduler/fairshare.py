@@ -256,30 +256,50 @@ class FairShareTree:
             return math.inf if share > 0 else 0.0
         return share / weight
 
-    def fair_share_ratio(self, team: str) -> float:
+    def fair_share_ratio(self, team: str, added: Vector = _ZERO) -> float:
         """DRF against entitlement: the largest ``used / fair share`` over the contended
         dimensions, those where the node wants more than its share (infinite when it
-        uses a dimension it has no share of). With unbounded demand
-        and no guarantees this is the weighted dominant share times the total weight."""
+        uses a dimension it has no share of), with ``added`` counted as used. With
+        unbounded demand and no guarantees this is the weighted dominant share times the
+        total weight."""
         ratio = 0.0
         fair = self.fair.get(team, _ZERO)
-        for used, share, demand in zip(self.used[team], fair, self.demand[team], strict=True):
-            if used <= 0 or share >= demand - _EPSILON:
+        used = _add(self.used[team], added)
+        for u, share, demand in zip(used, fair, self.demand[team], strict=True):
+            if u <= 0 or share >= demand - _EPSILON:
                 continue  # all it asks for fits in its share: not what limits it
-            ratio = max(ratio, used / share if share > _EPSILON else math.inf)
+            ratio = max(ratio, u / share if share > _EPSILON else math.inf)
         return ratio
 
-    def order_key(self, team: str | None) -> tuple[int, float, float]:
-        """Queue key among equal priorities (lower first): teams under their guarantee
-        first, then the top-level ancestor's, then the team's own
-        :meth:`fair_share_ratio` (the one furthest below its share is served first)."""
-        if team is None or team not in self.nodes:
-            return (1, 0.0, 0.0)
+    def top_of(self, team: str) -> str:
+        """The top-level ancestor of ``team`` (itself at the top)."""
         top = team
         while (parent := self.nodes[top].parent_id) is not None:
             top = parent
-        under = self.share(team).under_guarantee
-        return (0 if under else 1, self.fair_share_ratio(top), self.fair_share_ratio(team))
+        return top
+
+    def order_key(
+        self, team: str | None, added: Mapping[str, Vector] | None = None
+    ) -> tuple[int, float, float]:
+        """Queue key among equal priorities (lower first): teams under their guarantee
+        first, then the top-level ancestor's, then the team's own
+        :meth:`fair_share_ratio`, the one furthest below its share first. ``added``: what
+        the queue already put ahead, per node, counted as if it ran (progressive filling)."""
+        if team is None or team not in self.nodes:
+            return (1, 0.0, 0.0)
+        added = added or {}
+        top = self.top_of(team)
+        own = added.get(team, _ZERO)
+        guarantee = _vec(self.nodes[team].guarantee)
+        used = _add(self.used[team], own)
+        under = any(g > 0 for g in guarantee) and all(
+            u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
+        )
+        return (
+            0 if under else 1,
+            self.fair_share_ratio(top, added.get(top, _ZERO)),
+            self.fair_share_ratio(team, own),
+        )
 
     def within_limits(self, team: str, request: Resources) -> bool:
         """Whether ``team`` and its ancestors stay within their limits with ``request`` more."""

@@ -6,11 +6,13 @@ while the cycle admits work), which also makes it the order ``GET /queue`` shows
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from gpuyard.domain.resources import Resources
-from gpuyard.scheduler.fairshare import FairShareTree
+from gpuyard.scheduler.fairshare import FairShareTree, Vector
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, TeamQuota
 
 
@@ -64,27 +66,23 @@ def fairshare_tree(
     return FairShareTree(nodes, capacity)
 
 
-QueueKey = tuple[int, int, float, float, float, float, str]
-
-
 def queue_key(
-    workload: PendingWorkload, shares: Mapping[str, float], tree: FairShareTree | None = None
-) -> QueueKey:
+    workload: PendingWorkload, shares: Mapping[str, float]
+) -> tuple[int, float, float, str]:
     """Sort key of the queue; criteria, compared in turn:
 
     1. priority, highest first (5 before 1);
-    2. with a quota tree (scheduler/fairshare.py), DRF among equal priorities: teams
-       under their guarantee first, then the department with the lower weighted dominant
-       share of the fleet, then the team with the lower one;
-    3. the dominant share of the workload's team quota, lowest first — between teams of
+    2. the dominant share of the workload's team quota, lowest first — between teams of
        equal priority the team using less of its quota goes first (no team or no quota: 0);
-    4. submit time, earliest first;
-    5. deterministic tie-break: workload id.
+    3. submit time, earliest first;
+    4. deterministic tie-break: workload id.
+
+    With a quota tree, :func:`order_queue` then merges each priority level by fair share
+    (scheduler/fairshare.py), keeping this order within each team.
     """
     team = workload.team_id
     share = shares.get(team, 0.0) if team is not None else 0.0
-    rank, top, own = tree.order_key(team) if tree is not None else (1, 0.0, 0.0)
-    return (-workload.priority, rank, top, own, share, workload.submitted_at, workload.workload_id)
+    return (-workload.priority, share, workload.submitted_at, workload.workload_id)
 
 
 def order_queue(
@@ -92,22 +90,61 @@ def order_queue(
     quotas: Mapping[str, TeamQuota],
     tree: FairShareTree | None = None,
 ) -> list[PendingWorkload]:
-    """``pending`` in the order the cycle considers it (see :func:`queue_key`)."""
+    """``pending`` in the order the cycle considers it (see :func:`queue_key`).
+
+    With a quota tree, equal priorities are merged by progressive filling: each next
+    workload comes from the team whose key is lowest counting what was put ahead of it as
+    running, so teams interleave instead of one team's whole backlog taking a cycle's
+    freed capacity (the order is still computed once per cycle)."""
     shares = {team: dominant_share(quota) for team, quota in quotas.items()}
-    keys: dict[str | None, tuple[int, float, float]] = {}
-    if tree is not None:
-        # One key per team: order_key walks the tree.
-        teams = {w.team_id for w in pending}
-        keys = {t: tree.order_key(t) for t in teams}
-    return sorted(
-        pending,
-        key=lambda w: (
-            queue_key(w, shares)
-            if tree is None
-            else _with_tree(queue_key(w, shares), keys[w.team_id])
-        ),
-    )
+    ordered = sorted(pending, key=lambda w: queue_key(w, shares))
+    if tree is None:
+        return ordered
+    out: list[PendingWorkload] = []
+    start = 0
+    while start < len(ordered):
+        end = start
+        priority = ordered[start].priority
+        while end < len(ordered) and ordered[end].priority == priority:
+            end += 1
+        out.extend(_fill(ordered[start:end], tree))
+        start = end
+    return out
 
 
-def _with_tree(key: QueueKey, tree_key: tuple[int, float, float]) -> QueueKey:
-    return (key[0], *tree_key, *key[4:])
+def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[PendingWorkload]:
+    """One priority level by progressive filling (each team's own order kept)."""
+    by_team: dict[str | None, deque[PendingWorkload]] = {}
+    for workload in level:
+        team = workload.team_id if workload.team_id in tree.nodes else None
+        by_team.setdefault(team, deque()).append(workload)
+    added: dict[str, Vector] = {}
+    heap: list[tuple[tuple[int, float, float], str, str | None]] = [
+        (tree.order_key(team, added), team or "", team) for team in by_team
+    ]
+    heapq.heapify(heap)
+    out: list[PendingWorkload] = []
+    while heap:
+        _, _, team = heapq.heappop(heap)
+        queue = by_team[team]
+        workload = queue.popleft()
+        out.append(workload)
+        if team is not None:
+            res = workload.resources.scaled(max(1, workload.replicas_missing))
+            more: Vector = (
+                float(res.cpu_milli),
+                float(res.ram_mib),
+                float(res.storage_mib),
+                float(res.gpu_milli),
+            )
+            for node in {team, tree.top_of(team)}:
+                was = added.get(node, (0.0, 0.0, 0.0, 0.0))
+                added[node] = (
+                    was[0] + more[0],
+                    was[1] + more[1],
+                    was[2] + more[2],
+                    was[3] + more[3],
+                )
+        if queue:
+            heapq.heappush(heap, (tree.order_key(team, added), team or "", team))
+    return out
