@@ -15,9 +15,10 @@ Phases (each a change the fleet must answer):
 Figures: Jain's fairness index over the teams with demand of ``used / fair share`` (the
 share :class:`~gpuyard.scheduler.fairshare.FairShareTree` gives each: guarantees, then idle
 capacity by weight; 1 when every team holds exactly its share) sampled every second, and
-the seconds after each change until it is >= 0.95 and stays there for the phase; reclaim
-latency (a team's burst until it holds its guarantee); GPU utilisation while a team
-borrows (seconds in which some team holds more than its guarantee and work waits).
+the seconds after each change until it is >= 0.95 and stays there until the next change;
+reclaim latency (a team's burst until it holds its guarantee; 0 = in the cycle of the
+burst itself); GPU utilisation while a team borrows (seconds in which some team holds
+more than its guarantee and work waits).
 """
 
 from __future__ import annotations
@@ -253,6 +254,7 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
     result.tables += [settle, reclaim, summary]
     result.notes.append(
         "Above the guarantees, shares converge through churn only (freed GPUs go to the team "
-        "with the lowest weighted dominant share); reclaim preempts only up to a guarantee."
+        "furthest below its fair share, teams interleaved by progressive filling); reclaim "
+        "preempts only up to a guarantee."
     )
     return result
