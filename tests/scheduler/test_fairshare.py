@@ -292,3 +292,20 @@ def test_drf_order_equalises_weighted_dominant_shares(
     shares = [tree.dominant_share(f"t{i}") for i in range(len(weights))]
     task_share = max(task[0] / 64, task[1] / 32)
     assert max(shares) - min(shares) <= task_share / min(weights) + 1e-9
+
+
+def test_a_stored_cycle_is_cut_not_fatal() -> None:
+    """Two concurrent admin changes may store a cycle; the scheduler must still run."""
+    tree = FairShareTree(
+        [
+            QueueNode("a", parent_id="b", guarantee=gpus(2), pending=gpus(4)),
+            QueueNode("b", parent_id="a", guarantee=gpus(2), pending=gpus(4)),
+            QueueNode("c", parent_id="x", pending=gpus(4)),
+        ],
+        FLEET,
+    )
+    assert sorted(tree.cut) == ["a", "c"]
+    assert tree.share("b").parent_id == "a"
+    assert tree.share("a").parent_id is None
+    assert tree.share("c").parent_id is None
+    assert sum(tree.share(t).fair_share[3] for t in ("a", "c")) <= 16000

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gpuyard.domain.resources import Resources
 
@@ -103,6 +103,23 @@ def validate_tree(parents: Mapping[str, str | None]) -> None:
             parent = parents[parent]
 
 
+def repair_tree(nodes: Iterable[QueueNode]) -> tuple[list[QueueNode], list[str]]:
+    """``nodes`` with every parent link that breaks the tree cut (the team goes to the top
+    level), and the teams cut. The service validates each change, but two concurrent
+    changes may still form a cycle or a third level (docs/concurrency.md row 36); readers
+    repair instead of failing a scheduling cycle."""
+    out = {n.team_id: n for n in nodes}
+    cut: list[str] = []
+    while True:
+        try:
+            validate_tree({t: n.parent_id for t, n in out.items()})
+        except TreeError as err:
+            out[err.team_id] = replace(out[err.team_id], parent_id=None)
+            cut.append(err.team_id)
+            continue
+        return list(out.values()), cut
+
+
 @dataclass(frozen=True, slots=True)
 class TeamShare:
     """What the fair-share view shows of one node (all vectors in internal units)."""
@@ -156,11 +173,12 @@ def divide(capacity: float, claims: Sequence[_Claim]) -> dict[str, float]:
 
 
 class FairShareTree:
-    """Fair shares over a validated tree of :class:`QueueNode` for a fleet ``capacity``."""
+    """Fair shares over a tree of :class:`QueueNode` for a fleet ``capacity`` (links that
+    break the tree are cut first: :func:`repair_tree`, the teams cut in ``cut``)."""
 
     def __init__(self, nodes: Iterable[QueueNode], capacity: Resources) -> None:
-        self.nodes: dict[str, QueueNode] = {n.team_id: n for n in nodes}
-        validate_tree({t: n.parent_id for t, n in self.nodes.items()})
+        repaired, self.cut = repair_tree(nodes)
+        self.nodes: dict[str, QueueNode] = {n.team_id: n for n in repaired}
         self.capacity: Vector = _vec(capacity)
         self.children: dict[str | None, list[str]] = {}
         for team in sorted(self.nodes):
