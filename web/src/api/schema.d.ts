@@ -344,7 +344,9 @@ export interface paths {
          *     ``members`` is the complete list: admins add users directly; a team admin keeps,
          *     re-flags or removes members, and invites the users new to the team (they join when
          *     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota; leave
-         *     it out to keep it.
+         *     it out to keep it. ``hierarchy`` (admins) sets the department above the team (two
+         *     levels at most: no cycles), its guarantee and its over-quota weight; it replaces all
+         *     three.
          */
         patch: operations["teams-update_team"];
         trace?: never;
@@ -1082,6 +1084,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/fairshare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Fairshare
+         * @description Every team of the quota tree (departments first, each followed by its teams) with
+         *     its guarantee, usage, borrowing and fair share. Admins and operators see every team;
+         *     users see their own teams and the departments above them.
+         */
+        get: operations["queue-get_fairshare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -1483,6 +1507,49 @@ export interface components {
             /** Window S */
             window_s: number;
         };
+        /** FairSharePublic */
+        FairSharePublic: {
+            /** @description the online fleet the shares are out of */
+            capacity: components["schemas"]["ResourceAmounts"];
+            /** Data */
+            data: components["schemas"]["FairShareTeamPublic"][];
+            /** Count */
+            count: number;
+        };
+        /** FairShareTeamPublic */
+        FairShareTeamPublic: {
+            /** Team Id */
+            team_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Parent Id
+             * @description the department above; null at the top level
+             */
+            parent_id: string | null;
+            /**
+             * Weight
+             * @description claim on idle capacity relative to the siblings
+             */
+            weight: number;
+            /** @description deserved quota, lent to others while idle */
+            guarantee: components["schemas"]["ResourceAmounts"];
+            /** @description allocated now (a department: with its teams) */
+            used: components["schemas"]["ResourceAmounts"];
+            /** @description used plus what its pending work asks for */
+            demand: components["schemas"]["ResourceAmounts"];
+            /** @description what it would hold if the fleet were divided now: guarantees first, idle capacity by weight, never past a limit or its demand */
+            fair_share: components["schemas"]["ResourceAmounts"];
+            /** @description used above the guarantee */
+            borrowed: components["schemas"]["ResourceAmounts"];
+            /**
+             * Dominant Share
+             * @description DRF: the largest used/capacity ratio over the resources, over the weight
+             */
+            dominant_share: number;
+            /** Under Guarantee */
+            under_guarantee: boolean;
+        };
         /** Figure */
         Figure: {
             /**
@@ -1723,6 +1790,61 @@ export interface components {
             index: number;
             /** Points */
             points: components["schemas"]["GpuUsagePoint"][];
+        };
+        /**
+         * GuaranteeBody
+         * @description What a team is guaranteed (deserved); lent to others while idle, reclaimed by
+         *     preemption when the team has pending work.
+         */
+        GuaranteeBody: {
+            /**
+             * Cpu
+             * @description cores
+             * @default 0
+             */
+            cpu: number;
+            /**
+             * Ram Gb
+             * @default 0
+             */
+            ram_gb: number;
+            /**
+             * Storage Gb
+             * @default 0
+             */
+            storage_gb: number;
+            /**
+             * Gpu
+             * @description GPUs
+             * @default 0
+             */
+            gpu: number;
+        };
+        /** Hierarchy */
+        Hierarchy: {
+            /** Parent Id */
+            parent_id: string | null;
+            guarantee: components["schemas"]["GuaranteeBody"];
+            /** Weight */
+            weight: number;
+        };
+        /**
+         * HierarchyBody
+         * @description A team's place in the quota tree (admins only; two levels: department -> team).
+         */
+        HierarchyBody: {
+            /**
+             * Parent Id
+             * @description the department team; null: top level
+             */
+            parent_id?: string | null;
+            guarantee?: components["schemas"]["GuaranteeBody"];
+            /**
+             * Weight
+             * @description share of idle capacity the team borrows, relative to its siblings
+             * @default 1
+             */
+            weight: number;
         };
         /**
          * HistoryWindow
@@ -2482,6 +2604,20 @@ export interface components {
              */
             created_at: string;
         };
+        /**
+         * ResourceAmounts
+         * @description An amount per resource, in API units (cores, GB, GPUs).
+         */
+        ResourceAmounts: {
+            /** Cpu */
+            cpu: number;
+            /** Ram Gb */
+            ram_gb: number;
+            /** Storage Gb */
+            storage_gb: number;
+            /** Gpu */
+            gpu: number;
+        };
         /** ResourcesPublic */
         ResourcesPublic: {
             /** Cpu */
@@ -2732,6 +2868,8 @@ export interface components {
             /** Name */
             name: string;
             quota?: components["schemas"]["QuotaBody"] | null;
+            /** @description admins only */
+            hierarchy?: components["schemas"]["HierarchyBody"] | null;
             /**
              * Members Can Read
              * @default false
@@ -2839,6 +2977,7 @@ export interface components {
             /** Name */
             name: string;
             quota: components["schemas"]["Quota"];
+            hierarchy: components["schemas"]["Hierarchy"];
             /** Members Can Read */
             members_can_read: boolean;
             /** Members */
@@ -2860,6 +2999,8 @@ export interface components {
             name?: string | null;
             /** @description admins only; null removes the quota */
             quota?: components["schemas"]["QuotaBody"] | null;
+            /** @description admins only; the team's parent, guarantee and weight */
+            hierarchy?: components["schemas"]["HierarchyBody"] | null;
             /** Members Can Read */
             members_can_read?: boolean | null;
             /**
@@ -9148,6 +9289,53 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "queue-get_fairshare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FairSharePublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
