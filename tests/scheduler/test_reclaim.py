@@ -6,11 +6,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from factories.scheduler import make_pending, make_running, make_server, make_snapshot, pending_of
+from factories.scheduler import (
+    make_pending,
+    make_quota,
+    make_running,
+    make_server,
+    make_snapshot,
+    pending_of,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.decisions import PendingCode
 from gpuyard.scheduler.engine import schedule_cycle
 from gpuyard.scheduler.fairshare import QueueNode
 from gpuyard.scheduler.preemption import reclaim_reason
@@ -149,3 +157,38 @@ def test_guarantee_is_reached_within_one_reclaim_round(
     [admission] = result.admitted
     assert len(admission.victims) == ask
     assert 16 - len(admission.victims) >= b_guarantee
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dept_limit=st.integers(0, 16),
+    team_limit=st.one_of(st.none(), st.integers(0, 16)),
+    asks=st.lists(st.integers(1, 4), min_size=1, max_size=6),
+    running=st.integers(0, 6),
+)
+def test_no_team_or_department_exceeds_its_limit(
+    dept_limit: int, team_limit: int | None, asks: list[int], running: int
+) -> None:
+    """Whatever is asked, one cycle never takes a team past its own limit nor its
+    department (its own work and its teams' together) past the department's."""
+    held = [make_running(f"r{i}", "s1", gpus=[i], team="sib") for i in range(running)]
+    snapshot = replace(
+        make_snapshot([make_server("s1", gpus=8), make_server("s2", gpus=8)], held),
+        teams=tree(
+            QueueNode("dept", limit=(None, None, None, dept_limit * 1000)),
+            QueueNode("t", parent_id="dept", limit=(None, None, None, None)),
+            QueueNode("sib", parent_id="dept"),
+        ),
+    )
+    quotas = [] if team_limit is None else [make_quota("t", gpu=team_limit)]
+    snapshot = replace(snapshot, quotas={q.team_id: q for q in quotas})
+    pending = [make_pending(f"w{i}", gpu=g, team="t", submitted_at=i) for i, g in enumerate(asks)]
+    result = schedule_cycle(snapshot, pending, CONFIG, now=0)
+    by_id = {p.workload_id: p for p in pending}
+    placed = sum(by_id[a.workload_id].resources.gpu_milli // 1000 for a in result.admitted)
+    assert running + placed <= max(dept_limit, running)
+    if team_limit is not None:
+        assert placed <= team_limit
+    for p in result.pending:
+        if p.code is PendingCode.QUOTA:
+            assert "quota exceeded" in p.reason
