@@ -309,3 +309,48 @@ def test_a_stored_cycle_is_cut_not_fatal() -> None:
     assert tree.share("a").parent_id is None
     assert tree.share("c").parent_id is None
     assert sum(tree.share(t).fair_share[3] for t in ("a", "c")) <= 16000
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    weights=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+    running=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+)
+def test_queue_interleaves_teams_by_weighted_share(weights: list[int], running: list[int]) -> None:
+    """Equal priorities, unbounded demand, one-GPU workloads: in every prefix of the queue,
+    each team's (running + queued ahead) / weight is within one workload / weight of every
+    other team's that still has work behind (progressive filling, DRF order)."""
+    from factories.scheduler import make_pending
+
+    from gpuyard.scheduler.queue import order_queue
+
+    teams = [f"t{i}" for i in range(len(weights))]
+    per_team = 20
+    nodes = [
+        QueueNode(t, weight=w, used=gpus(running[i]), pending=gpus(per_team))
+        for i, (t, w) in enumerate(zip(teams, weights, strict=True))
+    ]
+    tree = FairShareTree(nodes, gpus(16))  # contended: demand is well above the fleet
+    pending = [
+        make_pending(f"{t}-{k:02d}", gpu=1, team=t, submitted_at=k)
+        for t in teams
+        for k in range(per_team)
+    ]
+    order = order_queue(pending, {}, tree)
+    assert sorted(w.workload_id for w in order) == sorted(w.workload_id for w in pending)
+    counts = {t: running[i] for i, t in enumerate(teams)}
+    weight = dict(zip(teams, weights, strict=True))
+    left = dict.fromkeys(teams, per_team)
+    for workload in order:
+        team = workload.team_id
+        assert team is not None
+        # The chosen team is (within one workload) the least served of those with work left.
+        mine = counts[team] / weight[team]
+        others = [counts[t] / weight[t] for t in teams if left[t] > 0]
+        assert mine <= min(others) + 1 / min(weights) + 1e-9
+        counts[team] += 1
+        left[team] -= 1
+    # Within a team, its own order (submit time) is kept.
+    for t in teams:
+        mine = [w.submitted_at for w in order if w.team_id == t]
+        assert mine == sorted(mine)
