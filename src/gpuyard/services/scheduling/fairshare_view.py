@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, scope_of
-from gpuyard.domain.identity import Team
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.runtimes.registry import runs_containers
-from gpuyard.scheduler.fairshare import FairShareTree, QueueNode, TeamShare
+from gpuyard.scheduler.fairshare import FairShareTree, TeamShare
 from gpuyard.services.context import ServiceContext
+from gpuyard.services.scheduling.quota_tree import queue_node
 from gpuyard.store import teams as team_store
 
 
@@ -50,7 +50,9 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
         if workload.team_id is not None:
             wanted = workload.resources.scaled(workload.replicas_missing)
             pending[workload.team_id] = pending[workload.team_id] + wanted
-    tree = FairShareTree([_node(t, used, pending) for t in teams], capacity)
+    tree = FairShareTree(
+        [queue_node(t, used.get(t.id), pending.get(t.id)) for t in teams], capacity
+    )
     names = {t.id: t.name for t in teams}
     visible = set(names) if mine is None else _with_departments(mine, tree)
     entries = [
@@ -59,23 +61,6 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
         if s.team_id in visible
     ]
     return capacity, entries
-
-
-def _node(team: Team, used: dict[str, Resources], pending: dict[str, Resources]) -> QueueNode:
-    return QueueNode(
-        team_id=team.id,
-        parent_id=team.parent_id,
-        guarantee=Resources(
-            team.guarantee_cpu_milli,
-            team.guarantee_ram_mib,
-            team.guarantee_storage_mib,
-            team.guarantee_gpu_milli,
-        ),
-        limit=(team.quota_cpu_milli, team.quota_ram_mib, None, team.quota_gpu_milli),
-        weight=team.quota_weight,
-        used=used.get(team.id, Resources()),
-        pending=pending.get(team.id, Resources()),
-    )
 
 
 def _with_departments(teams: set[str], tree: FairShareTree) -> set[str]:

@@ -39,6 +39,7 @@ from gpuyard.scheduler.snapshot import (
     TeamQuota,
 )
 from gpuyard.services.loops.item_failures import read_isolating, report_item_failure
+from gpuyard.services.scheduling.quota_tree import is_placed, queue_node
 from gpuyard.services.scheduling.snapshot_rows import (
     CachedWorkload,
     QueueState,
@@ -342,35 +343,13 @@ class SnapshotCache:
 
 
 def _quota_tree(session: Session) -> dict[str, QueueNode]:
-    """Every team as a node of the quota tree, once any team has a place in it (a parent,
-    a guarantee or a weight other than 1); empty before, so a fleet without the tree keeps
-    ordering teams by their quota's dominant share alone."""
+    """Every team as a node of the quota tree, once any team has a place in it; empty
+    before, so a fleet without the tree keeps ordering teams by their quota's dominant
+    share alone."""
     teams = all_teams(session)
-    if not any(
-        t.parent_id is not None
-        or t.quota_weight != 1
-        or t.guarantee_cpu_milli
-        or t.guarantee_ram_mib
-        or t.guarantee_storage_mib
-        or t.guarantee_gpu_milli
-        for t in teams
-    ):
+    if not any(is_placed(t) for t in teams):
         return {}
-    return {
-        t.id: QueueNode(
-            team_id=t.id,
-            parent_id=t.parent_id,
-            guarantee=Resources(
-                t.guarantee_cpu_milli,
-                t.guarantee_ram_mib,
-                t.guarantee_storage_mib,
-                t.guarantee_gpu_milli,
-            ),
-            limit=(t.quota_cpu_milli, t.quota_ram_mib, None, t.quota_gpu_milli),
-            weight=t.quota_weight,
-        )
-        for t in teams
-    }
+    return {t.id: queue_node(t) for t in teams}
 
 
 def _quotas(session: Session, used: dict[str, Resources]) -> dict[str, TeamQuota]:
