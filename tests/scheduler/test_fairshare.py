@@ -10,10 +10,8 @@ from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.fairshare import (
     FairShareTree,
     QueueNode,
-    ReclaimCandidate,
     TreeError,
     jain_index,
-    plan_reclaim,
     validate_tree,
 )
 
@@ -110,53 +108,6 @@ def test_borrowed_is_use_above_guarantee() -> None:
     assert tree.share("a").borrowed[3] == pytest.approx(6000)
 
 
-# -- reclaim -------------------------------------------------------------------------------
-def test_reclaim_takes_borrowed_work_only_and_names_both() -> None:
-    running = [
-        ReclaimCandidate(f"b{i}", "b", priority=3, resources=gpus(2), started_at=i)
-        for i in range(8)
-    ]
-    tree = FairShareTree(
-        [
-            QueueNode("a", guarantee=gpus(8), pending=gpus(4)),
-            QueueNode("b", guarantee=gpus(8), used=gpus(16)),
-        ],
-        FLEET,
-    )
-    plan = plan_reclaim(tree, "a", gpus(4), Resources(), running)
-    assert plan is not None
-    assert len(plan.victims) == 2
-    # Newest first among equal priority.
-    assert {v.replica_id for v in plan.victims} == {"b7", "b6"}
-    assert plan.borrowers == ("b",)
-    assert plan.reason() == (
-        "reclaiming for team a (under its guarantee) from b (borrowing above their guarantee)"
-    )
-
-
-def test_no_reclaim_above_the_guarantee() -> None:
-    running = [ReclaimCandidate("b0", "b", 3, gpus(12), 0)]
-    tree = FairShareTree(
-        [
-            QueueNode("a", guarantee=gpus(4), used=gpus(4), pending=gpus(1)),
-            QueueNode("b", guarantee=gpus(4), used=gpus(12)),
-        ],
-        FLEET,
-    )
-    assert plan_reclaim(tree, "a", gpus(1), Resources(), running) is None
-
-
-def test_protected_replicas_are_not_victims() -> None:
-    running = [ReclaimCandidate("b0", "b", 3, gpus(8), 0)]
-    tree = FairShareTree(
-        [QueueNode("a", guarantee=gpus(8)), QueueNode("b", guarantee=gpus(0), used=gpus(16))],
-        FLEET,
-    )
-    assert (
-        plan_reclaim(tree, "a", gpus(2), Resources(), running, protected=frozenset({"b0"})) is None
-    )
-
-
 def test_jain_index_bounds() -> None:
     assert jain_index([1, 1, 1, 1]) == pytest.approx(1.0)
     assert jain_index([1, 0, 0, 0]) == pytest.approx(0.25)
@@ -210,53 +161,6 @@ def test_fair_shares_respect_capacity_limits_and_guarantees(
     if sum(shares) < cap * 1000 - 1e-6:
         for share, c in zip(shares, capped, strict=True):
             assert share == pytest.approx(c * 1000)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    spec=teams_st,
-    fill=st.lists(st.integers(0, 16), min_size=5, max_size=5),
-    ask=st.integers(1, 8),
-)
-def test_team_under_its_guarantee_gets_it_within_one_reclaim_round(
-    spec: list[tuple[int, int | None, int, int]], fill: list[int], ask: int
-) -> None:
-    """One-GPU replicas fill a 'guarantees fit' fleet; team 0 asks for what its guarantee
-    still covers; one reclaim round must free it, taking only borrowed work."""
-    cap = max(1, sum(g for g, *_ in spec))
-    used = [0] * len(spec)
-    budget = cap
-    # Others borrow as much as the fleet holds (team 0 idle at first).
-    for i in range(1, len(spec)):
-        used[i] = min(fill[i], budget)
-        budget -= used[i]
-    lender_guarantee = spec[0][0]
-    if lender_guarantee == 0:
-        return
-    ask = min(ask, lender_guarantee)
-    tree = _tree(spec, used, cap)
-    running = [
-        ReclaimCandidate(f"t{i}-{k}", f"t{i}", 3, gpus(1), started_at=k)
-        for i in range(1, len(spec))
-        for k in range(used[i])
-    ]
-    free = gpus(cap - sum(used))
-    plan = plan_reclaim(tree, "t0", gpus(ask), free, running)
-    lim = spec[0][1]
-    if lim is not None and ask > lim:
-        assert plan is None
-        return
-    assert plan is not None
-    freed = sum(v.resources.gpu_milli for v in plan.victims)
-    assert freed + free.gpu_milli >= ask * 1000
-    # Minimal: dropping any victim would not free enough.
-    for v in plan.victims:
-        assert freed - v.resources.gpu_milli + free.gpu_milli < ask * 1000
-    # Borrowers keep their guarantee.
-    for i in range(1, len(spec)):
-        taken = sum(1 for v in plan.victims if v.team_id == f"t{i}")
-        if taken:
-            assert used[i] - taken >= spec[i][0]
 
 
 @settings(max_examples=100, deadline=None)

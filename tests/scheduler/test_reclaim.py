@@ -192,3 +192,62 @@ def test_no_team_or_department_exceeds_its_limit(
     for p in result.pending:
         if p.code is PendingCode.QUOTA:
             assert "quota exceeded" in p.reason
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    guarantees=st.lists(st.integers(0, 6), min_size=2, max_size=4),
+    fill=st.lists(st.integers(0, 16), min_size=4, max_size=4),
+    ask=st.integers(1, 6),
+)
+def test_any_lender_gets_its_guarantee_in_one_round_from_borrowers_only(
+    guarantees: list[int], fill: list[int], ask: int
+) -> None:
+    """Teams t1.. fill a 16-GPU fleet with one-GPU replicas (as far as it goes); t0 asks for
+    what its guarantee covers. One cycle admits it; victims are only borrowers' replicas,
+    no borrower drops below its guarantee, and no more are evicted than the room missing."""
+    lender_guarantee = guarantees[0]
+    if lender_guarantee == 0 or sum(guarantees) > 16:
+        return
+    ask = min(ask, lender_guarantee)
+    slots = [(s, g) for s in ("s1", "s2") for g in range(8)]
+    running = []
+    for i in range(1, len(guarantees)):
+        for _ in range(fill[i]):
+            if not slots:
+                break
+            server, gpu = slots.pop()
+            running.append(make_running(f"t{i}-{len(running)}", server, gpus=[gpu], team=f"t{i}"))
+    snapshot = replace(
+        make_snapshot([make_server("s1", gpus=8), make_server("s2", gpus=8)], running),
+        teams=tree(*(QueueNode(f"t{i}", guarantee=gpus(g)) for i, g in enumerate(guarantees))),
+    )
+    result = schedule_cycle(snapshot, [make_pending("w", gpu=ask, team="t0")], CONFIG, now=100)
+    held = {
+        f"t{i}": sum(1 for r in running if r.team_id == f"t{i}") for i in range(len(guarantees))
+    }
+    if not result.admitted:
+        # Only when no server can be freed enough within what the borrowers lent.
+        for server in ("s1", "s2"):
+            mine = [r for r in running if r.server_id == server]
+            reclaimable = sum(
+                min(
+                    sum(1 for r in mine if r.team_id == f"t{i}"),
+                    max(0, held[f"t{i}"] - guarantees[i]),
+                )
+                for i in range(1, len(guarantees))
+            )
+            assert 8 - len(mine) + reclaimable < ask
+        return
+    [admission] = result.admitted
+    by_id = {r.workload_id: r for r in running}
+    taken: dict[str, int] = {}
+    for victim in admission.victims:
+        team = by_id[victim.workload_id].team_id
+        assert team is not None
+        taken[team] = taken.get(team, 0) + 1
+    for team, n in taken.items():
+        assert held[team] - n >= guarantees[int(team[1:])]
+    server = admission.assignments[0].server_id
+    room = 8 - sum(1 for r in running if r.server_id == server)
+    assert len(admission.victims) == max(0, ask - room)

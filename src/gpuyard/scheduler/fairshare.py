@@ -1,8 +1,9 @@
 """Hierarchical quotas with borrowing and reclaim, and dominant-resource fair share (DRF).
 
 Pure: the tree of teams (two levels at most, department -> team), what each node uses and
-wants, and the capacity of the fleet in; fair shares, borrowing, queue order and reclaim
-victims out. Nothing here touches the store or the clock.
+wants, and the capacity of the fleet in; fair shares, borrowing and the queue's key out.
+Reclaim itself is a preemption (``preemption.find_preemption`` with ``CycleState``'s
+``may_reclaim``/``borrowed``). Nothing here touches the store or the clock.
 
 The model, per dimension (cpu, ram, storage, gpu), as KAI and Kueue cohorts do it:
 
@@ -13,12 +14,13 @@ The model, per dimension (cpu, ram, storage, gpu), as KAI and Kueue cohorts do i
   (scaled down pro rata if the guarantees are over-committed), then what is left is
   water-filled by weight among children whose demand is not met, never past a limit;
 * a team *borrows* what it uses above its guarantee (it runs on capacity others lend);
-  a team under its guarantee with pending work *reclaims*: replicas of teams over their
-  fair share are chosen as victims, over-guarantee work only, fewest first.
+  a team that stays within its guarantee with a pending workload *reclaims*: replicas of
+  borrowing teams become victims, never more than a team borrows, fewest first.
 
 Dominant shares (DRF) are ``max over dimensions of used / capacity``, divided by the
-weight; the queue, among equal priorities, serves teams under their guarantee first, then
-the department with the lower weighted dominant share, then the team with the lower one.
+weight (shown by the view); the queue, among equal priorities, serves teams under their
+guarantee first, then by ``used / fair share`` over the contended dimensions, the
+department first, then the team (:meth:`FairShareTree.order_key`).
 """
 
 from __future__ import annotations
@@ -346,107 +348,6 @@ def within_guarantee(used: Resources, request: Resources, guarantee: Resources) 
     pairs = list(zip(_vec(used), _vec(request), _vec(guarantee), strict=True))
     covered = [(u, e, g) for u, e, g in pairs if g > 0]
     return any(e > 0 for _, e, _ in covered) and all(u + e <= g for u, e, g in covered)
-
-
-@dataclass(frozen=True, slots=True)
-class ReclaimCandidate:
-    """A running replica reclaim may evict."""
-
-    replica_id: str
-    team_id: str
-    priority: int
-    resources: Resources
-    started_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ReclaimPlan:
-    """Victims that free ``needed`` for ``lender``, and the borrowers they belong to."""
-
-    lender: str
-    victims: tuple[ReclaimCandidate, ...]
-    borrowers: tuple[str, ...]
-
-    def reason(self) -> str:
-        """The pending/event reason naming lender and borrowers."""
-        return (
-            f"reclaiming for team {self.lender} (under its guarantee) from "
-            f"{', '.join(self.borrowers)} (borrowing above their guarantee)"
-        )
-
-
-def plan_reclaim(
-    tree: FairShareTree,
-    lender: str,
-    needed: Resources,
-    free: Resources,
-    running: Sequence[ReclaimCandidate],
-    *,
-    protected: frozenset[str] = frozenset(),
-) -> ReclaimPlan | None:
-    """Victims whose eviction lets ``lender`` run ``needed`` (pooled capacity), or None.
-
-    Only when ``lender`` stays within its guarantee with ``needed``. Victims are taken from
-    teams that borrow (use above their guarantee), most over their fair share first, and
-    within a team lowest priority and newest first; a victim is only taken while its team
-    stays at or above its guarantee afterwards (reclaim takes back what was lent, never a
-    borrower's own guarantee). ``protected`` replicas (the anti-thrash rules: minimum
-    runtime, recently preempted) are never chosen. Victims that turn out unnecessary are
-    dropped again, so the set is minimal (no victim can be left out).
-    """
-    if not tree.within_guarantee(lender, needed) or not tree.within_limits(lender, needed):
-        return None
-    shortfall = [max(0.0, n - f) for n, f in zip(_vec(needed), _vec(free), strict=True)]
-    if all(s <= _EPSILON for s in shortfall):
-        return ReclaimPlan(lender=lender, victims=(), borrowers=())
-    remaining_above: dict[str, list[float]] = {}
-    for team in tree.nodes:
-        if team == lender or tree.children.get(team):
-            continue  # departments are reclaimed through their teams
-        share = tree.share(team)
-        remaining_above[team] = [u - g for u, g in zip(share.used, share.guarantee, strict=True)]
-
-    def excess(team: str) -> float:
-        share = tree.share(team)
-        return max(
-            (
-                (u - f) / c
-                for u, f, c in zip(share.used, share.fair_share, tree.capacity, strict=True)
-                if c > 0
-            ),
-            default=0.0,
-        )
-
-    ordered = sorted(
-        (r for r in running if r.team_id in remaining_above and r.replica_id not in protected),
-        key=lambda r: (-excess(r.team_id), r.priority, -r.started_at, r.replica_id),
-    )
-    chosen: list[ReclaimCandidate] = []
-    freed = [0.0, 0.0, 0.0, 0.0]
-    for cand in ordered:
-        if all(f >= s - _EPSILON for f, s in zip(freed, shortfall, strict=True)):
-            break
-        res = _vec(cand.resources)
-        if not any(r > 0 and s > f for r, s, f in zip(res, shortfall, freed, strict=True)):
-            continue  # frees nothing still short
-        above = remaining_above[cand.team_id]
-        if any(r > a + _EPSILON for r, a in zip(res, above, strict=True) if r > 0):
-            continue  # would take the borrower below its guarantee
-        chosen.append(cand)
-        for dim in range(len(DIMENSIONS)):
-            freed[dim] += res[dim]
-            above[dim] -= res[dim]
-    if not all(f >= s - _EPSILON for f, s in zip(freed, shortfall, strict=True)):
-        return None
-    # Minimality: drop any victim the others already cover, largest first.
-    for cand in sorted(chosen, key=lambda c: _vec(c.resources), reverse=True):
-        res = _vec(cand.resources)
-        without = [f - r for f, r in zip(freed, res, strict=True)]
-        if all(w >= s - _EPSILON for w, s in zip(without, shortfall, strict=True)):
-            chosen.remove(cand)
-            freed = without
-    borrowers = tuple(sorted({c.team_id for c in chosen}))
-    return ReclaimPlan(lender=lender, victims=tuple(chosen), borrowers=borrowers)
 
 
 def jain_index(values: Sequence[float]) -> float:
