@@ -36,6 +36,8 @@ TARGETS: tuple[Target, ...] = (
     Target("S3", "placements_per_s", ">=", 600, "placements/s under preemption", "/s"),
     Target("S3", "minimal_victims_pct", ">=", 99, "minimal victims", "%"),
     Target("S3", "thrash_cycles", "<=", 0, "thrash cycles"),
+    Target("S4", "jain_settle_worst_s", "<=", 30, "Jain >= 0.95 after a change (worst)", " s"),
+    Target("S4", "gpu_util_borrowing_pct", ">=", 95, "GPU utilisation while borrowing", "%"),
     Target("S5", "fewer_unallocated_vs_best_fit_pct", ">=", 40, _S5_LABEL, "%"),
     Target("S6", "p95_s", "<=", 0.5, "live update p95 (worst backend)", " s"),
     Target("S6", "lost", "<=", 0, "live updates lost"),

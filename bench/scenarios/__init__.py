@@ -12,6 +12,7 @@ SCENARIOS = {
     "S1": "s1_throughput",
     "S2": "s2_concurrency",
     "S3": "s3_preemption",
+    "S4": "s4_fairness",
     "S5": "s5_trace",
     "S6": "s6_live",
     "S7": "s7_dashboard",

@@ -539,3 +539,31 @@ def test_run_with_a_quarter_gpu_and_gpu_memory(cli: tuple[CliRunner, str]) -> No
     assert (workload["gpu"], workload["gpu_memory_gb"]) == (0.25, 8)
     described = invoke_stdout(runner, "describe", workload["id"])
     assert "gpu 0.25, 8 GB GPU memory" in described
+
+
+def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    invoke_stdout(runner, "teams", "create", "research")
+    invoke_stdout(runner, "teams", "create", "vision")
+    placed = invoke_stdout(runner, "teams", "place", "research", "--gpu", "16", "--weight", "2")
+    assert placed.strip() == "research: parent -, guarantee 16 gpu, weight 2"
+    placed = invoke_stdout(runner, "teams", "place", "vision", "--parent", "research", "--gpu", "4")
+    assert placed.startswith("vision: parent ")
+    code, out = invoke(runner, "teams", "place", "research", "--parent", "vision")
+    assert code == 1
+    assert "--parent" in out
+    assert "own ancestor" in out
+    code, out = invoke(runner, "teams", "place", "vision", "--weight", "0")
+    assert code == 1
+    assert "--weight" in out
+    rows = json.loads(invoke_stdout(runner, "teams", "fairshare", "-o", "json"))
+    assert [(r["name"], r["guarantee"]["gpu"], r["weight"]) for r in rows] == [
+        ("research", 16, 2),
+        ("vision", 4, 1),
+    ]
+    table = invoke_stdout(runner, "teams", "fairshare")
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["TEAM", "WEIGHT", "GUARANTEE"]
+    assert lines[1].startswith("research ")
+    assert lines[2].startswith("  vision ")
+    assert all(len(line) <= 80 for line in lines)

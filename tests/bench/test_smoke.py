@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("S1", "S2", "S3", "S5", "S6")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "S6")
 #: S7 drives the built dashboard in Chromium: an integration test of its own.
 BROWSER_SCENARIOS = ("S7",)
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")

@@ -23,6 +23,7 @@ from gpuyard.api.routers import (
     auth,
     clusters,
     culling,
+    fairshare,
     fleet,
     health,
     history,
@@ -125,6 +126,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         history,
         routing,
         queue,
+        fairshare,
         audit,
         stream,
     ):

@@ -8,6 +8,8 @@ from datetime import datetime
 from gpuyard.api.schemas.audit import AuditEventPublic
 from gpuyard.api.schemas.auth import CurrentUserPublic, TeamMembershipPublic, UserPublic
 from gpuyard.api.schemas.identity import (
+    GuaranteeBody,
+    Hierarchy,
     InviteListedPublic,
     InvitePublic,
     Quota,
@@ -75,6 +77,16 @@ def team_public(view: TeamView) -> TeamPublic:
             gpu=_per(team.quota_gpu_milli, GPU_MILLI),
         ),
         max_priority=team.max_priority,
+        hierarchy=Hierarchy(
+            parent_id=team.parent_id,
+            guarantee=GuaranteeBody(
+                cpu=team.guarantee_cpu_milli / 1000,
+                ram_gb=round(team.guarantee_ram_mib / MIB_PER_GB, 3),
+                storage_gb=round(team.guarantee_storage_mib / MIB_PER_GB, 3),
+                gpu=team.guarantee_gpu_milli / GPU_MILLI,
+            ),
+            weight=team.quota_weight,
+        ),
         members_can_read=team.members_can_read,
         members=[
             TeamMemberPublic(user_id=m.user_id, email=m.email, is_team_admin=m.is_team_admin)

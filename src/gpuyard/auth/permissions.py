@@ -44,6 +44,9 @@ class Permission(StrEnum):
     TEAM_ADD_MEMBER = "team.add_member"
     #: See, accept and decline one's own team invitations.
     TEAM_JOIN = "team.join"
+    #: The fair-share view: each team's guarantee, usage, borrowing and fair share
+    #: (users: the teams they belong to and their departments).
+    FAIRSHARE_READ = "fairshare.read"
     # The fleet.
     FLEET_READ = "fleet.read"
     CLUSTER_MANAGE = "cluster.manage"
@@ -147,6 +150,9 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.INVITE_READ: Rule(_ADMIN),
     Permission.INVITE_REVOKE: Rule(_ADMIN),
     Permission.TEAM_READ: Rule(
+        {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.MEMBER}
+    ),
+    Permission.FAIRSHARE_READ: Rule(
         {Role.ADMIN: Scope.ANY, Role.OPERATOR: Scope.ANY, Role.USER: Scope.MEMBER}
     ),
     Permission.TEAM_CREATE: Rule(_ADMIN),

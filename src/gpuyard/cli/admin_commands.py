@@ -296,6 +296,90 @@ def set_quota(
     console.print(f"{changed['name']} quota {_quota(changed['quota'])}", markup=False)
 
 
+HIERARCHY_FLAGS = {
+    "hierarchy.parent_id": "--parent",
+    "hierarchy.weight": "--weight",
+    "hierarchy.guarantee.gpu": "--gpu",
+    "hierarchy.guarantee.cpu": "--cpu",
+    "hierarchy.guarantee.ram_gb": "--ram",
+    "hierarchy.guarantee.storage_gb": "--storage",
+}
+
+
+@teams_app.command("place")
+@reports_api_errors(HIERARCHY_FLAGS)
+def place_team(
+    ref: Annotated[str, typer.Argument(help="team name, id or id prefix")],
+    parent: Annotated[
+        str | None, typer.Option(help="department team (name or id); omit: top level")
+    ] = None,
+    gpu: Annotated[float, typer.Option(help="guarantee: GPUs")] = 0,
+    cpu: Annotated[float, typer.Option(help="guarantee: CPU cores")] = 0,
+    ram: Annotated[float, typer.Option(help="guarantee: RAM in GB")] = 0,
+    storage: Annotated[float, typer.Option(help="guarantee: storage in GB")] = 0,
+    weight: Annotated[int, typer.Option(help="share of idle capacity among siblings")] = 1,
+) -> None:
+    """Set (admins) a team's place in the quota tree: its department, its guarantee (lent
+    while idle, reclaimed by preemption) and its over-quota weight. Replaces all three."""
+    client = ApiClient()
+    team = _team(client, ref)
+    parent_id = _team(client, parent)["id"] if parent is not None else None
+    body = {
+        "hierarchy": {
+            "parent_id": parent_id,
+            "guarantee": {"gpu": gpu, "cpu": cpu, "ram_gb": ram, "storage_gb": storage},
+            "weight": weight,
+        }
+    }
+    changed = client.request("PATCH", f"/api/v1/teams/{team['id']}", json=body).json()
+    placed = changed["hierarchy"]
+    console.print(
+        f"{changed['name']}: parent {placed['parent_id'] or '-'}, "
+        f"guarantee {_amounts(placed['guarantee'])}, weight {placed['weight']}",
+        markup=False,
+    )
+
+
+def _amounts(amounts: dict[str, float]) -> str:
+    parts = [
+        f"{_num(amounts[key])}{unit}"
+        for key, unit in (
+            ("gpu", " gpu"),
+            ("cpu", " cpu"),
+            ("ram_gb", "G ram"),
+            ("storage_gb", "G disk"),
+        )
+        if amounts.get(key)
+    ]
+    return ", ".join(parts) or "0"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+FAIRSHARE_COLUMNS = [
+    Column("TEAM", lambda r: ("  " if r["parent_id"] else "") + r["name"]),
+    Column("WEIGHT", lambda r: _num(r["weight"])),
+    Column("GUARANTEE", lambda r: _amounts(r["guarantee"]), shrinks=True),
+    Column("USED", lambda r: _amounts(r["used"]), shrinks=True),
+    Column("BORROWED", lambda r: _amounts(r["borrowed"]), shrinks=True),
+    Column("FAIR SHARE", lambda r: _amounts(r["fair_share"]), shrinks=True),
+    Column("DRF", lambda r: f"{r['dominant_share']:.3f}"),
+    Column("DEMAND", lambda r: _amounts(r["demand"]), wide_only=True),
+    Column("ID", lambda r: r["team_id"], is_id=True),
+]
+
+
+@teams_app.command("fairshare")
+@_reports_api_errors
+def fairshare(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
+    """Each team's guarantee, usage, borrowing and fair share (departments, then their
+    teams, indented)."""
+    body = ApiClient().get("/api/v1/fairshare")
+    print_records(console, body["data"], FAIRSHARE_COLUMNS, output, quiet, id_key="team_id")
+
+
 @teams_app.command("add")
 @_reports_api_errors
 def add_member(

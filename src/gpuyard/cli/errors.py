@@ -51,7 +51,10 @@ EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_NOT_LOGGED_IN = 1, 3, 4
 
 
 def flag_for(field: str, flags: Mapping[str, str] = FIELD_FLAGS) -> str:
-    """The flag that sets an API field (``ram_gb`` -> ``--ram``; ``ports.0`` -> ``--port``)."""
+    """The flag that sets an API field (``ram_gb`` -> ``--ram``; ``ports.0`` -> ``--port``;
+    a nested field named in ``flags`` in full, ``hierarchy.weight`` -> ``--weight``)."""
+    if field in flags:
+        return flags[field]
     head, _, rest = field.partition(".")
     flag = flags.get(head)
     if flag is None:

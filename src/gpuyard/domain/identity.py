@@ -45,6 +45,15 @@ class Team:
     created_at: datetime
     #: The highest priority the team's work may ask for; None = the role's cap alone.
     max_priority: int | None = None
+    #: Hierarchical quotas (issue 21): the department above, None at the top level.
+    parent_id: str | None = None
+    #: Guaranteed (deserved) resources in stored units, lent while idle; 0 = none.
+    guarantee_cpu_milli: int = 0
+    guarantee_ram_mib: int = 0
+    guarantee_storage_mib: int = 0
+    guarantee_gpu_milli: int = 0
+    #: Weight of the team's claim on idle capacity among its siblings.
+    quota_weight: int = 1
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ MAX_GPU_MEMORY_GB = 4096
 MAX_QUOTA_CPU_CORES = 1_000_000
 MAX_QUOTA_RAM_GB = 100_000_000
 MAX_QUOTA_GPUS = 1_000_000
+#: The largest over-quota weight of a team (its claim on idle capacity among siblings).
+MAX_QUOTA_WEIGHT = 1000
 
 # Identity.
 MAX_TEAM_MEMBERS = 10_000

@@ -10,6 +10,8 @@ No names are re-exported here; import from the modules:
   package keeps no module-level caches or state of its own);
 - ``resize.resize_in_place`` — whether a resized replica still fits where it runs;
 - ``queue.order_queue`` / ``queue.queue_key`` — the order ``GET /queue`` shows;
+- ``fairshare.FairShareTree`` — hierarchical quotas: fair shares, borrowing, the queue's
+  fair-share key, reclaim plans, Jain's index (``GET /fairshare``, bench S4);
 - ``registry.build_profile`` / ``registry.PROFILES`` — plugin profiles ``pack`` (default:
   fragmentation-aware, plugins/fgd.py), ``binpack``, ``spread``, ``fgd``;
 - ``snapshot`` and ``decisions`` — the input and output types.

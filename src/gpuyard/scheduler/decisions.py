@@ -39,6 +39,10 @@ class Admission:
     workload_id: str
     assignments: tuple[ReplicaAssignment, ...]
     victims: tuple[Victim, ...] = ()
+    #: Set when victims were reclaimed for a team under its guarantee
+    #: (scheduler/fairshare.py): the lender (the preemptor's team) and the borrowers.
+    lender: str | None = None
+    borrowers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.framework import AdmitResult, Profile, VictimSet
 from gpuyard.scheduler.gang_preemption import find_gang_preemption
 from gpuyard.scheduler.placement import Placer
-from gpuyard.scheduler.preemption import find_preemption
-from gpuyard.scheduler.queue import order_queue
+from gpuyard.scheduler.preemption import find_preemption, reclaim_parties, reclaim_reason
+from gpuyard.scheduler.queue import fairshare_tree, order_queue
 from gpuyard.scheduler.reasons import Diagnosis, duration, fit_error, join
 from gpuyard.scheduler.request import Request, build_request
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
@@ -70,7 +70,7 @@ def schedule_cycle(
     if cache is None:
         cache = EngineCache()
     cycle = CycleState(snapshot, now, config.min_runtime_seconds, cache.views)
-    queue = order_queue(pending, snapshot.quotas)
+    queue = order_queue(pending, snapshot.quotas, fairshare_tree(snapshot, pending))
     requests = [build_request(workload, position) for position, workload in enumerate(queue)]
     profile = cache.profile(config.profile).for_cycle(cycle, requests)
     run = _Cycle(profile, cycle, config)
@@ -153,14 +153,19 @@ class _Cycle:
             assignments.append(placed)
         victims: tuple[Victim, ...] = ()
         note = ""
+        lender: str | None = None
+        borrowers: tuple[str, ...] = ()
         if short:
             found, note = self._preempt(req, 1)
             if found is not None:
+                lender, borrowers = reclaim_parties(req, found)
                 assignments += self._apply_preemption(req, found, [first + len(assignments)])
                 victims = _victims(found)
-                note = "preempting for one replica per cycle"
+                note = join(
+                    ["preempting for one replica per cycle", reclaim_reason(lender, borrowers)]
+                )
         if assignments:
-            self.admitted.append(Admission(req.id, tuple(assignments), victims))
+            self.admitted.append(Admission(req.id, tuple(assignments), victims, lender, borrowers))
         missing = workload.replicas_missing
         if len(assignments) == missing:
             return
@@ -197,8 +202,11 @@ class _Cycle:
         prefix = f"gang of {missing} starts all at once; only {len(assignments)} fit"
         found, note = self._preempt(req, missing)
         if found is not None:
+            lender, borrowers = reclaim_parties(req, found)
             moved = self._apply_preemption(req, found, replicas)
-            self.admitted.append(Admission(req.id, tuple(moved), _victims(found)))
+            self.admitted.append(
+                Admission(req.id, tuple(moved), _victims(found), lender, borrowers)
+            )
             return
         spread = self._preempt_gang_across_servers(req, missing)
         if spread is not None:
@@ -236,7 +244,12 @@ class _Cycle:
         """Minimal victims on the best server, or why preemption cannot help."""
         if not self.config.preemption:
             return None, ""
-        key = (req.group_key, req.per_replica, batch)
+        # A team that may reclaim sees more victims than the same request of another team.
+        need = req.per_replica.scaled(batch)
+        lender = (
+            req.workload.team_id if self.cycle.may_reclaim(req.workload.team_id, need) else None
+        )
+        key = (req.group_key, req.per_replica, batch, lender)
         failed = self._preempt_fails.get(key)
         # Within one epoch, fewer victims exist for a lower priority, never more.
         if failed is not None and failed[0] == self.cycle.epoch and req.priority <= failed[1]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from gpuyard.scheduler.decisions import CycleResult, PendingCode, ReplicaAssignment
 from gpuyard.scheduler.engine_cache import EngineCache
 from gpuyard.scheduler.placement import Placer
-from gpuyard.scheduler.queue import order_queue
+from gpuyard.scheduler.queue import fairshare_tree, order_queue
 from gpuyard.scheduler.request import Request, build_request
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, SchedulerConfig
 from gpuyard.scheduler.state import CycleState, NodeState, ReplicaKey
@@ -84,7 +84,7 @@ class _Simulation:
         self.declared = declared
         # The views cache is the engine's (read only here); the working state is fresh.
         self.cycle = CycleState(snapshot, now, config.min_runtime_seconds, cache.views)
-        queue = order_queue(pending, snapshot.quotas)
+        queue = order_queue(pending, snapshot.quotas, fairshare_tree(snapshot, pending))
         self.requests = [build_request(w, position) for position, w in enumerate(queue)]
         self.by_id = {r.id: r for r in self.requests}
         self.profile = cache.profile(config.profile).for_cycle(self.cycle, self.requests)

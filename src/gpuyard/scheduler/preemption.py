@@ -198,7 +198,19 @@ def find_preemption(
     devices = max(req.whole_gpus * batch, 1) if req.wants_gpu else 0
     best: VictimSet | None = None
     searched = 0
-    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority):
+    team = req.workload.team_id
+    # Reclaim (scheduler/fairshare.py): a team that stays within its guarantee with
+    # ``need`` may also evict other teams' borrowed work, whatever its priority.
+    reclaim = cycle.may_reclaim(team, need)
+
+    def evictable(r: RunningReplica) -> bool:
+        if r.workload_id == req.id:
+            return False  # never its own (a raised priority may not be copied to them yet)
+        if r.priority < req.priority:
+            return True
+        return reclaim and r.team_id != team and not cycle.borrowed(r.team_id).is_zero()
+
+    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority or reclaim):
         if batch == 1 and best is not None and low > best.max_priority:
             break  # every set from here on has a victim of priority >= low: none can win
         for node in list(cycle.by_lowest_evictable[low].values()):
@@ -206,10 +218,7 @@ def find_preemption(
                 continue
             if not could_ever_hold(req, node, cycle, need, devices):
                 continue
-            # Never its own replicas (a raised priority may not be copied to them yet).
-            victims = [
-                r for r in node.evictable if r.priority < req.priority and r.workload_id != req.id
-            ]
+            victims = [r for r in node.evictable if evictable(r)]
             if not victims:
                 continue
             # Every set here has a victim of priority >= low, so once the best set so far
@@ -218,6 +227,8 @@ def find_preemption(
             found = selector.select(req, node, victims, batch, cycle.now, bound)
             if found is None:
                 continue  # cheap: evicting every candidate would not make room here
+            if reclaim and not _within_borrowed(found, req.priority, cycle):
+                continue  # would reclaim below a borrower's guarantee
             if best is None or server_key(found) < server_key(best):
                 best = found
             # The cap bounds the exact searches that succeed, not the servers looked at:
@@ -226,6 +237,38 @@ def find_preemption(
             if max_servers and searched >= max_servers:
                 return best
     return best
+
+
+def _within_borrowed(found: VictimSet, priority: int, cycle: CycleState) -> bool:
+    """Whether the victims reclaimed (those not of lower priority) take from each borrower
+    no more than it holds above its guarantee: reclaim returns what was lent, never more."""
+    taken: dict[str | None, Resources] = {}
+    for victim in found.victims:
+        if victim.priority < priority:
+            continue  # ordinary preemption, not reclaim
+        taken[victim.team_id] = taken.get(victim.team_id, Resources()) + victim.resources
+    return all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items())
+
+
+def reclaim_parties(req: Request, found: VictimSet) -> tuple[str | None, tuple[str, ...]]:
+    """(lender, borrowers) of a preemption that reclaimed lent capacity — the victims not
+    of lower priority were taken because their teams borrow — or (None, ())."""
+    borrowers = tuple(
+        sorted({v.team_id for v in found.victims if v.priority >= req.priority and v.team_id})
+    )
+    if not borrowers:
+        return None, ()
+    return req.workload.team_id, borrowers
+
+
+def reclaim_reason(lender: str | None, borrowers: Sequence[str]) -> str:
+    """The reason naming lender and borrowers ("" when nothing was reclaimed)."""
+    if lender is None or not borrowers:
+        return ""
+    return (
+        f"reclaimed for team {lender} (under its guarantee) from "
+        f"{', '.join(borrowers)} (above their guarantee)"
+    )
 
 
 def could_ever_hold(

@@ -6,9 +6,14 @@ while the cycle admits work), which also makes it the order ``GET /queue`` shows
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from gpuyard.scheduler.snapshot import PendingWorkload, TeamQuota
+from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.fairshare import FairShareTree, Vector
+from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, TeamQuota
 
 
 def dominant_share(quota: TeamQuota | None) -> float:
@@ -33,6 +38,34 @@ def dominant_share(quota: TeamQuota | None) -> float:
     return share
 
 
+def fairshare_tree(
+    snapshot: ClusterSnapshot, pending: Sequence[PendingWorkload]
+) -> FairShareTree | None:
+    """The quota tree of ``snapshot`` with what each team runs and waits for, over the
+    capacity of its servers (None without a tree)."""
+    if not snapshot.teams:
+        return None
+    used: dict[str, Resources] = {}
+    for replica in snapshot.running:
+        team = replica.team_id
+        if team is not None and team in snapshot.teams:
+            used[team] = used.get(team, Resources()) + replica.resources
+    wanted: dict[str, Resources] = {}
+    for workload in pending:
+        team = workload.team_id
+        if team is not None and team in snapshot.teams:
+            more = workload.resources.scaled(workload.replicas_missing)
+            wanted[team] = wanted.get(team, Resources()) + more
+    capacity = Resources()
+    for server in snapshot.servers:
+        capacity = capacity + server.capacity
+    nodes = [
+        replace(node, used=used.get(t, Resources()), pending=wanted.get(t, Resources()))
+        for t, node in snapshot.teams.items()
+    ]
+    return FairShareTree(nodes, capacity)
+
+
 def queue_key(
     workload: PendingWorkload, shares: Mapping[str, float]
 ) -> tuple[int, float, float, str]:
@@ -43,6 +76,9 @@ def queue_key(
        equal priority the team using less of its quota goes first (no team or no quota: 0);
     3. submit time, earliest first;
     4. deterministic tie-break: workload id.
+
+    With a quota tree, :func:`order_queue` then merges each priority level by fair share
+    (scheduler/fairshare.py), keeping this order within each team.
     """
     team = workload.team_id
     share = shares.get(team, 0.0) if team is not None else 0.0
@@ -50,8 +86,65 @@ def queue_key(
 
 
 def order_queue(
-    pending: Sequence[PendingWorkload], quotas: Mapping[str, TeamQuota]
+    pending: Sequence[PendingWorkload],
+    quotas: Mapping[str, TeamQuota],
+    tree: FairShareTree | None = None,
 ) -> list[PendingWorkload]:
-    """``pending`` in the order the cycle considers it (see :func:`queue_key`)."""
+    """``pending`` in the order the cycle considers it (see :func:`queue_key`).
+
+    With a quota tree, equal priorities are merged by progressive filling: each next
+    workload comes from the team whose key is lowest counting what was put ahead of it as
+    running, so teams interleave instead of one team's whole backlog taking a cycle's
+    freed capacity (the order is still computed once per cycle)."""
     shares = {team: dominant_share(quota) for team, quota in quotas.items()}
-    return sorted(pending, key=lambda w: queue_key(w, shares))
+    ordered = sorted(pending, key=lambda w: queue_key(w, shares))
+    if tree is None:
+        return ordered
+    out: list[PendingWorkload] = []
+    start = 0
+    while start < len(ordered):
+        end = start
+        priority = ordered[start].priority
+        while end < len(ordered) and ordered[end].priority == priority:
+            end += 1
+        out.extend(_fill(ordered[start:end], tree))
+        start = end
+    return out
+
+
+def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[PendingWorkload]:
+    """One priority level by progressive filling (each team's own order kept)."""
+    by_team: dict[str | None, deque[PendingWorkload]] = {}
+    for workload in level:
+        team = workload.team_id if workload.team_id in tree.nodes else None
+        by_team.setdefault(team, deque()).append(workload)
+    added: dict[str, Vector] = {}
+    heap: list[tuple[tuple[int, float, float], str, str | None]] = [
+        (tree.order_key(team, added), team or "", team) for team in by_team
+    ]
+    heapq.heapify(heap)
+    out: list[PendingWorkload] = []
+    while heap:
+        _, _, team = heapq.heappop(heap)
+        queue = by_team[team]
+        workload = queue.popleft()
+        out.append(workload)
+        if team is not None:
+            res = workload.resources.scaled(max(1, workload.replicas_missing))
+            more: Vector = (
+                float(res.cpu_milli),
+                float(res.ram_mib),
+                float(res.storage_mib),
+                float(res.gpu_milli),
+            )
+            for node in {team, tree.top_of(team)}:
+                was = added.get(node, (0.0, 0.0, 0.0, 0.0))
+                added[node] = (
+                    was[0] + more[0],
+                    was[1] + more[1],
+                    was[2] + more[2],
+                    was[3] + more[3],
+                )
+        if queue:
+            heapq.heappush(heap, (tree.order_key(team, added), team or "", team))
+    return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
+from gpuyard.scheduler.fairshare import QueueNode
 
 #: The quota holder of a workload in no team: its owner, under this prefix, so one
 #: mapping of quotas (``ClusterSnapshot.quotas``) holds teams and users in no team alike
@@ -126,6 +127,10 @@ class ClusterSnapshot:
     servers: tuple[ServerView, ...]
     running: tuple[RunningReplica, ...] = ()
     quotas: Mapping[str, TeamQuota] = field(default_factory=dict)
+    #: The quota tree (scheduler/fairshare.py): every team's parent, guarantee, limit and
+    #: weight; ``used``/``pending`` of these nodes are ignored (the cycle counts them).
+    #: Empty: no tree, the queue orders teams by their quota's dominant share only.
+    teams: Mapping[str, QueueNode] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.fairshare import QueueNode, within_guarantee
 from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
@@ -307,6 +308,14 @@ class CycleState:
         self.views.retain(infos)
         self.quotas: dict[str, TeamQuota] = dict(snapshot.quotas)
         self.team_used: dict[str, Resources] = {t: q.used for t, q in self.quotas.items()}
+        #: The quota tree and what each of its teams holds now (borrowing and reclaim).
+        self.teams: dict[str, QueueNode] = dict(snapshot.teams)
+        self.tree_used: dict[str, Resources] = {t: Resources() for t in self.teams}
+        if self.teams:
+            for replica in snapshot.running:
+                if replica.team_id in self.tree_used:
+                    team = replica.team_id
+                    self.tree_used[team] = self.tree_used[team] + replica.resources
         self.holds: dict[str, Hold] = {}
         #: Workloads with a replica evicted in this cycle: none of them is placed again in
         #: this cycle, so victims never flow back into capacity freed for a preemptor.
@@ -350,9 +359,32 @@ class CycleState:
 
     def charge_team(self, team_id: str | None, res: Resources, sign: int = 1) -> None:
         """Count ``res`` against a team's quota (sign -1 releases it)."""
-        if team_id is not None and team_id in self.team_used:
-            delta = res if sign > 0 else Resources() - res
+        if team_id is None:
+            return
+        delta = res if sign > 0 else Resources() - res
+        if team_id in self.team_used:
             self.team_used[team_id] = self.team_used[team_id] + delta
+        if team_id in self.tree_used:
+            self.tree_used[team_id] = self.tree_used[team_id] + delta
+
+    def may_reclaim(self, team_id: str | None, need: Resources) -> bool:
+        """Whether ``team_id`` stays within its guarantee holding ``need`` more: then it may
+        take back what borrowers run on its lent capacity (scheduler/fairshare.py)."""
+        if team_id is None or team_id not in self.teams:
+            return False
+        return within_guarantee(self.tree_used[team_id], need, self.teams[team_id].guarantee)
+
+    def borrowed(self, team_id: str | None) -> Resources:
+        """What ``team_id`` holds above its guarantee, per dimension (zero outside the tree)."""
+        if team_id is None or team_id not in self.teams:
+            return Resources()
+        used, guarantee = self.tree_used[team_id], self.teams[team_id].guarantee
+        return Resources(
+            max(0, used.cpu_milli - guarantee.cpu_milli),
+            max(0, used.ram_mib - guarantee.ram_mib),
+            max(0, used.storage_mib - guarantee.storage_mib),
+            max(0, used.gpu_milli - guarantee.gpu_milli),
+        )
 
     def blocked_by_hold(self, node_id: str, queue_pos: int, priority: int) -> Hold | None:
         """The hold that keeps a workload (queue position, priority) off ``node_id``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gpuyard.store.base import Base, new_id, utcnow
@@ -39,6 +39,17 @@ class TeamRow(Base):
     # The highest priority the team's work may ask for (domain/priority.py); NULL = the
     # submitter's role's cap alone.
     max_priority: Mapped[int | None]
+    # Hierarchical quotas (scheduler/fairshare.py): the department above (two levels at
+    # most), the guarantee lent while idle and reclaimed by preemption, and the weight of
+    # the team's claim on idle capacity.
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), index=True
+    )
+    guarantee_cpu_milli: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    guarantee_ram_mib: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    guarantee_storage_mib: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    guarantee_gpu_milli: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    quota_weight: Mapped[int] = mapped_column(default=1, server_default="1")
     # Members may read (not change) each other's workloads in this team.
     members_can_read: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

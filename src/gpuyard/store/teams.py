@@ -45,6 +45,12 @@ def team_of(row: TeamRow) -> Team:
         members_can_read=row.members_can_read,
         created_at=as_utc(row.created_at),
         max_priority=row.max_priority,
+        parent_id=row.parent_id,
+        guarantee_cpu_milli=row.guarantee_cpu_milli,
+        guarantee_ram_mib=row.guarantee_ram_mib,
+        guarantee_storage_mib=row.guarantee_storage_mib,
+        guarantee_gpu_milli=row.guarantee_gpu_milli,
+        quota_weight=row.quota_weight,
     )
 
 
@@ -107,10 +113,22 @@ def insert_team(
 def change_team(session: Session, team_id: str, **values: Any) -> Team:
     """Set columns of a team (name, quota_*, max_priority, members_can_read); the team
     must exist."""
+    """Set columns of a team (name, quota_*, members_can_read, parent_id, guarantee_*,
+    quota_weight); the team must exist."""
     row = session.get_one(TeamRow, team_id)
     for name, value in values.items():
         setattr(row, name, value)
     return team_of(row)
+
+
+def team_parents(session: Session) -> dict[str, str | None]:
+    """{team id: parent id} of every team (the quota tree, for validating a change)."""
+    return {row.id: row.parent_id for row in session.execute(select(TeamRow.id, TeamRow.parent_id))}
+
+
+def all_teams(session: Session) -> list[Team]:
+    """Every team, by name (the fair-share view; teams are few)."""
+    return [team_of(row) for row in session.scalars(select(TeamRow).order_by(TeamRow.name))]
 
 
 def list_teams(
@@ -181,6 +199,13 @@ def member_ids(session: Session, team_id: str) -> set[str]:
     """The ids of the team's members."""
     return set(
         session.scalars(select(TeamMemberRow.user_id).where(TeamMemberRow.team_id == team_id))
+    )
+
+
+def member_team_ids(session: Session, user_id: str) -> set[str]:
+    """The ids of the teams ``user_id`` belongs to."""
+    return set(
+        session.scalars(select(TeamMemberRow.team_id).where(TeamMemberRow.user_id == user_id))
     )
 
 

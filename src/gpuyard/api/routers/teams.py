@@ -10,6 +10,7 @@ from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep, LimitQuery, OffsetQuery
 from gpuyard.api.identity_converters import team_public
 from gpuyard.api.schemas.identity import (
+    HierarchyBody,
     QuotaBody,
     TeamCreate,
     TeamMemberBody,
@@ -29,6 +30,17 @@ Manager = Annotated[Caller, requires(Permission.TEAM_MANAGE)]
 
 def _quota(body: QuotaBody | None) -> teams.QuotaSpec | None:
     return None if body is None else teams.QuotaSpec(body.cpu, body.ram_gb, body.gpu)
+
+
+def _hierarchy(body: HierarchyBody | None) -> teams.HierarchySpec | None:
+    if body is None:
+        return None
+    g = body.guarantee
+    return teams.HierarchySpec(
+        parent_id=body.parent_id,
+        guarantee=teams.GuaranteeSpec(g.cpu, g.ram_gb, g.storage_gb, g.gpu),
+        weight=body.weight,
+    )
 
 
 def _members(body: list[TeamMemberBody]) -> list[teams.MemberSpec]:
@@ -56,6 +68,7 @@ def create_team(
         max_priority=body.max_priority,
         members_can_read=body.members_can_read,
         members=_members(body.members),
+        hierarchy=_hierarchy(body.hierarchy),
     )
     row = teams.create_team(ctx, caller, spec)
     return team_public(teams.get_team(ctx, caller, row.id))
@@ -73,7 +86,9 @@ def update_team(ctx: ContextDep, caller: Manager, team_id: str, body: TeamUpdate
     ``members`` is the complete list: admins add users directly; a team admin keeps,
     re-flags or removes members, and invites the users new to the team (they join when
     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota
-    (``max_priority: null`` the team's priority cap); leave it out to keep it."""
+    (``max_priority: null`` the team's priority cap); leave it out to keep it.
+    ``hierarchy`` (admins) sets the department above the team (two levels at most: no
+    cycles), its guarantee and its over-quota weight; it replaces all three."""
     changes = teams.TeamChanges(
         name=body.name,
         quota=_quota(body.quota),
@@ -82,6 +97,7 @@ def update_team(ctx: ContextDep, caller: Manager, team_id: str, body: TeamUpdate
         max_priority_set="max_priority" in body.model_fields_set,
         members_can_read=body.members_can_read,
         members=_members(body.members) if body.members is not None else None,
+        hierarchy=_hierarchy(body.hierarchy),
     )
     teams.update_team(ctx, caller, team_id, changes)
     return team_public(teams.get_team(ctx, caller, team_id))

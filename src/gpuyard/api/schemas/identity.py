@@ -16,6 +16,7 @@ from gpuyard.domain.limits import (
     MAX_QUOTA_CPU_CORES,
     MAX_QUOTA_GPUS,
     MAX_QUOTA_RAM_GB,
+    MAX_QUOTA_WEIGHT,
     MAX_TEAM_MEMBERS,
 )
 from gpuyard.domain.priority import MAX_PRIORITY, MIN_PRIORITY
@@ -103,6 +104,37 @@ class QuotaBody(RequestModel):
     gpu: float | None = Field(default=None, ge=0, le=MAX_QUOTA_GPUS, description="GPUs")
 
 
+class GuaranteeBody(RequestModel):
+    """What a team is guaranteed (deserved); lent to others while idle, reclaimed by
+    preemption when the team has pending work."""
+
+    cpu: float = Field(default=0, ge=0, le=MAX_QUOTA_CPU_CORES, description="cores")
+    ram_gb: float = Field(default=0, ge=0, le=MAX_QUOTA_RAM_GB)
+    storage_gb: float = Field(default=0, ge=0, le=MAX_QUOTA_RAM_GB)
+    gpu: float = Field(default=0, ge=0, le=MAX_QUOTA_GPUS, description="GPUs")
+
+
+class HierarchyBody(RequestModel):
+    """A team's place in the quota tree (admins only; two levels: department -> team)."""
+
+    parent_id: ObjectId | None = Field(
+        default=None, description="the department team; null: top level"
+    )
+    guarantee: GuaranteeBody = Field(default_factory=GuaranteeBody)
+    weight: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_QUOTA_WEIGHT,
+        description="share of idle capacity the team borrows, relative to its siblings",
+    )
+
+
+class Hierarchy(BaseModel):
+    parent_id: str | None
+    guarantee: GuaranteeBody
+    weight: int
+
+
 class TeamMemberBody(RequestModel):
     user_id: ObjectId
     is_team_admin: bool = False
@@ -128,6 +160,7 @@ class TeamCreate(RequestModel):
     name: TeamName
     quota: QuotaBody | None = None
     max_priority: TeamMaxPriority = None
+    hierarchy: HierarchyBody | None = Field(default=None, description="admins only")
     members_can_read: bool = False
     members: list[TeamMemberBody] = Field(default_factory=list, max_length=MAX_TEAM_MEMBERS)
 
@@ -136,6 +169,9 @@ class TeamUpdate(RequestModel):
     name: TeamName | None = None
     quota: QuotaBody | None = Field(default=None, description="admins only; null removes the quota")
     max_priority: TeamMaxPriority = None
+    hierarchy: HierarchyBody | None = Field(
+        default=None, description="admins only; the team's parent, guarantee and weight"
+    )
     members_can_read: bool | None = None
     members: list[TeamMemberBody] | None = Field(
         default=None,
@@ -159,6 +195,7 @@ class TeamPublic(BaseModel):
         description="the highest priority the team's workloads may ask for; null: the "
         "submitter's role's cap alone"
     )
+    hierarchy: Hierarchy
     members_can_read: bool
     members: list[TeamMemberPublic]
     pending_invitations: list[TeamInvitationPublic] = Field(

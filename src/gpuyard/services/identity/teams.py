@@ -17,7 +17,14 @@ from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.domain.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gpuyard.domain.identity import Team, TeamView
+from gpuyard.domain.limits import (
+    MAX_QUOTA_CPU_CORES,
+    MAX_QUOTA_GPUS,
+    MAX_QUOTA_RAM_GB,
+    MAX_QUOTA_WEIGHT,
+)
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
+from gpuyard.scheduler.fairshare import TreeError, validate_tree
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity import team_invitations
 from gpuyard.services.identity.access import check_object, may, membership_for, visible_teams
@@ -36,6 +43,26 @@ class QuotaSpec:
 
 
 @dataclass(frozen=True)
+class GuaranteeSpec:
+    """What a team is guaranteed (deserved), in API units; lent to others while idle."""
+
+    cpu: float = 0
+    ram_gb: float = 0
+    storage_gb: float = 0
+    gpu: float = 0
+
+
+@dataclass(frozen=True)
+class HierarchySpec:
+    """A team's place in the quota tree (admins only): its department, its guarantee and
+    the weight of its claim on idle capacity."""
+
+    parent_id: str | None = None
+    guarantee: GuaranteeSpec = field(default_factory=GuaranteeSpec)
+    weight: int = 1
+
+
+@dataclass(frozen=True)
 class MemberSpec:
     user_id: str
     is_team_admin: bool = False
@@ -49,6 +76,7 @@ class TeamSpec:
     members: list[MemberSpec] = field(default_factory=list)
     #: The highest priority the team's work may ask for (domain/priority.py); None: none.
     max_priority: int | None = None
+    hierarchy: HierarchySpec | None = None
 
 
 @dataclass
@@ -62,6 +90,7 @@ class TeamChanges:
     max_priority_set: bool = False
     members_can_read: bool | None = None
     members: list[MemberSpec] | None = None
+    hierarchy: HierarchySpec | None = None
 
 
 def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int | None]:
@@ -85,6 +114,58 @@ def _quota_units(quota: QuotaSpec | None) -> tuple[int | None, int | None, int |
     if errors:
         raise InvalidInput.for_fields(errors)
     return units
+
+
+def _hierarchy_columns(
+    session: Session, team_id: str | None, spec: HierarchySpec
+) -> dict[str, object]:
+    """The teams columns of ``spec``, checked against the stored tree: the parent exists, is
+    not the team itself or below it, and the tree stays two levels deep; guarantees are
+    finite, non-negative and bounded; the weight is 1 to MAX_QUOTA_WEIGHT."""
+    errors: list[FieldError] = []
+    units: dict[str, object] = {}
+    for name, unit, column, top in (
+        ("cpu", 1000, "guarantee_cpu_milli", MAX_QUOTA_CPU_CORES),
+        ("ram_gb", MIB_PER_GB, "guarantee_ram_mib", MAX_QUOTA_RAM_GB),
+        ("storage_gb", MIB_PER_GB, "guarantee_storage_mib", MAX_QUOTA_RAM_GB),
+        ("gpu", GPU_MILLI, "guarantee_gpu_milli", MAX_QUOTA_GPUS),
+    ):
+        value = getattr(spec.guarantee, name)
+        if not isinstance(value, int | float) or not math.isfinite(value) or not 0 <= value <= top:
+            errors.append(
+                FieldError(f"hierarchy.guarantee.{name}", f"must be a number from 0 to {top}")
+            )
+        else:
+            units[column] = round(value * unit)
+    if not isinstance(spec.weight, int) or not 1 <= spec.weight <= MAX_QUOTA_WEIGHT:
+        errors.append(
+            FieldError("hierarchy.weight", f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}")
+        )
+    parents = team_store.team_parents(session)
+    key = team_id if team_id is not None else "\0new"
+    parents[key] = spec.parent_id
+    if spec.parent_id is not None and spec.parent_id not in parents:
+        errors.append(FieldError("hierarchy.parent_id", f"team {spec.parent_id!r} does not exist"))
+    else:
+        try:
+            validate_tree(parents)
+        except TreeError as err:
+            message = str(err).replace("team '\\x00new'", "the new team")
+            errors.append(FieldError("hierarchy.parent_id", message))
+    if errors:
+        raise InvalidInput.for_fields(errors)
+    units["parent_id"] = spec.parent_id
+    units["quota_weight"] = spec.weight
+    return units
+
+
+def _hierarchy_details(spec: HierarchySpec) -> dict[str, object]:
+    g = spec.guarantee
+    return {
+        "parent_id": spec.parent_id,
+        "guarantee": {"cpu": g.cpu, "ram_gb": g.ram_gb, "storage_gb": g.storage_gb, "gpu": g.gpu},
+        "weight": spec.weight,
+    }
 
 
 def _check_members(session: Session, members: list[MemberSpec]) -> None:
@@ -180,6 +261,11 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
     cpu, ram, gpu = _quota_units(spec.quota)
     now = ctx.now()
     with ctx.db.write() as session:
+        hierarchy: dict[str, object] = {}
+        if spec.hierarchy is not None:
+            if not may(session, caller, Permission.TEAM_SET_QUOTA, Target()):
+                raise Forbidden("only admins place a team in the quota tree")
+            hierarchy = _hierarchy_columns(session, None, spec.hierarchy)
         if team_store.team_name_taken(session, spec.name):
             raise Conflict(f"a team named {spec.name!r} already exists")
         team = team_store.insert_team(
@@ -192,8 +278,11 @@ def create_team(ctx: ServiceContext, caller: Caller, spec: TeamSpec) -> Team:
             created_at=now,
             max_priority=spec.max_priority,
         )
+        if hierarchy:
+            team = team_store.change_team(session, team.id, **hierarchy)
         details = {
             "name": spec.name,
+            "hierarchy": None if spec.hierarchy is None else _hierarchy_details(spec.hierarchy),
             "quota": _quota_details(spec.quota),
             "max_priority": spec.max_priority,
             "members_can_read": spec.members_can_read,
@@ -225,6 +314,12 @@ def update_team(ctx: ServiceContext, caller: Caller, team_id: str, changes: Team
                 raise Forbidden("only admins change a team's max_priority")
             team_store.change_team(session, team.id, max_priority=changes.max_priority)
             details["max_priority"] = changes.max_priority
+        if changes.hierarchy is not None:
+            if not may(session, caller, Permission.TEAM_SET_QUOTA, Target(team_id=team.id)):
+                raise Forbidden("only admins change a team's place in the quota tree")
+            columns = _hierarchy_columns(session, team.id, changes.hierarchy)
+            team_store.change_team(session, team.id, **columns)
+            details["hierarchy"] = _hierarchy_details(changes.hierarchy)
         if changes.name is not None and changes.name != team.name:
             if team_store.team_name_taken(session, changes.name, other_than=team.id):
                 raise Conflict(f"a team named {changes.name!r} already exists")

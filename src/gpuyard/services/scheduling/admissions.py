@@ -28,6 +28,7 @@ from gpuyard.domain.pools import PoolState
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, WorkloadStatus
 from gpuyard.log import get_logger
 from gpuyard.scheduler.decisions import Admission, Pending, PendingCode
+from gpuyard.scheduler.preemption import reclaim_reason
 from gpuyard.services.batches import write_each, write_together
 from gpuyard.services.containers.ports import PortsExhausted, allocate_ports, port_range_for
 from gpuyard.services.context import ServiceContext
@@ -46,6 +47,7 @@ from gpuyard.store import workloads as workload_store
 from gpuyard.store.base import new_id
 from gpuyard.store.database import lost_lock_race
 from gpuyard.store.reservations import ReservationBatch, ReservationConflict, reserve_batch
+from gpuyard.store.teams import team_names
 from gpuyard.store.workload_tables import WorkloadRow
 
 log = get_logger(__name__)
@@ -282,11 +284,20 @@ def apply_admission(
     docker_servers = docker_servers or {}
     with ctx.db.write() as session:
         check_fences(session, fences)
+        reclaim = _reclaim_note(session, admission)
         for victim_id in sorted({v.workload_id for v in admission.victims}):
             replicas = {v.replica for v in admission.victims if v.workload_id == victim_id}
             victim_seen = state_versions.get(victim_id)
             preempted += _evict(
-                ctx, session, victim_id, replicas, seen, admission.workload_id, now, victim_seen
+                ctx,
+                session,
+                victim_id,
+                replicas,
+                seen,
+                admission.workload_id,
+                now,
+                victim_seen,
+                reclaim,
             )
         session.flush()  # the evictions' releases before the preemptor's reservation
         targets = _TargetServers(
@@ -294,6 +305,15 @@ def apply_admission(
         )
         _reserve_and_start(session, admission, seen, targets, now)
     return preempted
+
+
+def _reclaim_note(session: Session, admission: Admission) -> str:
+    """ "; reclaimed for team X ... from Y ..." with team names, for a reclaim; else ""."""
+    if admission.lender is None:
+        return ""
+    names = team_names(session, [admission.lender, *admission.borrowers])
+    borrowers = [names.get(b, b) for b in admission.borrowers]
+    return "; " + reclaim_reason(names.get(admission.lender, admission.lender), borrowers)
 
 
 def _evict(
@@ -305,6 +325,7 @@ def _evict(
     preemptor_id: str,
     now: datetime,
     seen_version: int | None,
+    reclaim: str = "",
 ) -> int:
     victim = session.get(WorkloadRow, victim_id, populate_existing=True)
     if victim is None or victim.status not in {s.value for s in HOLDS_RESOURCES}:
@@ -317,7 +338,7 @@ def _evict(
         for allocation in [a for a in victim.allocations if a.replica in replicas]:
             release_allocation(session, victim, allocation)
     if victim.allocations:
-        victim.reason = f"{len(replicas)} replica(s) preempted by {preemptor.name}"
+        victim.reason = f"{len(replicas)} replica(s) preempted by {preemptor.name}{reclaim}"
         return 0
     if victim.pool_state == PoolState.AVAILABLE.value:
         _retire_warm(session, victim, preemptor, preemptor_id, now)
@@ -332,9 +353,10 @@ def _evict(
         session,
         victim,
         WorkloadStatus.PREEMPTED,
-        f"preempted by {preemptor.name} (priority {preemptor.priority}); re-queued in {backoff:g}s",
+        f"preempted by {preemptor.name} (priority {preemptor.priority}){reclaim}; "
+        f"re-queued in {backoff:g}s",
         now,
-        details={"preemptor_id": preemptor_id, "backoff_s": backoff},
+        details={"preemptor_id": preemptor_id, "backoff_s": backoff, "reclaim": bool(reclaim)},
     )
     return 1
 

@@ -107,7 +107,7 @@ def scoped(
     on_held = {v.id for v in servers}
     running = tuple(r for r in snapshot.running if r.server_id in on_held)
     mine = [p for p in pending if p.cluster_id is None or p.cluster_id in held]
-    return ClusterSnapshot(servers, running, snapshot.quotas), mine
+    return ClusterSnapshot(servers, running, snapshot.quotas, snapshot.teams), mine
 
 
 def run_scheduling_cycle(ctx: ServiceContext) -> CycleStats:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.log import get_logger
+from gpuyard.scheduler.fairshare import QueueNode
 from gpuyard.scheduler.snapshot import (
     PERSONAL_QUOTA_PREFIX,
     ClusterSnapshot,
@@ -40,6 +41,7 @@ from gpuyard.scheduler.snapshot import (
     TeamQuota,
 )
 from gpuyard.services.loops.item_failures import read_isolating, report_item_failure
+from gpuyard.services.scheduling.quota_tree import is_placed, queue_node
 from gpuyard.services.scheduling.snapshot_rows import (
     CachedWorkload,
     QueueState,
@@ -59,6 +61,7 @@ from gpuyard.store.snapshot_source import (
     server_ids_unless,
     team_quota_rows,
 )
+from gpuyard.store.teams import all_teams
 
 log = get_logger(__name__)
 
@@ -336,6 +339,7 @@ class SnapshotCache:
                 servers=self._servers_view,
                 running=self._running_view,
                 quotas=_quotas(session, self._team_usage, pending, self.personal_quota),
+                teams=_quota_tree(session),
             ),
             pending=pending,
             # A copy: the cache changes on the next refresh while a cycle still applies.
@@ -343,6 +347,17 @@ class SnapshotCache:
             docker_servers=docker_servers,
             set_aside=dict(self._unusable),
         )
+
+
+def _quota_tree(session: Session) -> dict[str, QueueNode]:
+    """Every team as a node of the quota tree, once any team has a place in it; empty
+    before, so a fleet without the tree keeps ordering teams by their quota's dominant
+    share alone."""
+    teams = all_teams(session)
+    if not any(is_placed(t) for t in teams):
+        return {}
+    return {t.id: queue_node(t) for t in teams}
+
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """GPU memory per device: what a share reserves, what each device has given out
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-05 05:00:00
 
 Issue 21's ``gpu_memory_gb``: a share of one GPU may reserve memory on its device.
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

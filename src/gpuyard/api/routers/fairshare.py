@@ -1,0 +1,60 @@
+"""The fair-share view: each team's guarantee, usage, borrowed and fair share (issue 21)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from gpuyard.api.authorization import requires
+from gpuyard.api.deps import ContextDep
+from gpuyard.api.schemas.fairshare import FairSharePublic, FairShareTeamPublic, ResourceAmounts
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
+from gpuyard.scheduler.fairshare import Vector
+from gpuyard.services.scheduling.fairshare_view import fairshare_view
+
+router = APIRouter(prefix="/fairshare", tags=["queue"])
+Reader = Annotated[Caller, requires(Permission.FAIRSHARE_READ)]
+
+
+def _amounts(vector: Vector) -> ResourceAmounts:
+    cpu, ram, storage, gpu = vector
+    return ResourceAmounts(
+        cpu=round(cpu / 1000, 3),
+        ram_gb=round(ram / MIB_PER_GB, 3),
+        storage_gb=round(storage / MIB_PER_GB, 3),
+        gpu=round(gpu / GPU_MILLI, 3),
+    )
+
+
+def _resources(res: Resources) -> ResourceAmounts:
+    return _amounts(
+        (float(res.cpu_milli), float(res.ram_mib), float(res.storage_mib), float(res.gpu_milli))
+    )
+
+
+@router.get("", response_model=FairSharePublic)
+def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
+    """Every team of the quota tree (departments first, each followed by its teams) with
+    its guarantee, usage, borrowing and fair share. Admins and operators see every team;
+    users see their own teams and the departments above them."""
+    capacity, entries = fairshare_view(ctx, caller)
+    data = [
+        FairShareTeamPublic(
+            team_id=e.share.team_id,
+            name=e.name,
+            parent_id=e.share.parent_id,
+            weight=e.share.weight,
+            guarantee=_amounts(e.share.guarantee),
+            used=_amounts(e.share.used),
+            demand=_amounts(e.share.demand),
+            fair_share=_amounts(e.share.fair_share),
+            borrowed=_amounts(e.share.borrowed),
+            dominant_share=round(e.share.dominant_share, 6),
+            under_guarantee=e.share.under_guarantee,
+        )
+        for e in entries
+    ]
+    return FairSharePublic(capacity=_resources(capacity), data=data, count=len(data))

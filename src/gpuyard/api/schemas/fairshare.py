@@ -1,0 +1,39 @@
+"""GET /fairshare: the quota tree with each team's guarantee, usage, borrowing and share."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ResourceAmounts(BaseModel):
+    """An amount per resource, in API units (cores, GB, GPUs)."""
+
+    cpu: float
+    ram_gb: float
+    storage_gb: float
+    gpu: float
+
+
+class FairShareTeamPublic(BaseModel):
+    team_id: str
+    name: str
+    parent_id: str | None = Field(description="the department above; null at the top level")
+    weight: float = Field(description="claim on idle capacity relative to the siblings")
+    guarantee: ResourceAmounts = Field(description="deserved quota, lent to others while idle")
+    used: ResourceAmounts = Field(description="allocated now (a department: with its teams)")
+    demand: ResourceAmounts = Field(description="used plus what its pending work asks for")
+    fair_share: ResourceAmounts = Field(
+        description="what it would hold if the fleet were divided now: guarantees first, "
+        "idle capacity by weight, never past a limit or its demand"
+    )
+    borrowed: ResourceAmounts = Field(description="used above the guarantee")
+    dominant_share: float = Field(
+        description="DRF: the largest used/capacity ratio over the resources, over the weight"
+    )
+    under_guarantee: bool
+
+
+class FairSharePublic(BaseModel):
+    capacity: ResourceAmounts = Field(description="the online fleet the shares are out of")
+    data: list[FairShareTeamPublic]
+    count: int

@@ -1,0 +1,361 @@
+"""Hierarchical quotas with borrowing and reclaim, and dominant-resource fair share (DRF).
+
+Pure: the tree of teams (two levels at most, department -> team), what each node uses and
+wants, and the capacity of the fleet in; fair shares, borrowing and the queue's key out.
+Reclaim itself is a preemption (``preemption.find_preemption`` with ``CycleState``'s
+``may_reclaim``/``borrowed``). Nothing here touches the store or the clock.
+
+The model, per dimension (cpu, ram, storage, gpu), as KAI and Kueue cohorts do it:
+
+* every node has a *guarantee* (deserved quota), an optional *limit* and an over-quota
+  *weight*;
+* a level's capacity (the fleet at the top, a department's fair share below it) is divided
+  among its children in two rounds: first each child gets ``min(guarantee, demand, limit)``
+  (scaled down pro rata if the guarantees are over-committed), then what is left is
+  water-filled by weight among children whose demand is not met, never past a limit;
+* a team *borrows* what it uses above its guarantee (it runs on capacity others lend);
+  a team that stays within its guarantee with a pending workload *reclaims*: replicas of
+  borrowing teams become victims, never more than a team borrows, fewest first.
+
+Dominant shares (DRF) are ``max over dimensions of used / capacity``, divided by the
+weight (shown by the view); the queue, among equal priorities, serves teams under their
+guarantee first, then by ``used / fair share`` over the contended dimensions, the
+department first, then the team (:meth:`FairShareTree.order_key`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from gpuyard.domain.resources import Resources
+
+#: The dimensions quotas are kept over, in :class:`Resources` field order.
+DIMENSIONS: tuple[str, ...] = ("cpu_milli", "ram_mib", "storage_mib", "gpu_milli")
+
+#: The deepest tree allowed: a department and its teams.
+MAX_DEPTH = 2
+
+_EPSILON = 1e-9
+
+Vector = tuple[float, float, float, float]
+
+
+def _vec(res: Resources) -> Vector:
+    return (
+        float(res.cpu_milli),
+        float(res.ram_mib),
+        float(res.storage_mib),
+        float(res.gpu_milli),
+    )
+
+
+_ZERO: Vector = (0.0, 0.0, 0.0, 0.0)
+
+
+def _add(a: Vector, b: Vector) -> Vector:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+@dataclass(frozen=True, slots=True)
+class QueueNode:
+    """One node of the quota tree (a department or a team).
+
+    ``limit`` dimensions that are None are unlimited; ``used`` is what the node's own
+    workloads hold now and ``pending`` what its own waiting workloads ask for (a
+    department's totals include its teams' automatically).
+    """
+
+    team_id: str
+    parent_id: str | None = None
+    guarantee: Resources = field(default_factory=Resources)
+    limit: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)
+    weight: float = 1.0
+    used: Resources = field(default_factory=Resources)
+    pending: Resources = field(default_factory=Resources)
+
+
+class TreeError(ValueError):
+    """The quota tree is not valid: an unknown parent, a cycle or too deep."""
+
+    def __init__(self, team_id: str, message: str) -> None:
+        super().__init__(message)
+        self.team_id = team_id
+
+
+def validate_tree(parents: Mapping[str, str | None]) -> None:
+    """Raise :class:`TreeError` unless ``parents`` (team -> parent) is a forest of depth
+    at most :data:`MAX_DEPTH` whose parents all exist (no cycles, no self-parent)."""
+    for team in sorted(parents):
+        depth = 1
+        seen = {team}
+        parent = parents[team]
+        while parent is not None:
+            if parent not in parents:
+                raise TreeError(team, f"parent {parent!r} of team {team!r} does not exist")
+            if parent in seen:
+                raise TreeError(team, f"team {team!r} is its own ancestor (a cycle)")
+            seen.add(parent)
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise TreeError(
+                    team, f"team {team!r} would be {depth} levels deep; at most {MAX_DEPTH}"
+                )
+            parent = parents[parent]
+
+
+def repair_tree(nodes: Iterable[QueueNode]) -> tuple[list[QueueNode], list[str]]:
+    """``nodes`` with every parent link that breaks the tree cut (the team goes to the top
+    level), and the teams cut. The service validates each change, but two concurrent
+    changes may still form a cycle or a third level (docs/concurrency.md row 36); readers
+    repair instead of failing a scheduling cycle."""
+    out = {n.team_id: n for n in nodes}
+    cut: list[str] = []
+    while True:
+        try:
+            validate_tree({t: n.parent_id for t, n in out.items()})
+        except TreeError as err:
+            out[err.team_id] = replace(out[err.team_id], parent_id=None)
+            cut.append(err.team_id)
+            continue
+        return list(out.values()), cut
+
+
+@dataclass(frozen=True, slots=True)
+class TeamShare:
+    """What the fair-share view shows of one node (all vectors in internal units)."""
+
+    team_id: str
+    parent_id: str | None
+    weight: float
+    guarantee: Vector
+    used: Vector
+    demand: Vector
+    fair_share: Vector
+    borrowed: Vector
+    #: ``max over dimensions of used / capacity``, divided by the weight.
+    dominant_share: float
+
+    @property
+    def under_guarantee(self) -> bool:
+        """Whether the node uses less than its guarantee in every dimension it has one."""
+        return all(
+            u < g - _EPSILON or g <= 0 for u, g in zip(self.used, self.guarantee, strict=True)
+        ) and any(g > 0 for g in self.guarantee)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    key: str
+    guarantee: float
+    cap: float  # min(demand, limit)
+    weight: float
+
+
+def divide(capacity: float, claims: Sequence[_Claim]) -> dict[str, float]:
+    """Divide one dimension's ``capacity`` among ``claims``: guarantees first (pro rata to
+    them when over-committed), then the rest water-filled by weight, never past a cap."""
+    alloc = {c.key: min(c.guarantee, c.cap) for c in claims}
+    wanted = sum(alloc.values())
+    if wanted > capacity + _EPSILON:
+        factor = capacity / wanted if wanted > 0 else 0.0
+        return {k: v * factor for k, v in alloc.items()}
+    left = capacity - wanted
+    hungry = [c for c in claims if alloc[c.key] < c.cap - _EPSILON and c.weight > 0]
+    while left > _EPSILON and hungry:
+        total_weight = sum(c.weight for c in hungry)
+        # The largest step every hungry claim can take before one of them is full.
+        step = min(left / total_weight, *((c.cap - alloc[c.key]) / c.weight for c in hungry))
+        for c in hungry:
+            alloc[c.key] += step * c.weight
+        left -= step * total_weight
+        hungry = [c for c in hungry if alloc[c.key] < c.cap - _EPSILON]
+    return alloc
+
+
+class FairShareTree:
+    """Fair shares over a tree of :class:`QueueNode` for a fleet ``capacity`` (links that
+    break the tree are cut first: :func:`repair_tree`, the teams cut in ``cut``)."""
+
+    def __init__(self, nodes: Iterable[QueueNode], capacity: Resources) -> None:
+        repaired, self.cut = repair_tree(nodes)
+        self.nodes: dict[str, QueueNode] = {n.team_id: n for n in repaired}
+        self.capacity: Vector = _vec(capacity)
+        self.children: dict[str | None, list[str]] = {}
+        for team in sorted(self.nodes):
+            self.children.setdefault(self.nodes[team].parent_id, []).append(team)
+        self.used: dict[str, Vector] = {}
+        self.demand: dict[str, Vector] = {}
+        for team in self.nodes:
+            self._totals(team)
+        self.fair: dict[str, Vector] = {}
+        self._divide_level(None, self.capacity)
+
+    def _totals(self, team: str) -> tuple[Vector, Vector]:
+        if team in self.used:
+            return self.used[team], self.demand[team]
+        node = self.nodes[team]
+        used = _vec(node.used)
+        demand = _add(used, _vec(node.pending))
+        for child in self.children.get(team, []):
+            child_used, child_demand = self._totals(child)
+            used, demand = _add(used, child_used), _add(demand, child_demand)
+        self.used[team], self.demand[team] = used, demand
+        return used, demand
+
+    def _cap(self, team: str, dim: int) -> float:
+        limit = self.nodes[team].limit[dim]
+        demand = self.demand[team][dim]
+        return demand if limit is None else min(demand, float(limit))
+
+    def _divide_level(self, parent: str | None, capacity: Vector) -> None:
+        kids = self.children.get(parent, [])
+        if not kids:
+            return
+        per_dim: list[dict[str, float]] = []
+        for dim in range(len(DIMENSIONS)):
+            claims = [
+                _Claim(
+                    k, _vec(self.nodes[k].guarantee)[dim], self._cap(k, dim), self.nodes[k].weight
+                )
+                for k in kids
+            ]
+            if parent is not None:
+                # The department's own workloads compete as a weight-1 child without
+                # a guarantee.
+                own = self.nodes[parent]
+                own_demand = _vec(own.used)[dim] + _vec(own.pending)[dim]
+                claims.append(_Claim("\0own", 0.0, own_demand, 1.0))
+            per_dim.append(divide(capacity[dim], claims))
+        for k in kids:
+            share: Vector = (per_dim[0][k], per_dim[1][k], per_dim[2][k], per_dim[3][k])
+            self.fair[k] = share
+            self._divide_level(k, share)
+
+    def share(self, team: str) -> TeamShare:
+        """The fair-share view of ``team``."""
+        node = self.nodes[team]
+        guarantee = _vec(node.guarantee)
+        used = self.used[team]
+        borrowed: Vector = (
+            max(0.0, used[0] - guarantee[0]),
+            max(0.0, used[1] - guarantee[1]),
+            max(0.0, used[2] - guarantee[2]),
+            max(0.0, used[3] - guarantee[3]),
+        )
+        return TeamShare(
+            team_id=team,
+            parent_id=node.parent_id,
+            weight=node.weight,
+            guarantee=guarantee,
+            used=used,
+            demand=self.demand[team],
+            fair_share=self.fair.get(team, _ZERO),
+            borrowed=borrowed,
+            dominant_share=self.dominant_share(team),
+        )
+
+    def shares(self, name: Callable[[str], str] = str) -> list[TeamShare]:
+        """Every node's view: departments first, each followed by its teams, each level
+        sorted by ``name`` (team id by default)."""
+        out: list[TeamShare] = []
+        for top in sorted(self.children.get(None, []), key=name):
+            out.append(self.share(top))
+            out.extend(self.share(k) for k in sorted(self.children.get(top, []), key=name))
+        return out
+
+    def dominant_share(self, team: str) -> float:
+        """DRF: the largest used/capacity ratio of ``team`` (its subtree), over its weight."""
+        weight = self.nodes[team].weight
+        share = max(
+            (u / c for u, c in zip(self.used[team], self.capacity, strict=True) if c > 0),
+            default=0.0,
+        )
+        if weight <= 0:
+            return math.inf if share > 0 else 0.0
+        return share / weight
+
+    def fair_share_ratio(self, team: str, added: Vector = _ZERO) -> float:
+        """DRF against entitlement: the largest ``used / fair share`` over the contended
+        dimensions, those where the node wants more than its share (infinite when it
+        uses a dimension it has no share of), with ``added`` counted as used. With
+        unbounded demand and no guarantees this is the weighted dominant share times the
+        total weight."""
+        ratio = 0.0
+        fair = self.fair.get(team, _ZERO)
+        used = _add(self.used[team], added)
+        for u, share, demand in zip(used, fair, self.demand[team], strict=True):
+            if u <= 0 or share >= demand - _EPSILON:
+                continue  # all it asks for fits in its share: not what limits it
+            ratio = max(ratio, u / share if share > _EPSILON else math.inf)
+        return ratio
+
+    def top_of(self, team: str) -> str:
+        """The top-level ancestor of ``team`` (itself at the top)."""
+        top = team
+        while (parent := self.nodes[top].parent_id) is not None:
+            top = parent
+        return top
+
+    def order_key(
+        self, team: str | None, added: Mapping[str, Vector] | None = None
+    ) -> tuple[int, float, float]:
+        """Queue key among equal priorities (lower first): teams under their guarantee
+        first, then the top-level ancestor's, then the team's own
+        :meth:`fair_share_ratio`, the one furthest below its share first. ``added``: what
+        the queue already put ahead, per node, counted as if it ran (progressive filling)."""
+        if team is None or team not in self.nodes:
+            return (1, 0.0, 0.0)
+        added = added or {}
+        top = self.top_of(team)
+        own = added.get(team, _ZERO)
+        guarantee = _vec(self.nodes[team].guarantee)
+        used = _add(self.used[team], own)
+        under = any(g > 0 for g in guarantee) and all(
+            u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
+        )
+        return (
+            0 if under else 1,
+            self.fair_share_ratio(top, added.get(top, _ZERO)),
+            self.fair_share_ratio(team, own),
+        )
+
+    def within_limits(self, team: str, request: Resources) -> bool:
+        """Whether ``team`` and its ancestors stay within their limits with ``request`` more."""
+        extra = _vec(request)
+        node: str | None = team
+        while node is not None:
+            limits = self.nodes[node].limit
+            used = self.used[node]
+            for dim, limit in enumerate(limits):
+                if limit is not None and used[dim] + extra[dim] > limit + _EPSILON:
+                    return False
+            node = self.nodes[node].parent_id
+        return True
+
+    def within_guarantee(self, team: str, request: Resources) -> bool:
+        """Whether ``team`` would still be within its guarantee with ``request`` more — the
+        condition under which it may reclaim what it lent (see :func:`within_guarantee`)."""
+        node = self.nodes[team]
+        return within_guarantee(node.used, request, node.guarantee)
+
+
+def within_guarantee(used: Resources, request: Resources, guarantee: Resources) -> bool:
+    """Whether ``used + request`` stays within ``guarantee`` in every dimension the
+    guarantee covers, and ``request`` asks for at least one of them (dimensions without a
+    guarantee are neither lent nor reclaimed)."""
+    pairs = list(zip(_vec(used), _vec(request), _vec(guarantee), strict=True))
+    covered = [(u, e, g) for u, e, g in pairs if g > 0]
+    return any(e > 0 for _, e, _ in covered) and all(u + e <= g for u, e, g in covered)
+
+
+def jain_index(values: Sequence[float]) -> float:
+    """Jain's fairness index ``(sum x)^2 / (n * sum x^2)``: 1 when all are equal, 1/n when
+    one has everything (1 for an empty or all-zero sequence)."""
+    if not values:
+        return 1.0
+    squares = sum(v * v for v in values)
+    if squares <= 0:
+        return 1.0
+    return sum(values) ** 2 / (len(values) * squares)

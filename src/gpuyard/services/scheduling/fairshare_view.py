@@ -1,0 +1,72 @@
+"""The fair-share view: each team's guarantee, usage, borrowing and fair share over the
+quota tree (scheduler/fairshare.py), from the scheduler's own snapshot."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from gpuyard.auth.caller import Caller
+from gpuyard.auth.permissions import Permission, Scope, scope_of
+from gpuyard.domain.resources import Resources
+from gpuyard.domain.server_state import ServerStatus
+from gpuyard.runtimes.registry import runs_containers
+from gpuyard.scheduler.fairshare import FairShareTree, TeamShare
+from gpuyard.services.context import ServiceContext
+from gpuyard.services.scheduling.quota_tree import queue_node
+from gpuyard.store import teams as team_store
+
+
+@dataclass(frozen=True)
+class FairShareEntry:
+    """One team of the view, with its name and the fleet capacity shares are out of."""
+
+    name: str
+    share: TeamShare
+
+
+def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list[FairShareEntry]]:
+    """(the online fleet's capacity, every team the caller may see in tree order).
+
+    Admins and operators see every team; users see the teams they belong to and the
+    departments above them (FAIRSHARE_READ, scope MEMBER)."""
+    with ctx.db.read() as session:
+        state = ctx.snapshot_cache.refresh(session, ctx.runtimes.kinds_where(runs_containers))
+        teams = team_store.all_teams(session)
+        scope = scope_of(caller.role, Permission.FAIRSHARE_READ)
+        mine: set[str] | None = None
+        if scope is not Scope.ANY:
+            mine = team_store.member_team_ids(session, caller.user_id)
+    capacity = Resources()
+    for server in state.snapshot.servers:
+        if server.status is ServerStatus.ONLINE:
+            capacity = capacity + server.capacity
+    used: dict[str, Resources] = defaultdict(Resources)
+    for replica in state.snapshot.running:
+        if replica.team_id is not None:
+            used[replica.team_id] = used[replica.team_id] + replica.resources
+    pending: dict[str, Resources] = defaultdict(Resources)
+    for workload in state.pending:
+        if workload.team_id is not None:
+            wanted = workload.resources.scaled(workload.replicas_missing)
+            pending[workload.team_id] = pending[workload.team_id] + wanted
+    tree = FairShareTree(
+        [queue_node(t, used.get(t.id), pending.get(t.id)) for t in teams], capacity
+    )
+    names = {t.id: t.name for t in teams}
+    visible = set(names) if mine is None else _with_departments(mine, tree)
+    entries = [
+        FairShareEntry(names[s.team_id], s)
+        for s in tree.shares(names.__getitem__)
+        if s.team_id in visible
+    ]
+    return capacity, entries
+
+
+def _with_departments(teams: set[str], tree: FairShareTree) -> set[str]:
+    out = set(teams)
+    for team in teams:
+        node = tree.nodes.get(team)
+        if node is not None and node.parent_id is not None:
+            out.add(node.parent_id)
+    return out

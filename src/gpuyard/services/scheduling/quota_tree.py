@@ -1,0 +1,45 @@
+"""Teams as nodes of the quota tree (scheduler/fairshare.py), for the scheduler's snapshot
+and the fair-share view alike."""
+
+from __future__ import annotations
+
+from gpuyard.domain.identity import Team
+from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.fairshare import QueueNode
+
+
+def queue_node(
+    team: Team, used: Resources | None = None, pending: Resources | None = None
+) -> QueueNode:
+    """``team``'s node: its parent, guarantee, limit (its quota) and weight."""
+    return QueueNode(
+        team_id=team.id,
+        parent_id=team.parent_id,
+        guarantee=Resources(
+            team.guarantee_cpu_milli,
+            team.guarantee_ram_mib,
+            team.guarantee_storage_mib,
+            team.guarantee_gpu_milli,
+        ),
+        limit=(team.quota_cpu_milli, team.quota_ram_mib, None, team.quota_gpu_milli),
+        weight=team.quota_weight,
+        used=used or Resources(),
+        pending=pending or Resources(),
+    )
+
+
+def is_placed(team: Team) -> bool:
+    """Whether an admin gave ``team`` a place in the tree (a parent, a guarantee or a
+    weight other than 1)."""
+    return (
+        team.parent_id is not None
+        or team.quota_weight != 1
+        or any(
+            (
+                team.guarantee_cpu_milli,
+                team.guarantee_ram_mib,
+                team.guarantee_storage_mib,
+                team.guarantee_gpu_milli,
+            )
+        )
+    )

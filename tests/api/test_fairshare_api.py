@@ -1,0 +1,108 @@
+"""GET /api/v1/fairshare: guarantee, usage, borrowed and fair share per team of the tree,
+from the scheduler's snapshot of the demo fleet (4 servers x 8 GPUs); users see their own
+teams and the departments above them only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from factories.app import add_user, authed_client, mint_token, settle
+from fastapi.testclient import TestClient
+
+from gpuyard.services.context import ServiceContext
+
+
+def _team(client: TestClient, name: str, **body: Any) -> str:
+    response = client.post("/api/v1/teams", json={"name": name, **body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _run(client: TestClient, team_id: str, gpu: int, name: str) -> None:
+    response = client.post(
+        "/api/v1/workloads",
+        json={
+            "image": "pytorch/pytorch:2.4",
+            "name": name,
+            "cpu": 4,
+            "ram_gb": 8,
+            "gpu": gpu,
+            "team_id": team_id,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_borrowing_team_and_idle_lender(client: TestClient, ctx: ServiceContext) -> None:
+    research = _team(client, "research", hierarchy={"guarantee": {"gpu": 16}, "weight": 1})
+    vision = _team(client, "vision", hierarchy={"parent_id": research, "guarantee": {"gpu": 8}})
+    nlp = _team(client, "nlp", hierarchy={"guarantee": {"gpu": 16}, "weight": 1})
+    for i in range(3):
+        _run(client, vision, 8, f"v{i}")
+    settle(ctx)
+    _run(client, vision, 8, "v3")  # waits: the fleet is full
+
+    body = client.get("/api/v1/fairshare").json()
+    assert body["capacity"]["gpu"] == 32
+    rows = {r["name"]: r for r in body["data"]}
+    # Departments first, each followed by its teams.
+    assert [r["name"] for r in body["data"]] == ["nlp", "research", "vision"]
+    assert rows["vision"]["parent_id"] == research
+    assert rows["vision"]["used"]["gpu"] == 24
+    assert rows["vision"]["borrowed"]["gpu"] == 16
+    assert rows["vision"]["demand"]["gpu"] == 32
+    assert rows["research"]["used"]["gpu"] == 24  # with its teams
+    assert rows["research"]["borrowed"]["gpu"] == 8
+    assert rows["nlp"]["used"]["gpu"] == 0
+    assert rows["nlp"]["fair_share"]["gpu"] == 0  # no demand: its guarantee is lent
+    assert rows["research"]["fair_share"]["gpu"] == 32
+    assert rows["vision"]["fair_share"]["gpu"] == 32
+    assert rows["nlp"]["under_guarantee"] is True
+    assert rows["vision"]["under_guarantee"] is False
+    assert rows["vision"]["dominant_share"] == 0.75
+    assert nlp in {r["team_id"] for r in body["data"]}
+
+
+def test_users_see_their_teams_and_departments(client: TestClient, ctx: ServiceContext) -> None:
+    user_id = add_user(ctx, "ada@example.com", "some-pass-123")
+    dept = _team(client, "dept")
+    _team(
+        client,
+        "mine",
+        hierarchy={"parent_id": dept},
+        members=[{"user_id": user_id, "is_team_admin": False}],
+    )
+    _team(client, "other")
+    user = authed_client(ctx, mint_token(ctx, user_id))
+    response = user.get("/api/v1/fairshare")
+    assert response.status_code == 200, response.text
+    assert [r["name"] for r in response.json()["data"]] == ["dept", "mine"]
+    assert client.get("/api/v1/fairshare").json()["count"] == 3
+
+
+def test_a_lender_back_under_its_guarantee_reclaims_with_a_named_reason(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    lender = _team(client, "lender", hierarchy={"guarantee": {"gpu": 16}})
+    borrower = _team(client, "borrower", hierarchy={"guarantee": {"gpu": 16}})
+    for i in range(4):
+        _run(client, borrower, 8, f"b{i}")
+    settle(ctx)
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["borrower"]["borrowed"]["gpu"] == 16  # the lender's idle guarantee
+
+    _run(client, lender, 2, "mine")
+    settle(ctx)
+    workloads = {w["name"]: w for w in client.get("/api/v1/workloads").json()["data"]}
+    assert workloads["mine"]["status"] == "running", workloads["mine"]["reason"]
+    preempted = [w for n, w in workloads.items() if n.startswith("b") and w["status"] != "running"]
+    assert len(preempted) == 1  # minimal: one 8-GPU replica frees the two GPUs
+    events = client.get(f"/api/v1/workloads/{preempted[0]['id']}/events").json()["data"]
+    messages = [e["reason"] or "" for e in events]
+    assert any(
+        "reclaimed for team lender (under its guarantee) from borrower (above their guarantee)" in m
+        for m in messages
+    ), messages
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["borrower"]["used"]["gpu"] == 24
+    assert rows["borrower"]["used"]["gpu"] >= 16  # never below its guarantee

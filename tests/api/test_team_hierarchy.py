@@ -1,0 +1,117 @@
+"""The quota tree over the team admin API: parent, guarantee and weight (issue 21).
+
+Admins only; hostile values (cycles, a third level, negative, huge, non-finite, unknown
+parents) are refused with a 422 naming the field, and nothing is written on refusal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from factories.app import add_user, authed_client, mint_token
+from fastapi.testclient import TestClient
+
+from gpuyard.services.context import ServiceContext
+
+
+def _team(client: TestClient, name: str, **hierarchy: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name}
+    if hierarchy:
+        body["hierarchy"] = hierarchy
+    response = client.post("/api/v1/teams", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _fields(response: Any) -> list[str]:
+    assert response.status_code == 422, response.text
+    return [e["field"] for e in response.json()["errors"]]
+
+
+def test_admin_builds_a_two_level_tree(client: TestClient) -> None:
+    dept = _team(client, "research", guarantee={"gpu": 8}, weight=2)
+    assert dept["hierarchy"] == {
+        "parent_id": None,
+        "guarantee": {"cpu": 0, "ram_gb": 0, "storage_gb": 0, "gpu": 8},
+        "weight": 2,
+    }
+    team = _team(
+        client,
+        "vision",
+        parent_id=dept["id"],
+        guarantee={"cpu": 16, "ram_gb": 64.5, "gpu": 2.5},
+        weight=3,
+    )
+    assert team["hierarchy"]["parent_id"] == dept["id"]
+    assert team["hierarchy"]["guarantee"] == {
+        "cpu": 16,
+        "ram_gb": 64.5,
+        "storage_gb": 0,
+        "gpu": 2.5,
+    }
+    moved = client.patch(
+        f"/api/v1/teams/{team['id']}", json={"hierarchy": {"parent_id": None, "weight": 1}}
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["hierarchy"]["parent_id"] is None
+    assert moved.json()["hierarchy"]["guarantee"]["gpu"] == 0  # hierarchy replaces all three
+    audit = client.get("/api/v1/audit", params={"action": "team.update"}).json()["data"]
+    assert audit[0]["details"]["hierarchy"]["parent_id"] is None
+
+
+def test_cycles_and_a_third_level_are_refused_and_nothing_is_written(client: TestClient) -> None:
+    dept = _team(client, "dept")
+    team = _team(client, "team", parent_id=dept["id"])
+    # A department under its own team: a cycle.
+    cycle = client.patch(
+        f"/api/v1/teams/{dept['id']}", json={"hierarchy": {"parent_id": team["id"]}}
+    )
+    assert _fields(cycle) == ["hierarchy.parent_id"]
+    assert "own ancestor" in cycle.json()["errors"][0]["message"]
+    # Itself as parent.
+    own = client.patch(f"/api/v1/teams/{dept['id']}", json={"hierarchy": {"parent_id": dept["id"]}})
+    assert _fields(own) == ["hierarchy.parent_id"]
+    # A team below a team that already has a parent: three levels.
+    deep = client.post(
+        "/api/v1/teams", json={"name": "deep", "hierarchy": {"parent_id": team["id"]}}
+    )
+    assert _fields(deep) == ["hierarchy.parent_id"]
+    assert "3 levels deep" in deep.json()["errors"][0]["message"]
+    # Giving the department a parent would push its team to a third level.
+    other = _team(client, "other")
+    lifted = client.patch(
+        f"/api/v1/teams/{dept['id']}", json={"hierarchy": {"parent_id": other["id"]}}
+    )
+    assert _fields(lifted) == ["hierarchy.parent_id"]
+    unknown = client.post(
+        "/api/v1/teams", json={"name": "lost", "hierarchy": {"parent_id": "nosuchteam"}}
+    )
+    assert _fields(unknown) == ["hierarchy.parent_id"]
+    names = {t["name"] for t in client.get("/api/v1/teams").json()["data"]}
+    assert names == {"dept", "team", "other"}
+    assert client.get(f"/api/v1/teams/{dept['id']}").json()["hierarchy"]["parent_id"] is None
+
+
+def test_hostile_numbers_are_refused(client: TestClient) -> None:
+    for hierarchy, field in (
+        ({"guarantee": {"gpu": -1}}, "hierarchy.guarantee.gpu"),
+        ({"guarantee": {"cpu": 1e300}}, "hierarchy.guarantee.cpu"),
+        ({"guarantee": {"ram_gb": "lots"}}, "hierarchy.guarantee.ram_gb"),
+        ({"weight": 0}, "hierarchy.weight"),
+        ({"weight": 10**12}, "hierarchy.weight"),
+        ({"weight": 1.5}, "hierarchy.weight"),
+    ):
+        response = client.post("/api/v1/teams", json={"name": "x", "hierarchy": hierarchy})
+        assert _fields(response) == [field], hierarchy
+    assert client.get("/api/v1/teams").json()["count"] == 0
+
+
+def test_only_admins_place_teams(client: TestClient, ctx: ServiceContext) -> None:
+    lead_id = add_user(ctx, "lead@example.com", "some-pass-123")
+    lead = authed_client(ctx, mint_token(ctx, lead_id))
+    team = client.post(
+        "/api/v1/teams",
+        json={"name": "ml", "members": [{"user_id": lead_id, "is_team_admin": True}]},
+    ).json()
+    refused = lead.patch(f"/api/v1/teams/{team['id']}", json={"hierarchy": {"weight": 5}})
+    assert refused.status_code == 403
+    assert client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]["weight"] == 1
