@@ -83,12 +83,7 @@ class Placer:
         if self._fails.get(key) == self.cycle.epoch:
             return None
         group = self.group(req)
-        feasible: list[NodeState] = []
-        for node in self.profile.order.candidates(req, group):
-            if self.status(req, node).ok:
-                feasible.append(node)
-                if self._cap and len(feasible) >= self._cap:
-                    break
+        feasible = self._feasible(req, group)
         if not feasible:
             self._fails[key] = self.cycle.epoch
             return None
@@ -116,6 +111,44 @@ class Placer:
             if best is None or entry.key < best_key:
                 best, best_alloc, best_key = node, entry.alloc, entry.key
         return None if best is None else (best, best_alloc)
+
+    def _feasible(self, req: Request, group: GroupIndex) -> list[NodeState]:
+        """Servers that fit one more replica, in the profile's candidate order, at most
+        ``candidates_to_score`` of each device-model class.
+
+        The cap is per class of servers (the set of GPU models they hold), not overall: with
+        one overall cap, tightest-first order on a mixed fleet showed the scorers only the
+        servers of the most plentiful model, so the scarce model's servers (which FGD would
+        keep free for the work pinned to them) were never compared and got filled first.
+        """
+        cap = self._cap
+        status = self.status
+        feasible: list[NodeState] = []
+        candidates = self.profile.order.candidates(req, group)
+        if not cap:
+            return [node for node in candidates if status(req, node).ok]
+        classes = group.model_classes
+        if classes <= 1:
+            for node in candidates:
+                if status(req, node).ok:
+                    feasible.append(node)
+                    if len(feasible) >= cap:
+                        break
+            return feasible
+        per_class: dict[frozenset[str], int] = {}
+        full = 0
+        for node in candidates:
+            model_class = node.info.model_class
+            seen = per_class.get(model_class, 0)
+            if seen >= cap or not status(req, node).ok:
+                continue
+            feasible.append(node)
+            per_class[model_class] = seen + 1
+            if seen + 1 == cap:
+                full += 1
+                if full >= classes:
+                    break
+        return feasible
 
     def place(self, req: Request, replica: int) -> ReplicaAssignment | None:
         """Find and assume one replica; None when it fits nowhere."""

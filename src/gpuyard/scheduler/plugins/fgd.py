@@ -166,19 +166,19 @@ GENERIC_MIX = WorkloadMix(_generic_shapes())
 def observed_shapes(cycle: CycleState, queue: Sequence[Request]) -> Counter[Shape]:
     """Replicas per request shape: those running in the cycle's snapshot and those pending.
 
-    A running replica does not record which GPU model it asked for, so it counts as asking
-    for any model; a pending one keeps its model. Each missing replica of a pending workload
-    counts once, like each running replica.
+    Every replica keeps the model set it asked for (running ones too: counting them as "any
+    model" taught the scorer that nothing needs the scarce model, so unconstrained work took
+    its devices and the pinned work then waited while other models idled). Each missing
+    replica of a pending workload counts once, like each running replica.
     """
-    # Counted by Resources first (one hash per replica instead of a tuple's), then moved
-    # over in first-seen order, so the counts and their order are exactly as before.
-    by_resources: dict[Resources, int] = {}
-    get = by_resources.get
+    # Counted by (Resources, model) first, then moved over in first-seen order.
+    by_shape: dict[Shape, int] = {}
+    get = by_shape.get
     for node in cycle.nodes.values():
         for replica in node.running_replicas():
-            res = replica.resources
-            by_resources[res] = get(res, 0) + 1
-    counts: Counter[Shape] = Counter({(res, None): n for res, n in by_resources.items()})
+            shape = (replica.resources, replica.gpu_model)
+            by_shape[shape] = get(shape, 0) + 1
+    counts: Counter[Shape] = Counter(by_shape)
     for req in queue:
         missing = req.workload.replicas_missing
         if missing > 0:

@@ -21,6 +21,7 @@ from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
+from gpuyard.scheduler.gpu_match import model_problem
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
 from gpuyard.services.identity.access import (
@@ -244,6 +245,9 @@ def _submission(
         errors.append(FieldError("gang", "gang scheduling needs replicas >= 2"))
     if spec.gpu_model is not None and resources.gpu_milli == 0:
         errors.append(FieldError("gpu_model", "only meaningful with gpu > 0"))
+    model_error = model_problem(spec.gpu_model) if spec.gpu_model is not None else None
+    if model_error is not None:
+        errors.append(FieldError("gpu_model", model_error))
     errors.extend(
         FieldError(f"plain_env.{i}", f"{key!r} is not a key of env")
         for i, key in enumerate(spec.plain_env)
