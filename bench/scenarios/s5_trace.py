@@ -76,8 +76,8 @@ def register_paper_profiles(mix: WorkloadMix) -> tuple[str, str]:
     """Add the paper-measure FGD profiles (``mix`` given, and learned) to this process's
     registry; returns their names."""
     for name, scorer in (
-        (PAPER_TRACE_MIX, partial(FgdScorer, mix, stranding=False)),
-        (PAPER_LEARNED_MIX, partial(FgdScorer, None, stranding=False)),
+        (PAPER_TRACE_MIX, partial(FgdScorer, mix, stranding=False, model_reserve=False)),
+        (PAPER_LEARNED_MIX, partial(FgdScorer, None, stranding=False, model_reserve=False)),
     ):
         registry.REGISTRY[name] = scorer
         registry.PROFILES[name] = replace(

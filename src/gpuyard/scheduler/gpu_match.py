@@ -29,8 +29,7 @@ def model_key(requested: str | None) -> ModelKey:
     if requested is None:
         return None
     alternatives = {
-        frozenset(_WORD.findall(part.casefold()))
-        for part in requested.split(ALTERNATIVE_SEPARATOR)
+        frozenset(_WORD.findall(part.casefold())) for part in requested.split(ALTERNATIVE_SEPARATOR)
     }
     alternatives.discard(frozenset())
     if not alternatives:
