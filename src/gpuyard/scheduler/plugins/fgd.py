@@ -284,11 +284,19 @@ class FgdScorer:
                     mix = WorkloadMix((r, m, float(n)) for (r, m), n in counts.items())
                     scorer = FgdScorer(mix, self.stranding, self.model_reserve)
                     self._last = (key, scorer)
-        if scorer.model_reserve and scorer.mix.pinned_demand:
-            scorer.pressure = scorer.mix.model_pressure(free_by_model(cycle))
-        else:
-            scorer.pressure = {}
-        return scorer
+        if not (scorer.model_reserve and scorer.mix.pinned_demand):
+            return scorer
+        pressure = scorer.mix.model_pressure(free_by_model(cycle))
+        return scorer.with_pressure(pressure) if pressure else scorer
+
+    def with_pressure(self, pressure: dict[str, float]) -> FgdScorer:
+        """This scorer (same mix, same memo) charging GPU taken per ``pressure``: a copy, so
+        a scorer shared by concurrent cycles (the engine, plans) is never changed."""
+        copy = FgdScorer(self.mix, self.stranding, self.model_reserve)
+        copy.learns = False
+        copy._memo = self._memo  # keyed by server state only: valid under any pressure
+        copy.pressure = pressure
+        return copy
 
     def score(self, req: Request, node: NodeState, alloc: GpuAllocation) -> float:
         # Runs for every candidate server of every GPU workload: kept flat on purpose.
