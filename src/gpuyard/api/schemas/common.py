@@ -50,6 +50,17 @@ RamGb = Annotated[float, Field(le=MAX_RAM_GB, description="GB")]
 StorageGb = Annotated[float, Field(le=MAX_STORAGE_GB, description="GB")]
 Gpu = Annotated[float, Field(le=MAX_GPUS, description="whole GPUs (1, 2, ...) or a share 0.1-0.9")]
 GpuModel = Annotated[str, Field(min_length=1, max_length=128, examples=["H100"])]
+#: A workload's GPU model request: one model or several acceptable ones, '|'-separated.
+GpuModelRequest = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        examples=["H100", "V100M16|V100M32"],
+        description="one GPU model, or up to 8 acceptable ones separated by '|' "
+        "(whole words, case-insensitive)",
+    ),
+]
 #: An object's id as the API returns it (32 hex characters today; room for other forms).
 ObjectId = Annotated[str, Field(min_length=1, max_length=64)]
 LabelKey = Annotated[

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from gpuyard.api.schemas.common import (
     Cpu,
     Gpu,
-    GpuModel,
+    GpuModelRequest,
     Labels,
     ObjectId,
     RamGb,
@@ -80,7 +80,7 @@ class WorkloadCreate(RequestModel):
     ram_gb: RamGb = 1
     storage_gb: StorageGb = 0
     gpu: Gpu = 0
-    gpu_model: GpuModel | None = None
+    gpu_model: GpuModelRequest | None = None
     priority: Priority = DEFAULT_PRIORITY
     preemptible: bool = True
     cluster_id: ObjectId | None = None
@@ -108,7 +108,7 @@ class WorkloadUpdate(RequestModel):
     ram_gb: RamGb | None = None
     storage_gb: StorageGb | None = None
     gpu: Gpu | None = None
-    gpu_model: GpuModel | None = None
+    gpu_model: GpuModelRequest | None = None
     priority: Priority | None = None
     preemptible: bool | None = None
 
