@@ -43,6 +43,10 @@ class _Scored:
     key: tuple[object, ...] | None = None  # every score, negated, then the server id
 
 
+#: Feasible servers of each device-model class always scored, beyond the overall cap.
+PER_CLASS_MINIMUM = 8
+
+
 class Placer:
     """Places replicas into the cycle's working state with one profile's plugins."""
 
@@ -113,41 +117,45 @@ class Placer:
         return None if best is None else (best, best_alloc)
 
     def _feasible(self, req: Request, group: GroupIndex) -> list[NodeState]:
-        """Servers that fit one more replica, in the profile's candidate order, at most
-        ``candidates_to_score`` of each device-model class.
+        """Servers that fit one more replica, in the profile's candidate order: the first
+        ``candidates_to_score``, plus, on a fleet of several device-model classes (the set
+        of GPU models a server holds), the first :data:`PER_CLASS_MINIMUM` of every class.
 
-        The cap is per class of servers (the set of GPU models they hold), not overall: with
-        one overall cap, tightest-first order on a mixed fleet showed the scorers only the
-        servers of the most plentiful model, so the scarce model's servers (which FGD would
-        keep free for the work pinned to them) were never compared and got filled first.
+        With the overall cap alone, tightest-first order on a mixed fleet showed the scorers
+        only servers of the models with the tightest servers, so the servers that would keep
+        a scarce model free (FGD's model reserve) were never compared. Scoring the full cap
+        of every class instead widens the choice so much that FGD's packing suffers (S5:
+        FGD picks best among the tightest; bench/analysis.md), hence a small minimum.
         """
         cap = self._cap
         status = self.status
-        feasible: list[NodeState] = []
         candidates = self.profile.order.candidates(req, group)
         if not cap:
             return [node for node in candidates if status(req, node).ok]
-        classes = group.model_classes
-        if classes <= 1:
+        feasible: list[NodeState] = []
+        if group.model_classes <= 1:
             for node in candidates:
                 if status(req, node).ok:
                     feasible.append(node)
                     if len(feasible) >= cap:
                         break
             return feasible
+        minimum = min(cap, PER_CLASS_MINIMUM)
         per_class: dict[frozenset[str], int] = {}
-        full = 0
+        short = group.model_classes  # classes still below the minimum
         for node in candidates:
             model_class = node.info.model_class
             seen = per_class.get(model_class, 0)
-            if seen >= cap or not status(req, node).ok:
+            if len(feasible) >= cap and seen >= minimum:
+                continue
+            if not status(req, node).ok:
                 continue
             feasible.append(node)
             per_class[model_class] = seen + 1
-            if seen + 1 == cap:
-                full += 1
-                if full >= classes:
-                    break
+            if seen + 1 == minimum:
+                short -= 1
+            if len(feasible) >= cap and short <= 0:
+                break
         return feasible
 
     def place(self, req: Request, replica: int) -> ReplicaAssignment | None:
