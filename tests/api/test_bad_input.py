@@ -78,8 +78,14 @@ def test_malformed_json_is_a_422(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"gpu": 1.5}, "gpu"), ({"cpu": -2}, "cpu"), ({"priority": 0}, "priority"), ({"x": 1}, "x")],
-    ids=["gpu 1.5", "negative cpu", "priority 0", "unknown field"],
+    [
+        ({"gpu": 1.5}, "gpu"),
+        ({"cpu": -2}, "cpu"),
+        ({"priority": 0}, "priority"),
+        ({"x": 1}, "x"),
+        ({"gpu": 1, "gpu_model": "A100||H100"}, "gpu_model"),
+    ],
+    ids=["gpu 1.5", "negative cpu", "priority 0", "unknown field", "blank gpu_model alternative"],
 )
 def test_bad_patch_changes_nothing(client: TestClient, body: dict[str, Any], field: str) -> None:
     created = client.post("/api/v1/workloads", json=VALID).json()
