@@ -56,6 +56,7 @@ class SimStore:
                     started_at=now,
                     team_id=workload.team_id,
                     name=workload.name,
+                    gpu_model=workload.gpu_model if workload.resources.gpu_milli else None,
                 )
             )
 

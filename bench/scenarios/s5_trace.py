@@ -6,7 +6,10 @@ order, then resampled uniformly from the trace (seeded) to inflate the workload,
 arrived GPU demand reaches the last checkpoint. The figure is the share of the cluster's GPUs
 left unallocated when the arrived demand reaches 100% of the capacity (more checkpoints are
 recorded for the curve). ``make bench-full`` also runs the paper's own order: the pods
-shuffled (seeds 42, 43, 44) and inflated to 130%.
+shuffled (seeds 42, 43, 44) and inflated to 130%. Quick and full modes also replay
+model-constrained variants of the trace (:func:`bench.trace.constrained_trace`: a third of
+the GPU pods pinned to one model, seeds 1-3), in creation order and shuffled, against the
+FGD artifact's published 38-57% fewer unallocated GPUs than best-fit.
 
 Policies: ``pack`` (our default profile, default config: Fragmentation Gradient Descent with
 the workload mix the engine learns each cycle from the running and pending replicas, plus
@@ -37,7 +40,7 @@ from bench.pg import PgDatabases
 from bench.replay import Replay, checkpoints, replay_baseline, replay_engine
 from bench.result import ScenarioResult, Table
 from bench.share_variants import VARIANTS, rounding_overhead, variant
-from bench.trace import Trace, TracePod, as_pending, load_trace
+from bench.trace import Trace, TracePod, as_pending, constrained_trace, load_trace
 from gpuyard.scheduler import registry
 from gpuyard.scheduler.plugins.fgd import FgdScorer, WorkloadMix
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload
@@ -54,11 +57,30 @@ class S5Config:
     shuffled_seeds: tuple[int, ...]  # extra runs in the paper's order (shuffled)
     shuffled_to: float  # the paper inflates to 130%
     variant_seeds: tuple[int, ...] = ()  # shuffled runs of the share/memory variants
+    #: Seeds of the model-constrained traces (:func:`bench.trace.constrained_trace`), each
+    #: replayed in creation order and shuffled.
+    constrained_seeds: tuple[int, ...] = ()
 
 
-QUICK = S5Config(2, (0.8, 0.9, 1.0), (), 1.0, (42, 43, 44))
-FULL = S5Config(1, (0.8, 0.9, 1.0, 1.1, 1.2, 1.3), (42, 43, 44), 1.3, (42, 43, 44))
-SMOKE = S5Config(40, (0.5, 1.0), (), 1.0)
+#: Share of GPU pods a model-constrained trace pins to one model ("about a third").
+CONSTRAINED_SHARE = 1 / 3
+#: What the FGD artifact publishes as its reduction of unallocated GPUs vs best-fit (%).
+FGD_PUBLISHED_FEWER_PCT = (38.0, 57.0)
+#: The policies replayed on the constrained traces (the rest add time, not insight).
+CONSTRAINED_POLICIES = ("pack", "binpack", "fgd paper + trace mix", "best-fit")
+
+QUICK = S5Config(
+    2, (0.8, 0.9, 1.0), (), 1.0, variant_seeds=(42, 43, 44), constrained_seeds=(1, 2, 3)
+)
+FULL = S5Config(
+    1,
+    (0.8, 0.9, 1.0, 1.1, 1.2, 1.3),
+    (42, 43, 44),
+    1.3,
+    variant_seeds=(42, 43, 44),
+    constrained_seeds=(1, 2, 3),
+)
+SMOKE = S5Config(40, (0.5, 1.0), (), 1.0, constrained_seeds=(1,))
 CONFIGS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 
 
@@ -72,8 +94,8 @@ def register_paper_profiles(mix: WorkloadMix) -> tuple[str, str]:
     """Add the paper-measure FGD profiles (``mix`` given, and learned) to this process's
     registry; returns their names."""
     for name, scorer in (
-        (PAPER_TRACE_MIX, partial(FgdScorer, mix, stranding=False)),
-        (PAPER_LEARNED_MIX, partial(FgdScorer, None, stranding=False)),
+        (PAPER_TRACE_MIX, partial(FgdScorer, mix, stranding=False, model_reserve=False)),
+        (PAPER_LEARNED_MIX, partial(FgdScorer, None, stranding=False, model_reserve=False)),
     ):
         registry.REGISTRY[name] = scorer
         registry.PROFILES[name] = replace(
@@ -99,19 +121,80 @@ def arrival_sequence(trace: Trace, up_to: float, seed: int, shuffle: bool) -> li
 
 
 def run_policies(
-    trace: Trace, arrivals: list[PendingWorkload], fractions: tuple[float, ...]
+    trace: Trace,
+    arrivals: list[PendingWorkload],
+    fractions: tuple[float, ...],
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, Replay]:
+    """Replay ``arrivals`` for each policy (``only``: just these, by report name)."""
     snapshot = ClusterSnapshot(servers=trace.servers)
     marks = checkpoints(arrivals, trace.gpu_capacity_milli, fractions)
+    engine = {
+        "pack": "pack",
+        "binpack": "binpack",
+        "fgd paper + trace mix": PAPER_TRACE_MIX,
+        "fgd paper + learned mix": PAPER_LEARNED_MIX,
+    }
     out = {
-        "pack": replay_engine("pack", snapshot, arrivals, marks),
-        "binpack": replay_engine("binpack", snapshot, arrivals, marks),
-        "fgd paper + trace mix": replay_engine(PAPER_TRACE_MIX, snapshot, arrivals, marks),
-        "fgd paper + learned mix": replay_engine(PAPER_LEARNED_MIX, snapshot, arrivals, marks),
+        name: replay_engine(profile, snapshot, arrivals, marks)
+        for name, profile in engine.items()
+        if only is None or name in only
     }
     for choice in all_baselines(seed=7):
-        out[choice.name] = replay_baseline(choice, snapshot, arrivals, marks)
+        if only is None or choice.name in only:
+            out[choice.name] = replay_baseline(choice, snapshot, arrivals, marks)
     return out
+
+
+def _fewer(runs: dict[str, Replay], name: str) -> float:
+    """How many fewer GPUs (%) ``name`` leaves unallocated at 100% than best-fit."""
+    best_fit = runs["best-fit"].unallocated[1.0]
+    at100 = runs[name].unallocated[1.0]
+    return (best_fit - at100) / best_fit * 100 if best_fit else float("nan")
+
+
+def run_constrained(result: ScenarioResult, trace: Trace, cfg: S5Config) -> None:
+    """Replay the model-constrained variants of ``trace`` (one per seed) in creation order
+    and shuffled; report each one's reduction of unallocated GPUs vs best-fit."""
+    columns = ["trace", "order", *(f"{name} @100%" for name in CONSTRAINED_POLICIES),
+               "pack vs best-fit", "fgd paper + trace mix vs best-fit"]  # fmt: skip
+    table = Table(
+        f"Model-constrained traces ({CONSTRAINED_SHARE:.0%} of GPU pods pinned to one model): "
+        "share of GPUs left unallocated",
+        columns,
+    )
+    fewer: dict[str, list[float]] = {"creation": [], "shuffled": []}
+    for seed in cfg.constrained_seeds:
+        pinned = constrained_trace(trace, CONSTRAINED_SHARE, seed)
+        register_paper_profiles(trace_mix(pinned))
+        for order, shuffle in (("creation", False), ("shuffled", True)):
+            up_to = cfg.shuffled_to if shuffle else max(cfg.fractions)
+            arrivals = arrival_sequence(pinned, up_to, seed, shuffle)
+            runs = run_policies(pinned, arrivals, cfg.fractions, CONSTRAINED_POLICIES)
+            pack_fewer = _fewer(runs, "pack")
+            fewer[order].append(pack_fewer)
+            result.figures[f"constrained_{order}_seed{seed}"] = {
+                "unallocated_pct": {n: runs[n].unallocated[1.0] * 100 for n in runs},
+                "pack_fewer_than_best_fit_pct": pack_fewer,
+                "fgd_trace_mix_fewer_than_best_fit_pct": _fewer(runs, "fgd paper + trace mix"),
+            }
+            table.add(
+                f"seed {seed}",
+                order,
+                *(f"{runs[n].unallocated[1.0] * 100:.2f}%" for n in CONSTRAINED_POLICIES),
+                f"{pack_fewer:+.1f}% fewer",
+                f"{_fewer(runs, 'fgd paper + trace mix'):+.1f}% fewer",
+            )
+    result.tables.append(table)
+    for order, values in fewer.items():
+        if values:
+            result.figures[f"constrained_{order}_min_fewer_vs_best_fit_pct"] = min(values)
+    low, high = FGD_PUBLISHED_FEWER_PCT
+    result.notes.append(
+        f"Model-constrained traces: the FGD artifact publishes {low:.0f}-{high:.0f}% fewer "
+        "unallocated GPUs than best-fit; the default profile's worst trace here: "
+        + ", ".join(f"{o} order {min(v):.1f}%" for o, v in fewer.items() if v)
+    )
 
 
 def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
@@ -149,8 +232,10 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
         _report(result, label, averaged, cfg.fractions, headline=False)
     _report_variants(result, trace, cfg)
     if trace.multi_model_pods:
-        result.notes.append(f"{trace.multi_model_pods} pods name several GPU models; the "
-                            "engine takes one model per request, the first was used.")  # fmt: skip
+        result.notes.append(f"{trace.multi_model_pods} pods name several GPU models; any "
+                            "of them will do.")  # fmt: skip
+    if cfg.constrained_seeds:
+        run_constrained(result, trace, cfg)
     return result
 
 

@@ -40,6 +40,14 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("bad name", {**VALID, "name": "has spaces"}, "name"),
     ("gang of one", {**VALID, "gang": True}, "gang"),
     ("gpu_model without gpu", {**VALID, "gpu_model": "H100"}, "gpu_model"),
+    (
+        "gpu_model: too many models",
+        {**VALID, "gpu": 1, "gpu_model": "|".join("abcdefghi")},
+        "gpu_model",
+    ),
+    ("gpu_model: a blank model", {**VALID, "gpu": 1, "gpu_model": "A100||H100"}, "gpu_model"),
+    ("gpu_model: control character", {**VALID, "gpu": 1, "gpu_model": "H100\x00"}, "gpu_model"),
+    ("gpu_model: over 128 characters", {**VALID, "gpu": 1, "gpu_model": "x" * 129}, "gpu_model"),
     ("nothing requested", {**VALID, "cpu": 0, "ram_gb": 0}, "cpu"),
     ("env values must be strings", {**VALID, "env": {"A": 1}}, "env.A"),
     # Numbers out of range (issue 13, class 2): a duration of 1e300 was accepted, then
@@ -81,8 +89,14 @@ def test_malformed_json_is_a_422(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"gpu": 1.5}, "gpu"), ({"cpu": -2}, "cpu"), ({"priority": 0}, "priority"), ({"x": 1}, "x")],
-    ids=["gpu 1.5", "negative cpu", "priority 0", "unknown field"],
+    [
+        ({"gpu": 1.5}, "gpu"),
+        ({"cpu": -2}, "cpu"),
+        ({"priority": 0}, "priority"),
+        ({"x": 1}, "x"),
+        ({"gpu": 1, "gpu_model": "A100||H100"}, "gpu_model"),
+    ],
+    ids=["gpu 1.5", "negative cpu", "priority 0", "unknown field", "blank gpu_model alternative"],
 )
 def test_bad_patch_changes_nothing(client: TestClient, body: dict[str, Any], field: str) -> None:
     created = client.post("/api/v1/workloads", json=VALID).json()

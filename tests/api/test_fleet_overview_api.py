@@ -115,6 +115,17 @@ def test_free_now_is_the_largest_request_that_starts_on_one_server(fleet: Fleet)
     assert waits["status"] == "pending"
 
 
+def test_a_request_may_name_several_models(fleet: Fleet) -> None:
+    # The openb trace's form: any of the models will do. H100 is only on a draining server.
+    either = _run(fleet.admin, fleet.ctx, name="either", cpu=1, gpu=1, gpu_model="H100|A100")
+    assert either["status"] == "running"
+    assert either["server_id"] in {fleet.big, fleet.small}
+    assert either["gpu_model"] == "H100|A100"
+    neither = _run(fleet.admin, fleet.ctx, name="neither", cpu=1, gpu=1, gpu_model="H100|T4")
+    assert neither["status"] == "pending"
+    assert neither["server_id"] is None
+
+
 def test_one_cluster_at_a_time(fleet: Fleet) -> None:
     other = fleet.admin.post("/api/v1/clusters", json={"name": "other", "kind": "simulated"})
     body = {"name": "o-1", "cluster_id": other.json()["id"], "cpu": 2, "ram_gb": 4}

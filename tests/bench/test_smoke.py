@@ -49,6 +49,10 @@ def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
     assert data["scenarios"]["S2"]["figures"]["oversubscriptions"] == 0
     assert data["scenarios"]["S3"]["figures"]["thrash_cycles"] == 0
     assert data["scenarios"]["S6"]["figures"]["lost"] == 0
+    # The model-constrained traces ran in both orders (the figure itself is not asserted).
+    s5 = data["scenarios"]["S5"]["figures"]
+    assert "constrained_creation_min_fewer_vs_best_fit_pct" in s5
+    assert "constrained_shuffled_min_fewer_vs_best_fit_pct" in s5
 
 
 @pytest.mark.integration

@@ -89,8 +89,10 @@ def make_running(
     started_at: float | None = 0.0,
     replica: int = 0,
     team: str | None = None,
+    model: str | None = None,
 ) -> RunningReplica:
-    """A placed replica: whole devices ``gpus`` or a ``share`` of the single device gpus[0]."""
+    """A placed replica: whole devices ``gpus`` or a ``share`` of the single device gpus[0]
+    (``model``: the model set it asked for)."""
     alloc: GpuAllocation
     if share:
         alloc = ((gpus[0] if gpus else 0, round(share * 1000)),)
@@ -109,6 +111,7 @@ def make_running(
         started_at=started_at,
         team_id=team,
         name=workload_id,
+        gpu_model=model,
     )
 
 

@@ -126,6 +126,7 @@ def test_observed_shapes_count_running_and_missing_replicas() -> None:
     running = [
         make_running("r1", "s", gpus=[0], cpu=4),
         make_running("r2", "s", gpus=[1], cpu=4),
+        make_running("pinned", "s", gpus=[2], cpu=4, model="H100|A100"),
         make_running("cpu-only", "s", cpu=2),
     ]
     cycle = make_cycle([server], running)
@@ -135,8 +136,9 @@ def test_observed_shapes_count_running_and_missing_replicas() -> None:
         make_request(make_pending("more", gpu=1, cpu=4)),
     ]
     assert dict(observed_shapes(cycle, queue)) == {
-        # Running replicas do not record their model request: counted as any model.
+        # Running replicas keep the model set they asked for (learned, not "any model").
         (res(cpu=4, gpu=1), None): 3,
+        (res(cpu=4, gpu=1), "H100|A100"): 1,
         (res(cpu=2), None): 1,
         (res(cpu=8, gpu=2), "H100"): 3,
     }

@@ -76,6 +76,9 @@ class GroupIndex:
             if is_partial:
                 partial[node.id] = node
         self.eligible_ids.update(node.id for node in eligible)
+        #: How many distinct device-model sets the eligible servers have (see
+        #: :meth:`Placer.find`: the candidate cap applies per such class).
+        self.model_classes = len({node.info.model_class for node in eligible})
 
     @property
     def total(self) -> int:

@@ -43,6 +43,10 @@ class _Scored:
     key: tuple[object, ...] | None = None  # every score, negated, then the server id
 
 
+#: Feasible servers of each device-model class always scored, beyond the overall cap.
+PER_CLASS_MINIMUM = 8
+
+
 class Placer:
     """Places replicas into the cycle's working state with one profile's plugins."""
 
@@ -83,12 +87,7 @@ class Placer:
         if self._fails.get(key) == self.cycle.epoch:
             return None
         group = self.group(req)
-        feasible: list[NodeState] = []
-        for node in self.profile.order.candidates(req, group):
-            if self.status(req, node).ok:
-                feasible.append(node)
-                if self._cap and len(feasible) >= self._cap:
-                    break
+        feasible = self._feasible(req, group)
         if not feasible:
             self._fails[key] = self.cycle.epoch
             return None
@@ -116,6 +115,48 @@ class Placer:
             if best is None or entry.key < best_key:
                 best, best_alloc, best_key = node, entry.alloc, entry.key
         return None if best is None else (best, best_alloc)
+
+    def _feasible(self, req: Request, group: GroupIndex) -> list[NodeState]:
+        """Servers that fit one more replica, in the profile's candidate order: the first
+        ``candidates_to_score``, plus, on a fleet of several device-model classes (the set
+        of GPU models a server holds), the first :data:`PER_CLASS_MINIMUM` of every class.
+
+        With the overall cap alone, tightest-first order on a mixed fleet showed the scorers
+        only servers of the models with the tightest servers, so the servers that would keep
+        a scarce model free (FGD's model reserve) were never compared. Scoring the full cap
+        of every class instead widens the choice so much that FGD's packing suffers (S5:
+        FGD picks best among the tightest; bench/analysis.md), hence a small minimum.
+        """
+        cap = self._cap
+        status = self.status
+        candidates = self.profile.order.candidates(req, group)
+        if not cap:
+            return [node for node in candidates if status(req, node).ok]
+        feasible: list[NodeState] = []
+        if group.model_classes <= 1:
+            for node in candidates:
+                if status(req, node).ok:
+                    feasible.append(node)
+                    if len(feasible) >= cap:
+                        break
+            return feasible
+        minimum = min(cap, PER_CLASS_MINIMUM)
+        per_class: dict[frozenset[str], int] = {}
+        short = group.model_classes  # classes still below the minimum
+        for node in candidates:
+            model_class = node.info.model_class
+            seen = per_class.get(model_class, 0)
+            if len(feasible) >= cap and seen >= minimum:
+                continue
+            if not status(req, node).ok:
+                continue
+            feasible.append(node)
+            per_class[model_class] = seen + 1
+            if seen + 1 == minimum:
+                short -= 1
+            if len(feasible) >= cap and short <= 0:
+                break
+        return feasible
 
     def place(self, req: Request, replica: int) -> ReplicaAssignment | None:
         """Find and assume one replica; None when it fits nowhere."""

@@ -78,6 +78,8 @@ class RunningReplica:
     started_at: float | None  # None while still scheduled/starting
     team_id: str | None = None
     name: str = ""
+    #: The model set it asked for (``A|B``), so the learned FGD mix keeps it; None = any.
+    gpu_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ class ViewInfo:
         "gpu_models",
         "id",
         "matching",
+        "model_class",
         "name",
         "pos_of",
         "verdicts",
@@ -90,6 +91,8 @@ class ViewInfo:
         self.dev_memory: tuple[int, ...] = tuple(g.free_memory_mib for g in gpus)
         self.pos_of: dict[int, int] = {g.index: p for p, g in enumerate(gpus)}
         self.gpu_models: tuple[str, ...] = tuple(g.model for g in gpus)
+        #: The set of device models on the server: the placer caps candidates per class.
+        self.model_class: frozenset[str] = frozenset(self.gpu_models)
         self.matching: dict[ModelKey, tuple[int, ...]] = {}
         #: Model -> (whole free devices, has a partly used device) at ``dev_alloc``.
         self.base_buckets: dict[ModelKey, tuple[int, bool]] = {}

@@ -26,6 +26,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workloads/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan Submission
+         * @description Where the request (a submission's body) would go now, whom it would preempt (the
+         *     workloads you may read; the others counted), or why it would wait, with its estimated
+         *     start. Checked as a submission is (the same 422s); nothing is written.
+         */
+        post: operations["workloads-plan_submission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workloads/{workload_id}": {
         parameters: {
             query?: never;
@@ -340,13 +362,14 @@ export interface paths {
         head?: never;
         /**
          * Update Team
-         * @description Admins change anything; team admins change members and read sharing, not quota.
+         * @description Admins change anything; team admins change members and read sharing, not quota or
+         *     max_priority (the priority policy).
          *     ``members`` is the complete list: admins add users directly; a team admin keeps,
          *     re-flags or removes members, and invites the users new to the team (they join when
-         *     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota; leave
-         *     it out to keep it. ``hierarchy`` (admins) sets the department above the team (two
-         *     levels at most: no cycles), its guarantee and its over-quota weight; it replaces all
-         *     three.
+         *     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota
+         *     (``max_priority: null`` the team's priority cap); leave it out to keep it.
+         *     ``hierarchy`` (admins) sets the department above the team (two levels at most: no
+         *     cycles), its guarantee and its over-quota weight; it replaces all three.
          */
         patch: operations["teams-update_team"];
         trace?: never;
@@ -726,6 +749,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{server_id}/ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Server Ssh */
+        get: operations["servers-get_server_ssh"];
+        /**
+         * Set Server Ssh
+         * @description How gpuyard reaches the server's host over SSH. The key is stored encrypted and
+         *     never returned; the host key is pinned at the first connection.
+         */
+        put: operations["servers-set_server_ssh"];
+        post?: never;
+        /** Delete Server Ssh */
+        delete: operations["servers-delete_server_ssh"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{server_id}/ssh/host-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unpin Host Key
+         * @description Forget the pinned host key (the host was reinstalled or rotated its keys): the next
+         *     connection pins whatever the host presents then.
+         */
+        delete: operations["servers-unpin_host_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/images": {
         parameters: {
             query?: never;
@@ -1039,6 +1106,28 @@ export interface paths {
         };
         /** Get Fleet History */
         get: operations["history-get_fleet_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/routing/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorize
+         * @description 204 when the caller (session cookie or bearer token) may open the route whose path
+         *     nginx sends in X-Original-URI; 401 without credentials, 403 otherwise (also for a
+         *     route that does not exist: nginx passes only 2xx, 401 and 403 on).
+         */
+        get: operations["routing-authorize"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1636,6 +1725,16 @@ export interface components {
              * @description per GPU model (and null: no GPU), the largest request that could start now on one server, before team quotas
              */
             free_now: components["schemas"]["FreeNowPublic"][];
+            /**
+             * Gpu Share Min
+             * @description the smallest share of one GPU a request may ask for
+             */
+            gpu_share_min: number;
+            /**
+             * Gpu Share Step
+             * @description shares of one GPU come in multiples of this
+             */
+            gpu_share_step: number;
         };
         /**
          * FreeNowPublic
@@ -1659,7 +1758,7 @@ export interface components {
             gpu: number;
             /**
              * Gpu Share
-             * @description the largest share (0.1-0.9) one device of the model has room for; 0: none
+             * @description the largest share (below 1, per gpu_share_min and gpu_share_step) one device of the model has room for; 0: none
              */
             gpu_share: number;
             /**
@@ -1759,6 +1858,12 @@ export interface components {
             memory_gb: number;
             /** Allocated Milli */
             allocated_milli: number;
+            /**
+             * Allocated Memory Gb
+             * @description GPU memory reserved by shares that asked for some (GB)
+             * @default 0
+             */
+            allocated_memory_gb: number;
             /** Utilization */
             utilization: number | null;
             /**
@@ -1870,6 +1975,18 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** HostKeyPublic */
+        HostKeyPublic: {
+            /** Public Key */
+            public_key: string;
+            /** Fingerprint */
+            fingerprint: string;
+            /**
+             * Pinned At
+             * Format: date-time
+             */
+            pinned_at: string;
+        };
         /** ImageCreate */
         ImageCreate: {
             /**
@@ -1910,7 +2027,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
@@ -2195,6 +2312,28 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** PlannedReplicaPublic */
+        PlannedReplicaPublic: {
+            /** Replica */
+            replica: number;
+            /** Server Id */
+            server_id: string;
+            /** Server Name */
+            server_name: string;
+            /** Gpu Indices */
+            gpu_indices: number[];
+        };
+        /** PlannedVictimPublic */
+        PlannedVictimPublic: {
+            /** Workload Id */
+            workload_id: string;
+            /** Name */
+            name: string;
+            /** Replica */
+            replica: number;
+            /** Server Name */
+            server_name: string;
+        };
         /**
          * PoolCreate
          * @description A pool on one server (``server_id``) or anywhere in a cluster (``cluster_id``):
@@ -2259,7 +2398,7 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
@@ -2428,6 +2567,11 @@ export interface components {
             host_port: number | null;
             /** Url */
             url?: string | null;
+            /**
+             * Route Url
+             * @description its stable URL through gpuyard's nginx (/u/<user>/<workload>/<port>/) while it runs; none when per-user routing is off
+             */
+            route_url?: string | null;
         };
         /** PullRequest */
         PullRequest: {
@@ -2698,7 +2842,8 @@ export interface components {
         /**
          * ServerCreate
          * @description Simulated clusters: declare cpu, ram_gb, storage_gb, gpus. Docker clusters: give
-         *     agent_url and agent_token; capacity comes from the agent's inventory.
+         *     agent_url and agent_token (and agent_tls_cert to pin an https agent's own certificate);
+         *     capacity comes from the agent's inventory.
          */
         ServerCreate: {
             /** Name */
@@ -2737,6 +2882,11 @@ export interface components {
              * @description docker servers: the agent's token (stored encrypted, never returned)
              */
             agent_token?: string | null;
+            /**
+             * Agent Tls Cert
+             * @description docker servers over https: the agent's own certificate (PEM), pinned: the only one trusted for it (gpuyard agent install makes a self-signed one)
+             */
+            agent_tls_cert?: string | null;
             /**
              * Host Ports
              * @description docker servers: this server's own host port range, e.g. 20000-20999
@@ -2835,6 +2985,61 @@ export interface components {
             updated_at: string;
         };
         /**
+         * ServerSshPublic
+         * @description ``host_key``: the key pinned at the first connection (null until then).
+         */
+        ServerSshPublic: {
+            /** Server Id */
+            server_id: string;
+            /** Host */
+            host: string;
+            /** Port */
+            port: number;
+            /** Username */
+            username: string;
+            /** Key Type */
+            key_type: string;
+            /** Key Fingerprint */
+            key_fingerprint: string;
+            host_key: components["schemas"]["HostKeyPublic"] | null;
+            /** Updated By */
+            updated_by: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ServerSshRequest
+         * @description The private key is write-only: stored encrypted, never returned. An encrypted key
+         *     needs its ``passphrase`` once (gpuyard keeps the key under its own encryption).
+         */
+        ServerSshRequest: {
+            /**
+             * Host
+             * @description host name or IP address (default: the host of the agent URL)
+             */
+            host?: string | null;
+            /**
+             * Port
+             * @default 22
+             */
+            port: number;
+            /**
+             * Username
+             * @example gpuyard
+             */
+            username: string;
+            /**
+             * Private Key
+             * @description OpenSSH or PEM private key (ed25519, ecdsa, rsa)
+             */
+            private_key: string;
+            /** Passphrase */
+            passphrase?: string | null;
+        };
+        /**
          * ServerStatus
          * @enum {string}
          */
@@ -2868,6 +3073,11 @@ export interface components {
             /** Name */
             name: string;
             quota?: components["schemas"]["QuotaBody"] | null;
+            /**
+             * Max Priority
+             * @description the highest priority the team's workloads may ask for (admins only); null: only the submitter's role caps it
+             */
+            max_priority?: number | null;
             /** @description admins only */
             hierarchy?: components["schemas"]["HierarchyBody"] | null;
             /**
@@ -2977,6 +3187,11 @@ export interface components {
             /** Name */
             name: string;
             quota: components["schemas"]["Quota"];
+            /**
+             * Max Priority
+             * @description the highest priority the team's workloads may ask for; null: the submitter's role's cap alone
+             */
+            max_priority: number | null;
             hierarchy: components["schemas"]["Hierarchy"];
             /** Members Can Read */
             members_can_read: boolean;
@@ -2999,6 +3214,11 @@ export interface components {
             name?: string | null;
             /** @description admins only; null removes the quota */
             quota?: components["schemas"]["QuotaBody"] | null;
+            /**
+             * Max Priority
+             * @description the highest priority the team's workloads may ask for (admins only); null: only the submitter's role caps it
+             */
+            max_priority?: number | null;
             /** @description admins only; the team's parent, guarantee and weight */
             hierarchy?: components["schemas"]["HierarchyBody"] | null;
             /** Members Can Read */
@@ -3266,10 +3486,12 @@ export interface components {
             storage_gb: number;
             /**
              * Gpu
-             * @description whole GPUs (1, 2, ...) or a share 0.1-0.9
+             * @description whole GPUs (1, 2, ...) or a share of one GPU (by default 0.05-0.95 in steps of 0.05; GET /fleet/overview says the configured rule)
              * @default 0
              */
             gpu: number;
+            /** Gpu Memory Gb */
+            gpu_memory_gb?: number | null;
             /** Gpu Model */
             gpu_model?: string | null;
             /**
@@ -3365,6 +3587,11 @@ export interface components {
              * @description its runtime reports no utilisation: never culled idle
              */
             no_signal: boolean;
+            /**
+             * No Signal Reason
+             * @description why there is no utilisation signal (a kubernetes cluster without metrics-server, a GPU pod); null: none given, or a signal
+             */
+            no_signal_reason?: string | null;
         };
         /** WorkloadEventPublic */
         WorkloadEventPublic: {
@@ -3392,6 +3619,41 @@ export interface components {
             data: components["schemas"]["WorkloadEventPublic"][];
             /** Count */
             count: number;
+        };
+        /**
+         * WorkloadPlanPublic
+         * @description What one scheduling cycle would do with the request now; nothing was written.
+         */
+        WorkloadPlanPublic: {
+            /**
+             * Starts Now
+             * @description placed by the next cycle if nothing changes
+             */
+            starts_now: boolean;
+            /** Placements */
+            placements: components["schemas"]["PlannedReplicaPublic"][];
+            /**
+             * Preempts
+             * @description replicas it would preempt, of workloads you may read
+             */
+            preempts: components["schemas"]["PlannedVictimPublic"][];
+            /**
+             * Preempts Hidden
+             * @description replicas it would preempt that you may not read
+             */
+            preempts_hidden: number;
+            /**
+             * Code
+             * @description why it would wait (as GET /queue says); null: starts
+             */
+            code: string | null;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Estimated Start
+             * @description now when it starts now; else the queue's estimate (null: unknown)
+             */
+            estimated_start: string | null;
         };
         /** WorkloadPublic */
         WorkloadPublic: {
@@ -3439,6 +3701,11 @@ export interface components {
             storage_gb: number;
             /** Gpu */
             gpu: number;
+            /**
+             * Gpu Memory Gb
+             * @description GPU memory each replica's share reserves; null: none
+             */
+            gpu_memory_gb?: number | null;
             /** Gpu Model */
             gpu_model: string | null;
             /** Priority */
@@ -3649,6 +3916,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WorkloadPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "workloads-plan_submission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkloadCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadPlanPublic"];
                 };
             };
             /** @description Unauthorized */
@@ -7497,6 +7842,285 @@ export interface operations {
             };
         };
     };
+    "servers-get_server_ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSshPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-set_server_ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServerSshRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSshPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Timeout */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-delete_server_ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "servers-unpin_host_key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSshPublic"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "images-list_images": {
         parameters: {
             query?: {
@@ -9172,6 +9796,53 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["FleetHistoryPublic"];
                 };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "routing-authorize": {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Original-URI"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the caller may open the route */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unauthorized */
             401: {

@@ -66,6 +66,17 @@ GpuMemoryGb = Annotated[
     ),
 ]
 GpuModel = Annotated[str, Field(min_length=1, max_length=128, examples=["H100"])]
+#: A workload's GPU model request: one model or several acceptable ones, '|'-separated.
+GpuModelRequest = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        examples=["H100", "V100M16|V100M32"],
+        description="one GPU model, or up to 8 acceptable ones separated by '|' "
+        "(whole words, case-insensitive)",
+    ),
+]
 #: An object's id as the API returns it (32 hex characters today; room for other forms).
 ObjectId = Annotated[str, Field(min_length=1, max_length=64)]
 LabelKey = Annotated[

@@ -11,7 +11,7 @@ from gpuyard.api.schemas.common import (
     Cpu,
     Gpu,
     GpuMemoryGb,
-    GpuModel,
+    GpuModelRequest,
     Labels,
     ObjectId,
     RamGb,
@@ -82,7 +82,7 @@ class WorkloadCreate(RequestModel):
     storage_gb: StorageGb = 0
     gpu: Gpu = 0
     gpu_memory_gb: GpuMemoryGb | None = None
-    gpu_model: GpuModel | None = None
+    gpu_model: GpuModelRequest | None = None
     priority: Priority = DEFAULT_PRIORITY
     preemptible: bool = True
     cluster_id: ObjectId | None = None
@@ -110,7 +110,7 @@ class WorkloadUpdate(RequestModel):
     ram_gb: RamGb | None = None
     storage_gb: StorageGb | None = None
     gpu: Gpu | None = None
-    gpu_model: GpuModel | None = None
+    gpu_model: GpuModelRequest | None = None
     priority: Priority | None = None
     preemptible: bool | None = None
 

@@ -359,7 +359,6 @@ def _quota_tree(session: Session) -> dict[str, QueueNode]:
     return {t.id: queue_node(t) for t in teams}
 
 
-
 @dataclass(frozen=True)
 class PersonalQuota:
     """The quota of each user in no team, in stored units (None: that dimension is

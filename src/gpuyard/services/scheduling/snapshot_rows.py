@@ -141,6 +141,7 @@ def cached_workload(row: Any, allocations: Sequence[Any]) -> CachedWorkload:
             started_at=epoch(alloc.started_at),
             team_id=holder,
             name=row.name,
+            gpu_model=row.gpu_model if row.gpu_milli else None,
         )
         for alloc in allocations
     )
@@ -220,4 +221,5 @@ def allocation_to_replica(workload: WorkloadRow, allocation: AllocationRow) -> R
         started_at=epoch(allocation.started_at),
         team_id=quota_holder(workload.team_id, workload.owner_id),
         name=workload.name,
+        gpu_model=workload.gpu_model if workload.gpu_milli else None,
     )

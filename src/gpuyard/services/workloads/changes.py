@@ -27,6 +27,7 @@ from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.domain.workload_state import HOLDS_RESOURCES, TERMINAL, WorkloadStatus
 from gpuyard.runtimes.base import RuntimeFailure
 from gpuyard.runtimes.registry import resizes_in_place, runs_containers, whole_gpus_only
+from gpuyard.scheduler.gpu_match import model_problem
 from gpuyard.scheduler.resize import resize_in_place
 from gpuyard.scheduler.snapshot import PendingWorkload
 from gpuyard.services.context import ServiceContext
@@ -134,6 +135,9 @@ def _apply_update(
         gpu_model = changes.gpu_model if changes.gpu_model is not None else row.gpu_model
         if changes.gpu_model is not None and new.gpu_milli == 0:
             raise InvalidInput.for_field("gpu_model", "only meaningful with gpu > 0")
+        model_error = model_problem(changes.gpu_model) if changes.gpu_model else None
+        if model_error is not None:
+            raise InvalidInput.for_field("gpu_model", model_error)
         if changes.priority is not None and changes.priority != row.priority:
             _check_priority_policy(ctx, session, caller, row, changes.priority)
             record_change(

@@ -24,7 +24,7 @@ from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
 from gpuyard.runtimes.registry import whole_gpus_only
 from gpuyard.scheduler.feasibility import never_fits
-from gpuyard.scheduler.gpu_match import device_matches, model_key
+from gpuyard.scheduler.gpu_match import device_matches, model_key, model_problem
 from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.group_commit import GroupCommit
@@ -299,6 +299,9 @@ def _submission(
     problem = priority_problem(spec.priority, caller.role, role_limit, None, None)
     if problem is not None:
         errors.append(FieldError("priority", problem))
+    model_error = model_problem(spec.gpu_model) if spec.gpu_model is not None else None
+    if model_error is not None:
+        errors.append(FieldError("gpu_model", model_error))
     errors.extend(
         FieldError(f"plain_env.{i}", f"{key!r} is not a key of env")
         for i, key in enumerate(spec.plain_env)
