@@ -59,8 +59,8 @@ class CapacityIndex:
             self._servers.clear()
         found = self._source.servers(session, since, set())
         gpus: dict[str, list[GpuDevice]] = defaultdict(list)
-        for server_id, index, model, memory, allocated in found.gpus:
-            gpus[server_id].append(GpuDevice(index, model, memory, allocated))
+        for server_id, index, model, memory, allocated, memory_used in found.gpus:
+            gpus[server_id].append(GpuDevice(index, model, memory, allocated, memory_used))
         changed = bool(found.servers or found.unusable) or since is None
         for row in found.servers:
             if row.id in found.unusable:
