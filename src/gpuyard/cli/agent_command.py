@@ -39,8 +39,9 @@ def agent(
         str | None, typer.Option(help="host address for published ports (default 127.0.0.1)")
     ] = None,
 ) -> None:
-    """Run the gpuyard agent on this Docker host (`gpuyard agent install`: put it on
-    another host over SSH)."""
+    """Run the gpuyard agent on this Docker host (see `agent install`).
+
+    `gpuyard agent install --host H --ssh-key K` installs it on another host over SSH."""
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
