@@ -311,7 +311,11 @@ def test_the_dashboards_session_cookie_opens_a_stream(live: Live) -> None:
             json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "set_cookie": True},
         )
         assert login.status_code == 200, login.text
-        assert "gpuyard_session" in browser.cookies
+        # Set for /api and for /u (per-user routes): one name, two paths.
+        assert {c.path for c in browser.cookies.jar if c.name == "gpuyard_session"} == {
+            "/api",
+            "/u",
+        }
         with browser.stream("GET", "/api/v1/stream", params={"max_s": "1"}) as response:
             assert response.status_code == 200
             workload = live.submit(cpu=1)

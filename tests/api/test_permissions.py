@@ -124,6 +124,7 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/workloads/{workload_id}/files/{path}"): SIGNED_IN,
     ("GET", "/api/v1/queue"): SIGNED_IN,
     ("GET", "/api/v1/queue/{workload_id}"): SIGNED_IN,
+    ("GET", "/api/v1/fairshare"): SIGNED_IN,
     ("GET", "/api/v1/audit"): FLEET,
     ("GET", "/api/v1/audit/verify"): ADMIN,
     ("GET", "/api/v1/routing/authorize"): SIGNED_IN,
