@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar, Self, TypeVar
@@ -59,6 +61,48 @@ def log_tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def terminate_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server by its PID, then SIGKILL it if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def spawn_until_ready(
+    command: list[str],
+    log: Path,
+    ready: Callable[[], bool],
+    *,
+    failure: str,
+    watch_pid: Callable[[int], None],
+    timeout_s: float,
+    poll_s: float = 0.05,
+    append_log: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its output in ``log`` and wait until ``ready()``. When it exits
+    or the time runs out: stop it and raise ServerError (``failure``, then the log's tail;
+    ``port_in_use`` when the log says the address is taken, so the caller retries)."""
+    with log.open("ab" if append_log else "wb") as out:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    watch_pid(process.pid)
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            terminate_process(process)
+            text = log_tail(log)
+            raise ServerError(
+                f"{failure}\n--- {log} ---\n{text}",
+                port_in_use="address already in use" in text.lower(),
+            )
+        time.sleep(poll_s)
+    return process
 
 
 class ExitGuard:

@@ -12,13 +12,18 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
 
-from .local_server import HOST, LocalServer, ServerError, ServerUnavailable, log_tail
+from .local_server import (
+    HOST,
+    LocalServer,
+    ServerUnavailable,
+    spawn_until_ready,
+    terminate_process,
+)
 
 START_TIMEOUT_S = 20.0
 USERNAME = "pusher"
@@ -97,36 +102,16 @@ class RegistryServer(LocalServer):
             "auth:\n  htpasswd:\n    realm: gpuyard-test\n"
             f"    path: {self.directory / 'htpasswd'}\n"
         )
-        with self._log.open("wb") as log:
-            process = subprocess.Popen(
-                [str(self._binary), "serve", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._watch_pid(process.pid)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                _terminate(process)
-                text = log_tail(self._log)
-                raise ServerError(
-                    f"docker-registry did not answer on {HOST}:{port}\n--- {self._log} ---\n{text}",
-                    port_in_use="address already in use" in text,
-                )
-            time.sleep(0.05)
-        self._process = process
+        self._process = spawn_until_ready(
+            [str(self._binary), "serve", str(config)],
+            self._log,
+            lambda: answers(port),
+            failure=f"docker-registry did not answer on {HOST}:{port}",
+            watch_pid=self._watch_pid,
+            timeout_s=START_TIMEOUT_S,
+        )
 
     def _shutdown(self) -> None:
         if self._process is not None:
-            _terminate(self._process)
+            terminate_process(self._process)
             self._process = None
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

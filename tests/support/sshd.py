@@ -10,14 +10,18 @@ Debian's service unit creates at boot); it is created, empty and root-owned, whe
 from __future__ import annotations
 
 import getpass
-import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
-from .local_server import HOST, LocalServer, ServerError, ServerUnavailable, log_tail, port_is_open
+from .local_server import (
+    HOST,
+    LocalServer,
+    ServerUnavailable,
+    port_is_open,
+    spawn_until_ready,
+    terminate_process,
+)
 
 START_TIMEOUT_S = 20.0
 PRIVSEP_DIR = Path("/run/sshd")
@@ -127,36 +131,18 @@ class SshServer(LocalServer):
     def _launch(self, port: int) -> None:
         assert self._sshd is not None
         self._write_config(port)
-        command = [str(self._sshd), "-D", "-e", "-f", str(self._config)]
-        with self._log.open("ab") as log:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._watch_pid(process.pid)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not port_is_open(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                _terminate(process)
-                text = log_tail(self._log)
-                raise ServerError(
-                    f"sshd did not listen on {HOST}:{port}\n--- {self._log} ---\n{text}",
-                    port_in_use="Address already in use" in text,
-                )
-            time.sleep(0.02)
-        self._process = process
+        self._process = spawn_until_ready(
+            [str(self._sshd), "-D", "-e", "-f", str(self._config)],
+            self._log,
+            lambda: port_is_open(port),
+            failure=f"sshd did not listen on {HOST}:{port}",
+            watch_pid=self._watch_pid,
+            timeout_s=START_TIMEOUT_S,
+            poll_s=0.02,
+            append_log=True,
+        )
 
     def _shutdown(self) -> None:
         if self._process is not None:
-            _terminate(self._process)
+            terminate_process(self._process)  # sshd then drops its sessions' children too
             self._process = None
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the listener by its PID (sshd then drops its sessions' children too)."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
