@@ -107,3 +107,20 @@ def test_an_offline_server_still_counts_and_an_empty_scope_is_not_judged() -> No
     offline = make_server("s1", gpus=8, model=H100, status="offline", cluster="c1")
     assert never_fits(make_pending("w", gpu=8, model="H100"), [offline]) is None
     assert never_fits(make_pending("w", gpu=8, cluster="c2"), [offline]) is None
+
+
+def test_a_capacity_shared_cluster_is_judged_by_labels_only() -> None:
+    """A kubernetes node's recorded capacity is what foreign pods leave: none of its GPUs
+    or cores now is no reason to refuse, since they come back when those pods end."""
+    node = make_server("n1", gpus=0, cpu=2, cluster="kube", labels={"zone": "a"})
+    big = make_pending("w", gpu=4, cpu=16, model="H100", cluster="kube")
+    assert never_fits(big, [node], capacity_shared={"kube"}) is None
+    # The same node in a cluster whose capacity is its own is judged in full.
+    refused = never_fits(big, [node])
+    assert refused is not None
+    assert refused.field == "gpu_model"
+    # Labels are the node's, not a share of it: still judged.
+    elsewhere = make_pending("w", gpu=1, cluster="kube", selector={"zone": "b"})
+    labels = never_fits(elsewhere, [node], capacity_shared={"kube"})
+    assert labels is not None
+    assert labels.field == "node_selector"

@@ -139,6 +139,11 @@ class Runtime(Protocol):
     #: hand out whole ``nvidia.com/gpu``): a fractional GPU request on one of its
     #: clusters is refused at submit, naming ``gpu``.
     whole_gpus_only: bool
+    #: True when a server's recorded capacity is what other schedulers leave free on it
+    #: (kubernetes: a node's allocatable less its foreign pods' requests), so it grows
+    #: when their work ends: the submit-time refusal of what could never run judges its
+    #: servers by labels only, never by their size or GPUs.
+    capacity_shared: bool
     #: True when a server's capacity comes from the runtime's inventory (and the health
     #: loop probes it), False when it is declared at registration.
     reports_inventory: bool

@@ -478,6 +478,7 @@ class DockerRuntime(AgentImages, AgentCleanup):
     running_when_observed = False
     resizes_in_place = False
     whole_gpus_only = False
+    capacity_shared = False
     reports_inventory = True
     connection_fields: tuple[str, ...] = (AGENT_URL, AGENT_TOKEN, AGENT_TLS_CERT)
     #: The connection fields a registration must give (the certificate is optional).

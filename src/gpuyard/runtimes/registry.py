@@ -39,6 +39,12 @@ def whole_gpus_only(runtime: Runtime) -> bool:
     return runtime.whole_gpus_only
 
 
+def capacity_shared(runtime: Runtime) -> bool:
+    """Whether the runtime's servers' capacity is what other schedulers leave (for
+    ``kinds_where``)."""
+    return runtime.capacity_shared
+
+
 def reports_inventory(runtime: Runtime) -> bool:
     """Whether the runtime reports its servers' capacity (for ``kinds_where``)."""
     return runtime.reports_inventory

@@ -55,6 +55,7 @@ class SimulatedRuntime(WithoutWorkspaceFiles, WithoutHostImages):
     running_when_observed = False
     resizes_in_place = False
     whole_gpus_only = False
+    capacity_shared = False
     reports_inventory = False
     connection_fields: tuple[str, ...] = ()
 

@@ -6,7 +6,9 @@ server carries would otherwise wait forever. Submit and resize ask :func:`never_
 against every server of the request's cluster (or of the fleet when it names none),
 online or not: an offline server may come back, so only what no server could ever hold is
 refused. A scope with no servers at all is not judged (a new cluster's servers may not be
-listed yet, a Kubernetes cluster's nodes arrive with its first sync).
+listed yet, a Kubernetes cluster's nodes arrive with its first sync). Servers of a
+``capacity_shared`` cluster (Kubernetes: a node's recorded capacity is what foreign pods
+leave, so it grows when they end) are judged by their labels only.
 
 The filters are applied in a fixed order (labels, GPU model, GPU count, cpu, ram,
 storage) and the first that leaves no server names the field of the refusal; its message
@@ -16,7 +18,7 @@ something that exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gpuyard.domain.resources import MIB_PER_GB
@@ -39,10 +41,16 @@ class NeverFits:
     message: str
 
 
-def never_fits(workload: PendingWorkload, servers: Iterable[ServerView]) -> NeverFits | None:
+def never_fits(
+    workload: PendingWorkload,
+    servers: Iterable[ServerView],
+    capacity_shared: Collection[str] = (),
+) -> NeverFits | None:
     """None when some server of ``workload``'s scope (its cluster, or every server when
     it names none), emptied, could hold one replica, or when the scope has no servers;
-    otherwise the first filter that ruled every server out."""
+    otherwise the first filter that ruled every server out. Servers of the clusters in
+    ``capacity_shared`` pass every filter but the labels: what they lack now, work
+    gpuyard did not place may give back."""
     scope = [
         s for s in servers if workload.cluster_id is None or s.cluster_id == workload.cluster_id
     ]
@@ -111,7 +119,8 @@ def never_fits(workload: PendingWorkload, servers: Iterable[ServerView]) -> Neve
     ]
     left = scope
     for field_name, keeps, describe in stages:
-        kept = [s for s in left if keeps(s)]
+        judged = field_name == "node_selector"
+        kept = [s for s in left if keeps(s) or (not judged and s.cluster_id in capacity_shared)]
         if not kept:
             return NeverFits(
                 field_name, f"can never run, even on an empty server: {describe(left)}"

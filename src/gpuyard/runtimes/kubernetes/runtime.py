@@ -97,6 +97,8 @@ class KubernetesRuntime(WithoutHostImages):
     resizes_in_place = True
     #: Device plugins hand out whole GPUs: no share of one.
     whole_gpus_only = True
+    #: A node's capacity is its allocatable less foreign pods' requests.
+    capacity_shared = True
     #: Its servers are the cluster's nodes: a registration gives no connection field.
     connection_fields: tuple[str, ...] = ()
 

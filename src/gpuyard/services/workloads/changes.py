@@ -163,7 +163,7 @@ def _apply_update(
                 cluster_id=row.cluster_id,
                 node_selector=dict(row.node_selector or {}),
             )
-            found = never_fits_errors(ctx.capacity_index.servers(session), pending)
+            found = never_fits_errors(ctx, session, pending)
             if found:
                 raise InvalidInput.for_fields(found)
         row.gpu_model = gpu_model

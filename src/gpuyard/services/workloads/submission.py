@@ -6,7 +6,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, Self, TypeVar, cast
@@ -22,7 +22,7 @@ from gpuyard.domain.priority import priority_problem
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
 from gpuyard.domain.workload_records import Workload, WorkloadEvent
 from gpuyard.domain.workload_state import WorkloadStatus
-from gpuyard.runtimes.registry import whole_gpus_only
+from gpuyard.runtimes.registry import capacity_shared, whole_gpus_only
 from gpuyard.scheduler.feasibility import never_fits
 from gpuyard.scheduler.gpu_match import device_matches, model_key, model_problem
 from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
@@ -49,6 +49,7 @@ from gpuyard.store.fleet import (
     lock_cluster_row,
 )
 from gpuyard.store.identity_tables import TeamRow
+from gpuyard.store.snapshot_source import clusters_of_kinds
 from gpuyard.store.workload_tables import WorkloadRow
 from gpuyard.store.workloads import (
     WorkloadFilter,
@@ -237,7 +238,8 @@ def validated_submission(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
             role_limits=_role_priority_limits(ctx),
         )
         found += never_fits_errors(
-            ctx.capacity_index.servers(session),
+            ctx,
+            session,
             _pending(
                 workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
             ),
@@ -382,7 +384,8 @@ def _invalid_with_database_findings(
         if not any(e.field in _SIZE_FIELDS for e in errors):
             request = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
             found += never_fits_errors(
-                ctx.capacity_index.servers(session),
+                ctx,
+                session,
                 _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector),
             )
         return InvalidInput.for_fields(errors + found)
@@ -410,10 +413,35 @@ def _pending(
     )
 
 
-def never_fits_errors(servers: Sequence[ServerView], pending: PendingWorkload) -> list[FieldError]:
+@dataclass(frozen=True, slots=True)
+class _FleetCapacity:
+    """Every server as the feasibility check reads it, and the clusters whose servers'
+    capacity is what other schedulers leave (judged by labels only)."""
+
+    servers: Sequence[ServerView]
+    capacity_shared: frozenset[str]
+
+
+def _fleet_capacity(
+    session: Session, capacity: CapacityIndex, shared_kinds: frozenset[str]
+) -> _FleetCapacity:
+    """The fleet's servers (from the capacity index) and its capacity-shared clusters."""
+    shared = clusters_of_kinds(session, shared_kinds) if shared_kinds else set()
+    return _FleetCapacity(capacity.servers(session), frozenset(shared))
+
+
+def never_fits_errors(
+    ctx: ServiceContext, session: Session, pending: PendingWorkload
+) -> list[FieldError]:
     """The finding (422) on a request no server of its scope could ever hold, even
     empty (scheduler/feasibility.py), naming the field and saying what exists."""
-    found = never_fits(pending, servers)
+    fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+    return _never_fits_findings(fleet, pending)
+
+
+def _never_fits_findings(fleet: _FleetCapacity, pending: PendingWorkload) -> list[FieldError]:
+    """``never_fits_errors`` against a fleet read once for a batch of submissions."""
+    found = never_fits(pending, fleet.servers, fleet.capacity_shared)
     return [] if found is None else [FieldError(found.field, found.message)]
 
 
@@ -427,6 +455,11 @@ def _whole_gpu_kinds(ctx: ServiceContext) -> frozenset[str]:
     return frozenset(ctx.runtimes.kinds_where(whole_gpus_only))
 
 
+def _capacity_shared_kinds(ctx: ServiceContext) -> frozenset[str]:
+    """The cluster kinds whose servers' capacity others share (kubernetes)."""
+    return frozenset(ctx.runtimes.kinds_where(capacity_shared))
+
+
 def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
     found = ctx.group_commits.get(_SUBMISSIONS)
     if found is None:
@@ -435,6 +468,7 @@ def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
             role_limits=_role_priority_limits(ctx),
             capacity=ctx.capacity_index,
+            capacity_shared_kinds=_capacity_shared_kinds(ctx),
         )
         made = GroupCommit(ctx.db, writer, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
@@ -513,13 +547,14 @@ def _write_submissions(
     whole_gpu_kinds: frozenset[str],
     role_limits: Mapping[str, int],
     capacity: CapacityIndex,
+    capacity_shared_kinds: frozenset[str],
 ) -> list[Workload | GpuyardError]:
     """Insert the workloads of ``batch`` that pass the database checks (among them,
     that some server could ever hold one replica: one read of the capacity index per
     batch), with their first event and audit record; one outcome per submission (the
     workload as inserted, not read back)."""
     outcomes: list[Workload | GpuyardError] = []
-    servers = capacity.servers(session)
+    fleet = _fleet_capacity(session, capacity, capacity_shared_kinds)
     accepted: list[_Submission] = []
     claimed: list[_Submission] = []
     for caller, workload in batch:
@@ -537,8 +572,8 @@ def _write_submissions(
             priority=workload.priority,
             role_limits=role_limits,
         )
-        errors += never_fits_errors(
-            servers,
+        errors += _never_fits_findings(
+            fleet,
             _pending(
                 workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
             ),
