@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import dbcheck
 from bench.dbfleet import insert_fleet, open_db
+from bench.fleet import DEFAULT_SHAPE
 from gpuyard.api.schemas.workloads import WorkloadCreate
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.passwords import hash_password
@@ -26,8 +27,9 @@ from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.changes import stop_workload
 from gpuyard.services.workloads.submission import create_workload
 
-#: A GPU model no simulated server has: workloads asking for it wait, with a reason.
-ABSENT_MODEL = "B200"
+#: The GPU model of the fleet's one offline server: workloads asking for it are accepted
+#: (a server could hold them once it is back) and wait, with the scheduler's reason.
+OFFLINE_MODEL = "B200"
 #: Threads submitting workloads at once while seeding.
 SUBMITTERS = 8
 USER_PASSWORD = "dashboard-bench-user-1"  # noqa: S105 - a throwaway local database
@@ -52,15 +54,18 @@ class Seeded:
 
 
 def seed(data_dir: Path, size: SeedSize) -> Seeded:
-    """Create the database in ``data_dir``: ``size.servers`` online 8-GPU servers; users;
-    ``size.workloads`` workloads in creation order, in a repeating pattern of ten: seven
-    ask for 1-2 GPUs of the fleet's model (placed by scheduling cycles while they fit,
-    then every fourth of those is stopped) and three for a model nobody has (pending,
-    with the scheduler's reason). So every screen of a table sorted by age shows running,
-    stopped and pending rows, owned by many users."""
+    """Create the database in ``data_dir``: ``size.servers`` 8-GPU servers, all online
+    but one offline server of another model; users; ``size.workloads`` workloads in
+    creation order, in a repeating pattern of ten: seven ask for 1-2 GPUs of the fleet's
+    model (placed by scheduling cycles while they fit, then every fourth of those is
+    stopped) and three for the offline server's model (pending, with the scheduler's
+    reason). So every screen of a table sorted by age shows running, stopped and pending
+    rows, owned by many users."""
     started = time.perf_counter()
     db = open_db(data_dir, None)
-    insert_fleet(db, size.servers)
+    insert_fleet(db, size.servers - 1)
+    offline = replace(DEFAULT_SHAPE, model=OFFLINE_MODEL)
+    insert_fleet(db, 1, offline, status="offline", name_prefix="down")
     callers = [db.caller, *_add_users(db.ctx, size.users)]
     admin_every = max(1, round(1 / size.admin_share)) if size.admin_share else 0
     orders: list[tuple[Caller, WorkloadCreate]] = []
@@ -75,7 +80,7 @@ def seed(data_dir: Path, size: SeedSize) -> Seeded:
         else:
             spec = WorkloadCreate(
                 image="nvcr.io/nvidia/pytorch:24.08", name=f"wait-{i:05d}", cpu=8, ram_gb=64,
-                gpu=2, gpu_model=ABSENT_MODEL,
+                gpu=2, gpu_model=OFFLINE_MODEL,
             )  # fmt: skip
         orders.append((owner, spec))
     # Submitted from a few threads, as concurrent API requests are: the services' group

@@ -75,20 +75,28 @@ def connect(data_dir: Path, database_url: str | None) -> BenchDb:
     return BenchDb(ctx, caller, str(cluster_id))
 
 
-def insert_fleet(db: BenchDb, count: int, shape: ServerShape = DEFAULT_SHAPE) -> None:
-    """``count`` online servers of ``shape``, with their GPUs, in bulk."""
+def insert_fleet(
+    db: BenchDb,
+    count: int,
+    shape: ServerShape = DEFAULT_SHAPE,
+    *,
+    status: str = "online",
+    name_prefix: str = "node",
+) -> None:
+    """``count`` servers of ``shape`` in ``status``, named ``<name_prefix>-00000`` on,
+    with their GPUs, in bulk."""
     now = utcnow()
     servers: list[dict[str, Any]] = []
     gpus: list[dict[str, Any]] = []
     for n in range(count):
         server_id = new_id()
-        name = f"node-{n:05d}"
+        name = f"{name_prefix}-{n:05d}"
         servers.append(
             {
                 "id": server_id,
                 "name": name,
                 "cluster_id": db.cluster_id,
-                "status": "online",
+                "status": status,
                 "labels": {},
                 "cpu_milli": round(shape.cpu * 1000),
                 "ram_mib": round(shape.ram_gb * MIB_PER_GB),

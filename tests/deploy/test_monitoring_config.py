@@ -67,8 +67,12 @@ def scraped(dockerd: DockerServer, tmp_path_factory: pytest.TempPathFactory) -> 
     ctx = make_context(make_settings(base / "data", None))
     try:
         with authed_client(ctx) as client:
-            for gpu in (8, 8, 0.5, 16):
+            # The last, a gang larger than the fleet, stays queued (one 16-GPU replica
+            # would be refused at submit: no server could ever hold it).
+            for gpu, replicas in ((8, 1), (8, 1), (0.5, 1), (8, 64)):
                 body = {"image": "busybox", "cpu": 1, "ram_gb": 1, "gpu": gpu}
+                if replicas > 1:
+                    body |= {"replicas": replicas, "gang": True}
                 assert client.post("/api/v1/workloads", json=body).status_code == 201
             settle(ctx)
             server = client.get("/metrics")

@@ -80,10 +80,10 @@ def submit_unless_it_can_never_run(
     except InvalidInput as exc:
         refused = exc
     fields = {f.field for f in refused.errors}
-    if fields == {"gpu_memory_gb"}:
-        return None  # a share asking more memory than any device of the fleet has
-    assert fields <= NEVER_FITS_FIELDS, refused
-    assert "can never run" in str(refused), refused
+    # gpu_memory_gb: a share asking more memory than any device of the fleet has (alone,
+    # or beside the never-fits finding when the fleet has no such GPU at all).
+    assert fields <= NEVER_FITS_FIELDS | {"gpu_memory_gb"}, refused
+    assert fields == {"gpu_memory_gb"} or "can never run" in str(refused), refused
     return None
 
 
