@@ -101,9 +101,20 @@ def test_the_terminal_runs_echo_in_the_container_and_follows_resizes(
 def test_the_terminal_says_why_the_server_refused_it(
     admin_page: Page, live_server: LiveServer, docker_cluster: DockerCluster
 ) -> None:
-    # No GPU on this host: the workload stays pending, with no container to exec into.
+    # A gang of two replicas each asking for all of the cluster's one host: accepted (one
+    # replica fits an empty host), yet it stays pending, with no container to exec into.
+    # The lowest priority: nothing is worth preempting for it.
+    (host,) = live_server.api("GET", "/servers", params={"cluster_id": docker_cluster.id})["data"]
     name = f"pending-{uuid.uuid4().hex[:6]}"
-    pending = launch(live_server, docker_cluster, name, gpu=1)
+    pending = launch(
+        live_server,
+        docker_cluster,
+        name,
+        cpu=host["capacity"]["cpu"],
+        replicas=2,
+        gang=True,
+        priority=1,
+    )
     console = _console(admin_page, pending["id"])
     console.show_tab("Terminal")
     expect(console.terminal_status).to_have_text("Disconnected")

@@ -166,8 +166,14 @@ def test_launch_a_gpu_workload_and_watch_it_run_without_reload(
 
 
 def test_a_workload_that_cannot_run_shows_why_at_once(
-    admin_page: Page, gpu_cluster: GpuCluster
+    admin_page: Page, live_server: LiveServer, gpu_cluster: GpuCluster
 ) -> None:
+    # Both GPUs are held by work that may not be preempted.
+    blocker = submit(
+        live_server, gpu_cluster, name=f"holder-{uuid.uuid4().hex[:6]}", gpu=gpu_cluster.gpus,
+        gpu_model=gpu_cluster.model, priority=5, preemptible=False,
+    )  # fmt: skip
+    wait_for_status(admin_page, live_server, blocker["id"], "running")
     name = f"toobig-{uuid.uuid4().hex[:6]}"
     launch = LaunchPage(admin_page)
     launch.open()
@@ -176,7 +182,14 @@ def test_a_workload_that_cannot_run_shows_why_at_once(
     launch.fill("Name", name)
     launch.fill("GPUs", 4)
     launch.choose("GPU model", gpu_cluster.model)
-    # The form says so before it is sent...
+    # More than any server has: the API refuses it, on the field, and nothing is written.
+    launch.submit()
+    launch.expect_field_error("GPUs", "can never run")
+    launch.expect_field_error("GPUs", "at most 2 per server")
+    assert live_server.api("GET", "/workloads", params={"name": name})["count"] == 0
+
+    # What fits an empty server but not now: the form says so before it is sent...
+    launch.fill("GPUs", 2)
     expect(launch.not_free_now).to_be_visible()
     launch.submit()
 
@@ -388,7 +401,13 @@ def test_a_user_launches_and_sees_only_their_own_workloads(
     launch.fill("Image", "busybox")
     name = f"mine-{uuid.uuid4().hex[:6]}"
     launch.fill("Name", name)
-    launch.choose("Priority", "5")
+    # A user's role may ask for priority 3 at most (the policy's default): only that
+    # much is offered.
+    launch.expect_hint("Priority", "up to 3 for you")
+    launch.field("Priority").click()
+    expect(page.get_by_role("option")).to_have_text(["1 (lowest)", "2", "3 (default)"])
+    page.keyboard.press("Escape")
+    launch.choose("Priority", "3")
     launch.submit()
     detail = WorkloadDetailPage(page)
     expect(detail.heading).to_have_text(name)
