@@ -108,6 +108,11 @@ def test_a_team_cap_lowers_the_roles_for_its_work_and_only_admins_set_it(
     # Both caps broken at once: one finding, naming the lower.
     assert "(2)" in _priority_error(_submit(member, priority=5))
     assert _count(ctx, "workloads") == before
+    # The session says both caps, so a form offers only what would be accepted.
+    me = member.get("/api/v1/auth/me").json()
+    assert me["max_priority"] == 3
+    assert [(t["team_name"], t["max_priority"]) for t in me["teams"]] == [("interns", 2)]
+    assert client.get("/api/v1/auth/me").json()["max_priority"] == 5
 
     work = _submit(member, priority=2)
     assert work.status_code == 201, work.text

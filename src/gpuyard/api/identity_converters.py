@@ -50,15 +50,13 @@ def user_account_public(account: UserAccount) -> UserAccountPublic:
     )
 
 
-def current_user_public(user: User, teams: list[TeamMembership]) -> CurrentUserPublic:
+def current_user_public(
+    user: User, teams: list[TeamMembership], max_priority: int
+) -> CurrentUserPublic:
     return CurrentUserPublic(
         **user_public(user).model_dump(),
-        teams=[
-            TeamMembershipPublic(
-                team_id=m.team.id, team_name=m.team.name, is_team_admin=m.is_team_admin
-            )
-            for m in teams
-        ],
+        teams=[joined_team_public(m) for m in teams],
+        max_priority=max_priority,
     )
 
 
@@ -123,7 +121,10 @@ def my_invitation_public(item: MyInvitation) -> MyTeamInvitationPublic:
 
 def joined_team_public(joined: TeamMembership) -> TeamMembershipPublic:
     return TeamMembershipPublic(
-        team_id=joined.team.id, team_name=joined.team.name, is_team_admin=joined.is_team_admin
+        team_id=joined.team.id,
+        team_name=joined.team.name,
+        is_team_admin=joined.is_team_admin,
+        max_priority=joined.team.max_priority,
     )
 
 

@@ -1581,6 +1581,11 @@ export interface components {
             created_at: string;
             /** Teams */
             teams: components["schemas"]["TeamMembershipPublic"][];
+            /**
+             * Max Priority
+             * @description the highest priority your role may ask for (a team may cap it lower)
+             */
+            max_priority: number;
         };
         /** EffectiveCullingPublic */
         EffectiveCullingPublic: {
@@ -3179,6 +3184,11 @@ export interface components {
             team_name: string;
             /** Is Team Admin */
             is_team_admin: boolean;
+            /**
+             * Max Priority
+             * @description the highest priority the team's work may ask for; null: no team cap
+             */
+            max_priority: number | null;
         };
         /** TeamPublic */
         TeamPublic: {

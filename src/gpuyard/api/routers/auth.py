@@ -76,5 +76,7 @@ def me(
     ctx: ContextDep, caller: Annotated[Caller, requires(Permission.SESSION)]
 ) -> CurrentUserPublic:
     return current_user_public(
-        users.get_user(ctx, caller.user_id), users.user_teams(ctx, caller.user_id)
+        users.get_user(ctx, caller.user_id),
+        users.user_teams(ctx, caller.user_id),
+        ctx.settings.max_priority_of(caller.role),
     )

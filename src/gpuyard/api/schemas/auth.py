@@ -69,10 +69,16 @@ class TeamMembershipPublic(BaseModel):
     team_id: str
     team_name: str
     is_team_admin: bool
+    max_priority: int | None = Field(
+        description="the highest priority the team's work may ask for; null: no team cap"
+    )
 
 
 class CurrentUserPublic(UserPublic):
     teams: list[TeamMembershipPublic]
+    max_priority: int = Field(
+        description="the highest priority your role may ask for (a team may cap it lower)"
+    )
 
 
 class TokenPublic(BaseModel):

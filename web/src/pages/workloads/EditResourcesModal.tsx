@@ -6,10 +6,11 @@ import { Alert, Button, Checkbox, Group, Modal, NumberInput, Select, SimpleGrid,
 import { useState, type FormEvent } from 'react';
 import { problemsByField } from '../../api/problems';
 import { useFleetOverview } from '../../api/queries/fleet';
+import { useMe } from '../../api/queries/session';
 import { useUpdateWorkload } from '../../api/queries/workloads';
 import type { Workload, WorkloadUpdate } from '../../api/types';
 import { QueryError } from '../../components/QueryError';
-import { MAX_RAM_GB, MAX_STORAGE_GB, PRIORITIES, checkCpu, checkGb, checkGpu, priorityLabel, shareRuleOf } from './limits';
+import { MAX_RAM_GB, MAX_STORAGE_GB, checkCpu, checkGb, checkGpu, highestPriorityFor, priorityChoices, shareRuleOf } from './limits';
 
 interface Draft {
   cpu: number | string;
@@ -61,6 +62,7 @@ export function EditResourcesModal({
   const [errors, setErrors] = useState<Record<string, string>>({});
   const update = useUpdateWorkload(workload.id);
   const overview = useFleetOverview(workload.cluster_id);
+  const highestPriority = highestPriorityFor(useMe().data, workload.team_id);
   const models = overview.data?.gpu_models.map((m) => m.model) ?? [];
   if (workload.gpu_model && !models.includes(workload.gpu_model)) models.push(workload.gpu_model);
 
@@ -131,7 +133,8 @@ export function EditResourcesModal({
             />
             <Select
               label="Priority"
-              data={PRIORITIES.map((p) => ({ value: String(p), label: priorityLabel(p) }))}
+              description={`Up to ${highestPriority} for you`}
+              data={priorityChoices(highestPriority, workload.priority)}
               value={draft.priority}
               onChange={(v) => set('priority', v ?? draft.priority)}
               error={errors.priority}

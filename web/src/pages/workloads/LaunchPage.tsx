@@ -44,7 +44,7 @@ import {
   MAX_RAM_GB,
   MAX_STORAGE_GB,
   NAME_PATTERN,
-  PRIORITIES,
+  highestPriorityFor,
   amount,
   checkCommand,
   checkCpu,
@@ -57,7 +57,7 @@ import {
   shareRuleOf,
   type GpuShareRule,
   checkPorts,
-  priorityLabel,
+  priorityChoices,
   splitCommand,
 } from './limits';
 
@@ -283,6 +283,12 @@ export function LaunchPage() {
     setForm((current) => withCatalogImage(current, image));
   }, [applied, asked, catalog.data]);
 
+  // A team with a lower cap (or the session read later) brings the choice down to it.
+  const cap = highestPriorityFor(me.data, form.teamId);
+  useEffect(() => {
+    if (Number(form.priority) > cap) setForm((current) => ({ ...current, priority: String(cap) }));
+  }, [cap, form.priority]);
+
   const gpu = Number(form.gpu) || 0;
   const free = freeNowFor(overview.data, form.gpuModel, gpu);
   const refusal = problemsByField(create.error, formFieldOf(form));
@@ -488,8 +494,8 @@ export function LaunchPage() {
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
             <Select
               label="Priority"
-              description="Higher runs first and may preempt lower"
-              data={PRIORITIES.map((p) => ({ value: String(p), label: priorityLabel(p) }))}
+              description={`Higher runs first and may preempt lower; up to ${cap} for you`}
+              data={priorityChoices(cap)}
               value={form.priority}
               onChange={(value) => set('priority', value ?? String(DEFAULT_PRIORITY))}
               error={errors.priority}

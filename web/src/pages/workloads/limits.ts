@@ -3,6 +3,8 @@
  * priority.py), checked in the form before a request is sent. The API checks them again
  * and its answer, naming the field, is shown on the same control.
  */
+import type { CurrentUser } from '../../api/types';
+
 export const MAX_CPU_CORES = 4096;
 export const MAX_RAM_GB = 65536;
 export const MAX_STORAGE_GB = 1048576;
@@ -29,6 +31,22 @@ export const MAX_DURATION_S = 366 * 24 * 3600;
 
 /** Every priority a caller may ask for (the policy gives every role the whole range). */
 export const PRIORITIES = Array.from({ length: MAX_PRIORITY - MIN_PRIORITY + 1 }, (_, i) => MIN_PRIORITY + i);
+
+/**
+ * The highest priority `me` may ask for on work billed to `teamId`: their role's cap, and
+ * the team's when it has one (no team named: their only team, as the API resolves it).
+ */
+export function highestPriorityFor(me: CurrentUser | null | undefined, teamId: string | null): number {
+  if (!me) return MAX_PRIORITY;
+  const team = teamId ? me.teams.find((t) => t.team_id === teamId) : me.teams.length === 1 ? me.teams[0] : undefined;
+  const teamCap = team?.max_priority ?? MAX_PRIORITY;
+  return Math.min(me.max_priority, teamCap);
+}
+
+/** The priority choices up to `highest` (and `keep`, a value the workload already has). */
+export function priorityChoices(highest: number, keep?: number): { value: string; label: string }[] {
+  return PRIORITIES.filter((p) => p <= highest || p === keep).map((p) => ({ value: String(p), label: priorityLabel(p) }));
+}
 
 export function priorityLabel(priority: number): string {
   if (priority === MIN_PRIORITY) return `${priority} (lowest)`;
