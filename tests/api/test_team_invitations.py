@@ -153,7 +153,12 @@ def test_the_invited_user_accepts_and_joins(world: World) -> None:
 
     accepted = w.victim.post(f"/api/v1/team-invitations/{invitation['id']}/accept")
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json() == {"team_id": w.team_id, "team_name": "vision", "is_team_admin": False}
+    assert accepted.json() == {
+        "team_id": w.team_id,
+        "team_name": "vision",
+        "is_team_admin": False,
+        "max_priority": None,
+    }
     assert _team_ids(w.victim) == [w.team_id]
     assert _my_invitations(w.victim) == []
     team = w.lead.get(f"/api/v1/teams/{w.team_id}").json()
