@@ -15,12 +15,13 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
 
-from gpuyard.runtimes.agent_install import InstallPlan, unit_text
+from gpuyard.runtimes.agent_install import SERVICE_USER, InstallPlan, unit_text
 
 from .files import (
     AGENT_UNIT,
@@ -286,20 +287,21 @@ INSTALLER_PLAN = InstallPlan(
 )
 
 
-def test_the_unit_the_installer_writes_is_a_valid_agent_unit(tmp_path: Path) -> None:
-    # The installer's unit runs the agent as root from /opt/gpuyard-agent; the Ansible
-    # role's (deploy/systemd/gpuyard-agent.service) runs it as the gpuyard user, hardened
-    # further. Unifying the two is left open (docs/operations.md, "Provisioning").
-    plan = INSTALLER_PLAN
-    written = tmp_path / "gpuyard-agent.service"
-    written.write_text(unit_text(plan))
-    entries = unit_entries(written)
-    for section, key, _ in entries:
-        assert key in KNOWN_KEYS[section], f"[{section}] {key} is not a known key"
+def test_the_installer_writes_the_shipped_agent_unit(tmp_path: Path) -> None:
+    # One unit for every way in: `gpuyard agent install` at / writes exactly the file
+    # deploy/systemd links to (and the Ansible role renders), the gpuyard user included.
+    assert AGENT_UNIT.is_symlink()
+    assert unit_text(INSTALLER_PLAN) == AGENT_UNIT.read_text()
+    entries = unit_entries(AGENT_UNIT)
     service = {k: v for s, k, v in entries if s == "Service"}
+    assert service["User"] == SERVICE_USER
     assert service["EnvironmentFile"] == "/etc/gpuyard/agent.env"  # the token stays in it
-    assert service["ExecStart"] == "/opt/gpuyard-agent/venv/bin/gpuyard agent"
-    assert not any(key == "Environment" for _s, key, _v in entries)
+    assert service["ExecStart"] == "/opt/gpuyard/venv/bin/gpuyard agent"
+    # Under a prefix (a test, a sandbox) every path the unit names moves with it.
+    prefixed = unit_text(replace(INSTALLER_PLAN, prefix=PurePosixPath(tmp_path)))
+    assert f"{tmp_path}/opt/gpuyard/venv/bin/gpuyard agent" in prefixed
+    assert f"EnvironmentFile={tmp_path}/etc/gpuyard/agent.env" in prefixed
+    assert "=/opt/gpuyard" not in prefixed
 
 
 def test_systemd_analyze_verifies_the_unit_the_installer_writes(tmp_path: Path) -> None:
@@ -312,7 +314,7 @@ def test_systemd_analyze_verifies_the_unit_the_installer_writes(tmp_path: Path) 
     env_file.write_text("GPUYARD_AGENT_TOKEN=x\n")
     text = (
         unit_text(INSTALLER_PLAN)
-        .replace("/opt/gpuyard-agent/venv/bin/gpuyard", str(program))
+        .replace("/opt/gpuyard/venv/bin/gpuyard", str(program))
         .replace("/etc/gpuyard/agent.env", str(env_file))
         .replace("/var/lib/gpuyard-agent", str(tmp_path))
     )

@@ -147,7 +147,7 @@ def test_install_starts_and_registers_an_agent_over_ssh(
             )
             unit = prefix / "etc/systemd/system/gpuyard-agent.service"
             assert unit.read_text() == unit_text(plan)
-            assert (prefix / "opt/gpuyard-agent/venv/bin/gpuyard").exists()
+            assert (prefix / "opt/gpuyard/venv/bin/gpuyard").exists()
 
             # The agent answers over TLS with its self-signed certificate (no public CA
             # vouches for it), and with the token the control plane was given.

@@ -20,6 +20,7 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path, PurePosixPath
 
 import asyncssh
@@ -33,42 +34,15 @@ SERVICE = "gpuyard-agent"
 #: Distributions the installer knows (by /etc/os-release ID or ID_LIKE).
 SUPPORTED_OS = ("debian", "ubuntu")
 
-#: The unit the installer writes: the agent as root (deploy/systemd/gpuyard-agent.service,
-#: the Ansible role's, runs it as the gpuyard user);
-#: ``{venv}``, ``{env_file}`` and ``{data_dir}`` are filled per install.
-UNIT_TEMPLATE = """\
-# The gpuyard agent on a Docker host (docs/agent.md): inventory, containers, logs, exec,
-# files. Installed by `gpuyard agent install`; its token and settings come from the
-# environment file (mode 0600). It talks to dockerd, so it runs as root (membership of
-# the docker group would be root-equivalent anyway).
-[Unit]
-Description=gpuyard agent
-After=network-online.target docker.service
-Wants=network-online.target docker.service
-
-[Service]
-Type=exec
-EnvironmentFile={env_file}
-ExecStart={venv}/bin/gpuyard agent
-Restart=on-failure
-RestartSec=2s
-TimeoutStopSec=30s
-WorkingDirectory={data_dir}
-NoNewPrivileges=yes
-ProtectHome=yes
-PrivateTmp=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictRealtime=yes
-LockPersonality=yes
-UMask=0077
-
-[Install]
-WantedBy=multi-user.target
-"""
+#: The system account the agent runs as under systemd (the unit's ``User=``), in the
+#: docker group where the host has one, as the Ansible role makes it.
+SERVICE_USER = "gpuyard"
+#: The agent's unit, the same file the Ansible role renders and deploy/systemd links to;
+#: its paths are the ones a plan at ``/`` uses, replaced by the plan's under a prefix.
+_UNIT_RESOURCE = "units/gpuyard-agent.service"
+_UNIT_VENV = "/opt/gpuyard/venv"
+_UNIT_ENV_FILE = "/etc/gpuyard/agent.env"
+_UNIT_DATA_DIR = "/var/lib/gpuyard-agent"
 
 
 @dataclass(frozen=True)
@@ -98,7 +72,7 @@ class InstallPlan:
 
     @property
     def home(self) -> PurePosixPath:
-        return self._under("/opt/gpuyard-agent")
+        return self._under("/opt/gpuyard")
 
     @property
     def venv(self) -> PurePosixPath:
@@ -144,8 +118,17 @@ class InstallPlan:
 
 
 def unit_text(plan: InstallPlan) -> str:
-    """The systemd unit for this install."""
-    return UNIT_TEMPLATE.format(venv=plan.venv, env_file=plan.env_file, data_dir=plan.data_dir)
+    """The systemd unit for this install: the shipped unit, with the plan's paths."""
+    text = resources.files("gpuyard.runtimes").joinpath(_UNIT_RESOURCE).read_text("utf-8")
+    for shipped, planned in (
+        (_UNIT_VENV, plan.venv),
+        (_UNIT_ENV_FILE, plan.env_file),
+        (_UNIT_DATA_DIR, plan.data_dir),
+    ):
+        if shipped not in text:  # the unit and this code must move together
+            raise RuntimeError(f"the shipped agent unit no longer names {shipped}")
+        text = text.replace(shipped, str(planned))
+    return text
 
 
 def env_text(plan: InstallPlan) -> str:
@@ -283,6 +266,7 @@ async def install_agent(
     ).exit_code == 0
     pid: int | None = None
     if systemd and str(plan.prefix) == "/":
+        await _ensure_service_account(conn, plan, progress, warnings)
         progress("start", f"systemctl enable {SERVICE} and (re)start it")
         # restart, not start: an agent already running from an earlier install must take
         # the new token and certificate.
@@ -324,6 +308,43 @@ async def install_agent(
     return InstallOutcome(
         os_name, started_with, str(plan.unit_file), pid, tuple(warnings), tls_cert
     )
+
+
+async def _ensure_service_account(
+    conn: asyncssh.SSHClientConnection,
+    plan: InstallPlan,
+    progress: Progress,
+    warnings: list[str],
+) -> None:
+    """The unit runs the agent as ``SERVICE_USER``: make that system account (no login, no
+    home of its own), put it in the docker group (how it reaches dockerd), and let it read
+    the TLS key (group-readable by it only). The environment file stays root's: systemd
+    reads it before dropping privileges."""
+    q = shlex.quote
+    user = q(SERVICE_USER)
+    progress("account", f"system user {SERVICE_USER} (docker group) runs the agent")
+    await _run(
+        conn,
+        "account",
+        f"id -u {user} >/dev/null 2>&1 || useradd --system --user-group --no-create-home "
+        f"--home-dir {q(str(plan.data_dir))} --shell /usr/sbin/nologin {user}",
+        f"cannot create the {SERVICE_USER} account",
+    )
+    if (await run_command(conn, "getent group docker >/dev/null")).exit_code == 0:
+        await _run(conn, "account", f"usermod -aG docker {user}", "cannot join the docker group")
+    else:
+        warnings.append(
+            "the host has no docker group: the agent, running as "
+            f"{SERVICE_USER}, cannot reach dockerd until it may"
+        )
+    if plan.tls:
+        tls = q(str(plan.tls_dir))
+        await _run(
+            conn,
+            "account",
+            f"chgrp -R {user} {tls} && chmod 0750 {tls} && chmod 0640 {tls}/*",
+            f"cannot let {SERVICE_USER} read the agent's TLS key",
+        )
 
 
 #: Run by the virtualenv's Python on the host (cryptography comes with gpuyard): a P-256
