@@ -79,4 +79,5 @@ def test_the_readme_cli_tour_works_top_to_bottom(
                 invite_code = re.search(r"gpyinv_\S+", result.output).group(0)  # type: ignore[union-attr]
             if typed[0] == "whoami" and "dev@example.com" in result.output:
                 assert "teams: ml" in result.output
+                assert re.search(r"^priority: up to [1-5]$", result.output, re.MULTILINE)
     assert invite_code

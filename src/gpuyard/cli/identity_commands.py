@@ -14,12 +14,19 @@ console = Console()
 
 
 def whoami() -> None:
-    """Show the logged-in account, its role and teams."""
+    """Show the logged-in account, its role, teams and the highest priority it may use."""
     me = ApiClient().get("/api/v1/auth/me")
-    teams = ", ".join(
-        f"{t['team_name']}{' (team admin)' if t['is_team_admin'] else ''}" for t in me["teams"]
-    )
+    teams = ", ".join(_membership(t) for t in me["teams"])
     console.print(f"{me['email']} ({me['role']}){'  teams: ' + teams if teams else ''}")
+    console.print(f"priority: up to {me['max_priority']}")
+
+
+def _membership(team: dict[str, object]) -> str:
+    notes = ["team admin"] if team["is_team_admin"] else []
+    if team.get("max_priority") is not None:
+        notes.append(f"priority up to {team['max_priority']}")
+    joined = ", ".join(notes)
+    return f"{team['team_name']} ({joined})" if notes else str(team["team_name"])
 
 
 def logout() -> None:
