@@ -358,6 +358,21 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def _hours(amounts: dict[str, float]) -> str:
+    """Decayed usage (core-, GB- and GPU-hours)."""
+    parts = [
+        f"{_num(amounts[key])}{unit}"
+        for key, unit in (
+            ("gpu", " gpu-h"),
+            ("cpu", " cpu-h"),
+            ("ram_gb", " GB-h ram"),
+            ("storage_gb", " GB-h disk"),
+        )
+        if amounts.get(key)
+    ]
+    return ", ".join(parts) or "0"
+
+
 FAIRSHARE_COLUMNS = [
     Column("TEAM", lambda r: ("  " if r["parent_id"] else "") + r["name"]),
     Column("WEIGHT", lambda r: _num(r["weight"])),
@@ -366,6 +381,10 @@ FAIRSHARE_COLUMNS = [
     Column("BORROWED", lambda r: _amounts(r["borrowed"]), shrinks=True),
     Column("FAIR SHARE", lambda r: _amounts(r["fair_share"]), shrinks=True),
     Column("DRF", lambda r: f"{r['dominant_share']:.3f}"),
+    # Time-based fair share (GPUYARD_FAIRSHARE_HALF_LIFE_S): the decayed past usage and
+    # Slurm's factor the queue divides the team's ratio by (1 while it is off).
+    Column("DECAYED USAGE", lambda r: _hours(r.get("decayed_usage") or {}), shrinks=True),
+    Column("FACTOR", lambda r: f"{r.get('fairshare_factor', 1.0):.3f}"),
     Column("DEMAND", lambda r: _amounts(r["demand"]), wide_only=True),
     Column("ID", lambda r: r["team_id"], is_id=True),
 ]
@@ -375,7 +394,8 @@ FAIRSHARE_COLUMNS = [
 @_reports_api_errors
 def fairshare(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
     """Each team's guarantee, usage, borrowing and fair share (departments, then their
-    teams, indented)."""
+    teams, indented), with its decayed past usage and fair-share factor when
+    time-based fair share is on."""
     body = ApiClient().get("/api/v1/fairshare")
     print_records(console, body["data"], FAIRSHARE_COLUMNS, output, quiet, id_key="team_id")
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from gpuyard.domain.resources import Resources
-from gpuyard.scheduler.fairshare import FairShareTree, Vector
+from gpuyard.scheduler.fairshare import FairShareTree, OrderKey, Vector
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, TeamQuota
 
 
@@ -63,7 +63,7 @@ def fairshare_tree(
         replace(node, used=used.get(t, Resources()), pending=wanted.get(t, Resources()))
         for t, node in snapshot.teams.items()
     ]
-    return FairShareTree(nodes, capacity)
+    return FairShareTree(nodes, capacity, snapshot.usage_half_life_s)
 
 
 def queue_key(
@@ -119,7 +119,7 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
         team = workload.team_id if workload.team_id in tree.nodes else None
         by_team.setdefault(team, deque()).append(workload)
     added: dict[str, Vector] = {}
-    heap: list[tuple[tuple[int, float, float], str, str | None]] = [
+    heap: list[tuple[OrderKey, str, str | None]] = [
         (tree.order_key(team, added), team or "", team) for team in by_team
     ]
     heapq.heapify(heap)

@@ -29,6 +29,16 @@ def _amounts(vector: Vector) -> ResourceAmounts:
     )
 
 
+def _hours(vector: Vector) -> Vector:
+    return (vector[0] / 3600, vector[1] / 3600, vector[2] / 3600, vector[3] / 3600)
+
+
+def _factor(penalty: float) -> float:
+    """Slurm's ``2^(-U/S)`` from the queue's multiplier ``2^(U/S)``; shown to six places
+    (a tiny factor shows as 0 rather than as a float the JSON client cannot read back)."""
+    return round(1.0 / penalty, 6) if penalty > 0 else 0.0
+
+
 def _resources(res: Resources) -> ResourceAmounts:
     return _amounts(
         (float(res.cpu_milli), float(res.ram_mib), float(res.storage_mib), float(res.gpu_milli))
@@ -54,7 +64,14 @@ def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
             borrowed=_amounts(e.share.borrowed),
             dominant_share=round(e.share.dominant_share, 6),
             under_guarantee=e.share.under_guarantee,
+            decayed_usage=_amounts(_hours(e.share.history)),
+            fairshare_factor=_factor(e.share.usage_penalty),
         )
         for e in entries
     ]
-    return FairSharePublic(capacity=_resources(capacity), data=data, count=len(data))
+    return FairSharePublic(
+        capacity=_resources(capacity),
+        half_life_s=ctx.settings.fairshare_half_life_s,
+        data=data,
+        count=len(data),
+    )

@@ -31,9 +31,23 @@ class FairShareTeamPublic(BaseModel):
         description="DRF: the largest used/capacity ratio over the resources, over the weight"
     )
     under_guarantee: bool
+    decayed_usage: ResourceAmounts = Field(
+        description="time-based fair share: the allocation of the team (a department: "
+        "with its teams) integrated over time with the half-life's decay, in core-, GB- "
+        "and GPU-hours, as of the history loop's last tick; zero while it is off"
+    )
+    fairshare_factor: float = Field(
+        description="Slurm's 2^(-U/S): U the dominant share of the decayed usage, S the "
+        "weight over the siblings' weights; the queue divides the team's used/fair-share "
+        "ratio by it among equal priorities (1: no history or off)"
+    )
 
 
 class FairSharePublic(BaseModel):
     capacity: ResourceAmounts = Field(description="the online fleet the shares are out of")
+    half_life_s: float | None = Field(
+        description="GPUYARD_FAIRSHARE_HALF_LIFE_S: the decay of past usage; null: "
+        "time-based fair share is off (plain DRF)"
+    )
     data: list[FairShareTeamPublic]
     count: int

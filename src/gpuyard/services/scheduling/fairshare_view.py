@@ -14,6 +14,7 @@ from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.fairshare import FairShareTree, TeamShare
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.quota_tree import queue_node
+from gpuyard.store import team_usage
 from gpuyard.store import teams as team_store
 
 
@@ -33,6 +34,8 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
     with ctx.db.read() as session:
         state = ctx.snapshot_cache.refresh(session, ctx.runtimes.kinds_where(runs_containers))
         teams = team_store.all_teams(session)
+        half_life = ctx.settings.fairshare_half_life_s
+        history = team_usage.decayed_usage(session) if half_life is not None else {}
         scope = scope_of(caller.role, Permission.FAIRSHARE_READ)
         mine: set[str] | None = None
         if scope is not Scope.ANY:
@@ -51,7 +54,17 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
             wanted = workload.resources.scaled(workload.replicas_missing)
             pending[workload.team_id] = pending[workload.team_id] + wanted
     tree = FairShareTree(
-        [queue_node(t, used.get(t.id), pending.get(t.id)) for t in teams], capacity
+        [
+            queue_node(
+                t,
+                used.get(t.id),
+                pending.get(t.id),
+                history[t.id].history if t.id in history else None,
+            )
+            for t in teams
+        ],
+        capacity,
+        half_life,
     )
     names = {t.id: t.name for t in teams}
     visible = set(names) if mine is None else _with_departments(mine, tree)
