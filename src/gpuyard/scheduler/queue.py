@@ -125,7 +125,15 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
     heapq.heapify(heap)
     out: list[PendingWorkload] = []
     while heap:
-        _, _, team = heapq.heappop(heap)
+        key, tie, team = heapq.heappop(heap)
+        if team is not None:
+            # A sibling's turn under the same department raised the department's ratio
+            # since this key was pushed: re-file it with the fresh key (keys only grow as
+            # ``added`` does, so a key that is still current is the least).
+            fresh = tree.order_key(team, added)
+            if fresh > key:
+                heapq.heappush(heap, (fresh, tie, team))
+                continue
         queue = by_team[team]
         workload = queue.popleft()
         out.append(workload)
