@@ -567,3 +567,11 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
     assert lines[1].startswith("research ")
     assert lines[2].startswith("  vision ")
     assert all(len(line) <= 80 for line in lines)
+    # Time-based fair share (off here): Slurm's factor is 1; the decayed usage is in the
+    # wide view.
+    header = lines[0].split()
+    assert "FACTOR" in header
+    assert lines[1].split()[header.index("FACTOR") - len(header)] == "1.000"
+    wide = invoke_stdout(runner, "teams", "fairshare", "-o", "wide")
+    assert "DECAYED USAGE" in wide.splitlines()[0]
+    assert rows[0]["decayed_usage"]["gpu"] == 0

@@ -383,7 +383,7 @@ FAIRSHARE_COLUMNS = [
     Column("DRF", lambda r: f"{r['dominant_share']:.3f}"),
     # Time-based fair share (GPUYARD_FAIRSHARE_HALF_LIFE_S): the decayed past usage and
     # Slurm's factor the queue divides the team's ratio by (1 while it is off).
-    Column("DECAYED USAGE", lambda r: _hours(r.get("decayed_usage") or {}), shrinks=True),
+    Column("DECAYED USAGE", lambda r: _hours(r.get("decayed_usage") or {}), wide_only=True),
     Column("FACTOR", lambda r: f"{r.get('fairshare_factor', 1.0):.3f}"),
     Column("DEMAND", lambda r: _amounts(r["demand"]), wide_only=True),
     Column("ID", lambda r: r["team_id"], is_id=True),
