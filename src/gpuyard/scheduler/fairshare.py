@@ -207,6 +207,7 @@ class FairShareTree:
         self.nodes: dict[str, QueueNode] = {n.team_id: n for n in repaired}
         self.capacity: Vector = _vec(capacity)
         self.half_life_s = half_life_s
+        self._exponents: dict[str, float] = {}
         self.children: dict[str | None, list[str]] = {}
         for team in sorted(self.nodes):
             self.children.setdefault(self.nodes[team].parent_id, []).append(team)
@@ -322,10 +323,17 @@ class FairShareTree:
         return usage_decay.decayed_share(self.history[team], self.capacity, self.half_life_s)
 
     def usage_exponent(self, team: str) -> float:
-        """``U / S`` (capped; 0 without a half-life or history)."""
+        """``U / S`` (capped; 0 without a half-life or history). Fixed for the tree's
+        life (history is read once per cycle), so kept once computed."""
         if not self.half_life_s:
             return 0.0
-        return usage_decay.usage_exponent(self.decayed_share(team), self.normalized_share(team))
+        exponent = self._exponents.get(team)
+        if exponent is None:
+            exponent = usage_decay.usage_exponent(
+                self.decayed_share(team), self.normalized_share(team)
+            )
+            self._exponents[team] = exponent
+        return exponent
 
     def usage_penalty(self, team: str) -> float:
         """``2^(U/S)``: 1 without a half-life or history, larger the more the node used
@@ -373,11 +381,15 @@ class FairShareTree:
         under = any(g > 0 for g in guarantee) and all(
             u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
         )
+        top_ratio = self.fair_share_ratio(top, added.get(top, _ZERO))
+        team_ratio = self.fair_share_ratio(team, own)
+        if not self.half_life_s:
+            return (0 if under else 1, top_ratio, team_ratio, 0.0, 0.0)
         top_exponent, team_exponent = self.usage_exponent(top), self.usage_exponent(team)
         return (
             0 if under else 1,
-            _penalised(self.fair_share_ratio(top, added.get(top, _ZERO)), top_exponent),
-            _penalised(self.fair_share_ratio(team, own), team_exponent),
+            _penalised(top_ratio, top_exponent),
+            _penalised(team_ratio, team_exponent),
             top_exponent,
             team_exponent,
         )

@@ -126,10 +126,11 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
     out: list[PendingWorkload] = []
     while heap:
         key, tie, team = heapq.heappop(heap)
-        if team is not None:
+        if team is not None and tree.nodes[team].parent_id is not None:
             # A sibling's turn under the same department raised the department's ratio
             # since this key was pushed: re-file it with the fresh key (keys only grow as
-            # ``added`` does, so a key that is still current is the least).
+            # ``added`` does, so a key that is still current is the least). A top-level
+            # team's key moves only with its own turns, when it is recomputed anyway.
             fresh = tree.order_key(team, added)
             if fresh > key:
                 heapq.heappush(heap, (fresh, tie, team))
