@@ -86,6 +86,9 @@ class QueueNode:
     #: Decayed past usage of the node's own workloads, in resource-seconds (internal
     #: units; ``scheduler/usage_decay.py``); a department's total includes its teams'.
     history: Vector = (0.0, 0.0, 0.0, 0.0)
+    #: Per-GPU-model guarantees, (model, milli-GPUs): a part of ``guarantee.gpu_milli``
+    #: reclaimed for the node's own work pinned to that model (``CycleState.model_reclaim``).
+    gpu_models: tuple[tuple[str, int], ...] = ()
 
 
 class TreeError(ValueError):

@@ -29,6 +29,7 @@ from itertools import combinations
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.framework import VictimSelector, VictimSet
+from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.gpu_slots import choose_batch, choose_slots
 from gpuyard.scheduler.index import GroupIndex
 from gpuyard.scheduler.request import Request
@@ -202,15 +203,25 @@ def find_preemption(
     # Reclaim (scheduler/fairshare.py): a team that stays within its guarantee with
     # ``need`` may also evict other teams' borrowed work, whatever its priority.
     reclaim = cycle.may_reclaim(team, need)
+    # Per-GPU-model guarantees: work pinned to a model its team is guaranteed, within that
+    # guarantee (even past its guarantee in all), reclaims that model's GPUs from teams
+    # that borrow and hold more of it than their own guarantee of it, never taking them
+    # below either guarantee (docs/architecture.md, "Per-GPU-model guarantees").
+    model = None if reclaim else cycle.model_reclaim(team, req.model, need)
 
     def evictable(r: RunningReplica) -> bool:
         if r.workload_id == req.id:
             return False  # never its own (a raised priority may not be copied to them yet)
         if r.priority < req.priority:
             return True
-        return reclaim and r.team_id != team and not cycle.borrowed(r.team_id).is_zero()
+        if r.team_id == team:
+            return False
+        if not (reclaim or model is not None) or cycle.borrowed(r.team_id).is_zero():
+            return False
+        return model is None or cycle.model_borrowed(r.team_id, model) > 0
 
-    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority or reclaim):
+    reclaiming = reclaim or model is not None
+    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority or reclaiming):
         if batch == 1 and best is not None and low > best.max_priority:
             break  # every set from here on has a victim of priority >= low: none can win
         for node in list(cycle.by_lowest_evictable[low].values()):
@@ -229,6 +240,8 @@ def find_preemption(
                 continue  # cheap: evicting every candidate would not make room here
             if reclaim and not _within_borrowed(found, req.priority, cycle):
                 continue  # would reclaim below a borrower's guarantee
+            if model is not None and not _within_model_borrowed(found, req.priority, cycle, model):
+                continue  # would take a model's GPUs below a holder's guarantee of it
             if best is None or server_key(found) < server_key(best):
                 best = found
             # The cap bounds the exact searches that succeed, not the servers looked at:
@@ -248,6 +261,21 @@ def _within_borrowed(found: VictimSet, priority: int, cycle: CycleState) -> bool
             continue  # ordinary preemption, not reclaim
         taken[victim.team_id] = taken.get(victim.team_id, Resources()) + victim.resources
     return all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items())
+
+
+def _within_model_borrowed(
+    found: VictimSet, priority: int, cycle: CycleState, model: ModelKey
+) -> bool:
+    """:func:`_within_borrowed`, and for the one GPU model: the reclaimed victims take from
+    each team no more of the model's GPUs than it holds above its own guarantee of it."""
+    if not _within_borrowed(found, priority, cycle):
+        return False
+    taken: dict[str | None, int] = {}
+    for victim in found.victims:
+        if victim.priority < priority:
+            continue
+        taken[victim.team_id] = taken.get(victim.team_id, 0) + victim.resources.gpu_milli
+    return all(milli <= cycle.model_borrowed(team, model) for team, milli in taken.items())
 
 
 def reclaim_parties(req: Request, found: VictimSet) -> tuple[str | None, tuple[str, ...]]:

@@ -8,7 +8,12 @@ from fastapi import APIRouter
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep
-from gpuyard.api.schemas.fairshare import FairSharePublic, FairShareTeamPublic, ResourceAmounts
+from gpuyard.api.schemas.fairshare import (
+    FairSharePublic,
+    FairShareTeamPublic,
+    GpuModelSharePublic,
+    ResourceAmounts,
+)
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
@@ -64,6 +69,14 @@ def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
             borrowed=_amounts(e.share.borrowed),
             dominant_share=round(e.share.dominant_share, 6),
             under_guarantee=e.share.under_guarantee,
+            gpu_models=[
+                GpuModelSharePublic(
+                    model=model,
+                    guarantee=round(guarantee / GPU_MILLI, 3),
+                    used=round(used / GPU_MILLI, 3),
+                )
+                for model, guarantee, used in e.gpu_models
+            ],
             decayed_usage=_amounts(_hours(e.share.history)),
             fairshare_factor=_factor(e.share.usage_penalty),
         )

@@ -14,6 +14,12 @@ class ResourceAmounts(BaseModel):
     gpu: float
 
 
+class GpuModelSharePublic(BaseModel):
+    model: str
+    guarantee: float = Field(description="GPUs of this model guaranteed (part of `gpu`)")
+    used: float = Field(description="GPUs of this model the team's own workloads hold")
+
+
 class FairShareTeamPublic(BaseModel):
     team_id: str
     name: str
@@ -31,6 +37,10 @@ class FairShareTeamPublic(BaseModel):
         description="DRF: the largest used/capacity ratio over the resources, over the weight"
     )
     under_guarantee: bool
+    gpu_models: list[GpuModelSharePublic] = Field(
+        description="per-GPU-model guarantees: reclaimed for the team's work pinned to "
+        "that model (empty: none)"
+    )
     decayed_usage: ResourceAmounts = Field(
         description="time-based fair share: the allocation of the team (a department: "
         "with its teams) integrated over time with the half-life's decay, in core-, GB- "

@@ -30,6 +30,7 @@ def queue_node(
         used=used or Resources(),
         pending=pending or Resources(),
         history=history or (0.0, 0.0, 0.0, 0.0),
+        gpu_models=team.guarantee_gpu_models,
     )
 
 

@@ -1,4 +1,4 @@
-"""time-based fair share: each team's decayed past allocation
+"""time-based fair share: each team's decayed past allocation; per-GPU-model guarantees
 
 Revision ID: 0023
 Revises: 0022
@@ -9,6 +9,9 @@ Create Date: 2026-12-05 12:00:00
   internal units times seconds, as of ``accrued_at`` (epoch seconds); ``version`` makes
   each accrual a compare-and-set. Written by the history loop only while
   ``GPUYARD_FAIRSHARE_HALF_LIFE_S`` is set; empty otherwise.
+- ``teams.guarantee_gpu_models``: {model: milli-GPUs}, the part of a team's GPU
+  guarantee reclaimed for its work pinned to that model (``{}``: none). A plain ADD
+  COLUMN with a default; the bounds are the service's.
 """
 
 from collections.abc import Sequence
@@ -40,7 +43,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("team_id", name=op.f("pk_team_usage_decay")),
     )
+    op.add_column(
+        "teams",
+        sa.Column("guarantee_gpu_models", sa.JSON(), nullable=False, server_default="{}"),
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("teams") as batch:
+        batch.drop_column("guarantee_gpu_models")
     op.drop_table("team_usage_decay")
