@@ -4,6 +4,7 @@ audit log's `audit ls`. Each answers with the permission the API checks; the CLI
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -303,7 +304,25 @@ HIERARCHY_FLAGS = {
     "hierarchy.guarantee.cpu": "--cpu",
     "hierarchy.guarantee.ram_gb": "--ram",
     "hierarchy.guarantee.storage_gb": "--storage",
+    "hierarchy.guarantee.gpu_models": "--gpu-model",
 }
+
+
+def _gpu_models(values: list[str]) -> dict[str, float]:
+    """``MODEL=GPUS`` options as the API's ``gpu_models`` (the API checks the values)."""
+    out: dict[str, float] = {}
+    for value in values:
+        model, sep, amount = value.rpartition("=")
+        try:
+            gpus = float(amount)
+        except ValueError:
+            gpus = math.nan
+        if not sep or not model.strip() or not math.isfinite(gpus):
+            raise typer.BadParameter(
+                f"{value!r}: expected MODEL=GPUS, e.g. H100=8", param_hint="--gpu-model"
+            )
+        out[model.strip()] = gpus
+    return out
 
 
 @teams_app.command("place")
@@ -318,24 +337,41 @@ def place_team(
     ram: Annotated[float, typer.Option(help="guarantee: RAM in GB")] = 0,
     storage: Annotated[float, typer.Option(help="guarantee: storage in GB")] = 0,
     weight: Annotated[int, typer.Option(help="share of idle capacity among siblings")] = 1,
+    gpu_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="guarantee: GPUs of one model, MODEL=GPUS (repeatable; a part of --gpu, "
+            "reclaimed for work pinned to that model)"
+        ),
+    ] = None,
 ) -> None:
     """Set (admins) a team's place in the quota tree: its department, its guarantee (lent
-    while idle, reclaimed by preemption) and its over-quota weight. Replaces all three."""
+    while idle, reclaimed by preemption; per GPU model with --gpu-model) and its
+    over-quota weight. Replaces all three."""
     client = ApiClient()
     team = _team(client, ref)
     parent_id = _team(client, parent)["id"] if parent is not None else None
     body = {
         "hierarchy": {
             "parent_id": parent_id,
-            "guarantee": {"gpu": gpu, "cpu": cpu, "ram_gb": ram, "storage_gb": storage},
+            "guarantee": {
+                "gpu": gpu,
+                "cpu": cpu,
+                "ram_gb": ram,
+                "storage_gb": storage,
+                "gpu_models": _gpu_models(gpu_model or []),
+            },
             "weight": weight,
         }
     }
     changed = client.request("PATCH", f"/api/v1/teams/{team['id']}", json=body).json()
     placed = changed["hierarchy"]
+    models = "".join(
+        f" ({_num(n)} {m})" for m, n in (placed["guarantee"].get("gpu_models") or {}).items()
+    )
     console.print(
         f"{changed['name']}: parent {placed['parent_id'] or '-'}, "
-        f"guarantee {_amounts(placed['guarantee'])}, weight {placed['weight']}",
+        f"guarantee {_amounts(placed['guarantee'])}{models}, weight {placed['weight']}",
         markup=False,
     )
 
