@@ -1648,6 +1648,11 @@ export interface components {
             dominant_share: number;
             /** Under Guarantee */
             under_guarantee: boolean;
+            /**
+             * Gpu Models
+             * @description per-GPU-model guarantees: reclaimed for the team's work pinned to that model (empty: none)
+             */
+            gpu_models: components["schemas"]["GpuModelSharePublic"][];
             /** @description time-based fair share: the allocation of the team (a department: with its teams) integrated over time with the half-life's decay, in core-, GB- and GPU-hours, as of the history loop's last tick; zero while it is off */
             decayed_usage: components["schemas"]["ResourceAmounts"];
             /**
@@ -1863,6 +1868,21 @@ export interface components {
              */
             allocated: number;
         };
+        /** GpuModelSharePublic */
+        GpuModelSharePublic: {
+            /** Model */
+            model: string;
+            /**
+             * Guarantee
+             * @description GPUs of this model guaranteed (part of `gpu`)
+             */
+            guarantee: number;
+            /**
+             * Used
+             * @description GPUs of this model the team's own workloads hold
+             */
+            used: number;
+        };
         /** GpuPublic */
         GpuPublic: {
             /** Index */
@@ -1941,6 +1961,13 @@ export interface components {
              * @default 0
              */
             gpu: number;
+            /**
+             * Gpu Models
+             * @description GPUs per model (for example {"H100": 8}; at most 16 models, one model each, together at most `gpu`): the part of the GPU guarantee reclaimed for the team's work pinned to that model
+             */
+            gpu_models?: {
+                [key: string]: number;
+            };
         };
         /** Hierarchy */
         Hierarchy: {
