@@ -182,7 +182,7 @@ def test_off_by_default_nothing_is_accrued(ctx: ServiceContext, client: TestClie
         assert team_usage.decayed_usage(session) == {}
 
 
-@pytest.mark.parametrize("value", [0, 59, 366 * 86400 + 1, -1, math.inf])
-def test_a_half_life_out_of_bounds_is_refused(tmp_path: Path, value: float) -> None:
+@pytest.mark.parametrize("value", [0, 59, 366 * 86400 + 1, -1, math.inf, math.nan, "soon"])
+def test_a_half_life_out_of_bounds_is_refused(tmp_path: Path, value: object) -> None:
     with pytest.raises(ValidationError, match="fairshare_half_life_s"):
         make_settings(tmp_path, None, fairshare_half_life_s=value)
