@@ -351,3 +351,21 @@ def test_a_request_naming_alternatives_is_not_pinned() -> None:
     assert [
         a.workload_id for a in schedule_cycle(snapshot, [pinned], CONFIG, now=100).admitted
     ] == ["wa"]
+
+
+def test_reclaim_never_takes_a_model_below_its_holders_guarantee_of_it() -> None:
+    """b borrows 16 GPUs in all, but its 8 H100s are its H100 guarantee: a (under its GPU
+    guarantee) reclaims A100s from b, never b's H100s."""
+    snapshot = replace(
+        _models_fleet(0, 3),
+        teams=tree(
+            QueueNode("a", guarantee=gpus(8)),
+            QueueNode("b", guarantee=gpus(8), gpu_models=(("H100", 8000),)),
+        ),
+    )
+    on_h100 = make_pending("wa", gpu=4, team="a", model="H100", priority=3)
+    assert not schedule_cycle(snapshot, [on_h100], CONFIG, now=100).admitted
+    anywhere = make_pending("wa", gpu=4, team="a", priority=3)
+    [admission] = schedule_cycle(snapshot, [anywhere], CONFIG, now=100).admitted
+    assert len(admission.victims) == 4
+    assert {v.server_id for v in admission.victims} <= {"s2", "s3"}  # A100s only

@@ -29,7 +29,6 @@ from itertools import combinations
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.framework import VictimSelector, VictimSet
-from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.gpu_slots import choose_batch, choose_slots
 from gpuyard.scheduler.index import GroupIndex
 from gpuyard.scheduler.request import Request
@@ -238,10 +237,8 @@ def find_preemption(
             found = selector.select(req, node, victims, batch, cycle.now, bound)
             if found is None:
                 continue  # cheap: evicting every candidate would not make room here
-            if reclaim and not _within_borrowed(found, req.priority, cycle):
-                continue  # would reclaim below a borrower's guarantee
-            if model is not None and not _within_model_borrowed(found, req.priority, cycle, model):
-                continue  # would take a model's GPUs below a holder's guarantee of it
+            if reclaiming and not _within_borrowed(found, req.priority, cycle):
+                continue  # would reclaim below a borrower's guarantee (or a model's)
             if best is None or server_key(found) < server_key(best):
                 best = found
             # The cap bounds the exact searches that succeed, not the servers looked at:
@@ -254,28 +251,21 @@ def find_preemption(
 
 def _within_borrowed(found: VictimSet, priority: int, cycle: CycleState) -> bool:
     """Whether the victims reclaimed (those not of lower priority) take from each borrower
-    no more than it holds above its guarantee: reclaim returns what was lent, never more."""
+    no more than it holds above its guarantee: reclaim returns what was lent, never more;
+    nor, of a GPU model a team is guaranteed, more than it holds above that guarantee."""
     taken: dict[str | None, Resources] = {}
+    reclaimed: list[RunningReplica] = []
     for victim in found.victims:
         if victim.priority < priority:
             continue  # ordinary preemption, not reclaim
         taken[victim.team_id] = taken.get(victim.team_id, Resources()) + victim.resources
-    return all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items())
-
-
-def _within_model_borrowed(
-    found: VictimSet, priority: int, cycle: CycleState, model: ModelKey
-) -> bool:
-    """:func:`_within_borrowed`, and for the one GPU model: the reclaimed victims take from
-    each team no more of the model's GPUs than it holds above its own guarantee of it."""
-    if not _within_borrowed(found, priority, cycle):
+        reclaimed.append(victim)
+    if not all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items()):
         return False
-    taken: dict[str | None, int] = {}
-    for victim in found.victims:
-        if victim.priority < priority:
-            continue
-        taken[victim.team_id] = taken.get(victim.team_id, 0) + victim.resources.gpu_milli
-    return all(milli <= cycle.model_borrowed(team, model) for team, milli in taken.items())
+    return all(
+        milli <= cycle.model_borrowed(team, key)
+        for (team, key), milli in cycle.model_taken(found.server_id, reclaimed).items()
+    )
 
 
 def reclaim_parties(req: Request, found: VictimSet) -> tuple[str | None, tuple[str, ...]]:

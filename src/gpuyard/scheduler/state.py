@@ -403,6 +403,28 @@ class CycleState:
                     slot = (team_id, key)
                     self.model_used[slot] = self.model_used.get(slot, 0) + sign * milli
 
+    def model_taken(
+        self, server_id: str, replicas: Iterable[RunningReplica]
+    ) -> dict[tuple[str, ModelKey], int]:
+        """Milli-GPUs of each guaranteed model that evicting ``replicas`` (all on
+        ``server_id``) takes from each team."""
+        taken: dict[tuple[str, ModelKey], int] = {}
+        node = self.nodes.get(server_id)
+        if node is None or not self.model_guarantee:
+            return taken
+        models = {gpu.index: gpu.model for gpu in node.view.gpus}
+        keys = set(self.guaranteed_models.values())
+        for replica in replicas:
+            if replica.team_id is None:
+                continue
+            for index, milli in replica.gpu_allocation:
+                device = models.get(index)
+                for key in keys:
+                    if device is not None and device_matches(key, device):
+                        slot = (replica.team_id, key)
+                        taken[slot] = taken.get(slot, 0) + milli
+        return taken
+
     def model_reclaim(self, team_id: str | None, key: ModelKey, need: Resources) -> ModelKey:
         """``key`` when its per-model guarantee lets ``team_id`` reclaim for ``need``
         pinned to it (one model: a request naming alternatives is not pinned), else None:
