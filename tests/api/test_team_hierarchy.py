@@ -143,6 +143,7 @@ def test_hostile_per_model_guarantees_are_refused_and_nothing_is_written(
         ({"gpu": 8, "gpu_models": {"H100": 2, "h100": 2}}, f"{field}.h100"),  # the same model
         ({"gpu": 8, "gpu_models": {"--": 2}}, f"{field}.--"),  # no letter or digit
         ({"gpu": 8, "gpu_models": {"H100": 0}}, f"{field}.H100"),
+        ({"gpu": 8, "gpu_models": {"H100": 0.0004}}, f"{field}.H100"),
         ({"gpu": 8, "gpu_models": {"H100": -1}}, f"{field}.H100"),
         ({"gpu": 8, "gpu_models": {"H100": 2_000_000}}, f"{field}.H100"),
         ({"gpu": 8, "gpu_models": {"x" * 65: 1}}, f"{field}.{'x' * 64}"),

@@ -175,9 +175,9 @@ def _gpu_model_guarantees(
 ) -> dict[str, int] | None:
     """``guarantee.gpu_models`` in milli-GPUs, or None with ``errors`` added: at most
     :data:`MAX_GUARANTEED_GPU_MODELS` models, each one model (no ``|``) of the syntax
-    requests use, named once (``h100`` and ``H100`` are the same model), from 0 to
-    :data:`MAX_QUOTA_GPUS` GPUs in whole milli, together at most the GPU guarantee (they
-    are a part of it)."""
+    requests use, named once (``h100`` and ``H100`` are the same model), from 0.001 to
+    :data:`MAX_QUOTA_GPUS` GPUs (kept in whole milli), together at most the GPU guarantee
+    (they are a part of it)."""
     field_name = "hierarchy.guarantee.gpu_models"
     models = guarantee.gpu_models
     if not isinstance(models, Mapping):
@@ -206,10 +206,10 @@ def _gpu_model_guarantees(
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
-            or not 0 < value <= MAX_QUOTA_GPUS
+            or not 1 / GPU_MILLI <= value <= MAX_QUOTA_GPUS
         ):
             errors.append(
-                FieldError(where, f"must be a number of GPUs above 0, at most {MAX_QUOTA_GPUS}")
+                FieldError(where, f"must be a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}")
             )
             failed = True
             continue
