@@ -62,7 +62,9 @@ def accrue(
     elapsed_s = max(0.0, elapsed_s)
     counted = elapsed_s if counted_s is None else min(max(0.0, counted_s), elapsed_s)
     keep = decay_factor(elapsed_s, half_life_s)
-    gain = saturation(half_life_s) * (1.0 - decay_factor(counted, half_life_s))
+    # 1 - 2^(-counted/h) through expm1: exact for intervals tiny against the half-life
+    # (a 10 s tick against days), where the subtraction would cancel.
+    gain = saturation(half_life_s) * -math.expm1(-counted * math.log(2.0) / half_life_s)
     return (
         history[0] * keep + max(0.0, used[0]) * gain,
         history[1] * keep + max(0.0, used[1]) * gain,
