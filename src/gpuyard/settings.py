@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     history_raw_retention_s: int = Field(default=3600, le=7 * 86400)
     history_minute_retention_s: int = Field(default=86400, le=30 * 86400)
     history_quarter_retention_s: int = Field(default=30 * 86400, le=366 * 86400)
+    #: Time-based fair share (scheduler/usage_decay.py): each team's allocation is
+    #: integrated with an exponential decay of this half-life by the history loop and
+    #: mixed into the queue's DRF order (Slurm's 2^(-usage/share) factor). None (the
+    #: default): off, the order is plain DRF. One minute to one year.
+    fairshare_half_life_s: float | None = Field(default=None, ge=60, le=366 * 86400)
     #: gpuyard-labelled containers with no reservation are removed after this long.
     orphan_grace_s: float = Field(default=60.0, ge=0)
     #: Host port ranges for published container ports, by image type (a word of the image

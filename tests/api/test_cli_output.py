@@ -547,8 +547,27 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
     invoke_stdout(runner, "teams", "create", "vision")
     placed = invoke_stdout(runner, "teams", "place", "research", "--gpu", "16", "--weight", "2")
     assert placed.strip() == "research: parent -, guarantee 16 gpu, weight 2"
-    placed = invoke_stdout(runner, "teams", "place", "vision", "--parent", "research", "--gpu", "4")
+    placed = invoke_stdout(
+        runner,
+        "teams",
+        "place",
+        "vision",
+        "--parent",
+        "research",
+        "--gpu",
+        "4",
+        "--gpu-model",
+        "H100=3",
+    )
     assert placed.startswith("vision: parent ")
+    assert "guarantee 4 gpu (3 H100)" in placed
+    code, out = invoke(runner, "teams", "place", "vision", "--gpu", "4", "--gpu-model", "H100=5")
+    assert code == 1
+    assert "--gpu-model" in out
+    assert "part of it" in out
+    code, out = invoke(runner, "teams", "place", "vision", "--gpu-model", "H100")
+    assert code == 2
+    assert "MODEL=GPUS" in out
     code, out = invoke(runner, "teams", "place", "research", "--parent", "vision")
     assert code == 1
     assert "--parent" in out
@@ -561,9 +580,18 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
         ("research", 16, 2),
         ("vision", 4, 1),
     ]
+    assert rows[1]["gpu_models"] == [{"model": "H100", "guarantee": 3, "used": 0}]
     table = invoke_stdout(runner, "teams", "fairshare")
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["TEAM", "WEIGHT", "GUARANTEE"]
     assert lines[1].startswith("research ")
     assert lines[2].startswith("  vision ")
     assert all(len(line) <= 80 for line in lines)
+    # Time-based fair share (off here): Slurm's factor is 1; the decayed usage is in the
+    # wide view.
+    header = lines[0].split()
+    assert "FACTOR" in header
+    assert lines[1].split()[header.index("FACTOR") - len(header)] == "1.000"
+    wide = invoke_stdout(runner, "teams", "fairshare", "-o", "wide")
+    assert "DECAYED USAGE" in wide.splitlines()[0]
+    assert rows[0]["decayed_usage"]["gpu"] == 0

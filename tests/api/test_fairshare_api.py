@@ -106,3 +106,58 @@ def test_a_lender_back_under_its_guarantee_reclaims_with_a_named_reason(
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
     assert rows["borrower"]["used"]["gpu"] == 24
     assert rows["borrower"]["used"]["gpu"] >= 16  # never below its guarantee
+
+
+def _run_pinned(client: TestClient, team_id: str, gpu: int, model: str, name: str) -> None:
+    response = client.post(
+        "/api/v1/workloads",
+        json={
+            "image": "pytorch/pytorch:2.4",
+            "name": name,
+            "cpu": 2,
+            "ram_gb": 4,
+            "gpu": gpu,
+            "gpu_model": model,
+            "team_id": team_id,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_a_per_model_guarantee_reclaims_that_model_for_pinned_work(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """Team a holds its whole GPU guarantee (8) in A100s; 8 of it are guaranteed as H100s,
+    which b holds. a's work pinned to H100 takes back one of b's H100 workloads (the
+    minimal victim), although a is not under its GPU guarantee as a whole."""
+    a = _team(client, "a", hierarchy={"guarantee": {"gpu": 8, "gpu_models": {"H100": 8}}})
+    b = _team(client, "b")
+    for i in range(2):
+        _run_pinned(client, b, 8, "H100", f"b-h100-{i}")
+    _run_pinned(client, b, 8, "A100", "b-a100")
+    settle(ctx)
+    for i in range(2):
+        _run_pinned(client, a, 4, "A100", f"a-a100-{i}")
+    settle(ctx)
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["a"]["used"]["gpu"] == 8
+    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "used": 0}]
+
+    _run_pinned(client, a, 4, "H100", "a-h100")
+    settle(ctx)
+    workloads = {w["name"]: w for w in client.get("/api/v1/workloads").json()["data"]}
+    assert workloads["a-h100"]["status"] == "running", workloads["a-h100"]["reason"]
+    evicted = [n for n, w in workloads.items() if n.startswith("b-") and w["status"] != "running"]
+    assert len(evicted) == 1, evicted
+    assert evicted[0].startswith("b-h100"), evicted
+    events = client.get(f"/api/v1/workloads/{workloads[evicted[0]]['id']}/events").json()["data"]
+    assert any("reclaimed for team a" in (e["reason"] or "") for e in events), events
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "used": 4}]
+    # Past its H100 guarantee nothing more is reclaimed for it.
+    _run_pinned(client, a, 8, "H100", "a-h100-more")
+    settle(ctx)
+    workloads = {w["name"]: w for w in client.get("/api/v1/workloads").json()["data"]}
+    assert workloads["a-h100-more"]["status"] == "pending"
+    assert workloads["b-a100"]["status"] == "running"
+    assert sorted(workloads[f"b-h100-{i}"]["status"] for i in range(2)) == ["preempted", "running"]

@@ -31,7 +31,7 @@ def test_admin_builds_a_two_level_tree(client: TestClient) -> None:
     dept = _team(client, "research", guarantee={"gpu": 8}, weight=2)
     assert dept["hierarchy"] == {
         "parent_id": None,
-        "guarantee": {"cpu": 0, "ram_gb": 0, "storage_gb": 0, "gpu": 8},
+        "guarantee": {"cpu": 0, "ram_gb": 0, "storage_gb": 0, "gpu": 8, "gpu_models": {}},
         "weight": 2,
     }
     team = _team(
@@ -47,6 +47,7 @@ def test_admin_builds_a_two_level_tree(client: TestClient) -> None:
         "ram_gb": 64.5,
         "storage_gb": 0,
         "gpu": 2.5,
+        "gpu_models": {},
     }
     moved = client.patch(
         f"/api/v1/teams/{team['id']}", json={"hierarchy": {"parent_id": None, "weight": 1}}
@@ -115,3 +116,52 @@ def test_only_admins_place_teams(client: TestClient, ctx: ServiceContext) -> Non
     refused = lead.patch(f"/api/v1/teams/{team['id']}", json={"hierarchy": {"weight": 5}})
     assert refused.status_code == 403
     assert client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]["weight"] == 1
+
+
+def test_per_model_guarantees_are_stored_and_shown(client: TestClient) -> None:
+    team = _team(client, "vision", guarantee={"gpu": 12, "gpu_models": {"H100": 8, "a100": 2.5}})
+    assert team["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
+    shown = client.get(f"/api/v1/teams/{team['id']}").json()
+    assert shown["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["vision"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 8, "used": 0},
+        {"model": "a100", "guarantee": 2.5, "used": 0},
+    ]
+    audit = client.get("/api/v1/audit", params={"action": "team.create"}).json()["data"]
+    assert audit[0]["details"]["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
+
+
+def test_hostile_per_model_guarantees_are_refused_and_nothing_is_written(
+    client: TestClient,
+) -> None:
+    team = _team(client, "vision", guarantee={"gpu": 8, "gpu_models": {"H100": 4}})
+    field = "hierarchy.guarantee.gpu_models"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"gpu": 8, "gpu_models": {"H100": 9}}, field),  # more than the GPU guarantee
+        ({"gpu": 8, "gpu_models": {"H100|A100": 2}}, f"{field}.H100|A100"),  # not one model
+        ({"gpu": 8, "gpu_models": {"H100": 2, "h100": 2}}, f"{field}.h100"),  # the same model
+        ({"gpu": 8, "gpu_models": {"--": 2}}, f"{field}.--"),  # no letter or digit
+        ({"gpu": 8, "gpu_models": {"H100": 0}}, f"{field}.H100"),
+        ({"gpu": 8, "gpu_models": {"H100": 0.0004}}, f"{field}.H100"),
+        ({"gpu": 8, "gpu_models": {"H100": -1}}, f"{field}.H100"),
+        ({"gpu": 8, "gpu_models": {"H100": 2_000_000}}, f"{field}.H100"),
+        ({"gpu": 8, "gpu_models": {"x" * 65: 1}}, f"{field}.{'x' * 64}"),
+        ({"gpu": 64, "gpu_models": {f"m{i}": 1 for i in range(17)}}, field),
+        ({"gpu": 8, "gpu_models": {"   ": 1}}, f"{field}."),
+    ]
+    for guarantee, expected in cases:
+        response = client.patch(
+            f"/api/v1/teams/{team['id']}", json={"hierarchy": {"guarantee": guarantee}}
+        )
+        assert _fields(response) == [expected], guarantee
+    # Wrong types are the schema's 422 (strict: no coercion), never a 500.
+    for bad in ({"H100": "8"}, ["H100"], {"H100": None}, {"H100": True}):
+        response = client.patch(
+            f"/api/v1/teams/{team['id']}",
+            json={"hierarchy": {"guarantee": {"gpu": 8, "gpu_models": bad}}},
+        )
+        assert response.status_code == 422, (bad, response.text)
+    after = client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]["guarantee"]
+    assert after["gpu_models"] == {"H100": 4}
+    assert after["gpu"] == 8

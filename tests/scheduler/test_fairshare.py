@@ -258,3 +258,35 @@ def test_queue_interleaves_teams_by_weighted_share(weights: list[int], running: 
     for t in teams:
         mine = [w.submitted_at for w in order if w.team_id == t]
         assert mine == sorted(mine)
+
+
+@settings(max_examples=100, deadline=None)
+@given(weights=st.lists(st.integers(1, 4), min_size=2, max_size=4))
+def test_teams_under_one_department_interleave_by_weight(weights: list[int]) -> None:
+    """The department's ratio grows with each sibling's turn: every key is current when
+    its team is served, so siblings fill by their weights (they alternated regardless of
+    weight while a waiting team's key still held the department's older ratio)."""
+    from factories.scheduler import make_pending
+
+    from gpuyard.scheduler.queue import order_queue
+
+    teams = [f"t{i}" for i in range(len(weights))]
+    per_team = 16
+    nodes = [QueueNode("dept")] + [
+        QueueNode(t, parent_id="dept", weight=w, pending=gpus(per_team))
+        for t, w in zip(teams, weights, strict=True)
+    ]
+    tree = FairShareTree(nodes, gpus(16))
+    pending = [
+        make_pending(f"{t}-{k:02d}", gpu=1, team=t, submitted_at=k)
+        for t in teams
+        for k in range(per_team)
+    ]
+    counts = dict.fromkeys(teams, 0)
+    weight = dict(zip(teams, weights, strict=True))
+    for workload in order_queue(pending, {}, tree)[:16]:
+        team = workload.team_id
+        assert team is not None
+        mine = counts[team] / weight[team]
+        assert mine <= min(counts[t] / weight[t] for t in teams) + 1 / min(weights) + 1e-9
+        counts[team] += 1

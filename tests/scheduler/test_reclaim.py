@@ -251,3 +251,121 @@ def test_any_lender_gets_its_guarantee_in_one_round_from_borrowers_only(
     server = admission.assignments[0].server_id
     room = 8 - sum(1 for r in running if r.server_id == server)
     assert len(admission.victims) == max(0, ask - room)
+
+
+# -- per-GPU-model guarantees -----------------------------------------------------------
+def _models_fleet(a_on_a100: int, b_priority: int) -> ClusterSnapshot:
+    """s1: 8 H100, s2 and s3: 8 A100 each. Team a runs ``a_on_a100`` A100s on s3; team b
+    runs everything else (8 H100, 16 - a_on_a100 A100)."""
+    from factories.scheduler import A100, H100
+
+    running = [
+        make_running(f"b1{g}", "s1", gpus=[g], team="b", priority=b_priority) for g in range(8)
+    ]
+    running += [
+        make_running(f"b2{g}", "s2", gpus=[g], team="b", priority=b_priority) for g in range(8)
+    ]
+    running += [
+        make_running(
+            f"{'a' if g < a_on_a100 else 'b'}3{g}",
+            "s3",
+            gpus=[g],
+            team="a" if g < a_on_a100 else "b",
+            priority=b_priority,
+        )
+        for g in range(8)
+    ]
+    return make_snapshot(
+        [
+            make_server("s1", gpus=8, model=H100),
+            make_server("s2", gpus=8, model=A100),
+            make_server("s3", gpus=8, model=A100),
+        ],
+        running,
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    h100_guarantee=st.integers(1, 8),
+    extra_guarantee=st.integers(0, 8),
+    b_guarantee=st.integers(0, 16),
+    a_on_a100=st.integers(0, 8),
+    ask=st.integers(1, 8),
+    b_priority=st.integers(3, 5),
+)
+def test_a_per_model_guarantee_is_reached_within_one_reclaim_round(
+    h100_guarantee: int,
+    extra_guarantee: int,
+    b_guarantee: int,
+    a_on_a100: int,
+    ask: int,
+    b_priority: int,
+) -> None:
+    """Team a is guaranteed ``h100_guarantee`` H100s (a part of its GPU guarantee) and asks
+    for ``ask`` pinned to H100 while b, of equal or higher priority, holds every H100: when
+    the ask fits a's H100 guarantee and b borrows that much, one cycle admits it, even when
+    a already holds its whole GPU guarantee in A100s; the victims are b's H100 replicas
+    only, and b never drops below its own guarantee. Past a's H100 guarantee (or with b
+    not borrowing enough) nothing of b's is reclaimed for it."""
+    a_guarantee = h100_guarantee + extra_guarantee
+    snapshot = replace(
+        _models_fleet(a_on_a100, b_priority),
+        teams=tree(
+            QueueNode(
+                "a", guarantee=gpus(a_guarantee), gpu_models=(("H100", h100_guarantee * 1000),)
+            ),
+            QueueNode("b", guarantee=gpus(b_guarantee)),
+        ),
+    )
+    wanted = make_pending("wa", gpu=ask, team="a", model="H100", priority=3)
+    result = schedule_cycle(snapshot, [wanted], CONFIG, now=100)
+    b_holds = 24 - a_on_a100
+    reachable = ask <= h100_guarantee and b_holds - ask >= b_guarantee
+    within_general = a_on_a100 + ask <= a_guarantee and b_holds - ask >= b_guarantee
+    if not (reachable or within_general):
+        assert not result.admitted
+        return
+    [admission] = result.admitted
+    assert admission.workload_id == "wa"
+    assert len(admission.victims) == ask  # minimal: one 1-GPU replica per GPU
+    assert {v.server_id for v in admission.victims} == {"s1"}  # H100s only
+    assert all(v.workload_id.startswith("b") for v in admission.victims)
+    assert b_holds - ask >= b_guarantee
+    assert (admission.lender, admission.borrowers) == ("a", ("b",))
+
+
+def test_a_request_naming_alternatives_is_not_pinned() -> None:
+    """``H100|A100`` may run on either model: it does not reclaim under the H100 guarantee
+    (a holds its whole GPU guarantee already)."""
+    snapshot = replace(
+        _models_fleet(4, 3),
+        teams=tree(
+            QueueNode("a", guarantee=gpus(4), gpu_models=(("H100", 4000),)),
+            QueueNode("b"),
+        ),
+    )
+    pending = make_pending("wa", gpu=2, team="a", model="H100|A100", priority=3)
+    assert not schedule_cycle(snapshot, [pending], CONFIG, now=100).admitted
+    pinned = make_pending("wa", gpu=2, team="a", model="h100", priority=3)
+    assert [
+        a.workload_id for a in schedule_cycle(snapshot, [pinned], CONFIG, now=100).admitted
+    ] == ["wa"]
+
+
+def test_reclaim_never_takes_a_model_below_its_holders_guarantee_of_it() -> None:
+    """b borrows 16 GPUs in all, but its 8 H100s are its H100 guarantee: a (under its GPU
+    guarantee) reclaims A100s from b, never b's H100s."""
+    snapshot = replace(
+        _models_fleet(0, 3),
+        teams=tree(
+            QueueNode("a", guarantee=gpus(8)),
+            QueueNode("b", guarantee=gpus(8), gpu_models=(("H100", 8000),)),
+        ),
+    )
+    on_h100 = make_pending("wa", gpu=4, team="a", model="H100", priority=3)
+    assert not schedule_cycle(snapshot, [on_h100], CONFIG, now=100).admitted
+    anywhere = make_pending("wa", gpu=4, team="a", priority=3)
+    [admission] = schedule_cycle(snapshot, [anywhere], CONFIG, now=100).admitted
+    assert len(admission.victims) == 4
+    assert {v.server_id for v in admission.victims} <= {"s2", "s3"}  # A100s only

@@ -82,6 +82,7 @@ def team_public(view: TeamView) -> TeamPublic:
                 ram_gb=round(team.guarantee_ram_mib / MIB_PER_GB, 3),
                 storage_gb=round(team.guarantee_storage_mib / MIB_PER_GB, 3),
                 gpu=team.guarantee_gpu_milli / GPU_MILLI,
+                gpu_models={m: v / GPU_MILLI for m, v in team.guarantee_gpu_models},
             ),
             weight=team.quota_weight,
         ),

@@ -4,6 +4,7 @@ audit log's `audit ls`. Each answers with the permission the API checks; the CLI
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -303,7 +304,25 @@ HIERARCHY_FLAGS = {
     "hierarchy.guarantee.cpu": "--cpu",
     "hierarchy.guarantee.ram_gb": "--ram",
     "hierarchy.guarantee.storage_gb": "--storage",
+    "hierarchy.guarantee.gpu_models": "--gpu-model",
 }
+
+
+def _gpu_models(values: list[str]) -> dict[str, float]:
+    """``MODEL=GPUS`` options as the API's ``gpu_models`` (the API checks the values)."""
+    out: dict[str, float] = {}
+    for value in values:
+        model, sep, amount = value.rpartition("=")
+        try:
+            gpus = float(amount)
+        except ValueError:
+            gpus = math.nan
+        if not sep or not model.strip() or not math.isfinite(gpus):
+            raise typer.BadParameter(
+                f"{value!r}: expected MODEL=GPUS, e.g. H100=8", param_hint="--gpu-model"
+            )
+        out[model.strip()] = gpus
+    return out
 
 
 @teams_app.command("place")
@@ -318,24 +337,41 @@ def place_team(
     ram: Annotated[float, typer.Option(help="guarantee: RAM in GB")] = 0,
     storage: Annotated[float, typer.Option(help="guarantee: storage in GB")] = 0,
     weight: Annotated[int, typer.Option(help="share of idle capacity among siblings")] = 1,
+    gpu_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="guarantee: GPUs of one model, MODEL=GPUS (repeatable; a part of --gpu, "
+            "reclaimed for work pinned to that model)"
+        ),
+    ] = None,
 ) -> None:
     """Set (admins) a team's place in the quota tree: its department, its guarantee (lent
-    while idle, reclaimed by preemption) and its over-quota weight. Replaces all three."""
+    while idle, reclaimed by preemption; per GPU model with --gpu-model) and its
+    over-quota weight. Replaces all three."""
     client = ApiClient()
     team = _team(client, ref)
     parent_id = _team(client, parent)["id"] if parent is not None else None
     body = {
         "hierarchy": {
             "parent_id": parent_id,
-            "guarantee": {"gpu": gpu, "cpu": cpu, "ram_gb": ram, "storage_gb": storage},
+            "guarantee": {
+                "gpu": gpu,
+                "cpu": cpu,
+                "ram_gb": ram,
+                "storage_gb": storage,
+                "gpu_models": _gpu_models(gpu_model or []),
+            },
             "weight": weight,
         }
     }
     changed = client.request("PATCH", f"/api/v1/teams/{team['id']}", json=body).json()
     placed = changed["hierarchy"]
+    models = "".join(
+        f" ({_num(n)} {m})" for m, n in (placed["guarantee"].get("gpu_models") or {}).items()
+    )
     console.print(
         f"{changed['name']}: parent {placed['parent_id'] or '-'}, "
-        f"guarantee {_amounts(placed['guarantee'])}, weight {placed['weight']}",
+        f"guarantee {_amounts(placed['guarantee'])}{models}, weight {placed['weight']}",
         markup=False,
     )
 
@@ -358,6 +394,21 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def _hours(amounts: dict[str, float]) -> str:
+    """Decayed usage (core-, GB- and GPU-hours)."""
+    parts = [
+        f"{_num(amounts[key])}{unit}"
+        for key, unit in (
+            ("gpu", " gpu-h"),
+            ("cpu", " cpu-h"),
+            ("ram_gb", " GB-h ram"),
+            ("storage_gb", " GB-h disk"),
+        )
+        if amounts.get(key)
+    ]
+    return ", ".join(parts) or "0"
+
+
 FAIRSHARE_COLUMNS = [
     Column("TEAM", lambda r: ("  " if r["parent_id"] else "") + r["name"]),
     Column("WEIGHT", lambda r: _num(r["weight"])),
@@ -366,6 +417,10 @@ FAIRSHARE_COLUMNS = [
     Column("BORROWED", lambda r: _amounts(r["borrowed"]), shrinks=True),
     Column("FAIR SHARE", lambda r: _amounts(r["fair_share"]), shrinks=True),
     Column("DRF", lambda r: f"{r['dominant_share']:.3f}"),
+    # Time-based fair share (GPUYARD_FAIRSHARE_HALF_LIFE_S): the decayed past usage and
+    # Slurm's factor the queue divides the team's ratio by (1 while it is off).
+    Column("DECAYED USAGE", lambda r: _hours(r.get("decayed_usage") or {}), wide_only=True),
+    Column("FACTOR", lambda r: f"{r.get('fairshare_factor', 1.0):.3f}"),
     Column("DEMAND", lambda r: _amounts(r["demand"]), wide_only=True),
     Column("ID", lambda r: r["team_id"], is_id=True),
 ]
@@ -375,7 +430,8 @@ FAIRSHARE_COLUMNS = [
 @_reports_api_errors
 def fairshare(output: OutputOption = OutputFormat.TABLE, quiet: QuietOption = False) -> None:
     """Each team's guarantee, usage, borrowing and fair share (departments, then their
-    teams, indented)."""
+    teams, indented), with its decayed past usage and fair-share factor when
+    time-based fair share is on."""
     body = ApiClient().get("/api/v1/fairshare")
     print_records(console, body["data"], FAIRSHARE_COLUMNS, output, quiet, id_key="team_id")
 

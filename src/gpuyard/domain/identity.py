@@ -54,6 +54,9 @@ class Team:
     guarantee_gpu_milli: int = 0
     #: Weight of the team's claim on idle capacity among its siblings.
     quota_weight: int = 1
+    #: Per-GPU-model guarantees, (model as written, milli-GPUs), a part of
+    #: ``guarantee_gpu_milli`` that is reclaimed for work pinned to that model.
+    guarantee_gpu_models: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ No names are re-exported here; import from the modules:
 - ``queue.order_queue`` / ``queue.queue_key`` — the order ``GET /queue`` shows;
 - ``fairshare.FairShareTree`` — hierarchical quotas: fair shares, borrowing, the queue's
   fair-share key, reclaim plans, Jain's index (``GET /fairshare``, bench S4);
+- ``usage_decay`` — time-based fair share: decayed past usage and Slurm's factor the
+  fair-share key mixes in (``GPUYARD_FAIRSHARE_HALF_LIFE_S``; accrued by the history loop);
 - ``registry.build_profile`` / ``registry.PROFILES`` — plugin profiles ``pack`` (default:
   fragmentation-aware, plugins/fgd.py), ``binpack``, ``spread``, ``fgd``;
 - ``snapshot`` and ``decisions`` — the input and output types.

@@ -246,9 +246,12 @@ class _Cycle:
             return None, ""
         # A team that may reclaim sees more victims than the same request of another team.
         need = req.per_replica.scaled(batch)
-        lender = (
-            req.workload.team_id if self.cycle.may_reclaim(req.workload.team_id, need) else None
+        team = req.workload.team_id
+        may_reclaim = (
+            self.cycle.may_reclaim(team, need)
+            or self.cycle.model_reclaim(team, req.model, need) is not None
         )
+        lender = team if may_reclaim else None
         key = (req.group_key, req.per_replica, batch, lender)
         failed = self._preempt_fails.get(key)
         # Within one epoch, fewer victims exist for a lower priority, never more.

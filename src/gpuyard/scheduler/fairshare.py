@@ -21,6 +21,10 @@ Dominant shares (DRF) are ``max over dimensions of used / capacity``, divided by
 weight (shown by the view); the queue, among equal priorities, serves teams under their
 guarantee first, then by ``used / fair share`` over the contended dimensions, the
 department first, then the team (:meth:`FairShareTree.order_key`).
+
+With a half-life (``GPUYARD_FAIRSHARE_HALF_LIFE_S``), each node's ``history`` (its
+decayed past usage, ``scheduler/usage_decay.py``) multiplies those ratios by Slurm's
+``2^(U/S)``: see that module for the choice. Without one the order is exactly DRF's.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from gpuyard.domain.resources import Resources
+from gpuyard.scheduler import usage_decay
 
 #: The dimensions quotas are kept over, in :class:`Resources` field order.
 DIMENSIONS: tuple[str, ...] = ("cpu_milli", "ram_mib", "storage_mib", "gpu_milli")
@@ -40,6 +45,10 @@ MAX_DEPTH = 2
 _EPSILON = 1e-9
 
 Vector = tuple[float, float, float, float]
+
+#: :meth:`FairShareTree.order_key`: (not under its guarantee, the department's penalised
+#: ratio, the team's penalised ratio, the department's and the team's ``U / S``).
+OrderKey = tuple[int, float, float, float, float]
 
 
 def _vec(res: Resources) -> Vector:
@@ -74,6 +83,12 @@ class QueueNode:
     weight: float = 1.0
     used: Resources = field(default_factory=Resources)
     pending: Resources = field(default_factory=Resources)
+    #: Decayed past usage of the node's own workloads, in resource-seconds (internal
+    #: units; ``scheduler/usage_decay.py``); a department's total includes its teams'.
+    history: Vector = (0.0, 0.0, 0.0, 0.0)
+    #: Per-GPU-model guarantees, (model, milli-GPUs): a part of ``guarantee.gpu_milli``
+    #: reclaimed for the node's own work pinned to that model (``CycleState.model_reclaim``).
+    gpu_models: tuple[tuple[str, int], ...] = ()
 
 
 class TreeError(ValueError):
@@ -136,6 +151,10 @@ class TeamShare:
     borrowed: Vector
     #: ``max over dimensions of used / capacity``, divided by the weight.
     dominant_share: float
+    #: Decayed past usage (resource-seconds; zero without a half-life).
+    history: Vector = (0.0, 0.0, 0.0, 0.0)
+    #: ``2^(U/S)``, what the queue multiplies the node's ratios by (1 without history).
+    usage_penalty: float = 1.0
 
     @property
     def under_guarantee(self) -> bool:
@@ -176,17 +195,28 @@ def divide(capacity: float, claims: Sequence[_Claim]) -> dict[str, float]:
 
 class FairShareTree:
     """Fair shares over a tree of :class:`QueueNode` for a fleet ``capacity`` (links that
-    break the tree are cut first: :func:`repair_tree`, the teams cut in ``cut``)."""
+    break the tree are cut first: :func:`repair_tree`, the teams cut in ``cut``).
 
-    def __init__(self, nodes: Iterable[QueueNode], capacity: Resources) -> None:
+    ``half_life_s``: the decay the nodes' ``history`` was kept with; None (the default)
+    ignores history, and the order is DRF's alone."""
+
+    def __init__(
+        self,
+        nodes: Iterable[QueueNode],
+        capacity: Resources,
+        half_life_s: float | None = None,
+    ) -> None:
         repaired, self.cut = repair_tree(nodes)
         self.nodes: dict[str, QueueNode] = {n.team_id: n for n in repaired}
         self.capacity: Vector = _vec(capacity)
+        self.half_life_s = half_life_s
+        self._exponents: dict[str, float] = {}
         self.children: dict[str | None, list[str]] = {}
         for team in sorted(self.nodes):
             self.children.setdefault(self.nodes[team].parent_id, []).append(team)
         self.used: dict[str, Vector] = {}
         self.demand: dict[str, Vector] = {}
+        self.history: dict[str, Vector] = {}
         for team in self.nodes:
             self._totals(team)
         self.fair: dict[str, Vector] = {}
@@ -198,10 +228,13 @@ class FairShareTree:
         node = self.nodes[team]
         used = _vec(node.used)
         demand = _add(used, _vec(node.pending))
+        history = node.history
         for child in self.children.get(team, []):
             child_used, child_demand = self._totals(child)
             used, demand = _add(used, child_used), _add(demand, child_demand)
+            history = _add(history, self.history[child])
         self.used[team], self.demand[team] = used, demand
+        self.history[team] = history
         return used, demand
 
     def _cap(self, team: str, dim: int) -> float:
@@ -254,6 +287,8 @@ class FairShareTree:
             fair_share=self.fair.get(team, _ZERO),
             borrowed=borrowed,
             dominant_share=self.dominant_share(team),
+            history=self.history[team] if self.half_life_s else _ZERO,
+            usage_penalty=self.usage_penalty(team),
         )
 
     def shares(self, name: Callable[[str], str] = str) -> list[TeamShare]:
@@ -275,6 +310,38 @@ class FairShareTree:
         if weight <= 0:
             return math.inf if share > 0 else 0.0
         return share / weight
+
+    def normalized_share(self, team: str) -> float:
+        """Slurm's normalised share ``S``: the node's weight over the sum of its siblings'
+        (itself included; 0 when they all weigh 0)."""
+        siblings = self.children.get(self.nodes[team].parent_id, [])
+        total = sum(self.nodes[k].weight for k in siblings)
+        return self.nodes[team].weight / total if total > 0 else 0.0
+
+    def decayed_share(self, team: str) -> float:
+        """``U``: the dominant share of the node's decayed past usage (0 without a
+        half-life; :func:`usage_decay.decayed_share`)."""
+        if not self.half_life_s:
+            return 0.0
+        return usage_decay.decayed_share(self.history[team], self.capacity, self.half_life_s)
+
+    def usage_exponent(self, team: str) -> float:
+        """``U / S`` (capped; 0 without a half-life or history). Fixed for the tree's
+        life (history is read once per cycle), so kept once computed."""
+        if not self.half_life_s:
+            return 0.0
+        exponent = self._exponents.get(team)
+        if exponent is None:
+            exponent = usage_decay.usage_exponent(
+                self.decayed_share(team), self.normalized_share(team)
+            )
+            self._exponents[team] = exponent
+        return exponent
+
+    def usage_penalty(self, team: str) -> float:
+        """``2^(U/S)``: 1 without a half-life or history, larger the more the node used
+        above its share lately."""
+        return math.pow(2.0, self.usage_exponent(team))
 
     def fair_share_ratio(self, team: str, added: Vector = _ZERO) -> float:
         """DRF against entitlement: the largest ``used / fair share`` over the contended
@@ -298,15 +365,17 @@ class FairShareTree:
             top = parent
         return top
 
-    def order_key(
-        self, team: str | None, added: Mapping[str, Vector] | None = None
-    ) -> tuple[int, float, float]:
+    def order_key(self, team: str | None, added: Mapping[str, Vector] | None = None) -> OrderKey:
         """Queue key among equal priorities (lower first): teams under their guarantee
         first, then the top-level ancestor's, then the team's own
         :meth:`fair_share_ratio`, the one furthest below its share first. ``added``: what
-        the queue already put ahead, per node, counted as if it ran (progressive filling)."""
+        the queue already put ahead, per node, counted as if it ran (progressive filling).
+
+        With a half-life each ratio is multiplied by the node's :meth:`usage_penalty`,
+        and ties (nodes that run nothing) go to the smaller past usage (the last two
+        elements, 0 without a half-life, so the order is then DRF's exactly)."""
         if team is None or team not in self.nodes:
-            return (1, 0.0, 0.0)
+            return (1, 0.0, 0.0, 0.0, 0.0)
         added = added or {}
         top = self.top_of(team)
         own = added.get(team, _ZERO)
@@ -315,10 +384,17 @@ class FairShareTree:
         under = any(g > 0 for g in guarantee) and all(
             u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
         )
+        top_ratio = self.fair_share_ratio(top, added.get(top, _ZERO))
+        team_ratio = self.fair_share_ratio(team, own)
+        if not self.half_life_s:
+            return (0 if under else 1, top_ratio, team_ratio, 0.0, 0.0)
+        top_exponent, team_exponent = self.usage_exponent(top), self.usage_exponent(team)
         return (
             0 if under else 1,
-            self.fair_share_ratio(top, added.get(top, _ZERO)),
-            self.fair_share_ratio(team, own),
+            _penalised(top_ratio, top_exponent),
+            _penalised(team_ratio, team_exponent),
+            top_exponent,
+            team_exponent,
         )
 
     def within_limits(self, team: str, request: Resources) -> bool:
@@ -339,6 +415,11 @@ class FairShareTree:
         condition under which it may reclaim what it lent (see :func:`within_guarantee`)."""
         node = self.nodes[team]
         return within_guarantee(node.used, request, node.guarantee)
+
+
+def _penalised(ratio: float, exponent: float) -> float:
+    """``ratio * 2^exponent``; exactly ``ratio`` at exponent 0 (no history)."""
+    return ratio if exponent <= 0 else ratio * math.pow(2.0, exponent)
 
 
 def within_guarantee(used: Resources, request: Resources, guarantee: Resources) -> bool:

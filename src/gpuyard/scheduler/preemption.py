@@ -202,15 +202,25 @@ def find_preemption(
     # Reclaim (scheduler/fairshare.py): a team that stays within its guarantee with
     # ``need`` may also evict other teams' borrowed work, whatever its priority.
     reclaim = cycle.may_reclaim(team, need)
+    # Per-GPU-model guarantees: work pinned to a model its team is guaranteed, within that
+    # guarantee (even past its guarantee in all), reclaims that model's GPUs from teams
+    # that borrow and hold more of it than their own guarantee of it, never taking them
+    # below either guarantee (docs/architecture.md, "Per-GPU-model guarantees").
+    model = None if reclaim else cycle.model_reclaim(team, req.model, need)
 
     def evictable(r: RunningReplica) -> bool:
         if r.workload_id == req.id:
             return False  # never its own (a raised priority may not be copied to them yet)
         if r.priority < req.priority:
             return True
-        return reclaim and r.team_id != team and not cycle.borrowed(r.team_id).is_zero()
+        if r.team_id == team:
+            return False
+        if not (reclaim or model is not None) or cycle.borrowed(r.team_id).is_zero():
+            return False
+        return model is None or cycle.model_borrowed(r.team_id, model) > 0
 
-    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority or reclaim):
+    reclaiming = reclaim or model is not None
+    for low in sorted(p for p in cycle.by_lowest_evictable if p < req.priority or reclaiming):
         if batch == 1 and best is not None and low > best.max_priority:
             break  # every set from here on has a victim of priority >= low: none can win
         for node in list(cycle.by_lowest_evictable[low].values()):
@@ -227,8 +237,8 @@ def find_preemption(
             found = selector.select(req, node, victims, batch, cycle.now, bound)
             if found is None:
                 continue  # cheap: evicting every candidate would not make room here
-            if reclaim and not _within_borrowed(found, req.priority, cycle):
-                continue  # would reclaim below a borrower's guarantee
+            if reclaiming and not _within_borrowed(found, req.priority, cycle):
+                continue  # would reclaim below a borrower's guarantee (or a model's)
             if best is None or server_key(found) < server_key(best):
                 best = found
             # The cap bounds the exact searches that succeed, not the servers looked at:
@@ -241,13 +251,21 @@ def find_preemption(
 
 def _within_borrowed(found: VictimSet, priority: int, cycle: CycleState) -> bool:
     """Whether the victims reclaimed (those not of lower priority) take from each borrower
-    no more than it holds above its guarantee: reclaim returns what was lent, never more."""
+    no more than it holds above its guarantee: reclaim returns what was lent, never more;
+    nor, of a GPU model a team is guaranteed, more than it holds above that guarantee."""
     taken: dict[str | None, Resources] = {}
+    reclaimed: list[RunningReplica] = []
     for victim in found.victims:
         if victim.priority < priority:
             continue  # ordinary preemption, not reclaim
         taken[victim.team_id] = taken.get(victim.team_id, Resources()) + victim.resources
-    return all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items())
+        reclaimed.append(victim)
+    if not all(res.fits_in(cycle.borrowed(team)) for team, res in taken.items()):
+        return False
+    return all(
+        milli <= cycle.model_borrowed(team, key)
+        for (team, key), milli in cycle.model_taken(found.server_id, reclaimed).items()
+    )
 
 
 def reclaim_parties(req: Request, found: VictimSet) -> tuple[str | None, tuple[str, ...]]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from gpuyard.domain.resources import Resources
-from gpuyard.scheduler.fairshare import FairShareTree, Vector
+from gpuyard.scheduler.fairshare import FairShareTree, OrderKey, Vector
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, TeamQuota
 
 
@@ -63,7 +63,7 @@ def fairshare_tree(
         replace(node, used=used.get(t, Resources()), pending=wanted.get(t, Resources()))
         for t, node in snapshot.teams.items()
     ]
-    return FairShareTree(nodes, capacity)
+    return FairShareTree(nodes, capacity, snapshot.usage_half_life_s)
 
 
 def queue_key(
@@ -119,13 +119,22 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
         team = workload.team_id if workload.team_id in tree.nodes else None
         by_team.setdefault(team, deque()).append(workload)
     added: dict[str, Vector] = {}
-    heap: list[tuple[tuple[int, float, float], str, str | None]] = [
+    heap: list[tuple[OrderKey, str, str | None]] = [
         (tree.order_key(team, added), team or "", team) for team in by_team
     ]
     heapq.heapify(heap)
     out: list[PendingWorkload] = []
     while heap:
-        _, _, team = heapq.heappop(heap)
+        key, tie, team = heapq.heappop(heap)
+        if team is not None and tree.nodes[team].parent_id is not None:
+            # A sibling's turn under the same department raised the department's ratio
+            # since this key was pushed: re-file it with the fresh key (keys only grow as
+            # ``added`` does, so a key that is still current is the least). A top-level
+            # team's key moves only with its own turns, when it is recomputed anyway.
+            fresh = tree.order_key(team, added)
+            if fresh > key:
+                heapq.heappush(heap, (fresh, tie, team))
+                continue
         queue = by_team[team]
         workload = queue.popleft()
         out.append(workload)

@@ -133,6 +133,9 @@ class ClusterSnapshot:
     #: weight; ``used``/``pending`` of these nodes are ignored (the cycle counts them).
     #: Empty: no tree, the queue orders teams by their quota's dominant share only.
     teams: Mapping[str, QueueNode] = field(default_factory=dict)
+    #: The half-life the nodes' ``history`` decays with (``GPUYARD_FAIRSHARE_HALF_LIFE_S``,
+    #: scheduler/usage_decay.py); None: history is ignored (plain DRF).
+    usage_half_life_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

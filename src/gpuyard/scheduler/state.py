@@ -15,7 +15,7 @@ from typing import Protocol
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.fairshare import QueueNode, within_guarantee
-from gpuyard.scheduler.gpu_match import ModelKey
+from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.snapshot import (
     ClusterSnapshot,
     GpuAllocation,
@@ -316,6 +316,23 @@ class CycleState:
                 if replica.team_id in self.tree_used:
                     team = replica.team_id
                     self.tree_used[team] = self.tree_used[team] + replica.resources
+        #: Per-GPU-model guarantees: each guaranteed model's key, each team's guarantee
+        #: per key, and what every team holds on devices of each such model (milli-GPUs).
+        self.guaranteed_models: dict[str, ModelKey] = {}
+        self.model_guarantee: dict[tuple[str, ModelKey], int] = {}
+        for team, queue_node in self.teams.items():
+            for model, milli in queue_node.gpu_models:
+                key = model_key(model)
+                if key is None or milli <= 0:
+                    continue
+                self.guaranteed_models.setdefault(model, key)
+                self.model_guarantee[(team, key)] = milli
+        self.model_used: dict[tuple[str, ModelKey], int] = {}
+        if self.model_guarantee:
+            for replica in snapshot.running:
+                held = nodes.get(replica.server_id)
+                if held is not None:
+                    self._charge_models(held, replica.team_id, replica.gpu_allocation, 1)
         self.holds: dict[str, Hold] = {}
         #: Workloads with a replica evicted in this cycle: none of them is placed again in
         #: this cycle, so victims never flow back into capacity freed for a preemptor.
@@ -331,6 +348,7 @@ class CycleState:
         """Place one replica tentatively (AssumePod)."""
         node.assume(res, alloc)
         self.charge_team(team_id, res)
+        self._charge_models(node, team_id, alloc, 1)
 
     def forget(
         self, node: NodeState, team_id: str | None, res: Resources, alloc: GpuAllocation
@@ -338,6 +356,7 @@ class CycleState:
         """Take back an assumed replica (ForgetPod); frees capacity, so bump the epoch."""
         node.forget(res, alloc)
         self.charge_team(team_id, res, -1)
+        self._charge_models(node, team_id, alloc, -1)
         self.epoch += 1
 
     def evict(self, node: NodeState, key: ReplicaKey) -> RunningReplica:
@@ -354,6 +373,7 @@ class CycleState:
         node.remove_running(key)
         self._index_victims(node, before)
         self.charge_team(replica.team_id, replica.resources, -1)
+        self._charge_models(node, replica.team_id, replica.gpu_allocation, -1)
         self.epoch += 1
         return replica
 
@@ -366,6 +386,65 @@ class CycleState:
             self.team_used[team_id] = self.team_used[team_id] + delta
         if team_id in self.tree_used:
             self.tree_used[team_id] = self.tree_used[team_id] + delta
+
+    def _charge_models(
+        self, node: NodeState, team_id: str | None, alloc: GpuAllocation, sign: int
+    ) -> None:
+        """Count ``alloc`` (device, milli) against each guaranteed model its devices are."""
+        if team_id is None or not self.model_guarantee or not alloc:
+            return
+        models = {gpu.index: gpu.model for gpu in node.view.gpus}
+        for index, milli in alloc:
+            device = models.get(index)
+            if device is None:
+                continue
+            for key in set(self.guaranteed_models.values()):
+                if device_matches(key, device):
+                    slot = (team_id, key)
+                    self.model_used[slot] = self.model_used.get(slot, 0) + sign * milli
+
+    def model_taken(
+        self, server_id: str, replicas: Iterable[RunningReplica]
+    ) -> dict[tuple[str, ModelKey], int]:
+        """Milli-GPUs of each guaranteed model that evicting ``replicas`` (all on
+        ``server_id``) takes from each team."""
+        taken: dict[tuple[str, ModelKey], int] = {}
+        node = self.nodes.get(server_id)
+        if node is None or not self.model_guarantee:
+            return taken
+        models = {gpu.index: gpu.model for gpu in node.view.gpus}
+        keys = set(self.guaranteed_models.values())
+        for replica in replicas:
+            if replica.team_id is None:
+                continue
+            for index, milli in replica.gpu_allocation:
+                device = models.get(index)
+                for key in keys:
+                    if device is not None and device_matches(key, device):
+                        slot = (replica.team_id, key)
+                        taken[slot] = taken.get(slot, 0) + milli
+        return taken
+
+    def model_reclaim(self, team_id: str | None, key: ModelKey, need: Resources) -> ModelKey:
+        """``key`` when its per-model guarantee lets ``team_id`` reclaim for ``need``
+        pinned to it (one model: a request naming alternatives is not pinned), else None:
+        the team stays within its guarantee of that model holding ``need`` more of it."""
+        if team_id is None or need.gpu_milli <= 0 or not self.model_guarantee:
+            return None
+        if key is None or len(key) != 1:
+            return None
+        guarantee = self.model_guarantee.get((team_id, key), 0)
+        if guarantee <= 0:
+            return None
+        held = self.model_used.get((team_id, key), 0)
+        return key if held + need.gpu_milli <= guarantee else None
+
+    def model_borrowed(self, team_id: str | None, key: ModelKey) -> int:
+        """Milli-GPUs of model ``key`` that ``team_id`` holds above its guarantee of it."""
+        if team_id is None or key is None:
+            return 0
+        held = self.model_used.get((team_id, key), 0)
+        return max(0, held - self.model_guarantee.get((team_id, key), 0))
 
     def may_reclaim(self, team_id: str | None, need: Resources) -> bool:
         """Whether ``team_id`` stays within its guarantee holding ``need`` more: then it may

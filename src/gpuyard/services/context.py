@@ -135,6 +135,7 @@ class ServiceContext:
         self.snapshot_cache = SnapshotCache(
             whole_gpu_kinds=self.runtimes.kinds_where(whole_gpus_only),
             personal_quota=personal_quota(s),
+            usage_half_life_s=s.fairshare_half_life_s,
         )
         self.capacity_index = CapacityIndex()
         self._register_collectors()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gpuyard.store.base import Base, new_id, utcnow
@@ -50,6 +58,11 @@ class TeamRow(Base):
     guarantee_storage_mib: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     guarantee_gpu_milli: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     quota_weight: Mapped[int] = mapped_column(default=1, server_default="1")
+    #: Per-GPU-model guarantees (migration 0023): {model as written: milli-GPUs}, a part
+    #: of ``guarantee_gpu_milli`` reclaimed for work pinned to that model.
+    guarantee_gpu_models: Mapped[dict[str, int]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     # Members may read (not change) each other's workloads in this team.
     members_can_read: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

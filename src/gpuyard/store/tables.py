@@ -17,7 +17,7 @@ from gpuyard.store.lease_tables import LeaseRow
 from gpuyard.store.pool_tables import PoolRow
 from gpuyard.store.runtime_tables import ContainerTeardownRow, PortAllocationRow
 from gpuyard.store.token_tables import ApiTokenRow, RevokedSessionRow
-from gpuyard.store.usage_tables import UsageReadingRow, UsageSampleRow
+from gpuyard.store.usage_tables import TeamUsageDecayRow, UsageReadingRow, UsageSampleRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadEventRow, WorkloadRow
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "TeamInvitationRow",
     "TeamMemberRow",
     "TeamRow",
+    "TeamUsageDecayRow",
     "UsageReadingRow",
     "UsageSampleRow",
     "UserRow",

@@ -50,6 +50,9 @@ def team_of(row: TeamRow) -> Team:
         guarantee_ram_mib=row.guarantee_ram_mib,
         guarantee_storage_mib=row.guarantee_storage_mib,
         guarantee_gpu_milli=row.guarantee_gpu_milli,
+        guarantee_gpu_models=tuple(
+            sorted((str(m), int(v)) for m, v in (row.guarantee_gpu_models or {}).items())
+        ),
         quota_weight=row.quota_weight,
     )
 

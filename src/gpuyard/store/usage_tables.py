@@ -9,6 +9,10 @@ server age out with the others; there is no foreign key, so a delete never waits
 
 ``usage_readings`` keeps each docker server's last reading, written by the health loop
 from the inventory its probe fetched anyway, read by the sampling loop.
+
+``team_usage_decay`` keeps each team's decayed past allocation (time-based fair share,
+``scheduler/usage_decay.py``; migration 0023), accrued by the history loop while
+``GPUYARD_FAIRSHARE_HALF_LIFE_S`` is set and read by the scheduler's snapshot.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gpuyard.store.base import Base
@@ -51,3 +55,22 @@ class UsageReadingRow(Base):
     ram_used_pct: Mapped[float | None]
     #: [[gpu index, utilisation % or null, memory used % or null], ...]
     gpus: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class TeamUsageDecayRow(Base):
+    __tablename__ = "team_usage_decay"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The team's own workloads' allocation integrated with the decay, in internal units
+    #: times seconds (milli-core-seconds, MiB-seconds, ...), as of ``accrued_at``.
+    cpu_milli_s: Mapped[float] = mapped_column(Double)
+    ram_mib_s: Mapped[float] = mapped_column(Double)
+    storage_mib_s: Mapped[float] = mapped_column(Double)
+    gpu_milli_s: Mapped[float] = mapped_column(Double)
+    #: Seconds since the epoch (UTC) of the last accrual.
+    accrued_at: Mapped[float] = mapped_column(Double)
+    #: Compare-and-set of accruals: two processes ticking at once (leases off) must not
+    #: both add the same interval (docs/concurrency.md #38).
+    version: Mapped[int] = mapped_column(default=1)

@@ -1605,6 +1605,11 @@ export interface components {
         FairSharePublic: {
             /** @description the online fleet the shares are out of */
             capacity: components["schemas"]["ResourceAmounts"];
+            /**
+             * Half Life S
+             * @description GPUYARD_FAIRSHARE_HALF_LIFE_S: the decay of past usage; null: time-based fair share is off (plain DRF)
+             */
+            half_life_s: number | null;
             /** Data */
             data: components["schemas"]["FairShareTeamPublic"][];
             /** Count */
@@ -1643,6 +1648,18 @@ export interface components {
             dominant_share: number;
             /** Under Guarantee */
             under_guarantee: boolean;
+            /**
+             * Gpu Models
+             * @description per-GPU-model guarantees: reclaimed for the team's work pinned to that model (empty: none)
+             */
+            gpu_models: components["schemas"]["GpuModelSharePublic"][];
+            /** @description time-based fair share: the allocation of the team (a department: with its teams) integrated over time with the half-life's decay, in core-, GB- and GPU-hours, as of the history loop's last tick; zero while it is off */
+            decayed_usage: components["schemas"]["ResourceAmounts"];
+            /**
+             * Fairshare Factor
+             * @description Slurm's 2^(-U/S): U the dominant share of the decayed usage, S the weight over the siblings' weights; the queue divides the team's used/fair-share ratio by it among equal priorities (1: no history or off)
+             */
+            fairshare_factor: number;
         };
         /** Figure */
         Figure: {
@@ -1851,6 +1868,21 @@ export interface components {
              */
             allocated: number;
         };
+        /** GpuModelSharePublic */
+        GpuModelSharePublic: {
+            /** Model */
+            model: string;
+            /**
+             * Guarantee
+             * @description GPUs of this model guaranteed (part of `gpu`)
+             */
+            guarantee: number;
+            /**
+             * Used
+             * @description GPUs of this model the team's own workloads hold
+             */
+            used: number;
+        };
         /** GpuPublic */
         GpuPublic: {
             /** Index */
@@ -1929,6 +1961,13 @@ export interface components {
              * @default 0
              */
             gpu: number;
+            /**
+             * Gpu Models
+             * @description GPUs per model (for example {"H100": 8}; at most 16 models, one model each, together at most `gpu`): the part of the GPU guarantee reclaimed for the team's work pinned to that model
+             */
+            gpu_models?: {
+                [key: string]: number;
+            };
         };
         /** Hierarchy */
         Hierarchy: {

@@ -8,7 +8,12 @@ from fastapi import APIRouter
 
 from gpuyard.api.authorization import requires
 from gpuyard.api.deps import ContextDep
-from gpuyard.api.schemas.fairshare import FairSharePublic, FairShareTeamPublic, ResourceAmounts
+from gpuyard.api.schemas.fairshare import (
+    FairSharePublic,
+    FairShareTeamPublic,
+    GpuModelSharePublic,
+    ResourceAmounts,
+)
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
@@ -27,6 +32,16 @@ def _amounts(vector: Vector) -> ResourceAmounts:
         storage_gb=round(storage / MIB_PER_GB, 3),
         gpu=round(gpu / GPU_MILLI, 3),
     )
+
+
+def _hours(vector: Vector) -> Vector:
+    return (vector[0] / 3600, vector[1] / 3600, vector[2] / 3600, vector[3] / 3600)
+
+
+def _factor(penalty: float) -> float:
+    """Slurm's ``2^(-U/S)`` from the queue's multiplier ``2^(U/S)``; shown to six places
+    (a tiny factor shows as 0 rather than as a float the JSON client cannot read back)."""
+    return round(1.0 / penalty, 6) if penalty > 0 else 0.0
 
 
 def _resources(res: Resources) -> ResourceAmounts:
@@ -54,7 +69,22 @@ def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
             borrowed=_amounts(e.share.borrowed),
             dominant_share=round(e.share.dominant_share, 6),
             under_guarantee=e.share.under_guarantee,
+            gpu_models=[
+                GpuModelSharePublic(
+                    model=model,
+                    guarantee=round(guarantee / GPU_MILLI, 3),
+                    used=round(used / GPU_MILLI, 3),
+                )
+                for model, guarantee, used in e.gpu_models
+            ],
+            decayed_usage=_amounts(_hours(e.share.history)),
+            fairshare_factor=_factor(e.share.usage_penalty),
         )
         for e in entries
     ]
-    return FairSharePublic(capacity=_resources(capacity), data=data, count=len(data))
+    return FairSharePublic(
+        capacity=_resources(capacity),
+        half_life_s=ctx.settings.fairshare_half_life_s,
+        data=data,
+        count=len(data),
+    )

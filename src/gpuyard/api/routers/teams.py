@@ -38,7 +38,7 @@ def _hierarchy(body: HierarchyBody | None) -> teams.HierarchySpec | None:
     g = body.guarantee
     return teams.HierarchySpec(
         parent_id=body.parent_id,
-        guarantee=teams.GuaranteeSpec(g.cpu, g.ram_gb, g.storage_gb, g.gpu),
+        guarantee=teams.GuaranteeSpec(g.cpu, g.ram_gb, g.storage_gb, g.gpu, dict(g.gpu_models)),
         weight=body.weight,
     )
 

@@ -14,6 +14,12 @@ class ResourceAmounts(BaseModel):
     gpu: float
 
 
+class GpuModelSharePublic(BaseModel):
+    model: str
+    guarantee: float = Field(description="GPUs of this model guaranteed (part of `gpu`)")
+    used: float = Field(description="GPUs of this model the team's own workloads hold")
+
+
 class FairShareTeamPublic(BaseModel):
     team_id: str
     name: str
@@ -31,9 +37,27 @@ class FairShareTeamPublic(BaseModel):
         description="DRF: the largest used/capacity ratio over the resources, over the weight"
     )
     under_guarantee: bool
+    gpu_models: list[GpuModelSharePublic] = Field(
+        description="per-GPU-model guarantees: reclaimed for the team's work pinned to "
+        "that model (empty: none)"
+    )
+    decayed_usage: ResourceAmounts = Field(
+        description="time-based fair share: the allocation of the team (a department: "
+        "with its teams) integrated over time with the half-life's decay, in core-, GB- "
+        "and GPU-hours, as of the history loop's last tick; zero while it is off"
+    )
+    fairshare_factor: float = Field(
+        description="Slurm's 2^(-U/S): U the dominant share of the decayed usage, S the "
+        "weight over the siblings' weights; the queue divides the team's used/fair-share "
+        "ratio by it among equal priorities (1: no history or off)"
+    )
 
 
 class FairSharePublic(BaseModel):
     capacity: ResourceAmounts = Field(description="the online fleet the shares are out of")
+    half_life_s: float | None = Field(
+        description="GPUYARD_FAIRSHARE_HALF_LIFE_S: the decay of past usage; null: "
+        "time-based fair share is off (plain DRF)"
+    )
     data: list[FairShareTeamPublic]
     count: int

@@ -112,6 +112,12 @@ class GuaranteeBody(RequestModel):
     ram_gb: float = Field(default=0, ge=0, le=MAX_QUOTA_RAM_GB)
     storage_gb: float = Field(default=0, ge=0, le=MAX_QUOTA_RAM_GB)
     gpu: float = Field(default=0, ge=0, le=MAX_QUOTA_GPUS, description="GPUs")
+    gpu_models: dict[str, float] = Field(
+        default_factory=dict,
+        description='GPUs per model (for example {"H100": 8}; at most 16 models, one '
+        "model each, together at most `gpu`): the part of the GPU guarantee reclaimed "
+        "for the team's work pinned to that model",
+    )
 
 
 class HierarchyBody(RequestModel):

@@ -8,6 +8,7 @@ Only admins add a user to a team directly; a team admin who lists a new user inv
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from gpuyard.domain.limits import (
 )
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB
 from gpuyard.scheduler.fairshare import TreeError, validate_tree
+from gpuyard.scheduler.gpu_match import ALTERNATIVE_SEPARATOR, model_key, model_problem
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity import team_invitations
 from gpuyard.services.identity.access import check_object, may, membership_for, visible_teams
@@ -50,6 +52,8 @@ class GuaranteeSpec:
     ram_gb: float = 0
     storage_gb: float = 0
     gpu: float = 0
+    #: GPUs per model (a part of ``gpu``), reclaimed for work pinned to that model.
+    gpu_models: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ def _hierarchy_columns(
             )
         else:
             units[column] = round(value * unit)
+    models = _gpu_model_guarantees(spec.guarantee, errors)
+    if models is not None:
+        units["guarantee_gpu_models"] = models
     if not isinstance(spec.weight, int) or not 1 <= spec.weight <= MAX_QUOTA_WEIGHT:
         errors.append(
             FieldError("hierarchy.weight", f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}")
@@ -159,11 +166,82 @@ def _hierarchy_columns(
     return units
 
 
+#: Most GPU models one team's guarantee may name.
+MAX_GUARANTEED_GPU_MODELS = 16
+
+
+def _gpu_model_guarantees(
+    guarantee: GuaranteeSpec, errors: list[FieldError]
+) -> dict[str, int] | None:
+    """``guarantee.gpu_models`` in milli-GPUs, or None with ``errors`` added: at most
+    :data:`MAX_GUARANTEED_GPU_MODELS` models, each one model (no ``|``) of the syntax
+    requests use, named once (``h100`` and ``H100`` are the same model), from 0.001 to
+    :data:`MAX_QUOTA_GPUS` GPUs (kept in whole milli), together at most the GPU guarantee
+    (they are a part of it)."""
+    field_name = "hierarchy.guarantee.gpu_models"
+    models = guarantee.gpu_models
+    if not isinstance(models, Mapping):
+        errors.append(FieldError(field_name, "must be an object of model: GPUs"))
+        return None
+    if len(models) > MAX_GUARANTEED_GPU_MODELS:
+        errors.append(FieldError(field_name, f"at most {MAX_GUARANTEED_GPU_MODELS} models"))
+        return None
+    out: dict[str, int] = {}
+    seen: dict[object, str] = {}
+    failed = False
+    for raw_name, value in models.items():
+        name = raw_name.strip() if isinstance(raw_name, str) else ""
+        where = f"{field_name}.{name[:64]}"
+        problem = model_problem(name) if name else "must name a model"
+        if problem is None and ALTERNATIVE_SEPARATOR in name:
+            problem = "must name one model (no '|')"
+        if problem is None and model_key(name) in seen:
+            problem = f"names the same model as {seen[model_key(name)]!r}"
+        if problem is not None:
+            errors.append(FieldError(where, problem))
+            failed = True
+            continue
+        seen[model_key(name)] = name
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 1 / GPU_MILLI <= value <= MAX_QUOTA_GPUS
+        ):
+            errors.append(
+                FieldError(where, f"must be a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}")
+            )
+            failed = True
+            continue
+        out[name] = round(value * GPU_MILLI)
+    if failed:
+        return None
+    gpu = guarantee.gpu
+    if (
+        isinstance(gpu, int | float)
+        and math.isfinite(gpu)
+        and sum(out.values()) > round(gpu * GPU_MILLI)
+    ):
+        errors.append(
+            FieldError(
+                field_name, f"together at most the GPU guarantee ({gpu:g}): they are a part of it"
+            )
+        )
+        return None
+    return out
+
+
 def _hierarchy_details(spec: HierarchySpec) -> dict[str, object]:
     g = spec.guarantee
     return {
         "parent_id": spec.parent_id,
-        "guarantee": {"cpu": g.cpu, "ram_gb": g.ram_gb, "storage_gb": g.storage_gb, "gpu": g.gpu},
+        "guarantee": {
+            "cpu": g.cpu,
+            "ram_gb": g.ram_gb,
+            "storage_gb": g.storage_gb,
+            "gpu": g.gpu,
+            "gpu_models": dict(g.gpu_models),
+        },
         "weight": spec.weight,
     }
 

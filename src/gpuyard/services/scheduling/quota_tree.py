@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from gpuyard.domain.identity import Team
 from gpuyard.domain.resources import Resources
-from gpuyard.scheduler.fairshare import QueueNode
+from gpuyard.scheduler.fairshare import QueueNode, Vector
 
 
 def queue_node(
-    team: Team, used: Resources | None = None, pending: Resources | None = None
+    team: Team,
+    used: Resources | None = None,
+    pending: Resources | None = None,
+    history: Vector | None = None,
 ) -> QueueNode:
-    """``team``'s node: its parent, guarantee, limit (its quota) and weight."""
+    """``team``'s node: its parent, guarantee, limit (its quota) and weight, with its
+    decayed past usage (``history``, time-based fair share) when given."""
     return QueueNode(
         team_id=team.id,
         parent_id=team.parent_id,
@@ -25,6 +29,8 @@ def queue_node(
         weight=team.quota_weight,
         used=used or Resources(),
         pending=pending or Resources(),
+        history=history or (0.0, 0.0, 0.0, 0.0),
+        gpu_models=team.guarantee_gpu_models,
     )
 
 

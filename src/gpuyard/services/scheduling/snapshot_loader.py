@@ -51,6 +51,7 @@ from gpuyard.services.scheduling.snapshot_rows import (
     server_view,
 )
 from gpuyard.settings import Settings
+from gpuyard.store import team_usage
 from gpuyard.store.snapshot_source import (
     SCHEDULABLE,
     SnapshotSource,
@@ -102,6 +103,7 @@ class SnapshotCache:
         clock: Callable[[], float] = time.monotonic,
         whole_gpu_kinds: Collection[str] = (),
         personal_quota: PersonalQuota | None = None,
+        usage_half_life_s: float | None = None,
     ) -> None:
         self.full_reload_s = full_reload_s
         #: Cluster kinds whose runtime hands out whole GPUs only (their servers take no
@@ -109,6 +111,9 @@ class SnapshotCache:
         self.whole_gpu_kinds = frozenset(whole_gpu_kinds)
         #: The quota of each user in no team (admins exempt); None: unlimited.
         self.personal_quota = personal_quota
+        #: Time-based fair share (``GPUYARD_FAIRSHARE_HALF_LIFE_S``): the teams' decayed
+        #: usage is read with the tree; None: off.
+        self.usage_half_life_s = usage_half_life_s
         self._source = SnapshotSource(read_isolating)
         self._clock = clock
         self._lock = threading.Lock()
@@ -339,7 +344,8 @@ class SnapshotCache:
                 servers=self._servers_view,
                 running=self._running_view,
                 quotas=_quotas(session, self._team_usage, pending, self.personal_quota),
-                teams=_quota_tree(session),
+                teams=_quota_tree(session, self.usage_half_life_s),
+                usage_half_life_s=self.usage_half_life_s,
             ),
             pending=pending,
             # A copy: the cache changes on the next refresh while a cycle still applies.
@@ -349,14 +355,21 @@ class SnapshotCache:
         )
 
 
-def _quota_tree(session: Session) -> dict[str, QueueNode]:
-    """Every team as a node of the quota tree, once any team has a place in it; empty
-    before, so a fleet without the tree keeps ordering teams by their quota's dominant
-    share alone."""
+def _quota_tree(session: Session, usage_half_life_s: float | None = None) -> dict[str, QueueNode]:
+    """Every team as a node of the quota tree, once any team has a place in it or
+    time-based fair share is on (``usage_half_life_s``: then with its decayed usage);
+    empty otherwise, so a fleet without the tree keeps ordering teams by their quota's
+    dominant share alone."""
     teams = all_teams(session)
-    if not any(is_placed(t) for t in teams):
-        return {}
-    return {t.id: queue_node(t) for t in teams}
+    if usage_half_life_s is None:
+        if not any(is_placed(t) for t in teams):
+            return {}
+        return {t.id: queue_node(t) for t in teams}
+    history = team_usage.decayed_usage(session)
+    return {
+        t.id: queue_node(t, history=history[t.id].history if t.id in history else None)
+        for t in teams
+    }
 
 
 @dataclass(frozen=True)

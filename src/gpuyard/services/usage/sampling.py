@@ -25,6 +25,8 @@ which tripled the end-to-end time to running of submissions that arrived meanwhi
    At most :data:`ROLLUP_BUCKETS_PER_TICK` buckets per level per tick.
 5. Pruning: each level's rows past its retention, at most :data:`PRUNE_BUCKETS_PER_TICK`
    buckets per level per tick, so a backlog (after downtime) is worked off over ticks.
+6. Time-based fair share, while ``GPUYARD_FAIRSHARE_HALF_LIFE_S`` is set: every team's
+   decayed usage is accrued (``services/usage/decay.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from gpuyard.domain.usage import (
 )
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.loops.item_failures import report_item_failure
+from gpuyard.services.usage.decay import accrue_team_usage
 from gpuyard.store import usage_history
 from gpuyard.store.usage_history import SampleRow, ServerAllocation, StoredPoint
 from gpuyard.store.usage_tables import FLEET_SERIES
@@ -111,6 +114,8 @@ class SamplingTick:
     servers: int = 0
     rolled_up: dict[int, int] = field(default_factory=dict)
     pruned: dict[int, int] = field(default_factory=dict)
+    #: Teams whose decayed usage this tick accrued (time-based fair share).
+    teams_accrued: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -177,6 +182,10 @@ def sample_usage(ctx: ServiceContext, pause: Pause | None = None) -> SamplingTic
     started = time.perf_counter()
     tick.pruned = _prune(ctx, slot)
     _add(tick, "prune", started)
+
+    started = time.perf_counter()
+    tick.teams_accrued = accrue_team_usage(ctx, now).written
+    _add(tick, "fairshare", started)
     tick.seconds["rest"] = pacing.rested_s
     return tick
 

@@ -1,0 +1,104 @@
+"""Repository of each team's decayed past allocation (``team_usage_decay``, migration
+0023; time-based fair share, ``scheduler/usage_decay.py``) and of what each team holds
+now. Never commits."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gpuyard.domain.resources import Resources
+from gpuyard.store.usage_tables import TeamUsageDecayRow
+from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
+
+Vector = tuple[float, float, float, float]
+
+
+class DecayedUsage(NamedTuple):
+    """One team's stored decayed usage (resource-seconds, internal units)."""
+
+    history: Vector
+    #: Seconds since the epoch of the last accrual.
+    accrued_at: float
+    version: int
+
+
+def allocated_by_team(session: Session) -> dict[str, Resources]:
+    """What each team's workloads hold now (their allocations summed; one statement)."""
+    a = AllocationRow
+    rows = session.execute(
+        select(
+            WorkloadRow.team_id,
+            func.sum(a.cpu_milli),
+            func.sum(a.ram_mib),
+            func.sum(a.storage_mib),
+            func.sum(a.gpu_milli),
+        )
+        .join(WorkloadRow, WorkloadRow.id == a.workload_id)
+        .where(WorkloadRow.team_id.is_not(None))
+        .group_by(WorkloadRow.team_id)
+    )
+    return {
+        str(team): Resources(int(cpu or 0), int(ram or 0), int(storage or 0), int(gpu or 0))
+        for team, cpu, ram, storage, gpu in rows
+    }
+
+
+def decayed_usage(session: Session) -> dict[str, DecayedUsage]:
+    """Every team's stored decayed usage (teams never accrued have no entry)."""
+    r = TeamUsageDecayRow
+    rows = session.execute(
+        select(
+            r.team_id,
+            r.cpu_milli_s,
+            r.ram_mib_s,
+            r.storage_mib_s,
+            r.gpu_milli_s,
+            r.accrued_at,
+            r.version,
+        )
+    )
+    return {
+        team: DecayedUsage((cpu, ram, storage, gpu), accrued_at, version)
+        for team, cpu, ram, storage, gpu, accrued_at, version in rows
+    }
+
+
+def put_decayed_usage(
+    session: Session,
+    team_id: str,
+    history: Vector,
+    accrued_at: float,
+    seen: DecayedUsage | None,
+) -> bool:
+    """Store ``team_id``'s decayed usage if its row is still the one read (``seen``; None:
+    it had none). False when another process accrued it meanwhile (nothing written: its
+    accrual already counted the interval) or the team is gone."""
+    values = {
+        "cpu_milli_s": history[0],
+        "ram_mib_s": history[1],
+        "storage_mib_s": history[2],
+        "gpu_milli_s": history[3],
+        "accrued_at": accrued_at,
+    }
+    if seen is None:
+        # A savepoint: a concurrent first insert (or a team deleted meanwhile) fails this
+        # row alone, not the caller's transaction.
+        try:
+            with session.begin_nested():
+                session.add(TeamUsageDecayRow(team_id=team_id, version=1, **values))
+                session.flush()
+        except IntegrityError:  # the key (another first insert) or the team's gone
+            return False
+        return True
+    r = TeamUsageDecayRow
+    result = session.execute(
+        update(r)
+        .where(r.team_id == team_id, r.version == seen.version)
+        .values(version=seen.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
