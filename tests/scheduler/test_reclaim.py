@@ -14,7 +14,7 @@ from factories.scheduler import (
     make_snapshot,
     pending_of,
 )
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gpuyard.domain.resources import Resources
@@ -194,6 +194,9 @@ def test_no_team_or_department_exceeds_its_limit(
             assert "quota exceeded" in p.reason
 
 
+# Found by hypothesis: the only server that can be freed holds two borrowers; the victim
+# selector's own choice took too much from one, and the other combination was never tried.
+@example(guarantees=[6, 2, 5], fill=[9, 6, 11, 4], ask=6)
 @settings(max_examples=80, deadline=None)
 @given(
     guarantees=st.lists(st.integers(0, 6), min_size=2, max_size=4),

@@ -238,7 +238,12 @@ def find_preemption(
             if found is None:
                 continue  # cheap: evicting every candidate would not make room here
             if reclaiming and not _within_borrowed(found, req.priority, cycle):
-                continue  # would reclaim below a borrower's guarantee (or a model's)
+                # The selector does not know what each borrower lent: its set took too
+                # much from one. Offer it only what each borrower may lose, and ask again.
+                lendable = _within_each_borrowed(victims, req.priority, cycle)
+                found = selector.select(req, node, lendable, batch, cycle.now, bound)
+                if found is None or not _within_borrowed(found, req.priority, cycle):
+                    continue  # would reclaim below a borrower's guarantee (or a model's)
             if best is None or server_key(found) < server_key(best):
                 best = found
             # The cap bounds the exact searches that succeed, not the servers looked at:
@@ -247,6 +252,33 @@ def find_preemption(
             if max_servers and searched >= max_servers:
                 return best
     return best
+
+
+def _within_each_borrowed(
+    victims: Sequence[RunningReplica], priority: int, cycle: CycleState
+) -> list[RunningReplica]:
+    """``victims`` less the reclaimed ones (not of lower priority) past what their team
+    holds above its guarantee: per team, its cheapest replicas (lowest priority, then
+    smallest) while they fit in what it borrowed. Any set chosen from what is left takes
+    no more from a borrower than it lent, though not every such set is offered."""
+    kept = [v for v in victims if v.priority < priority]
+    by_team: dict[str | None, list[RunningReplica]] = {}
+    for victim in victims:
+        if victim.priority >= priority:
+            by_team.setdefault(victim.team_id, []).append(victim)
+    for team, replicas in by_team.items():
+        room = cycle.borrowed(team)
+        taken = Resources()
+        for replica in sorted(replicas, key=_cheapest_first):
+            if (taken + replica.resources).fits_in(room):
+                taken = taken + replica.resources
+                kept.append(replica)
+    return kept
+
+
+def _cheapest_first(replica: RunningReplica) -> tuple[int, int, int, int]:
+    res = replica.resources
+    return (replica.priority, res.gpu_milli, res.cpu_milli, res.ram_mib)
 
 
 def _within_borrowed(found: VictimSet, priority: int, cycle: CycleState) -> bool:
