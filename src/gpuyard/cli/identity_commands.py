@@ -14,7 +14,7 @@ console = Console()
 
 
 def whoami() -> None:
-    """Show the logged-in account, its role, teams and the highest priority it may use."""
+    """Show the logged-in account, its role, teams and priority cap."""
     me = ApiClient().get("/api/v1/auth/me")
     teams = ", ".join(_membership(t) for t in me["teams"])
     console.print(f"{me['email']} ({me['role']}){'  teams: ' + teams if teams else ''}")
