@@ -186,3 +186,12 @@ export function useQueue() {
     queryFn: async () => unwrap(await api.GET('/api/v1/queue')),
   });
 }
+
+/** GET /fairshare: the quota tree, each team's guarantee, limit, usage, borrowing and
+ * fair share (users: their teams and the departments above them). */
+export function useFairShare() {
+  return useQuery({
+    queryKey: queryKeys.fairshare.all,
+    queryFn: async () => unwrap(await api.GET('/api/v1/fairshare')),
+  });
+}
