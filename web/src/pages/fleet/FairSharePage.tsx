@@ -55,7 +55,7 @@ function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string
           </Text>
         )}
         {team.under_guarantee && (
-          <Badge size="xs" variant="light" color="teal" mt={4}>
+          <Badge size="sm" variant="dot" color="teal" mt={4}>
             under guarantee
           </Badge>
         )}
