@@ -465,6 +465,18 @@ def test_a_user_sees_only_their_teams_on_fair_share(page: Page, live_server: Liv
     expect(fair.row(f"theirs-{suffix}")).to_have_count(0)
 
 
+def test_a_user_in_no_team_sees_the_empty_state_on_fair_share(
+    page: Page, live_server: LiveServer
+) -> None:
+    email = _log_in_as_new(page, live_server, "user")
+    token = live_server.login_token(email, USER_PASSWORD)
+    assert live_server.api("GET", "/fairshare", token=token)["count"] == 0
+    fair = FairSharePage(page)
+    fair.open()
+    expect(fair.empty).to_contain_text("No teams to show")
+    expect(fair.table).to_have_count(0)
+
+
 def test_all_workloads_filters_by_name_status_and_owner(
     page: Page, live_server: LiveServer
 ) -> None:
