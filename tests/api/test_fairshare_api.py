@@ -62,6 +62,11 @@ def test_borrowing_team_and_idle_lender(client: TestClient, ctx: ServiceContext)
     assert rows["nlp"]["pending"]["gpu"] == 0
     assert rows["research"]["limit"] == {"cpu": 64, "ram_gb": None, "gpu": 32}
     assert rows["vision"]["limit"] == {"cpu": None, "ram_gb": None, "gpu": None}
+    for row in body["data"]:  # pending is what demand adds to usage, never negative
+        for resource, demand in row["demand"].items():
+            pending = row["pending"][resource]
+            assert pending >= 0
+            assert abs(row["used"][resource] + pending - demand) <= 0.002, (row, resource)
     assert rows["research"]["used"]["gpu"] == 24  # with its teams
     assert rows["research"]["borrowed"]["gpu"] == 8
     assert rows["nlp"]["used"]["gpu"] == 0
