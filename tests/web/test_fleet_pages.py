@@ -358,7 +358,10 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
         "/teams",
         json={
             "name": borrower,
-            "hierarchy": {"parent_id": dept_id, "guarantee": {"gpu": 1, "cpu": 1}},
+            "hierarchy": {
+                "parent_id": dept_id,
+                "guarantee": {"gpu": 1, "cpu": 1, "gpu_models": {"NVIDIA L4": 1}},
+            },
             "quota": {"cpu": 8, "ram_gb": None, "gpu": 2},
         },
     )["id"]
@@ -407,6 +410,10 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
     expect(fair.cell(lender, "Team")).to_contain_text("under guarantee")
     expect(fair.cell(borrower, "Borrowed")).to_have_attribute("data-borrowing", "yes")
     expect(fair.figure(borrower, "Limit", "ram_gb")).to_have_text("RAM no limit")
+    [model] = api_rows[borrower]["gpu_models"]
+    expect(fair.gpu_model(borrower, "NVIDIA L4")).to_have_text(
+        f"of which NVIDIA L4: {_amount(model['guarantee'])} GPUs (holds {_amount(model['used'])})"
+    )
     _expect_fairshare_as_api(fair, api_rows)
     capacity = live_server.api("GET", "/fairshare")["capacity"]
     expect(fair.capacity).to_contain_text(f"{_amount(capacity['gpu'])} GPUs")

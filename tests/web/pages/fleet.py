@@ -250,6 +250,10 @@ class FairSharePage(BasePage):
         share, Pending)."""
         return self.cell(team, column).locator(f"[data-resource={resource}]")
 
+    def gpu_model(self, team: str, model: str) -> Locator:
+        """A per-GPU-model guarantee's line under the team's Guarantee."""
+        return self.cell(team, "Guarantee").locator(f'[data-gpu-model="{model}"]')
+
 
 class AllWorkloadsPage(_TablePage):
     path = "/all-workloads"

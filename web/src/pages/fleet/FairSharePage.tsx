@@ -63,6 +63,11 @@ function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string
       <Table.Td>{formatAmount(team.weight)}</Table.Td>
       <Table.Td>
         <Figures amounts={team.guarantee} />
+        {team.gpu_models.map((model) => (
+          <Text key={model.model} size="xs" c="dimmed" data-gpu-model={model.model} style={{ whiteSpace: 'nowrap' }}>
+            of which {model.model}: {formatAmount(model.guarantee)} GPUs (holds {formatAmount(model.used)})
+          </Text>
+        ))}
       </Table.Td>
       <Table.Td>
         <Figures amounts={team.limit} unset="no limit" />
