@@ -45,7 +45,7 @@ function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string
   const borrowing = hasAny(team.borrowed);
   return (
     <Table.Tr data-team={team.name} data-parent={parentName ?? ''}>
-      <Table.Th scope="row" style={{ paddingLeft: parentName ? 32 : undefined }}>
+      <Table.Th scope="row" style={{ paddingLeft: parentName ? 32 : undefined, minWidth: 190 }}>
         <Text fw={parentName ? 500 : 700} size="sm">
           {team.name}
         </Text>
@@ -64,7 +64,7 @@ function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string
       <Table.Td>
         <Figures amounts={team.guarantee} />
         {team.gpu_models.map((model) => (
-          <Text key={model.model} size="xs" c="dimmed" data-gpu-model={model.model} style={{ whiteSpace: 'nowrap' }}>
+          <Text key={model.model} size="xs" c="dimmed" data-gpu-model={model.model} maw={160}>
             of which {model.model}: {formatAmount(model.guarantee)} GPUs (holds {formatAmount(model.used)})
           </Text>
         ))}
