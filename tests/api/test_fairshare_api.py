@@ -34,7 +34,12 @@ def _run(client: TestClient, team_id: str, gpu: int, name: str) -> None:
 
 
 def test_borrowing_team_and_idle_lender(client: TestClient, ctx: ServiceContext) -> None:
-    research = _team(client, "research", hierarchy={"guarantee": {"gpu": 16}, "weight": 1})
+    research = _team(
+        client,
+        "research",
+        hierarchy={"guarantee": {"gpu": 16}, "weight": 1},
+        quota={"cpu": 64, "ram_gb": None, "gpu": 32},
+    )
     vision = _team(client, "vision", hierarchy={"parent_id": research, "guarantee": {"gpu": 8}})
     nlp = _team(client, "nlp", hierarchy={"guarantee": {"gpu": 16}, "weight": 1})
     for i in range(3):
@@ -51,6 +56,17 @@ def test_borrowing_team_and_idle_lender(client: TestClient, ctx: ServiceContext)
     assert rows["vision"]["used"]["gpu"] == 24
     assert rows["vision"]["borrowed"]["gpu"] == 16
     assert rows["vision"]["demand"]["gpu"] == 32
+    # v3 waits: 8 GPUs, 4 cores and 8 GB pending, in the team and its department.
+    assert rows["vision"]["pending"] == {"cpu": 4, "ram_gb": 8, "storage_gb": 0, "gpu": 8}
+    assert rows["research"]["pending"]["gpu"] == 8
+    assert rows["nlp"]["pending"]["gpu"] == 0
+    assert rows["research"]["limit"] == {"cpu": 64, "ram_gb": None, "gpu": 32}
+    assert rows["vision"]["limit"] == {"cpu": None, "ram_gb": None, "gpu": None}
+    for row in body["data"]:  # pending is what demand adds to usage, never negative
+        for resource, demand in row["demand"].items():
+            pending = row["pending"][resource]
+            assert pending >= 0
+            assert abs(row["used"][resource] + pending - demand) <= 0.002, (row, resource)
     assert rows["research"]["used"]["gpu"] == 24  # with its teams
     assert rows["research"]["borrowed"]["gpu"] == 8
     assert rows["nlp"]["used"]["gpu"] == 0

@@ -23,15 +23,21 @@ def free_port() -> int:
 
 @contextmanager
 def serve_processes(
-    count: int, data_dir: Path, database_url: str | None, env: dict[str, str]
+    count: int,
+    data_dir: Path,
+    database_url: str | None,
+    env: dict[str, str],
+    ports: list[int] | None = None,
 ) -> Iterator[list[str]]:
-    """Start ``count`` servers sharing one database; yield their base URLs."""
+    """Start ``count`` servers sharing one database; yield their base URLs. ``ports``:
+    where they listen, for settings that must name a server's own URL before it starts
+    (free ports by default)."""
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     logs = []
     try:
         for i in range(count):
-            port = free_port()
+            port = ports[i] if ports else free_port()
             args = [
                 sys.executable,
                 "-m",

@@ -163,6 +163,43 @@ def test_fair_shares_respect_capacity_limits_and_guarantees(
             assert share == pytest.approx(c * 1000)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    teams=st.lists(
+        st.tuples(st.integers(0, 8), st.integers(0, 16), st.integers(0, 16)),  # g, used, pending
+        min_size=1,
+        max_size=4,
+    ),
+    own=st.tuples(st.integers(0, 8), st.integers(0, 16), st.integers(0, 16)),
+    cap=st.integers(1, 64),
+)
+def test_a_departments_view_adds_up_its_teams(
+    teams: list[tuple[int, int, int]], own: tuple[int, int, int], cap: int
+) -> None:
+    """What the fair-share view (GET /fairshare) shows: demand less usage is the pending
+    work (a department's with its teams'), borrowed is usage above the guarantee."""
+    dept_guarantee, dept_used, dept_pending = own
+    nodes = [
+        QueueNode("dept", guarantee=gpus(dept_guarantee), used=gpus(dept_used),
+                  pending=gpus(dept_pending)),
+        *(
+            QueueNode(f"t{i}", parent_id="dept", guarantee=gpus(g), used=gpus(u),
+                      pending=gpus(p))
+            for i, (g, u, p) in enumerate(teams)
+        ),
+    ]  # fmt: skip
+    tree = FairShareTree(nodes, gpus(cap))
+    for i, (g, u, p) in enumerate(teams):
+        share = tree.share(f"t{i}")
+        assert share.used[3] == u * 1000
+        assert share.demand[3] - share.used[3] == p * 1000
+        assert share.borrowed[3] == max(u - g, 0) * 1000
+    dept = tree.share("dept")
+    assert dept.used[3] == (dept_used + sum(u for _, u, _ in teams)) * 1000
+    assert dept.demand[3] - dept.used[3] == (dept_pending + sum(p for *_, p in teams)) * 1000
+    assert dept.borrowed[3] == max(dept.used[3] - dept_guarantee * 1000, 0)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     weights=st.lists(st.integers(1, 4), min_size=2, max_size=4),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,15 +69,17 @@ def wait_running(live_server: LiveServer, workload_id: str) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
-def docker_cluster(
-    dockerd: DockerServer, live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def registered_docker_cluster(
+    dockerd: DockerServer, server: LiveServer, data_dir: Path, host_ports: str = "23000-23009"
 ) -> Iterator[DockerCluster]:
+    """A real agent over ``dockerd`` (in this process) registered in ``server`` as a
+    docker cluster of one server publishing ports in ``host_ports``; on exit its workloads
+    are deleted, the agent stopped and its containers removed."""
     suffix = uuid.uuid4().hex[:6]
     agent_name = f"web-agent-{suffix}"
     token = f"token-{suffix}-0123456789abcdef"
     client = docker.DockerClient(base_url=dockerd.url, timeout=60)
-    data_dir = Path(tmp_path_factory.mktemp("agent"))
     settings = AgentSettings(
         token=token, name=agent_name, docker_host=dockerd.url, data_dir=data_dir
     )
@@ -87,10 +90,10 @@ def docker_cluster(
     agent = Served(make_agent)
     agent.start()
     try:
-        cluster = live_server.api(
+        cluster = server.api(
             "POST", "/clusters", json={"name": f"docker-{suffix}", "kind": "docker"}
         )
-        live_server.api(
+        server.api(
             "POST",
             "/servers",
             json={
@@ -98,15 +101,15 @@ def docker_cluster(
                 "cluster_id": cluster["id"],
                 "agent_url": agent.url,
                 "agent_token": token,
-                "host_ports": "23000-23009",
+                "host_ports": host_ports,
             },
         )
         yield DockerCluster(
             cluster["id"], cluster["name"], dockerd.image, agent_name, client, data_dir
         )
-        workloads = live_server.api("GET", "/workloads", params={"cluster_id": cluster["id"]})
+        workloads = server.api("GET", "/workloads", params={"cluster_id": cluster["id"]})
         for workload in workloads["data"]:
-            live_server.api("DELETE", f"/workloads/{workload['id']}")
+            server.api("DELETE", f"/workloads/{workload['id']}")
     finally:
         agent.stop()
         for container in client.containers.list(
@@ -114,3 +117,13 @@ def docker_cluster(
         ):
             container.remove(force=True)
         client.close()
+
+
+@pytest.fixture(scope="session")
+def docker_cluster(
+    dockerd: DockerServer, live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerCluster]:
+    with registered_docker_cluster(
+        dockerd, live_server, Path(tmp_path_factory.mktemp("agent"))
+    ) as cluster:
+        yield cluster

@@ -1,11 +1,13 @@
 """The operators' pages in a real browser against a real `gpuyard serve`: fleet overview,
-servers and server detail (GPU cards, holders, drain), clusters, queue, all workloads.
+servers and server detail (GPU cards, holders, drain), clusters, queue, fair share, all
+workloads.
 
 Each test makes its own cluster and servers over the API (the demo cluster is shared by
 every browser test), so what it drains or fills is its own."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import uuid
@@ -20,6 +22,7 @@ from web.pages import (
     AllWorkloadsPage,
     AppShell,
     ClustersPage,
+    FairSharePage,
     FleetOverviewPage,
     LoginPage,
     QueuePage,
@@ -289,6 +292,196 @@ def test_the_queue_shows_pending_work_with_its_reason(
     expect(admin_page.get_by_role("heading", name="Deferred")).to_be_visible()
     queue.check_accessibility()
     queue.screenshot("queue")
+
+
+#: The fair-share page's resources: (label, unit) as it writes them.
+FAIRSHARE_RESOURCES = {"cpu": ("CPU", "cores"), "ram_gb": ("RAM", "GB"), "gpu": ("GPU", "GPUs")}
+#: Its figure columns and the API fields they show.
+FAIRSHARE_COLUMNS = {
+    "Guarantee": "guarantee",
+    "Limit": "limit",
+    "Used": "used",
+    "Borrowed": "borrowed",
+    "Fair share": "fair_share",
+    "Pending": "pending",
+}
+
+
+def _amount(value: float) -> str:
+    """The dashboard's formatAmount: whole numbers as such, others to two decimals."""
+    if float(value).is_integer():
+        return str(int(value))
+    return str(math.floor(value * 100 + 0.5) / 100)
+
+
+def _shown(resource: str, value: float | None) -> str:
+    label, unit = FAIRSHARE_RESOURCES[resource]
+    return f"{label} no limit" if value is None else f"{label} {_amount(value)} {unit}"
+
+
+def _expect_fairshare_as_api(fair: FairSharePage, api_rows: dict[str, dict[str, Any]]) -> None:
+    """Every figure the page shows of these teams is the API's."""
+    for name, team in api_rows.items():
+        expect(fair.cell(name, "Weight")).to_have_text(_amount(team["weight"]))
+        share = _amount(math.floor(team["dominant_share"] * 1000 + 0.5) / 10)
+        expect(fair.cell(name, "Dominant share")).to_have_text(f"{share}%")
+        for column, field in FAIRSHARE_COLUMNS.items():
+            for resource in FAIRSHARE_RESOURCES:
+                expect(fair.figure(name, column, resource)).to_have_text(
+                    _shown(resource, team[field][resource])
+                )
+
+
+def _fairshare_rows(live_server: LiveServer, names: list[str]) -> dict[str, dict[str, Any]]:
+    rows = {r["name"]: r for r in live_server.api("GET", "/fairshare")["data"]}
+    return {name: rows[name] for name in names}
+
+
+def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    _, server = _own_server(live_server, gpus=2)
+    suffix = server["labels"]["pool"]
+    dept, lender, borrower = f"dept-{suffix}", f"lender-{suffix}", f"borrower-{suffix}"
+    dept_id = live_server.api(
+        "POST",
+        "/teams",
+        json={"name": dept, "hierarchy": {"guarantee": {"gpu": 2}, "weight": 2}},
+    )["id"]
+    live_server.api(
+        "POST",
+        "/teams",
+        json={"name": lender, "hierarchy": {"parent_id": dept_id, "guarantee": {"gpu": 1}}},
+    )
+    borrower_id = live_server.api(
+        "POST",
+        "/teams",
+        json={
+            "name": borrower,
+            "hierarchy": {
+                "parent_id": dept_id,
+                "guarantee": {"gpu": 1, "cpu": 1, "gpu_models": {"NVIDIA L4": 1}},
+            },
+            "quota": {"cpu": 8, "ram_gb": None, "gpu": 2},
+        },
+    )["id"]
+    running = live_server.api(
+        "POST",
+        "/workloads",
+        json={
+            "name": f"borrows-{suffix}",
+            "image": "pytorch/pytorch:2.4",
+            "cpu": 2,
+            "ram_gb": 4,
+            "gpu": 2,
+            "team_id": borrower_id,
+            "node_selector": {"pool": suffix},
+        },
+    )
+    _wait_for_status(live_server, running["id"], "running")
+    # A second one waits (the server's two GPUs are taken): the borrower's pending work.
+    live_server.api(
+        "POST",
+        "/workloads",
+        json={
+            "name": f"waits-{suffix}",
+            "image": "pytorch/pytorch:2.4",
+            "cpu": 1,
+            "ram_gb": 2,
+            "gpu": 1,
+            "team_id": borrower_id,
+            "node_selector": {"pool": suffix},
+        },
+    )
+
+    fair = FairSharePage(admin_page)
+    fair.open()
+    names = [dept, lender, borrower]
+    api_rows = _fairshare_rows(live_server, names)
+    assert api_rows[borrower]["used"]["gpu"] == 2
+    assert api_rows[borrower]["borrowed"]["gpu"] == 1  # the idle lender's guarantee
+    assert api_rows[borrower]["pending"]["gpu"] == 1
+    assert api_rows[lender]["under_guarantee"] is True
+    # The tree: the department, then its teams (by name), each saying where it sits.
+    shown = [name for name in fair.rows() if name in names]
+    assert shown == [dept, borrower, lender]
+    expect(fair.row(borrower)).to_have_attribute("data-parent", dept)
+    expect(fair.row(dept)).to_have_attribute("data-parent", "")
+    expect(fair.cell(lender, "Team")).to_contain_text("under guarantee")
+    expect(fair.cell(borrower, "Borrowed")).to_have_attribute("data-borrowing", "yes")
+    expect(fair.figure(borrower, "Limit", "ram_gb")).to_have_text("RAM no limit")
+    [model] = api_rows[borrower]["gpu_models"]
+    expect(fair.gpu_model(borrower, "NVIDIA L4")).to_have_text(
+        f"of which NVIDIA L4: {_amount(model['guarantee'])} GPUs (holds {_amount(model['used'])})"
+    )
+    _expect_fairshare_as_api(fair, api_rows)
+    capacity = live_server.api("GET", "/fairshare")["capacity"]
+    expect(fair.capacity).to_contain_text(f"{_amount(capacity['gpu'])} GPUs")
+    fair.check_accessibility()
+    fair.screenshot("fairshare")
+
+    # The work stops: the page follows without a reload (the waiting one starts, then
+    # it stops too, and the borrower holds nothing).
+    fair.mark_page()
+    live_server.api("POST", f"/workloads/{running['id']}/stop")
+    waiting = live_server.api("GET", "/workloads", params={"name": f"waits-{suffix}", "limit": 1})[
+        "data"
+    ][0]
+    _wait_for_status(live_server, waiting["id"], "running")
+    expect(fair.figure(borrower, "Used", "gpu")).to_have_text("GPU 1 GPUs")
+    expect(fair.figure(borrower, "Pending", "gpu")).to_have_text("GPU 0 GPUs")
+    live_server.api("POST", f"/workloads/{waiting['id']}/stop")
+    expect(fair.figure(borrower, "Used", "gpu")).to_have_text("GPU 0 GPUs")
+    expect(fair.figure(borrower, "Borrowed", "gpu")).to_have_text("GPU 0 GPUs")
+    expect(fair.cell(borrower, "Borrowed")).to_have_attribute("data-borrowing", "no")
+    fair.expect_not_reloaded()
+    _expect_fairshare_as_api(fair, _fairshare_rows(live_server, names))
+
+
+def test_a_user_sees_only_their_teams_on_fair_share(page: Page, live_server: LiveServer) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    dept_id = live_server.api("POST", "/teams", json={"name": f"udept-{suffix}"})["id"]
+    mine = live_server.api(
+        "POST",
+        "/teams",
+        json={"name": f"mine-{suffix}", "hierarchy": {"parent_id": dept_id, "weight": 3}},
+    )
+    live_server.api("POST", "/teams", json={"name": f"theirs-{suffix}"})
+    email = unique_email("fairshare")
+    code = live_server.api(
+        "POST", "/invites", json={"email": email, "role": "user", "team_id": mine["id"]}
+    )["code"]
+    live_server.api(
+        "POST",
+        "/auth/register",
+        json={"email": email, "password": USER_PASSWORD, "invite_code": code},
+    )
+    login = LoginPage(page)
+    login.open()
+    login.log_in(email, USER_PASSWORD)
+    WorkloadsPage(page).expect_loaded()
+    AppShell(page).go_to("Fair share")
+    fair = FairSharePage(page)
+    fair.expect_loaded()
+    token = live_server.login_token(email, USER_PASSWORD)
+    visible = [r["name"] for r in live_server.api("GET", "/fairshare", token=token)["data"]]
+    assert visible == [f"udept-{suffix}", f"mine-{suffix}"]
+    expect(fair.table.locator("tbody tr")).to_have_count(len(visible))
+    assert fair.rows() == visible
+    expect(fair.cell(f"mine-{suffix}", "Weight")).to_have_text("3")
+    expect(fair.row(f"theirs-{suffix}")).to_have_count(0)
+
+
+def test_a_user_in_no_team_sees_the_empty_state_on_fair_share(
+    page: Page, live_server: LiveServer
+) -> None:
+    email = _log_in_as_new(page, live_server, "user")
+    token = live_server.login_token(email, USER_PASSWORD)
+    assert live_server.api("GET", "/fairshare", token=token)["count"] == 0
+    fair = FairSharePage(page)
+    fair.open()
+    expect(fair.empty).to_contain_text("No teams to show")
+    expect(fair.table).to_have_count(0)
 
 
 def test_all_workloads_filters_by_name_status_and_owner(

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, USER_PASSWORD, LiveServer, unique_email
 from web.pages import AppShell, LoginPage, RegisterPage, WorkloadsPage
-from web.pages.app_shell import ADMIN_NAV, FLEET_NAV, USER_NAV
+from web.pages.app_shell import ADMIN_NAV, FLEET_NAV, USER_NAV, WORK_NAV
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -22,7 +22,7 @@ def test_the_admin_logs_in_and_sees_every_section(page: Page) -> None:
     login.screenshot("login")
     login.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
     WorkloadsPage(page).expect_loaded()
-    assert AppShell(page).nav_labels() == USER_NAV + FLEET_NAV + ADMIN_NAV
+    assert AppShell(page).nav_labels() == WORK_NAV + FLEET_NAV + ADMIN_NAV
 
 
 def test_a_wrong_password_shows_an_error_and_stays_logged_out(page: Page) -> None:

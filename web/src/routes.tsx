@@ -7,6 +7,7 @@ import {
   IconAddressBook,
   IconChartBar,
   IconFlame,
+  IconScale,
   IconList,
   IconListDetails,
   IconPackages,
@@ -27,6 +28,7 @@ import { TeamsPage } from './pages/admin/TeamsPage';
 import { UsersPage } from './pages/admin/UsersPage';
 import { AllWorkloadsPage } from './pages/fleet/AllWorkloadsPage';
 import { ClustersPage } from './pages/fleet/ClustersPage';
+import { FairSharePage } from './pages/fleet/FairSharePage';
 import { FleetOverviewPage } from './pages/fleet/FleetOverviewPage';
 import { QueuePage } from './pages/fleet/QueuePage';
 import { ServerDetailPage } from './pages/fleet/ServerDetailPage';
@@ -115,6 +117,16 @@ export const pageRoutes: PageRoute[] = [
     section: 'Fleet',
     roles: FLEET_STAFF,
     element: <QueuePage />,
+  },
+  {
+    // Everyone: users see their own teams and the departments above them (the API's
+    // fairshare.read scope), operators and admins every team.
+    path: '/fairshare',
+    label: 'Fair share',
+    icon: IconScale,
+    section: 'Fleet',
+    roles: EVERYONE,
+    element: <FairSharePage />,
   },
   {
     path: '/all-workloads',

@@ -8,6 +8,7 @@ from web.pages.base import BasePage
 from web.pages.fleet import (
     AllWorkloadsPage,
     ClustersPage,
+    FairSharePage,
     FleetOverviewPage,
     QueuePage,
     ServerDetailPage,
@@ -28,6 +29,7 @@ __all__ = [
     "AuditPage",
     "BasePage",
     "ClustersPage",
+    "FairSharePage",
     "FleetOverviewPage",
     "ImagesPage",
     "InvitesPage",

@@ -5,8 +5,18 @@ from playwright.sync_api import Locator, Page, expect
 from web.axe import assert_accessible
 
 ADMIN_NAV = ["Users", "Invites", "Teams", "Audit"]
-FLEET_NAV = ["Fleet overview", "Servers", "Clusters", "Queue", "All workloads", "Warm pools"]
-USER_NAV = ["My workloads", "Launch", "Images"]
+FLEET_NAV = [
+    "Fleet overview",
+    "Servers",
+    "Clusters",
+    "Queue",
+    "Fair share",
+    "All workloads",
+    "Warm pools",
+]
+WORK_NAV = ["My workloads", "Launch", "Images"]
+#: A user's nav: their work, and the one Fleet page open to everyone (their teams' share).
+USER_NAV = [*WORK_NAV, "Fair share"]
 
 
 class AppShell:

@@ -208,6 +208,53 @@ class QueuePage(_TablePage):
     region = "Queue"
 
 
+class FairSharePage(BasePage):
+    """The quota tree: one row per team (departments first, each followed by its teams),
+    one line per resource (``data-resource``: cpu, ram_gb, gpu) in its figure columns."""
+
+    path = "/fairshare"
+
+    def expect_loaded(self) -> None:
+        expect(self.page.get_by_role("heading", name="Fair share", level=1)).to_be_visible()
+        expect(self.page.get_by_text("Loading…")).to_have_count(0)
+        self.check_accessibility()
+
+    @property
+    def table(self) -> Locator:
+        return self.page.get_by_role("table", name="Fair share by team")
+
+    @property
+    def capacity(self) -> Locator:
+        return self.page.get_by_test_id("fairshare-capacity")
+
+    @property
+    def empty(self) -> Locator:
+        return self.page.get_by_test_id("fairshare-empty")
+
+    def row(self, team: str) -> Locator:
+        return self.table.locator(f'tbody tr[data-team="{team}"]')
+
+    def rows(self) -> list[str]:
+        """The teams shown, in the order shown."""
+        return [
+            str(row.get_attribute("data-team"))
+            for row in self.table.locator("tbody tr[data-team]").all()
+        ]
+
+    def cell(self, team: str, column: str) -> Locator:
+        headers = [h.strip() for h in self.table.get_by_role("columnheader").all_inner_texts()]
+        return self.row(team).locator("th, td").nth(headers.index(column))
+
+    def figure(self, team: str, column: str, resource: str) -> Locator:
+        """One resource's line of a figure column (Guarantee, Limit, Used, Borrowed, Fair
+        share, Pending)."""
+        return self.cell(team, column).locator(f"[data-resource={resource}]")
+
+    def gpu_model(self, team: str, model: str) -> Locator:
+        """A per-GPU-model guarantee's line under the team's Guarantee."""
+        return self.cell(team, "Guarantee").locator(f'[data-gpu-model="{model}"]')
+
+
 class AllWorkloadsPage(_TablePage):
     path = "/all-workloads"
     heading = "All workloads"

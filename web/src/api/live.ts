@@ -13,6 +13,9 @@
  * - `server`: a ServerPublic; its row in server lists is replaced; its detail (which
  *   has GPU holders the stream does not carry) and the fleet overview are refetched.
  * - `queue`: the queue changed; its queries are refetched.
+ * - The fair-share view (GET /fairshare) has no event of its own: its usage, pending work
+ *   and capacity move with workloads, the queue and servers, so any of those refetches
+ *   it where a page shows it.
  * - `resync`: what was missed cannot be replayed: everything is refetched.
  *
  * Warm pools have no event of their own: a warm container is a workload, so an event of
@@ -67,6 +70,7 @@ const LIVE_AREAS = new Set<string>([
   queryKeys.queue.all[0],
   queryKeys.fleet.all[0],
   queryKeys.pools.all[0],
+  queryKeys.fairshare.all[0],
 ]);
 
 /** POOL_PRIORITY (domain/pools.py): warm containers sit below every user priority. */
@@ -212,6 +216,7 @@ function onServer(queryClient: QueryClient, server: Server) {
   refetch(queryClient, queryKeys.servers.detail(server.id));
   refetch(queryClient, queryKeys.servers.events(server.id));
   void queryClient.invalidateQueries({ queryKey: queryKeys.fleet.all }, REFETCH);
+  refetch(queryClient, queryKeys.fairshare.all); // the online capacity may have changed
 }
 
 function parse<T>(event: MessageEvent): T | null {
@@ -238,6 +243,7 @@ export function useLiveUpdates(): void {
       waiting.clear();
       notifyManager.batch(() => changes.forEach((change) => onWorkload(queryClient, change)));
       if (changes.some((change) => isPoolMember(queryClient, change))) refetch(queryClient, queryKeys.pools.all);
+      if (changes.length > 0) refetch(queryClient, queryKeys.fairshare.all);
     };
 
     const open = () => {
@@ -274,6 +280,7 @@ export function useLiveUpdates(): void {
       });
       source.addEventListener('queue', () => {
         void queryClient.invalidateQueries({ queryKey: queryKeys.queue.all }, REFETCH);
+        refetch(queryClient, queryKeys.fairshare.all);
       });
       source.addEventListener('resync', () => {
         void queryClient.invalidateQueries();

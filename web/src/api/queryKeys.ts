@@ -34,6 +34,10 @@ export const queryKeys = {
   queue: {
     all: ['queue'] as const,
   },
+  /** GET /fairshare: usage moves with every workload that starts or stops. */
+  fairshare: {
+    all: ['fairshare'] as const,
+  },
   users: {
     all: ['users'] as const,
   },

@@ -1633,8 +1633,12 @@ export interface components {
             weight: number;
             /** @description deserved quota, lent to others while idle */
             guarantee: components["schemas"]["ResourceAmounts"];
+            /** @description the team's quota: never exceeded, borrowed or not */
+            limit: components["schemas"]["ResourceLimits"];
             /** @description allocated now (a department: with its teams) */
             used: components["schemas"]["ResourceAmounts"];
+            /** @description what its waiting work asks for (a department: with its teams) */
+            pending: components["schemas"]["ResourceAmounts"];
             /** @description used plus what its pending work asks for */
             demand: components["schemas"]["ResourceAmounts"];
             /** @description what it would hold if the fleet were divided now: guarantees first, idle capacity by weight, never past a limit or its demand */
@@ -2805,6 +2809,18 @@ export interface components {
             storage_gb: number;
             /** Gpu */
             gpu: number;
+        };
+        /**
+         * ResourceLimits
+         * @description A team's limit (its quota) per resource, in API units; null where unlimited.
+         */
+        ResourceLimits: {
+            /** Cpu */
+            cpu: number | null;
+            /** Ram Gb */
+            ram_gb: number | null;
+            /** Gpu */
+            gpu: number | null;
         };
         /** ResourcesPublic */
         ResourcesPublic: {

@@ -13,6 +13,7 @@ from gpuyard.api.schemas.fairshare import (
     FairShareTeamPublic,
     GpuModelSharePublic,
     ResourceAmounts,
+    ResourceLimits,
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
@@ -44,6 +45,28 @@ def _factor(penalty: float) -> float:
     return round(1.0 / penalty, 6) if penalty > 0 else 0.0
 
 
+def _limits(limit: tuple[int | None, int | None, int | None, int | None]) -> ResourceLimits:
+    cpu, ram, _storage, gpu = limit  # quotas have no storage dimension
+    return ResourceLimits(
+        cpu=None if cpu is None else round(cpu / 1000, 3),
+        ram_gb=None if ram is None else round(ram / MIB_PER_GB, 3),
+        gpu=None if gpu is None else round(gpu / GPU_MILLI, 3),
+    )
+
+
+def _pending(demand: Vector, used: Vector) -> Vector:
+    """What waiting work asks for: demand is used plus pending (never below zero, so a
+    rounding difference cannot show a negative amount)."""
+    d_cpu, d_ram, d_storage, d_gpu = demand
+    u_cpu, u_ram, u_storage, u_gpu = used
+    return (
+        max(d_cpu - u_cpu, 0.0),
+        max(d_ram - u_ram, 0.0),
+        max(d_storage - u_storage, 0.0),
+        max(d_gpu - u_gpu, 0.0),
+    )
+
+
 def _resources(res: Resources) -> ResourceAmounts:
     return _amounts(
         (float(res.cpu_milli), float(res.ram_mib), float(res.storage_mib), float(res.gpu_milli))
@@ -63,7 +86,9 @@ def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
             parent_id=e.share.parent_id,
             weight=e.share.weight,
             guarantee=_amounts(e.share.guarantee),
+            limit=_limits(e.limit),
             used=_amounts(e.share.used),
+            pending=_amounts(_pending(e.share.demand, e.share.used)),
             demand=_amounts(e.share.demand),
             fair_share=_amounts(e.share.fair_share),
             borrowed=_amounts(e.share.borrowed),

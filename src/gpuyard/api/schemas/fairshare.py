@@ -14,6 +14,14 @@ class ResourceAmounts(BaseModel):
     gpu: float
 
 
+class ResourceLimits(BaseModel):
+    """A team's limit (its quota) per resource, in API units; null where unlimited."""
+
+    cpu: float | None
+    ram_gb: float | None
+    gpu: float | None
+
+
 class GpuModelSharePublic(BaseModel):
     model: str
     guarantee: float = Field(description="GPUs of this model guaranteed (part of `gpu`)")
@@ -26,7 +34,11 @@ class FairShareTeamPublic(BaseModel):
     parent_id: str | None = Field(description="the department above; null at the top level")
     weight: float = Field(description="claim on idle capacity relative to the siblings")
     guarantee: ResourceAmounts = Field(description="deserved quota, lent to others while idle")
+    limit: ResourceLimits = Field(description="the team's quota: never exceeded, borrowed or not")
     used: ResourceAmounts = Field(description="allocated now (a department: with its teams)")
+    pending: ResourceAmounts = Field(
+        description="what its waiting work asks for (a department: with its teams)"
+    )
     demand: ResourceAmounts = Field(description="used plus what its pending work asks for")
     fair_share: ResourceAmounts = Field(
         description="what it would hold if the fleet were divided now: guarantees first, "

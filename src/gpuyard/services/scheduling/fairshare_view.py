@@ -29,6 +29,9 @@ class FairShareEntry:
     #: Per-GPU-model guarantees: (model, guaranteed milli-GPUs, milli-GPUs the team's own
     #: workloads hold on devices of that model).
     gpu_models: tuple[tuple[str, int, int], ...] = ()
+    #: The team's limit (its quota) in internal units per dimension (cpu, ram, storage,
+    #: gpu); None where unlimited.
+    limit: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)
 
 
 def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list[FairShareEntry]]:
@@ -58,24 +61,22 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
         if workload.team_id is not None:
             wanted = workload.resources.scaled(workload.replicas_missing)
             pending[workload.team_id] = pending[workload.team_id] + wanted
-    tree = FairShareTree(
-        [
-            queue_node(
-                t,
-                used.get(t.id),
-                pending.get(t.id),
-                history[t.id].history if t.id in history else None,
-            )
-            for t in teams
-        ],
-        capacity,
-        half_life,
-    )
+    nodes = [
+        queue_node(
+            t,
+            used.get(t.id),
+            pending.get(t.id),
+            history[t.id].history if t.id in history else None,
+        )
+        for t in teams
+    ]
+    tree = FairShareTree(nodes, capacity, half_life)
     names = {t.id: t.name for t in teams}
+    limits = {node.team_id: node.limit for node in nodes}
     visible = set(names) if mine is None else _with_departments(mine, tree)
     models = _model_usage(state.snapshot, {t.id: t.guarantee_gpu_models for t in teams})
     entries = [
-        FairShareEntry(names[s.team_id], s, models.get(s.team_id, ()))
+        FairShareEntry(names[s.team_id], s, models.get(s.team_id, ()), limits[s.team_id])
         for s in tree.shares(names.__getitem__)
         if s.team_id in visible
     ]

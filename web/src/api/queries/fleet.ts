@@ -186,3 +186,16 @@ export function useQueue() {
     queryFn: async () => unwrap(await api.GET('/api/v1/queue')),
   });
 }
+
+/** GET /fairshare: the quota tree, each team's guarantee, limit, usage, borrowing and
+ * fair share (users: their teams and the departments above them). */
+export function useFairShare() {
+  return useQuery({
+    queryKey: queryKeys.fairshare.all,
+    queryFn: async () => unwrap(await api.GET('/api/v1/fairshare')),
+    // The stream refetches it on every event its reader gets, but a user gets no event of
+    // a team-mate's workload they may not read (it still moves their team's usage): a
+    // slow poll keeps their view from going stale.
+    refetchInterval: 30_000,
+  });
+}

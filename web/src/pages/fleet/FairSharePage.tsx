@@ -1,0 +1,147 @@
+import { Badge, Stack, Table, Text } from '@mantine/core';
+import { useFairShare } from '../../api/queries/fleet';
+import type { FairShareTeam } from '../../api/types';
+import { PageHeader } from '../../components/PageHeader';
+import { QueryError } from '../../components/QueryError';
+import { formatAmount } from '../../components/UsageBar';
+
+/** The resources a team's figures are shown in (the quota's; storage has no limit). */
+const RESOURCES = [
+  { key: 'cpu', label: 'CPU', unit: 'cores' },
+  { key: 'ram_gb', label: 'RAM', unit: 'GB' },
+  { key: 'gpu', label: 'GPU', unit: 'GPUs' },
+] as const;
+
+type ResourceKey = (typeof RESOURCES)[number]['key'];
+type Amounts = Record<ResourceKey, number | null>;
+
+/** One figure per resource, each on its own line and tagged for tests (`data-resource`);
+ * `unset` is what a null amount means (an unlimited limit). */
+function Figures({ amounts, unset = '—' }: { amounts: Amounts; unset?: string }) {
+  return (
+    <Stack gap={0}>
+      {RESOURCES.map((resource) => {
+        const value = amounts[resource.key];
+        return (
+          <Text key={resource.key} size="sm" data-resource={resource.key} style={{ whiteSpace: 'nowrap' }}>
+            {resource.label} {value === null ? unset : `${formatAmount(value)} ${resource.unit}`}
+          </Text>
+        );
+      })}
+    </Stack>
+  );
+}
+
+/** The DRF share as a percentage of the fleet (already divided by the weight). */
+function formatShare(share: number): string {
+  return `${formatAmount(Math.round(share * 1000) / 10)}%`;
+}
+
+function hasAny(amounts: Amounts): boolean {
+  return RESOURCES.some((resource) => (amounts[resource.key] ?? 0) > 0);
+}
+
+function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string | null }) {
+  const borrowing = hasAny(team.borrowed);
+  return (
+    <Table.Tr data-team={team.name} data-parent={parentName ?? ''}>
+      <Table.Th scope="row" style={{ paddingLeft: parentName ? 32 : undefined, minWidth: 190 }}>
+        <Text fw={parentName ? 500 : 700} size="sm">
+          {team.name}
+        </Text>
+        {parentName && (
+          <Text size="xs" c="dimmed">
+            in {parentName}
+          </Text>
+        )}
+        {team.under_guarantee && (
+          <Badge size="sm" variant="dot" color="teal" mt={4}>
+            under guarantee
+          </Badge>
+        )}
+      </Table.Th>
+      <Table.Td>{formatAmount(team.weight)}</Table.Td>
+      <Table.Td>
+        <Figures amounts={team.guarantee} />
+        {team.gpu_models.map((model) => (
+          <Text key={model.model} size="xs" c="dimmed" data-gpu-model={model.model} maw={160}>
+            of which {model.model}: {formatAmount(model.guarantee)} GPUs (holds {formatAmount(model.used)})
+          </Text>
+        ))}
+      </Table.Td>
+      <Table.Td>
+        <Figures amounts={team.limit} unset="no limit" />
+      </Table.Td>
+      <Table.Td>
+        <Figures amounts={team.used} />
+      </Table.Td>
+      <Table.Td data-borrowing={borrowing ? 'yes' : 'no'}>
+        <Figures amounts={team.borrowed} />
+      </Table.Td>
+      <Table.Td>
+        <Figures amounts={team.fair_share} />
+      </Table.Td>
+      <Table.Td data-column="dominant-share">{formatShare(team.dominant_share)}</Table.Td>
+      <Table.Td>
+        <Figures amounts={team.pending} />
+      </Table.Td>
+    </Table.Tr>
+  );
+}
+
+/** Fair share (issue 21): the quota tree, departments each followed by their teams, with
+ * what each is guaranteed, may hold, holds, borrows and would hold if the fleet were
+ * divided now. Kept current by the live stream (api/live.ts). */
+export function FairSharePage() {
+  const fairshare = useFairShare();
+  const data = fairshare.data;
+  const names = new Map((data?.data ?? []).map((team) => [team.team_id, team.name]));
+  const capacity = data?.capacity;
+  return (
+    <>
+      <PageHeader title="Fair share" />
+      <QueryError error={fairshare.error} title="Could not load the fair-share view" />
+      {capacity && (
+        <Text size="sm" c="dimmed" mb="xs" data-testid="fairshare-capacity">
+          Shares are out of the online fleet: {formatAmount(capacity.cpu)} cores, {formatAmount(capacity.ram_gb)} GB RAM,{' '}
+          {formatAmount(capacity.gpu)} GPUs. Borrowed is what a team uses above its guarantee, on capacity that other
+          teams leave idle; a team back under its guarantee reclaims it.
+        </Text>
+      )}
+      {fairshare.isPending && <Text>Loading…</Text>}
+      {data && data.count === 0 && (
+        <Text data-testid="fairshare-empty">
+          No teams to show. Teams appear here once they exist; you see the teams you belong to and their departments.
+        </Text>
+      )}
+      {data && data.count > 0 && (
+        <Table.ScrollContainer minWidth={1000}>
+          <Table withTableBorder striped aria-label="Fair share by team" data-testid="fairshare-table">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th scope="col">Team</Table.Th>
+                <Table.Th scope="col">Weight</Table.Th>
+                <Table.Th scope="col">Guarantee</Table.Th>
+                <Table.Th scope="col">Limit</Table.Th>
+                <Table.Th scope="col">Used</Table.Th>
+                <Table.Th scope="col">Borrowed</Table.Th>
+                <Table.Th scope="col">Fair share</Table.Th>
+                <Table.Th scope="col">Dominant share</Table.Th>
+                <Table.Th scope="col">Pending</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {data.data.map((team) => (
+                <TeamRow
+                  key={team.team_id}
+                  team={team}
+                  parentName={team.parent_id ? (names.get(team.parent_id) ?? null) : null}
+                />
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      )}
+    </>
+  );
+}
