@@ -311,6 +311,13 @@ class CycleState:
         #: The quota tree and what each of its teams holds now (borrowing and reclaim).
         self.teams: dict[str, QueueNode] = dict(snapshot.teams)
         self.tree_used: dict[str, Resources] = {t: Resources() for t in self.teams}
+        #: Each department's teams (itself excluded), indexed once per cycle: the quota
+        #: check sums a department's usage per request, and scanning every team for it
+        #: was half of a cycle over a large backlog (bench S9).
+        self.children: dict[str, list[str]] = {}
+        for team, node in self.teams.items():
+            if node.parent_id is not None and node.parent_id != team:
+                self.children.setdefault(node.parent_id, []).append(team)
         if self.teams:
             for replica in snapshot.running:
                 if replica.team_id in self.tree_used:
