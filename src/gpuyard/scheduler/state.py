@@ -315,9 +315,10 @@ class CycleState:
         #: check sums a department's usage per request, and scanning every team for it
         #: was half of a cycle over a large backlog (bench S9).
         self.children: dict[str, list[str]] = {}
-        for team, node in self.teams.items():
-            if node.parent_id is not None and node.parent_id != team:
-                self.children.setdefault(node.parent_id, []).append(team)
+        for team, tree_node in self.teams.items():
+            parent = tree_node.parent_id
+            if parent is not None and parent != team:
+                self.children.setdefault(parent, []).append(team)
         if self.teams:
             for replica in snapshot.running:
                 if replica.team_id in self.tree_used:
