@@ -319,8 +319,8 @@ def run(mode: str, pg: PgDatabases | None = None) -> ScenarioResult:
         )  # fmt: skip
     result.tables += [summary, classes]
     result.notes.append(
-        "Simulated clock charged with the engine's measured time per cycle; no database, API or "
-        "kube-apiserver on either side of the comparison's difference (Kueue's figure includes "
-        "its apiserver round trips, ours leaves out the commits S1 measures)."
+        "Simulated clock charged with the engine's measured wall time per cycle. Not like for "
+        "like: Kueue's figure includes its kube-apiserver round trips; ours leaves out the "
+        "database commits and the API (S1 measures those)."
     )
     return result
