@@ -17,6 +17,7 @@ SCENARIOS = {
     "S6": "s6_live",
     "S7": "s7_dashboard",
     "S8": "s8_pools",
+    "S9": "s9_kueue",
 }
 #: Scenarios with PostgreSQL rows (the server is started only if one of them runs).
 NEEDS_POSTGRES = {"S1", "S2", "S6"}

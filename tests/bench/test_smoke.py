@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "S6")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "S6", "S9")
 #: S7 drives the built dashboard in Chromium: an integration test of its own.
 BROWSER_SCENARIOS = ("S7",)
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -53,6 +53,10 @@ def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
     s5 = data["scenarios"]["S5"]["figures"]
     assert "constrained_creation_min_fewer_vs_best_fit_pct" in s5
     assert "constrained_shuffled_min_fewer_vs_best_fit_pct" in s5
+    # The Kueue replica admits every workload it creates, and its makespan names the ratio.
+    s9 = data["scenarios"]["S9"]["figures"]
+    assert s9["admitted"] == s9["workloads"] > 0
+    assert s9["ratio_vs_kueue"] == pytest.approx(s9["wall_to_last_finish_s"] / 351.1164)
 
 
 @pytest.mark.integration

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from factories.scheduler import (
     make_pending,
     make_quota,
@@ -11,10 +13,13 @@ from factories.scheduler import (
     pending_of,
     placed_on,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.decisions import PendingCode
 from gpuyard.scheduler.engine import schedule_cycle
+from gpuyard.scheduler.fairshare import QueueNode
 from gpuyard.scheduler.snapshot import SchedulerConfig
 
 CONFIG = SchedulerConfig()
@@ -100,3 +105,63 @@ def test_evicted_victims_give_their_team_quota_back() -> None:
         snapshot, [make_pending("new", gpu=4, priority=5, team="ml")], CONFIG, now=0
     )
     assert [v.workload_id for a in result.admitted for v in a.victims] == ["old"]
+
+
+def _tree(dept_cpu: int, teams: dict[str, str]) -> dict[str, QueueNode]:
+    """Departments (each capped at ``dept_cpu`` cores) and their teams, unlimited alone."""
+    nodes = {
+        dept: QueueNode(dept, limit=(dept_cpu * 1000, None, None, None))
+        for dept in set(teams.values())
+    }
+    nodes.update({team: QueueNode(team, parent_id=dept) for team, dept in teams.items()})
+    return nodes
+
+
+def test_a_department_limit_caps_its_teams_together() -> None:
+    teams = {"a": "d1", "b": "d1", "c": "d2"}
+    snapshot = replace(make_snapshot([make_server("s1", cpu=64)]), teams=_tree(4, teams))
+    pending = [
+        make_pending(f"{team}{i}", cpu=1, ram_gb=0, team=team, submitted_at=i)
+        for i in range(3)
+        for team in teams
+    ]
+    result = schedule_cycle(snapshot, pending, CONFIG, now=0)
+    placed = {a.workload_id for a in result.admitted}
+    # d1's two teams share 4 cores; d2's one team is capped alone.
+    assert sum(1 for w in placed if w[0] in "ab") == 4
+    assert sum(1 for w in placed if w[0] == "c") == 3
+    refused = [p for p in result.pending if p.workload_id[0] in "ab"]
+    assert len(refused) == 2
+    assert all(p.code is PendingCode.QUOTA for p in refused)
+    assert refused[0].reason == "department quota exceeded: cpu 4/4 in use, needs 1"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dept_cpu=st.integers(1, 12),
+    team_depts=st.lists(st.sampled_from(["d1", "d2", "d3"]), min_size=1, max_size=6),
+    sizes=st.lists(st.integers(1, 4), min_size=1, max_size=30),
+)
+def test_no_department_is_placed_past_its_limit(
+    dept_cpu: int, team_depts: list[str], sizes: list[int]
+) -> None:
+    teams = {f"t{i}": dept for i, dept in enumerate(team_depts)}
+    snapshot = replace(make_snapshot([make_server("s1", cpu=256)]), teams=_tree(dept_cpu, teams))
+    pending = [
+        make_pending(f"w{i}", cpu=size, ram_gb=0, team=f"t{i % len(teams)}", submitted_at=i)
+        for i, size in enumerate(sizes)
+    ]
+    result = schedule_cycle(snapshot, pending, CONFIG, now=0)
+    by_id = {w.workload_id: w for w in pending}
+    held: dict[str, int] = {}
+    for admission in result.admitted:
+        workload = by_id[admission.workload_id]
+        dept = teams[workload.team_id or ""]
+        held[dept] = held.get(dept, 0) + workload.resources.cpu_milli
+    assert all(cpu <= dept_cpu * 1000 for cpu in held.values())
+    # Work refused for quota would not have fitted: its department has less room left.
+    for pending_workload in result.pending:
+        if pending_workload.code is PendingCode.QUOTA:
+            workload = by_id[pending_workload.workload_id]
+            room = dept_cpu * 1000 - held.get(teams[workload.team_id or ""], 0)
+            assert workload.resources.cpu_milli > room

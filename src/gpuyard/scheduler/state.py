@@ -311,6 +311,14 @@ class CycleState:
         #: The quota tree and what each of its teams holds now (borrowing and reclaim).
         self.teams: dict[str, QueueNode] = dict(snapshot.teams)
         self.tree_used: dict[str, Resources] = {t: Resources() for t in self.teams}
+        #: Each department's teams (itself excluded), indexed once per cycle: the quota
+        #: check sums a department's usage per request, and scanning every team for it
+        #: was half of a cycle over a large backlog (bench S9).
+        self.children: dict[str, list[str]] = {}
+        for team, tree_node in self.teams.items():
+            parent = tree_node.parent_id
+            if parent is not None and parent != team:
+                self.children.setdefault(parent, []).append(team)
         if self.teams:
             for replica in snapshot.running:
                 if replica.team_id in self.tree_used:

@@ -48,9 +48,8 @@ class QuotaCheck:
             # A department's limit caps its own work and its teams' together.
             dept = cycle.teams[parent]
             used = cycle.tree_used[parent]
-            for child, other in cycle.teams.items():
-                if other.parent_id == parent and child != parent:
-                    used = used + cycle.tree_used[child]
+            for child in cycle.children.get(parent, ()):
+                used = used + cycle.tree_used[child]
             limits = (dept.limit[0], dept.limit[1], dept.limit[3])
             verdict = _tightest(req, replicas, limits, used, "department quota")
             if verdict.allowed < result.allowed:
