@@ -26,7 +26,9 @@ router = APIRouter(prefix="/routing", tags=["routing"])
 Visitor = Annotated[Caller, requires_route_visitor(Permission.ROUTING_ACCESS)]
 #: Where the route cookie is sent: the routes, nothing else on the routing host.
 ROUTE_COOKIE_PATH = "/u"
-_REDIRECT: dict[int | str, dict[str, Any]] = {303: {"description": "where the browser goes next (Location)"}}
+_REDIRECT: dict[int | str, dict[str, Any]] = {
+    303: {"description": "where the browser goes next (Location)"}
+}
 
 
 @router.get(
