@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from factories.app import add_user, make_context, make_settings, mint_token
 
-from gpuyard.domain.errors import Unauthenticated
+from gpuyard.domain.errors import NotFound, Unauthenticated
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.auth import resolve_caller
 from gpuyard.services.routing.login import (
@@ -79,3 +79,19 @@ def test_a_route_credential_is_never_an_api_caller(ctx: ServiceContext) -> None:
     assert route_caller(ctx, credential, None).email == "someone@example.com"  # now cached
     with pytest.raises(Unauthenticated):
         resolve_caller(ctx, credential, None)
+
+
+def test_without_a_dashboard_url_there_is_no_login_flow(tmp_path: Path) -> None:
+    """Routes on the dashboard's host name need none (the session cookie reaches them):
+    without GPUYARD_ROUTING_DASHBOARD_URL both endpoints are a 404, nothing is minted."""
+    context = make_context(
+        make_settings(tmp_path / "data", None, routing_public_url="https://apps.example.com")
+    )
+    try:
+        session = mint_token(context, add_user(context, "someone@example.com", "pw-123456789"))
+        with pytest.raises(NotFound):
+            login_redirect(context, session, ROUTE)
+        with pytest.raises(NotFound):
+            redeem_ticket(context, "anything")
+    finally:
+        context.db.dispose()

@@ -76,15 +76,21 @@ def login_configured(ctx: ServiceContext) -> bool:
     return bool(s.routing_public_url and s.routing_dashboard_url)
 
 
-def check_next(ctx: ServiceContext, next_url: str | None) -> str:
-    """``next_url`` when it is a URL under the routing URL's ``/u/``; InvalidInput naming
-    ``next`` otherwise (never an open redirect)."""
+def _routing_url(ctx: ServiceContext) -> str:
+    """The routing URL when the login flow is configured; NotFound otherwise."""
     base = ctx.settings.routing_public_url
     if not login_configured(ctx) or base is None:
         raise NotFound(
             "routes have no login flow here: set GPUYARD_ROUTING_PUBLIC_URL and "
             "GPUYARD_ROUTING_DASHBOARD_URL (docs/operations.md)"
         )
+    return base
+
+
+def check_next(ctx: ServiceContext, next_url: str | None) -> str:
+    """``next_url`` when it is a URL under the routing URL's ``/u/``; InvalidInput naming
+    ``next`` otherwise (never an open redirect). NotFound without the login flow."""
+    base = _routing_url(ctx)
     want = f"a URL under {base}{ROUTE_PREFIX} ({MAX_NEXT} characters at most)"
     if not next_url or len(next_url) > MAX_NEXT or not set(next_url) <= _URL_CHARACTERS:
         raise InvalidInput(f"next: {want}", [FieldError("next", want)])
@@ -127,8 +133,7 @@ def redeem_ticket(ctx: ServiceContext, ticket: str | None) -> RouteSession:
     """Exchange a ticket for a route credential, once: a second redemption, an expired or
     forged ticket, a session logged out or an account disabled meanwhile are refused
     (Unauthenticated naming ``ticket``)."""
-    if not login_configured(ctx):
-        check_next(ctx, None)  # the same 404 as the login
+    _routing_url(ctx)  # the same 404 as the login without the flow
     if not ticket or len(ticket) > MAX_ROUTE_TOKEN:
         message = f"a ticket from {LOGIN_PATH} ({MAX_ROUTE_TOKEN} characters at most)"
         raise InvalidInput(f"ticket: {message}", [FieldError("ticket", message)])
