@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -19,6 +20,8 @@ IPNetwork = IPv4Network | IPv6Network
 
 _UNSAFE_SECRETS = {"changethis", "secret", "changeme", ""}
 MIN_METRICS_TOKEN_LENGTH = 24
+#: A URL that may be written into nginx's config as it is (routing URLs).
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:-]{1,300}(/[A-Za-z0-9._~/-]{0,200})?")
 #: The history level (domain.usage: 0 is raw samples) each retention setting keeps.
 _HISTORY_LEVELS = {
     "history_raw_retention_s": 0,
@@ -147,6 +150,11 @@ class Settings(BaseSettings):
     #: CLI and dashboard. Prefer a host of its own (docs/operations.md: same-origin risk).
     #: None: the routes' paths are shown without a host.
     routing_public_url: str | None = Field(default=None, max_length=512)
+    #: The dashboard's own URL (scheme, host, optional port) as browsers open it. With a
+    #: routing URL on another host name, nginx sends a visitor without credentials to
+    #: the dashboard's login, which comes back with a cookie for the routing host
+    #: (services/routing/login.py). None: no login flow, such visitors get a 401.
+    routing_dashboard_url: str | None = Field(default=None, max_length=512)
     #: Where the routing server block listens (nginx's ``listen``: ``host:port``).
     routing_listen: str = Field(default="127.0.0.1:8081", pattern=r"^[A-Za-z0-9.\[\]:-]{1,100}$")
     #: gpuyard's API as nginx reaches it, for the auth_request subrequests.
@@ -233,8 +241,32 @@ class Settings(BaseSettings):
         if not value:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or not _PLAIN_URL.fullmatch(value)
+        ):
             raise ValueError("GPUYARD_ROUTING_PUBLIC_URL must be http(s)://host[:port][/path]")
+        return value.rstrip("/")
+
+    @field_validator("routing_dashboard_url")
+    @classmethod
+    def _check_routing_dashboard_url(cls, value: str | None) -> str | None:
+        # Written into nginx's config: only plain URL characters, no path.
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path.strip("/")
+            or parts.query
+            or parts.fragment
+            or not _PLAIN_URL.fullmatch(value)
+        ):
+            raise ValueError("GPUYARD_ROUTING_DASHBOARD_URL must be http(s)://host[:port]")
         return value.rstrip("/")
 
     @field_validator("metrics_token")

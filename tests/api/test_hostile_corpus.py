@@ -551,3 +551,52 @@ def test_hostile_corpus_over_the_routing_check(world: World) -> None:
             if _fingerprint(world.ctx) != before:
                 failures.append(f"{label}: wrote to the database")
     assert not failures, "\n".join(failures)
+
+
+#: The routing login's two inputs (services/routing/login.py): ``next`` on the dashboard,
+#: a route URL; ``ticket`` through the routing host, a signed single-use token.
+ROUTING_LOGIN_INPUTS = (
+    ("/api/v1/routing/login", "next", {422}),
+    ("/api/v1/routing/session", "ticket", {401, 422}),
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "statuses"),
+    ROUTING_LOGIN_INPUTS,
+    ids=[p for p, _, _ in ROUTING_LOGIN_INPUTS],
+)
+def test_hostile_values_for_the_routing_login_are_refused_naming_them(
+    tmp_path: Path, database_url: str | None, path: str, parameter: str, statuses: set[int]
+) -> None:
+    """Each hostile value class as ``next`` or ``ticket``, with a dashboard session (so
+    only the value can be at fault): a 4xx problem naming the parameter, never a
+    redirect (no open redirect, no cookie), never a write."""
+    ctx = make_context(
+        make_settings(
+            tmp_path / "data",
+            database_url,
+            routing_public_url="https://apps.example.com",
+            routing_dashboard_url="https://gpuyard.example.com",
+        )
+    )
+    try:
+        client = TestClient(create_app(ctx), raise_server_exceptions=False)
+        session = mint_token(ctx, add_user(ctx, "someone@example.com", "some-pass-123"))
+        client.cookies.set("gpuyard_session", session)
+        failures = []
+        for name, value in HOSTILE.items():
+            text = _DEEP_TEXT if value == _DEEP_MARK else json.dumps(value).strip('"')
+            encoded = quote(text.encode("utf-8", "surrogatepass"), safe="")[:60_000]
+            before = _fingerprint(ctx)
+            response = client.get(f"{path}?{parameter}={encoded}", follow_redirects=False)
+            fields = [e["field"] for e in response.json().get("errors", [])]
+            if response.status_code not in statuses or fields != [parameter]:
+                failures.append(f"{name}: {response.status_code} names {fields}")
+            elif "set-cookie" in response.headers or "location" in response.headers:
+                failures.append(f"{name}: refused but redirected or set a cookie")
+            elif _fingerprint(ctx) != before:
+                failures.append(f"{name}: wrote to the database")
+        assert not failures, "\n".join(failures)
+    finally:
+        ctx.db.dispose()

@@ -42,7 +42,16 @@ CHECKS = [
     response_headers_conformance,
 ]
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="gpuyard-schemathesis-"))
-_CTX = make_context(make_settings(_DATA_DIR, None))
+# The routing login flow is configured so its endpoints answer (not 404): their
+# redirects, the 422 for a foreign ``next`` and the 401 for a bad ticket are all checked.
+_CTX = make_context(
+    make_settings(
+        _DATA_DIR,
+        None,
+        routing_public_url="https://apps.example.com",
+        routing_dashboard_url="https://gpuyard.example.com",
+    )
+)
 APP = create_app(_CTX)
 # Build contexts are raw tar bytes: sent as generated, like any binary body.
 schemathesis.serializer.alias("application/x-tar", "application/octet-stream")

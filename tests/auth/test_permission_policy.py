@@ -32,10 +32,14 @@ def test_every_permission_has_a_rule() -> None:
 
 
 def test_only_login_register_and_health_are_public() -> None:
+    # The two routing ones carry their own credential (the dashboard session read by the
+    # endpoint, a signed single-use ticket): services/routing/login.py.
     public = {p for p in Permission if is_public(p)}
     assert public == {
         Permission.AUTH_LOGIN,
         Permission.AUTH_REGISTER,
+        Permission.ROUTING_LOGIN,
+        Permission.ROUTING_SESSION,
         Permission.HEALTH,
         Permission.API_DOCS,
         Permission.DASHBOARD,

@@ -39,6 +39,7 @@ from gpuyard.auth.scraper_token import scraper_token_matches
 from gpuyard.domain.errors import Forbidden, Unauthenticated
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.auth import recent_caller, resolve_caller
+from gpuyard.services.routing.login import ROUTE_COOKIE, route_caller
 
 SESSION_COOKIE = "gpuyard_session"
 CSRF_COOKIE = "gpuyard_csrf"
@@ -137,6 +138,27 @@ class AuthorizeScrape(Authorize):
         return await super().__call__(request, bearer, cookie)
 
 
+class AuthorizeRouteVisitor(Authorize):
+    """The declaration of GET /routing/authorize: :class:`Authorize`, or else the routing
+    host's ``gpuyard_route`` cookie (services/routing/login.py). That cookie is read here
+    and nowhere else, so it opens routes and never the API."""
+
+    async def __call__(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        cookie: Annotated[str | None, Depends(_session_cookie)],
+    ) -> Caller:
+        route_token = request.cookies.get(ROUTE_COOKIE, "")
+        if chosen_credentials(bearer, cookie) is not None or not route_token:
+            return await super().__call__(request, bearer, cookie)
+        ctx: ServiceContext = request.app.state.ctx
+        caller = await run_in_threadpool(route_caller, ctx, route_token, client_ip(request))
+        if not allows(caller.role, caller.user_id, self.permission):
+            raise Forbidden(f"the {caller.role.value} role may not do this ({self.permission})")
+        return caller
+
+
 class AuthorizePublic(Authorize):
     """An open route's declaration: no credentials needed (and none are looked at)."""
 
@@ -201,6 +223,17 @@ def requires(permission: Permission) -> Any:
     if is_public(permission):
         raise ValueError(f"{permission} is public: declare it with public()")
     return Depends(_authorize(permission))
+
+
+def requires_route_visitor(permission: Permission) -> Any:
+    """``caller: Annotated[Caller, requires_route_visitor(Permission.ROUTING_ACCESS)]``:
+    :func:`requires`, or the routing host's cookie (:class:`AuthorizeRouteVisitor`)."""
+    return Depends(_authorize_route_visitor(permission))
+
+
+@cache
+def _authorize_route_visitor(permission: Permission) -> AuthorizeRouteVisitor:
+    return AuthorizeRouteVisitor(permission)
 
 
 def requires_or_scraper(permission: Permission) -> Any:

@@ -13,6 +13,8 @@ never send). Every error gpuyard sends goes through one renderer (api/errors.py)
 - 408 and 413: an operation that reads a request body (it stopped arriving; too large);
 - 401 and 429: logging in (a wrong password; throttled per account and address), 429
   registering (throttled the same way);
+- 404 and 401: the routing login and its ticket redemption (no login flow configured;
+  a used, expired or forged ticket);
 - 400, 404, 409, 413 and 502: an operation relayed to a workload's runtime (its agent's
   refusal is relayed; an agent that fails or cannot be reached is a bad gateway).
 The schemathesis run in the test suite holds the document to this: an answer with a
@@ -51,7 +53,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _WRITES = {"post", "put", "patch", "delete"}
 #: Public operations that answer more than their neighbours, by operation id.
-_OWN_STATUSES = {"auth-login": {401, 429}, "auth-register": {429}}
+_OWN_STATUSES = {
+    "auth-login": {401, 429},
+    "auth-register": {429},
+    "routing-login": {404},
+    "routing-session": {401, 404},
+}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "seconds until the next attempt is allowed",

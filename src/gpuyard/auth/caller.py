@@ -12,6 +12,8 @@ from gpuyard.auth.roles import Role
 class CredentialKind(StrEnum):
     SESSION = "session"  # a JWT from POST /auth/login
     API_TOKEN = "api_token"  # noqa: S105 - a gpy_... token from POST /tokens
+    #: The routing host's gpuyard_route cookie (auth/route_tokens.py): routes only.
+    ROUTE = "route"
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,13 @@ class Permission(StrEnum):
     #: Open a workload's routed port (/u/<user>/<workload>/<port>/, asked by nginx's
     #: auth_request): its owner; admins any workload's.
     ROUTING_ACCESS = "routing.access"
+    #: Start the login to a routing host of its own (GET /routing/login): open, since the
+    #: browser arrives from that host without the dashboard's cookie; the endpoint reads
+    #: the session itself and sends a visitor without one to the login page.
+    ROUTING_LOGIN = "routing.login"
+    #: Redeem a routing ticket (GET /routing/session, through the routing host): open,
+    #: the signed single-use ticket is the credential.
+    ROUTING_SESSION = "routing.session"
 
 
 class Scope(StrEnum):
@@ -142,6 +149,8 @@ POLICY: Final[Mapping[Permission, Rule]] = {
     Permission.DASHBOARD: _PUBLIC,
     Permission.AUTH_LOGIN: _PUBLIC,
     Permission.AUTH_REGISTER: _PUBLIC,
+    Permission.ROUTING_LOGIN: _PUBLIC,
+    Permission.ROUTING_SESSION: _PUBLIC,
     Permission.SESSION: Rule(_OWN),
     Permission.TOKEN_MANAGE: Rule(_OWN),
     Permission.USER_READ: Rule(_ADMIN),

@@ -14,7 +14,7 @@ from support.local_server import ServerUnavailable
 from support.nginx import NginxServer, find_nginx
 
 from gpuyard.domain.routing import Route, RouteKey, route_problem, user_segment
-from gpuyard.services.routing.config import render_config
+from gpuyard.services.routing.config import RouteLogin, render_config
 from gpuyard.services.routing.nginx import (
     NginxConfigRefused,
     NginxTarget,
@@ -47,10 +47,13 @@ upstream_hosts = st.sampled_from(["127.0.0.1", "10.0.0.7", "::1", "gpu-01.exampl
         st.tuples(hostile_text, hostile_text, upstream_hosts, st.integers(-1, 70000)),
         min_size=1,
         max_size=6,
-    )
+    ),
+    with_login=st.booleans(),
 )
 def test_any_names_render_to_a_config_nginx_accepts(
-    names: list[tuple[str, str, str, int]], tmp_path_factory: pytest.TempPathFactory
+    names: list[tuple[str, str, str, int]],
+    with_login: bool,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     binary = _nginx_binary()
     routes = []
@@ -59,7 +62,17 @@ def test_any_names_render_to_a_config_nginx_accepts(
         # an id); the workload id and the host go in raw, as if a check upstream failed.
         key = RouteKey(user_segment(username, "user-1"), workload_id, max(port, 1))
         routes.append(Route(key, host, port))
-    config = render_config(routes, listen="127.0.0.1:18081", authorize_base="http://127.0.0.1:8080")
+    login = RouteLogin("https://apps.example.com", "https://gpuyard.example.com:8443")
+    config = render_config(
+        routes,
+        listen="127.0.0.1:18081",
+        authorize_base="http://127.0.0.1:8080",
+        login=login if with_login else None,
+    )
+    # With the login flow every route sends a 401 to the dashboard's login for itself.
+    redirects = config.text.count("error_page 401 https://gpuyard.example.com:8443/api/v1/")
+    assert redirects == (len(config.routes) if with_login else 0)
+    assert ("location = /_gpuyard/session" in config.text) is with_login
     kept = {r for r in routes if route_problem(r) is None}
     assert {r.key.path for r in config.routes} == {r.key.path for r in kept}
     assert all(route_problem(r) is not None or r in kept for r, _ in config.refused)

@@ -37,6 +37,7 @@ def ctx(
     request: pytest.FixtureRequest, tmp_path: Path, nginx_server: NginxServer
 ) -> Iterator[ServiceContext]:
     url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    api = f"http://127.0.0.1:{free_port()}"
     settings = make_settings(
         tmp_path / "data",
         url,
@@ -45,8 +46,10 @@ def ctx(
         routing_nginx_pid_file=nginx_server.pid_file,
         routing_nginx_binary=str(nginx_server.binary),
         routing_listen=f"127.0.0.1:{nginx_server.port}",
-        routing_authorize_url=f"http://127.0.0.1:{free_port()}",
-        routing_public_url=nginx_server.url,
+        routing_authorize_url=api,
+        # The login flow (services/routing/login.py): the loop renders its redirect.
+        routing_public_url=nginx_server.url.replace("127.0.0.1", "localhost"),
+        routing_dashboard_url=api,
     )
     context = make_context(settings)
     yield context
@@ -67,7 +70,8 @@ def test_the_routing_tick_publishes_a_running_containers_port(
     ctx: ServiceContext, dockerd: DockerServer, nginx_server: NginxServer, tmp_path: Path
 ) -> None:
     assert [loop.name for loop in build_loops(ctx) if loop.name == "routing"] == ["routing"]
-    api_port = int(ctx.settings.routing_authorize_url.rsplit(":", 1)[1])
+    api_base = ctx.settings.routing_authorize_url
+    api_port = int(api_base.rsplit(":", 1)[1])
     with (
         docker_fleet(ctx, dockerd, tmp_path / "agents", ["host-a"]),
         served(create_app(ctx), api_port),
@@ -101,10 +105,14 @@ def test_the_routing_tick_publishes_a_running_containers_port(
         [port] = body["ports"]
         me = admin.get("/api/v1/auth/me").json()
         assert me["username"] == "admin"  # the route names its owner by username
-        expected = f"{nginx_server.url}/u/admin/{workload_id}/{PORT}/"
+        expected = f"{ctx.settings.routing_public_url}/u/admin/{workload_id}/{PORT}/"
         assert port["route_url"] == expected
         assert f"Route:       {expected}" in describe_lines(body)
 
+        # A visitor without credentials is sent to the dashboard's login for the route.
+        anonymous = httpx.get(expected.replace("localhost", "127.0.0.1"))
+        assert anonymous.status_code == 302
+        assert anonymous.headers["location"].startswith(f"{api_base}/api/v1/routing/login?next=")
         response = _get_until(expected, token, 200)
         assert response.status_code == 200, response.text
         assert response.text.strip() == "routed-ok"  # from the container, through nginx

@@ -1123,11 +1123,58 @@ export interface paths {
         };
         /**
          * Authorize
-         * @description 204 when the caller (session cookie or bearer token) may open the route whose path
-         *     nginx sends in X-Original-URI; 401 without credentials, 403 otherwise (also for a
-         *     route that does not exist: nginx passes only 2xx, 401 and 403 on).
+         * @description 204 when the caller (session cookie, routing cookie or bearer token) may open the
+         *     route whose path nginx sends in X-Original-URI; 401 without credentials, 403
+         *     otherwise (also for a route that does not exist: nginx passes only 2xx, 401 and 403
+         *     on).
          */
         get: operations["routing-authorize"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/routing/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Login
+         * @description Start opening the route ``next`` (a URL under GPUYARD_ROUTING_PUBLIC_URL) from a
+         *     routing host of its own: to the dashboard's login without a session, else to the
+         *     routing host with a one-minute, single-use ticket. 422 naming ``next`` for any other
+         *     URL; 404 when the flow is not configured.
+         */
+        get: operations["routing-login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/routing/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Session
+         * @description Redeem a ticket from /routing/login (reached through the routing host's
+         *     /_gpuyard/session): sets the routing host's ``gpuyard_route`` cookie (host-only,
+         *     Path=/u, httpOnly, SameSite=Lax; good for routes only, never for the API) and sends
+         *     the browser to the route. 401 naming ``ticket`` for a used, expired or forged one.
+         */
+        get: operations["routing-session"];
         put?: never;
         post?: never;
         delete?: never;
@@ -9920,6 +9967,93 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "routing-login": {
+        parameters: {
+            query?: {
+                next?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: {
+                gpuyard_session?: string | null;
+            };
+        };
+        requestBody?: never;
+        responses: {
+            /** @description where the browser goes next (Location) */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "routing-session": {
+        parameters: {
+            query?: {
+                ticket?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description where the browser goes next (Location) */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,6 +18,15 @@ export function safeNext(next: string | null): string {
   return next && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/';
 }
 
+/** The routing login (routes on a host name of their own, docs/operations.md): served by
+ * the API, not a page of this app, so reaching it takes a full page load. */
+const ROUTING_LOGIN = '/api/v1/routing/login?';
+
+/** Whether `next` (already made safe) leaves the app for the server. */
+export function leavesTheApp(next: string): boolean {
+  return next.startsWith(ROUTING_LOGIN);
+}
+
 export function RequireAuth({ children }: { children: ReactNode }) {
   const me = useMe();
   const location = useLocation();

@@ -107,11 +107,19 @@ def resolve_caller(ctx: ServiceContext, token: str, ip: str | None) -> Caller:
 
 
 def recent_caller(ctx: ServiceContext, token: str, ip: str | None) -> Caller | None:
-    """The caller behind ``token`` if it was resolved recently, without the database."""
+    """The caller behind ``token`` if it was resolved recently, without the database.
+    Never a routing host's credential (services/routing/login.py shares the cache): that
+    one opens routes only, so the API must not find it here."""
     caller = ctx.callers.get(token, ctx.now())
+    if caller is not None and _route_only(caller):
+        return None
     if caller is None or caller.ip == ip:
         return caller
     return replace(caller, ip=ip)
+
+
+def _route_only(caller: Caller) -> bool:
+    return caller.credential is not None and caller.credential.kind is CredentialKind.ROUTE
 
 
 def _resolve_session(ctx: ServiceContext, token: str, now: datetime) -> Caller:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from gpuyard.log import get_logger
 from gpuyard.services.context import ServiceContext
-from gpuyard.services.routing.config import RoutingConfig, render_config
+from gpuyard.services.routing.config import RouteLogin, RoutingConfig, render_config
 from gpuyard.services.routing.nginx import NginxConfigRefused, NginxTarget, install_config
 from gpuyard.services.routing.routes import current_routes
 
@@ -31,8 +31,16 @@ def nginx_target(ctx: ServiceContext) -> NginxTarget | None:
 def rendered_routes(ctx: ServiceContext) -> RoutingConfig:
     """The config the running workloads call for now."""
     s = ctx.settings
+    login = (
+        RouteLogin(s.routing_public_url, s.routing_dashboard_url)
+        if s.routing_public_url and s.routing_dashboard_url
+        else None
+    )
     return render_config(
-        current_routes(ctx), listen=s.routing_listen, authorize_base=s.routing_authorize_url
+        current_routes(ctx),
+        listen=s.routing_listen,
+        authorize_base=s.routing_authorize_url,
+        login=login,
     )
 
 

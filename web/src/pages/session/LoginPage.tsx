@@ -1,9 +1,9 @@
 import { Alert, Anchor, Button, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { Link, Navigate, useNavigate, useSearchParams } from 'react-router-dom';
 import { ApiError } from '../../api/client';
 import { useLogin, useMe } from '../../api/queries/session';
-import { safeNext } from '../../auth/guards';
+import { leavesTheApp, safeNext } from '../../auth/guards';
 import { AuthCard } from './AuthCard';
 
 export function LoginPage() {
@@ -15,11 +15,18 @@ export function LoginPage() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
 
-  if (me.data && !login.isPending) return <Navigate to={next} replace />;
+  const goOn = () => {
+    if (leavesTheApp(next)) window.location.replace(next);
+    else navigate(next, { replace: true });
+  };
+
+  if (me.data && !login.isPending) {
+    return leavesTheApp(next) ? <LeaveForServer to={next} /> : <Navigate to={next} replace />;
+  }
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    login.mutate({ email, password }, { onSuccess: () => navigate(next, { replace: true }) });
+    login.mutate({ email, password }, { onSuccess: goOn });
   };
   const error = login.error;
   const message =
@@ -69,4 +76,11 @@ export function LoginPage() {
       </form>
     </AuthCard>
   );
+}
+
+/** Already logged in, going on to a server page (the routing login): a full page load,
+ * which the router cannot do. */
+function LeaveForServer({ to }: { to: string }) {
+  useEffect(() => window.location.replace(to), [to]);
+  return null;
 }
