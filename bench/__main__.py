@@ -84,6 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["written_at"] = _now()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(_clean(results), indent=1, default=str) + "\n")
+    missing = [s for s in SCENARIOS if s not in results["scenarios"]]
+    if missing and args.docs.resolve() == DOCS.resolve():
+        # The results file is not in git: a partial run in a fresh checkout would render a
+        # docs page without the other scenarios' sections.
+        print(
+            f"\nwrote {_rel(args.results)}; {_rel(args.docs)} left as it is: no results for "
+            f"{', '.join(missing)} yet (run them, or every scenario, to regenerate it)"
+        )
+        return 1 if failed else 0
     args.docs.parent.mkdir(parents=True, exist_ok=True)
     args.docs.write_text(docs.render_docs(results))
     print(f"\nwrote {_rel(args.results)} and {_rel(args.docs)}")

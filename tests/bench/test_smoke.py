@@ -93,3 +93,19 @@ def test_the_warm_pool_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
     assert figures["pool_launches"] == 3
     assert figures["cold_launches"] == 3
     assert figures["pool_p50_s"] > 0
+
+
+def test_a_partial_run_leaves_the_docs_page_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The results file is not in git: a run of some scenarios in a fresh checkout writes
+    its results but does not render the docs page without the others' sections."""
+    import bench.__main__ as cli
+
+    page = tmp_path / "benchmarks.md"
+    page.write_text("the page as committed\n")
+    monkeypatch.setattr(cli, "DOCS", page)
+    results = tmp_path / "latest.json"
+    assert cli.main(["--smoke", "--no-postgres", "--only", "S3", "--results", str(results)]) == 0
+    assert page.read_text() == "the page as committed\n"
+    assert set(json.loads(results.read_text())["scenarios"]) == {"S3"}
