@@ -37,11 +37,50 @@ function formatShare(share: number): string {
   return `${formatAmount(Math.round(share * 1000) / 10)}%`;
 }
 
+/** Hours of use, small ones kept readable (a few GPU-seconds are 0.000833 GPU-hours). */
+function formatHours(value: number): string {
+  return value === 0 || value >= 100 ? formatAmount(value) : String(Number(value.toPrecision(3)));
+}
+
+/** Time-based fair share: the decayed past usage in core-, GB- and GPU-hours and Slurm's
+ * factor 2^(-U/S) the queue divides the team's place by among equal priorities. */
+function PastUsage({ team }: { team: FairShareTeam }) {
+  const units: Record<ResourceKey, string> = { cpu: 'core-h', ram_gb: 'GB-h', gpu: 'GPU-h' };
+  return (
+    <Stack gap={0}>
+      {RESOURCES.map((resource) => (
+        <Text key={resource.key} size="sm" data-resource={resource.key} style={{ whiteSpace: 'nowrap' }}>
+          {resource.label} {formatHours(team.decayed_usage[resource.key])} {units[resource.key]}
+        </Text>
+      ))}
+      <Text size="sm" fw={500} data-testid="fairshare-factor">
+        factor {team.fairshare_factor.toFixed(3)}
+      </Text>
+    </Stack>
+  );
+}
+
+/** A half-life in the largest whole unit that fits. */
+function formatHalfLife(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds / 86400} d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
 function hasAny(amounts: Amounts): boolean {
   return RESOURCES.some((resource) => (amounts[resource.key] ?? 0) > 0);
 }
 
-function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string | null }) {
+function TeamRow({
+  team,
+  parentName,
+  decay,
+}: {
+  team: FairShareTeam;
+  parentName: string | null;
+  decay: boolean;
+}) {
   const borrowing = hasAny(team.borrowed);
   return (
     <Table.Tr data-team={team.name} data-parent={parentName ?? ''}>
@@ -85,6 +124,11 @@ function TeamRow({ team, parentName }: { team: FairShareTeam; parentName: string
       <Table.Td>
         <Figures amounts={team.pending} />
       </Table.Td>
+      {decay && (
+        <Table.Td>
+          <PastUsage team={team} />
+        </Table.Td>
+      )}
     </Table.Tr>
   );
 }
@@ -97,6 +141,7 @@ export function FairSharePage() {
   const data = fairshare.data;
   const names = new Map((data?.data ?? []).map((team) => [team.team_id, team.name]));
   const capacity = data?.capacity;
+  const halfLife = data?.half_life_s ?? null;
   return (
     <>
       <PageHeader title="Fair share" />
@@ -108,6 +153,13 @@ export function FairSharePage() {
           teams leave idle; a team back under its guarantee reclaims it.
         </Text>
       )}
+      {halfLife !== null && (
+        <Text size="sm" c="dimmed" mb="xs" data-testid="fairshare-decay">
+          Time-based fair share is on: past usage counts too, halving every {formatHalfLife(halfLife)}. Among equal
+          priorities a team's place is divided by its factor, 2^(−past usage ÷ its share), so a team that used much
+          lately waits behind one that did not.
+        </Text>
+      )}
       {fairshare.isPending && <Text>Loading…</Text>}
       {data && data.count === 0 && (
         <Text data-testid="fairshare-empty">
@@ -115,8 +167,10 @@ export function FairSharePage() {
         </Text>
       )}
       {data && data.count > 0 && (
-        <Table.ScrollContainer minWidth={1000}>
-          <Table withTableBorder striped aria-label="Fair share by team" data-testid="fairshare-table">
+        // A keyboard user can scroll it too (focusable, named): wider than a laptop screen
+        // once the past-usage column is there.
+        <div role="region" aria-label="Fair share table, scrolls sideways" tabIndex={0} style={{ overflowX: 'auto' }}>
+          <Table withTableBorder striped miw={1000} aria-label="Fair share by team" data-testid="fairshare-table">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th scope="col">Team</Table.Th>
@@ -128,6 +182,7 @@ export function FairSharePage() {
                 <Table.Th scope="col">Fair share</Table.Th>
                 <Table.Th scope="col">Dominant share</Table.Th>
                 <Table.Th scope="col">Pending</Table.Th>
+                {halfLife !== null && <Table.Th scope="col">Past usage</Table.Th>}
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -136,11 +191,12 @@ export function FairSharePage() {
                   key={team.team_id}
                   team={team}
                   parentName={team.parent_id ? (names.get(team.parent_id) ?? null) : null}
+                  decay={halfLife !== null}
                 />
               ))}
             </Table.Tbody>
           </Table>
-        </Table.ScrollContainer>
+        </div>
       )}
     </>
   );
