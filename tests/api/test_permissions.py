@@ -128,6 +128,8 @@ ROUTE_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/audit"): FLEET,
     ("GET", "/api/v1/audit/verify"): ADMIN,
     ("GET", "/api/v1/routing/authorize"): SIGNED_IN,
+    ("GET", "/api/v1/routing/login"): ANYONE,
+    ("GET", "/api/v1/routing/session"): ANYONE,
     ("GET", "/healthz"): ANYONE,
     ("GET", "/readyz"): ANYONE,
 }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session
 
 # Named constraints so Alembic migrations (and SQLite batch mode) are deterministic.
 NAMING_CONVENTION = {
@@ -39,3 +41,11 @@ def as_utc(value: datetime) -> datetime:
 def as_utc_or_none(value: datetime | None) -> datetime | None:
     """A stored time as UTC (see ``as_utc``), or None when there is none."""
     return as_utc(value) if value is not None else None
+
+
+def dialect_insert(session: Session, table: Table) -> Any:
+    """The INSERT of the session's dialect, which knows ON CONFLICT (both dialects spell
+    ``on_conflict_do_nothing`` and ``on_conflict_do_update`` alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from gpuyard.domain.identity import (
     User,
 )
 from gpuyard.domain.pools import POOL_OWNER_ID
-from gpuyard.store.base import as_utc, as_utc_or_none
+from gpuyard.store.base import as_utc, as_utc_or_none, dialect_insert
 from gpuyard.store.identity_tables import (
     UserRow,
 )
@@ -277,6 +277,21 @@ def mark_api_token_used(session: Session, token_id: str, now: datetime) -> None:
 def session_revoked(session: Session, jti: str) -> bool:
     """Whether the login session ``jti`` was logged out."""
     return session.get(RevokedSessionRow, jti) is not None
+
+
+def use_once(session: Session, jti: str, user_id: str, expires_at: datetime, now: datetime) -> bool:
+    """Mark the single-use token ``jti`` used, remembered like a logged-out session until
+    it expires: True for the one call that marks it, False once it is (a concurrent
+    marker's insert is waited for, then conflicts: no check-then-insert window)."""
+    session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at <= now))
+    table: Table = RevokedSessionRow.__table__  # type: ignore[assignment]
+    inserted = session.execute(
+        dialect_insert(session, table)
+        .values(jti=jti, user_id=user_id, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=["jti"])
+        .returning(table.c.jti)  # rowcount is not reliable across drivers here
+    )
+    return inserted.first() is not None
 
 
 def revoke_login_session(

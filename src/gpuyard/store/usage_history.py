@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.usage import (
@@ -20,6 +19,7 @@ from gpuyard.domain.usage import (
     gpu_figure,
     parse_gpu_figure,
 )
+from gpuyard.store.base import dialect_insert
 from gpuyard.store.fleet_tables import ClusterRow, ServerGpuRow, ServerRow
 from gpuyard.store.usage_tables import UsageReadingRow, UsageSampleRow
 
@@ -46,13 +46,6 @@ class StoredPoint(NamedTuple):
     samples: int
     #: name -> (mean, highest); a raw sample's mean and highest are its value.
     figures: dict[str, tuple[float, float]]
-
-
-def _insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def server_allocations(
@@ -119,7 +112,7 @@ def record_reading(session: Session, server_id: str, at: datetime, reading: Usag
         "ram_used_pct": reading.ram_used_pct,
         "gpus": [[g.index, g.utilization_pct, g.memory_used_pct] for g in reading.gpus],
     }
-    statement = _insert(session, _READINGS).values(**values)
+    statement = dialect_insert(session, _READINGS).values(**values)
     changed = {k: v for k, v in values.items() if k != "server_id"}
     session.execute(statement.on_conflict_do_update(index_elements=["server_id"], set_=changed))
 
@@ -230,7 +223,7 @@ def insert_samples(session: Session, rows: Sequence[SampleRow]) -> None:
     """Add rows in one statement for the batch; a row whose bucket is already there
     (another process sampled the same slot) is skipped."""
     if rows:
-        statement = _insert(session, _SAMPLES).on_conflict_do_nothing()
+        statement = dialect_insert(session, _SAMPLES).on_conflict_do_nothing()
         values = [
             {
                 "series": row.series,

@@ -25,8 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy.exc import IntegrityError
-
 from gpuyard.auth.caller import Caller, Credential, CredentialKind
 from gpuyard.auth.opaque_tokens import is_api_token
 from gpuyard.auth.roles import Role
@@ -143,16 +141,10 @@ def redeem_ticket(ctx: ServiceContext, ticket: str | None) -> RouteSession:
         _check_session(ctx, claims)
     except Unauthenticated as exc:
         raise _ticket_refused(exc.detail) from exc
-    try:
-        with ctx.db.write() as session:
-            if identity.session_revoked(session, claims.jti):
-                raise _ticket_refused("this ticket was used already; open the route again")
-            # A used ticket is remembered like a logged-out session, until it expires.
-            identity.revoke_login_session(
-                session, claims.jti, claims.user_id, claims.expires_at, now
-            )
-    except IntegrityError as exc:  # redeemed at the same moment by another request
-        raise _ticket_refused("this ticket was used already; open the route again") from exc
+    with ctx.db.write() as session:
+        first = identity.use_once(session, claims.jti, claims.user_id, claims.expires_at, now)
+    if not first:  # used before, or at the same moment by another request
+        raise _ticket_refused("this ticket was used already; open the route again")
     token, _credential = issue_route_token(
         ctx.secret_key,
         audience=ROUTE_AUDIENCE,
