@@ -89,6 +89,9 @@ class QueueNode:
     #: Per-GPU-model guarantees, (model, milli-GPUs): a part of ``guarantee.gpu_milli``
     #: reclaimed for the node's own work pinned to that model (``CycleState.model_reclaim``).
     gpu_models: tuple[tuple[str, int], ...] = ()
+    #: Per-GPU-model limits, (model, milli-GPUs): at most this much of each model held at
+    #: once by the node's work (a department's with its teams'; ``CycleState.model_limit``).
+    gpu_model_limits: tuple[tuple[str, int], ...] = ()
 
 
 class TreeError(ValueError):
