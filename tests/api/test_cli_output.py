@@ -580,7 +580,7 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
         ("research", 16, 2),
         ("vision", 4, 1),
     ]
-    assert rows[1]["gpu_models"] == [{"model": "H100", "guarantee": 3, "used": 0}]
+    assert rows[1]["gpu_models"] == [{"model": "H100", "guarantee": 3, "limit": None, "used": 0}]
     table = invoke_stdout(runner, "teams", "fairshare")
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["TEAM", "WEIGHT", "GUARANTEE"]

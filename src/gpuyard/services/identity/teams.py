@@ -177,12 +177,13 @@ MAX_GUARANTEED_GPU_MODELS = 16
 
 
 def _gpu_models_milli(
-    models: object, field_name: str, errors: list[FieldError]
+    models: object, field_name: str, errors: list[FieldError], *, zero_allowed: bool = False
 ) -> dict[str, int] | None:
     """``models`` ({model: GPUs}) in milli-GPUs, or None with ``errors`` added: at most
     :data:`MAX_GUARANTEED_GPU_MODELS` models, each one model (no ``|``) of the syntax
-    requests use, named once (``h100`` and ``H100`` are the same model), above 0 and at
-    most :data:`MAX_QUOTA_GPUS` GPUs."""
+    requests use, named once (``h100`` and ``H100`` are the same model), from 0.001 (0
+    with ``zero_allowed``) to :data:`MAX_QUOTA_GPUS` GPUs, kept in whole milli."""
+    lowest = 0.0 if zero_allowed else 1 / GPU_MILLI
     if not isinstance(models, Mapping):
         errors.append(FieldError(field_name, "must be an object of model: GPUs"))
         return None
@@ -209,11 +210,11 @@ def _gpu_models_milli(
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
-            or not 0 < value <= MAX_QUOTA_GPUS
+            or not lowest <= value <= MAX_QUOTA_GPUS
+            or (value > 0 and round(value * GPU_MILLI) == 0)
         ):
-            errors.append(
-                FieldError(where, f"must be a number of GPUs above 0, at most {MAX_QUOTA_GPUS}")
-            )
+            wanted = f"a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}"
+            errors.append(FieldError(where, f"must be {'0 or ' if zero_allowed else ''}{wanted}"))
             failed = True
             continue
         out[name] = round(value * GPU_MILLI)
@@ -247,11 +248,11 @@ def _gpu_model_guarantees(
 def _gpu_model_limits(
     spec: HierarchySpec, guarantees: dict[str, int] | None, errors: list[FieldError]
 ) -> dict[str, int] | None:
-    """``spec.gpu_model_limits`` in milli-GPUs (:func:`_gpu_models_milli`), each at least
-    the team's guarantee of the same model (a guarantee it could never reach is a
-    mistake), or None with ``errors`` added."""
+    """``spec.gpu_model_limits`` in milli-GPUs (:func:`_gpu_models_milli`; 0 keeps the
+    team off the model), each at least the team's guarantee of the same model (a
+    guarantee it could never reach is a mistake), or None with ``errors`` added."""
     field_name = "hierarchy.gpu_model_limits"
-    out = _gpu_models_milli(spec.gpu_model_limits, field_name, errors)
+    out = _gpu_models_milli(spec.gpu_model_limits, field_name, errors, zero_allowed=True)
     if out is None:
         return None
     guaranteed = {model_key(m): (m, v) for m, v in (guarantees or {}).items()}
