@@ -420,6 +420,19 @@ def _hours(amounts: dict[str, float]) -> str:
     return ", ".join(parts) or "0"
 
 
+def _gpu_model_cells(models: list[dict[str, Any]]) -> str:
+    """Per-GPU-model guarantees and limits: "H100 3 used, 2 guaranteed, at most 4"."""
+    cells = []
+    for m in models:
+        parts = [f"{m['model']} {_num(m['used'])} used"]
+        if m.get("guarantee"):
+            parts.append(f"{_num(m['guarantee'])} guaranteed")
+        if m.get("limit") is not None:
+            parts.append(f"at most {_num(m['limit'])}")
+        cells.append(", ".join(parts))
+    return "; ".join(cells) or "-"
+
+
 FAIRSHARE_COLUMNS = [
     Column("TEAM", lambda r: ("  " if r["parent_id"] else "") + r["name"]),
     Column("WEIGHT", lambda r: _num(r["weight"])),
@@ -433,6 +446,7 @@ FAIRSHARE_COLUMNS = [
     Column("DECAYED USAGE", lambda r: _hours(r.get("decayed_usage") or {}), wide_only=True),
     Column("FACTOR", lambda r: f"{r.get('fairshare_factor', 1.0):.3f}"),
     Column("DEMAND", lambda r: _amounts(r["demand"]), wide_only=True),
+    Column("GPU MODELS", lambda r: _gpu_model_cells(r.get("gpu_models") or []), wide_only=True),
     Column("ID", lambda r: r["team_id"], is_id=True),
 ]
 
