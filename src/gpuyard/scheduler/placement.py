@@ -92,7 +92,8 @@ class Placer:
 
     def find(self, req: Request) -> tuple[NodeState, GpuAllocation] | None:
         """The best server and slots for one more replica of ``req``, not yet assumed."""
-        fail_key = self._fail_key(req)
+        key = (req.group_key, req.per_replica)
+        fail_key = self._fail_key(req) if self._per_team else key
         if self._fails.get(fail_key) == self.cycle.epoch:
             return None
         group = self.group(req)
@@ -100,7 +101,6 @@ class Placer:
         if not feasible:
             self._fails[fail_key] = self.cycle.epoch
             return None
-        key = (req.group_key, req.per_replica)
         best: NodeState | None = None
         best_alloc: GpuAllocation = ()
         best_key: tuple[object, ...] = ()
