@@ -16,7 +16,7 @@ from factories.scheduler import (
     make_snapshot,
     pending_of,
 )
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from gpuyard.domain.resources import Resources
@@ -51,6 +51,23 @@ def test_unpinned_work_goes_to_other_models_past_the_limit() -> None:
     assert waiting.code is PendingCode.UNSCHEDULABLE
     print(waiting.reason)
     assert "1 has GPUs at the team H100 limit 3/3 GPUs in use" in waiting.reason
+
+
+def test_unpinned_work_where_every_server_is_of_the_limited_model_waits_for_quota() -> None:
+    running = [make_running("r", "h1", gpus=[0, 1], team="t")]
+    snapshot = replace(
+        make_snapshot(
+            [make_server("h1", gpus=8, model=H100), make_server("h2", gpus=8, model=H100)],
+            running,
+        ),
+        teams=tree(QueueNode("t", gpu_model_limits=(("H100", 2000),))),
+    )
+    result = schedule_cycle(snapshot, [make_pending("w", gpu=1, team="t")], CONFIG, now=0)
+    waiting = pending_of(result, "w")
+    assert waiting is not None
+    assert waiting.code is PendingCode.QUOTA
+    assert waiting.reason == "0/2 servers fit: 2 have GPUs at the team H100 limit 2/2 GPUs in use"
+    assert waiting.reserved_server_id is None
 
 
 def test_pinned_work_waits_with_a_quota_reason_naming_the_model_limit() -> None:
@@ -242,6 +259,7 @@ def test_no_team_or_department_ever_exceeds_a_per_model_limit(
         for a in result.admitted
         for placed in a.assignments
     ]
+    event("with preemption" if evicted else "without preemption")
     held_before, held_after = _held(snapshot, before), _held(snapshot, after)
     for node in snapshot.teams.values():
         for model, limit in node.gpu_model_limits:

@@ -293,6 +293,8 @@ class _Cycle:
         code = diag.code
         if code is PendingCode.UNRESOLVABLE:
             note = ""  # nothing to preempt for: it fits no server as built
+        elif code is PendingCode.QUOTA:
+            note = ""  # every server is of a GPU model the team is at its limit of
         reason = join([prefix, fit_error(diag, req.workload.gpu_model), note])
         reserved: str | None = None
         since = req.workload.waiting_since

@@ -25,6 +25,9 @@ from gpuyard.scheduler.gpu_match import ModelKey
 from gpuyard.scheduler.request import Request
 from gpuyard.scheduler.state import CycleState, NodeState
 
+#: The plugin's name, which its verdicts carry (a pending reason's code reads it).
+MODEL_LIMITS = "model_limits"
+
 
 def _covers(limited: ModelKey, requested: ModelKey) -> bool:
     """Whether every device ``requested`` accepts is of the limited model."""
@@ -34,7 +37,7 @@ def _covers(limited: ModelKey, requested: ModelKey) -> bool:
 
 
 class ModelLimits:
-    name = "model_limits"
+    name = MODEL_LIMITS
 
     def applies(self, cycle: CycleState) -> bool:
         """Whether any team has a per-model limit in this cycle."""
