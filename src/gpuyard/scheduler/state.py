@@ -363,10 +363,12 @@ class CycleState:
                     continue
                 self.guaranteed_models.setdefault(model, key)
                 self.model_guarantee[(team, key)] = milli
-        #: Per-GPU-model limits: each limited (team, key) and the model as written (for
-        #: reasons). Empty when no team has one: nothing else below costs anything then.
+        #: Per-GPU-model limits: each limited (team, key), every limited key, and each
+        #: limit's model as its team wrote it (for reasons). Empty when no team has one:
+        #: nothing else below costs anything then.
         self.model_limits: dict[tuple[str, ModelKey], int] = {}
         self.limit_names: dict[ModelKey, str] = {}
+        self._limit_spelling: dict[tuple[str, ModelKey], str] = {}
         for team, queue_node in self.teams.items():
             for model, milli in queue_node.gpu_model_limits:
                 key = model_key(model)
@@ -374,6 +376,7 @@ class CycleState:
                     continue
                 self.limit_names.setdefault(key, model)
                 self.model_limits[(team, key)] = milli
+                self._limit_spelling[(team, key)] = model
         #: Every model whose holdings are counted (guaranteed or limited).
         self.tracked_models: tuple[ModelKey, ...] = tuple(
             set(self.guaranteed_models.values()) | set(self.limit_names)
@@ -536,7 +539,8 @@ class CycleState:
             held = sum(self.model_used.get((m, key), 0) for m in members)
             if best is None or limit - held < best.room:
                 whose = "team" if holder == team_id else "department"
-                best = ModelRoom(limit - held, whose, self.limit_names[key], held, limit)
+                name = self._limit_spelling[(holder, key)]
+                best = ModelRoom(limit - held, whose, name, held, limit)
         return best
 
     def model_limit_problem(
@@ -573,7 +577,8 @@ class CycleState:
                 )
                 if held + milli > limit:
                     whose = "team" if holder == team_id else "department"
-                    room = ModelRoom(limit - held, whose, self.limit_names[key], held, limit)
+                    name = self._limit_spelling[(holder, key)]
+                    room = ModelRoom(limit - held, whose, name, held, limit)
                     return room.exceeded(milli)
         return None
 
