@@ -558,9 +558,28 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
         "4",
         "--gpu-model",
         "H100=3",
+        "--gpu-model-limit",
+        "H100=6",
+        "--gpu-model-limit",
+        "L4=0",
     )
     assert placed.startswith("vision: parent ")
     assert "guarantee 4 gpu (3 H100)" in placed
+    assert placed.rstrip().endswith("at most 6 H100, 0 L4")
+    code, out = invoke(
+        runner, "teams", "place", "vision", "--gpu", "4", "--gpu-model", "H100=3",
+        "--gpu-model-limit", "H100=2",
+    )  # fmt: skip
+    assert code == 1
+    assert "--gpu-model-limit" in out
+    assert "at least the guarantee" in out
+    code, out = invoke(runner, "teams", "place", "vision", "--gpu-model-limit", "H100")
+    assert code == 2
+    assert "MODEL=GPUS" in out
+    invoke_stdout(
+        runner, "teams", "place", "vision", "--parent", "research", "--gpu", "4",
+        "--gpu-model", "H100=3", "--gpu-model-limit", "H100=6",
+    )  # fmt: skip
     code, out = invoke(runner, "teams", "place", "vision", "--gpu", "4", "--gpu-model", "H100=5")
     assert code == 1
     assert "--gpu-model" in out
@@ -580,7 +599,7 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
         ("research", 16, 2),
         ("vision", 4, 1),
     ]
-    assert rows[1]["gpu_models"] == [{"model": "H100", "guarantee": 3, "used": 0}]
+    assert rows[1]["gpu_models"] == [{"model": "H100", "guarantee": 3, "limit": 6, "used": 0}]
     table = invoke_stdout(runner, "teams", "fairshare")
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["TEAM", "WEIGHT", "GUARANTEE"]
@@ -594,4 +613,6 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
     assert lines[1].split()[header.index("FACTOR") - len(header)] == "1.000"
     wide = invoke_stdout(runner, "teams", "fairshare", "-o", "wide")
     assert "DECAYED USAGE" in wide.splitlines()[0]
+    assert "GPU MODELS" in wide.splitlines()[0]
+    assert "H100 0 used, 3 guaranteed, at most 6" in wide
     assert rows[0]["decayed_usage"]["gpu"] == 0

@@ -157,7 +157,7 @@ def test_a_per_model_guarantee_reclaims_that_model_for_pinned_work(
     settle(ctx)
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
     assert rows["a"]["used"]["gpu"] == 8
-    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "used": 0}]
+    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "limit": None, "used": 0}]
 
     _run_pinned(client, a, 4, "H100", "a-h100")
     settle(ctx)
@@ -169,7 +169,7 @@ def test_a_per_model_guarantee_reclaims_that_model_for_pinned_work(
     events = client.get(f"/api/v1/workloads/{workloads[evicted[0]]['id']}/events").json()["data"]
     assert any("reclaimed for team a" in (e["reason"] or "") for e in events), events
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
-    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "used": 4}]
+    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "limit": None, "used": 4}]
     # Past its H100 guarantee nothing more is reclaimed for it.
     _run_pinned(client, a, 8, "H100", "a-h100-more")
     settle(ctx)
@@ -177,3 +177,38 @@ def test_a_per_model_guarantee_reclaims_that_model_for_pinned_work(
     assert workloads["a-h100-more"]["status"] == "pending"
     assert workloads["b-a100"]["status"] == "running"
     assert sorted(workloads[f"b-h100-{i}"]["status"] for i in range(2)) == ["preempted", "running"]
+
+
+def test_per_model_limits_hold_a_team_and_its_department(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """Department d may hold 6 H100s, its team t1 4. Work pinned to H100 past either limit
+    waits with a reason naming it; unpinned work of the same team runs on another model."""
+    d = _team(client, "d", hierarchy={"gpu_model_limits": {"H100": 6}})
+    t1 = _team(client, "t1", hierarchy={"parent_id": d, "gpu_model_limits": {"H100": 4}})
+    t2 = _team(client, "t2", hierarchy={"parent_id": d})
+    _run_pinned(client, t1, 4, "H100", "t1-h100")
+    _run_pinned(client, t2, 2, "H100", "t2-h100")
+    settle(ctx)
+    _run_pinned(client, t1, 1, "H100", "t1-h100-more")
+    _run_pinned(client, t2, 1, "H100", "t2-h100-more")
+    _run(client, t2, 2, "t2-any")
+    settle(ctx)
+    workloads = {w["name"]: w for w in client.get("/api/v1/workloads").json()["data"]}
+    assert workloads["t1-h100"]["status"] == "running"
+    assert workloads["t2-h100"]["status"] == "running"
+    assert workloads["t1-h100-more"]["status"] == "pending"
+    assert workloads["t1-h100-more"]["reason"] == (
+        "team H100 limit exceeded: 4/4 GPUs in use, needs 1"
+    )
+    assert workloads["t2-h100-more"]["status"] == "pending"
+    assert workloads["t2-h100-more"]["reason"] == (
+        "department H100 limit exceeded: 6/6 GPUs in use, needs 1"
+    )
+    assert workloads["t2-any"]["status"] == "running", workloads["t2-any"]["reason"]
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["t1"]["gpu_models"] == [{"model": "H100", "guarantee": 0, "limit": 4, "used": 4}]
+    # The department's holding of the model counts its teams' (the unpinned work is not
+    # on an H100).
+    assert rows["d"]["gpu_models"] == [{"model": "H100", "guarantee": 0, "limit": 6, "used": 6}]
+    assert rows["d"]["used"]["gpu"] == 8

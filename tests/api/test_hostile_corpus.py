@@ -127,6 +127,10 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "quota": {"gpu": 1},
         "max_priority": 4,
         "members": [{"user_id": w.user_id}],
+        "hierarchy": {
+            "guarantee": {"gpu": 1, "gpu_models": {"H100": 1}},
+            "gpu_model_limits": {"H100": 2},
+        },
     },
     "teams-update_team": lambda w: {"members_can_read": True, "max_priority": 4},
     "teams-add_member": lambda w: {

@@ -33,6 +33,7 @@ def test_admin_builds_a_two_level_tree(client: TestClient) -> None:
         "parent_id": None,
         "guarantee": {"cpu": 0, "ram_gb": 0, "storage_gb": 0, "gpu": 8, "gpu_models": {}},
         "weight": 2,
+        "gpu_model_limits": {},
     }
     team = _team(
         client,
@@ -125,8 +126,8 @@ def test_per_model_guarantees_are_stored_and_shown(client: TestClient) -> None:
     assert shown["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
     assert rows["vision"]["gpu_models"] == [
-        {"model": "H100", "guarantee": 8, "used": 0},
-        {"model": "a100", "guarantee": 2.5, "used": 0},
+        {"model": "H100", "guarantee": 8, "limit": None, "used": 0},
+        {"model": "a100", "guarantee": 2.5, "limit": None, "used": 0},
     ]
     audit = client.get("/api/v1/audit", params={"action": "team.create"}).json()["data"]
     assert audit[0]["details"]["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
@@ -165,3 +166,77 @@ def test_hostile_per_model_guarantees_are_refused_and_nothing_is_written(
     after = client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]["guarantee"]
     assert after["gpu_models"] == {"H100": 4}
     assert after["gpu"] == 8
+
+
+def test_per_model_limits_are_stored_and_shown(client: TestClient) -> None:
+    dept = _team(client, "research", gpu_model_limits={"H100": 6, "L4": 0})
+    team = _team(
+        client,
+        "vision",
+        parent_id=dept["id"],
+        guarantee={"gpu": 4, "gpu_models": {"H100": 2}},
+        gpu_model_limits={"h100": 4, "A100": 1.5},
+    )
+    assert team["hierarchy"]["gpu_model_limits"] == {"h100": 4, "A100": 1.5}
+    shown = client.get(f"/api/v1/teams/{team['id']}").json()
+    assert shown["hierarchy"]["gpu_model_limits"] == {"h100": 4, "A100": 1.5}
+    assert dept["hierarchy"]["gpu_model_limits"] == {"H100": 6, "L4": 0}  # 0: none of it
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    # One entry per model: the guarantee's spelling first, a limit alone gets guarantee 0.
+    assert rows["vision"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 2, "limit": 4, "used": 0},
+        {"model": "A100", "guarantee": 0, "limit": 1.5, "used": 0},
+    ]
+    assert rows["research"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 0, "limit": 6, "used": 0},
+        {"model": "L4", "guarantee": 0, "limit": 0, "used": 0},
+    ]
+    audit = client.get("/api/v1/audit", params={"action": "team.create"}).json()["data"]
+    assert audit[0]["details"]["hierarchy"]["gpu_model_limits"] == {"h100": 4, "A100": 1.5}
+    # The hierarchy is replaced as a whole: without the field, no limits remain.
+    cleared = client.patch(f"/api/v1/teams/{team['id']}", json={"hierarchy": {"weight": 2}})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["hierarchy"]["gpu_model_limits"] == {}
+
+
+def test_hostile_per_model_limits_are_refused_and_nothing_is_written(
+    client: TestClient,
+) -> None:
+    guarantee = {"gpu": 8, "gpu_models": {"H100": 4}}
+    team = _team(client, "vision", guarantee=guarantee, gpu_model_limits={"H100": 6})
+    field = "hierarchy.gpu_model_limits"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"H100": 3}, f"{field}.H100"),  # below the guarantee of the same model
+        ({"h100": 3.5}, f"{field}.h100"),  # the same model, written otherwise
+        ({"H100|A100": 2}, f"{field}.H100|A100"),  # not one model
+        ({"A100": 2, "a100": 2}, f"{field}.a100"),  # the same model twice
+        ({"--": 2}, f"{field}.--"),  # no letter or digit
+        ({"A100": 0.0004}, f"{field}.A100"),  # rounds to no milli-GPU: not 0, not 0.001
+        ({"A100": -1}, f"{field}.A100"),
+        ({"A100": 2_000_000}, f"{field}.A100"),
+        ({"x" * 65: 1}, f"{field}.{'x' * 64}"),
+        ({f"m{i}": 1 for i in range(17)}, field),
+        ({"   ": 1}, f"{field}."),
+    ]
+    for limits, expected in cases:
+        response = client.patch(
+            f"/api/v1/teams/{team['id']}",
+            json={"hierarchy": {"guarantee": guarantee, "gpu_model_limits": limits}},
+        )
+        assert _fields(response) == [expected], limits
+    for bad in ({"H100": "8"}, ["H100"], {"H100": None}, {"H100": True}, "H100=4"):
+        response = client.patch(
+            f"/api/v1/teams/{team['id']}",
+            json={"hierarchy": {"guarantee": guarantee, "gpu_model_limits": bad}},
+        )
+        assert response.status_code == 422, (bad, response.text)
+    # Nothing was written: neither the limits nor the rest of the hierarchy sent with them.
+    after = client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]
+    assert after["gpu_model_limits"] == {"H100": 6}
+    assert after["guarantee"]["gpu_models"] == {"H100": 4}
+    refused = client.post(
+        "/api/v1/teams", json={"name": "nope", "hierarchy": {"gpu_model_limits": {"H100": -1}}}
+    )
+    assert _fields(refused) == [f"{field}.H100"]
+    names = [t["name"] for t in client.get("/api/v1/teams").json()["data"]]
+    assert "nope" not in names

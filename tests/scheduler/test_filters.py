@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
-from factories.scheduler import A100, H100, make_cycle, make_pending, make_request, make_server
+from factories.scheduler import (
+    A100,
+    H100,
+    make_cycle,
+    make_pending,
+    make_request,
+    make_server,
+    make_snapshot,
+)
 
 from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.fairshare import QueueNode
 from gpuyard.scheduler.framework import CPU, GPU_DEVICES, GPU_SHARE, RAM, Code
 from gpuyard.scheduler.plugins.cluster import ClusterFilter
 from gpuyard.scheduler.plugins.fit import FitFilter
@@ -14,6 +25,7 @@ from gpuyard.scheduler.plugins.labels import LabelsFilter
 from gpuyard.scheduler.plugins.status import ServerStatusFilter
 from gpuyard.scheduler.registry import PROFILES, REGISTRY, ProfileConfig, build_profile
 from gpuyard.scheduler.snapshot import PendingWorkload, ServerView
+from gpuyard.scheduler.state import CycleState
 
 STATIC = [
     ("online passes", ServerStatusFilter(), make_server(), make_pending("w"), Code.SUCCESS),
@@ -189,7 +201,24 @@ def test_profiles_are_registry_configurations() -> None:
     assert pack.order.name == binpack.order.name == "tightest_first"
     assert spread.order.name == "emptiest_first"
     # Same filters: the profiles differ only in how they rank.
-    assert [f.name for f in pack.filters] == [f.name for f in spread.filters] == ["fit", "holds"]
+    filters = ["model_limits", "fit", "holds"]
+    assert [f.name for f in pack.filters] == [f.name for f in spread.filters] == filters
+    assert [a.name for a in pack.admission] == ["quota", "model_limits"]
+
+
+def test_a_cycle_without_per_model_limits_drops_their_plugin() -> None:
+    """The hot path pays nothing for per-model limits no team has (Profile.for_cycle)."""
+    pack = build_profile("pack")
+    plain = make_cycle([make_server("s1", gpus=8)])
+    bare = pack.for_cycle(plain, [])
+    assert "model_limits" not in [f.name for f in bare.filters]
+    assert [a.name for a in bare.admission] == ["quota"]
+    snapshot = replace(
+        make_snapshot([make_server("s1", gpus=8)]),
+        teams={"t": QueueNode("t", gpu_model_limits=(("H100", 1000),))},
+    )
+    limited = pack.for_cycle(CycleState(snapshot, now=0), [])
+    assert [f.name for f in limited.filters] == ["model_limits", "fit", "holds"]
 
 
 @pytest.mark.parametrize(

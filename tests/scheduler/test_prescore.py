@@ -96,7 +96,7 @@ def test_a_profile_without_prescore_is_used_as_built() -> None:
     profile = build_profile("binpack")
     cycle = CycleState(make_snapshot([make_server("a", gpus=1)]), now=0)
     assert not any(isinstance(s, PreScore) for s in profile.scorers)
-    assert profile.for_cycle(cycle, []) is profile
+    assert profile.for_cycle(cycle, []).scorers is profile.scorers
 
 
 def test_scores_are_reused_until_the_server_changes(monkeypatch: pytest.MonkeyPatch) -> None:

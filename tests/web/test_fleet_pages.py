@@ -361,6 +361,7 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
             "hierarchy": {
                 "parent_id": dept_id,
                 "guarantee": {"gpu": 1, "cpu": 1, "gpu_models": {"NVIDIA L4": 1}},
+                "gpu_model_limits": {"NVIDIA L4": 2},
             },
             "quota": {"cpu": 8, "ram_gb": None, "gpu": 2},
         },
@@ -414,6 +415,12 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
     expect(fair.gpu_model(borrower, "NVIDIA L4")).to_have_text(
         f"of which NVIDIA L4: {_amount(model['guarantee'])} GPUs (holds {_amount(model['used'])})"
     )
+    assert model["limit"] == 2
+    assert model["used"] == 2
+    expect(fair.gpu_model_limit(borrower, "NVIDIA L4")).to_have_text(
+        "NVIDIA L4: at most 2 GPUs (holds 2)"
+    )
+    expect(fair.gpu_model_limit(dept, "NVIDIA L4")).to_have_count(0)  # none of its own
     _expect_fairshare_as_api(fair, api_rows)
     capacity = live_server.api("GET", "/fairshare")["capacity"]
     expect(fair.capacity).to_contain_text(f"{_amount(capacity['gpu'])} GPUs")
@@ -430,6 +437,9 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
     _wait_for_status(live_server, waiting["id"], "running")
     expect(fair.figure(borrower, "Used", "gpu")).to_have_text("GPU 1 GPUs")
     expect(fair.figure(borrower, "Pending", "gpu")).to_have_text("GPU 0 GPUs")
+    expect(fair.gpu_model_limit(borrower, "NVIDIA L4")).to_have_text(
+        "NVIDIA L4: at most 2 GPUs (holds 1)"
+    )
     live_server.api("POST", f"/workloads/{waiting['id']}/stop")
     expect(fair.figure(borrower, "Used", "gpu")).to_have_text("GPU 0 GPUs")
     expect(fair.figure(borrower, "Borrowed", "gpu")).to_have_text("GPU 0 GPUs")

@@ -85,6 +85,7 @@ def team_public(view: TeamView) -> TeamPublic:
                 gpu_models={m: v / GPU_MILLI for m, v in team.guarantee_gpu_models},
             ),
             weight=team.quota_weight,
+            gpu_model_limits={m: v / GPU_MILLI for m, v in team.limit_gpu_models},
         ),
         members_can_read=team.members_can_read,
         members=[

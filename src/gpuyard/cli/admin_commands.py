@@ -305,11 +305,12 @@ HIERARCHY_FLAGS = {
     "hierarchy.guarantee.ram_gb": "--ram",
     "hierarchy.guarantee.storage_gb": "--storage",
     "hierarchy.guarantee.gpu_models": "--gpu-model",
+    "hierarchy.gpu_model_limits": "--gpu-model-limit",
 }
 
 
-def _gpu_models(values: list[str]) -> dict[str, float]:
-    """``MODEL=GPUS`` options as the API's ``gpu_models`` (the API checks the values)."""
+def _gpu_models(values: list[str], flag: str = "--gpu-model") -> dict[str, float]:
+    """``MODEL=GPUS`` options as the API's ``{model: GPUs}`` (the API checks the values)."""
     out: dict[str, float] = {}
     for value in values:
         model, sep, amount = value.rpartition("=")
@@ -319,7 +320,7 @@ def _gpu_models(values: list[str]) -> dict[str, float]:
             gpus = math.nan
         if not sep or not model.strip() or not math.isfinite(gpus):
             raise typer.BadParameter(
-                f"{value!r}: expected MODEL=GPUS, e.g. H100=8", param_hint="--gpu-model"
+                f"{value!r}: expected MODEL=GPUS, e.g. H100=8", param_hint=flag
             )
         out[model.strip()] = gpus
     return out
@@ -344,10 +345,17 @@ def place_team(
             "reclaimed for work pinned to that model)"
         ),
     ] = None,
+    gpu_model_limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="limit: GPUs of one model held at once at most, MODEL=GPUS (repeatable; "
+            "a department's covers its teams)"
+        ),
+    ] = None,
 ) -> None:
     """Set (admins) a team's place in the quota tree: its department, its guarantee (lent
-    while idle, reclaimed by preemption; per GPU model with --gpu-model) and its
-    over-quota weight. Replaces all three."""
+    while idle, reclaimed by preemption; per GPU model with --gpu-model), its over-quota
+    weight and its per-GPU-model limits (--gpu-model-limit). Replaces them all."""
     client = ApiClient()
     team = _team(client, ref)
     parent_id = _team(client, parent)["id"] if parent is not None else None
@@ -362,6 +370,7 @@ def place_team(
                 "gpu_models": _gpu_models(gpu_model or []),
             },
             "weight": weight,
+            "gpu_model_limits": _gpu_models(gpu_model_limit or [], "--gpu-model-limit"),
         }
     }
     changed = client.request("PATCH", f"/api/v1/teams/{team['id']}", json=body).json()
@@ -369,9 +378,11 @@ def place_team(
     models = "".join(
         f" ({_num(n)} {m})" for m, n in (placed["guarantee"].get("gpu_models") or {}).items()
     )
+    limits = ", ".join(f"{_num(n)} {m}" for m, n in (placed.get("gpu_model_limits") or {}).items())
     console.print(
         f"{changed['name']}: parent {placed['parent_id'] or '-'}, "
-        f"guarantee {_amounts(placed['guarantee'])}{models}, weight {placed['weight']}",
+        f"guarantee {_amounts(placed['guarantee'])}{models}, weight {placed['weight']}"
+        + (f", at most {limits}" if limits else ""),
         markup=False,
     )
 
@@ -409,6 +420,19 @@ def _hours(amounts: dict[str, float]) -> str:
     return ", ".join(parts) or "0"
 
 
+def _gpu_model_cells(models: list[dict[str, Any]]) -> str:
+    """Per-GPU-model guarantees and limits: "H100 3 used, 2 guaranteed, at most 4"."""
+    cells = []
+    for m in models:
+        parts = [f"{m['model']} {_num(m['used'])} used"]
+        if m.get("guarantee"):
+            parts.append(f"{_num(m['guarantee'])} guaranteed")
+        if m.get("limit") is not None:
+            parts.append(f"at most {_num(m['limit'])}")
+        cells.append(", ".join(parts))
+    return "; ".join(cells) or "-"
+
+
 FAIRSHARE_COLUMNS = [
     Column("TEAM", lambda r: ("  " if r["parent_id"] else "") + r["name"]),
     Column("WEIGHT", lambda r: _num(r["weight"])),
@@ -422,6 +446,7 @@ FAIRSHARE_COLUMNS = [
     Column("DECAYED USAGE", lambda r: _hours(r.get("decayed_usage") or {}), wide_only=True),
     Column("FACTOR", lambda r: f"{r.get('fairshare_factor', 1.0):.3f}"),
     Column("DEMAND", lambda r: _amounts(r["demand"]), wide_only=True),
+    Column("GPU MODELS", lambda r: _gpu_model_cells(r.get("gpu_models") or []), wide_only=True),
     Column("ID", lambda r: r["team_id"], is_id=True),
 ]
 

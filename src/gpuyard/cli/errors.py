@@ -52,9 +52,15 @@ EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_NOT_LOGGED_IN = 1, 3, 4
 
 def flag_for(field: str, flags: Mapping[str, str] = FIELD_FLAGS) -> str:
     """The flag that sets an API field (``ram_gb`` -> ``--ram``; ``ports.0`` -> ``--port``;
-    a nested field named in ``flags`` in full, ``hierarchy.weight`` -> ``--weight``)."""
+    a nested field named in ``flags`` in full, ``hierarchy.weight`` -> ``--weight``, and a
+    key of one, ``hierarchy.gpu_model_limits.H100`` -> ``--gpu-model-limit H100``)."""
     if field in flags:
         return flags[field]
+    # A key below a mapped object field (``hierarchy.gpu_model_limits.H100``): the flag
+    # and the key, ``--gpu-model-limit H100``.
+    parent, _, key = field.rpartition(".")
+    if parent and parent in flags and "." in parent:
+        return f"{flags[parent]} {key}"
     head, _, rest = field.partition(".")
     flag = flags.get(head)
     if flag is None:

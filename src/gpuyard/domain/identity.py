@@ -57,6 +57,9 @@ class Team:
     #: Per-GPU-model guarantees, (model as written, milli-GPUs), a part of
     #: ``guarantee_gpu_milli`` that is reclaimed for work pinned to that model.
     guarantee_gpu_models: tuple[tuple[str, int], ...] = ()
+    #: Per-GPU-model limits, (model as written, milli-GPUs): at most this much of each
+    #: model held at once by the team's work (a department's: with its teams').
+    limit_gpu_models: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

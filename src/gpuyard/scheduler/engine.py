@@ -229,7 +229,9 @@ class _Cycle:
         """Victims on several servers that together make room for the whole gang."""
         if not self.config.preemption:
             return None
-        key = (req.group_key, req.per_replica, -missing)  # negative: apart from one-server
+        # Negative: apart from one-server; the team when per-GPU-model limits apply.
+        whose = req.workload.team_id if self.cycle.model_limits else None
+        key = (req.group_key, req.per_replica, -missing, whose)
         failed = self._preempt_fails.get(key)
         if failed is not None and failed[0] == self.cycle.epoch and req.priority <= failed[1]:
             return None
@@ -252,7 +254,9 @@ class _Cycle:
             or self.cycle.model_reclaim(team, req.model, need) is not None
         )
         lender = team if may_reclaim else None
-        key = (req.group_key, req.per_replica, batch, lender)
+        # Per-GPU-model limits make the answer one team's, not the shape's.
+        whose = team if self.cycle.model_limits else None
+        key = (req.group_key, req.per_replica, batch, lender, whose)
         failed = self._preempt_fails.get(key)
         # Within one epoch, fewer victims exist for a lower priority, never more.
         if failed is not None and failed[0] == self.cycle.epoch and req.priority <= failed[1]:
@@ -289,6 +293,8 @@ class _Cycle:
         code = diag.code
         if code is PendingCode.UNRESOLVABLE:
             note = ""  # nothing to preempt for: it fits no server as built
+        elif code is PendingCode.QUOTA:
+            note = ""  # every server is of a GPU model the team is at its limit of
         reason = join([prefix, fit_error(diag, req.workload.gpu_model), note])
         reserved: str | None = None
         since = req.workload.waiting_since

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler import usage_decay
+from gpuyard.scheduler.gpu_match import ModelKey, model_key
 
 #: The dimensions quotas are kept over, in :class:`Resources` field order.
 DIMENSIONS: tuple[str, ...] = ("cpu_milli", "ram_mib", "storage_mib", "gpu_milli")
@@ -89,6 +90,9 @@ class QueueNode:
     #: Per-GPU-model guarantees, (model, milli-GPUs): a part of ``guarantee.gpu_milli``
     #: reclaimed for the node's own work pinned to that model (``CycleState.model_reclaim``).
     gpu_models: tuple[tuple[str, int], ...] = ()
+    #: Per-GPU-model limits, (model, milli-GPUs): at most this much of each model held at
+    #: once by the node's work (a department's with its teams'; ``CycleState.model_limit``).
+    gpu_model_limits: tuple[tuple[str, int], ...] = ()
 
 
 class TreeError(ValueError):
@@ -205,6 +209,7 @@ class FairShareTree:
         nodes: Iterable[QueueNode],
         capacity: Resources,
         half_life_s: float | None = None,
+        model_held: Mapping[tuple[str, ModelKey], float] | None = None,
     ) -> None:
         repaired, self.cut = repair_tree(nodes)
         self.nodes: dict[str, QueueNode] = {n.team_id: n for n in repaired}
@@ -221,6 +226,16 @@ class FairShareTree:
             self._totals(team)
         self.fair: dict[str, Vector] = {}
         self._divide_level(None, self.capacity)
+        #: Per-GPU-model guarantees, (team, model key) -> milli-GPUs, and what each team's
+        #: own workloads hold of each such model (``model_held``, counted by the caller
+        #: from the devices' models): the queue's under-guarantee rule for pinned work.
+        self.model_guarantee: dict[tuple[str, ModelKey], float] = {}
+        for team, queue_node in self.nodes.items():
+            for model, milli in queue_node.gpu_models:
+                key = model_key(model)
+                if key is not None and milli > 0:
+                    self.model_guarantee[(team, key)] = float(milli)
+        self.model_held: Mapping[tuple[str, ModelKey], float] = model_held or {}
 
     def _totals(self, team: str) -> tuple[Vector, Vector]:
         if team in self.used:
@@ -365,11 +380,31 @@ class FairShareTree:
             top = parent
         return top
 
-    def order_key(self, team: str | None, added: Mapping[str, Vector] | None = None) -> OrderKey:
+    def pinned_guarantee(self, team: str | None, model: ModelKey) -> float | None:
+        """``team``'s guarantee of ``model`` when work pinned to it (one model, the same
+        words as the guarantee names) falls under a per-model guarantee, else None."""
+        if team is None or model is None or not self.model_guarantee or len(model) != 1:
+            return None
+        return self.model_guarantee.get((team, model))
+
+    def order_key(
+        self,
+        team: str | None,
+        added: Mapping[str, Vector] | None = None,
+        model: ModelKey = None,
+        model_added: Mapping[tuple[str, ModelKey], float] | None = None,
+    ) -> OrderKey:
         """Queue key among equal priorities (lower first): teams under their guarantee
         first, then the top-level ancestor's, then the team's own
         :meth:`fair_share_ratio`, the one furthest below its share first. ``added``: what
         the queue already put ahead, per node, counted as if it ran (progressive filling).
+
+        For work pinned to a model the team has a per-model guarantee of (``model``, the
+        key of the workload's request), "under its guarantee" means under that model's
+        guarantee instead, counting ``model_added`` (what the queue already put ahead of
+        that model for the team): such work goes first even when the team is at its GPU
+        guarantee as a whole, and never jumps ahead once the team holds its guarantee of
+        the model, however far below its whole guarantee it is.
 
         With a half-life each ratio is multiplied by the node's :meth:`usage_penalty`,
         and ties (nodes that run nothing) go to the smaller past usage (the last two
@@ -379,11 +414,17 @@ class FairShareTree:
         added = added or {}
         top = self.top_of(team)
         own = added.get(team, _ZERO)
-        guarantee = _vec(self.nodes[team].guarantee)
-        used = _add(self.used[team], own)
-        under = any(g > 0 for g in guarantee) and all(
-            u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
-        )
+        pinned = self.pinned_guarantee(team, model)
+        if pinned is not None:
+            held = self.model_held.get((team, model), 0.0)
+            held += (model_added or {}).get((team, model), 0.0)
+            under = held < pinned - _EPSILON
+        else:
+            guarantee = _vec(self.nodes[team].guarantee)
+            used = _add(self.used[team], own)
+            under = any(g > 0 for g in guarantee) and all(
+                u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
+            )
         top_ratio = self.fair_share_ratio(top, added.get(top, _ZERO))
         team_ratio = self.fair_share_ratio(team, own)
         if not self.half_life_s:

@@ -230,18 +230,41 @@ class Profile:
     victims: VictimSelector
 
     def for_cycle(self, cycle: CycleState, queue: Sequence[Request]) -> Profile:
-        """This profile with each :class:`PreScore` scorer prepared for one cycle."""
+        """This profile with each :class:`PreScore` scorer prepared for one cycle, and
+        without the :class:`Conditional` checks and filters that do not apply to it."""
         scorers = tuple(
             s.prepare(cycle, queue) if isinstance(s, PreScore) else s for s in self.scorers
         )
         if all(new is old for new, old in zip(scorers, self.scorers, strict=True)):
+            scorers = self.scorers
+        admission = tuple(a for a in self.admission if _applies(a, cycle))
+        filters = tuple(f for f in self.filters if _applies(f, cycle))
+        if (
+            scorers is self.scorers
+            and len(admission) == len(self.admission)
+            and len(filters) == len(self.filters)
+        ):
             return self
         return Profile(
             self.name,
-            self.admission,
+            admission,
             self.static_filters,
-            self.filters,
+            filters,
             scorers,
             self.order,
             self.victims,
         )
+
+
+@runtime_checkable
+class Conditional(Protocol):
+    """An admission check or filter that may have nothing to do in a cycle (optional):
+    :meth:`Profile.for_cycle` leaves it out then, so it costs nothing on the hot path."""
+
+    def applies(self, cycle: CycleState) -> bool:
+        """Whether the plugin can refuse anything in ``cycle``."""
+        ...
+
+
+def _applies(plugin: object, cycle: CycleState) -> bool:
+    return not isinstance(plugin, Conditional) or plugin.applies(cycle)

@@ -75,6 +75,11 @@ def find_gang_preemption(
         options = [_options(req, node, missing, threshold, cycle, selector) for node in nodes]
         plan = _cheapest(options, missing)
         if plan is not None:
+            if cycle.model_limits and cycle.model_limit_problem(
+                req.workload.team_id,
+                [(cycle.nodes[p.server_id], p.allocations, p.victims) for p in plan],
+            ):
+                return None  # past a per-GPU-model limit: no partial gang either
             return plan
     return None
 

@@ -30,7 +30,9 @@ from gpuyard.scheduler.request import GroupKey, Request
 from gpuyard.scheduler.snapshot import GpuAllocation
 from gpuyard.scheduler.state import CycleState, NodeState
 
-_FailKey = tuple[GroupKey, Resources]
+_ShapeKey = tuple[GroupKey, Resources]
+#: A shape, with the team when per-GPU-model limits make fitting depend on the team.
+_FailKey = tuple[GroupKey, Resources] | tuple[GroupKey, Resources, str | None]
 
 
 @dataclass(slots=True)
@@ -60,7 +62,14 @@ class Placer:
         # Shape -> server id -> its slots and scores in the server's current state. Scores
         # are a function of the request's shape and the server's state only, and equal
         # shapes (replicas, batches of one size) meet the same unchanged servers again.
-        self._scored: dict[_FailKey, dict[str, _Scored]] = {}
+        self._scored: dict[_ShapeKey, dict[str, _Scored]] = {}
+        # Per-GPU-model limits make "fits nowhere" a verdict for one team, not a shape.
+        self._per_team = bool(cycle.model_limits)
+
+    def _fail_key(self, req: Request) -> _FailKey:
+        if self._per_team:
+            return (req.group_key, req.per_replica, req.workload.team_id)
+        return (req.group_key, req.per_replica)
 
     def group(self, req: Request) -> GroupIndex:
         """The static-filter result and bucket index for ``req``'s group (built once)."""
@@ -84,12 +93,13 @@ class Placer:
     def find(self, req: Request) -> tuple[NodeState, GpuAllocation] | None:
         """The best server and slots for one more replica of ``req``, not yet assumed."""
         key = (req.group_key, req.per_replica)
-        if self._fails.get(key) == self.cycle.epoch:
+        fail_key = self._fail_key(req) if self._per_team else key
+        if self._fails.get(fail_key) == self.cycle.epoch:
             return None
         group = self.group(req)
         feasible = self._feasible(req, group)
         if not feasible:
-            self._fails[key] = self.cycle.epoch
+            self._fails[fail_key] = self.cycle.epoch
             return None
         best: NodeState | None = None
         best_alloc: GpuAllocation = ()
@@ -182,7 +192,7 @@ class Placer:
 
     def diagnose(self, req: Request) -> Diagnosis:
         """Every server's verdict on one more replica of ``req`` (once per shape and cycle)."""
-        key = (req.group_key, req.per_replica)
+        key = self._fail_key(req)
         cached = self._diagnoses.get(key)
         if cached is not None:
             return cached

@@ -244,6 +244,10 @@ def find_preemption(
                 found = selector.select(req, node, lendable, batch, cycle.now, bound)
                 if found is None or not _within_borrowed(found, req.priority, cycle):
                     continue  # would reclaim below a borrower's guarantee (or a model's)
+            if cycle.model_limits and cycle.model_limit_problem(
+                team, [(node, found.allocations, found.victims)]
+            ):
+                continue  # would take the team past a per-GPU-model limit
             if best is None or server_key(found) < server_key(best):
                 best = found
             # The cap bounds the exact searches that succeed, not the servers looked at:

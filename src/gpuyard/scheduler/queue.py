@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.fairshare import FairShareTree, OrderKey, Vector
+from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, TeamQuota
 
 
@@ -63,7 +64,33 @@ def fairshare_tree(
         replace(node, used=used.get(t, Resources()), pending=wanted.get(t, Resources()))
         for t, node in snapshot.teams.items()
     ]
-    return FairShareTree(nodes, capacity, snapshot.usage_half_life_s)
+    return FairShareTree(nodes, capacity, snapshot.usage_half_life_s, _model_held(snapshot))
+
+
+def _model_held(snapshot: ClusterSnapshot) -> dict[tuple[str, ModelKey], float]:
+    """Milli-GPUs each team with per-model guarantees holds of each guaranteed model
+    (counted from the devices' models; empty when no team has such a guarantee)."""
+    wanted: dict[str, list[ModelKey]] = {}
+    for team, node in snapshot.teams.items():
+        keys = [model_key(model) for model, milli in node.gpu_models if milli > 0]
+        if keys:
+            wanted[team] = keys
+    held: dict[tuple[str, ModelKey], float] = {}
+    if not wanted:
+        return held
+    devices = {(s.id, g.index): g.model for s in snapshot.servers for g in s.gpus}
+    for replica in snapshot.running:
+        owner = replica.team_id
+        if owner is None or owner not in wanted:
+            continue
+        for index, milli in replica.gpu_allocation:
+            device = devices.get((replica.server_id, index))
+            if device is None:
+                continue
+            for key in wanted[owner]:
+                if device_matches(key, device):
+                    held[(owner, key)] = held.get((owner, key), 0.0) + milli
+    return held
 
 
 def queue_key(
@@ -113,14 +140,24 @@ def order_queue(
 
 
 def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[PendingWorkload]:
-    """One priority level by progressive filling (each team's own order kept)."""
+    """One priority level by progressive filling (each team's own order kept). A team's
+    key is that of its next workload: with per-model guarantees, work pinned to a
+    guaranteed model is under guarantee by that model's rule (:meth:`FairShareTree.order_key`)."""
     by_team: dict[str | None, deque[PendingWorkload]] = {}
     for workload in level:
         team = workload.team_id if workload.team_id in tree.nodes else None
         by_team.setdefault(team, deque()).append(workload)
     added: dict[str, Vector] = {}
+    per_model = bool(tree.model_guarantee)
+    model_added: dict[tuple[str, ModelKey], float] = {}
+
+    def key_of(team: str | None) -> OrderKey:
+        if not per_model:
+            return tree.order_key(team, added)
+        return tree.order_key(team, added, _pinned_model(by_team[team][0]), model_added)
+
     heap: list[tuple[OrderKey, str, str | None]] = [
-        (tree.order_key(team, added), team or "", team) for team in by_team
+        (key_of(team), team or "", team) for team in by_team
     ]
     heapq.heapify(heap)
     out: list[PendingWorkload] = []
@@ -131,7 +168,7 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
             # since this key was pushed: re-file it with the fresh key (keys only grow as
             # ``added`` does, so a key that is still current is the least). A top-level
             # team's key moves only with its own turns, when it is recomputed anyway.
-            fresh = tree.order_key(team, added)
+            fresh = key_of(team)
             if fresh > key:
                 heapq.heappush(heap, (fresh, tie, team))
                 continue
@@ -154,6 +191,18 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
                     was[2] + more[2],
                     was[3] + more[3],
                 )
+            if per_model:
+                model = _pinned_model(workload)
+                if tree.pinned_guarantee(team, model) is not None:
+                    slot = (team, model)
+                    model_added[slot] = model_added.get(slot, 0.0) + more[3]
         if queue:
-            heapq.heappush(heap, (tree.order_key(team, added), team or "", team))
+            heapq.heappush(heap, (key_of(team), team or "", team))
     return out
+
+
+def _pinned_model(workload: PendingWorkload) -> ModelKey:
+    """The model key of a GPU workload's request (None: any model, or no GPU)."""
+    if workload.resources.gpu_milli <= 0:
+        return None
+    return model_key(workload.gpu_model)

@@ -26,6 +26,7 @@ from gpuyard.scheduler.framework import (
     Status,
 )
 from gpuyard.scheduler.plugins.holds import RESERVED_PHRASE
+from gpuyard.scheduler.plugins.model_limits import MODEL_LIMITS
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Diagnosis:
     @cached_property
     def code(self) -> PendingCode:
         """RESERVED when a server would fit but for a starving workload's reservation;
-        UNRESOLVABLE when every server rejects it for good; else UNSCHEDULABLE."""
+        UNRESOLVABLE when every server rejects it for good; QUOTA when every server is
+        of a GPU model its team (or department) is at its limit of; else UNSCHEDULABLE."""
         if any(st.phrase == RESERVED_PHRASE for _, st in self.failures):
             return PendingCode.RESERVED
         if (
@@ -52,6 +54,12 @@ class Diagnosis:
             and all(st.code is Code.UNRESOLVABLE for _, st in self.failures)
         ):
             return PendingCode.UNRESOLVABLE
+        if (
+            self.total > 0
+            and len(self.failures) == self.total
+            and all(st.plugin == MODEL_LIMITS for _, st in self.failures)
+        ):
+            return PendingCode.QUOTA  # every server is of a model the team is at its limit of
         return PendingCode.UNSCHEDULABLE
 
 

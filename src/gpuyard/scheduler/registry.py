@@ -27,6 +27,7 @@ from gpuyard.scheduler.plugins.fit import FitFilter
 from gpuyard.scheduler.plugins.gpu_model import GpuModelFilter
 from gpuyard.scheduler.plugins.holds import HoldsFilter
 from gpuyard.scheduler.plugins.labels import LabelsFilter
+from gpuyard.scheduler.plugins.model_limits import ModelLimits
 from gpuyard.scheduler.plugins.pack import GpuPackScorer, MostAllocatedScorer, TightestFirst
 from gpuyard.scheduler.plugins.quota import QuotaCheck
 from gpuyard.scheduler.plugins.spread import EmptiestFirst, LeastAllocatedScorer
@@ -38,6 +39,7 @@ PluginFactory = Callable[[], object]
 
 REGISTRY: dict[str, PluginFactory] = {
     "quota": QuotaCheck,
+    "model_limits": ModelLimits,
     "status": ServerStatusFilter,
     "cluster": ClusterFilter,
     "labels": LabelsFilter,
@@ -69,7 +71,8 @@ class ProfileConfig:
 
 PROFILES: dict[str, ProfileConfig] = {
     # Filters: ``holds`` after ``fit``, so a held server is reported as held only if it
-    # would otherwise fit.
+    # would otherwise fit; ``model_limits`` first: room there does not help a team at its
+    # limit of the server's GPU model.
     # The default. GPU work goes where it adds the least expected unusable GPU for the
     # workload mix learned each cycle (``fgd``: fragmentation plus GPU stranded behind
     # CPU/RAM); ``gpu_pack`` breaks its ties (best fit in whole devices, shares onto used
@@ -77,35 +80,35 @@ PROFILES: dict[str, ProfileConfig] = {
     # ``most_allocated``. On the Alibaba trace this leaves about 40% fewer GPUs unallocated
     # than best-fit where ``binpack`` leaves 5-16% fewer (bench/analysis.md, S5).
     "pack": ProfileConfig(
-        admission=("quota",),
+        admission=("quota", "model_limits"),
         static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
-        filters=("fit", "holds"),
+        filters=("model_limits", "fit", "holds"),
         scorers=("fgd", "gpu_pack", "most_allocated"),
         order="tightest_first",
         victims="minimal_victims",
     ),
     # The former default: plain best-fit packing of whole devices and shares.
     "binpack": ProfileConfig(
-        admission=("quota",),
+        admission=("quota", "model_limits"),
         static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
-        filters=("fit", "holds"),
+        filters=("model_limits", "fit", "holds"),
         scorers=("gpu_pack", "most_allocated"),
         order="tightest_first",
         victims="minimal_victims",
     ),
     "spread": ProfileConfig(
-        admission=("quota",),
+        admission=("quota", "model_limits"),
         static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
-        filters=("fit", "holds"),
+        filters=("model_limits", "fit", "holds"),
         scorers=("least_allocated",),
         order="emptiest_first",
         victims="minimal_victims",
     ),
     # Fragmentation Gradient Descent (plugins/fgd.py) alone; most_allocated breaks its ties.
     "fgd": ProfileConfig(
-        admission=("quota",),
+        admission=("quota", "model_limits"),
         static_filters=("status", "cluster", "labels", "gpu_model", "whole_gpus"),
-        filters=("fit", "holds"),
+        filters=("model_limits", "fit", "holds"),
         scorers=("fgd", "most_allocated"),
         order="tightest_first",
         victims="minimal_victims",

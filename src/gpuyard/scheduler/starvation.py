@@ -64,6 +64,10 @@ def choose_reservation(req: Request, group: GroupIndex, cycle: CycleState) -> No
     for node in group.eligible:
         if node.id in cycle.holds:
             continue
+        if cycle.model_limits and cycle.model_limit_blocks(
+            req.workload.team_id, node, req.model, req.per_replica.gpu_milli
+        ):
+            continue  # its team may not take more of this server's GPU model
         missing = shortfall(req, node)
         if missing is None:
             continue

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gpuyard.domain.resources import Resources
+from gpuyard.domain.resources import GPU_MILLI, Resources
 from gpuyard.scheduler.fairshare import QueueNode, within_guarantee
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.snapshot import (
@@ -45,6 +45,34 @@ def alloc_key(models: tuple[str, ...], alloc: list[int]) -> tuple[int, ...]:
 def is_protected(replica: RunningReplica, now: float, min_runtime: float) -> bool:
     """Started less than ``min_runtime`` ago (one not started yet is not protected)."""
     return replica.started_at is not None and now - replica.started_at < min_runtime
+
+
+def _gpus(milli: int) -> str:
+    """Milli-GPUs as GPUs for a reason ("4", "0.5")."""
+    return f"{round(milli / GPU_MILLI, 3):g}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoom:
+    """Room left under a per-GPU-model limit (milli-GPUs), and whose limit it is."""
+
+    room: int
+    whose: str  # "team" or "department"
+    model: str  # as the limit names it
+    held: int
+    limit: int
+
+    @property
+    def label(self) -> str:
+        """ "team H100 limit 4/4 GPUs in use"."""
+        return f"{self.whose} {self.model} limit {_gpus(self.held)}/{_gpus(self.limit)} GPUs in use"
+
+    def exceeded(self, need: int) -> str:
+        """The pending reason, in the quota check's words, for ``need`` more."""
+        return (
+            f"{self.whose} {self.model} limit exceeded: {_gpus(self.held)}/{_gpus(self.limit)} "
+            f"GPUs in use, needs {_gpus(need)}"
+        )
 
 
 def _priority(replica: RunningReplica) -> int:
@@ -335,8 +363,28 @@ class CycleState:
                     continue
                 self.guaranteed_models.setdefault(model, key)
                 self.model_guarantee[(team, key)] = milli
+        #: Per-GPU-model limits: each limited (team, key), every limited key, and each
+        #: limit's model as its team wrote it (for reasons). Empty when no team has one:
+        #: nothing else below costs anything then.
+        self.model_limits: dict[tuple[str, ModelKey], int] = {}
+        self.limit_names: dict[ModelKey, str] = {}
+        self._limit_spelling: dict[tuple[str, ModelKey], str] = {}
+        for team, queue_node in self.teams.items():
+            for model, milli in queue_node.gpu_model_limits:
+                key = model_key(model)
+                if key is None or milli < 0:
+                    continue
+                self.limit_names.setdefault(key, model)
+                self.model_limits[(team, key)] = milli
+                self._limit_spelling[(team, key)] = model
+        #: Every model whose holdings are counted (guaranteed or limited).
+        self.tracked_models: tuple[ModelKey, ...] = tuple(
+            set(self.guaranteed_models.values()) | set(self.limit_names)
+        )
+        #: (server's model class, request's model) -> the limited models its devices are.
+        self._limited_on: dict[tuple[frozenset[str], ModelKey], tuple[ModelKey, ...]] = {}
         self.model_used: dict[tuple[str, ModelKey], int] = {}
-        if self.model_guarantee:
+        if self.tracked_models:
             for replica in snapshot.running:
                 held = nodes.get(replica.server_id)
                 if held is not None:
@@ -398,15 +446,15 @@ class CycleState:
     def _charge_models(
         self, node: NodeState, team_id: str | None, alloc: GpuAllocation, sign: int
     ) -> None:
-        """Count ``alloc`` (device, milli) against each guaranteed model its devices are."""
-        if team_id is None or not self.model_guarantee or not alloc:
+        """Count ``alloc`` (device, milli) against each tracked model its devices are."""
+        if team_id is None or not self.tracked_models or not alloc:
             return
         models = {gpu.index: gpu.model for gpu in node.view.gpus}
         for index, milli in alloc:
             device = models.get(index)
             if device is None:
                 continue
-            for key in set(self.guaranteed_models.values()):
+            for key in self.tracked_models:
                 if device_matches(key, device):
                     slot = (team_id, key)
                     self.model_used[slot] = self.model_used.get(slot, 0) + sign * milli
@@ -414,14 +462,14 @@ class CycleState:
     def model_taken(
         self, server_id: str, replicas: Iterable[RunningReplica]
     ) -> dict[tuple[str, ModelKey], int]:
-        """Milli-GPUs of each guaranteed model that evicting ``replicas`` (all on
+        """Milli-GPUs of each tracked model that evicting ``replicas`` (all on
         ``server_id``) takes from each team."""
         taken: dict[tuple[str, ModelKey], int] = {}
         node = self.nodes.get(server_id)
-        if node is None or not self.model_guarantee:
+        if node is None or not self.tracked_models:
             return taken
         models = {gpu.index: gpu.model for gpu in node.view.gpus}
-        keys = set(self.guaranteed_models.values())
+        keys = self.tracked_models
         for replica in replicas:
             if replica.team_id is None:
                 continue
@@ -432,6 +480,107 @@ class CycleState:
                         slot = (replica.team_id, key)
                         taken[slot] = taken.get(slot, 0) + milli
         return taken
+
+    # -- per-GPU-model limits (docs/architecture.md, "Per-GPU-model limits") -----------
+    def limited_models_on(self, node: NodeState, requested: ModelKey) -> tuple[ModelKey, ...]:
+        """The limited models that a replica asking for ``requested`` could be charged
+        for on ``node``: those of its devices that the request may use (cached per
+        server model class)."""
+        if not self.model_limits:
+            return ()
+        slot = (node.info.model_class, requested)
+        found = self._limited_on.get(slot)
+        if found is None:
+            usable = [m for m in node.info.model_class if device_matches(requested, m)]
+            found = tuple(
+                key
+                for key in self.limit_names
+                if any(device_matches(key, model) for model in usable)
+            )
+            self._limited_on[slot] = found
+        return found
+
+    def model_limit_blocks(
+        self, team_id: str | None, node: NodeState, requested: ModelKey, need: int
+    ) -> ModelRoom | None:
+        """The per-model limit that keeps one more replica (``need`` milli-GPUs of a
+        request for ``requested``) of ``team_id`` off ``node``, or None: any limited model
+        among the devices it may use there without ``need`` left (conservative on a server
+        of several models)."""
+        if team_id is None or need <= 0 or not self.model_limits:
+            return None
+        for key in self.limited_models_on(node, requested):
+            room = self.model_room(team_id, key)
+            if room is not None and room.room < need:
+                return room
+        return None
+
+    def _limit_holders(self, team_id: str) -> list[tuple[str, list[str]]]:
+        """The tree nodes whose limits cover ``team_id``'s work, each with the teams whose
+        holdings count against it: the team itself, then its department with its teams."""
+        out = [(team_id, [team_id])]
+        queue_node = self.teams.get(team_id)
+        parent = queue_node.parent_id if queue_node is not None else None
+        if parent is not None and parent in self.teams and parent != team_id:
+            out.append((parent, [parent, *self.children.get(parent, ())]))
+        return out
+
+    def model_room(self, team_id: str | None, key: ModelKey) -> ModelRoom | None:
+        """What of model ``key`` ``team_id``'s work may still take under the tightest
+        per-model limit that covers it (its own or its department's), or None when none
+        does."""
+        if team_id is None or not self.model_limits:
+            return None
+        best: ModelRoom | None = None
+        for holder, members in self._limit_holders(team_id):
+            limit = self.model_limits.get((holder, key))
+            if limit is None:
+                continue
+            held = sum(self.model_used.get((m, key), 0) for m in members)
+            if best is None or limit - held < best.room:
+                whose = "team" if holder == team_id else "department"
+                name = self._limit_spelling[(holder, key)]
+                best = ModelRoom(limit - held, whose, name, held, limit)
+        return best
+
+    def model_limit_problem(
+        self,
+        team_id: str | None,
+        parts: Iterable[tuple[NodeState, Iterable[GpuAllocation], Iterable[RunningReplica]]],
+    ) -> str | None:
+        """Why placing, on each node of ``parts``, its slots for ``team_id`` (after
+        evicting its victims there) would take the team or its department past a
+        per-model limit, or None when it would not."""
+        if team_id is None or not self.model_limits:
+            return None
+        added: dict[ModelKey, int] = {}
+        taken: dict[tuple[str, ModelKey], int] = {}
+        for node, allocations, freed in parts:
+            models = {gpu.index: gpu.model for gpu in node.view.gpus}
+            for alloc in allocations:
+                for index, milli in alloc:
+                    device = models.get(index)
+                    if device is None:
+                        continue
+                    for key in self.limit_names:
+                        if device_matches(key, device):
+                            added[key] = added.get(key, 0) + milli
+            for slot, milli in self.model_taken(node.id, freed).items():
+                taken[slot] = taken.get(slot, 0) + milli
+        for holder, members in self._limit_holders(team_id):
+            for key, milli in added.items():
+                limit = self.model_limits.get((holder, key))
+                if limit is None:
+                    continue
+                held = sum(
+                    self.model_used.get((m, key), 0) - taken.get((m, key), 0) for m in members
+                )
+                if held + milli > limit:
+                    whose = "team" if holder == team_id else "department"
+                    name = self._limit_spelling[(holder, key)]
+                    room = ModelRoom(limit - held, whose, name, held, limit)
+                    return room.exceeded(milli)
+        return None
 
     def model_reclaim(self, team_id: str | None, key: ModelKey, need: Resources) -> ModelKey:
         """``key`` when its per-model guarantee lets ``team_id`` reclaim for ``need``

@@ -63,6 +63,11 @@ class TeamRow(Base):
     guarantee_gpu_models: Mapped[dict[str, int]] = mapped_column(
         JSON, default=dict, server_default="{}"
     )
+    #: Per-GPU-model limits (migration 0024): {model as written: milli-GPUs}, at most
+    #: this much of each model held at once (a department: with its teams).
+    limit_gpu_models: Mapped[dict[str, int]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     # Members may read (not change) each other's workloads in this team.
     members_can_read: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -53,6 +53,9 @@ def team_of(row: TeamRow) -> Team:
         guarantee_gpu_models=tuple(
             sorted((str(m), int(v)) for m, v in (row.guarantee_gpu_models or {}).items())
         ),
+        limit_gpu_models=tuple(
+            sorted((str(m), int(v)) for m, v in (row.limit_gpu_models or {}).items())
+        ),
         quota_weight=row.quota_weight,
     )
 

@@ -254,6 +254,10 @@ class FairSharePage(BasePage):
         """A per-GPU-model guarantee's line under the team's Guarantee."""
         return self.cell(team, "Guarantee").locator(f'[data-gpu-model="{model}"]')
 
+    def gpu_model_limit(self, team: str, model: str) -> Locator:
+        """A per-GPU-model limit's line under the team's Limit."""
+        return self.cell(team, "Limit").locator(f'[data-gpu-model-limit="{model}"]')
+
 
 class AllWorkloadsPage(_TablePage):
     path = "/all-workloads"

@@ -1701,7 +1701,7 @@ export interface components {
             under_guarantee: boolean;
             /**
              * Gpu Models
-             * @description per-GPU-model guarantees: reclaimed for the team's work pinned to that model (empty: none)
+             * @description per-GPU-model guarantees (reclaimed for the team's work pinned to that model) and limits (never exceeded), one entry per model (empty: none)
              */
             gpu_models: components["schemas"]["GpuModelSharePublic"][];
             /** @description time-based fair share: the allocation of the team (a department: with its teams) integrated over time with the half-life's decay, in core-, GB- and GPU-hours, as of the history loop's last tick; zero while it is off */
@@ -1929,8 +1929,13 @@ export interface components {
              */
             guarantee: number;
             /**
+             * Limit
+             * @description GPUs of this model held at once at most (a department: with its teams); null: no limit of this model
+             */
+            limit: number | null;
+            /**
              * Used
-             * @description GPUs of this model the team's own workloads hold
+             * @description GPUs of this model the team's workloads hold (a department: with its teams)
              */
             used: number;
         };
@@ -2027,6 +2032,13 @@ export interface components {
             guarantee: components["schemas"]["GuaranteeBody"];
             /** Weight */
             weight: number;
+            /**
+             * Gpu Model Limits
+             * @description GPUs of each model held at once at most
+             */
+            gpu_model_limits?: {
+                [key: string]: number;
+            };
         };
         /**
          * HierarchyBody
@@ -2045,6 +2057,13 @@ export interface components {
              * @default 1
              */
             weight: number;
+            /**
+             * Gpu Model Limits
+             * @description at most this many GPUs of each model held at once (for example {"H100": 4}; at most 16 models, one model each, each at least the guarantee of the same model); a department's limit covers its own work and its teams' together
+             */
+            gpu_model_limits?: {
+                [key: string]: number;
+            };
         };
         /**
          * HistoryWindow

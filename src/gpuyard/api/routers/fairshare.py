@@ -98,9 +98,10 @@ def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
                 GpuModelSharePublic(
                     model=model,
                     guarantee=round(guarantee / GPU_MILLI, 3),
+                    limit=None if limit is None else round(limit / GPU_MILLI, 3),
                     used=round(used / GPU_MILLI, 3),
                 )
-                for model, guarantee, used in e.gpu_models
+                for model, guarantee, limit, used in e.gpu_models
             ],
             decayed_usage=_amounts(_hours(e.share.history)),
             fairshare_factor=_factor(e.share.usage_penalty),

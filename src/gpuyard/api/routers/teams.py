@@ -40,6 +40,7 @@ def _hierarchy(body: HierarchyBody | None) -> teams.HierarchySpec | None:
         parent_id=body.parent_id,
         guarantee=teams.GuaranteeSpec(g.cpu, g.ram_gb, g.storage_gb, g.gpu, dict(g.gpu_models)),
         weight=body.weight,
+        gpu_model_limits=dict(body.gpu_model_limits),
     )
 
 

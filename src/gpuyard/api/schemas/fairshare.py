@@ -25,7 +25,13 @@ class ResourceLimits(BaseModel):
 class GpuModelSharePublic(BaseModel):
     model: str
     guarantee: float = Field(description="GPUs of this model guaranteed (part of `gpu`)")
-    used: float = Field(description="GPUs of this model the team's own workloads hold")
+    limit: float | None = Field(
+        description="GPUs of this model held at once at most (a department: with its "
+        "teams); null: no limit of this model"
+    )
+    used: float = Field(
+        description="GPUs of this model the team's workloads hold (a department: with its teams)"
+    )
 
 
 class FairShareTeamPublic(BaseModel):
@@ -50,8 +56,8 @@ class FairShareTeamPublic(BaseModel):
     )
     under_guarantee: bool
     gpu_models: list[GpuModelSharePublic] = Field(
-        description="per-GPU-model guarantees: reclaimed for the team's work pinned to "
-        "that model (empty: none)"
+        description="per-GPU-model guarantees (reclaimed for the team's work pinned to "
+        "that model) and limits (never exceeded), one entry per model (empty: none)"
     )
     decayed_usage: ResourceAmounts = Field(
         description="time-based fair share: the allocation of the team (a department: "

@@ -133,12 +133,21 @@ class HierarchyBody(RequestModel):
         le=MAX_QUOTA_WEIGHT,
         description="share of idle capacity the team borrows, relative to its siblings",
     )
+    gpu_model_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='at most this many GPUs of each model held at once (for example {"H100": '
+        "4}; at most 16 models, one model each, each at least the guarantee of the same "
+        "model); a department's limit covers its own work and its teams' together",
+    )
 
 
 class Hierarchy(BaseModel):
     parent_id: str | None
     guarantee: GuaranteeBody
     weight: int
+    gpu_model_limits: dict[str, float] = Field(
+        default_factory=dict, description="GPUs of each model held at once at most"
+    )
 
 
 class TeamMemberBody(RequestModel):

@@ -64,6 +64,9 @@ class HierarchySpec:
     parent_id: str | None = None
     guarantee: GuaranteeSpec = field(default_factory=GuaranteeSpec)
     weight: int = 1
+    #: At most this many GPUs of each model held at once by the team's work (a
+    #: department's: its own and its teams' together); a model not named is unlimited.
+    gpu_model_limits: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,9 @@ def _hierarchy_columns(
     models = _gpu_model_guarantees(spec.guarantee, errors)
     if models is not None:
         units["guarantee_gpu_models"] = models
+    limits = _gpu_model_limits(spec, models, errors)
+    if limits is not None:
+        units["limit_gpu_models"] = limits
     if not isinstance(spec.weight, int) or not 1 <= spec.weight <= MAX_QUOTA_WEIGHT:
         errors.append(
             FieldError("hierarchy.weight", f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}")
@@ -170,16 +176,14 @@ def _hierarchy_columns(
 MAX_GUARANTEED_GPU_MODELS = 16
 
 
-def _gpu_model_guarantees(
-    guarantee: GuaranteeSpec, errors: list[FieldError]
+def _gpu_models_milli(
+    models: object, field_name: str, errors: list[FieldError], *, zero_allowed: bool = False
 ) -> dict[str, int] | None:
-    """``guarantee.gpu_models`` in milli-GPUs, or None with ``errors`` added: at most
+    """``models`` ({model: GPUs}) in milli-GPUs, or None with ``errors`` added: at most
     :data:`MAX_GUARANTEED_GPU_MODELS` models, each one model (no ``|``) of the syntax
-    requests use, named once (``h100`` and ``H100`` are the same model), from 0.001 to
-    :data:`MAX_QUOTA_GPUS` GPUs (kept in whole milli), together at most the GPU guarantee
-    (they are a part of it)."""
-    field_name = "hierarchy.guarantee.gpu_models"
-    models = guarantee.gpu_models
+    requests use, named once (``h100`` and ``H100`` are the same model), from 0.001 (0
+    with ``zero_allowed``) to :data:`MAX_QUOTA_GPUS` GPUs, kept in whole milli."""
+    lowest = 0.0 if zero_allowed else 1 / GPU_MILLI
     if not isinstance(models, Mapping):
         errors.append(FieldError(field_name, "must be an object of model: GPUs"))
         return None
@@ -206,15 +210,25 @@ def _gpu_model_guarantees(
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
-            or not 1 / GPU_MILLI <= value <= MAX_QUOTA_GPUS
+            or not lowest <= value <= MAX_QUOTA_GPUS
+            or (value > 0 and round(value * GPU_MILLI) == 0)
         ):
-            errors.append(
-                FieldError(where, f"must be a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}")
-            )
+            wanted = f"a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}"
+            errors.append(FieldError(where, f"must be {'0 or ' if zero_allowed else ''}{wanted}"))
             failed = True
             continue
         out[name] = round(value * GPU_MILLI)
-    if failed:
+    return None if failed else out
+
+
+def _gpu_model_guarantees(
+    guarantee: GuaranteeSpec, errors: list[FieldError]
+) -> dict[str, int] | None:
+    """``guarantee.gpu_models`` in milli-GPUs (:func:`_gpu_models_milli`), together at
+    most the GPU guarantee (they are a part of it), or None with ``errors`` added."""
+    field_name = "hierarchy.guarantee.gpu_models"
+    out = _gpu_models_milli(guarantee.gpu_models, field_name, errors)
+    if out is None:
         return None
     gpu = guarantee.gpu
     if (
@@ -231,6 +245,32 @@ def _gpu_model_guarantees(
     return out
 
 
+def _gpu_model_limits(
+    spec: HierarchySpec, guarantees: dict[str, int] | None, errors: list[FieldError]
+) -> dict[str, int] | None:
+    """``spec.gpu_model_limits`` in milli-GPUs (:func:`_gpu_models_milli`; 0 keeps the
+    team off the model), each at least the team's guarantee of the same model (a
+    guarantee it could never reach is a mistake), or None with ``errors`` added."""
+    field_name = "hierarchy.gpu_model_limits"
+    out = _gpu_models_milli(spec.gpu_model_limits, field_name, errors, zero_allowed=True)
+    if out is None:
+        return None
+    guaranteed = {model_key(m): (m, v) for m, v in (guarantees or {}).items()}
+    failed = False
+    for name, milli in out.items():
+        found = guaranteed.get(model_key(name))
+        if found is not None and milli < found[1]:
+            errors.append(
+                FieldError(
+                    f"{field_name}.{name[:64]}",
+                    f"must be at least the guarantee of {found[0]!r} "
+                    f"({found[1] / GPU_MILLI:g} GPUs)",
+                )
+            )
+            failed = True
+    return None if failed else out
+
+
 def _hierarchy_details(spec: HierarchySpec) -> dict[str, object]:
     g = spec.guarantee
     return {
@@ -243,6 +283,7 @@ def _hierarchy_details(spec: HierarchySpec) -> dict[str, object]:
             "gpu_models": dict(g.gpu_models),
         },
         "weight": spec.weight,
+        "gpu_model_limits": dict(spec.gpu_model_limits),
     }
 
 

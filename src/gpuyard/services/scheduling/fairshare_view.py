@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Scope, scope_of
+from gpuyard.domain.identity import Team
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.fairshare import FairShareTree, TeamShare
-from gpuyard.scheduler.gpu_match import device_matches, model_key
+from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.snapshot import ClusterSnapshot
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.quota_tree import queue_node
@@ -26,9 +27,9 @@ class FairShareEntry:
 
     name: str
     share: TeamShare
-    #: Per-GPU-model guarantees: (model, guaranteed milli-GPUs, milli-GPUs the team's own
-    #: workloads hold on devices of that model).
-    gpu_models: tuple[tuple[str, int, int], ...] = ()
+    #: Per-GPU-model guarantees and limits: (model, guaranteed milli-GPUs, limit or None,
+    #: milli-GPUs held on devices of that model, a department's with its teams').
+    gpu_models: tuple[tuple[str, int, int | None, int], ...] = ()
     #: The team's limit (its quota) in internal units per dimension (cpu, ram, storage,
     #: gpu); None where unlimited.
     limit: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)
@@ -74,7 +75,7 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
     names = {t.id: t.name for t in teams}
     limits = {node.team_id: node.limit for node in nodes}
     visible = set(names) if mine is None else _with_departments(mine, tree)
-    models = _model_usage(state.snapshot, {t.id: t.guarantee_gpu_models for t in teams})
+    models = _model_usage(state.snapshot, teams)
     entries = [
         FairShareEntry(names[s.team_id], s, models.get(s.team_id, ()), limits[s.team_id])
         for s in tree.shares(names.__getitem__)
@@ -83,30 +84,57 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
     return capacity, entries
 
 
+@dataclass
+class _ModelRow:
+    """One GPU model of a team's guarantee or limit, named as the first of them names it."""
+
+    model: str
+    guarantee: int = 0
+    limit: int | None = None
+
+
 def _model_usage(
-    snapshot: ClusterSnapshot, guarantees: dict[str, tuple[tuple[str, int], ...]]
-) -> dict[str, tuple[tuple[str, int, int], ...]]:
-    """Each team with per-model guarantees: (model, guarantee, held on devices of it)."""
-    wanted = {team: g for team, g in guarantees.items() if g}
-    if not wanted:
+    snapshot: ClusterSnapshot, teams: list[Team]
+) -> dict[str, tuple[tuple[str, int, int | None, int], ...]]:
+    """Each team with per-model guarantees or limits: (model, guarantee, limit or None,
+    held on devices of it), a department's holdings with its teams' (what its limit
+    covers), models in the order the guarantee then the limit name them."""
+    rows: dict[str, dict[ModelKey, _ModelRow]] = {}
+    for node in teams:
+        if not node.guarantee_gpu_models and not node.limit_gpu_models:
+            continue
+        mine: dict[ModelKey, _ModelRow] = {}
+        for model, milli in node.guarantee_gpu_models:
+            mine.setdefault(model_key(model), _ModelRow(model)).guarantee = milli
+        for model, milli in node.limit_gpu_models:
+            mine.setdefault(model_key(model), _ModelRow(model)).limit = milli
+        rows[node.id] = mine
+    if not rows:
         return {}
+    parent_of = {t.id: t.parent_id for t in teams}
     devices = {
         (server.id, gpu.index): gpu.model for server in snapshot.servers for gpu in server.gpus
     }
-    held: dict[tuple[str, str], int] = defaultdict(int)
+    held: dict[tuple[str, ModelKey], int] = defaultdict(int)
     for replica in snapshot.running:
-        team = replica.team_id
-        if team not in wanted:
+        owner = replica.team_id
+        if owner is None:
             continue
-        for model, _ in wanted[team]:
-            key = model_key(model)
-            for index, milli in replica.gpu_allocation:
-                device = devices.get((replica.server_id, index))
-                if device is not None and device_matches(key, device):
-                    held[(team, model)] += milli
+        counted = [owner] if owner in rows else []
+        parent = parent_of.get(owner)
+        if parent is not None and parent in rows:
+            counted.append(parent)
+        for holder in counted:
+            for key in rows[holder]:
+                for index, milli in replica.gpu_allocation:
+                    device = devices.get((replica.server_id, index))
+                    if device is not None and device_matches(key, device):
+                        held[(holder, key)] += milli
     return {
-        team: tuple((model, milli, held[(team, model)]) for model, milli in g)
-        for team, g in wanted.items()
+        team: tuple(
+            (row.model, row.guarantee, row.limit, held[(team, key)]) for key, row in mine.items()
+        )
+        for team, mine in rows.items()
     }
 
 

@@ -31,15 +31,17 @@ def queue_node(
         pending=pending or Resources(),
         history=history or (0.0, 0.0, 0.0, 0.0),
         gpu_models=team.guarantee_gpu_models,
+        gpu_model_limits=team.limit_gpu_models,
     )
 
 
 def is_placed(team: Team) -> bool:
-    """Whether an admin gave ``team`` a place in the tree (a parent, a guarantee or a
-    weight other than 1)."""
+    """Whether an admin gave ``team`` a place in the tree (a parent, a guarantee, a
+    weight other than 1 or a per-GPU-model limit)."""
     return (
         team.parent_id is not None
         or team.quota_weight != 1
+        or bool(team.limit_gpu_models)
         or any(
             (
                 team.guarantee_cpu_milli,

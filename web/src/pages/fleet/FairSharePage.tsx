@@ -102,14 +102,23 @@ function TeamRow({
       <Table.Td>{formatAmount(team.weight)}</Table.Td>
       <Table.Td>
         <Figures amounts={team.guarantee} />
-        {team.gpu_models.map((model) => (
-          <Text key={model.model} size="xs" c="dimmed" data-gpu-model={model.model} maw={160}>
-            of which {model.model}: {formatAmount(model.guarantee)} GPUs (holds {formatAmount(model.used)})
-          </Text>
-        ))}
+        {team.gpu_models
+          .filter((model) => model.guarantee > 0)
+          .map((model) => (
+            <Text key={model.model} size="xs" c="dimmed" data-gpu-model={model.model} maw={160}>
+              of which {model.model}: {formatAmount(model.guarantee)} GPUs (holds {formatAmount(model.used)})
+            </Text>
+          ))}
       </Table.Td>
       <Table.Td>
         <Figures amounts={team.limit} unset="no limit" />
+        {team.gpu_models
+          .filter((model) => model.limit !== null)
+          .map((model) => (
+            <Text key={model.model} size="xs" c="dimmed" data-gpu-model-limit={model.model} maw={160}>
+              {model.model}: at most {formatAmount(model.limit ?? 0)} GPUs (holds {formatAmount(model.used)})
+            </Text>
+          ))}
       </Table.Td>
       <Table.Td>
         <Figures amounts={team.used} />
