@@ -91,6 +91,9 @@ def test_containers_with_docker_down_is_a_503_problem(client: TestClient) -> Non
         (TOKEN, False),
         (None, False),
     ],
+    # Named, not shown: the token is random, and pytest-xdist's workers must collect
+    # the same test ids.
+    ids=["bearer", "lower-case-scheme", "one-short", "no-scheme", "missing"],
 )
 def test_token_comparison(header: str | None, accepted: bool) -> None:
     assert token_accepted(TOKEN, header) is accepted
