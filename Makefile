@@ -10,6 +10,9 @@ STAMP  := $(VENV)/.installed
 # The dashboard (web/): npm ci from the committed lockfile, then a Vite build into the
 # package (src/gpuyard/web_dist, carried by the wheel); each step reruns only when its
 # inputs changed.
+# Test workers (pytest-xdist): one per core. Each file runs whole on one worker, and each
+# worker starts the real servers its files need (PostgreSQL, dockerd...) on its own ports.
+TEST_WORKERS ?= auto
 WEB_MODULES := web/node_modules/.installed
 WEB_INDEX   := src/gpuyard/web_dist/index.html
 WEB_INPUTS  := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
@@ -53,7 +56,7 @@ test: $(STAMP) web
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

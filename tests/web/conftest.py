@@ -116,8 +116,11 @@ def live_server(
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_executable: str) -> Iterator[Browser]:
+    # Package-scoped: Playwright's sync API keeps an event loop running in this thread
+    # until it stops, and a parallel worker (pytest-xdist) runs other packages' tests,
+    # which call asyncio.run, after browser tests.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True)
         yield browser

@@ -39,8 +39,13 @@ def test_the_team_dialog_sets_the_culling_policy(admin_page: Page, live_server: 
 def test_a_running_workload_shows_its_culling_policy(
     admin_page: Page, live_server: LiveServer
 ) -> None:
+    # On the simulated demo cluster: a docker cluster another module registered in this
+    # server (tests/web/docker_cluster.py) has no image called busybox.
+    demo = next(c for c in live_server.api("GET", "/clusters")["data"] if c["name"] == "demo")
     workload = live_server.api(
-        "POST", "/workloads", json={"image": "busybox", "cpu": 1, "max_lifetime_s": 7200}
+        "POST",
+        "/workloads",
+        json={"image": "busybox", "cpu": 1, "max_lifetime_s": 7200, "cluster_id": demo["id"]},
     )
     admin_page.goto(f"/workloads/{workload['id']}")
     notice = admin_page.get_by_test_id("workload-culling")
