@@ -12,6 +12,7 @@ from the document, so the document must exist then.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,13 @@ from schemathesis.specs.openapi.checks import (
 
 from gpuyard.api.app import create_app
 from gpuyard.api.routers.stream import MAX_STREAM_S
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Every operation's test has the same node id, and pytest-xdist, which tracks tests
+    # by node id, would run one of them and report the rest as never collected.
+    raise pytest.UsageError(
+        f"{__name__} runs in one process: `pytest {__file__}` (make test does so), not -n"
+    )
 
 EXAMPLES_PER_OPERATION = 25
 CHECKS = [
