@@ -21,7 +21,11 @@ from support.local_server import free_port
 @contextmanager
 def served(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """``app`` in uvicorn on ``port`` (default: a free one), in a thread; yields its base
-    URL. Stopping fails the test if uvicorn does not finish shutting down within 10 s."""
+    URL. Stopping ends the app's open streams first, as SIGTERM does under a real uvicorn
+    (api/exit_signals.py, which a server outside the main thread does not install), and
+    fails the test if uvicorn does not finish shutting down within 30 s (the lifespan's
+    shutdown joins the loops and the bus: on a loaded 2-core box with parallel test
+    workers, 10 s was once not enough)."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -35,8 +39,11 @@ def served(app: FastAPI, port: int | None = None) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        feed = getattr(app.state, "live_feed", None)
+        if feed is not None:
+            feed.shut_down()
         server.should_exit = True
-        thread.join(10)
+        thread.join(30)
         assert not thread.is_alive(), "uvicorn did not shut down"
 
 
