@@ -9,7 +9,7 @@ The input :class:`ClusterSnapshot` is never mutated. Each server becomes a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,6 +73,25 @@ class ModelRoom:
             f"{self.whose} {self.model} limit exceeded: {_gpus(self.held)}/{_gpus(self.limit)} "
             f"GPUs in use, needs {_gpus(need)}"
         )
+
+
+def _device_models(node: NodeState) -> dict[int, str]:
+    """Each GPU's model on ``node``, by device index."""
+    return {gpu.index: gpu.model for gpu in node.view.gpus}
+
+
+def _milli_by_model(
+    models: dict[int, str], alloc: GpuAllocation, keys: Iterable[ModelKey]
+) -> Iterator[tuple[ModelKey, int]]:
+    """(key, milli) for each slot of ``alloc`` on a device (``models``: index -> model)
+    whose model matches one of ``keys``; a device matching several keys counts for each."""
+    for index, milli in alloc:
+        device = models.get(index)
+        if device is None:
+            continue
+        for key in keys:
+            if device_matches(key, device):
+                yield key, milli
 
 
 def _priority(replica: RunningReplica) -> int:
@@ -449,15 +468,9 @@ class CycleState:
         """Count ``alloc`` (device, milli) against each tracked model its devices are."""
         if team_id is None or not self.tracked_models or not alloc:
             return
-        models = {gpu.index: gpu.model for gpu in node.view.gpus}
-        for index, milli in alloc:
-            device = models.get(index)
-            if device is None:
-                continue
-            for key in self.tracked_models:
-                if device_matches(key, device):
-                    slot = (team_id, key)
-                    self.model_used[slot] = self.model_used.get(slot, 0) + sign * milli
+        for key, milli in _milli_by_model(_device_models(node), alloc, self.tracked_models):
+            slot = (team_id, key)
+            self.model_used[slot] = self.model_used.get(slot, 0) + sign * milli
 
     def model_taken(
         self, server_id: str, replicas: Iterable[RunningReplica]
@@ -468,17 +481,13 @@ class CycleState:
         node = self.nodes.get(server_id)
         if node is None or not self.tracked_models:
             return taken
-        models = {gpu.index: gpu.model for gpu in node.view.gpus}
-        keys = self.tracked_models
+        models = _device_models(node)
         for replica in replicas:
             if replica.team_id is None:
                 continue
-            for index, milli in replica.gpu_allocation:
-                device = models.get(index)
-                for key in keys:
-                    if device is not None and device_matches(key, device):
-                        slot = (replica.team_id, key)
-                        taken[slot] = taken.get(slot, 0) + milli
+            for key, milli in _milli_by_model(models, replica.gpu_allocation, self.tracked_models):
+                slot = (replica.team_id, key)
+                taken[slot] = taken.get(slot, 0) + milli
         return taken
 
     # -- per-GPU-model limits (docs/architecture.md, "Per-GPU-model limits") -----------
@@ -533,15 +542,27 @@ class CycleState:
             return None
         best: ModelRoom | None = None
         for holder, members in self._limit_holders(team_id):
-            limit = self.model_limits.get((holder, key))
-            if limit is None:
-                continue
-            held = sum(self.model_used.get((m, key), 0) for m in members)
-            if best is None or limit - held < best.room:
-                whose = "team" if holder == team_id else "department"
-                name = self._limit_spelling[(holder, key)]
-                best = ModelRoom(limit - held, whose, name, held, limit)
+            room = self._holder_room(team_id, holder, members, key, {})
+            if room is not None and (best is None or room.room < best.room):
+                best = room
         return best
+
+    def _holder_room(
+        self,
+        team_id: str,
+        holder: str,
+        members: list[str],
+        key: ModelKey,
+        taken: dict[tuple[str, ModelKey], int],
+    ) -> ModelRoom | None:
+        """Room under ``holder``'s limit of ``key`` (None without one) for ``team_id``'s
+        work, ``members``' holdings counted less what ``taken`` frees of them."""
+        limit = self.model_limits.get((holder, key))
+        if limit is None:
+            return None
+        held = sum(self.model_used.get((m, key), 0) - taken.get((m, key), 0) for m in members)
+        whose = "team" if holder == team_id else "department"
+        return ModelRoom(limit - held, whose, self._limit_spelling[(holder, key)], held, limit)
 
     def model_limit_problem(
         self,
@@ -556,29 +577,16 @@ class CycleState:
         added: dict[ModelKey, int] = {}
         taken: dict[tuple[str, ModelKey], int] = {}
         for node, allocations, freed in parts:
-            models = {gpu.index: gpu.model for gpu in node.view.gpus}
+            models = _device_models(node)
             for alloc in allocations:
-                for index, milli in alloc:
-                    device = models.get(index)
-                    if device is None:
-                        continue
-                    for key in self.limit_names:
-                        if device_matches(key, device):
-                            added[key] = added.get(key, 0) + milli
+                for key, milli in _milli_by_model(models, alloc, self.limit_names):
+                    added[key] = added.get(key, 0) + milli
             for slot, milli in self.model_taken(node.id, freed).items():
                 taken[slot] = taken.get(slot, 0) + milli
         for holder, members in self._limit_holders(team_id):
             for key, milli in added.items():
-                limit = self.model_limits.get((holder, key))
-                if limit is None:
-                    continue
-                held = sum(
-                    self.model_used.get((m, key), 0) - taken.get((m, key), 0) for m in members
-                )
-                if held + milli > limit:
-                    whose = "team" if holder == team_id else "department"
-                    name = self._limit_spelling[(holder, key)]
-                    room = ModelRoom(limit - held, whose, name, held, limit)
+                room = self._holder_room(team_id, holder, members, key, taken)
+                if room is not None and room.room < milli:
                     return room.exceeded(milli)
         return None
 
