@@ -298,7 +298,5 @@ def revoke_login_session(
     session: Session, jti: str, user_id: str, expires_at: datetime, now: datetime
 ) -> None:
     """Refuse the login session ``jti`` from now on (kept until it would expire anyway);
-    forget revocations whose sessions have expired meanwhile."""
-    session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at <= now))
-    if session.get(RevokedSessionRow, jti) is None:
-        session.add(RevokedSessionRow(jti=jti, user_id=user_id, expires_at=expires_at))
+    forget revocations whose sessions have expired meanwhile. Revoking twice is fine."""
+    use_once(session, jti, user_id, expires_at, now)
