@@ -599,7 +599,9 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
         ("research", 16, 2),
         ("vision", 4, 1),
     ]
-    assert rows[1]["gpu_models"] == [{"model": "H100", "guarantee": 3, "limit": 6, "used": 0}]
+    assert rows[1]["gpu_models"] == [
+        {"model": "H100", "guarantee": 3, "limit": 6, "used": 0, "weight": None, "fair_share": None}
+    ]
     table = invoke_stdout(runner, "teams", "fairshare")
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["TEAM", "WEIGHT", "GUARANTEE"]
@@ -616,3 +618,32 @@ def test_teams_place_and_fairshare(cli: tuple[CliRunner, str]) -> None:
     assert "GPU MODELS" in wide.splitlines()[0]
     assert "H100 0 used, 3 guaranteed, at most 6" in wide
     assert rows[0]["decayed_usage"]["gpu"] == 0
+
+
+def test_teams_place_with_weights_apart(cli: tuple[CliRunner, str]) -> None:
+    runner, _ = cli
+    invoke_stdout(runner, "teams", "create", "vision")
+    placed = invoke_stdout(
+        runner, "teams", "place", "vision", "--weight", "2", "--resource-weight", "gpu=5",
+        "--resource-weight", "ram=1", "--gpu-model-weight", "H100=4",
+    )  # fmt: skip
+    assert placed.strip() == ("vision: parent -, guarantee 0, weight 2 (gpu 5, ram_gb 1, H100 4)")
+    rows = json.loads(invoke_stdout(runner, "teams", "fairshare", "-o", "json"))
+    assert rows[0]["weights"] == {"cpu": 2, "ram_gb": 1, "storage_gb": 2, "gpu": 5}
+    assert rows[0]["gpu_models"][0]["weight"] == 4
+    table = invoke_stdout(runner, "teams", "fairshare").splitlines()
+    assert table[1].split()[:5] == ["vision", "2", "(ram_gb", "1,", "gpu"]
+    wide = invoke_stdout(runner, "teams", "fairshare", "-o", "wide")
+    assert "H100 0 used, weight 4, fair share 0" in wide
+    # A resource the API does not know names the flag and the key; a malformed value
+    # is refused before any request.
+    code, out = invoke(runner, "teams", "place", "vision", "--resource-weight", "gpus=2")
+    assert code == 1
+    assert "--resource-weight" in out
+    assert "gpus" in out
+    code, out = invoke(runner, "teams", "place", "vision", "--gpu-model-weight", "H100=1.5")
+    assert code == 2
+    assert "NAME=WEIGHT" in out
+    code, out = invoke(runner, "teams", "place", "vision", "--gpu-model-weight", "H100=0")
+    assert code == 1
+    assert "--gpu-model-weight" in out

@@ -157,7 +157,16 @@ def test_a_per_model_guarantee_reclaims_that_model_for_pinned_work(
     settle(ctx)
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
     assert rows["a"]["used"]["gpu"] == 8
-    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "limit": None, "used": 0}]
+    assert rows["a"]["gpu_models"] == [
+        {
+            "model": "H100",
+            "guarantee": 8,
+            "limit": None,
+            "used": 0,
+            "weight": None,
+            "fair_share": None,
+        }
+    ]
 
     _run_pinned(client, a, 4, "H100", "a-h100")
     settle(ctx)
@@ -169,7 +178,16 @@ def test_a_per_model_guarantee_reclaims_that_model_for_pinned_work(
     events = client.get(f"/api/v1/workloads/{workloads[evicted[0]]['id']}/events").json()["data"]
     assert any("reclaimed for team a" in (e["reason"] or "") for e in events), events
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
-    assert rows["a"]["gpu_models"] == [{"model": "H100", "guarantee": 8, "limit": None, "used": 4}]
+    assert rows["a"]["gpu_models"] == [
+        {
+            "model": "H100",
+            "guarantee": 8,
+            "limit": None,
+            "used": 4,
+            "weight": None,
+            "fair_share": None,
+        }
+    ]
     # Past its H100 guarantee nothing more is reclaimed for it.
     _run_pinned(client, a, 8, "H100", "a-h100-more")
     settle(ctx)
@@ -207,8 +225,52 @@ def test_per_model_limits_hold_a_team_and_its_department(
     )
     assert workloads["t2-any"]["status"] == "running", workloads["t2-any"]["reason"]
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
-    assert rows["t1"]["gpu_models"] == [{"model": "H100", "guarantee": 0, "limit": 4, "used": 4}]
+    assert rows["t1"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 0, "limit": 4, "used": 4, "weight": None, "fair_share": None}
+    ]
     # The department's holding of the model counts its teams' (the unpinned work is not
     # on an H100).
-    assert rows["d"]["gpu_models"] == [{"model": "H100", "guarantee": 0, "limit": 6, "used": 6}]
+    assert rows["d"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 0, "limit": 6, "used": 6, "weight": None, "fair_share": None}
+    ]
     assert rows["d"]["used"]["gpu"] == 8
+
+
+def test_a_model_weight_divides_freed_gpus_of_that_model(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """a weighs H100 3, b 1 (one weight for everything else). Both queue sixteen 1-GPU
+    H100 workloads while unteamed work holds all 16 H100s; when it stops, the freed H100s
+    go 12 to a and 4 to b, as the fair share of the model shown beforehand says (with one
+    weight they would split 8 to 8, as a's GPU weight alone, 1, does not favour it)."""
+    a = _team(client, "a", hierarchy={"gpu_model_weights": {"H100": 3}})
+    b = _team(client, "b")
+    for i in range(2):
+        response = client.post(
+            "/api/v1/workloads",
+            json={"image": "x:1", "name": f"hold-{i}", "gpu": 8, "gpu_model": "H100"},
+        )
+        assert response.status_code == 201, response.text
+    settle(ctx)
+    for i in range(16):
+        _run_pinned(client, a, 1, "H100", f"a-{i}")
+        _run_pinned(client, b, 1, "H100", f"b-{i}")
+    settle(ctx)
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert rows["a"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 0, "limit": None, "used": 0, "weight": 3, "fair_share": 12}
+    ]
+    assert rows["b"]["gpu_models"] == [
+        {"model": "H100", "guarantee": 0, "limit": None, "used": 0, "weight": None, "fair_share": 4}
+    ]
+    listed = client.get("/api/v1/workloads", params={"limit": 100}).json()["data"]
+    holders = [w for w in listed if w["name"].startswith("hold-")]
+    assert len(holders) == 2
+    for workload in holders:
+        stopped = client.post(f"/api/v1/workloads/{workload['id']}/stop")
+        assert stopped.status_code in (200, 204), stopped.text
+    settle(ctx)
+    workloads = client.get("/api/v1/workloads", params={"limit": 100}).json()["data"]
+    running = [w["name"] for w in workloads if w["status"] == "running"]
+    assert sum(n.startswith("a-") for n in running) == 12, running
+    assert sum(n.startswith("b-") for n in running) == 4, running

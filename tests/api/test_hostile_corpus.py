@@ -130,6 +130,8 @@ BASE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "hierarchy": {
             "guarantee": {"gpu": 1, "gpu_models": {"H100": 1}},
             "gpu_model_limits": {"H100": 2},
+            "weights": {"gpu": 2},
+            "gpu_model_weights": {"H100": 3},
         },
     },
     "teams-update_team": lambda w: {"members_can_read": True, "max_priority": 4},

@@ -34,6 +34,8 @@ def test_admin_builds_a_two_level_tree(client: TestClient) -> None:
         "guarantee": {"cpu": 0, "ram_gb": 0, "storage_gb": 0, "gpu": 8, "gpu_models": {}},
         "weight": 2,
         "gpu_model_limits": {},
+        "weights": {},
+        "gpu_model_weights": {},
     }
     team = _team(
         client,
@@ -126,8 +128,22 @@ def test_per_model_guarantees_are_stored_and_shown(client: TestClient) -> None:
     assert shown["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
     assert rows["vision"]["gpu_models"] == [
-        {"model": "H100", "guarantee": 8, "limit": None, "used": 0},
-        {"model": "a100", "guarantee": 2.5, "limit": None, "used": 0},
+        {
+            "model": "H100",
+            "guarantee": 8,
+            "limit": None,
+            "used": 0,
+            "weight": None,
+            "fair_share": None,
+        },
+        {
+            "model": "a100",
+            "guarantee": 2.5,
+            "limit": None,
+            "used": 0,
+            "weight": None,
+            "fair_share": None,
+        },
     ]
     audit = client.get("/api/v1/audit", params={"action": "team.create"}).json()["data"]
     assert audit[0]["details"]["hierarchy"]["guarantee"]["gpu_models"] == {"H100": 8, "a100": 2.5}
@@ -184,12 +200,33 @@ def test_per_model_limits_are_stored_and_shown(client: TestClient) -> None:
     rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
     # One entry per model: the guarantee's spelling first, a limit alone gets guarantee 0.
     assert rows["vision"]["gpu_models"] == [
-        {"model": "H100", "guarantee": 2, "limit": 4, "used": 0},
-        {"model": "A100", "guarantee": 0, "limit": 1.5, "used": 0},
+        {
+            "model": "H100",
+            "guarantee": 2,
+            "limit": 4,
+            "used": 0,
+            "weight": None,
+            "fair_share": None,
+        },
+        {
+            "model": "A100",
+            "guarantee": 0,
+            "limit": 1.5,
+            "used": 0,
+            "weight": None,
+            "fair_share": None,
+        },
     ]
     assert rows["research"]["gpu_models"] == [
-        {"model": "H100", "guarantee": 0, "limit": 6, "used": 0},
-        {"model": "L4", "guarantee": 0, "limit": 0, "used": 0},
+        {
+            "model": "H100",
+            "guarantee": 0,
+            "limit": 6,
+            "used": 0,
+            "weight": None,
+            "fair_share": None,
+        },
+        {"model": "L4", "guarantee": 0, "limit": 0, "used": 0, "weight": None, "fair_share": None},
     ]
     audit = client.get("/api/v1/audit", params={"action": "team.create"}).json()["data"]
     assert audit[0]["details"]["hierarchy"]["gpu_model_limits"] == {"h100": 4, "A100": 1.5}
@@ -240,3 +277,72 @@ def test_hostile_per_model_limits_are_refused_and_nothing_is_written(
     assert _fields(refused) == [f"{field}.H100"]
     names = [t["name"] for t in client.get("/api/v1/teams").json()["data"]]
     assert "nope" not in names
+
+
+def test_per_resource_and_per_model_weights_are_stored_and_shown(client: TestClient) -> None:
+    team = _team(
+        client,
+        "vision",
+        weight=2,
+        weights={"gpu": 5, "ram_gb": 1},
+        gpu_model_weights={"H100": 4, "a100": 1},
+    )
+    assert team["hierarchy"]["weights"] == {"gpu": 5, "ram_gb": 1}
+    assert team["hierarchy"]["gpu_model_weights"] == {"H100": 4, "a100": 1}
+    shown = client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]
+    assert shown["weights"] == {"gpu": 5, "ram_gb": 1}
+    assert shown["gpu_model_weights"] == {"H100": 4, "a100": 1}
+    rows = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    # Resources not set apart keep the team's one weight.
+    assert rows["vision"]["weight"] == 2
+    assert rows["vision"]["weights"] == {"cpu": 2, "ram_gb": 1, "storage_gb": 2, "gpu": 5}
+    models = {m["model"]: m for m in rows["vision"]["gpu_models"]}
+    assert models["H100"]["weight"] == 4
+    assert models["a100"]["weight"] == 1
+    # Nothing pinned waits and nothing runs: no demand for either model, no share of it.
+    assert models["H100"]["fair_share"] == 0
+    audit = client.get("/api/v1/audit", params={"action": "team.create"}).json()["data"]
+    assert audit[0]["details"]["hierarchy"]["weights"] == {"gpu": 5, "ram_gb": 1}
+    assert audit[0]["details"]["hierarchy"]["gpu_model_weights"] == {"H100": 4, "a100": 1}
+    cleared = client.patch(f"/api/v1/teams/{team['id']}", json={"hierarchy": {"weight": 3}})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["hierarchy"]["weights"] == {}
+    assert cleared.json()["hierarchy"]["gpu_model_weights"] == {}
+
+
+def test_hostile_weights_are_refused_and_nothing_is_written(client: TestClient) -> None:
+    team = _team(client, "vision", weights={"cpu": 3}, gpu_model_weights={"H100": 2})
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"weights": {"gpus": 2}}, "hierarchy.weights.gpus"),  # not a resource
+        ({"weights": {"cpu": 0}}, "hierarchy.weights.cpu"),
+        ({"weights": {"cpu": 10_000}}, "hierarchy.weights.cpu"),
+        ({"weights": {"x" * 80: 1}}, f"hierarchy.weights.{'x' * 64}"),
+        ({"gpu_model_weights": {"H100": 0}}, "hierarchy.gpu_model_weights.H100"),
+        ({"gpu_model_weights": {"H100": 10_000}}, "hierarchy.gpu_model_weights.H100"),
+        ({"gpu_model_weights": {"H100|A100": 2}}, "hierarchy.gpu_model_weights.H100|A100"),
+        ({"gpu_model_weights": {"A100": 2, "a100": 3}}, "hierarchy.gpu_model_weights.a100"),
+        ({"gpu_model_weights": {"--": 2}}, "hierarchy.gpu_model_weights.--"),
+        ({"gpu_model_weights": {f"m{i}": 1 for i in range(17)}}, "hierarchy.gpu_model_weights"),
+    ]
+    for hierarchy, expected in cases:
+        response = client.patch(f"/api/v1/teams/{team['id']}", json={"hierarchy": hierarchy})
+        assert _fields(response) == [expected], hierarchy
+    for bad in (
+        {"weights": {"cpu": 2.5}},
+        {"weights": {"cpu": "2"}},
+        {"weights": {"cpu": True}},
+        {"weights": ["cpu"]},
+        {"gpu_model_weights": {"H100": None}},
+        {"gpu_model_weights": {"H100": 1.5}},
+        {"gpu_model_weights": "H100=2"},
+    ):
+        response = client.patch(f"/api/v1/teams/{team['id']}", json={"hierarchy": bad})
+        assert response.status_code == 422, (bad, response.text)
+    after = client.get(f"/api/v1/teams/{team['id']}").json()["hierarchy"]
+    assert after["weights"] == {"cpu": 3}
+    assert after["gpu_model_weights"] == {"H100": 2}
+    refused = client.post(
+        "/api/v1/teams", json={"name": "nope", "hierarchy": {"weights": {"gpu": -1}}}
+    )
+    assert _fields(refused) == ["hierarchy.weights.gpu"]
+    assert "nope" not in [t["name"] for t in client.get("/api/v1/teams").json()["data"]]

@@ -322,7 +322,15 @@ def _shown(resource: str, value: float | None) -> str:
 def _expect_fairshare_as_api(fair: FairSharePage, api_rows: dict[str, dict[str, Any]]) -> None:
     """Every figure the page shows of these teams is the API's."""
     for name, team in api_rows.items():
-        expect(fair.cell(name, "Weight")).to_have_text(_amount(team["weight"]))
+        expect(fair.weight(name)).to_have_text(_amount(team["weight"]))
+        for resource, weight in team["weights"].items():
+            expect(fair.weight(name, resource)).to_have_count(0 if weight == team["weight"] else 1)
+        for model in team["gpu_models"]:
+            if model["fair_share"] is not None:
+                expect(fair.gpu_model_share(name, model["model"])).to_have_text(
+                    f"{model['model']}: {_amount(model['fair_share'])} GPUs "
+                    f"(holds {_amount(model['used'])})"
+                )
         share = _amount(math.floor(team["dominant_share"] * 1000 + 0.5) / 10)
         expect(fair.cell(name, "Dominant share")).to_have_text(f"{share}%")
         for column, field in FAIRSHARE_COLUMNS.items():
@@ -362,6 +370,8 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
                 "parent_id": dept_id,
                 "guarantee": {"gpu": 1, "cpu": 1, "gpu_models": {"NVIDIA L4": 1}},
                 "gpu_model_limits": {"NVIDIA L4": 2},
+                "weights": {"gpu": 3},
+                "gpu_model_weights": {"NVIDIA L4": 2},
             },
             "quota": {"cpu": 8, "ram_gb": None, "gpu": 2},
         },
@@ -421,6 +431,14 @@ def test_fair_share_shows_the_tree_and_borrowing_and_follows_work_live(
         "NVIDIA L4: at most 2 GPUs (holds 2)"
     )
     expect(fair.gpu_model_limit(dept, "NVIDIA L4")).to_have_count(0)  # none of its own
+    # Weights apart from the team's one: its GPU weight and its weight of the model; the
+    # model's devices are then divided apart (every team shows its fair share of them).
+    expect(fair.weight(borrower, "gpu")).to_have_text("GPU 3")
+    expect(fair.weight(borrower, "NVIDIA L4")).to_have_text("NVIDIA L4 2")
+    expect(fair.weight(lender, "gpu")).to_have_count(0)
+    assert model["weight"] == 2
+    assert model["fair_share"] == 2  # all it holds of the model; no one else wants it
+    expect(fair.gpu_model_share(borrower, "NVIDIA L4")).to_have_text("NVIDIA L4: 2 GPUs (holds 2)")
     _expect_fairshare_as_api(fair, api_rows)
     capacity = live_server.api("GET", "/fairshare")["capacity"]
     expect(fair.capacity).to_contain_text(f"{_amount(capacity['gpu'])} GPUs")

@@ -86,6 +86,8 @@ def team_public(view: TeamView) -> TeamPublic:
             ),
             weight=team.quota_weight,
             gpu_model_limits={m: v / GPU_MILLI for m, v in team.limit_gpu_models},
+            weights=dict(team.quota_weights),
+            gpu_model_weights=dict(team.weight_gpu_models),
         ),
         members_can_read=team.members_can_read,
         members=[

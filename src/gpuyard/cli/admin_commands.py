@@ -306,7 +306,29 @@ HIERARCHY_FLAGS = {
     "hierarchy.guarantee.storage_gb": "--storage",
     "hierarchy.guarantee.gpu_models": "--gpu-model",
     "hierarchy.gpu_model_limits": "--gpu-model-limit",
+    "hierarchy.weights": "--resource-weight",
+    "hierarchy.gpu_model_weights": "--gpu-model-weight",
 }
+
+#: ``--resource-weight`` names as the other flags spell them, and the API's keys.
+RESOURCE_WEIGHT_KEYS = {"cpu": "cpu", "ram": "ram_gb", "storage": "storage_gb", "gpu": "gpu"}
+
+
+def _named_weights(
+    values: list[str], flag: str, names: dict[str, str] | None = None
+) -> dict[str, int]:
+    """``NAME=WEIGHT`` options as the API's ``{name: weight}``; ``names`` renames the
+    flag's spelling to the API's (the API checks names and values)."""
+    out: dict[str, int] = {}
+    for value in values:
+        name, sep, amount = value.rpartition("=")
+        name = name.strip()
+        if not sep or not name or not amount.strip().isdigit():
+            raise typer.BadParameter(
+                f"{value!r}: expected NAME=WEIGHT, a whole number, e.g. gpu=4", param_hint=flag
+            )
+        out[(names or {}).get(name, name)] = int(amount)
+    return out
 
 
 def _gpu_models(values: list[str], flag: str = "--gpu-model") -> dict[str, float]:
@@ -352,10 +374,25 @@ def place_team(
             "a department's covers its teams)"
         ),
     ] = None,
+    resource_weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="over-quota weight of one resource apart from --weight, RESOURCE=WEIGHT "
+            "(cpu, ram, storage or gpu; repeatable)"
+        ),
+    ] = None,
+    gpu_model_weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="over-quota weight of one GPU model, MODEL=WEIGHT (repeatable): that "
+            "model's idle GPUs are divided apart, by it"
+        ),
+    ] = None,
 ) -> None:
     """Set (admins) a team's place in the quota tree: its department, its guarantee (lent
     while idle, reclaimed by preemption; per GPU model with --gpu-model), its over-quota
-    weight and its per-GPU-model limits (--gpu-model-limit). Replaces them all."""
+    weights (--weight for every resource, apart per resource or GPU model) and its
+    per-GPU-model limits (--gpu-model-limit). Replaces them all."""
     client = ApiClient()
     team = _team(client, ref)
     parent_id = _team(client, parent)["id"] if parent is not None else None
@@ -371,6 +408,10 @@ def place_team(
             },
             "weight": weight,
             "gpu_model_limits": _gpu_models(gpu_model_limit or [], "--gpu-model-limit"),
+            "weights": _named_weights(
+                resource_weight or [], "--resource-weight", RESOURCE_WEIGHT_KEYS
+            ),
+            "gpu_model_weights": _named_weights(gpu_model_weight or [], "--gpu-model-weight"),
         }
     }
     changed = client.request("PATCH", f"/api/v1/teams/{team['id']}", json=body).json()
@@ -379,9 +420,12 @@ def place_team(
         f" ({_num(n)} {m})" for m, n in (placed["guarantee"].get("gpu_models") or {}).items()
     )
     limits = ", ".join(f"{_num(n)} {m}" for m, n in (placed.get("gpu_model_limits") or {}).items())
+    weights = {**(placed.get("weights") or {}), **(placed.get("gpu_model_weights") or {})}
+    apart = ", ".join(f"{name} {w}" for name, w in weights.items())
     console.print(
         f"{changed['name']}: parent {placed['parent_id'] or '-'}, "
         f"guarantee {_amounts(placed['guarantee'])}{models}, weight {placed['weight']}"
+        + (f" ({apart})" if apart else "")
         + (f", at most {limits}" if limits else ""),
         markup=False,
     )
@@ -421,7 +465,8 @@ def _hours(amounts: dict[str, float]) -> str:
 
 
 def _gpu_model_cells(models: list[dict[str, Any]]) -> str:
-    """Per-GPU-model guarantees and limits: "H100 3 used, 2 guaranteed, at most 4"."""
+    """Per-GPU-model guarantees, limits and weights: "H100 3 used, 2 guaranteed, at most
+    4, weight 3, fair share 6"."""
     cells = []
     for m in models:
         parts = [f"{m['model']} {_num(m['used'])} used"]
@@ -429,13 +474,24 @@ def _gpu_model_cells(models: list[dict[str, Any]]) -> str:
             parts.append(f"{_num(m['guarantee'])} guaranteed")
         if m.get("limit") is not None:
             parts.append(f"at most {_num(m['limit'])}")
+        if m.get("weight") is not None:
+            parts.append(f"weight {m['weight']}")
+        if m.get("fair_share") is not None:
+            parts.append(f"fair share {_num(m['fair_share'])}")
         cells.append(", ".join(parts))
     return "; ".join(cells) or "-"
 
 
+def _weight_cell(row: dict[str, Any]) -> str:
+    """The team's weight, and the resources weighed apart from it: "2 (gpu 5)"."""
+    weights = row.get("weights") or {}
+    apart = ", ".join(f"{name} {_num(w)}" for name, w in weights.items() if w != row["weight"])
+    return _num(row["weight"]) + (f" ({apart})" if apart else "")
+
+
 FAIRSHARE_COLUMNS = [
     Column("TEAM", lambda r: ("  " if r["parent_id"] else "") + r["name"]),
-    Column("WEIGHT", lambda r: _num(r["weight"])),
+    Column("WEIGHT", _weight_cell),
     Column("GUARANTEE", lambda r: _amounts(r["guarantee"]), shrinks=True),
     Column("USED", lambda r: _amounts(r["used"]), shrinks=True),
     Column("BORROWED", lambda r: _amounts(r["borrowed"]), shrinks=True),

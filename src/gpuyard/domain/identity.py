@@ -33,6 +33,11 @@ class UserAccount:
     last_login_at: datetime | None
 
 
+#: The resources a team's over-quota weight may be set for one by one, as the API names
+#: them (the quota tree's dimensions: cpu, ram, storage, gpu).
+WEIGHTED_RESOURCES: tuple[str, ...] = ("cpu", "ram_gb", "storage_gb", "gpu")
+
+
 @dataclass(frozen=True)
 class Team:
     id: str
@@ -60,6 +65,22 @@ class Team:
     #: Per-GPU-model limits, (model as written, milli-GPUs): at most this much of each
     #: model held at once by the team's work (a department's: with its teams').
     limit_gpu_models: tuple[tuple[str, int], ...] = ()
+    #: Over-quota weights of single resources where they differ from ``quota_weight``,
+    #: (resource, weight), resource one of :data:`WEIGHTED_RESOURCES`.
+    quota_weights: tuple[tuple[str, int], ...] = ()
+    #: Per-GPU-model over-quota weights, (model as written, weight): the team's claim on
+    #: that model's idle GPUs (a model not named: the team's GPU weight).
+    weight_gpu_models: tuple[tuple[str, int], ...] = ()
+
+    def resource_weights(self) -> tuple[int, int, int, int]:
+        """The over-quota weight of each resource, in :data:`WEIGHTED_RESOURCES` order."""
+        given = dict(self.quota_weights)
+        return (
+            given.get("cpu", self.quota_weight),
+            given.get("ram_gb", self.quota_weight),
+            given.get("storage_gb", self.quota_weight),
+            given.get("gpu", self.quota_weight),
+        )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Reclaim itself is a preemption (``preemption.find_preemption`` with ``CycleState
 The model, per dimension (cpu, ram, storage, gpu), as KAI and Kueue cohorts do it:
 
 * every node has a *guarantee* (deserved quota), an optional *limit* and an over-quota
-  *weight*;
+  *weight*, which may differ per dimension (KAI's per-resource ``overQuotaWeight``);
 * a level's capacity (the fleet at the top, a department's fair share below it) is divided
   among its children in two rounds: first each child gets ``min(guarantee, demand, limit)``
   (scaled down pro rata if the guarantees are over-committed), then what is left is
@@ -17,10 +17,18 @@ The model, per dimension (cpu, ram, storage, gpu), as KAI and Kueue cohorts do i
   a team that stays within its guarantee with a pending workload *reclaims*: replicas of
   borrowing teams become victims, never more than a team borrows, fewest first.
 
-Dominant shares (DRF) are ``max over dimensions of used / capacity``, divided by the
-weight (shown by the view); the queue, among equal priorities, serves teams under their
-guarantee first, then by ``used / fair share`` over the contended dimensions, the
-department first, then the team (:meth:`FairShareTree.order_key`).
+Dominant shares (DRF) are ``max over dimensions of used / capacity / weight`` (shown by
+the view); the queue, among equal priorities, serves teams under their guarantee first,
+then by ``used / fair share`` over the contended dimensions, the department first, then
+the team (:meth:`FairShareTree.order_key`).
+
+Per GPU model: a node may weigh its claim on one model's idle GPUs apart from its GPU
+weight (``gpu_model_weights``). Each model some node weighs is then divided as a
+dimension of its own (its devices' capacity; each node's guarantee and limit of the model,
+what it holds of the model and what its work pinned to exactly that model waits for; the
+weight of the model, else the node's GPU weight), and work pinned to that model is queued
+by ``held / fair share`` of the model in place of the GPU dimension. Work pinned to several
+models, or to none, competes in the GPU dimension alone.
 
 With a half-life (``GPUYARD_FAIRSHARE_HALF_LIFE_S``), each node's ``history`` (its
 decayed past usage, ``scheduler/usage_decay.py``) multiplies those ratios by Slurm's
@@ -93,6 +101,18 @@ class QueueNode:
     #: Per-GPU-model limits, (model, milli-GPUs): at most this much of each model held at
     #: once by the node's work (a department's with its teams'; ``CycleState.model_limit``).
     gpu_model_limits: tuple[tuple[str, int], ...] = ()
+    #: Over-quota weights per dimension (cpu, ram, storage, gpu); None: ``weight`` in
+    #: every dimension.
+    weights: Vector | None = None
+    #: Per-GPU-model over-quota weights, (model, weight): the node's claim on that
+    #: model's idle GPUs among its siblings (a model not named: its GPU weight).
+    gpu_model_weights: tuple[tuple[str, float], ...] = ()
+
+    def dimension_weights(self) -> Vector:
+        """The over-quota weight of each dimension (cpu, ram, storage, gpu)."""
+        if self.weights is not None:
+            return self.weights
+        return (self.weight, self.weight, self.weight, self.weight)
 
 
 class TreeError(ValueError):
@@ -153,12 +173,14 @@ class TeamShare:
     demand: Vector
     fair_share: Vector
     borrowed: Vector
-    #: ``max over dimensions of used / capacity``, divided by the weight.
+    #: ``max over dimensions of used / capacity / weight``.
     dominant_share: float
     #: Decayed past usage (resource-seconds; zero without a half-life).
     history: Vector = (0.0, 0.0, 0.0, 0.0)
     #: ``2^(U/S)``, what the queue multiplies the node's ratios by (1 without history).
     usage_penalty: float = 1.0
+    #: The over-quota weight of each dimension (cpu, ram, storage, gpu).
+    weights: Vector = (1.0, 1.0, 1.0, 1.0)
 
     @property
     def under_guarantee(self) -> bool:
@@ -210,6 +232,8 @@ class FairShareTree:
         capacity: Resources,
         half_life_s: float | None = None,
         model_held: Mapping[tuple[str, ModelKey], float] | None = None,
+        model_capacity: Mapping[ModelKey, float] | None = None,
+        model_pending: Mapping[tuple[str, ModelKey], float] | None = None,
     ) -> None:
         repaired, self.cut = repair_tree(nodes)
         self.nodes: dict[str, QueueNode] = {n.team_id: n for n in repaired}
@@ -236,6 +260,20 @@ class FairShareTree:
                 if key is not None and milli > 0:
                     self.model_guarantee[(team, key)] = float(milli)
         self.model_held: Mapping[tuple[str, ModelKey], float] = model_held or {}
+        #: Per-GPU-model fair shares, (node, model key) -> milli-GPUs, for every model some
+        #: node weighs (``gpu_model_weights``): ``model_capacity`` (the model's devices,
+        #: milli-GPUs) divided as a dimension of its own; see :meth:`_divide_models`.
+        self.model_fair: dict[tuple[str, ModelKey], float] = {}
+        self.model_demand: dict[tuple[str, ModelKey], float] = {}
+        self.model_used: dict[tuple[str, ModelKey], float] = {}
+        self.weighted_models: frozenset[ModelKey] = frozenset(
+            key
+            for queue_node in self.nodes.values()
+            for model, _ in queue_node.gpu_model_weights
+            if (key := model_key(model)) is not None
+        )
+        if self.weighted_models:
+            self._divide_models(model_capacity or {}, model_pending or {})
 
     def _totals(self, team: str) -> tuple[Vector, Vector]:
         if team in self.used:
@@ -265,7 +303,10 @@ class FairShareTree:
         for dim in range(len(DIMENSIONS)):
             claims = [
                 _Claim(
-                    k, _vec(self.nodes[k].guarantee)[dim], self._cap(k, dim), self.nodes[k].weight
+                    k,
+                    _vec(self.nodes[k].guarantee)[dim],
+                    self._cap(k, dim),
+                    self.nodes[k].dimension_weights()[dim],
                 )
                 for k in kids
             ]
@@ -280,6 +321,83 @@ class FairShareTree:
             share: Vector = (per_dim[0][k], per_dim[1][k], per_dim[2][k], per_dim[3][k])
             self.fair[k] = share
             self._divide_level(k, share)
+
+    def _model_weight(self, team: str, key: ModelKey) -> float:
+        node = self.nodes[team]
+        for model, weight in node.gpu_model_weights:
+            if model_key(model) == key:
+                return float(weight)
+        return node.dimension_weights()[3]
+
+    def _model_limit(self, team: str, key: ModelKey) -> float | None:
+        for model, milli in self.nodes[team].gpu_model_limits:
+            if model_key(model) == key:
+                return float(milli)
+        return None
+
+    def _model_totals(
+        self, team: str, key: ModelKey, pending: Mapping[tuple[str, ModelKey], float]
+    ) -> tuple[float, float]:
+        """(held, demand) of ``key`` by ``team``'s subtree, kept in ``model_used`` and
+        ``model_demand``."""
+        slot = (team, key)
+        if slot in self.model_used:
+            return self.model_used[slot], self.model_demand[slot]
+        used = self.model_held.get(slot, 0.0)
+        demand = used + pending.get(slot, 0.0)
+        for child in self.children.get(team, []):
+            child_used, child_demand = self._model_totals(child, key, pending)
+            used, demand = used + child_used, demand + child_demand
+        self.model_used[slot], self.model_demand[slot] = used, demand
+        return used, demand
+
+    def _divide_models(
+        self, capacity: Mapping[ModelKey, float], pending: Mapping[tuple[str, ModelKey], float]
+    ) -> None:
+        """Divide each weighted model's devices as the dimensions are divided: guarantees
+        of the model first, then the rest water-filled by each node's weight of the
+        model, never past its limit of the model or its demand for it (held plus its work
+        pinned to exactly that model)."""
+        for key in self.weighted_models:
+            for team in self.nodes:
+                self._model_totals(team, key, pending)
+
+            def level(parent: str | None, room: float, key: ModelKey = key) -> None:
+                kids = self.children.get(parent, [])
+                if not kids:
+                    return
+                claims = []
+                for k in kids:
+                    demand = self.model_demand[(k, key)]
+                    limit = self._model_limit(k, key)
+                    cap = demand if limit is None else min(demand, limit)
+                    guarantee = self.model_guarantee.get((k, key), 0.0)
+                    claims.append(_Claim(k, guarantee, cap, self._model_weight(k, key)))
+                if parent is not None:
+                    own = self.model_held.get((parent, key), 0.0) + pending.get((parent, key), 0.0)
+                    claims.append(_Claim("\0own", 0.0, own, 1.0))
+                for k, share in divide(room, claims).items():
+                    if k != "\0own":
+                        self.model_fair[(k, key)] = share
+                        level(k, share)
+
+            level(None, float(capacity.get(key, 0.0)))
+
+    def model_fair_share(self, team: str, key: ModelKey) -> float | None:
+        """``team``'s fair share of a weighted model, in milli-GPUs (None: no node weighs
+        the model)."""
+        if key not in self.weighted_models:
+            return None
+        return self.model_fair.get((team, key), 0.0)
+
+    def _model_ratio(self, team: str, key: ModelKey, added: float) -> float:
+        """``held / fair share`` of a weighted model for ``team``'s subtree, ``added``
+        counted as held; 0 when all its demand for the model fits in its share."""
+        used = self.model_used.get((team, key), 0.0) + added
+        share = self.model_fair.get((team, key), 0.0)
+        if used <= 0 or share >= self.model_demand.get((team, key), 0.0) - _EPSILON:
+            return 0.0
+        return used / share if share > _EPSILON else math.inf
 
     def share(self, team: str) -> TeamShare:
         """The fair-share view of ``team``."""
@@ -304,6 +422,7 @@ class FairShareTree:
             dominant_share=self.dominant_share(team),
             history=self.history[team] if self.half_life_s else _ZERO,
             usage_penalty=self.usage_penalty(team),
+            weights=node.dimension_weights(),
         )
 
     def shares(self, name: Callable[[str], str] = str) -> list[TeamShare]:
@@ -316,15 +435,15 @@ class FairShareTree:
         return out
 
     def dominant_share(self, team: str) -> float:
-        """DRF: the largest used/capacity ratio of ``team`` (its subtree), over its weight."""
-        weight = self.nodes[team].weight
-        share = max(
-            (u / c for u, c in zip(self.used[team], self.capacity, strict=True) if c > 0),
-            default=0.0,
-        )
-        if weight <= 0:
-            return math.inf if share > 0 else 0.0
-        return share / weight
+        """DRF: the largest ``used / capacity / weight`` of ``team`` (its subtree) over the
+        dimensions (infinite where it uses a dimension it weighs 0)."""
+        share = 0.0
+        weights = self.nodes[team].dimension_weights()
+        for u, c, w in zip(self.used[team], self.capacity, weights, strict=True):
+            if c <= 0 or u <= 0:
+                continue
+            share = max(share, u / c / w if w > 0 else math.inf)
+        return share
 
     def normalized_share(self, team: str) -> float:
         """Slurm's normalised share ``S``: the node's weight over the sum of its siblings'
@@ -358,16 +477,27 @@ class FairShareTree:
         above its share lately."""
         return math.pow(2.0, self.usage_exponent(team))
 
-    def fair_share_ratio(self, team: str, added: Vector = _ZERO) -> float:
+    def fair_share_ratio(
+        self, team: str, added: Vector = _ZERO, model: ModelKey = None, model_added: float = 0.0
+    ) -> float:
         """DRF against entitlement: the largest ``used / fair share`` over the contended
         dimensions, those where the node wants more than its share (infinite when it
         uses a dimension it has no share of), with ``added`` counted as used. With
         unbounded demand and no guarantees this is the weighted dominant share times the
-        total weight."""
+        total weight.
+
+        ``model``: for work pinned to a weighted model, that model's ratio
+        (:meth:`_model_ratio`, ``model_added`` counted as held) replaces the GPU
+        dimension's."""
         ratio = 0.0
         fair = self.fair.get(team, _ZERO)
         used = _add(self.used[team], added)
-        for u, share, demand in zip(used, fair, self.demand[team], strict=True):
+        dims = 4
+        if model is not None and model in self.weighted_models:
+            ratio = self._model_ratio(team, model, model_added)
+            dims = 3
+        demands = self.demand[team]
+        for u, share, demand in zip(used[:dims], fair[:dims], demands[:dims], strict=True):
             if u <= 0 or share >= demand - _EPSILON:
                 continue  # all it asks for fits in its share: not what limits it
             ratio = max(ratio, u / share if share > _EPSILON else math.inf)
@@ -393,6 +523,7 @@ class FairShareTree:
         added: Mapping[str, Vector] | None = None,
         model: ModelKey = None,
         model_added: Mapping[tuple[str, ModelKey], float] | None = None,
+        share_added: Mapping[tuple[str, ModelKey], float] | None = None,
     ) -> OrderKey:
         """Queue key among equal priorities (lower first): teams under their guarantee
         first, then the top-level ancestor's, then the team's own
@@ -405,6 +536,11 @@ class FairShareTree:
         that model for the team): such work goes first even when the team is at its GPU
         guarantee as a whole, and never jumps ahead once the team holds its guarantee of
         the model, however far below its whole guarantee it is.
+
+        For work pinned to a model some node weighs, the ratios are over that model's fair
+        shares in place of the GPU dimension's (:meth:`fair_share_ratio`), counting
+        ``share_added`` (what the queue already put ahead of that model, per node: a
+        department's with its teams').
 
         With a half-life each ratio is multiplied by the node's :meth:`usage_penalty`,
         and ties (nodes that run nothing) go to the smaller past usage (the last two
@@ -425,8 +561,15 @@ class FairShareTree:
             under = any(g > 0 for g in guarantee) and all(
                 u < g - _EPSILON or g <= 0 for u, g in zip(used, guarantee, strict=True)
             )
-        top_ratio = self.fair_share_ratio(top, added.get(top, _ZERO))
-        team_ratio = self.fair_share_ratio(team, own)
+        if model is not None and model in self.weighted_models:
+            ahead = share_added or {}
+            top_ratio = self.fair_share_ratio(
+                top, added.get(top, _ZERO), model, ahead.get((top, model), 0.0)
+            )
+            team_ratio = self.fair_share_ratio(team, own, model, ahead.get((team, model), 0.0))
+        else:
+            top_ratio = self.fair_share_ratio(top, added.get(top, _ZERO))
+            team_ratio = self.fair_share_ratio(team, own)
         if not self.half_life_s:
             return (0 if under else 1, top_ratio, team_ratio, 0.0, 0.0)
         top_exponent, team_exponent = self.usage_exponent(top), self.usage_exponent(team)

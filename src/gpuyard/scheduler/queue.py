@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from gpuyard.domain.resources import Resources
-from gpuyard.scheduler.fairshare import FairShareTree, OrderKey, Vector
+from gpuyard.domain.resources import GPU_MILLI, Resources
+from gpuyard.scheduler.fairshare import FairShareTree, OrderKey, QueueNode, Vector
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
-from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, TeamQuota
+from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, ServerView, TeamQuota
 
 
 def dominant_share(quota: TeamQuota | None) -> float:
@@ -64,17 +64,76 @@ def fairshare_tree(
         replace(node, used=used.get(t, Resources()), pending=wanted.get(t, Resources()))
         for t, node in snapshot.teams.items()
     ]
-    return FairShareTree(nodes, capacity, snapshot.usage_half_life_s, _model_held(snapshot))
+    weighted = weighted_models(snapshot.teams.values())
+    return FairShareTree(
+        nodes,
+        capacity,
+        snapshot.usage_half_life_s,
+        model_held(snapshot, snapshot.teams, weighted),
+        model_capacity(snapshot.servers, weighted),
+        model_pending(pending, snapshot.teams, weighted),
+    )
 
 
-def _model_held(snapshot: ClusterSnapshot) -> dict[tuple[str, ModelKey], float]:
-    """Milli-GPUs each team with per-model guarantees holds of each guaranteed model
-    (counted from the devices' models; empty when no team has such a guarantee)."""
+def weighted_models(nodes: Iterable[QueueNode]) -> frozenset[ModelKey]:
+    """The keys of the GPU models some node gives an over-quota weight of their own."""
+    return frozenset(
+        key for node in nodes for model, _ in node.gpu_model_weights if (key := model_key(model))
+    )
+
+
+def model_capacity(
+    servers: Iterable[ServerView], models: frozenset[ModelKey]
+) -> dict[ModelKey, float]:
+    """Milli-GPUs of the devices of each model in ``models`` (a weighted model's
+    capacity)."""
+    capacity: dict[ModelKey, float] = {}
+    if not models:
+        return capacity
+    for server in servers:
+        for gpu in server.gpus:
+            for key in models:
+                if device_matches(key, gpu.model):
+                    capacity[key] = capacity.get(key, 0.0) + GPU_MILLI
+    return capacity
+
+
+def model_pending(
+    pending: Iterable[PendingWorkload],
+    teams: Mapping[str, QueueNode],
+    models: frozenset[ModelKey],
+) -> dict[tuple[str, ModelKey], float]:
+    """Milli-GPUs each team's waiting work pinned to exactly one of ``models`` asks for
+    (work pinned to several models, or none, is not a claim on one model)."""
+    out: dict[tuple[str, ModelKey], float] = {}
+    if not models:
+        return out
+    for workload in pending:
+        team = workload.team_id
+        key = _pinned_model(workload)
+        if team is None or team not in teams or key not in models:
+            continue
+        slot = (team, key)
+        wanted = workload.resources.gpu_milli * workload.replicas_missing
+        out[slot] = out.get(slot, 0.0) + wanted
+    return out
+
+
+def model_held(
+    snapshot: ClusterSnapshot,
+    teams: Mapping[str, QueueNode],
+    weighted: frozenset[ModelKey] = frozenset(),
+) -> dict[tuple[str, ModelKey], float]:
+    """Milli-GPUs each team's own workloads hold of each model it has a per-model
+    guarantee of, and of every ``weighted`` model (counted from the devices' models;
+    empty when there are neither)."""
     wanted: dict[str, list[ModelKey]] = {}
-    for team, node in snapshot.teams.items():
-        keys = [model_key(model) for model, milli in node.gpu_models if milli > 0]
+    for team, node in teams.items():
+        keys = {
+            key for model, milli in node.gpu_models if milli > 0 and (key := model_key(model))
+        } | weighted
         if keys:
-            wanted[team] = keys
+            wanted[team] = list(keys)
     held: dict[tuple[str, ModelKey], float] = {}
     if not wanted:
         return held
@@ -148,13 +207,15 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
         team = workload.team_id if workload.team_id in tree.nodes else None
         by_team.setdefault(team, deque()).append(workload)
     added: dict[str, Vector] = {}
-    per_model = bool(tree.model_guarantee)
+    per_model = bool(tree.model_guarantee or tree.weighted_models)
     model_added: dict[tuple[str, ModelKey], float] = {}
+    share_added: dict[tuple[str, ModelKey], float] = {}
 
     def key_of(team: str | None) -> OrderKey:
         if not per_model:
             return tree.order_key(team, added)
-        return tree.order_key(team, added, _pinned_model(by_team[team][0]), model_added)
+        model = _pinned_model(by_team[team][0])
+        return tree.order_key(team, added, model, model_added, share_added)
 
     heap: list[tuple[OrderKey, str, str | None]] = [
         (key_of(team), team or "", team) for team in by_team
@@ -196,6 +257,9 @@ def _fill(level: Sequence[PendingWorkload], tree: FairShareTree) -> list[Pending
                 if tree.pinned_guarantee(team, model) is not None:
                     slot = (team, model)
                     model_added[slot] = model_added.get(slot, 0.0) + more[3]
+                if model in tree.weighted_models:
+                    for node in {team, tree.top_of(team)}:
+                        share_added[(node, model)] = share_added.get((node, model), 0.0) + more[3]
         if queue:
             heapq.heappush(heap, (key_of(team), team or "", team))
     return out

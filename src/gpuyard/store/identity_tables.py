@@ -68,6 +68,12 @@ class TeamRow(Base):
     limit_gpu_models: Mapped[dict[str, int]] = mapped_column(
         JSON, default=dict, server_default="{}"
     )
+    #: Over-quota weights per resource (migration 0025): {resource: weight} where one
+    #: differs from ``quota_weight``, and {model as written: weight} per GPU model.
+    quota_weights: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default="{}")
+    weight_gpu_models: Mapped[dict[str, int]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     # Members may read (not change) each other's workloads in this team.
     members_can_read: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

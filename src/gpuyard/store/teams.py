@@ -57,6 +57,23 @@ def team_of(row: TeamRow) -> Team:
             sorted((str(m), int(v)) for m, v in (row.limit_gpu_models or {}).items())
         ),
         quota_weight=row.quota_weight,
+        quota_weights=_weights(row.quota_weights),
+        weight_gpu_models=_weights(row.weight_gpu_models),
+    )
+
+
+def _weights(stored: object) -> tuple[tuple[str, int], ...]:
+    """A stored {name: weight} as sorted pairs; entries that are not a positive integer
+    weight are skipped (the service validates what it writes, so one bad row written by
+    hand must not break reading every team)."""
+    if not isinstance(stored, dict):
+        return ()
+    return tuple(
+        sorted(
+            (str(name), value)
+            for name, value in stored.items()
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0
+        )
     )
 
 
@@ -117,10 +134,8 @@ def insert_team(
 
 
 def change_team(session: Session, team_id: str, **values: Any) -> Team:
-    """Set columns of a team (name, quota_*, max_priority, members_can_read); the team
-    must exist."""
-    """Set columns of a team (name, quota_*, members_can_read, parent_id, guarantee_*,
-    quota_weight); the team must exist."""
+    """Set columns of a team (name, quota_*, max_priority, members_can_read, parent_id,
+    guarantee_*, the limits and weights of the quota tree); the team must exist."""
     row = session.get_one(TeamRow, team_id)
     for name, value in values.items():
         setattr(row, name, value)

@@ -245,6 +245,15 @@ class FairSharePage(BasePage):
         headers = [h.strip() for h in self.table.get_by_role("columnheader").all_inner_texts()]
         return self.row(team).locator("th, td").nth(headers.index(column))
 
+    def weight(self, team: str, what: str = "all") -> Locator:
+        """The team's weight (``all``), or its line for one resource (cpu, ram_gb,
+        storage_gb, gpu) or GPU model weighed apart."""
+        return self.cell(team, "Weight").locator(f'[data-weight="{what}"]')
+
+    def gpu_model_share(self, team: str, model: str) -> Locator:
+        """The team's fair share of a GPU model some team weighs (Fair share column)."""
+        return self.cell(team, "Fair share").locator(f'[data-gpu-model-share="{model}"]')
+
     def figure(self, team: str, column: str, resource: str) -> Locator:
         """One resource's line of a figure column (Guarantee, Limit, Used, Borrowed, Fair
         share, Pending)."""

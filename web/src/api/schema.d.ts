@@ -369,7 +369,8 @@ export interface paths {
          *     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota
          *     (``max_priority: null`` the team's priority cap); leave it out to keep it.
          *     ``hierarchy`` (admins) sets the department above the team (two levels at most: no
-         *     cycles), its guarantee and its over-quota weight; it replaces all three.
+         *     cycles), its guarantee, its per-model limits and its over-quota weights (one for
+         *     every resource, per resource, per GPU model); it replaces them all.
          */
         patch: operations["teams-update_team"];
         trace?: never;
@@ -1678,6 +1679,8 @@ export interface components {
              * @description claim on idle capacity relative to the siblings
              */
             weight: number;
+            /** @description the over-quota weight of each resource (`weight` where none is set apart) */
+            weights: components["schemas"]["ResourceWeights"];
             /** @description deserved quota, lent to others while idle */
             guarantee: components["schemas"]["ResourceAmounts"];
             /** @description the team's quota: never exceeded, borrowed or not */
@@ -1694,14 +1697,14 @@ export interface components {
             borrowed: components["schemas"]["ResourceAmounts"];
             /**
              * Dominant Share
-             * @description DRF: the largest used/capacity ratio over the resources, over the weight
+             * @description DRF: the largest used/capacity ratio over the resources, each over its weight
              */
             dominant_share: number;
             /** Under Guarantee */
             under_guarantee: boolean;
             /**
              * Gpu Models
-             * @description per-GPU-model guarantees (reclaimed for the team's work pinned to that model) and limits (never exceeded), one entry per model (empty: none)
+             * @description per-GPU-model guarantees (reclaimed for the team's work pinned to that model), limits (never exceeded) and weights, one entry per model (empty: none); every team lists each model some team weighs, with its fair share of it
              */
             gpu_models: components["schemas"]["GpuModelSharePublic"][];
             /** @description time-based fair share: the allocation of the team (a department: with its teams) integrated over time with the half-life's decay, in core-, GB- and GPU-hours, as of the history loop's last tick; zero while it is off */
@@ -1938,6 +1941,16 @@ export interface components {
              * @description GPUs of this model the team's workloads hold (a department: with its teams)
              */
             used: number;
+            /**
+             * Weight
+             * @description the team's over-quota weight of this model; null: its GPU weight
+             */
+            weight?: number | null;
+            /**
+             * Fair Share
+             * @description GPUs of this model it would hold if the model's devices were divided now (guarantees of the model first, idle ones by each team's weight of the model, never past a limit of it or the demand of work pinned to it); null unless some team weighs the model
+             */
+            fair_share?: number | null;
         };
         /** GpuPublic */
         GpuPublic: {
@@ -2039,6 +2052,20 @@ export interface components {
             gpu_model_limits?: {
                 [key: string]: number;
             };
+            /**
+             * Weights
+             * @description over-quota weights of single resources
+             */
+            weights?: {
+                [key: string]: number;
+            };
+            /**
+             * Gpu Model Weights
+             * @description over-quota weights per GPU model
+             */
+            gpu_model_weights?: {
+                [key: string]: number;
+            };
         };
         /**
          * HierarchyBody
@@ -2062,6 +2089,20 @@ export interface components {
              * @description at most this many GPUs of each model held at once (for example {"H100": 4}; at most 16 models, one model each, each at least the guarantee of the same model); a department's limit covers its own work and its teams' together
              */
             gpu_model_limits?: {
+                [key: string]: number;
+            };
+            /**
+             * Weights
+             * @description over-quota weights of single resources where they differ from `weight` (for example {"gpu": 4}; keys cpu, ram_gb, storage_gb, gpu; each 1 to 1000): the team's claim on that resource's idle capacity
+             */
+            weights?: {
+                [key: string]: number;
+            };
+            /**
+             * Gpu Model Weights
+             * @description over-quota weights per GPU model (for example {"H100": 4}; at most 16 models, one model each, each 1 to 1000): the team's claim on that model's idle GPUs, which are then divided apart and order work pinned to the model; a model not named: the GPU weight
+             */
+            gpu_model_weights?: {
                 [key: string]: number;
             };
         };
@@ -2887,6 +2928,20 @@ export interface components {
             ram_gb: number | null;
             /** Gpu */
             gpu: number | null;
+        };
+        /**
+         * ResourceWeights
+         * @description A team's over-quota weight per resource (its one weight where none is set apart).
+         */
+        ResourceWeights: {
+            /** Cpu */
+            cpu: number;
+            /** Ram Gb */
+            ram_gb: number;
+            /** Storage Gb */
+            storage_gb: number;
+            /** Gpu */
+            gpu: number;
         };
         /** ResourcesPublic */
         ResourcesPublic: {

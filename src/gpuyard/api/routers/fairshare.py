@@ -14,6 +14,7 @@ from gpuyard.api.schemas.fairshare import (
     GpuModelSharePublic,
     ResourceAmounts,
     ResourceLimits,
+    ResourceWeights,
 )
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
@@ -94,14 +95,22 @@ def get_fairshare(ctx: ContextDep, caller: Reader) -> FairSharePublic:
             borrowed=_amounts(e.share.borrowed),
             dominant_share=round(e.share.dominant_share, 6),
             under_guarantee=e.share.under_guarantee,
+            weights=ResourceWeights(
+                cpu=e.share.weights[0],
+                ram_gb=e.share.weights[1],
+                storage_gb=e.share.weights[2],
+                gpu=e.share.weights[3],
+            ),
             gpu_models=[
                 GpuModelSharePublic(
-                    model=model,
-                    guarantee=round(guarantee / GPU_MILLI, 3),
-                    limit=None if limit is None else round(limit / GPU_MILLI, 3),
-                    used=round(used / GPU_MILLI, 3),
+                    model=m.model,
+                    guarantee=round(m.guarantee / GPU_MILLI, 3),
+                    limit=None if m.limit is None else round(m.limit / GPU_MILLI, 3),
+                    used=round(m.used / GPU_MILLI, 3),
+                    weight=m.weight,
+                    fair_share=None if m.fair_share is None else round(m.fair_share / GPU_MILLI, 3),
                 )
-                for model, guarantee, limit, used in e.gpu_models
+                for m in e.gpu_models
             ],
             decayed_usage=_amounts(_hours(e.share.history)),
             fairshare_factor=_factor(e.share.usage_penalty),

@@ -41,6 +41,8 @@ def _hierarchy(body: HierarchyBody | None) -> teams.HierarchySpec | None:
         guarantee=teams.GuaranteeSpec(g.cpu, g.ram_gb, g.storage_gb, g.gpu, dict(g.gpu_models)),
         weight=body.weight,
         gpu_model_limits=dict(body.gpu_model_limits),
+        weights=dict(body.weights),
+        gpu_model_weights=dict(body.gpu_model_weights),
     )
 
 
@@ -89,7 +91,8 @@ def update_team(ctx: ContextDep, caller: Manager, team_id: str, body: TeamUpdate
     they accept: ``pending_invitations``). Send ``quota: null`` to remove a quota
     (``max_priority: null`` the team's priority cap); leave it out to keep it.
     ``hierarchy`` (admins) sets the department above the team (two levels at most: no
-    cycles), its guarantee and its over-quota weight; it replaces all three."""
+    cycles), its guarantee, its per-model limits and its over-quota weights (one for
+    every resource, per resource, per GPU model); it replaces them all."""
     changes = teams.TeamChanges(
         name=body.name,
         quota=_quota(body.quota),

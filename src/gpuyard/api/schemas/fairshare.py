@@ -22,6 +22,15 @@ class ResourceLimits(BaseModel):
     gpu: float | None
 
 
+class ResourceWeights(BaseModel):
+    """A team's over-quota weight per resource (its one weight where none is set apart)."""
+
+    cpu: float
+    ram_gb: float
+    storage_gb: float
+    gpu: float
+
+
 class GpuModelSharePublic(BaseModel):
     model: str
     guarantee: float = Field(description="GPUs of this model guaranteed (part of `gpu`)")
@@ -32,6 +41,17 @@ class GpuModelSharePublic(BaseModel):
     used: float = Field(
         description="GPUs of this model the team's workloads hold (a department: with its teams)"
     )
+    weight: int | None = Field(
+        default=None,
+        description="the team's over-quota weight of this model; null: its GPU weight",
+    )
+    fair_share: float | None = Field(
+        default=None,
+        description="GPUs of this model it would hold if the model's devices were divided "
+        "now (guarantees of the model first, idle ones by each team's weight of the model, "
+        "never past a limit of it or the demand of work pinned to it); null unless some "
+        "team weighs the model",
+    )
 
 
 class FairShareTeamPublic(BaseModel):
@@ -39,6 +59,9 @@ class FairShareTeamPublic(BaseModel):
     name: str
     parent_id: str | None = Field(description="the department above; null at the top level")
     weight: float = Field(description="claim on idle capacity relative to the siblings")
+    weights: ResourceWeights = Field(
+        description="the over-quota weight of each resource (`weight` where none is set apart)"
+    )
     guarantee: ResourceAmounts = Field(description="deserved quota, lent to others while idle")
     limit: ResourceLimits = Field(description="the team's quota: never exceeded, borrowed or not")
     used: ResourceAmounts = Field(description="allocated now (a department: with its teams)")
@@ -52,12 +75,13 @@ class FairShareTeamPublic(BaseModel):
     )
     borrowed: ResourceAmounts = Field(description="used above the guarantee")
     dominant_share: float = Field(
-        description="DRF: the largest used/capacity ratio over the resources, over the weight"
+        description="DRF: the largest used/capacity ratio over the resources, each over its weight"
     )
     under_guarantee: bool
     gpu_models: list[GpuModelSharePublic] = Field(
         description="per-GPU-model guarantees (reclaimed for the team's work pinned to "
-        "that model) and limits (never exceeded), one entry per model (empty: none)"
+        "that model), limits (never exceeded) and weights, one entry per model (empty: "
+        "none); every team lists each model some team weighs, with its fair share of it"
     )
     decayed_usage: ResourceAmounts = Field(
         description="time-based fair share: the allocation of the team (a department: "

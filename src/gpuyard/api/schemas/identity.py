@@ -139,6 +139,19 @@ class HierarchyBody(RequestModel):
         "4}; at most 16 models, one model each, each at least the guarantee of the same "
         "model); a department's limit covers its own work and its teams' together",
     )
+    weights: dict[str, int] = Field(
+        default_factory=dict,
+        description="over-quota weights of single resources where they differ from "
+        '`weight` (for example {"gpu": 4}; keys cpu, ram_gb, storage_gb, gpu; each 1 to '
+        f"{MAX_QUOTA_WEIGHT}): the team's claim on that resource's idle capacity",
+    )
+    gpu_model_weights: dict[str, int] = Field(
+        default_factory=dict,
+        description='over-quota weights per GPU model (for example {"H100": 4}; at most 16 '
+        f"models, one model each, each 1 to {MAX_QUOTA_WEIGHT}): the team's claim on that "
+        "model's idle GPUs, which are then divided apart and order work pinned to the model; "
+        "a model not named: the GPU weight",
+    )
 
 
 class Hierarchy(BaseModel):
@@ -147,6 +160,12 @@ class Hierarchy(BaseModel):
     weight: int
     gpu_model_limits: dict[str, float] = Field(
         default_factory=dict, description="GPUs of each model held at once at most"
+    )
+    weights: dict[str, int] = Field(
+        default_factory=dict, description="over-quota weights of single resources"
+    )
+    gpu_model_weights: dict[str, int] = Field(
+        default_factory=dict, description="over-quota weights per GPU model"
     )
 
 

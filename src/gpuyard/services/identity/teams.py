@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission, Target
 from gpuyard.domain.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from gpuyard.domain.identity import Team, TeamView
+from gpuyard.domain.identity import WEIGHTED_RESOURCES, Team, TeamView
 from gpuyard.domain.limits import (
     MAX_QUOTA_CPU_CORES,
     MAX_QUOTA_GPUS,
@@ -67,6 +67,12 @@ class HierarchySpec:
     #: At most this many GPUs of each model held at once by the team's work (a
     #: department's: its own and its teams' together); a model not named is unlimited.
     gpu_model_limits: Mapping[str, float] = field(default_factory=dict)
+    #: Over-quota weights of single resources (cpu, ram_gb, storage_gb, gpu) where they
+    #: differ from ``weight``.
+    weights: Mapping[str, int] = field(default_factory=dict)
+    #: Over-quota weights per GPU model: the team's claim on that model's idle GPUs (a
+    #: model not named: the team's GPU weight).
+    gpu_model_weights: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -150,10 +156,16 @@ def _hierarchy_columns(
     limits = _gpu_model_limits(spec, models, errors)
     if limits is not None:
         units["limit_gpu_models"] = limits
-    if not isinstance(spec.weight, int) or not 1 <= spec.weight <= MAX_QUOTA_WEIGHT:
+    if not _is_weight(spec.weight):
         errors.append(
             FieldError("hierarchy.weight", f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}")
         )
+    weights = _resource_weights(spec.weights, errors)
+    if weights is not None:
+        units["quota_weights"] = weights
+    model_weights = _gpu_model_weights(spec.gpu_model_weights, errors)
+    if model_weights is not None:
+        units["weight_gpu_models"] = model_weights
     parents = team_store.team_parents(session)
     key = team_id if team_id is not None else "\0new"
     parents[key] = spec.parent_id
@@ -176,36 +188,105 @@ def _hierarchy_columns(
 MAX_GUARANTEED_GPU_MODELS = 16
 
 
-def _gpu_models_milli(
-    models: object, field_name: str, errors: list[FieldError], *, zero_allowed: bool = False
-) -> dict[str, int] | None:
-    """``models`` ({model: GPUs}) in milli-GPUs, or None with ``errors`` added: at most
-    :data:`MAX_GUARANTEED_GPU_MODELS` models, each one model (no ``|``) of the syntax
-    requests use, named once (``h100`` and ``H100`` are the same model), from 0.001 (0
-    with ``zero_allowed``) to :data:`MAX_QUOTA_GPUS` GPUs, kept in whole milli."""
-    lowest = 0.0 if zero_allowed else 1 / GPU_MILLI
+def _is_weight(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_QUOTA_WEIGHT
+
+
+def _resource_weights(weights: object, errors: list[FieldError]) -> dict[str, int] | None:
+    """``weights`` ({resource: weight}) checked: resources of :data:`WEIGHTED_RESOURCES`,
+    each weight an integer from 1 to MAX_QUOTA_WEIGHT; or None with ``errors`` added."""
+    field_name = "hierarchy.weights"
+    if not isinstance(weights, Mapping):
+        errors.append(FieldError(field_name, "must be an object of resource: weight"))
+        return None
+    out: dict[str, int] = {}
+    for name, value in weights.items():
+        key = name if isinstance(name, str) else ""
+        if key not in WEIGHTED_RESOURCES:
+            errors.append(
+                FieldError(
+                    f"{field_name}.{key[:64]}",
+                    f"must be one of {', '.join(WEIGHTED_RESOURCES)}",
+                )
+            )
+        elif not _is_weight(value):
+            errors.append(
+                FieldError(
+                    f"{field_name}.{key}", f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}"
+                )
+            )
+        else:
+            out[key] = value
+    return out if len(out) == len(weights) else None
+
+
+def _gpu_model_weights(weights: object, errors: list[FieldError]) -> dict[str, int] | None:
+    """``weights`` ({model: weight}) checked as per-model guarantees' models are
+    (:func:`_model_names`), each weight an integer from 1 to MAX_QUOTA_WEIGHT; or None
+    with ``errors`` added."""
+    field_name = "hierarchy.gpu_model_weights"
+    checked = _model_names(weights, field_name, errors)
+    if checked is None:
+        return None
+    named, complete = checked
+    out: dict[str, int] = {}
+    for name, value in named:
+        if isinstance(value, int) and _is_weight(value):
+            out[name] = value
+        else:
+            errors.append(
+                FieldError(
+                    f"{field_name}.{name[:64]}",
+                    f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}",
+                )
+            )
+    return out if complete and len(out) == len(named) else None
+
+
+def _model_names(
+    models: object, field_name: str, errors: list[FieldError]
+) -> tuple[list[tuple[str, object]], bool] | None:
+    """The (model, value) entries of ``models`` whose model is valid, with ``errors``
+    added for the others, and whether all were; None (and an error) unless it is an
+    object of at most
+    :data:`MAX_GUARANTEED_GPU_MODELS` models. Each model is one model (no ``|``) of the
+    syntax requests use, named once (``h100`` and ``H100`` are the same model)."""
     if not isinstance(models, Mapping):
-        errors.append(FieldError(field_name, "must be an object of model: GPUs"))
+        errors.append(FieldError(field_name, "must be an object of model: value"))
         return None
     if len(models) > MAX_GUARANTEED_GPU_MODELS:
         errors.append(FieldError(field_name, f"at most {MAX_GUARANTEED_GPU_MODELS} models"))
         return None
-    out: dict[str, int] = {}
+    out: list[tuple[str, object]] = []
     seen: dict[object, str] = {}
-    failed = False
     for raw_name, value in models.items():
         name = raw_name.strip() if isinstance(raw_name, str) else ""
-        where = f"{field_name}.{name[:64]}"
         problem = model_problem(name) if name else "must name a model"
         if problem is None and ALTERNATIVE_SEPARATOR in name:
             problem = "must name one model (no '|')"
         if problem is None and model_key(name) in seen:
             problem = f"names the same model as {seen[model_key(name)]!r}"
         if problem is not None:
-            errors.append(FieldError(where, problem))
-            failed = True
+            errors.append(FieldError(f"{field_name}.{name[:64]}", problem))
             continue
         seen[model_key(name)] = name
+        out.append((name, value))
+    return out, len(out) == len(models)
+
+
+def _gpu_models_milli(
+    models: object, field_name: str, errors: list[FieldError], *, zero_allowed: bool = False
+) -> dict[str, int] | None:
+    """``models`` ({model: GPUs}, :func:`_model_names`) in milli-GPUs, or None with
+    ``errors`` added: each from 0.001 (0 with ``zero_allowed``) to
+    :data:`MAX_QUOTA_GPUS` GPUs, kept in whole milli."""
+    lowest = 0.0 if zero_allowed else 1 / GPU_MILLI
+    checked = _model_names(models, field_name, errors)
+    if checked is None:
+        return None
+    named, complete = checked
+    out: dict[str, int] = {}
+    for name, value in named:
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
@@ -214,11 +295,15 @@ def _gpu_models_milli(
             or (value > 0 and round(value * GPU_MILLI) == 0)
         ):
             wanted = f"a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}"
-            errors.append(FieldError(where, f"must be {'0 or ' if zero_allowed else ''}{wanted}"))
-            failed = True
+            errors.append(
+                FieldError(
+                    f"{field_name}.{name[:64]}",
+                    f"must be {'0 or ' if zero_allowed else ''}{wanted}",
+                )
+            )
             continue
         out[name] = round(value * GPU_MILLI)
-    return None if failed else out
+    return out if complete and len(out) == len(named) else None
 
 
 def _gpu_model_guarantees(
@@ -284,6 +369,8 @@ def _hierarchy_details(spec: HierarchySpec) -> dict[str, object]:
         },
         "weight": spec.weight,
         "gpu_model_limits": dict(spec.gpu_model_limits),
+        "weights": dict(spec.weights),
+        "gpu_model_weights": dict(spec.gpu_model_weights),
     }
 
 

@@ -14,6 +14,7 @@ from gpuyard.domain.server_state import ServerStatus
 from gpuyard.runtimes.registry import runs_containers
 from gpuyard.scheduler.fairshare import FairShareTree, TeamShare
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
+from gpuyard.scheduler.queue import model_capacity, model_held, model_pending, weighted_models
 from gpuyard.scheduler.snapshot import ClusterSnapshot
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.quota_tree import queue_node
@@ -22,14 +23,28 @@ from gpuyard.store import teams as team_store
 
 
 @dataclass(frozen=True)
+class ModelShare:
+    """One GPU model a team has a guarantee, limit or weight of (milli-GPUs)."""
+
+    model: str
+    guarantee: int = 0
+    limit: int | None = None
+    #: Held on devices of the model (a department: with its teams).
+    used: int = 0
+    #: The team's own weight of the model; None: its GPU weight.
+    weight: int | None = None
+    #: Its fair share of the model, where some team weighs the model (else None).
+    fair_share: float | None = None
+
+
+@dataclass(frozen=True)
 class FairShareEntry:
     """One team of the view, with its name and the fleet capacity shares are out of."""
 
     name: str
     share: TeamShare
-    #: Per-GPU-model guarantees and limits: (model, guaranteed milli-GPUs, limit or None,
-    #: milli-GPUs held on devices of that model, a department's with its teams').
-    gpu_models: tuple[tuple[str, int, int | None, int], ...] = ()
+    #: Per-GPU-model guarantees, limits and weights, in the order the team names them.
+    gpu_models: tuple[ModelShare, ...] = ()
     #: The team's limit (its quota) in internal units per dimension (cpu, ram, storage,
     #: gpu); None where unlimited.
     limit: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)
@@ -71,11 +86,21 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
         )
         for t in teams
     ]
-    tree = FairShareTree(nodes, capacity, half_life)
+    by_id = {node.team_id: node for node in nodes}
+    weighted = weighted_models(nodes)
+    online = [s for s in state.snapshot.servers if s.status is ServerStatus.ONLINE]
+    tree = FairShareTree(
+        nodes,
+        capacity,
+        half_life,
+        model_held(state.snapshot, by_id, weighted),
+        model_capacity(online, weighted),
+        model_pending(state.pending, by_id, weighted),
+    )
     names = {t.id: t.name for t in teams}
     limits = {node.team_id: node.limit for node in nodes}
     visible = set(names) if mine is None else _with_departments(mine, tree)
-    models = _model_usage(state.snapshot, teams)
+    models = _model_usage(state.snapshot, teams, tree)
     entries = [
         FairShareEntry(names[s.team_id], s, models.get(s.team_id, ()), limits[s.team_id])
         for s in tree.shares(names.__getitem__)
@@ -86,28 +111,42 @@ def fairshare_view(ctx: ServiceContext, caller: Caller) -> tuple[Resources, list
 
 @dataclass
 class _ModelRow:
-    """One GPU model of a team's guarantee or limit, named as the first of them names it."""
+    """One GPU model of a team's guarantee, limit or weight, named as the first of them
+    names it."""
 
     model: str
     guarantee: int = 0
     limit: int | None = None
+    weight: int | None = None
 
 
 def _model_usage(
-    snapshot: ClusterSnapshot, teams: list[Team]
-) -> dict[str, tuple[tuple[str, int, int | None, int], ...]]:
-    """Each team with per-model guarantees or limits: (model, guarantee, limit or None,
-    held on devices of it), a department's holdings with its teams' (what its limit
-    covers), models in the order the guarantee then the limit name them."""
+    snapshot: ClusterSnapshot, teams: list[Team], tree: FairShareTree
+) -> dict[str, tuple[ModelShare, ...]]:
+    """Each team with per-model guarantees, limits or weights, and every team while some
+    team weighs a model (its fair share of it): what it holds on devices of each model,
+    a department's holdings with its teams' (what its limit covers), models in the order
+    the guarantee, the limit, then the weights name them (a weighted model no team
+    names, by the first team's spelling)."""
+    weighted: dict[ModelKey, str] = {}
+    for node in teams:
+        for model, _ in node.weight_gpu_models:
+            weighted.setdefault(model_key(model), model)
     rows: dict[str, dict[ModelKey, _ModelRow]] = {}
     for node in teams:
-        if not node.guarantee_gpu_models and not node.limit_gpu_models:
+        if not (
+            node.guarantee_gpu_models or node.limit_gpu_models or node.weight_gpu_models or weighted
+        ):
             continue
         mine: dict[ModelKey, _ModelRow] = {}
         for model, milli in node.guarantee_gpu_models:
             mine.setdefault(model_key(model), _ModelRow(model)).guarantee = milli
         for model, milli in node.limit_gpu_models:
             mine.setdefault(model_key(model), _ModelRow(model)).limit = milli
+        for model, weight in node.weight_gpu_models:
+            mine.setdefault(model_key(model), _ModelRow(model)).weight = weight
+        for key, model in weighted.items():
+            mine.setdefault(key, _ModelRow(model))
         rows[node.id] = mine
     if not rows:
         return {}
@@ -132,7 +171,15 @@ def _model_usage(
                         held[(holder, key)] += milli
     return {
         team: tuple(
-            (row.model, row.guarantee, row.limit, held[(team, key)]) for key, row in mine.items()
+            ModelShare(
+                row.model,
+                row.guarantee,
+                row.limit,
+                held[(team, key)],
+                row.weight,
+                tree.model_fair_share(team, key),
+            )
+            for key, row in mine.items()
         )
         for team, mine in rows.items()
     }

@@ -14,7 +14,7 @@ def queue_node(
     pending: Resources | None = None,
     history: Vector | None = None,
 ) -> QueueNode:
-    """``team``'s node: its parent, guarantee, limit (its quota) and weight, with its
+    """``team``'s node: its parent, guarantee, limit (its quota) and weights, with its
     decayed past usage (``history``, time-based fair share) when given."""
     return QueueNode(
         team_id=team.id,
@@ -32,15 +32,28 @@ def queue_node(
         history=history or (0.0, 0.0, 0.0, 0.0),
         gpu_models=team.guarantee_gpu_models,
         gpu_model_limits=team.limit_gpu_models,
+        weights=_weights(team),
+        gpu_model_weights=tuple((m, float(w)) for m, w in team.weight_gpu_models),
     )
+
+
+def _weights(team: Team) -> Vector | None:
+    """The team's per-dimension weights, None when every resource has its one weight."""
+    if not team.quota_weights:
+        return None
+    cpu, ram, storage, gpu = team.resource_weights()
+    return (float(cpu), float(ram), float(storage), float(gpu))
 
 
 def is_placed(team: Team) -> bool:
     """Whether an admin gave ``team`` a place in the tree (a parent, a guarantee, a
-    weight other than 1 or a per-GPU-model limit)."""
+    weight other than 1, per-resource or per-GPU-model weights, or a per-GPU-model
+    limit)."""
     return (
         team.parent_id is not None
         or team.quota_weight != 1
+        or bool(team.quota_weights)
+        or bool(team.weight_gpu_models)
         or bool(team.limit_gpu_models)
         or any(
             (

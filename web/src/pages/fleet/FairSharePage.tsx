@@ -68,6 +68,32 @@ function formatHalfLife(seconds: number): string {
   return `${seconds} s`;
 }
 
+/** The team's over-quota weight, then each resource and GPU model it weighs apart from it
+ * (tagged for tests: `data-weight`). */
+function Weights({ team }: { team: FairShareTeam }) {
+  const labels = { cpu: 'CPU', ram_gb: 'RAM', storage_gb: 'Storage', gpu: 'GPU' } as const;
+  const apart = (Object.keys(labels) as (keyof typeof labels)[]).filter((key) => team.weights[key] !== team.weight);
+  return (
+    <Stack gap={0}>
+      <Text size="sm" data-weight="all">
+        {formatAmount(team.weight)}
+      </Text>
+      {apart.map((key) => (
+        <Text key={key} size="xs" c="dimmed" data-weight={key} style={{ whiteSpace: 'nowrap' }}>
+          {labels[key]} {formatAmount(team.weights[key])}
+        </Text>
+      ))}
+      {team.gpu_models
+        .filter((model) => model.weight !== null && model.weight !== undefined)
+        .map((model) => (
+          <Text key={model.model} size="xs" c="dimmed" data-weight={model.model} style={{ whiteSpace: 'nowrap' }}>
+            {model.model} {formatAmount(model.weight ?? 0)}
+          </Text>
+        ))}
+    </Stack>
+  );
+}
+
 function hasAny(amounts: Amounts): boolean {
   return RESOURCES.some((resource) => (amounts[resource.key] ?? 0) > 0);
 }
@@ -99,7 +125,9 @@ function TeamRow({
           </Badge>
         )}
       </Table.Th>
-      <Table.Td>{formatAmount(team.weight)}</Table.Td>
+      <Table.Td>
+        <Weights team={team} />
+      </Table.Td>
       <Table.Td>
         <Figures amounts={team.guarantee} />
         {team.gpu_models
@@ -128,6 +156,13 @@ function TeamRow({
       </Table.Td>
       <Table.Td>
         <Figures amounts={team.fair_share} />
+        {team.gpu_models
+          .filter((model) => model.fair_share !== null && model.fair_share !== undefined)
+          .map((model) => (
+            <Text key={model.model} size="xs" c="dimmed" data-gpu-model-share={model.model} maw={160}>
+              {model.model}: {formatAmount(model.fair_share ?? 0)} GPUs (holds {formatAmount(model.used)})
+            </Text>
+          ))}
       </Table.Td>
       <Table.Td data-column="dominant-share">{formatShare(team.dominant_share)}</Table.Td>
       <Table.Td>
