@@ -1,0 +1,236 @@
+"""Whether a request could ever run within its limits, and whether a resize would take a
+team over them now (issue 21, "refuse what can never run" for quotas).
+
+A workload counts against a chain of limit holders (:class:`LimitHolder`): its team's
+quota and per-GPU-model limits, the department above the team (its limits cover its own
+work and its teams' together), or, for work in no team, the default quota of users in no
+team. The scheduler's admission checks (plugins ``quota`` and ``model_limits``) hold
+work past a limit back with the ``quota`` reason. That wait ends when the team's other
+work ends, unless the workload alone asks for more than a limit allows: then it would
+wait for ever. :func:`over_limits_alone` finds those, so submit and resize refuse them
+(422) instead.
+
+- The whole request counts: per-replica resources times the replicas (a workload's
+  replicas are meant to run together; a gang's must), compared with each limit.
+- Per-GPU-model limits judge work pinned to models (``gpu_model``): it can never run when
+  every model it accepts is limited below its GPUs, by the team's or the department's
+  limit of that model (a limit on ``H100`` covers ``H100 80GB`` too, as the scheduler's
+  does). Work naming no model may land on an unlimited model and is not judged by them.
+
+:func:`over_limits_with_held` is the second question, for a resize in place: would the
+new size, with what the rest of the holder's work holds now, go past a limit?
+Both only judge the dimensions a change grows (``grown``): shrinking is always allowed,
+and a limit lowered after submission never refuses what does not grow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
+from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
+from gpuyard.scheduler.plugins.model_limits import covers
+
+#: (field of the request, Resources attribute, what the limit is called, unit, unit name)
+_DIMS = (
+    ("cpu", "cpu_milli", "cpu", 1000, "cores"),
+    ("ram_gb", "ram_mib", "memory", MIB_PER_GB, "GB"),
+    ("gpu", "gpu_milli", "GPU", GPU_MILLI, "GPUs"),
+)
+#: Every field a limit may refuse (the request's names).
+LIMITED_FIELDS = frozenset({"cpu", "ram_gb", "gpu", "gpu_model"})
+
+
+@dataclass(frozen=True, slots=True)
+class LimitHolder:
+    """One set of limits a workload counts against, in stored units (None: unlimited)."""
+
+    #: "team", "department" (the team's parent) or "default" (users in no team).
+    kind: str
+    #: The team's name; empty for the default quota.
+    name: str = ""
+    cpu_milli: int | None = None
+    ram_mib: int | None = None
+    gpu_milli: int | None = None
+    #: (model as written, milli-GPUs): at most this much of each model held at once.
+    gpu_models: tuple[tuple[str, int], ...] = ()
+
+    def limit_name(self, what: str) -> str:
+        """ "team ml's GPU limit", "the default GPU quota of users in no team"."""
+        if self.kind == "default":
+            return f"the default {what} quota of users in no team"
+        return f"{self.kind} {self.name}'s {what} limit"
+
+    def subject(self) -> str:
+        """Whose holdings count against it, as a sentence's subject."""
+        if self.kind == "default":
+            return "the owner's work in no team"
+        if self.kind == "department":
+            return f"department {self.name} (with its teams)"
+        return f"team {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What the work counting against one holder holds now, the judged workload excluded."""
+
+    resources: Resources = field(default_factory=Resources)
+    #: Milli-GPUs held on devices of each model (the device's model string).
+    by_device_model: Mapping[str, int] = field(default_factory=dict)
+
+    def of_model(self, key: ModelKey) -> int:
+        """Milli-GPUs held on devices that a limit of model ``key`` counts."""
+        return sum(
+            milli for model, milli in self.by_device_model.items() if device_matches(key, model)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OverLimit:
+    """A limit a request goes past: the request's field to name, and why."""
+
+    field: str
+    message: str
+
+
+def over_limits_alone(
+    per_replica: Resources,
+    replicas: int,
+    gpu_model: str | None,
+    holders: Sequence[LimitHolder],
+    grown: Collection[str] = LIMITED_FIELDS,
+) -> list[OverLimit]:
+    """The limits that ``replicas`` of ``per_replica`` (pinned to ``gpu_model``) go past
+    on their own, so the work could never run within them: one finding per field of
+    ``grown`` (the first holder of ``holders`` that refuses it), none when it could."""
+    found: list[OverLimit] = []
+    for name, attr, what, unit, unit_name in _DIMS:
+        need: int = getattr(per_replica, attr)
+        if name not in grown or need <= 0:
+            continue
+        total = need * replicas
+        for holder in holders:
+            limit: int | None = getattr(holder, attr)
+            if limit is not None and total > limit:
+                asks = _asks(need, replicas, unit, unit_name)
+                found.append(
+                    OverLimit(
+                        name,
+                        f"{holder.limit_name(what)} is {_fmt(limit, unit)} {unit_name}; "
+                        f"this asks {asks}, so it could never run within it",
+                    )
+                )
+                break
+    if "gpu_model" in grown:
+        model = _model_over_limits(per_replica.gpu_milli, replicas, gpu_model, holders)
+        if model is not None:
+            found.append(model)
+    return found
+
+
+def _model_over_limits(
+    need: int, replicas: int, gpu_model: str | None, holders: Sequence[LimitHolder]
+) -> OverLimit | None:
+    """The finding on ``gpu_model`` when every model it accepts is limited below the
+    request's GPUs (per alternative, the tightest limit covering it)."""
+    requested = model_key(gpu_model)
+    if need <= 0 or requested is None:
+        return None
+    total = need * replicas
+    blocking: list[tuple[int, str]] = []  # (limit, its name), one per alternative
+    for alternative in requested:
+        covering = [
+            (limit, holder.limit_name(model))
+            for holder in holders
+            for model, limit in holder.gpu_models
+            if covers(model_key(model), (alternative,)) and total > limit
+        ]
+        if not covering:
+            return None  # a model it accepts has room (or no limit)
+        blocking.append(min(covering))
+    listed = ", ".join(
+        f"{name} is {_fmt(limit, GPU_MILLI)} GPUs" for limit, name in dict.fromkeys(blocking)
+    )
+    lead = "" if len(requested) == 1 else "every model it accepts is limited below what it asks: "
+    asks = _asks(need, replicas, GPU_MILLI, "GPUs")
+    return OverLimit(
+        "gpu_model", f"{lead}{listed}; this asks {asks}, so it could never run within it"
+    )
+
+
+def over_limits_with_held(
+    per_replica: Resources,
+    replicas: int,
+    gpu_model: str | None,
+    device_models: Collection[str],
+    limits: Sequence[tuple[LimitHolder, Held]],
+    grown: Collection[str] = LIMITED_FIELDS,
+) -> list[OverLimit]:
+    """The limits that ``replicas`` of ``per_replica`` would go past together with what
+    each holder's other work holds now (``limits``: each holder with its :class:`Held`),
+    judging the fields of ``grown`` only. GPUs count against a per-model limit when the
+    workload's devices (``device_models``) are of that model, or when every model it
+    accepts is."""
+    found: list[OverLimit] = []
+    requested = model_key(gpu_model)
+    for name, attr, what, unit, unit_name in _DIMS:
+        need: int = getattr(per_replica, attr) * replicas
+        if name not in grown or need <= 0:
+            continue
+        for holder, held in limits:
+            limit: int | None = getattr(holder, attr)
+            others: int = getattr(held.resources, attr)
+            if limit is not None and others + need > limit:
+                found.append(_would_hold(name, holder, what, limit, others, need, unit, unit_name))
+                break
+        if name != "gpu" or any(f.field == "gpu" for f in found):
+            continue
+        for holder, held in limits:
+            over = next(
+                (
+                    (model, limit, held.of_model(key))
+                    for model, limit in holder.gpu_models
+                    if (key := model_key(model)) is not None
+                    and (
+                        any(device_matches(key, m) for m in device_models) or covers(key, requested)
+                    )
+                    and held.of_model(key) + need > limit
+                ),
+                None,
+            )
+            if over is not None:
+                model, limit, others = over
+                found.append(
+                    _would_hold("gpu", holder, model, limit, others, need, unit, unit_name)
+                )
+                break
+    return found
+
+
+def _would_hold(
+    name: str,
+    holder: LimitHolder,
+    what: str,
+    limit: int,
+    others: int,
+    need: int,
+    unit: int,
+    unit_name: str,
+) -> OverLimit:
+    return OverLimit(
+        name,
+        f"{holder.subject()} would hold {_fmt(others + need, unit)} {unit_name}, over "
+        f"{holder.limit_name(what)} of {_fmt(limit, unit)} (its other work holds "
+        f"{_fmt(others, unit)}; this would hold {_fmt(need, unit)})",
+    )
+
+
+def _asks(need: int, replicas: int, unit: int, unit_name: str) -> str:
+    """ "8 GPUs" or "8 GPUs (2 replicas x 4)"."""
+    total = f"{_fmt(need * replicas, unit)} {unit_name}"
+    return total if replicas == 1 else f"{total} ({replicas} replicas x {_fmt(need, unit)})"
+
+
+def _fmt(value: int, unit: int) -> str:
+    return f"{round(value / unit, 3):g}"
