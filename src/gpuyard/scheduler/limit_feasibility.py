@@ -25,7 +25,7 @@ and a limit lowered after submission never refuses what does not grow.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gpuyard.domain.resources import GPU_MILLI, MIB_PER_GB, Resources
@@ -100,10 +100,13 @@ def over_limits_alone(
     gpu_model: str | None,
     holders: Sequence[LimitHolder],
     grown: Collection[str] = LIMITED_FIELDS,
+    fleet_models: Collection[str] = (),
 ) -> list[OverLimit]:
     """The limits that ``replicas`` of ``per_replica`` (pinned to ``gpu_model``) go past
     on their own, so the work could never run within them: one finding per field of
-    ``grown`` (the first holder of ``holders`` that refuses it), none when it could."""
+    ``grown`` (the first holder of ``holders`` that refuses it), none when it could.
+    ``fleet_models`` are the GPU models of the servers it may use (its cluster's, or the
+    fleet's): when every one it could use is limited below its GPUs, it is refused too."""
     found: list[OverLimit] = []
     for name, attr, what, unit, unit_name in _DIMS:
         need: int = getattr(per_replica, attr)
@@ -117,46 +120,92 @@ def over_limits_alone(
                 found.append(
                     OverLimit(
                         name,
-                        f"{holder.limit_name(what)} is {_fmt(limit, unit)} {unit_name}; "
+                        f"{holder.limit_name(what)} is {_amount(limit, unit, unit_name)}; "
                         f"this asks {asks}, so it could never run within it",
                     )
                 )
                 break
     if "gpu_model" in grown:
-        model = _model_over_limits(per_replica.gpu_milli, replicas, gpu_model, holders)
-        if model is not None:
+        model = _model_over_limits(
+            per_replica.gpu_milli, replicas, gpu_model, holders, fleet_models
+        )
+        if model is not None and not any(f.field == model.field for f in found):
             found.append(model)
     return found
 
 
 def _model_over_limits(
-    need: int, replicas: int, gpu_model: str | None, holders: Sequence[LimitHolder]
+    need: int,
+    replicas: int,
+    gpu_model: str | None,
+    holders: Sequence[LimitHolder],
+    fleet_models: Collection[str],
 ) -> OverLimit | None:
-    """The finding on ``gpu_model`` when every model it accepts is limited below the
-    request's GPUs (per alternative, the tightest limit covering it)."""
-    requested = model_key(gpu_model)
-    if need <= 0 or requested is None:
+    """The finding when every model the request accepts is limited below its GPUs (per
+    alternative, the tightest limit covering it), or when every GPU model of the fleet
+    (``fleet_models``) it could use is; on ``gpu_model``, or on ``gpu`` when it names
+    none."""
+    if need <= 0:
         return None
     total = need * replicas
-    blocking: list[tuple[int, str]] = []  # (limit, its name), one per alternative
-    for alternative in requested:
+    requested = model_key(gpu_model)
+    blocking: list[tuple[int, str]] | None = None  # (limit, its name)
+    lead = ""
+    if requested is not None:
+        blocking = _blocking([_covers_alternative(alt) for alt in requested], total, holders)
+        if len(requested) > 1:
+            lead = "every model it accepts is limited below what it asks: "
+    usable = sorted({m for m in fleet_models if device_matches(requested, m)})
+    if blocking is None and usable:
+        blocking = _blocking([_counts_device(m) for m in usable], total, holders)
+        lead = "every GPU model it could use in the fleet is limited below what it asks: "
+    if blocking is None:
+        return None
+    listed = ", ".join(
+        f"{name} is {_amount(limit, GPU_MILLI, 'GPUs')}" for limit, name in dict.fromkeys(blocking)
+    )
+    asks = _asks(need, replicas, GPU_MILLI, "GPUs")
+    return OverLimit(
+        "gpu" if requested is None else "gpu_model",
+        f"{lead}{listed}; this asks {asks}, so it could never run within it",
+    )
+
+
+def _covers_alternative(alternative: frozenset[str]) -> Callable[[ModelKey], bool]:
+    """Whether a limit's model covers every device of one alternative of a request."""
+
+    def test(limited: ModelKey) -> bool:
+        return covers(limited, (alternative,))
+
+    return test
+
+
+def _counts_device(device_model: str) -> Callable[[ModelKey], bool]:
+    """Whether a limit's model counts devices of ``device_model``."""
+
+    def test(limited: ModelKey) -> bool:
+        return device_matches(limited, device_model)
+
+    return test
+
+
+def _blocking(
+    choices: Sequence[Callable[[ModelKey], bool]], total: int, holders: Sequence[LimitHolder]
+) -> list[tuple[int, str]] | None:
+    """For each choice of model (a test of whether a limit's model covers it), the
+    tightest limit that covers it below ``total``; None when some choice has none."""
+    found: list[tuple[int, str]] = []
+    for counted in choices:
         covering = [
             (limit, holder.limit_name(model))
             for holder in holders
             for model, limit in holder.gpu_models
-            if covers(model_key(model), (alternative,)) and total > limit
+            if total > limit and counted(model_key(model))
         ]
         if not covering:
-            return None  # a model it accepts has room (or no limit)
-        blocking.append(min(covering))
-    listed = ", ".join(
-        f"{name} is {_fmt(limit, GPU_MILLI)} GPUs" for limit, name in dict.fromkeys(blocking)
-    )
-    lead = "" if len(requested) == 1 else "every model it accepts is limited below what it asks: "
-    asks = _asks(need, replicas, GPU_MILLI, "GPUs")
-    return OverLimit(
-        "gpu_model", f"{lead}{listed}; this asks {asks}, so it could never run within it"
-    )
+            return None  # this model has room (or no limit)
+        found.append(min(covering))
+    return found
 
 
 def over_limits_with_held(
@@ -220,7 +269,7 @@ def _would_hold(
 ) -> OverLimit:
     return OverLimit(
         name,
-        f"{holder.subject()} would hold {_fmt(others + need, unit)} {unit_name}, over "
+        f"{holder.subject()} would hold {_amount(others + need, unit, unit_name)}, over "
         f"{holder.limit_name(what)} of {_fmt(limit, unit)} (its other work holds "
         f"{_fmt(others, unit)}; this would hold {_fmt(need, unit)})",
     )
@@ -228,8 +277,15 @@ def _would_hold(
 
 def _asks(need: int, replicas: int, unit: int, unit_name: str) -> str:
     """ "8 GPUs" or "8 GPUs (2 replicas x 4)"."""
-    total = f"{_fmt(need * replicas, unit)} {unit_name}"
+    total = _amount(need * replicas, unit, unit_name)
     return total if replicas == 1 else f"{total} ({replicas} replicas x {_fmt(need, unit)})"
+
+
+def _amount(value: int, unit: int, unit_name: str) -> str:
+    """ "1 GPU", "8 GPUs", "0.5 cores", "16 GB"."""
+    if value == unit and unit_name.endswith("s"):
+        unit_name = unit_name[:-1]
+    return f"{_fmt(value, unit)} {unit_name}"
 
 
 def _fmt(value: int, unit: int) -> str:

@@ -35,7 +35,11 @@ from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, server_to_view
 from gpuyard.services.workloads.limit_checks import check_resize_limits
-from gpuyard.services.workloads.submission import load_workload, never_fits_errors
+from gpuyard.services.workloads.submission import (
+    gpu_models_in_scope,
+    load_workload,
+    never_fits_errors,
+)
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.database import lost_lock_race
@@ -177,6 +181,7 @@ def _apply_update(
                 gpu_model,
                 ctx.snapshot_cache.personal_quota,
                 holds_resources=status in HOLDS_RESOURCES,
+                fleet_models=gpu_models_in_scope(ctx, session, row.cluster_id),
             )
         row.gpu_model = gpu_model
         in_place: list[_ReplicaResize] = []

@@ -16,7 +16,7 @@ see the other's old size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -88,12 +88,14 @@ def submission_limit_errors(
     replicas: int,
     gpu_model: str | None,
     personal: PersonalQuota | None,
+    fleet_models: Collection[str] = (),
 ) -> list[FieldError]:
-    """The findings (422) on a submission that could never run within its limits."""
+    """The findings (422) on a submission that could never run within its limits
+    (``fleet_models``: the GPU models of the servers it may use)."""
     holders = limit_holders(session, team_id, owner_id, personal)
     if not holders:
         return []
-    found = over_limits_alone(per_replica, replicas, gpu_model, holders)
+    found = over_limits_alone(per_replica, replicas, gpu_model, holders, fleet_models=fleet_models)
     return [FieldError(f.field, f.message) for f in found]
 
 
@@ -106,6 +108,7 @@ def check_resize_limits(
     personal: PersonalQuota | None,
     *,
     holds_resources: bool,
+    fleet_models: Collection[str] = (),
 ) -> None:
     """Refuse a resize of ``row`` from ``current`` to ``new`` (per replica; pinned to
     ``gpu_model``) that grows past a limit: 422 when the new size alone does, 409 when a
@@ -118,7 +121,7 @@ def check_resize_limits(
     holders = limit_holders(session, row.team_id, row.owner_id, personal)
     if not holders:
         return
-    alone = over_limits_alone(new, row.replicas, gpu_model, holders, grown)
+    alone = over_limits_alone(new, row.replicas, gpu_model, holders, grown, fleet_models)
     if alone:
         raise InvalidInput.for_fields([FieldError(f.field, f.message) for f in alone])
     if not holds_resources:

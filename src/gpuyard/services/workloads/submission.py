@@ -239,15 +239,17 @@ def validated_submission(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
             priority=workload.priority,
             role_limits=_role_priority_limits(ctx),
         )
-        found += never_fits_errors(
-            ctx,
-            session,
+        fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+        found += _never_fits_findings(
+            fleet,
             _pending(
                 workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
             ),
         )
         if not any(f.field == "team_id" for f in found):
-            found += _limit_findings(session, replace(workload, team_id=team_id), _personal(ctx))
+            found += _limit_findings(
+                session, replace(workload, team_id=team_id), _personal(ctx), fleet
+            )
     if found:
         raise InvalidInput.for_fields(found)
     return replace(workload, team_id=team_id)
@@ -387,10 +389,9 @@ def _invalid_with_database_findings(
             errors = [e for e in errors if e.field != "priority"]
         if not any(e.field in _SIZE_FIELDS for e in errors):
             request = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
-            found += never_fits_errors(
-                ctx,
-                session,
-                _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector),
+            fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+            found += _never_fits_findings(
+                fleet, _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector)
             )
             if not any(f.field == "team_id" for f in found):
                 found += submission_limit_errors(
@@ -399,14 +400,15 @@ def _invalid_with_database_findings(
                     caller.user_id,
                     request,
                     spec.replicas,
-                    None if any(e.field == "gpu_model" for e in errors) else spec.gpu_model,
+                    spec.gpu_model,
                     _personal(ctx),
+                    fleet.gpu_models(spec.cluster_id),
                 )
         return InvalidInput.for_fields(errors + found)
 
 
 def _limit_findings(
-    session: Session, workload: Workload, personal: PersonalQuota | None
+    session: Session, workload: Workload, personal: PersonalQuota | None, fleet: _FleetCapacity
 ) -> list[FieldError]:
     """The findings on a workload (its team resolved) that could never run within its
     team's, department's or the default quota's limits (services/workloads/limit_checks.py)."""
@@ -418,6 +420,7 @@ def _limit_findings(
         workload.replicas,
         workload.gpu_model,
         personal,
+        fleet.gpu_models(workload.cluster_id),
     )
 
 
@@ -456,6 +459,15 @@ class _FleetCapacity:
     servers: Sequence[ServerView]
     capacity_shared: frozenset[str]
 
+    def gpu_models(self, cluster_id: str | None) -> frozenset[str]:
+        """The GPU models of the servers of ``cluster_id`` (of every server for None)."""
+        return frozenset(
+            gpu.model
+            for server in self.servers
+            if cluster_id is None or server.cluster_id == cluster_id
+            for gpu in server.gpus
+        )
+
 
 def _fleet_capacity(
     session: Session, capacity: CapacityIndex, shared_kinds: frozenset[str]
@@ -472,6 +484,15 @@ def never_fits_errors(
     empty (scheduler/feasibility.py), naming the field and saying what exists."""
     fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
     return _never_fits_findings(fleet, pending)
+
+
+def gpu_models_in_scope(
+    ctx: ServiceContext, session: Session, cluster_id: str | None
+) -> frozenset[str]:
+    """The GPU models of the servers work naming ``cluster_id`` may use (the fleet's
+    for None): what per-model limits are judged against."""
+    fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+    return fleet.gpu_models(cluster_id)
 
 
 def _never_fits_findings(fleet: _FleetCapacity, pending: PendingWorkload) -> list[FieldError]:
@@ -619,7 +640,7 @@ def _write_submissions(
         if team_id != asked:  # the caller's only team, when they named none
             workload = replace(workload, team_id=team_id)
         if not any(e.field == "team_id" for e in errors):
-            errors += _limit_findings(session, workload, personal)
+            errors += _limit_findings(session, workload, personal, fleet)
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))
             continue
