@@ -119,8 +119,8 @@ _ALONE: list[Any] = [
         {"hierarchy": {"gpu_model_limits": {"H100 80GB": 0}}},
         {"gpu": 2, "gpu_model": "H100"},
         "gpu_model",
-        "every GPU model it could use in the fleet is limited below what it asks: team ml's "
-        "H100 80GB limit is 0 GPUs; this asks 2 GPUs",
+        "every GPU model it could use in the fleet counts against team ml's H100 80GB limit "
+        "of 0 GPUs; this asks 2 GPUs",
         id="every H100 of the fleet is of a limited variant",
     ),
     pytest.param(

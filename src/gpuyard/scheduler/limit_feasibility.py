@@ -141,33 +141,82 @@ def _model_over_limits(
     holders: Sequence[LimitHolder],
     fleet_models: Collection[str],
 ) -> OverLimit | None:
-    """The finding when every model the request accepts is limited below its GPUs (per
-    alternative, the tightest limit covering it), or when every GPU model of the fleet
-    (``fleet_models``) it could use is; on ``gpu_model``, or on ``gpu`` when it names
-    none."""
+    """The finding (on ``gpu_model``, or on ``gpu`` for work naming no model) when the
+    per-model limits leave no room for the request: judged over the models it accepts,
+    then over the GPU models of the fleet (``fleet_models``) it could use."""
     if need <= 0:
         return None
-    total = need * replicas
     requested = model_key(gpu_model)
-    blocking: list[tuple[int, str]] | None = None  # (limit, its name)
-    lead = ""
+    choices: list[tuple[str, list[Callable[[ModelKey], bool]], bool]] = []
     if requested is not None:
-        blocking = _blocking([_covers_alternative(alt) for alt in requested], total, holders)
-        if len(requested) > 1:
-            lead = "every model it accepts is limited below what it asks: "
+        alternatives = [_covers_alternative(a) for a in requested]
+        choices.append(("every model it accepts", alternatives, False))
     usable = sorted({m for m in fleet_models if device_matches(requested, m)})
-    if blocking is None and usable:
-        blocking = _blocking([_counts_device(m) for m in usable], total, holders)
-        lead = "every GPU model it could use in the fleet is limited below what it asks: "
-    if blocking is None:
+    if usable:
+        what = "every GPU model it could use in the fleet"
+        choices.append((what, [_counts_device(m) for m in usable], True))
+    for what, counted, fleet in choices:
+        message = _no_room(need, replicas, counted, holders, what, fleet)
+        if message is not None:
+            return OverLimit("gpu" if requested is None else "gpu_model", message)
+    return None
+
+
+def _no_room(
+    need: int,
+    replicas: int,
+    choices: Sequence[Callable[[ModelKey], bool]],
+    holders: Sequence[LimitHolder],
+    what: str,
+    fleet: bool,
+) -> str | None:
+    """Why ``replicas`` of ``need`` milli-GPUs never fit the per-model limits of
+    ``holders`` when each GPU is of one of ``choices`` (a test of whether a limit's model
+    counts it), or None when they may.
+
+    Two sound tests, so that nothing the scheduler could run is refused: one limit counts
+    every choice and is below the total; or, giving each choice the room of its tightest
+    limit as if no limit were shared between choices, fewer whole replicas fit than asked
+    (a replica's GPUs are on one server, whose devices are of one model)."""
+    total = need * replicas
+    limits = [
+        (limit, holder.limit_name(model), model_key(model))
+        for holder in holders
+        for model, limit in holder.gpu_models
+    ]
+    whole = [
+        (limit, name)
+        for limit, name, key in limits
+        if total > limit and all(c(key) for c in choices)
+    ]
+    asks = _asks(need, replicas, GPU_MILLI, "GPUs")
+    if whole:
+        limit, name = min(whole)
+        amount = _amount(limit, GPU_MILLI, "GPUs")
+        said = f"{name} is {amount}" if not fleet else f"{what} counts against {name} of {amount}"
+        return f"{said}; this asks {asks}, so it could never run within it"
+    tightest: list[tuple[int, str]] = []
+    room = 0
+    for counted in choices:
+        caps = [(limit, name) for limit, name, key in limits if counted(key)]
+        if not caps:
+            return None  # this model has no limit
+        cap = min(caps)
+        tightest.append(cap)
+        room += max(0, cap[0]) // need
+    if room >= replicas:
         return None
     listed = ", ".join(
-        f"{name} is {_amount(limit, GPU_MILLI, 'GPUs')}" for limit, name in dict.fromkeys(blocking)
+        f"{name} is {_amount(limit, GPU_MILLI, 'GPUs')}" for limit, name in dict.fromkeys(tightest)
     )
-    asks = _asks(need, replicas, GPU_MILLI, "GPUs")
-    return OverLimit(
-        "gpu" if requested is None else "gpu_model",
-        f"{lead}{listed}; this asks {asks}, so it could never run within it",
+    if replicas == 1:
+        return (
+            f"{what} is limited below what it asks: {listed}; this asks {asks}, "
+            "so it could never run within them"
+        )
+    return (
+        f"{what} is limited: {listed}; this asks {asks} and they leave room for "
+        f"{room} of its replicas, so it could never run within them"
     )
 
 
@@ -187,25 +236,6 @@ def _counts_device(device_model: str) -> Callable[[ModelKey], bool]:
         return device_matches(limited, device_model)
 
     return test
-
-
-def _blocking(
-    choices: Sequence[Callable[[ModelKey], bool]], total: int, holders: Sequence[LimitHolder]
-) -> list[tuple[int, str]] | None:
-    """For each choice of model (a test of whether a limit's model covers it), the
-    tightest limit that covers it below ``total``; None when some choice has none."""
-    found: list[tuple[int, str]] = []
-    for counted in choices:
-        covering = [
-            (limit, holder.limit_name(model))
-            for holder in holders
-            for model, limit in holder.gpu_models
-            if total > limit and counted(model_key(model))
-        ]
-        if not covering:
-            return None  # this model has room (or no limit)
-        found.append(min(covering))
-    return found
 
 
 def over_limits_with_held(
