@@ -149,3 +149,11 @@ def held_now(
             if model is not None:
                 by_model[model] = by_model.get(model, 0) + milli
     return total, by_model
+
+
+def gpu_models_on(session: Session, server_ids: Collection[str]) -> set[str]:
+    """The models of the GPUs of ``server_ids``."""
+    if not server_ids:
+        return set()
+    g = ServerGpuRow
+    return set(session.scalars(select(g.model).where(g.server_id.in_(sorted(server_ids)))))

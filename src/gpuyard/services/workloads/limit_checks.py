@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput
 from gpuyard.domain.identity import Team
 from gpuyard.domain.resources import Resources
+from gpuyard.scheduler.gpu_match import device_matches, model_key
 from gpuyard.scheduler.limit_feasibility import (
     LIMITED_FIELDS,
     Held,
@@ -32,7 +33,7 @@ from gpuyard.scheduler.limit_feasibility import (
 )
 from gpuyard.services.scheduling.snapshot_loader import PersonalQuota
 from gpuyard.store.identity import get_user
-from gpuyard.store.team_usage import held_now
+from gpuyard.store.team_usage import gpu_models_on, held_now
 from gpuyard.store.teams import get_team, team_parents
 from gpuyard.store.workload_tables import WorkloadRow
 
@@ -127,9 +128,14 @@ def check_resize_limits(
     if not holds_resources:
         return  # a pending workload waits with the quota reason, as new work does
     placed = len(row.allocations)
-    _resources, own_devices = held_now(session, workload_id=row.id)
+    # Grown in place, its GPUs come from the servers it is on: any of their models it
+    # accepts may be taken (conservative on a server of several models, as the
+    # scheduler's per-model filter is).
+    requested = model_key(gpu_model)
+    servers = {allocation.server_id for allocation in row.allocations}
+    usable = [m for m in gpu_models_on(session, servers) if device_matches(requested, m)]
     limits = [(holder, _held(session, row, holder)) for holder in holders]
-    over = over_limits_with_held(new, placed, gpu_model, list(own_devices), limits, grown)
+    over = over_limits_with_held(new, placed, gpu_model, usable, limits, grown)
     if over:
         raise Conflict(
             "; ".join(f.message for f in over)
