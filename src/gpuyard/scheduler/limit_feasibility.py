@@ -12,10 +12,11 @@ wait for ever. :func:`over_limits_alone` finds those, so submit and resize refus
 
 - The whole request counts: per-replica resources times the replicas (a workload's
   replicas are meant to run together; a gang's must), compared with each limit.
-- Per-GPU-model limits judge work pinned to models (``gpu_model``): it can never run when
-  every model it accepts is limited below its GPUs, by the team's or the department's
-  limit of that model (a limit on ``H100`` covers ``H100 80GB`` too, as the scheduler's
-  does). Work naming no model may land on an unlimited model and is not judged by them.
+- Per-GPU-model limits (the team's and the department's; a limit on ``H100`` counts
+  ``H100 80GB`` devices too, as the scheduler's does) refuse work when they leave no room
+  for it over every model it accepts (``gpu_model``), or over every GPU model of the
+  fleet it could use (work naming no model too: it may land on any of them). The test is
+  sound, so nothing the scheduler could run is refused (:func:`_no_room`).
 
 :func:`over_limits_with_held` is the second question, for a resize in place: would the
 new size, with what the rest of the holder's work holds now, go past a limit?
@@ -266,25 +267,31 @@ def over_limits_with_held(
         if name != "gpu" or any(f.field == "gpu" for f in found):
             continue
         for holder, held in limits:
-            over = next(
-                (
-                    (model, limit, held.of_model(key))
-                    for model, limit in holder.gpu_models
-                    if (key := model_key(model)) is not None
-                    and (
-                        any(device_matches(key, m) for m in device_models) or covers(key, requested)
-                    )
-                    and held.of_model(key) + need > limit
-                ),
-                None,
-            )
+            over = _model_would_hold(holder, held, need, device_models, requested)
             if over is not None:
-                model, limit, others = over
-                found.append(
-                    _would_hold("gpu", holder, model, limit, others, need, unit, unit_name)
-                )
+                found.append(over)
                 break
     return found
+
+
+def _model_would_hold(
+    holder: LimitHolder,
+    held: Held,
+    need: int,
+    device_models: Collection[str],
+    requested: ModelKey,
+) -> OverLimit | None:
+    """The first per-model limit of ``holder`` that ``need`` more milli-GPUs would go
+    past with ``held``, when they count against it (see :func:`over_limits_with_held`)."""
+    for model, limit in holder.gpu_models:
+        key = model_key(model)
+        if key is None:
+            continue
+        counts = covers(key, requested) or any(device_matches(key, m) for m in device_models)
+        others = held.of_model(key) if counts else 0
+        if counts and others + need > limit:
+            return _would_hold("gpu", holder, model, limit, others, need, GPU_MILLI, "GPUs")
+    return None
 
 
 def _would_hold(
