@@ -20,6 +20,7 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy.orm import Session
 
+from gpuyard.auth.roles import Role
 from gpuyard.domain.errors import Conflict, FieldError, InvalidInput
 from gpuyard.domain.identity import Team
 from gpuyard.domain.resources import Resources
@@ -48,7 +49,7 @@ def limit_holders(
         if personal is None:
             return []
         owner = get_user(session, owner_id)
-        if owner is None or owner.role == "admin":
+        if owner is None or owner.role == Role.ADMIN.value:
             return []
         return [
             LimitHolder(

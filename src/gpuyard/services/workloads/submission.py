@@ -460,13 +460,13 @@ class _FleetCapacity:
     capacity_shared: frozenset[str]
 
     def gpu_models(self, cluster_id: str | None) -> frozenset[str]:
-        """The GPU models of the servers of ``cluster_id`` (of every server for None)."""
-        return frozenset(
-            gpu.model
-            for server in self.servers
-            if cluster_id is None or server.cluster_id == cluster_id
-            for gpu in server.gpus
-        )
+        """The GPU models of the servers of ``cluster_id`` (of every server for None);
+        none when a capacity-shared server is among them (its devices held by foreign
+        pods may not be listed now, so the models it has are not known)."""
+        scope = [s for s in self.servers if cluster_id is None or s.cluster_id == cluster_id]
+        if any(s.cluster_id in self.capacity_shared for s in scope):
+            return frozenset()
+        return frozenset(gpu.model for server in scope for gpu in server.gpus)
 
 
 def _fleet_capacity(
