@@ -360,3 +360,22 @@ def test_resize_past_a_per_model_limit_alone_is_422_and_with_usage_409(
     shrunk = client.patch(path, json={"gpu": 1})
     assert shrunk.status_code == 200, shrunk.text
     assert client.get(path).json()["gpu"] == 1
+
+
+def test_a_launch_from_the_catalog_is_judged_with_the_images_defaults(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """The catalog's defaults fill the request before the limits judge it."""
+    team = _team(client, "ml", quota={"gpu": 2})
+    image = client.post(
+        "/api/v1/images",
+        json={"name": "trainer", "reference": "pytorch/pytorch:2.4", "type": "python", "gpu": 4},
+    )
+    assert image.status_code == 201, image.text
+    before = _rows(ctx)
+    launch = {"image_id": image.json()["id"], "team_id": team}
+    refused = _refusal(client.post("/api/v1/workloads", json=launch))
+    assert "team ml's GPU limit is 2 GPUs; this asks 4 GPUs" in refused["gpu"]
+    assert _rows(ctx) == before
+    smaller = client.post("/api/v1/workloads", json={**launch, "gpu": 2})
+    assert smaller.status_code == 201, smaller.text
