@@ -75,3 +75,45 @@ def test_without_the_setting_users_in_no_team_are_unlimited(tmp_path: Path) -> N
         assert [api.get(f"/api/v1/workloads/{w}").json()["status"] for w in ids] == ["running"] * 3
     finally:
         context.db.dispose()
+
+
+def test_work_past_the_default_quota_on_its_own_is_refused_and_resizes_respect_it(
+    ctx: ServiceContext, client: TestClient
+) -> None:
+    """Issue 21: 3 GPUs can never run within a default quota of 2 (422 at submit, plan
+    and resize, nothing written); growing past it with the owner's other work is a 409
+    that leaves the workload running at its size. Admins are exempt."""
+    alice = authed_client(ctx, mint_token(ctx, add_user(ctx, "alice@example.com", "pw-123456")))
+    body = {"image": "x", "name": "big", "gpu": 3, "cpu": 1}
+    before = client.get("/api/v1/workloads").json()["count"]
+    for path in ("/api/v1/workloads", "/api/v1/workloads/plan"):
+        refused = alice.post(path, json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [
+            {
+                "field": "gpu",
+                "message": "the default GPU quota of users in no team is 2 GPUs; this asks "
+                "3 GPUs, so it could never run within it",
+            }
+        ]
+    gang = alice.post("/api/v1/workloads", json={**body, "gpu": 1, "replicas": 3, "gang": True})
+    assert gang.status_code == 422
+    assert "this asks 3 GPUs (3 replicas x 1)" in gang.json()["detail"]
+    assert client.get("/api/v1/workloads").json()["count"] == before
+    assert client.post("/api/v1/workloads", json=body).status_code == 201  # an admin's
+
+    grows = _submit(alice, "grows")
+    _submit(alice, "other")
+    settle(ctx)
+    path = f"/api/v1/workloads/{grows}"
+    was = alice.get(path).json()
+    assert was["status"] == "running"
+    conflict = alice.patch(path, json={"gpu": 2})
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.json()["errors"][0]["message"] == (
+        "the owner's work in no team would hold 3 GPUs, over the default GPU quota of users "
+        "in no team of 2 (its other work holds 1; this would hold 2)"
+    )
+    assert alice.patch(path, json={"gpu": 3}).status_code == 422
+    now = alice.get(path).json()
+    assert (now["status"], now["gpu"], now["placements"]) == ("running", 1, was["placements"])

@@ -6,7 +6,10 @@ SQLite database, and after every step checks what the database holds:
 - each server's counters equal the sum of the reservations on it (nothing leaks);
 - a whole-GPU replica's devices are distinct and used by no other replica;
 - only workloads that hold resources have reservations, and every one of them has all
-  of its replicas (gang) or at least one (non-gang).
+  of its replicas (gang) or at least one (non-gang);
+- a team never holds more than its quota or its per-GPU-model limit (issue 21: the
+  scheduler holds work back, submit refuses work past a limit on its own, and a resize
+  past one is refused, alone or with the team's other work).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.fleet import servers as server_service
 from gpuyard.services.fleet.clusters import create_cluster
 from gpuyard.services.fleet.servers import GpuSpec, SimulatedServerSpec
+from gpuyard.services.identity.teams import HierarchySpec, QuotaSpec, TeamSpec, create_team
 from gpuyard.services.scheduling.cycle import run_scheduling_cycle
 from gpuyard.services.workloads.changes import (
     WorkloadChanges,
@@ -68,12 +72,16 @@ def pick(ids: list[str], index: int) -> str | None:
 NEVER_FITS_FIELDS = {"node_selector", "gpu_model", "gpu", "cpu", "ram_gb", "storage_gb"}
 
 
+#: The team whose limits the machine checks: quota and per-model limit (issue 21).
+TEAM_CPU, TEAM_GPU, TEAM_H100_LIMIT = 8, 3, 2
+
+
 def submit_unless_it_can_never_run(
     ctx: ServiceContext, caller: Caller, spec: WorkloadCreate
 ) -> str | None:
     """Submit ``spec``: its id, or None when no server of the fleet as it is could ever
-    hold it (issue 21: refused at submit, nothing written; the invariants then hold of
-    the rest)."""
+    hold it, or it could never run within its team's limits (issue 21: refused at
+    submit, nothing written; the invariants then hold of the rest)."""
     refused: InvalidInput | None = None
     try:
         return create_workload(ctx, caller, spec).id
@@ -83,7 +91,11 @@ def submit_unless_it_can_never_run(
     # gpu_memory_gb: a share asking more memory than any device of the fleet has (alone,
     # or beside the never-fits finding when the fleet has no such GPU at all).
     assert fields <= NEVER_FITS_FIELDS | {"gpu_memory_gb"}, refused
-    assert fields == {"gpu_memory_gb"} or "can never run" in str(refused), refused
+    assert (
+        fields == {"gpu_memory_gb"}
+        or "can never run" in str(refused)
+        or "could never run within" in str(refused)
+    ), refused
     return None
 
 
@@ -98,6 +110,10 @@ class ReservationMachine(RuleBasedStateMachine):
             admin_id = session.scalar(select(UserRow.id).where(UserRow.email == ADMIN_EMAIL))
         self.admin = Caller(str(admin_id), ADMIN_EMAIL, Role.ADMIN)
         self.cluster = create_cluster(self.ctx, self.admin, "prop", ClusterKind.SIMULATED).id
+        limits = HierarchySpec(gpu_model_limits={"H100": TEAM_H100_LIMIT})
+        quota = QuotaSpec(cpu=TEAM_CPU, gpu=TEAM_GPU)
+        team = TeamSpec(name="limited", quota=quota, hierarchy=limits)
+        self.team = create_team(self.ctx, self.admin, team).id
         self.workloads: list[str] = []
         self.servers: list[str] = []
         self.server_seq = 0
@@ -150,6 +166,7 @@ class ReservationMachine(RuleBasedStateMachine):
         gang=st.booleans(),
         model=st.sampled_from([None, "H100", "A100"]),
         memory=GPU_MEMORY,
+        in_team=st.booleans(),
     )
     def create(
         self,
@@ -160,6 +177,7 @@ class ReservationMachine(RuleBasedStateMachine):
         gang: bool,
         model: str | None,
         memory: int | None,
+        in_team: bool,
     ) -> None:
         spec = WorkloadCreate(
             image="busybox",
@@ -172,6 +190,7 @@ class ReservationMachine(RuleBasedStateMachine):
             gpu_model=model if gpu else None,
             gpu_memory_gb=memory if 0 < gpu < 1 else None,
             duration_s=30,
+            team_id=self.team if in_team else None,
         )
         submitted = submit_unless_it_can_never_run(self.ctx, self.admin, spec)
         if submitted is not None:
@@ -215,6 +234,7 @@ class ReservationMachine(RuleBasedStateMachine):
         with self.ctx.db.read() as session:
             servers = {s.id: s for s in session.scalars(select(ServerRow))}
             workloads = session.scalars(select(WorkloadRow)).all()
+        team_cpu = team_gpu = team_h100 = 0
         sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         gpu_users: dict[tuple[str, int], int] = defaultdict(int)
         memory_users: dict[tuple[str, int], int] = defaultdict(int)
@@ -234,6 +254,10 @@ class ReservationMachine(RuleBasedStateMachine):
                 indices = [i for i, _ in a.gpu_allocation]
                 assert len(indices) == len(set(indices))
                 assert a.gpu_memory_mib == w.gpu_memory_mib, "a replica holds other memory"
+                if w.team_id == self.team:
+                    team_cpu, team_gpu = team_cpu + a.cpu_milli, team_gpu + a.gpu_milli
+                    models = {g.gpu_index: g.model for g in servers[a.server_id].gpus}
+                    team_h100 += sum(m for i, m in a.gpu_allocation if models[i] == "H100")
                 for index, milli in a.gpu_allocation:
                     gpu_users[(a.server_id, index)] += milli
                     memory_users[(a.server_id, index)] += a.gpu_memory_mib
@@ -258,6 +282,9 @@ class ReservationMachine(RuleBasedStateMachine):
                 assert gpu.allocated_memory_mib == memory_users[(server.id, gpu.gpu_index)]
                 assert gpu.allocated_memory_mib <= gpu.memory_mib
                 assert whole[(server.id, gpu.gpu_index)] <= 1
+        assert team_cpu <= TEAM_CPU * 1000, f"team holds {team_cpu} milli-cpu"
+        assert team_gpu <= TEAM_GPU * 1000, f"team holds {team_gpu} milli-GPU"
+        assert team_h100 <= TEAM_H100_LIMIT * 1000, f"team holds {team_h100} of H100"
 
 
 ReservationMachine.TestCase.settings = settings(

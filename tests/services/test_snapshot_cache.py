@@ -141,9 +141,16 @@ def test_incremental_refresh_equals_a_full_reload(two: Two) -> None:
     assert_cache_is_exact(ctx)
     server_service.delete_server(other, admin, gone)
     assert_cache_is_exact(ctx)
-    over_quota = submit(two, "over", 4, team_id=team, via=other)
+    # Past the team's quota of 3 GPUs with what the team holds (asking 4 alone would be
+    # refused at submit: it could never run within the quota).
+    holder = submit(two, "holder", 1, team_id=team, via=other)
+    run_scheduling_cycle(ctx)
+    assert status_of(ctx, holder)[0] == "running"
+    over_quota = submit(two, "over", 3, team_id=team, via=other)
     run_scheduling_cycle(ctx)
     assert status_of(ctx, over_quota)[0] == "pending"
+    with ctx.db.read() as session:
+        assert session.get(WorkloadRow, over_quota).reason_code == "quota"  # type: ignore[union-attr]
     assert_cache_is_exact(ctx)
 
 

@@ -4,6 +4,7 @@ now. Never commits."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import NamedTuple
 
 from sqlalchemy import func, select, update
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gpuyard.domain.resources import Resources
+from gpuyard.store.fleet_tables import ServerGpuRow
 from gpuyard.store.usage_tables import TeamUsageDecayRow
 from gpuyard.store.workload_tables import AllocationRow, WorkloadRow
 
@@ -102,3 +104,56 @@ def put_decayed_usage(
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def held_now(
+    session: Session,
+    *,
+    team_ids: Collection[str] = (),
+    teamless_owner: str | None = None,
+    workload_id: str | None = None,
+    excluding: str | None = None,
+) -> tuple[Resources, dict[str, int]]:
+    """What some work holds now: the workloads of ``team_ids``, the owner's work in no
+    team (``teamless_owner``) or one workload (``workload_id``), less ``excluding``'s;
+    its allocations summed, and its milli-GPUs by the model of the devices they are on
+    (per-model limits count devices)."""
+    a, w = AllocationRow, WorkloadRow
+    query = select(
+        a.server_id, a.cpu_milli, a.ram_mib, a.storage_mib, a.gpu_milli, a.gpu_allocation
+    ).join(w, w.id == a.workload_id)
+    if workload_id is not None:
+        query = query.where(w.id == workload_id)
+    elif teamless_owner is not None:
+        query = query.where(w.team_id.is_(None), w.owner_id == teamless_owner)
+    else:
+        query = query.where(w.team_id.in_(list(team_ids)))
+    if excluding is not None:
+        query = query.where(w.id != excluding)
+    rows = list(session.execute(query))
+    total = Resources()
+    for _server, cpu, ram, storage, gpu, _slots in rows:
+        total = total + Resources(cpu, ram, storage, gpu)
+    servers = {server for server, *_, gpu, slots in rows if gpu and slots}
+    models: dict[tuple[str, int], str] = {}
+    if servers:
+        g = ServerGpuRow
+        found = session.execute(
+            select(g.server_id, g.gpu_index, g.model).where(g.server_id.in_(sorted(servers)))
+        )
+        models = {(server, index): model for server, index, model in found}
+    by_model: dict[str, int] = {}
+    for server, *_, slots in rows:
+        for index, milli in slots or ():
+            model = models.get((server, index))
+            if model is not None:
+                by_model[model] = by_model.get(model, 0) + milli
+    return total, by_model
+
+
+def gpu_models_on(session: Session, server_ids: Collection[str]) -> set[str]:
+    """The models of the GPUs of ``server_ids``."""
+    if not server_ids:
+        return set()
+    g = ServerGpuRow
+    return set(session.scalars(select(g.model).where(g.server_id.in_(sorted(server_ids)))))

@@ -29,7 +29,7 @@ from gpuyard.scheduler.state import CycleState, NodeState
 MODEL_LIMITS = "model_limits"
 
 
-def _covers(limited: ModelKey, requested: ModelKey) -> bool:
+def covers(limited: ModelKey, requested: ModelKey) -> bool:
     """Whether every device ``requested`` accepts is of the limited model."""
     if limited is None or requested is None:
         return False
@@ -50,7 +50,7 @@ class ModelLimits:
             return AdmitResult(replicas)
         result = AdmitResult(replicas)
         for key in cycle.limit_names:
-            if not _covers(key, req.model):
+            if not covers(key, req.model):
                 continue
             room = cycle.model_room(team, key)
             if room is None:

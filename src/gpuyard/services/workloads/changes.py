@@ -34,7 +34,12 @@ from gpuyard.services.context import ServiceContext
 from gpuyard.services.identity.audit import AuditActor, record_audit
 from gpuyard.services.scheduling.allocations import release_workload
 from gpuyard.services.scheduling.snapshot_rows import allocation_to_replica, server_to_view
-from gpuyard.services.workloads.submission import load_workload, never_fits_errors
+from gpuyard.services.workloads.limit_checks import check_resize_limits
+from gpuyard.services.workloads.submission import (
+    gpu_models_in_scope,
+    load_workload,
+    never_fits_errors,
+)
 from gpuyard.services.workloads.transitions import record_change, transition_workload
 from gpuyard.store.conversions import allocation_gpus, allocation_resources, workload_request
 from gpuyard.store.database import lost_lock_race
@@ -166,6 +171,18 @@ def _apply_update(
             found = never_fits_errors(ctx, session, pending)
             if found:
                 raise InvalidInput.for_fields(found)
+            # Nor one past its team's limits: 422 alone, 409 with the team's other work
+            # while it holds resources (nothing written; it keeps its size).
+            check_resize_limits(
+                session,
+                row,
+                current,
+                new,
+                gpu_model,
+                ctx.snapshot_cache.personal_quota,
+                holds_resources=status in HOLDS_RESOURCES,
+                fleet_models=gpu_models_in_scope(ctx, session, row.cluster_id),
+            )
         row.gpu_model = gpu_model
         in_place: list[_ReplicaResize] = []
         if resized and status in HOLDS_RESOURCES:

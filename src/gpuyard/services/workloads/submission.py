@@ -38,7 +38,9 @@ from gpuyard.services.identity.access import (
 from gpuyard.services.identity.audit import AuditActor, audit_entry, record_audit_entries
 from gpuyard.services.pools.claim import claim_warm_container, relabel_claimed
 from gpuyard.services.scheduling.capacity_index import CapacityIndex
+from gpuyard.services.scheduling.snapshot_loader import PersonalQuota
 from gpuyard.services.workloads.from_catalog import catalog_defaults, read_catalog_image
+from gpuyard.services.workloads.limit_checks import submission_limit_errors
 from gpuyard.services.workloads.transitions import submission_event
 from gpuyard.store.audit_log import AuditEntry
 from gpuyard.store.base import new_id
@@ -237,13 +239,17 @@ def validated_submission(ctx: ServiceContext, caller: Caller, spec: WorkloadSpec
             priority=workload.priority,
             role_limits=_role_priority_limits(ctx),
         )
-        found += never_fits_errors(
-            ctx,
-            session,
+        fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+        found += _never_fits_findings(
+            fleet,
             _pending(
                 workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
             ),
         )
+        if not any(f.field == "team_id" for f in found):
+            found += _limit_findings(
+                session, replace(workload, team_id=team_id), _personal(ctx), fleet
+            )
     if found:
         raise InvalidInput.for_fields(found)
     return replace(workload, team_id=team_id)
@@ -367,7 +373,7 @@ def _invalid_with_database_findings(
     else:
         memory_mib = round((spec.gpu_memory_gb or 0) * MIB_PER_GB)
     with ctx.db.read() as session:
-        found = _checks_in_database(
+        team_id, found = _checks_in_database(
             session,
             caller,
             spec.cluster_id,
@@ -378,17 +384,49 @@ def _invalid_with_database_findings(
             whole_gpu_kinds=_whole_gpu_kinds(ctx),
             priority=spec.priority,
             role_limits=_role_priority_limits(ctx),
-        )[1]
+        )
         if any(f.field == "priority" for f in found):  # the team's finding names both caps
             errors = [e for e in errors if e.field != "priority"]
         if not any(e.field in _SIZE_FIELDS for e in errors):
             request = Resources.from_api(spec.cpu, spec.ram_gb, spec.storage_gb, spec.gpu)
-            found += never_fits_errors(
-                ctx,
-                session,
-                _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector),
+            fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+            found += _never_fits_findings(
+                fleet, _pending(spec.cluster_id, request, spec.gpu_model, spec.node_selector)
             )
+            if not any(f.field == "team_id" for f in found):
+                found += submission_limit_errors(
+                    session,
+                    team_id,
+                    caller.user_id,
+                    request,
+                    spec.replicas,
+                    spec.gpu_model,
+                    _personal(ctx),
+                    fleet.gpu_models(spec.cluster_id),
+                )
         return InvalidInput.for_fields(errors + found)
+
+
+def _limit_findings(
+    session: Session, workload: Workload, personal: PersonalQuota | None, fleet: _FleetCapacity
+) -> list[FieldError]:
+    """The findings on a workload (its team resolved) that could never run within its
+    team's, department's or the default quota's limits (services/workloads/limit_checks.py)."""
+    return submission_limit_errors(
+        session,
+        workload.team_id,
+        workload.owner_id,
+        workload.request,
+        workload.replicas,
+        workload.gpu_model,
+        personal,
+        fleet.gpu_models(workload.cluster_id),
+    )
+
+
+def _personal(ctx: ServiceContext) -> PersonalQuota | None:
+    """The default quota of users in no team (settings ``teamless_quota_*``), if any."""
+    return ctx.snapshot_cache.personal_quota
 
 
 #: Fields whose own errors make the feasibility check moot.
@@ -421,6 +459,15 @@ class _FleetCapacity:
     servers: Sequence[ServerView]
     capacity_shared: frozenset[str]
 
+    def gpu_models(self, cluster_id: str | None) -> frozenset[str]:
+        """The GPU models of the servers of ``cluster_id`` (of every server for None);
+        none when a capacity-shared server is among them (its devices held by foreign
+        pods may not be listed now, so the models it has are not known)."""
+        scope = [s for s in self.servers if cluster_id is None or s.cluster_id == cluster_id]
+        if any(s.cluster_id in self.capacity_shared for s in scope):
+            return frozenset()
+        return frozenset(gpu.model for server in scope for gpu in server.gpus)
+
 
 def _fleet_capacity(
     session: Session, capacity: CapacityIndex, shared_kinds: frozenset[str]
@@ -437,6 +484,15 @@ def never_fits_errors(
     empty (scheduler/feasibility.py), naming the field and saying what exists."""
     fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
     return _never_fits_findings(fleet, pending)
+
+
+def gpu_models_in_scope(
+    ctx: ServiceContext, session: Session, cluster_id: str | None
+) -> frozenset[str]:
+    """The GPU models of the servers work naming ``cluster_id`` may use (the fleet's
+    for None): what per-model limits are judged against."""
+    fleet = _fleet_capacity(session, ctx.capacity_index, _capacity_shared_kinds(ctx))
+    return fleet.gpu_models(cluster_id)
 
 
 def _never_fits_findings(fleet: _FleetCapacity, pending: PendingWorkload) -> list[FieldError]:
@@ -469,6 +525,7 @@ def _submissions(ctx: ServiceContext) -> GroupCommit[_Submission, Workload]:
             role_limits=_role_priority_limits(ctx),
             capacity=ctx.capacity_index,
             capacity_shared_kinds=_capacity_shared_kinds(ctx),
+            personal=_personal(ctx),
         )
         made = GroupCommit(ctx.db, writer, ctx.scheduler_wakeup.notify)
         found = ctx.group_commits.setdefault(_SUBMISSIONS, made)  # atomic: one wins
@@ -548,11 +605,13 @@ def _write_submissions(
     role_limits: Mapping[str, int],
     capacity: CapacityIndex,
     capacity_shared_kinds: frozenset[str],
+    personal: PersonalQuota | None = None,
 ) -> list[Workload | GpuyardError]:
     """Insert the workloads of ``batch`` that pass the database checks (among them,
     that some server could ever hold one replica: one read of the capacity index per
-    batch), with their first event and audit record; one outcome per submission (the
-    workload as inserted, not read back)."""
+    batch, and that it asks no more than its limits allow: ``personal`` is the default
+    quota of users in no team), with their first event and audit record; one outcome
+    per submission (the workload as inserted, not read back)."""
     outcomes: list[Workload | GpuyardError] = []
     fleet = _fleet_capacity(session, capacity, capacity_shared_kinds)
     accepted: list[_Submission] = []
@@ -578,11 +637,13 @@ def _write_submissions(
                 workload.cluster_id, workload.request, workload.gpu_model, workload.node_selector
             ),
         )
+        if team_id != asked:  # the caller's only team, when they named none
+            workload = replace(workload, team_id=team_id)
+        if not any(e.field == "team_id" for e in errors):
+            errors += _limit_findings(session, workload, personal, fleet)
         if errors:
             outcomes.append(InvalidInput.for_fields(errors))
             continue
-        if team_id != asked:  # the caller's only team, when they named none
-            workload = replace(workload, team_id=team_id)
         accepted.append((caller, workload))
         outcomes.append(workload)
     accepted = _claim_warm_containers(session, accepted, outcomes, claimed)
