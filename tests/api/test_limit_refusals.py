@@ -335,6 +335,24 @@ def test_resize_past_a_department_limit_with_its_teams_usage_is_409(
     _assert_unchanged(client, ctx, grows, was, rows)
 
 
+def test_a_departments_own_resize_counts_its_teams_usage(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """research may hold 4 GPUs; its team ml holds 2: research's own 2-GPU workload may
+    not grow to 3 (5 in all), as the scheduler would not place it either."""
+    research = _team(client, "research", quota={"gpu": 4})
+    ml = _team(client, "ml", hierarchy={"parent_id": research})
+    _submit(client, ml, "team-work", gpu=2)
+    grows = _submit(client, research, "own-work", gpu=2)
+    settle(ctx)
+    was = _running(client, grows)
+    rows = (_allocations(ctx, grows), _rows(ctx))
+    conflict = _refusal(client.patch(f"/api/v1/workloads/{grows}", json={"gpu": 3}), 409)
+    assert "would hold 5 GPUs" in conflict["gpu"]
+    assert "its other work holds 2; this would hold 3" in conflict["gpu"]
+    _assert_unchanged(client, ctx, grows, was, rows)
+
+
 def test_resize_past_a_per_model_limit_alone_is_422_and_with_usage_409(
     client: TestClient, ctx: ServiceContext
 ) -> None:

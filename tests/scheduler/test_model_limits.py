@@ -49,8 +49,25 @@ def test_unpinned_work_goes_to_other_models_past_the_limit() -> None:
     assert servers == {"h": 3, "a": 2}
     [waiting] = result.pending
     assert waiting.code is PendingCode.UNSCHEDULABLE
-    print(waiting.reason)
     assert "1 has GPUs at the team H100 limit 3/3 GPUs in use" in waiting.reason
+
+
+def test_a_departments_own_pinned_work_counts_its_teams_holdings_of_the_model() -> None:
+    """d may hold 2 H100s and its team t holds 2: d's own work pinned to H100 waits for
+    quota, though d's own work holds none."""
+    running = [make_running("r", "h", gpus=[0, 1], team="t")]
+    snapshot = replace(
+        make_snapshot([make_server("h", gpus=8, model=H100)], running),
+        teams=tree(
+            QueueNode("d", gpu_model_limits=(("H100", 2000),)), QueueNode("t", parent_id="d")
+        ),
+    )
+    pending = [make_pending("w", gpu=1, team="d", model="H100")]
+    result = schedule_cycle(snapshot, pending, CONFIG, now=0)
+    assert not result.admitted
+    waiting = pending_of(result, "w")
+    assert waiting is not None
+    assert waiting.code is PendingCode.QUOTA, waiting.reason
 
 
 def test_unpinned_work_where_every_server_is_of_the_limited_model_waits_for_quota() -> None:

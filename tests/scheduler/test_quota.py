@@ -136,6 +136,21 @@ def test_a_department_limit_caps_its_teams_together() -> None:
     assert refused[0].reason == "department quota exceeded: cpu 4/4 in use, needs 1"
 
 
+def test_a_departments_own_work_counts_its_teams_holdings() -> None:
+    """d may hold 4 cores; its team a holds 3. d's own 2-core workload would take the
+    department to 5: it waits, although d's own work holds nothing."""
+    teams = _tree(4, {"a": "d"})
+    running = [make_running("a0", "s1", cpu=3, team="a")]
+    snapshot = replace(make_snapshot([make_server("s1", cpu=64)], running), teams=teams)
+    result = schedule_cycle(
+        snapshot, [make_pending("d0", cpu=2, ram_gb=0, team="d")], CONFIG, now=0
+    )
+    assert not result.admitted
+    [waiting] = result.pending
+    assert waiting.code is PendingCode.QUOTA
+    assert waiting.reason == "department quota exceeded: cpu 3/4 in use, needs 2"
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     dept_cpu=st.integers(1, 12),
@@ -147,10 +162,13 @@ def test_no_department_is_placed_past_its_limit(
 ) -> None:
     teams = {f"t{i}": dept for i, dept in enumerate(team_depts)}
     snapshot = replace(make_snapshot([make_server("s1", cpu=256)]), teams=_tree(dept_cpu, teams))
+    # Departments submit work of their own too: it counts with their teams'.
+    owners = [*teams, *sorted(set(team_depts))]
     pending = [
-        make_pending(f"w{i}", cpu=size, ram_gb=0, team=f"t{i % len(teams)}", submitted_at=i)
+        make_pending(f"w{i}", cpu=size, ram_gb=0, team=owners[i % len(owners)], submitted_at=i)
         for i, size in enumerate(sizes)
     ]
+    teams.update({dept: dept for dept in team_depts})
     result = schedule_cycle(snapshot, pending, CONFIG, now=0)
     by_id = {w.workload_id: w for w in pending}
     held: dict[str, int] = {}

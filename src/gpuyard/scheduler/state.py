@@ -526,8 +526,9 @@ class CycleState:
 
     def _limit_holders(self, team_id: str) -> list[tuple[str, list[str]]]:
         """The tree nodes whose limits cover ``team_id``'s work, each with the teams whose
-        holdings count against it: the team itself, then its department with its teams."""
-        out = [(team_id, [team_id])]
+        holdings count against it: the team itself (a department with its teams), then its
+        department with its teams."""
+        out = [(team_id, [team_id, *self.children.get(team_id, ())])]
         queue_node = self.teams.get(team_id)
         parent = queue_node.parent_id if queue_node is not None else None
         if parent is not None and parent in self.teams and parent != team_id:

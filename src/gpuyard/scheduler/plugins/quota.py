@@ -34,7 +34,13 @@ class QuotaCheck:
             return AdmitResult(replicas)
         result = AdmitResult(replicas)
         quota = cycle.quotas.get(team)
-        if quota is not None:
+        node = cycle.teams.get(team)
+        if node is not None and cycle.children.get(team):
+            # A department's own work: its limit covers its teams' work too.
+            limits = (node.limit[0], node.limit[1], node.limit[3])
+            used = _department_used(cycle, team)
+            result = _tightest(req, replicas, limits, used, "department quota")
+        elif quota is not None:
             limits = (quota.cpu_milli, quota.ram_mib, quota.gpu_milli)
             whose = (
                 "personal quota (users in no team)"
@@ -42,19 +48,24 @@ class QuotaCheck:
                 else "team quota"
             )
             result = _tightest(req, replicas, limits, cycle.team_used[team], whose)
-        node = cycle.teams.get(team)
         parent = node.parent_id if node is not None else None
-        if parent is not None and parent in cycle.teams:
+        if parent is not None and parent in cycle.teams and parent != team:
             # A department's limit caps its own work and its teams' together.
             dept = cycle.teams[parent]
-            used = cycle.tree_used[parent]
-            for child in cycle.children.get(parent, ()):
-                used = used + cycle.tree_used[child]
             limits = (dept.limit[0], dept.limit[1], dept.limit[3])
+            used = _department_used(cycle, parent)
             verdict = _tightest(req, replicas, limits, used, "department quota")
             if verdict.allowed < result.allowed:
                 result = verdict
         return result
+
+
+def _department_used(cycle: CycleState, department: str) -> Resources:
+    """What a department's own work and its teams' hold together now."""
+    used = cycle.tree_used[department]
+    for child in cycle.children.get(department, ()):
+        used = used + cycle.tree_used[child]
+    return used
 
 
 def _tightest(

@@ -16,7 +16,7 @@ see the other's old size.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -168,18 +168,16 @@ def _held(session: Session, row: WorkloadRow, holder: LimitHolder) -> Held:
     """What the work counting against ``holder`` holds now, ``row``'s own excluded."""
     if holder.kind == "default":
         resources, by_model = held_now(session, teamless_owner=row.owner_id, excluding=row.id)
-    elif holder.kind == "team":
-        resources, by_model = held_now(session, team_ids=[row.team_id or ""], excluding=row.id)
     else:
-        members = _department_members(session, row.team_id)
+        parents = team_parents(session)
+        team = row.team_id or ""
+        # The team's own limits cover its teams' work too when it is a department.
+        top = team if holder.kind == "team" else parents.get(team)
+        members = _with_teams(parents, top) if top is not None else []
         resources, by_model = held_now(session, team_ids=members, excluding=row.id)
     return Held(resources, by_model)
 
 
-def _department_members(session: Session, team_id: str | None) -> Sequence[str]:
-    """The department above ``team_id`` and every team under it."""
-    parents = team_parents(session)
-    department = parents.get(team_id or "")
-    if department is None:
-        return []
+def _with_teams(parents: Mapping[str, str | None], department: str) -> Sequence[str]:
+    """``department`` and every team under it (none for a team without teams)."""
     return [department, *(t for t, p in parents.items() if p == department and t != department)]
