@@ -274,3 +274,41 @@ def test_a_model_weight_divides_freed_gpus_of_that_model(
     running = [w["name"] for w in workloads if w["status"] == "running"]
     assert sum(n.startswith("a-") for n in running) == 12, running
     assert sum(n.startswith("b-") for n in running) == 4, running
+
+
+def test_the_queue_shows_the_fair_share_of_teams_with_work_waiting(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    """GET /queue gives, beside the waiting work, the fair-share figures of the teams it
+    belongs to and their departments (as GET /fairshare does), and of no other team; a
+    user sees only their own teams' figures."""
+    user = add_user(ctx, "member@example.com", "a-long-password-1")
+    research = _team(client, "research", hierarchy={"guarantee": {"gpu": 16}})
+    vision = _team(
+        client,
+        "vision",
+        hierarchy={"parent_id": research, "guarantee": {"gpu": 8}},
+        members=[{"user_id": user, "is_team_admin": False}],
+        members_can_read=True,
+    )
+    _team(client, "idle", hierarchy={"guarantee": {"gpu": 8}})
+    for i in range(5):
+        _run(client, vision, 8, f"v{i}")
+    settle(ctx)
+    body = client.get("/api/v1/queue").json()
+    assert {e["workload"]["name"] for e in body["data"]} == {"v4"}
+    fair = {r["name"]: r for r in client.get("/api/v1/fairshare").json()["data"]}
+    assert [t["name"] for t in body["teams"]] == ["research", "vision"]
+    for team in body["teams"]:
+        assert team == fair[team["name"]]
+    assert body["teams"][1]["borrowed"]["gpu"] == 24
+    # A member of vision (which shares its work with members): the waiting work, its
+    # team and its department, as /fairshare shows them to the member.
+    member = authed_client(ctx, mint_token(ctx, user))
+    mine = member.get("/api/v1/queue").json()
+    assert [e["workload"]["name"] for e in mine["data"]] == ["v4"]
+    assert [t["name"] for t in mine["teams"]] == ["research", "vision"]
+    # With nothing waiting there are no team figures to give.
+    [waiting] = [e["workload"] for e in body["data"]]
+    assert client.post(f"/api/v1/workloads/{waiting['id']}/stop").status_code in (200, 204)
+    assert client.get("/api/v1/queue").json()["teams"] == []

@@ -270,16 +270,31 @@ def test_the_queue_shows_pending_work_with_its_reason(
     admin_page: Page, live_server: LiveServer
 ) -> None:
     name = f"toobig-{uuid.uuid4().hex[:8]}"
+    team = live_server.api(
+        "POST", "/teams", json={"name": f"team-{name}", "hierarchy": {"guarantee": {"gpu": 4}}}
+    )
     live_server.api(
         "POST",
         "/workloads",
-        json={"name": name, "image": "busybox", "gpu": 8, "replicas": 5, "gang": True},
+        json={
+            "name": name,
+            "image": "busybox",
+            "gpu": 8,
+            "replicas": 5,
+            "gang": True,
+            "team_id": team["id"],
+        },
     )
     queue = QueuePage(admin_page)
     queue.open()
     expect(queue.row(name)).to_be_visible()
-    entry = next(
-        e for e in live_server.api("GET", "/queue")["data"] if e["workload"]["name"] == name
+    body = live_server.api("GET", "/queue")
+    entry = next(e for e in body["data"] if e["workload"]["name"] == name)
+    # Its team's place in the quota tree, as the queue's team figures give it.
+    [shares] = [t for t in body["teams"] if t["team_id"] == team["id"]]
+    assert shares["under_guarantee"] is True  # it holds nothing of its 4 GPUs
+    expect(queue.cell(name, "Team")).to_have_text(
+        f"team-{name}GPU 0 of {_amount(shares['fair_share']['gpu'])} fairunder guarantee"
     )
     expect(queue.cell(name, "Why it waits")).to_contain_text(entry["reason"])
     expect(queue.cell(name, "#")).to_have_text(str(entry["position"]))

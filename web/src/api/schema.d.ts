@@ -2801,6 +2801,11 @@ export interface components {
              * @description Deferred workloads, the soonest back first (at most 200)
              */
             deferred: components["schemas"]["JobPublic"][];
+            /**
+             * Teams
+             * @description The quota tree's figures (as GET /fairshare gives them: guarantee, usage, borrowed, fair share...) of the teams with work in the queue and of their departments, those the caller may see, departments first
+             */
+            teams?: components["schemas"]["FairShareTeamPublic"][];
         };
         /**
          * Quota

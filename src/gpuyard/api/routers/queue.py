@@ -10,6 +10,8 @@ from fastapi import APIRouter
 from gpuyard.api.authorization import requires
 from gpuyard.api.converters import workload_public
 from gpuyard.api.deps import ContextDep
+from gpuyard.api.fairshare_converters import fairshare_team_public
+from gpuyard.api.schemas.fairshare import FairShareTeamPublic
 from gpuyard.api.schemas.workloads import (
     JobPublic,
     JobRegistriesPublic,
@@ -19,6 +21,7 @@ from gpuyard.api.schemas.workloads import (
 from gpuyard.auth.caller import Caller
 from gpuyard.auth.permissions import Permission
 from gpuyard.services.names import names_for_workloads
+from gpuyard.services.scheduling.fairshare_view import FairShareEntry, fairshare_view
 from gpuyard.services.scheduling.jobs import Job, get_job, job_registries, retries_of
 from gpuyard.services.scheduling.queue import queue_view
 
@@ -45,12 +48,22 @@ def get_queue(ctx: ContextDep, caller: Reader) -> QueuePublic:
         for e in entries
     ]
     counts = {registry.value: n for registry, n in registries.counts.items()}
+    queued = {e.workload.team_id for e in entries if e.workload.team_id is not None}
     return QueuePublic(
         data=data,
         count=len(data),
         registries=JobRegistriesPublic(**counts),
         deferred=[_job_public(job) for job in registries.deferred],
+        teams=_queued_teams(fairshare_view(ctx, caller)[1], queued) if queued else [],
     )
+
+
+def _queued_teams(shares: list[FairShareEntry], queued: set[str]) -> list[FairShareTeamPublic]:
+    """The fair-share figures of the teams with work in the queue and their departments
+    (those the caller may see), in the tree's order."""
+    parents = {e.share.team_id: e.share.parent_id for e in shares}
+    wanted = queued | {p for t in queued if (p := parents.get(t)) is not None}
+    return [fairshare_team_public(e) for e in shares if e.share.team_id in wanted]
 
 
 @router.get("/{workload_id}", response_model=JobPublic)

@@ -18,6 +18,7 @@ from gpuyard.api.schemas.common import (
     RequestModel,
     StorageGb,
 )
+from gpuyard.api.schemas.fairshare import FairShareTeamPublic
 from gpuyard.api.schemas.images import FilesPath
 from gpuyard.domain.culling import MAX_LIFETIME_S, MIN_LIFETIME_S
 from gpuyard.domain.limits import (
@@ -287,4 +288,10 @@ class QueuePublic(BaseModel):
     registries: JobRegistriesPublic
     deferred: list[JobPublic] = Field(
         description="Deferred workloads, the soonest back first (at most 200)"
+    )
+    teams: list[FairShareTeamPublic] = Field(
+        default_factory=list,
+        description="The quota tree's figures (as GET /fairshare gives them: guarantee, "
+        "usage, borrowed, fair share...) of the teams with work in the queue and of their "
+        "departments, those the caller may see, departments first",
     )

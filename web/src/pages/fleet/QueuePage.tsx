@@ -1,11 +1,12 @@
 import { Anchor, Badge, Group, Text, Title } from '@mantine/core';
 import { Link } from 'react-router-dom';
 import { useQueue } from '../../api/queries/fleet';
-import type { QueueEntry, QueueJob } from '../../api/types';
+import type { FairShareTeam, QueueEntry, QueueJob } from '../../api/types';
 import { PageHeader } from '../../components/PageHeader';
 import { QueryError } from '../../components/QueryError';
 import { VirtualTable, type Column } from '../../components/VirtualTable';
 import { age, until } from '../../components/format';
+import { formatAmount } from '../../components/UsageBar';
 
 function resources(entry: QueueEntry): string {
   const w = entry.workload;
@@ -15,7 +16,27 @@ function resources(entry: QueueEntry): string {
   return parts.join(', ');
 }
 
-const columns: Column<QueueEntry>[] = [
+/** The workload's team with where it stands in the quota tree: the GPUs it holds against
+ * its fair share (what it would hold if the fleet were divided now), and whether it is
+ * under its guarantee (such work goes first among equal priorities). */
+function TeamCell({ team }: { team: FairShareTeam | undefined }) {
+  if (!team) return <Text size="sm">—</Text>;
+  return (
+    <div data-team-share={team.name}>
+      <Text size="sm">{team.name}</Text>
+      <Text size="xs" c="dimmed" style={{ whiteSpace: 'nowrap' }}>
+        GPU {formatAmount(team.used.gpu)} of {formatAmount(team.fair_share.gpu)} fair
+      </Text>
+      {team.under_guarantee && (
+        <Badge size="xs" variant="dot" color="teal">
+          under guarantee
+        </Badge>
+      )}
+    </div>
+  );
+}
+
+const columns = (teams: Map<string, FairShareTeam>): Column<QueueEntry>[] => [
   { key: 'position', header: '#', cell: (e) => e.position, width: 60 },
   {
     key: 'name',
@@ -27,6 +48,12 @@ const columns: Column<QueueEntry>[] = [
     ),
   },
   { key: 'owner', header: 'Owner', cell: (e) => e.workload.owner },
+  {
+    key: 'team',
+    header: 'Team',
+    cell: (e) => <TeamCell team={e.workload.team_id ? teams.get(e.workload.team_id) : undefined} />,
+    width: 170,
+  },
   { key: 'priority', header: 'Priority', cell: (e) => e.workload.priority, width: 90 },
   { key: 'resources', header: 'Asks for', cell: resources },
   {
@@ -90,6 +117,7 @@ const deferredColumns: Column<QueueJob>[] = [
 
 export function QueuePage() {
   const queue = useQueue();
+  const teams = new Map((queue.data?.teams ?? []).map((team) => [team.team_id, team]));
   return (
     <>
       <PageHeader title="Queue" />
@@ -112,7 +140,7 @@ export function QueuePage() {
         label="Queue"
         testId="queue-table"
         rows={queue.data?.data ?? []}
-        columns={columns}
+        columns={columns(teams)}
         rowKey={(e) => e.workload.id}
         empty={queue.isPending ? 'Loading…' : 'Nothing is waiting.'}
       />
