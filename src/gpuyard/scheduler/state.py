@@ -722,4 +722,5 @@ class CycleState:
         if after is not None:
             self.by_lowest_evictable.setdefault(after, {})[node.id] = node
 
+
 _t: type[NodeListener] = GpuTally
