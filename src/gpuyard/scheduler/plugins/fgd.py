@@ -26,6 +26,15 @@ task goes where it adds the least: the gradient-descent step of the paper. This 
 without a GPU too: taking CPU or RAM on a server whose free GPUs then no longer fit the
 mix's tasks, or can no longer all be fed, scores below taking it where no GPU is stranded.
 
+Models: a task of the mix pinned to a model set can use only those devices, so the measure
+sees GPU of another model as a fragment for it; but taking a whole free GPU leaves no
+fragment on any model, so the measure alone lets work that may run anywhere fill the model
+that pinned work needs. The *model reserve* (:meth:`FgdScorer.reserve`) charges GPU taken
+from a model by that model's pressure (:meth:`WorkloadMix.model_pressure`), over the free
+GPU per model as it is after the cycle's placements so far (``CycleState.gpu_tally``). It
+reads the whole fleet, not one server, so it is a ``CycleTerm``: the placer adds it fresh at
+each comparison instead of caching it with the server's score.
+
 Where the mix comes from: the paper gives the scheduler the trace's pod-shape popularity.
 Built without a mix, the scorer learns it once per cycle (:meth:`FgdScorer.prepare`, the
 engine's PreScore step) from the replicas running in the cycle's snapshot plus the cycle's
@@ -55,7 +64,8 @@ MEMO_LIMIT = 200_000
 PRESSURE_CAP = 4.0
 #: GPU milli of expected unusable GPU charged per milli taken at pressure 1. Above 1 so the
 #: model reserve outweighs a within-model fragmentation difference (tuned on the S5
-#: model-constrained traces: 1 -> 18-28% fewer unallocated than best-fit, 8 -> 33-38%).
+#: model-constrained traces: 1 -> 18-28% fewer unallocated than best-fit, 8 -> 33-38%; since
+#: the pressure follows the cycle's placements, 4 and 16 do as well as 8, within noise).
 RESERVE_WEIGHT = 8.0
 
 #: A request shape of the mix: per-replica resources and the requested GPU model.
