@@ -120,8 +120,10 @@ class Placer:
                     continue
                 entry = _Scored(node.version, alloc, -first.score(req, node, alloc))
                 scored[node.id] = entry
-            # The first scorer's part that reads the whole cycle is never cached.
-            head = entry.head if term is None else entry.head - term(req, node, entry.alloc)
+            head = entry.head
+            if term is not None:
+                # The first scorer's part that reads the whole cycle is never cached.
+                head -= term(req, node, entry.alloc)
             if best is not None and head > best_key[0]:  # type: ignore[operator]
                 continue  # loses on the first score: the later ones cannot matter
             found = entry.key
