@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from factories.scheduler import make_pending, make_running, make_server, make_snapshot
+from factories.scheduler import (
+    make_cycle,
+    make_pending,
+    make_running,
+    make_server,
+    make_snapshot,
+    res,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,6 +94,52 @@ def test_pinned_work_still_gets_the_scarce_model() -> None:
     queue = [make_pending("t4-again", gpu=1, cpu=4, model="T4|A10")]
     result = schedule_cycle(make_snapshot(servers, running), queue, SchedulerConfig(), 0.0)
     assert result.admitted[0].assignments[0].server_id == "t4"
+
+
+def test_the_reserve_follows_the_cycles_own_placements() -> None:
+    """One cycle decides unpinned work before the work pinned to each model. At the cycle's
+    start both models are equally pressed (each gets a quarter of the demand and holds half
+    the free GPU), so a pressure fixed at the start ties them and every unpinned replica
+    goes to one server (the id decides), leaving its pinned work no device. The pressure
+    must follow the cycle's own placements: each unpinned GPU taken from one model makes
+    that model the scarcer one for the next replica."""
+    servers = [make_server("a-h100", gpus=4, model=H100), make_server("b-t4", gpus=4, model=T4)]
+    queue = [make_pending(f"any{i}", gpu=1, cpu=2, submitted_at=i) for i in range(4)]
+    queue += [
+        make_pending(f"{model}{i}", gpu=1, cpu=2, model=model, submitted_at=10 + i)
+        for model in ("H100", "T4")
+        for i in range(2)
+    ]
+    result = schedule_cycle(make_snapshot(servers), queue, SchedulerConfig(), 0.0)
+    placed = {a.workload_id: a.assignments[0].server_id for a in result.admitted}
+    assert len(placed) == len(queue), result.pending
+    unpinned = [placed[f"any{i}"] for i in range(4)]
+    assert sorted(unpinned) == ["a-h100", "a-h100", "b-t4", "b-t4"]
+
+
+def test_the_gpu_tally_follows_every_device_change() -> None:
+    servers = [
+        make_server("mixed", models=[T4, H100, H100]),
+        make_server("t4", gpus=2, model=T4, gpu_used=[500, 0]),
+        make_server("cpu-only"),
+    ]
+    cycle = make_cycle(servers, [make_running("r", "mixed", gpus=[1], model="H100")])
+    tally = cycle.gpu_tally()
+    assert tally.free == {T4: 2500, H100: 1000}
+    assert cycle.gpu_tally() is tally  # counted once per cycle
+    mixed, t4 = cycle.nodes["mixed"], cycle.nodes["t4"]
+    cycle.assume(mixed, None, res(gpu=0.25), ((0, 250),))
+    cycle.assume(t4, None, res(gpu=0.5), ((0, 500),))
+    assert tally.free == {T4: 1750, H100: 1000}
+    version = tally.version
+    cycle.assume(t4, None, res(cpu=4), ())  # no device touched: no change counted
+    assert tally.version == version
+    restore = mixed.remove_running(("r", 0))  # what preemption tries, then takes back
+    assert tally.free[H100] == 2000
+    restore()
+    cycle.forget(mixed, None, res(gpu=0.25), ((0, 250),))
+    assert tally.free == {T4: 2000, H100: 1000}
+    assert tally.version > version
 
 
 MODELS = (T4, V100, H100)

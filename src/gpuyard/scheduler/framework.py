@@ -14,7 +14,9 @@ Phases, in the order a workload meets them:
 4. ``Scorer`` — rank the feasible servers; a profile compares scores in order. A scorer
    that is also a ``PreScore`` is first asked, once per cycle, for the scorer to use in
    that cycle, given the cycle's starting state and its whole queue (kube's PreScore,
-   lifted to the cycle: ``fgd`` learns its workload mix there).
+   lifted to the cycle: ``fgd`` learns its workload mix there). A profile's first scorer
+   may also be a ``CycleTerm``: a part of its score that reads the cycle beyond one server
+   and so is added fresh at each comparison instead of being cached with the server.
 5. ``CandidateOrder`` — which feasible servers are looked at first (best-first for the
    profile, so a capped search still finds the best by the first score).
 6. ``VictimSelector`` — the minimal set of replicas to evict on one server.
@@ -22,7 +24,7 @@ Phases, in the order a workload meets them:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -175,6 +177,26 @@ class PreScore(Protocol):
         leave the plugin itself usable by other cycles: return a new scorer (or ``self``)
         rather than keep per-cycle state on a plugin that the registry shares.
         """
+        ...
+
+
+#: A score term read fresh at every comparison: (request, server, slots) -> score.
+Term = Callable[[Request, NodeState, GpuAllocation], float]
+
+
+@runtime_checkable
+class CycleTerm(Protocol):
+    """A scorer whose score also has a part that reads the cycle's state beyond the server
+    (``fgd``'s model reserve reads the free GPU per model over the whole fleet).
+
+    The placer caches :meth:`Scorer.score` per server state, so that part cannot be in it:
+    the placer adds the term to the score each time it compares servers. Read only from a
+    profile's first scorer (the one that ranks; later scorers only break its ties).
+    """
+
+    def cycle_term(self) -> Term | None:
+        """The term for this cycle, in the same unit as ``score``; None when there is none
+        (then the placer pays nothing for it)."""
         ...
 
 

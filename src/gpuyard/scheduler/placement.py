@@ -9,7 +9,8 @@ The :class:`Placer` owns the per-cycle caches:
   next identical request is answered without scanning the fleet again;
 - a score cache: a request shape's slots and scores on a server are kept until the
   server changes (``NodeState.version``), since scorers read only the request's shape and
-  the server's state;
+  the server's state (the first scorer's :class:`~gpuyard.scheduler.framework.CycleTerm`,
+  which reads the whole cycle, is added at each comparison instead);
 - a diagnosis cache: the per-server verdicts behind a pending reason cost a pass over the
   whole fleet, so they are taken once per request shape and cycle, when the shape first
   waits. Later workloads of the same shape in the same cycle reuse that reason, whose
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from gpuyard.domain.resources import Resources
 from gpuyard.scheduler.decisions import ReplicaAssignment
-from gpuyard.scheduler.framework import OK, Profile, Status
+from gpuyard.scheduler.framework import OK, CycleTerm, Profile, Status, Term
 from gpuyard.scheduler.gpu_slots import choose_slots
 from gpuyard.scheduler.index import GroupIndex
 from gpuyard.scheduler.reasons import Diagnosis
@@ -65,6 +66,9 @@ class Placer:
         self._scored: dict[_ShapeKey, dict[str, _Scored]] = {}
         # Per-GPU-model limits make "fits nowhere" a verdict for one team, not a shape.
         self._per_team = bool(cycle.model_limits)
+        first = profile.scorers[0] if profile.scorers else None
+        #: The first scorer's term that reads the whole cycle (added fresh, never cached).
+        self._term: Term | None = first.cycle_term() if isinstance(first, CycleTerm) else None
 
     def _fail_key(self, req: Request) -> _FailKey:
         if self._per_team:
@@ -106,6 +110,7 @@ class Placer:
         best_key: tuple[object, ...] = ()
         gpu = req.per_replica.gpu_milli
         first, *rest = self.profile.scorers
+        term = self._term
         scored = self._scored.setdefault(key, {})
         for node in feasible:
             entry = scored.get(node.id)
@@ -115,15 +120,22 @@ class Placer:
                     continue
                 entry = _Scored(node.version, alloc, -first.score(req, node, alloc))
                 scored[node.id] = entry
-            if best is not None and entry.head > best_key[0]:  # type: ignore[operator]
+            head = entry.head
+            if term is not None:
+                # The first scorer's part that reads the whole cycle is never cached.
+                head -= term(req, node, entry.alloc)
+            if best is not None and head > best_key[0]:  # type: ignore[operator]
                 continue  # loses on the first score: the later ones cannot matter
-            if entry.key is None:
+            found = entry.key
+            if found is None:
                 # Scores compare in profile order; the server id is the deterministic
                 # tie-break.
                 rest_scores = [-s.score(req, node, entry.alloc) for s in rest]
-                entry.key = (entry.head, *rest_scores, node.id)
-            if best is None or entry.key < best_key:
-                best, best_alloc, best_key = node, entry.alloc, entry.key
+                found = entry.key = (entry.head, *rest_scores, node.id)
+            if term is not None:
+                found = (head, *found[1:])
+            if best is None or found < best_key:
+                best, best_alloc, best_key = node, entry.alloc, found
         return None if best is None else (best, best_alloc)
 
     def _feasible(self, req: Request, group: GroupIndex) -> list[NodeState]:

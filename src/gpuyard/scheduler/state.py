@@ -292,6 +292,58 @@ class NodeState:
         return restore
 
 
+def _free_per_model(node: NodeState) -> tuple[tuple[str, int], ...]:
+    """The server's free GPU milli per device model (one pair for a one-model server)."""
+    models = node.gpu_models
+    alloc = node.dev_alloc
+    if len(node.info.model_class) == 1:
+        return ((models[0], len(alloc) * GPU_MILLI - sum(alloc)),)
+    free: dict[str, int] = {}
+    for position, used in enumerate(alloc):
+        free[models[position]] = free.get(models[position], 0) + GPU_MILLI - used
+    return tuple(sorted(free.items()))
+
+
+class GpuTally:
+    """Free GPU milli per device model over a cycle's servers, following every change of
+    their devices (assume, forget, a replica removed or put back) as a :class:`NodeListener`.
+
+    ``version`` counts the changes that moved GPU, so a reader can tell a stale figure
+    without comparing dicts. Built by :meth:`CycleState.gpu_tally` (``fgd``'s model reserve
+    reads it): the scarcity of a model must follow the cycle's own placements, or a cycle
+    deciding hundreds of workloads keeps the pressure of its first decision throughout.
+    """
+
+    __slots__ = ("_counted", "free", "version")
+
+    def __init__(self, nodes: Iterable[NodeState]) -> None:
+        self.free: dict[str, int] = {}
+        self.version = 0
+        self._counted: dict[str, tuple[tuple[str, int], ...]] = {}
+        free = self.free
+        for node in nodes:
+            if not node.dev_alloc:
+                continue
+            counted = _free_per_model(node)
+            self._counted[node.id] = counted
+            for model, milli in counted:
+                free[model] = free.get(model, 0) + milli
+            node.listeners.append(self)
+
+    def node_changed(self, node: NodeState) -> None:
+        counted = _free_per_model(node)
+        old = self._counted[node.id]
+        if counted == old:
+            return  # CPU, RAM or storage only
+        free = self.free
+        for model, milli in old:
+            free[model] -= milli
+        for model, milli in counted:
+            free[model] = free.get(model, 0) + milli
+        self._counted[node.id] = counted
+        self.version += 1
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     """A server kept for one workload for the rest of the cycle.
@@ -415,6 +467,15 @@ class CycleState:
         #: Bumped whenever capacity is freed (an eviction or a forget); failure caches key
         #: on it, because only a release can turn "does not fit" into "fits" in a cycle.
         self.epoch = 0
+        self._gpu_tally: GpuTally | None = None
+
+    def gpu_tally(self) -> GpuTally:
+        """Free GPU milli per device model over the cycle's servers, kept current through
+        every later change (counted on first use: a cycle that never asks pays nothing)."""
+        tally = self._gpu_tally
+        if tally is None:
+            tally = self._gpu_tally = GpuTally(self.nodes.values())
+        return tally
 
     # -- changes, each keeping team usage, indexes and the release epoch in step --------
     def assume(
@@ -661,3 +722,6 @@ class CycleState:
                 del self.by_lowest_evictable[before]
         if after is not None:
             self.by_lowest_evictable.setdefault(after, {})[node.id] = node
+
+
+_t: type[NodeListener] = GpuTally

@@ -26,6 +26,15 @@ task goes where it adds the least: the gradient-descent step of the paper. This 
 without a GPU too: taking CPU or RAM on a server whose free GPUs then no longer fit the
 mix's tasks, or can no longer all be fed, scores below taking it where no GPU is stranded.
 
+Models: a task of the mix pinned to a model set can use only those devices, so the measure
+sees GPU of another model as a fragment for it; but taking a whole free GPU leaves no
+fragment on any model, so the measure alone lets work that may run anywhere fill the model
+that pinned work needs. The *model reserve* (:meth:`FgdScorer.reserve`) charges GPU taken
+from a model by that model's pressure (:meth:`WorkloadMix.model_pressure`), over the free
+GPU per model as it is after the cycle's placements so far (``CycleState.gpu_tally``). It
+reads the whole fleet, not one server, so it is a ``CycleTerm``: the placer adds it fresh at
+each comparison instead of caching it with the server's score.
+
 Where the mix comes from: the paper gives the scheduler the trace's pod-shape popularity.
 Built without a mix, the scorer learns it once per cycle (:meth:`FgdScorer.prepare`, the
 engine's PreScore step) from the replicas running in the cycle's snapshot plus the cycle's
@@ -42,11 +51,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from gpuyard.domain.resources import GPU_MILLI, Resources
-from gpuyard.scheduler.framework import PreScore, Scorer
+from gpuyard.scheduler.framework import CycleTerm, PreScore, Scorer, Term
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.request import Request
 from gpuyard.scheduler.snapshot import GpuAllocation
-from gpuyard.scheduler.state import CycleState, NodeState, alloc_key
+from gpuyard.scheduler.state import CycleState, GpuTally, NodeState, alloc_key
 
 #: Entries kept in the fragmentation memo before it starts over (bounds memory).
 MEMO_LIMIT = 200_000
@@ -55,7 +64,8 @@ MEMO_LIMIT = 200_000
 PRESSURE_CAP = 4.0
 #: GPU milli of expected unusable GPU charged per milli taken at pressure 1. Above 1 so the
 #: model reserve outweighs a within-model fragmentation difference (tuned on the S5
-#: model-constrained traces: 1 -> 18-28% fewer unallocated than best-fit, 8 -> 33-38%).
+#: model-constrained traces: 1 -> 18-28% fewer unallocated than best-fit, 8 -> 33-38%; since
+#: the pressure follows the cycle's placements, 4 and 16 do as well as 8, within noise).
 RESERVE_WEIGHT = 8.0
 
 #: A request shape of the mix: per-replica resources and the requested GPU model.
@@ -125,6 +135,9 @@ class WorkloadMix:
         self.gpu_per_cpu = gpu_total / cpu_total if cpu_total else 0.0
         #: GPU milli per MiB of RAM, likewise.
         self.gpu_per_ram = gpu_total / ram_total if ram_total else 0.0
+        # (pinned model set, device model) -> whether it matches: the pressure is
+        # recomputed after every placement of a cycle, the words never change.
+        self._accepts: dict[tuple[ModelKey, str], bool] = {}
         #: Per requested model set (None excluded), its share of the mix's GPU demand.
         self.pinned_demand: dict[ModelKey, float] = {}
         if gpu_total:
@@ -145,8 +158,16 @@ class WorkloadMix:
         if not self.pinned_demand or total_free <= 0:
             return {}
         wanted: dict[str, float] = {}
+        accepts = self._accepts
         for key, share in self.pinned_demand.items():
-            accepted = [m for m, f in free_by_model.items() if f > 0 and device_matches(key, m)]
+            accepted = []
+            for m, f in free_by_model.items():
+                if f > 0:
+                    found = accepts.get((key, m))
+                    if found is None:
+                        found = accepts[(key, m)] = device_matches(key, m)
+                    if found:
+                        accepted.append(m)
             room = sum(free_by_model[m] for m in accepted)
             for m in accepted:
                 wanted[m] = wanted.get(m, 0.0) + share * free_by_model[m] / room
@@ -233,17 +254,6 @@ def estimate_mix(cycle: CycleState, queue: Sequence[Request]) -> WorkloadMix:
     return WorkloadMix((res, model, float(n)) for (res, model), n in counts.items())
 
 
-def free_by_model(cycle: CycleState) -> dict[str, int]:
-    """Free GPU milli per device model over the cycle's servers."""
-    free: dict[str, int] = {}
-    for node in cycle.nodes.values():
-        models = node.gpu_models
-        for position, used in enumerate(node.dev_alloc):
-            model = models[position]
-            free[model] = free.get(model, 0) + GPU_MILLI - used
-    return free
-
-
 class FgdScorer:
     """``fgd``: the decrease of the server's expected unusable free GPU (milli).
 
@@ -262,8 +272,11 @@ class FgdScorer:
         self.learns = mix is None
         self.stranding = stranding
         self.model_reserve = model_reserve
-        #: Device model -> pressure of the mix's pinned work on it (:meth:`prepare`).
-        self.pressure: dict[str, float] = {}
+        # The cycle's free GPU per model (:meth:`reserving`) and the pressure last
+        # computed from it, at the tally's version then.
+        self._tally: GpuTally | None = None
+        self._pressure: dict[str, float] = {}
+        self._pressure_at = -1
         self._memo: dict[tuple[object, ...], float] = {}
         # The last learned scorer and the counts it came from: an unchanged cluster and
         # queue reuse it (and its memo) instead of learning the same mix again.
@@ -271,7 +284,8 @@ class FgdScorer:
 
     def prepare(self, cycle: CycleState, queue: Sequence[Request]) -> Scorer:
         """The scorer for this cycle: self with a fixed mix, else one with the learned mix;
-        either way with this cycle's model pressure (:meth:`WorkloadMix.model_pressure`)."""
+        either way, when the mix pins work to models, a copy whose model reserve follows
+        the cycle's free GPU per model (:meth:`CycleState.gpu_tally`, :meth:`reserve`)."""
         if not queue:
             return self
         scorer = self
@@ -288,17 +302,52 @@ class FgdScorer:
                     self._last = (key, scorer)
         if not (scorer.model_reserve and scorer.mix.pinned_demand):
             return scorer
-        pressure = scorer.mix.model_pressure(free_by_model(cycle))
-        return scorer.with_pressure(pressure) if pressure else scorer
+        return scorer.reserving(cycle.gpu_tally())
 
-    def with_pressure(self, pressure: dict[str, float]) -> FgdScorer:
-        """This scorer (same mix, same memo) charging GPU taken per ``pressure``: a copy, so
-        a scorer shared by concurrent cycles (the engine, plans) is never changed."""
+    def reserving(self, tally: GpuTally) -> FgdScorer:
+        """This scorer (same mix, same memo) with the model reserve over the free GPU per
+        model in ``tally``: a copy, so a scorer shared by concurrent cycles (the engine,
+        plans) is never changed."""
         copy = FgdScorer(self.mix, self.stranding, self.model_reserve)
         copy.learns = False
         copy._memo = self._memo  # keyed by server state only: valid under any pressure
-        copy.pressure = pressure
+        copy._tally = tally
         return copy
+
+    @property
+    def pressure(self) -> dict[str, float]:
+        """Device model -> pressure of the mix's pinned work on it over the free GPU now
+        (:meth:`WorkloadMix.model_pressure`; recomputed whenever the tally moved, so the
+        cycle's own placements count); empty without a model reserve in this cycle."""
+        tally = self._tally
+        if tally is None:
+            return {}
+        if tally.version != self._pressure_at:
+            self._pressure = self.mix.model_pressure(tally.free)
+            self._pressure_at = tally.version
+        return self._pressure
+
+    def cycle_term(self) -> Term | None:
+        """:meth:`reserve` in a cycle with pinned work in the mix, else None."""
+        return self.reserve if self._tally is not None else None
+
+    def reserve(self, req: Request, node: NodeState, alloc: GpuAllocation) -> float:
+        """Model reserve: GPU taken from a model that the mix's pinned work needs counts as
+        GPU that pinned work will miss, :data:`RESERVE_WEIGHT` milli per milli at pressure 1
+        (the paper's measure is blind to models: taking a whole free GPU leaves no fragment
+        on any model). A term of the score (negative or 0) that the placer adds fresh at
+        each comparison, because the pressure moves with every placement of the cycle."""
+        if not alloc:
+            return 0.0
+        pressure = self.pressure
+        if not pressure:
+            return 0.0
+        models = node.gpu_models
+        pos_of = node.pos_of
+        taken = 0.0
+        for index, milli in alloc:
+            taken += milli * pressure.get(models[pos_of[index]], 0.0)
+        return -RESERVE_WEIGHT * taken
 
     def score(self, req: Request, node: NodeState, alloc: GpuAllocation) -> float:
         # Runs for every candidate server of every GPU workload: kept flat on purpose.
@@ -335,14 +384,6 @@ class FgdScorer:
             gain -= self._usable(models, ic, ir, state)
             # Fragmentation = free - usable; the free GPU drops by what the replica takes.
             gain += res.gpu_milli
-        pressure = self.pressure
-        if pressure and alloc:
-            # Model reserve: GPU taken from a model that the mix's pinned work needs counts
-            # as GPU that pinned work will miss (the paper's measure is blind to models).
-            models = node.gpu_models
-            pos_of = node.pos_of
-            for index, milli in alloc:
-                gain -= RESERVE_WEIGHT * milli * pressure.get(models[pos_of[index]], 0.0)
         # Rounded so that placements that are equal in exact arithmetic tie exactly and the
         # profile's later scorers decide, not float noise in the last bits.
         return round(gain, 6)
@@ -386,3 +427,4 @@ class FgdScorer:
 
 _s: type[Scorer] = FgdScorer
 _p: type[PreScore] = FgdScorer
+_c: type[CycleTerm] = FgdScorer
