@@ -181,7 +181,7 @@ def _apply_update(
                 gpu_model,
                 ctx.snapshot_cache.personal_quota,
                 holds_resources=status in HOLDS_RESOURCES,
-                fleet_models=gpu_models_in_scope(ctx, session, row.cluster_id),
+                fleet_models=lambda: gpu_models_in_scope(ctx, session, row.cluster_id),
             )
         row.gpu_model = gpu_model
         in_place: list[_ReplicaResize] = []

@@ -16,7 +16,7 @@ see the other's old size.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -90,15 +90,31 @@ def submission_limit_errors(
     replicas: int,
     gpu_model: str | None,
     personal: PersonalQuota | None,
-    fleet_models: Collection[str] = (),
+    fleet_models: FleetModels = lambda: (),
 ) -> list[FieldError]:
     """The findings (422) on a submission that could never run within its limits
-    (``fleet_models``: the GPU models of the servers it may use)."""
+    (``fleet_models``: the GPU models of the servers it may use, read only when a
+    per-model limit covers the work)."""
     holders = limit_holders(session, team_id, owner_id, personal)
     if not holders:
         return []
-    found = over_limits_alone(per_replica, replicas, gpu_model, holders, fleet_models=fleet_models)
+    models = _models_if_limited(per_replica, holders, fleet_models)
+    found = over_limits_alone(per_replica, replicas, gpu_model, holders, fleet_models=models)
     return [FieldError(f.field, f.message) for f in found]
+
+
+#: The GPU models of the servers work may use, asked for only when needed (reading them
+#: walks every server's devices, which the common submission never needs).
+FleetModels = Callable[[], Collection[str]]
+
+
+def _models_if_limited(
+    request: Resources, holders: Sequence[LimitHolder], fleet_models: FleetModels
+) -> Collection[str]:
+    """``fleet_models()`` when a per-model limit could refuse ``request``, else none."""
+    if request.gpu_milli > 0 and any(holder.gpu_models for holder in holders):
+        return fleet_models()
+    return ()
 
 
 def check_resize_limits(
@@ -110,7 +126,7 @@ def check_resize_limits(
     personal: PersonalQuota | None,
     *,
     holds_resources: bool,
-    fleet_models: Collection[str] = (),
+    fleet_models: FleetModels = lambda: (),
 ) -> None:
     """Refuse a resize of ``row`` from ``current`` to ``new`` (per replica; pinned to
     ``gpu_model``) that grows past a limit: 422 when the new size alone does, 409 when a
@@ -123,7 +139,8 @@ def check_resize_limits(
     holders = limit_holders(session, row.team_id, row.owner_id, personal)
     if not holders:
         return
-    alone = over_limits_alone(new, row.replicas, gpu_model, holders, grown, fleet_models)
+    models = _models_if_limited(new, holders, fleet_models)
+    alone = over_limits_alone(new, row.replicas, gpu_model, holders, grown, models)
     if alone:
         raise InvalidInput.for_fields([FieldError(f.field, f.message) for f in alone])
     if not holds_resources:

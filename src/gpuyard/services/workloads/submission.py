@@ -402,7 +402,7 @@ def _invalid_with_database_findings(
                     spec.replicas,
                     spec.gpu_model,
                     _personal(ctx),
-                    fleet.gpu_models(spec.cluster_id),
+                    lambda: fleet.gpu_models(spec.cluster_id),
                 )
         return InvalidInput.for_fields(errors + found)
 
@@ -420,7 +420,7 @@ def _limit_findings(
         workload.replicas,
         workload.gpu_model,
         personal,
-        fleet.gpu_models(workload.cluster_id),
+        lambda: fleet.gpu_models(workload.cluster_id),
     )
 
 
