@@ -51,11 +51,6 @@ def never_fits(
     otherwise the first filter that ruled every server out. Servers of the clusters in
     ``capacity_shared`` pass every filter but the labels: what they lack now, work
     gpuyard did not place may give back."""
-    scope = [
-        s for s in servers if workload.cluster_id is None or s.cluster_id == workload.cluster_id
-    ]
-    if not scope:
-        return None
     where = "of its cluster" if workload.cluster_id is not None else "in the fleet"
     req = build_request(workload, 0)
     model_asked = f"{describe_model(workload.gpu_model)!r} " if workload.gpu_model else ""
@@ -117,10 +112,24 @@ def never_fits(
             ),
         ),
     ]
+
+    def kept_by(stage: str, keeps: Callable[[ServerView], bool], server: ServerView) -> bool:
+        return keeps(server) or (stage != "node_selector" and server.cluster_id in capacity_shared)
+
+    # Submit asks this for every request: stop at the first server that could hold it (the
+    # usual answer), and walk the stages over the whole scope only to say why none can.
+    scope: list[ServerView] = []
+    for server in servers:
+        if workload.cluster_id is not None and server.cluster_id != workload.cluster_id:
+            continue
+        if all(kept_by(stage, keeps, server) for stage, keeps, _ in stages):
+            return None
+        scope.append(server)
+    if not scope:
+        return None
     left = scope
     for field_name, keeps, describe in stages:
-        judged = field_name == "node_selector"
-        kept = [s for s in left if keeps(s) or (not judged and s.cluster_id in capacity_shared)]
+        kept = [s for s in left if kept_by(field_name, keeps, s)]
         if not kept:
             return NeverFits(
                 field_name, f"can never run, even on an empty server: {describe(left)}"
