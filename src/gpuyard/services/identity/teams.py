@@ -8,7 +8,7 @@ Only admins add a user to a team directly; a team admin who lists a new user inv
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -221,35 +221,26 @@ def _resource_weights(weights: object, errors: list[FieldError]) -> dict[str, in
 
 
 def _gpu_model_weights(weights: object, errors: list[FieldError]) -> dict[str, int] | None:
-    """``weights`` ({model: weight}) checked as per-model guarantees' models are
-    (:func:`_model_names`), each weight an integer from 1 to MAX_QUOTA_WEIGHT; or None
-    with ``errors`` added."""
-    field_name = "hierarchy.gpu_model_weights"
-    checked = _model_names(weights, field_name, errors)
-    if checked is None:
-        return None
-    named, complete = checked
-    out: dict[str, int] = {}
-    for name, value in named:
-        if isinstance(value, int) and _is_weight(value):
-            out[name] = value
-        else:
-            errors.append(
-                FieldError(
-                    f"{field_name}.{name[:64]}",
-                    f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}",
-                )
-            )
-    return out if complete and len(out) == len(named) else None
+    """``weights`` ({model: weight}, :func:`_per_model`), each an integer from 1 to
+    MAX_QUOTA_WEIGHT; or None with ``errors`` added."""
+
+    def weight(value: object) -> int | None:
+        return value if isinstance(value, int) and _is_weight(value) else None
+
+    wanted = f"must be an integer from 1 to {MAX_QUOTA_WEIGHT}"
+    return _per_model(weights, "hierarchy.gpu_model_weights", errors, weight, wanted)
 
 
-def _model_names(
-    models: object, field_name: str, errors: list[FieldError]
-) -> tuple[list[tuple[str, object]], bool] | None:
-    """The (model, value) entries of ``models`` whose model is valid, with ``errors``
-    added for the others, and whether all were; None (and an error) unless it is an
-    object of at most
-    :data:`MAX_GUARANTEED_GPU_MODELS` models. Each model is one model (no ``|``) of the
+def _per_model(
+    models: object,
+    field_name: str,
+    errors: list[FieldError],
+    convert: Callable[[object], int | None],
+    wanted: str,
+) -> dict[str, int] | None:
+    """``models`` ({model: value}) with each value converted by ``convert`` (None: not a
+    valid value, refused with ``wanted``), or None with ``errors`` added. An object of at
+    most :data:`MAX_GUARANTEED_GPU_MODELS` models, each one model (no ``|``) of the
     syntax requests use, named once (``h100`` and ``H100`` are the same model)."""
     if not isinstance(models, Mapping):
         errors.append(FieldError(field_name, "must be an object of model: value"))
@@ -257,7 +248,7 @@ def _model_names(
     if len(models) > MAX_GUARANTEED_GPU_MODELS:
         errors.append(FieldError(field_name, f"at most {MAX_GUARANTEED_GPU_MODELS} models"))
         return None
-    out: list[tuple[str, object]] = []
+    out: dict[str, int] = {}
     seen: dict[object, str] = {}
     for raw_name, value in models.items():
         name = raw_name.strip() if isinstance(raw_name, str) else ""
@@ -266,27 +257,26 @@ def _model_names(
             problem = "must name one model (no '|')"
         if problem is None and model_key(name) in seen:
             problem = f"names the same model as {seen[model_key(name)]!r}"
-        if problem is not None:
-            errors.append(FieldError(f"{field_name}.{name[:64]}", problem))
-            continue
-        seen[model_key(name)] = name
-        out.append((name, value))
-    return out, len(out) == len(models)
+        if problem is None:
+            seen[model_key(name)] = name
+            converted = convert(value)
+            if converted is not None:
+                out[name] = converted
+                continue
+            problem = wanted
+        errors.append(FieldError(f"{field_name}.{name[:64]}", problem))
+    return out if len(out) == len(models) else None
 
 
 def _gpu_models_milli(
     models: object, field_name: str, errors: list[FieldError], *, zero_allowed: bool = False
 ) -> dict[str, int] | None:
-    """``models`` ({model: GPUs}, :func:`_model_names`) in milli-GPUs, or None with
+    """``models`` ({model: GPUs}, :func:`_per_model`) in milli-GPUs, or None with
     ``errors`` added: each from 0.001 (0 with ``zero_allowed``) to
     :data:`MAX_QUOTA_GPUS` GPUs, kept in whole milli."""
     lowest = 0.0 if zero_allowed else 1 / GPU_MILLI
-    checked = _model_names(models, field_name, errors)
-    if checked is None:
-        return None
-    named, complete = checked
-    out: dict[str, int] = {}
-    for name, value in named:
+
+    def milli(value: object) -> int | None:
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
@@ -294,16 +284,13 @@ def _gpu_models_milli(
             or not lowest <= value <= MAX_QUOTA_GPUS
             or (value > 0 and round(value * GPU_MILLI) == 0)
         ):
-            wanted = f"a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}"
-            errors.append(
-                FieldError(
-                    f"{field_name}.{name[:64]}",
-                    f"must be {'0 or ' if zero_allowed else ''}{wanted}",
-                )
-            )
-            continue
-        out[name] = round(value * GPU_MILLI)
-    return out if complete and len(out) == len(named) else None
+            return None
+        return round(value * GPU_MILLI)
+
+    wanted = (
+        f"must be {'0 or ' if zero_allowed else ''}a number of GPUs from 0.001 to {MAX_QUOTA_GPUS}"
+    )
+    return _per_model(models, field_name, errors, milli, wanted)
 
 
 def _gpu_model_guarantees(
