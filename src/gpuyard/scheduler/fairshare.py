@@ -266,12 +266,7 @@ class FairShareTree:
         self.model_fair: dict[tuple[str, ModelKey], float] = {}
         self.model_demand: dict[tuple[str, ModelKey], float] = {}
         self.model_used: dict[tuple[str, ModelKey], float] = {}
-        self.weighted_models: frozenset[ModelKey] = frozenset(
-            key
-            for queue_node in self.nodes.values()
-            for model, _ in queue_node.gpu_model_weights
-            if (key := model_key(model)) is not None
-        )
+        self.weighted_models = weighted_models(self.nodes.values())
         if self.weighted_models:
             self._divide_models(model_capacity or {}, model_pending or {})
 
@@ -324,16 +319,8 @@ class FairShareTree:
 
     def _model_weight(self, team: str, key: ModelKey) -> float:
         node = self.nodes[team]
-        for model, weight in node.gpu_model_weights:
-            if model_key(model) == key:
-                return float(weight)
-        return node.dimension_weights()[3]
-
-    def _model_limit(self, team: str, key: ModelKey) -> float | None:
-        for model, milli in self.nodes[team].gpu_model_limits:
-            if model_key(model) == key:
-                return float(milli)
-        return None
+        weight = _by_model(node.gpu_model_weights).get(key)
+        return float(weight) if weight is not None else node.dimension_weights()[3]
 
     def _model_totals(
         self, team: str, key: ModelKey, pending: Mapping[tuple[str, ModelKey], float]
@@ -369,7 +356,7 @@ class FairShareTree:
                 claims = []
                 for k in kids:
                     demand = self.model_demand[(k, key)]
-                    limit = self._model_limit(k, key)
+                    limit = _by_model(self.nodes[k].gpu_model_limits).get(key)
                     cap = demand if limit is None else min(demand, limit)
                     guarantee = self.model_guarantee.get((k, key), 0.0)
                     claims.append(_Claim(k, guarantee, cap, self._model_weight(k, key)))
@@ -599,6 +586,18 @@ class FairShareTree:
         condition under which it may reclaim what it lent (see :func:`within_guarantee`)."""
         node = self.nodes[team]
         return within_guarantee(node.used, request, node.guarantee)
+
+
+def weighted_models(nodes: Iterable[QueueNode]) -> frozenset[ModelKey]:
+    """The keys of the GPU models some node gives an over-quota weight of their own."""
+    return frozenset(
+        key for node in nodes for model, _ in node.gpu_model_weights if (key := model_key(model))
+    )
+
+
+def _by_model(pairs: Iterable[tuple[str, float]]) -> dict[ModelKey, float]:
+    """A node's (model as written, value) pairs by model key."""
+    return {model_key(model): value for model, value in pairs}
 
 
 def _penalised(ratio: float, exponent: float) -> float:

@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from gpuyard.domain.resources import GPU_MILLI, Resources
-from gpuyard.scheduler.fairshare import FairShareTree, OrderKey, QueueNode, Vector
+from gpuyard.scheduler.fairshare import (
+    FairShareTree,
+    OrderKey,
+    QueueNode,
+    Vector,
+    weighted_models,
+)
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
 from gpuyard.scheduler.snapshot import ClusterSnapshot, PendingWorkload, ServerView, TeamQuota
 
@@ -72,13 +78,6 @@ def fairshare_tree(
         model_held(snapshot, snapshot.teams, weighted),
         model_capacity(snapshot.servers, weighted),
         model_pending(pending, snapshot.teams, weighted),
-    )
-
-
-def weighted_models(nodes: Iterable[QueueNode]) -> frozenset[ModelKey]:
-    """The keys of the GPU models some node gives an over-quota weight of their own."""
-    return frozenset(
-        key for node in nodes for model, _ in node.gpu_model_weights if (key := model_key(model))
     )
 
 

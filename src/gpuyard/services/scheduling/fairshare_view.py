@@ -12,9 +12,9 @@ from gpuyard.domain.identity import Team
 from gpuyard.domain.resources import Resources
 from gpuyard.domain.server_state import ServerStatus
 from gpuyard.runtimes.registry import runs_containers
-from gpuyard.scheduler.fairshare import FairShareTree, TeamShare
+from gpuyard.scheduler.fairshare import FairShareTree, TeamShare, weighted_models
 from gpuyard.scheduler.gpu_match import ModelKey, device_matches, model_key
-from gpuyard.scheduler.queue import model_capacity, model_held, model_pending, weighted_models
+from gpuyard.scheduler.queue import model_capacity, model_held, model_pending
 from gpuyard.scheduler.snapshot import ClusterSnapshot
 from gpuyard.services.context import ServiceContext
 from gpuyard.services.scheduling.quota_tree import queue_node
